@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Imports point one way: ucp → UCPCommands → features (Sync) → Queue → Postgres → C modules.
+let package = Package(
+    name: "UCProvision",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ucp", targets: ["ucp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // Thin system-library targets: a module map and a shim header each.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "Postgres", dependencies: [
+            "CLibPQ",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Queue", dependencies: [
+            "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "Sync", dependencies: [
+            "Queue",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "UCPCommands", dependencies: [
+            "Postgres", "Queue", "Sync",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "ucp", dependencies: ["UCPCommands"]),
+
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Sync", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "Queue", "TestSupport"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,122 @@
+import Postgres
+
+/// Every statement the queue runs, by name. The rules themselves are SQL functions of
+/// `migrations/001_queue.sql`; these are the calls into them and the plain reads and writes.
+enum QueueSQL {
+    // MARK: jobs
+    static let jobEnqueue = Statement("job_enqueue", """
+        SELECT id, created FROM ucp_enqueue($1, $2, $3, $4::jsonb, $5::smallint, $6::timestamptz, $7::integer,
+                                            $8, $9, $10, $11::bigint)
+        """)
+    static let jobCopyIn = Statement("job_copy_in", """
+        COPY jobs (kind, type, target, payload, priority, run_at, max_attempts, submitted_by) FROM STDIN
+        """)
+    static let jobNotify = Statement("job_notify", "SELECT pg_notify('ucp_jobs', 'bulk')")
+    static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3)")
+    static let jobHeartbeat = Statement("job_heartbeat", """
+        WITH worker AS (UPDATE workers SET heartbeat_at = now() WHERE name = $4)
+        UPDATE jobs SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $3)
+          FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)
+         WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN ('running', 'canceling')
+        RETURNING jobs.id, jobs.state
+        """)
+    static let jobProgress = Statement("job_progress", """
+        UPDATE jobs SET progress_at = CASE WHEN (progress_done, progress_total, progress_message)
+                                                IS DISTINCT FROM ($3::bigint, $4::bigint, $5::text)
+                                           THEN clock_timestamp() ELSE progress_at END,
+                        progress_done = $3, progress_total = $4, progress_message = $5,
+                        heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $6)
+         WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
+        RETURNING state
+        """)
+    static let jobEnd = Statement("job_end", "SELECT ucp_job_end($1, $2, $3, $4, $5::timestamptz, $6) AS state")
+    /// Orders and tasks that succeeded, many at once (no audit line: they are not syncs).
+    static let jobSucceedMany = Statement("job_succeed_many", """
+        UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
+          FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
+         WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
+           AND jobs.kind IN ('order', 'task')
+        RETURNING jobs.id
+        """)
+    static let jobRelease = Statement("job_release", "SELECT ucp_release($1::bigint[], $2::integer[], $3) AS released")
+    static let jobCancel = Statement("job_cancel", "SELECT ucp_cancel($1, $2) AS state")
+    static let jobStopStuck = Statement("job_stop_stuck", "SELECT * FROM ucp_stop_stuck($1, $2, $3, $4, $5)")
+    static let jobRescueExpired = Statement("job_rescue_expired", "SELECT * FROM ucp_rescue_expired($1)")
+    static let jobPrune = Statement("job_prune", """
+        WITH doomed AS (
+            SELECT id FROM jobs WHERE finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2),
+        logs AS (DELETE FROM job_logs WHERE job_id IN (SELECT id FROM doomed))
+        DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)
+        """)
+    static let jobGet = Statement("job_get", "SELECT * FROM jobs WHERE id = $1")
+    static let jobList = Statement("job_list", """
+        SELECT * FROM jobs
+         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type = $2)
+         ORDER BY id DESC LIMIT $3
+        """)
+    static let jobLogAppend = Statement("job_log_append", """
+        INSERT INTO job_logs (job_id, attempt, level, message) VALUES ($1, $2, $3, $4)
+        """)
+    static let jobLogRead = Statement("job_log_read", """
+        SELECT attempt, at, level, message FROM job_logs WHERE job_id = $1 ORDER BY id
+        """)
+    static let jobCountByStateAndType = Statement("job_count_by_state_type", """
+        SELECT state, type, count(*) AS jobs FROM jobs
+         WHERE state IN ('queued', 'running', 'canceling') OR finished_at > now() - interval '1 hour'
+         GROUP BY state, type ORDER BY state, type
+        """)
+    static let jobRunningSyncs = Statement("job_running_syncs", """
+        SELECT * FROM jobs WHERE kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling') ORDER BY id
+        """)
+
+    // MARK: maintenance
+    static let maintenanceState = Statement("maintenance_state", """
+        SELECT s.active, s.reason, c.maintenance_since FROM ucp_maintenance_state() s, control c
+        """)
+    static let maintenanceSet = Statement("maintenance_set", "SELECT ucp_maintenance_set($1, $2)")
+    static let maintenanceRefresh = Statement("maintenance_refresh", "SELECT ucp_maintenance_refresh($1)")
+
+    // MARK: audit
+    static let auditAppend = Statement("audit_append", """
+        INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
+        """)
+    static let auditList = Statement("audit_list", """
+        SELECT * FROM audit_log
+         WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::bigint IS NULL OR job_id = $2)
+         ORDER BY id LIMIT $3
+        """)
+
+    // MARK: workers
+    static let workerRegister = Statement("worker_register", """
+        INSERT INTO workers (name, host, pid, concurrency) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, concurrency = excluded.concurrency,
+            started_at = now(), heartbeat_at = now(), stopped_at = NULL
+        """)
+    static let workerStopped = Statement("worker_stopped", "UPDATE workers SET stopped_at = now() WHERE name = $1")
+    static let workerListLive = Statement("worker_list_live", """
+        SELECT name, host, pid, concurrency, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age,
+               (SELECT count(*) FROM jobs WHERE jobs.worker = workers.name AND jobs.state IN ('running', 'canceling')) AS running
+          FROM workers WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)
+         ORDER BY name
+        """)
+    static let workerPrune = Statement("worker_prune", """
+        DELETE FROM workers WHERE coalesce(stopped_at, heartbeat_at) < now() - make_interval(secs => $1)
+        """)
+
+    // MARK: leadership
+    /// Take or renew the lease: succeeds when nobody holds it, it expired, or we hold it already.
+    static let leaderAttemptElect = Statement("leader_attempt_elect", """
+        INSERT INTO leadership AS l (role, holder, elected_at, expires_at)
+        VALUES ($1, $2, now(), now() + make_interval(secs => $3))
+        ON CONFLICT (role) DO UPDATE
+           SET holder = excluded.holder, expires_at = excluded.expires_at,
+               elected_at = CASE WHEN l.holder = excluded.holder THEN l.elected_at ELSE now() END
+         WHERE l.holder = excluded.holder OR l.expires_at < now()
+        RETURNING holder, elected_at
+        """)
+    static let leaderResign = Statement("leader_resign", "DELETE FROM leadership WHERE role = $1 AND holder = $2")
+    static let leaderGet = Statement("leader_get", """
+        SELECT holder, elected_at, extract(epoch FROM expires_at - now())::float8 AS remaining
+          FROM leadership WHERE role = $1 AND expires_at > now()
+        """)
+}

@@ -1,0 +1,317 @@
+import Foundation
+import Postgres
+
+/// The one seam between the queue and PostgreSQL: every operation on the queue's tables, named
+/// noun-first. Each method is one round trip (one statement or one SQL function call).
+public struct QueueStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    // MARK: jobs
+
+    public struct EnqueueParams: Sendable {
+        public var kind: JobKind
+        public var type: String
+        public var target: String?
+        public var payload: String
+        public var priority: Int
+        public var runAt: Date?
+        public var maxAttempts: Int
+        public var dedupKey: String?
+        public var actor: String
+        public var syncGroup: String?
+        public var scheduleRunID: Int64?
+
+        public init(kind: JobKind, type: String, target: String? = nil, payload: String = "{}", priority: Int = 0,
+                    runAt: Date? = nil, maxAttempts: Int = 5, dedupKey: String? = nil, actor: String,
+                    syncGroup: String? = nil, scheduleRunID: Int64? = nil) {
+            self.kind = kind
+            self.type = type
+            self.target = target
+            self.payload = payload
+            self.priority = priority
+            self.runAt = runAt
+            self.maxAttempts = maxAttempts
+            self.dedupKey = dedupKey
+            self.actor = actor
+            self.syncGroup = syncGroup
+            self.scheduleRunID = scheduleRunID
+        }
+    }
+
+    /// Enqueues one job. `created` is false when a pending job with the same key already existed.
+    public func jobEnqueue(_ params: EnqueueParams) async throws -> (id: Int64, created: Bool) {
+        let rows = try await connection.query(QueueSQL.jobEnqueue, [
+            params.kind.rawValue, params.type, params.target, params.payload, params.priority, params.runAt,
+            params.maxAttempts, params.dedupKey, params.actor, params.syncGroup, params.scheduleRunID,
+        ])
+        guard let row = rows.first else { throw PostgresError(kind: .other, message: "enqueue returned nothing") }
+        return (try row.decode("id"), try row.decode("created"))
+    }
+
+    /// Enqueues many orders or tasks in one transaction with COPY. Syncs go one by one through
+    /// `jobEnqueue`, which writes their audit lines and applies their de-duplication keys.
+    public func jobEnqueueMany(_ jobs: [EnqueueParams]) async throws -> Int {
+        for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
+            throw QueueError.invalidInput("bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
+        }
+        let now = Date()
+        let rows = jobs.lazy.map { job -> [String?] in
+            [job.kind.rawValue, job.type, job.target, job.payload, String(job.priority),
+             PostgresTimestamp.format(job.runAt ?? now), String(job.maxAttempts), job.actor]
+        }
+        return try await connection.transaction { session in
+            let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
+            try session.query(QueueSQL.jobNotify)
+            return copied
+        }
+    }
+
+    /// Claims up to `slots` jobs for `worker`, under the sync and maintenance rules.
+    public func jobClaim(worker: String, slots: Int, leaseSeconds: Double) async throws -> [Job] {
+        let rows = try await connection.query(QueueSQL.jobClaim, [worker, slots, leaseSeconds])
+        return try rows.map(Job.init(row:))
+    }
+
+    public struct Held: Sendable, Hashable {
+        public var id: Int64
+        public var attempt: Int
+        public init(id: Int64, attempt: Int) {
+            self.id = id
+            self.attempt = attempt
+        }
+    }
+
+    /// Renews the leases of the attempts a worker holds; returns the state of each that it still
+    /// owns. An attempt missing from the answer was rescued or stopped: its worker must let go.
+    public func jobHeartbeat(worker: String, held: [Held], leaseSeconds: Double) async throws -> [Int64: JobState] {
+        let rows = try await connection.query(QueueSQL.jobHeartbeat, [
+            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), leaseSeconds, worker,
+        ])
+        var states: [Int64: JobState] = [:]
+        for row in rows {
+            states[try row.decode("id")] = JobState(rawValue: try row.decode("state"))
+        }
+        return states
+    }
+
+    /// Records progress (and renews the lease); returns the job's state, nil if the attempt lost the job.
+    public func jobProgress(_ held: Held, done: Int64, total: Int64?, message: String?,
+                            leaseSeconds: Double) async throws -> JobState? {
+        let rows = try await connection.query(QueueSQL.jobProgress, [
+            held.id, held.attempt, done, total, message, leaseSeconds,
+        ])
+        return try rows.first.flatMap { JobState(rawValue: try $0.decode("state")) }
+    }
+
+    public enum Outcome: String, Sendable {
+        case succeeded, failed, canceled
+        /// Failed, to be tried again at the given time if attempts remain.
+        case retry
+    }
+
+    /// Ends an attempt; returns the state written, or nil when the attempt was fenced off.
+    public func jobEnd(_ held: Held, outcome: Outcome, error: String? = nil, retryAt: Date? = nil,
+                       actor: String) async throws -> JobState? {
+        let rows = try await connection.query(QueueSQL.jobEnd, [
+            held.id, held.attempt, outcome.rawValue, error, retryAt, actor,
+        ])
+        return try rows.first.flatMap { try $0.decodeIfPresent("state", as: String.self) }.flatMap(JobState.init(rawValue:))
+    }
+
+    /// Marks many order or task attempts succeeded in one statement; returns the ids written.
+    public func jobSucceedMany(_ held: [Held]) async throws -> Set<Int64> {
+        let rows = try await connection.query(QueueSQL.jobSucceedMany, [
+            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }),
+        ])
+        return Set(try rows.map { try $0.decode("id", as: Int64.self) })
+    }
+
+    /// Hands attempts back to the queue (a worker shutting down); returns how many were released.
+    public func jobRelease(_ held: [Held], actor: String) async throws -> Int {
+        let rows = try await connection.query(QueueSQL.jobRelease, [
+            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), actor,
+        ])
+        return try rows.first?.decode("released") ?? 0
+    }
+
+    /// Requests cancel; returns `canceled` (it was queued) or `canceling` (its handler will stop).
+    public func jobCancel(id: Int64, actor: String) async throws -> JobState {
+        let rows = try await connection.query(QueueSQL.jobCancel, [id, actor])
+        return JobState(rawValue: try rows.first?.decode("state") ?? "") ?? .canceling
+    }
+
+    public struct StopStuckParams: Sendable {
+        public var id: Int64
+        public var actor: String
+        public var minimumIdleSeconds: Double
+        /// The audit action and the message, which also becomes the job's error.
+        public var action: String
+        public var message: String
+
+        public init(id: Int64, actor: String, minimumIdleSeconds: Double, action: String, message: String) {
+            self.id = id
+            self.actor = actor
+            self.minimumIdleSeconds = minimumIdleSeconds
+            self.action = action
+            self.message = message
+        }
+    }
+
+    /// Stops a sync whose progress has not moved for the given time.
+    public func jobStopStuck(_ params: StopStuckParams) async throws -> Job {
+        let rows = try await connection.query(QueueSQL.jobStopStuck, [
+            params.id, params.actor, params.minimumIdleSeconds, params.action, params.message,
+        ])
+        guard let row = rows.first else { throw PostgresError(kind: .other, message: "stop-stuck returned nothing") }
+        return try Job(row: row)
+    }
+
+    /// Rescues every job whose lease expired; returns them in their new state.
+    public func jobRescueExpired(actor: String) async throws -> [Job] {
+        try await connection.query(QueueSQL.jobRescueExpired, [actor]).map(Job.init(row:))
+    }
+
+    /// Deletes up to `limit` finished jobs older than the retention, with their logs.
+    public func jobPrune(retentionSeconds: Double, limit: Int) async throws -> Int {
+        try await connection.query(QueueSQL.jobPrune, [retentionSeconds, limit]).affectedRows
+    }
+
+    public func jobGet(id: Int64) async throws -> Job? {
+        try await connection.query(QueueSQL.jobGet, [id]).first.map(Job.init(row:))
+    }
+
+    public func jobList(state: JobState?, type: String?, limit: Int) async throws -> [Job] {
+        try await connection.query(QueueSQL.jobList, [state?.rawValue, type, limit]).map(Job.init(row:))
+    }
+
+    public func jobLogAppend(_ held: Held, level: String, message: String) async throws {
+        try await connection.query(QueueSQL.jobLogAppend, [held.id, held.attempt, level, message])
+    }
+
+    public func jobLogRead(id: Int64) async throws -> [JobLogLine] {
+        try await connection.query(QueueSQL.jobLogRead, [id]).map { row in
+            JobLogLine(attempt: try row.decode("attempt"), at: try row.decode("at"),
+                       level: try row.decode("level"), message: try row.decode("message"))
+        }
+    }
+
+    /// Queued and running jobs, and those finished in the last hour, counted by state and type.
+    public func jobCountByStateAndType() async throws -> [(state: JobState, type: String, count: Int)] {
+        try await connection.query(QueueSQL.jobCountByStateAndType).map { row in
+            (JobState(rawValue: try row.decode("state")) ?? .queued, try row.decode("type"), try row.decode("jobs"))
+        }
+    }
+
+    public func jobRunningSyncs() async throws -> [Job] {
+        try await connection.query(QueueSQL.jobRunningSyncs).map(Job.init(row:))
+    }
+
+    // MARK: maintenance
+
+    public struct MaintenanceState: Sendable {
+        public var active: Bool
+        public var reason: String?
+        public var since: Date?
+    }
+
+    public func maintenanceState() async throws -> MaintenanceState {
+        guard let row = try await connection.query(QueueSQL.maintenanceState).first else {
+            return MaintenanceState(active: false)
+        }
+        return MaintenanceState(active: try row.decode("active"), reason: try row.decodeIfPresent("reason"),
+                                since: try row.decodeIfPresent("maintenance_since"))
+    }
+
+    /// Switches the operator's maintenance flag; audited.
+    public func maintenanceSet(on: Bool, actor: String) async throws {
+        try await connection.query(QueueSQL.maintenanceSet, [on, actor])
+    }
+
+    /// Writes the audit line of a maintenance transition that happened by the clock (a sync became due).
+    public func maintenanceRefresh(actor: String) async throws {
+        try await connection.query(QueueSQL.maintenanceRefresh, [actor])
+    }
+
+    // MARK: audit
+
+    public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
+                            message: String) async throws {
+        try await connection.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+    }
+
+    public func auditList(since: Date?, jobID: Int64?, limit: Int) async throws -> [AuditEntry] {
+        try await connection.query(QueueSQL.auditList, [since, jobID, limit]).map(AuditEntry.init(row:))
+    }
+
+    // MARK: workers
+
+    public func workerRegister(name: String, host: String, pid: Int, concurrency: Int) async throws {
+        try await connection.query(QueueSQL.workerRegister, [name, host, pid, concurrency])
+    }
+
+    public func workerStopped(name: String) async throws {
+        try await connection.query(QueueSQL.workerStopped, [name])
+    }
+
+    public struct LiveWorker: Sendable {
+        public var name: String
+        public var host: String
+        public var pid: Int
+        public var concurrency: Int
+        public var heartbeatAgeSeconds: Double
+        public var running: Int
+    }
+
+    /// Workers that heartbeated within `withinSeconds` and did not stop.
+    public func workerListLive(withinSeconds: Double) async throws -> [LiveWorker] {
+        try await connection.query(QueueSQL.workerListLive, [withinSeconds]).map { row in
+            LiveWorker(name: try row.decode("name"), host: try row.decode("host"), pid: try row.decode("pid"),
+                       concurrency: try row.decode("concurrency"),
+                       heartbeatAgeSeconds: try row.decode("heartbeat_age"), running: try row.decode("running"))
+        }
+    }
+
+    public func workerPrune(olderThanSeconds: Double) async throws -> Int {
+        try await connection.query(QueueSQL.workerPrune, [olderThanSeconds]).affectedRows
+    }
+
+    // MARK: leadership
+
+    /// Takes or renews the lease of `role`; true when `holder` leads afterwards.
+    public func leaderAttemptElect(role: String, holder: String, leaseSeconds: Double) async throws -> Bool {
+        try await !connection.query(QueueSQL.leaderAttemptElect, [role, holder, leaseSeconds]).isEmpty
+    }
+
+    public func leaderResign(role: String, holder: String) async throws {
+        try await connection.query(QueueSQL.leaderResign, [role, holder])
+    }
+
+    public struct Leader: Sendable {
+        public var holder: String
+        public var electedAt: Date
+        public var remainingSeconds: Double
+    }
+
+    public func leaderGet(role: String) async throws -> Leader? {
+        try await connection.query(QueueSQL.leaderGet, [role]).first.map { row in
+            Leader(holder: try row.decode("holder"), electedAt: try row.decode("elected_at"),
+                   remainingSeconds: try row.decode("remaining"))
+        }
+    }
+}
+
+/// Errors of the queue that an operator reads: one line naming the field and the rule.
+public enum QueueError: Error, CustomStringConvertible, Sendable {
+    case invalidInput(String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .invalidInput(let message), .notFound(let message): return message
+        }
+    }
+}

@@ -1,0 +1,353 @@
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+public struct WorkerConfiguration: Sendable {
+    public var name: String
+    /// How many jobs run at once.
+    public var concurrency: Int = 10
+    /// How long a claim holds a job without a heartbeat; heartbeats come every third of it.
+    public var leaseSeconds: Double = 30
+    /// How often to look for work when no notification came.
+    public var pollIntervalSeconds: Double = 1
+    /// On SIGTERM/SIGINT, how long running jobs may take to finish before they go back to the queue.
+    public var gracePeriodSeconds: Double = 30
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public func validate() throws {
+        guard (1...1000).contains(concurrency) else {
+            throw QueueError.invalidInput("concurrency: must be a whole number from 1 to 1000 (got \(concurrency))")
+        }
+        guard Names.isValidProcessName(name) else {
+            throw QueueError.invalidInput("name: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
+        }
+        guard leaseSeconds >= 1 else { throw QueueError.invalidInput("lease: must be at least 1 second") }
+        guard pollIntervalSeconds > 0 else { throw QueueError.invalidInput("poll interval: must be positive") }
+        guard gracePeriodSeconds >= 0 else { throw QueueError.invalidInput("grace period: must not be negative") }
+    }
+}
+
+public enum Names {
+    public static func isValidProcessName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "._-@:".unicodeScalars.contains($0) }
+    }
+
+    public static func defaultProcessName(role: String) -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "\(role)-\(host)-\(getpid())"
+    }
+}
+
+/// A worker: claims jobs in batches bounded by its free slots, runs their handlers, renews leases,
+/// and records outcomes. Stateless: everything it knows is in PostgreSQL, so `kill -9` loses
+/// nothing but time (the coordinator rescues its leases).
+public final class Worker: Service, Sendable {
+    public let configuration: WorkerConfiguration
+    private let database: ConnectionConfiguration
+    private let registry: JobRegistry
+    private let logger: Logger
+    private let wakeup = Wakeup()
+    private let finisherWakeup = Wakeup()
+    private let state = Mutex(State())
+    private let handlerPool: ConnectionPool
+
+    private struct Running {
+        var job: Job
+        var control: JobControl
+        var task: Task<Void, Never>?
+    }
+
+    private struct State {
+        var running: [Int64: Running] = [:]
+        /// Succeeded orders and tasks waiting for the batched write; still leased by us.
+        var succeeded: [QueueStore.Held] = []
+        var stopping = false
+    }
+
+    public init(configuration: WorkerConfiguration, database: ConnectionConfiguration, registry: JobRegistry,
+                logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        self.registry = registry
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.name)"
+        self.logger = logger
+        self.handlerPool = ConnectionPool(database, maximum: max(2, min(configuration.concurrency, 16)))
+    }
+
+    public func run() async throws {
+        try configuration.validate()
+        let claimStore = QueueStore(Connection(database))
+        let finishStore = QueueStore(Connection(database))
+        let heartbeatStore = QueueStore(Connection(database))
+
+        try await retrying("register") {
+            try await claimStore.workerRegister(name: self.configuration.name, host: ProcessInfo.processInfo.hostName,
+                                                pid: Int(getpid()), concurrency: self.configuration.concurrency)
+        }
+        logger.info("worker started", metadata: ["concurrency": "\(configuration.concurrency)"])
+
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.heartbeatLoop(heartbeatStore) }
+                group.addTask { await self.finisherLoop(finishStore) }
+                await self.claimLoop(claimStore, finishStore)
+                await self.drain(finishStore)
+                self.state.withLock { $0.stopping = true }
+                self.finisherWakeup.signal()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.state.withLock { $0.stopping = true }
+            self.wakeup.signal()
+        }
+        try? await claimStore.workerStopped(name: configuration.name)
+        await handlerPool.closeAll()
+        logger.info("worker stopped")
+    }
+
+    private var isStopping: Bool { state.withLock { $0.stopping } }
+
+    // MARK: claiming
+
+    private func claimLoop(_ store: QueueStore, _ finishStore: QueueStore) async {
+        var backoff = Backoff()
+        while !isStopping {
+            let free = configuration.concurrency - state.withLock { $0.running.count }
+            if free > 0 {
+                do {
+                    let jobs = try await store.jobClaim(worker: configuration.name, slots: free,
+                                                        leaseSeconds: configuration.leaseSeconds)
+                    backoff.reset()
+                    for job in jobs { start(job, finishStore) }
+                    if jobs.count == free { continue }
+                } catch {
+                    logger.warning("claim failed: \(error)")
+                    try? await backoff.wait()
+                    continue
+                }
+            }
+            await wakeup.wait(timeout: configuration.pollIntervalSeconds)
+        }
+    }
+
+    private func start(_ job: Job, _ finishStore: QueueStore) {
+        let control = JobControl()
+        state.withLock { $0.running[job.id] = Running(job: job, control: control) }
+        let task = Task {
+            await self.execute(job, control: control, finishStore)
+        }
+        state.withLock { state in
+            if state.running[job.id] != nil { state.running[job.id]?.task = task }
+        }
+    }
+
+    private func execute(_ job: Job, control: JobControl, _ finishStore: QueueStore) async {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.type"] = "\(job.type)"
+        let held = QueueStore.Held(id: job.id, attempt: job.attempt)
+        let context = JobContext(job: job, logger: logger, database: handlerPool, store: finishStore,
+                                 control: control, leaseSeconds: configuration.leaseSeconds)
+        var outcome: QueueStore.Outcome?
+        var errorText: String?
+        var retryAt: Date?
+        do {
+            let definition = try registry.definition(for: job.type)
+            try await definition.run(context)
+            outcome = .succeeded
+        } catch is JobCanceledError {
+            outcome = .canceled
+            errorText = "canceled"
+        } catch is JobLostError {
+            outcome = nil
+        } catch {
+            switch control.signal {
+            case .lost: outcome = nil
+            case .cancel: outcome = .canceled; errorText = "canceled"
+            case .none:
+                if Task.isCancelled {
+                    outcome = nil // stopping: the drain releases it
+                } else if let retryable = error as? RetryableJobError {
+                    outcome = .retry
+                    errorText = retryable.description
+                    retryAt = Date().addingTimeInterval(Self.retryDelay(attempt: job.attempt))
+                } else {
+                    outcome = .failed
+                    errorText = "\(error)"
+                }
+            }
+        }
+        if let outcome {
+            if outcome == .succeeded, !job.kind.isSync {
+                state.withLock { $0.succeeded.append(held) }
+                finisherWakeup.signal()
+            } else {
+                await persist("finish job \(job.id)") {
+                    _ = try await finishStore.jobEnd(held, outcome: outcome, error: errorText, retryAt: retryAt,
+                                                     actor: self.configuration.name)
+                }
+            }
+            if outcome != .succeeded {
+                logger.info("job ended", metadata: ["outcome": "\(outcome.rawValue)", "error": "\(errorText ?? "")"])
+            }
+        }
+        state.withLock { _ = $0.running.removeValue(forKey: job.id) }
+        wakeup.signal()
+    }
+
+    /// Exponential backoff with jitter for retryable failures: about 1 s, 2 s, 4 s … up to 10 min.
+    static func retryDelay(attempt: Int) -> Double {
+        let ceiling = min(600, pow(2, Double(max(0, attempt - 1))))
+        return Double.random(in: ceiling / 2 ... ceiling)
+    }
+
+    // MARK: finishing
+
+    private func finisherLoop(_ store: QueueStore) async {
+        var backoff = Backoff()
+        while true {
+            let batch = state.withLock { state -> [QueueStore.Held] in
+                let batch = Array(state.succeeded.prefix(2000))
+                return batch
+            }
+            if batch.isEmpty {
+                if isStopping && state.withLock({ $0.running.isEmpty }) { return }
+                await finisherWakeup.wait(timeout: 0.5)
+                continue
+            }
+            do {
+                let written = try await store.jobSucceedMany(batch)
+                backoff.reset()
+                if written.count < batch.count {
+                    logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile)")
+                }
+                let done = Set(batch)
+                state.withLock { $0.succeeded.removeAll { done.contains($0) } }
+            } catch {
+                logger.warning("recording finished jobs failed: \(error)")
+                try? await backoff.wait()
+            }
+        }
+    }
+
+    /// Retries a write until it succeeds; a lost connection or a restarting server only delays it.
+    /// Gives up on errors that another try cannot fix.
+    private func persist(_ what: String, _ body: () async throws -> Void) async {
+        var backoff = Backoff()
+        let deadline = Date().addingTimeInterval(configuration.leaseSeconds * 2)
+        while true {
+            do {
+                try await body()
+                return
+            } catch let error as PostgresError where error.isTransient && Date() < deadline {
+                logger.warning("\(what) failed, retrying: \(error)")
+                try? await backoff.wait()
+            } catch {
+                logger.error("\(what) failed: \(error)")
+                return
+            }
+        }
+    }
+
+    private func retrying(_ what: String, _ body: () async throws -> Void) async throws {
+        var backoff = Backoff()
+        while true {
+            do {
+                try await body()
+                return
+            } catch let error as PostgresError where error.kind == .connectionLost {
+                if isStopping { throw error }
+                logger.warning("\(what) failed, retrying: \(error)")
+                try await backoff.wait()
+            }
+        }
+    }
+
+    // MARK: heartbeats and notifications
+
+    private func heartbeatLoop(_ store: QueueStore) async {
+        let interval = configuration.leaseSeconds / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+            if Task.isCancelled { return }
+            let held = state.withLock { state in
+                state.running.values.map { QueueStore.Held(id: $0.job.id, attempt: $0.job.attempt) } + state.succeeded
+            }
+            do {
+                let states = try await store.jobHeartbeat(worker: configuration.name, held: held,
+                                                          leaseSeconds: configuration.leaseSeconds)
+                for item in held {
+                    let control = state.withLock { $0.running[item.id]?.control }
+                    guard let control else { continue }
+                    switch states[item.id] {
+                    case nil:
+                        control.set(.lost)
+                        logger.warning("job \(item.id) is no longer ours (rescued or stopped); letting it go")
+                        state.withLock { $0.running[item.id]?.task }?.cancel()
+                    case .canceling?:
+                        control.set(.cancel)
+                    default: break
+                    }
+                }
+            } catch {
+                logger.warning("heartbeat failed: \(error)")
+            }
+        }
+    }
+
+    private func listen() async {
+        let connection = Connection(database)
+        var backoff = Backoff()
+        var listening = false
+        while !Task.isCancelled && !isStopping {
+            do {
+                let notifications = try await connection.withSession { session -> Int in
+                    if !listening {
+                        try session.listen("ucp_jobs")
+                    }
+                    return try session.waitForNotifications(timeout: 0.5).count
+                }
+                if !listening {
+                    listening = true
+                    wakeup.signal() // we may have missed notifications while not listening
+                }
+                backoff.reset()
+                if notifications > 0 { wakeup.signal() }
+            } catch {
+                listening = false
+                logger.debug("listen connection failed: \(error)")
+                try? await backoff.wait()
+            }
+        }
+        await connection.close()
+    }
+
+    // MARK: stopping
+
+    /// Lets running jobs finish within the grace period, then hands back the rest.
+    private func drain(_ store: QueueStore) async {
+        let deadline = Date().addingTimeInterval(configuration.gracePeriodSeconds)
+        while Date() < deadline, state.withLock({ !$0.running.isEmpty }) {
+            await wakeup.wait(timeout: 0.1)
+        }
+        let left = state.withLock { state in
+            state.running.values.map { ($0.job, $0.task) }
+        }
+        guard !left.isEmpty else { return }
+        logger.info("grace period over; releasing \(left.count) job(s) back to the queue")
+        await persist("release jobs") {
+            _ = try await store.jobRelease(left.map { .init(id: $0.0.id, attempt: $0.0.attempt) },
+                                           actor: self.configuration.name)
+        }
+        for (_, task) in left { task?.cancel() }
+        for (_, task) in left { await task?.value }
+    }
+}

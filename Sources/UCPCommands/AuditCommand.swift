@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Queue
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Read the audit trail, oldest first.")
+
+    @Option(help: "Only entries newer than this (e.g. 15m, 2h, 7d).") var since: String?
+    @Option(help: "Only entries about this job.") var job: Int64?
+    @Option(help: "At most this many (1 to 100000).") var limit: Int = 1000
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let sinceDate = try since.map { Date().addingTimeInterval(-(try Duration.seconds($0, field: "since"))) }
+        guard (1...100_000).contains(limit) else { throw ValidationError("limit: must be from 1 to 100000") }
+        let store = QueueStore(Connection(try await Database.open()))
+        let entries = try await store.auditList(since: sinceDate, jobID: job, limit: limit)
+        if json {
+            print(try Output.json(entries.map { entry -> [String: Any] in
+                ["id": entry.id, "at": Output.iso(entry.at), "actor": entry.actor, "action": entry.action,
+                 "job_id": entry.jobID.map { $0 as Any } ?? NSNull(), "target": entry.target.map { $0 as Any } ?? NSNull(),
+                 "message": entry.message]
+            }))
+            return
+        }
+        for entry in entries {
+            print("\(Output.shortTime(entry.at))  \(pad(entry.actor, 22))\(pad(entry.action, 22))\(entry.jobID.map { "job \($0): " } ?? "")\(entry.message)")
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import Queue
+import Sync
+
+/// Options every command that talks to the database shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "Who is acting, for the audit trail (default: the OS user).")
+    var actor: String?
+
+    var actorName: String {
+        if let actor, !actor.isEmpty { return actor }
+        return OperatorIdentity.osUser
+    }
+}
+
+enum OperatorIdentity {
+    static var osUser: String {
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+    }
+}
+
+/// Every job type this build knows, for every role: workers run them, submit commands check them.
+enum JobTypes {
+    static let registry: JobRegistry = {
+        var registry = JobRegistry()
+        NoopJob.register(in: &registry)
+        SyncJobs.register(in: &registry)
+        return registry
+    }()
+}
+
+enum Logs {
+    /// Logs go to standard error; `UCP_LOG_LEVEL` sets the level (default `defaultLevel`).
+    static func bootstrap(defaultLevel: Logger.Level) -> Logger {
+        let level = ProcessInfo.processInfo.environment["UCP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "ucp")
+    }
+}
+
+/// Which database `ucp` uses: `DATABASE_URL`, else the `PG*` variables, else the embedded default.
+enum Database {
+    /// The role processes switch to after connecting (`UCP_DB_ROLE`, default `ucp_app`; empty for none).
+    static var processRole: String? {
+        let configured = ProcessInfo.processInfo.environment["UCP_DB_ROLE"] ?? "ucp_app"
+        return configured.isEmpty ? nil : configured
+    }
+
+    /// Resolves the database, says which it is when it is the embedded default, and makes sure
+    /// the schema is current (migrating the embedded default by itself).
+    static func open(role: String? = processRole, quiet: Bool = false) async throws -> ConnectionConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        if let configured = try ConnectionConfiguration.fromEnvironment(environment, role: role) {
+            let migrator = try Migrator.locate()
+            var owner = configured
+            owner.role = nil
+            let current = try await migrator.isCurrent(Connection(owner))
+            guard current else {
+                throw QueueError.invalidInput("database: the schema of \(configured) is not current; run 'ucp migrate'")
+            }
+            return configured
+        }
+        let cluster = LocalCluster.embeddedDefault(environment: environment)
+        var configuration = try cluster.start()
+        if !quiet {
+            FileHandle.standardError.write(Data("ucp: using the embedded default database (\(configuration)); set DATABASE_URL to use another\n".utf8))
+        }
+        let applied = try await Migrator.locate().apply(Connection(configuration), actor: OperatorIdentity.osUser)
+        if !applied.isEmpty && !quiet {
+            FileHandle.standardError.write(Data("ucp: migrated the embedded database (\(applied.joined(separator: ", ")))\n".utf8))
+        }
+        configuration.role = role
+        return configuration
+    }
+
+    /// The connection for `ucp migrate`: the login role itself, which owns the schema.
+    static func openForMigration() throws -> ConnectionConfiguration {
+        if let configured = try ConnectionConfiguration.fromEnvironment() { return configured }
+        return try LocalCluster.embeddedDefault().start()
+    }
+}
+
+enum Output {
+    static func json(_ value: Any) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func iso(_ date: Date?) -> Any {
+        guard let date else { return NSNull() }
+        return PostgresTimestamp.format(date)
+    }
+
+    static func jobJSON(_ job: Job) -> [String: Any] {
+        let payload = (try? JSONSerialization.jsonObject(with: Data(job.payload.utf8), options: [.fragmentsAllowed])) ?? job.payload
+        var progress: [String: Any] = ["done": job.progress.done, "changed_at": iso(job.progress.changedAt)]
+        progress["total"] = job.progress.total.map { $0 as Any } ?? NSNull()
+        progress["message"] = job.progress.message.map { $0 as Any } ?? NSNull()
+        return [
+            "id": job.id, "type": job.type, "kind": job.kind.rawValue, "state": job.state.rawValue,
+            "target": job.target.map { $0 as Any } ?? NSNull(), "payload": payload,
+            "priority": job.priority, "attempt": job.attempt, "max_attempts": job.maxAttempts,
+            "worker": job.worker.map { $0 as Any } ?? NSNull(), "submitted_by": job.submittedBy,
+            "created_at": iso(job.createdAt), "run_at": iso(job.runAt), "started_at": iso(job.startedAt),
+            "finished_at": iso(job.finishedAt), "heartbeat_at": iso(job.heartbeatAt),
+            "lease_expires_at": iso(job.leaseExpiresAt), "progress": progress,
+            "error": job.error.map { $0 as Any } ?? NSNull(),
+            "dedup_key": job.dedupKey.map { $0 as Any } ?? NSNull(),
+        ]
+    }
+
+    static func progressText(_ progress: JobProgress) -> String {
+        var text = ""
+        if let total = progress.total, total > 0 {
+            text = "\(progress.done)/\(total) (\(Int(Double(progress.done) * 100 / Double(total)))%)"
+        } else if progress.done > 0 {
+            text = "\(progress.done)"
+        }
+        if let message = progress.message { text += text.isEmpty ? message : " \(message)" }
+        return text
+    }
+
+    static func shortTime(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let text = PostgresTimestamp.format(date)
+        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ")
+    }
+}
+
+/// Durations written as `90`, `90s`, `15m`, `2h` or `7d`.
+enum Duration {
+    static func seconds(_ text: String, field: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var number = text
+        var scale = 1.0
+        if let last = text.last, let unit = units[last] {
+            number = String(text.dropLast())
+            scale = unit
+        }
+        guard let value = Double(number), value >= 0, value.isFinite else {
+            throw ValidationError("\(field): '\(text)' is not a duration (a number with s, m, h or d, e.g. 90s, 15m, 2h)")
+        }
+        return value * scale
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Queue
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Maintenance mode, running syncs, queue depth, live workers and the leader.")
+
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let database = try await Database.open()
+        let store = QueueStore(Connection(database))
+        let maintenance = try await store.maintenanceState()
+        let syncs = try await store.jobRunningSyncs()
+        let counts = try await store.jobCountByStateAndType()
+        let workers = try await store.workerListLive(withinSeconds: 120)
+        let leader = try await store.leaderGet(role: Coordinator.leadershipRole)
+        if json {
+            let object: [String: Any] = [
+                "database": "\(database)",
+                "maintenance": ["active": maintenance.active, "reason": maintenance.reason as Any? ?? NSNull(),
+                                "since": Output.iso(maintenance.since)],
+                "running_syncs": syncs.map(Output.jobJSON),
+                "queue": counts.map { ["state": $0.state.rawValue, "type": $0.type, "count": $0.count] },
+                "workers": workers.map { ["name": $0.name, "host": $0.host, "pid": $0.pid, "concurrency": $0.concurrency,
+                                          "running": $0.running, "heartbeat_age_s": $0.heartbeatAgeSeconds] },
+                "leader": leader.map { ["holder": $0.holder, "elected_at": Output.iso($0.electedAt),
+                                        "lease_remaining_s": $0.remainingSeconds] as [String: Any] } as Any? ?? NSNull(),
+            ]
+            print(try Output.json(object))
+            return
+        }
+        print("database:     \(database)")
+        print("maintenance:  \(maintenance.active ? "ON — \(maintenance.reason ?? "")" : "off")")
+        print("leader:       \(leader.map { "\($0.holder) (since \(Output.shortTime($0.electedAt)))" } ?? "none")")
+        print("running syncs:\(syncs.isEmpty ? " none" : "")")
+        for job in syncs {
+            print("  job \(job.id) \(job.type) of \(job.target ?? "-") on \(job.worker ?? "-"): \(Output.progressText(job.progress))")
+        }
+        print("queue (pending, and finished in the last hour):\(counts.isEmpty ? " empty" : "")")
+        for count in counts { print("  " + pad(count.state.rawValue, 11) + pad(count.type, 14) + String(count.count)) }
+        print("workers:\(workers.isEmpty ? " none alive" : "")")
+        for worker in workers {
+            print("  " + pad(worker.name, 28) + "running \(worker.running)/\(worker.concurrency), heartbeat \(String(format: "%.1f", worker.heartbeatAgeSeconds)) s ago")
+        }
+    }
+}

@@ -1,0 +1,209 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Queue
+import Sync
+
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Enqueue jobs.",
+        subcommands: [SubmitJobCommand.self, SubmitSyncCommand.self])
+}
+
+/// How long to wait and what to show while a submitted job runs.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "Wait for the job to end, showing its progress; the exit status tells the outcome (0 succeeded, 1 failed, 3 canceled).")
+    var wait = false
+}
+
+struct SubmitJobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "Enqueue a job of any registered type (the low-level form of every submit command).")
+
+    @Argument(help: "The job type, e.g. noop or sync.infra.")
+    var type: String
+
+    @Option(help: "The job's parameters as a JSON object.")
+    var payload: String = "{}"
+
+    @Option(help: "When to run it: an ISO 8601 time (2026-11-23T10:00:00Z) or a delay such as 90s, 15m, 2h.")
+    var runAt: String?
+
+    @Option(help: "Higher runs first (-32768 to 32767).")
+    var priority: Int = 0
+
+    @Option(help: "De-duplication key: no second job with this key is queued while one is pending.")
+    var key: String?
+
+    @Option(help: "What the job acts on (device or domain name).")
+    var target: String?
+
+    @OptionGroup var waitOptions: WaitOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let definition = try JobTypes.registry.definition(for: type)
+        let params = try SubmitValidation.enqueueParams(
+            definition: definition, payload: payload, runAt: runAt, priority: priority, key: key, target: target,
+            actor: global.actorName)
+        let store = QueueStore(Connection(try await Database.open()))
+        try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+    }
+}
+
+struct SubmitSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Enqueue a synchronization: infra or user of a device, domain or ldap of a domain.",
+        discussion: "Until devices and domains exist, any valid name is accepted and a stand-in sync runs.")
+
+    @Argument(help: "infra, user, domain or ldap.")
+    var kind: String
+
+    @Option(help: "The device (infra, user).")
+    var device: String?
+
+    @Option(help: "The domain (domain, ldap).")
+    var domain: String?
+
+    @Option(help: "Stand-in only: how long the sync runs, in seconds.")
+    var seconds: Double?
+
+    @Flag(help: "Stand-in only: stop reporting progress and never finish (for watchdog tests).")
+    var hang = false
+
+    @Option(help: "Higher runs first (-32768 to 32767).")
+    var priority: Int = 0
+
+    @OptionGroup var waitOptions: WaitOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        guard let syncType = SyncType(rawValue: kind) else {
+            throw ValidationError("sync kind: must be infra, user, domain or ldap (got '\(kind)')")
+        }
+        let target: String
+        switch (syncType.kind, device, domain) {
+        case (.deviceSync, let device?, nil): target = device
+        case (.sync, nil, let domain?): target = domain
+        case (.deviceSync, _, _): throw ValidationError("device: --device NAME is required for a \(kind) sync (and --domain is not accepted)")
+        default: throw ValidationError("domain: --domain NAME is required for a \(kind) sync (and --device is not accepted)")
+        }
+        try SubmitValidation.checkName(target, field: syncType.targetField)
+        if let seconds, !(0...86400).contains(seconds) {
+            throw ValidationError("seconds: must be from 0 to 86400 (got \(seconds))")
+        }
+        var payload: [String: Any] = [:]
+        if let seconds { payload["seconds"] = seconds }
+        if hang { payload["hang"] = true }
+        let payloadText = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
+        let definition = try JobTypes.registry.definition(for: syncType.jobType)
+        let params = try SubmitValidation.enqueueParams(
+            definition: definition, payload: payloadText, runAt: nil, priority: priority,
+            key: "\(syncType.jobType):\(target)", target: target, actor: global.actorName)
+        let store = QueueStore(Connection(try await Database.open()))
+        try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+    }
+}
+
+enum SubmitValidation {
+    /// The seed's rule for device names: letters, digits, space, '_', '-', '.', '@'.
+    static func checkName(_ name: String, field: String) throws {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: " _-.@"))
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100,
+              name.unicodeScalars.allSatisfy({ allowed.contains($0) && $0.isASCII })
+        else {
+            throw ValidationError("\(field): '\(name)' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
+        }
+    }
+
+    static func enqueueParams(definition: JobDefinition, payload: String, runAt: String?, priority: Int,
+                              key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
+            throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
+        }
+        try definition.validate(payload)
+        guard (-32768...32767).contains(priority) else {
+            throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
+        }
+        if let key, key.isEmpty || key.count > 200 {
+            throw ValidationError("key: must be 1 to 200 characters")
+        }
+        if let target { try checkName(target, field: "target") }
+        return QueueStore.EnqueueParams(
+            kind: definition.kind, type: definition.type, target: target, payload: payload, priority: priority,
+            runAt: try runAt.map(parseRunAt), maxAttempts: definition.maxAttempts, dedupKey: key, actor: actor)
+    }
+
+    static func parseRunAt(_ text: String) throws -> Date {
+        if let delay = try? Duration.seconds(text, field: "run-at") { return Date().addingTimeInterval(delay) }
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        throw ValidationError("run-at: '\(text)' is neither an ISO 8601 time (2026-11-23T10:00:00Z) nor a delay (90s, 15m, 2h)")
+    }
+}
+
+enum Submission {
+    static func enqueue(_ params: QueueStore.EnqueueParams, store: QueueStore, wait: Bool) async throws {
+        let (id, created) = try await store.jobEnqueue(params)
+        if created {
+            print("job \(id) queued (\(params.type)\(params.target.map { " of \($0)" } ?? ""))")
+        } else {
+            print("job \(id) is already queued with the same key; not queued again")
+        }
+        if wait { try await JobWatcher.wait(for: id, store: store) }
+    }
+}
+
+/// Follows a job until it ends: a progress bar on a terminal, plain lines otherwise.
+enum JobWatcher {
+    static func wait(for id: Int64, store: QueueStore) async throws {
+        let terminal = isatty(STDOUT_FILENO) == 1
+        var lastLine = ""
+        while true {
+            guard let job = try await store.jobGet(id: id) else {
+                throw QueueError.notFound("job \(id): no such job")
+            }
+            let line = describe(job)
+            if terminal {
+                print("\r\u{1B}[2K" + bar(job) + " " + line, terminator: "")
+                fflush(nil)
+            } else if line != lastLine {
+                print(line)
+            }
+            lastLine = line
+            if job.state.isFinal {
+                if terminal { print("") }
+                switch job.state {
+                case .succeeded: return
+                case .canceled: throw ExitCode(3)
+                default:
+                    FileHandle.standardError.write(Data("ucp: job \(id) failed: \(job.error ?? "unknown error")\n".utf8))
+                    throw ExitCode(1)
+                }
+            }
+            try await Task.sleep(nanoseconds: 300_000_000)
+        }
+    }
+
+    static func describe(_ job: Job) -> String {
+        var text = "job \(job.id) \(job.state.rawValue)"
+        let progress = Output.progressText(job.progress)
+        if !progress.isEmpty, job.state != .queued { text += ": \(progress)" }
+        if job.state == .queued { text += " (waiting for its turn)" }
+        if let error = job.error, job.state.isFinal, job.state != .succeeded { text += ": \(error)" }
+        return text
+    }
+
+    static func bar(_ job: Job) -> String {
+        let width = 30
+        var fraction = 0.0
+        if job.state == .succeeded { fraction = 1 }
+        else if let total = job.progress.total, total > 0 { fraction = min(1, Double(job.progress.done) / Double(total)) }
+        let filled = Int(fraction * Double(width))
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
+    }
+}

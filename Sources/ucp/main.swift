@@ -1,0 +1,2 @@
+import UCPCommands
+await UCPMain.run()
