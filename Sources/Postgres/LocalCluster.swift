@@ -123,32 +123,3 @@ public struct LocalCluster: Sendable {
     }
 }
 
-/// Runs a program to completion with posix_spawn and waitpid (Foundation's Process can wait for
-/// ever for a child's exit inside async code on Linux). Output is captured through a temporary file,
-/// so a daemon the child leaves behind (pg_ctl's server) cannot hold a pipe open.
-enum ChildProcess {
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = NSTemporaryDirectory() + "ucp-child-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).log"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw PostgresError(kind: .other, message: "\(arguments[0]): cannot start (\(String(cString: strerror(spawned))))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { break }
-        }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
-    }
-}

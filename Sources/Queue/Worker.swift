@@ -105,8 +105,7 @@ public final class Worker: Service, Sendable {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            self.state.withLock { $0.stopping = true }
-            self.wakeup.signal()
+            self.stop()
         }
         try? await claimStore.workerStopped(name: configuration.name)
         await handlerPool.closeAll()
@@ -114,6 +113,12 @@ public final class Worker: Service, Sendable {
     }
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Stops the worker as SIGTERM would: no more claims, running jobs get the grace period.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        wakeup.signal()
+    }
 
     // MARK: claiming
 
@@ -175,9 +180,11 @@ public final class Worker: Service, Sendable {
             case .none:
                 if Task.isCancelled {
                     outcome = nil // stopping: the drain releases it
-                } else if let retryable = error as? RetryableJobError {
+                } else if error is RetryableJobError || (error as? PostgresError)?.isTransient == true {
+                    // A lost database connection inside a handler is worth another try, like any
+                    // error the handler marks retryable.
                     outcome = .retry
-                    errorText = retryable.description
+                    errorText = "\(error)"
                     retryAt = Date().addingTimeInterval(Self.retryDelay(attempt: job.attempt))
                 } else {
                     outcome = .failed

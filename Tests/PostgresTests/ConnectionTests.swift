@@ -1,0 +1,165 @@
+import Foundation
+import Postgres
+import TestSupport
+import XCTest
+
+final class ConnectionTests: XCTestCase {
+    func database() async throws -> Connection {
+        Connection(try await TestServer.freshDatabase().owner)
+    }
+
+    func testParametersAndDecodingRoundTrip() async throws {
+        let connection = try await database()
+        let date = Date(timeIntervalSince1970: 1_795_000_000.123456)
+        let text = "it's \"quoted\"\ttab\nnewline \\ backslash — ünïcödé"
+        let row = try await connection.query(
+            Statement("roundtrip", "SELECT $1::text AS t, $2::bigint AS i, $3::float8 AS d, $4::bool AS b, $5::timestamptz AS ts, $6::text AS n, $7::bigint[] AS a, $8::text[] AS s"),
+            [text, Int64(-9_000_000_000), 2.5, true, date, String?.none, PostgresIntArray([1, 2, 3]),
+             PostgresTextArray(["a,b", "c\"d", nil])]).first
+        let decoded = try XCTUnwrap(row)
+        XCTAssertEqual(try decoded.decode("t", as: String.self), text)
+        XCTAssertEqual(try decoded.decode("i", as: Int64.self), -9_000_000_000)
+        XCTAssertEqual(try decoded.decode("d", as: Double.self), 2.5)
+        XCTAssertEqual(try decoded.decode("b", as: Bool.self), true)
+        XCTAssertEqual(try decoded.decode("ts", as: Date.self).timeIntervalSince1970, date.timeIntervalSince1970, accuracy: 0.000001)
+        XCTAssertNil(try decoded.decodeIfPresent("n", as: String.self))
+        XCTAssertEqual(try decoded.decode("a", as: String.self), "{1,2,3}")
+        XCTAssertEqual(try decoded.decode("s", as: String.self), "{\"a,b\",\"c\\\"d\",NULL}")
+        XCTAssertThrowsError(try decoded.decode("t", as: Int.self))
+    }
+
+    func testErrorsCarryTheirSQLState() async throws {
+        let connection = try await database()
+        try await connection.withSession { try $0.execute("CREATE TABLE t (id int PRIMARY KEY)") }
+        try await connection.query(Statement("", "INSERT INTO t VALUES (1)"))
+        do {
+            try await connection.query(Statement("", "INSERT INTO t VALUES (1)"))
+            XCTFail("duplicate key accepted")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .uniqueViolation)
+            XCTAssertEqual(error.sqlState, "23505")
+            XCTAssertFalse(error.description.contains("INSERT"), "the description must not leak SQL")
+        }
+
+        // Lock not available: a second session cannot take a row lock the first holds.
+        let holder = Connection(connection.configuration)
+        let waiter = Connection(connection.configuration)
+        try await holder.withSession { session in
+            try session.execute("BEGIN")
+            try session.execute("SELECT * FROM t WHERE id = 1 FOR UPDATE")
+        }
+        do {
+            try await waiter.withSession { session in
+                try session.execute("SET lock_timeout = '100ms'")
+                try session.execute("UPDATE t SET id = 2 WHERE id = 1")
+            }
+            XCTFail("lock was available")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .lockNotAvailable)
+        }
+        try await holder.withSession { try $0.execute("ROLLBACK") }
+
+        // Serialization failure: two repeatable-read transactions update the same row.
+        try await holder.withSession { session in
+            try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try session.execute("SELECT * FROM t")
+        }
+        try await waiter.withSession { try $0.execute("UPDATE t SET id = 3 WHERE id = 1") }
+        do {
+            try await holder.withSession { try $0.execute("UPDATE t SET id = 4 WHERE id = 1") }
+            XCTFail("no serialization failure")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .serializationFailure)
+            XCTAssertTrue(error.isTransient)
+        }
+        try await holder.withSession { try $0.execute("ROLLBACK") }
+    }
+
+    func testLostConnectionIsReportedThenReopened() async throws {
+        let connection = try await database()
+        let killer = Connection(connection.configuration)
+        let pid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        try await killer.query(Statement("", "SELECT pg_terminate_backend($1)"), [pid])
+        do {
+            try await connection.query(Statement("", "SELECT 1"))
+            XCTFail("query on a terminated session succeeded")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .connectionLost)
+        }
+        // The next use connects again by itself.
+        let newPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        XCTAssertNotEqual(newPid, pid)
+    }
+
+    func testMalformedConnectionStringIsRefused() {
+        XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "host=x port")) { error in
+            XCTAssertEqual((error as? PostgresError)?.kind, .invalidConfiguration)
+            XCTAssertTrue("\(error)".contains("DATABASE_URL"))
+        }
+        XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "postgresql://u@h/db?nosuchoption=1"))
+        XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db"))
+        let configuration = try? ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db")
+        XCTAssertFalse("\(configuration!)".contains("secret"), "the password must never be printed")
+    }
+
+    func testTransactionRollsBackOnError() async throws {
+        let connection = try await database()
+        try await connection.withSession { try $0.execute("CREATE TABLE t (id int PRIMARY KEY)") }
+        do {
+            try await connection.transaction { session in
+                try session.query(Statement("", "INSERT INTO t VALUES (1)"))
+                try session.query(Statement("", "INSERT INTO t VALUES (1)"))
+            }
+            XCTFail("transaction committed")
+        } catch {}
+        let count: Int = try await connection.query(Statement("", "SELECT count(*) AS n FROM t")).first!.decode("n")
+        XCTAssertEqual(count, 0)
+    }
+
+    func testCopyInLoadsRowsWithSpecialCharacters() async throws {
+        let connection = try await database()
+        try await connection.withSession { try $0.execute("CREATE TABLE t (id int, name text)") }
+        let rows = (0..<20_000).map { index -> [String?] in
+            [String(index), index % 1000 == 0 ? nil : "name\t\(index)\n\\ \"x\""]
+        }
+        let copied = try await connection.withSession { session in
+            try session.copyIn(Statement("", "COPY t (id, name) FROM STDIN"), rows: rows)
+        }
+        XCTAssertEqual(copied, 20_000)
+        let row = try await connection.query(Statement("", """
+            SELECT count(*) AS n, count(name) AS named, max(name) FILTER (WHERE id = 7) AS seven FROM t
+            """)).first!
+        XCTAssertEqual(try row.decode("n", as: Int.self), 20_000)
+        XCTAssertEqual(try row.decode("named", as: Int.self), 19_980)
+        XCTAssertEqual(try row.decode("seven", as: String.self), "name\t7\n\\ \"x\"")
+    }
+
+    func testListenReceivesNotifications() async throws {
+        let connection = try await database()
+        let listener = Connection(connection.configuration)
+        try await listener.withSession { try $0.listen("ucp_test") }
+        let none = try await listener.withSession { try $0.waitForNotifications(timeout: 0.1) }
+        XCTAssertTrue(none.isEmpty)
+        try await connection.query(Statement("", "SELECT pg_notify('ucp_test', 'hello')"))
+        let received = try await listener.withSession { try $0.waitForNotifications(timeout: 2) }
+        XCTAssertEqual(received.map(\.payload), ["hello"])
+    }
+
+    func testPoolBoundsConnections() async throws {
+        let configuration = try await TestServer.freshDatabase().owner
+        let pool = ConnectionPool(configuration, maximum: 2)
+        let pids = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid, pg_sleep(0.05)")).first!.decode("pid")
+                    }
+                }
+            }
+            var seen = Set<Int>()
+            for try await pid in group { seen.insert(pid) }
+            return seen
+        }
+        XCTAssertLessThanOrEqual(pids.count, 2)
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// The queue's rules, checked statement by statement against a real PostgreSQL.
+final class QueueRulesTests: XCTestCase {
+    var database: TestDatabase!
+    var store: QueueStore!
+
+    override func setUp() async throws {
+        database = try await TestServer.freshDatabase()
+        store = database.store()
+    }
+
+    func enqueue(_ kind: JobKind, _ type: String, target: String? = nil, key: String? = nil, group: String? = nil,
+                 payload: String = "{}", runAt: Date? = nil, maxAttempts: Int = 5) async throws -> Int64 {
+        try await store.jobEnqueue(.init(kind: kind, type: type, target: target, payload: payload, runAt: runAt,
+                                         maxAttempts: maxAttempts, dedupKey: key, actor: "test", syncGroup: group)).id
+    }
+
+    func claim(_ slots: Int, worker: String = "w") async throws -> [Job] {
+        try await store.jobClaim(worker: worker, slots: slots, leaseSeconds: 30)
+    }
+
+    func held(_ job: Job) -> QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
+
+    func auditActions() async throws -> [String] {
+        try await store.auditList(since: nil, jobID: nil, limit: 1000).map(\.action)
+    }
+
+    func testClaimTakesBatchesBoundedBySlotsInPriorityOrder() async throws {
+        for index in 0..<5 {
+            _ = try await store.jobEnqueue(.init(kind: .order, type: "noop", priority: index == 3 ? 10 : 0, actor: "test"))
+        }
+        let first = try await claim(2)
+        XCTAssertEqual(first.count, 2)
+        XCTAssertEqual(first.map(\.priority).max(), 10, "the high-priority job comes first")
+        XCTAssertTrue(first.allSatisfy { $0.state == .running && $0.attempt == 1 && $0.worker == "w" })
+        let rest = try await claim(10)
+        XCTAssertEqual(rest.count, 3)
+        await assertTrue(try await claim(10).isEmpty)
+    }
+
+    func testFutureJobsWaitForTheirTime() async throws {
+        _ = try await enqueue(.order, "noop", runAt: Date().addingTimeInterval(3600))
+        await assertTrue(try await claim(5).isEmpty)
+    }
+
+    func testDeduplicationKeyKeepsOnePendingJob() async throws {
+        let first = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d", dedupKey: "k", actor: "t"))
+        let second = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d", dedupKey: "k", actor: "t"))
+        XCTAssertTrue(first.created)
+        XCTAssertFalse(second.created)
+        XCTAssertEqual(first.id, second.id)
+        // Once it runs, the same sync may be queued again (it waits for the running one).
+        await assertEqual(try await claim(1).count, 1)
+        let third = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d", dedupKey: "k", actor: "t"))
+        XCTAssertTrue(third.created)
+    }
+
+    func testLateFinishAfterRescueIsRefused() async throws {
+        _ = try await enqueue(.order, "noop")
+        let job = try await claim(1)[0]
+        // The worker goes silent: its lease expires and the coordinator rescues the job.
+        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second'"))
+        let rescued = try await store.jobRescueExpired(actor: "coordinator")
+        XCTAssertEqual(rescued.map(\.state), [.queued])
+        let again = try await claim(1, worker: "w2")[0]
+        XCTAssertEqual(again.attempt, 2)
+        // The first worker wakes up and tries to finish: refused.
+        let late = try await store.jobEnd(held(job), outcome: .succeeded, actor: "w")
+        XCTAssertNil(late)
+        await assertTrue(try await store.jobSucceedMany([held(job)]).isEmpty)
+        await assertNil(try await store.jobProgress(held(job), done: 1, total: 2, message: nil, leaseSeconds: 30))
+        await assertEqual(try await store.jobEnd(held(again), outcome: .succeeded, actor: "w2"), .succeeded)
+        await assertEqual(try await store.jobGet(id: job.id)?.state, .succeeded)
+    }
+
+    func testRescueFailsASyncWithWorkerLostAndFreesTheSlot() async throws {
+        let syncID = try await enqueue(.deviceSync, "sync.infra", target: "cucm1")
+        _ = try await enqueue(.deviceSync, "sync.user", target: "cucm2")
+        await assertEqual(try await claim(5).map(\.id), [syncID])
+        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"), [syncID])
+        _ = try await store.jobRescueExpired(actor: "coordinator")
+        let sync = try await store.jobGet(id: syncID)
+        XCTAssertEqual(sync?.state, .failed)
+        XCTAssertEqual(sync?.error, "worker lost")
+        // The slot is free: the next sync starts.
+        await assertEqual(try await claim(5).map(\.type), ["sync.user"])
+    }
+
+    func testOnlyOneSyncRunsAndOthersWait() async throws {
+        _ = try await enqueue(.sync, "sync.domain", target: "d1")
+        _ = try await enqueue(.deviceSync, "sync.infra", target: "c1")
+        _ = try await enqueue(.sync, "sync.ldap", target: "d2")
+        let first = try await claim(10)
+        XCTAssertEqual(first.map(\.type), ["sync.domain"])
+        await assertTrue(try await claim(10).isEmpty, "a second sync must wait")
+        await assertEqual(try await store.jobEnd(held(first[0]), outcome: .succeeded, actor: "w"), .succeeded)
+        await assertEqual(try await claim(10).map(\.type), ["sync.infra"])
+    }
+
+    func testDatabaseRefusesTwoRunningSyncsEvenWithoutTheClaim() async throws {
+        let a = try await enqueue(.sync, "sync.domain", target: "d1")
+        let b = try await enqueue(.sync, "sync.ldap", target: "d2")
+        let owner = Connection(database.owner)
+        let start = Statement("", "UPDATE jobs SET state = 'running', worker = 'x', lease_expires_at = now() + interval '1 minute' WHERE id = $1")
+        try await owner.query(start, [a])
+        do {
+            try await owner.query(start, [b])
+            XCTFail("two running syncs accepted")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .exclusionViolation)
+        }
+    }
+
+    func testParallelGroupRunsDeviceSyncsTogetherButNeverTwoOnOneDevice() async throws {
+        _ = try await enqueue(.deviceSync, "sync.infra", target: "c1", group: "run:1")
+        _ = try await enqueue(.deviceSync, "sync.user", target: "c1", group: "run:1")
+        _ = try await enqueue(.deviceSync, "sync.infra", target: "c2", group: "run:1")
+        _ = try await enqueue(.sync, "sync.domain", target: "d1")
+        let running = try await claim(10)
+        XCTAssertEqual(Set(running.compactMap(\.target)), ["c1", "c2"])
+        XCTAssertEqual(running.count, 2)
+        let c1 = running.first { $0.target == "c1" }!
+        await assertEqual(try await store.jobEnd(held(c1), outcome: .succeeded, actor: "w"), .succeeded)
+        let next = try await claim(10)
+        XCTAssertEqual(next.map(\.type), ["sync.user"], "the group's second sync of c1 follows; the domain sync waits")
+    }
+
+    func testMaintenanceModeHoldsOrdersWhileADeviceSyncRunsOrIsDue() async throws {
+        let orderRunning = try await enqueue(.order, "noop")
+        let running = try await claim(1)
+        XCTAssertEqual(running.map(\.id), [orderRunning])
+        let syncID = try await enqueue(.deviceSync, "sync.infra", target: "c1")
+        _ = try await enqueue(.order, "noop")
+        var state = try await store.maintenanceState()
+        XCTAssertTrue(state.active, "a due infrastructure sync puts the system in maintenance mode")
+        await assertTrue(try await claim(10).isEmpty, "no order starts, and the sync waits for the running order")
+        await assertEqual(try await store.jobEnd(held(running[0]), outcome: .succeeded, actor: "w"), .succeeded)
+        let sync = try await claim(10)
+        XCTAssertEqual(sync.map(\.id), [syncID])
+        await assertTrue(try await claim(10).isEmpty, "orders wait while the sync runs")
+        await assertEqual(try await store.jobEnd(held(sync[0]), outcome: .succeeded, actor: "w"), .succeeded)
+        state = try await store.maintenanceState()
+        XCTAssertFalse(state.active)
+        await assertEqual(try await claim(10).count, 1, "the held order starts when the sync ends")
+        let actions = try await auditActions().filter { $0.hasPrefix("maintenance.") }
+        XCTAssertEqual(actions, ["maintenance.entered", "maintenance.exited"])
+    }
+
+    func testManualMaintenanceHoldsOrdersUntilSwitchedOff() async throws {
+        try await store.maintenanceSet(on: true, actor: "alice")
+        _ = try await enqueue(.order, "noop")
+        await assertTrue(try await claim(10).isEmpty)
+        let state = try await store.maintenanceState()
+        XCTAssertEqual(state.reason, "switched on by alice")
+        try await store.maintenanceSet(on: false, actor: "alice")
+        await assertEqual(try await claim(10).count, 1)
+        await assertEqual(try await auditActions().filter { $0.hasPrefix("maintenance.") }, ["maintenance.manual_on", "maintenance.entered", "maintenance.manual_off", "maintenance.exited"])
+    }
+
+    func testRetryableFailureGoesBackToTheQueueUntilAttemptsRunOut() async throws {
+        _ = try await enqueue(.order, "noop", maxAttempts: 2)
+        let first = try await claim(1)[0]
+        await assertEqual(try await store.jobEnd(held(first), outcome: .retry, error: "busy", retryAt: Date(), actor: "w"), .queued)
+        let second = try await claim(1)[0]
+        XCTAssertEqual(second.attempt, 2)
+        await assertEqual(try await store.jobEnd(held(second), outcome: .retry, error: "busy", retryAt: Date(), actor: "w"), .failed)
+        await assertEqual(try await store.jobGet(id: first.id)?.error, "busy")
+    }
+
+    func testCancelEndsQueuedJobsAtOnceAndMarksRunningOnesCanceling() async throws {
+        let queued = try await enqueue(.order, "noop", runAt: Date().addingTimeInterval(60))
+        await assertEqual(try await store.jobCancel(id: queued, actor: "bob"), .canceled)
+        let runningID = try await enqueue(.order, "noop")
+        let running = try await claim(1)[0]
+        XCTAssertEqual(running.id, runningID)
+        await assertEqual(try await store.jobCancel(id: runningID, actor: "bob"), .canceling)
+        let states = try await store.jobHeartbeat(worker: "w", held: [held(running)], leaseSeconds: 30)
+        XCTAssertEqual(states[runningID], .canceling, "the handler learns of the cancel at its heartbeat")
+        await assertEqual(try await store.jobEnd(held(running), outcome: .canceled, actor: "w"), .canceled)
+        do {
+            _ = try await store.jobCancel(id: runningID, actor: "bob")
+            XCTFail("cancel of a finished job accepted")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .raised)
+            XCTAssertTrue(error.message.contains("already finished"))
+        }
+    }
+
+    func testStopStuckRefusesAProgressingSyncAndStopsAStuckOne() async throws {
+        _ = try await enqueue(.deviceSync, "sync.infra", target: "c1")
+        let sync = try await claim(1)[0]
+        let params = QueueStore.StopStuckParams(id: sync.id, actor: "op", minimumIdleSeconds: 0.5,
+                                                action: "sync.stop_stuck", message: "stopped by op")
+        do {
+            _ = try await store.jobStopStuck(params)
+            XCTFail("a progressing sync was stopped")
+        } catch let error as PostgresError {
+            XCTAssertTrue(error.message.contains("is progressing"), error.message)
+        }
+        try await Task.sleep(nanoseconds: 700_000_000)
+        let stopped = try await store.jobStopStuck(params)
+        XCTAssertEqual(stopped.state, .failed)
+        XCTAssertEqual(stopped.error, "stopped by op")
+        await assertFalse(try await store.maintenanceState().active, "stopping frees maintenance mode")
+        await assertNil(try await store.jobEnd(held(sync), outcome: .succeeded, actor: "w"), "the stuck worker is fenced off")
+        await assertTrue(try await auditActions().contains("sync.stop_stuck"))
+    }
+
+    func testProgressTimeMovesOnlyWhenProgressChanges() async throws {
+        _ = try await enqueue(.sync, "sync.domain", target: "d")
+        let sync = try await claim(1)[0]
+        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30)
+        let first = try await store.jobGet(id: sync.id)?.progress.changedAt
+        try await Task.sleep(nanoseconds: 50_000_000)
+        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30)
+        await assertEqual(try await store.jobGet(id: sync.id)?.progress.changedAt, first)
+        _ = try await store.jobProgress(held(sync), done: 2, total: 10, message: "a", leaseSeconds: 30)
+        await assertGreaterThan(try await store.jobGet(id: sync.id)!.progress.changedAt!, first!)
+    }
+
+    func testAuditTrailIsAppendOnlyForTheProcessRole() async throws {
+        try await store.auditAppend(actor: "t", action: "test", message: "hello")
+        let app = Connection(database.app)
+        for statement in ["UPDATE audit_log SET message = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+            do {
+                try await app.query(Statement("", statement))
+                XCTFail("\(statement) accepted")
+            } catch let error as PostgresError {
+                XCTAssertEqual(error.kind, .insufficientPrivilege, statement)
+            }
+        }
+        // Not even the owner can change it.
+        do {
+            try await Connection(database.owner).query(Statement("", "DELETE FROM audit_log"))
+            XCTFail("owner deleted audit lines")
+        } catch {}
+        await assertEqual(try await store.auditList(since: nil, jobID: nil, limit: 10).last?.message, "hello")
+    }
+
+    func testBulkEnqueueCopiesAndRefusesSyncs() async throws {
+        let jobs = (0..<5000).map { _ in QueueStore.EnqueueParams(kind: .order, type: "noop", actor: "t") }
+        await assertEqual(try await store.jobEnqueueMany(jobs), 5000)
+        await assertEqual(try await claim(1000).count, 1000)
+        do {
+            _ = try await store.jobEnqueueMany([.init(kind: .deviceSync, type: "sync.infra", target: "c", actor: "t")])
+            XCTFail("bulk enqueue accepted a sync")
+        } catch is QueueError {}
+    }
+
+    func testPruneDeletesOldFinishedJobsOnly() async throws {
+        _ = try await enqueue(.order, "noop")
+        let job = try await claim(1)[0]
+        _ = try await store.jobEnd(held(job), outcome: .succeeded, actor: "w")
+        _ = try await enqueue(.order, "noop")
+        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET finished_at = now() - interval '8 days' WHERE id = $1"), [job.id])
+        await assertEqual(try await store.jobPrune(retentionSeconds: 7 * 86400, limit: 100), 1)
+        await assertEqual(try await store.jobList(state: nil, type: nil, limit: 10).count, 1)
+    }
+
+    func testLeadershipIsALease() async throws {
+        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "a", leaseSeconds: 0.5))
+        await assertFalse(try await store.leaderAttemptElect(role: "coordinator", holder: "b", leaseSeconds: 0.5))
+        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "a", leaseSeconds: 0.5))
+        try await Task.sleep(nanoseconds: 700_000_000)
+        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "b", leaseSeconds: 0.5))
+        await assertEqual(try await store.leaderGet(role: "coordinator")?.holder, "b")
+    }
+}
