@@ -87,11 +87,25 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func connectedHandle() throws -> OpaquePointer {
-        if let handle, PQstatus(handle) == CONNECTION_OK { return handle }
+        // Reading what the server sent while we were idle tells whether it closed the session
+        // (a restart, an administrator's terminate): then connect again before sending anything.
+        if let handle, Self.isAlive(handle) { return handle }
         disconnect()
         let handle = try Self.connect(configuration)
         self.handle = handle
         return handle
+    }
+
+    /// True unless the idle session was closed by the server. A closing server first sends an
+    /// error, then end-of-file; both are read here without blocking.
+    private static func isAlive(_ handle: OpaquePointer) -> Bool {
+        for _ in 0..<3 {
+            guard PQstatus(handle) == CONNECTION_OK else { return false }
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { return true }
+            guard PQconsumeInput(handle) == 1 else { return false }
+        }
+        return PQstatus(handle) == CONNECTION_OK
     }
 
     private func disconnect() {

@@ -79,16 +79,27 @@ final class ConnectionTests: XCTestCase {
         let connection = try await database()
         let killer = Connection(connection.configuration)
         let pid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        // Lost in the middle of a statement: the caller hears of it, as a lost connection.
+        async let sleeping: Void = {
+            _ = try await connection.query(Statement("", "SELECT pg_sleep(10)"))
+        }()
+        try await Task.sleep(nanoseconds: 300_000_000)
         try await killer.query(Statement("", "SELECT pg_terminate_backend($1)"), [pid])
         do {
-            try await connection.query(Statement("", "SELECT 1"))
-            XCTFail("query on a terminated session succeeded")
+            try await sleeping
+            XCTFail("a statement on a terminated session succeeded")
         } catch let error as PostgresError {
             XCTAssertEqual(error.kind, .connectionLost)
+            XCTAssertTrue(error.isTransient)
         }
         // The next use connects again by itself.
-        let newPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
-        XCTAssertNotEqual(newPid, pid)
+        let secondPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        XCTAssertNotEqual(secondPid, pid)
+        // Closed while idle: noticed before the next statement is sent, which then just works.
+        try await killer.query(Statement("", "SELECT pg_terminate_backend($1)"), [secondPid])
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let thirdPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        XCTAssertNotEqual(thirdPid, secondPid)
     }
 
     func testMalformedConnectionStringIsRefused() {

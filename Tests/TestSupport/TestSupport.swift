@@ -41,6 +41,11 @@ public struct TestDatabase: Sendable {
     public let name: String
     public let owner: ConnectionConfiguration
 
+    public init(name: String, owner: ConnectionConfiguration) {
+        self.name = name
+        self.owner = owner
+    }
+
     /// The configuration the processes use: the same database, switched to role ucp_app.
     public var app: ConnectionConfiguration {
         var configuration = owner

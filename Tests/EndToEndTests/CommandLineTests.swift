@@ -1,0 +1,110 @@
+import Foundation
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// What operators type: bad input gets one line on stderr, a non-zero exit, and writes nothing.
+final class CommandLineTests: XCTestCase {
+    func counts(_ database: TestDatabase) async throws -> [Int] {
+        let row = try await Connection(database.owner).query(Statement("", """
+            SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM audit_log) AS audit,
+                   (SELECT count(*) FROM workers) AS workers
+            """)).first!
+        return [try row.decode("jobs"), try row.decode("audit"), try row.decode("workers")]
+    }
+
+    func testBadInputGetsOneLineAndChangesNothing() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        let store = database.store()
+        let finished = try await store.jobEnqueue(.init(kind: .order, type: "noop", actor: "t")).id
+        let claimed = try await store.jobClaim(worker: "w", slots: 1, leaseSeconds: 30)
+        _ = try await store.jobEnd(.init(id: claimed[0].id, attempt: claimed[0].attempt), outcome: .succeeded, actor: "w")
+        let before = try await counts(database)
+
+        let cases: [(String, [String], [String: String], String)] = [
+            ("unknown job id", ["jobs", "show", "999999"], [:], "job 999999: no such job"),
+            ("cancel of a finished job", ["jobs", "cancel", "\(finished)"], [:], "already finished"),
+            ("stop-stuck of a finished job", ["jobs", "stop-stuck", "\(finished)"], [:], "stop-stuck acts on synchronizations only"),
+            ("malformed DATABASE_URL", ["status"], ["DATABASE_URL": "host=x port"], "DATABASE_URL"),
+            ("unknown subcommand", ["frobnicate"], [:], "frobnicate"),
+            ("unknown job type", ["submit", "job", "bogus"], [:], "job type: unknown type 'bogus'"),
+            ("payload not an object", ["submit", "job", "noop", "--payload", "[1]"], [:], "payload: must be a JSON object"),
+            ("payload of the wrong shape", ["submit", "job", "noop", "--payload", "{\"seconds\":\"x\"}"], [:], "payload: field 'seconds'"),
+            ("negative concurrency", ["worker", "--concurrency=-1"], [:], "concurrency: must be a whole number from 1 to 1000"),
+            ("bad device name", ["submit", "sync", "infra", "--device", "cucm#1"], [:], "device: 'cucm#1' may hold only"),
+            ("device for a domain sync", ["submit", "sync", "ldap", "--device", "x"], [:], "domain: --domain NAME is required"),
+            ("unknown sync kind", ["submit", "sync", "everything", "--device", "x"], [:], "sync kind: must be infra, user, domain or ldap"),
+            ("bad state filter", ["jobs", "list", "--state", "done"], [:], "state: must be one of"),
+            ("bad run-at", ["submit", "job", "noop", "--run-at", "tomorrow"], [:], "run-at: 'tomorrow'"),
+            ("bad maintenance action", ["maintenance", "maybe"], [:], "action: must be on, off or status"),
+        ]
+        for (name, arguments, environment, expected) in cases {
+            let result = try processes.run(arguments, environment: environment)
+            XCTAssertNotEqual(result.status, 0, name)
+            let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+            XCTAssertEqual(lines.count, 1, "\(name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(name): \(result.stderr)")
+            XCTAssertEqual(result.stdout, "", name)
+        }
+        await assertEqual(try await counts(database), before, "bad input wrote nothing")
+    }
+
+    func testSubmitWaitShowsProgressAndReportsTheOutcome() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w", ["worker", "--name", "w"])
+        let ok = try processes.run(["submit", "sync", "domain", "--domain", "Test-Dom", "--seconds", "1", "--wait"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("job 1 queued (sync.domain of Test-Dom)"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("running: "), "plain progress lines when not on a terminal: \(ok.stdout)")
+        XCTAssertTrue(ok.stdout.contains("job 1 succeeded"), ok.stdout)
+        let failed = try processes.run(["submit", "job", "noop", "--payload", "{\"fail\":\"boom\"}", "--wait"])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssertTrue(failed.stderr.contains("boom"), failed.stderr)
+
+        let json = try processes.run(["jobs", "show", "1", "--json"])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        for key in ["id", "type", "state", "attempt", "worker", "created_at", "started_at", "finished_at", "progress", "error"] {
+            XCTAssertNotNil(object[key], key)
+        }
+        XCTAssertEqual(object["state"] as? String, "succeeded")
+        XCTAssertTrue((object["finished_at"] as? String)?.hasSuffix("Z") == true)
+
+        let status = try processes.run(["status", "--json"])
+        let statusObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((statusObject["workers"] as? [[String: Any]])?.first?["name"] as? String, "w")
+
+        let audit = try processes.run(["audit", "--job", "1", "--json"])
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(entries.compactMap { $0["action"] as? String }, ["sync.queued", "sync.started", "sync.finished"])
+    }
+
+    func testManualMaintenanceAndStopStuckThroughTheTool() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let on = try processes.run(["maintenance", "on", "--actor", "alice"])
+        XCTAssertEqual(on.stdout, "maintenance mode is on: switched on by alice\n")
+        let off = try processes.run(["maintenance", "off", "--actor", "alice"])
+        XCTAssertEqual(off.stdout, "maintenance mode is off\n")
+
+        try processes.start("w", ["worker", "--name", "w"])
+        _ = try processes.run(["submit", "sync", "infra", "--device", "cucm 1", "--hang"])
+        let store = database.store()
+        await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: 1)?.state == .running })
+        let refused = try processes.run(["jobs", "stop-stuck", "1", "--idle", "30s"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("is progressing"), refused.stderr)
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        let stopped = try processes.run(["jobs", "stop-stuck", "1", "--idle", "1s", "--actor", "bob"])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        await assertEqual(try await store.jobGet(id: 1)?.state, .failed)
+        await assertFalse(try await store.maintenanceState().active)
+        let audit = try await store.auditList(since: nil, jobID: 1, limit: 100)
+        XCTAssertEqual(audit.last?.action, "sync.stop_stuck")
+        XCTAssertEqual(audit.last?.actor, "bob")
+    }
+}

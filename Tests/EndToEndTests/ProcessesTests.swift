@@ -1,0 +1,209 @@
+import Foundation
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// The real processes (`ucp worker`, `ucp coordinator`) against a real PostgreSQL.
+final class ProcessesTests: XCTestCase {
+    struct Interval {
+        var id: Int64
+        var type: String
+        var kind: String
+        var created: Date
+        var started: Date
+        var finished: Date
+    }
+
+    func intervals(_ database: TestDatabase) async throws -> [Interval] {
+        try await Connection(database.owner).query(Statement("", """
+            SELECT id, type, kind, created_at, started_at, finished_at FROM jobs WHERE state = 'succeeded' ORDER BY started_at
+            """)).map { row in
+            Interval(id: try row.decode("id"), type: try row.decode("type"), kind: try row.decode("kind"),
+                     created: try row.decode("created_at"), started: try row.decode("started_at"),
+                     finished: try row.decode("finished_at"))
+        }
+    }
+
+    func unfinishedCount(_ database: TestDatabase) async throws -> Int {
+        try await Connection(database.owner).query(Statement("", """
+            SELECT count(*) AS n FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'canceled')
+            """)).first!.decode("n")
+    }
+
+    // 4 workers, 30 stand-in syncs of mixed types and random lengths, 300 no-op orders, all at once.
+    func testSyncAndMaintenanceRulesHoldUnderLoad() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
+        for index in 1...4 {
+            try processes.start("worker\(index)", ["worker", "--name", "w\(index)", "--concurrency", "6"])
+        }
+        var submissions: [QueueStore.EnqueueParams] = []
+        let syncTypes: [(String, JobKind)] = [("sync.infra", .deviceSync), ("sync.user", .deviceSync),
+                                              ("sync.domain", .sync), ("sync.ldap", .sync)]
+        for index in 0..<30 {
+            let (type, kind) = syncTypes.randomElement()!
+            let seconds = Double.random(in: 0.1...0.6)
+            submissions.append(.init(kind: kind, type: type, target: "target-\(index)", payload: "{\"seconds\":\(seconds)}",
+                                     maxAttempts: 1, actor: "test"))
+        }
+        for _ in 0..<300 {
+            submissions.append(.init(kind: .order, type: "noop", payload: "{\"seconds\":\(Double.random(in: 0...0.05))}",
+                                     actor: "test"))
+        }
+        submissions.shuffle()
+        // All at once: eight submitters in parallel.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for slice in 0..<8 {
+                let mine = submissions.enumerated().filter { $0.offset % 8 == slice }.map(\.element)
+                group.addTask {
+                    let store = database.store()
+                    for params in mine { _ = try await store.jobEnqueue(params) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let finished = try await eventually(timeout: 120, interval: 0.5) { try await self.unfinishedCount(database) == 0 }
+        XCTAssertTrue(finished, "every job ends in a final state")
+
+        let states = try await Connection(database.owner).query(Statement("", "SELECT state, count(*) AS n FROM jobs GROUP BY state"))
+        XCTAssertEqual(try states.map { try $0.decode("state", as: String.self) }, ["succeeded"], "every job succeeded")
+        let jobs = try await intervals(database)
+        XCTAssertEqual(jobs.count, 330)
+
+        // Rule 1: no two syncs overlapped.
+        let syncs = jobs.filter { $0.kind == "device_sync" || $0.kind == "sync" }.sorted { $0.started < $1.started }
+        XCTAssertEqual(syncs.count, 30)
+        for (previous, next) in zip(syncs, syncs.dropFirst()) {
+            XCTAssertGreaterThanOrEqual(next.started, previous.finished, "syncs \(previous.id) and \(next.id) overlapped")
+        }
+        // Rule 2: no order ran while an infrastructure or user sync ran.
+        let deviceSyncs = syncs.filter { $0.kind == "device_sync" }
+        let orders = jobs.filter { $0.kind == "order" }
+        for sync in deviceSyncs {
+            let overlapping = orders.filter { $0.started < sync.finished && $0.finished > sync.started }
+            XCTAssertEqual(overlapping.map(\.id), [], "orders ran during device sync \(sync.id)")
+        }
+        // Maintenance mode was entered and exited once per run of consecutive device syncs: the
+        // windows in which some device sync was due (queued) or running, merged.
+        var windows: [(start: Date, end: Date)] = []
+        for sync in deviceSyncs.sorted(by: { $0.created < $1.created }) {
+            if let last = windows.last, sync.created <= last.end {
+                windows[windows.count - 1].end = max(last.end, sync.finished)
+            } else {
+                windows.append((sync.created, sync.finished))
+            }
+        }
+        let audit = try await database.store().auditList(since: nil, jobID: nil, limit: 100_000)
+        let transitions = audit.filter { $0.action == "maintenance.entered" || $0.action == "maintenance.exited" }
+        XCTAssertEqual(transitions.map(\.action),
+                       Array(repeating: ["maintenance.entered", "maintenance.exited"], count: windows.count).flatMap { $0 },
+                       "one entry and one exit per maintenance window")
+        for (index, window) in windows.enumerated() where transitions.count == windows.count * 2 {
+            let entered = transitions[index * 2].at
+            let exited = transitions[index * 2 + 1].at
+            XCTAssertLessThanOrEqual(entered, deviceSyncs.filter { $0.created >= window.start && $0.created <= window.end }.map(\.started).min()!)
+            XCTAssertGreaterThanOrEqual(exited, window.end)
+        }
+        // Every sync has its queued, started and finished audit lines.
+        for action in ["sync.queued", "sync.started", "sync.finished"] {
+            XCTAssertEqual(audit.filter { $0.action == action }.count, 30, action)
+        }
+        XCTAssertEqual(Set(audit.filter { $0.action == "sync.started" }.map(\.actor)).isSubset(of: ["w1", "w2", "w3", "w4"]), true)
+    }
+
+    func testKilledWorkersLoseNothing() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = database.store()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let lease = 3.0
+        let rescueInterval = 1.0
+        try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
+
+        // A worker dies in the middle of an infrastructure sync.
+        try processes.start("a", ["worker", "--name", "a", "--lease", "3s"])
+        let syncID = try await store.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "cucm1",
+                                                      payload: "{\"seconds\":60}", maxAttempts: 1, actor: "test")).id
+        await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: syncID)?.state == .running })
+        await assertTrue(try await store.maintenanceState().active)
+        processes.kill("a")
+        let killedAt = Date()
+        await assertTrue(try await eventually(timeout: lease + rescueInterval + 2, interval: 0.1) {
+            try await store.jobGet(id: syncID)?.state == .failed
+        })
+        let detectedAfter = Date().timeIntervalSince(killedAt)
+        XCTAssertLessThanOrEqual(detectedAfter, lease + rescueInterval + 0.5, "rescued within one lease plus one rescue interval")
+        await assertEqual(try await store.jobGet(id: syncID)?.error, "worker lost")
+        await assertFalse(try await store.maintenanceState().active, "maintenance mode is free again")
+        await assertTrue(try await store.jobRunningSyncs().isEmpty, "the sync slot is free again")
+
+        // A worker dies in the middle of an order; the order runs again elsewhere, to the end once.
+        try processes.start("b", ["worker", "--name", "b", "--lease", "3s"])
+        let orderID = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":4,\"log\":true}",
+                                                       actor: "test")).id
+        await assertTrue(try await eventually(timeout: 10) {
+            try await store.jobLogRead(id: orderID).contains { $0.message == "noop started" }
+        })
+        processes.kill("b")
+        try processes.start("c", ["worker", "--name", "c", "--lease", "3s"])
+        // And the freed sync slot works: a new sync runs to success.
+        let nextSyncID = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d1",
+                                                          payload: "{\"seconds\":0.3}", actor: "test")).id
+        await assertTrue(try await eventually(timeout: 30) {
+            let order = try await store.jobGet(id: orderID)?.state
+            let sync = try await store.jobGet(id: nextSyncID)?.state
+            return order == .succeeded && sync == .succeeded
+        })
+        let order = try await store.jobGet(id: orderID)
+        XCTAssertEqual(order?.attempt, 2)
+        XCTAssertEqual(order?.worker, "c")
+        let log = try await store.jobLogRead(id: orderID)
+        XCTAssertEqual(log.filter { $0.message == "noop finished" }.map(\.attempt), [2], "the handler ran to completion exactly once")
+        XCTAssertEqual(log.filter { $0.message == "noop started" }.map(\.attempt), [1, 2])
+        let rescues = try await store.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "job.rescued" }
+        XCTAssertEqual(Set(rescues.compactMap(\.jobID)), [syncID, orderID])
+    }
+
+    func testSecondCoordinatorTakesOverWithinOneLeasePeriod() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = database.store()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let lease = 4.0
+        try processes.start("c1", ["coordinator", "--name", "c1", "--leader-lease", "4s"])
+        await assertTrue(try await eventually(timeout: 10) { try await store.leaderGet(role: "coordinator")?.holder == "c1" })
+        try processes.start("c2", ["coordinator", "--name", "c2", "--leader-lease", "4s"])
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        await assertEqual(try await store.leaderGet(role: "coordinator")?.holder, "c1", "the second one stands by")
+        processes.kill("c1")
+        let killedAt = Date()
+        await assertTrue(try await eventually(timeout: lease * 2, interval: 0.05) {
+            try await store.leaderGet(role: "coordinator")?.holder == "c2"
+        })
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), lease, "took over within one lease period")
+    }
+
+    func testGracefulStopReleasesUnfinishedJobs() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = database.store()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w", ["worker", "--name", "w", "--grace", "1s"])
+        let quick = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":0.5}", actor: "t")).id
+        let slow = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":60}", actor: "t")).id
+        await assertTrue(try await eventually(timeout: 10) {
+            let slowState = try await store.jobGet(id: slow)?.state
+            let quickState = try await store.jobGet(id: quick)?.state
+            return slowState == .running && quickState == .running
+        })
+        processes.kill("w", signal: SIGTERM)
+        XCTAssertEqual(processes.waitForExit("w"), 0)
+        await assertEqual(try await store.jobGet(id: quick)?.state, .succeeded, "a job that ends within the grace period finishes")
+        let released = try await store.jobGet(id: slow)
+        XCTAssertEqual(released?.state, .queued, "what is left goes back to the queue")
+        XCTAssertNil(released?.worker)
+    }
+}
