@@ -354,6 +354,13 @@ BEGIN
 END
 $$;
 
+-- True when another job with the same de-duplication key is queued: a job that would go back to
+-- the queue is then superseded by it instead (the unique index allows one pending job per key).
+CREATE FUNCTION ucp_has_queued_twin(p_job jobs) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT p_job.dedup_key IS NOT NULL
+       AND EXISTS (SELECT 1 FROM jobs t WHERE t.dedup_key = p_job.dedup_key AND t.state = 'queued' AND t.id <> p_job.id)
+$$;
+
 ---------------------------------------------------------------------------------------------------
 -- End one attempt of a job, fenced on (id, attempt, still running). p_outcome is succeeded,
 -- failed, canceled or retry (failed unless attempts remain, then queued again at p_retry_at).
@@ -370,6 +377,7 @@ BEGIN
     IF NOT FOUND THEN RETURN NULL; END IF;
     v_state := CASE
         WHEN p_outcome = 'retry' AND v_job.state = 'canceling' THEN 'canceled'
+        WHEN p_outcome = 'retry' AND v_job.attempt < v_job.max_attempts AND ucp_has_queued_twin(v_job) THEN 'canceled'
         WHEN p_outcome = 'retry' AND v_job.attempt < v_job.max_attempts THEN 'queued'
         WHEN p_outcome = 'retry' THEN 'failed'
         ELSE p_outcome END;
@@ -413,6 +421,7 @@ BEGIN
             WHEN v_job.state = 'canceling' THEN 'canceled'
             WHEN v_job.kind IN ('device_sync', 'sync') THEN 'failed'
             WHEN v_job.attempt >= v_job.max_attempts THEN 'failed'
+            WHEN ucp_has_queued_twin(v_job) THEN 'canceled'
             ELSE 'queued' END;
         IF v_state = 'queued' THEN
             UPDATE jobs SET state = 'queued', worker = NULL, lease_expires_at = NULL, run_at = now(),
@@ -507,9 +516,9 @@ DECLARE
     v_device_sync boolean := false;
 BEGIN
     FOR v_job IN
-        UPDATE jobs j SET state = CASE WHEN j.state = 'canceling' THEN 'canceled' ELSE 'queued' END,
-                          finished_at = CASE WHEN j.state = 'canceling' THEN clock_timestamp() END,
-                          worker = CASE WHEN j.state = 'canceling' THEN j.worker END,
+        UPDATE jobs j SET state = CASE WHEN j.state = 'canceling' OR ucp_has_queued_twin(j) THEN 'canceled' ELSE 'queued' END,
+                          finished_at = CASE WHEN j.state = 'canceling' OR ucp_has_queued_twin(j) THEN clock_timestamp() END,
+                          worker = CASE WHEN j.state = 'canceling' OR ucp_has_queued_twin(j) THEN j.worker END,
                           lease_expires_at = NULL, run_at = now()
           FROM unnest(p_ids, p_attempts) AS r(id, attempt)
          WHERE j.id = r.id AND j.attempt = r.attempt AND j.state IN ('running', 'canceling')

@@ -1,5 +1,250 @@
 import ArgumentParser
+import Foundation
+import Postgres
+import Queue
+import Sync
 
+/// `ucp demo`: the scheduling rules at work, with real processes on the real queue.
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Demo.")
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Watch an infrastructure sync hold back 100 orders, which then run on two workers.",
+        discussion: """
+            Starts a coordinator and two workers, submits a stand-in sync of device demo-cucm and right after it the \
+            orders, and prints maintenance mode, the sync's progress and the orders by state every half second. Ends \
+            with a summary and the audit trail; exits 1 if an order started while the sync was queued or running, or a \
+            job did not succeed.
+            """)
+
+    @Option(help: "How many no-op orders to submit (1 to 10000).")
+    var orders: Int = 100
+
+    @Option(help: "How long the stand-in infrastructure sync runs, in seconds (0 to 600).")
+    var syncSeconds: Double = 4
+
+    @OptionGroup var global: GlobalOptions
+
+    static let device = "demo-cucm"
+    static let orderSeconds = 0.05
+
+    func validate() throws {
+        guard (1...10_000).contains(orders) else {
+            throw ValidationError("orders: must be from 1 to 10000 (got \(orders))")
+        }
+        guard syncSeconds.isFinite, (0...600).contains(syncSeconds) else {
+            throw ValidationError("sync-seconds: must be from 0 to 600 (got \(syncSeconds))")
+        }
+    }
+
+    func run() async throws {
+        let database = try await Database.open()
+        let store = QueueStore(Connection(database))
+        let processes = DemoProcesses(logFolder: try DemoProcesses.makeLogFolder())
+        print("Logs of the coordinator and the workers: \(processes.logFolder)/")
+        let verdict: DemoVerdict
+        do {
+            try await processes.start()
+            try await waitForWorkers(store: store, processes: processes)
+            verdict = try await runScenario(store: store, processes: processes)
+        } catch {
+            fflush(nil)  // what we printed comes before the error line on stderr
+            await processes.stop()
+            throw error
+        }
+        let statuses = await processes.stop()
+        let uncleanExits = statuses.filter { $0.status != 0 }
+        if uncleanExits.isEmpty {
+            print("Stopped the coordinator and the workers.")
+        } else {
+            print("Stopped the coordinator and the workers; "
+                  + uncleanExits.map { "\($0.child.name) exited with status \($0.status) (log: \($0.child.logPath))" }
+                      .joined(separator: ", "))
+        }
+        print(verdict.line)
+        if !verdict.passed { throw ExitCode(1) }
+    }
+
+    /// Submitting before both workers listen would make the run depend on who polls first.
+    private func waitForWorkers(store: QueueStore, processes: DemoProcesses) async throws {
+        let children = await processes.children
+        print("Started " + children.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
+              + "; waiting for the workers to register…")
+        let workers = await processes.workers
+        let started = ContinuousClock.now
+        while true {
+            try await processes.checkRunning()
+            // Matching the pid too: rows of an earlier demo's workers with the same names may still look alive.
+            let live = try await store.workerListLive(withinSeconds: 10)
+            let missing = workers.filter { worker in
+                !live.contains { $0.name == worker.name && $0.pid == Int(worker.pid) }
+            }
+            if missing.isEmpty {
+                print("Both workers are ready (after \(DemoReport.seconds(secondsSince(started)))).")
+                return
+            }
+            if secondsSince(started) > 20 {
+                throw DemoFailure("workers: \(missing.map(\.name).joined(separator: " and ")) did not register within 20 s; "
+                                  + "see \(missing.map(\.logPath).joined(separator: " and "))")
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+    }
+
+    private func runScenario(store: QueueStore, processes: DemoProcesses) async throws -> DemoVerdict {
+        let actor = global.actorName
+        let syncType = SyncType.infra.jobType
+        let syncParams = try SubmitValidation.enqueueParams(
+            definition: JobTypes.registry.definition(for: syncType), payload: "{\"seconds\":\(syncSeconds)}",
+            runAt: nil, priority: 0, key: "\(syncType):\(Self.device)", target: Self.device, actor: actor)
+        let orderParams = try SubmitValidation.enqueueParams(
+            definition: JobTypes.registry.definition(for: NoopJob.jobType), payload: "{\"seconds\":\(Self.orderSeconds)}",
+            runAt: nil, priority: 0, key: nil, target: Self.device, actor: actor)
+
+        let auditSince = try await DemoRun.databaseNow(store.connection)
+        let submitted = ContinuousClock.now
+        let (syncID, created) = try await store.jobEnqueue(syncParams)
+        guard created else {
+            throw DemoFailure("sync: a synchronization of \(Self.device) is already queued (job \(syncID)); "
+                              + "cancel it with 'ucp jobs cancel \(syncID)' and run the demo again")
+        }
+        _ = try await store.jobEnqueueMany(Array(repeating: orderParams, count: orders))
+        let run = try await DemoRun.locate(syncID: syncID, orderCount: orders, device: Self.device, actor: actor,
+                                           connection: store.connection)
+        print("Submitted job \(syncID) (\(syncType) of \(Self.device) for \(String(format: "%g", syncSeconds)) s), then jobs "
+              + "\(run.orderIDs.lowerBound)–\(run.orderIDs.upperBound) (\(orders) \(NoopJob.jobType) orders of "
+              + "\(String(format: "%g", Self.orderSeconds)) s each, in one COPY).")
+        print("")
+
+        try await follow(run, store: store, processes: processes, submitted: submitted)
+        print("")
+        return try await DemoReport.summarize(run, store: store, auditSince: auditSince)
+    }
+
+    /// Prints a status line every half second until the sync and every order have ended.
+    private func follow(_ run: DemoRun, store: QueueStore, processes: DemoProcesses,
+                        submitted: ContinuousClock.Instant) async throws {
+        // Generous: the orders alone need orders × 0.05 s / 16 slots.
+        let timeout = max(90, 60 + syncSeconds + Double(run.orderCount) * Self.orderSeconds / 4)
+        let layout = DemoReport.StatusLayout(run: run)
+        print(layout.header)
+        var tick = 0
+        while true {
+            try await processes.checkRunning()
+            let maintenance = try await store.maintenanceState()
+            guard let sync = try await store.jobGet(id: run.syncID) else {
+                throw DemoFailure("job \(run.syncID): the sync is no longer in the queue")
+            }
+            let counts = try await run.orderCounts(store.connection)
+            print(layout.line(elapsed: secondsSince(submitted), maintenance: maintenance, sync: sync, orders: counts))
+            fflush(nil)
+            if sync.state.isFinal && counts.finished == run.orderCount { return }
+            if secondsSince(submitted) > timeout {
+                throw DemoFailure("timeout: after \(Int(timeout)) s the sync is \(sync.state.rawValue) and "
+                                  + "\(run.orderCount - counts.finished) orders have not ended; see the logs in \(processes.logFolder)")
+            }
+            tick += 1
+            try await Task.sleep(until: submitted + .milliseconds(500 * tick), clock: .continuous)
+        }
+    }
+}
+
+/// A failure of the demo itself, as one line for the operator.
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+private func secondsSince(_ start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// The coordinator and the workers of the demo: child processes of ours, each appending to a log
+/// file of its own. They inherit our environment, so they resolve the same database.
+actor DemoProcesses {
+    struct Child: Sendable {
+        let name: String
+        let pid: pid_t
+        let logPath: String
+    }
+
+    static let coordinatorName = "demo-coordinator"
+    static let workerNames = ["demo-worker-1", "demo-worker-2"]
+    static let workerConcurrency = 8
+    /// Longer than a worker's default grace period (30 s), so SIGKILL is only for one that hangs.
+    static let stopTimeoutSeconds = 40.0
+
+    nonisolated let logFolder: String
+    private(set) var children: [Child] = []
+    private var exitStatuses: [pid_t: Int32] = [:]
+
+    init(logFolder: String) {
+        self.logFolder = logFolder
+    }
+
+    static func makeLogFolder() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "ucp-demo-XXXXXX").utf8CString)
+        let folder: String? = template.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
+            return String(cString: base)
+        }
+        guard let folder else {
+            throw DemoFailure("logs: cannot create a folder in \(NSTemporaryDirectory()) (\(String(cString: strerror(errno))))")
+        }
+        return folder
+    }
+
+    var workers: [Child] { children.filter { Self.workerNames.contains($0.name) } }
+
+    func start() throws {
+        let executable = ChildProcess.currentExecutable
+        var roles = [(name: Self.coordinatorName,
+                      arguments: ["coordinator", "--name", Self.coordinatorName, "--rescue-interval", "1s"])]
+        for name in Self.workerNames {
+            roles.append((name: name, arguments: ["worker", "--name", name, "--concurrency", String(Self.workerConcurrency)]))
+        }
+        for role in roles {
+            let logPath = "\(logFolder)/\(role.name).log"
+            let pid = try ChildProcess.spawn([executable] + role.arguments, outputPath: logPath)
+            children.append(Child(name: role.name, pid: pid, logPath: logPath))
+        }
+    }
+
+    /// Throws if a child has exited: each should run until the demo stops it.
+    func checkRunning() throws {
+        for child in children where exitStatuses[child.pid] == nil {
+            guard let status = ChildProcess.poll(child.pid) else { continue }
+            exitStatuses[child.pid] = status
+            throw DemoFailure("\(child.name) exited early with status \(status): \(Self.lastLine(of: child.logPath)) "
+                              + "(log: \(child.logPath))")
+        }
+    }
+
+    /// Stops every child still running with SIGTERM (a worker finishes or hands back its jobs), and
+    /// with SIGKILL one that is still there after the timeout. Returns every child's exit status.
+    @discardableResult
+    func stop() async -> [(child: Child, status: Int32)] {
+        let running = children.filter { exitStatuses[$0.pid] == nil }
+        for child in running { kill(child.pid, SIGTERM) }
+        let deadline = ContinuousClock.now + .seconds(Self.stopTimeoutSeconds)
+        for child in running {
+            while exitStatuses[child.pid] == nil {
+                if let status = ChildProcess.poll(child.pid) {
+                    exitStatuses[child.pid] = status
+                } else if ContinuousClock.now >= deadline {
+                    kill(child.pid, SIGKILL)
+                    exitStatuses[child.pid] = ChildProcess.wait(child.pid)
+                } else {
+                    try? await Task.sleep(nanoseconds: 100_000_000)
+                }
+            }
+        }
+        return children.map { (child: $0, status: exitStatuses[$0.pid] ?? -1) }
+    }
+
+    private static func lastLine(of path: String) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let line = text.split(whereSeparator: \.isNewline).last.map(String.init) ?? "no output"
+        return String(line.prefix(300))
+    }
 }

@@ -78,6 +78,17 @@ final class QueueRulesTests: XCTestCase {
         await assertEqual(try await store.jobGet(id: job.id)?.state, .succeeded)
     }
 
+    func testRescuedJobIsSupersededByAQueuedTwinWithTheSameKey() async throws {
+        let first = try await enqueue(.order, "noop", key: "order:x")
+        _ = try await claim(1)
+        let twin = try await enqueue(.order, "noop", key: "order:x")
+        XCTAssertNotEqual(first, twin)
+        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"), [first])
+        let rescued = try await store.jobRescueExpired(actor: "coordinator")
+        XCTAssertEqual(rescued.map(\.state), [.canceled], "the queued twin does the work; rescue must not fail on the key")
+        await assertEqual(try await store.jobGet(id: twin)?.state, .queued)
+    }
+
     func testRescueFailsASyncWithWorkerLostAndFreesTheSlot() async throws {
         let syncID = try await enqueue(.deviceSync, "sync.infra", target: "cucm1")
         _ = try await enqueue(.deviceSync, "sync.user", target: "cucm2")
