@@ -249,6 +249,32 @@ END
 $$;
 
 ---------------------------------------------------------------------------------------------------
+-- Start the given queued jobs for a worker: the one place a job becomes running. Syncs get their
+-- 'started' audit line here.
+CREATE FUNCTION ucp_start(p_ids bigint[], p_worker text, p_lease_seconds double precision)
+RETURNS SETOF jobs LANGUAGE plpgsql AS $$
+DECLARE
+    v_job jobs;
+BEGIN
+    FOR v_job IN
+        UPDATE jobs SET state = 'running', attempt = attempt + 1, worker = p_worker,
+                        started_at = clock_timestamp(), heartbeat_at = now(),
+                        lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+                        progress_at = clock_timestamp(), progress_done = 0, progress_total = NULL,
+                        progress_message = NULL, error = NULL
+         WHERE id = ANY (p_ids) AND state = 'queued'
+        RETURNING *
+    LOOP
+        IF v_job.kind IN ('device_sync', 'sync') THEN
+            INSERT INTO audit_log (actor, action, job_id, target, message)
+            VALUES (p_worker, 'sync.started', v_job.id, v_job.target,
+                    format('Synchronization %s of %s started (attempt %s)', v_job.type, v_job.target, v_job.attempt));
+        END IF;
+        RETURN NEXT v_job;
+    END LOOP;
+END
+$$;
+
 -- Claim up to p_slots jobs for a worker, in one call. Syncs are claimed under an exclusive
 -- advisory lock and everything else under the shared form of the same lock, so a sync and an
 -- order are never started by two transactions that cannot see each other (write skew).
@@ -258,11 +284,10 @@ RETURNS SETOF jobs LANGUAGE plpgsql AS $$
 DECLARE
     c_claim_lock constant bigint := 7566937001;  -- 'ucp' claim lock
     v_claimed integer := 0;
+    v_ids bigint[];
     v_group text;
     v_running integer;
     v_head jobs;
-    v_job jobs;
-    v_lease interval := make_interval(secs => p_lease_seconds);
 BEGIN
     IF p_slots <= 0 THEN RETURN; END IF;
 
@@ -273,55 +298,36 @@ BEGIN
          WHERE kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling');
 
         IF v_running = 0 THEN
-            -- Syncs run one after another, first in first out: only the head of the line may start.
+            -- Syncs run one after another, first in first out: only the head of the line may start,
+            -- and an infrastructure or user sync only once no order runs.
             SELECT * INTO v_head FROM jobs
              WHERE state = 'queued' AND kind IN ('device_sync', 'sync') AND run_at <= now()
-             ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE;
+             ORDER BY priority DESC, run_at, id LIMIT 1;
             v_group := v_head.sync_group;
             IF v_head.id IS NOT NULL AND v_group IS NULL
                AND (v_head.kind = 'sync'
                     OR NOT EXISTS (SELECT 1 FROM jobs WHERE kind = 'order' AND state IN ('running', 'canceling'))) THEN
-                UPDATE jobs SET state = 'running', attempt = attempt + 1, worker = p_worker,
-                                started_at = clock_timestamp(), heartbeat_at = now(),
-                                lease_expires_at = now() + v_lease, progress_at = clock_timestamp(),
-                                progress_done = 0, progress_total = NULL, progress_message = NULL, error = NULL
-                 WHERE id = v_head.id RETURNING * INTO v_job;
-                v_claimed := 1;
-                INSERT INTO audit_log (actor, action, job_id, target, message)
-                VALUES (p_worker, 'sync.started', v_job.id, v_job.target,
-                        format('Synchronization %s of %s started (attempt %s)', v_job.type, v_job.target, v_job.attempt));
-                RETURN NEXT v_job;
+                v_ids := ARRAY[v_head.id];
             END IF;
         END IF;
 
         -- The device syncs of a parallel schedule run start together, never two on one device.
-        IF v_group IS NOT NULL AND v_claimed < p_slots
+        IF v_group IS NOT NULL
            AND (v_running > 0 OR NOT EXISTS (SELECT 1 FROM jobs WHERE kind = 'order' AND state IN ('running', 'canceling')))
            AND NOT EXISTS (SELECT 1 FROM jobs WHERE kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling')
                             AND sync_group IS DISTINCT FROM v_group) THEN
-            FOR v_job IN
-                WITH candidates AS (
-                    SELECT DISTINCT ON (q.target) q.id, q.priority, q.run_at FROM jobs q
-                     WHERE q.state = 'queued' AND q.kind = 'device_sync' AND q.sync_group = v_group
-                       AND q.run_at <= now()
-                       AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = 'device_sync' AND r.target = q.target
-                                        AND r.state IN ('running', 'canceling'))
-                     ORDER BY q.target, q.priority DESC, q.run_at, q.id),
-                picked AS (SELECT c.id FROM candidates c ORDER BY c.priority DESC, c.run_at, c.id
-                            LIMIT p_slots - v_claimed)
-                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, worker = p_worker,
-                                  started_at = clock_timestamp(), heartbeat_at = now(),
-                                  lease_expires_at = now() + v_lease, progress_at = clock_timestamp(),
-                                  progress_done = 0, progress_total = NULL, progress_message = NULL, error = NULL
-                  FROM picked WHERE j.id = picked.id
-                RETURNING j.*
-            LOOP
-                v_claimed := v_claimed + 1;
-                INSERT INTO audit_log (actor, action, job_id, target, message)
-                VALUES (p_worker, 'sync.started', v_job.id, v_job.target,
-                        format('Synchronization %s of %s started (attempt %s)', v_job.type, v_job.target, v_job.attempt));
-                RETURN NEXT v_job;
-            END LOOP;
+            SELECT array_agg(c.id) INTO v_ids FROM (
+                SELECT DISTINCT ON (q.target) q.id, q.priority, q.run_at FROM jobs q
+                 WHERE q.state = 'queued' AND q.kind = 'device_sync' AND q.sync_group = v_group AND q.run_at <= now()
+                   AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = 'device_sync' AND r.target = q.target
+                                    AND r.state IN ('running', 'canceling'))
+                 ORDER BY q.target, q.priority DESC, q.run_at, q.id) c;
+            v_ids := v_ids[1:p_slots];
+        END IF;
+
+        IF v_ids IS NOT NULL THEN
+            RETURN QUERY SELECT * FROM ucp_start(v_ids, p_worker, p_lease_seconds);
+            v_claimed := cardinality(v_ids);
         END IF;
         PERFORM ucp_maintenance_refresh(p_worker);
     ELSE
@@ -330,30 +336,23 @@ BEGIN
 
     IF v_claimed >= p_slots THEN RETURN; END IF;
 
+    -- Orders and tasks; in maintenance mode tasks only.
     IF (SELECT active FROM ucp_maintenance_state()) THEN
-        RETURN QUERY
-        WITH picked AS (
+        SELECT array_agg(id) INTO v_ids FROM (
             SELECT id FROM jobs WHERE state = 'queued' AND kind = 'task' AND run_at <= now()
-             ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED)
-        UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, worker = p_worker,
-                          started_at = clock_timestamp(), heartbeat_at = now(),
-                          lease_expires_at = now() + v_lease, progress_at = clock_timestamp(), error = NULL
-          FROM picked WHERE j.id = picked.id
-        RETURNING j.*;
+             ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED) picked;
     ELSE
-        RETURN QUERY
-        WITH picked AS (
+        SELECT array_agg(id) INTO v_ids FROM (
             SELECT id FROM jobs WHERE state = 'queued' AND kind IN ('order', 'task') AND run_at <= now()
-             ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED)
-        UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, worker = p_worker,
-                          started_at = clock_timestamp(), heartbeat_at = now(),
-                          lease_expires_at = now() + v_lease, progress_at = clock_timestamp(), error = NULL
-          FROM picked WHERE j.id = picked.id
-        RETURNING j.*;
+             ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED) picked;
+    END IF;
+    IF v_ids IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM ucp_start(v_ids, p_worker, p_lease_seconds);
     END IF;
 END
 $$;
 
+---------------------------------------------------------------------------------------------------
 -- True when another job with the same de-duplication key is queued: a job that would go back to
 -- the queue is then superseded by it instead (the unique index allows one pending job per key).
 CREATE FUNCTION ucp_has_queued_twin(p_job jobs) RETURNS boolean LANGUAGE sql STABLE AS $$

@@ -16,37 +16,21 @@ extension String: PostgresEncodable, PostgresDecodable {
     public init(postgresText: String) { self = postgresText }
 }
 
-extension Int: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
+/// Numbers, whose text form is the same in Swift and PostgreSQL.
+public protocol PostgresNumber: PostgresEncodable, PostgresDecodable, LosslessStringConvertible {}
+
+extension PostgresNumber {
+    public var postgresText: String? { description }
     public init(postgresText: String) throws {
-        guard let value = Int(postgresText) else { throw PostgresError.decode(postgresText, as: "Int") }
+        guard let value = Self(postgresText) else { throw PostgresError.decode(postgresText, as: "\(Self.self)") }
         self = value
     }
 }
 
-extension Int32: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText: String) throws {
-        guard let value = Int32(postgresText) else { throw PostgresError.decode(postgresText, as: "Int32") }
-        self = value
-    }
-}
-
-extension Int64: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText: String) throws {
-        guard let value = Int64(postgresText) else { throw PostgresError.decode(postgresText, as: "Int64") }
-        self = value
-    }
-}
-
-extension Double: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText: String) throws {
-        guard let value = Double(postgresText) else { throw PostgresError.decode(postgresText, as: "Double") }
-        self = value
-    }
-}
+extension Int: PostgresNumber {}
+extension Int32: PostgresNumber {}
+extension Int64: PostgresNumber {}
+extension Double: PostgresNumber {}
 
 extension Bool: PostgresEncodable, PostgresDecodable {
     public var postgresText: String? { self ? "t" : "f" }
