@@ -101,7 +101,22 @@ log "swift build"
 swift build
 
 log "swift test $*"
-rc=0
-swift test "$@" || rc=$?
+# The tests are XCTest; Swift Testing would only add a closing "0 tests" line.
+set +e
+swift test --disable-swift-testing "$@" 2>&1 | tee "$PG_DIR/swift-test.log"
+rc=${PIPESTATUS[0]}
+set -e
 log "swift test exited with $rc"
+cp "$PG_DIR/swift-test.log" /tmp/ucp-last-test.log 2>/dev/null || true
+stop_pg
+# One plain closing line, from XCTest's last summary: "N passed, N failed".
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" /tmp/ucp-last-test.log | tail -n 1 || true)
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
+    total=${BASH_REMATCH[1]}
+    failed=${BASH_REMATCH[2]}
+    echo "$((total - failed)) passed, $failed failed"
+elif ((rc == 0)); then
+    echo "[test] error: no test summary found" >&2
+    rc=1
+fi
 exit "$rc"
