@@ -13,7 +13,9 @@ enum QueueSQL {
         """)
     static let jobNotify = Statement("job_notify", "SELECT pg_notify('ucp_jobs', 'bulk')")
     static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3)")
-    static let jobHeartbeat = Statement("job_heartbeat", """
+    // The statements that join `jobs` with an array of (id, attempt) pairs run unprepared ("" name):
+    // a generic plan, made while statistics say no job runs, scans every running job once per pair.
+    static let jobHeartbeat = Statement("", """
         WITH worker AS (UPDATE workers SET heartbeat_at = now() WHERE name = $4)
         UPDATE jobs SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $3)
           FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)
@@ -31,7 +33,7 @@ enum QueueSQL {
         """)
     static let jobEnd = Statement("job_end", "SELECT ucp_job_end($1, $2, $3, $4, $5::timestamptz, $6) AS state")
     /// Orders and tasks that succeeded, many at once (no audit line: they are not syncs).
-    static let jobSucceedMany = Statement("job_succeed_many", """
+    static let jobSucceedMany = Statement("", """
         UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
           FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
          WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
