@@ -29,12 +29,27 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Pure logic: schedule definitions, frequencies, the granular sync syntax and its preview.
+        .target(name: "Schedules", dependencies: []),
+        // libcurl: HTTP(S) requests and SMTP mail.
+        .target(name: "Transport", dependencies: [
+            "CCurl",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // OpenSSL: AES-256-GCM for passwords at rest.
+        .target(name: "Secrets", dependencies: ["COpenSSL"]),
         .target(name: "Sync", dependencies: [
             "Queue",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The stuck-sync watchdog and the alert outbox, sent by mail.
+        .target(name: "Watchdog", dependencies: [
+            "Queue", "Postgres", "Transport", "Secrets",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -44,6 +59,10 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Sync", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "Queue", "TestSupport"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
     ],

@@ -471,8 +471,29 @@ BEGIN
 END
 $$;
 
--- Stop a sync whose progress has not changed for p_min_idle_seconds: it ends failed at once,
--- releasing the sync slot; the worker still running it finds its attempt fenced off.
+-- End a running sync as failed at once (stopped as stuck, by an operator or the watchdog): one
+-- audit line; the sync slot and maintenance mode are released; the worker still running it finds
+-- its attempt fenced off. The caller holds the row lock and has checked the job is a running sync.
+CREATE FUNCTION ucp_sync_stop(p_id bigint, p_actor text, p_action text, p_message text)
+RETURNS jobs LANGUAGE plpgsql AS $$
+DECLARE
+    v_job jobs;
+BEGIN
+    UPDATE jobs SET state = 'failed', finished_at = clock_timestamp(), lease_expires_at = NULL,
+                    error = p_message
+     WHERE id = p_id AND kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling')
+    RETURNING * INTO v_job;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    INSERT INTO audit_log (actor, action, job_id, target, message)
+    VALUES (p_actor, p_action, p_id, v_job.target, p_message);
+    PERFORM pg_notify('ucp_jobs', 'sync');
+    IF v_job.kind = 'device_sync' THEN PERFORM ucp_maintenance_refresh(p_actor); END IF;
+    RETURN v_job;
+END
+$$;
+
+-- Stop Stuck Synchronization by hand: refused for a job that is not a running sync, and for a
+-- sync whose progress changed within p_min_idle_seconds (seed: it does not act on a sync that runs well).
 CREATE FUNCTION ucp_stop_stuck(p_id bigint, p_actor text, p_min_idle_seconds double precision, p_action text,
                                p_message text)
 RETURNS jobs LANGUAGE plpgsql AS $$
@@ -495,14 +516,7 @@ BEGIN
         RAISE EXCEPTION 'job %: synchronization is progressing (last progress % s ago); stop-stuck acts only on a synchronization whose progress has not changed for % s',
             p_id, round(v_idle::numeric, 1), p_min_idle_seconds;
     END IF;
-    UPDATE jobs SET state = 'failed', finished_at = clock_timestamp(), lease_expires_at = NULL,
-                    error = p_message
-     WHERE id = p_id RETURNING * INTO v_job;
-    INSERT INTO audit_log (actor, action, job_id, target, message)
-    VALUES (p_actor, p_action, p_id, v_job.target, p_message);
-    PERFORM pg_notify('ucp_jobs', 'sync');
-    IF v_job.kind = 'device_sync' THEN PERFORM ucp_maintenance_refresh(p_actor); END IF;
-    RETURN v_job;
+    RETURN ucp_sync_stop(p_id, p_actor, p_action, p_message);
 END
 $$;
 

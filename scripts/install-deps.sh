@@ -12,6 +12,13 @@ is_installed() {
     [[ $status == *"Status: install ok installed"* ]]
 }
 
+# The SMTP sink the mail tests start (from PyPI). PIP_BREAK_SYSTEM_PACKAGES lets pip install into
+# Debian's own python3 (PEP 668); older pips ignore it.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    echo "[deps] installing aiosmtpd (PyPI)"
+    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet aiosmtpd
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")

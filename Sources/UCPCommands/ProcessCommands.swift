@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import Queue
 import ServiceLifecycle
+import Watchdog
 
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,9 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = Logs.bootstrap(defaultLevel: .info)
         let worker = Worker(configuration: configuration, database: try await Database.open(), registry: JobTypes.registry,
                             logger: logger)
-        try await ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        try await ProcessServices.run([worker], logger: logger)
     }
 }
 
@@ -42,6 +41,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "How often to look for expired job leases.") var rescueInterval: String = "5s"
     @Option(help: "How long finished jobs are kept.") var retention: String = "7d"
     @Option(help: "How often to prune.") var pruneInterval: String = "1h"
+    @Flag(help: "Also run the stuck-sync watchdog in this process.") var watchdog = false
+    @Option(help: "With --watchdog: how often to check.") var watchdogInterval: String = "1h"
+    @Option(help: "With --watchdog: how long progress may stand still.") var watchdogThreshold: String = "1h"
 
     func run() async throws {
         var configuration = CoordinatorConfiguration(name: name ?? Names.defaultProcessName(role: "coordinator"))
@@ -51,9 +53,50 @@ struct CoordinatorCommand: AsyncParsableCommand {
         configuration.pruneIntervalSeconds = try Duration.seconds(pruneInterval, field: "prune-interval")
         try configuration.validate()
         let logger = Logs.bootstrap(defaultLevel: .info)
-        let coordinator = Coordinator(configuration: configuration, database: try await Database.open(), logger: logger)
+        var watchdogConfiguration = WatchdogConfiguration(name: configuration.name)
+        watchdogConfiguration.checkIntervalSeconds = try Duration.seconds(watchdogInterval, field: "watchdog-interval")
+        watchdogConfiguration.stuckThresholdSeconds = try Duration.seconds(watchdogThreshold, field: "watchdog-threshold")
+        if watchdog { try watchdogConfiguration.validate() }
+        let database = try await Database.open()
+        // The coordinator always sends the alert outbox; with --watchdog it also checks for stuck syncs.
+        var services: [any Service] = [
+            Coordinator(configuration: configuration, database: database, logger: logger),
+            AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
+        ]
+        if watchdog {
+            services.append(Watchdog(configuration: watchdogConfiguration, database: database, logger: logger))
+        }
+        try await ProcessServices.run(services, logger: logger)
+    }
+}
+
+struct WatchdogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watchdog",
+        abstract: "Stop syncs whose progress stood still for the threshold, audit them and mail the recipients. Safe to run twice.")
+
+    @Option(help: "The watchdog's name (default watchdog-HOST-PID).") var name: String?
+    @Option(help: "How often to check (seed: 1h).") var interval: String = "1h"
+    @Option(help: "How long progress may stand still (seed: 1h).") var threshold: String = "1h"
+
+    func run() async throws {
+        var configuration = WatchdogConfiguration(name: name ?? Names.defaultProcessName(role: "watchdog"))
+        configuration.checkIntervalSeconds = try Duration.seconds(interval, field: "interval")
+        configuration.stuckThresholdSeconds = try Duration.seconds(threshold, field: "threshold")
+        try configuration.validate()
+        let logger = Logs.bootstrap(defaultLevel: .info)
+        let database = try await Database.open()
+        let watchdog = Watchdog(configuration: configuration, database: database, logger: logger)
+        let sender = AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger)
+        try await ProcessServices.run([watchdog, sender], logger: logger)
+    }
+}
+
+/// Runs a long-lived role's services until SIGTERM or SIGINT, then shuts them down gracefully.
+enum ProcessServices {
+    static func run(_ services: [any Service], logger: Logger) async throws {
         try await ServiceGroup(configuration: .init(
-            services: [.init(service: coordinator, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

@@ -39,6 +39,7 @@ struct UCP: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, SubmitCommand.self, JobsCommand.self, MaintenanceCommand.self, StatusCommand.self,
-            AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, DemoCommand.self, BenchCommand.self,
+            AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
+            SettingsCommand.self, AlertsCommand.self, DemoCommand.self, BenchCommand.self,
         ])
 }

@@ -1,0 +1,127 @@
+import CCurl
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+private enum CurlLibrary {
+    // Swift runs a global's initializer once, thread-safely: curl_global_init must run once, before any
+    // handle, and is itself not thread-safe.
+    static let initialized: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+}
+
+/// One libcurl easy handle with typed option setters. Not thread-safe: use it on one thread.
+final class CurlEasy {
+    private let handle: UnsafeMutableRawPointer
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private var lists: [UnsafeMutablePointer<curl_slist>] = []
+    private var upload: UploadSource?
+
+    init() throws {
+        guard CurlLibrary.initialized == CURLE_OK, let handle = curl_easy_init() else {
+            throw TransportError(curlCode: CURLE_FAILED_INIT, message: "libcurl: cannot start a transfer")
+        }
+        self.handle = handle
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        try set(CURLOPT_ERRORBUFFER, pointer: errorBuffer)
+        // Timeouts without SIGALRM: transfers run on several threads at once.
+        try set(CURLOPT_NOSIGNAL, true)
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        lists.forEach { curl_slist_free_all($0) }
+        errorBuffer.deallocate()
+    }
+
+    func set(_ option: CURLoption, _ value: Int) throws {
+        try check(ucp_curl_setopt_long(handle, option, value), option)
+    }
+
+    func set(_ option: CURLoption, _ value: Bool) throws {
+        try set(option, value ? 1 : 0)
+    }
+
+    /// libcurl copies string options, so the Swift string may go away after the call.
+    func set(_ option: CURLoption, _ value: String) throws {
+        try value.withCString { try set(option, pointer: $0) }
+    }
+
+    /// A list option (curl_slist), kept alive until the handle is cleaned up.
+    func set(_ option: CURLoption, _ values: [String]) throws {
+        var list: UnsafeMutablePointer<curl_slist>?
+        for value in values {
+            guard let longer = curl_slist_append(list, value) else {
+                curl_slist_free_all(list)
+                throw TransportError(curlCode: CURLE_OUT_OF_MEMORY, message: "libcurl: out of memory")
+            }
+            list = longer
+        }
+        if let list { lists.append(list) }
+        try set(option, pointer: list)
+    }
+
+    /// Makes the transfer an upload of `bytes`, fed to libcurl by its read callback.
+    func setUpload(_ bytes: [UInt8]) throws {
+        let source = UploadSource(bytes)
+        upload = source
+        let read: curl_read_callback = { buffer, size, count, userdata in
+            guard let buffer, let userdata else { return Int(CURL_READFUNC_ABORT) }
+            return Unmanaged<UploadSource>.fromOpaque(userdata).takeUnretainedValue().read(into: buffer, capacity: size * count)
+        }
+        try check(ucp_curl_setopt_read_function(handle, read), CURLOPT_READFUNCTION)
+        try set(CURLOPT_READDATA, pointer: Unmanaged.passUnretained(source).toOpaque())
+        try set(CURLOPT_UPLOAD, true)
+    }
+
+    /// Runs the transfer; blocks the calling thread until it ends or times out.
+    func perform() -> CURLcode {
+        errorBuffer[0] = 0
+        return curl_easy_perform(handle)
+    }
+
+    /// The last reply code of the server (SMTP or HTTP), 0 when there was none.
+    var responseCode: Int {
+        var code = 0
+        return ucp_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK ? code : 0
+    }
+
+    /// libcurl's detailed message for a failed transfer, or the generic text for its code.
+    func failureDetail(_ code: CURLcode) -> String {
+        let detail = String(cString: errorBuffer)
+        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+    }
+
+    private func set(_ option: CURLoption, pointer: UnsafeRawPointer?) throws {
+        try check(ucp_curl_setopt_pointer(handle, option, UnsafeMutableRawPointer(mutating: pointer)), option)
+    }
+
+    private func check(_ code: CURLcode, _ option: CURLoption) throws {
+        guard code != CURLE_OK else { return }
+        throw TransportError(curlCode: code,
+                             message: "libcurl: cannot set option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))")
+    }
+}
+
+private final class UploadSource {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    func read(into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> Int {
+        let count = min(capacity, bytes.count - offset)
+        guard count > 0 else { return 0 }
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + offset, byteCount: count)
+        }
+        offset += count
+        return count
+    }
+}

@@ -1,0 +1,159 @@
+import CCurl
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The SMTP server that mail goes through, as `smtp://host[:port]` (plain, upgraded with STARTTLS as
+/// `startTLS` says) or `smtps://host[:port]` (TLS from the start). Its description never shows the password.
+public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public enum StartTLS: String, Sendable, CaseIterable {
+        /// Upgrade with STARTTLS or fail.
+        case required
+        /// Upgrade when the server offers STARTTLS, otherwise go on in plain text.
+        case opportunistic
+        /// Never upgrade.
+        case none
+    }
+
+    public var url: String
+    public var startTLS: StartTLS
+    public var username: String?
+    public var password: String?
+    /// Verify the server's certificate and host name; on unless an operator turns it off.
+    public var verifyTLS: Bool
+    /// PEM file of the authorities to trust instead of the system's.
+    public var caFile: String?
+    public var connectTimeout: Duration
+    /// The whole send, connection included.
+    public var timeout: Duration
+
+    public init(url: String, startTLS: StartTLS = .required, username: String? = nil, password: String? = nil,
+                verifyTLS: Bool = true, caFile: String? = nil,
+                connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(60)) {
+        self.url = url
+        self.startTLS = startTLS
+        self.username = username
+        self.password = password
+        self.verifyTLS = verifyTLS
+        self.caFile = caFile
+        self.connectTimeout = connectTimeout
+        self.timeout = timeout
+    }
+
+    /// TLS from the first byte (smtps://) rather than through STARTTLS.
+    public var usesImplicitTLS: Bool { url.lowercased().hasPrefix("smtps://") }
+
+    /// Whether a password would only ever travel inside TLS.
+    var alwaysEncrypted: Bool { usesImplicitTLS || startTLS == .required }
+
+    /// Throws a `MailValidationError` naming the first field that breaks a rule.
+    public func validate() throws {
+        try Self.validateURL(url)
+        if let username, username.unicodeScalars.contains(where: Self.isControl) {
+            throw MailValidationError(field: "username", rule: "must not contain control characters")
+        }
+        if let password {
+            if password.unicodeScalars.contains(where: Self.isControl) {
+                throw MailValidationError(field: "password", rule: "must not contain control characters")
+            }
+            if username?.isEmpty ?? true {
+                throw MailValidationError(field: "username", rule: "is required when a password is set")
+            }
+            if !alwaysEncrypted {
+                throw MailValidationError(field: "password", rule: "is sent only over TLS: use smtps:// or starttls required")
+            }
+        }
+        if let caFile, access(caFile, R_OK) != 0 {
+            throw MailValidationError(field: "ca-file", rule: "cannot read \(caFile)")
+        }
+        if connectTimeout <= .zero {
+            throw MailValidationError(field: "connect-timeout", rule: "must be more than 0 seconds")
+        }
+        if timeout <= .zero {
+            throw MailValidationError(field: "timeout", rule: "must be more than 0 seconds")
+        }
+    }
+
+    private static func validateURL(_ url: String) throws {
+        let shape = "must be smtp://host[:port] or smtps://host[:port]"
+        let lowercased = url.lowercased()
+        guard let scheme = ["smtp://", "smtps://"].first(where: lowercased.hasPrefix) else {
+            throw MailValidationError(field: "url", rule: "must start with smtp:// or smtps://")
+        }
+        var rest = Substring(url.dropFirst(scheme.count))
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        if rest.contains("@") {
+            throw MailValidationError(field: "url", rule: "must not hold a user name or password: set username and password instead")
+        }
+        if rest.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) {
+            throw MailValidationError(field: "url", rule: "must not contain spaces or control characters")
+        }
+        if rest.contains(where: { "/?#".contains($0) }) {
+            throw MailValidationError(field: "url", rule: "\(shape), with nothing after the port")
+        }
+        let host: Substring
+        let port: Substring?
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { throw MailValidationError(field: "url", rule: shape) }
+            port = after.isEmpty ? nil : after.dropFirst()
+            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                throw MailValidationError(field: "url", rule: "\(shape); [\(host)] is not an IPv6 address")
+            }
+        } else {
+            let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { throw MailValidationError(field: "url", rule: "\(shape); put an IPv6 address in brackets") }
+            host = parts[0]
+            port = parts.count == 2 ? parts[1] : nil
+            guard !host.isEmpty else { throw MailValidationError(field: "url", rule: "\(shape): the host is missing") }
+            guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }) else {
+                throw MailValidationError(field: "url", rule: "\(shape); \(host) is not a host name")
+            }
+        }
+        if let port {
+            guard let number = Int(port), (1...65535).contains(number), port.allSatisfy(\.isNumber) else {
+                throw MailValidationError(field: "url", rule: "the port must be a number from 1 to 65535")
+            }
+        }
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F
+    }
+
+    public var description: String {
+        var parts = usesImplicitTLS ? ["TLS"] : ["STARTTLS \(startTLS.rawValue)"]
+        if let username { parts.append("user \(username)") }
+        if password != nil { parts.append("password ********") }
+        if !verifyTLS { parts.append("certificate NOT verified") }
+        if let caFile { parts.append("CA file \(caFile)") }
+        return "\(url) (\(parts.joined(separator: ", ")))"
+    }
+
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["description": description], displayStyle: .struct) }
+
+    var startTLSOption: curl_usessl {
+        switch startTLS {
+        case .required: CURLUSESSL_ALL
+        case .opportunistic: CURLUSESSL_TRY
+        case .none: CURLUSESSL_NONE
+        }
+    }
+}
+
+/// A mail setting or message field that breaks a rule, said in one line: `field: rule`.
+public struct MailValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let field: String
+    public let rule: String
+
+    public init(field: String, rule: String) {
+        self.field = field
+        self.rule = rule
+    }
+
+    public var description: String { "\(field): \(rule)" }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+import Postgres
+import Queue
+import ServiceLifecycle
+
+/// What the alert sender needs of a mail transport.
+public protocol AlertMailer: Sendable {
+    /// Sends one message; throws `AlertDeliveryError` saying whether another try may succeed.
+    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws
+}
+
+public struct AlertDeliveryError: Error, CustomStringConvertible {
+    public var description: String
+    /// False for failures another try cannot fix (a permanent SMTP rejection, bad settings).
+    public var retryable: Bool
+
+    public init(_ description: String, retryable: Bool) {
+        self.description = description
+        self.retryable = retryable
+    }
+}
+
+public struct AlertSenderConfiguration: Sendable {
+    public var pollIntervalSeconds: Double = 2
+    /// A message is given up after this many attempts (about a day with the backoff below).
+    public var maxAttempts: Int = 30
+    /// How long a claimed message stays ours before another sender may take it.
+    public var leaseSeconds: Double = 120
+    public var maximumBackoffSeconds: Double = 3600
+
+    public init() {}
+
+    /// 1 s, 2 s, 4 s … with jitter, up to the maximum.
+    func retryDelay(afterAttempt attempt: Int) -> Double {
+        let ceiling = min(maximumBackoffSeconds, pow(2, Double(max(0, attempt - 1))))
+        return Double.random(in: ceiling / 2 ... ceiling)
+    }
+}
+
+/// Sends the alert outbox in the background: each due message is claimed with a lease, sent, and
+/// marked sent; when the server is down it is tried again later, with backoff.
+public final class AlertSender: Service, Sendable {
+    public let configuration: AlertSenderConfiguration
+    private let database: ConnectionConfiguration
+    private let mailer: any AlertMailer
+    private let logger: Logger
+
+    public init(configuration: AlertSenderConfiguration = .init(), database: ConnectionConfiguration,
+                mailer: any AlertMailer, logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        self.mailer = mailer
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let connection = Connection(database)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                _ = try await runOnce(connection)
+            } catch {
+                logger.warning("alert outbox: \(error)")
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(nanoseconds: UInt64(self.configuration.pollIntervalSeconds * 1_000_000_000))
+            }
+        }
+        await connection.close()
+    }
+
+    /// Sends what is due now; returns how many messages went out.
+    public func runOnce(_ connection: Connection) async throws -> Int {
+        let store = AlertStore(connection)
+        let due = try await store.alertClaimDue(limit: 20, leaseSeconds: configuration.leaseSeconds)
+        guard !due.isEmpty else { return 0 }
+        guard let settings = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self),
+              settings.url != nil
+        else {
+            for alert in due {
+                try await store.alertMarkFailedAttempt(
+                    alert, maxAttempts: configuration.maxAttempts,
+                    retryAt: Date().addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt)),
+                    permanent: false, error: "no mail server configured (ucp settings set mail.url …)")
+            }
+            return 0
+        }
+        var sent = 0
+        for alert in due {
+            do {
+                try await mailer.send(to: alert.recipient, subject: alert.subject, body: alert.body, settings: settings)
+                try await store.alertMarkSent(alert)
+                sent += 1
+            } catch {
+                let retryable = (error as? AlertDeliveryError)?.retryable ?? true
+                let retryAt = Date().addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt))
+                try await store.alertMarkFailedAttempt(alert, maxAttempts: configuration.maxAttempts, retryAt: retryAt,
+                                                       permanent: !retryable, error: "\(error)")
+                logger.warning("alert \(alert.id) to \(alert.recipient) not sent (attempt \(alert.attempt)): \(error)")
+            }
+        }
+        return sent
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Postgres
+import Queue
+
+/// Every database operation of the watchdog and the alert outbox, noun-first.
+public struct AlertStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    static let watchdogCheck = Statement("watchdog_check", "SELECT id FROM ucp_watchdog_check($1, $2, $3::text[])")
+    static let alertEnqueue = Statement("alert_enqueue", """
+        INSERT INTO alerts (kind, recipient, subject, body) SELECT $1, recipient, $3, $4 FROM unnest($2::text[]) AS recipient
+        """)
+    /// Due rows: pending and due, or left `sending` by a sender that died (lease expired).
+    static let alertClaimDue = Statement("alert_claim_due", """
+        UPDATE alerts SET state = 'sending', attempts = attempts + 1,
+                          lease_expires_at = now() + make_interval(secs => $2)
+         WHERE id IN (SELECT id FROM alerts
+                       WHERE (state = 'pending' AND next_attempt_at <= now())
+                          OR (state = 'sending' AND lease_expires_at < now())
+                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, job_id, recipient, subject, body, attempts
+        """)
+    static let alertMarkSent = Statement("alert_mark_sent", """
+        UPDATE alerts SET state = 'sent', sent_at = clock_timestamp(), lease_expires_at = NULL, last_error = NULL
+         WHERE id = $1 AND attempts = $2 AND state = 'sending'
+        """)
+    static let alertMarkFailedAttempt = Statement("alert_mark_failed_attempt", """
+        UPDATE alerts SET state = CASE WHEN $5 OR attempts >= $3 THEN 'failed' ELSE 'pending' END,
+                          next_attempt_at = $4::timestamptz, last_error = $6, lease_expires_at = NULL
+         WHERE id = $1 AND attempts = $2 AND state = 'sending'
+        """)
+    static let alertList = Statement("alert_list", """
+        SELECT id, kind, job_id, recipient, subject, state, attempts, next_attempt_at, last_error, created_at, sent_at
+          FROM alerts WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2
+        """)
+
+    /// Stops the syncs stuck for `thresholdSeconds` and queues their alerts; returns their ids.
+    public func watchdogCheck(thresholdSeconds: Double, actor: String, recipients: [String]) async throws -> [Int64] {
+        try await connection.query(Self.watchdogCheck, [thresholdSeconds, actor, PostgresTextArray(recipients)])
+            .map { try $0.decode("id") }
+    }
+
+    /// Queues one message to each recipient.
+    public func alertEnqueue(kind: String, recipients: [String], subject: String, body: String) async throws {
+        try await connection.query(Self.alertEnqueue, [kind, PostgresTextArray(recipients), subject, body])
+    }
+
+    public struct DueAlert: Sendable {
+        public var id: Int64
+        public var kind: String
+        public var jobID: Int64?
+        public var recipient: String
+        public var subject: String
+        public var body: String
+        public var attempt: Int
+    }
+
+    /// Takes up to `limit` due alerts for sending, each for `leaseSeconds`.
+    public func alertClaimDue(limit: Int, leaseSeconds: Double) async throws -> [DueAlert] {
+        try await connection.query(Self.alertClaimDue, [limit, leaseSeconds]).map { row in
+            DueAlert(id: try row.decode("id"), kind: try row.decode("kind"), jobID: try row.decodeIfPresent("job_id"),
+                     recipient: try row.decode("recipient"), subject: try row.decode("subject"),
+                     body: try row.decode("body"), attempt: try row.decode("attempts"))
+        }
+    }
+
+    public func alertMarkSent(_ alert: DueAlert) async throws {
+        try await connection.query(Self.alertMarkSent, [alert.id, alert.attempt])
+    }
+
+    /// Records a failed attempt: tried again at `retryAt`, or failed for good when `permanent` or
+    /// after `maxAttempts`.
+    public func alertMarkFailedAttempt(_ alert: DueAlert, maxAttempts: Int, retryAt: Date, permanent: Bool,
+                                       error: String) async throws {
+        try await connection.query(Self.alertMarkFailedAttempt, [alert.id, alert.attempt, maxAttempts, retryAt, permanent, error])
+    }
+
+    public struct Alert: Sendable {
+        public var id: Int64
+        public var kind: String
+        public var jobID: Int64?
+        public var recipient: String
+        public var subject: String
+        public var state: String
+        public var attempts: Int
+        public var nextAttemptAt: Date
+        public var lastError: String?
+        public var createdAt: Date
+        public var sentAt: Date?
+    }
+
+    public func alertList(state: String?, limit: Int) async throws -> [Alert] {
+        try await connection.query(Self.alertList, [state, limit]).map { row in
+            Alert(id: try row.decode("id"), kind: try row.decode("kind"), jobID: try row.decodeIfPresent("job_id"),
+                  recipient: try row.decode("recipient"), subject: try row.decode("subject"),
+                  state: try row.decode("state"), attempts: try row.decode("attempts"),
+                  nextAttemptAt: try row.decode("next_attempt_at"), lastError: try row.decodeIfPresent("last_error"),
+                  createdAt: try row.decode("created_at"), sentAt: try row.decodeIfPresent("sent_at"))
+        }
+    }
+}

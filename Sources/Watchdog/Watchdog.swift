@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import Postgres
+import Queue
+import ServiceLifecycle
+
+public struct WatchdogConfiguration: Sendable {
+    public var name: String
+    /// How often to look (seed: every hour).
+    public var checkIntervalSeconds: Double = 3600
+    /// How long a sync's progress may stand still before it counts as stuck (seed: one hour).
+    public var stuckThresholdSeconds: Double = 3600
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public func validate() throws {
+        guard Names.isValidProcessName(name) else {
+            throw QueueError.invalidInput("name: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
+        }
+        guard checkIntervalSeconds >= 1 else { throw QueueError.invalidInput("interval: must be at least 1 second") }
+        guard stuckThresholdSeconds >= 1 else { throw QueueError.invalidInput("threshold: must be at least 1 second") }
+    }
+}
+
+/// The stuck-sync watchdog: every interval, each running sync whose progress has not changed for
+/// the threshold is stopped, audited (`Automatic synchronization status check Failed`) and
+/// reported by mail to the configured recipients. Safe to run twice: the database does each once.
+public final class Watchdog: Service, Sendable {
+    public let configuration: WatchdogConfiguration
+    private let database: ConnectionConfiguration
+    private let logger: Logger
+
+    public init(configuration: WatchdogConfiguration, database: ConnectionConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        var logger = logger
+        logger[metadataKey: "watchdog"] = "\(configuration.name)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try configuration.validate()
+        let connection = Connection(database)
+        logger.info("watchdog started", metadata: [
+            "interval_s": "\(configuration.checkIntervalSeconds)", "threshold_s": "\(configuration.stuckThresholdSeconds)",
+        ])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                _ = try await runOnce(connection)
+            } catch {
+                logger.warning("status check failed: \(error)")
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(nanoseconds: UInt64(self.configuration.checkIntervalSeconds * 1_000_000_000))
+            }
+        }
+        await connection.close()
+    }
+
+    /// One status check; returns the ids of the syncs it stopped.
+    public func runOnce(_ connection: Connection) async throws -> [Int64] {
+        let mail = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self)
+        let recipients = mail?.recipients ?? []
+        let stopped = try await AlertStore(connection).watchdogCheck(
+            thresholdSeconds: configuration.stuckThresholdSeconds, actor: configuration.name, recipients: recipients)
+        for id in stopped {
+            logger.warning("Automatic synchronization status check Failed: stopped a stuck synchronization",
+                           metadata: ["job.id": "\(id)", "recipients": "\(recipients.count)"])
+        }
+        if !stopped.isEmpty && recipients.isEmpty {
+            logger.warning("no mail recipients are configured; set them with 'ucp settings set mail.recipients'")
+        }
+        return stopped
+    }
+}
+
+/// Where alerts go: kept under the settings key `mail`. The password is sealed (Secrets).
+public struct MailSettings: Codable, Sendable, Equatable {
+    public static let key = "mail"
+
+    /// `smtp://host[:port]` or `smtps://host[:port]`.
+    public var url: String?
+    /// For smtp://: `required`, `opportunistic` or `none`.
+    public var starttls: String?
+    public var username: String?
+    /// The password, sealed with the key of `UCP_SECRET_KEY_FILE`; never shown.
+    public var sealedPassword: String?
+    public var from: String?
+    public var recipients: [String] = []
+    public var verifyTLS: Bool?
+    public var caFile: String?
+
+    public init() {}
+}

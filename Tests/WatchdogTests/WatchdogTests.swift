@@ -1,0 +1,121 @@
+import Foundation
+import Postgres
+import Queue
+import TestSupport
+import Watchdog
+import XCTest
+
+final class WatchdogTests: XCTestCase {
+    // A hanging sync is stopped once, with one audit line and one email per recipient, even with
+    // two watchdogs; the sync queued behind it then starts.
+    func testTwoWatchdogsStopAStuckSyncOnceAndMailEachRecipientOnce() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let sink = try SMTPSink.start(for: self)
+        var mail = MailSettings()
+        mail.url = sink.url
+        mail.starttls = "none"
+        mail.from = "ucprovision@example.test"
+        mail.recipients = ["ops@example.test", "noc@example.test"]
+        try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+        let store = database.store()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("worker", ["worker", "--name", "w"])
+        let stuck = try await store.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "cucm1",
+                                                     payload: "{\"hang\":true}", maxAttempts: 1, actor: "t")).id
+        let behind = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "Test-Dom",
+                                                      payload: "{\"seconds\":0.5}", maxAttempts: 1, actor: "t")).id
+        await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: stuck)?.state == .running })
+        try processes.start("watchdog1", ["watchdog", "--name", "wd1", "--interval", "1s", "--threshold", "2s"])
+        try processes.start("watchdog2", ["watchdog", "--name", "wd2", "--interval", "1s", "--threshold", "2s"])
+        await assertTrue(try await eventually(timeout: 15) { try await store.jobGet(id: stuck)?.state == .failed })
+        await assertTrue(try await eventually(timeout: 15) { try await store.jobGet(id: behind)?.state == .succeeded },
+                         "the sync queued behind the stuck one starts")
+        try await Task.sleep(nanoseconds: 2_500_000_000)  // both watchdogs look again
+
+        let job = try await store.jobGet(id: stuck)
+        XCTAssertEqual(job?.error, "Automatic synchronization status check Failed")
+        let audit = try await store.auditList(since: nil, jobID: stuck, limit: 100).filter { $0.action == "sync.watchdog" }
+        XCTAssertEqual(audit.map(\.message), ["Automatic synchronization status check Failed"])
+        XCTAssertTrue(["wd1", "wd2"].contains(audit.first?.actor ?? ""))
+        await assertFalse(try await store.maintenanceState().active)
+
+        await assertTrue(try await eventually(timeout: 15) { try sink.delivered().count >= 2 })
+        try await Task.sleep(nanoseconds: 3_000_000_000)  // the senders look again: nothing goes twice
+        let delivered = try sink.delivered()
+        XCTAssertEqual(delivered.flatMap(\.envelopeTo).sorted(), ["noc@example.test", "ops@example.test"])
+        for message in delivered {
+            XCTAssertEqual(message.subject, "UCProvision: sync.infra of cucm1 stopped (Automatic synchronization status check Failed)")
+            XCTAssertTrue(message.body.contains("Target: cucm1"), message.body)
+            XCTAssertTrue(message.body.contains("Last progress message: reading cucm1"), message.body)
+        }
+        let alerts = try await AlertStore(connection).alertList(state: nil, limit: 100)
+        XCTAssertEqual(alerts.map(\.recipient).sorted(), ["noc@example.test", "ops@example.test"])
+        XCTAssertEqual(alerts.map(\.state), ["sent", "sent"])
+        XCTAssertTrue(alerts.allSatisfy { $0.jobID == stuck && $0.kind == "sync_stuck" })
+        let body: String = try await Connection(database.owner).query(
+            Statement("", "SELECT body FROM alerts WHERE recipient = $1"), ["ops@example.test"]).first!.decode("body")
+        for field in ["Automatic synchronization status check Failed", "Synchronization: sync.infra (job \(stuck))",
+                      "Target: cucm1", "Started: ", "Last progress: ", "Last progress message: reading cucm1"] {
+            XCTAssertTrue(body.contains(field), "alert body lacks '\(field)': \(body)")
+        }
+    }
+
+    func testARunningSyncThatProgressesIsLeftAlone() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = database.store()
+        _ = try await store.jobEnqueue(.init(kind: .sync, type: "sync.ldap", target: "d", actor: "t"))
+        let sync = try await store.jobClaim(worker: "w", slots: 1, leaseSeconds: 30)[0]
+        var configuration = WatchdogConfiguration(name: "wd")
+        configuration.stuckThresholdSeconds = 1
+        let watchdog = Watchdog(configuration: configuration, database: database.app, logger: .init(label: "test"))
+        let connection = Connection(database.app)
+        for step in 1...4 {
+            _ = try await store.jobProgress(.init(id: sync.id, attempt: sync.attempt), done: Int64(step), total: 10,
+                                            message: "page \(step)", leaseSeconds: 30)
+            await assertEqual(try await watchdog.runOnce(connection), [])
+            try await Task.sleep(nanoseconds: 400_000_000)
+        }
+        try await Task.sleep(nanoseconds: 1_100_000_000)
+        await assertEqual(try await watchdog.runOnce(connection), [sync.id], "stuck once progress stands still")
+    }
+}
+
+final class AlertOutboxTests: XCTestCase {
+    // The SMTP server is down when the alert is raised: it is retried, and delivered once the
+    // server is up; none is lost, none is sent twice.
+    func testAlertWaitsForTheServerAndIsSentOnce() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let port = try freeLoopbackPort()
+        var mail = MailSettings()
+        mail.url = "smtp://127.0.0.1:\(port)"
+        mail.starttls = "none"
+        mail.from = "ucprovision@example.test"
+        mail.recipients = ["ops@example.test"]
+        try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+        try await AlertStore(connection).alertEnqueue(kind: "test", recipients: mail.recipients,
+                                                      subject: "stuck", body: "a sync is stuck\r\n")
+        var configuration = AlertSenderConfiguration()
+        configuration.maximumBackoffSeconds = 0.2
+        let sender = AlertSender(configuration: configuration, database: database.app, mailer: SMTPAlertMailer(),
+                                 logger: .init(label: "test"))
+        await assertEqual(try await sender.runOnce(connection), 0, "the server is down")
+        let pending = try await AlertStore(connection).alertList(state: nil, limit: 10)
+        XCTAssertEqual(pending.map(\.state), ["pending"])
+        XCTAssertEqual(pending.first?.attempts, 1)
+        XCTAssertTrue(pending.first?.lastError?.contains("127.0.0.1") == true, pending.first?.lastError ?? "")
+
+        let sink = try SMTPSink.start(for: self, port: port)
+        await assertTrue(try await eventually(timeout: 10, interval: 0.3) { try await sender.runOnce(connection) == 1 })
+        for _ in 0..<3 {
+            try await Task.sleep(nanoseconds: 300_000_000)
+            await assertEqual(try await sender.runOnce(connection), 0)
+        }
+        XCTAssertEqual(try sink.delivered().map(\.subject), ["stuck"])
+        let sent = try await AlertStore(connection).alertList(state: nil, limit: 10)
+        XCTAssertEqual(sent.map(\.state), ["sent"])
+        XCTAssertEqual(sent.first?.attempts, 2)
+    }
+}
