@@ -119,3 +119,37 @@ final class AlertOutboxTests: XCTestCase {
         XCTAssertEqual(sent.first?.attempts, 2)
     }
 }
+
+final class MailSettingsCommandTests: XCTestCase {
+    // The SMTP password is read from standard input, stored sealed, and never shown.
+    func testPasswordIsStoredEncryptedAndNeverShown() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(database.name)"
+        defer { unlink(keyFile) }
+        let generated = try processes.run(["secret-key", "generate", "--file", keyFile])
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        let password = "pa55-\(UInt32.random(in: 0...UInt32.max))"
+        let environment = ["UCP_SECRET_KEY_FILE": keyFile]
+        let onCommandLine = try processes.run(["settings", "set", "mail.password", password], environment: environment)
+        XCTAssertNotEqual(onCommandLine.status, 0)
+        XCTAssertTrue(onCommandLine.stderr.contains("never on the command line"), onCommandLine.stderr)
+        let fromStdin = try CommandResult.run(
+            ["/bin/sh", "-c", "printf '%s\\n' \"$PW\" | \"$0\" settings set mail.password", PackagePaths.ucp],
+            environment: processes.environment.merging(environment.merging(["PW": password]) { $1 }) { $1 })
+        XCTAssertEqual(fromStdin.status, 0, fromStdin.stderr)
+        for arguments in [["settings", "show"], ["settings", "show", "--json"]] {
+            let shown = try processes.run(arguments, environment: environment)
+            XCTAssertTrue(shown.stdout.contains("set (encrypted)"), shown.stdout)
+            XCTAssertFalse(shown.stdout.contains(password))
+        }
+        let stored: String = try await Connection(database.owner).query(
+            Statement("", "SELECT value::text AS v FROM settings WHERE key = 'mail'")).first!.decode("v")
+        XCTAssertFalse(stored.contains(password), "the password is stored sealed")
+        XCTAssertTrue(stored.contains("v1:"))
+        let audit = try await database.store().auditList(since: nil, jobID: nil, limit: 100)
+        XCTAssertFalse(audit.contains { $0.message.contains(password) })
+        let badURL = try processes.run(["settings", "set", "mail.url", "http://x"], environment: environment)
+        XCTAssertEqual(badURL.stderr, "ucp: mail.url: must be smtp://host[:port] or smtps://host[:port] (got 'http://x')\n")
+    }
+}
