@@ -87,25 +87,23 @@ final class ProcessesTests: XCTestCase {
             XCTAssertEqual(overlapping.map(\.id), [], "orders ran during device sync \(sync.id)")
         }
         // Maintenance mode was entered and exited once per run of consecutive device syncs: the
-        // windows in which some device sync was due (queued) or running, merged.
-        var windows: [(start: Date, end: Date)] = []
-        for sync in deviceSyncs.sorted(by: { $0.created < $1.created }) {
-            if let last = windows.last, sync.created <= last.end {
-                windows[windows.count - 1].end = max(last.end, sync.finished)
-            } else {
-                windows.append((sync.created, sync.finished))
-            }
-        }
+        // audit lines alternate, every device sync ran inside one entered…exited window, and no
+        // window is empty (an entry with no sync in it would be a spurious transition).
         let audit = try await database.store().auditList(since: nil, jobID: nil, limit: 100_000)
         let transitions = audit.filter { $0.action == "maintenance.entered" || $0.action == "maintenance.exited" }
         XCTAssertEqual(transitions.map(\.action),
-                       Array(repeating: ["maintenance.entered", "maintenance.exited"], count: windows.count).flatMap { $0 },
-                       "one entry and one exit per maintenance window")
-        for (index, window) in windows.enumerated() where transitions.count == windows.count * 2 {
-            let entered = transitions[index * 2].at
-            let exited = transitions[index * 2 + 1].at
-            XCTAssertLessThanOrEqual(entered, deviceSyncs.filter { $0.created >= window.start && $0.created <= window.end }.map(\.started).min()!)
-            XCTAssertGreaterThanOrEqual(exited, window.end)
+                       Array(repeating: ["maintenance.entered", "maintenance.exited"], count: transitions.count / 2).flatMap { $0 },
+                       "entries and exits alternate, one exit per entry")
+        let windows = stride(from: 0, to: transitions.count - 1, by: 2).map { (transitions[$0].at, transitions[$0 + 1].at) }
+        XCTAssertGreaterThanOrEqual(windows.count, 1)
+        XCTAssertLessThanOrEqual(windows.count, deviceSyncs.count)
+        for sync in deviceSyncs {
+            XCTAssertTrue(windows.contains { $0.0 <= sync.started && sync.finished <= $0.1 },
+                          "device sync \(sync.id) ran outside maintenance mode")
+        }
+        for window in windows {
+            XCTAssertTrue(deviceSyncs.contains { window.0 <= $0.started && $0.finished <= window.1 },
+                          "maintenance window \(window) holds no device sync")
         }
         // Every sync has its queued, started and finished audit lines.
         for action in ["sync.queued", "sync.started", "sync.finished"] {
