@@ -38,6 +38,8 @@ let package = Package(
         ]),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
+        // Devices (and later domains, service areas, users, services, device objects): the stores.
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets"]),
         .target(name: "Sync", dependencies: [
             "Queue",
             .product(name: "Logging", package: "swift-log"),
@@ -49,7 +51,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
     ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inventory
 import Postgres
 import Queue
 import Sync
@@ -110,12 +111,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 enum SubmitValidation {
     /// The seed's rule for device names: letters, digits, space, '_', '-', '.', '@'.
     static func checkName(_ name: String, field: String) throws {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: " _-.@"))
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100,
-              name.unicodeScalars.allSatisfy({ allowed.contains($0) && $0.isASCII })
-        else {
-            throw ValidationError("\(field): '\(name)' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
-        }
+        try DeviceValidation.name(name, field: field)
     }
 
     static func enqueueParams(definition: JobDefinition, payload: String, runAt: String?, priority: Int,

@@ -1,0 +1,118 @@
+import Foundation
+import Postgres
+
+/// What a device is. The raw values are what the `devices` table stores; `commandName` is what
+/// operators type (`ucp device add --kind cucm|unity|imp`).
+public enum DeviceKind: String, Sendable, CaseIterable, Codable {
+    /// Cisco Unified Communications Manager.
+    case callProcessor = "call_processor"
+    /// Cisco Unity Connection.
+    case messageProcessor = "message_processor"
+    /// Cisco Unified Communications Manager IM and Presence.
+    case presenceProcessor = "presence_processor"
+
+    public var commandName: String {
+        switch self {
+        case .callProcessor: return "cucm"
+        case .messageProcessor: return "unity"
+        case .presenceProcessor: return "imp"
+        }
+    }
+
+    public var title: String {
+        switch self {
+        case .callProcessor: return "Unified CM"
+        case .messageProcessor: return "Unity Connection"
+        case .presenceProcessor: return "IM and Presence"
+        }
+    }
+
+    /// The HTTPS port its administrative API listens on by default (AXL: 8443, CUPI: 443).
+    public var defaultPort: Int {
+        switch self {
+        case .callProcessor, .presenceProcessor: return 8443
+        case .messageProcessor: return 443
+        }
+    }
+
+    /// Accepts the command names (cucm, unity, imp) and the stored names (call_processor, …).
+    public init?(text: String) {
+        if let kind = DeviceKind(rawValue: text) {
+            self = kind
+        } else if let kind = DeviceKind.allCases.first(where: { $0.commandName == text }) {
+            self = kind
+        } else {
+            return nil
+        }
+    }
+}
+
+/// The outcome of the last connection test of a device.
+public enum DeviceTestState: String, Sendable, Codable {
+    case never
+    case inProgress = "in_progress"
+    case success
+    case failure
+}
+
+/// A registered device. The password is never part of it: `passwordSet` says whether one is
+/// stored, and `DeviceStore.devicePassword(name:)` opens it where a client needs it.
+public struct Device: Sendable, Equatable {
+    public var name: String
+    public var kind: DeviceKind
+    public var version: String?
+    public var address: String
+    public var port: Int
+    public var backupAddress: String?
+    public var backupPort: Int?
+    public var adminUser: String
+    public var passwordSet: Bool
+    public var axlVersion: String
+    public var verifyTLS: Bool
+    public var caFile: String?
+    public var lastTestState: DeviceTestState
+    public var lastTestMessage: String?
+    public var lastTestedAt: Date?
+    public var firstSyncedAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    init(row: Row) throws {
+        name = try row.decode("name")
+        let kindText: String = try row.decode("kind")
+        guard let kind = DeviceKind(rawValue: kindText) else { throw PostgresError(kind: .decoding, message: "devices.kind: unknown kind '\(kindText)'") }
+        self.kind = kind
+        version = try row.decodeIfPresent("version")
+        address = try row.decode("address")
+        port = try row.decode("port")
+        backupAddress = try row.decodeIfPresent("backup_address")
+        backupPort = try row.decodeIfPresent("backup_port")
+        adminUser = try row.decode("admin_user")
+        passwordSet = try row.decodeIfPresent("sealed_password", as: String.self) != nil
+        axlVersion = try row.decode("axl_version")
+        verifyTLS = try row.decode("verify_tls")
+        caFile = try row.decodeIfPresent("ca_file")
+        let stateText: String = try row.decode("last_test_state")
+        guard let state = DeviceTestState(rawValue: stateText) else {
+            throw PostgresError(kind: .decoding, message: "devices.last_test_state: unknown state '\(stateText)'")
+        }
+        lastTestState = state
+        lastTestMessage = try row.decodeIfPresent("last_test_message")
+        lastTestedAt = try row.decodeIfPresent("last_tested_at")
+        firstSyncedAt = try row.decodeIfPresent("first_synced_at")
+        createdAt = try row.decode("created_at")
+        updatedAt = try row.decode("updated_at")
+    }
+}
+
+/// A refused device operation. The message is one line that names the field and the rule, and
+/// never holds a password.
+public struct DeviceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

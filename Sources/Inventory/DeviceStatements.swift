@@ -1,0 +1,33 @@
+import Postgres
+
+/// Every statement that touches `devices` (migrations/003_devices.sql), by name. Values are
+/// always bound parameters.
+enum DeviceSQL {
+    static let deviceInsert = Statement("device_insert", """
+        INSERT INTO devices (name, kind, version, address, port, backup_address, backup_port, admin_user,
+                             sealed_password, axl_version, verify_tls, ca_file)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7::integer, $8, $9, $10, $11::boolean, $12)
+        RETURNING *
+        """)
+    static let deviceGet = Statement("device_get", "SELECT * FROM devices WHERE name = $1")
+    static let deviceGetForUpdate = Statement("device_get_for_update", "SELECT * FROM devices WHERE name = $1 FOR UPDATE")
+    static let deviceList = Statement("device_list", "SELECT * FROM devices ORDER BY name")
+    /// `$9` is a new sealed password, or NULL to keep the stored one.
+    static let deviceUpdate = Statement("device_update", """
+        UPDATE devices SET kind = $2, version = $3, address = $4, port = $5::integer, backup_address = $6,
+                           backup_port = $7::integer, admin_user = $8, sealed_password = coalesce($9, sealed_password),
+                           axl_version = $10, verify_tls = $11::boolean, ca_file = $12
+         WHERE name = $1
+        RETURNING *
+        """)
+    static let deviceDelete = Statement("device_delete", "DELETE FROM devices WHERE name = $1")
+    static let devicePassword = Statement("device_password", "SELECT sealed_password FROM devices WHERE name = $1")
+    static let deviceMarkSynchronized = Statement("device_mark_synchronized", """
+        UPDATE devices SET first_synced_at = coalesce(first_synced_at, $2::timestamptz, clock_timestamp())
+         WHERE name = $1
+        RETURNING *
+        """)
+    static let auditAppend = Statement("inventory_audit_append", """
+        INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)
+        """)
+}

@@ -1,0 +1,239 @@
+import Foundation
+import Postgres
+import Secrets
+
+/// The fields an operator sets on a device (everything but its password, test result and sync marks).
+public struct DeviceDraft: Sendable, Equatable {
+    public var name: String
+    public var kind: DeviceKind
+    public var version: String?
+    public var address: String
+    public var port: Int
+    public var backupAddress: String?
+    public var backupPort: Int?
+    public var adminUser: String
+    public var axlVersion: String
+    public var verifyTLS: Bool
+    public var caFile: String?
+
+    public init(name: String, kind: DeviceKind, version: String? = nil, address: String, port: Int? = nil,
+                backupAddress: String? = nil, backupPort: Int? = nil, adminUser: String,
+                axlVersion: String = DeviceValidation.defaultAXLVersion, verifyTLS: Bool = true, caFile: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.version = version
+        self.address = address
+        self.port = port ?? kind.defaultPort
+        self.backupAddress = backupAddress
+        self.backupPort = backupPort
+        self.adminUser = adminUser
+        self.axlVersion = axlVersion
+        self.verifyTLS = verifyTLS
+        self.caFile = caFile
+    }
+
+    public init(_ device: Device) {
+        self.init(name: device.name, kind: device.kind, version: device.version, address: device.address,
+                  port: device.port, backupAddress: device.backupAddress, backupPort: device.backupPort,
+                  adminUser: device.adminUser, axlVersion: device.axlVersion, verifyTLS: device.verifyTLS,
+                  caFile: device.caFile)
+    }
+
+    /// The names of the fields that differ from `other`, as the audit trail names them.
+    func changedFields(from other: DeviceDraft) -> [String] {
+        var fields: [String] = []
+        if kind != other.kind { fields.append("kind") }
+        if version != other.version { fields.append("version") }
+        if address != other.address { fields.append("address") }
+        if port != other.port { fields.append("port") }
+        if backupAddress != other.backupAddress { fields.append("backup_address") }
+        if backupPort != other.backupPort { fields.append("backup_port") }
+        if adminUser != other.adminUser { fields.append("admin_user") }
+        if axlVersion != other.axlVersion { fields.append("axl_version") }
+        if verifyTLS != other.verifyTLS { fields.append("verify_tls") }
+        if caFile != other.caFile { fields.append("ca_file") }
+        return fields
+    }
+
+    var parameters: [any PostgresEncodable] {
+        [name, kind.rawValue, version, address, port, backupAddress, backupPort, adminUser]
+    }
+}
+
+/// The device registry: every change is validated first, written with its audit lines in one
+/// transaction, and refused whole (nothing written) when any rule fails.
+///
+/// Passwords are sealed with `secretBox` before they reach the database and are never part of an
+/// audit line or an error message. A store without a box can read devices but not store a password.
+public struct DeviceStore: Sendable {
+    public let connection: Connection
+    public let secretBox: SecretBox?
+
+    public static let noKeyMessage =
+        "password: no secret key is configured; run 'ucp secret-key generate --file PATH' and set UCP_SECRET_KEY_FILE to that file"
+
+    public init(_ connection: Connection, secretBox: SecretBox? = nil) {
+        self.connection = connection
+        self.secretBox = secretBox
+    }
+
+    // MARK: reads
+
+    public func deviceGet(name: String) async throws -> Device? {
+        try await connection.query(DeviceSQL.deviceGet, [name]).first.map(Device.init(row:))
+    }
+
+    public func deviceList() async throws -> [Device] {
+        try await connection.query(DeviceSQL.deviceList).map(Device.init(row:))
+    }
+
+    /// The device's password, opened with the key; nil when none is stored.
+    public func devicePassword(name: String) async throws -> Secret? {
+        guard let row = try await connection.query(DeviceSQL.devicePassword, [name]).first else {
+            throw Self.noSuchDevice(name)
+        }
+        guard let sealed: String = try row.decodeIfPresent("sealed_password") else { return nil }
+        guard let secretBox else { throw DeviceError(Self.noKeyMessage) }
+        return try secretBox.openSecret(sealed)
+    }
+
+    // MARK: changes
+
+    @discardableResult
+    public func deviceAdd(_ draft: DeviceDraft, password: Secret, actor: String) async throws -> Device {
+        try DeviceValidation.draft(draft)
+        let sealed = try seal(password)
+        return try await connection.transaction { session in
+            guard try session.query(DeviceSQL.deviceGet, [draft.name]).isEmpty else {
+                throw DeviceError("name: a device named '\(draft.name)' already exists")
+            }
+            let rows: Rows
+            do {
+                rows = try session.query(DeviceSQL.deviceInsert,
+                                         draft.parameters + [sealed, draft.axlVersion, draft.verifyTLS, draft.caFile])
+            } catch let error as PostgresError where error.kind == .uniqueViolation {
+                throw DeviceError("name: a device named '\(draft.name)' already exists")
+            }
+            let device = try Device(row: rows.first!)
+            try Self.audit(session, actor: actor, action: "device.added", target: device.name,
+                           message: "Device '\(device.name)' added: \(Self.summary(device))")
+            if !device.verifyTLS {
+                try Self.auditTLSOff(session, actor: actor, name: device.name)
+            }
+            return device
+        }
+    }
+
+    /// Applies `change` to the device's fields; with `password`, replaces the stored password too.
+    /// The kind cannot change once the device has been synchronized (seed 004).
+    @discardableResult
+    public func deviceUpdate(name: String, password: Secret? = nil, actor: String,
+                             _ change: @escaping @Sendable (inout DeviceDraft) throws -> Void) async throws -> Device {
+        let sealed = try password.map(seal)
+        return try await connection.transaction { session in
+            guard let row = try session.query(DeviceSQL.deviceGetForUpdate, [name]).first else {
+                throw Self.noSuchDevice(name)
+            }
+            let current = try Device(row: row)
+            let before = DeviceDraft(current)
+            var after = before
+            try change(&after)
+            guard after.name == before.name else {
+                throw DeviceError("name: a device cannot be renamed (remove it and add it again)")
+            }
+            try DeviceValidation.draft(after)
+            if after.kind != before.kind, current.firstSyncedAt != nil {
+                throw DeviceError(Self.kindFixedMessage)
+            }
+            var fields = after.changedFields(from: before)
+            if sealed != nil { fields.insert("password", at: fields.firstIndex(of: "axl_version") ?? fields.endIndex) }
+            guard !fields.isEmpty else { return current }
+            let updated: Rows
+            do {
+                updated = try session.query(DeviceSQL.deviceUpdate,
+                                            after.parameters + [sealed, after.axlVersion, after.verifyTLS, after.caFile])
+            } catch let error as PostgresError where error.kind == .raised {
+                throw DeviceError(error.message)
+            }
+            let device = try Device(row: updated.first!)
+            let named = fields.map { field in
+                field == "verify_tls" ? "verify_tls (now \(device.verifyTLS ? "on" : "off"))" : field
+            }
+            try Self.audit(session, actor: actor, action: "device.changed", target: name,
+                           message: "Device '\(name)' changed: \(named.joined(separator: ", "))")
+            if before.verifyTLS && !after.verifyTLS {
+                try Self.auditTLSOff(session, actor: actor, name: name)
+            }
+            return device
+        }
+    }
+
+    /// Removes a device; refused while a domain or service area refers to it.
+    public func deviceRemove(name: String, actor: String) async throws {
+        try await connection.transaction { session in
+            guard try session.query(DeviceSQL.deviceGetForUpdate, [name]).first != nil else {
+                throw Self.noSuchDevice(name)
+            }
+            let referrers = try Self.deviceReferrers(session, name: name)
+            guard referrers.isEmpty else {
+                throw DeviceError("device '\(name)': cannot be removed while \(referrers.joined(separator: ", ")) refer to it")
+            }
+            try session.query(DeviceSQL.deviceDelete, [name])
+            try Self.audit(session, actor: actor, action: "device.removed", target: name,
+                           message: "Device '\(name)' removed")
+        }
+    }
+
+    /// Records the device's first synchronization (later ones keep the first time). From then on
+    /// its kind is fixed. `at` is for tests; nil means now.
+    @discardableResult
+    public func deviceMarkSynchronized(name: String, at: Date? = nil) async throws -> Device {
+        guard let row = try await connection.query(DeviceSQL.deviceMarkSynchronized, [name, at]).first else {
+            throw Self.noSuchDevice(name)
+        }
+        return try Device(row: row)
+    }
+
+    // MARK: helpers
+
+    public static let kindFixedMessage = "kind: cannot change after the device's first synchronization (seed)"
+
+    /// What refers to the device and so forbids its removal, named for the operator (e.g. "domain 'Sales'").
+    ///
+    /// Domains and service areas are not in the schema yet (no `domains` or `service_areas` table), so
+    /// today this queries nothing and returns no referrer. When those tables arrive, this is the one
+    /// place to look them up, inside the removal's transaction.
+    static func deviceReferrers(_ session: Session, name: String) throws -> [String] {
+        []
+    }
+
+    static func noSuchDevice(_ name: String) -> DeviceError {
+        DeviceError("device '\(name)': no such device")
+    }
+
+    private func seal(_ password: Secret) throws -> String {
+        try DeviceValidation.password(password.revealed)
+        guard let secretBox else { throw DeviceError(Self.noKeyMessage) }
+        return try secretBox.seal(password)
+    }
+
+    private static func summary(_ device: Device) -> String {
+        var text = device.kind.title
+        if let version = device.version { text += " \(version)" }
+        text += " at \(device.address):\(device.port)"
+        if let backup = device.backupAddress, let port = device.backupPort { text += " (backup \(backup):\(port))" }
+        text += ", admin user '\(device.adminUser)', AXL \(device.axlVersion)"
+        text += ", TLS verification \(device.verifyTLS ? "on" : "off")"
+        if let caFile = device.caFile { text += ", CA file \(caFile)" }
+        return text
+    }
+
+    private static func audit(_ session: Session, actor: String, action: String, target: String, message: String) throws {
+        try session.query(DeviceSQL.auditAppend, [actor, action, target, message])
+    }
+
+    private static func auditTLSOff(_ session: Session, actor: String, name: String) throws {
+        try audit(session, actor: actor, action: "device.tls_verification_off", target: name,
+                  message: "TLS certificate verification turned off for device '\(name)'")
+    }
+}

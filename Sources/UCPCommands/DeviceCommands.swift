@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+import Inventory
+import Postgres
+import Secrets
+
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "The device registry: Unified CM, Unity Connection and IM and Presence systems.",
+        discussion: """
+            Passwords are never taken from the command line (ps shows it): give --password-stdin, \
+            --password-file FILE, or type it at the prompt. They are stored encrypted with the key \
+            UCP_SECRET_KEY_FILE names (ucp secret-key generate --file PATH) and never shown.
+            """,
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a device.")
+        @Option(help: "The device name: letters, digits, space, '_', '-', '.', '@' (1 to 100).") var name: String
+        @OptionGroup var fields: DeviceFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await DeviceCommandErrors.translate {
+                guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp)") }
+                guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
+                guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME)") }
+                let kind = try DeviceValidation.kind(kindText)
+                let draft = DeviceDraft(
+                    name: name, kind: kind, version: fields.version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
+                    port: fields.port, backupAddress: fields.backupAddress, backupPort: fields.backupPort, adminUser: user,
+                    axlVersion: fields.axlVersion ?? DeviceValidation.defaultAXLVersion,
+                    verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile)
+                try DeviceValidation.draft(draft) // before asking for the password
+                let box = try DevicePasswords.box()
+                let password = try DevicePasswords.read(fields, deviceName: name, required: true)!
+                let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
+                let device = try await store.deviceAdd(draft, password: password, actor: global.actorName)
+                print("device '\(device.name)' added (\(device.kind.title) at \(device.address):\(device.port))")
+                if !device.verifyTLS { print("warning: TLS certificate verification is off for '\(device.name)'") }
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a device. Only the options given change; --backup-address '' or --ca-file '' clears.")
+        @Argument(help: "The device name.") var name: String
+        @OptionGroup var fields: DeviceFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await DeviceCommandErrors.translate {
+                let kind = try fields.kind.map(DeviceValidation.kind)
+                let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
+                let box = wantsPassword ? try DevicePasswords.box() : nil
+                let password = try DevicePasswords.read(fields, deviceName: name, required: false)
+                let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
+                let before = try await store.deviceGet(name: name)
+                let fields = fields
+                let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { draft in
+                    if let kind { draft.kind = kind }
+                    if let version = fields.version { draft.version = version.isEmpty ? nil : version }
+                    if let address = fields.address { draft.address = address }
+                    if let port = fields.port { draft.port = port }
+                    if let backupAddress = fields.backupAddress {
+                        draft.backupAddress = backupAddress.isEmpty ? nil : backupAddress
+                        if backupAddress.isEmpty && fields.backupPort == nil { draft.backupPort = nil }
+                    }
+                    if let backupPort = fields.backupPort { draft.backupPort = backupPort }
+                    if let user = fields.user { draft.adminUser = user }
+                    if let axlVersion = fields.axlVersion { draft.axlVersion = axlVersion }
+                    if let verifyTLS = fields.verifyTLS { draft.verifyTLS = verifyTLS }
+                    if let caFile = fields.caFile { draft.caFile = caFile.isEmpty ? nil : caFile }
+                }
+                print(before.map { $0.updatedAt == device.updatedAt } == true
+                      ? "device '\(name)': nothing changed" : "device '\(name)' changed")
+                if before?.verifyTLS == true && !device.verifyTLS {
+                    print("warning: TLS certificate verification is off for '\(name)'")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the devices.")
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let devices = try await DeviceStore(Connection(try await Database.open())).deviceList()
+            if json {
+                print(try Output.json(devices.map(DeviceOutput.json)))
+                return
+            }
+            print(pad("NAME", 24) + pad("KIND", 7) + pad("VERSION", 9) + pad("ADDRESS", 32) + pad("AXL", 6)
+                  + pad("TLS", 5) + "LAST TEST")
+            for device in devices {
+                print(pad(device.name, 24) + pad(device.kind.commandName, 7) + pad(device.version ?? "-", 9)
+                      + pad("\(device.address):\(device.port)", 32) + pad(device.axlVersion, 6)
+                      + pad(device.verifyTLS ? "on" : "off", 5) + device.lastTestState.rawValue)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one device (the password never).")
+        @Argument(help: "The device name.") var name: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard let device = try await DeviceStore(Connection(try await Database.open())).deviceGet(name: name) else {
+                throw ValidationError("device '\(name)': no such device")
+            }
+            if json {
+                print(try Output.json(DeviceOutput.json(device)))
+                return
+            }
+            let lines: [(String, String)] = [
+                ("name", device.name), ("kind", "\(device.kind.commandName) (\(device.kind.title))"),
+                ("version", device.version ?? "-"), ("address", device.address), ("port", String(device.port)),
+                ("backup address", device.backupAddress ?? "-"), ("backup port", device.backupPort.map(String.init) ?? "-"),
+                ("admin user", device.adminUser), ("password", DeviceOutput.password(device)),
+                ("axl version", device.axlVersion), ("verify tls", device.verifyTLS ? "on" : "off"),
+                ("ca file", device.caFile ?? "-"),
+                ("last test", device.lastTestState.rawValue + (device.lastTestMessage.map { ": \($0)" } ?? "")),
+                ("last tested at", Output.shortTime(device.lastTestedAt)),
+                ("first synced at", Output.shortTime(device.firstSyncedAt)),
+                ("created at", Output.shortTime(device.createdAt)), ("updated at", Output.shortTime(device.updatedAt)),
+            ]
+            for (key, value) in lines { print(pad(key, 17) + value) }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a device no domain or service area refers to.")
+        @Argument(help: "The device name.") var name: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await DeviceCommandErrors.translate {
+                try await DeviceStore(Connection(try await Database.open())).deviceRemove(name: name, actor: global.actorName)
+                print("device '\(name)' removed")
+            }
+        }
+    }
+}
+
+/// The options `device add` and `device edit` share; on edit, only those given change.
+struct DeviceFieldOptions: ParsableArguments {
+    @Option(help: "cucm (Unified CM), unity (Unity Connection) or imp (IM and Presence).") var kind: String?
+    @Option(help: "Host name or IP address of the publisher.") var address: String?
+    @Option(help: "HTTPS port (default: 8443 for cucm and imp, 443 for unity).") var port: Int?
+    @Option(name: .customLong("backup-address"), help: "Backup host name or IP address (with --backup-port).")
+    var backupAddress: String?
+    @Option(name: .customLong("backup-port"), help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
+    @Option(help: "The administrator user name.") var user: String?
+    @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
+    var passwordStdin = false
+    @Option(name: .customLong("password-file"), help: "Read the password from this file (its first line).")
+    var passwordFile: String?
+    @Option(help: "The product version, e.g. 12.5 (Unified CM).") var version: String?
+    @Option(name: .customLong("axl-version"), help: "AXL schema version: 10.0, 10.5, 11.0, 11.5, 12.0 or 12.5 (default 12.5).")
+    var axlVersion: String?
+    @Flag(name: .customLong("verify-tls"), inversion: .prefixedNo,
+          help: "Verify the device's TLS certificate (on by default; turning it off is audited).")
+    var verifyTLS: Bool?
+    @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the device's certificate.") var caFile: String?
+}
+
+enum DevicePasswords {
+    /// The key that seals device passwords, with the fix in the message when none is configured.
+    static func box() throws -> SecretBox {
+        let path = ProcessInfo.processInfo.environment[SecretKey.environmentVariable] ?? ""
+        guard !path.isEmpty else { throw ValidationError(DeviceStore.noKeyMessage) }
+        do {
+            return SecretBox(key: try SecretKey.load(path: path))
+        } catch let error as SecretsError {
+            throw ValidationError("password: \(error.message)")
+        }
+    }
+
+    /// The password from standard input, a file, or a prompt without echo on a terminal; never from argv.
+    static func read(_ options: DeviceFieldOptions, deviceName: String, required: Bool) throws -> Secret? {
+        if options.passwordStdin && options.passwordFile != nil {
+            throw ValidationError("password: give --password-stdin or --password-file, not both")
+        }
+        if options.passwordStdin {
+            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                throw ValidationError("password: expected the password on standard input (--password-stdin)")
+            }
+            return Secret(line)
+        }
+        if let path = options.passwordFile {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("password-file: cannot read '\(path)'")
+            }
+            let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first
+                .map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) } ?? ""
+            guard !line.isEmpty else { throw ValidationError("password-file: '\(path)' holds no password on its first line") }
+            return Secret(line)
+        }
+        guard required else { return nil }
+        guard isatty(STDIN_FILENO) == 1 else {
+            throw ValidationError("password: required; give --password-stdin or --password-file FILE (or run on a terminal to be prompted), never on the command line")
+        }
+        return Secret(try PasswordInput.promptWithoutEcho("Password for \(deviceName): ", field: "password"))
+    }
+}
+
+enum DeviceCommandErrors {
+    /// Refusals from the registry are bad input: one line and exit status 64, like ValidationError.
+    static func translate(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as DeviceError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+enum DeviceOutput {
+    static func password(_ device: Device) -> String {
+        device.passwordSet ? "set (encrypted)" : "not set"
+    }
+
+    static func json(_ device: Device) -> [String: Any] {
+        func optional(_ value: Any?) -> Any { value ?? NSNull() }
+        return [
+            "name": device.name, "kind": device.kind.rawValue, "kind_name": device.kind.commandName,
+            "product": device.kind.title, "version": optional(device.version), "address": device.address,
+            "port": device.port, "backup_address": optional(device.backupAddress),
+            "backup_port": optional(device.backupPort), "admin_user": device.adminUser,
+            "password": password(device), "axl_version": device.axlVersion, "verify_tls": device.verifyTLS,
+            "ca_file": optional(device.caFile),
+            "last_test": ["state": device.lastTestState.rawValue, "message": optional(device.lastTestMessage),
+                          "at": Output.iso(device.lastTestedAt)] as [String: Any],
+            "first_synced_at": Output.iso(device.firstSyncedAt), "created_at": Output.iso(device.createdAt),
+            "updated_at": Output.iso(device.updatedAt),
+        ]
+    }
+}
