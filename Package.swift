@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.
         .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets"]),
+        // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
+        .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
             "Queue",
             .product(name: "Logging", package: "swift-log"),
@@ -51,7 +53,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
     ],

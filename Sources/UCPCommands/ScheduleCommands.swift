@@ -1,0 +1,239 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import Scheduling
+import Schedules
+
+struct ScheduleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Schedule synchronization (seed Table 3): stored schedules and their previews.",
+        discussion: """
+            A schedule synchronizes either the schedule builder's mass syncs (--builder all|cp|mp|pp|ldap|domain, \
+            repeatable or a comma list) or custom granular text (--granular FILE, or - for standard input), one \
+            '<class>.<name>: <type>' a line: cp.Test-UCM: infra, mp.all: sub, pp.all: both, ad.all:, domain.Test-Dom:. \
+            --preview (on add and edit) and 'preview NAME' list the syncs a run would perform, in order, without \
+            storing or synchronizing anything.
+            """,
+        subcommands: [Add.self, Edit.self, Delete.self, List.self, Show.self, Preview.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a schedule (with --preview: only show its plan).")
+        @Option(help: "The job name: letters, digits, space, '_', '-' (1 to 100).") var name: String
+        @OptionGroup var fields: ScheduleFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let definition = try fields.change().definition(name: name)
+                let connection = Connection(try await Database.open())
+                if fields.preview {
+                    try await ScheduleOutput.preview(definition, connection: connection, header: "preview of new schedule '\(name)' (nothing stored)")
+                    return
+                }
+                let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
+                print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a schedule; only the options given change (with --preview: only show the changed plan).")
+        @Argument(help: "The job name.") var name: String
+        @OptionGroup var fields: ScheduleFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let change = try fields.change()
+                let connection = Connection(try await Database.open())
+                let store = ScheduleStore(connection)
+                if fields.preview {
+                    guard var definition = try await store.scheduleGet(name: name)?.definition else {
+                        throw ScheduleStore.noSuchSchedule(name)
+                    }
+                    try change.apply(to: &definition)
+                    try await ScheduleOutput.preview(definition, connection: connection, header: "preview of schedule '\(name)' as edited (nothing stored)")
+                    return
+                }
+                let before = try await store.scheduleGet(name: name)
+                let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
+                print(before.map { $0.updatedAt == schedule.updatedAt } == true
+                      ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a schedule.")
+        @Argument(help: "The job name.") var name: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(name: name, actor: global.actorName)
+                print("schedule '\(name)' deleted")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the schedules.")
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let schedules = try await ScheduleStore(Connection(try await Database.open())).scheduleList()
+            if json {
+                print(try Output.json(schedules.map(ScheduleOutput.json)))
+                return
+            }
+            print(pad("NAME", 24) + pad("EVERY", 7) + pad("START", 27) + pad("TIME ZONE", 20) + pad("OPTIONS", 34) + "SYNCHRONIZES")
+            for schedule in schedules {
+                let definition = schedule.definition
+                print(pad(schedule.name, 24) + pad(definition.frequency.cliForm, 7)
+                      + pad(ScheduleStart.format(definition.start, timeZone: definition.timeZone), 27)
+                      + pad(definition.timeZone.identifier, 20)
+                      + pad(definition.optionNames.isEmpty ? "-" : definition.optionNames.joined(separator: ","), 34)
+                      + definition.selection.summary)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one schedule.")
+        @Argument(help: "The job name.") var name: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                guard let schedule = try await ScheduleStore(Connection(try await Database.open())).scheduleGet(name: name) else {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                if json {
+                    print(try Output.json(ScheduleOutput.json(schedule)))
+                    return
+                }
+                let definition = schedule.definition
+                let lines: [(String, String)] = [
+                    ("name", schedule.name),
+                    ("every", "\(definition.frequency.cliForm) (\(definition.frequency))"),
+                    ("start", ScheduleStart.format(definition.start, timeZone: definition.timeZone)),
+                    ("time zone", definition.timeZone.identifier),
+                    ("synchronizes", definition.selection.summary),
+                    ("force domain", definition.forceDomain ? "on" : "off"),
+                    ("parallel", definition.parallel ? "on" : "off"),
+                    ("abort on failure", definition.abortOnFailure ? "on" : "off"),
+                    ("last fired at", Output.shortTime(schedule.lastFiredAt)),
+                    ("created at", Output.shortTime(schedule.createdAt)),
+                    ("updated at", Output.shortTime(schedule.updatedAt)),
+                    ("updated by", schedule.updatedBy),
+                ]
+                for (key, value) in lines { print(pad(key, 17) + value) }
+                if case .granular(let text) = definition.selection {
+                    print("granular text:")
+                    for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
+                }
+            }
+        }
+    }
+
+    struct Preview: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the syncs a run of the schedule would perform, in order, without synchronizing anything.")
+        @Argument(help: "The job name.") var name: String
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let connection = Connection(try await Database.open())
+                guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                try await ScheduleOutput.preview(schedule.definition, connection: connection, header: "preview of schedule '\(name)'")
+            }
+        }
+    }
+}
+
+/// The options `schedule add` and `schedule edit` share; on edit, only those given change.
+struct ScheduleFieldOptions: ParsableArguments {
+    @Option(help: "once, or every N hours, days or weeks: <N>h, <N>d, <N>w (add's default: once).") var every: String?
+    @Option(help: "Start date and time: 2026-11-23T10:00:00Z, or 2026-11-23 10:00 in the time zone (add's default: now).")
+    var start: String?
+    @Option(name: .customLong("time-zone"), help: "IANA time zone, e.g. Europe/Berlin (add's default: the machine's).")
+    var timeZone: String?
+    @Option(parsing: .singleValue, help: "Schedule builder: all, cp, mp, pp, ldap or domain (repeatable or a comma list).")
+    var builder: [String] = []
+    @Option(help: "Custom granular synchronization text: a file, or - for standard input.") var granular: String?
+    @Flag(name: .customLong("force-domain"), inversion: .prefixedNo,
+          help: "Run domain synchronization even after a device synchronization failed.")
+    var forceDomain: Bool?
+    @Flag(inversion: .prefixedNo, help: "Run the device synchronizations in parallel.") var parallel: Bool?
+    @Flag(name: .customLong("abort-on-failure"), inversion: .prefixedNo,
+          help: "Stop the run at the first device synchronization failure.")
+    var abortOnFailure: Bool?
+    @Flag(help: "Show the plan the schedule would run and store nothing.") var preview = false
+
+    func change() throws -> ScheduleChange {
+        if !builder.isEmpty && granular != nil { throw ScheduleError(ScheduleChange.selectionTwiceMessage) }
+        return try ScheduleChange(every: every, start: start, timeZone: timeZone, builder: builder,
+                                  granularText: try granular.map(Self.readGranular), forceDomain: forceDomain,
+                                  parallel: parallel, abortOnFailure: abortOnFailure)
+    }
+
+    /// The granular text from a file, or from standard input for `-`.
+    static func readGranular(_ path: String) throws -> String {
+        if path == "-" {
+            return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ScheduleError("granular: cannot read '\(path)'")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+enum ScheduleCommandErrors {
+    /// Refusals are bad input, exit status 64: one line on standard error, or one per bad granular line.
+    static func translate(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as ScheduleError {
+            if error.messages.count == 1 { throw ValidationError(error.messages[0]) }
+            for message in error.messages {
+                FileHandle.standardError.write(Data("ucp: \(message)\n".utf8))
+            }
+            throw ExitCode.validationFailure
+        }
+    }
+}
+
+enum ScheduleOutput {
+    /// Prints the plan (numbered syncs, then warnings); bad granular lines go to standard error, one
+    /// each, and make the command fail.
+    static func preview(_ definition: ScheduleDefinition, connection: Connection, header: String) async throws {
+        let catalog = try await InventoryCatalogSource(connection).catalog()
+        let preview = SchedulePreview(definition, catalog: catalog)
+        print("\(header): \(definition.timingSummary), \(definition.selection.summary)")
+        for line in preview.lines { print(line) }
+        if !preview.errors.isEmpty {
+            throw ScheduleError(messages: preview.errors)
+        }
+    }
+
+    static func json(_ schedule: Schedule) -> [String: Any] {
+        let definition = schedule.definition
+        var granular: Any = NSNull()
+        if case .granular(let text) = definition.selection { granular = text }
+        return [
+            "name": schedule.name, "every": definition.frequency.cliForm, "every_text": definition.frequency.description,
+            "start": ScheduleStart.format(definition.start, timeZone: definition.timeZone),
+            "time_zone": definition.timeZone.identifier, "selection": definition.selection.kind,
+            "builder": definition.selection.builderChoices.map(\.rawValue), "granular": granular,
+            "force_domain": definition.forceDomain, "parallel": definition.parallel,
+            "abort_on_failure": definition.abortOnFailure, "last_fired_at": Output.iso(schedule.lastFiredAt),
+            "created_at": Output.iso(schedule.createdAt), "updated_at": Output.iso(schedule.updatedAt),
+            "updated_by": schedule.updatedBy,
+        ]
+    }
+}
