@@ -147,8 +147,10 @@ CREATE TABLE settings (
 ---------------------------------------------------------------------------------------------------
 -- Maintenance mode (rule 2): on while an operator switched it on, or while an infrastructure or
 -- user sync runs or is due to start.
+-- "Due" is judged by the clock, not by now(): a caller whose transaction began before a sync was
+-- queued must still see that sync as due once it can see it at all.
 CREATE FUNCTION ucp_maintenance_state(OUT active boolean, OUT reason text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     v_control control;
     v_job jobs;
@@ -167,7 +169,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO v_job FROM jobs
-     WHERE kind = 'device_sync' AND state = 'queued' AND run_at <= now()
+     WHERE kind = 'device_sync' AND state = 'queued' AND run_at <= clock_timestamp()
      ORDER BY priority DESC, run_at, id LIMIT 1;
     IF FOUND THEN
         active := true;
@@ -291,7 +293,7 @@ DECLARE
 BEGIN
     IF p_slots <= 0 THEN RETURN; END IF;
 
-    IF EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND kind IN ('device_sync', 'sync') AND run_at <= now()) THEN
+    IF EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND kind IN ('device_sync', 'sync') AND run_at <= clock_timestamp()) THEN
         PERFORM pg_advisory_xact_lock(c_claim_lock);
 
         SELECT count(*), min(sync_group) INTO v_running, v_group FROM jobs
@@ -301,7 +303,7 @@ BEGIN
             -- Syncs run one after another, first in first out: only the head of the line may start,
             -- and an infrastructure or user sync only once no order runs.
             SELECT * INTO v_head FROM jobs
-             WHERE state = 'queued' AND kind IN ('device_sync', 'sync') AND run_at <= now()
+             WHERE state = 'queued' AND kind IN ('device_sync', 'sync') AND run_at <= clock_timestamp()
              ORDER BY priority DESC, run_at, id LIMIT 1;
             v_group := v_head.sync_group;
             IF v_head.id IS NOT NULL AND v_group IS NULL
@@ -318,7 +320,7 @@ BEGIN
                             AND sync_group IS DISTINCT FROM v_group) THEN
             SELECT array_agg(c.id) INTO v_ids FROM (
                 SELECT DISTINCT ON (q.target) q.id, q.priority, q.run_at FROM jobs q
-                 WHERE q.state = 'queued' AND q.kind = 'device_sync' AND q.sync_group = v_group AND q.run_at <= now()
+                 WHERE q.state = 'queued' AND q.kind = 'device_sync' AND q.sync_group = v_group AND q.run_at <= clock_timestamp()
                    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = 'device_sync' AND r.target = q.target
                                     AND r.state IN ('running', 'canceling'))
                  ORDER BY q.target, q.priority DESC, q.run_at, q.id) c;

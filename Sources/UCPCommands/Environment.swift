@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import Queue
+import Scheduling
 import Sync
 
 /// Options every command that talks to the database shares.
@@ -29,6 +30,7 @@ enum JobTypes {
         var registry = JobRegistry()
         NoopJob.register(in: &registry)
         SyncJobs.register(in: &registry)
+        ScheduleRunJob.register(in: &registry)
         return registry
     }()
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import Queue
+import Scheduling
 import ServiceLifecycle
 import Watchdog
 
@@ -44,6 +45,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Flag(help: "Also run the stuck-sync watchdog in this process.") var watchdog = false
     @Option(help: "With --watchdog: how often to check.") var watchdogInterval: String = "1h"
     @Option(help: "With --watchdog: how long progress may stand still.") var watchdogThreshold: String = "1h"
+    @Option(help: "How often to look for due schedules and fire them.") var scheduleInterval: String = "1s"
 
     func run() async throws {
         var configuration = CoordinatorConfiguration(name: name ?? Names.defaultProcessName(role: "coordinator"))
@@ -57,10 +59,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         watchdogConfiguration.checkIntervalSeconds = try Duration.seconds(watchdogInterval, field: "watchdog-interval")
         watchdogConfiguration.stuckThresholdSeconds = try Duration.seconds(watchdogThreshold, field: "watchdog-threshold")
         if watchdog { try watchdogConfiguration.validate() }
+        let scheduleIntervalSeconds = try Duration.seconds(scheduleInterval, field: "schedule-interval")
+        guard scheduleIntervalSeconds > 0 else { throw ValidationError("schedule-interval: must be positive") }
         let database = try await Database.open()
         // The coordinator always sends the alert outbox; with --watchdog it also checks for stuck syncs.
         var services: [any Service] = [
-            Coordinator(configuration: configuration, database: database, logger: logger),
+            Coordinator(configuration: configuration, database: database,
+                        extraDuties: [ScheduleFiringDuty(intervalSeconds: scheduleIntervalSeconds)], logger: logger),
             AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
         ]
         if watchdog {

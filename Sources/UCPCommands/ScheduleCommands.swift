@@ -15,7 +15,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             --preview (on add and edit) and 'preview NAME' list the syncs a run would perform, in order, without \
             storing or synchronizing anything.
             """,
-        subcommands: [Add.self, Edit.self, Delete.self, List.self, Show.self, Preview.self])
+        subcommands: [Add.self, Edit.self, Delete.self, List.self, Show.self, Preview.self, RunNow.self, Cancel.self, Log.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a schedule (with --preview: only show its plan).")
@@ -150,6 +150,63 @@ struct ScheduleCommand: AsyncParsableCommand {
                     throw ScheduleStore.noSuchSchedule(name)
                 }
                 try await ScheduleOutput.preview(schedule.definition, connection: connection, header: "preview of schedule '\(name)'")
+            }
+        }
+    }
+}
+
+extension ScheduleCommand {
+    struct RunNow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run-now", abstract: "Start a run of the schedule now, whatever its timing (a worker runs it).")
+        @Argument(help: "The job name.") var name: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let run = try await ScheduleRunStore(Connection(try await Database.open())).runNow(name: name, actor: global.actorName)
+                print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel the schedule's unfinished runs: their job shows canceling while it stops, then canceled.")
+        @Argument(help: "The job name.") var name: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let connection = Connection(try await Database.open())
+                guard try await ScheduleStore(connection).scheduleGet(name: name) != nil else { throw ScheduleStore.noSuchSchedule(name) }
+                let runs = try await ScheduleRunStore(connection).runCancel(schedule: name, actor: global.actorName)
+                guard !runs.isEmpty else { throw ScheduleError("schedule '\(name)': no run in progress") }
+                for run in runs { print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))") }
+            }
+        }
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the log of the schedule's latest run (or of --run ID).")
+        @Argument(help: "The job name.") var name: String
+        @Option(help: "A run id of this schedule (default: the latest run).") var run: Int64?
+
+        func run() async throws {
+            try await ScheduleCommandErrors.translate {
+                let store = ScheduleRunStore(Connection(try await Database.open()))
+                let found: ScheduleRun?
+                if let id = run {
+                    found = try await store.runGet(id: id).flatMap { $0.scheduleName == name ? $0 : nil }
+                } else {
+                    found = try await store.runLatest(schedule: name)
+                }
+                guard let found else {
+                    throw ScheduleError(run.map { "run: schedule '\(name)' has no run \($0)" } ?? "schedule '\(name)': no run yet")
+                }
+                print("run \(found.id) of schedule '\(name)': \(found.state.rawValue) (\(found.trigger), due \(Output.shortTime(found.dueAt)), "
+                      + "started \(Output.shortTime(found.startedAt)), finished \(Output.shortTime(found.finishedAt)))")
+                for line in try await store.runLog(id: found.id) { print("  \(line)") }
             }
         }
     }
