@@ -42,10 +42,12 @@ struct DemoCommand: AsyncParsableCommand {
         let processes = DemoProcesses(logFolder: try DemoProcesses.makeLogFolder())
         print("Logs of the coordinator and the workers: \(processes.logFolder)/")
         let verdict: DemoVerdict
+        let scheduleRunSucceeded: Bool
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
             verdict = try await runScenario(store: store, processes: processes)
+            scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder)
         } catch {
             fflush(nil)  // what we printed comes before the error line on stderr
             await processes.stop()
@@ -61,7 +63,9 @@ struct DemoCommand: AsyncParsableCommand {
                       .joined(separator: ", "))
         }
         print(verdict.line)
-        if !verdict.passed { throw ExitCode(1) }
+        print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
+                                   : "FAIL: the schedule's run did not succeed.")
+        if !verdict.passed || !scheduleRunSucceeded { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.
