@@ -55,21 +55,13 @@ public enum DeviceTestState: String, Sendable, Codable {
     case failure
 }
 
-/// A registered device. The password is never part of it: `passwordSet` says whether one is
-/// stored, and `DeviceStore.devicePassword(name:)` opens it where a client needs it.
+/// A registered device: the fields an operator sets (`settings`, read through as `device.address`
+/// and so on) plus what the system records. The password is never part of it: `passwordSet` says
+/// whether one is stored, and `DeviceStore.devicePassword(name:)` opens it where a client needs it.
+@dynamicMemberLookup
 public struct Device: Sendable, Equatable {
-    public var name: String
-    public var kind: DeviceKind
-    public var version: String?
-    public var address: String
-    public var port: Int
-    public var backupAddress: String?
-    public var backupPort: Int?
-    public var adminUser: String
+    public var settings: DeviceDraft
     public var passwordSet: Bool
-    public var axlVersion: String
-    public var verifyTLS: Bool
-    public var caFile: String?
     public var lastTestState: DeviceTestState
     public var lastTestMessage: String?
     public var lastTestedAt: Date?
@@ -77,21 +69,20 @@ public struct Device: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
+    public subscript<Value>(dynamicMember field: KeyPath<DeviceDraft, Value>) -> Value {
+        settings[keyPath: field]
+    }
+
     init(row: Row) throws {
-        name = try row.decode("name")
         let kindText: String = try row.decode("kind")
         guard let kind = DeviceKind(rawValue: kindText) else { throw PostgresError(kind: .decoding, message: "devices.kind: unknown kind '\(kindText)'") }
-        self.kind = kind
-        version = try row.decodeIfPresent("version")
-        address = try row.decode("address")
-        port = try row.decode("port")
-        backupAddress = try row.decodeIfPresent("backup_address")
-        backupPort = try row.decodeIfPresent("backup_port")
-        adminUser = try row.decode("admin_user")
+        settings = DeviceDraft(
+            name: try row.decode("name"), kind: kind, version: try row.decodeIfPresent("version"),
+            address: try row.decode("address"), port: try row.decode("port"),
+            backupAddress: try row.decodeIfPresent("backup_address"), backupPort: try row.decodeIfPresent("backup_port"),
+            adminUser: try row.decode("admin_user"), axlVersion: try row.decode("axl_version"),
+            verifyTLS: try row.decode("verify_tls"), caFile: try row.decodeIfPresent("ca_file"))
         passwordSet = try row.decodeIfPresent("sealed_password", as: String.self) != nil
-        axlVersion = try row.decode("axl_version")
-        verifyTLS = try row.decode("verify_tls")
-        caFile = try row.decodeIfPresent("ca_file")
         let stateText: String = try row.decode("last_test_state")
         guard let state = DeviceTestState(rawValue: stateText) else {
             throw PostgresError(kind: .decoding, message: "devices.last_test_state: unknown state '\(stateText)'")

@@ -32,13 +32,6 @@ public struct DeviceDraft: Sendable, Equatable {
         self.caFile = caFile
     }
 
-    public init(_ device: Device) {
-        self.init(name: device.name, kind: device.kind, version: device.version, address: device.address,
-                  port: device.port, backupAddress: device.backupAddress, backupPort: device.backupPort,
-                  adminUser: device.adminUser, axlVersion: device.axlVersion, verifyTLS: device.verifyTLS,
-                  caFile: device.caFile)
-    }
-
     /// The names of the fields that differ from `other`, as the audit trail names them.
     func changedFields(from other: DeviceDraft) -> [String] {
         var fields: [String] = []
@@ -135,7 +128,7 @@ public struct DeviceStore: Sendable {
                 throw Self.noSuchDevice(name)
             }
             let current = try Device(row: row)
-            let before = DeviceDraft(current)
+            let before = current.settings
             var after = before
             try change(&after)
             guard after.name == before.name else {

@@ -5,10 +5,10 @@ import Foundation
 /// the child leaves behind (pg_ctl's server) never holds a pipe of ours open.
 public enum ChildProcess {
     /// Runs a program to completion; returns its exit status and what it printed.
-    public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "ucp-child-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).log"
         defer { unlink(outputPath) }
-        let pid = try spawn(arguments, outputPath: outputPath)
+        let pid = try spawn(arguments, outputPath: outputPath, environment: environment)
         let status = wait(pid)
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         return (status, output)

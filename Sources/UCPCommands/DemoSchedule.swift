@@ -53,11 +53,7 @@ enum DemoSchedule {
     private static func step(_ arguments: [String], shown: String? = nil, environment: [String: String],
                              raw: Bool = false, quietly: Bool = false) throws {
         let command = raw ? arguments : [ChildProcess.currentExecutable] + arguments
-        let outputPath = NSTemporaryDirectory() + "ucp-demo-step-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { unlink(outputPath) }
-        let pid = try ChildProcess.spawn(command, outputPath: outputPath, environment: environment)
-        let status = ChildProcess.wait(pid)
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let (status, output) = try ChildProcess.run(command, environment: environment)
         if quietly && status == 0 { return }
         print("  $ " + (shown ?? "ucp " + arguments.joined(separator: " ")))
         for line in output.split(separator: "\n") where !line.hasPrefix("ucp: using the embedded default") {

@@ -22,7 +22,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await DeviceCommandErrors.translate {
+            try await RefusedInput.translate {
                 guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp)") }
                 guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
                 guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME)") }
@@ -51,7 +51,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await DeviceCommandErrors.translate {
+            try await RefusedInput.translate {
                 let kind = try fields.kind.map(DeviceValidation.kind)
                 let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
                 let box = wantsPassword ? try DevicePasswords.box() : nil
@@ -138,7 +138,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await DeviceCommandErrors.translate {
+            try await RefusedInput.translate {
                 try await DeviceStore(Connection(try await Database.open())).deviceRemove(name: name, actor: global.actorName)
                 print("device '\(name)' removed")
             }
@@ -205,17 +205,6 @@ enum DevicePasswords {
             throw ValidationError("password: required; give --password-stdin or --password-file FILE (or run on a terminal to be prompted), never on the command line")
         }
         return Secret(try PasswordInput.promptWithoutEcho("Password for \(deviceName): ", field: "password"))
-    }
-}
-
-enum DeviceCommandErrors {
-    /// Refusals from the registry are bad input: one line and exit status 64, like ValidationError.
-    static func translate(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let error as DeviceError {
-            throw ValidationError(error.message)
-        }
     }
 }
 

@@ -24,7 +24,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let definition = try fields.change().definition(name: name)
                 let connection = Connection(try await Database.open())
                 if fields.preview {
@@ -45,7 +45,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let change = try fields.change()
                 let connection = Connection(try await Database.open())
                 let store = ScheduleStore(connection)
@@ -71,7 +71,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(name: name, actor: global.actorName)
                 print("schedule '\(name)' deleted")
             }
@@ -106,7 +106,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 guard let schedule = try await ScheduleStore(Connection(try await Database.open())).scheduleGet(name: name) else {
                     throw ScheduleStore.noSuchSchedule(name)
                 }
@@ -144,7 +144,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Argument(help: "The job name.") var name: String
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let connection = Connection(try await Database.open())
                 guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
                     throw ScheduleStore.noSuchSchedule(name)
@@ -163,7 +163,7 @@ extension ScheduleCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let run = try await ScheduleRunStore(Connection(try await Database.open())).runNow(name: name, actor: global.actorName)
                 print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
             }
@@ -177,7 +177,7 @@ extension ScheduleCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let connection = Connection(try await Database.open())
                 guard try await ScheduleStore(connection).scheduleGet(name: name) != nil else { throw ScheduleStore.noSuchSchedule(name) }
                 let runs = try await ScheduleRunStore(connection).runCancel(schedule: name, actor: global.actorName)
@@ -193,7 +193,7 @@ extension ScheduleCommand {
         @Option(help: "A run id of this schedule (default: the latest run).") var run: Int64?
 
         func run() async throws {
-            try await ScheduleCommandErrors.translate {
+            try await RefusedInput.translate {
                 let store = ScheduleRunStore(Connection(try await Database.open()))
                 let found: ScheduleRun?
                 if let id = run {
@@ -247,21 +247,6 @@ struct ScheduleFieldOptions: ParsableArguments {
             throw ScheduleError("granular: cannot read '\(path)'")
         }
         return String(decoding: data, as: UTF8.self)
-    }
-}
-
-enum ScheduleCommandErrors {
-    /// Refusals are bad input, exit status 64: one line on standard error, or one per bad granular line.
-    static func translate(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let error as ScheduleError {
-            if error.messages.count == 1 { throw ValidationError(error.messages[0]) }
-            for message in error.messages {
-                FileHandle.standardError.write(Data("ucp: \(message)\n".utf8))
-            }
-            throw ExitCode.validationFailure
-        }
     }
 }
 

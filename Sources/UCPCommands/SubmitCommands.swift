@@ -91,7 +91,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         case (.deviceSync, _, _): throw ValidationError("device: --device NAME is required for a \(kind) sync (and --domain is not accepted)")
         default: throw ValidationError("domain: --domain NAME is required for a \(kind) sync (and --device is not accepted)")
         }
-        try SubmitValidation.checkName(target, field: syncType.targetField)
+        try DeviceValidation.name(target, field: syncType.targetField)
         if let seconds, !(0...86400).contains(seconds) {
             throw ValidationError("seconds: must be from 0 to 86400 (got \(seconds))")
         }
@@ -109,11 +109,6 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 }
 
 enum SubmitValidation {
-    /// The seed's rule for device names: letters, digits, space, '_', '-', '.', '@'.
-    static func checkName(_ name: String, field: String) throws {
-        try DeviceValidation.name(name, field: field)
-    }
-
     static func enqueueParams(definition: JobDefinition, payload: String, runAt: String?, priority: Int,
                               key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
@@ -126,7 +121,7 @@ enum SubmitValidation {
         if let key, key.isEmpty || key.count > 200 {
             throw ValidationError("key: must be 1 to 200 characters")
         }
-        if let target { try checkName(target, field: "target") }
+        if let target { try DeviceValidation.name(target, field: "target") }
         return QueueStore.EnqueueParams(
             kind: definition.kind, type: definition.type, target: target, payload: payload, priority: priority,
             runAt: try runAt.map(parseRunAt), maxAttempts: definition.maxAttempts, dedupKey: key, actor: actor)
