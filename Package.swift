@@ -36,6 +36,8 @@ let package = Package(
             "CCurl",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
+        .target(name: "AXL", dependencies: []),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.
