@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         .target(name: "Postgres", dependencies: [
             "CLibPQ",
@@ -37,7 +38,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
-        .target(name: "AXL", dependencies: []),
+        .target(name: "AXL", dependencies: ["CLibXML2"]),
+        // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
+        .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Postgres", "Secrets"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.
@@ -45,7 +48,7 @@ let package = Package(
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
-            "Queue",
+            "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "Secrets",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -56,6 +59,7 @@ let package = Package(
         ]),
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling",
+            "DeviceClients", "AXL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -71,6 +75,8 @@ let package = Package(
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
+        .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
     ],
