@@ -27,6 +27,11 @@ enum DeviceSQL {
          WHERE name = $1
         RETURNING *
         """)
+    static let deviceTestRecord = Statement("device_test_record", """
+        UPDATE devices SET last_test_state = $2, last_test_message = $3, last_tested_at = clock_timestamp()
+         WHERE name = $1
+        RETURNING *
+        """)
     static let auditAppend = Statement("inventory_audit_append", """
         INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)
         """)
