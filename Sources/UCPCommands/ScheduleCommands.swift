@@ -184,17 +184,36 @@ extension ScheduleCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cancel the schedule's unfinished runs: their job shows canceling while it stops, then canceled.")
-        @Argument(help: "The job name.") var name: String
+            abstract: "Cancel the unfinished runs of one or more schedules: each run's job shows canceling while it stops, then canceled.")
+        @Argument(help: "The job names (several cancel together).") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
                 let connection = Connection(try await Database.open())
-                guard try await ScheduleStore(connection).scheduleGet(name: name) != nil else { throw ScheduleStore.noSuchSchedule(name) }
-                let runs = try await ScheduleRunStore(connection).runCancel(schedule: name, actor: global.actorName)
-                guard !runs.isEmpty else { throw ScheduleError("schedule '\(name)': no run in progress") }
-                for run in runs { print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))") }
+                let schedules = ScheduleStore(connection)
+                // Every name is checked before anything is canceled: a typo cancels nothing.
+                for name in names where try await schedules.scheduleGet(name: name) == nil {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                let runs = ScheduleRunStore(connection)
+                var idle: [String] = []
+                for name in names {
+                    let canceled = try await runs.runCancel(schedule: name, actor: global.actorName)
+                    if canceled.isEmpty { idle.append(name) }
+                    for run in canceled {
+                        print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))")
+                    }
+                }
+                if idle.count == names.count {
+                    throw ScheduleError(idle.count == 1 ? "schedule '\(idle[0])': no run in progress"
+                                                        : "schedules \(idle.map { "'\($0)'" }.joined(separator: ", ")): no run in progress")
+                }
+                for name in idle { print("schedule '\(name)': no run in progress") }
             }
         }
     }

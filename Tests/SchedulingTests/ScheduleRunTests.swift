@@ -286,6 +286,9 @@ final class ScheduleRunTests: XCTestCase {
         try await ScheduleStore(connection).scheduleAdd(
             try definition("Long", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
             actor: "test")
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Other", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
+            actor: "test")
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--lease", "3s"])
@@ -299,9 +302,19 @@ final class ScheduleRunTests: XCTestCase {
             try await runs.runSyncs(id: 1).contains { $0.state == .running }
         }
         XCTAssertTrue(syncRunning)
-        let canceled = try processes.run(["schedule", "cancel", "Long"])
+        let other = try processes.run(["schedule", "run-now", "Other"])
+        XCTAssertTrue(other.stdout.contains("run 2 queued"), other.stdout)
+        // A typo cancels nothing; then two schedules' runs are canceled at once (seed: several at once).
+        let typo = try processes.run(["schedule", "cancel", "Long", "Nope"])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.stderr.contains("schedule 'Nope': no such schedule"), typo.stderr)
+        await assertEqual(try await runs.runGet(id: 1)?.state, .running)
+        let canceled = try processes.run(["schedule", "cancel", "Long", "Other"])
         XCTAssertEqual(canceled.status, 0, canceled.stderr)
-        XCTAssertTrue(canceled.stdout.contains("cancel of run 1 requested"), canceled.stdout)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Long': cancel of run 1 requested"), canceled.stdout)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Other': cancel of run 2 requested"), canceled.stdout)
+        let otherEnded = try await eventually(timeout: 15) { try await runs.runGet(id: 2)?.state == .canceled }
+        XCTAssertTrue(otherEnded)
         let jobID = try await runs.runGet(id: 1)!.jobID!
         let state = try await database.store().jobGet(id: jobID)?.state
         XCTAssertTrue(state == .canceling || state == .canceled, "\(String(describing: state))")
