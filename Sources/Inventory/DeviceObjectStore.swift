@@ -105,6 +105,11 @@ public struct DeviceObjectStore: Sendable {
         }
     }
 
+    /// The audit line of a sync's changes to the inventory.
+    public func deviceObjectsAudit(actor: String, device: String, message: String) async throws {
+        try await connection.query(DeviceSQL.auditAppend, [actor, "inventory.synchronized", device, message])
+    }
+
     // MARK: detailed logs
 
     /// The objects per type the last sync of this kind read (the next sync's progress estimate).
