@@ -1,4 +1,3 @@
-import Foundation
 /// An AXL schema version a request speaks (`12.5`): it names the namespace of the operation element and
 /// goes into the SOAPAction header; the two must agree (brief §2.1).
 public struct AXLVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
@@ -210,8 +209,12 @@ public struct AXLFault: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func number(after marker: String, in text: String) -> Int? {
-        guard let range = text.range(of: marker) else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
+        let characters = Array(text), wanted = Array(marker)
+        guard characters.count >= wanted.count else { return nil }
+        for start in 0...(characters.count - wanted.count) where characters[start..<(start + wanted.count)].elementsEqual(wanted) {
+            return Int(String(characters[(start + wanted.count)...].prefix { $0.isNumber }))
+        }
+        return nil
     }
 }
 

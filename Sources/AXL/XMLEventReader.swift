@@ -1,4 +1,4 @@
-import CLibXML2
+internal import CLibXML2
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -180,7 +180,10 @@ public final class XMLEventReader {
                 // Five pointers per attribute: localname, prefix, URI, value start, value end.
                 guard let name = attributes[index * 5], let start = attributes[index * 5 + 3],
                       let end = attributes[index * 5 + 4] else { continue }
-                let value = String(decoding: UnsafeBufferPointer(start: start, count: end - start), as: UTF8.self)
+                let raw = UnsafeBufferPointer(start: start, count: end - start)
+                // Without entity substitution (kept off: no external entities) libxml2 hands attribute
+                // values over with `&` still written as `&#38;`.
+                let value = raw.contains(UInt8(ascii: "&")) ? decodeReferences(raw) : String(decoding: raw, as: UTF8.self)
                 list.append(XMLAttribute(name: intern(name), value: value))
             }
         }
@@ -232,6 +235,45 @@ public final class XMLEventReader {
         let message = error.message.map { String(cString: $0) } ?? "error \(error.code)"
         return XMLParseError(line: Int(error.line), message: trimmed(message))
     }
+}
+
+/// `&#38;`, `&#x26;` and the five predefined entities in an attribute value, decoded.
+private func decodeReferences(_ raw: UnsafeBufferPointer<UInt8>) -> String {
+    var output: [UInt8] = []
+    output.reserveCapacity(raw.count)
+    var index = 0
+    while index < raw.count {
+        guard raw[index] == UInt8(ascii: "&"), let semicolon = raw[index...].firstIndex(of: UInt8(ascii: ";")) else {
+            output.append(raw[index])
+            index += 1
+            continue
+        }
+        let name = String(decoding: UnsafeBufferPointer(rebasing: raw[(index + 1)..<semicolon]), as: UTF8.self)
+        let scalar: Unicode.Scalar?
+        switch name {
+        case "amp": scalar = "&"
+        case "lt": scalar = "<"
+        case "gt": scalar = ">"
+        case "quot": scalar = "\""
+        case "apos": scalar = "'"
+        default:
+            if name.hasPrefix("#x") || name.hasPrefix("#X") {
+                scalar = UInt32(name.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init)
+            } else if name.hasPrefix("#") {
+                scalar = UInt32(name.dropFirst()).flatMap(Unicode.Scalar.init)
+            } else {
+                scalar = nil
+            }
+        }
+        if let scalar {
+            output.append(contentsOf: Array(String(Character(scalar)).utf8))
+            index = semicolon + 1
+        } else {
+            output.append(raw[index])
+            index += 1
+        }
+    }
+    return String(decoding: output, as: UTF8.self)
 }
 
 /// libxml2's messages end with a newline.

@@ -215,7 +215,7 @@ public final class AXLClient: Sendable {
         }
     }
 
-    private static func exchange(on connection: HTTPConnection, url: String, headers: [String], operation: String,
+    private static func exchange(on connection: HTTPClientConnection, url: String, headers: [String], operation: String,
                                  body: [UInt8], itemElement: String?, expected: Set<String>?,
                                  isCanceled: @escaping () -> Bool) throws -> Answer {
         var items: [DeviceItem] = []

@@ -10,7 +10,7 @@ final class ConnectionLanes: Sendable {
     private final class Lane: @unchecked Sendable {
         let queue: DispatchQueue
         // Touched only on `queue`.
-        var connection: HTTPConnection?
+        var connection: HTTPClientConnection?
 
         init(index: Int) {
             queue = DispatchQueue(label: "ucp.device.lane.\(index)")
@@ -35,7 +35,7 @@ final class ConnectionLanes: Sendable {
     var count: Int { lanes.count }
 
     /// Runs `body` with a lane's connection on that lane's thread.
-    func run<T: Sendable>(_ body: @escaping @Sendable (HTTPConnection) throws -> T) async throws -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (HTTPClientConnection) throws -> T) async throws -> T {
         let index = await acquire()
         defer { release(index) }
         let lane = lanes[index]
@@ -43,7 +43,7 @@ final class ConnectionLanes: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             lane.queue.async {
                 continuation.resume(with: Result {
-                    if lane.connection == nil { lane.connection = try HTTPConnection(configuration) }
+                    if lane.connection == nil { lane.connection = try HTTPClientConnection(configuration) }
                     return try body(lane.connection!)
                 })
             }

@@ -1,7 +1,7 @@
 import CCurl
 import Foundation
 
-/// How an `HTTPConnection` reaches one server: TLS verification (on unless turned off, with an
+/// How an `HTTPClientConnection` reaches one server: TLS verification (on unless turned off, with an
 /// optional CA file), HTTP Basic credentials, and the connect and total timeouts of each request.
 public struct HTTPConfiguration: Sendable {
     public var verifyTLS: Bool
@@ -28,7 +28,7 @@ public struct HTTPConfiguration: Sendable {
 /// body is handed over chunk by chunk as it arrives, never held whole.
 ///
 /// Blocking and not thread-safe: use it on one thread of your own, never on Swift's cooperative pool.
-public final class HTTPConnection {
+public final class HTTPClientConnection {
     public enum Method: Sendable { case get, post }
 
     private let curl: CurlEasy
