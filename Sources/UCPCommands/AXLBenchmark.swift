@@ -40,7 +40,7 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
         } catch {
             if let signo = BenchCleanup.shared.interruption {
                 BenchCleanup.shared.tearDown()
-                exit(128 + signo)
+                Foundation.exit(128 + signo)
             }
             emit("[bench] benchmark failed: \(error); removing the cluster")
             BenchCleanup.shared.tearDown()
