@@ -42,6 +42,13 @@ public struct DeviceObjectCount: Sendable, Equatable {
     public var kind: DeviceSyncKind
     public var present: Int
     public var removed: Int
+
+    public init(type: String, kind: DeviceSyncKind, present: Int, removed: Int) {
+        self.type = type
+        self.kind = kind
+        self.present = present
+        self.removed = removed
+    }
 }
 
 /// The detailed log of a device's latest sync of one kind.
