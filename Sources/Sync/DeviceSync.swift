@@ -147,6 +147,9 @@ private final class Run: @unchecked Sendable {
                 }
                 try await log("info", "Connected: version \(version), AXL \(client.version)")
                 for type in types { try await read(type, axl: client) }
+                if client.retries > 0 {
+                    try await log("info", "The device was busy: \(client.retries) requests were sent again after backing off (HTTP 503 or overload)")
+                }
             case .messageProcessor:
                 let client = device.cupi(context: context)
                 try await readCUPI(types, client: client)

@@ -189,12 +189,12 @@ struct BenchSimulator {
         let password = "bench-\(UInt32.random(in: 0...UInt32.max))"
         let passwordFile = directory + "/devsim.password"
         try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: passwordFile))
-        let certDirectory = directory + "/devsim-tls"
+        let certificate = directory + "/devsim-cert.pem"
         let pid = try BenchCleanup.spawn(
-            [ChildProcess.currentExecutable, "devsim", "--users", String(users), "--port", String(port), "--host", "127.0.0.1",
-             "--user", "axladmin", "--password-file", passwordFile, "--tls-dir", certDirectory],
+            [ChildProcess.currentExecutable, "devsim", "--users", String(users), "--listen", "127.0.0.1", "--port", String(port),
+             "--user", "axladmin", "--password-file", passwordFile, "--cert-out", certificate],
             outputPath: directory + "/devsim.log")
-        let simulator = BenchSimulator(pid: pid, port: port, password: password, caFile: certDirectory + "/cert.pem")
+        let simulator = BenchSimulator(pid: pid, port: port, password: password, caFile: certificate)
         let deadline = Date().addingTimeInterval(600)
         while !Self.accepts(port: port) {
             if let status = ChildProcess.poll(pid) {
