@@ -147,7 +147,7 @@ struct AXLRawFetch {
             let pages = count / pageSize + 1
             for page in 0..<pages {
                 bytes += try await client.fetchRaw(type.listOperation,
-                                                   body: AXLEnvelope.listRequest(.latest, type, skip: page * pageSize, first: pageSize))
+                                                   body: client.listRequest(type, skip: page * pageSize, first: pageSize))
                 requests += 1
             }
             objects += count
