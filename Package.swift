@@ -39,6 +39,8 @@ let package = Package(
         ]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
         .target(name: "AXL", dependencies: ["CLibXML2"]),
+        // `ucp devsim`: a simulated Unified CM (AXL) and Unity Connection (CUPI) over its own HTTP(S) server.
+        .target(name: "DeviceSimulator", dependencies: ["AXL", "COpenSSL"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.
@@ -56,7 +58,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "DeviceSimulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
