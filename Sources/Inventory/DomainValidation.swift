@@ -143,7 +143,7 @@ public enum DomainValidation {
     }
 
     /// Runs pure Directory checks, their refusal as a `DomainError`.
-    static func translate(_ body: () throws(DirectoryInputError) -> Void) throws {
+    public static func translate(_ body: () throws(DirectoryInputError) -> Void) throws {
         do {
             try body()
         } catch {
