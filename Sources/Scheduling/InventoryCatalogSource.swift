@@ -4,8 +4,10 @@ import Schedules
 
 /// Builds the `InventoryCatalog` a plan or preview expands `all` and names against, from the database.
 ///
-/// Call, message and presence processors and LDAP directories come from the `devices` table by kind,
-/// domains from `domains`, each list ordered by name (the order `all` expands to).
+/// Call, message and presence processors come from the `devices` table by kind, domains from
+/// `domains`, each list ordered by name (the order `all` expands to). `ad.` lines stay empty (they
+/// plan nothing and the plan warns): an LDAP synchronization runs per domain, so which names `ad.all`
+/// and `ad.NAME` should expand to (directories, or the domains synchronized from them) is still open.
 public struct InventoryCatalogSource: Sendable {
     public let connection: Connection
 
@@ -20,7 +22,7 @@ public struct InventoryCatalogSource: Sendable {
             callProcessors: names(.callProcessor),
             messageProcessors: names(.messageProcessor),
             presenceProcessors: names(.presenceProcessor),
-            ldapDirectories: names(.directory),
+            ldapDirectories: [],
             domains: try await DomainStore(connection).domainList().map(\.name))
     }
 }

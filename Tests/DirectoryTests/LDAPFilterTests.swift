@@ -104,6 +104,11 @@ final class LDAPFilterTests: XCTestCase {
         }
     }
 
+    func testAttributesNamesEachTestedAttributeOnce() throws {
+        let filter = try LDAPFilter(parsing: "(&(l=London)(|(title=*Manager*)(L=Paris))(!(userAccountControl:1.2.840.113556.1.4.803:=2))(:1.2.3:=x)(age>=3))")
+        XCTAssertEqual(filter.attributes, ["l", "title", "userAccountControl", "age"])
+    }
+
     func testAllFlattensNestedAnds() {
         let person = LDAPFilter.and([.equal("objectClass", "user"), .not(.equal("objectClass", "computer"))])
         XCTAssertEqual(LDAPFilter.all([person, .equal("uid", "a")]).text, "(&(objectClass=user)(!(objectClass=computer))(uid=a))")

@@ -129,6 +129,10 @@ final class DomainStoreTests: XCTestCase {
         XCTAssertEqual(ldap.userRoles(matching: ["title": ["Sales Manager"]]).map(\.name), ["Managers"])
         XCTAssertEqual(ldap.userRoles(matching: ["title": ["Engineer"]]).map(\.name), [])
         XCTAssertEqual(ldap.writeBackMask?.apply(to: "5551234"), "\\+14081234")
+        XCTAssertEqual(ldap.readAttributes, [
+            "userPrincipalName", "givenName", "middleName", "sn", "mail", "ipPhone", "manager", "department", "title",
+            "homePhone", "mobile", "pager", "userAccountControl", "l",
+        ], "the mapping, the disabled flag, then what the service area and user role filters test")
 
         let fetched = try await store.domain(named: "Sales")
         XCTAssertEqual(fetched, added)
