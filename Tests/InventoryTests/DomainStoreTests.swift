@@ -328,6 +328,18 @@ final class DomainStoreTests: XCTestCase {
         try await devices.deviceRemove(name: "AD", actor: "t")
     }
 
+    func testDeletionGuardThresholds() {
+        let defaults = DeletionGuard()
+        XCTAssertEqual([defaults.maximumCount, defaults.maximumPercent], [500, 10])
+        XCTAssertTrue(defaults.allows(deletions: 0, of: 0))
+        XCTAssertTrue(defaults.allows(deletions: 100, of: 1000), "10% is within")
+        XCTAssertFalse(defaults.allows(deletions: 101, of: 1000), "over 10%")
+        XCTAssertTrue(defaults.allows(deletions: 500, of: 100_000))
+        XCTAssertFalse(defaults.allows(deletions: 501, of: 100_000), "over 500 users")
+        XCTAssertFalse(defaults.allows(deletions: 6, of: 10), "60% of a small domain")
+        XCTAssertFalse(DeletionGuard(maximumCount: 0, maximumPercent: 100).allows(deletions: 1, of: 1))
+    }
+
     func testADomainWithAQueuedSyncCannotBeRemoved() async throws {
         let (database, store) = try await prepared()
         try await store.domainAdd(DomainDraft(name: "Sales", directory: "AD", searchBase: "CN=Users,DC=Cisco,DC=com"), actor: "t")
