@@ -41,10 +41,15 @@ let package = Package(
         .target(name: "AXL", dependencies: ["CLibXML2"]),
         // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
         .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Postgres", "Secrets"]),
+        // `ucp devsim`: a simulated Unified CM (AXL) and Unity Connection (CUPI) over its own HTTP(S) server.
+        .target(name: "DeviceSimulator", dependencies: ["AXL", "COpenSSL"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
-        // Devices (and later domains, service areas, users, services, device objects): the stores.
-        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets"]),
+        // Pure logic of directories and domains: RFC 4515 filters (parse, escape, evaluate), the simple
+        // query, phone masks, the field mapping per server type.
+        .target(name: "Directory", dependencies: []),
+        // Devices, domains (and later service areas, users, services, device objects): the stores.
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "Schedules"]),
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
@@ -58,8 +63,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling",
-            "DeviceClients", "AXL",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "Directory",
+            "DeviceSimulator", "DeviceClients", "AXL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,7 +78,9 @@ let package = Package(
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
+        .testTarget(name: "AXLTests", dependencies: ["AXL"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),

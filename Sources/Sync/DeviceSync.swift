@@ -75,6 +75,9 @@ public enum DeviceSync {
         case (.presenceProcessor, .user):
             return .failure(DeviceJobFailure(
                 "User synchronization is disabled for IM and Presence 9.0 and higher: user information is synchronized directly from Cisco Unified Communications Manager (seed)"))
+        case (.directory, _):
+            return .failure(DeviceJobFailure(
+                "an LDAP directory has no infrastructure or user synchronization: its users come in with a domain's LDAP synchronization"))
         }
     }
 
@@ -153,6 +156,8 @@ private final class Run: @unchecked Sendable {
             case .messageProcessor:
                 let client = device.cupi(context: context)
                 try await readCUPI(types, client: client)
+            case .directory:
+                break // refused by the plan above
             }
             let outcome = DeviceSync.outcome(failedTypes: failedTypes)
             let total = counts.values.reduce(0, +)
