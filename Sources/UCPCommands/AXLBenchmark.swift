@@ -190,9 +190,8 @@ struct BenchSimulator {
         let passwordFile = directory + "/devsim.password"
         try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: passwordFile))
         let certificate = directory + "/devsim-cert.pem"
-        let binary = ProcessInfo.processInfo.environment["UCP_DEVSIM_BIN"] ?? ChildProcess.currentExecutable
         let pid = try BenchCleanup.spawn(
-            [binary, "devsim", "--users", String(users), "--listen", "127.0.0.1", "--port", String(port),
+            [ChildProcess.currentExecutable, "devsim", "--users", String(users), "--listen", "127.0.0.1", "--port", String(port),
              "--user", "axladmin", "--password-file", passwordFile, "--cert-out", certificate],
             outputPath: directory + "/devsim.log")
         let simulator = BenchSimulator(pid: pid, port: port, password: password, caFile: certificate)
