@@ -119,9 +119,13 @@ public final class AXLClient: Sendable {
     public func get(_ type: AXLObjectType, uuid: String) async throws -> (item: DeviceItem, unexpected: Set<String>)? {
         let body = AXLEnvelope.getRequest(version, type.getOperation, keys: [("uuid", uuid)], returnedTags: type.getTags)
         do {
+            // Fields the list already gave are no surprise when a device returns them too; only the
+            // asked-for collections are kept.
             let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement,
-                                        expected: Set(type.getTags))
-            guard let item = answer.items.first else { return nil }
+                                        expected: Set(type.getTags + type.returnedTags + ["uuid"]))
+            guard var item = answer.items.first else { return nil }
+            let asked = Set(type.getTags)
+            item.fields.removeAll { !asked.contains($0.0) }
             return (item, answer.unexpected)
         } catch let fault as AXLFault where fault.code == 5007 {
             return nil

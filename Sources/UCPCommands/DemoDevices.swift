@@ -51,15 +51,19 @@ enum DemoDevices {
         }
     }
 
-    /// Runs one `ucp` command with its output going straight to ours, so a progress bar moves live.
+    /// Runs one `ucp` command with its output going straight to ours (inherited), so a progress
+    /// bar moves live on a terminal.
     static func live(_ arguments: [String], environment: [String: String]) throws {
         print("  $ ucp " + arguments.joined(separator: " "))
         fflush(nil)
-        let pid = try ChildProcess.spawn([ChildProcess.currentExecutable] + arguments, outputPath: "/dev/stdout",
-                                         environment: environment)
-        let status = ChildProcess.wait(pid)
-        if status != 0 {
-            throw DemoSchedule.DemoStepError(description: "'ucp \(arguments.joined(separator: " "))' failed (exit \(status))")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ChildProcess.currentExecutable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 {
+            throw DemoSchedule.DemoStepError(description: "'ucp \(arguments.joined(separator: " "))' failed (exit \(process.terminationStatus))")
         }
     }
 }
