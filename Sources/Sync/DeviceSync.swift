@@ -111,6 +111,8 @@ private final class Run: @unchecked Sendable {
     var removed = 0
     var inserted = 0
     var analogSkipped = 0
+    /// The page being written (see `store`).
+    var writing: Task<(String, DeviceObjectStore.UpsertResult), Error>?
 
     init(name: String, kind: DeviceSyncKind, context: JobContext, connection: Connection, pageSize: Int, concurrency: Int) {
         self.name = name
@@ -170,6 +172,7 @@ private final class Run: @unchecked Sendable {
                 message: "\(kind.title) of '\(name)' stored \(total) objects: \(inserted) new, \(removed) marked removed")
             try await context.progress(done: done, total: done, message: outcome)
         } catch {
+            _ = try? await writing?.value // the connection goes back to the pool only once no write uses it
             let canceled = (try? context.checkCancellation()) == nil
             let message = canceled ? "Canceled." : "Failed: \(DeviceJobFailure.reason(error, withOperation: true))"
             try? await log(canceled ? "warning" : "error", message)
@@ -214,9 +217,11 @@ private final class Run: @unchecked Sendable {
             case .cupi:
                 return
             }
+            try await flush()
             counts[type.inventoryType] = counts[type.inventoryType, default: 0]
             removed += try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
         } catch let fault as AXLFault {
+            try await flush()
             failedTypes.append(type.inventoryType)
             try await log("warning", "\(type.inventoryType) could not be synchronized: \(fault.description)")
         }
@@ -275,15 +280,28 @@ private final class Run: @unchecked Sendable {
         try await store(type, page.items)
     }
 
+    /// Hands a page to the writer: it is copied and upserted while the next page is read. At most
+    /// one write is in flight, so memory holds two pages at most.
     func store(_ type: AXLObjectType, _ items: [DeviceItem]) async throws {
         let rows = items.map { item in
             DeviceObjectRow(type: type.inventoryType, key: item.key(type.keyTags), uuid: item.uuid, attributes: item.json)
         }
-        let result = try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows)
+        try await flush()
+        let (objects, name, kind, jobID) = (objects, name, kind, jobID)
+        writing = Task {
+            (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows))
+        }
+    }
+
+    /// Waits for the page being written and counts it.
+    func flush() async throws {
+        guard let write = writing else { return }
+        writing = nil
+        let (type, result) = try await write.value
         inserted += result.inserted
-        counts[type.inventoryType, default: 0] += result.total
+        counts[type, default: 0] += result.total
         done += Int64(result.total)
-        try await progress(type.inventoryType)
+        try await progress(type)
     }
 
     // MARK: CUPI
@@ -313,11 +331,13 @@ private final class Run: @unchecked Sendable {
                         try await store(type, items)
                     }
                 }
+                try await flush()
                 for type in group.types {
                     counts[type.inventoryType] = counts[type.inventoryType, default: 0]
                     removed += try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
                 }
             } catch let error as DeviceClientError where error.kind == .http {
+                try await flush()
                 failedTypes += group.types.map(\.inventoryType)
                 try await log("warning", "\(group.types.map(\.inventoryType).joined(separator: ", ")) could not be synchronized: \(error)")
             }
