@@ -60,62 +60,67 @@ public struct DeviceItem: Sendable, Equatable {
         tags.map { text($0) ?? "" }.joined(separator: "/")
     }
 
-    /// The fields as one JSON object: repeated children become arrays, leaves strings.
+    /// The fields as one JSON object: repeated children become arrays, leaves strings. Written as
+    /// UTF-8 bytes (a sync writes one per object it reads).
     public var json: String {
-        var out = ""
-        out.reserveCapacity(256)
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
         DeviceItem.write(fields, into: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    static func write(_ fields: [(String, DeviceValue)], into out: inout String) {
-        out += "{"
-        var written = Set<String>()
+    static func write(_ fields: [(String, DeviceValue)], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
         var first = true
-        for (name, _) in fields where !written.contains(name) {
-            written.insert(name)
-            let values = fields.filter { $0.0 == name }.map(\.1)
-            if !first { out += "," }
+        for (index, (name, value)) in fields.enumerated() {
+            // A name seen before was written with its first occurrence, as an array.
+            if fields[..<index].contains(where: { $0.0 == name }) { continue }
+            if !first { out.append(UInt8(ascii: ",")) }
             first = false
             writeString(name, into: &out)
-            out += ":"
-            if values.count == 1 {
-                write(values[0], into: &out)
-            } else {
-                out += "["
-                for (index, value) in values.enumerated() {
-                    if index > 0 { out += "," }
-                    write(value, into: &out)
-                }
-                out += "]"
+            out.append(UInt8(ascii: ":"))
+            let repeated = fields[(index + 1)...].contains { $0.0 == name }
+            guard repeated else {
+                write(value, into: &out)
+                continue
             }
+            out.append(UInt8(ascii: "["))
+            var firstValue = true
+            for (other, otherValue) in fields[index...] where other == name {
+                if !firstValue { out.append(UInt8(ascii: ",")) }
+                firstValue = false
+                write(otherValue, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
         }
-        out += "}"
+        out.append(UInt8(ascii: "}"))
     }
 
-    static func write(_ value: DeviceValue, into out: inout String) {
+    static func write(_ value: DeviceValue, into out: inout [UInt8]) {
         switch value {
         case .text(let text): writeString(text, into: &out)
         case .node(let children): write(children, into: &out)
         }
     }
 
-    static func writeString(_ text: String, into out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func writeString(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                        hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
 

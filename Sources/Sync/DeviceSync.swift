@@ -205,6 +205,15 @@ private final class Run: @unchecked Sendable {
 
     func read(_ type: AXLObjectType, axl: AXLClient) async throws {
         try context.checkCancellation()
+        let started = ContinuousClock.now
+        let before = done
+        defer {
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            if done > before {
+                context.logger.debug("\(type.inventoryType): \(done - before) objects in \(String(format: "%.2f", seconds)) s")
+            }
+        }
         do {
             switch type.source {
             case .axlList:

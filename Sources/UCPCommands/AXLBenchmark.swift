@@ -143,6 +143,8 @@ struct AXLRawFetch {
         let started = ContinuousClock.now
         var objects = 0, requests = 0, bytes = 0
         for (type, count, uuids) in plan {
+            let typeStarted = ContinuousClock.now
+            defer { emit("[bench] raw \(type.inventoryType): \(count) objects, \(uuids.count) gets in \(QueueBenchmark.number((ContinuousClock.now - typeStarted).seconds, 2)) s") }
             // The sync asks for pages until one comes back short, so one more when the last is full.
             let pages = count / pageSize + 1
             for page in 0..<pages {

@@ -1,3 +1,4 @@
+import Foundation
 import AXL
 @testable import DeviceClients
 import XCTest
@@ -46,6 +47,14 @@ final class DeviceItemTests: XCTestCase {
         let reader = AXLItemReader(operation: "getUser", itemElement: "user", expected: nil) { _ in XCTFail("no item") }
         try XMLEventReader.parse(fault, handler: reader)
         XCTAssertEqual(reader.faults.fault?.code, 5007)
+    }
+
+    func testJSONEscapesWhatItMust() throws {
+        let text = "a\"b\\c\nd\u{1}é€😀"
+        let item = DeviceItem(uuid: nil, fields: [("x", .text(text)), ("l", .text("1")), ("l", .text("2"))])
+        let decoded = try JSONSerialization.jsonObject(with: Data(item.json.utf8)) as? [String: Any]
+        XCTAssertEqual(decoded?["x"] as? String, text)
+        XCTAssertEqual(decoded?["l"] as? [String], ["1", "2"])
     }
 
     func testKeysJoinTheirTags() {
