@@ -259,16 +259,10 @@ private final class Run: @unchecked Sendable {
     /// into the listed fields.
     func followUp(_ type: AXLObjectType, _ items: [DeviceItem], axl: AXLClient) async throws -> [DeviceItem] {
         let results = try await withThrowingTaskGroup(of: (Int, DeviceItem?, Set<String>).self) { group in
-            for (index, item) in items.enumerated() {
-                guard let uuid = item.uuid else { continue }
-                group.addTask {
-                    guard let got = try await axl.get(type, uuid: uuid) else { return (index, nil, []) }
-                    return (index, got.item, got.unexpected)
-                }
-            }
             var merged = items.map(Optional.some)
             var unexpected = Set<String>()
-            for try await (index, got, names) in group {
+            func take(_ result: (Int, DeviceItem?, Set<String>)) {
+                let (index, got, names) = result
                 unexpected.formUnion(names)
                 if let got {
                     merged[index]!.fields += got.fields
@@ -276,6 +270,21 @@ private final class Run: @unchecked Sendable {
                     merged[index] = nil // removed between the list and the get
                 }
             }
+            // A window as wide as the device's lanes: no more tasks than requests that can be in flight.
+            var inFlight = 0
+            for (index, item) in items.enumerated() {
+                guard let uuid = item.uuid else { continue }
+                if inFlight >= axl.endpoint.concurrency, let result = try await group.next() {
+                    take(result)
+                    inFlight -= 1
+                }
+                group.addTask {
+                    guard let got = try await axl.get(type, uuid: uuid) else { return (index, nil, []) }
+                    return (index, got.item, got.unexpected)
+                }
+                inFlight += 1
+            }
+            for try await result in group { take(result) }
             return (merged.compactMap { $0 }, unexpected)
         }
         try await warnUnexpected(results.1, in: type.inventoryType)
