@@ -42,7 +42,7 @@ enum DeviceObjectSQL {
           FROM device_objects
          WHERE device = $1 AND ($2::text IS NULL OR object_type = $2) AND ($3::text IS NULL OR sync_kind = $3)
            AND ($4::boolean OR removed_at IS NULL)
-         ORDER BY object_type, sync_kind, object_key LIMIT $5
+         ORDER BY sync_kind, object_type, object_key LIMIT $5
         """)
 
     /// Replacing the log: the old one goes (its lines with it), then the new one starts.
