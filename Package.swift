@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "AXLTests", dependencies: ["AXL"]),
+        .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
