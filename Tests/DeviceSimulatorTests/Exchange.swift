@@ -40,7 +40,7 @@ struct Request {
                 body: AXLEnvelope.getRequest(.latest, operation, keys: keys))
     }
 
-    static func cupi(_ method: String = "GET", _ path: String, json: Bool = true, body: String? = nil) -> Request {
+    static func cupi(_ path: String, method: String = "GET", json: Bool = true, body: String? = nil) -> Request {
         var headers = ["Accept: " + (json ? "application/json" : "application/xml")]
         if body != nil { headers.append("Content-Type: " + (json ? "application/json" : "application/xml")) }
         return Request(method: method, path: path, headers: headers, body: body.map { Array($0.utf8) })
