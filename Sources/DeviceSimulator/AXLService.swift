@@ -204,7 +204,7 @@ struct AXLService {
             for line in object.lines {
                 writer.raw("<line><index>\(line.index)</index><dirn>")
                 writer.element("pattern", line.pattern)
-                writer.element("routePartitionName", line.partition, uuid: SimulatedUUID.make("RoutePartition", line.partition))
+                writer.element("routePartitionName", line.partition, uuid: line.partitionUUID)
                 writer.raw("</dirn></line>")
             }
         case "services":

@@ -142,16 +142,26 @@ final class HTTPConnection {
                 do { _ = try readSome() } catch { if pending.isEmpty { return nil } else { throw error } }
             }
         }
-        let head = String(decoding: pending[0..<headerEnd!], as: UTF8.self)
-        pending.removeFirst(headerEnd! + 4)
-        var lines = head.components(separatedBy: "\r\n")
-        let requestLine = lines.removeFirst().split(separator: " ")
+        // Parsed on bytes: Foundation's string searching costs more than the rest of a request.
+        var lines: [ArraySlice<UInt8>] = []
+        var lineStart = 0
+        for index in 0..<headerEnd! where pending[index] == 13 && pending[index + 1] == 10 {
+            lines.append(pending[lineStart..<index])
+            lineStart = index + 2
+        }
+        lines.append(pending[lineStart..<headerEnd!])
+        let requestLine = lines.removeFirst().split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         guard requestLine.count >= 2 else { throw HTTPError(description: "bad request line") }
         var headers: [String: String] = [:]
         for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: line[line.startIndex..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
+            while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
+            headers[name] = String(decoding: value, as: UTF8.self)
         }
+        pending.removeFirst(headerEnd! + 4)
         let length = Int(headers["content-length"] ?? "0") ?? 0
         if headers["expect"]?.lowercased() == "100-continue", length > pending.count {
             try write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))

@@ -6,6 +6,15 @@ struct LineAppearance: Sendable, Hashable {
     var index: Int
     var pattern: String
     var partition: String
+    /// The partition's uuid, made once rather than for every answer.
+    var partitionUUID: String
+
+    init(index: Int, pattern: String, partition: String) {
+        self.index = index
+        self.pattern = pattern
+        self.partition = partition
+        partitionUUID = SimulatedUUID.make("RoutePartition", partition)
+    }
 }
 
 /// One object on the simulated Unified CM: its uuid, its scalar fields (aligned with the table's
