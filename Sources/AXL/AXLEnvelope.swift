@@ -10,6 +10,8 @@ public struct AXLVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
         AXLVersion(major: 11, minor: 5), AXLVersion(major: 12, minor: 0), AXLVersion(major: 12, minor: 5),
     ]
     public static let latest = AXLVersion(major: 12, minor: 5)
+    /// The supported versions by their text: every request names one, so this saves parsing it.
+    private static let byText = Dictionary(uniqueKeysWithValues: supported.map { ($0.description, $0) })
     static let namespacePrefix = "http://www.cisco.com/AXL/API/"
 
     public init(major: Int, minor: Int) {
@@ -19,6 +21,10 @@ public struct AXLVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     /// `12.5` → 12.5; anything not `digits.digits` is nil (supported or not: see `isSupported`).
     public init?(_ text: String) {
+        if let known = AXLVersion.byText[text] {
+            self = known
+            return
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]),
               parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }

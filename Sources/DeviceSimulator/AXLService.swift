@@ -95,10 +95,11 @@ struct AXLService {
         default:
             break
         }
-        guard let table = data.tables[typeName] ?? data.tables.values.first(where: { $0.axlName.lowercased() == typeName.lowercased() }),
+        let newer = AXLService.introducedIn[typeName].map { version < $0 } ?? false
+        guard !newer, let table = data.tables[typeName] ?? data.tables.values.first(where: { $0.axlName.lowercased() == typeName.lowercased() }),
               ["list", "get", "add", "update", "remove"].contains(verb) else {
-            return try sendFault(AXLFault(code: -1, message: "Operation \(operation) is not supported by this simulator", operation: operation),
-                                 version: version, responder)
+            return try sendFault(AXLFault(code: -1, message: "No such operation '\(operation)' in AXL \(version)", operation: operation),
+                                 version: version, client: true, responder)
         }
         switch verb {
         case "list": try list(table, operationNode, version, sequence, responder)
@@ -108,6 +109,12 @@ struct AXLService {
         default: try remove(table, operationNode, version, sequence, responder)
         }
     }
+
+    /// Types the older schemas lack (AXLSoap.xsd 10.0 and 10.5 have no such operations).
+    static let introducedIn: [String: AXLVersion] = [
+        "ConferenceNow": AXLVersion(major: 11, minor: 0), "ElinGroup": AXLVersion(major: 11, minor: 0),
+        "InteractiveVoiceResponse": AXLVersion(major: 11, minor: 0), "LicensedUser": AXLVersion(major: 11, minor: 0),
+    ]
 
     /// `listSipTrunk` → ("list", "SipTrunk").
     static func split(_ operation: String) -> (verb: String, type: String) {

@@ -84,6 +84,31 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
         XCTAssertEqual(problems, [], problems.prefix(20).joined(separator: "\n"))
     }
 
+    /// Older versions: the answers name the version's namespace and are valid against its schema; the
+    /// types a version does not have (10.x lacks ConferenceNow, ElinGroup, IVR, LicensedUser) answer a fault.
+    func testOlderVersionsAnswerByTheirSchema() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5)
+        for text in ["10.0", "11.5"] {
+            let version = try XCTUnwrap(AXLVersion(text))
+            let types = Self.listedTypes
+            let answers = try Exchange.run(simulator, types.map { type in
+                Request(headers: ["SOAPAction: " + version.soapAction(type.listOperation)], body: AXLEnvelope.listRequest(version, type))
+            })
+            var named: [(name: String, body: [UInt8])] = []
+            for (type, answer) in zip(types, answers) {
+                if version < AXLVersion("11.0")!, ["ConferenceNow", "ElinGroup", "InteractiveVoiceResponse", "LicensedUser"].contains(type.axlName) {
+                    XCTAssertEqual(answer.fault?.operation, type.listOperation, "\(text) \(type.listOperation)")
+                } else {
+                    XCTAssertEqual(answer.status, 200, "\(text) \(type.listOperation)")
+                    XCTAssertTrue(answer.text.contains(version.namespace))
+                    named.append((type.listOperation, answer.body))
+                }
+            }
+            let problems = try AXLSchema.validate(named, version: text)
+            XCTAssertEqual(problems, [], problems.prefix(10).joined(separator: "\n"))
+        }
+    }
+
     /// The validation can fail: an answer with an element the schema lacks is refused.
     func testUnknownElementsAreInvalid() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 3, arguments: ["--unknown-elements"])
