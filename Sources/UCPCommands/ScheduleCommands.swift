@@ -33,6 +33,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                 }
                 let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
                 print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
+                if fields.runNow { try await ScheduleOutput.runNow(schedule.name, connection: connection, actor: global.actorName) }
             }
         }
     }
@@ -61,19 +62,24 @@ struct ScheduleCommand: AsyncParsableCommand {
                 let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
                 print(before.map { $0.updatedAt == schedule.updatedAt } == true
                       ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
+                if fields.runNow { try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName) }
             }
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a schedule.")
-        @Argument(help: "The job name.") var name: String
+        static let configuration = CommandConfiguration(abstract: "Delete one or more schedules (all of them, or none when one does not exist).")
+        @Argument(help: "The job names.") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
-                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(name: name, actor: global.actorName)
-                print("schedule '\(name)' deleted")
+                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(names: names, actor: global.actorName)
+                for name in names { print("schedule '\(name)' deleted") }
             }
         }
     }
@@ -83,17 +89,25 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let schedules = try await ScheduleStore(Connection(try await Database.open())).scheduleList()
+            let connection = Connection(try await Database.open())
+            let schedules = try await ScheduleStore(connection).scheduleList()
+            let runs = ScheduleRunStore(connection)
+            var latest: [String: ScheduleRunStatus] = [:]
+            for schedule in schedules {
+                latest[schedule.name] = try await runs.runStatusLatest(schedule: schedule.name)
+            }
             if json {
-                print(try Output.json(schedules.map(ScheduleOutput.json)))
+                print(try Output.json(schedules.map { ScheduleOutput.json($0, latestRun: latest[$0.name]) }))
                 return
             }
-            print(pad("NAME", 24) + pad("EVERY", 7) + pad("START", 27) + pad("TIME ZONE", 20) + pad("OPTIONS", 34) + "SYNCHRONIZES")
+            print(pad("NAME", 24) + pad("EVERY", 7) + pad("NEXT RUN", 27) + pad("TIME ZONE", 20) + pad("LAST RUN", 26)
+                  + pad("OPTIONS", 34) + "SYNCHRONIZES")
             for schedule in schedules {
                 let definition = schedule.definition
                 print(pad(schedule.name, 24) + pad(definition.frequency.cliForm, 7)
-                      + pad(ScheduleStart.format(definition.start, timeZone: definition.timeZone), 27)
+                      + pad(schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "-", 27)
                       + pad(definition.timeZone.identifier, 20)
+                      + pad(latest[schedule.name].map { "\($0.run.id) \($0.state)" } ?? "never", 26)
                       + pad(definition.optionNames.isEmpty ? "-" : definition.optionNames.joined(separator: ","), 34)
                       + definition.selection.summary)
             }
@@ -107,11 +121,13 @@ struct ScheduleCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await RefusedInput.translate {
-                guard let schedule = try await ScheduleStore(Connection(try await Database.open())).scheduleGet(name: name) else {
+                let connection = Connection(try await Database.open())
+                guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
                     throw ScheduleStore.noSuchSchedule(name)
                 }
+                let latest = try await ScheduleRunStore(connection).runStatusLatest(schedule: name)
                 if json {
-                    print(try Output.json(ScheduleOutput.json(schedule)))
+                    print(try Output.json(ScheduleOutput.json(schedule, latestRun: latest)))
                     return
                 }
                 let definition = schedule.definition
@@ -124,6 +140,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                     ("force domain", definition.forceDomain ? "on" : "off"),
                     ("parallel", definition.parallel ? "on" : "off"),
                     ("abort on failure", definition.abortOnFailure ? "on" : "off"),
+                    ("next run", schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "none"),
                     ("last fired at", Output.shortTime(schedule.lastFiredAt)),
                     ("created at", Output.shortTime(schedule.createdAt)),
                     ("updated at", Output.shortTime(schedule.updatedAt)),
@@ -134,6 +151,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                     print("granular text:")
                     for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
                 }
+                ScheduleOutput.printRunStatus(latest)
             }
         }
     }
@@ -158,31 +176,60 @@ struct ScheduleCommand: AsyncParsableCommand {
 extension ScheduleCommand {
     struct RunNow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run-now", abstract: "Start a run of the schedule now, whatever its timing (a worker runs it).")
-        @Argument(help: "The job name.") var name: String
+            commandName: "run-now", abstract: "Start a run of one or more schedules now, whatever their timing (a worker runs them).")
+        @Argument(help: "The job names.") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
-                let run = try await ScheduleRunStore(Connection(try await Database.open())).runNow(name: name, actor: global.actorName)
-                print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
+                let connection = Connection(try await Database.open())
+                // Every name is checked before anything starts: a typo starts nothing.
+                for name in names where try await ScheduleStore(connection).scheduleGet(name: name) == nil {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                for name in names {
+                    try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName)
+                }
             }
         }
     }
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cancel the schedule's unfinished runs: their job shows canceling while it stops, then canceled.")
-        @Argument(help: "The job name.") var name: String
+            abstract: "Cancel the unfinished runs of one or more schedules: each run's job shows canceling while it stops, then canceled.")
+        @Argument(help: "The job names (several cancel together).") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
                 let connection = Connection(try await Database.open())
-                guard try await ScheduleStore(connection).scheduleGet(name: name) != nil else { throw ScheduleStore.noSuchSchedule(name) }
-                let runs = try await ScheduleRunStore(connection).runCancel(schedule: name, actor: global.actorName)
-                guard !runs.isEmpty else { throw ScheduleError("schedule '\(name)': no run in progress") }
-                for run in runs { print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))") }
+                let schedules = ScheduleStore(connection)
+                // Every name is checked before anything is canceled: a typo cancels nothing.
+                for name in names where try await schedules.scheduleGet(name: name) == nil {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                let runs = ScheduleRunStore(connection)
+                var idle: [String] = []
+                for name in names {
+                    let canceled = try await runs.runCancel(schedule: name, actor: global.actorName)
+                    if canceled.isEmpty { idle.append(name) }
+                    for run in canceled {
+                        print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))")
+                    }
+                }
+                if idle.count == names.count {
+                    throw ScheduleError(idle.count == 1 ? "schedule '\(idle[0])': no run in progress"
+                                                        : "schedules \(idle.map { "'\($0)'" }.joined(separator: ", ")): no run in progress")
+                }
+                for name in idle { print("schedule '\(name)': no run in progress") }
             }
         }
     }
@@ -207,6 +254,7 @@ extension ScheduleCommand {
                 print("run \(found.id) of schedule '\(name)': \(found.state.rawValue) (\(found.trigger), due \(Output.shortTime(found.dueAt)), "
                       + "started \(Output.shortTime(found.startedAt)), finished \(Output.shortTime(found.finishedAt)))")
                 for line in try await store.runLog(id: found.id) { print("  \(line)") }
+                ScheduleOutput.printRunStatus(try await store.runStatus(found))
             }
         }
     }
@@ -230,8 +278,10 @@ struct ScheduleFieldOptions: ParsableArguments {
           help: "Stop the run at the first device synchronization failure.")
     var abortOnFailure: Bool?
     @Flag(help: "Show the plan the schedule would run and store nothing.") var preview = false
+    @Flag(help: "Save, then start a run now (the seed's \"Save and Run Now\").") var runNow = false
 
     func change() throws -> ScheduleChange {
+        if preview && runNow { throw ValidationError("run-now: not with --preview (a preview stores and runs nothing)") }
         if !builder.isEmpty && granular != nil { throw ScheduleError(ScheduleChange.selectionTwiceMessage) }
         return try ScheduleChange(every: every, start: start, timeZone: timeZone, builder: builder,
                                   granularText: try granular.map(Self.readGranular), forceDomain: forceDomain,
@@ -263,7 +313,33 @@ enum ScheduleOutput {
         }
     }
 
-    static func json(_ schedule: Schedule) -> [String: Any] {
+    /// Starts a run now and says so (`run-now`, and `--run-now` on add and edit: the seed's "Save and Run Now").
+    static func runNow(_ name: String, connection: Connection, actor: String) async throws {
+        let run = try await ScheduleRunStore(connection).runNow(name: name, actor: actor)
+        print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
+    }
+
+    /// The latest run and the status of each of its synchronizations; a canceled run has none (seed).
+    static func printRunStatus(_ status: ScheduleRunStatus?) {
+        guard let status else {
+            print(pad("last run", 17) + "never")
+            return
+        }
+        let run = status.run
+        print(pad("last run", 17) + "\(run.id), \(status.state) (\(run.trigger), started \(Output.shortTime(run.startedAt)), "
+              + "finished \(Output.shortTime(run.finishedAt)))")
+        guard let syncs = status.syncs else {
+            print("synchronization status: not available (the run was canceled)")
+            return
+        }
+        print("synchronization status:" + (syncs.isEmpty ? " no synchronization started" : ""))
+        for sync in syncs {
+            print("  job \(sync.id)  \(pad(sync.type, 12))\(pad(sync.target ?? "-", 24))\(sync.state.rawValue)"
+                  + (sync.error.map { ": \($0)" } ?? ""))
+        }
+    }
+
+    static func json(_ schedule: Schedule, latestRun: ScheduleRunStatus?) -> [String: Any] {
         let definition = schedule.definition
         var granular: Any = NSNull()
         if case .granular(let text) = definition.selection { granular = text }
@@ -276,6 +352,23 @@ enum ScheduleOutput {
             "abort_on_failure": definition.abortOnFailure, "last_fired_at": Output.iso(schedule.lastFiredAt),
             "created_at": Output.iso(schedule.createdAt), "updated_at": Output.iso(schedule.updatedAt),
             "updated_by": schedule.updatedBy,
+            "next_run_at": Output.iso(schedule.nextRunAt()),
+            "last_run": latestRun.map(runJSON) ?? NSNull(),
+        ]
+    }
+
+    static func runJSON(_ status: ScheduleRunStatus) -> [String: Any] {
+        let run = status.run
+        let syncs: Any = status.syncs.map { syncs in
+            syncs.map { sync -> [String: Any] in
+                ["job": sync.id, "type": sync.type, "target": sync.target ?? NSNull(), "state": sync.state.rawValue,
+                 "error": sync.error ?? NSNull()]
+            }
+        } ?? NSNull()
+        return [
+            "id": run.id, "state": status.state, "trigger": run.trigger, "due_at": Output.iso(run.dueAt),
+            "started_at": Output.iso(run.startedAt), "finished_at": Output.iso(run.finishedAt),
+            "synchronization_status": syncs,
         ]
     }
 }
