@@ -306,7 +306,7 @@ struct AXLService {
             let missing = table.keyFields.map { table.fields[$0] }.joined(separator: ", ")
             return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
         }
-        var memo: [String: String] = [:]
+        var memo: [String: [String: String]] = [:]
         let object = table.object(row: row, lines: given.lines ?? [], names: given.names ?? [], memo: &memo)
         guard table.insert(object) else {
             return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
@@ -325,7 +325,7 @@ struct AXLService {
                                         partition: line.child("dirn")?.value("routePartitionName") ?? ""))
         }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
-        var memo: [String: String] = [:]
+        var memo: [String: [String: String]] = [:]
         let updated = table.update(at: lookup(table, node)) { old in
             var row = old.values
             for (index, value) in given.values { row[index] = value }
