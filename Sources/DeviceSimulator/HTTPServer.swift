@@ -166,9 +166,14 @@ final class HTTPConnection {
         if headers["expect"]?.lowercased() == "100-continue", length > pending.count {
             try write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
         }
-        while pending.count < length { _ = try readSome() }
-        let body = Array(pending[0..<length])
-        pending.removeFirst(length)
+        let body: [UInt8]
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            body = try readChunkedBody()
+        } else {
+            while pending.count < length { _ = try readSome() }
+            body = Array(pending[0..<length])
+            pending.removeFirst(length)
+        }
         let target = String(requestLine[1])
         let path: String
         var query: [String: String] = [:]
@@ -184,6 +189,28 @@ final class HTTPConnection {
             path = target
         }
         return HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+    }
+
+    /// A chunked request body (what libcurl sends when it streams a body of unknown size).
+    private func readChunkedBody() throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            var lineEnd = HTTPConnection.find(pending, [13, 10])
+            while lineEnd == nil {
+                _ = try readSome()
+                lineEnd = HTTPConnection.find(pending, [13, 10])
+            }
+            let sizeText = String(decoding: pending[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
+                throw HTTPError(description: "bad chunk size")
+            }
+            pending.removeFirst(lineEnd! + 2)
+            // The chunk and its CRLF; the last (empty) chunk is followed by an empty trailer line.
+            while pending.count < size + 2 { _ = try readSome() }
+            body.append(contentsOf: pending[0..<size])
+            pending.removeFirst(size + 2)
+            if size == 0 { return body }
+        }
     }
 
     private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {

@@ -150,6 +150,12 @@ final class DeviceSimulatorTests: XCTestCase {
             .axl("getCCMVersion", soapAction: "\"CUCM:DB ver=12.5 listPhone\""),
         ])
         XCTAssertEqual(versions.map(\.status), [200, 200, 599, 599, 599])
+        // A body sent chunked (libcurl streaming a body of unknown size) reads the same.
+        var chunked = Request.get("getPhone", [("name", "SEP001122000001")])
+        chunked.headers.append("Transfer-Encoding: chunked")
+        let chunkedAnswer = try Exchange.one(simulator, chunked)
+        XCTAssertEqual(chunkedAnswer.status, 200, chunkedAnswer.text)
+        XCTAssertTrue(chunkedAnswer.text.contains("<name>SEP001122000001</name>"))
         XCTAssertTrue(versions[0].text.contains("http://www.cisco.com/AXL/API/11.5"))
         XCTAssertTrue(versions[2].text.hasPrefix("Incorrect axl version"), versions[2].text)
 
