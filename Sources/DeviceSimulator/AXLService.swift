@@ -163,7 +163,7 @@ struct AXLService {
         AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
         body.writer.raw("<return>")
         for position in start..<end {
-            write(state.objects[matched[position]], of: table, fields: projection, collections: false, to: &body.writer)
+            write(state.objects[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
             try body.flushIfFull()
         }
         body.writer.raw("</return>")
@@ -172,9 +172,9 @@ struct AXLService {
     }
 
     /// One object as its item element: the fields asked, and the get-only collections where the RX type has them.
-    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Bool, to writer: inout XMLWriter) {
+    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, to writer: inout XMLWriter) {
         writer.open(table.itemElement, ["uuid": object.uuid])
-        var pending = collections ? table.collections : []
+        var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
             if let position = pending.firstIndex(where: { $0.before == field }) {
@@ -251,15 +251,14 @@ struct AXLService {
         guard let index = lookup(table, node)(state) else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
-        let requested = node.child("returnedTags")?.children.compactMap { table.fieldIndex[$0.name] } ?? []
-        let wantsCollections = node.child("returnedTags").map { tags in tags.children.isEmpty || tags.children.contains { child in
-            table.collections.contains { $0.name == child.name }
-        } } ?? true
+        // No returnedTags (or an empty one) means everything; otherwise the fields and collections named.
+        let asked = node.child("returnedTags")?.children.map(\.name) ?? []
+        let fields = asked.isEmpty ? Array(table.fields.indices) : asked.compactMap { table.fieldIndex[$0] }.sorted()
+        let collections = Set(table.collections.map(\.name).filter { asked.isEmpty || asked.contains($0) })
         var writer = XMLWriter(capacity: 2048)
         AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
         writer.raw("<return>")
-        write(state.objects[index], of: table, fields: requested.isEmpty ? Array(table.fields.indices) : requested.sorted(),
-              collections: wantsCollections, to: &writer)
+        write(state.objects[index], of: table, fields: fields, collections: collections, to: &writer)
         writer.raw("</return>")
         AXLEnvelope.endResponse(&writer, node.name)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)

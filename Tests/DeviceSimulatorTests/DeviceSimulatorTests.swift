@@ -83,6 +83,15 @@ final class DeviceSimulatorTests: XCTestCase {
         let byUUID = try Exchange.one(simulator, .get("getPhone", [("uuid", String(phoneUUID.dropFirst().dropLast()).lowercased())]))
         XCTAssertEqual(byUUID.body, phone.body)
         XCTAssertNotEqual(lower, "")
+        // returnedTags on a get: the fields and collections named, nothing else.
+        let projected = try Exchange.one(simulator, Request(headers: ["SOAPAction: " + AXLVersion.latest.soapAction("getPhone")],
+            body: AXLEnvelope.getRequest(.latest, "getPhone", keys: [("name", "SEP001122000001")], returnedTags: ["name", "lines"])))
+        XCTAssertTrue(projected.text.contains("<name>SEP001122000001</name><lines><line><index>1</index>"), projected.text)
+        XCTAssertFalse(projected.text.contains("<description>"))
+        let linesOnly = try Exchange.one(simulator, Request(headers: ["SOAPAction: " + AXLVersion.latest.soapAction("getDeviceProfile")],
+            body: AXLEnvelope.getRequest(.latest, "getDeviceProfile", keys: [("name", "UDP_user000000")], returnedTags: ["lines"])))
+        XCTAssertTrue(linesOnly.text.contains("<deviceProfile uuid="), linesOnly.text)
+        XCTAssertTrue(linesOnly.text.contains("<lines>") && !linesOnly.text.contains("<services>") && !linesOnly.text.contains("<name>"), linesOnly.text)
     }
 
     func testCUPI() throws {
