@@ -280,11 +280,7 @@ struct AXLService {
             } else if let index = table.fieldIndex[field] {
                 values[index] = child.text
             } else if child.name == "lines" {
-                lines = child.children.filter { $0.name == "line" }.enumerated().map { position, line in
-                    LineAppearance(index: line.value("index").flatMap { Int($0) } ?? position + 1,
-                                   pattern: line.child("dirn")?.value("pattern") ?? "",
-                                   partition: line.child("dirn")?.value("routePartitionName") ?? "")
-                }
+                lines = child.children.filter { $0.name == "line" }.enumerated().map { LineAppearance($1, position: $0) }
             } else if child.name == "services" {
                 names = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
             } else if child.name == "associatedDevices" {
@@ -319,10 +315,7 @@ struct AXLService {
     private func update(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let given = changes(in: node, of: table)
         var added: [LineAppearance] = [], removed: [String] = []
-        for line in node.child("addLines")?.children ?? [] {
-            added.append(LineAppearance(index: line.value("index").flatMap { Int($0) } ?? 1, pattern: line.child("dirn")?.value("pattern") ?? "",
-                                        partition: line.child("dirn")?.value("routePartitionName") ?? ""))
-        }
+        for line in node.child("addLines")?.children ?? [] { added.append(LineAppearance(line, position: 0)) }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
         var memo: [String: [String: String]] = [:]
         let updated = table.update(at: lookup(table, node)) { old in
@@ -392,6 +385,15 @@ struct AXLService {
         body.writer.raw("</changes>")
         AXLEnvelope.endResponse(&body.writer, node.name)
         try body.finish()
+    }
+}
+
+extension LineAppearance {
+    /// A `line` of a request: index (else its position), dirn pattern and partition.
+    init(_ line: RequestNode, position: Int) {
+        self.init(index: line.value("index").flatMap { Int($0) } ?? position + 1,
+                  pattern: line.child("dirn")?.value("pattern") ?? "",
+                  partition: line.child("dirn")?.value("routePartitionName") ?? "")
     }
 }
 

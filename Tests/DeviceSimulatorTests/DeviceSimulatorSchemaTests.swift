@@ -109,6 +109,19 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
         }
     }
 
+    /// The shared request writer: the catalog's list request of every type (VG gateways included), and
+    /// a get by a compound key, are valid against AXLSoap.xsd 12.5.
+    func testCatalogRequestsAreValidAgainstTheSchema() throws {
+        let types = (AXLCatalog.callProcessorInfrastructure + AXLCatalog.callProcessorUser).filter {
+            if case .axlList = $0.source { return true } else { return false }
+        }
+        var named = types.map { ($0.listOperation, AXLEnvelope.listRequest(.latest, $0, skip: 200, first: 100)) }
+        named.append(("getLine", AXLEnvelope.getRequest(.latest, "getLine", keys: [("pattern", "4001"), ("routePartitionName", "PT_Internal")])))
+        named.append(("getCCMVersion", AXLEnvelope.request(.latest, "getCCMVersion") { _ in }))
+        let problems = try AXLSchema.validate(named.map { (name: $0.0, body: $0.1) })
+        XCTAssertEqual(problems, [], problems.prefix(10).joined(separator: "\n"))
+    }
+
     /// The validation can fail: an answer with an element the schema lacks is refused.
     func testUnknownElementsAreInvalid() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 3, arguments: ["--unknown-elements"])
