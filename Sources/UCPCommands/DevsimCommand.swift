@@ -30,6 +30,7 @@ struct DevsimCommand: ParsableCommand {
     @Flag(help: "List and get items carry an element the schema does not have.") var unknownElements = false
     @Option(help: "A list page over this many rows answers the \"Query request too large\" fault.") var maxRows: Int?
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
+    @Option(help: "Changes one listChange answer carries at most.") var changePageSize = 1000
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("port: must be 0…65535") }
@@ -39,6 +40,7 @@ struct DevsimCommand: ParsableCommand {
         guard latencyMs >= 0 else { throw ValidationError("latency-ms: must be 0 or more") }
         if let hangAfter, hangAfter < 0 { throw ValidationError("hang-after: must be 0 or more") }
         if let maxRows, maxRows < 1 { throw ValidationError("max-rows: must be 1 or more") }
+        guard changePageSize >= 1 else { throw ValidationError("change-page-size: must be 1 or more") }
     }
 
     func run() throws {
@@ -64,6 +66,7 @@ struct DevsimCommand: ParsableCommand {
         options.malformedOperation = malformedOp
         options.unknownElements = unknownElements
         options.maxRows = maxRows
+        options.changePageSize = changePageSize
         if let captureDir {
             try FileManager.default.createDirectory(atPath: captureDir, withIntermediateDirectories: true)
             options.captureDirectory = captureDir

@@ -44,7 +44,7 @@ final class DeviceSimulatorTests: XCTestCase {
     }
 
     func testWritesKeysAndTheChangeFeed() throws {
-        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5)
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5, arguments: ["--change-page-size", "2"])
         let baseline = try Exchange.one(simulator, .axl("listChange"))
         let queueId = try XCTUnwrap(baseline.text.firstMatch(of: /<queueId>([^<]+)<\/queueId>/)?.1).description
         let answers = try Exchange.run(simulator, [
@@ -58,6 +58,7 @@ final class DeviceSimulatorTests: XCTestCase {
             .axl("updateUser") { $0.raw("<userid>nobody</userid><department>x</department>") },
             .axl("listChange") { $0.raw("<startChangeId queueId=\"\(queueId)\">1</startChangeId><objectList><object>User</object></objectList>") },
             .axl("listChange") { $0.raw("<startChangeId queueId=\"wrong\">1</startChangeId>") },
+            .axl("listChange") { $0.raw("<startChangeId queueId=\"\(queueId)\">3</startChangeId><objectList><object>User</object></objectList>") },
         ])
         XCTAssertEqual(answers[0].status, 200)
         let uuid = try XCTUnwrap(answers[0].text.firstMatch(of: /<return>(\{[0-9A-F-]+\})<\/return>/)?.1).description
@@ -70,11 +71,15 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertTrue(answers[5].text.contains(uuid))
         XCTAssertEqual(answers[6].fault, AXLFault(code: 5007, message: "Item not valid: The specified User was not found", operation: "getUser"))
         XCTAssertEqual(answers[7].fault?.code, 5007)
-        let changes = answers[8].text
-        XCTAssertEqual(changes.matches(of: /<change type="User"/).count, 3, changes)
+        // Two changes a page: the first page stops before the Line change, the second ends the feed.
+        let changes = answers[8].text + answers[10].text
+        XCTAssertEqual(answers[8].text.matches(of: /<change type="User"/).count, 2, answers[8].text)
+        XCTAssertTrue(answers[8].text.contains("<lastChangeId>4</lastChangeId><nextStartChangeId>3</nextStartChangeId>"), answers[8].text)
+        XCTAssertEqual(answers[10].text.matches(of: /<change type="User"/).count, 1, answers[10].text)
+        XCTAssertTrue(answers[10].text.contains("<nextStartChangeId>5</nextStartChangeId>"), answers[10].text)
         XCTAssertTrue(changes.contains("<action>a</action>") && changes.contains("<action>u</action>") && changes.contains("<action>r</action>"))
+        XCTAssertTrue(changes.contains("<changedTag name=\"department\">Research</changedTag>"))
         XCTAssertFalse(changes.contains("type=\"Line\""))
-        XCTAssertTrue(changes.contains("<nextStartChangeId>5</nextStartChangeId>"), changes)
         XCTAssertEqual(answers[9].fault?.code, 5007)
         // A get by uuid takes any case, with or without braces.
         let lower = String(uuid.dropFirst().dropLast()).lowercased()
