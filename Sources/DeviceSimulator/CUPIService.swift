@@ -9,6 +9,9 @@ struct CUPIService {
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let parts = request.path.split(separator: "/").map(String.init)
+        if parts == ["vmrest", "version", "product"], request.method == "GET" {
+            return try product(request, responder)
+        }
         guard parts.count >= 2, parts.count <= 3, let table = simulator.data.cupi[parts[1]] else {
             return try error(404, "NOT_FOUND", "No resource at \(request.path)", request, responder)
         }
@@ -31,6 +34,18 @@ struct CUPIService {
             try responder.send(status: 204, reason: "No Content", contentType: nil, body: [])
         default:
             try error(405, "METHOD_NOT_ALLOWED", "\(request.method) is not allowed on \(request.path)", request, responder)
+        }
+    }
+
+    /// `GET /vmrest/version/product`: a Unity Connection, or with `--product express` a Unity Express.
+    private func product(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let name = simulator.options.express ? "Cisco Unity Express" : "Cisco Unity Connection"
+        let version = simulator.options.express ? SimulatedProduct.unityExpressVersion : SimulatedProduct.unityVersion
+        if request.header("accept")?.lowercased().contains("application/json") == true {
+            try send("{\"ProductName\":\"\(name)\",\"ProductVersion\":\"\(version)\"}", json: true, responder)
+        } else {
+            try send("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><ProductVersion><ProductName>\(name)</ProductName><ProductVersion>\(version)</ProductVersion></ProductVersion>",
+                     json: false, responder)
         }
     }
 

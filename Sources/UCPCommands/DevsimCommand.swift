@@ -21,7 +21,7 @@ struct DevsimCommand: ParsableCommand {
     @Option(help: "The administrator name clients log in with.") var user = "admin"
     @Option(help: "A file whose first line is the password (never the password itself on the command line).") var passwordFile: String?
     @Option(help: "Number of users (each with a phone and a line).") var users = 100
-    @Option(help: "ccm (Unified CM) or express (answers getCCMVersion as Unified CM Express).") var product = "ccm"
+    @Option(help: "ccm (Unified CM and Unity Connection) or express (getCCMVersion answers as Unified CM Express, /vmrest/version/product as Unity Express).") var product = "ccm"
     @Option(help: "Added latency per request, in milliseconds.") var latencyMs = 0
     @Option(name: .customLong("rate-503"), help: "Fraction (0…1) of AXL requests answered with HTTP 503.") var rate503 = 0.0
     @Option(help: "Every request on this AXL type (for example SipTrunk) answers a SOAP fault.") var faultType: String?

@@ -175,6 +175,9 @@ final class DeviceSimulatorTests: XCTestCase {
 
         let express = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--product", "express"])
         XCTAssertTrue(try Exchange.one(express, .axl("getCCMVersion")).text.contains(SimulatedProductVersion.express))
+        XCTAssertTrue(try Exchange.one(express, .cupi("/vmrest/version/product")).text.contains("Unity Express"))
+        let unity = try Exchange.one(simulator, .cupi("/vmrest/version/product")).text
+        XCTAssertTrue(unity.contains("\"ProductName\":\"Cisco Unity Connection\"") && !unity.contains("Express"), unity)
     }
 
     func testFaultFlags() throws {
