@@ -59,6 +59,7 @@ struct AXLService {
                                  version: .latest, responder)
         }
         let operation = operationNode.name
+        simulator.capture(request.body, operation: operation)
         // The version must be one we speak, named alike by the namespace and the SOAPAction.
         let supported = AXLVersion.supported.map(\.description).joined(separator: ", ")
         guard let namespace = operationNode.namespace, let version = AXLVersion(namespace: namespace), version.isSupported,
@@ -67,7 +68,6 @@ struct AXLService {
             return try responder.send(status: 599, reason: "Incorrect axl version", contentType: "text/plain",
                                       text: "Incorrect axl version. Supported axl versions: \(supported)\n")
         }
-        simulator.capture(request.body, operation: operation)
         if operation == options.malformedOperation {
             var writer = XMLWriter()
             AXLEnvelope.beginResponse(&writer, version, operation)
