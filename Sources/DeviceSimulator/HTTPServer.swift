@@ -20,7 +20,6 @@ public struct HTTPRequest: Sendable {
 /// (a 50,000-row list never sits in memory whole).
 public final class HTTPResponder {
     private let connection: HTTPConnection
-    private(set) var sent = false
     /// Headers every answer carries (the session cookie).
     var extraHeaders: [(String, String)] = []
     var keepAlive = true
@@ -39,7 +38,6 @@ public final class HTTPResponder {
         var bytes = Array(head.utf8)
         bytes.append(contentsOf: body)
         try connection.write(bytes)
-        sent = true
     }
 
     public func send(status: Int, reason: String, contentType: String?, text: String) throws {
@@ -53,7 +51,6 @@ public final class HTTPResponder {
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         try connection.write(Array(head.utf8))
-        sent = true
         return HTTPStream(connection: connection)
     }
 }

@@ -1,4 +1,5 @@
 import AXL
+import Foundation
 import Synchronization
 
 /// A line on a phone, device profile or remote destination profile (`lines/line` of a get).
@@ -207,5 +208,3 @@ enum SimulatedUUID {
         return "{" + body + "}"
     }
 }
-
-import Foundation
