@@ -60,6 +60,15 @@ struct CUPIService {
             let value = words[2].lowercased()
             rows = rows.filter { words[1].lowercased() == "startswith" ? $0[column].lowercased().hasPrefix(value) : $0[column].lowercased() == value }
         }
+        if let sort = request.query["sort"] {
+            // (column asc|desc): one column.
+            let words = sort.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: " ").map(String.init)
+            guard let first = words.first, let column = table.fields.firstIndex(where: { $0.lowercased() == first.lowercased() }) else {
+                return try error(400, "INVALID_PARAMETER", "sort: expected (column asc|desc)", request, responder)
+            }
+            let descending = words.count > 1 && words[1].lowercased() == "desc"
+            rows.sort { descending ? $0[column].lowercased() > $1[column].lowercased() : $0[column].lowercased() < $1[column].lowercased() }
+        }
         let total = rows.count
         var page: ArraySlice<[String]> = rows[...]
         let perPage = request.query["rowsPerPage"].flatMap { Int($0) }

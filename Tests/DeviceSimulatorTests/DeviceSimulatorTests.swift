@@ -107,10 +107,12 @@ final class DeviceSimulatorTests: XCTestCase {
             .cupi("/vmrest/users?rowsPerPage=2&pageNumber=4"),
             .cupi("/vmrest/users?query=(alias%20is%20user000004)"),
             .cupi("/vmrest/coses", json: false),
+            .cupi("/vmrest/users?sort=(alias%20desc)&rowsPerPage=1&pageNumber=1"),
             .cupi("/vmrest/users?templateAlias=voicemailusertemplate", method: "POST", body: "{\"Alias\":\"jdoe\",\"DtmfAccessId\":\"4001\"}"),
             .cupi("/vmrest/users?templateAlias=voicemailusertemplate", method: "POST", body: "{\"Alias\":\"nodigits\"}"),
         ])
-        XCTAssertEqual(answers.map(\.status), [200, 200, 200, 200, 200, 200, 201, 400])
+        XCTAssertEqual(answers.map(\.status), [200, 200, 200, 200, 200, 200, 200, 201, 400])
+        XCTAssertEqual((try json(answers[6])["User"] as? [String: Any])?["Alias"] as? String, "user000008")
         func json(_ answer: Answer) throws -> [String: Any] {
             try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
         }
@@ -124,9 +126,9 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertEqual(try json(answers[3]).keys.sorted(), ["@total"])
         XCTAssertEqual((try json(answers[4])["User"] as? [String: Any])?["Alias"] as? String, "user000004")
         XCTAssertTrue(answers[5].text.contains("<Coses total=\"5\"><Cos><URI>"), answers[5].text)
-        XCTAssertTrue(answers[6].text.hasPrefix("/vmrest/users/"))
-        let created = answers[6].text
-        XCTAssertTrue(answers[7].text.contains("DtmfAccessId"))
+        XCTAssertTrue(answers[7].text.hasPrefix("/vmrest/users/"))
+        let created = answers[7].text
+        XCTAssertTrue(answers[8].text.contains("DtmfAccessId"))
         let after = try Exchange.run(simulator, [
             .cupi(created),
             .cupi(created, method: "PUT", body: "{\"DisplayName\":\"Jane Doe\"}"),
