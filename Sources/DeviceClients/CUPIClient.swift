@@ -30,13 +30,12 @@ public final class CUPIClient: Sendable {
         try await page(path, element: "", query: "rowsPerPage=0").total
     }
 
-    /// The product version (`GET /vmrest/version/product`), nil when the server does not say.
-    public func version() async throws -> String? {
+    /// What the server says it is (`GET /vmrest/version/product`): "Cisco Unity Connection 12.5…",
+    /// or a Unity Express; nil when it does not say.
+    public func product() async throws -> String? {
         let object = try await json("version/product", query: nil)
-        for key in ["ProductVersion", "productVersion", "Version", "version"] {
-            if let value = object[key] as? String, !value.isEmpty { return value }
-        }
-        return nil
+        let parts = [object["ProductName"] as? String, object["ProductVersion"] as? String].compactMap { $0 }.filter { !$0.isEmpty }
+        return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
     /// Reads every row of `/vmrest/<path>` (rows in `element`), page by page.

@@ -47,7 +47,7 @@ struct DeviceConnections {
 
     /// Unified CM Express answers getCCMVersion like a Unified CM; its version says what it is.
     static func isExpress(_ version: String) -> Bool {
-        version.localizedCaseInsensitiveContains("express") || version.localizedCaseInsensitiveContains("CME")
+        version.localizedCaseInsensitiveContains("express")
     }
 }
 

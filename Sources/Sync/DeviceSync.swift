@@ -157,6 +157,11 @@ private final class Run: @unchecked Sendable {
                 }
             case .messageProcessor:
                 let client = device.cupi(context: context)
+                let product = try await client.product() ?? "Unity Connection"
+                if DeviceConnections.isExpress(product) {
+                    throw DeviceJobFailure("device '\(name)': \(product) is Cisco Unity Express, which is not supported (only Unity Connection is synchronized)")
+                }
+                try await log("info", "Connected: \(product)")
                 try await readCUPI(types, client: client)
             case .directory:
                 break // refused by the plan above

@@ -62,11 +62,11 @@ public enum DeviceTestJob {
         case .messageProcessor:
             let client = connections.cupi(context: context)
             let users = try await client.count("users")
-            let version = try? await client.version()
-            if let version, DeviceConnections.isExpress(version) || version.localizedCaseInsensitiveContains("Unity Express") {
-                throw DeviceJobFailure("\(version) is Cisco Unity Express, which is not supported")
+            let product = try await client.product() ?? "Unity Connection"
+            if DeviceConnections.isExpress(product) {
+                throw DeviceJobFailure("\(product) is Cisco Unity Express, which is not supported")
             }
-            return "Unity Connection\(version.map { " version \($0)" } ?? ""), \(users) users"
+            return "\(product), \(users) users"
         case .directory:
             // DIRECTORY: the LDAP tester (bind, read the root DSE) belongs here; until it lands the test says so.
             throw DeviceJobFailure("testing an LDAP directory is not available yet")

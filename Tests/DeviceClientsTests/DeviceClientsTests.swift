@@ -8,43 +8,13 @@ import XCTest
 
 /// The AXL and CUPI clients against `ucp devsim` over HTTPS.
 final class DeviceClientsTests: XCTestCase {
-    var children: [pid_t] = []
-
-    override func tearDown() {
-        for pid in children {
-            kill(pid, SIGKILL)
-            ChildProcess.wait(pid)
-        }
-        children = []
+    func simulator(users: Int, _ flags: [String] = []) throws -> DeviceSimulatorProcess {
+        try DeviceSimulatorProcess.start(for: self, users: users, arguments: flags)
     }
 
-    struct Running {
-        let port: Int
-        let certificate: String
-    }
-
-    /// `ucp devsim --users N FLAGS…` with user admin / password "devsim" (its default).
-    func simulator(users: Int, _ flags: [String] = []) throws -> Running {
-        let directory = NSTemporaryDirectory() + "ucp-devsim-clients-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let binary = ProcessInfo.processInfo.environment["UCP_DEVSIM_BIN"] ?? PackagePaths.ucp
-        let pid = try ChildProcess.spawn([binary, "devsim", "--port", "0", "--users", String(users),
-                                          "--cert-out", directory + "/cert.pem"] + flags, outputPath: directory + "/log")
-        children.append(pid)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
-            if let range = log.range(of: "listening on https://127.0.0.1:") {
-                return Running(port: Int(log[range.upperBound...].prefix { $0.isNumber })!, certificate: directory + "/cert.pem")
-            }
-            usleep(50_000)
-        }
-        throw XCTSkip("ucp devsim did not start")
-    }
-
-    func endpoint(_ sim: Running, password: String = "devsim", caFile: String?? = nil, concurrency: Int = 4) -> DeviceEndpoint {
-        DeviceEndpoint(host: "127.0.0.1", port: sim.port, username: "admin", password: Secret(password),
-                       caFile: caFile ?? sim.certificate, concurrency: concurrency)
+    func endpoint(_ sim: DeviceSimulatorProcess, password: String? = nil, caFile: String?? = nil, concurrency: Int = 4) -> DeviceEndpoint {
+        DeviceEndpoint(host: "127.0.0.1", port: sim.port, username: sim.user, password: Secret(password ?? sim.password),
+                       caFile: caFile ?? sim.certificatePath, concurrency: concurrency)
     }
 
     func testAListPagesWithSkipFirstAndShrinksThePageWhenTheDeviceSaysTooLarge() async throws {

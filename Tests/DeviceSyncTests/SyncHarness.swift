@@ -8,63 +8,12 @@ import TestSupport
 import Transport
 import XCTest
 
-/// `ucp devsim` as a child of one test: HTTPS with the certificate it writes, credentials of its own.
-final class Simulator: @unchecked Sendable {
-    let pid: pid_t
-    let port: Int
-    let certificate: String
-    let user = "axladmin"
-    let password: String
-    let logPath: String
-
-    private init(pid: pid_t, port: Int, certificate: String, password: String, logPath: String) {
-        self.pid = pid
-        self.port = port
-        self.certificate = certificate
-        self.password = password
-        self.logPath = logPath
-    }
-
-    /// Starts `ucp devsim --users N FLAGS…` and waits for its ready line.
-    static func start(users: Int, _ flags: [String] = []) throws -> Simulator {
-        let directory = NSTemporaryDirectory() + "ucp-devsim-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let password = "sim-\(UInt32.random(in: 0...UInt32.max))"
-        try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/password"))
-        let certificate = directory + "/cert.pem"
-        let logPath = directory + "/devsim.log"
-        // Until TestSupport starts the simulator, UCP_DEVSIM_BIN may name a ucp that has it.
-        let binary = ProcessInfo.processInfo.environment["UCP_DEVSIM_BIN"] ?? PackagePaths.ucp
-        let pid = try ChildProcess.spawn(
-            [binary, "devsim", "--port", "0", "--users", String(users), "--user", "axladmin",
-             "--password-file", directory + "/password", "--cert-out", certificate] + flags,
-            outputPath: logPath)
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let range = log.range(of: "listening on https://127.0.0.1:") {
-                let port = Int(log[range.upperBound...].prefix { $0.isNumber })!
-                return Simulator(pid: pid, port: port, certificate: certificate, password: password, logPath: logPath)
-            }
-            if let status = ChildProcess.poll(pid) { throw TestFailure("ucp devsim exited (\(status)): \(log)") }
-            usleep(50_000)
-        }
-        kill(pid, SIGKILL)
-        ChildProcess.wait(pid)
-        throw TestFailure("ucp devsim did not start")
-    }
-
-    func stop() {
-        kill(pid, SIGKILL)
-        ChildProcess.wait(pid)
-    }
-
+extension DeviceSimulatorProcess {
     /// Sends one AXL request as an administrator would (removeUser …); returns the HTTP status.
     func axl(_ operation: String, _ body: @escaping (inout XMLWriter) -> Void) throws -> Int {
-        let connection = try HTTPClientConnection(HTTPConfiguration(caFile: certificate, username: user, password: password))
+        let connection = try HTTPClientConnection(HTTPConfiguration(caFile: certificatePath, username: user, password: password))
         return try connection.perform(
-            .post, url: "https://127.0.0.1:\(port)/axl/",
-            headers: ["Content-Type: text/xml", "SOAPAction: \(AXLVersion.latest.soapAction(operation))"],
+            .post, url: axlURL, headers: ["Content-Type: text/xml", "SOAPAction: \(AXLVersion.latest.soapAction(operation))"],
             body: AXLEnvelope.request(.latest, operation, body: body)) { _ in true }
     }
 }
@@ -93,10 +42,10 @@ final class SyncHarness: @unchecked Sendable {
     }
 
     /// Registers the simulator as a device of `kind` (with the right password unless `password` is given).
-    func register(_ name: String, kind: DeviceKind, simulator: Simulator, password: String? = nil) async throws {
+    func register(_ name: String, kind: DeviceKind, simulator: DeviceSimulatorProcess, password: String? = nil) async throws {
         try await DeviceStore(Connection(database.app), secretBox: box).deviceAdd(
             DeviceDraft(name: name, kind: kind, address: "127.0.0.1", port: simulator.port, adminUser: simulator.user,
-                        caFile: simulator.certificate),
+                        caFile: simulator.certificatePath),
             password: Secret(password ?? simulator.password), actor: "test")
     }
 
