@@ -36,6 +36,10 @@ let package = Package(
             "CCurl",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // libldap: bind, paged search, modify, connection test; blocking calls on threads of their own.
+        .target(name: "LDAP", dependencies: ["CLDAP", "Secrets"]),
+        // A generated test directory and a private slapd serving it (tests, benchmark, demo).
+        .target(name: "DirectoryFixtures", dependencies: ["Postgres"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.
@@ -69,8 +73,9 @@ let package = Package(
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Queue", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )
