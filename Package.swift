@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "LDAP", dependencies: ["CLDAP", "Secrets"]),
         // A generated test directory and a private slapd serving it (tests, benchmark, demo).
         .target(name: "DirectoryFixtures", dependencies: ["Postgres"]),
+        // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
+        .target(name: "AXL", dependencies: []),
         // OpenSSL: AES-256-GCM for passwords at rest.
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Devices (and later domains, service areas, users, services, device objects): the stores.

@@ -119,6 +119,14 @@ public struct Schedule: Sendable, Equatable {
 
     public var name: String { definition.name.value }
 
+    /// When the coordinator fires it next: a due time not fired yet (it fires at the next firing pass),
+    /// else the first due time after `now`; nil when it has no more runs (a one-time schedule that ran).
+    public func nextRunAt(now: Date = Date()) -> Date? {
+        let timing = ScheduleTiming(frequency: definition.frequency, start: definition.start, timeZone: definition.timeZone)
+        let due = timing.dueRuns(lastFired: lastFiredAt, now: now)
+        return due.due ?? due.next
+    }
+
     init(row: Row) throws {
         let name: String = try row.decode("name")
         let frequencyText: String = try row.decode("frequency")

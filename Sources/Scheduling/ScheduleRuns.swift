@@ -38,6 +38,14 @@ public struct ScheduleRun: Sendable, Equatable {
     }
 }
 
+/// A run with the status of its synchronizations, as `ucp schedule show|list|log` print it.
+public struct ScheduleRunStatus: Sendable, Equatable {
+    public var run: ScheduleRun
+    /// The run's syncs and their states; nil for a canceled run, whose synchronization status is not
+    /// available (seed: "Synchronization status will not be available for a canceled job").
+    public var syncs: [ScheduleRunSync]?
+}
+
 /// A sync a run enqueued (a row of `jobs` with this run's `schedule_run_id`).
 public struct ScheduleRunSync: Sendable, Equatable {
     public var id: Int64
@@ -99,6 +107,15 @@ enum ScheduleRunSQL {
     static let syncs = Statement("schedule_runs_syncs", """
         SELECT id, type, target, state, error, sync_group FROM jobs
          WHERE schedule_run_id = $1 AND kind IN ('device_sync', 'sync') ORDER BY id
+        """)
+    /// Finished runs older than the retention, except each schedule's latest run.
+    static let prune = Statement("schedule_runs_prune", """
+        WITH doomed AS (
+            SELECT r.id FROM schedule_runs r
+             WHERE r.finished_at < now() - make_interval(secs => $1)
+               AND r.id < (SELECT max(latest.id) FROM schedule_runs latest WHERE latest.schedule_name = r.schedule_name)
+             ORDER BY r.id LIMIT $2)
+        DELETE FROM schedule_runs WHERE id IN (SELECT id FROM doomed)
         """)
     static let auditAppend = Statement("schedule_runs_audit", """
         INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
@@ -182,6 +199,17 @@ public struct ScheduleRunStore: Sendable {
         try await connection.query(ScheduleRunSQL.runLatest, [schedule]).first.map(ScheduleRun.init(row:))
     }
 
+    /// The latest run of a schedule with its synchronization status (none for a canceled run); nil when
+    /// it never ran.
+    public func runStatusLatest(schedule: String) async throws -> ScheduleRunStatus? {
+        guard let run = try await runLatest(schedule: schedule) else { return nil }
+        return try await runStatus(run)
+    }
+
+    public func runStatus(_ run: ScheduleRun) async throws -> ScheduleRunStatus {
+        ScheduleRunStatus(run: run, syncs: run.state == .canceled ? nil : try await runSyncs(id: run.id))
+    }
+
     /// Every run of a schedule, oldest first.
     public func runList(schedule: String) async throws -> [ScheduleRun] {
         try await connection.query(ScheduleRunSQL.runList, [schedule]).map(ScheduleRun.init(row:))
@@ -232,6 +260,18 @@ public struct ScheduleRunStore: Sendable {
         return canceled
     }
 
+    /// Deletes finished runs older than `retentionSeconds` (with their logs), keeping each schedule's
+    /// latest run; returns how many it deleted.
+    @discardableResult
+    public func runPrune(retentionSeconds: Double, limit: Int = 5000) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit]).affectedRows
+            total += deleted
+            if deleted < limit { return total }
+        }
+    }
+
     /// Marks the run running; false when it already ended.
     func runStart(id: Int64) async throws -> Bool {
         !(try await connection.query(ScheduleRunSQL.runStart, [id])).isEmpty
@@ -241,6 +281,22 @@ public struct ScheduleRunStore: Sendable {
     @discardableResult
     func runFinish(id: Int64, state: ScheduleRun.State) async throws -> Bool {
         !(try await connection.query(ScheduleRunSQL.runFinish, [id, state.rawValue])).isEmpty
+    }
+}
+
+/// The coordinator's duty that deletes old finished runs, at the jobs' retention.
+public struct ScheduleRunPruneDuty: CoordinatorDuty {
+    public let name = "schedule run pruning"
+    public let intervalSeconds: Double
+    public let retentionSeconds: Double
+
+    public init(intervalSeconds: Double, retentionSeconds: Double) {
+        self.intervalSeconds = intervalSeconds
+        self.retentionSeconds = retentionSeconds
+    }
+
+    public func runOnce(_ store: QueueStore, actor: String) async throws {
+        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds)
     }
 }
 

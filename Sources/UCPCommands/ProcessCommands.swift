@@ -65,7 +65,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // The coordinator always sends the alert outbox; with --watchdog it also checks for stuck syncs.
         var services: [any Service] = [
             Coordinator(configuration: configuration, database: database,
-                        extraDuties: [ScheduleFiringDuty(intervalSeconds: scheduleIntervalSeconds)], logger: logger),
+                        extraDuties: [
+                            ScheduleFiringDuty(intervalSeconds: scheduleIntervalSeconds),
+                            ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
+                                                 retentionSeconds: configuration.retentionSeconds),
+                        ], logger: logger),
             AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
         ]
         if watchdog {

@@ -83,17 +83,25 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let schedules = try await ScheduleStore(Connection(try await Database.open())).scheduleList()
+            let connection = Connection(try await Database.open())
+            let schedules = try await ScheduleStore(connection).scheduleList()
+            let runs = ScheduleRunStore(connection)
+            var latest: [String: ScheduleRunStatus] = [:]
+            for schedule in schedules {
+                latest[schedule.name] = try await runs.runStatusLatest(schedule: schedule.name)
+            }
             if json {
-                print(try Output.json(schedules.map(ScheduleOutput.json)))
+                print(try Output.json(schedules.map { ScheduleOutput.json($0, latestRun: latest[$0.name]) }))
                 return
             }
-            print(pad("NAME", 24) + pad("EVERY", 7) + pad("START", 27) + pad("TIME ZONE", 20) + pad("OPTIONS", 34) + "SYNCHRONIZES")
+            print(pad("NAME", 24) + pad("EVERY", 7) + pad("NEXT RUN", 27) + pad("TIME ZONE", 20) + pad("LAST RUN", 26)
+                  + pad("OPTIONS", 34) + "SYNCHRONIZES")
             for schedule in schedules {
                 let definition = schedule.definition
                 print(pad(schedule.name, 24) + pad(definition.frequency.cliForm, 7)
-                      + pad(ScheduleStart.format(definition.start, timeZone: definition.timeZone), 27)
+                      + pad(schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "-", 27)
                       + pad(definition.timeZone.identifier, 20)
+                      + pad(latest[schedule.name].map { "\($0.run.id) \($0.run.state.rawValue)" } ?? "never", 26)
                       + pad(definition.optionNames.isEmpty ? "-" : definition.optionNames.joined(separator: ","), 34)
                       + definition.selection.summary)
             }
@@ -107,11 +115,13 @@ struct ScheduleCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await RefusedInput.translate {
-                guard let schedule = try await ScheduleStore(Connection(try await Database.open())).scheduleGet(name: name) else {
+                let connection = Connection(try await Database.open())
+                guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
                     throw ScheduleStore.noSuchSchedule(name)
                 }
+                let latest = try await ScheduleRunStore(connection).runStatusLatest(schedule: name)
                 if json {
-                    print(try Output.json(ScheduleOutput.json(schedule)))
+                    print(try Output.json(ScheduleOutput.json(schedule, latestRun: latest)))
                     return
                 }
                 let definition = schedule.definition
@@ -124,6 +134,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                     ("force domain", definition.forceDomain ? "on" : "off"),
                     ("parallel", definition.parallel ? "on" : "off"),
                     ("abort on failure", definition.abortOnFailure ? "on" : "off"),
+                    ("next run", schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "none"),
                     ("last fired at", Output.shortTime(schedule.lastFiredAt)),
                     ("created at", Output.shortTime(schedule.createdAt)),
                     ("updated at", Output.shortTime(schedule.updatedAt)),
@@ -134,6 +145,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                     print("granular text:")
                     for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
                 }
+                ScheduleOutput.printRunStatus(latest)
             }
         }
     }
@@ -172,17 +184,36 @@ extension ScheduleCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cancel the schedule's unfinished runs: their job shows canceling while it stops, then canceled.")
-        @Argument(help: "The job name.") var name: String
+            abstract: "Cancel the unfinished runs of one or more schedules: each run's job shows canceling while it stops, then canceled.")
+        @Argument(help: "The job names (several cancel together).") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
                 let connection = Connection(try await Database.open())
-                guard try await ScheduleStore(connection).scheduleGet(name: name) != nil else { throw ScheduleStore.noSuchSchedule(name) }
-                let runs = try await ScheduleRunStore(connection).runCancel(schedule: name, actor: global.actorName)
-                guard !runs.isEmpty else { throw ScheduleError("schedule '\(name)': no run in progress") }
-                for run in runs { print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))") }
+                let schedules = ScheduleStore(connection)
+                // Every name is checked before anything is canceled: a typo cancels nothing.
+                for name in names where try await schedules.scheduleGet(name: name) == nil {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                let runs = ScheduleRunStore(connection)
+                var idle: [String] = []
+                for name in names {
+                    let canceled = try await runs.runCancel(schedule: name, actor: global.actorName)
+                    if canceled.isEmpty { idle.append(name) }
+                    for run in canceled {
+                        print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))")
+                    }
+                }
+                if idle.count == names.count {
+                    throw ScheduleError(idle.count == 1 ? "schedule '\(idle[0])': no run in progress"
+                                                        : "schedules \(idle.map { "'\($0)'" }.joined(separator: ", ")): no run in progress")
+                }
+                for name in idle { print("schedule '\(name)': no run in progress") }
             }
         }
     }
@@ -207,6 +238,7 @@ extension ScheduleCommand {
                 print("run \(found.id) of schedule '\(name)': \(found.state.rawValue) (\(found.trigger), due \(Output.shortTime(found.dueAt)), "
                       + "started \(Output.shortTime(found.startedAt)), finished \(Output.shortTime(found.finishedAt)))")
                 for line in try await store.runLog(id: found.id) { print("  \(line)") }
+                ScheduleOutput.printRunStatus(try await store.runStatus(found))
             }
         }
     }
@@ -263,7 +295,27 @@ enum ScheduleOutput {
         }
     }
 
-    static func json(_ schedule: Schedule) -> [String: Any] {
+    /// The latest run and the status of each of its synchronizations; a canceled run has none (seed).
+    static func printRunStatus(_ status: ScheduleRunStatus?) {
+        guard let status else {
+            print(pad("last run", 17) + "never")
+            return
+        }
+        let run = status.run
+        print(pad("last run", 17) + "\(run.id), \(run.state.rawValue) (\(run.trigger), started \(Output.shortTime(run.startedAt)), "
+              + "finished \(Output.shortTime(run.finishedAt)))")
+        guard let syncs = status.syncs else {
+            print("synchronization status: not available (the run was canceled)")
+            return
+        }
+        print("synchronization status:" + (syncs.isEmpty ? " no synchronization started" : ""))
+        for sync in syncs {
+            print("  job \(sync.id)  \(pad(sync.type, 12))\(pad(sync.target ?? "-", 24))\(sync.state.rawValue)"
+                  + (sync.error.map { ": \($0)" } ?? ""))
+        }
+    }
+
+    static func json(_ schedule: Schedule, latestRun: ScheduleRunStatus?) -> [String: Any] {
         let definition = schedule.definition
         var granular: Any = NSNull()
         if case .granular(let text) = definition.selection { granular = text }
@@ -276,6 +328,23 @@ enum ScheduleOutput {
             "abort_on_failure": definition.abortOnFailure, "last_fired_at": Output.iso(schedule.lastFiredAt),
             "created_at": Output.iso(schedule.createdAt), "updated_at": Output.iso(schedule.updatedAt),
             "updated_by": schedule.updatedBy,
+            "next_run_at": Output.iso(schedule.nextRunAt()),
+            "last_run": latestRun.map(runJSON) ?? NSNull(),
+        ]
+    }
+
+    static func runJSON(_ status: ScheduleRunStatus) -> [String: Any] {
+        let run = status.run
+        let syncs: Any = status.syncs.map { syncs in
+            syncs.map { sync -> [String: Any] in
+                ["job": sync.id, "type": sync.type, "target": sync.target ?? NSNull(), "state": sync.state.rawValue,
+                 "error": sync.error ?? NSNull()]
+            }
+        } ?? NSNull()
+        return [
+            "id": run.id, "state": run.state.rawValue, "trigger": run.trigger, "due_at": Output.iso(run.dueAt),
+            "started_at": Output.iso(run.startedAt), "finished_at": Output.iso(run.finishedAt),
+            "synchronization_status": syncs,
         ]
     }
 }

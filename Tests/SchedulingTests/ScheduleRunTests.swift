@@ -286,6 +286,9 @@ final class ScheduleRunTests: XCTestCase {
         try await ScheduleStore(connection).scheduleAdd(
             try definition("Long", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
             actor: "test")
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Other", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
+            actor: "test")
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--lease", "3s"])
@@ -299,9 +302,19 @@ final class ScheduleRunTests: XCTestCase {
             try await runs.runSyncs(id: 1).contains { $0.state == .running }
         }
         XCTAssertTrue(syncRunning)
-        let canceled = try processes.run(["schedule", "cancel", "Long"])
+        let other = try processes.run(["schedule", "run-now", "Other"])
+        XCTAssertTrue(other.stdout.contains("run 2 queued"), other.stdout)
+        // A typo cancels nothing; then two schedules' runs are canceled at once (seed: several at once).
+        let typo = try processes.run(["schedule", "cancel", "Long", "Nope"])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.stderr.contains("schedule 'Nope': no such schedule"), typo.stderr)
+        await assertEqual(try await runs.runGet(id: 1)?.state, .running)
+        let canceled = try processes.run(["schedule", "cancel", "Long", "Other"])
         XCTAssertEqual(canceled.status, 0, canceled.stderr)
-        XCTAssertTrue(canceled.stdout.contains("cancel of run 1 requested"), canceled.stdout)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Long': cancel of run 1 requested"), canceled.stdout)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Other': cancel of run 2 requested"), canceled.stdout)
+        let otherEnded = try await eventually(timeout: 15) { try await runs.runGet(id: 2)?.state == .canceled }
+        XCTAssertTrue(otherEnded)
         let jobID = try await runs.runGet(id: 1)!.jobID!
         let state = try await database.store().jobGet(id: jobID)?.state
         XCTAssertTrue(state == .canceling || state == .canceled, "\(String(describing: state))")
@@ -319,6 +332,18 @@ final class ScheduleRunTests: XCTestCase {
         XCTAssertEqual(log.status, 0, log.stderr)
         XCTAssertTrue(log.stdout.hasPrefix("run 1 of schedule 'Long': canceled (run-now"), log.stdout)
         XCTAssertTrue(log.stdout.contains("canceled by an operator"), log.stdout)
+        // Seed: "Synchronization status will not be available for a canceled job."
+        XCTAssertTrue(log.stdout.contains("synchronization status: not available (the run was canceled)"), log.stdout)
+        XCTAssertFalse(log.stdout.contains("sync.infra"), log.stdout)
+        await assertEqual(try await runs.runStatusLatest(schedule: "Long")?.syncs, nil)
+        let show = try processes.run(["schedule", "show", "Long"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("synchronization status: not available (the run was canceled)"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("1, canceled (run-now"), show.stdout)
+        let shownJSON = try processes.run(["schedule", "show", "Long", "--json"])
+        let lastRun = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(shownJSON.stdout.utf8)) as? [String: Any])?["last_run"] as? [String: Any])
+        XCTAssertEqual(lastRun["state"] as? String, "canceled")
+        XCTAssertTrue(lastRun["synchronization_status"] is NSNull, "\(lastRun)")
 
         let nothing = try processes.run(["schedule", "cancel", "Long"])
         XCTAssertNotEqual(nothing.status, 0)
@@ -326,5 +351,42 @@ final class ScheduleRunTests: XCTestCase {
         let missing = try processes.run(["schedule", "run-now", "Nope"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("schedule 'Nope': no such schedule"), missing.stderr)
+    }
+
+    func testFinishedRunShowsItsSyncStatusAndOldRunsArePrunedButTheLatestIsKept() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Quick", every: .every(1, .days), start: Date().addingTimeInterval(3600),
+                           selection: .granular("cp.CUCM-A: infra")),
+            actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4"])
+        let runs = ScheduleRunStore(connection)
+        var options = ScheduleRunParameters(run: 0, schedule: "Quick")
+        options.standIn = [.init(seconds: 0.2)]
+        for _ in 0..<3 {
+            let run = try await runs.runNow(name: "Quick", actor: "test", testOptions: options)
+            let ended = try await eventually(timeout: 20) { try await runs.runGet(id: run.id)?.state == .succeeded }
+            XCTAssertTrue(ended)
+        }
+        let show = try processes.run(["schedule", "show", "Quick"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("synchronization status:"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("sync.infra  CUCM-A"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("succeeded"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("next run"), show.stdout)
+        let list = try processes.run(["schedule", "list"])
+        XCTAssertTrue(list.stdout.contains("3 succeeded"), list.stdout)
+
+        // Nothing is old enough yet; then, with a zero retention, all but the latest run go.
+        await assertEqual(try await runs.runPrune(retentionSeconds: 3600), 0)
+        await assertEqual(try await runs.runPrune(retentionSeconds: 0), 2)
+        await assertEqual(try await runs.runList(schedule: "Quick").map(\.id), [3])
+        await assertEqual(try await runs.runLog(id: 1), [])
+        let latestLog = try await runs.runLog(id: 3)
+        XCTAssertFalse(latestLog.isEmpty)
     }
 }
