@@ -49,7 +49,7 @@ let package = Package(
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
-            "Queue",
+            "Queue", "Postgres", "LDAP", "Secrets",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Queue", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
+        .testTarget(name: "DirectorySyncTests", dependencies: ["Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

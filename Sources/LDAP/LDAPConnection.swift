@@ -55,10 +55,10 @@ public final class LDAPConnection: @unchecked Sendable {
 
     // MARK: operations
 
-    /// The entries of a paged search, page by page (RFC 2696). Iterating asks the server for one page
-    /// at a time, and for the next while the caller handles the current one.
-    public func pages(_ search: LDAPSearch) -> LDAPPages {
-        LDAPPages(connection: self, search: search)
+    /// The entries of a paged search, page by page (RFC 2696). Pages are read on the connection's
+    /// thread up to `readAhead` pages ahead of the caller (memory stays at that many pages).
+    public func pages(_ search: LDAPSearch, readAhead: Int = 2) -> LDAPPages {
+        LDAPPages(connection: self, search: search, readAhead: max(1, readAhead))
     }
 
     /// Reads one entry (a base search); nil when it does not exist.
@@ -367,71 +367,3 @@ public final class LDAPConnection: @unchecked Sendable {
 /// Carries a value made on the connection's queue back to the caller (a handle the caller owns from then on).
 private struct Unchecked<T>: @unchecked Sendable { let value: T }
 
-/// The pages of one search, as an asynchronous sequence. Each iteration reads the next page; the page
-/// after it is already being read while the caller works. Stopping early tells the server to drop the search.
-public struct LDAPPages: AsyncSequence, Sendable {
-    public typealias Element = LDAPPage
-    let connection: LDAPConnection
-    let search: LDAPSearch
-
-    public func makeAsyncIterator() -> Iterator { Iterator(state: State(connection: connection, search: search)) }
-
-    public struct Iterator: AsyncIteratorProtocol {
-        let state: State
-        public mutating func next() async throws -> LDAPPage? { try await state.next() }
-    }
-
-    final class State: @unchecked Sendable {
-        let connection: LDAPConnection
-        let search: LDAPSearch
-        // Touched only by the iterating task.
-        private var pending: Task<LDAPConnection.FetchedPage, Error>?
-        private var cookie: [UInt8]?
-        private var index = 0
-        private var finished = false
-
-        init(connection: LDAPConnection, search: LDAPSearch) {
-            self.connection = connection
-            self.search = search
-        }
-
-        deinit {
-            // Read to the end, or never started: nothing to drop. Otherwise the server holds a cookie:
-            // the one of the page being read ahead once it arrives, else the last one.
-            guard !finished else { return }
-            let connection = connection, search = search
-            if let pending {
-                Task {
-                    if let cookie = try? await pending.value.cookie { connection.abandon(search, cookie: cookie) }
-                }
-            } else if let cookie {
-                connection.abandon(search, cookie: cookie)
-            }
-        }
-
-        func next() async throws -> LDAPPage? {
-            guard !finished else { return nil }
-            let fetched: LDAPConnection.FetchedPage
-            do {
-                if let pending {
-                    self.pending = nil
-                    fetched = try await pending.value
-                } else {
-                    fetched = try await connection.page(search, cookie: cookie, index: index)
-                }
-            } catch {
-                finished = true
-                throw error
-            }
-            index += 1
-            cookie = fetched.cookie
-            if let next = fetched.cookie, search.pageSize > 0 {
-                let connection = connection, search = search, index = index
-                pending = Task { try await connection.page(search, cookie: next, index: index) }
-            } else {
-                finished = true
-            }
-            return fetched.page
-        }
-    }
-}
