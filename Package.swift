@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling",
+            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "LDAP", "DirectoryFixtures",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

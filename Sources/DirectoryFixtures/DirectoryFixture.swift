@@ -21,11 +21,14 @@ public struct FixtureUser: Sendable, Equatable {
     public var title: String?
     /// AD's userAccountControl: 512 a normal account, 514 (bit 2 set) a disabled one.
     public var userAccountControl: Int?
+    /// ADAM / LDS: msDS-UserAccountDisabled.
+    public var accountDisabled: Bool?
 
     public init(cn: String, uid: String, sAMAccountName: String? = nil, givenName: String? = nil, sn: String,
                 middleName: String? = nil, initials: String? = nil, mail: String? = nil, telephoneNumber: String? = nil,
                 ipPhone: String? = nil, employeeNumber: String? = nil, userPrincipalName: String? = nil,
-                sipAddress: String? = nil, department: String? = nil, title: String? = nil, userAccountControl: Int? = nil) {
+                sipAddress: String? = nil, department: String? = nil, title: String? = nil, userAccountControl: Int? = nil,
+                accountDisabled: Bool? = nil) {
         self.cn = cn
         self.uid = uid
         self.sAMAccountName = sAMAccountName
@@ -42,13 +45,14 @@ public struct FixtureUser: Sendable, Equatable {
         self.department = department
         self.title = title
         self.userAccountControl = userAccountControl
+        self.accountDisabled = accountDisabled
     }
 
     public var disabled: Bool { (userAccountControl ?? 0) & 2 != 0 }
 
     /// The attributes of the entry, in a fixed order.
     var attributes: [(String, String)] {
-        var list: [(String, String)] = [("objectClass", "inetOrgPerson"), ("objectClass", "ucpTestADUser"),
+        var list: [(String, String)] = [("objectClass", "inetOrgPerson"), ("objectClass", "user"),
                                         ("cn", cn), ("uid", uid), ("sn", sn)]
         let optional: [(String, String?)] = [
             ("sAMAccountName", sAMAccountName), ("givenName", givenName), ("middleName", middleName),
@@ -56,6 +60,7 @@ public struct FixtureUser: Sendable, Equatable {
             ("employeeNumber", employeeNumber), ("userPrincipalName", userPrincipalName),
             ("msRTCSIP-PrimaryUserAddress", sipAddress), ("department", department), ("title", title),
             ("userAccountControl", userAccountControl.map(String.init)),
+            ("msDS-UserAccountDisabled", accountDisabled.map { $0 ? "TRUE" : "FALSE" }),
         ]
         for (name, value) in optional { if let value { list.append((name, value)) } }
         return list
@@ -97,7 +102,8 @@ public enum DirectoryFixture {
             middleName: "Middle\(index % 3)", initials: "I\(index % 3)", mail: "\(id)@example.com",
             telephoneNumber: String(format: "+1 (408) 555-%04d", index % 10000), ipPhone: String(100_000 + index),
             employeeNumber: "E\(index)", userPrincipalName: "\(id)@corp.example.com", sipAddress: "sip:\(id)@example.com",
-            department: department, title: "Title\(index % 4)", userAccountControl: index % 10 == 0 ? 514 : 512)
+            department: department, title: "Title\(index % 4)", userAccountControl: index % 10 == 0 ? 514 : 512,
+            accountDisabled: index % 10 == 0)
     }
 
     /// The DN of a user's entry.

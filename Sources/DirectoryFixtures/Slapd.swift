@@ -147,20 +147,54 @@ public final class Slapd: @unchecked Sendable {
         }
     }
 
+    /// A loopback port nothing listens on now (bound to port 0, then closed).
+    public static func freeLoopbackPort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound else { throw FixtureError("cannot find a free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     private static func accepts(port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var address = loopback(port: port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
     }
 
-    /// AD's user attributes the seed's field mappings read, under a private OID arc, as one auxiliary
-    /// class (`ucpTestADUser`) that inetOrgPerson entries add. userAccountControl is an INTEGER, so
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    /// Starts a private slapd with the first `users` generated users on a free loopback port (for
+    /// the demo and `ucp ldapsim`). The caller stops it with `destroy()`.
+    public static func startGenerated(users: Int, directory: String? = nil, port: Int? = nil, tls: Bool = false) throws -> Slapd {
+        let folder = directory ?? "/tmp/ucp-slapd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let slapd = Slapd(directory: folder, port: try port ?? freeLoopbackPort(), tlsPort: tls ? try freeLoopbackPort() : nil)
+        do {
+            try slapd.create(users: (0..<max(0, users)).lazy.map { DirectoryFixture.user($0 + 1) })
+            try slapd.start()
+        } catch {
+            slapd.destroy()
+            throw error
+        }
+        return slapd
+    }
+
+    /// AD's user attributes the seed's field mappings read, under a private OID arc, as an auxiliary
+    /// class named as AD's `user` that inetOrgPerson entries add (so AD's person filter
+    /// `(&(objectClass=user)(!(objectClass=computer)))` selects them; `computer` exists for that filter). userAccountControl is an INTEGER, so
     /// slapd's bit-AND matching rule (1.2.840.113556.1.4.803, as AD's) selects disabled accounts.
     static let schema = """
         # AD-like attributes for UCProvision's tests (private OIDs: 1.3.6.1.4.1.55555.7 is a test arc).
@@ -185,9 +219,12 @@ public final class Slapd: @unchecked Sendable {
         attributetype ( 1.3.6.1.4.1.55555.7.1.7 NAME 'middleName'
             EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
             SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
-        objectclass ( 1.3.6.1.4.1.55555.7.2.1 NAME 'ucpTestADUser' AUXILIARY
+        attributetype ( 1.3.6.1.4.1.55555.7.1.8 NAME 'msDS-UserAccountDisabled'
+            EQUALITY booleanMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.7 SINGLE-VALUE )
+        objectclass ( 1.3.6.1.4.1.55555.7.2.1 NAME 'user' AUXILIARY
             MAY ( sAMAccountName $ userPrincipalName $ ipPhone $ msRTCSIP-PrimaryUserAddress $
-                  userAccountControl $ department $ middleName ) )
+                  userAccountControl $ department $ middleName $ msDS-UserAccountDisabled ) )
+        objectclass ( 1.3.6.1.4.1.55555.7.2.2 NAME 'computer' AUXILIARY )
 
         """
 }

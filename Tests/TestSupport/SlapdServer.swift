@@ -9,7 +9,7 @@ public final class SlapdServer: @unchecked Sendable {
     /// Starts slapd with `users` (default: the first 50 generated users); with `tls`, also on an ldaps:// port.
     public init(users: [FixtureUser] = (1...50).map(DirectoryFixture.user), tls: Bool = false) throws {
         let folder = "/tmp/ucp-slapd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        slapd = Slapd(directory: folder, port: try freeLoopbackPort(), tlsPort: tls ? try freeLoopbackPort() : nil)
+        slapd = Slapd(directory: folder, port: try Slapd.freeLoopbackPort(), tlsPort: tls ? try Slapd.freeLoopbackPort() : nil)
         do {
             try slapd.create(users: users)
             try slapd.start()
