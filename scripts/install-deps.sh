@@ -4,7 +4,7 @@
 # Idempotent: when everything is installed it prints one line and changes nothing.
 set -euo pipefail
 
-PACKAGES=(libldap2-dev libcurl4-openssl-dev slapd ldap-utils libxml2-utils)
+PACKAGES=(libldap2-dev libcurl4-openssl-dev slapd ldap-utils libxml2-utils libxml2-dev)
 
 is_installed() {
     local status

@@ -44,6 +44,13 @@ public struct ScheduleRunStatus: Sendable, Equatable {
     /// The run's syncs and their states; nil for a canceled run, whose synchronization status is not
     /// available (seed: "Synchronization status will not be available for a canceled job").
     public var syncs: [ScheduleRunSync]?
+    /// The state of the run's `schedule.run` job (nil once pruned).
+    public var jobState: JobState?
+
+    /// The run's state as operators see it: `canceling` while a canceled run stops (seed), else the run's.
+    public var state: String {
+        !run.state.isFinal && jobState == .canceling ? JobState.canceling.rawValue : run.state.rawValue
+    }
 }
 
 /// A sync a run enqueued (a row of `jobs` with this run's `schedule_run_id`).
@@ -207,7 +214,9 @@ public struct ScheduleRunStore: Sendable {
     }
 
     public func runStatus(_ run: ScheduleRun) async throws -> ScheduleRunStatus {
-        ScheduleRunStatus(run: run, syncs: run.state == .canceled ? nil : try await runSyncs(id: run.id))
+        var jobState: JobState?
+        if let jobID = run.jobID { jobState = try await QueueStore(connection).jobGet(id: jobID)?.state }
+        return ScheduleRunStatus(run: run, syncs: run.state == .canceled ? nil : try await runSyncs(id: run.id), jobState: jobState)
     }
 
     /// Every run of a schedule, oldest first.

@@ -73,13 +73,20 @@ public struct ScheduleStore: Sendable {
     }
 
     public func scheduleDelete(name: String, actor: String) async throws {
+        try await scheduleDelete(names: [name], actor: actor)
+    }
+
+    /// Deletes several schedules together: all of them, or none when one of them does not exist.
+    public func scheduleDelete(names: [String], actor: String) async throws {
         try await connection.transaction { session in
-            guard try session.query(ScheduleSQL.scheduleGetForUpdate, [name]).first != nil else {
-                throw Self.noSuchSchedule(name)
+            for name in names {
+                guard try session.query(ScheduleSQL.scheduleGetForUpdate, [name]).first != nil else {
+                    throw Self.noSuchSchedule(name)
+                }
+                try session.query(ScheduleSQL.scheduleDelete, [name])
+                try Self.audit(session, actor: actor, action: "schedule.deleted", target: name,
+                               message: "Schedule '\(name)' deleted")
             }
-            try session.query(ScheduleSQL.scheduleDelete, [name])
-            try Self.audit(session, actor: actor, action: "schedule.deleted", target: name,
-                           message: "Schedule '\(name)' deleted")
         }
     }
 

@@ -33,6 +33,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                 }
                 let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
                 print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
+                if fields.runNow { try await ScheduleOutput.runNow(schedule.name, connection: connection, actor: global.actorName) }
             }
         }
     }
@@ -61,19 +62,24 @@ struct ScheduleCommand: AsyncParsableCommand {
                 let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
                 print(before.map { $0.updatedAt == schedule.updatedAt } == true
                       ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
+                if fields.runNow { try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName) }
             }
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a schedule.")
-        @Argument(help: "The job name.") var name: String
+        static let configuration = CommandConfiguration(abstract: "Delete one or more schedules (all of them, or none when one does not exist).")
+        @Argument(help: "The job names.") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
-                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(name: name, actor: global.actorName)
-                print("schedule '\(name)' deleted")
+                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(names: names, actor: global.actorName)
+                for name in names { print("schedule '\(name)' deleted") }
             }
         }
     }
@@ -101,7 +107,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                 print(pad(schedule.name, 24) + pad(definition.frequency.cliForm, 7)
                       + pad(schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "-", 27)
                       + pad(definition.timeZone.identifier, 20)
-                      + pad(latest[schedule.name].map { "\($0.run.id) \($0.run.state.rawValue)" } ?? "never", 26)
+                      + pad(latest[schedule.name].map { "\($0.run.id) \($0.state)" } ?? "never", 26)
                       + pad(definition.optionNames.isEmpty ? "-" : definition.optionNames.joined(separator: ","), 34)
                       + definition.selection.summary)
             }
@@ -170,14 +176,24 @@ struct ScheduleCommand: AsyncParsableCommand {
 extension ScheduleCommand {
     struct RunNow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run-now", abstract: "Start a run of the schedule now, whatever its timing (a worker runs it).")
-        @Argument(help: "The job name.") var name: String
+            commandName: "run-now", abstract: "Start a run of one or more schedules now, whatever their timing (a worker runs them).")
+        @Argument(help: "The job names.") var names: [String]
         @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("name: give at least one schedule") }
+        }
 
         func run() async throws {
             try await RefusedInput.translate {
-                let run = try await ScheduleRunStore(Connection(try await Database.open())).runNow(name: name, actor: global.actorName)
-                print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
+                let connection = Connection(try await Database.open())
+                // Every name is checked before anything starts: a typo starts nothing.
+                for name in names where try await ScheduleStore(connection).scheduleGet(name: name) == nil {
+                    throw ScheduleStore.noSuchSchedule(name)
+                }
+                for name in names {
+                    try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName)
+                }
             }
         }
     }
@@ -262,8 +278,10 @@ struct ScheduleFieldOptions: ParsableArguments {
           help: "Stop the run at the first device synchronization failure.")
     var abortOnFailure: Bool?
     @Flag(help: "Show the plan the schedule would run and store nothing.") var preview = false
+    @Flag(help: "Save, then start a run now (the seed's \"Save and Run Now\").") var runNow = false
 
     func change() throws -> ScheduleChange {
+        if preview && runNow { throw ValidationError("run-now: not with --preview (a preview stores and runs nothing)") }
         if !builder.isEmpty && granular != nil { throw ScheduleError(ScheduleChange.selectionTwiceMessage) }
         return try ScheduleChange(every: every, start: start, timeZone: timeZone, builder: builder,
                                   granularText: try granular.map(Self.readGranular), forceDomain: forceDomain,
@@ -295,6 +313,12 @@ enum ScheduleOutput {
         }
     }
 
+    /// Starts a run now and says so (`run-now`, and `--run-now` on add and edit: the seed's "Save and Run Now").
+    static func runNow(_ name: String, connection: Connection, actor: String) async throws {
+        let run = try await ScheduleRunStore(connection).runNow(name: name, actor: actor)
+        print("schedule '\(name)': run \(run.id) queued (job \(run.jobID.map(String.init) ?? "?"))")
+    }
+
     /// The latest run and the status of each of its synchronizations; a canceled run has none (seed).
     static func printRunStatus(_ status: ScheduleRunStatus?) {
         guard let status else {
@@ -302,7 +326,7 @@ enum ScheduleOutput {
             return
         }
         let run = status.run
-        print(pad("last run", 17) + "\(run.id), \(run.state.rawValue) (\(run.trigger), started \(Output.shortTime(run.startedAt)), "
+        print(pad("last run", 17) + "\(run.id), \(status.state) (\(run.trigger), started \(Output.shortTime(run.startedAt)), "
               + "finished \(Output.shortTime(run.finishedAt)))")
         guard let syncs = status.syncs else {
             print("synchronization status: not available (the run was canceled)")
@@ -342,7 +366,7 @@ enum ScheduleOutput {
             }
         } ?? NSNull()
         return [
-            "id": run.id, "state": run.state.rawValue, "trigger": run.trigger, "due_at": Output.iso(run.dueAt),
+            "id": run.id, "state": status.state, "trigger": run.trigger, "due_at": Output.iso(run.dueAt),
             "started_at": Output.iso(run.startedAt), "finished_at": Output.iso(run.finishedAt),
             "synchronization_status": syncs,
         ]

@@ -92,6 +92,10 @@ final class ScheduleCommandTests: XCTestCase {
              "ucp: every: unknown unit 'y' in '1y' (use h, d or w, or once)\n"),
             (["schedule", "show", "ghost"], "ucp: schedule 'ghost': no such schedule\n"),
             (["schedule", "delete", "ghost"], "ucp: schedule 'ghost': no such schedule\n"),
+            (["schedule", "delete", "Nightly mixed", "ghost"], "ucp: schedule 'ghost': no such schedule\n"),
+            (["schedule", "run-now", "Nightly mixed", "ghost"], "ucp: schedule 'ghost': no such schedule\n"),
+            (["schedule", "add", "--name", "x", "--builder", "all", "--preview", "--run-now"],
+             "ucp: run-now: not with --preview (a preview stores and runs nothing)\n"),
         ]
         for (arguments, expected) in bad {
             let result = try processes.run(arguments)
@@ -137,9 +141,18 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(after["builder"] as? [String], ["cp", "mp"])
         XCTAssertTrue(after["granular"] is NSNull)
 
-        let deleted = try processes.run(["schedule", "delete", "Nightly mixed"])
+        // "Save and Run Now": the run is queued with the save (no worker runs here, so it stays queued).
+        let savedAndRun = try processes.run(["schedule", "add", "--name", "Now too", "--builder", "cp", "--run-now"])
+        XCTAssertEqual(savedAndRun.status, 0, savedAndRun.stderr)
+        XCTAssertTrue(savedAndRun.stdout.hasSuffix("schedule 'Now too': run 1 queued (job 1)\n"), savedAndRun.stdout)
+        let listedRuns = try processes.run(["schedule", "list"])
+        XCTAssertTrue(listedRuns.stdout.contains("1 queued"), listedRuns.stdout)
+        XCTAssertTrue(listedRuns.stdout.contains("never"), listedRuns.stdout)
+
+        // Several schedules are deleted together.
+        let deleted = try processes.run(["schedule", "delete", "Nightly mixed", "Now too"])
         XCTAssertEqual(deleted.status, 0, deleted.stderr)
-        XCTAssertEqual(deleted.stdout, "schedule 'Nightly mixed' deleted\n")
+        XCTAssertEqual(deleted.stdout, "schedule 'Nightly mixed' deleted\nschedule 'Now too' deleted\n")
         let empty = try processes.run(["schedule", "list", "--json"])
         XCTAssertEqual(empty.status, 0, empty.stderr)
         XCTAssertTrue(try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(empty.stdout.utf8)) as? [Any]).isEmpty)

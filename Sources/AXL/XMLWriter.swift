@@ -1,0 +1,111 @@
+/// Writes XML into a byte buffer that grows and is reused: no String per element, escaping done while
+/// copying. `take()` hands the bytes out (for a chunk of a streamed answer) and keeps the capacity.
+public struct XMLWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 4096) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    public var count: Int { bytes.count }
+
+    /// The bytes written so far; the writer starts empty again with its capacity kept.
+    public mutating func take() -> [UInt8] {
+        let taken = bytes
+        bytes.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Markup written as is (names, declarations): the caller knows it needs no escaping.
+    public mutating func raw(_ markup: StaticString) {
+        markup.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func raw(_ markup: String) {
+        var markup = markup
+        markup.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func raw(_ markup: [UInt8]) {
+        bytes.append(contentsOf: markup)
+    }
+
+    /// `<name>`, or `<name a="v" …>` with the values escaped.
+    public mutating func open(_ name: String, _ attributes: KeyValuePairs<String, String> = [:]) {
+        bytes.append(UInt8(ascii: "<"))
+        raw(name)
+        for (key, value) in attributes {
+            bytes.append(UInt8(ascii: " "))
+            raw(key)
+            bytes.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            escaped(value)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        bytes.append(UInt8(ascii: ">"))
+    }
+
+    public mutating func close(_ name: String) {
+        bytes.append(contentsOf: [UInt8(ascii: "<"), UInt8(ascii: "/")])
+        raw(name)
+        bytes.append(UInt8(ascii: ">"))
+    }
+
+    /// `<name/>`.
+    public mutating func empty(_ name: String) {
+        bytes.append(UInt8(ascii: "<"))
+        raw(name)
+        bytes.append(contentsOf: [UInt8(ascii: "/"), UInt8(ascii: ">")])
+    }
+
+    /// `<name>text</name>` with the text escaped.
+    public mutating func element(_ name: String, _ text: String) {
+        open(name)
+        escaped(text)
+        close(name)
+    }
+
+    /// `<name uuid="{…}">text</name>`: how AXL writes a reference to another object.
+    public mutating func element(_ name: String, _ text: String, uuid: String?) {
+        guard let uuid else { return element(name, text) }
+        open(name, ["uuid": uuid])
+        escaped(text)
+        close(name)
+    }
+
+    /// Text (or an attribute value) with `& < > " '` escaped.
+    public mutating func escaped(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            var start = 0
+            for index in 0..<utf8.count {
+                let replacement: StaticString
+                switch utf8[index] {
+                case UInt8(ascii: "&"): replacement = "&amp;"
+                case UInt8(ascii: "<"): replacement = "&lt;"
+                case UInt8(ascii: ">"): replacement = "&gt;"
+                case UInt8(ascii: "\""): replacement = "&quot;"
+                case UInt8(ascii: "'"): replacement = "&apos;"
+                default: continue
+                }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                replacement.withUTF8Buffer { bytes.append(contentsOf: $0) }
+                start = index + 1
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<utf8.count]))
+        }
+    }
+
+    /// The text written so far, as a String (tests, small requests).
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// XML escaping of one value, for callers that build a String.
+public func xmlEscaped(_ text: String) -> String {
+    var writer = XMLWriter(capacity: text.utf8.count + 16)
+    writer.escaped(text)
+    return writer.string
+}

@@ -1,0 +1,442 @@
+import AXL
+import Foundation
+
+/// A request element, held whole (AXL requests are small).
+final class RequestNode {
+    let name: String
+    let namespace: String?
+    let attributes: [XMLAttribute]
+    var text = ""
+    var children: [RequestNode] = []
+
+    init(name: String, namespace: String?, attributes: [XMLAttribute]) {
+        self.name = name
+        self.namespace = namespace
+        self.attributes = attributes
+    }
+
+    func child(_ name: String) -> RequestNode? { children.first { $0.name == name } }
+    func value(_ name: String) -> String? { child(name)?.text }
+}
+
+/// Builds the tree of a request from the reader's events.
+final class RequestTreeBuilder: XMLEventHandler {
+    private var stack: [RequestNode] = []
+    var root: RequestNode?
+
+    func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+        let node = RequestNode(name: name, namespace: namespace, attributes: attributes)
+        stack.last?.children.append(node)
+        if stack.isEmpty { root = node }
+        stack.append(node)
+    }
+
+    func endElement(_ name: String, text: String) {
+        stack.removeLast().text = text
+    }
+}
+
+/// The AXL side of the simulator: one request in, one answer out, valid against AXLSoap.xsd.
+struct AXLService {
+    let simulator: DeviceSimulator
+    var options: SimulatorOptions { simulator.options }
+    var data: SimulatedData { simulator.data }
+
+    /// Flushes to the socket in pieces of this size; smaller answers go whole with Content-Length.
+    static let chunkSize = 64 * 1024
+
+    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let builder = RequestTreeBuilder()
+        let operationNode: RequestNode
+        do {
+            try XMLEventReader.parse(request.body, handler: builder)
+            guard let body = builder.root?.child("Body"), let first = body.children.first else {
+                throw XMLParseError(line: 1, message: "no SOAP body")
+            }
+            operationNode = first
+        } catch {
+            return try sendFault(AXLFault(code: -1, message: "Unable to parse the request: \(error)", operation: "unknown"),
+                                 version: .latest, responder)
+        }
+        let operation = operationNode.name
+        // The version must be one we speak, named alike by the namespace and the SOAPAction.
+        let supported = AXLVersion.supported.map(\.description).joined(separator: ", ")
+        guard let namespace = operationNode.namespace, let version = AXLVersion(namespace: namespace), version.isSupported,
+              let action = request.header("soapaction").flatMap(AXLVersion.parseSOAPAction),
+              action.version == version, action.operation == operation else {
+            return try responder.send(status: 599, reason: "Incorrect axl version", contentType: "text/plain",
+                                      text: "Incorrect axl version. Supported axl versions: \(supported)\n")
+        }
+        simulator.capture(request.body, operation: operation)
+        if operation == options.malformedOperation {
+            var writer = XMLWriter()
+            AXLEnvelope.beginResponse(&writer, version, operation)
+            writer.raw("<return><broken attribute=\"unterminated></return")
+            return try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
+        }
+        let (verb, typeName) = AXLService.split(operation)
+        if let faultType = options.faultType, typeName.lowercased() == faultType.lowercased() {
+            return try sendFault(AXLFault(code: 5000, message: "Simulated failure reading \(typeName)", operation: operation), version: version, responder)
+        }
+        let sequence = operationNode.attributes["sequence"]
+        switch operation {
+        case "getCCMVersion":
+            var writer = XMLWriter(capacity: 512)
+            AXLEnvelope.beginResponse(&writer, version, operation, sequence: sequence)
+            writer.raw("<return><componentVersion>")
+            writer.element("version", options.express ? SimulatedProduct.expressVersion : SimulatedProduct.version)
+            writer.raw("</componentVersion></return>")
+            AXLEnvelope.endResponse(&writer, operation)
+            return try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
+        case "listChange":
+            return try listChange(operationNode, version, sequence, responder)
+        case "executeSQLQuery":
+            return try SQLService(data: data).execute(operationNode, version, sequence, responder, service: self)
+        default:
+            break
+        }
+        guard let table = data.tables[typeName] ?? data.tables.values.first(where: { $0.axlName.lowercased() == typeName.lowercased() }),
+              ["list", "get", "add", "update", "remove"].contains(verb) else {
+            return try sendFault(AXLFault(code: -1, message: "Operation \(operation) is not supported by this simulator", operation: operation),
+                                 version: version, responder)
+        }
+        switch verb {
+        case "list": try list(table, operationNode, version, sequence, responder)
+        case "get": try get(table, operationNode, version, sequence, responder)
+        case "add": try add(table, operationNode, version, sequence, responder)
+        case "update": try update(table, operationNode, version, sequence, responder)
+        default: try remove(table, operationNode, version, sequence, responder)
+        }
+    }
+
+    /// `listSipTrunk` → ("list", "SipTrunk").
+    static func split(_ operation: String) -> (verb: String, type: String) {
+        for verb in ["list", "get", "add", "update", "remove"] where operation.hasPrefix(verb) {
+            return (verb, String(operation.dropFirst(verb.count)))
+        }
+        return ("", operation)
+    }
+
+    func sendFault(_ fault: AXLFault, version: AXLVersion, client: Bool = false, _ responder: HTTPResponder) throws {
+        try responder.send(status: 500, reason: "Internal Server Error", contentType: AXLEnvelope.contentType,
+                           body: AXLEnvelope.fault(fault, version: version, client: client))
+    }
+
+    // MARK: list
+
+    private func list(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        let operation = node.name
+        guard let criteria = node.child("searchCriteria"), !criteria.children.isEmpty else {
+            return try sendFault(AXLFault(code: 5003, message: "searchCriteria: at least one search criterion is required", operation: operation),
+                                 version: version, responder)
+        }
+        let requested = node.child("returnedTags")?.children.compactMap { table.fieldIndex[$0.name] } ?? []
+        let projection = requested.isEmpty ? Array(table.fields.indices) : requested.sorted()
+        let first = node.value("first").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let skip = first == nil ? 0 : max(0, node.value("skip").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0)
+        let state = table.snapshot()
+        let filters = criteria.children.compactMap { child -> (Int?, LikePattern)? in
+            let pattern = LikePattern(child.text)
+            return pattern.matchesEverything ? nil : (table.fieldIndex[child.name], pattern)
+        }
+        let matched: [Int]
+        if filters.isEmpty {
+            matched = Array(state.objects.indices)
+        } else {
+            matched = state.objects.indices.filter { index in
+                filters.allSatisfy { field, pattern in field.map { pattern.matches(state.objects[index].values[$0]) } ?? false }
+            }
+        }
+        let start = min(skip, matched.count)
+        let end = first.map { min(matched.count, start + max(0, $0)) } ?? matched.count
+        if let maxRows = options.maxRows, end - start > maxRows {
+            return try sendFault(.tooLarge(totalRows: matched.count, suggestedRows: maxRows, operation: operation), version: version, responder)
+        }
+        var body = StreamedBody(responder: responder)
+        AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
+        body.writer.raw("<return>")
+        for position in start..<end {
+            write(state.objects[matched[position]], of: table, fields: projection, collections: false, to: &body.writer)
+            try body.flushIfFull()
+        }
+        body.writer.raw("</return>")
+        AXLEnvelope.endResponse(&body.writer, operation)
+        try body.finish()
+    }
+
+    /// One object as its item element: the fields asked, and the get-only collections where the RX type has them.
+    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Bool, to writer: inout XMLWriter) {
+        writer.open(table.itemElement, ["uuid": object.uuid])
+        var pending = collections ? table.collections : []
+        for index in fields {
+            let field = table.fields[index]
+            if let position = pending.firstIndex(where: { $0.before == field }) {
+                writeCollection(pending.remove(at: position).name, object, to: &writer)
+            }
+            let value = object.values[index]
+            if field == "primaryExtension" {
+                let parts = value.split(separator: "\u{1}", omittingEmptySubsequences: false).map(String.init)
+                writer.open(field)
+                if parts.count == 2 {
+                    writer.element("pattern", parts[0])
+                    writer.element("routePartitionName", parts[1])
+                }
+                writer.close(field)
+            } else if value.isEmpty {
+                writer.empty(field)
+            } else if !object.references[index].isEmpty {
+                writer.element(field, value, uuid: object.references[index])
+            } else {
+                writer.element(field, value)
+            }
+        }
+        for collection in pending { writeCollection(collection.name, object, to: &writer) }
+        if options.unknownElements {
+            writer.element("devsimUnknownElement", "not in the schema")
+        }
+        writer.close(table.itemElement)
+    }
+
+    private func writeCollection(_ name: String, _ object: SimulatedObject, to writer: inout XMLWriter) {
+        writer.open(name)
+        switch name {
+        case "lines":
+            for line in object.lines {
+                writer.raw("<line><index>\(line.index)</index><dirn>")
+                writer.element("pattern", line.pattern)
+                writer.element("routePartitionName", line.partition, uuid: SimulatedUUID.make("RoutePartition", line.partition))
+                writer.raw("</dirn></line>")
+            }
+        case "services":
+            for service in object.names {
+                writer.raw("<service>")
+                writer.element("telecasterServiceName", service, uuid: SimulatedUUID.make("IpPhoneServices", service))
+                writer.element("name", service)
+                writer.element("url", "http://cucm.example.com:8080/emapp/EMAppServlet?device=#DEVICENAME#")
+                writer.raw("</service>")
+            }
+        default:
+            for device in object.names { writer.element("device", device) }
+        }
+        writer.close(name)
+    }
+
+    // MARK: get, add, update, remove
+
+    /// The object a get/update/remove names: by uuid, or by the type's key (name, or a compound key).
+    func lookup(_ table: ObjectTable, _ node: RequestNode) -> (ObjectTable.State) -> Int? {
+        if let uuid = node.value("uuid") {
+            let normalized = SimulatedUUID.normalized(uuid)
+            return { $0.byUUID[normalized] }
+        }
+        var parts = table.keyFields.map { node.value(table.fields[$0]) }
+        if parts.count == 1, parts[0] == nil { parts[0] = node.value("name") }
+        let key = parts.map { ($0 ?? "").lowercased() }.joined(separator: "\u{1}")
+        return { $0.byKey[key] }
+    }
+
+    private func notFound(_ table: ObjectTable, _ operation: String) -> AXLFault {
+        AXLFault(code: 5007, message: "Item not valid: The specified \(table.axlName) was not found", operation: operation)
+    }
+
+    private func get(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        let state = table.snapshot()
+        guard let index = lookup(table, node)(state) else {
+            return try sendFault(notFound(table, node.name), version: version, responder)
+        }
+        let requested = node.child("returnedTags")?.children.compactMap { table.fieldIndex[$0.name] } ?? []
+        let wantsCollections = node.child("returnedTags").map { tags in tags.children.isEmpty || tags.children.contains { child in
+            table.collections.contains { $0.name == child.name }
+        } } ?? true
+        var writer = XMLWriter(capacity: 2048)
+        AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
+        writer.raw("<return>")
+        write(state.objects[index], of: table, fields: requested.isEmpty ? Array(table.fields.indices) : requested.sorted(),
+              collections: wantsCollections, to: &writer)
+        writer.raw("</return>")
+        AXLEnvelope.endResponse(&writer, node.name)
+        try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
+    }
+
+    /// Field values, lines and names given in an add or update element.
+    private func changes(in node: RequestNode, of table: ObjectTable) -> (values: [Int: String], lines: [LineAppearance]?, names: [String]?) {
+        var values: [Int: String] = [:]
+        var lines: [LineAppearance]?
+        var names: [String]?
+        for child in node.children {
+            var field = child.name
+            if field.hasPrefix("new"), field.count > 3 {
+                let rest = field.dropFirst(3)
+                field = rest.prefix(1).lowercased() + rest.dropFirst()
+            }
+            if field == "primaryExtension", let index = table.fieldIndex[field] {
+                values[index] = (child.value("pattern") ?? "") + "\u{1}" + (child.value("routePartitionName") ?? "")
+            } else if let index = table.fieldIndex[field] {
+                values[index] = child.text
+            } else if child.name == "lines" {
+                lines = child.children.filter { $0.name == "line" }.enumerated().map { position, line in
+                    LineAppearance(index: line.value("index").flatMap { Int($0) } ?? position + 1,
+                                   pattern: line.child("dirn")?.value("pattern") ?? "",
+                                   partition: line.child("dirn")?.value("routePartitionName") ?? "")
+                }
+            } else if child.name == "services" {
+                names = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
+            } else if child.name == "associatedDevices" {
+                names = child.children.map(\.text)
+            }
+        }
+        return (values, lines, names)
+    }
+
+    private func add(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        guard let item = node.child(table.itemElement) else {
+            return try sendFault(AXLFault(code: 5003, message: "\(table.itemElement) is required", operation: node.name), version: version, responder)
+        }
+        let given = changes(in: item, of: table)
+        var row = [String](repeating: "", count: table.fields.count)
+        for (index, value) in given.values { row[index] = value }
+        guard table.keyFields.allSatisfy({ !row[$0].isEmpty }) || table.keyFields.isEmpty else {
+            let missing = table.keyFields.map { table.fields[$0] }.joined(separator: ", ")
+            return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
+        }
+        var memo: [String: String] = [:]
+        let object = table.object(row: row, lines: given.lines ?? [], names: given.names ?? [], memo: &memo)
+        guard table.insert(object) else {
+            return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
+                                          operation: node.name), version: version, client: true, responder)
+        }
+        simulator.changes.record(type: table.axlName, uuid: object.uuid, action: "a")
+        try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
+                           body: AXLEnvelope.standardResponse(version, node.name, returning: object.uuid, sequence: sequence))
+    }
+
+    private func update(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        let given = changes(in: node, of: table)
+        var added: [LineAppearance] = [], removed: [String] = []
+        for line in node.child("addLines")?.children ?? [] {
+            added.append(LineAppearance(index: line.value("index").flatMap { Int($0) } ?? 1, pattern: line.child("dirn")?.value("pattern") ?? "",
+                                        partition: line.child("dirn")?.value("routePartitionName") ?? ""))
+        }
+        for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
+        var memo: [String: String] = [:]
+        let updated = table.update(at: lookup(table, node)) { old in
+            var row = old.values
+            for (index, value) in given.values { row[index] = value }
+            var lines = given.lines ?? old.lines
+            lines.removeAll { removed.contains($0.pattern) }
+            lines.append(contentsOf: added)
+            return table.object(row: row, uuid: old.uuid, lines: lines, names: given.names ?? old.names, memo: &memo)
+        }
+        guard let updated else {
+            return try sendFault(notFound(table, node.name), version: version, responder)
+        }
+        let tags = given.values.keys.sorted().map { (name: table.fields[$0], value: updated.values[$0]) }
+        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: tags)
+        try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
+                           body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
+    }
+
+    private func remove(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        guard let removed = table.remove(at: lookup(table, node)) else {
+            return try sendFault(notFound(table, node.name), version: version, responder)
+        }
+        simulator.changes.record(type: table.axlName, uuid: removed.uuid, action: "r")
+        try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
+                           body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    // MARK: listChange
+
+    private func listChange(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        let log = simulator.changes
+        var start: Int?
+        if let startNode = node.child("startChangeId") {
+            guard startNode.attributes["queueId"] == log.queueId else {
+                return try sendFault(AXLFault(code: 5007, message: "The queueId value does not match the server. This indicates that it is either incorrect or the server restarted and a full sync is needed.",
+                                              operation: node.name), version: version, responder)
+            }
+            start = Int(startNode.text.trimmingCharacters(in: .whitespaces))
+        }
+        let types = Set((node.child("objectList")?.children ?? []).map { $0.text.lowercased() })
+        let page = log.page(from: start, types: types, limit: options.changePageSize)
+        if page.lost {
+            return try sendFault(AXLFault(code: 5007, message: "The requested changes are no longer in the change cache; a full sync is needed.",
+                                          operation: node.name), version: version, responder)
+        }
+        var body = StreamedBody(responder: responder)
+        AXLEnvelope.beginResponse(&body.writer, version, node.name, sequence: sequence)
+        body.writer.raw("<queueInfo><firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
+        body.writer.element("queueId", log.queueId)
+        body.writer.raw("</queueInfo><changes>")
+        for change in page.changes {
+            body.writer.open("change", ["type": change.type, "uuid": change.uuid])
+            body.writer.raw("<id>\(change.id)</id>")
+            body.writer.element("action", change.action)
+            body.writer.element("doGet", change.action == "r" || !change.changedTags.isEmpty ? "false" : "true")
+            body.writer.open("changedTags")
+            for tag in change.changedTags {
+                body.writer.open("changedTag", ["name": tag.name])
+                body.writer.escaped(tag.value)
+                body.writer.close("changedTag")
+            }
+            body.writer.close("changedTags")
+            body.writer.close("change")
+            try body.flushIfFull()
+        }
+        body.writer.raw("</changes>")
+        AXLEnvelope.endResponse(&body.writer, node.name)
+        try body.finish()
+    }
+}
+
+/// An answer body that goes whole (Content-Length) while small, and as a chunked stream once it grows.
+struct StreamedBody {
+    let responder: HTTPResponder
+    var writer = XMLWriter(capacity: AXLService.chunkSize + 4096)
+    private var stream: HTTPStream?
+
+    init(responder: HTTPResponder) {
+        self.responder = responder
+    }
+
+    mutating func flushIfFull() throws {
+        guard writer.count >= AXLService.chunkSize else { return }
+        if stream == nil {
+            stream = try responder.beginStream(status: 200, reason: "OK", contentType: AXLEnvelope.contentType)
+        }
+        try stream!.write(writer.take())
+    }
+
+    mutating func finish() throws {
+        if let stream {
+            try stream.write(writer.take())
+            try stream.finish()
+        } else {
+            try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
+        }
+    }
+}
+
+/// An AXL searchCriteria value: SQL-style `%` wildcards, compared without case.
+struct LikePattern {
+    let parts: [String]
+    let matchesEverything: Bool
+
+    init(_ text: String) {
+        let lower = text.lowercased()
+        parts = lower.components(separatedBy: "%")
+        matchesEverything = !lower.isEmpty && lower.allSatisfy { $0 == "%" }
+    }
+
+    func matches(_ value: String) -> Bool {
+        if parts.count == 1 { return value.lowercased() == parts[0] }
+        var rest = Substring(value.lowercased())
+        guard rest.hasPrefix(parts[0]) else { return false }
+        rest = rest.dropFirst(parts[0].count)
+        for part in parts.dropFirst().dropLast() where !part.isEmpty {
+            guard let range = rest.range(of: part) else { return false }
+            rest = rest[range.upperBound...]
+        }
+        return rest.hasSuffix(parts.last!)
+    }
+}

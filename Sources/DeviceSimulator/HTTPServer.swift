@@ -1,0 +1,258 @@
+import COpenSSL
+import Foundation
+import Synchronization
+
+/// One HTTP/1.1 request as the simulator sees it (bodies come with Content-Length).
+public struct HTTPRequest: Sendable {
+    public let method: String
+    /// The path without the query (`/vmrest/users/abc`).
+    public let path: String
+    /// The decoded query parameters.
+    public let query: [String: String]
+    /// Header names lower-cased.
+    public let headers: [String: String]
+    public let body: [UInt8]
+
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Where an answer goes: a whole body with Content-Length, or a chunked stream written piece by piece
+/// (a 50,000-row list never sits in memory whole).
+public final class HTTPResponder {
+    private let connection: HTTPConnection
+    private(set) var sent = false
+    /// Headers every answer carries (the session cookie).
+    var extraHeaders: [(String, String)] = []
+    var keepAlive = true
+
+    init(connection: HTTPConnection) {
+        self.connection = connection
+    }
+
+    public func send(status: Int, reason: String, contentType: String?, body: [UInt8], headers: [(String, String)] = []) throws {
+        var head = "HTTP/1.1 \(status) \(reason)\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        for (name, value) in extraHeaders + headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(body.count)\r\n"
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        bytes.append(contentsOf: body)
+        try connection.write(bytes)
+        sent = true
+    }
+
+    public func send(status: Int, reason: String, contentType: String?, text: String) throws {
+        try send(status: status, reason: reason, contentType: contentType, body: Array(text.utf8))
+    }
+
+    /// Starts a chunked answer; `write` each piece, then `finish`.
+    public func beginStream(status: Int, reason: String, contentType: String) throws -> HTTPStream {
+        var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
+        for (name, value) in extraHeaders { head += "\(name): \(value)\r\n" }
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        try connection.write(Array(head.utf8))
+        sent = true
+        return HTTPStream(connection: connection)
+    }
+}
+
+public struct HTTPStream {
+    let connection: HTTPConnection
+
+    public func write(_ bytes: [UInt8]) throws {
+        guard !bytes.isEmpty else { return }
+        var chunk = Array(String(bytes.count, radix: 16).utf8)
+        chunk.append(contentsOf: [13, 10])
+        chunk.append(contentsOf: bytes)
+        chunk.append(contentsOf: [13, 10])
+        try connection.write(chunk)
+    }
+
+    public func finish() throws {
+        try connection.write(Array("0\r\n\r\n".utf8))
+    }
+}
+
+struct HTTPError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A client connection: a socket, with TLS over it when the server has a TLS context.
+final class HTTPConnection {
+    let fd: Int32
+    private var ssl: OpaquePointer?
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+    private var pending: [UInt8] = []
+
+    init(fd: Int32, tls: OpaquePointer?) throws {
+        self.fd = fd
+        if let tls {
+            guard let ssl = SSL_new(tls) else { throw HTTPError(description: "SSL_new failed") }
+            self.ssl = ssl
+            SSL_set_fd(ssl, fd)
+            guard SSL_accept(ssl) == 1 else { throw HTTPError(description: "TLS handshake failed") }
+        }
+    }
+
+    deinit {
+        if let ssl {
+            SSL_shutdown(ssl)
+            SSL_free(ssl)
+        }
+        close(fd)
+    }
+
+    private func readSome() throws -> Int {
+        let count: Int = buffer.withUnsafeMutableBytes { raw in
+            if let ssl {
+                return Int(SSL_read(ssl, raw.baseAddress, Int32(raw.count)))
+            }
+            return recv(fd, raw.baseAddress, raw.count, 0)
+        }
+        guard count > 0 else { throw HTTPError(description: "connection closed") }
+        pending.append(contentsOf: buffer[0..<count])
+        return count
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        try bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let written: Int
+                if let ssl {
+                    written = Int(SSL_write(ssl, raw.baseAddress! + offset, Int32(raw.count - offset)))
+                } else {
+                    written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                }
+                guard written > 0 else { throw HTTPError(description: "write failed") }
+                offset += written
+            }
+        }
+    }
+
+    /// The next request on this connection, or nil when the client closed it.
+    func readRequest() throws -> HTTPRequest? {
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = HTTPConnection.find(pending, [13, 10, 13, 10])
+            if headerEnd == nil {
+                if pending.count > 1 << 20 { throw HTTPError(description: "header too large") }
+                do { _ = try readSome() } catch { if pending.isEmpty { return nil } else { throw error } }
+            }
+        }
+        let head = String(decoding: pending[0..<headerEnd!], as: UTF8.self)
+        pending.removeFirst(headerEnd! + 4)
+        var lines = head.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ")
+        guard requestLine.count >= 2 else { throw HTTPError(description: "bad request line") }
+        var headers: [String: String] = [:]
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let length = Int(headers["content-length"] ?? "0") ?? 0
+        if headers["expect"]?.lowercased() == "100-continue", length > pending.count {
+            try write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
+        while pending.count < length { _ = try readSome() }
+        let body = Array(pending[0..<length])
+        pending.removeFirst(length)
+        let target = String(requestLine[1])
+        let path: String
+        var query: [String: String] = [:]
+        if let mark = target.firstIndex(of: "?") {
+            path = String(target[..<mark])
+            for pair in target[target.index(after: mark)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+                let value = parts.count > 1 ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
+                query[key] = value
+            }
+        } else {
+            path = target
+        }
+        return HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+    }
+
+    private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+        }
+        return nil
+    }
+}
+
+/// A small HTTP/1.1 server over POSIX sockets: a thread per connection, keep-alive, optional TLS.
+public final class HTTPServer: @unchecked Sendable {
+    public typealias Handler = @Sendable (HTTPRequest, HTTPResponder) throws -> Void
+
+    public let port: Int
+    private let listener: Int32
+    private let tls: OpaquePointer?
+    private let handler: Handler
+
+    /// Binds `address:port` (0 picks a free port). `tls` is an SSL_CTX, or nil for plain HTTP.
+    public init(address: String, port: Int, tls: OpaquePointer?, handler: @escaping Handler) throws {
+        signal(SIGPIPE, SIG_IGN)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HTTPError(description: "socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var socketAddress = sockaddr_in()
+        socketAddress.sin_family = sa_family_t(AF_INET)
+        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else {
+            close(fd)
+            throw HTTPError(description: "--listen: not an IPv4 address: \(address)")
+        }
+        let bound = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 512) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw HTTPError(description: "bind \(address):\(port): \(message)")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        self.listener = fd
+        self.tls = tls
+        self.handler = handler
+    }
+
+    /// Accepts connections until the process ends; each gets a thread of its own.
+    public func run() -> Never {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            var yes: Int32 = 1
+            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
+            let thread = Thread { [self] in serve(client) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        // A failed handshake closes the socket when the connection is released.
+        guard let connection = try? HTTPConnection(fd: fd, tls: tls) else { return }
+        while true {
+            guard let request = try? connection.readRequest() else { return }
+            let responder = HTTPResponder(connection: connection)
+            responder.keepAlive = request.header("connection")?.lowercased() != "close"
+            do {
+                try handler(request, responder)
+            } catch {
+                return
+            }
+            if !responder.keepAlive { return }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import AXL
+import Synchronization
+
+/// A line on a phone, device profile or remote destination profile (`lines/line` of a get).
+struct LineAppearance: Sendable, Hashable {
+    var index: Int
+    var pattern: String
+    var partition: String
+}
+
+/// One object on the simulated Unified CM: its uuid, its scalar fields (aligned with the table's
+/// `fields`, "" for none), and the collections only a get returns.
+struct SimulatedObject: Sendable {
+    var uuid: String
+    var values: [String]
+    /// The uuid of what each reference field names ("" for other fields and empty references).
+    var references: [String]
+    var lines: [LineAppearance] = []
+    /// Device-profile services, or a user's associated devices.
+    var names: [String] = []
+}
+
+/// The objects of one AXL type, in a fixed order (the order they were made), with indexes by key and
+/// by uuid. Readers take a snapshot (copy-on-write arrays: a retain, no copy) under a lock held for
+/// nanoseconds, then write their answer from it without holding anything.
+final class ObjectTable: Sendable {
+    struct State: Sendable {
+        var objects: [SimulatedObject] = []
+        var byKey: [String: Int] = [:]
+        var byUUID: [String: Int] = [:]
+    }
+
+    let axlName: String
+    let itemElement: String
+    /// Scalar fields in the XSD order of the LX (and RX) type.
+    let fields: [String]
+    let fieldIndex: [String: Int]
+    let keyFields: [Int]
+    /// The AXL type a field refers to (its values get a `uuid` attribute), nil for plain values.
+    let references: [String?]
+    /// The get-only collections, and the field each is written before in the RX type (nil: at the end).
+    let collections: [(name: String, before: String?)]
+    private let state = Mutex(State())
+
+    init(type: AXLObjectType, fields: [String], collections: [(name: String, before: String?)]) {
+        axlName = type.axlName
+        itemElement = type.itemElement
+        self.fields = fields
+        fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1, $0) })
+        keyFields = type.keyTags.compactMap { tag in fields.firstIndex(of: tag) }
+        references = fields.map { SimulatedReferences.target[$0] }
+        self.collections = collections
+    }
+
+    func snapshot() -> State { state.withLock { $0 } }
+
+    var count: Int { state.withLock { $0.objects.count } }
+
+    /// The key of an object: its key fields, lower-cased (Unified CM matches names without case).
+    func key(of values: [String]) -> String {
+        keyFields.map { values[$0].lowercased() }.joined(separator: "\u{1}")
+    }
+
+    /// Adds an object; nil when one with its key exists.
+    func insert(_ object: SimulatedObject) -> Bool {
+        let key = key(of: object.values)
+        return state.withLock { state in
+            guard state.byKey[key] == nil else { return false }
+            state.byKey[key] = state.objects.count
+            state.byUUID[object.uuid] = state.objects.count
+            state.objects.append(object)
+            return true
+        }
+    }
+
+    /// Appends many objects while the data is generated (no duplicates by construction).
+    func load(_ objects: [SimulatedObject]) {
+        state.withLock { state in
+            state.objects.reserveCapacity(state.objects.count + objects.count)
+            for object in objects {
+                state.byKey[key(of: object.values)] = state.objects.count
+                state.byUUID[object.uuid] = state.objects.count
+                state.objects.append(object)
+            }
+        }
+    }
+
+    /// Changes an object in place; the closure returns the new object. Nil when there is no such object,
+    /// or when the change would give it the key of another.
+    func update(at lookup: (State) -> Int?, _ change: (SimulatedObject) -> SimulatedObject) -> SimulatedObject? {
+        state.withLock { state in
+            guard let index = lookup(state) else { return nil }
+            let old = state.objects[index]
+            let new = change(old)
+            let oldKey = key(of: old.values), newKey = key(of: new.values)
+            if oldKey != newKey {
+                guard state.byKey[newKey] == nil else { return nil }
+                state.byKey[oldKey] = nil
+                state.byKey[newKey] = index
+            }
+            state.objects[index] = new
+            return new
+        }
+    }
+
+    /// Removes an object; the indexes are rebuilt (removal is rare, reads are many).
+    func remove(at lookup: (State) -> Int?) -> SimulatedObject? {
+        state.withLock { state in
+            guard let index = lookup(state) else { return nil }
+            let removed = state.objects.remove(at: index)
+            state.byKey.removeAll(keepingCapacity: true)
+            state.byUUID.removeAll(keepingCapacity: true)
+            for (position, object) in state.objects.enumerated() {
+                state.byKey[key(of: object.values)] = position
+                state.byUUID[object.uuid] = position
+            }
+            return removed
+        }
+    }
+}
+
+/// Which AXL type a field names (an `XFkType` in the schema): its value is that object's key, and
+/// the answer carries the object's uuid as an attribute.
+enum SimulatedReferences {
+    static let target: [String: String] = [
+        "routePartitionName": "RoutePartition", "callManagerName": "CallManager", "softkeyTemplateName": "SoftKeyTemplate",
+        "devicePoolName": "DevicePool", "locationName": "Location", "dateTimeSettingName": "DateTimeGroup",
+        "callManagerGroupName": "CallManagerGroup", "mediaResourceListName": "MediaResourceList", "regionName": "Region",
+        "phoneTemplateName": "PhoneButtonTemplate", "loginUserId": "User", "dialPlanName": "DialPlan",
+        "callingSearchSpaceName": "Css", "huntListName": "HuntList", "serverName": "CallManager",
+        "timeScheduleIdName": "TimeSchedule", "securityProfileName": "SecurityProfile", "sipProfileName": "SipProfile",
+        "baseSoftkeyTemplateName": "SoftKeyTemplate", "digitDiscardInstructionName": "DigitDiscardInstruction",
+        "cssName": "Css", "shareLineAppearanceCssName": "Css", "voiceMailProfileName": "VoiceMailProfile",
+        "ownerUserName": "User", "serviceProfile": "ServiceProfile", "remoteDestinationProfileName": "RemoteDestinationProfile",
+    ]
+}
+
+extension ObjectTable {
+    /// An object from named values (names the table does not keep are dropped); `memo` shares the uuid
+    /// Strings of references that repeat (DP_Site01 on thousands of phones).
+    func object(_ values: [String: String], uuid: String? = nil, lines: [LineAppearance] = [], names: [String] = [],
+                memo: inout [String: String]) -> SimulatedObject {
+        let row = fields.map { values[$0] ?? "" }
+        return object(row: row, uuid: uuid, lines: lines, names: names, memo: &memo)
+    }
+
+    func object(row: [String], uuid: String? = nil, lines: [LineAppearance] = [], names: [String] = [],
+                memo: inout [String: String]) -> SimulatedObject {
+        let references = row.indices.map { index -> String in
+            guard let target = self.references[index], !row[index].isEmpty else { return "" }
+            let memoKey = target + "\u{1}" + row[index]
+            if let known = memo[memoKey] { return known }
+            let made = SimulatedUUID.make(target, row[index])
+            memo[memoKey] = made
+            return made
+        }
+        return SimulatedObject(uuid: uuid ?? SimulatedUUID.make(axlName, key(of: row)), values: row, references: references,
+                               lines: lines, names: names)
+    }
+}
+
+/// Deterministic AXL uuids: a hash of the type and key, so the same data gets the same uuids every run
+/// and a reference knows the uuid of what it names without a lookup.
+enum SimulatedUUID {
+    static func make(_ type: String, _ key: String) -> String {
+        var first: UInt64 = 0xcbf2_9ce4_8422_2325, second: UInt64 = 0x8422_2325_cbf2_9ce4
+        for byte in type.utf8 { first = (first ^ UInt64(byte)) &* 0x100_0000_01b3; second = (second ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        first = (first ^ 0x1f) &* 0x100_0000_01b3
+        for byte in key.lowercased().utf8 { first = (first ^ UInt64(byte)) &* 0x100_0000_01b3; second = (second ^ UInt64(byte)) &* 0x1000_0000_01b5 }
+        second = second ^ (first >> 29)
+        let hex = Array(hex16(first) + hex16(second))
+        return "{" + String(hex[0..<8]) + "-" + String(hex[8..<12]) + "-" + String(hex[12..<16]) + "-"
+            + String(hex[16..<20]) + "-" + String(hex[20..<32]) + "}"
+    }
+
+    /// `{ABC…}`, `abc…`, any case, with or without braces → `{ABC…}`.
+    static func normalized(_ text: String) -> String {
+        var body = text.trimmingCharacters(in: .whitespaces).uppercased()
+        if body.hasPrefix("{") { body.removeFirst() }
+        if body.hasSuffix("}") { body.removeLast() }
+        return "{" + body + "}"
+    }
+
+    private static func hex16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+import Foundation

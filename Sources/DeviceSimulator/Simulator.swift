@@ -1,0 +1,146 @@
+import AXL
+import COpenSSL
+import Foundation
+import Synchronization
+
+/// How `ucp devsim` runs: size of the data, credentials, and the faults it injects.
+public struct SimulatorOptions: Sendable {
+    public var listen = "127.0.0.1"
+    public var port = 0
+    public var plainHTTP = false
+    public var certificateOutput: String?
+    public var user = "admin"
+    public var password = "devsim"
+    public var users = 100
+    /// `--product express`: answers getCCMVersion as a Unified CM Express.
+    public var express = false
+    public var latencyMilliseconds = 0
+    /// The fraction of AXL requests answered 503.
+    public var rate503 = 0.0
+    /// Every request on this AXL type (`Phone`, `SipTrunk`) answers a SOAP fault.
+    public var faultType: String?
+    /// After this many requests, nothing is answered any more (connections stay open).
+    public var hangAfter: Int?
+    /// This AXL operation answers broken XML.
+    public var malformedOperation: String?
+    /// List items carry an element the schema does not have.
+    public var unknownElements = false
+    /// A list whose page would pass this many rows answers the "Query request too large" fault.
+    public var maxRows: Int?
+    /// Every AXL request body is written here as NNNNNN-<operation>.xml.
+    public var captureDirectory: String?
+    /// Changes one listChange answer carries at most.
+    public var changePageSize = 1000
+
+    public init() {}
+}
+
+/// The getCCMVersion answers, and how a client tells a Unified CM Express from a Unified CM.
+public enum SimulatedProduct {
+    public static let version = "12.5.1.11900(146)"
+    public static let expressVersion = "12.5.1.11900(146) Express"
+}
+
+/// `ucp devsim`: a Unified CM (AXL at /axl/) and a Unity Connection (CUPI at /vmrest/) in one process.
+public final class DeviceSimulator: Sendable {
+    public let options: SimulatorOptions
+    let data: SimulatedData
+    let changes: ChangeLog
+    private let requestCount = Atomic<Int>(0)
+    private let captureCount = Atomic<Int>(0)
+    private let expectedAuthorization: String
+    /// The session cookie value: one per process, so checking it takes no lock.
+    private let session: String
+
+    public init(options: SimulatorOptions) {
+        self.options = options
+        data = SimulatedData.generate(users: options.users)
+        changes = ChangeLog(capacity: 100_000)
+        expectedAuthorization = "Basic " + Data("\(options.user):\(options.password)".utf8).base64EncodedString()
+        session = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
+    }
+
+    /// Binds, prints the ready line, and serves until the process ends.
+    public func run(ready: (String) -> Void) throws -> Never {
+        var tls: OpaquePointer?
+        if !options.plainHTTP {
+            var pem = [CChar](repeating: 0, count: 8192)
+            guard let context = ucp_self_signed_server_context(&pem, pem.count) else {
+                throw HTTPError(description: "devsim: could not make a TLS certificate")
+            }
+            tls = context
+            if let path = options.certificateOutput {
+                let text = String(decoding: pem.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+        }
+        let server = try HTTPServer(address: options.listen, port: options.port, tls: tls) { [self] request, responder in
+            try handle(request, responder)
+        }
+        let scheme = options.plainHTTP ? "http" : "https"
+        ready("devsim: listening on \(scheme)://\(options.listen):\(server.port) (axl /axl/, cupi /vmrest/)")
+        server.run()
+    }
+
+    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let count = requestCount.add(1, ordering: .relaxed).newValue
+        if let hangAfter = options.hangAfter, count > hangAfter {
+            // Hold the connection open without a word, until the client gives up.
+            while true { sleep(3600) }
+        }
+        if options.latencyMilliseconds > 0 {
+            usleep(UInt32(options.latencyMilliseconds) * 1000)
+        }
+        guard authorized(request, responder) else {
+            responder.keepAlive = false
+            try responder.send(status: 401, reason: "Unauthorized", contentType: "text/html;charset=utf-8",
+                               body: Array(unauthorizedPage.utf8), headers: [("WWW-Authenticate", "Basic realm=\"Cisco Unified Communications Manager\"")])
+            return
+        }
+        if request.path == "/axl/" || request.path == "/axl" {
+            guard request.method == "POST" else {
+                return try responder.send(status: 405, reason: "Method Not Allowed", contentType: "text/plain", text: "AXL takes POST\n")
+            }
+            if options.rate503 > 0, DeviceSimulator.unit(count) < options.rate503 {
+                return try responder.send(status: 503, reason: "Service Unavailable", contentType: "text/html", text: "<html><body>Service Unavailable</body></html>")
+            }
+            try AXLService(simulator: self).handle(request, responder)
+        } else if request.path.hasPrefix("/vmrest/") {
+            try CUPIService(simulator: self).handle(request, responder)
+        } else {
+            try responder.send(status: 404, reason: "Not Found", contentType: "text/html", text: "<html><body>Not Found</body></html>")
+        }
+    }
+
+    /// Basic credentials or the session cookie; a good Basic login gets the cookie.
+    private func authorized(_ request: HTTPRequest, _ responder: HTTPResponder) -> Bool {
+        if let cookie = request.header("cookie"), cookie.contains("JSESSIONIDSSO=" + session) {
+            return true
+        }
+        guard request.header("authorization") == expectedAuthorization else { return false }
+        responder.extraHeaders.append(("Set-Cookie", "JSESSIONIDSSO=\(session); Path=/; Secure; HttpOnly"))
+        return true
+    }
+
+    /// Writes a captured AXL request (for the client's schema test).
+    func capture(_ body: [UInt8], operation: String) {
+        guard let directory = options.captureDirectory else { return }
+        let number = captureCount.add(1, ordering: .relaxed).newValue
+        let name = String(format: "%@/%06d-%@.xml", directory, number, operation)
+        _ = FileManager.default.createFile(atPath: name, contents: Data(body))
+    }
+
+    /// A fraction in [0, 1) from the request number: the same run answers 503 to the same requests.
+    static func unit(_ count: Int) -> Double {
+        var x = UInt64(truncatingIfNeeded: count) &+ 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        x ^= x >> 31
+        return Double(x >> 11) / Double(1 << 53)
+    }
+
+    private let unauthorizedPage = """
+        <!doctype html><html lang="en"><head><title>HTTP Status 401 – Unauthorized</title></head>\
+        <body><h1>HTTP Status 401 – Unauthorized</h1></body></html>
+        """
+}

@@ -1,0 +1,111 @@
+import AXL
+import XCTest
+
+/// Records every event as a line, for comparing.
+final class EventRecorder: XMLEventHandler {
+    var lines: [String] = []
+
+    func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+        let attributeText = attributes.map { " \($0.name)=\($0.value)" }.joined()
+        lines.append("start \(name)\(namespace.map { " {\($0)}" } ?? "")\(attributeText)")
+    }
+
+    func endElement(_ name: String, text: String) {
+        lines.append("end \(name) '\(text)'")
+    }
+}
+
+final class XMLEventReaderTests: XCTestCase {
+    func testEventsWithNamespacesAttributesAndEntities() throws {
+        let document = """
+            <?xml version="1.0"?><a:root xmlns:a="urn:x"><item uuid="{1}" other='q&amp;r'>AT&amp;T &lt;1&gt;</item>\
+            <empty/><![CDATA[ignored?]]></a:root>
+            """
+        let recorder = EventRecorder()
+        try XMLEventReader.parse(Array(document.utf8), handler: recorder)
+        XCTAssertEqual(recorder.lines, [
+            "start root {urn:x}",
+            "start item uuid={1} other=q&r",
+            "end item 'AT&T <1>'",
+            "start empty",
+            "end empty ''",
+            "end root 'ignored?'",
+        ])
+    }
+
+    func testChunksSplitAnywhereGiveTheSameEvents() throws {
+        let document = Array("<r><name>caf\u{e9} \u{2713}</name><x a=\"1\">two</x></r>".utf8)
+        let whole = EventRecorder()
+        try XMLEventReader.parse(document, handler: whole)
+        for size in 1...7 {
+            let recorder = EventRecorder()
+            let reader = XMLEventReader(handler: recorder)
+            var offset = 0
+            while offset < document.count {
+                let end = min(offset + size, document.count)
+                try reader.feed(Array(document[offset..<end]))
+                offset = end
+            }
+            try reader.finish()
+            XCTAssertEqual(recorder.lines, whole.lines, "chunk size \(size)")
+        }
+        XCTAssertEqual(whole.lines[1], "start name")
+        XCTAssertEqual(whole.lines[2], "end name 'caf\u{e9} \u{2713}'")
+    }
+
+    func testMalformedXMLGivesLineAndMessage() throws {
+        let recorder = EventRecorder()
+        XCTAssertThrowsError(try XMLEventReader.parse(Array("<r>\n<a>\n</b></r>".utf8), handler: recorder)) { error in
+            guard let error = error as? XMLParseError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.line, 3)
+            XCTAssertTrue(error.message.contains("mismatch"), error.message)
+            XCTAssertTrue(error.description.hasPrefix("malformed XML at line 3: "))
+        }
+    }
+
+    func testTruncatedDocumentFailsAtFinish() throws {
+        let reader = XMLEventReader(handler: EventRecorder())
+        try reader.feed("<r><a>text")
+        XCTAssertThrowsError(try reader.finish()) { XCTAssertTrue($0 is XMLParseError) }
+    }
+
+    func testAHandlerErrorStopsTheParse() throws {
+        struct Enough: Error {}
+        final class Stopper: XMLEventHandler {
+            var seen = 0
+            func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) throws {
+                seen += 1
+                if seen == 2 { throw Enough() }
+            }
+            func endElement(_ name: String, text: String) {}
+        }
+        let stopper = Stopper()
+        XCTAssertThrowsError(try XMLEventReader.parse(Array("<r><a/><b/><c/></r>".utf8), handler: stopper)) {
+            XCTAssertTrue($0 is Enough)
+        }
+        XCTAssertEqual(stopper.seen, 2)
+    }
+
+    func testManyItemsStreamed() throws {
+        final class Counter: XMLEventHandler {
+            var items = 0
+            var lastName = ""
+            func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+                if name == "phone" { items += 1 }
+            }
+            func endElement(_ name: String, text: String) {
+                if name == "name" { lastName = text }
+            }
+        }
+        let counter = Counter()
+        let reader = XMLEventReader(handler: counter)
+        try reader.feed("<return>")
+        for index in 0..<20_000 {
+            try reader.feed("<phone uuid=\"{\(index)}\"><name>SEP\(index)</name></phone>")
+        }
+        try reader.feed("</return>")
+        try reader.finish()
+        XCTAssertEqual(counter.items, 20_000)
+        XCTAssertEqual(counter.lastName, "SEP19999")
+    }
+}
