@@ -1,8 +1,9 @@
+import Directory
 import Foundation
 import Postgres
 
 /// What a device is. The raw values are what the `devices` table stores; `commandName` is what
-/// operators type (`ucp device add --kind cucm|unity|imp`).
+/// operators type (`ucp device add --kind cucm|unity|imp|ldap`).
 public enum DeviceKind: String, Sendable, CaseIterable, Codable {
     /// Cisco Unified Communications Manager.
     case callProcessor = "call_processor"
@@ -10,12 +11,15 @@ public enum DeviceKind: String, Sendable, CaseIterable, Codable {
     case messageProcessor = "message_processor"
     /// Cisco Unified Communications Manager IM and Presence.
     case presenceProcessor = "presence_processor"
+    /// An LDAP directory server (Active Directory, ADAM/LDS, OpenLDAP, Oracle Directory).
+    case directory = "directory"
 
     public var commandName: String {
         switch self {
         case .callProcessor: return "cucm"
         case .messageProcessor: return "unity"
         case .presenceProcessor: return "imp"
+        case .directory: return "ldap"
         }
     }
 
@@ -24,14 +28,17 @@ public enum DeviceKind: String, Sendable, CaseIterable, Codable {
         case .callProcessor: return "Unified CM"
         case .messageProcessor: return "Unity Connection"
         case .presenceProcessor: return "IM and Presence"
+        case .directory: return "LDAP directory"
         }
     }
 
-    /// The HTTPS port its administrative API listens on by default (AXL: 8443, CUPI: 443).
+    /// The port its administrative API listens on by default (AXL: 8443, CUPI: 443, LDAP: 389;
+    /// a directory's port follows its security, see `LDAPSecurity.defaultPort`).
     public var defaultPort: Int {
         switch self {
         case .callProcessor, .presenceProcessor: return 8443
         case .messageProcessor: return 443
+        case .directory: return LDAPSecurity.ldap.defaultPort
         }
     }
 
@@ -81,7 +88,19 @@ public struct Device: Sendable, Equatable {
             address: try row.decode("address"), port: try row.decode("port"),
             backupAddress: try row.decodeIfPresent("backup_address"), backupPort: try row.decodeIfPresent("backup_port"),
             adminUser: try row.decode("admin_user"), axlVersion: try row.decode("axl_version"),
-            verifyTLS: try row.decode("verify_tls"), caFile: try row.decodeIfPresent("ca_file"))
+            verifyTLS: try row.decode("verify_tls"), caFile: try row.decodeIfPresent("ca_file"),
+            directoryType: try row.decodeIfPresent("directory_type", as: String.self).map { text in
+                guard let type = DirectoryServerType(rawValue: text) else {
+                    throw PostgresError(kind: .decoding, message: "devices.directory_type: unknown type '\(text)'")
+                }
+                return type
+            },
+            ldapSecurity: try row.decodeIfPresent("ldap_security", as: String.self).map { text in
+                guard let security = LDAPSecurity(rawValue: text) else {
+                    throw PostgresError(kind: .decoding, message: "devices.ldap_security: unknown value '\(text)'")
+                }
+                return security
+            })
         passwordSet = try row.decodeIfPresent("sealed_password", as: String.self) != nil
         let stateText: String = try row.decode("last_test_state")
         guard let state = DeviceTestState(rawValue: stateText) else {
@@ -93,6 +112,24 @@ public struct Device: Sendable, Equatable {
         firstSyncedAt = try row.decodeIfPresent("first_synced_at")
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+    }
+}
+
+extension DeviceDraft {
+    /// For a directory, the URL libldap connects to (`ldaps://host:636`; StartTLS starts on `ldap://`).
+    public var ldapURL: String? {
+        ldapSecurity.map { Self.url($0, address, port) }
+    }
+
+    /// For a directory with a backup server, the backup's URL (same security).
+    public var ldapBackupURL: String? {
+        guard let security = ldapSecurity, let backup = backupAddress, let port = backupPort else { return nil }
+        return Self.url(security, backup, port)
+    }
+
+    private static func url(_ security: LDAPSecurity, _ host: String, _ port: Int) -> String {
+        let host = host.contains(":") ? "[\(host)]" : host
+        return "\(security.scheme)://\(host):\(port)"
     }
 }
 

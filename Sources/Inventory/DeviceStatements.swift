@@ -5,8 +5,8 @@ import Postgres
 enum DeviceSQL {
     static let deviceInsert = Statement("device_insert", """
         INSERT INTO devices (name, kind, version, address, port, backup_address, backup_port, admin_user,
-                             sealed_password, axl_version, verify_tls, ca_file)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7::integer, $8, $9, $10, $11::boolean, $12)
+                             sealed_password, axl_version, verify_tls, ca_file, directory_type, ldap_security)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7::integer, $8, $9, $10, $11::boolean, $12, $13, $14)
         RETURNING *
         """)
     static let deviceGet = Statement("device_get", "SELECT * FROM devices WHERE name = $1")
@@ -16,7 +16,8 @@ enum DeviceSQL {
     static let deviceUpdate = Statement("device_update", """
         UPDATE devices SET kind = $2, version = $3, address = $4, port = $5::integer, backup_address = $6,
                            backup_port = $7::integer, admin_user = $8, sealed_password = coalesce($9, sealed_password),
-                           axl_version = $10, verify_tls = $11::boolean, ca_file = $12
+                           axl_version = $10, verify_tls = $11::boolean, ca_file = $12,
+                           directory_type = $13, ldap_security = $14
          WHERE name = $1
         RETURNING *
         """)
@@ -26,6 +27,9 @@ enum DeviceSQL {
         UPDATE devices SET first_synced_at = coalesce(first_synced_at, $2::timestamptz, clock_timestamp())
          WHERE name = $1
         RETURNING *
+        """)
+    static let domainsUsingDirectory = Statement("device_domains_using_directory", """
+        SELECT name FROM domains WHERE directory = $1 ORDER BY name
         """)
     static let auditAppend = Statement("inventory_audit_append", """
         INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)

@@ -1,8 +1,11 @@
+import Directory
 import Foundation
 import Postgres
 import Secrets
 
 /// The fields an operator sets on a device (everything but its password, test result and sync marks).
+/// Directories (kind `directory`) also have a server type and a security; their admin user is the
+/// admin distinguished name.
 public struct DeviceDraft: Sendable, Equatable {
     public var name: String
     public var kind: DeviceKind
@@ -15,21 +18,29 @@ public struct DeviceDraft: Sendable, Equatable {
     public var axlVersion: String
     public var verifyTLS: Bool
     public var caFile: String?
+    /// Directories only: the server type (required for them, nil for every other kind).
+    public var directoryType: DirectoryServerType?
+    /// Directories only: ldap://, ldaps:// or StartTLS (a directory's default: ldap).
+    public var ldapSecurity: LDAPSecurity?
 
     public init(name: String, kind: DeviceKind, version: String? = nil, address: String, port: Int? = nil,
                 backupAddress: String? = nil, backupPort: Int? = nil, adminUser: String,
-                axlVersion: String = DeviceValidation.defaultAXLVersion, verifyTLS: Bool = true, caFile: String? = nil) {
+                axlVersion: String = DeviceValidation.defaultAXLVersion, verifyTLS: Bool = true, caFile: String? = nil,
+                directoryType: DirectoryServerType? = nil, ldapSecurity: LDAPSecurity? = nil) {
+        let ldapSecurity = kind == .directory ? ldapSecurity ?? .ldap : ldapSecurity
         self.name = name
         self.kind = kind
         self.version = version
         self.address = address
-        self.port = port ?? kind.defaultPort
+        self.port = port ?? ldapSecurity?.defaultPort ?? kind.defaultPort
         self.backupAddress = backupAddress
         self.backupPort = backupPort
         self.adminUser = adminUser
         self.axlVersion = axlVersion
         self.verifyTLS = verifyTLS
         self.caFile = caFile
+        self.directoryType = directoryType
+        self.ldapSecurity = ldapSecurity
     }
 
     /// The names of the fields that differ from `other`, as the audit trail names them.
@@ -45,11 +56,18 @@ public struct DeviceDraft: Sendable, Equatable {
         if axlVersion != other.axlVersion { fields.append("axl_version") }
         if verifyTLS != other.verifyTLS { fields.append("verify_tls") }
         if caFile != other.caFile { fields.append("ca_file") }
+        if directoryType != other.directoryType { fields.append("directory_type") }
+        if ldapSecurity != other.ldapSecurity { fields.append("ldap_security") }
         return fields
     }
 
     var parameters: [any PostgresEncodable] {
         [name, kind.rawValue, version, address, port, backupAddress, backupPort, adminUser]
+    }
+
+    /// `$13`, `$14` of the insert and update statements.
+    var directoryParameters: [any PostgresEncodable] {
+        [directoryType?.rawValue, ldapSecurity?.rawValue]
     }
 }
 
@@ -103,7 +121,8 @@ public struct DeviceStore: Sendable {
             let rows: Rows
             do {
                 rows = try session.query(DeviceSQL.deviceInsert,
-                                         draft.parameters + [sealed, draft.axlVersion, draft.verifyTLS, draft.caFile])
+                                         draft.parameters + [sealed, draft.axlVersion, draft.verifyTLS, draft.caFile]
+                                             + draft.directoryParameters)
             } catch let error as PostgresError where error.kind == .uniqueViolation {
                 throw DeviceError("name: a device named '\(draft.name)' already exists")
             }
@@ -138,13 +157,22 @@ public struct DeviceStore: Sendable {
             if after.kind != before.kind, current.firstSyncedAt != nil {
                 throw DeviceError(Self.kindFixedMessage)
             }
+            if after.kind != before.kind || after.directoryType != before.directoryType {
+                // A domain's field mapping and filters were checked against this directory's server type.
+                let referrers = try Self.deviceReferrers(session, name: name)
+                if !referrers.isEmpty {
+                    let field = after.kind != before.kind ? "kind" : "server_type"
+                    throw DeviceError("\(field): cannot change while \(referrers.joined(separator: ", ")) use\(referrers.count == 1 ? "s" : "") the directory (its field mapping and filters depend on the server type)")
+                }
+            }
             var fields = after.changedFields(from: before)
             if sealed != nil { fields.insert("password", at: fields.firstIndex(of: "axl_version") ?? fields.endIndex) }
             guard !fields.isEmpty else { return current }
             let updated: Rows
             do {
                 updated = try session.query(DeviceSQL.deviceUpdate,
-                                            after.parameters + [sealed, after.axlVersion, after.verifyTLS, after.caFile])
+                                            after.parameters + [sealed, after.axlVersion, after.verifyTLS, after.caFile]
+                                              + after.directoryParameters)
             } catch let error as PostgresError where error.kind == .raised {
                 throw DeviceError(error.message)
             }
@@ -191,13 +219,14 @@ public struct DeviceStore: Sendable {
 
     public static let kindFixedMessage = "kind: cannot change after the device's first synchronization (seed)"
 
-    /// What refers to the device and so forbids its removal, named for the operator (e.g. "domain 'Sales'").
-    ///
-    /// Domains and service areas are not in the schema yet (no `domains` or `service_areas` table), so
-    /// today this queries nothing and returns no referrer. When those tables arrive, this is the one
-    /// place to look them up, inside the removal's transaction.
+    /// What refers to the device and so forbids its removal or a change of its kind or server type,
+    /// named for the operator (e.g. "domain 'Sales'"). Seed: "You cannot delete an LDAP server which is
+    /// associated to a Domain." Service areas are not in the schema yet; when they arrive, this is the one
+    /// place to look them up too, inside the caller's transaction.
     static func deviceReferrers(_ session: Session, name: String) throws -> [String] {
-        []
+        try session.query(DeviceSQL.domainsUsingDirectory, [name]).map { row in
+            "domain '\(try row.decode("name", as: String.self))'"
+        }
     }
 
     static func noSuchDevice(_ name: String) -> DeviceError {
@@ -211,6 +240,15 @@ public struct DeviceStore: Sendable {
     }
 
     private static func summary(_ device: Device) -> String {
+        if device.kind == .directory, let type = device.directoryType, let url = device.ldapURL {
+            var text = "\(device.kind.title) (\(type.title)) at \(url)"
+            if device.ldapSecurity == .startTLS { text += " with StartTLS" }
+            if let backup = device.ldapBackupURL { text += " (backup \(backup))" }
+            text += ", admin DN '\(device.adminUser)'"
+            text += ", TLS verification \(device.verifyTLS ? "on" : "off")"
+            if let caFile = device.caFile { text += ", CA file \(caFile)" }
+            return text
+        }
         var text = device.kind.title
         if let version = device.version { text += " \(version)" }
         text += " at \(device.address):\(device.port)"

@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 
 /// The rules for device fields (DESIGN.md §4 rule 6). Each failure is one line that names the
@@ -17,12 +18,54 @@ public enum DeviceValidation {
         }
     }
 
-    /// `cucm`, `unity`, `imp` (or the stored names `call_processor`, `message_processor`, `presence_processor`).
+    /// `cucm`, `unity`, `imp`, `ldap` (or the stored names `call_processor`, …, `directory`).
     public static func kind(_ text: String) throws -> DeviceKind {
         guard let kind = DeviceKind(text: text) else {
-            throw DeviceError("kind: must be cucm (Unified CM), unity (Unity Connection) or imp (IM and Presence) (got '\(text)')")
+            throw DeviceError("kind: must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got '\(text)')")
         }
         return kind
+    }
+
+    /// `ad`, `adam`, `openldap` or `oracle`, in any case.
+    public static func serverType(_ text: String) throws -> DirectoryServerType {
+        guard let type = DirectoryServerType(text: text) else {
+            throw DeviceError("server_type: must be \(DirectoryServerType.choicesText) (got '\(text)')")
+        }
+        return type
+    }
+
+    /// `ldap`, `ldaps` or `starttls`, in any case.
+    public static func security(_ text: String) throws -> LDAPSecurity {
+        guard let security = LDAPSecurity(text: text) else {
+            throw DeviceError("security: must be ldap, ldaps or starttls (got '\(text)')")
+        }
+        return security
+    }
+
+    /// A directory has a server type and a security, other kinds neither; the seed's SSL ports
+    /// (636, Global Catalog 3269) need ldaps and its plain ports (389, 3268) refuse it.
+    public static func directorySettings(_ draft: DeviceDraft) throws {
+        guard draft.kind == .directory else {
+            if draft.directoryType != nil { throw DeviceError("server_type: only a directory (--kind ldap) has a server type") }
+            if draft.ldapSecurity != nil { throw DeviceError("security: only a directory (--kind ldap) has an LDAP security") }
+            return
+        }
+        guard draft.directoryType != nil else {
+            throw DeviceError("server_type: required for a directory (--server-type ad|adam|openldap|oracle)")
+        }
+        let security = draft.ldapSecurity ?? .ldap
+        for (field, port) in [("port", draft.port), ("backup_port", draft.backupPort ?? 0)] {
+            if security == .ldaps, LDAPSecurity.plainPorts.contains(port) {
+                throw DeviceError("\(field): \(port) is a plain LDAP port; ldaps uses 636 (Global Catalog 3269)")
+            }
+            if security != .ldaps, LDAPSecurity.sslPorts.contains(port) {
+                throw DeviceError("\(field): \(port) is an SSL port; use --security ldaps with it (plain LDAP and StartTLS use 389, Global Catalog 3268)")
+            }
+        }
+        // Seed: "be sure to use complete canonical name, for example, CN= Administrator, OU =Sales, DC=ca, DC=com".
+        guard draft.adminUser.contains("=") else {
+            throw DeviceError("admin_user: a directory's admin user is its admin distinguished name, e.g. CN=Administrator,OU=Sales,DC=ca,DC=com (got '\(draft.adminUser)')")
+        }
     }
 
     /// A release number: digits in dot-separated groups, optionally a build suffix (12.5, 12.5.1.11900-146).
@@ -107,6 +150,7 @@ public enum DeviceValidation {
         try adminUser(draft.adminUser)
         try axlVersion(draft.axlVersion)
         if let caFile = draft.caFile { try self.caFile(caFile) }
+        try directorySettings(draft)
     }
 
     static func isIPAddress(_ text: String) -> Bool {

@@ -4,10 +4,8 @@ import Schedules
 
 /// Builds the `InventoryCatalog` a plan or preview expands `all` and names against, from the database.
 ///
-/// Call, message and presence processors come from the `devices` table by kind, each list ordered by
-/// name (the order `all` expands to). LDAP directories and domains are not in the schema yet (no
-/// directory or domain table exists), so their lists are empty: `ad.` and `domain.` lines plan nothing
-/// and the plan warns about them. When those tables arrive, this is the one place to read them.
+/// Call, message and presence processors and LDAP directories come from the `devices` table by kind,
+/// domains from `domains`, each list ordered by name (the order `all` expands to).
 public struct InventoryCatalogSource: Sendable {
     public let connection: Connection
 
@@ -22,7 +20,7 @@ public struct InventoryCatalogSource: Sendable {
             callProcessors: names(.callProcessor),
             messageProcessors: names(.messageProcessor),
             presenceProcessors: names(.presenceProcessor),
-            ldapDirectories: [],
-            domains: [])
+            ldapDirectories: names(.directory),
+            domains: try await DomainStore(connection).domainList().map(\.name))
     }
 }

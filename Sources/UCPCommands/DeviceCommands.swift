@@ -7,7 +7,7 @@ import Secrets
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
-        abstract: "The device registry: Unified CM, Unity Connection and IM and Presence systems.",
+        abstract: "The device registry: Unified CM, Unity Connection, IM and Presence systems and LDAP directories.",
         discussion: """
             Passwords are never taken from the command line (ps shows it): give --password-stdin, \
             --password-file FILE, or type it at the prompt. They are stored encrypted with the key \
@@ -23,21 +23,23 @@ struct DeviceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await RefusedInput.translate {
-                guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp)") }
+                guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp|ldap)") }
                 guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
-                guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME)") }
+                guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME, for a directory its admin DN)") }
                 let kind = try DeviceValidation.kind(kindText)
                 let draft = DeviceDraft(
                     name: name, kind: kind, version: fields.version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
                     port: fields.port, backupAddress: fields.backupAddress, backupPort: fields.backupPort, adminUser: user,
                     axlVersion: fields.axlVersion ?? DeviceValidation.defaultAXLVersion,
-                    verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile)
+                    verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile,
+                    directoryType: try fields.serverType.map(DeviceValidation.serverType),
+                    ldapSecurity: try fields.security.map(DeviceValidation.security))
                 try DeviceValidation.draft(draft) // before asking for the password
                 let box = try DevicePasswords.box()
                 let password = try DevicePasswords.read(fields, deviceName: name, required: true)!
                 let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
                 let device = try await store.deviceAdd(draft, password: password, actor: global.actorName)
-                print("device '\(device.name)' added (\(device.kind.title) at \(device.address):\(device.port))")
+                print("device '\(device.name)' added (\(device.kind.title) at \(device.ldapURL ?? "\(device.address):\(device.port)"))")
                 if !device.verifyTLS { print("warning: TLS certificate verification is off for '\(device.name)'") }
             }
         }
@@ -53,6 +55,8 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             try await RefusedInput.translate {
                 let kind = try fields.kind.map(DeviceValidation.kind)
+                let serverType = try fields.serverType.map(DeviceValidation.serverType)
+                let security = try fields.security.map(DeviceValidation.security)
                 let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
                 let box = wantsPassword ? try DevicePasswords.box() : nil
                 let password = try DevicePasswords.read(fields, deviceName: name, required: false)
@@ -60,7 +64,17 @@ struct DeviceCommand: AsyncParsableCommand {
                 let before = try await store.deviceGet(name: name)
                 let fields = fields
                 let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { draft in
-                    if let kind { draft.kind = kind }
+                    if let kind {
+                        draft.kind = kind
+                        if kind != .directory { draft.directoryType = nil; draft.ldapSecurity = nil }
+                        if kind == .directory && draft.ldapSecurity == nil { draft.ldapSecurity = .ldap }
+                    }
+                    if let serverType { draft.directoryType = serverType }
+                    if let security {
+                        // The port follows the security unless it is given too.
+                        if fields.port == nil, draft.port == draft.ldapSecurity?.defaultPort { draft.port = security.defaultPort }
+                        draft.ldapSecurity = security
+                    }
                     if let version = fields.version { draft.version = version.isEmpty ? nil : version }
                     if let address = fields.address { draft.address = address }
                     if let port = fields.port { draft.port = port }
@@ -96,8 +110,11 @@ struct DeviceCommand: AsyncParsableCommand {
             print(pad("NAME", 24) + pad("KIND", 7) + pad("VERSION", 9) + pad("ADDRESS", 32) + pad("AXL", 6)
                   + pad("TLS", 5) + "LAST TEST")
             for device in devices {
-                print(pad(device.name, 24) + pad(device.kind.commandName, 7) + pad(device.version ?? "-", 9)
-                      + pad("\(device.address):\(device.port)", 32) + pad(device.axlVersion, 6)
+                // A directory shows its server type where others show their version, and no AXL version.
+                let version = device.directoryType?.rawValue ?? device.version ?? "-"
+                print(pad(device.name, 24) + pad(device.kind.commandName, 7) + pad(version, 9)
+                      + pad(device.ldapURL ?? "\(device.address):\(device.port)", 32)
+                      + pad(device.kind == .directory ? "-" : device.axlVersion, 6)
                       + pad(device.verifyTLS ? "on" : "off", 5) + device.lastTestState.rawValue)
             }
         }
@@ -116,18 +133,22 @@ struct DeviceCommand: AsyncParsableCommand {
                 print(try Output.json(DeviceOutput.json(device)))
                 return
             }
-            let lines: [(String, String)] = [
+            var lines: [(String, String)] = [
                 ("name", device.name), ("kind", "\(device.kind.commandName) (\(device.kind.title))"),
                 ("version", device.version ?? "-"), ("address", device.address), ("port", String(device.port)),
                 ("backup address", device.backupAddress ?? "-"), ("backup port", device.backupPort.map(String.init) ?? "-"),
-                ("admin user", device.adminUser), ("password", DeviceOutput.password(device)),
-                ("axl version", device.axlVersion), ("verify tls", device.verifyTLS ? "on" : "off"),
+                (device.kind == .directory ? "admin dn" : "admin user", device.adminUser), ("password", DeviceOutput.password(device)),
+                ("axl version", device.kind == .directory ? "-" : device.axlVersion), ("verify tls", device.verifyTLS ? "on" : "off"),
                 ("ca file", device.caFile ?? "-"),
                 ("last test", device.lastTestState.rawValue + (device.lastTestMessage.map { ": \($0)" } ?? "")),
                 ("last tested at", Output.shortTime(device.lastTestedAt)),
                 ("first synced at", Output.shortTime(device.firstSyncedAt)),
                 ("created at", Output.shortTime(device.createdAt)), ("updated at", Output.shortTime(device.updatedAt)),
             ]
+            if let type = device.directoryType, let security = device.ldapSecurity, let url = device.ldapURL {
+                lines.insert(contentsOf: [("server type", "\(type.rawValue) (\(type.title))"), ("security", security.rawValue),
+                                          ("url", url), ("backup url", device.ldapBackupURL ?? "-")], at: 2)
+            }
             for (key, value) in lines { print(pad(key, 17) + value) }
         }
     }
@@ -148,13 +169,18 @@ struct DeviceCommand: AsyncParsableCommand {
 
 /// The options `device add` and `device edit` share; on edit, only those given change.
 struct DeviceFieldOptions: ParsableArguments {
-    @Option(help: "cucm (Unified CM), unity (Unity Connection) or imp (IM and Presence).") var kind: String?
-    @Option(help: "Host name or IP address of the publisher.") var address: String?
-    @Option(help: "HTTPS port (default: 8443 for cucm and imp, 443 for unity).") var port: Int?
+    @Option(help: "cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory).") var kind: String?
+    @Option(name: .customLong("server-type"), help: "Directories: ad, adam (ADAM / LDS), openldap or oracle.")
+    var serverType: String?
+    @Option(help: "Directories: ldap, ldaps or starttls (default ldap).") var security: String?
+    @Option(help: "Host name or IP address of the publisher (or directory server).") var address: String?
+    @Option(help: "Port (default: 8443 for cucm and imp, 443 for unity; for ldap 389, or 636 with ldaps; Global Catalog 3268/3269).")
+    var port: Int?
     @Option(name: .customLong("backup-address"), help: "Backup host name or IP address (with --backup-port).")
     var backupAddress: String?
     @Option(name: .customLong("backup-port"), help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
-    @Option(help: "The administrator user name.") var user: String?
+    @Option(help: "The administrator user name; for a directory, the admin distinguished name (CN=Administrator,OU=Sales,DC=ca,DC=com).")
+    var user: String?
     @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
     var passwordStdin = false
     @Option(name: .customLong("password-file"), help: "Read the password from this file (its first line).")
@@ -221,7 +247,8 @@ enum DeviceOutput {
             "port": device.port, "backup_address": optional(device.backupAddress),
             "backup_port": optional(device.backupPort), "admin_user": device.adminUser,
             "password": password(device), "axl_version": device.axlVersion, "verify_tls": device.verifyTLS,
-            "ca_file": optional(device.caFile),
+            "ca_file": optional(device.caFile), "directory_type": optional(device.directoryType?.rawValue),
+            "ldap_security": optional(device.ldapSecurity?.rawValue), "url": optional(device.ldapURL),
             "last_test": ["state": device.lastTestState.rawValue, "message": optional(device.lastTestMessage),
                           "at": Output.iso(device.lastTestedAt)] as [String: Any],
             "first_synced_at": Output.iso(device.firstSyncedAt), "created_at": Output.iso(device.createdAt),

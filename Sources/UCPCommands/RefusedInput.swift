@@ -1,4 +1,5 @@
 import ArgumentParser
+import Directory
 import Foundation
 import Inventory
 import Scheduling
@@ -11,6 +12,10 @@ enum RefusedInput {
             try await body()
         } catch let error as DeviceError {
             throw ValidationError(error.message)
+        } catch let error as DomainError {
+            throw ValidationError(error.message)
+        } catch let error as DirectoryInputError {
+            throw ValidationError(error.description)
         } catch let error as ScheduleError {
             if error.messages.count == 1 { throw ValidationError(error.messages[0]) }
             for message in error.messages {

@@ -40,7 +40,8 @@ struct UCP: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, SubmitCommand.self, JobsCommand.self, MaintenanceCommand.self, StatusCommand.self,
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
-            SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self, DemoCommand.self, BenchCommand.self, DeviceCommand.self, ScheduleCommand.self,
-            DevsimCommand.self, UsersCommand.self, LDAPSimulatorCommand.self,
+            SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self, DemoCommand.self, BenchCommand.self,
+            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, DevsimCommand.self, UsersCommand.self,
+            LDAPSimulatorCommand.self,
         ])
 }

@@ -67,7 +67,7 @@ final class DeviceCommandTests: XCTestCase {
             (["device", "add", "--name", "x#y", "--kind", "cucm", "--address", "h", "--user", "u", "--password-file", keyFile],
              "ucp: name: 'x#y' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)\n"),
             (["device", "add", "--name", "x", "--kind", "cme", "--address", "h", "--user", "u", "--password-file", keyFile],
-             "ucp: kind: must be cucm (Unified CM), unity (Unity Connection) or imp (IM and Presence) (got 'cme')\n"),
+             "ucp: kind: must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got 'cme')\n"),
             (["device", "show", "ghost"], "ucp: device 'ghost': no such device\n"),
             (["device", "remove", "ghost"], "ucp: device 'ghost': no such device\n"),
         ]

@@ -1,0 +1,50 @@
+import Postgres
+
+/// Every statement that touches `domains` (migrations/006_domains.sql), by name. Values are
+/// always bound parameters.
+enum DomainSQL {
+    /// A domain row with its directory's server type and the array and JSON columns as JSON text.
+    private static let select = """
+        SELECT d.*, array_to_json(d.filter_conditions)::text AS filter_conditions_json,
+               d.service_area_filters::text AS service_area_filters_json, d.user_role_filters::text AS user_role_filters_json,
+               v.directory_type
+          FROM domains d LEFT JOIN devices v ON v.name = d.directory
+        """
+
+    static let domainGet = Statement("domain_get", select + " WHERE d.name = $1")
+    static let domainList = Statement("domain_list", select + " ORDER BY d.name")
+    static let domainLock = Statement("domain_lock", "SELECT name FROM domains WHERE name = $1 FOR UPDATE")
+    static let domainInsert = Statement("domain_insert", """
+        INSERT INTO domains (name, directory, ldap_mode, update_policy, stale_user_action, search_base, sync_inactive_users,
+                             user_id_attribute, phone_attribute, email_attribute, middle_name_attribute, directory_uri_attribute,
+                             filter_kind, filter_match, filter_conditions, filter_advanced, service_area_filters,
+                             user_role_filters, write_back_attribute, write_back_mask, delete_guard_count,
+                             delete_guard_percent, sync_interval, sync_start_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::boolean, $8, $9, $10, $11, $12, $13, $14, $15::text[], $16, $17::jsonb,
+                $18::jsonb, $19, $20, $21::integer, $22::integer, $23, $24::timestamptz)
+        """)
+    static let domainUpdate = Statement("domain_update", """
+        UPDATE domains SET directory = $2, ldap_mode = $3, update_policy = $4, stale_user_action = $5, search_base = $6,
+                           sync_inactive_users = $7::boolean, user_id_attribute = $8, phone_attribute = $9,
+                           email_attribute = $10, middle_name_attribute = $11, directory_uri_attribute = $12,
+                           filter_kind = $13, filter_match = $14, filter_conditions = $15::text[], filter_advanced = $16,
+                           service_area_filters = $17::jsonb, user_role_filters = $18::jsonb, write_back_attribute = $19,
+                           write_back_mask = $20, delete_guard_count = $21::integer, delete_guard_percent = $22::integer,
+                           sync_interval = $23, sync_start_at = $24::timestamptz
+         WHERE name = $1
+        """)
+    /// A synchronization of the domain that has not ended (it would act on a domain that is gone).
+    static let domainActiveSync = Statement("domain_active_sync", """
+        SELECT id, type FROM jobs
+         WHERE kind = 'sync' AND target = $1 AND state IN ('queued', 'running', 'canceling')
+         ORDER BY id LIMIT 1
+        """)
+    static let domainDelete = Statement("domain_delete", "DELETE FROM domains WHERE name = $1")
+    /// The directory a domain names, locked so it cannot go away or change type before the commit.
+    static let directoryGet = Statement("domain_directory_get", """
+        SELECT kind, directory_type FROM devices WHERE name = $1 FOR SHARE
+        """)
+    static let auditAppend = Statement("domain_audit_append", """
+        INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)
+        """)
+}

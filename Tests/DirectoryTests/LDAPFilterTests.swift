@@ -1,0 +1,6 @@
+import Directory
+import XCTest
+
+final class LDAPFilterTests: XCTestCase {
+    func testPlaceholder() {}
+}
