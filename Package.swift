@@ -55,7 +55,7 @@ let package = Package(
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
-            "Queue", "Postgres", "LDAP", "Secrets",
+            "Queue", "Postgres", "LDAP", "Secrets", "Inventory", "Directory",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -85,7 +85,9 @@ let package = Package(
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
-        .testTarget(name: "DirectorySyncTests", dependencies: ["Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "TestSupport"]),
+        .testTarget(name: "DirectorySyncTests", dependencies: [
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",
+        ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "Queue", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import LDAP
 import Postgres
 import Queue
@@ -311,22 +312,21 @@ public struct LDAPSynchronization: Sendable {
                               settings: LDAPSyncSettings, allowDeletes: Int?) -> String? {
         guard doomed > 0 else { return nil }
         if let allowDeletes, doomed <= allowDeletes { return nil }
-        let base = max(directoryUsersBefore, 1)
-        let percent = Double(doomed) * 100 / Double(base)
         var reasons: [String] = []
         if read == 0 { reasons.append("the directory returned no user") }
         if let lastCount, lastCount > 0, read * 2 < lastCount {
             reasons.append("the directory returned \(read) users, far fewer than the \(lastCount) of the last synchronization")
         }
-        if doomed > settings.deleteGuardCount || percent > Double(settings.deleteGuardPercent) {
-            reasons.append("more than the domain's limit of \(settings.deleteGuardCount) users or \(settings.deleteGuardPercent)%")
+        let limits = settings.deletionGuard
+        if !limits.allows(deletions: doomed, of: directoryUsersBefore) {
+            reasons.append("more than the domain's limit of \(limits.maximumCount) users or \(limits.maximumPercent)%")
         }
         guard !reasons.isEmpty else { return nil }
-        let share = String(format: "%.0f", percent)
+        let share = String(format: "%.0f", Double(doomed) * 100 / Double(max(directoryUsersBefore, 1)))
         var message = "Deletion guard: this synchronization would delete \(doomed) of the domain's \(directoryUsersBefore) directory users (\(share)%); "
             + reasons.joined(separator: "; ") + ". No user was deleted."
         if let allowDeletes { message += " (--allow-deletes \(allowDeletes) is fewer.)" }
-        message += " To allow it for one run: ucp submit sync ldap --domain \(settings.domain) --allow-deletes \(doomed)"
+        message += " To allow it for one run: ucp submit sync ldap --domain '\(settings.domain)' --allow-deletes \(doomed)"
         return message
     }
 

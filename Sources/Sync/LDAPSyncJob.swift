@@ -1,5 +1,6 @@
 import Foundation
 import Queue
+import Secrets
 
 /// The payload of `sync.ldap` (the target is the domain). With any of the stand-in fields
 /// (`seconds`, `hang`, `fail`) the job runs the stand-in instead — tests of schedules and the
@@ -33,16 +34,7 @@ extension JobContext: SyncReporter {
     }
 }
 
-/// How the job finds a domain's LDAP settings (its directory server, password and filter included).
-/// The inventory provides it; `ucp` sets it at start-up.
-public protocol LDAPSyncSettingsSource: Sendable {
-    func ldapSyncSettings(domain: String, context: JobContext) async throws -> LDAPSyncSettings
-}
-
 public enum LDAPSyncJob {
-    /// Set once at start-up by the process that registers the job types.
-    nonisolated(unsafe) public static var settingsSource: (any LDAPSyncSettingsSource)?
-
     static func register(in registry: inout JobRegistry) {
         registry.register(LDAPSyncParameters.self, maxAttempts: 1) { parameters, context in
             if parameters.isStandIn { return try await SyncJobs.runStandIn(parameters, context) }
@@ -50,14 +42,14 @@ public enum LDAPSyncJob {
         }
     }
 
+    /// Reads the domain's settings from the inventory (the directory's password opened with the key
+    /// `UCP_SECRET_KEY_FILE` names) and runs the synchronization on one connection of the pool.
     static func run(_ parameters: LDAPSyncParameters, _ context: JobContext) async throws {
         guard let domain = context.job.target else { throw QueueError.invalidInput("domain: an LDAP sync needs a target domain") }
-        guard let source = settingsSource else {
-            throw QueueError.invalidInput("sync.ldap: this process cannot read domain settings")
-        }
-        let settings = try await source.ldapSyncSettings(domain: domain, context: context)
+        let secretBox = try? SecretBox(key: SecretKey.fromEnvironment())
         let options = LDAPSyncOptions(dryRun: parameters.dryRun ?? false, allowDeletes: parameters.allowDeletes)
         try await context.database.withConnection { connection in
+            let settings = try await LDAPSyncSettings.load(domain: domain, connection: connection, secretBox: secretBox)
             _ = try await LDAPSynchronization(settings: settings, options: options, database: connection, reporter: context,
                                               jobID: context.job.id, actor: context.job.submittedBy).run()
         }

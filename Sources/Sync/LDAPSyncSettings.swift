@@ -1,31 +1,13 @@
+import Directory
 import Foundation
+import Inventory
 import LDAP
+import Postgres
+import Secrets
 
-/// Seed, "Update Existing User Details".
-public enum LDAPUpdatePolicy: String, Sendable, CaseIterable {
-    /// "All fields": what changed in the directory changes in UCProvision.
-    case allFields = "all_fields"
-    /// "Do not update": existing users keep what they have.
-    case doNotUpdate = "do_not_update"
-}
-
-/// Seed, "Action when LDAP users deleted": what happens to a stale user, one that no longer matches
-/// the user search base or the domain's LDAP filter.
-public enum StaleUserAction: String, Sendable, CaseIterable {
-    /// "Do not make changes in Provisioning".
-    case doNotChange = "do_not_change"
-    /// "Delete user if there are no services in Provisioning".
-    case deleteIfNoServices = "delete_if_no_services"
-    /// "Delete user in Provisioning" (even with services).
-    case deleteUser = "delete_user"
-    /// "Delete user, but keep services in Provisioning and CUCM": a delete order (device and inventory).
-    case deleteUserKeepServices = "delete_user_keep_services"
-    /// "Delete user and all services from Provisioning and CUCM": a delete order (device and inventory).
-    case deleteUserAndServices = "delete_user_and_services"
-
-    /// The actions that need an order (they change a device); the others change only the inventory.
-    public var needsOrder: Bool { self == .deleteUserKeepServices || self == .deleteUserAndServices }
-    public var deletes: Bool { self != .doNotChange }
+extension StaleUserAction {
+    /// The actions that change a device too: they queue a delete order per user (the orders issue runs them).
+    var needsOrder: Bool { self == .deleteUserKeepServices || self == .deleteUserAndServices }
 }
 
 /// How a server type marks a disabled account, read to fill `users.enabled` when disabled users are synchronized.
@@ -64,19 +46,17 @@ public struct LDAPSyncSettings: Sendable {
     public var mapping: [(field: String, attribute: String)]
     /// How disabled accounts are marked (AD, ADAM/LDS); nil for types without the flag.
     public var disabledFlag: DisabledAccountFlag?
-    public var updatePolicy: LDAPUpdatePolicy
+    public var updatePolicy: UpdatePolicy
     public var staleUserAction: StaleUserAction
-    /// The deletion guard: a sync that would delete more than this many users, or more than this
-    /// percentage of the domain's directory users, deletes none.
-    public var deleteGuardCount: Int
-    public var deleteGuardPercent: Int
+    /// A sync that would delete more than its count, or percentage of the domain's directory users, deletes none.
+    public var deletionGuard: DeletionGuard
     /// Entries per LDAP page (the server's limit: AD 1,000, OpenLDAP's default 500).
     public var pageSize: Int
 
     public init(domain: String, connection: LDAPConfiguration, searchBase: String, filter: String,
                 mapping: [(field: String, attribute: String)], disabledFlag: DisabledAccountFlag? = nil,
-                updatePolicy: LDAPUpdatePolicy = .allFields, staleUserAction: StaleUserAction = .doNotChange,
-                deleteGuardCount: Int = 500, deleteGuardPercent: Int = 10, pageSize: Int = 500) {
+                updatePolicy: UpdatePolicy = .allFields, staleUserAction: StaleUserAction = .doNotChange,
+                deletionGuard: DeletionGuard = DeletionGuard(), pageSize: Int = 500) {
         self.domain = domain
         self.connection = connection
         self.searchBase = searchBase
@@ -85,8 +65,7 @@ public struct LDAPSyncSettings: Sendable {
         self.disabledFlag = disabledFlag
         self.updatePolicy = updatePolicy
         self.staleUserAction = staleUserAction
-        self.deleteGuardCount = deleteGuardCount
-        self.deleteGuardPercent = deleteGuardPercent
+        self.deletionGuard = deletionGuard
         self.pageSize = pageSize
     }
 
@@ -120,5 +99,39 @@ public struct LDAPSyncOptions: Sendable {
         self.allowDeletes = allowDeletes
         self.batchSize = batchSize
         self.sampleSize = sampleSize
+    }
+}
+
+extension LDAPSyncSettings {
+    /// The settings of a domain's LDAP synchronization, from the inventory: the domain's resolved LDAP
+    /// settings (`Domain.ldap`) and its directory device, whose password `secretBox` opens.
+    /// Refused (one line) when the domain does not exist, has no directory source, or only authenticates.
+    public static func load(domain name: String, connection: Postgres.Connection, secretBox: SecretBox?) async throws -> LDAPSyncSettings {
+        guard let domain = try await DomainStore(connection).domain(named: name) else { throw DomainStore.noSuchDomain(name) }
+        guard let ldap = domain.ldap else {
+            throw DomainError("domain '\(name)': has no directory source to synchronize (ucp domain edit \(name) --directory NAME --search-base DN)")
+        }
+        guard ldap.mode == .authenticationAndSynchronization else {
+            throw DomainError("domain '\(name)': mode is \(ldap.mode.title); LDAP synchronization needs Authentication and Synchronization")
+        }
+        let devices = DeviceStore(connection, secretBox: secretBox)
+        guard let device = try await devices.deviceGet(name: ldap.directory), let url = device.ldapURL,
+              let primary = LDAPEndpoint(url: url) else {
+            throw DomainError("domain '\(name)': its directory '\(ldap.directory)' is not a directory device")
+        }
+        let configuration = LDAPConfiguration(
+            primary: primary, backup: device.ldapBackupURL.flatMap { LDAPEndpoint(url: $0) },
+            startTLS: device.ldapSecurity == .startTLS, verifyTLS: device.verifyTLS, caFile: device.caFile,
+            bindDN: device.adminUser, password: try await devices.devicePassword(name: device.name))
+        let flag: DisabledAccountFlag? = switch ldap.serverType {
+        case .activeDirectory: .userAccountControl
+        case .adam: .userAccountDisabled
+        case .openLDAP, .oracle: nil
+        }
+        return LDAPSyncSettings(
+            domain: name, connection: configuration, searchBase: ldap.searchBase, filter: ldap.ldapFilter,
+            mapping: ldap.mapping.attributes.map { (field: $0.field.rawValue, attribute: $0.attribute) },
+            disabledFlag: flag, updatePolicy: ldap.updatePolicy, staleUserAction: ldap.staleUserAction,
+            deletionGuard: ldap.deletionGuard)
     }
 }

@@ -1,5 +1,6 @@
 import DirectoryFixtures
 import Foundation
+import Inventory
 import LDAP
 import Postgres
 import Sync

@@ -1,5 +1,6 @@
 import DirectoryFixtures
 import Foundation
+import Inventory
 import LDAP
 import Postgres
 import Secrets
@@ -85,14 +86,15 @@ struct SyncFixture {
     func settings(domain: String = "Sales", filter: String = enabledADUsers,
                   mapping: [(field: String, attribute: String)] = fieldMapping(),
                   disabledFlag: DisabledAccountFlag? = .userAccountControl,
-                  update: LDAPUpdatePolicy = .allFields, stale: StaleUserAction = .doNotChange,
+                  update: UpdatePolicy = .allFields, stale: StaleUserAction = .doNotChange,
                   guardCount: Int = 500, guardPercent: Int = 10) -> LDAPSyncSettings {
         LDAPSyncSettings(
             domain: domain,
             connection: LDAPConfiguration(primary: LDAPEndpoint(url: slapd.url)!, bindDN: DirectoryFixture.syncDN,
                                           password: Secret(DirectoryFixture.password), networkTimeout: 3, operationTimeout: 30),
             searchBase: DirectoryFixture.peopleBase, filter: filter, mapping: mapping, disabledFlag: disabledFlag,
-            updatePolicy: update, staleUserAction: stale, deleteGuardCount: guardCount, deleteGuardPercent: guardPercent)
+            updatePolicy: update, staleUserAction: stale,
+            deletionGuard: DeletionGuard(maximumCount: guardCount, maximumPercent: guardPercent))
     }
 
     /// Runs a sync; returns its result, or the error it ended with and what it reported.
