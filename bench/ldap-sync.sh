@@ -72,12 +72,15 @@ log "slapd at $URL (loaded in $(field load_s) s)"
 
 "$UCP" secret-key generate --file "$UCP_SECRET_KEY_FILE" >/dev/null
 "$UCP" migrate >/dev/null 2>&1
+# The embedded default is up now: name it, so the commands below stop saying which database they use.
+PG_USER=$([[ $(id -u) -eq 0 ]] && echo postgres || id -un)
+export DATABASE_URL="host=$UCP_HOME/postgres/data port=5432 user=$PG_USER dbname=ucp"
 "$UCP" device add --name bench-directory --kind ldap --server-type ad --security ldap --address 127.0.0.1 --port "$PORT" \
     --user "$BIND_DN" --password-file "$PASSWORD_FILE" >/dev/null
 "$UCP" domain add --name Bench --directory bench-directory --search-base "$BASE" --sync-inactive-users --all-users \
     --stale-users do-not-change >/dev/null
-FILTER=$("$UCP" domain show Bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ldap"]["filter"])')
-ATTRIBUTES=$("$UCP" domain show Bench --json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["ldap"]["attributes"]))')
+FILTER=$("$UCP" domain show Bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ldap"]["ldap_filter"])')
+ATTRIBUTES=$("$UCP" domain show Bench --json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["ldap"]["read_attributes"]))')
 log "filter $FILTER; attributes $ATTRIBUTES"
 
 "$UCP" worker --concurrency 1 --name bench-worker >"$WORK/worker.log" 2>&1 &
@@ -95,6 +98,7 @@ assert job["state"] == "succeeded", job
 parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
 print((parse(job["finished_at"]) - parse(job["started_at"])).total_seconds())')
 PEAK_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$WORKER_PID/status")
+"$UCP" jobs log "$JOB" | sed -n 's/.*\(Timing: .*\)/[ldap-sync] \1/p' >&2
 CREATED=$("$UCP" users list --domain Bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [[ $CREATED -eq $USERS ]] || { log "expected $USERS users, the domain has $CREATED"; exit 1; }
 

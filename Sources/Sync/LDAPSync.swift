@@ -110,34 +110,62 @@ public struct LDAPSynchronization: Sendable {
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
         var estimate = lastCount ?? 0
-        for try await page in directory.pages(search, readAhead: max(2, options.batchSize / max(1, settings.pageSize) + 1)) {
-            try reporter.checkCancellation()
-            result.entriesRead += page.entries.count
-            for entry in page.entries {
-                if let row = row(entry) {
-                    batch.append(row)
-                } else {
-                    result.skippedNoUserID += 1
-                    if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
+        // One batch is written while the next is read (two batches in memory at most).
+        var writing: Task<BatchOutcome, Error>?
+        var lastProgress = Date.distantPast
+        var waited = 0.0
+        func collect() async throws {
+            guard let writing else { return }
+            let started = Date()
+            let outcome = try await writing.value
+            waited += Date().timeIntervalSince(started)
+            record(outcome, into: &result)
+        }
+        do {
+            for try await page in directory.pages(search, readAhead: max(2, options.batchSize / max(1, settings.pageSize) + 1)) {
+                try reporter.checkCancellation()
+                result.entriesRead += page.entries.count
+                for entry in page.entries {
+                    if let row = row(entry) {
+                        batch.append(row)
+                    } else {
+                        result.skippedNoUserID += 1
+                        if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
+                    }
+                }
+                if batch.count >= options.batchSize {
+                    try await collect()
+                    let rows = batch
+                    writing = Task { try await write(rows) }
+                    batch.removeAll(keepingCapacity: true)
+                }
+                estimate = max(estimate, page.estimatedTotal, result.entriesRead)
+                // Progress at most every second: each report is a database round trip.
+                if Date().timeIntervalSince(lastProgress) >= 1 {
+                    lastProgress = Date()
+                    try await reporter.progress(done: Int64(result.entriesRead), total: Int64(estimate),
+                                                message: "read \(result.entriesRead) entries, \(result.created) users created, \(result.updated) updated")
                 }
             }
-            if batch.count >= options.batchSize {
-                try await write(batch, into: &result)
-                batch.removeAll(keepingCapacity: true)
-            }
-            estimate = max(estimate, page.estimatedTotal, result.entriesRead)
-            try await reporter.progress(done: Int64(result.entriesRead), total: Int64(estimate),
-                                        message: "read \(result.entriesRead) entries, \(result.created) users created, \(result.updated) updated")
+            try await collect()
+            writing = nil
+            if !batch.isEmpty { record(try await write(batch), into: &result) }
+        } catch {
+            writing?.cancel()
+            _ = try? await writing?.value
+            throw error
         }
-        if !batch.isEmpty { try await write(batch, into: &result) }
         batch = []
         await directory.close()
         try reporter.checkCancellation()
+        let readSeconds = Date().timeIntervalSince(startedAt)
 
         try await finish(&result, directoryUsersBefore: directoryUsersBefore, lastCount: lastCount,
                          lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample)
         try await reporter.progress(done: Int64(result.entriesRead), total: Int64(result.entriesRead),
                                     message: "\(result.created) created, \(result.updated) updated, \(result.deleted) deleted")
+        try await reporter.log(String(format: "Timing: %.1f s reading and writing (%.1f s of it waiting for the database), %.1f s for stale users and the report",
+                                      readSeconds, waited, Date().timeIntervalSince(startedAt) - readSeconds))
         return result
     }
 
@@ -156,29 +184,44 @@ public struct LDAPSynchronization: Sendable {
         return row
     }
 
+    /// What one batch did: the user IDs created and changed.
+    struct BatchOutcome: Sendable {
+        var created: [String]
+        var changed: [String]
+    }
+
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
-    private func write(_ rows: [[String?]], into result: inout LDAPSyncResult) async throws {
+    private func write(_ rows: [[String?]]) async throws -> BatchOutcome {
         let domain = settings.domain
         let policy = settings.updatePolicy
         let dryRun = options.dryRun
-        let (created, changed) = try await database.withSession { session in
+        return try await database.withSession { session in
             try session.transaction { session in
-                try session.execute(LDAPSyncSQL.batchClear)
+                // A batch lost in a crash is written again by the next sync: no need to wait for the disk.
+                try session.execute("SET LOCAL synchronous_commit TO off; " + LDAPSyncSQL.batchClear)
                 try session.copyIn(LDAPSyncSQL.batchCopy, rows: rows)
-                try session.query(LDAPSyncSQL.seenRecord, [domain])
+                let marked = try session.query(LDAPSyncSQL.seenRecord, [domain]).affectedRows
+                if marked < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
                 try session.execute("SAVEPOINT user_writes")
-                let created: [String] = try session.query(LDAPSyncSQL.usersCreate, [domain]).map { try $0.decode("user_id") }
-                let changed: [String] = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpdate : LDAPSyncSQL.usersReactivate,
-                                                          [domain]).map { try $0.decode("user_id") }
+                var outcome = BatchOutcome(created: [], changed: [])
+                let written = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpsert : LDAPSyncSQL.usersInsertOrReactivate,
+                                                [domain])
+                for row in written {
+                    let id: String = try row.decode("user_id")
+                    if try row.decode("created", as: Bool.self) { outcome.created.append(id) } else { outcome.changed.append(id) }
+                }
                 if dryRun { try session.execute("ROLLBACK TO SAVEPOINT user_writes") }
-                return (created, changed)
+                return outcome
             }
         }
-        result.created += created.count
-        if policy == .allFields { result.updated += changed.count } else { result.reactivated += changed.count }
-        for id in created.prefix(max(0, options.sampleSize - result.createdSample.count)) { result.createdSample.append(id) }
-        if policy == .allFields {
-            for id in changed.prefix(max(0, options.sampleSize - result.updatedSample.count)) { result.updatedSample.append(id) }
+    }
+
+    private func record(_ outcome: BatchOutcome, into result: inout LDAPSyncResult) {
+        result.created += outcome.created.count
+        if settings.updatePolicy == .allFields { result.updated += outcome.changed.count } else { result.reactivated += outcome.changed.count }
+        result.createdSample += outcome.created.prefix(max(0, options.sampleSize - result.createdSample.count))
+        if settings.updatePolicy == .allFields {
+            result.updatedSample += outcome.changed.prefix(max(0, options.sampleSize - result.updatedSample.count))
         }
     }
 
@@ -195,7 +238,8 @@ public struct LDAPSynchronization: Sendable {
                 let domain = settings.domain
                 // A dry run does everything, then rolls it back (audit lines included).
                 if options.dryRun { try session.execute("SAVEPOINT dry_run") }
-                try session.query(LDAPSyncSQL.managersResolve, [domain, settings.updatePolicy == .allFields, startedAt])
+                try session.query(LDAPSyncSQL.managersSet, [domain, settings.updatePolicy == .allFields, startedAt])
+                try session.query(LDAPSyncSQL.managersClear, [domain, settings.updatePolicy == .allFields])
                 var report: [String] = []
                 func names(_ statement: Statement, _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
                     try Self.countAndNames(session, statement, parameters)

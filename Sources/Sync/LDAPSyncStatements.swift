@@ -15,7 +15,9 @@ enum LDAPSyncSQL {
         CREATE TEMP TABLE IF NOT EXISTS ldap_batch (
             user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text, enabled boolean NOT NULL,
             first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
-            department text, title text, home_number text, mobile_number text, pager_number text);
+            department text, title text, home_number text, mobile_number text, pager_number text,
+            -- Set by ldap_seen_record: true to write, false to leave alone (reserved, other domain), NULL a duplicate.
+            accepted boolean);
         CREATE TEMP TABLE IF NOT EXISTS ldap_seen (
             user_id text PRIMARY KEY, directory_dn text NOT NULL, manager_dn text,
             -- reserved (admin, globaladmin) or other_domain: read but left alone.
@@ -32,72 +34,82 @@ enum LDAPSyncSQL {
                          directory_uri, department, title, home_number, mobile_number, pager_number) FROM STDIN
         """)
 
-    /// Records the batch's user IDs; an ID seen before (or twice in the batch) is a duplicate entry.
+    /// Records the batch's user IDs and marks each entry of the batch: accepted (to write), not
+    /// (reserved, or the user belongs to another domain), or NULL (a user ID seen before: a duplicate).
+    /// Lookups go through the primary keys, one per entry, so a batch costs the same at any directory size.
     static let seenRecord = Statement("ldap_seen_record", """
         WITH fresh AS (
             INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
             SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
                    CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved'
-                        WHEN u.domain IS NOT NULL AND u.domain <> $1 THEN 'other_domain' END
-              FROM ldap_batch b LEFT JOIN users u ON u.user_id = b.user_id
+                        WHEN (SELECT u.domain FROM users u WHERE u.user_id = b.user_id) <> $1 THEN 'other_domain' END
+              FROM ldap_batch b
              ORDER BY b.user_id, b.directory_dn
             ON CONFLICT (user_id) DO NOTHING
-            RETURNING user_id, directory_dn)
-        INSERT INTO ldap_duplicates (user_id, directory_dn)
-        SELECT b.user_id, b.directory_dn FROM ldap_batch b
-         WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.user_id = b.user_id AND f.directory_dn = b.directory_dn)
+            RETURNING user_id, directory_dn, skip)
+        UPDATE ldap_batch b SET accepted = (f.skip IS NULL)
+          FROM fresh f WHERE f.user_id = b.user_id AND f.directory_dn = b.directory_dn
         """)
 
-    /// New users of the domain. Returns their IDs.
-    static let usersCreate = Statement("ldap_users_create", """
-        INSERT INTO users (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
-                           department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
+    static let duplicatesRecord = Statement("ldap_duplicates_record", """
+        INSERT INTO ldap_duplicates (user_id, directory_dn) SELECT user_id, directory_dn FROM ldap_batch WHERE accepted IS NULL
+        """)
+
+    /// "All fields": new users are created; existing users of the domain take what the directory says
+    /// (a manual user the directory holds becomes an LDAP user; a stale one is active again). One
+    /// statement for both. Returns the IDs written, `created` true for the new ones.
+    static let usersUpsert = Statement("ldap_users_upsert", """
+        INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
+                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
-          FROM ldap_batch b
-          JOIN ldap_seen s ON s.user_id = b.user_id AND s.directory_dn = b.directory_dn AND s.skip IS NULL
-         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = b.user_id)
-        ON CONFLICT (user_id) DO NOTHING
-        RETURNING user_id
-        """)
-
-    /// "All fields": existing users of the domain take what the directory says (a manual user the
-    /// directory holds becomes an LDAP user; a stale one is active again). Returns the changed IDs.
-    static let usersUpdate = Statement("ldap_users_update", """
-        UPDATE users u
-           SET source = 'ldap', first_name = b.first_name, middle_name = b.middle_name, last_name = b.last_name,
-               email = b.email, phone = b.phone, directory_uri = b.directory_uri, department = b.department,
-               title = b.title, home_number = b.home_number, mobile_number = b.mobile_number,
-               pager_number = b.pager_number, directory_dn = b.directory_dn, enabled = b.enabled,
+          FROM ldap_batch b WHERE b.accepted
+        ON CONFLICT (user_id) DO UPDATE
+           SET source = 'ldap', first_name = excluded.first_name, middle_name = excluded.middle_name,
+               last_name = excluded.last_name, email = excluded.email, phone = excluded.phone,
+               directory_uri = excluded.directory_uri, department = excluded.department, title = excluded.title,
+               home_number = excluded.home_number, mobile_number = excluded.mobile_number,
+               pager_number = excluded.pager_number, directory_dn = excluded.directory_dn, enabled = excluded.enabled,
                state = 'active', stale_since = NULL
-          FROM ldap_batch b
-          JOIN ldap_seen s ON s.user_id = b.user_id AND s.directory_dn = b.directory_dn AND s.skip IS NULL
-         WHERE u.user_id = b.user_id AND u.domain = $1 AND u.state <> 'deleting'
+         WHERE u.domain = $1 AND u.state <> 'deleting'
            AND (u.source, u.first_name, u.middle_name, u.last_name, u.email, u.phone, u.directory_uri, u.department,
                 u.title, u.home_number, u.mobile_number, u.pager_number, u.directory_dn, u.enabled, u.state)
                IS DISTINCT FROM
-               ('ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri, b.department,
-                b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled, 'active')
-        RETURNING u.user_id
+               ('ldap', excluded.first_name, excluded.middle_name, excluded.last_name, excluded.email, excluded.phone,
+                excluded.directory_uri, excluded.department, excluded.title, excluded.home_number, excluded.mobile_number,
+                excluded.pager_number, excluded.directory_dn, excluded.enabled, 'active')
+        RETURNING u.user_id, (u.xmax = 0) AS created
         """)
 
-    /// "Do not update": the user's fields stay, but a stale user found again is active again.
-    static let usersReactivate = Statement("ldap_users_reactivate", """
-        UPDATE users u SET state = 'active', stale_since = NULL
-          FROM ldap_batch b
-          JOIN ldap_seen s ON s.user_id = b.user_id AND s.directory_dn = b.directory_dn AND s.skip IS NULL
-         WHERE u.user_id = b.user_id AND u.domain = $1 AND u.state = 'stale'
-        RETURNING u.user_id
+    /// "Do not update": new users are created; existing ones keep their fields, but a stale user found
+    /// again is active again.
+    static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", """
+        INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
+                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
+        SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
+               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
+          FROM ldap_batch b WHERE b.accepted
+        ON CONFLICT (user_id) DO UPDATE SET state = 'active', stale_since = NULL
+         WHERE u.domain = $1 AND u.state = 'stale'
+        RETURNING u.user_id, (u.xmax = 0) AS created
         """)
 
     /// Manager IDs: the directory gives a manager's DN; the manager is the user read from that entry.
-    /// $2: update every user (all fields) or only those created by this run (since $3).
-    static let managersResolve = Statement("ldap_managers_resolve", """
+    /// $2: every user (all fields) or only those created by this run (since $3). Two statements, so a
+    /// directory without managers costs a scan of the staged entries only.
+    static let managersSet = Statement("ldap_managers_set", """
         UPDATE users u SET manager_id = m.user_id
-          FROM ldap_seen s LEFT JOIN ldap_seen m ON lower(m.directory_dn) = lower(s.manager_dn)
-         WHERE u.user_id = s.user_id AND u.domain = $1 AND s.skip IS NULL AND u.state <> 'deleting'
-           AND ($2::boolean OR u.created_at >= $3::timestamptz)
+          FROM ldap_seen s JOIN ldap_seen m ON lower(m.directory_dn) = lower(s.manager_dn)
+         WHERE s.manager_dn IS NOT NULL AND s.skip IS NULL AND u.user_id = s.user_id AND u.domain = $1
+           AND u.state <> 'deleting' AND ($2::boolean OR u.created_at >= $3::timestamptz)
            AND u.manager_id IS DISTINCT FROM m.user_id
+        """)
+    static let managersClear = Statement("ldap_managers_clear", """
+        UPDATE users u SET manager_id = NULL
+          FROM ldap_seen s
+         WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND u.user_id = s.user_id AND s.skip IS NULL
+           AND u.state <> 'deleting' AND $2::boolean
+           AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
         """)
 
     static let skippedNames = Statement("ldap_skipped_names", """
