@@ -88,6 +88,8 @@ WORKER_PID=$!
 sleep 1
 
 log "sync.ldap of $USERS users through one worker"
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+WORKER_CPU0=$(cpu "$WORKER_PID"); SLAPD_CPU0=$(cpu "$(cat "$WORK/slapd/slapd.pid")")
 SUBMIT=$("$UCP" submit sync ldap --domain Bench --wait)
 JOB=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' <<<"$SUBMIT" | head -n 1)
 SECONDS_TAKEN=$("$UCP" jobs show "$JOB" --json | python3 -c '
@@ -98,6 +100,7 @@ assert job["state"] == "succeeded", job
 parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
 print((parse(job["finished_at"]) - parse(job["started_at"])).total_seconds())')
 PEAK_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$WORKER_PID/status")
+log "CPU during the sync: worker $(( $(cpu "$WORKER_PID") - WORKER_CPU0 )) ticks, slapd $(( $(cpu "$(cat "$WORK/slapd/slapd.pid")") - SLAPD_CPU0 )) ticks (1 tick = 1/$(getconf CLK_TCK) s)"
 "$UCP" jobs log "$JOB" | sed -n 's/.*\(Timing: .*\)/[ldap-sync] \1/p' >&2
 CREATED=$("$UCP" users list --domain Bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [[ $CREATED -eq $USERS ]] || { log "expected $USERS users, the domain has $CREATED"; exit 1; }

@@ -97,30 +97,98 @@ public struct LDAPSearch: Sendable {
         self.attributes = attributes
         self.pageSize = pageSize
     }
+
+    /// Where each entry of the result keeps the requested attributes (their order in `attributes`).
+    public var layout: LDAPAttributeLayout { LDAPAttributeLayout(attributes) }
+}
+
+/// The attributes a search asked for, in its order: each entry stores their values by position,
+/// so a caller that reads many entries resolves a name to a position once (`position(of:)`).
+public final class LDAPAttributeLayout: Sendable {
+    public let names: [String]
+    let lowered: [[UInt8]]
+
+    public init(_ names: [String]) {
+        self.names = names
+        lowered = names.map { Array($0.lowercased().utf8) }
+    }
+
+    /// The position of an attribute (any case); nil when it was not asked for.
+    public func position(of name: String) -> Int? {
+        let wanted = Array(name.lowercased().utf8)
+        return lowered.firstIndex(of: wanted)
+    }
+
+    /// The position of an attribute name as the server sent it (ASCII, any case).
+    func position(of bytes: UnsafeRawBufferPointer) -> Int? {
+        search: for (index, name) in lowered.enumerated() where name.count == bytes.count {
+            for offset in 0..<name.count {
+                var byte = bytes[offset]
+                if byte >= 65 && byte <= 90 { byte += 32 }
+                if byte != name[offset] { continue search }
+            }
+            return index
+        }
+        return nil
+    }
 }
 
 /// One entry of a search result. Attribute names are matched without regard to case, as LDAP does.
+/// The values of the requested attributes are stored by position (see `LDAPAttributeLayout`); any
+/// other attribute the server returned (all of them, when none were named) by name.
 public struct LDAPEntry: Sendable, Equatable {
     public let dn: String
-    /// Keyed by the lower-cased attribute name.
-    public let attributes: [String: [String]]
+    let layout: LDAPAttributeLayout
+    /// The values of every requested attribute, one after the other; `bounds[i]..<bounds[i + 1]` are attribute i's.
+    let values: [String]
+    let bounds: [Int32]
+    /// Attributes not in the layout, by lower-cased name.
+    let others: [String: [String]]
 
     public init(dn: String, attributes: [String: [String]]) {
-        self.dn = dn
         var lowered: [String: [String]] = [:]
         for (name, values) in attributes { lowered[name.lowercased(), default: []].append(contentsOf: values) }
-        self.attributes = lowered
+        self.init(dn: dn, layout: LDAPAttributeLayout([]), values: [], bounds: [0], others: lowered)
     }
 
-    init(dn: String, loweredAttributes: [String: [String]]) {
+    init(dn: String, layout: LDAPAttributeLayout, values: [String], bounds: [Int32], others: [String: [String]]) {
         self.dn = dn
-        self.attributes = loweredAttributes
+        self.layout = layout
+        self.values = values
+        self.bounds = bounds
+        self.others = others
     }
 
-    public subscript(_ name: String) -> [String] { attributes[name.lowercased()] ?? [] }
+    public static func == (left: LDAPEntry, right: LDAPEntry) -> Bool {
+        left.dn == right.dn && left.attributes == right.attributes
+    }
+
+    /// The values of the attribute at a layout position.
+    public func values(at position: Int) -> ArraySlice<String> {
+        values[Int(bounds[position])..<Int(bounds[position + 1])]
+    }
+
+    /// The first value of the attribute at a layout position.
+    public func first(at position: Int) -> String? {
+        bounds[position] < bounds[position + 1] ? values[Int(bounds[position])] : nil
+    }
+
+    public subscript(_ name: String) -> [String] {
+        if let position = layout.position(of: name) { return Array(values(at: position)) }
+        return others[name.lowercased()] ?? []
+    }
 
     /// The first value of an attribute, nil when it has none.
-    public func first(_ name: String) -> String? { attributes[name.lowercased()]?.first }
+    public func first(_ name: String) -> String? { self[name].first }
+
+    /// Every attribute with values, by lower-cased name.
+    public var attributes: [String: [String]] {
+        var all = others
+        for (position, name) in layout.names.enumerated() where bounds[position] < bounds[position + 1] {
+            all[name.lowercased(), default: []].append(contentsOf: values(at: position))
+        }
+        return all
+    }
 }
 
 /// One page of a paged search.

@@ -179,6 +179,8 @@ public final class LDAPConnection: @unchecked Sendable {
 
         var entries: [LDAPEntry] = []
         entries.reserveCapacity(max(0, search.pageSize))
+        let layout = search.layout
+        var scratch = [[String]](repeating: [], count: layout.names.count)
         var finalCode: Int32 = LDAP_OTHER
         var diagnosticText: String?
         var nextCookie: [UInt8]?
@@ -187,7 +189,7 @@ public final class LDAPConnection: @unchecked Sendable {
         while let current = message {
             let type = ldap_msgtype(current)
             if type == ucp_ldap_res_search_entry {
-                entries.append(try Self.entry(handle, current))
+                entries.append(try Self.entry(handle, current, layout: layout, scratch: &scratch))
             } else if type == ucp_ldap_res_search_result {
                 var code: Int32 = 0
                 var text: UnsafeMutablePointer<CChar>?
@@ -221,8 +223,10 @@ public final class LDAPConnection: @unchecked Sendable {
         return FetchedPage(page: LDAPPage(index: index, entries: entries, estimatedTotal: estimate), cookie: nextCookie)
     }
 
-    /// Decodes one entry with the BER-walking calls (no copy of attribute names or values but ours).
-    private static func entry(_ handle: OpaquePointer, _ message: OpaquePointer) throws -> LDAPEntry {
+    /// Decodes one entry with the BER-walking calls: values of requested attributes go by position,
+    /// collected in `scratch` (one list per position, reused from entry to entry).
+    private static func entry(_ handle: OpaquePointer, _ message: OpaquePointer, layout: LDAPAttributeLayout,
+                              scratch: inout [[String]]) throws -> LDAPEntry {
         var ber: OpaquePointer?
         var dnValue = berval()
         guard ldap_get_dn_ber(handle, message, &ber, &dnValue) == LDAP_SUCCESS else {
@@ -230,23 +234,31 @@ public final class LDAPConnection: @unchecked Sendable {
         }
         defer { if let ber { ber_free(ber, 0) } }
         let dn = string(dnValue)
-        var attributes: [String: [String]] = [:]
+        for index in scratch.indices { scratch[index].removeAll(keepingCapacity: true) }
+        var others: [String: [String]] = [:]
         var name = berval()
         var values: UnsafeMutablePointer<berval>?
-        while ldap_get_attribute_ber(handle, message, ber, &name, &values) == LDAP_SUCCESS, name.bv_val != nil {
-            var list: [String] = []
+        while ldap_get_attribute_ber(handle, message, ber, &name, &values) == LDAP_SUCCESS, let nameBytes = name.bv_val {
+            let position = layout.position(of: UnsafeRawBufferPointer(start: nameBytes, count: Int(name.bv_len)))
             if let values {
                 var index = 0
                 while values[index].bv_val != nil {
-                    list.append(string(values[index]))
+                    let value = string(values[index])
+                    if let position { scratch[position].append(value) } else { others[string(name).lowercased(), default: []].append(value) }
                     index += 1
                 }
                 ber_memfree(values)
             }
-            attributes[string(name).lowercased(), default: []].append(contentsOf: list)
             values = nil
         }
-        return LDAPEntry(dn: dn, loweredAttributes: attributes)
+        var flat: [String] = []
+        var bounds: [Int32] = [0]
+        bounds.reserveCapacity(scratch.count + 1)
+        for list in scratch {
+            flat.append(contentsOf: list)
+            bounds.append(Int32(flat.count))
+        }
+        return LDAPEntry(dn: dn, layout: layout, values: flat, bounds: bounds, others: others)
     }
 
     private static func string(_ value: berval) -> String {

@@ -106,6 +106,7 @@ public struct LDAPSynchronization: Sendable {
         // Read page by page; write a batch of a few pages at a time.
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
+        let plan = RowPlan(settings)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
@@ -126,7 +127,7 @@ public struct LDAPSynchronization: Sendable {
                 try reporter.checkCancellation()
                 result.entriesRead += page.entries.count
                 for entry in page.entries {
-                    if let row = row(entry) {
+                    if let row = row(entry, plan) {
                         batch.append(row)
                     } else {
                         result.skippedNoUserID += 1
@@ -169,25 +170,47 @@ public struct LDAPSynchronization: Sendable {
         return result
     }
 
-    /// One entry as a staging row; nil when it has no user ID.
-    private func row(_ entry: LDAPEntry) -> [String?]? {
-        var values: [String: String] = [:]
-        for (field, attribute) in settings.mapping {
-            guard var value = entry.first(attribute), !value.isEmpty else { continue }
-            if field == "directory_uri", value.lowercased().hasPrefix("sip:") { value.removeFirst(4) }
-            values[field] = value
+    /// Where each staging column's value is in an entry: the position of its attribute in the
+    /// search's layout, worked out once per run.
+    struct RowPlan {
+        /// Staging column → attribute position: user_id, manager_dn, then `LDAPSyncSQL.fields`.
+        let columns: [Int?]
+        let directoryURIColumn: Int
+        let disabledPosition: Int?
+
+        init(_ settings: LDAPSyncSettings) {
+            let layout = LDAPAttributeLayout(settings.requestedAttributes)
+            func position(_ field: String) -> Int? {
+                settings.mapping.first { $0.field == field }.flatMap { layout.position(of: $0.attribute) }
+            }
+            let fields = ["user_id", "manager_id"] + LDAPSyncSQL.fields
+            columns = fields.map(position)
+            directoryURIColumn = fields.firstIndex(of: "directory_uri")!
+            disabledPosition = settings.disabledFlag.flatMap { layout.position(of: $0.attribute) }
         }
-        guard let userID = values["user_id"]?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
-        let enabled = !(settings.disabledFlag?.isDisabled(entry) ?? false)
-        var row: [String?] = [userID, entry.dn, values["manager_id"], enabled ? "t" : "f"]
-        for field in LDAPSyncSQL.fields { row.append(values[field]) }
+    }
+
+    /// One entry as a staging row (user_id, directory_dn, manager_dn, enabled, fields…); nil when it has no user ID.
+    private func row(_ entry: LDAPEntry, _ plan: RowPlan) -> [String?]? {
+        func value(_ column: Int) -> String? {
+            guard let position = plan.columns[column], var value = entry.first(at: position), !value.isEmpty else { return nil }
+            if column == plan.directoryURIColumn, value.utf8.count > 4, value.prefix(4).lowercased() == "sip:" { value.removeFirst(4) }
+            return value
+        }
+        guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
+        let disabled = plan.disabledPosition.flatMap { entry.first(at: $0) }.map { settings.disabledFlag!.isDisabled($0) } ?? false
+        var row: [String?] = [userID, entry.dn, value(1), disabled ? "f" : "t"]
+        row.reserveCapacity(4 + LDAPSyncSQL.fields.count)
+        for column in 2..<plan.columns.count { row.append(value(column)) }
         return row
     }
 
-    /// What one batch did: the user IDs created and changed.
+    /// What one batch did: how many users it created and changed, and the first IDs of each.
     struct BatchOutcome: Sendable {
-        var created: [String]
-        var changed: [String]
+        var created: Int
+        var changed: Int
+        var createdSample: [String]
+        var changedSample: [String]
     }
 
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
@@ -195,6 +218,7 @@ public struct LDAPSynchronization: Sendable {
         let domain = settings.domain
         let policy = settings.updatePolicy
         let dryRun = options.dryRun
+        let sampleSize = options.sampleSize
         return try await database.withSession { session in
             try session.transaction { session in
                 // A batch lost in a crash is written again by the next sync: no need to wait for the disk.
@@ -203,13 +227,14 @@ public struct LDAPSynchronization: Sendable {
                 let marked = try session.query(LDAPSyncSQL.seenRecord, [domain]).affectedRows
                 if marked < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
                 try session.execute("SAVEPOINT user_writes")
-                var outcome = BatchOutcome(created: [], changed: [])
                 let written = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpsert : LDAPSyncSQL.usersInsertOrReactivate,
-                                                [domain])
-                for row in written {
-                    let id: String = try row.decode("user_id")
-                    if try row.decode("created", as: Bool.self) { outcome.created.append(id) } else { outcome.changed.append(id) }
+                                                [domain, sampleSize])[0]
+                func sample(_ column: String) throws -> [String] {
+                    (try? JSONDecoder().decode([String].self, from: Data(try written.decode(column, as: String.self).utf8))) ?? []
                 }
+                let outcome = BatchOutcome(created: Int(try written.decode("created", as: Int64.self)),
+                                           changed: Int(try written.decode("changed", as: Int64.self)),
+                                           createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"))
                 if dryRun { try session.execute("ROLLBACK TO SAVEPOINT user_writes") }
                 return outcome
             }
@@ -217,11 +242,11 @@ public struct LDAPSynchronization: Sendable {
     }
 
     private func record(_ outcome: BatchOutcome, into result: inout LDAPSyncResult) {
-        result.created += outcome.created.count
-        if settings.updatePolicy == .allFields { result.updated += outcome.changed.count } else { result.reactivated += outcome.changed.count }
-        result.createdSample += outcome.created.prefix(max(0, options.sampleSize - result.createdSample.count))
+        result.created += outcome.created
+        if settings.updatePolicy == .allFields { result.updated += outcome.changed } else { result.reactivated += outcome.changed }
+        result.createdSample += outcome.createdSample.prefix(max(0, options.sampleSize - result.createdSample.count))
         if settings.updatePolicy == .allFields {
-            result.updatedSample += outcome.changed.prefix(max(0, options.sampleSize - result.updatedSample.count))
+            result.updatedSample += outcome.changedSample.prefix(max(0, options.sampleSize - result.updatedSample.count))
         }
     }
 

@@ -24,8 +24,8 @@ public enum DisabledAccountFlag: Sendable {
         }
     }
 
-    func isDisabled(_ entry: LDAPEntry) -> Bool {
-        guard let value = entry.first(attribute) else { return false }
+    /// Whether the flag's value says the account is disabled.
+    func isDisabled(_ value: String) -> Bool {
         switch self {
         case .userAccountControl: return (Int(value) ?? 0) & 2 != 0
         case .userAccountDisabled: return value.uppercased() == "TRUE"

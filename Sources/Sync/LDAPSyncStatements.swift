@@ -57,8 +57,9 @@ enum LDAPSyncSQL {
 
     /// "All fields": new users are created; existing users of the domain take what the directory says
     /// (a manual user the directory holds becomes an LDAP user; a stale one is active again). One
-    /// statement for both. Returns the IDs written, `created` true for the new ones.
+    /// statement for both. Returns how many were created and changed, and the first IDs ($2) of each.
     static let usersUpsert = Statement("ldap_users_upsert", """
+        WITH written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
                                 department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
@@ -78,12 +79,17 @@ enum LDAPSyncSQL {
                ('ldap', excluded.first_name, excluded.middle_name, excluded.last_name, excluded.email, excluded.phone,
                 excluded.directory_uri, excluded.department, excluded.title, excluded.home_number, excluded.mobile_number,
                 excluded.pager_number, excluded.directory_dn, excluded.enabled, 'active')
-        RETURNING u.user_id, (u.xmax = 0) AS created
+        RETURNING u.user_id, (u.xmax = 0) AS created)
+        SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample
+          FROM written
         """)
 
     /// "Do not update": new users are created; existing ones keep their fields, but a stale user found
     /// again is active again.
     static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", """
+        WITH written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
                                 department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
@@ -91,7 +97,11 @@ enum LDAPSyncSQL {
           FROM ldap_batch b WHERE b.accepted
         ON CONFLICT (user_id) DO UPDATE SET state = 'active', stale_since = NULL
          WHERE u.domain = $1 AND u.state = 'stale'
-        RETURNING u.user_id, (u.xmax = 0) AS created
+        RETURNING u.user_id, (u.xmax = 0) AS created)
+        SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample
+          FROM written
         """)
 
     /// Manager IDs: the directory gives a manager's DN; the manager is the user read from that entry.
