@@ -224,18 +224,22 @@ public struct LDAPSynchronization: Sendable {
                 // A batch lost in a crash is written again by the next sync: no need to wait for the disk.
                 try session.execute("SET LOCAL synchronous_commit TO off; " + LDAPSyncSQL.batchClear)
                 try session.copyIn(LDAPSyncSQL.batchCopy, rows: rows)
-                let marked = try session.query(LDAPSyncSQL.seenRecord, [domain]).affectedRows
-                if marked < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
                 try session.execute("SAVEPOINT user_writes")
                 let written = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpsert : LDAPSyncSQL.usersInsertOrReactivate,
                                                 [domain, sampleSize])[0]
+                if dryRun {
+                    // Keep what was read (stale users are judged on it), not what was written.
+                    try session.execute("ROLLBACK TO SAVEPOINT user_writes")
+                    try session.query(LDAPSyncSQL.seenRecord, [domain])
+                }
+                let recorded: Int64 = try written.decode("recorded")
+                if recorded < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
                 func sample(_ column: String) throws -> [String] {
                     (try? JSONDecoder().decode([String].self, from: Data(try written.decode(column, as: String.self).utf8))) ?? []
                 }
                 let outcome = BatchOutcome(created: Int(try written.decode("created", as: Int64.self)),
                                            changed: Int(try written.decode("changed", as: Int64.self)),
                                            createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"))
-                if dryRun { try session.execute("ROLLBACK TO SAVEPOINT user_writes") }
                 return outcome
             }
         }

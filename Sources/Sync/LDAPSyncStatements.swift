@@ -15,9 +15,7 @@ enum LDAPSyncSQL {
         CREATE TEMP TABLE IF NOT EXISTS ldap_batch (
             user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text, enabled boolean NOT NULL,
             first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
-            department text, title text, home_number text, mobile_number text, pager_number text,
-            -- Set by ldap_seen_record: true to write, false to leave alone (reserved, other domain), NULL a duplicate.
-            accepted boolean);
+            department text, title text, home_number text, mobile_number text, pager_number text);
         CREATE TEMP TABLE IF NOT EXISTS ldap_seen (
             user_id text PRIMARY KEY, directory_dn text NOT NULL, manager_dn text,
             -- reserved (admin, globaladmin) or other_domain: read but left alone.
@@ -34,37 +32,41 @@ enum LDAPSyncSQL {
                          directory_uri, department, title, home_number, mobile_number, pager_number) FROM STDIN
         """)
 
-    /// Records the batch's user IDs and marks each entry of the batch: accepted (to write), not
-    /// (reserved, or the user belongs to another domain), or NULL (a user ID seen before: a duplicate).
-    /// Lookups go through the primary keys, one per entry, so a batch costs the same at any directory size.
-    static let seenRecord = Statement("ldap_seen_record", """
-        WITH fresh AS (
-            INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
+    /// Records the batch's user IDs (the first entry of each, in DN order, when the batch repeats one),
+    /// and whether each is left alone (reserved, or the user belongs to another domain). The lookup in
+    /// `users` is a scalar subquery: one primary-key probe per entry at any directory size. The upserts
+    /// below run it as their first step (a dry run, whose user writes are rolled back, runs it alone).
+    static let seenInsert = """
+        INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
             SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
                    CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved'
                         WHEN (SELECT u.domain FROM users u WHERE u.user_id = b.user_id) <> $1 THEN 'other_domain' END
               FROM ldap_batch b
              ORDER BY b.user_id, b.directory_dn
             ON CONFLICT (user_id) DO NOTHING
-            RETURNING user_id, directory_dn, skip)
-        UPDATE ldap_batch b SET accepted = (f.skip IS NULL)
-          FROM fresh f WHERE f.user_id = b.user_id AND f.directory_dn = b.directory_dn
-        """)
+            RETURNING user_id, directory_dn, skip
+        """
+    static let seenRecord = Statement("ldap_seen_record", seenInsert)
 
+    /// Entries whose user ID an earlier entry had (run only when the batch had some).
     static let duplicatesRecord = Statement("ldap_duplicates_record", """
-        INSERT INTO ldap_duplicates (user_id, directory_dn) SELECT user_id, directory_dn FROM ldap_batch WHERE accepted IS NULL
+        INSERT INTO ldap_duplicates (user_id, directory_dn)
+        SELECT b.user_id, b.directory_dn FROM ldap_batch b
+         WHERE NOT coalesce((SELECT s.directory_dn = b.directory_dn FROM ldap_seen s WHERE s.user_id = b.user_id), false)
         """)
 
     /// "All fields": new users are created; existing users of the domain take what the directory says
     /// (a manual user the directory holds becomes an LDAP user; a stale one is active again). One
-    /// statement for both. Returns how many were created and changed, and the first IDs ($2) of each.
+    /// statement for both, after recording the batch in `ldap_seen`. Returns how many were created and
+    /// changed, the first IDs ($2) of each, and how many user IDs were recorded.
     static let usersUpsert = Statement("ldap_users_upsert", """
-        WITH written AS (
+        WITH fresh AS (\(seenInsert)),
+        written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
                                 department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
-          FROM ldap_batch b WHERE b.accepted
+          FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
         ON CONFLICT (user_id) DO UPDATE
            SET source = 'ldap', first_name = excluded.first_name, middle_name = excluded.middle_name,
                last_name = excluded.last_name, email = excluded.email, phone = excluded.phone,
@@ -82,25 +84,28 @@ enum LDAPSyncSQL {
         RETURNING u.user_id, (u.xmax = 0) AS created)
         SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
-               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
+               (SELECT count(*) FROM fresh)::bigint AS recorded
           FROM written
         """)
 
     /// "Do not update": new users are created; existing ones keep their fields, but a stale user found
     /// again is active again.
     static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", """
-        WITH written AS (
+        WITH fresh AS (\(seenInsert)),
+        written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
                                 department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
-          FROM ldap_batch b WHERE b.accepted
+          FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
         ON CONFLICT (user_id) DO UPDATE SET state = 'active', stale_since = NULL
          WHERE u.domain = $1 AND u.state = 'stale'
         RETURNING u.user_id, (u.xmax = 0) AS created)
         SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
-               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
+               (SELECT count(*) FROM fresh)::bigint AS recorded
           FROM written
         """)
 
