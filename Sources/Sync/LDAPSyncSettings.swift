@@ -94,7 +94,7 @@ public struct LDAPSyncOptions: Sendable {
     /// How many names a dry run lists for each kind of change.
     public var sampleSize: Int
 
-    public init(dryRun: Bool = false, allowDeletes: Int? = nil, batchSize: Int = 5_000, sampleSize: Int = 10) {
+    public init(dryRun: Bool = false, allowDeletes: Int? = nil, batchSize: Int = 10_000, sampleSize: Int = 10) {
         self.dryRun = dryRun
         self.allowDeletes = allowDeletes
         self.batchSize = batchSize
