@@ -19,6 +19,9 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet aiosmtpd
 fi
 
+# Cisco's AXL schema (from PyPI's ciscoaxl), cached once; the AXL tests validate against it.
+echo "[deps] AXL schema in $(bash "$(dirname "$0")/axl-schema.sh")"
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")

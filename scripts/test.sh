@@ -107,16 +107,20 @@ swift test --disable-swift-testing "$@" 2>&1 | tee "$PG_DIR/swift-test.log"
 rc=${PIPESTATUS[0]}
 set -e
 log "swift test exited with $rc"
-cp "$PG_DIR/swift-test.log" /tmp/ucp-last-test.log 2>/dev/null || true
+# This run's own copy (several runs may go at once); the last one also lands in /tmp for a look after.
+TEST_LOG=$(mktemp /tmp/ucp-test-log.XXXXXX)
+cp "$PG_DIR/swift-test.log" "$TEST_LOG"
+cp "$TEST_LOG" /tmp/ucp-last-test.log 2>/dev/null || true
 stop_pg
-# One plain closing line, from XCTest's last summary: "N passed, N failed".
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" /tmp/ucp-last-test.log | tail -n 1 || true)
-if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
+# One plain closing line: "N passed, N failed", counting tests (a test may fail several assertions).
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$TEST_LOG" | tail -n 1 || true)
+if [[ $summary =~ Executed\ ([0-9]+)\ tests? ]]; then
     total=${BASH_REMATCH[1]}
-    failed=${BASH_REMATCH[2]}
+    failed=$(grep -cE "^Test Case '.*' failed \(" "$TEST_LOG" || true)
     echo "$((total - failed)) passed, $failed failed"
 elif ((rc == 0)); then
     echo "[test] error: no test summary found" >&2
     rc=1
 fi
+rm -f "$TEST_LOG"
 exit "$rc"

@@ -10,6 +10,8 @@ public struct AXLVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
         AXLVersion(major: 11, minor: 5), AXLVersion(major: 12, minor: 0), AXLVersion(major: 12, minor: 5),
     ]
     public static let latest = AXLVersion(major: 12, minor: 5)
+    /// The supported versions by their text: every request names one, so this saves parsing it.
+    private static let byText = Dictionary(uniqueKeysWithValues: supported.map { ($0.description, $0) })
     static let namespacePrefix = "http://www.cisco.com/AXL/API/"
 
     public init(major: Int, minor: Int) {
@@ -19,6 +21,10 @@ public struct AXLVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     /// `12.5` → 12.5; anything not `digits.digits` is nil (supported or not: see `isSupported`).
     public init?(_ text: String) {
+        if let known = AXLVersion.byText[text] {
+            self = known
+            return
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]),
               parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
@@ -100,9 +106,39 @@ public enum AXLEnvelope {
     }
 
     /// The list request the catalog describes for a type: its search field `%`, its fixed criteria, its tags.
+    /// Valid against AXLSoap.xsd: the few returned tags whose schema type refuses empty content carry a
+    /// placeholder (Unified CM reads only which tags are named).
     public static func listRequest(_ version: AXLVersion, _ type: AXLObjectType, skip: Int? = nil, first: Int? = nil) -> [UInt8] {
-        listRequest(version, type.listOperation, searchCriteria: type.searchCriteria,
-                    returnedTags: type.returnedTags, skip: skip, first: first)
+        request(version, type.listOperation) { writer in
+            writer.open("searchCriteria")
+            for (name, value) in type.searchCriteria { writer.element(name, value) }
+            writer.close("searchCriteria")
+            writer.open("returnedTags")
+            for tag in type.returnedTags {
+                if let value = returnedTagPlaceholder(type, tag) { writer.element(tag, value) } else { writer.empty(tag) }
+            }
+            writer.close("returnedTags")
+            if let first {
+                if let skip { writer.element("skip", String(skip)) }
+                writer.element("first", String(first))
+            }
+        }
+    }
+
+    /// Returned tags typed `axlapi:boolean` in the LX types the catalog reads: an empty element fails the
+    /// type's pattern (checked with xmllint against AXLSoap.xsd 12.5).
+    static let booleanReturnedTags: Set<String> = [
+        "blockEnable", "enableDevice", "enableMobileConnect", "enableMobility", "homeCluster", "imAndPresenceEnable",
+        "isDefault", "isMobilePhone", "isUserModifiable", "messageWaitingIndicator", "routeListEnabled", "runOnEveryNode",
+        "tftpDefault", "useCountry", "voiceMailUsage",
+    ]
+
+    /// What goes inside a returned tag of `type` so the request is schema-valid (nil: an empty element).
+    public static func returnedTagPlaceholder(_ type: AXLObjectType, _ tag: String) -> String? {
+        if booleanReturnedTags.contains(tag) { return "true" }
+        // ConferenceBridge's name is an xsd:Name, which cannot be empty.
+        if type.axlName == "ConferenceBridge", tag == "name" { return "name" }
+        return nil
     }
 
     /// `get<Type>` by key elements (`name`, `uuid`, or a compound key such as pattern + routePartitionName),

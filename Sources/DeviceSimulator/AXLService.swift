@@ -59,6 +59,7 @@ struct AXLService {
                                  version: .latest, responder)
         }
         let operation = operationNode.name
+        simulator.capture(request.body, operation: operation)
         // The version must be one we speak, named alike by the namespace and the SOAPAction.
         let supported = AXLVersion.supported.map(\.description).joined(separator: ", ")
         guard let namespace = operationNode.namespace, let version = AXLVersion(namespace: namespace), version.isSupported,
@@ -67,7 +68,6 @@ struct AXLService {
             return try responder.send(status: 599, reason: "Incorrect axl version", contentType: "text/plain",
                                       text: "Incorrect axl version. Supported axl versions: \(supported)\n")
         }
-        simulator.capture(request.body, operation: operation)
         if operation == options.malformedOperation {
             var writer = XMLWriter()
             AXLEnvelope.beginResponse(&writer, version, operation)
@@ -95,10 +95,11 @@ struct AXLService {
         default:
             break
         }
-        guard let table = data.tables[typeName] ?? data.tables.values.first(where: { $0.axlName.lowercased() == typeName.lowercased() }),
+        let newer = AXLService.introducedIn[typeName].map { version < $0 } ?? false
+        guard !newer, let table = data.tables[typeName] ?? data.tables.values.first(where: { $0.axlName.lowercased() == typeName.lowercased() }),
               ["list", "get", "add", "update", "remove"].contains(verb) else {
-            return try sendFault(AXLFault(code: -1, message: "Operation \(operation) is not supported by this simulator", operation: operation),
-                                 version: version, responder)
+            return try sendFault(AXLFault(code: -1, message: "No such operation '\(operation)' in AXL \(version)", operation: operation),
+                                 version: version, client: true, responder)
         }
         switch verb {
         case "list": try list(table, operationNode, version, sequence, responder)
@@ -108,6 +109,12 @@ struct AXLService {
         default: try remove(table, operationNode, version, sequence, responder)
         }
     }
+
+    /// Types the older schemas lack (AXLSoap.xsd 10.0 and 10.5 have no such operations).
+    static let introducedIn: [String: AXLVersion] = [
+        "ConferenceNow": AXLVersion(major: 11, minor: 0), "ElinGroup": AXLVersion(major: 11, minor: 0),
+        "InteractiveVoiceResponse": AXLVersion(major: 11, minor: 0), "LicensedUser": AXLVersion(major: 11, minor: 0),
+    ]
 
     /// `listSipTrunk` → ("list", "SipTrunk").
     static func split(_ operation: String) -> (verb: String, type: String) {
@@ -156,7 +163,7 @@ struct AXLService {
         AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
         body.writer.raw("<return>")
         for position in start..<end {
-            write(state.objects[matched[position]], of: table, fields: projection, collections: false, to: &body.writer)
+            write(state.objects[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
             try body.flushIfFull()
         }
         body.writer.raw("</return>")
@@ -165,9 +172,9 @@ struct AXLService {
     }
 
     /// One object as its item element: the fields asked, and the get-only collections where the RX type has them.
-    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Bool, to writer: inout XMLWriter) {
+    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, to writer: inout XMLWriter) {
         writer.open(table.itemElement, ["uuid": object.uuid])
-        var pending = collections ? table.collections : []
+        var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
             if let position = pending.firstIndex(where: { $0.before == field }) {
@@ -204,7 +211,7 @@ struct AXLService {
             for line in object.lines {
                 writer.raw("<line><index>\(line.index)</index><dirn>")
                 writer.element("pattern", line.pattern)
-                writer.element("routePartitionName", line.partition, uuid: SimulatedUUID.make("RoutePartition", line.partition))
+                writer.element("routePartitionName", line.partition, uuid: line.partitionUUID)
                 writer.raw("</dirn></line>")
             }
         case "services":
@@ -244,15 +251,14 @@ struct AXLService {
         guard let index = lookup(table, node)(state) else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
-        let requested = node.child("returnedTags")?.children.compactMap { table.fieldIndex[$0.name] } ?? []
-        let wantsCollections = node.child("returnedTags").map { tags in tags.children.isEmpty || tags.children.contains { child in
-            table.collections.contains { $0.name == child.name }
-        } } ?? true
+        // No returnedTags (or an empty one) means everything; otherwise the fields and collections named.
+        let asked = node.child("returnedTags")?.children.map(\.name) ?? []
+        let fields = asked.isEmpty ? Array(table.fields.indices) : asked.compactMap { table.fieldIndex[$0] }.sorted()
+        let collections = Set(table.collections.map(\.name).filter { asked.isEmpty || asked.contains($0) })
         var writer = XMLWriter(capacity: 2048)
         AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
         writer.raw("<return>")
-        write(state.objects[index], of: table, fields: requested.isEmpty ? Array(table.fields.indices) : requested.sorted(),
-              collections: wantsCollections, to: &writer)
+        write(state.objects[index], of: table, fields: fields, collections: collections, to: &writer)
         writer.raw("</return>")
         AXLEnvelope.endResponse(&writer, node.name)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
@@ -274,11 +280,7 @@ struct AXLService {
             } else if let index = table.fieldIndex[field] {
                 values[index] = child.text
             } else if child.name == "lines" {
-                lines = child.children.filter { $0.name == "line" }.enumerated().map { position, line in
-                    LineAppearance(index: line.value("index").flatMap { Int($0) } ?? position + 1,
-                                   pattern: line.child("dirn")?.value("pattern") ?? "",
-                                   partition: line.child("dirn")?.value("routePartitionName") ?? "")
-                }
+                lines = child.children.filter { $0.name == "line" }.enumerated().map { LineAppearance($1, position: $0) }
             } else if child.name == "services" {
                 names = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
             } else if child.name == "associatedDevices" {
@@ -299,7 +301,7 @@ struct AXLService {
             let missing = table.keyFields.map { table.fields[$0] }.joined(separator: ", ")
             return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
         }
-        var memo: [String: String] = [:]
+        var memo: [String: [String: String]] = [:]
         let object = table.object(row: row, lines: given.lines ?? [], names: given.names ?? [], memo: &memo)
         guard table.insert(object) else {
             return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
@@ -313,12 +315,9 @@ struct AXLService {
     private func update(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let given = changes(in: node, of: table)
         var added: [LineAppearance] = [], removed: [String] = []
-        for line in node.child("addLines")?.children ?? [] {
-            added.append(LineAppearance(index: line.value("index").flatMap { Int($0) } ?? 1, pattern: line.child("dirn")?.value("pattern") ?? "",
-                                        partition: line.child("dirn")?.value("routePartitionName") ?? ""))
-        }
+        for line in node.child("addLines")?.children ?? [] { added.append(LineAppearance(line, position: 0)) }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
-        var memo: [String: String] = [:]
+        var memo: [String: [String: String]] = [:]
         let updated = table.update(at: lookup(table, node)) { old in
             var row = old.values
             for (index, value) in given.values { row[index] = value }
@@ -386,6 +385,15 @@ struct AXLService {
         body.writer.raw("</changes>")
         AXLEnvelope.endResponse(&body.writer, node.name)
         try body.finish()
+    }
+}
+
+extension LineAppearance {
+    /// A `line` of a request: index (else its position), dirn pattern and partition.
+    init(_ line: RequestNode, position: Int) {
+        self.init(index: line.value("index").flatMap { Int($0) } ?? position + 1,
+                  pattern: line.child("dirn")?.value("pattern") ?? "",
+                  partition: line.child("dirn")?.value("routePartitionName") ?? "")
     }
 }
 

@@ -9,6 +9,9 @@ struct CUPIService {
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let parts = request.path.split(separator: "/").map(String.init)
+        if parts == ["vmrest", "version", "product"], request.method == "GET" {
+            return try product(request, responder)
+        }
         guard parts.count >= 2, parts.count <= 3, let table = simulator.data.cupi[parts[1]] else {
             return try error(404, "NOT_FOUND", "No resource at \(request.path)", request, responder)
         }
@@ -34,6 +37,18 @@ struct CUPIService {
         }
     }
 
+    /// `GET /vmrest/version/product`: a Unity Connection, or with `--product express` a Unity Express.
+    private func product(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let name = simulator.options.express ? "Cisco Unity Express" : "Cisco Unity Connection"
+        let version = simulator.options.express ? SimulatedProduct.unityExpressVersion : SimulatedProduct.unityVersion
+        if request.header("accept")?.lowercased().contains("application/json") == true {
+            try send("{\"ProductName\":\"\(name)\",\"ProductVersion\":\"\(version)\"}", json: true, responder)
+        } else {
+            try send("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><ProductVersion><ProductName>\(name)</ProductName><ProductVersion>\(version)</ProductVersion></ProductVersion>",
+                     json: false, responder)
+        }
+    }
+
     private func list(_ table: CUPITable, _ request: HTTPRequest, _ json: Bool, _ responder: HTTPResponder) throws {
         var rows = table.snapshot()
         if let query = request.query["query"] {
@@ -44,6 +59,15 @@ struct CUPIService {
             }
             let value = words[2].lowercased()
             rows = rows.filter { words[1].lowercased() == "startswith" ? $0[column].lowercased().hasPrefix(value) : $0[column].lowercased() == value }
+        }
+        if let sort = request.query["sort"] {
+            // (column asc|desc): one column.
+            let words = sort.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: " ").map(String.init)
+            guard let first = words.first, let column = table.fields.firstIndex(where: { $0.lowercased() == first.lowercased() }) else {
+                return try error(400, "INVALID_PARAMETER", "sort: expected (column asc|desc)", request, responder)
+            }
+            let descending = words.count > 1 && words[1].lowercased() == "desc"
+            rows.sort { descending ? $0[column].lowercased() > $1[column].lowercased() : $0[column].lowercased() < $1[column].lowercased() }
         }
         let total = rows.count
         var page: ArraySlice<[String]> = rows[...]

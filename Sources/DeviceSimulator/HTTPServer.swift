@@ -20,7 +20,6 @@ public struct HTTPRequest: Sendable {
 /// (a 50,000-row list never sits in memory whole).
 public final class HTTPResponder {
     private let connection: HTTPConnection
-    private(set) var sent = false
     /// Headers every answer carries (the session cookie).
     var extraHeaders: [(String, String)] = []
     var keepAlive = true
@@ -39,7 +38,6 @@ public final class HTTPResponder {
         var bytes = Array(head.utf8)
         bytes.append(contentsOf: body)
         try connection.write(bytes)
-        sent = true
     }
 
     public func send(status: Int, reason: String, contentType: String?, text: String) throws {
@@ -53,7 +51,6 @@ public final class HTTPResponder {
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         try connection.write(Array(head.utf8))
-        sent = true
         return HTTPStream(connection: connection)
     }
 }
@@ -142,23 +139,38 @@ final class HTTPConnection {
                 do { _ = try readSome() } catch { if pending.isEmpty { return nil } else { throw error } }
             }
         }
-        let head = String(decoding: pending[0..<headerEnd!], as: UTF8.self)
-        pending.removeFirst(headerEnd! + 4)
-        var lines = head.components(separatedBy: "\r\n")
-        let requestLine = lines.removeFirst().split(separator: " ")
+        // Parsed on bytes: Foundation's string searching costs more than the rest of a request.
+        var lines: [ArraySlice<UInt8>] = []
+        var lineStart = 0
+        for index in 0..<headerEnd! where pending[index] == 13 && pending[index + 1] == 10 {
+            lines.append(pending[lineStart..<index])
+            lineStart = index + 2
+        }
+        lines.append(pending[lineStart..<headerEnd!])
+        let requestLine = lines.removeFirst().split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         guard requestLine.count >= 2 else { throw HTTPError(description: "bad request line") }
         var headers: [String: String] = [:]
         for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: line[line.startIndex..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
+            while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
+            headers[name] = String(decoding: value, as: UTF8.self)
         }
+        pending.removeFirst(headerEnd! + 4)
         let length = Int(headers["content-length"] ?? "0") ?? 0
         if headers["expect"]?.lowercased() == "100-continue", length > pending.count {
             try write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
         }
-        while pending.count < length { _ = try readSome() }
-        let body = Array(pending[0..<length])
-        pending.removeFirst(length)
+        let body: [UInt8]
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            body = try readChunkedBody()
+        } else {
+            while pending.count < length { _ = try readSome() }
+            body = Array(pending[0..<length])
+            pending.removeFirst(length)
+        }
         let target = String(requestLine[1])
         let path: String
         var query: [String: String] = [:]
@@ -174,6 +186,28 @@ final class HTTPConnection {
             path = target
         }
         return HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+    }
+
+    /// A chunked request body (what libcurl sends when it streams a body of unknown size).
+    private func readChunkedBody() throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            var lineEnd = HTTPConnection.find(pending, [13, 10])
+            while lineEnd == nil {
+                _ = try readSome()
+                lineEnd = HTTPConnection.find(pending, [13, 10])
+            }
+            let sizeText = String(decoding: pending[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
+                throw HTTPError(description: "bad chunk size")
+            }
+            pending.removeFirst(lineEnd! + 2)
+            // The chunk and its CRLF; the last (empty) chunk is followed by an empty trailer line.
+            while pending.count < size + 2 { _ = try readSome() }
+            body.append(contentsOf: pending[0..<size])
+            pending.removeFirst(size + 2)
+            if size == 0 { return body }
+        }
     }
 
     private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {

@@ -1,4 +1,5 @@
 import AXL
+import Foundation
 import Synchronization
 
 /// A line on a phone, device profile or remote destination profile (`lines/line` of a get).
@@ -6,6 +7,15 @@ struct LineAppearance: Sendable, Hashable {
     var index: Int
     var pattern: String
     var partition: String
+    /// The partition's uuid, made once rather than for every answer.
+    var partitionUUID: String
+
+    init(index: Int, pattern: String, partition: String) {
+        self.index = index
+        self.pattern = pattern
+        self.partition = partition
+        partitionUUID = SimulatedUUID.make("RoutePartition", partition)
+    }
 }
 
 /// One object on the simulated Unified CM: its uuid, its scalar fields (aligned with the table's
@@ -139,19 +149,18 @@ extension ObjectTable {
     /// An object from named values (names the table does not keep are dropped); `memo` shares the uuid
     /// Strings of references that repeat (DP_Site01 on thousands of phones).
     func object(_ values: [String: String], uuid: String? = nil, lines: [LineAppearance] = [], names: [String] = [],
-                memo: inout [String: String]) -> SimulatedObject {
+                memo: inout [String: [String: String]]) -> SimulatedObject {
         let row = fields.map { values[$0] ?? "" }
         return object(row: row, uuid: uuid, lines: lines, names: names, memo: &memo)
     }
 
     func object(row: [String], uuid: String? = nil, lines: [LineAppearance] = [], names: [String] = [],
-                memo: inout [String: String]) -> SimulatedObject {
+                memo: inout [String: [String: String]]) -> SimulatedObject {
         let references = row.indices.map { index -> String in
             guard let target = self.references[index], !row[index].isEmpty else { return "" }
-            let memoKey = target + "\u{1}" + row[index]
-            if let known = memo[memoKey] { return known }
+            if let known = memo[target]?[row[index]] { return known }
             let made = SimulatedUUID.make(target, row[index])
-            memo[memoKey] = made
+            memo[target, default: [:]][row[index]] = made
             return made
         }
         return SimulatedObject(uuid: uuid ?? SimulatedUUID.make(axlName, key(of: row)), values: row, references: references,
@@ -166,11 +175,29 @@ enum SimulatedUUID {
         var first: UInt64 = 0xcbf2_9ce4_8422_2325, second: UInt64 = 0x8422_2325_cbf2_9ce4
         for byte in type.utf8 { first = (first ^ UInt64(byte)) &* 0x100_0000_01b3; second = (second ^ UInt64(byte)) &* 0x100_0000_01b3 }
         first = (first ^ 0x1f) &* 0x100_0000_01b3
-        for byte in key.lowercased().utf8 { first = (first ^ UInt64(byte)) &* 0x100_0000_01b3; second = (second ^ UInt64(byte)) &* 0x1000_0000_01b5 }
+        // Keys are matched without case, so they are hashed in lower case (ASCII: the generated keys are).
+        for var byte in key.utf8 {
+            if byte >= 65 && byte <= 90 { byte += 32 }
+            first = (first ^ UInt64(byte)) &* 0x100_0000_01b3
+            second = (second ^ UInt64(byte)) &* 0x1000_0000_01b5
+        }
         second = second ^ (first >> 29)
-        let hex = Array(hex16(first) + hex16(second))
-        return "{" + String(hex[0..<8]) + "-" + String(hex[8..<12]) + "-" + String(hex[12..<16]) + "-"
-            + String(hex[16..<20]) + "-" + String(hex[20..<32]) + "}"
+        // {8-4-4-4-12} written straight into the String's storage: this runs for every object made.
+        return String(unsafeUninitializedCapacity: 38) { buffer -> Int in
+            let digits: StaticString = "0123456789ABCDEF"
+            var position = 0
+            buffer[position] = UInt8(ascii: "{"); position += 1
+            for nibble in 0..<32 {
+                if nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20 {
+                    buffer[position] = UInt8(ascii: "-"); position += 1
+                }
+                let word = nibble < 16 ? first : second
+                let shift = UInt64(60 - (nibble % 16) * 4)
+                buffer[position] = digits.utf8Start[Int((word >> shift) & 0xF)]; position += 1
+            }
+            buffer[position] = UInt8(ascii: "}"); position += 1
+            return position
+        }
     }
 
     /// `{ABC…}`, `abc…`, any case, with or without braces → `{ABC…}`.
@@ -180,11 +207,4 @@ enum SimulatedUUID {
         if body.hasSuffix("}") { body.removeLast() }
         return "{" + body + "}"
     }
-
-    private static func hex16(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16, uppercase: true)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
 }
-
-import Foundation

@@ -53,7 +53,7 @@ final class SimulatedData: Sendable {
         for (axlName, table) in tables {
             let count = InfrastructureData.count(axlName)
             guard count > 0 else { continue }
-            var memo: [String: String] = [:]
+            var memo: [String: [String: String]] = [:]
             table.load((0..<count).map { index in
                 table.object(InfrastructureData.values(axlName, index), memo: &memo)
             })
@@ -67,12 +67,6 @@ final class SimulatedData: Sendable {
         }
         return SimulatedData(tables: tables, cupi: cupi,
                              sqlTables: ["digitdiscardinstruction": (["pkid", "name", "clause", "dialplanname"], discard)])
-    }
-
-    /// An object of a table from named values (names the table does not keep are dropped).
-    static func object(_ table: ObjectTable, _ values: [String: String], lines: [LineAppearance] = [], names: [String] = []) -> SimulatedObject {
-        var memo: [String: String] = [:]
-        return table.object(values, lines: lines, names: names, memo: &memo)
     }
 }
 
@@ -108,7 +102,7 @@ enum UserData {
         let profile = tables["DeviceProfile"]!, rdp = tables["RemoteDestinationProfile"]!, destination = tables["RemoteDestination"]!
         var users: [SimulatedObject] = [], licenses: [SimulatedObject] = [], phones: [SimulatedObject] = [], lines: [SimulatedObject] = []
         var profiles: [SimulatedObject] = [], rdps: [SimulatedObject] = [], destinations: [SimulatedObject] = []
-        var memo: [String: String] = [:]
+        var memo: [String: [String: String]] = [:]
         func object(_ table: ObjectTable, _ values: [String: String], lines: [LineAppearance] = [], names: [String] = []) -> SimulatedObject {
             table.object(values, lines: lines, names: names, memo: &memo)
         }

@@ -12,7 +12,8 @@ public struct SimulatorOptions: Sendable {
     public var user = "admin"
     public var password = "devsim"
     public var users = 100
-    /// `--product express`: answers getCCMVersion as a Unified CM Express.
+    /// `--product express`: answers getCCMVersion as a Unified CM Express, and /vmrest/version/product as
+    /// a Unity Express.
     public var express = false
     public var latencyMilliseconds = 0
     /// The fraction of AXL requests answered 503.
@@ -39,6 +40,9 @@ public struct SimulatorOptions: Sendable {
 public enum SimulatedProduct {
     public static let version = "12.5.1.11900(146)"
     public static let expressVersion = "12.5.1.11900(146) Express"
+    /// `GET /vmrest/version/product`'s ProductVersion.
+    public static let unityVersion = "12.5.1.11900-146"
+    public static let unityExpressVersion = "12.5.1.11900-146 Unity Express"
 }
 
 /// `ucp devsim`: a Unified CM (AXL at /axl/) and a Unity Connection (CUPI at /vmrest/) in one process.

@@ -213,7 +213,7 @@ public struct QueryCondition: Hashable, Sendable {
             ? value.split(separator: field.listSeparator).map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
             : [value]
         guard !items.isEmpty, !items.contains(where: \.isEmpty) else {
-            throw DirectoryInputError(field: "filter", problem: "no value for \(field.rawValue) in '\(text)'")
+            throw DirectoryInputError(field: "filter", problem: "no value after '\(field.rawValue) \(`operator`.rawValue)'")
         }
         return items
     }

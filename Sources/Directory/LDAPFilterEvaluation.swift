@@ -31,6 +31,27 @@ extension LDAPFilter {
         }
     }
 
+    /// The attribute names the filter tests, once each in first-seen order (what a search must
+    /// request for `matches(entry:)` to see them).
+    public var attributes: [String] {
+        var names: [String] = []
+        func visit(_ filter: LDAPFilter) {
+            let name: String?
+            switch filter {
+            case .and(let filters), .or(let filters): filters.forEach(visit); return
+            case .not(let inner): visit(inner); return
+            case .equal(let attribute, _), .approx(let attribute, _), .greaterOrEqual(let attribute, _),
+                 .lessOrEqual(let attribute, _), .present(let attribute), .substrings(let attribute, _):
+                name = attribute
+            case .extensible(let match):
+                name = match.attribute
+            }
+            if let name, !names.contains(where: { $0.lowercased() == name.lowercased() }) { names.append(name) }
+        }
+        visit(self)
+        return names
+    }
+
     /// The values of `attribute` in `entry`, the name compared without case and options.
     static func values(of attribute: String, in entry: [String: [String]]) -> [String] {
         let wanted = baseName(attribute)

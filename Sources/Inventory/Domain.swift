@@ -160,8 +160,8 @@ public struct DomainDraft: Sendable, Equatable {
 /// - `searchBase`, scope subtree; `ldapFilter`, the complete search filter: the server type's person
 ///   filter, the enabled-accounts clause unless `syncInactiveUsers`, and the domain's filter query
 ///   (every typed value escaped). Users the search does not return are the stale ones.
-/// - `mapping.readAttributes` to request, and `mapping.attribute(for:)` / `mapping.attributes` to read
-///   each user field (user ID, names, email, phone, directory URI, manager, …).
+/// - `readAttributes` to request, and `mapping.attribute(for:)` / `mapping.attributes` to read each
+///   user field (user ID, names, email, phone, directory URI, manager, …).
 /// - `mode` (authentication only: no synchronization), `updatePolicy`, `staleUserAction`,
 ///   `deletionGuard` (`allows(deletions:of:)`).
 /// - `serviceAreaRules` / `userRoleRules` (`matches(entry:)`, with `mask` for the line number) for
@@ -250,6 +250,18 @@ public struct DomainLDAP: Sendable, Equatable {
         writeBackMask = try settings.writeBackMask.map { text throws(DirectoryInputError) in
             try PhoneMask(parsing: text, field: "write_back_mask")
         }
+    }
+
+    /// What a search requests: the mapped attributes and the disabled flag (`mapping.readAttributes`),
+    /// then any other attribute a service area or user role filter tests, so they can be evaluated.
+    public var readAttributes: [String] {
+        var names = mapping.readAttributes
+        for rule in serviceAreaRules.map(\.filter) + userRoleRules.map(\.filter) {
+            for name in rule.attributes where !names.contains(where: { $0.lowercased() == name.lowercased() }) {
+                names.append(name)
+            }
+        }
+        return names
     }
 
     /// The service areas whose filter the entry matches, in the domain's order.

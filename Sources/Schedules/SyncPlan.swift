@@ -5,22 +5,28 @@ public struct InventoryCatalog: Hashable, Sendable {
     public var callProcessors: [String]
     public var messageProcessors: [String]
     public var presenceProcessors: [String]
-    /// What an LDAP sync targets, under the names the granular text uses after `ad.`.
+    /// The LDAP directories, under the names the granular text uses after `ad.`.
     public var ldapDirectories: [String]
     public var domains: [String]
+    /// An LDAP synchronization reads one domain's users from its directory, so synchronizing a
+    /// directory means synchronizing each domain that synchronizes from it: by directory, those
+    /// domains in order.
+    public var ldapDomainsByDirectory: [String: [String]]
 
     public init(
         callProcessors: [String] = [],
         messageProcessors: [String] = [],
         presenceProcessors: [String] = [],
         ldapDirectories: [String] = [],
-        domains: [String] = []
+        domains: [String] = [],
+        ldapDomainsByDirectory: [String: [String]] = [:]
     ) {
         self.callProcessors = callProcessors
         self.messageProcessors = messageProcessors
         self.presenceProcessors = presenceProcessors
         self.ldapDirectories = ldapDirectories
         self.domains = domains
+        self.ldapDomainsByDirectory = ldapDomainsByDirectory
     }
 
     public func names(of objectClass: SyncObjectClass) -> [String] {
@@ -101,20 +107,27 @@ public enum PlannedSyncKind: String, CaseIterable, Hashable, Sendable, Codable {
 public struct PlannedSync: Hashable, Sendable, Codable, CustomStringConvertible {
     public var kind: PlannedSyncKind
     public var objectClass: SyncObjectClass
-    /// The device, LDAP directory or domain name, as the catalog spells it.
+    /// The device or domain name, as the catalog spells it (an LDAP sync targets a domain).
     public var target: String
+    /// For an LDAP sync: the directory the domain synchronizes from.
+    public var directory: String?
     /// The granular line that first asked for this sync; nil for builder choices.
     public var line: Int?
 
-    public init(kind: PlannedSyncKind, objectClass: SyncObjectClass, target: String, line: Int? = nil) {
+    public init(kind: PlannedSyncKind, objectClass: SyncObjectClass, target: String, directory: String? = nil, line: Int? = nil) {
         self.kind = kind
         self.objectClass = objectClass
         self.target = target
+        self.directory = directory
         self.line = line
     }
 
-    /// For previews and run logs: `infrastructure synchronization of call processor 'Test-UCM'`.
-    public var description: String { "\(kind.title) of \(objectClass.noun) '\(target)'" }
+    /// For previews and run logs: `infrastructure synchronization of call processor 'Test-UCM'`,
+    /// `LDAP synchronization of domain 'Sales' from LDAP directory 'Corp LDAP'`.
+    public var description: String {
+        guard let directory else { return "\(kind.title) of \(objectClass.noun) '\(target)'" }
+        return "\(kind.title) of domain '\(target)' from \(objectClass.noun) '\(directory)'"
+    }
 }
 
 /// Something a run will not do that the text or builder asked for, e.g. a name with no match.
@@ -234,8 +247,9 @@ public struct SyncPlan: Hashable, Sendable {
             let targets = Self.targets(of: request, in: catalog, warnings: &warnings)
             let kinds = Self.kinds(for: request, hasTargets: !targets.isEmpty, warnings: &warnings)
             for kind in kinds {
-                for target in targets {
-                    let sync = PlannedSync(kind: kind, objectClass: request.objectClass, target: target, line: request.line)
+                for (target, directory) in Self.syncTargets(kind, targets, request: request, catalog: catalog, warnings: &warnings) {
+                    let sync = PlannedSync(kind: kind, objectClass: request.objectClass, target: target, directory: directory,
+                                           line: request.line)
                     // Identity without the line: the first request to ask for a sync keeps it.
                     var key = sync
                     key.line = nil
@@ -271,6 +285,21 @@ public struct SyncPlan: Hashable, Sendable {
             }
             warnings.append(SyncPlanWarning(line: request.line, message: message))
             return []
+        }
+    }
+
+    /// What each sync of `kind` targets: the objects themselves, except that an LDAP sync of a directory
+    /// is one per domain synchronizing from it (a directory with none is reported).
+    private static func syncTargets(_ kind: PlannedSyncKind, _ targets: [String], request: Request, catalog: InventoryCatalog,
+                                    warnings: inout [SyncPlanWarning]) -> [(target: String, directory: String?)] {
+        guard kind == .ldap else { return targets.map { ($0, nil) } }
+        return targets.flatMap { directory -> [(target: String, directory: String?)] in
+            let domains = catalog.ldapDomainsByDirectory[directory] ?? []
+            // As with empty classes, builder "All" passes quietly over a directory no domain uses.
+            if domains.isEmpty && (request.line != nil || request.warnsWhenClassIsEmpty) {
+                warnings.append(SyncPlanWarning(line: request.line, message: "no domain synchronizes users from LDAP directory '\(directory)'"))
+            }
+            return domains.map { ($0, directory) }
         }
     }
 

@@ -5,7 +5,7 @@ import Schedules
 
 /// The payload of a `schedule.run` job: which run of which schedule.
 ///
-/// `standIn` and `testCatalog` are TEST-ONLY knobs for the stand-in syncs (Sources/Sync/StandInSyncs.swift),
+/// `standIn` is a TEST-ONLY knob for the stand-in syncs (Sources/Sync/StandInSyncs.swift),
 /// which read `seconds`, `hang` and `fail` from their payload; a real run never sets them (the coordinator
 /// and `ucp schedule run-now` leave them out) and the real syncs will ignore them.
 public struct ScheduleRunParameters: JobParameters, Equatable {
@@ -17,14 +17,11 @@ public struct ScheduleRunParameters: JobParameters, Equatable {
     /// TEST ONLY: the payload of each enqueued sync is that of the first rule whose `targets` contains the
     /// sync's target (a rule without `targets` matches every sync); no match means `{}`.
     public var standIn: [StandInRule]?
-    /// TEST ONLY: LDAP directories and domains added to the inventory catalog (no table holds them yet).
-    public var testCatalog: TestCatalog?
 
-    public init(run: Int64 = 0, schedule: String = "", standIn: [StandInRule]? = nil, testCatalog: TestCatalog? = nil) {
+    public init(run: Int64 = 0, schedule: String = "", standIn: [StandInRule]? = nil) {
         self.run = run
         self.schedule = schedule
         self.standIn = standIn
-        self.testCatalog = testCatalog
     }
 
     /// TEST ONLY, see `standIn`.
@@ -39,17 +36,6 @@ public struct ScheduleRunParameters: JobParameters, Equatable {
             self.seconds = seconds
             self.hang = hang
             self.fail = fail
-        }
-    }
-
-    /// TEST ONLY, see `testCatalog`.
-    public struct TestCatalog: Codable, Sendable, Equatable {
-        public var ldapDirectories: [String]?
-        public var domains: [String]?
-
-        public init(ldapDirectories: [String]? = nil, domains: [String]? = nil) {
-            self.ldapDirectories = ldapDirectories
-            self.domains = domains
         }
     }
 
@@ -135,11 +121,7 @@ public enum ScheduleRunJob {
             throw ScheduleRunFailed(description: "schedule '\(name)' no longer exists")
         }
         let definition = schedule.definition
-        var catalog = try await InventoryCatalogSource(connection).catalog()
-        if let extra = parameters.testCatalog {
-            catalog.ldapDirectories += extra.ldapDirectories ?? []
-            catalog.domains += extra.domains ?? []
-        }
+        let catalog = try await InventoryCatalogSource(connection).catalog()
         let plan = SyncPlan(selection: definition.syncSelection, catalog: catalog)
         if resumed {
             try await log("resumed (attempt \(attempt)): syncs already enqueued for this run are not enqueued again")

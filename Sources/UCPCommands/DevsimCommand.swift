@@ -21,7 +21,7 @@ struct DevsimCommand: ParsableCommand {
     @Option(help: "The administrator name clients log in with.") var user = "admin"
     @Option(help: "A file whose first line is the password (never the password itself on the command line).") var passwordFile: String?
     @Option(help: "Number of users (each with a phone and a line).") var users = 100
-    @Option(help: "ccm (Unified CM) or express (answers getCCMVersion as Unified CM Express).") var product = "ccm"
+    @Option(help: "ccm (Unified CM and Unity Connection) or express (getCCMVersion answers as Unified CM Express, /vmrest/version/product as Unity Express).") var product = "ccm"
     @Option(help: "Added latency per request, in milliseconds.") var latencyMs = 0
     @Option(name: .customLong("rate-503"), help: "Fraction (0…1) of AXL requests answered with HTTP 503.") var rate503 = 0.0
     @Option(help: "Every request on this AXL type (for example SipTrunk) answers a SOAP fault.") var faultType: String?
@@ -30,6 +30,7 @@ struct DevsimCommand: ParsableCommand {
     @Flag(help: "List and get items carry an element the schema does not have.") var unknownElements = false
     @Option(help: "A list page over this many rows answers the \"Query request too large\" fault.") var maxRows: Int?
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
+    @Option(help: "Changes one listChange answer carries at most.") var changePageSize = 1000
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("port: must be 0…65535") }
@@ -39,6 +40,7 @@ struct DevsimCommand: ParsableCommand {
         guard latencyMs >= 0 else { throw ValidationError("latency-ms: must be 0 or more") }
         if let hangAfter, hangAfter < 0 { throw ValidationError("hang-after: must be 0 or more") }
         if let maxRows, maxRows < 1 { throw ValidationError("max-rows: must be 1 or more") }
+        guard changePageSize >= 1 else { throw ValidationError("change-page-size: must be 1 or more") }
     }
 
     func run() throws {
@@ -64,6 +66,7 @@ struct DevsimCommand: ParsableCommand {
         options.malformedOperation = malformedOp
         options.unknownElements = unknownElements
         options.maxRows = maxRows
+        options.changePageSize = changePageSize
         if let captureDir {
             try FileManager.default.createDirectory(atPath: captureDir, withIntermediateDirectories: true)
             options.captureDirectory = captureDir

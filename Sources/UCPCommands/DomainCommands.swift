@@ -357,7 +357,7 @@ enum DomainOutput {
             var attributes: [String: Any] = [:]
             for field in UserField.allCases { attributes[field.rawValue] = optional(resolved.mapping.attribute(for: field)) }
             ldap = ["ldap_filter": resolved.ldapFilter, "attributes": attributes,
-                    "read_attributes": resolved.mapping.readAttributes] as [String: Any]
+                    "read_attributes": resolved.readAttributes] as [String: Any]
         }
         return [
             "name": domain.name, "directory": optional(domain.directory), "server_type": optional(domain.serverType?.rawValue),

@@ -45,7 +45,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Flag(help: "Also run the stuck-sync watchdog in this process.") var watchdog = false
     @Option(help: "With --watchdog: how often to check.") var watchdogInterval: String = "1h"
     @Option(help: "With --watchdog: how long progress may stand still.") var watchdogThreshold: String = "1h"
-    @Option(help: "How often to look for due schedules and fire them.") var scheduleInterval: String = "1s"
+    @Option(help: "How often to look for due schedules (and domains' own LDAP sync intervals) and fire them.") var scheduleInterval: String = "1s"
 
     func run() async throws {
         var configuration = CoordinatorConfiguration(name: name ?? Names.defaultProcessName(role: "coordinator"))
@@ -67,6 +67,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             Coordinator(configuration: configuration, database: database,
                         extraDuties: [
                             ScheduleFiringDuty(intervalSeconds: scheduleIntervalSeconds),
+                            DomainSyncFiringDuty(intervalSeconds: scheduleIntervalSeconds),
                             ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
                                                  retentionSeconds: configuration.retentionSeconds),
                         ], logger: logger),

@@ -86,6 +86,24 @@ final class XMLEventReaderTests: XCTestCase {
         XCTAssertEqual(stopper.seen, 2)
     }
 
+    func testResetReadsTheNextDocument() throws {
+        let recorder = EventRecorder()
+        let reader = XMLEventReader(handler: recorder)
+        try reader.feed("<a>one</a>")
+        try reader.finish()
+        reader.reset()
+        try reader.feed("<b x=\"1\">two</b>")
+        try reader.finish()
+        XCTAssertEqual(recorder.lines, ["start a", "end a 'one'", "start b x=1", "end b 'two'"])
+        // After a malformed document, too.
+        reader.reset()
+        XCTAssertThrowsError(try reader.feed("<c></d>"))
+        reader.reset()
+        try reader.feed("<e/>")
+        try reader.finish()
+        XCTAssertEqual(recorder.lines.suffix(2), ["start e", "end e ''"])
+    }
+
     func testManyItemsStreamed() throws {
         final class Counter: XMLEventHandler {
             var items = 0

@@ -129,6 +129,10 @@ final class DomainStoreTests: XCTestCase {
         XCTAssertEqual(ldap.userRoles(matching: ["title": ["Sales Manager"]]).map(\.name), ["Managers"])
         XCTAssertEqual(ldap.userRoles(matching: ["title": ["Engineer"]]).map(\.name), [])
         XCTAssertEqual(ldap.writeBackMask?.apply(to: "5551234"), "\\+14081234")
+        XCTAssertEqual(ldap.readAttributes, [
+            "userPrincipalName", "givenName", "middleName", "sn", "mail", "ipPhone", "manager", "department", "title",
+            "homePhone", "mobile", "pager", "userAccountControl", "l",
+        ], "the mapping, the disabled flag, then what the service area and user role filters test")
 
         let fetched = try await store.domain(named: "Sales")
         XCTAssertEqual(fetched, added)
@@ -322,6 +326,18 @@ final class DomainStoreTests: XCTestCase {
         try await store.domainUpdate(name: "Sales", actor: "t") { $0.directory = "OL"; $0.searchBase = "ou=people,dc=example,dc=com" }
         await assertEqual(try await store.domain(named: "Sales")?.serverType, .openLDAP)
         try await devices.deviceRemove(name: "AD", actor: "t")
+    }
+
+    func testDeletionGuardThresholds() {
+        let defaults = DeletionGuard()
+        XCTAssertEqual([defaults.maximumCount, defaults.maximumPercent], [500, 10])
+        XCTAssertTrue(defaults.allows(deletions: 0, of: 0))
+        XCTAssertTrue(defaults.allows(deletions: 100, of: 1000), "10% is within")
+        XCTAssertFalse(defaults.allows(deletions: 101, of: 1000), "over 10%")
+        XCTAssertTrue(defaults.allows(deletions: 500, of: 100_000))
+        XCTAssertFalse(defaults.allows(deletions: 501, of: 100_000), "over 500 users")
+        XCTAssertFalse(defaults.allows(deletions: 6, of: 10), "60% of a small domain")
+        XCTAssertFalse(DeletionGuard(maximumCount: 0, maximumPercent: 100).allows(deletions: 1, of: 1))
     }
 
     func testADomainWithAQueuedSyncCannotBeRemoved() async throws {

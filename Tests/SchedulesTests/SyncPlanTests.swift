@@ -6,8 +6,9 @@ final class SyncPlanTests: XCTestCase {
         callProcessors: ["CUCM-A", "CUCM-B", "Test-UCM"],
         messageProcessors: ["Unity-1"],
         presenceProcessors: ["IMP-1", "IMP-2"],
-        ldapDirectories: ["Corp LDAP"],
-        domains: ["Test-Dom", "Sales"])
+        ldapDirectories: ["Corp LDAP", "Lab LDAP"],
+        domains: ["Test-Dom", "Sales", "Support"],
+        ldapDomainsByDirectory: ["Corp LDAP": ["Sales", "Support"]])
 
     /// "kind class target @line" — compact and exact.
     private func summary(_ plan: SyncPlan) -> [String] {
@@ -40,12 +41,15 @@ final class SyncPlanTests: XCTestCase {
             "user cp CUCM-B @6",
             "user cp Test-UCM @6",
             "user mp Unity-1 @4",
-            "ldap ad Corp LDAP @8",
+            "ldap ad Sales @8",
+            "ldap ad Support @8",
             "domain domain Test-Dom @2",
             "domain domain Sales @12",
+            "domain domain Support @12",
         ])
         XCTAssertEqual(plan.warnings.map(\.description), [
             "line 5: no call processor named 'test-ucm' (did you mean 'Test-UCM'?)",
+            "line 8: no domain synchronizes users from LDAP directory 'Lab LDAP'",
             "line 9: no call processor named 'Ghost'",
             "line 10: user sync is disabled for IM and Presence 9.0 and later (users come from the call processors), so this line synchronizes nothing",
             "line 13: no LDAP directory named 'Other'",
@@ -96,10 +100,10 @@ final class SyncPlanTests: XCTestCase {
             "infra pp IMP-1 @-", "infra pp IMP-2 @-",
             "user cp CUCM-A @-", "user cp CUCM-B @-", "user cp Test-UCM @-",
             "user mp Unity-1 @-",
-            "ldap ad Corp LDAP @-",
-            "domain domain Test-Dom @-", "domain domain Sales @-",
+            "ldap ad Sales @-", "ldap ad Support @-",
+            "domain domain Test-Dom @-", "domain domain Sales @-", "domain domain Support @-",
         ])
-        XCTAssertEqual(plan.warnings, [])
+        XCTAssertEqual(plan.warnings, [], "builder All passes quietly over a directory no domain uses")
     }
 
     func testBuilderAllIsTheSameAsTheGranularMassSyncs() throws {
@@ -113,7 +117,7 @@ final class SyncPlanTests: XCTestCase {
         let plan = SyncPlan(builder: [.domains, .presenceProcessors, .messageProcessors], catalog: catalog)
         XCTAssertEqual(summary(plan), [
             "infra mp Unity-1 @-", "infra pp IMP-1 @-", "infra pp IMP-2 @-", "user mp Unity-1 @-",
-            "domain domain Test-Dom @-", "domain domain Sales @-",
+            "domain domain Test-Dom @-", "domain domain Sales @-", "domain domain Support @-",
         ])
     }
 
@@ -125,12 +129,16 @@ final class SyncPlanTests: XCTestCase {
     }
 
     func testPreviewLines() throws {
-        let plan = SyncPlan(granular: try GranularSync(parsing: "cp.Test-UCM: both\nad.Nope:\ndomain.Sales:"), catalog: catalog)
+        let plan = SyncPlan(granular: try GranularSync(parsing: "cp.Test-UCM: both\nad.Nope:\ndomain.Sales:\nad.Corp LDAP:\nad.Lab LDAP:"),
+                            catalog: catalog)
         XCTAssertEqual(plan.previewLines, [
             "1. infrastructure synchronization of call processor 'Test-UCM'",
             "2. user synchronization of call processor 'Test-UCM'",
-            "3. domain synchronization of domain 'Sales'",
+            "3. LDAP synchronization of domain 'Sales' from LDAP directory 'Corp LDAP'",
+            "4. LDAP synchronization of domain 'Support' from LDAP directory 'Corp LDAP'",
+            "5. domain synchronization of domain 'Sales'",
             "warning: line 2: no LDAP directory named 'Nope'",
+            "warning: line 5: no domain synchronizes users from LDAP directory 'Lab LDAP'",
         ])
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import Postgres
 import Queue
 import Scheduling
@@ -127,11 +128,11 @@ final class ScheduleRunTests: XCTestCase {
     }
 
     /// Starts a run now with stand-in payloads and waits for it to end.
-    func runToEnd(_ database: TestDatabase, schedule: String, standIn: [ScheduleRunParameters.StandInRule],
-                  testCatalog: ScheduleRunParameters.TestCatalog? = nil) async throws -> (ScheduleRun, [String]) {
+    func runToEnd(_ database: TestDatabase, schedule: String,
+                  standIn: [ScheduleRunParameters.StandInRule]) async throws -> (ScheduleRun, [String]) {
         let runs = ScheduleRunStore(Connection(database.app))
         let started = try await runs.runNow(name: schedule, actor: "test",
-                                            testOptions: ScheduleRunParameters(standIn: standIn, testCatalog: testCatalog))
+                                            testOptions: ScheduleRunParameters(standIn: standIn))
         let ended = try await eventually(timeout: 60, interval: 0.2) {
             try await runs.runGet(id: started.id)?.state.isFinal == true
         }
@@ -260,16 +261,16 @@ final class ScheduleRunTests: XCTestCase {
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4"])
         let rules: [ScheduleRunParameters.StandInRule] = [.init(targets: ["CUCM-A"], seconds: 0.1, fail: "boom"), .init(seconds: 0.1)]
-        let catalog = ScheduleRunParameters.TestCatalog(domains: ["Dom-1"])
+        try await DomainStore(connection).domainAdd(DomainDraft(name: "Dom-1"), actor: "test")
 
-        let (forced, forcedLog) = try await runToEnd(database, schedule: "Forced", standIn: rules, testCatalog: catalog)
+        let (forced, forcedLog) = try await runToEnd(database, schedule: "Forced", standIn: rules)
         XCTAssertEqual(forced.state, .failed)
         await assertEqual(try await syncs(database, run: forced.id).map { "\($0.type) \($0.target) \($0.state)" },
                           ["sync.infra CUCM-A failed", "sync.domain Dom-1 succeeded"])
         XCTAssertTrue(forcedLog.contains { $0.contains("warning: line 2:") && $0.contains("NoSuchBox") },
                       "a name matching nothing is reported: \(forcedLog)")
 
-        let (unforced, unforcedLog) = try await runToEnd(database, schedule: "Unforced", standIn: rules, testCatalog: catalog)
+        let (unforced, unforcedLog) = try await runToEnd(database, schedule: "Unforced", standIn: rules)
         XCTAssertEqual(unforced.state, .failed)
         await assertEqual(try await syncs(database, run: unforced.id).map { "\($0.type) \($0.target) \($0.state)" },
                           ["sync.infra CUCM-A failed"])

@@ -1,0 +1,268 @@
+import AXL
+import Foundation
+import Postgres
+import Synchronization
+import TestSupport
+import XCTest
+
+/// What `ucp devsim` answers: paging, keys, writes and the change feed, CUPI, credentials, versions,
+/// and each fault flag.
+final class DeviceSimulatorTests: XCTestCase {
+    func testPagingIsDeterministicWithoutATotal() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 25)
+        let pages = try Exchange.run(simulator, [0, 10, 20, 30].map { skip in
+            Request.list("listUser", criteria: [("userid", "%")], tags: ["userid"], skip: skip, first: 10)
+        })
+        let userids = try pages.map { try ItemCollector.items($0, "user").map { $0.fields["userid"]! } }
+        XCTAssertEqual(userids.map(\.count), [10, 10, 5, 0])
+        XCTAssertEqual(userids.joined().sorted(), (0..<25).map { UserData.userid($0) })
+        XCTAssertTrue(pages[3].text.contains("<return></return>"), pages[3].text)
+        XCTAssertFalse(pages[0].text.contains("total"))
+        // Same order again, and the same data from a second simulator of the same size.
+        let again = try Exchange.one(simulator, .list("listUser", criteria: [("userid", "%")], tags: ["userid"], skip: 0, first: 10))
+        XCTAssertEqual(again.body, pages[0].body)
+        let twin = try DeviceSimulatorProcess.start(for: self, users: 25)
+        let everything = Request.list("listPhone", criteria: [("name", "%")], tags: [])
+        XCTAssertEqual(try Exchange.one(twin, everything).body, try Exchange.one(simulator, everything).body)
+
+        // Wildcards, projection, fixed criteria, and at least one criterion required.
+        let searches = try Exchange.run(simulator, [
+            .list("listPhone", criteria: [("name", "SEP%")], tags: ["name"]),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name"]),
+            .list("listGateway", criteria: [("domainName", "%"), ("product", "VG224")], tags: ["domainName", "product"]),
+            .list("listLine", criteria: [("pattern", "100001%")], tags: ["pattern", "routePartitionName"]),
+            .list("listPhone", criteria: [], tags: ["name"]),
+        ])
+        XCTAssertEqual(try ItemCollector.items(searches[0], "phone").count, 25)
+        XCTAssertEqual(try ItemCollector.items(searches[1], "phone").count, 25 + 6, "with the analog phones")
+        XCTAssertFalse(searches[0].text.contains("<description>"), "only the tags asked for")
+        let gateways = try ItemCollector.items(searches[2], "gateway")
+        XCTAssertEqual(gateways.count, 3)
+        XCTAssertTrue(gateways.allSatisfy { $0.fields["product"] == "VG224" })
+        XCTAssertEqual(try ItemCollector.items(searches[3], "line").map { $0.fields["pattern"]! }, ["1000010", "1000011", "1000012", "1000013", "1000014", "1000015", "1000016", "1000017", "1000018", "1000019"])
+        XCTAssertEqual(searches[4].status, 500)
+        XCTAssertNotNil(searches[4].fault)
+    }
+
+    func testWritesKeysAndTheChangeFeed() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5, arguments: ["--change-page-size", "2"])
+        let baseline = try Exchange.one(simulator, .axl("listChange"))
+        let queueId = try XCTUnwrap(baseline.text.firstMatch(of: /<queueId>([^<]+)<\/queueId>/)?.1).description
+        let answers = try Exchange.run(simulator, [
+            .axl("addUser") { $0.raw("<user><firstName>New</firstName><lastName>Person</lastName><userid>newperson</userid><presenceGroupName>Standard Presence group</presenceGroupName></user>") },
+            .axl("addUser") { $0.raw("<user><lastName>Again</lastName><userid>NEWPERSON</userid></user>") },
+            .axl("updateUser") { $0.raw("<userid>newperson</userid><department>Research</department>") },
+            .axl("updateLine") { $0.raw("<pattern>1000001</pattern><routePartitionName>PT_Internal</routePartitionName><description>Renamed</description>") },
+            .get("getUser", [("userid", "NewPerson")]),
+            .axl("removeUser") { $0.raw("<userid>newperson</userid>") },
+            .get("getUser", [("userid", "newperson")]),
+            .axl("updateUser") { $0.raw("<userid>nobody</userid><department>x</department>") },
+            .axl("listChange") { $0.raw("<startChangeId queueId=\"\(queueId)\">1</startChangeId><objectList><object>User</object></objectList>") },
+            .axl("listChange") { $0.raw("<startChangeId queueId=\"wrong\">1</startChangeId>") },
+            .axl("listChange") { $0.raw("<startChangeId queueId=\"\(queueId)\">3</startChangeId><objectList><object>User</object></objectList>") },
+        ])
+        XCTAssertEqual(answers[0].status, 200)
+        let uuid = try XCTUnwrap(answers[0].text.firstMatch(of: /<return>(\{[0-9A-F-]+\})<\/return>/)?.1).description
+        XCTAssertEqual(answers[1].fault?.code, -239)
+        XCTAssertTrue(answers[1].text.contains("soapenv:Client"))
+        XCTAssertTrue(answers[2].text.contains(uuid))
+        XCTAssertEqual(answers[3].status, 200)
+        XCTAssertTrue(answers[4].text.contains("<department>Research</department>"), answers[4].text)
+        XCTAssertTrue(answers[4].text.contains("uuid=\"\(uuid)\""))
+        XCTAssertTrue(answers[5].text.contains(uuid))
+        XCTAssertEqual(answers[6].fault, AXLFault(code: 5007, message: "Item not valid: The specified User was not found", operation: "getUser"))
+        XCTAssertEqual(answers[7].fault?.code, 5007)
+        // Two changes a page: the first page stops before the Line change, the second ends the feed.
+        let changes = answers[8].text + answers[10].text
+        XCTAssertEqual(answers[8].text.matches(of: /<change type="User"/).count, 2, answers[8].text)
+        XCTAssertTrue(answers[8].text.contains("<lastChangeId>4</lastChangeId><nextStartChangeId>3</nextStartChangeId>"), answers[8].text)
+        XCTAssertEqual(answers[10].text.matches(of: /<change type="User"/).count, 1, answers[10].text)
+        XCTAssertTrue(answers[10].text.contains("<nextStartChangeId>5</nextStartChangeId>"), answers[10].text)
+        XCTAssertTrue(changes.contains("<action>a</action>") && changes.contains("<action>u</action>") && changes.contains("<action>r</action>"))
+        XCTAssertTrue(changes.contains("<changedTag name=\"department\">Research</changedTag>"))
+        XCTAssertFalse(changes.contains("type=\"Line\""))
+        XCTAssertEqual(answers[9].fault?.code, 5007)
+        // A get by uuid takes any case, with or without braces.
+        let phone = try Exchange.one(simulator, .get("getPhone", [("name", "SEP001122000001")]))
+        let phoneUUID = try XCTUnwrap(try ItemCollector.items(phone, "phone").first?.uuid)
+        let byUUID = try Exchange.one(simulator, .get("getPhone", [("uuid", String(phoneUUID.dropFirst().dropLast()).lowercased())]))
+        XCTAssertEqual(byUUID.body, phone.body)
+        // returnedTags on a get: the fields and collections named, nothing else.
+        let projected = try Exchange.one(simulator, Request(headers: ["SOAPAction: " + AXLVersion.latest.soapAction("getPhone")],
+            body: AXLEnvelope.getRequest(.latest, "getPhone", keys: [("name", "SEP001122000001")], returnedTags: ["name", "lines"])))
+        XCTAssertTrue(projected.text.contains("<name>SEP001122000001</name><lines><line><index>1</index>"), projected.text)
+        XCTAssertFalse(projected.text.contains("<description>"))
+        let linesOnly = try Exchange.one(simulator, Request(headers: ["SOAPAction: " + AXLVersion.latest.soapAction("getDeviceProfile")],
+            body: AXLEnvelope.getRequest(.latest, "getDeviceProfile", keys: [("name", "UDP_user000000")], returnedTags: ["lines"])))
+        XCTAssertTrue(linesOnly.text.contains("<deviceProfile uuid="), linesOnly.text)
+        XCTAssertTrue(linesOnly.text.contains("<lines>") && !linesOnly.text.contains("<services>") && !linesOnly.text.contains("<name>"), linesOnly.text)
+    }
+
+    func testCUPI() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
+        let answers = try Exchange.run(simulator, [
+            .cupi("/vmrest/users?rowsPerPage=2&pageNumber=1"),
+            .cupi("/vmrest/users?rowsPerPage=2&pageNumber=3"),
+            .cupi("/vmrest/users?rowsPerPage=0"),
+            .cupi("/vmrest/users?rowsPerPage=2&pageNumber=4"),
+            .cupi("/vmrest/users?query=(alias%20is%20user000004)"),
+            .cupi("/vmrest/coses", json: false),
+            .cupi("/vmrest/users?sort=(alias%20desc)&rowsPerPage=1&pageNumber=1"),
+            .cupi("/vmrest/users?templateAlias=voicemailusertemplate", method: "POST", body: "{\"Alias\":\"jdoe\",\"DtmfAccessId\":\"4001\"}"),
+            .cupi("/vmrest/users?templateAlias=voicemailusertemplate", method: "POST", body: "{\"Alias\":\"nodigits\"}"),
+        ])
+        XCTAssertEqual(answers.map(\.status), [200, 200, 200, 200, 200, 200, 200, 201, 400])
+        XCTAssertEqual((try json(answers[6])["User"] as? [String: Any])?["Alias"] as? String, "user000008")
+        func json(_ answer: Answer) throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+        }
+        XCTAssertEqual(try json(answers[0])["@total"] as? String, "5")
+        XCTAssertEqual((try json(answers[0])["User"] as? [Any])?.count, 2)
+        // Page 3 of 5 rows, 2 a page, holds one row: CUPI gives it as an object, not an array.
+        let single = try XCTUnwrap(try json(answers[1])["User"] as? [String: Any])
+        XCTAssertEqual(single["Alias"] as? String, "user000008")
+        XCTAssertEqual(single["DtmfAccessId"] as? String, "1000008")
+        XCTAssertEqual(try json(answers[2]).keys.sorted(), ["@total"])
+        XCTAssertEqual(try json(answers[3]).keys.sorted(), ["@total"])
+        XCTAssertEqual((try json(answers[4])["User"] as? [String: Any])?["Alias"] as? String, "user000004")
+        XCTAssertTrue(answers[5].text.contains("<Coses total=\"5\"><Cos><URI>"), answers[5].text)
+        XCTAssertTrue(answers[7].text.hasPrefix("/vmrest/users/"))
+        let created = answers[7].text
+        XCTAssertTrue(answers[8].text.contains("DtmfAccessId"))
+        let after = try Exchange.run(simulator, [
+            .cupi(created),
+            .cupi(created, method: "PUT", body: "{\"DisplayName\":\"Jane Doe\"}"),
+            .cupi(created, json: false),
+            .cupi(created, method: "DELETE"),
+            .cupi(created),
+        ])
+        XCTAssertEqual(after.map(\.status), [200, 204, 200, 204, 404])
+        XCTAssertTrue(after[2].text.contains("<DisplayName>Jane Doe</DisplayName>"), after[2].text)
+        XCTAssertTrue(after[4].text.contains("ErrorDetails") || after[4].text.contains("errors"))
+    }
+
+    func testCredentialsSessionCookieAndVersions() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 2)
+        var anonymous = Request.axl("getCCMVersion")
+        anonymous.authenticate = false
+        let refused = try Exchange.one(simulator, anonymous)
+        XCTAssertEqual(refused.status, 401)
+        XCTAssertTrue(refused.text.contains("<html"))
+        // A good login gets JSESSIONIDSSO; the cookie alone is then enough.
+        let jar = simulator.directory + "/cookies"
+        _ = try Exchange.run(simulator, [.axl("getCCMVersion")], extraCurlOptions: ["--cookie-jar", jar])
+        let cookies = try String(contentsOfFile: jar, encoding: .utf8)
+        XCTAssertTrue(cookies.contains("JSESSIONIDSSO"))
+        let withCookie = try Exchange.run(simulator, [anonymous], extraCurlOptions: ["--cookie", jar])[0]
+        XCTAssertEqual(withCookie.status, 200)
+        XCTAssertTrue(withCookie.text.contains(SimulatedProductVersion.ccm))
+
+        let versions = try Exchange.run(simulator, [
+            .axl("getCCMVersion", version: AXLVersion("11.5")!),
+            .axl("getCCMVersion", version: AXLVersion("10.0")!),
+            .axl("getCCMVersion", version: AXLVersion("9.1")!),
+            .axl("getCCMVersion", version: AXLVersion("12.5")!, soapAction: "\"CUCM:DB ver=11.5 getCCMVersion\""),
+            .axl("getCCMVersion", soapAction: "\"CUCM:DB ver=12.5 listPhone\""),
+        ])
+        XCTAssertEqual(versions.map(\.status), [200, 200, 599, 599, 599])
+        // A body sent chunked (libcurl streaming a body of unknown size) reads the same.
+        var chunked = Request.get("getPhone", [("name", "SEP001122000001")])
+        chunked.headers.append("Transfer-Encoding: chunked")
+        let chunkedAnswer = try Exchange.one(simulator, chunked)
+        XCTAssertEqual(chunkedAnswer.status, 200, chunkedAnswer.text)
+        XCTAssertTrue(chunkedAnswer.text.contains("<name>SEP001122000001</name>"))
+        XCTAssertTrue(versions[0].text.contains("http://www.cisco.com/AXL/API/11.5"))
+        XCTAssertTrue(versions[2].text.hasPrefix("Incorrect axl version"), versions[2].text)
+
+        let express = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--product", "express"])
+        XCTAssertTrue(try Exchange.one(express, .axl("getCCMVersion")).text.contains(SimulatedProductVersion.express))
+        XCTAssertTrue(try Exchange.one(express, .cupi("/vmrest/version/product")).text.contains("Unity Express"))
+        let unity = try Exchange.one(simulator, .cupi("/vmrest/version/product")).text
+        XCTAssertTrue(unity.contains("\"ProductName\":\"Cisco Unity Connection\"") && !unity.contains("Express"), unity)
+    }
+
+    func testFaultFlags() throws {
+        let capture = NSTemporaryDirectory() + "ucp-devsim-capture-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: capture) }
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 12, arguments: [
+            "--fault-type", "SipTrunk", "--malformed-op", "listRegion", "--max-rows", "10", "--capture-dir", capture,
+        ])
+        let answers = try Exchange.run(simulator, [
+            .list("listSipTrunk", criteria: [("name", "%")], tags: ["name"]),
+            .get("getSipTrunk", [("name", "SIP_TRUNK_01")]),
+            .list("listRegion", criteria: [("name", "%")], tags: ["name"]),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name"], skip: 0, first: 11),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name"]),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name"], skip: 10, first: 10),
+            .list("listPhone", criteria: [("name", "SEP%")], tags: ["name"], skip: 0, first: 10),
+        ])
+        XCTAssertEqual(answers[0].status, 500)
+        XCTAssertEqual(answers[0].fault?.operation, "listSipTrunk")
+        XCTAssertEqual(answers[1].fault?.operation, "getSipTrunk")
+        XCTAssertEqual(answers[2].status, 200)
+        XCTAssertThrowsError(try AXLFaultReader.fault(in: answers[2].body, operation: "listRegion")) { XCTAssertTrue($0 is XMLParseError) }
+        XCTAssertEqual(answers[3].fault?.code, -1)
+        XCTAssertEqual(answers[3].fault?.tooLarge?.totalRows, 12 + 6)
+        XCTAssertEqual(answers[3].fault?.tooLarge?.suggestedRows, 10)
+        XCTAssertEqual(answers[4].fault?.code, -1, "an unpaged list of 18 rows is too large too")
+        XCTAssertEqual(try ItemCollector.items(answers[5], "phone").count, 8)
+        XCTAssertEqual(try ItemCollector.items(answers[6], "phone").count, 10)
+        let captured = try FileManager.default.contentsOfDirectory(atPath: capture).sorted()
+        XCTAssertEqual(captured.count, 7)
+        XCTAssertEqual(captured.first, "000001-listSipTrunk.xml")
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [])
+
+        let overloaded = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--rate-503", "0.5"])
+        let statuses = try Exchange.run(overloaded, (0..<40).map { _ in .axl("getCCMVersion") }).map(\.status)
+        XCTAssertEqual(Set(statuses), [200, 503])
+        let closed = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--rate-503", "1"])
+        XCTAssertEqual(try Exchange.run(closed, (0..<5).map { _ in .axl("getCCMVersion") }).map(\.status), [503, 503, 503, 503, 503])
+        // CUPI is not throttled.
+        XCTAssertEqual(try Exchange.one(closed, .cupi("/vmrest/coses")).status, 200)
+    }
+
+    func testHangAndLatency() throws {
+        let hanging = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--hang-after", "2"])
+        let answers = try Exchange.run(hanging, (0..<3).map { _ in .axl("getCCMVersion") }, timeout: 2)
+        XCTAssertEqual(answers.map(\.status), [200, 200, 0])
+        let slow = try DeviceSimulatorProcess.start(for: self, users: 1, arguments: ["--latency-ms", "400"])
+        let started = Date()
+        XCTAssertEqual(try Exchange.one(slow, .axl("getCCMVersion")).status, 200)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.4)
+    }
+
+    func testManyClientsAtOnce() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 200)
+        let clients = 16, perClient = 25
+        let results = Mutex<[Int: [Answer]]>([:])
+        DispatchQueue.concurrentPerform(iterations: clients) { client in
+            let requests = (0..<perClient).map { index in
+                Request.get("getPhone", [("name", UserData.phoneName((client * perClient + index) % 200))])
+            }
+            let answers = (try? Exchange.run(simulator, requests)) ?? []
+            results.withLock { $0[client] = answers }
+        }
+        let all = results.withLock { $0 }
+        XCTAssertEqual(all.count, clients)
+        for client in 0..<clients {
+            let answers = all[client] ?? []
+            XCTAssertEqual(answers.map(\.status), Array(repeating: 200, count: perClient), "client \(client)")
+            for (index, answer) in answers.enumerated() {
+                let name = UserData.phoneName((client * perClient + index) % 200)
+                XCTAssertEqual(try ItemCollector.items(answer, "phone").first?.fields["name"], name)
+            }
+        }
+    }
+}
+
+/// The simulator's generated names, as tests expect them (kept beside the tests on purpose: a change
+/// of the generator must show up here).
+enum UserData {
+    static func userid(_ index: Int) -> String { "user" + String(format: "%06d", index) }
+    static func phoneName(_ index: Int) -> String { "SEP" + String(format: "%012lX", 0x0011_2200_0000 + index) }
+}
+
+enum SimulatedProductVersion {
+    static let ccm = "12.5.1.11900(146)"
+    static let express = "12.5.1.11900(146) Express"
+}
