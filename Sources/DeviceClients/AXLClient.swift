@@ -108,7 +108,7 @@ public final class AXLClient: Sendable {
     }
 
     func listPage(_ type: AXLObjectType, skip: Int, first: Int) async throws -> Page {
-        let body = AXLListRequest.body(version, type, skip: skip, first: first)
+        let body = AXLEnvelope.listRequest(version, type, skip: skip, first: first)
         let answer = try await call(type.listOperation, body: body, itemElement: type.itemElement,
                                     expected: Set(type.returnedTags))
         return Page(items: answer.items, unexpected: answer.unexpected, skip: skip)
@@ -143,7 +143,7 @@ public final class AXLClient: Sendable {
 
     /// The list request of one page, as `list` sends it.
     public func listRequest(_ type: AXLObjectType, skip: Int, first: Int) -> [UInt8] {
-        AXLListRequest.body(version, type, skip: skip, first: first)
+        AXLEnvelope.listRequest(version, type, skip: skip, first: first)
     }
 
     /// Sends the same request the client would and reads the answer without building anything:
