@@ -37,6 +37,10 @@ let package = Package(
             "CCurl",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // libldap: bind, paged search, modify, connection test; blocking calls on threads of their own.
+        .target(name: "LDAP", dependencies: ["CLDAP", "Secrets"]),
+        // A generated test directory and a private slapd serving it (tests, benchmark, demo).
+        .target(name: "DirectoryFixtures", dependencies: ["Postgres"]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
         .target(name: "AXL", dependencies: ["CLibXML2"]),
         // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
@@ -53,7 +57,7 @@ let package = Package(
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
-            "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "Secrets",
+            "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -64,7 +68,7 @@ let package = Package(
         ]),
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "Directory",
-            "DeviceSimulator", "DeviceClients", "AXL",
+            "DeviceSimulator", "DeviceClients", "AXL", "LDAP", "DirectoryFixtures",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,8 +89,12 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
+        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
+        .testTarget(name: "DirectorySyncTests", dependencies: [
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",
+        ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "Queue"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Queue", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

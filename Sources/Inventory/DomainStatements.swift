@@ -40,6 +40,7 @@ enum DomainSQL {
          ORDER BY id LIMIT 1
         """)
     static let domainDelete = Statement("domain_delete", "DELETE FROM domains WHERE name = $1")
+    static let domainUserCount = Statement("domain_user_count", "SELECT count(*)::bigint AS n FROM users WHERE domain = $1")
     /// The directory a domain names, locked so it cannot go away or change type before the commit.
     static let directoryGet = Statement("domain_directory_get", """
         SELECT kind, directory_type FROM devices WHERE name = $1 FOR SHARE

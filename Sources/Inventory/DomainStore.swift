@@ -86,6 +86,10 @@ public struct DomainStore: Sendable {
                 let type: String = try job.decode("type")
                 throw DomainError("domain '\(name)': cannot be removed while its synchronization (job \(id), \(type)) is queued or running")
             }
+            let users: Int64 = try session.query(DomainSQL.domainUserCount, [name]).first!.decode("n")
+            guard users == 0 else {
+                throw DomainError("domain '\(name)': cannot be removed while it has users (\(users))")
+            }
             try session.query(DomainSQL.domainDelete, [name])
             try Self.audit(session, actor: actor, action: "domain.removed", target: name, message: "Domain '\(name)' removed")
         }

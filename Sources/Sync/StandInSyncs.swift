@@ -37,14 +37,6 @@ public struct DomainSyncStandIn: StandInSyncParameters {
     public var fail: String?
 }
 
-public struct LDAPSyncStandIn: StandInSyncParameters {
-    public static let jobType = SyncType.ldap.jobType
-    public static let kind = SyncType.ldap.kind
-    public var seconds: Double?
-    public var hang: Bool?
-    public var fail: String?
-}
-
 public enum SyncJobs {
     /// Registers the sync job types.
     public static func register(in registry: inout JobRegistry) {
@@ -52,7 +44,7 @@ public enum SyncJobs {
         registry.register(UserSync.self, maxAttempts: 1, run: DeviceSync.run)
         DeviceTestJob.register(in: &registry)
         registry.register(DomainSyncStandIn.self, maxAttempts: 1, run: runStandIn)
-        registry.register(LDAPSyncStandIn.self, maxAttempts: 1, run: runStandIn)
+        LDAPSyncJob.register(in: &registry)
     }
 
     static let stepSeconds = 0.25

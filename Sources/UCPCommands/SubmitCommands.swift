@@ -74,6 +74,12 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     @Flag(help: "Stand-in only: stop reporting progress and never finish (for watchdog tests).")
     var hang = false
 
+    @Flag(help: "LDAP only: read the directory and report what would be created, updated and deleted; change nothing (waits and prints the report).")
+    var dryRun = false
+
+    @Option(help: "LDAP only: let this run delete up to N users past the deletion guard.")
+    var allowDeletes: Int?
+
     @Option(help: "Higher runs first (-32768 to 32767).")
     var priority: Int = 0
 
@@ -95,16 +101,36 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         if let seconds, !(0...86400).contains(seconds) {
             throw ValidationError("seconds: must be from 0 to 86400 (got \(seconds))")
         }
+        if syncType != .ldap, dryRun || allowDeletes != nil {
+            throw ValidationError("\(dryRun ? "dry-run" : "allow-deletes"): only for an ldap sync")
+        }
+        if let allowDeletes, allowDeletes < 1 {
+            throw ValidationError("allow-deletes: must be a whole number of users, 1 or more (got \(allowDeletes))")
+        }
         var payload: [String: Any] = [:]
         if let seconds { payload["seconds"] = seconds }
         if hang { payload["hang"] = true }
+        if dryRun { payload["dry_run"] = true }
+        if let allowDeletes { payload["allow_deletes"] = allowDeletes }
         let payloadText = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
         let definition = try JobTypes.registry.definition(for: syncType.jobType)
         let params = try SubmitValidation.enqueueParams(
             definition: definition, payload: payloadText, runAt: nil, priority: priority,
-            key: "\(syncType.jobType):\(target)", target: target, actor: global.actorName)
+            key: dryRun || allowDeletes != nil ? nil : "\(syncType.jobType):\(target)", target: target, actor: global.actorName)
         let store = QueueStore(Connection(try await Database.open()))
-        try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+        guard dryRun else {
+            return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+        }
+        // A dry run is asked for its report: wait for it and print the job's log.
+        let (id, _) = try await store.jobEnqueue(params)
+        print("job \(id) queued (dry run of the LDAP synchronization of \(target))")
+        do {
+            try await JobWatcher.wait(for: id, store: store)
+        } catch {
+            for line in try await store.jobLogRead(id: id) { print(line.message) }
+            throw error
+        }
+        for line in try await store.jobLogRead(id: id) { print(line.message) }
     }
 }
 

@@ -41,6 +41,7 @@ struct UCP: AsyncParsableCommand {
             MigrateCommand.self, SubmitCommand.self, JobsCommand.self, MaintenanceCommand.self, StatusCommand.self,
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
             SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self, DemoCommand.self, BenchCommand.self,
-            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, DevsimCommand.self,
+            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, DevsimCommand.self, UsersCommand.self,
+            LDAPSimulatorCommand.self,
         ])
 }

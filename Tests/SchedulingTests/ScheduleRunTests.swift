@@ -294,12 +294,12 @@ final class ScheduleRunTests: XCTestCase {
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--lease", "3s"])
 
+        // The devices are not reachable: the run's syncs are stand-ins that would take 30 s each.
         let runs = ScheduleRunStore(connection)
-        // The real syncs would fail at once (these devices do not exist): this run's syncs are 5 s
-        // stand-ins, so the cancel comes while the first one runs. "Other" below starts from the command line.
         let started = try await runs.runNow(name: "Long", actor: "test",
-                                            testOptions: ScheduleRunParameters(standIn: [.init(seconds: 5)]))
+                                            testOptions: ScheduleRunParameters(standIn: [.init(seconds: 30)]))
         XCTAssertEqual(started.id, 1)
+        // Cancel while the first sync runs.
         let syncRunning = try await eventually(timeout: 20) {
             try await runs.runSyncs(id: 1).contains { $0.state == .running }
         }

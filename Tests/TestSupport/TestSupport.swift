@@ -94,9 +94,9 @@ public final class UCPProcesses: @unchecked Sendable {
 
     /// Starts `ucp ARGUMENTS…` in the background, its output in `<logDirectory>/<name>.log`.
     @discardableResult
-    public func start(_ name: String, _ arguments: [String]) throws -> pid_t {
+    public func start(_ name: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> pid_t {
         let pid = try ChildProcess.spawn([PackagePaths.ucp] + arguments, outputPath: "\(logDirectory)/\(name).log",
-                                         environment: environment)
+                                         environment: environment.merging(extra) { $1 })
         children[name] = pid
         return pid
     }

@@ -1,0 +1,91 @@
+import Foundation
+import Postgres
+
+/// A user of a domain (migrations/007_directory_users.sql): what an LDAP synchronization or an
+/// operator made.
+public struct User: Sendable, Equatable {
+    public var userID: String
+    public var domain: String
+    /// ldap or manual.
+    public var source: String
+    /// The user's fields by column name (first_name, email, phone, …); absent when empty.
+    public var fields: [String: String]
+    public var directoryDN: String?
+    public var enabled: Bool
+    /// active, stale or deleting.
+    public var state: String
+    public var staleSince: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public static let fieldColumns = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "manager_id",
+                                      "department", "title", "home_number", "mobile_number", "pager_number"]
+
+    init(row: Row) throws {
+        userID = try row.decode("user_id")
+        domain = try row.decode("domain")
+        source = try row.decode("source")
+        var fields: [String: String] = [:]
+        for column in Self.fieldColumns {
+            if let value: String = try row.decodeIfPresent(column) { fields[column] = value }
+        }
+        self.fields = fields
+        directoryDN = try row.decodeIfPresent("directory_dn")
+        enabled = try row.decode("enabled")
+        state = try row.decode("state")
+        staleSince = try row.decodeIfPresent("stale_since")
+        createdAt = try row.decode("created_at")
+        updatedAt = try row.decode("updated_at")
+    }
+}
+
+/// A delete order a stale-user action queued for a user.
+public struct UserDeleteOrder: Sendable, Equatable {
+    public var id: Int64
+    public var action: String
+    public var state: String
+    public var createdAt: Date
+}
+
+/// The detailed log of the latest synchronization of one kind for one target.
+public struct SyncLog: Sendable {
+    public var jobID: Int64?
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var outcome: String
+    public var lines: [String]
+}
+
+/// Reads users and sync logs for the operator commands.
+public struct UserStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    public func userGet(userID: String) async throws -> User? {
+        try await connection.query(UserSQL.userGet, [userID]).first.map(User.init(row:))
+    }
+
+    public func userList(domain: String) async throws -> [User] {
+        try await connection.query(UserSQL.userList, [domain]).map(User.init(row:))
+    }
+
+    public func userDeleteOrders(userID: String) async throws -> [UserDeleteOrder] {
+        try await connection.query(UserSQL.userOpenOrders, [userID]).map { row in
+            UserDeleteOrder(id: try row.decode("id"), action: try row.decode("action"), state: try row.decode("state"),
+                            createdAt: try row.decode("created_at"))
+        }
+    }
+
+    /// The latest detailed log of `syncType` (ldap, domain, …) for `target`; nil when none ran yet.
+    public func syncLogGet(syncType: String, target: String) async throws -> SyncLog? {
+        try await connection.withSession { session in
+            guard let head = try session.query(UserSQL.syncLogGet, [syncType, target]).first else { return nil }
+            let lines: [String] = try session.query(UserSQL.syncLogLines, [syncType, target]).map { try $0.decode("line") }
+            return SyncLog(jobID: try head.decodeIfPresent("job_id"), startedAt: try head.decode("started_at"),
+                           finishedAt: try head.decode("finished_at"), outcome: try head.decode("outcome"), lines: lines)
+        }
+    }
+}

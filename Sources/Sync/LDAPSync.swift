@@ -1,0 +1,437 @@
+import Foundation
+import Inventory
+import LDAP
+import Postgres
+import Queue
+
+/// What a sync reports to whoever runs it: the job's progress and detailed log, and its cancellation.
+public protocol SyncReporter: Sendable {
+    func progress(done: Int64, total: Int64?, message: String?) async throws
+    func log(_ line: String) async throws
+    func checkCancellation() throws
+}
+
+/// The outcome of one LDAP synchronization of a domain.
+public struct LDAPSyncResult: Sendable {
+    public var entriesRead = 0
+    public var created = 0
+    public var updated = 0
+    public var reactivated = 0
+    public var skippedOtherDomain = 0
+    public var skippedNoUserID = 0
+    public var duplicates = 0
+    public var stale = 0
+    public var deleted = 0
+    public var ordersQueued = 0
+    /// Why the deletion guard held, when it did.
+    public var guardMessage: String?
+    /// The report, in the seed's words, as `ucp domain log NAME --kind ldap` prints it.
+    public var report: [String] = []
+    /// For a dry run: the first user IDs of each kind of change.
+    public var createdSample: [String] = []
+    public var updatedSample: [String] = []
+    public var deletedSample: [String] = []
+}
+
+/// The deletion guard refused this run's deletions; the run did everything else.
+public struct DeletionGuardHeld: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// One LDAP synchronization of one domain (seed 004, "Synchronizing an LDAP Server with Provisioning").
+///
+/// The directory is read with a paged search, page by page; a few pages at a time are copied into
+/// a temporary table and merged into `users` with set-based statements, so neither process holds the
+/// directory in memory. After the last page, the domain's directory users that were not read are
+/// stale, and the domain's stale-user action applies to them — unless the deletion guard holds.
+/// A dry run does all of it inside transactions it rolls back.
+public struct LDAPSynchronization: Sendable {
+    public let settings: LDAPSyncSettings
+    public let options: LDAPSyncOptions
+    public let database: Connection
+    public let reporter: any SyncReporter
+    public let jobID: Int64?
+    /// Who the audit lines name.
+    public let actor: String
+
+    public init(settings: LDAPSyncSettings, options: LDAPSyncOptions = LDAPSyncOptions(), database: Connection,
+                reporter: any SyncReporter, jobID: Int64? = nil, actor: String = "ldap-sync") {
+        self.settings = settings
+        self.options = options
+        self.database = database
+        self.reporter = reporter
+        self.jobID = jobID
+        self.actor = actor
+    }
+
+    static let syncType = "ldap"
+
+    /// Runs the sync and writes its detailed log (not for a dry run: that goes to the job's log only).
+    /// Throws `DeletionGuardHeld` after everything but the deletions was applied.
+    public func run() async throws -> LDAPSyncResult {
+        let startedAt = Date()
+        do {
+            var result = try await synchronize(startedAt: startedAt)
+            try await publish(&result, startedAt: startedAt, outcome: result.guardMessage == nil ? "succeeded" : "failed")
+            if let guardMessage = result.guardMessage { throw DeletionGuardHeld(description: guardMessage) }
+            return result
+        } catch let error as DeletionGuardHeld {
+            throw error
+        } catch {
+            var failed = LDAPSyncResult()
+            let canceled = error is CancellationError || error is JobCanceledError
+            failed.report = ["LDAP synchronization of domain '\(settings.domain)' \(canceled ? "was canceled" : "failed"): \(error)"]
+            try? await publish(&failed, startedAt: startedAt, outcome: canceled ? "canceled" : "failed")
+            throw error
+        }
+    }
+
+    private func synchronize(startedAt: Date) async throws -> LDAPSyncResult {
+        var result = LDAPSyncResult()
+        let domain = settings.domain
+        let (directoryUsersBefore, lastCount, lastSyncedAt) = try await database.withSession { session in
+            try session.execute(LDAPSyncSQL.stagingCreate)
+            let before: Int64 = try session.query(LDAPSyncSQL.directoryUserCount, [domain]).first!.decode("n")
+            let state = try session.query(LDAPSyncSQL.syncStateGet, [domain]).first
+            let last: Int? = try state?.decode("last_user_count")
+            let at: Date? = try state?.decode("last_synced_at")
+            return (Int(before), last, at)
+        }
+
+        try await reporter.progress(done: 0, total: lastCount.map(Int64.init), message: "connecting to the directory")
+        let directory = try await LDAPConnection.connect(settings.connection)
+        try await reporter.log("LDAP synchronization of domain '\(domain)'\(options.dryRun ? " (dry run: nothing is changed)" : ""): "
+            + "\(directory.endpoint.url), search base '\(settings.searchBase)', filter \(settings.filter)")
+
+        // Read page by page; write a batch of a few pages at a time.
+        let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
+                                attributes: settings.requestedAttributes, pageSize: settings.pageSize)
+        let plan = RowPlan(settings)
+        var batch: [[String?]] = []
+        batch.reserveCapacity(options.batchSize)
+        var noUserIDSample: [String] = []
+        var estimate = lastCount ?? 0
+        // One batch is written while the next is read (two batches in memory at most).
+        var writing: Task<BatchOutcome, Error>?
+        var lastProgress = Date.distantPast
+        var waited = 0.0
+        func collect() async throws {
+            guard let writing else { return }
+            let started = Date()
+            let outcome = try await writing.value
+            waited += Date().timeIntervalSince(started)
+            record(outcome, into: &result)
+        }
+        do {
+            for try await page in directory.pages(search, readAhead: max(2, options.batchSize / max(1, settings.pageSize) + 1)) {
+                try reporter.checkCancellation()
+                result.entriesRead += page.entries.count
+                for entry in page.entries {
+                    if let row = row(entry, plan) {
+                        batch.append(row)
+                    } else {
+                        result.skippedNoUserID += 1
+                        if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
+                    }
+                }
+                if batch.count >= options.batchSize {
+                    try await collect()
+                    let rows = batch
+                    writing = Task { try await write(rows) }
+                    batch.removeAll(keepingCapacity: true)
+                }
+                estimate = max(estimate, page.estimatedTotal, result.entriesRead)
+                // Progress at most every second: each report is a database round trip.
+                if Date().timeIntervalSince(lastProgress) >= 1 {
+                    lastProgress = Date()
+                    try await reporter.progress(done: Int64(result.entriesRead), total: Int64(estimate),
+                                                message: "read \(result.entriesRead) entries, \(result.created) users created, \(result.updated) updated")
+                }
+            }
+            try await collect()
+            writing = nil
+            if !batch.isEmpty { record(try await write(batch), into: &result) }
+        } catch {
+            writing?.cancel()
+            _ = try? await writing?.value
+            throw error
+        }
+        batch = []
+        await directory.close()
+        try reporter.checkCancellation()
+        let readSeconds = Date().timeIntervalSince(startedAt)
+
+        try await finish(&result, directoryUsersBefore: directoryUsersBefore, lastCount: lastCount,
+                         lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample)
+        try await reporter.progress(done: Int64(result.entriesRead), total: Int64(result.entriesRead),
+                                    message: "\(result.created) created, \(result.updated) updated, \(result.deleted) deleted")
+        try await reporter.log(String(format: "Timing: %.1f s reading and writing (%.1f s of it waiting for the database), %.1f s for stale users and the report",
+                                      readSeconds, waited, Date().timeIntervalSince(startedAt) - readSeconds))
+        return result
+    }
+
+    /// Where each staging column's value is in an entry: the position of its attribute in the
+    /// search's layout, worked out once per run.
+    struct RowPlan {
+        /// Staging column → attribute position: user_id, manager_dn, then `LDAPSyncSQL.fields`.
+        let columns: [Int?]
+        let directoryURIColumn: Int
+        let disabledPosition: Int?
+
+        init(_ settings: LDAPSyncSettings) {
+            let layout = LDAPAttributeLayout(settings.requestedAttributes)
+            func position(_ field: String) -> Int? {
+                settings.mapping.first { $0.field == field }.flatMap { layout.position(of: $0.attribute) }
+            }
+            let fields = ["user_id", "manager_id"] + LDAPSyncSQL.fields
+            columns = fields.map(position)
+            directoryURIColumn = fields.firstIndex(of: "directory_uri")!
+            disabledPosition = settings.disabledFlag.flatMap { layout.position(of: $0.attribute) }
+        }
+    }
+
+    /// One entry as a staging row (user_id, directory_dn, manager_dn, enabled, fields…); nil when it has no user ID.
+    private func row(_ entry: LDAPEntry, _ plan: RowPlan) -> [String?]? {
+        func value(_ column: Int) -> String? {
+            guard let position = plan.columns[column], var value = entry.first(at: position), !value.isEmpty else { return nil }
+            if column == plan.directoryURIColumn, value.utf8.count > 4, value.prefix(4).lowercased() == "sip:" { value.removeFirst(4) }
+            return value
+        }
+        guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
+        let disabled = plan.disabledPosition.flatMap { entry.first(at: $0) }.map { settings.disabledFlag!.isDisabled($0) } ?? false
+        var row: [String?] = [userID, entry.dn, value(1), disabled ? "f" : "t"]
+        row.reserveCapacity(4 + LDAPSyncSQL.fields.count)
+        for column in 2..<plan.columns.count { row.append(value(column)) }
+        return row
+    }
+
+    /// What one batch did: how many users it created and changed, and the first IDs of each.
+    struct BatchOutcome: Sendable {
+        var created: Int
+        var changed: Int
+        var createdSample: [String]
+        var changedSample: [String]
+    }
+
+    /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
+    private func write(_ rows: [[String?]]) async throws -> BatchOutcome {
+        let domain = settings.domain
+        let policy = settings.updatePolicy
+        let dryRun = options.dryRun
+        let sampleSize = options.sampleSize
+        return try await database.withSession { session in
+            try session.transaction { session in
+                // A batch lost in a crash is written again by the next sync: no need to wait for the disk.
+                try session.execute("SET LOCAL synchronous_commit TO off; " + LDAPSyncSQL.batchClear)
+                try session.copyIn(LDAPSyncSQL.batchCopy, rows: rows)
+                try session.execute("SAVEPOINT user_writes")
+                let written = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpsert : LDAPSyncSQL.usersInsertOrReactivate,
+                                                [domain, sampleSize])[0]
+                if dryRun {
+                    // Keep what was read (stale users are judged on it), not what was written.
+                    try session.execute("ROLLBACK TO SAVEPOINT user_writes")
+                    try session.query(LDAPSyncSQL.seenRecord, [domain])
+                }
+                let recorded: Int64 = try written.decode("recorded")
+                if recorded < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
+                func sample(_ column: String) throws -> [String] {
+                    (try? JSONDecoder().decode([String].self, from: Data(try written.decode(column, as: String.self).utf8))) ?? []
+                }
+                let outcome = BatchOutcome(created: Int(try written.decode("created", as: Int64.self)),
+                                           changed: Int(try written.decode("changed", as: Int64.self)),
+                                           createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"))
+                return outcome
+            }
+        }
+    }
+
+    private func record(_ outcome: BatchOutcome, into result: inout LDAPSyncResult) {
+        result.created += outcome.created
+        if settings.updatePolicy == .allFields { result.updated += outcome.changed } else { result.reactivated += outcome.changed }
+        result.createdSample += outcome.createdSample.prefix(max(0, options.sampleSize - result.createdSample.count))
+        if settings.updatePolicy == .allFields {
+            result.updatedSample += outcome.changedSample.prefix(max(0, options.sampleSize - result.updatedSample.count))
+        }
+    }
+
+    /// After the last page: managers, the report of skipped users, the stale-user action under the
+    /// deletion guard, the count the next run's guard compares with.
+    private func finish(_ result: inout LDAPSyncResult, directoryUsersBefore: Int, lastCount: Int?, lastSyncedAt: Date?,
+                        startedAt: Date, noUserIDSample: [String]) async throws {
+        let settings = settings, options = options, jobID = jobID, actor = actor
+        let read = result.entriesRead - result.skippedNoUserID
+        let snapshot = result
+        let outcome: LDAPSyncResult = try await database.withSession { session in
+            try session.transaction { session in
+                var result = snapshot
+                let domain = settings.domain
+                // A dry run does everything, then rolls it back (audit lines included).
+                if options.dryRun { try session.execute("SAVEPOINT dry_run") }
+                try session.query(LDAPSyncSQL.managersSet, [domain, settings.updatePolicy == .allFields, startedAt])
+                try session.query(LDAPSyncSQL.managersClear, [domain, settings.updatePolicy == .allFields])
+                var report: [String] = []
+                func names(_ statement: Statement, _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
+                    try Self.countAndNames(session, statement, parameters)
+                }
+
+                let (otherCount, otherNames) = try names(LDAPSyncSQL.skippedNames, ["other_domain"])
+                result.skippedOtherDomain = otherCount
+                if otherCount > 0 {
+                    report.append("The following users were not created because they are already present in another Domain: \(otherNames)")
+                }
+                let (duplicateCount, duplicateNames) = try names(LDAPSyncSQL.duplicateNames, [])
+                result.duplicates = duplicateCount
+                if duplicateCount > 0 {
+                    report.append("The following users were read from more than one directory entry; only the first entry was used: \(duplicateNames)")
+                }
+                if result.skippedNoUserID > 0 {
+                    report.append("\(result.skippedNoUserID) directory entries have no \(settings.userIDAttribute) (the user ID attribute) and were not synchronized, e.g.: "
+                                  + noUserIDSample.joined(separator: "; "))
+                }
+
+                // Stale users and the action.
+                try session.query(LDAPSyncSQL.staleCollect, [domain])
+                let (staleCount, staleNames) = try names(LDAPSyncSQL.staleNames, ["all"])
+                result.stale = staleCount
+                let action = settings.staleUserAction
+                var doomed = 0
+                switch action {
+                case .doNotChange: doomed = 0
+                case .deleteIfNoServices: doomed = try names(LDAPSyncSQL.staleNames, ["without_services"]).0
+                case .deleteUser, .deleteUserKeepServices, .deleteUserAndServices: doomed = staleCount
+                }
+                let guardMessage = Self.deletionGuard(doomed: doomed, read: read, directoryUsersBefore: directoryUsersBefore,
+                                                      lastCount: lastCount, settings: settings, allowDeletes: options.allowDeletes)
+                if staleCount > 0 && action == .doNotChange {
+                    report.append("The following users were not deleted because the delete option was not set: \(staleNames)")
+                } else if let guardMessage {
+                    report.append(guardMessage)
+                    report.append("The following users were not deleted because the deletion guard held: \(staleNames)")
+                    result.guardMessage = guardMessage
+                    try session.query(LDAPSyncSQL.auditAppend, [actor, "ldap_sync.deletion_guard", jobID, domain, guardMessage])
+                } else if doomed > 0 {
+                    switch action {
+                    case .doNotChange:
+                        break
+                    case .deleteIfNoServices, .deleteUser:
+                        let (with, withNames) = try names(LDAPSyncSQL.staleNames, ["with_services"])
+                        let (count, deletedNames) = try names(LDAPSyncSQL.staleDelete, [domain, action == .deleteUser])
+                        result.deleted = count
+                        result.deletedSample = Array(deletedNames.components(separatedBy: ", ").prefix(options.sampleSize))
+                        report.append("The following users were deleted: \(deletedNames)")
+                        if action == .deleteIfNoServices && with > 0 {
+                            report.append("The following users were not deleted because they have services: \(withNames)")
+                        }
+                    case .deleteUserKeepServices, .deleteUserAndServices:
+                        let orders = try session.query(LDAPSyncSQL.staleOrder, [domain, action.rawValue, jobID])
+                        result.ordersQueued = orders.count
+                        result.deletedSample = try orders.prefix(options.sampleSize).map { try $0.decode("user_id") }
+                        report.append("Delete orders were queued for the following users (they run as orders; until then they are pending): UserId, OrderId, Status")
+                        for order in orders {
+                            let id: Int64 = try order.decode("id")
+                            report.append("\(try order.decode("user_id", as: String.self)), \(id), \(try order.decode("state", as: String.self))")
+                        }
+                    }
+                }
+                try session.query(LDAPSyncSQL.staleMark, [])
+
+                // Delete orders of earlier syncs that ended since: the seed's success and failure lines.
+                let finished = try session.query(LDAPSyncSQL.ordersFinished, [domain, lastSyncedAt])
+                let lines = try finished.map { row -> (String, String) in
+                    let id: Int64 = try row.decode("id")
+                    return (try row.decode("state"), "\(try row.decode("user_id", as: String.self)), \(id), \(try row.decode("state", as: String.self))")
+                }
+                let succeeded = lines.filter { $0.0 == "succeeded" }.map(\.1)
+                let failed = lines.filter { $0.0 == "failed" }.map(\.1)
+                if !failed.isEmpty {
+                    report.append("Deletion of User and associated services failed for the following users: UserId, OrderId, Status")
+                    report += failed
+                }
+                if !succeeded.isEmpty {
+                    report.append("The following user and associated services were deleted successfully: UserId, OrderId, Status")
+                    report += succeeded
+                }
+
+                if options.dryRun {
+                    try session.execute("ROLLBACK TO SAVEPOINT dry_run")
+                } else {
+                    try session.query(LDAPSyncSQL.syncStateSave, [domain, read, jobID])
+                    let summary = "LDAP synchronization of domain '\(domain)': \(result.created) users created, \(result.updated) updated, "
+                        + "\(result.deleted) deleted, \(result.ordersQueued) delete orders queued, \(result.stale) stale"
+                    if result.created + result.updated + result.deleted + result.ordersQueued > 0 {
+                        try session.query(LDAPSyncSQL.auditAppend, [actor, "users.synchronized", jobID, domain, summary])
+                    }
+                }
+                result.report = report
+                return result
+            }
+        }
+        result = outcome
+        result.report.insert(summaryLine(result), at: 0)
+        if options.dryRun { result.report.insert(contentsOf: dryRunLines(result), at: 1) }
+    }
+
+    /// A statement's `n` and `names` columns.
+    private static func countAndNames(_ session: Session, _ statement: Statement,
+                                      _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
+        let rows = try session.query(statement, parameters)
+        guard let row = rows.first else { return (0, "") }
+        let count: Int64 = try row.decode("n")
+        return (Int(count), try row.decode("names"))
+    }
+
+    /// Nil when the deletions may go ahead; otherwise the reason they do not.
+    static func deletionGuard(doomed: Int, read: Int, directoryUsersBefore: Int, lastCount: Int?,
+                              settings: LDAPSyncSettings, allowDeletes: Int?) -> String? {
+        guard doomed > 0 else { return nil }
+        if let allowDeletes, doomed <= allowDeletes { return nil }
+        var reasons: [String] = []
+        if read == 0 { reasons.append("the directory returned no user") }
+        if let lastCount, lastCount > 0, read * 2 < lastCount {
+            reasons.append("the directory returned \(read) users, far fewer than the \(lastCount) of the last synchronization")
+        }
+        let limits = settings.deletionGuard
+        if !limits.allows(deletions: doomed, of: directoryUsersBefore) {
+            reasons.append("more than the domain's limit of \(limits.maximumCount) users or \(limits.maximumPercent)%")
+        }
+        guard !reasons.isEmpty else { return nil }
+        let share = String(format: "%.0f", Double(doomed) * 100 / Double(max(directoryUsersBefore, 1)))
+        var message = "Deletion guard: this synchronization would delete \(doomed) of the domain's \(directoryUsersBefore) directory users (\(share)%); "
+            + reasons.joined(separator: "; ") + ". No user was deleted."
+        if let allowDeletes { message += " (--allow-deletes \(allowDeletes) is fewer.)" }
+        message += " To allow it for one run: ucp submit sync ldap --domain '\(settings.domain)' --allow-deletes \(doomed)"
+        return message
+    }
+
+    private func summaryLine(_ result: LDAPSyncResult) -> String {
+        var text = "\(options.dryRun ? "Dry run of the " : "")LDAP synchronization of domain '\(settings.domain)': \(result.entriesRead) entries read; "
+        let verb = options.dryRun ? "would be " : ""
+        text += "\(result.created) users \(verb)created, \(result.updated) \(verb)updated"
+        if settings.updatePolicy == .doNotUpdate { text += " (update policy: do not update; \(result.reactivated) no longer stale)" }
+        text += ", \(result.deleted) \(verb)deleted, \(result.ordersQueued) delete orders \(verb)queued, \(result.stale) stale"
+        text += ", \(result.skippedOtherDomain) in another domain"
+        return text
+    }
+
+    private func dryRunLines(_ result: LDAPSyncResult) -> [String] {
+        func line(_ title: String, _ count: Int, _ sample: [String]) -> String {
+            "Would \(title) \(count)" + (sample.isEmpty ? "" : ", first: " + sample.joined(separator: ", "))
+        }
+        return [line("create", result.created, result.createdSample), line("update", result.updated, result.updatedSample),
+                line("delete", result.deleted + result.ordersQueued, result.deletedSample)]
+    }
+
+    /// The report goes to the job's log; a real run also replaces the domain's detailed LDAP log.
+    private func publish(_ result: inout LDAPSyncResult, startedAt: Date, outcome: String) async throws {
+        for line in result.report { try await reporter.log(line) }
+        guard !options.dryRun else { return }
+        let domain = settings.domain, jobID = jobID, lines = result.report
+        try await database.withSession { session in
+            try session.transaction { session in
+                try session.query(LDAPSyncSQL.syncLogDelete, [Self.syncType, domain])
+                try session.query(LDAPSyncSQL.syncLogInsert, [Self.syncType, domain, jobID, startedAt, outcome])
+                try session.query(LDAPSyncSQL.syncLogLinesInsert, [Self.syncType, domain, PostgresTextArray(lines)])
+            }
+        }
+    }
+}

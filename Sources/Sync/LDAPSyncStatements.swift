@@ -1,0 +1,217 @@
+import Postgres
+
+/// Every statement of the LDAP synchronization, by name (tables of migrations/007_directory_users.sql).
+///
+/// A run stages what it read in temporary tables of its session: `ldap_batch` holds one batch of
+/// entries (COPY), `ldap_seen` every user ID read so far (what decides who is stale at the end),
+/// `ldap_duplicates` entries whose user ID an earlier entry already had, `ldap_stale` the stale users.
+/// Creates and updates are set-based statements over the batch, so memory stays flat in both processes.
+enum LDAPSyncSQL {
+    /// The user fields a batch carries, in COPY order after user_id, directory_dn, manager_dn, enabled.
+    static let fields = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "department", "title",
+                         "home_number", "mobile_number", "pager_number"]
+
+    static let stagingCreate = """
+        CREATE TEMP TABLE IF NOT EXISTS ldap_batch (
+            user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text, enabled boolean NOT NULL,
+            first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
+            department text, title text, home_number text, mobile_number text, pager_number text);
+        CREATE TEMP TABLE IF NOT EXISTS ldap_seen (
+            user_id text PRIMARY KEY, directory_dn text NOT NULL, manager_dn text,
+            -- reserved (admin, globaladmin) or other_domain: read but left alone.
+            skip text);
+        CREATE TEMP TABLE IF NOT EXISTS ldap_duplicates (user_id text NOT NULL, directory_dn text NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS ldap_stale (user_id text PRIMARY KEY, has_services boolean NOT NULL, state text NOT NULL);
+        TRUNCATE ldap_batch, ldap_seen, ldap_duplicates, ldap_stale;
+        """
+
+    static let batchClear = "TRUNCATE ldap_batch"
+
+    static let batchCopy = Statement("", """
+        COPY ldap_batch (user_id, directory_dn, manager_dn, enabled, first_name, middle_name, last_name, email, phone,
+                         directory_uri, department, title, home_number, mobile_number, pager_number) FROM STDIN
+        """)
+
+    /// Records the batch's user IDs (the first entry of each, in DN order, when the batch repeats one),
+    /// and whether each is left alone (reserved, or the user belongs to another domain). The lookup in
+    /// `users` is a scalar subquery: one primary-key probe per entry at any directory size. The upserts
+    /// below run it as their first step (a dry run, whose user writes are rolled back, runs it alone).
+    static let seenInsert = """
+        INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
+            SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
+                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved'
+                        WHEN (SELECT u.domain FROM users u WHERE u.user_id = b.user_id) <> $1 THEN 'other_domain' END
+              FROM ldap_batch b
+             ORDER BY b.user_id, b.directory_dn
+            ON CONFLICT (user_id) DO NOTHING
+            RETURNING user_id, directory_dn, skip
+        """
+    static let seenRecord = Statement("ldap_seen_record", seenInsert)
+
+    /// Entries whose user ID an earlier entry had (run only when the batch had some).
+    static let duplicatesRecord = Statement("ldap_duplicates_record", """
+        INSERT INTO ldap_duplicates (user_id, directory_dn)
+        SELECT b.user_id, b.directory_dn FROM ldap_batch b
+         WHERE NOT coalesce((SELECT s.directory_dn = b.directory_dn FROM ldap_seen s WHERE s.user_id = b.user_id), false)
+        """)
+
+    /// "All fields": new users are created; existing users of the domain take what the directory says
+    /// (a manual user the directory holds becomes an LDAP user; a stale one is active again). One
+    /// statement for both, after recording the batch in `ldap_seen`. Returns how many were created and
+    /// changed, the first IDs ($2) of each, and how many user IDs were recorded.
+    static let usersUpsert = Statement("ldap_users_upsert", """
+        WITH fresh AS (\(seenInsert)),
+        written AS (
+        INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
+                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
+        SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
+               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
+          FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
+        ON CONFLICT (user_id) DO UPDATE
+           SET source = 'ldap', first_name = excluded.first_name, middle_name = excluded.middle_name,
+               last_name = excluded.last_name, email = excluded.email, phone = excluded.phone,
+               directory_uri = excluded.directory_uri, department = excluded.department, title = excluded.title,
+               home_number = excluded.home_number, mobile_number = excluded.mobile_number,
+               pager_number = excluded.pager_number, directory_dn = excluded.directory_dn, enabled = excluded.enabled,
+               state = 'active', stale_since = NULL
+         WHERE u.domain = $1 AND u.state <> 'deleting'
+           AND (u.source, u.first_name, u.middle_name, u.last_name, u.email, u.phone, u.directory_uri, u.department,
+                u.title, u.home_number, u.mobile_number, u.pager_number, u.directory_dn, u.enabled, u.state)
+               IS DISTINCT FROM
+               ('ldap', excluded.first_name, excluded.middle_name, excluded.last_name, excluded.email, excluded.phone,
+                excluded.directory_uri, excluded.department, excluded.title, excluded.home_number, excluded.mobile_number,
+                excluded.pager_number, excluded.directory_dn, excluded.enabled, 'active')
+        RETURNING u.user_id, (u.xmax = 0) AS created)
+        SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
+               (SELECT count(*) FROM fresh)::bigint AS recorded
+          FROM written
+        """)
+
+    /// "Do not update": new users are created; existing ones keep their fields, but a stale user found
+    /// again is active again.
+    static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", """
+        WITH fresh AS (\(seenInsert)),
+        written AS (
+        INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
+                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
+        SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
+               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
+          FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
+        ON CONFLICT (user_id) DO UPDATE SET state = 'active', stale_since = NULL
+         WHERE u.domain = $1 AND u.state = 'stale'
+        RETURNING u.user_id, (u.xmax = 0) AS created)
+        SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
+               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
+               (SELECT count(*) FROM fresh)::bigint AS recorded
+          FROM written
+        """)
+
+    /// Manager IDs: the directory gives a manager's DN; the manager is the user read from that entry.
+    /// $2: every user (all fields) or only those created by this run (since $3). Two statements, so a
+    /// directory without managers costs a scan of the staged entries only.
+    static let managersSet = Statement("ldap_managers_set", """
+        UPDATE users u SET manager_id = m.user_id
+          FROM ldap_seen s JOIN ldap_seen m ON lower(m.directory_dn) = lower(s.manager_dn)
+         WHERE s.manager_dn IS NOT NULL AND s.skip IS NULL AND u.user_id = s.user_id AND u.domain = $1
+           AND u.state <> 'deleting' AND ($2::boolean OR u.created_at >= $3::timestamptz)
+           AND u.manager_id IS DISTINCT FROM m.user_id
+        """)
+    static let managersClear = Statement("ldap_managers_clear", """
+        UPDATE users u SET manager_id = NULL
+          FROM ldap_seen s
+         WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND u.user_id = s.user_id AND s.skip IS NULL
+           AND u.state <> 'deleting' AND $2::boolean
+           AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
+        """)
+
+    static let skippedNames = Statement("ldap_skipped_names", """
+        SELECT count(*)::bigint AS n, coalesce(string_agg(user_id, ', ' ORDER BY user_id), '') AS names
+          FROM ldap_seen WHERE skip = $1
+        """)
+
+    static let duplicateNames = Statement("ldap_duplicate_names", """
+        SELECT count(*)::bigint AS n, coalesce(string_agg(DISTINCT user_id, ', '), '') AS names FROM ldap_duplicates
+        """)
+
+    static let directoryUserCount = Statement("ldap_directory_user_count", """
+        SELECT count(*)::bigint AS n FROM users WHERE domain = $1 AND source = 'ldap'
+        """)
+
+    static let syncStateGet = Statement("ldap_sync_state_get", """
+        SELECT last_user_count, last_synced_at FROM ldap_sync_state WHERE domain = $1
+        """)
+
+    static let syncStateSave = Statement("ldap_sync_state_save", """
+        INSERT INTO ldap_sync_state (domain, last_user_count, last_job_id) VALUES ($1, $2::integer, $3::bigint)
+        ON CONFLICT (domain) DO UPDATE SET last_user_count = excluded.last_user_count, last_job_id = excluded.last_job_id,
+                                           last_synced_at = clock_timestamp()
+        """)
+
+    /// The domain's directory users that this run did not read (built-in administrators excluded).
+    static let staleCollect = Statement("ldap_stale_collect", """
+        INSERT INTO ldap_stale (user_id, has_services, state)
+        SELECT u.user_id, ucp_user_has_services(u.user_id), u.state FROM users u
+         WHERE u.domain = $1 AND u.source = 'ldap' AND NOT ucp_user_is_reserved(u.user_id)
+           AND NOT EXISTS (SELECT 1 FROM ldap_seen s WHERE s.user_id = u.user_id)
+        """)
+
+    /// Stale users in a group: 'all' not already being deleted, 'with_services', 'without_services'.
+    static let staleNames = Statement("ldap_stale_names", """
+        SELECT count(*)::bigint AS n, coalesce(string_agg(user_id, ', ' ORDER BY user_id), '') AS names
+          FROM ldap_stale
+         WHERE state <> 'deleting'
+           AND ($1 = 'all' OR ($1 = 'with_services') = has_services)
+        """)
+
+    /// Deletes stale users from the inventory ($2: also those with services).
+    static let staleDelete = Statement("ldap_stale_delete", """
+        WITH gone AS (
+            DELETE FROM users u USING ldap_stale t
+             WHERE u.user_id = t.user_id AND u.state <> 'deleting' AND ($2::boolean OR NOT t.has_services)
+               AND u.domain = $1
+            RETURNING u.user_id)
+        SELECT count(*)::bigint AS n, coalesce(string_agg(user_id, ', ' ORDER BY user_id), '') AS names FROM gone
+        """)
+
+    /// Queues one delete order per stale user and marks the user as being deleted.
+    static let staleOrder = Statement("ldap_stale_order", """
+        WITH queued AS (
+            INSERT INTO user_delete_orders (domain, user_id, action, sync_job_id)
+            SELECT $1, t.user_id, $2, $3::bigint FROM ldap_stale t WHERE t.state <> 'deleting' ORDER BY t.user_id
+            RETURNING id, user_id, state),
+        marked AS (
+            UPDATE users u SET state = 'deleting', stale_since = coalesce(u.stale_since, clock_timestamp())
+              FROM queued q WHERE u.user_id = q.user_id)
+        SELECT id, user_id, state FROM queued ORDER BY user_id
+        """)
+
+    /// Whatever stale user is left (kept by the action or the guard) is marked stale.
+    static let staleMark = Statement("ldap_stale_mark", """
+        UPDATE users u SET state = 'stale', stale_since = clock_timestamp()
+          FROM ldap_stale t WHERE u.user_id = t.user_id AND u.state = 'active'
+        """)
+
+    /// Delete orders of the domain that ended since the previous LDAP synchronization.
+    static let ordersFinished = Statement("ldap_orders_finished", """
+        SELECT id, user_id, state FROM user_delete_orders
+         WHERE domain = $1 AND state IN ('succeeded', 'failed') AND finished_at > coalesce($2::timestamptz, '-infinity')
+         ORDER BY user_id, id
+        """)
+
+    static let auditAppend = Statement("ldap_sync_audit_append", """
+        INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3::bigint, $4, $5)
+        """)
+
+    /// Replaces the detailed log of the latest sync of a target and kind.
+    static let syncLogDelete = Statement("sync_log_delete", "DELETE FROM sync_logs WHERE sync_type = $1 AND target = $2")
+    static let syncLogInsert = Statement("sync_log_insert", """
+        INSERT INTO sync_logs (sync_type, target, job_id, started_at, outcome) VALUES ($1, $2, $3::bigint, $4::timestamptz, $5)
+        """)
+    static let syncLogLinesInsert = Statement("sync_log_lines_insert", """
+        INSERT INTO sync_log_lines (sync_type, target, line_no, line)
+        SELECT $1, $2, n, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)
+        """)
+}

@@ -1,0 +1,361 @@
+import DirectoryFixtures
+import Foundation
+import Inventory
+import LDAP
+import Postgres
+import Sync
+import TestSupport
+import XCTest
+
+final class DirectorySyncTests: XCTestCase {
+    nonisolated(unsafe) static var server: SlapdServer?
+
+    override class func setUp() {
+        super.setUp()
+        server = try? SlapdServer(users: generatedUsers(1...50))
+    }
+
+    override class func tearDown() {
+        server?.destroy()
+        super.tearDown()
+    }
+
+    /// A fresh database with the domain Sales, and the directory holding `users`.
+    func fixture(_ users: [FixtureUser] = generatedUsers(1...50), domains: [String] = ["Sales"]) async throws -> SyncFixture {
+        let server = try XCTUnwrap(Self.server, "slapd did not start")
+        try server.reload(users: users)
+        return try await SyncFixture.make(slapd: server, domains: domains)
+    }
+
+    // MARK: reading and creating
+
+    func testPagedSyncPastTheSizeLimitCreatesEveryEnabledUser() async throws {
+        let f = try await fixture(generatedUsers(1...1_234))
+        let reporter = RecordingReporter()
+        let (result, error, _) = await f.sync(f.settings(), LDAPSyncOptions(batchSize: 700), reporter: reporter)
+        XCTAssertNil(error)
+        let users = try await f.users()
+        let enabled = (1...1_234).filter { $0 % 10 != 0 }
+        XCTAssertEqual(users.count, enabled.count)
+        XCTAssertEqual(result?.created, enabled.count)
+        XCTAssertEqual(result?.entriesRead, enabled.count)
+        XCTAssertNil(users["user000010"], "disabled accounts stay out")
+        // Progress (at most once a second, and at the end) reached the total.
+        XCTAssertGreaterThanOrEqual(reporter.progressReports.count, 3)
+        XCTAssertEqual(reporter.progressReports.last?.0, Int64(enabled.count))
+        XCTAssertEqual(reporter.progressReports.last?.1, Int64(enabled.count))
+
+        // Non-ASCII names, DN-special characters and filter-special characters come through intact.
+        for index in [7, 11, 13, 22, 77] {
+            let expected = DirectoryFixture.user(index)
+            let user = try XCTUnwrap(users[expected.uid])
+            XCTAssertEqual(user.firstName, expected.givenName)
+            XCTAssertEqual(user.lastName, expected.sn)
+            XCTAssertEqual(user.department, expected.department)
+            XCTAssertEqual(user.domain, "Sales")
+            XCTAssertEqual(user.source, "ldap")
+            XCTAssertEqual(user.enabled, true)
+            XCTAssertEqual(user.directoryDN.map(Self.normalized), Self.normalized(DirectoryFixture.dn(of: expected)))
+        }
+        let log = try await f.syncLog()
+        XCTAssertTrue(log.first?.contains("\(enabled.count) users created") == true, "\(log)")
+
+        // A second run changes nothing.
+        let (again, _, _) = await f.sync(f.settings())
+        XCTAssertEqual(again?.created, 0)
+        XCTAssertEqual(again?.updated, 0)
+    }
+
+    func testUpdatePolicy() async throws {
+        var users = generatedUsers(1...20)
+        let f = try await fixture(users)
+        await f.sync(f.settings())
+        users[0].title = "Chief"
+        users[0].mail = "new@example.com"
+        users[1].telephoneNumber = "+1 555 0000"
+        try f.slapd.reload(users: users)
+
+        let (kept, _, _) = await f.sync(f.settings(update: .doNotUpdate))
+        XCTAssertEqual(kept?.updated, 0)
+        var stored = try await f.users()
+        XCTAssertEqual(stored["user000001"]?.title, "Title1")
+        XCTAssertEqual(stored["user000001"]?.email, "user000001@example.com")
+
+        let (changed, _, _) = await f.sync(f.settings(update: .allFields))
+        XCTAssertEqual(changed?.updated, 2)
+        stored = try await f.users()
+        XCTAssertEqual(stored["user000001"]?.title, "Chief")
+        XCTAssertEqual(stored["user000001"]?.email, "new@example.com")
+        XCTAssertEqual(stored["user000002"]?.phone, "+1 555 0000")
+        XCTAssertEqual(stored["user000003"]?.title, "Title3")
+    }
+
+    func testSyncInactiveUsers() async throws {
+        let f = try await fixture(generatedUsers(1...30))
+        // Off: the filter keeps disabled accounts (userAccountControl bit 2) out.
+        await f.sync(f.settings(filter: enabledADUsers))
+        var users = try await f.users()
+        XCTAssertEqual(users.count, 27)
+        XCTAssertNil(users["user000020"])
+        // On: they come in, marked disabled.
+        await f.sync(f.settings(filter: allPersons))
+        users = try await f.users()
+        XCTAssertEqual(users.count, 30)
+        XCTAssertEqual(users["user000020"]?.enabled, false)
+        XCTAssertEqual(users["user000021"]?.enabled, true)
+        // Off again: the disabled ones are stale now (seed: no longer matching the filter).
+        let (result, _, _) = await f.sync(f.settings(filter: enabledADUsers))
+        XCTAssertEqual(result?.stale, 3)
+        users = try await f.users()
+        XCTAssertEqual(users["user000020"]?.state, "stale")
+    }
+
+    func testFieldMappingChoices() async throws {
+        let f = try await fixture(generatedUsers(1...5))
+        let expected = DirectoryFixture.user(3)
+        let userIDChoices: [(String, String)] = [
+            ("sAMAccountName", expected.sAMAccountName!), ("uid", expected.uid), ("mail", expected.mail!),
+            ("employeeNumber", expected.employeeNumber!), ("telephoneNumber", expected.telephoneNumber!),
+            ("userPrincipalName", expected.userPrincipalName!),
+        ]
+        for (attribute, userID) in userIDChoices {
+            try await f.execute("DELETE FROM users")
+            await f.sync(f.settings(mapping: fieldMapping(userID: attribute)))
+            let users = try await f.users()
+            XCTAssertEqual(users[userID]?.lastName, expected.sn, "user ID from \(attribute)")
+            XCTAssertEqual(users.count, 5, "user ID from \(attribute)")
+        }
+        let others: [([(field: String, attribute: String)], KeyPath<StoredUser, String?>, String?)] = [
+            (fieldMapping(phone: "telephoneNumber"), \.phone, expected.telephoneNumber),
+            (fieldMapping(phone: "ipPhone"), \.phone, expected.ipPhone),
+            (fieldMapping(email: "mail"), \.email, expected.mail),
+            (fieldMapping(email: "sAMAccountName"), \.email, expected.sAMAccountName),
+            (fieldMapping(middleName: "middleName"), \.middleName, expected.middleName),
+            (fieldMapping(middleName: "initials"), \.middleName, expected.initials),
+            (fieldMapping(directoryURI: "mail"), \.directoryURI, expected.mail),
+            // msRTCSIP-PrimaryUserAddress holds sip:user@domain; the URI is what follows "sip:".
+            (fieldMapping(directoryURI: "msRTCSIP-PrimaryUserAddress"), \.directoryURI, "user000003@example.com"),
+            (fieldMapping(directoryURI: nil), \.directoryURI, nil),
+        ]
+        for (mapping, field, value) in others {
+            try await f.execute("DELETE FROM users")
+            await f.sync(f.settings(mapping: mapping))
+            let users = try await f.users()
+            XCTAssertEqual(users["user000003"]?[keyPath: field], value, "\(mapping)")
+        }
+    }
+
+    func testManagerIsTheUserIDOfTheManagersEntry() async throws {
+        // The generated users have no manager; make user 2 the manager of user 1 through a modify.
+        let f = try await fixture(generatedUsers(1...3))
+        let admin = try await LDAPConnection.connect(LDAPConfiguration(primary: LDAPEndpoint(url: f.slapd.url)!,
+                                                                       bindDN: DirectoryFixture.rootDN,
+                                                                       password: .init(DirectoryFixture.password)))
+        try await admin.modifyReplace(DirectoryFixture.dn(of: DirectoryFixture.user(1)), attribute: "manager",
+                                      values: [DirectoryFixture.dn(of: DirectoryFixture.user(2))])
+        await f.sync(f.settings())
+        let users = try await f.users()
+        XCTAssertEqual(users["user000001"]?.managerID, "user000002")
+        XCTAssertNil(users["user000002"]?.managerID)
+    }
+
+    // MARK: users the sync leaves alone
+
+    func testUsersOfAnotherDomainAreSkippedAndReported() async throws {
+        let f = try await fixture(generatedUsers(1...9), domains: ["Sales", "Support"])
+        try await f.execute("INSERT INTO users (user_id, domain, last_name) VALUES ('user000002', 'Support', 'Other'), ('user000005', 'Support', 'Other')")
+        let (result, _, lines) = await f.sync(f.settings())
+        XCTAssertEqual(result?.skippedOtherDomain, 2)
+        XCTAssertTrue(lines.contains("The following users were not created because they are already present in another Domain: user000002, user000005"), "\(lines)")
+        let users = try await f.users()
+        XCTAssertEqual(users["user000002"]?.domain, "Support")
+        XCTAssertEqual(users["user000002"]?.lastName, "Other")
+        let log = try await f.syncLog()
+        XCTAssertTrue(log.contains("The following users were not created because they are already present in another Domain: user000002, user000005"))
+    }
+
+    func testAdminAndGlobalAdminAreNeverTouched() async throws {
+        var users = generatedUsers(1...4)
+        users.append(FixtureUser(cn: "Admin", uid: "admin", sAMAccountName: "admin", sn: "FromDirectory", userAccountControl: 512))
+        users.append(FixtureUser(cn: "Global", uid: "GlobalAdmin", sAMAccountName: "GlobalAdmin", sn: "FromDirectory", userAccountControl: 512))
+        let f = try await fixture(users)
+        try await f.execute("INSERT INTO users (user_id, domain, source, last_name) VALUES ('admin', 'Sales', 'ldap', 'Local')")
+        await f.sync(f.settings(stale: .deleteUser))
+        var stored = try await f.users()
+        XCTAssertEqual(stored["admin"]?.lastName, "Local")
+        XCTAssertNil(stored["GlobalAdmin"])
+        // Gone from the directory, with "delete user": still not deleted.
+        try f.slapd.reload(users: generatedUsers(1...4))
+        await f.sync(f.settings(stale: .deleteUser, guardPercent: 100))
+        stored = try await f.users()
+        XCTAssertEqual(stored["admin"]?.state, "active")
+        XCTAssertEqual(stored.count, 5)
+    }
+
+    // MARK: stale users
+
+    func testDoNotChangeKeepsStaleUsersAndSaysSo() async throws {
+        let f = try await fixture(generatedUsers(1...50))
+        await f.sync(f.settings())
+        try f.slapd.reload(users: generatedUsers(3...50))
+        let (result, _, lines) = await f.sync(f.settings(stale: .doNotChange))
+        XCTAssertEqual(result?.stale, 2)
+        XCTAssertTrue(lines.contains("The following users were not deleted because the delete option was not set: user000001, user000002"), "\(lines)")
+        let users = try await f.users()
+        XCTAssertEqual(users["user000001"]?.state, "stale")
+        XCTAssertEqual(users["user000003"]?.state, "active")
+        // Back in the directory: active again.
+        try f.slapd.reload(users: generatedUsers(1...50))
+        await f.sync(f.settings())
+        let back = try await f.users()
+        XCTAssertEqual(back["user000001"]?.state, "active")
+    }
+
+    func testDeleteIfNoServices() async throws {
+        let f = try await fixture(generatedUsers(1...50))
+        await f.sync(f.settings())
+        // user000001 has services (the services issue replaces this function; here a test stands in for it).
+        try await f.execute("CREATE OR REPLACE FUNCTION ucp_user_has_services(user_id text) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT user_id = 'user000001' $$")
+        try f.slapd.reload(users: generatedUsers(3...50))
+        let (result, _, lines) = await f.sync(f.settings(stale: .deleteIfNoServices))
+        XCTAssertEqual(result?.deleted, 1)
+        let users = try await f.users()
+        XCTAssertEqual(users["user000001"]?.state, "stale")
+        XCTAssertNil(users["user000002"])
+        XCTAssertTrue(lines.contains("The following users were deleted: user000002"), "\(lines)")
+        XCTAssertTrue(lines.contains("The following users were not deleted because they have services: user000001"), "\(lines)")
+    }
+
+    func testDeleteUserDeletesEvenWithServices() async throws {
+        let f = try await fixture(generatedUsers(1...50))
+        await f.sync(f.settings())
+        try await f.execute("CREATE OR REPLACE FUNCTION ucp_user_has_services(user_id text) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT true $$")
+        try f.slapd.reload(users: generatedUsers(3...50))
+        let (result, _, _) = await f.sync(f.settings(stale: .deleteUser))
+        XCTAssertEqual(result?.deleted, 2)
+        let users = try await f.users()
+        XCTAssertNil(users["user000001"])
+        XCTAssertNil(users["user000002"])
+        XCTAssertEqual(users.count, 43) // 3...50 less the disabled 10, 20, 30, 40 and 50
+    }
+
+    func testDeleteActionsWithOrdersQueuePendingOrdersAndReportTheirOutcome() async throws {
+        for action in [StaleUserAction.deleteUserKeepServices, .deleteUserAndServices] {
+            let f = try await fixture(generatedUsers(1...50))
+            await f.sync(f.settings())
+            try f.slapd.reload(users: generatedUsers(3...50))
+            let (result, _, lines) = await f.sync(f.settings(stale: action))
+            XCTAssertEqual(result?.ordersQueued, 2)
+            let orders = try await f.execute("SELECT id, user_id, action, state FROM user_delete_orders ORDER BY user_id")
+            XCTAssertEqual(try orders.map { try $0.decode("user_id", as: String.self) }, ["user000001", "user000002"])
+            XCTAssertEqual(try orders.map { try $0.decode("action", as: String.self) }, [action.rawValue, action.rawValue])
+            XCTAssertEqual(try orders.map { try $0.decode("state", as: String.self) }, ["pending", "pending"])
+            let first: Int64 = try orders[0].decode("id")
+            let second: Int64 = try orders[1].decode("id")
+            XCTAssertTrue(lines.contains("user000001, \(first), pending"), "\(lines)")
+            let users = try await f.users()
+            XCTAssertEqual(users["user000001"]?.state, "deleting")
+
+            // A second sync queues nothing more.
+            let (again, _, _) = await f.sync(f.settings(stale: action))
+            XCTAssertEqual(again?.ordersQueued, 0)
+
+            // The orders issue runs them; the next sync reports how they ended, in the seed's words.
+            try await f.execute("UPDATE user_delete_orders SET state = 'succeeded', finished_at = clock_timestamp() WHERE id = $1", [first])
+            try await f.execute("UPDATE user_delete_orders SET state = 'failed', finished_at = clock_timestamp() WHERE id = $1", [second])
+            let (_, _, after) = await f.sync(f.settings(stale: action))
+            XCTAssertTrue(after.contains("The following user and associated services were deleted successfully: UserId, OrderId, Status"), "\(after)")
+            XCTAssertTrue(after.contains("user000001, \(first), succeeded"), "\(after)")
+            XCTAssertTrue(after.contains("Deletion of User and associated services failed for the following users: UserId, OrderId, Status"), "\(after)")
+            XCTAssertTrue(after.contains("user000002, \(second), failed"), "\(after)")
+        }
+    }
+
+    // MARK: the deletion guard
+
+    func testDeletionGuardHoldsWhenSixtyPercentDisappear() async throws {
+        let f = try await fixture(generatedUsers(1...50))
+        await f.sync(f.settings())
+        let before = try await f.users().count
+        // 60% of the directory's users go.
+        try f.slapd.reload(users: generatedUsers(31...50))
+        let (_, error, lines) = await f.sync(f.settings(stale: .deleteUser))
+        let held = try XCTUnwrap(error as? DeletionGuardHeld, "\(String(describing: error))")
+        XCTAssertTrue(held.description.contains("Deletion guard"), held.description)
+        XCTAssertTrue(held.description.contains("No user was deleted"), held.description)
+        XCTAssertTrue(held.description.contains("--allow-deletes 27"), held.description)
+        XCTAssertTrue(lines.contains(held.description), "\(lines)")
+        await assertEqual(try await f.users().count, before)
+        let audit = try await f.execute("SELECT message FROM audit_log WHERE action = 'ldap_sync.deletion_guard' AND target = 'Sales'")
+        XCTAssertEqual(audit.count, 1)
+        let log = try await f.syncLog()
+        XCTAssertTrue(log.contains(held.description))
+
+        // An operator lets this one run through.
+        let (result, allowedError, _) = await f.sync(f.settings(stale: .deleteUser), LDAPSyncOptions(allowDeletes: 27))
+        XCTAssertNil(allowedError)
+        XCTAssertEqual(result?.deleted, 27)
+        await assertEqual(try await f.users().count, before - 27)
+    }
+
+    func testDeletionGuardHoldsWhenTheDirectoryReturnsNothing() async throws {
+        let f = try await fixture(generatedUsers(1...5))
+        await f.sync(f.settings())
+        try f.slapd.reload(users: [])
+        let (_, error, _) = await f.sync(f.settings(stale: .deleteUser, guardCount: 1000, guardPercent: 100))
+        let held = try XCTUnwrap(error as? DeletionGuardHeld)
+        XCTAssertTrue(held.description.contains("the directory returned no user"), held.description)
+        await assertEqual(try await f.users().count, 5)
+    }
+
+    // MARK: dry run, cancel
+
+    func testDryRunReportsAndChangesNothing() async throws {
+        let f = try await fixture(generatedUsers(1...50))
+        await f.sync(f.settings())
+        var changed = generatedUsers(3...60)
+        changed[0].title = "Changed"
+        try f.slapd.reload(users: changed)
+        let before = try await f.users()
+        let (result, error, lines) = await f.sync(f.settings(stale: .deleteUser), LDAPSyncOptions(dryRun: true, sampleSize: 3))
+        XCTAssertNil(error)
+        XCTAssertEqual(result?.created, 9) // 51...60 less the disabled 60
+        XCTAssertEqual(result?.updated, 1)
+        XCTAssertEqual(result?.deleted, 2)
+        XCTAssertTrue(lines.contains("Would create 9, first: user000051, user000052, user000053"), "\(lines)")
+        XCTAssertTrue(lines.contains("Would update 1, first: user000003"), "\(lines)")
+        XCTAssertTrue(lines.contains("Would delete 2, first: user000001, user000002"), "\(lines)")
+        await assertEqual(try await f.users(), before)
+        await assertEqual(try await f.syncLog().first?.hasPrefix("LDAP synchronization") == true, true)
+        let audit = try await f.execute("SELECT count(*)::bigint AS n FROM audit_log WHERE target = 'Sales' AND action LIKE 'ldap_sync%'")
+        XCTAssertEqual(try audit[0].decode("n", as: Int64.self), 0)
+    }
+
+    func testCancelBetweenPagesStopsTheSync() async throws {
+        let f = try await fixture(generatedUsers(1...1_200))
+        let reporter = RecordingReporter(cancelAfterProgress: 2)
+        let (_, error, _) = await f.sync(f.settings(), LDAPSyncOptions(batchSize: 500), reporter: reporter)
+        XCTAssertTrue(error is CancellationError, "\(String(describing: error))")
+        let count = try await f.users().count
+        XCTAssertLessThan(count, 1_080)
+        let outcome = try await f.execute("SELECT outcome FROM sync_logs WHERE target = 'Sales'")
+        XCTAssertEqual(try outcome.first?.decode("outcome", as: String.self), "canceled")
+    }
+
+    /// A DN with its RFC 4514 escapes (`\,` and `\2c` alike) decoded, lower-cased: servers choose their escapes.
+    static func normalized(_ dn: String) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(dn.utf8)[...]
+        while let byte = utf8.popFirst() {
+            guard byte == UInt8(ascii: "\\"), let next = utf8.first else { bytes.append(byte); continue }
+            if utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(next)
+                utf8 = utf8.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self).lowercased()
+    }
+}
