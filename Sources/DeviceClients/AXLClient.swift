@@ -34,7 +34,7 @@ public final class AXLClient: Sendable {
     public let options: Options
     /// Asked about once a second during every transfer and between pages: true ends the work.
     public let isCanceled: @Sendable () -> Bool
-    private let lanes: ConnectionLanes
+    private let lanes: ConnectionLanes<AnswerParser>
     private let retried = Atomic<Int>(0)
 
     public init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
@@ -43,7 +43,7 @@ public final class AXLClient: Sendable {
         self.version = version
         self.options = options
         self.isCanceled = isCanceled
-        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration)
+        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { AnswerParser() }
     }
 
     public var url: String { endpoint.baseURL + "/axl/" }
@@ -108,7 +108,7 @@ public final class AXLClient: Sendable {
     }
 
     func listPage(_ type: AXLObjectType, skip: Int, first: Int) async throws -> Page {
-        let body = AXLListRequest.body(version, type, skip: skip, first: first)
+        let body = AXLEnvelope.listRequest(version, type, skip: skip, first: first)
         let answer = try await call(type.listOperation, body: body, itemElement: type.itemElement,
                                     expected: Set(type.returnedTags))
         return Page(items: answer.items, unexpected: answer.unexpected, skip: skip)
@@ -143,7 +143,7 @@ public final class AXLClient: Sendable {
 
     /// The list request of one page, as `list` sends it.
     public func listRequest(_ type: AXLObjectType, skip: Int, first: Int) -> [UInt8] {
-        AXLListRequest.body(version, type, skip: skip, first: first)
+        AXLEnvelope.listRequest(version, type, skip: skip, first: first)
     }
 
     /// Sends the same request the client would and reads the answer without building anything:
@@ -152,7 +152,7 @@ public final class AXLClient: Sendable {
         let url = url
         let headers = headers(operation)
         let isCanceled = isCanceled
-        return try await lanes.run { connection in
+        return try await lanes.run { connection, _ in
             var received = 0
             let status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
                 received += chunk.count
@@ -215,8 +215,8 @@ public final class AXLClient: Sendable {
         let headers = headers(operation)
         let isCanceled = isCanceled
         do {
-            return try await lanes.run { connection in
-                try Self.exchange(on: connection, url: url, headers: headers, operation: operation, body: body,
+            return try await lanes.run { connection, parser in
+                try Self.exchange(on: connection, parser: parser, url: url, headers: headers, operation: operation, body: body,
                                   itemElement: itemElement, expected: expected, isCanceled: isCanceled)
             }
         } catch let error as TransportError where error.isAborted {
@@ -224,12 +224,13 @@ public final class AXLClient: Sendable {
         }
     }
 
-    private static func exchange(on connection: HTTPClientConnection, url: String, headers: [String], operation: String,
+    private static func exchange(on connection: HTTPClientConnection, parser answerParser: AnswerParser, url: String, headers: [String], operation: String,
                                  body: [UInt8], itemElement: String?, expected: Set<String>?,
                                  isCanceled: @escaping () -> Bool) throws -> Answer {
         var items: [DeviceItem] = []
         let reader = AXLItemReader(operation: operation, itemElement: itemElement, expected: expected) { items.append($0) }
-        let parser = XMLEventReader(handler: reader)
+        let parser = answerParser.start(reader)
+        defer { answerParser.end() }
         var status = 0
         var other: [UInt8] = []
         var parseFailure: Error?
@@ -287,6 +288,36 @@ public final class AXLClient: Sendable {
 
     private func checkCanceled(_ operation: String) throws {
         if isCanceled() { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
+    }
+}
+
+/// A lane's libxml2 parser, reset for each answer instead of made anew (it keeps its context and
+/// interned names); its events go to the answer's reader through a forwarder.
+final class AnswerParser {
+    private let forwarder = EventForwarder()
+    private lazy var reader = XMLEventReader(handler: forwarder)
+    private var used = false
+
+    /// The parser, ready for a new document whose events go to `handler`.
+    func start(_ handler: XMLEventHandler) -> XMLEventReader {
+        forwarder.target = handler
+        if used { reader.reset() }
+        used = true
+        return reader
+    }
+
+    func end() { forwarder.target = nil }
+}
+
+final class EventForwarder: XMLEventHandler {
+    var target: XMLEventHandler?
+
+    func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) throws {
+        try target?.startElement(name, namespace: namespace, attributes: attributes)
+    }
+
+    func endElement(_ name: String, text: String) throws {
+        try target?.endElement(name, text: text)
     }
 }
 

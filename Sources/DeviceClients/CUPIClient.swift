@@ -8,13 +8,13 @@ public final class CUPIClient: Sendable {
     public let endpoint: DeviceEndpoint
     public let pageSize: Int
     public let isCanceled: @Sendable () -> Bool
-    private let lanes: ConnectionLanes
+    private let lanes: ConnectionLanes<NoScratch>
 
     public init(endpoint: DeviceEndpoint, pageSize: Int = 500, isCanceled: @escaping @Sendable () -> Bool = { false }) {
         self.endpoint = endpoint
         self.pageSize = max(1, pageSize)
         self.isCanceled = isCanceled
-        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration)
+        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { NoScratch() }
     }
 
     /// One page of a CUPI list.
@@ -86,7 +86,7 @@ public final class CUPIClient: Sendable {
         let isCanceled = isCanceled
         let (status, body): (Int, [UInt8])
         do {
-            (status, body) = try await lanes.run { connection in
+            (status, body) = try await lanes.run { connection, _ in
                 var body: [UInt8] = []
                 let status = try connection.perform(.get, url: url, headers: ["Accept: application/json"], abort: isCanceled) { chunk in
                     body.append(contentsOf: chunk)
@@ -109,3 +109,6 @@ public final class CUPIClient: Sendable {
         return object
     }
 }
+
+/// A lane that keeps nothing but its connection.
+final class NoScratch {}

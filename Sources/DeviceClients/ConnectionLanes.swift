@@ -5,12 +5,14 @@ import Transport
 /// A device's connections: `count` lanes, each a serial dispatch queue (a thread of its own while
 /// it blocks, never Swift's cooperative pool) with one reused libcurl handle, so every lane keeps
 /// its connection and session cookie alive across requests. A request takes a free lane, waiting
-/// for one when all are busy: that is the per-device concurrency limit.
-final class ConnectionLanes: Sendable {
+/// for one when all are busy: that is the per-device concurrency limit. Each lane also keeps a
+/// `Scratch` of the client's (a parser reused from one answer to the next).
+final class ConnectionLanes<Scratch: AnyObject>: Sendable {
     private final class Lane: @unchecked Sendable {
         let queue: DispatchQueue
         // Touched only on `queue`.
         var connection: HTTPClientConnection?
+        var scratch: Scratch?
 
         init(index: Int) {
             queue = DispatchQueue(label: "ucp.device.lane.\(index)")
@@ -23,28 +25,31 @@ final class ConnectionLanes: Sendable {
     }
 
     let configuration: HTTPConfiguration
+    private let makeScratch: @Sendable () -> Scratch
     private let lanes: [Lane]
     private let free: Mutex<Free>
 
-    init(count: Int, configuration: HTTPConfiguration) {
+    init(count: Int, configuration: HTTPConfiguration, scratch: @escaping @Sendable () -> Scratch) {
         self.configuration = configuration
+        makeScratch = scratch
         lanes = (0..<max(1, count)).map(Lane.init(index:))
         free = Mutex(Free(idle: Array((0..<max(1, count)).reversed())))
     }
 
     var count: Int { lanes.count }
 
-    /// Runs `body` with a lane's connection on that lane's thread.
-    func run<T: Sendable>(_ body: @escaping @Sendable (HTTPClientConnection) throws -> T) async throws -> T {
+    /// Runs `body` with a lane's connection and scratch on that lane's thread.
+    func run<T: Sendable>(_ body: @escaping @Sendable (HTTPClientConnection, Scratch) throws -> T) async throws -> T {
         let index = await acquire()
         defer { release(index) }
         let lane = lanes[index]
-        let configuration = configuration
+        let (configuration, makeScratch) = (configuration, makeScratch)
         return try await withCheckedThrowingContinuation { continuation in
             lane.queue.async {
                 continuation.resume(with: Result {
                     if lane.connection == nil { lane.connection = try HTTPClientConnection(configuration) }
-                    return try body(lane.connection!)
+                    if lane.scratch == nil { lane.scratch = makeScratch() }
+                    return try body(lane.connection!, lane.scratch!)
                 })
             }
         }

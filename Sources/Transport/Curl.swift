@@ -56,6 +56,13 @@ final class CurlEasy {
 
     /// A list option (curl_slist), kept alive until the handle is cleaned up.
     func set(_ option: CURLoption, _ values: [String]) throws {
+        let list = try Self.list(values)
+        if let list { lists.append(list) }
+        try set(option, pointer: list)
+    }
+
+    /// A curl_slist of `values`; nil for none. The caller frees it (or hands it to the handle's lists).
+    private static func list(_ values: [String]) throws -> UnsafeMutablePointer<curl_slist>? {
         var list: UnsafeMutablePointer<curl_slist>?
         for value in values {
             guard let longer = curl_slist_append(list, value) else {
@@ -64,21 +71,13 @@ final class CurlEasy {
             }
             list = longer
         }
-        if let list { lists.append(list) }
-        try set(option, pointer: list)
+        return list
     }
 
     /// A list option that replaces the one the previous request on this handle set (freeing it),
     /// so a handle reused for many requests does not accumulate lists.
     func replace(_ option: CURLoption, _ values: [String]) throws {
-        var list: UnsafeMutablePointer<curl_slist>?
-        for value in values {
-            guard let longer = curl_slist_append(list, value) else {
-                curl_slist_free_all(list)
-                throw TransportError(curlCode: CURLE_OUT_OF_MEMORY, message: "libcurl: out of memory")
-            }
-            list = longer
-        }
+        let list = try Self.list(values)
         try set(option, pointer: list)
         if let previous = replaceableLists.removeValue(forKey: option.rawValue) { curl_slist_free_all(previous) }
         if let list { replaceableLists[option.rawValue] = list }

@@ -31,22 +31,9 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard users >= 1, concurrency >= 1, pageSize >= 1 else { throw ValidationError("users, concurrency, page-size: must be at least 1") }
-        BenchCleanup.installSignalHandlers()
-        let directory = try QueueBenchmark.makeTemporaryDirectory()
-        let cluster = LocalCluster(directory: directory, tcpPort: try QueueBenchmark.freeLoopbackPort(), database: "postgres")
-        BenchCleanup.shared.setCluster(cluster)
-        do {
+        try await BenchCleanup.withCluster { cluster, directory in
             try await measure(cluster: cluster, directory: directory)
-        } catch {
-            if let signo = BenchCleanup.shared.interruption {
-                BenchCleanup.shared.tearDown()
-                Foundation.exit(128 + signo)
-            }
-            emit("[bench] benchmark failed: \(error); removing the cluster")
-            BenchCleanup.shared.tearDown()
-            throw error
         }
-        BenchCleanup.shared.tearDown()
     }
 
     private func measure(cluster: LocalCluster, directory: String) async throws {

@@ -55,23 +55,9 @@ struct QueueBenchmark: Sendable {
     // MARK: running
 
     func run() async throws {
-        BenchCleanup.installSignalHandlers()
-        let port = try Self.freeLoopbackPort()
-        let directory = try Self.makeTemporaryDirectory()
-        let cluster = LocalCluster(directory: directory, tcpPort: port, database: "postgres")
-        BenchCleanup.shared.setCluster(cluster)
-        do {
+        try await BenchCleanup.withCluster { cluster, directory in
             try await measure(cluster: cluster, directory: directory)
-        } catch {
-            if let signo = BenchCleanup.shared.interruption {
-                BenchCleanup.shared.tearDown() // waits for the signal handler's teardown
-                exit(128 + signo)
-            }
-            say("benchmark failed: \(error); removing the cluster")
-            BenchCleanup.shared.tearDown()
-            throw error
         }
-        BenchCleanup.shared.tearDown()
     }
 
     private func measure(cluster: LocalCluster, directory: String) async throws {
@@ -745,6 +731,27 @@ final class BenchCleanup: Sendable {
             }
             cluster?.destroy()
         }
+    }
+
+    /// Runs a benchmark against a private cluster in a new temporary folder on a free loopback port,
+    /// and removes both afterwards: also when the benchmark fails or a signal interrupts it.
+    static func withCluster(_ body: (LocalCluster, String) async throws -> Void) async throws {
+        installSignalHandlers()
+        let directory = try QueueBenchmark.makeTemporaryDirectory()
+        let cluster = LocalCluster(directory: directory, tcpPort: try QueueBenchmark.freeLoopbackPort(), database: "postgres")
+        shared.setCluster(cluster)
+        do {
+            try await body(cluster, directory)
+        } catch {
+            if let signo = shared.interruption {
+                shared.tearDown() // waits for the signal handler's teardown
+                exit(128 + signo)
+            }
+            emit("[bench] benchmark failed: \(error); removing the cluster")
+            shared.tearDown()
+            throw error
+        }
+        shared.tearDown()
     }
 
     nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
