@@ -107,6 +107,7 @@ public struct LDAPSynchronization: Sendable {
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
         let plan = RowPlan(settings)
+        var batchLimit = min(options.batchSize, 1_000)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
@@ -134,7 +135,9 @@ public struct LDAPSynchronization: Sendable {
                         if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
                     }
                 }
-                if batch.count >= options.batchSize {
+                if batch.count >= batchLimit {
+                    // Small first batches start the writer early; later ones grow to the full size.
+                    batchLimit = min(options.batchSize, batchLimit * 2)
                     try await collect()
                     let rows = batch
                     writing = Task { try await write(rows) }
