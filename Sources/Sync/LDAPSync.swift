@@ -233,7 +233,7 @@ public struct LDAPSynchronization: Sendable {
                 if dryRun {
                     // Keep what was read (stale users are judged on it), not what was written.
                     try session.execute("ROLLBACK TO SAVEPOINT user_writes")
-                    try session.query(LDAPSyncSQL.seenRecord, [domain])
+                    try session.query(LDAPSyncSQL.seenRecord)
                 }
                 let recorded: Int64 = try written.decode("recorded")
                 if recorded < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
@@ -277,6 +277,7 @@ public struct LDAPSynchronization: Sendable {
                     try Self.countAndNames(session, statement, parameters)
                 }
 
+                try session.query(LDAPSyncSQL.otherDomainMark, [domain])
                 let (otherCount, otherNames) = try names(LDAPSyncSQL.skippedNames, ["other_domain"])
                 result.skippedOtherDomain = otherCount
                 if otherCount > 0 {

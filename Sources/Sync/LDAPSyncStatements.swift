@@ -33,14 +33,14 @@ enum LDAPSyncSQL {
         """)
 
     /// Records the batch's user IDs (the first entry of each, in DN order, when the batch repeats one),
-    /// and whether each is left alone (reserved, or the user belongs to another domain). The lookup in
-    /// `users` is a scalar subquery: one primary-key probe per entry at any directory size. The upserts
-    /// below run it as their first step (a dry run, whose user writes are rolled back, runs it alone).
+    /// and marks the built-in administrators to leave alone. Users of another domain need no lookup
+    /// here: the upserts below leave them alone (`WHERE u.domain = $1`), and `otherDomainMark` finds
+    /// them once at the end. The upserts run this as their first step (a dry run, whose user writes
+    /// are rolled back, runs it alone).
     static let seenInsert = """
         INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
             SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
-                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved'
-                        WHEN (SELECT u.domain FROM users u WHERE u.user_id = b.user_id) <> $1 THEN 'other_domain' END
+                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved' END
               FROM ldap_batch b
              ORDER BY b.user_id, b.directory_dn
             ON CONFLICT (user_id) DO NOTHING
@@ -125,6 +125,12 @@ enum LDAPSyncSQL {
          WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND u.user_id = s.user_id AND s.skip IS NULL
            AND u.state <> 'deleting' AND $2::boolean
            AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
+        """)
+
+    /// Users read from the directory that belong to another domain (left alone by the upserts).
+    static let otherDomainMark = Statement("ldap_other_domain_mark", """
+        UPDATE ldap_seen s SET skip = 'other_domain' FROM users u
+         WHERE u.user_id = s.user_id AND u.domain <> $1 AND s.skip IS NULL
         """)
 
     static let skippedNames = Statement("ldap_skipped_names", """
