@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "DirectoryFixtures", dependencies: ["Postgres"]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
         .target(name: "AXL", dependencies: ["CLibXML2"]),
+        // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
+        .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Postgres", "Secrets"]),
         // `ucp devsim`: a simulated Unified CM (AXL) and Unity Connection (CUPI) over its own HTTP(S) server.
         .target(name: "DeviceSimulator", dependencies: ["AXL", "COpenSSL"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
@@ -55,7 +57,7 @@ let package = Package(
         // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
         .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
         .target(name: "Sync", dependencies: [
-            "Queue", "Postgres", "LDAP", "Secrets", "Inventory", "Directory",
+            "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -66,7 +68,7 @@ let package = Package(
         ]),
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "Directory",
-            "DeviceSimulator", "LDAP", "DirectoryFixtures",
+            "DeviceSimulator", "DeviceClients", "AXL", "LDAP", "DirectoryFixtures",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,6 +87,8 @@ let package = Package(
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
+        .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [
             "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",

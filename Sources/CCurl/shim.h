@@ -11,6 +11,15 @@ static inline CURLcode ucp_curl_setopt_pointer(CURL *curl, CURLoption option, vo
 static inline CURLcode ucp_curl_setopt_read_function(CURL *curl, curl_read_callback callback) {
     return curl_easy_setopt(curl, CURLOPT_READFUNCTION, callback);
 }
+static inline CURLcode ucp_curl_setopt_write_function(CURL *curl, curl_write_callback callback) {
+    return curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, callback);
+}
+static inline CURLcode ucp_curl_setopt_header_function(CURL *curl, curl_write_callback callback) {
+    return curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, callback);
+}
+static inline CURLcode ucp_curl_setopt_xferinfo_function(CURL *curl, curl_xferinfo_callback callback) {
+    return curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, callback);
+}
 static inline CURLcode ucp_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) {
     return curl_easy_getinfo(curl, info, value);
 }

@@ -28,6 +28,11 @@ enum DeviceSQL {
          WHERE name = $1
         RETURNING *
         """)
+    static let deviceTestRecord = Statement("device_test_record", """
+        UPDATE devices SET last_test_state = $2, last_test_message = $3, last_tested_at = clock_timestamp()
+         WHERE name = $1
+        RETURNING *
+        """)
     static let domainsUsingDirectory = Statement("device_domains_using_directory", """
         SELECT name FROM domains WHERE directory = $1 ORDER BY name
         """)

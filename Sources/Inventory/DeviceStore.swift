@@ -215,6 +215,22 @@ public struct DeviceStore: Sendable {
         return try Device(row: row)
     }
 
+    /// Records the state of a connection test; a finished one (success or failure) is one audit line.
+    /// The message is the version read or the reason of the failure, never a password.
+    @discardableResult
+    public func deviceTestRecord(name: String, state: DeviceTestState, message: String?, actor: String) async throws -> Device {
+        try await connection.transaction { session in
+            guard let row = try session.query(DeviceSQL.deviceTestRecord, [name, state.rawValue, message]).first else {
+                throw Self.noSuchDevice(name)
+            }
+            if state == .success || state == .failure {
+                try Self.audit(session, actor: actor, action: "device.tested", target: name,
+                               message: "Test connection of device '\(name)': \(state.rawValue)\(message.map { " (\($0))" } ?? "")")
+            }
+            return try Device(row: row)
+        }
+    }
+
     // MARK: helpers
 
     public static let kindFixedMessage = "kind: cannot change after the device's first synchronization (seed)"

@@ -19,28 +19,14 @@ public enum SyncType: String, CaseIterable, Sendable {
     }
 }
 
-/// Payload of the stand-in syncs that hold the place of the real ones until they land: they run for
-/// `seconds` while reporting progress; with `hang` they stop reporting and never finish by themselves.
+/// Payload of the stand-in syncs that hold the place of the real ones until they land (domain, LDAP),
+/// and that the real infrastructure and user syncs still run when their payload carries these fields
+/// (schedule and watchdog tests): they run for `seconds` while reporting progress; with `hang` they
+/// stop reporting and never finish by themselves; with `fail` they fail with that message.
 public protocol StandInSyncParameters: JobParameters {
     var seconds: Double? { get }
     var hang: Bool? { get }
     var fail: String? { get }
-}
-
-public struct InfrastructureSyncStandIn: StandInSyncParameters {
-    public static let jobType = SyncType.infra.jobType
-    public static let kind = SyncType.infra.kind
-    public var seconds: Double?
-    public var hang: Bool?
-    public var fail: String?
-}
-
-public struct UserSyncStandIn: StandInSyncParameters {
-    public static let jobType = SyncType.user.jobType
-    public static let kind = SyncType.user.kind
-    public var seconds: Double?
-    public var hang: Bool?
-    public var fail: String?
 }
 
 public struct DomainSyncStandIn: StandInSyncParameters {
@@ -54,8 +40,9 @@ public struct DomainSyncStandIn: StandInSyncParameters {
 public enum SyncJobs {
     /// Registers the sync job types.
     public static func register(in registry: inout JobRegistry) {
-        registry.register(InfrastructureSyncStandIn.self, maxAttempts: 1, run: runStandIn)
-        registry.register(UserSyncStandIn.self, maxAttempts: 1, run: runStandIn)
+        registry.register(InfrastructureSync.self, maxAttempts: 1, run: DeviceSync.run)
+        registry.register(UserSync.self, maxAttempts: 1, run: DeviceSync.run)
+        DeviceTestJob.register(in: &registry)
         registry.register(DomainSyncStandIn.self, maxAttempts: 1, run: runStandIn)
         LDAPSyncJob.register(in: &registry)
     }

@@ -18,6 +18,8 @@ final class CurlEasy {
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private var lists: [UnsafeMutablePointer<curl_slist>] = []
+    /// Lists that one request sets and the next replaces (request headers on a reused handle).
+    private var replaceableLists: [UInt32: UnsafeMutablePointer<curl_slist>] = [:]
     private var upload: UploadSource?
 
     init() throws {
@@ -35,6 +37,7 @@ final class CurlEasy {
     deinit {
         curl_easy_cleanup(handle)
         lists.forEach { curl_slist_free_all($0) }
+        replaceableLists.values.forEach { curl_slist_free_all($0) }
         errorBuffer.deallocate()
     }
 
@@ -63,6 +66,44 @@ final class CurlEasy {
         }
         if let list { lists.append(list) }
         try set(option, pointer: list)
+    }
+
+    /// A list option that replaces the one the previous request on this handle set (freeing it),
+    /// so a handle reused for many requests does not accumulate lists.
+    func replace(_ option: CURLoption, _ values: [String]) throws {
+        var list: UnsafeMutablePointer<curl_slist>?
+        for value in values {
+            guard let longer = curl_slist_append(list, value) else {
+                curl_slist_free_all(list)
+                throw TransportError(curlCode: CURLE_OUT_OF_MEMORY, message: "libcurl: out of memory")
+            }
+            list = longer
+        }
+        try set(option, pointer: list)
+        if let previous = replaceableLists.removeValue(forKey: option.rawValue) { curl_slist_free_all(previous) }
+        if let list { replaceableLists[option.rawValue] = list }
+    }
+
+    /// Hands each chunk of the response body to `sink`, and lets it abort a transfer in progress
+    /// (libcurl calls the progress function at least once a second, even while nothing arrives).
+    func setReceiver(_ sink: TransferSink) throws {
+        let write: curl_write_callback = { buffer, size, count, userdata in
+            guard let userdata else { return 0 }
+            let sink = Unmanaged<TransferSink>.fromOpaque(userdata).takeUnretainedValue()
+            let length = size * count
+            guard let buffer, length > 0 else { return length }
+            return sink.receive(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : 0
+        }
+        let progress: curl_xferinfo_callback = { userdata, _, _, _, _ in
+            guard let userdata else { return 0 }
+            return Unmanaged<TransferSink>.fromOpaque(userdata).takeUnretainedValue().shouldAbort() ? 1 : 0
+        }
+        let pointer = Unmanaged.passUnretained(sink).toOpaque()
+        try check(ucp_curl_setopt_write_function(handle, write), CURLOPT_WRITEFUNCTION)
+        try set(CURLOPT_WRITEDATA, pointer: pointer)
+        try check(ucp_curl_setopt_xferinfo_function(handle, progress), CURLOPT_XFERINFOFUNCTION)
+        try set(CURLOPT_XFERINFODATA, pointer: pointer)
+        try set(CURLOPT_NOPROGRESS, false)
     }
 
     /// Makes the transfer an upload of `bytes`, fed to libcurl by its read callback.
@@ -96,7 +137,7 @@ final class CurlEasy {
         return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
     }
 
-    private func set(_ option: CURLoption, pointer: UnsafeRawPointer?) throws {
+    func set(_ option: CURLoption, pointer: UnsafeRawPointer?) throws {
         try check(ucp_curl_setopt_pointer(handle, option, UnsafeMutableRawPointer(mutating: pointer)), option)
     }
 
@@ -124,4 +165,22 @@ private final class UploadSource {
         offset += count
         return count
     }
+}
+
+/// Where a transfer's response body goes: set per request on a reused handle.
+final class TransferSink {
+    var onData: (UnsafeRawBufferPointer) -> Bool = { _ in true }
+    var abort: () -> Bool = { false }
+    /// Whether `onData` refused a chunk (so a write error is the receiver's doing, not the network's).
+    private(set) var refused = false
+
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let accepted = onData(bytes)
+        if !accepted { refused = true }
+        return accepted
+    }
+
+    func shouldAbort() -> Bool { abort() }
+
+    func reset() { refused = false }
 }

@@ -8,11 +8,13 @@ import Sync
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Watch an infrastructure sync hold back 100 orders, which then run on two workers.",
+        abstract: "Watch an infrastructure sync hold back 100 orders, then devices synchronized from ucp devsim.",
         discussion: """
             Starts a coordinator and two workers, submits a stand-in sync of device demo-cucm and right after it the \
             orders, and prints maintenance mode, the sync's progress and the orders by state every half second. Ends \
-            with a summary and the audit trail; exits 1 if an order started while the sync was queued or running, or a \
+            with a summary and the audit trail. Then starts ucp devsim, registers it as a Unified CM and a Unity \
+            Connection, tests both connections and runs their infrastructure and user synchronization with progress \
+            on screen, and runs a schedule. Exits 1 if an order started while the sync was queued or running, or a \
             job did not succeed.
             """)
 
@@ -39,33 +41,42 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let database = try await Database.open()
         let store = QueueStore(Connection(database))
-        let processes = DemoProcesses(logFolder: try DemoProcesses.makeLogFolder())
-        print("Logs of the coordinator and the workers: \(processes.logFolder)/")
+        let logFolder = try DemoProcesses.makeLogFolder()
+        let environment = try DemoDevices.prepare(logFolder: logFolder)
+        let processes = DemoProcesses(logFolder: logFolder, environment: environment)
+        print("Logs of the coordinator, the workers and the device simulator: \(processes.logFolder)/")
         let verdict: DemoVerdict
         let scheduleRunSucceeded: Bool
+        let devicesSynchronized: Bool
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
             verdict = try await runScenario(store: store, processes: processes)
-            scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder)
+            devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
+                                                            environment: environment)
+            scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder,
+                                                              environment: environment)
         } catch {
             fflush(nil)  // what we printed comes before the error line on stderr
             await processes.stop()
             throw error
         }
         let statuses = await processes.stop()
-        let uncleanExits = statuses.filter { $0.status != 0 }
+        // The simulator ends on SIGTERM without a handler of its own; only the queue's processes must exit cleanly.
+        let uncleanExits = statuses.filter { $0.status != 0 && $0.child.name != DemoProcesses.simulatorName }
         if uncleanExits.isEmpty {
-            print("Stopped the coordinator and the workers.")
+            print("Stopped the coordinator, the workers and the device simulator.")
         } else {
             print("Stopped the coordinator and the workers; "
                   + uncleanExits.map { "\($0.child.name) exited with status \($0.status) (log: \($0.child.logPath))" }
                       .joined(separator: ", "))
         }
         print(verdict.line)
+        print(devicesSynchronized ? "PASS: devsim registered as a Unified CM and a Unity Connection, tested, and synchronized (infrastructure, then user)."
+                                  : "FAIL: the device simulator was not tested and synchronized.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
-        if !verdict.passed || !scheduleRunSucceeded { throw ExitCode(1) }
+        if !verdict.passed || !devicesSynchronized || !scheduleRunSucceeded { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.
@@ -178,12 +189,18 @@ actor DemoProcesses {
     /// Longer than a worker's default grace period (30 s), so SIGKILL is only for one that hangs.
     static let stopTimeoutSeconds = 40.0
 
+    static let simulatorName = "demo-devsim"
+    static let simulatorUsers = 500
+
     nonisolated let logFolder: String
+    /// Added to every child's environment (the secret key file the workers open device passwords with).
+    nonisolated let environment: [String: String]
     private(set) var children: [Child] = []
     private var exitStatuses: [pid_t: Int32] = [:]
 
-    init(logFolder: String) {
+    init(logFolder: String, environment: [String: String] = [:]) {
         self.logFolder = logFolder
+        self.environment = environment
     }
 
     static func makeLogFolder() throws -> String {
@@ -207,11 +224,29 @@ actor DemoProcesses {
         for name in Self.workerNames {
             roles.append((name: name, arguments: ["worker", "--name", name, "--concurrency", String(Self.workerConcurrency)]))
         }
+        roles.append((name: Self.simulatorName, arguments: [
+            "devsim", "--port", "0", "--users", String(Self.simulatorUsers), "--user", DemoDevices.adminUser,
+            "--password-file", DemoDevices.passwordFile(logFolder), "--cert-out", DemoDevices.certificateFile(logFolder)]))
         for role in roles {
             let logPath = "\(logFolder)/\(role.name).log"
-            let pid = try ChildProcess.spawn([executable] + role.arguments, outputPath: logPath)
+            let pid = try ChildProcess.spawn([executable] + role.arguments, outputPath: logPath, environment: environment)
             children.append(Child(name: role.name, pid: pid, logPath: logPath))
         }
+    }
+
+    /// The simulator's port, once it printed its ready line.
+    func simulatorPort(timeout: Double = 60) async throws -> Int {
+        guard let simulator = children.first(where: { $0.name == Self.simulatorName }) else { throw DemoFailure("devsim: not started") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            try checkRunning()
+            let log = (try? String(contentsOfFile: simulator.logPath, encoding: .utf8)) ?? ""
+            if let range = log.range(of: "listening on https://127.0.0.1:"), let port = Int(log[range.upperBound...].prefix { $0.isNumber }) {
+                return port
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        throw DemoFailure("devsim: not listening after \(Int(timeout)) s (log: \(simulator.logPath))")
     }
 
     /// Throws if a child has exited: each should run until the demo stops it.

@@ -9,18 +9,10 @@ enum DemoSchedule {
     static let scheduleName = "demo-schedule"
     static let granularLine = "cp.demo-cucm: both"
 
-    static func run(database: ConnectionConfiguration, logFolder: String) async throws -> Bool {
+    /// `environment` names the secret key the demo's devices were registered with (see `DemoDevices`),
+    /// which registered demo-cucm against the device simulator.
+    static func run(database: ConnectionConfiguration, logFolder: String, environment: [String: String]) async throws -> Bool {
         print("\nA schedule with a granular line: previewed, then run now")
-        let keyFile = logFolder + "/secret.key"
-        let environment = ["UCP_SECRET_KEY_FILE": keyFile]
-        try step(["secret-key", "generate", "--file", keyFile], environment: environment, quietly: true)
-        let devices = try ChildProcess.run([ChildProcess.currentExecutable, "device", "show", "demo-cucm"])
-        if devices.status != 0 {
-            // The password goes on standard input, never on the command line.
-            try step(["/bin/sh", "-c", "printf 'demo\\n' | \"$0\" device add --name demo-cucm --kind cucm --address 127.0.0.1 --user admin --password-stdin --actor demo",
-                      ChildProcess.currentExecutable], shown: "ucp device add --name demo-cucm --kind cucm --address 127.0.0.1 --user admin --password-stdin",
-                     environment: environment, raw: true)
-        }
         // A nightly schedule whose first run is tomorrow, so the only run now is the one asked for.
         let tomorrow = Date().addingTimeInterval(86400)
         let start = String(PostgresTimestamp.format(tomorrow).prefix(10)) + "T02:00:00Z"
@@ -50,7 +42,7 @@ enum DemoSchedule {
     }
 
     /// Runs one `ucp` command, printing it and its output indented.
-    private static func step(_ arguments: [String], shown: String? = nil, environment: [String: String],
+    static func step(_ arguments: [String], shown: String? = nil, environment: [String: String],
                              raw: Bool = false, quietly: Bool = false) throws {
         let command = raw ? arguments : [ChildProcess.currentExecutable] + arguments
         let (status, output) = try ChildProcess.run(command, environment: environment)

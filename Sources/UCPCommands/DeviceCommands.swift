@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Inventory
 import Postgres
+import Queue
 import Secrets
+import Sync
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +15,7 @@ struct DeviceCommand: AsyncParsableCommand {
             --password-file FILE, or type it at the prompt. They are stored encrypted with the key \
             UCP_SECRET_KEY_FILE names (ucp secret-key generate --file PATH) and never shown.
             """,
-        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self])
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, Test.self, Log.self, Objects.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a device.")
@@ -162,6 +164,127 @@ struct DeviceCommand: AsyncParsableCommand {
             try await RefusedInput.translate {
                 try await DeviceStore(Connection(try await Database.open())).deviceRemove(name: name, actor: global.actorName)
                 print("device '\(name)' removed")
+            }
+        }
+    }
+}
+
+extension DeviceCommand {
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Test the connection to a device: authenticate and read its version (a device.test job).")
+        @Argument(help: "The device name.") var name: String
+        @OptionGroup var waitOptions: WaitOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let database = try await Database.open()
+            guard try await DeviceStore(Connection(database)).deviceGet(name: name) != nil else {
+                throw ValidationError("device '\(name)': no such device")
+            }
+            let store = QueueStore(Connection(database))
+            let params = try SubmitValidation.enqueueParams(
+                definition: JobTypes.registry.definition(for: DeviceTestParameters.jobType), payload: "{}", runAt: nil,
+                priority: 0, key: "\(DeviceTestParameters.jobType):\(name)", target: name, actor: global.actorName)
+            do {
+                try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+            } catch let exit as ExitCode {
+                try await printResult(database)
+                throw exit
+            }
+            if waitOptions.wait { try await printResult(database) }
+        }
+
+        func printResult(_ database: ConnectionConfiguration) async throws {
+            guard let device = try await DeviceStore(Connection(database)).deviceGet(name: name) else { return }
+            print("device '\(name)' test: \(device.lastTestState.rawValue)\(device.lastTestMessage.map { ": \($0)" } ?? "")")
+        }
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the detailed log of a device's latest infrastructure or user synchronization.")
+        @Argument(help: "The device name.") var name: String
+        @Option(help: "infra or user.") var kind: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard let syncKind = DeviceSyncKind(rawValue: kind) else {
+                throw ValidationError("kind: must be infra or user (got '\(kind)')")
+            }
+            let connection = Connection(try await Database.open())
+            guard try await DeviceStore(connection).deviceGet(name: name) != nil else {
+                throw ValidationError("device '\(name)': no such device")
+            }
+            guard let log = try await DeviceObjectStore(connection).deviceSyncLogGet(device: name, kind: syncKind) else {
+                if json { print("null") } else { print("device '\(name)': no \(syncKind.title.lowercased()) has run") }
+                return
+            }
+            if json {
+                print(try Output.json([
+                    "job_id": log.jobID, "started_at": Output.iso(log.startedAt), "finished_at": Output.iso(log.finishedAt),
+                    "state": log.state, "outcome": log.outcome.map { $0 as Any } ?? NSNull(), "counts": log.counts,
+                    "lines": log.lines.map { ["at": Output.iso($0.at), "level": $0.level, "message": $0.message] },
+                ] as [String: Any]))
+                return
+            }
+            print("\(syncKind.title) of '\(name)', job \(log.jobID), \(log.state), started \(Output.shortTime(log.startedAt)), finished \(Output.shortTime(log.finishedAt))")
+            for line in log.lines { print("\(Output.shortTime(line.at)) \(line.level): \(line.message)") }
+        }
+    }
+
+    struct Objects: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List or count the objects the latest syncs read from a device (the inventory).")
+        @Argument(help: "The device name.") var name: String
+        @Option(help: "Only this inventory type (e.g. Phone, User, Line, SIPTrunk).") var type: String?
+        @Option(help: "Only what this sync read: infra or user.") var kind: String?
+        @Flag(help: "Count per type instead of listing.") var count = false
+        @Flag(name: .customLong("include-removed"), help: "List objects marked removed too.") var includeRemoved = false
+        @Option(help: "List at most this many (1 to 1000000).") var limit = 1000
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let syncKind = try kind.map { text in
+                guard let parsed = DeviceSyncKind(rawValue: text) else { throw ValidationError("kind: must be infra or user (got '\(text)')") }
+                return parsed
+            }
+            guard (1...1_000_000).contains(limit) else { throw ValidationError("limit: must be from 1 to 1000000") }
+            let connection = Connection(try await Database.open())
+            guard try await DeviceStore(connection).deviceGet(name: name) != nil else {
+                throw ValidationError("device '\(name)': no such device")
+            }
+            let store = DeviceObjectStore(connection)
+            if count {
+                let counts = try await store.deviceObjectCounts(device: name, type: type, kind: syncKind)
+                if json {
+                    print(try Output.json(counts.map { ["type": $0.type, "kind": $0.kind.rawValue, "present": $0.present, "removed": $0.removed] }))
+                    return
+                }
+                print(pad("TYPE", 38) + pad("KIND", 7) + pad("PRESENT", 9) + "REMOVED")
+                for row in counts {
+                    print(pad(row.type, 38) + pad(row.kind.rawValue, 7) + pad(String(row.present), 9) + String(row.removed))
+                }
+                return
+            }
+            let objects = try await store.deviceObjectList(device: name, type: type, kind: syncKind,
+                                                           includeRemoved: includeRemoved, limit: limit)
+            if json {
+                print(try Output.json(objects.map { object -> [String: Any] in
+                    [
+                        "type": object.type, "kind": object.kind.rawValue, "key": object.key,
+                        "uuid": object.uuid.map { $0 as Any } ?? NSNull(),
+                        "attributes": (try? JSONSerialization.jsonObject(with: Data(object.attributes.utf8))) ?? object.attributes,
+                        "first_seen": Output.iso(object.firstSeen), "last_seen": Output.iso(object.lastSeen),
+                        "removed_at": Output.iso(object.removedAt),
+                    ]
+                }))
+                return
+            }
+            print(pad("TYPE", 30) + pad("KIND", 7) + pad("KEY", 40) + "STATE")
+            for object in objects {
+                print(pad(object.type, 30) + pad(object.kind.rawValue, 7) + pad(object.key, 40)
+                      + (object.removedAt.map { "removed \(Output.shortTime($0))" } ?? "present"))
             }
         }
     }

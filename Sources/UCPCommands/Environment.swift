@@ -119,6 +119,16 @@ enum Output {
         ]
     }
 
+    /// How a job ended, in one line: a finished job's last progress message (a sync's "Completed. …"),
+    /// or its error; "-" while it has not ended.
+    static func outcome(_ job: Job) -> String {
+        switch job.state {
+        case .succeeded: return job.progress.message ?? "succeeded"
+        case .failed, .canceled: return job.error ?? job.state.rawValue
+        default: return "-"
+        }
+    }
+
     static func progressText(_ progress: JobProgress) -> String {
         var text = ""
         if let total = progress.total, total > 0 {

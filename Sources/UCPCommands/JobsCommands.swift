@@ -65,6 +65,7 @@ struct JobsCommand: AsyncParsableCommand {
                 ("run at", Output.shortTime(job.runAt)), ("started", Output.shortTime(job.startedAt)),
                 ("finished", Output.shortTime(job.finishedAt)), ("progress", Output.progressText(job.progress)),
                 ("progress changed", Output.shortTime(job.progress.changedAt)), ("error", job.error ?? "-"),
+                ("outcome", Output.outcome(job)),
             ]
             for (label, value) in lines { print(pad(label + ":", 18) + value) }
         }

@@ -615,10 +615,10 @@ final class WorkerProcesses: Sendable {
     }
 
     static func start(count: Int, concurrency: Int, database: BenchDatabase, directory: String,
-                      label: String) throws -> WorkerProcesses {
+                      label: String, environment extra: [String: String] = [:]) throws -> WorkerProcesses {
         var pids: [pid_t] = []
         var logs: [String] = []
-        let environment = ["DATABASE_URL": database.url, "UCP_LOG_LEVEL": "warning"]
+        let environment = ["DATABASE_URL": database.url, "UCP_LOG_LEVEL": "warning"].merging(extra) { $1 }
         do {
             for index in 1...count {
                 let log = "\(directory)/worker-\(database.name)-\(index).log"

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import Postgres
 import Queue
+import Sync
 import Watchdog
 
 struct SettingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "settings", abstract: "Mail settings for alerts: set, show, send a test message.",
+        commandName: "settings", abstract: "Settings: mail for alerts (set, show, send a test message) and analog_phone_support.",
         subcommands: [Set.self, Show.self, TestMail.self])
 
     struct Set: AsyncParsableCommand {
@@ -15,7 +16,8 @@ struct SettingsCommand: AsyncParsableCommand {
             discussion: """
                 Keys: mail.url (smtp://host[:port] or smtps://host[:port]), mail.starttls (required, opportunistic, none), \
                 mail.username, mail.password (read from standard input, never from the command line), mail.from, \
-                mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears it.
+                mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears it. \
+                analog_phone_support (on, off): user synchronization keeps analog phones (off by default, seed).
                 """)
 
         @Argument(help: "The key, e.g. mail.url.") var key: String
@@ -25,6 +27,16 @@ struct SettingsCommand: AsyncParsableCommand {
         func run() async throws {
             let database = try await Database.open()
             let settings = SettingsStore(Connection(database))
+            if key == DeviceSync.analogPhoneSetting {
+                guard let value, let on = ["on": true, "off": false, "": false][value] else {
+                    throw ValidationError("\(key): must be on or off")
+                }
+                try await settings.settingSet(key, on, actor: global.actorName)
+                try await QueueStore(Connection(database)).auditAppend(
+                    actor: global.actorName, action: "settings.changed", message: "Setting \(key) changed to \(on ? "on" : "off")")
+                print("\(key) set")
+                return
+            }
             var mail = try await settings.settingGet(MailSettings.key, as: MailSettings.self) ?? MailSettings()
             if key == "mail.password" {
                 guard value == nil else {
@@ -55,6 +67,7 @@ struct SettingsCommand: AsyncParsableCommand {
                 ("mail.password", mail.sealedPassword == nil ? "not set" : "set (encrypted)"),
                 ("mail.from", mail.from ?? NSNull()), ("mail.recipients", mail.recipients),
                 ("mail.verify-tls", mail.verifyTLS ?? true), ("mail.ca-file", mail.caFile ?? NSNull()),
+                (DeviceSync.analogPhoneSetting, try await settings.settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false),
             ]
             if json {
                 print(try Output.json(Dictionary(uniqueKeysWithValues: shown)))

@@ -294,11 +294,12 @@ final class ScheduleRunTests: XCTestCase {
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--lease", "3s"])
 
-        let started = try processes.run(["schedule", "run-now", "Long"])
-        XCTAssertEqual(started.status, 0, started.stderr)
-        XCTAssertTrue(started.stdout.contains("run 1 queued"), started.stdout)
+        // The devices are not reachable: the run's syncs are stand-ins that would take 30 s each.
         let runs = ScheduleRunStore(connection)
-        // Stand-in syncs without a payload take 5 s each: cancel while the first one runs.
+        let started = try await runs.runNow(name: "Long", actor: "test",
+                                            testOptions: ScheduleRunParameters(standIn: [.init(seconds: 30)]))
+        XCTAssertEqual(started.id, 1)
+        // Cancel while the first sync runs.
         let syncRunning = try await eventually(timeout: 20) {
             try await runs.runSyncs(id: 1).contains { $0.state == .running }
         }

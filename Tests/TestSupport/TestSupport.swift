@@ -84,9 +84,10 @@ public final class UCPProcesses: @unchecked Sendable {
     public let logDirectory: String
     private var children: [String: pid_t] = [:]
 
-    public init(database: TestDatabase) throws {
+    /// `environment` adds to (or overrides) what every child gets, e.g. UCP_SECRET_KEY_FILE.
+    public init(database: TestDatabase, environment extra: [String: String] = [:]) throws {
         environment = ["DATABASE_URL": database.url, "UCP_LOG_LEVEL": "info",
-                       "UCP_MIGRATIONS_DIR": PackagePaths.root + "/migrations"]
+                       "UCP_MIGRATIONS_DIR": PackagePaths.root + "/migrations"].merging(extra) { $1 }
         logDirectory = NSTemporaryDirectory() + "ucp-test-\(database.name)"
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
     }

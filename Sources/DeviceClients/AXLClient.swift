@@ -1,0 +1,298 @@
+import AXL
+import Foundation
+import Postgres
+import Synchronization
+import Transport
+
+/// A Unified CM's AXL interface: SOAP 1.1 over HTTPS (libcurl), HTTP Basic, the namespace and
+/// SOAPAction of one AXL version. Answers are parsed while they stream in (libxml2 SAX): only the
+/// item being read is built, a page of items at most is held.
+///
+/// Faults come back as `AXLFault` (with its axlcode). HTTP 503 and the "Maximum AXL Memory
+/// Allocation Consumed" fault are retried after an exponential, jittered back-off; a "Query request
+/// too large" fault makes a list shrink its page and go on. Other failures are `DeviceClientError`.
+public final class AXLClient: Sendable {
+    public struct Options: Sendable {
+        /// Rows a list asks for per page (shrunk when the device says a page is too large).
+        public var pageSize: Int
+        /// Tries of one request that meets HTTP 503 or the overload fault before giving up.
+        public var overloadAttempts: Int
+        /// The first back-off delay and its ceiling, seconds.
+        public var backoffInitial: Double
+        public var backoffMaximum: Double
+
+        public init(pageSize: Int = 1000, overloadAttempts: Int = 10, backoffInitial: Double = 0.5, backoffMaximum: Double = 15) {
+            self.pageSize = max(1, pageSize)
+            self.overloadAttempts = max(1, overloadAttempts)
+            self.backoffInitial = backoffInitial
+            self.backoffMaximum = backoffMaximum
+        }
+    }
+
+    public let endpoint: DeviceEndpoint
+    public let version: AXLVersion
+    public let options: Options
+    /// Asked about once a second during every transfer and between pages: true ends the work.
+    public let isCanceled: @Sendable () -> Bool
+    private let lanes: ConnectionLanes
+    private let retried = Atomic<Int>(0)
+
+    public init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
+                isCanceled: @escaping @Sendable () -> Bool = { false }) {
+        self.endpoint = endpoint
+        self.version = version
+        self.options = options
+        self.isCanceled = isCanceled
+        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration)
+    }
+
+    public var url: String { endpoint.baseURL + "/axl/" }
+
+    /// Requests sent again after HTTP 503 or an overload fault, since this client was made.
+    public var retries: Int { retried.load(ordering: .relaxed) }
+
+    // MARK: operations
+
+    /// `getCCMVersion`: the version the Unified CM reports (`12.5.1.11900(146)`).
+    public func ccmVersion() async throws -> String {
+        let operation = "getCCMVersion"
+        let body = AXLEnvelope.request(version, operation) { _ in }
+        let answer = try await call(operation, body: body, itemElement: "componentVersion", expected: nil)
+        guard let item = answer.items.first, let version = item.text("version"), !version.isEmpty else {
+            throw DeviceClientError(.malformed, operation: operation, message: "the answer holds no componentVersion/version")
+        }
+        return version
+    }
+
+    /// What one page of a list brought: its items and the fields the client did not expect.
+    public struct Page: Sendable {
+        public var items: [DeviceItem]
+        public var unexpected: Set<String>
+        /// Rows skipped before this page.
+        public var skip: Int
+    }
+
+    /// Reads every object of `type` page by page with skip/first, handing each page to `onPage`
+    /// while the next one is already being fetched. A "Query request too large" fault shrinks the page.
+    public func list(_ type: AXLObjectType, onPage: (Page) async throws -> Void) async throws {
+        var first = options.pageSize
+        var skip = 0
+        var pending: Task<Page, Error>? = nil
+        defer { pending?.cancel() }
+        while true {
+            try checkCanceled(type.listOperation)
+            let page: Page
+            do {
+                if let fetching = pending {
+                    pending = nil
+                    page = try await fetching.value
+                } else {
+                    page = try await listPage(type, skip: skip, first: first)
+                }
+            } catch let fault as AXLFault {
+                guard let tooLarge = fault.tooLarge else { throw fault }
+                let smaller = max(1, min(first - 1, tooLarge.suggestedRows * 7 / 10))
+                guard smaller < first else { throw fault }
+                first = smaller
+                continue
+            }
+            let full = page.items.count >= first
+            if full {
+                let (nextSkip, size) = (skip + page.items.count, first)
+                pending = Task { try await self.listPage(type, skip: nextSkip, first: size) }
+            }
+            try await onPage(page)
+            guard full else { return }
+            skip += page.items.count
+        }
+    }
+
+    func listPage(_ type: AXLObjectType, skip: Int, first: Int) async throws -> Page {
+        let body = AXLListRequest.body(version, type, skip: skip, first: first)
+        let answer = try await call(type.listOperation, body: body, itemElement: type.itemElement,
+                                    expected: Set(type.returnedTags))
+        return Page(items: answer.items, unexpected: answer.unexpected, skip: skip)
+    }
+
+    /// `get<Type>` of one object by uuid, asking only for `type.getTags`. Nil when the object is gone
+    /// (axlcode 5007: removed between the list and the get).
+    public func get(_ type: AXLObjectType, uuid: String) async throws -> (item: DeviceItem, unexpected: Set<String>)? {
+        let body = AXLEnvelope.getRequest(version, type.getOperation, keys: [("uuid", uuid)], returnedTags: type.getTags)
+        do {
+            // Fields the list already gave are no surprise when a device returns them too; only the
+            // asked-for collections are kept.
+            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement,
+                                        expected: Set(type.getTags + type.returnedTags + ["uuid"]))
+            guard var item = answer.items.first else { return nil }
+            let asked = Set(type.getTags)
+            item.fields.removeAll { !asked.contains($0.0) }
+            return (item, answer.unexpected)
+        } catch let fault as AXLFault where fault.code == 5007 {
+            return nil
+        }
+    }
+
+    /// `executeSQLQuery`: the rows of one query (the few objects only SQL reaches). The query is
+    /// a constant of the code base, never assembled from input.
+    public func sqlQuery(_ sql: String) async throws -> Page {
+        let operation = "executeSQLQuery"
+        let body = AXLEnvelope.request(version, operation) { writer in writer.element("sql", sql) }
+        let answer = try await call(operation, body: body, itemElement: "row", expected: nil)
+        return Page(items: answer.items, unexpected: answer.unexpected, skip: 0)
+    }
+
+    /// The list request of one page, as `list` sends it.
+    public func listRequest(_ type: AXLObjectType, skip: Int, first: Int) -> [UInt8] {
+        AXLListRequest.body(version, type, skip: skip, first: first)
+    }
+
+    /// Sends the same request the client would and reads the answer without building anything:
+    /// the raw cost of the wire, for `ucp bench`. Returns the bytes received.
+    public func fetchRaw(_ operation: String, body: [UInt8]) async throws -> Int {
+        let url = url
+        let headers = headers(operation)
+        let isCanceled = isCanceled
+        return try await lanes.run { connection in
+            var received = 0
+            let status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
+                received += chunk.count
+                return true
+            }
+            guard status == 200 else {
+                throw DeviceClientError(.http, operation: operation, message: "HTTP \(status)", httpStatus: status)
+            }
+            return received
+        }
+    }
+
+    // MARK: the exchange
+
+    struct Answer: Sendable {
+        var items: [DeviceItem]
+        var unexpected: Set<String>
+    }
+
+    func headers(_ operation: String) -> [String] {
+        ["Content-Type: \(AXLEnvelope.contentType)", "Accept: text/xml", "SOAPAction: \(version.soapAction(operation))"]
+    }
+
+    /// One request, with the retries the protocol calls for.
+    func call(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?) async throws -> Answer {
+        var backoff = Backoff(initial: options.backoffInitial, maximum: options.backoffMaximum)
+        var attempt = 1
+        while true {
+            try checkCanceled(operation)
+            do {
+                return try await exchange(operation, body: body, itemElement: itemElement, expected: expected)
+            } catch let error as Overloaded {
+                guard attempt < options.overloadAttempts else {
+                    throw DeviceClientError(.http, operation: operation,
+                                            message: "the device stayed busy after \(attempt) tries (\(error.detail))")
+                }
+            } catch let error as TransportError {
+                guard error.isRetryable, !error.isTimeout, attempt < 3 else {
+                    throw DeviceClientError(.transport, operation: operation, message: error.message)
+                }
+            }
+            attempt += 1
+            retried.add(1, ordering: .relaxed)
+            let delay = backoff.nextDelay()
+            let deadline = Date().addingTimeInterval(delay)
+            while Date() < deadline {
+                try checkCanceled(operation)
+                try await Task.sleep(nanoseconds: UInt64(min(0.25, max(0, deadline.timeIntervalSinceNow)) * 1_000_000_000))
+            }
+        }
+    }
+
+    /// The device is busy (HTTP 503, or the fault that says AXL's memory for answers is used up).
+    struct Overloaded: Error {
+        let detail: String
+    }
+
+    private func exchange(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?) async throws -> Answer {
+        let url = url
+        let headers = headers(operation)
+        let isCanceled = isCanceled
+        do {
+            return try await lanes.run { connection in
+                try Self.exchange(on: connection, url: url, headers: headers, operation: operation, body: body,
+                                  itemElement: itemElement, expected: expected, isCanceled: isCanceled)
+            }
+        } catch let error as TransportError where error.isAborted {
+            throw DeviceClientError(.canceled, operation: operation, message: "canceled")
+        }
+    }
+
+    private static func exchange(on connection: HTTPClientConnection, url: String, headers: [String], operation: String,
+                                 body: [UInt8], itemElement: String?, expected: Set<String>?,
+                                 isCanceled: @escaping () -> Bool) throws -> Answer {
+        var items: [DeviceItem] = []
+        let reader = AXLItemReader(operation: operation, itemElement: itemElement, expected: expected) { items.append($0) }
+        let parser = XMLEventReader(handler: reader)
+        var status = 0
+        var other: [UInt8] = []
+        var parseFailure: Error?
+        do {
+            status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
+                if status == 0 { status = connection.responseCode }
+                guard status == 200 || status == 500 else {
+                    // Not SOAP (401 page, 503 page …): keep a little of it for the message.
+                    if other.count < 512 { other.append(contentsOf: chunk.prefix(512 - other.count)) }
+                    return true
+                }
+                do {
+                    try parser.feed(chunk)
+                    return true
+                } catch {
+                    parseFailure = error
+                    return false
+                }
+            }
+            if status == 200 || status == 500 { try parser.finish() }
+        } catch is HTTPReceiverStopped {
+        } catch let error as XMLParseError {
+            parseFailure = error
+        }
+        if let fault = reader.faults.fault {
+            if fault.message.localizedCaseInsensitiveContains("Maximum AXL Memory Allocation Consumed") {
+                throw Overloaded(detail: fault.message)
+            }
+            throw fault
+        }
+        if let parseFailure {
+            throw DeviceClientError(.malformed, operation: operation,
+                                    message: "the answer is not valid XML (\(parseFailure))", httpStatus: status)
+        }
+        switch status {
+        case 200:
+            guard reader.sawResponse else {
+                throw DeviceClientError(.malformed, operation: operation, message: "the answer holds no \(operation)Response",
+                                        httpStatus: status)
+            }
+            return Answer(items: items, unexpected: reader.unexpected)
+        case 401:
+            throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)",
+                                    httpStatus: status)
+        case 503:
+            throw Overloaded(detail: "HTTP 503")
+        case 599:
+            throw DeviceClientError(.unsupported, operation: operation,
+                                    message: "the device does not speak this AXL version (HTTP 599): \(snippet(other))",
+                                    httpStatus: status)
+        default:
+            throw DeviceClientError(.http, operation: operation, message: "unexpected HTTP \(status)", httpStatus: status)
+        }
+    }
+
+    private func checkCanceled(_ operation: String) throws {
+        if isCanceled() { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
+    }
+}
+
+/// The first line of a non-SOAP answer, for a message.
+func snippet(_ bytes: [UInt8]) -> String {
+    let text = String(decoding: bytes, as: UTF8.self)
+    let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+    return String(line.prefix(160))
+}

@@ -1,0 +1,76 @@
+import Dispatch
+import Synchronization
+import Transport
+
+/// A device's connections: `count` lanes, each a serial dispatch queue (a thread of its own while
+/// it blocks, never Swift's cooperative pool) with one reused libcurl handle, so every lane keeps
+/// its connection and session cookie alive across requests. A request takes a free lane, waiting
+/// for one when all are busy: that is the per-device concurrency limit.
+final class ConnectionLanes: Sendable {
+    private final class Lane: @unchecked Sendable {
+        let queue: DispatchQueue
+        // Touched only on `queue`.
+        var connection: HTTPClientConnection?
+
+        init(index: Int) {
+            queue = DispatchQueue(label: "ucp.device.lane.\(index)")
+        }
+    }
+
+    private struct Free {
+        var idle: [Int]
+        var waiters: [CheckedContinuation<Int, Never>] = []
+    }
+
+    let configuration: HTTPConfiguration
+    private let lanes: [Lane]
+    private let free: Mutex<Free>
+
+    init(count: Int, configuration: HTTPConfiguration) {
+        self.configuration = configuration
+        lanes = (0..<max(1, count)).map(Lane.init(index:))
+        free = Mutex(Free(idle: Array((0..<max(1, count)).reversed())))
+    }
+
+    var count: Int { lanes.count }
+
+    /// Runs `body` with a lane's connection on that lane's thread.
+    func run<T: Sendable>(_ body: @escaping @Sendable (HTTPClientConnection) throws -> T) async throws -> T {
+        let index = await acquire()
+        defer { release(index) }
+        let lane = lanes[index]
+        let configuration = configuration
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.queue.async {
+                continuation.resume(with: Result {
+                    if lane.connection == nil { lane.connection = try HTTPClientConnection(configuration) }
+                    return try body(lane.connection!)
+                })
+            }
+        }
+    }
+
+    private func acquire() async -> Int {
+        let taken: Int? = free.withLock { $0.idle.popLast() }
+        if let taken { return taken }
+        return await withCheckedContinuation { continuation in
+            let handed: Int? = free.withLock { state in
+                if let index = state.idle.popLast() { return index }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let handed { continuation.resume(returning: handed) }
+        }
+    }
+
+    private func release(_ index: Int) {
+        let waiter: CheckedContinuation<Int, Never>? = free.withLock { state in
+            if state.waiters.isEmpty {
+                state.idle.append(index)
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: index)
+    }
+}

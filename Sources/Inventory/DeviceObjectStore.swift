@@ -1,0 +1,162 @@
+import Foundation
+import Postgres
+
+/// Which synchronization read an object: infrastructure or user (seed 004).
+public enum DeviceSyncKind: String, Sendable, CaseIterable, Codable {
+    case infra, user
+
+    public var title: String { self == .infra ? "Infrastructure synchronization" : "User synchronization" }
+}
+
+/// One object read from a device, as a sync hands it to the inventory.
+public struct DeviceObjectRow: Sendable {
+    public var type: String
+    public var key: String
+    public var uuid: String?
+    /// The object's fields as one JSON object.
+    public var attributes: String
+
+    public init(type: String, key: String, uuid: String?, attributes: String) {
+        self.type = type
+        self.key = key
+        self.uuid = uuid
+        self.attributes = attributes
+    }
+}
+
+/// One stored object of `device_objects`.
+public struct DeviceObject: Sendable {
+    public var type: String
+    public var kind: DeviceSyncKind
+    public var key: String
+    public var uuid: String?
+    public var attributes: String
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var removedAt: Date?
+}
+
+/// How many objects of a type a device has now, and how many were marked removed.
+public struct DeviceObjectCount: Sendable, Equatable {
+    public var type: String
+    public var kind: DeviceSyncKind
+    public var present: Int
+    public var removed: Int
+
+    public init(type: String, kind: DeviceSyncKind, present: Int, removed: Int) {
+        self.type = type
+        self.kind = kind
+        self.present = present
+        self.removed = removed
+    }
+}
+
+/// The detailed log of a device's latest sync of one kind.
+public struct DeviceSyncLog: Sendable {
+    public var jobID: Int64
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var state: String
+    public var outcome: String?
+    public var counts: [String: Int]
+    public var lines: [(at: Date, level: String, message: String)]
+}
+
+/// The inventory of what syncs read (`device_objects`) and their detailed logs (migrations/008).
+/// Pages go in with COPY into a session's staging table and one set-based upsert, never row by row.
+public struct DeviceObjectStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    public struct UpsertResult: Sendable {
+        public var inserted: Int
+        public var total: Int
+    }
+
+    /// Stores a batch of objects `job` read; they count as seen by that job (and present again if
+    /// they had been marked removed).
+    @discardableResult
+    public func deviceObjectsUpsert(device: String, kind: DeviceSyncKind, job: Int64,
+                                    _ rows: [DeviceObjectRow]) async throws -> UpsertResult {
+        guard !rows.isEmpty else { return UpsertResult(inserted: 0, total: 0) }
+        return try await connection.transaction { session in
+            try session.query(DeviceObjectSQL.incomingCreate)
+            try session.copyIn(DeviceObjectSQL.incomingCopy, rows: rows.lazy.map { [$0.type, $0.key, $0.uuid, $0.attributes] })
+            let row = try session.query(DeviceObjectSQL.deviceObjectsUpsert, [device, kind.rawValue, job]).first!
+            return UpsertResult(inserted: try row.decode("inserted"), total: try row.decode("total"))
+        }
+    }
+
+    /// Marks removed the objects of `type` that `job` did not see; returns how many.
+    public func deviceObjectsMarkRemoved(device: String, kind: DeviceSyncKind, type: String, job: Int64) async throws -> Int {
+        try await connection.query(DeviceObjectSQL.deviceObjectsMarkRemoved, [device, kind.rawValue, type, job]).first!.decode("removed")
+    }
+
+    public func deviceObjectCounts(device: String, type: String? = nil, kind: DeviceSyncKind? = nil) async throws -> [DeviceObjectCount] {
+        try await connection.query(DeviceObjectSQL.deviceObjectCounts, [device, type, kind?.rawValue]).map { row in
+            DeviceObjectCount(type: try row.decode("object_type"), kind: DeviceSyncKind(rawValue: try row.decode("sync_kind")) ?? .infra,
+                              present: try row.decode("present"), removed: try row.decode("removed"))
+        }
+    }
+
+    public func deviceObjectList(device: String, type: String? = nil, kind: DeviceSyncKind? = nil,
+                                 includeRemoved: Bool = false, limit: Int = 1000) async throws -> [DeviceObject] {
+        try await connection.query(DeviceObjectSQL.deviceObjectList, [device, type, kind?.rawValue, includeRemoved, limit]).map { row in
+            DeviceObject(type: try row.decode("object_type"), kind: DeviceSyncKind(rawValue: try row.decode("sync_kind")) ?? .infra,
+                         key: try row.decode("object_key"), uuid: try row.decodeIfPresent("uuid"),
+                         attributes: try row.decode("attributes"), firstSeen: try row.decode("first_seen"),
+                         lastSeen: try row.decode("last_seen"), removedAt: try row.decodeIfPresent("removed_at"))
+        }
+    }
+
+    /// The audit line of a sync's changes to the inventory.
+    public func deviceObjectsAudit(actor: String, device: String, message: String) async throws {
+        try await connection.query(DeviceSQL.auditAppend, [actor, "inventory.synchronized", device, message])
+    }
+
+    // MARK: detailed logs
+
+    /// The objects per type the last sync of this kind read (the next sync's progress estimate).
+    public func deviceSyncPreviousCounts(device: String, kind: DeviceSyncKind) async throws -> [String: Int] {
+        guard let text: String = try await connection.query(DeviceObjectSQL.syncLogPreviousCounts, [device, kind.rawValue])
+            .first?.decode("counts") else { return [:] }
+        return (try? JSONDecoder().decode([String: Int].self, from: Data(text.utf8))) ?? [:]
+    }
+
+    /// Starts the detailed log of a sync, replacing the previous one of the device and kind.
+    public func deviceSyncLogStart(device: String, kind: DeviceSyncKind, job: Int64) async throws {
+        try await connection.transaction { session in
+            try session.query(DeviceObjectSQL.syncLogDelete, [device, kind.rawValue])
+            try session.query(DeviceObjectSQL.syncLogStart, [device, kind.rawValue, job])
+        }
+    }
+
+    public func deviceSyncLogAppend(device: String, kind: DeviceSyncKind, level: String, message: String) async throws {
+        try await connection.query(DeviceObjectSQL.syncLogLine, [device, kind.rawValue, level, message])
+    }
+
+    public func deviceSyncLogFinish(device: String, kind: DeviceSyncKind, job: Int64, state: String, outcome: String?,
+                                    counts: [String: Int]) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let countsText = String(decoding: try encoder.encode(counts), as: UTF8.self)
+        try await connection.query(DeviceObjectSQL.syncLogFinish, [device, kind.rawValue, job, state, outcome, countsText])
+    }
+
+    public func deviceSyncLogGet(device: String, kind: DeviceSyncKind) async throws -> DeviceSyncLog? {
+        guard let row = try await connection.query(DeviceObjectSQL.syncLogGet, [device, kind.rawValue]).first else { return nil }
+        let countsText: String = try row.decode("counts")
+        let lines = try await connection.query(DeviceObjectSQL.syncLogLines, [device, kind.rawValue]).map { line in
+            (at: try line.decode("at", as: Date.self), level: try line.decode("level", as: String.self),
+             message: try line.decode("message", as: String.self))
+        }
+        return DeviceSyncLog(jobID: try row.decode("job_id"), startedAt: try row.decode("started_at"),
+                             finishedAt: try row.decodeIfPresent("finished_at"), state: try row.decode("state"),
+                             outcome: try row.decodeIfPresent("outcome"),
+                             counts: (try? JSONDecoder().decode([String: Int].self, from: Data(countsText.utf8))) ?? [:],
+                             lines: lines)
+    }
+}

@@ -1,0 +1,69 @@
+import AXL
+import DeviceClients
+import Foundation
+import Inventory
+import Postgres
+import Queue
+import Secrets
+
+/// How jobs reach a registered device: the device, its password opened with the key
+/// `UCP_SECRET_KEY_FILE` names, and clients that stop when the job is canceled.
+struct DeviceConnections {
+    let device: Device
+    let endpoint: DeviceEndpoint
+
+    /// Loads the device and its password. Refusals are one line for the operator.
+    static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
+        let box: SecretBox
+        do {
+            box = SecretBox(key: try SecretKey.fromEnvironment())
+        } catch let error as SecretsError {
+            throw DeviceJobFailure("device '\(name)': cannot open its password: \(error.message)")
+        }
+        let store = DeviceStore(connection, secretBox: box)
+        guard let device = try await store.deviceGet(name: name) else {
+            throw DeviceJobFailure("device '\(name)': no such device")
+        }
+        let password: Secret?
+        do {
+            password = try await store.devicePassword(name: name)
+        } catch let error as SecretsError {
+            throw DeviceJobFailure("device '\(name)': cannot open its password: \(error.message)")
+        }
+        guard let password else { throw DeviceJobFailure("device '\(name)': no password is stored") }
+        let endpoint = DeviceEndpoint(host: device.address, port: device.port, username: device.adminUser, password: password,
+                                      verifyTLS: device.verifyTLS, caFile: device.caFile, concurrency: concurrency)
+        return DeviceConnections(device: device, endpoint: endpoint)
+    }
+
+    func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
+        AXLClient(endpoint: endpoint, version: AXLVersion(device.axlVersion) ?? .latest, options: options,
+                  isCanceled: { (try? context.checkCancellation()) == nil })
+    }
+
+    func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
+        CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: { (try? context.checkCancellation()) == nil })
+    }
+
+    /// Unified CM Express answers getCCMVersion like a Unified CM; its version says what it is.
+    static func isExpress(_ version: String) -> Bool {
+        version.localizedCaseInsensitiveContains("express")
+    }
+}
+
+/// A device job that cannot go on: its message is the job's error, one line for the operator.
+public struct DeviceJobFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+
+    /// The reason an operator reads for any failure of a device job; `withOperation` names the
+    /// AXL operation or CUPI resource a client error is about.
+    static func reason(_ error: Error, withOperation: Bool) -> String {
+        switch error {
+        case let client as DeviceClientError: return withOperation ? client.description : client.message
+        case let failure as DeviceJobFailure: return failure.description
+        case let fault as AXLFault: return fault.description
+        default: return "\(error)"
+        }
+    }
+}

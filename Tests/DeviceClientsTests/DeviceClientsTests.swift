@@ -1,0 +1,100 @@
+import AXL
+import DeviceClients
+import Foundation
+import Postgres
+import Secrets
+import TestSupport
+import XCTest
+
+/// The AXL and CUPI clients against `ucp devsim` over HTTPS.
+final class DeviceClientsTests: XCTestCase {
+    func simulator(users: Int, _ flags: [String] = []) throws -> DeviceSimulatorProcess {
+        try DeviceSimulatorProcess.start(for: self, users: users, arguments: flags)
+    }
+
+    func endpoint(_ sim: DeviceSimulatorProcess, password: String? = nil, caFile: String?? = nil, concurrency: Int = 4) -> DeviceEndpoint {
+        DeviceEndpoint(host: "127.0.0.1", port: sim.port, username: sim.user, password: Secret(password ?? sim.password),
+                       caFile: caFile ?? sim.certificatePath, concurrency: concurrency)
+    }
+
+    func testAListPagesWithSkipFirstAndShrinksThePageWhenTheDeviceSaysTooLarge() async throws {
+        let sim = try simulator(users: 120, ["--max-rows", "25"])
+        let client = AXLClient(endpoint: endpoint(sim), version: .latest, options: .init(pageSize: 100))
+        let user = AXLCatalog.callProcessorUser.first { $0.inventoryType == "User" }!
+        var ids: [String] = []
+        var pages = 0
+        try await client.list(user) { page in
+            ids += page.items.compactMap { $0.text("userid") }
+            pages += 1
+        }
+        XCTAssertEqual(ids.count, 120)
+        XCTAssertEqual(Set(ids).count, 120, "no row read twice")
+        XCTAssertGreaterThanOrEqual(pages, 120 / 25, "pages of fewer than 25 rows after the fault")
+        let version = try await client.ccmVersion()
+        XCTAssertEqual(version, "12.5.1.11900(146)")
+    }
+
+    func testGetFollowUpsReturnThePhoneLines() async throws {
+        let sim = try simulator(users: 3)
+        let client = AXLClient(endpoint: endpoint(sim), version: .latest)
+        let phone = AXLCatalog.callProcessorUser.first { $0.inventoryType == "Phone" }!
+        var uuids: [String] = []
+        try await client.list(phone) { page in uuids += page.items.compactMap(\.uuid) }
+        let got = try await client.get(phone, uuid: uuids[0])
+        XCTAssertEqual(got?.item["lines"]?.children("line").first?.child("dirn")?.child("pattern")?.text, "1000000")
+        let missing = try await client.get(phone, uuid: "{00000000-0000-0000-0000-000000000000}")
+        XCTAssertNil(missing, "a phone removed between list and get is skipped, not an error")
+    }
+
+    func testFaultsAreTypedWithTheirAXLCode() async throws {
+        let sim = try simulator(users: 3, ["--fault-type", "SipTrunk"])
+        let client = AXLClient(endpoint: endpoint(sim), version: .latest)
+        let trunk = AXLCatalog.callProcessorInfrastructure.first { $0.inventoryType == "SIPTrunk" }!
+        do {
+            try await client.list(trunk) { _ in }
+            XCTFail("expected a fault")
+        } catch let fault as AXLFault {
+            XCTAssertEqual(fault.operation, "listSipTrunk")
+        }
+    }
+
+    func testWrongPasswordAndUntrustedCertificateAreClearErrors() async throws {
+        let sim = try simulator(users: 1)
+        let wrong = AXLClient(endpoint: endpoint(sim, password: "nope"), version: .latest)
+        do {
+            _ = try await wrong.ccmVersion()
+            XCTFail("expected 401")
+        } catch let error as DeviceClientError {
+            XCTAssertEqual(error.kind, .authentication)
+            XCTAssertEqual(error.description, "getCCMVersion: authentication failed (HTTP 401)")
+        }
+        let untrusted = AXLClient(endpoint: endpoint(sim, caFile: .some(nil)), version: .latest)
+        do {
+            _ = try await untrusted.ccmVersion()
+            XCTFail("expected a TLS failure")
+        } catch let error as DeviceClientError {
+            XCTAssertEqual(error.kind, .transport)
+            XCTAssertTrue(error.message.contains("TLS certificate not trusted"), error.message)
+        }
+        let cupi = CUPIClient(endpoint: endpoint(sim, password: "nope"))
+        do {
+            _ = try await cupi.count("users")
+            XCTFail("expected 401")
+        } catch let error as DeviceClientError {
+            XCTAssertEqual(error.kind, .authentication)
+        }
+    }
+
+    /// One voicemail user comes as an object, none as just {"@total":"0"}; both read as lists.
+    func testCUPIListsToleratesTheSingleObjectAndEmptyAnswers() async throws {
+        for (users, expected) in [(1, 1), (0, 0), (7, 4)] {
+            let sim = try simulator(users: users)
+            let client = CUPIClient(endpoint: endpoint(sim), pageSize: 2)
+            var aliases: [String] = []
+            try await client.list("users", element: "User") { page in aliases += page.items.compactMap { $0.text("Alias") } }
+            XCTAssertEqual(aliases.count, expected, "\(users) users")
+            XCTAssertEqual(Set(aliases).count, expected)
+            await assertEqual(try await client.count("users"), expected)
+        }
+    }
+}
