@@ -89,31 +89,39 @@ public struct LDAPSynchronization: Sendable {
     private func synchronize(startedAt: Date) async throws -> LDAPSyncResult {
         var result = LDAPSyncResult()
         let domain = settings.domain
+        var clock = PhaseClock()
         let (directoryUsersBefore, lastCount, lastSyncedAt) = try await database.withSession { session in
-            try session.execute(LDAPSyncSQL.stagingCreate)
+            try session.transaction { session in try session.execute(LDAPSyncSQL.stagingCreate) }
             let before: Int64 = try session.query(LDAPSyncSQL.directoryUserCount, [domain]).first!.decode("n")
             let state = try session.query(LDAPSyncSQL.syncStateGet, [domain]).first
             let last: Int? = try state?.decode("last_user_count")
             let at: Date? = try state?.decode("last_synced_at")
             return (Int(before), last, at)
         }
+        clock.mark("staging")
 
         try await reporter.progress(done: 0, total: lastCount.map(Int64.init), message: "connecting to the directory")
         let directory = try await LDAPConnection.connect(settings.connection)
         try await reporter.log("LDAP synchronization of domain '\(domain)'\(options.dryRun ? " (dry run: nothing is changed)" : ""): "
             + "\(directory.endpoint.url), search base '\(settings.searchBase)', filter \(settings.filter)")
+        clock.mark("connect")
 
         // Read page by page; write a batch of a few pages at a time.
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
         let plan = RowPlan(settings)
-        var batchLimit = min(options.batchSize, 1_000)
+        var batchLimit = min(options.batchSize, 500)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
         var estimate = lastCount ?? 0
         // One batch is written while the next is read (two batches in memory at most).
         var writing: Task<BatchOutcome, Error>?
+        // Whether any entry names a manager, and whether any batch left a user it read unwritten
+        // (existing already, perhaps in another domain): the statements after the last page skip
+        // what cannot apply.
+        var managersRead = false
+        var unwrittenRead = false
         var lastProgress = Date.distantPast
         var waited = 0.0
         func collect() async throws {
@@ -122,13 +130,16 @@ public struct LDAPSynchronization: Sendable {
             let outcome = try await writing.value
             waited += Date().timeIntervalSince(started)
             record(outcome, into: &result)
+            unwrittenRead = unwrittenRead || outcome.unwritten
         }
         do {
-            for try await page in directory.pages(search, readAhead: max(2, options.batchSize / max(1, settings.pageSize) + 1)) {
+            // Reading ahead one batch's worth of pages keeps the reader busy while a batch is handed over.
+            for try await page in directory.pages(search, readAhead: max(2, options.batchSize / max(1, settings.pageSize))) {
                 try reporter.checkCancellation()
                 result.entriesRead += page.entries.count
                 for entry in page.entries {
                     if let row = row(entry, plan) {
+                        managersRead = managersRead || row[2] != nil
                         batch.append(row)
                     } else {
                         result.skippedNoUserID += 1
@@ -153,7 +164,11 @@ public struct LDAPSynchronization: Sendable {
             }
             try await collect()
             writing = nil
-            if !batch.isEmpty { record(try await write(batch), into: &result) }
+            if !batch.isEmpty {
+                let outcome = try await write(batch)
+                record(outcome, into: &result)
+                unwrittenRead = unwrittenRead || outcome.unwritten
+            }
         } catch {
             writing?.cancel()
             _ = try? await writing?.value
@@ -163,14 +178,30 @@ public struct LDAPSynchronization: Sendable {
         await directory.close()
         try reporter.checkCancellation()
         let readSeconds = Date().timeIntervalSince(startedAt)
+        clock.mark("read")
 
         try await finish(&result, directoryUsersBefore: directoryUsersBefore, lastCount: lastCount,
-                         lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample)
+                         lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample,
+                         managersRead: managersRead, unwrittenRead: unwrittenRead)
+        clock.mark("finish")
         try await reporter.progress(done: Int64(result.entriesRead), total: Int64(result.entriesRead),
                                     message: "\(result.created) created, \(result.updated) updated, \(result.deleted) deleted")
-        try await reporter.log(String(format: "Timing: %.1f s reading and writing (%.1f s of it waiting for the database), %.1f s for stale users and the report",
-                                      readSeconds, waited, Date().timeIntervalSince(startedAt) - readSeconds))
+        clock.mark("progress")
+        try await reporter.log(String(format: "Timing: %.2f s reading and writing (%.2f s of it waiting for the database), %.2f s for stale users and the report",
+                                      readSeconds, waited, Date().timeIntervalSince(startedAt) - readSeconds) + "; " + clock.description)
         return result
+    }
+
+    /// Seconds spent in each phase of a run, for the timing line.
+    struct PhaseClock: CustomStringConvertible {
+        private var last = Date()
+        private var phases: [(String, Double)] = []
+        mutating func mark(_ phase: String) {
+            let now = Date()
+            phases.append((phase, now.timeIntervalSince(last)))
+            last = now
+        }
+        var description: String { phases.map { String(format: "%@ %.3f s", $0.0, $0.1) }.joined(separator: ", ") }
     }
 
     /// Where each staging column's value is in an entry: the position of its attribute in the
@@ -214,6 +245,8 @@ public struct LDAPSynchronization: Sendable {
         var changed: Int
         var createdSample: [String]
         var changedSample: [String]
+        /// Some user read was neither created nor changed.
+        var unwritten: Bool
     }
 
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
@@ -240,9 +273,11 @@ public struct LDAPSynchronization: Sendable {
                 func sample(_ column: String) throws -> [String] {
                     (try? JSONDecoder().decode([String].self, from: Data(try written.decode(column, as: String.self).utf8))) ?? []
                 }
-                let outcome = BatchOutcome(created: Int(try written.decode("created", as: Int64.self)),
-                                           changed: Int(try written.decode("changed", as: Int64.self)),
-                                           createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"))
+                let created = Int(try written.decode("created", as: Int64.self))
+                let changed = Int(try written.decode("changed", as: Int64.self))
+                let outcome = BatchOutcome(created: created, changed: changed,
+                                           createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"),
+                                           unwritten: Int(try written.decode("writable", as: Int64.self)) > created + changed)
                 return outcome
             }
         }
@@ -260,7 +295,7 @@ public struct LDAPSynchronization: Sendable {
     /// After the last page: managers, the report of skipped users, the stale-user action under the
     /// deletion guard, the count the next run's guard compares with.
     private func finish(_ result: inout LDAPSyncResult, directoryUsersBefore: Int, lastCount: Int?, lastSyncedAt: Date?,
-                        startedAt: Date, noUserIDSample: [String]) async throws {
+                        startedAt: Date, noUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
         let settings = settings, options = options, jobID = jobID, actor = actor
         let read = result.entriesRead - result.skippedNoUserID
         let snapshot = result
@@ -270,14 +305,17 @@ public struct LDAPSynchronization: Sendable {
                 let domain = settings.domain
                 // A dry run does everything, then rolls it back (audit lines included).
                 if options.dryRun { try session.execute("SAVEPOINT dry_run") }
-                try session.query(LDAPSyncSQL.managersSet, [domain, settings.updatePolicy == .allFields, startedAt])
+                if managersRead {
+                    try session.query(LDAPSyncSQL.managersSet, [domain, settings.updatePolicy == .allFields, startedAt])
+                }
                 try session.query(LDAPSyncSQL.managersClear, [domain, settings.updatePolicy == .allFields])
                 var report: [String] = []
                 func names(_ statement: Statement, _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
                     try Self.countAndNames(session, statement, parameters)
                 }
 
-                try session.query(LDAPSyncSQL.otherDomainMark, [domain])
+                // Every user read was created or changed, so none is in another domain.
+                if unwrittenRead { try session.query(LDAPSyncSQL.otherDomainMark, [domain]) }
                 let (otherCount, otherNames) = try names(LDAPSyncSQL.skippedNames, ["other_domain"])
                 result.skippedOtherDomain = otherCount
                 if otherCount > 0 {
@@ -294,7 +332,8 @@ public struct LDAPSynchronization: Sendable {
                 }
 
                 // Stale users and the action.
-                try session.query(LDAPSyncSQL.staleCollect, [domain])
+                // A domain without directory users before this run has none that it did not read.
+                if directoryUsersBefore > 0 { try session.query(LDAPSyncSQL.staleCollect, [domain]) }
                 let (staleCount, staleNames) = try names(LDAPSyncSQL.staleNames, ["all"])
                 result.stale = staleCount
                 let action = settings.staleUserAction

@@ -89,12 +89,13 @@ public struct LDAPSyncOptions: Sendable {
     public var dryRun: Bool
     /// Lets this run delete up to this many users past the deletion guard.
     public var allowDeletes: Int?
-    /// Entries written to PostgreSQL per batch (a few LDAP pages): fewer round trips, memory still flat.
+    /// Entries written to PostgreSQL per batch (a few LDAP pages): few round trips, and small enough
+    /// that memory is the same for every directory of more than a few batches.
     public var batchSize: Int
     /// How many names a dry run lists for each kind of change.
     public var sampleSize: Int
 
-    public init(dryRun: Bool = false, allowDeletes: Int? = nil, batchSize: Int = 10_000, sampleSize: Int = 10) {
+    public init(dryRun: Bool = false, allowDeletes: Int? = nil, batchSize: Int = 2_000, sampleSize: Int = 10) {
         self.dryRun = dryRun
         self.allowDeletes = allowDeletes
         self.batchSize = batchSize

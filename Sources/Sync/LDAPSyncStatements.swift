@@ -11,7 +11,10 @@ enum LDAPSyncSQL {
     static let fields = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "department", "title",
                          "home_number", "mobile_number", "pager_number"]
 
+    /// Once per session the tables are created; each run empties them. Temporary tables need no
+    /// durable commit, so the transaction does not wait for the disk.
     static let stagingCreate = """
+        SET LOCAL synchronous_commit TO off;
         CREATE TEMP TABLE IF NOT EXISTS ldap_batch (
             user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text, enabled boolean NOT NULL,
             first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
@@ -82,8 +85,9 @@ enum LDAPSyncSQL {
 
     /// One statement per batch: records it in `ldap_seen`, inserts the new users of the domain ($1) and
     /// does `onConflict` to the existing ones (users of another domain are left alone by its WHERE).
-    /// Returns how many were created and changed, the first IDs ($2) of each, and how many user IDs
-    /// were recorded (fewer than the batch's entries: duplicates).
+    /// Returns how many were created and changed, the first IDs ($2) of each, how many user IDs
+    /// were recorded (fewer than the batch's entries: duplicates), and how many of those were not
+    /// reserved (more than created + changed: some existed already, maybe in another domain).
     private static func batchWrite(onConflict: String) -> String {
         """
         WITH fresh AS (\(seenInsert)),
@@ -98,7 +102,8 @@ enum LDAPSyncSQL {
         SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
-               (SELECT count(*) FROM fresh)::bigint AS recorded
+               (SELECT count(*) FROM fresh)::bigint AS recorded,
+               (SELECT count(*) FROM fresh WHERE skip IS NULL)::bigint AS writable
           FROM written
         """
     }
