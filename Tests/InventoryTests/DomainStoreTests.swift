@@ -298,7 +298,7 @@ final class DomainStoreTests: XCTestCase {
             try await devices.deviceRemove(name: "AD", actor: "t")
             XCTFail("a directory in use was removed")
         } catch let error as DeviceError {
-            XCTAssertEqual(error.message, "device 'AD': cannot be removed while domain 'Sales' refer to it")
+            XCTAssertEqual(error.message, "device 'AD': cannot be removed while domain 'Sales' refers to it")
         }
         do {
             try await devices.deviceUpdate(name: "AD", actor: "t") { $0.directoryType = .openLDAP }
