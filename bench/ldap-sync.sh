@@ -6,26 +6,31 @@
 # same run measures the raw limit: ldapsearch with paging (pr=500) reading the same entries and
 # attributes to /dev/null. See bench/README.md.
 #
-#   bench/ldap-sync.sh [--users N] [--keep]
+#   bench/ldap-sync.sh [--users N] [--repetitions K] [--keep]
 #
 # The last line is the summary:
 #   ldap-sync: users=<n> per_s=<x> raw_per_s=<y> ratio=<r> peak_rss_mb=<m>
 # per_s: users / (the job's finished_at - started_at); raw_per_s: entries / ldapsearch's wall time;
-# ratio = per_s / raw_per_s; peak_rss_mb: the worker's VmHWM (/proc/PID/status) after the sync.
+# ratio = per_s / raw_per_s; peak_rss_mb: the worker's VmHWM (/proc/PID/status) after the syncs.
+# With --repetitions K (default 3) the domain is emptied and synced again K times, each sync followed
+# by an ldapsearch run (so both see the same load on a shared machine); the medians are reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=100000
+REPETITIONS=3
 KEEP=0
 while (($#)); do
     case $1 in
         --users) USERS=$2; shift 2 ;;
+        --repetitions) REPETITIONS=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "ldap-sync: unknown argument $1" >&2; exit 64 ;;
     esac
 done
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 ]] || { echo "ldap-sync: --users must be a whole number ≥ 1" >&2; exit 64; }
+[[ $REPETITIONS =~ ^[0-9]+$ && $REPETITIONS -ge 1 ]] || { echo "ldap-sync: --repetitions must be a whole number ≥ 1" >&2; exit 64; }
 
 log() { echo "[ldap-sync] $*" >&2; }
 
@@ -87,36 +92,45 @@ log "filter $FILTER; attributes $ATTRIBUTES"
 WORKER_PID=$!
 sleep 1
 
-log "sync.ldap of $USERS users through one worker"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-WORKER_CPU0=$(cpu "$WORKER_PID"); SLAPD_CPU0=$(cpu "$(cat "$WORK/slapd/slapd.pid")")
-SUBMIT=$("$UCP" submit sync ldap --domain Bench --wait)
-JOB=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' <<<"$SUBMIT" | head -n 1)
-SECONDS_TAKEN=$("$UCP" jobs show "$JOB" --json | python3 -c '
+read -r -a ATTRIBUTE_LIST <<<"$ATTRIBUTES"
+SYNC_TIMES=() RAW_TIMES=()
+for repetition in $(seq 1 "$REPETITIONS"); do
+    if ((repetition > 1)); then
+        psql "$DATABASE_URL" -X -q -c "DELETE FROM users; DELETE FROM ldap_sync_state" >/dev/null
+    fi
+    log "[$repetition/$REPETITIONS] sync.ldap of $USERS users through one worker"
+    WORKER_CPU0=$(cpu "$WORKER_PID"); SLAPD_CPU0=$(cpu "$(cat "$WORK/slapd/slapd.pid")")
+    SUBMIT=$("$UCP" submit sync ldap --domain Bench --wait)
+    JOB=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' <<<"$SUBMIT" | head -n 1)
+    SYNC_TIMES+=("$("$UCP" jobs show "$JOB" --json | python3 -c '
 import json, sys
 from datetime import datetime
 job = json.load(sys.stdin)
 assert job["state"] == "succeeded", job
 parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
-print((parse(job["finished_at"]) - parse(job["started_at"])).total_seconds())')
+print((parse(job["finished_at"]) - parse(job["started_at"])).total_seconds())')")
+    log "CPU during the sync: worker $(( $(cpu "$WORKER_PID") - WORKER_CPU0 )) ticks, slapd $(( $(cpu "$(cat "$WORK/slapd/slapd.pid")") - SLAPD_CPU0 )) ticks (1 tick = 1/$(getconf CLK_TCK) s)"
+    "$UCP" jobs log "$JOB" | sed -n 's/.*\(Timing: .*\)/[ldap-sync] \1/p' >&2
+    CREATED=$("$UCP" users list --domain Bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    [[ $CREATED -eq $USERS ]] || { log "expected $USERS users, the domain has $CREATED"; exit 1; }
+
+    # The raw limit: ldapsearch with paging, same filter and attributes, to /dev/null.
+    RAW_START=$(date +%s.%N)
+    ldapsearch -x -LLL -H "$URL" -D "$BIND_DN" -y "$PASSWORD_FILE" -b "$BASE" -E pr=500/noprompt "$FILTER" \
+        "${ATTRIBUTE_LIST[@]}" >/dev/null
+    RAW_END=$(date +%s.%N)
+    RAW_TIMES+=("$(python3 -c "print($RAW_END - $RAW_START)")")
+    log "[$repetition/$REPETITIONS] sync ${SYNC_TIMES[-1]} s, ldapsearch ${RAW_TIMES[-1]} s"
+done
 PEAK_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$WORKER_PID/status")
-log "CPU during the sync: worker $(( $(cpu "$WORKER_PID") - WORKER_CPU0 )) ticks, slapd $(( $(cpu "$(cat "$WORK/slapd/slapd.pid")") - SLAPD_CPU0 )) ticks (1 tick = 1/$(getconf CLK_TCK) s)"
-"$UCP" jobs log "$JOB" | sed -n 's/.*\(Timing: .*\)/[ldap-sync] \1/p' >&2
-CREATED=$("$UCP" users list --domain Bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-[[ $CREATED -eq $USERS ]] || { log "expected $USERS users, the domain has $CREATED"; exit 1; }
 
-log "raw limit: ldapsearch -E pr=500/noprompt, same filter and attributes, to /dev/null"
-read -r -a ATTRIBUTE_LIST <<<"$ATTRIBUTES"
-RAW_START=$(date +%s.%N)
-ldapsearch -x -LLL -H "$URL" -D "$BIND_DN" -y "$PASSWORD_FILE" -b "$BASE" -E pr=500/noprompt "$FILTER" \
-    "${ATTRIBUTE_LIST[@]}" >/dev/null
-RAW_END=$(date +%s.%N)
-
-python3 - "$USERS" "$SECONDS_TAKEN" "$RAW_START" "$RAW_END" "$PEAK_KB" <<'PY'
-import sys
-users, sync_s, raw_start, raw_end, peak_kb = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-per_s = users / sync_s
-raw_per_s = users / (raw_end - raw_start)
-print(f"[ldap-sync] sync {sync_s:.2f} s, ldapsearch {raw_end - raw_start:.2f} s", file=sys.stderr)
+python3 - "$USERS" "$PEAK_KB" "${SYNC_TIMES[*]}" "${RAW_TIMES[*]}" <<'PY'
+import statistics, sys
+users, peak_kb = int(sys.argv[1]), int(sys.argv[2])
+sync_s = statistics.median(float(x) for x in sys.argv[3].split())
+raw_s = statistics.median(float(x) for x in sys.argv[4].split())
+per_s, raw_per_s = users / sync_s, users / raw_s
+print(f"[ldap-sync] medians: sync {sync_s:.2f} s, ldapsearch {raw_s:.2f} s", file=sys.stderr)
 print(f"ldap-sync: users={users} per_s={per_s:.0f} raw_per_s={raw_per_s:.0f} ratio={per_s / raw_per_s:.2f} peak_rss_mb={peak_kb / 1024:.1f}")
 PY

@@ -197,7 +197,7 @@ public struct DeviceStore: Sendable {
             }
             let referrers = try Self.deviceReferrers(session, name: name)
             guard referrers.isEmpty else {
-                throw DeviceError("device '\(name)': cannot be removed while \(referrers.joined(separator: ", ")) refer to it")
+                throw DeviceError("device '\(name)': cannot be removed while \(referrers.joined(separator: ", ")) \(referrers.count == 1 ? "refers" : "refer") to it")
             }
             try session.query(DeviceSQL.deviceDelete, [name])
             try Self.audit(session, actor: actor, action: "device.removed", target: name,

@@ -12,6 +12,7 @@ public enum DomainValidation {
     @discardableResult
     public static func draft(_ draft: DomainDraft, serverType: DirectoryServerType?) throws -> DomainDraft {
         var checked = draft
+        try withoutNUL(draft)
         try name(draft.name)
         try directoryFields(draft, serverType: serverType)
         try translate { () throws(DirectoryInputError) in
@@ -40,6 +41,24 @@ public enum DomainValidation {
         try deletionGuard(draft.deletionGuard)
         try schedule(interval: draft.syncInterval != nil, start: draft.syncStart != nil)
         return checked
+    }
+
+    /// PostgreSQL text cannot hold the NUL character: a value typed with one is refused here, naming its
+    /// field, instead of failing in the database. (A NUL in a query value would be escaped as `\00` in
+    /// the filter; it simply cannot be stored.)
+    static func withoutNUL(_ draft: DomainDraft) throws {
+        var fields: [(String, String?)] = [("name", draft.name), ("directory", draft.directory), ("search_base", draft.searchBase),
+                                           ("write_back_mask", draft.writeBackMask)]
+        switch draft.filter {
+        case .allUsers: break
+        case .simple(let query): fields += query.conditions.map { ("where", $0.text) }
+        case .advanced(let text): fields.append(("advanced_filter", text))
+        }
+        fields += draft.serviceAreaFilters.flatMap { [("service_area_filter", $0.name), ("service_area_filter", $0.filter)] }
+        fields += draft.userRoleFilters.flatMap { [("user_role_filter", $0.name), ("user_role_filter", $0.filter)] }
+        for case let (field, value?) in fields where value.unicodeScalars.contains("\u{0}") {
+            throw DomainError("\(field): may not contain the NUL character (U+0000)")
+        }
     }
 
     /// The seed's rule for device names holds for domain, service area and user role names too.

@@ -64,7 +64,8 @@ public final class LDAPConnection: @unchecked Sendable {
     /// Reads one entry (a base search); nil when it does not exist.
     public func read(_ dn: String, attributes: [String] = []) async throws -> LDAPEntry? {
         do {
-            let page = try await page(LDAPSearch(base: dn, scope: .base, attributes: attributes, pageSize: 0), cookie: nil, index: 0)
+            let page = try await page(LDAPSearch(base: dn, scope: .base, attributes: attributes, pageSize: 0), cookie: nil,
+                                      pending: nil, index: 0)
             return page.page.entries.first
         } catch let error as LDAPError where error.code == LDAP_NO_SUCH_OBJECT {
             return nil
@@ -110,23 +111,39 @@ public final class LDAPConnection: @unchecked Sendable {
         var page: LDAPPage
         /// The cookie to ask for the next page with; nil after the last.
         var cookie: [UInt8]?
+        /// The request for the next page, already sent (its message ID): the server works on it while
+        /// this page is decoded and handed over.
+        var next: Int32?
     }
 
-    /// Runs one page of `search` on the connection's queue. `pageSize` 0 asks for no paging.
-    func page(_ search: LDAPSearch, cookie: [UInt8]?, index: Int) async throws -> FetchedPage {
-        try await onQueue { connection in try connection.fetchPage(search, cookie: cookie, index: index) }
-    }
-
-    /// Tells the server to drop a paged search that will not be read to its end (page size 0, RFC 2696 §3).
-    func abandon(_ search: LDAPSearch, cookie: [UInt8]) {
-        queue.async {
-            var dropped = search
-            dropped.pageSize = 0
-            _ = try? self.fetchPage(dropped, cookie: cookie, index: -1, pagedEvenIfZero: true)
+    /// Reads one page of `search` on the connection's queue: the answer to `pending` (a request sent
+    /// with the previous page), or to a new request with `cookie`. `pageSize` 0 asks for no paging.
+    func page(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?, index: Int) async throws -> FetchedPage {
+        try await onQueue { connection in
+            let messageID = try pending ?? connection.sendSearch(search, cookie: cookie)
+            return try connection.receivePage(search, messageID: messageID, index: index)
         }
     }
 
-    private func fetchPage(_ search: LDAPSearch, cookie: [UInt8]?, index: Int, pagedEvenIfZero: Bool = false) throws -> FetchedPage {
+    /// Tells the server to drop a paged search that will not be read to its end: abandons the request
+    /// in flight, or sends page size 0 with the last cookie (RFC 2696 §3).
+    func abandon(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?) {
+        queue.async {
+            guard let handle = self.handle else { return }
+            if let pending {
+                ldap_abandon_ext(handle, pending, nil, nil)
+            } else if let cookie {
+                var dropped = search
+                dropped.pageSize = 0
+                if let id = try? self.sendSearch(dropped, cookie: cookie, pagedEvenIfZero: true) {
+                    _ = try? self.receivePage(dropped, messageID: id, index: -1)
+                }
+            }
+        }
+    }
+
+    /// Sends a search request (with the paged-results control and `cookie`); returns its message ID.
+    private func sendSearch(_ search: LDAPSearch, cookie: [UInt8]?, pagedEvenIfZero: Bool = false) throws -> Int32 {
         let handle = try liveHandle()
         let operation = "search \(search.base)"
         var serverControls: [UnsafeMutablePointer<LDAPControl>?] = []
@@ -164,7 +181,15 @@ public final class LDAPConnection: @unchecked Sendable {
         guard started == LDAP_SUCCESS else {
             throw LDAPError(code: started, operation: operation, diagnostic: diagnostic())
         }
+        return messageID
+    }
 
+    /// Waits for the whole answer to a search request, sends the request for the next page as soon as
+    /// the cookie is known, then decodes the entries.
+    private func receivePage(_ search: LDAPSearch, messageID: Int32, index: Int) throws -> FetchedPage {
+        let handle = try liveHandle()
+        let operation = "search \(search.base)"
+        var timeout = Self.timeval(configuration.operationTimeout)
         var result: OpaquePointer?
         let received = ldap_result(handle, messageID, LDAP_MSG_ALL, &timeout, &result)
         defer { if let result { ldap_msgfree(result) } }
@@ -177,20 +202,14 @@ public final class LDAPConnection: @unchecked Sendable {
             throw LDAPError(code: resultCode(), operation: operation, diagnostic: diagnostic())
         }
 
-        var entries: [LDAPEntry] = []
-        entries.reserveCapacity(max(0, search.pageSize))
-        let layout = search.layout
-        var scratch = [[String]](repeating: [], count: layout.names.count)
+        // The outcome and the cookie come last, in the SearchResultDone message.
         var finalCode: Int32 = LDAP_OTHER
         var diagnosticText: String?
         var nextCookie: [UInt8]?
         var estimate = 0
         var message = ldap_first_message(handle, result)
         while let current = message {
-            let type = ldap_msgtype(current)
-            if type == ucp_ldap_res_search_entry {
-                entries.append(try Self.entry(handle, current, layout: layout, scratch: &scratch))
-            } else if type == ucp_ldap_res_search_result {
+            if ldap_msgtype(current) == ucp_ldap_res_search_result {
                 var code: Int32 = 0
                 var text: UnsafeMutablePointer<CChar>?
                 var controls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
@@ -220,7 +239,20 @@ public final class LDAPConnection: @unchecked Sendable {
         guard finalCode == LDAP_SUCCESS else {
             throw LDAPError(code: finalCode, operation: operation, diagnostic: diagnosticText)
         }
-        return FetchedPage(page: LDAPPage(index: index, entries: entries, estimatedTotal: estimate), cookie: nextCookie)
+        let next = search.pageSize > 0 ? try nextCookie.map { try sendSearch(search, cookie: $0) } : nil
+
+        var entries: [LDAPEntry] = []
+        entries.reserveCapacity(max(0, search.pageSize))
+        let layout = search.layout
+        var scratch = [[String]](repeating: [], count: layout.names.count)
+        message = ldap_first_message(handle, result)
+        while let current = message {
+            if ldap_msgtype(current) == ucp_ldap_res_search_entry {
+                entries.append(try Self.entry(handle, current, layout: layout, scratch: &scratch))
+            }
+            message = ldap_next_message(handle, current)
+        }
+        return FetchedPage(page: LDAPPage(index: index, entries: entries, estimatedTotal: estimate), cookie: nextCookie, next: next)
     }
 
     /// Decodes one entry with the BER-walking calls: values of requested attributes go by position,

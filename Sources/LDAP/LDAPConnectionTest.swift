@@ -2,7 +2,7 @@ import Foundation
 
 /// The directory side of "test connection" (seed 004: "Test Connection validates details entered as
 /// part of Device Setup and gives a Success or Failure message"): bind, then read the root DSE and
-/// the user search base.
+/// the user search bases.
 public enum LDAPConnectionTest {
     public struct Outcome: Sendable, Equatable {
         public var succeeded: Bool
@@ -12,9 +12,12 @@ public enum LDAPConnectionTest {
 
     /// Never throws: a failure is an outcome with its reason.
     public static func testConnection(_ configuration: LDAPConfiguration, searchBase: String?) async -> Outcome {
+        await testConnection(configuration, searchBases: searchBase.map { [$0] } ?? [])
+    }
+
+    public static func testConnection(_ configuration: LDAPConfiguration, searchBases: [String]) async -> Outcome {
         do {
             let connection = try await LDAPConnection.connect(configuration)
-            defer { Task { await connection.close() } }
             var vendor = ""
             if let root = try await connection.read("", attributes: ["vendorName", "vendorVersion", "supportedLDAPVersion", "+"]) {
                 vendor = [root.first("vendorName"), root.first("vendorVersion")].compactMap { $0 }.joined(separator: " ")
@@ -22,7 +25,7 @@ public enum LDAPConnectionTest {
             var message = "bound to \(connection.endpoint.url)"
             if connection.endpoint != configuration.primary { message += " (the backup server; the primary did not answer)" }
             if !vendor.isEmpty { message += " (\(vendor))" }
-            if let searchBase, !searchBase.isEmpty {
+            for searchBase in searchBases where !searchBase.isEmpty {
                 guard try await connection.read(searchBase, attributes: ["1.1"]) != nil else {
                     return Outcome(succeeded: false, message: "\(message), but the search base '\(searchBase)' does not exist")
                 }

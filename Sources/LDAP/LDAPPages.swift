@@ -27,15 +27,17 @@ public struct LDAPPages: AsyncSequence, Sendable {
             self.buffer = buffer
             task = Task {
                 var cookie: [UInt8]?
+                var pending: Int32?
                 var index = 0
                 do {
                     repeat {
-                        let fetched = try await connection.page(search, cookie: cookie, index: index)
+                        let fetched = try await connection.page(search, cookie: cookie, pending: pending, index: index)
                         cookie = search.pageSize > 0 ? fetched.cookie : nil
+                        pending = fetched.next
                         index += 1
                         guard await buffer.put(fetched.page) else {
                             // The caller stopped: the server still holds the search if a cookie is left.
-                            if let cookie { connection.abandon(search, cookie: cookie) }
+                            if cookie != nil { connection.abandon(search, cookie: cookie, pending: pending) }
                             return
                         }
                     } while cookie != nil

@@ -2,6 +2,7 @@ import AXL
 import DeviceClients
 import Foundation
 import Inventory
+import LDAP
 import Postgres
 import Queue
 
@@ -28,7 +29,7 @@ public enum DeviceTestJob {
             let result: Result<String, Error>
             do {
                 let device = try await DeviceConnections.open(name: name, connection: connection, concurrency: 1)
-                result = .success(try await test(device, context: context))
+                result = .success(try await test(device, connection: connection, context: context))
             } catch {
                 result = .failure(error)
             }
@@ -49,7 +50,7 @@ public enum DeviceTestJob {
     }
 
     /// Authenticates and reads the version, by the device's kind. Returns what the operator sees.
-    static func test(_ connections: DeviceConnections, context: JobContext) async throws -> String {
+    static func test(_ connections: DeviceConnections, connection: Connection, context: JobContext) async throws -> String {
         let device = connections.device
         switch device.kind {
         case .callProcessor, .presenceProcessor:
@@ -68,8 +69,15 @@ public enum DeviceTestJob {
             }
             return "\(product), \(users) users"
         case .directory:
-            // DIRECTORY: the LDAP tester (bind, read the root DSE) belongs here; until it lands the test says so.
-            throw DeviceJobFailure("testing an LDAP directory is not available yet")
+            // Bind, read the root DSE, and read the user search base of every domain that uses the directory.
+            guard let configuration = LDAPConfiguration(directory: device, password: connections.endpoint.password) else {
+                throw DeviceJobFailure("device '\(device.name)': has no LDAP address")
+            }
+            let searchBases = try await DomainStore(connection).domainList()
+                .filter { $0.directory == device.name }.compactMap(\.searchBase)
+            let outcome = await LDAPConnectionTest.testConnection(configuration, searchBases: searchBases)
+            guard outcome.succeeded else { throw DeviceJobFailure(outcome.message) }
+            return outcome.message
         }
     }
 }

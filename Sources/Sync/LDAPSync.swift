@@ -107,6 +107,7 @@ public struct LDAPSynchronization: Sendable {
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
         let plan = RowPlan(settings)
+        var batchLimit = min(options.batchSize, 1_000)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
@@ -134,7 +135,9 @@ public struct LDAPSynchronization: Sendable {
                         if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
                     }
                 }
-                if batch.count >= options.batchSize {
+                if batch.count >= batchLimit {
+                    // Small first batches start the writer early; later ones grow to the full size.
+                    batchLimit = min(options.batchSize, batchLimit * 2)
                     try await collect()
                     let rows = batch
                     writing = Task { try await write(rows) }
@@ -230,7 +233,7 @@ public struct LDAPSynchronization: Sendable {
                 if dryRun {
                     // Keep what was read (stale users are judged on it), not what was written.
                     try session.execute("ROLLBACK TO SAVEPOINT user_writes")
-                    try session.query(LDAPSyncSQL.seenRecord, [domain])
+                    try session.query(LDAPSyncSQL.seenRecord)
                 }
                 let recorded: Int64 = try written.decode("recorded")
                 if recorded < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
@@ -274,6 +277,7 @@ public struct LDAPSynchronization: Sendable {
                     try Self.countAndNames(session, statement, parameters)
                 }
 
+                try session.query(LDAPSyncSQL.otherDomainMark, [domain])
                 let (otherCount, otherNames) = try names(LDAPSyncSQL.skippedNames, ["other_domain"])
                 result.skippedOtherDomain = otherCount
                 if otherCount > 0 {

@@ -115,14 +115,11 @@ extension LDAPSyncSettings {
             throw DomainError("domain '\(name)': mode is \(ldap.mode.title); LDAP synchronization needs Authentication and Synchronization")
         }
         let devices = DeviceStore(connection, secretBox: secretBox)
-        guard let device = try await devices.deviceGet(name: ldap.directory), let url = device.ldapURL,
-              let primary = LDAPEndpoint(url: url) else {
+        guard let device = try await devices.deviceGet(name: ldap.directory),
+              let configuration = LDAPConfiguration(directory: device, password: try await devices.devicePassword(name: ldap.directory))
+        else {
             throw DomainError("domain '\(name)': its directory '\(ldap.directory)' is not a directory device")
         }
-        let configuration = LDAPConfiguration(
-            primary: primary, backup: device.ldapBackupURL.flatMap { LDAPEndpoint(url: $0) },
-            startTLS: device.ldapSecurity == .startTLS, verifyTLS: device.verifyTLS, caFile: device.caFile,
-            bindDN: device.adminUser, password: try await devices.devicePassword(name: device.name))
         let flag: DisabledAccountFlag? = switch ldap.serverType {
         case .activeDirectory: .userAccountControl
         case .adam: .userAccountDisabled
@@ -133,5 +130,16 @@ extension LDAPSyncSettings {
             mapping: ldap.mapping.attributes.map { (field: $0.field.rawValue, attribute: $0.attribute) },
             disabledFlag: flag, updatePolicy: ldap.updatePolicy, staleUserAction: ldap.staleUserAction,
             deletionGuard: ldap.deletionGuard)
+    }
+}
+
+extension LDAPConfiguration {
+    /// How to reach a directory device: its URL (ldap:// or ldaps://, StartTLS as set), backup server,
+    /// TLS verification and CA file, and its admin DN with `password`. Nil for a device of another kind.
+    init?(directory device: Device, password: Secret?) {
+        guard device.kind == .directory, let url = device.ldapURL, let primary = LDAPEndpoint(url: url) else { return nil }
+        self.init(primary: primary, backup: device.ldapBackupURL.flatMap { LDAPEndpoint(url: $0) },
+                  startTLS: device.ldapSecurity == .startTLS, verifyTLS: device.verifyTLS, caFile: device.caFile,
+                  bindDN: device.adminUser, password: password)
     }
 }

@@ -33,14 +33,14 @@ enum LDAPSyncSQL {
         """)
 
     /// Records the batch's user IDs (the first entry of each, in DN order, when the batch repeats one),
-    /// and whether each is left alone (reserved, or the user belongs to another domain). The lookup in
-    /// `users` is a scalar subquery: one primary-key probe per entry at any directory size. The upserts
-    /// below run it as their first step (a dry run, whose user writes are rolled back, runs it alone).
+    /// and marks the built-in administrators to leave alone. Users of another domain need no lookup
+    /// here: the upserts below leave them alone (`WHERE u.domain = $1`), and `otherDomainMark` finds
+    /// them once at the end. The upserts run this as their first step (a dry run, whose user writes
+    /// are rolled back, runs it alone).
     static let seenInsert = """
         INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
             SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
-                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved'
-                        WHEN (SELECT u.domain FROM users u WHERE u.user_id = b.user_id) <> $1 THEN 'other_domain' END
+                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved' END
               FROM ldap_batch b
              ORDER BY b.user_id, b.directory_dn
             ON CONFLICT (user_id) DO NOTHING
@@ -56,18 +56,9 @@ enum LDAPSyncSQL {
         """)
 
     /// "All fields": new users are created; existing users of the domain take what the directory says
-    /// (a manual user the directory holds becomes an LDAP user; a stale one is active again). One
-    /// statement for both, after recording the batch in `ldap_seen`. Returns how many were created and
-    /// changed, the first IDs ($2) of each, and how many user IDs were recorded.
-    static let usersUpsert = Statement("ldap_users_upsert", """
-        WITH fresh AS (\(seenInsert)),
-        written AS (
-        INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
-                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
-        SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
-               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
-          FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
-        ON CONFLICT (user_id) DO UPDATE
+    /// (a manual user the directory holds becomes an LDAP user; a stale one is active again).
+    static let usersUpsert = Statement("ldap_users_upsert", batchWrite(onConflict: """
+        DO UPDATE
            SET source = 'ldap', first_name = excluded.first_name, middle_name = excluded.middle_name,
                last_name = excluded.last_name, email = excluded.email, phone = excluded.phone,
                directory_uri = excluded.directory_uri, department = excluded.department, title = excluded.title,
@@ -81,17 +72,20 @@ enum LDAPSyncSQL {
                ('ldap', excluded.first_name, excluded.middle_name, excluded.last_name, excluded.email, excluded.phone,
                 excluded.directory_uri, excluded.department, excluded.title, excluded.home_number, excluded.mobile_number,
                 excluded.pager_number, excluded.directory_dn, excluded.enabled, 'active')
-        RETURNING u.user_id, (u.xmax = 0) AS created)
-        SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
-               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
-               coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
-               (SELECT count(*) FROM fresh)::bigint AS recorded
-          FROM written
-        """)
+        """))
 
     /// "Do not update": new users are created; existing ones keep their fields, but a stale user found
     /// again is active again.
-    static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", """
+    static let usersInsertOrReactivate = Statement("ldap_users_insert_or_reactivate", batchWrite(onConflict: """
+        DO UPDATE SET state = 'active', stale_since = NULL WHERE u.domain = $1 AND u.state = 'stale'
+        """))
+
+    /// One statement per batch: records it in `ldap_seen`, inserts the new users of the domain ($1) and
+    /// does `onConflict` to the existing ones (users of another domain are left alone by its WHERE).
+    /// Returns how many were created and changed, the first IDs ($2) of each, and how many user IDs
+    /// were recorded (fewer than the batch's entries: duplicates).
+    private static func batchWrite(onConflict: String) -> String {
+        """
         WITH fresh AS (\(seenInsert)),
         written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
@@ -99,15 +93,15 @@ enum LDAPSyncSQL {
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
           FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
-        ON CONFLICT (user_id) DO UPDATE SET state = 'active', stale_since = NULL
-         WHERE u.domain = $1 AND u.state = 'stale'
+        ON CONFLICT (user_id) \(onConflict)
         RETURNING u.user_id, (u.xmax = 0) AS created)
         SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE NOT created))[1:$2])::text, '[]') AS changed_sample,
                (SELECT count(*) FROM fresh)::bigint AS recorded
           FROM written
-        """)
+        """
+    }
 
     /// Manager IDs: the directory gives a manager's DN; the manager is the user read from that entry.
     /// $2: every user (all fields) or only those created by this run (since $3). Two statements, so a
@@ -125,6 +119,12 @@ enum LDAPSyncSQL {
          WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND u.user_id = s.user_id AND s.skip IS NULL
            AND u.state <> 'deleting' AND $2::boolean
            AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
+        """)
+
+    /// Users read from the directory that belong to another domain (left alone by the upserts).
+    static let otherDomainMark = Statement("ldap_other_domain_mark", """
+        UPDATE ldap_seen s SET skip = 'other_domain' FROM users u
+         WHERE u.user_id = s.user_id AND u.domain <> $1 AND s.skip IS NULL
         """)
 
     static let skippedNames = Statement("ldap_skipped_names", """

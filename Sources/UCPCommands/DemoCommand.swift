@@ -48,6 +48,7 @@ struct DemoCommand: AsyncParsableCommand {
         let verdict: DemoVerdict
         let scheduleRunSucceeded: Bool
         let devicesSynchronized: Bool
+        let directorySynchronized: Bool
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
@@ -56,6 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
                                                             environment: environment)
             scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder,
                                                               environment: environment)
+            directorySynchronized = try await DemoDirectory.run(logFolder: processes.logFolder, environment: environment)
         } catch {
             fflush(nil)  // what we printed comes before the error line on stderr
             await processes.stop()
@@ -76,7 +78,9 @@ struct DemoCommand: AsyncParsableCommand {
                                   : "FAIL: the device simulator was not tested and synchronized.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
-        if !verdict.passed || !devicesSynchronized || !scheduleRunSucceeded { throw ExitCode(1) }
+        print(directorySynchronized ? "PASS: slapd registered as an LDAP directory, tested, and its enabled users synchronized into \(DemoDirectory.domainName)."
+                                    : "FAIL: the LDAP synchronization of the demo domain did not succeed.")
+        if !verdict.passed || !devicesSynchronized || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.

@@ -29,6 +29,17 @@ final class LDAPSyncCommandTests: XCTestCase {
         XCTAssertEqual(domain.status, 0, domain.stderr)
         try processes.start("worker", ["worker", "--name", "w1"], environment: environment)
 
+        // Test connection: bind, the root DSE, the domain's search base.
+        let tested = try ucp("device", "test", "corp-ad", "--wait")
+        XCTAssertEqual(tested.status, 0, tested.stdout + tested.stderr)
+        let shownDevice = try ucp("device", "show", "corp-ad", "--json")
+        XCTAssertTrue(shownDevice.stdout.contains("search base '\(DirectoryFixture.peopleBase)' readable"), shownDevice.stdout)
+        try await Connection(database.owner).query(Statement("", "UPDATE domains SET search_base = 'ou=Gone,dc=example,dc=com'"))
+        let missingBase = try ucp("device", "test", "corp-ad", "--wait")
+        XCTAssertEqual(missingBase.status, 1)
+        XCTAssertTrue((missingBase.stdout + missingBase.stderr).contains("does not exist"), missingBase.stdout + missingBase.stderr)
+        try await Connection(database.owner).query(Statement("", "UPDATE domains SET search_base = $1"), [DirectoryFixture.peopleBase])
+
         // The first sync creates the 54 enabled users.
         let first = try ucp("submit", "sync", "ldap", "--domain", "Sales", "--wait")
         XCTAssertEqual(first.status, 0, first.stderr + processes.log("worker"))

@@ -127,7 +127,7 @@ final class DomainCommandTests: XCTestCase {
             (["domain", "show", "Ghost"], "domain 'Ghost': no such domain"),
             (["domain", "edit", "Ghost", "--update", "all-fields"], "domain 'Ghost': no such domain"),
             (["domain", "remove", "Ghost"], "domain 'Ghost': no such domain"),
-            (["device", "remove", "OL"], "device 'OL': cannot be removed while domain 'Engineering' refer to it"),
+            (["device", "remove", "OL"], "device 'OL': cannot be removed while domain 'Engineering' refers to it"),
             (["device", "add", "--name", "Y", "--kind", "ldap", "--address", "h", "--user", "cn=a", "--password-file", keyFile],
              "server_type: required for a directory (--server-type ad|adam|openldap|oracle)"),
             (["device", "add", "--name", "Y", "--kind", "ldap", "--server-type", "novell", "--address", "h", "--user", "cn=a",

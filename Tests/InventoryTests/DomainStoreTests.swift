@@ -224,6 +224,9 @@ final class DomainStoreTests: XCTestCase {
              "filter: ip-phone-number (ipPhone) is not supported for OpenLDAP"),
             (try draft { $0.filter = .simple(SimpleQuery(conditions: [try QueryCondition(parsing: "directory-uri = a@b")])) },
              "filter: directory-uri is mapped to none in this domain (set directory_uri_attribute first)"),
+            (try draft { $0.filter = .simple(SimpleQuery(conditions: [try QueryCondition(parsing: "last-name = Sm\u{0}ith")])) },
+             "where: may not contain the NUL character (U+0000)"),
+            (draft { $0.filter = .advanced("(sn=Sm\u{0}ith)") }, "advanced_filter: may not contain the NUL character (U+0000)"),
             (draft { $0.serviceAreaFilters = [NamedLDAPFilter(name: "SA", filter: "(l=Paris)", mask: "12x34")] },
              "mask: '12x34' has a lower-case 'x' (use upper-case X)"),
             (draft { $0.serviceAreaFilters = [NamedLDAPFilter(name: "SA", filter: "(l=Paris)", mask: "12+34")] },
@@ -295,7 +298,7 @@ final class DomainStoreTests: XCTestCase {
             try await devices.deviceRemove(name: "AD", actor: "t")
             XCTFail("a directory in use was removed")
         } catch let error as DeviceError {
-            XCTAssertEqual(error.message, "device 'AD': cannot be removed while domain 'Sales' refer to it")
+            XCTAssertEqual(error.message, "device 'AD': cannot be removed while domain 'Sales' refers to it")
         }
         do {
             try await devices.deviceUpdate(name: "AD", actor: "t") { $0.directoryType = .openLDAP }
