@@ -36,6 +36,7 @@ public final class AXLClient: Sendable {
     public let isCanceled: @Sendable () -> Bool
     private let lanes: ConnectionLanes<AnswerParser>
     private let retried = Atomic<Int>(0)
+    private let getFieldSets = Mutex<[String: (expected: Set<String>, asked: Set<String>)]>([:])
 
     public init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
                 isCanceled: @escaping @Sendable () -> Bool = { false }) {
@@ -118,18 +119,25 @@ public final class AXLClient: Sendable {
     /// (axlcode 5007: removed between the list and the get).
     public func get(_ type: AXLObjectType, uuid: String) async throws -> (item: DeviceItem, unexpected: Set<String>)? {
         let body = AXLEnvelope.getRequest(version, type.getOperation, keys: [("uuid", uuid)], returnedTags: type.getTags)
+        let (expected, asked) = getFields(type)
         do {
-            // Fields the list already gave are no surprise when a device returns them too; only the
-            // asked-for collections are kept.
-            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement,
-                                        expected: Set(type.getTags + type.returnedTags + ["uuid"]))
+            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement, expected: expected)
             guard var item = answer.items.first else { return nil }
-            let asked = Set(type.getTags)
             item.fields.removeAll { !asked.contains($0.0) }
             return (item, answer.unexpected)
         } catch let fault as AXLFault where fault.code == 5007 {
             return nil
         }
+    }
+
+    /// The fields a `get` of `type` may bring and those it keeps, made once per type (a sync gets
+    /// thousands of objects). Fields the list already gave are no surprise when a device returns
+    /// them too; only the asked-for collections are kept.
+    private func getFields(_ type: AXLObjectType) -> (expected: Set<String>, asked: Set<String>) {
+        if let known = getFieldSets.withLock({ $0[type.inventoryType] }) { return known }
+        let sets = (Set(type.getTags + type.returnedTags + ["uuid"]), Set(type.getTags))
+        getFieldSets.withLock { $0[type.inventoryType] = sets }
+        return sets
     }
 
     /// `executeSQLQuery`: the rows of one query (the few objects only SQL reaches). The query is

@@ -228,14 +228,21 @@ public struct Session {
         for row in rows {
             for (index, field) in row.enumerated() {
                 if index > 0 { buffer.append(9) }
-                guard let field else { buffer.append(contentsOf: [92, 78]); continue } // \N
-                for byte in field.utf8 {
-                    switch byte {
-                    case 92: buffer.append(contentsOf: [92, 92])
-                    case 9: buffer.append(contentsOf: [92, 116])
-                    case 10: buffer.append(contentsOf: [92, 110])
-                    case 13: buffer.append(contentsOf: [92, 114])
-                    default: buffer.append(byte)
+                guard var field else { buffer.append(contentsOf: [92, 78]); continue } // \N
+                field.withUTF8 { bytes in
+                    // Most fields need no escape: copied in one go.
+                    guard bytes.contains(where: { $0 == 92 || $0 == 9 || $0 == 10 || $0 == 13 }) else {
+                        buffer.append(contentsOf: bytes)
+                        return
+                    }
+                    for byte in bytes {
+                        switch byte {
+                        case 92: buffer.append(contentsOf: [92, 92])
+                        case 9: buffer.append(contentsOf: [92, 116])
+                        case 10: buffer.append(contentsOf: [92, 110])
+                        case 13: buffer.append(contentsOf: [92, 114])
+                        default: buffer.append(byte)
+                        }
                     }
                 }
             }

@@ -4,6 +4,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
+import Synchronization
 
 /// The payload of `sync.infra` and `sync.user`. Empty for a real sync; the stand-in fields
 /// (`seconds`, `hang`, `fail`) make it run the stand-in instead, which schedule and watchdog
@@ -83,8 +84,29 @@ public enum DeviceSync {
 
     /// An analog phone (a VG gateway port): product "Analog Phone" or a "VGC Phone" port.
     public static func isAnalogPhone(_ item: DeviceItem) -> Bool {
+        // ASCII case folding is enough for the two markers, and cheap: every listed phone is checked.
         let product = (item.text("product") ?? "") + " " + (item.text("model") ?? "")
-        return product.localizedCaseInsensitiveContains("analog") || product.localizedCaseInsensitiveContains("VGC Phone")
+        return containsIgnoringCase(product, "analog") || containsIgnoringCase(product, "vgc phone")
+    }
+
+    /// Whether `text` contains `marker` (lowercase ASCII), ASCII letters compared without case.
+    static func containsIgnoringCase(_ text: String, _ marker: StaticString) -> Bool {
+        let needle = UnsafeBufferPointer(start: marker.utf8Start, count: marker.utf8CodeUnitCount)
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.count >= needle.count else { return false }
+            for start in 0...(bytes.count - needle.count) {
+                var index = 0
+                while index < needle.count {
+                    var byte = bytes[start + index]
+                    if byte >= 65, byte <= 90 { byte += 32 }
+                    if byte != needle[index] { break }
+                    index += 1
+                }
+                if index == needle.count { return true }
+            }
+            return false
+        }
     }
 
     /// The outcome line, in the seed's words.
@@ -103,16 +125,17 @@ private final class Run: @unchecked Sendable {
     let objects: DeviceObjectStore
     let pageSize: Int
     let concurrency: Int
-    var done: Int64 = 0
-    var estimate: Int64?
-    var counts: [String: Int] = [:]
-    var failedTypes: [String] = []
-    var warned: Set<String> = []
-    var removed = 0
-    var inserted = 0
-    var analogSkipped = 0
-    /// The page being written (see `store`).
-    var writing: Task<(String, DeviceObjectStore.UpsertResult), Error>?
+    /// What the type readers, several at once, add up.
+    struct Tally {
+        var done: Int64 = 0
+        var estimate: Int64?
+        var counts: [String: Int] = [:]
+        var failedTypes: [String] = []
+        var warned: Set<String> = []
+        var removed = 0
+        var inserted = 0
+    }
+    let tally = Mutex(Tally())
 
     init(name: String, kind: DeviceSyncKind, context: JobContext, connection: Connection, pageSize: Int, concurrency: Int) {
         self.name = name
@@ -138,11 +161,11 @@ private final class Run: @unchecked Sendable {
             throw DeviceJobFailure("device '\(name)': the last connection test is \(state), not successful; a Unity Connection synchronization starts only after a successful test (run 'ucp device test \(name)')")
         }
         let previous = try await objects.deviceSyncPreviousCounts(device: name, kind: kind)
-        estimate = previous.isEmpty ? nil : Int64(previous.values.reduce(0, +))
+        tally.withLock { $0.estimate = previous.isEmpty ? nil : Int64(previous.values.reduce(0, +)) }
         try await objects.deviceSyncLogStart(device: name, kind: kind, job: jobID)
         do {
             try await log("info", "\(kind.title) of \(device.device.kind.title) '\(name)' started (job \(jobID))")
-            try await context.progress(done: 0, total: estimate, message: "connecting to \(name)")
+            try await context.progress(done: 0, total: tally.withLock { $0.estimate }, message: "connecting to \(name)")
             switch device.device.kind {
             case .callProcessor, .presenceProcessor:
                 let client = device.axl(options: .init(pageSize: pageSize), context: context)
@@ -151,7 +174,7 @@ private final class Run: @unchecked Sendable {
                     throw DeviceJobFailure("device '\(name)': \(version) is Cisco Unified CM Express, which is not supported (only Unified CM is synchronized)")
                 }
                 try await log("info", "Connected: version \(version), AXL \(client.version)")
-                for type in types { try await read(type, axl: client) }
+                try await readAll(types, axl: client)
                 if client.retries > 0 {
                     try await log("info", "The device was busy: \(client.retries) requests were sent again after backing off (HTTP 503 or overload)")
                 }
@@ -166,23 +189,27 @@ private final class Run: @unchecked Sendable {
             case .directory:
                 break // refused by the plan above
             }
+            let result = tally.withLock { $0 }
+            // Types are read several at once: the failed ones are named in the catalog's order.
+            let failedTypes = types.map(\.inventoryType).filter(result.failedTypes.contains)
             let outcome = DeviceSync.outcome(failedTypes: failedTypes)
-            let total = counts.values.reduce(0, +)
-            try await log("info", "Read \(total) objects (\(inserted) new, \(removed) marked removed)")
+            let total = result.counts.values.reduce(0, +)
+            try await log("info", "Read \(total) objects (\(result.inserted) new, \(result.removed) marked removed)")
             try await log("info", outcome)
-            try await objects.deviceSyncLogFinish(device: name, kind: kind, job: jobID, state: "succeeded", outcome: outcome, counts: counts)
+            try await objects.deviceSyncLogFinish(device: name, kind: kind, job: jobID, state: "succeeded", outcome: outcome, counts: result.counts)
             try await DeviceStore(connection).deviceMarkSynchronized(name: name)
             try await objects.deviceObjectsAudit(
                 actor: "job \(jobID)", device: name,
-                message: "\(kind.title) of '\(name)' stored \(total) objects: \(inserted) new, \(removed) marked removed")
-            try await context.progress(done: done, total: done, message: outcome)
+                message: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed")
+            try await context.progress(done: result.done, total: result.done, message: outcome)
         } catch {
-            _ = try? await writing?.value // the connection goes back to the pool only once no write uses it
+            // Every reader has waited for its page being written: the connection goes back to the
+            // pool only once no write uses it.
             let canceled = (try? context.checkCancellation()) == nil
             let message = canceled ? "Canceled." : "Failed: \(DeviceJobFailure.reason(error, withOperation: true))"
             try? await log(canceled ? "warning" : "error", message)
             try? await objects.deviceSyncLogFinish(device: name, kind: kind, job: jobID, state: canceled ? "canceled" : "failed",
-                                                   outcome: message, counts: counts)
+                                                   outcome: message, counts: tally.withLock { $0.counts })
             try context.checkCancellation()
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("\(kind.title) of '\(name)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
@@ -195,55 +222,87 @@ private final class Run: @unchecked Sendable {
     }
 
     func progress(_ type: String) async throws {
-        let total = estimate.map { max($0, done) }
-        try await context.progress(done: done, total: total, message: "reading \(type) (\(done) objects read)")
+        let (done, estimate) = tally.withLock { ($0.done, $0.estimate) }
+        try await context.progress(done: done, total: estimate.map { max($0, done) }, message: "reading \(type) (\(done) objects read)")
     }
 
     /// Unexpected elements are reported once per name and type.
     func warnUnexpected(_ names: Set<String>, in type: String) async throws {
-        for name in names.sorted() where warned.insert("\(type)/\(name)").inserted {
+        for name in names.sorted() where tally.withLock({ $0.warned.insert("\(type)/\(name)").inserted }) {
             try await log("warning", "Skipped unexpected element <\(name)> in \(type)")
         }
     }
 
     // MARK: AXL
 
+    /// Independent types are read several at once, so one type's parsing and writing overlaps
+    /// another's requests. The device still sees at most `concurrency` requests in flight: every
+    /// request of every type waits for one of the client's lanes.
+    func readAll(_ types: [AXLObjectType], axl: AXLClient) async throws {
+        let width = min(Self.typeReaders(concurrency), max(1, types.count))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = types.makeIterator()
+            for _ in 0..<width {
+                guard let type = next.next() else { break }
+                group.addTask { try await self.read(type, axl: axl) }
+            }
+            while try await group.next() != nil {
+                guard let type = next.next() else { continue }
+                group.addTask { try await self.read(type, axl: axl) }
+            }
+        }
+    }
+
+    /// Types read at once for a device limited to `concurrency` requests in flight: one type per
+    /// two lanes (a list holds one lane for its page and one for the next), three at most.
+    static func typeReaders(_ concurrency: Int) -> Int {
+        min(3, max(1, (concurrency + 1) / 2))
+    }
+
     func read(_ type: AXLObjectType, axl: AXLClient) async throws {
         try context.checkCancellation()
         let started = ContinuousClock.now
-        let before = done
+        let writer = PageWriter(run: self)
         defer {
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            if done > before {
-                context.logger.debug("\(type.inventoryType): \(done - before) objects in \(String(format: "%.2f", seconds)) s")
+            if writer.stored > 0 {
+                context.logger.debug("\(type.inventoryType): \(writer.stored) objects in \(String(format: "%.2f", seconds)) s")
             }
         }
         do {
             switch type.source {
             case .axlList:
-                try await readList(type, axl: axl)
+                try await readList(type, axl: axl, writer: writer)
             case .axlSQL(let table):
-                try await readSQL(type, table: table, axl: axl)
+                try await readSQL(type, table: table, axl: axl, writer: writer)
             case .unavailable(let reason):
                 try await log("info", "\(type.inventoryType): not read (\(reason))")
                 return
             case .cupi:
                 return
             }
-            try await flush()
-            counts[type.inventoryType] = counts[type.inventoryType, default: 0]
-            removed += try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+            try await writer.flush()
+            // Read completely: what this job did not see of the type is gone from the device.
+            let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+            tally.withLock {
+                $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
+                $0.removed += removed
+            }
         } catch let fault as AXLFault {
-            try await flush()
-            failedTypes.append(type.inventoryType)
+            try await writer.flush()
+            tally.withLock { $0.failedTypes.append(type.inventoryType) }
             try await log("warning", "\(type.inventoryType) could not be synchronized: \(fault.description)")
+        } catch {
+            await writer.drain()
+            throw error
         }
     }
 
-    func readList(_ type: AXLObjectType, axl: AXLClient) async throws {
+    func readList(_ type: AXLObjectType, axl: AXLClient, writer: PageWriter) async throws {
         let keepAnalog = type.inventoryType == "Phone"
             ? (try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false) : true
+        var analogSkipped = 0
         try await axl.list(type) { page in
             var items = page.items
             try await warnUnexpected(page.unexpected, in: type.inventoryType)
@@ -253,13 +312,12 @@ private final class Run: @unchecked Sendable {
                 analogSkipped += before - items.count
             }
             if !type.getTags.isEmpty { items = try await followUp(type, items, axl: axl) }
-            try await store(type, items)
+            try await writer.store(type, items)
         }
         if !keepAnalog, analogSkipped > 0 {
             try await log("info", "Skipped \(analogSkipped) analog phones (setting \(DeviceSync.analogPhoneSetting) is off)")
         }
     }
-
     /// The `get` of each listed object, several in flight (the client's lanes bound them), merged
     /// into the listed fields.
     func followUp(_ type: AXLObjectType, _ items: [DeviceItem], axl: AXLClient) async throws -> [DeviceItem] {
@@ -296,34 +354,20 @@ private final class Run: @unchecked Sendable {
         return results.0
     }
 
-    func readSQL(_ type: AXLObjectType, table: String, axl: AXLClient) async throws {
+    func readSQL(_ type: AXLObjectType, table: String, axl: AXLClient, writer: PageWriter) async throws {
         // Constants of the catalog only: the table and column names are never input.
         let sql = "SELECT \(type.returnedTags.joined(separator: ", ")) FROM \(table)"
         let page = try await axl.sqlQuery(sql)
-        try await store(type, page.items)
+        try await writer.store(type, page.items)
     }
 
-    /// Hands a page to the writer: it is copied and upserted while the next page is read. At most
-    /// one write is in flight, so memory holds two pages at most.
-    func store(_ type: AXLObjectType, _ items: [DeviceItem]) async throws {
-        let rows = items.map { item in
-            DeviceObjectRow(type: type.inventoryType, key: item.key(type.keyTags), uuid: item.uuid, attributes: item.json)
+    /// Counts a written page.
+    func stored(_ type: String, _ result: DeviceObjectStore.UpsertResult) async throws {
+        tally.withLock {
+            $0.inserted += result.inserted
+            $0.counts[type, default: 0] += result.total
+            $0.done += Int64(result.total)
         }
-        try await flush()
-        let (objects, name, kind, jobID) = (objects, name, kind, jobID)
-        writing = Task {
-            (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows))
-        }
-    }
-
-    /// Waits for the page being written and counts it.
-    func flush() async throws {
-        guard let write = writing else { return }
-        writing = nil
-        let (type, result) = try await write.value
-        inserted += result.inserted
-        counts[type, default: 0] += result.total
-        done += Int64(result.total)
         try await progress(type)
     }
 
@@ -341,29 +385,78 @@ private final class Run: @unchecked Sendable {
                 groups.append((path, element, [type]))
             }
         }
+        let writer = PageWriter(run: self)
         for group in groups {
             try context.checkCancellation()
             do {
                 try await client.list(group.path, element: group.element) { page in
-                    if estimate == nil, page.total > 0 { estimate = Int64(page.total * group.types.count) }
+                    if page.total > 0 {
+                        tally.withLock { if $0.estimate == nil { $0.estimate = Int64(page.total * group.types.count) } }
+                    }
                     for type in group.types {
                         let tags = Set(type.returnedTags)
                         let items = page.items.map { item in
                             DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
                         }
-                        try await store(type, items)
+                        try await writer.store(type, items)
                     }
                 }
-                try await flush()
+                try await writer.flush()
                 for type in group.types {
-                    counts[type.inventoryType] = counts[type.inventoryType, default: 0]
-                    removed += try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+                    let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+                    tally.withLock {
+                        $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
+                        $0.removed += removed
+                    }
                 }
             } catch let error as DeviceClientError where error.kind == .http {
-                try await flush()
-                failedTypes += group.types.map(\.inventoryType)
+                try await writer.flush()
+                tally.withLock { $0.failedTypes += group.types.map(\.inventoryType) }
                 try await log("warning", "\(group.types.map(\.inventoryType).joined(separator: ", ")) could not be synchronized: \(error)")
+            } catch {
+                await writer.drain()
+                throw error
             }
         }
+    }
+}
+
+/// One type reader's writes: a page is copied and upserted while the reader reads the next. At
+/// most one write in flight per reader, so memory holds two pages of each reader at most. Used by
+/// its reader's task only.
+private final class PageWriter: @unchecked Sendable {
+    let run: Run
+    private var writing: Task<(String, DeviceObjectStore.UpsertResult), Error>?
+    /// Objects this reader has stored.
+    private(set) var stored = 0
+
+    init(run: Run) {
+        self.run = run
+    }
+
+    func store(_ type: AXLObjectType, _ items: [DeviceItem]) async throws {
+        let rows = items.map { item in
+            DeviceObjectRow(type: type.inventoryType, key: item.key(type.keyTags), uuid: item.uuid, attributes: item.json)
+        }
+        try await flush()
+        let (objects, name, kind, jobID) = (run.objects, run.name, run.kind, run.jobID)
+        writing = Task {
+            (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows))
+        }
+    }
+
+    /// Waits for the page being written and counts it.
+    func flush() async throws {
+        guard let write = writing else { return }
+        writing = nil
+        let (type, result) = try await write.value
+        stored += result.total
+        try await run.stored(type, result)
+    }
+
+    /// Waits for the page being written, whatever its outcome (before the connection is given back).
+    func drain() async {
+        _ = try? await writing?.value
+        writing = nil
     }
 }

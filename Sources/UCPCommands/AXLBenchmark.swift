@@ -56,7 +56,9 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
         emit("[bench] raw: \(raw.objects) objects, \(raw.requests) requests, \(raw.bytes / 1_048_576) MB in \(QueueBenchmark.number(raw.seconds, 2)) s = \(QueueBenchmark.number(raw.perSecond, 1)) objects/s")
 
         let workers = try WorkerProcesses.start(count: 1, concurrency: 4, database: database, directory: directory,
-                                                label: "axl", environment: [SecretKey.environmentVariable: keyPath])
+                                                label: "axl",
+                                                // Debug: the sync logs each type's time, shown next to the raw ones.
+                                                environment: [SecretKey.environmentVariable: keyPath, "UCP_LOG_LEVEL": "debug"])
         let store = QueueStore(Connection(database.app))
         try await workers.waitUntilIdle(store)
         let payload = "{\"pageSize\":\(pageSize),\"concurrency\":\(concurrency)}"
@@ -75,7 +77,12 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         let peakKB = Self.peakRSSKilobytes(pid: workers.pids[0])
+        let workerCPU = Self.cpuSeconds(pid: workers.pids[0])
         try await workers.stop()
+        let workerLog = (try? String(contentsOfFile: workers.logs[0], encoding: .utf8)) ?? ""
+        for line in workerLog.split(separator: "\n") where line.contains(" objects in ") {
+            emit("[bench] sync \(line)")
+        }
         try simulator.stop()
         guard job.state == .succeeded, let started = job.startedAt, let finished = job.finishedAt else {
             throw BenchError("the user sync ended \(job.state.rawValue): \(job.error ?? "")")
@@ -83,10 +90,21 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
         let seconds = finished.timeIntervalSince(started)
         let objects = Int(job.progress.done)
         let perSecond = Double(objects) / seconds
+        emit("[bench] worker CPU: \(QueueBenchmark.number(workerCPU, 2)) s (user + system, the whole worker process)")
         emit("[bench] sync: \(objects) objects in \(QueueBenchmark.number(seconds, 2)) s = \(QueueBenchmark.number(perSecond, 1)) objects/s; \(job.progress.message ?? "")")
         await context.close()
         let ratio = perSecond / raw.perSecond
         print("axl-sync: objects=\(objects) per_s=\(QueueBenchmark.number(perSecond, 1)) raw_per_s=\(QueueBenchmark.number(raw.perSecond, 1)) ratio=\(QueueBenchmark.number(ratio, 2)) peak_rss_mb=\(QueueBenchmark.number(Double(peakKB) / 1024, 1))")
+    }
+
+    /// User + system CPU time of a process so far, seconds (0 when unreadable).
+    static func cpuSeconds(pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// VmHWM of a process: the peak of its resident set, in kB (0 when unreadable).
