@@ -15,6 +15,17 @@ public final class LDAPConnection: @unchecked Sendable {
     private let queue: DispatchQueue
     // Touched only on `queue` (and in deinit, when nothing else holds the connection).
     private var handle: OpaquePointer?
+    /// The paged search the server still holds for this connection, if any. A directory keeps one
+    /// paged search per connection: a new search first drops one its reader left behind.
+    private var openSearch: OpenSearch?
+
+    struct OpenSearch {
+        /// Which `LDAPPages` reader it belongs to.
+        let reader: Int
+        let search: LDAPSearch
+        let cookie: [UInt8]?
+        let pending: Int32?
+    }
 
     private init(endpoint: LDAPEndpoint, configuration: LDAPConfiguration, queue: DispatchQueue, handle: OpaquePointer) {
         self.endpoint = endpoint
@@ -65,7 +76,7 @@ public final class LDAPConnection: @unchecked Sendable {
     public func read(_ dn: String, attributes: [String] = []) async throws -> LDAPEntry? {
         do {
             let page = try await page(LDAPSearch(base: dn, scope: .base, attributes: attributes, pageSize: 0), cookie: nil,
-                                      pending: nil, index: 0)
+                                      pending: nil, index: 0, reader: 0)
             return page.page.entries.first
         } catch let error as LDAPError where error.code == LDAP_NO_SUCH_OBJECT {
             return nil
@@ -118,26 +129,41 @@ public final class LDAPConnection: @unchecked Sendable {
 
     /// Reads one page of `search` on the connection's queue: the answer to `pending` (a request sent
     /// with the previous page), or to a new request with `cookie`. `pageSize` 0 asks for no paging.
-    func page(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?, index: Int) async throws -> FetchedPage {
+    /// `reader` names the `LDAPPages` reader asking (0: a one-off unpaged read); a new paged search
+    /// first drops one another reader left open (an unpaged read leaves it alone).
+    func page(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?, index: Int, reader: Int) async throws -> FetchedPage {
         try await onQueue { connection in
+            if search.pageSize > 0, let open = connection.openSearch, open.reader != reader { connection.drop(open) }
             let messageID = try pending ?? connection.sendSearch(search, cookie: cookie)
-            return try connection.receivePage(search, messageID: messageID, index: index)
+            if search.pageSize > 0 { connection.openSearch = nil }
+            let fetched = try connection.receivePage(search, messageID: messageID, index: index)
+            if search.pageSize > 0 && (fetched.cookie != nil || fetched.next != nil) {
+                connection.openSearch = OpenSearch(reader: reader, search: search, cookie: fetched.cookie, pending: fetched.next)
+            }
+            return fetched
         }
     }
 
-    /// Tells the server to drop a paged search that will not be read to its end: abandons the request
-    /// in flight, or sends page size 0 with the last cookie (RFC 2696 §3).
-    func abandon(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?) {
+    /// Tells the server to drop the paged search `reader` will not read to its end (unless a newer
+    /// search already dropped it).
+    func abandon(reader: Int) {
         queue.async {
-            guard let handle = self.handle else { return }
-            if let pending {
-                ldap_abandon_ext(handle, pending, nil, nil)
-            } else if let cookie {
-                var dropped = search
-                dropped.pageSize = 0
-                if let id = try? self.sendSearch(dropped, cookie: cookie, pagedEvenIfZero: true) {
-                    _ = try? self.receivePage(dropped, messageID: id, index: -1)
-                }
+            guard let open = self.openSearch, open.reader == reader else { return }
+            self.drop(open)
+        }
+    }
+
+    /// Abandons the request in flight, or sends page size 0 with the last cookie (RFC 2696 §3).
+    private func drop(_ open: OpenSearch) {
+        openSearch = nil
+        guard let handle else { return }
+        if let pending = open.pending {
+            ldap_abandon_ext(handle, pending, nil, nil)
+        } else if let cookie = open.cookie {
+            var dropped = open.search
+            dropped.pageSize = 0
+            if let id = try? sendSearch(dropped, cookie: cookie, pagedEvenIfZero: true) {
+                _ = try? receivePage(dropped, messageID: id, index: -1)
             }
         }
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The pages of one paged search, as an asynchronous sequence. A reader task asks the server for
 /// page after page (each request needs the previous page's cookie) and holds at most `readAhead`
 /// pages the caller has not taken yet; it waits while that many are waiting. Ending the iteration
@@ -19,25 +21,27 @@ public struct LDAPPages: AsyncSequence, Sendable {
 
     /// The reading task and the pages it read; the last element is the end (nil) or the failure.
     final class Reader: Sendable {
+        static let nextNumber = Atomic<Int>(0)
         private let buffer: PageBuffer
         private let task: Task<Void, Never>
 
         init(connection: LDAPConnection, search: LDAPSearch, capacity: Int) {
             let buffer = PageBuffer(capacity: capacity)
             self.buffer = buffer
+            let reader = Reader.nextNumber.add(1, ordering: .relaxed).newValue
             task = Task {
                 var cookie: [UInt8]?
                 var pending: Int32?
                 var index = 0
                 do {
                     repeat {
-                        let fetched = try await connection.page(search, cookie: cookie, pending: pending, index: index)
+                        let fetched = try await connection.page(search, cookie: cookie, pending: pending, index: index, reader: reader)
                         cookie = search.pageSize > 0 ? fetched.cookie : nil
                         pending = fetched.next
                         index += 1
                         guard await buffer.put(fetched.page) else {
                             // The caller stopped: the server still holds the search if a cookie is left.
-                            if cookie != nil { connection.abandon(search, cookie: cookie, pending: pending) }
+                            if cookie != nil { connection.abandon(reader: reader) }
                             return
                         }
                     } while cookie != nil
