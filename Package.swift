@@ -1,7 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Imports point one way: ucp → UCPCommands → features (Sync) → Queue → Postgres → C modules.
+// Imports point one way: ucp → DevTools → UCPCommands → features (Sync, Schedules, Watchdog) → stores
+// (Inventory, Queue) → wrappers (Postgres, Transport, LDAP, Runtime) → C modules. scripts/check-layout.sh
+// checks that each target declares exactly the modules it imports.
 let package = Package(
     name: "UCProvision",
     platforms: [.macOS(.v14)],
@@ -21,17 +23,24 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
-        .target(name: "Postgres", dependencies: [
-            "CLibPQ",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        // Clock, backoff, child processes, the bridge from blocking C calls to async, periodic services.
+        .target(name: "Runtime", dependencies: []),
+        // libpq only: connections on their own threads, statements, transactions, COPY, LISTEN, a pool.
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Runtime"]),
+        // A private PostgreSQL cluster (initdb + pg_ctl): the embedded default, tests, benchmarks.
+        .target(name: "PostgresCluster", dependencies: ["Postgres", "Runtime"]),
+        // Every job type's contract (parameters, name, kind, attempts), without handlers.
+        .target(name: "JobCatalog", dependencies: []),
+        // The job queue: its store, the audit API, status, worker and coordinator.
         .target(name: "Queue", dependencies: [
-            "Postgres",
+            "Postgres", "JobCatalog", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The migrator: numbered SQL files of migrations/, under an advisory lock.
+        .target(name: "Schema", dependencies: ["Postgres", "Queue"]),
         // Pure logic: schedule definitions, frequencies, the granular sync syntax and its preview.
-        .target(name: "Schedules", dependencies: []),
+        .target(name: "ScheduleRules", dependencies: ["JobCatalog"]),
         // libcurl: HTTP(S) requests and SMTP mail.
         .target(name: "Transport", dependencies: [
             "CCurl",
@@ -40,11 +49,11 @@ let package = Package(
         // libldap: bind, paged search, modify, connection test; blocking calls on threads of their own.
         .target(name: "LDAP", dependencies: ["CLDAP", "Secrets"]),
         // A generated test directory and a private slapd serving it (tests, benchmark, demo).
-        .target(name: "DirectoryFixtures", dependencies: ["Postgres"]),
+        .target(name: "DirectoryFixtures", dependencies: ["Runtime"]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
         .target(name: "AXL", dependencies: ["CLibXML2"]),
         // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
-        .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Postgres", "Secrets"]),
+        .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Runtime", "Secrets"]),
         // `ucp devsim`: a simulated Unified CM (AXL) and Unity Connection (CUPI) over its own HTTP(S) server.
         .target(name: "DeviceSimulator", dependencies: ["AXL", "COpenSSL"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
@@ -52,41 +61,49 @@ let package = Package(
         // Pure logic of directories and domains: RFC 4515 filters (parse, escape, evaluate), the simple
         // query, phone masks, the field mapping per server type.
         .target(name: "Directory", dependencies: []),
-        // Devices, domains (and later service areas, users, services, device objects): the stores.
-        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "Schedules"]),
-        // Stored schedules (migrations/004_schedules.sql) and the inventory catalog their previews use.
-        .target(name: "Scheduling", dependencies: ["Schedules", "Postgres", "Queue", "Inventory"]),
+        // Devices, domains, users, device objects, settings: the inventory's stores.
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules"]),
+        // Stored schedules and their runs (migrations 004, 005, 009), and domains' own LDAP sync firing.
+        .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory"]),
+        // The sync job handlers.
         .target(name: "Sync", dependencies: [
-            "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
-            .product(name: "Logging", package: "swift-log"),
+            "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [
-            "Queue", "Postgres", "Transport", "Secrets",
+            "Queue", "Postgres", "Transport", "Secrets", "Inventory",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The operator commands.
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "Queue", "Sync", "Watchdog", "Transport", "Secrets", "Inventory", "Scheduling", "Directory",
-            "DeviceSimulator", "DeviceClients", "AXL", "LDAP", "DirectoryFixtures",
+            "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory",
+            "Schedules", "ScheduleRules", "Directory",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .executableTarget(name: "ucp", dependencies: ["UCPCommands"]),
+        // Tooling carried by `ucp`: the demo, benchmarks, the simulators' commands, stand-in job types.
+        .target(name: "DevTools", dependencies: [
+            "UCPCommands", "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Inventory",
+            "Schedules", "Secrets", "DeviceSimulator", "DirectoryFixtures", "DeviceClients", "AXL", "Runtime",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "Sync", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "Queue", "TestSupport"]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "TestSupport"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "TestSupport"]),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
+        .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "AXLTests", dependencies: ["AXL"]),
-        .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "TestSupport"]),
+        .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport"]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
@@ -94,7 +111,7 @@ let package = Package(
             "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "Queue", "DirectoryFixtures"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,6 @@
 import AXL
 import Foundation
-import Postgres
+import Runtime
 import Synchronization
 import Transport
 

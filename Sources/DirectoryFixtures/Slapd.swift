@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import Runtime
 
 /// A private OpenLDAP server (Debian's `slapd`) in a folder of its own, on loopback ports: the
 /// directory of the tests, the benchmark and the demo. Its configuration is a slapd.conf written

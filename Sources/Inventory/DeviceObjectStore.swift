@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Queue
 
 /// Which synchronization read an object: infrastructure or user (seed 004).
 public enum DeviceSyncKind: String, Sendable, CaseIterable, Codable {
@@ -114,7 +115,7 @@ public struct DeviceObjectStore: Sendable {
 
     /// The audit line of a sync's changes to the inventory.
     public func deviceObjectsAudit(actor: String, device: String, message: String) async throws {
-        try await connection.query(DeviceSQL.auditAppend, [actor, "inventory.synchronized", device, message])
+        try await QueueStore(connection).auditAppend(actor: actor, action: "inventory.synchronized", target: device, message: message)
     }
 
     // MARK: detailed logs

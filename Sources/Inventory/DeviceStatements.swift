@@ -36,7 +36,4 @@ enum DeviceSQL {
     static let domainsUsingDirectory = Statement("device_domains_using_directory", """
         SELECT name FROM domains WHERE directory = $1 ORDER BY name
         """)
-    static let auditAppend = Statement("inventory_audit_append", """
-        INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)
-        """)
 }

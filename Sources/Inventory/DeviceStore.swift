@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Postgres
+import Queue
 import Secrets
 
 /// The fields an operator sets on a device (everything but its password, test result and sync marks).
@@ -276,7 +277,7 @@ public struct DeviceStore: Sendable {
     }
 
     private static func audit(_ session: Session, actor: String, action: String, target: String, message: String) throws {
-        try session.query(DeviceSQL.auditAppend, [actor, action, target, message])
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: action, target: target, message: message)
     }
 
     private static func auditTLSOff(_ session: Session, actor: String, name: String) throws {

@@ -1,7 +1,7 @@
 import Directory
 import Foundation
 import Postgres
-import Schedules
+import ScheduleRules
 
 /// Table 5, "Mode".
 public enum LDAPMode: String, Sendable, CaseIterable, Codable {

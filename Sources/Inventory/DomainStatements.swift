@@ -45,7 +45,4 @@ enum DomainSQL {
     static let directoryGet = Statement("domain_directory_get", """
         SELECT kind, directory_type FROM devices WHERE name = $1 FOR SHARE
         """)
-    static let auditAppend = Statement("domain_audit_append", """
-        INSERT INTO audit_log (actor, action, target, message) VALUES ($1, $2, $3, $4)
-        """)
 }

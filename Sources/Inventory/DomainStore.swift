@@ -1,7 +1,8 @@
 import Directory
 import Foundation
 import Postgres
-import Schedules
+import Queue
+import ScheduleRules
 
 /// The domains and their LDAP settings: every change is validated first (against the directory's
 /// server type, read in the same transaction), written with its audit line in one transaction, and
@@ -131,7 +132,7 @@ public struct DomainStore: Sendable {
     }
 
     private static func audit(_ session: Session, actor: String, action: String, target: String, message: String) throws {
-        try session.query(DomainSQL.auditAppend, [actor, action, target, message])
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: action, target: target, message: message)
     }
 }
 

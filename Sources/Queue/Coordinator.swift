@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Postgres
+import Runtime
 import ServiceLifecycle
 
 /// A periodic duty of the coordinator (lease rescue, pruning, schedule firing …). Duties run only

@@ -1,19 +1,6 @@
 import Foundation
+import JobCatalog
 import Postgres
-
-/// What a job is to the scheduling rules (DESIGN.md §4).
-public enum JobKind: String, Sendable, Codable, CaseIterable {
-    /// Infrastructure and user synchronization: hold the sync slot and maintenance mode.
-    case deviceSync = "device_sync"
-    /// Domain and LDAP synchronization: hold the sync slot.
-    case sync
-    /// Writes to devices: maintenance mode holds them back.
-    case order
-    /// Neither: connection tests, change-notification polls.
-    case task
-
-    public var isSync: Bool { self == .deviceSync || self == .sync }
-}
 
 public enum JobState: String, Sendable, Codable, CaseIterable {
     case queued, running, canceling, succeeded, failed, canceled

@@ -1,4 +1,5 @@
 import Foundation
+import JobCatalog
 import Postgres
 
 /// The one seam between the queue and PostgreSQL: every operation on the queue's tables, named
@@ -40,16 +41,31 @@ public struct QueueStore: Sendable {
             self.syncGroup = syncGroup
             self.scheduleRunID = scheduleRunID
         }
+
+        /// A job of the type `contract` names, with its kind and attempts.
+        public init(_ contract: any JobParameters.Type, target: String? = nil, payload: String = "{}", priority: Int = 0,
+                    runAt: Date? = nil, dedupKey: String? = nil, actor: String, syncGroup: String? = nil,
+                    scheduleRunID: Int64? = nil) {
+            self.init(kind: contract.kind, type: contract.jobType, target: target, payload: payload, priority: priority,
+                      runAt: runAt, maxAttempts: contract.maxAttempts, dedupKey: dedupKey, actor: actor,
+                      syncGroup: syncGroup, scheduleRunID: scheduleRunID)
+        }
+
+        /// A job with these parameters, encoded as its payload.
+        public init<P: JobParameters>(_ parameters: P, target: String? = nil, priority: Int = 0, runAt: Date? = nil,
+                                      dedupKey: String? = nil, actor: String, syncGroup: String? = nil,
+                                      scheduleRunID: Int64? = nil) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            self.init(P.self, target: target, payload: String(decoding: try encoder.encode(parameters), as: UTF8.self),
+                      priority: priority, runAt: runAt, dedupKey: dedupKey, actor: actor, syncGroup: syncGroup,
+                      scheduleRunID: scheduleRunID)
+        }
     }
 
     /// Enqueues one job. `created` is false when a pending job with the same key already existed.
     public func jobEnqueue(_ params: EnqueueParams) async throws -> (id: Int64, created: Bool) {
-        let rows = try await connection.query(QueueSQL.jobEnqueue, [
-            params.kind.rawValue, params.type, params.target, params.payload, params.priority, params.runAt,
-            params.maxAttempts, params.dedupKey, params.actor, params.syncGroup, params.scheduleRunID,
-        ])
-        guard let row = rows.first else { throw PostgresError(kind: .other, message: "enqueue returned nothing") }
-        return (try row.decode("id"), try row.decode("created"))
+        try await connection.withSession { try InTransaction($0).jobEnqueue(params) }
     }
 
     /// Enqueues many orders or tasks in one transaction with COPY. Syncs go one by one through
@@ -240,7 +256,9 @@ public struct QueueStore: Sendable {
 
     public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
                             message: String) async throws {
-        try await connection.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+        try await connection.withSession {
+            try InTransaction($0).auditAppend(actor: actor, action: action, jobID: jobID, target: target, message: message)
+        }
     }
 
     public func auditList(since: Date?, jobID: Int64?, limit: Int) async throws -> [AuditEntry] {
@@ -300,6 +318,35 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.leaderGet, [role]).first.map { row in
             Leader(holder: try row.decode("holder"), electedAt: try row.decode("elected_at"),
                    remainingSeconds: try row.decode("remaining"))
+        }
+    }
+}
+
+extension QueueStore {
+    /// The queue's operations that another module runs inside a transaction of its own (a schedule
+    /// that records its run and queues its job at once, an inventory change and its audit line).
+    /// The async methods of `QueueStore` run these same bodies in a session of their own.
+    public struct InTransaction {
+        let session: Session
+
+        public init(_ session: Session) {
+            self.session = session
+        }
+
+        /// Enqueues one job. `created` is false when a pending job with the same key already existed.
+        public func jobEnqueue(_ params: EnqueueParams) throws -> (id: Int64, created: Bool) {
+            let rows = try session.query(QueueSQL.jobEnqueue, [
+                params.kind.rawValue, params.type, params.target, params.payload, params.priority, params.runAt,
+                params.maxAttempts, params.dedupKey, params.actor, params.syncGroup, params.scheduleRunID,
+            ])
+            guard let row = rows.first else { throw PostgresError(kind: .other, message: "enqueue returned nothing") }
+            return (try row.decode("id"), try row.decode("created"))
+        }
+
+        /// Appends one line to the audit trail: the one place in Swift that writes `audit_log`.
+        public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
+                                message: String) throws {
+            try session.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
         }
     }
 }

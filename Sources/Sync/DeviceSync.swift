@@ -2,44 +2,10 @@ import AXL
 import DeviceClients
 import Foundation
 import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import Synchronization
-
-/// The payload of `sync.infra` and `sync.user`. Empty for a real sync; the stand-in fields
-/// (`seconds`, `hang`, `fail`) make it run the stand-in instead, which schedule and watchdog
-/// tests use without a device. `pageSize` and `concurrency` tune the AXL reads.
-public protocol DeviceSyncParameters: StandInSyncParameters {
-    static var syncKind: DeviceSyncKind { get }
-    var pageSize: Int? { get }
-    var concurrency: Int? { get }
-}
-
-extension DeviceSyncParameters {
-    var isStandIn: Bool { seconds != nil || hang != nil || fail != nil }
-}
-
-public struct InfrastructureSync: DeviceSyncParameters {
-    public static let jobType = SyncType.infra.jobType
-    public static let kind = SyncType.infra.kind
-    public static let syncKind = DeviceSyncKind.infra
-    public var seconds: Double?
-    public var hang: Bool?
-    public var fail: String?
-    public var pageSize: Int?
-    public var concurrency: Int?
-}
-
-public struct UserSync: DeviceSyncParameters {
-    public static let jobType = SyncType.user.jobType
-    public static let kind = SyncType.user.kind
-    public static let syncKind = DeviceSyncKind.user
-    public var seconds: Double?
-    public var hang: Bool?
-    public var fail: String?
-    public var pageSize: Int?
-    public var concurrency: Int?
-}
 
 /// Infrastructure and user synchronization of one device (seed 004): reads every object type the
 /// catalog lists for the device's kind, page by page, into `device_objects`; marks removed what the
@@ -54,10 +20,9 @@ public enum DeviceSync {
 
     @Sendable
     static func run<P: DeviceSyncParameters>(_ parameters: P, _ context: JobContext) async throws {
-        if parameters.isStandIn { return try await SyncJobs.runStandIn(parameters, context) }
         guard let name = context.job.target else { throw DeviceJobFailure("device: the sync names no device") }
         try await context.database.withConnection { connection in
-            try await Run(name: name, kind: P.syncKind, context: context, connection: connection,
+            try await Run(name: name, kind: P.syncType == .infra ? .infra : .user, context: context, connection: connection,
                           pageSize: parameters.pageSize ?? defaultPageSize,
                           concurrency: parameters.concurrency ?? defaultConcurrency).start()
         }

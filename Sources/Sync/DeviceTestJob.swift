@@ -2,25 +2,16 @@ import AXL
 import DeviceClients
 import Foundation
 import Inventory
+import JobCatalog
 import LDAP
 import Postgres
 import Queue
 
 /// `device.test`: the seed's Test Connection. Sets the device's last test in progress, then success
 /// with the version it read, or failure with the reason (authentication, TLS, timeout …).
-public struct DeviceTestParameters: JobParameters {
-    public static let jobType = "device.test"
-    public static let kind = JobKind.task
-    public init() {}
-}
-
 public enum DeviceTestJob {
-    public static func register(in registry: inout JobRegistry) {
-        registry.register(DeviceTestParameters.self, maxAttempts: 1, run: run)
-    }
-
     @Sendable
-    static func run(_ parameters: DeviceTestParameters, _ context: JobContext) async throws {
+    static func run(_ parameters: DeviceTest, _ context: JobContext) async throws {
         guard let name = context.job.target else { throw DeviceJobFailure("device: the test names no device") }
         let actor = "job \(context.job.id)"
         try await context.database.withConnection { connection in

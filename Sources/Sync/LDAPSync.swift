@@ -351,7 +351,7 @@ public struct LDAPSynchronization: Sendable {
                     report.append(guardMessage)
                     report.append("The following users were not deleted because the deletion guard held: \(staleNames)")
                     result.guardMessage = guardMessage
-                    try session.query(LDAPSyncSQL.auditAppend, [actor, "ldap_sync.deletion_guard", jobID, domain, guardMessage])
+                    try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "ldap_sync.deletion_guard", jobID: jobID, target: domain, message: guardMessage)
                 } else if doomed > 0 {
                     switch action {
                     case .doNotChange:
@@ -402,7 +402,7 @@ public struct LDAPSynchronization: Sendable {
                     let summary = "LDAP synchronization of domain '\(domain)': \(result.created) users created, \(result.updated) updated, "
                         + "\(result.deleted) deleted, \(result.ordersQueued) delete orders queued, \(result.stale) stale"
                     if result.created + result.updated + result.deleted + result.ordersQueued > 0 {
-                        try session.query(LDAPSyncSQL.auditAppend, [actor, "users.synchronized", jobID, domain, summary])
+                        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "users.synchronized", jobID: jobID, target: domain, message: summary)
                     }
                 }
                 result.report = report

@@ -206,10 +206,6 @@ enum LDAPSyncSQL {
          ORDER BY user_id, id
         """)
 
-    static let auditAppend = Statement("ldap_sync_audit_append", """
-        INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3::bigint, $4, $5)
-        """)
-
     /// Replaces the detailed log of the latest sync of a target and kind.
     static let syncLogDelete = Statement("sync_log_delete", "DELETE FROM sync_logs WHERE sync_type = $1 AND target = $2")
     static let syncLogInsert = Statement("sync_log_insert", """

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import Secrets
@@ -183,9 +184,8 @@ extension DeviceCommand {
                 throw ValidationError("device '\(name)': no such device")
             }
             let store = QueueStore(Connection(database))
-            let params = try SubmitValidation.enqueueParams(
-                definition: JobTypes.registry.definition(for: DeviceTestParameters.jobType), payload: "{}", runAt: nil,
-                priority: 0, key: "\(DeviceTestParameters.jobType):\(name)", target: name, actor: global.actorName)
+            let params = QueueStore.EnqueueParams(DeviceTest.self, target: name, dedupKey: "\(DeviceTest.jobType):\(name)",
+                                                  actor: global.actorName)
             do {
                 try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
             } catch let exit as ExitCode {

@@ -3,7 +3,7 @@ import Directory
 import Foundation
 import Inventory
 import Postgres
-import Schedules
+import ScheduleRules
 
 struct DomainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

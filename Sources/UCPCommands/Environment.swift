@@ -1,43 +1,61 @@
 import ArgumentParser
 import Foundation
+import JobCatalog
 import Logging
 import Postgres
+import PostgresCluster
 import Queue
-import Scheduling
+import Schedules
+import Schema
 import Sync
 
 /// Options every command that talks to the database shares.
-struct GlobalOptions: ParsableArguments {
+package struct GlobalOptions: ParsableArguments {
+    package init() {}
+
     @Option(help: "Who is acting, for the audit trail (default: the OS user).")
     var actor: String?
 
-    var actorName: String {
+    package var actorName: String {
         if let actor, !actor.isEmpty { return actor }
         return OperatorIdentity.osUser
     }
 }
 
-enum OperatorIdentity {
-    static var osUser: String {
+package enum OperatorIdentity {
+    package static var osUser: String {
         if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
         return ProcessInfo.processInfo.environment["USER"] ?? "unknown"
     }
 }
 
-/// Every job type this build knows, for every role: workers run them, submit commands check them.
-enum JobTypes {
-    static let registry: JobRegistry = {
+/// Every job type this build knows: the catalog's contracts for the submit commands, and the
+/// handlers a worker registers. Stand-in job types (tests, the demo) come from the tooling `ucp`
+/// starts with, and only a worker started with the hidden stand-in flags runs them.
+public enum JobTypes {
+    /// The contracts a submit command accepts: the catalog's, then the tooling's stand-ins.
+    package static var contracts: [any JobParameters.Type] { JobCatalog.contracts + UCPMain.tooling.standInContracts }
+
+    package static func contract(named type: String) throws -> any JobParameters.Type {
+        for contract in contracts where contract.jobType == type { return contract }
+        let known = JobCatalog.contracts.map { $0.jobType }.sorted().joined(separator: ", ")
+        throw ValidationError("job type: unknown type '\(type)' (known: \(known))")
+    }
+
+    /// The production handlers, every type once.
+    public static func productionRegistry() throws -> JobRegistry {
         var registry = JobRegistry()
-        NoopJob.register(in: &registry)
-        SyncJobs.register(in: &registry)
-        ScheduleRunJob.register(in: &registry)
+        try SyncJobs.register(in: &registry)
+        try ScheduleRunJob.register(in: &registry)
+        let missing = JobCatalog.contracts.map { $0.jobType }.filter { registry.definitions[$0] == nil }
+        guard missing.isEmpty else { throw JobRegistryError(problem: "no handler for \(missing.joined(separator: ", "))") }
         return registry
-    }()
+    }
 }
 
-enum Logs {
+package enum Logs {
     /// Logs go to standard error; `UCP_LOG_LEVEL` sets the level (default `defaultLevel`).
-    static func bootstrap(defaultLevel: Logger.Level) -> Logger {
+    package static func bootstrap(defaultLevel: Logger.Level) -> Logger {
         let level = ProcessInfo.processInfo.environment["UCP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -49,16 +67,16 @@ enum Logs {
 }
 
 /// Which database `ucp` uses: `DATABASE_URL`, else the `PG*` variables, else the embedded default.
-enum Database {
+package enum Database {
     /// The role processes switch to after connecting (`UCP_DB_ROLE`, default `ucp_app`; empty for none).
-    static var processRole: String? {
+    package static var processRole: String? {
         let configured = ProcessInfo.processInfo.environment["UCP_DB_ROLE"] ?? "ucp_app"
         return configured.isEmpty ? nil : configured
     }
 
     /// Resolves the database, says which it is when it is the embedded default, and makes sure
     /// the schema is current (migrating the embedded default by itself).
-    static func open(role: String? = processRole, quiet: Bool = false) async throws -> ConnectionConfiguration {
+    package static func open(role: String? = processRole, quiet: Bool = false) async throws -> ConnectionConfiguration {
         let environment = ProcessInfo.processInfo.environment
         if let configured = try ConnectionConfiguration.fromEnvironment(environment, role: role) {
             let migrator = try Migrator.locate()
@@ -84,24 +102,24 @@ enum Database {
     }
 
     /// The connection for `ucp migrate`: the login role itself, which owns the schema.
-    static func openForMigration() throws -> ConnectionConfiguration {
+    package static func openForMigration() throws -> ConnectionConfiguration {
         if let configured = try ConnectionConfiguration.fromEnvironment() { return configured }
         return try LocalCluster.embeddedDefault().start()
     }
 }
 
-enum Output {
-    static func json(_ value: Any) throws -> String {
+package enum Output {
+    package static func json(_ value: Any) throws -> String {
         let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func iso(_ date: Date?) -> Any {
+    package static func iso(_ date: Date?) -> Any {
         guard let date else { return NSNull() }
         return PostgresTimestamp.format(date)
     }
 
-    static func jobJSON(_ job: Job) -> [String: Any] {
+    package static func jobJSON(_ job: Job) -> [String: Any] {
         let payload = (try? JSONSerialization.jsonObject(with: Data(job.payload.utf8), options: [.fragmentsAllowed])) ?? job.payload
         var progress: [String: Any] = ["done": job.progress.done, "changed_at": iso(job.progress.changedAt)]
         progress["total"] = job.progress.total.map { $0 as Any } ?? NSNull()
@@ -121,7 +139,7 @@ enum Output {
 
     /// How a job ended, in one line: a finished job's last progress message (a sync's "Completed. …"),
     /// or its error; "-" while it has not ended.
-    static func outcome(_ job: Job) -> String {
+    package static func outcome(_ job: Job) -> String {
         switch job.state {
         case .succeeded: return job.progress.message ?? "succeeded"
         case .failed, .canceled: return job.error ?? job.state.rawValue
@@ -129,7 +147,7 @@ enum Output {
         }
     }
 
-    static func progressText(_ progress: JobProgress) -> String {
+    package static func progressText(_ progress: JobProgress) -> String {
         var text = ""
         if let total = progress.total, total > 0 {
             text = "\(progress.done)/\(total) (\(Int(Double(progress.done) * 100 / Double(total)))%)"
@@ -140,7 +158,7 @@ enum Output {
         return text
     }
 
-    static func shortTime(_ date: Date?) -> String {
+    package static func shortTime(_ date: Date?) -> String {
         guard let date else { return "-" }
         let text = PostgresTimestamp.format(date)
         return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ")
@@ -148,8 +166,8 @@ enum Output {
 }
 
 /// Durations written as `90`, `90s`, `15m`, `2h` or `7d`.
-enum Duration {
-    static func seconds(_ text: String, field: String) throws -> Double {
+package enum Duration {
+    package static func seconds(_ text: String, field: String) throws -> Double {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         var number = text
         var scale = 1.0

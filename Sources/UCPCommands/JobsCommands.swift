@@ -28,7 +28,7 @@ struct JobsCommand: AsyncParsableCommand {
                 }
                 stateFilter = parsed
             }
-            if let type { _ = try JobTypes.registry.definition(for: type) }
+            if let type { _ = try JobTypes.contract(named: type) }
             guard (1...10000).contains(limit) else { throw ValidationError("limit: must be from 1 to 10000") }
             let store = QueueStore(Connection(try await Database.open()))
             let jobs = try await store.jobList(state: stateFilter, type: type, limit: limit)

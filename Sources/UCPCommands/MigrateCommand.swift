@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import Queue
+import Schema
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import Queue
-import Scheduling
+import Schedules
 import ServiceLifecycle
 import Watchdog
 
@@ -17,6 +17,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Job lease (e.g. 30s); heartbeats renew it every third of it.") var lease: String = "30s"
     @Option(help: "Grace period on shutdown.") var grace: String = "30s"
     @Option(help: "Polling interval when no notification arrives.") var poll: String = "1s"
+    // Tests and the demo only: the stand-in job types (the noop order), and stand-in syncs of the
+    // targets named (TARGET=seconds:N,hang,fail:MESSAGE; * for every other target).
+    @Flag(help: .hidden) var standInJobs = false
+    @Option(help: .hidden) var standInSync: [String] = []
 
     func run() async throws {
         var configuration = WorkerConfiguration(name: name ?? Names.defaultProcessName(role: "worker"))
@@ -25,8 +29,10 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.gracePeriodSeconds = try Duration.seconds(grace, field: "grace")
         configuration.pollIntervalSeconds = try Duration.seconds(poll, field: "poll")
         try configuration.validate()
+        var registry = try JobTypes.productionRegistry()
+        if standInJobs || !standInSync.isEmpty { try UCPMain.tooling.installStandIns(standInSync, &registry) }
         let logger = Logs.bootstrap(defaultLevel: .info)
-        let worker = Worker(configuration: configuration, database: try await Database.open(), registry: JobTypes.registry,
+        let worker = Worker(configuration: configuration, database: try await Database.open(), registry: registry,
                             logger: logger)
         try await ProcessServices.run([worker], logger: logger)
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Directory
 import Foundation
 import Inventory
-import Scheduling
+import Schedules
 
 /// Refusals from the stores (a device, a schedule) are bad input: exit status 64 with one line on
 /// standard error, or one line per bad granular line.

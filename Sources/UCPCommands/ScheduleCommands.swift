@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Postgres
-import Scheduling
 import Schedules
+import ScheduleRules
 
 struct ScheduleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inventory
 import Postgres
 import Queue
 import Sync

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import Sync
@@ -44,9 +45,8 @@ struct SubmitJobCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let definition = try JobTypes.registry.definition(for: type)
         let params = try SubmitValidation.enqueueParams(
-            definition: definition, payload: payload, runAt: runAt, priority: priority, key: key, target: target,
+            contract: try JobTypes.contract(named: type), payload: payload, runAt: runAt, priority: priority, key: key, target: target,
             actor: global.actorName)
         let store = QueueStore(Connection(try await Database.open()))
         try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
@@ -56,8 +56,7 @@ struct SubmitJobCommand: AsyncParsableCommand {
 struct SubmitSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Enqueue a synchronization: infra or user of a device, domain or ldap of a domain.",
-        discussion: "Until devices and domains exist, any valid name is accepted and a stand-in sync runs.")
+        abstract: "Enqueue a synchronization: infra or user of a device, domain or ldap of a domain.")
 
     @Argument(help: "infra, user, domain or ldap.")
     var kind: String
@@ -67,12 +66,6 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 
     @Option(help: "The domain (domain, ldap).")
     var domain: String?
-
-    @Option(help: "Stand-in only: how long the sync runs, in seconds.")
-    var seconds: Double?
-
-    @Flag(help: "Stand-in only: stop reporting progress and never finish (for watchdog tests).")
-    var hang = false
 
     @Flag(help: "LDAP only: read the directory and report what would be created, updated and deleted; change nothing (waits and prints the report).")
     var dryRun = false
@@ -98,25 +91,23 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         default: throw ValidationError("domain: --domain NAME is required for a \(kind) sync (and --device is not accepted)")
         }
         try DeviceValidation.name(target, field: syncType.targetField)
-        if let seconds, !(0...86400).contains(seconds) {
-            throw ValidationError("seconds: must be from 0 to 86400 (got \(seconds))")
-        }
         if syncType != .ldap, dryRun || allowDeletes != nil {
             throw ValidationError("\(dryRun ? "dry-run" : "allow-deletes"): only for an ldap sync")
         }
         if let allowDeletes, allowDeletes < 1 {
             throw ValidationError("allow-deletes: must be a whole number of users, 1 or more (got \(allowDeletes))")
         }
-        var payload: [String: Any] = [:]
-        if let seconds { payload["seconds"] = seconds }
-        if hang { payload["hang"] = true }
-        if dryRun { payload["dry_run"] = true }
-        if let allowDeletes { payload["allow_deletes"] = allowDeletes }
-        let payloadText = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
-        let definition = try JobTypes.registry.definition(for: syncType.jobType)
-        let params = try SubmitValidation.enqueueParams(
-            definition: definition, payload: payloadText, runAt: nil, priority: priority,
-            key: dryRun || allowDeletes != nil ? nil : "\(syncType.jobType):\(target)", target: target, actor: global.actorName)
+        guard (-32768...32767).contains(priority) else {
+            throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
+        }
+        let key = dryRun || allowDeletes != nil ? nil : syncType.key(target: target)
+        let params: QueueStore.EnqueueParams
+        if syncType == .ldap {
+            params = try .init(LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes), target: target,
+                               priority: priority, dedupKey: key, actor: global.actorName)
+        } else {
+            params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: global.actorName)
+        }
         let store = QueueStore(Connection(try await Database.open()))
         guard dryRun else {
             return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
@@ -134,13 +125,17 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     }
 }
 
-enum SubmitValidation {
-    static func enqueueParams(definition: JobDefinition, payload: String, runAt: String?, priority: Int,
+package enum SubmitValidation {
+    package static func enqueueParams(contract: any JobParameters.Type, payload: String, runAt: String?, priority: Int,
                               key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
             throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
         }
-        try definition.validate(payload)
+        do {
+            _ = try contract.decode(payload: payload)
+        } catch {
+            throw ValidationError(error.description)
+        }
         guard (-32768...32767).contains(priority) else {
             throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
         }
@@ -148,12 +143,11 @@ enum SubmitValidation {
             throw ValidationError("key: must be 1 to 200 characters")
         }
         if let target { try DeviceValidation.name(target, field: "target") }
-        return QueueStore.EnqueueParams(
-            kind: definition.kind, type: definition.type, target: target, payload: payload, priority: priority,
-            runAt: try runAt.map(parseRunAt), maxAttempts: definition.maxAttempts, dedupKey: key, actor: actor)
+        return QueueStore.EnqueueParams(contract, target: target, payload: payload, priority: priority,
+                                        runAt: try runAt.map(parseRunAt), dedupKey: key, actor: actor)
     }
 
-    static func parseRunAt(_ text: String) throws -> Date {
+    package static func parseRunAt(_ text: String) throws -> Date {
         if let delay = try? Duration.seconds(text, field: "run-at") { return Date().addingTimeInterval(delay) }
         let formatter = ISO8601DateFormatter()
         if let date = formatter.date(from: text) { return date }
@@ -163,8 +157,8 @@ enum SubmitValidation {
     }
 }
 
-enum Submission {
-    static func enqueue(_ params: QueueStore.EnqueueParams, store: QueueStore, wait: Bool) async throws {
+package enum Submission {
+    package static func enqueue(_ params: QueueStore.EnqueueParams, store: QueueStore, wait: Bool) async throws {
         let (id, created) = try await store.jobEnqueue(params)
         if created {
             print("job \(id) queued (\(params.type)\(params.target.map { " of \($0)" } ?? ""))")
@@ -176,8 +170,8 @@ enum Submission {
 }
 
 /// Follows a job until it ends: a progress bar on a terminal, plain lines otherwise.
-enum JobWatcher {
-    static func wait(for id: Int64, store: QueueStore) async throws {
+package enum JobWatcher {
+    package static func wait(for id: Int64, store: QueueStore) async throws {
         let terminal = isatty(STDOUT_FILENO) == 1
         var lastLine = ""
         while true {
@@ -206,7 +200,7 @@ enum JobWatcher {
         }
     }
 
-    static func describe(_ job: Job) -> String {
+    package static func describe(_ job: Job) -> String {
         var text = "job \(job.id) \(job.state.rawValue)"
         let progress = Output.progressText(job.progress)
         if !progress.isEmpty, job.state != .queued { text += ": \(progress)" }
@@ -215,7 +209,7 @@ enum JobWatcher {
         return text
     }
 
-    static func bar(_ job: Job) -> String {
+    package static func bar(_ job: Job) -> String {
         let width = 30
         var fraction = 0.0
         if job.state == .succeeded { fraction = 1 }

@@ -1,10 +1,16 @@
 import ArgumentParser
 import Foundation
+import JobCatalog
+import Queue
 
 /// The entry point: parses the command line and runs the command. Errors become one line on
 /// standard error and a non-zero exit status; help goes to standard output.
 public enum UCPMain {
-    public static func run() async {
+    /// What `ucp` carries beside the operator commands (DevTools); set once, before parsing.
+    nonisolated(unsafe) static var tooling = Tooling()
+
+    public static func run(tooling: Tooling = Tooling()) async {
+        self.tooling = tooling
         do {
             var command = try UCP.parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -29,8 +35,27 @@ public enum UCPMain {
     }
 }
 
+/// Tooling that `ucp` carries without the operator commands depending on it: the demo, benchmarks
+/// and simulators as subcommands, and the stand-in job types a worker installs only when asked.
+public struct Tooling {
+    public var subcommands: [any ParsableCommand.Type]
+    /// The contracts of the stand-in job types (`ucp submit job` accepts them).
+    public var standInContracts: [any JobParameters.Type]
+    /// Installs the stand-ins in a worker's registry, given the values of `--stand-in-sync`.
+    public var installStandIns: (_ standInSyncs: [String], _ registry: inout JobRegistry) throws -> Void
+
+    public init(subcommands: [any ParsableCommand.Type] = [], standInContracts: [any JobParameters.Type] = [],
+                installStandIns: @escaping (_ standInSyncs: [String], _ registry: inout JobRegistry) throws -> Void = { _, _ in
+                    throw ValidationError("stand-in-jobs: this build of ucp carries no stand-in job types")
+                }) {
+        self.subcommands = subcommands
+        self.standInContracts = standInContracts
+        self.installStandIns = installStandIns
+    }
+}
+
 struct UCP: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+    static var configuration: CommandConfiguration { CommandConfiguration(
         commandName: "ucp",
         abstract: "UCProvision: keeps a provisioning inventory in step with Cisco collaboration systems and pushes orders to them.",
         discussion: """
@@ -40,8 +65,8 @@ struct UCP: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, SubmitCommand.self, JobsCommand.self, MaintenanceCommand.self, StatusCommand.self,
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
-            SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self, DemoCommand.self, BenchCommand.self,
-            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, DevsimCommand.self, UsersCommand.self,
-            LDAPSimulatorCommand.self,
-        ])
+            SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self,
+            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, UsersCommand.self,
+        ] + UCPMain.tooling.subcommands)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import Logging
 import Postgres
 import Queue

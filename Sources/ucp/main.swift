@@ -1,2 +1,4 @@
+import DevTools
 import UCPCommands
-await UCPMain.run()
+
+await UCPMain.run(tooling: devTooling())

@@ -1,6 +1,7 @@
 import AXL
 import Foundation
 import Postgres
+import Runtime
 import TestSupport
 
 /// One HTTP exchange with the simulator, through the curl program (the project's own client is not

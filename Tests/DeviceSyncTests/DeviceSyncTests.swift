@@ -1,6 +1,7 @@
 import AXL
 import Foundation
 import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import TestSupport
@@ -237,10 +238,15 @@ final class DeviceSyncTests: XCTestCase {
         await assertGreaterThan(try await harness.counts("cucm", .user)["Phone"] ?? 0, 20)
     }
 
-    func testTheSyncStillRunsTheStandInForStandInPayloads() async throws {
-        let id = try await harness.queue.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "no-such-device",
-                                                          payload: "{\"seconds\":0.2}", maxAttempts: 1, actor: "test")).id
-        let done = try await eventually(timeout: 20) { try await harness.queue.jobGet(id: id)!.state == .succeeded }
+    // Was testTheSyncStillRunsTheStandInForStandInPayloads: stand-ins are no longer payload fields of the
+    // production sync, but a worker's hidden flag naming the targets it stands in for.
+    func testAStandInWorkerRunsTheStandInForItsTargetOnly() async throws {
+        let standIn = try await harness.queue.jobEnqueue(.init(InfrastructureSync.self, target: SyncHarness.standInDevice,
+                                                               actor: "test")).id
+        let done = try await eventually(timeout: 20) { try await harness.queue.jobGet(id: standIn)!.state == .succeeded }
         XCTAssertTrue(done)
+        let real = try await harness.queue.jobEnqueue(.init(InfrastructureSync.self, target: "no-such-device", actor: "test")).id
+        let failed = try await eventually(timeout: 20) { try await harness.queue.jobGet(id: real)!.state == .failed }
+        XCTAssertTrue(failed, "the real sync runs for every other target")
     }
 }

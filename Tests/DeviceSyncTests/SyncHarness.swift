@@ -37,8 +37,12 @@ final class SyncHarness: @unchecked Sendable {
         processes = try UCPProcesses(database: database, environment: [SecretKey.environmentVariable: keyPath])
     }
 
+    static let standInDevice = "stand-in-device"
+
     func startWorker() throws {
-        try processes.start("worker", ["worker", "--concurrency", "4", "--name", "test-worker"])
+        // Syncs of `standInDevice` run the stand-in; every other target runs the real sync.
+        try processes.start("worker", ["worker", "--concurrency", "4", "--name", "test-worker",
+                                       "--stand-in-sync", "\(Self.standInDevice)=seconds:0.2"])
     }
 
     /// Registers the simulator as a device of `kind` (with the right password unless `password` is given).

@@ -81,9 +81,9 @@ final class LDAPSyncCommandTests: XCTestCase {
         XCTAssertEqual(allowed.status, 0, allowed.stderr)
         await assertEqual(try await Self.count(database, "SELECT count(*)::bigint AS n FROM users"), 21)
 
-        // Stand-in fields still run the stand-in (schedules and watchdog tests use them).
+        // The production command carries no stand-in knob (stand-ins are a worker's hidden flag now).
         let standIn = try ucp("submit", "sync", "ldap", "--domain", "Sales", "--seconds", "0.2", "--wait")
-        XCTAssertEqual(standIn.status, 0, standIn.stderr)
+        XCTAssertEqual(standIn.status, 64, standIn.stderr)
 
         // Bad input: one line, nothing queued.
         let bad = try ucp("submit", "sync", "ldap", "--domain", "Sales", "--allow-deletes", "0")

@@ -1,4 +1,5 @@
 import Foundation
+import JobCatalog
 import Postgres
 import Queue
 import TestSupport
@@ -55,8 +56,8 @@ final class CommandLineTests: XCTestCase {
         let database = try await TestServer.freshDatabase()
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
-        try processes.start("w", ["worker", "--name", "w"])
-        let ok = try processes.run(["submit", "sync", "domain", "--domain", "Test-Dom", "--seconds", "1", "--wait"])
+        try processes.start("w", ["worker", "--name", "w", "--stand-in-jobs", "--stand-in-sync", "Test-Dom=seconds:1"])
+        let ok = try processes.run(["submit", "sync", "domain", "--domain", "Test-Dom", "--wait"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("job 1 queued (sync.domain of Test-Dom)"), ok.stdout)
         XCTAssertTrue(ok.stdout.contains("running: "), "plain progress lines when not on a terminal: \(ok.stdout)")
@@ -91,8 +92,8 @@ final class CommandLineTests: XCTestCase {
         let off = try processes.run(["maintenance", "off", "--actor", "alice"])
         XCTAssertEqual(off.stdout, "maintenance mode is off\n")
 
-        try processes.start("w", ["worker", "--name", "w"])
-        _ = try processes.run(["submit", "sync", "infra", "--device", "cucm 1", "--hang"])
+        try processes.start("w", ["worker", "--name", "w", "--stand-in-sync", "cucm 1=hang"])
+        _ = try processes.run(["submit", "sync", "infra", "--device", "cucm 1"])
         let store = database.store()
         await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: 1)?.state == .running })
         let refused = try processes.run(["jobs", "stop-stuck", "1", "--idle", "30s"])

@@ -1,4 +1,5 @@
 import Foundation
+import JobCatalog
 import Postgres
 import Queue
 import TestSupport
@@ -37,17 +38,18 @@ final class ProcessesTests: XCTestCase {
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
         try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
+        // Each sync is a stand-in of its own length, named on the workers' command line.
+        let syncSeconds = (0..<30).map { _ in Double.random(in: 0.1...0.6) }
+        let standIns = syncSeconds.enumerated().flatMap { ["--stand-in-sync", "target-\($0.offset)=seconds:\($0.element)"] }
         for index in 1...4 {
-            try processes.start("worker\(index)", ["worker", "--name", "w\(index)", "--concurrency", "6"])
+            try processes.start("worker\(index)", ["worker", "--stand-in-jobs", "--name", "w\(index)", "--concurrency", "6"] + standIns)
         }
         var submissions: [QueueStore.EnqueueParams] = []
         let syncTypes: [(String, JobKind)] = [("sync.infra", .deviceSync), ("sync.user", .deviceSync),
                                               ("sync.domain", .sync), ("sync.ldap", .sync)]
         for index in 0..<30 {
             let (type, kind) = syncTypes.randomElement()!
-            let seconds = Double.random(in: 0.1...0.6)
-            submissions.append(.init(kind: kind, type: type, target: "target-\(index)", payload: "{\"seconds\":\(seconds)}",
-                                     maxAttempts: 1, actor: "test"))
+            submissions.append(.init(kind: kind, type: type, target: "target-\(index)", maxAttempts: 1, actor: "test"))
         }
         for _ in 0..<300 {
             submissions.append(.init(kind: .order, type: "noop", payload: "{\"seconds\":\(Double.random(in: 0...0.05))}",
@@ -122,9 +124,8 @@ final class ProcessesTests: XCTestCase {
         try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
 
         // A worker dies in the middle of an infrastructure sync.
-        try processes.start("a", ["worker", "--name", "a", "--lease", "3s"])
-        let syncID = try await store.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "cucm1",
-                                                      payload: "{\"seconds\":60}", maxAttempts: 1, actor: "test")).id
+        try processes.start("a", ["worker", "--stand-in-jobs", "--name", "a", "--lease", "3s", "--stand-in-sync", "cucm1=seconds:60"])
+        let syncID = try await store.jobEnqueue(.init(InfrastructureSync.self, target: "cucm1", actor: "test")).id
         await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: syncID)?.state == .running })
         await assertTrue(try await store.maintenanceState().active)
         processes.kill("a")
@@ -139,17 +140,16 @@ final class ProcessesTests: XCTestCase {
         await assertTrue(try await store.jobRunningSyncs().isEmpty, "the sync slot is free again")
 
         // A worker dies in the middle of an order; the order runs again elsewhere, to the end once.
-        try processes.start("b", ["worker", "--name", "b", "--lease", "3s"])
+        try processes.start("b", ["worker", "--stand-in-jobs", "--name", "b", "--lease", "3s"])
         let orderID = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":4,\"log\":true}",
                                                        actor: "test")).id
         await assertTrue(try await eventually(timeout: 10) {
             try await store.jobLogRead(id: orderID).contains { $0.message == "noop started" }
         })
         processes.kill("b")
-        try processes.start("c", ["worker", "--name", "c", "--lease", "3s"])
+        try processes.start("c", ["worker", "--stand-in-jobs", "--name", "c", "--lease", "3s", "--stand-in-sync", "d1=seconds:0.3"])
         // And the freed sync slot works: a new sync runs to success.
-        let nextSyncID = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d1",
-                                                          payload: "{\"seconds\":0.3}", actor: "test")).id
+        let nextSyncID = try await store.jobEnqueue(.init(DomainSync.self, target: "d1", actor: "test")).id
         await assertTrue(try await eventually(timeout: 30) {
             let order = try await store.jobGet(id: orderID)?.state
             let sync = try await store.jobGet(id: nextSyncID)?.state
@@ -189,7 +189,7 @@ final class ProcessesTests: XCTestCase {
         let store = database.store()
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
-        try processes.start("w", ["worker", "--name", "w", "--grace", "1s"])
+        try processes.start("w", ["worker", "--stand-in-jobs", "--name", "w", "--grace", "1s"])
         let quick = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":0.5}", actor: "t")).id
         let slow = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":60}", actor: "t")).id
         await assertTrue(try await eventually(timeout: 10) {

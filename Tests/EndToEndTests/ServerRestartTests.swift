@@ -1,6 +1,9 @@
 import Foundation
+import JobCatalog
 import Postgres
+import PostgresCluster
 import Queue
+import Schema
 import TestSupport
 import XCTest
 
@@ -18,16 +21,15 @@ final class ServerRestartTests: XCTestCase {
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
         try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
-        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "8"])
-        try processes.start("w2", ["worker", "--name", "w2", "--concurrency", "8"])
+        try processes.start("w1", ["worker", "--stand-in-jobs", "--name", "w1", "--concurrency", "8", "--stand-in-sync", "*=seconds:1"])
+        try processes.start("w2", ["worker", "--stand-in-jobs", "--name", "w2", "--concurrency", "8", "--stand-in-sync", "*=seconds:1"])
 
         let orders = (0..<400).map { _ in
             QueueStore.EnqueueParams(kind: .order, type: "noop", payload: "{\"seconds\":0.05,\"log\":true}", actor: "t")
         }
         _ = try await store.jobEnqueueMany(orders)
         for index in 0..<3 {
-            _ = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "d\(index)",
-                                                 payload: "{\"seconds\":1}", maxAttempts: 1, actor: "t"))
+            _ = try await store.jobEnqueue(.init(DomainSync.self, target: "d\(index)", actor: "t"))
         }
         try await Task.sleep(nanoseconds: 1_000_000_000)
         try cluster.stop(mode: "fast")

@@ -3,7 +3,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
-import Schedules
+import ScheduleRules
 import Secrets
 import TestSupport
 import XCTest

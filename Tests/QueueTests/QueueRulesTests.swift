@@ -1,4 +1,5 @@
 import Foundation
+import JobCatalog
 import Postgres
 import Queue
 import TestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Runtime
 
 /// Validation of AXL messages against Cisco's `AXLSoap.xsd` with `xmllint --schema`. The schema
 /// describes the operation elements, not the SOAP envelope, so each message's Body child is taken out

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Runtime
 import XCTest
 
 /// `ucp devsim` started as a child process for one test: its URL, the certificate to trust, the

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Runtime
 import XCTest
 
 /// aiosmtpd (PyPI) listening on a free loopback port, writing what it accepts to a maildir. Recipients

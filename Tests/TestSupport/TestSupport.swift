@@ -1,6 +1,9 @@
 import Foundation
 import Postgres
+import PostgresCluster
 import Queue
+import Runtime
+import Schema
 import Synchronization
 
 /// The PostgreSQL server the tests use: `UCP_TEST_DATABASE_URL` (scripts/test.sh starts one),

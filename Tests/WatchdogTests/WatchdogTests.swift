@@ -1,4 +1,6 @@
 import Foundation
+import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import TestSupport
@@ -21,11 +23,10 @@ final class WatchdogTests: XCTestCase {
         let store = database.store()
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
-        try processes.start("worker", ["worker", "--name", "w"])
-        let stuck = try await store.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "cucm1",
-                                                     payload: "{\"hang\":true}", maxAttempts: 1, actor: "t")).id
-        let behind = try await store.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "Test-Dom",
-                                                      payload: "{\"seconds\":0.5}", maxAttempts: 1, actor: "t")).id
+        try processes.start("worker", ["worker", "--name", "w", "--stand-in-sync", "cucm1=hang",
+                                       "--stand-in-sync", "Test-Dom=seconds:0.5"])
+        let stuck = try await store.jobEnqueue(.init(InfrastructureSync.self, target: "cucm1", actor: "t")).id
+        let behind = try await store.jobEnqueue(.init(DomainSync.self, target: "Test-Dom", actor: "t")).id
         await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: stuck)?.state == .running })
         try processes.start("watchdog1", ["watchdog", "--name", "wd1", "--interval", "1s", "--threshold", "2s"])
         try processes.start("watchdog2", ["watchdog", "--name", "wd2", "--interval", "1s", "--threshold", "2s"])

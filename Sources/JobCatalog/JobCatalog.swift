@@ -1,0 +1,37 @@
+/// Every production job type, by contract. Workers register a handler for each; the commands,
+/// schedules and coordinator duties enqueue them by these contracts, never by a typed name.
+public enum JobCatalog {
+    public static let contracts: [any JobParameters.Type] = [
+        InfrastructureSync.self, UserSync.self, DomainSync.self, LDAPSync.self,
+        DeviceTest.self, RunSchedule.self,
+    ]
+
+    /// The contract named `type`, if it is a production job type.
+    public static func contract(named type: String) -> (any JobParameters.Type)? {
+        for contract in contracts where contract.jobType == type { return contract }
+        return nil
+    }
+}
+
+/// `device.test`: the seed's Test Connection of one device (the target).
+public struct DeviceTest: JobParameters {
+    public static let jobType = "device.test"
+    public static let kind = JobKind.task
+    public static let maxAttempts = 1
+    public init() {}
+}
+
+/// `schedule.run`: one run of a stored schedule, which enqueues and waits for the run's syncs.
+public struct RunSchedule: JobParameters, Equatable {
+    public static let jobType = "schedule.run"
+    public static let kind = JobKind.task
+    public static let maxAttempts = 5
+
+    public var run: Int64
+    public var schedule: String
+
+    public init(run: Int64, schedule: String) {
+        self.run = run
+        self.schedule = schedule
+    }
+}

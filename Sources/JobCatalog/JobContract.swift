@@ -1,0 +1,57 @@
+import Foundation
+
+/// What a job is to the scheduling rules (DESIGN.md §4).
+public enum JobKind: String, Sendable, Codable, CaseIterable {
+    /// Infrastructure and user synchronization: hold the sync slot and maintenance mode.
+    case deviceSync = "device_sync"
+    /// Domain and LDAP synchronization: hold the sync slot.
+    case sync
+    /// Writes to devices: maintenance mode holds them back.
+    case order
+    /// Neither: connection tests, change-notification polls.
+    case task
+
+    public var isSync: Bool { self == .deviceSync || self == .sync }
+}
+
+/// The contract of a job type: its `Codable` parameters (the payload), its name, its kind and how
+/// many attempts it gets. Contracts carry no handler, so any module may enqueue any job type
+/// without importing the feature that runs it.
+public protocol JobParameters: Codable, Sendable {
+    static var jobType: String { get }
+    static var kind: JobKind { get }
+    static var maxAttempts: Int { get }
+}
+
+extension JobParameters {
+    /// Decodes a payload of this type; a payload that does not fit is refused naming the field.
+    public static func decode(payload: String) throws(JobPayloadError) -> Self {
+        do {
+            return try JSONDecoder().decode(Self.self, from: Data(payload.utf8))
+        } catch let error as DecodingError {
+            throw JobPayloadError(problem: JobPayloadError.describe(error))
+        } catch {
+            throw JobPayloadError(problem: "cannot be decoded")
+        }
+    }
+}
+
+/// A payload that does not decode into its job type's parameters.
+public struct JobPayloadError: Error, Sendable, CustomStringConvertible {
+    public var problem: String
+    public var description: String { "payload: \(problem)" }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return keys.isEmpty ? "" : "field '\(keys)': "
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context))missing required field '\(key.stringValue)'"
+        case .typeMismatch(let type, let context): return "\(path(context))must be \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context))must be a \(type), not null"
+        case .dataCorrupted(let context): return "\(path(context))\(context.debugDescription)"
+        @unknown default: return "cannot be decoded"
+        }
+    }
+}

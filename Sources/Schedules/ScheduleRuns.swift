@@ -1,0 +1,314 @@
+import Foundation
+import JobCatalog
+import Postgres
+import Queue
+import ScheduleRules
+
+/// One run of a schedule (migrations/005_schedule_runs.sql): fired by the coordinator when due, or by
+/// `ucp schedule run-now`. Its orchestrator is the `schedule.run` job (`jobID`); its syncs carry
+/// `jobs.schedule_run_id = id`.
+public struct ScheduleRun: Sendable, Equatable {
+    public enum State: String, Sendable, CaseIterable {
+        case queued, running, succeeded, failed, canceled
+        public var isFinal: Bool { self == .succeeded || self == .failed || self == .canceled }
+    }
+
+    public var id: Int64
+    public var scheduleName: String
+    public var dueAt: Date
+    public var trigger: String
+    public var state: State
+    public var jobID: Int64?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var createdAt: Date
+
+    init(row: Row) throws {
+        id = try row.decode("id")
+        scheduleName = try row.decode("schedule_name")
+        dueAt = try row.decode("due_at")
+        trigger = try row.decode("trigger")
+        guard let state = State(rawValue: try row.decode("state")) else {
+            throw PostgresError(kind: .decoding, message: "schedule run: unknown state")
+        }
+        self.state = state
+        jobID = try row.decodeIfPresent("job_id")
+        startedAt = try row.decodeIfPresent("started_at")
+        finishedAt = try row.decodeIfPresent("finished_at")
+        createdAt = try row.decode("created_at")
+    }
+}
+
+/// A run with the status of its synchronizations, as `ucp schedule show|list|log` print it.
+public struct ScheduleRunStatus: Sendable, Equatable {
+    public var run: ScheduleRun
+    /// The run's syncs and their states; nil for a canceled run, whose synchronization status is not
+    /// available (seed: "Synchronization status will not be available for a canceled job").
+    public var syncs: [ScheduleRunSync]?
+    /// The state of the run's `schedule.run` job (nil once pruned).
+    public var jobState: JobState?
+
+    /// The run's state as operators see it: `canceling` while a canceled run stops (seed), else the run's.
+    public var state: String {
+        !run.state.isFinal && jobState == .canceling ? JobState.canceling.rawValue : run.state.rawValue
+    }
+}
+
+/// A sync a run enqueued (a row of `jobs` with this run's `schedule_run_id`).
+public struct ScheduleRunSync: Sendable, Equatable {
+    public var id: Int64
+    public var type: String
+    public var target: String?
+    public var state: JobState
+    public var error: String?
+    public var syncGroup: String?
+
+    /// `sync.infra|CUCM-1`: how a resumed run recognises a sync it already enqueued.
+    var key: String { "\(type)|\(target ?? "")" }
+}
+
+enum ScheduleRunSQL {
+    static let schedulesForFiring = Statement("schedule_runs_schedules", """
+        SELECT s.*, array_to_string(s.builder_choices, ',') AS builder_text, s.last_fired_at::text AS last_fired_text
+          FROM schedules s ORDER BY s.name
+        """)
+    /// Fires only when nobody fired the schedule since we read it (compared as stored text: exact).
+    static let markFired = Statement("schedule_runs_mark_fired", """
+        UPDATE schedules SET last_fired_at = $2::timestamptz
+         WHERE name = $1 AND last_fired_at IS NOT DISTINCT FROM $3::timestamptz
+        RETURNING name
+        """)
+    static let runInsert = Statement("schedule_runs_insert", """
+        INSERT INTO schedule_runs (schedule_name, due_at, trigger, created_by)
+        VALUES ($1, coalesce($2::timestamptz, clock_timestamp()), $3, $4)
+        ON CONFLICT (schedule_name, due_at) DO NOTHING
+        RETURNING id
+        """)
+    static let runSetJob = Statement("schedule_runs_set_job", "UPDATE schedule_runs SET job_id = $2 WHERE id = $1")
+    static let runGet = Statement("schedule_runs_get", "SELECT * FROM schedule_runs WHERE id = $1")
+    static let runLatest = Statement("schedule_runs_latest", """
+        SELECT * FROM schedule_runs WHERE schedule_name = $1 ORDER BY id DESC LIMIT 1
+        """)
+    static let runList = Statement("schedule_runs_list", """
+        SELECT * FROM schedule_runs WHERE schedule_name = $1 ORDER BY id
+        """)
+    static let runStart = Statement("schedule_runs_start", """
+        UPDATE schedule_runs SET state = 'running', started_at = coalesce(started_at, clock_timestamp())
+         WHERE id = $1 AND state IN ('queued', 'running')
+        RETURNING id
+        """)
+    static let runFinish = Statement("schedule_runs_finish", """
+        UPDATE schedule_runs SET state = $2, finished_at = clock_timestamp()
+         WHERE id = $1 AND state IN ('queued', 'running')
+        RETURNING id
+        """)
+    static let logAppend = Statement("schedule_runs_log_append", """
+        INSERT INTO schedule_run_logs (run_id, message) VALUES ($1, $2)
+        """)
+    static let logRead = Statement("schedule_runs_log_read", """
+        SELECT message FROM schedule_run_logs WHERE run_id = $1 ORDER BY id
+        """)
+    static let syncs = Statement("schedule_runs_syncs", """
+        SELECT id, type, target, state, error, sync_group FROM jobs
+         WHERE schedule_run_id = $1 AND kind IN ('device_sync', 'sync') ORDER BY id
+        """)
+    /// Finished runs older than the retention, except each schedule's latest run.
+    static let prune = Statement("schedule_runs_prune", """
+        WITH doomed AS (
+            SELECT r.id FROM schedule_runs r
+             WHERE r.finished_at < now() - make_interval(secs => $1)
+               AND r.id < (SELECT max(latest.id) FROM schedule_runs latest WHERE latest.schedule_name = r.schedule_name)
+             ORDER BY r.id LIMIT $2)
+        DELETE FROM schedule_runs WHERE id IN (SELECT id FROM doomed)
+        """)
+}
+
+/// Creates, reads and ends schedule runs.
+public struct ScheduleRunStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    /// Fires every schedule that is due at `now`, each due time once (even with two coordinators): the
+    /// schedule's `last_fired_at` moves only if nobody moved it since it was read, and the run, its log
+    /// line and its `schedule.run` job are written in the same transaction. Returns the new runs' ids.
+    @discardableResult
+    public func fireDue(now: Date = Date(), actor: String) async throws -> [Int64] {
+        let rows = try await connection.query(ScheduleRunSQL.schedulesForFiring)
+        var fired: [Int64] = []
+        for row in rows {
+            let schedule = try Schedule(row: row)
+            let lastFiredText: String? = try row.decodeIfPresent("last_fired_text")
+            let definition = schedule.definition
+            let timing = ScheduleTiming(frequency: definition.frequency, start: definition.start, timeZone: definition.timeZone)
+            let due = timing.dueRuns(lastFired: schedule.lastFiredAt, now: now)
+            guard let dueAt = due.due else { continue }
+            let name = schedule.name
+            let missed = due.missedCount
+            let runID: Int64? = try await connection.transaction { session in
+                guard !(try session.query(ScheduleRunSQL.markFired, [name, dueAt, lastFiredText])).isEmpty else { return nil }
+                guard let id: Int64 = try session.query(ScheduleRunSQL.runInsert, [name, dueAt, "coordinator", actor])
+                    .first?.decode("id") else { return nil }
+                var message = "fired by \(actor) for due time \(ScheduleStart.format(dueAt, timeZone: definition.timeZone))"
+                if missed > 0 { message += " (\(missed) earlier due time(s) missed while no coordinator ran: fired once)" }
+                try Self.enqueueRunJob(session, runID: id, schedule: name, actor: actor, firstLine: message)
+                return id
+            }
+            if let runID { fired.append(runID) }
+        }
+        return fired
+    }
+
+    /// Starts a run of `name` now (`ucp schedule run-now`), whatever its timing; `last_fired_at` is left
+    /// alone.
+    public func runNow(name: String, actor: String) async throws -> ScheduleRun {
+        let id: Int64 = try await connection.transaction { session in
+            guard !(try session.query(ScheduleSQL.scheduleGet, [name])).isEmpty else { throw ScheduleStore.noSuchSchedule(name) }
+            guard let id: Int64 = try session.query(ScheduleRunSQL.runInsert, [name, Date?.none, "run-now", actor])
+                .first?.decode("id") else { throw ScheduleError("schedule '\(name)': a run was started at this very moment") }
+            try Self.enqueueRunJob(session, runID: id, schedule: name, actor: actor,
+                                   firstLine: "started now by \(actor) (run-now)")
+            return id
+        }
+        guard let run = try await runGet(id: id) else { throw ScheduleError("schedule run \(id) vanished") }
+        return run
+    }
+
+    private static func enqueueRunJob(_ session: Session, runID: Int64, schedule: String, actor: String,
+                                      firstLine: String) throws {
+        let queue = QueueStore.InTransaction(session)
+        let (jobID, _) = try queue.jobEnqueue(.init(RunSchedule(run: runID, schedule: schedule), target: schedule,
+                                                    actor: actor, scheduleRunID: runID))
+        try session.query(ScheduleRunSQL.runSetJob, [runID, jobID])
+        try session.query(ScheduleRunSQL.logAppend, [runID, firstLine])
+        try queue.auditAppend(actor: actor, action: "schedule.run_queued", jobID: jobID, target: schedule,
+                              message: "Run \(runID) of schedule '\(schedule)' queued: \(firstLine)")
+    }
+
+    public func runGet(id: Int64) async throws -> ScheduleRun? {
+        try await connection.query(ScheduleRunSQL.runGet, [id]).first.map(ScheduleRun.init(row:))
+    }
+
+    /// The latest run of a schedule; nil when it never ran.
+    public func runLatest(schedule: String) async throws -> ScheduleRun? {
+        try await connection.query(ScheduleRunSQL.runLatest, [schedule]).first.map(ScheduleRun.init(row:))
+    }
+
+    /// The latest run of a schedule with its synchronization status (none for a canceled run); nil when
+    /// it never ran.
+    public func runStatusLatest(schedule: String) async throws -> ScheduleRunStatus? {
+        guard let run = try await runLatest(schedule: schedule) else { return nil }
+        return try await runStatus(run)
+    }
+
+    public func runStatus(_ run: ScheduleRun) async throws -> ScheduleRunStatus {
+        var jobState: JobState?
+        if let jobID = run.jobID { jobState = try await QueueStore(connection).jobGet(id: jobID)?.state }
+        return ScheduleRunStatus(run: run, syncs: run.state == .canceled ? nil : try await runSyncs(id: run.id), jobState: jobState)
+    }
+
+    /// Every run of a schedule, oldest first.
+    public func runList(schedule: String) async throws -> [ScheduleRun] {
+        try await connection.query(ScheduleRunSQL.runList, [schedule]).map(ScheduleRun.init(row:))
+    }
+
+    public func runLog(id: Int64) async throws -> [String] {
+        try await connection.query(ScheduleRunSQL.logRead, [id]).map { try $0.decode("message") }
+    }
+
+    public func runLogAppend(id: Int64, _ message: String) async throws {
+        _ = try await connection.query(ScheduleRunSQL.logAppend, [id, message])
+    }
+
+    /// The syncs the run enqueued, in the order it enqueued them (not the run's own `schedule.run` job).
+    public func runSyncs(id: Int64) async throws -> [ScheduleRunSync] {
+        try await connection.query(ScheduleRunSQL.syncs, [id]).map { row in
+            guard let state = JobState(rawValue: try row.decode("state")) else {
+                throw PostgresError(kind: .decoding, message: "unknown job state")
+            }
+            return ScheduleRunSync(id: try row.decode("id"), type: try row.decode("type"), target: try row.decodeIfPresent("target"),
+                                   state: state, error: try row.decodeIfPresent("error"), syncGroup: try row.decodeIfPresent("sync_group"))
+        }
+    }
+
+    /// Cancels every unfinished run of `schedule` (`ucp schedule cancel`): each run's job goes to
+    /// `canceling` (its handler stops and ends it `canceled`) or, not started yet, straight to `canceled`;
+    /// the run's unfinished syncs are canceled with it. Returns the runs it acted on.
+    public func runCancel(schedule: String, actor: String) async throws -> [ScheduleRun] {
+        let queue = QueueStore(connection)
+        var canceled: [ScheduleRun] = []
+        for run in try await runList(schedule: schedule) where !run.state.isFinal {
+            if let jobID = run.jobID, let job = try await queue.jobGet(id: jobID), !job.state.isFinal {
+                _ = try await queue.jobCancel(id: jobID, actor: actor)
+            }
+            for sync in try await runSyncs(id: run.id) where !sync.state.isFinal {
+                _ = try? await queue.jobCancel(id: sync.id, actor: actor)
+            }
+            // A run whose job never started (or already ended) has no handler left to close it.
+            if let jobID = run.jobID, let job = try await queue.jobGet(id: jobID), job.state.isFinal {
+                if try await runFinish(id: run.id, state: .canceled) {
+                    try await runLogAppend(id: run.id, "canceled by \(actor) before it started")
+                }
+            } else {
+                try await runLogAppend(id: run.id, "cancel requested by \(actor)")
+            }
+            canceled.append(run)
+        }
+        return canceled
+    }
+
+    /// Deletes finished runs older than `retentionSeconds` (with their logs), keeping each schedule's
+    /// latest run; returns how many it deleted.
+    @discardableResult
+    public func runPrune(retentionSeconds: Double, limit: Int = 5000) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit]).affectedRows
+            total += deleted
+            if deleted < limit { return total }
+        }
+    }
+
+    /// Marks the run running; false when it already ended.
+    func runStart(id: Int64) async throws -> Bool {
+        !(try await connection.query(ScheduleRunSQL.runStart, [id])).isEmpty
+    }
+
+    /// Ends the run (once: a run that already ended keeps its state).
+    @discardableResult
+    func runFinish(id: Int64, state: ScheduleRun.State) async throws -> Bool {
+        !(try await connection.query(ScheduleRunSQL.runFinish, [id, state.rawValue])).isEmpty
+    }
+}
+
+/// The coordinator's duty that deletes old finished runs, at the jobs' retention.
+public struct ScheduleRunPruneDuty: CoordinatorDuty {
+    public let name = "schedule run pruning"
+    public let intervalSeconds: Double
+    public let retentionSeconds: Double
+
+    public init(intervalSeconds: Double, retentionSeconds: Double) {
+        self.intervalSeconds = intervalSeconds
+        self.retentionSeconds = retentionSeconds
+    }
+
+    public func runOnce(_ store: QueueStore, actor: String) async throws {
+        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds)
+    }
+}
+
+/// The coordinator's duty that fires due schedules (leader only; `fireDue` is safe with two leaders).
+public struct ScheduleFiringDuty: CoordinatorDuty {
+    public let name = "schedule firing"
+    public let intervalSeconds: Double
+
+    public init(intervalSeconds: Double = 1) {
+        self.intervalSeconds = intervalSeconds
+    }
+
+    public func runOnce(_ store: QueueStore, actor: String) async throws {
+        try await ScheduleRunStore(store.connection).fireDue(now: Date(), actor: actor)
+    }
+}

@@ -1,0 +1,387 @@
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+import Schedules
+import ScheduleRules
+import TestSupport
+import XCTest
+
+/// Schedule firing (the coordinator's duty) and schedule runs (the `schedule.run` job) against a real
+/// PostgreSQL; run tests use real `ucp worker` processes and the stand-in syncs.
+final class ScheduleRunTests: XCTestCase {
+    let utc = TimeZone(identifier: "UTC")!
+
+    func definition(_ name: String, every: ScheduleFrequency = .every(1, .hours), start: Date,
+                    selection: ScheduleSelection = .builder([.all]), forceDomain: Bool = false,
+                    parallel: Bool = false, abortOnFailure: Bool = false) throws -> ScheduleDefinition {
+        ScheduleDefinition(name: try JobName(name), frequency: every, start: start, timeZone: utc, selection: selection,
+                           forceDomain: forceDomain, parallel: parallel, abortOnFailure: abortOnFailure)
+    }
+
+    func runCount(_ database: TestDatabase) async throws -> (runs: Int, jobs: Int, distinct: Int) {
+        let row = try await Connection(database.owner).query(Statement("", """
+            SELECT (SELECT count(*) FROM schedule_runs) AS runs,
+                   (SELECT count(*) FROM jobs WHERE type = 'schedule.run') AS jobs,
+                   (SELECT count(DISTINCT (schedule_name, due_at)) FROM schedule_runs) AS distinct_runs
+            """)).first!
+        return (try row.decode("runs"), try row.decode("jobs"), try row.decode("distinct_runs"))
+    }
+
+    // MARK: firing
+
+    func testMissedDueTimesFireOnceAndNeverAgain() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 3 * 3600 - 600)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Hourly", start: start), actor: "test")
+        let runs = ScheduleRunStore(connection)
+
+        // First firing shortly after the start: the run of due time `start`.
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1").count, 1)
+        // The coordinator was down across two more due times (start+1h, start+2h): it fires once, for the latest.
+        let fired = try await runs.fireDue(now: start.addingTimeInterval(2 * 3600 + 60), actor: "c1")
+        XCTAssertEqual(fired.count, 1)
+        let run = try await runs.runGet(id: fired[0])
+        XCTAssertEqual(run?.dueAt, start.addingTimeInterval(2 * 3600))
+        XCTAssertEqual(run?.trigger, "coordinator")
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(2 * 3600 + 120), actor: "c1").count, 0)
+        let log = try await runs.runLog(id: fired[0])
+        XCTAssertTrue(log.contains { $0.contains("1 earlier due time(s) missed") }, "\(log)")
+        await assertEqual(try await ScheduleStore(connection).scheduleGet(name: "Hourly")?.lastFiredAt, start.addingTimeInterval(2 * 3600))
+
+        // Through the duty at the real clock: the due time start+3h has passed, start+4h has not.
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
+        let counts = try await runCount(database)
+        XCTAssertEqual(counts.runs, 3)
+        XCTAssertEqual(counts.jobs, 3, "one schedule.run job per run")
+        let jobs = try await Connection(database.owner).query(Statement("", """
+            SELECT count(*) AS n FROM jobs j JOIN schedule_runs r ON r.job_id = j.id AND j.schedule_run_id = r.id
+             WHERE j.kind = 'task'
+            """)).first!.decode("n", as: Int.self)
+        XCTAssertEqual(jobs, 3, "each run's job points back at it")
+    }
+
+    func testTwoCoordinatorsNeverFireOneDueTimeTwice() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = ScheduleStore(Connection(database.app))
+        let start = Date().addingTimeInterval(-5 * 3600 - 30)
+        for index in 0..<15 {
+            try await store.scheduleAdd(try definition("S\(index)", start: start), actor: "test")
+        }
+        // Two "leaders" (each with its own connection) firing over and over at once.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for coordinator in ["c1", "c2"] {
+                group.addTask {
+                    let queue = QueueStore(Connection(database.app))
+                    for _ in 0..<5 { try await ScheduleFiringDuty().runOnce(queue, actor: coordinator) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let counts = try await runCount(database)
+        XCTAssertEqual(counts.runs, 15, "one run per schedule")
+        XCTAssertEqual(counts.distinct, 15)
+        XCTAssertEqual(counts.jobs, 15)
+    }
+
+    func testTwoCoordinatorProcessesFireOnce() async throws {
+        let database = try await TestServer.freshDatabase()
+        try await ScheduleStore(Connection(database.app)).scheduleAdd(
+            try definition("Proc", start: Date().addingTimeInterval(-3 * 3600 - 10)), actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("c1", ["coordinator", "--name", "c1", "--leader-lease", "2s", "--schedule-interval", "0.2s"])
+        try processes.start("c2", ["coordinator", "--name", "c2", "--leader-lease", "2s", "--schedule-interval", "0.2s"])
+        let fired = try await eventually(timeout: 20) { try await self.runCount(database).runs >= 1 }
+        XCTAssertTrue(fired)
+        // The leader dies; the standby takes over and must not fire the same due time again.
+        processes.kill("c1")
+        try await Task.sleep(nanoseconds: 5_000_000_000)
+        let counts = try await runCount(database)
+        XCTAssertEqual(counts.runs, 1)
+        XCTAssertEqual(counts.jobs, 1)
+    }
+
+    // MARK: runs
+
+    struct SyncRow {
+        var id: Int64
+        var type: String
+        var target: String
+        var state: String
+        var group: String?
+        var started: Date?
+        var finished: Date?
+    }
+
+    func syncs(_ database: TestDatabase, run: Int64? = nil) async throws -> [SyncRow] {
+        try await Connection(database.owner).query(Statement("", """
+            SELECT id, type, target, state, sync_group, started_at, finished_at FROM jobs
+             WHERE kind IN ('device_sync', 'sync') AND ($1::bigint IS NULL OR schedule_run_id = $1) ORDER BY id
+            """), [run]).map { row in
+            SyncRow(id: try row.decode("id"), type: try row.decode("type"), target: try row.decode("target"),
+                    state: try row.decode("state"), group: try row.decodeIfPresent("sync_group"),
+                    started: try row.decodeIfPresent("started_at"), finished: try row.decodeIfPresent("finished_at"))
+        }
+    }
+
+    /// Starts a run now and waits for it to end (the workers run stand-in syncs: `--stand-in-sync`).
+    func runToEnd(_ database: TestDatabase, schedule: String) async throws -> (ScheduleRun, [String]) {
+        let runs = ScheduleRunStore(Connection(database.app))
+        let started = try await runs.runNow(name: schedule, actor: "test")
+        let ended = try await eventually(timeout: 60, interval: 0.2) {
+            try await runs.runGet(id: started.id)?.state.isFinal == true
+        }
+        let run = try await runs.runGet(id: started.id)!
+        let log = try await runs.runLog(id: run.id)
+        XCTAssertTrue(ended, "run \(run.id) ended: \(log)")
+        // Its job ends too, succeeded or failed like the run.
+        let jobEnded = try await eventually(timeout: 10) {
+            try await database.store().jobGet(id: run.jobID!)?.state.isFinal == true
+        }
+        XCTAssertTrue(jobEnded)
+        return (run, log)
+    }
+
+    func testSequentialRunInSeedOrderAndResumesWithoutEnqueueingTwice() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Seq", every: .once, start: Date().addingTimeInterval(86400)), actor: "test")
+        // As if an earlier attempt of the run had enqueued its first sync before its worker died.
+        let runs = ScheduleRunStore(connection)
+        let run = try await runs.runNow(name: "Seq", actor: "test")
+        _ = try await database.store().jobEnqueue(.init(InfrastructureSync.self, target: "CUCM-A", actor: "test",
+                                                        scheduleRunID: run.id))
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--stand-in-sync", "*=seconds:0.2"])
+        try processes.start("w2", ["worker", "--name", "w2", "--concurrency", "4", "--stand-in-sync", "*=seconds:0.2"])
+        let ended = try await eventually(timeout: 60, interval: 0.2) { try await runs.runGet(id: run.id)?.state.isFinal == true }
+        XCTAssertTrue(ended)
+        await assertEqual(try await runs.runGet(id: run.id)?.state, .succeeded)
+        let log = try await runs.runLog(id: run.id)
+        XCTAssertTrue(log.contains { $0.hasPrefix("resumed") }, "\(log)")
+
+        let rows = try await syncs(database, run: run.id)
+        XCTAssertEqual(rows.map { "\($0.type) \($0.target)" }, [
+            "sync.infra CUCM-A", "sync.infra CUCM-B", "sync.infra Unity-1", "sync.infra IMP-1",
+            "sync.user CUCM-A", "sync.user CUCM-B", "sync.user Unity-1",
+        ], "seed order, each sync once")
+        XCTAssertTrue(rows.allSatisfy { $0.state == "succeeded" && $0.group == nil })
+        for (previous, next) in zip(rows, rows.dropFirst()) {
+            XCTAssertGreaterThanOrEqual(next.started!, previous.finished!, "one at a time")
+        }
+        XCTAssertTrue(log.contains { $0.hasPrefix("run succeeded: 7 sync(s) ran") }, "\(log)")
+    }
+
+    func testParallelRunsDeviceSyncsTogetherButNeverBesideAnotherSync() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Par", every: .once, start: Date().addingTimeInterval(86400), parallel: true), actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let standIns = ["--stand-in-sync", "*=seconds:1"] + (0..<5).flatMap { ["--stand-in-sync", "other-\($0)=seconds:0.3"] }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "8"] + standIns)
+        try processes.start("w2", ["worker", "--name", "w2", "--concurrency", "8"] + standIns)
+        // Other syncs queued around the run: they must never overlap the run's group.
+        let queue = database.store()
+        for index in 0..<3 {
+            _ = try await queue.jobEnqueue(.init(DomainSync.self, target: "other-\(index)", actor: "test"))
+        }
+        let (run, log) = try await runToEnd(database, schedule: "Par")
+        for index in 3..<5 {
+            _ = try await queue.jobEnqueue(.init(DomainSync.self, target: "other-\(index)", actor: "test"))
+        }
+        XCTAssertEqual(run.state, .succeeded, "\(log)")
+        let finished = try await eventually(timeout: 30) {
+            try await self.syncs(database).allSatisfy { $0.state == "succeeded" }
+        }
+        XCTAssertTrue(finished)
+        let all = try await syncs(database)
+        let group = all.filter { $0.group == "run:\(run.id)" }
+        let others = all.filter { $0.group == nil }
+        XCTAssertEqual(group.count, 7)
+        XCTAssertEqual(others.count, 5)
+        func overlap(_ a: SyncRow, _ b: SyncRow) -> Bool { a.started! < b.finished! && b.started! < a.finished! }
+        var together = 0
+        for (i, a) in group.enumerated() {
+            for b in group[(i + 1)...] where overlap(a, b) {
+                together += 1
+                XCTAssertNotEqual(a.target, b.target, "two syncs of one device at once")
+            }
+            for other in others { XCTAssertFalse(overlap(a, other), "group sync \(a.id) beside other sync \(other.id)") }
+        }
+        XCTAssertGreaterThan(together, 0, "the run's device syncs ran together")
+    }
+
+    func testAbortStopsAtTheFirstFailure() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Abort", every: .once, start: Date().addingTimeInterval(86400), abortOnFailure: true), actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4",
+                                   "--stand-in-sync", "CUCM-B=seconds:0.1,fail:boom", "--stand-in-sync", "*=seconds:0.1"])
+        let (run, log) = try await runToEnd(database, schedule: "Abort")
+        XCTAssertEqual(run.state, .failed)
+        let rows = try await syncs(database, run: run.id)
+        XCTAssertEqual(rows.map { "\($0.type) \($0.target) \($0.state)" },
+                       ["sync.infra CUCM-A succeeded", "sync.infra CUCM-B failed"], "nothing after the first failure")
+        XCTAssertEqual(log.filter { $0.hasPrefix("skipped") }.count, 5, "\(log)")
+        XCTAssertTrue(log.contains { $0.contains("boom") }, "\(log)")
+        XCTAssertTrue(log.contains { $0.hasPrefix("plan: 7 sync(s); options: abort-on-failure") }, "\(log)")
+        await assertEqual(try await database.store().jobGet(id: run.jobID!)?.state, .failed)
+    }
+
+    func testForceDomainRunsDomainSyncAfterAFailedDeviceSync() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        let text = "cp.CUCM-A: infra\ncp.NoSuchBox: infra\ndomain.all:\n"
+        let store = ScheduleStore(connection)
+        try await store.scheduleAdd(try definition("Forced", every: .once, start: Date().addingTimeInterval(86400),
+                                                   selection: .granular(text), forceDomain: true), actor: "test")
+        try await store.scheduleAdd(try definition("Unforced", every: .once, start: Date().addingTimeInterval(86400),
+                                                   selection: .granular(text)), actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4",
+                                   "--stand-in-sync", "CUCM-A=seconds:0.1,fail:boom", "--stand-in-sync", "*=seconds:0.1"])
+        try await DomainStore(connection).domainAdd(DomainDraft(name: "Dom-1"), actor: "test")
+
+        let (forced, forcedLog) = try await runToEnd(database, schedule: "Forced")
+        XCTAssertEqual(forced.state, .failed)
+        await assertEqual(try await syncs(database, run: forced.id).map { "\($0.type) \($0.target) \($0.state)" },
+                          ["sync.infra CUCM-A failed", "sync.domain Dom-1 succeeded"])
+        XCTAssertTrue(forcedLog.contains { $0.contains("warning: line 2:") && $0.contains("NoSuchBox") },
+                      "a name matching nothing is reported: \(forcedLog)")
+
+        let (unforced, unforcedLog) = try await runToEnd(database, schedule: "Unforced")
+        XCTAssertEqual(unforced.state, .failed)
+        await assertEqual(try await syncs(database, run: unforced.id).map { "\($0.type) \($0.target) \($0.state)" },
+                          ["sync.infra CUCM-A failed"])
+        XCTAssertTrue(unforcedLog.contains { $0.hasPrefix("skipped domain synchronization") && $0.contains("force domain") },
+                      "\(unforcedLog)")
+    }
+
+    // MARK: the command line
+
+    func testRunNowLogAndCancelFromTheCommandLine() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Long", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
+            actor: "test")
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Other", every: .once, start: Date().addingTimeInterval(86400), selection: .builder([.callProcessors])),
+            actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--lease", "3s",
+                                   "--stand-in-sync", "*=seconds:30"])
+
+        // The devices are not reachable: the run's syncs are stand-ins that would take 30 s each.
+        let runs = ScheduleRunStore(connection)
+        let started = try await runs.runNow(name: "Long", actor: "test")
+        XCTAssertEqual(started.id, 1)
+        // Cancel while the first sync runs.
+        let syncRunning = try await eventually(timeout: 20) {
+            try await runs.runSyncs(id: 1).contains { $0.state == .running }
+        }
+        XCTAssertTrue(syncRunning)
+        let other = try processes.run(["schedule", "run-now", "Other"])
+        XCTAssertTrue(other.stdout.contains("run 2 queued"), other.stdout)
+        // A typo cancels nothing; then two schedules' runs are canceled at once (seed: several at once).
+        let typo = try processes.run(["schedule", "cancel", "Long", "Nope"])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.stderr.contains("schedule 'Nope': no such schedule"), typo.stderr)
+        await assertEqual(try await runs.runGet(id: 1)?.state, .running)
+        let canceled = try processes.run(["schedule", "cancel", "Long", "Other"])
+        XCTAssertEqual(canceled.status, 0, canceled.stderr)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Long': cancel of run 1 requested"), canceled.stdout)
+        XCTAssertTrue(canceled.stdout.contains("schedule 'Other': cancel of run 2 requested"), canceled.stdout)
+        let otherEnded = try await eventually(timeout: 15) { try await runs.runGet(id: 2)?.state == .canceled }
+        XCTAssertTrue(otherEnded)
+        let jobID = try await runs.runGet(id: 1)!.jobID!
+        let state = try await database.store().jobGet(id: jobID)?.state
+        XCTAssertTrue(state == .canceling || state == .canceled, "\(String(describing: state))")
+        let ended = try await eventually(timeout: 15) { try await runs.runGet(id: 1)?.state == .canceled }
+        XCTAssertTrue(ended)
+        let jobCanceled = try await eventually(timeout: 15) { try await database.store().jobGet(id: jobID)?.state == .canceled }
+        XCTAssertTrue(jobCanceled)
+        let syncsEnded = try await eventually(timeout: 15) {
+            try await runs.runSyncs(id: 1).allSatisfy { $0.state == .canceled }
+        }
+        XCTAssertTrue(syncsEnded, "the run's syncs are canceled with it")
+        await assertEqual(try await runs.runSyncs(id: 1).count, 1, "nothing enqueued after the cancel")
+
+        let log = try processes.run(["schedule", "log", "Long"])
+        XCTAssertEqual(log.status, 0, log.stderr)
+        XCTAssertTrue(log.stdout.hasPrefix("run 1 of schedule 'Long': canceled (run-now"), log.stdout)
+        XCTAssertTrue(log.stdout.contains("canceled by an operator"), log.stdout)
+        // Seed: "Synchronization status will not be available for a canceled job."
+        XCTAssertTrue(log.stdout.contains("synchronization status: not available (the run was canceled)"), log.stdout)
+        XCTAssertFalse(log.stdout.contains("sync.infra"), log.stdout)
+        await assertEqual(try await runs.runStatusLatest(schedule: "Long")?.syncs, nil)
+        let show = try processes.run(["schedule", "show", "Long"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("synchronization status: not available (the run was canceled)"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("1, canceled (run-now"), show.stdout)
+        let shownJSON = try processes.run(["schedule", "show", "Long", "--json"])
+        let lastRun = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(shownJSON.stdout.utf8)) as? [String: Any])?["last_run"] as? [String: Any])
+        XCTAssertEqual(lastRun["state"] as? String, "canceled")
+        XCTAssertTrue(lastRun["synchronization_status"] is NSNull, "\(lastRun)")
+
+        let nothing = try processes.run(["schedule", "cancel", "Long"])
+        XCTAssertNotEqual(nothing.status, 0)
+        XCTAssertTrue(nothing.stderr.contains("no run in progress"), nothing.stderr)
+        let missing = try processes.run(["schedule", "run-now", "Nope"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("schedule 'Nope': no such schedule"), missing.stderr)
+    }
+
+    func testFinishedRunShowsItsSyncStatusAndOldRunsArePrunedButTheLatestIsKept() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await SchedulingFixtures.addDevices(connection)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Quick", every: .every(1, .days), start: Date().addingTimeInterval(3600),
+                           selection: .granular("cp.CUCM-A: infra")),
+            actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4", "--stand-in-sync", "*=seconds:0.2"])
+        let runs = ScheduleRunStore(connection)
+        for _ in 0..<3 {
+            let run = try await runs.runNow(name: "Quick", actor: "test")
+            let ended = try await eventually(timeout: 20) { try await runs.runGet(id: run.id)?.state == .succeeded }
+            XCTAssertTrue(ended)
+        }
+        let show = try processes.run(["schedule", "show", "Quick"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("synchronization status:"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("sync.infra  CUCM-A"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("succeeded"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("next run"), show.stdout)
+        let list = try processes.run(["schedule", "list"])
+        XCTAssertTrue(list.stdout.contains("3 succeeded"), list.stdout)
+
+        // Nothing is old enough yet; then, with a zero retention, all but the latest run go.
+        await assertEqual(try await runs.runPrune(retentionSeconds: 3600), 0)
+        await assertEqual(try await runs.runPrune(retentionSeconds: 0), 2)
+        await assertEqual(try await runs.runList(schedule: "Quick").map(\.id), [3])
+        await assertEqual(try await runs.runLog(id: 1), [])
+        let latestLog = try await runs.runLog(id: 3)
+        XCTAssertFalse(latestLog.isEmpty)
+    }
+}
