@@ -43,11 +43,11 @@ let package = Package(
         .target(name: "ScheduleRules", dependencies: ["JobCatalog"]),
         // libcurl: HTTP(S) requests and SMTP mail.
         .target(name: "Transport", dependencies: [
-            "CCurl",
+            "CCurl", "Runtime",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // libldap: bind, paged search, modify, connection test; blocking calls on threads of their own.
-        .target(name: "LDAP", dependencies: ["CLDAP", "Secrets"]),
+        .target(name: "LDAP", dependencies: ["CLDAP", "Secrets", "Runtime"]),
         // A generated test directory and a private slapd serving it (tests, benchmark, demo).
         .target(name: "DirectoryFixtures", dependencies: ["Runtime"]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory"]),
         // The sync job handlers.
         .target(name: "Sync", dependencies: [
-            "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
+            "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory", "Runtime",
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [

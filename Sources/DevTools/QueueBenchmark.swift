@@ -796,9 +796,7 @@ func emit(_ line: String) {
 
 /// Runs blocking work (child processes, pg_ctl) on a thread of its own, off the cooperative pool.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
+    try await BlockingExecutor.shared.run(body)
 }
 
 extension Swift.Duration {

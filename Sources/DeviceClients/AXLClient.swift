@@ -78,33 +78,36 @@ public final class AXLClient: Sendable {
     public func list(_ type: AXLObjectType, onPage: (Page) async throws -> Void) async throws {
         var first = options.pageSize
         var skip = 0
-        var pending: Task<Page, Error>? = nil
-        defer { pending?.cancel() }
-        while true {
-            try checkCanceled(type.listOperation)
-            let page: Page
-            do {
-                if let fetching = pending {
-                    pending = nil
-                    page = try await fetching.value
-                } else {
-                    page = try await listPage(type, skip: skip, first: first)
+        var prefetch = InFlight<Page>()
+        do {
+            while true {
+                try checkCanceled(type.listOperation)
+                let page: Page
+                do {
+                    if let fetched = try await prefetch.finish() {
+                        page = fetched
+                    } else {
+                        page = try await listPage(type, skip: skip, first: first)
+                    }
+                } catch let fault as AXLFault {
+                    guard let tooLarge = fault.tooLarge else { throw fault }
+                    let smaller = max(1, min(first - 1, tooLarge.suggestedRows * 7 / 10))
+                    guard smaller < first else { throw fault }
+                    first = smaller
+                    continue
                 }
-            } catch let fault as AXLFault {
-                guard let tooLarge = fault.tooLarge else { throw fault }
-                let smaller = max(1, min(first - 1, tooLarge.suggestedRows * 7 / 10))
-                guard smaller < first else { throw fault }
-                first = smaller
-                continue
+                let full = page.items.count >= first
+                if full {
+                    let (nextSkip, size) = (skip + page.items.count, first)
+                    _ = try await prefetch.start { try await self.listPage(type, skip: nextSkip, first: size) }
+                }
+                try await onPage(page)
+                guard full else { return }
+                skip += page.items.count
             }
-            let full = page.items.count >= first
-            if full {
-                let (nextSkip, size) = (skip + page.items.count, first)
-                pending = Task { try await self.listPage(type, skip: nextSkip, first: size) }
-            }
-            try await onPage(page)
-            guard full else { return }
-            skip += page.items.count
+        } catch {
+            await prefetch.cancel()
+            throw error
         }
     }
 

@@ -1,21 +1,21 @@
-import Dispatch
+import Runtime
 import Synchronization
 import Transport
 
-/// A device's connections: `count` lanes, each a serial dispatch queue (a thread of its own while
-/// it blocks, never Swift's cooperative pool) with one reused libcurl handle, so every lane keeps
+/// A device's connections: `count` lanes, each a serial `BlockingExecutor` (never Swift's
+/// cooperative pool) with one reused libcurl handle, so every lane keeps
 /// its connection and session cookie alive across requests. A request takes a free lane, waiting
 /// for one when all are busy: that is the per-device concurrency limit. Each lane also keeps a
 /// `Scratch` of the client's (a parser reused from one answer to the next).
 final class ConnectionLanes<Scratch: AnyObject>: Sendable {
     private final class Lane: @unchecked Sendable {
-        let queue: DispatchQueue
-        // Touched only on `queue`.
+        let executor: BlockingExecutor
+        // Touched only on `executor`.
         var connection: HTTPClientConnection?
         var scratch: Scratch?
 
         init(index: Int) {
-            queue = DispatchQueue(label: "ucp.device.lane.\(index)")
+            executor = BlockingExecutor(label: "ucp.device.lane.\(index)")
         }
     }
 
@@ -44,14 +44,10 @@ final class ConnectionLanes<Scratch: AnyObject>: Sendable {
         defer { release(index) }
         let lane = lanes[index]
         let (configuration, makeScratch) = (configuration, makeScratch)
-        return try await withCheckedThrowingContinuation { continuation in
-            lane.queue.async {
-                continuation.resume(with: Result {
-                    if lane.connection == nil { lane.connection = try HTTPClientConnection(configuration) }
-                    if lane.scratch == nil { lane.scratch = makeScratch() }
-                    return try body(lane.connection!, lane.scratch!)
-                })
-            }
+        return try await lane.executor.run {
+            if lane.connection == nil { lane.connection = try HTTPClientConnection(configuration) }
+            if lane.scratch == nil { lane.scratch = makeScratch() }
+            return try body(lane.connection!, lane.scratch!)
         }
     }
 

@@ -1,19 +1,18 @@
 import CLDAP
-import Dispatch
 import Foundation
+import Runtime
 
 /// One bound connection to a directory server.
 ///
-/// libldap blocks, so every call on the handle runs on the connection's own serial dispatch queue
-/// (a thread of its own while it blocks), never on Swift's cooperative pool; callers await the
-/// result through a continuation. A search streams page by page (`pages(_:)`): the next page is
+/// libldap blocks, so every call on the handle runs on the connection's own serial
+/// `BlockingExecutor`, never on Swift's cooperative pool. A search streams page by page (`pages(_:)`): the next page is
 /// asked for while the caller works on the current one, and no more than those two are held.
 public final class LDAPConnection: @unchecked Sendable {
     /// The server this connection reached: the primary, or the backup when the primary did not answer.
     public let endpoint: LDAPEndpoint
     public let configuration: LDAPConfiguration
-    private let queue: DispatchQueue
-    // Touched only on `queue` (and in deinit, when nothing else holds the connection).
+    private let executor: BlockingExecutor
+    // Touched only on `executor` (and in deinit, when nothing else holds the connection).
     private var handle: OpaquePointer?
     /// The paged search the server still holds for this connection, if any. A directory keeps one
     /// paged search per connection: a new search first drops one its reader left behind.
@@ -27,10 +26,11 @@ public final class LDAPConnection: @unchecked Sendable {
         let pending: Int32?
     }
 
-    private init(endpoint: LDAPEndpoint, configuration: LDAPConfiguration, queue: DispatchQueue, handle: OpaquePointer) {
+    private init(endpoint: LDAPEndpoint, configuration: LDAPConfiguration, executor: BlockingExecutor,
+                 handle: OpaquePointer) {
         self.endpoint = endpoint
         self.configuration = configuration
-        self.queue = queue
+        self.executor = executor
         self.handle = handle
     }
 
@@ -42,10 +42,10 @@ public final class LDAPConnection: @unchecked Sendable {
     public static func connect(_ configuration: LDAPConfiguration) async throws -> LDAPConnection {
         var failures: [LDAPError] = []
         for endpoint in configuration.endpoints {
-            let queue = DispatchQueue(label: "ucp.ldap.connection")
+            let executor = BlockingExecutor(label: "ucp.ldap.connection")
             do {
-                let handle = try await run(on: queue) { try openHandle(endpoint, configuration) }
-                return LDAPConnection(endpoint: endpoint, configuration: configuration, queue: queue, handle: handle)
+                let handle = try await executor.run { try openHandle(endpoint, configuration) }
+                return LDAPConnection(endpoint: endpoint, configuration: configuration, executor: executor, handle: handle)
             } catch let error as LDAPError where error.serverUnreachable {
                 failures.append(error)
             }
@@ -58,7 +58,7 @@ public final class LDAPConnection: @unchecked Sendable {
 
     /// Closes the connection (unbind). Later calls fail with "server down".
     public func close() async {
-        try? await onQueue { connection in
+        try? await onExecutor { connection in
             if let handle = connection.handle { ldap_unbind_ext_s(handle, nil, nil) }
             connection.handle = nil
         }
@@ -85,7 +85,7 @@ public final class LDAPConnection: @unchecked Sendable {
 
     /// Replaces every value of one attribute of an entry (an empty `values` removes the attribute).
     public func modifyReplace(_ dn: String, attribute: String, values: [String]) async throws {
-        try await onQueue { connection in
+        try await onExecutor { connection in
             let handle = try connection.liveHandle()
             var storage = values.map { Array($0.utf8) }
             let code: Int32 = storage.withUnsafeMutableBufferPointer { buffers in
@@ -132,7 +132,7 @@ public final class LDAPConnection: @unchecked Sendable {
     /// `reader` names the `LDAPPages` reader asking (0: a one-off unpaged read); a new paged search
     /// first drops one another reader left open (an unpaged read leaves it alone).
     func page(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?, index: Int, reader: Int) async throws -> FetchedPage {
-        try await onQueue { connection in
+        try await onExecutor { connection in
             if search.pageSize > 0, let open = connection.openSearch, open.reader != reader { connection.drop(open) }
             let messageID = try pending ?? connection.sendSearch(search, cookie: cookie)
             if search.pageSize > 0 { connection.openSearch = nil }
@@ -147,7 +147,7 @@ public final class LDAPConnection: @unchecked Sendable {
     /// Tells the server to drop the paged search `reader` will not read to its end (unless a newer
     /// search already dropped it).
     func abandon(reader: Int) {
-        queue.async {
+        executor.submit {
             guard let open = self.openSearch, open.reader == reader else { return }
             self.drop(open)
         }
@@ -418,22 +418,11 @@ public final class LDAPConnection: @unchecked Sendable {
         Foundation.timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
     }
 
-    // MARK: the queue bridge
+    // MARK: the executor
 
-    private func onQueue<T: Sendable>(_ body: @escaping (LDAPConnection) throws -> T) async throws -> T {
-        nonisolated(unsafe) let body = body
-        return try await Self.run(on: queue) { try body(self) }
-    }
-
-    private static func run<T>(on queue: DispatchQueue, _ body: @escaping () throws -> T) async throws -> T {
-        nonisolated(unsafe) let body = body
-        let result: Result<Unchecked<T>, Error> = await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: Result { Unchecked(value: try body()) }) }
-        }
-        return try result.get().value
+    private func onExecutor<T: Sendable>(_ body: @escaping (LDAPConnection) throws -> T) async throws -> T {
+        try await executor.run { try body(self) }
     }
 }
 
-/// Carries a value made on the connection's queue back to the caller (a handle the caller owns from then on).
-private struct Unchecked<T>: @unchecked Sendable { let value: T }
 

@@ -1,6 +1,6 @@
 import CLibPQ
-import Dispatch
 import Foundation
+import Runtime
 
 /// A statement the code base defines once, under a name; each connection prepares it on first use.
 /// Statements are constants: values always travel as parameters, never inside the SQL.
@@ -21,19 +21,19 @@ public struct Notification: Sendable {
 
 /// One PostgreSQL connection.
 ///
-/// libpq blocks, so every call runs on the connection's own serial dispatch queue (an overcommit
-/// queue: a thread of its own while it blocks), never on Swift's cooperative pool. A lost
+/// libpq blocks, so every call runs on the connection's own serial `BlockingExecutor`, never on
+/// Swift's cooperative pool. A lost
 /// connection is dropped and made again on next use; callers decide how long to back off.
 public final class Connection: @unchecked Sendable {
     public let configuration: ConnectionConfiguration
-    private let queue: DispatchQueue
-    // Touched only on `queue`.
+    private let executor: BlockingExecutor
+    // Touched only on `executor`.
     private var handle: OpaquePointer?
     private var preparedStatements: Set<String> = []
 
     public init(_ configuration: ConnectionConfiguration) {
         self.configuration = configuration
-        self.queue = DispatchQueue(label: "ucp.postgres.connection")
+        self.executor = BlockingExecutor(label: "ucp.postgres.connection")
     }
 
     deinit {
@@ -42,12 +42,7 @@ public final class Connection: @unchecked Sendable {
 
     /// Runs `body` with the session, on the connection's thread, connecting first if needed.
     public func withSession<T: Sendable>(_ body: @escaping (Session) throws -> T) async throws -> T {
-        nonisolated(unsafe) let body = body
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try self.runOnQueue(body) })
-            }
-        }
+        try await executor.run { try self.runOnExecutor(body) }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; rolls back if it throws.
@@ -63,20 +58,15 @@ public final class Connection: @unchecked Sendable {
 
     /// Closes the connection; the next use opens a new one.
     public func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.disconnect()
-                continuation.resume()
-            }
-        }
+        await executor.run { self.disconnect() }
     }
 
     /// Synchronous form of `withSession`, for code that already runs on a thread of its own.
     public func withSessionBlocking<T>(_ body: (Session) throws -> T) throws -> T {
-        try queue.sync { try runOnQueue(body) }
+        try executor.runBlocking { try runOnExecutor(body) }
     }
 
-    private func runOnQueue<T>(_ body: (Session) throws -> T) throws -> T {
+    private func runOnExecutor<T>(_ body: (Session) throws -> T) throws -> T {
         let handle = try connectedHandle()
         do {
             return try body(Session(connection: self, handle: handle))

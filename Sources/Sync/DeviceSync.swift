@@ -5,6 +5,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import Synchronization
 
 /// Infrastructure and user synchronization of one device (seed 004): reads every object type the
@@ -391,7 +392,7 @@ private final class Run: @unchecked Sendable {
 /// its reader's task only.
 private final class PageWriter: @unchecked Sendable {
     let run: Run
-    private var writing: Task<(String, DeviceObjectStore.UpsertResult), Error>?
+    private var writing = InFlight<(String, DeviceObjectStore.UpsertResult)>()
     /// Objects this reader has stored.
     private(set) var stored = 0
 
@@ -403,25 +404,26 @@ private final class PageWriter: @unchecked Sendable {
         let rows = items.map { item in
             DeviceObjectRow(type: type.inventoryType, key: item.key(type.keyTags), uuid: item.uuid, attributes: item.json)
         }
-        try await flush()
         let (objects, name, kind, jobID) = (run.objects, run.name, run.kind, run.jobID)
-        writing = Task {
+        let written = try await writing.start {
             (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows))
         }
+        try await count(written)
     }
 
     /// Waits for the page being written and counts it.
     func flush() async throws {
-        guard let write = writing else { return }
-        writing = nil
-        let (type, result) = try await write.value
+        try await count(try await writing.finish())
+    }
+
+    private func count(_ written: (String, DeviceObjectStore.UpsertResult)?) async throws {
+        guard let (type, result) = written else { return }
         stored += result.total
         try await run.stored(type, result)
     }
 
     /// Waits for the page being written, whatever its outcome (before the connection is given back).
     func drain() async {
-        _ = try? await writing?.value
-        writing = nil
+        await writing.cancel()
     }
 }

@@ -3,6 +3,7 @@ import Inventory
 import LDAP
 import Postgres
 import Queue
+import Runtime
 
 /// What a sync reports to whoever runs it: the job's progress and detailed log, and its cancellation.
 public protocol SyncReporter: Sendable {
@@ -116,7 +117,7 @@ public struct LDAPSynchronization: Sendable {
         var noUserIDSample: [String] = []
         var estimate = lastCount ?? 0
         // One batch is written while the next is read (two batches in memory at most).
-        var writing: Task<BatchOutcome, Error>?
+        var writing = InFlight<BatchOutcome>()
         // Whether any entry names a manager, and whether any batch left a user it read unwritten
         // (existing already, perhaps in another domain): the statements after the last page skip
         // what cannot apply.
@@ -124,11 +125,9 @@ public struct LDAPSynchronization: Sendable {
         var unwrittenRead = false
         var lastProgress = Date.distantPast
         var waited = 0.0
-        func collect() async throws {
-            guard let writing else { return }
-            let started = Date()
-            let outcome = try await writing.value
+        func collect(_ outcome: BatchOutcome?, waitingSince started: Date) {
             waited += Date().timeIntervalSince(started)
+            guard let outcome else { return }
             record(outcome, into: &result)
             unwrittenRead = unwrittenRead || outcome.unwritten
         }
@@ -149,9 +148,9 @@ public struct LDAPSynchronization: Sendable {
                 if batch.count >= batchLimit {
                     // Small first batches start the writer early; later ones grow to the full size.
                     batchLimit = min(options.batchSize, batchLimit * 2)
-                    try await collect()
                     let rows = batch
-                    writing = Task { try await write(rows) }
+                    let started = Date()
+                    collect(try await writing.start { try await write(rows) }, waitingSince: started)
                     batch.removeAll(keepingCapacity: true)
                 }
                 estimate = max(estimate, page.estimatedTotal, result.entriesRead)
@@ -162,16 +161,15 @@ public struct LDAPSynchronization: Sendable {
                                                 message: "read \(result.entriesRead) entries, \(result.created) users created, \(result.updated) updated")
                 }
             }
-            try await collect()
-            writing = nil
+            let started = Date()
+            collect(try await writing.finish(), waitingSince: started)
             if !batch.isEmpty {
                 let outcome = try await write(batch)
                 record(outcome, into: &result)
                 unwrittenRead = unwrittenRead || outcome.unwritten
             }
         } catch {
-            writing?.cancel()
-            _ = try? await writing?.value
+            await writing.cancel()
             throw error
         }
         batch = []

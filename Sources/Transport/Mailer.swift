@@ -1,14 +1,10 @@
 import CCurl
-import Dispatch
 import Foundation
 import Logging
+import Runtime
 
 /// Sends mail over SMTP with libcurl.
 public struct Mailer: Sendable {
-    // libcurl blocks its thread for up to the server's timeout: such calls run here, never on
-    // Swift's cooperative thread pool.
-    private static let blockingQueue = DispatchQueue(label: "ucp.transport.mail", attributes: .concurrent)
-
     private let logger: Logger
 
     public init(logger: Logger = Logger(label: "ucp.mail")) {
@@ -18,11 +14,8 @@ public struct Mailer: Sendable {
     /// Sends without blocking the caller's thread. Throws `MailValidationError` before connecting
     /// when the server or message breaks a rule, `TransportError` when the send fails.
     public func send(_ message: MailMessage, via server: MailServer) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Self.blockingQueue.async {
-                continuation.resume(with: Result { try self.send(message, via: server) })
-            }
-        }
+        // libcurl blocks its thread for up to the server's timeout.
+        try await BlockingExecutor.shared.run { try self.send(message, via: server) }
     }
 
     /// Sends on the calling thread, blocking it for up to `server.timeout`.
