@@ -30,7 +30,7 @@ let package = Package(
         // A private PostgreSQL cluster (initdb + pg_ctl): the embedded default, tests, benchmarks.
         .target(name: "PostgresCluster", dependencies: ["Postgres", "Runtime"]),
         // Every job type's contract (parameters, name, kind, attempts), without handlers.
-        .target(name: "JobCatalog", dependencies: []),
+        .target(name: "JobCatalog", dependencies: ["Runtime"]),
         // The job queue: its store, the audit API, status, worker and coordinator.
         .target(name: "Queue", dependencies: [
             "Postgres", "JobCatalog", "Runtime",
@@ -40,7 +40,7 @@ let package = Package(
         // The migrator: numbered SQL files of migrations/, under an advisory lock.
         .target(name: "Schema", dependencies: ["Postgres", "Queue"]),
         // Pure logic: schedule definitions, frequencies, the granular sync syntax and its preview.
-        .target(name: "ScheduleRules", dependencies: ["JobCatalog"]),
+        .target(name: "ScheduleRules", dependencies: ["JobCatalog", "Runtime"]),
         // libcurl: HTTP(S) requests and SMTP mail.
         .target(name: "Transport", dependencies: [
             "CCurl", "Runtime",
@@ -60,11 +60,11 @@ let package = Package(
         .target(name: "Secrets", dependencies: ["COpenSSL"]),
         // Pure logic of directories and domains: RFC 4515 filters (parse, escape, evaluate), the simple
         // query, phone masks, the field mapping per server type.
-        .target(name: "Directory", dependencies: []),
+        .target(name: "Directory", dependencies: ["Runtime"]),
         // Devices, domains, users, device objects, settings: the inventory's stores.
-        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules"]),
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules", "Runtime"]),
         // Stored schedules and their runs (migrations 004, 005, 009), and domains' own LDAP sync firing.
-        .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory"]),
+        .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory", "Runtime"]),
         // The sync job handlers.
         .target(name: "Sync", dependencies: [
             "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory", "Runtime",
@@ -92,23 +92,23 @@ let package = Package(
         .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
-        .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog", "Runtime"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport", "Runtime"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "AXLTests", dependencies: ["AXL"]),
         .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "Postgres", "Runtime", "TestSupport"]),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
-        .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport", "Runtime"]),
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory", "Runtime"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport", "Runtime"]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [
-            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport", "Runtime",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),

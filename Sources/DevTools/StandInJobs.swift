@@ -1,6 +1,7 @@
 import Foundation
 import JobCatalog
 import Queue
+import Runtime
 
 /// `noop`: an order that does nothing, or waits. It counts as an order, so maintenance mode holds it
 /// back. Tests, the demo and the queue benchmark use it; a worker runs it only when started with the
@@ -56,7 +57,7 @@ public struct StandInSyncBehaviour: Sendable, Equatable {
     static let stepSeconds = 0.25
 
     /// Parses `seconds:N`, `hang` and `fail:MESSAGE`, joined with commas (`seconds:0.1,fail:boom`).
-    public init(parsing text: String) throws(StandInSpecError) {
+    public init(parsing text: String) throws(InputError) {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let (word, value) = part.firstIndex(of: ":").map { (part[..<$0], String(part[part.index(after: $0)...])) }
                 ?? (part[...], nil as String?)
@@ -64,11 +65,11 @@ public struct StandInSyncBehaviour: Sendable, Equatable {
             case ("hang", nil): hang = true
             case ("seconds", let value?):
                 guard let seconds = Double(value), (0...86400).contains(seconds) else {
-                    throw StandInSpecError(problem: "seconds must be from 0 to 86400 (got '\(value)')")
+                    throw InputError(field: "stand-in-sync", problem: "seconds must be from 0 to 86400 (got '\(value)')")
                 }
                 self.seconds = seconds
             case ("fail", let value?) where !value.isEmpty: fail = value
-            default: throw StandInSpecError(problem: "'\(part)' is not seconds:N, hang or fail:MESSAGE")
+            default: throw InputError(field: "stand-in-sync", problem: "'\(part)' is not seconds:N, hang or fail:MESSAGE")
             }
         }
     }
@@ -92,11 +93,6 @@ public struct StandInSyncBehaviour: Sendable, Equatable {
     }
 }
 
-public struct StandInSpecError: Error, CustomStringConvertible {
-    public var problem: String
-    public var description: String { "stand-in-sync: \(problem)" }
-}
-
 struct StandInFailure: Error, CustomStringConvertible { var description: String }
 
 /// The job types and behaviours of tests and the demo, installed in a worker only by the hidden
@@ -114,11 +110,11 @@ public struct StandInJobs: Sendable {
     public static let contracts: [any JobParameters.Type] = [NoopOrder.self]
 
     /// Parses the flag's values, each `TARGET=BEHAVIOUR`.
-    public init(parsing specs: [String]) throws(StandInSpecError) {
+    public init(parsing specs: [String]) throws(InputError) {
         var syncs: [String: StandInSyncBehaviour] = [:]
         for spec in specs {
             guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
-                throw StandInSpecError(problem: "'\(spec)' is not TARGET=BEHAVIOUR")
+                throw InputError(field: "stand-in-sync", problem: "'\(spec)' is not TARGET=BEHAVIOUR")
             }
             syncs[String(spec[..<equals])] = try StandInSyncBehaviour(parsing: String(spec[spec.index(after: equals)...]))
         }

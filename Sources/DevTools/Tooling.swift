@@ -9,10 +9,6 @@ public func devTooling() -> Tooling {
         subcommands: [DemoCommand.self, BenchCommand.self, DevsimCommand.self, LDAPSimulatorCommand.self],
         standInContracts: StandInJobs.contracts,
         installStandIns: { specs, registry in
-            do {
-                try StandInJobs(parsing: specs).install(in: &registry)
-            } catch let error as StandInSpecError {
-                throw ValidationError(error.description)
-            }
+            try StandInJobs(parsing: specs).install(in: &registry)
         })
 }

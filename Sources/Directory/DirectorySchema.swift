@@ -1,3 +1,5 @@
+import Runtime
+
 /// The directory products the seed supports ("LDAP and ACS Server Configuration Fields"). The raw
 /// values are what `devices.directory_type` stores and what operators type (`--server-type`).
 public enum DirectoryServerType: String, CaseIterable, Hashable, Sendable, Codable {
@@ -169,12 +171,12 @@ public enum MappedField: String, CaseIterable, Hashable, Sendable {
 
     /// Checks a choice (any case) for the field; with a server type, also that the type has it.
     /// Returns the seed's spelling.
-    public func validate(_ text: String, for type: DirectoryServerType?) throws(DirectoryInputError) -> String {
+    public func validate(_ text: String, for type: DirectoryServerType?) throws(InputError) -> String {
         guard let choice = canonical(text) else {
-            throw DirectoryInputError(field: settingName, problem: "'\(text)' is not a choice (choose \(Self.list(choices)))")
+            throw InputError(field: settingName, problem: "'\(text)' is not a choice (choose \(Self.list(choices)))")
         }
         if let type, !choices(for: type).contains(choice) {
-            throw DirectoryInputError(field: settingName,
+            throw InputError(field: settingName,
                                       problem: "\(choice) is not supported for \(type.title) (choose \(Self.list(choices(for: type))))")
         }
         return choice
@@ -224,7 +226,7 @@ public struct FieldMappingChoices: Hashable, Sendable {
     }
 
     /// Each explicit choice checked (against the server type when there is one) and spelled as the seed does.
-    public func validated(for type: DirectoryServerType?) throws(DirectoryInputError) -> FieldMappingChoices {
+    public func validated(for type: DirectoryServerType?) throws(InputError) -> FieldMappingChoices {
         var checked = self
         for field in MappedField.allCases {
             if let choice = self[field] { checked[field] = try field.validate(choice, for: type) }
@@ -296,15 +298,15 @@ public enum WriteBackAttribute {
     public static let choices = ["none", "ipPhone", "telephoneNumber", "mobile"]
 
     /// The seed's spelling (nil for "Do not write to LDAP"), refused when the server type lacks it.
-    public static func validate(_ text: String, for type: DirectoryServerType?) throws(DirectoryInputError) -> String? {
+    public static func validate(_ text: String, for type: DirectoryServerType?) throws(InputError) -> String? {
         guard let choice = choices.first(where: { $0.lowercased() == text.lowercased() }) else {
-            throw DirectoryInputError(field: "write_back_attribute",
+            throw InputError(field: "write_back_attribute",
                                       problem: "'\(text)' is not a choice (choose \(MappedField.list(choices)))")
         }
         if choice == "none" { return nil }
         if let type, !DirectorySchema.supports(type, attribute: choice) {
             let offered = choices.filter { DirectorySchema.supports(type, attribute: $0) }
-            throw DirectoryInputError(field: "write_back_attribute",
+            throw InputError(field: "write_back_attribute",
                                       problem: "\(choice) is not supported for \(type.title) (choose \(MappedField.list(offered)))")
         }
         return choice

@@ -1,3 +1,5 @@
+import Runtime
+
 /// The seed's "Filter Query for Synchronization": all users, a simple query, or an advanced query
 /// (any LDAP filter, checked for syntax before it is saved).
 public enum FilterQuery: Hashable, Sendable {
@@ -8,7 +10,7 @@ public enum FilterQuery: Hashable, Sendable {
 
     /// The user part of the search filter (nil: all users), every typed value escaped. Throws the
     /// one-line refusal for a malformed filter or a field the mapping or server type cannot serve.
-    public func userFilter(mapping: FieldMapping) throws(DirectoryInputError) -> LDAPFilter? {
+    public func userFilter(mapping: FieldMapping) throws(InputError) -> LDAPFilter? {
         switch self {
         case .allUsers: return nil
         case .simple(let query): return try query.filter(mapping: mapping)
@@ -18,10 +20,10 @@ public enum FilterQuery: Hashable, Sendable {
 
     /// Checks what can be checked without a server type: the advanced filter's syntax, the simple
     /// query's values.
-    public func validate() throws(DirectoryInputError) {
+    public func validate() throws(InputError) {
         switch self {
         case .allUsers: return
-        case .simple(let query): _ = try query.conditions.map { condition throws(DirectoryInputError) in try condition.items() }
+        case .simple(let query): _ = try query.conditions.map { condition throws(InputError) in try condition.items() }
         case .advanced(let text): _ = try LDAPFilter(parsing: text, field: "filter")
         }
     }
@@ -50,9 +52,9 @@ public struct SimpleQuery: Hashable, Sendable {
         self.match = match
     }
 
-    public func filter(mapping: FieldMapping) throws(DirectoryInputError) -> LDAPFilter {
+    public func filter(mapping: FieldMapping) throws(InputError) -> LDAPFilter {
         guard !conditions.isEmpty else {
-            throw DirectoryInputError(field: "filter", problem: "a simple query needs at least one condition (--where)")
+            throw InputError(field: "filter", problem: "a simple query needs at least one condition (--where)")
         }
         var filters: [LDAPFilter] = []
         for condition in conditions { filters.append(try condition.filter(mapping: mapping)) }
@@ -177,11 +179,11 @@ public struct QueryCondition: Hashable, Sendable {
     }
 
     /// Parses `FIELD OP VALUE` (spaces around the operator optional; `in` needs them).
-    public init(parsing raw: String) throws(DirectoryInputError) {
+    public init(parsing raw: String) throws(InputError) {
         let text = raw.drop { $0 == " " }
         let name = text.prefix { $0.isLetter || $0 == "-" || $0 == "_" }
         guard !name.isEmpty, let field = QueryField(text: String(name)) else {
-            throw DirectoryInputError(field: "filter", problem: "'\(name.isEmpty ? raw : String(name))' is not a query field (choose \(MappedField.list(QueryField.allCases.map(\.rawValue))))")
+            throw InputError(field: "filter", problem: "'\(name.isEmpty ? raw : String(name))' is not a query field (choose \(MappedField.list(QueryField.allCases.map(\.rawValue))))")
         }
         var rest = text.dropFirst(name.count).drop { $0 == " " }
         let op: QueryOperator
@@ -195,7 +197,7 @@ public struct QueryCondition: Hashable, Sendable {
             op = .in
             rest = rest.dropFirst(3)
         } else {
-            throw DirectoryInputError(field: "filter", problem: "expected '=', '!=' or 'in' after '\(field.rawValue)' in '\(raw)'")
+            throw InputError(field: "filter", problem: "expected '=', '!=' or 'in' after '\(field.rawValue)' in '\(raw)'")
         }
         self.init(field: field, operator: op, value: String(rest).trimmingSpaces)
         _ = try items()
@@ -205,25 +207,25 @@ public struct QueryCondition: Hashable, Sendable {
     public var text: String { "\(field.rawValue) \(`operator`.rawValue) \(value)" }
 
     /// The value's items: one for `=` and `!=`, the list for `in` (empty items dropped, each trimmed).
-    func items() throws(DirectoryInputError) -> [String] {
+    func items() throws(InputError) -> [String] {
         guard value.utf8.count <= Self.longestValue else {
-            throw DirectoryInputError(field: "filter", problem: "the value for \(field.rawValue) is longer than \(Self.longestValue) characters")
+            throw InputError(field: "filter", problem: "the value for \(field.rawValue) is longer than \(Self.longestValue) characters")
         }
         let items = `operator` == .in
             ? value.split(separator: field.listSeparator).map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
             : [value]
         guard !items.isEmpty, !items.contains(where: \.isEmpty) else {
-            throw DirectoryInputError(field: "filter", problem: "no value after '\(field.rawValue) \(`operator`.rawValue)'")
+            throw InputError(field: "filter", problem: "no value after '\(field.rawValue) \(`operator`.rawValue)'")
         }
         return items
     }
 
-    public func filter(mapping: FieldMapping) throws(DirectoryInputError) -> LDAPFilter {
+    public func filter(mapping: FieldMapping) throws(InputError) -> LDAPFilter {
         guard let attribute = field.attribute(mapping: mapping) else {
-            throw DirectoryInputError(field: "filter", problem: "\(field.rawValue) is mapped to none in this domain (set directory_uri_attribute first)")
+            throw InputError(field: "filter", problem: "\(field.rawValue) is mapped to none in this domain (set directory_uri_attribute first)")
         }
         guard DirectorySchema.supports(mapping.serverType, attribute: attribute) else {
-            throw DirectoryInputError(field: "filter", problem: "\(field.rawValue) (\(attribute)) is not supported for \(mapping.serverType.title)")
+            throw InputError(field: "filter", problem: "\(field.rawValue) (\(attribute)) is not supported for \(mapping.serverType.title)")
         }
         let assertions = try items().map { Self.assertion(attribute: attribute, item: $0) }
         switch `operator` {

@@ -1,3 +1,5 @@
+import Runtime
+
 /// An LDAP search filter (RFC 4515): parsed from text and checked before it is saved, rendered back
 /// with every value escaped, and evaluated against an entry (`matches(entry:)`).
 ///
@@ -22,9 +24,9 @@ public indirect enum LDAPFilter: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses RFC 4515 text. Whitespace is allowed around the filter and between the filters of an
     /// `&`/`|` list (as in the seed's example); `field` names the setting in the error.
-    public init(parsing text: String, field: String = "filter") throws(DirectoryInputError) {
+    public init(parsing text: String, field: String = "filter") throws(InputError) {
         guard text.utf8.count <= Self.maximumLength else {
-            throw DirectoryInputError(field: field, problem: "longer than \(Self.maximumLength) characters")
+            throw InputError(field: field, problem: "longer than \(Self.maximumLength) characters")
         }
         var parser = LDAPFilterParser(bytes: Array(text.utf8), field: field)
         self = try parser.parseWhole()
@@ -146,7 +148,7 @@ struct LDAPFilterParser {
         self.field = field
     }
 
-    mutating func parseWhole() throws(DirectoryInputError) -> LDAPFilter {
+    mutating func parseWhole() throws(InputError) -> LDAPFilter {
         skipSpaces()
         guard index < bytes.count else { throw fail("is empty (an LDAP filter such as (uid=jdoe))") }
         let filter = try parseFilter()
@@ -155,8 +157,8 @@ struct LDAPFilterParser {
         return filter
     }
 
-    private func fail(_ problem: String) -> DirectoryInputError {
-        DirectoryInputError(field: field, problem: problem)
+    private func fail(_ problem: String) -> InputError {
+        InputError(field: field, problem: problem)
     }
 
     private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -172,12 +174,12 @@ struct LDAPFilterParser {
         }
     }
 
-    private mutating func expect(_ character: Character) throws(DirectoryInputError) {
+    private mutating func expect(_ character: Character) throws(InputError) {
         guard peek == character.asciiValue else { throw fail("expected '\(character)' \(position())") }
         index += 1
     }
 
-    private mutating func parseFilter() throws(DirectoryInputError) -> LDAPFilter {
+    private mutating func parseFilter() throws(InputError) -> LDAPFilter {
         depth += 1
         defer { depth -= 1 }
         guard depth <= LDAPFilter.maximumDepth else { throw fail("nested deeper than \(LDAPFilter.maximumDepth) levels") }
@@ -203,7 +205,7 @@ struct LDAPFilterParser {
         return filter
     }
 
-    private mutating func parseList(_ operator: Character) throws(DirectoryInputError) -> [LDAPFilter] {
+    private mutating func parseList(_ operator: Character) throws(InputError) -> [LDAPFilter] {
         var filters: [LDAPFilter] = []
         skipSpaces()
         while peek == UInt8(ascii: "(") {
@@ -214,7 +216,7 @@ struct LDAPFilterParser {
         return filters
     }
 
-    private mutating func parseItem() throws(DirectoryInputError) -> LDAPFilter {
+    private mutating func parseItem() throws(InputError) -> LDAPFilter {
         if peek == UInt8(ascii: ":") { return .extensible(try parseExtensible(attribute: nil)) }
         let attribute = try parseAttributeDescription()
         switch peek {
@@ -247,7 +249,7 @@ struct LDAPFilterParser {
     }
 
     /// `attr[:dn][:rule]:=value`, from the first ':' (the attribute already read, or none).
-    private mutating func parseExtensible(attribute: String?) throws(DirectoryInputError) -> LDAPExtensibleMatch {
+    private mutating func parseExtensible(attribute: String?) throws(InputError) -> LDAPExtensibleMatch {
         var dnAttributes = false
         var rule: String?
         try expect(":")
@@ -274,7 +276,7 @@ struct LDAPFilterParser {
     }
 
     /// `descr` or a numeric OID, then `;option`s.
-    private mutating func parseAttributeDescription() throws(DirectoryInputError) -> String {
+    private mutating func parseAttributeDescription() throws(InputError) -> String {
         var name = try parseOID(what: "an attribute name")
         while peek == UInt8(ascii: ";") {
             index += 1
@@ -287,7 +289,7 @@ struct LDAPFilterParser {
     }
 
     /// `descr` (a letter, then letters, digits, '-') or a numeric OID (1.2.840…).
-    private mutating func parseOID(what: String) throws(DirectoryInputError) -> String {
+    private mutating func parseOID(what: String) throws(InputError) -> String {
         let start = index
         guard let first = peek, Self.isLetter(first) || Self.isDigit(first) else {
             throw fail("expected \(what) \(position())")
@@ -306,7 +308,7 @@ struct LDAPFilterParser {
     }
 
     /// The value up to the closing ')': split at unescaped '*' when `allowingStars`, escapes decoded.
-    private mutating func parseValue(allowingStars: Bool, after symbol: String) throws(DirectoryInputError) -> [LDAPValue] {
+    private mutating func parseValue(allowingStars: Bool, after symbol: String) throws(InputError) -> [LDAPValue] {
         var parts: [LDAPValue] = [LDAPValue(bytes: [])]
         while let byte = peek, byte != UInt8(ascii: ")") {
             switch byte {

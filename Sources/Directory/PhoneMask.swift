@@ -1,3 +1,5 @@
+import Runtime
+
 /// A mask for LDAP-synchronized telephone numbers (seed, service area filters and write-back settings):
 /// digits 0-9, upper-case `X`, and `+` or `\+` only at the beginning (e.g. `12XXX`, `+XX234`, `XX231XXX`).
 ///
@@ -10,12 +12,12 @@ public struct PhoneMask: Hashable, Sendable, CustomStringConvertible {
 
     public static let longestMask = 48
 
-    public init(parsing text: String, field: String = "mask") throws(DirectoryInputError) {
-        func fail(_ problem: String) -> DirectoryInputError {
-            DirectoryInputError(field: field, problem: "'\(text)' \(problem)")
+    public init(parsing text: String, field: String = "mask") throws(InputError) {
+        func fail(_ problem: String) -> InputError {
+            InputError(field: field, problem: "'\(text)' \(problem)")
         }
         guard !text.isEmpty else {
-            throw DirectoryInputError(field: field, problem: "is empty (digits and X, optionally starting with + or \\+)")
+            throw InputError(field: field, problem: "is empty (digits and X, optionally starting with + or \\+)")
         }
         guard text.count <= Self.longestMask else { throw fail("is longer than \(Self.longestMask) characters") }
         let body = Array(Self.split(text).body)

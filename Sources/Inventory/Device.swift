@@ -133,14 +133,3 @@ extension DeviceDraft {
     }
 }
 
-/// A refused device operation. The message is one line that names the field and the rule, and
-/// never holds a password.
-public struct DeviceError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { message }
-}

@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import Postgres
 import Queue
+import Runtime
 import Secrets
 
 /// The fields an operator sets on a device (everything but its password, test result and sync marks).
@@ -81,8 +82,9 @@ public struct DeviceStore: Sendable {
     public let connection: Connection
     public let secretBox: SecretBox?
 
-    public static let noKeyMessage =
-        "password: no secret key is configured; run 'ucp secret-key generate --file PATH' and set UCP_SECRET_KEY_FILE to that file"
+    public static let noKey = InputError(
+        field: "password",
+        problem: "no secret key is configured; run 'ucp secret-key generate --file PATH' and set UCP_SECRET_KEY_FILE to that file")
 
     public init(_ connection: Connection, secretBox: SecretBox? = nil) {
         self.connection = connection
@@ -105,7 +107,7 @@ public struct DeviceStore: Sendable {
             throw Self.noSuchDevice(name)
         }
         guard let sealed: String = try row.decodeIfPresent("sealed_password") else { return nil }
-        guard let secretBox else { throw DeviceError(Self.noKeyMessage) }
+        guard let secretBox else { throw Self.noKey }
         return try secretBox.openSecret(sealed)
     }
 
@@ -117,7 +119,7 @@ public struct DeviceStore: Sendable {
         let sealed = try seal(password)
         return try await connection.transaction { session in
             guard try session.query(DeviceSQL.deviceGet, [draft.name]).isEmpty else {
-                throw DeviceError("name: a device named '\(draft.name)' already exists")
+                throw InputError(field: "name", problem: "a device named '\(draft.name)' already exists")
             }
             let rows: Rows
             do {
@@ -125,7 +127,7 @@ public struct DeviceStore: Sendable {
                                          draft.parameters + [sealed, draft.axlVersion, draft.verifyTLS, draft.caFile]
                                              + draft.directoryParameters)
             } catch let error as PostgresError where error.kind == .uniqueViolation {
-                throw DeviceError("name: a device named '\(draft.name)' already exists")
+                throw InputError(field: "name", problem: "a device named '\(draft.name)' already exists")
             }
             let device = try Device(row: rows.first!)
             try Self.audit(session, actor: actor, action: "device.added", target: device.name,
@@ -152,18 +154,18 @@ public struct DeviceStore: Sendable {
             var after = before
             try change(&after)
             guard after.name == before.name else {
-                throw DeviceError("name: a device cannot be renamed (remove it and add it again)")
+                throw InputError(field: "name", problem: "a device cannot be renamed (remove it and add it again)")
             }
             try DeviceValidation.draft(after)
             if after.kind != before.kind, current.firstSyncedAt != nil {
-                throw DeviceError(Self.kindFixedMessage)
+                throw Self.kindFixed
             }
             if after.kind != before.kind || after.directoryType != before.directoryType {
                 // A domain's field mapping and filters were checked against this directory's server type.
                 let referrers = try Self.deviceReferrers(session, name: name)
                 if !referrers.isEmpty {
                     let field = after.kind != before.kind ? "kind" : "server_type"
-                    throw DeviceError("\(field): cannot change while \(referrers.joined(separator: ", ")) use\(referrers.count == 1 ? "s" : "") the directory (its field mapping and filters depend on the server type)")
+                    throw InputError(field: field, problem: "cannot change while \(referrers.joined(separator: ", ")) use\(referrers.count == 1 ? "s" : "") the directory (its field mapping and filters depend on the server type)")
                 }
             }
             var fields = after.changedFields(from: before)
@@ -175,7 +177,7 @@ public struct DeviceStore: Sendable {
                                             after.parameters + [sealed, after.axlVersion, after.verifyTLS, after.caFile]
                                               + after.directoryParameters)
             } catch let error as PostgresError where error.kind == .raised {
-                throw DeviceError(error.message)
+                throw InputError(line: error.message)
             }
             let device = try Device(row: updated.first!)
             let named = fields.map { field in
@@ -198,7 +200,7 @@ public struct DeviceStore: Sendable {
             }
             let referrers = try Self.deviceReferrers(session, name: name)
             guard referrers.isEmpty else {
-                throw DeviceError("device '\(name)': cannot be removed while \(referrers.joined(separator: ", ")) \(referrers.count == 1 ? "refers" : "refer") to it")
+                throw InputError(field: "device '\(name)'", problem: "cannot be removed while \(referrers.joined(separator: ", ")) \(referrers.count == 1 ? "refers" : "refer") to it")
             }
             try session.query(DeviceSQL.deviceDelete, [name])
             try Self.audit(session, actor: actor, action: "device.removed", target: name,
@@ -234,7 +236,7 @@ public struct DeviceStore: Sendable {
 
     // MARK: helpers
 
-    public static let kindFixedMessage = "kind: cannot change after the device's first synchronization (seed)"
+    public static let kindFixed = InputError(field: "kind", problem: "cannot change after the device's first synchronization (seed)")
 
     /// What refers to the device and so forbids its removal or a change of its kind or server type,
     /// named for the operator (e.g. "domain 'Sales'"). Seed: "You cannot delete an LDAP server which is
@@ -246,13 +248,13 @@ public struct DeviceStore: Sendable {
         }
     }
 
-    static func noSuchDevice(_ name: String) -> DeviceError {
-        DeviceError("device '\(name)': no such device")
+    static func noSuchDevice(_ name: String) -> InputError {
+        InputError(field: "device '\(name)'", problem: "no such device")
     }
 
     private func seal(_ password: Secret) throws -> String {
         try DeviceValidation.password(password.revealed)
-        guard let secretBox else { throw DeviceError(Self.noKeyMessage) }
+        guard let secretBox else { throw Self.noKey }
         return try secretBox.seal(password)
     }
 

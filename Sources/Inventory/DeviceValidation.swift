@@ -1,5 +1,6 @@
 import Directory
 import Foundation
+import Runtime
 
 /// The rules for device fields (DESIGN.md §4 rule 6). Each failure is one line that names the
 /// field and the rule; `DeviceStore` checks everything before it writes anything.
@@ -14,14 +15,14 @@ public enum DeviceValidation {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100,
               name.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) })
         else {
-            throw DeviceError("\(field): '\(name)' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
+            throw InputError(field: field, problem: "'\(name)' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
         }
     }
 
     /// `cucm`, `unity`, `imp`, `ldap` (or the stored names `call_processor`, …, `directory`).
     public static func kind(_ text: String) throws -> DeviceKind {
         guard let kind = DeviceKind(text: text) else {
-            throw DeviceError("kind: must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got '\(text)')")
+            throw InputError(field: "kind", problem: "must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got '\(text)')")
         }
         return kind
     }
@@ -29,7 +30,7 @@ public enum DeviceValidation {
     /// `ad`, `adam`, `openldap` or `oracle`, in any case.
     public static func serverType(_ text: String) throws -> DirectoryServerType {
         guard let type = DirectoryServerType(text: text) else {
-            throw DeviceError("server_type: must be \(DirectoryServerType.choicesText) (got '\(text)')")
+            throw InputError(field: "server_type", problem: "must be \(DirectoryServerType.choicesText) (got '\(text)')")
         }
         return type
     }
@@ -37,7 +38,7 @@ public enum DeviceValidation {
     /// `ldap`, `ldaps` or `starttls`, in any case.
     public static func security(_ text: String) throws -> LDAPSecurity {
         guard let security = LDAPSecurity(text: text) else {
-            throw DeviceError("security: must be ldap, ldaps or starttls (got '\(text)')")
+            throw InputError(field: "security", problem: "must be ldap, ldaps or starttls (got '\(text)')")
         }
         return security
     }
@@ -46,25 +47,25 @@ public enum DeviceValidation {
     /// (636, Global Catalog 3269) need ldaps and its plain ports (389, 3268) refuse it.
     public static func directorySettings(_ draft: DeviceDraft) throws {
         guard draft.kind == .directory else {
-            if draft.directoryType != nil { throw DeviceError("server_type: only a directory (--kind ldap) has a server type") }
-            if draft.ldapSecurity != nil { throw DeviceError("security: only a directory (--kind ldap) has an LDAP security") }
+            if draft.directoryType != nil { throw InputError(field: "server_type", problem: "only a directory (--kind ldap) has a server type") }
+            if draft.ldapSecurity != nil { throw InputError(field: "security", problem: "only a directory (--kind ldap) has an LDAP security") }
             return
         }
         guard draft.directoryType != nil else {
-            throw DeviceError("server_type: required for a directory (--server-type ad|adam|openldap|oracle)")
+            throw InputError(field: "server_type", problem: "required for a directory (--server-type ad|adam|openldap|oracle)")
         }
         let security = draft.ldapSecurity ?? .ldap
         for (field, port) in [("port", draft.port), ("backup_port", draft.backupPort ?? 0)] {
             if security == .ldaps, LDAPSecurity.plainPorts.contains(port) {
-                throw DeviceError("\(field): \(port) is a plain LDAP port; ldaps uses 636 (Global Catalog 3269)")
+                throw InputError(field: field, problem: "\(port) is a plain LDAP port; ldaps uses 636 (Global Catalog 3269)")
             }
             if security != .ldaps, LDAPSecurity.sslPorts.contains(port) {
-                throw DeviceError("\(field): \(port) is an SSL port; use --security ldaps with it (plain LDAP and StartTLS use 389, Global Catalog 3268)")
+                throw InputError(field: field, problem: "\(port) is an SSL port; use --security ldaps with it (plain LDAP and StartTLS use 389, Global Catalog 3268)")
             }
         }
         // Seed: "be sure to use complete canonical name, for example, CN= Administrator, OU =Sales, DC=ca, DC=com".
         guard draft.adminUser.contains("=") else {
-            throw DeviceError("admin_user: a directory's admin user is its admin distinguished name, e.g. CN=Administrator,OU=Sales,DC=ca,DC=com (got '\(draft.adminUser)')")
+            throw InputError(field: "admin_user", problem: "a directory's admin user is its admin distinguished name, e.g. CN=Administrator,OU=Sales,DC=ca,DC=com (got '\(draft.adminUser)')")
         }
     }
 
@@ -76,20 +77,20 @@ public enum DeviceValidation {
         guard (2...5).contains(numbers.count), numbers.allSatisfy(digitsOnly),
               groups.count == 1 || digitsOnly(groups[1])
         else {
-            throw DeviceError("version: '\(version)' must be a release number such as 12.5 or 12.5.1.11900-146")
+            throw InputError(field: "version", problem: "'\(version)' must be a release number such as 12.5 or 12.5.1.11900-146")
         }
     }
 
     /// A host name, or an IPv4 or IPv6 address literal: no scheme, path, port or spaces.
     public static func address(_ address: String, field: String = "address") throws {
         guard isHostName(address) || isIPAddress(address) else {
-            throw DeviceError("\(field): '\(address)' must be a host name or an IPv4 or IPv6 address (no spaces, slashes, scheme or port)")
+            throw InputError(field: field, problem: "'\(address)' must be a host name or an IPv4 or IPv6 address (no spaces, slashes, scheme or port)")
         }
     }
 
     public static func port(_ port: Int, field: String = "port") throws {
         guard (1...65535).contains(port) else {
-            throw DeviceError("\(field): must be a whole number from 1 to 65535 (got \(port))")
+            throw InputError(field: field, problem: "must be a whole number from 1 to 65535 (got \(port))")
         }
     }
 
@@ -102,9 +103,9 @@ public enum DeviceValidation {
             try self.address(address, field: "backup_address")
             try self.port(port, field: "backup_port")
         case (nil, _?):
-            throw DeviceError("backup_address: required with backup_port (give both or neither)")
+            throw InputError(field: "backup_address", problem: "required with backup_port (give both or neither)")
         case (_?, nil):
-            throw DeviceError("backup_port: required with backup_address (give both or neither)")
+            throw InputError(field: "backup_port", problem: "required with backup_address (give both or neither)")
         }
     }
 
@@ -112,13 +113,13 @@ public enum DeviceValidation {
         guard !user.trimmingCharacters(in: .whitespaces).isEmpty, user.count <= 128,
               !user.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) })
         else {
-            throw DeviceError("admin_user: must not be empty (1 to 128 characters, no control characters)")
+            throw InputError(field: "admin_user", problem: "must not be empty (1 to 128 characters, no control characters)")
         }
     }
 
     public static func axlVersion(_ version: String) throws {
         guard axlVersions.contains(version) else {
-            throw DeviceError("axl_version: must be one of \(axlVersions.joined(separator: ", ")) (got '\(version)')")
+            throw InputError(field: "axl_version", problem: "must be one of \(axlVersions.joined(separator: ", ")) (got '\(version)')")
         }
     }
 
@@ -128,15 +129,15 @@ public enum DeviceValidation {
         guard !path.isEmpty, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
               FileManager.default.isReadableFile(atPath: path)
         else {
-            throw DeviceError("ca_file: cannot read '\(path)' (it must be a readable PEM file)")
+            throw InputError(field: "ca_file", problem: "cannot read '\(path)' (it must be a readable PEM file)")
         }
     }
 
     /// The password itself is never part of a message.
     public static func password(_ password: String) throws {
-        guard !password.isEmpty else { throw DeviceError("password: must not be empty") }
+        guard !password.isEmpty else { throw InputError(field: "password", problem: "must not be empty") }
         guard !password.contains(where: { $0.isNewline }) else {
-            throw DeviceError("password: must be one line")
+            throw InputError(field: "password", problem: "must be one line")
         }
     }
 

@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Postgres
+import Runtime
 import ScheduleRules
 
 /// Table 5, "Mode".
@@ -222,7 +223,7 @@ public struct DomainLDAP: Sendable, Equatable {
 
     /// nil when the domain has no directory source. Throws when a setting does not hold for the
     /// server type (the store checks the same before it writes).
-    public init?(_ settings: DomainDraft, serverType: DirectoryServerType?) throws(DirectoryInputError) {
+    public init?(_ settings: DomainDraft, serverType: DirectoryServerType?) throws(InputError) {
         guard let directory = settings.directory, let serverType, let searchBase = settings.searchBase else { return nil }
         self.directory = directory
         self.serverType = serverType
@@ -238,16 +239,16 @@ public struct DomainLDAP: Sendable, Equatable {
         staleUserAction = settings.staleUserAction
         syncInactiveUsers = settings.syncInactiveUsers
         deletionGuard = settings.deletionGuard
-        serviceAreaRules = try settings.serviceAreaFilters.map { named throws(DirectoryInputError) in
+        serviceAreaRules = try settings.serviceAreaFilters.map { named throws(InputError) in
             ServiceAreaRule(name: named.name, filter: try LDAPFilter(parsing: named.filter, field: "service_area_filter"),
-                            mask: try named.mask.map { text throws(DirectoryInputError) in try PhoneMask(parsing: text) },
+                            mask: try named.mask.map { text throws(InputError) in try PhoneMask(parsing: text) },
                             assignNewLine: named.assignNewLine)
         }
-        userRoleRules = try settings.userRoleFilters.map { named throws(DirectoryInputError) in
+        userRoleRules = try settings.userRoleFilters.map { named throws(InputError) in
             UserRoleRule(name: named.name, filter: try LDAPFilter(parsing: named.filter, field: "user_role_filter"))
         }
         writeBackAttribute = settings.writeBackAttribute
-        writeBackMask = try settings.writeBackMask.map { text throws(DirectoryInputError) in
+        writeBackMask = try settings.writeBackMask.map { text throws(InputError) in
             try PhoneMask(parsing: text, field: "write_back_mask")
         }
     }
@@ -290,12 +291,3 @@ public struct UserRoleRule: Sendable, Equatable {
 }
 
 /// A refused domain operation: one line that names the field and the rule.
-public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { message }
-}

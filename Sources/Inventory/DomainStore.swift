@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 /// The domains and their LDAP settings: every change is validated first (against the directory's
@@ -61,7 +62,7 @@ public struct DomainStore: Sendable {
             var after = current.settings
             try change(&after)
             guard after.name == current.name else {
-                throw DomainError("name: a domain cannot be renamed (remove it and add it again)")
+                throw InputError(field: "name", problem: "a domain cannot be renamed (remove it and add it again)")
             }
             let serverType = try Self.directoryType(session, after.directory)
             after = try DomainValidation.draft(after, serverType: serverType)
@@ -85,11 +86,11 @@ public struct DomainStore: Sendable {
             if let job = try session.query(DomainSQL.domainActiveSync, [name]).first {
                 let id: Int64 = try job.decode("id")
                 let type: String = try job.decode("type")
-                throw DomainError("domain '\(name)': cannot be removed while its synchronization (job \(id), \(type)) is queued or running")
+                throw InputError(field: "domain '\(name)'", problem: "cannot be removed while its synchronization (job \(id), \(type)) is queued or running")
             }
             let users: Int64 = try session.query(DomainSQL.domainUserCount, [name]).first!.decode("n")
             guard users == 0 else {
-                throw DomainError("domain '\(name)': cannot be removed while it has users (\(users))")
+                throw InputError(field: "domain '\(name)'", problem: "cannot be removed while it has users (\(users))")
             }
             try session.query(DomainSQL.domainDelete, [name])
             try Self.audit(session, actor: actor, action: "domain.removed", target: name, message: "Domain '\(name)' removed")
@@ -98,25 +99,25 @@ public struct DomainStore: Sendable {
 
     // MARK: helpers
 
-    public static func noSuchDomain(_ name: String) -> DomainError {
-        DomainError("domain '\(name)': no such domain")
+    public static func noSuchDomain(_ name: String) -> InputError {
+        InputError(field: "domain '\(name)'", problem: "no such domain")
     }
 
-    static func alreadyExists(_ name: String) -> DomainError {
-        DomainError("name: a domain named '\(name)' already exists")
+    static func alreadyExists(_ name: String) -> InputError {
+        InputError(field: "name", problem: "a domain named '\(name)' already exists")
     }
 
     /// The server type of the directory a domain names (locked until the commit); nil for none.
     static func directoryType(_ session: Session, _ directory: String?) throws -> DirectoryServerType? {
         guard let directory else { return nil }
         guard let row = try session.query(DomainSQL.directoryGet, [directory]).first else {
-            throw DomainError("directory: no device named '\(directory)' (add it with ucp device add --kind ldap)")
+            throw InputError(field: "directory", problem: "no device named '\(directory)' (add it with ucp device add --kind ldap)")
         }
         let kindText: String = try row.decode("kind")
         guard kindText == DeviceKind.directory.rawValue, let typeText: String = try row.decodeIfPresent("directory_type"),
               let type = DirectoryServerType(rawValue: typeText) else {
             let title = DeviceKind(rawValue: kindText)?.title ?? kindText
-            throw DomainError("directory: device '\(directory)' is a \(title), not an LDAP directory (--kind ldap)")
+            throw InputError(field: "directory", problem: "device '\(directory)' is a \(title), not an LDAP directory (--kind ldap)")
         }
         return type
     }

@@ -1,5 +1,6 @@
 import Directory
 import Foundation
+import Runtime
 
 /// The rules for domain fields (DESIGN.md §4 rule 6). Each failure is one line that names the field
 /// and the rule; `DomainStore` checks everything before it writes anything.
@@ -15,7 +16,7 @@ public enum DomainValidation {
         try withoutNUL(draft)
         try name(draft.name)
         try directoryFields(draft, serverType: serverType)
-        try translate { () throws(DirectoryInputError) in
+        do {
             checked.mapping = try draft.mapping.validated(for: serverType)
             try draft.filter.validate()
             if let serverType {
@@ -26,7 +27,7 @@ public enum DomainValidation {
             }
             if let mask = draft.writeBackMask {
                 guard checked.writeBackAttribute != nil else {
-                    throw DirectoryInputError(field: "write_back_mask", problem: "needs a write_back_attribute (ipPhone, telephoneNumber or mobile)")
+                    throw InputError(field: "write_back_mask", problem: "needs a write_back_attribute (ipPhone, telephoneNumber or mobile)")
                 }
                 _ = try PhoneMask(parsing: mask, field: "write_back_mask")
             }
@@ -36,7 +37,8 @@ public enum DomainValidation {
         if draft.mode == .authenticationOnly && !(draft.serviceAreaFilters.isEmpty && draft.userRoleFilters.isEmpty) {
             // Seed: "Service Area and User Role filters are not enabled, if you have selected the
             // synchronization mode as Authentication Only."
-            throw DomainError("\(draft.serviceAreaFilters.isEmpty ? "user_role_filter" : "service_area_filter"): not available with mode authentication_only (seed: only with authentication_and_synchronization)")
+            throw InputError(field: draft.serviceAreaFilters.isEmpty ? "user_role_filter" : "service_area_filter",
+                             problem: "not available with mode authentication_only (seed: only with authentication_and_synchronization)")
         }
         try deletionGuard(draft.deletionGuard)
         try schedule(interval: draft.syncInterval != nil, start: draft.syncStart != nil)
@@ -57,36 +59,32 @@ public enum DomainValidation {
         fields += draft.serviceAreaFilters.flatMap { [("service_area_filter", $0.name), ("service_area_filter", $0.filter)] }
         fields += draft.userRoleFilters.flatMap { [("user_role_filter", $0.name), ("user_role_filter", $0.filter)] }
         for case let (field, value?) in fields where value.unicodeScalars.contains("\u{0}") {
-            throw DomainError("\(field): may not contain the NUL character (U+0000)")
+            throw InputError(field: field, problem: "may not contain the NUL character (U+0000)")
         }
     }
 
     /// The seed's rule for device names holds for domain, service area and user role names too.
     public static func name(_ name: String, field: String = "name") throws {
-        do {
-            try DeviceValidation.name(name, field: field)
-        } catch let error as DeviceError {
-            throw DomainError(error.message)
-        }
+        try DeviceValidation.name(name, field: field)
     }
 
     /// The directory source and the settings that depend on having one.
     static func directoryFields(_ draft: DomainDraft, serverType: DirectoryServerType?) throws {
         guard draft.directory != nil else {
-            if draft.searchBase != nil { throw DomainError("search_base: needs a directory source (--directory NAME)") }
-            if draft.syncInactiveUsers { throw DomainError("sync_inactive_users: needs a directory source (--directory NAME)") }
+            if draft.searchBase != nil { throw InputError(field: "search_base", problem: "needs a directory source (--directory NAME)") }
+            if draft.syncInactiveUsers { throw InputError(field: "sync_inactive_users", problem: "needs a directory source (--directory NAME)") }
             return
         }
         guard let searchBase = draft.searchBase else {
-            throw DomainError("search_base: required with a directory source (one user search base, e.g. CN=Users,DC=example,DC=com)")
+            throw InputError(field: "search_base", problem: "required with a directory source (one user search base, e.g. CN=Users,DC=example,DC=com)")
         }
         try self.searchBase(searchBase)
         if draft.syncInactiveUsers {
             if let serverType, !serverType.canSyncInactiveUsers {
-                throw DomainError("sync_inactive_users: only for Active Directory or ADAM/LDS directories (this directory is \(serverType.title))")
+                throw InputError(field: "sync_inactive_users", problem: "only for Active Directory or ADAM/LDS directories (this directory is \(serverType.title))")
             }
             if draft.mode == .authenticationOnly {
-                throw DomainError("sync_inactive_users: applies only with mode authentication_and_synchronization")
+                throw InputError(field: "sync_inactive_users", problem: "applies only with mode authentication_and_synchronization")
             }
         }
     }
@@ -95,10 +93,11 @@ public enum DomainValidation {
     /// Collaboration Provisioning supports only one user search base per domain", so a second base
     /// (after an unescaped ';', '|' or a line break) is refused.
     public static func searchBase(_ text: String) throws {
-        let secondBase = "search_base: a domain has exactly one user search base (seed); create another domain for another base"
-        guard !text.contains(where: { $0.isNewline }) else { throw DomainError(secondBase) }
+        let secondBase = InputError(field: "search_base",
+                                    problem: "a domain has exactly one user search base (seed); create another domain for another base")
+        guard !text.contains(where: { $0.isNewline }) else { throw secondBase }
         guard text.utf8.count <= longestSearchBase else {
-            throw DomainError("search_base: longer than \(longestSearchBase) characters")
+            throw InputError(field: "search_base", problem: "longer than \(longestSearchBase) characters")
         }
         var parts: [String] = [""]
         var escaped = false
@@ -110,7 +109,7 @@ public enum DomainValidation {
                 parts[parts.count - 1].append(character)
                 escaped = true
             } else if character == ";" || character == "|" {
-                throw DomainError(secondBase)
+                throw secondBase
             } else if character == "," {
                 parts.append("")
             } else {
@@ -124,7 +123,7 @@ public enum DomainValidation {
                 && !part[part.index(after: equals)...].trimmingCharacters(in: .whitespaces).isEmpty
         }
         guard valid else {
-            throw DomainError("search_base: '\(text)' must be a distinguished name such as CN=Users,DC=example,DC=com")
+            throw InputError(field: "search_base", problem: "'\(text)' must be a distinguished name such as CN=Users,DC=example,DC=com")
         }
     }
 
@@ -134,39 +133,32 @@ public enum DomainValidation {
         for named in filters {
             try name(named.name, field: field)
             guard seen.insert(named.name.lowercased()).inserted else {
-                throw DomainError("\(field): \(what) '\(named.name)' has two filters (one per \(what))")
+                throw InputError(field: field, problem: "\(what) '\(named.name)' has two filters (one per \(what))")
             }
-            try translate { () throws(DirectoryInputError) in
+            do {
                 _ = try LDAPFilter(parsing: named.filter, field: field)
                 if let mask = named.mask { _ = try PhoneMask(parsing: mask) }
             }
             if !masks && (named.mask != nil || named.assignNewLine) {
-                throw DomainError("\(field): a user role filter has no mask or line option (those are service area settings)")
+                throw InputError(field: field, problem: "a user role filter has no mask or line option (those are service area settings)")
             }
         }
     }
 
     public static func deletionGuard(_ guardrail: DeletionGuard) throws {
         guard (0...largestGuardCount).contains(guardrail.maximumCount) else {
-            throw DomainError("delete_guard_count: must be a whole number from 0 to \(largestGuardCount) (got \(guardrail.maximumCount))")
+            throw InputError(field: "delete_guard_count", problem: "must be a whole number from 0 to \(largestGuardCount) (got \(guardrail.maximumCount))")
         }
         guard (0...100).contains(guardrail.maximumPercent) else {
-            throw DomainError("delete_guard_percent: must be a whole number from 0 to 100 (got \(guardrail.maximumPercent))")
+            throw InputError(field: "delete_guard_percent", problem: "must be a whole number from 0 to 100 (got \(guardrail.maximumPercent))")
         }
     }
 
     /// The Synchronization Interval and Start Date come as a pair.
     static func schedule(interval: Bool, start: Bool) throws {
-        if interval && !start { throw DomainError("sync_start: required with sync_interval (give both or neither)") }
-        if start && !interval { throw DomainError("sync_interval: required with sync_start (give both or neither)") }
+        if interval && !start { throw InputError(field: "sync_start", problem: "required with sync_interval (give both or neither)") }
+        if start && !interval { throw InputError(field: "sync_interval", problem: "required with sync_start (give both or neither)") }
     }
 
-    /// Runs pure Directory checks, their refusal as a `DomainError`.
-    public static func translate(_ body: () throws(DirectoryInputError) -> Void) throws {
-        do {
-            try body()
-        } catch {
-            throw DomainError(error.description)
-        }
-    }
+
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// What a job is to the scheduling rules (DESIGN.md §4).
 public enum JobKind: String, Sendable, Codable, CaseIterable {
@@ -25,22 +26,18 @@ public protocol JobParameters: Codable, Sendable {
 
 extension JobParameters {
     /// Decodes a payload of this type; a payload that does not fit is refused naming the field.
-    public static func decode(payload: String) throws(JobPayloadError) -> Self {
+    public static func decode(payload: String) throws(InputError) -> Self {
         do {
             return try JSONDecoder().decode(Self.self, from: Data(payload.utf8))
         } catch let error as DecodingError {
-            throw JobPayloadError(problem: JobPayloadError.describe(error))
+            throw InputError(field: "payload", problem: Self.describe(error))
         } catch {
-            throw JobPayloadError(problem: "cannot be decoded")
+            throw InputError(field: "payload", problem: "cannot be decoded")
         }
     }
 }
 
-/// A payload that does not decode into its job type's parameters.
-public struct JobPayloadError: Error, Sendable, CustomStringConvertible {
-    public var problem: String
-    public var description: String { "payload: \(problem)" }
-
+extension JobParameters {
     static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let keys = context.codingPath.map(\.stringValue).joined(separator: ".")

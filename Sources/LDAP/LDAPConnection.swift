@@ -130,10 +130,19 @@ public final class LDAPConnection: @unchecked Sendable {
     /// Reads one page of `search` on the connection's queue: the answer to `pending` (a request sent
     /// with the previous page), or to a new request with `cookie`. `pageSize` 0 asks for no paging.
     /// `reader` names the `LDAPPages` reader asking (0: a one-off unpaged read); a new paged search
-    /// first drops one another reader left open (an unpaged read leaves it alone).
+    /// first drops one another reader left open (an unpaged read leaves it alone). A reader whose
+    /// search a newer one dropped gets an error at once: its next page will never come, and it must
+    /// not drop the newer search in turn (its call can reach the connection after the newer one's).
     func page(_ search: LDAPSearch, cookie: [UInt8]?, pending: Int32?, index: Int, reader: Int) async throws -> FetchedPage {
         try await onExecutor { connection in
-            if search.pageSize > 0, let open = connection.openSearch, open.reader != reader { connection.drop(open) }
+            if search.pageSize > 0 {
+                let continuing = pending != nil || cookie != nil
+                if continuing && connection.openSearch?.reader != reader {
+                    throw LDAPError(code: LDAP_CANCELLED, operation: "search \(search.base)",
+                                    diagnostic: "a newer search on this connection dropped this paged search")
+                }
+                if !continuing, let open = connection.openSearch, open.reader != reader { connection.drop(open) }
+            }
             let messageID = try pending ?? connection.sendSearch(search, cookie: cookie)
             if search.pageSize > 0 { connection.openSearch = nil }
             let fetched = try connection.receivePage(search, messageID: messageID, index: index)

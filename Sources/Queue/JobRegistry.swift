@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import JobCatalog
 import Postgres
+import Runtime
 import Synchronization
 
 /// A job type the worker can run: its contract and its handler.
@@ -47,7 +48,7 @@ public struct JobRegistry: Sendable {
     public func definition(for type: String) throws -> JobDefinition {
         guard let definition = definitions[type] else {
             let known = definitions.keys.sorted().joined(separator: ", ")
-            throw QueueError.invalidInput("job type: unknown type '\(type)' (known: \(known))")
+            throw InputError(field: "job type", problem: "unknown type '\(type)' (known: \(known))")
         }
         return definition
     }

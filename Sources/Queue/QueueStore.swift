@@ -1,6 +1,7 @@
 import Foundation
 import JobCatalog
 import Postgres
+import Runtime
 
 /// The one seam between the queue and PostgreSQL: every operation on the queue's tables, named
 /// noun-first. Each method is one round trip (one statement or one SQL function call).
@@ -72,7 +73,7 @@ public struct QueueStore: Sendable {
     /// `jobEnqueue`, which writes their audit lines and applies their de-duplication keys.
     public func jobEnqueueMany(_ jobs: [EnqueueParams]) async throws -> Int {
         for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
-            throw QueueError.invalidInput("bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
+            throw InputError(field: "jobs", problem: "bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
         }
         let now = Date()
         let rows = jobs.lazy.map { job -> [String?] in

@@ -1,3 +1,5 @@
+import Runtime
+
 /// A schedule's job name, checked against Table 3: unique (the store's concern), and only letters
 /// A–Z, a–z, digits, space, `_` and `-`; 1 to 100 characters, not starting or ending with a space
 /// (names are compared and shown as typed, so `"Nightly "` and `"Nightly"` would look the same).
@@ -6,7 +8,7 @@ public struct JobName: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public let value: String
 
-    public init(_ text: String) throws(ScheduleInputError) {
+    public init(_ text: String) throws(InputError) {
         if text.isEmpty {
             throw Self.error("the job name is empty (use 1 to \(Self.maximumLength) letters, digits, spaces, '_' or '-')")
         }
@@ -39,7 +41,7 @@ public struct JobName: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String { value }
 
-    private static func error(_ problem: String) -> ScheduleInputError {
-        ScheduleInputError(field: "name", problem: problem)
+    private static func error(_ problem: String) -> InputError {
+        InputError(field: "name", problem: problem)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// How often a schedule runs (Table 3, "Synchronize Every"): one time, or every N hours, days or weeks.
 /// Written on the command line as `once`, `6h`, `1d`, `2w`; stored the same way (`Codable` as that string).
@@ -24,9 +25,9 @@ public enum ScheduleFrequency: Hashable, Sendable, CustomStringConvertible {
     public static let maximumInterval = 9999
 
     /// Parses `once | <N>h | <N>d | <N>w` (the unit in either case).
-    public init(parsing rawText: String) throws(ScheduleInputError) {
-        func fail(_ problem: String) -> ScheduleInputError {
-            ScheduleInputError(field: "every", problem: problem)
+    public init(parsing rawText: String) throws(InputError) {
+        func fail(_ problem: String) -> InputError {
+            InputError(field: "every", problem: problem)
         }
         let text = rawText.trimmingSpaces
         if text.lowercased() == "once" {

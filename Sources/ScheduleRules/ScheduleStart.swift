@@ -1,13 +1,14 @@
 import Foundation
+import Runtime
 
 /// The start date and time of a schedule (Table 3, "Start Date"), as typed on the command line:
 /// `2026-11-23T10:00:00+01:00` or `…Z` (ISO 8601 with an offset), or `2026-11-23 10:00` read in the
 /// schedule's time zone. Seconds are optional; `T` and a space both separate date and time.
 public enum ScheduleStart {
-    public static func parse(_ rawText: String, timeZone: TimeZone) throws(ScheduleInputError) -> Date {
+    public static func parse(_ rawText: String, timeZone: TimeZone) throws(InputError) -> Date {
         let text = rawText.trimmingSpaces
         guard let fields = Fields(text) else {
-            throw ScheduleInputError(
+            throw InputError(
                 field: "start",
                 problem: "'\(text)' is not a date and time (use 2026-11-23T10:00:00Z or 2026-11-23 10:00)")
         }
@@ -22,7 +23,7 @@ public enum ScheduleStart {
             return first
         case .skipped:
             // Moving it silently would start the schedule at a time nobody typed.
-            throw ScheduleInputError(
+            throw InputError(
                 field: "start",
                 problem: "'\(text)' does not exist in \(timeZone.identifier) (the clocks skip it for daylight saving time; give another time or an offset)")
         }

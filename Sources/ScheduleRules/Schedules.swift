@@ -10,21 +10,6 @@
 //
 // No database here: the callers hand in the inventory and store the results.
 
-/// A bad value for one field of a schedule: a one-line message that starts with the field's name
-/// (`every: …`, `start: …`, `name: …`, `builder: …`), fit to print as is.
-public struct ScheduleInputError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The command-line field the value was given for, e.g. `every`.
-    public var field: String
-    /// What is wrong, without the field name.
-    public var problem: String
-
-    public init(field: String, problem: String) {
-        self.field = field
-        self.problem = problem
-    }
-
-    public var description: String { "\(field): \(problem)" }
-}
 
 /// Character rules shared by the parsers. The seed accepts ASCII only ("A-Z, a-z, 0-9"), so a letter
 /// from another script is refused rather than guessed at.

@@ -1,4 +1,5 @@
 import JobCatalog
+import Runtime
 
 /// The objects a run can synchronize, by class, each list in the order runs should take them (the
 /// order `all` expands to). Devices and domains live in the database, which this module does not read,
@@ -65,9 +66,9 @@ public enum ScheduleBuilderChoice: String, CaseIterable, Hashable, Sendable, Cod
     }
 
     /// Parses one `--builder` word.
-    public init(parsing text: String) throws(ScheduleInputError) {
+    public init(parsing text: String) throws(InputError) {
         guard let choice = Self(rawValue: text) else {
-            throw ScheduleInputError(field: "builder", problem: "unknown choice '\(text)' (use all, cp, mp, pp, ldap or domain)")
+            throw InputError(field: "builder", problem: "unknown choice '\(text)' (use all, cp, mp, pp, ldap or domain)")
         }
         self = choice
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Runtime
 import ScheduleRules
 
 /// What a schedule synchronizes, as stored: builder choices, or the granular text exactly as typed
@@ -59,15 +60,15 @@ public struct ScheduleDefinition: Sendable, Equatable {
 
     /// Refuses a definition that cannot be stored: no builder choice, or granular text with a bad line
     /// (every bad line reported) or no line at all.
-    public func validate() throws(ScheduleError) {
+    public func validate() throws(InputError) {
         switch selection {
         case .builder(let choices):
-            if choices.isEmpty { throw ScheduleError(ScheduleChange.selectionMissingMessage) }
+            if choices.isEmpty { throw ScheduleChange.selectionMissing }
         case .granular(let text):
             do {
                 _ = try GranularSync(parsing: text)
             } catch {
-                throw ScheduleError(granular: error)
+                throw InputError(granular: error)
             }
         }
     }
@@ -159,31 +160,13 @@ public struct Schedule: Sendable, Equatable {
     }
 }
 
-/// A refused schedule change: usually one line naming the field (`name: …`, `every: …`); granular text
-/// gives one line per bad line (`granular: line 3: …`).
-public struct ScheduleError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let messages: [String]
-
-    public init(_ message: String) {
-        messages = [message]
-    }
-
-    /// Several lines, e.g. one per bad granular line; must not be empty.
-    public init(messages: [String]) {
-        self.messages = messages
-    }
-
-    public init(_ error: ScheduleInputError) {
-        messages = [error.description]
-    }
-
+extension InputError {
+    /// Refused granular text: one line per bad line (`granular: line 3: …`), or that it names nothing.
     public init(granular error: GranularSyncError) {
-        messages = error.lineErrors.isEmpty
-            ? [GranularSyncError.noEntriesMessage]
-            : error.lineErrors.map { "granular: \($0)" }
+        self.init(error.lineErrors.isEmpty
+            ? [InputError(line: GranularSyncError.noEntriesMessage)]
+            : error.lineErrors.map { InputError(field: "granular", problem: $0.description) })
     }
-
-    public var description: String { messages.joined(separator: "\n") }
 }
 
 /// The fields an `add` or `edit` gives, already parsed; nil means "not given" (edit keeps the value,
@@ -197,9 +180,9 @@ public struct ScheduleChange: Sendable, Equatable {
     public var parallel: Bool?
     public var abortOnFailure: Bool?
 
-    public static let selectionMissingMessage =
-        "builder: give --builder all|cp|mp|pp|ldap|domain or --granular FILE (one of them)"
-    public static let selectionTwiceMessage = "builder: give --builder or --granular, not both"
+    public static let selectionMissing =
+        InputError(field: "builder", problem: "give --builder all|cp|mp|pp|ldap|domain or --granular FILE (one of them)")
+    public static let selectionTwice = InputError(field: "builder", problem: "give --builder or --granular, not both")
 
     public init(frequency: ScheduleFrequency? = nil, startText: String? = nil, timeZone: TimeZone? = nil,
                 selection: ScheduleSelection? = nil, forceDomain: Bool? = nil, parallel: Bool? = nil,
@@ -216,21 +199,17 @@ public struct ScheduleChange: Sendable, Equatable {
     /// Reads the command line's words: `--every`, `--time-zone` (an IANA name), `--builder` words (each
     /// may be a comma list) and `--granular` text; every refusal is one line naming the field.
     public init(every: String?, start: String?, timeZone: String?, builder: [String], granularText: String?,
-                forceDomain: Bool?, parallel: Bool?, abortOnFailure: Bool?) throws(ScheduleError) {
-        if !builder.isEmpty && granularText != nil { throw ScheduleError(Self.selectionTwiceMessage) }
-        do {
-            frequency = try every.map { text throws(ScheduleInputError) in try ScheduleFrequency(parsing: text) }
-            var choices: Set<ScheduleBuilderChoice> = []
-            for word in builder.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
-                choices.insert(try ScheduleBuilderChoice(parsing: word.trimmingCharacters(in: .whitespaces)))
-            }
-            selection = builder.isEmpty ? granularText.map { .granular($0) } : .builder(choices)
-        } catch {
-            throw ScheduleError(error)
+                forceDomain: Bool?, parallel: Bool?, abortOnFailure: Bool?) throws(InputError) {
+        if !builder.isEmpty && granularText != nil { throw Self.selectionTwice }
+        frequency = try every.map { text throws(InputError) in try ScheduleFrequency(parsing: text) }
+        var choices: Set<ScheduleBuilderChoice> = []
+        for word in builder.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            choices.insert(try ScheduleBuilderChoice(parsing: word.trimmingCharacters(in: .whitespaces)))
         }
+        selection = builder.isEmpty ? granularText.map { .granular($0) } : .builder(choices)
         if let timeZone {
             guard let zone = TimeZone(identifier: timeZone) else {
-                throw ScheduleError("time-zone: unknown time zone '\(timeZone)' (use an IANA name such as Europe/Berlin or UTC)")
+                throw InputError(field: "time-zone", problem: "unknown time zone '\(timeZone)' (use an IANA name such as Europe/Berlin or UTC)")
             }
             self.timeZone = zone
         }
@@ -242,10 +221,9 @@ public struct ScheduleChange: Sendable, Equatable {
 
     /// A new schedule from these fields: every once, start now, the given (else the machine's) time zone,
     /// options off unless given. Granular text is not checked here (`validate` does, and previews show it).
-    public func definition(name: String, now: Date = Date(), defaultTimeZone: TimeZone = .current) throws(ScheduleError) -> ScheduleDefinition {
-        let jobName: JobName
-        do { jobName = try JobName(name) } catch { throw ScheduleError(error) }
-        guard let selection else { throw ScheduleError(Self.selectionMissingMessage) }
+    public func definition(name: String, now: Date = Date(), defaultTimeZone: TimeZone = .current) throws(InputError) -> ScheduleDefinition {
+        let jobName = try JobName(name)
+        guard let selection else { throw Self.selectionMissing }
         let zone = timeZone ?? defaultTimeZone
         var definition = ScheduleDefinition(
             name: jobName, frequency: frequency ?? .once, start: now, timeZone: zone, selection: selection,
@@ -255,7 +233,7 @@ public struct ScheduleChange: Sendable, Equatable {
     }
 
     /// Applies the given fields to `definition`; a `start` is read in the final time zone.
-    public func apply(to definition: inout ScheduleDefinition) throws(ScheduleError) {
+    public func apply(to definition: inout ScheduleDefinition) throws(InputError) {
         if let frequency { definition.frequency = frequency }
         if let timeZone { definition.timeZone = timeZone }
         if let selection { definition.selection = selection }
@@ -265,13 +243,9 @@ public struct ScheduleChange: Sendable, Equatable {
         try applyStart(to: &definition)
     }
 
-    private func applyStart(to definition: inout ScheduleDefinition) throws(ScheduleError) {
+    private func applyStart(to definition: inout ScheduleDefinition) throws(InputError) {
         guard let startText else { return }
-        do {
-            definition.start = try ScheduleStart.parse(startText, timeZone: definition.timeZone)
-        } catch {
-            throw ScheduleError(error)
-        }
+        definition.start = try ScheduleStart.parse(startText, timeZone: definition.timeZone)
     }
 }
 
@@ -286,7 +260,7 @@ public struct SchedulePreview: Sendable, Equatable {
         switch definition.selection {
         case .builder(let choices):
             plan = SyncPlan(builder: choices, catalog: catalog)
-            errors = choices.isEmpty ? [ScheduleChange.selectionMissingMessage] : []
+            errors = choices.isEmpty ? [ScheduleChange.selectionMissing.description] : []
         case .granular(let text):
             let check = GranularSync.check(text)
             plan = SyncPlan(entries: check.entries, catalog: catalog)

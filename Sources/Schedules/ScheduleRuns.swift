@@ -2,6 +2,7 @@ import Foundation
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 /// One run of a schedule (migrations/005_schedule_runs.sql): fired by the coordinator when due, or by
@@ -167,12 +168,12 @@ public struct ScheduleRunStore: Sendable {
         let id: Int64 = try await connection.transaction { session in
             guard !(try session.query(ScheduleSQL.scheduleGet, [name])).isEmpty else { throw ScheduleStore.noSuchSchedule(name) }
             guard let id: Int64 = try session.query(ScheduleRunSQL.runInsert, [name, Date?.none, "run-now", actor])
-                .first?.decode("id") else { throw ScheduleError("schedule '\(name)': a run was started at this very moment") }
+                .first?.decode("id") else { throw InputError(field: "schedule '\(name)'", problem: "a run was started at this very moment") }
             try Self.enqueueRunJob(session, runID: id, schedule: name, actor: actor,
                                    firstLine: "started now by \(actor) (run-now)")
             return id
         }
-        guard let run = try await runGet(id: id) else { throw ScheduleError("schedule run \(id) vanished") }
+        guard let run = try await runGet(id: id) else { throw InputError(field: "schedule run \(id)", problem: "vanished") }
         return run
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 /// The stored schedules: every change is validated first, written with its audit line in one
@@ -60,7 +61,7 @@ public struct ScheduleStore: Sendable {
             var after = current.definition
             try change(&after)
             guard after.name == current.definition.name else {
-                throw ScheduleError("name: a schedule cannot be renamed (delete it and add it again)")
+                throw InputError(field: "name", problem: "a schedule cannot be renamed (delete it and add it again)")
             }
             try after.validate()
             let fields = after.changedFields(from: current.definition)
@@ -93,12 +94,12 @@ public struct ScheduleStore: Sendable {
 
     // MARK: helpers
 
-    public static func noSuchSchedule(_ name: String) -> ScheduleError {
-        ScheduleError("schedule '\(name)': no such schedule")
+    public static func noSuchSchedule(_ name: String) -> InputError {
+        InputError(field: "schedule '\(name)'", problem: "no such schedule")
     }
 
-    static func alreadyExists(_ name: String) -> ScheduleError {
-        ScheduleError("name: a schedule named '\(name)' already exists")
+    static func alreadyExists(_ name: String) -> InputError {
+        InputError(field: "name", problem: "a schedule named '\(name)' already exists")
     }
 
     /// `every 6 hours from … (UTC), builder: All; options: parallel`.

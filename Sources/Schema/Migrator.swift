@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Queue
+import Runtime
 
 /// Applies the numbered SQL files of `migrations/` in one transaction under an advisory lock, so
 /// two `ucp migrate` at once are safe; records them in `schema_migrations`; a failing file rolls
@@ -43,10 +44,10 @@ public struct Migrator: Sendable {
         var seen: Set<Int> = []
         return try names.map { name in
             guard let prefix = name.split(separator: "_").first, prefix.count == 3, let version = Int(prefix) else {
-                throw QueueError.invalidInput("migrations/\(name): file names must start with a three-digit number and '_'")
+                throw InputError(field: "migrations/\(name)", problem: "file names must start with a three-digit number and '_'")
             }
             guard seen.insert(version).inserted else {
-                throw QueueError.invalidInput("migrations/\(name): version \(version) is used twice")
+                throw InputError(field: "migrations/\(name)", problem: "version \(version) is used twice")
             }
             let sql = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
             return Migration(version: version, name: name, sql: sql)
@@ -85,14 +86,14 @@ public struct Migrator: Sendable {
                 if let recorded = applied[migration.version] {
                     let current: String = try session.query(Self.checksum, [migration.sql]).first!.decode("sum")
                     guard current == recorded else {
-                        throw QueueError.invalidInput("migrations/\(migration.name): changed after it was applied; add a new migration instead")
+                        throw InputError(field: "migrations/\(migration.name)", problem: "changed after it was applied; add a new migration instead")
                     }
                     continue
                 }
                 do {
                     try session.execute(migration.sql)
                 } catch let error as PostgresError {
-                    throw QueueError.invalidInput("migrations/\(migration.name): \(error.message); nothing was applied")
+                    throw InputError(field: "migrations/\(migration.name)", problem: "\(error.message); nothing was applied")
                 }
                 try session.query(Self.record, [migration.version, migration.name, migration.sql, actor])
                 try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "migration.applied",

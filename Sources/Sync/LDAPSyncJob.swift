@@ -1,6 +1,7 @@
 import Foundation
 import JobCatalog
 import Queue
+import Runtime
 import Secrets
 
 extension JobContext: SyncReporter {
@@ -14,7 +15,7 @@ public enum LDAPSyncJob {
     /// `UCP_SECRET_KEY_FILE` names) and runs the synchronization on one connection of the pool.
     @Sendable
     static func run(_ parameters: LDAPSync, _ context: JobContext) async throws {
-        guard let domain = context.job.target else { throw QueueError.invalidInput("domain: an LDAP sync needs a target domain") }
+        guard let domain = context.job.target else { throw InputError(field: "domain", problem: "an LDAP sync needs a target domain") }
         let secretBox = try? SecretBox(key: SecretKey.fromEnvironment())
         let options = LDAPSyncOptions(dryRun: parameters.dryRun ?? false, allowDeletes: parameters.allowDeletes)
         try await context.database.withConnection { connection in

@@ -3,6 +3,7 @@ import Foundation
 import Inventory
 import LDAP
 import Postgres
+import Runtime
 import Secrets
 
 extension StaleUserAction {
@@ -110,16 +111,16 @@ extension LDAPSyncSettings {
     public static func load(domain name: String, connection: Postgres.Connection, secretBox: SecretBox?) async throws -> LDAPSyncSettings {
         guard let domain = try await DomainStore(connection).domain(named: name) else { throw DomainStore.noSuchDomain(name) }
         guard let ldap = domain.ldap else {
-            throw DomainError("domain '\(name)': has no directory source to synchronize (ucp domain edit \(name) --directory NAME --search-base DN)")
+            throw InputError(field: "domain '\(name)'", problem: "has no directory source to synchronize (ucp domain edit \(name) --directory NAME --search-base DN)")
         }
         guard ldap.mode == .authenticationAndSynchronization else {
-            throw DomainError("domain '\(name)': mode is \(ldap.mode.title); LDAP synchronization needs Authentication and Synchronization")
+            throw InputError(field: "domain '\(name)'", problem: "mode is \(ldap.mode.title); LDAP synchronization needs Authentication and Synchronization")
         }
         let devices = DeviceStore(connection, secretBox: secretBox)
         guard let device = try await devices.deviceGet(name: ldap.directory),
               let configuration = LDAPConfiguration(directory: device, password: try await devices.devicePassword(name: ldap.directory))
         else {
-            throw DomainError("domain '\(name)': its directory '\(ldap.directory)' is not a directory device")
+            throw InputError(field: "domain '\(name)'", problem: "its directory '\(ldap.directory)' is not a directory device")
         }
         let flag: DisabledAccountFlag? = switch ldap.serverType {
         case .activeDirectory: .userAccountControl

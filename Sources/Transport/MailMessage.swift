@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// A plain-text mail. Addresses are bare `name@domain` (ASCII); the subject and body may hold any text.
 public struct MailMessage: Sendable {
@@ -20,16 +21,16 @@ public struct MailMessage: Sendable {
         self.date = date
     }
 
-    /// Throws a `MailValidationError` naming the first field that breaks a rule. CR and LF are refused
+    /// Throws a `InputError` naming the first field that breaks a rule. CR and LF are refused
     /// in every header field, so no value can add a header of its own.
     public func validate() throws {
         try Self.checkAddress(from, field: "from")
-        guard !to.isEmpty else { throw MailValidationError(field: "to", rule: "needs at least one recipient") }
+        guard !to.isEmpty else { throw InputError(field: "to", problem: "needs at least one recipient") }
         for address in to { try Self.checkAddress(address, field: "to") }
         try Self.checkNoControlCharacters(subject, field: "subject")
         try Self.checkNoControlCharacters(messageID, field: "message-id")
         guard messageID.hasPrefix("<"), messageID.hasSuffix(">"), messageID.contains("@"), !messageID.contains(" ") else {
-            throw MailValidationError(field: "message-id", rule: "must look like <unique@domain>")
+            throw InputError(field: "message-id", problem: "must look like <unique@domain>")
         }
     }
 
@@ -53,7 +54,7 @@ public struct MailMessage: Sendable {
 
     private static func checkNoControlCharacters(_ value: String, field: String) throws {
         if value.unicodeScalars.contains(where: MailServer.isControl) {
-            throw MailValidationError(field: field, rule: "must not contain CR, LF or other control characters")
+            throw InputError(field: field, problem: "must not contain CR, LF or other control characters")
         }
     }
 
@@ -62,7 +63,7 @@ public struct MailMessage: Sendable {
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         let allowed = address.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && !"()<>[]:;,\\\"".unicodeScalars.contains($0) }
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, allowed else {
-            throw MailValidationError(field: field, rule: "\"\(address)\" is not an email address (expected name@domain, in ASCII)")
+            throw InputError(field: field, problem: "\"\(address)\" is not an email address (expected name@domain, in ASCII)")
         }
     }
 

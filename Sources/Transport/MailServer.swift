@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Runtime
 
 /// The SMTP server that mail goes through, as `smtp://host[:port]` (plain, upgraded with STARTTLS as
 /// `startTLS` says) or `smtps://host[:port]` (TLS from the start). Its description never shows the password.
@@ -48,31 +49,31 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
     /// Whether a password would only ever travel inside TLS.
     var alwaysEncrypted: Bool { usesImplicitTLS || startTLS == .required }
 
-    /// Throws a `MailValidationError` naming the first field that breaks a rule.
+    /// Throws a `InputError` naming the first field that breaks a rule.
     public func validate() throws {
         try Self.validateURL(url)
         if let username, username.unicodeScalars.contains(where: Self.isControl) {
-            throw MailValidationError(field: "username", rule: "must not contain control characters")
+            throw InputError(field: "username", problem: "must not contain control characters")
         }
         if let password {
             if password.unicodeScalars.contains(where: Self.isControl) {
-                throw MailValidationError(field: "password", rule: "must not contain control characters")
+                throw InputError(field: "password", problem: "must not contain control characters")
             }
             if username?.isEmpty ?? true {
-                throw MailValidationError(field: "username", rule: "is required when a password is set")
+                throw InputError(field: "username", problem: "is required when a password is set")
             }
             if !alwaysEncrypted {
-                throw MailValidationError(field: "password", rule: "is sent only over TLS: use smtps:// or starttls required")
+                throw InputError(field: "password", problem: "is sent only over TLS: use smtps:// or starttls required")
             }
         }
         if let caFile, access(caFile, R_OK) != 0 {
-            throw MailValidationError(field: "ca-file", rule: "cannot read \(caFile)")
+            throw InputError(field: "ca-file", problem: "cannot read \(caFile)")
         }
         if connectTimeout <= .zero {
-            throw MailValidationError(field: "connect-timeout", rule: "must be more than 0 seconds")
+            throw InputError(field: "connect-timeout", problem: "must be more than 0 seconds")
         }
         if timeout <= .zero {
-            throw MailValidationError(field: "timeout", rule: "must be more than 0 seconds")
+            throw InputError(field: "timeout", problem: "must be more than 0 seconds")
         }
     }
 
@@ -80,42 +81,42 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
         let shape = "must be smtp://host[:port] or smtps://host[:port]"
         let lowercased = url.lowercased()
         guard let scheme = ["smtp://", "smtps://"].first(where: lowercased.hasPrefix) else {
-            throw MailValidationError(field: "url", rule: "must start with smtp:// or smtps://")
+            throw InputError(field: "url", problem: "must start with smtp:// or smtps://")
         }
         var rest = Substring(url.dropFirst(scheme.count))
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         if rest.contains("@") {
-            throw MailValidationError(field: "url", rule: "must not hold a user name or password: set username and password instead")
+            throw InputError(field: "url", problem: "must not hold a user name or password: set username and password instead")
         }
         if rest.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) {
-            throw MailValidationError(field: "url", rule: "must not contain spaces or control characters")
+            throw InputError(field: "url", problem: "must not contain spaces or control characters")
         }
         if rest.contains(where: { "/?#".contains($0) }) {
-            throw MailValidationError(field: "url", rule: "\(shape), with nothing after the port")
+            throw InputError(field: "url", problem: "\(shape), with nothing after the port")
         }
         let host: Substring
         let port: Substring?
         if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
-            guard after.isEmpty || after.hasPrefix(":") else { throw MailValidationError(field: "url", rule: shape) }
+            guard after.isEmpty || after.hasPrefix(":") else { throw InputError(field: "url", problem: shape) }
             port = after.isEmpty ? nil : after.dropFirst()
             guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                throw MailValidationError(field: "url", rule: "\(shape); [\(host)] is not an IPv6 address")
+                throw InputError(field: "url", problem: "\(shape); [\(host)] is not an IPv6 address")
             }
         } else {
             let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { throw MailValidationError(field: "url", rule: "\(shape); put an IPv6 address in brackets") }
+            guard parts.count <= 2 else { throw InputError(field: "url", problem: "\(shape); put an IPv6 address in brackets") }
             host = parts[0]
             port = parts.count == 2 ? parts[1] : nil
-            guard !host.isEmpty else { throw MailValidationError(field: "url", rule: "\(shape): the host is missing") }
+            guard !host.isEmpty else { throw InputError(field: "url", problem: "\(shape): the host is missing") }
             guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }) else {
-                throw MailValidationError(field: "url", rule: "\(shape); \(host) is not a host name")
+                throw InputError(field: "url", problem: "\(shape); \(host) is not a host name")
             }
         }
         if let port {
             guard let number = Int(port), (1...65535).contains(number), port.allSatisfy(\.isNumber) else {
-                throw MailValidationError(field: "url", rule: "the port must be a number from 1 to 65535")
+                throw InputError(field: "url", problem: "the port must be a number from 1 to 65535")
             }
         }
     }
@@ -145,15 +146,3 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
     }
 }
 
-/// A mail setting or message field that breaks a rule, said in one line: `field: rule`.
-public struct MailValidationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let field: String
-    public let rule: String
-
-    public init(field: String, rule: String) {
-        self.field = field
-        self.rule = rule
-    }
-
-    public var description: String { "\(field): \(rule)" }
-}

@@ -11,7 +11,7 @@ public struct Mailer: Sendable {
         self.logger = logger
     }
 
-    /// Sends without blocking the caller's thread. Throws `MailValidationError` before connecting
+    /// Sends without blocking the caller's thread. Throws `InputError` before connecting
     /// when the server or message breaks a rule, `TransportError` when the send fails.
     public func send(_ message: MailMessage, via server: MailServer) async throws {
         // libcurl blocks its thread for up to the server's timeout.

@@ -25,26 +25,24 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp|ldap)") }
-                guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
-                guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME, for a directory its admin DN)") }
-                let kind = try DeviceValidation.kind(kindText)
-                let draft = DeviceDraft(
-                    name: name, kind: kind, version: fields.version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
-                    port: fields.port, backupAddress: fields.backupAddress, backupPort: fields.backupPort, adminUser: user,
-                    axlVersion: fields.axlVersion ?? DeviceValidation.defaultAXLVersion,
-                    verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile,
-                    directoryType: try fields.serverType.map(DeviceValidation.serverType),
-                    ldapSecurity: try fields.security.map(DeviceValidation.security))
-                try DeviceValidation.draft(draft) // before asking for the password
-                let box = try DevicePasswords.box()
-                let password = try DevicePasswords.read(fields, deviceName: name, required: true)!
-                let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
-                let device = try await store.deviceAdd(draft, password: password, actor: global.actorName)
-                print("device '\(device.name)' added (\(device.kind.title) at \(device.ldapURL ?? "\(device.address):\(device.port)"))")
-                if !device.verifyTLS { print("warning: TLS certificate verification is off for '\(device.name)'") }
-            }
+            guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp|ldap)") }
+            guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
+            guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME, for a directory its admin DN)") }
+            let kind = try DeviceValidation.kind(kindText)
+            let draft = DeviceDraft(
+                name: name, kind: kind, version: fields.version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
+                port: fields.port, backupAddress: fields.backupAddress, backupPort: fields.backupPort, adminUser: user,
+                axlVersion: fields.axlVersion ?? DeviceValidation.defaultAXLVersion,
+                verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile,
+                directoryType: try fields.serverType.map(DeviceValidation.serverType),
+                ldapSecurity: try fields.security.map(DeviceValidation.security))
+            try DeviceValidation.draft(draft) // before asking for the password
+            let box = try DevicePasswords.box()
+            let password = try DevicePasswords.read(fields, deviceName: name, required: true)!
+            let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
+            let device = try await store.deviceAdd(draft, password: password, actor: global.actorName)
+            print("device '\(device.name)' added (\(device.kind.title) at \(device.ldapURL ?? "\(device.address):\(device.port)"))")
+            if !device.verifyTLS { print("warning: TLS certificate verification is off for '\(device.name)'") }
         }
     }
 
@@ -56,46 +54,44 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let kind = try fields.kind.map(DeviceValidation.kind)
-                let serverType = try fields.serverType.map(DeviceValidation.serverType)
-                let security = try fields.security.map(DeviceValidation.security)
-                let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
-                let box = wantsPassword ? try DevicePasswords.box() : nil
-                let password = try DevicePasswords.read(fields, deviceName: name, required: false)
-                let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
-                let before = try await store.deviceGet(name: name)
-                let fields = fields
-                let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { draft in
-                    if let kind {
-                        draft.kind = kind
-                        if kind != .directory { draft.directoryType = nil; draft.ldapSecurity = nil }
-                        if kind == .directory && draft.ldapSecurity == nil { draft.ldapSecurity = .ldap }
-                    }
-                    if let serverType { draft.directoryType = serverType }
-                    if let security {
-                        // The port follows the security unless it is given too.
-                        if fields.port == nil, draft.port == draft.ldapSecurity?.defaultPort { draft.port = security.defaultPort }
-                        draft.ldapSecurity = security
-                    }
-                    if let version = fields.version { draft.version = version.isEmpty ? nil : version }
-                    if let address = fields.address { draft.address = address }
-                    if let port = fields.port { draft.port = port }
-                    if let backupAddress = fields.backupAddress {
-                        draft.backupAddress = backupAddress.isEmpty ? nil : backupAddress
-                        if backupAddress.isEmpty && fields.backupPort == nil { draft.backupPort = nil }
-                    }
-                    if let backupPort = fields.backupPort { draft.backupPort = backupPort }
-                    if let user = fields.user { draft.adminUser = user }
-                    if let axlVersion = fields.axlVersion { draft.axlVersion = axlVersion }
-                    if let verifyTLS = fields.verifyTLS { draft.verifyTLS = verifyTLS }
-                    if let caFile = fields.caFile { draft.caFile = caFile.isEmpty ? nil : caFile }
+            let kind = try fields.kind.map(DeviceValidation.kind)
+            let serverType = try fields.serverType.map(DeviceValidation.serverType)
+            let security = try fields.security.map(DeviceValidation.security)
+            let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
+            let box = wantsPassword ? try DevicePasswords.box() : nil
+            let password = try DevicePasswords.read(fields, deviceName: name, required: false)
+            let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
+            let before = try await store.deviceGet(name: name)
+            let fields = fields
+            let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { draft in
+                if let kind {
+                    draft.kind = kind
+                    if kind != .directory { draft.directoryType = nil; draft.ldapSecurity = nil }
+                    if kind == .directory && draft.ldapSecurity == nil { draft.ldapSecurity = .ldap }
                 }
-                print(before.map { $0.updatedAt == device.updatedAt } == true
-                      ? "device '\(name)': nothing changed" : "device '\(name)' changed")
-                if before?.verifyTLS == true && !device.verifyTLS {
-                    print("warning: TLS certificate verification is off for '\(name)'")
+                if let serverType { draft.directoryType = serverType }
+                if let security {
+                    // The port follows the security unless it is given too.
+                    if fields.port == nil, draft.port == draft.ldapSecurity?.defaultPort { draft.port = security.defaultPort }
+                    draft.ldapSecurity = security
                 }
+                if let version = fields.version { draft.version = version.isEmpty ? nil : version }
+                if let address = fields.address { draft.address = address }
+                if let port = fields.port { draft.port = port }
+                if let backupAddress = fields.backupAddress {
+                    draft.backupAddress = backupAddress.isEmpty ? nil : backupAddress
+                    if backupAddress.isEmpty && fields.backupPort == nil { draft.backupPort = nil }
+                }
+                if let backupPort = fields.backupPort { draft.backupPort = backupPort }
+                if let user = fields.user { draft.adminUser = user }
+                if let axlVersion = fields.axlVersion { draft.axlVersion = axlVersion }
+                if let verifyTLS = fields.verifyTLS { draft.verifyTLS = verifyTLS }
+                if let caFile = fields.caFile { draft.caFile = caFile.isEmpty ? nil : caFile }
+            }
+            print(before.map { $0.updatedAt == device.updatedAt } == true
+                  ? "device '\(name)': nothing changed" : "device '\(name)' changed")
+            if before?.verifyTLS == true && !device.verifyTLS {
+                print("warning: TLS certificate verification is off for '\(name)'")
             }
         }
     }
@@ -162,10 +158,8 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                try await DeviceStore(Connection(try await Database.open())).deviceRemove(name: name, actor: global.actorName)
-                print("device '\(name)' removed")
-            }
+            try await DeviceStore(Connection(try await Database.open())).deviceRemove(name: name, actor: global.actorName)
+            print("device '\(name)' removed")
         }
     }
 }
@@ -321,7 +315,7 @@ enum DevicePasswords {
     /// The key that seals device passwords, with the fix in the message when none is configured.
     static func box() throws -> SecretBox {
         let path = ProcessInfo.processInfo.environment[SecretKey.environmentVariable] ?? ""
-        guard !path.isEmpty else { throw ValidationError(DeviceStore.noKeyMessage) }
+        guard !path.isEmpty else { throw DeviceStore.noKey }
         do {
             return SecretBox(key: try SecretKey.load(path: path))
         } catch let error as SecretsError {

@@ -3,6 +3,7 @@ import Directory
 import Foundation
 import Inventory
 import Postgres
+import Runtime
 import ScheduleRules
 
 struct DomainCommand: AsyncParsableCommand {
@@ -25,13 +26,11 @@ struct DomainCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                var draft = DomainDraft(name: name)
-                try fields.apply(to: &draft)
-                let store = DomainStore(Connection(try await Database.open()))
-                let domain = try await store.domainAdd(draft, actor: global.actorName)
-                print("domain '\(domain.name)' added (\(DomainOutput.source(domain)))")
-            }
+            var draft = DomainDraft(name: name)
+            try fields.apply(to: &draft)
+            let store = DomainStore(Connection(try await Database.open()))
+            let domain = try await store.domainAdd(draft, actor: global.actorName)
+            print("domain '\(domain.name)' added (\(DomainOutput.source(domain)))")
         }
     }
 
@@ -43,19 +42,17 @@ struct DomainCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                // Everything that can be checked without the database, before it is opened.
-                var probe = DomainDraft(name: name)
-                try fields.apply(to: &probe)
-                let store = DomainStore(Connection(try await Database.open()))
-                let before = try await store.domain(named: name)
-                let fields = fields
-                let domain = try await store.domainUpdate(name: name, actor: global.actorName) { draft in
-                    try fields.apply(to: &draft)
-                }
-                print(before.map { $0.updatedAt == domain.updatedAt } == true
-                      ? "domain '\(name)': nothing changed" : "domain '\(name)' changed")
+            // Everything that can be checked without the database, before it is opened.
+            var probe = DomainDraft(name: name)
+            try fields.apply(to: &probe)
+            let store = DomainStore(Connection(try await Database.open()))
+            let before = try await store.domain(named: name)
+            let fields = fields
+            let domain = try await store.domainUpdate(name: name, actor: global.actorName) { draft in
+                try fields.apply(to: &draft)
             }
+            print(before.map { $0.updatedAt == domain.updatedAt } == true
+                  ? "domain '\(name)': nothing changed" : "domain '\(name)' changed")
         }
     }
 
@@ -85,7 +82,7 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let domain = try await DomainStore(Connection(try await Database.open())).domain(named: name) else {
-                throw ValidationError(DomainStore.noSuchDomain(name).message)
+                throw DomainStore.noSuchDomain(name)
             }
             if json {
                 print(try Output.json(DomainOutput.json(domain)))
@@ -129,10 +126,8 @@ struct DomainCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                try await DomainStore(Connection(try await Database.open())).domainRemove(name: name, actor: global.actorName)
-                print("domain '\(name)' removed")
-            }
+            try await DomainStore(Connection(try await Database.open())).domainRemove(name: name, actor: global.actorName)
+            print("domain '\(name)' removed")
         }
     }
 }
@@ -196,7 +191,7 @@ struct DomainFieldOptions: ParsableArguments {
         if let update { draft.updatePolicy = try Self.choice(update, field: "update_policy", as: UpdatePolicy.self) }
         if let staleUsers { draft.staleUserAction = try Self.choice(staleUsers, field: "stale_user_action", as: StaleUserAction.self) }
         guard searchBase.count <= 1 else {
-            throw DomainError("search_base: a domain has exactly one user search base (seed); give --search-base once and create another domain for another base")
+            throw InputError(field: "search_base", problem: "a domain has exactly one user search base (seed); give --search-base once and create another domain for another base")
         }
         if let base = searchBase.first { draft.searchBase = base.isEmpty ? nil : base }
         if let syncInactiveUsers { draft.syncInactiveUsers = syncInactiveUsers }
@@ -222,7 +217,7 @@ struct DomainFieldOptions: ParsableArguments {
                 do {
                     draft.syncInterval = try ScheduleFrequency(parsing: syncInterval)
                 } catch {
-                    throw DomainError("sync_interval: \(error.problem)")
+                    throw InputError(field: "sync_interval", problem: "\(error.problem)")
                 }
                 if draft.syncStart == nil && syncStart == nil { draft.syncStart = Date() }
             }
@@ -231,7 +226,7 @@ struct DomainFieldOptions: ParsableArguments {
             do {
                 draft.syncStart = try ScheduleStart.parse(syncStart, timeZone: TimeZone(identifier: "UTC")!)
             } catch {
-                throw DomainError("sync_start: \(error.problem)")
+                throw InputError(field: "sync_start", problem: "\(error.problem)")
             }
         }
     }
@@ -239,25 +234,23 @@ struct DomainFieldOptions: ParsableArguments {
     private func applyFilter(to draft: inout DomainDraft) throws {
         let given = [allUsers, !conditions.isEmpty, advancedFilter != nil].filter { $0 }.count
         guard given <= 1 else {
-            throw DomainError("filter: give one of --all-users, --where or --advanced-filter")
+            throw InputError(field: "filter", problem: "give one of --all-users, --where or --advanced-filter")
         }
-        if match != nil && conditions.isEmpty { throw DomainError("match: applies to --where conditions (give them too)") }
+        if match != nil && conditions.isEmpty { throw InputError(field: "match", problem: "applies to --where conditions (give them too)") }
         if allUsers { draft.filter = .allUsers }
         if let advancedFilter {
             draft.filter = .advanced(advancedFilter)
-            try DomainValidation.translate { () throws(DirectoryInputError) in try draft.filter.validate() }
+            try draft.filter.validate()
         }
         if !conditions.isEmpty {
             let match = try match.map { text in
                 guard let match = SimpleQuery.Match(rawValue: text.lowercased()) else {
-                    throw DomainError("match: must be all or any (got '\(text)')")
+                    throw InputError(field: "match", problem: "must be all or any (got '\(text)')")
                 }
                 return match
             } ?? .all
             var parsed: [QueryCondition] = []
-            try DomainValidation.translate { () throws(DirectoryInputError) in
-                for condition in conditions { parsed.append(try QueryCondition(parsing: condition)) }
-            }
+            for condition in conditions { parsed.append(try QueryCondition(parsing: condition)) }
             draft.filter = .simple(SimpleQuery(conditions: parsed, match: match))
         }
     }
@@ -288,7 +281,7 @@ struct DomainFieldOptions: ParsableArguments {
 
     private static func serviceArea(_ name: String, in draft: DomainDraft, field: String) throws -> Int {
         guard let index = draft.serviceAreaFilters.firstIndex(where: { $0.name.lowercased() == name.lowercased() }) else {
-            throw DomainError("\(field): no service area filter named '\(name)' (add it with --service-area-filter)")
+            throw InputError(field: field, problem: "no service area filter named '\(name)' (add it with --service-area-filter)")
         }
         return index
     }
@@ -297,7 +290,7 @@ struct DomainFieldOptions: ParsableArguments {
     private static func pair(_ text: String, field: String, shape: String, emptyValue: Bool = false) throws -> (String, String) {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex,
               emptyValue || text.index(after: equals) != text.endIndex else {
-            throw DomainError("\(field): '\(text)' must be \(shape)")
+            throw InputError(field: field, problem: "'\(text)' must be \(shape)")
         }
         return (String(text[..<equals]), String(text[text.index(after: equals)...]))
     }
@@ -308,7 +301,7 @@ struct DomainFieldOptions: ParsableArguments {
         let key = text.lowercased().replacingOccurrences(of: "-", with: "_")
         guard let value = T(rawValue: key) else {
             let choices = T.allCases.map { DomainOutput.cliName($0.rawValue) }
-            throw DomainError("\(field): must be \(choices.dropLast().joined(separator: ", ")) or \(choices.last!) (got '\(text)')")
+            throw InputError(field: field, problem: "must be \(choices.dropLast().joined(separator: ", ")) or \(choices.last!) (got '\(text)')")
         }
         return value
     }

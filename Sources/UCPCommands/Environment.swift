@@ -5,6 +5,7 @@ import Logging
 import Postgres
 import PostgresCluster
 import Queue
+import Runtime
 import Schedules
 import Schema
 import Sync
@@ -84,7 +85,7 @@ package enum Database {
             owner.role = nil
             let current = try await migrator.isCurrent(Connection(owner))
             guard current else {
-                throw QueueError.invalidInput("database: the schema of \(configured) is not current; run 'ucp migrate'")
+                throw InputError(field: "database", problem: "the schema of \(configured) is not current; run 'ucp migrate'")
             }
             return configured
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Runtime
 import Schedules
 import ScheduleRules
 
@@ -24,17 +25,15 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let definition = try fields.change().definition(name: name)
-                let connection = Connection(try await Database.open())
-                if fields.preview {
-                    try await ScheduleOutput.preview(definition, connection: connection, header: "preview of new schedule '\(name)' (nothing stored)")
-                    return
-                }
-                let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
-                print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
-                if fields.runNow { try await ScheduleOutput.runNow(schedule.name, connection: connection, actor: global.actorName) }
+            let definition = try fields.change().definition(name: name)
+            let connection = Connection(try await Database.open())
+            if fields.preview {
+                try await ScheduleOutput.preview(definition, connection: connection, header: "preview of new schedule '\(name)' (nothing stored)")
+                return
             }
+            let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
+            print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
+            if fields.runNow { try await ScheduleOutput.runNow(schedule.name, connection: connection, actor: global.actorName) }
         }
     }
 
@@ -46,24 +45,22 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let change = try fields.change()
-                let connection = Connection(try await Database.open())
-                let store = ScheduleStore(connection)
-                if fields.preview {
-                    guard var definition = try await store.scheduleGet(name: name)?.definition else {
-                        throw ScheduleStore.noSuchSchedule(name)
-                    }
-                    try change.apply(to: &definition)
-                    try await ScheduleOutput.preview(definition, connection: connection, header: "preview of schedule '\(name)' as edited (nothing stored)")
-                    return
+            let change = try fields.change()
+            let connection = Connection(try await Database.open())
+            let store = ScheduleStore(connection)
+            if fields.preview {
+                guard var definition = try await store.scheduleGet(name: name)?.definition else {
+                    throw ScheduleStore.noSuchSchedule(name)
                 }
-                let before = try await store.scheduleGet(name: name)
-                let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
-                print(before.map { $0.updatedAt == schedule.updatedAt } == true
-                      ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
-                if fields.runNow { try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName) }
+                try change.apply(to: &definition)
+                try await ScheduleOutput.preview(definition, connection: connection, header: "preview of schedule '\(name)' as edited (nothing stored)")
+                return
             }
+            let before = try await store.scheduleGet(name: name)
+            let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
+            print(before.map { $0.updatedAt == schedule.updatedAt } == true
+                  ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
+            if fields.runNow { try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName) }
         }
     }
 
@@ -77,10 +74,8 @@ struct ScheduleCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await RefusedInput.translate {
-                try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(names: names, actor: global.actorName)
-                for name in names { print("schedule '\(name)' deleted") }
-            }
+            try await ScheduleStore(Connection(try await Database.open())).scheduleDelete(names: names, actor: global.actorName)
+            for name in names { print("schedule '\(name)' deleted") }
         }
     }
 
@@ -120,39 +115,37 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let connection = Connection(try await Database.open())
-                guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
-                    throw ScheduleStore.noSuchSchedule(name)
-                }
-                let latest = try await ScheduleRunStore(connection).runStatusLatest(schedule: name)
-                if json {
-                    print(try Output.json(ScheduleOutput.json(schedule, latestRun: latest)))
-                    return
-                }
-                let definition = schedule.definition
-                let lines: [(String, String)] = [
-                    ("name", schedule.name),
-                    ("every", "\(definition.frequency.cliForm) (\(definition.frequency))"),
-                    ("start", ScheduleStart.format(definition.start, timeZone: definition.timeZone)),
-                    ("time zone", definition.timeZone.identifier),
-                    ("synchronizes", definition.selection.summary),
-                    ("force domain", definition.forceDomain ? "on" : "off"),
-                    ("parallel", definition.parallel ? "on" : "off"),
-                    ("abort on failure", definition.abortOnFailure ? "on" : "off"),
-                    ("next run", schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "none"),
-                    ("last fired at", Output.shortTime(schedule.lastFiredAt)),
-                    ("created at", Output.shortTime(schedule.createdAt)),
-                    ("updated at", Output.shortTime(schedule.updatedAt)),
-                    ("updated by", schedule.updatedBy),
-                ]
-                for (key, value) in lines { print(pad(key, 17) + value) }
-                if case .granular(let text) = definition.selection {
-                    print("granular text:")
-                    for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
-                }
-                ScheduleOutput.printRunStatus(latest)
+            let connection = Connection(try await Database.open())
+            guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
+                throw ScheduleStore.noSuchSchedule(name)
             }
+            let latest = try await ScheduleRunStore(connection).runStatusLatest(schedule: name)
+            if json {
+                print(try Output.json(ScheduleOutput.json(schedule, latestRun: latest)))
+                return
+            }
+            let definition = schedule.definition
+            let lines: [(String, String)] = [
+                ("name", schedule.name),
+                ("every", "\(definition.frequency.cliForm) (\(definition.frequency))"),
+                ("start", ScheduleStart.format(definition.start, timeZone: definition.timeZone)),
+                ("time zone", definition.timeZone.identifier),
+                ("synchronizes", definition.selection.summary),
+                ("force domain", definition.forceDomain ? "on" : "off"),
+                ("parallel", definition.parallel ? "on" : "off"),
+                ("abort on failure", definition.abortOnFailure ? "on" : "off"),
+                ("next run", schedule.nextRunAt().map { ScheduleStart.format($0, timeZone: definition.timeZone) } ?? "none"),
+                ("last fired at", Output.shortTime(schedule.lastFiredAt)),
+                ("created at", Output.shortTime(schedule.createdAt)),
+                ("updated at", Output.shortTime(schedule.updatedAt)),
+                ("updated by", schedule.updatedBy),
+            ]
+            for (key, value) in lines { print(pad(key, 17) + value) }
+            if case .granular(let text) = definition.selection {
+                print("granular text:")
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
+            }
+            ScheduleOutput.printRunStatus(latest)
         }
     }
 
@@ -162,13 +155,11 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Argument(help: "The job name.") var name: String
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let connection = Connection(try await Database.open())
-                guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
-                    throw ScheduleStore.noSuchSchedule(name)
-                }
-                try await ScheduleOutput.preview(schedule.definition, connection: connection, header: "preview of schedule '\(name)'")
+            let connection = Connection(try await Database.open())
+            guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
+                throw ScheduleStore.noSuchSchedule(name)
             }
+            try await ScheduleOutput.preview(schedule.definition, connection: connection, header: "preview of schedule '\(name)'")
         }
     }
 }
@@ -185,15 +176,13 @@ extension ScheduleCommand {
         }
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let connection = Connection(try await Database.open())
-                // Every name is checked before anything starts: a typo starts nothing.
-                for name in names where try await ScheduleStore(connection).scheduleGet(name: name) == nil {
-                    throw ScheduleStore.noSuchSchedule(name)
-                }
-                for name in names {
-                    try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName)
-                }
+            let connection = Connection(try await Database.open())
+            // Every name is checked before anything starts: a typo starts nothing.
+            for name in names where try await ScheduleStore(connection).scheduleGet(name: name) == nil {
+                throw ScheduleStore.noSuchSchedule(name)
+            }
+            for name in names {
+                try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName)
             }
         }
     }
@@ -209,28 +198,26 @@ extension ScheduleCommand {
         }
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let connection = Connection(try await Database.open())
-                let schedules = ScheduleStore(connection)
-                // Every name is checked before anything is canceled: a typo cancels nothing.
-                for name in names where try await schedules.scheduleGet(name: name) == nil {
-                    throw ScheduleStore.noSuchSchedule(name)
-                }
-                let runs = ScheduleRunStore(connection)
-                var idle: [String] = []
-                for name in names {
-                    let canceled = try await runs.runCancel(schedule: name, actor: global.actorName)
-                    if canceled.isEmpty { idle.append(name) }
-                    for run in canceled {
-                        print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))")
-                    }
-                }
-                if idle.count == names.count {
-                    throw ScheduleError(idle.count == 1 ? "schedule '\(idle[0])': no run in progress"
-                                                        : "schedules \(idle.map { "'\($0)'" }.joined(separator: ", ")): no run in progress")
-                }
-                for name in idle { print("schedule '\(name)': no run in progress") }
+            let connection = Connection(try await Database.open())
+            let schedules = ScheduleStore(connection)
+            // Every name is checked before anything is canceled: a typo cancels nothing.
+            for name in names where try await schedules.scheduleGet(name: name) == nil {
+                throw ScheduleStore.noSuchSchedule(name)
             }
+            let runs = ScheduleRunStore(connection)
+            var idle: [String] = []
+            for name in names {
+                let canceled = try await runs.runCancel(schedule: name, actor: global.actorName)
+                if canceled.isEmpty { idle.append(name) }
+                for run in canceled {
+                    print("schedule '\(name)': cancel of run \(run.id) requested (job \(run.jobID.map(String.init) ?? "?"))")
+                }
+            }
+            if idle.count == names.count {
+                let field = idle.count == 1 ? "schedule '\(idle[0])'" : "schedules \(idle.map { "'\($0)'" }.joined(separator: ", "))"
+                throw InputError(field: field, problem: "no run in progress")
+            }
+            for name in idle { print("schedule '\(name)': no run in progress") }
         }
     }
 
@@ -240,22 +227,21 @@ extension ScheduleCommand {
         @Option(help: "A run id of this schedule (default: the latest run).") var run: Int64?
 
         func run() async throws {
-            try await RefusedInput.translate {
-                let store = ScheduleRunStore(Connection(try await Database.open()))
-                let found: ScheduleRun?
-                if let id = run {
-                    found = try await store.runGet(id: id).flatMap { $0.scheduleName == name ? $0 : nil }
-                } else {
-                    found = try await store.runLatest(schedule: name)
-                }
-                guard let found else {
-                    throw ScheduleError(run.map { "run: schedule '\(name)' has no run \($0)" } ?? "schedule '\(name)': no run yet")
-                }
-                print("run \(found.id) of schedule '\(name)': \(found.state.rawValue) (\(found.trigger), due \(Output.shortTime(found.dueAt)), "
-                      + "started \(Output.shortTime(found.startedAt)), finished \(Output.shortTime(found.finishedAt)))")
-                for line in try await store.runLog(id: found.id) { print("  \(line)") }
-                ScheduleOutput.printRunStatus(try await store.runStatus(found))
+            let store = ScheduleRunStore(Connection(try await Database.open()))
+            let found: ScheduleRun?
+            if let id = run {
+                found = try await store.runGet(id: id).flatMap { $0.scheduleName == name ? $0 : nil }
+            } else {
+                found = try await store.runLatest(schedule: name)
             }
+            guard let found else {
+                throw run.map { InputError(field: "run", problem: "schedule '\(name)' has no run \($0)") }
+                    ?? InputError(field: "schedule '\(name)'", problem: "no run yet")
+            }
+            print("run \(found.id) of schedule '\(name)': \(found.state.rawValue) (\(found.trigger), due \(Output.shortTime(found.dueAt)), "
+                  + "started \(Output.shortTime(found.startedAt)), finished \(Output.shortTime(found.finishedAt)))")
+            for line in try await store.runLog(id: found.id) { print("  \(line)") }
+            ScheduleOutput.printRunStatus(try await store.runStatus(found))
         }
     }
 }
@@ -282,7 +268,7 @@ struct ScheduleFieldOptions: ParsableArguments {
 
     func change() throws -> ScheduleChange {
         if preview && runNow { throw ValidationError("run-now: not with --preview (a preview stores and runs nothing)") }
-        if !builder.isEmpty && granular != nil { throw ScheduleError(ScheduleChange.selectionTwiceMessage) }
+        if !builder.isEmpty && granular != nil { throw ScheduleChange.selectionTwice }
         return try ScheduleChange(every: every, start: start, timeZone: timeZone, builder: builder,
                                   granularText: try granular.map(Self.readGranular), forceDomain: forceDomain,
                                   parallel: parallel, abortOnFailure: abortOnFailure)
@@ -294,7 +280,7 @@ struct ScheduleFieldOptions: ParsableArguments {
             return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ScheduleError("granular: cannot read '\(path)'")
+            throw InputError(field: "granular", problem: "cannot read '\(path)'")
         }
         return String(decoding: data, as: UTF8.self)
     }
@@ -309,7 +295,7 @@ enum ScheduleOutput {
         print("\(header): \(definition.timingSummary), \(definition.selection.summary)")
         for line in preview.lines { print(line) }
         if !preview.errors.isEmpty {
-            throw ScheduleError(messages: preview.errors)
+            throw InputError(preview.errors.map(InputError.init(line:)))
         }
     }
 

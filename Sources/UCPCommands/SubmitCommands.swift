@@ -131,11 +131,7 @@ package enum SubmitValidation {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
             throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
         }
-        do {
-            _ = try contract.decode(payload: payload)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        _ = try contract.decode(payload: payload)
         guard (-32768...32767).contains(priority) else {
             throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobCatalog
 import Queue
+import Runtime
 
 /// The entry point: parses the command line and runs the command. Errors become one line on
 /// standard error and a non-zero exit status; help goes to standard output.
@@ -18,6 +19,10 @@ public enum UCPMain {
             } else {
                 try command.run()
             }
+        } catch let error as InputError {
+            // Refused input, from any store or rule: one line per refusal, status 64, nothing written.
+            for line in error.lines { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
+            exit(64)
         } catch {
             let code = UCP.exitCode(for: error)
             if code == .success {

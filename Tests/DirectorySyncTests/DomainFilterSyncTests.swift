@@ -4,6 +4,7 @@ import Foundation
 import Inventory
 import LDAP
 import Postgres
+import Runtime
 import Secrets
 import Sync
 import TestSupport
@@ -142,8 +143,8 @@ final class DomainFilterSyncTests: XCTestCase {
         do {
             _ = try await LDAPSyncSettings.load(domain: "Nowhere", connection: Connection(stored.database.app), secretBox: stored.secretBox)
             XCTFail("an unknown domain must be refused")
-        } catch let error as DomainError {
-            XCTAssertTrue(error.message.contains("Nowhere"), error.message)
+        } catch let error as InputError {
+            XCTAssertTrue(error.description.contains("Nowhere"), error.description)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Directory
+import Runtime
 import XCTest
 
 /// The field mapping choices per server type (seed, Table 5 and Table 6 notes) and the person filters.
@@ -49,7 +50,7 @@ final class DirectorySchemaTests: XCTestCase {
         ]
         for (field, choice, type, expected) in refusals {
             XCTAssertThrowsError(try field.validate(choice, for: type)) { error in
-                XCTAssertEqual((error as? DirectoryInputError)?.description, expected)
+                XCTAssertEqual((error as? InputError)?.description, expected)
             }
         }
         XCTAssertEqual(try WriteBackAttribute.validate("telephonenumber", for: .openLDAP), "telephoneNumber")

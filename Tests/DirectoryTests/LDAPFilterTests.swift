@@ -1,4 +1,5 @@
 import Directory
+import Runtime
 import XCTest
 
 /// RFC 4515 filters: what parses, how it is written back, what is refused, and evaluation on entries.
@@ -85,11 +86,11 @@ final class LDAPFilterTests: XCTestCase {
         ]
         for (input, expected) in bad {
             XCTAssertThrowsError(try LDAPFilter(parsing: input), input.prefix(40).description) { error in
-                XCTAssertEqual((error as? DirectoryInputError)?.description, expected, input.prefix(40).description)
+                XCTAssertEqual((error as? InputError)?.description, expected, input.prefix(40).description)
             }
         }
         XCTAssertThrowsError(try LDAPFilter(parsing: "(x=1", field: "service_area_filter")) { error in
-            XCTAssertEqual((error as? DirectoryInputError)?.description, "service_area_filter: expected ')' at the end")
+            XCTAssertEqual((error as? InputError)?.description, "service_area_filter: expected ')' at the end")
         }
     }
 

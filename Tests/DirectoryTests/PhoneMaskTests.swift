@@ -1,4 +1,5 @@
 import Directory
+import Runtime
 import XCTest
 
 /// Masks for LDAP-synchronized numbers, by the seed's rules and examples.
@@ -30,11 +31,11 @@ final class PhoneMaskTests: XCTestCase {
         ]
         for (text, expected) in bad {
             XCTAssertThrowsError(try PhoneMask(parsing: text), text) { error in
-                XCTAssertEqual((error as? DirectoryInputError)?.description, expected, text)
+                XCTAssertEqual((error as? InputError)?.description, expected, text)
             }
         }
         XCTAssertThrowsError(try PhoneMask(parsing: "1x", field: "write_back_mask")) { error in
-            XCTAssertEqual((error as? DirectoryInputError)?.field, "write_back_mask")
+            XCTAssertEqual((error as? InputError)?.field, "write_back_mask")
         }
     }
 

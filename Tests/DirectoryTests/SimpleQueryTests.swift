@@ -1,4 +1,5 @@
 import Directory
+import Runtime
 import XCTest
 
 /// The seed's simple query compiled to RFC 4515: every form, and typed values that try to change the filter.
@@ -142,11 +143,11 @@ final class SimpleQueryTests: XCTestCase {
         ]
         for (condition, mapping, expected) in bad {
             XCTAssertThrowsError(try QueryCondition(parsing: condition).filter(mapping: mapping ?? ad), condition) { error in
-                XCTAssertEqual((error as? DirectoryInputError)?.description, expected, condition)
+                XCTAssertEqual((error as? InputError)?.description, expected, condition)
             }
         }
         XCTAssertThrowsError(try SimpleQuery(conditions: []).filter(mapping: ad)) { error in
-            XCTAssertEqual((error as? DirectoryInputError)?.description, "filter: a simple query needs at least one condition (--where)")
+            XCTAssertEqual((error as? InputError)?.description, "filter: a simple query needs at least one condition (--where)")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
+import Runtime
 import Secrets
 import TestSupport
 import XCTest
@@ -131,9 +132,9 @@ final class DeviceStoreTests: XCTestCase {
             do {
                 try await store.deviceAdd(draft, password: secret, actor: "t")
                 XCTFail("accepted: \(expected)")
-            } catch let error as DeviceError {
-                XCTAssertEqual(error.message, expected)
-                XCTAssertFalse(error.message.contains(password))
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
+                XCTAssertFalse(error.description.contains(password))
             }
         }
         // The same rules on edit, for an existing device.
@@ -149,8 +150,8 @@ final class DeviceStoreTests: XCTestCase {
             do {
                 try await store.deviceUpdate(name: "existing", actor: "t", change)
                 XCTFail("accepted: \(expected)")
-            } catch let error as DeviceError {
-                XCTAssertEqual(error.message, expected)
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
             }
         }
         for (operation, expected) in [("update", "device 'ghost': no such device"), ("remove", "device 'ghost': no such device")] {
@@ -161,8 +162,8 @@ final class DeviceStoreTests: XCTestCase {
                     try await store.deviceRemove(name: "ghost", actor: "t")
                 }
                 XCTFail("accepted \(operation) of a missing device")
-            } catch let error as DeviceError {
-                XCTAssertEqual(error.message, expected)
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
             }
         }
         await assertEqual(try await counts(database), before, "refused input wrote nothing")
@@ -186,8 +187,8 @@ final class DeviceStoreTests: XCTestCase {
         do {
             try await store.deviceUpdate(name: "cm", actor: "t") { $0.kind = .messageProcessor; $0.port = 9443 }
             XCTFail("the kind changed after the first sync")
-        } catch let error as DeviceError {
-            XCTAssertEqual(error.message, "kind: cannot change after the device's first synchronization (seed)")
+        } catch let error as InputError {
+            XCTAssertEqual(error.description, "kind: cannot change after the device's first synchronization (seed)")
         }
         // The database refuses it too, for anything that bypasses the store.
         do {
@@ -246,9 +247,9 @@ final class DeviceStoreTests: XCTestCase {
         do {
             try await DeviceStore(Connection(database.app)).deviceAdd(cucm("nokey"), password: Secret(password), actor: "t")
             XCTFail("a password was stored without a key")
-        } catch let error as DeviceError {
-            XCTAssertEqual(error.message, DeviceStore.noKeyMessage)
-            XCTAssertTrue(error.message.contains("ucp secret-key generate --file"))
+        } catch let error as InputError {
+            XCTAssertEqual(error.description, DeviceStore.noKey.description)
+            XCTAssertTrue(error.description.contains("ucp secret-key generate --file"))
         }
         await assertEqual(try await counts(database), before)
     }
@@ -288,8 +289,8 @@ final class DeviceStoreTests: XCTestCase {
         do {
             try await store.deviceUpdate(name: "withca", actor: "t") { $0.caFile = NSTemporaryDirectory() }
             XCTFail("a directory was accepted as CA file")
-        } catch let error as DeviceError {
-            XCTAssertTrue(error.message.hasPrefix("ca_file: cannot read"), error.message)
+        } catch let error as InputError {
+            XCTAssertTrue(error.description.hasPrefix("ca_file: cannot read"), error.description)
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 import Secrets
 import TestSupport
@@ -90,8 +91,8 @@ final class DomainStoreTests: XCTestCase {
             do {
                 try await store.deviceAdd(draft, password: Secret(password), actor: "t")
                 XCTFail("accepted: \(expected)")
-            } catch let error as DeviceError {
-                XCTAssertEqual(error.message, expected)
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
             }
         }
         await assertEqual(try await counts(database), before, "refused input wrote nothing")
@@ -251,9 +252,9 @@ final class DomainStoreTests: XCTestCase {
             do {
                 try await store.domainAdd(draft, actor: "t")
                 XCTFail("accepted: \(expected)")
-            } catch let error as DomainError {
-                XCTAssertEqual(error.message, expected)
-                XCTAssertFalse(error.message.contains("\n"))
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
+                XCTAssertFalse(error.description.contains("\n"))
             }
         }
         // The same rules on edit.
@@ -269,8 +270,8 @@ final class DomainStoreTests: XCTestCase {
             do {
                 try await store.domainUpdate(name: "Existing", actor: "t", change)
                 XCTFail("accepted: \(expected)")
-            } catch let error as DomainError {
-                XCTAssertEqual(error.message, expected)
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, expected)
             }
         }
         for operation in ["update", "remove"] {
@@ -281,8 +282,8 @@ final class DomainStoreTests: XCTestCase {
                     try await store.domainRemove(name: "Ghost", actor: "t")
                 }
                 XCTFail("accepted \(operation) of a missing domain")
-            } catch let error as DomainError {
-                XCTAssertEqual(error.message, "domain 'Ghost': no such domain")
+            } catch let error as InputError {
+                XCTAssertEqual(error.description, "domain 'Ghost': no such domain")
             }
         }
         await assertEqual(try await counts(database), before, "refused input wrote nothing")
@@ -297,21 +298,21 @@ final class DomainStoreTests: XCTestCase {
         do {
             try await devices.deviceRemove(name: "AD", actor: "t")
             XCTFail("a directory in use was removed")
-        } catch let error as DeviceError {
-            XCTAssertEqual(error.message, "device 'AD': cannot be removed while domain 'Sales' refers to it")
+        } catch let error as InputError {
+            XCTAssertEqual(error.description, "device 'AD': cannot be removed while domain 'Sales' refers to it")
         }
         do {
             try await devices.deviceUpdate(name: "AD", actor: "t") { $0.directoryType = .openLDAP }
             XCTFail("the server type changed under a domain")
-        } catch let error as DeviceError {
-            XCTAssertEqual(error.message,
+        } catch let error as InputError {
+            XCTAssertEqual(error.description,
                            "server_type: cannot change while domain 'Sales' uses the directory (its field mapping and filters depend on the server type)")
         }
         do {
             try await devices.deviceUpdate(name: "AD", actor: "t") { $0.kind = .callProcessor; $0.directoryType = nil; $0.ldapSecurity = nil }
             XCTFail("the kind changed under a domain")
-        } catch let error as DeviceError {
-            XCTAssertTrue(error.message.hasPrefix("kind: cannot change while domain 'Sales' uses the directory"), error.message)
+        } catch let error as InputError {
+            XCTAssertTrue(error.description.hasPrefix("kind: cannot change while domain 'Sales' uses the directory"), error.description)
         }
         // The database refuses both too, for anything that bypasses the store.
         for sql in ["DELETE FROM devices WHERE name = 'AD'",
@@ -352,8 +353,8 @@ final class DomainStoreTests: XCTestCase {
         do {
             try await store.domainRemove(name: "Sales", actor: "t")
             XCTFail("a domain with a queued sync was removed")
-        } catch let error as DomainError {
-            XCTAssertEqual(error.message, "domain 'Sales': cannot be removed while its synchronization (job \(job), sync.ldap) is queued or running")
+        } catch let error as InputError {
+            XCTAssertEqual(error.description, "domain 'Sales': cannot be removed while its synchronization (job \(job), sync.ldap) is queued or running")
         }
         try await Connection(database.owner).query(Statement("", "UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1"), [job])
         try await store.domainRemove(name: "Sales", actor: "t")

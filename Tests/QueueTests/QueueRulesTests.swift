@@ -2,6 +2,7 @@ import Foundation
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import TestSupport
 import XCTest
 
@@ -262,7 +263,7 @@ final class QueueRulesTests: XCTestCase {
         do {
             _ = try await store.jobEnqueueMany([.init(kind: .deviceSync, type: "sync.infra", target: "c", actor: "t")])
             XCTFail("bulk enqueue accepted a sync")
-        } catch is QueueError {}
+        } catch is InputError {}
     }
 
     func testPruneDeletesOldFinishedJobsOnly() async throws {

@@ -1,3 +1,4 @@
+import Runtime
 import XCTest
 import ScheduleRules
 
@@ -22,7 +23,7 @@ final class JobNameTests: XCTestCase {
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try JobName(text), text) { error in
-                XCTAssertEqual((error as? ScheduleInputError)?.description, message)
+                XCTAssertEqual((error as? InputError)?.description, message)
             }
         }
     }

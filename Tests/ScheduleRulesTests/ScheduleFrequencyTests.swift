@@ -1,3 +1,4 @@
+import Runtime
 import XCTest
 import ScheduleRules
 
@@ -61,8 +62,8 @@ final class ScheduleFrequencyParsingTests: XCTestCase {
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try ScheduleFrequency(parsing: text), text) { error in
-                XCTAssertEqual((error as? ScheduleInputError)?.description, message)
-                XCTAssertEqual((error as? ScheduleInputError)?.field, "every")
+                XCTAssertEqual((error as? InputError)?.description, message)
+                XCTAssertEqual((error as? InputError)?.field, "every")
             }
         }
     }

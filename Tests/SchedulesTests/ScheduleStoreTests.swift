@@ -2,6 +2,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
+import Runtime
 import Schedules
 import ScheduleRules
 import Secrets
@@ -116,8 +117,8 @@ final class ScheduleStoreTests: XCTestCase {
             ("builder", { try await self.add(store, name: "x", builder: ["cp,xx"]) },
              ["builder: unknown choice 'xx' (use all, cp, mp, pp, ldap or domain)"]),
             ("both", { try await self.add(store, name: "x", builder: ["all"], granular: "cp.all: both") },
-             [ScheduleChange.selectionTwiceMessage]),
-            ("neither", { try await self.add(store, name: "x") }, [ScheduleChange.selectionMissingMessage]),
+             [ScheduleChange.selectionTwice.description]),
+            ("neither", { try await self.add(store, name: "x") }, [ScheduleChange.selectionMissing.description]),
             ("granular", { try await self.add(store, name: "x", granular: "cp.all: both\ncp.X infra\nxx.all: sub\npp.all:") },
              ["granular: line 2: missing ':' after the object",
               "granular: line 3: unknown class 'xx' (use cp, mp, pp, ad or domain)",
@@ -139,8 +140,8 @@ final class ScheduleStoreTests: XCTestCase {
             do {
                 try await attempt()
                 XCTFail("\(label): accepted")
-            } catch let error as ScheduleError {
-                XCTAssertEqual(error.messages, expected, label)
+            } catch let error as InputError {
+                XCTAssertEqual(error.lines, expected, label)
             } catch {
                 XCTFail("\(label): \(error)")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Transport
 import TestSupport
 import XCTest
@@ -88,7 +89,7 @@ final class MailerTests: XCTestCase {
             do {
                 try await mailer.send(message, via: server)
                 XCTFail("sent \(expected)")
-            } catch let error as MailValidationError {
+            } catch let error as InputError {
                 XCTAssertEqual("\(error)", expected)
             }
         }

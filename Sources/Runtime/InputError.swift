@@ -1,0 +1,38 @@
+/// Refused input: the field as the command line names it (`name`, `every`, `payload`,
+/// `device 'x'`) and the rule it broke. Every refusal of bad input — a command's argument, a stored
+/// setting, a job's payload — is one of these, so `ucp` prints it as one line `field: problem`,
+/// exits 64 and writes nothing. Several refusals at once (one per bad granular line) travel
+/// together as `others`, one line each.
+public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var problem: String
+    /// Further refusals of the same input, in order.
+    public var others: [InputError]
+
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+        others = []
+    }
+
+    /// A refusal said as one line `field: problem` elsewhere (a message a database trigger raised).
+    public init(line: String) {
+        if let colon = line.range(of: ": ") {
+            self.init(field: String(line[..<colon.lowerBound]), problem: String(line[colon.upperBound...]))
+        } else {
+            self.init(field: "input", problem: line)
+        }
+    }
+
+    /// All of `refusals` at once; the first is this error's own field and problem.
+    public init(_ refusals: [InputError]) {
+        precondition(!refusals.isEmpty, "an input error needs at least one refusal")
+        self = refusals[0]
+        others = Array(refusals.dropFirst())
+    }
+
+    /// Every refusal, one line each.
+    public var lines: [String] { ["\(field): \(problem)"] + others.flatMap(\.lines) }
+
+    public var description: String { lines.joined(separator: "\n") }
+}
