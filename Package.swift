@@ -26,7 +26,7 @@ let package = Package(
         // Clock, backoff, child processes, the bridge from blocking C calls to async, periodic services.
         .target(name: "Runtime", dependencies: []),
         // libpq only: connections on their own threads, statements, transactions, COPY, LISTEN, a pool.
-        .target(name: "Postgres", dependencies: ["CLibPQ", "Runtime"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
         // A private PostgreSQL cluster (initdb + pg_ctl): the embedded default, tests, benchmarks.
         .target(name: "PostgresCluster", dependencies: ["Postgres", "Runtime"]),
         // Every job type's contract (parameters, name, kind, attempts), without handlers.
@@ -97,18 +97,24 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
         .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "CCurl", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "AXLTests", dependencies: ["AXL"]),
         .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "Postgres", "Runtime", "TestSupport"]),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
+        .testTarget(name: "InventoryTests", dependencies: [
+            "Inventory", "Directory", "Queue", "Postgres", "ScheduleRules", "Secrets", "TestSupport",
+        ]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport"]),
-        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
-        .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
-        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: [
+            "Schedules", "ScheduleRules", "JobCatalog", "Queue", "Inventory", "Postgres", "Secrets", "TestSupport",
+        ]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
+        .testTarget(name: "DeviceSyncTests", dependencies: [
+            "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport",
+        ]),
+        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [
-            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport",
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "TestSupport",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
