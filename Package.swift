@@ -62,7 +62,7 @@ let package = Package(
         // query, phone masks, the field mapping per server type.
         .target(name: "Directory", dependencies: []),
         // Devices, domains, users, device objects, settings: the inventory's stores.
-        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules"]),
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "JobCatalog", "Secrets", "Directory", "ScheduleRules"]),
         // Stored schedules and their runs (migrations 004, 005, 009), and domains' own LDAP sync firing.
         .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory"]),
         // The sync job handlers.
