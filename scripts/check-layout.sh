@@ -31,8 +31,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 command -v python3 >/dev/null || { echo "check-layout: python3 is required" >&2; exit 2; }
-# The manifest as SwiftPM reads it (no build, no network; well under a second).
-manifest=$(swift package dump-package 2>/dev/null) || { echo "check-layout: swift package dump-package failed" >&2; exit 2; }
+# The manifest as SwiftPM reads it (no build, no network; well under a second). A scratch folder of
+# its own, so a build or test run holding the lock of .build does not make it wait.
+scratch=$(mktemp -d /tmp/check-layout.XXXXXX)
+manifest=$(swift package --scratch-path "$scratch" dump-package 2>/dev/null) || {
+    rm -rf "$scratch"
+    echo "check-layout: swift package dump-package failed" >&2
+    exit 2
+}
+rm -rf "$scratch"
 
 MANIFEST_JSON=$manifest exec python3 - "$@" <<'PYTHON'
 import json, os, re, sys
