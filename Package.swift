@@ -38,7 +38,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The migrator: numbered SQL files of migrations/, under an advisory lock.
-        .target(name: "Schema", dependencies: ["Postgres", "Queue"]),
+        .target(name: "Schema", dependencies: ["Postgres", "Queue", "Runtime"]),
         // Pure logic: schedule definitions, frequencies, the granular sync syntax and its preview.
         .target(name: "ScheduleRules", dependencies: ["JobCatalog", "Runtime"]),
         // libcurl: HTTP(S) requests and SMTP mail.
@@ -62,7 +62,7 @@ let package = Package(
         // query, phone masks, the field mapping per server type.
         .target(name: "Directory", dependencies: ["Runtime"]),
         // Devices, domains, users, device objects, settings: the inventory's stores.
-        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules", "Runtime"]),
+        .target(name: "Inventory", dependencies: ["Postgres", "Queue", "JobCatalog", "Secrets", "Directory", "ScheduleRules", "Runtime"]),
         // Stored schedules and their runs (migrations 004, 005, 009), and domains' own LDAP sync firing.
         .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory", "Runtime"]),
         // The sync job handlers.
@@ -77,7 +77,7 @@ let package = Package(
         ]),
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
-            "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory",
+            "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
             "Schedules", "ScheduleRules", "Directory",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -97,18 +97,24 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
         .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog", "Runtime"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport", "Runtime"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "CCurl", "Runtime", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "AXLTests", dependencies: ["AXL"]),
         .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "Postgres", "Runtime", "TestSupport"]),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport", "Runtime"]),
+        .testTarget(name: "InventoryTests", dependencies: [
+            "Inventory", "Directory", "Queue", "Postgres", "ScheduleRules", "Secrets", "Runtime", "TestSupport",
+        ]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "Runtime"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport", "Runtime"]),
-        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
-        .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
-        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: [
+            "Schedules", "ScheduleRules", "JobCatalog", "Queue", "Inventory", "Postgres", "Secrets", "Runtime", "TestSupport",
+        ]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
+        .testTarget(name: "DeviceSyncTests", dependencies: [
+            "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport",
+        ]),
+        .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [
-            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Queue", "Secrets", "Inventory", "Directory", "TestSupport", "Runtime",
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "Runtime", "TestSupport",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),

@@ -5,7 +5,7 @@ import Queue
 import Sync
 import UCPCommands
 
-/// The jobs of one demo run. The database keeps earlier runs' jobs, so every query is limited to
+/// The jobs of one demo run. The database keeps earlier runs' jobs, so every read is limited to
 /// this run's ids (and submitter).
 struct DemoRun: Sendable {
     let syncID: Int64
@@ -15,38 +15,6 @@ struct DemoRun: Sendable {
 
     private static let now = Statement("", "SELECT clock_timestamp() AS now")
 
-    // The orders were copied right after the sync: the first `orderCount` matching jobs after it.
-    private static let locateOrders = Statement("", """
-        SELECT count(*) AS orders, min(id) AS first_id, max(id) AS last_id
-          FROM (SELECT id FROM jobs
-                 WHERE id > $1 AND type = 'noop' AND target = $2 AND submitted_by = $3
-                 ORDER BY id LIMIT $4) AS demo_orders
-        """)
-
-    private static let countOrdersByState = Statement("", """
-        SELECT state, count(*) AS jobs FROM jobs
-         WHERE id BETWEEN $1 AND $2 AND type = 'noop' AND submitted_by = $3
-         GROUP BY state
-        """)
-
-    // The orders were all submitted after the sync was queued, so one that started before the sync
-    // finished started while it was queued or running.
-    private static let summarizeOrders = Statement("", """
-        SELECT count(*) AS orders,
-               count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-               count(*) FILTER (WHERE started_at < (SELECT finished_at FROM jobs WHERE id = $4)) AS started_during_sync,
-               min(started_at) AS first_started,
-               max(finished_at) AS last_finished
-          FROM jobs
-         WHERE id BETWEEN $1 AND $2 AND type = 'noop' AND submitted_by = $3
-        """)
-
-    private static let countOrdersByWorker = Statement("", """
-        SELECT coalesce(worker, 'no worker') AS worker, count(*) AS orders FROM jobs
-         WHERE id BETWEEN $1 AND $2 AND type = 'noop' AND submitted_by = $3
-         GROUP BY 1 ORDER BY 1
-        """)
-
     /// The database's clock, which stamps jobs and audit lines.
     static func databaseNow(_ connection: Connection) async throws -> Date {
         guard let row = try await connection.query(now).first else {
@@ -55,27 +23,23 @@ struct DemoRun: Sendable {
         return try row.decode("now")
     }
 
+    /// The orders were copied right after the sync: the first `orderCount` matching jobs after it.
     static func locate(syncID: Int64, orderCount: Int, device: String, actor: String,
                        connection: Connection) async throws -> DemoRun {
-        let rows = try await connection.query(locateOrders, [syncID, device, actor, orderCount])
-        guard let row = rows.first, try row.decode("orders", as: Int.self) == orderCount,
-              let firstID = try row.decodeIfPresent("first_id", as: Int64.self),
-              let lastID = try row.decodeIfPresent("last_id", as: Int64.self)
+        guard let range = try await QueueStore(connection).jobRangeLocate(
+            afterID: syncID, type: NoopOrder.jobType, target: device, submittedBy: actor, count: orderCount)
         else {
             throw DemoFailure("orders: cannot find the \(orderCount) orders just submitted after job \(syncID)")
         }
-        return DemoRun(syncID: syncID, orderIDs: firstID...lastID, orderCount: orderCount, actor: actor)
+        return DemoRun(syncID: syncID, orderIDs: range.ids, orderCount: orderCount, actor: actor)
     }
 
-    private var orderFilter: [any PostgresEncodable] { [orderIDs.lowerBound, orderIDs.upperBound, actor] }
+    private var orders: QueueStore.JobRange {
+        QueueStore.JobRange(ids: orderIDs, type: NoopOrder.jobType, submittedBy: actor)
+    }
 
     func orderCounts(_ connection: Connection) async throws -> OrderCounts {
-        var counts = OrderCounts()
-        for row in try await connection.query(Self.countOrdersByState, orderFilter) {
-            guard let state = JobState(rawValue: try row.decode("state")) else { continue }
-            counts.byState[state] = try row.decode("jobs")
-        }
-        return counts
+        OrderCounts(byState: try await QueueStore(connection).jobRangeCountByState(orders))
     }
 
     struct OrderSummary: Sendable {
@@ -86,20 +50,16 @@ struct DemoRun: Sendable {
         var lastFinished: Date?
     }
 
+    /// The orders were all submitted after the sync was queued, so one that started before the sync
+    /// finished started while it was queued or running.
     func orderSummary(_ connection: Connection) async throws -> OrderSummary {
-        guard let row = try await connection.query(Self.summarizeOrders, orderFilter + [syncID]).first else {
-            throw DemoFailure("orders: the summary query returned nothing")
-        }
-        return OrderSummary(orders: try row.decode("orders"), succeeded: try row.decode("succeeded"),
-                            startedDuringSync: try row.decode("started_during_sync"),
-                            firstStarted: try row.decodeIfPresent("first_started"),
-                            lastFinished: try row.decodeIfPresent("last_finished"))
+        let summary = try await QueueStore(connection).jobRangeSummary(orders, comparedWith: syncID)
+        return OrderSummary(orders: summary.jobs, succeeded: summary.succeeded, startedDuringSync: summary.startedBefore,
+                            firstStarted: summary.firstStarted, lastFinished: summary.lastFinished)
     }
 
     func ordersByWorker(_ connection: Connection) async throws -> [(worker: String, orders: Int)] {
-        try await connection.query(Self.countOrdersByWorker, orderFilter).map { row in
-            (try row.decode("worker"), try row.decode("orders"))
-        }
+        try await QueueStore(connection).jobRangeCountByWorker(orders).map { ($0.worker, $0.jobs) }
     }
 }
 

@@ -196,7 +196,7 @@ struct QueueBenchmark: Sendable {
             observerPolls = polls
             for line in try await context.statementStatsReport(database) { say("  drain statements: " + line) }
             try await workers.stop()
-            let succeeded = try await Self.count(observer, state: "succeeded")
+            let succeeded = try await Self.count(observer, state: .succeeded)
             guard succeeded == options.jobs else {
                 throw BenchError("drain: \(succeeded) of \(options.jobs) jobs succeeded")
             }
@@ -267,11 +267,7 @@ struct QueueBenchmark: Sendable {
             }
             try await waitUntilDrained(observer, workers, timeout: 60)
             try await workers.stop()
-            let rows = try await observer.query(Statement("", """
-                SELECT (extract(epoch FROM started_at - created_at) * 1000)::float8 AS ms FROM jobs
-                 WHERE id > $1 AND state = 'succeeded' ORDER BY id
-                """), [warmUpLast])
-            let latencies = try rows.map { try $0.decode("ms", as: Double.self) }.sorted()
+            let latencies = try await QueueStore(observer).jobStartLatencies(afterID: warmUpLast).sorted()
             guard latencies.count == options.latencyJobs else {
                 throw BenchError("latency: \(latencies.count) of \(options.latencyJobs) jobs succeeded")
             }
@@ -312,16 +308,13 @@ struct QueueBenchmark: Sendable {
     private func measureLimit(_ context: BenchContext, clients: Int) async throws -> Limit {
         let database = try await context.freshDatabase()
         let owner = Connection(database.owner)
-        try await owner.query(Statement("", """
-            INSERT INTO jobs (kind, type, payload, submitted_by)
-            SELECT 'order', 'noop', '{}', 'bench' FROM generate_series(1, $1)
-            """), [options.pgbenchRows])
-        try await owner.withSession { session in
-            try session.execute("VACUUM (ANALYZE) jobs")
-            try session.execute("CHECKPOINT")
-        }
+        let queue = QueueStore(owner)
+        _ = try await queue.jobEnqueueCopies(QueueStore.EnqueueParams(NoopOrder.self, actor: "bench"), count: options.pgbenchRows)
+        try await queue.jobTableVacuum()
+        try await owner.withSession { session in try session.execute("CHECKPOINT") }
         let script = context.directory + "/pgbench-claim-finish-\(options.concurrency).sql"
-        try Self.pgbenchScript(batch: options.concurrency).write(toFile: script, atomically: true, encoding: .utf8)
+        try QueueStore.pgbenchClaimFinishScript(batch: options.concurrency)
+            .write(toFile: script, atomically: true, encoding: .utf8)
         let arguments = [
             options.pgbench, "-n", "-M", "extended", "-c", String(clients), "-j", String(min(2, clients)),
             "-T", String(options.pgbenchSeconds), "-f", script,
@@ -355,43 +348,20 @@ struct QueueBenchmark: Sendable {
             throw BenchError("pgbench failed (exit status \(status)):\n\(tail)")
         }
         for line in try await context.statementStatsReport(database) { say("  pgbench c=\(clients) statements: " + line) }
-        let finished = try await Self.count(owner, state: "succeeded")
-        let queued = try await Self.count(owner, state: "queued")
+        let finished = try await Self.count(owner, state: .succeeded)
+        let queued = try await Self.count(owner, state: .queued)
         await owner.close()
         try await context.drop(database)
         return Limit(finished: finished, jobsPerSecond: Double(finished) / Double(options.pgbenchSeconds), tps: tps,
                      queuedLeft: queued)
     }
 
-    /// The worker's two transactions per batch: `QueueStore.jobClaim` (ucp_claim with slots =
-    /// its free slots) and `QueueSQL.jobSucceedMany` (kept identical to it, with pgbench's
-    /// variables for $1 and $2).
-    static func pgbenchScript(batch: Int) -> String {
-        """
-        -- ucp bench queue: the worker's claim (ucp_claim, \(batch) slots) and its batched finish
-        -- (QueueSQL.jobSucceedMany), two transactions per batch as in the worker.
-        SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt), '{}') AS attempts
-          FROM ucp_claim('pgbench-' || :client_id, \(batch), 30) \\gset
-        UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
-          FROM unnest(:ids::bigint[], :attempts::integer[]) AS done(id, attempt)
-         WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
-           AND jobs.kind IN ('order', 'task')
-        RETURNING jobs.id;
-
-        """
-    }
-
-    static let unfinishedStatement = Statement("bench_unfinished", """
-        SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'canceling')
-        """)
-    static let countStatement = Statement("bench_count", "SELECT count(*) AS n FROM jobs WHERE state = $1")
-
     static func unfinished(_ connection: Connection) async throws -> Int {
-        try await connection.query(unfinishedStatement).first?.decode("n") ?? 0
+        try await QueueStore(connection).jobCountUnfinished()
     }
 
-    static func count(_ connection: Connection, state: String) async throws -> Int {
-        try await connection.query(countStatement, [state]).first?.decode("n") ?? 0
+    static func count(_ connection: Connection, state: JobState) async throws -> Int {
+        try await QueueStore(connection).jobCount(state: state)
     }
 
     // MARK: report

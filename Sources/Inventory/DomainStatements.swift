@@ -33,16 +33,28 @@ enum DomainSQL {
                            sync_interval = $23, sync_start_at = $24::timestamptz
          WHERE name = $1
         """)
-    /// A synchronization of the domain that has not ended (it would act on a domain that is gone).
-    static let domainActiveSync = Statement("domain_active_sync", """
-        SELECT id, type FROM jobs
-         WHERE kind = 'sync' AND target = $1 AND state IN ('queued', 'running', 'canceling')
-         ORDER BY id LIMIT 1
-        """)
     static let domainDelete = Statement("domain_delete", "DELETE FROM domains WHERE name = $1")
     static let domainUserCount = Statement("domain_user_count", "SELECT count(*)::bigint AS n FROM users WHERE domain = $1")
     /// The directory a domain names, locked so it cannot go away or change type before the commit.
     static let directoryGet = Statement("domain_directory_get", """
         SELECT kind, directory_type FROM devices WHERE name = $1 FOR SHARE
+        """)
+
+    // MARK: the domains' own LDAP sync firing (Schedules' DomainSyncFiring)
+
+    /// Domains that synchronize from a directory on their own interval. A start date left empty counts
+    /// from when the domain was created.
+    static let domainListSyncScheduled = Statement("domain_firing_domains", """
+        SELECT name, sync_interval, coalesce(sync_start_at, created_at) AS start_at,
+               ldap_sync_last_fired_at, ldap_sync_last_fired_at::text AS last_fired_text
+          FROM domains
+         WHERE directory IS NOT NULL AND ldap_mode = 'authentication_and_synchronization' AND sync_interval IS NOT NULL
+         ORDER BY name
+        """)
+    /// Fires only when nobody fired the domain since we read it (compared as stored text: exact).
+    static let domainSyncFiredMark = Statement("domain_firing_mark", """
+        UPDATE domains SET ldap_sync_last_fired_at = $2::timestamptz
+         WHERE name = $1 AND ldap_sync_last_fired_at IS NOT DISTINCT FROM $3::timestamptz
+        RETURNING name
         """)
 }

@@ -1,5 +1,6 @@
 import Directory
 import Foundation
+import JobCatalog
 import Postgres
 import Queue
 import Runtime
@@ -83,10 +84,9 @@ public struct DomainStore: Sendable {
     public func domainRemove(name: String, actor: String) async throws {
         try await connection.transaction { session in
             guard try session.query(DomainSQL.domainLock, [name]).first != nil else { throw Self.noSuchDomain(name) }
-            if let job = try session.query(DomainSQL.domainActiveSync, [name]).first {
-                let id: Int64 = try job.decode("id")
-                let type: String = try job.decode("type")
-                throw InputError(field: "domain '\(name)'", problem: "cannot be removed while its synchronization (job \(id), \(type)) is queued or running")
+            // A synchronization of the domain that has not ended would act on a domain that is gone.
+            if let job = try QueueStore.InTransaction(session).jobUnfinishedByTarget(kind: .sync, target: name) {
+                throw InputError(field: "domain '\(name)'", problem: "cannot be removed while its synchronization (job \(job.id), \(job.type)) is queued or running")
             }
             let users: Int64 = try session.query(DomainSQL.domainUserCount, [name]).first!.decode("n")
             guard users == 0 else {
@@ -134,6 +134,46 @@ public struct DomainStore: Sendable {
 
     private static func audit(_ session: Session, actor: String, action: String, target: String, message: String) throws {
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: action, target: target, message: message)
+    }
+}
+
+/// A domain that synchronizes from its directory on its own interval (the seed's "Synchronization
+/// Interval" and "Synchronization Start Date" of a domain).
+public struct DomainSyncTiming: Sendable {
+    public var name: String
+    /// The interval as stored (`6h`, `1d`, …).
+    public var interval: String
+    /// The start date, or when the domain was created.
+    public var startAt: Date
+    public var lastFiredAt: Date?
+    /// `lastFiredAt` as stored text, which `domainSyncFiredMark` compares with (exact).
+    public var lastFiredText: String?
+}
+
+extension DomainStore {
+    /// The domains that synchronize from a directory on their own interval, by name.
+    public func domainListSyncScheduled() async throws -> [DomainSyncTiming] {
+        try await connection.query(DomainSQL.domainListSyncScheduled).map { row in
+            DomainSyncTiming(name: try row.decode("name"), interval: try row.decode("sync_interval"),
+                             startAt: try row.decode("start_at"), lastFiredAt: try row.decodeIfPresent("ldap_sync_last_fired_at"),
+                             lastFiredText: try row.decodeIfPresent("last_fired_text"))
+        }
+    }
+
+    /// The domain operations another module runs inside a transaction of its own (a domain's LDAP
+    /// sync fired with its job and audit line at once).
+    public struct InTransaction {
+        let session: Session
+
+        public init(_ session: Session) {
+            self.session = session
+        }
+
+        /// Records that the domain's sync fired for `dueAt`; false when somebody fired it since
+        /// `lastFiredText` was read (then the caller fires nothing).
+        public func domainSyncFiredMark(name: String, dueAt: Date, lastFiredText: String?) throws -> Bool {
+            !(try session.query(DomainSQL.domainSyncFiredMark, [name, dueAt, lastFiredText])).isEmpty
+        }
     }
 }
 

@@ -17,7 +17,7 @@ public struct JobProgress: Sendable, Codable, Equatable {
 }
 
 /// One row of `jobs`.
-public struct Job: Sendable {
+public struct Job: Sendable, Codable {
     public var id: Int64
     public var kind: JobKind
     public var type: String

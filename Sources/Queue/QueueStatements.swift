@@ -70,6 +70,63 @@ enum QueueSQL {
     static let jobRunningSyncs = Statement("job_running_syncs", """
         SELECT * FROM jobs WHERE kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling') ORDER BY id
         """)
+    /// The syncs a schedule run enqueued, in the order it enqueued them (not its `schedule.run` job).
+    static let jobSyncsByScheduleRun = Statement("job_syncs_by_schedule_run", """
+        SELECT * FROM jobs WHERE schedule_run_id = $1 AND kind IN ('device_sync', 'sync') ORDER BY id
+        """)
+    /// A job of this kind and target that has not ended (a domain's sync, before the domain goes).
+    static let jobUnfinishedByTarget = Statement("job_unfinished_by_target", """
+        SELECT * FROM jobs
+         WHERE kind = $1 AND target = $2 AND state IN ('queued', 'running', 'canceling')
+         ORDER BY id LIMIT 1
+        """)
+    static let jobCountUnfinished = Statement("job_count_unfinished", """
+        SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'canceling')
+        """)
+    static let jobCountInState = Statement("job_count_in_state", "SELECT count(*) AS n FROM jobs WHERE state = $1")
+    /// Many copies of one order or task in one statement (the benchmark's prefilled queue).
+    static let jobInsertCopies = Statement("", """
+        INSERT INTO jobs (kind, type, target, payload, priority, run_at, max_attempts, submitted_by)
+        SELECT $1, $2, $3, $4::jsonb, $5::smallint, coalesce($6::timestamptz, now()), $7::integer, $8
+          FROM generate_series(1, $9::integer)
+        """)
+    /// VACUUM runs outside a transaction and takes no parameters: a plain command, not a statement.
+    static let jobTableVacuum = "VACUUM (ANALYZE) jobs"
+    /// Milliseconds from enqueue to start of the jobs that succeeded after `$1` (both stamps are the
+    /// server's clock_timestamp()).
+    static let jobStartLatencies = Statement("job_start_latencies", """
+        SELECT (extract(epoch FROM started_at - created_at) * 1000)::float8 AS ms FROM jobs
+         WHERE id > $1 AND state = 'succeeded' ORDER BY id
+        """)
+    /// The first `$4` jobs after id `$1` of a type, target and submitter ($5): how many, the first
+    /// and the last id (a batch submitted together).
+    static let jobRangeLocate = Statement("job_range_locate", """
+        SELECT count(*) AS jobs, min(id) AS first_id, max(id) AS last_id
+          FROM (SELECT id FROM jobs
+                 WHERE id > $1 AND type = $2 AND target = $3 AND submitted_by = $5
+                 ORDER BY id LIMIT $4) AS batch
+        """)
+    // A range of jobs: ids $1 to $2, of type $3, submitted by $4.
+    static let jobRangeCountByState = Statement("job_range_count_by_state", """
+        SELECT state, count(*) AS jobs FROM jobs
+         WHERE id BETWEEN $1 AND $2 AND type = $3 AND submitted_by = $4
+         GROUP BY state
+        """)
+    /// How the range ran next to the job `$5`: those that started before it finished.
+    static let jobRangeSummary = Statement("job_range_summary", """
+        SELECT count(*) AS jobs,
+               count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE started_at < (SELECT finished_at FROM jobs WHERE id = $5)) AS started_before,
+               min(started_at) AS first_started,
+               max(finished_at) AS last_finished
+          FROM jobs
+         WHERE id BETWEEN $1 AND $2 AND type = $3 AND submitted_by = $4
+        """)
+    static let jobRangeCountByWorker = Statement("job_range_count_by_worker", """
+        SELECT coalesce(worker, 'no worker') AS worker, count(*) AS jobs FROM jobs
+         WHERE id BETWEEN $1 AND $2 AND type = $3 AND submitted_by = $4
+         GROUP BY 1 ORDER BY 1
+        """)
 
     // MARK: maintenance
     static let maintenanceState = Statement("maintenance_state", """

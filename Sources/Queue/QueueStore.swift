@@ -227,9 +227,106 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobRunningSyncs).map(Job.init(row:))
     }
 
+    /// The syncs a schedule run enqueued, in the order it enqueued them (not its `schedule.run` job).
+    public func jobSyncsByScheduleRun(id: Int64) async throws -> [Job] {
+        try await connection.query(QueueSQL.jobSyncsByScheduleRun, [id]).map(Job.init(row:))
+    }
+
+    /// Jobs queued, running or canceling.
+    public func jobCountUnfinished() async throws -> Int {
+        try await connection.query(QueueSQL.jobCountUnfinished).first?.decode("n") ?? 0
+    }
+
+    public func jobCount(state: JobState) async throws -> Int {
+        try await connection.query(QueueSQL.jobCountInState, [state.rawValue]).first?.decode("n") ?? 0
+    }
+
+    /// Inserts `count` copies of one order or task in one statement, without notifying workers (a
+    /// queue prefilled before they start: the benchmark's limit).
+    public func jobEnqueueCopies(_ job: EnqueueParams, count: Int) async throws -> Int {
+        guard !job.kind.isSync, job.dedupKey == nil, job.syncGroup == nil else {
+            throw QueueError.invalidInput("copies are of an order or a task without keys; \(job.type) is not one")
+        }
+        return try await connection.query(QueueSQL.jobInsertCopies, [
+            job.kind.rawValue, job.type, job.target, job.payload, job.priority, job.runAt, job.maxAttempts, job.actor, count,
+        ]).affectedRows
+    }
+
+    /// VACUUM (ANALYZE) of `jobs`, so plans see the rows just written; needs the table's owner.
+    public func jobTableVacuum() async throws {
+        try await connection.withSession { session in try session.execute(QueueSQL.jobTableVacuum) }
+    }
+
+    /// Milliseconds from enqueue to start of each job that succeeded after `afterID`, by id.
+    public func jobStartLatencies(afterID: Int64) async throws -> [Double] {
+        try await connection.query(QueueSQL.jobStartLatencies, [afterID]).map { try $0.decode("ms") }
+    }
+
+    /// Jobs of one type submitted together by one actor: ids `ids`.
+    public struct JobRange: Sendable, Equatable {
+        public var ids: ClosedRange<Int64>
+        public var type: String
+        public var submittedBy: String
+
+        public init(ids: ClosedRange<Int64>, type: String, submittedBy: String) {
+            self.ids = ids
+            self.type = type
+            self.submittedBy = submittedBy
+        }
+
+        var parameters: [any PostgresEncodable] { [ids.lowerBound, ids.upperBound, type, submittedBy] }
+    }
+
+    /// The first `count` jobs after `afterID` of `type` and `target` submitted by `submittedBy`;
+    /// nil unless there are `count` of them.
+    public func jobRangeLocate(afterID: Int64, type: String, target: String, submittedBy: String,
+                               count: Int) async throws -> JobRange? {
+        guard let row = try await connection.query(QueueSQL.jobRangeLocate, [afterID, type, target, count, submittedBy]).first,
+              try row.decode("jobs", as: Int.self) == count,
+              let first = try row.decodeIfPresent("first_id", as: Int64.self),
+              let last = try row.decodeIfPresent("last_id", as: Int64.self)
+        else { return nil }
+        return JobRange(ids: first...last, type: type, submittedBy: submittedBy)
+    }
+
+    public func jobRangeCountByState(_ range: JobRange) async throws -> [JobState: Int] {
+        var counts: [JobState: Int] = [:]
+        for row in try await connection.query(QueueSQL.jobRangeCountByState, range.parameters) {
+            guard let state = JobState(rawValue: try row.decode("state")) else { continue }
+            counts[state] = try row.decode("jobs")
+        }
+        return counts
+    }
+
+    public struct JobRangeSummary: Sendable {
+        public var jobs: Int
+        public var succeeded: Int
+        /// Jobs that started before the job compared with finished.
+        public var startedBefore: Int
+        public var firstStarted: Date?
+        public var lastFinished: Date?
+    }
+
+    /// How a range of jobs ran, next to the job `comparedWith` (how many started before it finished).
+    public func jobRangeSummary(_ range: JobRange, comparedWith id: Int64) async throws -> JobRangeSummary {
+        guard let row = try await connection.query(QueueSQL.jobRangeSummary, range.parameters + [id]).first else {
+            throw PostgresError(kind: .other, message: "job range summary returned nothing")
+        }
+        return JobRangeSummary(jobs: try row.decode("jobs"), succeeded: try row.decode("succeeded"),
+                               startedBefore: try row.decode("started_before"),
+                               firstStarted: try row.decodeIfPresent("first_started"),
+                               lastFinished: try row.decodeIfPresent("last_finished"))
+    }
+
+    public func jobRangeCountByWorker(_ range: JobRange) async throws -> [(worker: String, jobs: Int)] {
+        try await connection.query(QueueSQL.jobRangeCountByWorker, range.parameters).map { row in
+            (try row.decode("worker"), try row.decode("jobs"))
+        }
+    }
+
     // MARK: maintenance
 
-    public struct MaintenanceState: Sendable {
+    public struct MaintenanceState: Sendable, Codable {
         public var active: Bool
         public var reason: String?
         public var since: Date?
@@ -276,7 +373,7 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.workerStopped, [name])
     }
 
-    public struct LiveWorker: Sendable {
+    public struct LiveWorker: Sendable, Codable {
         public var name: String
         public var host: String
         public var pid: Int
@@ -309,7 +406,7 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.leaderResign, [role, holder])
     }
 
-    public struct Leader: Sendable {
+    public struct Leader: Sendable, Codable {
         public var holder: String
         public var electedAt: Date
         public var remainingSeconds: Double
@@ -348,6 +445,11 @@ extension QueueStore {
         public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
                                 message: String) throws {
             try session.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+        }
+
+        /// A job of `kind` and `target` that has not ended, if any (the oldest).
+        public func jobUnfinishedByTarget(kind: JobKind, target: String) throws -> Job? {
+            try session.query(QueueSQL.jobUnfinishedByTarget, [kind.rawValue, target]).first.map(Job.init(row:))
         }
     }
 }

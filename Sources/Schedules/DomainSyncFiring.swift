@@ -1,26 +1,9 @@
 import Foundation
+import Inventory
 import JobCatalog
 import Postgres
 import Queue
 import ScheduleRules
-
-enum DomainSyncFiringSQL {
-    /// Domains that synchronize from a directory on their own interval. A start date left empty counts
-    /// from when the domain was created.
-    static let scheduledDomains = Statement("domain_firing_domains", """
-        SELECT name, sync_interval, coalesce(sync_start_at, created_at) AS start_at,
-               ldap_sync_last_fired_at, ldap_sync_last_fired_at::text AS last_fired_text
-          FROM domains
-         WHERE directory IS NOT NULL AND ldap_mode = 'authentication_and_synchronization' AND sync_interval IS NOT NULL
-         ORDER BY name
-        """)
-    /// Fires only when nobody fired the domain since we read it (compared as stored text: exact).
-    static let markFired = Statement("domain_firing_mark", """
-        UPDATE domains SET ldap_sync_last_fired_at = $2::timestamptz
-         WHERE name = $1 AND ldap_sync_last_fired_at IS NOT DISTINCT FROM $3::timestamptz
-        RETURNING name
-        """)
-}
 
 /// Fires the LDAP synchronization of every domain whose own interval is due (the seed's
 /// "Synchronization Interval" and "Synchronization Start Date" of a domain), the way schedules fire.
@@ -36,18 +19,18 @@ public struct DomainSyncFiring: Sendable {
     @discardableResult
     public func fireDue(now: Date = Date(), actor: String) async throws -> [String] {
         var fired: [String] = []
-        for row in try await connection.query(DomainSyncFiringSQL.scheduledDomains) {
-            let name: String = try row.decode("name")
-            let intervalText: String = try row.decode("sync_interval")
-            guard let frequency = try? ScheduleFrequency(parsing: intervalText) else {
+        for domain in try await DomainStore(connection).domainListSyncScheduled() {
+            let name = domain.name
+            guard let frequency = try? ScheduleFrequency(parsing: domain.interval) else {
                 throw PostgresError(kind: .decoding, message: "domain '\(name)': stored sync interval cannot be read")
             }
-            let timing = ScheduleTiming(frequency: frequency, start: try row.decode("start_at"), timeZone: TimeZone(identifier: "UTC")!)
-            let due = timing.dueRuns(lastFired: try row.decodeIfPresent("ldap_sync_last_fired_at"), now: now)
+            let timing = ScheduleTiming(frequency: frequency, start: domain.startAt, timeZone: TimeZone(identifier: "UTC")!)
+            let due = timing.dueRuns(lastFired: domain.lastFiredAt, now: now)
             guard let dueAt = due.due else { continue }
-            let lastFiredText: String? = try row.decodeIfPresent("last_fired_text")
+            let lastFiredText = domain.lastFiredText
             let firedNow: Bool = try await connection.transaction { session in
-                guard !(try session.query(DomainSyncFiringSQL.markFired, [name, dueAt, lastFiredText])).isEmpty else { return false }
+                guard try DomainStore.InTransaction(session).domainSyncFiredMark(name: name, dueAt: dueAt, lastFiredText: lastFiredText)
+                else { return false }
                 // One queued LDAP sync per domain at most (the dedup key): a due time that finds one waiting adds none.
                 let queue = QueueStore.InTransaction(session)
                 let (jobID, created) = try queue.jobEnqueue(.init(

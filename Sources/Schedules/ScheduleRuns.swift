@@ -109,10 +109,6 @@ enum ScheduleRunSQL {
     static let logRead = Statement("schedule_runs_log_read", """
         SELECT message FROM schedule_run_logs WHERE run_id = $1 ORDER BY id
         """)
-    static let syncs = Statement("schedule_runs_syncs", """
-        SELECT id, type, target, state, error, sync_group FROM jobs
-         WHERE schedule_run_id = $1 AND kind IN ('device_sync', 'sync') ORDER BY id
-        """)
     /// Finished runs older than the retention, except each schedule's latest run.
     static let prune = Statement("schedule_runs_prune", """
         WITH doomed AS (
@@ -225,12 +221,9 @@ public struct ScheduleRunStore: Sendable {
 
     /// The syncs the run enqueued, in the order it enqueued them (not the run's own `schedule.run` job).
     public func runSyncs(id: Int64) async throws -> [ScheduleRunSync] {
-        try await connection.query(ScheduleRunSQL.syncs, [id]).map { row in
-            guard let state = JobState(rawValue: try row.decode("state")) else {
-                throw PostgresError(kind: .decoding, message: "unknown job state")
-            }
-            return ScheduleRunSync(id: try row.decode("id"), type: try row.decode("type"), target: try row.decodeIfPresent("target"),
-                                   state: state, error: try row.decodeIfPresent("error"), syncGroup: try row.decodeIfPresent("sync_group"))
+        try await QueueStore(connection).jobSyncsByScheduleRun(id: id).map { job in
+            ScheduleRunSync(id: job.id, type: job.type, target: job.target, state: job.state, error: job.error,
+                            syncGroup: job.syncGroup)
         }
     }
 

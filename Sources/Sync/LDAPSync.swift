@@ -92,12 +92,10 @@ public struct LDAPSynchronization: Sendable {
         let domain = settings.domain
         var clock = PhaseClock()
         let (directoryUsersBefore, lastCount, lastSyncedAt) = try await database.withSession { session in
-            try session.transaction { session in try session.execute(LDAPSyncSQL.stagingCreate) }
-            let before: Int64 = try session.query(LDAPSyncSQL.directoryUserCount, [domain]).first!.decode("n")
-            let state = try session.query(LDAPSyncSQL.syncStateGet, [domain]).first
-            let last: Int? = try state?.decode("last_user_count")
-            let at: Date? = try state?.decode("last_synced_at")
-            return (Int(before), last, at)
+            try session.transaction { session in try UserSyncStore.InTransaction(session).ldapStagingPrepare() }
+            let users = UserSyncStore.InTransaction(session)
+            let state = try users.ldapSyncStateGet(domain: domain)
+            return (try users.userDirectoryCount(domain: domain), state?.lastUserCount, state?.lastSyncedAt)
         }
         clock.mark("staging")
 
@@ -117,7 +115,7 @@ public struct LDAPSynchronization: Sendable {
         var noUserIDSample: [String] = []
         var estimate = lastCount ?? 0
         // One batch is written while the next is read (two batches in memory at most).
-        var writing = InFlight<BatchOutcome>()
+        var writing = InFlight<UserBatchOutcome>()
         // Whether any entry names a manager, and whether any batch left a user it read unwritten
         // (existing already, perhaps in another domain): the statements after the last page skip
         // what cannot apply.
@@ -125,7 +123,7 @@ public struct LDAPSynchronization: Sendable {
         var unwrittenRead = false
         var lastProgress = Date.distantPast
         var waited = 0.0
-        func collect(_ outcome: BatchOutcome?, waitingSince started: Date) {
+        func collect(_ outcome: UserBatchOutcome?, waitingSince started: Date) {
             waited += Date().timeIntervalSince(started)
             guard let outcome else { return }
             record(outcome, into: &result)
@@ -205,7 +203,7 @@ public struct LDAPSynchronization: Sendable {
     /// Where each staging column's value is in an entry: the position of its attribute in the
     /// search's layout, worked out once per run.
     struct RowPlan {
-        /// Staging column → attribute position: user_id, manager_dn, then `LDAPSyncSQL.fields`.
+        /// Staging column → attribute position: user_id, manager_dn, then `UserSyncStore.batchFields`.
         let columns: [Int?]
         let directoryURIColumn: Int
         let disabledPosition: Int?
@@ -215,7 +213,7 @@ public struct LDAPSynchronization: Sendable {
             func position(_ field: String) -> Int? {
                 settings.mapping.first { $0.field == field }.flatMap { layout.position(of: $0.attribute) }
             }
-            let fields = ["user_id", "manager_id"] + LDAPSyncSQL.fields
+            let fields = ["user_id", "manager_id"] + UserSyncStore.batchFields
             columns = fields.map(position)
             directoryURIColumn = fields.firstIndex(of: "directory_uri")!
             disabledPosition = settings.disabledFlag.flatMap { layout.position(of: $0.attribute) }
@@ -232,56 +230,26 @@ public struct LDAPSynchronization: Sendable {
         guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
         let disabled = plan.disabledPosition.flatMap { entry.first(at: $0) }.map { settings.disabledFlag!.isDisabled($0) } ?? false
         var row: [String?] = [userID, entry.dn, value(1), disabled ? "f" : "t"]
-        row.reserveCapacity(4 + LDAPSyncSQL.fields.count)
+        row.reserveCapacity(4 + UserSyncStore.batchFields.count)
         for column in 2..<plan.columns.count { row.append(value(column)) }
         return row
     }
 
-    /// What one batch did: how many users it created and changed, and the first IDs of each.
-    struct BatchOutcome: Sendable {
-        var created: Int
-        var changed: Int
-        var createdSample: [String]
-        var changedSample: [String]
-        /// Some user read was neither created nor changed.
-        var unwritten: Bool
-    }
-
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
-    private func write(_ rows: [[String?]]) async throws -> BatchOutcome {
+    private func write(_ rows: [[String?]]) async throws -> UserBatchOutcome {
         let domain = settings.domain
-        let policy = settings.updatePolicy
+        let updateExisting = settings.updatePolicy == .allFields
         let dryRun = options.dryRun
         let sampleSize = options.sampleSize
         return try await database.withSession { session in
             try session.transaction { session in
-                // A batch lost in a crash is written again by the next sync: no need to wait for the disk.
-                try session.execute("SET LOCAL synchronous_commit TO off; " + LDAPSyncSQL.batchClear)
-                try session.copyIn(LDAPSyncSQL.batchCopy, rows: rows)
-                try session.execute("SAVEPOINT user_writes")
-                let written = try session.query(policy == .allFields ? LDAPSyncSQL.usersUpsert : LDAPSyncSQL.usersInsertOrReactivate,
-                                                [domain, sampleSize])[0]
-                if dryRun {
-                    // Keep what was read (stale users are judged on it), not what was written.
-                    try session.execute("ROLLBACK TO SAVEPOINT user_writes")
-                    try session.query(LDAPSyncSQL.seenRecord)
-                }
-                let recorded: Int64 = try written.decode("recorded")
-                if recorded < rows.count { try session.query(LDAPSyncSQL.duplicatesRecord) }
-                func sample(_ column: String) throws -> [String] {
-                    (try? JSONDecoder().decode([String].self, from: Data(try written.decode(column, as: String.self).utf8))) ?? []
-                }
-                let created = Int(try written.decode("created", as: Int64.self))
-                let changed = Int(try written.decode("changed", as: Int64.self))
-                let outcome = BatchOutcome(created: created, changed: changed,
-                                           createdSample: try sample("created_sample"), changedSample: try sample("changed_sample"),
-                                           unwritten: Int(try written.decode("writable", as: Int64.self)) > created + changed)
-                return outcome
+                try UserSyncStore.InTransaction(session).userBatchMerge(
+                    domain: domain, rows: rows, updateExisting: updateExisting, dryRun: dryRun, sampleSize: sampleSize)
             }
         }
     }
 
-    private func record(_ outcome: BatchOutcome, into result: inout LDAPSyncResult) {
+    private func record(_ outcome: UserBatchOutcome, into result: inout LDAPSyncResult) {
         result.created += outcome.created
         if settings.updatePolicy == .allFields { result.updated += outcome.changed } else { result.reactivated += outcome.changed }
         result.createdSample += outcome.createdSample.prefix(max(0, options.sampleSize - result.createdSample.count))
@@ -301,25 +269,23 @@ public struct LDAPSynchronization: Sendable {
             try session.transaction { session in
                 var result = snapshot
                 let domain = settings.domain
+                let users = UserSyncStore.InTransaction(session)
                 // A dry run does everything, then rolls it back (audit lines included).
                 if options.dryRun { try session.execute("SAVEPOINT dry_run") }
                 if managersRead {
-                    try session.query(LDAPSyncSQL.managersSet, [domain, settings.updatePolicy == .allFields, startedAt])
+                    try users.userManagersSet(domain: domain, allUsers: settings.updatePolicy == .allFields, createdSince: startedAt)
                 }
-                try session.query(LDAPSyncSQL.managersClear, [domain, settings.updatePolicy == .allFields])
+                try users.userManagersClear(domain: domain, allUsers: settings.updatePolicy == .allFields)
                 var report: [String] = []
-                func names(_ statement: Statement, _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
-                    try Self.countAndNames(session, statement, parameters)
-                }
 
                 // Every user read was created or changed, so none is in another domain.
-                if unwrittenRead { try session.query(LDAPSyncSQL.otherDomainMark, [domain]) }
-                let (otherCount, otherNames) = try names(LDAPSyncSQL.skippedNames, ["other_domain"])
+                if unwrittenRead { try users.ldapSeenOtherDomainMark(domain: domain) }
+                let (otherCount, otherNames) = try users.ldapSeenSkippedNames(reason: "other_domain")
                 result.skippedOtherDomain = otherCount
                 if otherCount > 0 {
                     report.append("The following users were not created because they are already present in another Domain: \(otherNames)")
                 }
-                let (duplicateCount, duplicateNames) = try names(LDAPSyncSQL.duplicateNames, [])
+                let (duplicateCount, duplicateNames) = try users.ldapDuplicateNames()
                 result.duplicates = duplicateCount
                 if duplicateCount > 0 {
                     report.append("The following users were read from more than one directory entry; only the first entry was used: \(duplicateNames)")
@@ -331,14 +297,14 @@ public struct LDAPSynchronization: Sendable {
 
                 // Stale users and the action.
                 // A domain without directory users before this run has none that it did not read.
-                if directoryUsersBefore > 0 { try session.query(LDAPSyncSQL.staleCollect, [domain]) }
-                let (staleCount, staleNames) = try names(LDAPSyncSQL.staleNames, ["all"])
+                if directoryUsersBefore > 0 { try users.staleUserCollect(domain: domain) }
+                let (staleCount, staleNames) = try users.staleUserNames(.all)
                 result.stale = staleCount
                 let action = settings.staleUserAction
                 var doomed = 0
                 switch action {
                 case .doNotChange: doomed = 0
-                case .deleteIfNoServices: doomed = try names(LDAPSyncSQL.staleNames, ["without_services"]).0
+                case .deleteIfNoServices: doomed = try users.staleUserNames(.withoutServices).count
                 case .deleteUser, .deleteUserKeepServices, .deleteUserAndServices: doomed = staleCount
                 }
                 let guardMessage = Self.deletionGuard(doomed: doomed, read: read, directoryUsersBefore: directoryUsersBefore,
@@ -355,8 +321,8 @@ public struct LDAPSynchronization: Sendable {
                     case .doNotChange:
                         break
                     case .deleteIfNoServices, .deleteUser:
-                        let (with, withNames) = try names(LDAPSyncSQL.staleNames, ["with_services"])
-                        let (count, deletedNames) = try names(LDAPSyncSQL.staleDelete, [domain, action == .deleteUser])
+                        let (with, withNames) = try users.staleUserNames(.withServices)
+                        let (count, deletedNames) = try users.staleUserDelete(domain: domain, withServices: action == .deleteUser)
                         result.deleted = count
                         result.deletedSample = Array(deletedNames.components(separatedBy: ", ").prefix(options.sampleSize))
                         report.append("The following users were deleted: \(deletedNames)")
@@ -364,24 +330,20 @@ public struct LDAPSynchronization: Sendable {
                             report.append("The following users were not deleted because they have services: \(withNames)")
                         }
                     case .deleteUserKeepServices, .deleteUserAndServices:
-                        let orders = try session.query(LDAPSyncSQL.staleOrder, [domain, action.rawValue, jobID])
+                        let orders = try users.staleUserOrder(domain: domain, action: action.rawValue, jobID: jobID)
                         result.ordersQueued = orders.count
-                        result.deletedSample = try orders.prefix(options.sampleSize).map { try $0.decode("user_id") }
+                        result.deletedSample = orders.prefix(options.sampleSize).map(\.userID)
                         report.append("Delete orders were queued for the following users (they run as orders; until then they are pending): UserId, OrderId, Status")
                         for order in orders {
-                            let id: Int64 = try order.decode("id")
-                            report.append("\(try order.decode("user_id", as: String.self)), \(id), \(try order.decode("state", as: String.self))")
+                            report.append("\(order.userID), \(order.id), \(order.state)")
                         }
                     }
                 }
-                try session.query(LDAPSyncSQL.staleMark, [])
+                try users.staleUserMark()
 
                 // Delete orders of earlier syncs that ended since: the seed's success and failure lines.
-                let finished = try session.query(LDAPSyncSQL.ordersFinished, [domain, lastSyncedAt])
-                let lines = try finished.map { row -> (String, String) in
-                    let id: Int64 = try row.decode("id")
-                    return (try row.decode("state"), "\(try row.decode("user_id", as: String.self)), \(id), \(try row.decode("state", as: String.self))")
-                }
+                let finished = try users.userDeleteOrdersFinished(domain: domain, since: lastSyncedAt)
+                let lines = finished.map { order in (order.state, "\(order.userID), \(order.id), \(order.state)") }
                 let succeeded = lines.filter { $0.0 == "succeeded" }.map(\.1)
                 let failed = lines.filter { $0.0 == "failed" }.map(\.1)
                 if !failed.isEmpty {
@@ -396,7 +358,7 @@ public struct LDAPSynchronization: Sendable {
                 if options.dryRun {
                     try session.execute("ROLLBACK TO SAVEPOINT dry_run")
                 } else {
-                    try session.query(LDAPSyncSQL.syncStateSave, [domain, read, jobID])
+                    try users.ldapSyncStateSave(domain: domain, userCount: read, jobID: jobID)
                     let summary = "LDAP synchronization of domain '\(domain)': \(result.created) users created, \(result.updated) updated, "
                         + "\(result.deleted) deleted, \(result.ordersQueued) delete orders queued, \(result.stale) stale"
                     if result.created + result.updated + result.deleted + result.ordersQueued > 0 {
@@ -410,15 +372,6 @@ public struct LDAPSynchronization: Sendable {
         result = outcome
         result.report.insert(summaryLine(result), at: 0)
         if options.dryRun { result.report.insert(contentsOf: dryRunLines(result), at: 1) }
-    }
-
-    /// A statement's `n` and `names` columns.
-    private static func countAndNames(_ session: Session, _ statement: Statement,
-                                      _ parameters: [any PostgresEncodable]) throws -> (Int, String) {
-        let rows = try session.query(statement, parameters)
-        guard let row = rows.first else { return (0, "") }
-        let count: Int64 = try row.decode("n")
-        return (Int(count), try row.decode("names"))
     }
 
     /// Nil when the deletions may go ahead; otherwise the reason they do not.
@@ -469,9 +422,8 @@ public struct LDAPSynchronization: Sendable {
         let domain = settings.domain, jobID = jobID, lines = result.report
         try await database.withSession { session in
             try session.transaction { session in
-                try session.query(LDAPSyncSQL.syncLogDelete, [Self.syncType, domain])
-                try session.query(LDAPSyncSQL.syncLogInsert, [Self.syncType, domain, jobID, startedAt, outcome])
-                try session.query(LDAPSyncSQL.syncLogLinesInsert, [Self.syncType, domain, PostgresTextArray(lines)])
+                try UserSyncStore.InTransaction(session).syncLogReplace(
+                    syncType: Self.syncType, target: domain, jobID: jobID, startedAt: startedAt, outcome: outcome, lines: lines)
             }
         }
     }

@@ -167,7 +167,7 @@ struct DeviceCommand: AsyncParsableCommand {
 extension DeviceCommand {
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Test the connection to a device: authenticate and read its version (a device.test job).")
+            abstract: "Test the connection to a device: authenticate and read its version (a \(DeviceTest.jobType) job).")
         @Argument(help: "The device name.") var name: String
         @OptionGroup var waitOptions: WaitOptions
         @OptionGroup var global: GlobalOptions

@@ -12,12 +12,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let database = try await Database.open()
-        let store = QueueStore(Connection(database))
-        let maintenance = try await store.maintenanceState()
-        let syncs = try await store.jobRunningSyncs()
-        let counts = try await store.jobCountByStateAndType()
-        let workers = try await store.workerListLive(withinSeconds: 120)
-        let leader = try await store.leaderGet(role: Coordinator.leadershipRole)
+        let status = try await QueueStore(Connection(database)).statusSnapshot(workersWithinSeconds: 120)
+        let (maintenance, syncs, counts, workers, leader) =
+            (status.maintenance, status.runningSyncs, status.queue, status.workers, status.leader)
         if json {
             let object: [String: Any] = [
                 "database": "\(database)",

@@ -23,7 +23,7 @@ struct SubmitJobCommand: AsyncParsableCommand {
         commandName: "job",
         abstract: "Enqueue a job of any registered type (the low-level form of every submit command).")
 
-    @Argument(help: "The job type, e.g. noop or sync.infra.")
+    @Argument(help: "The job type, e.g. noop or \(InfrastructureSync.jobType).")
     var type: String
 
     @Option(help: "The job's parameters as a JSON object.")

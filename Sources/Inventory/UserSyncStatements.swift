@@ -1,12 +1,13 @@
 import Postgres
 
-/// Every statement of the LDAP synchronization, by name (tables of migrations/007_directory_users.sql).
+/// Every statement of the LDAP synchronization, by name (tables of migrations/007_directory_users.sql),
+/// run through `UserSyncStore.InTransaction`.
 ///
 /// A run stages what it read in temporary tables of its session: `ldap_batch` holds one batch of
 /// entries (COPY), `ldap_seen` every user ID read so far (what decides who is stale at the end),
 /// `ldap_duplicates` entries whose user ID an earlier entry already had, `ldap_stale` the stale users.
 /// Creates and updates are set-based statements over the batch, so memory stays flat in both processes.
-enum LDAPSyncSQL {
+enum UserSyncSQL {
     /// The user fields a batch carries, in COPY order after user_id, directory_dn, manager_dn, enabled.
     static let fields = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "department", "title",
                          "home_number", "mobile_number", "pager_number"]
