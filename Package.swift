@@ -24,7 +24,10 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         // Clock, backoff, child processes, the bridge from blocking C calls to async, periodic services.
-        .target(name: "Runtime", dependencies: []),
+        .target(name: "Runtime", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // libpq only: connections on their own threads, statements, transactions, COPY, LISTEN, a pool.
         .target(name: "Postgres", dependencies: ["CLibPQ", "Runtime"]),
         // A private PostgreSQL cluster (initdb + pg_ctl): the embedded default, tests, benchmarks.
@@ -91,6 +94,11 @@ let package = Package(
         ]),
         .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),
 
+        .testTarget(name: "RuntimeTests", dependencies: [
+            "Runtime",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
