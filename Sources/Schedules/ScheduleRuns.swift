@@ -112,11 +112,12 @@ enum ScheduleRunSQL {
         SELECT id, type, target, state, error, sync_group FROM jobs
          WHERE schedule_run_id = $1 AND kind IN ('device_sync', 'sync') ORDER BY id
         """)
-    /// Finished runs older than the retention, except each schedule's latest run.
+    /// Finished runs older than the retention at $3 (NULL: the database's clock), except each
+    /// schedule's latest run.
     static let prune = Statement("schedule_runs_prune", """
         WITH doomed AS (
             SELECT r.id FROM schedule_runs r
-             WHERE r.finished_at < now() - make_interval(secs => $1)
+             WHERE r.finished_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)
                AND r.id < (SELECT max(latest.id) FROM schedule_runs latest WHERE latest.schedule_name = r.schedule_name)
              ORDER BY r.id LIMIT $2)
         DELETE FROM schedule_runs WHERE id IN (SELECT id FROM doomed)
@@ -259,13 +260,13 @@ public struct ScheduleRunStore: Sendable {
         return canceled
     }
 
-    /// Deletes finished runs older than `retentionSeconds` (with their logs), keeping each schedule's
-    /// latest run; returns how many it deleted.
+    /// Deletes finished runs older than `retentionSeconds` at `now` (nil: the database's clock), with
+    /// their logs, keeping each schedule's latest run; returns how many it deleted.
     @discardableResult
-    public func runPrune(retentionSeconds: Double, limit: Int = 5000) async throws -> Int {
+    public func runPrune(retentionSeconds: Double, limit: Int = 5000, now: Date? = nil) async throws -> Int {
         var total = 0
         while true {
-            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit]).affectedRows
+            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit, now]).affectedRows
             total += deleted
             if deleted < limit { return total }
         }
