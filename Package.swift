@@ -67,14 +67,14 @@ let package = Package(
         // Devices, domains, users, device objects, settings: the inventory's stores.
         .target(name: "Inventory", dependencies: ["Postgres", "Queue", "Secrets", "Directory", "ScheduleRules"]),
         // Stored schedules and their runs (migrations 004, 005, 009), and domains' own LDAP sync firing.
-        .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory"]),
+        .target(name: "Schedules", dependencies: ["ScheduleRules", "JobCatalog", "Postgres", "Queue", "Inventory", "Runtime"]),
         // The sync job handlers.
         .target(name: "Sync", dependencies: [
             "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory",
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [
-            "Queue", "Postgres", "Transport", "Secrets", "Inventory",
+            "Queue", "Postgres", "Transport", "Secrets", "Inventory", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "DeviceSimulatorTests", dependencies: ["AXL", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Directory", "Queue", "TestSupport"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "ScheduleRules", "Queue", "Inventory", "Runtime", "TestSupport"]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Transport", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: ["Sync", "Inventory", "Queue", "DeviceClients", "AXL", "Secrets", "Postgres", "TestSupport"]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "TestSupport"]),

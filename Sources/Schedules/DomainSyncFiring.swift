@@ -2,6 +2,7 @@ import Foundation
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 enum DomainSyncFiringSQL {
@@ -73,7 +74,7 @@ public struct DomainSyncFiringDuty: CoordinatorDuty {
         self.intervalSeconds = intervalSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await DomainSyncFiring(store.connection).fireDue(now: Date(), actor: actor)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await DomainSyncFiring(store.connection).fireDue(now: clock.now, actor: actor)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 /// One run of a schedule (migrations/005_schedule_runs.sql): fired by the coordinator when due, or by
@@ -295,8 +296,8 @@ public struct ScheduleRunPruneDuty: CoordinatorDuty {
         self.retentionSeconds = retentionSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds, now: clock.sqlNow)
     }
 }
 
@@ -309,7 +310,7 @@ public struct ScheduleFiringDuty: CoordinatorDuty {
         self.intervalSeconds = intervalSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await ScheduleRunStore(store.connection).fireDue(now: Date(), actor: actor)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await ScheduleRunStore(store.connection).fireDue(now: clock.now, actor: actor)
     }
 }

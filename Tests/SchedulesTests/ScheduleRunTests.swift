@@ -3,6 +3,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import Schedules
 import ScheduleRules
 import TestSupport
@@ -52,8 +53,8 @@ final class ScheduleRunTests: XCTestCase {
         await assertEqual(try await ScheduleStore(connection).scheduleGet(name: "Hourly")?.lastFiredAt, start.addingTimeInterval(2 * 3600))
 
         // Through the duty at the real clock: the due time start+3h has passed, start+4h has not.
-        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
-        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: SystemTimeSource())
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: SystemTimeSource())
         let counts = try await runCount(database)
         XCTAssertEqual(counts.runs, 3)
         XCTAssertEqual(counts.jobs, 3, "one schedule.run job per run")
@@ -76,7 +77,7 @@ final class ScheduleRunTests: XCTestCase {
             for coordinator in ["c1", "c2"] {
                 group.addTask {
                     let queue = QueueStore(Connection(database.app))
-                    for _ in 0..<5 { try await ScheduleFiringDuty().runOnce(queue, actor: coordinator) }
+                    for _ in 0..<5 { try await ScheduleFiringDuty().runOnce(queue, actor: coordinator, clock: SystemTimeSource()) }
                 }
             }
             try await group.waitForAll()
