@@ -100,7 +100,7 @@ let package = Package(
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
