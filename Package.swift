@@ -24,7 +24,10 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         // Clock, backoff, child processes, the bridge from blocking C calls to async, periodic services.
-        .target(name: "Runtime", dependencies: []),
+        .target(name: "Runtime", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // libpq only: connections on their own threads, statements, transactions, COPY, LISTEN, a pool.
         .target(name: "Postgres", dependencies: ["CLibPQ", "Runtime"]),
         // A private PostgreSQL cluster (initdb + pg_ctl): the embedded default, tests, benchmarks.
@@ -71,7 +74,7 @@ let package = Package(
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [
-            "Queue", "Postgres", "Transport", "Secrets", "Inventory",
+            "Queue", "Postgres", "Transport", "Secrets", "Inventory", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -91,11 +94,18 @@ let package = Package(
         ]),
         .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),
 
+        .testTarget(name: "RuntimeTests", dependencies: [
+            "Runtime",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "JobCatalog", "Postgres", "Runtime", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: [
+            "Queue", "JobCatalog", "Postgres", "Runtime", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "TestSupport"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog", "Runtime"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "CCurl", "Runtime", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),

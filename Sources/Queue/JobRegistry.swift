@@ -83,11 +83,103 @@ public struct JobLostError: Error, CustomStringConvertible {
 /// Shared between a running handler and its worker: what the heartbeats learnt.
 final class JobControl: Sendable {
     enum Signal: Sendable { case none, cancel, lost }
-    private let state = Mutex<Signal>(.none)
 
-    var signal: Signal { state.withLock { $0 } }
+    private struct State {
+        var signal = Signal.none
+        var handlerEnded = false
+        /// `runCancelingOnLoss`, waiting for the handler to end or the attempt to be lost.
+        var waiter: CheckedContinuation<Void, Never>?
+
+        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
+            defer { waiter = nil }
+            return waiter
+        }
+    }
+
+    private let state = Mutex(State())
+
+    var signal: Signal { state.withLock { $0.signal } }
+
+    /// Records what a heartbeat or progress report learnt; once lost, the attempt stays lost.
     func set(_ signal: Signal) {
-        state.withLock { current in if current != .lost { current = signal } }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.signal != .lost else { return nil }
+            state.signal = signal
+            return signal == .lost ? state.takeWaiter() : nil
+        }
+        waiter?.resume()
+    }
+
+    /// Runs `handler` as a child task, canceling it if the attempt loses the job meanwhile (rescued,
+    /// or stopped as stuck), so that a handler blocked in a cancellable wait lets go at once. Returns
+    /// or throws what the handler returned or threw. Call once per attempt.
+    func runCancelingOnLoss(_ handler: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { self.handlerEnded() }
+                try await handler()
+            }
+            if await untilHandlerEndsOrLoss() { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private func handlerEnded() {
+        state.withLock { state in
+            state.handlerEnded = true
+            return state.takeWaiter()
+        }?.resume()
+    }
+
+    /// Returns true when the attempt was lost before its handler ended; returns at once when the
+    /// task is canceled (its child, the handler, is canceled with it).
+    private func untilHandlerEndsOrLoss() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.handlerEnded || state.signal == .lost || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.takeWaiter() }?.resume()
+        }
+        return state.withLock { !$0.handlerEnded && $0.signal == .lost }
+    }
+}
+
+/// How an attempt ends: what the worker writes once the handler returned or threw.
+struct AttemptEnding: Equatable, Sendable {
+    /// What `jobEnd` (or the batched finisher) records; nil records nothing: the attempt lost the
+    /// job, or the worker is stopping and its drain hands the job back.
+    var outcome: QueueStore.Outcome?
+    /// The job's error text.
+    var error: String?
+    /// When a retried job may run again.
+    var retryAt: Date?
+
+    /// Decides from what the handler threw (nil: it returned), what the heartbeats learnt
+    /// (`signal`) and whether the worker canceled the handler's task because it is stopping.
+    /// `retryDelay` is the pause before a retry, chosen by the caller (it has jitter).
+    static func of(error: (any Error)?, signal: JobControl.Signal, taskCanceled: Bool, now: Date,
+                   retryDelay: Double) -> AttemptEnding {
+        guard let error else { return AttemptEnding(outcome: .succeeded) }
+        if error is JobCanceledError { return AttemptEnding(outcome: .canceled, error: "canceled") }
+        if error is JobLostError { return AttemptEnding(outcome: nil) }
+        switch signal {
+        case .lost: return AttemptEnding(outcome: nil)
+        case .cancel: return AttemptEnding(outcome: .canceled, error: "canceled")
+        case .none:
+            if taskCanceled { return AttemptEnding(outcome: nil) }  // stopping: the drain releases it
+            // A lost database connection inside a handler is worth another try, like any error the
+            // handler marks retryable.
+            if error is RetryableJobError || (error as? PostgresError)?.isTransient == true {
+                return AttemptEnding(outcome: .retry, error: "\(error)", retryAt: now.addingTimeInterval(retryDelay))
+            }
+            return AttemptEnding(outcome: .failed, error: "\(error)")
+        }
     }
 }
 
@@ -100,6 +192,8 @@ public struct JobContext: Sendable {
     let store: QueueStore
     let control: JobControl
     let leaseSeconds: Double
+    /// The worker's clock: progress is stamped with its time.
+    let clock: any TimeSource
 
     var held: QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
 
@@ -107,7 +201,7 @@ public struct JobContext: Sendable {
     public func progress(done: Int64, total: Int64? = nil, message: String? = nil) async throws {
         try checkCancellation()
         let state = try await store.jobProgress(held, done: done, total: total, message: message,
-                                                leaseSeconds: leaseSeconds)
+                                                leaseSeconds: leaseSeconds, now: clock.sqlNow)
         switch state {
         case nil: control.set(.lost)
         case .canceling?: control.set(.cancel)

@@ -5,7 +5,8 @@ extension QueueStore {
     /// `batch` slots) and the batched finish (`QueueSQL.jobSucceedMany`), made from the statements
     /// themselves so the benchmark's limit measures what the workers run (`ucp bench queue`).
     public static func pgbenchClaimFinishScript(batch: Int) -> String {
-        let claim = substitute(QueueSQL.jobClaim.sql, ["'pgbench-' || :client_id", String(batch), "30"])
+        // NULL time: the database's own clock, as a worker on the system clock sends it.
+        let claim = substitute(QueueSQL.jobClaim.sql, ["'pgbench-' || :client_id", String(batch), "30", "NULL"])
         let finish = substitute(QueueSQL.jobSucceedMany.sql, [":ids", ":attempts"])
         return """
             -- ucp bench queue: the worker's claim (\(batch) slots) and its batched finish

@@ -1,7 +1,9 @@
 import Postgres
 
 /// Every statement the queue runs, by name. The rules themselves are SQL functions of
-/// `migrations/001_queue.sql`; these are the calls into them and the plain reads and writes.
+/// `migrations/001_queue.sql` (their time parameters: 011); these are the calls into them and the
+/// plain reads and writes. A statement that compares with the current time takes it as a parameter,
+/// `coalesce($n::timestamptz, now())`: NULL keeps the database's clock, a test passes its own time.
 enum QueueSQL {
     // MARK: jobs
     static let jobEnqueue = Statement("job_enqueue", """
@@ -12,12 +14,13 @@ enum QueueSQL {
         COPY jobs (kind, type, target, payload, priority, run_at, max_attempts, submitted_by) FROM STDIN
         """)
     static let jobNotify = Statement("job_notify", "SELECT pg_notify('ucp_jobs', 'bulk')")
-    static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3)")
+    static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3, $4::timestamptz)")
     // The statements that join `jobs` with an array of (id, attempt) pairs run unprepared ("" name):
     // a generic plan, made while statistics say no job runs, scans every running job once per pair.
     static let jobHeartbeat = Statement("", """
-        WITH worker AS (UPDATE workers SET heartbeat_at = now() WHERE name = $4)
-        UPDATE jobs SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $3)
+        WITH worker AS (UPDATE workers SET heartbeat_at = coalesce($5::timestamptz, now()) WHERE name = $4)
+        UPDATE jobs SET heartbeat_at = coalesce($5::timestamptz, now()),
+                        lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $3)
           FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)
          WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN ('running', 'canceling')
         RETURNING jobs.id, jobs.state
@@ -25,9 +28,10 @@ enum QueueSQL {
     static let jobProgress = Statement("job_progress", """
         UPDATE jobs SET progress_at = CASE WHEN (progress_done, progress_total, progress_message)
                                                 IS DISTINCT FROM ($3::bigint, $4::bigint, $5::text)
-                                           THEN clock_timestamp() ELSE progress_at END,
+                                           THEN coalesce($7::timestamptz, clock_timestamp()) ELSE progress_at END,
                         progress_done = $3, progress_total = $4, progress_message = $5,
-                        heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $6)
+                        heartbeat_at = coalesce($7::timestamptz, now()),
+                        lease_expires_at = coalesce($7::timestamptz, now()) + make_interval(secs => $6)
          WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
         RETURNING state
         """)
@@ -42,11 +46,12 @@ enum QueueSQL {
         """)
     static let jobRelease = Statement("job_release", "SELECT ucp_release($1::bigint[], $2::integer[], $3) AS released")
     static let jobCancel = Statement("job_cancel", "SELECT ucp_cancel($1, $2) AS state")
-    static let jobStopStuck = Statement("job_stop_stuck", "SELECT * FROM ucp_stop_stuck($1, $2, $3, $4, $5)")
-    static let jobRescueExpired = Statement("job_rescue_expired", "SELECT * FROM ucp_rescue_expired($1)")
+    static let jobStopStuck = Statement("job_stop_stuck", "SELECT * FROM ucp_stop_stuck($1, $2, $3, $4, $5, $6::timestamptz)")
+    static let jobRescueExpired = Statement("job_rescue_expired", "SELECT * FROM ucp_rescue_expired($1, $2::timestamptz)")
     static let jobPrune = Statement("job_prune", """
         WITH doomed AS (
-            SELECT id FROM jobs WHERE finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2),
+            SELECT id FROM jobs WHERE finished_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)
+             ORDER BY finished_at LIMIT $2),
         logs AS (DELETE FROM job_logs WHERE job_id IN (SELECT id FROM doomed))
         DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)
         """)
@@ -64,7 +69,7 @@ enum QueueSQL {
         """)
     static let jobCountByStateAndType = Statement("job_count_by_state_type", """
         SELECT state, type, count(*) AS jobs FROM jobs
-         WHERE state IN ('queued', 'running', 'canceling') OR finished_at > now() - interval '1 hour'
+         WHERE state IN ('queued', 'running', 'canceling') OR finished_at > coalesce($1::timestamptz, now()) - interval '1 hour'
          GROUP BY state, type ORDER BY state, type
         """)
     static let jobRunningSyncs = Statement("job_running_syncs", """
@@ -130,10 +135,10 @@ enum QueueSQL {
 
     // MARK: maintenance
     static let maintenanceState = Statement("maintenance_state", """
-        SELECT s.active, s.reason, c.maintenance_since FROM ucp_maintenance_state() s, control c
+        SELECT s.active, s.reason, c.maintenance_since FROM ucp_maintenance_state($1::timestamptz) s, control c
         """)
     static let maintenanceSet = Statement("maintenance_set", "SELECT ucp_maintenance_set($1, $2)")
-    static let maintenanceRefresh = Statement("maintenance_refresh", "SELECT ucp_maintenance_refresh($1)")
+    static let maintenanceRefresh = Statement("maintenance_refresh", "SELECT ucp_maintenance_refresh($1, $2::timestamptz)")
 
     // MARK: audit
     static let auditAppend = Statement("audit_append", """
@@ -153,29 +158,30 @@ enum QueueSQL {
         """)
     static let workerStopped = Statement("worker_stopped", "UPDATE workers SET stopped_at = now() WHERE name = $1")
     static let workerListLive = Statement("worker_list_live", """
-        SELECT name, host, pid, concurrency, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age,
+        SELECT name, host, pid, concurrency,
+               extract(epoch FROM coalesce($2::timestamptz, now()) - heartbeat_at)::float8 AS heartbeat_age,
                (SELECT count(*) FROM jobs WHERE jobs.worker = workers.name AND jobs.state IN ('running', 'canceling')) AS running
-          FROM workers WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)
+          FROM workers WHERE stopped_at IS NULL AND heartbeat_at > coalesce($2::timestamptz, now()) - make_interval(secs => $1)
          ORDER BY name
         """)
     static let workerPrune = Statement("worker_prune", """
-        DELETE FROM workers WHERE coalesce(stopped_at, heartbeat_at) < now() - make_interval(secs => $1)
+        DELETE FROM workers WHERE coalesce(stopped_at, heartbeat_at) < coalesce($2::timestamptz, now()) - make_interval(secs => $1)
         """)
 
     // MARK: leadership
     /// Take or renew the lease: succeeds when nobody holds it, it expired, or we hold it already.
     static let leaderAttemptElect = Statement("leader_attempt_elect", """
         INSERT INTO leadership AS l (role, holder, elected_at, expires_at)
-        VALUES ($1, $2, now(), now() + make_interval(secs => $3))
+        VALUES ($1, $2, coalesce($4::timestamptz, now()), coalesce($4::timestamptz, now()) + make_interval(secs => $3))
         ON CONFLICT (role) DO UPDATE
            SET holder = excluded.holder, expires_at = excluded.expires_at,
-               elected_at = CASE WHEN l.holder = excluded.holder THEN l.elected_at ELSE now() END
-         WHERE l.holder = excluded.holder OR l.expires_at < now()
+               elected_at = CASE WHEN l.holder = excluded.holder THEN l.elected_at ELSE excluded.elected_at END
+         WHERE l.holder = excluded.holder OR l.expires_at < coalesce($4::timestamptz, now())
         RETURNING holder, elected_at
         """)
     static let leaderResign = Statement("leader_resign", "DELETE FROM leadership WHERE role = $1 AND holder = $2")
     static let leaderGet = Statement("leader_get", """
-        SELECT holder, elected_at, extract(epoch FROM expires_at - now())::float8 AS remaining
-          FROM leadership WHERE role = $1 AND expires_at > now()
+        SELECT holder, elected_at, extract(epoch FROM expires_at - coalesce($2::timestamptz, now()))::float8 AS remaining
+          FROM leadership WHERE role = $1 AND expires_at > coalesce($2::timestamptz, now())
         """)
 }

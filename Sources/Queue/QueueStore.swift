@@ -5,6 +5,9 @@ import Runtime
 
 /// The one seam between the queue and PostgreSQL: every operation on the queue's tables, named
 /// noun-first. Each method is one round trip (one statement or one SQL function call).
+///
+/// An operation that judges by the time takes `now`: nil (the default) leaves it to the database's
+/// clock, the same for every host; a service passes its clock's `sqlNow`, a test the time it plays.
 public struct QueueStore: Sendable {
     public let connection: Connection
 
@@ -88,8 +91,8 @@ public struct QueueStore: Sendable {
     }
 
     /// Claims up to `slots` jobs for `worker`, under the sync and maintenance rules.
-    public func jobClaim(worker: String, slots: Int, leaseSeconds: Double) async throws -> [Job] {
-        let rows = try await connection.query(QueueSQL.jobClaim, [worker, slots, leaseSeconds])
+    public func jobClaim(worker: String, slots: Int, leaseSeconds: Double, now: Date? = nil) async throws -> [Job] {
+        let rows = try await connection.query(QueueSQL.jobClaim, [worker, slots, leaseSeconds, now])
         return try rows.map(Job.init(row:))
     }
 
@@ -104,9 +107,10 @@ public struct QueueStore: Sendable {
 
     /// Renews the leases of the attempts a worker holds; returns the state of each that it still
     /// owns. An attempt missing from the answer was rescued or stopped: its worker must let go.
-    public func jobHeartbeat(worker: String, held: [Held], leaseSeconds: Double) async throws -> [Int64: JobState] {
+    public func jobHeartbeat(worker: String, held: [Held], leaseSeconds: Double,
+                             now: Date? = nil) async throws -> [Int64: JobState] {
         let rows = try await connection.query(QueueSQL.jobHeartbeat, [
-            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), leaseSeconds, worker,
+            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), leaseSeconds, worker, now,
         ])
         var states: [Int64: JobState] = [:]
         for row in rows {
@@ -117,9 +121,9 @@ public struct QueueStore: Sendable {
 
     /// Records progress (and renews the lease); returns the job's state, nil if the attempt lost the job.
     public func jobProgress(_ held: Held, done: Int64, total: Int64?, message: String?,
-                            leaseSeconds: Double) async throws -> JobState? {
+                            leaseSeconds: Double, now: Date? = nil) async throws -> JobState? {
         let rows = try await connection.query(QueueSQL.jobProgress, [
-            held.id, held.attempt, done, total, message, leaseSeconds,
+            held.id, held.attempt, done, total, message, leaseSeconds, now,
         ])
         return try rows.first.flatMap { JobState(rawValue: try $0.decode("state")) }
     }
@@ -168,33 +172,37 @@ public struct QueueStore: Sendable {
         /// The audit action and the message, which also becomes the job's error.
         public var action: String
         public var message: String
+        /// The time the idle span is measured to; nil: the database's clock.
+        public var now: Date?
 
-        public init(id: Int64, actor: String, minimumIdleSeconds: Double, action: String, message: String) {
+        public init(id: Int64, actor: String, minimumIdleSeconds: Double, action: String, message: String,
+                    now: Date? = nil) {
             self.id = id
             self.actor = actor
             self.minimumIdleSeconds = minimumIdleSeconds
             self.action = action
             self.message = message
+            self.now = now
         }
     }
 
     /// Stops a sync whose progress has not moved for the given time.
     public func jobStopStuck(_ params: StopStuckParams) async throws -> Job {
         let rows = try await connection.query(QueueSQL.jobStopStuck, [
-            params.id, params.actor, params.minimumIdleSeconds, params.action, params.message,
+            params.id, params.actor, params.minimumIdleSeconds, params.action, params.message, params.now,
         ])
         guard let row = rows.first else { throw PostgresError(kind: .other, message: "stop-stuck returned nothing") }
         return try Job(row: row)
     }
 
     /// Rescues every job whose lease expired; returns them in their new state.
-    public func jobRescueExpired(actor: String) async throws -> [Job] {
-        try await connection.query(QueueSQL.jobRescueExpired, [actor]).map(Job.init(row:))
+    public func jobRescueExpired(actor: String, now: Date? = nil) async throws -> [Job] {
+        try await connection.query(QueueSQL.jobRescueExpired, [actor, now]).map(Job.init(row:))
     }
 
     /// Deletes up to `limit` finished jobs older than the retention, with their logs.
-    public func jobPrune(retentionSeconds: Double, limit: Int) async throws -> Int {
-        try await connection.query(QueueSQL.jobPrune, [retentionSeconds, limit]).affectedRows
+    public func jobPrune(retentionSeconds: Double, limit: Int, now: Date? = nil) async throws -> Int {
+        try await connection.query(QueueSQL.jobPrune, [retentionSeconds, limit, now]).affectedRows
     }
 
     public func jobGet(id: Int64) async throws -> Job? {
@@ -217,8 +225,8 @@ public struct QueueStore: Sendable {
     }
 
     /// Queued and running jobs, and those finished in the last hour, counted by state and type.
-    public func jobCountByStateAndType() async throws -> [(state: JobState, type: String, count: Int)] {
-        try await connection.query(QueueSQL.jobCountByStateAndType).map { row in
+    public func jobCountByStateAndType(now: Date? = nil) async throws -> [(state: JobState, type: String, count: Int)] {
+        try await connection.query(QueueSQL.jobCountByStateAndType, [now]).map { row in
             (JobState(rawValue: try row.decode("state")) ?? .queued, try row.decode("type"), try row.decode("jobs"))
         }
     }
@@ -245,7 +253,7 @@ public struct QueueStore: Sendable {
     /// queue prefilled before they start: the benchmark's limit).
     public func jobEnqueueCopies(_ job: EnqueueParams, count: Int) async throws -> Int {
         guard !job.kind.isSync, job.dedupKey == nil, job.syncGroup == nil else {
-            throw QueueError.invalidInput("copies are of an order or a task without keys; \(job.type) is not one")
+            throw InputError(field: "jobs", problem: "copies are of an order or a task without keys; \(job.type) is not one")
         }
         return try await connection.query(QueueSQL.jobInsertCopies, [
             job.kind.rawValue, job.type, job.target, job.payload, job.priority, job.runAt, job.maxAttempts, job.actor, count,
@@ -332,8 +340,8 @@ public struct QueueStore: Sendable {
         public var since: Date?
     }
 
-    public func maintenanceState() async throws -> MaintenanceState {
-        guard let row = try await connection.query(QueueSQL.maintenanceState).first else {
+    public func maintenanceState(now: Date? = nil) async throws -> MaintenanceState {
+        guard let row = try await connection.query(QueueSQL.maintenanceState, [now]).first else {
             return MaintenanceState(active: false)
         }
         return MaintenanceState(active: try row.decode("active"), reason: try row.decodeIfPresent("reason"),
@@ -346,8 +354,8 @@ public struct QueueStore: Sendable {
     }
 
     /// Writes the audit line of a maintenance transition that happened by the clock (a sync became due).
-    public func maintenanceRefresh(actor: String) async throws {
-        try await connection.query(QueueSQL.maintenanceRefresh, [actor])
+    public func maintenanceRefresh(actor: String, now: Date? = nil) async throws {
+        try await connection.query(QueueSQL.maintenanceRefresh, [actor, now])
     }
 
     // MARK: audit
@@ -383,23 +391,23 @@ public struct QueueStore: Sendable {
     }
 
     /// Workers that heartbeated within `withinSeconds` and did not stop.
-    public func workerListLive(withinSeconds: Double) async throws -> [LiveWorker] {
-        try await connection.query(QueueSQL.workerListLive, [withinSeconds]).map { row in
+    public func workerListLive(withinSeconds: Double, now: Date? = nil) async throws -> [LiveWorker] {
+        try await connection.query(QueueSQL.workerListLive, [withinSeconds, now]).map { row in
             LiveWorker(name: try row.decode("name"), host: try row.decode("host"), pid: try row.decode("pid"),
                        concurrency: try row.decode("concurrency"),
                        heartbeatAgeSeconds: try row.decode("heartbeat_age"), running: try row.decode("running"))
         }
     }
 
-    public func workerPrune(olderThanSeconds: Double) async throws -> Int {
-        try await connection.query(QueueSQL.workerPrune, [olderThanSeconds]).affectedRows
+    public func workerPrune(olderThanSeconds: Double, now: Date? = nil) async throws -> Int {
+        try await connection.query(QueueSQL.workerPrune, [olderThanSeconds, now]).affectedRows
     }
 
     // MARK: leadership
 
     /// Takes or renews the lease of `role`; true when `holder` leads afterwards.
-    public func leaderAttemptElect(role: String, holder: String, leaseSeconds: Double) async throws -> Bool {
-        try await !connection.query(QueueSQL.leaderAttemptElect, [role, holder, leaseSeconds]).isEmpty
+    public func leaderAttemptElect(role: String, holder: String, leaseSeconds: Double, now: Date? = nil) async throws -> Bool {
+        try await !connection.query(QueueSQL.leaderAttemptElect, [role, holder, leaseSeconds, now]).isEmpty
     }
 
     public func leaderResign(role: String, holder: String) async throws {
@@ -412,8 +420,8 @@ public struct QueueStore: Sendable {
         public var remainingSeconds: Double
     }
 
-    public func leaderGet(role: String) async throws -> Leader? {
-        try await connection.query(QueueSQL.leaderGet, [role]).first.map { row in
+    public func leaderGet(role: String, now: Date? = nil) async throws -> Leader? {
+        try await connection.query(QueueSQL.leaderGet, [role, now]).first.map { row in
             Leader(holder: try row.decode("holder"), electedAt: try row.decode("elected_at"),
                    remainingSeconds: try row.decode("remaining"))
         }
@@ -454,14 +462,3 @@ extension QueueStore {
     }
 }
 
-/// Errors of the queue that an operator reads: one line naming the field and the rule.
-public enum QueueError: Error, CustomStringConvertible, Sendable {
-    case invalidInput(String)
-    case notFound(String)
-
-    public var description: String {
-        switch self {
-        case .invalidInput(let message), .notFound(let message): return message
-        }
-    }
-}

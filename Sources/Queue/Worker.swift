@@ -22,14 +22,14 @@ public struct WorkerConfiguration: Sendable {
 
     public func validate() throws {
         guard (1...1000).contains(concurrency) else {
-            throw QueueError.invalidInput("concurrency: must be a whole number from 1 to 1000 (got \(concurrency))")
+            throw InputError(field: "concurrency", problem: "must be a whole number from 1 to 1000 (got \(concurrency))")
         }
         guard Names.isValidProcessName(name) else {
-            throw QueueError.invalidInput("name: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
+            throw InputError(field: "name", problem: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
         }
-        guard leaseSeconds >= 1 else { throw QueueError.invalidInput("lease: must be at least 1 second") }
-        guard pollIntervalSeconds > 0 else { throw QueueError.invalidInput("poll interval: must be positive") }
-        guard gracePeriodSeconds >= 0 else { throw QueueError.invalidInput("grace period: must not be negative") }
+        guard leaseSeconds >= 1 else { throw InputError(field: "lease", problem: "must be at least 1 second") }
+        guard pollIntervalSeconds > 0 else { throw InputError(field: "poll interval", problem: "must be positive") }
+        guard gracePeriodSeconds >= 0 else { throw InputError(field: "grace period", problem: "must not be negative") }
     }
 }
 
@@ -45,23 +45,24 @@ public enum Names {
     }
 }
 
-/// A worker: claims jobs in batches bounded by its free slots, runs their handlers, renews leases,
-/// and records outcomes. Stateless: everything it knows is in PostgreSQL, so `kill -9` loses
-/// nothing but time (the coordinator rescues its leases).
+/// A worker: claims jobs in batches bounded by its free slots, runs their handlers (each a child
+/// task of the worker's task group), renews leases, and records outcomes. Stateless: everything it
+/// knows is in PostgreSQL, so `kill -9` loses nothing but time (the coordinator rescues its leases).
+/// Leases, heartbeats, polls, retry times and the grace period run on its clock.
 public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
     private let database: ConnectionConfiguration
     private let registry: JobRegistry
     private let logger: Logger
-    private let wakeup = Wakeup()
-    private let finisherWakeup = Wakeup()
+    private let clock: any TimeSource
+    private let wakeup: Wakeup
+    private let finisherWakeup: Wakeup
     private let state = Mutex(State())
     private let handlerPool: ConnectionPool
 
     private struct Running {
         var job: Job
         var control: JobControl
-        var task: Task<Void, Never>?
     }
 
     private struct State {
@@ -72,10 +73,13 @@ public final class Worker: Service, Sendable {
     }
 
     public init(configuration: WorkerConfiguration, database: ConnectionConfiguration, registry: JobRegistry,
-                logger: Logger) {
+                logger: Logger, clock: any TimeSource = SystemTimeSource()) {
         self.configuration = configuration
         self.database = database
         self.registry = registry
+        self.clock = clock
+        self.wakeup = Wakeup(clock: clock)
+        self.finisherWakeup = Wakeup(clock: clock)
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.name)"
         self.logger = logger
@@ -99,8 +103,11 @@ public final class Worker: Service, Sendable {
                 group.addTask { await self.listen() }
                 group.addTask { await self.heartbeatLoop(heartbeatStore) }
                 group.addTask { await self.finisherLoop(finishStore) }
-                await self.claimLoop(claimStore, finishStore)
-                await self.drain(finishStore)
+                // The jobs' own group: the drain ends it, and it returns once every handler returned.
+                await withDiscardingTaskGroup { jobs in
+                    await self.claimLoop(claimStore, finishStore, &jobs)
+                    await self.drain(finishStore, &jobs)
+                }
                 self.state.withLock { $0.stopping = true }
                 self.finisherWakeup.signal()
                 group.cancelAll()
@@ -123,17 +130,17 @@ public final class Worker: Service, Sendable {
 
     // MARK: claiming
 
-    private func claimLoop(_ store: QueueStore, _ finishStore: QueueStore) async {
+    private func claimLoop(_ store: QueueStore, _ finishStore: QueueStore, _ jobs: inout DiscardingTaskGroup) async {
         var backoff = Backoff()
         while !isStopping {
             let free = configuration.concurrency - state.withLock { $0.running.count }
             if free > 0 {
                 do {
-                    let jobs = try await store.jobClaim(worker: configuration.name, slots: free,
-                                                        leaseSeconds: configuration.leaseSeconds)
+                    let claimed = try await store.jobClaim(worker: configuration.name, slots: free,
+                                                           leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
                     backoff.reset()
-                    for job in jobs { start(job, finishStore) }
-                    if jobs.count == free { continue }
+                    for job in claimed { start(job, finishStore, in: &jobs) }
+                    if claimed.count == free { continue }
                 } catch {
                     logger.warning("claim failed: \(error)")
                     try? await backoff.wait()
@@ -144,15 +151,10 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func start(_ job: Job, _ finishStore: QueueStore) {
+    private func start(_ job: Job, _ finishStore: QueueStore, in jobs: inout DiscardingTaskGroup) {
         let control = JobControl()
         state.withLock { $0.running[job.id] = Running(job: job, control: control) }
-        let task = Task {
-            await self.execute(job, control: control, finishStore)
-        }
-        state.withLock { state in
-            if state.running[job.id] != nil { state.running[job.id]?.task = task }
-        }
+        jobs.addTask { await self.execute(job, control: control, finishStore) }
     }
 
     private func execute(_ job: Job, control: JobControl, _ finishStore: QueueStore) async {
@@ -161,50 +163,28 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "job.type"] = "\(job.type)"
         let held = QueueStore.Held(id: job.id, attempt: job.attempt)
         let context = JobContext(job: job, logger: logger, database: handlerPool, store: finishStore,
-                                 control: control, leaseSeconds: configuration.leaseSeconds)
-        var outcome: QueueStore.Outcome?
-        var errorText: String?
-        var retryAt: Date?
+                                 control: control, leaseSeconds: configuration.leaseSeconds, clock: clock)
+        var thrown: (any Error)?
         do {
             let definition = try registry.definition(for: job.type)
-            try await definition.run(context)
-            outcome = .succeeded
-        } catch is JobCanceledError {
-            outcome = .canceled
-            errorText = "canceled"
-        } catch is JobLostError {
-            outcome = nil
+            try await control.runCancelingOnLoss { try await definition.run(context) }
         } catch {
-            switch control.signal {
-            case .lost: outcome = nil
-            case .cancel: outcome = .canceled; errorText = "canceled"
-            case .none:
-                if Task.isCancelled {
-                    outcome = nil // stopping: the drain releases it
-                } else if error is RetryableJobError || (error as? PostgresError)?.isTransient == true {
-                    // A lost database connection inside a handler is worth another try, like any
-                    // error the handler marks retryable.
-                    outcome = .retry
-                    errorText = "\(error)"
-                    retryAt = Date().addingTimeInterval(Self.retryDelay(attempt: job.attempt))
-                } else {
-                    outcome = .failed
-                    errorText = "\(error)"
-                }
-            }
+            thrown = error
         }
-        if let outcome {
+        let ending = AttemptEnding.of(error: thrown, signal: control.signal, taskCanceled: Task.isCancelled,
+                                      now: clock.now, retryDelay: Self.retryDelay(attempt: job.attempt))
+        if let outcome = ending.outcome {
             if outcome == .succeeded, !job.kind.isSync {
                 state.withLock { $0.succeeded.append(held) }
                 finisherWakeup.signal()
             } else {
                 await persist("finish job \(job.id)") {
-                    _ = try await finishStore.jobEnd(held, outcome: outcome, error: errorText, retryAt: retryAt,
+                    _ = try await finishStore.jobEnd(held, outcome: outcome, error: ending.error, retryAt: ending.retryAt,
                                                      actor: self.configuration.name)
                 }
             }
             if outcome != .succeeded {
-                logger.info("job ended", metadata: ["outcome": "\(outcome.rawValue)", "error": "\(errorText ?? "")"])
+                logger.info("job ended", metadata: ["outcome": "\(outcome.rawValue)", "error": "\(ending.error ?? "")"])
             }
         }
         state.withLock { _ = $0.running.removeValue(forKey: job.id) }
@@ -250,12 +230,12 @@ public final class Worker: Service, Sendable {
     /// Gives up on errors that another try cannot fix.
     private func persist(_ what: String, _ body: () async throws -> Void) async {
         var backoff = Backoff()
-        let deadline = Date().addingTimeInterval(configuration.leaseSeconds * 2)
+        let deadline = clock.now.addingTimeInterval(configuration.leaseSeconds * 2)
         while true {
             do {
                 try await body()
                 return
-            } catch let error as PostgresError where error.isTransient && Date() < deadline {
+            } catch let error as PostgresError where error.isTransient && clock.now < deadline {
                 logger.warning("\(what) failed, retrying: \(error)")
                 try? await backoff.wait()
             } catch {
@@ -284,22 +264,22 @@ public final class Worker: Service, Sendable {
     private func heartbeatLoop(_ store: QueueStore) async {
         let interval = configuration.leaseSeconds / 3
         while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+            try? await clock.sleep(seconds: interval)
             if Task.isCancelled { return }
             let held = state.withLock { state in
                 state.running.values.map { QueueStore.Held(id: $0.job.id, attempt: $0.job.attempt) } + state.succeeded
             }
             do {
                 let states = try await store.jobHeartbeat(worker: configuration.name, held: held,
-                                                          leaseSeconds: configuration.leaseSeconds)
+                                                          leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
                 for item in held {
                     let control = state.withLock { $0.running[item.id]?.control }
                     guard let control else { continue }
                     switch states[item.id] {
                     case nil:
+                        // The control cancels the handler's task.
                         control.set(.lost)
                         logger.warning("job \(item.id) is no longer ours (rescued or stopped); letting it go")
-                        state.withLock { $0.running[item.id]?.task }?.cancel()
                     case .canceling?:
                         control.set(.cancel)
                     default: break
@@ -340,22 +320,20 @@ public final class Worker: Service, Sendable {
 
     // MARK: stopping
 
-    /// Lets running jobs finish within the grace period, then hands back the rest.
-    private func drain(_ store: QueueStore) async {
-        let deadline = Date().addingTimeInterval(configuration.gracePeriodSeconds)
-        while Date() < deadline, state.withLock({ !$0.running.isEmpty }) {
+    /// Lets running jobs finish within the grace period, then hands back the rest and cancels their
+    /// handlers (the jobs' group then waits for them to return).
+    private func drain(_ store: QueueStore, _ jobs: inout DiscardingTaskGroup) async {
+        let deadline = clock.now.addingTimeInterval(configuration.gracePeriodSeconds)
+        while clock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
             await wakeup.wait(timeout: 0.1)
         }
-        let left = state.withLock { state in
-            state.running.values.map { ($0.job, $0.task) }
-        }
+        let left = state.withLock { state in state.running.values.map(\.job) }
         guard !left.isEmpty else { return }
         logger.info("grace period over; releasing \(left.count) job(s) back to the queue")
         await persist("release jobs") {
-            _ = try await store.jobRelease(left.map { .init(id: $0.0.id, attempt: $0.0.attempt) },
+            _ = try await store.jobRelease(left.map { .init(id: $0.id, attempt: $0.attempt) },
                                            actor: self.configuration.name)
         }
-        for (_, task) in left { task?.cancel() }
-        for (_, task) in left { await task?.value }
+        jobs.cancelAll()
     }
 }

@@ -3,6 +3,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 
 /// Fires the LDAP synchronization of every domain whose own interval is due (the seed's
@@ -56,7 +57,7 @@ public struct DomainSyncFiringDuty: CoordinatorDuty {
         self.intervalSeconds = intervalSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await DomainSyncFiring(store.connection).fireDue(now: Date(), actor: actor)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await DomainSyncFiring(store.connection).fireDue(now: clock.now, actor: actor)
     }
 }

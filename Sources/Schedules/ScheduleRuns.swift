@@ -109,11 +109,12 @@ enum ScheduleRunSQL {
     static let logRead = Statement("schedule_runs_log_read", """
         SELECT message FROM schedule_run_logs WHERE run_id = $1 ORDER BY id
         """)
-    /// Finished runs older than the retention, except each schedule's latest run.
+    /// Finished runs older than the retention at $3 (NULL: the database's clock), except each
+    /// schedule's latest run.
     static let prune = Statement("schedule_runs_prune", """
         WITH doomed AS (
             SELECT r.id FROM schedule_runs r
-             WHERE r.finished_at < now() - make_interval(secs => $1)
+             WHERE r.finished_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)
                AND r.id < (SELECT max(latest.id) FROM schedule_runs latest WHERE latest.schedule_name = r.schedule_name)
              ORDER BY r.id LIMIT $2)
         DELETE FROM schedule_runs WHERE id IN (SELECT id FROM doomed)
@@ -253,13 +254,13 @@ public struct ScheduleRunStore: Sendable {
         return canceled
     }
 
-    /// Deletes finished runs older than `retentionSeconds` (with their logs), keeping each schedule's
-    /// latest run; returns how many it deleted.
+    /// Deletes finished runs older than `retentionSeconds` at `now` (nil: the database's clock), with
+    /// their logs, keeping each schedule's latest run; returns how many it deleted.
     @discardableResult
-    public func runPrune(retentionSeconds: Double, limit: Int = 5000) async throws -> Int {
+    public func runPrune(retentionSeconds: Double, limit: Int = 5000, now: Date? = nil) async throws -> Int {
         var total = 0
         while true {
-            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit]).affectedRows
+            let deleted = try await connection.query(ScheduleRunSQL.prune, [retentionSeconds, limit, now]).affectedRows
             total += deleted
             if deleted < limit { return total }
         }
@@ -288,8 +289,8 @@ public struct ScheduleRunPruneDuty: CoordinatorDuty {
         self.retentionSeconds = retentionSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await ScheduleRunStore(store.connection).runPrune(retentionSeconds: retentionSeconds, now: clock.sqlNow)
     }
 }
 
@@ -302,7 +303,7 @@ public struct ScheduleFiringDuty: CoordinatorDuty {
         self.intervalSeconds = intervalSeconds
     }
 
-    public func runOnce(_ store: QueueStore, actor: String) async throws {
-        try await ScheduleRunStore(store.connection).fireDue(now: Date(), actor: actor)
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await ScheduleRunStore(store.connection).fireDue(now: clock.now, actor: actor)
     }
 }

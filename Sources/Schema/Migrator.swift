@@ -36,7 +36,7 @@ public struct Migrator: Sendable {
             folder = folder.deletingLastPathComponent()
         }
         if FileManager.default.fileExists(atPath: shared.path) { return Migrator(directory: shared.path) }
-        throw QueueError.notFound("migrations: folder not found; set UCP_MIGRATIONS_DIR to the migrations/ folder")
+        throw InputError(field: "migrations", problem: "folder not found; set UCP_MIGRATIONS_DIR to the migrations/ folder")
     }
 
     public func migrations() throws -> [Migration] {

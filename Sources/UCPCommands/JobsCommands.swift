@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import Queue
+import Runtime
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +53,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = QueueStore(Connection(try await Database.open()))
-            guard let job = try await store.jobGet(id: id) else { throw QueueError.notFound("job \(id): no such job") }
+            guard let job = try await store.jobGet(id: id) else { throw InputError(field: "job \(id)", problem: "no such job") }
             if json {
                 print(try Output.json(Output.jobJSON(job)))
                 return
@@ -78,7 +79,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = QueueStore(Connection(try await Database.open()))
-            guard try await store.jobGet(id: id) != nil else { throw QueueError.notFound("job \(id): no such job") }
+            guard try await store.jobGet(id: id) != nil else { throw InputError(field: "job \(id)", problem: "no such job") }
             let lines = try await store.jobLogRead(id: id)
             if json {
                 print(try Output.json(lines.map { ["attempt": $0.attempt, "at": Output.iso($0.at), "level": $0.level, "message": $0.message] }))

@@ -4,6 +4,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import Sync
 
 struct SubmitCommand: AsyncParsableCommand {
@@ -172,7 +173,7 @@ package enum JobWatcher {
         var lastLine = ""
         while true {
             guard let job = try await store.jobGet(id: id) else {
-                throw QueueError.notFound("job \(id): no such job")
+                throw InputError(field: "job \(id)", problem: "no such job")
             }
             let line = describe(job)
             if terminal {

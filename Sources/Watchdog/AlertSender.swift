@@ -3,6 +3,7 @@ import Inventory
 import Logging
 import Postgres
 import Queue
+import Runtime
 import ServiceLifecycle
 
 /// What the alert sender needs of a mail transport.
@@ -46,34 +47,29 @@ public final class AlertSender: Service, Sendable {
     private let database: ConnectionConfiguration
     private let mailer: any AlertMailer
     private let logger: Logger
+    private let clock: any TimeSource
 
     public init(configuration: AlertSenderConfiguration = .init(), database: ConnectionConfiguration,
-                mailer: any AlertMailer, logger: Logger) {
+                mailer: any AlertMailer, logger: Logger, clock: any TimeSource = SystemTimeSource()) {
         self.configuration = configuration
         self.database = database
         self.mailer = mailer
         self.logger = logger
+        self.clock = clock
     }
 
     public func run() async throws {
         let connection = Connection(database)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                _ = try await runOnce(connection)
-            } catch {
-                logger.warning("alert outbox: \(error)")
-            }
-            try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(nanoseconds: UInt64(self.configuration.pollIntervalSeconds * 1_000_000_000))
-            }
-        }
+        let loop = PeriodicLoop(.init(name: "alert outbox", intervalSeconds: configuration.pollIntervalSeconds),
+                                clock: clock, logger: logger)
+        await loop.run { _ = try await runOnce(connection) }
         await connection.close()
     }
 
-    /// Sends what is due now; returns how many messages went out.
+    /// Sends what is due at the clock's time; returns how many messages went out.
     public func runOnce(_ connection: Connection) async throws -> Int {
         let store = AlertStore(connection)
-        let due = try await store.alertClaimDue(limit: 20, leaseSeconds: configuration.leaseSeconds)
+        let due = try await store.alertClaimDue(limit: 20, leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
         guard !due.isEmpty else { return 0 }
         guard let settings = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self),
               settings.url != nil
@@ -81,7 +77,7 @@ public final class AlertSender: Service, Sendable {
             for alert in due {
                 try await store.alertMarkFailedAttempt(
                     alert, maxAttempts: configuration.maxAttempts,
-                    retryAt: Date().addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt)),
+                    retryAt: clock.now.addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt)),
                     permanent: false, error: "no mail server configured (ucp settings set mail.url …)")
             }
             return 0
@@ -94,7 +90,7 @@ public final class AlertSender: Service, Sendable {
                 sent += 1
             } catch {
                 let retryable = (error as? AlertDeliveryError)?.retryable ?? true
-                let retryAt = Date().addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt))
+                let retryAt = clock.now.addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt))
                 try await store.alertMarkFailedAttempt(alert, maxAttempts: configuration.maxAttempts, retryAt: retryAt,
                                                        permanent: !retryable, error: "\(error)")
                 logger.warning("alert \(alert.id) to \(alert.recipient) not sent (attempt \(alert.attempt)): \(error)")

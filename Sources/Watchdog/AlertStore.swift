@@ -10,17 +10,18 @@ public struct AlertStore: Sendable {
         self.connection = connection
     }
 
-    static let watchdogCheck = Statement("watchdog_check", "SELECT id FROM ucp_watchdog_check($1, $2, $3::text[])")
+    static let watchdogCheck = Statement("watchdog_check", "SELECT id FROM ucp_watchdog_check($1, $2, $3::text[], $4::timestamptz)")
     static let alertEnqueue = Statement("alert_enqueue", """
         INSERT INTO alerts (kind, recipient, subject, body) SELECT $1, recipient, $3, $4 FROM unnest($2::text[]) AS recipient
         """)
-    /// Due rows: pending and due, or left `sending` by a sender that died (lease expired).
+    /// Due rows: pending and due, or left `sending` by a sender that died (lease expired). $3 is the
+    /// time to judge by (NULL: the database's clock).
     static let alertClaimDue = Statement("alert_claim_due", """
         UPDATE alerts SET state = 'sending', attempts = attempts + 1,
-                          lease_expires_at = now() + make_interval(secs => $2)
+                          lease_expires_at = coalesce($3::timestamptz, now()) + make_interval(secs => $2)
          WHERE id IN (SELECT id FROM alerts
-                       WHERE (state = 'pending' AND next_attempt_at <= now())
-                          OR (state = 'sending' AND lease_expires_at < now())
+                       WHERE (state = 'pending' AND next_attempt_at <= coalesce($3::timestamptz, now()))
+                          OR (state = 'sending' AND lease_expires_at < coalesce($3::timestamptz, now()))
                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING id, kind, job_id, recipient, subject, body, attempts
         """)
@@ -38,9 +39,11 @@ public struct AlertStore: Sendable {
           FROM alerts WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2
         """)
 
-    /// Stops the syncs stuck for `thresholdSeconds` and queues their alerts; returns their ids.
-    public func watchdogCheck(thresholdSeconds: Double, actor: String, recipients: [String]) async throws -> [Int64] {
-        try await connection.query(Self.watchdogCheck, [thresholdSeconds, actor, PostgresTextArray(recipients)])
+    /// Stops the syncs stuck for `thresholdSeconds` at `now` (nil: the database's clock) and queues
+    /// their alerts; returns their ids.
+    public func watchdogCheck(thresholdSeconds: Double, actor: String, recipients: [String],
+                              now: Date? = nil) async throws -> [Int64] {
+        try await connection.query(Self.watchdogCheck, [thresholdSeconds, actor, PostgresTextArray(recipients), now])
             .map { try $0.decode("id") }
     }
 
@@ -59,9 +62,9 @@ public struct AlertStore: Sendable {
         public var attempt: Int
     }
 
-    /// Takes up to `limit` due alerts for sending, each for `leaseSeconds`.
-    public func alertClaimDue(limit: Int, leaseSeconds: Double) async throws -> [DueAlert] {
-        try await connection.query(Self.alertClaimDue, [limit, leaseSeconds]).map { row in
+    /// Takes up to `limit` alerts due at `now` (nil: the database's clock) for sending, each for `leaseSeconds`.
+    public func alertClaimDue(limit: Int, leaseSeconds: Double, now: Date? = nil) async throws -> [DueAlert] {
+        try await connection.query(Self.alertClaimDue, [limit, leaseSeconds, now]).map { row in
             DueAlert(id: try row.decode("id"), kind: try row.decode("kind"), jobID: try row.decodeIfPresent("job_id"),
                      recipient: try row.decode("recipient"), subject: try row.decode("subject"),
                      body: try row.decode("body"), attempt: try row.decode("attempts"))

@@ -3,6 +3,7 @@ import Inventory
 import Logging
 import Postgres
 import Queue
+import Runtime
 import ServiceLifecycle
 
 public struct WatchdogConfiguration: Sendable {
@@ -18,10 +19,10 @@ public struct WatchdogConfiguration: Sendable {
 
     public func validate() throws {
         guard Names.isValidProcessName(name) else {
-            throw QueueError.invalidInput("name: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
+            throw InputError(field: "name", problem: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
         }
-        guard checkIntervalSeconds >= 1 else { throw QueueError.invalidInput("interval: must be at least 1 second") }
-        guard stuckThresholdSeconds >= 1 else { throw QueueError.invalidInput("threshold: must be at least 1 second") }
+        guard checkIntervalSeconds >= 1 else { throw InputError(field: "interval", problem: "must be at least 1 second") }
+        guard stuckThresholdSeconds >= 1 else { throw InputError(field: "threshold", problem: "must be at least 1 second") }
     }
 }
 
@@ -32,13 +33,16 @@ public final class Watchdog: Service, Sendable {
     public let configuration: WatchdogConfiguration
     private let database: ConnectionConfiguration
     private let logger: Logger
+    private let clock: any TimeSource
 
-    public init(configuration: WatchdogConfiguration, database: ConnectionConfiguration, logger: Logger) {
+    public init(configuration: WatchdogConfiguration, database: ConnectionConfiguration, logger: Logger,
+                clock: any TimeSource = SystemTimeSource()) {
         self.configuration = configuration
         self.database = database
         var logger = logger
         logger[metadataKey: "watchdog"] = "\(configuration.name)"
         self.logger = logger
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -47,25 +51,19 @@ public final class Watchdog: Service, Sendable {
         logger.info("watchdog started", metadata: [
             "interval_s": "\(configuration.checkIntervalSeconds)", "threshold_s": "\(configuration.stuckThresholdSeconds)",
         ])
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                _ = try await runOnce(connection)
-            } catch {
-                logger.warning("status check failed: \(error)")
-            }
-            try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(nanoseconds: UInt64(self.configuration.checkIntervalSeconds * 1_000_000_000))
-            }
-        }
+        let loop = PeriodicLoop(.init(name: "status check", intervalSeconds: configuration.checkIntervalSeconds),
+                                clock: clock, logger: logger)
+        await loop.run { _ = try await runOnce(connection) }
         await connection.close()
     }
 
-    /// One status check; returns the ids of the syncs it stopped.
+    /// One status check at the clock's time; returns the ids of the syncs it stopped.
     public func runOnce(_ connection: Connection) async throws -> [Int64] {
         let mail = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self)
         let recipients = mail?.recipients ?? []
         let stopped = try await AlertStore(connection).watchdogCheck(
-            thresholdSeconds: configuration.stuckThresholdSeconds, actor: configuration.name, recipients: recipients)
+            thresholdSeconds: configuration.stuckThresholdSeconds, actor: configuration.name, recipients: recipients,
+            now: clock.sqlNow)
         for id in stopped {
             logger.warning("Automatic synchronization status check Failed: stopped a stuck synchronization",
                            metadata: ["job.id": "\(id)", "recipients": "\(recipients.count)"])

@@ -31,7 +31,11 @@ final class ServerRestartTests: XCTestCase {
         for index in 0..<3 {
             _ = try await store.jobEnqueue(.init(DomainSync.self, target: "d\(index)", actor: "t"))
         }
-        try await Task.sleep(nanoseconds: 1_000_000_000)
+        // Under load: orders are being worked on when the server goes.
+        let busy = try await eventually(timeout: 30) {
+            try await store.jobList(state: .succeeded, type: "noop", limit: 20).count >= 20
+        }
+        XCTAssertTrue(busy)
         try cluster.stop(mode: "fast")
         try await Task.sleep(nanoseconds: 5_000_000_000)
         try cluster.start()

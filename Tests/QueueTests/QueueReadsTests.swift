@@ -2,6 +2,7 @@ import Foundation
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import TestSupport
 import XCTest
 
@@ -105,7 +106,7 @@ final class QueueReadsTests: XCTestCase {
         do {
             _ = try await owner.jobEnqueueCopies(.init(kind: .sync, type: "sync.ldap", actor: "bench"), count: 2)
             XCTFail("syncs are not copied")
-        } catch let error as QueueError {
+        } catch let error as InputError {
             XCTAssertTrue("\(error)".contains("sync.ldap is not one"), "\(error)")
         }
     }
@@ -117,7 +118,7 @@ final class QueueReadsTests: XCTestCase {
             -- ucp bench queue: the worker's claim (200 slots) and its batched finish
             -- (QueueSQL.jobClaim and QueueSQL.jobSucceedMany), two transactions per batch as in the worker.
             SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt), '{}') AS attempts
-              FROM (SELECT * FROM ucp_claim('pgbench-' || :client_id, 200, 30)) AS claimed \\gset
+              FROM (SELECT * FROM ucp_claim('pgbench-' || :client_id, 200, 30, NULL::timestamptz)) AS claimed \\gset
             UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
               FROM unnest(:ids::bigint[], :attempts::integer[]) AS done(id, attempt)
              WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'

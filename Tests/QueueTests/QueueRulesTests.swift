@@ -10,10 +10,15 @@ import XCTest
 final class QueueRulesTests: XCTestCase {
     var database: TestDatabase!
     var store: QueueStore!
+    /// The time the tests play, passed to the statements that judge by it. It starts a minute ahead
+    /// of the database's clock, so that what a test enqueues is due at its time, on a whole second,
+    /// so that times written and read back compare exactly.
+    var clock: ManualTimeSource!
 
     override func setUp() async throws {
         database = try await TestServer.freshDatabase()
         store = database.store()
+        clock = ManualTimeSource(now: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 60).rounded(.up)))
     }
 
     func enqueue(_ kind: JobKind, _ type: String, target: String? = nil, key: String? = nil, group: String? = nil,
@@ -22,8 +27,8 @@ final class QueueRulesTests: XCTestCase {
                                          maxAttempts: maxAttempts, dedupKey: key, actor: "test", syncGroup: group)).id
     }
 
-    func claim(_ slots: Int, worker: String = "w") async throws -> [Job] {
-        try await store.jobClaim(worker: worker, slots: slots, leaseSeconds: 30)
+    func claim(_ slots: Int, worker: String = "w", now: Date? = nil) async throws -> [Job] {
+        try await store.jobClaim(worker: worker, slots: slots, leaseSeconds: 30, now: now)
     }
 
     func held(_ job: Job) -> QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
@@ -64,12 +69,13 @@ final class QueueRulesTests: XCTestCase {
 
     func testLateFinishAfterRescueIsRefused() async throws {
         _ = try await enqueue(.order, "noop")
-        let job = try await claim(1)[0]
-        // The worker goes silent: its lease expires and the coordinator rescues the job.
-        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second'"))
-        let rescued = try await store.jobRescueExpired(actor: "coordinator")
+        let job = try await claim(1, now: clock.now)[0]
+        // The worker goes silent: its 30 s lease expires and the coordinator rescues the job.
+        await assertEqual(try await store.jobRescueExpired(actor: "coordinator", now: clock.now).count, 0, "the lease holds")
+        clock.advance(by: 31)
+        let rescued = try await store.jobRescueExpired(actor: "coordinator", now: clock.now)
         XCTAssertEqual(rescued.map(\.state), [.queued])
-        let again = try await claim(1, worker: "w2")[0]
+        let again = try await claim(1, worker: "w2", now: clock.now)[0]
         XCTAssertEqual(again.attempt, 2)
         // The first worker wakes up and tries to finish: refused.
         let late = try await store.jobEnd(held(job), outcome: .succeeded, actor: "w")
@@ -82,11 +88,11 @@ final class QueueRulesTests: XCTestCase {
 
     func testRescuedJobIsSupersededByAQueuedTwinWithTheSameKey() async throws {
         let first = try await enqueue(.order, "noop", key: "order:x")
-        _ = try await claim(1)
+        _ = try await claim(1, now: clock.now)
         let twin = try await enqueue(.order, "noop", key: "order:x")
         XCTAssertNotEqual(first, twin)
-        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"), [first])
-        let rescued = try await store.jobRescueExpired(actor: "coordinator")
+        clock.advance(by: 31)
+        let rescued = try await store.jobRescueExpired(actor: "coordinator", now: clock.now)
         XCTAssertEqual(rescued.map(\.state), [.canceled], "the queued twin does the work; rescue must not fail on the key")
         await assertEqual(try await store.jobGet(id: twin)?.state, .queued)
     }
@@ -94,14 +100,15 @@ final class QueueRulesTests: XCTestCase {
     func testRescueFailsASyncWithWorkerLostAndFreesTheSlot() async throws {
         let syncID = try await enqueue(.deviceSync, "sync.infra", target: "cucm1")
         _ = try await enqueue(.deviceSync, "sync.user", target: "cucm2")
-        await assertEqual(try await claim(5).map(\.id), [syncID])
-        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"), [syncID])
-        _ = try await store.jobRescueExpired(actor: "coordinator")
+        await assertEqual(try await claim(5, now: clock.now).map(\.id), [syncID])
+        clock.advance(by: 31)
+        _ = try await store.jobRescueExpired(actor: "coordinator", now: clock.now)
         let sync = try await store.jobGet(id: syncID)
         XCTAssertEqual(sync?.state, .failed)
         XCTAssertEqual(sync?.error, "worker lost")
+        XCTAssertEqual(sync?.finishedAt, clock.now, "ended at the time the coordinator judged by")
         // The slot is free: the next sync starts.
-        await assertEqual(try await claim(5).map(\.type), ["sync.user"])
+        await assertEqual(try await claim(5, now: clock.now).map(\.type), ["sync.user"])
     }
 
     func testOnlyOneSyncRunsAndOthersWait() async throws {
@@ -206,16 +213,19 @@ final class QueueRulesTests: XCTestCase {
 
     func testStopStuckRefusesAProgressingSyncAndStopsAStuckOne() async throws {
         _ = try await enqueue(.deviceSync, "sync.infra", target: "c1")
-        let sync = try await claim(1)[0]
-        let params = QueueStore.StopStuckParams(id: sync.id, actor: "op", minimumIdleSeconds: 0.5,
+        let sync = try await claim(1, now: clock.now)[0]
+        var params = QueueStore.StopStuckParams(id: sync.id, actor: "op", minimumIdleSeconds: 3600,
                                                 action: "sync.stop_stuck", message: "stopped by op")
+        clock.advance(by: 3599)
+        params.now = clock.now
         do {
             _ = try await store.jobStopStuck(params)
             XCTFail("a progressing sync was stopped")
         } catch let error as PostgresError {
             XCTAssertTrue(error.message.contains("is progressing"), error.message)
         }
-        try await Task.sleep(nanoseconds: 700_000_000)
+        clock.advance(by: 1)
+        params.now = clock.now
         let stopped = try await store.jobStopStuck(params)
         XCTAssertEqual(stopped.state, .failed)
         XCTAssertEqual(stopped.error, "stopped by op")
@@ -226,13 +236,18 @@ final class QueueRulesTests: XCTestCase {
 
     func testProgressTimeMovesOnlyWhenProgressChanges() async throws {
         _ = try await enqueue(.sync, "sync.domain", target: "d")
-        let sync = try await claim(1)[0]
-        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30)
+        let sync = try await claim(1, now: clock.now)[0]
+        clock.advance(by: 10)
+        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30, now: clock.now)
         let first = try await store.jobGet(id: sync.id)?.progress.changedAt
-        try await Task.sleep(nanoseconds: 50_000_000)
-        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30)
+        XCTAssertEqual(first, clock.now)
+        clock.advance(by: 10)
+        _ = try await store.jobProgress(held(sync), done: 1, total: 10, message: "a", leaseSeconds: 30, now: clock.now)
         await assertEqual(try await store.jobGet(id: sync.id)?.progress.changedAt, first)
-        _ = try await store.jobProgress(held(sync), done: 2, total: 10, message: "a", leaseSeconds: 30)
+        await assertEqual(try await store.jobGet(id: sync.id)?.leaseExpiresAt, clock.now.addingTimeInterval(30),
+                          "the same progress still renews the lease")
+        clock.advance(by: 10)
+        _ = try await store.jobProgress(held(sync), done: 2, total: 10, message: "a", leaseSeconds: 30, now: clock.now)
         await assertGreaterThan(try await store.jobGet(id: sync.id)!.progress.changedAt!, first!)
     }
 
@@ -271,17 +286,26 @@ final class QueueRulesTests: XCTestCase {
         let job = try await claim(1)[0]
         _ = try await store.jobEnd(held(job), outcome: .succeeded, actor: "w")
         _ = try await enqueue(.order, "noop")
-        try await Connection(database.owner).query(Statement("", "UPDATE jobs SET finished_at = now() - interval '8 days' WHERE id = $1"), [job.id])
-        await assertEqual(try await store.jobPrune(retentionSeconds: 7 * 86400, limit: 100), 1)
+        await assertEqual(try await store.jobPrune(retentionSeconds: 7 * 86400, limit: 100), 0, "not a week old yet")
+        clock.advance(by: 8 * 86400)
+        await assertEqual(try await store.jobPrune(retentionSeconds: 7 * 86400, limit: 100, now: clock.now), 1)
         await assertEqual(try await store.jobList(state: nil, type: nil, limit: 10).count, 1)
     }
 
     func testLeadershipIsALease() async throws {
-        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "a", leaseSeconds: 0.5))
-        await assertFalse(try await store.leaderAttemptElect(role: "coordinator", holder: "b", leaseSeconds: 0.5))
-        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "a", leaseSeconds: 0.5))
-        try await Task.sleep(nanoseconds: 700_000_000)
-        await assertTrue(try await store.leaderAttemptElect(role: "coordinator", holder: "b", leaseSeconds: 0.5))
-        await assertEqual(try await store.leaderGet(role: "coordinator")?.holder, "b")
+        func elect(_ holder: String) async throws -> Bool {
+            try await store.leaderAttemptElect(role: "coordinator", holder: holder, leaseSeconds: 10, now: clock.now)
+        }
+        await assertTrue(try await elect("a"))
+        await assertFalse(try await elect("b"))
+        clock.advance(by: 9)
+        await assertTrue(try await elect("a"), "the holder renews")
+        clock.advance(by: 9)
+        await assertFalse(try await elect("b"), "the renewed lease still holds")
+        await assertEqual(try await store.leaderGet(role: "coordinator", now: clock.now)?.holder, "a")
+        clock.advance(by: 1.5)
+        await assertNil(try await store.leaderGet(role: "coordinator", now: clock.now), "expired: nobody leads")
+        await assertTrue(try await elect("b"))
+        await assertEqual(try await store.leaderGet(role: "coordinator", now: clock.now)?.holder, "b")
     }
 }

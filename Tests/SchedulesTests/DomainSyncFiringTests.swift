@@ -2,6 +2,7 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
+import Runtime
 import Schedules
 import ScheduleRules
 import Secrets
@@ -81,6 +82,14 @@ final class DomainSyncFiringTests: XCTestCase {
         let last = try await database.store().auditList(since: nil, jobID: nil, limit: 100)
             .filter { $0.action == "domain.ldap_sync_fired" }.max { $0.id < $1.id }
         XCTAssertTrue(last?.message.hasSuffix("one is already queued, none added") == true, last?.message ?? "")
+
+        // The coordinator's duty fires by its clock.
+        try await finishLDAPJobs(database)
+        let duty = DomainSyncFiringDuty()
+        try await duty.runOnce(database.store(), actor: "c1", clock: ManualTimeSource(now: start.addingTimeInterval(36 * hour - 60)))
+        await assertEqual(try await ldapJobs(database).count, 3, "not due before start + 36 h")
+        try await duty.runOnce(database.store(), actor: "c1", clock: ManualTimeSource(now: start.addingTimeInterval(36 * hour + 60)))
+        await assertEqual(try await ldapJobs(database).count, 4)
     }
 
     func testCoordinatorProcessFiresADueDomain() async throws {

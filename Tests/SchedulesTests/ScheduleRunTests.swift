@@ -3,6 +3,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import Schedules
 import ScheduleRules
 import TestSupport
@@ -51,9 +52,10 @@ final class ScheduleRunTests: XCTestCase {
         XCTAssertTrue(log.contains { $0.contains("1 earlier due time(s) missed") }, "\(log)")
         await assertEqual(try await ScheduleStore(connection).scheduleGet(name: "Hourly")?.lastFiredAt, start.addingTimeInterval(2 * 3600))
 
-        // Through the duty at the real clock: the due time start+3h has passed, start+4h has not.
-        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
-        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1")
+        // Through the duty, at a clock where the due time start+3h has passed and start+4h has not.
+        let clock = ManualTimeSource(now: start.addingTimeInterval(3 * 3600 + 600))
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: clock)
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: clock)
         let counts = try await runCount(database)
         XCTAssertEqual(counts.runs, 3)
         XCTAssertEqual(counts.jobs, 3, "one schedule.run job per run")
@@ -72,11 +74,12 @@ final class ScheduleRunTests: XCTestCase {
             try await store.scheduleAdd(try definition("S\(index)", start: start), actor: "test")
         }
         // Two "leaders" (each with its own connection) firing over and over at once.
+        let clock = ManualTimeSource(now: start.addingTimeInterval(5 * 3600 + 60))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for coordinator in ["c1", "c2"] {
                 group.addTask {
                     let queue = QueueStore(Connection(database.app))
-                    for _ in 0..<5 { try await ScheduleFiringDuty().runOnce(queue, actor: coordinator) }
+                    for _ in 0..<5 { try await ScheduleFiringDuty().runOnce(queue, actor: coordinator, clock: clock) }
                 }
             }
             try await group.waitForAll()
@@ -99,7 +102,20 @@ final class ScheduleRunTests: XCTestCase {
         XCTAssertTrue(fired)
         // The leader dies; the standby takes over and must not fire the same due time again.
         processes.kill("c1")
-        try await Task.sleep(nanoseconds: 5_000_000_000)
+        let owner = Connection(database.owner)
+        func c2LeaseExpiry() async throws -> String? {
+            try await owner.query(Statement("", """
+                SELECT expires_at::text AS expires FROM leadership WHERE role = 'coordinator' AND holder = 'c2'
+                """)).first?.decodeIfPresent("expires")
+        }
+        var firstSeen: String?
+        // c2 leads once it holds the lease; once it renewed it, it ran a whole round, firing included.
+        let tookOverAndFired = try await eventually(timeout: 20) {
+            guard let expiry = try await c2LeaseExpiry() else { return false }
+            if firstSeen == nil { firstSeen = expiry }
+            return expiry != firstSeen
+        }
+        XCTAssertTrue(tookOverAndFired)
         let counts = try await runCount(database)
         XCTAssertEqual(counts.runs, 1)
         XCTAssertEqual(counts.jobs, 1)
@@ -376,9 +392,9 @@ final class ScheduleRunTests: XCTestCase {
         let list = try processes.run(["schedule", "list"])
         XCTAssertTrue(list.stdout.contains("3 succeeded"), list.stdout)
 
-        // Nothing is old enough yet; then, with a zero retention, all but the latest run go.
+        // Nothing is old enough yet; two hours later, all but the latest run go.
         await assertEqual(try await runs.runPrune(retentionSeconds: 3600), 0)
-        await assertEqual(try await runs.runPrune(retentionSeconds: 0), 2)
+        await assertEqual(try await runs.runPrune(retentionSeconds: 3600, now: Date().addingTimeInterval(2 * 3600)), 2)
         await assertEqual(try await runs.runList(schedule: "Quick").map(\.id), [3])
         await assertEqual(try await runs.runLog(id: 1), [])
         let latestLog = try await runs.runLog(id: 3)

@@ -3,6 +3,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import TestSupport
 import Watchdog
 import XCTest
@@ -33,7 +34,17 @@ final class WatchdogTests: XCTestCase {
         await assertTrue(try await eventually(timeout: 15) { try await store.jobGet(id: stuck)?.state == .failed })
         await assertTrue(try await eventually(timeout: 15) { try await store.jobGet(id: behind)?.state == .succeeded },
                          "the sync queued behind the stuck one starts")
-        try await Task.sleep(nanoseconds: 2_500_000_000)  // both watchdogs look again
+        // Both watchdogs look again, at once and an hour later: there is nothing more to stop.
+        let later = ManualTimeSource(now: Date().addingTimeInterval(3600))
+        let lookAgain = ["wd1", "wd2"].map { name in
+            var configuration = WatchdogConfiguration(name: name)
+            configuration.stuckThresholdSeconds = 2
+            return Watchdog(configuration: configuration, database: database.app, logger: .init(label: "test"), clock: later)
+        }
+        async let again1 = lookAgain[0].runOnce(Connection(database.app))
+        async let again2 = lookAgain[1].runOnce(Connection(database.app))
+        let (stoppedAgain1, stoppedAgain2) = try await (again1, again2)
+        XCTAssertEqual(stoppedAgain1 + stoppedAgain2, [])
 
         let job = try await store.jobGet(id: stuck)
         XCTAssertEqual(job?.error, "Automatic synchronization status check Failed")
@@ -43,7 +54,13 @@ final class WatchdogTests: XCTestCase {
         await assertFalse(try await store.maintenanceState().active)
 
         await assertTrue(try await eventually(timeout: 15) { try sink.delivered().count >= 2 })
-        try await Task.sleep(nanoseconds: 3_000_000_000)  // the senders look again: nothing goes twice
+        await assertTrue(try await eventually(timeout: 15) {
+            try await AlertStore(connection).alertList(state: "sent", limit: 100).count == 2
+        })
+        // A sender looks again, past the sending lease: nothing goes twice.
+        let laterSender = AlertSender(database: database.app, mailer: SMTPAlertMailer(), logger: .init(label: "test"),
+                                      clock: later)
+        await assertEqual(try await laterSender.runOnce(connection), 0)
         let delivered = try sink.delivered()
         XCTAssertEqual(delivered.flatMap(\.envelopeTo).sorted(), ["noc@example.test", "ops@example.test"])
         for message in delivered {
@@ -67,18 +84,22 @@ final class WatchdogTests: XCTestCase {
         let database = try await TestServer.freshDatabase()
         let store = database.store()
         _ = try await store.jobEnqueue(.init(kind: .sync, type: "sync.ldap", target: "d", actor: "t"))
-        let sync = try await store.jobClaim(worker: "w", slots: 1, leaseSeconds: 30)[0]
-        var configuration = WatchdogConfiguration(name: "wd")
-        configuration.stuckThresholdSeconds = 1
-        let watchdog = Watchdog(configuration: configuration, database: database.app, logger: .init(label: "test"))
+        let clock = ManualTimeSource(now: Date())  // after the enqueue: the sync is due at its time
+        let sync = try await store.jobClaim(worker: "w", slots: 1, leaseSeconds: 30, now: clock.now)[0]
+        // The seed's hour: a sync that reports progress every 40 minutes runs for more than an hour.
+        let watchdog = Watchdog(configuration: WatchdogConfiguration(name: "wd"), database: database.app,
+                                logger: .init(label: "test"), clock: clock)
+        XCTAssertEqual(watchdog.configuration.stuckThresholdSeconds, 3600)
         let connection = Connection(database.app)
         for step in 1...4 {
+            clock.advance(by: 2400)
             _ = try await store.jobProgress(.init(id: sync.id, attempt: sync.attempt), done: Int64(step), total: 10,
-                                            message: "page \(step)", leaseSeconds: 30)
+                                            message: "page \(step)", leaseSeconds: 30, now: clock.now)
             await assertEqual(try await watchdog.runOnce(connection), [])
-            try await Task.sleep(nanoseconds: 400_000_000)
         }
-        try await Task.sleep(nanoseconds: 1_100_000_000)
+        clock.advance(by: 3599)
+        await assertEqual(try await watchdog.runOnce(connection), [], "not stuck before the threshold")
+        clock.advance(by: 2)
         await assertEqual(try await watchdog.runOnce(connection), [sync.id], "stuck once progress stands still")
     }
 }
@@ -100,18 +121,24 @@ final class AlertOutboxTests: XCTestCase {
                                                       subject: "stuck", body: "a sync is stuck\r\n")
         var configuration = AlertSenderConfiguration()
         configuration.maximumBackoffSeconds = 0.2
+        let clock = ManualTimeSource(now: Date())
         let sender = AlertSender(configuration: configuration, database: database.app, mailer: SMTPAlertMailer(),
-                                 logger: .init(label: "test"))
+                                 logger: .init(label: "test"), clock: clock)
         await assertEqual(try await sender.runOnce(connection), 0, "the server is down")
         let pending = try await AlertStore(connection).alertList(state: nil, limit: 10)
         XCTAssertEqual(pending.map(\.state), ["pending"])
         XCTAssertEqual(pending.first?.attempts, 1)
         XCTAssertTrue(pending.first?.lastError?.contains("127.0.0.1") == true, pending.first?.lastError ?? "")
 
+        await assertEqual(try await sender.runOnce(connection), 0, "not due again before its backoff")
         let sink = try SMTPSink.start(for: self, port: port)
-        await assertTrue(try await eventually(timeout: 10, interval: 0.3) { try await sender.runOnce(connection) == 1 })
+        // Each look comes after the backoff, on the sender's clock.
+        await assertTrue(try await eventually(timeout: 10, interval: 0.3) {
+            clock.advance(by: 1)
+            return try await sender.runOnce(connection) == 1
+        })
         for _ in 0..<3 {
-            try await Task.sleep(nanoseconds: 300_000_000)
+            clock.advance(by: 300)  // past the sending lease, too
             await assertEqual(try await sender.runOnce(connection), 0)
         }
         XCTAssertEqual(try sink.delivered().map(\.subject), ["stuck"])
