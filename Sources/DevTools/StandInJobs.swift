@@ -30,8 +30,7 @@ public struct NoopOrder: JobParameters {
     static func run(_ parameters: NoopOrder, _ context: JobContext) async throws {
         if parameters.log == true { try await context.log("noop started") }
         if let seconds = parameters.seconds, seconds > 0 {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
-            try context.checkCancellation()
+            try await context.sleep(seconds: seconds)
         }
         if let message = parameters.fail {
             if parameters.retryable == true { throw RetryableJobError(message) }
@@ -80,13 +79,10 @@ public struct StandInSyncBehaviour: Sendable, Equatable {
         try await context.progress(done: 0, total: Int64(steps), message: "reading \(target)")
         if hang {
             // Stuck: no more progress, no end. Only a stop (watchdog, operator, shutdown) ends it.
-            while true {
-                try await Task.sleep(nanoseconds: 1_000_000_000)
-                try context.checkCancellation()
-            }
+            while true { try await context.sleep(seconds: 1) }
         }
         for step in 1...steps {
-            try await Task.sleep(nanoseconds: UInt64(min(Self.stepSeconds, seconds) * 1_000_000_000))
+            try await context.sleep(seconds: min(Self.stepSeconds, seconds))
             try await context.progress(done: Int64(step), total: Int64(steps), message: "step \(step) of \(steps)")
         }
         if let fail { throw StandInFailure(description: fail) }

@@ -80,73 +80,41 @@ public struct JobLostError: Error, CustomStringConvertible {
     public var description: String { "this attempt no longer owns the job" }
 }
 
-/// Shared between a running handler and its worker: what the heartbeats learnt.
+/// Shared between a running handler and its worker: what the heartbeats learnt. A signal also
+/// ends the handler's wait in `JobContext.sleep`, so a lost or canceled attempt stops at once
+/// instead of sleeping on (a blocking device call still ends first: no task can interrupt it).
 final class JobControl: Sendable {
     enum Signal: Sendable { case none, cancel, lost }
 
-    private struct State {
-        var signal = Signal.none
-        var handlerEnded = false
-        /// `runCancelingOnLoss`, waiting for the handler to end or the attempt to be lost.
-        var waiter: CheckedContinuation<Void, Never>?
+    private let state = Mutex(Signal.none)
+    private let clock: any TimeSource
+    private let wakeup: Wakeup
 
-        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
-            defer { waiter = nil }
-            return waiter
-        }
+    init(clock: any TimeSource = SystemTimeSource()) {
+        self.clock = clock
+        wakeup = Wakeup(clock: clock)
     }
 
-    private let state = Mutex(State())
-
-    var signal: Signal { state.withLock { $0.signal } }
+    var signal: Signal { state.withLock { $0 } }
 
     /// Records what a heartbeat or progress report learnt; once lost, the attempt stays lost.
     func set(_ signal: Signal) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.signal != .lost else { return nil }
-            state.signal = signal
-            return signal == .lost ? state.takeWaiter() : nil
+        let changed = state.withLock { current -> Bool in
+            guard current != .lost, current != signal else { return false }
+            current = signal
+            return true
         }
-        waiter?.resume()
+        if changed && signal != .none { wakeup.signal() }
     }
 
-    /// Runs `handler` as a child task, canceling it if the attempt loses the job meanwhile (rescued,
-    /// or stopped as stuck), so that a handler blocked in a cancellable wait lets go at once. Returns
-    /// or throws what the handler returned or threw. Call once per attempt.
-    func runCancelingOnLoss(_ handler: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { self.handlerEnded() }
-                try await handler()
-            }
-            if await untilHandlerEndsOrLoss() { group.cancelAll() }
-            try await group.next()
+    /// Waits `seconds` of the clock, or less when a signal comes or the task is canceled.
+    func wait(seconds: Double) async {
+        let deadline = clock.now.addingTimeInterval(seconds)
+        while signal == .none && !Task.isCancelled {
+            let left = deadline.timeIntervalSince(clock.now)
+            guard left > 0 else { return }
+            await wakeup.wait(timeout: left)
         }
-    }
-
-    private func handlerEnded() {
-        state.withLock { state in
-            state.handlerEnded = true
-            return state.takeWaiter()
-        }?.resume()
-    }
-
-    /// Returns true when the attempt was lost before its handler ended; returns at once when the
-    /// task is canceled (its child, the handler, is canceled with it).
-    private func untilHandlerEndsOrLoss() async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.handlerEnded || state.signal == .lost || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.takeWaiter() }?.resume()
-        }
-        return state.withLock { !$0.handlerEnded && $0.signal == .lost }
     }
 }
 
@@ -207,6 +175,14 @@ public struct JobContext: Sendable {
         case .canceling?: control.set(.cancel)
         default: break
         }
+        try checkCancellation()
+    }
+
+    /// Waits on the worker's clock, like `Task.sleep`, but throws as soon as the job is canceled or
+    /// lost meanwhile, or the worker stops: handlers wait through their context.
+    public func sleep(seconds: Double) async throws {
+        try checkCancellation()
+        await control.wait(seconds: seconds)
         try checkCancellation()
     }
 

@@ -152,7 +152,7 @@ public final class Worker: Service, Sendable {
     }
 
     private func start(_ job: Job, _ finishStore: QueueStore, in jobs: inout DiscardingTaskGroup) {
-        let control = JobControl()
+        let control = JobControl(clock: clock)
         state.withLock { $0.running[job.id] = Running(job: job, control: control) }
         jobs.addTask { await self.execute(job, control: control, finishStore) }
     }
@@ -167,7 +167,7 @@ public final class Worker: Service, Sendable {
         var thrown: (any Error)?
         do {
             let definition = try registry.definition(for: job.type)
-            try await control.runCancelingOnLoss { try await definition.run(context) }
+            try await definition.run(context)
         } catch {
             thrown = error
         }

@@ -129,7 +129,7 @@ public enum ScheduleRunJob {
                     for sync in mine where !sync.state.isFinal { _ = try? await queue.jobCancel(id: sync.id, actor: "schedule:\(name)") }
                 }
                 if mine.count == planned.count && mine.allSatisfy({ $0.state.isFinal }) { return syncs }
-                try await Task.sleep(nanoseconds: UInt64(pollSeconds * 1_000_000_000))
+                try await context.sleep(seconds: pollSeconds)
             }
         }
         /// Logs how a sync ended; true when it did not succeed.

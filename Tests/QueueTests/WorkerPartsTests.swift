@@ -65,46 +65,43 @@ final class AttemptEndingTests: XCTestCase {
     }
 }
 
-/// What the heartbeats learnt, and how a loss reaches a handler that does not look.
+/// What the heartbeats learnt, and how it reaches a handler waiting through its context
+/// (`JobContext.sleep` waits on `JobControl.wait`).
 final class JobControlTests: XCTestCase {
-    func testALossCancelsAHandlerBlockedInAWait() async {
-        let control = JobControl()
+    func testALossEndsAHandlersWaitAtOnce() async {
         let clock = ManualTimeSource()
-        let attempt = Task { try await control.runCancelingOnLoss { try await clock.sleep(seconds: 3600) } }
+        let control = JobControl(clock: clock)
+        let attempt = Task { await control.wait(seconds: 3600) }
         await clock.waitForSleepers(1)
         control.set(.lost)
-        do {
-            try await attempt.value
-            XCTFail("the handler ran on after the loss")
-        } catch {
-            XCTAssertTrue(error is CancellationError, "\(error)")
-        }
-        XCTAssertEqual(clock.sleeperCount, 0)
+        await attempt.value
+        XCTAssertEqual(clock.sleeperCount, 0, "the wait's timer is canceled with it")
         control.set(.cancel)
         XCTAssertEqual(control.signal, .lost, "once lost, the attempt stays lost")
     }
 
-    func testAnOperatorsCancelLeavesTheHandlerToStopAtItsNextCheck() async throws {
-        let control = JobControl()
+    func testAnOperatorsCancelEndsTheWaitToo() async {
         let clock = ManualTimeSource()
-        let attempt = Task { try await control.runCancelingOnLoss { try await clock.sleep(seconds: 10) } }
+        let control = JobControl(clock: clock)
+        let start = clock.now
+        let attempt = Task { await control.wait(seconds: 10) }
         await clock.waitForSleepers(1)
         control.set(.cancel)
-        XCTAssertEqual(clock.sleeperCount, 1, "a cancel is cooperative: the handler is not interrupted")
-        clock.advance(by: 10)
-        try await attempt.value
+        await attempt.value
         XCTAssertEqual(control.signal, .cancel)
+        XCTAssertEqual(clock.now, start, "no time had to pass")
     }
 
-    func testWhatTheHandlerReturnsOrThrowsPassesThrough() async throws {
-        let control = JobControl()
-        try await control.runCancelingOnLoss {}
-        do {
-            try await control.runCancelingOnLoss { throw RetryableJobError("busy") }
-            XCTFail("the handler's error was lost")
-        } catch {
-            XCTAssertEqual((error as? RetryableJobError)?.description, "busy")
-        }
+    func testWithoutASignalTheWaitLastsItsTime() async {
+        let clock = ManualTimeSource()
+        let control = JobControl(clock: clock)
+        let attempt = Task { await control.wait(seconds: 10) }
+        await clock.waitForSleepers(1)
+        clock.advance(by: 4)
+        await clock.waitForSleepers(1)
+        XCTAssertEqual(clock.sleeperCount, 1, "still waiting after 4 of 10 seconds")
+        clock.advance(by: 6)
+        await attempt.value
         XCTAssertEqual(control.signal, .none)
     }
 }
