@@ -80,10 +80,13 @@ public struct DeviceObjectStore: Sendable {
     /// Stores a batch of objects `job` read; they count as seen by that job (and present again if
     /// they had been marked removed).
     @discardableResult
-    public func deviceObjectsUpsert(device: String, kind: DeviceSyncKind, job: Int64,
+    /// `owner`: the attempt writing, when a job writes; the write rolls back once it no longer owns
+    /// the job.
+    public func deviceObjectsUpsert(device: String, kind: DeviceSyncKind, job: Int64, owner: QueueStore.Held? = nil,
                                     _ rows: [DeviceObjectRow]) async throws -> UpsertResult {
         guard !rows.isEmpty else { return UpsertResult(inserted: 0, total: 0) }
         return try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             try session.query(DeviceObjectSQL.incomingCreate)
             try session.copyIn(DeviceObjectSQL.incomingCopy, rows: rows.lazy.map { [$0.type, $0.key, $0.uuid, $0.attributes] })
             let row = try session.query(DeviceObjectSQL.deviceObjectsUpsert, [device, kind.rawValue, job]).first!
@@ -92,8 +95,12 @@ public struct DeviceObjectStore: Sendable {
     }
 
     /// Marks removed the objects of `type` that `job` did not see; returns how many.
-    public func deviceObjectsMarkRemoved(device: String, kind: DeviceSyncKind, type: String, job: Int64) async throws -> Int {
-        try await connection.query(DeviceObjectSQL.deviceObjectsMarkRemoved, [device, kind.rawValue, type, job]).first!.decode("removed")
+    public func deviceObjectsMarkRemoved(device: String, kind: DeviceSyncKind, type: String, job: Int64,
+                                         owner: QueueStore.Held? = nil) async throws -> Int {
+        try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            return try session.query(DeviceObjectSQL.deviceObjectsMarkRemoved, [device, kind.rawValue, type, job]).first!.decode("removed")
+        }
     }
 
     public func deviceObjectCounts(device: String, type: String? = nil, kind: DeviceSyncKind? = nil) async throws -> [DeviceObjectCount] {

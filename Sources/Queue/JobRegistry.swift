@@ -80,40 +80,83 @@ public struct JobLostError: Error, CustomStringConvertible {
     public var description: String { "this attempt no longer owns the job" }
 }
 
-/// Shared between a running handler and its worker: what the heartbeats learnt. A signal also
-/// ends the handler's wait in `JobContext.sleep`, so a lost or canceled attempt stops at once
-/// instead of sleeping on (a blocking device call still ends first: no task can interrupt it).
+/// Shared between a running handler and its worker: what the heartbeats learnt, and the local
+/// lease deadline. A signal also ends the handler's wait in `JobContext.sleep`, so a lost or
+/// canceled attempt stops at once instead of sleeping on (a blocking device call still ends
+/// first: no task can interrupt it).
+///
+/// The deadline is the worker's own view of its lease, on the monotonic clock: the time a claim,
+/// heartbeat or progress report that renewed the lease was *sent*, plus a share of the lease. Once
+/// it has passed, the attempt counts as lost without asking the database — a worker that was
+/// paused (SIGSTOP, a long GC-like stall, a cut-off network) must not run on in the moment before
+/// its next heartbeat tells it that the coordinator rescued the job.
 final class JobControl: Sendable {
     enum Signal: Sendable { case none, cancel, lost }
 
-    private let state = Mutex(Signal.none)
-    private let clock: any TimeSource
-    private let wakeup: Wakeup
+    /// The share of the lease a renewal is trusted for: the margin covers the round trip and the
+    /// rescue running a little early.
+    static let trustedShareOfLease = 0.8
 
-    init(clock: any TimeSource = SystemTimeSource()) {
-        self.clock = clock
-        wakeup = Wakeup(clock: clock)
+    private struct State {
+        var signal = Signal.none
+        var leaseDeadline: ContinuousClock.Instant
     }
 
-    var signal: Signal { state.withLock { $0 } }
+    private let state: Mutex<State>
+    private let clock: any TimeSource
+    private let wakeup: Wakeup
+    private let leaseSeconds: Double
+
+    /// `renewedAt`: when the claim that started the attempt was sent.
+    init(clock: any TimeSource = SystemTimeSource(), leaseSeconds: Double = 30,
+         renewedAt: ContinuousClock.Instant = .now) {
+        self.clock = clock
+        self.leaseSeconds = leaseSeconds
+        wakeup = Wakeup(clock: clock)
+        state = Mutex(State(leaseDeadline: renewedAt + Self.trusted(leaseSeconds)))
+    }
+
+    private static func trusted(_ leaseSeconds: Double) -> Duration {
+        .milliseconds(Int64(leaseSeconds * trustedShareOfLease * 1000))
+    }
+
+    /// What the heartbeats learnt; `.lost` also once the local lease deadline has passed.
+    var signal: Signal {
+        let (signal, expired) = state.withLock { ($0.signal, ContinuousClock.now >= $0.leaseDeadline) }
+        guard signal != .lost, expired else { return signal }
+        set(.lost)
+        return .lost
+    }
 
     /// Records what a heartbeat or progress report learnt; once lost, the attempt stays lost.
     func set(_ signal: Signal) {
-        let changed = state.withLock { current -> Bool in
-            guard current != .lost, current != signal else { return false }
-            current = signal
+        let changed = state.withLock { state -> Bool in
+            guard state.signal != .lost, state.signal != signal else { return false }
+            state.signal = signal
             return true
         }
         if changed && signal != .none { wakeup.signal() }
     }
 
-    /// Waits `seconds` of the clock, or less when a signal comes or the task is canceled.
+    /// A renewal that the database confirmed, sent at `sentAt`: the lease holds until then plus the
+    /// trusted share (never moved back).
+    func leaseRenewed(sentAt: ContinuousClock.Instant) {
+        let deadline = sentAt + Self.trusted(leaseSeconds)
+        state.withLock { state in
+            if state.signal != .lost && deadline > state.leaseDeadline { state.leaseDeadline = deadline }
+        }
+    }
+
+    /// Waits `seconds` of the clock, or less when a signal comes, the local lease runs out or the
+    /// task is canceled.
     func wait(seconds: Double) async {
         let deadline = clock.now.addingTimeInterval(seconds)
         while signal == .none && !Task.isCancelled {
             let left = deadline.timeIntervalSince(clock.now)
             guard left > 0 else { return }
-            await wakeup.wait(timeout: left)
+            let leaseLeft = state.withLock { ContinuousClock.now.duration(to: $0.leaseDeadline) }
+            let leaseSeconds = Double(leaseLeft.components.seconds) + Double(leaseLeft.components.attoseconds) * 1e-18
+            await wakeup.wait(timeout: min(left, max(0.001, leaseSeconds)))
         }
     }
 }
@@ -165,17 +208,25 @@ public struct JobContext: Sendable {
 
     var held: QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
 
-    /// Records progress; throws when the job was canceled or lost meanwhile.
+    /// Records progress (and renews the lease); throws when the job was canceled or lost meanwhile.
     public func progress(done: Int64, total: Int64? = nil, message: String? = nil) async throws {
         try checkCancellation()
+        let sentAt = ContinuousClock.now
         let state = try await store.jobProgress(held, done: done, total: total, message: message,
                                                 leaseSeconds: leaseSeconds, now: clock.sqlNow)
         switch state {
         case nil: control.set(.lost)
         case .canceling?: control.set(.cancel)
-        default: break
+        default: control.leaseRenewed(sentAt: sentAt)
         }
         try checkCancellation()
+    }
+
+    /// Throws `JobLostError` when this attempt no longer owns the job, as far as the worker knows
+    /// without asking: the heartbeats said so, or its local lease ran out. Call it right before
+    /// every write to a device.
+    public func checkOwnership() throws {
+        if control.signal == .lost { throw JobLostError() }
     }
 
     /// Waits on the worker's clock, like `Task.sleep`, but throws as soon as the job is canceled or
@@ -195,9 +246,14 @@ public struct JobContext: Sendable {
         }
     }
 
-    /// Appends a line to the job's detailed log.
+    /// Appends a line to the job's detailed log; throws `JobLostError` instead when the attempt no
+    /// longer owns the job (the line is not written: the log shows only what the owner did).
     public func log(_ message: String, level: Logger.Level = .info) async throws {
+        try checkOwnership()
         logger.log(level: level, "\(message)")
-        try await store.jobLogAppend(held, level: level.rawValue, message: message)
+        guard try await store.jobLogAppend(held, level: level.rawValue, message: message) else {
+            control.set(.lost)
+            throw JobLostError()
+        }
     }
 }

@@ -23,7 +23,7 @@ enum QueueSQL {
                         lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $3)
           FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)
          WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN ('running', 'canceling')
-        RETURNING jobs.id, jobs.state
+        RETURNING jobs.id, jobs.attempt, jobs.state
         """)
     static let jobProgress = Statement("job_progress", """
         UPDATE jobs SET progress_at = CASE WHEN (progress_done, progress_total, progress_message)
@@ -61,8 +61,17 @@ enum QueueSQL {
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type = $2)
          ORDER BY id DESC LIMIT $3
         """)
+    /// Fenced like every write made on a job's behalf: a line of an attempt that no longer owns the
+    /// job (rescued, stopped) is not written.
     static let jobLogAppend = Statement("job_log_append", """
-        INSERT INTO job_logs (job_id, attempt, level, message) VALUES ($1, $2, $3, $4)
+        INSERT INTO job_logs (job_id, attempt, level, message)
+        SELECT $1, $2, $3, $4
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling'))
+        """)
+    /// Locks the job's row while the caller's transaction writes on its behalf, so the rescue (an
+    /// UPDATE of the row) waits for it, or came first and the write rolls back.
+    static let jobConfirmOwned = Statement("job_confirm_owned", """
+        SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling') FOR SHARE
         """)
     static let jobLogRead = Statement("job_log_read", """
         SELECT attempt, at, level, message FROM job_logs WHERE job_id = $1 ORDER BY id

@@ -106,15 +106,16 @@ public struct QueueStore: Sendable {
     }
 
     /// Renews the leases of the attempts a worker holds; returns the state of each that it still
-    /// owns. An attempt missing from the answer was rescued or stopped: its worker must let go.
+    /// owns. An attempt missing from the answer was rescued or stopped: its worker must let go
+    /// (the worker may hold a newer attempt of the same job too, so the answer is by attempt).
     public func jobHeartbeat(worker: String, held: [Held], leaseSeconds: Double,
-                             now: Date? = nil) async throws -> [Int64: JobState] {
+                             now: Date? = nil) async throws -> [Held: JobState] {
         let rows = try await connection.query(QueueSQL.jobHeartbeat, [
             PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), leaseSeconds, worker, now,
         ])
-        var states: [Int64: JobState] = [:]
+        var states: [Held: JobState] = [:]
         for row in rows {
-            states[try row.decode("id")] = JobState(rawValue: try row.decode("state"))
+            states[Held(id: try row.decode("id"), attempt: try row.decode("attempt"))] = JobState(rawValue: try row.decode("state"))
         }
         return states
     }
@@ -213,8 +214,10 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobList, [state?.rawValue, type, limit]).map(Job.init(row:))
     }
 
-    public func jobLogAppend(_ held: Held, level: String, message: String) async throws {
-        try await connection.query(QueueSQL.jobLogAppend, [held.id, held.attempt, level, message])
+    /// Appends a line to the job's log; false (nothing written) when the attempt no longer owns the job.
+    @discardableResult
+    public func jobLogAppend(_ held: Held, level: String, message: String) async throws -> Bool {
+        try await connection.query(QueueSQL.jobLogAppend, [held.id, held.attempt, level, message]).affectedRows == 1
     }
 
     public func jobLogRead(id: Int64) async throws -> [JobLogLine] {
@@ -453,6 +456,13 @@ extension QueueStore {
         public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
                                 message: String) throws {
             try session.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+        }
+
+        /// Fences a write made on a job's behalf: throws `JobLostError` unless `held` is still the job's
+        /// running attempt, and holds the job's row until the caller's transaction ends (a rescue
+        /// waits for the write, or wins and the write rolls back).
+        public func jobConfirmOwned(_ held: Held) throws {
+            guard !(try session.query(QueueSQL.jobConfirmOwned, [held.id, held.attempt])).isEmpty else { throw JobLostError() }
         }
 
         /// A job of `kind` and `target` that has not ended, if any (the oldest).

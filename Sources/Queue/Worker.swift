@@ -66,7 +66,9 @@ public final class Worker: Service, Sendable {
     }
 
     private struct State {
-        var running: [Int64: Running] = [:]
+        /// By attempt: a worker resumed after a pause may hold a lost attempt and, claimed again, the
+        /// job's newer one.
+        var running: [QueueStore.Held: Running] = [:]
         /// Succeeded orders and tasks waiting for the batched write; still leased by us.
         var succeeded: [QueueStore.Held] = []
         var stopping = false
@@ -136,10 +138,11 @@ public final class Worker: Service, Sendable {
             let free = configuration.concurrency - state.withLock { $0.running.count }
             if free > 0 {
                 do {
+                    let sentAt = ContinuousClock.now
                     let claimed = try await store.jobClaim(worker: configuration.name, slots: free,
                                                            leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
                     backoff.reset()
-                    for job in claimed { start(job, finishStore, in: &jobs) }
+                    for job in claimed { start(job, leaseSentAt: sentAt, finishStore, in: &jobs) }
                     if claimed.count == free { continue }
                 } catch {
                     logger.warning("claim failed: \(error)")
@@ -151,9 +154,12 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func start(_ job: Job, _ finishStore: QueueStore, in jobs: inout DiscardingTaskGroup) {
-        let control = JobControl(clock: clock)
-        state.withLock { $0.running[job.id] = Running(job: job, control: control) }
+    private func held(_ job: Job) -> QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
+
+    private func start(_ job: Job, leaseSentAt: ContinuousClock.Instant, _ finishStore: QueueStore,
+                       in jobs: inout DiscardingTaskGroup) {
+        let control = JobControl(clock: clock, leaseSeconds: configuration.leaseSeconds, renewedAt: leaseSentAt)
+        state.withLock { $0.running[held(job)] = Running(job: job, control: control) }
         jobs.addTask { await self.execute(job, control: control, finishStore) }
     }
 
@@ -186,8 +192,12 @@ public final class Worker: Service, Sendable {
             if outcome != .succeeded {
                 logger.info("job ended", metadata: ["outcome": "\(outcome.rawValue)", "error": "\(ending.error ?? "")"])
             }
+        } else if control.signal == .lost {
+            // Said by the worker that lost it: the job's own log is closed to this attempt.
+            logger.warning("attempt \(job.attempt) of job \(job.id) lost its lease (rescued, stopped, or the worker was paused past it); its handler stopped without writing more",
+                           metadata: ["job.target": "\(job.target ?? "-")", "error": "\(thrown.map { "\($0)" } ?? "none")"])
         }
-        state.withLock { _ = $0.running.removeValue(forKey: job.id) }
+        state.withLock { _ = $0.running.removeValue(forKey: held) }
         wakeup.signal()
     }
 
@@ -267,22 +277,24 @@ public final class Worker: Service, Sendable {
             try? await clock.sleep(seconds: interval)
             if Task.isCancelled { return }
             let held = state.withLock { state in
-                state.running.values.map { QueueStore.Held(id: $0.job.id, attempt: $0.job.attempt) } + state.succeeded
+                Array(state.running.keys) + state.succeeded
             }
             do {
+                let sentAt = ContinuousClock.now
                 let states = try await store.jobHeartbeat(worker: configuration.name, held: held,
                                                           leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
                 for item in held {
-                    let control = state.withLock { $0.running[item.id]?.control }
+                    let control = state.withLock { $0.running[item]?.control }
                     guard let control else { continue }
-                    switch states[item.id] {
+                    switch states[item] {
                     case nil:
-                        // The control cancels the handler's task.
                         control.set(.lost)
-                        logger.warning("job \(item.id) is no longer ours (rescued or stopped); letting it go")
+                        logger.warning("job \(item.id) attempt \(item.attempt) is no longer ours (rescued or stopped); letting it go")
                     case .canceling?:
+                        control.leaseRenewed(sentAt: sentAt)
                         control.set(.cancel)
-                    default: break
+                    default:
+                        control.leaseRenewed(sentAt: sentAt)
                     }
                 }
             } catch {

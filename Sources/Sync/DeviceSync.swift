@@ -114,6 +114,8 @@ private final class Run: @unchecked Sendable {
     }
 
     var jobID: Int64 { context.job.id }
+    /// This attempt: every write on the job's behalf is fenced on it.
+    var owner: QueueStore.Held { .init(id: context.job.id, attempt: context.job.attempt) }
 
     func start() async throws {
         let device = try await DeviceConnections.open(name: name, connection: connection, concurrency: concurrency)
@@ -250,7 +252,7 @@ private final class Run: @unchecked Sendable {
             }
             try await writer.flush()
             // Read completely: what this job did not see of the type is gone from the device.
-            let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+            let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID, owner: owner)
             tally.withLock {
                 $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
                 $0.removed += removed
@@ -369,7 +371,7 @@ private final class Run: @unchecked Sendable {
                 }
                 try await writer.flush()
                 for type in group.types {
-                    let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID)
+                    let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID, owner: owner)
                     tally.withLock {
                         $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
                         $0.removed += removed
@@ -404,9 +406,9 @@ private final class PageWriter: @unchecked Sendable {
         let rows = items.map { item in
             DeviceObjectRow(type: type.inventoryType, key: item.key(type.keyTags), uuid: item.uuid, attributes: item.json)
         }
-        let (objects, name, kind, jobID) = (run.objects, run.name, run.kind, run.jobID)
+        let (objects, name, kind, jobID, owner) = (run.objects, run.name, run.kind, run.jobID, run.owner)
         let written = try await writing.start {
-            (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, rows))
+            (type.inventoryType, try await objects.deviceObjectsUpsert(device: name, kind: kind, job: jobID, owner: owner, rows))
         }
         try await count(written)
     }

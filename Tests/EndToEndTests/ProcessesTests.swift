@@ -165,6 +165,57 @@ final class ProcessesTests: XCTestCase {
         XCTAssertEqual(Set(rescues.compactMap(\.jobID)), [syncID, orderID])
     }
 
+    // Issue 10, finding 1: a worker paused past its lease (SIGSTOP) while it runs logging orders. The
+    // coordinator rescues them and another worker runs them; when the paused worker resumes, its
+    // handlers see their local lease ran out and stop: no log line and no finish from the old attempt
+    // after the rescue, and every order's handler runs to completion exactly once.
+    func testAPausedWorkerWritesNothingForTheJobsItLost() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = database.store()
+        let processes = try UCPProcesses(database: database)
+        defer {
+            processes.kill("a", signal: SIGCONT)
+            processes.stopAll()
+        }
+        try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
+        try processes.start("a", ["worker", "--stand-in-jobs", "--name", "a", "--lease", "3s"])
+        var orders: [Int64] = []
+        for _ in 0..<5 {
+            orders.append(try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: "{\"seconds\":6,\"log\":true}",
+                                                           actor: "test")).id)
+        }
+        await assertTrue(try await eventually(timeout: 15) {
+            var started = 0
+            for id in orders where try await store.jobLogRead(id: id).contains(where: { $0.message == "noop started" }) { started += 1 }
+            return started == orders.count
+        }, "every order started on the worker")
+        processes.kill("a", signal: SIGSTOP)
+        await assertTrue(try await eventually(timeout: 20) {
+            let rescued = try await store.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "job.rescued" }
+            return Set(rescued.compactMap(\.jobID)).isSuperset(of: orders)
+        }, "the coordinator rescued the paused worker's orders")
+        let rescuedAt: Date = try await Connection(database.owner).query(Statement("", "SELECT clock_timestamp() AS now"))
+            .first!.decode("now")
+        try processes.start("b", ["worker", "--stand-in-jobs", "--name", "b", "--lease", "3s"])
+        processes.kill("a", signal: SIGCONT)
+        await assertTrue(try await eventually(timeout: 40) {
+            var done = 0
+            for id in orders where try await store.jobGet(id: id)?.state == .succeeded { done += 1 }
+            return done == orders.count
+        }, "the orders ran again")
+        await assertTrue(try await eventually(timeout: 15) {
+            processes.log("a").components(separatedBy: "lost its lease").count - 1 >= orders.count
+        }, "the resumed worker says it lost each job: \(processes.log("a"))")
+        for id in orders {
+            let log = try await store.jobLogRead(id: id)
+            // Worker b, or worker a itself once resumed, ran the rescued order: attempt 2, to the end, once.
+            XCTAssertEqual(log.filter { $0.message == "noop finished" }.map(\.attempt), [2], "job \(id): the handler ran to completion once")
+            XCTAssertEqual(log.filter { $0.attempt == 1 && $0.at > rescuedAt }.map(\.message), [],
+                           "job \(id): nothing written for the old attempt after the rescue")
+            await assertEqual(try await store.jobGet(id: id)?.attempt, 2)
+        }
+    }
+
     func testSecondCoordinatorTakesOverWithinOneLeasePeriod() async throws {
         let database = try await TestServer.freshDatabase()
         let store = database.store()

@@ -200,7 +200,7 @@ final class QueueRulesTests: XCTestCase {
         XCTAssertEqual(running.id, runningID)
         await assertEqual(try await store.jobCancel(id: runningID, actor: "bob"), .canceling)
         let states = try await store.jobHeartbeat(worker: "w", held: [held(running)], leaseSeconds: 30)
-        XCTAssertEqual(states[runningID], .canceling, "the handler learns of the cancel at its heartbeat")
+        XCTAssertEqual(states[held(running)], .canceling, "the handler learns of the cancel at its heartbeat")
         await assertEqual(try await store.jobEnd(held(running), outcome: .canceled, actor: "w"), .canceled)
         do {
             _ = try await store.jobCancel(id: runningID, actor: "bob")
