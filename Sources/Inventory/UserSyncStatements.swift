@@ -146,14 +146,23 @@ enum UserSyncSQL {
         SELECT count(*)::bigint AS n FROM users WHERE domain = $1 AND source = 'ldap'
         """)
 
+    /// The deletion guard's baseline (the last accepted run's count) and when the last real run ended.
     static let syncStateGet = Statement("ldap_sync_state_get", """
-        SELECT last_user_count, last_synced_at FROM ldap_sync_state WHERE domain = $1
+        SELECT baseline_user_count, last_synced_at FROM ldap_sync_state WHERE domain = $1
         """)
 
+    /// Records a real run ($3: its job); $4: whether it was accepted (applied its deletions or had
+    /// none to apply), and so becomes the baseline with its count ($2). A refused run moves only
+    /// last_synced_at and last_job_id.
     static let syncStateSave = Statement("ldap_sync_state_save", """
-        INSERT INTO ldap_sync_state (domain, last_user_count, last_job_id) VALUES ($1, $2::integer, $3::bigint)
-        ON CONFLICT (domain) DO UPDATE SET last_user_count = excluded.last_user_count, last_job_id = excluded.last_job_id,
-                                           last_synced_at = clock_timestamp()
+        INSERT INTO ldap_sync_state AS st (domain, last_job_id, baseline_user_count, baseline_job_id, baseline_at)
+        VALUES ($1, $3::bigint, CASE WHEN $4::boolean THEN $2::integer END, CASE WHEN $4::boolean THEN $3::bigint END,
+                CASE WHEN $4::boolean THEN clock_timestamp() END)
+        ON CONFLICT (domain) DO UPDATE
+           SET last_job_id = excluded.last_job_id, last_synced_at = clock_timestamp(),
+               baseline_user_count = CASE WHEN $4::boolean THEN excluded.baseline_user_count ELSE st.baseline_user_count END,
+               baseline_job_id = CASE WHEN $4::boolean THEN excluded.baseline_job_id ELSE st.baseline_job_id END,
+               baseline_at = CASE WHEN $4::boolean THEN excluded.baseline_at ELSE st.baseline_at END
         """)
 
     /// The domain's directory users that this run did not read (built-in administrators excluded).

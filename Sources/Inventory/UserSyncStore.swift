@@ -151,14 +151,17 @@ public enum UserSyncStore {
 
         // MARK: sync state and log
 
-        /// The user count of the domain's last synchronization and when it ended; nil before the first.
-        public func ldapSyncStateGet(domain: String) throws -> (lastUserCount: Int?, lastSyncedAt: Date?)? {
+        /// The deletion guard's baseline — the user count of the domain's last accepted synchronization
+        /// (nil before one) — and when the last real run ended, accepted or refused; nil before the first.
+        public func ldapSyncStateGet(domain: String) throws -> (baselineUserCount: Int?, lastSyncedAt: Date?)? {
             guard let row = try session.query(UserSyncSQL.syncStateGet, [domain]).first else { return nil }
-            return (try row.decode("last_user_count", as: Int.self), try row.decode("last_synced_at", as: Date.self))
+            return (try row.decodeIfPresent("baseline_user_count", as: Int.self), try row.decode("last_synced_at", as: Date.self))
         }
 
-        public func ldapSyncStateSave(domain: String, userCount: Int, jobID: Int64?) throws {
-            try session.query(UserSyncSQL.syncStateSave, [domain, userCount, jobID])
+        /// Records a real (not dry) run. `accepted`: it applied its deletions or had none to apply, so
+        /// `userCount` becomes the baseline; a run the deletion guard refused leaves the baseline alone.
+        public func ldapSyncStateSave(domain: String, userCount: Int, jobID: Int64?, accepted: Bool) throws {
+            try session.query(UserSyncSQL.syncStateSave, [domain, userCount, jobID, accepted])
         }
 
         /// Replaces the detailed log of the latest sync of `syncType` for `target` (three statements).

@@ -91,11 +91,12 @@ public struct LDAPSynchronization: Sendable {
         var result = LDAPSyncResult()
         let domain = settings.domain
         var clock = PhaseClock()
+        // lastCount: the deletion guard's baseline, the user count of the last accepted run (never a refused one).
         let (directoryUsersBefore, lastCount, lastSyncedAt) = try await database.withSession { session in
             try session.transaction { session in try UserSyncStore.InTransaction(session).ldapStagingPrepare() }
             let users = UserSyncStore.InTransaction(session)
             let state = try users.ldapSyncStateGet(domain: domain)
-            return (try users.userDirectoryCount(domain: domain), state?.lastUserCount, state?.lastSyncedAt)
+            return (try users.userDirectoryCount(domain: domain), state?.baselineUserCount, state?.lastSyncedAt)
         }
         clock.mark("staging")
 
@@ -259,7 +260,7 @@ public struct LDAPSynchronization: Sendable {
     }
 
     /// After the last page: managers, the report of skipped users, the stale-user action under the
-    /// deletion guard, the count the next run's guard compares with.
+    /// deletion guard, and — when the guard did not hold — the count the next run's guard compares with.
     private func finish(_ result: inout LDAPSyncResult, directoryUsersBefore: Int, lastCount: Int?, lastSyncedAt: Date?,
                         startedAt: Date, noUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
         let settings = settings, options = options, jobID = jobID, actor = actor
@@ -358,7 +359,8 @@ public struct LDAPSynchronization: Sendable {
                 if options.dryRun {
                     try session.execute("ROLLBACK TO SAVEPOINT dry_run")
                 } else {
-                    try users.ldapSyncStateSave(domain: domain, userCount: read, jobID: jobID)
+                    // A refused run never becomes the baseline: run again without a flag, it is refused again.
+                    try users.ldapSyncStateSave(domain: domain, userCount: read, jobID: jobID, accepted: result.guardMessage == nil)
                     let summary = "LDAP synchronization of domain '\(domain)': \(result.created) users created, \(result.updated) updated, "
                         + "\(result.deleted) deleted, \(result.ordersQueued) delete orders queued, \(result.stale) stale"
                     if result.created + result.updated + result.deleted + result.ordersQueued > 0 {
@@ -379,10 +381,12 @@ public struct LDAPSynchronization: Sendable {
                               settings: LDAPSyncSettings, allowDeletes: Int?) -> String? {
         guard doomed > 0 else { return nil }
         if let allowDeletes, doomed <= allowDeletes { return nil }
+        // One clause per reason: "returned no user" says all that "far fewer" would.
         var reasons: [String] = []
-        if read == 0 { reasons.append("the directory returned no user") }
-        if let lastCount, lastCount > 0, read * 2 < lastCount {
-            reasons.append("the directory returned \(read) users, far fewer than the \(lastCount) of the last synchronization")
+        if read == 0 {
+            reasons.append("the directory returned no user")
+        } else if let lastCount, lastCount > 0, read * 2 < lastCount {
+            reasons.append("the directory returned \(read) users, far fewer than the \(lastCount) of the last accepted synchronization")
         }
         let limits = settings.deletionGuard
         if !limits.allows(deletions: doomed, of: directoryUsersBefore) {

@@ -305,7 +305,93 @@ final class DirectorySyncTests: XCTestCase {
         let (_, error, _) = await f.sync(f.settings(stale: .deleteUser, guardCount: 1000, guardPercent: 100))
         let held = try XCTUnwrap(error as? DeletionGuardHeld)
         XCTAssertTrue(held.description.contains("the directory returned no user"), held.description)
+        // One clause: "no user", not also "0 users, far fewer than…".
+        XCTAssertEqual(held.description, "Deletion guard: this synchronization would delete 5 of the domain's 5 directory users (100%); "
+                       + "the directory returned no user. No user was deleted. To allow it for one run: ucp submit sync ldap --domain 'Sales' --allow-deletes 5")
         await assertEqual(try await f.users().count, 5)
+    }
+
+    /// Issue 10, finding 2: a refused run never becomes the baseline, so running the sync again
+    /// without a flag is refused again; a dry run does not move the baseline either; an
+    /// `--allow-deletes` run passes, deletes, and becomes the baseline.
+    func testRefusedRunIsNotTheBaselineSoARerunIsRefusedAgain() async throws {
+        // 180 enabled users of 200 (every 10th is disabled); thresholds high: only the
+        // "far fewer than the last accepted synchronization" rule is at play.
+        let f = try await fixture(generatedUsers(1...200))
+        let settings = f.settings(stale: .deleteUser, guardCount: 1000, guardPercent: 100)
+        let (first, firstError, _) = await f.sync(settings)
+        XCTAssertNil(firstError)
+        XCTAssertEqual(first?.created, 180)
+        func baseline() async throws -> Int? {
+            try await f.execute("SELECT baseline_user_count FROM ldap_sync_state WHERE domain = 'Sales'").first?
+                .decodeIfPresent("baseline_user_count")
+        }
+        func guardAudits() async throws -> Int64 {
+            try await f.execute("SELECT count(*)::bigint AS n FROM audit_log WHERE action = 'ldap_sync.deletion_guard' AND target = 'Sales'")[0]
+                .decode("n")
+        }
+        await assertEqual(try await baseline(), 180)
+
+        // Users 1...120 leave the directory: 72 enabled users remain, 108 would be deleted.
+        try f.slapd.reload(users: generatedUsers(121...200))
+        let expected = "Deletion guard: this synchronization would delete 108 of the domain's 180 directory users (60%); "
+            + "the directory returned 72 users, far fewer than the 180 of the last accepted synchronization. No user was deleted. "
+            + "To allow it for one run: ucp submit sync ldap --domain 'Sales' --allow-deletes 108"
+        let (_, refused, refusedLines) = await f.sync(settings)
+        let held = try XCTUnwrap(refused as? DeletionGuardHeld, "\(String(describing: refused))")
+        XCTAssertEqual(held.description, expected)
+        XCTAssertEqual(refusedLines.filter { $0.contains("Deletion guard") }, [expected], "one message, once")
+        await assertEqual(try await f.users().count, 180)
+        await assertEqual(try await f.users().values.filter { $0.state == "stale" }.count, 108)
+        await assertEqual(try await baseline(), 180)
+        await assertEqual(try await guardAudits(), 1)
+
+        // The same run again, no flag: refused again with the same message, nothing deleted.
+        let (_, again, _) = await f.sync(settings)
+        XCTAssertEqual((again as? DeletionGuardHeld)?.description, expected, "\(String(describing: again))")
+        await assertEqual(try await f.users().count, 180)
+        await assertEqual(try await baseline(), 180)
+        await assertEqual(try await guardAudits(), 2)
+        await assertEqual(try await f.syncLog().contains(expected), true)
+
+        // A dry run that would pass does not move the baseline: a plain run after it is still refused.
+        let (dry, dryError, _) = await f.sync(settings, LDAPSyncOptions(dryRun: true, allowDeletes: 108))
+        XCTAssertNil(dryError)
+        XCTAssertEqual(dry?.deleted, 108)
+        await assertEqual(try await f.users().count, 180)
+        await assertEqual(try await baseline(), 180)
+        let (_, afterDry, _) = await f.sync(settings)
+        XCTAssertEqual((afterDry as? DeletionGuardHeld)?.description, expected, "\(String(describing: afterDry))")
+        await assertEqual(try await f.users().count, 180)
+        await assertEqual(try await guardAudits(), 3)
+
+        // Fewer allowed than needed: refused, and says so.
+        let (_, tooFew, _) = await f.sync(settings, LDAPSyncOptions(allowDeletes: 100))
+        XCTAssertEqual((tooFew as? DeletionGuardHeld)?.description,
+                       "Deletion guard: this synchronization would delete 108 of the domain's 180 directory users (60%); "
+                       + "the directory returned 72 users, far fewer than the 180 of the last accepted synchronization. No user was deleted. "
+                       + "(--allow-deletes 100 is fewer.) To allow it for one run: ucp submit sync ldap --domain 'Sales' --allow-deletes 108")
+        await assertEqual(try await f.users().count, 180)
+        await assertEqual(try await baseline(), 180)
+
+        // Allowed once: the run passes, deletes the 108, and becomes the baseline.
+        let (allowed, allowedError, _) = await f.sync(settings, LDAPSyncOptions(allowDeletes: 108))
+        XCTAssertNil(allowedError)
+        XCTAssertEqual(allowed?.deleted, 108)
+        XCTAssertNil(allowed?.guardMessage)
+        await assertEqual(try await f.users().count, 72)
+        await assertEqual(try await f.users().values.filter { $0.state != "active" }.count, 0)
+        await assertEqual(try await baseline(), 72)
+
+        // The next plain run passes: nothing to delete, nothing refused.
+        let (next, nextError, _) = await f.sync(settings)
+        XCTAssertNil(nextError)
+        XCTAssertEqual(next?.deleted, 0)
+        XCTAssertEqual(next?.created, 0)
+        XCTAssertEqual(next?.stale, 0)
+        await assertEqual(try await f.users().count, 72)
+        await assertEqual(try await baseline(), 72)
+        await assertEqual(try await guardAudits(), 4)
     }
 
     // MARK: dry run, cancel

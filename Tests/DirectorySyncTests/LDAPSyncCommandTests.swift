@@ -70,6 +70,15 @@ final class LDAPSyncCommandTests: XCTestCase {
         XCTAssertTrue(try ucp("domain", "log", "Sales").stdout.contains("Deletion guard"))
         await assertEqual(try await Self.count(database, "SELECT count(*)::bigint AS n FROM users"), 54)
 
+        // The same sync again, no flag: the refused run was not the baseline, so it is refused again.
+        let heldAgain = try ucp("submit", "sync", "ldap", "--domain", "Sales", "--wait")
+        XCTAssertEqual(heldAgain.status, 1)
+        XCTAssertTrue(heldAgain.stderr.contains("Deletion guard: this synchronization would delete 33 of the domain's 54 directory users (61%); "
+                                                + "the directory returned 21 users, far fewer than the 54 of the last accepted synchronization"),
+                      heldAgain.stderr)
+        XCTAssertTrue(heldAgain.stderr.contains("--allow-deletes 33"), heldAgain.stderr)
+        await assertEqual(try await Self.count(database, "SELECT count(*)::bigint AS n FROM users"), 54)
+
         // A dry run shows what the allowed run would do, and does nothing.
         let dry = try ucp("submit", "sync", "ldap", "--domain", "Sales", "--dry-run", "--allow-deletes", "33")
         XCTAssertEqual(dry.status, 0, dry.stderr)
