@@ -52,17 +52,27 @@ public struct LDAPSynchronization: Sendable {
     public let database: Connection
     public let reporter: any SyncReporter
     public let jobID: Int64?
+    /// The job's attempt running the sync: every write it makes is fenced on it (a lost attempt's
+    /// late batch rolls back). Nil outside a job.
+    public let owner: QueueStore.Held?
     /// Who the audit lines name.
     public let actor: String
 
     public init(settings: LDAPSyncSettings, options: LDAPSyncOptions = LDAPSyncOptions(), database: Connection,
-                reporter: any SyncReporter, jobID: Int64? = nil, actor: String = "ldap-sync") {
+                reporter: any SyncReporter, jobID: Int64? = nil, owner: QueueStore.Held? = nil,
+                actor: String = "ldap-sync") {
         self.settings = settings
         self.options = options
         self.database = database
         self.reporter = reporter
         self.jobID = jobID
+        self.owner = owner
         self.actor = actor
+    }
+
+    /// Confirms, inside a write transaction, that the sync's attempt still owns its job.
+    private static func fence(_ session: Session, _ owner: QueueStore.Held?) throws {
+        if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
     }
 
     static let syncType = "ldap"
@@ -242,9 +252,11 @@ public struct LDAPSynchronization: Sendable {
         let updateExisting = settings.updatePolicy == .allFields
         let dryRun = options.dryRun
         let sampleSize = options.sampleSize
+        let owner = owner
         return try await database.withSession { session in
             try session.transaction { session in
-                try UserSyncStore.InTransaction(session).userBatchMerge(
+                try Self.fence(session, owner)
+                return try UserSyncStore.InTransaction(session).userBatchMerge(
                     domain: domain, rows: rows, updateExisting: updateExisting, dryRun: dryRun, sampleSize: sampleSize)
             }
         }
@@ -268,6 +280,7 @@ public struct LDAPSynchronization: Sendable {
         let snapshot = result
         let outcome: LDAPSyncResult = try await database.withSession { session in
             try session.transaction { session in
+                try Self.fence(session, owner)
                 var result = snapshot
                 let domain = settings.domain
                 let users = UserSyncStore.InTransaction(session)
@@ -426,6 +439,7 @@ public struct LDAPSynchronization: Sendable {
         let domain = settings.domain, jobID = jobID, lines = result.report
         try await database.withSession { session in
             try session.transaction { session in
+                try Self.fence(session, owner)
                 try UserSyncStore.InTransaction(session).syncLogReplace(
                     syncType: Self.syncType, target: domain, jobID: jobID, startedAt: startedAt, outcome: outcome, lines: lines)
             }

@@ -21,7 +21,8 @@ public enum LDAPSyncJob {
         try await context.database.withConnection { connection in
             let settings = try await LDAPSyncSettings.load(domain: domain, connection: connection, secretBox: secretBox)
             _ = try await LDAPSynchronization(settings: settings, options: options, database: connection, reporter: context,
-                                              jobID: context.job.id, actor: context.job.submittedBy).run()
+                                              jobID: context.job.id, owner: .init(id: context.job.id, attempt: context.job.attempt),
+                                              actor: context.job.submittedBy).run()
         }
     }
 }
