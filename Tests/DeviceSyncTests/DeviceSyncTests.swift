@@ -123,6 +123,42 @@ final class DeviceSyncTests: XCTestCase {
         XCTAssertEqual(Set(warnings.map(\.message)).count, warnings.count, "one warning per element name and type")
     }
 
+    // Issue 10, finding 1, for a paging sync: its worker is paused past its lease mid-sync. The
+    // coordinator ends the sync `worker lost`; when the worker resumes, the old attempt writes no page
+    // to device_objects and nothing to the job's log after the rescue, and its worker says it lost it.
+    func testAPausedWorkerWritesNoPageOfTheSyncItLost() async throws {
+        harness.processes.kill("worker")
+        let processes = harness.processes
+        defer { processes.kill("paused", signal: SIGCONT) }
+        try processes.start("coordinator", ["coordinator", "--name", "c1", "--rescue-interval", "1s"])
+        try processes.start("paused", ["worker", "--name", "paused", "--lease", "3s"])
+        let sim = try simulator(users: 3000, ["--latency-ms", "20"])
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        let id = try await harness.queue.jobEnqueue(.init(UserSync.self, target: "cucm", actor: "test")).id
+        let objects = Connection(harness.database.owner)
+        func pageCount() async throws -> Int64 {
+            try await objects.query(Statement("", "SELECT count(*)::bigint AS n FROM device_objects WHERE device = 'cucm'"))
+                .first!.decode("n")
+        }
+        await assertTrue(try await eventually(timeout: 60, interval: 0.05) { try await pageCount() > 0 },
+                         "the sync wrote its first page")
+        processes.kill("paused", signal: SIGSTOP)
+        await assertTrue(try await eventually(timeout: 20) { try await harness.queue.jobGet(id: id)?.state == .failed },
+                         "the coordinator ended the paused worker's sync")
+        await assertEqual(try await harness.queue.jobGet(id: id)?.error, "worker lost")
+        let rescuedAt: Date = try await objects.query(Statement("", "SELECT clock_timestamp() AS now")).first!.decode("now")
+        let pagesAtRescue = try await pageCount()
+        processes.kill("paused", signal: SIGCONT)
+        await assertTrue(try await eventually(timeout: 30) { processes.log("paused").contains("lost its lease") },
+                         "the resumed worker says it lost the sync: \(processes.log("paused"))")
+        await assertEqual(try await pageCount(), pagesAtRescue, "no page written after the rescue")
+        let lastSeen: Date = try await objects.query(Statement("", "SELECT max(last_seen) AS at FROM device_objects WHERE device = 'cucm'"))
+            .first!.decode("at")
+        XCTAssertLessThanOrEqual(lastSeen, rescuedAt, "no object touched after the rescue")
+        let lateLines = try await harness.queue.jobLogRead(id: id).filter { $0.at > rescuedAt }
+        XCTAssertEqual(lateLines.map(\.message), [], "nothing logged for the lost attempt after the rescue")
+    }
+
     func testAHangingDeviceStopsProgressAndCancelEndsTheSync() async throws {
         let sim = try simulator(users: 200, ["--hang-after", "12"])
         try await harness.register("cucm", kind: .callProcessor, simulator: sim)
