@@ -68,7 +68,7 @@ public enum ScheduleBuilderChoice: String, CaseIterable, Hashable, Sendable, Cod
     /// Parses one `--builder` word.
     public init(parsing text: String) throws(InputError) {
         guard let choice = Self(rawValue: text) else {
-            throw InputError(field: "builder", problem: "unknown choice '\(text)' (use all, cp, mp, pp, ldap or domain)")
+            throw InputError(field: "builder", problem: "unknown choice \(InputError.quoted(text)) (use all, cp, mp, pp, ldap or domain)")
         }
         self = choice
     }
