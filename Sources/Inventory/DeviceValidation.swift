@@ -12,17 +12,20 @@ public enum DeviceValidation {
     /// The seed's rule for device names; `field` names what is checked (a device, a sync's target…).
     public static func name(_ name: String, field: String = "name") throws {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: " _-.@"))
+        if !name.isEmpty, name.count <= 100, name.allSatisfy({ $0 == " " }) {
+            throw InputError(field: field, problem: "\(InputError.quoted(name)) must not be only spaces (at least one letter, digit, '_', '-', '.' or '@')")
+        }
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100,
               name.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) })
         else {
-            throw InputError(field: field, problem: "'\(name)' may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
+            throw InputError(field: field, problem: "\(InputError.quoted(name)) may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)")
         }
     }
 
     /// `cucm`, `unity`, `imp`, `ldap` (or the stored names `call_processor`, …, `directory`).
     public static func kind(_ text: String) throws -> DeviceKind {
         guard let kind = DeviceKind(text: text) else {
-            throw InputError(field: "kind", problem: "must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got '\(text)')")
+            throw InputError(field: "kind", problem: "must be cucm (Unified CM), unity (Unity Connection), imp (IM and Presence) or ldap (LDAP directory) (got \(InputError.quoted(text)))")
         }
         return kind
     }
@@ -30,7 +33,7 @@ public enum DeviceValidation {
     /// `ad`, `adam`, `openldap` or `oracle`, in any case.
     public static func serverType(_ text: String) throws -> DirectoryServerType {
         guard let type = DirectoryServerType(text: text) else {
-            throw InputError(field: "server_type", problem: "must be \(DirectoryServerType.choicesText) (got '\(text)')")
+            throw InputError(field: "server_type", problem: "must be \(DirectoryServerType.choicesText) (got \(InputError.quoted(text)))")
         }
         return type
     }
@@ -38,7 +41,7 @@ public enum DeviceValidation {
     /// `ldap`, `ldaps` or `starttls`, in any case.
     public static func security(_ text: String) throws -> LDAPSecurity {
         guard let security = LDAPSecurity(text: text) else {
-            throw InputError(field: "security", problem: "must be ldap, ldaps or starttls (got '\(text)')")
+            throw InputError(field: "security", problem: "must be ldap, ldaps or starttls (got \(InputError.quoted(text)))")
         }
         return security
     }
@@ -65,7 +68,7 @@ public enum DeviceValidation {
         }
         // Seed: "be sure to use complete canonical name, for example, CN= Administrator, OU =Sales, DC=ca, DC=com".
         guard draft.adminUser.contains("=") else {
-            throw InputError(field: "admin_user", problem: "a directory's admin user is its admin distinguished name, e.g. CN=Administrator,OU=Sales,DC=ca,DC=com (got '\(draft.adminUser)')")
+            throw InputError(field: "admin_user", problem: "a directory's admin user is its admin distinguished name, e.g. CN=Administrator,OU=Sales,DC=ca,DC=com (got \(InputError.quoted(draft.adminUser)))")
         }
     }
 
@@ -77,14 +80,14 @@ public enum DeviceValidation {
         guard (2...5).contains(numbers.count), numbers.allSatisfy(digitsOnly),
               groups.count == 1 || digitsOnly(groups[1])
         else {
-            throw InputError(field: "version", problem: "'\(version)' must be a release number such as 12.5 or 12.5.1.11900-146")
+            throw InputError(field: "version", problem: "\(InputError.quoted(version)) must be a release number such as 12.5 or 12.5.1.11900-146")
         }
     }
 
     /// A host name, or an IPv4 or IPv6 address literal: no scheme, path, port or spaces.
     public static func address(_ address: String, field: String = "address") throws {
         guard isHostName(address) || isIPAddress(address) else {
-            throw InputError(field: field, problem: "'\(address)' must be a host name or an IPv4 or IPv6 address (no spaces, slashes, scheme or port)")
+            throw InputError(field: field, problem: "\(InputError.quoted(address)) must be a host name or an IPv4 or IPv6 address (no spaces, slashes, scheme or port)")
         }
     }
 
@@ -119,7 +122,7 @@ public enum DeviceValidation {
 
     public static func axlVersion(_ version: String) throws {
         guard axlVersions.contains(version) else {
-            throw InputError(field: "axl_version", problem: "must be one of \(axlVersions.joined(separator: ", ")) (got '\(version)')")
+            throw InputError(field: "axl_version", problem: "must be one of \(axlVersions.joined(separator: ", ")) (got \(InputError.quoted(version)))")
         }
     }
 
@@ -129,7 +132,7 @@ public enum DeviceValidation {
         guard !path.isEmpty, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
               FileManager.default.isReadableFile(atPath: path)
         else {
-            throw InputError(field: "ca_file", problem: "cannot read '\(path)' (it must be a readable PEM file)")
+            throw InputError(field: "ca_file", problem: "cannot read \(InputError.quoted(path)) (it must be a readable PEM file)")
         }
     }
 

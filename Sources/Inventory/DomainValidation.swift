@@ -123,7 +123,7 @@ public enum DomainValidation {
                 && !part[part.index(after: equals)...].trimmingCharacters(in: .whitespaces).isEmpty
         }
         guard valid else {
-            throw InputError(field: "search_base", problem: "'\(text)' must be a distinguished name such as CN=Users,DC=example,DC=com")
+            throw InputError(field: "search_base", problem: "\(InputError.quoted(text)) must be a distinguished name such as CN=Users,DC=example,DC=com")
         }
     }
 
@@ -133,7 +133,7 @@ public enum DomainValidation {
         for named in filters {
             try name(named.name, field: field)
             guard seen.insert(named.name.lowercased()).inserted else {
-                throw InputError(field: field, problem: "\(what) '\(named.name)' has two filters (one per \(what))")
+                throw InputError(field: field, problem: "\(what) \(InputError.quoted(named.name)) has two filters (one per \(what))")
             }
             do {
                 _ = try LDAPFilter(parsing: named.filter, field: field)

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Runtime
 
 /// Where to connect: a libpq connection string or URI from `DATABASE_URL`, or, when that is
 /// unset, whatever the usual `PG*` variables say (libpq reads them itself).
@@ -33,6 +34,14 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         while let keyword = cursor.pointee.keyword {
             if let value = cursor.pointee.val { values[String(cString: keyword)] = String(cString: value) }
             cursor = cursor.advanced(by: 1)
+        }
+        // libpq only checks the port when it connects, with a message that does not say where it came
+        // from: check it here (one per host in a multi-host URL; empty means the default).
+        for port in (values["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false) where !port.isEmpty {
+            guard port.allSatisfy(\.isASCII), let number = Int(port), (1...65535).contains(number) else {
+                throw InputError(field: "DATABASE_URL",
+                                 problem: "port \(InputError.quoted(String(port))) must be a whole number from 1 to 65535")
+            }
         }
         let environment = ProcessInfo.processInfo.environment
         self.conninfo = conninfo

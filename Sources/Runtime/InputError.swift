@@ -35,4 +35,25 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
     public var lines: [String] { ["\(field): \(problem)"] + others.flatMap(\.lines) }
 
     public var description: String { lines.joined(separator: "\n") }
+
+    /// `text` as a refusal echoes it: in single quotes, control characters escaped (`\n`, `\t`,
+    /// `\r`, else `\u{…}`) so that a value with a newline cannot cut the one-line message.
+    public static func quoted(_ text: String) -> String {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\t": escaped += "\\t"
+            case "\r": escaped += "\\r"
+            default:
+                if scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .lineSeparator
+                    || scalar.properties.generalCategory == .paragraphSeparator {
+                    escaped += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    escaped.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return "'\(escaped)'"
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The class of object a granular synchronization line names (Table 3: "object class").
 public enum SyncObjectClass: String, CaseIterable, Hashable, Sendable, Codable {
@@ -191,7 +192,7 @@ public struct GranularSync: Hashable, Sendable {
             return fail("missing class before '.' (use \(classList))")
         }
         guard let objectClass = SyncObjectClass(rawValue: classText) else {
-            return fail("unknown class '\(classText)' (use \(classList))")
+            return fail("unknown class \(InputError.quoted(classText)) (use \(classList))")
         }
 
         // The name is everything between the first '.' and the ':' (names may hold '.' but not ':').
@@ -204,7 +205,7 @@ public struct GranularSync: Hashable, Sendable {
             return fail("missing object name")
         }
         guard NameCharacters.isValidObjectName(name) else {
-            return fail("object name '\(name)' may hold only letters, digits, space, '_', '-', '.' and '@'")
+            return fail("object name \(InputError.quoted(name)) may hold only letters, digits, space, '_', '-', '.' and '@'")
         }
         let object: SyncObjectSelector = name == "all" ? .all : .named(name)
 
@@ -216,11 +217,11 @@ public struct GranularSync: Hashable, Sendable {
             case "sub": syncTypes = [.subscriber]
             case "both": syncTypes = [.infrastructure, .subscriber]
             case "": return fail("\(objectClass.rawValue) needs a sync type (infra, sub or both)")
-            default: return fail("sync type '\(typeText)' is not one of infra, sub, both")
+            default: return fail("sync type \(InputError.quoted(typeText)) is not one of infra, sub, both")
             }
         } else {
             guard typeText.isEmpty else {
-                return fail("\(objectClass.rawValue) takes no sync type (got '\(typeText)')")
+                return fail("\(objectClass.rawValue) takes no sync type (got \(InputError.quoted(typeText)))")
             }
             syncTypes = []
         }

@@ -17,10 +17,10 @@ public struct JobName: Hashable, Sendable, Codable, CustomStringConvertible {
             throw Self.error("the job name is \(text.count) characters long (at most \(Self.maximumLength))")
         }
         guard NameCharacters.isValidJobName(text) else {
-            throw Self.error("'\(text)' may hold only letters A–Z, a–z, digits, space, '_' and '-'")
+            throw Self.error("\(InputError.quoted(text)) may hold only letters A–Z, a–z, digits, space, '_' and '-'")
         }
         if text.first == " " || text.last == " " {
-            throw Self.error("'\(text)' may not begin or end with a space")
+            throw Self.error("\(InputError.quoted(text)) may not begin or end with a space")
         }
         value = text
     }

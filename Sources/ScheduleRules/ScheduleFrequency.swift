@@ -40,19 +40,19 @@ public enum ScheduleFrequency: Hashable, Sendable, CustomStringConvertible {
         let unitText = String(text.reversed().prefix(while: \.isLetter).reversed())
         let numberText = text.dropLast(unitText.count).trimmingSpaces
         if unitText.isEmpty {
-            throw fail("'\(text)' has no unit (use h, d or w, or once)")
+            throw fail("\(InputError.quoted(text)) has no unit (use h, d or w, or once)")
         }
         guard let unit = Unit(rawValue: unitText.lowercased()) else {
-            throw fail("unknown unit '\(unitText)' in '\(text)' (use h, d or w, or once)")
+            throw fail("unknown unit \(InputError.quoted(unitText)) in \(InputError.quoted(text)) (use h, d or w, or once)")
         }
         // Digits only: `Int` alone would also take "+5" and "-3".
         guard !numberText.isEmpty, numberText.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }),
               numberText.contains(where: { $0 != "0" }) else {
-            throw fail("'\(text)' — the interval must be a whole number of at least 1")
+            throw fail("\(InputError.quoted(text)) — the interval must be a whole number of at least 1")
         }
         // `Int` is nil only for a number too long for it, which is past the maximum too.
         guard let count = Int(numberText), count <= Self.maximumInterval else {
-            throw fail("'\(text)' — the interval must be at most \(Self.maximumInterval)")
+            throw fail("\(InputError.quoted(text)) — the interval must be at most \(Self.maximumInterval)")
         }
         self = .every(count, unit)
     }

@@ -10,7 +10,7 @@ public enum ScheduleStart {
         guard let fields = Fields(text) else {
             throw InputError(
                 field: "start",
-                problem: "'\(text)' is not a date and time (use 2026-11-23T10:00:00Z or 2026-11-23 10:00)")
+                problem: "\(InputError.quoted(text)) is not a date and time (use 2026-11-23T10:00:00Z or 2026-11-23 10:00)")
         }
         if let offset = fields.offsetSeconds {
             return Date(timeIntervalSince1970: fields.reading - TimeInterval(offset))
@@ -25,7 +25,7 @@ public enum ScheduleStart {
             // Moving it silently would start the schedule at a time nobody typed.
             throw InputError(
                 field: "start",
-                problem: "'\(text)' does not exist in \(timeZone.identifier) (the clocks skip it for daylight saving time; give another time or an offset)")
+                problem: "\(InputError.quoted(text)) does not exist in \(timeZone.identifier) (the clocks skip it for daylight saving time; give another time or an offset)")
         }
     }
 

@@ -68,7 +68,7 @@ public enum ScheduleBuilderChoice: String, CaseIterable, Hashable, Sendable, Cod
     /// Parses one `--builder` word.
     public init(parsing text: String) throws(InputError) {
         guard let choice = Self(rawValue: text) else {
-            throw InputError(field: "builder", problem: "unknown choice '\(text)' (use all, cp, mp, pp, ldap or domain)")
+            throw InputError(field: "builder", problem: "unknown choice \(InputError.quoted(text)) (use all, cp, mp, pp, ldap or domain)")
         }
         self = choice
     }
@@ -154,6 +154,9 @@ public struct SyncPlanWarning: Hashable, Sendable, CustomStringConvertible {
 public struct SyncPlan: Hashable, Sendable {
     public var syncs: [PlannedSync]
     public var warnings: [SyncPlanWarning]
+    /// The warnings about granular lines naming an object the catalog does not have (also among
+    /// `warnings`): storing such a line is refused unless the operator allows it.
+    public var unknownObjects: [SyncPlanWarning]
 
     public static let nothingToSynchronize = "nothing to synchronize"
 
@@ -231,9 +234,10 @@ public struct SyncPlan: Hashable, Sendable {
         var phases: [Phase: [PlannedSync]] = [:]
         var planned: Set<PlannedSync> = []
         var warnings: [SyncPlanWarning] = []
+        var unknownObjects: [SyncPlanWarning] = []
 
         for request in requests {
-            let targets = Self.targets(of: request, in: catalog, warnings: &warnings)
+            let targets = Self.targets(of: request, in: catalog, warnings: &warnings, unknownObjects: &unknownObjects)
             let kinds = Self.kinds(for: request, hasTargets: !targets.isEmpty, warnings: &warnings)
             for kind in kinds {
                 for (target, directory) in Self.syncTargets(kind, targets, request: request, catalog: catalog, warnings: &warnings) {
@@ -254,10 +258,12 @@ public struct SyncPlan: Hashable, Sendable {
         }
         self.syncs = syncs
         self.warnings = warnings
+        self.unknownObjects = unknownObjects
     }
 
     /// The catalog names a request means; a warning when it means none.
-    private static func targets(of request: Request, in catalog: InventoryCatalog, warnings: inout [SyncPlanWarning]) -> [String] {
+    private static func targets(of request: Request, in catalog: InventoryCatalog, warnings: inout [SyncPlanWarning],
+                                unknownObjects: inout [SyncPlanWarning]) -> [String] {
         let known = catalog.names(of: request.objectClass)
         switch request.object {
         case .all:
@@ -272,7 +278,9 @@ public struct SyncPlan: Hashable, Sendable {
             if let sameButCase = known.first(where: { $0.lowercased() == name.lowercased() }) {
                 message += " (did you mean '\(sameButCase)'?)"
             }
-            warnings.append(SyncPlanWarning(line: request.line, message: message))
+            let warning = SyncPlanWarning(line: request.line, message: message)
+            warnings.append(warning)
+            if request.line != nil { unknownObjects.append(warning) }
             return []
         }
     }

@@ -254,6 +254,9 @@ public struct ScheduleChange: Sendable, Equatable {
 public struct SchedulePreview: Sendable, Equatable {
     public var lines: [String]
     public var errors: [String]
+    /// Granular lines naming an object the catalog does not have: warnings in `lines`, and refused
+    /// when the schedule is stored unless the operator allows them (`ScheduleStore`).
+    public var unknownObjects: [SyncPlanWarning]
 
     public init(_ definition: ScheduleDefinition, catalog: InventoryCatalog) {
         let plan: SyncPlan
@@ -268,5 +271,6 @@ public struct SchedulePreview: Sendable, Equatable {
             if check.errors.isEmpty && check.entries.isEmpty { errors = [GranularSyncError.noEntriesMessage] }
         }
         lines = plan.previewLines
+        unknownObjects = plan.unknownObjects
     }
 }

@@ -27,9 +27,18 @@ public struct ScheduleStore: Sendable {
 
     // MARK: changes
 
+    /// Granular lines of `definition` naming an object that does not exist (the preview's warnings).
+    public func unknownObjects(in definition: ScheduleDefinition) async throws -> [SyncPlanWarning] {
+        guard case .granular = definition.selection else { return [] }
+        return SchedulePreview(definition, catalog: try await InventoryCatalogSource(connection).catalog()).unknownObjects
+    }
+
+    /// Adds a schedule. A granular line naming an object that does not exist is refused, with its
+    /// line number, unless `allowUnknown` (the object may be added later).
     @discardableResult
-    public func scheduleAdd(_ definition: ScheduleDefinition, actor: String) async throws -> Schedule {
+    public func scheduleAdd(_ definition: ScheduleDefinition, actor: String, allowUnknown: Bool = false) async throws -> Schedule {
         try definition.validate()
+        if !allowUnknown { try Self.refuseUnknown(try await unknownObjects(in: definition)) }
         return try await connection.transaction { session in
             let name = definition.name.value
             guard try session.query(ScheduleSQL.scheduleGet, [name]).isEmpty else {
@@ -49,11 +58,13 @@ public struct ScheduleStore: Sendable {
     }
 
     /// Applies `change` to the schedule's fields. The name cannot change (delete and add again).
-    /// An edit that changes nothing writes nothing.
+    /// An edit that changes nothing writes nothing. Changed granular text is checked as `scheduleAdd`
+    /// checks it (unchanged text is not: an object removed since does not block other edits).
     @discardableResult
-    public func scheduleUpdate(name: String, actor: String,
+    public func scheduleUpdate(name: String, actor: String, allowUnknown: Bool = false,
                                _ change: @escaping @Sendable (inout ScheduleDefinition) throws -> Void) async throws -> Schedule {
-        try await connection.transaction { session in
+        let catalog = allowUnknown ? nil : try await InventoryCatalogSource(connection).catalog()
+        return try await connection.transaction { session in
             guard let row = try session.query(ScheduleSQL.scheduleGetForUpdate, [name]).first else {
                 throw Self.noSuchSchedule(name)
             }
@@ -64,6 +75,9 @@ public struct ScheduleStore: Sendable {
                 throw InputError(field: "name", problem: "a schedule cannot be renamed (delete it and add it again)")
             }
             try after.validate()
+            if let catalog, after.selection != current.definition.selection {
+                try Self.refuseUnknown(SchedulePreview(after, catalog: catalog).unknownObjects)
+            }
             let fields = after.changedFields(from: current.definition)
             guard !fields.isEmpty else { return current }
             let rows = try session.query(ScheduleSQL.scheduleUpdate, after.parameters + [actor])
@@ -96,6 +110,14 @@ public struct ScheduleStore: Sendable {
 
     public static func noSuchSchedule(_ name: String) -> InputError {
         InputError(field: "schedule '\(name)'", problem: "no such schedule")
+    }
+
+    /// One refusal per granular line that names nothing.
+    static func refuseUnknown(_ unknown: [SyncPlanWarning]) throws {
+        guard !unknown.isEmpty else { return }
+        throw InputError(unknown.map {
+            InputError(field: "granular", problem: "\($0) (add it first, or give --allow-unknown to store the line anyway)")
+        })
     }
 
     static func alreadyExists(_ name: String) -> InputError {

@@ -102,6 +102,39 @@ package enum Database {
         return configuration
     }
 
+    /// `open` for the long-lived roles (worker, coordinator, watchdog): while the server cannot be
+    /// reached it waits and tries again, 1 s doubling to 30 s, one log line per attempt saying what
+    /// it waits for. Nil when SIGTERM or SIGINT came while waiting (the role then just ends).
+    /// Operator commands use `open`, which fails at once.
+    package static func openWaiting(logger: Logger, role: String? = processRole) async throws -> ConnectionConfiguration? {
+        let waiting = Task { () async throws -> ConnectionConfiguration in
+            var backoff = Backoff(initial: 1, maximum: 30)
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    let configuration = try await open(role: role)
+                    if attempt > 1 { logger.info("the database is reachable, starting", metadata: ["attempts": "\(attempt)"]) }
+                    return configuration
+                } catch let error as PostgresError where error.kind == .connectionLost {
+                    let delay = backoff.nextDelay()
+                    let reason = error.message.split(whereSeparator: \.isNewline)
+                        .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+                    logger.warning("waiting for the database to start: \(reason); attempt \(attempt), next in \(String(format: "%.1f", delay))s")
+                    try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                }
+            }
+        }
+        let signals = StopSignals { waiting.cancel() }
+        defer { signals.cancel() }
+        do {
+            return try await waiting.value
+        } catch is CancellationError {
+            logger.info("stopped while waiting for the database")
+            return nil
+        }
+    }
+
     /// The connection for `ucp migrate`: the login role itself, which owns the schema.
     package static func openForMigration() throws -> ConnectionConfiguration {
         if let configured = try ConnectionConfiguration.fromEnvironment() { return configured }
@@ -181,4 +214,21 @@ package enum Duration {
         }
         return value * scale
     }
+}
+
+/// SIGTERM and SIGINT as an action, for the time before a service group handles them.
+private final class StopSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: action)
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
 }

@@ -32,7 +32,8 @@ struct WorkerCommand: AsyncParsableCommand {
         var registry = try JobTypes.productionRegistry()
         if standInJobs || !standInSync.isEmpty { try UCPMain.tooling.installStandIns(standInSync, &registry) }
         let logger = Logs.bootstrap(defaultLevel: .info)
-        let worker = Worker(configuration: configuration, database: try await Database.open(), registry: registry,
+        guard let database = try await Database.openWaiting(logger: logger) else { return }
+        let worker = Worker(configuration: configuration, database: database, registry: registry,
                             logger: logger)
         try await ProcessServices.run([worker], logger: logger)
     }
@@ -67,7 +68,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if watchdog { try watchdogConfiguration.validate() }
         let scheduleIntervalSeconds = try Duration.seconds(scheduleInterval, field: "schedule-interval")
         guard scheduleIntervalSeconds > 0 else { throw ValidationError("schedule-interval: must be positive") }
-        let database = try await Database.open()
+        guard let database = try await Database.openWaiting(logger: logger) else { return }
         // The coordinator always sends the alert outbox; with --watchdog it also checks for stuck syncs.
         var services: [any Service] = [
             Coordinator(configuration: configuration, database: database,
@@ -101,7 +102,7 @@ struct WatchdogCommand: AsyncParsableCommand {
         configuration.stuckThresholdSeconds = try Duration.seconds(threshold, field: "threshold")
         try configuration.validate()
         let logger = Logs.bootstrap(defaultLevel: .info)
-        let database = try await Database.open()
+        guard let database = try await Database.openWaiting(logger: logger) else { return }
         let watchdog = Watchdog(configuration: configuration, database: database, logger: logger)
         let sender = AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger)
         try await ProcessServices.run([watchdog, sender], logger: logger)

@@ -31,8 +31,10 @@ struct ScheduleCommand: AsyncParsableCommand {
                 try await ScheduleOutput.preview(definition, connection: connection, header: "preview of new schedule '\(name)' (nothing stored)")
                 return
             }
-            let schedule = try await ScheduleStore(connection).scheduleAdd(definition, actor: global.actorName)
+            let store = ScheduleStore(connection)
+            let schedule = try await store.scheduleAdd(definition, actor: global.actorName, allowUnknown: fields.allowUnknown)
             print("schedule '\(schedule.name)' added (\(schedule.definition.timingSummary))")
+            try await ScheduleOutput.warnUnknown(schedule, store: store, allowed: fields.allowUnknown)
             if fields.runNow { try await ScheduleOutput.runNow(schedule.name, connection: connection, actor: global.actorName) }
         }
     }
@@ -57,9 +59,12 @@ struct ScheduleCommand: AsyncParsableCommand {
                 return
             }
             let before = try await store.scheduleGet(name: name)
-            let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName) { try change.apply(to: &$0) }
+            let schedule = try await store.scheduleUpdate(name: name, actor: global.actorName, allowUnknown: fields.allowUnknown) {
+                try change.apply(to: &$0)
+            }
             print(before.map { $0.updatedAt == schedule.updatedAt } == true
                   ? "schedule '\(name)': nothing changed" : "schedule '\(name)' changed")
+            try await ScheduleOutput.warnUnknown(schedule, store: store, allowed: fields.allowUnknown)
             if fields.runNow { try await ScheduleOutput.runNow(name, connection: connection, actor: global.actorName) }
         }
     }
@@ -264,6 +269,8 @@ struct ScheduleFieldOptions: ParsableArguments {
           help: "Stop the run at the first device synchronization failure.")
     var abortOnFailure: Bool?
     @Flag(help: "Show the plan the schedule would run and store nothing.") var preview = false
+    @Flag(help: "Store granular lines naming an object that does not exist (yet), with a warning; without it they are refused.")
+    var allowUnknown = false
     @Flag(help: "Save, then start a run now (the seed's \"Save and Run Now\").") var runNow = false
 
     func change() throws -> ScheduleChange {
@@ -296,6 +303,14 @@ enum ScheduleOutput {
         for line in preview.lines { print(line) }
         if !preview.errors.isEmpty {
             throw InputError(preview.errors.map(InputError.init(line:)))
+        }
+    }
+
+    /// With --allow-unknown: the granular lines stored that name nothing (yet), one warning each on standard error.
+    static func warnUnknown(_ schedule: Schedule, store: ScheduleStore, allowed: Bool) async throws {
+        guard allowed else { return }
+        for warning in try await store.unknownObjects(in: schedule.definition) {
+            FileHandle.standardError.write(Data("ucp: warning: granular: \(warning)\n".utf8))
         }
     }
 

@@ -52,6 +52,32 @@ final class CommandLineTests: XCTestCase {
         await assertEqual(try await counts(database), before, "bad input wrote nothing")
     }
 
+    /// Exact messages: bad ports in DATABASE_URL (refused when parsed, also by a worker, which does
+    /// not wait for a server it could never reach), control characters escaped, a blank name's rule.
+    func testBadInputMessagesAreExactAndEscaped() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        let before = try await counts(database)
+        let nameRule = "may hold only letters, digits, space, '_', '-', '.' and '@' (1 to 100 characters)"
+        let portRule = "must be a whole number from 1 to 65535"
+        let cases: [([String], [String: String], String)] = [
+            (["status"], ["DATABASE_URL": "postgresql://localhost:99999/db"], "DATABASE_URL: port '99999' \(portRule)"),
+            (["status"], ["DATABASE_URL": "postgresql://user@:notaport/db"], "DATABASE_URL: port 'notaport' \(portRule)"),
+            (["worker", "--stand-in-jobs"], ["DATABASE_URL": "postgresql://localhost:99999/db"], "DATABASE_URL: port '99999' \(portRule)"),
+            (["submit", "sync", "infra", "--device", "new\nline"], [:], "device: 'new\\nline' \(nameRule)"),
+            (["submit", "sync", "infra", "--device", "a\tb\u{1b}[31m"], [:], "device: 'a\\tb\\u{1b}[31m' \(nameRule)"),
+            (["submit", "sync", "infra", "--device", " "], [:],
+             "device: ' ' must not be only spaces (at least one letter, digit, '_', '-', '.' or '@')"),
+        ]
+        for (arguments, environment, expected) in cases {
+            let result = try processes.run(arguments, environment: environment)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr, "ucp: \(expected)\n", "\(arguments)")
+            XCTAssertEqual(result.stdout, "", "\(arguments)")
+        }
+        await assertEqual(try await counts(database), before, "bad input wrote nothing")
+    }
+
     func testSubmitWaitShowsProgressAndReportsTheOutcome() async throws {
         let database = try await TestServer.freshDatabase()
         let processes = try UCPProcesses(database: database)

@@ -104,7 +104,10 @@ final class DeviceStoreTests: XCTestCase {
         let cases: [(DeviceDraft, String, String)] = [
             (draft { $0.name = "cucm#1" }, "", "name: 'cucm#1' \(nameRule)"),
             (draft { $0.name = "" }, "", "name: '' \(nameRule)"),
-            (draft { $0.name = "   " }, "", "name: '   ' \(nameRule)"),
+            (draft { $0.name = "   " }, "", "name: '   ' must not be only spaces (at least one letter, digit, '_', '-', '.' or '@')"),
+            (draft { $0.name = " " }, "", "name: ' ' must not be only spaces (at least one letter, digit, '_', '-', '.' or '@')"),
+            (draft { $0.name = "new\nline" }, "", "name: 'new\\nline' \(nameRule)"),
+            (draft { $0.name = "tab\there\u{7}" }, "", "name: 'tab\\there\\u{7}' \(nameRule)"),
             (draft { $0.name = String(repeating: "a", count: 101) }, "", "name: '\(String(repeating: "a", count: 101))' \(nameRule)"),
             (draft { $0.name = "existing" }, "", "name: a device named 'existing' already exists"),
             (draft { $0.version = "twelve" }, "", "version: 'twelve' must be a release number such as 12.5 or 12.5.1.11900-146"),

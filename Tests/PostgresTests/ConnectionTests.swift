@@ -109,6 +109,15 @@ final class ConnectionTests: XCTestCase {
         }
         XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "postgresql://u@h/db?nosuchoption=1"))
         XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db"))
+        // Ports are checked when the URL is parsed, not at connect time.
+        for (url, port) in [("postgresql://localhost:99999/db", "99999"), ("postgresql://user@:notaport/db", "notaport"),
+                            ("postgresql://h1:5432,h2:0/db", "0"), ("host=h port=-1", "-1")] {
+            XCTAssertThrowsError(try ConnectionConfiguration(conninfo: url), url) { error in
+                XCTAssertEqual("\(error)", "DATABASE_URL: port '\(port)' must be a whole number from 1 to 65535")
+            }
+        }
+        XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://h1:5432,h2:65535/db"))
+        XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://h1,h2/db"))
         let configuration = try? ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db")
         XCTAssertFalse("\(configuration!)".contains("secret"), "the password must never be printed")
     }

@@ -17,7 +17,11 @@ final class JobNameTests: XCTestCase {
             ("Müller", "name: 'Müller' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
             ("a/b", "name: 'a/b' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
             ("job@site", "name: 'job@site' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
-            ("tab\there", "name: 'tab\there' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
+            // Control characters are echoed escaped, so the message stays one line.
+            ("tab\there", "name: 'tab\\there' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
+            ("new\nline", "name: 'new\\nline' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
+            ("bell\u{7}", "name: 'bell\\u{7}' may hold only letters A–Z, a–z, digits, space, '_' and '-'"),
+            (" ", "name: ' ' may not begin or end with a space"),
             (" lead", "name: ' lead' may not begin or end with a space"),
             ("trail ", "name: 'trail ' may not begin or end with a space"),
         ]

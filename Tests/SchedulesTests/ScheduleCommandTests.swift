@@ -33,8 +33,27 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(previewed.stdout.split(separator: "\n").dropFirst().map(String.init), SchedulingFixtures.mixedPreview)
         await assertEqual(try await counts(), initial, "--preview stored nothing")
 
-        let added = try withStdin(SchedulingFixtures.mixedText, addArguments)
+        // Lines naming objects that do not exist are refused, each with its number, nothing stored...
+        let refused = try withStdin(SchedulingFixtures.mixedText, addArguments)
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        let allowHint = "(add it first, or give --allow-unknown to store the line anyway)"
+        XCTAssertEqual(refused.stderr, """
+            ucp: granular: line 2: no domain named 'Test-Dom' \(allowHint)
+            ucp: granular: line 8: no call processor named 'Ghost' \(allowHint)
+            ucp: granular: line 9: no call processor named 'cucm-a' (did you mean 'CUCM-A'?) \(allowHint)
+
+            """)
+        XCTAssertEqual(refused.stdout, "")
+        await assertEqual(try await counts(), initial, "a refused add stored nothing")
+        // ...unless --allow-unknown: stored, with the preview's warnings.
+        let added = try withStdin(SchedulingFixtures.mixedText, addArguments + ["--allow-unknown"])
         XCTAssertEqual(added.status, 0, added.stderr)
+        XCTAssertEqual(added.stderr, """
+            ucp: warning: granular: line 2: no domain named 'Test-Dom'
+            ucp: warning: granular: line 8: no call processor named 'Ghost'
+            ucp: warning: granular: line 9: no call processor named 'cucm-a' (did you mean 'CUCM-A'?)
+
+            """)
         XCTAssertEqual(added.stdout, "schedule 'Nightly mixed' added (every day from 2026-12-01T02:00:00Z (\(utc)))\n")
 
         let listed = try processes.run(["schedule", "list", "--json"])
@@ -117,6 +136,12 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(malformedPreview.stderr, "ucp: granular: line 2: sync type 'full' is not one of infra, sub, both\n")
         XCTAssertTrue(malformedPreview.stdout.contains("1. infrastructure synchronization of call processor 'CUCM-A'\n"),
                       malformedPreview.stdout)
+        let unknownEdit = try withStdin("cp.CUCM-A: infra\ncp.NoSuchDevice: infra\n",
+                                        ["schedule", "edit", "Nightly mixed", "--granular", "-"])
+        XCTAssertEqual(unknownEdit.status, 64)
+        XCTAssertEqual(unknownEdit.stderr,
+                       "ucp: granular: line 2: no call processor named 'NoSuchDevice' (add it first, or give --allow-unknown to store the line anyway)\n")
+        XCTAssertEqual(unknownEdit.stdout, "")
         await assertEqual(try await counts(), before, "bad input stored nothing")
 
         // Edit: only the options given change; --preview shows the edited plan and stores nothing.

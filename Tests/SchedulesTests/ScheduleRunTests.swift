@@ -265,9 +265,10 @@ final class ScheduleRunTests: XCTestCase {
         let text = "cp.CUCM-A: infra\ncp.NoSuchBox: infra\ndomain.all:\n"
         let store = ScheduleStore(connection)
         try await store.scheduleAdd(try definition("Forced", every: .once, start: Date().addingTimeInterval(86400),
-                                                   selection: .granular(text), forceDomain: true), actor: "test")
+                                                   selection: .granular(text), forceDomain: true), actor: "test",
+                                 allowUnknown: true)
         try await store.scheduleAdd(try definition("Unforced", every: .once, start: Date().addingTimeInterval(86400),
-                                                   selection: .granular(text)), actor: "test")
+                                                   selection: .granular(text)), actor: "test", allowUnknown: true)
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4",

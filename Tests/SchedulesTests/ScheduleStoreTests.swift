@@ -131,6 +131,15 @@ final class ScheduleStoreTests: XCTestCase {
                                        forceDomain: nil, parallel: nil, abortOnFailure: nil).apply(to: &definition)
                 }
             }, ["granular: line 1: missing ':' after the object"]),
+            // A line naming nothing that exists (the store's database has no device): refused with its number.
+            ("unknown object", { try await self.add(store, name: "x", granular: "cp.all: infra\ncp.NoSuchDevice: infra\nmp.Ghost: sub") },
+             ["granular: line 2: no call processor named 'NoSuchDevice' (add it first, or give --allow-unknown to store the line anyway)",
+              "granular: line 3: no message processor named 'Ghost' (add it first, or give --allow-unknown to store the line anyway)"]),
+            ("edit to unknown object", {
+                try await store.scheduleUpdate(name: "Existing", actor: "bob") { definition in
+                    definition.selection = .granular("cp.NoSuchDevice: infra")
+                }
+            }, ["granular: line 1: no call processor named 'NoSuchDevice' (add it first, or give --allow-unknown to store the line anyway)"]),
             ("edit unknown", { try await store.scheduleUpdate(name: "Ghost", actor: "bob") { $0.parallel = true } },
              ["schedule 'Ghost': no such schedule"]),
             ("delete unknown", { try await store.scheduleDelete(name: "Ghost", actor: "bob") },
