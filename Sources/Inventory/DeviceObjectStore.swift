@@ -120,11 +120,6 @@ public struct DeviceObjectStore: Sendable {
         }
     }
 
-    /// The audit line of a sync's changes to the inventory.
-    public func deviceObjectsAudit(actor: String, device: String, message: String) async throws {
-        try await QueueStore(connection).auditAppend(actor: actor, action: "inventory.synchronized", target: device, message: message)
-    }
-
     // MARK: detailed logs
 
     /// The objects per type the last sync of this kind read (the next sync's progress estimate).
@@ -135,25 +130,56 @@ public struct DeviceObjectStore: Sendable {
     }
 
     /// Starts the detailed log of a sync, replacing the previous one of the device and kind.
-    public func deviceSyncLogStart(device: String, kind: DeviceSyncKind, job: Int64) async throws {
+    /// `owner`: the attempt writing; this write, like every line and the finish, rolls back once the
+    /// attempt no longer owns the job (a paused worker's late lines never reach the log).
+    public func deviceSyncLogStart(device: String, kind: DeviceSyncKind, job: Int64, owner: QueueStore.Held? = nil) async throws {
         try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             try session.query(DeviceObjectSQL.syncLogDelete, [device, kind.rawValue])
             try session.query(DeviceObjectSQL.syncLogStart, [device, kind.rawValue, job])
         }
     }
 
-    public func deviceSyncLogAppend(device: String, kind: DeviceSyncKind, level: String, message: String) async throws {
-        try await connection.query(DeviceObjectSQL.syncLogLine, [device, kind.rawValue, level, message])
+    public func deviceSyncLogAppend(device: String, kind: DeviceSyncKind, level: String, message: String,
+                                    owner: QueueStore.Held? = nil) async throws {
+        try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            try session.query(DeviceObjectSQL.syncLogLine, [device, kind.rawValue, level, message])
+        }
     }
 
     public func deviceSyncLogFinish(device: String, kind: DeviceSyncKind, job: Int64, state: String, outcome: String?,
-                                    counts: [String: Int]) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let countsText = String(decoding: try encoder.encode(counts), as: UTF8.self)
-        try await connection.query(DeviceObjectSQL.syncLogFinish, [device, kind.rawValue, job, state, outcome, countsText])
+                                    counts: [String: Int], owner: QueueStore.Held? = nil) async throws {
+        let countsText = try Self.countsText(counts)
+        try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            try session.query(DeviceObjectSQL.syncLogFinish, [device, kind.rawValue, job, state, outcome, countsText])
+        }
     }
 
+    /// The end of a successful sync, in one transaction fenced on `owner`: the log's outcome, the
+    /// device's first synchronization time, and the audit line of what the sync stored.
+    public func deviceSyncSucceeded(device: String, kind: DeviceSyncKind, job: Int64, outcome: String,
+                                    counts: [String: Int], audit: String, owner: QueueStore.Held? = nil) async throws {
+        let countsText = try Self.countsText(counts)
+        try await connection.transaction { session in
+            let queue = QueueStore.InTransaction(session)
+            if let owner { try queue.jobConfirmOwned(owner) }
+            try session.query(DeviceObjectSQL.syncLogFinish, [device, kind.rawValue, job, "succeeded", outcome, countsText])
+            try session.query(DeviceSQL.deviceMarkSynchronized, [device, nil as Date?])
+            try queue.auditAppend(actor: "job \(job)", action: "inventory.synchronized", target: device, message: audit)
+        }
+    }
+
+    private static func countsText(_ counts: [String: Int]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(counts), as: UTF8.self)
+    }
+
+    /// The latest log of the device and kind. A log still "running" whose job no longer runs was cut
+    /// off (its worker was lost, or it was stopped without finishing): it is shown as `interrupted`
+    /// with the job's reason, since the attempt that wrote it can no longer finish it.
     public func deviceSyncLogGet(device: String, kind: DeviceSyncKind) async throws -> DeviceSyncLog? {
         guard let row = try await connection.query(DeviceObjectSQL.syncLogGet, [device, kind.rawValue]).first else { return nil }
         let countsText: String = try row.decode("counts")
@@ -161,9 +187,17 @@ public struct DeviceObjectStore: Sendable {
             (at: try line.decode("at", as: Date.self), level: try line.decode("level", as: String.self),
              message: try line.decode("message", as: String.self))
         }
-        return DeviceSyncLog(jobID: try row.decode("job_id"), startedAt: try row.decode("started_at"),
-                             finishedAt: try row.decodeIfPresent("finished_at"), state: try row.decode("state"),
-                             outcome: try row.decodeIfPresent("outcome"),
+        let jobID: Int64 = try row.decode("job_id")
+        var state: String = try row.decode("state")
+        var outcome: String? = try row.decodeIfPresent("outcome")
+        if state == "running", let job = try await QueueStore(connection).jobGet(id: jobID),
+           job.state != .running, job.state != .canceling {
+            state = "interrupted"
+            outcome = "Interrupted: \(job.error ?? "the job is \(job.state.rawValue)")."
+        }
+        return DeviceSyncLog(jobID: jobID, startedAt: try row.decode("started_at"),
+                             finishedAt: try row.decodeIfPresent("finished_at"), state: state,
+                             outcome: outcome,
                              counts: (try? JSONDecoder().decode([String: Int].self, from: Data(countsText.utf8))) ?? [:],
                              lines: lines)
     }

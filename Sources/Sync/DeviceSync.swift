@@ -130,7 +130,7 @@ private final class Run: @unchecked Sendable {
         }
         let previous = try await objects.deviceSyncPreviousCounts(device: name, kind: kind)
         tally.withLock { $0.estimate = previous.isEmpty ? nil : Int64(previous.values.reduce(0, +)) }
-        try await objects.deviceSyncLogStart(device: name, kind: kind, job: jobID)
+        try await objects.deviceSyncLogStart(device: name, kind: kind, job: jobID, owner: owner)
         do {
             try await log("info", "\(kind.title) of \(device.device.kind.title) '\(name)' started (job \(jobID))")
             try await context.progress(done: 0, total: tally.withLock { $0.estimate }, message: "connecting to \(name)")
@@ -164,11 +164,10 @@ private final class Run: @unchecked Sendable {
             let total = result.counts.values.reduce(0, +)
             try await log("info", "Read \(total) objects (\(result.inserted) new, \(result.removed) marked removed)")
             try await log("info", outcome)
-            try await objects.deviceSyncLogFinish(device: name, kind: kind, job: jobID, state: "succeeded", outcome: outcome, counts: result.counts)
-            try await DeviceStore(connection).deviceMarkSynchronized(name: name)
-            try await objects.deviceObjectsAudit(
-                actor: "job \(jobID)", device: name,
-                message: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed")
+            try await objects.deviceSyncSucceeded(
+                device: name, kind: kind, job: jobID, outcome: outcome, counts: result.counts,
+                audit: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed",
+                owner: owner)
             try await context.progress(done: result.done, total: result.done, message: outcome)
         } catch {
             // Every reader has waited for its page being written: the connection goes back to the
@@ -177,7 +176,7 @@ private final class Run: @unchecked Sendable {
             let message = canceled ? "Canceled." : "Failed: \(DeviceJobFailure.reason(error, withOperation: true))"
             try? await log(canceled ? "warning" : "error", message)
             try? await objects.deviceSyncLogFinish(device: name, kind: kind, job: jobID, state: canceled ? "canceled" : "failed",
-                                                   outcome: message, counts: tally.withLock { $0.counts })
+                                                   outcome: message, counts: tally.withLock { $0.counts }, owner: owner)
             try context.checkCancellation()
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("\(kind.title) of '\(name)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
@@ -185,7 +184,7 @@ private final class Run: @unchecked Sendable {
     }
 
     func log(_ level: String, _ message: String) async throws {
-        try await objects.deviceSyncLogAppend(device: name, kind: kind, level: level, message: message)
+        try await objects.deviceSyncLogAppend(device: name, kind: kind, level: level, message: message, owner: owner)
         try await context.log(message, level: level == "error" ? .error : level == "warning" ? .warning : .info)
     }
 

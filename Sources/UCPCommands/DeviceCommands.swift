@@ -224,6 +224,8 @@ extension DeviceCommand {
             }
             print("\(syncKind.title) of '\(name)', job \(log.jobID), \(log.state), started \(Output.shortTime(log.startedAt)), finished \(Output.shortTime(log.finishedAt))")
             for line in log.lines { print("\(Output.shortTime(line.at)) \(line.level): \(line.message)") }
+            // A finished sync logged its outcome as its last line; a cut-off one could not.
+            if log.state == "interrupted", let outcome = log.outcome { print(outcome) }
         }
     }
 

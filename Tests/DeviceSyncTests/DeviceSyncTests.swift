@@ -157,6 +157,12 @@ final class DeviceSyncTests: XCTestCase {
         XCTAssertLessThanOrEqual(lastSeen, rescuedAt, "no object touched after the rescue")
         let lateLines = try await harness.queue.jobLogRead(id: id).filter { $0.at > rescuedAt }
         XCTAssertEqual(lateLines.map(\.message), [], "nothing logged for the lost attempt after the rescue")
+        // The device's detailed log: no line after the rescue, and shown as cut off by the lost worker.
+        let deviceLog = try await harness.objects.deviceSyncLogGet(device: "cucm", kind: .user)
+        XCTAssertEqual(deviceLog?.lines.filter { $0.at > rescuedAt }.map(\.message), [], "no device log line after the rescue")
+        XCTAssertEqual(deviceLog?.state, "interrupted")
+        XCTAssertEqual(deviceLog?.outcome, "Interrupted: worker lost.")
+        XCTAssertNil(deviceLog?.finishedAt)
     }
 
     func testAHangingDeviceStopsProgressAndCancelEndsTheSync() async throws {
