@@ -221,8 +221,12 @@ public struct DeviceStore: Sendable {
     /// Records the state of a connection test; a finished one (success or failure) is one audit line.
     /// The message is the version read or the reason of the failure, never a password.
     @discardableResult
-    public func deviceTestRecord(name: String, state: DeviceTestState, message: String?, actor: String) async throws -> Device {
+    /// `owner`: the test job's attempt; its record rolls back once the attempt no longer owns the job
+    /// (a paused worker's late result never overwrites a newer test).
+    public func deviceTestRecord(name: String, state: DeviceTestState, message: String?, actor: String,
+                                 owner: QueueStore.Held? = nil) async throws -> Device {
         try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             guard let row = try session.query(DeviceSQL.deviceTestRecord, [name, state.rawValue, message]).first else {
                 throw Self.noSuchDevice(name)
             }

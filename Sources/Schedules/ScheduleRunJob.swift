@@ -29,6 +29,7 @@ public enum ScheduleRunJob {
         defer { Task { await connection.close() } }
         let runs = ScheduleRunStore(connection)
         let runID = parameters.run
+        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         guard let run = try await runs.runGet(id: runID), !run.state.isFinal else {
             try await context.log("schedule run \(runID) already ended; nothing to do")
             return
@@ -39,16 +40,16 @@ public enum ScheduleRunJob {
             throw error
         } catch let error as JobCanceledError {
             try await cancelSyncs(runID: runID, connection: connection, actor: context.job.submittedBy)
-            try await runs.runLogAppend(id: runID, "canceled by an operator; the run's unfinished syncs were canceled")
-            try await runs.runFinish(id: runID, state: .canceled)
+            try await runs.runLogAppend(id: runID, "canceled by an operator; the run's unfinished syncs were canceled", owner: owner)
+            try await runs.runFinish(id: runID, state: .canceled, owner: owner)
             throw error
         } catch let error as ScheduleRunFailed {
             throw error
         } catch {
             let transient = (error as? PostgresError)?.isTransient == true || error is RetryableJobError
             if !transient && !Task.isCancelled {
-                try? await runs.runLogAppend(id: runID, "run failed: \(error)")
-                _ = try? await runs.runFinish(id: runID, state: .failed)
+                try? await runs.runLogAppend(id: runID, "run failed: \(error)", owner: owner)
+                _ = try? await runs.runFinish(id: runID, state: .failed, owner: owner)
             }
             throw error
         }
@@ -67,13 +68,14 @@ public enum ScheduleRunJob {
         let queue = QueueStore(connection)
         let runID = parameters.run
         let name = parameters.schedule
-        func log(_ message: String) async throws { try await runs.runLogAppend(id: runID, message) }
+        let owner = QueueStore.Held(id: context.job.id, attempt: attempt)
+        func log(_ message: String) async throws { try await runs.runLogAppend(id: runID, message, owner: owner) }
 
         let resumed = !(try await runs.runSyncs(id: runID)).isEmpty || attempt > 1
-        guard try await runs.runStart(id: runID) else { return }
+        guard try await runs.runStart(id: runID, owner: owner) else { return }
         guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else {
             try await log("schedule '\(name)' no longer exists: nothing run")
-            try await runs.runFinish(id: runID, state: .failed)
+            try await runs.runFinish(id: runID, state: .failed, owner: owner)
             throw ScheduleRunFailed(description: "schedule '\(name)' no longer exists")
         }
         let definition = schedule.definition
@@ -107,10 +109,10 @@ public enum ScheduleRunJob {
             let done = Int64(existing.values.filter { $0.state.isFinal }.count + skipped)
             try await context.progress(done: min(done, total), total: total, message: "\(done) of \(total) synchronization(s) done")
             for sync in planned where existing[key(sync)] == nil {
-                _ = try await queue.jobEnqueue(.init(
-                    sync.kind.contract, target: sync.target, actor: "schedule:\(name)", syncGroup: group,
-                    scheduleRunID: runID))
-                try await log("enqueued \(sync)" + (group.map { " (parallel group \($0))" } ?? ""))
+                try await runs.runEnqueueSync(
+                    id: runID,
+                    .init(sync.kind.contract, target: sync.target, actor: "schedule:\(name)", syncGroup: group, scheduleRunID: runID),
+                    logLine: "enqueued \(sync)" + (group.map { " (parallel group \($0))" } ?? ""), owner: owner)
             }
         }
         /// Waits until every one of `planned` has ended; with `abortOnFirstFailure`, the first failure
@@ -184,10 +186,10 @@ public enum ScheduleRunJob {
         let ran = plan.syncs.count - skipped
         if failed.isEmpty {
             try await log("run succeeded: \(ran) sync(s) ran, \(skipped) skipped")
-            try await runs.runFinish(id: runID, state: .succeeded)
+            try await runs.runFinish(id: runID, state: .succeeded, owner: owner)
         } else {
             try await log("run failed: \(ran) sync(s) ran, \(failed.count) failed, \(skipped) skipped")
-            try await runs.runFinish(id: runID, state: .failed)
+            try await runs.runFinish(id: runID, state: .failed, owner: owner)
             throw ScheduleRunFailed(description: "\(failed.count) synchronization(s) failed: \(failed.joined(separator: "; "))")
         }
     }

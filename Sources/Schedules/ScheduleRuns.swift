@@ -216,8 +216,25 @@ public struct ScheduleRunStore: Sendable {
         try await connection.query(ScheduleRunSQL.logRead, [id]).map { try $0.decode("message") }
     }
 
-    public func runLogAppend(id: Int64, _ message: String) async throws {
-        _ = try await connection.query(ScheduleRunSQL.logAppend, [id, message])
+    /// `owner`, here and below: the run job's attempt writing; the write rolls back once that attempt
+    /// no longer owns the job (a paused worker's late run lines, enqueues and endings never land).
+    public func runLogAppend(id: Int64, _ message: String, owner: QueueStore.Held? = nil) async throws {
+        try await fenced(owner) { session in _ = try session.query(ScheduleRunSQL.logAppend, [id, message]) }
+    }
+
+    /// Enqueues one of the run's syncs with its log line, in one transaction.
+    func runEnqueueSync(id: Int64, _ params: QueueStore.EnqueueParams, logLine: String, owner: QueueStore.Held?) async throws {
+        try await fenced(owner) { session in
+            _ = try QueueStore.InTransaction(session).jobEnqueue(params)
+            _ = try session.query(ScheduleRunSQL.logAppend, [id, logLine])
+        }
+    }
+
+    private func fenced<T: Sendable>(_ owner: QueueStore.Held?, _ body: @escaping (Session) throws -> T) async throws -> T {
+        try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            return try body(session)
+        }
     }
 
     /// The syncs the run enqueued, in the order it enqueued them (not the run's own `schedule.run` job).
@@ -267,14 +284,14 @@ public struct ScheduleRunStore: Sendable {
     }
 
     /// Marks the run running; false when it already ended.
-    func runStart(id: Int64) async throws -> Bool {
-        !(try await connection.query(ScheduleRunSQL.runStart, [id])).isEmpty
+    func runStart(id: Int64, owner: QueueStore.Held? = nil) async throws -> Bool {
+        try await fenced(owner) { session in !(try session.query(ScheduleRunSQL.runStart, [id])).isEmpty }
     }
 
     /// Ends the run (once: a run that already ended keeps its state).
     @discardableResult
-    func runFinish(id: Int64, state: ScheduleRun.State) async throws -> Bool {
-        !(try await connection.query(ScheduleRunSQL.runFinish, [id, state.rawValue])).isEmpty
+    func runFinish(id: Int64, state: ScheduleRun.State, owner: QueueStore.Held? = nil) async throws -> Bool {
+        try await fenced(owner) { session in !(try session.query(ScheduleRunSQL.runFinish, [id, state.rawValue])).isEmpty }
     }
 }
 

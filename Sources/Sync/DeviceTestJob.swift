@@ -14,9 +14,10 @@ public enum DeviceTestJob {
     static func run(_ parameters: DeviceTest, _ context: JobContext) async throws {
         guard let name = context.job.target else { throw DeviceJobFailure("device: the test names no device") }
         let actor = "job \(context.job.id)"
+        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         try await context.database.withConnection { connection in
             let store = DeviceStore(connection)
-            try await store.deviceTestRecord(name: name, state: .inProgress, message: nil, actor: actor)
+            try await store.deviceTestRecord(name: name, state: .inProgress, message: nil, actor: actor, owner: owner)
             let result: Result<String, Error>
             do {
                 let device = try await DeviceConnections.open(name: name, connection: connection, concurrency: 1)
@@ -26,15 +27,15 @@ public enum DeviceTestJob {
             }
             switch result {
             case .success(let message):
-                try await store.deviceTestRecord(name: name, state: .success, message: message, actor: actor)
+                try await store.deviceTestRecord(name: name, state: .success, message: message, actor: actor, owner: owner)
                 try await context.log("Test connection of '\(name)' succeeded: \(message)")
             case .failure(let error):
                 if (try? context.checkCancellation()) == nil {
-                    try await store.deviceTestRecord(name: name, state: .failure, message: "canceled", actor: actor)
+                    try await store.deviceTestRecord(name: name, state: .failure, message: "canceled", actor: actor, owner: owner)
                     try context.checkCancellation()
                 }
                 let reason = DeviceJobFailure.reason(error, withOperation: false)
-                try await store.deviceTestRecord(name: name, state: .failure, message: reason, actor: actor)
+                try await store.deviceTestRecord(name: name, state: .failure, message: reason, actor: actor, owner: owner)
                 throw DeviceJobFailure("Test connection of '\(name)' failed: \(reason)")
             }
         }

@@ -144,7 +144,7 @@ final class DeviceSyncTests: XCTestCase {
                          "the sync wrote its first page")
         processes.kill("paused", signal: SIGSTOP)
         await assertTrue(try await eventually(timeout: 20) { try await harness.queue.jobGet(id: id)?.state == .failed },
-                         "the coordinator ended the paused worker's sync")
+                         "the coordinator ended the paused worker's sync: \(String(describing: try await harness.queue.jobGet(id: id)))\n\(processes.log("coordinator"))")
         await assertEqual(try await harness.queue.jobGet(id: id)?.error, "worker lost")
         let rescuedAt: Date = try await objects.query(Statement("", "SELECT clock_timestamp() AS now")).first!.decode("now")
         let pagesAtRescue = try await pageCount()

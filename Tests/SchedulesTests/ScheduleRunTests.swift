@@ -162,6 +162,31 @@ final class ScheduleRunTests: XCTestCase {
         return (run, log)
     }
 
+    /// The run's writes are fenced on its job's attempt: once the attempt was rescued (its worker
+    /// paused past the lease), its log lines roll back instead of landing.
+    func testARescuedRunAttemptWritesNothingMoreToTheRun() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Fenced", start: Date()), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let run = try await runs.runNow(name: "Fenced", actor: "test")
+        let queue = database.store()
+        let claimed = try await queue.jobClaim(worker: "w1", slots: 1, leaseSeconds: 30)
+        XCTAssertEqual(claimed.map(\.id), [run.jobID!])
+        let owner = QueueStore.Held(id: claimed[0].id, attempt: claimed[0].attempt)
+        try await runs.runLogAppend(id: run.id, "written while owned", owner: owner)
+        // The lease lapses: the coordinator's rescue takes the job back.
+        let rescued = try await queue.jobRescueExpired(actor: "c1", now: Date().addingTimeInterval(60))
+        XCTAssertEqual(rescued.map(\.id), [run.jobID!])
+        do {
+            try await runs.runLogAppend(id: run.id, "written after the rescue", owner: owner)
+            XCTFail("a write of the rescued attempt must be refused")
+        } catch is JobLostError {}
+        let log = try await runs.runLog(id: run.id)
+        XCTAssertTrue(log.contains("written while owned"), "\(log)")
+        XCTAssertFalse(log.contains("written after the rescue"), "\(log)")
+    }
+
     func testSequentialRunInSeedOrderAndResumesWithoutEnqueueingTwice() async throws {
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
