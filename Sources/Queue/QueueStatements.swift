@@ -78,11 +78,14 @@ enum QueueSQL {
          ORDER BY id DESC LIMIT $3
         """)
     /// Fenced like every write made on a job's behalf: a line of an attempt that no longer owns the
-    /// job (rescued, stopped) is not written.
+    /// job (rescued, stopped) is not written. The row is held FOR SHARE: a rescue committed while
+    /// the insert ran is waited for and seen (a plain EXISTS would judge by the statement's older
+    /// snapshot and write the line after the rescue), and a rescue that comes later waits for it.
     static let jobLogAppend = Statement("job_log_append", """
         INSERT INTO job_logs (job_id, attempt, level, message)
-        SELECT $1, $2, $3, $4
-         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling'))
+        SELECT id, attempt, $3, $4 FROM jobs
+         WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
+           FOR SHARE
         """)
     /// Locks the job's row while the caller's transaction writes on its behalf, so the rescue (an
     /// UPDATE of the row) waits for it, or came first and the write rolls back.
