@@ -173,7 +173,7 @@ sql -c "CREATE DATABASE chaos_fixture" >/dev/null
 DATABASE_URL="$FIXTURE_URL" "$UCP" migrate >>"$RUN_DIR/logs/migrate.log" 2>&1 || die "ucp migrate of the fixture database failed"
 psql "$FIXTURE_URL" -X -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/lib/chaos-checks-fixture.sql" >/dev/null
 printf 'order,1\norder,99\n' >"$RUN_DIR/fixture.csv"
-fixture_found=$(run_checks "$FIXTURE_URL" "$RUN_DIR/fixture.csv" | grep -v '^observed|' \
+fixture_found=$(run_checks "$FIXTURE_URL" "$RUN_DIR/fixture.csv" | grep -v -e '^observed|' -e '^outcome|' \
     | awk -F'|' '$1 == "counts" { print; next } { print $1 }' | tr '\n' ' ' | sed 's/ $//')
 [[ $fixture_found == "$FIXTURE_EXPECTED" ]] \
     || die "the checks missed a breach of the fixture: expected '$FIXTURE_EXPECTED', found '$fixture_found'"
@@ -250,6 +250,18 @@ COORDINATOR_AT=$(awk -v t="$CHAOS_SECONDS" 'BEGIN { print t * 0.25 }')
 PG_STOP_AT=$(awk -v t="$CHAOS_SECONDS" 'BEGIN { print t * 0.35 }')
 PG_CRASH_AT=$(awk -v t="$CHAOS_SECONDS" 'BEGIN { print t * 0.65 }')
 
+PAUSED_NAMES=()
+# VICTIM: the slot of the worker running the most orders now (a pause should catch work in
+# flight), or a random one when none runs any or the database does not answer.
+pick_busy_victim() {
+    local name
+    name=$(sql -c "SELECT worker FROM jobs WHERE state = 'running' AND kind = 'order' GROUP BY worker ORDER BY count(*) DESC LIMIT 1" 2>/dev/null || true)
+    if [[ $name =~ ^w([0-9]+)\.([0-9]+)$ ]] && [[ ${WORKER_GEN[${BASH_REMATCH[1]}]:-} == "${BASH_REMATCH[2]}" ]]; then
+        VICTIM=${BASH_REMATCH[1]}
+    else
+        pick_victim
+    fi
+}
 VICTIM=""
 pick_victim() {  # VICTIM: a random worker slot that is not paused (no subshell: RANDOM stays seeded)
     while true; do
@@ -277,8 +289,9 @@ while true; do
         log "t=${t}s PostgreSQL crashed (pg_ctl stop -m immediate), started again"
         pg_cluster_stop immediate; pg_cluster_start; PG_CRASHES=$((PG_CRASHES + 1))
     elif [[ -z $PAUSED_SLOT ]] && ((PAUSES < PAUSE_TARGET)) && seconds_ge "$t" "$NEXT_PAUSE"; then
-        pick_victim; PAUSED_SLOT=$VICTIM
+        pick_busy_victim; PAUSED_SLOT=$VICTIM
         pid=${WORKER_PID[$PAUSED_SLOT]}
+        PAUSED_NAMES+=("w$PAUSED_SLOT.${WORKER_GEN[$PAUSED_SLOT]}")
         log "t=${t}s SIGSTOP worker w$PAUSED_SLOT.${WORKER_GEN[$PAUSED_SLOT]} for ${PAUSE}s (lease ${LEASE}s)"
         kill -STOP "$pid"
         ( sleep "$PAUSE"; kill -CONT "$pid" 2>/dev/null ) &
@@ -328,13 +341,20 @@ RECORDED=$(wc -l <"$RUN_DIR/submitted.csv")
 
 CHECKS=$(run_checks "$PG_URL" "$RUN_DIR/submitted.csv") || die "the checks' SQL failed"
 
-BREACHES=$(grep -v -e '^counts|' -e '^observed|' -e '^$' <<<"$CHECKS" || true)
+BREACHES=$(grep -v -e '^counts|' -e '^observed|' -e '^outcome|' -e '^$' <<<"$CHECKS" || true)
 IFS='|' read -r _ JOBS FINAL LOST DOUBLE OVERLAPS IN_MAINTENANCE <<<"$(grep '^counts|' <<<"$CHECKS")"
 IFS='|' read -r _ N_ORDERS N_SYNCS ORDERS_OK RETRIED RESCUES SYNCS_LOST SYNCS_OK ENTRIES <<<"$(grep '^observed|' <<<"$CHECKS")"
+# What the paused workers said on resuming: each attempt they found lost (the pauses caught work).
+PAUSE_LOSSES=0
+for name in "${PAUSED_NAMES[@]}"; do
+    PAUSE_LOSSES=$((PAUSE_LOSSES + $(grep -c "lost its lease" "$RUN_DIR/logs/$name.log" || true)))
+done
 LEASE_LOSSES=$(cat "$RUN_DIR"/logs/w*.log | grep -c "lost its lease" || true)
 
 log "submitted: $RECORDED ids recorded, $(sort -u "$RUN_DIR/submitted.csv" | wc -l) distinct ($SUBMIT_FAILURES failed submits retried)"
 log "jobs: $N_ORDERS orders ($ORDERS_OK succeeded, $RETRIED ran more than once), $N_SYNCS syncs ($SYNCS_OK succeeded, $SYNCS_LOST worker lost); $RESCUES rescues; maintenance entered $ENTRIES times; workers said 'lost its lease' $LEASE_LOSSES times"
+grep '^outcome|' <<<"$CHECKS" | sed 's/^outcome|/[chaos] outcome: /' || true
+log "the paused workers (${PAUSED_NAMES[*]}) said $PAUSE_LOSSES attempts lost their lease"
 echo "chaos done: seconds=$CHAOS_DONE worker_kills=$KILLS pauses_past_lease=$PAUSES coordinator_kills=$COORDINATOR_KILLS pg_stops=$PG_STOPS pg_crashes=$PG_CRASHES"
 
 SHORTFALL=()

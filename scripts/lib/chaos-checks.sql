@@ -1,7 +1,7 @@
 -- The checks of scripts/chaos.sh, run by psql after the queue drained. Input: a temporary table
 -- submitted (kind, id) of the ids the submitters were given. Output: one line per breach
 -- (kind|detail), then `counts|jobs|final|lost|double_runs|overlaps|orders_in_maintenance` and
--- `observed|…` (what happened, for the report). Why each check measures what a correct system
+-- `observed|…` and `outcome|…` lines (what happened, for the report). Why each check measures what a correct system
 -- guarantees: the header of scripts/chaos.sh.
 
 CREATE TEMP TABLE sync_runs AS
@@ -87,3 +87,5 @@ SELECT 'observed',
        (SELECT count(*) FROM jobs WHERE kind IN ('device_sync', 'sync') AND error = 'worker lost'),
        (SELECT count(*) FROM jobs WHERE kind IN ('device_sync', 'sync') AND state = 'succeeded'),
        (SELECT count(*) FROM audit_log WHERE action = 'maintenance.entered');
+SELECT 'outcome|' || kind || ' ' || state || coalesce(' (' || error || ')', '') || ': ' || count(*)
+  FROM jobs GROUP BY kind, state, error ORDER BY kind, state, error;
