@@ -365,6 +365,8 @@ seconds_ge "$CHAOS_DONE" "$MIN_SECONDS" || SHORTFALL+=("chaos seconds $CHAOS_DON
 ((PG_STOPS >= 1)) || SHORTFALL+=("no PostgreSQL stop")
 ((PG_CRASHES >= 1)) || SHORTFALL+=("no PostgreSQL crash")
 ((RECORDED > 0)) || SHORTFALL+=("no job was submitted")
+GAVE_UP=$(cat "$RUN_DIR"/logs/submitter-*.log 2>/dev/null | grep -c "^gave up" || true)
+((GAVE_UP == 0)) || SHORTFALL+=("$GAVE_UP submits given up after 5 minutes of failures (logs/submitter-*.log)")
 
 if [[ -n $BREACHES ]]; then
     while IFS='|' read -r kind detail; do echo "breach: $kind: $detail"; done <<<"$BREACHES"

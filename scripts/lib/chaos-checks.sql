@@ -37,7 +37,7 @@ SELECT 'completion_record|order ' || j.id || ' is ' || j.state || ' (attempt ' |
    AND (j.state = 'succeeded') <> EXISTS (SELECT 1 FROM job_logs l WHERE l.job_id = j.id AND l.message = 'noop finished' AND l.attempt = j.attempt)
  ORDER BY j.id;
 -- a log line of an attempt written after that attempt was rescued
-SELECT 'zombie_write|job ' || l.job_id || ' attempt ' || l.attempt || ' wrote "' || l.message || '" '
+SELECT 'zombie_write|job ' || l.job_id || ' attempt ' || l.attempt || ' wrote "' || regexp_replace(l.message, '\s+', ' ', 'g') || '" '
        || round(extract(epoch FROM l.at - r.at)::numeric, 3) || ' s after its rescue'
   FROM job_logs l
   JOIN audit_log r ON r.action = 'job.rescued' AND r.job_id = l.job_id
@@ -57,7 +57,8 @@ SELECT 'order_in_maintenance|order ' || o.job_id || ' attempt ' || o.attempt || 
     ON s.kind = 'device_sync' AND o.at > s.started AND o.at < coalesce(s.ended, 'infinity')
  ORDER BY o.at;
 -- a sync the coordinator rescued ended failed with 'worker lost'
-SELECT 'lost_sync|sync ' || j.id || ' (' || j.type || ') was rescued but ended ' || j.state || coalesce(' (' || j.error || ')', '')
+SELECT 'lost_sync|sync ' || j.id || ' (' || j.type || ') was rescued but ended ' || j.state
+       || coalesce(' (' || regexp_replace(j.error, '\s+', ' ', 'g') || ')', '')
   FROM jobs j
  WHERE j.kind IN ('device_sync', 'sync')
    AND EXISTS (SELECT 1 FROM audit_log r WHERE r.action = 'job.rescued' AND r.job_id = j.id)
@@ -87,5 +88,6 @@ SELECT 'observed',
        (SELECT count(*) FROM jobs WHERE kind IN ('device_sync', 'sync') AND error = 'worker lost'),
        (SELECT count(*) FROM jobs WHERE kind IN ('device_sync', 'sync') AND state = 'succeeded'),
        (SELECT count(*) FROM audit_log WHERE action = 'maintenance.entered');
-SELECT 'outcome|' || kind || ' ' || state || coalesce(' (' || error || ')', '') || ': ' || count(*)
+-- (errors on one line: a libpq message has several)
+SELECT 'outcome|' || kind || ' ' || state || coalesce(' (' || regexp_replace(error, '\s+', ' ', 'g') || ')', '') || ': ' || count(*)
   FROM jobs GROUP BY kind, state, error ORDER BY kind, state, error;
