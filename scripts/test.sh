@@ -11,68 +11,26 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_PORT=5432   # the socket lives in a private folder, so the usual port cannot clash
 
 log() { echo "[test] $*"; }
 die() { echo "[test] error: $*" >&2; exit 1; }
 
-PG_DIR=""
-PG_STARTED=0
-
-if [[ $(id -u) -eq 0 ]]; then
-    # initdb and pg_ctl refuse to run as root: run them as the postgres system user.
-    id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' system user"
-    PG_SUPERUSER=postgres
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    PG_SUPERUSER=$(id -un)
-    as_pg() { "$@"; }
-fi
-
-INITDB=$(command -v initdb) || die "initdb not found on PATH"
-PG_CTL=$(command -v pg_ctl) || die "pg_ctl not found on PATH"
+# The private cluster: scripts/lib/postgres.sh (shared with scripts/chaos.sh).
+pg_log() { log "$@"; }
+pg_die() { die "$@"; }
+# shellcheck source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
 
 start_pg() {
-    PG_DIR=$(mktemp -d /tmp/ucp-test-pg.XXXXXX)
-    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$PG_DIR"; fi
-    log "initdb in $PG_DIR (superuser $PG_SUPERUSER)"
-    # Run from inside the folder so the postgres user never needs access to the caller's cwd.
-    (cd "$PG_DIR" && as_pg "$INITDB" -D "$PG_DIR/data" --auth=trust -U "$PG_SUPERUSER" \
-        -E UTF8 --locale=C.UTF-8 --no-sync >"$PG_DIR/initdb.log" 2>&1) || {
-        cat "$PG_DIR/initdb.log" >&2
-        die "initdb failed"
-    }
-    cat >>"$PG_DIR/data/postgresql.conf" <<CONF
-
-# --- UCProvision test cluster (scripts/test.sh) ---
-listen_addresses = ''
-unix_socket_directories = '$PG_DIR'
-port = $PG_PORT
-max_connections = 300
-shared_buffers = 128MB
-fsync = on
-CONF
-    log "starting PostgreSQL (socket in $PG_DIR)"
-    (cd "$PG_DIR" && as_pg "$PG_CTL" -w -D "$PG_DIR/data" -l "$PG_DIR/server.log" start >/dev/null) || {
-        tail -n 30 "$PG_DIR/server.log" >&2 || true
-        die "pg_ctl start failed"
-    }
-    PG_STARTED=1
-    export UCP_TEST_DATABASE_URL="host=$PG_DIR port=$PG_PORT user=$PG_SUPERUSER dbname=postgres"
+    pg_cluster_create ucp-test-pg
+    export UCP_TEST_DATABASE_URL="$PG_URL"
     export UCP_TEST_PG_DIR="$PG_DIR"
     log "UCP_TEST_DATABASE_URL=\"$UCP_TEST_DATABASE_URL\""
 }
 
 stop_pg() {
-    if [[ -n $PG_DIR ]]; then
-        if ((PG_STARTED)); then
-            log "stopping PostgreSQL"
-            (cd "$PG_DIR" && as_pg "$PG_CTL" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1) || true
-            PG_STARTED=0
-        fi
-        rm -rf -- "$PG_DIR"
-        PG_DIR=""
-    fi
+    if [[ -n $PG_DIR ]]; then log "stopping PostgreSQL"; fi
+    pg_cluster_destroy
 }
 
 on_exit() {

@@ -13,7 +13,8 @@ public struct NoopOrder: JobParameters {
 
     /// How long the job runs.
     public var seconds: Double?
-    /// Write "noop started" and "noop finished" to the job's log (tests count runs with it).
+    /// Write "noop started" to the job's log when it starts and "noop finished" with its success (in
+    /// the statement that records it: tests and scripts/chaos.sh count completions with it).
     public var log: Bool?
     /// Fail with this message (retryable when `retryable` is true).
     public var fail: String?
@@ -36,7 +37,7 @@ public struct NoopOrder: JobParameters {
             if parameters.retryable == true { throw RetryableJobError(message) }
             throw StandInFailure(description: message)
         }
-        if parameters.log == true { try await context.log("noop finished") }
+        if parameters.log == true { try context.logOnSuccess("noop finished") }
     }
 }
 

@@ -100,6 +100,7 @@ final class JobControl: Sendable {
     private struct State {
         var signal = Signal.none
         var leaseDeadline: ContinuousClock.Instant
+        var closingLine: String?
     }
 
     private let state: Mutex<State>
@@ -126,6 +127,12 @@ final class JobControl: Sendable {
         guard signal != .lost, expired else { return signal }
         set(.lost)
         return .lost
+    }
+
+    /// The line `JobContext.logOnSuccess` left for the worker to write with the job's success.
+    var closingLine: String? {
+        get { state.withLock { $0.closingLine } }
+        set { state.withLock { $0.closingLine = newValue } }
     }
 
     /// Records what a heartbeat or progress report learnt; once lost, the attempt stays lost.
@@ -255,5 +262,19 @@ public struct JobContext: Sendable {
             control.set(.lost)
             throw JobLostError()
         }
+    }
+
+    /// Leaves a line (level info) that the worker writes to the job's log in the same statement that
+    /// records this attempt's success: it is there exactly when the success is, so it counts
+    /// completions — a worker killed between the handler's end and the success, whose order then
+    /// runs again, leaves no line for the attempt it did not record (a line written by `log` at the
+    /// handler's end would stay). A later call replaces the line. Orders and tasks only: a sync's
+    /// success is not batched, and a sync that calls this is refused with `JobRegistryError`.
+    public func logOnSuccess(_ message: String) throws {
+        guard !job.kind.isSync else {
+            throw JobRegistryError(problem: "\(job.type): logOnSuccess is for orders and tasks, not syncs")
+        }
+        try checkOwnership()
+        control.closingLine = message
     }
 }

@@ -44,6 +44,22 @@ enum QueueSQL {
            AND jobs.kind IN ('order', 'task')
         RETURNING jobs.id
         """)
+    /// The same, writing each attempt's closing line (`JobContext.logOnSuccess`: ids, attempts and
+    /// messages in $3–$5) with its success: a line only for an attempt whose success was written.
+    static let jobSucceedManyLogged = Statement("", """
+        WITH done AS (
+            UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
+              FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
+             WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
+               AND jobs.kind IN ('order', 'task')
+            RETURNING jobs.id, jobs.attempt),
+        lines AS (
+            INSERT INTO job_logs (job_id, attempt, level, message)
+            SELECT line.id, line.attempt, 'info', line.message
+              FROM unnest($3::bigint[], $4::integer[], $5::text[]) AS line(id, attempt, message)
+              JOIN done ON done.id = line.id AND done.attempt = line.attempt)
+        SELECT id FROM done
+        """)
     static let jobRelease = Statement("job_release", "SELECT ucp_release($1::bigint[], $2::integer[], $3) AS released")
     static let jobCancel = Statement("job_cancel", "SELECT ucp_cancel($1, $2) AS state")
     static let jobStopStuck = Statement("job_stop_stuck", "SELECT * FROM ucp_stop_stuck($1, $2, $3, $4, $5, $6::timestamptz)")
@@ -62,11 +78,14 @@ enum QueueSQL {
          ORDER BY id DESC LIMIT $3
         """)
     /// Fenced like every write made on a job's behalf: a line of an attempt that no longer owns the
-    /// job (rescued, stopped) is not written.
+    /// job (rescued, stopped) is not written. The row is held FOR SHARE: a rescue committed while
+    /// the insert ran is waited for and seen (a plain EXISTS would judge by the statement's older
+    /// snapshot and write the line after the rescue), and a rescue that comes later waits for it.
     static let jobLogAppend = Statement("job_log_append", """
         INSERT INTO job_logs (job_id, attempt, level, message)
-        SELECT $1, $2, $3, $4
-         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling'))
+        SELECT id, attempt, $3, $4 FROM jobs
+         WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
+           FOR SHARE
         """)
     /// Locks the job's row while the caller's transaction writes on its behalf, so the rescue (an
     /// UPDATE of the row) waits for it, or came first and the write rolls back.

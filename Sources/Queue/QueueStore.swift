@@ -145,10 +145,17 @@ public struct QueueStore: Sendable {
     }
 
     /// Marks many order or task attempts succeeded in one statement; returns the ids written.
-    public func jobSucceedMany(_ held: [Held]) async throws -> Set<Int64> {
-        let rows = try await connection.query(QueueSQL.jobSucceedMany, [
-            PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }),
-        ])
+    /// `closingLines`: lines to write to the jobs' logs with their success, in the same statement
+    /// (none for an attempt that was no longer running).
+    public func jobSucceedMany(_ held: [Held], closingLines: [Held: String] = [:]) async throws -> Set<Int64> {
+        let ids = PostgresIntArray(held.map(\.id)), attempts = PostgresIntArray(held.map { Int64($0.attempt) })
+        let lines = held.compactMap { item in closingLines[item].map { (item, $0) } }
+        let rows = lines.isEmpty
+            ? try await connection.query(QueueSQL.jobSucceedMany, [ids, attempts])
+            : try await connection.query(QueueSQL.jobSucceedManyLogged, [
+                ids, attempts, PostgresIntArray(lines.map(\.0.id)), PostgresIntArray(lines.map { Int64($0.0.attempt) }),
+                PostgresTextArray(lines.map(\.1)),
+            ])
         return Set(try rows.map { try $0.decode("id", as: Int64.self) })
     }
 

@@ -71,6 +71,8 @@ public final class Worker: Service, Sendable {
         var running: [QueueStore.Held: Running] = [:]
         /// Succeeded orders and tasks waiting for the batched write; still leased by us.
         var succeeded: [QueueStore.Held] = []
+        /// Their closing lines (`JobContext.logOnSuccess`), written with the success.
+        var closingLines: [QueueStore.Held: String] = [:]
         var stopping = false
     }
 
@@ -181,7 +183,11 @@ public final class Worker: Service, Sendable {
                                       now: clock.now, retryDelay: Self.retryDelay(attempt: job.attempt))
         if let outcome = ending.outcome {
             if outcome == .succeeded, !job.kind.isSync {
-                state.withLock { $0.succeeded.append(held) }
+                let closingLine = control.closingLine
+                state.withLock { state in
+                    state.succeeded.append(held)
+                    state.closingLines[held] = closingLine
+                }
                 finisherWakeup.signal()
             } else {
                 await persist("finish job \(job.id)") {
@@ -212,9 +218,10 @@ public final class Worker: Service, Sendable {
     private func finisherLoop(_ store: QueueStore) async {
         var backoff = Backoff()
         while true {
-            let batch = state.withLock { state -> [QueueStore.Held] in
+            let (batch, closingLines) = state.withLock { state in
                 let batch = Array(state.succeeded.prefix(2000))
-                return batch
+                let inBatch = Set(batch)
+                return (batch, state.closingLines.filter { held, _ in inBatch.contains(held) })
             }
             if batch.isEmpty {
                 if isStopping && state.withLock({ $0.running.isEmpty }) { return }
@@ -222,13 +229,16 @@ public final class Worker: Service, Sendable {
                 continue
             }
             do {
-                let written = try await store.jobSucceedMany(batch)
+                let written = try await store.jobSucceedMany(batch, closingLines: closingLines)
                 backoff.reset()
                 if written.count < batch.count {
                     logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile)")
                 }
                 let done = Set(batch)
-                state.withLock { $0.succeeded.removeAll { done.contains($0) } }
+                state.withLock { state in
+                    state.succeeded.removeAll { done.contains($0) }
+                    for held in done { state.closingLines[held] = nil }
+                }
             } catch {
                 logger.warning("recording finished jobs failed: \(error)")
                 try? await backoff.wait()

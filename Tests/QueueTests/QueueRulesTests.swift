@@ -86,6 +86,58 @@ final class QueueRulesTests: XCTestCase {
         await assertEqual(try await store.jobGet(id: job.id)?.state, .succeeded)
     }
 
+    // The closing line of JobContext.logOnSuccess is written with the success, in its statement: a
+    // rescued attempt's late success writes neither, and the current attempt's writes both.
+    func testClosingLinesAreWrittenOnlyWithTheSuccess() async throws {
+        _ = try await enqueue(.order, "noop")
+        _ = try await enqueue(.order, "noop")
+        let jobs = try await claim(2, now: clock.now)
+        clock.advance(by: 31)
+        await assertEqual(try await store.jobRescueExpired(actor: "coordinator", now: clock.now).count, 2)
+        let again = try await claim(1, worker: "w2", now: clock.now)
+        XCTAssertEqual(again.map(\.attempt), [2])
+        let late = jobs.map(held)
+        let lines = Dictionary(uniqueKeysWithValues: (late + again.map(held)).map { ($0, "finished \($0.attempt)") })
+        // The old worker's batch: both attempts were rescued, nothing is written.
+        await assertEqual(try await store.jobSucceedMany(late, closingLines: lines), [])
+        for job in jobs { await assertEqual(try await store.jobLogRead(id: job.id).map(\.message), []) }
+        // The new attempt's success writes its line, and only its line.
+        await assertEqual(try await store.jobSucceedMany(again.map(held), closingLines: lines), [again[0].id])
+        let log = try await store.jobLogRead(id: again[0].id)
+        XCTAssertEqual(log.map(\.message), ["finished 2"])
+        XCTAssertEqual(log.map(\.attempt), [2])
+        await assertEqual(try await store.jobGet(id: again[0].id)?.state, .succeeded)
+    }
+
+    // A log line sent while the coordinator's rescue of the attempt is under way (its transaction
+    // holds the job's row) waits for the rescue and is refused: judged by an older snapshot it
+    // would be written after the rescue.
+    func testALogLineDuringARescueWaitsForItAndIsRefused() async throws {
+        _ = try await enqueue(.order, "noop")
+        let job = try await claim(1, now: clock.now)[0]
+        clock.advance(by: 31)
+        let now = clock.now
+        let rescuer = Connection(database.owner)
+        let rescue = Task {
+            try await rescuer.transaction { session in
+                _ = try session.query(Statement("", "SELECT count(*) FROM ucp_rescue_expired($1, $2::timestamptz)"),
+                                      ["coordinator", now])
+                _ = try session.query(Statement("", "SELECT pg_sleep(1.5)"))
+            }
+        }
+        let observer = Connection(database.owner)
+        await assertTrue(try await eventually(timeout: 10, interval: 0.02) {
+            let sleeping: Int = try await observer.query(Statement("", """
+                SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'
+                """)).first!.decode("n")
+            return sleeping == 1
+        }, "the rescue holds the row")
+        await assertFalse(try await store.jobLogAppend(held(job), level: "info", message: "late"))
+        try await rescue.value
+        await assertEqual(try await store.jobGet(id: job.id)?.state, .queued)
+        await assertEqual(try await store.jobLogRead(id: job.id).map(\.message), [], "nothing written for the rescued attempt")
+    }
+
     func testRescuedJobIsSupersededByAQueuedTwinWithTheSameKey() async throws {
         let first = try await enqueue(.order, "noop", key: "order:x")
         _ = try await claim(1, now: clock.now)
