@@ -163,6 +163,9 @@ final class ProcessesTests: XCTestCase {
         XCTAssertEqual(log.filter { $0.message == "noop started" }.map(\.attempt), [1, 2])
         let rescues = try await store.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "job.rescued" }
         XCTAssertEqual(Set(rescues.compactMap(\.jobID)), [syncID, orderID])
+        // Each rescue names the worker that lost the job, the order queued again included.
+        XCTAssertEqual(rescues.first { $0.jobID == orderID }?.message,
+                       "Lease of noop job \(orderID) (attempt 1, worker b) expired: worker lost; job queued again")
     }
 
     // Issue 10, finding 1: a worker paused past its lease (SIGSTOP) while it runs logging orders. The
