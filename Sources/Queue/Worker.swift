@@ -273,8 +273,12 @@ public final class Worker: Service, Sendable {
 
     private func heartbeatLoop(_ store: QueueStore) async {
         let interval = configuration.leaseSeconds / 3
+        // After a failed heartbeat (the server went away, a failover) the next comes soon, not a third
+        // of the lease later: the leases run out meanwhile, and the coordinator rescues what ran out.
+        var backoff = Backoff(initial: 0.1, maximum: min(2, interval))
+        var pause = interval
         while !Task.isCancelled {
-            try? await clock.sleep(seconds: interval)
+            try? await clock.sleep(seconds: pause)
             if Task.isCancelled { return }
             let held = state.withLock { state in
                 Array(state.running.keys) + state.succeeded
@@ -297,8 +301,11 @@ public final class Worker: Service, Sendable {
                         control.leaseRenewed(sentAt: sentAt)
                     }
                 }
+                backoff.reset()
+                pause = interval
             } catch {
                 logger.warning("heartbeat failed: \(error)")
+                pause = backoff.nextDelay()
             }
         }
     }
