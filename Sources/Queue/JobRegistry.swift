@@ -265,7 +265,8 @@ public struct JobContext: Sendable {
                 }
                 return
             } catch let error as PostgresError where error.kind == .connectionLost {
-                logger.debug("job log line not written, trying again: \(error)")
+                logger.log(level: backoff.attempt == 0 ? .warning : .debug,
+                           "job log line not written, trying again when the server answers: \(error)")
                 await control.wait(seconds: backoff.nextDelay())
                 try checkCancellation()
             }

@@ -314,16 +314,27 @@ public final class Worker: Service, Sendable {
         let connection = Connection(database)
         var backoff = Backoff()
         var listening = false
+        // Notifications come from the primary only: now and then the session checks that its server
+        // still takes writes, and is made again on the primary when it does not (after a failover
+        // that left the old primary running, read-only).
+        let probeInterval: Duration = .seconds(5)
+        var probedAt = ContinuousClock.now
         while !Task.isCancelled && !isStopping {
             do {
+                let probe = listening && probedAt.duration(to: .now) >= probeInterval
                 let notifications = try await connection.withSession { session -> Int in
                     if !listening {
                         try session.listen("ucp_jobs")
+                    } else if probe, try !session.serverTakesWrites() {
+                        throw PostgresError(kind: .connectionLost, sqlState: "25006",
+                                            message: "the server no longer takes writes; listening on the primary instead")
                     }
                     return try session.waitForNotifications(timeout: 0.5).count
                 }
+                if probe { probedAt = .now }
                 if !listening {
                     listening = true
+                    probedAt = .now
                     wakeup.signal() // we may have missed notifications while not listening
                 }
                 backoff.reset()
