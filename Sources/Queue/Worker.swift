@@ -225,7 +225,8 @@ public final class Worker: Service, Sendable {
                 let written = try await store.jobSucceedMany(batch)
                 backoff.reset()
                 if written.count < batch.count {
-                    logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile)")
+                    // A try whose answer a crash or failover cut off may have been recorded all the same.
+                    logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile, or recorded by a try whose answer was lost)")
                 }
                 let done = Set(batch)
                 state.withLock { $0.succeeded.removeAll { done.contains($0) } }
