@@ -254,6 +254,15 @@ public struct Session {
         return copied
     }
 
+    /// False when the server no longer lets this session write: a standby, or a server made read-only
+    /// (fenced off by a failover). A session that only listens never writes, so only asking tells it
+    /// that a failover left it behind.
+    public func serverTakesWrites() throws -> Bool {
+        let readOnly: String = try query(Statement("", "SELECT current_setting('transaction_read_only') AS read_only"))
+            .first?.decode("read_only") ?? "on"
+        return readOnly == "off"
+    }
+
     /// Starts listening on a channel. The name is a constant of the code base.
     public func listen(_ channel: String) throws {
         precondition(channel.allSatisfy { $0.isLetter || $0 == "_" }, "channel names are identifiers")

@@ -16,6 +16,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
     public let port: String?
     public let database: String?
     public let user: String?
+    /// Which of several servers a session may use (`read-write`: the primary); nil when not set.
+    public let targetSessionAttributes: String?
 
     /// Parses and checks `conninfo` (empty means "from the `PG*` variables").
     public init(conninfo: String, role: String? = nil, applicationName: String = "ucp") throws {
@@ -35,14 +37,7 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
             if let value = cursor.pointee.val { values[String(cString: keyword)] = String(cString: value) }
             cursor = cursor.advanced(by: 1)
         }
-        // libpq only checks the port when it connects, with a message that does not say where it came
-        // from: check it here (one per host in a multi-host URL; empty means the default).
-        for port in (values["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false) where !port.isEmpty {
-            guard port.allSatisfy(\.isASCII), let number = Int(port), (1...65535).contains(number) else {
-                throw InputError(field: "DATABASE_URL",
-                                 problem: "port \(InputError.quoted(String(port))) must be a whole number from 1 to 65535")
-            }
-        }
+        try Self.checkHosts(values)
         let environment = ProcessInfo.processInfo.environment
         self.conninfo = conninfo
         self.role = role
@@ -51,6 +46,42 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         self.port = values["port"] ?? environment["PGPORT"]
         self.database = values["dbname"] ?? environment["PGDATABASE"]
         self.user = values["user"] ?? environment["PGUSER"]
+        self.targetSessionAttributes = values["target_session_attrs"] ?? environment["PGTARGETSESSIONATTRS"]
+    }
+
+    /// The libpq values of `target_session_attrs` (libpq 14 and later): which server of a multi-host
+    /// list a session may use. `read-write` is the one for a highly available pair: the primary.
+    static let targetSessionAttributeValues = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"]
+
+    /// What libpq only checks when it connects, with messages that do not say where the value came
+    /// from: each port (one per host of a multi-host URL, or one for all; empty means the default),
+    /// as many hosts as host addresses when both are listed, and `target_session_attrs`.
+    private static func checkHosts(_ values: [String: String]) throws {
+        func list(_ keyword: String) -> [Substring]? {
+            values[keyword].map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        }
+        let ports = list("port") ?? []
+        for port in ports where !port.isEmpty {
+            guard port.allSatisfy(\.isASCII), let number = Int(port), (1...65535).contains(number) else {
+                throw InputError(field: "DATABASE_URL",
+                                 problem: "port \(InputError.quoted(String(port))) must be a whole number from 1 to 65535")
+            }
+        }
+        func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+        let hosts = list("host")
+        let addresses = list("hostaddr")
+        if let hosts, let addresses, hosts.count != addresses.count {
+            throw InputError(field: "DATABASE_URL", problem: "lists \(counted(hosts.count, "host")) and "
+                             + "\(counted(addresses.count, "host address")); give one address per host")
+        }
+        // Without a host in the string, libpq takes PGHOST or its default: only a listed host is counted.
+        if let servers = (hosts ?? addresses)?.count, ports.count > 1, ports.count != servers {
+            throw InputError(field: "DATABASE_URL", problem: "lists \(counted(servers, "host")) and "
+                             + "\(counted(ports.count, "port")); give one port for all hosts or one per host")
+        }
+        if let attributes = values["target_session_attrs"], !targetSessionAttributeValues.contains(attributes) {
+            throw InputError(field: "DATABASE_URL", problem: "target_session_attrs \(InputError.quoted(attributes)) must be one of \(targetSessionAttributeValues.joined(separator: ", "))")
+        }
     }
 
     /// The configuration from `DATABASE_URL`, or from the `PG*` variables; nil when neither names a server.
@@ -79,9 +110,18 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// Host, port, database and user: what an operator needs to know which database is used. No password.
+    /// Several servers (a multi-host URL) are named in libpq's order of trying, each with its port.
     public var description: String {
-        let hostText = host.map { $0.hasPrefix("/") ? "socket \($0)" : $0 } ?? "default host"
         let db = overrides["dbname"] ?? database ?? user ?? "default database"
-        return "PostgreSQL \(db) on \(hostText)\(port.map { " port \($0)" } ?? "")\(user.map { " as \($0)" } ?? "")"
+        let hosts = host.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [""]
+        let ports = port.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let servers = hosts.indices.map { index -> String in
+            let name = hosts[index]
+            let hostText = name.isEmpty ? "default host" : name.hasPrefix("/") ? "socket \(name)" : name
+            let port = ports.count == hosts.count ? ports[index] : ports.count == 1 ? ports[0] : ""
+            return hostText + (port.isEmpty ? "" : " port \(port)")
+        }
+        let attributes = targetSessionAttributes.map { " (\($0))" } ?? ""
+        return "PostgreSQL \(db) on \(servers.joined(separator: " or "))\(user.map { " as \($0)" } ?? "")\(attributes)"
     }
 }

@@ -5,7 +5,10 @@
 /// the detail and hint the server sent.
 public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
-        /// The connection could not be made or was lost (SQLSTATE class 08, 57P01–57P03, or no SQLSTATE at all).
+        /// The connection could not be made or was lost (SQLSTATE class 08, 57P01–57P03, or no SQLSTATE
+        /// at all), or the server no longer takes writes (25006: a failover demoted it, or it was made
+        /// read-only to fence it off): the session is dropped and made again, and with
+        /// `target_session_attrs=read-write` the new one lands on whichever server is the primary now.
         case connectionLost
         /// 40001: retry the transaction.
         case serializationFailure
@@ -60,6 +63,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         case "57014": return .queryCanceled
         case "P0001": return .raised
         case "57P01", "57P02", "57P03": return .connectionLost
+        case "25006": return .connectionLost  // read_only_sql_transaction
         default:
             if state.hasPrefix("08") { return .connectionLost }
             if state.hasPrefix("23") { return .integrityViolation }

@@ -37,13 +37,14 @@ public struct LocalCluster: Sendable {
     var dataDirectory: String { directory + "/data" }
     var logFile: String { directory + "/server.log" }
     var port: Int { tcpPort ?? 5432 }
+    /// Where clients reach it: the socket folder, or the loopback address when it has a TCP port.
+    public var host: String { tcpPort == nil ? dataDirectory : "127.0.0.1" }
     static var runsAsRoot: Bool { geteuid() == 0 }
     /// The superuser initdb creates: the OS user who runs it.
     var superuser: String { Self.runsAsRoot ? "postgres" : (ProcessInfo.processInfo.environment["USER"] ?? NSUserName()) }
 
     /// How to reach the cluster, as its superuser.
     public func configuration(database: String? = nil, role: String? = nil) throws -> ConnectionConfiguration {
-        let host = tcpPort == nil ? dataDirectory : "127.0.0.1"
         return try ConnectionConfiguration(
             conninfo: "host=\(host) port=\(port) user=\(superuser) dbname=\(database ?? self.database)",
             role: role)
@@ -74,6 +75,36 @@ public struct LocalCluster: Sendable {
         return try configuration()
     }
 
+    /// Makes this cluster a streaming replica of `primary` (`pg_basebackup -R`, WAL streamed during
+    /// the copy) and starts it as a hot standby; returns how to connect (reads only, until promoted).
+    /// `primary` must allow replication connections from its superuser (initdb's trust rules do) and
+    /// have WAL senders (PostgreSQL's defaults). `settings` are added to the copied configuration,
+    /// after this cluster's own port and socket folder: e.g. `synchronous_standby_names = ''`, so
+    /// that once promoted it does not wait for a standby of its own.
+    @discardableResult
+    public func startStandby(of primary: LocalCluster, settings: [String: String] = [:]) throws -> ConnectionConfiguration {
+        guard !isInitialized else {
+            throw PostgresError(kind: .other, message: "\(directory) already holds a cluster; a standby starts from an empty folder")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if Self.runsAsRoot { try runTool(["chown", "postgres:postgres", directory]) }
+        try runServerTool([Self.serverTool("pg_basebackup"), "-D", dataDirectory, "-R", "-X", "stream", "-c", "fast",
+                           "-h", primary.host, "-p", "\(primary.port)", "-U", primary.superuser, "--no-sync"])
+        // The primary's socket folder is its data folder: the copy holds the lock file of its socket.
+        for name in try FileManager.default.contentsOfDirectory(atPath: dataDirectory) where name.hasPrefix(".s.PGSQL.") {
+            try FileManager.default.removeItem(atPath: dataDirectory + "/" + name)
+        }
+        try appendSettings(ownSettings + settings.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \($0.value)" })
+        try runServerTool(["pg_ctl", "start", "-w", "-t", "60", "-D", dataDirectory, "-l", logFile])
+        return try configuration()
+    }
+
+    /// Ends recovery: the standby becomes a primary that takes writes (`pg_ctl promote`, waiting
+    /// until it does).
+    public func promote() throws {
+        try runServerTool(["pg_ctl", "promote", "-w", "-t", "60", "-D", dataDirectory])
+    }
+
     public func stop(mode: String = "fast") throws {
         guard isInitialized, isRunning else { return }
         try runServerTool(["pg_ctl", "stop", "-w", "-m", mode, "-D", dataDirectory])
@@ -91,19 +122,38 @@ public struct LocalCluster: Sendable {
         if Self.runsAsRoot { try runTool(["chown", "postgres:postgres", directory]) }
         try runServerTool(["initdb", "-D", dataDirectory, "--auth=trust", "-U", superuser, "-E", "UTF8",
                            "--locale=C.UTF-8", "--no-sync"])
-        var lines = [
-            "listen_addresses = '\(tcpPort == nil ? "" : "127.0.0.1")'",
-            "port = \(port)",
-            "unix_socket_directories = '\(dataDirectory)'",
-            "max_connections = 200",
-            "shared_buffers = 256MB",
-        ]
+        var lines = ownSettings + ["max_connections = 200", "shared_buffers = 256MB"]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { lines.append("\(key) = \(value)") }
+        try appendSettings(lines)
+    }
+
+    /// Where this cluster listens; a standby's copy of its primary's configuration says otherwise.
+    private var ownSettings: [String] {
+        ["listen_addresses = '\(tcpPort == nil ? "" : "127.0.0.1")'", "port = \(port)",
+         "unix_socket_directories = '\(dataDirectory)'"]
+    }
+
+    /// Adds lines to postgresql.conf; a later line wins over an earlier one of the same setting.
+    private func appendSettings(_ lines: [String]) throws {
         let conf = dataDirectory + "/postgresql.conf"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: conf))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(("\n# UCProvision local cluster\n" + lines.joined(separator: "\n") + "\n").utf8))
         try handle.close()
+    }
+
+    /// A server tool by its full path in the folder of the `pg_ctl` on PATH: Debian puts only some
+    /// of them on PATH (`pg_basebackup` there is a wrapper that picks a version of its own).
+    static func serverTool(_ name: String) -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/pg_ctl"
+            guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
+            let resolved = URL(fileURLWithPath: candidate).resolvingSymlinksInPath().deletingLastPathComponent()
+                .appendingPathComponent(name).path
+            return FileManager.default.isExecutableFile(atPath: resolved) ? resolved : name
+        }
+        return name
     }
 
     /// Runs initdb/pg_ctl, as `postgres` when we are root.

@@ -255,12 +255,28 @@ public struct JobContext: Sendable {
 
     /// Appends a line to the job's detailed log; throws `JobLostError` instead when the attempt no
     /// longer owns the job (the line is not written: the log shows only what the owner did).
+    ///
+    /// A line whose connection was lost (a restart, a failover) is written again once the server
+    /// answers, for as long as the attempt owns the job: failing the attempt instead would run the
+    /// whole handler again, and the lost line may have been committed all the same (then it shows
+    /// twice, under the same attempt).
     public func log(_ message: String, level: Logger.Level = .info) async throws {
         try checkOwnership()
         logger.log(level: level, "\(message)")
-        guard try await store.jobLogAppend(held, level: level.rawValue, message: message) else {
-            control.set(.lost)
-            throw JobLostError()
+        var backoff = Backoff(initial: 0.05, maximum: 1)
+        while true {
+            do {
+                guard try await store.jobLogAppend(held, level: level.rawValue, message: message) else {
+                    control.set(.lost)
+                    throw JobLostError()
+                }
+                return
+            } catch let error as PostgresError where error.kind == .connectionLost {
+                logger.log(level: backoff.attempt == 0 ? .warning : .debug,
+                           "job log line not written, trying again when the server answers: \(error)")
+                await control.wait(seconds: backoff.nextDelay())
+                try checkCancellation()
+            }
         }
     }
 

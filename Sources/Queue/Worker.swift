@@ -232,7 +232,8 @@ public final class Worker: Service, Sendable {
                 let written = try await store.jobSucceedMany(batch, closingLines: closingLines)
                 backoff.reset()
                 if written.count < batch.count {
-                    logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile)")
+                    // A try whose answer a crash or failover cut off may have been recorded all the same.
+                    logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile, or recorded by a try whose answer was lost)")
                 }
                 let done = Set(batch)
                 state.withLock { state in
@@ -283,8 +284,12 @@ public final class Worker: Service, Sendable {
 
     private func heartbeatLoop(_ store: QueueStore) async {
         let interval = configuration.leaseSeconds / 3
+        // After a failed heartbeat (the server went away, a failover) the next comes soon, not a third
+        // of the lease later: the leases run out meanwhile, and the coordinator rescues what ran out.
+        var backoff = Backoff(initial: 0.1, maximum: min(2, interval))
+        var pause = interval
         while !Task.isCancelled {
-            try? await clock.sleep(seconds: interval)
+            try? await clock.sleep(seconds: pause)
             if Task.isCancelled { return }
             let held = state.withLock { state in
                 Array(state.running.keys) + state.succeeded
@@ -307,8 +312,11 @@ public final class Worker: Service, Sendable {
                         control.leaseRenewed(sentAt: sentAt)
                     }
                 }
+                backoff.reset()
+                pause = interval
             } catch {
                 logger.warning("heartbeat failed: \(error)")
+                pause = backoff.nextDelay()
             }
         }
     }
@@ -317,16 +325,27 @@ public final class Worker: Service, Sendable {
         let connection = Connection(database)
         var backoff = Backoff()
         var listening = false
+        // Notifications come from the primary only: now and then the session checks that its server
+        // still takes writes, and is made again on the primary when it does not (after a failover
+        // that left the old primary running, read-only).
+        let probeInterval: Duration = .seconds(5)
+        var probedAt = ContinuousClock.now
         while !Task.isCancelled && !isStopping {
             do {
+                let probe = listening && probedAt.duration(to: .now) >= probeInterval
                 let notifications = try await connection.withSession { session -> Int in
                     if !listening {
                         try session.listen("ucp_jobs")
+                    } else if probe, try !session.serverTakesWrites() {
+                        throw PostgresError(kind: .connectionLost, sqlState: "25006",
+                                            message: "the server no longer takes writes; listening on the primary instead")
                     }
                     return try session.waitForNotifications(timeout: 0.5).count
                 }
+                if probe { probedAt = .now }
                 if !listening {
                     listening = true
+                    probedAt = .now
                     wakeup.signal() // we may have missed notifications while not listening
                 }
                 backoff.reset()

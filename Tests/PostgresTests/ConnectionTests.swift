@@ -122,6 +122,85 @@ final class ConnectionTests: XCTestCase {
         XCTAssertFalse("\(configuration!)".contains("secret"), "the password must never be printed")
     }
 
+    /// A highly available pair is reached through a multi-host URL: every form libpq takes passes,
+    /// as is, and what libpq would only refuse when connecting is refused when read, naming DATABASE_URL.
+    func testMultiHostURLs() throws {
+        let accepted: [(String, String)] = [
+            ("postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write",
+             "PostgreSQL db on h1 port 5432 or h2 port 5433 (read-write)"),
+            ("postgresql:///db?host=/dir1,/dir2&port=5432,5433&target_session_attrs=read-write",
+             "PostgreSQL db on socket /dir1 port 5432 or socket /dir2 port 5433 (read-write)"),
+            ("host=/dir1,/dir2 port=5432 dbname=db user=u target_session_attrs=primary",
+             "PostgreSQL db on socket /dir1 port 5432 or socket /dir2 port 5432 as u (primary)"),
+            ("postgresql://u@h1,h2:5433/db", "PostgreSQL db on h1 or h2 port 5433 as u"),
+            ("postgresql://h1:5432/db", "PostgreSQL db on h1 port 5432"),
+        ]
+        for (url, description) in accepted {
+            XCTAssertEqual(try ConnectionConfiguration(conninfo: url).description, description, url)
+        }
+        let attributes = "any, read-write, read-only, primary, standby, prefer-standby"
+        let refused: [(String, String)] = [
+            ("postgresql://h1:5432,h2:99999/db?target_session_attrs=read-write", "port '99999' must be a whole number from 1 to 65535"),
+            ("postgresql:///db?host=/d1,/d2&port=5432,x", "port 'x' must be a whole number from 1 to 65535"),
+            ("postgresql:///db?host=/d1,/d2&port=5432,5433,5434", "lists 2 hosts and 3 ports; give one port for all hosts or one per host"),
+            ("host=h1,h2,h3 port=1,2", "lists 3 hosts and 2 ports; give one port for all hosts or one per host"),
+            ("host=h1,h2 hostaddr=127.0.0.1", "lists 2 hosts and 1 host address; give one address per host"),
+            ("postgresql://h1,h2/db?target_session_attrs=readwrite", "target_session_attrs 'readwrite' must be one of \(attributes)"),
+        ]
+        for (url, problem) in refused {
+            XCTAssertThrowsError(try ConnectionConfiguration(conninfo: url), url) { error in
+                XCTAssertEqual("\(error)", "DATABASE_URL: \(problem)")
+            }
+        }
+    }
+
+    /// libpq tries the hosts in order: a server that is not there is passed over.
+    func testMultiHostURLConnectsToTheServerThatAnswers() async throws {
+        let server = try TestServer.configuration()
+        let socket = try XCTUnwrap(server.host)
+        var parts = ["host=/nonexistent-ucp-socket,\(socket)", "dbname=postgres", "target_session_attrs=read-write"]
+        if let port = server.port { parts.append("port=\(port)") }
+        if let user = server.user { parts.append("user=\(user)") }
+        let connection = Connection(try ConnectionConfiguration(conninfo: parts.joined(separator: " ")))
+        let answer: Int = try await connection.query(Statement("", "SELECT 1 AS one")).first!.decode("one")
+        XCTAssertEqual(answer, 1)
+    }
+
+    /// A write refused because the server is read-only (SQLSTATE 25006: a failover demoted it, or it
+    /// was fenced off) counts as a lost connection: the session is dropped, and the next use makes a
+    /// new one, which `target_session_attrs=read-write` would place on the primary.
+    func testAWriteRefusedAsReadOnlyDropsTheSession() async throws {
+        let connection = try await database()
+        try await connection.withSession { try $0.execute("CREATE TABLE t (id int)") }
+        let pid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        // The session turns read-only, as every session of a server fenced with ALTER SYSTEM would.
+        try await connection.withSession { try $0.execute("SET default_transaction_read_only = on") }
+        do {
+            try await connection.query(Statement("", "INSERT INTO t VALUES (1)"))
+            XCTFail("a write on a read-only session succeeded")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "25006")
+            XCTAssertEqual(error.kind, .connectionLost)
+            XCTAssertTrue(error.isTransient)
+        }
+        let again: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        XCTAssertNotEqual(again, pid, "the read-only session was dropped")
+        // Inside a transaction too.
+        try await connection.withSession { try $0.execute("SET default_transaction_read_only = on") }
+        do {
+            _ = try await connection.transaction { try $0.query(Statement("", "INSERT INTO t VALUES (2)")) }
+            XCTFail("a write on a read-only session succeeded")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .connectionLost)
+        }
+        // The new session writes.
+        try await connection.query(Statement("", "INSERT INTO t VALUES (3)"))
+        let rows: Int = try await connection.query(Statement("", "SELECT count(*) AS n FROM t")).first!.decode("n")
+        XCTAssertEqual(rows, 1)
+        let last: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
+        XCTAssertNotEqual(last, again)
+    }
+
     func testTransactionRollsBackOnError() async throws {
         let connection = try await database()
         try await connection.withSession { try $0.execute("CREATE TABLE t (id int PRIMARY KEY)") }
