@@ -109,6 +109,15 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         return copy
     }
 
+    /// The same server, its sessions named `name` in `pg_stat_activity`, whatever the connection
+    /// string says: the coordinator finds a lost worker's sessions by that name.
+    public func named(_ name: String) -> ConnectionConfiguration {
+        var copy = self
+        copy.applicationName = name
+        copy.overrides["application_name"] = name
+        return copy
+    }
+
     /// Host, port, database and user: what an operator needs to know which database is used. No password.
     /// Several servers (a multi-host URL) are named in libpq's order of trying, each with its port.
     public var description: String {

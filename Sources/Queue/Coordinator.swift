@@ -52,6 +52,14 @@ public struct LeaseRescueDuty: CoordinatorDuty {
                 "job.id": "\(job.id)", "job.type": "\(job.type)", "job.state": "\(job.state.rawValue)",
             ])
         }
+        // What the rescue skipped because a paused worker's write still locks the row: end that
+        // worker's sessions; the next round rescues the job.
+        for session in try await store.lostWorkerSessionsEnd(sessionPrefix: Worker.sessionNamePrefix, now: clock.sqlNow) {
+            logger.warning("""
+                ended session \(session.pid) of worker \(session.worker): it held job \(session.jobID) locked past the \
+                job's lease (the worker was paused or cut off); the job is rescued next round
+                """, metadata: ["job.id": "\(session.jobID)", "session.ended": "\(session.ended)"])
+        }
     }
 }
 

@@ -64,6 +64,9 @@ enum QueueSQL {
     static let jobCancel = Statement("job_cancel", "SELECT ucp_cancel($1, $2) AS state")
     static let jobStopStuck = Statement("job_stop_stuck", "SELECT * FROM ucp_stop_stuck($1, $2, $3, $4, $5, $6::timestamptz)")
     static let jobRescueExpired = Statement("job_rescue_expired", "SELECT * FROM ucp_rescue_expired($1, $2::timestamptz)")
+    static let lostWorkerSessionsEnd = Statement("lost_worker_sessions_end", """
+        SELECT job_id, worker, pid, ended FROM ucp_end_lost_worker_sessions($1, $2::timestamptz)
+        """)
     static let jobPrune = Statement("job_prune", """
         WITH doomed AS (
             SELECT id FROM jobs WHERE finished_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)

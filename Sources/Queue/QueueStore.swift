@@ -208,6 +208,23 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobRescueExpired, [actor, now]).map(Job.init(row:))
     }
 
+    /// A session of a lost worker that held a transaction open since before its job's lease ran out.
+    public struct LostWorkerSession: Sendable, Equatable {
+        public let jobID: Int64
+        public let worker: String
+        public let pid: Int32
+        public let ended: Bool
+    }
+
+    /// Ends the sessions of workers whose jobs' leases expired while those sessions held a
+    /// transaction open: a paused worker's fenced write locks its job's row, which the rescue skips.
+    public func lostWorkerSessionsEnd(sessionPrefix: String, now: Date? = nil) async throws -> [LostWorkerSession] {
+        try await connection.query(QueueSQL.lostWorkerSessionsEnd, [sessionPrefix, now]).map { row in
+            LostWorkerSession(jobID: try row.decode("job_id"), worker: try row.decode("worker"),
+                              pid: try row.decode("pid"), ended: try row.decode("ended"))
+        }
+    }
+
     /// Deletes up to `limit` finished jobs older than the retention, with their logs.
     public func jobPrune(retentionSeconds: Double, limit: Int, now: Date? = nil) async throws -> Int {
         try await connection.query(QueueSQL.jobPrune, [retentionSeconds, limit, now]).affectedRows

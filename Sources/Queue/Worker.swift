@@ -52,6 +52,9 @@ public enum Names {
 public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
     private let database: ConnectionConfiguration
+    /// Every session of a worker is named this plus the worker's name (`application_name`), so the
+    /// coordinator can end the sessions of a worker that lost its jobs (`ucp_end_lost_worker_sessions`).
+    public static let sessionNamePrefix = "ucp worker "
     private let registry: JobRegistry
     private let logger: Logger
     private let clock: any TimeSource
@@ -79,7 +82,7 @@ public final class Worker: Service, Sendable {
     public init(configuration: WorkerConfiguration, database: ConnectionConfiguration, registry: JobRegistry,
                 logger: Logger, clock: any TimeSource = SystemTimeSource()) {
         self.configuration = configuration
-        self.database = database
+        self.database = database.named(Self.sessionNamePrefix + configuration.name)
         self.registry = registry
         self.clock = clock
         self.wakeup = Wakeup(clock: clock)
@@ -87,7 +90,7 @@ public final class Worker: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.name)"
         self.logger = logger
-        self.handlerPool = ConnectionPool(database, maximum: max(2, min(configuration.concurrency, 16)))
+        self.handlerPool = ConnectionPool(self.database, maximum: max(2, min(configuration.concurrency, 16)))
     }
 
     public func run() async throws {

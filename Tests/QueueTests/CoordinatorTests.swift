@@ -82,4 +82,58 @@ final class CoordinatorTests: XCTestCase {
         XCTAssertEqual(after.jobs, 0)
         XCTAssertEqual(after.workers, 0)
     }
+
+    // A worker paused inside a fenced write keeps its job's row locked, so the rescue (which skips
+    // locked rows) cannot end the job. The leader ends that worker's sessions once the lease has run
+    // out: the late write rolls back and the next round rescues the job. A healthy worker's open
+    // transaction is left alone.
+    func testAPausedWorkersLockIsBrokenAndItsJobRescued() async throws {
+        let leader = coordinator("c1")
+        try await leader.runOnce()
+        let lostID = try await store.jobEnqueue(.init(kind: .order, type: "noop", actor: "t")).id
+        let lost = try await store.jobClaim(worker: "w", slots: 1, leaseSeconds: 30, now: clock.now)[0]
+        clock.advance(by: 20)
+        let healthy = try await store.jobEnqueue(.init(kind: .order, type: "noop", actor: "t")).id
+        let kept = try await store.jobClaim(worker: "w2", slots: 1, leaseSeconds: 30, now: clock.now)[0]
+        XCTAssertEqual(kept.id, healthy)
+
+        /// A fenced transaction of `worker` for `job`, held open (the worker "paused") until released.
+        func fencedWrite(worker: String, job: Job, locked: DispatchSemaphore, release: DispatchSemaphore) -> Task<Void, any Error> {
+            let connection = Connection(database.app.named(Worker.sessionNamePrefix + worker))
+            return Task {
+                try await connection.transaction { session in
+                    let owned = QueueStore.InTransaction(session)
+                    try owned.jobConfirmOwned(.init(id: job.id, attempt: job.attempt))
+                    try owned.auditAppend(actor: worker, action: "test.late_write", jobID: job.id, message: "late")
+                    locked.signal()
+                    release.wait()
+                }
+            }
+        }
+        let lostLocked = DispatchSemaphore(value: 0), keptLocked = DispatchSemaphore(value: 0)
+        let releaseLost = DispatchSemaphore(value: 0), releaseKept = DispatchSemaphore(value: 0)
+        let lostWrite = fencedWrite(worker: "w", job: lost, locked: lostLocked, release: releaseLost)
+        let keptWrite = fencedWrite(worker: "w2", job: kept, locked: keptLocked, release: releaseKept)
+        XCTAssertEqual(lostLocked.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(keptLocked.wait(timeout: .now() + 10), .success)
+
+        clock.advance(by: 11)  // w's lease ran out 1 s ago; w2's holds
+        try await leader.runOnce()
+        await assertEqual(try await store.jobGet(id: lostID)?.state, .running, "the locked row was skipped")
+        releaseLost.signal()
+        do {
+            try await lostWrite.value
+            XCTFail("the paused worker's write committed after its lease ran out")
+        } catch {}
+        clock.advance(by: 5)  // the rescue's next round
+        try await leader.runOnce()
+        await assertEqual(try await store.jobGet(id: lostID)?.state, .queued, "rescued once the lock was gone")
+        releaseKept.signal()
+        let keptOutcome = await keptWrite.result
+        XCTAssertNoThrow(try keptOutcome.get(), "the healthy worker's write commits")
+        await assertEqual(try await store.jobGet(id: healthy)?.state, .running)
+        let lateWrites = try await store.auditList(since: nil, jobID: nil, limit: 100).filter { $0.action == "test.late_write" }
+        XCTAssertEqual(lateWrites.map(\.actor), ["w2"], "only the healthy worker's write stands")
+    }
+
 }
