@@ -25,7 +25,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             var reason = "not a valid libpq connection string or URI"
             if let errorMessage {
-                reason = String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines)
+                // libpq echoes the offending part raw: escaped, so the refusal stays one line.
+                reason = InputError.escaped(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
                 PQfreemem(errorMessage)
             }
             throw PostgresError(kind: .invalidConfiguration, message: "DATABASE_URL: \(reason)")

@@ -9,9 +9,11 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Further refusals of the same input, in order.
     public var others: [InputError]
 
+    /// Control characters of either part are shown escaped (`escaped(_:)`): whatever value a
+    /// message echoes, the refusal stays one line.
     public init(field: String, problem: String) {
-        self.field = field
-        self.problem = problem
+        self.field = Self.escaped(field)
+        self.problem = Self.escaped(problem)
         others = []
     }
 
@@ -39,6 +41,11 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `text` as a refusal echoes it: in single quotes, control characters escaped (`\n`, `\t`,
     /// `\r`, else `\u{…}`) so that a value with a newline cannot cut the one-line message.
     public static func quoted(_ text: String) -> String {
+        "'\(escaped(text))'"
+    }
+
+    /// `text` with its control characters escaped: `\n`, `\t`, `\r`, else `\u{…}`.
+    public static func escaped(_ text: String) -> String {
         var escaped = ""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -54,6 +61,6 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
                 }
             }
         }
-        return "'\(escaped)'"
+        return escaped
     }
 }

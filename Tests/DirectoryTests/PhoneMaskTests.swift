@@ -25,6 +25,8 @@ final class PhoneMaskTests: XCTestCase {
             ("\\+", "mask: '\\+' has no digits or X after the prefix"),
             ("12-34", "mask: '12-34' has '-' (allowed: digits 0-9, X, and + or \\+ at the beginning)"),
             ("\\5", "mask: '\\5' has '\\' (allowed: digits 0-9, X, and + or \\+ at the beginning)"),
+            // Found by fuzzing: the echoed mask cut the one-line refusal.
+            ("1\n2\u{13}", "mask: '1\\n2\\u{13}' has '\\n' (allowed: digits 0-9, X, and + or \\+ at the beginning)"),
             (" 123", "mask: ' 123' has ' ' (allowed: digits 0-9, X, and + or \\+ at the beginning)"),
             ("12*", "mask: '12*' has '*' (allowed: digits 0-9, X, and + or \\+ at the beginning)"),
             (String(repeating: "X", count: 49), "mask: '\(String(repeating: "X", count: 49))' is longer than 48 characters"),

@@ -108,6 +108,11 @@ final class ConnectionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("DATABASE_URL"))
         }
         XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "postgresql://u@h/db?nosuchoption=1"))
+        // Found by fuzzing: libpq echoes the bad token raw, and a newline in it cut the refusal.
+        XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "postgresql://%zz\n:5432/db")) { error in
+            XCTAssertFalse("\(error)".contains("\n"), "\(error)")
+            XCTAssertTrue("\(error)".contains("DATABASE_URL: "), "\(error)")
+        }
         XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db"))
         // Ports are checked when the URL is parsed, not at connect time.
         for (url, port) in [("postgresql://localhost:99999/db", "99999"), ("postgresql://user@:notaport/db", "notaport"),
