@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ucp", targets: ["ucp"]),
+        .executable(name: "ucp-fuzz", targets: ["UCPFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -93,6 +94,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),
+        // The bodies of the fuzz targets, one per parser of outside input (replayed by FuzzCorpusTests),
+        // and `ucp-fuzz`, which runs them under libFuzzer (scripts/fuzz.sh).
+        .target(name: "FuzzEntries", dependencies: [
+            "AXL", "DeviceClients", "Directory", "Inventory", "Postgres", "Queue", "Runtime", "ScheduleRules",
+        ]),
+        .executableTarget(name: "UCPFuzz", dependencies: ["FuzzEntries"]),
 
         .testTarget(name: "RuntimeTests", dependencies: [
             "Runtime",
@@ -126,6 +133,7 @@ let package = Package(
         .testTarget(name: "DirectorySyncTests", dependencies: [
             "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "Runtime", "TestSupport",
         ]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzEntries"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

@@ -139,7 +139,7 @@ public struct DeviceItem: Sendable, Equatable {
 /// Reads an AXL answer as it streams in: the fault if it is one, else the items under
 /// `<operation>Response/return`, each built while it is open and handed out whole. Fields the
 /// caller did not ask for are skipped with their content and named in `unexpected`.
-final class AXLItemReader: XMLEventHandler {
+package final class AXLItemReader: XMLEventHandler {
     /// The element each item comes in (`phone`), or nil to take every child of `return` as one item.
     let itemElement: String?
     /// The fields expected in an item; nil accepts any.
@@ -158,17 +158,20 @@ final class AXLItemReader: XMLEventHandler {
     private var open: [[(String, DeviceValue)]] = []
     private var skipUntil: Int?
 
-    init(operation: String, itemElement: String?, expected: Set<String>?, onItem: @escaping (DeviceItem) throws -> Void) {
+    package init(operation: String, itemElement: String?, expected: Set<String>?, onItem: @escaping (DeviceItem) throws -> Void) {
         self.itemElement = itemElement
         self.expected = expected
         self.onItem = onItem
         faults = AXLFaultReader(operation: operation)
     }
 
-    func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) throws {
+    package func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) throws {
         depth += 1
         faults.startElement(name, namespace: namespace, attributes: attributes)
-        if faults.inFault || skipUntil != nil { return }
+        if skipUntil != nil { return }
+        // A fault's elements build no item; skipped like unexpected ones, so their ends pop nothing
+        // (a fault inside an item once ended the item's fields that were never opened: a crash).
+        if faults.inFault { skipUntil = depth; return }
         if depth == 3, name.hasSuffix("Response") { sawResponse = true }
         if returnDepth == nil {
             if depth == 4, sawResponse, name == "return" { returnDepth = depth }
@@ -194,7 +197,7 @@ final class AXLItemReader: XMLEventHandler {
         open.append([])
     }
 
-    func endElement(_ name: String, text: String) throws {
+    package func endElement(_ name: String, text: String) throws {
         defer { depth -= 1 }
         faults.endElement(name, text: text)
         if let skip = skipUntil {

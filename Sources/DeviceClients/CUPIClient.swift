@@ -53,7 +53,12 @@ public final class CUPIClient: Sendable {
     }
 
     func page(_ path: String, element: String, query: String) async throws -> Page {
-        let object = try await json(path, query: query)
+        Self.page(from: try await json(path, query: query), element: element)
+    }
+
+    /// The rows of one answer (`element` holds an array, or one object when the page has one row)
+    /// and its `@total`. `package`: the fuzz target reads answers through it.
+    package static func page(from object: [String: Any], element: String) -> Page {
         let total = Int(object["@total"] as? String ?? "") ?? (object["@total"] as? Int) ?? 0
         var rows: [[String: Any]] = []
         if let many = object[element] as? [[String: Any]] {
@@ -103,6 +108,11 @@ public final class CUPIClient: Sendable {
         case 401: throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
         default: throw DeviceClientError(.http, operation: operation, message: "unexpected HTTP \(status): \(snippet(body))", httpStatus: status)
         }
+        return try Self.object(body, operation: operation)
+    }
+
+    /// An answer's body as a JSON object, or the `malformed` error naming the operation.
+    package static func object(_ body: [UInt8], operation: String) throws -> [String: Any] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
             throw DeviceClientError(.malformed, operation: operation, message: "the answer is not a JSON object")
         }
