@@ -127,7 +127,32 @@ final class ServiceAreaCommandTests: XCTestCase {
             XCTAssertEqual(result.stderr, "ucp: \(expected)\n", "\(arguments)")
             XCTAssertEqual(result.stdout, "", "\(arguments)")
         }
+        // The overlap rule holds for writes that bypass the store too (the table's trigger).
+        do {
+            try await Connection(harness.database.app).query(Statement("", """
+                INSERT INTO service_area_dn_blocks (service_area, call_processor, route_partition, first_number, last_number)
+                SELECT id, call_processor, 'PT_Internal', '4990', '5010' FROM service_areas WHERE name = 'Paris'
+                """))
+            XCTFail("an overlapping block was inserted")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.message, "dn-block: 4990-5010 overlaps 4000-4999 of service area 'London' (domain 'Sales') on call processor 'cucm' in partition 'PT_Internal'")
+        }
         await assertEqual(try await rowCounts(), before, "bad input wrote nothing")
+
+        // Two operators adding overlapping blocks at once: exactly one wins, whatever the timing.
+        let racers = ["Racer1", "Racer2"].map { name in
+            ["service-area", "add", "Sales", name, "--call-processor", "cucm", "--device-pool", "Default",
+             "--dn-block", name == "Racer1" ? "7000-7099@PT_Park" : "7050-7149@PT_Park"]
+        }
+        let processes = harness.processes
+        let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
+            for arguments in racers { group.addTask { try processes.run(arguments) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(results.map(\.status).sorted(), [0, 64], results.map(\.stderr).joined())
+        let loser = try XCTUnwrap(results.first { $0.status != 0 })
+        XCTAssertTrue(loser.stderr.hasPrefix("ucp: dn-block: ") && loser.stderr.contains(" overlaps "), loser.stderr)
+        for name in ["Racer1", "Racer2"] { _ = try harness.ucp(["service-area", "remove", "Sales", name]) }
 
         let edited = try harness.ucp(["service-area", "edit", "Sales", "London", "--location", "", "--mask", "+4420XXXXXXXX",
                                       "--dn-block", "4000-4499", "--actor", "bob"])
@@ -154,7 +179,7 @@ final class ServiceAreaCommandTests: XCTestCase {
         XCTAssertEqual(domainRemoved.status, 0, domainRemoved.stderr)
 
         let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 200)
-            .filter { $0.action.hasPrefix("service_area.") }.sorted { $0.id < $1.id }
+            .filter { $0.action.hasPrefix("service_area.") && !($0.target ?? "").contains("Racer") }.sorted { $0.id < $1.id }
         XCTAssertEqual(audit.map(\.action), ["service_area.added", "service_area.added", "service_area.changed", "service_area.added",
                                              "service_area.removed", "service_area.removed", "service_area.removed"])
         XCTAssertEqual(audit[0].actor, "alice")
