@@ -29,9 +29,7 @@ public struct CoordinatorConfiguration: Sendable {
     }
 
     public func validate() throws {
-        guard Names.isValidProcessName(name) else {
-            throw InputError(field: "name", problem: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
-        }
+        try Names.validateProcessName(name)
         guard leaderLeaseSeconds >= 1 else { throw InputError(field: "leader lease", problem: "must be at least 1 second") }
         guard rescueIntervalSeconds > 0 else { throw InputError(field: "rescue interval", problem: "must be positive") }
         guard pruneIntervalSeconds > 0 else { throw InputError(field: "prune interval", problem: "must be positive") }

@@ -24,24 +24,50 @@ public struct WorkerConfiguration: Sendable {
         guard (1...1000).contains(concurrency) else {
             throw InputError(field: "concurrency", problem: "must be a whole number from 1 to 1000 (got \(concurrency))")
         }
-        guard Names.isValidProcessName(name) else {
-            throw InputError(field: "name", problem: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
-        }
+        try Names.validateProcessName(name)
         guard leaseSeconds >= 1 else { throw InputError(field: "lease", problem: "must be at least 1 second") }
         guard pollIntervalSeconds > 0 else { throw InputError(field: "poll interval", problem: "must be positive") }
         guard gracePeriodSeconds >= 0 else { throw InputError(field: "grace period", problem: "must not be negative") }
     }
 }
 
+/// The names of workers, coordinators and watchdogs.
 public enum Names {
+    /// PostgreSQL keeps 63 bytes of `application_name`; the coordinator matches a lost worker's
+    /// sessions by the whole name (`Worker.sessionNamePrefix` + name), so a name must fit after it.
+    public static let longestProcessName = 63 - Worker.sessionNamePrefix.utf8.count
+
+    /// ASCII only: PostgreSQL replaces other characters of `application_name` with `?`.
     public static func isValidProcessName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64
-            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "._-@:".unicodeScalars.contains($0) }
+        !name.isEmpty && name.utf8.count <= longestProcessName && name.unicodeScalars.allSatisfy(isProcessNameScalar)
+    }
+
+    static func isProcessNameScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "A"..."Z", "a"..."z", "0"..."9", ".", "_", "-", "@", ":": return true
+        default: return false
+        }
+    }
+
+    /// The refusal of a process name that is not valid.
+    public static func validateProcessName(_ name: String) throws(InputError) {
+        guard isValidProcessName(name) else {
+            throw InputError(field: "name", problem: "use 1 to \(longestProcessName) letters A-Z, a-z, digits, '.', '_', '-', '@' or ':' (got \(InputError.quoted(name)))")
+        }
     }
 
     public static func defaultProcessName(role: String) -> String {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
-        return "\(role)-\(host)-\(getpid())"
+        defaultProcessName(role: role, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()))
+    }
+
+    /// `role-host-pid` with the host's first label, always a valid name: characters a name may not
+    /// hold become '-', and the label is shortened to fit.
+    public static func defaultProcessName(role: String, host: String, pid: Int) -> String {
+        let label = host.split(separator: ".").first.map(String.init) ?? ""
+        var cleaned = String(String.UnicodeScalarView(label.unicodeScalars.map { isProcessNameScalar($0) ? $0 : "-" }))
+        if cleaned.isEmpty { cleaned = "host" }
+        let room = max(0, longestProcessName - "\(role)--\(pid)".utf8.count)
+        return "\(role)-\(cleaned.prefix(room))-\(pid)"
     }
 }
 

@@ -18,9 +18,7 @@ public struct WatchdogConfiguration: Sendable {
     }
 
     public func validate() throws {
-        guard Names.isValidProcessName(name) else {
-            throw InputError(field: "name", problem: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (got '\(name)')")
-        }
+        try Names.validateProcessName(name)
         guard checkIntervalSeconds >= 1 else { throw InputError(field: "interval", problem: "must be at least 1 second") }
         guard stuckThresholdSeconds >= 1 else { throw InputError(field: "threshold", problem: "must be at least 1 second") }
     }
