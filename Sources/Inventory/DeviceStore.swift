@@ -244,12 +244,11 @@ public struct DeviceStore: Sendable {
 
     /// What refers to the device and so forbids its removal or a change of its kind or server type,
     /// named for the operator (e.g. "domain 'Sales'"). Seed: "You cannot delete an LDAP server which is
-    /// associated to a Domain." Service areas name their call and message processors.
+    /// associated to a Domain." Service areas are not in the schema yet; when they arrive, this is the one
+    /// place to look them up too, inside the caller's transaction.
     static func deviceReferrers(_ session: Session, name: String) throws -> [String] {
         try session.query(DeviceSQL.domainsUsingDirectory, [name]).map { row in
             "domain '\(try row.decode("name", as: String.self))'"
-        } + session.query(ServiceAreaSQL.serviceAreasUsingDevice, [name]).map { row in
-            "service area '\(try row.decode("name", as: String.self))' of domain '\(try row.decode("domain", as: String.self))'"
         }
     }
 

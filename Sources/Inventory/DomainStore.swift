@@ -77,7 +77,7 @@ public struct DomainStore: Sendable {
         }
     }
 
-    /// Removes a domain; refused while a synchronization of it is queued or running, or it has users or service areas.
+    /// Removes a domain; refused while a synchronization of it is queued or running.
     ///
     /// The users of a domain arrive with the LDAP synchronization (migration 007, `users`); refusing
     /// the removal of a domain that has users is to be added here, in this transaction, with them.
@@ -91,10 +91,6 @@ public struct DomainStore: Sendable {
             let users: Int64 = try session.query(DomainSQL.domainUserCount, [name]).first!.decode("n")
             guard users == 0 else {
                 throw InputError(field: "domain '\(name)'", problem: "cannot be removed while it has users (\(users))")
-            }
-            let areas: Int64 = try session.query(ServiceAreaSQL.domainServiceAreaCount, [name]).first!.decode("n")
-            guard areas == 0 else {
-                throw InputError(field: "domain '\(name)'", problem: "cannot be removed while it has service areas (\(areas); ucp service-area remove)")
             }
             try session.query(DomainSQL.domainDelete, [name])
             try Self.audit(session, actor: actor, action: "domain.removed", target: name, message: "Domain '\(name)' removed")

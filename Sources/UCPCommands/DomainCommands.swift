@@ -81,19 +81,11 @@ struct DomainCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let connection = Connection(try await Database.open())
-            guard let domain = try await DomainStore(connection).domain(named: name) else {
+            guard let domain = try await DomainStore(Connection(try await Database.open())).domain(named: name) else {
                 throw DomainStore.noSuchDomain(name)
             }
-            // The domain's call and message processors are those of its service areas.
-            let areas = try await ServiceAreaStore(connection).serviceAreaList(domain: name)
-            let callProcessors = DomainOutput.processors(areas) { $0.settings.callProcessor }
-            let messageProcessors = DomainOutput.processors(areas) { $0.settings.messageProcessor }
             if json {
-                var object = DomainOutput.json(domain)
-                object["call_processors"] = callProcessors.map { ["name": $0.device, "service_areas": $0.areas] }
-                object["message_processors"] = messageProcessors.map { ["name": $0.device, "service_areas": $0.areas] }
-                print(try Output.json(object))
+                print(try Output.json(DomainOutput.json(domain)))
                 return
             }
             var lines: [(String, String)] = [
@@ -118,12 +110,6 @@ struct DomainCommand: AsyncParsableCommand {
                 lines.append(("service area", text))
             }
             for named in domain.userRoleFilters { lines.append(("user role", "\(named.name): \(named.filter)")) }
-            for (device, names) in callProcessors {
-                lines.append(("call processor", "\(device) (service areas \(names.joined(separator: ", ")))"))
-            }
-            for (device, names) in messageProcessors {
-                lines.append(("message processor", "\(device) (service areas \(names.joined(separator: ", ")))"))
-            }
             lines += [
                 ("write back", domain.writeBackAttribute.map { $0 + (domain.writeBackMask.map { ", mask \($0)" } ?? "") } ?? "do not write to LDAP"),
                 ("delete guard", "\(domain.deletionGuard.maximumCount) users or \(domain.deletionGuard.maximumPercent)%"),
@@ -322,15 +308,6 @@ struct DomainFieldOptions: ParsableArguments {
 }
 
 enum DomainOutput {
-    /// Each device the service areas name, by name, with the areas naming it.
-    static func processors(_ areas: [ServiceArea], _ device: (ServiceArea) -> String?) -> [(device: String, areas: [String])] {
-        var byDevice: [String: [String]] = [:]
-        for area in areas {
-            if let name = device(area) { byDevice[name, default: []].append(area.name) }
-        }
-        return byDevice.keys.sorted().map { ($0, byDevice[$0]!) }
-    }
-
     /// `delete-if-no-services` for the stored `delete_if_no_services`.
     static func cliName(_ rawValue: String) -> String {
         rawValue.replacingOccurrences(of: "_", with: "-")
