@@ -58,3 +58,14 @@ enum DomainSQL {
         RETURNING name
         """)
 }
+
+/// The statements of `domain_rules` (migrations/016_domain_sync.sql).
+enum DomainRuleSQL {
+    static let rulesGet = Statement("domain_rules_get", "SELECT rule, array_to_json(vals)::text AS vals_json FROM domain_rules WHERE domain = $1")
+    static let rulesDelete = Statement("domain_rules_delete", "DELETE FROM domain_rules WHERE domain = $1")
+    static let rulesInsert = Statement("domain_rules_insert", """
+        INSERT INTO domain_rules (domain, rule, vals)
+        SELECT $1, r.rule, ARRAY(SELECT json_array_elements_text(r.vals::json))
+          FROM unnest($2::text[], $3::text[]) AS r(rule, vals)
+        """)
+}

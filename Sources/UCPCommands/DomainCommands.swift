@@ -39,20 +39,26 @@ struct DomainCommand: AsyncParsableCommand {
             abstract: "Change a domain. Only the options given change; --directory '' removes the directory source.")
         @Argument(help: "The domain name.") var name: String
         @OptionGroup var fields: DomainFieldOptions
+        @Option(name: .customLong("rule"), help: ArgumentHelp(
+            "A domain synchronization rule (repeatable; replaces the set; '' clears it): sync-all-users, sync-existing-users, match-department=A,B, match-location=A,B, match-device-pool=A,B, sync-all-unity-users, sync-primary-user-from-unity.",
+            valueName: "rule"))
+        var rules: [String] = []
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             // Everything that can be checked without the database, before it is opened.
             var probe = DomainDraft(name: name)
             try fields.apply(to: &probe)
+            let newRules = rules.isEmpty ? nil : try DomainRules.parse(rules)
             let store = DomainStore(Connection(try await Database.open()))
             let before = try await store.domain(named: name)
             let fields = fields
             let domain = try await store.domainUpdate(name: name, actor: global.actorName) { draft in
                 try fields.apply(to: &draft)
             }
-            print(before.map { $0.updatedAt == domain.updatedAt } == true
-                  ? "domain '\(name)': nothing changed" : "domain '\(name)' changed")
+            var changed = before.map { $0.updatedAt != domain.updatedAt } ?? true
+            if let newRules, try await store.domainRulesSet(name: name, newRules, actor: global.actorName) { changed = true }
+            print(changed ? "domain '\(name)' changed" : "domain '\(name)': nothing changed")
         }
     }
 
@@ -81,11 +87,23 @@ struct DomainCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            guard let domain = try await DomainStore(Connection(try await Database.open())).domain(named: name) else {
+            let connection = Connection(try await Database.open())
+            let store = DomainStore(connection)
+            guard let domain = try await store.domain(named: name) else {
                 throw DomainStore.noSuchDomain(name)
             }
+            let rules = try await store.domainRules(name: name)
+            let areas = try await ServiceAreaStore(connection).serviceAreaList(domain: name)
+            // A domain's processors are those of its service areas.
+            let callProcessors = Array(Set(areas.map(\.settings.callProcessor))).sorted()
+            let messageProcessors = Array(Set(areas.compactMap(\.settings.messageProcessor))).sorted()
             if json {
-                print(try Output.json(DomainOutput.json(domain)))
+                var object = DomainOutput.json(domain)
+                object["rules"] = Dictionary(uniqueKeysWithValues: rules.enabled.map { ($0.key.rawValue, $0.value) })
+                object["service_areas"] = areas.map(\.name)
+                object["call_processors"] = callProcessors
+                object["message_processors"] = messageProcessors
+                print(try Output.json(object))
                 return
             }
             var lines: [(String, String)] = [
@@ -114,6 +132,10 @@ struct DomainCommand: AsyncParsableCommand {
                 ("write back", domain.writeBackAttribute.map { $0 + (domain.writeBackMask.map { ", mask \($0)" } ?? "") } ?? "do not write to LDAP"),
                 ("delete guard", "\(domain.deletionGuard.maximumCount) users or \(domain.deletionGuard.maximumPercent)%"),
                 ("sync interval", domain.syncInterval.map { "\($0.description), from \(Output.shortTime(domain.syncStart)) UTC" } ?? "none"),
+                ("sync rules", rules.summary + (rules.inEffect == nil ? " (a domain sync is refused until one of the required rules is on)" : "")),
+                ("service areas", areas.isEmpty ? "none" : areas.map(\.name).joined(separator: ", ")),
+                ("call processors", callProcessors.isEmpty ? "none" : callProcessors.joined(separator: ", ")),
+                ("message processors", messageProcessors.isEmpty ? "none" : messageProcessors.joined(separator: ", ")),
                 ("created at", Output.shortTime(domain.createdAt)), ("updated at", Output.shortTime(domain.updatedAt)),
             ]
             for (key, value) in lines { print(pad(key, 19) + value) }

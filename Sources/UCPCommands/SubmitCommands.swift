@@ -109,7 +109,16 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         } else {
             params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: global.actorName)
         }
-        let store = QueueStore(Connection(try await Database.open()))
+        let connection = Connection(try await Database.open())
+        if syncType == .domain {
+            // Refused before it is queued: a domain sync with no required rule could place no one. (A
+            // domain that does not exist is left to the handler, as before: stand-in syncs use such names.)
+            let domains = DomainStore(connection)
+            if try await domains.domain(named: target) != nil, try await domains.domainRules(name: target).inEffect == nil {
+                throw DomainRules.noRequiredRule(domain: target)
+            }
+        }
+        let store = QueueStore(connection)
         guard dryRun else {
             return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
         }
