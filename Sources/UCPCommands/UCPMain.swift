@@ -71,7 +71,7 @@ struct UCP: AsyncParsableCommand {
             MigrateCommand.self, SubmitCommand.self, JobsCommand.self, MaintenanceCommand.self, StatusCommand.self,
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
             SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self,
-            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, UsersCommand.self,
+            DeviceCommand.self, DomainCommand.self, ScheduleCommand.self, UsersCommand.self, TokenCommand.self,
         ] + UCPMain.tooling.subcommands)
     }
 }
