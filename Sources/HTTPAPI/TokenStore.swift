@@ -32,6 +32,17 @@ public struct APIToken: Sendable, Codable, Equatable {
     public var lastUsedAt: Date?
     public var revokedAt: Date?
 
+    public init(id: Int64, name: String, role: APIRole, createdBy: String, createdAt: Date,
+                lastUsedAt: Date? = nil, revokedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+        self.revokedAt = revokedAt
+    }
+
     init(row: Row) throws {
         id = try row.decode("id")
         name = try row.decode("name")
