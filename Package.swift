@@ -79,10 +79,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // `ucp serve`'s parts: API tokens and roles (migration 017).
+        .target(name: "HTTPAPI", dependencies: ["Postgres", "Queue", "Secrets", "Runtime"]),
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
-            "Schedules", "ScheduleRules", "Directory",
+            "Schedules", "ScheduleRules", "Directory", "HTTPAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,6 +136,7 @@ let package = Package(
             "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "Runtime", "TestSupport",
         ]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzEntries"]),
+        .testTarget(name: "HTTPAPITests", dependencies: ["HTTPAPI", "Queue", "Postgres", "Secrets", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

@@ -1,0 +1,60 @@
+import Foundation
+import HTTPAPI
+import XCTest
+
+final class AccessTests: XCTestCase {
+    // Every route × {no token, viewer, operator, admin}: open, 401 or 403 by the table.
+    func testRoleMatrixOfEveryRoute() {
+        XCTAssertEqual(Set(AccessPolicy.routes.map { "\($0.method) \($0.path)" }).count, AccessPolicy.routes.count,
+                       "each route listed once")
+        for route in AccessPolicy.routes {
+            let anonymous = AccessPolicy.decide(route, token: nil)
+            XCTAssertEqual(anonymous, route.role == nil ? .allowed : .unauthenticated, route.path)
+            for role in APIRole.allCases {
+                let decision = AccessPolicy.decide(route, token: token(role))
+                if let needed = route.role, role < needed {
+                    XCTAssertEqual(decision, .forbidden(needs: needed), "\(route.method) \(route.path) as \(role)")
+                } else {
+                    XCTAssertEqual(decision, .allowed, "\(route.method) \(route.path) as \(role)")
+                }
+            }
+        }
+        // The rule, spelled out for the routes that change things.
+        XCTAssertEqual(AccessPolicy.routes.filter { $0.method != "GET" }.map(\.role), [.`operator`, .`operator`, .`operator`])
+        XCTAssertEqual(AccessPolicy.routes.filter { $0.role == nil }.map(\.path), ["/healthz"])
+    }
+
+    // Five free failures, then a doubling wait capped at the maximum; a success forgets the client;
+    // other clients are not slowed.
+    func testRepeatedFailuresFromOneClientAreSlowedDown() {
+        var rules = AuthThrottle.Rules()
+        rules.freeFailures = 5
+        rules.baseDelay = 1
+        rules.maxDelay = 8
+        let throttle = AuthThrottle(rules: rules)
+        var now = Date(timeIntervalSince1970: 1_000_000)
+        for _ in 1...5 {
+            XCTAssertNil(throttle.retryAfter(client: "10.0.0.1", now: now))
+            throttle.recordFailure(client: "10.0.0.1", now: now)
+        }
+        XCTAssertNil(throttle.retryAfter(client: "10.0.0.1", now: now), "five failures are free")
+        var waits: [Double] = []
+        for _ in 1...6 {
+            throttle.recordFailure(client: "10.0.0.1", now: now)
+            let wait = throttle.retryAfter(client: "10.0.0.1", now: now) ?? 0
+            waits.append(wait)
+            now = now.addingTimeInterval(wait)
+            XCTAssertNil(throttle.retryAfter(client: "10.0.0.1", now: now), "the wait ends")
+        }
+        XCTAssertEqual(waits, [1, 2, 4, 8, 8, 8])
+        XCTAssertNil(throttle.retryAfter(client: "10.0.0.2", now: now), "another client is not slowed")
+        throttle.recordFailure(client: "10.0.0.1", now: now)
+        XCTAssertNotNil(throttle.retryAfter(client: "10.0.0.1", now: now))
+        throttle.recordSuccess(client: "10.0.0.1")
+        XCTAssertNil(throttle.retryAfter(client: "10.0.0.1", now: now), "a success forgets the failures")
+    }
+
+    private func token(_ role: APIRole) -> APIToken {
+        APIToken(id: 1, name: "t", role: role, createdBy: "test", createdAt: Date(timeIntervalSince1970: 0))
+    }
+}
