@@ -13,8 +13,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // `ucp serve`: the HTTP server of the REST API and the status page.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Metrics: the API every module records through, and its Prometheus backend (Telemetry only).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Thin system-library targets: a module map and a shim header each.
@@ -38,6 +43,7 @@ let package = Package(
         // The job queue: its store, the audit API, status, worker and coordinator.
         .target(name: "Queue", dependencies: [
             "Postgres", "JobCatalog", "Runtime",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -51,13 +57,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // libldap: bind, paged search, modify, connection test; blocking calls on threads of their own.
-        .target(name: "LDAP", dependencies: ["CLDAP", "Secrets", "Runtime"]),
+        .target(name: "LDAP", dependencies: [
+            "CLDAP", "Secrets", "Runtime", .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         // A generated test directory and a private slapd serving it (tests, benchmark, demo).
         .target(name: "DirectoryFixtures", dependencies: ["Runtime"]),
         // The AXL/CUPI object catalog shared by the client and the device simulator; AXL XML on the wire.
         .target(name: "AXL", dependencies: ["CLibXML2"]),
         // The device clients: AXL (SOAP, streamed) and CUPI (REST, JSON) over libcurl.
-        .target(name: "DeviceClients", dependencies: ["AXL", "Transport", "Runtime", "Secrets"]),
+        .target(name: "DeviceClients", dependencies: [
+            "AXL", "Transport", "Runtime", "Secrets", .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         // `ucp devsim`: a simulated Unified CM (AXL) and Unity Connection (CUPI) over its own HTTP(S) server.
         .target(name: "DeviceSimulator", dependencies: ["AXL", "COpenSSL"]),
         // OpenSSL: AES-256-GCM for passwords at rest.
@@ -72,19 +82,31 @@ let package = Package(
         // The sync job handlers.
         .target(name: "Sync", dependencies: [
             "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory", "Runtime",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [
             "Queue", "Postgres", "Transport", "Secrets", "Inventory", "Runtime",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // `ucp serve`'s parts: API tokens and roles (migration 017).
         .target(name: "HTTPAPI", dependencies: ["Postgres", "Queue", "Secrets", "Runtime"]),
+        // The Prometheus backend of swift-metrics, the `/metrics` and `/healthz` listener of worker and
+        // coordinator (and the routes `serve` mounts), and the log format (text or JSON lines).
+        .target(name: "Telemetry", dependencies: [
+            "Runtime",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
-            "Schedules", "ScheduleRules", "Directory", "HTTPAPI",
+            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,6 +159,11 @@ let package = Package(
         ]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzEntries"]),
         .testTarget(name: "HTTPAPITests", dependencies: ["HTTPAPI", "Queue", "Postgres", "Secrets", "TestSupport"]),
+        .testTarget(name: "TelemetryTests", dependencies: [
+            "Telemetry", "Runtime",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

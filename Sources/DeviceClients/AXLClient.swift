@@ -193,17 +193,25 @@ public final class AXLClient: Sendable {
         var attempt = 1
         while true {
             try checkCanceled(operation)
+            let started = ContinuousClock.now
             do {
-                return try await exchange(operation, body: body, itemElement: itemElement, expected: expected)
+                let answer = try await exchange(operation, body: body, itemElement: itemElement, expected: expected)
+                DeviceMetrics.call("axl", operation, .ok, since: started)
+                return answer
             } catch let error as Overloaded {
+                DeviceMetrics.call("axl", operation, .throttled, since: started)
                 guard attempt < options.overloadAttempts else {
                     throw DeviceClientError(.http, operation: operation,
                                             message: "the device stayed busy after \(attempt) tries (\(error.detail))")
                 }
             } catch let error as TransportError {
+                DeviceMetrics.call("axl", operation, .error, since: started)
                 guard error.isRetryable, !error.isTimeout, attempt < 3 else {
                     throw DeviceClientError(.transport, operation: operation, message: error.message)
                 }
+            } catch {
+                DeviceMetrics.call("axl", operation, DeviceMetrics.outcome(of: error), since: started)
+                throw error
             }
             attempt += 1
             retried.add(1, ordering: .relaxed)

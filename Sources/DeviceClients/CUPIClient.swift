@@ -87,6 +87,18 @@ public final class CUPIClient: Sendable {
     /// GET a resource and decode its JSON object.
     func json(_ path: String, query: String?) async throws -> [String: Any] {
         let operation = "GET /vmrest/\(path)"
+        let started = ContinuousClock.now
+        do {
+            let object = try await exchange(path, query: query, operation: operation)
+            DeviceMetrics.call("cupi", operation, .ok, since: started)
+            return object
+        } catch {
+            DeviceMetrics.call("cupi", operation, DeviceMetrics.outcome(of: error), since: started)
+            throw error
+        }
+    }
+
+    private func exchange(_ path: String, query: String?, operation: String) async throws -> [String: Any] {
         let url = endpoint.baseURL + "/vmrest/" + path + (query.map { "?" + $0 } ?? "")
         let isCanceled = isCanceled
         let (status, body): (Int, [UInt8])

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// The pages of one paged search, as an asynchronous sequence. A reader task asks the server for
@@ -36,6 +37,8 @@ public struct LDAPPages: AsyncSequence, Sendable {
                 do {
                     repeat {
                         let fetched = try await connection.page(search, cookie: cookie, pending: pending, index: index, reader: reader)
+                        Counter(label: "ucp_ldap_pages_total").increment()
+                        Counter(label: "ucp_ldap_entries_total").increment(by: fetched.page.entries.count)
                         cookie = search.pageSize > 0 ? fetched.cookie : nil
                         pending = fetched.next
                         index += 1

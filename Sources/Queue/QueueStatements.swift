@@ -103,6 +103,14 @@ enum QueueSQL {
          WHERE state IN ('queued', 'running', 'canceling') OR finished_at > coalesce($1::timestamptz, now()) - interval '1 hour'
          GROUP BY state, type ORDER BY state, type
         """)
+    /// The unfinished jobs by kind and state, and how many of the queued ones are due: the queue
+    /// depth gauges, read every few seconds (the partial indexes of queued and active jobs).
+    static let jobDepthByKindAndState = Statement("job_depth_by_kind_state", """
+        SELECT kind, state, count(*) AS jobs,
+               count(*) FILTER (WHERE state = 'queued' AND run_at <= coalesce($1::timestamptz, now())) AS due
+          FROM jobs WHERE state IN ('queued', 'running', 'canceling')
+         GROUP BY kind, state
+        """)
     static let jobRunningSyncs = Statement("job_running_syncs", """
         SELECT * FROM jobs WHERE kind IN ('device_sync', 'sync') AND state IN ('running', 'canceling') ORDER BY id
         """)

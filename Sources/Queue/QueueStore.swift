@@ -258,6 +258,23 @@ public struct QueueStore: Sendable {
         }
     }
 
+    /// Unfinished jobs by kind and state (queued, running, canceling); `due`: queued ones whose time came.
+    public struct Depth: Sendable, Equatable {
+        public var kind: JobKind
+        public var state: JobState
+        public var jobs: Int
+        public var due: Int
+    }
+
+    public func jobDepthByKindAndState(now: Date? = nil) async throws -> [Depth] {
+        try await connection.query(QueueSQL.jobDepthByKindAndState, [now]).compactMap { row in
+            guard let kind = JobKind(rawValue: try row.decode("kind")), let state = JobState(rawValue: try row.decode("state")) else {
+                return nil
+            }
+            return Depth(kind: kind, state: state, jobs: try row.decode("jobs"), due: try row.decode("due"))
+        }
+    }
+
     public func jobRunningSyncs() async throws -> [Job] {
         try await connection.query(QueueSQL.jobRunningSyncs).map(Job.init(row:))
     }

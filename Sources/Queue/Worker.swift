@@ -102,6 +102,8 @@ public final class Worker: Service, Sendable {
         var succeeded: [QueueStore.Held] = []
         /// Their closing lines (`JobContext.logOnSuccess`), written with the success.
         var closingLines: [QueueStore.Held: String] = [:]
+        /// Their types, for the metrics once the success is written.
+        var succeededTypes: [QueueStore.Held: String] = [:]
         var stopping = false
     }
 
@@ -172,6 +174,8 @@ public final class Worker: Service, Sendable {
                     let sentAt = ContinuousClock.now
                     let claimed = try await store.jobClaim(worker: configuration.name, slots: free,
                                                            leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
+                    QueueMetrics.claimRoundTrip(sentAt.duration(to: .now))
+                    claimed.forEach(QueueMetrics.claimLatency)
                     backoff.reset()
                     for job in claimed { start(job, leaseSentAt: sentAt, finishStore, in: &jobs) }
                     if claimed.count == free { continue }
@@ -198,16 +202,19 @@ public final class Worker: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "job.id"] = "\(job.id)"
         logger[metadataKey: "job.type"] = "\(job.type)"
+        logger[metadataKey: "job.attempt"] = "\(job.attempt)"
         let held = QueueStore.Held(id: job.id, attempt: job.attempt)
         let context = JobContext(job: job, logger: logger, database: handlerPool, store: finishStore,
                                  control: control, leaseSeconds: configuration.leaseSeconds, clock: clock)
         var thrown: (any Error)?
+        let handlerStarted = ContinuousClock.now
         do {
             let definition = try registry.definition(for: job.type)
             try await definition.run(context)
         } catch {
             thrown = error
         }
+        QueueMetrics.jobDuration(type: job.type, handlerStarted.duration(to: .now))
         let ending = AttemptEnding.of(error: thrown, signal: control.signal, taskCanceled: Task.isCancelled,
                                       now: clock.now, retryDelay: Self.retryDelay(attempt: job.attempt))
         if let outcome = ending.outcome {
@@ -216,12 +223,14 @@ public final class Worker: Service, Sendable {
                 state.withLock { state in
                     state.succeeded.append(held)
                     state.closingLines[held] = closingLine
+                    state.succeededTypes[held] = job.type
                 }
                 finisherWakeup.signal()
             } else {
                 await persist("finish job \(job.id)") {
-                    _ = try await finishStore.jobEnd(held, outcome: outcome, error: ending.error, retryAt: ending.retryAt,
-                                                     actor: self.configuration.name)
+                    let recorded = try await finishStore.jobEnd(held, outcome: outcome, error: ending.error, retryAt: ending.retryAt,
+                                                                actor: self.configuration.name)
+                    if let recorded { QueueMetrics.jobFinished(type: job.type, recorded: recorded) }
                 }
             }
             if outcome != .succeeded {
@@ -265,10 +274,18 @@ public final class Worker: Service, Sendable {
                     logger.warning("\(batch.count - written.count) finished jobs were no longer ours (rescued meanwhile, or recorded by a try whose answer was lost)")
                 }
                 let done = Set(batch)
-                state.withLock { state in
+                let types = state.withLock { state in
                     state.succeeded.removeAll { done.contains($0) }
-                    for held in done { state.closingLines[held] = nil }
+                    var types: [QueueStore.Held: String] = [:]
+                    for held in done {
+                        state.closingLines[held] = nil
+                        types[held] = state.succeededTypes.removeValue(forKey: held)
+                    }
+                    return types
                 }
+                var succeededByType: [String: Int] = [:]
+                for held in batch where written.contains(held.id) { succeededByType[types[held] ?? "unknown", default: 0] += 1 }
+                for (type, count) in succeededByType { QueueMetrics.jobsSucceeded(type: type, count: count) }
             } catch {
                 logger.warning("recording finished jobs failed: \(error)")
                 try? await backoff.wait()

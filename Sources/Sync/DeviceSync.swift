@@ -168,6 +168,7 @@ private final class Run: @unchecked Sendable {
                 device: name, kind: kind, job: jobID, outcome: outcome, counts: result.counts,
                 audit: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed",
                 owner: owner)
+            SyncMetrics.objects(sync: kind.rawValue, [("read", total), ("created", result.inserted), ("removed", result.removed)])
             try await context.progress(done: result.done, total: result.done, message: outcome)
         } catch {
             // Every reader has waited for its page being written: the connection goes back to the

@@ -191,6 +191,8 @@ public struct LDAPSynchronization: Sendable {
                          lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample,
                          managersRead: managersRead, unwrittenRead: unwrittenRead)
         clock.mark("finish")
+        SyncMetrics.objects(sync: "ldap", [("read", result.entriesRead), ("created", result.created),
+                                           ("updated", result.updated), ("deleted", result.deleted)])
         try await reporter.progress(done: Int64(result.entriesRead), total: Int64(result.entriesRead),
                                     message: "\(result.created) created, \(result.updated) updated, \(result.deleted) deleted")
         clock.mark("progress")

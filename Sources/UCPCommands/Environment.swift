@@ -9,6 +9,7 @@ import Runtime
 import Schedules
 import Schema
 import Sync
+import Telemetry
 
 /// Options every command that talks to the database shares.
 package struct GlobalOptions: ParsableArguments {
@@ -54,15 +55,54 @@ public enum JobTypes {
     }
 }
 
-package enum Logs {
-    /// Logs go to standard error; `UCP_LOG_LEVEL` sets the level (default `defaultLevel`).
-    package static func bootstrap(defaultLevel: Logger.Level) -> Logger {
-        let level = ProcessInfo.processInfo.environment["UCP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+/// The options every long-running role shares (worker, coordinator, watchdog, serve): how its log
+/// lines look.
+package struct RoleOptions: ParsableArguments {
+    package init() {}
+
+    @Option(help: "Log lines as 'text', or 'json': one object per line (time, level, message, process, job id, attempt, type).")
+    package var logFormat: String = LogFormat.text.rawValue
+
+    /// The format asked for; a refusal names the option and the values it takes.
+    package func format() throws -> LogFormat {
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw InputError(field: "log-format", problem: "use \(LogFormat.allCases.map(\.rawValue).joined(separator: " or ")) (got \(InputError.quoted(logFormat)))")
         }
+        return format
+    }
+
+    /// Bootstraps the logs in the format asked for; `process` names the role's process in JSON lines.
+    package func bootstrapLogs(process: String, defaultLevel: Logger.Level = .info) throws -> Logger {
+        Logs.bootstrap(defaultLevel: defaultLevel, format: try format(), process: process)
+    }
+}
+
+/// `--metrics-listen` of worker and coordinator.
+package struct MetricsOptions: ParsableArguments {
+    package init() {}
+
+    @Option(help: "Serve Prometheus metrics (/metrics) and /healthz on HOST:PORT; PORT alone listens on loopback.")
+    package var metricsListen: String?
+
+    /// The address asked for, nil when none; a refusal names the option and the rule.
+    package func address() throws -> ListenAddress? {
+        try metricsListen.map { text throws(InputError) in try ListenAddress(parsing: text, field: "metrics-listen") }
+    }
+
+    /// The listener (swift-metrics bootstrapped to Prometheus), nil without `--metrics-listen`.
+    package func listener(_ address: ListenAddress?, logger: Logger) -> MetricsListener? {
+        guard let address else { return nil }
+        Telemetry.bootstrapMetrics()
+        return MetricsListener(address: address, logger: logger)
+    }
+}
+
+package enum Logs {
+    /// The one logging bootstrap of a process: lines go to standard error, as text or JSON lines;
+    /// `UCP_LOG_LEVEL` sets the level (default `defaultLevel`).
+    package static func bootstrap(defaultLevel: Logger.Level, format: LogFormat = .text, process: String = "ucp") -> Logger {
+        let level = ProcessInfo.processInfo.environment["UCP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
+        LogSetup.bootstrap(format: format, level: level, process: process)
         return Logger(label: "ucp")
     }
 }

@@ -5,6 +5,7 @@ import Postgres
 import Queue
 import Schedules
 import ServiceLifecycle
+import Telemetry
 import Watchdog
 
 struct WorkerCommand: AsyncParsableCommand {
@@ -21,6 +22,8 @@ struct WorkerCommand: AsyncParsableCommand {
     // targets named (TARGET=seconds:N,hang,fail:MESSAGE; * for every other target).
     @Flag(help: .hidden) var standInJobs = false
     @Option(help: .hidden) var standInSync: [String] = []
+    @OptionGroup var role: RoleOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         var configuration = WorkerConfiguration(name: name ?? Names.defaultProcessName(role: "worker"))
@@ -31,11 +34,13 @@ struct WorkerCommand: AsyncParsableCommand {
         try configuration.validate()
         var registry = try JobTypes.productionRegistry()
         if standInJobs || !standInSync.isEmpty { try UCPMain.tooling.installStandIns(standInSync, &registry) }
-        let logger = Logs.bootstrap(defaultLevel: .info)
+        let metricsAddress = try metrics.address()
+        let logger = try role.bootstrapLogs(process: configuration.name)
+        let listener = metrics.listener(metricsAddress, logger: logger)
         guard let database = try await Database.openWaiting(logger: logger) else { return }
         let worker = Worker(configuration: configuration, database: database, registry: registry,
                             logger: logger)
-        try await ProcessServices.run([worker], logger: logger)
+        try await ProcessServices.run([worker], alongside: [listener].compactMap { $0 }, logger: logger)
     }
 }
 
@@ -53,6 +58,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "With --watchdog: how often to check.") var watchdogInterval: String = "1h"
     @Option(help: "With --watchdog: how long progress may stand still.") var watchdogThreshold: String = "1h"
     @Option(help: "How often to look for due schedules (and domains' own LDAP sync intervals) and fire them.") var scheduleInterval: String = "1s"
+    @Option(help: "With --metrics-listen: how often to read the queue depth gauges.") var gaugeInterval: String = "5s"
+    @OptionGroup var role: RoleOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         var configuration = CoordinatorConfiguration(name: name ?? Names.defaultProcessName(role: "coordinator"))
@@ -61,7 +69,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         configuration.retentionSeconds = try Duration.seconds(retention, field: "retention")
         configuration.pruneIntervalSeconds = try Duration.seconds(pruneInterval, field: "prune-interval")
         try configuration.validate()
-        let logger = Logs.bootstrap(defaultLevel: .info)
+        let metricsAddress = try metrics.address()
+        let gaugeIntervalSeconds = try Duration.seconds(gaugeInterval, field: "gauge-interval")
+        guard gaugeIntervalSeconds > 0 else { throw ValidationError("gauge-interval: must be positive") }
+        let logger = try role.bootstrapLogs(process: configuration.name)
+        let listener = metrics.listener(metricsAddress, logger: logger)
         var watchdogConfiguration = WatchdogConfiguration(name: configuration.name)
         watchdogConfiguration.checkIntervalSeconds = try Duration.seconds(watchdogInterval, field: "watchdog-interval")
         watchdogConfiguration.stuckThresholdSeconds = try Duration.seconds(watchdogThreshold, field: "watchdog-threshold")
@@ -83,7 +95,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if watchdog {
             services.append(Watchdog(configuration: watchdogConfiguration, database: database, logger: logger))
         }
-        try await ProcessServices.run(services, logger: logger)
+        var alongside: [any Service] = []
+        if let listener {
+            alongside = [listener, QueueGauges(database: database, intervalSeconds: gaugeIntervalSeconds, logger: logger)]
+        }
+        try await ProcessServices.run(services, alongside: alongside, logger: logger)
     }
 }
 
@@ -95,13 +111,14 @@ struct WatchdogCommand: AsyncParsableCommand {
     @Option(help: "The watchdog's name (default watchdog-HOST-PID).") var name: String?
     @Option(help: "How often to check (seed: 1h).") var interval: String = "1h"
     @Option(help: "How long progress may stand still (seed: 1h).") var threshold: String = "1h"
+    @OptionGroup var role: RoleOptions
 
     func run() async throws {
         var configuration = WatchdogConfiguration(name: name ?? Names.defaultProcessName(role: "watchdog"))
         configuration.checkIntervalSeconds = try Duration.seconds(interval, field: "interval")
         configuration.stuckThresholdSeconds = try Duration.seconds(threshold, field: "threshold")
         try configuration.validate()
-        let logger = Logs.bootstrap(defaultLevel: .info)
+        let logger = try role.bootstrapLogs(process: configuration.name)
         guard let database = try await Database.openWaiting(logger: logger) else { return }
         let watchdog = Watchdog(configuration: configuration, database: database, logger: logger)
         let sender = AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger)
@@ -110,10 +127,12 @@ struct WatchdogCommand: AsyncParsableCommand {
 }
 
 /// Runs a long-lived role's services until SIGTERM or SIGINT, then shuts them down gracefully.
+/// `alongside` (the metrics listener, the gauges) start first and stop last, so the metrics of the
+/// role's last moments can still be read while it stops.
 enum ProcessServices {
-    static func run(_ services: [any Service], logger: Logger) async throws {
+    static func run(_ services: [any Service], alongside: [any Service] = [], logger: Logger) async throws {
         try await ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            services: (alongside + services).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

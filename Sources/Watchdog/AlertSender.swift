@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Inventory
 import Logging
@@ -69,6 +70,8 @@ public final class AlertSender: Service, Sendable {
     /// Sends what is due at the clock's time; returns how many messages went out.
     public func runOnce(_ connection: Connection) async throws -> Int {
         let store = AlertStore(connection)
+        // The gauge of the outbox, `ucp_alerts_pending`: read each round, before anything is sent.
+        Gauge(label: "ucp_alerts_pending").record(try await store.alertCountPending())
         let due = try await store.alertClaimDue(limit: 20, leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
         guard !due.isEmpty else { return 0 }
         guard let settings = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self),

@@ -34,6 +34,9 @@ public struct AlertStore: Sendable {
                           next_attempt_at = $4::timestamptz, last_error = $6, lease_expires_at = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
         """)
+    static let alertCountPending = Statement("alert_count_pending", """
+        SELECT count(*) AS alerts FROM alerts WHERE state IN ('pending', 'sending')
+        """)
     static let alertList = Statement("alert_list", """
         SELECT id, kind, job_id, recipient, subject, state, attempts, next_attempt_at, last_error, created_at, sent_at
           FROM alerts WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2
@@ -94,6 +97,11 @@ public struct AlertStore: Sendable {
         public var lastError: String?
         public var createdAt: Date
         public var sentAt: Date?
+    }
+
+    /// Alerts not sent yet (pending, or being sent), due or waiting for a retry.
+    public func alertCountPending() async throws -> Int {
+        try await connection.query(Self.alertCountPending).first?.decode("alerts") ?? 0
     }
 
     public func alertList(state: String?, limit: Int) async throws -> [Alert] {

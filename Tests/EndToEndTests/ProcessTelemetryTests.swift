@@ -1,0 +1,113 @@
+import Foundation
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// `--metrics-listen` and `--log-format json` of the real worker and coordinator.
+final class ProcessTelemetryTests: XCTestCase {
+    func get(_ url: String) throws -> CommandResult {
+        try CommandResult.run(["curl", "-sS", "--max-time", "5", url], environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// The value of the sample `name{labels}` in a Prometheus text exposition (labels in any order).
+    func sample(_ exposition: String, _ name: String, _ labels: [String: String]) -> Double? {
+        for line in exposition.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2 else { continue }
+            let head = parts[0]
+            var found: [String: String] = [:]
+            if let open = head.firstIndex(of: "{"), let close = head.lastIndex(of: "}") {
+                guard head[..<open] == name else { continue }
+                for pair in head[head.index(after: open)..<close].split(separator: ",") {
+                    let keyValue = pair.split(separator: "=", maxSplits: 1)
+                    found[String(keyValue[0])] = String(keyValue[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                }
+            } else if head != name {
+                continue
+            }
+            if found == labels { return Double(parts[1]) }
+        }
+        return nil
+    }
+
+    func waitForListener(_ port: Int, _ processes: UCPProcesses, _ name: String) async throws {
+        let up = try await eventually(timeout: 60) { loopbackPortAcceptsConnections(port) }
+        XCTAssertTrue(up, "\(name) serves on 127.0.0.1:\(port): \(processes.log(name))")
+    }
+
+    func testWorkerServesMetricsAndWritesJSONLines() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let port = try freeLoopbackPort()
+        try processes.start("worker", ["worker", "--stand-in-jobs", "--name", "w-json", "--concurrency", "4",
+                                       "--log-format", "json", "--metrics-listen", "127.0.0.1:\(port)"])
+        try await waitForListener(port, processes, "worker")
+
+        let store = database.store()
+        for _ in 0..<20 { _ = try await store.jobEnqueue(.init(kind: .order, type: "noop", actor: "test")) }
+        let failing = try await store.jobEnqueue(.init(kind: .order, type: "noop", payload: #"{"fail":"boom"}"#,
+                                                       maxAttempts: 1, actor: "test")).id
+        let drained = try await eventually(timeout: 60) { try await store.jobCountUnfinished() == 0 }
+        XCTAssertTrue(drained, "the worker drains the queue")
+
+        let health = try get("http://127.0.0.1:\(port)/healthz")
+        XCTAssertEqual(health.stdout, "ok\n")
+        // Successes are written in batches: the counter follows once the batch is recorded.
+        var exposition = ""
+        let counted = try await eventually(timeout: 30) {
+            exposition = try self.get("http://127.0.0.1:\(port)/metrics").stdout
+            return self.sample(exposition, "ucp_jobs_finished_total", ["type": "noop", "outcome": "succeeded"]) == 20
+        }
+        XCTAssertTrue(counted, "20 noop jobs counted as succeeded: \(exposition)")
+        XCTAssertEqual(sample(exposition, "ucp_jobs_finished_total", ["type": "noop", "outcome": "failed"]), 1)
+        XCTAssertEqual(sample(exposition, "ucp_job_duration_seconds_count", ["type": "noop"]), 21)
+        XCTAssertEqual(sample(exposition, "ucp_job_claim_latency_seconds_count", ["kind": "order"]), 21)
+        XCTAssertFalse(exposition.contains("job_id"), "no label holds a job id")
+
+        processes.kill("worker", signal: SIGTERM)
+        XCTAssertEqual(processes.waitForExit("worker"), 0)
+        let lines = processes.log("worker").split(separator: "\n")
+        XCTAssertFalse(lines.isEmpty)
+        var objects: [[String: Any]] = []
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertNotNil(object, "every line is a JSON object: \(line)")
+            if let object { objects.append(object) }
+        }
+        for object in objects {
+            for key in ["time", "level", "message", "process"] { XCTAssertNotNil(object[key], "\(key) in \(object)") }
+            XCTAssertEqual(object["process"] as? String, "w-json")
+            XCTAssertNotNil((object["time"] as? String).flatMap { try? Date($0, strategy: .iso8601) }, "time is ISO 8601: \(object)")
+        }
+        let failure = objects.first { ($0["job_id"] as? Int).map(Int64.init) == failing }
+        XCTAssertNotNil(failure, "the failed job's line names it")
+        XCTAssertEqual(failure?["attempt"] as? Int, 1)
+        XCTAssertEqual(failure?["type"] as? String, "noop")
+        XCTAssertTrue(objects.contains { $0["message"] as? String == "worker stopped" })
+    }
+
+    func testCoordinatorServesQueueDepth() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        let store = database.store()
+        for _ in 0..<3 { _ = try await store.jobEnqueue(.init(kind: .order, type: "noop", actor: "test")) }
+        _ = try await store.jobEnqueue(.init(kind: .order, type: "noop", runAt: Date().addingTimeInterval(3600), actor: "test"))
+        let port = try freeLoopbackPort()
+        try processes.start("coordinator", ["coordinator", "--name", "c-metrics", "--gauge-interval", "1s",
+                                            "--metrics-listen", "\(port)"])
+        try await waitForListener(port, processes, "coordinator")
+        var exposition = ""
+        let read = try await eventually(timeout: 30) {
+            exposition = try self.get("http://127.0.0.1:\(port)/metrics").stdout
+            return self.sample(exposition, "ucp_queue_jobs", ["kind": "order", "state": "queued"]) == 4
+        }
+        XCTAssertTrue(read, "4 queued orders: \(exposition)")
+        XCTAssertEqual(sample(exposition, "ucp_queue_jobs_due", ["kind": "order"]), 3, "the one due in an hour is not due")
+        XCTAssertEqual(sample(exposition, "ucp_queue_jobs", ["kind": "device_sync", "state": "running"]), 0, "every kind and state is set")
+        XCTAssertEqual(sample(exposition, "ucp_change_notification_backlog", [:]), 0)
+        XCTAssertEqual(try get("http://127.0.0.1:\(port)/healthz").stdout, "ok\n")
+    }
+}
