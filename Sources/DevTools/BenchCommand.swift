@@ -3,7 +3,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks (see bench/).", subcommands: [BenchQueueCommand.self, BenchAXLSyncCommand.self])
+        commandName: "bench", abstract: "Benchmarks (see bench/).", subcommands: [BenchQueueCommand.self, BenchAXLSyncCommand.self, BenchHTTPCommand.self])
 }
 
 /// `ucp bench queue`: the job queue measured the way bench-peers measured the peer queues, in a
@@ -108,5 +108,43 @@ struct BenchQueueCommand: AsyncParsableCommand {
             pgbenchRows: pgbenchRows, pgbench: pgbench, repetitions: repetitions,
             statementStats: statementStats, pgbenchPGOptions: pgbenchPGOptions)
         try await QueueBenchmark(options: options).run()
+    }
+}
+
+/// `ucp bench http`: `ucp serve` under wrk's load while the queue drains, and the drain alone.
+struct BenchHTTPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Measure `ucp serve` under wrk's load on the status and jobs endpoints while workers drain the queue, and the drain without that load.",
+        discussion: """
+            Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, \
+            a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file), a drain alone again. \
+            The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
+            """)
+
+    @Option(parsing: .unconditional, help: "Jobs enqueued in one bulk call and drained by the workers.")
+    var jobs: Int = 20000
+    @Option(parsing: .unconditional, help: "Worker processes.")
+    var workers: Int = 2
+    @Option(parsing: .unconditional, help: "Concurrency of each worker.")
+    var concurrency: Int = QueueBenchmark.defaultConcurrency
+    @Option(parsing: .unconditional, help: "wrk's open connections.")
+    var connections: Int = 16
+    @Option(parsing: .unconditional, help: "wrk's threads.")
+    var threads: Int = 2
+    @Option(help: "The wrk program.")
+    var wrk: String = "/usr/bin/wrk"
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs: must be a whole number of at least 1 (got \(jobs))") }
+        guard (1...50).contains(workers) else { throw ValidationError("--workers: must be from 1 to 50 (got \(workers))") }
+        guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency: must be from 1 to 1000 (got \(concurrency))") }
+        guard (1...1000).contains(connections) else { throw ValidationError("--connections: must be from 1 to 1000 (got \(connections))") }
+        guard (1...connections).contains(threads) else { throw ValidationError("--threads: must be from 1 to --connections (got \(threads))") }
+    }
+
+    func run() async throws {
+        try await HTTPBenchmark(options: .init(jobs: jobs, workers: workers, concurrency: concurrency,
+                                               connections: connections, threads: threads, wrk: wrk)).run()
     }
 }
