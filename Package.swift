@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "SchedulesTests", dependencies: [
             "Schedules", "ScheduleRules", "JobCatalog", "Queue", "Inventory", "Postgres", "Secrets", "Runtime", "TestSupport",
         ]),
-        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "Telemetry", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: [
             "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport",
         ]),
