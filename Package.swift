@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "SchedulesTests", dependencies: [
             "Schedules", "ScheduleRules", "JobCatalog", "Queue", "Inventory", "Postgres", "Secrets", "Runtime", "TestSupport",
         ]),
-        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "Telemetry", "TestSupport"]),
+        .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: [
             "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport",
         ]),
@@ -165,7 +165,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [
+            "Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures", "Telemetry",
+        ], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

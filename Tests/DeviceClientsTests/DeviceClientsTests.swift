@@ -3,7 +3,6 @@ import DeviceClients
 import Foundation
 import Postgres
 import Secrets
-import Telemetry
 import TestSupport
 import XCTest
 
@@ -38,11 +37,8 @@ final class DeviceClientsTests: XCTestCase {
     /// `ucp_device_calls_total`: every request counted by operation and outcome, each 503 as `throttled`
     /// (retried or not), as the metrics endpoint would serve it.
     func testDeviceCallsAreCountedWithTheThrottledOnes() async throws {
-        Telemetry.bootstrapMetrics()
         func count(_ outcome: String) -> Int {
-            let prefix = #"ucp_device_calls_total{protocol="axl",operation="listUser",outcome="\#(outcome)"} "#
-            let line = Telemetry.exposition().split(separator: "\n").first { $0.hasPrefix(prefix) }
-            return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+            Int(recordedSample("ucp_device_calls_total", ["protocol": "axl", "operation": "listUser", "outcome": outcome]))
         }
         let (okBefore, throttledBefore) = (count("ok"), count("throttled"))
         let sim = try simulator(users: 120, ["--rate-503", "0.5"])
