@@ -251,6 +251,19 @@ PG_STOP_AT=$(awk -v t="$CHAOS_SECONDS" 'BEGIN { print t * 0.35 }')
 PG_CRASH_AT=$(awk -v t="$CHAOS_SECONDS" 'BEGIN { print t * 0.65 }')
 
 PAUSED_NAMES=()
+# A process that is gone before chaos signals it exited by itself: a breach (workers and the
+# coordinator outlive database outages), reported at the end rather than aborting the run here.
+EXITED=()
+signal_process() {  # SIGNAL PID NAME (SIGNAL 0: only asks); false when the process had exited by itself
+    local signal=$1 pid=$2 name=$3 status=0
+    kill "-$signal" "$pid" 2>/dev/null && return 0
+    wait "$pid" 2>/dev/null || status=$?
+    local when="before SIG$signal"
+    [[ $signal == 0 ]] && when="by the end of the chaos"
+    EXITED+=("$name (pid $pid) had exited by itself with status $status $when")
+    log "$name (pid $pid) had exited by itself with status $status"
+    return 1
+}
 # VICTIM: the slot of the worker running the most orders now (a pause should catch work in
 # flight), or a random one when none runs any or the database does not answer.
 pick_busy_victim() {
@@ -280,7 +293,7 @@ while true; do
     fi
     if ((COORDINATOR_KILLS == 0)) && seconds_ge "$t" "$COORDINATOR_AT"; then
         log "t=${t}s kill -9 coordinator (pid $COORDINATOR_PID); restart in 2 s"
-        kill -KILL "$COORDINATOR_PID"; wait "$COORDINATOR_PID" 2>/dev/null || true
+        signal_process KILL "$COORDINATOR_PID" coordinator && { wait "$COORDINATOR_PID" 2>/dev/null || true; }
         sleep 2; start_coordinator; COORDINATOR_KILLS=$((COORDINATOR_KILLS + 1))
     elif ((PG_STOPS == 0)) && seconds_ge "$t" "$PG_STOP_AT"; then
         log "t=${t}s PostgreSQL stopped for 5 s"
@@ -293,7 +306,9 @@ while true; do
         pid=${WORKER_PID[$PAUSED_SLOT]}
         PAUSED_NAMES+=("w$PAUSED_SLOT.${WORKER_GEN[$PAUSED_SLOT]}")
         log "t=${t}s SIGSTOP worker w$PAUSED_SLOT.${WORKER_GEN[$PAUSED_SLOT]} for ${PAUSE}s (lease ${LEASE}s)"
-        kill -STOP "$pid"
+        if ! signal_process STOP "$pid" "worker w$PAUSED_SLOT.${WORKER_GEN[$PAUSED_SLOT]}"; then
+            start_worker "$PAUSED_SLOT"; PAUSED_SLOT=""; sleep 0.3; continue
+        fi
         ( sleep "$PAUSE"; kill -CONT "$pid" 2>/dev/null ) &
         RESUMER_PID=$!
         PAUSED_UNTIL=$(awk -v t="$t" -v p="$PAUSE" 'BEGIN { print t + p + 0.5 }')
@@ -303,7 +318,8 @@ while true; do
     elif seconds_ge "$t" "$NEXT_KILL"; then
         pick_victim; slot=$VICTIM
         log "t=${t}s kill -9 worker w$slot.${WORKER_GEN[$slot]} (pid ${WORKER_PID[$slot]}), restarted"
-        kill -KILL "${WORKER_PID[$slot]}"; wait "${WORKER_PID[$slot]}" 2>/dev/null || true
+        signal_process KILL "${WORKER_PID[$slot]}" "worker w$slot.${WORKER_GEN[$slot]}" \
+            && { wait "${WORKER_PID[$slot]}" 2>/dev/null || true; }
         start_worker "$slot"; KILLS=$((KILLS + 1))
         # Spread the kills still due over the time left.
         NEXT_KILL=$(awk -v t="$t" -v c="$CHAOS_SECONDS" -v n="$((KILL_TARGET - KILLS))" \
@@ -335,6 +351,11 @@ log "drained after $(elapsed_since "$DRAIN_START")s"
 sleep 1
 
 # ---- checks -------------------------------------------------------------------------------------
+for slot in "${!WORKER_PID[@]}"; do
+    kill -0 "${WORKER_PID[$slot]}" 2>/dev/null \
+        || signal_process 0 "${WORKER_PID[$slot]}" "worker w$slot.${WORKER_GEN[$slot]}" || true
+done
+kill -0 "$COORDINATOR_PID" 2>/dev/null || signal_process 0 "$COORDINATOR_PID" coordinator || true
 cat "$RUN_DIR"/submitted/*.ids 2>/dev/null | awk '{ print $1 "," $2 }' >"$RUN_DIR/submitted.csv" || true
 SUBMIT_FAILURES=$(cat "$RUN_DIR"/submitted/*.failures 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
 RECORDED=$(wc -l <"$RUN_DIR/submitted.csv")
@@ -371,10 +392,11 @@ GAVE_UP=$(cat "$RUN_DIR"/logs/submitter-*.log 2>/dev/null | grep -c "^gave up" |
 if [[ -n $BREACHES ]]; then
     while IFS='|' read -r kind detail; do echo "breach: $kind: $detail"; done <<<"$BREACHES"
 fi
+for line in "${EXITED[@]}"; do echo "breach: process_exit: $line"; done
 for line in "${SHORTFALL[@]}"; do echo "not valid: $line ($( ((SHORT)) && echo short || echo long) form minimums)"; done
 echo "chaos: jobs=$JOBS final=$FINAL lost=$LOST double_runs=$DOUBLE overlaps=$OVERLAPS orders_in_maintenance=$IN_MAINTENANCE"
 # The counts fail the run too, should a breach have no line of its own.
-if [[ -z $BREACHES ]] && ((${#SHORTFALL[@]} == 0)) && ((JOBS == FINAL && LOST + DOUBLE + OVERLAPS + IN_MAINTENANCE == 0)); then
+if [[ -z $BREACHES ]] && ((${#EXITED[@]} == 0)) && ((${#SHORTFALL[@]} == 0)) && ((JOBS == FINAL && LOST + DOUBLE + OVERLAPS + IN_MAINTENANCE == 0)); then
     RESULT=0
 fi
 exit "$RESULT"

@@ -130,6 +130,7 @@ public final class XMLEventReader {
             try createContext()
         }
         guard let context else { return }
+        ucp_xml_silence_generic_errors()
         let status = xmlParseChunk(context, chunk, size, terminate ? 1 : 0)
         if let handlerError {
             finished = true

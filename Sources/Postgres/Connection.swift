@@ -30,6 +30,9 @@ public final class Connection: @unchecked Sendable {
     // Touched only on `executor`.
     private var handle: OpaquePointer?
     private var preparedStatements: Set<String> = []
+    /// Counts the server sessions this connection has opened. Session state (LISTEN, SET) lives and
+    /// dies with one server session, and a session closed while idle is replaced without an error.
+    private var sessionNumber = 0
 
     public init(_ configuration: ConnectionConfiguration) {
         self.configuration = configuration
@@ -83,6 +86,7 @@ public final class Connection: @unchecked Sendable {
         disconnect()
         let handle = try Self.connect(configuration)
         self.handle = handle
+        sessionNumber += 1
         return handle
     }
 
@@ -147,6 +151,7 @@ public final class Connection: @unchecked Sendable {
         return handle
     }
 
+    fileprivate var currentSessionNumber: Int { sessionNumber }
     fileprivate func isPrepared(_ name: String) -> Bool { preparedStatements.contains(name) }
     fileprivate func markPrepared(_ name: String) { preparedStatements.insert(name) }
 }
@@ -155,6 +160,10 @@ public final class Connection: @unchecked Sendable {
 public struct Session {
     fileprivate let connection: Connection?
     fileprivate let handle: OpaquePointer
+
+    /// Which server session of its connection this is (1, 2, … as the connection reconnects): state
+    /// such as LISTEN must be set again when it changes.
+    public var serverSessionNumber: Int { connection?.currentSessionNumber ?? 0 }
 
     /// Runs a prepared statement (preparing it first on this connection if needed).
     @discardableResult

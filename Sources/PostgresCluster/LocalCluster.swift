@@ -119,7 +119,16 @@ public struct LocalCluster: Sendable {
     private func initialize(settings: [String: String]) throws {
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if Self.runsAsRoot { try runTool(["chown", "postgres:postgres", directory]) }
+        if Self.runsAsRoot {
+            try runTool(["chown", "postgres:postgres", directory])
+            // The folder is the postgres user's now, but a folder above it may still shut that user
+            // out (a mktemp folder is 0700): initdb would only say "Permission denied".
+            guard try runServerTool(["test", "-w", directory], allowFailure: true) == 0 else {
+                throw PostgresError(kind: .invalidConfiguration, message: "the postgres system user cannot reach "
+                    + "\(directory) (as root, the server runs as postgres): let it search every folder above it "
+                    + "(chmod o+x) or choose another folder (UCP_HOME)")
+            }
+        }
         try runServerTool(["initdb", "-D", dataDirectory, "--auth=trust", "-U", superuser, "-E", "UTF8",
                            "--locale=C.UTF-8", "--no-sync"])
         var lines = ownSettings + ["max_connections = 200", "shared_buffers = 256MB"]

@@ -189,6 +189,10 @@ enum QueueSQL {
          ORDER BY id LIMIT $3
         """)
 
+    static let auditLatest = Statement("audit_latest", """
+        SELECT * FROM audit_log ORDER BY id DESC LIMIT $1
+        """)
+
     // MARK: workers
     static let workerRegister = Statement("worker_register", """
         INSERT INTO workers (name, host, pid, concurrency) VALUES ($1, $2, $3, $4)

@@ -415,6 +415,11 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.auditList, [since, jobID, limit]).map(AuditEntry.init(row:))
     }
 
+    /// The newest `limit` entries, newest first (the status page's last lines).
+    public func auditLatest(limit: Int) async throws -> [AuditEntry] {
+        try await connection.query(QueueSQL.auditLatest, [limit]).map(AuditEntry.init(row:))
+    }
+
     // MARK: workers
 
     public func workerRegister(name: String, host: String, pid: Int, concurrency: Int) async throws {

@@ -370,7 +370,9 @@ public final class Worker: Service, Sendable {
     private func listen() async {
         let connection = Connection(database)
         var backoff = Backoff()
-        var listening = false
+        // The server session LISTEN was issued on. A session the server closed while we were between
+        // calls (a restart, a terminate) is replaced silently by the connection, without the LISTEN.
+        var listeningSession: Int?
         // Notifications come from the primary only: now and then the session checks that its server
         // still takes writes, and is made again on the primary when it does not (after a failover
         // that left the old primary running, read-only).
@@ -378,26 +380,27 @@ public final class Worker: Service, Sendable {
         var probedAt = ContinuousClock.now
         while !Task.isCancelled && !isStopping {
             do {
-                let probe = listening && probedAt.duration(to: .now) >= probeInterval
-                let notifications = try await connection.withSession { session -> Int in
-                    if !listening {
+                let listenedBefore = listeningSession
+                let probe = listenedBefore != nil && probedAt.duration(to: .now) >= probeInterval
+                let (session, notifications) = try await connection.withSession { session -> (Int, Int) in
+                    if session.serverSessionNumber != listenedBefore {
                         try session.listen("ucp_jobs")
                     } else if probe, try !session.serverTakesWrites() {
                         throw PostgresError(kind: .connectionLost, sqlState: "25006",
                                             message: "the server no longer takes writes; listening on the primary instead")
                     }
-                    return try session.waitForNotifications(timeout: 0.5).count
+                    return (session.serverSessionNumber, try session.waitForNotifications(timeout: 0.5).count)
                 }
                 if probe { probedAt = .now }
-                if !listening {
-                    listening = true
+                if session != listenedBefore {
+                    listeningSession = session
                     probedAt = .now
                     wakeup.signal() // we may have missed notifications while not listening
                 }
                 backoff.reset()
                 if notifications > 0 { wakeup.signal() }
             } catch {
-                listening = false
+                listeningSession = nil
                 logger.debug("listen connection failed: \(error)")
                 try? await backoff.wait()
             }

@@ -63,6 +63,34 @@ final class XMLEventReaderTests: XCTestCase {
         }
     }
 
+    /// An input whose encoding fails to convert is refused with an error, and libxml2 prints nothing to
+    /// standard error (where it would break the one-object-per-line logs of the workers).
+    func testAnUndecodableInputIsRefusedWithoutWritingToStandardError() throws {
+        var pipeEnds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&pipeEnds), 0)
+        let savedStandardError = dup(STDERR_FILENO)
+        dup2(pipeEnds[1], STDERR_FILENO)
+        var refused = false
+        do {
+            try XMLEventReader.parse([0, 0, 0, 0x3C, 0x61, 0x3E, 0xFF, 0xFE, 0, 0], handler: EventRecorder())
+        } catch {
+            refused = true
+        }
+        dup2(savedStandardError, STDERR_FILENO)
+        close(savedStandardError)
+        close(pipeEnds[1])
+        var printed: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(pipeEnds[0], &buffer, buffer.count)
+            if count <= 0 { break }
+            printed += buffer[0..<count]
+        }
+        close(pipeEnds[0])
+        XCTAssertTrue(refused, "the input cannot be decoded")
+        XCTAssertEqual(String(decoding: printed, as: UTF8.self), "", "nothing on standard error")
+    }
+
     func testTruncatedDocumentFailsAtFinish() throws {
         let reader = XMLEventReader(handler: EventRecorder())
         try reader.feed("<r><a>text")

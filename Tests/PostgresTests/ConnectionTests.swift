@@ -100,6 +100,8 @@ final class ConnectionTests: XCTestCase {
         try await Task.sleep(nanoseconds: 300_000_000)
         let thirdPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
         XCTAssertNotEqual(thirdPid, secondPid)
+        // Each replacement is a new server session, which the session number tells (LISTEN is lost).
+        await assertEqual(try await connection.withSession { $0.serverSessionNumber }, 3)
     }
 
     func testMalformedConnectionStringIsRefused() {
