@@ -165,7 +165,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [
+            "Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures", "Telemetry",
+        ], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

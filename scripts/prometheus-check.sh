@@ -3,11 +3,12 @@
 # scrapes a coordinator and a worker, both started with --metrics-listen, while the worker drains N
 # no-op orders from a private PostgreSQL; then a PromQL query through Prometheus' HTTP API must
 # give the same number of finished jobs as the queue itself, and the coordinator's queue depth
-# gauge must come back to 0 queued orders. Prints the figures and exactly
-#   prometheus: queue_finished=… promql_finished=… queue_depth_queued=… PASS|FAIL
+# gauge must come back to 0 queued orders. Where the build has `ucp serve`, Prometheus scrapes it too
+# (with a viewer token) and it must be up. Prints the figures and exactly
+#   prometheus: queue_finished=… promql_finished=… queue_depth_queued=… serve_up=1|none PASS|FAIL
 # and exits non-zero on FAIL.
 #
-#   scripts/prometheus-check.sh            # 2000 orders (about half a minute after the build)
+#   scripts/prometheus-check.sh            # 2000 orders of 50 ms (about 20 s after the build)
 #   scripts/prometheus-check.sh --jobs N   # another count
 #   options: --keep (keep the logs folder; a failed run keeps it too)
 #
@@ -100,6 +101,24 @@ PIDS+=($!)
 wait_for 60 "the coordinator's /healthz" curl -sf "http://127.0.0.1:$COORDINATOR_PORT/healthz"
 wait_for 60 "the worker's /healthz" curl -sf "http://127.0.0.1:$WORKER_PORT/healthz"
 
+# `ucp serve` too, where this build has it: its /metrics needs a viewer token, which Prometheus
+# reads from a file (credentials_file), never from its command line.
+SERVE_PORT=""
+SERVE_JOB=""
+if "$UCP" serve --help 2>/dev/null | grep -q '^USAGE: ucp serve'; then
+    SERVE_PORT=$(free_port)
+    (umask 077 && "$UCP" token create --name prometheus-check --role viewer --actor prometheus-check >"$RUN_DIR/serve.token")
+    "$UCP" serve --listen "127.0.0.1:$SERVE_PORT" >"$RUN_DIR/serve.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 60 "serve's /healthz" curl -sf "http://127.0.0.1:$SERVE_PORT/healthz"
+    SERVE_JOB="
+  - job_name: ucp-serve
+    authorization: {type: Bearer, credentials_file: $RUN_DIR/serve.token}
+    static_configs: [{targets: [\"127.0.0.1:$SERVE_PORT\"]}]"
+else
+    log "this build has no 'ucp serve': Prometheus scrapes the worker and the coordinator only"
+fi
+
 cat >"$RUN_DIR/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -108,7 +127,7 @@ scrape_configs:
   - job_name: ucp-worker
     static_configs: [{targets: ["127.0.0.1:$WORKER_PORT"]}]
   - job_name: ucp-coordinator
-    static_configs: [{targets: ["127.0.0.1:$COORDINATOR_PORT"]}]
+    static_configs: [{targets: ["127.0.0.1:$COORDINATOR_PORT"]}]$SERVE_JOB
 EOF
 prometheus --config.file="$RUN_DIR/prometheus.yml" --storage.tsdb.path="$RUN_DIR/tsdb" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >"$RUN_DIR/prometheus.log" 2>&1 &
@@ -124,12 +143,13 @@ answer = json.load(sys.stdin)
 result = answer["data"]["result"] if answer.get("status") == "success" else []
 print(result[0]["value"][1] if result else "")'
 }
-targets_up() { [[ $(promql 'sum(up{job=~"ucp-.*"})') == 2 ]]; }
-wait_for 30 "both targets up in Prometheus" targets_up
+TARGETS=$([[ -n $SERVE_PORT ]] && echo 3 || echo 2)
+targets_up() { [[ $(promql 'sum(up{job=~"ucp-.*"})') == "$TARGETS" ]]; }
+wait_for 30 "all $TARGETS targets up in Prometheus" targets_up
 
-log "enqueueing $JOBS no-op orders; the worker drains them while Prometheus scrapes every second"
+log "enqueueing $JOBS no-op orders of 50 ms; the worker (20 at once) drains them while Prometheus scrapes every second"
 sql -c "INSERT INTO jobs (kind, type, payload, priority, run_at, max_attempts, submitted_by)
-        SELECT 'order', 'noop', '{}', 0, now(), 5, 'prometheus-check' FROM generate_series(1, $JOBS);
+        SELECT 'order', 'noop', '{\"seconds\": 0.05}', 0, now(), 5, 'prometheus-check' FROM generate_series(1, $JOBS);
         SELECT pg_notify('ucp_jobs', 'bulk');" >/dev/null
 drained() { [[ $(sql -c "SELECT count(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'canceled')") == 0 ]]; }
 wait_for $((60 + JOBS / 20)) "the drain" drained
@@ -151,7 +171,13 @@ depth_peak=$(promql 'max(max_over_time(ucp_queue_jobs{kind="order",state="queued
 log "PromQL $QUERY = ${promql_finished:-none}"
 log "queued orders by the coordinator's gauge, as Prometheus saw them: at most ${depth_peak:-none} during the drain, ${depth_after:-none} after it"
 
-if [[ $promql_finished == "$queue_finished" && $queue_finished == "$JOBS" && $depth_after == 0 ]]; then RESULT=0; fi
+serve_up="none"
+if [[ -n $SERVE_PORT ]]; then
+    serve_up=$(promql 'up{job="ucp-serve"}')
+    log "serve scraped with a viewer token: up{job=\"ucp-serve\"} = ${serve_up:-none}"
+fi
+if [[ $promql_finished == "$queue_finished" && $queue_finished == "$JOBS" && $depth_after == 0 ]] \
+    && [[ -z $SERVE_PORT || $serve_up == 1 ]]; then RESULT=0; fi
 verdict=$([[ $RESULT == 0 ]] && echo PASS || echo FAIL)
-echo "prometheus: queue_finished=$queue_finished promql_finished=${promql_finished:-none} queue_depth_queued=${depth_after:-none} $verdict"
+echo "prometheus: queue_finished=$queue_finished promql_finished=${promql_finished:-none} queue_depth_queued=${depth_after:-none} serve_up=${serve_up:-none} $verdict"
 exit "$RESULT"

@@ -34,6 +34,25 @@ final class DeviceClientsTests: XCTestCase {
         XCTAssertEqual(version, "12.5.1.11900(146)")
     }
 
+    /// `ucp_device_calls_total`: every request counted by operation and outcome, each 503 as `throttled`
+    /// (retried or not), as the metrics endpoint would serve it.
+    func testDeviceCallsAreCountedWithTheThrottledOnes() async throws {
+        func count(_ outcome: String) -> Int {
+            Int(recordedSample("ucp_device_calls_total", ["protocol": "axl", "operation": "listUser", "outcome": outcome]))
+        }
+        let (okBefore, throttledBefore) = (count("ok"), count("throttled"))
+        let sim = try simulator(users: 120, ["--rate-503", "0.5"])
+        let client = AXLClient(endpoint: endpoint(sim, concurrency: 1), version: .latest,
+                               options: .init(pageSize: 25, overloadAttempts: 50, backoffInitial: 0.001, backoffMaximum: 0.01))
+        let user = AXLCatalog.callProcessorUser.first { $0.inventoryType == "User" }!
+        var pages = 0
+        try await client.list(user) { _ in pages += 1 }
+        XCTAssertGreaterThan(client.retries, 0, "the simulator answered some requests 503")
+        XCTAssertEqual(count("throttled") - throttledBefore, client.retries, "each 503 counted")
+        XCTAssertEqual(pages, 5, "120 users in pages of 25")
+        XCTAssertEqual(count("ok") - okBefore, pages, "each answered request counted once")
+    }
+
     func testGetFollowUpsReturnThePhoneLines() async throws {
         let sim = try simulator(users: 3)
         let client = AXLClient(endpoint: endpoint(sim), version: .latest)

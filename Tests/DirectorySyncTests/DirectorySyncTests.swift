@@ -32,10 +32,17 @@ final class DirectorySyncTests: XCTestCase {
     func testPagedSyncPastTheSizeLimitCreatesEveryEnabledUser() async throws {
         let f = try await fixture(generatedUsers(1...1_234))
         let reporter = RecordingReporter()
+        let (pagesBefore, entriesBefore) = (recordedSample("ucp_ldap_pages_total"), recordedSample("ucp_ldap_entries_total"))
+        let createdBefore = recordedSample("ucp_sync_objects_total", ["sync": "ldap", "change": "created"])
         let (result, error, _) = await f.sync(f.settings(), LDAPSyncOptions(batchSize: 700), reporter: reporter)
         XCTAssertNil(error)
         let users = try await f.users()
         let enabled = (1...1_234).filter { $0 % 10 != 0 }
+        // The metrics: every page and entry read, every user created.
+        XCTAssertGreaterThanOrEqual(recordedSample("ucp_ldap_pages_total") - pagesBefore, 2, "paged past the size limit")
+        XCTAssertEqual(recordedSample("ucp_ldap_entries_total") - entriesBefore, Double(enabled.count))
+        XCTAssertEqual(recordedSample("ucp_sync_objects_total", ["sync": "ldap", "change": "created"]) - createdBefore,
+                       Double(enabled.count))
         XCTAssertEqual(users.count, enabled.count)
         XCTAssertEqual(result?.created, enabled.count)
         XCTAssertEqual(result?.entriesRead, enabled.count)

@@ -10,25 +10,8 @@ final class ProcessTelemetryTests: XCTestCase {
         try CommandResult.run(["curl", "-sS", "--max-time", "5", url], environment: ProcessInfo.processInfo.environment)
     }
 
-    /// The value of the sample `name{labels}` in a Prometheus text exposition (labels in any order).
     func sample(_ exposition: String, _ name: String, _ labels: [String: String]) -> Double? {
-        for line in exposition.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
-            let parts = line.split(separator: " ")
-            guard parts.count == 2 else { continue }
-            let head = parts[0]
-            var found: [String: String] = [:]
-            if let open = head.firstIndex(of: "{"), let close = head.lastIndex(of: "}") {
-                guard head[..<open] == name else { continue }
-                for pair in head[head.index(after: open)..<close].split(separator: ",") {
-                    let keyValue = pair.split(separator: "=", maxSplits: 1)
-                    found[String(keyValue[0])] = String(keyValue[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                }
-            } else if head != name {
-                continue
-            }
-            if found == labels { return Double(parts[1]) }
-        }
-        return nil
+        prometheusSample(exposition, name, labels)
     }
 
     func waitForListener(_ port: Int, _ processes: UCPProcesses, _ name: String) async throws {

@@ -108,6 +108,7 @@ final class AlertOutboxTests: XCTestCase {
     // The SMTP server is down when the alert is raised: it is retried, and delivered once the
     // server is up; none is lost, none is sent twice.
     func testAlertWaitsForTheServerAndIsSentOnce() async throws {
+        _ = recordedSample("ucp_alerts_pending")  // metrics recorded from here on (swift-metrics bootstrapped)
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
         let port = try freeLoopbackPort()
@@ -131,6 +132,7 @@ final class AlertOutboxTests: XCTestCase {
         XCTAssertTrue(pending.first?.lastError?.contains("127.0.0.1") == true, pending.first?.lastError ?? "")
 
         await assertEqual(try await sender.runOnce(connection), 0, "not due again before its backoff")
+        XCTAssertEqual(recordedSample("ucp_alerts_pending"), 1, "the outbox's gauge")
         let sink = try SMTPSink.start(for: self, port: port)
         // Each look comes after the backoff, on the sender's clock.
         await assertTrue(try await eventually(timeout: 10, interval: 0.3) {
@@ -142,6 +144,7 @@ final class AlertOutboxTests: XCTestCase {
             await assertEqual(try await sender.runOnce(connection), 0)
         }
         XCTAssertEqual(try sink.delivered().map(\.subject), ["stuck"])
+        XCTAssertEqual(recordedSample("ucp_alerts_pending"), 0, "the outbox's gauge")
         let sent = try await AlertStore(connection).alertList(state: nil, limit: 10)
         XCTAssertEqual(sent.map(\.state), ["sent"])
         XCTAssertEqual(sent.first?.attempts, 2)

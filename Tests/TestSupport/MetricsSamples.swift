@@ -1,0 +1,32 @@
+import Telemetry
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition (labels in any order, none
+/// for an unlabeled metric); nil when there is no such sample.
+public func prometheusSample(_ exposition: String, _ name: String, _ labels: [String: String] = [:]) -> Double? {
+    for line in exposition.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+        let parts = line.split(separator: " ")
+        guard parts.count == 2 else { continue }
+        let head = parts[0]
+        var found: [String: String] = [:]
+        if let open = head.firstIndex(of: "{"), let close = head.lastIndex(of: "}") {
+            guard head[..<open] == name else { continue }
+            for pair in head[head.index(after: open)..<close].split(separator: ",") {
+                let keyValue = pair.split(separator: "=", maxSplits: 1)
+                guard keyValue.count == 2 else { continue }
+                found[String(keyValue[0])] = String(keyValue[1].dropFirst().dropLast())
+            }
+        } else if head != name {
+            continue
+        }
+        if found == labels { return Double(parts[1]) }
+    }
+    return nil
+}
+
+/// What this test process recorded so far for `name{labels}` (swift-metrics bootstrapped to the
+/// Prometheus registry, as `ucp` does; once per process, so tests compare before and after), 0 when
+/// nothing was.
+public func recordedSample(_ name: String, _ labels: [String: String] = [:]) -> Double {
+    Telemetry.bootstrapMetrics()
+    return prometheusSample(Telemetry.exposition(), name, labels) ?? 0
+}
