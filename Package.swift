@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Imports point one way: ucp → DevTools → UCPCommands → features (Sync, Schedules, Watchdog) → stores
-// (Inventory, Queue) → wrappers (Postgres, Transport, LDAP, Runtime) → C modules. scripts/check-layout.sh
+// Imports point one way: ucp → DevTools → UCPCommands → APIServer (`ucp serve`) → HTTPAPI and features (Sync,
+// Schedules, Watchdog) → stores (Inventory, Queue) → wrappers (Postgres, Transport, LDAP, Runtime) → C modules. scripts/check-layout.sh
 // checks that each target declares exactly the modules it imports.
 let package = Package(
     name: "UCProvision",
@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // `ucp serve`: the HTTP server of the REST API and the status page.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Thin system-library targets: a module map and a shim header each.
@@ -79,12 +81,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // `ucp serve`'s parts: API tokens and roles (migration 017).
+        // `ucp serve`'s pure parts: API tokens and roles (migration 017), the route table, the throttle.
         .target(name: "HTTPAPI", dependencies: ["Postgres", "Queue", "Secrets", "Runtime"]),
+        // `ucp serve` itself: the Hummingbird server of the REST API, its probes and the status page,
+        // calling the same stores and validation as the commands.
+        .target(name: "APIServer", dependencies: [
+            "Directory", "HTTPAPI", "Inventory", "JobCatalog", "Postgres", "Queue", "Runtime", "Schedules", "ScheduleRules",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
-            "Schedules", "ScheduleRules", "Directory", "HTTPAPI",
+            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "APIServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,6 +146,9 @@ let package = Package(
         ]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzEntries"]),
         .testTarget(name: "HTTPAPITests", dependencies: ["HTTPAPI", "Queue", "Postgres", "Secrets", "TestSupport"]),
+        .testTarget(name: "APIServerTests", dependencies: [
+            "APIServer", "HTTPAPI", "Postgres", "Queue", "Transport", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "Runtime", "DirectoryFixtures"], path: "Tests/TestSupport"),
     ],

@@ -78,6 +78,7 @@ enum QueueSQL {
     static let jobList = Statement("job_list", """
         SELECT * FROM jobs
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type = $2)
+           AND ($4::bigint IS NULL OR id < $4)
          ORDER BY id DESC LIMIT $3
         """)
     /// Fenced like every write made on a job's behalf: a line of an attempt that no longer owns the
@@ -178,6 +179,7 @@ enum QueueSQL {
     static let auditList = Statement("audit_list", """
         SELECT * FROM audit_log
          WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::bigint IS NULL OR job_id = $2)
+           AND ($4::bigint IS NULL OR id > $4) AND ($5::text IS NULL OR actor = $5) AND ($6::text IS NULL OR action = $6)
          ORDER BY id LIMIT $3
         """)
 

@@ -1,0 +1,17 @@
+/// Durations written as `90`, `90s`, `15m`, `2h` or `7d`: the one reading of every command's and
+/// the API's duration fields.
+public enum DurationText {
+    public static func seconds(_ text: String, field: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var number = text
+        var scale = 1.0
+        if let last = text.last, let unit = units[last] {
+            number = String(text.dropLast())
+            scale = unit
+        }
+        guard let value = Double(number), value >= 0, value.isFinite else {
+            throw InputError(field: field, problem: "\(InputError.quoted(text)) is not a duration (a number with s, m, h or d, e.g. 90s, 15m, 2h)")
+        }
+        return value * scale
+    }
+}
