@@ -34,25 +34,31 @@ public struct APICall: Sendable {
     }
 
     /// A path parameter (`{name}`), as given.
-    func path(_ name: String) -> String {
-        context.parameters.get(name) ?? ""
+    func path(_ name: String) throws -> String {
+        try Self.text(context.parameters.get(name) ?? "", field: name)
+    }
+
+    /// PostgreSQL's text holds no NUL: refused as input rather than failing in the database.
+    static func text(_ value: String, field: String) throws -> String {
+        guard !value.unicodeScalars.contains("\u{0}") else { throw InputError(field: field, problem: "must not contain a NUL character") }
+        return value
     }
 
     /// A path parameter that is a job id.
     func id(_ name: String = "id", field: String = "job id") throws -> Int64 {
-        let text = path(name)
+        let text = try path(name)
         guard let id = Int64(text), id > 0 else {
             throw InputError(field: field, problem: "must be a whole number, 1 or more (got \(InputError.quoted(text)))")
         }
         return id
     }
 
-    func query(_ name: String) -> String? {
-        request.uri.queryParameters[name[...]].map(String.init)
+    func query(_ name: String) throws -> String? {
+        try request.uri.queryParameters[name[...]].map { try Self.text(String($0), field: name) }
     }
 
     func queryInt(_ name: String) throws -> Int? {
-        guard let text = query(name) else { return nil }
+        guard let text = try query(name) else { return nil }
         guard let value = Int(text) else {
             throw InputError(field: name, problem: "must be a whole number (got \(InputError.quoted(text)))")
         }
@@ -84,7 +90,15 @@ public struct APICall: Sendable {
             throw InputError(field: "body", problem: "must be a JSON object")
         }
         for key in object.keys.sorted() where !fields.contains(key) {
-            throw InputError(field: key, problem: "unknown field (known: \(fields.joined(separator: ", ")))")
+            throw InputError(field: key, problem: "unknown field (known: \(fields.isEmpty ? "none" : fields.joined(separator: ", ")))")
+        }
+        // Absent and null are not the same to a reader of the request: a field is given a value, or left out.
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if case .null = value { throw InputError(field: key, problem: "must not be null (leave it out instead)") }
+            if case .string(let text) = value { _ = try Self.text(text, field: key) }
+            if case .array(let values) = value {
+                for case .string(let text) in values { _ = try Self.text(text, field: key) }
+            }
         }
         return JSONBody(members: object)
     }

@@ -41,7 +41,7 @@ enum Endpoints {
 
     static let jobs: [Endpoint] = [
         Endpoint("GET", "/api/v1/jobs") { call in
-            let filter = try JobFilter(state: call.query("state"), type: call.query("type"), limit: try call.queryInt("limit") ?? 50,
+            let filter = try JobFilter(state: try call.query("state"), type: try call.query("type"), limit: try call.queryInt("limit") ?? 50,
                                        beforeID: try call.queryInt64("before"))
             if let type = filter.type { _ = try JobCatalog.contract(named: type, among: call.server.configuration.knownJobTypes) }
             let jobs = try await call.withConnection { try await QueueStore($0).jobList(filter) }
@@ -97,7 +97,7 @@ enum Endpoints {
                 response.headers[.init("Idempotent-Replayed")!] = "true"
                 return response
             case .conflict:
-                throw Problem(status: .unprocessableContent, detail: "Idempotency-Key: already used with another request", field: "Idempotency-Key")
+                throw Problem(status: .conflict, detail: "Idempotency-Key: already used with another request", field: "Idempotency-Key")
             }
         }
         let body = try await call.body(fields: ["kind", "device", "domain", "dry_run", "allow_deletes", "priority"], bytes: bytes)
@@ -142,8 +142,8 @@ enum Endpoints {
     ]
 
     static let audit = Endpoint("GET", "/api/v1/audit") { call in
-        let filter = try AuditFilter(since: call.query("since"), jobID: try call.queryInt64("job"), limit: try call.queryInt("limit") ?? 1000,
-                                     afterID: try call.queryInt64("after"), actor: call.query("actor"), action: call.query("action"))
+        let filter = try AuditFilter(since: try call.query("since"), jobID: try call.queryInt64("job"), limit: try call.queryInt("limit") ?? 1000,
+                                     afterID: try call.queryInt64("after"), actor: try call.query("actor"), action: try call.query("action"))
         let entries = try await call.withConnection { try await QueueStore($0).auditList(filter) }
         let next: Any = entries.count == filter.limit ? entries.last!.id : NSNull()
         return try call.json(["entries": entries.map(Representation.audit), "next_after": next])
@@ -157,14 +157,14 @@ enum Endpoints {
             return try call.json(["devices": devices.map(Representation.device)])
         },
         Endpoint("GET", "/api/v1/devices/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             guard let device = try await call.withConnection({ try await DeviceStore($0).deviceGet(name: name) }) else {
                 throw DeviceStore.noSuchDevice(name)
             }
             return try call.json(Representation.device(device))
         },
         Endpoint("DELETE", "/api/v1/devices/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             try await call.withConnection { try await DeviceStore($0).deviceRemove(name: name, actor: call.actor) }
             return Response(status: .noContent)
         },
@@ -173,7 +173,7 @@ enum Endpoints {
             return try call.json(["domains": domains.map(Representation.domain)])
         },
         Endpoint("GET", "/api/v1/domains/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             let object = try await call.withConnection { connection -> Data in
                 let store = DomainStore(connection)
                 guard let domain = try await store.domain(named: name) else { throw DomainStore.noSuchDomain(name) }
@@ -184,12 +184,12 @@ enum Endpoints {
             return APICall.json(object)
         },
         Endpoint("DELETE", "/api/v1/domains/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             try await call.withConnection { try await DomainStore($0).domainRemove(name: name, actor: call.actor) }
             return Response(status: .noContent)
         },
         Endpoint("GET", "/api/v1/domains/{name}/service-areas") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             let areas = try await call.withConnection { connection -> [ServiceArea] in
                 guard try await DomainStore(connection).domain(named: name) != nil else { throw DomainStore.noSuchDomain(name) }
                 return try await ServiceAreaStore(connection).serviceAreaList(domain: name)
@@ -197,19 +197,19 @@ enum Endpoints {
             return try call.json(["service_areas": areas.map(Representation.serviceArea)])
         },
         Endpoint("GET", "/api/v1/domains/{name}/service-areas/{area}") { call in
-            let (domain, name) = (call.path("name"), call.path("area"))
+            let (domain, name) = (try call.path("name"), try call.path("area"))
             guard let area = try await call.withConnection({ try await ServiceAreaStore($0).serviceArea(domain: domain, name: name) }) else {
                 throw ServiceAreaStore.noSuchArea(domain: domain, name: name)
             }
             return try call.json(Representation.serviceArea(area))
         },
         Endpoint("GET", "/api/v1/users") { call in
-            guard let domain = call.query("domain") else { throw InputError(field: "domain", problem: "is required") }
+            guard let domain = try call.query("domain") else { throw InputError(field: "domain", problem: "is required") }
             let users = try await call.withConnection { try await UserStore($0).userList(domain: domain) }
             return try call.json(["users": users.map(Representation.user)])
         },
         Endpoint("GET", "/api/v1/users/{user_id}") { call in
-            let userID = call.path("user_id")
+            let userID = try call.path("user_id")
             let object = try await call.withConnection { connection -> Data in
                 let store = UserStore(connection)
                 guard let user = try await store.userGet(userID: userID) else { throw UserStore.noSuchUser(userID) }
@@ -264,7 +264,7 @@ enum Endpoints {
             return APICall.json(data, status: .created)
         },
         Endpoint("GET", "/api/v1/schedules/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             let data = try await call.withConnection { connection -> Data in
                 guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else { throw ScheduleStore.noSuchSchedule(name) }
                 return try Representation.encode(Representation.schedule(
@@ -273,7 +273,7 @@ enum Endpoints {
             return APICall.json(data)
         },
         Endpoint("PATCH", "/api/v1/schedules/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             let body = try await call.body(fields: scheduleFields)
             let change = try scheduleChange(body)
             let allowUnknown = try body.bool("allow_unknown") ?? false
@@ -286,12 +286,12 @@ enum Endpoints {
             return APICall.json(data)
         },
         Endpoint("DELETE", "/api/v1/schedules/{name}") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             try await call.withConnection { try await ScheduleStore($0).scheduleDelete(names: [name], actor: call.actor) }
             return Response(status: .noContent)
         },
         Endpoint("GET", "/api/v1/schedules/{name}/preview") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             let preview = try await call.withConnection { connection -> SchedulePreview in
                 guard let schedule = try await ScheduleStore(connection).scheduleGet(name: name) else { throw ScheduleStore.noSuchSchedule(name) }
                 return SchedulePreview(schedule.definition, catalog: try await InventoryCatalogSource(connection).catalog())
@@ -300,7 +300,7 @@ enum Endpoints {
             return try call.json(["lines": preview.lines])
         },
         Endpoint("POST", "/api/v1/schedules/{name}/run-now") { call in
-            let name = call.path("name")
+            let name = try call.path("name")
             _ = try await call.body(fields: [])
             let run = try await call.withConnection { try await ScheduleRunStore($0).runNow(name: name, actor: call.actor) }
             return try call.json(["run": run.id, "job": run.jobID.map { $0 as Any } ?? NSNull()], status: .accepted)

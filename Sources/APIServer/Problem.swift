@@ -18,14 +18,26 @@ struct Problem: Error {
         self.field = field
     }
 
-    /// Refused input: 404 when it names something that does not exist, else 400.
+    /// Refused input: 404 when it names something that does not exist, 409 when the thing is in a state
+    /// that refuses the change (a finished job canceled, a device still referred to), else 400.
     init(_ error: InputError) {
-        let notFound = error.others.isEmpty && Self.notFoundProblems.contains { error.problem.hasPrefix($0) }
-        self.init(status: notFound ? .notFound : .badRequest, detail: error.lines.joined(separator: "\n"), field: error.field)
+        let single = error.others.isEmpty
+        let status: HTTPResponse.Status
+        if single && Self.notFoundProblems.contains(where: { error.problem.hasPrefix($0) }) {
+            status = .notFound
+        } else if single && Self.conflictProblems.contains(where: { error.problem.contains($0) }) {
+            status = .conflict
+        } else {
+            status = .badRequest
+        }
+        self.init(status: status, detail: error.lines.joined(separator: "\n"), field: error.field)
     }
 
     /// The stores' words for "this does not exist" (`no such job`, `no such schedule`, …).
     static let notFoundProblems = ["no such ", "no token is named", "no run yet"]
+    /// Their words for "not in this state" (`already finished`, `not running`, `is progressing`, …).
+    static let conflictProblems = ["already ", "not running", "is progressing", "cannot be removed while", "no run in progress",
+                                   "acts on synchronizations only", "at this very moment"]
 
     static func from(_ error: any Error, logger: Logger, route: Route) -> Problem {
         switch error {

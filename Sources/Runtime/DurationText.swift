@@ -9,7 +9,10 @@ public enum DurationText {
             number = String(text.dropLast())
             scale = unit
         }
-        guard let value = Double(number), value >= 0, value.isFinite else {
+        // Digits with an optional fraction, nothing Double() would also take ("1e3", "+5", "inf").
+        let plain = !number.isEmpty && number.split(separator: ".", omittingEmptySubsequences: false).count <= 2
+            && number.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && number.first != "." && number.last != "."
+        guard plain, let value = Double(number), value.isFinite else {
             throw InputError(field: field, problem: "\(InputError.quoted(text)) is not a duration (a number with s, m, h or d, e.g. 90s, 15m, 2h)")
         }
         return value * scale
