@@ -9,10 +9,13 @@ package struct Endpoint: Sendable {
     package var method: String
     package var path: String
     package var handle: @Sendable (APICall) async throws -> Response
+    /// A page for browsers: without a valid token it answers with the sign-in form (still 401).
+    var page: Bool
 
-    init(_ method: String, _ path: String, _ handle: @escaping @Sendable (APICall) async throws -> Response) {
+    init(_ method: String, _ path: String, page: Bool = false, _ handle: @escaping @Sendable (APICall) async throws -> Response) {
         self.method = method
         self.path = path
+        self.page = page
         self.handle = handle
     }
 }

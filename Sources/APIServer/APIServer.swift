@@ -98,7 +98,7 @@ public struct APIServer: Sendable {
     public let configuration: APIServerConfiguration
     let database: ConnectionConfiguration
     let pool: ConnectionPool
-    let throttle: AuthThrottle
+    package let throttle: AuthThrottle
     let readiness: @Sendable () async throws -> String?
     let extraRoutes: [ExtraRoute]
     let logger: Logger
@@ -179,6 +179,8 @@ public struct APIServer: Sendable {
                 }
             }
             switch AccessPolicy.decide(route, token: token) {
+            case .unauthenticated where endpoint.page:
+                return StatusPage.html(StatusPage.signIn(message: nil), status: .unauthorized)
             case .unauthenticated:
                 var response = Problem(status: .unauthorized, detail: "authorization: a valid bearer token is required (Authorization: Bearer ucp_…)").response()
                 response.headers[.wwwAuthenticate] = "Bearer realm=\"ucp\""
@@ -224,7 +226,8 @@ public struct APIContext: RequestContext {
     }
 }
 
-/// The secret a request carries: `Authorization: Bearer …`, else the status page's cookie.
+/// The secret a request carries: `Authorization: Bearer …`, else (on GET only, so that no page of
+/// another site can make a change with it) the status page's cookie.
 enum BearerCredential {
     static let cookieName = "ucp_session"
 
@@ -236,6 +239,7 @@ enum BearerCredential {
             }
             return nil
         }
+        guard request.method == .get else { return nil }
         return request.cookies[cookieName]?.value
     }
 }

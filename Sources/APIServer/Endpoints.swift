@@ -14,7 +14,7 @@ import ScheduleRules
 /// same field, before anything is written; every change is audited with the token's name as actor.
 enum Endpoints {
     static var all: [Endpoint] {
-        probes + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens]
+        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens]
     }
 
     // MARK: probes and status

@@ -18,6 +18,10 @@ public enum AccessPolicy {
     /// change devices, domains, schedules, settings and tokens. Routes of later issues (orders) join here.
     public static let routes: [Route] = [
         Route("GET", "/healthz", nil),
+        // The status page; a browser signs in with a viewer (or higher) token, kept in a cookie.
+        Route("GET", "/", .viewer),
+        Route("POST", "/sign-in", nil),
+        Route("POST", "/sign-out", nil),
         Route("GET", "/readyz", .viewer),
         Route("GET", "/metrics", .viewer),
         Route("GET", "/api/v1/status", .viewer),

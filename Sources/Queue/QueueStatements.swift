@@ -176,6 +176,9 @@ enum QueueSQL {
     static let auditAppend = Statement("audit_append", """
         INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
         """)
+    static let auditTail = Statement("audit_tail", """
+        SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) AS latest ORDER BY id
+        """)
     static let auditList = Statement("audit_list", """
         SELECT * FROM audit_log
          WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::bigint IS NULL OR job_id = $2)

@@ -399,6 +399,11 @@ public struct QueueStore: Sendable {
         }
     }
 
+    /// The latest `limit` entries, oldest first (the status page's last audit lines).
+    public func auditTail(limit: Int) async throws -> [AuditEntry] {
+        try await connection.query(QueueSQL.auditTail, [limit]).map(AuditEntry.init(row:))
+    }
+
     /// Oldest first; `afterID` pages on (the last id of the previous page).
     public func auditList(since: Date?, jobID: Int64?, limit: Int, afterID: Int64? = nil, actor: String? = nil,
                           action: String? = nil) async throws -> [AuditEntry] {
