@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Imports point one way: ucp → DevTools → UCPCommands → features (Sync, Schedules, Watchdog) → stores
-// (Inventory, Queue) → wrappers (Postgres, Transport, LDAP, Runtime) → C modules. scripts/check-layout.sh
+// Imports point one way: ucp → DevTools → UCPCommands → APIServer (`ucp serve`) → HTTPAPI and features (Sync,
+// Schedules, Watchdog) → stores (Inventory, Queue) → wrappers (Postgres, Transport, LDAP, Runtime) → C modules. scripts/check-layout.sh
 // checks that each target declares exactly the modules it imports.
 let package = Package(
     name: "UCProvision",
@@ -91,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // `ucp serve`'s parts: API tokens and roles (migration 017).
+        // `ucp serve`'s pure parts: API tokens and roles (migration 017), the route table, the throttle.
         .target(name: "HTTPAPI", dependencies: ["Postgres", "Queue", "Secrets", "Runtime"]),
         // The Prometheus backend of swift-metrics, the `/metrics` and `/healthz` listener of worker and
         // coordinator (and the routes `serve` mounts), and the log format (text or JSON lines).
@@ -103,10 +103,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // `ucp serve` itself: the Hummingbird server of the REST API, its probes and the status page,
+        // calling the same stores and validation as the commands.
+        .target(name: "APIServer", dependencies: [
+            "Directory", "HTTPAPI", "Inventory", "JobCatalog", "Postgres", "Queue", "Runtime", "Schedules", "ScheduleRules",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
-            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "Telemetry",
+            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "Telemetry", "APIServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,6 +170,9 @@ let package = Package(
             "Telemetry", "Runtime",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "APIServerTests", dependencies: [
+            "APIServer", "HTTPAPI", "Postgres", "Queue", "Transport", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLDAP", "CCurl", "COpenSSL", "CLibPQ"]),
         .target(name: "TestSupport", dependencies: [

@@ -14,10 +14,14 @@ public struct Route: Sendable, Hashable {
 }
 
 public enum AccessPolicy {
-    /// Viewers read; operators submit, cancel and switch maintenance; admins change devices,
-    /// domains, settings and tokens. Routes of later issues (orders, service areas) join here.
+    /// Viewers read; operators submit, cancel and switch maintenance and start schedule runs; admins
+    /// change devices, domains, schedules, settings and tokens. Routes of later issues (orders) join here.
     public static let routes: [Route] = [
         Route("GET", "/healthz", nil),
+        // The status page; a browser signs in with a viewer (or higher) token, kept in a cookie.
+        Route("GET", "/", .viewer),
+        Route("POST", "/sign-in", nil),
+        Route("POST", "/sign-out", nil),
         Route("GET", "/readyz", .viewer),
         Route("GET", "/metrics", .viewer),
         Route("GET", "/api/v1/status", .viewer),
@@ -25,13 +29,29 @@ public enum AccessPolicy {
         Route("GET", "/api/v1/jobs/{id}", .viewer),
         Route("GET", "/api/v1/jobs/{id}/log", .viewer),
         Route("POST", "/api/v1/jobs/{id}/cancel", .`operator`),
+        Route("POST", "/api/v1/jobs/{id}/stop-stuck", .`operator`),
         Route("POST", "/api/v1/syncs", .`operator`),
         Route("GET", "/api/v1/maintenance", .viewer),
         Route("PUT", "/api/v1/maintenance", .`operator`),
         Route("GET", "/api/v1/audit", .viewer),
         Route("GET", "/api/v1/devices", .viewer),
+        Route("GET", "/api/v1/devices/{name}", .viewer),
+        Route("DELETE", "/api/v1/devices/{name}", .admin),
         Route("GET", "/api/v1/domains", .viewer),
+        Route("GET", "/api/v1/domains/{name}", .viewer),
+        Route("DELETE", "/api/v1/domains/{name}", .admin),
+        Route("GET", "/api/v1/domains/{name}/service-areas", .viewer),
+        Route("GET", "/api/v1/domains/{name}/service-areas/{area}", .viewer),
+        Route("GET", "/api/v1/users", .viewer),
+        Route("GET", "/api/v1/users/{user_id}", .viewer),
         Route("GET", "/api/v1/schedules", .viewer),
+        Route("POST", "/api/v1/schedules", .admin),
+        Route("GET", "/api/v1/schedules/{name}", .viewer),
+        Route("PATCH", "/api/v1/schedules/{name}", .admin),
+        Route("DELETE", "/api/v1/schedules/{name}", .admin),
+        Route("GET", "/api/v1/schedules/{name}/preview", .viewer),
+        Route("POST", "/api/v1/schedules/{name}/run-now", .`operator`),
+        Route("GET", "/api/v1/tokens", .admin),
     ]
 
     public enum Decision: Sendable, Equatable {

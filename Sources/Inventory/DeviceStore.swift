@@ -252,7 +252,7 @@ public struct DeviceStore: Sendable {
         }
     }
 
-    static func noSuchDevice(_ name: String) -> InputError {
+    public static func noSuchDevice(_ name: String) -> InputError {
         InputError(field: "device '\(name)'", problem: "no such device")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Runtime
 
 /// A user of a domain (migrations/007_directory_users.sql): what an LDAP synchronization or an
 /// operator made.
@@ -62,6 +63,10 @@ public struct UserStore: Sendable {
 
     public init(_ connection: Connection) {
         self.connection = connection
+    }
+
+    public static func noSuchUser(_ userID: String) -> InputError {
+        InputError(field: "user '\(userID)'", problem: "no such user")
     }
 
     public func userGet(userID: String) async throws -> User? {

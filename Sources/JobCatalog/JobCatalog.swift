@@ -1,3 +1,5 @@
+import Runtime
+
 /// Every production job type, by contract. Workers register a handler for each; the commands,
 /// schedules and coordinator duties enqueue them by these contracts, never by a typed name.
 public enum JobCatalog {
@@ -10,6 +12,14 @@ public enum JobCatalog {
     public static func contract(named type: String) -> (any JobParameters.Type)? {
         for contract in contracts where contract.jobType == type { return contract }
         return nil
+    }
+
+    /// The contract named `type` among `known` (the catalog's, and a tooling's stand-ins), or the
+    /// refusal that `ucp submit job`, `ucp jobs list --type` and the API's job filters all give.
+    public static func contract(named type: String, among known: [any JobParameters.Type]) throws -> any JobParameters.Type {
+        for contract in known where contract.jobType == type { return contract }
+        let names = contracts.map { $0.jobType }.sorted().joined(separator: ", ")
+        throw InputError(field: "job type", problem: "unknown type '\(InputError.escaped(type))' (known: \(names))")
     }
 }
 

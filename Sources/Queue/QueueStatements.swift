@@ -78,6 +78,7 @@ enum QueueSQL {
     static let jobList = Statement("job_list", """
         SELECT * FROM jobs
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type = $2)
+           AND ($4::bigint IS NULL OR id < $4)
          ORDER BY id DESC LIMIT $3
         """)
     /// Fenced like every write made on a job's behalf: a line of an attempt that no longer owns the
@@ -183,14 +184,14 @@ enum QueueSQL {
     static let auditAppend = Statement("audit_append", """
         INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
         """)
+    static let auditTail = Statement("audit_tail", """
+        SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) AS latest ORDER BY id
+        """)
     static let auditList = Statement("audit_list", """
         SELECT * FROM audit_log
          WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::bigint IS NULL OR job_id = $2)
+           AND ($4::bigint IS NULL OR id > $4) AND ($5::text IS NULL OR actor = $5) AND ($6::text IS NULL OR action = $6)
          ORDER BY id LIMIT $3
-        """)
-
-    static let auditLatest = Statement("audit_latest", """
-        SELECT * FROM audit_log ORDER BY id DESC LIMIT $1
         """)
 
     // MARK: workers

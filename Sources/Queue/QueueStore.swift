@@ -234,8 +234,13 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobGet, [id]).first.map(Job.init(row:))
     }
 
-    public func jobList(state: JobState?, type: String?, limit: Int) async throws -> [Job] {
-        try await connection.query(QueueSQL.jobList, [state?.rawValue, type, limit]).map(Job.init(row:))
+    /// Newest first; `beforeID` pages on (the last id of the previous page).
+    public func jobList(state: JobState?, type: String?, limit: Int, beforeID: Int64? = nil) async throws -> [Job] {
+        try await connection.query(QueueSQL.jobList, [state?.rawValue, type, limit, beforeID]).map(Job.init(row:))
+    }
+
+    public func jobList(_ filter: JobFilter) async throws -> [Job] {
+        try await jobList(state: filter.state, type: filter.type, limit: filter.limit, beforeID: filter.beforeID)
     }
 
     /// Appends a line to the job's log; false (nothing written) when the attempt no longer owns the job.
@@ -411,13 +416,20 @@ public struct QueueStore: Sendable {
         }
     }
 
-    public func auditList(since: Date?, jobID: Int64?, limit: Int) async throws -> [AuditEntry] {
-        try await connection.query(QueueSQL.auditList, [since, jobID, limit]).map(AuditEntry.init(row:))
+    /// The latest `limit` entries, oldest first (the status page's last audit lines).
+    public func auditTail(limit: Int) async throws -> [AuditEntry] {
+        try await connection.query(QueueSQL.auditTail, [limit]).map(AuditEntry.init(row:))
     }
 
-    /// The newest `limit` entries, newest first (the status page's last lines).
-    public func auditLatest(limit: Int) async throws -> [AuditEntry] {
-        try await connection.query(QueueSQL.auditLatest, [limit]).map(AuditEntry.init(row:))
+    /// Oldest first; `afterID` pages on (the last id of the previous page).
+    public func auditList(since: Date?, jobID: Int64?, limit: Int, afterID: Int64? = nil, actor: String? = nil,
+                          action: String? = nil) async throws -> [AuditEntry] {
+        try await connection.query(QueueSQL.auditList, [since, jobID, limit, afterID, actor, action]).map(AuditEntry.init(row:))
+    }
+
+    public func auditList(_ filter: AuditFilter) async throws -> [AuditEntry] {
+        try await auditList(since: filter.since, jobID: filter.jobID, limit: filter.limit, afterID: filter.afterID,
+                            actor: filter.actor, action: filter.action)
     }
 
     // MARK: workers

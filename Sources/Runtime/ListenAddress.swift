@@ -1,5 +1,6 @@
 /// Where a server listens: `HOST:PORT`, `[IPv6]:PORT`, or `PORT` / `:PORT` alone for loopback
-/// (127.0.0.1), so that nothing is served beyond the host unless an address says so.
+/// (127.0.0.1), so that nothing is served beyond the host unless an address says so. Port 0 asks
+/// for any free port (the server then says which). One parser for `serve --listen` and `--metrics-listen`.
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -13,7 +14,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `text`; a refusal names `field` (the option, e.g. `metrics-listen`) and the rule.
     public init(parsing text: String, field: String) throws(InputError) {
-        let rule = "use HOST:PORT, [IPv6]:PORT or PORT (loopback), with a port from 1 to 65535 (got \(InputError.quoted(text)))"
+        let rule = "use HOST:PORT, [IPv6]:PORT or PORT (loopback), with a port from 0 (any free one) to 65535 (got \(InputError.quoted(text)))"
         var host = Self.loopback
         var portText = text
         if text.hasPrefix("[") {
@@ -37,7 +38,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
             }
         }
         guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
-              portText.count <= 5, let port = Int(portText), (1...65535).contains(port) else {
+              portText.count <= 5, let port = Int(portText), (0...65535).contains(port) else {
             throw InputError(field: field, problem: rule)
         }
         self.init(host: host, port: port)
@@ -48,6 +49,11 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         case "A"..."Z", "a"..."z", "0"..."9", ".", "-": return true
         default: return false
         }
+    }
+
+    /// A loopback address: nothing beyond this host reaches it.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -29,7 +29,7 @@ public struct HTTPConfiguration: Sendable {
 ///
 /// Blocking and not thread-safe: use it on one thread of your own, never on Swift's cooperative pool.
 public final class HTTPClientConnection {
-    public enum Method: Sendable { case get, post }
+    public enum Method: String, Sendable { case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE" }
 
     private let curl: CurlEasy
     private let sink = TransferSink()
@@ -62,11 +62,14 @@ public final class HTTPClientConnection {
                         onData: @escaping (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         try curl.set(CURLOPT_URL, url)
         try curl.replace(CURLOPT_HTTPHEADER, headers + ["Expect:"])
+        // A method other than GET and POST is a POST with its name on the request line (and the body, if any).
+        try curl.set(CURLOPT_CUSTOMREQUEST, pointer: nil)
         switch method {
         case .get:
             try curl.set(CURLOPT_HTTPGET, true)
-        case .post:
+        case .post, .put, .patch, .delete:
             try curl.set(CURLOPT_POST, true)
+            if method != .post { try curl.set(CURLOPT_CUSTOMREQUEST, method.rawValue) }
             try curl.set(CURLOPT_POSTFIELDSIZE, body.count)
             try body.withUnsafeBytes { bytes in
                 // COPYPOSTFIELDS copies, so the bytes may go away after the call.

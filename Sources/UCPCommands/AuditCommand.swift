@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Postgres
@@ -12,16 +13,11 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let sinceDate = try since.map { Date().addingTimeInterval(-(try Duration.seconds($0, field: "since"))) }
-        guard (1...100_000).contains(limit) else { throw ValidationError("limit: must be from 1 to 100000") }
+        let filter = try AuditFilter(since: since, jobID: job, limit: limit)
         let store = QueueStore(Connection(try await Database.open()))
-        let entries = try await store.auditList(since: sinceDate, jobID: job, limit: limit)
+        let entries = try await store.auditList(filter)
         if json {
-            print(try Output.json(entries.map { entry -> [String: Any] in
-                ["id": entry.id, "at": Output.iso(entry.at), "actor": entry.actor, "action": entry.action,
-                 "job_id": entry.jobID.map { $0 as Any } ?? NSNull(), "target": entry.target.map { $0 as Any } ?? NSNull(),
-                 "message": entry.message]
-            }))
+            print(try Output.json(entries.map(Representation.audit)))
             return
         }
         for entry in entries {

@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Inventory
@@ -354,24 +355,7 @@ enum DevicePasswords {
 }
 
 enum DeviceOutput {
-    static func password(_ device: Device) -> String {
-        device.passwordSet ? "set (encrypted)" : "not set"
-    }
+    static func password(_ device: Device) -> String { Representation.devicePassword(device) }
 
-    static func json(_ device: Device) -> [String: Any] {
-        func optional(_ value: Any?) -> Any { value ?? NSNull() }
-        return [
-            "name": device.name, "kind": device.kind.rawValue, "kind_name": device.kind.commandName,
-            "product": device.kind.title, "version": optional(device.version), "address": device.address,
-            "port": device.port, "backup_address": optional(device.backupAddress),
-            "backup_port": optional(device.backupPort), "admin_user": device.adminUser,
-            "password": password(device), "axl_version": device.axlVersion, "verify_tls": device.verifyTLS,
-            "ca_file": optional(device.caFile), "directory_type": optional(device.directoryType?.rawValue),
-            "ldap_security": optional(device.ldapSecurity?.rawValue), "url": optional(device.ldapURL),
-            "last_test": ["state": device.lastTestState.rawValue, "message": optional(device.lastTestMessage),
-                          "at": Output.iso(device.lastTestedAt)] as [String: Any],
-            "first_synced_at": Output.iso(device.firstSyncedAt), "created_at": Output.iso(device.createdAt),
-            "updated_at": Output.iso(device.updatedAt),
-        ]
-    }
+    static func json(_ device: Device) -> [String: Any] { Representation.device(device) }
 }

@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Directory
 import Foundation
@@ -98,12 +99,7 @@ struct DomainCommand: AsyncParsableCommand {
             let callProcessors = Array(Set(areas.map(\.settings.callProcessor))).sorted()
             let messageProcessors = Array(Set(areas.compactMap(\.settings.messageProcessor))).sorted()
             if json {
-                var object = DomainOutput.json(domain)
-                object["rules"] = Dictionary(uniqueKeysWithValues: rules.enabled.map { ($0.key.rawValue, $0.value) })
-                object["service_areas"] = areas.map(\.name)
-                object["call_processors"] = callProcessors
-                object["message_processors"] = messageProcessors
-                print(try Output.json(object))
+                print(try Output.json(Representation.domainDetail(domain, rules: rules, areas: areas)))
                 return
             }
             var lines: [(String, String)] = [
@@ -352,38 +348,5 @@ enum DomainOutput {
         }
     }
 
-    static func json(_ domain: Domain) -> [String: Any] {
-        func optional(_ value: Any?) -> Any { value ?? NSNull() }
-        var filter: [String: Any] = ["kind": "all"]
-        switch domain.filter {
-        case .allUsers: break
-        case .simple(let query):
-            filter = ["kind": "simple", "match": query.match.rawValue, "conditions": query.conditions.map(\.text)]
-        case .advanced(let text):
-            filter = ["kind": "advanced", "filter": text]
-        }
-        func named(_ filters: [NamedLDAPFilter]) -> [[String: Any]] {
-            filters.map { ["name": $0.name, "filter": $0.filter, "mask": optional($0.mask), "assign_new_line": $0.assignNewLine] }
-        }
-        var mapping: [String: Any] = [:]
-        for field in MappedField.allCases { mapping[field.settingName] = optional(domain.mapping[field]) }
-        var ldap: Any = NSNull()
-        if let resolved = domain.ldap {
-            var attributes: [String: Any] = [:]
-            for field in UserField.allCases { attributes[field.rawValue] = optional(resolved.mapping.attribute(for: field)) }
-            ldap = ["ldap_filter": resolved.ldapFilter, "attributes": attributes,
-                    "read_attributes": resolved.readAttributes] as [String: Any]
-        }
-        return [
-            "name": domain.name, "directory": optional(domain.directory), "server_type": optional(domain.serverType?.rawValue),
-            "mode": domain.mode.rawValue, "update_policy": domain.updatePolicy.rawValue,
-            "stale_user_action": domain.staleUserAction.rawValue, "search_base": optional(domain.searchBase),
-            "sync_inactive_users": domain.syncInactiveUsers, "mapping": mapping, "filter": filter,
-            "service_area_filters": named(domain.serviceAreaFilters), "user_role_filters": named(domain.userRoleFilters),
-            "write_back_attribute": optional(domain.writeBackAttribute), "write_back_mask": optional(domain.writeBackMask),
-            "delete_guard": ["count": domain.deletionGuard.maximumCount, "percent": domain.deletionGuard.maximumPercent],
-            "sync_interval": optional(domain.syncInterval?.cliForm), "sync_start": Output.iso(domain.syncStart),
-            "ldap": ldap, "created_at": Output.iso(domain.createdAt), "updated_at": Output.iso(domain.updatedAt),
-        ]
-    }
+    static func json(_ domain: Domain) -> [String: Any] { Representation.domain(domain) }
 }

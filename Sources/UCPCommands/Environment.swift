@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import JobCatalog
@@ -39,9 +40,7 @@ public enum JobTypes {
     package static var contracts: [any JobParameters.Type] { JobCatalog.contracts + UCPMain.tooling.standInContracts }
 
     package static func contract(named type: String) throws -> any JobParameters.Type {
-        for contract in contracts where contract.jobType == type { return contract }
-        let known = JobCatalog.contracts.map { $0.jobType }.sorted().joined(separator: ", ")
-        throw ValidationError("job type: unknown type '\(type)' (known: \(known))")
+        try JobCatalog.contract(named: type, among: contracts)
     }
 
     /// The production handlers, every type once.
@@ -188,28 +187,9 @@ package enum Output {
         return String(decoding: data, as: UTF8.self)
     }
 
-    package static func iso(_ date: Date?) -> Any {
-        guard let date else { return NSNull() }
-        return PostgresTimestamp.format(date)
-    }
+    package static func iso(_ date: Date?) -> Any { Representation.iso(date) }
 
-    package static func jobJSON(_ job: Job) -> [String: Any] {
-        let payload = (try? JSONSerialization.jsonObject(with: Data(job.payload.utf8), options: [.fragmentsAllowed])) ?? job.payload
-        var progress: [String: Any] = ["done": job.progress.done, "changed_at": iso(job.progress.changedAt)]
-        progress["total"] = job.progress.total.map { $0 as Any } ?? NSNull()
-        progress["message"] = job.progress.message.map { $0 as Any } ?? NSNull()
-        return [
-            "id": job.id, "type": job.type, "kind": job.kind.rawValue, "state": job.state.rawValue,
-            "target": job.target.map { $0 as Any } ?? NSNull(), "payload": payload,
-            "priority": job.priority, "attempt": job.attempt, "max_attempts": job.maxAttempts,
-            "worker": job.worker.map { $0 as Any } ?? NSNull(), "submitted_by": job.submittedBy,
-            "created_at": iso(job.createdAt), "run_at": iso(job.runAt), "started_at": iso(job.startedAt),
-            "finished_at": iso(job.finishedAt), "heartbeat_at": iso(job.heartbeatAt),
-            "lease_expires_at": iso(job.leaseExpiresAt), "progress": progress,
-            "error": job.error.map { $0 as Any } ?? NSNull(),
-            "dedup_key": job.dedupKey.map { $0 as Any } ?? NSNull(),
-        ]
-    }
+    package static func jobJSON(_ job: Job) -> [String: Any] { Representation.job(job) }
 
     /// How a job ended, in one line: a finished job's last progress message (a sync's "Completed. …"),
     /// or its error; "-" while it has not ended.
@@ -239,20 +219,10 @@ package enum Output {
     }
 }
 
-/// Durations written as `90`, `90s`, `15m`, `2h` or `7d`.
+/// Durations written as `90`, `90s`, `15m`, `2h` or `7d` (Runtime's `DurationText`, shared with the API).
 package enum Duration {
     package static func seconds(_ text: String, field: String) throws -> Double {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        var number = text
-        var scale = 1.0
-        if let last = text.last, let unit = units[last] {
-            number = String(text.dropLast())
-            scale = unit
-        }
-        guard let value = Double(number), value >= 0, value.isFinite else {
-            throw ValidationError("\(field): '\(text)' is not a duration (a number with s, m, h or d, e.g. 90s, 15m, 2h)")
-        }
-        return value * scale
+        try DurationText.seconds(text, field: field)
     }
 }
 

@@ -22,17 +22,10 @@ struct JobsCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            var stateFilter: JobState?
-            if let state {
-                guard let parsed = JobState(rawValue: state) else {
-                    throw ValidationError("state: must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(state)')")
-                }
-                stateFilter = parsed
-            }
+            let filter = try JobFilter(state: state, type: type, limit: limit)
             if let type { _ = try JobTypes.contract(named: type) }
-            guard (1...10000).contains(limit) else { throw ValidationError("limit: must be from 1 to 10000") }
             let store = QueueStore(Connection(try await Database.open()))
-            let jobs = try await store.jobList(state: stateFilter, type: type, limit: limit)
+            let jobs = try await store.jobList(filter)
             if json {
                 print(try Output.json(jobs.map(Output.jobJSON)))
                 return
@@ -112,11 +105,9 @@ struct JobsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let idleSeconds = try Duration.seconds(idle, field: "idle")
+            let params = try QueueStore.StopStuckParams.operatorRequest(id: id, actor: global.actorName, idle: idle)
             let store = QueueStore(Connection(try await Database.open()))
-            let job = try await store.jobStopStuck(.init(
-                id: id, actor: global.actorName, minimumIdleSeconds: idleSeconds, action: "sync.stop_stuck",
-                message: "Stop Stuck Synchronization requested by \(global.actorName): synchronization stopped"))
+            let job = try await store.jobStopStuck(params)
             print("job \(job.id) stopped (\(job.type) of \(job.target ?? "-")): \(job.error ?? "")")
         }
     }

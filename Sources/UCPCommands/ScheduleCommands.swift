@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Postgres
@@ -341,35 +342,7 @@ enum ScheduleOutput {
     }
 
     static func json(_ schedule: Schedule, latestRun: ScheduleRunStatus?) -> [String: Any] {
-        let definition = schedule.definition
-        var granular: Any = NSNull()
-        if case .granular(let text) = definition.selection { granular = text }
-        return [
-            "name": schedule.name, "every": definition.frequency.cliForm, "every_text": definition.frequency.description,
-            "start": ScheduleStart.format(definition.start, timeZone: definition.timeZone),
-            "time_zone": definition.timeZone.identifier, "selection": definition.selection.kind,
-            "builder": definition.selection.builderChoices.map(\.rawValue), "granular": granular,
-            "force_domain": definition.forceDomain, "parallel": definition.parallel,
-            "abort_on_failure": definition.abortOnFailure, "last_fired_at": Output.iso(schedule.lastFiredAt),
-            "created_at": Output.iso(schedule.createdAt), "updated_at": Output.iso(schedule.updatedAt),
-            "updated_by": schedule.updatedBy,
-            "next_run_at": Output.iso(schedule.nextRunAt()),
-            "last_run": latestRun.map(runJSON) ?? NSNull(),
-        ]
+        Representation.schedule(schedule, latestRun: latestRun)
     }
 
-    static func runJSON(_ status: ScheduleRunStatus) -> [String: Any] {
-        let run = status.run
-        let syncs: Any = status.syncs.map { syncs in
-            syncs.map { sync -> [String: Any] in
-                ["job": sync.id, "type": sync.type, "target": sync.target ?? NSNull(), "state": sync.state.rawValue,
-                 "error": sync.error ?? NSNull()]
-            }
-        } ?? NSNull()
-        return [
-            "id": run.id, "state": status.state, "trigger": run.trigger, "due_at": Output.iso(run.dueAt),
-            "started_at": Output.iso(run.startedAt), "finished_at": Output.iso(run.finishedAt),
-            "synchronization_status": syncs,
-        ]
-    }
 }

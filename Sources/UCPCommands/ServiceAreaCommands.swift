@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Inventory
@@ -153,17 +154,5 @@ struct ServiceAreaFieldOptions: ParsableArguments {
 }
 
 enum ServiceAreaOutput {
-    static func json(_ area: ServiceArea) -> [String: Any] {
-        func optional(_ value: Any?) -> Any { value ?? NSNull() }
-        let s = area.settings
-        return [
-            "domain": s.domain, "name": s.name, "call_processor": s.callProcessor, "message_processor": optional(s.messageProcessor),
-            "device_pool": s.devicePool, "location": optional(s.location), "device_css": optional(s.deviceCSS),
-            "line_css": optional(s.lineCSS), "external_mask": optional(s.externalMask),
-            "voicemail_profile": optional(s.voicemailProfile), "unity_template": optional(s.unityTemplate),
-            "unity_cos": optional(s.unityCOS), "partitions": s.partitions,
-            "dn_blocks": s.dnBlocks.map { ["partition": $0.partition, "first": $0.first, "last": $0.last] },
-            "services_placed": area.placedServices, "created_at": Output.iso(area.createdAt), "updated_at": Output.iso(area.updatedAt),
-        ]
-    }
+    static func json(_ area: ServiceArea) -> [String: Any] { Representation.serviceArea(area) }
 }

@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Postgres
@@ -16,17 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
         let (maintenance, syncs, counts, workers, leader) =
             (status.maintenance, status.runningSyncs, status.queue, status.workers, status.leader)
         if json {
-            let object: [String: Any] = [
-                "database": "\(database)",
-                "maintenance": ["active": maintenance.active, "reason": maintenance.reason as Any? ?? NSNull(),
-                                "since": Output.iso(maintenance.since)],
-                "running_syncs": syncs.map(Output.jobJSON),
-                "queue": counts.map { ["state": $0.state.rawValue, "type": $0.type, "count": $0.count] },
-                "workers": workers.map { ["name": $0.name, "host": $0.host, "pid": $0.pid, "concurrency": $0.concurrency,
-                                          "running": $0.running, "heartbeat_age_s": $0.heartbeatAgeSeconds] },
-                "leader": leader.map { ["holder": $0.holder, "elected_at": Output.iso($0.electedAt),
-                                        "lease_remaining_s": $0.remainingSeconds] as [String: Any] } as Any? ?? NSNull(),
-            ]
+            let object = Representation.status(status, database: "\(database)")
             print(try Output.json(object))
             return
         }

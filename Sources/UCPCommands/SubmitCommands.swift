@@ -81,43 +81,11 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        guard let syncType = SyncType(rawValue: kind) else {
-            throw ValidationError("sync kind: must be infra, user, domain or ldap (got '\(kind)')")
-        }
-        let target: String
-        switch (syncType.kind, device, domain) {
-        case (.deviceSync, let device?, nil): target = device
-        case (.sync, nil, let domain?): target = domain
-        case (.deviceSync, _, _): throw ValidationError("device: --device NAME is required for a \(kind) sync (and --domain is not accepted)")
-        default: throw ValidationError("domain: --domain NAME is required for a \(kind) sync (and --device is not accepted)")
-        }
-        try DeviceValidation.name(target, field: syncType.targetField)
-        if syncType != .ldap, dryRun || allowDeletes != nil {
-            throw ValidationError("\(dryRun ? "dry-run" : "allow-deletes"): only for an ldap sync")
-        }
-        if let allowDeletes, allowDeletes < 1 {
-            throw ValidationError("allow-deletes: must be a whole number of users, 1 or more (got \(allowDeletes))")
-        }
-        guard (-32768...32767).contains(priority) else {
-            throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
-        }
-        let key = dryRun || allowDeletes != nil ? nil : syncType.key(target: target)
-        let params: QueueStore.EnqueueParams
-        if syncType == .ldap {
-            params = try .init(LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes), target: target,
-                               priority: priority, dedupKey: key, actor: global.actorName)
-        } else {
-            params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: global.actorName)
-        }
+        let submission = try SyncSubmission(kind: kind, device: device, domain: domain, dryRun: dryRun,
+                                            allowDeletes: allowDeletes, priority: priority, actor: global.actorName)
+        let (params, target) = (submission.params, submission.target)
         let connection = Connection(try await Database.open())
-        if syncType == .domain {
-            // Refused before it is queued: a domain sync with no required rule could place no one. (A
-            // domain that does not exist is left to the handler, as before: stand-in syncs use such names.)
-            let domains = DomainStore(connection)
-            if try await domains.domain(named: target) != nil, try await domains.domainRules(name: target).inEffect == nil {
-                throw DomainRules.noRequiredRule(domain: target)
-            }
-        }
+        try await submission.checkInventory(connection)
         let store = QueueStore(connection)
         guard dryRun else {
             return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)

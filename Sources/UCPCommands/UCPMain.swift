@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobCatalog
+import Postgres
 import Queue
 import Runtime
 
@@ -22,6 +23,12 @@ public enum UCPMain {
         } catch let error as InputError {
             // Refused input, from any store or rule: one line per refusal, status 64, nothing written.
             for line in error.lines { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
+            exit(64)
+        } catch let error as PostgresError where error.kind == .raised {
+            // A refusal raised by the queue's own SQL functions (`job 7: no such job`, `… already finished`):
+            // meant for operators, and refused alike by the API (its problem documents carry the same line).
+            let line = error.message.split(whereSeparator: \.isNewline).first.map(String.init) ?? error.message
+            FileHandle.standardError.write(Data("ucp: \(InputError(line: line).lines[0])\n".utf8))
             exit(64)
         } catch {
             let code = UCP.exitCode(for: error)
@@ -72,7 +79,7 @@ struct UCP: AsyncParsableCommand {
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
             SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self,
             DeviceCommand.self, DomainCommand.self, ServiceAreaCommand.self, ScheduleCommand.self, UsersCommand.self,
-            TokenCommand.self,
+            TokenCommand.self, ServeCommand.self,
         ] + UCPMain.tooling.subcommands)
     }
 }

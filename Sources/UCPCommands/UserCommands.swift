@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Inventory
@@ -41,14 +42,11 @@ struct UsersCommand: AsyncParsableCommand {
         func run() async throws {
             let store = UserStore(Connection(try await Database.open()))
             guard let user = try await store.userGet(userID: userID) else {
-                throw ValidationError("user '\(userID)': no such user")
+                throw UserStore.noSuchUser(userID)
             }
             let orders = try await store.userDeleteOrders(userID: userID)
             if json {
-                var object = UserOutput.json(user)
-                object["delete_orders"] = orders.map { ["id": $0.id, "action": $0.action, "state": $0.state,
-                                                        "created_at": Output.iso($0.createdAt)] as [String: Any] }
-                print(try Output.json(object))
+                print(try Output.json(Representation.userDetail(user, deleteOrders: orders)))
                 return
             }
             var lines = [("user id", user.userID), ("domain", user.domain), ("source", user.source)]
@@ -89,15 +87,7 @@ enum UserOutput {
         [user.fields["first_name"], user.fields["middle_name"], user.fields["last_name"]].compactMap { $0 }.joined(separator: " ")
     }
 
-    static func json(_ user: User) -> [String: Any] {
-        var object: [String: Any] = [
-            "user_id": user.userID, "domain": user.domain, "source": user.source, "enabled": user.enabled, "state": user.state,
-            "directory_dn": user.directoryDN.map { $0 as Any } ?? NSNull(), "stale_since": Output.iso(user.staleSince),
-            "created_at": Output.iso(user.createdAt), "updated_at": Output.iso(user.updatedAt),
-        ]
-        for column in User.fieldColumns { object[column] = user.fields[column].map { $0 as Any } ?? NSNull() }
-        return object
-    }
+    static func json(_ user: User) -> [String: Any] { Representation.user(user) }
 
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)

@@ -20,8 +20,19 @@ final class AccessTests: XCTestCase {
             }
         }
         // The rule, spelled out for the routes that change things.
-        XCTAssertEqual(AccessPolicy.routes.filter { $0.method != "GET" }.map(\.role), [.`operator`, .`operator`, .`operator`])
-        XCTAssertEqual(AccessPolicy.routes.filter { $0.role == nil }.map(\.path), ["/healthz"])
+        let changes = Dictionary(grouping: AccessPolicy.routes.filter { $0.method != "GET" && $0.role != nil }, by: { $0.role! })
+            .mapValues { $0.map { "\($0.method) \($0.path)" } }
+        XCTAssertEqual(changes[.viewer], nil, "a viewer changes nothing")
+        XCTAssertEqual(changes[.`operator`], [
+            "POST /api/v1/jobs/{id}/cancel", "POST /api/v1/jobs/{id}/stop-stuck", "POST /api/v1/syncs",
+            "PUT /api/v1/maintenance", "POST /api/v1/schedules/{name}/run-now",
+        ])
+        XCTAssertEqual(changes[.admin], [
+            "DELETE /api/v1/devices/{name}", "DELETE /api/v1/domains/{name}", "POST /api/v1/schedules",
+            "PATCH /api/v1/schedules/{name}", "DELETE /api/v1/schedules/{name}",
+        ])
+        // Open: the liveness probe, and signing in and out (which check the token themselves).
+        XCTAssertEqual(AccessPolicy.routes.filter { $0.role == nil }.map(\.path), ["/healthz", "/sign-in", "/sign-out"])
     }
 
     // Five free failures, then a doubling wait capped at the maximum; a success forgets the client;

@@ -54,7 +54,10 @@ final class TelemetryTests: XCTestCase {
         XCTAssertEqual(try ListenAddress(parsing: "0.0.0.0:80", field: "f"), ListenAddress(host: "0.0.0.0", port: 80))
         XCTAssertEqual(try ListenAddress(parsing: "[::1]:9100", field: "f"), ListenAddress(host: "::1", port: 9100))
         XCTAssertEqual(try ListenAddress(parsing: "metrics.local:65535", field: "f").description, "metrics.local:65535")
-        for bad in ["", "x", "host:", "host:0", "host:65536", "::1:80", "[::1]80", "[]:80", "a b:80", "-x:80", "h:+80", "h:٣"] {
+        XCTAssertEqual(try ListenAddress(parsing: "127.0.0.1:0", field: "f").port, 0, "any free port")
+        XCTAssertTrue(try ListenAddress(parsing: "localhost:1", field: "f").isLoopback)
+        XCTAssertFalse(try ListenAddress(parsing: "0.0.0.0:1", field: "f").isLoopback)
+        for bad in ["", "x", "host:", "host:65536", "::1:80", "[::1]80", "[]:80", "a b:80", "-x:80", "h:+80", "h:٣"] {
             XCTAssertThrowsError(try ListenAddress(parsing: bad, field: "metrics-listen"), bad) { error in
                 let text = "\(error)"
                 XCTAssertTrue(text.hasPrefix("metrics-listen: use HOST:PORT"), text)

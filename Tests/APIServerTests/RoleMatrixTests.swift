@@ -1,0 +1,150 @@
+import APIServer
+import Foundation
+import HTTPAPI
+import Logging
+import Postgres
+import Queue
+import TestSupport
+import Transport
+import XCTest
+
+/// Every route × {no token, viewer, operator, admin, revoked token}: open, 401, 403 or 2xx as the
+/// route table says; a refusal writes nothing; no token's secret ever reaches the server's log.
+final class RoleMatrixTests: XCTestCase {
+    enum Caller: String, CaseIterable { case none, viewer, `operator`, admin, revoked }
+
+    func testEveryRouteForEveryCaller() async throws {
+        let fixture = try await ServeFixture()
+        let processes = fixture.processes
+        var secrets: [Caller: String] = [:]
+        for caller in [Caller.viewer, .operator, .admin, .revoked] {
+            secrets[caller] = try fixture.token("matrix-\(caller.rawValue)", role: caller == .revoked ? "admin" : caller.rawValue)
+        }
+        XCTAssertEqual(try processes.run(["token", "revoke", "matrix-revoked"]).status, 0)
+
+        // What the allowed calls act on.
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(fixture.database.name)"
+        defer { unlink(keyFile) }
+        XCTAssertEqual(try processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        for device in ["cucm-keep", "cucm-doomed"] {
+            let added = try CommandResult.run(
+                ["/bin/sh", "-c", "printf 'pw\\n' | \"$0\" \"$@\"", PackagePaths.ucp, "device", "add", "--name", device, "--kind", "cucm",
+                 "--address", "cucm.lab.example", "--user", "axl", "--password-stdin"],
+                environment: processes.environment.merging(["UCP_SECRET_KEY_FILE": keyFile]) { $1 })
+            XCTAssertEqual(added.status, 0, added.stderr)
+        }
+        for arguments in [["domain", "add", "--name", "Sales"], ["domain", "add", "--name", "Doomed"],
+                          ["schedule", "add", "--name", "Nightly", "--every", "1d", "--builder", "cp"],
+                          ["schedule", "add", "--name", "Doomed", "--builder", "cp"]] {
+            let done = try processes.run(arguments)
+            XCTAssertEqual(done.status, 0, "\(arguments): \(done.stderr)")
+        }
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ('Sales', 'London', 'cucm-keep', 'DP-London')
+            """))
+        try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ('jdoe', 'Sales', 'Jane')"))
+        let store = QueueStore(Connection(fixture.database.app))
+        let later = Date().addingTimeInterval(86400)
+        let shown = try await store.jobEnqueue(.init(kind: .order, type: "noop", runAt: later, actor: "setup")).id
+        try await fixture.start()
+
+        /// The concrete request for a route and, where an allowed call consumes something, a fresh one.
+        func request(_ route: Route, consume: Bool) async throws -> (path: String, body: String?) {
+            switch (consume ? route.method : "", route.path) {
+            case ("POST", "/api/v1/jobs/{id}/cancel"):
+                let id = try await store.jobEnqueue(.init(kind: .order, type: "noop", runAt: later, actor: "setup")).id
+                return ("/api/v1/jobs/\(id)/cancel", nil)
+            case ("POST", "/api/v1/jobs/{id}/stop-stuck"):
+                // A running sync whose progress stands still: the only claimable job (the others wait until tomorrow).
+                let id = try await store.jobEnqueue(.init(kind: .deviceSync, type: "sync.infra", target: "stuck-\(UUID().uuidString.prefix(8))",
+                                                          actor: "setup")).id
+                let claimed = try await store.jobClaim(worker: "matrix-worker", slots: 1, leaseSeconds: 600)
+                XCTAssertEqual(claimed.map(\.id), [id])
+                return ("/api/v1/jobs/\(id)/stop-stuck", #"{"idle": "0s"}"#)
+            case ("POST", "/api/v1/syncs"): return ("/api/v1/syncs", #"{"kind": "user", "device": "cucm-keep"}"#)
+            case ("PUT", "/api/v1/maintenance"): return ("/api/v1/maintenance", #"{"active": false}"#)
+            case ("POST", "/api/v1/schedules"):
+                return ("/api/v1/schedules", #"{"name": "Made \#(UUID().uuidString.prefix(8))", "builder": ["cp"]}"#)
+            case ("PATCH", "/api/v1/schedules/{name}"): return ("/api/v1/schedules/Nightly", #"{"every": "2d"}"#)
+            case ("DELETE", "/api/v1/schedules/{name}"): return ("/api/v1/schedules/Doomed", nil)
+            case ("DELETE", "/api/v1/devices/{name}"): return ("/api/v1/devices/cucm-doomed", nil)
+            case ("DELETE", "/api/v1/domains/{name}"): return ("/api/v1/domains/Doomed", nil)
+            default:
+                let path = route.path.replacingOccurrences(of: "{id}", with: "\(shown)")
+                    .replacingOccurrences(of: "/devices/{name}", with: "/devices/cucm-keep")
+                    .replacingOccurrences(of: "{name}", with: route.path.hasPrefix("/api/v1/schedules") ? "Nightly" : "Sales")
+                    .replacingOccurrences(of: "{area}", with: "London").replacingOccurrences(of: "{user_id}", with: "jdoe")
+                return (path + (route.path == "/api/v1/users" ? "?domain=Sales" : ""), nil)
+            }
+        }
+
+        var checked = 0
+        for route in AccessPolicy.routes {
+            let method = try XCTUnwrap(HTTPClientConnection.Method(rawValue: route.method), route.method)
+            for caller in Caller.allCases {
+                let expected: ClosedRange<Int>
+                switch (route.role, caller) {
+                // Signing in checks the token the form carries; signing out is open and sends back to the page.
+                case (nil, _) where route.path == "/sign-in": expected = caller == .none || caller == .revoked ? 401...401 : 303...303
+                case (nil, _) where route.path == "/sign-out": expected = 303...303
+                case (nil, _): expected = 200...299
+                case (_, .none), (_, .revoked): expected = 401...401
+                case (let needed?, _): expected = APIRole(rawValue: caller.rawValue)! >= needed ? 200...299 : 403...403
+                }
+                let refused = expected.lowerBound >= 400
+                // A refused call is not given anything to consume: it must not get that far.
+                var (path, body) = try await request(route, consume: !refused)
+                if route.path == "/sign-in" { body = "token=" + (secrets[caller] ?? "") }
+                let before = try await fixture.writes()
+                let answer = try fixture.send(method, path, token: route.path == "/sign-in" ? nil : secrets[caller], body: body)
+                XCTAssertTrue(expected.contains(answer.status),
+                              "\(route.method) \(path) as \(caller): \(answer.status) \(answer.body)")
+                if refused {
+                    await assertEqual(try await fixture.writes(), before, "\(route.method) \(route.path) as \(caller) wrote")
+                    XCTAssertTrue(answer.json["detail"] is String || answer.body.contains("<form method=\"post\" action=\"/sign-in\""),
+                                  "a refusal is a problem document, or the sign-in form: \(answer.body)")
+                }
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, AccessPolicy.routes.count * Caller.allCases.count)
+
+        // The changes were made as the tokens: the audit trail names them, never a secret.
+        let actors: [String] = try await fixture.owner.query(Statement("", "SELECT DISTINCT actor FROM audit_log ORDER BY actor"))
+            .map { try $0.decode("actor") }
+        XCTAssertTrue(Set(actors).isSuperset(of: ["matrix-admin", "matrix-operator"]), "\(actors)")
+        XCTAssertFalse(actors.contains("matrix-viewer"), "a viewer changed something: \(actors)")
+
+        XCTAssertEqual(fixture.stop(), 0)
+        let log = processes.log("serve")
+        XCTAssertFalse(log.isEmpty)
+        for (caller, secret) in secrets {
+            XCTAssertFalse(log.contains(secret), "the \(caller) token is in the server's log")
+            XCTAssertFalse(log.contains(String(secret.dropFirst(4))), "the \(caller) token is in the server's log")
+        }
+    }
+
+    /// Repeated failed authentication from one client is answered 429 with Retry-After, whatever it
+    /// sends next, until the wait is over.
+    func testRepeatedFailuresAreSlowedDown() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("dashboard", role: "viewer")
+        try await fixture.start()
+        for attempt in 1...6 {
+            let answer = try fixture.send(.get, "/api/v1/status", token: "ucp_guess\(attempt)")
+            XCTAssertEqual(answer.status, 401, "attempt \(attempt)")
+        }
+        let slowed = try fixture.send(.get, "/api/v1/status", token: viewer)
+        XCTAssertEqual(slowed.status, 429, slowed.body)
+        XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "the open probe is not throttled")
+    }
+
+    /// The routes the server answers are exactly the route table's.
+    func testServedRoutesAreThePolicysRoutes() throws {
+        let server = APIServer(configuration: .init(listen: .init(host: "127.0.0.1", port: 0), databaseDescription: "none"),
+                               database: try ConnectionConfiguration(conninfo: "host=/nonexistent"), readiness: { nil },
+                               logger: .init(label: "test"))
+        XCTAssertEqual(server.servedRoutes.sorted(), AccessPolicy.routes.map { "\($0.method) \($0.path)" }.sorted())
+        XCTAssertNoThrow(try server.application())
+    }
+}
