@@ -68,7 +68,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     @Option(help: "The domain (domain, ldap).")
     var domain: String?
 
-    @Flag(help: "LDAP only: read the directory and report what would be created, updated and deleted; change nothing (waits and prints the report).")
+    @Flag(help: "LDAP and domain: run the whole sync and report what would be created, updated and deleted; change nothing (waits and prints the report).")
     var dryRun = false
 
     @Option(help: "LDAP only: let this run delete up to N users past the deletion guard.")
@@ -92,8 +92,11 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         default: throw ValidationError("domain: --domain NAME is required for a \(kind) sync (and --device is not accepted)")
         }
         try DeviceValidation.name(target, field: syncType.targetField)
-        if syncType != .ldap, dryRun || allowDeletes != nil {
-            throw ValidationError("\(dryRun ? "dry-run" : "allow-deletes"): only for an ldap sync")
+        if syncType != .ldap, allowDeletes != nil {
+            throw ValidationError("allow-deletes: only for an ldap sync")
+        }
+        if dryRun, syncType != .ldap, syncType != .domain {
+            throw ValidationError("dry-run: only for an ldap or domain sync")
         }
         if let allowDeletes, allowDeletes < 1 {
             throw ValidationError("allow-deletes: must be a whole number of users, 1 or more (got \(allowDeletes))")
@@ -106,6 +109,9 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         if syncType == .ldap {
             params = try .init(LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes), target: target,
                                priority: priority, dedupKey: key, actor: global.actorName)
+        } else if syncType == .domain {
+            params = try .init(DomainSync(dryRun: dryRun ? true : nil), target: target, priority: priority, dedupKey: key,
+                               actor: global.actorName)
         } else {
             params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: global.actorName)
         }
@@ -113,10 +119,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         if syncType == .domain {
             // Refused before it is queued: a domain sync with no required rule could place no one. (A
             // domain that does not exist is left to the handler, as before: stand-in syncs use such names.)
-            let domains = DomainStore(connection)
-            if try await domains.domain(named: target) != nil, try await domains.domainRules(name: target).inEffect == nil {
-                throw DomainRules.noRequiredRule(domain: target)
-            }
+            if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }
         }
         let store = QueueStore(connection)
         guard dryRun else {
@@ -124,7 +127,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         }
         // A dry run is asked for its report: wait for it and print the job's log.
         let (id, _) = try await store.jobEnqueue(params)
-        print("job \(id) queued (dry run of the LDAP synchronization of \(target))")
+        print("job \(id) queued (dry run of the \(syncType.title) of \(target))")
         do {
             try await JobWatcher.wait(for: id, store: store)
         } catch {
