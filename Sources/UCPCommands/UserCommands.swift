@@ -143,15 +143,32 @@ struct DomainOrphansCommand: AsyncParsableCommand {
 }
 
 enum UserOutput {
-    /// A service's detail as `key value` pairs, sorted (` (number 1000, partition PT_Internal)`).
+    /// A service's detail as `key value` pairs, sorted (` (number 1000; partition PT_Internal)`).
     static func detail(_ json: String) -> String {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any], !object.isEmpty else { return "" }
-        let pairs = object.keys.sorted().map { key -> String in
-            let value = object[key]!
-            let text = (value as? [Any]).map { $0.map { "\($0)" }.joined(separator: ", ") } ?? "\(value)"
-            return "\(key.replacingOccurrences(of: "_", with: " ")) \(text)"
+        guard let object = try? JSONDecoder().decode([String: DetailValue].self, from: Data(json.utf8)), !object.isEmpty else { return "" }
+        return " (" + object.keys.sorted().map { "\($0.replacingOccurrences(of: "_", with: " ")) \(object[$0]!)" }.joined(separator: "; ") + ")"
+    }
+
+    /// A value of a service's detail: text, a flag, a number or a list of them.
+    enum DetailValue: Decodable, CustomStringConvertible {
+        case text(String), flag(Bool), number(Double), list([DetailValue])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let flag = try? container.decode(Bool.self) { self = .flag(flag) }
+            else if let text = try? container.decode(String.self) { self = .text(text) }
+            else if let number = try? container.decode(Double.self) { self = .number(number) }
+            else { self = .list(try container.decode([DetailValue].self)) }
         }
-        return " (" + pairs.joined(separator: "; ") + ")"
+
+        var description: String {
+            switch self {
+            case .text(let text): return text
+            case .flag(let flag): return flag ? "yes" : "no"
+            case .number(let number): return number == number.rounded() ? String(Int(number)) : String(number)
+            case .list(let values): return values.map(\.description).joined(separator: ", ")
+            }
+        }
     }
 
     static func name(_ user: User) -> String {
