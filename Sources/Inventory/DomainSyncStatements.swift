@@ -30,19 +30,24 @@ enum DomainSyncSQL {
             user_key text PRIMARY KEY, user_id text NOT NULL, outcome text NOT NULL, existing_domain text, batch integer,
             first_name text, last_name text, email text, department text, phone text);
         CREATE INDEX IF NOT EXISTS domain_sync_users_batch ON domain_sync_users (batch);
+        CREATE INDEX IF NOT EXISTS domain_sync_users_id ON domain_sync_users (user_id);
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_user_devices (user_key text NOT NULL, device text NOT NULL, PRIMARY KEY (user_key, device));
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_carriers (
             user_key text NOT NULL, device text NOT NULL, sync_kind text NOT NULL, object_type text NOT NULL,
             object_key text NOT NULL, uuid text, attributes jsonb NOT NULL, eligible boolean NOT NULL DEFAULT true);
         CREATE INDEX IF NOT EXISTS domain_sync_carriers_user ON domain_sync_carriers (user_key);
+        CREATE TEMP TABLE IF NOT EXISTS domain_sync_destinations (
+            device text NOT NULL, profile text NOT NULL, object_key text NOT NULL, uuid text, attributes jsonb NOT NULL);
+        CREATE INDEX IF NOT EXISTS domain_sync_destinations_profile ON domain_sync_destinations (device, profile);
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_services (
             user_id text NOT NULL, service_type text NOT NULL, device text NOT NULL, sync_kind text NOT NULL,
             object_type text NOT NULL, object_key text NOT NULL, uuid text, service_area text, detail jsonb NOT NULL,
             -- Why the service could not be placed (the seed's message 3), when it could not.
             unplaced text, rank integer NOT NULL DEFAULT 0);
+        CREATE INDEX IF NOT EXISTS domain_sync_services_key ON domain_sync_services (user_id, service_type, device, object_type, object_key);
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_log (line_no bigserial PRIMARY KEY, line text NOT NULL);
         TRUNCATE domain_sync_areas, domain_sync_accounts, domain_sync_mailboxes, domain_sync_users, domain_sync_user_devices,
-                 domain_sync_carriers, domain_sync_services;
+                 domain_sync_carriers, domain_sync_destinations, domain_sync_services;
         TRUNCATE domain_sync_log RESTART IDENTITY;
         """
 
@@ -128,25 +133,41 @@ enum DomainSyncSQL {
         """)
 
     /// The phones (ownerUserName), device profiles (loginUserId) and remote destination profiles
-    /// (userId) of each identity on the processors its spelling comes from. $1 the Extension
-    /// Mobility service's URL (a LIKE pattern, compared without case), $2 whether the service is
+    /// (userId) of the call processors, each with the identity it names. $1 the Extension Mobility
+    /// service's URL (a LIKE pattern, compared without case), $2 whether the service is
     /// enterprise-subscribed: a device profile is Extension Mobility access when it has no service,
-    /// the service is enterprise-subscribed, or one of its services has that URL (seed).
+    /// the service is enterprise-subscribed, or one of its services has that URL (seed). Staged
+    /// without a join (a range of the primary key each), so the plan never depends on the
+    /// statistics of `device_objects`.
     static let carriersCollect = Statement("domain_sync_carriers_collect", """
         INSERT INTO domain_sync_carriers (user_key, device, sync_kind, object_type, object_key, uuid, attributes, eligible)
-        SELECT d.user_key, o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, o.attributes,
+        SELECT lower(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END)),
+               o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, o.attributes,
                o.object_type <> 'DeviceProfile' OR $2::boolean
                  OR jsonb_array_length(ucp_json_list(o.attributes->'services'->'service')) = 0
                  OR EXISTS (SELECT 1 FROM jsonb_array_elements(ucp_json_list(o.attributes->'services'->'service')) s
                              WHERE s->>'url' ILIKE $1)
           FROM device_objects o
-          JOIN domain_sync_user_devices d
-            ON d.device = o.device
-           AND d.user_key = lower(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName'
-                                                                     WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END))
          WHERE o.device IN (SELECT call_processor FROM domain_sync_areas) AND o.removed_at IS NULL
            AND ((o.sync_kind = 'user' AND o.object_type IN ('Phone', 'RemoteDestinationProfile'))
                 OR (o.sync_kind = 'infra' AND o.object_type = 'DeviceProfile'))
+           AND coalesce(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END), '') <> ''
+        """)
+
+    /// Keeps the devices of an identity on a processor its spelling comes from (after ANALYZE).
+    static let carriersKeepOwned = Statement("domain_sync_carriers_keep_owned", """
+        DELETE FROM domain_sync_carriers c
+         WHERE NOT EXISTS (SELECT 1 FROM domain_sync_user_devices d WHERE d.user_key = c.user_key AND d.device = c.device)
+        """)
+
+    /// The remote destinations of the call processors, by profile.
+    static let destinationsCollect = Statement("domain_sync_destinations_collect", """
+        INSERT INTO domain_sync_destinations (device, profile, object_key, uuid, attributes)
+        SELECT o.device, o.attributes->>'remoteDestinationProfileName', o.object_key, o.uuid, o.attributes
+          FROM device_objects o
+         WHERE o.device IN (SELECT call_processor FROM domain_sync_areas) AND o.sync_kind = 'user'
+           AND o.object_type = 'RemoteDestination' AND o.removed_at IS NULL
+           AND coalesce(o.attributes->>'remoteDestinationProfileName', '') <> ''
         """)
 
     /// Decides the new identities by the rules. $1 the required rule in effect (sync_all_users,
@@ -229,7 +250,10 @@ enum DomainSyncSQL {
         """)
 
     /// Statistics of the staged tables, so the batches' joins are planned on real sizes.
-    static let stagingAnalyze = "ANALYZE domain_sync_accounts, domain_sync_mailboxes, domain_sync_users, domain_sync_user_devices, domain_sync_carriers"
+    static let stagingAnalyze = """
+        ANALYZE domain_sync_areas, domain_sync_accounts, domain_sync_mailboxes, domain_sync_users, domain_sync_user_devices,
+                domain_sync_carriers, domain_sync_destinations
+        """
 
     // MARK: one batch
 
@@ -281,7 +305,7 @@ enum DomainSyncSQL {
                               ORDER BY \(userPhoneArea("a", "c.user_key")) DESC, a.name LIMIT 1) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync'
         UNION ALL
-        SELECT c.user_id, 'remote_destination', o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, area.name,
+        SELECT c.user_id, 'remote_destination', o.device, 'user', 'RemoteDestination', o.object_key, o.uuid, area.name,
                jsonb_strip_nulls(jsonb_build_object('destination', o.object_key, 'name', nullif(o.attributes->>'name', ''),
                                                     'profile', r.object_key, 'mobile_phone', nullif(o.attributes->>'isMobilePhone', ''))),
                CASE WHEN area.name IS NULL THEN format(
@@ -290,8 +314,7 @@ enum DomainSyncSQL {
                5
           FROM domain_sync_users c
           JOIN domain_sync_carriers r ON r.user_key = c.user_key AND r.object_type = 'RemoteDestinationProfile'
-          JOIN device_objects o ON o.device = r.device AND o.sync_kind = 'user' AND o.object_type = 'RemoteDestination'
-                               AND o.attributes->>'remoteDestinationProfileName' = r.object_key AND o.removed_at IS NULL
+          JOIN domain_sync_destinations o ON o.device = r.device AND o.profile = r.object_key
           LEFT JOIN LATERAL (SELECT a.name FROM domain_sync_areas a
                               WHERE a.call_processor = r.device AND a.device_pool = r.attributes->>'devicePoolName'
                               ORDER BY a.name LIMIT 1) area ON true
@@ -452,6 +475,7 @@ enum DomainSyncSQL {
         """)
 
     static let servicesClear = "TRUNCATE domain_sync_services"
+    static let servicesAnalyze = "ANALYZE domain_sync_services"
 
     // MARK: the end
 

@@ -66,7 +66,10 @@ public enum DomainSyncStore {
             if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain]) }
             try session.query(DomainSyncSQL.userDevicesCollect)
             try session.query(DomainSyncSQL.carriersCollect, [extensionMobilityURL, extensionMobilityEnterprise])
+            try session.query(DomainSyncSQL.destinationsCollect)
+            // Temporary tables have no statistics until analyzed: the joins below are planned on real sizes.
             try session.execute(DomainSyncSQL.stagingAnalyze)
+            try session.query(DomainSyncSQL.carriersKeepOwned)
             try session.query(DomainSyncSQL.rulesApply, [rule, departments.map { PostgresTextArray($0) }, locations.map { PostgresTextArray($0) },
                                                          devicePools.map { PostgresTextArray($0) }, allUnityUsers])
             let prepared = try session.query(DomainSyncSQL.usersPrepare, [primaryFromUnity, max(1, batchSize)])[0]
@@ -90,6 +93,7 @@ public enum DomainSyncStore {
             try session.query(DomainSyncSQL.linesDerive, [domain, batch])
             try session.query(DomainSyncSQL.devicesDerive, [domain, batch])
             try session.query(DomainSyncSQL.voicemailDerive, [domain, batch])
+            try session.execute(DomainSyncSQL.servicesAnalyze)
             try session.query(DomainSyncSQL.batchLog, [domain, batch, hasMessageProcessor])
             if dryRun { try session.execute("SAVEPOINT domain_sync_writes") }
             let users = try session.query(DomainSyncSQL.usersUpsert, [domain, batch])[0]

@@ -320,4 +320,18 @@ final class DomainSyncTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("ucp domain edit 'Cisco' --rule sync-all-users"), refused.stderr)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'sync.domain'"), 0)
     }
+    /// A user deleted from the inventory ("Delete user in Provisioning") keeps its services there,
+    /// without a user; the next domain synchronization gives them back to the user it creates again.
+    func testServicesOfADeletedUserAreKeptAndGivenBack() async throws {
+        try await prepare(users: 4, areas: [1, 2, 3, 4])
+        try rules("sync-all-users")
+        try domainSync()
+        let held = try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'user000003'")
+        XCTAssertEqual(held, 3, "phone, line, IM and Presence")
+        _ = try await sql("DELETE FROM users WHERE user_id = 'user000003'")
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id IS NULL"), held)
+        try domainSync()
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id IS NULL"), 0)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'user000003'"), held)
+    }
 }
