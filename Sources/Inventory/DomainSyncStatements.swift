@@ -302,7 +302,9 @@ enum DomainSyncSQL {
                               WHERE a.call_processor = r.device
                                 AND (r.object_type = 'DeviceProfile'
                                      OR (a.device_pool = k.device_pool AND (r.object_type <> 'Phone' OR a.location IS NULL OR a.location = k.location)))
-                              ORDER BY \(userPhoneArea("a", "c.user_key")) DESC, a.name LIMIT 1) area ON true
+                              -- (CASE: the phone lookup only for a device profile; a phone's or remote destination profile's area is its device pool's)
+                              ORDER BY CASE WHEN r.object_type = 'DeviceProfile' THEN \(userPhoneArea("a", "c.user_key")) END DESC NULLS LAST,
+                                       a.name LIMIT 1) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync'
         UNION ALL
         SELECT c.user_id, 'remote_destination', o.device, 'user', 'RemoteDestination', o.object_key, o.uuid, area.name,
