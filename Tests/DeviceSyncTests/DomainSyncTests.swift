@@ -328,10 +328,34 @@ final class DomainSyncTests: XCTestCase {
         try domainSync()
         let held = try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'user000003'")
         XCTAssertEqual(held, 3, "phone, line, IM and Presence")
+        // Its service area holds them: it cannot be removed (one line naming the field, nothing removed).
+        let remove = try harness.ucp(["service-area", "remove", "--domain", Self.domain, "SA_Site04"])
+        XCTAssertNotEqual(remove.status, 0)
+        XCTAssertTrue(remove.stderr.contains("service area 'SA_Site04': cannot be removed while 3 user services are placed in it"), remove.stderr)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM service_areas WHERE name = 'SA_Site04'"), 1)
         _ = try await sql("DELETE FROM users WHERE user_id = 'user000003'")
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id IS NULL"), held)
         try domainSync()
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id IS NULL"), 0)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'user000003'"), held)
+    }
+    /// The same inventory gives the same records whatever the batching: batches of 3 users build
+    /// exactly what one batch of all builds.
+    func testTheRecordsDoNotDependOnTheBatches() async throws {
+        try await prepare(users: 20)
+        try rules("sync-all-users")
+        func records() async throws -> [String] {
+            try await sql("""
+                SELECT format('%s %s %s %s %s %s', user_id, service_type, device, object_key, service_area, detail) AS r
+                  FROM user_services ORDER BY 1
+                """).map { try $0.decode("r") }
+        }
+        try ucp(["submit", "job", "sync.domain", "--target", Self.domain, "--payload", "{\"batch_size\": 3}", "--wait"])
+        let small = try await records()
+        XCTAssertEqual(small.count, 80)
+        _ = try await sql("DELETE FROM user_services")
+        _ = try await sql("DELETE FROM users")
+        try ucp(["submit", "job", "sync.domain", "--target", Self.domain, "--payload", "{\"batch_size\": 1000}", "--wait"])
+        await assertEqual(try await records(), small)
     }
 }
