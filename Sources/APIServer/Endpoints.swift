@@ -213,7 +213,9 @@ enum Endpoints {
             let object = try await call.withConnection { connection -> Data in
                 let store = UserStore(connection)
                 guard let user = try await store.userGet(userID: userID) else { throw UserStore.noSuchUser(userID) }
-                return try Representation.encode(Representation.userDetail(user, deleteOrders: try await store.userDeleteOrders(userID: userID)))
+                return try Representation.encode(Representation.userDetail(
+                    user, services: try await store.userServices(userID: user.userID),
+                    deleteOrders: try await store.userDeleteOrders(userID: user.userID)))
             }
             return APICall.json(object)
         },

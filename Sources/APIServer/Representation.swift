@@ -133,6 +133,7 @@ package enum Representation {
     package static func user(_ user: User) -> [String: Any] {
         var object: [String: Any] = [
             "user_id": user.userID, "domain": user.domain, "source": user.source, "enabled": user.enabled, "state": user.state,
+            "case_clash": user.caseClash,
             "directory_dn": optional(user.directoryDN), "stale_since": iso(user.staleSince),
             "created_at": iso(user.createdAt), "updated_at": iso(user.updatedAt),
         ]
@@ -140,8 +141,14 @@ package enum Representation {
         return object
     }
 
-    package static func userDetail(_ user: User, deleteOrders: [UserDeleteOrder]) -> [String: Any] {
+    package static func userDetail(_ user: User, services: [UserService], deleteOrders: [UserDeleteOrder]) -> [String: Any] {
         var object = Self.user(user)
+        object["services"] = services.map { service -> [String: Any] in
+            ["service_area": optional(service.serviceArea), "type": service.type, "device": service.device,
+             "object_type": service.objectType, "key": service.key,
+             "detail": (try? JSONSerialization.jsonObject(with: Data(service.detail.utf8))) ?? [String: Any](),
+             "updated_at": iso(service.updatedAt)]
+        }
         object["delete_orders"] = deleteOrders.map { ["id": $0.id, "action": $0.action, "state": $0.state,
                                                       "created_at": iso($0.createdAt)] as [String: Any] }
         return object

@@ -17,7 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
             orders, and prints maintenance mode, the sync's progress and the orders by state every half second. Ends \
             with a summary and the audit trail. Then starts ucp devsim, registers it as a Unified CM and a Unity \
             Connection, tests both connections and runs their infrastructure and user synchronization with progress \
-            on screen, and runs a schedule. Exits 1 if an order started while the sync was queued or running, or a \
+            on screen, then adds a service area and runs a domain synchronization (one user shown with its services), and runs a schedule. Exits 1 if an order started while the sync was queued or running, or a \
             job did not succeed.
             """)
 
@@ -54,12 +54,14 @@ struct DemoCommand: AsyncParsableCommand {
         let scheduleRunSucceeded: Bool
         let devicesSynchronized: Bool
         let directorySynchronized: Bool
+        let domainSynchronized: Bool
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
             verdict = try await runScenario(store: store, processes: processes)
             devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
                                                             environment: environment)
+            domainSynchronized = devicesSynchronized ? try await DemoDomainSync.run(environment: environment) : false
             scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder,
                                                               environment: environment)
             directorySynchronized = try await DemoDirectory.run(logFolder: processes.logFolder, environment: environment)
@@ -81,11 +83,13 @@ struct DemoCommand: AsyncParsableCommand {
         print(verdict.line)
         print(devicesSynchronized ? "PASS: devsim registered as a Unified CM and a Unity Connection, tested, and synchronized (infrastructure, then user)."
                                   : "FAIL: the device simulator was not tested and synchronized.")
+        print(domainSynchronized ? "PASS: a service area and a domain synchronization built the user records of \(DemoDomainSync.domainName) from the device syncs; \(DemoDomainSync.user) holds its phone, line, voicemail and IM and Presence."
+                                 : "FAIL: the domain synchronization did not build the user records.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
         print(directorySynchronized ? "PASS: slapd registered as an LDAP directory, tested, and its enabled users synchronized into \(DemoDirectory.domainName)."
                                     : "FAIL: the LDAP synchronization of the demo domain did not succeed.")
-        if !verdict.passed || !devicesSynchronized || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
+        if !verdict.passed || !devicesSynchronized || !domainSynchronized || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.

@@ -219,7 +219,9 @@ struct AXLService {
                 writer.raw("<service>")
                 writer.element("telecasterServiceName", service, uuid: SimulatedUUID.make("IpPhoneServices", service))
                 writer.element("name", service)
-                writer.element("url", "http://cucm.example.com:8080/emapp/EMAppServlet?device=#DEVICENAME#")
+                // Extension Mobility is the EMAppServlet every cluster serves; any other service has a URL of its own.
+                writer.element("url", service == "Extension Mobility" ? "http://cucm.example.com:8080/emapp/EMAppServlet?device=#DEVICENAME#"
+                                      : "http://cucm.example.com:8080/ccmcip/service.jsp?name=" + service.filter { $0.isLetter || $0.isNumber })
                 writer.raw("</service>")
             }
         default:
@@ -297,7 +299,8 @@ struct AXLService {
         let given = changes(in: item, of: table)
         var row = [String](repeating: "", count: table.fields.count)
         for (index, value) in given.values { row[index] = value }
-        guard table.keyFields.allSatisfy({ !row[$0].isEmpty }) || table.keyFields.isEmpty else {
+        // The first key field names the object; the others may be empty (a line in the None partition).
+        guard table.keyFields.first.map({ !row[$0].isEmpty }) ?? true else {
             let missing = table.keyFields.map { table.fields[$0] }.joined(separator: ", ")
             return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
         }

@@ -101,6 +101,14 @@ public struct DomainRules: Sendable, Equatable {
 }
 
 extension DomainStore {
+    /// Why a domain synchronization of `name` may not start, or nil when it may: the one check that
+    /// `ucp submit sync domain`, a schedule's `domain.X:` line and the sync itself make. A domain
+    /// that does not exist is left to the sync (stand-in syncs of tests use such names).
+    public func domainSyncRefusal(name: String) async throws -> InputError? {
+        guard try await domain(named: name) != nil else { return nil }
+        return try await domainRules(name: name).inEffect == nil ? DomainRules.noRequiredRule(domain: name) : nil
+    }
+
     /// The rules enabled on `domain` (none for a domain that does not exist).
     public func domainRules(name: String) async throws -> DomainRules {
         try await connection.withSession { session in try Self.rules(session, name) }

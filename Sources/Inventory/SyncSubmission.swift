@@ -29,8 +29,11 @@ public struct SyncSubmission: Sendable {
             throw InputError(field: "domain", problem: "--domain NAME is required for a \(kind) sync (and --device is not accepted)")
         }
         try DeviceValidation.name(target, field: syncType.targetField)
-        if syncType != .ldap, dryRun || allowDeletes != nil {
-            throw InputError(field: dryRun ? "dry-run" : "allow-deletes", problem: "only for an ldap sync")
+        if syncType != .ldap, allowDeletes != nil {
+            throw InputError(field: "allow-deletes", problem: "only for an ldap sync")
+        }
+        if dryRun, syncType != .ldap, syncType != .domain {
+            throw InputError(field: "dry-run", problem: "only for an ldap or domain sync")
         }
         if let allowDeletes, allowDeletes < 1 {
             throw InputError(field: "allow-deletes", problem: "must be a whole number of users, 1 or more (got \(allowDeletes))")
@@ -42,6 +45,9 @@ public struct SyncSubmission: Sendable {
         if syncType == .ldap {
             params = try .init(LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes), target: target,
                                priority: priority, dedupKey: key, actor: actor)
+        } else if syncType == .domain {
+            params = try .init(DomainSync(dryRun: dryRun ? true : nil), target: target, priority: priority, dedupKey: key,
+                               actor: actor)
         } else {
             params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: actor)
         }
@@ -51,14 +57,10 @@ public struct SyncSubmission: Sendable {
     }
 
     /// The checks that read the inventory: a domain sync of a domain with no required rule could place
-    /// no one, so it is refused before it is queued. (A domain that does not exist is left to the
-    /// handler, as before: stand-in syncs use such names.)
+    /// no one, so it is refused before it is queued (`domainSyncRefusal`, the one check).
     public func checkInventory(_ connection: Connection) async throws {
         guard type == .domain else { return }
-        let domains = DomainStore(connection)
-        if try await domains.domain(named: target) != nil, try await domains.domainRules(name: target).inEffect == nil {
-            throw DomainRules.noRequiredRule(domain: target)
-        }
+        if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }
     }
 
     /// Checks the inventory and queues the job; `created` is false when the same sync was already queued.

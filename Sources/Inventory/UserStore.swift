@@ -18,6 +18,9 @@ public struct User: Sendable, Equatable {
     public var staleSince: Date?
     public var createdAt: Date
     public var updatedAt: Date
+    /// Another user has this ID in another case (an import before identities were case-insensitive,
+    /// migrations/018): synchronizations leave this one alone.
+    public var caseClash: Bool
 
     public static let fieldColumns = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "manager_id",
                                       "department", "title", "home_number", "mobile_number", "pager_number"]
@@ -37,6 +40,7 @@ public struct User: Sendable, Equatable {
         staleSince = try row.decodeIfPresent("stale_since")
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+        caseClash = try row.decodeIfPresent("case_clash") ?? false
     }
 }
 

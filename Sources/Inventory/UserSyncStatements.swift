@@ -21,9 +21,11 @@ enum UserSyncSQL {
             first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
             department text, title text, home_number text, mobile_number text, pager_number text);
         CREATE TEMP TABLE IF NOT EXISTS ldap_seen (
-            user_id text PRIMARY KEY, directory_dn text NOT NULL, manager_dn text,
+            user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text,
             -- reserved (admin, globaladmin) or other_domain: read but left alone.
             skip text);
+        -- User identity is case-insensitive (migrations/018): `JSmith` read after `jsmith` is a duplicate.
+        CREATE UNIQUE INDEX IF NOT EXISTS ldap_seen_identity ON ldap_seen (lower(user_id));
         CREATE TEMP TABLE IF NOT EXISTS ldap_duplicates (user_id text NOT NULL, directory_dn text NOT NULL);
         CREATE TEMP TABLE IF NOT EXISTS ldap_stale (user_id text PRIMARY KEY, has_services boolean NOT NULL, state text NOT NULL);
         TRUNCATE ldap_batch, ldap_seen, ldap_duplicates, ldap_stale;
@@ -43,11 +45,11 @@ enum UserSyncSQL {
     /// are rolled back, runs it alone).
     static let seenInsert = """
         INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
-            SELECT DISTINCT ON (b.user_id) b.user_id, b.directory_dn, b.manager_dn,
+            SELECT DISTINCT ON (lower(b.user_id)) b.user_id, b.directory_dn, b.manager_dn,
                    CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved' END
               FROM ldap_batch b
-             ORDER BY b.user_id, b.directory_dn
-            ON CONFLICT (user_id) DO NOTHING
+             ORDER BY lower(b.user_id), b.directory_dn
+            ON CONFLICT ((lower(user_id))) DO NOTHING
             RETURNING user_id, directory_dn, skip
         """
     static let seenRecord = Statement("ldap_seen_record", seenInsert)
@@ -56,7 +58,7 @@ enum UserSyncSQL {
     static let duplicatesRecord = Statement("ldap_duplicates_record", """
         INSERT INTO ldap_duplicates (user_id, directory_dn)
         SELECT b.user_id, b.directory_dn FROM ldap_batch b
-         WHERE NOT coalesce((SELECT s.directory_dn = b.directory_dn FROM ldap_seen s WHERE s.user_id = b.user_id), false)
+         WHERE NOT coalesce((SELECT s.directory_dn = b.directory_dn FROM ldap_seen s WHERE lower(s.user_id) = lower(b.user_id)), false)
         """)
 
     /// "All fields": new users are created; existing users of the domain take what the directory says
@@ -98,7 +100,7 @@ enum UserSyncSQL {
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
           FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
-        ON CONFLICT (user_id) \(onConflict)
+        ON CONFLICT ((lower(user_id))) WHERE NOT case_clash \(onConflict)
         RETURNING u.user_id, (u.xmax = 0) AS created)
         SELECT count(*) FILTER (WHERE created)::bigint AS created, count(*) FILTER (WHERE NOT created)::bigint AS changed,
                coalesce(array_to_json((array_agg(user_id ORDER BY user_id) FILTER (WHERE created))[1:$2])::text, '[]') AS created_sample,
@@ -115,14 +117,14 @@ enum UserSyncSQL {
     static let managersSet = Statement("ldap_managers_set", """
         UPDATE users u SET manager_id = m.user_id
           FROM ldap_seen s JOIN ldap_seen m ON lower(m.directory_dn) = lower(s.manager_dn)
-         WHERE s.manager_dn IS NOT NULL AND s.skip IS NULL AND u.user_id = s.user_id AND u.domain = $1
+         WHERE s.manager_dn IS NOT NULL AND s.skip IS NULL AND lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash AND u.domain = $1
            AND u.state <> 'deleting' AND ($2::boolean OR u.created_at >= $3::timestamptz)
            AND u.manager_id IS DISTINCT FROM m.user_id
         """)
     static let managersClear = Statement("ldap_managers_clear", """
         UPDATE users u SET manager_id = NULL
           FROM ldap_seen s
-         WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND u.user_id = s.user_id AND s.skip IS NULL
+         WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash AND s.skip IS NULL
            AND u.state <> 'deleting' AND $2::boolean
            AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
         """)
@@ -130,7 +132,7 @@ enum UserSyncSQL {
     /// Users read from the directory that belong to another domain (left alone by the upserts).
     static let otherDomainMark = Statement("ldap_other_domain_mark", """
         UPDATE ldap_seen s SET skip = 'other_domain' FROM users u
-         WHERE u.user_id = s.user_id AND u.domain <> $1 AND s.skip IS NULL
+         WHERE lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash AND u.domain <> $1 AND s.skip IS NULL
         """)
 
     static let skippedNames = Statement("ldap_skipped_names", """
@@ -169,8 +171,8 @@ enum UserSyncSQL {
     static let staleCollect = Statement("ldap_stale_collect", """
         INSERT INTO ldap_stale (user_id, has_services, state)
         SELECT u.user_id, ucp_user_has_services(u.user_id), u.state FROM users u
-         WHERE u.domain = $1 AND u.source = 'ldap' AND NOT ucp_user_is_reserved(u.user_id)
-           AND NOT EXISTS (SELECT 1 FROM ldap_seen s WHERE s.user_id = u.user_id)
+         WHERE u.domain = $1 AND u.source = 'ldap' AND NOT ucp_user_is_reserved(u.user_id) AND NOT u.case_clash
+           AND NOT EXISTS (SELECT 1 FROM ldap_seen s WHERE lower(s.user_id) = lower(u.user_id))
         """)
 
     /// Stale users in a group: 'all' not already being deleted, 'with_services', 'without_services'.

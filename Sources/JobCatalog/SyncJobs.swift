@@ -83,7 +83,19 @@ public struct DomainSync: SyncParameters {
     public static let jobType = "sync.domain"
     public static let kind = JobKind.sync
     public static let syncType = SyncType.domain
-    public init() {}
+    /// Run the whole sync and report what it would change; change nothing.
+    public var dryRun: Bool?
+    /// Users merged per transaction (tests and benchmarks; the default suits every size).
+    public var batchSize: Int?
+
+    public init(dryRun: Bool? = nil, batchSize: Int? = nil) {
+        self.dryRun = dryRun
+        self.batchSize = batchSize
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case dryRun = "dry_run", batchSize = "batch_size"
+    }
 }
 
 /// `sync.ldap`: the target is the domain.

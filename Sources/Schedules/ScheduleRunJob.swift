@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import JobCatalog
 import Postgres
 import Queue
@@ -173,6 +174,14 @@ public enum ScheduleRunJob {
             if aborted { try await skip(sync, because: "abort on failure: an earlier synchronization failed"); continue }
             if sync.kind == .domain && deviceFailed && !definition.forceDomain {
                 try await skip(sync, because: "a device synchronization failed and force domain synchronization is off")
+                continue
+            }
+            // Refused before it is queued, as `ucp submit` refuses it (forced or not): no required rule.
+            if sync.kind == .domain, let refusal = try await DomainStore(connection).domainSyncRefusal(name: sync.target) {
+                skipped += 1
+                try await log("\(sync): refused: \(refusal)")
+                failed.append(sync.description)
+                aborted = definition.abortOnFailure
                 continue
             }
             try await ensure([sync], group: nil)

@@ -18,7 +18,7 @@ struct DomainCommand: AsyncParsableCommand {
             --advanced-filter with any LDAP filter (RFC 4515). Fields: \
             \(QueryField.allCases.map(\.rawValue).joined(separator: ", ")).
             """,
-        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self])
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a domain.")

@@ -18,7 +18,9 @@ struct SettingsCommand: AsyncParsableCommand {
                 Keys: mail.url (smtp://host[:port] or smtps://host[:port]), mail.starttls (required, opportunistic, none), \
                 mail.username, mail.password (read from standard input, never from the command line), mail.from, \
                 mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears it. \
-                analog_phone_support (on, off): user synchronization keeps analog phones (off by default, seed).
+                analog_phone_support (on, off): user synchronization keeps analog phones (off by default, seed). \
+                extension_mobility_enterprise (on, off): the Extension Mobility service is enterprise-subscribed, so the \
+                domain synchronization counts every device profile as Extension Mobility access (off by default, seed).
                 """)
 
         @Argument(help: "The key, e.g. mail.url.") var key: String
@@ -28,7 +30,7 @@ struct SettingsCommand: AsyncParsableCommand {
         func run() async throws {
             let database = try await Database.open()
             let settings = SettingsStore(Connection(database))
-            if key == DeviceSync.analogPhoneSetting {
+            if [DeviceSync.analogPhoneSetting, DomainSynchronization.extensionMobilityEnterpriseSetting].contains(key) {
                 guard let value, let on = ["on": true, "off": false, "": false][value] else {
                     throw ValidationError("\(key): must be on or off")
                 }
@@ -69,6 +71,8 @@ struct SettingsCommand: AsyncParsableCommand {
                 ("mail.from", mail.from ?? NSNull()), ("mail.recipients", mail.recipients),
                 ("mail.verify-tls", mail.verifyTLS ?? true), ("mail.ca-file", mail.caFile ?? NSNull()),
                 (DeviceSync.analogPhoneSetting, try await settings.settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false),
+                (DomainSynchronization.extensionMobilityEnterpriseSetting,
+                 try await settings.settingGet(DomainSynchronization.extensionMobilityEnterpriseSetting, as: Bool.self) ?? false),
             ]
             if json {
                 print(try Output.json(Dictionary(uniqueKeysWithValues: shown)))
@@ -144,7 +148,7 @@ enum MailSettingsEditor {
             }
             mail.caFile = cleared ? nil : value
         default:
-            throw ValidationError("key: unknown setting '\(key)' (mail.url, mail.starttls, mail.username, mail.password, mail.from, mail.recipients, mail.verify-tls, mail.ca-file)")
+            throw ValidationError("key: unknown setting '\(key)' (mail.url, mail.starttls, mail.username, mail.password, mail.from, mail.recipients, mail.verify-tls, mail.ca-file, analog_phone_support, extension_mobility_enterprise)")
         }
     }
 

@@ -68,7 +68,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     @Option(help: "The domain (domain, ldap).")
     var domain: String?
 
-    @Flag(help: "LDAP only: read the directory and report what would be created, updated and deleted; change nothing (waits and prints the report).")
+    @Flag(help: "LDAP and domain: run the whole sync and report what would be created, updated and deleted; change nothing (waits and prints the report).")
     var dryRun = false
 
     @Option(help: "LDAP only: let this run delete up to N users past the deletion guard.")
@@ -92,7 +92,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
         }
         // A dry run is asked for its report: wait for it and print the job's log.
         let (id, _) = try await store.jobEnqueue(params)
-        print("job \(id) queued (dry run of the LDAP synchronization of \(target))")
+        print("job \(id) queued (dry run of the \(submission.type.title) of \(target))")
         do {
             try await JobWatcher.wait(for: id, store: store)
         } catch {

@@ -15,19 +15,25 @@ struct UsersCommand: AsyncParsableCommand {
         @Flag(help: "JSON instead of a table.") var json = false
 
         func run() async throws {
-            let users = try await UserStore(Connection(try await Database.open())).userList(domain: domain)
+            let store = UserStore(Connection(try await Database.open()))
+            let users = try await store.userList(domain: domain)
+            let services = try await store.userServiceCounts(domain: domain)
             if json {
-                print(try Output.json(users.map(UserOutput.json)))
+                print(try Output.json(users.map { user in
+                    var object = UserOutput.json(user)
+                    object["services"] = services[user.userID] ?? 0
+                    return object
+                }))
                 return
             }
             guard !users.isEmpty else {
                 print("domain '\(domain)' has no users")
                 return
             }
-            let header = ["USER ID", "NAME", "EMAIL", "PHONE", "SOURCE", "STATE"]
+            let header = ["USER ID", "NAME", "EMAIL", "PHONE", "SOURCE", "STATE", "SERVICES"]
             let rows = users.map { user in
                 [user.userID, UserOutput.name(user), user.fields["email"] ?? "", user.fields["phone"] ?? "", user.source,
-                 user.enabled ? user.state : "\(user.state) (disabled)"]
+                 user.enabled ? user.state : "\(user.state) (disabled)", String(services[user.userID] ?? 0)]
             }
             print(UserOutput.table(header, rows))
             print("\(users.count) users")
@@ -44,9 +50,10 @@ struct UsersCommand: AsyncParsableCommand {
             guard let user = try await store.userGet(userID: userID) else {
                 throw UserStore.noSuchUser(userID)
             }
-            let orders = try await store.userDeleteOrders(userID: userID)
+            let orders = try await store.userDeleteOrders(userID: user.userID)
+            let services = try await store.userServices(userID: user.userID)
             if json {
-                print(try Output.json(Representation.userDetail(user, deleteOrders: orders)))
+                print(try Output.json(Representation.userDetail(user, services: services, deleteOrders: orders)))
                 return
             }
             var lines = [("user id", user.userID), ("domain", user.domain), ("source", user.source)]
@@ -57,8 +64,20 @@ struct UsersCommand: AsyncParsableCommand {
             for order in orders { lines.append(("delete order", "\(order.id) \(order.action) \(order.state)")) }
             lines.append(("created", Output.shortTime(user.createdAt)))
             lines.append(("updated", Output.shortTime(user.updatedAt)))
+            if user.caseClash {
+                lines.append(("case clash", "another user has this ID in another case; synchronizations leave this one alone (remove one of them)"))
+            }
             let width = (lines.map(\.0.count).max() ?? 0) + 2
             for (name, value) in lines { print(pad(name, width) + value) }
+            print(services.isEmpty ? "services: none" : "services: \(services.count)")
+            var area: String?? = .none
+            for service in services {
+                if area != .some(service.serviceArea) {
+                    area = .some(service.serviceArea)
+                    print("  " + (service.serviceArea.map { "service area \($0)" } ?? "no service area"))
+                }
+                print("    " + pad(service.type, 28) + pad(service.key, 24) + " on \(service.device)" + UserOutput.detail(service.detail))
+            }
         }
     }
 }
@@ -82,7 +101,68 @@ struct DomainLogCommand: AsyncParsableCommand {
     }
 }
 
+/// Phones of a domain's call processors that no user holds (seed: "Exporting Phones Without Associated Users").
+struct DomainOrphansCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orphans", abstract: "List the phones of the domain's call processors that no user record holds.")
+    @Argument(help: "The domain.") var name: String
+    @Flag(help: "CSV (call processor, phone, description, device pool, owner named by the phone).") var csv = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let connection = Connection(try await Database.open())
+        guard try await DomainStore(connection).domain(named: name) != nil else {
+            throw ValidationError("domain: '\(name)' does not exist")
+        }
+        let phones = try await UserStore(connection).domainOrphanPhones(domain: name)
+        if json {
+            print(try Output.json(phones.map { ["device": $0.device, "name": $0.name, "description": $0.description,
+                                                "device_pool": $0.devicePool, "owner": $0.owner] }))
+        } else if csv {
+            func field(_ text: String) -> String {
+                text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+            }
+            print("call_processor,phone,description,device_pool,owner")
+            for phone in phones { print([phone.device, phone.name, phone.description, phone.devicePool, phone.owner].map(field).joined(separator: ",")) }
+        } else if phones.isEmpty {
+            print("domain '\(name)': every phone of its call processors is held by a user")
+        } else {
+            print(UserOutput.table(["CALL PROCESSOR", "PHONE", "DESCRIPTION", "DEVICE POOL", "OWNER"],
+                                   phones.map { [$0.device, $0.name, $0.description, $0.devicePool, $0.owner] }))
+            print("\(phones.count) phones without a user")
+        }
+    }
+}
+
 enum UserOutput {
+    /// A service's detail as `key value` pairs, sorted (` (number 1000; partition PT_Internal)`).
+    static func detail(_ json: String) -> String {
+        guard let object = try? JSONDecoder().decode([String: DetailValue].self, from: Data(json.utf8)), !object.isEmpty else { return "" }
+        return " (" + object.keys.sorted().map { "\($0.replacingOccurrences(of: "_", with: " ")) \(object[$0]!)" }.joined(separator: "; ") + ")"
+    }
+
+    /// A value of a service's detail: text, a flag, a number or a list of them.
+    enum DetailValue: Decodable, CustomStringConvertible {
+        case text(String), flag(Bool), number(Double), list([DetailValue])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let flag = try? container.decode(Bool.self) { self = .flag(flag) }
+            else if let text = try? container.decode(String.self) { self = .text(text) }
+            else if let number = try? container.decode(Double.self) { self = .number(number) }
+            else { self = .list(try container.decode([DetailValue].self)) }
+        }
+
+        var description: String {
+            switch self {
+            case .text(let text): return text
+            case .flag(let flag): return flag ? "yes" : "no"
+            case .number(let number): return number == number.rounded() ? String(Int(number)) : String(number)
+            case .list(let values): return values.map(\.description).joined(separator: ", ")
+            }
+        }
+    }
+
     static func name(_ user: User) -> String {
         [user.fields["first_name"], user.fields["middle_name"], user.fields["last_name"]].compactMap { $0 }.joined(separator: " ")
     }

@@ -199,6 +199,28 @@ final class DirectorySyncTests: XCTestCase {
         XCTAssertEqual(stored.count, 5)
     }
 
+    /// User identity is case-insensitive (migrations/018): `JSmith` and `jsmith` in the directory are
+    /// one user (the first entry, the other reported as a duplicate), and a directory `user000002`
+    /// is the inventory's `USER000002`, updated, not created again.
+    func testUserIDsDifferingOnlyByCaseAreOneUser() async throws {
+        var users = generatedUsers(1...4)
+        users.append(FixtureUser(cn: "JSmith A", uid: "JSmith", sAMAccountName: "JSmith", sn: "First", userAccountControl: 512))
+        users.append(FixtureUser(cn: "JSmith B", uid: "jsmith", sAMAccountName: "jsmith", sn: "Second", userAccountControl: 512))
+        let f = try await fixture(users)
+        try await f.execute("INSERT INTO users (user_id, domain, source, last_name) VALUES ('USER000002', 'Sales', 'manual', 'Local')")
+        let (result, _, lines) = await f.sync(f.settings())
+        XCTAssertEqual(result?.duplicates, 1, "\(lines)")
+        let stored = try await f.users()
+        XCTAssertEqual(stored.keys.filter { $0.lowercased() == "jsmith" }.count, 1, "\(stored.keys.sorted())")
+        XCTAssertNil(stored["user000002"])
+        XCTAssertEqual(stored["USER000002"]?.lastName, DirectoryFixture.user(2).sn)
+        // A second run: the same users, none stale.
+        let (again, _, _) = await f.sync(f.settings())
+        XCTAssertEqual(again?.stale, 0)
+        let afterwards = try await f.users()
+        XCTAssertEqual(afterwards.count, stored.count)
+    }
+
     // MARK: stale users
 
     func testDoNotChangeKeepsStaleUsersAndSaysSo() async throws {

@@ -299,6 +299,7 @@ final class ScheduleRunTests: XCTestCase {
         try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "4",
                                    "--stand-in-sync", "CUCM-A=seconds:0.1,fail:boom", "--stand-in-sync", "*=seconds:0.1"])
         try await DomainStore(connection).domainAdd(DomainDraft(name: "Dom-1"), actor: "test")
+        try await DomainStore(connection).domainRulesSet(name: "Dom-1", DomainRules([.syncAllUsers: []]), actor: "test")
 
         let (forced, forcedLog) = try await runToEnd(database, schedule: "Forced")
         XCTAssertEqual(forced.state, .failed)
@@ -313,6 +314,26 @@ final class ScheduleRunTests: XCTestCase {
                           ["sync.infra CUCM-A failed"])
         XCTAssertTrue(unforcedLog.contains { $0.hasPrefix("skipped domain synchronization") && $0.contains("force domain") },
                       "\(unforcedLog)")
+    }
+
+    /// A domain line whose domain has no required rule is refused as `ucp submit` refuses it: in the
+    /// run's log, with the seed's meaning, and no sync is queued (forced or not).
+    func testADomainWithoutARequiredRuleIsRefusedInTheRun() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("Domains", every: .once, start: Date().addingTimeInterval(86400), selection: .granular("domain.all:\n"),
+                           forceDomain: true), actor: "test", allowUnknown: true)
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "2", "--stand-in-sync", "*=seconds:0.1"])
+        try await DomainStore(connection).domainAdd(DomainDraft(name: "Dom-2"), actor: "test")
+
+        let (run, log) = try await runToEnd(database, schedule: "Domains")
+        XCTAssertEqual(run.state, .failed)
+        await assertEqual(try await syncs(database, run: run.id).count, 0)
+        XCTAssertTrue(log.contains { $0.contains("domain synchronization") && $0.contains("refused")
+                                     && $0.contains("you are required to enable one of the rules") }, "\(log)")
     }
 
     // MARK: the command line
