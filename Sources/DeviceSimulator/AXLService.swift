@@ -330,7 +330,10 @@ struct AXLService {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
         let tags = given.values.keys.sorted().map { (name: table.fields[$0], value: updated.values[$0]) }
-        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: tags)
+        // Lines, services or devices changed too: only a get tells them (doGet), as for many attributes.
+        let collections = given.lines != nil || given.names != nil || !added.isEmpty || !removed.isEmpty
+        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
+                                 doGet: collections || tags.isEmpty)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
     }
@@ -349,15 +352,14 @@ struct AXLService {
     private func listChange(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let log = simulator.changes
         var start: Int?
-        if let startNode = node.child("startChangeId") {
-            guard startNode.attributes["queueId"] == log.queueId else {
-                return try sendFault(AXLFault(code: 5007, message: "The queueId value does not match the server. This indicates that it is either incorrect or the server restarted and a full sync is needed.",
-                                              operation: node.name), version: version, responder)
-            }
-            start = Int(startNode.text.trimmingCharacters(in: .whitespaces))
-        }
+        let startNode = node.child("startChangeId")
+        if let startNode { start = Int(startNode.text.trimmingCharacters(in: .whitespaces)) }
         let types = Set((node.child("objectList")?.children ?? []).map { $0.text.lowercased() })
-        let page = log.page(from: start, types: types, limit: options.changePageSize)
+        guard let page = log.page(queueId: startNode.map { $0.attributes["queueId"] ?? "" }, from: start, types: types,
+                                  limit: options.changePageSize) else {
+            return try sendFault(AXLFault(code: 5007, message: "The queueId value does not match the server. This indicates that it is either incorrect or the server restarted and a full sync is needed.",
+                                          operation: node.name), version: version, responder)
+        }
         if page.lost {
             return try sendFault(AXLFault(code: 5007, message: "The requested changes are no longer in the change cache; a full sync is needed.",
                                           operation: node.name), version: version, responder)
@@ -365,13 +367,13 @@ struct AXLService {
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, node.name, sequence: sequence)
         body.writer.raw("<queueInfo><firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
-        body.writer.element("queueId", log.queueId)
+        body.writer.element("queueId", page.queueId)
         body.writer.raw("</queueInfo><changes>")
         for change in page.changes {
             body.writer.open("change", ["type": change.type, "uuid": change.uuid])
             body.writer.raw("<id>\(change.id)</id>")
             body.writer.element("action", change.action)
-            body.writer.element("doGet", change.action == "r" || !change.changedTags.isEmpty ? "false" : "true")
+            body.writer.element("doGet", change.doGet ? "true" : "false")
             body.writer.open("changedTags")
             for tag in change.changedTags {
                 body.writer.open("changedTag", ["name": tag.name])
