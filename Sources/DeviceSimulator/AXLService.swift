@@ -318,7 +318,9 @@ struct AXLService {
         for line in node.child("addLines")?.children ?? [] { added.append(LineAppearance(line, position: 0)) }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
         var memo: [String: [String: String]] = [:]
+        var before: [String] = []
         let updated = table.update(at: lookup(table, node)) { old in
+            before = old.values
             var row = old.values
             for (index, value) in given.values { row[index] = value }
             var lines = given.lines ?? old.lines
@@ -329,11 +331,13 @@ struct AXLService {
         guard let updated else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
-        let tags = given.values.keys.sorted().map { (name: table.fields[$0], value: updated.values[$0]) }
+        // Changed tags: the fields whose value the update changed (not the key that named the object).
+        let tags = given.values.keys.sorted().filter { before.indices.contains($0) && before[$0] != updated.values[$0] }
+            .map { (name: table.fields[$0], value: updated.values[$0]) }
         // Lines, services or devices changed too: only a get tells them (doGet), as for many attributes.
         let collections = given.lines != nil || given.names != nil || !added.isEmpty || !removed.isEmpty
         simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
-                                 doGet: collections || tags.isEmpty)
+                                 doGet: collections)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
     }

@@ -86,6 +86,12 @@ enum ChangeNotificationSQL {
            SET job_id = excluded.job_id, started_at = clock_timestamp(), finished_at = NULL, state = 'running',
                outcome = NULL, counts = '{}'
         """)
+    /// The log's row, for a line written before any poll (a baseline a synchronization takes).
+    static let logEnsure = Statement("cn_log_ensure", """
+        INSERT INTO device_sync_logs (device, sync_kind, job_id, state, finished_at)
+        VALUES ($1, 'cn', $2::bigint, 'succeeded', clock_timestamp())
+        ON CONFLICT (device, sync_kind) DO NOTHING
+        """)
     static let logLine = Statement("cn_log_line", """
         INSERT INTO device_sync_log_lines (device, sync_kind, level, message) VALUES ($1, 'cn', $2, $3)
         """)

@@ -164,6 +164,7 @@ public struct ChangeNotificationStore: Sendable {
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             try session.query(ChangeNotificationSQL.baseline,
                               [device, position.queueID, position.nextStartChangeID, lastChangeID, cucmVersion])
+            try session.query(ChangeNotificationSQL.logEnsure, [device, owner.id])
             try session.query(ChangeNotificationSQL.logLine, [device, "info", log])
         }
     }
@@ -185,6 +186,7 @@ public struct ChangeNotificationStore: Sendable {
                 jobs.append(id)
             }
             let message = "Change notification of '\(device)' missed changes (\(reason)): full synchronization queued (jobs \(jobs.map(String.init).joined(separator: ", "))), new baseline at change \(position.nextStartChangeID) of queue \(position.queueID)"
+            try session.query(ChangeNotificationSQL.logEnsure, [device, owner.id])
             try session.query(ChangeNotificationSQL.logLine, [device, "warning", message])
             try queue.auditAppend(actor: actor, action: "cn.resync", jobID: owner.id, target: device, message: message)
             return jobs
