@@ -53,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         let verdict: DemoVerdict
         let scheduleRunSucceeded: Bool
         let devicesSynchronized: Bool
+        let changeArrived: Bool
         let directorySynchronized: Bool
         do {
             try await processes.start()
@@ -60,6 +61,12 @@ struct DemoCommand: AsyncParsableCommand {
             verdict = try await runScenario(store: store, processes: processes)
             devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
                                                             environment: environment)
+            if devicesSynchronized {
+                changeArrived = try await DemoChangeNotification.run(database: database, port: try await processes.simulatorPort(),
+                                                                     logFolder: logFolder, environment: environment)
+            } else {
+                changeArrived = false
+            }
             scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder,
                                                               environment: environment)
             directorySynchronized = try await DemoDirectory.run(logFolder: processes.logFolder, environment: environment)
@@ -81,11 +88,13 @@ struct DemoCommand: AsyncParsableCommand {
         print(verdict.line)
         print(devicesSynchronized ? "PASS: devsim registered as a Unified CM and a Unity Connection, tested, and synchronized (infrastructure, then user)."
                                   : "FAIL: the device simulator was not tested and synchronized.")
+        print(changeArrived ? "PASS: a change made on the simulator through AXL arrived in the inventory by change notification."
+                            : "FAIL: the change made on the simulator did not arrive by change notification.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
         print(directorySynchronized ? "PASS: slapd registered as an LDAP directory, tested, and its enabled users synchronized into \(DemoDirectory.domainName)."
                                     : "FAIL: the LDAP synchronization of the demo domain did not succeed.")
-        if !verdict.passed || !devicesSynchronized || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
+        if !verdict.passed || !devicesSynchronized || !changeArrived || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.

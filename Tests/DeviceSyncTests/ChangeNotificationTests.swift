@@ -207,6 +207,24 @@ final class ChangeNotificationTests: XCTestCase {
         await assertEqual(try await syncJobs(after: second).count, 2)
     }
 
+    /// Another Unified CM version than the baseline's (an upgrade: the seed asks for a user
+    /// synchronization after it) triggers a full synchronization and a new baseline.
+    func testANewUnifiedCMVersionTriggersAFullSyncAndANewBaseline() async throws {
+        _ = try await synchronizedDevice(users: 5)
+        try await Connection(harness.database.owner).query(Statement("", """
+            UPDATE device_change_notification SET cucm_version = '11.5.1.10000(1)' WHERE device = 'cucm'
+            """))
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let syncs = try await syncJobs(after: before)
+        XCTAssertEqual(syncs.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertEqual(audit.count, 1)
+        XCTAssertTrue(audit.first?.message.contains("version changed from 11.5.1.10000(1) to 12.5.1.11900(146)") == true,
+                      audit.first?.message ?? "")
+        await assertEqual(try await store.cnState(device: "cucm")?.cucmVersion, "12.5.1.11900(146)")
+    }
+
     /// A worker killed with SIGKILL in the middle of a poll loses no change: the position moved only
     /// with the pages applied, the coordinator hands the poll to another worker, which replays the rest.
     func testAWorkerKilledMidPollLosesNoChange() async throws {
