@@ -40,6 +40,10 @@ CREATE TABLE device_change_notification (
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON device_change_notification TO ucp_app;
 
+-- A change names its object by uuid only (removals carry nothing else): the poll finds objects by
+-- it, spelt without braces and case as the feed and the lists may differ.
+CREATE INDEX device_objects_uuid ON device_objects (device, lower(btrim(uuid, '{}')));
+
 -- The detailed log of change notification is kept per device like a sync's (`ucp device log NAME --kind cn`),
 -- and its objects stay under their sync kind.
 ALTER TABLE device_sync_logs DROP CONSTRAINT device_sync_logs_sync_kind_check;

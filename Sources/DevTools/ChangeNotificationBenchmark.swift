@@ -182,6 +182,9 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
             guard let match = line.message.firstMatch(of: /; (\d+) fetched/) else { return nil }
             return Int(match.1)
         }.reduce(0, +)
+        for line in (log?.lines ?? []) where line.message.hasPrefix("Completed.") && !line.message.hasPrefix("Completed. 0 changes") {
+            emit("[bench] poll: \(line.message)")
+        }
         let appliedPerSecond = Double(changes) / max(appliedSeconds, 0.001)
         emit("[bench] polls: \(polls.count) applied the \(changes) changes in \(QueueBenchmark.number(appliedSeconds, 2)) s = \(QueueBenchmark.number(appliedPerSecond, 1)) changes/s, \(gets) gets")
         try await workers.stop()

@@ -66,6 +66,10 @@ enum ChangeNotificationSQL {
                        < coalesce($1::timestamptz, now()) - make_interval(secs => 3 * c.interval_seconds) AS overdue_due
               FROM device_change_notification c JOIN devices d ON d.name = c.device
              WHERE ucp_cn_on(d.kind, d.version, c.enabled) AND d.first_synced_at IS NOT NULL
+               AND ((c.backlog_alerted_at IS NULL AND c.backlog >= c.cache_size * 0.8)
+                    OR (c.overdue_alerted_at IS NULL
+                        AND coalesce(c.last_success_at, c.baseline_at, c.last_poll_started_at)
+                            < coalesce($1::timestamptz, now()) - make_interval(secs => 3 * c.interval_seconds)))
              FOR UPDATE OF c SKIP LOCKED)
         UPDATE device_change_notification c
            SET backlog_alerted_at = CASE WHEN due.backlog_due THEN clock_timestamp() ELSE c.backlog_alerted_at END,
@@ -133,4 +137,11 @@ enum ChangeNotificationSQL {
          WHERE device = $1 AND removed_at IS NULL AND lower(btrim(uuid, '{}')) = ANY ($2::text[])
         """)
     static let incomingClear = Statement("", "DELETE FROM device_objects_incoming")
+    /// An object fetched under a new key (renamed on the device) is no longer present under its old one.
+    static let renamedRemove = Statement("cn_renamed_remove", """
+        UPDATE device_objects o SET removed_at = clock_timestamp(), seen_by = $3::bigint
+          FROM device_objects_incoming i
+         WHERE o.device = $1 AND o.sync_kind = $2 AND o.removed_at IS NULL AND o.object_type = i.object_type
+           AND o.object_key <> i.object_key AND lower(btrim(o.uuid, '{}')) = lower(btrim(i.uuid, '{}'))
+        """)
 }

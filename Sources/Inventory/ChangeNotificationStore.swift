@@ -214,6 +214,7 @@ public struct ChangeNotificationStore: Sendable {
                 try session.query(DeviceObjectSQL.incomingCreate)
                 try session.query(ChangeNotificationSQL.incomingClear)
                 try session.copyIn(DeviceObjectSQL.incomingCopy, rows: rows.lazy.map { [$0.type, $0.key, $0.uuid, $0.attributes] })
+                try session.query(ChangeNotificationSQL.renamedRemove, [device, kind.rawValue, owner.id])
                 let row = try session.query(DeviceObjectSQL.deviceObjectsUpsert, [device, kind.rawValue, owner.id]).first!
                 result.inserted += try row.decode("inserted") as Int
                 result.upserted += try row.decode("total") as Int

@@ -80,6 +80,18 @@ private final class Poll: @unchecked Sendable {
     var gets = 0
     var applied = ChangeNotificationStore.ApplyResult()
     var ignoredTypes: Set<String> = []
+    /// Where the poll's time went, seconds: connecting (device, version), listChange, gets, database.
+    var timing: [String: Double] = [:]
+
+    /// Runs `body`, adding its time to `phase`.
+    func timed<T>(_ phase: String, _ body: () async throws -> T) async rethrows -> T {
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - started
+            timing[phase, default: 0] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        return try await body()
+    }
 
     init(device: String, context: JobContext, connection: Connection) {
         self.device = device
@@ -102,9 +114,11 @@ private final class Poll: @unchecked Sendable {
         try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
         var backlog: Int64?
         do {
-            let connections = try await DeviceConnections.open(name: device, connection: connection, concurrency: 4)
-            let axl = connections.axl(context: context)
-            let version = try await axl.ccmVersion()
+            let (axl, version) = try await timed("connect") {
+                let connections = try await DeviceConnections.open(name: device, connection: connection, concurrency: 4)
+                let axl = connections.axl(context: context)
+                return (axl, try await axl.ccmVersion())
+            }
             backlog = try await poll(state, axl: axl, version: version)
             let outcome = "Completed. " + summary()
             try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
@@ -139,7 +153,9 @@ private final class Poll: @unchecked Sendable {
             try context.checkCancellation()
             let page: AXLChangePage
             do {
-                page = try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
+                page = try await timed("listChange") {
+                    try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
+                }
             } catch let fault as AXLFault {
                 let restarted = fault.message.localizedCaseInsensitiveContains("queueId")
                 let reason = restarted
@@ -236,7 +252,7 @@ private final class Poll: @unchecked Sendable {
         var batch = ChangeBatch(from: from, to: to, lastChangeID: lastChangeID)
         var users = Set<String>()
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
-        let present = try await store.cnPresent(device: device, uuids: order)
+        let present = try await timed("database") { try await store.cnPresent(device: device, uuids: order) }
         var fetches: [(uuid: String, type: String)] = []
         for uuid in order {
             guard let (type, work) = pending[uuid], let target = AXLCatalog.changeTarget(type) else { continue }
@@ -265,8 +281,10 @@ private final class Poll: @unchecked Sendable {
                 for stored in present[uuid] ?? [] where stored.type == "User" { users.insert(stored.key) }
             }
         }
-        let keepAnalog = try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
-        for (uuid, item) in try await fetch(fetches, axl: axl) {
+        let keepAnalog = fetches.isEmpty ? true
+            : try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
+        let fetched = try await timed("gets") { try await fetch(fetches, axl: axl) }
+        for (uuid, item) in fetched {
             guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
             guard let item else {
                 // Gone between the change and the get: removed.
@@ -288,7 +306,9 @@ private final class Poll: @unchecked Sendable {
         }
         users = users.filter { !["admin", "globaladmin"].contains($0.lowercased()) }
         let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
-        let result = try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)])
+        let result = try await timed("database") {
+            try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)])
+        }
         applied.upserted += result.upserted
         applied.inserted += result.inserted
         applied.removed += result.removed
@@ -343,7 +363,8 @@ private final class Poll: @unchecked Sendable {
         text += "; \(gets) fetched, \(applied.upserted) stored (\(applied.inserted) new), \(applied.patched) updated from changed tags, \(applied.removed) marked removed"
         if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
         if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
-        return text
+        let phases = ["connect", "listChange", "gets", "database"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
+        return text + ". Timing: " + phases.joined(separator: ", ")
     }
 
     func log(_ level: String, _ message: String) async throws {

@@ -102,6 +102,8 @@ final class ChangeNotificationTests: XCTestCase {
             ("addLine", { $0.raw("<line><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName><description>New line</description><usage>Device</usage></line>") }),
             ("updateLine", { $0.raw("<pattern>1000004</pattern><routePartitionName>PT_Internal</routePartitionName><description>Updated line</description>") }),
             ("removeLine", { $0.raw("<pattern>1000006</pattern><routePartitionName>PT_Internal</routePartitionName>") }),
+            // Renamed: present under its new key only.
+            ("updateLine", { $0.raw("<pattern>1000009</pattern><routePartitionName>PT_Internal</routePartitionName><newPattern>7009</newPattern>") }),
             ("addPhone", { $0.raw("<phone><name>SEP00000000C001</name><description>CN phone</description><product>Cisco 8845</product><model>Cisco 8845</model><protocol>SIP</protocol><devicePoolName>DP_HQ</devicePoolName><ownerUserName>cnuser1</ownerUserName><lines><line><index>1</index><dirn><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName></dirn></line></lines></phone>") }),
             ("updatePhone", { $0.raw("<name>SEP001122000007</name><description>Moved desk phone</description>") }),
             ("removePhone", { $0.element("name", "SEP001122000008") }),
@@ -125,7 +127,8 @@ final class ChangeNotificationTests: XCTestCase {
         await assertEqual(try await attributes("Phone", "SEP001122000007")?["description"] as? String, "Moved desk phone")
         let removed = try await harness.objects.deviceObjectList(device: "cucm", kind: .user, includeRemoved: true, limit: 100_000)
             .filter { $0.removedAt != nil }.map { "\($0.type)/\($0.key)" }
-        XCTAssertEqual(Set(removed), ["User/user000005", "Line/1000006/PT_Internal", "Phone/SEP001122000008"])
+        XCTAssertEqual(Set(removed), ["User/user000005", "Line/1000006/PT_Internal", "Phone/SEP001122000008", "Line/1000009/PT_Internal"])
+        await assertEqual(try await attributes("Line", "7009/PT_Internal")?["pattern"] as? String, "7009")
         let infraAfterPoll = try await inventory(.infra)
         XCTAssertNil(infraAfterPoll["Region/R_CN_Test"], "Region is not on the object list: the poll did not ask for it")
 
@@ -144,15 +147,15 @@ final class ChangeNotificationTests: XCTestCase {
         XCTAssertTrue(log.stdout.contains("Change notification of 'cucm' started"), log.stdout)
         XCTAssertTrue(log.stdout.contains("User: 1 added, 1 updated, 1 removed"), log.stdout)
         XCTAssertTrue(log.stdout.contains("Phone: 1 added, 1 updated, 1 removed"), log.stdout)
-        XCTAssertTrue(log.stdout.contains("Line: 1 added, 1 updated, 1 removed"), log.stdout)
+        XCTAssertTrue(log.stdout.contains("Line: 1 added, 2 updated, 1 removed"), log.stdout)
         XCTAssertFalse(log.stdout.contains("Region"), log.stdout)
         let shown = try harness.ucp(["device", "cn", "cucm"])
         XCTAssertEqual(shown.status, 0, shown.stderr)
         XCTAssertTrue(shown.stdout.contains("change notification: on (default: Unified CM 10.0 or later)"), shown.stdout)
-        XCTAssertTrue(shown.stdout.contains("last outcome:        Completed. 9 changes"), shown.stdout)
+        XCTAssertTrue(shown.stdout.contains("last outcome:        Completed. 10 changes"), shown.stdout)
         let state = try await store.cnState(device: "cucm")
         XCTAssertEqual(state?.queueID, baseline?.queueID)
-        XCTAssertEqual(state?.nextStartChangeID, (baseline?.nextStartChangeID ?? 0) + 10, "the position moved past the 10 changes")
+        XCTAssertEqual(state?.nextStartChangeID, (baseline?.nextStartChangeID ?? 0) + 11, "the position moved past the 11 changes")
     }
 
     /// An answer paged at 4 changes is read to the end in one poll; the burst's updates carry their
