@@ -139,7 +139,12 @@ private final class Poll: @unchecked Sendable {
     func poll(_ state: ChangeNotificationState, axl: AXLClient, version: String) async throws -> Int64? {
         let objects = AXLCatalog.changeNotificationObjects
         guard var position = state.position else {
-            try await baseline(axl: axl, version: version, reason: nil)
+            // Synchronized without a baseline (before change notification was on, or the sync could not
+            // take one): what changed since that sync is unknown, so it is read again in full.
+            let reason = state.firstSyncedAt == nil ? nil
+                : "no baseline was taken before the device's last full synchronization: changes since it are unknown"
+            try await baseline(axl: axl, version: version, reason: reason)
+            if let reason { resyncReason = reason }
             return 0
         }
         if let known = state.cucmVersion, known != version {

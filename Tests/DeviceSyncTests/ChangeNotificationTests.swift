@@ -228,6 +228,29 @@ final class ChangeNotificationTests: XCTestCase {
         await assertEqual(try await store.cnState(device: "cucm")?.cucmVersion, "12.5.1.11900(146)")
     }
 
+    /// The first poll of a device never synchronized only takes the baseline; the first poll of a
+    /// device synchronized without one (changes since that sync unknown) also queues a full sync.
+    func testTheFirstPollTakesTheBaselineAndResyncsADeviceSynchronizedWithoutOne() async throws {
+        let sim = try DeviceSimulatorProcess.start(for: self, users: 5)
+        try harness.startWorker()
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await syncJobs(after: before).count, 0, "nothing to read again: no inventory yet")
+        await assertTrue(try await store.cnState(device: "cucm")?.position != nil)
+
+        for kind in [DeviceSyncKind.infra, .user] { _ = try await harness.sync(kind, "cucm") }
+        try await Connection(harness.database.owner).query(Statement("", """
+            UPDATE device_change_notification SET queue_id = NULL, next_start_change_id = NULL WHERE device = 'cucm'
+            """))
+        let synced = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let syncs = try await syncJobs(after: synced)
+        XCTAssertEqual(syncs.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertTrue(audit.first?.message.contains("no baseline was taken") == true, audit.first?.message ?? "")
+    }
+
     /// A worker killed with SIGKILL in the middle of a poll loses no change: the position moved only
     /// with the pages applied, the coordinator hands the poll to another worker, which replays the rest.
     func testAWorkerKilledMidPollLosesNoChange() async throws {
