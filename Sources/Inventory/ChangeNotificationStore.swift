@@ -269,24 +269,7 @@ public struct ChangeNotificationStore: Sendable {
     /// The device's change-notification log: the latest poll's start, end and outcome, and the lines
     /// of the recent polls.
     public func cnLogGet(device: String) async throws -> DeviceSyncLog? {
-        guard let row = try await connection.query(DeviceObjectSQL.syncLogGet, [device, "cn"]).first else { return nil }
-        let countsText: String = try row.decode("counts")
-        let lines = try await connection.query(DeviceObjectSQL.syncLogLines, [device, "cn"]).map { line in
-            (at: try line.decode("at", as: Date.self), level: try line.decode("level", as: String.self),
-             message: try line.decode("message", as: String.self))
-        }
-        let jobID: Int64 = try row.decode("job_id")
-        var state: String = try row.decode("state")
-        var outcome: String? = try row.decodeIfPresent("outcome")
-        if state == "running", let job = try await QueueStore(connection).jobGet(id: jobID),
-           job.state != .running, job.state != .canceling {
-            state = "interrupted"
-            outcome = "Interrupted: \(job.error ?? "the job is \(job.state.rawValue)")."
-        }
-        return DeviceSyncLog(jobID: jobID, startedAt: try row.decode("started_at"), finishedAt: try row.decodeIfPresent("finished_at"),
-                             state: state, outcome: outcome,
-                             counts: (try? JSONDecoder().decode([String: Int].self, from: Data(countsText.utf8))) ?? [:],
-                             lines: lines)
+        try await DeviceObjectStore(connection).syncLogGet(device: device, kind: "cn")
     }
 
     /// The devices that need an alert now (`now`: nil for the database's clock), each marked so that

@@ -74,6 +74,14 @@ final class ChangeNotificationTests: XCTestCase {
         return objects
     }
 
+    /// The inventory a poll left equals the one a full sync reads (named object by object when not).
+    func assertSame(_ afterPoll: [String: String], _ afterSync: [String: String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(afterPoll.count, afterSync.count, file: file, line: line)
+        for (key, value) in afterSync where afterPoll[key] != value {
+            XCTFail("\(key): poll stored \(afterPoll[key] ?? "nothing"), a full sync reads \(value)", file: file, line: line)
+        }
+    }
+
     func attributes(_ type: String, _ key: String) async throws -> [String: Any]? {
         guard let object = try await harness.objects.deviceObjectList(device: "cucm", type: type, limit: 100_000)
             .first(where: { $0.key == key }) else { return nil }
@@ -137,10 +145,7 @@ final class ChangeNotificationTests: XCTestCase {
         let (_, resync) = try await harness.sync(.user, "cucm")
         XCTAssertEqual(resync.state, .succeeded)
         let afterSync = try await inventory(.user)
-        XCTAssertEqual(afterPoll.count, afterSync.count)
-        for (key, value) in afterSync where afterPoll[key] != value {
-            XCTFail("\(key): poll stored \(afterPoll[key] ?? "nothing"), a full sync reads \(value)")
-        }
+        assertSame(afterPoll, afterSync)
 
         let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"])
         XCTAssertEqual(log.status, 0, log.stderr)
@@ -315,10 +320,7 @@ final class ChangeNotificationTests: XCTestCase {
         let (_, again) = try await harness.sync(.user, "cucm")
         XCTAssertEqual(again.state, .succeeded)
         let afterSync = try await inventory(.user)
-        XCTAssertEqual(afterPoll.count, afterSync.count)
-        for (key, value) in afterSync where afterPoll[key] != value {
-            XCTFail("\(key): poll stored \(afterPoll[key] ?? "nothing"), a full sync reads \(value)")
-        }
+        assertSame(afterPoll, afterSync)
     }
 
     /// The coordinator polls a synchronized Unified CM on its interval; `ucp device cn` sets and shows it
