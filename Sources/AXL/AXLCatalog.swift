@@ -151,6 +151,40 @@ public enum AXLCatalog {
         }
     }
 
+    /// The change types change notification asks `listChange` for: the seed's list ("The following
+    /// services and infrastructure objects are automatically synchronized … through the Change
+    /// Notification feature"), as XChangeType names (domain brief §1c: Endpoint is Phone, the VG310
+    /// and VG320 are Gateway rows).
+    public static let changeNotificationObjects: [String] = [
+        "CallPark", "CallPickupGroup", "CallManagerGroup", "Css", "CmcInfo", "CommonPhoneConfig", "CommonDeviceConfig",
+        "ConferenceNow", "CtiRoutePoint", "DeviceProfile", "DateTimeGroup", "DeviceMobility", "Phone", "ElinGroup",
+        "FacInfo", "GeoLocation", "HuntList", "HuntPilot", "H323Gateway", "Line", "LineGroup", "Location",
+        "MediaResourceList", "MediaResourceGroup", "MeetMe", "PhysicalLocation", "RemoteDestinationProfile", "RouteList",
+        "RoutePattern", "RoutePartition", "RouteGroup", "SipProfile", "SipTrunk", "TransPattern", "UcService", "User",
+        "VoiceMailProfile", "VoiceMailPilot", "Vg224", "Gateway",
+    ]
+
+    /// What a change of one AXL type touches in the inventory: the Unified CM types of the infrastructure
+    /// and user syncs kept under that AXL name (a calling search space is kept by both), and one type to
+    /// `get` the object with, asking every tag any of them keeps. Nil when the inventory keeps no such
+    /// type as a plain list (the VG gateways are `listGateway` rows of one product each).
+    public static func changeTarget(_ changeType: String) -> (fetch: AXLObjectType, kept: [AXLObjectType])? {
+        let name = changeType.lowercased()
+        let kept = (callProcessorInfrastructure + callProcessorUser).filter { type in
+            guard case .axlList = type.source else { return false }
+            return type.fixedCriteria.isEmpty && type.axlName.lowercased() == name
+        }
+        guard let first = kept.first else { return nil }
+        var tags: [String] = []
+        for type in kept {
+            for tag in type.returnedTags + type.getTags where !tags.contains(tag) { tags.append(tag) }
+        }
+        let fetch = AXLObjectType(inventoryType: "change:" + first.axlName, axlName: first.axlName, searchField: first.searchField,
+                                  fixedCriteria: [:], returnedTags: [], keyTags: first.keyTags, getTags: tags,
+                                  source: .axlList, sync: first.sync)
+        return (fetch, kept)
+    }
+
     // MARK: - Building the tables
 
     static func list(

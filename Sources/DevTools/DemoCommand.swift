@@ -53,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         let verdict: DemoVerdict
         let scheduleRunSucceeded: Bool
         let devicesSynchronized: Bool
+        let changeArrived: Bool
         let directorySynchronized: Bool
         let domainSynchronized: Bool
         do {
@@ -62,6 +63,12 @@ struct DemoCommand: AsyncParsableCommand {
             devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
                                                             environment: environment)
             domainSynchronized = devicesSynchronized ? try await DemoDomainSync.run(environment: environment) : false
+            if devicesSynchronized {
+                changeArrived = try await DemoChangeNotification.run(database: database, port: try await processes.simulatorPort(),
+                                                                     logFolder: logFolder, environment: environment)
+            } else {
+                changeArrived = false
+            }
             scheduleRunSucceeded = try await DemoSchedule.run(database: database, logFolder: processes.logFolder,
                                                               environment: environment)
             directorySynchronized = try await DemoDirectory.run(logFolder: processes.logFolder, environment: environment)
@@ -85,11 +92,13 @@ struct DemoCommand: AsyncParsableCommand {
                                   : "FAIL: the device simulator was not tested and synchronized.")
         print(domainSynchronized ? "PASS: a service area and a domain synchronization built the user records of \(DemoDomainSync.domainName) from the device syncs; \(DemoDomainSync.user) holds its phone, line, voicemail and IM and Presence."
                                  : "FAIL: the domain synchronization did not build the user records.")
+        print(changeArrived ? "PASS: a change made on the simulator through AXL arrived in the inventory by change notification."
+                            : "FAIL: the change made on the simulator did not arrive by change notification.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
         print(directorySynchronized ? "PASS: slapd registered as an LDAP directory, tested, and its enabled users synchronized into \(DemoDirectory.domainName)."
                                     : "FAIL: the LDAP synchronization of the demo domain did not succeed.")
-        if !verdict.passed || !devicesSynchronized || !domainSynchronized || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
+        if !verdict.passed || !devicesSynchronized || !domainSynchronized || !changeArrived || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.

@@ -31,7 +31,8 @@ struct DevsimCommand: ParsableCommand {
     @Flag(help: "List and get items carry an element the schema does not have.") var unknownElements = false
     @Option(help: "A list page over this many rows answers the \"Query request too large\" fault.") var maxRows: Int?
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
-    @Option(help: "Changes one listChange answer carries at most.") var changePageSize = 1000
+    @Option(help: "Changes one listChange answer carries at most (a longer answer is paged).") var changePageSize = 1000
+    @Option(help: "Changes the listChange cache keeps (Unified CM: 100,000); the oldest are evicted. POST /devsim/change-queue/reset gives a new queue id (the old one answers fault 5007), POST /devsim/change-queue/burst?count=N makes N changes.") var changeCacheSize = 100_000
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("port: must be 0…65535") }
@@ -42,6 +43,7 @@ struct DevsimCommand: ParsableCommand {
         if let hangAfter, hangAfter < 0 { throw ValidationError("hang-after: must be 0 or more") }
         if let maxRows, maxRows < 1 { throw ValidationError("max-rows: must be 1 or more") }
         guard changePageSize >= 1 else { throw ValidationError("change-page-size: must be 1 or more") }
+        guard changeCacheSize >= 1 else { throw ValidationError("change-cache-size: must be 1 or more") }
     }
 
     func run() throws {
@@ -68,6 +70,7 @@ struct DevsimCommand: ParsableCommand {
         options.unknownElements = unknownElements
         options.maxRows = maxRows
         options.changePageSize = changePageSize
+        options.changeCacheSize = changeCacheSize
         if let captureDir {
             try FileManager.default.createDirectory(atPath: captureDir, withIntermediateDirectories: true)
             options.captureDirectory = captureDir

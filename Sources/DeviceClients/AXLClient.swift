@@ -176,6 +176,54 @@ public final class AXLClient: Sendable {
         }
     }
 
+    /// One request whose answer is read whole (a listChange page: changes, not items): the body of
+    /// an HTTP 200 or of a SOAP fault (500). HTTP 503 is retried after backing off, like `call`.
+    func callWhole(_ operation: String, body: [UInt8]) async throws -> [UInt8] {
+        let url = url
+        let headers = headers(operation)
+        let isCanceled = isCanceled
+        var backoff = Backoff(initial: options.backoffInitial, maximum: options.backoffMaximum)
+        var attempt = 1
+        while true {
+            try checkCanceled(operation)
+            let (status, bytes): (Int, [UInt8])
+            do {
+                (status, bytes) = try await lanes.run { connection, _ in
+                    var received: [UInt8] = []
+                    let status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
+                        received.append(contentsOf: chunk)
+                        return true
+                    }
+                    return (status, received)
+                }
+            } catch let error as TransportError where error.isAborted {
+                throw DeviceClientError(.canceled, operation: operation, message: "canceled")
+            } catch let error as TransportError {
+                guard error.isRetryable, !error.isTimeout, attempt < 3 else {
+                    throw DeviceClientError(.transport, operation: operation, message: error.message)
+                }
+                attempt += 1
+                retried.add(1, ordering: .relaxed)
+                try await Task.sleep(nanoseconds: UInt64(backoff.nextDelay() * 1_000_000_000))
+                continue
+            }
+            switch status {
+            case 200, 500: return bytes
+            case 401:
+                throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
+            case 503 where attempt < options.overloadAttempts:
+                attempt += 1
+                retried.add(1, ordering: .relaxed)
+                try await Task.sleep(nanoseconds: UInt64(backoff.nextDelay() * 1_000_000_000))
+            case 599:
+                throw DeviceClientError(.unsupported, operation: operation,
+                                        message: "the device does not speak this AXL version (HTTP 599): \(snippet(bytes))", httpStatus: status)
+            default:
+                throw DeviceClientError(.http, operation: operation, message: "unexpected HTTP \(status)", httpStatus: status)
+            }
+        }
+    }
+
     // MARK: the exchange
 
     struct Answer: Sendable {

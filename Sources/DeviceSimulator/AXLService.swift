@@ -321,7 +321,9 @@ struct AXLService {
         for line in node.child("addLines")?.children ?? [] { added.append(LineAppearance(line, position: 0)) }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }
         var memo: [String: [String: String]] = [:]
+        var before: [String] = []
         let updated = table.update(at: lookup(table, node)) { old in
+            before = old.values
             var row = old.values
             for (index, value) in given.values { row[index] = value }
             var lines = given.lines ?? old.lines
@@ -332,8 +334,13 @@ struct AXLService {
         guard let updated else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
-        let tags = given.values.keys.sorted().map { (name: table.fields[$0], value: updated.values[$0]) }
-        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: tags)
+        // Changed tags: the fields whose value the update changed (not the key that named the object).
+        let tags = given.values.keys.sorted().filter { before.indices.contains($0) && before[$0] != updated.values[$0] }
+            .map { (name: table.fields[$0], value: updated.values[$0]) }
+        // Lines, services or devices changed too: only a get tells them (doGet), as for many attributes.
+        let collections = given.lines != nil || given.names != nil || !added.isEmpty || !removed.isEmpty
+        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
+                                 doGet: collections)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
     }
@@ -352,15 +359,14 @@ struct AXLService {
     private func listChange(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let log = simulator.changes
         var start: Int?
-        if let startNode = node.child("startChangeId") {
-            guard startNode.attributes["queueId"] == log.queueId else {
-                return try sendFault(AXLFault(code: 5007, message: "The queueId value does not match the server. This indicates that it is either incorrect or the server restarted and a full sync is needed.",
-                                              operation: node.name), version: version, responder)
-            }
-            start = Int(startNode.text.trimmingCharacters(in: .whitespaces))
-        }
+        let startNode = node.child("startChangeId")
+        if let startNode { start = Int(startNode.text.trimmingCharacters(in: .whitespaces)) }
         let types = Set((node.child("objectList")?.children ?? []).map { $0.text.lowercased() })
-        let page = log.page(from: start, types: types, limit: options.changePageSize)
+        guard let page = log.page(queueId: startNode.map { $0.attributes["queueId"] ?? "" }, from: start, types: types,
+                                  limit: options.changePageSize) else {
+            return try sendFault(AXLFault(code: 5007, message: "The queueId value does not match the server. This indicates that it is either incorrect or the server restarted and a full sync is needed.",
+                                          operation: node.name), version: version, responder)
+        }
         if page.lost {
             return try sendFault(AXLFault(code: 5007, message: "The requested changes are no longer in the change cache; a full sync is needed.",
                                           operation: node.name), version: version, responder)
@@ -368,13 +374,13 @@ struct AXLService {
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, node.name, sequence: sequence)
         body.writer.raw("<queueInfo><firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
-        body.writer.element("queueId", log.queueId)
+        body.writer.element("queueId", page.queueId)
         body.writer.raw("</queueInfo><changes>")
         for change in page.changes {
             body.writer.open("change", ["type": change.type, "uuid": change.uuid])
             body.writer.raw("<id>\(change.id)</id>")
             body.writer.element("action", change.action)
-            body.writer.element("doGet", change.action == "r" || !change.changedTags.isEmpty ? "false" : "true")
+            body.writer.element("doGet", change.doGet ? "true" : "false")
             body.writer.open("changedTags")
             for tag in change.changedTags {
                 body.writer.open("changedTag", ["name": tag.name])

@@ -9,25 +9,46 @@ struct Change: Sendable {
     /// `a` add, `u` update, `r` remove.
     let action: String
     let changedTags: [(name: String, value: String)]
+    /// Only a get tells the new state: an addition, or an update of more than scalar tags (lines, members).
+    let doGet: Bool
 }
 
 /// The in-memory ring of changes Unified CM keeps for listChange: ids grow from 1, the oldest fall out
-/// past the capacity, and a queue id that is new with every start of the process.
+/// past the capacity (Unified CM: 100,000), and a queue id that is new with every start of the
+/// process and every reset (`POST /devsim/change-queue/reset`: the AXL service restarted), so that the
+/// old one is answered with fault 5007.
 final class ChangeLog: Sendable {
-    let queueId: String
     private let capacity: Int
-    private let state = Mutex<(changes: [Change], nextId: Int)>(([], 1))
+    private let state: Mutex<(changes: [Change], nextId: Int, queueId: String, resets: Int)>
 
     init(capacity: Int) {
-        self.capacity = capacity
-        queueId = String(UInt64(Date().timeIntervalSince1970 * 1000)) + String(getpid())
+        self.capacity = max(1, capacity)
+        state = Mutex(([], 1, ChangeLog.newQueueId(0), 0))
     }
 
-    func record(type: String, uuid: String, action: String, changedTags: [(name: String, value: String)] = []) {
+    private static func newQueueId(_ resets: Int) -> String {
+        String(UInt64(Date().timeIntervalSince1970 * 1000)) + String(getpid()) + (resets == 0 ? "" : "r\(resets)")
+    }
+
+    var queueId: String { state.withLock { $0.queueId } }
+
+    func record(type: String, uuid: String, action: String, changedTags: [(name: String, value: String)] = [], doGet: Bool? = nil) {
         state.withLock { state in
-            state.changes.append(Change(id: state.nextId, type: type, uuid: uuid, action: action, changedTags: changedTags))
+            let doGet = doGet ?? (action == "a" || (action == "u" && changedTags.isEmpty))
+            state.changes.append(Change(id: state.nextId, type: type, uuid: uuid, action: action, changedTags: changedTags,
+                                        doGet: action == "r" ? false : doGet))
             state.nextId += 1
             if state.changes.count > capacity { state.changes.removeFirst(state.changes.count - capacity) }
+        }
+    }
+
+    /// As after a restart of the AXL service: a new queue id, an empty cache (ids go on growing).
+    func reset() -> String {
+        state.withLock { state in
+            state.resets += 1
+            state.queueId = ChangeLog.newQueueId(state.resets)
+            state.changes.removeAll()
+            return state.queueId
         }
     }
 
@@ -38,16 +59,20 @@ final class ChangeLog: Sendable {
         let changes: [Change]
         /// The start asked for has already fallen out of the ring.
         let lost: Bool
+        let queueId: String
     }
 
     /// Changes from `start` (all kept, when nil), of the given types (any, when empty), at most `limit`.
-    func page(from start: Int?, types: Set<String>, limit: Int) -> Page {
+    /// Nil when `queueId` is given and is not the current one.
+    func page(queueId asked: String?, from start: Int?, types: Set<String>, limit: Int) -> Page? {
         state.withLock { state in
+            if let asked, asked != state.queueId { return nil }
             let first = state.changes.first?.id ?? state.nextId
             let last = state.nextId - 1
             let from = start ?? first
             if from < first, start != nil, first > 1 {
-                return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: from, changes: [], lost: true)
+                return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: from, changes: [], lost: true,
+                            queueId: state.queueId)
             }
             var picked: [Change] = []
             var next = max(from, first)
@@ -57,7 +82,8 @@ final class ChangeLog: Sendable {
                 if types.isEmpty || types.contains(change.type.lowercased()) { picked.append(change) }
             }
             if picked.count < limit { next = last + 1 }
-            return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: next, changes: picked, lost: false)
+            return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: next, changes: picked, lost: false,
+                        queueId: state.queueId)
         }
     }
 }

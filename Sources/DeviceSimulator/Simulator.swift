@@ -32,6 +32,8 @@ public struct SimulatorOptions: Sendable {
     public var captureDirectory: String?
     /// Changes one listChange answer carries at most.
     public var changePageSize = 1000
+    /// Changes the listChange cache keeps (Unified CM: 100,000); the oldest fall out.
+    public var changeCacheSize = 100_000
 
     public init() {}
 }
@@ -59,7 +61,7 @@ public final class DeviceSimulator: Sendable {
     public init(options: SimulatorOptions) {
         self.options = options
         data = SimulatedData.generate(users: options.users)
-        changes = ChangeLog(capacity: 100_000)
+        changes = ChangeLog(capacity: options.changeCacheSize)
         expectedAuthorization = "Basic " + Data("\(options.user):\(options.password)".utf8).base64EncodedString()
         session = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
     }
@@ -109,11 +111,53 @@ public final class DeviceSimulator: Sendable {
                 return try responder.send(status: 503, reason: "Service Unavailable", contentType: "text/html", text: "<html><body>Service Unavailable</body></html>")
             }
             try AXLService(simulator: self).handle(request, responder)
+        } else if request.path.hasPrefix("/devsim/") {
+            try control(request, responder)
         } else if request.path.hasPrefix("/vmrest/") {
             try CUPIService(simulator: self).handle(request, responder)
         } else {
             try responder.send(status: 404, reason: "Not Found", contentType: "text/html", text: "<html><body>Not Found</body></html>")
         }
+    }
+
+    /// The simulator's own controls, for tests and benchmarks (POST, same credentials):
+    /// `/devsim/change-queue/reset` gives the change queue a new id and empties it, as a restart of the
+    /// AXL service does (the old id is then answered with fault 5007); `/devsim/change-queue/burst?count=N`
+    /// makes N changes at once: updates of users' department, round robin. Each answers one line.
+    func control(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        guard request.method == "POST" else {
+            return try responder.send(status: 405, reason: "Method Not Allowed", contentType: "text/plain", text: "devsim controls take POST\n")
+        }
+        switch request.path {
+        case "/devsim/change-queue/reset":
+            let queueId = changes.reset()
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "change queue reset: queue id \(queueId)\n")
+        case "/devsim/change-queue/burst":
+            guard let count = request.query["count"].flatMap({ Int($0) }), count >= 0 else {
+                return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain", text: "count: must be 0 or more\n")
+            }
+            let made = burst(count)
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "burst: \(made) changes\n")
+        default:
+            try responder.send(status: 404, reason: "Not Found", contentType: "text/plain", text: "no such control\n")
+        }
+    }
+
+    /// N updates of users' department (round robin over the users), each recorded as a change with its
+    /// changed tag, as an update through AXL would be.
+    func burst(_ count: Int) -> Int {
+        guard let table = data.tables["User"], let field = table.fieldIndex["department"], table.count > 0 else { return 0 }
+        var memo: [String: [String: String]] = [:]
+        for number in 0..<count {
+            let value = "burst-\(number)"
+            guard let updated = table.update(at: { state in number % state.objects.count }, { old in
+                var row = old.values
+                row[field] = value
+                return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, memo: &memo)
+            }) else { continue }
+            changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: [(name: "department", value: value)])
+        }
+        return count
     }
 
     /// Basic credentials or the session cookie; a good Basic login gets the cookie.

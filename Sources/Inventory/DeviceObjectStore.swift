@@ -181,9 +181,14 @@ public struct DeviceObjectStore: Sendable {
     /// off (its worker was lost, or it was stopped without finishing): it is shown as `interrupted`
     /// with the job's reason, since the attempt that wrote it can no longer finish it.
     public func deviceSyncLogGet(device: String, kind: DeviceSyncKind) async throws -> DeviceSyncLog? {
-        guard let row = try await connection.query(DeviceObjectSQL.syncLogGet, [device, kind.rawValue]).first else { return nil }
+        try await syncLogGet(device: device, kind: kind.rawValue)
+    }
+
+    /// The log of `kind` as stored: `infra`, `user`, or `cn` (change notification's recent polls).
+    func syncLogGet(device: String, kind: String) async throws -> DeviceSyncLog? {
+        guard let row = try await connection.query(DeviceObjectSQL.syncLogGet, [device, kind]).first else { return nil }
         let countsText: String = try row.decode("counts")
-        let lines = try await connection.query(DeviceObjectSQL.syncLogLines, [device, kind.rawValue]).map { line in
+        let lines = try await connection.query(DeviceObjectSQL.syncLogLines, [device, kind]).map { line in
             (at: try line.decode("at", as: Date.self), level: try line.decode("level", as: String.self),
              message: try line.decode("message", as: String.self))
         }

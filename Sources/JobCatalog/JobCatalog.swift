@@ -5,7 +5,7 @@ import Runtime
 public enum JobCatalog {
     public static let contracts: [any JobParameters.Type] = [
         InfrastructureSync.self, UserSync.self, DomainSync.self, LDAPSync.self,
-        DeviceTest.self, RunSchedule.self,
+        DeviceTest.self, RunSchedule.self, ChangeNotificationPoll.self,
     ]
 
     /// The contract named `type`, if it is a production job type.
@@ -44,4 +44,19 @@ public struct RunSchedule: JobParameters, Equatable {
         self.run = run
         self.schedule = schedule
     }
+}
+
+/// `cn.poll`: one change-notification poll of a Unified CM (the target): listChange from the stored
+/// position, the changes applied to the inventory. A task: it holds neither the sync slot nor
+/// maintenance mode and runs in maintenance mode (seed), but never beside an infrastructure or user
+/// sync of its device (the claim rule of migration 023). A lost worker's poll is run again: the
+/// position moves only with the changes applied, so the next attempt replays.
+public struct ChangeNotificationPoll: JobParameters, Equatable {
+    public static let jobType = "cn.poll"
+    public static let kind = JobKind.task
+    public static let maxAttempts = 3
+    public init() {}
+
+    /// The key that keeps one poll of a device queued at most (the coordinator's enqueue uses the same).
+    public static func dedupKey(device: String) -> String { "\(jobType)|\(device)" }
 }

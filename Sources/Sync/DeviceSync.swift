@@ -142,6 +142,10 @@ private final class Run: @unchecked Sendable {
                     throw DeviceJobFailure("device '\(name)': \(version) is Cisco Unified CM Express, which is not supported (only Unified CM is synchronized)")
                 }
                 try await log("info", "Connected: version \(version), AXL \(client.version)")
+                if device.device.kind == .callProcessor {
+                    try await ChangeNotification.baselineBeforeSync(device: name, axl: client, version: version, context: context,
+                                                                    connection: connection, log: log)
+                }
                 try await readAll(types, axl: client)
                 if client.retries > 0 {
                     try await log("info", "The device was busy: \(client.retries) requests were sent again after backing off (HTTP 503 or overload)")

@@ -9,5 +9,6 @@ public enum SyncJobs {
         try registry.register(DeviceTest.self, run: DeviceTestJob.run)
         try registry.register(LDAPSync.self, run: LDAPSyncJob.run)
         try registry.register(DomainSync.self, run: DomainSyncJob.run)
+        try registry.register(ChangeNotificationPoll.self, run: ChangeNotification.run)
     }
 }

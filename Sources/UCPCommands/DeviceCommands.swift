@@ -17,7 +17,7 @@ struct DeviceCommand: AsyncParsableCommand {
             --password-file FILE, or type it at the prompt. They are stored encrypted with the key \
             UCP_SECRET_KEY_FILE names (ucp secret-key generate --file PATH) and never shown.
             """,
-        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, Test.self, Log.self, Objects.self])
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, Test.self, Log.self, Objects.self, ChangeNotification.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a device.")
@@ -198,21 +198,29 @@ extension DeviceCommand {
 
     struct Log: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the detailed log of a device's latest infrastructure or user synchronization.")
+            abstract: "Show the detailed log of a device's latest infrastructure or user synchronization, or of its change notification (the recent polls).")
         @Argument(help: "The device name.") var name: String
-        @Option(help: "infra or user.") var kind: String
+        @Option(help: "infra, user or cn (change notification).") var kind: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            guard let syncKind = DeviceSyncKind(rawValue: kind) else {
-                throw ValidationError("kind: must be infra or user (got '\(kind)')")
+            let syncKind = DeviceSyncKind(rawValue: kind)
+            guard syncKind != nil || kind == "cn" else {
+                throw ValidationError("kind: must be infra, user or cn (got '\(kind)')")
             }
+            let title = syncKind?.title ?? "Change notification"
             let connection = Connection(try await Database.open())
             guard try await DeviceStore(connection).deviceGet(name: name) != nil else {
                 throw ValidationError("device '\(name)': no such device")
             }
-            guard let log = try await DeviceObjectStore(connection).deviceSyncLogGet(device: name, kind: syncKind) else {
-                if json { print("null") } else { print("device '\(name)': no \(syncKind.title.lowercased()) has run") }
+            let found: DeviceSyncLog?
+            if let syncKind {
+                found = try await DeviceObjectStore(connection).deviceSyncLogGet(device: name, kind: syncKind)
+            } else {
+                found = try await ChangeNotificationStore(connection).cnLogGet(device: name)
+            }
+            guard let log = found else {
+                if json { print("null") } else { print("device '\(name)': no \(title.lowercased()) has run") }
                 return
             }
             if json {
@@ -223,10 +231,82 @@ extension DeviceCommand {
                 ] as [String: Any]))
                 return
             }
-            print("\(syncKind.title) of '\(name)', job \(log.jobID), \(log.state), started \(Output.shortTime(log.startedAt)), finished \(Output.shortTime(log.finishedAt))")
+            print("\(title) of '\(name)', job \(log.jobID), \(log.state), started \(Output.shortTime(log.startedAt)), finished \(Output.shortTime(log.finishedAt))")
             for line in log.lines { print("\(Output.shortTime(line.at)) \(line.level): \(line.message)") }
             // A finished sync logged its outcome as its last line; a cut-off one could not.
             if log.state == "interrupted", let outcome = log.outcome { print(outcome) }
+        }
+    }
+
+    struct ChangeNotification: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cn",
+            abstract: "Show or set a Unified CM's change notification: on/off, interval, queue id, last change id, last poll and its outcome, backlog.",
+            discussion: """
+                On by default for Unified CM 10.0 and later (seed); polled every interval (default 5m) while \
+                the device has been synchronized once. Polls run in maintenance mode too, never beside an \
+                infrastructure or user synchronization of the device. The recent polls: ucp device log NAME --kind cn.
+                """)
+        @Argument(help: "The device name.") var name: String
+        @Flag(help: "Switch change notification on.") var enable = false
+        @Flag(help: "Switch change notification off.") var disable = false
+        @Flag(help: "Back to the default: on for Unified CM 10.0 and later.") var defaultOnOff = false
+        @Option(help: "How often to poll (e.g. 300s, 5m; 1s to 1d).") var interval: String?
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            guard [enable, disable, defaultOnOff].filter({ $0 }).count <= 1 else {
+                throw ValidationError("enable: give one of --enable, --disable and --default-on-off")
+            }
+            let seconds = try interval.map { text -> Int in
+                let value = try Duration.seconds(text, field: "interval")
+                guard value == value.rounded(), ChangeNotificationStore.intervalRange.contains(Int(value)) else {
+                    throw ValidationError("interval: must be whole seconds from 1s to 1d (got '\(text)')")
+                }
+                return Int(value)
+            }
+            let connection = Connection(try await Database.open())
+            let store = ChangeNotificationStore(connection)
+            if enable || disable || defaultOnOff || seconds != nil {
+                try await store.cnConfigure(device: name, enabled: enable ? true : disable ? false : nil,
+                                            intervalSeconds: seconds, useDefault: defaultOnOff, actor: global.actorName)
+            }
+            guard let state = try await store.cnState(device: name) else {
+                throw ValidationError("device '\(name)': no such device")
+            }
+            let onText = state.on ? "on" : "off"
+            let why = state.enabledSetting == nil
+                ? (state.supported ? "default: Unified CM 10.0 or later" : "default: not supported before Unified CM 10.0, or not a Unified CM")
+                : "set by an operator"
+            if json {
+                func value<T>(_ optional: T?) -> Any { optional.map { $0 as Any } ?? NSNull() }
+                print(try Output.json([
+                    "device": state.device, "on": state.on, "setting": value(state.enabledSetting), "interval_s": state.intervalSeconds,
+                    "queue_id": value(state.queueID), "next_start_change_id": value(state.nextStartChangeID),
+                    "last_change_id": value(state.lastChangeID), "cucm_version": value(state.cucmVersion),
+                    "baseline_at": Output.iso(state.baselineAt), "last_poll_job": value(state.lastPollJob),
+                    "last_poll_started_at": Output.iso(state.lastPollStartedAt),
+                    "last_poll_at": Output.iso(state.lastPollAt), "last_poll_outcome": value(state.lastPollOutcome),
+                    "last_success_at": Output.iso(state.lastSuccessAt), "backlog": value(state.backlog),
+                    "cache_size": state.cacheSize,
+                ] as [String: Any]))
+                return
+            }
+            let rows: [(String, String)] = [
+                ("change notification", "\(onText) (\(why))"),
+                ("interval", "\(state.intervalSeconds) s"),
+                ("queue id", state.queueID ?? "- (no baseline yet)"),
+                ("next change id", state.nextStartChangeID.map(String.init) ?? "-"),
+                ("last change id", state.lastChangeID.map(String.init) ?? "-"),
+                ("unified cm version", state.cucmVersion ?? "-"),
+                ("last poll", state.lastPollAt.map { "\(Output.shortTime($0)) (job \(state.lastPollJob.map(String.init) ?? "-"))" }
+                    ?? (state.lastPollStartedAt.map { "started \(Output.shortTime($0)), running" } ?? "never")),
+                ("last outcome", state.lastPollOutcome ?? "-"),
+                ("last success", state.lastSuccessAt.map { Output.shortTime($0) } ?? "never"),
+                ("backlog", state.backlog.map { "\($0) changes (cache \(state.cacheSize))" } ?? "-"),
+            ]
+            for (label, text) in rows { print(pad(label + ":", 21) + text) }
         }
     }
 

@@ -87,6 +87,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                         extraDuties: [
                             ScheduleFiringDuty(intervalSeconds: scheduleIntervalSeconds),
                             DomainSyncFiringDuty(intervalSeconds: scheduleIntervalSeconds),
+                            ChangeNotificationDuty(intervalSeconds: scheduleIntervalSeconds),
                             ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
                                                  retentionSeconds: configuration.retentionSeconds),
                         ], logger: logger),

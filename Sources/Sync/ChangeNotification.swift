@@ -1,0 +1,379 @@
+import AXL
+import DeviceClients
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+
+/// Change notification (issue 13; seed 004 "Change Notification"): one poll of a Unified CM's change
+/// queue (`listChange`, objectList limited to the seed's list). The first poll takes the baseline;
+/// later ones read from the stored position while the answer is paged, and apply each page in id
+/// order: additions and updates fetched with the type's `get` (an object changed many times in a page
+/// is fetched once; changed tags written without a get where they are all the inventory keeps),
+/// removals marked by uuid. The position moves only in the transaction that applied the page.
+///
+/// Any sign of missed changes (fault 5007, a start no longer in the cache, a first change id newer than
+/// the position, another Unified CM version) takes a new baseline and queues a full infrastructure and
+/// user synchronization of the device, with the reason in the log and the audit trail.
+public enum ChangeNotification {
+    /// Changed users (their user ids, admin and globaladmin left out: seed) after each applied page:
+    /// where domain synchronization's incremental update of user records plugs in (issue 13 item 3).
+    /// Nothing is done with them yet.
+    static func affectedUsersChanged(device: String, userIDs: Set<String>, context: JobContext) async throws {
+        _ = (device, userIDs, context)
+    }
+
+    /// The tags of a kept type that name the user an object belongs to.
+    static let userTags: [String: String] = [
+        "User": "userid", "Phone": "ownerUserName", "DeviceProfile": "loginUserId", "RemoteDestinationProfile": "userId",
+    ]
+
+    @Sendable
+    static func run(_ parameters: ChangeNotificationPoll, _ context: JobContext) async throws {
+        guard let name = context.job.target else { throw DeviceJobFailure("change notification: the poll names no device") }
+        try await context.database.withConnection { connection in
+            try await Poll(device: name, context: context, connection: connection).run()
+        }
+    }
+
+    /// Before a full synchronization of a Unified CM reads anything: the change-notification baseline,
+    /// if the device has none yet, so that the first poll replays what changes during the sync. A device
+    /// whose change queue cannot be read is synchronized all the same (the reason goes to its log).
+    static func baselineBeforeSync(device: String, axl: AXLClient, version: String, context: JobContext,
+                                   connection: Connection, log: (String, String) async throws -> Void) async throws {
+        let store = ChangeNotificationStore(connection)
+        guard let state = try await store.cnState(device: device), state.on, state.position == nil else { return }
+        do {
+            let page = try await axl.listChange(start: nil, objectList: AXLCatalog.changeNotificationObjects)
+            guard let queueID = page.queueID else { return }
+            let next = (page.lastChangeID ?? ((page.nextStartChangeID ?? 1) - 1)) + 1
+            try await store.cnBaseline(device: device, position: ChangePosition(queueID: queueID, nextStartChangeID: next),
+                                       lastChangeID: page.lastChangeID, cucmVersion: version,
+                                       owner: .init(id: context.job.id, attempt: context.job.attempt),
+                                       log: "Baseline taken by synchronization job \(context.job.id) before it read: queue \(queueID), next change \(next) (Unified CM \(version))")
+            try await log("info", "Change notification: baseline taken before reading (queue \(queueID), next change \(next))")
+        } catch let error where !(error is JobLostError) && !(error is JobCanceledError) {
+            try await log("warning", "Change notification: no baseline taken (\(DeviceJobFailure.reason(error, withOperation: true))); the first poll takes it")
+        }
+    }
+
+    /// uuids are compared without braces and case (the change feed and the lists may spell them apart).
+    static func normalized(_ uuid: String) -> String {
+        uuid.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).lowercased()
+    }
+
+    /// Why a poll found changes missed, in the words of the log and the audit trail.
+    struct MissedChanges: Error {
+        let reason: String
+    }
+}
+
+/// One poll of one device.
+private final class Poll: @unchecked Sendable {
+    let device: String
+    let context: JobContext
+    let connection: Connection
+    let store: ChangeNotificationStore
+    /// Changes read, by type and action (`Phone`: `a` 2, `u` 5 …), for the log and the counts.
+    var counts: [String: [String: Int]] = [:]
+    var gets = 0
+    var applied = ChangeNotificationStore.ApplyResult()
+    var ignoredTypes: Set<String> = []
+    /// Where the poll's time went, seconds: connecting (device, version), listChange, gets, database.
+    var timing: [String: Double] = [:]
+
+    /// Runs `body`, adding its time to `phase`.
+    func timed<T>(_ phase: String, _ body: () async throws -> T) async rethrows -> T {
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - started
+            timing[phase, default: 0] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        return try await body()
+    }
+
+    init(device: String, context: JobContext, connection: Connection) {
+        self.device = device
+        self.context = context
+        self.connection = connection
+        store = ChangeNotificationStore(connection)
+    }
+
+    var owner: QueueStore.Held { .init(id: context.job.id, attempt: context.job.attempt) }
+
+    func run() async throws {
+        guard let state = try await store.cnState(device: device) else {
+            throw DeviceJobFailure("device '\(device)': no such device")
+        }
+        guard state.on else {
+            try await context.log("change notification of '\(device)' is off: nothing polled")
+            return
+        }
+        try await store.cnPollStarted(device: device, owner: owner)
+        try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
+        var backlog: Int64?
+        do {
+            let (axl, version) = try await timed("connect") {
+                let connections = try await DeviceConnections.open(name: device, connection: connection, concurrency: 4)
+                let axl = connections.axl(context: context)
+                return (axl, try await axl.ccmVersion())
+            }
+            backlog = try await poll(state, axl: axl, version: version)
+            let outcome = "Completed. " + summary()
+            try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
+                                           counts: flatCounts())
+            try await context.progress(done: Int64(totalChanges), total: Int64(totalChanges), message: outcome)
+        } catch {
+            let canceled = (try? context.checkCancellation()) == nil
+            let message = canceled ? "Canceled." : "Failed: \(DeviceJobFailure.reason(error, withOperation: true))"
+            try? await store.cnPollFinished(device: device, owner: owner, succeeded: false, outcome: message, backlog: backlog,
+                                            counts: flatCounts())
+            try context.checkCancellation()
+            if let failure = error as? DeviceJobFailure { throw failure }
+            throw DeviceJobFailure("change notification of '\(device)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
+        }
+    }
+
+    /// Reads and applies every change since the position; returns the backlog found at the start.
+    func poll(_ state: ChangeNotificationState, axl: AXLClient, version: String) async throws -> Int64? {
+        let objects = AXLCatalog.changeNotificationObjects
+        guard var position = state.position else {
+            // Synchronized without a baseline (before change notification was on, or the sync could not
+            // take one): what changed since that sync is unknown, so it is read again in full.
+            let reason = state.firstSyncedAt == nil ? nil
+                : "no baseline was taken before the device's last full synchronization: changes since it are unknown"
+            try await baseline(axl: axl, version: version, reason: reason)
+            if let reason { resyncReason = reason }
+            return 0
+        }
+        if let known = state.cucmVersion, known != version {
+            try await resync(axl: axl, version: version,
+                             reason: "the Unified CM version changed from \(known) to \(version): an upgrade; seed: after upgrading, synchronize again")
+            return nil
+        }
+        var backlog: Int64?
+        var pages = 0
+        while true {
+            try context.checkCancellation()
+            let page: AXLChangePage
+            do {
+                page = try await timed("listChange") {
+                    try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
+                }
+            } catch let fault as AXLFault {
+                let restarted = fault.message.localizedCaseInsensitiveContains("queueId")
+                let reason = restarted
+                    ? "fault \(fault.code): \(fault.message) (queue \(position.queueID): the AXL service restarted)"
+                    : "fault \(fault.code) for start change id \(position.nextStartChangeID): \(fault.message) (no longer in the change cache)"
+                try await resync(axl: axl, version: version, reason: reason)
+                return backlog
+            }
+            if let queueID = page.queueID, queueID != position.queueID {
+                try await resync(axl: axl, version: version,
+                                 reason: "the change queue id changed from \(position.queueID) to \(queueID): the AXL service restarted")
+                return backlog
+            }
+            if pages == 0, let first = page.firstChangeID, first > position.nextStartChangeID {
+                try await resync(axl: axl, version: version,
+                                 reason: "the first change id in the cache (\(first)) is newer than the position asked for (\(position.nextStartChangeID)): changes were evicted unread")
+                return backlog
+            }
+            if backlog == nil, let last = page.lastChangeID {
+                backlog = max(0, last - position.nextStartChangeID + 1)
+            }
+            guard let next = page.nextStartChangeID else {
+                throw DeviceJobFailure("listChange answered without queueInfo/nextStartChangeId")
+            }
+            let to = ChangePosition(queueID: position.queueID, nextStartChangeID: max(next, position.nextStartChangeID))
+            try await apply(page.changes, from: position, to: to, lastChangeID: page.lastChangeID, axl: axl)
+            let advanced = to.nextStartChangeID > position.nextStartChangeID
+            position = to
+            pages += 1
+            // Paged: ask again at once (a page that moved nothing on ends the poll rather than loop).
+            guard page.isPaged, advanced else { break }
+        }
+        return backlog
+    }
+
+    /// The baseline: the queue's id and the change after its newest, so that the next poll reads what
+    /// changes from now on. Taken before any full synchronization it goes with.
+    func baseline(axl: AXLClient, version: String, reason: String?) async throws {
+        let page = try await axl.listChange(start: nil, objectList: AXLCatalog.changeNotificationObjects)
+        guard let queueID = page.queueID else {
+            throw DeviceJobFailure("listChange answered without queueInfo/queueId: cannot take a baseline")
+        }
+        let last = page.lastChangeID ?? ((page.nextStartChangeID ?? 1) - 1)
+        let position = ChangePosition(queueID: queueID, nextStartChangeID: last + 1)
+        if let reason {
+            let jobs = try await store.cnResync(device: device, position: position, lastChangeID: page.lastChangeID,
+                                                cucmVersion: version, reason: reason, owner: owner, actor: "job \(context.job.id)")
+            try await context.log("missed changes (\(reason)): full synchronization queued (jobs \(jobs.map(String.init).joined(separator: ", ")))",
+                                  level: .warning)
+        } else {
+            try await store.cnBaseline(device: device, position: position, lastChangeID: page.lastChangeID, cucmVersion: version,
+                                       owner: owner, log: "Baseline taken: queue \(queueID), next change \(last + 1) (Unified CM \(version))")
+        }
+    }
+
+    func resync(axl: AXLClient, version: String, reason: String) async throws {
+        try await baseline(axl: axl, version: version, reason: reason)
+        resyncReason = reason
+    }
+
+    var resyncReason: String?
+
+    // MARK: applying a page
+
+    /// What the changes of one page leave to do for one object, in id order.
+    enum Pending {
+        case fetch
+        case remove
+        /// Changed tags only (doGet false): the new values, the latest last.
+        case patch([AXLChange.ChangedTag])
+    }
+
+    func apply(_ changes: [AXLChange], from: ChangePosition, to: ChangePosition, lastChangeID: Int64?, axl: AXLClient) async throws {
+        var order: [String] = []
+        var pending: [String: (type: String, work: Pending)] = [:]
+        for change in changes.sorted(by: { $0.id < $1.id }) {
+            counts[change.type, default: [:]][change.action, default: 0] += 1
+            guard AXLCatalog.changeTarget(change.type) != nil else {
+                ignoredTypes.insert(change.type)
+                continue
+            }
+            let uuid = ChangeNotification.normalized(change.uuid)
+            let previous = pending[uuid]?.work
+            if previous == nil { order.append(uuid) }
+            let work: Pending
+            switch (change.action, previous) {
+            case ("r", _): work = .remove
+            case ("u", .patch(let tags)) where !change.doGet: work = .patch(tags + change.changedTags)
+            case ("u", nil) where !change.doGet: work = .patch(change.changedTags)
+            default: work = .fetch
+            }
+            pending[uuid] = (change.type, work)
+        }
+        var batch = ChangeBatch(from: from, to: to, lastChangeID: lastChangeID)
+        var users = Set<String>()
+        // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
+        let present = try await timed("database") { try await store.cnPresent(device: device, uuids: order) }
+        var fetches: [(uuid: String, type: String)] = []
+        for uuid in order {
+            guard let (type, work) = pending[uuid], let target = AXLCatalog.changeTarget(type) else { continue }
+            switch work {
+            case .remove:
+                batch.removedUUIDs.append(uuid)
+                for stored in present[uuid] ?? [] where stored.type == "User" { users.insert(stored.key) }
+            case .fetch:
+                fetches.append((uuid, type))
+            case .patch(let tags):
+                let heldKinds = Set((present[uuid] ?? []).map(\.kind))
+                let keyChanged = target.kept.contains { kept in tags.contains { kept.keyTags.contains($0.name) || kept.getTags.contains($0.name) } }
+                guard !keyChanged, target.kept.allSatisfy({ heldKinds.contains(DeviceSyncKind(rawValue: $0.sync.rawValue) ?? .infra) }) else {
+                    fetches.append((uuid, type))
+                    continue
+                }
+                for kept in target.kept {
+                    var fields: [(String, DeviceValue)] = []
+                    for tag in tags where kept.returnedTags.contains(tag.name) {
+                        fields.removeAll { $0.0 == tag.name }
+                        fields.append((tag.name, .text(tag.value)))
+                    }
+                    guard !fields.isEmpty else { continue }
+                    batch.patches.append((DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra, uuid, DeviceItem(uuid: nil, fields: fields).json))
+                }
+                for stored in present[uuid] ?? [] where stored.type == "User" { users.insert(stored.key) }
+            }
+        }
+        let keepAnalog = fetches.isEmpty ? true
+            : try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
+        let fetched = try await timed("gets") { try await fetch(fetches, axl: axl) }
+        for (uuid, item) in fetched {
+            guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
+            guard let item else {
+                // Gone between the change and the get: removed.
+                batch.removedUUIDs.append(uuid)
+                continue
+            }
+            for kept in target.kept {
+                if kept.inventoryType == "Phone", !keepAnalog, DeviceSync.isAnalogPhone(item) { continue }
+                let tags = Set(kept.returnedTags + kept.getTags)
+                let projected = DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
+                let kind = DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra
+                batch.upserts[kind, default: []].append(
+                    DeviceObjectRow(type: kept.inventoryType, key: projected.key(kept.keyTags), uuid: item.uuid ?? uuid,
+                                    attributes: projected.json))
+                if let tag = ChangeNotification.userTags[kept.inventoryType], let user = item.text(tag), !user.isEmpty {
+                    users.insert(user)
+                }
+            }
+        }
+        users = users.filter { !["admin", "globaladmin"].contains($0.lowercased()) }
+        let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
+        let result = try await timed("database") {
+            try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)])
+        }
+        applied.upserted += result.upserted
+        applied.inserted += result.inserted
+        applied.removed += result.removed
+        applied.patched += result.patched
+        if !users.isEmpty { try await ChangeNotification.affectedUsersChanged(device: device, userIDs: users, context: context) }
+        try await context.progress(done: Int64(totalChanges), total: nil, message: "applied changes up to \(to.nextStartChangeID - 1)")
+    }
+
+    /// The `get` of each object, several in flight (the client's lanes bound them); nil for one gone.
+    func fetch(_ objects: [(uuid: String, type: String)], axl: AXLClient) async throws -> [(String, DeviceItem?)] {
+        gets += objects.count
+        return try await withThrowingTaskGroup(of: (String, DeviceItem?).self) { group in
+            var results: [(String, DeviceItem?)] = []
+            var inFlight = 0
+            for object in objects {
+                guard let target = AXLCatalog.changeTarget(object.type) else { continue }
+                if inFlight >= axl.endpoint.concurrency, let result = try await group.next() {
+                    results.append(result)
+                    inFlight -= 1
+                }
+                group.addTask {
+                    // The feed's uuid, braced as AXL writes them.
+                    let braced = "{" + object.uuid.uppercased() + "}"
+                    return (object.uuid, try await axl.get(target.fetch, uuid: braced)?.item)
+                }
+                inFlight += 1
+            }
+            for try await result in group { results.append(result) }
+            return results
+        }
+    }
+
+    // MARK: the log
+
+    var totalChanges: Int { counts.values.flatMap(\.values).reduce(0, +) }
+
+    func flatCounts() -> [String: Int] {
+        var flat: [String: Int] = [:]
+        for (type, actions) in counts { for (action, count) in actions { flat["\(type).\(action)"] = count } }
+        return flat
+    }
+
+    /// "12 changes (Phone: 2 added, 1 updated; User: 1 removed); 3 objects fetched …".
+    func summary() -> String {
+        let names = ["a": "added", "u": "updated", "r": "removed"]
+        let byType = counts.keys.sorted().map { type in
+            let actions = ["a", "u", "r"].compactMap { action in counts[type]?[action].map { "\($0) \(names[action]!)" } }
+            return "\(type): \(actions.joined(separator: ", "))"
+        }
+        var text = "\(totalChanges) changes"
+        if !byType.isEmpty { text += " (\(byType.joined(separator: "; ")))" }
+        text += "; \(gets) fetched, \(applied.upserted) stored (\(applied.inserted) new), \(applied.patched) updated from changed tags, \(applied.removed) marked removed"
+        if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
+        if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
+        let phases = ["connect", "listChange", "gets", "database"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
+        return text + ". Timing: " + phases.joined(separator: ", ")
+    }
+
+    func log(_ level: String, _ message: String) async throws {
+        try await store.cnLog(device: device, owner: owner, [(level, message)])
+        try await context.log(message, level: level == "error" ? .error : level == "warning" ? .warning : .info)
+    }
+}

@@ -1,0 +1,357 @@
+import AXL
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+import TestSupport
+import Transport
+import XCTest
+
+extension DeviceSimulatorProcess {
+    /// POSTs one of the simulator's controls (`change-queue/reset`, `change-queue/burst?count=N`); returns its answer line.
+    func control(_ path: String) throws -> String {
+        let connection = try HTTPClientConnection(HTTPConfiguration(caFile: certificatePath, username: user, password: password))
+        var answer: [UInt8] = []
+        let status = try connection.perform(.post, url: baseURL + "/devsim/" + path, headers: [], body: []) { chunk in
+            answer.append(contentsOf: chunk)
+            return true
+        }
+        guard status == 200 else { throw TestFailure("devsim control \(path): HTTP \(status)") }
+        return String(decoding: answer, as: UTF8.self)
+    }
+}
+
+/// Change notification (issue 13) through real workers, `ucp devsim` and PostgreSQL.
+final class ChangeNotificationTests: XCTestCase {
+    var harness: SyncHarness!
+
+    override func setUp() async throws {
+        harness = try await SyncHarness()
+    }
+
+    override func tearDown() async throws {
+        harness?.stop()
+    }
+
+    var store: ChangeNotificationStore { ChangeNotificationStore(Connection(harness.database.app)) }
+
+    /// A Unified CM on a fresh simulator, synchronized (infrastructure and user) by the test worker.
+    func synchronizedDevice(users: Int, _ flags: [String] = [], startWorker: Bool = true) async throws -> DeviceSimulatorProcess {
+        let sim = try DeviceSimulatorProcess.start(for: self, users: users, arguments: flags)
+        if startWorker { try harness.startWorker() }
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        for kind in [DeviceSyncKind.infra, .user] {
+            let (result, job) = try await harness.sync(kind, "cucm")
+            XCTAssertEqual(job.state, .succeeded, result.stdout + result.stderr)
+        }
+        return sim
+    }
+
+    /// Queues a poll of the device and waits for it to end.
+    func poll(_ device: String = "cucm") async throws -> Job {
+        let id = try await harness.queue.jobEnqueue(.init(ChangeNotificationPoll.self, target: device,
+                                                          dedupKey: ChangeNotificationPoll.dedupKey(device: device), actor: "test")).id
+        return try await finished(id)
+    }
+
+    func finished(_ id: Int64, timeout: Double = 120) async throws -> Job {
+        var job: Job?
+        let ended = try await eventually(timeout: timeout) {
+            job = try await harness.queue.jobGet(id: id)
+            return job.map { [.succeeded, .failed, .canceled].contains($0.state) } ?? false
+        }
+        guard ended, let job else { throw TestFailure("job \(id) did not end: \(String(describing: job))") }
+        return job
+    }
+
+    /// The present objects of a kind, by type and key: their attributes (jsonb's text, so equal JSON compares equal).
+    func inventory(_ kind: DeviceSyncKind, device: String = "cucm") async throws -> [String: String] {
+        var objects: [String: String] = [:]
+        for object in try await harness.objects.deviceObjectList(device: device, kind: kind, limit: 100_000) {
+            objects["\(object.type)/\(object.key)"] = object.attributes
+        }
+        return objects
+    }
+
+    /// The inventory a poll left equals the one a full sync reads (named object by object when not).
+    func assertSame(_ afterPoll: [String: String], _ afterSync: [String: String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(afterPoll.count, afterSync.count, file: file, line: line)
+        for (key, value) in afterSync where afterPoll[key] != value {
+            XCTFail("\(key): poll stored \(afterPoll[key] ?? "nothing"), a full sync reads \(value)", file: file, line: line)
+        }
+    }
+
+    func attributes(_ type: String, _ key: String) async throws -> [String: Any]? {
+        guard let object = try await harness.objects.deviceObjectList(device: "cucm", type: type, limit: 100_000)
+            .first(where: { $0.key == key }) else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(object.attributes.utf8)) as? [String: Any]
+    }
+
+    func syncJobs(after id: Int64) async throws -> [Job] {
+        try await harness.queue.jobList(state: nil, type: nil, limit: 1000)
+            .filter { $0.id > id && ($0.type == InfrastructureSync.jobType || $0.type == UserSync.jobType) }
+    }
+
+    // MARK: the acceptance
+
+    /// Adds, updates and removals of users, phones and lines made through AXL are in the inventory
+    /// after one poll, exactly as a full synchronization reads them; a type off the seed's object list
+    /// is not asked for; the poll runs in maintenance mode; its log and `ucp device cn` tell it.
+    func testChangesMadeThroughAXLAreInTheInventoryAfterOnePoll() async throws {
+        let sim = try await synchronizedDevice(users: 20)
+        let baseline = try await store.cnState(device: "cucm")
+        XCTAssertNotNil(baseline?.position, "the first synchronization took the baseline before it read: "
+                        + ((try? harness.ucp(["device", "log", "cucm", "--kind", "infra"]).stdout) ?? ""))
+        let changes: [(String, (inout XMLWriter) -> Void)] = [
+            ("addUser", { $0.raw("<user><firstName>Chris</firstName><lastName>Notify</lastName><userid>cnuser1</userid><department>Sales</department></user>") }),
+            ("updateUser", { $0.raw("<userid>user000003</userid><department>Changed</department>") }),
+            ("removeUser", { $0.element("userid", "user000005") }),
+            ("addLine", { $0.raw("<line><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName><description>New line</description><usage>Device</usage></line>") }),
+            ("updateLine", { $0.raw("<pattern>1000004</pattern><routePartitionName>PT_Internal</routePartitionName><description>Updated line</description>") }),
+            ("removeLine", { $0.raw("<pattern>1000006</pattern><routePartitionName>PT_Internal</routePartitionName>") }),
+            // Renamed: present under its new key only.
+            ("updateLine", { $0.raw("<pattern>1000009</pattern><routePartitionName>PT_Internal</routePartitionName><newPattern>7009</newPattern>") }),
+            ("addPhone", { $0.raw("<phone><name>SEP00000000C001</name><description>CN phone</description><product>Cisco 8845</product><model>Cisco 8845</model><protocol>SIP</protocol><devicePoolName>DP_HQ</devicePoolName><ownerUserName>cnuser1</ownerUserName><lines><line><index>1</index><dirn><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName></dirn></line></lines></phone>") }),
+            ("updatePhone", { $0.raw("<name>SEP001122000007</name><description>Moved desk phone</description>") }),
+            ("removePhone", { $0.element("name", "SEP001122000008") }),
+            // A Region is kept by the infrastructure sync but is not on the seed's change-notification list.
+            ("addRegion", { $0.raw("<region><name>R_CN_Test</name></region>") }),
+        ]
+        for (operation, body) in changes {
+            XCTAssertEqual(try sim.axl(operation, body), 200, operation)
+        }
+        // Polls run while maintenance mode is on (seed: supported in maintenance mode).
+        XCTAssertEqual(try harness.ucp(["maintenance", "on"]).status, 0)
+        let job = try await poll()
+        XCTAssertEqual(job.state, .succeeded, job.error ?? "")
+        XCTAssertEqual(try harness.ucp(["maintenance", "off"]).status, 0)
+
+        await assertEqual(try await attributes("User", "cnuser1")?["department"] as? String, "Sales")
+        await assertEqual(try await attributes("User", "user000003")?["department"] as? String, "Changed")
+        await assertEqual(try await attributes("Line", "7001/PT_Internal")?["description"] as? String, "New line")
+        await assertEqual(try await attributes("Line", "1000004/PT_Internal")?["description"] as? String, "Updated line")
+        await assertEqual(try await attributes("Phone", "SEP00000000C001")?["description"] as? String, "CN phone")
+        await assertEqual(try await attributes("Phone", "SEP001122000007")?["description"] as? String, "Moved desk phone")
+        let removed = try await harness.objects.deviceObjectList(device: "cucm", kind: .user, includeRemoved: true, limit: 100_000)
+            .filter { $0.removedAt != nil }.map { "\($0.type)/\($0.key)" }
+        XCTAssertEqual(Set(removed), ["User/user000005", "Line/1000006/PT_Internal", "Phone/SEP001122000008", "Line/1000009/PT_Internal"])
+        await assertEqual(try await attributes("Line", "7009/PT_Internal")?["pattern"] as? String, "7009")
+        let infraAfterPoll = try await inventory(.infra)
+        XCTAssertNil(infraAfterPoll["Region/R_CN_Test"], "Region is not on the object list: the poll did not ask for it")
+
+        // The inventory equals what a full synchronization reads now.
+        let afterPoll = try await inventory(.user)
+        let (_, resync) = try await harness.sync(.user, "cucm")
+        XCTAssertEqual(resync.state, .succeeded)
+        let afterSync = try await inventory(.user)
+        assertSame(afterPoll, afterSync)
+
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"])
+        XCTAssertEqual(log.status, 0, log.stderr)
+        XCTAssertTrue(log.stdout.contains("Change notification of 'cucm' started"), log.stdout)
+        XCTAssertTrue(log.stdout.contains("User: 1 added, 1 updated, 1 removed"), log.stdout)
+        XCTAssertTrue(log.stdout.contains("Phone: 1 added, 1 updated, 1 removed"), log.stdout)
+        XCTAssertTrue(log.stdout.contains("Line: 1 added, 2 updated, 1 removed"), log.stdout)
+        XCTAssertFalse(log.stdout.contains("Region"), log.stdout)
+        let shown = try harness.ucp(["device", "cn", "cucm"])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertTrue(shown.stdout.contains("change notification: on (default: Unified CM 10.0 or later)"), shown.stdout)
+        XCTAssertTrue(shown.stdout.contains("last outcome:        Completed. 10 changes"), shown.stdout)
+        let state = try await store.cnState(device: "cucm")
+        XCTAssertEqual(state?.queueID, baseline?.queueID)
+        XCTAssertEqual(state?.nextStartChangeID, (baseline?.nextStartChangeID ?? 0) + 11, "the position moved past the 11 changes")
+    }
+
+    /// An answer paged at 4 changes is read to the end in one poll; the burst's updates carry their
+    /// changed tags, so no object is fetched.
+    func testAPagedAnswerIsReadToTheEnd() async throws {
+        let sim = try await synchronizedDevice(users: 20, ["--change-page-size", "4"])
+        XCTAssertEqual(try sim.control("change-queue/burst?count=23"), "burst: 23 changes\n")
+        let job = try await poll()
+        XCTAssertEqual(job.state, .succeeded, job.error ?? "")
+        for index in 0..<20 {
+            let expected = index < 3 ? "burst-\(index + 20)" : "burst-\(index)"
+            await assertEqual(try await attributes("User", "user" + String(format: "%06d", index))?["department"] as? String, expected)
+        }
+        let log = try await store.cnLogGet(device: "cucm")
+        let pages = log?.lines.filter { $0.message.hasPrefix("Applied changes") }.count ?? 0
+        XCTAssertEqual(pages, 6, "23 changes at 4 a page")
+        XCTAssertTrue(log?.outcome?.contains("23 changes (User: 23 updated); 0 fetched") == true, log?.outcome ?? "")
+    }
+
+    /// Fault 5007 (the AXL service restarted: a new queue id) triggers one full synchronization and a
+    /// new baseline, with the reason in the log and the audit trail; so does a start evicted from the cache.
+    func testFault5007AndAnEvictedStartEachTriggerOneFullSyncAndANewBaseline() async throws {
+        let sim = try await synchronizedDevice(users: 10, ["--change-cache-size", "5"])
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        let reset = try sim.control("change-queue/reset")
+        let newQueue = String(reset.split(separator: " ").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let job = try await poll()
+        XCTAssertEqual(job.state, .succeeded, job.error ?? "")
+        let syncs = try await syncJobs(after: before)
+        XCTAssertEqual(syncs.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        await assertEqual(try await store.cnState(device: "cucm")?.queueID, newQueue)
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertEqual(audit.count, 1)
+        XCTAssertTrue(audit.first?.message.contains("fault 5007") == true, audit.first?.message ?? "")
+        XCTAssertTrue(audit.first?.message.contains("the AXL service restarted") == true, audit.first?.message ?? "")
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"])
+        XCTAssertTrue(log.stdout.contains("missed changes (fault 5007"), log.stdout)
+        for sync in syncs { await assertEqual(try await finished(sync.id).state, .succeeded) }
+
+        // Now past the cache: 12 changes where 5 are kept evict the position.
+        let second = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        _ = try sim.control("change-queue/burst?count=12")
+        await assertEqual(try await poll().state, .succeeded)
+        let evicted = try await syncJobs(after: second)
+        XCTAssertEqual(evicted.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let reasons = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertEqual(reasons.count, 2)
+        XCTAssertTrue(reasons.contains { $0.message.contains("no longer in the change cache") }, reasons.map(\.message).joined(separator: "\n"))
+        for sync in evicted { await assertEqual(try await finished(sync.id).state, .succeeded) }
+        // The full syncs read the burst; the next poll starts from the new baseline without a resync.
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await syncJobs(after: second).count, 2)
+    }
+
+    /// Another Unified CM version than the baseline's (an upgrade: the seed asks for a user
+    /// synchronization after it) triggers a full synchronization and a new baseline.
+    func testANewUnifiedCMVersionTriggersAFullSyncAndANewBaseline() async throws {
+        _ = try await synchronizedDevice(users: 5)
+        try await Connection(harness.database.owner).query(Statement("", """
+            UPDATE device_change_notification SET cucm_version = '11.5.1.10000(1)' WHERE device = 'cucm'
+            """))
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let syncs = try await syncJobs(after: before)
+        XCTAssertEqual(syncs.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertEqual(audit.count, 1)
+        XCTAssertTrue(audit.first?.message.contains("version changed from 11.5.1.10000(1) to 12.5.1.11900(146)") == true,
+                      audit.first?.message ?? "")
+        await assertEqual(try await store.cnState(device: "cucm")?.cucmVersion, "12.5.1.11900(146)")
+    }
+
+    /// The first poll of a device never synchronized only takes the baseline; the first poll of a
+    /// device synchronized without one (changes since that sync unknown) also queues a full sync.
+    func testTheFirstPollTakesTheBaselineAndResyncsADeviceSynchronizedWithoutOne() async throws {
+        let sim = try DeviceSimulatorProcess.start(for: self, users: 5)
+        try harness.startWorker()
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await syncJobs(after: before).count, 0, "nothing to read again: no inventory yet")
+        await assertTrue(try await store.cnState(device: "cucm")?.position != nil)
+
+        for kind in [DeviceSyncKind.infra, .user] { _ = try await harness.sync(kind, "cucm") }
+        try await Connection(harness.database.owner).query(Statement("", """
+            UPDATE device_change_notification SET queue_id = NULL, next_start_change_id = NULL WHERE device = 'cucm'
+            """))
+        let synced = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let syncs = try await syncJobs(after: synced)
+        XCTAssertEqual(syncs.map(\.type).sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertTrue(audit.first?.message.contains("no baseline was taken") == true, audit.first?.message ?? "")
+    }
+
+    /// A worker killed with SIGKILL in the middle of a poll loses no change: the position moved only
+    /// with the pages applied, the coordinator hands the poll to another worker, which replays the rest.
+    func testAWorkerKilledMidPollLosesNoChange() async throws {
+        _ = try harness.processes.start("worker", ["worker", "--concurrency", "4", "--name", "doomed-worker", "--lease", "3s"])
+        let sim = try await synchronizedDevice(users: 20, ["--change-page-size", "2", "--latency-ms", "200"], startWorker: false)
+        let start = try await store.cnState(device: "cucm")?.nextStartChangeID ?? 0
+        _ = try sim.control("change-queue/burst?count=20")
+        let id = try await harness.queue.jobEnqueue(.init(ChangeNotificationPoll.self, target: "cucm",
+                                                          dedupKey: ChangeNotificationPoll.dedupKey(device: "cucm"), actor: "test")).id
+        // Killed once the first pages are applied and more remain.
+        let midway = try await eventually(timeout: 60, interval: 0.02) {
+            let next = try await store.cnState(device: "cucm")?.nextStartChangeID ?? 0
+            return next > start && next < start + 20
+        }
+        XCTAssertTrue(midway, "the poll never stood between its first and last page")
+        harness.processes.kill("worker")
+        await assertEqual(try await harness.queue.jobGet(id: id)?.state, .running, "killed mid-poll")
+        _ = try harness.processes.start("coordinator", ["coordinator", "--rescue-interval", "0.5s", "--name", "test-coordinator"])
+        _ = try harness.processes.start("worker2", ["worker", "--concurrency", "4", "--name", "second-worker"])
+        let job = try await finished(id)
+        XCTAssertEqual(job.state, .succeeded, job.error ?? "")
+        XCTAssertEqual(job.attempt, 2, "the second worker ran the poll again")
+        for index in 0..<20 {
+            await assertEqual(try await attributes("User", "user" + String(format: "%06d", index))?["department"] as? String, "burst-\(index)")
+        }
+        await assertEqual(try await store.cnState(device: "cucm")?.nextStartChangeID, start + 20)
+    }
+
+    /// Changes made while a full synchronization reads are none of them missing afterwards: the sync
+    /// took the baseline before it read, and the first poll after it replays them.
+    func testChangesDuringAFullSyncAreNoneOfThemMissingAfterwards() async throws {
+        let sim = try DeviceSimulatorProcess.start(for: self, users: 200, arguments: ["--latency-ms", "30"])
+        try harness.startWorker()
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        let submitted = try harness.ucp(["submit", "sync", "user", "--device", "cucm"])
+        XCTAssertEqual(submitted.status, 0, submitted.stderr)
+        let baselined = try await eventually(timeout: 60, interval: 0.02) { try await self.store.cnState(device: "cucm")?.position != nil }
+        XCTAssertTrue(baselined)
+        // While the sync reads: additions, updates and removals at both ends of the lists.
+        var made = 0
+        for index in [0, 1, 198, 199] {
+            let userid = "user" + String(format: "%06d", index)
+            XCTAssertEqual(try sim.axl("updateUser") { $0.raw("<userid>\(userid)</userid><department>During sync</department>") }, 200)
+            made += 1
+        }
+        XCTAssertEqual(try sim.axl("removeUser") { $0.element("userid", "user000060") }, 200)
+        XCTAssertEqual(try sim.axl("addUser") { $0.raw("<user><lastName>During</lastName><userid>zz-during</userid></user>") }, 200)
+        XCTAssertEqual(try sim.axl("updatePhone") { $0.raw("<name>SEP001122000077</name><description>During sync</description>") }, 200)
+        let sync = try await harness.queue.jobList(state: nil, type: UserSync.jobType, limit: 1).first
+        XCTAssertEqual(sync?.state, .running, "the changes were made while the sync read")
+        let syncJob = try await finished(try XCTUnwrap(sync?.id))
+        XCTAssertEqual(syncJob.state, .succeeded)
+        await assertEqual(try await poll().state, .succeeded)
+        let afterPoll = try await inventory(.user)
+        for index in [0, 1, 198, 199] {
+            XCTAssertTrue(afterPoll["User/user" + String(format: "%06d", index)]?.contains("During sync") == true)
+        }
+        XCTAssertNil(afterPoll["User/user000060"])
+        XCTAssertNotNil(afterPoll["User/zz-during"])
+        XCTAssertTrue(afterPoll["Phone/SEP001122000077"]?.contains("During sync") == true)
+        // And equal to what a full synchronization reads now.
+        let (_, again) = try await harness.sync(.user, "cucm")
+        XCTAssertEqual(again.state, .succeeded)
+        let afterSync = try await inventory(.user)
+        assertSame(afterPoll, afterSync)
+    }
+
+    /// The coordinator polls a synchronized Unified CM on its interval; `ucp device cn` sets and shows it
+    /// and refuses a bad interval in one line naming the field; a Unified CM older than 10.0 is off.
+    func testTheCoordinatorPollsOnTheIntervalAndTheCommandSetsIt() async throws {
+        let sim = try await synchronizedDevice(users: 5)
+        let bad = try harness.ucp(["device", "cn", "cucm", "--interval", "0s"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("interval"), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        let set = try harness.ucp(["device", "cn", "cucm", "--interval", "1s"])
+        XCTAssertEqual(set.status, 0, set.stderr)
+        XCTAssertTrue(set.stdout.contains("interval:            1 s"), set.stdout)
+        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator"])
+        _ = try sim.axl("updateUser") { $0.raw("<userid>user000001</userid><department>Polled</department>") }
+        let polled = try await eventually(timeout: 60) {
+            try await self.attributes("User", "user000001")?["department"] as? String == "Polled"
+        }
+        XCTAssertTrue(polled, "the coordinator's polls brought the change")
+        let polls = try await harness.queue.jobList(state: nil, type: ChangeNotificationPoll.jobType, limit: 1000)
+        XCTAssertLessThanOrEqual(polls.filter { $0.state == .queued || $0.state == .running }.count, 1)
+        let off = try harness.ucp(["device", "cn", "cucm", "--disable", "--json"])
+        let shown = try JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(shown?["on"] as? Bool, false, off.stdout)
+
+        try await DeviceStore(Connection(harness.database.app), secretBox: harness.box).deviceAdd(
+            DeviceDraft(name: "old-cucm", kind: .callProcessor, version: "9.1", address: "127.0.0.1", port: sim.port,
+                        adminUser: sim.user, caFile: sim.certificatePath),
+            password: .init(sim.password), actor: "test")
+        await assertEqual(try await store.cnState(device: "old-cucm")?.on, false)
+        let refused = try harness.ucp(["device", "cn", "old-cucm", "--enable"])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+    }
+}
