@@ -66,6 +66,8 @@ public struct APIServer: Sendable {
     let readiness: @Sendable () async throws -> String?
     let extraRoutes: [ExtraRoute]
     let logger: Logger
+    /// `GET /api/v1/status`'s answer, shared for half a second.
+    let statusCache = SnapshotCache()
 
     /// `readiness` answers nil when ready, else why not (the database unreachable, migrations pending).
     public init(configuration: APIServerConfiguration, database: ConnectionConfiguration,

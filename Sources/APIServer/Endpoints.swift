@@ -14,7 +14,7 @@ import ScheduleRules
 /// same field, before anything is written; every change is audited with the token's name as actor.
 enum Endpoints {
     static var all: [Endpoint] {
-        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens]
+        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens] + admin
     }
 
     // MARK: probes and status
@@ -32,8 +32,11 @@ enum Endpoints {
             return try call.json(["status": "ready"])
         },
         Endpoint("GET", "/api/v1/status") { call in
-            let status = try await call.withConnection { try await QueueStore($0).statusSnapshot(workersWithinSeconds: 120) }
-            return try call.json(Representation.status(status, database: call.server.configuration.databaseDescription))
+            // One read and one encoding per half second, shared by every caller (a dashboard polled by many).
+            APICall.json(try await call.server.statusCache.value {
+                let status = try await call.withConnection { try await QueueStore($0).statusSnapshot(workersWithinSeconds: 120) }
+                return try Representation.encode(Representation.status(status, database: call.server.configuration.databaseDescription))
+            })
         },
     ]
 
@@ -174,14 +177,7 @@ enum Endpoints {
         },
         Endpoint("GET", "/api/v1/domains/{name}") { call in
             let name = try call.path("name")
-            let object = try await call.withConnection { connection -> Data in
-                let store = DomainStore(connection)
-                guard let domain = try await store.domain(named: name) else { throw DomainStore.noSuchDomain(name) }
-                let rules = try await store.domainRules(name: name)
-                let areas = try await ServiceAreaStore(connection).serviceAreaList(domain: name)
-                return try Representation.encode(Representation.domainDetail(domain, rules: rules, areas: areas))
-            }
-            return APICall.json(object)
+            return APICall.json(try await call.withConnection { try await domainDetail(name, connection: $0) })
         },
         Endpoint("DELETE", "/api/v1/domains/{name}") { call in
             let name = try call.path("name")

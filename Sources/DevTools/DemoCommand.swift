@@ -56,9 +56,11 @@ struct DemoCommand: AsyncParsableCommand {
         let changeArrived: Bool
         let directorySynchronized: Bool
         let domainSynchronized: Bool
+        var viewerToken: String?
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
+            viewerToken = try await DemoStatusPage.start(database: database, processes: processes)
             verdict = try await runScenario(store: store, processes: processes)
             devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
                                                             environment: environment)
@@ -75,9 +77,11 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             fflush(nil)  // what we printed comes before the error line on stderr
             await processes.stop()
+            if let viewerToken { await DemoStatusPage.stop(database: database, token: viewerToken) }
             throw error
         }
         let statuses = await processes.stop()
+        if let viewerToken { await DemoStatusPage.stop(database: database, token: viewerToken) }
         // The simulator ends on SIGTERM without a handler of its own; only the queue's processes must exit cleanly.
         let uncleanExits = statuses.filter { $0.status != 0 && $0.child.name != DemoProcesses.simulatorName }
         if uncleanExits.isEmpty {
@@ -241,7 +245,6 @@ actor DemoProcesses {
     var workers: [Child] { children.filter { Self.workerNames.contains($0.name) } }
 
     func start() throws {
-        let executable = ChildProcess.currentExecutable
         var roles = [(name: Self.coordinatorName,
                       arguments: ["coordinator", "--name", Self.coordinatorName, "--rescue-interval", "1s"])]
         for name in Self.workerNames {
@@ -251,26 +254,37 @@ actor DemoProcesses {
         roles.append((name: Self.simulatorName, arguments: [
             "devsim", "--port", "0", "--users", String(Self.simulatorUsers), "--user", DemoDevices.adminUser,
             "--password-file", DemoDevices.passwordFile(logFolder), "--cert-out", DemoDevices.certificateFile(logFolder)]))
-        for role in roles {
-            let logPath = "\(logFolder)/\(role.name).log"
-            let pid = try ChildProcess.spawn([executable] + role.arguments, outputPath: logPath, environment: environment)
-            children.append(Child(name: role.name, pid: pid, logPath: logPath))
-        }
+        for role in roles { try spawn(name: role.name, arguments: role.arguments) }
+    }
+
+    /// Starts one more child of ours (`ucp ARGUMENTS…`), stopped with the others.
+    @discardableResult
+    func spawn(name: String, arguments: [String]) throws -> Child {
+        let logPath = "\(logFolder)/\(name).log"
+        let pid = try ChildProcess.spawn([ChildProcess.currentExecutable] + arguments, outputPath: logPath, environment: environment)
+        let child = Child(name: name, pid: pid, logPath: logPath)
+        children.append(child)
+        return child
     }
 
     /// The simulator's port, once it printed its ready line.
     func simulatorPort(timeout: Double = 60) async throws -> Int {
         guard let simulator = children.first(where: { $0.name == Self.simulatorName }) else { throw DemoFailure("devsim: not started") }
+        return try await waitForLine(of: simulator, after: "listening on https://127.0.0.1:", what: "devsim", timeout: timeout)
+    }
+
+    /// The port a child printed after `marker` in its log (its ready line).
+    func waitForLine(of child: Child, after marker: String, what: String, timeout: Double = 60) async throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             try checkRunning()
-            let log = (try? String(contentsOfFile: simulator.logPath, encoding: .utf8)) ?? ""
-            if let range = log.range(of: "listening on https://127.0.0.1:"), let port = Int(log[range.upperBound...].prefix { $0.isNumber }) {
+            let log = (try? String(contentsOfFile: child.logPath, encoding: .utf8)) ?? ""
+            if let range = log.range(of: marker), let port = Int(log[range.upperBound...].prefix { $0.isNumber }) {
                 return port
             }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        throw DemoFailure("devsim: not listening after \(Int(timeout)) s (log: \(simulator.logPath))")
+        throw DemoFailure("\(what): not listening after \(Int(timeout)) s (log: \(child.logPath))")
     }
 
     /// Throws if a child has exited: each should run until the demo stops it.

@@ -36,9 +36,13 @@ public enum AccessPolicy {
         Route("GET", "/api/v1/audit", .viewer),
         Route("GET", "/api/v1/devices", .viewer),
         Route("GET", "/api/v1/devices/{name}", .viewer),
+        Route("POST", "/api/v1/devices", .admin),
+        Route("PATCH", "/api/v1/devices/{name}", .admin),
         Route("DELETE", "/api/v1/devices/{name}", .admin),
         Route("GET", "/api/v1/domains", .viewer),
         Route("GET", "/api/v1/domains/{name}", .viewer),
+        Route("POST", "/api/v1/domains", .admin),
+        Route("PATCH", "/api/v1/domains/{name}", .admin),
         Route("DELETE", "/api/v1/domains/{name}", .admin),
         Route("GET", "/api/v1/domains/{name}/service-areas", .viewer),
         Route("GET", "/api/v1/domains/{name}/service-areas/{area}", .viewer),
@@ -52,6 +56,10 @@ public enum AccessPolicy {
         Route("GET", "/api/v1/schedules/{name}/preview", .viewer),
         Route("POST", "/api/v1/schedules/{name}/run-now", .`operator`),
         Route("GET", "/api/v1/tokens", .admin),
+        Route("POST", "/api/v1/tokens", .admin),
+        Route("DELETE", "/api/v1/tokens/{name}", .admin),
+        Route("GET", "/api/v1/settings", .viewer),
+        Route("PUT", "/api/v1/settings/{key}", .admin),
     ]
 
     public enum Decision: Sendable, Equatable {

@@ -9,6 +9,11 @@ public struct SettingsStore: Sendable {
         self.connection = connection
     }
 
+    /// On/off: user synchronization keeps analog phones (off by default, seed).
+    public static let analogPhoneSupport = "analog_phone_support"
+    /// On/off: the Extension Mobility service is enterprise-subscribed (off by default, seed).
+    public static let extensionMobilityEnterprise = "extension_mobility_enterprise"
+
     static let settingGet = Statement("setting_get", "SELECT value::text AS value FROM settings WHERE key = $1")
     static let settingSet = Statement("setting_set", """
         INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, now(), $3)

@@ -15,7 +15,7 @@ import Synchronization
 /// answering garbage) ends the sync with the reason.
 public enum DeviceSync {
     /// The setting that lets user synchronization keep analog phones (seed: `analog_phone_support`).
-    public static let analogPhoneSetting = "analog_phone_support"
+    public static let analogPhoneSetting = SettingsStore.analogPhoneSupport
     public static let defaultPageSize = 1000
     public static let defaultConcurrency = 4
 

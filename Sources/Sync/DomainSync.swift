@@ -51,7 +51,7 @@ public struct DomainSynchronization: Sendable {
     public static let extensionMobilityURL = "%/emapp/EMAppServlet%"
     /// The setting saying the Extension Mobility service is enterprise-subscribed (every device
     /// profile has it: each is Extension Mobility access).
-    public static let extensionMobilityEnterpriseSetting = "extension_mobility_enterprise"
+    public static let extensionMobilityEnterpriseSetting = SettingsStore.extensionMobilityEnterprise
     /// The lines a dry run prints after its summary.
     static let dryRunLines = 200
 

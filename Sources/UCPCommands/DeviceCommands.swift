@@ -26,18 +26,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            guard let kindText = fields.kind else { throw ValidationError("kind: required (--kind cucm|unity|imp|ldap)") }
-            guard let address = fields.address else { throw ValidationError("address: required (--address HOST)") }
-            guard let user = fields.user else { throw ValidationError("admin_user: required (--user NAME, for a directory its admin DN)") }
-            let kind = try DeviceValidation.kind(kindText)
-            let draft = DeviceDraft(
-                name: name, kind: kind, version: fields.version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
-                port: fields.port, backupAddress: fields.backupAddress, backupPort: fields.backupPort, adminUser: user,
-                axlVersion: fields.axlVersion ?? DeviceValidation.defaultAXLVersion,
-                verifyTLS: fields.verifyTLS ?? true, caFile: fields.caFile,
-                directoryType: try fields.serverType.map(DeviceValidation.serverType),
-                ldapSecurity: try fields.security.map(DeviceValidation.security))
-            try DeviceValidation.draft(draft) // before asking for the password
+            let draft = try fields.change.draft(name: name) // before asking for the password
             let box = try DevicePasswords.box()
             let password = try DevicePasswords.read(fields, deviceName: name, required: true)!
             let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
@@ -55,40 +44,14 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let kind = try fields.kind.map(DeviceValidation.kind)
-            let serverType = try fields.serverType.map(DeviceValidation.serverType)
-            let security = try fields.security.map(DeviceValidation.security)
+            let change = fields.change
+            try change.checkChoices()
             let wantsPassword = fields.passwordStdin || fields.passwordFile != nil
             let box = wantsPassword ? try DevicePasswords.box() : nil
             let password = try DevicePasswords.read(fields, deviceName: name, required: false)
             let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
             let before = try await store.deviceGet(name: name)
-            let fields = fields
-            let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { draft in
-                if let kind {
-                    draft.kind = kind
-                    if kind != .directory { draft.directoryType = nil; draft.ldapSecurity = nil }
-                    if kind == .directory && draft.ldapSecurity == nil { draft.ldapSecurity = .ldap }
-                }
-                if let serverType { draft.directoryType = serverType }
-                if let security {
-                    // The port follows the security unless it is given too.
-                    if fields.port == nil, draft.port == draft.ldapSecurity?.defaultPort { draft.port = security.defaultPort }
-                    draft.ldapSecurity = security
-                }
-                if let version = fields.version { draft.version = version.isEmpty ? nil : version }
-                if let address = fields.address { draft.address = address }
-                if let port = fields.port { draft.port = port }
-                if let backupAddress = fields.backupAddress {
-                    draft.backupAddress = backupAddress.isEmpty ? nil : backupAddress
-                    if backupAddress.isEmpty && fields.backupPort == nil { draft.backupPort = nil }
-                }
-                if let backupPort = fields.backupPort { draft.backupPort = backupPort }
-                if let user = fields.user { draft.adminUser = user }
-                if let axlVersion = fields.axlVersion { draft.axlVersion = axlVersion }
-                if let verifyTLS = fields.verifyTLS { draft.verifyTLS = verifyTLS }
-                if let caFile = fields.caFile { draft.caFile = caFile.isEmpty ? nil : caFile }
-            }
+            let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { try change.apply(to: &$0) }
             print(before.map { $0.updatedAt == device.updatedAt } == true
                   ? "device '\(name)': nothing changed" : "device '\(name)' changed")
             if before?.verifyTLS == true && !device.verifyTLS {
@@ -392,19 +355,18 @@ struct DeviceFieldOptions: ParsableArguments {
           help: "Verify the device's TLS certificate (on by default; turning it off is audited).")
     var verifyTLS: Bool?
     @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the device's certificate.") var caFile: String?
+
+    /// The fields given, as `DeviceChange` (the one place the command line and the API share) reads them.
+    var change: DeviceChange {
+        DeviceChange(kind: kind, serverType: serverType, security: security, version: version, address: address, port: port,
+                     backupAddress: backupAddress, backupPort: backupPort, adminUser: user, axlVersion: axlVersion,
+                     verifyTLS: verifyTLS, caFile: caFile)
+    }
 }
 
 enum DevicePasswords {
     /// The key that seals device passwords, with the fix in the message when none is configured.
-    static func box() throws -> SecretBox {
-        let path = ProcessInfo.processInfo.environment[SecretKey.environmentVariable] ?? ""
-        guard !path.isEmpty else { throw DeviceStore.noKey }
-        do {
-            return SecretBox(key: try SecretKey.load(path: path))
-        } catch let error as SecretsError {
-            throw ValidationError("password: \(error.message)")
-        }
-    }
+    static func box() throws -> SecretBox { try DeviceStore.secretBoxFromEnvironment() }
 
     /// The password from standard input, a file, or a prompt without echo on a terminal; never from argv.
     static func read(_ options: DeviceFieldOptions, deviceName: String, required: Bool) throws -> Secret? {

@@ -28,7 +28,7 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             var draft = DomainDraft(name: name)
-            try fields.apply(to: &draft)
+            try fields.change.apply(to: &draft)
             let store = DomainStore(Connection(try await Database.open()))
             let domain = try await store.domainAdd(draft, actor: global.actorName)
             print("domain '\(domain.name)' added (\(DomainOutput.source(domain)))")
@@ -48,17 +48,10 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             // Everything that can be checked without the database, before it is opened.
-            var probe = DomainDraft(name: name)
-            try fields.apply(to: &probe)
-            let newRules = rules.isEmpty ? nil : try DomainRules.parse(rules)
-            let store = DomainStore(Connection(try await Database.open()))
-            let before = try await store.domain(named: name)
-            let fields = fields
-            let domain = try await store.domainUpdate(name: name, actor: global.actorName) { draft in
-                try fields.apply(to: &draft)
-            }
-            var changed = before.map { $0.updatedAt != domain.updatedAt } ?? true
-            if let newRules, try await store.domainRulesSet(name: name, newRules, actor: global.actorName) { changed = true }
+            var change = fields.change
+            change.rules = rules.isEmpty ? nil : rules
+            try change.check(name: name)
+            let changed = try await DomainStore(Connection(try await Database.open())).domainEdit(name: name, change, actor: global.actorName)
             print(changed ? "domain '\(name)' changed" : "domain '\(name)': nothing changed")
         }
     }
@@ -196,132 +189,16 @@ struct DomainFieldOptions: ParsableArguments {
     @Option(name: .customLong("sync-start"), help: "Synchronization start date: 2026-11-23T10:00:00Z or 2026-11-23 10:00 (UTC; default now).")
     var syncStart: String?
 
-    /// Applies the options given to `draft`; the refusals that need no database are thrown here.
-    func apply(to draft: inout DomainDraft) throws {
-        if let directory {
-            draft.directory = directory.isEmpty ? nil : directory
-            if directory.isEmpty && searchBase.isEmpty {
-                draft.searchBase = nil
-                draft.syncInactiveUsers = false
-            }
-        }
-        if let mode { draft.mode = try Self.choice(mode, field: "mode", as: LDAPMode.self) }
-        if let update { draft.updatePolicy = try Self.choice(update, field: "update_policy", as: UpdatePolicy.self) }
-        if let staleUsers { draft.staleUserAction = try Self.choice(staleUsers, field: "stale_user_action", as: StaleUserAction.self) }
-        guard searchBase.count <= 1 else {
-            throw InputError(field: "search_base", problem: "a domain has exactly one user search base (seed); give --search-base once and create another domain for another base")
-        }
-        if let base = searchBase.first { draft.searchBase = base.isEmpty ? nil : base }
-        if let syncInactiveUsers { draft.syncInactiveUsers = syncInactiveUsers }
-        let attributes: [(MappedField, String?)] = [(.userID, userIDAttribute), (.phone, phoneAttribute), (.email, emailAttribute),
-                                                    (.middleName, middleNameAttribute), (.directoryURI, directoryURIAttribute)]
-        for case let (field, text?) in attributes {
-            draft.mapping[field] = text.lowercased() == "default" ? nil : text
-        }
-        try applyFilter(to: &draft)
-        try applyNamedFilters(to: &draft)
-        if let writeBackAttribute {
-            draft.writeBackAttribute = writeBackAttribute.lowercased() == "none" ? nil : writeBackAttribute
-            if draft.writeBackAttribute == nil && writeBackMask == nil { draft.writeBackMask = nil }
-        }
-        if let writeBackMask { draft.writeBackMask = writeBackMask.isEmpty ? nil : writeBackMask }
-        if let deleteGuardCount { draft.deletionGuard.maximumCount = deleteGuardCount }
-        if let deleteGuardPercent { draft.deletionGuard.maximumPercent = deleteGuardPercent }
-        if let syncInterval {
-            if syncInterval.lowercased() == "none" {
-                draft.syncInterval = nil
-                draft.syncStart = nil
-            } else {
-                do {
-                    draft.syncInterval = try ScheduleFrequency(parsing: syncInterval)
-                } catch {
-                    throw InputError(field: "sync_interval", problem: "\(error.problem)")
-                }
-                if draft.syncStart == nil && syncStart == nil { draft.syncStart = Date() }
-            }
-        }
-        if let syncStart {
-            do {
-                draft.syncStart = try ScheduleStart.parse(syncStart, timeZone: TimeZone(identifier: "UTC")!)
-            } catch {
-                throw InputError(field: "sync_start", problem: "\(error.problem)")
-            }
-        }
-    }
-
-    private func applyFilter(to draft: inout DomainDraft) throws {
-        let given = [allUsers, !conditions.isEmpty, advancedFilter != nil].filter { $0 }.count
-        guard given <= 1 else {
-            throw InputError(field: "filter", problem: "give one of --all-users, --where or --advanced-filter")
-        }
-        if match != nil && conditions.isEmpty { throw InputError(field: "match", problem: "applies to --where conditions (give them too)") }
-        if allUsers { draft.filter = .allUsers }
-        if let advancedFilter {
-            draft.filter = .advanced(advancedFilter)
-            try draft.filter.validate()
-        }
-        if !conditions.isEmpty {
-            let match = try match.map { text in
-                guard let match = SimpleQuery.Match(rawValue: text.lowercased()) else {
-                    throw InputError(field: "match", problem: "must be all or any (got '\(text)')")
-                }
-                return match
-            } ?? .all
-            var parsed: [QueryCondition] = []
-            for condition in conditions { parsed.append(try QueryCondition(parsing: condition)) }
-            draft.filter = .simple(SimpleQuery(conditions: parsed, match: match))
-        }
-    }
-
-    private func applyNamedFilters(to draft: inout DomainDraft) throws {
-        if !serviceAreaFilters.isEmpty {
-            draft.serviceAreaFilters = try serviceAreaFilters == [""] ? [] : serviceAreaFilters.map { text in
-                let (name, filter) = try Self.pair(text, field: "service_area_filter", shape: "SERVICE_AREA=FILTER")
-                return NamedLDAPFilter(name: name, filter: filter)
-            }
-        }
-        if !userRoleFilters.isEmpty {
-            draft.userRoleFilters = try userRoleFilters == [""] ? [] : userRoleFilters.map { text in
-                let (name, filter) = try Self.pair(text, field: "user_role_filter", shape: "USER_ROLE=FILTER")
-                return NamedLDAPFilter(name: name, filter: filter)
-            }
-        }
-        for text in serviceAreaMasks {
-            let (name, mask) = try Self.pair(text, field: "service_area_mask", shape: "SERVICE_AREA=MASK ('' clears)", emptyValue: true)
-            let index = try Self.serviceArea(name, in: draft, field: "service_area_mask")
-            draft.serviceAreaFilters[index].mask = mask.isEmpty ? nil : mask
-        }
-        for name in serviceAreaNewLines {
-            let index = try Self.serviceArea(name, in: draft, field: "service_area_new_line")
-            draft.serviceAreaFilters[index].assignNewLine = true
-        }
-    }
-
-    private static func serviceArea(_ name: String, in draft: DomainDraft, field: String) throws -> Int {
-        guard let index = draft.serviceAreaFilters.firstIndex(where: { $0.name.lowercased() == name.lowercased() }) else {
-            throw InputError(field: field, problem: "no service area filter named '\(name)' (add it with --service-area-filter)")
-        }
-        return index
-    }
-
-    /// `NAME=VALUE`, split at the first '=' (names cannot hold one).
-    private static func pair(_ text: String, field: String, shape: String, emptyValue: Bool = false) throws -> (String, String) {
-        guard let equals = text.firstIndex(of: "="), equals != text.startIndex,
-              emptyValue || text.index(after: equals) != text.endIndex else {
-            throw InputError(field: field, problem: "'\(text)' must be \(shape)")
-        }
-        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
-    }
-
-    /// A choice typed with '-' or '_' (do-not-update, do_not_update).
-    private static func choice<T: RawRepresentable & CaseIterable>(_ text: String, field: String, as type: T.Type) throws -> T
-        where T.RawValue == String {
-        let key = text.lowercased().replacingOccurrences(of: "-", with: "_")
-        guard let value = T(rawValue: key) else {
-            let choices = T.allCases.map { DomainOutput.cliName($0.rawValue) }
-            throw InputError(field: field, problem: "must be \(choices.dropLast().joined(separator: ", ")) or \(choices.last!) (got '\(text)')")
-        }
-        return value
+    /// The options given, as `DomainChange` (the one place the command line and the API share) reads them.
+    var change: DomainChange {
+        DomainChange(directory: directory, mode: mode, update: update, staleUsers: staleUsers, searchBase: searchBase,
+                     syncInactiveUsers: syncInactiveUsers, userIDAttribute: userIDAttribute, phoneAttribute: phoneAttribute,
+                     emailAttribute: emailAttribute, middleNameAttribute: middleNameAttribute,
+                     directoryURIAttribute: directoryURIAttribute, allUsers: allUsers, conditions: conditions, match: match,
+                     advancedFilter: advancedFilter, serviceAreaFilters: serviceAreaFilters, serviceAreaMasks: serviceAreaMasks,
+                     serviceAreaNewLines: serviceAreaNewLines, userRoleFilters: userRoleFilters,
+                     writeBackAttribute: writeBackAttribute, writeBackMask: writeBackMask, deleteGuardCount: deleteGuardCount,
+                     deleteGuardPercent: deleteGuardPercent, syncInterval: syncInterval, syncStart: syncStart)
     }
 }
 

@@ -4,11 +4,6 @@ import Secrets
 import Watchdog
 
 enum MailPassword {
-    /// Seals the SMTP password with the key `UCP_SECRET_KEY_FILE` names.
-    static func seal(_ password: String) throws -> String {
-        try SecretBox(key: try SecretKey.fromEnvironment()).seal(password)
-    }
-
     /// The password from standard input (one line), never from the command line where `ps` shows it.
     static func readFromStandardInput() throws -> String {
         if isatty(STDIN_FILENO) == 1 { return try PasswordInput.promptWithoutEcho("SMTP password: ", field: "mail.password") }

@@ -3,7 +3,6 @@ import Foundation
 import Inventory
 import Postgres
 import Queue
-import Sync
 import Watchdog
 
 struct SettingsCommand: AsyncParsableCommand {
@@ -28,31 +27,15 @@ struct SettingsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let database = try await Database.open()
-            let settings = SettingsStore(Connection(database))
-            if [DeviceSync.analogPhoneSetting, DomainSynchronization.extensionMobilityEnterpriseSetting].contains(key) {
-                guard let value, let on = ["on": true, "off": false, "": false][value] else {
-                    throw ValidationError("\(key): must be on or off")
-                }
-                try await settings.settingSet(key, on, actor: global.actorName)
-                try await QueueStore(Connection(database)).auditAppend(
-                    actor: global.actorName, action: "settings.changed", message: "Setting \(key) changed to \(on ? "on" : "off")")
-                print("\(key) set")
-                return
-            }
-            var mail = try await settings.settingGet(MailSettings.key, as: MailSettings.self) ?? MailSettings()
+            var value = value
             if key == "mail.password" {
                 guard value == nil else {
                     throw ValidationError("mail.password: give it on standard input, never on the command line (ps shows it)")
                 }
-                mail.sealedPassword = try MailPassword.seal(try MailPassword.readFromStandardInput())
-            } else {
-                guard let value else { throw ValidationError("\(key): a value is required") }
-                try MailSettingsEditor.apply(key: key, value: value, to: &mail)
+                value = try MailPassword.readFromStandardInput()
             }
-            try await settings.settingSet(MailSettings.key, mail, actor: global.actorName)
-            try await QueueStore(Connection(database)).auditAppend(
-                actor: global.actorName, action: "settings.changed", message: "Setting \(key) changed")
+            try SettingsEditor.check(key: key, value: value)
+            try await SettingsEditor.set(key: key, value: value, connection: Connection(try await Database.open()), actor: global.actorName)
             print("\(key) set")
         }
     }
@@ -62,18 +45,7 @@ struct SettingsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let settings = SettingsStore(Connection(try await Database.open()))
-            let mail = try await settings.settingGet(MailSettings.key, as: MailSettings.self) ?? MailSettings()
-            let shown: [(String, Any)] = [
-                ("mail.url", mail.url ?? NSNull()), ("mail.starttls", mail.starttls ?? "required"),
-                ("mail.username", mail.username ?? NSNull()),
-                ("mail.password", mail.sealedPassword == nil ? "not set" : "set (encrypted)"),
-                ("mail.from", mail.from ?? NSNull()), ("mail.recipients", mail.recipients),
-                ("mail.verify-tls", mail.verifyTLS ?? true), ("mail.ca-file", mail.caFile ?? NSNull()),
-                (DeviceSync.analogPhoneSetting, try await settings.settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false),
-                (DomainSynchronization.extensionMobilityEnterpriseSetting,
-                 try await settings.settingGet(DomainSynchronization.extensionMobilityEnterpriseSetting, as: Bool.self) ?? false),
-            ]
+            let shown = try await SettingsEditor.shown(connection: Connection(try await Database.open()))
             if json {
                 print(try Output.json(Dictionary(uniqueKeysWithValues: shown)))
                 return
@@ -111,52 +83,6 @@ struct SettingsCommand: AsyncParsableCommand {
                 print("sent to \(recipient)")
             }
         }
-    }
-}
-
-enum MailSettingsEditor {
-    static func apply(key: String, value: String, to mail: inout MailSettings) throws {
-        let cleared = value.isEmpty
-        switch key {
-        case "mail.url":
-            guard cleared || value.hasPrefix("smtp://") || value.hasPrefix("smtps://"),
-                  cleared || URLComponents(string: value)?.host?.isEmpty == false
-            else { throw ValidationError("mail.url: must be smtp://host[:port] or smtps://host[:port] (got '\(value)')") }
-            mail.url = cleared ? nil : value
-        case "mail.starttls":
-            guard ["required", "opportunistic", "none"].contains(value) else {
-                throw ValidationError("mail.starttls: must be required, opportunistic or none (got '\(value)')")
-            }
-            mail.starttls = value
-        case "mail.username":
-            mail.username = cleared ? nil : value
-        case "mail.from":
-            guard cleared || isAddress(value) else { throw ValidationError("mail.from: '\(value)' is not a mail address") }
-            mail.from = cleared ? nil : value
-        case "mail.recipients":
-            let addresses = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if let bad = addresses.first(where: { !isAddress($0) }) {
-                throw ValidationError("mail.recipients: '\(bad)' is not a mail address")
-            }
-            mail.recipients = addresses
-        case "mail.verify-tls":
-            guard ["on", "off"].contains(value) else { throw ValidationError("mail.verify-tls: must be on or off (got '\(value)')") }
-            mail.verifyTLS = value == "on"
-        case "mail.ca-file":
-            guard cleared || FileManager.default.isReadableFile(atPath: value) else {
-                throw ValidationError("mail.ca-file: cannot read '\(value)'")
-            }
-            mail.caFile = cleared ? nil : value
-        default:
-            throw ValidationError("key: unknown setting '\(key)' (mail.url, mail.starttls, mail.username, mail.password, mail.from, mail.recipients, mail.verify-tls, mail.ca-file, analog_phone_support, extension_mobility_enterprise)")
-        }
-    }
-
-    /// A plain `local@domain` address: no spaces, no angle brackets, no line breaks.
-    static func isAddress(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-            && !text.contains(where: { $0.isWhitespace || "<>\"".contains($0) })
     }
 }
 

@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import HTTPAPI
@@ -37,11 +38,7 @@ struct TokenListCommand: AsyncParsableCommand {
     func run() async throws {
         let tokens = try await TokenStore(Connection(try await Database.open())).tokenList()
         if json {
-            print(try Output.json(tokens.map { token -> [String: Any] in
-                ["name": token.name, "role": token.role.rawValue, "created_by": token.createdBy,
-                 "created_at": Output.iso(token.createdAt), "last_used_at": Output.iso(token.lastUsedAt),
-                 "revoked_at": Output.iso(token.revokedAt)]
-            }))
+            print(try Output.json(tokens.map(Representation.token)))
             return
         }
         for token in tokens {

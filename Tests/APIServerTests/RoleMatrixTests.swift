@@ -14,7 +14,10 @@ final class RoleMatrixTests: XCTestCase {
     enum Caller: String, CaseIterable { case none, viewer, `operator`, admin, revoked }
 
     func testEveryRouteForEveryCaller() async throws {
-        let fixture = try await ServeFixture()
+        // The server seals the passwords of devices added through the API with this key.
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
+        defer { unlink(keyFile) }
+        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
         let processes = fixture.processes
         var secrets: [Caller: String] = [:]
         for caller in [Caller.viewer, .operator, .admin, .revoked] {
@@ -23,14 +26,12 @@ final class RoleMatrixTests: XCTestCase {
         XCTAssertEqual(try processes.run(["token", "revoke", "matrix-revoked"]).status, 0)
 
         // What the allowed calls act on.
-        let keyFile = NSTemporaryDirectory() + "ucp-key-\(fixture.database.name)"
-        defer { unlink(keyFile) }
         XCTAssertEqual(try processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
         for device in ["cucm-keep", "cucm-doomed"] {
             let added = try CommandResult.run(
                 ["/bin/sh", "-c", "printf 'pw\\n' | \"$0\" \"$@\"", PackagePaths.ucp, "device", "add", "--name", device, "--kind", "cucm",
                  "--address", "cucm.lab.example", "--user", "axl", "--password-stdin"],
-                environment: processes.environment.merging(["UCP_SECRET_KEY_FILE": keyFile]) { $1 })
+                environment: processes.environment)
             XCTAssertEqual(added.status, 0, added.stderr)
         }
         for arguments in [["domain", "add", "--name", "Sales"], ["domain", "add", "--name", "Doomed"],
@@ -69,11 +70,22 @@ final class RoleMatrixTests: XCTestCase {
             case ("DELETE", "/api/v1/schedules/{name}"): return ("/api/v1/schedules/Doomed", nil)
             case ("DELETE", "/api/v1/devices/{name}"): return ("/api/v1/devices/cucm-doomed", nil)
             case ("DELETE", "/api/v1/domains/{name}"): return ("/api/v1/domains/Doomed", nil)
+            case ("POST", "/api/v1/devices"):
+                return ("/api/v1/devices", #"{"name": "made-\#(UUID().uuidString.prefix(8))", "kind": "cucm", "address": "cucm.lab.example", "admin_user": "axl", "password": "pw"}"#)
+            case ("PATCH", "/api/v1/devices/{name}"): return ("/api/v1/devices/cucm-keep", #"{"address": "cucm2.lab.example"}"#)
+            case ("POST", "/api/v1/domains"): return ("/api/v1/domains", #"{"name": "Made \#(UUID().uuidString.prefix(8))"}"#)
+            case ("PATCH", "/api/v1/domains/{name}"): return ("/api/v1/domains/Sales", #"{"rules": ["sync-all-users"]}"#)
+            case ("POST", "/api/v1/tokens"): return ("/api/v1/tokens", #"{"name": "made-\#(UUID().uuidString.prefix(8))", "role": "viewer"}"#)
+            case ("DELETE", "/api/v1/tokens/{name}"):
+                let name = "doomed-\(UUID().uuidString.prefix(8))"
+                _ = try fixture.token(name, role: "viewer")
+                return ("/api/v1/tokens/\(name)", nil)
+            case ("PUT", "/api/v1/settings/{key}"): return ("/api/v1/settings/analog_phone_support", #"{"value": "on"}"#)
             default:
                 let path = route.path.replacingOccurrences(of: "{id}", with: "\(shown)")
                     .replacingOccurrences(of: "/devices/{name}", with: "/devices/cucm-keep")
                     .replacingOccurrences(of: "{name}", with: route.path.hasPrefix("/api/v1/schedules") ? "Nightly" : "Sales")
-                    .replacingOccurrences(of: "{area}", with: "London").replacingOccurrences(of: "{user_id}", with: "jdoe")
+                    .replacingOccurrences(of: "{area}", with: "London").replacingOccurrences(of: "{key}", with: "mail.url").replacingOccurrences(of: "{user_id}", with: "jdoe")
                 return (path + (route.path == "/api/v1/users" ? "?domain=Sales" : ""), nil)
             }
         }

@@ -78,6 +78,29 @@ final class ServeTests: XCTestCase {
             (["schedule", "run-now", "Nowhere"], .post, "/api/v1/schedules/Nowhere/run-now", nil, "schedule 'Nowhere'"),
             (["device", "remove", "ghost"], .delete, "/api/v1/devices/ghost", nil, "device 'ghost'"),
             (["domain", "remove", "ghost"], .delete, "/api/v1/domains/ghost", nil, "domain 'ghost'"),
+            // The admin's changes: devices, domains with their rules, settings and tokens.
+            (["device", "add", "--name", "cucm9", "--address", "cucm9.lab", "--user", "axl"], .post, "/api/v1/devices",
+             #"{"name": "cucm9", "address": "cucm9.lab", "admin_user": "axl", "password": "pw"}"#, "kind"),
+            (["device", "add", "--name", "bad#name", "--kind", "cucm", "--address", "cucm9.lab", "--user", "axl"], .post, "/api/v1/devices",
+             #"{"name": "bad#name", "kind": "cucm", "address": "cucm9.lab", "admin_user": "axl", "password": "pw"}"#, "name"),
+            (["device", "add", "--name", "cucm9", "--kind", "cucm", "--address", "cucm9.lab", "--user", "axl", "--axl-version", "9.9"],
+             .post, "/api/v1/devices",
+             #"{"name": "cucm9", "kind": "cucm", "address": "cucm9.lab", "admin_user": "axl", "axl_version": "9.9", "password": "pw"}"#, "axl_version"),
+            (["device", "edit", "ghost", "--kind", "pbx"], .patch, "/api/v1/devices/ghost", #"{"kind": "pbx"}"#, "kind"),
+            (["device", "edit", "ghost", "--address", "ghost.lab"], .patch, "/api/v1/devices/ghost", #"{"address": "ghost.lab"}"#, "device 'ghost'"),
+            (["domain", "add", "--name", "Sales", "--mode", "sometimes"], .post, "/api/v1/domains", #"{"name": "Sales", "mode": "sometimes"}"#, "mode"),
+            (["domain", "add", "--name", "Sales", "--where", "department ~ Sales"], .post, "/api/v1/domains",
+             #"{"name": "Sales", "where": ["department ~ Sales"]}"#, "filter"),
+            (["domain", "edit", "ghost", "--rule", "sync-everything"], .patch, "/api/v1/domains/ghost", #"{"rules": ["sync-everything"]}"#, "rule"),
+            (["domain", "edit", "ghost", "--update", "all-fields"], .patch, "/api/v1/domains/ghost", #"{"update_policy": "all-fields"}"#,
+             "domain 'ghost'"),
+            (["settings", "set", "mail.url", "http://x"], .put, "/api/v1/settings/mail.url", #"{"value": "http://x"}"#, "mail.url"),
+            (["settings", "set", "mail.colour", "blue"], .put, "/api/v1/settings/mail.colour", #"{"value": "blue"}"#, "key"),
+            (["settings", "set", "analog_phone_support", "yes"], .put, "/api/v1/settings/analog_phone_support", #"{"value": "yes"}"#,
+             "analog_phone_support"),
+            (["token", "create", "--name", "bad name", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "bad name", "role": "viewer"}"#, "name"),
+            (["token", "create", "--name", "hr", "--role", "root"], .post, "/api/v1/tokens", #"{"name": "hr", "role": "root"}"#, "role"),
+            (["token", "revoke", "ghost"], .delete, "/api/v1/tokens/ghost", nil, "name"),
         ]
         for (command, method, path, body, field) in cases {
             let cli = try fixture.processes.run(command)
@@ -138,5 +161,70 @@ final class ServeTests: XCTestCase {
         let actions = (audit.json["entries"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
         XCTAssertTrue(actions.contains("sync.queued"), "the submit is audited as the token: \(actions)")
         XCTAssertTrue(actions.contains("maintenance.manual_on"), "the switch is audited as the token: \(actions)")
+    }
+
+    /// An admin's token makes, lists and revokes tokens, adds and edits devices and domains (with their
+    /// rules) and sets settings through the API; the commands see the result, and the audit trail
+    /// names the admin's token.
+    func testAdminChangesThroughTheAPI() async throws {
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
+        defer { unlink(keyFile) }
+        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
+        XCTAssertEqual(try fixture.processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        let admin = try fixture.token("it-admin", role: "admin")
+        try await fixture.start()
+
+        let made = try fixture.send(.post, "/api/v1/tokens", token: admin, body: #"{"name": "hr-onboarding", "role": "operator"}"#)
+        XCTAssertEqual(made.status, 201, made.body)
+        let secret = try XCTUnwrap(made.json["secret"] as? String)
+        XCTAssertTrue(secret.hasPrefix("ucp_"))
+        XCTAssertEqual((made.json["token"] as? [String: Any])?["role"] as? String, "operator")
+        XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: secret).status, 200, "the new token works")
+        let twice = try fixture.send(.post, "/api/v1/tokens", token: admin, body: #"{"name": "hr-onboarding", "role": "viewer"}"#)
+        XCTAssertEqual(twice.status, 409, twice.body)
+        let listed = try fixture.send(.get, "/api/v1/tokens", token: admin)
+        XCTAssertEqual((listed.json["tokens"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["hr-onboarding", "it-admin"])
+        XCTAssertFalse(listed.body.contains(secret), "a listing never holds a secret")
+        let revoked = try fixture.send(.delete, "/api/v1/tokens/hr-onboarding", token: admin)
+        XCTAssertEqual(revoked.status, 200, revoked.body)
+        XCTAssertNotNil(revoked.json["revoked_at"] as? String)
+        XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: secret).status, 401, "a revoked token stops working at once")
+
+        let added = try fixture.send(.post, "/api/v1/devices", token: admin, body: """
+            {"name": "cucm-lab", "kind": "cucm", "address": "cucm.lab.example", "admin_user": "axl", "password": "s3cret-pw", "verify_tls": false}
+            """)
+        XCTAssertEqual(added.status, 201, added.body)
+        XCTAssertEqual(added.json["password"] as? String, "set (encrypted)")
+        XCTAssertFalse(added.body.contains("s3cret-pw"))
+        let edited = try fixture.send(.patch, "/api/v1/devices/cucm-lab", token: admin, body: #"{"version": "12.5", "port": 9443}"#)
+        XCTAssertEqual(edited.status, 200, edited.body)
+        XCTAssertEqual(edited.json["port"] as? Int, 9443)
+        let shown = try fixture.processes.run(["device", "show", "cucm-lab", "--json"])
+        XCTAssertTrue(shown.stdout.contains("9443"), shown.stdout)
+
+        let domain = try fixture.send(.post, "/api/v1/domains", token: admin, body: #"{"name": "Sales", "stale_user_action": "delete-user"}"#)
+        XCTAssertEqual(domain.status, 201, domain.body)
+        let ruled = try fixture.send(.patch, "/api/v1/domains/Sales", token: admin,
+                                     body: #"{"rules": ["sync-all-users", "match-department=Sales,Support"], "delete_guard_count": 20}"#)
+        XCTAssertEqual(ruled.status, 200, ruled.body)
+        let rulesShown = try fixture.processes.run(["domain", "show", "Sales"])
+        XCTAssertTrue(rulesShown.stdout.contains("20 users"), rulesShown.stdout)
+        XCTAssertTrue(rulesShown.stdout.contains("Sales,Support") || rulesShown.stdout.contains("Sales, Support"), rulesShown.stdout)
+
+        let set = try fixture.send(.put, "/api/v1/settings/mail.recipients", token: admin, body: #"{"value": "ops@example.com, it@example.com"}"#)
+        XCTAssertEqual(set.status, 200, set.body)
+        XCTAssertEqual((set.json["settings"] as? [String: Any])?["mail.recipients"] as? [String], ["ops@example.com", "it@example.com"])
+        let password = try fixture.send(.put, "/api/v1/settings/mail.password", token: admin, body: #"{"value": "smtp-pw"}"#)
+        XCTAssertEqual((password.json["settings"] as? [String: Any])?["mail.password"] as? String, "set (encrypted)")
+        XCTAssertFalse(password.body.contains("smtp-pw"))
+
+        let actors: [String] = try await fixture.owner.query(Statement("", """
+            SELECT actor FROM audit_log WHERE action IN ('api.token.create', 'api.token.revoke', 'device.added', 'device.changed',
+                                                         'domain.added', 'domain.changed', 'domain.rules_changed', 'settings.changed') ORDER BY id
+            """)).map { try $0.decode("actor") }
+        XCTAssertGreaterThanOrEqual(actors.count, 7, "\(actors)")
+        XCTAssertEqual(Set(actors.dropFirst()), ["it-admin"], "every change through the API is audited as the token: \(actors)")
+        let log = fixture.processes.log("serve")
+        for leaked in [secret, admin, "s3cret-pw", "smtp-pw"] { XCTAssertFalse(log.contains(leaked)) }
     }
 }
