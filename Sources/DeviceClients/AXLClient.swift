@@ -38,13 +38,25 @@ public final class AXLClient: Sendable {
     private let retried = Atomic<Int>(0)
     private let getFieldSets = Mutex<[String: (expected: Set<String>, asked: Set<String>)]>([:])
 
-    public init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
-                isCanceled: @escaping @Sendable () -> Bool = { false }) {
+    public convenience init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
+                            isCanceled: @escaping @Sendable () -> Bool = { false }) {
+        self.init(endpoint: endpoint, version: version, options: options, isCanceled: isCanceled,
+                  lanes: ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { AnswerParser() })
+    }
+
+    private init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options, isCanceled: @escaping @Sendable () -> Bool,
+                 lanes: ConnectionLanes<AnswerParser>) {
         self.endpoint = endpoint
         self.version = version
         self.options = options
         self.isCanceled = isCanceled
-        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { AnswerParser() }
+        self.lanes = lanes
+    }
+
+    /// A client on this one's connections (kept alive, TLS sessions and cookies included) with
+    /// its own cancellation check: a later job reuses what an earlier one opened.
+    public func sharingConnections(isCanceled: @escaping @Sendable () -> Bool) -> AXLClient {
+        AXLClient(endpoint: endpoint, version: version, options: options, isCanceled: isCanceled, lanes: lanes)
     }
 
     public var url: String { endpoint.baseURL + "/axl/" }
