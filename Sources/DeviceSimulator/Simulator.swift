@@ -52,6 +52,8 @@ public final class DeviceSimulator: Sendable {
     public let options: SimulatorOptions
     let data: SimulatedData
     let changes: ChangeLog
+    /// Faults, throttling and the call log of orders' tests and benchmarks (`/devsim/faults`, `/devsim/calls`).
+    let orderFaults = OrderFaults()
     private let requestCount = Atomic<Int>(0)
     private let captureCount = Atomic<Int>(0)
     /// Device requests served (AXL and CUPI, the simulator's own controls aside), for tests that
@@ -139,6 +141,17 @@ public final class DeviceSimulator: Sendable {
         case "/devsim/change-queue/reset":
             let queueId = changes.reset()
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "change queue reset: queue id \(queueId)\n")
+        case "/devsim/faults":
+            guard let line = orderFaults.configure(request.query) else {
+                return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain",
+                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, writes-per-second=N or clear=1\n")
+            }
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: line)
+        case "/devsim/calls":
+            let calls = orderFaults.calls(clear: request.query["clear"] != nil)
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: calls.map { $0 + "\n" }.joined())
+        case "/devsim/state":
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: orderState().map { $0 + "\n" }.joined())
         case "/devsim/change-queue/burst":
             guard let count = request.query["count"].flatMap({ Int($0) }), count >= 0 else {
                 return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain", text: "count: must be 0 or more\n")

@@ -9,12 +9,12 @@ import Synchronization
 
 /// How jobs reach a registered device: the device, its password opened with the key
 /// `UCP_SECRET_KEY_FILE` names, and clients that stop when the job is canceled.
-struct DeviceConnections {
-    let device: Device
-    let endpoint: DeviceEndpoint
+public struct DeviceConnections {
+    public let device: Device
+    public let endpoint: DeviceEndpoint
 
     /// Loads the device and its password. Refusals are one line for the operator.
-    static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
+    public static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
         let box: SecretBox
         do {
             box = SecretBox(key: try SecretKey.fromEnvironment())
@@ -37,7 +37,7 @@ struct DeviceConnections {
         return DeviceConnections(device: device, endpoint: endpoint)
     }
 
-    func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
+    public func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
         AXLClient(endpoint: endpoint, version: AXLVersion(device.axlVersion) ?? .latest, options: options,
                   isCanceled: { (try? context.checkCancellation()) == nil })
     }
@@ -61,7 +61,7 @@ struct DeviceConnections {
     /// The clients `keptAXL` keeps, by device name.
     private static let kept = Mutex<[String: AXLClient]>([:])
 
-    func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
+    public func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
         CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: { (try? context.checkCancellation()) == nil })
     }
 
