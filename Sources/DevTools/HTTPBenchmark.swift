@@ -16,6 +16,8 @@ struct HTTPBenchmark: Sendable {
         var concurrency: Int
         var connections: Int
         var threads: Int
+        /// Offered requests/s (0: closed loop, as fast as the answers come).
+        var rate: Int
         var wrk: String
     }
 
@@ -27,7 +29,8 @@ struct HTTPBenchmark: Sendable {
             let server = try await blocking { try cluster.start(settings: QueueBenchmark.serverSettings) }
             let context = BenchContext(server: server, directory: directory, statementStats: false)
             say("settings: \(options.jobs) jobs, \(options.workers) worker(s) × concurrency \(options.concurrency); "
-                + "wrk \(options.threads) threads × \(options.connections) connections on /api/v1/status and /api/v1/jobs")
+                + "wrk \(options.threads) threads × \(options.connections) connections on /api/v1/status and /api/v1/jobs, "
+                + (options.rate > 0 ? "offered load \(options.rate) requests/s (open loop, paced by wrk's delay())" : "flat out (closed loop)"))
 
             let before = try await drain(context, load: false)
             say("drain alone (before): \(QueueBenchmark.number(before.drainPerSecond, 1)) jobs/s")
@@ -103,7 +106,8 @@ struct HTTPBenchmark: Sendable {
                 // Long enough for any drain of this size; stopped with SIGINT 2 s after the drain.
                 wrk = try BenchCleanup.spawn(
                     [options.wrk, "-t", String(options.threads), "-c", String(options.connections), "-d", "600s",
-                     "--latency", "-s", script, "http://127.0.0.1:\(port)", "--", tokenFile],
+                     "--latency", "-s", script, "http://127.0.0.1:\(port)", "--", tokenFile,
+                     String(Double(options.rate) / Double(options.threads))],
                     outputPath: wrkOutput)
                 try await Task.sleep(nanoseconds: 3_000_000_000)
                 if let wrk, let status = ChildProcess.poll(wrk) {
@@ -154,13 +158,39 @@ struct HTTPBenchmark: Sendable {
     }
 
     /// Reads the token from the file named after `--`, then alternates the status and a page of jobs.
+    /// With a rate (the second argument, requests/s of this thread), each request gets the next slot of
+    /// a fixed schedule — start + k / rate — and `delay()` waits until it: an open loop whose offered
+    /// load does not depend on how fast the server answers (the clock through LuaJIT's ffi).
     static let wrkScript = """
+        local ffi = require("ffi")
+        ffi.cdef[[
+          typedef struct { long tv_sec; long tv_nsec; } ucp_timespec;
+          int clock_gettime(int clock, ucp_timespec *ts);
+        ]]
+        local now_ts = ffi.new("ucp_timespec")
+        local function now_ms()
+          ffi.C.clock_gettime(1, now_ts)
+          return tonumber(now_ts.tv_sec) * 1000 + tonumber(now_ts.tv_nsec) / 1e6
+        end
         local paths = { "/api/v1/status", "/api/v1/jobs?limit=50" }
         local turn = 0
+        local interval = 0
+        local next_slot = nil
         function init(args)
           local file = assert(io.open(args[1], "r"))
           wrk.headers["Authorization"] = "Bearer " .. file:read("*l")
           file:close()
+          local rate = tonumber(args[2] or "0")
+          if rate > 0 then interval = 1000 / rate end
+        end
+        function delay()
+          if interval == 0 then return 0 end
+          local now = now_ms()
+          if next_slot == nil then next_slot = now end
+          next_slot = next_slot + interval
+          local wait = next_slot - now
+          if wait < 0 then return 0 end
+          return math.floor(wait)
         end
         function request()
           turn = turn + 1
