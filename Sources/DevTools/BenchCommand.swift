@@ -135,6 +135,8 @@ struct BenchHTTPCommand: AsyncParsableCommand {
     var threads: Int = 2
     @Option(parsing: .unconditional, help: "The offered load in requests/s, paced by wrk whatever the answers take (open loop; 0: flat out, closed loop).")
     var rate: Int = 550
+    @Option(parsing: .unconditional, help: "Drains under load, each followed by one alone (and one alone before the first); the summary takes the medians.")
+    var rounds: Int = 3
     @Option(help: "The wrk program.")
     var wrk: String = "/usr/bin/wrk"
 
@@ -144,11 +146,12 @@ struct BenchHTTPCommand: AsyncParsableCommand {
         guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency: must be from 1 to 1000 (got \(concurrency))") }
         guard (1...1000).contains(connections) else { throw ValidationError("--connections: must be from 1 to 1000 (got \(connections))") }
         guard (1...connections).contains(threads) else { throw ValidationError("--threads: must be from 1 to --connections (got \(threads))") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds: must be from 1 to 20 (got \(rounds))") }
         guard (0...100_000).contains(rate) else { throw ValidationError("--rate: must be from 0 to 100000 (got \(rate))") }
     }
 
     func run() async throws {
         try await HTTPBenchmark(options: .init(jobs: jobs, workers: workers, concurrency: concurrency,
-                                               connections: connections, threads: threads, rate: rate, wrk: wrk)).run()
+                                               connections: connections, threads: threads, rate: rate, rounds: rounds, wrk: wrk)).run()
     }
 }
