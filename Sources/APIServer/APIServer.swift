@@ -67,13 +67,13 @@ public struct APIServer: Sendable {
     let readiness: @Sendable () async throws -> String?
     let extraRoutes: [ExtraRoute]
     let logger: Logger
-    /// `GET /api/v1/status`'s answer, shared for half a second.
+    /// `GET /api/v1/status`'s answer, read again each half second.
     let statusCache = SnapshotCache<Data>()
-    /// Pages of `GET /api/v1/jobs`, by their query, shared for half a second.
+    /// Pages of `GET /api/v1/jobs`, by their query, read again each half second.
     let jobPages = SnapshotCache<Data>()
-    /// The token each bearer secret names (by its SHA-256), for a second: a token revoked through
-    /// this server stops working here at once, one revoked by `ucp token revoke` within a second.
-    let tokens = SnapshotCache<APIToken?>(lifetime: .seconds(1), capacity: 1024)
+    /// The token each bearer secret names (by its SHA-256), read again each second: a token revoked
+    /// through this server stops working here at once, one revoked by `ucp token revoke` within two.
+    let tokens = SnapshotCache<APIToken?>(lifetime: .seconds(1), staleness: .seconds(2), capacity: 1024)
 
     /// `readiness` answers nil when ready, else why not (the database unreachable, migrations pending).
     public init(configuration: APIServerConfiguration, database: ConnectionConfiguration,
