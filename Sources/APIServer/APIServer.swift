@@ -5,6 +5,7 @@ import JobCatalog
 import Logging
 import Postgres
 import Runtime
+import Secrets
 
 extension ListenAddress {
     /// `ucp serve` listens on loopback unless `behindProxy`: the server speaks plain HTTP and leaves TLS
@@ -66,8 +67,13 @@ public struct APIServer: Sendable {
     let readiness: @Sendable () async throws -> String?
     let extraRoutes: [ExtraRoute]
     let logger: Logger
-    /// `GET /api/v1/status`'s answer, shared for half a second.
-    let statusCache = SnapshotCache()
+    /// `GET /api/v1/status`'s answer, read again each half second.
+    let statusCache = SnapshotCache<Data>()
+    /// Pages of `GET /api/v1/jobs`, by their query, read again each half second.
+    let jobPages = SnapshotCache<Data>()
+    /// The token each bearer secret names (by its SHA-256), read again each second: a token revoked
+    /// through this server stops working here at once, one revoked by `ucp token revoke` within two.
+    let tokens = SnapshotCache<APIToken?>(lifetime: .seconds(1), staleness: .seconds(2), capacity: 1024)
 
     /// `readiness` answers nil when ready, else why not (the database unreachable, migrations pending).
     public init(configuration: APIServerConfiguration, database: ConnectionConfiguration,
@@ -136,7 +142,9 @@ public struct APIServer: Sendable {
                     return response
                 }
                 if let secret = BearerCredential.secret(in: request) {
-                    token = try await pool.withConnection { try await TokenStore($0).tokenAuthenticate(secret: secret) }
+                    token = try await tokens.value(BearerToken.digest(secret)) { [pool] in
+                        try await pool.withConnection { try await TokenStore($0).tokenAuthenticate(secret: secret) }
+                    }
                     if token == nil {
                         throttle.recordFailure(client: client, now: Date())
                     } else {

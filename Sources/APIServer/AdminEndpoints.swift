@@ -30,6 +30,7 @@ extension Endpoints {
         Endpoint("DELETE", "/api/v1/tokens/{name}") { call in
             let name = try call.path("name")
             let token = try await call.withConnection { try await TokenStore($0).tokenRevoke(name: name, actor: call.actor) }
+            await call.server.tokens.removeAll()
             return try call.json(Representation.token(token))
         },
     ]

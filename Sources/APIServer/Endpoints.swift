@@ -47,9 +47,13 @@ enum Endpoints {
             let filter = try JobFilter(state: try call.query("state"), type: try call.query("type"), limit: try call.queryInt("limit") ?? 50,
                                        beforeID: try call.queryInt64("before"))
             if let type = filter.type { _ = try JobCatalog.contract(named: type, among: call.server.configuration.knownJobTypes) }
-            let jobs = try await call.withConnection { try await QueueStore($0).jobList(filter) }
-            let next: Any = jobs.count == filter.limit ? jobs.last!.id : NSNull()
-            return try call.json(["jobs": jobs.map(Representation.job), "next_before": next])
+            // A page (newest first, keyset on the id) is read and encoded once per half second for all callers.
+            let key = "\(filter.state?.rawValue ?? "")|\(filter.type ?? "")|\(filter.limit)|\(filter.beforeID.map(String.init) ?? "")"
+            return APICall.json(try await call.server.jobPages.value(key) {
+                let jobs = try await call.withConnection { try await QueueStore($0).jobList(filter) }
+                let next: Any = jobs.count == filter.limit ? jobs.last!.id : NSNull()
+                return try Representation.encode(["jobs": jobs.map(Representation.job), "next_before": next])
+            })
         },
         Endpoint("GET", "/api/v1/jobs/{id}") { call in
             let id = try call.id()

@@ -1,26 +1,63 @@
 import Foundation
 
-/// One encoded answer shared by every request for up to `lifetime` seconds: the status snapshot reads
-/// the whole queue (counts by state and type, workers, running syncs), so a dashboard polled by many
-/// clients costs PostgreSQL one read per half second, not one per request. A request that finds the
-/// answer too old reads it anew while the others that arrive meanwhile wait for that same read.
-actor SnapshotCache {
+/// Answers shared by every request, by key: the status snapshot reads the whole queue (counts by state
+/// and type, workers, running syncs), so a dashboard polled by many clients costs PostgreSQL one read
+/// per half second, not one per request; the same holds for a page of the job list and for the token a
+/// bearer secret names.
+///
+/// An answer younger than `lifetime` is served as it is. An older one, up to `staleness`, is still
+/// served while one read of a newer one runs in the background (so no request waits for that read
+/// on a busy database); older than that, or none yet, the request waits for the read, shared with
+/// every request that arrives meanwhile. At most `capacity` keys are kept.
+actor SnapshotCache<Value: Sendable> {
     let lifetime: Duration
-    private var cached: (data: Data, at: ContinuousClock.Instant)?
-    private var reading: Task<Data, any Error>?
+    let staleness: Duration
+    let capacity: Int
+    private var cached: [String: (value: Value, at: ContinuousClock.Instant)] = [:]
+    private var reading: [String: Task<Value, any Error>] = [:]
+    /// Bumped by `removeAll()`: a read begun before it does not store its answer.
+    private var generation = 0
 
-    init(lifetime: Duration = .milliseconds(500)) {
+    init(lifetime: Duration = .milliseconds(500), staleness: Duration = .seconds(5), capacity: Int = 256) {
         self.lifetime = lifetime
+        self.staleness = staleness
+        self.capacity = capacity
     }
 
-    func value(_ read: @escaping @Sendable () async throws -> Data) async throws -> Data {
-        if let cached, ContinuousClock.now - cached.at < lifetime { return cached.data }
-        if let reading { return try await reading.value }
+    func value(_ key: String = "", _ read: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        if let entry = cached[key] {
+            let age = ContinuousClock.now - entry.at
+            if age < lifetime { return entry.value }
+            if age < staleness {
+                if reading[key] == nil { refresh(key, read) }
+                return entry.value
+            }
+        }
+        if let task = reading[key] { return try await task.value }
+        return try await refresh(key, read).value
+    }
+
+    @discardableResult
+    private func refresh(_ key: String, _ read: @escaping @Sendable () async throws -> Value) -> Task<Value, any Error> {
         let task = Task { try await read() }
-        reading = task
-        defer { reading = nil }
-        let data = try await task.value
-        cached = (data, ContinuousClock.now)
-        return data
+        reading[key] = task
+        let started = generation
+        Task { await self.store(key, task, generation: started) }
+        return task
+    }
+
+    private func store(_ key: String, _ task: Task<Value, any Error>, generation started: Int) async {
+        let result = await task.result
+        if reading[key] == task { reading[key] = nil }
+        guard started == generation, case .success(let value) = result else { return }
+        if cached.count >= capacity { cached.removeAll() }
+        cached[key] = (value, ContinuousClock.now)
+    }
+
+    /// Forgets every answer (a token revoked through this server stops working at once here).
+    func removeAll() {
+        cached.removeAll()
+        reading.removeAll()
+        generation += 1
     }
 }

@@ -118,7 +118,8 @@ struct BenchHTTPCommand: AsyncParsableCommand {
         abstract: "Measure `ucp serve` under wrk's load on the status and jobs endpoints while workers drain the queue, and the drain without that load.",
         discussion: """
             Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, \
-            a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file), a drain alone again. \
+            a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file) at a fixed offered rate \
+            (--rate, paced per thread with wrk's delay()), a drain alone again. \
             The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
             """)
 
@@ -132,6 +133,10 @@ struct BenchHTTPCommand: AsyncParsableCommand {
     var connections: Int = 16
     @Option(parsing: .unconditional, help: "wrk's threads.")
     var threads: Int = 2
+    @Option(parsing: .unconditional, help: "The offered load in requests/s, paced by wrk whatever the answers take (open loop; 0: flat out, closed loop).")
+    var rate: Int = 550
+    @Option(parsing: .unconditional, help: "Drains under load, each followed by one alone (and one alone before the first); the summary takes the medians.")
+    var rounds: Int = 3
     @Option(help: "The wrk program.")
     var wrk: String = "/usr/bin/wrk"
 
@@ -141,10 +146,12 @@ struct BenchHTTPCommand: AsyncParsableCommand {
         guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency: must be from 1 to 1000 (got \(concurrency))") }
         guard (1...1000).contains(connections) else { throw ValidationError("--connections: must be from 1 to 1000 (got \(connections))") }
         guard (1...connections).contains(threads) else { throw ValidationError("--threads: must be from 1 to --connections (got \(threads))") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds: must be from 1 to 20 (got \(rounds))") }
+        guard (0...100_000).contains(rate) else { throw ValidationError("--rate: must be from 0 to 100000 (got \(rate))") }
     }
 
     func run() async throws {
         try await HTTPBenchmark(options: .init(jobs: jobs, workers: workers, concurrency: concurrency,
-                                               connections: connections, threads: threads, wrk: wrk)).run()
+                                               connections: connections, threads: threads, rate: rate, rounds: rounds, wrk: wrk)).run()
     }
 }

@@ -16,6 +16,10 @@ struct HTTPBenchmark: Sendable {
         var concurrency: Int
         var connections: Int
         var threads: Int
+        /// Offered requests/s (0: closed loop, as fast as the answers come).
+        var rate: Int
+        /// Drains under load, each followed by one alone (and one alone before the first).
+        var rounds: Int
         var wrk: String
     }
 
@@ -27,24 +31,47 @@ struct HTTPBenchmark: Sendable {
             let server = try await blocking { try cluster.start(settings: QueueBenchmark.serverSettings) }
             let context = BenchContext(server: server, directory: directory, statementStats: false)
             say("settings: \(options.jobs) jobs, \(options.workers) worker(s) × concurrency \(options.concurrency); "
-                + "wrk \(options.threads) threads × \(options.connections) connections on /api/v1/status and /api/v1/jobs")
+                + "wrk \(options.threads) threads × \(options.connections) connections on /api/v1/status and /api/v1/jobs, "
+                + (options.rate > 0 ? "offered load \(options.rate) requests/s (open loop, paced by wrk's delay())" : "flat out (closed loop)"))
 
-            let before = try await drain(context, load: false)
-            say("drain alone (before): \(QueueBenchmark.number(before.drainPerSecond, 1)) jobs/s")
-            let loaded = try await drain(context, load: true)
-            guard let load = loaded.load else { throw BenchError("the loaded drain has no wrk figures") }
-            say("drain under load: \(QueueBenchmark.number(loaded.drainPerSecond, 1)) jobs/s; wrk: "
-                + "\(QueueBenchmark.number(load.requestsPerSecond, 1)) requests/s, p50 \(QueueBenchmark.number(load.p50Milliseconds, 2)) ms, "
-                + "p99 \(QueueBenchmark.number(load.p99Milliseconds, 2)) ms, \(load.requests) requests in \(QueueBenchmark.number(load.seconds, 1)) s")
-            let after = try await drain(context, load: false)
-            say("drain alone (after): \(QueueBenchmark.number(after.drainPerSecond, 1)) jobs/s")
+            // Drains alone and under load alternate (alone first and last), so that a cluster warming up or a
+            // neighbour's burst on the machine does not favour either side; the summary takes the medians.
+            var alone: [Double] = []
+            var loaded: [Double] = []
+            var loads: [Load] = []
+            let first = try await drain(context, load: false)
+            alone.append(first.drainPerSecond)
+            say("drain alone: \(QueueBenchmark.number(first.drainPerSecond, 1)) jobs/s")
+            for round in 1...options.rounds {
+                let measured = try await drain(context, load: true)
+                guard let load = measured.load else { throw BenchError("the loaded drain has no wrk figures") }
+                loaded.append(measured.drainPerSecond)
+                loads.append(load)
+                say("round \(round): drain under load \(QueueBenchmark.number(measured.drainPerSecond, 1)) jobs/s in "
+                    + "\(QueueBenchmark.number(measured.seconds, 2)) s; wrk: \(QueueBenchmark.number(load.requestsPerSecond, 1)) requests/s, "
+                    + "p50 \(QueueBenchmark.number(load.p50Milliseconds, 2)) ms, p99 \(QueueBenchmark.number(load.p99Milliseconds, 2)) ms, "
+                    + "\(load.requests) requests in \(QueueBenchmark.number(load.seconds, 1)) s")
+                let after = try await drain(context, load: false)
+                alone.append(after.drainPerSecond)
+                say("drain alone: \(QueueBenchmark.number(after.drainPerSecond, 1)) jobs/s")
+            }
             await context.close()
 
-            let alone = (before.drainPerSecond + after.drainPerSecond) / 2
-            say("the drain under load ran at \(QueueBenchmark.number(loaded.drainPerSecond / alone * 100, 1))% of the drain alone")
-            emit("http: rps=\(QueueBenchmark.number(load.requestsPerSecond, 1)) p99_ms=\(QueueBenchmark.number(load.p99Milliseconds, 2)) "
-                 + "drain_per_s=\(QueueBenchmark.number(loaded.drainPerSecond, 1)) drain_alone_per_s=\(QueueBenchmark.number(alone, 1))")
+            let aloneRate = Self.median(alone)
+            let loadedRate = Self.median(loaded)
+            let rps = Double(loads.map(\.requests).reduce(0, +)) / loads.map(\.seconds).reduce(0, +)
+            let p99 = Self.median(loads.map(\.p99Milliseconds))
+            say("medians of \(options.rounds) round(s): the drain under load ran at \(QueueBenchmark.number(loadedRate / aloneRate * 100, 1))% "
+                + "of the drain alone; p99 \(QueueBenchmark.number(p99, 2)) ms (worst round \(QueueBenchmark.number(loads.map(\.p99Milliseconds).max() ?? 0, 2)) ms)")
+            emit("http: rps=\(QueueBenchmark.number(rps, 1)) p99_ms=\(QueueBenchmark.number(p99, 2)) "
+                 + "drain_per_s=\(QueueBenchmark.number(loadedRate, 1)) drain_alone_per_s=\(QueueBenchmark.number(aloneRate, 1))")
         }
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     private func say(_ line: String) {
@@ -61,11 +88,13 @@ struct HTTPBenchmark: Sendable {
 
     struct Drain {
         var drainPerSecond: Double
+        var seconds: Double
         var load: Load?
     }
 
-    /// Workers started and idle (and, with `load`, `ucp serve` answering wrk for 3 s already); one bulk
-    /// enqueue; the drain ends when no job is unfinished. wrk runs on until 2 s after the drain.
+    /// Workers started and idle (and, with `load`, `ucp serve` answering wrk for 1 s already); one bulk
+    /// enqueue; the drain ends when no job is unfinished. wrk runs on until 0.5 s after the drain, so most
+    /// of what it measures is measured while the queue drains.
     private func drain(_ context: BenchContext, load: Bool) async throws -> Drain {
         let database = try await context.freshDatabase()
         let store = QueueStore(Connection(database.app))
@@ -103,9 +132,10 @@ struct HTTPBenchmark: Sendable {
                 // Long enough for any drain of this size; stopped with SIGINT 2 s after the drain.
                 wrk = try BenchCleanup.spawn(
                     [options.wrk, "-t", String(options.threads), "-c", String(options.connections), "-d", "600s",
-                     "--latency", "-s", script, "http://127.0.0.1:\(port)", "--", tokenFile],
+                     "--latency", "-s", script, "http://127.0.0.1:\(port)", "--", tokenFile,
+                     String(Double(options.rate) / Double(options.threads))],
                     outputPath: wrkOutput)
-                try await Task.sleep(nanoseconds: 3_000_000_000)
+                try await Task.sleep(nanoseconds: 1_000_000_000)
                 if let wrk, let status = ChildProcess.poll(wrk) {
                     BenchCleanup.shared.remove(wrk)
                     throw BenchError("wrk exited (status \(status)): \((try? String(contentsOfFile: wrkOutput, encoding: .utf8)) ?? "")")
@@ -124,7 +154,7 @@ struct HTTPBenchmark: Sendable {
             let seconds = (clock.now - start).seconds
             var measured: Load?
             if let pid = wrk {
-                try await Task.sleep(nanoseconds: 2_000_000_000)
+                try await Task.sleep(nanoseconds: 500_000_000)
                 kill(pid, SIGINT)
                 let status = ChildProcess.wait(pid)
                 BenchCleanup.shared.remove(pid)
@@ -137,7 +167,7 @@ struct HTTPBenchmark: Sendable {
             await store.connection.close()
             await observer.close()
             try await context.drop(database)
-            return Drain(drainPerSecond: Double(options.jobs) / seconds, load: measured)
+            return Drain(drainPerSecond: Double(options.jobs) / seconds, seconds: seconds, load: measured)
         } catch {
             try? await workers.stop()
             throw error
@@ -154,13 +184,39 @@ struct HTTPBenchmark: Sendable {
     }
 
     /// Reads the token from the file named after `--`, then alternates the status and a page of jobs.
+    /// With a rate (the second argument, requests/s of this thread), each request gets the next slot of
+    /// a fixed schedule — start + k / rate — and `delay()` waits until it: an open loop whose offered
+    /// load does not depend on how fast the server answers (the clock through LuaJIT's ffi).
     static let wrkScript = """
+        local ffi = require("ffi")
+        ffi.cdef[[
+          typedef struct { long tv_sec; long tv_nsec; } ucp_timespec;
+          int clock_gettime(int clock, ucp_timespec *ts);
+        ]]
+        local now_ts = ffi.new("ucp_timespec")
+        local function now_ms()
+          ffi.C.clock_gettime(1, now_ts)
+          return tonumber(now_ts.tv_sec) * 1000 + tonumber(now_ts.tv_nsec) / 1e6
+        end
         local paths = { "/api/v1/status", "/api/v1/jobs?limit=50" }
         local turn = 0
+        local interval = 0
+        local next_slot = nil
         function init(args)
           local file = assert(io.open(args[1], "r"))
           wrk.headers["Authorization"] = "Bearer " .. file:read("*l")
           file:close()
+          local rate = tonumber(args[2] or "0")
+          if rate > 0 then interval = 1000 / rate end
+        end
+        function delay()
+          if interval == 0 then return 0 end
+          local now = now_ms()
+          if next_slot == nil then next_slot = now end
+          next_slot = next_slot + interval
+          local wait = next_slot - now
+          if wait < 0 then return 0 end
+          return math.floor(wait)
         end
         function request()
           turn = turn + 1
