@@ -26,9 +26,11 @@ CREATE TABLE orders (
     -- The idempotency key of `order submit --key`: one order per key.
     submit_key         text UNIQUE CHECK (submit_key <> ''),
     cancels            bigint REFERENCES orders (id),
+    -- The latest job queued for the order (submit, retry, rollback, cancel).
     job_id             bigint,
-    -- The job attempt that owns the order: a newer attempt takes it over and every step write is
-    -- fenced on it, so a rescued attempt that runs on writes nothing.
+    -- The job and attempt that own the order: a newer job or attempt takes it over and every step
+    -- write is fenced on both, so a rescued attempt that runs on writes nothing.
+    owner_job          bigint,
     job_attempt        integer NOT NULL DEFAULT 0,
     error              text,
     submitted_by       text NOT NULL,

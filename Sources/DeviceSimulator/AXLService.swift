@@ -87,6 +87,8 @@ struct AXLService {
         case .fail?:
             return try sendFault(AXLFault(code: 5000, message: "Simulated failure of \(operation)", operation: operation), version: version, responder)
         case .drop?: responder.dropAnswer = true
+        case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
+        case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
         case nil: break
         }
         let sequence = operationNode.attributes["sequence"]

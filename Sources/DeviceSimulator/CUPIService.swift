@@ -26,6 +26,8 @@ struct CUPIService {
         switch simulator.orderFaults.take(operation) {
         case .fail?: return try error(500, "SIMULATED_FAILURE", "Simulated failure of \(operation)", request, responder)
         case .drop?: responder.dropAnswer = true
+        case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
+        case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
         case nil: break
         }
         switch (request.method, objectId) {

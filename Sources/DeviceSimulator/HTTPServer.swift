@@ -25,6 +25,8 @@ public final class HTTPResponder {
     var keepAlive = true
     /// The request is carried out but its answer is never sent (fault injection): sending throws.
     var dropAnswer = false
+    /// Seconds the answer waits before it is sent (fault injection).
+    var holdAnswer = 0.0
 
     init(connection: HTTPConnection) {
         self.connection = connection
@@ -32,6 +34,7 @@ public final class HTTPResponder {
 
     public func send(status: Int, reason: String, contentType: String?, body: [UInt8], headers: [(String, String)] = []) throws {
         if dropAnswer { throw DroppedAnswer() }
+        if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\n"
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
         for (name, value) in extraHeaders + headers { head += "\(name): \(value)\r\n" }
@@ -50,6 +53,7 @@ public final class HTTPResponder {
     /// Starts a chunked answer; `write` each piece, then `finish`.
     public func beginStream(status: Int, reason: String, contentType: String) throws -> HTTPStream {
         if dropAnswer { throw DroppedAnswer() }
+        if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
         for (name, value) in extraHeaders { head += "\(name): \(value)\r\n" }
         if !keepAlive { head += "Connection: close\r\n" }

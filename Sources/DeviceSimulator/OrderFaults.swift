@@ -9,6 +9,9 @@ import Synchronization
 ///   (AXL 5000, or CUPI 500) and changes nothing;
 /// - `POST /devsim/faults?drop=OPERATION:N` — the Nth call is carried out (committed), then its
 ///   answer is dropped (the connection closes without a word);
+/// - `POST /devsim/faults?stall=OPERATION:N` — the Nth call waits `pause-seconds` (default 3) before
+///   it is carried out; `hold=OPERATION:N` — it is carried out, then its answer waits as long
+///   (a client killed meanwhile: before or after the device acted);
 /// - `POST /devsim/faults?writes-per-second=N` — writes above N a second answer 503 (0: no limit);
 /// - `POST /devsim/faults?clear=1` — no faults any more;
 /// - `POST /devsim/calls` — the calls answered so far, one a line (`?clear=1` empties the log);
@@ -16,12 +19,13 @@ import Synchronization
 ///
 /// OPERATION is an AXL operation (`addPhone`) or a CUPI one: `cupiCreateUser`, `cupiDeleteUser`.
 final class OrderFaults: Sendable {
-    enum Action: Sendable { case fail, drop }
+    enum Action: Sendable { case fail, drop, stall, hold }
 
     private struct State {
         /// Calls still to count before the fault, per operation (lower-cased).
         var armed: [String: (action: Action, left: Int)] = [:]
         var writesPerSecond = 0
+        var pauseSeconds = 3.0
         var window: Int = 0
         var windowWrites = 0
         var calls: [String] = []
@@ -59,6 +63,8 @@ final class OrderFaults: Sendable {
         }
     }
 
+    var pauseSeconds: Double { state.withLock { $0.pauseSeconds } }
+
     func record(_ call: String) {
         state.withLock { $0.calls.append(call) }
     }
@@ -70,7 +76,11 @@ final class OrderFaults: Sendable {
                 state.armed = [:]
                 state.writesPerSecond = 0
             }
-            for (name, action) in [("fail", Action.fail), ("drop", Action.drop)] {
+            if let text = query["pause-seconds"] {
+                guard let seconds = Double(text), (0...60).contains(seconds) else { return nil }
+                state.pauseSeconds = seconds
+            }
+            for (name, action) in [("fail", Action.fail), ("drop", Action.drop), ("stall", Action.stall), ("hold", Action.hold)] {
                 guard let spec = query[name] else { continue }
                 let parts = spec.split(separator: ":").map(String.init)
                 guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }

@@ -52,9 +52,9 @@ enum OrderSQL {
     /// The job's attempt takes the order over: a newer job, or a later attempt of the same one.
     /// $1 order, $2 job, $3 attempt.
     static let orderTakeOver = Statement("order_take_over", """
-        UPDATE orders o SET job_id = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
+        UPDATE orders o SET owner_job = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
                             updated_at = clock_timestamp()
-         WHERE o.id = $1 AND (o.job_id IS DISTINCT FROM $2 OR o.job_attempt < $3)
+         WHERE o.id = $1 AND (o.owner_job IS DISTINCT FROM $2 OR o.job_attempt < $3)
         RETURNING \(columns)
         """)
     /// The order's state, fenced on the attempt that owns it. $1 order, $2 job, $3 attempt, $4 state, $5 error.
@@ -62,7 +62,7 @@ enum OrderSQL {
         UPDATE orders o SET state = $4, error = $5, updated_at = clock_timestamp(),
                             finished_at = CASE WHEN $4 IN ('succeeded', 'failed', 'rolled_back', 'canceled', 'needs_attention')
                                                THEN clock_timestamp() END
-         WHERE o.id = $1 AND o.job_id = $2 AND o.job_attempt = $3
+         WHERE o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
         RETURNING o.id
         """)
     /// Another order's state, in the same fenced transaction (the add order a cancel order undid).
@@ -77,7 +77,7 @@ enum OrderSQL {
                                  finished_at = CASE WHEN $4 IN ('done', 'failed', 'undone', 'conflict', 'skipped') THEN clock_timestamp()
                                                     ELSE s.finished_at END
           FROM orders o
-         WHERE s.order_id = $1 AND s.position = $11 AND o.id = $1 AND o.job_id = $2 AND o.job_attempt = $3
+         WHERE s.order_id = $1 AND s.position = $11 AND o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
         RETURNING s.position
         """)
 

@@ -139,7 +139,7 @@ public struct OrderStore: Sendable {
             throw request.refusal("service_area", "no service area '\(request.serviceArea)' in domain '\(request.domain)'")
         }
         guard let user = try await UserStore(connection).userGet(userID: request.user) else {
-            throw request.refusal("user", "no such user '\(request.user)' (add it with `ucp users add`, or synchronize it)")
+            throw request.refusal("user", "no such user '\(request.user)' in the inventory (synchronize it first)")
         }
         guard user.domain == request.domain else {
             throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
