@@ -311,13 +311,12 @@ enum DomainSyncSQL {
                                                      'description', nullif(r.attributes->>'description', ''))) AS detail,
                 'Call Processor: ' || r.device || CASE WHEN r.object_type = 'DeviceProfile' THEN ''
                                                        ELSE ', Device Pool: ' || coalesce(k.device_pool, 'None') END AS properties) s
-          LEFT JOIN LATERAL (SELECT a.name FROM domain_sync_areas a
-                              WHERE a.call_processor = r.device
-                                AND (r.object_type = 'DeviceProfile'
-                                     OR (a.device_pool = k.device_pool AND (r.object_type <> 'Phone' OR a.location IS NULL OR a.location = k.location)))
-                              -- (CASE: the phone lookup only for a device profile; a phone's or remote destination profile's area is its device pool's)
-                              ORDER BY CASE WHEN r.object_type = 'DeviceProfile' THEN \(userPhoneArea("a", "c.user_key")) END DESC NULLS LAST,
-                                       a.name LIMIT 1) area ON true
+          -- A device profile goes where the user's phone is; a phone or remote destination profile where its device pool is.
+          LEFT JOIN LATERAL (SELECT CASE WHEN r.object_type = 'DeviceProfile' THEN \(userArea("r.device", "c.user_key"))
+                                    ELSE (SELECT a.name FROM domain_sync_areas a
+                                           WHERE a.call_processor = r.device AND a.device_pool = k.device_pool
+                                             AND (r.object_type <> 'Phone' OR a.location IS NULL OR a.location = k.location)
+                                           ORDER BY a.name LIMIT 1) END AS name) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync'
         UNION ALL
         SELECT c.user_id, 'remote_destination', o.device, 'user', 'RemoteDestination', o.object_key, o.uuid, area.name,
@@ -346,17 +345,21 @@ enum DomainSyncSQL {
           FROM domain_sync_users c
           JOIN domain_sync_user_devices d ON d.user_key = c.user_key
           JOIN domain_sync_accounts a ON a.user_key = d.user_key AND a.device = d.device
-          LEFT JOIN LATERAL (SELECT s.name FROM domain_sync_areas s WHERE s.call_processor = a.device
-                              ORDER BY \(userPhoneArea("s", "c.user_key")) DESC, s.name LIMIT 1) area ON true
+          LEFT JOIN LATERAL (SELECT \(userArea("a.device", "c.user_key")) AS name) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync' AND a.attributes->>'homeCluster' = 'true'
         """)
 
-    /// Whether service area `area` is where one of the user's phones is (a service that only needs
-    /// a call processor — Extension Mobility access, IM and Presence — goes where the user's phone is).
-    private static func userPhoneArea(_ area: String, _ userKey: String) -> String {
+    /// The service area of a service that only needs a call processor (Extension Mobility access,
+    /// IM and Presence): the first (by name) of `callProcessor`'s areas holding one of the user's
+    /// phones by device pool, else its first area. One lookup per user through the user's phones,
+    /// not one per area.
+    private static func userArea(_ callProcessor: String, _ userKey: String) -> String {
         """
-        EXISTS (SELECT 1 FROM domain_sync_carriers p WHERE p.user_key = \(userKey) AND p.device = \(area).call_processor
-                   AND p.object_type = 'Phone' AND p.attributes->>'devicePoolName' = \(area).device_pool)
+        coalesce((SELECT s.name FROM domain_sync_carriers p
+                    JOIN domain_sync_areas s ON s.call_processor = p.device AND s.device_pool = p.attributes->>'devicePoolName'
+                   WHERE p.user_key = \(userKey) AND p.device = \(callProcessor) AND p.object_type = 'Phone'
+                   ORDER BY s.name LIMIT 1),
+                 (SELECT s.name FROM domain_sync_areas s WHERE s.call_processor = \(callProcessor) ORDER BY s.name LIMIT 1))
         """
     }
 
