@@ -97,7 +97,9 @@ public enum DomainSyncStore {
             try session.query(DomainSyncSQL.linesDerive, [domain, batch])
             try session.query(DomainSyncSQL.devicesDerive, [domain, batch])
             try session.query(DomainSyncSQL.voicemailDerive, [domain, batch])
-            try session.execute(DomainSyncSQL.servicesAnalyze)
+            // The batches are alike: the first one's statistics serve the rest (TRUNCATE keeps the
+            // column statistics, and the planner reads the table's size itself).
+            if batch == 0 { try session.execute(DomainSyncSQL.servicesAnalyze) }
             try session.query(DomainSyncSQL.batchLog, [domain, batch, hasMessageProcessor])
             if dryRun { try session.execute("SAVEPOINT domain_sync_writes") }
             let users = try session.query(DomainSyncSQL.usersUpsert, [domain, batch])[0]
