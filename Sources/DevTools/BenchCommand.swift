@@ -117,10 +117,10 @@ struct BenchHTTPCommand: AsyncParsableCommand {
         commandName: "http",
         abstract: "Measure `ucp serve` under wrk's load on the status and jobs endpoints while workers drain the queue, and the drain without that load.",
         discussion: """
-            Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, \
-            a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file) at a fixed offered rate \
-            (--rate, paced per thread with wrk's delay()), a drain alone again. \
-            The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
+            Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, then \
+            --rounds times a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file) at a fixed \
+            offered rate (--rate, paced per thread with wrk's delay(): an open loop) followed by a drain alone; the \
+            summary takes the medians. The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
             """)
 
     @Option(parsing: .unconditional, help: "Jobs enqueued in one bulk call and drained by the workers.")
