@@ -20,6 +20,8 @@ let package = Package(
         // Metrics: the API every module records through, and its Prometheus backend (Telemetry only).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Order files (`ucp order plan|submit -f FILE`): YAML with line numbers (Orders only).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Thin system-library targets: a module map and a shim header each.
@@ -84,6 +86,12 @@ let package = Package(
             "JobCatalog", "Queue", "Postgres", "Inventory", "DeviceClients", "AXL", "LDAP", "Secrets", "Directory", "Runtime",
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // Orders: the order file, planning, the saga steps against Unified CM and Unity Connection, and
+        // their store (migration 024).
+        .target(name: "Orders", dependencies: [
+            "JobCatalog", "Queue", "Postgres", "Inventory", "Sync", "DeviceClients", "AXL", "Runtime",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
         .target(name: "Watchdog", dependencies: [
             "Queue", "Postgres", "Transport", "Secrets", "Inventory", "Runtime",
@@ -114,7 +122,7 @@ let package = Package(
         // The operator commands.
         .target(name: "UCPCommands", dependencies: [
             "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Watchdog", "Secrets", "Inventory", "Runtime",
-            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "Telemetry", "APIServer",
+            "Schedules", "ScheduleRules", "Directory", "HTTPAPI", "Telemetry", "APIServer", "Orders",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -159,7 +167,7 @@ let package = Package(
         ]),
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: [
-            "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport",
+            "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport", "Orders",
         ]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [

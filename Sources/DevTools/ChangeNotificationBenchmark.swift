@@ -15,7 +15,8 @@ import UCPCommands
 /// `ucp bench change-notification`: C changes made through AXL in a burst on `ucp devsim --users N`
 /// (mixed additions, updates and removals over distinct and repeated objects), followed by change
 /// notification with the poll interval at 1 s through a real coordinator and worker: the lag from the
-/// last change to the inventory holding all of them, the changes applied per second, the gets made,
+/// last change to the inventory and the user records (a domain holding the device's users, one service
+/// area per site, Sync All Users) holding all of them, the changes applied per second, the gets made,
 /// and in the same run the raw limit — the same listChange pages and gets with the same client and
 /// concurrency, nothing done with the answers.
 struct BenchChangeNotificationCommand: AsyncParsableCommand {
@@ -114,11 +115,19 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         let store = QueueStore(Connection(database.app))
         try await workers.waitUntilIdle(store)
 
-        // The user synchronization: the inventory to follow, and the baseline taken before it read.
-        let sync = try await store.jobEnqueue(.init(UserSync.self, target: "bench-cucm", actor: "bench")).id
-        emit("[bench] user synchronization of \(users) users…")
-        let synced = try await wait(store, job: sync, workers: workers)
-        guard synced.state == .succeeded else { throw BenchError("the user sync ended \(synced.state.rawValue): \(synced.error ?? "")") }
+        // The infrastructure and user synchronizations: the inventory to follow, and the baseline taken
+        // before they read; then the domain's user records.
+        emit("[bench] infrastructure and user synchronization of \(users) users…")
+        for contract in [QueueStore.EnqueueParams(InfrastructureSync.self, target: "bench-cucm", actor: "bench"),
+                         QueueStore.EnqueueParams(UserSync.self, target: "bench-cucm", actor: "bench")] {
+            let synced = try await wait(store, job: try await store.jobEnqueue(contract).id, workers: workers)
+            guard synced.state == .succeeded else { throw BenchError("the \(synced.type) job ended \(synced.state.rawValue): \(synced.error ?? "")") }
+        }
+        try await recordDomain(database: Connection(database.app))
+        emit("[bench] domain synchronization of '\(Self.domain)'…")
+        let records = try await wait(store, job: try await store.jobEnqueue(.init(DomainSync(), target: Self.domain, actor: "bench")).id,
+                                     workers: workers)
+        guard records.state == .succeeded else { throw BenchError("the domain sync ended \(records.state.rawValue): \(records.error ?? "")") }
         let cn = ChangeNotificationStore(Connection(database.app))
         try await cn.cnConfigure(device: "bench-cucm", enabled: true, intervalSeconds: Self.intervalSeconds, actor: "bench")
         guard let start = try await cn.cnState(device: "bench-cucm")?.position else { throw BenchError("no baseline after the sync") }
@@ -171,6 +180,7 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         }
         let lag = reflected.timeIntervalSince(lastChange)
         try await verify(planned, objects: DeviceObjectStore(Connection(database.app)))
+        try await verifyRecords(planned, users: UserStore(Connection(database.app)))
 
         // What the polls did: their time applying, and their gets (from the log's outcome lines).
         let polls = try await store.jobList(state: .succeeded, type: ChangeNotificationPoll.jobType, limit: 10_000)
@@ -197,6 +207,37 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         let rawPerSecond = Double(changes) / raw.seconds
         emit("[bench] targets: ratio >= 0.5, lag_s <= \(Self.intervalSeconds + 2), gets <= \(distinct) (distinct objects changed)")
         print("change-notification: changes=\(changes) applied_per_s=\(QueueBenchmark.number(appliedPerSecond, 1)) raw_per_s=\(QueueBenchmark.number(rawPerSecond, 1)) ratio=\(QueueBenchmark.number(appliedPerSecond / rawPerSecond, 2)) lag_s=\(QueueBenchmark.number(lag, 2)) gets=\(gets)")
+    }
+
+    static let domain = "bench-domain"
+
+    /// The domain holding the simulator's users: one service area per site (its device pool, the
+    /// internal partition), the rule Sync All Users.
+    func recordDomain(database: Connection) async throws {
+        try await DomainStore(database).domainAdd(DomainDraft(name: Self.domain), actor: "bench")
+        try await DomainStore(database).domainRulesSet(name: Self.domain, DomainRules([.syncAllUsers: []]), actor: "bench")
+        for site in 1...10 {
+            let name = "Site" + String(format: "%02d", site)
+            var area = ServiceAreaDraft(domain: Self.domain, name: "SA_" + name, callProcessor: "bench-cucm", devicePool: "DP_" + name)
+            area.partitions = ["PT_Internal"]
+            _ = try await ServiceAreaStore(database).serviceAreaAdd(area, actor: "bench")
+        }
+    }
+
+    /// Every change is in the user records: the last department of each user, the added users
+    /// recorded, the removed ones holding no service.
+    func verifyRecords(_ planned: (changes: [PlannedChange], departments: [String: String], lines: [String: String], added: [String], removed: [String]),
+                       users: UserStore) async throws {
+        let records = Dictionary(try await users.userList(domain: Self.domain).map { ($0.userID, $0) }, uniquingKeysWith: { first, _ in first })
+        let services = try await users.userServiceCounts(domain: Self.domain)
+        var wrong: [String] = []
+        for (userid, department) in planned.departments where records[userid]?.fields["department"] != department {
+            wrong.append("\(userid)'s record lacks department \(department)")
+        }
+        for userid in planned.added where records[userid] == nil { wrong.append("\(userid) has no record") }
+        for userid in planned.removed where (services[userid] ?? 0) > 0 { wrong.append("\(userid) still holds services") }
+        guard wrong.isEmpty else { throw BenchError("the user records miss \(wrong.count) changes: \(wrong.prefix(5).joined(separator: "; "))") }
+        emit("[bench] verified: every change is in the user records")
     }
 
     func wait(_ store: QueueStore, job id: Int64, workers: WorkerProcesses) async throws -> Job {

@@ -38,13 +38,25 @@ public final class AXLClient: Sendable {
     private let retried = Atomic<Int>(0)
     private let getFieldSets = Mutex<[String: (expected: Set<String>, asked: Set<String>)]>([:])
 
-    public init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
-                isCanceled: @escaping @Sendable () -> Bool = { false }) {
+    public convenience init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options = Options(),
+                            isCanceled: @escaping @Sendable () -> Bool = { false }) {
+        self.init(endpoint: endpoint, version: version, options: options, isCanceled: isCanceled,
+                  lanes: ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { AnswerParser() })
+    }
+
+    private init(endpoint: DeviceEndpoint, version: AXLVersion, options: Options, isCanceled: @escaping @Sendable () -> Bool,
+                 lanes: ConnectionLanes<AnswerParser>) {
         self.endpoint = endpoint
         self.version = version
         self.options = options
         self.isCanceled = isCanceled
-        lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { AnswerParser() }
+        self.lanes = lanes
+    }
+
+    /// A client on this one's connections (kept alive, TLS sessions and cookies included) with
+    /// its own cancellation check: a later job reuses what an earlier one opened.
+    public func sharingConnections(isCanceled: @escaping @Sendable () -> Bool) -> AXLClient {
+        AXLClient(endpoint: endpoint, version: version, options: options, isCanceled: isCanceled, lanes: lanes)
     }
 
     public var url: String { endpoint.baseURL + "/axl/" }
@@ -178,7 +190,7 @@ public final class AXLClient: Sendable {
 
     /// One request whose answer is read whole (a listChange page: changes, not items): the body of
     /// an HTTP 200 or of a SOAP fault (500). HTTP 503 is retried after backing off, like `call`.
-    func callWhole(_ operation: String, body: [UInt8]) async throws -> [UInt8] {
+    func callWhole(_ operation: String, body: [UInt8], transportAttempts: Int = 3) async throws -> [UInt8] {
         let url = url
         let headers = headers(operation)
         let isCanceled = isCanceled
@@ -199,7 +211,7 @@ public final class AXLClient: Sendable {
             } catch let error as TransportError where error.isAborted {
                 throw DeviceClientError(.canceled, operation: operation, message: "canceled")
             } catch let error as TransportError {
-                guard error.isRetryable, !error.isTimeout, attempt < 3 else {
+                guard error.isRetryable, !error.isTimeout, attempt < transportAttempts else {
                     throw DeviceClientError(.transport, operation: operation, message: error.message)
                 }
                 attempt += 1
@@ -221,6 +233,34 @@ public final class AXLClient: Sendable {
             default:
                 throw DeviceClientError(.http, operation: operation, message: "unexpected HTTP \(status)", httpStatus: status)
             }
+        }
+    }
+
+    /// One request of an order (a get with its key, an add, update, remove or doDeviceReset), its
+    /// answer read whole: the `return` element of the response (a get's item, a write's uuid). A
+    /// fault is thrown as `AXLFault`. HTTP 503 (write throttling) is retried after a jittered
+    /// back-off; a request whose answer was lost is not sent again (`resend: false`): the order's
+    /// pre-check decides whether the write took effect.
+    public func exchange(_ operation: String, resend: Bool = true, body: (inout XMLWriter) -> Void) async throws -> DeviceValue {
+        let request = AXLEnvelope.request(version, operation, body: body)
+        let started = ContinuousClock.now
+        do {
+            let bytes = try await callWhole(operation, body: request, transportAttempts: resend ? 3 : 1)
+            if let fault = try AXLFaultReader.fault(in: bytes, operation: operation) { throw fault }
+            let tree = DeviceTreeReader()
+            do {
+                try XMLEventReader.parse(bytes, handler: tree)
+            } catch {
+                throw DeviceClientError(.malformed, operation: operation, message: "the answer is not valid XML (\(error))")
+            }
+            guard let answer = tree.root?.child("Body")?.child(operation + "Response") else {
+                throw DeviceClientError(.malformed, operation: operation, message: "the answer holds no \(operation)Response")
+            }
+            DeviceMetrics.call("axl", operation, .ok, since: started)
+            return answer.child("return") ?? .text("")
+        } catch {
+            DeviceMetrics.call("axl", operation, DeviceMetrics.outcome(of: error), since: started)
+            throw error
         }
     }
 
@@ -393,4 +433,28 @@ func snippet(_ bytes: [UInt8]) -> String {
     let text = String(decoding: bytes, as: UTF8.self)
     let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
     return String(line.prefix(160))
+}
+
+/// Builds a whole answer as a tree of `DeviceValue`s (names without namespace prefixes).
+final class DeviceTreeReader: XMLEventHandler {
+    private var open: [(name: String, children: [(String, DeviceValue)])] = []
+    private(set) var root: DeviceValue?
+
+    func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+        var children: [(String, DeviceValue)] = []
+        if let uuid = attributes["uuid"] { children.append(("@uuid", .text(uuid))) }
+        open.append((name, children))
+    }
+
+    /// A leaf keeps its text only; an element with children keeps them (and its uuid as `@uuid`).
+    func endElement(_ name: String, text: String) {
+        let element = open.removeLast()
+        let hasElements = element.children.contains { !$0.0.hasPrefix("@") }
+        let value: DeviceValue = hasElements ? .node(element.children) : .text(text)
+        if open.isEmpty {
+            root = value
+        } else {
+            open[open.count - 1].children.append((element.name, value))
+        }
+    }
 }

@@ -123,6 +123,55 @@ public final class CUPIClient: Sendable {
         return try Self.object(body, operation: operation)
     }
 
+    /// One write of an order (`POST`/`DELETE`) or a lookup (`GET` with a query), its answer read
+    /// whole: the status and body. Statuses other than 2xx are thrown as `DeviceClientError` (kind
+    /// http) with CUPI's error code in the message (`DUPLICATE_ENTRY`, `NOT_FOUND`). A request whose
+    /// answer was lost is not sent again: the order's pre-check decides whether it took effect.
+    public func exchange(_ method: HTTPClientConnection.Method, _ path: String, query: String? = nil,
+                         json body: [String: String]? = nil) async throws -> (status: Int, body: [UInt8]) {
+        let operation = "\(method.rawValue) /vmrest/\(path)"
+        let url = endpoint.baseURL + "/vmrest/" + path + (query.map { "?" + $0 } ?? "")
+        let isCanceled = isCanceled
+        let payload = try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }.map { [UInt8]($0) } ?? []
+        var headers = ["Accept: application/json"]
+        if body != nil { headers.append("Content-Type: application/json") }
+        let started = ContinuousClock.now
+        let (status, answer): (Int, [UInt8])
+        do {
+            (status, answer) = try await lanes.run { [headers] connection, _ in
+                var received: [UInt8] = []
+                let status = try connection.perform(method, url: url, headers: headers, body: payload, abort: isCanceled) { chunk in
+                    received.append(contentsOf: chunk)
+                    return true
+                }
+                return (status, received)
+            }
+        } catch let error as TransportError {
+            DeviceMetrics.call("cupi", operation, .error, since: started)
+            if error.isAborted { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
+            throw DeviceClientError(.transport, operation: operation, message: error.message)
+        }
+        guard (200..<300).contains(status) else {
+            DeviceMetrics.call("cupi", operation, .error, since: started)
+            if status == 401 {
+                throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
+            }
+            let errors = (try? JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any])?["errors"] as? [String: Any]
+            let code = errors?["code"] as? String ?? "HTTP \(status)"
+            let message = errors?["message"] as? String ?? snippet(answer)
+            throw DeviceClientError(.http, operation: operation, message: "\(code): \(message)", httpStatus: status)
+        }
+        DeviceMetrics.call("cupi", operation, .ok, since: started)
+        return (status, answer)
+    }
+
+    /// The rows of a `GET /vmrest/<path>?query=…` (CUPI's one-criterion query).
+    public func find(_ path: String, element: String, query: String) async throws -> [DeviceItem] {
+        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? query
+        let (_, body) = try await exchange(.get, path, query: "query=\(encoded)")
+        return Self.page(from: try Self.object(body, operation: "GET /vmrest/\(path)"), element: element).items
+    }
+
     /// An answer's body as a JSON object, or the `malformed` error naming the operation.
     package static func object(_ body: [UInt8], operation: String) throws -> [String: Any] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {

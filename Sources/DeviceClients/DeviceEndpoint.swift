@@ -38,6 +38,13 @@ public struct DeviceEndpoint: Sendable {
         return "\(scheme)://\(shownHost):\(port)"
     }
 
+    /// Whether a client made for `other` connects exactly as one made for this endpoint would.
+    public func connectsLike(_ other: DeviceEndpoint) -> Bool {
+        (host, port, username, password.revealed, scheme) == (other.host, other.port, other.username, other.password.revealed, other.scheme)
+            && (verifyTLS, caFile, concurrency, connectTimeout, timeout)
+            == (other.verifyTLS, other.caFile, other.concurrency, other.connectTimeout, other.timeout)
+    }
+
     var httpConfiguration: HTTPConfiguration {
         HTTPConfiguration(verifyTLS: verifyTLS, caFile: caFile, username: username, password: password.revealed,
                           connectTimeout: connectTimeout, timeout: timeout)

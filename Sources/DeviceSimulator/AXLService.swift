@@ -78,8 +78,23 @@ struct AXLService {
         if let faultType = options.faultType, typeName.lowercased() == faultType.lowercased() {
             return try sendFault(AXLFault(code: 5000, message: "Simulated failure reading \(typeName)", operation: operation), version: version, responder)
         }
+        if OrderFaults.isWrite(operation), !simulator.orderFaults.admitWrite() {
+            return try responder.send(status: 503, reason: "Service Unavailable", contentType: "text/html",
+                                      text: "<html><body>Service Unavailable</body></html>")
+        }
+        simulator.orderFaults.record(operation + (operationNode.children.isEmpty ? "" : " " + OrderFaults.rendered(operationNode.children)))
+        switch simulator.orderFaults.take(operation) {
+        case .fail?:
+            return try sendFault(AXLFault(code: 5000, message: "Simulated failure of \(operation)", operation: operation), version: version, responder)
+        case .drop?: responder.dropAnswer = true
+        case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
+        case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case nil: break
+        }
         let sequence = operationNode.attributes["sequence"]
         switch operation {
+        case "doDeviceReset":
+            return try deviceReset(operationNode, version, sequence, responder)
         case "getCCMVersion":
             var writer = XMLWriter(capacity: 512)
             AXLEnvelope.beginResponse(&writer, version, operation, sequence: sequence)
@@ -189,6 +204,12 @@ struct AXLService {
                     writer.element("routePartitionName", parts[1])
                 }
                 writer.close(field)
+            } else if field.hasPrefix("callForward") {
+                let parts = value.split(separator: "\u{1}", omittingEmptySubsequences: false).map(String.init)
+                writer.open(field)
+                writer.element("forwardToVoiceMail", parts.first.map { $0.isEmpty ? "false" : $0 } ?? "false")
+                if parts.count == 2, !parts[1].isEmpty { writer.element("callingSearchSpaceName", parts[1]) } else { writer.empty("callingSearchSpaceName") }
+                writer.close(field)
             } else if value.isEmpty {
                 writer.empty(field)
             } else if !object.references[index].isEmpty {
@@ -279,6 +300,8 @@ struct AXLService {
             }
             if field == "primaryExtension", let index = table.fieldIndex[field] {
                 values[index] = (child.value("pattern") ?? "") + "\u{1}" + (child.value("routePartitionName") ?? "")
+            } else if field.hasPrefix("callForward"), let index = table.fieldIndex[field] {
+                values[index] = (child.value("forwardToVoiceMail") ?? "") + "\u{1}" + (child.value("callingSearchSpaceName") ?? "")
             } else if let index = table.fieldIndex[field] {
                 values[index] = child.text
             } else if child.name == "lines" {
@@ -343,6 +366,18 @@ struct AXLService {
                                  doGet: collections)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
+    }
+
+    /// `doDeviceReset`: the phone named must exist; nothing else changes.
+    private func deviceReset(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
+        let name = node.value("deviceName") ?? ""
+        guard let table = data.tables["Phone"], let index = table.snapshot().byKey[name.lowercased()] else {
+            return try sendFault(AXLFault(code: 5007, message: "Item not valid: The specified Device was not found", operation: node.name),
+                                 version: version, responder)
+        }
+        let uuid = table.snapshot().objects[index].uuid
+        try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
+                           body: AXLEnvelope.standardResponse(version, node.name, returning: uuid, sequence: sequence))
     }
 
     private func remove(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {

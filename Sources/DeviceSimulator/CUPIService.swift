@@ -17,6 +17,19 @@ struct CUPIService {
         }
         let json = request.header("accept")?.lowercased().contains("application/json") == true
         let objectId = parts.count == 3 ? parts[2].lowercased() : nil
+        let query = request.query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        let given = (try? self.fields(of: request))?.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } ?? []
+        simulator.orderFaults.record("\(request.method) \(request.path)" + (query.isEmpty ? "" : "?" + query)
+                                     + (given.isEmpty ? "" : " " + OrderFaults.rendered(given)))
+        let operation = request.method == "POST" && objectId == nil ? "cupiCreate\(table.element)"
+            : request.method == "DELETE" ? "cupiDelete\(table.element)" : "cupiRead\(table.element)"
+        switch simulator.orderFaults.take(operation) {
+        case .fail?: return try error(500, "SIMULATED_FAILURE", "Simulated failure of \(operation)", request, responder)
+        case .drop?: responder.dropAnswer = true
+        case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
+        case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case nil: break
+        }
         switch (request.method, objectId) {
         case ("GET", nil): try list(table, request, json, responder)
         case ("GET", let id?):

@@ -23,12 +23,18 @@ public final class HTTPResponder {
     /// Headers every answer carries (the session cookie).
     var extraHeaders: [(String, String)] = []
     var keepAlive = true
+    /// The request is carried out but its answer is never sent (fault injection): sending throws.
+    var dropAnswer = false
+    /// Seconds the answer waits before it is sent (fault injection).
+    var holdAnswer = 0.0
 
     init(connection: HTTPConnection) {
         self.connection = connection
     }
 
     public func send(status: Int, reason: String, contentType: String?, body: [UInt8], headers: [(String, String)] = []) throws {
+        if dropAnswer { throw DroppedAnswer() }
+        if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\n"
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
         for (name, value) in extraHeaders + headers { head += "\(name): \(value)\r\n" }
@@ -46,6 +52,8 @@ public final class HTTPResponder {
 
     /// Starts a chunked answer; `write` each piece, then `finish`.
     public func beginStream(status: Int, reason: String, contentType: String) throws -> HTTPStream {
+        if dropAnswer { throw DroppedAnswer() }
+        if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
         for (name, value) in extraHeaders { head += "\(name): \(value)\r\n" }
         if !keepAlive { head += "Connection: close\r\n" }

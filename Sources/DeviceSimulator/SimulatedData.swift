@@ -45,10 +45,23 @@ final class SimulatedData: Sendable {
         "User": [("associatedDevices", "primaryExtension")],
     ]
 
+    /// The call forwards an order's voicemail step sets on a line, in the schema's place (after
+    /// routePartitionName): kept as `forwardToVoiceMail` and `callingSearchSpaceName`.
+    static let lineForwards = ["callForwardBusy", "callForwardBusyInt", "callForwardNoAnswer", "callForwardNoAnswerInt",
+                               "callForwardNoCoverage", "callForwardNoCoverageInt", "callForwardOnFailure",
+                               "callForwardNotRegistered", "callForwardNotRegisteredInt"]
+
+    static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
+        guard axlName == "Line", let partition = fields.firstIndex(of: "routePartitionName") else { return fields }
+        var fields = fields
+        fields.insert(contentsOf: lineForwards, at: partition + 1)
+        return fields
+    }
+
     static func generate(users: Int) -> SimulatedData {
         var tables: [String: ObjectTable] = [:]
         for (type, fields) in servedTypes() {
-            tables[type.axlName] = ObjectTable(type: type, fields: fields, collections: collections[type.axlName] ?? [])
+            tables[type.axlName] = ObjectTable(type: type, fields: withOrderFields(type.axlName, fields), collections: collections[type.axlName] ?? [])
         }
         for (axlName, table) in tables {
             let count = InfrastructureData.count(axlName)

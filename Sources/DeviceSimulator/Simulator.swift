@@ -52,8 +52,14 @@ public final class DeviceSimulator: Sendable {
     public let options: SimulatorOptions
     let data: SimulatedData
     let changes: ChangeLog
+    /// Faults, throttling and the call log of orders' tests and benchmarks (`/devsim/faults`, `/devsim/calls`).
+    let orderFaults = OrderFaults()
     private let requestCount = Atomic<Int>(0)
     private let captureCount = Atomic<Int>(0)
+    /// Device requests served (AXL and CUPI, the simulator's own controls aside), for tests that
+    /// prove a job made none: `POST /devsim/requests`.
+    private let axlRequests = Atomic<Int>(0)
+    private let cupiRequests = Atomic<Int>(0)
     private let expectedAuthorization: String
     /// The session cookie value: one per process, so checking it takes no lock.
     private let session: String
@@ -107,6 +113,7 @@ public final class DeviceSimulator: Sendable {
             guard request.method == "POST" else {
                 return try responder.send(status: 405, reason: "Method Not Allowed", contentType: "text/plain", text: "AXL takes POST\n")
             }
+            axlRequests.add(1, ordering: .relaxed)
             if options.rate503 > 0, DeviceSimulator.unit(count) < options.rate503 {
                 return try responder.send(status: 503, reason: "Service Unavailable", contentType: "text/html", text: "<html><body>Service Unavailable</body></html>")
             }
@@ -114,6 +121,7 @@ public final class DeviceSimulator: Sendable {
         } else if request.path.hasPrefix("/devsim/") {
             try control(request, responder)
         } else if request.path.hasPrefix("/vmrest/") {
+            cupiRequests.add(1, ordering: .relaxed)
             try CUPIService(simulator: self).handle(request, responder)
         } else {
             try responder.send(status: 404, reason: "Not Found", contentType: "text/html", text: "<html><body>Not Found</body></html>")
@@ -123,7 +131,8 @@ public final class DeviceSimulator: Sendable {
     /// The simulator's own controls, for tests and benchmarks (POST, same credentials):
     /// `/devsim/change-queue/reset` gives the change queue a new id and empties it, as a restart of the
     /// AXL service does (the old id is then answered with fault 5007); `/devsim/change-queue/burst?count=N`
-    /// makes N changes at once: updates of users' department, round robin. Each answers one line.
+    /// makes N changes at once: updates of users' department, round robin; `/devsim/requests` counts
+    /// the device requests served so far (`axl=N cupi=M`). Each answers one line.
     func control(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         guard request.method == "POST" else {
             return try responder.send(status: 405, reason: "Method Not Allowed", contentType: "text/plain", text: "devsim controls take POST\n")
@@ -132,12 +141,26 @@ public final class DeviceSimulator: Sendable {
         case "/devsim/change-queue/reset":
             let queueId = changes.reset()
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "change queue reset: queue id \(queueId)\n")
+        case "/devsim/faults":
+            guard let line = orderFaults.configure(request.query) else {
+                return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain",
+                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, writes-per-second=N or clear=1\n")
+            }
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: line)
+        case "/devsim/calls":
+            let calls = orderFaults.calls(clear: request.query["clear"] != nil)
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: calls.map { $0 + "\n" }.joined())
+        case "/devsim/state":
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: orderState().map { $0 + "\n" }.joined())
         case "/devsim/change-queue/burst":
             guard let count = request.query["count"].flatMap({ Int($0) }), count >= 0 else {
                 return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain", text: "count: must be 0 or more\n")
             }
             let made = burst(count)
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "burst: \(made) changes\n")
+        case "/devsim/requests":
+            let counts = "axl=\(axlRequests.load(ordering: .relaxed)) cupi=\(cupiRequests.load(ordering: .relaxed))"
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: counts + "\n")
         default:
             try responder.send(status: 404, reason: "Not Found", contentType: "text/plain", text: "no such control\n")
         }

@@ -137,6 +137,8 @@ enum ChangeNotificationSQL {
          WHERE device = $1 AND removed_at IS NULL AND lower(btrim(uuid, '{}')) = ANY ($2::text[])
         """)
     static let incomingClear = Statement("", "DELETE FROM device_objects_incoming")
+    /// Fresh statistics of `device_objects` (migrations/025: ANALYZE as the table's owner).
+    static let statisticsRefresh = Statement("cn_statistics_refresh", "SELECT ucp_device_objects_analyze()")
     /// An object fetched under a new key (renamed on the device) is no longer present under its old one.
     static let renamedRemove = Statement("cn_renamed_remove", """
         UPDATE device_objects o SET removed_at = clock_timestamp(), seen_by = $3::bigint

@@ -199,13 +199,21 @@ public struct ChangeNotificationStore: Sendable {
         public var inserted = 0
         public var removed = 0
         public var patched = 0
+        /// Users whose records were followed (`follow`), and the records it changed.
+        public var usersFollowed = 0
+        public var recordsChanged = 0
         public init() {}
     }
 
+    /// What follows the objects a batch wrote, in its transaction (the user records of the domains
+    /// holding them): the users it followed, the records it changed, lines for the log.
+    public typealias FollowUp = (Session) throws -> (users: Int, changed: Int, lines: [(level: String, message: String)])
+
     /// Applies one batch and moves the position past it, in one transaction fenced on `owner`: a poll
     /// that dies before the commit leaves the position where it was, and the next one replays the batch.
+    /// `follow` runs after the objects are written, before the position moves.
     public func cnApply(device: String, batch: ChangeBatch, owner: QueueStore.Held,
-                        log: [(level: String, message: String)]) async throws -> ApplyResult {
+                        log: [(level: String, message: String)], follow: FollowUp? = nil) async throws -> ApplyResult {
         try await connection.transaction { session in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             var result = ApplyResult()
@@ -229,15 +237,28 @@ public struct ChangeNotificationStore: Sendable {
                 result.removed = try session.query(ChangeNotificationSQL.removeByUUID,
                                                    [device, PostgresTextArray(batch.removedUUIDs), owner.id]).first!.decode("removed")
             }
+            var followed: [(level: String, message: String)] = []
+            if let follow {
+                let outcome = try follow(session)
+                result.usersFollowed = outcome.users
+                result.recordsChanged = outcome.changed
+                followed = outcome.lines
+            }
             let moved = try session.query(ChangeNotificationSQL.advance, [
                 device, batch.from.queueID, batch.from.nextStartChangeID, batch.to.nextStartChangeID, batch.lastChangeID,
             ])
             guard !moved.isEmpty else {
                 throw PostgresError(kind: .decoding, message: "change notification of '\(device)': the position moved under this poll")
             }
-            for line in log { try session.query(ChangeNotificationSQL.logLine, [device, line.level, line.message]) }
+            for line in log + followed { try session.query(ChangeNotificationSQL.logLine, [device, line.level, line.message]) }
             return result
         }
+    }
+
+    /// Refreshes the statistics of `device_objects` once a device sync has written it, so that the
+    /// polls' lookups by uuid are planned on its real size rather than on what autovacuum last saw.
+    public func cnStatisticsRefresh() async throws {
+        try await connection.query(ChangeNotificationSQL.statisticsRefresh)
     }
 
     /// Which of these uuids (lower case, no braces) the inventory holds, by uuid: the kinds and types.

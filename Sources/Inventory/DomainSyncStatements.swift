@@ -72,16 +72,19 @@ enum DomainSyncSQL {
          ORDER BY p.kind, p.device
         """)
 
-    /// Every user account the call processors' user syncs read.
+    /// Every user account the call processors' user syncs read. $1 the identities (lower case) an
+    /// incremental run follows; NULL: all (so with every `$n::text[]` "only" below).
     static let accountsCollect = Statement("domain_sync_accounts_collect", """
         INSERT INTO domain_sync_accounts (device, user_id, user_key, attributes)
         SELECT o.device, o.object_key, lower(o.object_key), o.attributes
           FROM device_objects o
          WHERE o.device IN (SELECT call_processor FROM domain_sync_areas) AND o.sync_kind = 'user' AND o.object_type = 'User'
-           AND o.removed_at IS NULL AND o.object_key <> ''
+           AND o.removed_at IS NULL AND o.object_key <> '' AND ($1::text[] IS NULL OR lower(o.object_key) = ANY ($1::text[]))
         """)
 
     /// Every mailbox (VoiceMailInfo) the message processors' user syncs read, with its e-mail address.
+    /// $1 only: the mailboxes of those identities and those whose DTMF access ID is a number on the
+    /// staged devices (collected before, for this).
     static let mailboxesCollect = Statement("domain_sync_mailboxes_collect", """
         INSERT INTO domain_sync_mailboxes (device, alias, dtmf, uuid, email, attributes)
         SELECT o.device, o.object_key, nullif(o.attributes->>'DtmfAccessId', ''), o.uuid,
@@ -92,6 +95,10 @@ enum DomainSyncSQL {
           FROM device_objects o
          WHERE o.device IN (SELECT message_processor FROM domain_sync_areas WHERE message_processor IS NOT NULL)
            AND o.sync_kind = 'user' AND o.object_type = 'VoiceMailInfo' AND o.removed_at IS NULL
+           AND ($1::text[] IS NULL OR lower(o.object_key) = ANY ($1::text[])
+                OR o.attributes->>'DtmfAccessId' IN (
+                    SELECT l.line->'dirn'->>'pattern' FROM domain_sync_carriers r
+                     CROSS JOIN LATERAL jsonb_array_elements(ucp_json_list(r.attributes->'lines'->'line')) l(line)))
         """)
 
     /// One row per identity (case-insensitive). The spelling is the record's, when one exists;
@@ -110,7 +117,7 @@ enum DomainSyncSQL {
         """)
 
     /// Unity Connection users without a call processor account (only with Sync All Users (Unity
-    /// Connection)). $1 domain.
+    /// Connection)). $1 domain, $2 only.
     static let unityUsersCollect = Statement("domain_sync_unity_users_collect", """
         INSERT INTO domain_sync_users (user_key, user_id, outcome, existing_domain)
         SELECT k.user_key, coalesce(u.user_id, k.spelling),
@@ -120,7 +127,7 @@ enum DomainSyncSQL {
                     ELSE 'new_unity' END,
                u.domain
           FROM (SELECT lower(alias) AS user_key, (array_agg(alias ORDER BY device, alias))[1] AS spelling
-                  FROM domain_sync_mailboxes GROUP BY lower(alias)) k
+                  FROM domain_sync_mailboxes WHERE $2::text[] IS NULL OR lower(alias) = ANY ($2::text[]) GROUP BY lower(alias)) k
           LEFT JOIN users u ON lower(u.user_id) = k.user_key AND NOT u.case_clash
         ON CONFLICT (user_key) DO NOTHING
         """)
@@ -138,7 +145,7 @@ enum DomainSyncSQL {
     /// enterprise-subscribed: a device profile is Extension Mobility access when it has no service,
     /// the service is enterprise-subscribed, or one of its services has that URL (seed). Staged
     /// without a join (a range of the primary key each), so the plan never depends on the
-    /// statistics of `device_objects`.
+    /// statistics of `device_objects`. $3 only.
     static let carriersCollect = Statement("domain_sync_carriers_collect", """
         INSERT INTO domain_sync_carriers (user_key, device, sync_kind, object_type, object_key, uuid, attributes, eligible)
         SELECT lower(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END)),
@@ -152,6 +159,9 @@ enum DomainSyncSQL {
            AND ((o.sync_kind = 'user' AND o.object_type IN ('Phone', 'RemoteDestinationProfile'))
                 OR (o.sync_kind = 'infra' AND o.object_type = 'DeviceProfile'))
            AND coalesce(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END), '') <> ''
+           AND ($3::text[] IS NULL
+                OR lower(o.attributes->>(CASE o.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END))
+                   = ANY ($3::text[]))
         """)
 
     /// Keeps the devices of an identity on a processor its spelling comes from (after ANALYZE).
@@ -160,7 +170,7 @@ enum DomainSyncSQL {
          WHERE NOT EXISTS (SELECT 1 FROM domain_sync_user_devices d WHERE d.user_key = c.user_key AND d.device = c.device)
         """)
 
-    /// The remote destinations of the call processors, by profile.
+    /// The remote destinations of the call processors, by profile. $1 only: those of the staged profiles.
     static let destinationsCollect = Statement("domain_sync_destinations_collect", """
         INSERT INTO domain_sync_destinations (device, profile, object_key, uuid, attributes)
         SELECT o.device, o.attributes->>'remoteDestinationProfileName', o.object_key, o.uuid, o.attributes
@@ -168,6 +178,9 @@ enum DomainSyncSQL {
          WHERE o.device IN (SELECT call_processor FROM domain_sync_areas) AND o.sync_kind = 'user'
            AND o.object_type = 'RemoteDestination' AND o.removed_at IS NULL
            AND coalesce(o.attributes->>'remoteDestinationProfileName', '') <> ''
+           AND ($1::text[] IS NULL OR EXISTS (
+                SELECT 1 FROM domain_sync_carriers r WHERE r.device = o.device AND r.object_type = 'RemoteDestinationProfile'
+                   AND r.object_key = o.attributes->>'remoteDestinationProfileName'))
         """)
 
     /// Decides the new identities by the rules. $1 the required rule in effect (sync_all_users,
@@ -482,7 +495,8 @@ enum DomainSyncSQL {
     // MARK: the end
 
     /// Services of the domain's users this run did not synchronize (no longer on any processor of
-    /// the domain), and kept services whose object is gone: logged, then removed. $1 domain.
+    /// the domain), and kept services whose object is gone: logged, then removed. $1 domain, $2 only
+    /// (an incremental run leaves the other users' services alone).
     static let leftoversLog = Statement("domain_sync_leftovers_log", """
         INSERT INTO domain_sync_log (line)
         SELECT CASE WHEN s.user_id IS NULL
@@ -501,7 +515,7 @@ enum DomainSyncSQL {
         CASE WHEN s.user_id IS NULL
              THEN EXISTS (SELECT 1 FROM device_objects o WHERE o.device = s.device AND o.sync_kind = s.sync_kind
                            AND o.object_type = s.object_type AND o.object_key = s.object_key AND o.removed_at IS NOT NULL)
-             ELSE NOT ucp_user_is_reserved(s.user_id)
+             ELSE NOT ucp_user_is_reserved(s.user_id) AND ($2::text[] IS NULL OR lower(s.user_id) = ANY ($2::text[]))
                   AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync') END
         """
 
@@ -514,6 +528,40 @@ enum DomainSyncSQL {
         SELECT line FROM domain_sync_log ORDER BY line_no LIMIT $1
         """)
     static let logLinesCount = Statement("domain_sync_log_count", "SELECT count(*)::bigint AS n FROM domain_sync_log")
+
+    // MARK: following changes (change notification)
+
+    /// The domains whose service areas have $1 as their call processor: the ones holding its users.
+    static let processorDomains = Statement("domain_sync_processor_domains", """
+        SELECT DISTINCT domain FROM service_areas WHERE call_processor = $1 ORDER BY domain
+        """)
+
+    /// The identities (lower case) whose user records objects $2 (uuids, lower case without braces) of
+    /// device $1 touch, after they were written: a user changed; the holder an object names now (a
+    /// phone's owner, a device profile's login user, a remote destination profile's user, a remote
+    /// destination's profile's); the users holding it as a service (a line, and the holder before a
+    /// change). Removed objects count (their last attributes); admin and globaladmin never (seed).
+    static let affectedUsers = Statement("domain_sync_affected_users", """
+        WITH changed AS (
+            SELECT o.sync_kind, o.object_type, o.object_key, o.attributes FROM device_objects o
+             WHERE o.device = $1 AND lower(btrim(o.uuid, '{}')) = ANY ($2::text[]))
+        SELECT DISTINCT lower(u.user_id) AS user_key FROM (
+            SELECT s.user_id FROM changed c
+              JOIN user_services s ON s.device = $1 AND s.sync_kind = c.sync_kind AND s.object_type = c.object_type
+                                  AND s.object_key = c.object_key
+            UNION ALL
+            SELECT c.object_key FROM changed c WHERE c.object_type = 'User'
+            UNION ALL
+            SELECT c.attributes->>(CASE c.object_type WHEN 'Phone' THEN 'ownerUserName' WHEN 'DeviceProfile' THEN 'loginUserId' ELSE 'userId' END)
+              FROM changed c WHERE c.object_type IN ('Phone', 'DeviceProfile', 'RemoteDestinationProfile')
+            UNION ALL
+            SELECT p.attributes->>'userId' FROM changed c
+              JOIN device_objects p ON p.device = $1 AND p.sync_kind = 'user' AND p.object_type = 'RemoteDestinationProfile'
+                                   AND p.object_key = c.attributes->>'remoteDestinationProfileName'
+             WHERE c.object_type = 'RemoteDestination') u (user_id)
+         WHERE coalesce(u.user_id, '') <> '' AND NOT ucp_user_is_reserved(u.user_id)
+         ORDER BY 1
+        """)
 
     // MARK: reading the records
 

@@ -50,23 +50,27 @@ public enum DomainSyncStore {
 
         /// Stages what the domain's processors hold and decides every identity by the rules; writes
         /// only temporary tables. `rule`: the required rule in effect (`sync_all_users`,
-        /// `sync_existing_users` or `match`); the Match lists nil when off.
+        /// `sync_existing_users` or `match`); the Match lists nil when off. `only`: the identities
+        /// (lower case) an incremental run follows — the same rules and placement for those users
+        /// alone; nil: every user of the domain.
         public func domainSyncCollect(domain: String, rule: String, departments: [String]?, locations: [String]?,
                                       devicePools: [String]?, allUnityUsers: Bool, primaryFromUnity: Bool,
                                       extensionMobilityURL: String, extensionMobilityEnterprise: Bool,
-                                      batchSize: Int) throws -> DomainSyncPlan {
+                                      batchSize: Int, only: [String]? = nil) throws -> DomainSyncPlan {
             var plan = DomainSyncPlan()
+            let only = only.map { PostgresTextArray($0) }
             try session.query(DomainSyncSQL.areasCollect, [domain])
             plan.processors = try session.query(DomainSyncSQL.processors).map { row in
                 (try row.decode("device"), try row.decode("kind"), try row.decode("synchronized"))
             }
-            plan.accountsRead = Int(try session.query(DomainSyncSQL.accountsCollect).affectedRows)
-            plan.mailboxesRead = Int(try session.query(DomainSyncSQL.mailboxesCollect).affectedRows)
+            plan.accountsRead = Int(try session.query(DomainSyncSQL.accountsCollect, [only]).affectedRows)
+            // The devices before the mailboxes: an incremental run stages the mailboxes of their numbers only.
+            try session.query(DomainSyncSQL.carriersCollect, [extensionMobilityURL, extensionMobilityEnterprise, only])
+            try session.query(DomainSyncSQL.destinationsCollect, [only])
+            plan.mailboxesRead = Int(try session.query(DomainSyncSQL.mailboxesCollect, [only]).affectedRows)
             try session.query(DomainSyncSQL.usersCollect, [domain])
-            if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain]) }
+            if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain, only]) }
             try session.query(DomainSyncSQL.userDevicesCollect)
-            try session.query(DomainSyncSQL.carriersCollect, [extensionMobilityURL, extensionMobilityEnterprise])
-            try session.query(DomainSyncSQL.destinationsCollect)
             // Temporary tables have no statistics until analyzed: the joins below are planned on real sizes.
             try session.execute(DomainSyncSQL.stagingAnalyze)
             try session.query(DomainSyncSQL.carriersKeepOwned)
@@ -109,14 +113,23 @@ public enum DomainSyncStore {
             return outcome
         }
 
-        /// Services of the domain's users this run did not synchronize, and kept services whose
-        /// object is gone: logged and removed (rolled back in a dry run). Returns how many.
-        public func domainSyncLeftovers(domain: String, dryRun: Bool) throws -> Int {
-            try session.query(DomainSyncSQL.leftoversLog, [domain])
+        /// Services of the domain's users this run did not synchronize (of the identities `only`
+        /// when given), and kept services whose object is gone: logged and removed (rolled back in a
+        /// dry run). Returns how many.
+        public func domainSyncLeftovers(domain: String, dryRun: Bool, only: [String]? = nil) throws -> Int {
+            let only = only.map { PostgresTextArray($0) }
+            try session.query(DomainSyncSQL.leftoversLog, [domain, only])
             if dryRun { try session.execute("SAVEPOINT domain_sync_leftovers") }
-            let removed = Int(try session.query(DomainSyncSQL.leftoversDelete, [domain])[0].decode("removed", as: Int64.self))
+            let removed = Int(try session.query(DomainSyncSQL.leftoversDelete, [domain, only])[0].decode("removed", as: Int64.self))
             if dryRun { try session.execute("ROLLBACK TO SAVEPOINT domain_sync_leftovers") }
             return removed
+        }
+
+        /// The identities (lower case) whose user records the objects `uuids` (lower case, no braces)
+        /// of `device` touch, read after the objects were written (change notification).
+        public func domainSyncAffectedUsers(device: String, uuids: [String]) throws -> [String] {
+            guard !uuids.isEmpty else { return [] }
+            return try session.query(DomainSyncSQL.affectedUsers, [device, PostgresTextArray(uuids)]).map { try $0.decode("user_key") }
         }
 
         /// The first `limit` lines the run logged, and how many there are.
@@ -156,6 +169,13 @@ public struct OrphanPhone: Sendable, Equatable, Codable {
     public var devicePool: String
     /// The owner the phone names, when it names one no user record holds.
     public var owner: String
+}
+
+extension DomainStore {
+    /// The domains that hold the users of call processor `device` (through their service areas).
+    public func domainsOfCallProcessor(_ device: String) async throws -> [String] {
+        try await connection.query(DomainSyncSQL.processorDomains, [device]).map { try $0.decode("domain") }
+    }
 }
 
 extension UserStore {

@@ -77,6 +77,7 @@ public struct JobCanceledError: Error, CustomStringConvertible {
 
 /// Thrown by `JobContext` when this attempt no longer owns the job (rescued or stopped as stuck).
 public struct JobLostError: Error, CustomStringConvertible {
+    public init() {}
     public var description: String { "this attempt no longer owns the job" }
 }
 

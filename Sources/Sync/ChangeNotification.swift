@@ -5,6 +5,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 
 /// Change notification (issue 13; seed 004 "Change Notification"): one poll of a Unified CM's change
 /// queue (`listChange`, objectList limited to the seed's list). The first poll takes the baseline;
@@ -13,22 +14,14 @@ import Queue
 /// is fetched once; changed tags written without a get where they are all the inventory keeps),
 /// removals marked by uuid. The position moves only in the transaction that applied the page.
 ///
+/// Each page's changes are followed, in its transaction, by the user records of the domains holding the
+/// device (seed: "the user records are also updated to include the newly added services"): the domain
+/// synchronization's statements for the users the changed objects touch only.
+///
 /// Any sign of missed changes (fault 5007, a start no longer in the cache, a first change id newer than
 /// the position, another Unified CM version) takes a new baseline and queues a full infrastructure and
 /// user synchronization of the device, with the reason in the log and the audit trail.
 public enum ChangeNotification {
-    /// Changed users (their user ids, admin and globaladmin left out: seed) after each applied page:
-    /// where domain synchronization's incremental update of user records plugs in (issue 13 item 3).
-    /// Nothing is done with them yet.
-    static func affectedUsersChanged(device: String, userIDs: Set<String>, context: JobContext) async throws {
-        _ = (device, userIDs, context)
-    }
-
-    /// The tags of a kept type that name the user an object belongs to.
-    static let userTags: [String: String] = [
-        "User": "userid", "Phone": "ownerUserName", "DeviceProfile": "loginUserId", "RemoteDestinationProfile": "userId",
-    ]
-
     @Sendable
     static func run(_ parameters: ChangeNotificationPoll, _ context: JobContext) async throws {
         guard let name = context.job.target else { throw DeviceJobFailure("change notification: the poll names no device") }
@@ -82,6 +75,8 @@ private final class Poll: @unchecked Sendable {
     var ignoredTypes: Set<String> = []
     /// Where the poll's time went, seconds: connecting (device, version), listChange, gets, database.
     var timing: [String: Double] = [:]
+    /// The domains whose user records follow this device's changes (read when the poll starts).
+    var recordDomains: [DomainSynchronization.Settings] = []
 
     /// Runs `body`, adding its time to `phase`.
     func timed<T>(_ phase: String, _ body: () async throws -> T) async rethrows -> T {
@@ -116,9 +111,10 @@ private final class Poll: @unchecked Sendable {
         do {
             let (axl, version) = try await timed("connect") {
                 let connections = try await DeviceConnections.open(name: device, connection: connection, concurrency: 4)
-                let axl = connections.axl(context: context)
+                let axl = connections.keptAXL(context: context)
                 return (axl, try await axl.ccmVersion())
             }
+            try await timed("database") { try await readRecordDomains() }
             backlog = try await poll(state, axl: axl, version: version)
             let outcome = "Completed. " + summary()
             try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
@@ -132,6 +128,18 @@ private final class Poll: @unchecked Sendable {
             try context.checkCancellation()
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("change notification of '\(device)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
+        }
+    }
+
+    /// The domains holding the device's users, with their rules; one without a required rule is left
+    /// out (a domain synchronization would refuse it), the reason in the log.
+    func readRecordDomains() async throws {
+        for domain in try await DomainStore(connection).domainsOfCallProcessor(device) {
+            do {
+                recordDomains.append(try await DomainSynchronization.Settings.read(domain: domain, database: connection))
+            } catch let error as InputError {
+                try await log("warning", "User records of domain '\(domain)' do not follow the changes: \(error.problem)")
+            }
         }
     }
 
@@ -255,7 +263,6 @@ private final class Poll: @unchecked Sendable {
             pending[uuid] = (change.type, work)
         }
         var batch = ChangeBatch(from: from, to: to, lastChangeID: lastChangeID)
-        var users = Set<String>()
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
         let present = try await timed("database") { try await store.cnPresent(device: device, uuids: order) }
         var fetches: [(uuid: String, type: String)] = []
@@ -264,7 +271,6 @@ private final class Poll: @unchecked Sendable {
             switch work {
             case .remove:
                 batch.removedUUIDs.append(uuid)
-                for stored in present[uuid] ?? [] where stored.type == "User" { users.insert(stored.key) }
             case .fetch:
                 fetches.append((uuid, type))
             case .patch(let tags):
@@ -283,7 +289,6 @@ private final class Poll: @unchecked Sendable {
                     guard !fields.isEmpty else { continue }
                     batch.patches.append((DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra, uuid, DeviceItem(uuid: nil, fields: fields).json))
                 }
-                for stored in present[uuid] ?? [] where stored.type == "User" { users.insert(stored.key) }
             }
         }
         let keepAnalog = fetches.isEmpty ? true
@@ -304,22 +309,43 @@ private final class Poll: @unchecked Sendable {
                 batch.upserts[kind, default: []].append(
                     DeviceObjectRow(type: kept.inventoryType, key: projected.key(kept.keyTags), uuid: item.uuid ?? uuid,
                                     attributes: projected.json))
-                if let tag = ChangeNotification.userTags[kept.inventoryType], let user = item.text(tag), !user.isEmpty {
-                    users.insert(user)
-                }
             }
         }
-        users = users.filter { !["admin", "globaladmin"].contains($0.lowercased()) }
         let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
         let result = try await timed("database") {
-            try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)])
+            try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)],
+                                    follow: followUserRecords(changed: order))
         }
         applied.upserted += result.upserted
         applied.inserted += result.inserted
         applied.removed += result.removed
         applied.patched += result.patched
-        if !users.isEmpty { try await ChangeNotification.affectedUsersChanged(device: device, userIDs: users, context: context) }
+        applied.usersFollowed += result.usersFollowed
+        applied.recordsChanged += result.recordsChanged
         try await context.progress(done: Int64(totalChanges), total: nil, message: "applied changes up to \(to.nextStartChangeID - 1)")
+    }
+
+    /// The user records the changed objects (uuids) touch, brought to what the device holds now in
+    /// every domain holding the device's users: run in the transaction that applies the page.
+    func followUserRecords(changed uuids: [String]) -> ChangeNotificationStore.FollowUp? {
+        guard !uuids.isEmpty, !recordDomains.isEmpty else { return nil }
+        let device = device, domains = recordDomains
+        return { session in
+            let keys = try DomainSyncStore.InTransaction(session).domainSyncAffectedUsers(device: device, uuids: uuids)
+            guard !keys.isEmpty else { return (0, 0, []) }
+            var changed = 0
+            var lines: [(level: String, message: String)] = []
+            for settings in domains {
+                let (result, logged) = try DomainSynchronization.followUsers(session, settings: settings, userKeys: keys)
+                let written = result.usersCreated + result.usersUpdated + result.servicesAdded + result.servicesChanged + result.servicesRemoved
+                changed += written
+                lines.append(("info", "User records of domain '\(settings.domain)': \(keys.count) users followed, \(result.plan.users) of them in the domain: "
+                    + "users \(result.usersCreated) created, \(result.usersUpdated) updated; services \(result.servicesAdded) added, "
+                    + "\(result.servicesChanged) updated, \(result.servicesRemoved) removed, \(result.servicesUnplaced) unplaced"))
+                lines += logged.map { ("info", $0) }
+            }
+            return (keys.count, changed, lines)
+        }
     }
 
     /// The `get` of each object, several in flight (the client's lanes bound them); nil for one gone.
@@ -366,6 +392,9 @@ private final class Poll: @unchecked Sendable {
         var text = "\(totalChanges) changes"
         if !byType.isEmpty { text += " (\(byType.joined(separator: "; ")))" }
         text += "; \(gets) fetched, \(applied.upserted) stored (\(applied.inserted) new), \(applied.patched) updated from changed tags, \(applied.removed) marked removed"
+        if !recordDomains.isEmpty {
+            text += "; user records: \(applied.usersFollowed) users followed, \(applied.recordsChanged) changes"
+        }
         if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
         if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
         let phases = ["connect", "listChange", "gets", "database"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }

@@ -5,15 +5,16 @@ import Inventory
 import Postgres
 import Queue
 import Secrets
+import Synchronization
 
 /// How jobs reach a registered device: the device, its password opened with the key
 /// `UCP_SECRET_KEY_FILE` names, and clients that stop when the job is canceled.
-struct DeviceConnections {
-    let device: Device
-    let endpoint: DeviceEndpoint
+public struct DeviceConnections {
+    public let device: Device
+    public let endpoint: DeviceEndpoint
 
     /// Loads the device and its password. Refusals are one line for the operator.
-    static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
+    public static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
         let box: SecretBox
         do {
             box = SecretBox(key: try SecretKey.fromEnvironment())
@@ -36,12 +37,31 @@ struct DeviceConnections {
         return DeviceConnections(device: device, endpoint: endpoint)
     }
 
-    func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
+    public func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
         AXLClient(endpoint: endpoint, version: AXLVersion(device.axlVersion) ?? .latest, options: options,
                   isCanceled: { (try? context.checkCancellation()) == nil })
     }
 
-    func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
+    /// An AXL client on connections kept from one job to the next (default options), for work that
+    /// comes back every few seconds to minutes — change-notification polls — and would otherwise
+    /// spend its time opening TLS connections. One set per device, replaced when the device's
+    /// address, credentials or AXL version change.
+    func keptAXL(context: JobContext) -> AXLClient {
+        let version = AXLVersion(device.axlVersion) ?? .latest
+        let endpoint = endpoint, name = device.name
+        let base = Self.kept.withLock { kept in
+            if let client = kept[name], client.endpoint.connectsLike(endpoint), client.version == version { return client }
+            let client = AXLClient(endpoint: endpoint, version: version)
+            kept[name] = client
+            return client
+        }
+        return base.sharingConnections(isCanceled: { (try? context.checkCancellation()) == nil })
+    }
+
+    /// The clients `keptAXL` keeps, by device name.
+    private static let kept = Mutex<[String: AXLClient]>([:])
+
+    public func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
         CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: { (try? context.checkCancellation()) == nil })
     }
 

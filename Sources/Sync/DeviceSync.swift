@@ -173,6 +173,8 @@ private final class Run: @unchecked Sendable {
                 audit: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed",
                 owner: owner)
             SyncMetrics.objects(sync: kind.rawValue, [("read", total), ("created", result.inserted), ("removed", result.removed)])
+            // The next change-notification poll is planned on the rows just written.
+            try await ChangeNotificationStore(connection).cnStatisticsRefresh()
             try await context.progress(done: result.done, total: result.done, message: outcome)
         } catch {
             // Every reader has waited for its page being written: the connection goes back to the

@@ -97,30 +97,77 @@ public struct DomainSynchronization: Sendable {
         }
     }
 
+    /// What a run needs of a domain's settings: its business rules and the Extension Mobility setting.
+    public struct Settings: Sendable {
+        public let domain: String
+        let rules: DomainRules
+        let rule: String
+        let lists: [DomainRule: [String]]
+        let enterprise: Bool
+
+        /// Reads them; refused for a domain that does not exist or has no required rule on.
+        public static func read(domain: String, database: Connection) async throws -> Settings {
+            let domains = DomainStore(database)
+            guard try await domains.domain(named: domain) != nil else {
+                throw InputError(field: "domain", problem: "\(InputError.quoted(domain)) does not exist")
+            }
+            let rules = try await domains.domainRules(name: domain)
+            guard let inEffect = rules.inEffect else { throw DomainRules.noRequiredRule(domain: domain) }
+            let enterprise = try await SettingsStore(database).settingGet(DomainSynchronization.extensionMobilityEnterpriseSetting, as: Bool.self) ?? false
+            return Settings(domain: domain, rules: rules, rule: inEffect.takesList ? "match" : inEffect.rawValue,
+                            lists: Dictionary(uniqueKeysWithValues: rules.matchRules.map { ($0.rule, $0.values) }), enterprise: enterprise)
+        }
+
+        /// Stages the domain (of the identities `only`, lower case, when given) and decides its users by the rules.
+        func collect(_ session: Session, batchSize: Int, only: [String]?) throws -> DomainSyncPlan {
+            let store = DomainSyncStore.InTransaction(session)
+            try store.domainSyncStagingPrepare()
+            return try store.domainSyncCollect(
+                domain: domain, rule: rule, departments: lists[.matchDepartment], locations: lists[.matchLocation],
+                devicePools: lists[.matchDevicePool], allUnityUsers: rules.isOn(.syncAllUnityUsers),
+                primaryFromUnity: rules.isOn(.syncPrimaryUserFromUnity),
+                extensionMobilityURL: DomainSynchronization.extensionMobilityURL, extensionMobilityEnterprise: enterprise,
+                batchSize: batchSize, only: only)
+        }
+    }
+
+    /// Adds what one batch wrote to the run's counts.
+    static func add(_ outcome: DomainSyncBatchOutcome, to result: inout DomainSyncResult) {
+        result.usersCreated += outcome.usersCreated
+        result.usersUpdated += outcome.usersUpdated
+        result.servicesAdded += outcome.servicesAdded
+        result.servicesChanged += outcome.servicesChanged
+        result.servicesRemoved += outcome.servicesRemoved + outcome.servicesAdopted
+        result.servicesUnplaced += outcome.servicesUnplaced
+    }
+
+    /// The user records of the identities `userKeys` (lower case) follow what their processors hold
+    /// now — the same statements, rules and placement as the whole domain's run, for these users only
+    /// — in the caller's transaction (change notification applies a page of changes and moves its
+    /// position in it). Returns the counts and the lines the run logged (at most `logLines`).
+    public static func followUsers(_ session: Session, settings: Settings, userKeys: [String],
+                                   logLines: Int = 200) throws -> (result: DomainSyncResult, lines: [String]) {
+        var result = DomainSyncResult()
+        guard !userKeys.isEmpty else { return (result, []) }
+        result.plan = try settings.collect(session, batchSize: defaultBatchSize, only: userKeys)
+        let store = DomainSyncStore.InTransaction(session)
+        for batch in 0..<result.plan.batches {
+            add(try store.domainSyncBatch(domain: settings.domain, batch: batch, hasMessageProcessor: result.plan.hasMessageProcessor,
+                                          dryRun: false), to: &result)
+        }
+        result.servicesRemoved += try store.domainSyncLeftovers(domain: settings.domain, dryRun: false, only: userKeys)
+        return (result, try store.domainSyncLogLines(limit: logLines).lines)
+    }
+
     private func synchronize() async throws -> DomainSyncResult {
         let domain = domain, dryRun = dryRun, owner = owner, batchSize = batchSize
-        let domains = DomainStore(database)
-        guard try await domains.domain(named: domain) != nil else {
-            throw InputError(field: "domain", problem: "\(InputError.quoted(domain)) does not exist")
-        }
-        let rules = try await domains.domainRules(name: domain)
-        guard let inEffect = rules.inEffect else { throw DomainRules.noRequiredRule(domain: domain) }
-        let enterprise = try await SettingsStore(database).settingGet(Self.extensionMobilityEnterpriseSetting, as: Bool.self) ?? false
-        let rule = inEffect.takesList ? "match" : inEffect.rawValue
-        let lists = Dictionary(uniqueKeysWithValues: rules.matchRules.map { ($0.rule, $0.values) })
+        let settings = try await Settings.read(domain: domain, database: database)
+        let rules = settings.rules
 
         try await reporter.progress(done: 0, total: nil, message: "reading the inventory of domain \(domain)")
         var result = DomainSyncResult()
         result.plan = try await database.withSession { session in
-            try session.transaction { session in
-                let store = DomainSyncStore.InTransaction(session)
-                try store.domainSyncStagingPrepare()
-                return try store.domainSyncCollect(
-                    domain: domain, rule: rule, departments: lists[.matchDepartment], locations: lists[.matchLocation],
-                    devicePools: lists[.matchDevicePool], allUnityUsers: rules.isOn(.syncAllUnityUsers),
-                    primaryFromUnity: rules.isOn(.syncPrimaryUserFromUnity),
-                    extensionMobilityURL: Self.extensionMobilityURL, extensionMobilityEnterprise: enterprise, batchSize: batchSize)
-            }
+            try session.transaction { session in try settings.collect(session, batchSize: batchSize, only: nil) }
         }
         let plan = result.plan
         try await reporter.log("Domain synchronization of domain '\(domain)'\(dryRun ? " (dry run: nothing is changed)" : ""): rules \(rules.summary); "
@@ -140,12 +187,7 @@ public struct DomainSynchronization: Sendable {
                         domain: domain, batch: batch, hasMessageProcessor: hasMessageProcessor, dryRun: dryRun)
                 }
             }
-            result.usersCreated += outcome.usersCreated
-            result.usersUpdated += outcome.usersUpdated
-            result.servicesAdded += outcome.servicesAdded
-            result.servicesChanged += outcome.servicesChanged
-            result.servicesRemoved += outcome.servicesRemoved + outcome.servicesAdopted
-            result.servicesUnplaced += outcome.servicesUnplaced
+            Self.add(outcome, to: &result)
             let done = min(plan.users, (batch + 1) * batchSize)
             try await reporter.progress(done: Int64(done), total: Int64(plan.users),
                                         message: "\(done) of \(plan.users) users: \(result.usersCreated) created, \(result.servicesAdded) services added")

@@ -5,6 +5,7 @@ import JobCatalog
 import Logging
 import Postgres
 import PostgresCluster
+import Orders
 import Queue
 import Runtime
 import Schedules
@@ -48,6 +49,7 @@ public enum JobTypes {
         var registry = JobRegistry()
         try SyncJobs.register(in: &registry)
         try ScheduleRunJob.register(in: &registry)
+        try OrderJobs.register(in: &registry)
         let missing = JobCatalog.contracts.map { $0.jobType }.filter { registry.definitions[$0] == nil }
         guard missing.isEmpty else { throw JobRegistryError(problem: "no handler for \(missing.joined(separator: ", "))") }
         return registry

@@ -79,7 +79,7 @@ struct UCP: AsyncParsableCommand {
             AuditCommand.self, WorkerCommand.self, CoordinatorCommand.self, WatchdogCommand.self,
             SettingsCommand.self, AlertsCommand.self, SecretKeyCommand.self,
             DeviceCommand.self, DomainCommand.self, ServiceAreaCommand.self, ScheduleCommand.self, UsersCommand.self,
-            TokenCommand.self, ServeCommand.self,
+            TokenCommand.self, ServeCommand.self, OrderCommand.self,
         ] + UCPMain.tooling.subcommands)
     }
 }

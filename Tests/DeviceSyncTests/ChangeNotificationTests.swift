@@ -163,6 +163,145 @@ final class ChangeNotificationTests: XCTestCase {
         XCTAssertEqual(state?.nextStartChangeID, (baseline?.nextStartChangeID ?? 0) + 11, "the position moved past the 11 changes")
     }
 
+    // MARK: user records (item 3)
+
+    func sql(_ text: String) async throws -> Rows {
+        try await Connection(harness.database.owner).query(Statement("", text))
+    }
+
+    /// Domain "Cisco" holding the users of "cucm" (Sync All Users; one service area per site: device
+    /// pool DP_SiteNN, partition PT_Internal), its user records built by a domain synchronization.
+    func recordDomain(users: Int) async throws {
+        for arguments in [["domain", "add", "--name", "Cisco"], ["domain", "edit", "Cisco", "--rule", "sync-all-users"]] {
+            let result = try harness.ucp(arguments)
+            XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        }
+        for site in 1...10 {
+            let name = "Site" + String(format: "%02d", site)
+            let added = try harness.ucp(["service-area", "add", "--domain", "Cisco", "--name", "SA_" + name, "--call-processor", "cucm",
+                                         "--device-pool", "DP_" + name, "--partition", "PT_Internal"])
+            XCTAssertEqual(added.status, 0, added.stdout + added.stderr)
+        }
+        let synced = try domainSync()
+        XCTAssertTrue(synced.contains("users \(users) created"), synced)
+    }
+
+    /// Runs a domain synchronization of "Cisco"; returns its summary line.
+    func domainSync() throws -> String {
+        let run = try harness.ucp(["submit", "sync", "domain", "--domain", "Cisco", "--wait"])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let log = try harness.ucp(["domain", "log", "Cisco", "--kind", "domain"]).stdout
+        return log.split(separator: "\n").first { $0.hasPrefix("Domain synchronization of domain 'Cisco'") }.map(String.init) ?? log
+    }
+
+    /// Each user record and service with its row version and update time, by user.
+    func records() async throws -> [String: [String]] {
+        var rows: [String: [String]] = [:]
+        for row in try await sql("""
+            SELECT user_id, format('user %s %s %s %s', xmin, updated_at, coalesce(first_name, ''), coalesce(department, '')) AS r FROM users
+            UNION ALL SELECT user_id, format('%s %s %s %s %s %s', service_type, object_key, service_area, detail, xmin, updated_at) FROM user_services
+            ORDER BY 1, 2
+            """) {
+            rows[try row.decode("user_id"), default: []].append(try row.decode("r"))
+        }
+        return rows
+    }
+
+    func services(_ userID: String) async throws -> [String] {
+        try await sql("""
+            SELECT format('%s %s %s', service_type, object_key, coalesce(service_area, '-')) AS s FROM user_services
+             WHERE user_id = '\(userID)' ORDER BY 1
+            """).map { try $0.decode("s") }
+    }
+
+    typealias AXLWrite = (operation: String, body: (inout XMLWriter) -> Void)
+
+    /// Makes the changes on the simulator through AXL, then runs one poll, which must succeed.
+    func makeAndPoll(_ changes: [AXLWrite], on sim: DeviceSimulatorProcess, file: StaticString = #filePath, line: UInt = #line) async throws {
+        for (operation, body) in changes {
+            XCTAssertEqual(try sim.axl(operation, body), 200, operation, file: file, line: line)
+        }
+        let job = try await poll()
+        XCTAssertEqual(job.state, .succeeded, job.error ?? "", file: file, line: line)
+    }
+
+    /// Changes made through AXL to users, phones and lines are in the user records after one poll —
+    /// the same records a domain synchronization makes of them (a run after it writes nothing) — and
+    /// the users they do not touch are not rewritten; services removed on the device leave the record.
+    func testUserRecordsFollowChangesMadeThroughAXLAfterOnePoll() async throws {
+        let sim = try await synchronizedDevice(users: 20)
+        try await recordDomain(users: 20)
+        await assertTrue(try await services("user000008").contains("phone SEP001122000008 SA_Site09"))
+        let before = try await records()
+        let changes: [AXLWrite] = [
+            ("addUser", { $0.raw("<user><firstName>Chris</firstName><lastName>Notify</lastName><userid>cnuser1</userid><department>Sales</department><homeCluster>true</homeCluster></user>") }),
+            ("addLine", { $0.raw("<line><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName><description>New line</description><usage>Device</usage></line>") }),
+            ("addPhone", { $0.raw("<phone><name>SEP00000000C001</name><description>CN phone</description><product>Cisco 8845</product><model>Cisco 8845</model><protocol>SIP</protocol><devicePoolName>DP_Site02</devicePoolName><ownerUserName>cnuser1</ownerUserName><lines><line><index>1</index><dirn><pattern>7001</pattern><routePartitionName>PT_Internal</routePartitionName></dirn></line></lines></phone>") }),
+            ("updateUser", { $0.raw("<userid>user000003</userid><department>Changed</department>") }),
+            ("removeUser", { $0.element("userid", "user000005") }),
+            ("removeLine", { $0.raw("<pattern>1000006</pattern><routePartitionName>PT_Internal</routePartitionName>") }),
+            ("updatePhone", { $0.raw("<name>SEP001122000007</name><description>Moved desk phone</description>") }),
+            ("removePhone", { $0.element("name", "SEP001122000008") }),
+        ]
+        try await makeAndPoll(changes, on: sim)
+
+        // In device_objects and in the user records.
+        await assertEqual(try await attributes("Phone", "SEP00000000C001")?["ownerUserName"] as? String, "cnuser1")
+        let added = try await services("cnuser1")
+        XCTAssertTrue(added.contains("phone SEP00000000C001 SA_Site02") && added.contains("line 7001/PT_Internal SA_Site02"), "\(added)")
+        await assertEqual(try await sql("SELECT department FROM users WHERE user_id = 'user000003'").first?.decode("department", as: String.self),
+                          "Changed")
+        await assertEqual(try await services("user000005"), [], "a user removed on the device keeps no service")
+        await assertEqual(try await services("user000006"), ["im_presence user000006 SA_Site07", "phone SEP001122000006 SA_Site07"],
+                          "the line removed on the device left the record")
+        await assertEqual(try await services("user000008"), ["im_presence user000008 SA_Site01"],
+                          "the phone and its line left the record (IM and Presence goes to the first area without a phone)")
+        let moved = try await sql("SELECT detail->>'description' AS d FROM user_services WHERE object_key = 'SEP001122000007'")
+        XCTAssertEqual(try moved.first?.decode("d", as: String.self), "Moved desk phone")
+
+        // The users no change touched are not rewritten: same row versions and times.
+        let after = try await records()
+        let touched: Set<String> = ["cnuser1", "user000003", "user000005", "user000006", "user000007", "user000008"]
+        for (user, rows) in before where !touched.contains(user) {
+            XCTAssertEqual(after[user], rows, "\(user) was rewritten")
+        }
+        XCTAssertEqual(Set(after.keys).subtracting(before.keys), ["cnuser1"])
+
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
+        XCTAssertTrue(log.contains("User records of domain 'Cisco': 6 users followed"), log)
+        // The same records a whole domain synchronization makes: it finds nothing to write.
+        let summary = try domainSync()
+        XCTAssertTrue(summary.contains("users 0 created, 0 updated"), summary)
+        XCTAssertTrue(summary.contains("services 0 added, 0 updated, 0 removed"), summary)
+    }
+
+    /// admin and globaladmin changed on the device (seed: change notification updates all users except
+    /// them) leave their user records untouched: no record made, none changed, no service given.
+    func testChangesToAdminAndGlobaladminLeaveTheirRecordsUntouched() async throws {
+        let sim = try await synchronizedDevice(users: 10)
+        try await recordDomain(users: 10)
+        _ = try await sql("""
+            INSERT INTO users (user_id, domain, source, first_name, department) VALUES ('Admin', 'Cisco', 'device', 'Built', 'In')
+            """)
+        let before = try await records()
+        let changes: [AXLWrite] = [
+            ("addUser", { $0.raw("<user><firstName>Global</firstName><lastName>Admin</lastName><userid>globaladmin</userid><homeCluster>true</homeCluster></user>") }),
+            ("addUser", { $0.raw("<user><firstName>Changed</firstName><lastName>Admin</lastName><userid>admin</userid><department>Changed</department><homeCluster>true</homeCluster></user>") }),
+            ("updateUser", { $0.raw("<userid>admin</userid><department>Changed again</department>") }),
+            ("addPhone", { $0.raw("<phone><name>SEP00000000A001</name><description>Admin phone</description><product>Cisco 8845</product><model>Cisco 8845</model><protocol>SIP</protocol><devicePoolName>DP_Site01</devicePoolName><ownerUserName>admin</ownerUserName><lines><line><index>1</index><dirn><pattern>1000001</pattern><routePartitionName>PT_Internal</routePartitionName></dirn></line></lines></phone>") }),
+            ("updateUser", { $0.raw("<userid>user000001</userid><department>Followed</department>") }),
+        ]
+        try await makeAndPoll(changes, on: sim)
+        await assertEqual(try await attributes("User", "admin")?["department"] as? String, "Changed again", "the inventory mirrors the device")
+        let after = try await records()
+        XCTAssertEqual(after["Admin"], before["Admin"], "admin's record is untouched")
+        XCTAssertNil(after["globaladmin"], "no record is made for globaladmin")
+        await assertEqual(try await services("Admin"), [])
+        XCTAssertNotEqual(after["user000001"], before["user000001"], "the other change in the same poll is followed")
+        await assertEqual(try await sql("SELECT department FROM users WHERE user_id = 'user000001'").first?.decode("department", as: String.self),
+                          "Followed")
+    }
+
     /// An answer paged at 4 changes is read to the end in one poll; the burst's updates carry their
     /// changed tags, so no object is fetched.
     func testAPagedAnswerIsReadToTheEnd() async throws {

@@ -11,17 +11,14 @@ import XCTest
 /// inventory, then `sync.domain` builds the user records of domain "Cisco" by its rules.
 final class DomainSyncTests: XCTestCase {
     var harness: SyncHarness!
-    var capture: String!
 
     override func setUp() async throws {
         harness = try await SyncHarness()
         try harness.startWorker()
-        capture = NSTemporaryDirectory() + "ucp-domain-capture-\(harness.database.name)"
     }
 
     override func tearDown() async throws {
         harness?.stop()
-        if let capture { try? FileManager.default.removeItem(atPath: capture) }
     }
 
     static let domain = "Cisco"
@@ -44,13 +41,13 @@ final class DomainSyncTests: XCTestCase {
         Int(try await sql(text)[0].decode("n", as: Int64.self))
     }
 
-    /// A simulator of `users` users (every request captured), with `fixtures` applied on it over
+    /// A simulator of `users` users with `fixtures` applied on it over
     /// AXL; registered as the call processor and the message processor, both synchronized; the
     /// domain with one service area per site (device pool DP_SiteNN, partition PT_Internal, the
     /// message processor) unless `areas` says which device pools get one.
     @discardableResult
     func prepare(users: Int, areas: [Int]? = nil, fixtures: (DeviceSimulatorProcess) throws -> Void = { _ in }) async throws -> DeviceSimulatorProcess {
-        let sim = try DeviceSimulatorProcess.start(for: self, users: users, arguments: ["--capture-dir", capture])
+        let sim = try DeviceSimulatorProcess.start(for: self, users: users)
         try fixtures(sim)
         try await harness.register(Self.callProcessor, kind: .callProcessor, simulator: sim)
         try await harness.register("unity", kind: .messageProcessor, simulator: sim)
@@ -84,8 +81,9 @@ final class DomainSyncTests: XCTestCase {
         try await sql("SELECT user_id FROM users WHERE domain = 'Cisco' ORDER BY user_id").map { try $0.decode("user_id") }
     }
 
-    func requestsCaptured() -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: capture)) ?? []).count
+    /// The AXL and CUPI requests the simulator has served so far (`axl=N cupi=M`).
+    func deviceRequests(_ sim: DeviceSimulatorProcess) throws -> String {
+        try sim.control("requests")
     }
 
     /// Everything the sync writes, to compare two runs: users and services with their update times.
@@ -104,11 +102,13 @@ final class DomainSyncTests: XCTestCase {
     /// each placed in its site's service area; the seed's message 2 for lines without a mailbox;
     /// no device request; a second run writes nothing; `ucp users show` groups by service area.
     func testSyncAllUsersBuildsEveryServiceAndASecondRunWritesNothing() async throws {
-        try await prepare(users: 20)
+        let sim = try await prepare(users: 20)
         try rules("sync-all-users")
-        let before = requestsCaptured()
+        let before = try deviceRequests(sim)
+        XCTAssertTrue(before.hasPrefix("axl=") && !before.hasPrefix("axl=0 ") && !before.hasSuffix("cupi=0\n"),
+                      "the device syncs' requests are counted: \(before)")
         let run = try domainSync()
-        XCTAssertEqual(requestsCaptured(), before, "the domain synchronization sent a device request")
+        XCTAssertEqual(try deviceRequests(sim), before, "the domain synchronization sent a device request")
         XCTAssertTrue(run.stdout.contains("succeeded"), run.stdout)
 
         let users = try await userIDs()
@@ -149,7 +149,7 @@ final class DomainSyncTests: XCTestCase {
         let secondSummary = try log().first { $0.hasPrefix("Domain synchronization") } ?? ""
         XCTAssertTrue(secondSummary.contains("users 0 created, 0 updated, 20 unchanged"), secondSummary)
         XCTAssertTrue(secondSummary.contains("services 0 added, 0 updated, 0 removed"), secondSummary)
-        XCTAssertEqual(requestsCaptured(), before)
+        XCTAssertEqual(try deviceRequests(sim), before)
     }
     /// Each of the seed's three messages, word for word, from a fixture built to trigger it: a
     /// Unified CM user `TestUser` while the inventory has `testuser` (a case-only clash: skipped with

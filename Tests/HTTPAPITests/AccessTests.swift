@@ -28,8 +28,10 @@ final class AccessTests: XCTestCase {
             "PUT /api/v1/maintenance", "POST /api/v1/schedules/{name}/run-now",
         ])
         XCTAssertEqual(changes[.admin], [
-            "DELETE /api/v1/devices/{name}", "DELETE /api/v1/domains/{name}", "POST /api/v1/schedules",
-            "PATCH /api/v1/schedules/{name}", "DELETE /api/v1/schedules/{name}",
+            "POST /api/v1/devices", "PATCH /api/v1/devices/{name}", "DELETE /api/v1/devices/{name}",
+            "POST /api/v1/domains", "PATCH /api/v1/domains/{name}", "DELETE /api/v1/domains/{name}",
+            "POST /api/v1/schedules", "PATCH /api/v1/schedules/{name}", "DELETE /api/v1/schedules/{name}",
+            "POST /api/v1/tokens", "DELETE /api/v1/tokens/{name}", "PUT /api/v1/settings/{key}",
         ])
         // Open: the liveness probe, and signing in and out (which check the token themselves).
         XCTAssertEqual(AccessPolicy.routes.filter { $0.role == nil }.map(\.path), ["/healthz", "/sign-in", "/sign-out"])

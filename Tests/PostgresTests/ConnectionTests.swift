@@ -83,7 +83,11 @@ final class ConnectionTests: XCTestCase {
         async let sleeping: Void = {
             _ = try await connection.query(Statement("", "SELECT pg_sleep(10)"))
         }()
-        try await Task.sleep(nanoseconds: 300_000_000)
+        // Terminated once the statement is running (not a guess at how long sending it takes).
+        let running = try await eventually(timeout: 30) {
+            try await !killer.query(Statement("", "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'"), [pid]).isEmpty
+        }
+        XCTAssertTrue(running, "the statement never ran")
         try await killer.query(Statement("", "SELECT pg_terminate_backend($1)"), [pid])
         do {
             try await sleeping
@@ -97,7 +101,11 @@ final class ConnectionTests: XCTestCase {
         XCTAssertNotEqual(secondPid, pid)
         // Closed while idle: noticed before the next statement is sent, which then just works.
         try await killer.query(Statement("", "SELECT pg_terminate_backend($1)"), [secondPid])
-        try await Task.sleep(nanoseconds: 300_000_000)
+        // Once the server process is gone its socket is closed, which the connection notices.
+        let gone = try await eventually(timeout: 30) {
+            try await killer.query(Statement("", "SELECT 1 FROM pg_stat_activity WHERE pid = $1"), [secondPid]).isEmpty
+        }
+        XCTAssertTrue(gone, "the terminated session never ended")
         let thirdPid: Int = try await connection.query(Statement("", "SELECT pg_backend_pid() AS pid")).first!.decode("pid")
         XCTAssertNotEqual(thirdPid, secondPid)
         // Each replacement is a new server session, which the session number tells (LISTEN is lost).

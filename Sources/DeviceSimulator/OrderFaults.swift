@@ -1,0 +1,148 @@
+import AXL
+import Foundation
+import Synchronization
+
+/// What orders' tests and benchmarks need from the simulator, set at run time through its controls:
+/// faults on chosen calls, write throttling, the log of the calls it answered, and its state.
+///
+/// - `POST /devsim/faults?fail=OPERATION:N` — the Nth call of OPERATION from now answers a fault
+///   (AXL 5000, or CUPI 500) and changes nothing;
+/// - `POST /devsim/faults?drop=OPERATION:N` — the Nth call is carried out (committed), then its
+///   answer is dropped (the connection closes without a word);
+/// - `POST /devsim/faults?stall=OPERATION:N` — the Nth call waits `pause-seconds` (default 3) before
+///   it is carried out; `hold=OPERATION:N` — it is carried out, then its answer waits as long
+///   (a client killed meanwhile: before or after the device acted);
+/// - `POST /devsim/faults?writes-per-second=N` — writes above N a second answer 503 (0: no limit);
+/// - `POST /devsim/faults?clear=1` — no faults any more;
+/// - `POST /devsim/calls` — the calls answered so far, one a line (`?clear=1` empties the log);
+/// - `POST /devsim/state` — users, phones, lines and Unity users, one a line, sorted.
+///
+/// OPERATION is an AXL operation (`addPhone`) or a CUPI one: `cupiCreateUser`, `cupiDeleteUser`.
+final class OrderFaults: Sendable {
+    enum Action: Sendable { case fail, drop, stall, hold }
+
+    private struct State {
+        /// Calls still to count before the fault, per operation (lower-cased).
+        var armed: [String: (action: Action, left: Int)] = [:]
+        var writesPerSecond = 0
+        var pauseSeconds = 3.0
+        var window: Int = 0
+        var windowWrites = 0
+        var calls: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// The fault this call of `operation` meets, if any (counts the call).
+    func take(_ operation: String) -> Action? {
+        state.withLock { state in
+            let key = operation.lowercased()
+            guard var armed = state.armed[key] else { return nil }
+            armed.left -= 1
+            if armed.left <= 0 {
+                state.armed[key] = nil
+                return armed.action
+            }
+            state.armed[key] = armed
+            return nil
+        }
+    }
+
+    /// Whether a write now passes the writes-per-second limit (counted when it does).
+    func admitWrite() -> Bool {
+        state.withLock { state in
+            guard state.writesPerSecond > 0 else { return true }
+            let second = Int(Date().timeIntervalSince1970)
+            if second != state.window {
+                state.window = second
+                state.windowWrites = 0
+            }
+            guard state.windowWrites < state.writesPerSecond else { return false }
+            state.windowWrites += 1
+            return true
+        }
+    }
+
+    var pauseSeconds: Double { state.withLock { $0.pauseSeconds } }
+
+    func record(_ call: String) {
+        state.withLock { $0.calls.append(call) }
+    }
+
+    /// Applies a `/devsim/faults` request; returns the answer's line, or nil when the query is wrong.
+    func configure(_ query: [String: String]) -> String? {
+        state.withLock { state in
+            if query["clear"] != nil {
+                state.armed = [:]
+                state.writesPerSecond = 0
+            }
+            if let text = query["pause-seconds"] {
+                guard let seconds = Double(text), (0...60).contains(seconds) else { return nil }
+                state.pauseSeconds = seconds
+            }
+            for (name, action) in [("fail", Action.fail), ("drop", Action.drop), ("stall", Action.stall), ("hold", Action.hold)] {
+                guard let spec = query[name] else { continue }
+                let parts = spec.split(separator: ":").map(String.init)
+                guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }
+                state.armed[parts[0].lowercased()] = (action, count)
+            }
+            if let text = query["writes-per-second"] {
+                guard let limit = Int(text), limit >= 0 else { return nil }
+                state.writesPerSecond = limit
+            }
+            return "faults: \(state.armed.count) armed, writes per second \(state.writesPerSecond == 0 ? "unlimited" : String(state.writesPerSecond))\n"
+        }
+    }
+
+    func calls(clear: Bool) -> [String] {
+        state.withLock { state in
+            let calls = state.calls
+            if clear { state.calls = [] }
+            return calls
+        }
+    }
+
+    static let writeVerbs = ["add", "update", "remove", "do", "apply", "reset", "restart"]
+
+    static func isWrite(_ operation: String) -> Bool {
+        writeVerbs.contains { operation.hasPrefix($0) } && !operation.hasPrefix("executeSQL")
+    }
+
+    /// `name=value name{child=value …}`: how orders render a call's values (Sources/Orders).
+    static func rendered(_ nodes: [RequestNode]) -> String {
+        nodes.map { node in
+            if node.children.isEmpty {
+                let text = node.text
+                return "\(node.name)=\(text.contains(" ") || text.isEmpty ? "'\(text)'" : text)"
+            }
+            return "\(node.name){\(rendered(node.children))}"
+        }.joined(separator: " ")
+    }
+
+    static func rendered(_ fields: [(String, String)]) -> String {
+        fields.map { "\($0.0)=\($0.1.contains(" ") || $0.1.isEmpty ? "'\($0.1)'" : $0.1)" }.joined(separator: " ")
+    }
+}
+
+/// A dropped answer: the request was carried out; the server closes the connection instead of answering.
+struct DroppedAnswer: Error {}
+
+extension DeviceSimulator {
+    /// The simulator's state that orders change, one line an object, sorted (for tests: equal before and after).
+    func orderState() -> [String] {
+        var lines: [String] = []
+        for type in ["User", "Phone", "Line"] {
+            guard let table = data.tables[type] else { continue }
+            for object in table.snapshot().objects {
+                var text = "\(type) \(object.uuid) " + zip(table.fields, object.values).map { "\($0)=\($1)" }.joined(separator: " ")
+                if !object.lines.isEmpty { text += " lines=" + object.lines.map { "\($0.index):\($0.pattern)/\($0.partition)" }.joined(separator: ",") }
+                if !object.names.isEmpty { text += " names=" + object.names.joined(separator: ",") }
+                lines.append(text)
+            }
+        }
+        if let users = data.cupi["users"] {
+            for row in users.snapshot() { lines.append("UnityUser " + zip(users.fields, row).map { "\($0)=\($1)" }.joined(separator: " ")) }
+        }
+        return lines.sorted()
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Postgres
+
+/// What orders (Sources/Orders) read from and write to the inventory: the numbers in use on a call
+/// processor, whether the user syncs saw an object, and — once an order succeeded — the services it
+/// made, recorded as the user sync and the domain sync would (device objects and user services), so
+/// the user record shows them placed in the area without waiting for a sync.
+enum OrderInventorySQL {
+    /// Numbers of lines the call processor's user sync read in one partition, of one length, within
+    /// [$3, $4]. $1 device, $2 partition ('' for none).
+    static let numbersInUse = Statement("order_inventory_numbers_in_use", """
+        SELECT o.attributes->>'pattern' AS number
+          FROM device_objects o
+         WHERE o.device = $1 AND o.sync_kind = 'user' AND o.object_type = 'Line' AND o.removed_at IS NULL
+           AND coalesce(o.attributes->>'routePartitionName', '') = $2
+           AND length(o.attributes->>'pattern') = length($3) AND o.attributes->>'pattern' BETWEEN $3 AND $4
+        UNION
+        SELECT s.detail->>'number' FROM user_services s
+         WHERE s.device = $1 AND s.service_type = 'line' AND coalesce(s.detail->>'partition', '') = $2
+           AND length(s.detail->>'number') = length($3) AND s.detail->>'number' BETWEEN $3 AND $4
+        """)
+    /// Whether a present object of $2 (type) keyed $3 (without case) was read from $1.
+    static let objectPresent = Statement("order_inventory_object_present", """
+        SELECT EXISTS (SELECT 1 FROM device_objects
+                        WHERE device = $1 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL) AS present
+        """)
+    /// One object an order made, as a user sync would have read it. $5 attributes (JSON), $6 the job.
+    static let objectRecord = Statement("order_inventory_object_record", """
+        INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+        VALUES ($1, 'user', $2, $3, $4, $5::jsonb, $6)
+        ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
+           SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
+               seen_by = excluded.seen_by, removed_at = NULL
+        """)
+    /// One service of the user, placed in the order's area. $1 user, $2 service type, $3 device,
+    /// $4 object type, $5 key, $6 uuid, $7 domain, $8 area, $9 detail (JSON).
+    static let serviceRecord = Statement("order_inventory_service_record", """
+        INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
+        VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, $8, $9::jsonb)
+        ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
+           SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
+               detail = excluded.detail, updated_at = clock_timestamp()
+        """)
+    /// An object a cancel order removed: gone from the device, so gone from the user's services.
+    static let objectRemoved = Statement("order_inventory_object_removed", """
+        WITH gone AS (
+            DELETE FROM user_services WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3))
+        UPDATE device_objects SET removed_at = clock_timestamp()
+         WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
+        """)
+}
+
+/// An object an order made and the service it gives the user.
+public struct OrderedService: Sendable, Equatable {
+    /// phone, line or voicemail.
+    public var serviceType: String
+    public var device: String
+    /// The inventory type (Phone, Line, VoiceMailInfo) and key, as the user syncs spell them.
+    public var objectType: String
+    public var objectKey: String
+    public var uuid: String?
+    /// The object's fields as a sync would store them (JSON object).
+    public var attributes: String
+    /// What the user record shows for the service (JSON object).
+    public var detail: String
+
+    public init(serviceType: String, device: String, objectType: String, objectKey: String, uuid: String?, attributes: String, detail: String) {
+        self.serviceType = serviceType
+        self.device = device
+        self.objectType = objectType
+        self.objectKey = objectKey
+        self.uuid = uuid
+        self.attributes = attributes
+        self.detail = detail
+    }
+}
+
+/// The inventory's side of orders.
+public struct OrderInventoryStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    /// The numbers of `block` already used on `device` (read by its user sync, or a service).
+    public func numbersInUse(device: String, block: DNBlock) async throws -> Set<String> {
+        Set(try await connection.query(OrderInventorySQL.numbersInUse, [device, block.partition, block.first, block.last])
+            .map { try $0.decode("number") })
+    }
+
+    public func objectPresent(device: String, type: String, key: String) async throws -> Bool {
+        try await connection.query(OrderInventorySQL.objectPresent, [device, type, key]).first?.decode("present") ?? false
+    }
+
+    /// Writes inside the caller's transaction (the order's end, fenced on its job).
+    public struct InTransaction {
+        let session: Session
+
+        public init(_ session: Session) {
+            self.session = session
+        }
+
+        public func numbersInUse(device: String, block: DNBlock) throws -> Set<String> {
+            Set(try session.query(OrderInventorySQL.numbersInUse, [device, block.partition, block.first, block.last])
+                .map { try $0.decode("number") })
+        }
+
+        /// Records each service (and its object) for `userID`, placed in `serviceArea` of `domain`.
+        public func servicesRecord(_ services: [OrderedService], userID: String, domain: String, serviceArea: String, jobID: Int64) throws {
+            for service in services {
+                try session.query(OrderInventorySQL.objectRecord, [service.device, service.objectType, service.objectKey, service.uuid,
+                                                                   service.attributes, jobID])
+                try session.query(OrderInventorySQL.serviceRecord, [userID, service.serviceType, service.device, service.objectType,
+                                                                    service.objectKey, service.uuid, domain, serviceArea, service.detail])
+            }
+        }
+
+        /// Forgets objects a cancel order removed from the device.
+        public func objectsRemoved(_ services: [OrderedService]) throws {
+            for service in services {
+                try session.query(OrderInventorySQL.objectRemoved, [service.device, service.objectType, service.objectKey])
+            }
+        }
+    }
+}

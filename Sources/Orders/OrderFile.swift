@@ -1,0 +1,181 @@
+import Foundation
+import Runtime
+import Yams
+
+/// An add order as the operator writes it (`ucp order plan|submit -f FILE`): one user of one domain,
+/// placed in a service area that supplies the defaults.
+///
+/// ```yaml
+/// domain: Cisco
+/// service_area: SA_Site01
+/// user: jdoe
+/// line: "4001"          # optional: the next free number of the area's block when absent
+/// phone:
+///   name: SEP001122334455
+///   model: Cisco 8845
+/// voicemail: yes        # optional, default no
+/// on_failure: rollback  # optional: rollback (default) or stop (for `order retry|rollback`)
+/// ```
+public struct OrderRequest: Sendable, Equatable, Codable {
+    public var domain: String
+    public var serviceArea: String
+    public var user: String
+    public var line: String?
+    public var phoneName: String
+    public var phoneModel: String
+    public var voicemail: Bool
+    public var onFailure: String
+    /// The file's name and the line of each field (`phone.model` → 7), for refusals that name it.
+    public var file: String
+    public var fieldLines: [String: Int]
+
+    public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
+                phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
+                fieldLines: [String: Int] = [:]) {
+        self.domain = domain
+        self.serviceArea = serviceArea
+        self.user = user
+        self.line = line
+        self.phoneName = phoneName
+        self.phoneModel = phoneModel
+        self.voicemail = voicemail
+        self.onFailure = onFailure
+        self.file = file
+        self.fieldLines = fieldLines
+    }
+
+    /// A refusal naming the field and the line of the file it is on.
+    public func refusal(_ field: String, _ problem: String) -> InputError {
+        InputError(field: OrderFile.fieldName(field, file: file, line: fieldLines[field]), problem: problem)
+    }
+}
+
+/// Reads and checks an order file whole: every problem is a one-line `InputError` naming the field
+/// and the file's line; nothing is looked up in the database here (the planner does that).
+public enum OrderFile {
+    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure"]
+    static let phoneFields = ["name", "model"]
+
+    static func fieldName(_ field: String, file: String, line: Int?) -> String {
+        line.map { "\(field) (\(file) line \($0))" } ?? "\(field) (\(file))"
+    }
+
+    public static func read(path: String) throws -> OrderRequest {
+        let name = (path as NSString).lastPathComponent
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(field: "file", problem: "cannot read \(InputError.quoted(path))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw InputError(field: "file", problem: "\(InputError.quoted(path)) is not UTF-8 text")
+        }
+        return try parse(text, file: name)
+    }
+
+    public static func parse(_ text: String, file: String = "order") throws -> OrderRequest {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            let (line, problem) = describe(error)
+            throw InputError(field: fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
+        }
+        guard let root, let mapping = root.mapping else {
+            throw InputError(field: fieldName("yaml", file: file, line: root?.mark?.line), problem: "an order file is a mapping of fields (domain, service_area, user, phone …)")
+        }
+        var lines: [String: Int] = [:]
+        var values: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                throw InputError(field: fieldName("yaml", file: file, line: key.mark?.line), problem: "a field name must be text")
+            }
+            guard topFields.contains(name) else {
+                throw InputError(field: fieldName(name, file: file, line: key.mark?.line),
+                                 problem: "unknown field (known: \(topFields.joined(separator: ", ")))")
+            }
+            guard values[name] == nil else {
+                throw InputError(field: fieldName(name, file: file, line: key.mark?.line), problem: "is given twice")
+            }
+            values[name] = value
+            lines[name] = key.mark?.line
+        }
+        func scalar(_ field: String, _ node: Node?, line: Int?) throws -> String? {
+            guard let node else { return nil }
+            guard let scalar = node.scalar else {
+                throw InputError(field: fieldName(field, file: file, line: line), problem: "must be a single value")
+            }
+            let text = scalar.string.trimmingCharacters(in: .whitespaces)
+            guard !text.isEmpty, !(scalar.style == .plain && ["~", "null"].contains(text)) else {
+                throw InputError(field: fieldName(field, file: file, line: line), problem: "must not be empty")
+            }
+            guard text.count <= 200, !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw InputError(field: fieldName(field, file: file, line: line), problem: "must be 1 to 200 characters without control characters")
+            }
+            return text
+        }
+        func required(_ field: String) throws -> String {
+            guard let text = try scalar(field, values[field], line: lines[field]) else {
+                throw InputError(field: fieldName(field, file: file, line: nil), problem: "is required")
+            }
+            return text
+        }
+        let domain = try required("domain")
+        let area = try required("service_area")
+        let user = try required("user")
+        let line = try scalar("line", values["line"], line: lines["line"])
+        if let line, line.range(of: #"^\+?[0-9]{1,24}$"#, options: .regularExpression) == nil {
+            throw InputError(field: fieldName("line", file: file, line: lines["line"]),
+                             problem: "\(InputError.quoted(line)) must be a directory number: 1 to 24 digits, optionally after '+'")
+        }
+        guard let phoneNode = values["phone"] else {
+            throw InputError(field: fieldName("phone", file: file, line: nil), problem: "is required (name and model)")
+        }
+        guard let phoneMapping = phoneNode.mapping else {
+            throw InputError(field: fieldName("phone", file: file, line: lines["phone"]), problem: "must be a mapping with name and model")
+        }
+        var phone: [String: Node] = [:]
+        for (key, value) in phoneMapping {
+            let name = key.string ?? ""
+            guard phoneFields.contains(name), phone[name] == nil else {
+                throw InputError(field: fieldName("phone.\(name)", file: file, line: key.mark?.line),
+                                 problem: phone[name] == nil ? "unknown field (known: name, model)" : "is given twice")
+            }
+            phone[name] = value
+            lines["phone.\(name)"] = key.mark?.line
+        }
+        guard let phoneName = try scalar("phone.name", phone["name"], line: lines["phone.name"]) else {
+            throw InputError(field: fieldName("phone.name", file: file, line: lines["phone"]), problem: "is required")
+        }
+        guard phoneName.range(of: #"^[A-Za-z0-9._-]{1,50}$"#, options: .regularExpression) != nil else {
+            throw InputError(field: fieldName("phone.name", file: file, line: lines["phone.name"]),
+                             problem: "\(InputError.quoted(phoneName)) must be 1 to 50 letters, digits, '.', '_' or '-' (e.g. SEP001122334455)")
+        }
+        guard let phoneModel = try scalar("phone.model", phone["model"], line: lines["phone.model"]) else {
+            throw InputError(field: fieldName("phone.model", file: file, line: lines["phone"]), problem: "is required")
+        }
+        var voicemail = false
+        if let node = values["voicemail"] {
+            guard let value = node.bool else {
+                throw InputError(field: fieldName("voicemail", file: file, line: lines["voicemail"]), problem: "must be yes or no")
+            }
+            voicemail = value
+        }
+        let onFailure = try scalar("on_failure", values["on_failure"], line: lines["on_failure"]) ?? "rollback"
+        guard ["rollback", "stop"].contains(onFailure) else {
+            throw InputError(field: fieldName("on_failure", file: file, line: lines["on_failure"]), problem: "must be rollback or stop")
+        }
+        return OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
+                            voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines)
+    }
+
+    /// The line and the problem of a YAML error, on one line.
+    static func describe(_ error: YamlError) -> (line: Int?, problem: String) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return (mark.line, problem)
+        case .reader(let problem, _, _, _):
+            return (nil, problem)
+        default:
+            return (nil, "cannot be read")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import JobCatalog
+import Postgres
+import Queue
+import Sync
+
+/// The handler of `order.run`: the attempt takes the order over (fencing any earlier attempt out),
+/// then applies it from its cursor, rolls it back, or — a cancel order — undoes its add order.
+public enum OrderJobs {
+    public static func register(in registry: inout JobRegistry) throws {
+        try registry.register(OrderRun.self, run: run)
+    }
+
+    /// Writes to one device in flight at once from one order (the per-device bound).
+    public static let deviceConcurrency = 2
+
+    @Sendable
+    static func run(_ parameters: OrderRun, _ context: JobContext) async throws {
+        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
+        let ended = try await context.database.withConnection { connection -> Order in
+            guard let order = try await connection.query(OrderSQL.orderTakeOver, [parameters.order, owner.id, Int32(owner.attempt)])
+                .first.map(Order.init(row:)) else {
+                throw JobLostError()
+            }
+            if Order.finalStates.contains(order.state) {
+                try await context.log("Order \(order.id) is \(order.state): nothing to do")
+                return order
+            }
+            let store = OrderStore(connection)
+            let steps = try await store.steps(orderID: order.id)
+            let processor = try await DeviceConnections.open(name: order.callProcessor, connection: connection, concurrency: deviceConcurrency)
+            let unity = try await order.messageProcessor.asyncMap {
+                try await DeviceConnections.open(name: $0, connection: connection, concurrency: deviceConcurrency)
+            }
+            let devices = OrderDevices(axl: processor.axl(context: context), cupi: unity?.cupi(context: context))
+            var saga = OrderSaga(order: order, steps: steps, database: connection, owner: owner, devices: devices,
+                                 checkOwnership: { try context.checkOwnership() },
+                                 log: { try await context.log($0) },
+                                 pause: { try await context.sleep(seconds: $0) })
+            if order.kind == "cancel", let addID = order.cancels {
+                guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }
+                try await saga.cancel(add, addSteps: try await store.steps(orderID: addID))
+            } else if parameters.action == .rollback || order.state == "rolling_back" {
+                try await saga.rollback(cause: order.error)
+            } else {
+                try await saga.apply()
+            }
+            return try await store.order(id: order.id) ?? order
+        }
+        switch ended.state {
+        case "succeeded", "canceled":
+            try context.logOnSuccess("Order \(ended.id) \(ended.state)")
+        default:
+            throw DeviceJobFailure("order \(ended.id) \(ended.state.replacingOccurrences(of: "_", with: " ")): \(ended.error ?? "no reason given")")
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

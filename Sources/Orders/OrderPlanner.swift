@@ -1,0 +1,172 @@
+import Foundation
+import Inventory
+import Runtime
+
+/// A phone model an order may name: what addPhone sends for it.
+public struct PhoneModel: Sendable, Equatable {
+    public var product: String
+    public var deviceProtocol: String
+    public var template: String
+    public var securityProfile: String
+
+    /// The models orders provision (SIP desk phones; their standard button templates and profiles).
+    public static let known: [String: PhoneModel] = Dictionary(uniqueKeysWithValues: ["8845", "8865", "7841", "8851", "7821"].map { number in
+        ("Cisco \(number)", PhoneModel(product: "Cisco \(number)", deviceProtocol: "SIP", template: "Standard \(number) SIP",
+                                       securityProfile: "Cisco \(number) - Standard SIP Non-Secure Profile"))
+    })
+
+    public static func named(_ name: String) -> PhoneModel? {
+        known.first { $0.key.lowercased() == name.lowercased() }?.value
+    }
+}
+
+/// What the planner reads from the inventory for one add order.
+public struct PlanInputs: Sendable {
+    public var area: ServiceAreaDraft
+    public var user: User
+    /// The call processor's user synchronization saw the user: the order adopts it (getUser only).
+    public var userOnDevice: Bool
+    /// The number the order takes and its partition ('' for none).
+    public var line: String
+    public var partition: String
+
+    public init(area: ServiceAreaDraft, user: User, userOnDevice: Bool, line: String, partition: String) {
+        self.area = area
+        self.user = user
+        self.userOnDevice = userOnDevice
+        self.line = line
+        self.partition = partition
+    }
+}
+
+/// Plans an add order: the exact ordered calls with their values, the service area's defaults filled
+/// in (seed 000's order; orders-brief §A.1). Pure: the same request and inputs give the same plan.
+public enum OrderPlanner {
+    /// The marker every object the order creates carries in its description (DESIGN.md §7).
+    public static func marker(_ orderID: Int64?) -> String { "ucp:order=\(orderID.map(String.init) ?? "new")" }
+
+    public static let presenceGroup = "Standard Presence group"
+    public static let commonPhoneProfile = "Standard Common Phone Profile"
+    public static let sipProfile = "Standard SIP Profile"
+    public static let defaultLocation = "Hub_None"
+    public static let defaultVoicemailProfile = "Default"
+    /// The call forwards that go to voicemail (orders-brief §A.1 step 7c; CFA is left alone).
+    public static let forwardsToVoicemail = [
+        "callForwardBusy", "callForwardBusyInt", "callForwardNoAnswer", "callForwardNoAnswerInt", "callForwardNoCoverage",
+        "callForwardNoCoverageInt", "callForwardOnFailure", "callForwardNotRegistered", "callForwardNotRegisteredInt",
+    ]
+
+    public static func steps(_ request: OrderRequest, _ inputs: PlanInputs, orderID: Int64?) -> [PlannedStep] {
+        let area = inputs.area, user = inputs.user
+        let model = PhoneModel.named(request.phoneModel)!
+        let first = user.fields["first_name"], last = user.fields["last_name"] ?? user.userID
+        let display = [first, user.fields["last_name"]].compactMap { $0 }.joined(separator: " ")
+        let name = display.isEmpty ? user.userID : display
+        let marker = Self.marker(orderID)
+        let cp = area.callProcessor
+        var steps: [PlannedStep] = []
+
+        // 1. The user on Unified CM: adopt the one the user sync saw, else add it (no devices yet).
+        if inputs.userOnDevice {
+            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("getUser", [CallField("userid", user.userID)])]))
+        } else {
+            var fields: [CallField] = []
+            if let first { fields.append(CallField("firstName", first)) }
+            fields.append(CallField("lastName", last))
+            fields.append(CallField("userid", user.userID))
+            if let email = user.fields["email"] { fields.append(CallField("mailid", email)) }
+            if let department = user.fields["department"] { fields.append(CallField("department", department)) }
+            fields.append(CallField("presenceGroupName", presenceGroup))
+            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("addUser", [CallField("user", .fields(fields))])]))
+        }
+
+        // 2. The line: the number from the area's block, in its partition (none allowed).
+        var line: [CallField] = [CallField("pattern", inputs.line), CallField("description", "\(marker) \(name)"), CallField("usage", "Device")]
+        if !inputs.partition.isEmpty { line.append(CallField("routePartitionName", inputs.partition)) }
+        line.append(CallField("alertingName", name))
+        line.append(CallField("asciiAlertingName", ascii(name)))
+        if let css = area.lineCSS { line.append(CallField("shareLineAppearanceCssName", css)) }
+        steps.append(PlannedStep(name: .line, device: cp, calls: [PlannedCall("addLine", [CallField("line", .fields(line))])]))
+
+        // 3. The phone with that line and the area's settings, owned by the user.
+        var appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(inputs.line)"), CallField("display", name),
+                                       CallField("dirn", .fields(dirn(inputs)))]
+        if let mask = area.externalMask { appearance.append(CallField("e164Mask", mask)) }
+        var phone: [CallField] = [
+            CallField("name", request.phoneName), CallField("description", "\(marker) \(name)"), CallField("product", model.product),
+            CallField("class", "Phone"), CallField("protocol", model.deviceProtocol), CallField("protocolSide", "User"),
+        ]
+        if let css = area.deviceCSS { phone.append(CallField("callingSearchSpaceName", css)) }
+        phone += [
+            CallField("devicePoolName", area.devicePool), CallField("commonPhoneConfigName", commonPhoneProfile),
+            CallField("locationName", area.location ?? defaultLocation), CallField("useTrustedRelayPoint", "Default"),
+            CallField("securityProfileName", model.securityProfile), CallField("sipProfileName", sipProfile),
+            CallField("lines", .fields([CallField("line", .fields(appearance))])),
+            CallField("phoneTemplateName", model.template), CallField("primaryPhoneName", ""),
+            CallField("builtInBridgeStatus", "Default"), CallField("ownerUserName", user.userID),
+            CallField("packetCaptureMode", "None"), CallField("certificateOperation", "No Pending Operation"),
+            CallField("deviceMobilityMode", "Default"),
+        ]
+        steps.append(PlannedStep(name: .phone, device: cp, calls: [PlannedCall("addPhone", [CallField("phone", .fields(phone))])]))
+
+        // 4. Associate: the user's device list as read, extended with the phone, written whole; the primary extension.
+        steps.append(PlannedStep(name: .associate, device: cp, calls: [PlannedCall("updateUser", [
+            CallField("userid", user.userID),
+            CallField("associatedDevices", .fields([CallField("device", request.phoneName)])),
+            CallField("primaryExtension", .fields(dirn(inputs))),
+        ])]))
+
+        // 5. Voicemail: the Unity Connection user from the area's template, then the line's profile and forwards.
+        if request.voicemail, let unity = area.messageProcessor, let template = area.unityTemplate {
+            var mailbox = [CallField("Alias", user.userID), CallField("DtmfAccessId", inputs.line)]
+            if let first { mailbox.append(CallField("FirstName", first)) }
+            mailbox.append(CallField("LastName", last))
+            steps.append(PlannedStep(name: .voicemail, device: unity, calls: [
+                PlannedCall("POST /vmrest/users?templateAlias=\(template)", mailbox),
+            ]))
+            var update: [CallField] = [CallField("pattern", inputs.line), CallField("routePartitionName", inputs.partition)]
+            for forward in forwardsToVoicemail {
+                update.append(CallField(forward, .fields([CallField("forwardToVoiceMail", "true"),
+                                                          CallField("callingSearchSpaceName", area.lineCSS ?? "")])))
+            }
+            update.append(CallField("voiceMailProfileName", area.voicemailProfile ?? defaultVoicemailProfile))
+            steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))
+        }
+
+        // 6. Reset the phone: last, retried, never undone.
+        steps.append(PlannedStep(name: .reset, device: cp, calls: [PlannedCall("doDeviceReset", [
+            CallField("deviceName", request.phoneName), CallField("deviceResetType", "Reset"),
+        ])]))
+        return steps
+    }
+
+    static func dirn(_ inputs: PlanInputs) -> [CallField] {
+        [CallField("pattern", inputs.line), CallField("routePartitionName", inputs.partition)]
+    }
+
+    static func ascii(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 }.map(Character.init))
+    }
+
+    /// The next free number of the area's blocks, in block order: not in `taken` (in use on the
+    /// device, in the inventory, held by an open order).
+    public static func nextFreeNumber(_ blocks: [DNBlock], taken: (DNBlock) -> Set<String>) -> (number: String, partition: String)? {
+        for block in blocks {
+            let used = taken(block)
+            let plus = block.first.hasPrefix("+") ? "+" : ""
+            let width = block.first.count - plus.count
+            guard let low = Int(block.first.dropFirst(plus.count)), let high = Int(block.last.dropFirst(plus.count)), low <= high else { continue }
+            for value in low...high {
+                let digits = String(value)
+                let number = plus + String(repeating: "0", count: max(0, width - digits.count)) + digits
+                if !used.contains(number) { return (number, block.partition) }
+            }
+        }
+        return nil
+    }
+
+    /// The block of `number`, if any of the area's holds it.
+    public static func block(of number: String, in blocks: [DNBlock]) -> DNBlock? {
+        blocks.first { $0.first.count == number.count && $0.first <= number && number <= $0.last }
+    }
+}

@@ -1,0 +1,630 @@
+import AXL
+import DeviceClients
+import Foundation
+import Inventory
+import Postgres
+import Queue
+import Runtime
+
+/// A step that cannot go on: its message is the step's (and the order's) error, one line.
+public struct StepFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// How an undo ended.
+enum UndoOutcome: String {
+    /// Written back or removed (or nothing was left to undo).
+    case undone
+    /// The object no longer shows what the order wrote: left untouched, a person must look.
+    case conflict
+    /// Nothing to undo: the step adopted what was there, or runs after the pivot.
+    case skipped
+}
+
+/// The devices an order talks to.
+public struct OrderDevices: Sendable {
+    public var axl: AXLClient
+    public var cupi: CUPIClient?
+
+    public init(axl: AXLClient, cupi: CUPIClient?) {
+        self.axl = axl
+        self.cupi = cupi
+    }
+}
+
+/// One order applied as a saga (DESIGN.md §7; orders-brief §A.0): each step reads first (a step
+/// already in effect is recognised, a lost answer's object adopted by its marker), keeps the
+/// before-image of what an update changes, is fenced on the job's attempt right before every device
+/// write (its state `sending` is the persisted cursor), and has an undo that writes the before-image
+/// back only while the object still shows what the order wrote, and removes only what the order
+/// created.
+public struct OrderSaga {
+    public let order: Order
+    public private(set) var steps: [OrderStep]
+    let database: Connection
+    let owner: QueueStore.Held
+    let devices: OrderDevices
+    /// Right before every device write: throws when the attempt lost the job (JobContext.checkOwnership).
+    let checkOwnership: @Sendable () throws -> Void
+    let log: @Sendable (String) async throws -> Void
+    /// Waits between tries of a step whose answer was lost (JobContext.sleep).
+    let pause: @Sendable (Double) async throws -> Void
+
+    /// Tries of one step whose request got no answer (the pre-check of the next try recognises a
+    /// write that took effect).
+    static let lostAnswerTries = 3
+    /// Tries of the phone reset within one attempt.
+    static let resetTries = 3
+
+    public init(order: Order, steps: [OrderStep], database: Connection, owner: QueueStore.Held, devices: OrderDevices,
+                checkOwnership: @escaping @Sendable () throws -> Void, log: @escaping @Sendable (String) async throws -> Void,
+                pause: @escaping @Sendable (Double) async throws -> Void) {
+        self.order = order
+        self.steps = steps
+        self.database = database
+        self.owner = owner
+        self.devices = devices
+        self.checkOwnership = checkOwnership
+        self.log = log
+        self.pause = pause
+    }
+
+    // MARK: persistence
+
+    /// Saves a step, fenced on the job's attempt (the queue's fence and the order's owner).
+    func save(_ step: OrderStep) async throws {
+        let owner = owner, order = order
+        let before = step.beforeImage.map(OrderStore.json), after = step.afterImage.map(OrderStore.json)
+        try await database.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            let saved = try session.query(OrderSQL.stepSave, [
+                order.id, owner.id, Int32(owner.attempt), step.state, before, after, step.createdUUID, step.adopted,
+                Int32(step.attempts), step.error, Int32(step.position),
+            ])
+            guard !saved.isEmpty else { throw JobLostError() }
+        }
+    }
+
+    /// The order's state, fenced the same way.
+    func setState(_ state: String, error: String? = nil) async throws {
+        let owner = owner, order = order
+        try await database.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), state, error])).isEmpty else {
+                throw JobLostError()
+            }
+        }
+    }
+
+    /// Right before a device write: the attempt still owns the job (locally and in the database),
+    /// and the step is stored as `sending` with its images — the cursor a later attempt resumes at.
+    mutating func fence(_ step: inout OrderStep) async throws {
+        try checkOwnership()
+        step.state = "sending"
+        step.attempts += 1
+        try await save(step)
+        steps[index(step)] = step
+    }
+
+    func index(_ step: OrderStep) -> Int { steps.firstIndex { $0.position == step.position }! }
+
+    /// False when a cancel order runs this order's undos: the cancel order's own step (saved as
+    /// `sending` before each undo) is the cursor, and this order's steps are left as they were.
+    var stepsOwned = true
+
+    /// The fence right before an undo's device write.
+    mutating func fenceUndo(_ step: OrderStep) async throws {
+        if stepsOwned {
+            var fenced = step
+            try await fence(&fenced)
+        } else {
+            try checkOwnership()
+            let owner = owner
+            try await database.transaction { session in try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+        }
+    }
+
+    // MARK: apply
+
+    /// Runs the steps not done yet, in order. A failed step rolls the earlier ones back (or stops,
+    /// for `on_failure: stop`); the end is recorded with the user's services.
+    public mutating func apply() async throws {
+        try await setState("running")
+        for position in steps.indices where !["done", "skipped"].contains(steps[position].state) {
+            var step = steps[position]
+            do {
+                try await forwardWithRetries(&step)
+            } catch let error where Self.isStepFailure(error) {
+                let reason = Self.reason(error)
+                step.state = "failed"
+                step.error = reason
+                try await save(step)
+                steps[position] = step
+                try await log("Step \(step.position) (\(step.name.rawValue)) failed: \(reason)")
+                if step.name == .reset || order.onFailure == "stop" {
+                    try await setState("failed", error: "step \(step.name.rawValue): \(reason)")
+                } else {
+                    try await rollback(cause: "step \(step.name.rawValue): \(reason)")
+                }
+                return
+            }
+            steps[position] = step
+        }
+        try await finish()
+    }
+
+    /// Errors that end a step (the device said no, or never answered); everything else (lost job,
+    /// cancellation, the database) ends the attempt and leaves the cursor where it is.
+    static func isStepFailure(_ error: Error) -> Bool {
+        switch error {
+        case is StepFailure, is AXLFault: return true
+        case let client as DeviceClientError: return client.kind != .canceled
+        default: return false
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        switch error {
+        case let client as DeviceClientError: return client.description
+        default: return "\(error)"
+        }
+    }
+
+    mutating func forwardWithRetries(_ step: inout OrderStep) async throws {
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                try await forward(&step)
+                step.state = "done"
+                step.error = nil
+                try await save(step)
+                try await log("Step \(step.position) (\(step.name.rawValue)) done\(step.adopted ? ": adopted what was there" : "")")
+                return
+            } catch let error as DeviceClientError where error.kind == .transport && tries < Self.lostAnswerTries {
+                // No answer: the write may have taken effect. The next try's pre-check tells.
+                try await log("Step \(step.position) (\(step.name.rawValue)): no answer (\(error.message)); trying again")
+                try await pause(0.2 * Double(tries))
+            } catch let error as AXLFault where step.name == .reset && tries < Self.resetTries {
+                try await log("Step \(step.position) (reset): \(error); trying again")
+                try await pause(0.2 * Double(tries))
+            }
+        }
+    }
+
+    mutating func forward(_ step: inout OrderStep) async throws {
+        let resumed = step.state == "sending"
+        switch step.name {
+        case .user: try await forwardUser(&step, resumed: resumed)
+        case .line: try await forwardLine(&step, resumed: resumed)
+        case .phone: try await forwardPhone(&step, resumed: resumed)
+        case .associate: try await forwardAssociate(&step)
+        case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
+        case .lineVoicemail: try await forwardLineVoicemail(&step)
+        case .reset:
+            try await fence(&step)
+            try await write(step.calls[0])
+        }
+    }
+
+    // MARK: the steps
+
+    mutating func forwardUser(_ step: inout OrderStep, resumed: Bool) async throws {
+        let call = step.calls[0]
+        let fields = call.values["user"]?.children ?? call.values
+        let userid = fields.text("userid") ?? ""
+        let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["firstName", "lastName"])
+        if call.operation == "getUser" {
+            guard found != nil else { throw StepFailure("user '\(userid)' is not on \(step.device) any more") }
+            step.adopted = true
+            return
+        }
+        if let found {
+            // Ours when a try of this step may have reached the device and the user shows what it sent.
+            if resumed, found.child("lastName")?.text == fields.text("lastName") {
+                step.createdUUID = Self.uuid(found)
+            } else {
+                step.adopted = true
+            }
+            return
+        }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(call)
+        } catch let fault as AXLFault where fault.code == -239 {
+            guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]),
+                  found.child("lastName")?.text == fields.text("lastName") else { throw fault }
+            step.createdUUID = Self.uuid(found)
+        }
+    }
+
+    mutating func forwardLine(_ step: inout OrderStep, resumed: Bool) async throws {
+        try await forwardCreate(&step, resumed: resumed, item: "line", get: "getLine") { fields in
+            [("pattern", fields.text("pattern") ?? ""), ("routePartitionName", fields.text("routePartitionName") ?? "")]
+        }
+    }
+
+    mutating func forwardPhone(_ step: inout OrderStep, resumed: Bool) async throws {
+        try await forwardCreate(&step, resumed: resumed, item: "phone", get: "getPhone") { fields in [("name", fields.text("name") ?? "")] }
+    }
+
+    /// An add whose object carries the order's marker in its description: after a lost answer the
+    /// object found with the marker is this order's (adopted as created); one without it is not.
+    mutating func forwardCreate(_ step: inout OrderStep, resumed: Bool, item: String, get operation: String,
+                                keys: ([CallField]) -> [(String, String)]) async throws {
+        let call = step.calls[0]
+        let fields = call.values[item]?.children ?? []
+        let marker = OrderPlanner.marker(order.id)
+        func adopt() async throws -> Bool {
+            guard let found = try await get(operation, keys: keys(fields), item: item, tags: ["description"]) else { return false }
+            guard (found.child("description")?.text ?? "").hasPrefix(marker + " ") else {
+                throw StepFailure("\(item) \(keys(fields).map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")) exists on \(step.device) and is not this order's")
+            }
+            step.createdUUID = Self.uuid(found)
+            return true
+        }
+        if resumed, try await adopt() { return }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(call)
+        } catch let fault as AXLFault where fault.code == -239 {
+            guard try await adopt() else { throw fault }
+        }
+    }
+
+    mutating func forwardAssociate(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let userid = call.values.text("userid") ?? ""
+        let phones = call.values["associatedDevices"]?.children.compactMap { $0.value.text } ?? []
+        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+            throw StepFailure("user '\(userid)' is not on \(step.device)")
+        }
+        let current = Self.associationImage(user)
+        let devices = current["associatedDevices"]?.children.compactMap { $0.value.text } ?? []
+        var extended = devices
+        for phone in phones where !devices.contains(where: { $0.lowercased() == phone.lowercased() }) { extended.append(phone) }
+        let after: [CallField] = [
+            CallField("associatedDevices", .fields(extended.map { CallField("device", $0) })),
+            CallField("primaryExtension", call.values["primaryExtension"] ?? .fields([])),
+        ]
+        if Self.sameAssociation(current, after) {
+            if step.beforeImage == nil { step.beforeImage = current }
+            step.afterImage = after
+            return
+        }
+        step.beforeImage = current
+        step.afterImage = after
+        try await fence(&step)
+        try await write(PlannedCall("updateUser", [CallField("userid", userid)] + after))
+    }
+
+    mutating func forwardVoicemail(_ step: inout OrderStep, resumed: Bool) async throws {
+        let call = step.calls[0]
+        let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
+        func adopt() async throws -> Bool {
+            guard let found = try await mailbox(alias) else { return false }
+            guard found.text("DtmfAccessId") == dtmf else {
+                throw StepFailure("Unity Connection user '\(alias)' exists on \(step.device) with another extension (\(found.text("DtmfAccessId") ?? "none"))")
+            }
+            step.createdUUID = found.text("ObjectId")
+            return true
+        }
+        if resumed, try await adopt() { return }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(call)
+        } catch let error as DeviceClientError where error.httpStatus == 400 && error.message.hasPrefix("DUPLICATE_ENTRY") {
+            guard try await adopt() else { throw error }
+        }
+    }
+
+    mutating func forwardLineVoicemail(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let keys = [("pattern", call.values.text("pattern") ?? ""), ("routePartitionName", call.values.text("routePartitionName") ?? "")]
+        let planned = Array(call.values.dropFirst(2))
+        guard let line = try await get("getLine", keys: keys, item: "line", tags: planned.map(\.name)) else {
+            throw StepFailure("line \(keys[0].1) is not on \(step.device)")
+        }
+        let current = Self.image(of: line, like: planned)
+        if step.beforeImage == nil || current != planned { step.beforeImage = current }
+        step.afterImage = planned
+        if current == planned { return }
+        try await fence(&step)
+        try await write(call)
+    }
+
+    // MARK: undo
+
+    /// Undoes the done steps in reverse: before-images written back while the object still shows
+    /// what the order wrote, created objects removed by uuid. Ends rolled back, or "needs attention"
+    /// when an object drifted (it is left untouched, with everything of the order on it).
+    public mutating func rollback(cause: String?) async throws {
+        try await setState("rolling_back", error: cause)
+        var conflicts: [String] = []
+        var drifted: Set<StepName> = []
+        for position in steps.indices.reversed() where ["done", "sending"].contains(steps[position].state) {
+            var step = steps[position]
+            let outcome = try await undo(step, drifted: &drifted)
+            step.state = outcome == .conflict ? "conflict" : (outcome == .undone ? "undone" : "skipped")
+            if outcome == .conflict {
+                step.error = "changed on \(step.device) since the order wrote it: left untouched"
+                conflicts.append("step \(step.name.rawValue) (\(step.error!))")
+            }
+            try await save(step)
+            steps[position] = step
+            try await log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
+        }
+        if conflicts.isEmpty {
+            try await setState("rolled_back", error: cause)
+        } else {
+            try await setState("needs_attention", error: ([cause].compactMap { $0 } + ["drift: " + conflicts.joined(separator: "; ")]).joined(separator: "; "))
+        }
+    }
+
+    /// The step that created the object `name` is on: the user for associate, the line for line_voicemail.
+    func created(_ name: StepName) -> OrderStep? {
+        steps.first { $0.name == name && $0.createdUUID != nil && ["done", "sending", "conflict"].contains($0.state) }
+    }
+
+    /// Undoes one step of this order. `drifted` gathers the objects found changed: later undos
+    /// leave them alone too.
+    mutating func undo(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        switch step.name {
+        case .reset:
+            return .skipped
+        case .user, .line, .phone, .voicemail:
+            guard let uuid = step.createdUUID else { return .skipped }
+            if drifted.contains(step.name) { return .conflict }
+            guard let call = Self.undoCall(step, among: steps) else { return .skipped }
+            try await fenceUndo(step)
+            _ = uuid
+            do {
+                try await write(call)
+            } catch let fault as AXLFault where fault.code == 5007 {
+            } catch let error as DeviceClientError where error.httpStatus == 404 {
+            }
+            return .undone
+        case .associate:
+            guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+            let userid = step.calls[0].values.text("userid") ?? ""
+            guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+                return .undone
+            }
+            guard Self.sameAssociation(Self.associationImage(user), after) else {
+                drifted.insert(.user)
+                return .conflict
+            }
+            if created(.user) != nil || Self.sameAssociation(before, after) { return .undone }
+            try await fenceUndo(step)
+            try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
+            return .undone
+        case .lineVoicemail:
+            guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+            let keys = [("pattern", step.calls[0].values.text("pattern") ?? ""),
+                        ("routePartitionName", step.calls[0].values.text("routePartitionName") ?? "")]
+            guard let line = try await get("getLine", keys: keys, item: "line", tags: after.map(\.name)) else { return .undone }
+            guard Self.image(of: line, like: after) == after else {
+                drifted.insert(.line)
+                return .conflict
+            }
+            if created(.line) != nil || before == after { return .undone }
+            try await fenceUndo(step)
+            try await write(PlannedCall("updateLine", keys.map { CallField($0.0, $0.1) } + before))
+            return .undone
+        }
+    }
+
+    /// The call that undoes a done step of an add order (what a cancel order plans); nil when there
+    /// is nothing to undo on the device.
+    public static func undoCall(_ step: OrderStep, among steps: [OrderStep]) -> PlannedCall? {
+        let userCreated = steps.contains { $0.name == .user && $0.createdUUID != nil }
+        let lineCreated = steps.contains { $0.name == .line && $0.createdUUID != nil }
+        switch step.name {
+        case .reset: return nil
+        case .user: return step.createdUUID.map { PlannedCall("removeUser", [CallField("uuid", $0)]) }
+        case .line: return step.createdUUID.map { PlannedCall("removeLine", [CallField("uuid", $0)]) }
+        case .phone: return step.createdUUID.map { PlannedCall("removePhone", [CallField("uuid", $0)]) }
+        case .voicemail: return step.createdUUID.map { PlannedCall("DELETE /vmrest/users/\($0)", []) }
+        case .associate:
+            guard !userCreated, let before = step.beforeImage else { return nil }
+            return PlannedCall("updateUser", [CallField("userid", step.calls[0].values.text("userid") ?? "")] + before)
+        case .lineVoicemail:
+            guard !lineCreated, let before = step.beforeImage else { return nil }
+            return PlannedCall("updateLine", Array(step.calls[0].values.prefix(2)) + before)
+        }
+    }
+
+    // MARK: cancel orders
+
+    /// A cancel order: each of its steps undoes the add order's step of the same name (with the
+    /// same drift checks). Ends succeeded (the add order canceled, its services gone from the
+    /// inventory) or "needs attention".
+    public mutating func cancel(_ add: Order, addSteps: [OrderStep]) async throws {
+        try await setState("running")
+        var saga = OrderSaga(order: add, steps: addSteps, database: database, owner: owner, devices: devices,
+                             checkOwnership: checkOwnership, log: log, pause: pause)
+        saga.stepsOwned = false
+        var drifted: Set<StepName> = []
+        var conflicts: [String] = []
+        for position in steps.indices where steps[position].state != "done" {
+            var step = steps[position]
+            guard let addStep = addSteps.first(where: { $0.name == step.name }) else { continue }
+            try checkOwnership()
+            step.state = "sending"
+            step.attempts += 1
+            try await save(step)
+            do {
+                switch try await saga.undoForCancel(addStep, drifted: &drifted) {
+                case .conflict:
+                    step.state = "conflict"
+                    step.error = "changed on \(step.device) since order \(add.id) wrote it: left untouched"
+                    conflicts.append("step \(step.name.rawValue)")
+                default:
+                    step.state = "done"
+                }
+            } catch let error where Self.isStepFailure(error) {
+                step.state = "failed"
+                step.error = Self.reason(error)
+                try await save(step)
+                steps[position] = step
+                try await setState("failed", error: "step \(step.name.rawValue): \(step.error!)")
+                return
+            }
+            try await save(step)
+            steps[position] = step
+            try await log("Cancel step \(step.position) (\(step.name.rawValue)): \(step.state)")
+        }
+        guard conflicts.isEmpty else {
+            try await setState("needs_attention", error: "drift: " + conflicts.joined(separator: "; "))
+            return
+        }
+        let services = OrderSaga.services(of: add, steps: addSteps)
+        let owner = owner, order = order
+        try await database.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), "succeeded", nil as String?])).isEmpty else {
+                throw JobLostError()
+            }
+            try session.query(OrderSQL.orderStateSetOther, [add.id, "canceled"])
+            try OrderInventoryStore.InTransaction(session).objectsRemoved(services)
+        }
+    }
+
+    /// The add order's undo of one step, run by its cancel order (which holds the fence).
+    mutating func undoForCancel(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        try await undo(step, drifted: &drifted)
+    }
+
+    // MARK: the end
+
+    /// Records success: the order succeeded and the user's services are in the inventory, placed in
+    /// the order's area — in one transaction fenced on the job.
+    mutating func finish() async throws {
+        let services = Self.services(of: order, steps: steps)
+        let owner = owner, order = order
+        try await database.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), "succeeded", nil as String?])).isEmpty else {
+                throw JobLostError()
+            }
+            try OrderInventoryStore.InTransaction(session).servicesRecord(services, userID: order.userID, domain: order.domain,
+                                                                          serviceArea: order.serviceArea, jobID: owner.id)
+        }
+        try await log("Order \(order.id) succeeded")
+    }
+
+    /// The services an add order made, as the user syncs would read them.
+    static func services(of order: Order, steps: [OrderStep]) -> [OrderedService] {
+        var services: [OrderedService] = []
+        func json(_ object: [String: String]) -> String { OrderStore.json(object) }
+        if let line = steps.first(where: { $0.name == .line }), let fields = line.calls.first?.values["line"]?.children {
+            let pattern = fields.text("pattern") ?? "", partition = fields.text("routePartitionName") ?? ""
+            var attributes: [String: String] = [:]
+            for field in fields { if let text = field.value.text { attributes[field.name] = text } }
+            if let voicemail = steps.first(where: { $0.name == .lineVoicemail }), let profile = voicemail.calls.first?.values.text("voiceMailProfileName") {
+                attributes["voiceMailProfileName"] = profile
+            }
+            services.append(OrderedService(serviceType: "line", device: order.callProcessor, objectType: "Line", objectKey: "\(pattern)/\(partition)",
+                                           uuid: line.createdUUID, attributes: json(attributes),
+                                           detail: json(["number": pattern, "partition": partition].filter { !$0.value.isEmpty })))
+        }
+        if let phone = steps.first(where: { $0.name == .phone }), let fields = phone.calls.first?.values["phone"]?.children {
+            var attributes: [String: String] = [:]
+            for field in fields { if let text = field.value.text, !text.isEmpty { attributes[field.name] = text } }
+            attributes["model"] = attributes["product"]
+            let name = fields.text("name") ?? ""
+            services.append(OrderedService(serviceType: "phone", device: order.callProcessor, objectType: "Phone", objectKey: name,
+                                           uuid: phone.createdUUID, attributes: json(attributes),
+                                           detail: json(["name": name, "product": attributes["product"] ?? "", "device_pool": attributes["devicePoolName"] ?? "",
+                                                         "location": attributes["locationName"] ?? "", "description": attributes["description"] ?? ""])))
+        }
+        if let voicemail = steps.first(where: { $0.name == .voicemail }), let device = order.messageProcessor, let call = voicemail.calls.first {
+            let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
+            var attributes: [String: String] = ["Alias": alias, "DtmfAccessId": dtmf]
+            if let id = voicemail.createdUUID { attributes["ObjectId"] = id }
+            services.append(OrderedService(serviceType: "voicemail", device: device, objectType: "VoiceMailInfo", objectKey: alias,
+                                           uuid: voicemail.createdUUID, attributes: json(attributes), detail: json(["mailbox": alias, "number": dtmf])))
+        }
+        return services
+    }
+
+    // MARK: device calls
+
+    /// A get by key; nil when the device says the object is not there (5007).
+    func get(_ operation: String, keys: [(String, String)], item: String, tags: [String]) async throws -> DeviceValue? {
+        do {
+            let answer = try await devices.axl.exchange(operation) { writer in
+                for (name, value) in keys { if value.isEmpty { writer.empty(name) } else { writer.element(name, value) } }
+                writer.open("returnedTags")
+                for tag in tags { writer.empty(tag) }
+                writer.close("returnedTags")
+            }
+            return answer.child(item)
+        } catch let fault as AXLFault where fault.code == 5007 {
+            return nil
+        }
+    }
+
+    /// The Unity Connection user with `alias`, if any.
+    func mailbox(_ alias: String) async throws -> DeviceItem? {
+        guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+        return try await cupi.find("users", element: "User", query: "(alias is \(alias))").first
+    }
+
+    /// One planned write, sent once (a lost answer is for the step's pre-check). Returns the uuid an
+    /// add answered (the ObjectId of a Unity Connection user).
+    @discardableResult
+    func write(_ call: PlannedCall) async throws -> String? {
+        if call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ") {
+            guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+            let parts = call.operation.split(separator: " ", maxSplits: 1).map(String.init)
+            let resource = parts[1].hasPrefix("/vmrest/") ? String(parts[1].dropFirst("/vmrest/".count)) : parts[1]
+            let (path, query) = resource.firstIndex(of: "?").map { (String(resource[..<$0]), String(resource[resource.index(after: $0)...])) }
+                ?? (resource, nil)
+            var body: [String: String]?
+            if parts[0] == "POST" { body = Dictionary(call.values.compactMap { field in field.value.text.map { (field.name, $0) } }, uniquingKeysWith: { $1 }) }
+            let (_, answer) = try await cupi.exchange(parts[0] == "POST" ? .post : .delete, path, query: query, json: body)
+            // The answer of a create is the new user's URI: /vmrest/users/<ObjectId>.
+            let uri = String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return uri.split(separator: "/").last.map(String.init)
+        }
+        let answer = try await devices.axl.exchange(call.operation, resend: false) { writer in call.values.write(to: &writer) }
+        return answer.text
+    }
+
+    // MARK: images
+
+    static func uuid(_ item: DeviceValue) -> String? { item.child("@uuid")?.text }
+
+    /// The user's devices and primary extension, as a get returned them.
+    static func associationImage(_ user: DeviceValue) -> [CallField] {
+        let devices = user.child("associatedDevices")?.children("device").compactMap(\.text) ?? []
+        let primary = user.child("primaryExtension")
+        return [
+            CallField("associatedDevices", .fields(devices.map { CallField("device", $0) })),
+            CallField("primaryExtension", .fields([CallField("pattern", primary?.child("pattern")?.text ?? ""),
+                                                   CallField("routePartitionName", primary?.child("routePartitionName")?.text ?? "")])),
+        ]
+    }
+
+    /// Two association images alike: the same devices (in any order, without case) and primary extension.
+    static func sameAssociation(_ a: [CallField], _ b: [CallField]) -> Bool {
+        func devices(_ image: [CallField]) -> Set<String> {
+            Set(image["associatedDevices"]?.children.compactMap { $0.value.text?.lowercased() } ?? [])
+        }
+        return devices(a) == devices(b) && a["primaryExtension"] == b["primaryExtension"]
+    }
+
+    /// The fields of `object` named in `planned`, shaped like it (a nested field: the children named there).
+    static func image(of object: DeviceValue, like planned: [CallField]) -> [CallField] {
+        planned.map { field in
+            switch field.value {
+            case .text: return CallField(field.name, object.child(field.name)?.text ?? "")
+            case .fields(let children):
+                let found = object.child(field.name)
+                return CallField(field.name, .fields(children.map { CallField($0.name, found?.child($0.name)?.text ?? "") }))
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Postgres
+
+/// Every statement that touches `orders` and `order_steps` (migrations/024_orders.sql), by name.
+/// Values are always bound parameters.
+enum OrderSQL {
+    static let columns = """
+        o.id, o.kind, o.domain, o.service_area, o.user_id, o.call_processor, o.message_processor, o.line, o.line_partition,
+        o.phone, o.request::text AS request, o.on_failure, o.state, o.submit_key, o.cancels, o.job_id, o.job_attempt, o.error,
+        o.submitted_by, o.created_at, o.started_at, o.finished_at
+        """
+    static let stepColumns = """
+        s.order_id, s.position, s.name, s.device, s.call::text AS call, s.state, s.before_image::text AS before_image,
+        s.after_image::text AS after_image, s.created_uuid, s.adopted, s.attempts, s.started_at, s.finished_at, s.error
+        """
+
+    /// Plans of one call processor are made one at a time: the number chosen is free when the order is stored.
+    static let planningLock = Statement("order_planning_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.order.plan'), hashtext($1))")
+
+    /// Numbers held by open orders of the call processor in one partition. $1 call processor, $2 partition.
+    static let numbersHeld = Statement("order_numbers_held", """
+        SELECT o.line FROM orders o
+         WHERE o.call_processor = $1 AND o.line_partition = $2 AND o.kind = 'add' AND o.line IS NOT NULL
+           AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
+        """)
+    /// An open add order for the phone name (any call processor would refuse a second one).
+    static let phoneHeld = Statement("order_phone_held", """
+        SELECT o.id FROM orders o
+         WHERE o.call_processor = $1 AND lower(o.phone) = lower($2) AND o.kind = 'add'
+           AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
+        """)
+
+    static let orderInsert = Statement("order_insert", """
+        INSERT INTO orders (kind, domain, service_area, user_id, call_processor, message_processor, line, line_partition, phone,
+                            request, on_failure, submit_key, cancels, submitted_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
+        RETURNING id
+        """)
+    static let orderJobSet = Statement("order_job_set", "UPDATE orders SET job_id = $2, updated_at = clock_timestamp() WHERE id = $1")
+    static let stepInsert = Statement("order_step_insert", """
+        INSERT INTO order_steps (order_id, position, name, device, call) VALUES ($1, $2, $3, $4, $5::jsonb)
+        """)
+
+    static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")
+    static let orderByKey = Statement("order_by_key", "SELECT \(columns) FROM orders o WHERE o.submit_key = $1")
+    static let orderList = Statement("order_list", """
+        SELECT \(columns) FROM orders o
+         WHERE ($1::text IS NULL OR o.state = $1) AND ($2::text IS NULL OR lower(o.user_id) = lower($2))
+         ORDER BY o.id DESC LIMIT $3
+        """)
+    static let stepList = Statement("order_step_list", "SELECT \(stepColumns) FROM order_steps s WHERE s.order_id = $1 ORDER BY s.position")
+
+    /// The job's attempt takes the order over: a newer job, or a later attempt of the same one.
+    /// $1 order, $2 job, $3 attempt.
+    static let orderTakeOver = Statement("order_take_over", """
+        UPDATE orders o SET owner_job = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
+                            updated_at = clock_timestamp()
+         WHERE o.id = $1 AND (o.owner_job IS DISTINCT FROM $2 OR o.job_attempt < $3)
+        RETURNING \(columns)
+        """)
+    /// The order's state, fenced on the attempt that owns it. $1 order, $2 job, $3 attempt, $4 state, $5 error.
+    static let orderStateSet = Statement("order_state_set", """
+        UPDATE orders o SET state = $4, error = $5, updated_at = clock_timestamp(),
+                            finished_at = CASE WHEN $4 IN ('succeeded', 'failed', 'rolled_back', 'canceled', 'needs_attention')
+                                               THEN clock_timestamp() END
+         WHERE o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
+        RETURNING o.id
+        """)
+    /// Another order's state, in the same fenced transaction (the add order a cancel order undid).
+    static let orderStateSetOther = Statement("order_state_set_other", """
+        UPDATE orders SET state = $2, updated_at = clock_timestamp(), finished_at = clock_timestamp() WHERE id = $1
+        """)
+    /// One step's progress, fenced on the attempt that owns the order.
+    static let stepSave = Statement("order_step_save", """
+        UPDATE order_steps s SET state = $4, before_image = $5::jsonb, after_image = $6::jsonb, created_uuid = $7, adopted = $8,
+                                 attempts = $9, error = $10,
+                                 started_at = CASE WHEN $4 = 'sending' AND s.state <> 'sending' THEN clock_timestamp() ELSE s.started_at END,
+                                 finished_at = CASE WHEN $4 IN ('done', 'failed', 'undone', 'conflict', 'skipped') THEN clock_timestamp()
+                                                    ELSE s.finished_at END
+          FROM orders o
+         WHERE s.order_id = $1 AND s.position = $11 AND o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
+        RETURNING s.position
+        """)
+
+    /// `order retry`: the failed steps of a failed order run again. $1 order.
+    static let stepFailedReset = Statement("order_step_failed_reset", """
+        UPDATE order_steps SET state = 'pending', error = NULL WHERE order_id = $1 AND state = 'failed'
+        """)
+    static let orderRetryMark = Statement("order_retry_mark", """
+        UPDATE orders SET state = 'submitted', error = NULL, finished_at = NULL, updated_at = clock_timestamp()
+         WHERE id = $1 AND state = 'failed' RETURNING id
+        """)
+    /// `order rollback`: a failed order (or one that needs attention, once resolved) is undone.
+    static let orderRollbackMark = Statement("order_rollback_mark", """
+        UPDATE orders SET state = 'rolling_back', error = NULL, finished_at = NULL, updated_at = clock_timestamp()
+         WHERE id = $1 AND state IN ('failed', 'needs_attention') RETURNING id
+        """)
+    /// Conflicted steps are tried again by a new rollback (the operator resolved the drift).
+    static let stepConflictsReset = Statement("order_step_conflicts_reset", """
+        UPDATE order_steps SET state = 'done', error = NULL WHERE order_id = $1 AND state = 'conflict'
+        """)
+    /// An open cancel order of the add order, if any.
+    static let cancelOpen = Statement("order_cancel_open", """
+        SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')
+        """)
+}

@@ -1,0 +1,327 @@
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+import Runtime
+
+/// A stored order.
+public struct Order: Sendable, Equatable {
+    public var id: Int64
+    /// add or cancel.
+    public var kind: String
+    public var domain: String
+    public var serviceArea: String
+    public var userID: String
+    public var callProcessor: String
+    public var messageProcessor: String?
+    public var line: String?
+    public var linePartition: String
+    public var phone: String?
+    /// The order file as checked (JSON).
+    public var request: String
+    public var onFailure: String
+    /// submitted, running, succeeded, failed, rolling_back, rolled_back, canceled, needs_attention.
+    public var state: String
+    public var submitKey: String?
+    public var cancels: Int64?
+    public var jobID: Int64?
+    public var jobAttempt: Int
+    public var error: String?
+    public var submittedBy: String
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    init(row: Row) throws {
+        id = try row.decode("id")
+        kind = try row.decode("kind")
+        domain = try row.decode("domain")
+        serviceArea = try row.decode("service_area")
+        userID = try row.decode("user_id")
+        callProcessor = try row.decode("call_processor")
+        messageProcessor = try row.decodeIfPresent("message_processor")
+        line = try row.decodeIfPresent("line")
+        linePartition = try row.decode("line_partition")
+        phone = try row.decodeIfPresent("phone")
+        request = try row.decode("request")
+        onFailure = try row.decode("on_failure")
+        state = try row.decode("state")
+        submitKey = try row.decodeIfPresent("submit_key")
+        cancels = try row.decodeIfPresent("cancels")
+        jobID = try row.decodeIfPresent("job_id")
+        jobAttempt = Int(try row.decode("job_attempt") as Int32)
+        error = try row.decodeIfPresent("error")
+        submittedBy = try row.decode("submitted_by")
+        createdAt = try row.decode("created_at")
+        startedAt = try row.decodeIfPresent("started_at")
+        finishedAt = try row.decodeIfPresent("finished_at")
+    }
+
+    /// States an order does not leave by itself.
+    public static let finalStates: Set<String> = ["succeeded", "rolled_back", "canceled"]
+    public var isFinished: Bool { Self.finalStates.contains(state) || state == "failed" || state == "needs_attention" }
+}
+
+/// A stored step of an order.
+public struct OrderStep: Sendable, Equatable {
+    public var orderID: Int64
+    public var position: Int
+    public var name: StepName
+    public var device: String
+    public var calls: [PlannedCall]
+    /// pending, sending, done, failed, undone, conflict, skipped.
+    public var state: String
+    /// The fields an update changes, as read before it; and as the order wrote them.
+    public var beforeImage: [CallField]?
+    public var afterImage: [CallField]?
+    public var createdUUID: String?
+    public var adopted: Bool
+    public var attempts: Int
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var error: String?
+
+    init(row: Row) throws {
+        orderID = try row.decode("order_id")
+        position = Int(try row.decode("position") as Int32)
+        let nameText: String = try row.decode("name")
+        guard let name = StepName(rawValue: nameText) else { throw InputError(field: "order step", problem: "unknown step '\(nameText)'") }
+        self.name = name
+        device = try row.decode("device")
+        calls = try JSONDecoder().decode([PlannedCall].self, from: Data((try row.decode("call") as String).utf8))
+        state = try row.decode("state")
+        beforeImage = try (try row.decodeIfPresent("before_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
+        afterImage = try (try row.decodeIfPresent("after_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
+        createdUUID = try row.decodeIfPresent("created_uuid")
+        adopted = try row.decode("adopted")
+        attempts = Int(try row.decode("attempts") as Int32)
+        startedAt = try row.decodeIfPresent("started_at")
+        finishedAt = try row.decodeIfPresent("finished_at")
+        error = try row.decodeIfPresent("error")
+    }
+
+    public var isUndoable: Bool { name != .reset }
+}
+
+/// A plan: the order's checked request, what the inventory said, and the steps.
+public struct OrderPlan: Sendable {
+    public var request: OrderRequest
+    public var inputs: PlanInputs
+    public var steps: [PlannedStep]
+}
+
+/// The orders' store: planning against the inventory, submission (order, steps and job in one
+/// transaction), reads, and the operator's retry, rollback and cancel.
+public struct OrderStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+
+    // MARK: planning
+
+    /// Checks the request against the inventory and plans it (the number: the one asked, or the next
+    /// free one). Writes nothing. Every refusal names the field and the file's line.
+    public func plan(_ request: OrderRequest) async throws -> OrderPlan {
+        let inventory = OrderInventoryStore(connection)
+        guard try await DomainStore(connection).domain(named: request.domain) != nil else {
+            throw request.refusal("domain", "no such domain '\(request.domain)'")
+        }
+        guard let area = try await ServiceAreaStore(connection).serviceArea(domain: request.domain, name: request.serviceArea)?.settings else {
+            throw request.refusal("service_area", "no service area '\(request.serviceArea)' in domain '\(request.domain)'")
+        }
+        guard let user = try await UserStore(connection).userGet(userID: request.user) else {
+            throw request.refusal("user", "no such user '\(request.user)' in the inventory (synchronize it first)")
+        }
+        guard user.domain == request.domain else {
+            throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
+        }
+        guard PhoneModel.named(request.phoneModel) != nil else {
+            throw request.refusal("phone.model", "unknown phone model '\(request.phoneModel)' (known: \(PhoneModel.known.keys.sorted().joined(separator: ", ")))")
+        }
+        if request.voicemail {
+            guard area.messageProcessor != nil, area.unityTemplate != nil else {
+                throw request.refusal("voicemail", "service area '\(area.name)' has no message processor with a Unity template")
+            }
+        }
+        let cp = area.callProcessor
+        if try await inventory.objectPresent(device: cp, type: "Phone", key: request.phoneName) {
+            throw request.refusal("phone.name", "phone '\(request.phoneName)' already exists on '\(cp)'")
+        }
+        if let held = try await connection.query(OrderSQL.phoneHeld, [cp, request.phoneName]).first {
+            throw request.refusal("phone.name", "phone '\(request.phoneName)' is held by open order \(try held.decode("id", as: Int64.self))")
+        }
+        let userOnDevice = try await inventory.objectPresent(device: cp, type: "User", key: user.userID)
+        guard !area.dnBlocks.isEmpty else {
+            throw request.refusal(request.line == nil ? "service_area" : "line", "service area '\(area.name)' has no directory number block")
+        }
+        let connection = connection
+        let (number, partition) = try await connection.withSession { session in
+            try Self.chooseNumber(session, request, area)
+        }
+        let inputs = PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: number, partition: partition)
+        return OrderPlan(request: request, inputs: inputs, steps: OrderPlanner.steps(request, inputs, orderID: nil))
+    }
+
+    /// The number asked (in a block, free) or the next free one: not in use on the device, in the
+    /// inventory, or held by another open order.
+    static func chooseNumber(_ session: Session, _ request: OrderRequest, _ area: ServiceAreaDraft) throws -> (String, String) {
+        let inventory = OrderInventoryStore.InTransaction(session)
+        func taken(_ block: DNBlock) throws -> Set<String> {
+            let held: [String] = try session.query(OrderSQL.numbersHeld, [area.callProcessor, block.partition]).map { try $0.decode("line") }
+            return try inventory.numbersInUse(device: area.callProcessor, block: block).union(held)
+        }
+        if let line = request.line {
+            guard let block = OrderPlanner.block(of: line, in: area.dnBlocks) else {
+                throw request.refusal("line", "\(line) is outside the blocks of service area '\(area.name)' (\(area.dnBlocks.map(\.text).joined(separator: ", ")))")
+            }
+            guard !(try taken(block)).contains(line) else {
+                throw request.refusal("line", "\(line) is already in use on '\(area.callProcessor)' or held by an open order")
+            }
+            return (line, block.partition)
+        }
+        var failure: Error?
+        let chosen = OrderPlanner.nextFreeNumber(area.dnBlocks) { block in
+            do { return try taken(block) } catch { failure = error; return [] }
+        }
+        if let failure { throw failure }
+        guard let chosen else {
+            throw request.refusal("service_area", "every number of the blocks of '\(area.name)' is in use")
+        }
+        return chosen
+    }
+
+    // MARK: submission
+
+    public struct Submitted: Sendable {
+        public var order: Order
+        public var jobID: Int64?
+        /// False when `--key` named an order submitted before (nothing new was written).
+        public var created: Bool
+    }
+
+    /// Stores the plan of `request` and queues its job, in one transaction; the number is chosen
+    /// again under the call processor's planning lock, so two orders never hold one number.
+    public func submit(_ request: OrderRequest, key: String?, actor: String) async throws -> Submitted {
+        if let key, let existing = try await connection.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
+            return Submitted(order: existing, jobID: existing.jobID, created: false)
+        }
+        let plan = try await plan(request)
+        let area = plan.inputs.area
+        return try await connection.transaction { session in
+            try session.query(OrderSQL.planningLock, [area.callProcessor])
+            if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
+                return Submitted(order: existing, jobID: existing.jobID, created: false)
+            }
+            let (number, partition) = try Self.chooseNumber(session, request, area)
+            var inputs = plan.inputs
+            inputs.line = number
+            inputs.partition = partition
+            let id: Int64 = try session.query(OrderSQL.orderInsert, [
+                "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
+                number, partition, request.phoneName, Self.json(request), request.onFailure, key, nil as Int64?, actor,
+            ]).first!.decode("id")
+            for (index, step) in OrderPlanner.steps(request, inputs, orderID: id).enumerated() {
+                try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, Self.json(step.calls)])
+            }
+            let jobID = try Self.enqueue(session, order: id, action: .apply, actor: actor)
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
+                                                              message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
+            let order = try Order(row: try session.query(OrderSQL.orderGet, [id]).first!)
+            return Submitted(order: order, jobID: jobID, created: true)
+        }
+    }
+
+    static func enqueue(_ session: Session, order: Int64, action: OrderRun.Action, actor: String) throws -> Int64 {
+        let params = try QueueStore.EnqueueParams(OrderRun(order: order, action: action), target: "order \(order)", actor: actor)
+        let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(params)
+        try session.query(OrderSQL.orderJobSet, [order, jobID])
+        return jobID
+    }
+
+    // MARK: reads
+
+    public func order(id: Int64) async throws -> Order? {
+        try await connection.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:))
+    }
+
+    public func steps(orderID: Int64) async throws -> [OrderStep] {
+        try await connection.query(OrderSQL.stepList, [orderID]).map(OrderStep.init(row:))
+    }
+
+    public func list(state: String? = nil, user: String? = nil, limit: Int = 100) async throws -> [Order] {
+        try await connection.query(OrderSQL.orderList, [state, user, Int64(limit)]).map(Order.init(row:))
+    }
+
+    public static func noSuchOrder(_ id: Int64) -> InputError { InputError(field: "order \(id)", problem: "no such order") }
+
+    // MARK: the operator's actions
+
+    /// `order retry ID`: a failed order resumes at its failed step. Returns the job.
+    public func retry(id: Int64, actor: String) async throws -> Int64 {
+        try await connection.transaction { session in
+            guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            guard !(try session.query(OrderSQL.orderRetryMark, [id])).isEmpty else {
+                throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order can be retried")
+            }
+            try session.query(OrderSQL.stepFailedReset, [id])
+            let jobID = try Self.enqueue(session, order: id, action: .apply, actor: actor)
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.retried", jobID: jobID, target: "order \(id)",
+                                                              message: "Order \(id) retried from its failed step")
+            return jobID
+        }
+    }
+
+    /// `order rollback ID`: undoes a failed order (or one that needed attention, once a person
+    /// resolved the conflict). Returns the job.
+    public func rollback(id: Int64, actor: String) async throws -> Int64 {
+        try await connection.transaction { session in
+            guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            guard !(try session.query(OrderSQL.orderRollbackMark, [id])).isEmpty else {
+                throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order or one that needs attention can be rolled back")
+            }
+            try session.query(OrderSQL.stepConflictsReset, [id])
+            let jobID = try Self.enqueue(session, order: id, action: .rollback, actor: actor)
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.rollback", jobID: jobID, target: "order \(id)",
+                                                              message: "Order \(id) rollback requested")
+            return jobID
+        }
+    }
+
+    /// `order cancel ID`: a cancel order that removes what the succeeded add order made (its steps
+    /// are the add order's undos, in reverse). Returns the cancel order and its job.
+    public func cancel(id: Int64, actor: String) async throws -> (order: Order, jobID: Int64) {
+        try await connection.transaction { session in
+            guard let add = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            guard add.kind == "add", add.state == "succeeded" else {
+                throw InputError(field: "order \(id)", problem: "is a \(add.kind) order that is \(add.state); only a succeeded add order can be canceled")
+            }
+            if let open = try session.query(OrderSQL.cancelOpen, [id]).first {
+                throw InputError(field: "order \(id)", problem: "cancel order \(try open.decode("id", as: Int64.self)) is already open")
+            }
+            let steps = try session.query(OrderSQL.stepList, [id]).map(OrderStep.init(row:))
+            let cancelID: Int64 = try session.query(OrderSQL.orderInsert, [
+                "cancel", add.domain, add.serviceArea, add.userID, add.callProcessor, add.messageProcessor, add.line, add.linePartition,
+                add.phone, "{}", "stop", nil as String?, id, actor,
+            ]).first!.decode("id")
+            var position: Int32 = 0
+            for step in steps.reversed() where step.isUndoable && step.state == "done" {
+                guard let call = OrderSaga.undoCall(step, among: steps) else { continue }
+                position += 1
+                try session.query(OrderSQL.stepInsert, [cancelID, position, step.name.rawValue, step.device, Self.json([call])])
+            }
+            let jobID = try Self.enqueue(session, order: cancelID, action: .apply, actor: actor)
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(cancelID)",
+                                                              message: "Order \(cancelID) submitted: cancel order \(id) of \(add.userID)")
+            return (try Order(row: try session.query(OrderSQL.orderGet, [cancelID]).first!), jobID)
+        }
+    }
+}

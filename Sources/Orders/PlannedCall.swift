@@ -1,0 +1,138 @@
+import AXL
+import Foundation
+
+/// A value of a planned device call: text, or named children in the order they are sent (the XSD
+/// sequence for AXL). Stored as JSON: text as a string, children as `[[name, value], …]`.
+public indirect enum CallValue: Sendable, Equatable, Codable {
+    case text(String)
+    case fields([CallField])
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .text(text)
+        } else {
+            self = .fields(try container.decode([CallField].self))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .text(let text): try container.encode(text)
+        case .fields(let fields): try container.encode(fields)
+        }
+    }
+
+    public var text: String? {
+        if case .text(let text) = self { return text }
+        return nil
+    }
+
+    public var children: [CallField] {
+        if case .fields(let fields) = self { return fields }
+        return []
+    }
+}
+
+/// One named value of a call.
+public struct CallField: Sendable, Equatable, Codable {
+    public var name: String
+    public var value: CallValue
+
+    public init(_ name: String, _ value: CallValue) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(_ name: String, _ text: String) {
+        self.init(name, .text(text))
+    }
+
+    public init(from decoder: Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        name = try container.decode(String.self)
+        value = try container.decode(CallValue.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(name)
+        try container.encode(value)
+    }
+}
+
+extension Array where Element == CallField {
+    public subscript(name: String) -> CallValue? { first { $0.name == name }?.value }
+
+    public func text(_ name: String) -> String? { self[name]?.text }
+
+    /// `name=value name{child=value …}`, as `order plan` and `order show` print a call.
+    public var rendered: String {
+        map { field in
+            switch field.value {
+            case .text(let text): return "\(field.name)=\(text.contains(" ") || text.isEmpty ? "'\(text)'" : text)"
+            case .fields(let children): return "\(field.name){\(children.rendered)}"
+            }
+        }.joined(separator: " ")
+    }
+
+    /// Writes the fields as AXL elements, in order.
+    func write(to writer: inout XMLWriter) {
+        for field in self {
+            switch field.value {
+            case .text(let text) where text.isEmpty: writer.empty(field.name)
+            case .text(let text): writer.element(field.name, text)
+            case .fields(let children):
+                writer.open(field.name)
+                children.write(to: &writer)
+                writer.close(field.name)
+            }
+        }
+    }
+}
+
+/// One device call of a plan: the operation (an AXL operation, or a CUPI method and resource) on a
+/// device, with its values.
+public struct PlannedCall: Sendable, Equatable, Codable {
+    public var operation: String
+    public var values: [CallField]
+
+    public init(_ operation: String, _ values: [CallField]) {
+        self.operation = operation
+        self.values = values
+    }
+
+    public var rendered: String { values.isEmpty ? operation : "\(operation) \(values.rendered)" }
+}
+
+/// The steps of seed 000 an add order runs, in their order (orders-brief §A.1).
+public enum StepName: String, Sendable, Codable, CaseIterable {
+    /// Push the user to Unified CM: adopt an existing one, else addUser.
+    case user
+    /// addLine: the number from the area's block.
+    case line
+    /// addPhone with the line and the area's settings.
+    case phone
+    /// updateUser: associatedDevices (read, extended, written whole) and primaryExtension.
+    case associate
+    /// The Unity Connection user from the area's template, its DTMF access ID the line.
+    case voicemail
+    /// updateLine: the voicemail profile and call forwards to voicemail.
+    case lineVoicemail = "line_voicemail"
+    /// doDeviceReset: last; retried, never undone.
+    case reset
+}
+
+/// A step as planned: which device it calls and the calls it makes.
+public struct PlannedStep: Sendable, Equatable, Codable {
+    public var name: StepName
+    public var device: String
+    public var calls: [PlannedCall]
+
+    public init(name: StepName, device: String, calls: [PlannedCall]) {
+        self.name = name
+        self.device = device
+        self.calls = calls
+    }
+}

@@ -1,0 +1,224 @@
+import ArgumentParser
+import Foundation
+import Orders
+import Postgres
+import Queue
+import Runtime
+
+struct OrderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "order",
+        abstract: "Orders: one user's services provisioned on Unified CM and Unity Connection as a saga.",
+        discussion: """
+            An order file (YAML) names the domain, the service area, the user, the phone (name, model), \
+            optionally the line (else the next free number of the area's block) and voicemail (yes/no). \
+            `plan` prints the exact calls; `submit` stores that plan and queues its job (kind order: \
+            maintenance mode holds it back). The whole file is checked before anything is written.
+            """,
+        subcommands: [Plan.self, Submit.self, List.self, Show.self, Retry.self, Rollback.self, Cancel.self])
+
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the calls an order file would make, with their values. Writes nothing.")
+        @Option(name: .shortAndLong, help: "The order file (YAML).") var file: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let request = try OrderFile.read(path: file)
+            let plan = try await OrderStore(Connection(try await Database.open())).plan(request)
+            if json {
+                print(try Output.json(plan.steps.enumerated().map { OrderOutput.step(position: $0.offset + 1, $0.element) }))
+                return
+            }
+            print("order: add \(plan.inputs.user.userID) in service area '\(plan.inputs.area.name)' of domain '\(request.domain)'"
+                  + ", line \(plan.inputs.line)\(plan.inputs.partition.isEmpty ? "" : " in \(plan.inputs.partition)"), phone \(request.phoneName)")
+            var number = 0
+            for (index, step) in plan.steps.enumerated() {
+                for call in step.calls {
+                    number += 1
+                    print("\(index + 1). \(pad(step.name.rawValue, 15))\(pad(step.device, 14))\(call.rendered)")
+                }
+            }
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Store an order file's plan and queue its job.")
+        @Option(name: .shortAndLong, help: "The order file (YAML).") var file: String
+        @Option(help: "An idempotency key: submitting the same key again returns the first order.") var key: String?
+        @Flag(help: "Wait for the order to end, showing its steps; exit 0 succeeded, 1 otherwise.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            if let key, key.isEmpty || key.count > 200 { throw InputError(field: "key", problem: "must be 1 to 200 characters") }
+            let request = try OrderFile.read(path: file)
+            let connection = Connection(try await Database.open())
+            let submitted = try await OrderStore(connection).submit(request, key: key, actor: global.actorName)
+            let order = submitted.order
+            print("order \(order.id) \(submitted.created ? "submitted" : "already submitted with this key")"
+                  + " (job \(order.jobID.map(String.init) ?? "-")): add \(order.userID), line \(order.line ?? "-"), phone \(order.phone ?? "-")")
+            if wait { try await OrderOutput.wait(for: order.id, connection: connection) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List orders, newest first.")
+        @Option(help: "Only orders in this state.") var state: String?
+        @Option(help: "Only this user's orders.") var user: String?
+        @Option(help: "At most this many.") var limit = 100
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard (1...10000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 10000") }
+            let orders = try await OrderStore(Connection(try await Database.open())).list(state: state, user: user, limit: limit)
+            if json {
+                print(try Output.json(orders.map(OrderOutput.order)))
+                return
+            }
+            print(pad("ID", 8) + pad("KIND", 8) + pad("STATE", 17) + pad("USER", 18) + pad("LINE", 10) + pad("PHONE", 18) + "SERVICE AREA")
+            for order in orders {
+                print(pad(String(order.id), 8) + pad(order.kind, 8) + pad(order.state, 17) + pad(order.userID, 18) + pad(order.line ?? "-", 10)
+                      + pad(order.phone ?? "-", 18) + order.serviceArea)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an order and each step: its state, call, timing and error.")
+        @Argument(help: "The order's id.") var id: Int64
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let store = OrderStore(Connection(try await Database.open()))
+            guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
+            let steps = try await store.steps(orderID: id)
+            if json {
+                var object = OrderOutput.order(order)
+                object["steps"] = steps.map(OrderOutput.step)
+                print(try Output.json(object))
+                return
+            }
+            for line in OrderOutput.lines(order, steps) { print(line) }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a failed order at its failed step.")
+        @Argument(help: "The order's id.") var id: Int64
+        @Flag(help: "Wait for the order to end.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let job = try await OrderStore(connection).retry(id: id, actor: global.actorName)
+            print("order \(id) retried (job \(job))")
+            if wait { try await OrderOutput.wait(for: id, connection: connection) }
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Undo the done steps of a failed order (or one that needs attention, once resolved).")
+        @Argument(help: "The order's id.") var id: Int64
+        @Flag(help: "Wait for the order to end.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let job = try await OrderStore(connection).rollback(id: id, actor: global.actorName)
+            print("order \(id) rollback queued (job \(job))")
+            if wait { try await OrderOutput.wait(for: id, connection: connection, rollback: true) }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a succeeded add order: a cancel order removes what it made.")
+        @Argument(help: "The add order's id.") var id: Int64
+        @Flag(help: "Wait for the cancel order to end.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let (order, job) = try await OrderStore(connection).cancel(id: id, actor: global.actorName)
+            print("order \(order.id) submitted (job \(job)): cancel order \(id)")
+            if wait { try await OrderOutput.wait(for: order.id, connection: connection) }
+        }
+    }
+}
+
+/// How orders are shown: the table of steps, JSON, and the wait with progress.
+enum OrderOutput {
+    static func order(_ order: Order) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": order.id, "kind": order.kind, "domain": order.domain, "service_area": order.serviceArea, "user": order.userID,
+            "call_processor": order.callProcessor, "state": order.state, "submitted_by": order.submittedBy,
+            "created_at": Output.iso(order.createdAt), "line_partition": order.linePartition, "on_failure": order.onFailure,
+        ]
+        object["message_processor"] = order.messageProcessor
+        object["line"] = order.line
+        object["phone"] = order.phone
+        object["job_id"] = order.jobID
+        object["cancels"] = order.cancels
+        object["error"] = order.error
+        object["submit_key"] = order.submitKey
+        object["started_at"] = Output.iso(order.startedAt)
+        object["finished_at"] = Output.iso(order.finishedAt)
+        return object
+    }
+
+    static func step(_ step: OrderStep) -> [String: Any] {
+        var object: [String: Any] = [
+            "position": step.position, "name": step.name.rawValue, "device": step.device, "state": step.state,
+            "calls": step.calls.map(\.rendered), "attempts": step.attempts, "adopted": step.adopted,
+        ]
+        object["created_uuid"] = step.createdUUID
+        object["error"] = step.error
+        object["before_image"] = step.beforeImage?.rendered
+        object["after_image"] = step.afterImage?.rendered
+        object["started_at"] = Output.iso(step.startedAt)
+        object["finished_at"] = Output.iso(step.finishedAt)
+        return object
+    }
+
+    static func step(position: Int, _ step: PlannedStep) -> [String: Any] {
+        ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
+    }
+
+    static func lines(_ order: Order, _ steps: [OrderStep]) -> [String] {
+        var lines = ["order \(order.id): \(order.kind) \(order.userID) in '\(order.serviceArea)' of '\(order.domain)'"
+                     + (order.cancels.map { " (cancels order \($0))" } ?? "") + " — \(order.state)"]
+        if let line = order.line { lines.append("  line \(line)\(order.linePartition.isEmpty ? "" : " in \(order.linePartition)"), phone \(order.phone ?? "-")") }
+        if let error = order.error { lines.append("  error: \(error)") }
+        for step in steps {
+            var took = ""
+            if let started = step.startedAt, let finished = step.finishedAt {
+                took = String(format: " %.0f ms", max(0, finished.timeIntervalSince(started)) * 1000)
+            }
+            var text = "  \(step.position). " + pad(step.name.rawValue, 15) + pad(step.state, 10) + pad(step.device, 14)
+            text += step.calls.map(\.rendered).joined(separator: "; ") + took
+            if step.adopted { text += " (adopted)" }
+            if let uuid = step.createdUUID { text += " uuid \(uuid)" }
+            if let error = step.error { text += " — \(error)" }
+            lines.append(text)
+        }
+        return lines
+    }
+
+    /// Waits for the order to end, printing each step as it changes; exit 1 unless it succeeded (or,
+    /// for a rollback, rolled back).
+    static func wait(for id: Int64, connection: Connection, rollback: Bool = false) async throws {
+        let store = OrderStore(connection)
+        var shown: [Int: String] = [:]
+        while true {
+            guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
+            for step in try await store.steps(orderID: id) where shown[step.position] != step.state {
+                shown[step.position] = step.state
+                if step.state != "pending" { print("  step \(step.position) \(step.name.rawValue): \(step.state)\(step.error.map { " — \($0)" } ?? "")") }
+            }
+            if ["succeeded", "failed", "rolled_back", "canceled", "needs_attention"].contains(order.state) {
+                print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " "))\(order.error.map { ": \($0)" } ?? "")")
+                if order.state == "succeeded" || (rollback && order.state == "rolled_back") { return }
+                throw ExitCode(1)
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+    }
+}

@@ -1,0 +1,398 @@
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// Orders (issue 14) through a real worker, PostgreSQL and `ucp devsim` (Unified CM "TestCCM" and
+/// Unity Connection "unity"): plan, submit, the saga's steps, lost answers, failures, drift,
+/// maintenance mode and bad order files.
+final class OrderTests: XCTestCase {
+    var harness: SyncHarness!
+    var sim: DeviceSimulatorProcess!
+    var capture: String!
+    var folder: String!
+
+    static let domain = "Cisco"
+    static let area = "SA_Orders"
+
+    override func setUp() async throws {
+        harness = try await SyncHarness()
+        try harness.startWorker()
+        capture = NSTemporaryDirectory() + "ucp-order-capture-\(harness.database.name)"
+        folder = NSTemporaryDirectory() + "ucp-orders-\(harness.database.name)"
+        try FileManager.default.createDirectory(atPath: capture, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() async throws {
+        harness?.stop()
+        for path in [capture, folder].compactMap({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    // MARK: fixtures
+
+    @discardableResult
+    func ucp(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+        let result = try harness.ucp(arguments)
+        XCTAssertEqual(result.status, 0, "ucp \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)", file: file, line: line)
+        return result
+    }
+
+    func sql(_ text: String) async throws -> Rows {
+        try await Connection(harness.database.owner).query(Statement("", text))
+    }
+
+    /// A simulator of 10 users, registered and synchronized; domain Cisco with its users (sync all
+    /// users) and the service area SA_Orders: DP_Site01, PT_Internal, block 4000-4009, voicemail on unity.
+    func prepare() async throws {
+        sim = try DeviceSimulatorProcess.start(for: self, users: 10, arguments: ["--capture-dir", capture])
+        try await harness.register("TestCCM", kind: .callProcessor, simulator: sim)
+        try await harness.register("unity", kind: .messageProcessor, simulator: sim)
+        try ucp(["device", "test", "unity", "--wait"])
+        for (kind, device) in [(DeviceSyncKind.infra, "TestCCM"), (.user, "TestCCM"), (.infra, "unity"), (.user, "unity")] {
+            let (result, _) = try await harness.sync(kind, device)
+            XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        }
+        try ucp(["domain", "add", "--name", Self.domain])
+        try ucp(["domain", "edit", Self.domain, "--rule", "sync-all-users"])
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", "SA_Site01", "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site01", "--partition", "PT_Internal", "--message-processor", "unity"])
+        try ucp(["submit", "sync", "domain", "--domain", Self.domain, "--wait"])
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", Self.area, "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site01", "--location", "Hub_None", "--device-css", "CSS_Internal", "--line-css", "CSS_Internal",
+                 "--partition", "PT_Internal", "--dn-block", "4000-4009", "--message-processor", "unity",
+                 "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
+        // A user only the inventory has (made by hand): the order pushes it to Unified CM.
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name, email) VALUES ('jdoe', 'Cisco', 'manual', 'John', 'Doe', 'jdoe@example.com')")
+        _ = try sim.control("calls?clear=1")
+    }
+
+    func orderFile(_ name: String = "order.yaml", user: String = "jdoe", phone: String = "SEP00AA00BB0001", line: String? = nil,
+                   voicemail: Bool = true, onFailure: String? = nil, extra: String = "") throws -> String {
+        var text = """
+            # an add order
+            domain: \(Self.domain)
+            service_area: \(Self.area)
+            user: \(user)
+            phone:
+              name: \(phone)
+              model: Cisco 8845
+            voicemail: \(voicemail ? "yes" : "no")
+
+            """
+        if let line { text += "line: \"\(line)\"\n" }
+        if let onFailure { text += "on_failure: \(onFailure)\n" }
+        text += extra
+        let path = folder + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func calls() throws -> [String] {
+        try sim.control("calls").split(separator: "\n").map(String.init)
+    }
+
+    func writes() throws -> [String] {
+        try calls().filter { call in
+            !(call.hasPrefix("get") || call.hasPrefix("list") || call.hasPrefix("GET ") || call.hasPrefix("executeSQL"))
+        }
+    }
+
+    func state() throws -> [String] {
+        try sim.control("state").split(separator: "\n").map(String.init)
+    }
+
+    func fault(_ query: String) throws {
+        _ = try sim.control("faults?" + query)
+    }
+
+    func orderID(_ result: CommandResult) throws -> Int64 {
+        guard let text = result.stdout.split(separator: " ").dropFirst().first, let id = Int64(text) else {
+            throw TestFailure("no order id in: \(result.stdout)\(result.stderr)")
+        }
+        return id
+    }
+
+    func order(_ id: Int64) async throws -> Order {
+        guard let order = try await OrderStore(Connection(harness.database.app)).order(id: id) else { throw TestFailure("no order \(id)") }
+        return order
+    }
+
+    func steps(_ id: Int64) async throws -> [OrderStep] {
+        try await OrderStore(Connection(harness.database.app)).steps(orderID: id)
+    }
+
+    /// The plan's writes as `order show --json` lists them, the uuid marker filled in.
+    func plannedWrites(_ id: Int64) async throws -> [String] {
+        try await steps(id).flatMap { step in step.calls.map(\.rendered) }.filter { !$0.hasPrefix("getUser") }
+    }
+
+    // MARK: tests
+
+    /// A full order for a user only the inventory had: the plan names every call with the area's
+    /// defaults; execution makes exactly the plan's writes (the association read-extend-written),
+    /// every request valid against AXLSoap.xsd 12.5, at most 12 device calls; the user record then
+    /// shows the phone, line and voicemail placed in the area without a sync.
+    func testFullOrderSucceedsAndTheDeviceSawExactlyThePlan() async throws {
+        try await prepare()
+        let file = try orderFile()
+        let plan = try ucp(["order", "plan", "-f", file])
+        XCTAssertTrue(plan.stdout.contains("addUser user{firstName=John lastName=Doe userid=jdoe mailid=jdoe@example.com presenceGroupName='Standard Presence group'}"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("addLine line{pattern=4000 description='ucp:order=new John Doe' usage=Device routePartitionName=PT_Internal"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("devicePoolName=DP_Site01"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("POST /vmrest/users?templateAlias=voicemailusertemplate Alias=jdoe DtmfAccessId=4000"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("doDeviceReset deviceName=SEP00AA00BB0001"), plan.stdout)
+        XCTAssertEqual(try calls().filter { !$0.hasPrefix("GET /vmrest/version") }, [], "plan makes no device call")
+
+        let submitted = try ucp(["order", "submit", "-f", file, "--wait"])
+        let id = try orderID(submitted)
+        XCTAssertTrue(submitted.stdout.contains("order \(id) succeeded"), submitted.stdout)
+        let first = try await order(id)
+        XCTAssertEqual(first.state, "succeeded")
+        XCTAssertEqual(first.line, "4000")
+
+        let planned = try await plannedWrites(id)
+        XCTAssertEqual(try writes(), planned, "the device's writes are the plan's")
+        let made = try calls()
+        XCTAssertLessThanOrEqual(made.count, 12, "device calls of one order: \(made)")
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [], "every request valid against AXLSoap.xsd 12.5")
+
+        let after = try state()
+        XCTAssertTrue(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001") && $0.contains("ownerUserName=jdoe") && $0.contains("lines=1:4000/PT_Internal") }, after.joined(separator: "\n"))
+        XCTAssertTrue(after.contains { $0.hasPrefix("User ") && $0.contains("userid=jdoe") && $0.contains("names=SEP00AA00BB0001") && $0.contains("primaryExtension=4000\u{1}PT_Internal") })
+        XCTAssertTrue(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000") && $0.contains("callForwardBusy=true\u{1}CSS_Internal") && $0.contains("voiceMailProfileName=Default") })
+        XCTAssertTrue(after.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=jdoe") && $0.contains("DtmfAccessId=4000") })
+
+        let services = try await sql("SELECT service_type || ' ' || object_key || ' ' || service_area AS s FROM user_services WHERE user_id = 'jdoe' ORDER BY 1")
+            .map { try $0.decode("s", as: String.self) }
+        XCTAssertEqual(services, ["line 4000/PT_Internal SA_Orders", "phone SEP00AA00BB0001 SA_Orders", "voicemail jdoe SA_Orders"])
+        let show = try ucp(["order", "show", String(id)])
+        XCTAssertTrue(show.stdout.contains("7. reset"), show.stdout)
+
+        // The next order takes the next number; its user was synchronized, so it is adopted.
+        let second = try ucp(["order", "submit", "-f", try orderFile("second.yaml", user: "user000001", phone: "SEP00AA00BB0002"), "--wait"])
+        let secondOrder = try await order(try orderID(second))
+        XCTAssertEqual(secondOrder.line, "4001")
+        XCTAssertEqual(secondOrder.state, "succeeded")
+        let secondSteps = try await steps(secondOrder.id)
+        XCTAssertEqual(secondSteps.first?.adopted, true)
+        let user = try state().first { $0.hasPrefix("User ") && $0.contains("userid=user000001") } ?? ""
+        XCTAssertTrue(user.contains("names=SEP001122000001,SEP00AA00BB0002"), "the device list was read, extended and written whole: \(user)")
+    }
+
+    /// The answer of every add (user, line, phone) and of the Unity create is lost after the device
+    /// committed it: each retry finds its own object (the marker, or the values it sent) and adopts
+    /// it as created — no duplicate, no failure; a cancel then removes exactly those objects.
+    func testLostAnswersOnEveryAddAreAdoptedWithoutDuplicates() async throws {
+        try await prepare()
+        let before = try state()
+        for operation in ["addUser", "addLine", "addPhone", "cupiCreateUser"] { try fault("drop=\(operation):1") }
+        let result = try ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        let id = try orderID(result)
+        let order = try await order(id)
+        XCTAssertEqual(order.state, "succeeded", result.stdout)
+        let steps = try await steps(id)
+        for name in [StepName.user, .line, .phone, .voicemail] {
+            let step = try XCTUnwrap(steps.first { $0.name == name })
+            XCTAssertNotNil(step.createdUUID, "\(name): the object found after the lost answer is the order's own")
+            XCTAssertFalse(step.adopted, "\(name)")
+            XCTAssertGreaterThanOrEqual(step.attempts, 1)
+        }
+        let after = try state()
+        XCTAssertEqual(after.filter { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001 ") }.count, 1)
+        XCTAssertEqual(after.filter { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") }.count, 1)
+        XCTAssertEqual(after.filter { $0.hasPrefix("User ") && $0.contains("userid=jdoe ") }.count, 1)
+        XCTAssertEqual(after.filter { $0.hasPrefix("UnityUser ") && $0.contains("Alias=jdoe ") }.count, 1)
+        // (libcurl itself may send a request again whose reused connection closed unanswered: the
+        // device then answers "duplicate", and the step adopts its object all the same.)
+
+        // Cancel: everything the order made goes, and the device is as before the order.
+        let cancel = try ucp(["order", "cancel", String(id), "--wait"])
+        XCTAssertTrue(cancel.stdout.contains("succeeded"), cancel.stdout)
+        let canceled = try await self.order(id)
+        XCTAssertEqual(canceled.state, "canceled")
+        XCTAssertEqual(try state(), before)
+        let services = try await sql("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'jdoe'")[0].decode("n", as: Int64.self)
+        XCTAssertEqual(services, 0)
+    }
+
+    /// The device refuses each write of the order in turn: each order ends rolled back, the steps
+    /// before undone in reverse, and the device as before the order (nothing left, nothing twice).
+    /// The reset is retried instead and the order succeeds.
+    func testAFailureAtEachStepRollsBackToTheStateBefore() async throws {
+        try await prepare()
+        let before = try state()
+        for operation in ["addUser", "addLine", "addPhone", "updateUser", "cupiCreateUser", "updateLine"] {
+            try fault("clear=1&fail=\(operation):1")
+            let result = try harness.ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+            XCTAssertEqual(result.status, 1, "\(operation): \(result.stdout)\(result.stderr)")
+            let order = try await order(try orderID(result))
+            XCTAssertEqual(order.state, "rolled_back", "\(operation): \(order.error ?? "")")
+            XCTAssertTrue(order.error?.contains("Simulated failure") == true, order.error ?? "")
+            XCTAssertEqual(try state(), before, "\(operation): the device is as before the order")
+            let steps = try await steps(order.id)
+            XCTAssertEqual(steps.filter { $0.state == "failed" }.count, 1, "\(operation)")
+            XCTAssertTrue(steps.allSatisfy { ["pending", "failed", "undone", "skipped"].contains($0.state) }, "\(operation): \(steps.map(\.state))")
+        }
+        try fault("clear=1&fail=doDeviceReset:1")
+        let result = try ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        let order = try await order(try orderID(result))
+        XCTAssertEqual(order.state, "succeeded")
+        XCTAssertEqual(try writes().filter { $0.hasPrefix("doDeviceReset") }.count, 2, "the reset was tried again")
+    }
+
+    /// An out-of-band change between a step and its undo: the rollback leaves that object untouched
+    /// (the user, whose device list someone changed), undoes the rest, and the order needs attention.
+    func testDriftBeforeTheUndoEndsNeedingAttentionAndLeavesThatObject() async throws {
+        try await prepare()
+        try fault("fail=cupiCreateUser:1")
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(onFailure: "stop"), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout)
+        let id = try orderID(result)
+        var order = try await order(id)
+        XCTAssertEqual(order.state, "failed")
+        // Someone adds a device to the user on Unified CM.
+        XCTAssertEqual(try sim.axl("updateUser") { writer in
+            writer.element("userid", "jdoe")
+            writer.open("associatedDevices")
+            writer.element("device", "SEP00AA00BB0001")
+            writer.element("device", "SEP001122000003")
+            writer.close("associatedDevices")
+        }, 200)
+        let rollback = try harness.ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertEqual(rollback.status, 1, rollback.stdout)
+        order = try await self.order(id)
+        XCTAssertEqual(order.state, "needs_attention")
+        XCTAssertTrue(order.error?.contains("drift") == true, order.error ?? "")
+        let after = try state()
+        let user = after.first { $0.hasPrefix("User ") && $0.contains("userid=jdoe ") }
+        XCTAssertTrue(user?.contains("names=SEP00AA00BB0001,SEP001122000003") == true, "the user is untouched: \(user ?? "gone")")
+        XCTAssertFalse(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001 ") }, "the phone was undone")
+        XCTAssertFalse(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") }, "the line was undone")
+        let states = Dictionary(uniqueKeysWithValues: try await steps(id).map { ($0.name, $0.state) })
+        XCTAssertEqual(states[.associate], "conflict")
+        XCTAssertEqual(states[.user], "conflict")
+        XCTAssertEqual(states[.phone], "undone")
+        XCTAssertEqual(states[.line], "undone")
+    }
+
+    /// Maintenance mode holds an order back (as it does while a user sync runs); once it ends, the
+    /// order runs and succeeds.
+    func testAnOrderSubmittedDuringMaintenanceWaitsThenSucceeds() async throws {
+        try await prepare()
+        try ucp(["maintenance", "on"])
+        let result = try ucp(["order", "submit", "-f", try orderFile()])
+        let id = try orderID(result)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let waiting = try await order(id)
+        XCTAssertEqual(waiting.state, "submitted", "held back by maintenance mode")
+        XCTAssertEqual(try writes(), [])
+        try ucp(["maintenance", "off"])
+        let deadline = Date().addingTimeInterval(60)
+        while try await order(id).state != "succeeded", Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+        let ended = try await order(id)
+        XCTAssertEqual(ended.state, "succeeded")
+    }
+
+    /// Bad order files: one line naming the field and the file's line, exit 64, nothing written.
+    func testBadOrderFilesAreRefusedWithTheFieldAndLineAndWriteNothing() async throws {
+        try await prepare()
+        _ = try ucp(["order", "submit", "-f", try orderFile("taken.yaml", phone: "SEP00AA00BB0009"), "--wait"])
+        let orders = try await sql("SELECT count(*)::bigint AS n FROM orders")[0].decode("n", as: Int64.self)
+        let jobs = try await sql("SELECT count(*)::bigint AS n FROM jobs")[0].decode("n", as: Int64.self)
+        let cases: [(String, String, String)] = [
+            (try orderFile("u.yaml", user: "nobody"), "user (u.yaml line 4): no such user 'nobody'", "unknown user"),
+            (try orderFile("l.yaml", line: "5999"), "line (l.yaml line 9): 5999 is outside the blocks", "number outside the blocks"),
+            (try orderFile("t.yaml", line: "4000"), "line (t.yaml line 9): 4000 is already in use", "number in use"),
+            (try orderFile("p.yaml", phone: "SEP001122000001"), "phone.name (p.yaml line 6): phone 'SEP001122000001' already exists", "phone in use"),
+        ]
+        for (path, expected, what) in cases {
+            let result = try harness.ucp(["order", "submit", "-f", path])
+            XCTAssertEqual(result.status, 64, "\(what): \(result.stdout)\(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(what): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(what): one line")
+        }
+        let texts: [(String, String, String)] = [
+            ("domain: Nowhere\nservice_area: SA_Orders\nuser: jdoe\nphone:\n  name: SEP1\n  model: Cisco 8845\n",
+             "domain (bad.yaml line 1): no such domain 'Nowhere'", "unknown domain"),
+            ("domain: Cisco\nservice_area: SA_None\nuser: jdoe\nphone:\n  name: SEP1\n  model: Cisco 8845\n",
+             "service_area (bad.yaml line 2): no service area 'SA_None'", "unknown service area"),
+            ("domain: Cisco\nservice_area: SA_Orders\nuser: jdoe\nphone:\n  name: SEP1\n  model: Cisco 9999\n",
+             "phone.model (bad.yaml line 6): unknown phone model 'Cisco 9999'", "unknown model"),
+            ("domain: Cisco\nservice_area: SA_Orders\nuser: jdoe\nphone: [SEP1\n",
+             "yaml (bad.yaml line ", "malformed YAML"),
+            ("domain: Cisco\nservice_area: SA_Orders\nuser: jdoe\ncolour: red\nphone:\n  name: SEP1\n  model: Cisco 8845\n",
+             "colour (bad.yaml line 4): unknown field", "unknown field"),
+        ]
+        for (text, expected, what) in texts {
+            let path = folder + "/bad.yaml"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            for command in ["plan", "submit"] {
+                let result = try harness.ucp(["order", command, "-f", path])
+                XCTAssertEqual(result.status, 64, "\(what): \(result.stdout)\(result.stderr)")
+                XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(what) (\(command)): \(result.stderr)")
+                XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(what): one line")
+            }
+        }
+        let ordersAfter = try await sql("SELECT count(*)::bigint AS n FROM orders")[0].decode("n", as: Int64.self)
+        let jobsAfter = try await sql("SELECT count(*)::bigint AS n FROM jobs")[0].decode("n", as: Int64.self)
+        XCTAssertEqual(ordersAfter, orders, "nothing written")
+        XCTAssertEqual(jobsAfter, jobs, "nothing queued")
+    }
+
+    /// Crash safety: for every write of the full order, the worker is killed (SIGKILL) while the
+    /// device holds the call — before it acts (stall), or after it acted and before it answers
+    /// (hold). A new worker resumes the order at its step once the coordinator hands the job back:
+    /// every run ends succeeded with exactly one of each object (no orphan, no duplicate) and no
+    /// step took effect twice.
+    func testAWorkerKilledAroundEveryDeviceCallResumesWithoutDuplicates() async throws {
+        try await prepare()
+        try ucp(["service-area", "edit", "--domain", Self.domain, Self.area, "--dn-block", "4000-4099"])
+        harness.processes.kill("worker")
+        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
+        var worker = 0
+        func startWorker() throws {
+            worker += 1
+            _ = try harness.processes.start("worker\(worker)", ["worker", "--concurrency", "4", "--name", "crash-worker-\(worker)", "--lease", "2s"])
+        }
+        try startWorker()
+        let operations = ["addUser", "addLine", "addPhone", "updateUser", "cupiCreateUser", "updateLine", "doDeviceReset"]
+        var run = 0
+        for operation in operations {
+            for mode in ["stall", "hold"] {
+                run += 1
+                let user = "crash\(run)", phone = String(format: "SEP00CC00DD%04d", run)
+                _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('\(user)', 'Cisco', 'manual', 'Crash', 'Test\(run)')")
+                try fault("clear=1&pause-seconds=3&\(mode)=\(operation):1")
+                _ = try sim.control("calls?clear=1")
+                let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("crash\(run).yaml", user: user, phone: phone)]))
+                // Wait until the device has the call, then kill the worker in the middle of it.
+                let marker = operation == "cupiCreateUser" ? "POST /vmrest/users" : operation + " "
+                let seen = Date().addingTimeInterval(60)
+                while try !calls().contains(where: { $0.hasPrefix(marker) }), Date() < seen { try await Task.sleep(nanoseconds: 50_000_000) }
+                XCTAssertTrue(try calls().contains { $0.hasPrefix(marker) }, "\(operation) \(mode): the device never got the call")
+                harness.processes.kill("worker\(worker)")
+                try startWorker()
+                let deadline = Date().addingTimeInterval(90)
+                while !Order.finalStates.union(["failed", "needs_attention"]).contains(try await order(id).state), Date() < deadline {
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                }
+                let ended = try await order(id)
+                XCTAssertEqual(ended.state, "succeeded", "\(operation) \(mode): \(ended.error ?? "")")
+                let state = try state()
+                XCTAssertEqual(state.filter { $0.hasPrefix("Phone ") && $0.contains("name=\(phone) ") }.count, 1, "\(operation) \(mode)")
+                XCTAssertEqual(state.filter { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") }.count, 1, "\(operation) \(mode)")
+                XCTAssertEqual(state.filter { $0.hasPrefix("Line ") && $0.contains("pattern=\(ended.line ?? "?") ") }.count, 1, "\(operation) \(mode)")
+                XCTAssertEqual(state.filter { $0.hasPrefix("UnityUser ") && $0.contains("Alias=\(user) ") }.count, 1, "\(operation) \(mode)")
+                let record = state.first { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") } ?? ""
+                XCTAssertTrue(record.contains("names=\(phone)") && !record.contains("names=\(phone),\(phone)"), "\(operation) \(mode): \(record)")
+            }
+        }
+        // No orphan: every object carrying an order's marker belongs to a succeeded order.
+        let marked = try state().filter { $0.contains("ucp:order=") }
+        XCTAssertEqual(marked.count, 2 * run, marked.joined(separator: "\n"))
+    }
+}
