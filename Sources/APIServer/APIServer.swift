@@ -142,8 +142,14 @@ public struct APIServer: Sendable {
                     return response
                 }
                 if let secret = BearerCredential.secret(in: request) {
-                    token = try await tokens.value(BearerToken.digest(secret)) { [pool] in
-                        try await pool.withConnection { try await TokenStore($0).tokenAuthenticate(secret: secret) }
+                    do {
+                        token = try await tokens.value(BearerToken.digest(secret)) { [pool] in
+                            try await pool.withConnection { try await TokenStore($0).tokenAuthenticate(secret: secret) }
+                        }
+                    } catch {
+                        // Not the caller's fault: the token cannot be checked (a readiness probe reads "not ready").
+                        logger.error("\(route.method) \(route.path): the token could not be checked: \(error)")
+                        return Problem(status: .serviceUnavailable, detail: "database: unreachable; the token cannot be checked now").response()
                     }
                     if token == nil {
                         throttle.recordFailure(client: client, now: Date())

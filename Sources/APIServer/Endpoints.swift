@@ -35,7 +35,8 @@ enum Endpoints {
             // One read and one encoding per half second, shared by every caller (a dashboard polled by many).
             APICall.json(try await call.server.statusCache.value {
                 let status = try await call.withConnection { try await QueueStore($0).statusSnapshot(workersWithinSeconds: 120) }
-                return try Representation.encode(Representation.status(status, database: call.server.configuration.databaseDescription))
+                return try Representation.encode(Representation.status(status, database: call.server.configuration.databaseDescription),
+                                                 sorted: false)
             })
         },
     ]
@@ -52,7 +53,7 @@ enum Endpoints {
             return APICall.json(try await call.server.jobPages.value(key) {
                 let jobs = try await call.withConnection { try await QueueStore($0).jobList(filter) }
                 let next: Any = jobs.count == filter.limit ? jobs.last!.id : NSNull()
-                return try Representation.encode(["jobs": jobs.map(Representation.job), "next_before": next])
+                return try Representation.encode(["jobs": jobs.map(Representation.job), "next_before": next], sorted: false)
             })
         },
         Endpoint("GET", "/api/v1/jobs/{id}") { call in

@@ -17,8 +17,10 @@ package enum Representation {
 
     static func optional(_ value: Any?) -> Any { value ?? NSNull() }
 
-    package static func encode(_ value: Any, pretty: Bool = false) throws -> Data {
-        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+    /// `sorted: false` for answers read often (the shared status and job-list pages): sorting the keys
+    /// costs Foundation on Linux a locale-aware comparison per pair, most of the encoding's time.
+    package static func encode(_ value: Any, pretty: Bool = false, sorted: Bool = true) throws -> Data {
+        var options: JSONSerialization.WritingOptions = sorted ? [.sortedKeys, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
         if pretty { options.insert(.prettyPrinted) }
         return try JSONSerialization.data(withJSONObject: value, options: options)
     }

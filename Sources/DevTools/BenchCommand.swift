@@ -117,10 +117,10 @@ struct BenchHTTPCommand: AsyncParsableCommand {
         commandName: "http",
         abstract: "Measure `ucp serve` under wrk's load on the status and jobs endpoints while workers drain the queue, and the drain without that load.",
         discussion: """
-            Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, \
-            a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file) at a fixed offered rate \
-            (--rate, paced per thread with wrk's delay()), a drain alone again. \
-            The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
+            Starts a private PostgreSQL cluster on a free loopback port; in fresh databases: a drain alone, then \
+            --rounds times a drain while wrk loads `ucp serve` (a viewer token read from a 0600 file) at a fixed \
+            offered rate (--rate, paced per thread with wrk's delay(): an open loop) followed by a drain alone; each loaded drain is compared with the drains alone around it and the \
+            summary gives the median round. The last line of output is the summary: http: rps=… p99_ms=… drain_per_s=… drain_alone_per_s=…
             """)
 
     @Option(parsing: .unconditional, help: "Jobs enqueued in one bulk call and drained by the workers.")
@@ -135,8 +135,8 @@ struct BenchHTTPCommand: AsyncParsableCommand {
     var threads: Int = 2
     @Option(parsing: .unconditional, help: "The offered load in requests/s, paced by wrk whatever the answers take (open loop; 0: flat out, closed loop).")
     var rate: Int = 550
-    @Option(parsing: .unconditional, help: "Drains under load, each followed by one alone (and one alone before the first); the summary takes the medians.")
-    var rounds: Int = 3
+    @Option(parsing: .unconditional, help: "Drains under load, each followed by one alone (and one alone before the first); the summary gives the median round.")
+    var rounds: Int = 5
     @Option(help: "The wrk program.")
     var wrk: String = "/usr/bin/wrk"
 

@@ -34,10 +34,12 @@ struct HTTPBenchmark: Sendable {
                 + "wrk \(options.threads) threads × \(options.connections) connections on /api/v1/status and /api/v1/jobs, "
                 + (options.rate > 0 ? "offered load \(options.rate) requests/s (open loop, paced by wrk's delay())" : "flat out (closed loop)"))
 
-            // Drains alone and under load alternate (alone first and last), so that a cluster warming up or a
-            // neighbour's burst on the machine does not favour either side; the summary takes the medians.
+            // Drains alone and under load alternate (alone first and last). Each loaded drain is compared with
+            // the mean of the drains alone just before and just after it, so that a cluster warming up or the
+            // machine's other load drifting over the run does not favour either side; the summary line gives the
+            // round whose ratio is the median (its loaded drain and its neighbours' mean), p99 the rounds' median.
             var alone: [Double] = []
-            var loaded: [Double] = []
+            var rounds: [(loaded: Double, alone: Double)] = []
             var loads: [Load] = []
             let first = try await drain(context, load: false)
             alone.append(first.drainPerSecond)
@@ -45,24 +47,26 @@ struct HTTPBenchmark: Sendable {
             for round in 1...options.rounds {
                 let measured = try await drain(context, load: true)
                 guard let load = measured.load else { throw BenchError("the loaded drain has no wrk figures") }
-                loaded.append(measured.drainPerSecond)
                 loads.append(load)
                 say("round \(round): drain under load \(QueueBenchmark.number(measured.drainPerSecond, 1)) jobs/s in "
                     + "\(QueueBenchmark.number(measured.seconds, 2)) s; wrk: \(QueueBenchmark.number(load.requestsPerSecond, 1)) requests/s, "
                     + "p50 \(QueueBenchmark.number(load.p50Milliseconds, 2)) ms, p99 \(QueueBenchmark.number(load.p99Milliseconds, 2)) ms, "
                     + "\(load.requests) requests in \(QueueBenchmark.number(load.seconds, 1)) s")
                 let after = try await drain(context, load: false)
+                let neighbours = (alone.last! + after.drainPerSecond) / 2
                 alone.append(after.drainPerSecond)
-                say("drain alone: \(QueueBenchmark.number(after.drainPerSecond, 1)) jobs/s")
+                rounds.append((measured.drainPerSecond, neighbours))
+                say("drain alone: \(QueueBenchmark.number(after.drainPerSecond, 1)) jobs/s; round \(round) ran at "
+                    + "\(QueueBenchmark.number(measured.drainPerSecond / neighbours * 100, 1))% of the drains alone around it")
             }
             await context.close()
 
-            let aloneRate = Self.median(alone)
-            let loadedRate = Self.median(loaded)
+            let median = rounds.sorted { $0.loaded / $0.alone < $1.loaded / $1.alone }[(rounds.count - 1) / 2]
+            let (loadedRate, aloneRate) = (median.loaded, median.alone)
             let rps = Double(loads.map(\.requests).reduce(0, +)) / loads.map(\.seconds).reduce(0, +)
             let p99 = Self.median(loads.map(\.p99Milliseconds))
-            say("medians of \(options.rounds) round(s): the drain under load ran at \(QueueBenchmark.number(loadedRate / aloneRate * 100, 1))% "
-                + "of the drain alone; p99 \(QueueBenchmark.number(p99, 2)) ms (worst round \(QueueBenchmark.number(loads.map(\.p99Milliseconds).max() ?? 0, 2)) ms)")
+            say("median of \(options.rounds) round(s): the drain under load ran at \(QueueBenchmark.number(loadedRate / aloneRate * 100, 1))% "
+                + "of the drains alone around it; p99 \(QueueBenchmark.number(p99, 2)) ms (worst round \(QueueBenchmark.number(loads.map(\.p99Milliseconds).max() ?? 0, 2)) ms)")
             emit("http: rps=\(QueueBenchmark.number(rps, 1)) p99_ms=\(QueueBenchmark.number(p99, 2)) "
                  + "drain_per_s=\(QueueBenchmark.number(loadedRate, 1)) drain_alone_per_s=\(QueueBenchmark.number(aloneRate, 1))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Queue
 
 /// Settings kept in the `settings` table as JSON values under dotted keys (`mail`, …).
 public struct SettingsStore: Sendable {
@@ -29,9 +30,21 @@ public struct SettingsStore: Sendable {
     }
 
     public func settingSet<T: Encodable>(_ key: String, _ value: T, actor: String) async throws {
+        try await connection.query(Self.settingSet, [key, try Self.json(value), actor])
+    }
+
+    /// Sets `key` and writes its audit line (`settings.changed`) in one transaction.
+    public func settingSet<T: Encodable>(_ key: String, _ value: T, actor: String, auditMessage: String) async throws {
+        let text = try Self.json(value)
+        try await connection.transaction { session in
+            try session.query(Self.settingSet, [key, text, actor])
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "settings.changed", message: auditMessage)
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let text = String(decoding: try encoder.encode(value), as: UTF8.self)
-        try await connection.query(Self.settingSet, [key, text, actor])
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import Inventory
 import Postgres
-import Queue
 import Runtime
 import Secrets
 
@@ -32,15 +31,13 @@ public enum SettingsEditor {
     }
 
     /// Sets `key` to `value` (for `mail.password`, the password itself, sealed with the key of
-    /// `UCP_SECRET_KEY_FILE`), with its audit line.
+    /// `UCP_SECRET_KEY_FILE`), with its audit line in the same transaction.
     public static func set(key: String, value: String?, connection: Connection, actor: String) async throws {
         try check(key: key, value: value)
         let settings = SettingsStore(connection)
-        let message: String
         if switches.contains(key) {
             let on = value == "on"
-            try await settings.settingSet(key, on, actor: actor)
-            message = "Setting \(key) changed to \(on ? "on" : "off")"
+            try await settings.settingSet(key, on, actor: actor, auditMessage: "Setting \(key) changed to \(on ? "on" : "off")")
         } else {
             var mail = try await settings.settingGet(MailSettings.key, as: MailSettings.self) ?? MailSettings()
             if key == "mail.password" {
@@ -52,10 +49,8 @@ public enum SettingsEditor {
             } else {
                 try apply(key: key, value: value ?? "", to: &mail)
             }
-            try await settings.settingSet(MailSettings.key, mail, actor: actor)
-            message = "Setting \(key) changed"
+            try await settings.settingSet(MailSettings.key, mail, actor: actor, auditMessage: "Setting \(key) changed")
         }
-        try await QueueStore(connection).auditAppend(actor: actor, action: "settings.changed", message: message)
     }
 
     /// Every setting with its value as shown (the password only as set or not).

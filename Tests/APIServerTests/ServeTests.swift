@@ -49,6 +49,28 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(fixture.stop(), 0, fixture.processes.log("serve"))
     }
 
+    /// `/readyz` answers 503 with the reason while a migration is pending (a newer `ucp` put a file in
+    /// the migrations folder the server reads, as an upgrade does before `ucp migrate`), 200 otherwise.
+    func testReadinessNeedsTheMigrationsApplied() async throws {
+        let folder = NSTemporaryDirectory() + "ucp-migrations-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: PackagePaths.root + "/migrations", toPath: folder)
+        let fixture = try await ServeFixture(environment: ["UCP_MIGRATIONS_DIR": folder])
+        let viewer = try fixture.token("probe", role: "viewer")
+        try await fixture.start()
+        XCTAssertEqual(try fixture.send(.get, "/readyz", token: viewer).status, 200)
+
+        try "SELECT 1;\n".write(toFile: folder + "/999_pending.sql", atomically: true, encoding: .utf8)
+        let pending = try fixture.send(.get, "/readyz", token: viewer)
+        XCTAssertEqual(pending.status, 503, pending.body)
+        XCTAssertEqual(pending.detail, "migrations: the schema is not current; run 'ucp migrate'")
+        XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "alive all the same")
+
+        try FileManager.default.removeItem(atPath: folder + "/999_pending.sql")
+        let ready = try fixture.send(.get, "/readyz", token: viewer)
+        XCTAssertEqual(ready.status, 200, ready.body)
+    }
+
     /// Bad input is refused with exactly the command line's line as `detail`, the field named, and
     /// nothing written; the same input through `ucp` prints the same line.
     func testRefusalsAreTheCommandsOwnLines() async throws {

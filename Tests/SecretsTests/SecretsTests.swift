@@ -149,3 +149,14 @@ final class SecretTests: XCTestCase {
         XCTAssertEqual("\(try SecretKey.random())", "SecretKey(********)")
     }
 }
+
+final class BearerTokenTests: XCTestCase {
+    /// The stored form of a token is the lowercase hex SHA-256 of its text (FIPS 180-2's test vector),
+    /// so tokens made before stay valid whatever computes the hex.
+    func testTheDigestIsTheHexSHA256() throws {
+        XCTAssertEqual(BearerToken.digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let token = try BearerToken.generate()
+        XCTAssertTrue(token.hasPrefix(BearerToken.prefix))
+        XCTAssertEqual(BearerToken.digest(token).count, 64)
+    }
+}
