@@ -502,31 +502,24 @@ enum DomainSyncSQL {
     /// (an incremental run leaves the other users' services alone).
     static let leftoversLog = Statement("domain_sync_leftovers_log", """
         INSERT INTO domain_sync_log (line)
-        SELECT line FROM (
-            SELECT format('Removed %s %s (kept from a deleted user): the device no longer has it',
-                          replace(s.service_type, '_', ' '), s.object_key) AS line, s.user_id, s.service_type, s.object_key
-              FROM user_services s WHERE s.domain = $1 AND \(leftoverKept)
-            UNION ALL
-            SELECT format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
-                          replace(s.service_type, '_', ' '), s.object_key, s.user_id), s.user_id, s.service_type, s.object_key
-              FROM user_services s WHERE s.domain = $1 AND \(leftoverOfUser)) l
-         ORDER BY user_id NULLS LAST, service_type, object_key
+        SELECT CASE WHEN s.user_id IS NULL
+                    THEN format('Removed %s %s (kept from a deleted user): the device no longer has it', replace(s.service_type, '_', ' '), s.object_key)
+                    ELSE format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
+                                replace(s.service_type, '_', ' '), s.object_key, s.user_id) END
+          FROM user_services s
+         WHERE s.domain = $1 AND \(leftover)
+         ORDER BY s.user_id NULLS LAST, s.service_type, s.object_key
         """)
     static let leftoversDelete = Statement("domain_sync_leftovers_delete", """
-        WITH kept AS (DELETE FROM user_services s WHERE s.domain = $1 AND \(leftoverKept) RETURNING 1),
-             owned AS (DELETE FROM user_services s WHERE s.domain = $1 AND \(leftoverOfUser) RETURNING 1)
-        SELECT ((SELECT count(*) FROM kept) + (SELECT count(*) FROM owned))::bigint AS removed
+        WITH gone AS (DELETE FROM user_services s WHERE s.domain = $1 AND \(leftover) RETURNING 1)
+        SELECT count(*)::bigint AS removed FROM gone
         """)
-    // Two conditions, not one CASE: each NOT EXISTS / EXISTS at the top of its WHERE becomes one
-    // (anti-)join instead of a subquery run for every service of the domain.
-    private static let leftoverKept = """
-        s.user_id IS NULL
-        AND EXISTS (SELECT 1 FROM device_objects o WHERE o.device = s.device AND o.sync_kind = s.sync_kind
-                       AND o.object_type = s.object_type AND o.object_key = s.object_key AND o.removed_at IS NOT NULL)
-        """
-    private static let leftoverOfUser = """
-        s.user_id IS NOT NULL AND NOT ucp_user_is_reserved(s.user_id) AND ($2::text[] IS NULL OR lower(s.user_id) = ANY ($2::text[]))
-        AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync')
+    private static let leftover = """
+        CASE WHEN s.user_id IS NULL
+             THEN EXISTS (SELECT 1 FROM device_objects o WHERE o.device = s.device AND o.sync_kind = s.sync_kind
+                           AND o.object_type = s.object_type AND o.object_key = s.object_key AND o.removed_at IS NOT NULL)
+             ELSE NOT ucp_user_is_reserved(s.user_id) AND ($2::text[] IS NULL OR lower(s.user_id) = ANY ($2::text[]))
+                  AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync') END
         """
 
     /// The log lines collected, after `$3` lines the caller wrote first. $1 sync type, $2 target.
