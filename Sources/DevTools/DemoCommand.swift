@@ -57,6 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         let directorySynchronized: Bool
         let domainSynchronized: Bool
         var viewerToken: String?
+        let ordersWorked: Bool
         do {
             try await processes.start()
             try await waitForWorkers(store: store, processes: processes)
@@ -65,6 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
             devicesSynchronized = try await DemoDevices.run(port: try await processes.simulatorPort(), logFolder: logFolder,
                                                             environment: environment)
             domainSynchronized = devicesSynchronized ? try await DemoDomainSync.run(environment: environment) : false
+            ordersWorked = domainSynchronized ? try await DemoOrders.run(logFolder: logFolder, environment: environment) : false
             if devicesSynchronized {
                 changeArrived = try await DemoChangeNotification.run(database: database, port: try await processes.simulatorPort(),
                                                                      logFolder: logFolder, environment: environment)
@@ -96,13 +98,15 @@ struct DemoCommand: AsyncParsableCommand {
                                   : "FAIL: the device simulator was not tested and synchronized.")
         print(domainSynchronized ? "PASS: a service area and a domain synchronization built the user records of \(DemoDomainSync.domainName) from the device syncs; \(DemoDomainSync.user) holds its phone, line, voicemail and IM and Presence."
                                  : "FAIL: the domain synchronization did not build the user records.")
+        print(ordersWorked ? "PASS: an order provisioned \(DemoOrders.user) on demo-cucm (line, phone, association, reset) as a saga and a cancel order removed it; an order meeting a conflict was rolled back."
+                           : "FAIL: the orders part did not provision, cancel and roll back as expected.")
         print(changeArrived ? "PASS: a change made on the simulator through AXL arrived in the inventory by change notification."
                             : "FAIL: the change made on the simulator did not arrive by change notification.")
         print(scheduleRunSucceeded ? "PASS: the schedule's run synchronized demo-cucm (infrastructure, then user)."
                                    : "FAIL: the schedule's run did not succeed.")
         print(directorySynchronized ? "PASS: slapd registered as an LDAP directory, tested, and its enabled users synchronized into \(DemoDirectory.domainName)."
                                     : "FAIL: the LDAP synchronization of the demo domain did not succeed.")
-        if !verdict.passed || !devicesSynchronized || !domainSynchronized || !changeArrived || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
+        if !verdict.passed || !devicesSynchronized || !domainSynchronized || !changeArrived || !ordersWorked || !scheduleRunSucceeded || !directorySynchronized { throw ExitCode(1) }
     }
 
     /// Submitting before both workers listen would make the run depend on who polls first.

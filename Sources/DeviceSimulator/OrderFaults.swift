@@ -26,6 +26,7 @@ final class OrderFaults: Sendable {
         var armed: [String: (action: Action, left: Int)] = [:]
         var writesPerSecond = 0
         var pauseSeconds = 3.0
+        var throttled = 0
         var window: Int = 0
         var windowWrites = 0
         var calls: [String] = []
@@ -57,7 +58,10 @@ final class OrderFaults: Sendable {
                 state.window = second
                 state.windowWrites = 0
             }
-            guard state.windowWrites < state.writesPerSecond else { return false }
+            guard state.windowWrites < state.writesPerSecond else {
+                state.throttled += 1
+                return false
+            }
             state.windowWrites += 1
             return true
         }
@@ -90,7 +94,7 @@ final class OrderFaults: Sendable {
                 guard let limit = Int(text), limit >= 0 else { return nil }
                 state.writesPerSecond = limit
             }
-            return "faults: \(state.armed.count) armed, writes per second \(state.writesPerSecond == 0 ? "unlimited" : String(state.writesPerSecond))\n"
+            return "faults: \(state.armed.count) armed, writes per second \(state.writesPerSecond == 0 ? "unlimited" : String(state.writesPerSecond)), \(state.throttled) writes answered 503\n"
         }
     }
 

@@ -576,6 +576,13 @@ public struct OrderSaga {
     /// add answered (the ObjectId of a Unity Connection user).
     @discardableResult
     func write(_ call: PlannedCall) async throws -> String? {
+        let device = call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ") ? "cupi:" + (devices.cupi?.endpoint.baseURL ?? "")
+            : "axl:" + devices.axl.endpoint.baseURL
+        return try await DeviceWriteGate.shared.withSlot(device) { try await send(call) }
+    }
+
+    /// The write itself (AXL, or CUPI for a Unity Connection user).
+    func send(_ call: PlannedCall) async throws -> String? {
         if call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ") {
             guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
             let parts = call.operation.split(separator: " ", maxSplits: 1).map(String.init)

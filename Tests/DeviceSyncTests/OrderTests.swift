@@ -395,4 +395,32 @@ final class OrderTests: XCTestCase {
         let marked = try state().filter { $0.contains("ucp:order=") }
         XCTAssertEqual(marked.count, 2 * run, marked.joined(separator: "\n"))
     }
+
+    /// Write throttling: the device answers 503 above 20 writes a second; 60 orders on 4 workers'
+    /// slots all succeed (each 503 backed off with jitter and retried; the pre-checks make that safe).
+    func testOrdersSucceedWhileTheDeviceThrottlesWrites() async throws {
+        try await prepare()
+        try ucp(["service-area", "edit", "--domain", Self.domain, Self.area, "--dn-block", "4000-4099"])
+        let count = 60
+        var values: [String] = []
+        for index in 1...count { values.append("('load\(index)', 'Cisco', 'manual', 'Load', 'User\(index)')") }
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES " + values.joined(separator: ", "))
+        try fault("writes-per-second=20")
+        var ids: [Int64] = []
+        for index in 1...count {
+            ids.append(try orderID(try ucp(["order", "submit", "-f", try orderFile("load\(index).yaml", user: "load\(index)",
+                                                                                    phone: String(format: "SEP00EE00FF%04d", index), voicemail: false)])))
+        }
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let open = try await sql("SELECT count(*)::bigint AS n FROM orders WHERE state IN ('submitted', 'running', 'rolling_back')")[0].decode("n", as: Int64.self)
+            if open == 0 { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        let states = try await sql("SELECT state, count(*)::bigint AS n FROM orders GROUP BY state").map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("n", as: Int64.self))" }
+        XCTAssertEqual(states, ["succeeded \(count)"])
+        let line = try sim.control("faults")
+        XCTAssertFalse(line.contains(" 0 writes answered 503"), "the device throttled: \(line)")
+        XCTAssertEqual(try state().filter { $0.hasPrefix("Phone ") && $0.contains("name=SEP00EE00FF") }.count, count)
+    }
 }
