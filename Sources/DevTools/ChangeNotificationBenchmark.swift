@@ -34,6 +34,8 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
     var changes: Int = 1000
     @Option(parsing: .unconditional, help: "AXL requests in flight at once, for the burst.")
     var concurrency: Int = 8
+    @Flag(help: "Diagnostics: load pg_stat_statements and print the statements that took the most time during the polls.")
+    var statementStats = false
 
     static let intervalSeconds = 1
 
@@ -100,8 +102,14 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
 
     private func measure(cluster: LocalCluster, directory: String) async throws {
         emit("[bench] starting a private PostgreSQL cluster in \(directory)")
-        let server = try await blocking { try cluster.start(settings: QueueBenchmark.serverSettings) }
-        let context = BenchContext(server: server, directory: directory, statementStats: false)
+        var serverSettings = QueueBenchmark.serverSettings
+        if statementStats {
+            serverSettings["shared_preload_libraries"] = "'pg_stat_statements'"
+            serverSettings["pg_stat_statements.track"] = "all"
+        }
+        let server = try await blocking { [serverSettings] in try cluster.start(settings: serverSettings) }
+        let context = BenchContext(server: server, directory: directory, statementStats: statementStats)
+        if statementStats { try await context.enableStatementStats() }
         let database = try await context.freshDatabase()
         emit("[bench] starting ucp devsim --users \(users)")
         let simulator = try await BenchSimulator.start(users: users, directory: directory)
@@ -149,6 +157,7 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         let planned = plan()
         let distinct = Set(planned.changes.map(\.object)).count
         emit("[bench] burst: \(changes) changes through AXL (\(distinct) distinct objects), \(concurrency) in flight")
+        try await context.resetStatementStats()
         let burstStarted = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
@@ -179,6 +188,7 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
         let lag = reflected.timeIntervalSince(lastChange)
+        for line in try await context.statementStatsReport(database) { emit("[bench] poll statements: " + line) }
         try await verify(planned, objects: DeviceObjectStore(Connection(database.app)))
         try await verifyRecords(planned, users: UserStore(Connection(database.app)))
 

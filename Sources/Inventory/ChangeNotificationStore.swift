@@ -202,6 +202,8 @@ public struct ChangeNotificationStore: Sendable {
         /// Users whose records were followed (`follow`), and the records it changed.
         public var usersFollowed = 0
         public var recordsChanged = 0
+        /// Seconds `follow` took.
+        public var followSeconds = 0.0
         public init() {}
     }
 
@@ -239,7 +241,9 @@ public struct ChangeNotificationStore: Sendable {
             }
             var followed: [(level: String, message: String)] = []
             if let follow {
+                let started = ContinuousClock.now
                 let outcome = try follow(session)
+                result.followSeconds = (ContinuousClock.now - started) / .seconds(1)
                 result.usersFollowed = outcome.users
                 result.recordsChanged = outcome.changed
                 followed = outcome.lines

@@ -479,7 +479,14 @@ enum DomainSyncSQL {
         written AS (
             INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
             SELECT n.user_id, n.service_type, n.device, n.sync_kind, n.object_type, n.object_key, n.uuid, $1, n.service_area, n.detail
-              FROM domain_sync_services n WHERE n.service_area IS NOT NULL
+              FROM domain_sync_services n
+             WHERE n.service_area IS NOT NULL
+               -- Services held as they are skip the upsert: a conflict locks its row even when nothing is written.
+               AND NOT EXISTS (SELECT 1 FROM user_services e
+                                WHERE e.user_id = n.user_id AND e.service_type = n.service_type AND e.device = n.device
+                                  AND e.object_type = n.object_type AND e.object_key = n.object_key
+                                  AND (e.sync_kind, e.uuid, e.domain, e.service_area, e.detail)
+                                      IS NOT DISTINCT FROM (n.sync_kind, n.uuid, $1::text, n.service_area, n.detail))
             ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
                SET sync_kind = excluded.sync_kind, uuid = excluded.uuid, domain = excluded.domain,
                    service_area = excluded.service_area, detail = excluded.detail, updated_at = clock_timestamp()
@@ -498,8 +505,7 @@ enum DomainSyncSQL {
     // MARK: the end
 
     /// Services of the domain's users this run did not synchronize (no longer on any processor of
-    /// the domain), and kept services whose object is gone: logged, then removed. $1 domain, $2 only
-    /// (an incremental run leaves the other users' services alone).
+    /// the domain), and kept services whose object is gone: logged, then removed. $1 domain.
     static let leftoversLog = Statement("domain_sync_leftovers_log", """
         INSERT INTO domain_sync_log (line)
         SELECT CASE WHEN s.user_id IS NULL
@@ -518,9 +524,29 @@ enum DomainSyncSQL {
         CASE WHEN s.user_id IS NULL
              THEN EXISTS (SELECT 1 FROM device_objects o WHERE o.device = s.device AND o.sync_kind = s.sync_kind
                            AND o.object_type = s.object_type AND o.object_key = s.object_key AND o.removed_at IS NOT NULL)
-             ELSE NOT ucp_user_is_reserved(s.user_id) AND ($2::text[] IS NULL OR lower(s.user_id) = ANY ($2::text[]))
-                  AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync') END
+             ELSE \(userLeftover) END
         """
+    /// A service of a user the run did not synchronize (admin and globaladmin are never touched).
+    private static let userLeftover = """
+        NOT ucp_user_is_reserved(s.user_id) AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync')
+        """
+
+    /// An incremental run's leftovers: the services of the identities $2 (lower case) it did not
+    /// synchronize, found through their records (the other users' services are not read). $1 domain.
+    static let userLeftoversLog = Statement("domain_sync_user_leftovers_log", """
+        INSERT INTO domain_sync_log (line)
+        SELECT format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
+                      replace(s.service_type, '_', ' '), s.object_key, s.user_id)
+          FROM user_services s
+         WHERE s.domain = $1 AND s.user_id IN (SELECT u.user_id FROM users u WHERE lower(u.user_id) = ANY ($2::text[])) AND \(userLeftover)
+         ORDER BY s.user_id, s.service_type, s.object_key
+        """)
+    static let userLeftoversDelete = Statement("domain_sync_user_leftovers_delete", """
+        WITH gone AS (DELETE FROM user_services s
+                       WHERE s.domain = $1 AND s.user_id IN (SELECT u.user_id FROM users u WHERE lower(u.user_id) = ANY ($2::text[]))
+                         AND \(userLeftover) RETURNING 1)
+        SELECT count(*)::bigint AS removed FROM gone
+        """)
 
     /// The log lines collected, after `$3` lines the caller wrote first. $1 sync type, $2 target.
     static let logLinesSave = Statement("domain_sync_log_save", """
@@ -546,8 +572,8 @@ enum DomainSyncSQL {
     /// change). Removed objects count (their last attributes); admin and globaladmin never (seed).
     static let affectedUsers = Statement("domain_sync_affected_users", """
         WITH changed AS (
-            SELECT o.sync_kind, o.object_type, o.object_key, o.attributes FROM device_objects o
-             WHERE o.device = $1 AND lower(btrim(o.uuid, '{}')) = ANY ($2::text[]))
+            SELECT o.sync_kind, o.object_type, o.object_key, o.attributes
+              FROM unnest($2::text[]) AS k (uuid) JOIN device_objects o ON o.device = $1 AND lower(btrim(o.uuid, '{}')) = k.uuid)
         SELECT DISTINCT lower(u.user_id) AS user_key FROM (
             SELECT s.user_id FROM changed c
               JOIN user_services s ON s.device = $1 AND s.sync_kind = c.sync_kind AND s.object_type = c.object_type

@@ -119,10 +119,12 @@ public enum DomainSyncStore {
         /// when given), and kept services whose object is gone: logged and removed (rolled back in a
         /// dry run). Returns how many.
         public func domainSyncLeftovers(domain: String, dryRun: Bool, only: [String]? = nil) throws -> Int {
-            let only = only.map { PostgresTextArray($0) }
-            try session.query(DomainSyncSQL.leftoversLog, [domain, only])
+            let (log, delete) = only == nil ? (DomainSyncSQL.leftoversLog, DomainSyncSQL.leftoversDelete)
+                : (DomainSyncSQL.userLeftoversLog, DomainSyncSQL.userLeftoversDelete)
+            let parameters: [any PostgresEncodable] = only.map { [domain, PostgresTextArray($0)] } ?? [domain]
+            try session.query(log, parameters)
             if dryRun { try session.execute("SAVEPOINT domain_sync_leftovers") }
-            let removed = Int(try session.query(DomainSyncSQL.leftoversDelete, [domain, only])[0].decode("removed", as: Int64.self))
+            let removed = Int(try session.query(delete, parameters)[0].decode("removed", as: Int64.self))
             if dryRun { try session.execute("ROLLBACK TO SAVEPOINT domain_sync_leftovers") }
             return removed
         }

@@ -312,10 +312,12 @@ private final class Poll: @unchecked Sendable {
             }
         }
         let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
-        let result = try await timed("database") {
-            try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)],
-                                    follow: followUserRecords(changed: order))
-        }
+        let started = ContinuousClock.now
+        let result = try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)],
+                                             follow: followUserRecords(changed: order))
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        timing["records", default: 0] += result.followSeconds
+        timing["database", default: 0] += elapsed - result.followSeconds
         applied.upserted += result.upserted
         applied.inserted += result.inserted
         applied.removed += result.removed
@@ -397,7 +399,7 @@ private final class Poll: @unchecked Sendable {
         }
         if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
         if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
-        let phases = ["connect", "listChange", "gets", "database"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
+        let phases = ["connect", "listChange", "gets", "database", "records"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
         return text + ". Timing: " + phases.joined(separator: ", ")
     }
 
