@@ -129,7 +129,7 @@ struct HTTPBenchmark: Sendable {
                 // The token goes to wrk in a file of mode 0600, never on a command line.
                 let secret = try await TokenStore(Connection(database.app)).tokenCreate(name: "bench", role: .viewer, actor: "bench").secret
                 let tokenFile = "\(context.directory)/token-\(database.name)"
-                FileManager.default.createFile(atPath: tokenFile, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+                _ = FileManager.default.createFile(atPath: tokenFile, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
                 let script = "\(context.directory)/load.lua"
                 try Self.wrkScript.write(toFile: script, atomically: true, encoding: .utf8)
                 wrkOutput = "\(context.directory)/wrk-\(database.name).txt"
