@@ -29,6 +29,9 @@ public final class Connection: @unchecked Sendable {
     private let executor: BlockingExecutor
     // Touched only on `executor`.
     private var handle: OpaquePointer?
+    /// Set by the handle's notice receiver when the server says FATAL while we are idle: it is
+    /// closing the session, though its end-of-file may not have arrived yet.
+    private var closingSignal: UnsafeMutablePointer<Bool>?
     private var preparedStatements: Set<String> = []
     /// Counts the server sessions this connection has opened. Session state (LISTEN, SET) lives and
     /// dies with one server session, and a session closed while idle is replaced without an error.
@@ -41,6 +44,7 @@ public final class Connection: @unchecked Sendable {
 
     deinit {
         if let handle { PQfinish(handle) }
+        closingSignal?.deallocate()
     }
 
     /// Runs `body` with the session, on the connection's thread, connecting first if needed.
@@ -82,22 +86,36 @@ public final class Connection: @unchecked Sendable {
     private func connectedHandle() throws -> OpaquePointer {
         // Reading what the server sent while we were idle tells whether it closed the session
         // (a restart, an administrator's terminate): then connect again before sending anything.
-        if let handle, Self.isAlive(handle) { return handle }
+        if let handle, Self.isAlive(handle), closingSignal?.pointee != true {
+            return handle
+        }
         disconnect()
-        let handle = try Self.connect(configuration)
+        let closingSignal = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        closingSignal.initialize(to: false)
+        let handle: OpaquePointer
+        do {
+            handle = try Self.connect(configuration, closingSignal: closingSignal)
+        } catch {
+            closingSignal.deallocate()
+            throw error
+        }
         self.handle = handle
+        self.closingSignal = closingSignal
         sessionNumber += 1
         return handle
     }
 
-    /// True unless the idle session was closed by the server. A closing server first sends an
-    /// error, then end-of-file; both are read here without blocking.
+    /// True unless the idle session was closed by the server. A closing server first sends a
+    /// FATAL error (seen by the notice receiver), then end-of-file; both are read here without
+    /// blocking.
     private static func isAlive(_ handle: OpaquePointer) -> Bool {
         for _ in 0..<3 {
             guard PQstatus(handle) == CONNECTION_OK else { return false }
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 0) > 0 else { return true }
             guard PQconsumeInput(handle) == 1 else { return false }
+            // Consuming only buffers; parsing is what hands an idle-time error to the receiver.
+            _ = PQisBusy(handle)
         }
         return PQstatus(handle) == CONNECTION_OK
     }
@@ -105,10 +123,14 @@ public final class Connection: @unchecked Sendable {
     private func disconnect() {
         if let handle { PQfinish(handle) }
         handle = nil
+        closingSignal?.deallocate()
+        closingSignal = nil
         preparedStatements.removeAll()
     }
 
-    private static func connect(_ configuration: ConnectionConfiguration) throws -> OpaquePointer {
+    private static func connect(
+        _ configuration: ConnectionConfiguration, closingSignal: UnsafeMutablePointer<Bool>
+    ) throws -> OpaquePointer {
         // Earlier pairs are defaults; the expanded connection string overrides them, and the
         // overrides come last. Keepalives make a vanished server show up as a lost connection.
         var pairs: [(String, String)] = [
@@ -136,8 +158,15 @@ public final class Connection: @unchecked Sendable {
             PQfinish(handle)
             throw PostgresError(kind: .connectionLost, message: "cannot connect to \(configuration): \(message)")
         }
-        // Server notices (NOTICE, WARNING) are not for the terminal.
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        // Server notices (NOTICE, WARNING) are not for the terminal. An error that arrives while
+        // idle comes here too: FATAL or PANIC means the server is closing this session.
+        PQsetNoticeReceiver(handle, { signal, result in
+            guard let signal, let result,
+                  let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V")))  // PG_DIAG_SEVERITY_NONLOCALIZED
+            else { return }
+            let text = String(cString: severity)
+            if text == "FATAL" || text == "PANIC" { signal.assumingMemoryBound(to: Bool.self).pointee = true }
+        }, UnsafeMutableRawPointer(closingSignal))
         let session = Session(connection: nil, handle: handle)
         do {
             try session.execute("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO'")
