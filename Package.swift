@@ -115,7 +115,7 @@ let package = Package(
         // calling the same stores and validation as the commands.
         .target(name: "APIServer", dependencies: [
             "Directory", "HTTPAPI", "Inventory", "JobCatalog", "Postgres", "Queue", "Runtime", "Schedules", "ScheduleRules",
-            "Secrets", "Watchdog",
+            "Secrets", "Watchdog", "Orders",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),

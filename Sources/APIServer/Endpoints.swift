@@ -14,7 +14,7 @@ import ScheduleRules
 /// same field, before anything is written; every change is audited with the token's name as actor.
 enum Endpoints {
     static var all: [Endpoint] {
-        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens] + admin
+        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens] + orders + admin
     }
 
     // MARK: probes and status

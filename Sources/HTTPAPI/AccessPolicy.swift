@@ -60,6 +60,8 @@ public enum AccessPolicy {
         Route("DELETE", "/api/v1/tokens/{name}", .admin),
         Route("GET", "/api/v1/settings", .viewer),
         Route("PUT", "/api/v1/settings/{key}", .admin),
+        Route("GET", "/api/v1/orders", .viewer),
+        Route("GET", "/api/v1/orders/{id}", .viewer),
     ]
 
     public enum Decision: Sendable, Equatable {

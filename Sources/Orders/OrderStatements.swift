@@ -45,6 +45,7 @@ enum OrderSQL {
     static let orderList = Statement("order_list", """
         SELECT \(columns) FROM orders o
          WHERE ($1::text IS NULL OR o.state = $1) AND ($2::text IS NULL OR lower(o.user_id) = lower($2))
+           AND ($4::bigint IS NULL OR o.id < $4)
          ORDER BY o.id DESC LIMIT $3
         """)
     static let stepList = Statement("order_step_list", "SELECT \(stepColumns) FROM order_steps s WHERE s.order_id = $1 ORDER BY s.position")

@@ -257,8 +257,9 @@ public struct OrderStore: Sendable {
         try await connection.query(OrderSQL.stepList, [orderID]).map(OrderStep.init(row:))
     }
 
-    public func list(state: String? = nil, user: String? = nil, limit: Int = 100) async throws -> [Order] {
-        try await connection.query(OrderSQL.orderList, [state, user, Int64(limit)]).map(Order.init(row:))
+    /// Newest first; `before`: only orders older than that id (the next page of a keyset).
+    public func list(state: String? = nil, user: String? = nil, limit: Int = 100, before: Int64? = nil) async throws -> [Order] {
+        try await connection.query(OrderSQL.orderList, [state, user, Int64(limit), before]).map(Order.init(row:))
     }
 
     public static func noSuchOrder(_ id: Int64) -> InputError { InputError(field: "order \(id)", problem: "no such order") }

@@ -1,3 +1,4 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Orders
@@ -71,7 +72,7 @@ struct OrderCommand: AsyncParsableCommand {
             guard (1...10000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 10000") }
             let orders = try await OrderStore(Connection(try await Database.open())).list(state: state, user: user, limit: limit)
             if json {
-                print(try Output.json(orders.map(OrderOutput.order)))
+                print(try Output.json(orders.map(Representation.order)))
                 return
             }
             print(pad("ID", 8) + pad("KIND", 8) + pad("STATE", 17) + pad("USER", 18) + pad("LINE", 10) + pad("PHONE", 18) + "SERVICE AREA")
@@ -92,9 +93,7 @@ struct OrderCommand: AsyncParsableCommand {
             guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
             let steps = try await store.steps(orderID: id)
             if json {
-                var object = OrderOutput.order(order)
-                object["steps"] = steps.map(OrderOutput.step)
-                print(try Output.json(object))
+                print(try Output.json(Representation.orderDetail(order, steps: steps)))
                 return
             }
             for line in OrderOutput.lines(order, steps) { print(line) }
@@ -146,38 +145,6 @@ struct OrderCommand: AsyncParsableCommand {
 
 /// How orders are shown: the table of steps, JSON, and the wait with progress.
 enum OrderOutput {
-    static func order(_ order: Order) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": order.id, "kind": order.kind, "domain": order.domain, "service_area": order.serviceArea, "user": order.userID,
-            "call_processor": order.callProcessor, "state": order.state, "submitted_by": order.submittedBy,
-            "created_at": Output.iso(order.createdAt), "line_partition": order.linePartition, "on_failure": order.onFailure,
-        ]
-        object["message_processor"] = order.messageProcessor
-        object["line"] = order.line
-        object["phone"] = order.phone
-        object["job_id"] = order.jobID
-        object["cancels"] = order.cancels
-        object["error"] = order.error
-        object["submit_key"] = order.submitKey
-        object["started_at"] = Output.iso(order.startedAt)
-        object["finished_at"] = Output.iso(order.finishedAt)
-        return object
-    }
-
-    static func step(_ step: OrderStep) -> [String: Any] {
-        var object: [String: Any] = [
-            "position": step.position, "name": step.name.rawValue, "device": step.device, "state": step.state,
-            "calls": step.calls.map(\.rendered), "attempts": step.attempts, "adopted": step.adopted,
-        ]
-        object["created_uuid"] = step.createdUUID
-        object["error"] = step.error
-        object["before_image"] = step.beforeImage?.rendered
-        object["after_image"] = step.afterImage?.rendered
-        object["started_at"] = Output.iso(step.startedAt)
-        object["finished_at"] = Output.iso(step.finishedAt)
-        return object
-    }
-
     static func step(position: Int, _ step: PlannedStep) -> [String: Any] {
         ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
     }

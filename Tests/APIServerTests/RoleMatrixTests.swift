@@ -44,6 +44,10 @@ final class RoleMatrixTests: XCTestCase {
             INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ('Sales', 'London', 'cucm-keep', 'DP-London')
             """))
         try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ('jdoe', 'Sales', 'Jane')"))
+        let order: Int64 = try await fixture.owner.query(Statement("", """
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, submitted_by)
+            VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', 'setup') RETURNING id
+            """)).first!.decode("id")
         let store = QueueStore(Connection(fixture.database.app))
         let later = Date().addingTimeInterval(86400)
         let shown = try await store.jobEnqueue(.init(kind: .order, type: "noop", runAt: later, actor: "setup")).id
@@ -82,7 +86,7 @@ final class RoleMatrixTests: XCTestCase {
                 return ("/api/v1/tokens/\(name)", nil)
             case ("PUT", "/api/v1/settings/{key}"): return ("/api/v1/settings/analog_phone_support", #"{"value": "on"}"#)
             default:
-                let path = route.path.replacingOccurrences(of: "{id}", with: "\(shown)")
+                let path = route.path.replacingOccurrences(of: "{id}", with: "\(route.path.hasPrefix("/api/v1/orders") ? order : shown)")
                     .replacingOccurrences(of: "/devices/{name}", with: "/devices/cucm-keep")
                     .replacingOccurrences(of: "{name}", with: route.path.hasPrefix("/api/v1/schedules") ? "Nightly" : "Sales")
                     .replacingOccurrences(of: "{area}", with: "London").replacingOccurrences(of: "{key}", with: "mail.url").replacingOccurrences(of: "{user_id}", with: "jdoe")

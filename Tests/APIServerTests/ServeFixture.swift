@@ -63,7 +63,7 @@ final class ServeFixture: @unchecked Sendable {
         return APIAnswer(status: status, body: String(decoding: received, as: UTF8.self))
     }
 
-    /// Rows that a refused request must not have added: jobs, audit lines, schedules, tokens, idempotency keys, settings.
+    /// Rows that a refused request must not have added: jobs, audit lines, schedules, tokens, idempotency keys, settings, orders.
     func writes() async throws -> [String: Int] {
         let row = try await owner.query(Statement("", """
             SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM audit_log) AS audit,
@@ -71,10 +71,11 @@ final class ServeFixture: @unchecked Sendable {
                    (SELECT count(*) FROM devices) AS devices, (SELECT count(*) FROM domains) AS domains,
                    (SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL) AS tokens,
                    (SELECT count(*) FROM api_idempotency_keys) AS keys, (SELECT count(*) FROM settings) AS settings,
+                   (SELECT count(*) FROM orders) AS orders,
                    (SELECT active FROM ucp_maintenance_state()) AS maintenance
             """)).first!
         var counts: [String: Int] = [:]
-        for name in ["jobs", "audit", "schedules", "runs", "devices", "domains", "tokens", "keys", "settings"] {
+        for name in ["jobs", "audit", "schedules", "runs", "devices", "domains", "tokens", "keys", "settings", "orders"] {
             counts[name] = Int(try row.decode(name) as Int64)
         }
         counts["maintenance"] = try row.decode("maintenance") as Bool ? 1 : 0
