@@ -43,11 +43,17 @@ enum DomainSyncSQL {
             user_id text NOT NULL, service_type text NOT NULL, device text NOT NULL, sync_kind text NOT NULL,
             object_type text NOT NULL, object_key text NOT NULL, uuid text, service_area text, detail jsonb NOT NULL,
             -- Why the service could not be placed (the seed's message 3), when it could not.
-            unplaced text, rank integer NOT NULL DEFAULT 0);
+            unplaced text, rank integer NOT NULL DEFAULT 0,
+            -- Held in user_services exactly so: the merge leaves it alone (set by servicesMarkUnchanged).
+            unchanged boolean NOT NULL DEFAULT false);
         CREATE INDEX IF NOT EXISTS domain_sync_services_key ON domain_sync_services (user_id, service_type, device, object_type, object_key);
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_log (line_no bigserial PRIMARY KEY, line text NOT NULL);
+        -- The services the run leaves over (user_id NULL: kept from a deleted user), found once.
+        CREATE TEMP TABLE IF NOT EXISTS domain_sync_leftovers (
+            user_id text, service_type text NOT NULL, device text NOT NULL, sync_kind text NOT NULL, object_type text NOT NULL,
+            object_key text NOT NULL);
         TRUNCATE domain_sync_areas, domain_sync_accounts, domain_sync_mailboxes, domain_sync_users, domain_sync_user_devices,
-                 domain_sync_carriers, domain_sync_destinations, domain_sync_services;
+                 domain_sync_carriers, domain_sync_destinations, domain_sync_services, domain_sync_leftovers;
         TRUNCATE domain_sync_log RESTART IDENTITY;
         """
 
@@ -263,9 +269,12 @@ enum DomainSyncSQL {
         """)
 
     /// Statistics of the staged tables, so the batches' joins are planned on real sizes.
+    /// The columns the joins use only: sampling and sorting the jsonb attributes was most of the cost.
     static let stagingAnalyze = """
-        ANALYZE domain_sync_areas, domain_sync_accounts, domain_sync_mailboxes, domain_sync_users, domain_sync_user_devices,
-                domain_sync_carriers, domain_sync_destinations
+        ANALYZE domain_sync_areas, domain_sync_accounts (device, user_id, user_key), domain_sync_mailboxes (device, alias, dtmf),
+                domain_sync_users, domain_sync_user_devices,
+                domain_sync_carriers (user_key, device, sync_kind, object_type, object_key, eligible),
+                domain_sync_destinations (device, profile, object_key)
         """
 
     // MARK: one batch
@@ -463,6 +472,19 @@ enum DomainSyncSQL {
 
     /// Writes batch $2: removes the services gone, gives back kept services (no user) whose object a
     /// user holds again, and upserts the placed services, writing only what differs. $1 domain.
+    /// Marks the batch's services that `user_services` holds exactly so, before the merge writes:
+    /// planned on the table as it is now. Inside the merge this check was planned on its size at
+    /// the start, and on a first sync (an empty table, a nested loop over its heap) it re-read the
+    /// rows the same statement was inserting: quadratic. $1 domain.
+    static let servicesMarkUnchanged = Statement("domain_sync_services_mark_unchanged", """
+        UPDATE domain_sync_services n SET unchanged = true
+          FROM user_services e
+         WHERE n.service_area IS NOT NULL AND e.user_id = n.user_id AND e.service_type = n.service_type AND e.device = n.device
+           AND e.object_type = n.object_type AND e.object_key = n.object_key
+           AND (e.sync_kind, e.uuid, e.domain, e.service_area, e.detail)
+               IS NOT DISTINCT FROM (n.sync_kind, n.uuid, $1::text, n.service_area, n.detail)
+        """)
+
     static let servicesMerge = Statement("domain_sync_services_merge", """
         WITH removed AS (
             DELETE FROM user_services s USING domain_sync_users c
@@ -480,13 +502,8 @@ enum DomainSyncSQL {
             INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
             SELECT n.user_id, n.service_type, n.device, n.sync_kind, n.object_type, n.object_key, n.uuid, $1, n.service_area, n.detail
               FROM domain_sync_services n
-             WHERE n.service_area IS NOT NULL
-               -- Services held as they are skip the upsert: a conflict locks its row even when nothing is written.
-               AND NOT EXISTS (SELECT 1 FROM user_services e
-                                WHERE e.user_id = n.user_id AND e.service_type = n.service_type AND e.device = n.device
-                                  AND e.object_type = n.object_type AND e.object_key = n.object_key
-                                  AND (e.sync_kind, e.uuid, e.domain, e.service_area, e.detail)
-                                      IS NOT DISTINCT FROM (n.sync_kind, n.uuid, $1::text, n.service_area, n.detail))
+             -- Services held as they are skip the upsert: a conflict locks its row even when nothing is written.
+             WHERE n.service_area IS NOT NULL AND NOT n.unchanged
             ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
                SET sync_kind = excluded.sync_kind, uuid = excluded.uuid, domain = excluded.domain,
                    service_area = excluded.service_area, detail = excluded.detail, updated_at = clock_timestamp()
@@ -500,25 +517,19 @@ enum DomainSyncSQL {
         """)
 
     static let servicesClear = "TRUNCATE domain_sync_services"
-    static let servicesAnalyze = "ANALYZE domain_sync_services"
+    static let servicesAnalyze = """
+        ANALYZE domain_sync_services (user_id, service_type, device, sync_kind, object_type, object_key, uuid, service_area, rank)
+        """
 
     // MARK: the end
 
     /// Services of the domain's users this run did not synchronize (no longer on any processor of
     /// the domain), and kept services whose object is gone: logged, then removed. $1 domain.
-    static let leftoversLog = Statement("domain_sync_leftovers_log", """
-        INSERT INTO domain_sync_log (line)
-        SELECT CASE WHEN s.user_id IS NULL
-                    THEN format('Removed %s %s (kept from a deleted user): the device no longer has it', replace(s.service_type, '_', ' '), s.object_key)
-                    ELSE format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
-                                replace(s.service_type, '_', ' '), s.object_key, s.user_id) END
+    static let leftoversCollect = Statement("domain_sync_leftovers_collect", """
+        INSERT INTO domain_sync_leftovers (user_id, service_type, device, sync_kind, object_type, object_key)
+        SELECT s.user_id, s.service_type, s.device, s.sync_kind, s.object_type, s.object_key
           FROM user_services s
          WHERE s.domain = $1 AND \(leftover)
-         ORDER BY s.user_id NULLS LAST, s.service_type, s.object_key
-        """)
-    static let leftoversDelete = Statement("domain_sync_leftovers_delete", """
-        WITH gone AS (DELETE FROM user_services s WHERE s.domain = $1 AND \(leftover) RETURNING 1)
-        SELECT count(*)::bigint AS removed FROM gone
         """)
     private static let leftover = """
         CASE WHEN s.user_id IS NULL
@@ -533,19 +544,35 @@ enum DomainSyncSQL {
 
     /// An incremental run's leftovers: the services of the identities $2 (lower case) it did not
     /// synchronize, found through their records (the other users' services are not read). $1 domain.
-    static let userLeftoversLog = Statement("domain_sync_user_leftovers_log", """
-        INSERT INTO domain_sync_log (line)
-        SELECT format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
-                      replace(s.service_type, '_', ' '), s.object_key, s.user_id)
+    static let userLeftoversCollect = Statement("domain_sync_user_leftovers_collect", """
+        INSERT INTO domain_sync_leftovers (user_id, service_type, device, sync_kind, object_type, object_key)
+        SELECT s.user_id, s.service_type, s.device, s.sync_kind, s.object_type, s.object_key
           FROM user_services s
          WHERE s.domain = $1 AND s.user_id IN (SELECT u.user_id FROM users u WHERE lower(u.user_id) = ANY ($2::text[])) AND \(userLeftover)
-         ORDER BY s.user_id, s.service_type, s.object_key
         """)
-    static let userLeftoversDelete = Statement("domain_sync_user_leftovers_delete", """
-        WITH gone AS (DELETE FROM user_services s
-                       WHERE s.domain = $1 AND s.user_id IN (SELECT u.user_id FROM users u WHERE lower(u.user_id) = ANY ($2::text[]))
-                         AND \(userLeftover) RETURNING 1)
-        SELECT count(*)::bigint AS removed FROM gone
+
+    static let leftoversLog = Statement("domain_sync_leftovers_log", """
+        INSERT INTO domain_sync_log (line)
+        SELECT CASE WHEN l.user_id IS NULL
+                    THEN format('Removed %s %s (kept from a deleted user): the device no longer has it', replace(l.service_type, '_', ' '), l.object_key)
+                    ELSE format('Removed %s %s from user %s: the user is no longer on a processor of the domain',
+                                replace(l.service_type, '_', ' '), l.object_key, l.user_id) END
+          FROM domain_sync_leftovers l
+         ORDER BY l.user_id NULLS LAST, l.service_type, l.object_key
+        """)
+    /// By key: a user's service by its unique key, a kept one (no user) by its object. $1 domain.
+    static let leftoversDelete = Statement("domain_sync_leftovers_delete", """
+        WITH owned AS (
+            DELETE FROM user_services s USING domain_sync_leftovers l
+             WHERE s.domain = $1 AND s.user_id = l.user_id AND s.service_type = l.service_type AND s.device = l.device
+               AND s.object_type = l.object_type AND s.object_key = l.object_key
+            RETURNING 1),
+        kept AS (
+            DELETE FROM user_services s USING domain_sync_leftovers l
+             WHERE s.domain = $1 AND s.user_id IS NULL AND l.user_id IS NULL AND s.device = l.device AND s.sync_kind = l.sync_kind
+               AND s.object_type = l.object_type AND s.object_key = l.object_key AND s.service_type = l.service_type
+            RETURNING 1)
+        SELECT ((SELECT count(*) FROM owned) + (SELECT count(*) FROM kept))::bigint AS removed
         """)
 
     /// The log lines collected, after `$3` lines the caller wrote first. $1 sync type, $2 target.

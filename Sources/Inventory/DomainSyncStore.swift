@@ -105,6 +105,7 @@ public enum DomainSyncStore {
             let users = try session.query(DomainSyncSQL.usersUpsert, [domain, batch])[0]
             outcome.usersCreated = Int(try users.decode("created", as: Int64.self))
             outcome.usersUpdated = Int(try users.decode("updated", as: Int64.self))
+            try session.query(DomainSyncSQL.servicesMarkUnchanged, [domain])
             let services = try session.query(DomainSyncSQL.servicesMerge, [domain, batch])[0]
             outcome.servicesAdded = Int(try services.decode("added", as: Int64.self))
             outcome.servicesChanged = Int(try services.decode("changed", as: Int64.self))
@@ -119,12 +120,14 @@ public enum DomainSyncStore {
         /// when given), and kept services whose object is gone: logged and removed (rolled back in a
         /// dry run). Returns how many.
         public func domainSyncLeftovers(domain: String, dryRun: Bool, only: [String]? = nil) throws -> Int {
-            let (log, delete) = only == nil ? (DomainSyncSQL.leftoversLog, DomainSyncSQL.leftoversDelete)
-                : (DomainSyncSQL.userLeftoversLog, DomainSyncSQL.userLeftoversDelete)
-            let parameters: [any PostgresEncodable] = only.map { [domain, PostgresTextArray($0)] } ?? [domain]
-            try session.query(log, parameters)
+            if let only {
+                try session.query(DomainSyncSQL.userLeftoversCollect, [domain, PostgresTextArray(only)])
+            } else {
+                try session.query(DomainSyncSQL.leftoversCollect, [domain])
+            }
+            try session.query(DomainSyncSQL.leftoversLog)
             if dryRun { try session.execute("SAVEPOINT domain_sync_leftovers") }
-            let removed = Int(try session.query(delete, parameters)[0].decode("removed", as: Int64.self))
+            let removed = Int(try session.query(DomainSyncSQL.leftoversDelete, [domain])[0].decode("removed", as: Int64.self))
             if dryRun { try session.execute("ROLLBACK TO SAVEPOINT domain_sync_leftovers") }
             return removed
         }
