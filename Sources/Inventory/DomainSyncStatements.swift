@@ -560,6 +560,7 @@ enum DomainSyncSQL {
           FROM domain_sync_leftovers l
          ORDER BY l.user_id NULLS LAST, l.service_type, l.object_key
         """)
+    static let leftoversAnalyze = "ANALYZE domain_sync_leftovers"
     /// By key: a user's service by its unique key, a kept one (no user) by its object. $1 domain.
     static let leftoversDelete = Statement("domain_sync_leftovers_delete", """
         WITH owned AS (

@@ -126,6 +126,8 @@ public enum DomainSyncStore {
                 try session.query(DomainSyncSQL.leftoversCollect, [domain])
             }
             try session.query(DomainSyncSQL.leftoversLog)
+            // The delete joins user_services by key: planned on the real (usually tiny) count.
+            try session.execute(DomainSyncSQL.leftoversAnalyze)
             if dryRun { try session.execute("SAVEPOINT domain_sync_leftovers") }
             let removed = Int(try session.query(DomainSyncSQL.leftoversDelete, [domain])[0].decode("removed", as: Int64.self))
             if dryRun { try session.execute("ROLLBACK TO SAVEPOINT domain_sync_leftovers") }
