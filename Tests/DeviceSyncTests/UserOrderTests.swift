@@ -87,7 +87,7 @@ final class UserOrderTests: OrderTestCase {
         let file = try orderFile(extra: "credential_policy: \"a<b\"\n")
         let result = try harness.ucp(["order", "plan", "-f", file])
         XCTAssertEqual(result.status, 64, result.stdout + result.stderr)
-        XCTAssertTrue(result.stderr.hasPrefix("ucp: credential_policy (order.yaml line 10): 'a<b' must be"), result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("ucp: credential_policy (order.yaml line 9): 'a<b' must be"), result.stderr)
     }
 
     /// A user without services moves by placement alone: no order, no device call.
