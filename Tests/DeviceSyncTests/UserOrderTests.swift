@@ -106,8 +106,7 @@ final class UserOrderTests: OrderTestCase {
     /// Push with a credential policy: addUser, then updateUser of the policies (not settable on
     /// add); the device's writes are the plan's and valid against AXLSoap.xsd 12.5; the user is
     /// placed. A failure of the policy update rolls the push back (the user removed); a user the
-    /// device already has is adopted, its policy restored by undo while unchanged — and left alone
-    /// (needs attention) once someone else changed it.
+    /// device already has is adopted, the policies it had kept as the step's before-image.
     func testPushWithACredentialPolicyPlansExecutesAndUndoes() async throws {
         try await prepare()
         let before = try state()
@@ -150,14 +149,21 @@ final class UserOrderTests: OrderTestCase {
         XCTAssertTrue(try object("User", "userid=\(synced)").contains("passwordCredentials=CP_Kiosk pinCredentials=CP_Kiosk"))
     }
 
-    /// An unknown policy: Unified CM (devsim) refuses the update, the push rolls back; an adopted
-    /// user's policy, changed by someone else after the step, is left alone and the order needs
-    /// attention.
+    /// An adopted user's policy is restored by the undo while it still shows what the order wrote;
+    /// changed by someone else after the step, it is left alone and the order needs attention. An
+    /// unknown policy: Unified CM (devsim) refuses the update and the push rolls back.
     func testACredentialPolicyDriftEndsNeedingAttention() async throws {
         try await prepare()
         let synced = "user000003"
-        // The reset of an add order fails for good only through three faults; instead the policy step
-        // is followed by a failing line step of an add order for the synchronized user.
+        let before = try state()
+        // The policy step is followed by a failing line step of an add order for the synchronized user.
+        try fault("fail=addLine:1")
+        let undone = try harness.ucp(["order", "submit", "-f", try orderFile("undo.yaml", user: synced, phone: "SEP00AA00BB0003", voicemail: false,
+                                                                             extra: "credential_policy: CP_Strong\n"), "--wait"])
+        XCTAssertEqual(undone.status, 1, undone.stdout + undone.stderr)
+        await assertEqual(try await order(try orderID(from: undone)).state, "rolled_back")
+        XCTAssertEqual(try state(), before, "the user's policies are as before the order")
+
         let file = try orderFile(user: synced, phone: "SEP00AA00BB0003", voicemail: false, onFailure: "stop",
                                  extra: "credential_policy: CP_Strong\n")
         try fault("fail=addLine:1")
