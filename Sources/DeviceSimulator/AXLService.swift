@@ -204,6 +204,10 @@ struct AXLService {
                     writer.element("routePartitionName", parts[1])
                 }
                 writer.close(field)
+            } else if let element = CredentialPolicies.nameElement(field) {
+                writer.open(field)
+                writer.element(element, value.isEmpty ? CredentialPolicies.defaultName : value)
+                writer.close(field)
             } else if field.hasPrefix("callForward") {
                 let parts = value.split(separator: "\u{1}", omittingEmptySubsequences: false).map(String.init)
                 writer.open(field)
@@ -300,6 +304,8 @@ struct AXLService {
             }
             if field == "primaryExtension", let index = table.fieldIndex[field] {
                 values[index] = (child.value("pattern") ?? "") + "\u{1}" + (child.value("routePartitionName") ?? "")
+            } else if let element = CredentialPolicies.nameElement(field), let index = table.fieldIndex[field] {
+                if let name = child.value(element) { values[index] = name }
             } else if field.hasPrefix("callForward"), let index = table.fieldIndex[field] {
                 values[index] = (child.value("forwardToVoiceMail") ?? "") + "\u{1}" + (child.value("callingSearchSpaceName") ?? "")
             } else if let index = table.fieldIndex[field] {
@@ -319,7 +325,8 @@ struct AXLService {
         guard let item = node.child(table.itemElement) else {
             return try sendFault(AXLFault(code: 5003, message: "\(table.itemElement) is required", operation: node.name), version: version, responder)
         }
-        let given = changes(in: item, of: table)
+        var given = changes(in: item, of: table)
+        if table.axlName == "User" { given.values = CredentialPolicies.onAdd(given.values, table) }
         var row = [String](repeating: "", count: table.fields.count)
         for (index, value) in given.values { row[index] = value }
         // The first key field names the object; the others may be empty (a line in the None partition).
@@ -340,6 +347,9 @@ struct AXLService {
 
     private func update(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let given = changes(in: node, of: table)
+        if table.axlName == "User", let problem = CredentialPolicies.unknown(in: given.values, table) {
+            return try sendFault(AXLFault(code: 5007, message: problem, operation: node.name), version: version, responder)
+        }
         var added: [LineAppearance] = [], removed: [String] = []
         for line in node.child("addLines")?.children ?? [] { added.append(LineAppearance(line, position: 0)) }
         for line in node.child("removeLines")?.children ?? [] { removed.append(line.child("dirn")?.value("pattern") ?? "") }

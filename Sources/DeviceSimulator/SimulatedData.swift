@@ -52,6 +52,7 @@ final class SimulatedData: Sendable {
                                "callForwardNotRegistered", "callForwardNotRegisteredInt"]
 
     static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
+        if axlName == "User" { return CredentialPolicies.withFields(fields) }
         guard axlName == "Line", let partition = fields.firstIndex(of: "routePartitionName") else { return fields }
         var fields = fields
         fields.insert(contentsOf: lineForwards, at: partition + 1)
@@ -148,6 +149,7 @@ enum UserData {
                 "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": "true",
                 "imAndPresenceEnable": index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
                 "telephoneNumber": "+1408555" + padded(index % 10000, 4),
+                "passwordCredentials": CredentialPolicies.defaultName, "pinCredentials": CredentialPolicies.defaultName,
             ], names: devices))
             licenses.append(object(licensed, [
                 "userId": id, "firstName": first, "lastName": last, "snrEnabled": hasRemoteDestination(index) ? "true" : "false",

@@ -24,6 +24,10 @@ enum OrderInventorySQL {
         SELECT EXISTS (SELECT 1 FROM device_objects
                         WHERE device = $1 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL) AS present
         """)
+    /// Whether any present object of type $2 was read from $1.
+    static let objectTypePresent = Statement("order_inventory_object_type_present", """
+        SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
+        """)
     /// One object an order made, as a user sync would have read it. $5 attributes (JSON), $6 the job.
     static let objectRecord = Statement("order_inventory_object_record", """
         INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
@@ -47,6 +51,17 @@ enum OrderInventorySQL {
             DELETE FROM user_services WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3))
         UPDATE device_objects SET removed_at = clock_timestamp()
          WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
+        """)
+    /// The user placed in the order's area: always for a move ($3 true), else only a user not placed
+    /// yet. $1 user, $2 area.
+    static let userPlaced = Statement("order_inventory_user_placed", """
+        UPDATE users SET service_area = $2
+         WHERE lower(user_id) = lower($1) AND NOT case_clash AND ($3 OR service_area IS NULL) AND service_area IS DISTINCT FROM $2
+        """)
+    /// A moved user's services follow it into the new area. $1 user, $2 domain, $3 area.
+    static let servicesMoved = Statement("order_inventory_services_moved", """
+        UPDATE user_services SET service_area = $3, updated_at = clock_timestamp()
+         WHERE lower(user_id) = lower($1) AND domain = $2 AND service_area IS DISTINCT FROM $3
         """)
 }
 
@@ -93,6 +108,11 @@ public struct OrderInventoryStore: Sendable {
         try await connection.query(OrderInventorySQL.objectPresent, [device, type, key]).first?.decode("present") ?? false
     }
 
+    /// Whether the device's synchronizations read any object of `type` (for example credential policies).
+    public func objectTypePresent(device: String, type: String) async throws -> Bool {
+        try await connection.query(OrderInventorySQL.objectTypePresent, [device, type]).first?.decode("present") ?? false
+    }
+
     /// Writes inside the caller's transaction (the order's end, fenced on its job).
     public struct InTransaction {
         let session: Session
@@ -114,6 +134,13 @@ public struct OrderInventoryStore: Sendable {
                 try session.query(OrderInventorySQL.serviceRecord, [userID, service.serviceType, service.device, service.objectType,
                                                                     service.objectKey, service.uuid, domain, serviceArea, service.detail])
             }
+        }
+
+        /// After an order succeeded: the user is placed in its area — moved there by a change order
+        /// (`moved`: the user's services follow), else placed only if it was at domain level.
+        public func userPlaced(userID: String, domain: String, serviceArea: String, moved: Bool) throws {
+            try session.query(OrderInventorySQL.userPlaced, [userID, serviceArea, moved])
+            if moved { try session.query(OrderInventorySQL.servicesMoved, [userID, domain, serviceArea]) }
         }
 
         /// Forgets objects a cancel order removed from the device.

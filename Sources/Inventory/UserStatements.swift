@@ -17,4 +17,32 @@ enum UserSQL {
     static let syncLogLines = Statement("sync_log_lines_get", """
         SELECT line FROM sync_log_lines WHERE sync_type = $1 AND target = $2 ORDER BY line_no
         """)
+
+    // `ucp user add|edit|move` (migrations/027: placement).
+
+    /// A user made by an operator. $1 user id, $2 domain, $3… the field columns of `UserDraft.columns`.
+    /// Nothing when the identity (case-insensitive) is taken.
+    static let userAdd = Statement("user_add", """
+        INSERT INTO users (user_id, domain, source, first_name, middle_name, last_name, email, phone, department, title, manager_id)
+        VALUES ($1, $2, 'manual', $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+        """)
+    /// Any user of that identity, whatever the case (a case clash included).
+    static let userIdentityTaken = Statement("user_identity_taken", """
+        SELECT user_id, domain FROM users WHERE lower(user_id) = lower($1) ORDER BY user_id LIMIT 1
+        """)
+    /// The editable fields of a manual user, written whole. $1 user id, $2… as in userAdd.
+    static let userEdit = Statement("user_edit", """
+        UPDATE users SET first_name = $2, middle_name = $3, last_name = $4, email = $5, phone = $6, department = $7, title = $8,
+                         manager_id = $9
+         WHERE user_id = $1 AND source = 'manual'
+        RETURNING user_id
+        """)
+    /// The user's placement. $1 user id, $2 service area (NULL: domain level).
+    static let userPlace = Statement("user_place", """
+        UPDATE users SET service_area = $2 WHERE user_id = $1 RETURNING user_id
+        """)
+    /// The user row, locked for a change.
+    static let userLock = Statement("user_lock", "SELECT * FROM users WHERE user_id = $1 FOR UPDATE")
 }

@@ -21,6 +21,8 @@ public struct User: Sendable, Equatable {
     /// Another user has this ID in another case (an import before identities were case-insensitive,
     /// migrations/018): synchronizations leave this one alone.
     public var caseClash: Bool
+    /// The service area the user is placed in (`ucp user move`); nil: at domain level.
+    public var serviceArea: String?
 
     public static let fieldColumns = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "manager_id",
                                       "department", "title", "home_number", "mobile_number", "pager_number"]
@@ -41,6 +43,7 @@ public struct User: Sendable, Equatable {
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
         caseClash = try row.decodeIfPresent("case_clash") ?? false
+        serviceArea = try row.decodeIfPresent("service_area")
     }
 }
 

@@ -14,6 +14,7 @@ import Yams
 ///   name: SEP001122334455
 ///   model: Cisco 8845
 /// voicemail: yes        # optional, default no
+/// credential_policy: Default Credential Policy  # optional: the user's password and PIN policy
 /// on_failure: rollback  # optional: rollback (default) or stop (for `order retry|rollback`)
 /// ```
 public struct OrderRequest: Sendable, Equatable, Codable {
@@ -25,14 +26,17 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     public var phoneModel: String
     public var voicemail: Bool
     public var onFailure: String
+    /// The Unified CM credential policy for the user's password and PIN (set after the user step).
+    public var credentialPolicy: String?
     /// The file's name and the line of each field (`phone.model` → 7), for refusals that name it.
     public var file: String
     public var fieldLines: [String: Int]
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
-                fieldLines: [String: Int] = [:]) {
+                fieldLines: [String: Int] = [:], credentialPolicy: String? = nil) {
         self.domain = domain
+        self.credentialPolicy = credentialPolicy
         self.serviceArea = serviceArea
         self.user = user
         self.line = line
@@ -53,7 +57,7 @@ public struct OrderRequest: Sendable, Equatable, Codable {
 /// Reads and checks an order file whole: every problem is a one-line `InputError` naming the field
 /// and the file's line; nothing is looked up in the database here (the planner does that).
 public enum OrderFile {
-    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure"]
+    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy"]
     static let phoneFields = ["name", "model"]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
@@ -163,8 +167,22 @@ public enum OrderFile {
         guard ["rollback", "stop"].contains(onFailure) else {
             throw InputError(field: fieldName("on_failure", file: file, line: lines["on_failure"]), problem: "must be rollback or stop")
         }
+        let policy = try scalar("credential_policy", values["credential_policy"], line: lines["credential_policy"])
+        if let policy, let problem = credentialPolicyProblem(policy) {
+            throw InputError(field: fieldName("credential_policy", file: file, line: lines["credential_policy"]), problem: problem)
+        }
         return OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
-                            voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines)
+                            voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines, credentialPolicy: policy)
+    }
+
+    /// Why `name` cannot be a credential policy's name (Unified CM: 1 to 50 characters, no quotes,
+    /// angle brackets or control characters), or nil.
+    public static func credentialPolicyProblem(_ name: String) -> String? {
+        guard (1...50).contains(name.count),
+              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || "\"<>&".unicodeScalars.contains($0) }) else {
+            return "\(InputError.quoted(name)) must be a credential policy's name: 1 to 50 characters without quotes, '<', '>', '&' or control characters"
+        }
+        return nil
     }
 
     /// The line and the problem of a YAML error, on one line.

@@ -66,19 +66,8 @@ public enum OrderPlanner {
         let cp = area.callProcessor
         var steps: [PlannedStep] = []
 
-        // 1. The user on Unified CM: adopt the one the user sync saw, else add it (no devices yet).
-        if inputs.userOnDevice {
-            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("getUser", [CallField("userid", user.userID)])]))
-        } else {
-            var fields: [CallField] = []
-            if let first { fields.append(CallField("firstName", first)) }
-            fields.append(CallField("lastName", last))
-            fields.append(CallField("userid", user.userID))
-            if let email = user.fields["email"] { fields.append(CallField("mailid", email)) }
-            if let department = user.fields["department"] { fields.append(CallField("department", department)) }
-            fields.append(CallField("presenceGroupName", presenceGroup))
-            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("addUser", [CallField("user", .fields(fields))])]))
-        }
+        // 1. The user on Unified CM (adopted or added), then its credential policy.
+        steps += userSteps(user, onDevice: inputs.userOnDevice, credentialPolicy: request.credentialPolicy, device: cp)
 
         // 2. The line: the number from the area's block, in its partition (none allowed).
         var line: [CallField] = [CallField("pattern", inputs.line), CallField("description", "\(marker) \(name)"), CallField("usage", "Device")]
@@ -137,6 +126,64 @@ public enum OrderPlanner {
         steps.append(PlannedStep(name: .reset, device: cp, calls: [PlannedCall("doDeviceReset", [
             CallField("deviceName", request.phoneName), CallField("deviceResetType", "Reset"),
         ])]))
+        return steps
+    }
+
+    /// Pushes the user to Unified CM (seed 000 step 4): adopt the one the user sync saw (getUser
+    /// only), else addUser with no devices yet; then its credential policy (step 2), which AXL sets
+    /// by update only.
+    public static func userSteps(_ user: User, onDevice: Bool, credentialPolicy: String?, device cp: String) -> [PlannedStep] {
+        var steps: [PlannedStep] = []
+        if onDevice {
+            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("getUser", [CallField("userid", user.userID)])]))
+        } else {
+            let first = user.fields["first_name"], last = user.fields["last_name"] ?? user.userID
+            var fields: [CallField] = []
+            if let first { fields.append(CallField("firstName", first)) }
+            fields.append(CallField("lastName", last))
+            fields.append(CallField("userid", user.userID))
+            if let email = user.fields["email"] { fields.append(CallField("mailid", email)) }
+            if let department = user.fields["department"] { fields.append(CallField("department", department)) }
+            fields.append(CallField("presenceGroupName", presenceGroup))
+            steps.append(PlannedStep(name: .user, device: cp, calls: [PlannedCall("addUser", [CallField("user", .fields(fields))])]))
+        }
+        if let credentialPolicy {
+            steps.append(PlannedStep(name: .credentialPolicy, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", user.userID),
+                CallField("passwordCredentials", .fields([CallField("pwdCredPolicyName", credentialPolicy)])),
+                CallField("pinCredentials", .fields([CallField("pinCredPolicyName", credentialPolicy)])),
+            ])]))
+        }
+        return steps
+    }
+
+    /// A change order that moves a user with services to another area of the same call processor
+    /// (orders-brief §A.3): each phone takes the area's device CSS, device pool and location, each
+    /// line its line CSS (the partition stays: the number does not change), and the phones are
+    /// reset last so the new settings take effect. Updates only: undo writes the before-images back.
+    public static func moveSteps(to area: ServiceAreaDraft, phones: [String], lines: [(pattern: String, partition: String)]) -> [PlannedStep] {
+        let cp = area.callProcessor
+        var steps: [PlannedStep] = []
+        for phone in phones {
+            var values = [CallField("name", phone)]
+            if let css = area.deviceCSS { values.append(CallField("callingSearchSpaceName", css)) }
+            values.append(CallField("devicePoolName", area.devicePool))
+            values.append(CallField("locationName", area.location ?? defaultLocation))
+            steps.append(PlannedStep(name: .movePhone, device: cp, calls: [PlannedCall("updatePhone", values)]))
+        }
+        if let css = area.lineCSS {
+            for line in lines {
+                steps.append(PlannedStep(name: .moveLine, device: cp, calls: [PlannedCall("updateLine", [
+                    CallField("pattern", line.pattern), CallField("routePartitionName", line.partition),
+                    CallField("shareLineAppearanceCssName", css),
+                ])]))
+            }
+        }
+        for phone in phones {
+            steps.append(PlannedStep(name: .reset, device: cp, calls: [PlannedCall("doDeviceReset", [
+                CallField("deviceName", phone), CallField("deviceResetType", "Reset"),
+            ])]))
+        }
         return steps
     }
 

@@ -202,6 +202,9 @@ public struct OrderSaga {
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
+        case .credentialPolicy, .movePhone, .moveLine:
+            let (operation, item, keys) = Self.updateTarget(step.name)
+            try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
         case .reset:
             try await fence(&step)
             try await write(step.calls[0])
@@ -320,18 +323,64 @@ public struct OrderSaga {
     }
 
     mutating func forwardLineVoicemail(_ step: inout OrderStep) async throws {
-        let call = step.calls[0]
-        let keys = [("pattern", call.values.text("pattern") ?? ""), ("routePartitionName", call.values.text("routePartitionName") ?? "")]
-        let planned = Array(call.values.dropFirst(2))
-        guard let line = try await get("getLine", keys: keys, item: "line", tags: planned.map(\.name)) else {
-            throw StepFailure("line \(keys[0].1) is not on \(step.device)")
+        try await forwardUpdate(&step, get: "getLine", item: "line", keyCount: 2)
+    }
+
+    /// What an update step changes: the get that reads it, the item the answer holds, and how many
+    /// leading values of its call are the key (the rest are the fields it sets).
+    static func updateTarget(_ name: StepName) -> (get: String, item: String, keyCount: Int) {
+        switch name {
+        case .credentialPolicy: return ("getUser", "user", 1)
+        case .movePhone: return ("getPhone", "phone", 1)
+        default: return ("getLine", "line", 2)
         }
-        let current = Self.image(of: line, like: planned)
+    }
+
+    /// The object an update step changes, for drift: later undos leave a drifted object alone.
+    static func updatedObject(_ name: StepName) -> StepName {
+        switch name {
+        case .credentialPolicy, .associate: return .user
+        case .movePhone: return .phone
+        default: return .line
+        }
+    }
+
+    /// An update: the fields it sets are read first and kept as the before-image (a try after a lost
+    /// answer keeps the first one), then written unless the object already shows them.
+    mutating func forwardUpdate(_ step: inout OrderStep, get operation: String, item: String, keyCount: Int) async throws {
+        let call = step.calls[0]
+        let keys = call.values.prefix(keyCount).map { ($0.name, $0.value.text ?? "") }
+        let planned = Array(call.values.dropFirst(keyCount))
+        guard let object = try await get(operation, keys: keys, item: item, tags: planned.map(\.name)) else {
+            throw StepFailure("\(item) \(keys[0].1) is not on \(step.device)")
+        }
+        let current = Self.image(of: object, like: planned)
         if step.beforeImage == nil || current != planned { step.beforeImage = current }
         step.afterImage = planned
         if current == planned { return }
         try await fence(&step)
         try await write(call)
+    }
+
+    /// The undo of an update: the before-image written back while the object still shows what the
+    /// step wrote; a conflict (left untouched) when it shows something else. Nothing to write when
+    /// the object is one the order created (its own undo removes it) or the step changed nothing.
+    mutating func undoUpdate(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+        let (operation, item, keyCount) = Self.updateTarget(step.name)
+        let object = Self.updatedObject(step.name)
+        let keyFields = Array(step.calls[0].values.prefix(keyCount))
+        guard let found = try await get(operation, keys: keyFields.map { ($0.name, $0.value.text ?? "") }, item: item, tags: after.map(\.name)) else {
+            return .undone
+        }
+        guard Self.image(of: found, like: after) == after else {
+            drifted.insert(object)
+            return .conflict
+        }
+        if created(object) != nil || before == after { return .undone }
+        try await fenceUndo(step)
+        try await write(PlannedCall(step.calls[0].operation, keyFields + before))
+        return .undone
     }
 
     // MARK: undo
@@ -399,19 +448,8 @@ public struct OrderSaga {
             try await fenceUndo(step)
             try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
             return .undone
-        case .lineVoicemail:
-            guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
-            let keys = [("pattern", step.calls[0].values.text("pattern") ?? ""),
-                        ("routePartitionName", step.calls[0].values.text("routePartitionName") ?? "")]
-            guard let line = try await get("getLine", keys: keys, item: "line", tags: after.map(\.name)) else { return .undone }
-            guard Self.image(of: line, like: after) == after else {
-                drifted.insert(.line)
-                return .conflict
-            }
-            if created(.line) != nil || before == after { return .undone }
-            try await fenceUndo(step)
-            try await write(PlannedCall("updateLine", keys.map { CallField($0.0, $0.1) } + before))
-            return .undone
+        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine:
+            return try await undoUpdate(step, drifted: &drifted)
         }
     }
 
@@ -432,6 +470,12 @@ public struct OrderSaga {
         case .lineVoicemail:
             guard !lineCreated, let before = step.beforeImage else { return nil }
             return PlannedCall("updateLine", Array(step.calls[0].values.prefix(2)) + before)
+        case .credentialPolicy:
+            guard !userCreated, let before = step.beforeImage else { return nil }
+            return PlannedCall("updateUser", Array(step.calls[0].values.prefix(1)) + before)
+        case .movePhone, .moveLine:
+            guard let before = step.beforeImage else { return nil }
+            return PlannedCall(step.calls[0].operation, Array(step.calls[0].values.prefix(updateTarget(step.name).keyCount)) + before)
         }
     }
 
@@ -508,8 +552,9 @@ public struct OrderSaga {
             guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), "succeeded", nil as String?])).isEmpty else {
                 throw JobLostError()
             }
-            try OrderInventoryStore.InTransaction(session).servicesRecord(services, userID: order.userID, domain: order.domain,
-                                                                          serviceArea: order.serviceArea, jobID: owner.id)
+            let inventory = OrderInventoryStore.InTransaction(session)
+            try inventory.servicesRecord(services, userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, jobID: owner.id)
+            try inventory.userPlaced(userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, moved: order.kind == "change")
         }
         try await log("Order \(order.id) succeeded")
     }

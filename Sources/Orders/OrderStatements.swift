@@ -103,4 +103,10 @@ enum OrderSQL {
     static let cancelOpen = Statement("order_cancel_open", """
         SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')
         """)
+    /// The user's newest open order of any kind (a move or push waits for it). $1 user.
+    static let userOpenOrder = Statement("order_user_open", """
+        SELECT \(columns) FROM orders o
+         WHERE lower(o.user_id) = lower($1) AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
+         ORDER BY o.id DESC LIMIT 1
+        """)
 }

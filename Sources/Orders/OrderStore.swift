@@ -147,6 +147,9 @@ public struct OrderStore: Sendable {
         guard PhoneModel.named(request.phoneModel) != nil else {
             throw request.refusal("phone.model", "unknown phone model '\(request.phoneModel)' (known: \(PhoneModel.known.keys.sorted().joined(separator: ", ")))")
         }
+        if let policy = request.credentialPolicy, let problem = try await credentialPolicyProblem(policy, device: area.callProcessor) {
+            throw request.refusal("credential_policy", problem)
+        }
         if request.voicemail {
             guard area.messageProcessor != nil, area.unityTemplate != nil else {
                 throw request.refusal("voicemail", "service area '\(area.name)' has no message processor with a Unity template")

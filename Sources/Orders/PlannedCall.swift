@@ -122,6 +122,14 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     case lineVoicemail = "line_voicemail"
     /// doDeviceReset: last; retried, never undone.
     case reset
+    /// updateUser after the user step: its password and PIN credential policies (not settable on
+    /// addUser, AXLSoap.xsd 12.5 XUser).
+    case credentialPolicy = "credential_policy"
+    /// updatePhone of a change order: a moved user's phone takes the new area's device pool,
+    /// location and calling search space.
+    case movePhone = "move_phone"
+    /// updateLine of a change order: a moved user's line takes the new area's line CSS.
+    case moveLine = "move_line"
 }
 
 /// A step as planned: which device it calls and the calls it makes.

@@ -32,13 +32,7 @@ struct OrderCommand: AsyncParsableCommand {
             }
             print("order: add \(plan.inputs.user.userID) in service area '\(plan.inputs.area.name)' of domain '\(request.domain)'"
                   + ", line \(plan.inputs.line)\(plan.inputs.partition.isEmpty ? "" : " in \(plan.inputs.partition)"), phone \(request.phoneName)")
-            var number = 0
-            for (index, step) in plan.steps.enumerated() {
-                for call in step.calls {
-                    number += 1
-                    print("\(index + 1). \(pad(step.name.rawValue, 15))\(pad(step.device, 14))\(call.rendered)")
-                }
-            }
+            for line in OrderOutput.planLines(plan.steps) { print(line) }
         }
     }
 
@@ -147,6 +141,13 @@ struct OrderCommand: AsyncParsableCommand {
 enum OrderOutput {
     static func step(position: Int, _ step: PlannedStep) -> [String: Any] {
         ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
+    }
+
+    /// A plan's calls, one a line, numbered by step.
+    static func planLines(_ steps: [PlannedStep]) -> [String] {
+        steps.enumerated().flatMap { index, step in
+            step.calls.map { "\(index + 1). \(pad(step.name.rawValue, 15))\(pad(step.device, 14))\($0.rendered)" }
+        }
     }
 
     static func lines(_ order: Order, _ steps: [OrderStep]) -> [String] {

@@ -2,12 +2,21 @@ import APIServer
 import ArgumentParser
 import Foundation
 import Inventory
+import Orders
+import Runtime
 import Postgres
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "The users of the domains (LDAP synchronization creates them).",
-        subcommands: [List.self, Show.self])
+        commandName: "user", abstract: "The users of the domains: list, show, add by hand, edit, move to a service area, push to Unified CM.",
+        discussion: """
+            Seed 000's user steps: synchronized users come from LDAP or the devices; `add` creates one by hand \
+            (source manual); `move` places a user in a service area (a user with services there becomes a \
+            change order re-applying the area's settings, within one call processor); `push` is an order \
+            that adds the user to Unified CM (or adopts the one there) with an optional credential policy.
+            """,
+        subcommands: [List.self, Show.self, Add.self, Edit.self, Move.self, Push.self],
+        aliases: ["users"])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a domain's users.")
@@ -56,7 +65,8 @@ struct UsersCommand: AsyncParsableCommand {
                 print(try Output.json(Representation.userDetail(user, services: services, deleteOrders: orders)))
                 return
             }
-            var lines = [("user id", user.userID), ("domain", user.domain), ("source", user.source)]
+            var lines = [("user id", user.userID), ("domain", user.domain), ("source", user.source),
+                         ("service area", user.serviceArea ?? "none (domain level)")]
             for column in User.fieldColumns { if let value = user.fields[column] { lines.append((column.replacingOccurrences(of: "_", with: " "), value)) } }
             if let dn = user.directoryDN { lines.append(("directory dn", dn)) }
             lines.append(("enabled", user.enabled ? "yes" : "no (disabled in the directory)"))
@@ -79,6 +89,122 @@ struct UsersCommand: AsyncParsableCommand {
                 print("    " + pad(service.type, 28) + pad(service.key, 24) + " on \(service.device)" + UserOutput.detail(service.detail))
             }
         }
+    }
+}
+
+/// The fields `user add|edit` set (UserDraft.columns); nil: not given, '' clears it on edit.
+struct UserFieldOptions: ParsableArguments {
+    @Option(help: "First name (up to 64 characters).") var firstName: String?
+    @Option(help: "Middle name.") var middleName: String?
+    @Option(help: "Last name (required on add: Unified CM needs it).") var lastName: String?
+    @Option(help: "Mail address (name@domain).") var email: String?
+    @Option(help: "Telephone number.") var phone: String?
+    @Option(help: "Department.") var department: String?
+    @Option(help: "Title.") var title: String?
+    @Option(help: "The manager's user ID.") var manager: String?
+
+    var given: [String: String] {
+        let values: [(String, String?)] = [("first_name", firstName), ("middle_name", middleName), ("last_name", lastName), ("email", email),
+                                           ("phone", phone), ("department", department), ("title", title), ("manager_id", manager)]
+        return Dictionary(uniqueKeysWithValues: values.compactMap { name, value in value.map { (name, $0) } })
+    }
+}
+
+extension UsersCommand {
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user by hand in a domain (seed 000 step 1; source manual). Writes no device.")
+        @Argument(help: "The user ID (letters, digits, '.', '_', '@', '-'; unique without case).") var userID: String
+        @Option(help: "The domain.") var domain: String
+        @Option(help: "Place the user in this service area of the domain.") var serviceArea: String?
+        @OptionGroup var fields: UserFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let store = UserStore(connection)
+            if let serviceArea, try await ServiceAreaStore(connection).serviceArea(domain: domain, name: serviceArea) == nil {
+                throw InputError(field: "service-area", problem: "no service area '\(serviceArea)' in domain '\(domain)'")
+            }
+            var user = try await store.userAdd(UserDraft(userID: userID, domain: domain, fields: fields.given), actor: global.actorName)
+            if let serviceArea { user = try await store.userPlace(userID: user.userID, serviceArea: serviceArea, actor: global.actorName) }
+            print("user \(user.userID) added to domain '\(user.domain)'" + (user.serviceArea.map { ", placed in service area '\($0)'" } ?? " (not placed in a service area)"))
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a manual user's fields ('' clears one). Users an LDAP or device synchronization keeps follow their source and are refused.")
+        @Argument(help: "The user ID.") var userID: String
+        @OptionGroup var fields: UserFieldOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let changes = fields.given
+            guard !changes.isEmpty else {
+                throw InputError(field: "fields", problem: "name at least one to change (--first-name, --last-name, --email, …)")
+            }
+            let store = UserStore(Connection(try await Database.open()))
+            let before = try await store.userGet(userID: userID)
+            let user = try await store.userEdit(userID: userID, actor: global.actorName) { current in
+                for (column, value) in changes { current[column] = value }
+            }
+            print(before == user ? "user \(user.userID): nothing changed" : "user \(user.userID) edited")
+        }
+    }
+
+    struct Move: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a user to a service area (seed 000 step 3).",
+            discussion: """
+                A user without services is only placed. A user with services becomes a change order that re-applies \
+                the new area's device pool, location and CSSes to its phones and lines (the partition stays) and \
+                resets its phones; its plan is printed like any order's. Only within one call processor.
+                """)
+        @Argument(help: "The user ID.") var userID: String
+        @Option(help: "The service area of the user's domain to move to.") var serviceArea: String
+        @Flag(help: "Print the plan; write nothing.") var dryRun = false
+        @Flag(help: "Wait for the change order to end; exit 0 succeeded, 1 otherwise.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let plan = try await OrderStore(connection).planMove(userID: userID, serviceArea: serviceArea)
+            try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: wait, actor: global.actorName)
+        }
+    }
+
+    struct Push: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Push a user to Unified CM (seed 000 step 4): an order that adds it, or adopts the one there, with an optional credential policy (step 2).")
+        @Argument(help: "The user ID.") var userID: String
+        @Option(help: "The service area whose call processor gets the user (default: the user's placement).") var serviceArea: String?
+        @Option(help: "The Unified CM credential policy for the user's password and PIN (set by update after the add).") var credentialPolicy: String?
+        @Flag(help: "Print the plan; write nothing.") var dryRun = false
+        @Flag(help: "Wait for the order to end; exit 0 succeeded, 1 otherwise.") var wait = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let connection = Connection(try await Database.open())
+            let plan = try await OrderStore(connection).planPush(userID: userID, serviceArea: serviceArea, credentialPolicy: credentialPolicy)
+            try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: wait, actor: global.actorName)
+        }
+    }
+}
+
+/// A user order printed like any order's plan, then placed, or stored and queued.
+enum UserOrderOutput {
+    static func run(_ plan: UserOrderPlan, connection: Connection, dryRun: Bool, wait: Bool, actor: String) async throws {
+        print("order: \(plan.summary)")
+        for line in OrderOutput.planLines(plan.steps) { print(line) }
+        guard !dryRun else { return }
+        if plan.kind == "place" {
+            let user = try await UserStore(connection).userPlace(userID: plan.user.userID, serviceArea: plan.area.name, actor: actor)
+            print("user \(user.userID) placed in service area '\(plan.area.name)'")
+            return
+        }
+        let submitted = try await OrderStore(connection).submit(plan, actor: actor)
+        print("order \(submitted.order.id) submitted (job \(submitted.jobID.map(String.init) ?? "-")): \(plan.kind) \(plan.user.userID)")
+        if wait { try await OrderOutput.wait(for: submitted.order.id, connection: connection) }
     }
 }
 

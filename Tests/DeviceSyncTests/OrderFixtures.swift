@@ -1,0 +1,131 @@
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// The fixtures of the order tests (OrderTests, UserOrderTests): a real worker and PostgreSQL, and
+/// `ucp devsim` as Unified CM "TestCCM" and Unity Connection "unity" with its requests captured.
+class OrderTestCase: XCTestCase {
+    var harness: SyncHarness!
+    var sim: DeviceSimulatorProcess!
+    var capture: String!
+    var folder: String!
+
+    static let domain = "Cisco"
+    static let area = "SA_Orders"
+
+    override func setUp() async throws {
+        harness = try await SyncHarness()
+        try harness.startWorker()
+        capture = NSTemporaryDirectory() + "ucp-order-capture-\(harness.database.name)"
+        folder = NSTemporaryDirectory() + "ucp-orders-\(harness.database.name)"
+        try FileManager.default.createDirectory(atPath: capture, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() async throws {
+        harness?.stop()
+        for path in [capture, folder].compactMap({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    // MARK: fixtures
+
+    @discardableResult
+    func ucp(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+        let result = try harness.ucp(arguments)
+        XCTAssertEqual(result.status, 0, "ucp \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)", file: file, line: line)
+        return result
+    }
+
+    func sql(_ text: String) async throws -> Rows {
+        try await Connection(harness.database.owner).query(Statement("", text))
+    }
+
+    /// A simulator of 10 users, registered and synchronized; domain Cisco with its users (sync all
+    /// users) and the service area SA_Orders: DP_Site01, PT_Internal, block 4000-4009, voicemail on unity.
+    func prepare() async throws {
+        sim = try DeviceSimulatorProcess.start(for: self, users: 10, arguments: ["--capture-dir", capture])
+        try await harness.register("TestCCM", kind: .callProcessor, simulator: sim)
+        try await harness.register("unity", kind: .messageProcessor, simulator: sim)
+        try ucp(["device", "test", "unity", "--wait"])
+        for (kind, device) in [(DeviceSyncKind.infra, "TestCCM"), (.user, "TestCCM"), (.infra, "unity"), (.user, "unity")] {
+            let (result, _) = try await harness.sync(kind, device)
+            XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        }
+        try ucp(["domain", "add", "--name", Self.domain])
+        try ucp(["domain", "edit", Self.domain, "--rule", "sync-all-users"])
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", "SA_Site01", "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site01", "--partition", "PT_Internal", "--message-processor", "unity"])
+        try ucp(["submit", "sync", "domain", "--domain", Self.domain, "--wait"])
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", Self.area, "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site01", "--location", "Hub_None", "--device-css", "CSS_Internal", "--line-css", "CSS_Internal",
+                 "--partition", "PT_Internal", "--dn-block", "4000-4009", "--message-processor", "unity",
+                 "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
+        // A user only the inventory has (made by hand): the order pushes it to Unified CM.
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name, email) VALUES ('jdoe', 'Cisco', 'manual', 'John', 'Doe', 'jdoe@example.com')")
+        _ = try sim.control("calls?clear=1")
+    }
+
+    func orderFile(_ name: String = "order.yaml", user: String = "jdoe", phone: String = "SEP00AA00BB0001", line: String? = nil,
+                   voicemail: Bool = true, onFailure: String? = nil, extra: String = "") throws -> String {
+        var text = """
+            # an add order
+            domain: \(Self.domain)
+            service_area: \(Self.area)
+            user: \(user)
+            phone:
+              name: \(phone)
+              model: Cisco 8845
+            voicemail: \(voicemail ? "yes" : "no")
+
+            """
+        if let line { text += "line: \"\(line)\"\n" }
+        if let onFailure { text += "on_failure: \(onFailure)\n" }
+        text += extra
+        let path = folder + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func calls() throws -> [String] {
+        try sim.control("calls").split(separator: "\n").map(String.init)
+    }
+
+    func writes() throws -> [String] {
+        try calls().filter { call in
+            !(call.hasPrefix("get") || call.hasPrefix("list") || call.hasPrefix("GET ") || call.hasPrefix("executeSQL"))
+        }
+    }
+
+    func state() throws -> [String] {
+        try sim.control("state").split(separator: "\n").map(String.init)
+    }
+
+    func fault(_ query: String) throws {
+        _ = try sim.control("faults?" + query)
+    }
+
+    func orderID(_ result: CommandResult) throws -> Int64 {
+        guard let text = result.stdout.split(separator: " ").dropFirst().first, let id = Int64(text) else {
+            throw TestFailure("no order id in: \(result.stdout)\(result.stderr)")
+        }
+        return id
+    }
+
+    func order(_ id: Int64) async throws -> Order {
+        guard let order = try await OrderStore(Connection(harness.database.app)).order(id: id) else { throw TestFailure("no order \(id)") }
+        return order
+    }
+
+    func steps(_ id: Int64) async throws -> [OrderStep] {
+        try await OrderStore(Connection(harness.database.app)).steps(orderID: id)
+    }
+
+    /// The plan's writes as `order show --json` lists them, the uuid marker filled in.
+    func plannedWrites(_ id: Int64) async throws -> [String] {
+        try await steps(id).flatMap { step in step.calls.map(\.rendered) }.filter { !$0.hasPrefix("getUser") }
+    }
+}

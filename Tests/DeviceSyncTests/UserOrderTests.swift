@@ -1,0 +1,303 @@
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// `ucp user add|edit|move|push` and the credential policy (issue 14; seed 000 steps 1–4) through a
+/// real worker, PostgreSQL and `ucp devsim`: plan equals execution, undo of a move restores the
+/// before-image, drift ends "needs attention", bad input is one line and writes nothing.
+final class UserOrderTests: OrderTestCase {
+    static let moveArea = "SA_Move"
+
+    /// A second area on the same call processor, with other device settings.
+    func addMoveArea() throws {
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", Self.moveArea, "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site02", "--location", "Phantom", "--device-css", "CSS_Local", "--line-css", "CSS_National",
+                 "--partition", "PT_Internal", "--dn-block", "4100-4109", "--message-processor", "unity",
+                 "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
+    }
+
+    func count(_ table: String) async throws -> Int64 {
+        try await sql("SELECT count(*)::bigint AS n FROM \(table)")[0].decode("n", as: Int64.self)
+    }
+
+    func placement(_ user: String) async throws -> String? {
+        try await sql("SELECT service_area FROM users WHERE user_id = '\(user)'").first?.decodeIfPresent("service_area")
+    }
+
+    /// The line of `state()` for one object.
+    func object(_ prefix: String, _ key: String) throws -> String {
+        try state().first { $0.hasPrefix(prefix + " ") && $0.contains(key + " ") } ?? ""
+    }
+
+    /// `user add` makes a manual user at domain level; `users` still lists and shows it; `edit`
+    /// changes and clears fields of manual users only; every bad input is one line naming the field,
+    /// exit non-zero, and nothing written.
+    func testAddAndEditUsersAndRefuseBadInputWritingNothing() async throws {
+        try await prepare()
+        let added = try ucp(["user", "add", "mjones", "--domain", Self.domain, "--first-name", "Mary", "--last-name", "Jones",
+                             "--email", "mjones@example.com", "--department", "Sales"])
+        XCTAssertTrue(added.stdout.contains("user mjones added to domain 'Cisco' (not placed"), added.stdout)
+        let show = try ucp(["users", "show", "mjones"])
+        XCTAssertTrue(show.stdout.contains("manual") && show.stdout.contains("Jones") && show.stdout.contains("none (domain level)"), show.stdout)
+        XCTAssertTrue(try ucp(["users", "list", "--domain", Self.domain]).stdout.contains("mjones"))
+
+        let edited = try ucp(["user", "edit", "mjones", "--title", "Director", "--department", ""])
+        XCTAssertTrue(edited.stdout.contains("user mjones edited"), edited.stdout)
+        let row = try await sql("SELECT title, department, source FROM users WHERE user_id = 'mjones'")[0]
+        XCTAssertEqual(try row.decodeIfPresent("title") as String?, "Director")
+        XCTAssertNil(try row.decodeIfPresent("department") as String?)
+        XCTAssertEqual(try row.decode("source") as String, "manual")
+        XCTAssertTrue(try ucp(["user", "edit", "mjones", "--title", "Director"]).stdout.contains("nothing changed"))
+
+        let users = try await count("users"), audit = try await count("audit_log")
+        let updated: String = try await sql("SELECT updated_at::text AS t FROM users WHERE user_id = 'mjones'")[0].decode("t")
+        let cases: [([String], String)] = [
+            (["user", "add", "bad/id", "--domain", Self.domain, "--last-name", "X"], "user: 'bad/id' must be 1 to 128 letters"),
+            (["user", "add", "admin", "--domain", Self.domain, "--last-name", "X"], "user: 'admin' is a built-in administrator"),
+            (["user", "add", "x1", "--domain", "Nowhere", "--last-name", "X"], "domain"),
+            (["user", "add", "x2", "--domain", Self.domain], "last-name: is required"),
+            (["user", "add", "x3", "--domain", Self.domain, "--last-name", "X", "--email", "nope"], "email: 'nope' must be a mail address"),
+            (["user", "add", "x4", "--domain", Self.domain, "--last-name", "X", "--service-area", "SA_None"], "service-area: no service area 'SA_None'"),
+            (["user", "add", "MJONES", "--domain", Self.domain, "--last-name", "X"], "user: 'MJONES' already exists in domain 'Cisco'"),
+            (["user", "edit", "mjones", "--phone", "call me"], "phone: 'call me' must be a telephone number"),
+            (["user", "edit", "mjones", "--last-name", ""], "last-name: is required"),
+            (["user", "edit", "nobody", "--title", "X"], "user 'nobody': no such user"),
+            (["user", "edit", "user000001", "--title", "X"], "user 'user000001': is synchronized from Unified CM"),
+            (["user", "move", "mjones", "--service-area", "SA_None"], "service-area: no service area 'SA_None' in domain 'Cisco'"),
+            (["user", "push", "mjones"], "service-area: user 'mjones' is not placed in a service area"),
+            (["user", "push", "mjones", "--service-area", Self.area, "--credential-policy", "bad<name>"], "credential-policy: 'bad<name>' must be a credential policy's name"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try harness.ucp(arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments): \(result.stdout)")
+            XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(arguments): one line")
+        }
+        await assertEqual(try await count("users"), users)
+        await assertEqual(try await count("audit_log"), audit)
+        await assertEqual(try await count("orders"), 0)
+        await assertEqual(try await sql("SELECT updated_at::text AS t FROM users WHERE user_id = 'mjones'")[0].decode("t") as String, updated)
+        XCTAssertEqual(try writes(), [], "no device write")
+
+        // A bad credential policy in an order file: the field and its line.
+        let file = try orderFile(extra: "credential_policy: \"a<b\"\n")
+        let result = try harness.ucp(["order", "plan", "-f", file])
+        XCTAssertEqual(result.status, 64, result.stdout + result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("ucp: credential_policy (order.yaml line 9): 'a<b' must be"), result.stderr)
+    }
+
+    /// A user without services moves by placement alone: no order, no device call.
+    func testMovingAUserWithoutServicesOnlyPlacesIt() async throws {
+        try await prepare()
+        try addMoveArea()
+        let moved = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea])
+        XCTAssertTrue(moved.stdout.contains("placement only"), moved.stdout)
+        XCTAssertTrue(moved.stdout.contains("user jdoe placed in service area 'SA_Move'"), moved.stdout)
+        await assertEqual(try await placement("jdoe"), Self.moveArea)
+        XCTAssertTrue(try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea]).stdout.contains("already in service area"))
+        await assertEqual(try await count("orders"), 0)
+        XCTAssertEqual(try calls().filter { !$0.hasPrefix("GET /vmrest/version") }, [])
+    }
+
+    /// Push with a credential policy: addUser, then updateUser of the policies (not settable on
+    /// add); the device's writes are the plan's and valid against AXLSoap.xsd 12.5; the user is
+    /// placed. A failure of the policy update rolls the push back (the user removed); a user the
+    /// device already has is adopted, the policies it had kept as the step's before-image.
+    func testPushWithACredentialPolicyPlansExecutesAndUndoes() async throws {
+        try await prepare()
+        let before = try state()
+        let dry = try ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong", "--dry-run"])
+        XCTAssertTrue(dry.stdout.contains("addUser user{firstName=John lastName=Doe userid=jdoe"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("2. credential_policy"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("updateUser userid=jdoe passwordCredentials{pwdCredPolicyName=CP_Strong} pinCredentials{pinCredPolicyName=CP_Strong}"), dry.stdout)
+        await assertEqual(try await count("orders"), 0, "a dry run stores nothing")
+
+        // The policy update fails: the push is rolled back, the device as before.
+        try fault("fail=updateUser:1")
+        let failed = try harness.ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong", "--wait"])
+        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr)
+        let failedOrder = try await order(try orderID(from: failed))
+        XCTAssertEqual(failedOrder.state, "rolled_back", failedOrder.error ?? "")
+        XCTAssertEqual(try state(), before, "the user the push added is gone")
+
+        try fault("clear=1")
+        _ = try sim.control("calls?clear=1")
+        let pushed = try ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong", "--wait"])
+        let id = try orderID(from: pushed)
+        await assertEqual(try await order(id).kind, "push")
+        let planned = try await plannedWrites(id)
+        XCTAssertEqual(try writes(), planned, "the device's writes are the plan's")
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [], "every request and answer valid against AXLSoap.xsd 12.5")
+        let user = try object("User", "userid=jdoe")
+        XCTAssertTrue(user.contains("passwordCredentials=CP_Strong pinCredentials=CP_Strong"), user)
+        await assertEqual(try await placement("jdoe"), Self.area, "pushed from its area: placed there")
+
+        // A synchronized user is adopted; its policy change is undone by a rollback while unchanged.
+        let synced = "user000002"
+        let syncedBefore = try object("User", "userid=\(synced)")
+        XCTAssertTrue(syncedBefore.contains("passwordCredentials=Default Credential Policy"), syncedBefore)
+        let adopted = try ucp(["user", "push", synced, "--service-area", Self.area, "--credential-policy", "CP_Kiosk", "--wait"])
+        let adoptedID = try orderID(from: adopted)
+        let adoptedSteps = try await steps(adoptedID)
+        XCTAssertEqual(adoptedSteps.map(\.name), [.user, .credentialPolicy])
+        XCTAssertEqual(adoptedSteps.first?.adopted, true)
+        XCTAssertEqual(adoptedSteps.last?.beforeImage?.rendered, "passwordCredentials{pwdCredPolicyName='Default Credential Policy'} pinCredentials{pinCredPolicyName='Default Credential Policy'}")
+        XCTAssertTrue(try object("User", "userid=\(synced)").contains("passwordCredentials=CP_Kiosk pinCredentials=CP_Kiosk"))
+    }
+
+    /// An adopted user's policy is restored by the undo while it still shows what the order wrote;
+    /// changed by someone else after the step, it is left alone and the order needs attention. An
+    /// unknown policy: Unified CM (devsim) refuses the update and the push rolls back.
+    func testACredentialPolicyDriftEndsNeedingAttention() async throws {
+        try await prepare()
+        let synced = "user000003"
+        let before = try state()
+        // The policy step is followed by a failing line step of an add order for the synchronized user.
+        try fault("fail=addLine:1")
+        let undone = try harness.ucp(["order", "submit", "-f", try orderFile("undo.yaml", user: synced, phone: "SEP00AA00BB0003", voicemail: false,
+                                                                             extra: "credential_policy: CP_Strong\n"), "--wait"])
+        XCTAssertEqual(undone.status, 1, undone.stdout + undone.stderr)
+        await assertEqual(try await order(try orderID(from: undone)).state, "rolled_back")
+        XCTAssertEqual(try state(), before, "the user's policies are as before the order")
+
+        let file = try orderFile(user: synced, phone: "SEP00AA00BB0003", voicemail: false, onFailure: "stop",
+                                 extra: "credential_policy: CP_Strong\n")
+        try fault("fail=addLine:1")
+        let result = try harness.ucp(["order", "submit", "-f", file, "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let id = try orderID(from: result)
+        await assertEqual(try await order(id).state, "failed")
+        XCTAssertTrue(try object("User", "userid=\(synced)").contains("passwordCredentials=CP_Strong"))
+        // Someone sets another policy on Unified CM.
+        XCTAssertEqual(try sim.axl("updateUser") { writer in
+            writer.element("userid", synced)
+            writer.open("passwordCredentials")
+            writer.element("pwdCredPolicyName", "CP_Kiosk")
+            writer.close("passwordCredentials")
+        }, 200)
+        let rollback = try harness.ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertEqual(rollback.status, 1, rollback.stdout)
+        let order = try await order(id)
+        XCTAssertEqual(order.state, "needs_attention")
+        XCTAssertTrue(order.error?.contains("drift") == true, order.error ?? "")
+        XCTAssertTrue(try object("User", "userid=\(synced)").contains("passwordCredentials=CP_Kiosk pinCredentials=CP_Strong"),
+                      "the user is left as someone else changed it")
+        let states = Dictionary(uniqueKeysWithValues: try await steps(id).map { ($0.name, $0.state) })
+        XCTAssertEqual(states[.credentialPolicy], "conflict")
+
+        // A policy Unified CM does not know: the update is refused, the order rolled back.
+        try fault("clear=1")
+        let unknown = try harness.ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Nope", "--wait"])
+        XCTAssertEqual(unknown.status, 1, unknown.stdout)
+        let refused = try await self.order(try orderID(from: unknown))
+        XCTAssertEqual(refused.state, "rolled_back")
+        XCTAssertTrue(refused.error?.contains("Credential Policy 'CP_Nope' was not found") == true, refused.error ?? "")
+        XCTAssertEqual(try object("User", "userid=jdoe"), "", "the user the push added was removed again")
+    }
+
+    /// A user with services moved within its call processor: a change order whose plan re-applies the
+    /// new area's device pool, location and CSSes (partition unchanged) and resets the phone; the
+    /// device's writes equal the plan; the user and its services are placed in the new area. A
+    /// failure part way restores the before-images (the device exactly as before), and a move to an
+    /// area of another call processor is refused in one line.
+    func testMovingAUserWithServicesIsAChangeOrderWhoseUndoRestoresTheBeforeImage() async throws {
+        try await prepare()
+        try addMoveArea()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        XCTAssertTrue(added.stdout.contains("succeeded"), added.stdout)
+        await assertEqual(try await placement("jdoe"), Self.area, "the add order placed the user")
+
+        let dry = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--dry-run"])
+        XCTAssertTrue(dry.stdout.contains("updatePhone name=SEP00AA00BB0001 callingSearchSpaceName=CSS_Local devicePoolName=DP_Site02 locationName=Phantom"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("updateLine pattern=4000 routePartitionName=PT_Internal shareLineAppearanceCssName=CSS_National"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("doDeviceReset deviceName=SEP00AA00BB0001"), dry.stdout)
+        await assertEqual(try await count("orders"), 1, "a dry run stores nothing")
+
+        // The line update fails: the phone's before-image is written back, the device as before.
+        let before = try state()
+        _ = try sim.control("calls?clear=1")
+        try fault("fail=updateLine:1")
+        let failed = try harness.ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])
+        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr)
+        let failedOrder = try await order(try orderID(from: failed))
+        XCTAssertEqual(failedOrder.kind, "change")
+        XCTAssertEqual(failedOrder.state, "rolled_back", failedOrder.error ?? "")
+        XCTAssertEqual(try state(), before, "undo restored the before-image")
+        let undoWrites = try writes()
+        XCTAssertEqual(undoWrites.filter { $0.hasPrefix("updatePhone") }.count, 2, "the update and its undo: \(undoWrites)")
+        await assertEqual(try await placement("jdoe"), Self.area, "not moved")
+
+        try fault("clear=1")
+        _ = try sim.control("calls?clear=1")
+        let moved = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])
+        let id = try orderID(from: moved)
+        await assertEqual(try await order(id).state, "succeeded")
+        let planned = try await plannedWrites(id)
+        XCTAssertEqual(try writes(), planned, "the device's writes are the plan's")
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [], "every request and answer valid against AXLSoap.xsd 12.5")
+        let phone = try object("Phone", "name=SEP00AA00BB0001")
+        for setting in ["devicePoolName=DP_Site02", "locationName=Phantom", "callingSearchSpaceName=CSS_Local", "lines=1:4000/PT_Internal"] {
+            XCTAssertTrue(phone.contains(setting), "\(setting): \(phone)")
+        }
+        XCTAssertTrue(try object("Line", "pattern=4000").contains("shareLineAppearanceCssName=CSS_National"))
+        await assertEqual(try await placement("jdoe"), Self.moveArea)
+        let areas = try await sql("SELECT DISTINCT service_area FROM user_services WHERE user_id = 'jdoe'").map { try $0.decode("service_area", as: String.self) }
+        XCTAssertEqual(areas, [Self.moveArea], "the services followed the user")
+
+        // Another call processor: refused in one line, nothing written.
+        try await harness.register("OtherCCM", kind: .callProcessor, simulator: sim)
+        let (infra, _) = try await harness.sync(.infra, "OtherCCM")
+        XCTAssertEqual(infra.status, 0, infra.stdout + infra.stderr)
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", "SA_Other", "--call-processor", "OtherCCM", "--device-pool", "DP_Site01"])
+        let orders = try await count("orders")
+        let across = try harness.ucp(["user", "move", "jdoe", "--service-area", "SA_Other"])
+        XCTAssertNotEqual(across.status, 0)
+        XCTAssertTrue(across.stderr.hasPrefix("ucp: service-area: 'SA_Other' uses call processor 'OtherCCM', but 'jdoe' has a phone on 'TestCCM': moving across call processors is not supported"), across.stderr)
+        XCTAssertEqual(across.stderr.split(separator: "\n").count, 1)
+        await assertEqual(try await count("orders"), orders)
+        await assertEqual(try await placement("jdoe"), Self.moveArea)
+    }
+
+    /// Drift between a move's step and its undo: someone changes the moved phone while the line step
+    /// is held up; the line step then fails, the rollback leaves the phone as that person left it,
+    /// restores the rest, and the change order needs attention.
+    func testDriftBeforeTheUndoOfAMoveEndsNeedingAttention() async throws {
+        try await prepare()
+        try addMoveArea()
+        _ = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        _ = try sim.control("calls?clear=1")
+        // The line step's read waits until the test has made its change (the test waits for that
+        // read to arrive, then changes the phone; the pause only bounds how long the device waits).
+        try fault("pause-seconds=20&stall=getLine:1&fail=updateLine:1")
+        let move = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea])
+        await assertTrue(try await eventually(timeout: 60) { try self.calls().contains { $0.hasPrefix("getLine") } }, "the line step's read arrives")
+        XCTAssertTrue(try object("Phone", "name=SEP00AA00BB0001").contains("devicePoolName=DP_Site02"), "the phone step is done")
+        XCTAssertEqual(try sim.axl("updatePhone") { writer in
+            writer.element("name", "SEP00AA00BB0001")
+            writer.element("devicePoolName", "DP_Site03")
+        }, 200)
+        let id = try orderID(from: move)
+        await assertTrue(try await eventually(timeout: 90) { try await self.order(id).isFinished }, "the order ends")
+        let order = try await order(id)
+        XCTAssertEqual(order.state, "needs_attention", order.error ?? "")
+        XCTAssertTrue(order.error?.contains("drift") == true, order.error ?? "")
+        let phone = try object("Phone", "name=SEP00AA00BB0001")
+        XCTAssertTrue(phone.contains("devicePoolName=DP_Site03"), "the phone is left as someone else changed it: \(phone)")
+        let states = try await steps(order.id).map { "\($0.name.rawValue) \($0.state)" }
+        XCTAssertEqual(states, ["move_phone conflict", "move_line failed", "reset pending"])
+        await assertEqual(try await placement("jdoe"), Self.area, "not moved")
+    }
+
+    /// The order id in the first line a user order's submission prints (`order N submitted …`).
+    func orderID(from result: CommandResult) throws -> Int64 {
+        guard let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("order ") && $0.contains(" submitted") }),
+              let id = line.split(separator: " ").dropFirst().first.flatMap({ Int64($0) }) else {
+            throw TestFailure("no order id in: \(result.stdout)\(result.stderr)")
+        }
+        return id
+    }
+}
