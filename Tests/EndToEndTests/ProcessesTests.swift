@@ -147,7 +147,8 @@ final class ProcessesTests: XCTestCase {
             try await store.jobLogRead(id: orderID).contains { $0.message == "noop started" }
         })
         processes.kill("b")
-        try processes.start("c", ["worker", "--stand-in-jobs", "--name", "c", "--lease", "3s", "--stand-in-sync", "d1=seconds:0.3"])
+        // c's lease is long: a heartbeat late on a loaded machine must not lose the order a second time.
+        try processes.start("c", ["worker", "--stand-in-jobs", "--name", "c", "--lease", "15s", "--stand-in-sync", "d1=seconds:0.3"])
         // And the freed sync slot works: a new sync runs to success.
         let nextSyncID = try await store.jobEnqueue(.init(DomainSync.self, target: "d1", actor: "test")).id
         await assertTrue(try await eventually(timeout: 30) {
