@@ -140,7 +140,7 @@ struct OrderCommand: AsyncParsableCommand {
 /// How orders are shown: the table of steps, JSON, and the wait with progress.
 enum OrderOutput {
     static func step(position: Int, _ step: PlannedStep) -> [String: Any] {
-        ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
+        Representation.plannedStep(position: position, step)
     }
 
     /// A plan's calls, one a line, numbered by step.
