@@ -69,7 +69,10 @@ printf 'pw\n' | "$UCP" device add --name cucm-lab --kind cucm --address cucm.lab
 "$UCP" schedule add --name Nightly --every 1d --builder cp >/dev/null
 TOKEN=$("$UCP" token create --name api-check --role admin)
 
-"$UCP" serve --listen 127.0.0.1:0 >"$RUN_DIR/serve.log" 2>&1 &
+# schemathesis's negative-authentication checks fail on purpose, from the one client address its valid
+# requests come from too: with the default throttle (5 free failures) those then get 429 and go
+# untested. The throttle itself is covered by RoleMatrixTests.testRepeatedFailuresAreSlowedDown.
+"$UCP" serve --listen 127.0.0.1:0 --auth-free-failures 1000000 >"$RUN_DIR/serve.log" 2>&1 &
 SERVE_PID=$!
 PORT=""
 for _ in $(seq 1 300); do
@@ -93,5 +96,10 @@ if ((rc != 0)); then
     sed 's/^/  /' "$RUN_DIR/st.log" | tail -150
 fi
 grep -q "$TOKEN" "$RUN_DIR/serve.log" && die "the token appears in the server's log"
+# An operation answered mostly 429 was not really exercised.
+if grep -qi "rate limited" "$RUN_DIR/st.log"; then
+    log "schemathesis was rate limited: $(grep -i "rate limited" "$RUN_DIR/st.log" | head -1)"
+    ((rc != 0)) || rc=1
+fi
 log "api-check: schemathesis status $rc"
 exit "$rc"
