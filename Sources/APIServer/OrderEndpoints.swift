@@ -73,7 +73,7 @@ extension Endpoints {
         // `ucp order plan -f FILE --json`: the body is the order file (JSON is YAML), read by the same parser.
         Endpoint("POST", "/api/v1/orders/plan") { call in
             let request = try orderRequest(try await call.bodyBytes())
-            let plan = try await call.withConnection { try await OrderStore($0).plan(request) }
+            let plan = try await namedInBody { try await call.withConnection { try await OrderStore($0).plan(request) } }
             return try call.json(plan.steps.enumerated().map { Representation.plannedStep(position: $0.offset + 1, $0.element) })
         },
         // `ucp order submit -f FILE [--key K]`, the key from `Idempotency-Key`, answered as `POST /api/v1/syncs` answers.
@@ -82,7 +82,9 @@ extension Endpoints {
                 let request = try orderRequest(bytes)
                 return try await call.withConnection { connection -> (HTTPResponse.Status, Data) in
                     let store = OrderStore(connection)
-                    let submitted = try await store.submit(request, key: call.request.header("Idempotency-Key"), actor: call.actor)
+                    let submitted = try await namedInBody {
+                        try await store.submit(request, key: call.request.header("Idempotency-Key"), actor: call.actor)
+                    }
                     let order = submitted.order
                     let object = Representation.orderDetail(order, steps: try await store.steps(orderID: order.id))
                     return (submitted.created ? .accepted : .ok, try Representation.encode(["created": submitted.created, "order": object]))
@@ -90,10 +92,10 @@ extension Endpoints {
             }
         },
         Endpoint("POST", "/api/v1/orders/{id}/retry") { call in
-            try await orderAction(call) { store, id in try await store.retry(id: id, actor: call.actor) }
+            try await orderAction(call) { store, id in _ = try await store.retry(id: id, actor: call.actor); return id }
         },
         Endpoint("POST", "/api/v1/orders/{id}/rollback") { call in
-            try await orderAction(call) { store, id in try await store.rollback(id: id, actor: call.actor) }
+            try await orderAction(call) { store, id in _ = try await store.rollback(id: id, actor: call.actor); return id }
         },
         Endpoint("POST", "/api/v1/orders/{id}/cancel") { call in
             try await orderAction(call) { store, id in try await store.cancel(id: id, actor: call.actor).order.id }
@@ -106,8 +108,20 @@ extension Endpoints {
         return try OrderFile.parse(text, file: "body")
     }
 
-    /// `order retry|rollback|cancel ID`: the order the action acts on, and the order it queued (a cancel
-    /// makes a new cancel order) with that order's job.
+    /// A user, domain or service area the body names that does not exist is bad input (400), not a
+    /// missing resource at the request's path (404).
+    static func namedInBody<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as InputError {
+            var problem = Problem(error)
+            if problem.status == .notFound { problem.status = .badRequest }
+            throw problem
+        }
+    }
+
+    /// `order retry|rollback|cancel ID`: `act` returns the order that now runs (the same one, or the
+    /// cancel order a cancel makes), answered with its steps and its job.
     static func orderAction(_ call: APICall, _ act: @escaping @Sendable (OrderStore, Int64) async throws -> Int64) async throws -> Response {
         let id = try call.id(field: "order id")
         _ = try await call.body(fields: [])

@@ -48,12 +48,14 @@ final class RoleMatrixTests: XCTestCase {
             """))
         try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ('jdoe', 'Sales', 'Jane')"))
         /// A stored order in `state` with one step (`done` for a succeeded one, so its cancel has something to undo).
+        var storedLine = 4999
         func storedOrder(_ state: String) async throws -> Int64 {
+            storedLine -= 1
             let id: Int64 = try await fixture.owner.query(Statement("", """
                 INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, submitted_by)
-                VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', '4999', 'SEP' || upper(substr(md5(random()::text), 1, 12)), $1, 'setup')
+                VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', $2, 'SEP' || upper(substr(md5(random()::text), 1, 12)), $1, 'setup')
                 RETURNING id
-                """), [state]).first!.decode("id")
+                """), [state, String(storedLine)]).first!.decode("id")
             try await fixture.owner.query(Statement("", """
                 INSERT INTO order_steps (order_id, position, name, device, call, state)
                 VALUES ($1, 1, 'user', 'cucm-keep', '[{"operation": "addUser", "values": []}]', $2)
