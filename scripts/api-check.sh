@@ -68,6 +68,16 @@ printf 'pw\n' | "$UCP" device add --name cucm-lab --kind cucm --address cucm.lab
 "$UCP" domain add --name Sales >/dev/null
 "$UCP" schedule add --name Nightly --every 1d --builder cp >/dev/null
 TOKEN=$("$UCP" token create --name api-check --role admin)
+# Orders for the order actions to find (ids 1 and 2: the coverage phase tries the smallest id):
+# a failed one (retry, rollback) and a succeeded one (cancel).
+psql "$PG_URL" -qAt -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "storing the orders failed"
+INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, submitted_by) VALUES
+  ('add', 'Sales', 'London', 'jdoe', 'cucm-lab', '4000', 'SEP001122334455', 'failed', 'api-check'),
+  ('add', 'Sales', 'London', 'asmith', 'cucm-lab', '4001', 'SEP001122334466', 'succeeded', 'api-check');
+INSERT INTO order_steps (order_id, position, name, device, call, state) VALUES
+  (1, 1, 'user', 'cucm-lab', '[{"operation": "addUser", "values": []}]', 'failed'),
+  (2, 1, 'user', 'cucm-lab', '[{"operation": "addUser", "values": []}]', 'done');
+SQL
 
 # schemathesis's negative-authentication checks fail on purpose, from the one client address its valid
 # requests come from too: with the default throttle (5 free failures) those then get 429 and go

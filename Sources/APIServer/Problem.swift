@@ -74,7 +74,10 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             if error.status == .notFound {
-                let methods = known.filter { Self.matches(pattern: $0.path, path: request.uri.path) }.map(\.method)
+                // A literal route (`/api/v1/orders/plan`) takes its path from a parameter's (`/api/v1/orders/{id}`), as the router does.
+                let matching = known.filter { Self.matches(pattern: $0.path, path: request.uri.path) }
+                let literal = matching.filter { $0.path == request.uri.path }
+                let methods = (literal.isEmpty ? matching : literal).map(\.method)
                 if !methods.isEmpty {
                     var response = Problem(status: .methodNotAllowed,
                                            detail: "method: \(request.method.rawValue) is not allowed here (allowed: \(methods.joined(separator: ", ")))").response()
