@@ -2,11 +2,12 @@
 # The status page in a real browser: headless Chromium (Debian's chromium and chromium-driver,
 # driven by selenium from PyPI; each installed when missing) signs in with a viewer token and loads
 # `/` of `ucp serve` while a (stand-in) infrastructure sync runs; the check reads the page's DOM until
-# it shows that sync with its progress bar past zero, saves a screenshot and says what it found.
+# it shows that sync with its progress bar past zero, and a stored order's row among the recent
+# orders with its state and steps; saves a screenshot and says what it found.
 #
 #   bash scripts/status-page-check.sh [--screenshot FILE]    # default /tmp/ucp-status-page.png
 #
-# Last line: `status-page: job N sync.infra of cucm-lab at DONE/TOTAL (screenshot FILE)`.
+# Last line: `status-page: job N sync.infra of cucm-lab at DONE/TOTAL (…); order N succeeded 2/2 steps (screenshot FILE)`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -64,6 +65,18 @@ export UCP_MIGRATIONS_DIR="$ROOT/migrations"
 "$UCP" migrate >"$RUN_DIR/migrate.log" 2>&1 || die "ucp migrate failed: $(cat "$RUN_DIR/migrate.log")"
 "$UCP" schedule add --name Nightly --every 1d --builder cp >/dev/null
 TOKEN=$("$UCP" token create --name wallboard --role viewer)
+# An order for the page's "recent orders" (stored as a finished one: this check runs no device).
+"$UCP" domain add --name Sales >/dev/null
+ORDER_ID=$(psql "$PG_URL" -qAt -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, submitted_by)
+VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-lab', '4000', 'SEP001122334455', 'succeeded', 'status-page-check') RETURNING id;
+SQL
+) || die "storing an order failed"
+psql "$PG_URL" -qAt -v ON_ERROR_STOP=1 -v order="$ORDER_ID" >/dev/null <<'SQL' || die "storing its steps failed"
+INSERT INTO order_steps (order_id, position, name, device, call, state) VALUES
+  (:order, 1, 'user', 'cucm-lab', '[{"operation": "addUser", "values": []}]', 'done'),
+  (:order, 2, 'line', 'cucm-lab', '[{"operation": "addLine", "values": []}]', 'done');
+SQL
 
 # A sync that runs long enough to be seen, reporting progress every step.
 "$UCP" worker --name w1 --stand-in-sync 'cucm-lab=seconds:90' >"$RUN_DIR/worker.log" 2>&1 &
@@ -81,7 +94,7 @@ done
 log "status page: http://127.0.0.1:$PORT/"
 
 # The token reaches the browser through the environment and the sign-in form, never argv.
-UCP_VIEWER_TOKEN="$TOKEN" URL="http://127.0.0.1:$PORT/" SCREENSHOT="$SCREENSHOT" python3 - <<'PY'
+ORDER_ID="$ORDER_ID" UCP_VIEWER_TOKEN="$TOKEN" URL="http://127.0.0.1:$PORT/" SCREENSHOT="$SCREENSHOT" python3 - <<'PY'
 import os, sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -115,8 +128,12 @@ try:
     assert driver.find_element(By.ID, "maintenance").get_attribute("data-active") == "true", "a running sync holds maintenance mode"
     assert "Nightly" in driver.find_element(By.ID, "schedules").text, "the schedule is listed"
     assert "wallboard" == driver.find_element(By.ID, "signed-in-as").text
+    order = driver.find_element(By.CSS_SELECTOR, f'#recent-orders tr.order[data-order-id="{os.environ["ORDER_ID"]}"]')
+    order_seen = (order.get_attribute("data-state"), order.get_attribute("data-steps-done"), order.get_attribute("data-steps-total"))
+    assert order_seen == ("succeeded", "2", "2"), f"order row {order_seen}: {order.text}"
     driver.save_screenshot(os.environ["SCREENSHOT"])
-    print(f"status-page: job {job} sync.infra of cucm-lab at {done}/{total} ({text}) (screenshot {os.environ['SCREENSHOT']})")
+    print(f"status-page: job {job} sync.infra of cucm-lab at {done}/{total} ({text}); order {os.environ['ORDER_ID']} succeeded 2/2 steps"
+          f" (screenshot {os.environ['SCREENSHOT']})")
 finally:
     driver.quit()
 PY

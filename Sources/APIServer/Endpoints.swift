@@ -93,10 +93,32 @@ enum Endpoints {
     /// `ucp submit sync` over HTTP. With an `Idempotency-Key`, a retry of the same request gets the first
     /// answer again (the queue's de-duplication key already keeps a second equal sync out of the queue).
     static let syncs = Endpoint("POST", "/api/v1/syncs") { call in
+        try await idempotent(call, path: "/api/v1/syncs") { bytes in
+            let body = try await call.body(fields: ["kind", "device", "domain", "dry_run", "allow_deletes", "priority"], bytes: bytes)
+            let submission = try SyncSubmission(
+                kind: try body.required("kind", body.string("kind")), device: try body.string("device"), domain: try body.string("domain"),
+                dryRun: try body.bool("dry_run") ?? false, allowDeletes: try body.int("allow_deletes"),
+                priority: try body.int("priority") ?? 0, actor: call.actor)
+            let (job, created) = try await call.withConnection { connection -> (Job, Bool) in
+                let (id, created) = try await submission.enqueue(connection)
+                guard let job = try await QueueStore(connection).jobGet(id: id) else {
+                    throw InputError(field: "job \(id)", problem: "no such job")
+                }
+                return (job, created)
+            }
+            return (created ? .accepted : .ok, try Representation.encode(["created": created, "job": Representation.job(job)]))
+        }
+    }
+
+    /// A submit with an optional `Idempotency-Key` (syncs, orders): a token's retry of the same request
+    /// (method, path, body) gets the first answer again, marked `Idempotent-Replayed`; the key used with
+    /// another request is refused (409). `submit` reads the body and answers 202 when it made something new.
+    static func idempotent(_ call: APICall, path: String,
+                           _ submit: ([UInt8]) async throws -> (HTTPResponse.Status, Data)) async throws -> Response {
         let bytes = try await call.bodyBytes()
         let key = call.request.header("Idempotency-Key")
         if let key { try IdempotencyStore.validateKey(key) }
-        let digest = IdempotencyStore.requestDigest(method: "POST", path: "/api/v1/syncs", body: bytes)
+        let digest = IdempotencyStore.requestDigest(method: "POST", path: path, body: bytes)
         if let key, let tokenID = call.token?.id {
             switch try await call.withConnection({ try await IdempotencyStore($0).lookup(tokenID: tokenID, key: key, requestDigest: digest) }) {
             case .new: break
@@ -108,20 +130,7 @@ enum Endpoints {
                 throw Problem(status: .conflict, detail: "Idempotency-Key: already used with another request", field: "Idempotency-Key")
             }
         }
-        let body = try await call.body(fields: ["kind", "device", "domain", "dry_run", "allow_deletes", "priority"], bytes: bytes)
-        let submission = try SyncSubmission(
-            kind: try body.required("kind", body.string("kind")), device: try body.string("device"), domain: try body.string("domain"),
-            dryRun: try body.bool("dry_run") ?? false, allowDeletes: try body.int("allow_deletes"),
-            priority: try body.int("priority") ?? 0, actor: call.actor)
-        let (job, created) = try await call.withConnection { connection -> (Job, Bool) in
-            let (id, created) = try await submission.enqueue(connection)
-            guard let job = try await QueueStore(connection).jobGet(id: id) else {
-                throw InputError(field: "job \(id)", problem: "no such job")
-            }
-            return (job, created)
-        }
-        let status: HTTPResponse.Status = created ? .accepted : .ok
-        let data = try Representation.encode(["created": created, "job": Representation.job(job)])
+        let (status, data) = try await submit(bytes)
         if let key, let tokenID = call.token?.id {
             try await call.withConnection {
                 try await IdempotencyStore($0).record(tokenID: tokenID, key: key, requestDigest: digest, status: status.code,

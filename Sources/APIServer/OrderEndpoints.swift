@@ -28,6 +28,11 @@ extension Representation {
         ]
     }
 
+    /// A planned step as `ucp order plan --json` prints it.
+    package static func plannedStep(position: Int, _ step: PlannedStep) -> [String: Any] {
+        ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
+    }
+
     /// `order show --json`: the order with its steps.
     package static func orderDetail(_ order: Order, steps: [OrderStep]) -> [String: Any] {
         var object = Self.order(order)
@@ -65,5 +70,67 @@ extension Endpoints {
             }
             return APICall.json(data)
         },
+        // `ucp order plan -f FILE --json`: the body is the order file (JSON is YAML), read by the same parser.
+        Endpoint("POST", "/api/v1/orders/plan") { call in
+            let request = try orderRequest(try await call.bodyBytes())
+            let plan = try await namedInBody { try await call.withConnection { try await OrderStore($0).plan(request) } }
+            return try call.json(plan.steps.enumerated().map { Representation.plannedStep(position: $0.offset + 1, $0.element) })
+        },
+        // `ucp order submit -f FILE [--key K]`, the key from `Idempotency-Key`, answered as `POST /api/v1/syncs` answers.
+        Endpoint("POST", "/api/v1/orders") { call in
+            try await idempotent(call, path: "/api/v1/orders") { bytes in
+                let request = try orderRequest(bytes)
+                return try await call.withConnection { connection -> (HTTPResponse.Status, Data) in
+                    let store = OrderStore(connection)
+                    let submitted = try await namedInBody {
+                        try await store.submit(request, key: call.request.header("Idempotency-Key"), actor: call.actor)
+                    }
+                    let order = submitted.order
+                    let object = Representation.orderDetail(order, steps: try await store.steps(orderID: order.id))
+                    return (submitted.created ? .accepted : .ok, try Representation.encode(["created": submitted.created, "order": object]))
+                }
+            }
+        },
+        Endpoint("POST", "/api/v1/orders/{id}/retry") { call in
+            try await orderAction(call) { store, id in _ = try await store.retry(id: id, actor: call.actor); return id }
+        },
+        Endpoint("POST", "/api/v1/orders/{id}/rollback") { call in
+            try await orderAction(call) { store, id in _ = try await store.rollback(id: id, actor: call.actor); return id }
+        },
+        Endpoint("POST", "/api/v1/orders/{id}/cancel") { call in
+            try await orderAction(call) { store, id in try await store.cancel(id: id, actor: call.actor).order.id }
+        },
     ]
+
+    /// An order file sent as the body: the command line's parser and checks, the body named as the file.
+    static func orderRequest(_ bytes: [UInt8]) throws -> OrderRequest {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw InputError(field: "body", problem: "must be UTF-8 text") }
+        return try OrderFile.parse(text, file: "body")
+    }
+
+    /// A user, domain or service area the body names that does not exist is bad input (400), not a
+    /// missing resource at the request's path (404).
+    static func namedInBody<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as InputError {
+            var problem = Problem(error)
+            if problem.status == .notFound { problem.status = .badRequest }
+            throw problem
+        }
+    }
+
+    /// `order retry|rollback|cancel ID`: `act` returns the order that now runs (the same one, or the
+    /// cancel order a cancel makes), answered with its steps and its job.
+    static func orderAction(_ call: APICall, _ act: @escaping @Sendable (OrderStore, Int64) async throws -> Int64) async throws -> Response {
+        let id = try call.id(field: "order id")
+        _ = try await call.body(fields: [])
+        let data = try await call.withConnection { connection -> Data in
+            let store = OrderStore(connection)
+            let queued = try await act(store, id)
+            guard let order = try await store.order(id: queued) else { throw OrderStore.noSuchOrder(queued) }
+            return try Representation.encode(Representation.orderDetail(order, steps: try await store.steps(orderID: queued)))
+        }
+        return APICall.json(data, status: .accepted)
+    }
 }

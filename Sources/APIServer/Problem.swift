@@ -19,7 +19,8 @@ struct Problem: Error {
     }
 
     /// Refused input: 404 when it names something that does not exist, 409 when the thing is in a state
-    /// that refuses the change (a finished job canceled, a device still referred to), else 400.
+    /// that refuses the change (a finished job canceled, a device still referred to, an order
+    /// retried that did not fail), else 400.
     init(_ error: InputError) {
         let single = error.others.isEmpty
         let status: HTTPResponse.Status
@@ -37,7 +38,8 @@ struct Problem: Error {
     static let notFoundProblems = ["no such ", "no token is named", "no run yet"]
     /// Their words for "not in this state" (`already finished`, `not running`, `is progressing`, …).
     static let conflictProblems = ["already ", "not running", "is progressing", "cannot be removed while", "no run in progress",
-                                   "acts on synchronizations only", "at this very moment"]
+                                   "acts on synchronizations only", "at this very moment",
+                                   "; only a "]
 
     static func from(_ error: any Error, logger: Logger, route: Route) -> Problem {
         switch error {
@@ -72,7 +74,10 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             if error.status == .notFound {
-                let methods = known.filter { Self.matches(pattern: $0.path, path: request.uri.path) }.map(\.method)
+                // A literal route (`/api/v1/orders/plan`) takes its path from a parameter's (`/api/v1/orders/{id}`), as the router does.
+                let matching = known.filter { Self.matches(pattern: $0.path, path: request.uri.path) }
+                let literal = matching.filter { $0.path == request.uri.path }
+                let methods = (literal.isEmpty ? matching : literal).map(\.method)
                 if !methods.isEmpty {
                     var response = Problem(status: .methodNotAllowed,
                                            detail: "method: \(request.method.rawValue) is not allowed here (allowed: \(methods.joined(separator: ", ")))").response()

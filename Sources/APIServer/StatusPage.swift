@@ -1,6 +1,7 @@
 import Foundation
 import HTTPAPI
 import Hummingbird
+import Orders
 import Postgres
 import Queue
 import ScheduleRules
@@ -60,6 +61,7 @@ enum StatusPage {
         var status: QueueStatus
         var schedules: [Schedule]
         var recentJobs: [Job]
+        var recentOrders: [OrderStore.Progress]
         var audit: [AuditEntry]
 
         static func read(_ connection: Connection) async throws -> Snapshot {
@@ -68,6 +70,7 @@ enum StatusPage {
                 status: try await queue.statusSnapshot(workersWithinSeconds: 120),
                 schedules: try await ScheduleStore(connection).scheduleList(),
                 recentJobs: try await queue.jobList(state: nil, type: nil, limit: 10),
+                recentOrders: try await OrderStore(connection).recent(limit: 10),
                 audit: try await queue.auditTail(limit: 10))
         }
     }
@@ -198,7 +201,23 @@ enum StatusPage {
             body += "</table>"
         }
 
-        body += "<h2>Recent jobs and orders</h2><table id=\"recent-jobs\"><tr><th>job</th><th>kind</th><th>type</th><th>target</th><th>state</th><th>created</th></tr>"
+        body += "<h2>Recent orders</h2>"
+        if snapshot.recentOrders.isEmpty {
+            body += "<p id=\"recent-orders\" class=\"muted\">none</p>"
+        } else {
+            body += "<table id=\"recent-orders\"><tr><th>order</th><th>user</th><th>type</th><th>state</th><th>steps</th><th>updated</th></tr>"
+            for entry in snapshot.recentOrders {
+                let order = entry.order
+                let type = order.cancels.map { "cancel of \($0)" } ?? order.kind
+                body += "<tr class=\"order\" data-order-id=\"\(order.id)\" data-state=\"\(escape(order.state))\" data-steps-done=\"\(entry.stepsDone)\" "
+                    + "data-steps-total=\"\(entry.stepsTotal)\"><td>\(order.id)</td><td>\(escape(order.userID))</td><td>\(escape(type))</td>"
+                    + "<td>\(escape(order.state.replacingOccurrences(of: "_", with: " ")))\(order.error.map { " — " + escape($0) } ?? "")</td>"
+                    + "<td>\(entry.stepsDone)/\(entry.stepsTotal)</td><td>\(escape(time(entry.updatedAt)))</td></tr>"
+            }
+            body += "</table>"
+        }
+
+        body += "<h2>Recent jobs</h2><table id=\"recent-jobs\"><tr><th>job</th><th>kind</th><th>type</th><th>target</th><th>state</th><th>created</th></tr>"
         for job in snapshot.recentJobs {
             body += "<tr><td>\(job.id)</td><td>\(escape(job.kind.rawValue))</td><td>\(escape(job.type))</td><td>\(escape(job.target ?? "-"))</td>"
                 + "<td>\(escape(job.state.rawValue))</td><td>\(escape(time(job.createdAt)))</td></tr>"

@@ -62,6 +62,12 @@ public enum AccessPolicy {
         Route("PUT", "/api/v1/settings/{key}", .admin),
         Route("GET", "/api/v1/orders", .viewer),
         Route("GET", "/api/v1/orders/{id}", .viewer),
+        Route("POST", "/api/v1/orders", .`operator`),
+        // Planning writes nothing, but reads the inventory as a submit would: operators plan what they submit.
+        Route("POST", "/api/v1/orders/plan", .`operator`),
+        Route("POST", "/api/v1/orders/{id}/retry", .`operator`),
+        Route("POST", "/api/v1/orders/{id}/rollback", .`operator`),
+        Route("POST", "/api/v1/orders/{id}/cancel", .`operator`),
     ]
 
     public enum Decision: Sendable, Equatable {

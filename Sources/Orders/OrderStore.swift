@@ -265,6 +265,22 @@ public struct OrderStore: Sendable {
         try await connection.query(OrderSQL.orderList, [state, user, Int64(limit), before]).map(Order.init(row:))
     }
 
+    /// An order with how many of its steps are through (done or skipped), for the status page.
+    public struct Progress: Sendable {
+        public var order: Order
+        public var stepsDone: Int
+        public var stepsTotal: Int
+        public var updatedAt: Date
+    }
+
+    /// The latest orders, newest first, with their step counts, in one read.
+    public func recent(limit: Int) async throws -> [Progress] {
+        try await connection.query(OrderSQL.orderRecent, [Int64(limit)]).map { row in
+            Progress(order: try Order(row: row), stepsDone: Int(try row.decode("steps_done") as Int64),
+                     stepsTotal: Int(try row.decode("steps_total") as Int64), updatedAt: try row.decode("updated_at"))
+        }
+    }
+
     public static func noSuchOrder(_ id: Int64) -> InputError { InputError(field: "order \(id)", problem: "no such order") }
 
     // MARK: the operator's actions
@@ -328,4 +344,14 @@ public struct OrderStore: Sendable {
             return (try Order(row: try session.query(OrderSQL.orderGet, [cancelID]).first!), jobID)
         }
     }
+}
+
+extension OrderSQL {
+    /// The latest orders with their steps through and in all. $1 limit.
+    static let orderRecent = Statement("order_recent", """
+        SELECT \(columns), o.updated_at,
+               (SELECT count(*) FROM order_steps s WHERE s.order_id = o.id AND s.state IN ('done', 'skipped')) AS steps_done,
+               (SELECT count(*) FROM order_steps s WHERE s.order_id = o.id) AS steps_total
+          FROM orders o ORDER BY o.id DESC LIMIT $1
+        """)
 }

@@ -27,7 +27,7 @@ struct OrderCommand: AsyncParsableCommand {
             let request = try OrderFile.read(path: file)
             let plan = try await OrderStore(Connection(try await Database.open())).plan(request)
             if json {
-                print(try Output.json(plan.steps.enumerated().map { OrderOutput.step(position: $0.offset + 1, $0.element) }))
+                print(try Output.json(plan.steps.enumerated().map { Representation.plannedStep(position: $0.offset + 1, $0.element) }))
                 return
             }
             print("order: add \(plan.inputs.user.userID) in service area '\(plan.inputs.area.name)' of domain '\(request.domain)'"
@@ -139,10 +139,6 @@ struct OrderCommand: AsyncParsableCommand {
 
 /// How orders are shown: the table of steps, JSON, and the wait with progress.
 enum OrderOutput {
-    static func step(position: Int, _ step: PlannedStep) -> [String: Any] {
-        ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
-    }
-
     /// A plan's calls, one a line, numbered by step.
     static func planLines(_ steps: [PlannedStep]) -> [String] {
         steps.enumerated().flatMap { index, step in

@@ -1,6 +1,7 @@
 import APIServer
 import ArgumentParser
 import Foundation
+import HTTPAPI
 import Postgres
 import Queue
 import Runtime
@@ -20,6 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "A reverse proxy terminates TLS in front of this server: allow a non-loopback --listen and trust the last X-Forwarded-For address.")
     var behindProxy = false
     @Option(help: "Connections to PostgreSQL at most (1 to 100).") var connections: Int = 8
+    @Option(help: ArgumentHelp("Failed authentications in a row a client may make before each further attempt must wait (1 to 1000000).",
+                               discussion: "Raise it only for a test client that fails on purpose (scripts/api-check.sh's schemathesis run)."))
+    var authFreeFailures: Int = AuthThrottle.Rules().freeFailures
     @OptionGroup var role: RoleOptions
 
     func run() async throws {
@@ -27,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
         try address.checkServable(behindProxy: behindProxy)
         guard (1...100).contains(connections) else {
             throw InputError(field: "connections", problem: "must be a whole number from 1 to 100 (got \(connections))")
+        }
+        guard (1...1_000_000).contains(authFreeFailures) else {
+            throw InputError(field: "auth-free-failures", problem: "must be a whole number from 1 to 1000000 (got \(authFreeFailures))")
         }
         let logger = try role.bootstrapLogs(process: Names.defaultProcessName(role: "serve"))
         guard let database = try await Database.openWaiting(logger: logger) else { return }
@@ -41,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = APIServerConfiguration(listen: address, behindProxy: behindProxy, knownJobTypes: JobTypes.contracts,
                                                    databaseDescription: "\(database)")
         configuration.poolSize = connections
+        configuration.throttleRules.freeFailures = authFreeFailures
         // `/metrics` of this process: the API's own requests and what the queue's gauges read.
         Telemetry.bootstrapMetrics()
         let metrics = ExtraRoute(method: "GET", path: "/metrics") { _ in TelemetryRoutes.metricsResponse() }

@@ -43,7 +43,28 @@ final class RoleMatrixTests: XCTestCase {
         try await fixture.owner.query(Statement("", """
             INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ('Sales', 'London', 'cucm-keep', 'DP-London')
             """))
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO service_area_dn_blocks (domain, service_area, first_number, last_number) VALUES ('Sales', 'London', '4000', '4999')
+            """))
         try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ('jdoe', 'Sales', 'Jane')"))
+        /// A stored order in `state` with one step (`done` for a succeeded one, so its cancel has something to undo).
+        var storedLine = 4999
+        func storedOrder(_ state: String) async throws -> Int64 {
+            storedLine -= 1
+            let id: Int64 = try await fixture.owner.query(Statement("", """
+                INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, submitted_by)
+                VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', $2, 'SEP' || upper(substr(md5(random()::text), 1, 12)), $1, 'setup')
+                RETURNING id
+                """), [state, String(storedLine)]).first!.decode("id")
+            try await fixture.owner.query(Statement("", """
+                INSERT INTO order_steps (order_id, position, name, device, call, state)
+                VALUES ($1, 1, 'user', 'cucm-keep', '[{"operation": "addUser", "values": []}]', $2)
+                """), [id, state == "succeeded" ? "done" : "failed"])
+            return id
+        }
+        func orderFile() -> String {
+            #"{"domain": "Sales", "service_area": "London", "user": "jdoe", "phone": {"name": "SEP\#(UUID().uuidString.prefix(12).replacingOccurrences(of: "-", with: "0"))", "model": "Cisco 8845"}}"#
+        }
         let order: Int64 = try await fixture.owner.query(Statement("", """
             INSERT INTO orders (kind, domain, service_area, user_id, call_processor, submitted_by)
             VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', 'setup') RETURNING id
@@ -85,6 +106,10 @@ final class RoleMatrixTests: XCTestCase {
                 _ = try fixture.token(name, role: "viewer")
                 return ("/api/v1/tokens/\(name)", nil)
             case ("PUT", "/api/v1/settings/{key}"): return ("/api/v1/settings/analog_phone_support", #"{"value": "on"}"#)
+            case ("POST", "/api/v1/orders"), ("POST", "/api/v1/orders/plan"): return (route.path, orderFile())
+            case ("POST", "/api/v1/orders/{id}/retry"): return ("/api/v1/orders/\(try await storedOrder("failed"))/retry", nil)
+            case ("POST", "/api/v1/orders/{id}/rollback"): return ("/api/v1/orders/\(try await storedOrder("failed"))/rollback", nil)
+            case ("POST", "/api/v1/orders/{id}/cancel"): return ("/api/v1/orders/\(try await storedOrder("succeeded"))/cancel", nil)
             default:
                 let path = route.path.replacingOccurrences(of: "{id}", with: "\(route.path.hasPrefix("/api/v1/orders") ? order : shown)")
                     .replacingOccurrences(of: "/devices/{name}", with: "/devices/cucm-keep")
@@ -153,6 +178,25 @@ final class RoleMatrixTests: XCTestCase {
         let slowed = try fixture.send(.get, "/api/v1/status", token: viewer)
         XCTAssertEqual(slowed.status, 429, slowed.body)
         XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "the open probe is not throttled")
+    }
+
+    /// `--auth-free-failures` (scripts/api-check.sh's schemathesis run fails on purpose) moves the point
+    /// where the throttle starts, and no further; a value outside its range is refused in one line.
+    func testFreeFailuresCanBeRaisedForATestClient() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("dashboard", role: "viewer")
+        let refused = try fixture.processes.run(["serve", "--listen", "127.0.0.1:0", "--auth-free-failures", "0"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("auth-free-failures: must be a whole number from 1 to 1000000 (got 0)"), refused.stderr)
+        try await fixture.start(["--auth-free-failures", "8"])
+        for attempt in 1...8 {
+            XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: "ucp_guess\(attempt)").status, 401, "attempt \(attempt)")
+        }
+        XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: viewer).status, 200, "8 failures are free")
+        for attempt in 1...9 {
+            XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: "ucp_guess\(attempt)").status, 401, "attempt \(attempt)")
+        }
+        XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: viewer).status, 429, "the 9th failure in a row is not")
     }
 
     /// The routes the server answers are exactly the route table's.

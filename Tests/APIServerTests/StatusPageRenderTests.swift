@@ -32,4 +32,37 @@ final class StatusPageRenderTests: XCTestCase {
         XCTAssertFalse(html.contains("bob <script>"), "no value reaches the page unescaped")
         XCTAssertTrue(html.contains("<tr><td>running</td><td>sync.infra</td><td>1</td></tr>"), "the queue by state and type")
     }
+
+    /// Recent orders: newest first, a cancel order named as the cancel of its add order, the state
+    /// and the steps through out of all, every value escaped.
+    func testThePageShowsRecentOrdersWithTheirStepsDone() async throws {
+        let database = try await TestServer.freshDatabase()
+        let owner = Connection(database.owner)
+        try await owner.query(Statement("", "INSERT INTO domains (name) VALUES ('Sales')"))
+        let add: Int64 = try await owner.query(Statement("", """
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, error, submitted_by)
+            VALUES ('add', 'Sales', 'London', 'j<doe>', 'cucm-lab', '4000', 'SEP001122334455', 'failed', 'step 2 line: refused & more', 'setup')
+            RETURNING id
+            """)).first!.decode("id")
+        try await owner.query(Statement("", """
+            INSERT INTO order_steps (order_id, position, name, device, call, state) VALUES
+              ($1, 1, 'user', 'cucm-lab', '[{"operation": "addUser", "values": []}]', 'done'),
+              ($1, 2, 'line', 'cucm-lab', '[{"operation": "addLine", "values": []}]', 'failed'),
+              ($1, 3, 'phone', 'cucm-lab', '[{"operation": "addPhone", "values": []}]', 'pending')
+            """), [add])
+        let cancel: Int64 = try await owner.query(Statement("", """
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, cancels, submitted_by)
+            VALUES ('cancel', 'Sales', 'London', 'j<doe>', 'cucm-lab', 'running', $1, 'setup') RETURNING id
+            """), [add]).first!.decode("id")
+
+        let html = StatusPage.render(try await StatusPage.Snapshot.read(Connection(database.app)), token: nil, database: "db")
+        let addRow = "<tr class=\"order\" data-order-id=\"\(add)\" data-state=\"failed\" data-steps-done=\"1\" data-steps-total=\"3\">"
+        let cancelRow = "<tr class=\"order\" data-order-id=\"\(cancel)\" data-state=\"running\" data-steps-done=\"0\" data-steps-total=\"0\">"
+        XCTAssertTrue(html.contains(addRow), html)
+        XCTAssertTrue(html.contains(cancelRow), html)
+        XCTAssertLessThan(try XCTUnwrap(html.range(of: cancelRow)).lowerBound, try XCTUnwrap(html.range(of: addRow)).lowerBound, "newest first")
+        XCTAssertTrue(html.contains("<td>j&lt;doe&gt;</td><td>add</td><td>failed — step 2 line: refused &amp; more</td><td>1/3</td>"), html)
+        XCTAssertTrue(html.contains("<td>cancel of \(add)</td>"), html)
+        XCTAssertFalse(html.contains("j<doe>"))
+    }
 }
