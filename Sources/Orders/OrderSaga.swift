@@ -39,7 +39,7 @@ public struct OrderDevices: Sendable {
     }
 
     /// The bound of the device `call` writes to.
-    func bound(of call: PlannedCall) -> DeviceWriteBound {
+    public func bound(of call: PlannedCall) -> DeviceWriteBound {
         Self.isCUPI(call) ? cupiBound ?? axlBound : axlBound
     }
 
