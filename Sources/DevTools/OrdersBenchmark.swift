@@ -40,6 +40,9 @@ struct BenchOrdersCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-writes-in-flight"), parsing: .unconditional,
             help: "The devices' write bound (1 to 64; the default of a device is 2).")
     var maxWritesInFlight: Int = DeviceValidation.defaultMaxWritesInFlight
+    @Option(name: .customLong("writes-per-second"), parsing: .unconditional,
+            help: "The orders' simulator answers 503 to writes above this many a second (0: no limit); every order must still succeed.")
+    var writesPerSecond: Int = 0
 
     static let domain = "bench-orders"
     static let area = "SA_Bench"
@@ -54,6 +57,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency: must be a whole number from 1 to 64 (got \(concurrency))") }
         guard (0...5000).contains(latencyMilliseconds) else { throw ValidationError("--latency-ms: must be from 0 to 5000 (got \(latencyMilliseconds))") }
         try DeviceValidation.maxWritesInFlight(maxWritesInFlight)
+        guard writesPerSecond >= 0 else { throw ValidationError("--writes-per-second: must be 0 or more (got \(writesPerSecond))") }
     }
 
     func run() async throws {
@@ -94,6 +98,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                        QueueStore.EnqueueParams(UserSync.self, target: "source-cucm", actor: "bench"),
                        QueueStore.EnqueueParams(InfrastructureSync.self, target: "bench-cucm", actor: "bench"),
                        QueueStore.EnqueueParams(UserSync.self, target: "bench-cucm", actor: "bench"),
+                       QueueStore.EnqueueParams(DeviceTest.self, target: "bench-unity", actor: "bench"),
                        QueueStore.EnqueueParams(InfrastructureSync.self, target: "bench-unity", actor: "bench"),
                        QueueStore.EnqueueParams(UserSync.self, target: "bench-unity", actor: "bench")] {
             try await run(params, store: store, workers: workers)
@@ -120,6 +125,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
             OrderRequest(domain: Self.domain, serviceArea: Self.area, user: String(format: "user%06d", Self.orderSimulatorUsers + index),
                          phoneName: String(format: "SEPBE%010d", index), phoneModel: "Cisco 8845", voicemail: true, file: "bench")
         }
+        if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults?writes-per-second=\(writesPerSecond)"))) }
         let before = try Self.requests(target)
         emit("[bench] \(orders) orders (voicemail on for all) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
         let submitters = min(orders, self.workers * concurrency)
@@ -150,6 +156,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         }
         for id in ids { if let order = try await orderStore.order(id: id) { ended.append(order) } }
         let after = try Self.requests(target)
+        if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults"))) }
         let failed = ended.filter { $0.state != "succeeded" }
         guard failed.isEmpty else {
             throw BenchError("\(failed.count) orders did not succeed, e.g. order \(failed[0].id) \(failed[0].state): \(failed[0].error ?? "")")
