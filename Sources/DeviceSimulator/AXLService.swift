@@ -92,7 +92,7 @@ struct AXLService {
         case nil: break
         }
         guard OrderFaults.isWrite(operation) else { return try carryOut(operation, operationNode, version, responder) }
-        try simulator.orderFaults.write("axl") { try carryOut(operation, operationNode, version, responder) }
+        try simulator.orderFaults.write("axl", responder) { try carryOut(operation, operationNode, version, responder) }
     }
 
     /// The answer to a request that passed the checks and faults.

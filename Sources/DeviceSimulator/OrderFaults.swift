@@ -75,15 +75,18 @@ final class OrderFaults: Sendable {
 
     var pauseSeconds: Double { state.withLock { $0.pauseSeconds } }
 
-    /// Carries out one write of `service` (axl or cupi), counted in flight while `body` runs (after
-    /// the `write-ms` delay), so `/devsim/requests` can tell the most writes a device had at once.
-    func write<T>(_ service: String, _ body: () throws -> T) rethrows -> T {
+    /// Carries out one write of `service` (axl or cupi), counted in flight from here (then the
+    /// `write-ms` delay) until its answer starts — not until it is sent: a client that has its answer
+    /// may send its next write before this thread returns — so `/devsim/requests` can tell the most
+    /// writes a device had at once.
+    func write<T>(_ service: String, _ responder: HTTPResponder, _ body: () throws -> T) rethrows -> T {
         let delay = state.withLock { state in
             state.writesInFlight[service, default: 0] += 1
             state.mostWritesInFlight[service] = max(state.mostWritesInFlight[service, default: 0], state.writesInFlight[service]!)
             return state.writeMilliseconds
         }
-        defer { state.withLock { $0.writesInFlight[service, default: 1] -= 1 } }
+        responder.beforeAnswer = { [self] in state.withLock { $0.writesInFlight[service, default: 1] -= 1 } }
+        defer { responder.answering() }
         if delay > 0 { usleep(UInt32(delay) * 1000) }
         return try body()
     }
