@@ -11,6 +11,8 @@ import Postgres
 /// (kill -9, a lost host) loses its connection and with it the slot, so no lease has to expire and
 /// no row has to be cleaned up. A free slot is taken without waiting; when all N are held the write
 /// waits on one of them, blocked in the server (no polling delay), and goes as soon as it is freed.
+/// (Should the job's connection be replaced in the middle of a write — a session the server closed
+/// while idle — that write's slot is gone with the old session; the unlock then finds nothing.)
 ///
 /// Inside one worker the orders first queue here for one of N local places (served in order), so
 /// at most N of a worker's orders ask PostgreSQL for a device's slots at once.
