@@ -130,7 +130,7 @@ let package = Package(
         // Tooling carried by `ucp`: the demo, benchmarks, the simulators' commands, stand-in job types.
         .target(name: "DevTools", dependencies: [
             "UCPCommands", "Postgres", "PostgresCluster", "Schema", "JobCatalog", "Queue", "Sync", "Inventory",
-            "Schedules", "Secrets", "DeviceSimulator", "DirectoryFixtures", "DeviceClients", "AXL", "HTTPAPI", "Runtime",
+            "Schedules", "Secrets", "DeviceSimulator", "DirectoryFixtures", "DeviceClients", "AXL", "HTTPAPI", "Runtime", "Orders", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ucp", dependencies: ["UCPCommands", "DevTools"]),

@@ -38,7 +38,7 @@ extension Endpoints {
     // MARK: devices
 
     static let deviceFields = ["kind", "server_type", "security", "version", "address", "port", "backup_address", "backup_port",
-                               "admin_user", "password", "axl_version", "verify_tls", "ca_file"]
+                               "admin_user", "password", "axl_version", "verify_tls", "ca_file", "max_writes_in_flight"]
 
     /// The body's device fields, as `ucp device add|edit` reads its options.
     static func deviceChange(_ body: JSONBody) throws -> DeviceChange {
@@ -46,7 +46,8 @@ extension Endpoints {
                      version: try body.string("version"), address: try body.string("address"), port: try body.int("port"),
                      backupAddress: try body.string("backup_address"), backupPort: try body.int("backup_port"),
                      adminUser: try body.string("admin_user"), axlVersion: try body.string("axl_version"),
-                     verifyTLS: try body.bool("verify_tls"), caFile: try body.string("ca_file"))
+                     verifyTLS: try body.bool("verify_tls"), caFile: try body.string("ca_file"),
+                     maxWritesInFlight: try body.int("max_writes_in_flight"))
     }
 
     /// The password of the body, if given: not empty, sealed with the server's key (`UCP_SECRET_KEY_FILE`).

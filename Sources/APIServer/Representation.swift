@@ -79,7 +79,7 @@ package enum Representation {
             "port": device.port, "backup_address": optional(device.backupAddress),
             "backup_port": optional(device.backupPort), "admin_user": device.adminUser,
             "password": devicePassword(device), "axl_version": device.axlVersion, "verify_tls": device.verifyTLS,
-            "ca_file": optional(device.caFile), "directory_type": optional(device.directoryType?.rawValue),
+            "ca_file": optional(device.caFile), "max_writes_in_flight": device.maxWritesInFlight, "directory_type": optional(device.directoryType?.rawValue),
             "ldap_security": optional(device.ldapSecurity?.rawValue), "url": optional(device.ldapURL),
             "last_test": ["state": device.lastTestState.rawValue, "message": optional(device.lastTestMessage),
                           "at": iso(device.lastTestedAt)] as [String: Any],

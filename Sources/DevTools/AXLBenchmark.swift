@@ -1,6 +1,7 @@
 import AXL
 import ArgumentParser
 import DeviceClients
+import Transport
 import Foundation
 import Inventory
 import JobCatalog
@@ -195,21 +196,22 @@ struct BenchSimulator {
     /// The certificate the simulator made (HTTPS), for TLS verification.
     let caFile: String?
 
-    static func start(users: Int, directory: String) async throws -> BenchSimulator {
+    /// `label` names its files in `directory` (two simulators side by side); `arguments` go to `ucp devsim`.
+    static func start(users: Int, directory: String, label: String = "devsim", arguments: [String] = []) async throws -> BenchSimulator {
         let port = try QueueBenchmark.freeLoopbackPort()
         let password = "bench-\(UInt32.random(in: 0...UInt32.max))"
-        let passwordFile = directory + "/devsim.password"
+        let passwordFile = directory + "/\(label).password"
         try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: passwordFile))
-        let certificate = directory + "/devsim-cert.pem"
+        let certificate = directory + "/\(label)-cert.pem"
         let pid = try BenchCleanup.spawn(
             [ChildProcess.currentExecutable, "devsim", "--users", String(users), "--listen", "127.0.0.1", "--port", String(port),
-             "--user", "axladmin", "--password-file", passwordFile, "--cert-out", certificate],
-            outputPath: directory + "/devsim.log")
+             "--user", "axladmin", "--password-file", passwordFile, "--cert-out", certificate] + arguments,
+            outputPath: directory + "/\(label).log")
         let simulator = BenchSimulator(pid: pid, port: port, password: password, caFile: certificate)
         let deadline = Date().addingTimeInterval(600)
         while !Self.accepts(port: port) {
             if let status = ChildProcess.poll(pid) {
-                let log = (try? String(contentsOfFile: directory + "/devsim.log", encoding: .utf8)) ?? ""
+                let log = (try? String(contentsOfFile: directory + "/\(label).log", encoding: .utf8)) ?? ""
                 throw BenchError("ucp devsim exited (status \(status)): \(log.suffix(800))")
             }
             if Date() > deadline { throw BenchError("ucp devsim did not listen on port \(port) within 600 s") }
@@ -218,9 +220,21 @@ struct BenchSimulator {
         return simulator
     }
 
-    func draft(name: String) -> DeviceDraft {
-        DeviceDraft(name: name, kind: .callProcessor, version: "12.5", address: host, port: port, adminUser: user,
+    func draft(name: String, kind: DeviceKind = .callProcessor) -> DeviceDraft {
+        DeviceDraft(name: name, kind: kind, version: "12.5", address: host, port: port, adminUser: user,
                     verifyTLS: caFile != nil, caFile: caFile)
+    }
+
+    /// One of the simulator's own controls (`requests`, `faults?…`): its one-line answer.
+    func control(_ path: String) throws -> String {
+        let connection = try HTTPClientConnection(HTTPConfiguration(caFile: caFile, username: user, password: password))
+        var answer: [UInt8] = []
+        let status = try connection.perform(.post, url: "https://\(host):\(port)/devsim/" + path, headers: [], body: []) { chunk in
+            answer.append(contentsOf: chunk)
+            return true
+        }
+        guard status == 200 else { throw BenchError("devsim control \(path): HTTP \(status)") }
+        return String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func stop() throws {

@@ -91,6 +91,13 @@ struct AXLService {
         case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
         case nil: break
         }
+        guard OrderFaults.isWrite(operation) else { return try carryOut(operation, operationNode, version, responder) }
+        try simulator.orderFaults.write("axl", responder) { try carryOut(operation, operationNode, version, responder) }
+    }
+
+    /// The answer to a request that passed the checks and faults.
+    func carryOut(_ operation: String, _ operationNode: RequestNode, _ version: AXLVersion, _ responder: HTTPResponder) throws {
+        let (verb, typeName) = AXLService.split(operation)
         let sequence = operationNode.attributes["sequence"]
         switch operation {
         case "doDeviceReset":

@@ -37,14 +37,16 @@ struct CUPIService {
                 return try error(404, "NOT_FOUND", "\(table.element) not found", request, responder)
             }
             try send(json ? jsonObject(table, row) : xmlObject(table, row, standalone: true), json: json, responder)
-        case ("POST", nil): try create(table, request, responder)
+        case ("POST", nil): try simulator.orderFaults.write("cupi", responder) { try create(table, request, responder) }
         case ("PUT", let id?):
             let values = try fields(of: request)
             guard table.update(objectId: id, values) else { return try error(404, "NOT_FOUND", "\(table.element) not found", request, responder) }
             try responder.send(status: 204, reason: "No Content", contentType: nil, body: [])
         case ("DELETE", let id?):
-            guard table.remove(objectId: id) else { return try error(404, "NOT_FOUND", "\(table.element) not found", request, responder) }
-            try responder.send(status: 204, reason: "No Content", contentType: nil, body: [])
+            try simulator.orderFaults.write("cupi", responder) {
+                guard table.remove(objectId: id) else { return try error(404, "NOT_FOUND", "\(table.element) not found", request, responder) }
+                try responder.send(status: 204, reason: "No Content", contentType: nil, body: [])
+            }
         default:
             try error(405, "METHOD_NOT_ALLOWED", "\(request.method) is not allowed on \(request.path)", request, responder)
         }

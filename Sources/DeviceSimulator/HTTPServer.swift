@@ -27,12 +27,23 @@ public final class HTTPResponder {
     var dropAnswer = false
     /// Seconds the answer waits before it is sent (fault injection).
     var holdAnswer = 0.0
+    /// Runs once, as the answer starts (before any byte of it can reach the client): where a write
+    /// counted in flight ends (OrderFaults.write).
+    var beforeAnswer: (() -> Void)?
+
+    /// Runs `beforeAnswer`, once.
+    func answering() {
+        let hook = beforeAnswer
+        beforeAnswer = nil
+        hook?()
+    }
 
     init(connection: HTTPConnection) {
         self.connection = connection
     }
 
     public func send(status: Int, reason: String, contentType: String?, body: [UInt8], headers: [(String, String)] = []) throws {
+        answering()
         if dropAnswer { throw DroppedAnswer() }
         if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\n"
@@ -52,6 +63,7 @@ public final class HTTPResponder {
 
     /// Starts a chunked answer; `write` each piece, then `finish`.
     public func beginStream(status: Int, reason: String, contentType: String) throws -> HTTPStream {
+        answering()
         if dropAnswer { throw DroppedAnswer() }
         if holdAnswer > 0 { usleep(UInt32(holdAnswer * 1_000_000)) }
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"

@@ -13,6 +13,8 @@ import Synchronization
 ///   it is carried out; `hold=OPERATION:N` — it is carried out, then its answer waits as long
 ///   (a client killed meanwhile: before or after the device acted);
 /// - `POST /devsim/faults?writes-per-second=N` — writes above N a second answer 503 (0: no limit);
+/// - `POST /devsim/faults?write-ms=N` — every write takes N ms more (a slower device, so that two
+///   clients' writes would overlap: what the per-device write bound's tests need);
 /// - `POST /devsim/faults?clear=1` — no faults any more;
 /// - `POST /devsim/calls` — the calls answered so far, one a line (`?clear=1` empties the log);
 /// - `POST /devsim/state` — users, phones, lines and Unity users, one a line, sorted.
@@ -30,6 +32,10 @@ final class OrderFaults: Sendable {
         var window: Int = 0
         var windowWrites = 0
         var calls: [String] = []
+        var writeMilliseconds = 0
+        /// Writes being carried out now, and the most at once so far, per service (axl, cupi).
+        var writesInFlight: [String: Int] = [:]
+        var mostWritesInFlight: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -69,6 +75,31 @@ final class OrderFaults: Sendable {
 
     var pauseSeconds: Double { state.withLock { $0.pauseSeconds } }
 
+    /// Carries out one write of `service` (axl or cupi), counted in flight from here (then the
+    /// `write-ms` delay) until its answer starts — not until it is sent: a client that has its answer
+    /// may send its next write before this thread returns — so `/devsim/requests` can tell the most
+    /// writes a device had at once.
+    func write<T>(_ service: String, _ responder: HTTPResponder, _ body: () throws -> T) rethrows -> T {
+        let delay = state.withLock { state in
+            state.writesInFlight[service, default: 0] += 1
+            state.mostWritesInFlight[service] = max(state.mostWritesInFlight[service, default: 0], state.writesInFlight[service]!)
+            return state.writeMilliseconds
+        }
+        responder.beforeAnswer = { [self] in state.withLock { $0.writesInFlight[service, default: 1] -= 1 } }
+        defer { responder.answering() }
+        if delay > 0 { usleep(UInt32(delay) * 1000) }
+        return try body()
+    }
+
+    /// `max_axl_writes_in_flight=N max_cupi_writes_in_flight=M` (`?clear=1` on /devsim/requests starts them again).
+    func mostWritesInFlight(clear: Bool) -> String {
+        state.withLock { state in
+            let line = "max_axl_writes_in_flight=\(state.mostWritesInFlight["axl", default: 0]) max_cupi_writes_in_flight=\(state.mostWritesInFlight["cupi", default: 0])"
+            if clear { state.mostWritesInFlight = [:] }
+            return line
+        }
+    }
+
     func record(_ call: String) {
         state.withLock { $0.calls.append(call) }
     }
@@ -79,6 +110,11 @@ final class OrderFaults: Sendable {
             if query["clear"] != nil {
                 state.armed = [:]
                 state.writesPerSecond = 0
+                state.writeMilliseconds = 0
+            }
+            if let text = query["write-ms"] {
+                guard let milliseconds = Int(text), (0...10_000).contains(milliseconds) else { return nil }
+                state.writeMilliseconds = milliseconds
             }
             if let text = query["pause-seconds"] {
                 guard let seconds = Double(text), (0...60).contains(seconds) else { return nil }

@@ -132,7 +132,9 @@ public final class DeviceSimulator: Sendable {
     /// `/devsim/change-queue/reset` gives the change queue a new id and empties it, as a restart of the
     /// AXL service does (the old id is then answered with fault 5007); `/devsim/change-queue/burst?count=N`
     /// makes N changes at once: updates of users' department, round robin; `/devsim/requests` counts
-    /// the device requests served so far (`axl=N cupi=M`). Each answers one line.
+    /// the device requests served so far and the most writes carried out at once
+    /// (`axl=N cupi=M max_axl_writes_in_flight=K max_cupi_writes_in_flight=L`; `?clear=1` starts the
+    /// latter two again). Each answers one line.
     func control(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         guard request.method == "POST" else {
             return try responder.send(status: 405, reason: "Method Not Allowed", contentType: "text/plain", text: "devsim controls take POST\n")
@@ -144,7 +146,7 @@ public final class DeviceSimulator: Sendable {
         case "/devsim/faults":
             guard let line = orderFaults.configure(request.query) else {
                 return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain",
-                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, writes-per-second=N or clear=1\n")
+                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, writes-per-second=N, write-ms=N or clear=1\n")
             }
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: line)
         case "/devsim/calls":
@@ -159,7 +161,8 @@ public final class DeviceSimulator: Sendable {
             let made = burst(count)
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "burst: \(made) changes\n")
         case "/devsim/requests":
-            let counts = "axl=\(axlRequests.load(ordering: .relaxed)) cupi=\(cupiRequests.load(ordering: .relaxed))"
+            let counts = "axl=\(axlRequests.load(ordering: .relaxed)) cupi=\(cupiRequests.load(ordering: .relaxed)) "
+                + orderFaults.mostWritesInFlight(clear: request.query["clear"] != nil)
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: counts + "\n")
         default:
             try responder.send(status: 404, reason: "Not Found", contentType: "text/plain", text: "no such control\n")

@@ -100,7 +100,8 @@ public struct Device: Sendable, Equatable {
                     throw PostgresError(kind: .decoding, message: "devices.ldap_security: unknown value '\(text)'")
                 }
                 return security
-            })
+            },
+            maxWritesInFlight: Int(try row.decode("max_writes_in_flight") as Int32))
         passwordSet = try row.decodeIfPresent("sealed_password", as: String.self) != nil
         let stateText: String = try row.decode("last_test_state")
         guard let state = DeviceTestState(rawValue: stateText) else {

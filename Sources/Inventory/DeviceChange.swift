@@ -18,10 +18,12 @@ public struct DeviceChange: Sendable {
     public var axlVersion: String?
     public var verifyTLS: Bool?
     public var caFile: String?
+    public var maxWritesInFlight: Int?
 
     public init(kind: String? = nil, serverType: String? = nil, security: String? = nil, version: String? = nil,
                 address: String? = nil, port: Int? = nil, backupAddress: String? = nil, backupPort: Int? = nil,
-                adminUser: String? = nil, axlVersion: String? = nil, verifyTLS: Bool? = nil, caFile: String? = nil) {
+                adminUser: String? = nil, axlVersion: String? = nil, verifyTLS: Bool? = nil, caFile: String? = nil,
+                maxWritesInFlight: Int? = nil) {
         self.kind = kind
         self.serverType = serverType
         self.security = security
@@ -34,6 +36,7 @@ public struct DeviceChange: Sendable {
         self.axlVersion = axlVersion
         self.verifyTLS = verifyTLS
         self.caFile = caFile
+        self.maxWritesInFlight = maxWritesInFlight
     }
 
     /// The choices parsed (kind, server type, security): the refusals that need no device.
@@ -41,6 +44,7 @@ public struct DeviceChange: Sendable {
         _ = try kind.map(DeviceValidation.kind)
         _ = try serverType.map(DeviceValidation.serverType)
         _ = try security.map(DeviceValidation.security)
+        _ = try maxWritesInFlight.map(DeviceValidation.maxWritesInFlight)
     }
 
     /// A new device named `name` (add): kind, address and admin user are required; the draft is validated.
@@ -54,7 +58,8 @@ public struct DeviceChange: Sendable {
             name: name, kind: try DeviceValidation.kind(kindText), version: version.flatMap { $0.isEmpty ? nil : $0 }, address: address,
             port: port, backupAddress: backupAddress, backupPort: backupPort, adminUser: adminUser,
             axlVersion: axlVersion ?? DeviceValidation.defaultAXLVersion, verifyTLS: verifyTLS ?? true, caFile: caFile,
-            directoryType: try serverType.map(DeviceValidation.serverType), ldapSecurity: try security.map(DeviceValidation.security))
+            directoryType: try serverType.map(DeviceValidation.serverType), ldapSecurity: try security.map(DeviceValidation.security),
+            maxWritesInFlight: maxWritesInFlight ?? DeviceValidation.defaultMaxWritesInFlight)
         try DeviceValidation.draft(draft)
         return draft
     }
@@ -84,6 +89,7 @@ public struct DeviceChange: Sendable {
         if let axlVersion { draft.axlVersion = axlVersion }
         if let verifyTLS { draft.verifyTLS = verifyTLS }
         if let caFile { draft.caFile = caFile.isEmpty ? nil : caFile }
+        if let maxWritesInFlight { draft.maxWritesInFlight = maxWritesInFlight }
     }
 }
 

@@ -5,8 +5,9 @@ import Postgres
 enum DeviceSQL {
     static let deviceInsert = Statement("device_insert", """
         INSERT INTO devices (name, kind, version, address, port, backup_address, backup_port, admin_user,
-                             sealed_password, axl_version, verify_tls, ca_file, directory_type, ldap_security)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7::integer, $8, $9, $10, $11::boolean, $12, $13, $14)
+                             sealed_password, axl_version, verify_tls, ca_file, directory_type, ldap_security,
+                             max_writes_in_flight)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7::integer, $8, $9, $10, $11::boolean, $12, $13, $14, $15::integer)
         RETURNING *
         """)
     static let deviceGet = Statement("device_get", "SELECT * FROM devices WHERE name = $1")
@@ -17,7 +18,7 @@ enum DeviceSQL {
         UPDATE devices SET kind = $2, version = $3, address = $4, port = $5::integer, backup_address = $6,
                            backup_port = $7::integer, admin_user = $8, sealed_password = coalesce($9, sealed_password),
                            axl_version = $10, verify_tls = $11::boolean, ca_file = $12,
-                           directory_type = $13, ldap_security = $14
+                           directory_type = $13, ldap_security = $14, max_writes_in_flight = $15::integer
          WHERE name = $1
         RETURNING *
         """)

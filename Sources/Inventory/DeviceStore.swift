@@ -24,11 +24,14 @@ public struct DeviceDraft: Sendable, Equatable {
     public var directoryType: DirectoryServerType?
     /// Directories only: ldap://, ldaps:// or StartTLS (a directory's default: ldap).
     public var ldapSecurity: LDAPSecurity?
+    /// Device writes of orders in flight at once on this device, over every worker and host (1 to 64).
+    public var maxWritesInFlight: Int
 
     public init(name: String, kind: DeviceKind, version: String? = nil, address: String, port: Int? = nil,
                 backupAddress: String? = nil, backupPort: Int? = nil, adminUser: String,
                 axlVersion: String = DeviceValidation.defaultAXLVersion, verifyTLS: Bool = true, caFile: String? = nil,
-                directoryType: DirectoryServerType? = nil, ldapSecurity: LDAPSecurity? = nil) {
+                directoryType: DirectoryServerType? = nil, ldapSecurity: LDAPSecurity? = nil,
+                maxWritesInFlight: Int = DeviceValidation.defaultMaxWritesInFlight) {
         let ldapSecurity = kind == .directory ? ldapSecurity ?? .ldap : ldapSecurity
         self.name = name
         self.kind = kind
@@ -43,6 +46,7 @@ public struct DeviceDraft: Sendable, Equatable {
         self.caFile = caFile
         self.directoryType = directoryType
         self.ldapSecurity = ldapSecurity
+        self.maxWritesInFlight = maxWritesInFlight
     }
 
     /// The names of the fields that differ from `other`, as the audit trail names them.
@@ -60,6 +64,7 @@ public struct DeviceDraft: Sendable, Equatable {
         if caFile != other.caFile { fields.append("ca_file") }
         if directoryType != other.directoryType { fields.append("directory_type") }
         if ldapSecurity != other.ldapSecurity { fields.append("ldap_security") }
+        if maxWritesInFlight != other.maxWritesInFlight { fields.append("max_writes_in_flight") }
         return fields
     }
 
@@ -67,9 +72,9 @@ public struct DeviceDraft: Sendable, Equatable {
         [name, kind.rawValue, version, address, port, backupAddress, backupPort, adminUser]
     }
 
-    /// `$13`, `$14` of the insert and update statements.
+    /// `$13`, `$14`, `$15` of the insert and update statements.
     var directoryParameters: [any PostgresEncodable] {
-        [directoryType?.rawValue, ldapSecurity?.rawValue]
+        [directoryType?.rawValue, ldapSecurity?.rawValue, maxWritesInFlight]
     }
 }
 

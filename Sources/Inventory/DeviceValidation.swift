@@ -144,6 +144,16 @@ public enum DeviceValidation {
         }
     }
 
+    /// Order writes in flight on one device unless an operator sets another bound (issue 14).
+    public static let defaultMaxWritesInFlight = 2
+
+    /// The per-device write bound: 1 to 64 writes in flight.
+    public static func maxWritesInFlight(_ value: Int) throws {
+        guard (1...64).contains(value) else {
+            throw InputError(field: "max_writes_in_flight", problem: "must be a whole number from 1 to 64 (got \(value))")
+        }
+    }
+
     /// Every field of a device, in the order an operator reads them.
     public static func draft(_ draft: DeviceDraft) throws {
         try name(draft.name)
@@ -155,6 +165,7 @@ public enum DeviceValidation {
         try axlVersion(draft.axlVersion)
         if let caFile = draft.caFile { try self.caFile(caFile) }
         try directorySettings(draft)
+        try maxWritesInFlight(draft.maxWritesInFlight)
     }
 
     static func isIPAddress(_ text: String) -> Bool {

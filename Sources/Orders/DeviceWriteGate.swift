@@ -1,21 +1,33 @@
 import Foundation
+import Postgres
 
-/// Bounds the writes of orders to one device in flight at once, across the orders a worker runs
-/// (issue 14: "writes to one device are bounded, default 2 in flight"). Waiters are served in order.
+/// Bounds the writes of orders to one device in flight at once, over every worker process and host
+/// (issue 14: "writes to one device are bounded, a per-device setting, default 2 in flight";
+/// `devices.max_writes_in_flight`, migration 026).
+///
+/// A write holds one of the device's N slots right around the device call. A slot is a
+/// PostgreSQL session-level advisory lock on (the device, the slot's number), taken on the order
+/// job's own connection: PostgreSQL is the one place every worker meets, and a worker that dies
+/// (kill -9, a lost host) loses its connection and with it the slot, so no lease has to expire and
+/// no row has to be cleaned up. A free slot is taken without waiting; when all N are held the write
+/// waits on one of them, blocked in the server (no polling delay), and goes as soon as it is freed.
+/// (Should the job's connection be replaced in the middle of a write — a session the server closed
+/// while idle — that write's slot is gone with the old session; the unlock then finds nothing.)
+///
+/// Inside one worker the orders first queue here for one of N local places (served in order), so
+/// at most N of a worker's orders ask PostgreSQL for a device's slots at once.
 public actor DeviceWriteGate {
     public static let shared = DeviceWriteGate()
-    /// Writes in flight per device.
-    public static let defaultLimit = 2
+
+    /// The bound a device has unless an operator set another one.
+    public static var defaultLimit: Int { 2 }
 
     private var inFlight: [String: Int] = [:]
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-    private let limit: Int
 
-    public init(limit: Int = DeviceWriteGate.defaultLimit) {
-        self.limit = max(1, limit)
-    }
+    public init() {}
 
-    func enter(_ device: String) async {
+    func enter(_ device: String, limit: Int) async {
         if inFlight[device, default: 0] < limit {
             inFlight[device, default: 0] += 1
             return
@@ -27,22 +39,85 @@ public actor DeviceWriteGate {
         if var queue = waiters[device], !queue.isEmpty {
             let next = queue.removeFirst()
             waiters[device] = queue
-            next.resume()  // the slot passes to the next waiter
+            next.resume()  // the place passes to the next waiter
         } else {
             inFlight[device, default: 1] -= 1
         }
     }
 
-    /// Runs `body` holding one of the device's write slots.
-    public nonisolated func withSlot<T: Sendable>(_ device: String, _ body: () async throws -> T) async throws -> T {
-        await enter(device)
+    /// Runs `body` holding one of the device's write slots in this process only (no database: the
+    /// benchmark's bare client, which keeps the same bound).
+    public nonisolated func withLocalSlot<T: Sendable>(_ bound: DeviceWriteBound, _ body: () async throws -> T) async throws -> T {
+        await enter(bound.device, limit: bound.limit)
         do {
             let value = try await body()
-            await leave(device)
+            await leave(bound.device)
             return value
         } catch {
-            await leave(device)
+            await leave(bound.device)
             throw error
         }
     }
+
+    /// Runs `body` holding one of the device's write slots over every worker: a local place, then
+    /// one of the device's advisory locks on `database` (the order job's connection).
+    public nonisolated func withSlot<T: Sendable>(_ bound: DeviceWriteBound, database: Connection,
+                                                  _ body: () async throws -> T) async throws -> T {
+        try await withLocalSlot(bound) {
+            let slot = try await Self.acquire(bound, database: database)
+            do {
+                let value = try await body()
+                try await Self.release(bound, slot: slot, database: database)
+                return value
+            } catch {
+                try? await Self.release(bound, slot: slot, database: database)
+                throw error
+            }
+        }
+    }
+
+    /// Takes a free slot if there is one, else waits for one (a different one per caller, so the
+    /// waiters spread over the slots).
+    static func acquire(_ bound: DeviceWriteBound, database: Connection) async throws -> Int {
+        let device = bound.device, limit = bound.limit
+        return try await database.withSession { session in
+            for slot in 0..<limit {
+                let taken: Bool = try session.query(DeviceWriteSQL.slotTryTake, [device, Int32(slot)]).first!.decode("taken")
+                if taken { return slot }
+            }
+            let slot = Int.random(in: 0..<limit)
+            try session.query(DeviceWriteSQL.slotTake, [device, Int32(slot)])
+            return slot
+        }
+    }
+
+    static func release(_ bound: DeviceWriteBound, slot: Int, database: Connection) async throws {
+        try await database.query(DeviceWriteSQL.slotRelease, [bound.device, Int32(slot)])
+    }
+}
+
+/// One device's write bound: its name (the slots' key) and how many writes it takes at once.
+public struct DeviceWriteBound: Sendable, Equatable {
+    public var device: String
+    public var limit: Int
+
+    public init(device: String, limit: Int) {
+        self.device = device
+        self.limit = max(1, limit)
+    }
+}
+
+/// The advisory locks of the device write slots: (hashtext of the device's name under a prefix of
+/// their own, the slot's number). Session-level, so they outlive the statement and die with the
+/// connection.
+enum DeviceWriteSQL {
+    static let slotTryTake = Statement("device_write_slot_try_take", """
+        SELECT pg_try_advisory_lock(hashtext('ucp.device.write:' || $1), $2::integer) AS taken
+        """)
+    static let slotTake = Statement("device_write_slot_take", """
+        SELECT pg_advisory_lock(hashtext('ucp.device.write:' || $1), $2::integer)
+        """)
+    static let slotRelease = Statement("device_write_slot_release", """
+        SELECT pg_advisory_unlock(hashtext('ucp.device.write:' || $1), $2::integer)
+        """)
 }

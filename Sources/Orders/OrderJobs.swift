@@ -11,7 +11,8 @@ public enum OrderJobs {
         try registry.register(OrderRun.self, run: run)
     }
 
-    /// Writes to one device in flight at once from one order (the per-device bound).
+    /// Connections one order keeps to a device (its writes are bounded by the device's
+    /// `max_writes_in_flight` over every worker, DeviceWriteGate).
     public static let deviceConcurrency = 2
 
     @Sendable
@@ -32,7 +33,9 @@ public enum OrderJobs {
             let unity = try await order.messageProcessor.asyncMap {
                 try await DeviceConnections.open(name: $0, connection: connection, concurrency: deviceConcurrency)
             }
-            let devices = OrderDevices(axl: processor.axl(context: context), cupi: unity?.cupi(context: context))
+            let devices = OrderDevices(axl: processor.axl(context: context), cupi: unity?.cupi(context: context),
+                                       axlBound: DeviceWriteBound(device: processor.device.name, limit: processor.device.maxWritesInFlight),
+                                       cupiBound: unity.map { DeviceWriteBound(device: $0.device.name, limit: $0.device.maxWritesInFlight) })
             var saga = OrderSaga(order: order, steps: steps, database: connection, owner: owner, devices: devices,
                                  checkOwnership: { try context.checkOwnership() },
                                  log: { try await context.log($0) },

@@ -26,10 +26,25 @@ enum UndoOutcome: String {
 public struct OrderDevices: Sendable {
     public var axl: AXLClient
     public var cupi: CUPIClient?
+    /// The write bounds of the call processor and of the message processor (their
+    /// `max_writes_in_flight`), held over every worker right around each write.
+    public var axlBound: DeviceWriteBound
+    public var cupiBound: DeviceWriteBound?
 
-    public init(axl: AXLClient, cupi: CUPIClient?) {
+    public init(axl: AXLClient, cupi: CUPIClient?, axlBound: DeviceWriteBound, cupiBound: DeviceWriteBound?) {
         self.axl = axl
         self.cupi = cupi
+        self.axlBound = axlBound
+        self.cupiBound = cupiBound
+    }
+
+    /// The bound of the device `call` writes to.
+    public func bound(of call: PlannedCall) -> DeviceWriteBound {
+        Self.isCUPI(call) ? cupiBound ?? axlBound : axlBound
+    }
+
+    static func isCUPI(_ call: PlannedCall) -> Bool {
+        call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ")
     }
 }
 
@@ -598,8 +613,30 @@ public struct OrderSaga {
 
     /// A get by key; nil when the device says the object is not there (5007).
     func get(_ operation: String, keys: [(String, String)], item: String, tags: [String]) async throws -> DeviceValue? {
+        try await devices.get(operation, keys: keys, item: item, tags: tags)
+    }
+
+    /// The Unity Connection user with `alias`, if any.
+    func mailbox(_ alias: String) async throws -> DeviceItem? {
+        guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+        return try await cupi.find("users", element: "User", query: "(alias is \(alias))").first
+    }
+
+    /// One planned write, sent once (a lost answer is for the step's pre-check), holding one of the
+    /// device's write slots over every worker. Returns the uuid an add answered (the ObjectId of a
+    /// Unity Connection user).
+    @discardableResult
+    func write(_ call: PlannedCall) async throws -> String? {
+        let devices = devices
+        return try await DeviceWriteGate.shared.withSlot(devices.bound(of: call), database: database) { try await devices.send(call) }
+    }
+}
+
+extension OrderDevices {
+    /// A get by key; nil when the device says the object is not there (5007).
+    public func get(_ operation: String, keys: [(String, String)], item: String, tags: [String]) async throws -> DeviceValue? {
         do {
-            let answer = try await devices.axl.exchange(operation) { writer in
+            let answer = try await axl.exchange(operation) { writer in
                 for (name, value) in keys { if value.isEmpty { writer.empty(name) } else { writer.element(name, value) } }
                 writer.open("returnedTags")
                 for tag in tags { writer.empty(tag) }
@@ -611,25 +648,11 @@ public struct OrderSaga {
         }
     }
 
-    /// The Unity Connection user with `alias`, if any.
-    func mailbox(_ alias: String) async throws -> DeviceItem? {
-        guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
-        return try await cupi.find("users", element: "User", query: "(alias is \(alias))").first
-    }
-
-    /// One planned write, sent once (a lost answer is for the step's pre-check). Returns the uuid an
-    /// add answered (the ObjectId of a Unity Connection user).
-    @discardableResult
-    func write(_ call: PlannedCall) async throws -> String? {
-        let device = call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ") ? "cupi:" + (devices.cupi?.endpoint.baseURL ?? "")
-            : "axl:" + devices.axl.endpoint.baseURL
-        return try await DeviceWriteGate.shared.withSlot(device) { try await send(call) }
-    }
-
-    /// The write itself (AXL, or CUPI for a Unity Connection user).
-    func send(_ call: PlannedCall) async throws -> String? {
-        if call.operation.hasPrefix("POST ") || call.operation.hasPrefix("DELETE ") {
-            guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+    /// The write itself (AXL, or CUPI for a Unity Connection user), as planned: no gate, no fence
+    /// (the saga's `write` holds them; the benchmark's bare client calls this directly).
+    public func send(_ call: PlannedCall) async throws -> String? {
+        if Self.isCUPI(call) {
+            guard let cupi else { throw StepFailure("the order has no message processor") }
             let parts = call.operation.split(separator: " ", maxSplits: 1).map(String.init)
             let resource = parts[1].hasPrefix("/vmrest/") ? String(parts[1].dropFirst("/vmrest/".count)) : parts[1]
             let (path, query) = resource.firstIndex(of: "?").map { (String(resource[..<$0]), String(resource[resource.index(after: $0)...])) }
@@ -641,10 +664,12 @@ public struct OrderSaga {
             let uri = String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return uri.split(separator: "/").last.map(String.init)
         }
-        let answer = try await devices.axl.exchange(call.operation, resend: false) { writer in call.values.write(to: &writer) }
+        let answer = try await axl.exchange(call.operation, resend: false) { writer in call.values.write(to: &writer) }
         return answer.text
     }
+}
 
+extension OrderSaga {
     // MARK: images
 
     static func uuid(_ item: DeviceValue) -> String? { item.child("@uuid")?.text }

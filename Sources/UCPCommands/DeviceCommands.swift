@@ -103,6 +103,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 (device.kind == .directory ? "admin dn" : "admin user", device.adminUser), ("password", DeviceOutput.password(device)),
                 ("axl version", device.kind == .directory ? "-" : device.axlVersion), ("verify tls", device.verifyTLS ? "on" : "off"),
                 ("ca file", device.caFile ?? "-"),
+                ("writes in flight", device.kind == .directory ? "-" : "at most \(device.maxWritesInFlight) (orders, over all workers)"),
                 ("last test", device.lastTestState.rawValue + (device.lastTestMessage.map { ": \($0)" } ?? "")),
                 ("last tested at", Output.shortTime(device.lastTestedAt)),
                 ("first synced at", Output.shortTime(device.firstSyncedAt)),
@@ -355,12 +356,15 @@ struct DeviceFieldOptions: ParsableArguments {
           help: "Verify the device's TLS certificate (on by default; turning it off is audited).")
     var verifyTLS: Bool?
     @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the device's certificate.") var caFile: String?
+    @Option(name: .customLong("max-writes-in-flight"),
+            help: "Order writes in flight at once on this device, over every worker and host (1 to 64, default 2).")
+    var maxWritesInFlight: Int?
 
     /// The fields given, as `DeviceChange` (the one place the command line and the API share) reads them.
     var change: DeviceChange {
         DeviceChange(kind: kind, serverType: serverType, security: security, version: version, address: address, port: port,
                      backupAddress: backupAddress, backupPort: backupPort, adminUser: user, axlVersion: axlVersion,
-                     verifyTLS: verifyTLS, caFile: caFile)
+                     verifyTLS: verifyTLS, caFile: caFile, maxWritesInFlight: maxWritesInFlight)
     }
 }
 
