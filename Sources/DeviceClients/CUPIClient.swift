@@ -17,6 +17,19 @@ public final class CUPIClient: Sendable {
         lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { NoScratch() }
     }
 
+    private init(endpoint: DeviceEndpoint, pageSize: Int, isCanceled: @escaping @Sendable () -> Bool, lanes: ConnectionLanes<NoScratch>) {
+        self.endpoint = endpoint
+        self.pageSize = pageSize
+        self.isCanceled = isCanceled
+        self.lanes = lanes
+    }
+
+    /// A client on this one's connections (kept alive, TLS sessions included) with its own
+    /// cancellation check: a later job reuses what an earlier one opened (as `AXLClient`'s).
+    public func sharingConnections(isCanceled: @escaping @Sendable () -> Bool) -> CUPIClient {
+        CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: isCanceled, lanes: lanes)
+    }
+
     /// One page of a CUPI list.
     public struct Page: Sendable {
         public var items: [DeviceItem]

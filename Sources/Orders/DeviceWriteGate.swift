@@ -76,14 +76,14 @@ public actor DeviceWriteGate {
         }
     }
 
-    /// Takes a free slot if there is one, else waits for one (a different one per caller, so the
-    /// waiters spread over the slots).
+    /// Takes a free slot if there is one (one round trip), else waits for one (a different one per
+    /// caller, so the waiters spread over the slots).
     static func acquire(_ bound: DeviceWriteBound, database: Connection) async throws -> Int {
         let device = bound.device, limit = bound.limit
         return try await database.withSession { session in
-            for slot in 0..<limit {
-                let taken: Bool = try session.query(DeviceWriteSQL.slotTryTake, [device, Int32(slot)]).first!.decode("taken")
-                if taken { return slot }
+            // Every slot tried in one round trip: the first free one is taken (and only that one).
+            if let row = try session.query(DeviceWriteSQL.slotTryAny, [device, Int32(limit)]).first {
+                return Int(try row.decode("slot", as: Int32.self))
             }
             let slot = Int.random(in: 0..<limit)
             try session.query(DeviceWriteSQL.slotTake, [device, Int32(slot)])
@@ -111,8 +111,12 @@ public struct DeviceWriteBound: Sendable, Equatable {
 /// their own, the slot's number). Session-level, so they outlive the statement and die with the
 /// connection.
 enum DeviceWriteSQL {
-    static let slotTryTake = Statement("device_write_slot_try_take", """
-        SELECT pg_try_advisory_lock(hashtext('ucp.device.write:' || $1), $2::integer) AS taken
+    /// The first of slots 0 … $2 − 1 that is free, taken; no row when all are held. The slots are
+    /// tried one by one in order and the scan stops at the first taken (LIMIT 1 above a plain
+    /// function scan: no sort or other node reads further rows).
+    static let slotTryAny = Statement("device_write_slot_try_any", """
+        SELECT s AS slot FROM generate_series(0, $2::integer - 1) AS s
+         WHERE pg_try_advisory_lock(hashtext('ucp.device.write:' || $1), s) LIMIT 1
         """)
     static let slotTake = Statement("device_write_slot_take", """
         SELECT pg_advisory_lock(hashtext('ucp.device.write:' || $1), $2::integer)

@@ -11,9 +11,11 @@ public enum OrderJobs {
         try registry.register(OrderRun.self, run: run)
     }
 
-    /// Connections one order keeps to a device (its writes are bounded by the device's
-    /// `max_writes_in_flight` over every worker, DeviceWriteGate).
-    public static let deviceConcurrency = 2
+    /// Connections a worker keeps to a device for its order jobs, shared by the orders it runs at
+    /// once and kept from one order to the next (`DeviceConnections.keptAXL`; the same number as
+    /// change notification's, so both share one set). The writes are bounded by the device's
+    /// `max_writes_in_flight` over every worker (DeviceWriteGate).
+    public static let deviceConcurrency = 4
 
     @Sendable
     static func run(_ parameters: OrderRun, _ context: JobContext) async throws {
@@ -33,12 +35,12 @@ public enum OrderJobs {
             let unity = try await order.messageProcessor.asyncMap {
                 try await DeviceConnections.open(name: $0, connection: connection, concurrency: deviceConcurrency)
             }
-            let devices = OrderDevices(axl: processor.axl(context: context), cupi: unity?.cupi(context: context),
+            let devices = OrderDevices(axl: processor.keptAXLForOrders(context: context), cupi: unity?.keptCUPI(context: context),
                                        axlBound: DeviceWriteBound(device: processor.device.name, limit: processor.device.maxWritesInFlight),
                                        cupiBound: unity.map { DeviceWriteBound(device: $0.device.name, limit: $0.device.maxWritesInFlight) })
             var saga = OrderSaga(order: order, steps: steps, database: connection, owner: owner, devices: devices,
                                  checkOwnership: { try context.checkOwnership() },
-                                 log: { try await context.log($0) },
+                                 note: { context.logger.info("\($0)") },
                                  pause: { try await context.sleep(seconds: $0) })
             if order.kind == "cancel", let addID = order.cancels {
                 guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }

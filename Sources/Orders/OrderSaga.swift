@@ -62,7 +62,9 @@ public struct OrderSaga {
     let devices: OrderDevices
     /// Right before every device write: throws when the attempt lost the job (JobContext.checkOwnership).
     let checkOwnership: @Sendable () throws -> Void
-    let log: @Sendable (String) async throws -> Void
+    /// Shows a line of the job's log in the worker's own log at once; the job's log gets it with
+    /// the next fenced transaction (`log`).
+    let note: @Sendable (String) -> Void
     /// Waits between tries of a step whose answer was lost (JobContext.sleep).
     let pause: @Sendable (Double) async throws -> Void
 
@@ -73,7 +75,7 @@ public struct OrderSaga {
     static let resetTries = 3
 
     public init(order: Order, steps: [OrderStep], database: Connection, owner: QueueStore.Held, devices: OrderDevices,
-                checkOwnership: @escaping @Sendable () throws -> Void, log: @escaping @Sendable (String) async throws -> Void,
+                checkOwnership: @escaping @Sendable () throws -> Void, note: @escaping @Sendable (String) -> Void,
                 pause: @escaping @Sendable (Double) async throws -> Void) {
         self.order = order
         self.steps = steps
@@ -81,39 +83,84 @@ public struct OrderSaga {
         self.owner = owner
         self.devices = devices
         self.checkOwnership = checkOwnership
-        self.log = log
+        self.note = note
         self.pause = pause
     }
 
     // MARK: persistence
 
-    /// Saves a step, fenced on the job's attempt (the queue's fence and the order's owner).
-    func save(_ step: OrderStep) async throws {
-        let owner = owner, order = order
-        let before = step.beforeImage.map(OrderStore.json), after = step.afterImage.map(OrderStore.json)
-        try await database.transaction { session in
-            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
-            let saved = try session.query(OrderSQL.stepSave, [
-                order.id, owner.id, Int32(owner.attempt), step.state, before, after, step.createdUUID, step.adopted,
-                Int32(step.attempts), step.error, Int32(step.position),
-            ])
-            guard !saved.isEmpty else { throw JobLostError() }
-        }
+    /// What the saga recorded but has not written yet: a step's `done` (and its log lines) waits
+    /// for the next fenced transaction — normally the next step's `sending`, after that step's
+    /// pre-read — so a step costs one commit, not two plus one per log line. A worker that dies
+    /// before it is written leaves the step `sending`: the next attempt's pre-check recognises
+    /// the write that took effect (adopts its own object, keeps the stored before-image), as it
+    /// does after a death between the write and its answer.
+    var unsaved: [OrderStep] = []
+    var unlogged: [String] = []
+    /// The order's state to write with the next transaction (`running`: with the first step's fence).
+    var unsavedState: (state: String, error: String?)?
+
+    /// Writes the step (with whatever waits to be written: steps, state, log lines) in one
+    /// transaction fenced on the job's attempt (the queue's fence and the order's owner).
+    mutating func save(_ step: OrderStep) async throws {
+        unsaved.append(step)
+        try await commit()
     }
 
-    /// The order's state, fenced the same way.
-    func setState(_ state: String, error: String? = nil) async throws {
+    /// Records the step now; it is written with the next transaction.
+    mutating func saveLater(_ step: OrderStep) {
+        unsaved.append(step)
+    }
+
+    /// A line of the job's log: shown at once, written with the next transaction (a line is in the
+    /// job's log exactly when what it tells is stored).
+    mutating func log(_ line: String) {
+        note(line)
+        unlogged.append(line)
+    }
+
+    /// The order's state (with whatever waits to be written), fenced the same way.
+    mutating func setState(_ state: String, error: String? = nil) async throws {
+        unsavedState = (state, error)
+        try await commit()
+    }
+
+    /// One fenced transaction: the job's row held (a rescue waits or wins), then the order's state,
+    /// the steps and the log lines that wait, each update fenced on the order's owner; `more` runs
+    /// last in it. Throws `JobLostError` when the attempt no longer owns the order.
+    mutating func commit(_ more: @escaping @Sendable (Session) throws -> Void = { _ in }) async throws {
+        var latest: [Int: OrderStep] = [:]
+        for step in unsaved { latest[step.position] = step }
+        let steps = latest.values.sorted { $0.position < $1.position }
+        let state = unsavedState, lines = unlogged
         let owner = owner, order = order
         try await database.transaction { session in
-            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
-            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), state, error])).isEmpty else {
+            let queue = QueueStore.InTransaction(session)
+            try queue.jobConfirmOwned(owner)
+            if let state, (try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), state.state, state.error])).isEmpty {
                 throw JobLostError()
             }
+            for step in steps {
+                let before = step.beforeImage.map(OrderStore.json), after = step.afterImage.map(OrderStore.json)
+                let saved = try session.query(OrderSQL.stepSave, [
+                    order.id, owner.id, Int32(owner.attempt), step.state, before, after, step.createdUUID, step.adopted,
+                    Int32(step.attempts), step.error, Int32(step.position),
+                ])
+                guard !saved.isEmpty else { throw JobLostError() }
+            }
+            for line in lines {
+                guard try queue.jobLogAppend(owner, level: "info", message: line) else { throw JobLostError() }
+            }
+            try more(session)
         }
+        unsaved = []
+        unlogged = []
+        unsavedState = nil
     }
 
     /// Right before a device write: the attempt still owns the job (locally and in the database),
-    /// and the step is stored as `sending` with its images — the cursor a later attempt resumes at.
+    /// and the step is stored as `sending` with its images — the cursor a later attempt resumes at —
+    /// in one transaction with what waits to be written (the step before's `done`).
     mutating func fence(_ step: inout OrderStep) async throws {
         try checkOwnership()
         step.state = "sending"
@@ -135,8 +182,7 @@ public struct OrderSaga {
             try await fence(&fenced)
         } else {
             try checkOwnership()
-            let owner = owner
-            try await database.transaction { session in try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            try await commit()
         }
     }
 
@@ -145,7 +191,7 @@ public struct OrderSaga {
     /// Runs the steps not done yet, in order. A failed step rolls the earlier ones back (or stops,
     /// for `on_failure: stop`); the end is recorded with the user's services.
     public mutating func apply() async throws {
-        try await setState("running")
+        unsavedState = ("running", nil)  // written with the first step's fence
         for position in steps.indices where !["done", "skipped"].contains(steps[position].state) {
             var step = steps[position]
             do {
@@ -154,9 +200,9 @@ public struct OrderSaga {
                 let reason = Self.reason(error)
                 step.state = "failed"
                 step.error = reason
-                try await save(step)
+                saveLater(step)  // with the order's state, next
                 steps[position] = step
-                try await log("Step \(step.position) (\(step.name.rawValue)) failed: \(reason)")
+                log("Step \(step.position) (\(step.name.rawValue)) failed: \(reason)")
                 if step.name == .reset || order.onFailure == "stop" {
                     try await setState("failed", error: "step \(step.name.rawValue): \(reason)")
                 } else {
@@ -194,15 +240,15 @@ public struct OrderSaga {
                 try await forward(&step)
                 step.state = "done"
                 step.error = nil
-                try await save(step)
-                try await log("Step \(step.position) (\(step.name.rawValue)) done\(step.adopted ? ": adopted what was there" : "")")
+                saveLater(step)  // with the next step's fence (or the order's end)
+                log("Step \(step.position) (\(step.name.rawValue)) done\(step.adopted ? ": adopted what was there" : "")")
                 return
             } catch let error as DeviceClientError where error.kind == .transport && tries < Self.lostAnswerTries {
                 // No answer: the write may have taken effect. The next try's pre-check tells.
-                try await log("Step \(step.position) (\(step.name.rawValue)): no answer (\(error.message)); trying again")
+                log("Step \(step.position) (\(step.name.rawValue)): no answer (\(error.message)); trying again")
                 try await pause(0.2 * Double(tries))
             } catch let error as AXLFault where step.name == .reset && tries < Self.resetTries {
-                try await log("Step \(step.position) (reset): \(error); trying again")
+                log("Step \(step.position) (reset): \(error); trying again")
                 try await pause(0.2 * Double(tries))
             }
         }
@@ -415,9 +461,9 @@ public struct OrderSaga {
                 step.error = "changed on \(step.device) since the order wrote it: left untouched"
                 conflicts.append("step \(step.name.rawValue) (\(step.error!))")
             }
+            log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
             try await save(step)
             steps[position] = step
-            try await log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
         }
         if conflicts.isEmpty {
             try await setState("rolled_back", error: cause)
@@ -502,7 +548,7 @@ public struct OrderSaga {
     public mutating func cancel(_ add: Order, addSteps: [OrderStep]) async throws {
         try await setState("running")
         var saga = OrderSaga(order: add, steps: addSteps, database: database, owner: owner, devices: devices,
-                             checkOwnership: checkOwnership, log: log, pause: pause)
+                             checkOwnership: checkOwnership, note: note, pause: pause)
         saga.stepsOwned = false
         var drifted: Set<StepName> = []
         var conflicts: [String] = []
@@ -530,21 +576,17 @@ public struct OrderSaga {
                 try await setState("failed", error: "step \(step.name.rawValue): \(step.error!)")
                 return
             }
+            log("Cancel step \(step.position) (\(step.name.rawValue)): \(step.state)")
             try await save(step)
             steps[position] = step
-            try await log("Cancel step \(step.position) (\(step.name.rawValue)): \(step.state)")
         }
         guard conflicts.isEmpty else {
             try await setState("needs_attention", error: "drift: " + conflicts.joined(separator: "; "))
             return
         }
         let services = OrderSaga.services(of: add, steps: addSteps)
-        let owner = owner, order = order
-        try await database.transaction { session in
-            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
-            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), "succeeded", nil as String?])).isEmpty else {
-                throw JobLostError()
-            }
+        unsavedState = ("succeeded", nil)
+        try await commit { session in
             try session.query(OrderSQL.orderStateSetOther, [add.id, "canceled"])
             try OrderInventoryStore.InTransaction(session).objectsRemoved(services)
         }
@@ -558,20 +600,17 @@ public struct OrderSaga {
     // MARK: the end
 
     /// Records success: the order succeeded and the user's services are in the inventory, placed in
-    /// the order's area — in one transaction fenced on the job.
+    /// the order's area — in one transaction fenced on the job, with the last steps' `done`.
     mutating func finish() async throws {
         let services = Self.services(of: order, steps: steps)
         let owner = owner, order = order
-        try await database.transaction { session in
-            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
-            guard !(try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), "succeeded", nil as String?])).isEmpty else {
-                throw JobLostError()
-            }
+        unsavedState = ("succeeded", nil)
+        log("Order \(order.id) succeeded")
+        try await commit { session in
             let inventory = OrderInventoryStore.InTransaction(session)
             try inventory.servicesRecord(services, userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, jobID: owner.id)
             try inventory.userPlaced(userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, moved: order.kind == "change")
         }
-        try await log("Order \(order.id) succeeded")
     }
 
     /// The services an add order made, as the user syncs would read them.

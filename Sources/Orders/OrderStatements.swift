@@ -35,9 +35,18 @@ enum OrderSQL {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
         RETURNING id
         """)
-    static let orderJobSet = Statement("order_job_set", "UPDATE orders SET job_id = $2, updated_at = clock_timestamp() WHERE id = $1")
+    /// The order's job; returns the order as it now is.
+    static let orderJobSet = Statement("order_job_set", """
+        UPDATE orders o SET job_id = $2, updated_at = clock_timestamp() WHERE o.id = $1 RETURNING \(columns)
+        """)
     static let stepInsert = Statement("order_step_insert", """
         INSERT INTO order_steps (order_id, position, name, device, call) VALUES ($1, $2, $3, $4, $5::jsonb)
+        """)
+    /// All steps of an order in one statement. $1 order, $2 positions, $3 names, $4 devices, $5 calls (JSON), alike in length.
+    static let stepInsertAll = Statement("order_step_insert_all", """
+        INSERT INTO order_steps (order_id, position, name, device, call)
+        SELECT $1, t.position, t.name, t.device, t.call::jsonb
+          FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[]) AS t(position, name, device, call)
         """)
 
     static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")

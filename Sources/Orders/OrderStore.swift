@@ -131,6 +131,12 @@ public struct OrderStore: Sendable {
     /// Checks the request against the inventory and plans it (the number: the one asked, or the next
     /// free one). Writes nothing. Every refusal names the field and the file's line.
     public func plan(_ request: OrderRequest) async throws -> OrderPlan {
+        try await plan(request, chooseNumber: true)
+    }
+
+    /// `chooseNumber` false: the checks only, the number left to the caller (submit chooses it
+    /// under the planning lock; choosing it here too would be read for nothing).
+    func plan(_ request: OrderRequest, chooseNumber: Bool) async throws -> OrderPlan {
         let inventory = OrderInventoryStore(connection)
         guard try await DomainStore(connection).domain(named: request.domain) != nil else {
             throw request.refusal("domain", "no such domain '\(request.domain)'")
@@ -167,6 +173,9 @@ public struct OrderStore: Sendable {
             throw request.refusal(request.line == nil ? "service_area" : "line", "service area '\(area.name)' has no directory number block")
         }
         let connection = connection
+        guard chooseNumber else {
+            return OrderPlan(request: request, inputs: PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: "", partition: ""), steps: [])
+        }
         let (number, partition) = try await connection.withSession { session in
             try Self.chooseNumber(session, request, area)
         }
@@ -217,7 +226,7 @@ public struct OrderStore: Sendable {
         if let key, let existing = try await connection.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
             return Submitted(order: existing, jobID: existing.jobID, created: false)
         }
-        let plan = try await plan(request)
+        let plan = try await plan(request, chooseNumber: false)
         let area = plan.inputs.area
         return try await connection.transaction { session in
             try session.query(OrderSQL.planningLock, [area.callProcessor])
@@ -232,22 +241,27 @@ public struct OrderStore: Sendable {
                 "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
                 number, partition, request.phoneName, Self.json(request), request.onFailure, key, nil as Int64?, actor,
             ]).first!.decode("id")
-            for (index, step) in OrderPlanner.steps(request, inputs, orderID: id).enumerated() {
-                try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, Self.json(step.calls)])
-            }
-            let jobID = try Self.enqueue(session, order: id, action: .apply, actor: actor)
+            let steps = OrderPlanner.steps(request, inputs, orderID: id)
+            try session.query(OrderSQL.stepInsertAll, [
+                id, PostgresIntArray(steps.indices.map { Int64($0 + 1) }), PostgresTextArray(steps.map(\.name.rawValue)),
+                PostgresTextArray(steps.map(\.device)), PostgresTextArray(steps.map { Self.json($0.calls) }),
+            ])
+            let (jobID, order) = try Self.enqueueReturning(session, order: id, action: .apply, actor: actor)
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
-            let order = try Order(row: try session.query(OrderSQL.orderGet, [id]).first!)
             return Submitted(order: order, jobID: jobID, created: true)
         }
     }
 
     static func enqueue(_ session: Session, order: Int64, action: OrderRun.Action, actor: String) throws -> Int64 {
+        try enqueueReturning(session, order: order, action: action, actor: actor).jobID
+    }
+
+    /// Queues the order's job; returns it and the order as it now is.
+    static func enqueueReturning(_ session: Session, order: Int64, action: OrderRun.Action, actor: String) throws -> (jobID: Int64, order: Order) {
         let params = try QueueStore.EnqueueParams(OrderRun(order: order, action: action), target: "order \(order)", actor: actor)
         let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(params)
-        try session.query(OrderSQL.orderJobSet, [order, jobID])
-        return jobID
+        return (jobID, try Order(row: try session.query(OrderSQL.orderJobSet, [order, jobID]).first!))
     }
 
     // MARK: reads

@@ -523,6 +523,13 @@ extension QueueStore {
             guard !(try session.query(QueueSQL.jobConfirmOwned, [held.id, held.attempt])).isEmpty else { throw JobLostError() }
         }
 
+        /// Appends a line to the job's log in the caller's transaction (it is there exactly when the
+        /// rest of the transaction is); false (nothing written) when the attempt no longer owns the job.
+        @discardableResult
+        public func jobLogAppend(_ held: Held, level: String, message: String) throws -> Bool {
+            try session.query(QueueSQL.jobLogAppend, [held.id, held.attempt, level, message]).affectedRows == 1
+        }
+
         /// A job of `kind` and `target` that has not ended, if any (the oldest).
         public func jobUnfinishedByTarget(kind: JobKind, target: String) throws -> Job? {
             try session.query(QueueSQL.jobUnfinishedByTarget, [kind.rawValue, target]).first.map(Job.init(row:))

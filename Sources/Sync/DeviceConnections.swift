@@ -61,6 +61,28 @@ public struct DeviceConnections {
     /// The clients `keptAXL` keeps, by device name.
     private static let kept = Mutex<[String: AXLClient]>([:])
 
+    /// Order jobs: the call processor's AXL client on the connections `keptAXL` keeps (an order's
+    /// ten calls would otherwise open their own TLS connections).
+    public func keptAXLForOrders(context: JobContext) -> AXLClient {
+        keptAXL(context: context)
+    }
+
+    /// A CUPI client on connections kept from one job to the next, like `keptAXL` (order jobs'
+    /// Unity Connection users). One set per device, replaced when its address or credentials change.
+    public func keptCUPI(context: JobContext) -> CUPIClient {
+        let endpoint = endpoint, name = device.name
+        let base = Self.keptCUPIClients.withLock { kept in
+            if let client = kept[name], client.endpoint.connectsLike(endpoint) { return client }
+            let client = CUPIClient(endpoint: endpoint)
+            kept[name] = client
+            return client
+        }
+        return base.sharingConnections(isCanceled: { (try? context.checkCancellation()) == nil })
+    }
+
+    /// The clients `keptCUPI` keeps, by device name.
+    private static let keptCUPIClients = Mutex<[String: CUPIClient]>([:])
+
     public func cupi(pageSize: Int = 500, context: JobContext) -> CUPIClient {
         CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: { (try? context.checkCancellation()) == nil })
     }
