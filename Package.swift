@@ -89,7 +89,7 @@ let package = Package(
         // Orders: the order file, planning, the saga steps against Unified CM and Unity Connection, and
         // their store (migration 024).
         .target(name: "Orders", dependencies: [
-            "JobCatalog", "Queue", "Postgres", "Inventory", "Sync", "DeviceClients", "AXL", "Runtime",
+            "JobCatalog", "Queue", "Postgres", "Inventory", "Sync", "DeviceClients", "AXL", "Runtime", "LDAP", "Directory",
             .product(name: "Yams", package: "Yams"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.

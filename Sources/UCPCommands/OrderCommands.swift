@@ -86,11 +86,15 @@ struct OrderCommand: AsyncParsableCommand {
             let store = OrderStore(Connection(try await Database.open()))
             guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
             let steps = try await store.steps(orderID: id)
+            let writeBack = try await store.writeBack(orderID: id)
             if json {
-                print(try Output.json(Representation.orderDetail(order, steps: steps)))
+                var detail = Representation.orderDetail(order, steps: steps)
+                detail["write_back"] = writeBack?.json ?? NSNull()
+                print(try Output.json(detail))
                 return
             }
             for line in OrderOutput.lines(order, steps) { print(line) }
+            if let writeBack { print("  write-back: \(writeBack.message)") }
         }
     }
 
