@@ -82,16 +82,6 @@ public struct WriteBackOutcome: Sendable, Equatable {
     public func record(orderID: Int64, in session: Session) throws {
         try session.query(WriteBackOrderSQL.record, [orderID, kind.rawValue, attribute, value, entryDN, message])
     }
-
-    /// For `order show --json`.
-    public var json: [String: Any] {
-        var object: [String: Any] = ["outcome": kind.rawValue, "written": written, "message": message]
-        if let attribute { object["attribute"] = attribute }
-        if let value { object["value"] = value }
-        if let entryDN { object["entry_dn"] = entryDN }
-        if let at { object["at"] = ISO8601DateFormatter().string(from: at) }
-        return object
-    }
 }
 
 /// A domain's write-back settings resolved for writing: the attribute (nil: "Do not write to LDAP"),

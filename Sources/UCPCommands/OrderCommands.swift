@@ -88,9 +88,7 @@ struct OrderCommand: AsyncParsableCommand {
             let steps = try await store.steps(orderID: id)
             let writeBack = try await store.writeBack(orderID: id)
             if json {
-                var detail = Representation.orderDetail(order, steps: steps)
-                detail["write_back"] = writeBack?.json ?? NSNull()
-                print(try Output.json(detail))
+                print(try Output.json(Representation.orderDetail(order, steps: steps, writeBack: writeBack)))
                 return
             }
             for line in OrderOutput.lines(order, steps) { print(line) }

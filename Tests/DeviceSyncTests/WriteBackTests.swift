@@ -24,12 +24,12 @@ final class WriteBackTests: OrderTestCase {
     static let jdoe = FixtureUser(cn: "John Doe", uid: "jdoe", sAMAccountName: "jdoe", givenName: "John", sn: "Doe",
                                   mail: "jdoe@example.com", telephoneNumber: "+1 408 555 0100", userAccountControl: 512)
 
-    /// The order fixtures, plus slapd holding jdoe and user000001-3, the directory "corp-ad" (AD, bound as
+    /// The order fixtures, plus slapd holding jdoe and user000001-4, the directory "corp-ad" (AD, bound as
     /// the sync account) as domain Cisco's source, and one LDAP synchronization: those four become
     /// directory users (their entries' DNs recorded).
     func prepareDirectory() async throws {
         try await prepare()
-        slapd = try SlapdServer(users: [Self.jdoe] + (1...3).map(DirectoryFixture.user))
+        slapd = try SlapdServer(users: [Self.jdoe] + (1...4).map(DirectoryFixture.user))
         passwordFile = folder + "/ldap-password"
         try DirectoryFixture.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
         try ucp(["device", "add", "--name", "corp-ad", "--kind", "ldap", "--server-type", "ad", "--address", "127.0.0.1",
@@ -38,7 +38,7 @@ final class WriteBackTests: OrderTestCase {
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
         let directoryUsers = try await sql("SELECT user_id FROM users WHERE directory_dn IS NOT NULL ORDER BY user_id")
             .map { try $0.decode("user_id", as: String.self) }
-        XCTAssertEqual(directoryUsers, ["jdoe", "user000001", "user000002", "user000003"])
+        XCTAssertEqual(directoryUsers, ["jdoe", "user000001", "user000002", "user000003", "user000004"])
     }
 
     /// One attribute of an entry, read as the directory's superuser.
@@ -64,6 +64,15 @@ final class WriteBackTests: OrderTestCase {
         try await prepareDirectory()
         let shown = try ucp(["domain", "show", Self.domain])
         XCTAssertTrue(shown.stdout.contains("do not write to LDAP"), "the default: \(shown.stdout)")
+        // A bad mask: one line naming the field and the rule, nothing written.
+        for (mask, problem) in [("+1408x", "write_back_mask: '+1408x' has a lower-case 'x' (use upper-case X)"),
+                                ("1\\+408", "write_back_mask: '1\\+408' has '\\+' at character 2 (+ and \\+ may only begin the mask)")] {
+            let bad = try harness.ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone", "--write-back-mask", mask])
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertEqual(bad.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, bad.stderr)
+            XCTAssertTrue(bad.stderr.contains(problem), bad.stderr)
+        }
+        XCTAssertTrue(try ucp(["domain", "show", Self.domain]).stdout.contains("do not write to LDAP"), "nothing written")
 
         // Written: line 4000 through the mask +1408555XXXX.
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone", "--write-back-mask", "+1408555XXXX"])
@@ -99,8 +108,19 @@ final class WriteBackTests: OrderTestCase {
                                                + "does not have permission to perform a write operation ("), refusedMessage)
         await assertEqual(try await attribute("telephoneNumber", of: user2), [user2.telephoneNumber!], "the entry is unchanged")
 
-        // "LDAP server is unreachable or incorrect LDAP credentials."
-        try ucp(["device", "edit", "corp-ad", "--user", DirectoryFixture.syncDN])
+        // "LDAP server is unreachable or incorrect LDAP credentials": a wrong password, then the server down.
+        let wrongPassword = folder + "/wrong-password"
+        try "not-the-password".write(toFile: wrongPassword, atomically: true, encoding: .utf8)
+        try ucp(["device", "edit", "corp-ad", "--user", DirectoryFixture.syncDN, "--password-file", wrongPassword])
+        let badBind = try orderID(try ucp(["order", "submit", "-f", try orderFile("5.yaml", user: "user000004", phone: "SEP00AA00BB0005", voicemail: false), "--wait"]))
+        await assertEqual(try await order(badBind).state, "succeeded")
+        let credentials = try await writeBack(badBind)
+        XCTAssertEqual(credentials["outcome"] as? String, "unreachable")
+        XCTAssertTrue((credentials["message"] as? String ?? "").hasPrefix("Primary DN not written to LDAP: LDAP server is unreachable or incorrect LDAP credentials (bind to "),
+                      "\(credentials)")
+        XCTAssertTrue((credentials["message"] as? String ?? "").contains("Invalid credentials"), "\(credentials)")
+        XCTAssertFalse((credentials["message"] as? String ?? "").contains("not-the-password"), "no secret in the message")
+        try ucp(["device", "edit", "corp-ad", "--password-file", passwordFile])
         slapd.slapd.stop()
         let fourth = try orderID(try ucp(["order", "submit", "-f", try orderFile("4.yaml", user: "user000003", phone: "SEP00AA00BB0004", voicemail: false), "--wait"]))
         await assertEqual(try await order(fourth).state, "succeeded")
@@ -162,7 +182,7 @@ final class WriteBackTests: OrderTestCase {
                       refusedByUserSync.stderr)
         try ucp(["jobs", "cancel", String(userJob)])
 
-        // The whole domain: the four directory users; jdoe's order line 4000, masked.
+        // The whole domain: the five directory users; jdoe's order line 4000, masked.
         try harness.startWorker()
         let ran = try harness.ucp(["domain", "write-back", Self.domain, "--wait"])
         XCTAssertEqual(ran.status, 0, ran.stdout + ran.stderr)
@@ -171,9 +191,9 @@ final class WriteBackTests: OrderTestCase {
         XCTAssertTrue(log.contains("writeback synchronization of 'Cisco'"), log)
         XCTAssertTrue(log.contains("jdoe: Primary DN written to LDAP: ipPhone = +14085554000 (cn=John Doe,\(Self.people))"), log)
         let lines = log.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.filter { $0.hasPrefix("user00000") }.count, 3, log)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("user00000") }.count, 4, log)
         let summary = try XCTUnwrap(lines.last)
-        XCTAssertTrue(summary.hasPrefix("Completed. 4 directory users: "), summary)
+        XCTAssertTrue(summary.hasPrefix("Completed. 5 directory users: 5 written"), summary)
         XCTAssertTrue(summary.hasSuffix(", 0 not written"), summary)
         // Each written value is in its entry.
         for line in lines where line.hasPrefix("user00000") && line.contains(" written to LDAP: ipPhone = ") {
