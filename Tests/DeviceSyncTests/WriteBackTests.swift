@@ -57,6 +57,16 @@ final class WriteBackTests: OrderTestCase {
         return try XCTUnwrap(object["write_back"] as? [String: Any], shown.stdout)
     }
 
+    /// Submits an add order for `user` (phone `SEP00AA00BB000<number>`, no voicemail), waits, checks it
+    /// succeeded whatever its write-back did; returns its id and the write-back's outcome and message.
+    func succeededOrder(user: String, number: Int) async throws -> (Int64, (outcome: String?, message: String)) {
+        let file = try orderFile("\(number).yaml", user: user, phone: "SEP00AA00BB000\(number)", voicemail: false)
+        let id = try orderID(try ucp(["order", "submit", "-f", file, "--wait"]))
+        await assertEqual(try await order(id).state, "succeeded")
+        let outcome = try await writeBack(id)
+        return (id, (outcome["outcome"] as? String, outcome["message"] as? String ?? "\(outcome)"))
+    }
+
     /// The masked number is written to the attribute of the user's entry as the order's last action;
     /// each of the seed's four reasons is recorded on the order (permission: the directory bound as an
     /// account that may only read), and none of them fails the order.
@@ -89,45 +99,35 @@ final class WriteBackTests: OrderTestCase {
 
         // "The Domain level LDAP attribute is set to Do not write to LDAP."
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "none"])
-        let second = try orderID(try ucp(["order", "submit", "-f", try orderFile("2.yaml", user: "user000001", phone: "SEP00AA00BB0002", voicemail: false), "--wait"]))
-        await assertEqual(try await order(second).state, "succeeded")
-        let notWritten = try await writeBack(second)
-        XCTAssertEqual(notWritten["outcome"] as? String, "do_not_write")
-        XCTAssertEqual(notWritten["message"] as? String, "Primary DN not written to LDAP: The Domain level LDAP attribute is set to Do not write to LDAP")
+        let (_, notWritten) = try await succeededOrder(user: "user000001", number: 2)
+        XCTAssertEqual(notWritten.outcome, "do_not_write")
+        XCTAssertEqual(notWritten.message, "Primary DN not written to LDAP: The Domain level LDAP attribute is set to Do not write to LDAP")
 
         // "Admin user account entered in "Admin Distinguished Name" does not have permission to perform a write operation."
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "telephoneNumber"])
         try ucp(["device", "edit", "corp-ad", "--user", DirectoryFixture.readerDN])
         let user2 = DirectoryFixture.user(2)
-        let third = try orderID(try ucp(["order", "submit", "-f", try orderFile("3.yaml", user: "user000002", phone: "SEP00AA00BB0003", voicemail: false), "--wait"]))
-        await assertEqual(try await order(third).state, "succeeded")
-        let refused = try await writeBack(third)
-        XCTAssertEqual(refused["outcome"] as? String, "permission")
-        let refusedMessage = try XCTUnwrap(refused["message"] as? String)
-        XCTAssertTrue(refusedMessage.hasPrefix("Primary DN not written to LDAP: Admin user account entered in \"Admin Distinguished Name\" "
-                                               + "does not have permission to perform a write operation ("), refusedMessage)
+        let (_, refused) = try await succeededOrder(user: "user000002", number: 3)
+        XCTAssertEqual(refused.outcome, "permission")
+        XCTAssertTrue(refused.message.hasPrefix("Primary DN not written to LDAP: Admin user account entered in \"Admin Distinguished Name\" "
+                                                + "does not have permission to perform a write operation ("), refused.message)
         await assertEqual(try await attribute("telephoneNumber", of: user2), [user2.telephoneNumber!], "the entry is unchanged")
 
         // "LDAP server is unreachable or incorrect LDAP credentials": a wrong password, then the server down.
+        let unreachableReason = "Primary DN not written to LDAP: LDAP server is unreachable or incorrect LDAP credentials ("
         let wrongPassword = folder + "/wrong-password"
         try "not-the-password".write(toFile: wrongPassword, atomically: true, encoding: .utf8)
         try ucp(["device", "edit", "corp-ad", "--user", DirectoryFixture.syncDN, "--password-file", wrongPassword])
-        let badBind = try orderID(try ucp(["order", "submit", "-f", try orderFile("5.yaml", user: "user000004", phone: "SEP00AA00BB0005", voicemail: false), "--wait"]))
-        await assertEqual(try await order(badBind).state, "succeeded")
-        let credentials = try await writeBack(badBind)
-        XCTAssertEqual(credentials["outcome"] as? String, "unreachable")
-        XCTAssertTrue((credentials["message"] as? String ?? "").hasPrefix("Primary DN not written to LDAP: LDAP server is unreachable or incorrect LDAP credentials (bind to "),
-                      "\(credentials)")
-        XCTAssertTrue((credentials["message"] as? String ?? "").contains("Invalid credentials"), "\(credentials)")
-        XCTAssertFalse((credentials["message"] as? String ?? "").contains("not-the-password"), "no secret in the message")
+        let (_, credentials) = try await succeededOrder(user: "user000004", number: 5)
+        XCTAssertEqual(credentials.outcome, "unreachable")
+        XCTAssertTrue(credentials.message.hasPrefix(unreachableReason + "bind to "), credentials.message)
+        XCTAssertTrue(credentials.message.contains("Invalid credentials"), credentials.message)
+        XCTAssertFalse(credentials.message.contains("not-the-password"), "no secret in the message")
         try ucp(["device", "edit", "corp-ad", "--password-file", passwordFile])
         slapd.slapd.stop()
-        let fourth = try orderID(try ucp(["order", "submit", "-f", try orderFile("4.yaml", user: "user000003", phone: "SEP00AA00BB0004", voicemail: false), "--wait"]))
-        await assertEqual(try await order(fourth).state, "succeeded")
-        let unreachable = try await writeBack(fourth)
-        XCTAssertEqual(unreachable["outcome"] as? String, "unreachable")
-        XCTAssertTrue((unreachable["message"] as? String ?? "").hasPrefix("Primary DN not written to LDAP: LDAP server is unreachable or incorrect LDAP credentials ("),
-                      "\(unreachable)")
+        let (fourth, unreachable) = try await succeededOrder(user: "user000003", number: 4)
+        XCTAssertEqual(unreachable.outcome, "unreachable")
+        XCTAssertTrue(unreachable.message.hasPrefix(unreachableReason), unreachable.message)
         try slapd.slapd.start()
 
         // "User does not have any primary directory number": an order without a line (no such order
