@@ -180,6 +180,7 @@ enum OrderOutput {
                 if step.state != "pending" { print("  step \(step.position) \(step.name.rawValue): \(step.state)\(step.error.map { " — \($0)" } ?? "")") }
             }
             if ["succeeded", "failed", "rolled_back", "canceled", "needs_attention"].contains(order.state) {
+                if let writeBack = try await store.writeBack(orderID: id) { print("  write-back: \(writeBack.message)") }
                 print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " "))\(order.error.map { ": \($0)" } ?? "")")
                 if order.state == "succeeded" || (rollback && order.state == "rolled_back") { return }
                 throw ExitCode(1)

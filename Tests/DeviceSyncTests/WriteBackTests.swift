@@ -88,6 +88,7 @@ final class WriteBackTests: OrderTestCase {
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone", "--write-back-mask", "+1408555XXXX"])
         XCTAssertTrue(try ucp(["domain", "show", Self.domain]).stdout.contains("ipPhone, mask +1408555XXXX"))
         let first = try ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        XCTAssertTrue(first.stdout.contains("  write-back: Primary DN written to LDAP: ipPhone = +14085554000"), first.stdout)
         let firstID = try orderID(first)
         await assertEqual(try await order(firstID).state, "succeeded")
         await assertEqual(try await attribute("ipPhone", of: Self.jdoe), ["+14085554000"])
