@@ -89,7 +89,7 @@ let package = Package(
         // Orders: the order file, planning, the saga steps against Unified CM and Unity Connection, and
         // their store (migration 024).
         .target(name: "Orders", dependencies: [
-            "JobCatalog", "Queue", "Postgres", "Inventory", "Sync", "DeviceClients", "AXL", "Runtime",
+            "JobCatalog", "Queue", "Postgres", "Inventory", "Sync", "DeviceClients", "AXL", "Runtime", "LDAP", "Directory",
             .product(name: "Yams", package: "Yams"),
         ]),
         // The stuck-sync watchdog and the alert outbox, sent by mail.
@@ -168,6 +168,7 @@ let package = Package(
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: [
             "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport", "Orders",
+            "LDAP", "DirectoryFixtures",
         ]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [

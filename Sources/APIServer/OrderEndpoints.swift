@@ -33,11 +33,19 @@ extension Representation {
         ["position": position, "name": step.name.rawValue, "device": step.device, "calls": step.calls.map(\.rendered)]
     }
 
-    /// `order show --json`: the order with its steps.
-    package static func orderDetail(_ order: Order, steps: [OrderStep]) -> [String: Any] {
+    /// `order show --json`: the order with its steps, and what its write-back to LDAP did (null before it ran).
+    package static func orderDetail(_ order: Order, steps: [OrderStep], writeBack: WriteBackOutcome? = nil) -> [String: Any] {
         var object = Self.order(order)
         object["steps"] = steps.map(orderStep)
+        object["write_back"] = writeBack.map(Self.writeBack) ?? NSNull()
         return object
+    }
+
+    /// An order's write-back to LDAP: the outcome, whether it was written, the one line, and what and where.
+    package static func writeBack(_ outcome: WriteBackOutcome) -> [String: Any] {
+        ["outcome": outcome.kind.rawValue, "written": outcome.written, "message": outcome.message,
+         "attribute": outcome.attribute ?? NSNull(), "value": outcome.value ?? NSNull(), "entry_dn": outcome.entryDN ?? NSNull(),
+         "at": iso(outcome.at)]
     }
 }
 
@@ -66,7 +74,8 @@ extension Endpoints {
             let data = try await call.withConnection { connection -> Data in
                 let store = OrderStore(connection)
                 guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
-                return try Representation.encode(Representation.orderDetail(order, steps: try await store.steps(orderID: id)))
+                return try Representation.encode(Representation.orderDetail(order, steps: try await store.steps(orderID: id),
+                                                                            writeBack: try await store.writeBack(orderID: id)))
             }
             return APICall.json(data)
         },

@@ -78,6 +78,9 @@ public enum DirectoryFixture {
     public static let rootDN = "cn=admin,dc=example,dc=com"
     /// The account a sync binds as: an ordinary user, so the server's size limit applies to it.
     public static let syncDN = "cn=sync,dc=example,dc=com"
+    /// An account that may read the whole directory but write nothing (slapd's ACL): the write-back's
+    /// "no permission to perform a write operation" case. Its password is `password` too.
+    public static let readerDN = "cn=reader,dc=example,dc=com"
     public static let password = "fixture-secret"
 
     /// The `index`-th generated user (1-based).
@@ -127,7 +130,7 @@ public enum DirectoryFixture {
         return out
     }
 
-    /// The entries above the users: the suffix, the people container, the sync account.
+    /// The entries above the users: the suffix, the people container, the sync and reader accounts.
     public static func baseLDIF(syncPasswordHash: String? = nil) -> String {
         var text = ""
         text += entry("dc=example,dc=com", [("objectClass", "dcObject"), ("objectClass", "organization"),
@@ -135,6 +138,8 @@ public enum DirectoryFixture {
         text += entry(peopleBase, [("objectClass", "organizationalUnit"), ("ou", "People")])
         text += entry(syncDN, [("objectClass", "person"), ("objectClass", "simpleSecurityObject"), ("cn", "sync"),
                                ("sn", "sync"), ("userPassword", syncPasswordHash ?? password)])
+        text += entry(readerDN, [("objectClass", "person"), ("objectClass", "simpleSecurityObject"), ("cn", "reader"),
+                                 ("sn", "reader"), ("userPassword", syncPasswordHash ?? password)])
         return text
     }
 

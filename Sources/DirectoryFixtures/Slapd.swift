@@ -120,7 +120,7 @@ public final class Slapd: @unchecked Sendable {
             index objectClass eq
             index uid,sAMAccountName,mail eq
             access to attrs=userPassword by anonymous auth by * none
-            access to * by users write by * none
+            access to * by dn.exact="\(DirectoryFixture.readerDN)" read by users write by * none
 
             """
         return text

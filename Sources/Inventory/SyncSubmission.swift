@@ -56,9 +56,11 @@ public struct SyncSubmission: Sendable {
         self.dryRun = dryRun
     }
 
-    /// The checks that read the inventory: a domain sync of a domain with no required rule could place
-    /// no one, so it is refused before it is queued (`domainSyncRefusal`, the one check).
+    /// The checks that read the inventory: a domain or LDAP sync of a domain whose write back to LDAP is
+    /// queued or running is refused (`WriteBackRefusal`); a domain sync of a domain with no required
+    /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`).
     public func checkInventory(_ connection: Connection) async throws {
+        if let refusal = try await WriteBackRefusal.syncRefusal(type, domain: target, connection: connection) { throw refusal }
         guard type == .domain else { return }
         if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }
     }

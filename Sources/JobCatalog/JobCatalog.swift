@@ -6,6 +6,7 @@ public enum JobCatalog {
     public static let contracts: [any JobParameters.Type] = [
         InfrastructureSync.self, UserSync.self, DomainSync.self, LDAPSync.self,
         DeviceTest.self, RunSchedule.self, ChangeNotificationPoll.self, OrderRun.self,
+        WriteBackRun.self,
     ]
 
     /// The contract named `type`, if it is a production job type.

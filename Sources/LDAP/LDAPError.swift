@@ -34,6 +34,14 @@ public struct LDAPError: Error, Sendable, Equatable, CustomStringConvertible, Cu
         code == LDAP_SERVER_DOWN || code == LDAP_CONNECT_ERROR || code == LDAP_TIMEOUT
     }
 
+    /// The bound account may not do what was asked (RFC 4511 insufficientAccessRights, 50).
+    public var insufficientAccess: Bool { code == LDAP_INSUFFICIENT_ACCESS }
+
+    /// The server was not reached, or refused the bind's credentials (the write-back's first reason).
+    public var unreachableOrBadCredentials: Bool {
+        serverUnreachable || code == LDAP_INVALID_CREDENTIALS || code == LDAP_UNAVAILABLE || code == LDAP_BUSY
+    }
+
     public static let noSuchObject = LDAP_NO_SUCH_OBJECT
     public static let invalidCredentials = LDAP_INVALID_CREDENTIALS
     public static let filterError = LDAP_FILTER_ERROR

@@ -604,9 +604,13 @@ public struct OrderSaga {
     mutating func finish() async throws {
         let services = Self.services(of: order, steps: steps)
         let owner = owner, order = order
+        // The last action: the primary number written back to LDAP (WriteBack.swift); never fails the order.
+        let writeBack = await WriteBack.afterOrder(order, database: database)
+        if let writeBack { log(writeBack.message) }
         unsavedState = ("succeeded", nil)
         log("Order \(order.id) succeeded")
         try await commit { session in
+            try writeBack?.record(orderID: order.id, in: session)
             let inventory = OrderInventoryStore.InTransaction(session)
             try inventory.servicesRecord(services, userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, jobID: owner.id)
             try inventory.userPlaced(userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, moved: order.kind == "change")

@@ -125,6 +125,14 @@ enum QueueSQL {
          WHERE kind = $1 AND target = $2 AND state IN ('queued', 'running', 'canceling')
          ORDER BY id LIMIT 1
         """)
+    /// Jobs of these types and targets that have not ended (or, with $3, only those running), oldest
+    /// first: what refuses a domain's write-back beside its syncs and the other way round.
+    static let jobUnfinishedByTypes = Statement("job_unfinished_by_types", """
+        SELECT * FROM jobs
+         WHERE type = ANY($1::text[]) AND target = ANY($2::text[])
+           AND state IN ('running', 'canceling', CASE WHEN $3::boolean THEN 'running' ELSE 'queued' END)
+         ORDER BY id LIMIT 10
+        """)
     static let jobCountUnfinished = Statement("job_count_unfinished", """
         SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'canceling')
         """)

@@ -289,6 +289,14 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobSyncsByScheduleRun, [id]).map(Job.init(row:))
     }
 
+    /// Jobs of `types` whose target is one of `targets` that are queued (unless `runningOnly`),
+    /// running or canceling, oldest first (at most 10).
+    public func jobUnfinished(types: [String], targets: [String], runningOnly: Bool = false) async throws -> [Job] {
+        guard !types.isEmpty, !targets.isEmpty else { return [] }
+        return try await connection.query(QueueSQL.jobUnfinishedByTypes, [PostgresTextArray(types), PostgresTextArray(targets), runningOnly])
+            .map(Job.init(row:))
+    }
+
     /// Jobs queued, running or canceling.
     public func jobCountUnfinished() async throws -> Int {
         try await connection.query(QueueSQL.jobCountUnfinished).first?.decode("n") ?? 0

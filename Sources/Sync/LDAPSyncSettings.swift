@@ -138,7 +138,7 @@ extension LDAPSyncSettings {
 extension LDAPConfiguration {
     /// How to reach a directory device: its URL (ldap:// or ldaps://, StartTLS as set), backup server,
     /// TLS verification and CA file, and its admin DN with `password`. Nil for a device of another kind.
-    init?(directory device: Device, password: Secret?) {
+    public init?(directory device: Device, password: Secret?) {
         guard device.kind == .directory, let url = device.ldapURL, let primary = LDAPEndpoint(url: url) else { return nil }
         self.init(primary: primary, backup: device.ldapBackupURL.flatMap { LDAPEndpoint(url: $0) },
                   startTLS: device.ldapSecurity == .startTLS, verifyTLS: device.verifyTLS, caFile: device.caFile,

@@ -3,7 +3,9 @@ import ArgumentParser
 import Directory
 import Foundation
 import Inventory
+import Orders
 import Postgres
+import Queue
 import Runtime
 import ScheduleRules
 
@@ -18,7 +20,8 @@ struct DomainCommand: AsyncParsableCommand {
             --advanced-filter with any LDAP filter (RFC 4515). Fields: \
             \(QueryField.allCases.map(\.rawValue).joined(separator: ", ")).
             """,
-        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self])
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self,
+                      DomainWriteBackCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a domain.")
@@ -226,4 +229,28 @@ enum DomainOutput {
     }
 
     static func json(_ domain: Domain) -> [String: Any] { Representation.domain(domain) }
+}
+
+/// The seed's "Start Write Back to LDAP": every directory user's primary directory number, after the
+/// domain's mask, written to its write-back attribute, as a job (Sources/Orders/WriteBackJob.swift).
+struct DomainWriteBackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "write-back",
+        abstract: "Write every directory user's primary directory number to LDAP (seed: Start Write Back to LDAP), as a job.",
+        discussion: """
+            Refused while the domain's attribute is 'none' (Do not write to LDAP), while a domain or LDAP \
+            synchronization of the domain is queued or running, and during a user synchronization or change \
+            notification of its processors. While it is queued or running, the domain's domain and LDAP \
+            synchronizations are refused. Its detailed log: ucp domain log NAME --kind writeback.
+            """)
+    @Argument(help: "The domain.") var name: String
+    @OptionGroup var waitOptions: WaitOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let connection = Connection(try await Database.open())
+        let (id, created) = try await WriteBackSubmission.enqueue(domain: name, actor: global.actorName, connection: connection)
+        print(created ? "job \(id) queued (write back to LDAP of '\(name)')" : "job \(id): a write back to LDAP of '\(name)' is already queued; not queued again")
+        if waitOptions.wait { try await JobWatcher.wait(for: id, store: QueueStore(connection)) }
+    }
 }

@@ -50,6 +50,7 @@ public enum JobTypes {
         try SyncJobs.register(in: &registry)
         try ScheduleRunJob.register(in: &registry)
         try OrderJobs.register(in: &registry)
+        try WriteBackJob.register(in: &registry)
         let missing = JobCatalog.contracts.map { $0.jobType }.filter { registry.definitions[$0] == nil }
         guard missing.isEmpty else { throw JobRegistryError(problem: "no handler for \(missing.joined(separator: ", "))") }
         return registry

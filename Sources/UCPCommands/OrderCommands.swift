@@ -86,11 +86,13 @@ struct OrderCommand: AsyncParsableCommand {
             let store = OrderStore(Connection(try await Database.open()))
             guard let order = try await store.order(id: id) else { throw OrderStore.noSuchOrder(id) }
             let steps = try await store.steps(orderID: id)
+            let writeBack = try await store.writeBack(orderID: id)
             if json {
-                print(try Output.json(Representation.orderDetail(order, steps: steps)))
+                print(try Output.json(Representation.orderDetail(order, steps: steps, writeBack: writeBack)))
                 return
             }
             for line in OrderOutput.lines(order, steps) { print(line) }
+            if let writeBack { print("  write-back: \(writeBack.message)") }
         }
     }
 
@@ -178,6 +180,7 @@ enum OrderOutput {
                 if step.state != "pending" { print("  step \(step.position) \(step.name.rawValue): \(step.state)\(step.error.map { " — \($0)" } ?? "")") }
             }
             if ["succeeded", "failed", "rolled_back", "canceled", "needs_attention"].contains(order.state) {
+                if let writeBack = try await store.writeBack(orderID: id) { print("  write-back: \(writeBack.message)") }
                 print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " "))\(order.error.map { ": \($0)" } ?? "")")
                 if order.state == "succeeded" || (rollback && order.state == "rolled_back") { return }
                 throw ExitCode(1)

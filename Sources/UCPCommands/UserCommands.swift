@@ -213,10 +213,11 @@ struct DomainLogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log", abstract: "The detailed log of the domain's latest synchronization (seed: View Detailed Log).")
     @Argument(help: "The domain.") var name: String
-    @Option(help: "Which synchronization: ldap (domain comes with the domain synchronization).") var kind: String = "ldap"
+    @Option(help: "Which synchronization: ldap (domain comes with the domain synchronization; writeback with ucp domain write-back).")
+    var kind: String = "ldap"
 
     func run() async throws {
-        guard ["ldap", "domain"].contains(kind) else { throw ValidationError("kind: must be ldap or domain (got '\(kind)')") }
+        guard ["ldap", "domain", "writeback"].contains(kind) else { throw ValidationError("kind: must be ldap, domain or writeback (got '\(kind)')") }
         guard let log = try await UserStore(Connection(try await Database.open())).syncLogGet(syncType: kind, target: name) else {
             print("domain '\(name)': no \(kind) synchronization has run yet")
             return

@@ -1,0 +1,59 @@
+import Foundation
+import JobCatalog
+import Postgres
+import Queue
+import Runtime
+
+/// The inventory's side of "Write Primary DN to LDAP" (seed 004): which users of a domain a
+/// whole-domain write-back writes, with their primary directory number, and the refusals that keep
+/// it apart from the domain's synchronizations.
+enum WriteBackSQL {
+    /// The domain's directory users (those with an entry), each with its primary directory number:
+    /// the number of its line service recorded first (an order's line, or the first line the domain
+    /// synchronization found), NULL for a user without a line. $1 domain.
+    static let domainUsers = Statement("write_back_domain_users", """
+        SELECT u.user_id, u.directory_dn,
+               (SELECT coalesce(nullif(s.detail->>'number', ''), split_part(s.object_key, '/', 1))
+                  FROM user_services s
+                 WHERE s.user_id = u.user_id AND s.service_type = 'line'
+                 ORDER BY s.created_at, s.object_key LIMIT 1) AS number
+          FROM users u
+         WHERE u.domain = $1 AND u.directory_dn IS NOT NULL AND u.state = 'active' AND NOT u.case_clash
+         ORDER BY lower(u.user_id)
+        """)
+}
+
+/// A directory user of a domain and its primary directory number (nil: it has none).
+public struct WriteBackUser: Sendable, Equatable {
+    public var userID: String
+    public var entryDN: String
+    public var number: String?
+}
+
+extension UserStore {
+    /// The domain's directory users with their primary directory numbers, by user ID.
+    public func writeBackUsers(domain: String) async throws -> [WriteBackUser] {
+        try await connection.query(WriteBackSQL.domainUsers, [domain]).map { row in
+            WriteBackUser(userID: try row.decode("user_id"), entryDN: try row.decode("directory_dn"),
+                          number: try row.decodeIfPresent("number"))
+        }
+    }
+}
+
+/// The rule between a domain's write-back and its synchronizations, one line each way.
+public enum WriteBackRefusal {
+    /// The domain and LDAP synchronizations a write-back of the domain refuses, and which refuse it.
+    public static let syncTypes = [SyncType.domain.jobType, SyncType.ldap.jobType]
+
+    /// Why a domain or LDAP synchronization of `domain` cannot be submitted now: a write-back of it is
+    /// queued or running (seed: "Once Start Write Back to LDAP action starts, other actions such as
+    /// Start Domain Synchronization and Start LDAP Synchronization are disabled"); nil when none is.
+    public static func syncRefusal(_ type: SyncType, domain: String, connection: Connection) async throws -> InputError? {
+        guard type == .domain || type == .ldap else { return nil }
+        guard let job = try await QueueStore(connection).jobUnfinished(types: [WriteBackRun.jobType], targets: [domain]).first else {
+            return nil
+        }
+        return InputError(field: "domain '\(domain)'",
+                          problem: "its \(type.title) is disabled while its write back to LDAP (job \(job.id), \(job.state.rawValue)) is queued or running")
+    }
+}
