@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Orders
+import Postgres
+import Runtime
+
+extension OrderCommand {
+    struct Batch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Submit one add order per row of a CSV or YAML file; every row is checked first.",
+            discussion: """
+                CSV: a header naming the order file's fields: domain, service_area, user, phone_name, phone_model \
+                (required), line, voicemail, credential_policy, on_failure (optional; an empty cell leaves the field \
+                out). YAML: a list of orders, each as `order submit` reads one. An `error` column (field) is ignored, \
+                so a failed-rows file can be fixed and sent again.
+
+                Every row is checked before anything is written, as `order plan` checks a file, and against the \
+                other rows (the same user, phone or line twice; automatic numbers never collide). A bad row is \
+                printed as `row N, column C: field: rule`; any bad row and nothing is submitted (exit 64), unless \
+                --skip-bad-rows. --key K gives each row the key K:user: sending the batch again submits nothing \
+                new (a row whose order was rolled back is submitted again). With --wait the rows' orders are \
+                followed to their end (a progress bar on a terminal) and exit 1 if any failed; the failed rows \
+                (skipped bad rows, orders failed, rolled back or needing attention) go to FILE.failed.csv|yaml \
+                with an error column.
+                """)
+        @Option(name: .shortAndLong, help: "The batch file: FILE.csv or FILE.yaml.") var file: String
+        @Flag(help: "Check every row and print what would be submitted. Writes nothing.") var dryRun = false
+        @Flag(help: "Follow the orders to their end with a progress bar; exit 1 if any failed.") var wait = false
+        @Flag(help: "Submit the good rows even when some are bad (the bad ones go to the failed-rows file).") var skipBadRows = false
+        @Option(help: "The batch's idempotency key: each row's key is KEY:user; a resubmitted batch submits nothing new.") var key: String?
+        @Option(help: "Where the failed rows go (default FILE.failed.csv or FILE.failed.yaml).") var failedRows: String?
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            if let key, key.isEmpty || key.count > 150 { throw InputError(field: "key", problem: "must be 1 to 150 characters") }
+            var batch = try OrderBatch.read(path: file)
+            let connection = Connection(try await Database.open())
+            try await batch.check(connection, key: key)
+            let bad = batch.bad
+            let refusals = bad.flatMap(\.refusals)
+            if !bad.isEmpty && !skipBadRows {
+                throw InputError(refusals.map { InputError(line: $0) }
+                                 + [InputError(field: "batch", problem: "\(bad.count) of \(batch.rows.count) rows are bad; nothing submitted (--skip-bad-rows submits the others)")])
+            }
+            let skipped = bad.isEmpty ? "" : ", \(bad.count) bad row\(bad.count == 1 ? "" : "s") skipped"
+            let already = batch.alreadySubmitted.count
+            let alreadyText = already == 0 ? "" : ", \(already) already submitted with this key"
+            if dryRun {
+                for line in refusals { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
+                if json {
+                    print(try Output.json(["rows": batch.rows.count, "to_submit": batch.toSubmit.count, "already_submitted": already,
+                                           "bad": refusals]))
+                    return
+                }
+                let indices = batch.toSubmit
+                let asked = indices.filter { batch.rows[$0].request?.line != nil }.count
+                let numbers = indices.compactMap { batch.rows[$0].plannedLine }
+                print("batch \(batch.file): \(batch.rows.count) rows; would submit \(indices.count) order\(indices.count == 1 ? "" : "s")"
+                      + " (\(asked) with their line, \(numbers.count) with the next free number\(numbers.isEmpty ? "" : ": \(numbers.first!)…\(numbers.last!)"))"
+                      + "\(alreadyText)\(skipped); nothing written (dry run)")
+                return
+            }
+            let terminal = isatty(STDOUT_FILENO) == 1 && !json
+            try await batch.submit(connection, actor: global.actorName) { done, total in
+                guard terminal, done % 10 == 0 || done == total else { return }
+                print("\r\u{1B}[2K" + Self.bar(Double(done) / Double(max(total, 1))) + " submitting \(done)/\(total)", terminator: "")
+                fflush(nil)
+            }
+            if terminal { print("") }
+            let submitted = batch.rows.filter { $0.submitted != nil }.count
+            let refused = batch.rows.compactMap(\.submitError)
+            for line in refused { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
+            if !json {
+                print("batch \(batch.file): \(batch.rows.count) rows, \(submitted) order\(submitted == 1 ? "" : "s") submitted\(alreadyText)\(skipped)"
+                      + (refused.isEmpty ? "" : ", \(refused.count) refused at submission"))
+            }
+            if wait { try await follow(&batch, connection: connection, terminal: terminal) }
+            let failedPath = failedRows ?? OrderBatch.failedRowsPath(for: file)
+            let failed = batch.rows.filter { batch.failure($0) != nil }
+            if let text = try batch.failedRowsText() {
+                guard FileManager.default.createFile(atPath: failedPath, contents: Data(text.utf8)) else {
+                    throw InputError(field: "failed-rows", problem: "cannot write \(InputError.quoted(failedPath))")
+                }
+                if !json { print("\(failed.count) failed row\(failed.count == 1 ? "" : "s") written to \(failedPath)") }
+            }
+            if json {
+                let states = try await batch.states(connection)
+                print(try Output.json(["rows": batch.rows.count, "submitted": submitted, "already_submitted": already,
+                                       "skipped": refusals, "refused": refused, "states": states,
+                                       "failed_rows": failed.isEmpty ? nil as String? as Any : failedPath as Any]))
+            }
+            if failed.contains(where: { !$0.isBad }) { throw ExitCode(1) }
+        }
+
+        /// Follows the batch's orders to their end: a bar redrawn in place on a terminal (rows done and
+        /// failed, rate, time left), a plain line at most every two seconds otherwise.
+        func follow(_ batch: inout OrderBatch, connection: Connection, terminal: Bool) async throws {
+            let total = batch.rows.filter { $0.submitted != nil }.count
+            guard total > 0 else { return }
+            let clock = ContinuousClock()
+            let started = clock.now
+            var lastPrinted = started, lastLine = ""
+            while true {
+                let states = try await batch.states(connection)
+                let done = states["succeeded", default: 0]
+                let failed = ["failed", "rolled_back", "needs_attention", "canceled"].reduce(0) { $0 + states[$1, default: 0] }
+                let elapsed = Double((clock.now - started).components.seconds) + Double((clock.now - started).components.attoseconds) / 1e18
+                let rate = elapsed > 0 ? Double(done + failed) / elapsed : 0
+                let left = rate > 0 ? Double(total - done - failed) / rate : nil
+                let line = "\(done)/\(total) done, \(failed) failed, " + String(format: "%.1f rows/s", rate)
+                    + ", " + (left.map { String(format: "%.0f s left", $0) } ?? "time left unknown")
+                let finished = done + failed >= total
+                if terminal && !json {
+                    print("\r\u{1B}[2K" + Self.bar(Double(done + failed) / Double(total)) + " " + line, terminator: "")
+                    fflush(nil)
+                    if finished { print("") }
+                } else if !json, finished || (line != lastLine && clock.now - lastPrinted >= .seconds(2)) {
+                    print(line)
+                    lastPrinted = clock.now
+                    lastLine = line
+                }
+                if finished { break }
+                try await Task.sleep(nanoseconds: 300_000_000)
+            }
+            try await batch.refresh(connection)
+        }
+
+        static func bar(_ fraction: Double) -> String {
+            let width = 30, filled = Int(min(1, max(0, fraction)) * Double(width))
+            return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
+        }
+    }
+}
