@@ -312,19 +312,26 @@ public struct OrderBatch {
 
     /// Submits one order per good row (OrderStore.submit; its job runs on any worker, within each
     /// device's write bound), then writes one audit line for the batch. `progress` is called after
-    /// each row with the rows submitted so far.
-    public mutating func submit(_ connection: Connection, actor: String, progress: (Int, Int) -> Void = { _, _ in }) async throws {
+    /// each row with the rows through, of how many, and the orders submitted so far.
+    public mutating func submit(_ connection: Connection, actor: String,
+                                progress: (Int, Int, [Int64]) async throws -> Void = { _, _, _ in }) async throws {
+        var ids: [Int64] = []
         let store = OrderStore(connection)
         let indices = toSubmit
         for (done, index) in indices.enumerated() {
             guard let request = rows[index].request else { continue }
             do {
                 let submitted = try await store.submit(request, key: rows[index].key, actor: actor)
-                if submitted.created { rows[index].submitted = submitted.order } else { rows[index].existing = submitted.order }
+                if submitted.created {
+                    rows[index].submitted = submitted.order
+                    ids.append(submitted.order.id)
+                } else {
+                    rows[index].existing = submitted.order
+                }
             } catch let error as InputError {
                 rows[index].submitError = refusal(index, error)
             }
-            progress(done + 1, indices.count)
+            try await progress(done + 1, indices.count, ids)
         }
         let submitted = rows.filter { $0.submitted != nil }.count
         try await QueueStore(connection).auditAppend(
@@ -333,9 +340,11 @@ public struct OrderBatch {
                 + "\(bad.count) skipped as bad, \(rows.filter { $0.submitError != nil }.count) refused at submission")
     }
 
-    /// The orders this batch submitted, by state (`succeeded`, `running` …).
-    public func states(_ connection: Connection) async throws -> [String: Int] {
-        let ids = rows.compactMap { $0.submitted?.id }
+    /// The orders this batch submitted.
+    public var submittedIDs: [Int64] { rows.compactMap { $0.submitted?.id } }
+
+    /// How many of the orders are in each state (`succeeded`, `running` …).
+    public static func states(_ connection: Connection, of ids: [Int64]) async throws -> [String: Int] {
         guard !ids.isEmpty else { return [:] }
         var counts: [String: Int] = [:]
         for row in try await connection.query(OrderSQL.orderStatesOf, [PostgresIntArray(ids)]) {

@@ -62,20 +62,33 @@ extension OrderCommand {
                 return
             }
             let terminal = isatty(STDOUT_FILENO) == 1 && !json
-            try await batch.submit(connection, actor: global.actorName) { done, total in
-                guard terminal, done % 10 == 0 || done == total else { return }
-                print("\r\u{1B}[2K" + Self.bar(Double(done) / Double(max(total, 1))) + " submitting \(done)/\(total)", terminator: "")
-                fflush(nil)
+            var meter = Meter(terminal: terminal, quiet: json, total: batch.toSubmit.count)
+            try await batch.submit(connection, actor: global.actorName) { through, total, ids in
+                guard meter.due || through == total else { return }
+                let states = wait ? try await OrderBatch.states(connection, of: ids) : [:]
+                meter.show(submitted: through, of: total, states: states, final: false)
             }
-            if terminal { print("") }
-            let submitted = batch.rows.filter { $0.submitted != nil }.count
+            let submitted = batch.submittedIDs.count
             let refused = batch.rows.compactMap(\.submitError)
+            meter.end()
             for line in refused { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
             if !json {
                 print("batch \(batch.file): \(batch.rows.count) rows, \(submitted) order\(submitted == 1 ? "" : "s") submitted\(alreadyText)\(skipped)"
                       + (refused.isEmpty ? "" : ", \(refused.count) refused at submission"))
             }
-            if wait { try await follow(&batch, connection: connection, terminal: terminal) }
+            if wait {
+                // Until every order the batch submitted has ended (succeeded, failed, rolled back, needs attention).
+                meter.total = submitted
+                let ids = batch.submittedIDs
+                while true {
+                    let states = try await OrderBatch.states(connection, of: ids)
+                    let finished = Meter.ended(states) >= submitted
+                    if meter.due || finished { meter.show(submitted: submitted, of: submitted, states: states, final: finished) }
+                    if finished { break }
+                    try await Task.sleep(nanoseconds: 200_000_000)
+                }
+                try await batch.refresh(connection)
+            }
             let failedPath = failedRows ?? OrderBatch.failedRowsPath(for: file)
             let failed = batch.rows.filter { batch.failure($0) != nil }
             if let text = try batch.failedRowsText() {
@@ -85,45 +98,66 @@ extension OrderCommand {
                 if !json { print("\(failed.count) failed row\(failed.count == 1 ? "" : "s") written to \(failedPath)") }
             }
             if json {
-                let states = try await batch.states(connection)
+                let states = try await OrderBatch.states(connection, of: batch.submittedIDs)
                 print(try Output.json(["rows": batch.rows.count, "submitted": submitted, "already_submitted": already,
                                        "skipped": refusals, "refused": refused, "states": states,
-                                       "failed_rows": failed.isEmpty ? nil as String? as Any : failedPath as Any]))
+                                       "failed_rows": failed.isEmpty ? NSNull() as Any : failedPath as Any]))
             }
             if failed.contains(where: { !$0.isBad }) { throw ExitCode(1) }
         }
 
-        /// Follows the batch's orders to their end: a bar redrawn in place on a terminal (rows done and
-        /// failed, rate, time left), a plain line at most every two seconds otherwise.
-        func follow(_ batch: inout OrderBatch, connection: Connection, terminal: Bool) async throws {
-            let total = batch.rows.filter { $0.submitted != nil }.count
-            guard total > 0 else { return }
+        /// The batch's progress: a bar redrawn in place on a terminal (orders done and failed, rows
+        /// submitted, rate, time left), a plain line at most every two seconds otherwise.
+        struct Meter {
+            var terminal: Bool
+            var quiet: Bool
+            var total: Int
             let clock = ContinuousClock()
-            let started = clock.now
-            var lastPrinted = started, lastLine = ""
-            while true {
-                let states = try await batch.states(connection)
-                let done = states["succeeded", default: 0]
-                let failed = ["failed", "rolled_back", "needs_attention", "canceled"].reduce(0) { $0 + states[$1, default: 0] }
-                let elapsed = Double((clock.now - started).components.seconds) + Double((clock.now - started).components.attoseconds) / 1e18
-                let rate = elapsed > 0 ? Double(done + failed) / elapsed : 0
-                let left = rate > 0 ? Double(total - done - failed) / rate : nil
-                let line = "\(done)/\(total) done, \(failed) failed, " + String(format: "%.1f rows/s", rate)
-                    + ", " + (left.map { String(format: "%.0f s left", $0) } ?? "time left unknown")
-                let finished = done + failed >= total
-                if terminal && !json {
-                    print("\r\u{1B}[2K" + Self.bar(Double(done + failed) / Double(total)) + " " + line, terminator: "")
-                    fflush(nil)
-                    if finished { print("") }
-                } else if !json, finished || (line != lastLine && clock.now - lastPrinted >= .seconds(2)) {
-                    print(line)
-                    lastPrinted = clock.now
-                    lastLine = line
-                }
-                if finished { break }
-                try await Task.sleep(nanoseconds: 300_000_000)
+            let started = ContinuousClock().now
+            var shown: ContinuousClock.Instant?
+            var drawn = false
+
+            /// Time to draw again: every 0.2 s on a terminal, every 2 s otherwise.
+            var due: Bool {
+                guard !quiet, let shown else { return !quiet }
+                return clock.now - shown >= (terminal ? .milliseconds(200) : .seconds(2))
             }
-            try await batch.refresh(connection)
+
+            static func ended(_ states: [String: Int]) -> Int {
+                ["succeeded", "failed", "rolled_back", "needs_attention", "canceled"].reduce(0) { $0 + states[$1, default: 0] }
+            }
+
+            mutating func show(submitted: Int, of rows: Int, states: [String: Int], final: Bool) {
+                guard !quiet else { return }
+                shown = clock.now
+                let done = states["succeeded", default: 0], ended = Self.ended(states)
+                let elapsed = clock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                var line: String
+                if states.isEmpty && !final {
+                    line = "submitting \(submitted)/\(rows)"
+                } else {
+                    let rate = seconds > 0 ? Double(ended) / seconds : 0
+                    line = "\(done)/\(total) done, \(ended - done) failed"
+                    if submitted < rows { line += ", \(submitted)/\(rows) submitted" }
+                    line += String(format: ", %.1f rows/s, ", rate)
+                        + (final ? String(format: "%.0f s in all", seconds) : rate > 0 ? String(format: "%.0f s left", Double(total - ended) / rate) : "time left unknown")
+                }
+                let fraction = states.isEmpty ? Double(submitted) / Double(max(rows, 1)) : Double(ended) / Double(max(total, 1))
+                if terminal {
+                    print("\r\u{1B}[2K" + Batch.bar(fraction) + " " + line, terminator: final ? "\n" : "")
+                    fflush(nil)
+                    drawn = !final
+                } else {
+                    print(line)
+                }
+            }
+
+            /// Ends a bar left on the terminal's line.
+            mutating func end() {
+                if drawn { print("") }
+                drawn = false
+            }
         }
 
         static func bar(_ fraction: Double) -> String {
