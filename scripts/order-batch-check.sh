@@ -79,12 +79,12 @@ echo "orders: $(orders)"
 
 echo "--- 3. --skip-bad-rows --wait, in a terminal (script -qc)"
 start=$(date +%s.%N)
-script -qc "$UCP order batch -f $W/batch.csv --key ACC --skip-bad-rows --wait" "$W/typescript" > /dev/null
+set +e; script -eqc "$UCP order batch -f $W/batch.csv --key ACC --skip-bad-rows --wait" "$W/typescript" > /dev/null; rc=$?; set -e
 end=$(date +%s.%N)
-echo "the terminal's output, each redraw of the bar (\\r) on its own line, 12 of them evenly spaced:"
+echo "exit $rc; the terminal's output, each redraw of the bar (\\r) on its own line (10 evenly spaced, then the last 4):"
 tr '\r' '\n' < "$W/typescript" | sed 's/\x1b\[2K//g' | grep -v -e '^$' -e 'using the embedded default database' -e '^Script ' > "$W/redraws.txt"
 total=$(wc -l < "$W/redraws.txt")
-awk -v t="$total" 'NR==1 || NR==t || NR % int(t/10 + 1) == 0' "$W/redraws.txt"
+awk -v t="$total" 'NR <= t - 4 && (NR == 1 || NR % int(t/10 + 1) == 0) || NR > t - 4' "$W/redraws.txt"
 echo "($total lines in all; $(python3 -c "print(round($end-$start,1))") s)"
 echo "orders: $(orders)"
 echo "failed-rows file $W/batch.failed.csv:"

@@ -43,11 +43,11 @@ extension OrderCommand {
                 throw InputError(refusals.map { InputError(line: $0) }
                                  + [InputError(field: "batch", problem: "\(bad.count) of \(batch.rows.count) rows are bad; nothing submitted (--skip-bad-rows submits the others)")])
             }
-            let skipped = bad.isEmpty ? "" : ", \(bad.count) bad row\(bad.count == 1 ? "" : "s") skipped"
+            let skipped = bad.isEmpty ? "" : ", \(Self.count(bad.count, "bad row")) skipped"
             let already = batch.alreadySubmitted.count
             let alreadyText = already == 0 ? "" : ", \(already) already submitted with this key"
+            for line in refusals { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
             if dryRun {
-                for line in refusals { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
                 if json {
                     print(try Output.json(["rows": batch.rows.count, "to_submit": batch.toSubmit.count, "already_submitted": already,
                                            "bad": refusals]))
@@ -56,7 +56,7 @@ extension OrderCommand {
                 let indices = batch.toSubmit
                 let asked = indices.filter { batch.rows[$0].request?.line != nil }.count
                 let numbers = indices.compactMap { batch.rows[$0].plannedLine }
-                print("batch \(batch.file): \(batch.rows.count) rows; would submit \(indices.count) order\(indices.count == 1 ? "" : "s")"
+                print("batch \(batch.file): \(Self.count(batch.rows.count, "row")); would submit \(Self.count(indices.count, "order"))"
                       + " (\(asked) with their line, \(numbers.count) with the next free number\(numbers.isEmpty ? "" : ": \(numbers.first!)…\(numbers.last!)"))"
                       + "\(alreadyText)\(skipped); nothing written (dry run)")
                 return
@@ -73,10 +73,10 @@ extension OrderCommand {
             meter.end()
             for line in refused { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
             if !json {
-                print("batch \(batch.file): \(batch.rows.count) rows, \(submitted) order\(submitted == 1 ? "" : "s") submitted\(alreadyText)\(skipped)"
+                print("batch \(batch.file): \(Self.count(batch.rows.count, "row")), \(Self.count(submitted, "order")) submitted\(alreadyText)\(skipped)"
                       + (refused.isEmpty ? "" : ", \(refused.count) refused at submission"))
             }
-            if wait {
+            if wait && submitted > 0 {
                 // Until every order the batch submitted has ended (succeeded, failed, rolled back, needs attention).
                 meter.total = submitted
                 let ids = batch.submittedIDs
@@ -95,7 +95,7 @@ extension OrderCommand {
                 guard FileManager.default.createFile(atPath: failedPath, contents: Data(text.utf8)) else {
                     throw InputError(field: "failed-rows", problem: "cannot write \(InputError.quoted(failedPath))")
                 }
-                if !json { print("\(failed.count) failed row\(failed.count == 1 ? "" : "s") written to \(failedPath)") }
+                if !json { print("\(Self.count(failed.count, "failed row")) written to \(failedPath)") }
             }
             if json {
                 let states = try await OrderBatch.states(connection, of: batch.submittedIDs)
@@ -159,6 +159,9 @@ extension OrderCommand {
                 drawn = false
             }
         }
+
+        /// `1 row`, `2 rows`.
+        static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
         static func bar(_ fraction: Double) -> String {
             let width = 30, filled = Int(min(1, max(0, fraction)) * Double(width))

@@ -89,6 +89,33 @@ final class OrderBatchTests: OrderTestCase {
         XCTAssertEqual(total, 97)
     }
 
+    /// An order of the batch that fails on the device is rolled back and its row goes to the
+    /// failed-rows file (exit 1); that file, fixed nothing but the device, sent again with the same
+    /// key submits only that row again (under the key's next form), which then succeeds.
+    func testAFailedOrderGoesToTheFailedRowsFileAndItsResubmitRunsOnlyThatRow() async throws {
+        try await prepare()
+        let file = try batchFile(count: 3)
+        try fault("fail=addPhone:1")
+        let run = try harness.ucp(["order", "batch", "-f", file, "--key", "F1", "--wait", "--failed-rows", folder + "/out.csv"])
+        XCTAssertEqual(run.status, 1, run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("2/3 done, 1 failed"), run.stdout)
+        let failedRows = try CSV.records(try String(contentsOfFile: folder + "/out.csv", encoding: .utf8), file: "out")
+        XCTAssertEqual(failedRows.count, 2, "the header and the one failed row")
+        let error = try XCTUnwrap(failedRows.last?.cells.last)
+        XCTAssertTrue(error.contains("rolled back") && error.contains("Simulated failure"), error)
+
+        try fault("clear=1")
+        let again = try ucp(["order", "batch", "-f", folder + "/out.csv", "--key", "F1", "--wait"])
+        XCTAssertTrue(again.stdout.contains("1 row, 1 order submitted"), again.stdout)
+        XCTAssertTrue(again.stdout.contains("1/1 done, 0 failed"), again.stdout)
+        let keys = try await sql("SELECT submit_key || ' ' || state AS k FROM orders ORDER BY id").map { try $0.decode("k", as: String.self) }
+        let failedUser = try XCTUnwrap(failedRows.last?.cells[2])
+        let expected = [user(1), user(2), user(3)].flatMap { user in
+            user == failedUser ? ["F1:\(user) rolled_back", "F1:\(user)#2 succeeded"] : ["F1:\(user) succeeded"]
+        }
+        XCTAssertEqual(keys.sorted(), expected.sorted(), "the failed row's order (whichever the device refused) was sent again")
+    }
+
     /// The failed-rows file of a YAML batch is YAML with an `error` field; its refusals name the line.
     func testYAMLBatchRefusalsNameLineAndColumn() async throws {
         try await prepare()
