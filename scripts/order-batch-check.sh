@@ -4,7 +4,8 @@
 # and nothing written; with --skip-bad-rows the N-10 others succeed and the failed-rows file holds
 # exactly the 10; the same batch with the same key again submits nothing new. The --wait progress bar
 # is run in a pseudo-terminal (`script`) and its redraws shown. Everything runs in a temporary folder
-# on loopback (the embedded PostgreSQL under its own UCP_HOME). Not part of .ci/run (a few minutes).
+# on loopback (the embedded PostgreSQL under its own UCP_HOME). Each check prints PASS or FAIL; exit 1 on any
+# FAIL. About 30 s after the build (in .ci/run).
 #   scripts/order-batch-check.sh [N]          (UCP_BUILD=release for the release build; default debug)
 set -euo pipefail
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -65,6 +66,9 @@ with open(path, "w", newline="") as f:
     for r in rows:
         f.write(",".join('"%s"' % c if "," in c else c for c in r) + "\r\n")
 PY
+FAILED=()
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; FAILED+=("$1"); fi; }
+count_state() { $UCP order list --limit 10000 --json | python3 -c 'import json,sys; print(sum(1 for x in json.load(sys.stdin) if sys.argv[1] in ("all", x["state"])))' "$1"; }
 orders() { $UCP order list --limit 10000 --json | python3 -c 'import json,sys,collections; o=json.load(sys.stdin); print(len(o), "orders", dict(collections.Counter(x["state"] for x in o)))'; }
 
 echo "--- 1. the whole batch, $ROWS rows with 10 bad: refused"
@@ -72,27 +76,38 @@ set +e; $UCP order batch -f "$W/batch.csv" --key ACC > "$W/refused.out" 2> "$W/r
 grep -v 'using the embedded default database' "$W/refused.err"
 echo "exit $rc; row/column errors: $(grep -c '^ucp: row ' "$W/refused.err"); orders: $(orders)"
 echo "failed-rows file written: $([[ -e $W/batch.failed.csv ]] && echo yes || echo no)"
+check "refused whole: exit 64, exactly 10 row/column errors, no order, no failed-rows file" \
+  '[[ $rc -eq 64 && $(grep -c "^ucp: row " "$W/refused.err") -eq 10 && $(count_state all) -eq 0 && ! -e $W/batch.failed.csv ]]'
 
 echo "--- 2. dry run with --skip-bad-rows"
 $UCP order batch -f "$W/batch.csv" --key ACC --skip-bad-rows --dry-run 2>/dev/null
 echo "orders: $(orders)"
+check "dry run writes nothing" '[[ $(count_state all) -eq 0 ]]'
 
 echo "--- 3. --skip-bad-rows --wait, in a terminal (script -qc)"
 start=$(date +%s.%N)
 set +e; script -eqc "$UCP order batch -f $W/batch.csv --key ACC --skip-bad-rows --wait" "$W/typescript" > /dev/null; rc=$?; set -e
 end=$(date +%s.%N)
 echo "exit $rc; the terminal's output, each redraw of the bar (\\r) on its own line (10 evenly spaced, then the last 4):"
-tr '\r' '\n' < "$W/typescript" | sed 's/\x1b\[2K//g' | grep -v -e '^$' -e 'using the embedded default database' -e '^Script ' > "$W/redraws.txt"
+tr '\r' '\n' < "$W/typescript" | sed 's/\x1b\[2K//g' | grep -v -e '^$' -e 'using the embedded default database' -e '^Script ' -e '^ucp: row ' > "$W/redraws.txt"
+echo "(first the 10 skipped rows, one line each, as in 1.: $(tr '\r' '\n' < "$W/typescript" | grep -c '^ucp: row ') lines)"
 total=$(wc -l < "$W/redraws.txt")
 awk -v t="$total" 'NR <= t - 4 && (NR == 1 || NR % int(t/10 + 1) == 0) || NR > t - 4' "$W/redraws.txt"
 echo "($total lines in all; $(python3 -c "print(round($end-$start,1))") s)"
 echo "orders: $(orders)"
 echo "failed-rows file $W/batch.failed.csv:"
 cat "$W/batch.failed.csv"
-echo "rows in it: $(($(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1]))))' "$W/batch.failed.csv") - 1))"
+failed_rows=$(($(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1]))))' "$W/batch.failed.csv") - 1))
+echo "rows in it: $failed_rows"
+check "--skip-bad-rows: $((ROWS - 10)) orders succeeded, the failed-rows file holds exactly the 10" \
+  '[[ $rc -eq 0 && $(count_state succeeded) -eq $((ROWS - 10)) && $(count_state all) -eq $((ROWS - 10)) && $failed_rows -eq 10 ]]'
 
 echo "--- 4. the same batch, the same key: nothing new"
-$UCP order batch -f "$W/batch.csv" --key ACC --skip-bad-rows --wait 2>/dev/null | grep -v '^ *$'
+$UCP order batch -f "$W/batch.csv" --key ACC --skip-bad-rows --wait 2>/dev/null | tee "$W/again.out" | grep -v '^ *$'
 echo "orders: $(orders)"
+check "the same key again: nothing new" \
+  '[[ $(count_state all) -eq $((ROWS - 10)) ]] && grep -q " 0 orders submitted, $((ROWS - 10)) already submitted with this key" "$W/again.out"'
 echo "--- audit"
 $UCP audit --limit 100000 2>/dev/null | grep -F ' order.batch '
+if ((${#FAILED[@]})); then echo "order-batch-check: FAIL (${#FAILED[@]})"; exit 1; fi
+echo "order-batch-check: PASS"
