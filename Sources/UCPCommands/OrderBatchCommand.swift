@@ -16,10 +16,11 @@ extension OrderCommand {
 
                 Every row is checked before anything is written, as `order plan` checks a file, and against the \
                 other rows (the same user, phone or line twice; automatic numbers never collide). A bad row is \
-                printed as `row N, column C: field: rule`; any bad row and nothing is submitted (exit 64), unless \
+                printed as `row N, column C: field: rule` (row N: the Nth order of the file, the header not \
+                counted; YAML adds the line); any bad row and nothing is submitted (exit 64), unless \
                 --skip-bad-rows. --key K gives each row the key K:user: sending the batch again submits nothing \
                 new (a row whose order was rolled back is submitted again). With --wait the rows' orders are \
-                followed to their end (a progress bar on a terminal) and exit 1 if any failed; the failed rows \
+                followed to their end (a progress bar on a terminal) and exit 1 if any order did not succeed; the failed rows \
                 (skipped bad rows, orders failed, rolled back or needing attention) go to FILE.failed.csv|yaml \
                 with an error column.
                 """)

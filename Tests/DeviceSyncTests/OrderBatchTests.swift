@@ -105,9 +105,12 @@ final class OrderBatchTests: OrderTestCase {
         XCTAssertTrue(error.contains("rolled back") && error.contains("Simulated failure"), error)
 
         try fault("clear=1")
-        let again = try ucp(["order", "batch", "-f", folder + "/out.csv", "--key", "F1", "--wait"])
-        XCTAssertTrue(again.stdout.contains("1 row, 1 order submitted"), again.stdout)
-        XCTAssertTrue(again.stdout.contains("1/1 done, 0 failed"), again.stdout)
+        let again = try ucp(["order", "batch", "-f", folder + "/out.csv", "--key", "F1", "--wait", "--json"])
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any], again.stdout)
+        XCTAssertEqual(summary["rows"] as? Int, 1)
+        XCTAssertEqual(summary["submitted"] as? Int, 1)
+        XCTAssertEqual(summary["states"] as? [String: Int], ["succeeded": 1])
+        XCTAssertTrue(summary["failed_rows"] is NSNull, again.stdout)
         let keys = try await sql("SELECT submit_key || ' ' || state AS k FROM orders ORDER BY id").map { try $0.decode("k", as: String.self) }
         let failedUser = try XCTUnwrap(failedRows.last?.cells[2])
         let expected = [user(1), user(2), user(3)].flatMap { user in
@@ -137,6 +140,10 @@ final class OrderBatchTests: OrderTestCase {
         let refused = try harness.ucp(["order", "batch", "-f", path])
         XCTAssertEqual(refused.status, 64)
         XCTAssertTrue(refused.stderr.contains("ucp: row 2, column 3 (line 11): line: 5000 is outside the blocks of service area 'SA_Orders' (4000-4009"), refused.stderr)
+        let dry = try ucp(["order", "batch", "-f", path, "--skip-bad-rows", "--dry-run", "--json"])
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any], dry.stdout)
+        XCTAssertEqual(summary["to_submit"] as? Int, 1)
+        XCTAssertEqual((summary["bad"] as? [String])?.count, 1)
         let run = try ucp(["order", "batch", "-f", path, "--skip-bad-rows", "--wait"])
         XCTAssertTrue(run.stdout.contains("1/1 done, 0 failed"), run.stdout)
         let failed = try String(contentsOfFile: OrderBatch.failedRowsPath(for: path), encoding: .utf8)
