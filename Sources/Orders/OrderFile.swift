@@ -83,6 +83,12 @@ public enum OrderFile {
             let (line, problem) = describe(error)
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
         }
+        return try request(root, file: file)
+    }
+
+    /// The order of one composed YAML mapping (a whole order file, or one item of a batch file;
+    /// `ucp order batch` builds a CSV row into the same mapping): the checks of `parse`.
+    public static func request(_ root: Node?, file: String) throws -> OrderRequest {
         guard let root, let mapping = root.mapping else {
             throw InputError(field: fieldName("yaml", file: file, line: root?.mark?.line), problem: "an order file is a mapping of fields (domain, service_area, user, phone …)")
         }

@@ -186,11 +186,7 @@ public struct OrderStore: Sendable {
     /// The number asked (in a block, free) or the next free one: not in use on the device, in the
     /// inventory, or held by another open order.
     static func chooseNumber(_ session: Session, _ request: OrderRequest, _ area: ServiceAreaDraft) throws -> (String, String) {
-        let inventory = OrderInventoryStore.InTransaction(session)
-        func taken(_ block: DNBlock) throws -> Set<String> {
-            let held: [String] = try session.query(OrderSQL.numbersHeld, [area.callProcessor, block.partition]).map { try $0.decode("line") }
-            return try inventory.numbersInUse(device: area.callProcessor, block: block).union(held)
-        }
+        func taken(_ block: DNBlock) throws -> Set<String> { try numbersTaken(session, area, block) }
         if let line = request.line {
             guard let block = OrderPlanner.block(of: line, in: area.dnBlocks) else {
                 throw request.refusal("line", "\(line) is outside the blocks of service area '\(area.name)' (\(area.dnBlocks.map(\.text).joined(separator: ", ")))")
@@ -209,6 +205,13 @@ public struct OrderStore: Sendable {
             throw request.refusal("service_area", "every number of the blocks of '\(area.name)' is in use")
         }
         return chosen
+    }
+
+    /// The numbers of `block` in use on the area's call processor or in the inventory, or held by an
+    /// open order (what `chooseNumber` skips; `ucp order batch` claims numbers ahead of it).
+    static func numbersTaken(_ session: Session, _ area: ServiceAreaDraft, _ block: DNBlock) throws -> Set<String> {
+        let held: [String] = try session.query(OrderSQL.numbersHeld, [area.callProcessor, block.partition]).map { try $0.decode("line") }
+        return try OrderInventoryStore.InTransaction(session).numbersInUse(device: area.callProcessor, block: block).union(held)
     }
 
     // MARK: submission

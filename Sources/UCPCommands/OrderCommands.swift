@@ -16,7 +16,7 @@ struct OrderCommand: AsyncParsableCommand {
             `plan` prints the exact calls; `submit` stores that plan and queues its job (kind order: \
             maintenance mode holds it back). The whole file is checked before anything is written.
             """,
-        subcommands: [Plan.self, Submit.self, List.self, Show.self, Retry.self, Rollback.self, Cancel.self])
+        subcommands: [Plan.self, Submit.self, Batch.self, List.self, Show.self, Retry.self, Rollback.self, Cancel.self])
 
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the calls an order file would make, with their values. Writes nothing.")

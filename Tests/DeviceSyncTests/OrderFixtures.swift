@@ -46,8 +46,9 @@ class OrderTestCase: XCTestCase {
 
     /// A simulator of 10 users, registered and synchronized; domain Cisco with its users (sync all
     /// users) and the service area SA_Orders: DP_Site01, PT_Internal, block 4000-4009, voicemail on unity.
-    func prepare() async throws {
-        sim = try DeviceSimulatorProcess.start(for: self, users: 10, arguments: ["--capture-dir", capture])
+    /// (`users`, `block`: a larger simulator and block, for batches.)
+    func prepare(users: Int = 10, block: String = "4000-4009") async throws {
+        sim = try DeviceSimulatorProcess.start(for: self, users: users, arguments: ["--capture-dir", capture])
         try await harness.register("TestCCM", kind: .callProcessor, simulator: sim)
         try await harness.register("unity", kind: .messageProcessor, simulator: sim)
         try ucp(["device", "test", "unity", "--wait"])
@@ -62,7 +63,7 @@ class OrderTestCase: XCTestCase {
         try ucp(["submit", "sync", "domain", "--domain", Self.domain, "--wait"])
         try ucp(["service-area", "add", "--domain", Self.domain, "--name", Self.area, "--call-processor", "TestCCM",
                  "--device-pool", "DP_Site01", "--location", "Hub_None", "--device-css", "CSS_Internal", "--line-css", "CSS_Internal",
-                 "--partition", "PT_Internal", "--dn-block", "4000-4009", "--message-processor", "unity",
+                 "--partition", "PT_Internal", "--dn-block", block, "--message-processor", "unity",
                  "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
         // A user only the inventory has (made by hand): the order pushes it to Unified CM.
         _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name, email) VALUES ('jdoe', 'Cisco', 'manual', 'John', 'Doe', 'jdoe@example.com')")

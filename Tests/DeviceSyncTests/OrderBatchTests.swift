@@ -1,0 +1,199 @@
+import Foundation
+import Orders
+import Postgres
+import TestSupport
+import XCTest
+
+/// `ucp order batch` (issue 15 item 7) through a real worker, PostgreSQL and `ucp devsim`: a batch
+/// with bad rows is refused whole; --skip-bad-rows submits the rest and writes exactly the bad rows
+/// to the failed-rows file; the same key again submits nothing new; a dry run writes nothing.
+final class OrderBatchTests: OrderTestCase {
+    static let header = "domain,service_area,user,phone_name,phone_model,voicemail,line"
+
+    /// A CSV of `count` rows for user000000 … (the simulator's users), each with its own phone;
+    /// `rows` replaces the cells of some rows (1-based).
+    func batchFile(_ name: String = "batch.csv", count: Int, rows: [Int: String] = [:]) throws -> String {
+        var lines = [Self.header]
+        for number in 1...count {
+            lines.append(rows[number] ?? "\(Self.domain),\(Self.area),\(user(number)),\(phone(number)),Cisco 8845,no,")
+        }
+        let path = folder + "/" + name
+        try (lines.joined(separator: "\r\n") + "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func user(_ number: Int) -> String { String(format: "user%06d", number - 1) }
+    func phone(_ number: Int) -> String { String(format: "SEP00BB0000%04d", number) }
+
+    func count(_ sql: String) async throws -> Int64 {
+        try await self.sql(sql)[0].decode("n", as: Int64.self)
+    }
+
+    func testBadRowsRefuseTheBatchWholeThenSkipBadRowsSubmitsTheRestAndTheSameKeySubmitsNothingNew() async throws {
+        try await prepare(users: 100, block: "4000-4199")
+        let rows = [
+            10: "\(Self.domain),\(Self.area),nosuchuser,\(phone(10)),Cisco 8845,no,",
+            50: "\(Self.domain),\(Self.area),\(user(50)),\(phone(50)),Cisco 9999,no,",
+            90: "\(Self.domain),\(Self.area),\(user(90)),\(phone(2)),Cisco 8845,no,",
+            // A row asking for a number inside the block: no automatic row takes it.
+            80: "\(Self.domain),\(Self.area),\(user(80)),\(phone(80)),Cisco 8845,no,4003",
+        ]
+        let file = try batchFile(count: 100, rows: rows)
+
+        // Refused whole: exactly the three row/column errors, nothing written.
+        let refused = try harness.ucp(["order", "batch", "-f", file, "--key", "B1", "--wait"])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        let errors = refused.stderr.split(separator: "\n").map(String.init)
+        XCTAssertEqual(errors.filter { $0.hasPrefix("ucp: row ") }, [
+            "ucp: row 10, column 3: user: no such user 'nosuchuser' in the inventory (synchronize it first)",
+            "ucp: row 50, column 5: phone.model: unknown phone model 'Cisco 9999' (known: Cisco 7821, Cisco 7841, Cisco 8845, Cisco 8851, Cisco 8865)",
+            "ucp: row 90, column 4: phone.name: 'SEP00BB00000002' is also on row 2",
+        ], refused.stderr)
+        XCTAssertTrue(errors.last?.contains("batch: 3 of 100 rows are bad; nothing submitted") == true, refused.stderr)
+        let noOrders = try await count("SELECT count(*)::bigint AS n FROM orders")
+        XCTAssertEqual(noOrders, 0)
+        XCTAssertEqual(try writes(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: OrderBatch.failedRowsPath(for: file)))
+
+        // A dry run checks, prints the plan and writes nothing.
+        let dry = try ucp(["order", "batch", "-f", file, "--key", "B1", "--skip-bad-rows", "--dry-run"])
+        XCTAssertTrue(dry.stdout.contains("100 rows; would submit 97 orders (1 with their line, 96 with the next free number: 4000…4096)"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("3 bad rows skipped; nothing written (dry run)"), dry.stdout)
+        let stillNone = try await count("SELECT count(*)::bigint AS n FROM orders")
+        XCTAssertEqual(stillNone, 0)
+        XCTAssertEqual(try writes(), [])
+
+        // --skip-bad-rows: the 97 others succeed; the failed-rows file holds exactly the three.
+        let run = try ucp(["order", "batch", "-f", file, "--key", "B1", "--skip-bad-rows", "--wait"])
+        XCTAssertTrue(run.stdout.contains("batch batch.csv: 100 rows, 97 orders submitted, 3 bad rows skipped"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("97/97 done, 0 failed"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("3 failed rows written to \(OrderBatch.failedRowsPath(for: file))"), run.stdout)
+        let succeeded = try await count("SELECT count(*)::bigint AS n FROM orders WHERE state = 'succeeded'")
+        XCTAssertEqual(succeeded, 97)
+        let distinct = try await count("SELECT count(DISTINCT line)::bigint AS n FROM orders")
+        XCTAssertEqual(distinct, 97, "no two rows took one number")
+        let asked = try await sql("SELECT user_id, line FROM orders WHERE line = '4003'").map { try $0.decode("user_id", as: String.self) }
+        XCTAssertEqual(asked, [user(80)])
+        let failed = try String(contentsOfFile: OrderBatch.failedRowsPath(for: file), encoding: .utf8)
+        let failedRows = try CSV.records(failed, file: "failed")
+        XCTAssertEqual(failedRows.first?.cells, Self.header.split(separator: ",").map(String.init) + ["error"])
+        XCTAssertEqual(failedRows.dropFirst().map { $0.cells[2] }, ["nosuchuser", user(50), user(90)])
+        XCTAssertEqual(failedRows.dropFirst().map { $0.cells.last!.components(separatedBy: ":").first! }, ["row 10, column 3", "row 50, column 5", "row 90, column 4"])
+        let audit = try await sql("SELECT message FROM audit_log WHERE action = 'order.batch' ORDER BY id").map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(audit, ["Batch batch.csv: 100 rows, 97 submitted, 0 already submitted, 3 skipped as bad, 0 refused at submission"])
+
+        // The same batch with the same key again: nothing new.
+        let again = try ucp(["order", "batch", "-f", file, "--key", "B1", "--skip-bad-rows", "--wait"])
+        XCTAssertTrue(again.stdout.contains("100 rows, 0 orders submitted, 97 already submitted with this key, 3 bad rows skipped"), again.stdout)
+        let total = try await count("SELECT count(*)::bigint AS n FROM orders")
+        XCTAssertEqual(total, 97)
+    }
+
+    /// An order of the batch that fails on the device is rolled back and its row goes to the
+    /// failed-rows file (exit 1); that file, fixed nothing but the device, sent again with the same
+    /// key submits only that row again (under the key's next form), which then succeeds.
+    func testAFailedOrderGoesToTheFailedRowsFileAndItsResubmitRunsOnlyThatRow() async throws {
+        try await prepare()
+        let file = try batchFile(count: 3)
+        try fault("fail=addPhone:1")
+        let run = try harness.ucp(["order", "batch", "-f", file, "--key", "F1", "--wait", "--failed-rows", folder + "/out.csv"])
+        XCTAssertEqual(run.status, 1, run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("2/3 done, 1 failed"), run.stdout)
+        let failedRows = try CSV.records(try String(contentsOfFile: folder + "/out.csv", encoding: .utf8), file: "out")
+        XCTAssertEqual(failedRows.count, 2, "the header and the one failed row")
+        let error = try XCTUnwrap(failedRows.last?.cells.last)
+        XCTAssertTrue(error.contains("rolled back") && error.contains("Simulated failure"), error)
+
+        try fault("clear=1")
+        let again = try ucp(["order", "batch", "-f", folder + "/out.csv", "--key", "F1", "--wait", "--json"])
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any], again.stdout)
+        XCTAssertEqual(summary["rows"] as? Int, 1)
+        XCTAssertEqual(summary["submitted"] as? Int, 1)
+        XCTAssertEqual(summary["states"] as? [String: Int], ["succeeded": 1])
+        XCTAssertTrue(summary["failed_rows"] is NSNull, again.stdout)
+        let keys = try await sql("SELECT submit_key || ' ' || state AS k FROM orders ORDER BY id").map { try $0.decode("k", as: String.self) }
+        let failedUser = try XCTUnwrap(failedRows.last?.cells[2])
+        let expected = [user(1), user(2), user(3)].flatMap { user in
+            user == failedUser ? ["F1:\(user) rolled_back", "F1:\(user)#2 succeeded"] : ["F1:\(user) succeeded"]
+        }
+        XCTAssertEqual(keys.sorted(), expected.sorted(), "the failed row's order (whichever the device refused) was sent again")
+    }
+
+    /// The failed-rows file of a YAML batch is YAML with an `error` field; its refusals name the line.
+    func testYAMLBatchRefusalsNameLineAndColumn() async throws {
+        try await prepare()
+        let path = folder + "/batch.yaml"
+        try """
+            - domain: \(Self.domain)
+              service_area: \(Self.area)
+              user: user000001
+              phone: {name: SEP00CC00000001, model: Cisco 8845}
+            - domain: \(Self.domain)
+              service_area: \(Self.area)
+              user: user000002
+              phone:
+                name: SEP00CC00000002
+                model: Cisco 8845
+              line: "5000"
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let refused = try harness.ucp(["order", "batch", "-f", path])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("ucp: row 2, column 3 (line 11): line: 5000 is outside the blocks of service area 'SA_Orders' (4000-4009"), refused.stderr)
+        let dry = try ucp(["order", "batch", "-f", path, "--skip-bad-rows", "--dry-run", "--json"])
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any], dry.stdout)
+        XCTAssertEqual(summary["to_submit"] as? Int, 1)
+        XCTAssertEqual((summary["bad"] as? [String])?.count, 1)
+        let run = try ucp(["order", "batch", "-f", path, "--skip-bad-rows", "--wait"])
+        XCTAssertTrue(run.stdout.contains("1/1 done, 0 failed"), run.stdout)
+        let failed = try String(contentsOfFile: OrderBatch.failedRowsPath(for: path), encoding: .utf8)
+        XCTAssertTrue(failed.contains("user: user000002"), failed)
+        XCTAssertTrue(failed.contains("error: \"row 2, column 3 (line 11): line: 5000 is outside"), failed)
+        XCTAssertFalse(failed.contains("user000001"), failed)
+    }
+}
+
+/// The batch file's reading without a database: CSV quoting, the header, per-row refusals.
+final class OrderBatchFileTests: XCTestCase {
+    func testCSVQuotesCommasLineBreaksAndCRLF() throws {
+        let text = "\u{FEFF}a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n\r\n,,\nlast,\"\",z"
+        let records = try CSV.records(text, file: "t.csv")
+        XCTAssertEqual(records.map(\.cells), [["a", "b", "c"], ["x, y", "say \"hi\"", "two\r\nlines"], ["", "", ""], ["last", "", "z"]])
+        XCTAssertEqual(records.map(\.line), [1, 2, 5, 6])
+        XCTAssertThrowsError(try CSV.records("a,\"open\nb", file: "t.csv")) { error in
+            XCTAssertEqual("\(error)", "t.csv line 1: a quoted field is not closed")
+        }
+        XCTAssertThrowsError(try CSV.records("a,b\"c\n", file: "t.csv")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("t.csv line 1: a quote inside an unquoted field"), "\(error)")
+        }
+        XCTAssertEqual(CSV.line(["plain", "a,b", "say \"hi\"", "two\nlines"]), "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"")
+        XCTAssertEqual(try CSV.records(CSV.line(["a,b", "say \"hi\"", "two\r\nlines"]), file: "t").map(\.cells), [["a,b", "say \"hi\"", "two\r\nlines"]])
+    }
+
+    func testCSVRowsBecomeOrdersAndBadCellsNameRowAndColumn() throws {
+        let text = """
+            domain,service_area,user,phone_name,phone_model,voicemail,line,error
+            Cisco,"SA, quoted",null,SEP001,Cisco 8845,yes,,old error
+            Cisco,SA,jdoe,SEP 002,Cisco 8845,no,,
+            Cisco,SA,jdoe,SEP003,Cisco 8845,maybe,,
+            Cisco,SA,jdoe,SEP004
+            """
+        let batch = try OrderBatch.parse(text, format: .csv, file: "b.csv")
+        XCTAssertEqual(batch.rows.count, 4)
+        let first = try XCTUnwrap(batch.rows[0].request)
+        XCTAssertEqual(first.serviceArea, "SA, quoted")
+        XCTAssertEqual(first.user, "null", "a cell is text")
+        XCTAssertTrue(first.voicemail)
+        XCTAssertNil(first.line)
+        XCTAssertEqual(batch.rows[0].refusals, [])
+        XCTAssertEqual(batch.rows[1].refusals, ["row 2, column 4: phone.name: 'SEP 002' must be 1 to 50 letters, digits, '.', '_' or '-' (e.g. SEP001122334455)"])
+        XCTAssertEqual(batch.rows[2].refusals, ["row 3, column 6: voicemail: must be yes or no"])
+        XCTAssertEqual(batch.rows[3].refusals, ["row 4, column 5: row: has 4 cells; the header has 8"])
+        XCTAssertThrowsError(try OrderBatch.parse("domain,user,phone\nx,y,z\n", format: .csv, file: "b.csv")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("header, column 3: unknown column 'phone'"), "\(error)")
+        }
+        XCTAssertThrowsError(try OrderBatch.parse("domain,user\nx,y\n", format: .csv, file: "b.csv")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("header: missing columns service_area, phone_name, phone_model"), "\(error)")
+        }
+    }
+}
