@@ -255,7 +255,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                 calls.append(.write(call))
             case .line, .phone, .voicemail, .reset:
                 calls.append(.write(call))
-            case .credentialPolicy, .movePhone, .moveLine:
+            case .credentialPolicy, .movePhone, .moveLine, .emService, .emPhone, .emProfile, .emUser, .snrUser, .snrProfile, .snrDestination:
                 // Not in the benchmark's add orders (no credential policy, no move): their reads are not replayed.
                 calls.append(.write(call))
             }

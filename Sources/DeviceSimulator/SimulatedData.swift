@@ -39,11 +39,21 @@ final class SimulatedData: Sendable {
 
     /// Where the get-only collections sit in each RX type (checked against AXLSoap.xsd 12.5).
     static let collections: [String: [(name: String, before: String?)]] = [
-        "Phone": [("lines", "ownerUserName")],
+        "Phone": [("lines", "enableExtensionMobility"), ("services", "enableExtensionMobility")],
         "DeviceProfile": [("lines", "phoneTemplateName"), ("services", nil)],
         "RemoteDestinationProfile": [("lines", "userId")],
-        "User": [("associatedDevices", "primaryExtension")],
+        "User": [("associatedDevices", "primaryExtension"), ("phoneProfiles", "enableMobility")],
     ]
+
+    /// The IP phone services (`addIpPhoneServices`, XIpPhoneServices): none on a new cluster — the
+    /// Extension Mobility login service is what an order adds once per call processor (the
+    /// generated device profiles name "Extension Mobility", served at the EMAppServlet either way).
+    /// Fields typed `axlapi:boolean` that an object may leave unset (answered as false).
+    static let booleanFields: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable",
+                                             "isMobilePhone", "enableMobileConnect", "enterpriseSubscription"]
+
+    static let ipPhoneServiceFields = ["serviceName", "asciiServiceName", "serviceDescription", "serviceUrl", "serviceCategory",
+                                       "serviceType", "enterpriseSubscription"]
 
     /// The call forwards an order's voicemail step sets on a line, in the schema's place (after
     /// routePartitionName): kept as `forwardToVoiceMail` and `callingSearchSpaceName`.
@@ -53,14 +63,25 @@ final class SimulatedData: Sendable {
 
     static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
         if axlName == "User" { return CredentialPolicies.withFields(fields) }
+        // What the Extension Mobility and Single Number Reach steps write, in the schema's places.
+        if axlName == "Phone" { return inserted("enableExtensionMobility", before: "ownerUserName", in: fields) }
+        if axlName == "RemoteDestinationProfile" { return inserted("description", before: "callingSearchSpaceName", in: fields) }
+        if axlName == "RemoteDestination" { return inserted("ownerUserId", before: "remoteDestinationProfileName", in: fields) }
         guard axlName == "Line", let partition = fields.firstIndex(of: "routePartitionName") else { return fields }
         var fields = fields
         fields.insert(contentsOf: lineForwards, at: partition + 1)
         return fields
     }
 
+    static func inserted(_ field: String, before: String, in fields: [String]) -> [String] {
+        var fields = fields
+        fields.insert(field, at: fields.firstIndex(of: before) ?? fields.count)
+        return fields
+    }
+
     static func generate(users: Int) -> SimulatedData {
         var tables: [String: ObjectTable] = [:]
+        tables["IpPhoneServices"] = ObjectTable(axlName: "IpPhoneServices", keyTags: ["serviceName"], fields: ipPhoneServiceFields, collections: [])
         for (type, fields) in servedTypes() {
             tables[type.axlName] = ObjectTable(type: type, fields: withOrderFields(type.axlName, fields), collections: collections[type.axlName] ?? [])
         }

@@ -179,7 +179,7 @@ public final class DeviceSimulator: Sendable {
             guard let updated = table.update(at: { state in number % state.objects.count }, { old in
                 var row = old.values
                 row[field] = value
-                return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, memo: &memo)
+                return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, lists: old.lists, memo: &memo)
             }) else { continue }
             changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: [(name: "department", value: value)])
         }

@@ -16,6 +16,9 @@ import Yams
 /// voicemail: yes        # optional, default no
 /// credential_policy: Default Credential Policy  # optional: the user's password and PIN policy
 /// on_failure: rollback  # optional: rollback (default) or stop (for `order retry|rollback`)
+/// extension_mobility: yes  # optional: the Login/Logout service on the phone, a device profile
+/// single_number_reach:     # optional: mobility, a remote destination profile and this number
+///   destination: "+15551234567"
 /// ```
 public struct OrderRequest: Sendable, Equatable, Codable {
     public var domain: String
@@ -31,6 +34,10 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     /// The file's name and the line of each field (`phone.model` → 7), for refusals that name it.
     public var file: String
     public var fieldLines: [String: Int]
+    /// Extension Mobility (seed 000 step 7): the login service on the phone, the user's device profile.
+    public var extensionMobility = false
+    /// Single Number Reach (seed 000 step 9): the remote destination's number.
+    public var singleNumberReach: String?
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
@@ -57,7 +64,8 @@ public struct OrderRequest: Sendable, Equatable, Codable {
 /// Reads and checks an order file whole: every problem is a one-line `InputError` naming the field
 /// and the file's line; nothing is looked up in the database here (the planner does that).
 public enum OrderFile {
-    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy"]
+    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
+                            "extension_mobility", "single_number_reach"]
     static let phoneFields = ["name", "model"]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
@@ -171,8 +179,56 @@ public enum OrderFile {
         if let policy, let problem = credentialPolicyProblem(policy) {
             throw InputError(field: fieldName("credential_policy", file: file, line: lines["credential_policy"]), problem: problem)
         }
-        return OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
-                            voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines, credentialPolicy: policy)
+        var request = OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
+                                   voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines, credentialPolicy: policy)
+        try mobility(values, into: &request)
+        return request
+    }
+
+    /// The optional `extension_mobility: yes|no` and `single_number_reach: {destination: NUMBER}`.
+    static func mobility(_ values: [String: Node], into request: inout OrderRequest) throws {
+        let file = request.file
+        if let node = values["extension_mobility"] {
+            guard let value = node.bool else {
+                throw InputError(field: fieldName("extension_mobility", file: file, line: request.fieldLines["extension_mobility"]), problem: "must be yes or no")
+            }
+            request.extensionMobility = value
+        }
+        guard let node = values["single_number_reach"] else { return }
+        let line = request.fieldLines["single_number_reach"]
+        guard let mapping = node.mapping else {
+            throw InputError(field: fieldName("single_number_reach", file: file, line: line), problem: "must be a mapping with destination (e.g. destination: \"+15551234567\")")
+        }
+        var destination: String?
+        for (key, value) in mapping {
+            let name = key.string ?? ""
+            let field = "single_number_reach.\(name)"
+            guard name == "destination", destination == nil else {
+                throw InputError(field: fieldName(field, file: file, line: key.mark?.line),
+                                 problem: destination == nil ? "unknown field (known: destination)" : "is given twice")
+            }
+            request.fieldLines[field] = key.mark?.line
+            guard let text = value.scalar?.string.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+                throw InputError(field: fieldName(field, file: file, line: key.mark?.line), problem: "must be a phone number")
+            }
+            if let problem = destinationProblem(text) {
+                throw InputError(field: fieldName(field, file: file, line: key.mark?.line), problem: problem)
+            }
+            destination = text
+        }
+        guard let destination else {
+            throw InputError(field: fieldName("single_number_reach.destination", file: file, line: line), problem: "is required")
+        }
+        request.singleNumberReach = destination
+    }
+
+    /// Why `number` cannot be a remote destination (Unified CM dials it as given: digits, an
+    /// optional leading '+', 3 to 24 of them), or nil.
+    public static func destinationProblem(_ number: String) -> String? {
+        guard number.range(of: #"^\+?[0-9]{3,24}$"#, options: .regularExpression) != nil else {
+            return "\(InputError.quoted(number)) must be a phone number: 3 to 24 digits, optionally after '+' (e.g. +15551234567)"
+        }
+        return nil
     }
 
     /// Why `name` cannot be a credential policy's name (Unified CM: 1 to 50 characters, no quotes,
