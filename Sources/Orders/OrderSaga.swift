@@ -373,15 +373,19 @@ public struct OrderSaga {
             CallField("associatedDevices", .fields(extended.map { CallField("device", $0) })),
             CallField("primaryExtension", call.values["primaryExtension"] ?? .fields([])),
         ]
-        if Self.sameAssociation(current, after) {
-            if step.beforeImage == nil { step.beforeImage = current }
-            step.afterImage = after
-            return
-        }
-        step.beforeImage = current
+        try await update(&step, current: current, after: after, shown: Self.sameAssociation(current, after),
+                         PlannedCall("updateUser", [CallField("userid", userid)] + after))
+    }
+
+    /// The end of an update step: the images kept (the object as read is the before-image, but a
+    /// try after a lost answer keeps the first one), then `call` fenced and written unless the
+    /// object already shows the after-image.
+    mutating func update(_ step: inout OrderStep, current: [CallField], after: [CallField], shown: Bool, _ call: PlannedCall) async throws {
+        if step.beforeImage == nil || !shown { step.beforeImage = current }
         step.afterImage = after
+        if shown { return }
         try await fence(&step)
-        try await write(PlannedCall("updateUser", [CallField("userid", userid)] + after))
+        try await write(call)
     }
 
     mutating func forwardVoicemail(_ step: inout OrderStep, resumed: Bool) async throws {
@@ -437,11 +441,7 @@ public struct OrderSaga {
             throw StepFailure("\(item) \(keys[0].1) is not on \(step.device)")
         }
         let current = Self.image(of: object, like: planned)
-        if step.beforeImage == nil || current != planned { step.beforeImage = current }
-        step.afterImage = planned
-        if current == planned { return }
-        try await fence(&step)
-        try await write(call)
+        try await update(&step, current: current, after: planned, shown: current == planned, call)
     }
 
     /// The undo of an update: the before-image written back while the object still shows what the
@@ -547,15 +547,7 @@ public struct OrderSaga {
         }
         let current = Self.listImage(object, like: planned, list: list)
         let after = Self.extended(current, with: planned, list: list)
-        if Self.sameList(current, after, list: list) {
-            if step.beforeImage == nil { step.beforeImage = current }
-            step.afterImage = after
-            return
-        }
-        step.beforeImage = current
-        step.afterImage = after
-        try await fence(&step)
-        try await write(PlannedCall(call.operation, [key] + after))
+        try await update(&step, current: current, after: after, shown: Self.sameList(current, after, list: list), PlannedCall(call.operation, [key] + after))
     }
 
     /// The undo of a list step: the list as it was written back while the object still shows what
