@@ -44,7 +44,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
             help: "The orders' simulator answers 503 to writes above this many a second (0: no limit); every order must still succeed.")
     var writesPerSecond: Int = 0
     @Option(parsing: .unconditional,
-            help: "subscriber (user, line, phone, association, voicemail, reset) or full (also Extension Mobility and Single Number Reach: every service of seed 000 the orders provision).")
+            help: "subscriber (user, line, phone, association, voicemail, reset) or full (also Extension Mobility, Single Number Reach, service profile and IM and Presence: every service of seed 000 the orders provision).")
     var bundle: String = "subscriber"
 
     static let domain = "bench-orders"
@@ -132,12 +132,13 @@ struct BenchOrdersCommand: AsyncParsableCommand {
             if full {
                 request.extensionMobility = true
                 request.singleNumberReach = String(format: "+1555%07d", index)
+                request.imPresence = "SP_Jabber"
             }
             return request
         }
         if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults?writes-per-second=\(writesPerSecond)"))) }
         let before = try Self.requests(target)
-        emit("[bench] \(orders) orders (bundle \(bundle): voicemail on for all\(full ? ", Extension Mobility, Single Number Reach" : "")) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
+        emit("[bench] \(orders) orders (bundle \(bundle): voicemail on for all\(full ? ", Extension Mobility, Single Number Reach, IM and Presence" : "")) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
         let submitters = min(orders, self.workers * concurrency)
         let ids = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for submitter in 0..<submitters {
@@ -275,8 +276,9 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                 let (operation, item) = step.name == .emPhone ? ("getPhone", "phone") : ("getUser", "user")
                 calls.append(.get(operation: operation, keys: [(key.name, key.value.text ?? "")], item: item, tags: call.values.dropFirst().map(\.name)))
                 if let after = step.afterImage, after != step.beforeImage { calls.append(.write(PlannedCall(call.operation, [key] + after))) }
-            case .snrUser:
-                calls.append(.get(operation: "getUser", keys: [("userid", call.values.text("userid") ?? "")], item: "user", tags: ["enableMobility"]))
+            case .snrUser, .imPresence:
+                calls.append(.get(operation: "getUser", keys: [("userid", call.values.text("userid") ?? "")], item: "user",
+                                  tags: call.values.dropFirst().map(\.name)))
                 if step.afterImage != step.beforeImage { calls.append(.write(call)) }
             case .emProfile, .snrProfile, .snrDestination:
                 calls.append(.write(call))

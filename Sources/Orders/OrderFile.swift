@@ -19,6 +19,8 @@ import Yams
 /// extension_mobility: yes  # optional: the Login/Logout service on the phone, a device profile
 /// single_number_reach:     # optional: mobility, a remote destination profile and this number
 ///   destination: "+15551234567"
+/// im_and_presence:         # optional: this cluster the user's home cluster, IM&P on, the service profile
+///   service_profile: SP_Jabber
 /// ```
 public struct OrderRequest: Sendable, Equatable, Codable {
     public var domain: String
@@ -38,6 +40,8 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     public var extensionMobility = false
     /// Single Number Reach (seed 000 step 9): the remote destination's number.
     public var singleNumberReach: String?
+    /// Service profile and IM and Presence (seed 000 step 10): the user's service profile.
+    public var imPresence: String?
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
@@ -65,7 +69,7 @@ public struct OrderRequest: Sendable, Equatable, Codable {
 /// and the file's line; nothing is looked up in the database here (the planner does that).
 public enum OrderFile {
     static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
-                            "extension_mobility", "single_number_reach"]
+                            "extension_mobility", "single_number_reach", "im_and_presence"]
     static let phoneFields = ["name", "model"]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
@@ -194,32 +198,44 @@ public enum OrderFile {
             }
             request.extensionMobility = value
         }
-        guard let node = values["single_number_reach"] else { return }
-        let line = request.fieldLines["single_number_reach"]
-        guard let mapping = node.mapping else {
-            throw InputError(field: fieldName("single_number_reach", file: file, line: line), problem: "must be a mapping with destination (e.g. destination: \"+15551234567\")")
+        if let node = values["single_number_reach"] {
+            request.singleNumberReach = try single(node, "single_number_reach", "destination", example: "\"+15551234567\"", in: &request,
+                                                  problem: destinationProblem)
         }
-        var destination: String?
+        if let node = values["im_and_presence"] {
+            request.imPresence = try single(node, "im_and_presence", "service_profile", example: "SP_Jabber", in: &request) { name in
+                objectNameProblem(name, what: "a service profile's name")
+            }
+        }
+    }
+
+    /// The one value of a mapping with one field (`single_number_reach: {destination: …}`), checked
+    /// by `problem`; its line kept for later refusals.
+    static func single(_ node: Node, _ top: String, _ child: String, example: String, in request: inout OrderRequest,
+                       problem: (String) -> String?) throws -> String {
+        let file = request.file, line = request.fieldLines[top]
+        guard let mapping = node.mapping else {
+            throw InputError(field: fieldName(top, file: file, line: line), problem: "must be a mapping with \(child) (e.g. \(child): \(example))")
+        }
+        var found: String?
         for (key, value) in mapping {
             let name = key.string ?? ""
-            let field = "single_number_reach.\(name)"
-            guard name == "destination", destination == nil else {
+            let field = "\(top).\(name)"
+            guard name == child, found == nil else {
                 throw InputError(field: fieldName(field, file: file, line: key.mark?.line),
-                                 problem: destination == nil ? "unknown field (known: destination)" : "is given twice")
+                                 problem: found == nil ? "unknown field (known: \(child))" : "is given twice")
             }
             request.fieldLines[field] = key.mark?.line
-            guard let text = value.scalar?.string.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-                throw InputError(field: fieldName(field, file: file, line: key.mark?.line), problem: "must be a phone number")
-            }
-            if let problem = destinationProblem(text) {
+            let text = value.scalar?.string.trimmingCharacters(in: .whitespaces) ?? ""
+            if let problem = text.isEmpty ? "must not be empty" : problem(text) {
                 throw InputError(field: fieldName(field, file: file, line: key.mark?.line), problem: problem)
             }
-            destination = text
+            found = text
         }
-        guard let destination else {
-            throw InputError(field: fieldName("single_number_reach.destination", file: file, line: line), problem: "is required")
+        guard let found else {
+            throw InputError(field: fieldName("\(top).\(child)", file: file, line: line), problem: "is required")
         }
-        request.singleNumberReach = destination
+        return found
     }
 
     /// Why `number` cannot be a remote destination (Unified CM dials it as given: digits, an
@@ -234,9 +250,15 @@ public enum OrderFile {
     /// Why `name` cannot be a credential policy's name (Unified CM: 1 to 50 characters, no quotes,
     /// angle brackets or control characters), or nil.
     public static func credentialPolicyProblem(_ name: String) -> String? {
+        objectNameProblem(name, what: "a credential policy's name")
+    }
+
+    /// Why `name` cannot name a Unified CM object (1 to 50 characters, no quotes, angle brackets or
+    /// control characters), or nil.
+    static func objectNameProblem(_ name: String, what: String) -> String? {
         guard (1...50).contains(name.count),
               !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || "\"<>&".unicodeScalars.contains($0) }) else {
-            return "\(InputError.quoted(name)) must be a credential policy's name: 1 to 50 characters without quotes, '<', '>', '&' or control characters"
+            return "\(InputError.quoted(name)) must be \(what): 1 to 50 characters without quotes, '<', '>', '&' or control characters"
         }
         return nil
     }

@@ -125,12 +125,19 @@ public enum OrderPlanner {
             steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))
         }
 
-        // 6. Extension Mobility and Single Number Reach (seed 000 steps 7 and 9), before the reset.
+        // 6. Extension Mobility, Single Number Reach, IM and Presence (seed 000 steps 7, 9, 10), before the reset.
         if request.extensionMobility {
             steps += extensionMobilitySteps(request, inputs, name: name, marker: marker)
         }
         if let destination = request.singleNumberReach {
             steps += singleNumberReachSteps(destination, inputs, name: name, marker: marker)
+        }
+        if let profile = request.imPresence {
+            // Service profile and IM and Presence (seed 000 step 10): this cluster the user's home cluster.
+            steps.append(PlannedStep(name: .imPresence, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", user.userID), CallField("homeCluster", "true"), CallField("imAndPresenceEnable", "true"),
+                CallField("serviceProfile", profile),
+            ])]))
         }
 
         // 7. Reset the phone: last, retried, never undone.

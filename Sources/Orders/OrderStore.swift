@@ -188,7 +188,8 @@ public struct OrderStore: Sendable {
 
     /// Refuses Extension Mobility or Single Number Reach whose objects the call processor already has
     /// (as its syncs read it): the user's device profile, remote destination profile, the number as
-    /// a remote destination. Returns the call processor's address (the login service's URL host).
+    /// a remote destination; IM and Presence with a service profile the call processor lacks, or for
+    /// a user another call processor of the inventory is the home cluster of. Returns the call processor's address (the login service's URL host).
     func mobilityProblems(_ request: OrderRequest, user: User, device cp: String) async throws -> String {
         let inventory = OrderInventoryStore(connection)
         if request.extensionMobility {
@@ -204,6 +205,17 @@ public struct OrderStore: Sendable {
             }
             if try await inventory.objectPresent(device: cp, type: "RemoteDestination", key: destination) {
                 throw request.refusal("single_number_reach.destination", "\(destination) is already a remote destination on '\(cp)'")
+            }
+        }
+        if let profile = request.imPresence {
+            let inventory = OrderInventoryStore(connection)
+            if try await inventory.objectTypePresent(device: cp, type: "UCServiceProfile"),
+               !(try await inventory.objectPresent(device: cp, type: "UCServiceProfile", key: profile)) {
+                throw request.refusal("im_and_presence.service_profile", "no service profile '\(profile)' on '\(cp)' (as its infrastructure synchronization read it)")
+            }
+            let others = try await inventory.homeClusters(userID: user.userID, except: cp)
+            if !others.isEmpty {
+                throw request.refusal("im_and_presence", "'\(others.joined(separator: "', '"))' is already the home cluster of '\(user.userID)' (IM and Presence needs exactly one)")
             }
         }
         guard request.extensionMobility else { return "" }

@@ -148,6 +148,9 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     case snrProfile = "snr_profile"
     /// addRemoteDestination: the number, keyed by its destination, on the profile and the line.
     case snrDestination = "snr_destination"
+    /// Service profile and IM and Presence (seed 000 step 10, §A.1 12): updateUser homeCluster,
+    /// imAndPresenceEnable and serviceProfile (before-image kept).
+    case imPresence = "im_presence"
 }
 
 /// A step as planned: which device it calls and the calls it makes.

@@ -6,18 +6,20 @@ import Queue
 import TestSupport
 import XCTest
 
-/// Extension Mobility and Single Number Reach (issue 15 items 1 and 3) as saga steps of an add
+/// Extension Mobility, Single Number Reach, service profile and IM and Presence (issue 15 items 1,
+/// 3 and 4) as saga steps of an add
 /// order, through a real worker, PostgreSQL and `ucp devsim`: the plan, the device's state after
 /// success and after undo, lost answers, failures, drift, a worker killed around each call, and the
 /// domain synchronization recognising what the order made.
 final class MobilityOrderTests: OrderTestCase {
     static let destination = "+15551234567"
 
-    /// The order file's Extension Mobility and Single Number Reach part.
-    func mobility(em: Bool = true, destination: String? = MobilityOrderTests.destination) -> String {
+    /// The order file's Extension Mobility, Single Number Reach and IM and Presence part.
+    func mobility(em: Bool = true, destination: String? = MobilityOrderTests.destination, serviceProfile: String? = "SP_Jabber") -> String {
         var text = ""
         if em { text += "extension_mobility: yes\n" }
         if let destination { text += "single_number_reach:\n  destination: \"\(destination)\"\n" }
+        if let serviceProfile { text += "im_and_presence:\n  service_profile: \(serviceProfile)\n" }
         return text
     }
 
@@ -52,6 +54,7 @@ final class MobilityOrderTests: OrderTestCase {
             "addRemoteDestination remoteDestination{name='ucp:order=new jdoe' destination=+15551234567",
             "remoteDestinationProfileName=RDP_jdoe",
             "lineAssociations{lineAssociation{pattern=4000 routePartitionName=PT_Internal}}",
+            "updateUser userid=jdoe homeCluster=true imAndPresenceEnable=true serviceProfile=SP_Jabber",
         ] {
             XCTAssertTrue(plan.stdout.contains(expected), "plan lacks \(expected): \(plan.stdout)")
         }
@@ -76,7 +79,8 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertTrue(has("Phone", ["name=SEP00AA00BB0001 ", "enableExtensionMobility=true", "names=Extension Mobility"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("DeviceProfile", ["name=UDP_jdoe ", "description=ucp:order=\(id) John Doe", "loginUserId=jdoe", "lines=1:4000/PT_Internal",
                                             "names=Extension Mobility"]), after.joined(separator: "\n"))
-        XCTAssertTrue(has("User", ["userid=jdoe ", "enableMobility=true", "phoneProfiles=UDP_jdoe"]), after.joined(separator: "\n"))
+        XCTAssertTrue(has("User", ["userid=jdoe ", "enableMobility=true", "homeCluster=true", "imAndPresenceEnable=true", "serviceProfile=SP_Jabber",
+                                   "phoneProfiles=UDP_jdoe"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("RemoteDestinationProfile", ["name=RDP_jdoe ", "description=ucp:order=\(id) John Doe", "devicePoolName=DP_Site01", "userId=jdoe",
                                                        "lines=1:4000/PT_Internal"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("RemoteDestination", ["name=ucp:order=\(id) jdoe", "destination=+15551234567", "ownerUserId=jdoe",
@@ -106,7 +110,8 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertTrue(service.adopted, "the login service was there")
         XCTAssertFalse(try writes().contains { $0.hasPrefix("addIpPhoneServices") && $0.contains("ucp:order=\(secondID) ") })
         let user = try state().first { $0.hasPrefix("User ") && $0.contains("userid=user000001 ") } ?? ""
-        XCTAssertTrue(user.contains("enableMobility=true") && user.contains("phoneProfiles=UDP_user000001"), user)
+        XCTAssertTrue(user.contains("enableMobility=true") && user.contains("phoneProfiles=UDP_user000001") && user.contains("imAndPresenceEnable=true")
+                      && user.contains("serviceProfile=SP_Jabber"), user)
     }
 
     /// The answer of every add of these steps (the login service, the device profile, the remote
@@ -116,8 +121,9 @@ final class MobilityOrderTests: OrderTestCase {
     func testLostAnswersOnEveryMobilityWriteAreAdoptedWithoutDuplicates() async throws {
         try await prepare()
         let before = try stateWithoutService()
-        for operation in ["addIpPhoneServices", "updatePhone", "addDeviceProfile", "addRemoteDestinationProfile", "addRemoteDestination"] {
-            try fault("drop=\(operation):1")
+        // jdoe's fourth updateUser is the IM and Presence step.
+        for spec in ["addIpPhoneServices:1", "updatePhone:1", "addDeviceProfile:1", "addRemoteDestinationProfile:1", "addRemoteDestination:1", "updateUser:4"] {
+            try fault("drop=\(spec)")
         }
         let result = try ucp(["order", "submit", "-f", try orderFile(voicemail: false, extra: mobility()), "--wait"])
         let id = try orderID(result)
@@ -149,9 +155,10 @@ final class MobilityOrderTests: OrderTestCase {
     func testAFailureAtEachMobilityStepRollsBackToTheStateBefore() async throws {
         try await prepare()
         let before = try stateWithoutService()
-        // jdoe is added by each order: its updateUser calls are the association (1), the profiles (2) and mobility (3).
+        // jdoe is added by each order: its updateUser calls are the association (1), the profiles (2),
+        // mobility (3) and IM and Presence (4).
         for spec in ["addIpPhoneServices:1", "updatePhone:1", "addDeviceProfile:1", "updateUser:2", "updateUser:3",
-                     "addRemoteDestinationProfile:1", "addRemoteDestination:1"] {
+                     "addRemoteDestinationProfile:1", "addRemoteDestination:1", "updateUser:4"] {
             try fault("clear=1&fail=\(spec)")
             let result = try harness.ucp(["order", "submit", "-f", try orderFile(voicemail: false, extra: mobility()), "--wait"])
             XCTAssertEqual(result.status, 1, "\(spec): \(result.stdout)\(result.stderr)")
@@ -163,16 +170,30 @@ final class MobilityOrderTests: OrderTestCase {
             XCTAssertEqual(steps.filter { $0.state == "failed" }.count, 1, "\(spec)")
             XCTAssertTrue(steps.allSatisfy { ["pending", "failed", "undone", "skipped"].contains($0.state) }, "\(spec): \(steps.map(\.state))")
         }
-        // A user Unified CM had (no profiles, mobility off): the undo writes both back.
+        // A user Unified CM had (no profiles, mobility off, IM and Presence off): the rollback writes
+        // the first two back; a cancel of a succeeded order all three.
         try fault("clear=1&fail=addRemoteDestination:1")
         _ = try sim.control("calls?clear=1")
-        let result = try harness.ucp(["order", "submit", "-f", try orderFile(user: "user000001", voicemail: false, extra: mobility()), "--wait"])
+        var result = try harness.ucp(["order", "submit", "-f", try orderFile(user: "user000001", voicemail: false, extra: mobility()), "--wait"])
         let order = try await order(try orderID(result))
         XCTAssertEqual(order.state, "rolled_back", order.error ?? "")
         XCTAssertEqual(try stateWithoutService(), before, "the adopted user's profiles and mobility are as before")
-        let writes = try writes()
+        var writes = try writes()
         XCTAssertTrue(writes.contains("updateUser userid=user000001 enableMobility=false"), writes.joined(separator: "\n"))
         XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
+        try fault("clear=1")
+        result = try ucp(["order", "submit", "-f", try orderFile(user: "user000001", voicemail: false, extra: mobility()), "--wait"])
+        let id = try orderID(result)
+        _ = try sim.control("calls?clear=1")
+        try ucp(["order", "cancel", String(id), "--wait"])
+        let canceled = try await self.order(id)
+        XCTAssertEqual(canceled.state, "canceled")
+        XCTAssertEqual(try stateWithoutService(), before, "the adopted user as before the order")
+        writes = try self.writes()
+        XCTAssertTrue(writes.contains("updateUser userid=user000001 enableMobility=false"), writes.joined(separator: "\n"))
+        XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
+        XCTAssertTrue(writes.contains("updateUser userid=user000001 homeCluster=true imAndPresenceEnable=false serviceProfile=SP_Default"),
+                      writes.joined(separator: "\n"))
     }
 
     /// Out-of-band changes between a step and its undo: someone adds a profile to the user's
@@ -247,9 +268,9 @@ final class MobilityOrderTests: OrderTestCase {
         try await prepare()
         try ucp(["service-area", "edit", "--domain", Self.domain, Self.area, "--dn-block", "4000-4099"])
         var workers = try CrashWorkers(self)
-        // jdoe-like users are added by their order: updateUser 2 is the profiles, 3 the mobility.
+        // jdoe-like users are added by their order: updateUser 2 is the profiles, 3 the mobility, 4 IM and Presence.
         let operations = ["addIpPhoneServices:1", "updatePhone:1", "addDeviceProfile:1", "updateUser:2", "updateUser:3",
-                          "addRemoteDestinationProfile:1", "addRemoteDestination:1"]
+                          "addRemoteDestinationProfile:1", "addRemoteDestination:1", "updateUser:4"]
         var run = 0
         for spec in operations {
             let operation = String(spec.split(separator: ":")[0])
@@ -279,7 +300,8 @@ final class MobilityOrderTests: OrderTestCase {
                     XCTAssertEqual(state.filter { $0.hasPrefix(prefix + " ") && $0.contains(part) }.count, 1, "\(spec) \(mode): \(prefix)")
                 }
                 let record = state.first { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") } ?? ""
-                XCTAssertTrue(record.contains("phoneProfiles=UDP_\(user)") && !record.contains("UDP_\(user),UDP_\(user)") && record.contains("enableMobility=true"),
+                XCTAssertTrue(record.contains("phoneProfiles=UDP_\(user)") && !record.contains("UDP_\(user),UDP_\(user)") && record.contains("enableMobility=true")
+                              && record.contains("imAndPresenceEnable=true"),
                               "\(spec) \(mode): \(record)")
                 let device = state.first { $0.hasPrefix("Phone ") && $0.contains("name=\(phone) ") } ?? ""
                 XCTAssertTrue(device.contains("names=Extension Mobility") && !device.contains("Extension Mobility,") && device.contains("enableExtensionMobility=true"),
@@ -296,8 +318,9 @@ final class MobilityOrderTests: OrderTestCase {
 
     /// What an order made is what the domain synchronization recognises: after the call
     /// processor's infrastructure and user syncs, the user's device profile is Extension Mobility
-    /// access (subscribed to the login service, whose URL is the EMAppServlet), and the remote
-    /// destination profile and its destination are the user's services.
+    /// access (subscribed to the login service, whose URL is the EMAppServlet), the remote
+    /// destination profile and its destination are the user's services, and so is IM and Presence
+    /// (this cluster its home cluster).
     func testTheDomainSyncRecognisesExtensionMobilityAndTheRemoteDestination() async throws {
         try await prepare()
         let result = try ucp(["order", "submit", "-f", try orderFile(voicemail: false, extra: mobility()), "--wait"])
@@ -310,8 +333,8 @@ final class MobilityOrderTests: OrderTestCase {
         try ucp(["submit", "sync", "domain", "--domain", Self.domain, "--wait"])
         let services = try await sql("SELECT service_type || ' ' || object_key AS s FROM user_services WHERE user_id = 'jdoe' ORDER BY 1")
             .map { try $0.decode("s", as: String.self) }
-        XCTAssertEqual(services, ["em_access UDP_jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001", "remote_destination +15551234567",
-                                  "remote_destination_profile RDP_jdoe"])
+        XCTAssertEqual(services, ["em_access UDP_jdoe", "im_presence jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001",
+                                  "remote_destination +15551234567", "remote_destination_profile RDP_jdoe"])
     }
 
     /// Bad input: one line naming the field (and the file's line), exit 64, nothing written — a
@@ -331,7 +354,18 @@ final class MobilityOrderTests: OrderTestCase {
              "single_number_reach (r.yaml line 9): remote destination profile 'RDP_user000002' already exists on 'TestCCM'"),
             (try orderFile("t.yaml", extra: mobility(em: false, destination: "+19190000002")),
              "single_number_reach.destination (t.yaml line 10): +19190000002 is already a remote destination on 'TestCCM'"),
+            (try orderFile("s.yaml", extra: mobility(em: false, destination: nil, serviceProfile: "SP_Nope")),
+             "im_and_presence.service_profile (s.yaml line 10): no service profile 'SP_Nope' on 'TestCCM'"),
+            (try orderFile("q.yaml", extra: mobility(em: false, destination: nil, serviceProfile: "SP\"x")),
+             "im_and_presence.service_profile (q.yaml line 10): 'SP\"x' must be a service profile's name"),
+            (try orderFile("h.yaml", user: "user000001", extra: mobility(em: false, destination: nil)),
+             "im_and_presence (h.yaml line 9): 'OtherCCM' is already the home cluster of 'user000001'"),
         ]
+        // Another Unified CM of the inventory (the same simulated cluster) is the home cluster of its users.
+        try await harness.register("OtherCCM", kind: .callProcessor, simulator: sim)
+        let (sync, _) = try await harness.sync(.user, "OtherCCM")
+        XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
+        _ = try sim.control("calls?clear=1")
         for (path, expected) in cases {
             for command in ["plan", "submit"] {
                 let result = try harness.ucp(["order", command, "-f", path])
