@@ -77,7 +77,9 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         let database = try await context.freshDatabase()
         let simulatorArguments = latencyMilliseconds > 0 ? ["--latency-ms", String(latencyMilliseconds)] : []
         emit("[bench] starting two ucp devsim: the users' source (\(orders + Self.orderSimulatorUsers) users) and the orders' Unified CM and Unity Connection")
-        let source = try await BenchSimulator.start(users: orders + Self.orderSimulatorUsers, directory: directory, label: "devsim-source")
+        // The source only brings the users in: it is not their home cluster (the full bundle makes the orders' one theirs).
+        let source = try await BenchSimulator.start(users: orders + Self.orderSimulatorUsers, directory: directory, label: "devsim-source",
+                                                    arguments: ["--not-home-cluster"])
         let target = try await BenchSimulator.start(users: Self.orderSimulatorUsers, directory: directory, label: "devsim-orders",
                                                     arguments: simulatorArguments)
         let keyPath = directory + "/secret.key"
@@ -270,7 +272,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                 // Read by name; added by the order that found none (the others adopt it).
                 calls.append(.get(operation: "getIpPhoneServices", keys: [("serviceName", OrderPlanner.emServiceName)], item: "ipPhoneServices",
                                   tags: ["serviceDescription", "serviceUrl"]))
-                if step.createdUUID != nil { calls.append(.write(call)) }
+                if step.createdUUID != nil, !step.adopted { calls.append(.write(call)) }
             case .emPhone, .emUser:
                 let key = call.values[0]
                 let (operation, item) = step.name == .emPhone ? ("getPhone", "phone") : ("getUser", "user")

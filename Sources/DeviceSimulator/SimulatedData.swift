@@ -79,7 +79,7 @@ final class SimulatedData: Sendable {
         return fields
     }
 
-    static func generate(users: Int) -> SimulatedData {
+    static func generate(users: Int, homeCluster: Bool = true) -> SimulatedData {
         var tables: [String: ObjectTable] = [:]
         tables["IpPhoneServices"] = ObjectTable(axlName: "IpPhoneServices", keyTags: ["serviceName"], fields: ipPhoneServiceFields, collections: [])
         for (type, fields) in servedTypes() {
@@ -93,7 +93,7 @@ final class SimulatedData: Sendable {
                 table.object(InfrastructureData.values(axlName, index), memo: &memo)
             })
         }
-        UserData.load(users: users, into: tables)
+        UserData.load(users: users, into: tables, homeCluster: homeCluster)
         let cupi = CUPIData.generate(users: users)
         let discard = (0..<InfrastructureData.digitDiscardInstructions.count).map { index -> [String] in
             let name = InfrastructureData.digitDiscardInstructions[index]
@@ -132,7 +132,7 @@ enum UserData {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
-    static func load(users count: Int, into tables: [String: ObjectTable]) {
+    static func load(users count: Int, into tables: [String: ObjectTable], homeCluster: Bool = true) {
         let user = tables["User"]!, licensed = tables["LicensedUser"]!, phone = tables["Phone"]!, line = tables["Line"]!
         let profile = tables["DeviceProfile"]!, rdp = tables["RemoteDestinationProfile"]!, destination = tables["RemoteDestination"]!
         var users: [SimulatedObject] = [], licenses: [SimulatedObject] = [], phones: [SimulatedObject] = [], lines: [SimulatedObject] = []
@@ -167,8 +167,8 @@ enum UserData {
             users.append(object(user, [
                 "firstName": first, "lastName": last, "userid": id, "mailid": id + "@example.com",
                 "department": departments[index % departments.count], "primaryExtension": dn + "\u{1}PT_Internal",
-                "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": "true",
-                "imAndPresenceEnable": index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
+                "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": homeCluster ? "true" : "false",
+                "imAndPresenceEnable": homeCluster && index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
                 "telephoneNumber": "+1408555" + padded(index % 10000, 4),
                 "passwordCredentials": CredentialPolicies.defaultName, "pinCredentials": CredentialPolicies.defaultName,
             ], names: devices))

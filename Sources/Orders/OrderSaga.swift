@@ -308,9 +308,10 @@ public struct OrderSaga {
     /// An add of an object the device may have already: `found` (the pre-check's read) is this
     /// order's own when `ours` says so (created: its undo removes it), else adopted (left alone);
     /// when nothing was found, the add is fenced and sent, and a duplicate answer means what
-    /// `find` reads now is the order's, if `afterDuplicate` says so.
+    /// `find` reads now is the order's, if `afterDuplicate` says so — else, with `adoptOnDuplicate`
+    /// (another order added it meanwhile), adopted.
     mutating func addOrAdopt(_ step: inout OrderStep, found: DeviceValue?, ours: (DeviceValue) -> Bool, afterDuplicate: (DeviceValue) -> Bool,
-                             find: () async throws -> DeviceValue?) async throws {
+                             adoptOnDuplicate: Bool = false, find: () async throws -> DeviceValue?) async throws {
         if let found {
             if ours(found) { step.createdUUID = Self.uuid(found) } else { step.adopted = true }
             return
@@ -319,8 +320,14 @@ public struct OrderSaga {
         do {
             step.createdUUID = try await write(step.calls[0])
         } catch let fault as AXLFault where fault.code == -239 {
-            guard let found = try await find(), afterDuplicate(found) else { throw fault }
-            step.createdUUID = Self.uuid(found)
+            guard let found = try await find() else { throw fault }
+            if afterDuplicate(found) {
+                step.createdUUID = Self.uuid(found)
+            } else if adoptOnDuplicate {
+                step.adopted = true
+            } else {
+                throw fault
+            }
         }
     }
 
@@ -485,8 +492,9 @@ public struct OrderSaga {
             }
             return found
         }
-        try await addOrAdopt(&step, found: try await find(), ours: { ($0.child("serviceDescription")?.text ?? "").hasPrefix(marker + " ") },
-                             afterDuplicate: { _ in true }, find: find)
+        // Orders of one call processor may find none at once: the first add wins, the others adopt it.
+        let ours = { (service: DeviceValue) in (service.child("serviceDescription")?.text ?? "").hasPrefix(marker + " ") }
+        try await addOrAdopt(&step, found: try await find(), ours: ours, afterDuplicate: ours, adoptOnDuplicate: true, find: find)
     }
 
     /// What a list step changes: the get, its item, and the list it replaces whole (the phone's
