@@ -789,24 +789,21 @@ public struct OrderSaga {
         // Single Number Reach: the remote destination profile and the destination, as the user sync
         // reads them. (The Extension Mobility device profile is read by the infrastructure sync:
         // the next one records it, and the domain sync then counts it as Extension Mobility access.)
-        if let profile = steps.first(where: { $0.name == .snrProfile }), let fields = profile.calls.first?.values["remoteDestinationProfile"]?.children {
-            let name = fields.text("name") ?? ""
-            var attributes: [String: String] = [:]
-            for key in ["name", "description", "callingSearchSpaceName", "devicePoolName", "userId"] { attributes[key] = fields.text(key) }
-            services.append(OrderedService(serviceType: "remote_destination_profile", device: order.callProcessor, objectType: "RemoteDestinationProfile",
-                                           objectKey: name, uuid: profile.createdUUID, attributes: json(attributes.compactMapValues { $0 }),
-                                           detail: json(["name": name, "device_pool": fields.text("devicePoolName") ?? "",
-                                                         "description": fields.text("description") ?? ""].filter { !$0.value.isEmpty })))
-        }
-        if let remote = steps.first(where: { $0.name == .snrDestination }), let fields = remote.calls.first?.values["remoteDestination"]?.children {
-            let destination = fields.text("destination") ?? ""
-            var attributes: [String: String] = [:]
-            for key in ["name", "destination", "remoteDestinationProfileName", "isMobilePhone", "enableMobileConnect"] { attributes[key] = fields.text(key) }
-            services.append(OrderedService(serviceType: "remote_destination", device: order.callProcessor, objectType: "RemoteDestination",
-                                           objectKey: destination, uuid: remote.createdUUID, attributes: json(attributes.compactMapValues { $0 }),
-                                           detail: json(["destination": destination, "name": fields.text("name") ?? "",
-                                                         "profile": fields.text("remoteDestinationProfileName") ?? "",
-                                                         "mobile_phone": fields.text("isMobilePhone") ?? ""].filter { !$0.value.isEmpty })))
+        // Each as (step, item, service type, inventory type, key, the attributes kept, detail → attribute).
+        let mobility: [(StepName, String, String, String, String, [String], [(String, String)])] = [
+            (.snrProfile, "remoteDestinationProfile", "remote_destination_profile", "RemoteDestinationProfile", "name",
+             ["name", "description", "callingSearchSpaceName", "devicePoolName", "userId"],
+             [("name", "name"), ("device_pool", "devicePoolName"), ("description", "description")]),
+            (.snrDestination, "remoteDestination", "remote_destination", "RemoteDestination", "destination",
+             ["name", "destination", "remoteDestinationProfileName", "isMobilePhone", "enableMobileConnect"],
+             [("destination", "destination"), ("name", "name"), ("profile", "remoteDestinationProfileName"), ("mobile_phone", "isMobilePhone")]),
+        ]
+        for (name, item, serviceType, objectType, key, kept, detail) in mobility {
+            guard let step = steps.first(where: { $0.name == name }), let fields = step.calls.first?.values[item]?.children else { continue }
+            let attributes = Dictionary(uniqueKeysWithValues: kept.compactMap { tag in fields.text(tag).map { (tag, $0) } })
+            let shown = Dictionary(uniqueKeysWithValues: detail.compactMap { label, tag in fields.text(tag).flatMap { $0.isEmpty ? nil : (label, $0) } })
+            services.append(OrderedService(serviceType: serviceType, device: order.callProcessor, objectType: objectType, objectKey: fields.text(key) ?? "",
+                                           uuid: step.createdUUID, attributes: json(attributes), detail: json(shown)))
         }
         if let voicemail = steps.first(where: { $0.name == .voicemail }), let device = order.messageProcessor, let call = voicemail.calls.first {
             let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
