@@ -397,8 +397,10 @@ struct AXLService {
         // Changed tags: the fields whose value the update changed (not the key that named the object).
         let tags = given.values.keys.sorted().filter { before.indices.contains($0) && before[$0] != updated.values[$0] }
             .map { (name: table.fields[$0], value: updated.values[$0]) }
-        // Lines, services or devices changed too: only a get tells them (doGet), as for many attributes.
+        // Lines, services or devices changed too, or a field with parts (primaryExtension, a call
+        // forward): only a get tells them (doGet), as for many attributes.
         let collections = given.lines != nil || !given.lists.isEmpty || !added.isEmpty || !removed.isEmpty
+            || tags.contains { $0.value.contains("\u{1}") }
         simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
                                  doGet: collections)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
