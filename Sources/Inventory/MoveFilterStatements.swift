@@ -8,7 +8,7 @@ enum MoveFilterSQL {
     /// $1 domain, $2 name, $3 position, $4 attribute, $5 pattern, $6 service area. Nothing when the name is taken.
     static let filterInsert = Statement("move_filter_insert", """
         INSERT INTO move_filters (domain, name, position, attribute, pattern, service_area) VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT DO NOTHING RETURNING name
+        ON CONFLICT (domain, name) DO NOTHING RETURNING name
         """)
     static let filterDelete = Statement("move_filter_delete", "DELETE FROM move_filters WHERE domain = $1 AND name = $2 RETURNING name")
     /// The domain's filters numbered in the order of $2 (names): the positions' unique check is deferred.
