@@ -69,6 +69,15 @@ public struct UserDeleteTarget: Sendable, Equatable {
     public var uuid: String?
     /// The service's detail (JSON object: number, partition, mailbox …).
     public var detail: [String: String]
+
+    public init(serviceType: String, device: String, objectType: String, key: String, uuid: String?, detail: [String: String]) {
+        self.serviceType = serviceType
+        self.device = device
+        self.objectType = objectType
+        self.key = key
+        self.uuid = uuid
+        self.detail = detail
+    }
 }
 
 extension OrderInventoryStore {

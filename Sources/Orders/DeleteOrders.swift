@@ -119,9 +119,10 @@ public enum DeleteOrders {
     public static func plan(action: String, userID: String, targets: [UserDeleteTarget], areaProcessor: String?,
                             userOnDevices: [String]) throws -> Plan {
         let everything = action == "delete_user_and_services"
+        // The call processor of the user's phones and lines (whose end user goes with either action).
+        let processors = Set(targets.filter { $0.serviceType != "voicemail" }.map(\.device))
         let cpTargets = everything ? targets.filter { $0.serviceType != "voicemail" } : []
         let voicemail = everything ? targets.filter { $0.serviceType == "voicemail" } : []
-        let processors = Set(cpTargets.map(\.device))
         guard processors.count <= 1 else {
             throw StepFailure("user '\(userID)' has services on \(processors.sorted().map { "'\($0)'" }.joined(separator: " and ")): delete it by hand")
         }
