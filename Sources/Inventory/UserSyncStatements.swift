@@ -211,9 +211,10 @@ enum UserSyncSQL {
           FROM ldap_stale t WHERE u.user_id = t.user_id AND u.state = 'active'
         """)
 
-    /// Delete orders of the domain that ended since the previous LDAP synchronization.
+    /// Delete orders of the domain that ended since the previous LDAP synchronization: the real
+    /// order's id once the request became one (migration 034), its end copied back.
     static let ordersFinished = Statement("ldap_orders_finished", """
-        SELECT id, user_id, state FROM user_delete_orders
+        SELECT coalesce(order_id, id) AS id, user_id, state FROM user_delete_orders
          WHERE domain = $1 AND state IN ('succeeded', 'failed') AND finished_at > coalesce($2::timestamptz, '-infinity')
          ORDER BY user_id, id
         """)

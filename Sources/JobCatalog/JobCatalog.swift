@@ -5,7 +5,7 @@ import Runtime
 public enum JobCatalog {
     public static let contracts: [any JobParameters.Type] = [
         InfrastructureSync.self, UserSync.self, DomainSync.self, LDAPSync.self,
-        DeviceTest.self, RunSchedule.self, ChangeNotificationPoll.self, OrderRun.self,
+        DeviceTest.self, RunSchedule.self, ChangeNotificationPoll.self, OrderRun.self, OrderDeletePlan.self,
         WriteBackRun.self,
     ]
 

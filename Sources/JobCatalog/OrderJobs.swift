@@ -22,3 +22,19 @@ public struct OrderRun: JobParameters, Equatable {
         self.action = action
     }
 }
+
+/// `order.delete_plan`: makes one delete request of an LDAP synchronization (`user_delete_orders`)
+/// a real order of kind delete and queues its `order.run`. An order job, so maintenance mode holds
+/// it back like the order it makes.
+public struct OrderDeletePlan: JobParameters, Equatable {
+    public static let jobType = "order.delete_plan"
+    public static let kind = JobKind.order
+    public static let maxAttempts = 5
+
+    /// The `user_delete_orders` row.
+    public var request: Int64
+
+    public init(request: Int64) {
+        self.request = request
+    }
+}

@@ -9,6 +9,7 @@ import Sync
 public enum OrderJobs {
     public static func register(in registry: inout JobRegistry) throws {
         try registry.register(OrderRun.self, run: run)
+        try DeleteOrders.register(in: &registry)
     }
 
     /// Connections a worker keeps to a device for its order jobs, shared by the orders it runs at
@@ -50,7 +51,9 @@ public enum OrderJobs {
             } else {
                 try await saga.apply()
             }
-            return try await store.order(id: order.id) ?? order
+            let ended = try await store.order(id: order.id) ?? order
+            if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
+            return ended
         }
         switch ended.state {
         case "succeeded", "canceled":

@@ -212,7 +212,7 @@ public struct OrderSaga {
             }
             steps[position] = step
         }
-        try await finish()
+        if order.kind == "delete" { try await finishDelete() } else { try await finish() }
     }
 
     /// Errors that end a step (the device said no, or never answered); everything else (lost job,
@@ -282,6 +282,8 @@ public struct OrderSaga {
         case .reset:
             try await fence(&step)
             try await write(step.calls[0])
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+            try await forwardDelete(&step, resumed: resumed)
         }
     }
 
@@ -593,7 +595,7 @@ public struct OrderSaga {
             let outcome = try await undo(step, drifted: &drifted)
             step.state = outcome == .conflict ? "conflict" : (outcome == .undone ? "undone" : "skipped")
             if outcome == .conflict {
-                step.error = "changed on \(step.device) since the order wrote it: left untouched"
+                step.error = Self.undoConflictReason(step)
                 conflicts.append("step \(step.name.rawValue) (\(step.error!))")
             }
             log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
@@ -649,6 +651,8 @@ public struct OrderSaga {
             return .undone
         case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
             return try await undoUpdate(step, drifted: &drifted)
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+            return try await undoDelete(step)
         }
     }
 
@@ -685,6 +689,8 @@ public struct OrderSaga {
         case .movePhone, .moveLine:
             guard let before = step.beforeImage else { return nil }
             return PlannedCall(step.calls[0].operation, Array(step.calls[0].values.prefix(updateTarget(step.name).keyCount)) + before)
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+            return nil  // only add orders are canceled
         }
     }
 

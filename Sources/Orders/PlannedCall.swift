@@ -151,6 +151,18 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     /// Service profile and IM and Presence (seed 000 step 10, §A.1 12): updateUser homeCluster,
     /// imAndPresenceEnable and serviceProfile (before-image kept).
     case imPresence = "im_presence"
+    /// updateUser of a delete order (DeleteOrders.swift): the user's phones taken off its devices
+    /// and its primary extension cleared when it is one of the lines removed; first, so nothing is
+    /// removed while still associated.
+    case disassociate
+    /// DELETE of the user's Unity Connection user (its mailbox), while it is still the user's.
+    case removeVoicemail = "remove_voicemail"
+    /// removePhone of a delete order: a phone the user still owns, by the uuid read.
+    case removePhone = "remove_phone"
+    /// removeLine of a delete order: a line of the user, by the uuid read.
+    case removeLine = "remove_line"
+    /// removeUser of a delete order: the end user, last.
+    case removeUser = "remove_user"
 }
 
 /// A step as planned: which device it calls and the calls it makes.

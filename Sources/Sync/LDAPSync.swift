@@ -1,5 +1,6 @@
 import Foundation
 import Inventory
+import JobCatalog
 import LDAP
 import Postgres
 import Queue
@@ -349,6 +350,11 @@ public struct LDAPSynchronization: Sendable {
                         }
                     case .deleteUserKeepServices, .deleteUserAndServices:
                         let orders = try users.staleUserOrder(domain: domain, action: action.rawValue, jobID: jobID)
+                        // Each becomes a real order of the engine (Sources/Orders/DeleteOrders.swift), run by the workers.
+                        for order in orders {
+                            _ = try QueueStore.InTransaction(session).jobEnqueue(try QueueStore.EnqueueParams(
+                                OrderDeletePlan(request: order.id), target: "user \(order.userID)", actor: actor))
+                        }
                         result.ordersQueued = orders.count
                         result.deletedSample = orders.prefix(options.sampleSize).map(\.userID)
                         report.append("Delete orders were queued for the following users (they run as orders; until then they are pending): UserId, OrderId, Status")

@@ -1,0 +1,371 @@
+import AXL
+import DeviceClients
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+import Runtime
+
+/// The delete orders of the LDAP synchronization (issue 15 item 6; seed 004's stale-user actions).
+/// The sync queues a request per stale user (`user_delete_orders`, the link: its state and the order
+/// that runs it) and an `order.delete_plan` job for it; that job plans a real order of kind delete
+/// and queues its `order.run`, so the workers run it as a saga like every order (maintenance holds
+/// both). The order's end is copied back to the request, and the next LDAP sync reports it in the
+/// seed's words.
+///
+/// - "Delete user, but keep services" (`delete_user_keep_services`): the seed deletes the user "in
+///   Provisioning and CUCM" and keeps its services: one step, removeUser of the end user on the call
+///   processor that holds it (none when no call processor does); phones, lines and mailboxes stay on
+///   the devices (and as device objects in the inventory); the user record (and its services' links)
+///   goes.
+/// - "Delete user and all services from Provisioning and CUCM" (`delete_user_and_services`): the
+///   phones taken off the user and its primary extension cleared (disassociate), then its mailbox, its
+///   phones, its lines and the end user removed, in that order; then the user record.
+///
+/// Every removal reads the object first and removes it by the uuid read, only while it is still the
+/// one the plan saw (the inventory's uuid) and still the user's (a phone's owner, a mailbox's
+/// extension); one that changed fails the step and is left untouched. An object already gone counts
+/// as removed (a lost answer, or someone removed it). Each write is fenced like every step. Delete
+/// orders stop at a failed step (on_failure stop): `order retry` goes on; `order rollback` writes the
+/// association's before-image back, but does not re-add a removed object — a removal's before-image
+/// (the fields read) is on the step for a person, and the rollback ends "needs attention".
+public enum DeleteOrders {
+    static func register(in registry: inout JobRegistry) throws {
+        try registry.register(OrderDeletePlan.self, run: plan)
+    }
+
+    /// The order's kind.
+    public static let kind = "delete"
+
+    /// Plans the order of one delete request and queues it, in one transaction (a retried job finds
+    /// the request linked and does nothing).
+    @Sendable
+    static func plan(_ parameters: OrderDeletePlan, _ context: JobContext) async throws {
+        let actor = "ldap-sync"
+        let message = try await context.database.withConnection { connection -> String in
+            // The user and its area before the transaction (both stay put: the user is `deleting`).
+            let userID: String? = try await connection.transaction { session in
+                try OrderInventoryStore.DeleteRequests(session).request(id: parameters.request)?.userID
+            }
+            guard let userID else { return "Delete request \(parameters.request) is not there any more: nothing to do" }
+            let user = try await UserStore(connection).userGet(userID: userID)
+            var areaProcessor: String?
+            if let user, let name = user.serviceArea {
+                areaProcessor = try await ServiceAreaStore(connection).serviceArea(domain: user.domain, name: name)?.settings.callProcessor
+            }
+            return try await connection.transaction { session -> String in
+                let requests = OrderInventoryStore.DeleteRequests(session)
+                guard let request = try requests.request(id: parameters.request) else {
+                    return "Delete request \(parameters.request) is not there any more: nothing to do"
+                }
+                if let orderID = request.orderID { return "Delete request \(request.id) is order \(orderID) already" }
+                guard request.state == "pending" else { return "Delete request \(request.id) is \(request.state): nothing to do" }
+                if let open = try session.query(OrderSQL.userOpenOrder, [request.userID]).first.map(Order.init(row:)) {
+                    let problem = "user '\(request.userID)' has open \(open.kind) order \(open.id) (\(open.state.replacingOccurrences(of: "_", with: " "))): resolve it, then delete the user by hand"
+                    try requests.refuse(request: request.id, message: problem)
+                    return "Delete request \(request.id) refused: \(problem)"
+                }
+                let targets = try requests.targets(userID: request.userID)
+                let plan: Plan
+                do {
+                    plan = try Self.plan(action: request.action, userID: request.userID, targets: targets,
+                                         areaProcessor: areaProcessor, userOnDevices: try requests.userOnDevices(userID: request.userID))
+                } catch let failure as StepFailure {
+                    try requests.refuse(request: request.id, message: failure.description)
+                    return "Delete request \(request.id) refused: \(failure.description)"
+                }
+                let body = OrderStore.json(["kind": Self.kind, "user": request.userID, "action": request.action,
+                                            "delete_request": String(request.id), "sync_job": request.syncJobID.map(String.init) ?? ""])
+                let id: Int64 = try session.query(OrderSQL.orderInsert, [
+                    Self.kind, request.domain, user?.serviceArea ?? "", request.userID, plan.callProcessor ?? "", plan.messageProcessor,
+                    nil as String?, "", nil as String?, body, "stop", nil as String?, nil as Int64?, actor,
+                ]).first!.decode("id")
+                for (index, step) in plan.steps.enumerated() {
+                    try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, OrderStore.json(step.calls)])
+                }
+                try requests.link(request: request.id, orderID: id)
+                let summary = "delete \(request.userID) (\(request.action.replacingOccurrences(of: "_", with: " "))): \(plan.summary)"
+                guard !plan.steps.isEmpty else {
+                    // Nothing on any device: the order ends at once, the user record with it.
+                    try session.query(OrderSQL.orderStateSetOther, [id, "succeeded"])
+                    try requests.userRemove(userID: request.userID)
+                    try requests.outcome(orderID: id, state: "succeeded", message: nil)
+                    try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", target: "order \(id)",
+                                                                      message: "Order \(id) succeeded at once: \(summary)")
+                    return "Delete request \(request.id) is order \(id): \(summary); succeeded (nothing on the devices)"
+                }
+                let jobID = try OrderStore.enqueue(session, order: id, action: .apply, actor: actor)
+                try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
+                                                                  message: "Order \(id) submitted: \(summary)")
+                return "Delete request \(request.id) is order \(id) (job \(jobID)): \(summary)"
+            }
+        }
+        try context.logOnSuccess(message)
+    }
+
+    /// What a delete order does: its devices and steps.
+    public struct Plan: Sendable, Equatable {
+        public var callProcessor: String?
+        public var messageProcessor: String?
+        public var steps: [PlannedStep]
+        public var summary: String
+    }
+
+    /// Plans a delete order (pure). `targets`: what the inventory holds for the user; `areaProcessor`:
+    /// the call processor of the user's area; `userOnDevices`: the call processors whose user sync read
+    /// the end user. Throws a `StepFailure` (the request's message) for a user spread over two call
+    /// processors or message processors, or with a mailbox but no call processor.
+    public static func plan(action: String, userID: String, targets: [UserDeleteTarget], areaProcessor: String?,
+                            userOnDevices: [String]) throws -> Plan {
+        let everything = action == "delete_user_and_services"
+        // The call processor of the user's phones and lines (whose end user goes with either action).
+        let processors = Set(targets.filter { $0.serviceType != "voicemail" }.map(\.device))
+        let cpTargets = everything ? targets.filter { $0.serviceType != "voicemail" } : []
+        let voicemail = everything ? targets.filter { $0.serviceType == "voicemail" } : []
+        guard processors.count <= 1 else {
+            throw StepFailure("user '\(userID)' has services on \(processors.sorted().map { "'\($0)'" }.joined(separator: " and ")): delete it by hand")
+        }
+        let mailboxes = Set(voicemail.map(\.device))
+        guard mailboxes.count <= 1 else {
+            throw StepFailure("user '\(userID)' has mailboxes on \(mailboxes.sorted().map { "'\($0)'" }.joined(separator: " and ")): delete it by hand")
+        }
+        let cp = processors.first ?? areaProcessor ?? userOnDevices.first
+        guard let cp else {
+            guard voicemail.isEmpty else { throw StepFailure("user '\(userID)' has a mailbox but no call processor: delete it by hand") }
+            return Plan(callProcessor: nil, messageProcessor: nil, steps: [], summary: "nothing on the devices; the user record")
+        }
+        let phones = cpTargets.filter { $0.serviceType == "phone" }
+        let lines = cpTargets.filter { $0.serviceType == "line" }
+        var steps: [PlannedStep] = []
+        if !phones.isEmpty || !lines.isEmpty {
+            steps.append(PlannedStep(name: .disassociate, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", userID),
+                CallField("removeDevices", .fields(phones.map { CallField("device", $0.key) })),
+                CallField("removePrimaryExtension", .fields(lines.map { CallField("dirn", .fields(lineKey($0))) })),
+            ])]))
+        }
+        for box in voicemail {
+            let alias = box.detail["mailbox"] ?? box.key
+            var values = [CallField("Alias", alias)]
+            if let number = box.detail["number"] { values.append(CallField("DtmfAccessId", number)) }
+            steps.append(PlannedStep(name: .removeVoicemail, device: box.device, calls: [
+                PlannedCall("DELETE /vmrest/users/\(box.uuid ?? "{ObjectId}")", values),
+            ]))
+        }
+        for phone in phones {
+            var values = [CallField("name", phone.key), CallField("ownerUserName", userID)]
+            if let uuid = phone.uuid { values.append(CallField("uuid", uuid)) }
+            steps.append(PlannedStep(name: .removePhone, device: cp, calls: [PlannedCall("removePhone", values)]))
+        }
+        for line in lines {
+            var values = lineKey(line)
+            if let uuid = line.uuid { values.append(CallField("uuid", uuid)) }
+            steps.append(PlannedStep(name: .removeLine, device: cp, calls: [PlannedCall("removeLine", values)]))
+        }
+        steps.append(PlannedStep(name: .removeUser, device: cp, calls: [PlannedCall("removeUser", [CallField("userid", userID)])]))
+        let summary = everything
+            ? "\(phones.count) phone(s), \(lines.count) line(s), \(voicemail.count) mailbox(es) and the end user from '\(cp)'; the user record"
+            : "the end user from '\(cp)' (its services stay); the user record"
+        return Plan(callProcessor: cp, messageProcessor: mailboxes.first, steps: steps, summary: summary)
+    }
+
+    /// A line's key as AXL names it: its number and partition (the service's detail, else its key `number/partition`).
+    static func lineKey(_ line: UserDeleteTarget) -> [CallField] {
+        let parts = line.key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return [CallField("pattern", line.detail["number"] ?? parts[0]),
+                CallField("routePartitionName", line.detail["partition"] ?? (parts.count > 1 ? parts[1] : ""))]
+    }
+
+    /// The order's end copied to its request (succeeded, failed — any end but success — or running).
+    static func copyOutcome(_ order: Order, connection: Connection) async throws {
+        let state: String
+        switch order.state {
+        case "succeeded": state = "succeeded"
+        case "failed", "rolled_back", "canceled", "needs_attention": state = "failed"
+        default: state = "running"
+        }
+        let message = state == "failed" ? "order \(order.id) \(order.state.replacingOccurrences(of: "_", with: " ")): \(order.error ?? "no reason given")" : nil
+        _ = try await connection.transaction { session in
+            try OrderInventoryStore.DeleteRequests(session).outcome(orderID: order.id, state: state, message: message)
+        }
+    }
+}
+
+extension OrderSaga {
+    // MARK: delete orders
+
+    mutating func forwardDelete(_ step: inout OrderStep, resumed: Bool) async throws {
+        switch step.name {
+        case .disassociate: try await forwardDisassociate(&step)
+        case .removeVoicemail: try await forwardRemoveVoicemail(&step)
+        default: try await forwardRemove(&step)
+        }
+    }
+
+    /// The user's phones taken off its devices and its primary extension cleared when it is one of
+    /// the lines the order removes: read, reduced, written whole (the before-image kept for undo).
+    mutating func forwardDisassociate(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let userid = call.values.text("userid") ?? ""
+        let phones = Set((call.values["removeDevices"]?.children ?? []).compactMap { $0.value.text?.lowercased() })
+        let lines = (call.values["removePrimaryExtension"]?.children ?? []).map { $0.value }
+        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+            return  // no end user: nothing is associated
+        }
+        let current = Self.associationImage(user)
+        let devices = (current["associatedDevices"]?.children ?? []).compactMap { $0.value.text }
+        let remaining = devices.filter { !phones.contains($0.lowercased()) }
+        var primary = current["primaryExtension"] ?? .fields([])
+        if lines.contains(where: { $0.children.text("pattern") == primary.children.text("pattern")
+                && ($0.children.text("routePartitionName") ?? "") == (primary.children.text("routePartitionName") ?? "") }) {
+            primary = .fields([CallField("pattern", ""), CallField("routePartitionName", "")])
+        }
+        let after = [CallField("associatedDevices", .fields(remaining.map { CallField("device", $0) })), CallField("primaryExtension", primary)]
+        if step.beforeImage == nil || !Self.sameAssociation(current, after) { step.beforeImage = current }
+        step.afterImage = after
+        if Self.sameAssociation(current, after) { return }
+        try await fence(&step)
+        try await write(PlannedCall("updateUser", [CallField("userid", userid)] + after))
+    }
+
+    /// What a removal reads: the get, the item, the key and the fields kept as its before-image.
+    static func removalTarget(_ name: StepName, _ values: [CallField]) -> (get: String, item: String, keys: [(String, String)], tags: [String]) {
+        switch name {
+        case .removePhone:
+            return ("getPhone", "phone", [("name", values.text("name") ?? "")],
+                    ["name", "description", "product", "ownerUserName", "devicePoolName", "callingSearchSpaceName", "locationName"])
+        case .removeLine:
+            return ("getLine", "line", [("pattern", values.text("pattern") ?? ""), ("routePartitionName", values.text("routePartitionName") ?? "")],
+                    ["pattern", "routePartitionName", "description", "alertingName", "shareLineAppearanceCssName", "voiceMailProfileName"])
+        default:
+            return ("getUser", "user", [("userid", values.text("userid") ?? "")],
+                    ["userid", "firstName", "lastName", "mailid", "department", "presenceGroupName"])
+        }
+    }
+
+    /// A removal on Unified CM: the object read; gone already counts as removed; one that is not the
+    /// object the plan saw (another uuid) or no longer the user's (a phone's owner) fails the step,
+    /// left untouched; else removed by the uuid read.
+    mutating func forwardRemove(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let (operation, item, keys, tags) = Self.removalTarget(step.name, call.values)
+        let name = keys.map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")
+        guard let found = try await get(operation, keys: keys, item: item, tags: tags) else {
+            log("Step \(step.position) (\(step.name.rawValue)): \(item) \(name) is not on \(step.device): nothing to remove")
+            return
+        }
+        let uuid = Self.uuid(found)
+        if let planned = call.values.text("uuid"), let uuid, Self.bareUUID(planned) != Self.bareUUID(uuid) {
+            throw StepFailure("\(item) \(name) on \(step.device) is not the one the plan saw (uuid \(uuid), planned \(planned)): left untouched")
+        }
+        if let owner = call.values.text("ownerUserName"), let found = found.child("ownerUserName")?.text, !found.isEmpty,
+           found.lowercased() != owner.lowercased() {
+            throw StepFailure("\(item) \(name) on \(step.device) belongs to '\(found)' now, not '\(owner)': left untouched")
+        }
+        step.beforeImage = Self.image(of: found, like: tags.map { CallField($0, "") }) + (uuid.map { [CallField("uuid", $0)] } ?? [])
+        try await fence(&step)
+        let removal = uuid.map { PlannedCall(call.operation, [CallField("uuid", $0)]) }
+            ?? PlannedCall(call.operation, keys.map { CallField($0.0, $0.1) })
+        do {
+            try await write(removal)
+        } catch let fault as AXLFault where fault.code == 5007 {
+            // Gone between the read and the write: removed all the same.
+        }
+    }
+
+    /// The user's Unity Connection user removed while it is the one the plan saw (its ObjectId) and
+    /// still has the user's extension; gone already counts as removed.
+    mutating func forwardRemoveVoicemail(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let alias = call.values.text("Alias") ?? ""
+        guard let found = try await mailbox(alias) else {
+            log("Step \(step.position) (remove_voicemail): Unity Connection user '\(alias)' is not on \(step.device): nothing to remove")
+            return
+        }
+        let objectID = found.text("ObjectId") ?? ""
+        let planned = String(call.operation.split(separator: "/").last ?? "")
+        if planned != "{ObjectId}", Self.bareUUID(planned) != Self.bareUUID(objectID) {
+            throw StepFailure("Unity Connection user '\(alias)' on \(step.device) is not the one the plan saw (ObjectId \(objectID)): left untouched")
+        }
+        if let dtmf = call.values.text("DtmfAccessId"), found.text("DtmfAccessId") != dtmf {
+            throw StepFailure("Unity Connection user '\(alias)' on \(step.device) has another extension now (\(found.text("DtmfAccessId") ?? "none")): left untouched")
+        }
+        step.beforeImage = ["Alias", "DtmfAccessId", "FirstName", "LastName", "ObjectId"].map { CallField($0, found.text($0) ?? "") }
+        try await fence(&step)
+        do {
+            try await write(PlannedCall("DELETE /vmrest/users/\(objectID)", []))
+        } catch let error as DeviceClientError where error.httpStatus == 404 {
+            // Gone between the read and the write.
+        }
+    }
+
+    static func bareUUID(_ text: String) -> String {
+        text.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+    }
+
+    /// The undo of a delete order's step: the association's before-image written back while the user
+    /// still shows what the step wrote (a conflict, left untouched, when it shows something else); a
+    /// removal is not re-added — it stays a conflict for a person, its before-image on the step.
+    mutating func undoDelete(_ step: OrderStep) async throws -> UndoOutcome {
+        guard step.name == .disassociate else { return step.beforeImage == nil ? .skipped : .conflict }
+        guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+        let userid = step.calls[0].values.text("userid") ?? ""
+        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+            return .conflict
+        }
+        guard Self.sameAssociation(Self.associationImage(user), after) else { return .conflict }
+        if Self.sameAssociation(before, after) { return .undone }
+        try await fenceUndo(step)
+        try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
+        return .undone
+    }
+
+    /// Why an undo left a step untouched, for the step and the order.
+    static func undoConflictReason(_ step: OrderStep) -> String {
+        switch step.name {
+        case .removeVoicemail, .removePhone, .removeLine, .removeUser:
+            return "removed from \(step.device) by the delete order: not re-added (what it removed is the step's before-image)"
+        default:
+            return "changed on \(step.device) since the order wrote it: left untouched"
+        }
+    }
+
+    /// Records a delete order's success, in one fenced transaction with its last step: the objects it
+    /// removed gone from the inventory, the user record removed (its services' links with it), the
+    /// request succeeded.
+    mutating func finishDelete() async throws {
+        let order = order
+        var removed: [OrderedService] = []
+        var userRemoved = false
+        for step in steps where step.state == "done" {
+            let values = step.calls.first?.values ?? []
+            switch step.name {
+            case .removePhone:
+                removed.append(OrderedService(serviceType: "phone", device: step.device, objectType: "Phone", objectKey: values.text("name") ?? "",
+                                              uuid: nil, attributes: "{}", detail: "{}"))
+            case .removeLine:
+                let key = "\(values.text("pattern") ?? "")/\(values.text("routePartitionName") ?? "")"
+                removed.append(OrderedService(serviceType: "line", device: step.device, objectType: "Line", objectKey: key,
+                                              uuid: nil, attributes: "{}", detail: "{}"))
+            case .removeVoicemail:
+                removed.append(OrderedService(serviceType: "voicemail", device: step.device, objectType: "VoiceMailInfo",
+                                              objectKey: values.text("Alias") ?? "", uuid: nil, attributes: "{}", detail: "{}"))
+            case .removeUser:
+                userRemoved = true
+            default:
+                break
+            }
+        }
+        unsavedState = ("succeeded", nil)
+        log("Order \(order.id) succeeded: user '\(order.userID)' deleted")
+        let removedNow = removed, userGone = userRemoved
+        try await commit { session in
+            try OrderInventoryStore.InTransaction(session).objectsRemoved(removedNow)
+            let requests = OrderInventoryStore.DeleteRequests(session)
+            if userGone { try requests.userObjectRemoved(device: order.callProcessor, userID: order.userID) }
+            try requests.userRemove(userID: order.userID)
+            try requests.outcome(orderID: order.id, state: "succeeded", message: nil)
+        }
+    }
+}

@@ -1,0 +1,273 @@
+import DirectoryFixtures
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import TestSupport
+import XCTest
+
+/// The delete orders of the LDAP synchronization (issue 15 item 6; seed 004's stale-user actions
+/// and its report lines): a real slapd, a real worker, `ucp devsim` as Unified CM and Unity Connection.
+final class DeleteOrderTests: OrderTestCase {
+    var slapd: SlapdServer!
+
+    override func tearDown() async throws {
+        slapd?.destroy()
+        try await super.tearDown()
+    }
+
+    static let jdoe = FixtureUser(cn: "John Doe", uid: "jdoe", sAMAccountName: "jdoe", givenName: "John", sn: "Doe",
+                                  mail: "jdoe@example.com", telephoneNumber: "+1 408 555 0100", userAccountControl: 512)
+
+    /// The order fixtures, plus slapd holding jdoe and user000001-4 as domain Cisco's directory, one
+    /// LDAP synchronization done, and the stale-user action `action`.
+    func prepareDirectory(action: String) async throws {
+        try await prepare()
+        slapd = try SlapdServer(users: [Self.jdoe] + (1...4).map(DirectoryFixture.user))
+        let passwordFile = folder + "/ldap-password"
+        try DirectoryFixture.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        try ucp(["device", "add", "--name", "corp-ad", "--kind", "ldap", "--server-type", "ad", "--address", "127.0.0.1",
+                 "--port", String(slapd.port), "--user", DirectoryFixture.syncDN, "--password-file", passwordFile])
+        try ucp(["domain", "edit", Self.domain, "--directory", "corp-ad", "--search-base", DirectoryFixture.peopleBase,
+                 "--stale-users", action])
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+    }
+
+    /// An LDAP synchronization of domain Cisco (deletions allowed past the guard); returns its detailed log.
+    @discardableResult
+    func ldapSync() throws -> String {
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--allow-deletes", "5", "--wait"])
+        return try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+    }
+
+    /// The delete order of `user` once it ended (the workers run it: plan job, then the order).
+    func endedDeleteOrder(of user: String) async throws -> Order {
+        var found: Order?
+        let ended = try await eventually(timeout: 90) {
+            let rows = try await sql("SELECT id FROM orders WHERE kind = 'delete' AND user_id = '\(user)' ORDER BY id DESC LIMIT 1")
+            guard let id: Int64 = try rows.first?.decode("id") else { return false }
+            let order = try await order(id)
+            found = order
+            return ["succeeded", "failed", "needs_attention", "rolled_back"].contains(order.state)
+        }
+        XCTAssertTrue(ended, "the delete order of \(user) ended: \(String(describing: found))")
+        return try XCTUnwrap(found)
+    }
+
+    func request(of user: String) async throws -> (state: String, orderID: Int64?) {
+        let row = try await sql("SELECT state, order_id FROM user_delete_orders WHERE user_id = '\(user)' ORDER BY id DESC LIMIT 1")[0]
+        return (try row.decode("state"), try row.decodeIfPresent("order_id"))
+    }
+
+    /// "Delete user and all services from Provisioning and CUCM": the sync queues the order, a
+    /// worker runs it to completion (mailbox, phone, line and end user gone from the devices; the
+    /// devices as before the user's add order), the user record goes, and the next sync reports the
+    /// seed's success line. A removal the device refuses fails the order: the failure line.
+    func testDeleteUserAndServicesRunsToCompletionAndTheReportShowsTheSeedsLines() async throws {
+        try await prepareDirectory(action: "delete-user-and-services")
+        let before = try state()
+        let added = try ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+
+        // jdoe leaves the directory: the sync queues its delete order.
+        try slapd.reload(users: (1...4).map(DirectoryFixture.user))
+        let queued = try ldapSync()
+        XCTAssertTrue(queued.contains("Delete orders were queued for the following users"), queued)
+        let deleted = try await endedDeleteOrder(of: "jdoe")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        let steps = try await steps(deleted.id)
+        XCTAssertEqual(steps.map(\.name), [.disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser])
+        XCTAssertEqual(steps.map(\.state), ["done", "done", "done", "done", "done"])
+        XCTAssertNotNil(steps.first { $0.name == .removePhone }?.beforeImage, "the phone's before-image is kept")
+        let after = try state()
+        XCTAssertFalse(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001") }, after.joined(separator: "\n"))
+        XCTAssertFalse(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") })
+        XCTAssertFalse(after.contains { $0.hasPrefix("User ") && $0.contains("userid=jdoe ") })
+        XCTAssertFalse(after.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=jdoe ") })
+        XCTAssertEqual(after, before, "the devices are as before the user's add order")
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM users WHERE user_id = 'jdoe'")[0].decode("n", as: Int64.self), 0)
+        let link = try await request(of: "jdoe")
+        XCTAssertEqual(link.state, "succeeded")
+        XCTAssertEqual(link.orderID, deleted.id)
+
+        // The next sync reports it in the seed's words, with the order's id.
+        let report = try ldapSync()
+        XCTAssertTrue(report.contains("The following user and associated services were deleted successfully: UserId, OrderId, Status"), report)
+        XCTAssertTrue(report.contains("jdoe, \(deleted.id), succeeded"), report)
+
+        // A failing delete: the device refuses the phone's removal; the order stops, the user stays.
+        let second = try ucp(["order", "submit", "-f", try orderFile("second.yaml", user: "user000002", phone: "SEP00AA00BB0002", voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(second)).state, "succeeded")
+        try fault("fail=removePhone:1")
+        try slapd.reload(users: [1, 3, 4].map(DirectoryFixture.user))
+        try ldapSync()
+        let failed = try await endedDeleteOrder(of: "user000002")
+        XCTAssertEqual(failed.state, "failed")
+        XCTAssertTrue(try state().contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0002") }, "the phone is still there")
+        await assertEqual(try await sql("SELECT state FROM users WHERE user_id = 'user000002'")[0].decode("state", as: String.self), "deleting")
+        await assertEqual(try await request(of: "user000002").state, "failed")
+        let failure = try ldapSync()
+        XCTAssertTrue(failure.contains("Deletion of User and associated services failed for the following users: UserId, OrderId, Status"), failure)
+        XCTAssertTrue(failure.contains("user000002, \(failed.id), failed"), failure)
+        XCTAssertFalse(failure.contains("jdoe, \(deleted.id)"), "an order is reported once: \(failure)")
+    }
+
+    /// "Delete user, but keep services": the end user goes from Unified CM and the user record from
+    /// the inventory; the phone and line stay on the device.
+    func testDeleteUserKeepServicesRemovesOnlyTheEndUser() async throws {
+        try await prepareDirectory(action: "delete-user-keep-services")
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        try slapd.reload(users: (1...4).map(DirectoryFixture.user))
+        try ldapSync()
+        let deleted = try await endedDeleteOrder(of: "jdoe")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        await assertEqual(try await steps(deleted.id).map(\.name), [.removeUser])
+        let after = try state()
+        XCTAssertTrue(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001") }, after.joined(separator: "\n"))
+        XCTAssertTrue(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") })
+        XCTAssertFalse(after.contains { $0.hasPrefix("User ") && $0.contains("userid=jdoe ") })
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM users WHERE user_id = 'jdoe'")[0].decode("n", as: Int64.self), 0)
+        let report = try ldapSync()
+        XCTAssertTrue(report.contains("jdoe, \(deleted.id), succeeded"), report)
+    }
+
+    // MARK: the saga's guarantees for the delete steps
+
+    /// Queues the delete request of `user` as a stale-user action would (the user marked deleting,
+    /// the request, its planning job), without an LDAP sync.
+    func queueDelete(_ user: String, action: String = "delete_user_and_services") async throws {
+        _ = try await sql("UPDATE users SET state = 'deleting', stale_since = clock_timestamp() WHERE user_id = '\(user)'")
+        let id: Int64 = try await sql("INSERT INTO user_delete_orders (domain, user_id, action) VALUES ('\(Self.domain)', '\(user)', '\(action)') RETURNING id")[0].decode("id")
+        try ucp(["submit", "job", "order.delete_plan", "--payload", "{\"request\": \(id)}"])
+    }
+
+    /// A manual user with an add order (phone, line, mailbox); returns its phone and line.
+    func provisioned(_ user: String, phone: String) async throws -> String {
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('\(user)', 'Cisco', 'manual', 'Delete', 'Test')")
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("\(user).yaml", user: user, phone: phone), "--wait"]))
+        let added = try await order(id)
+        XCTAssertEqual(added.state, "succeeded")
+        return added.line ?? "?"
+    }
+
+    func assertGone(_ user: String, phone: String, line: String, _ context: String, file: StaticString = #filePath, line sourceLine: UInt = #line) throws {
+        let state = try state()
+        XCTAssertFalse(state.contains { $0.hasPrefix("Phone ") && $0.contains("name=\(phone) ") }, "\(context): phone", file: file, line: sourceLine)
+        XCTAssertFalse(state.contains { $0.hasPrefix("Line ") && $0.contains("pattern=\(line) ") }, "\(context): line", file: file, line: sourceLine)
+        XCTAssertFalse(state.contains { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") }, "\(context): user", file: file, line: sourceLine)
+        XCTAssertFalse(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=\(user) ") }, "\(context): mailbox", file: file, line: sourceLine)
+    }
+
+    /// Every write of a delete order loses its answer after the device carried it out: each step's
+    /// next try finds the object gone (or the association already reduced) and is done — no failure.
+    func testLostAnswersOnEveryDeleteWriteEndSucceeded() async throws {
+        try await prepare()
+        let before = try state()
+        let line = try await provisioned("lost1", phone: "SEP00EE00FF0001")
+        for operation in ["updateUser", "cupiDeleteUser", "removePhone", "removeLine", "removeUser"] { try fault("drop=\(operation):1") }
+        _ = try sim.control("calls?clear=1")
+        try await queueDelete("lost1")
+        let deleted = try await endedDeleteOrder(of: "lost1")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        let made = try calls()
+        // Each write reached the device; a second arrival of a removal (libcurl sends a request
+        // again whose reused connection closed unanswered, as the add orders' test notes) finds the
+        // object gone (5007, 404) and counts as removed.
+        for marker in ["updateUser ", "DELETE /vmrest/users", "removePhone ", "removeLine ", "removeUser "] {
+            XCTAssertTrue(made.contains { $0.hasPrefix(marker) }, "\(marker): \(made)")
+        }
+        try assertGone("lost1", phone: "SEP00EE00FF0001", line: line, "lost answers")
+        XCTAssertEqual(try state(), before)
+        await assertEqual(try await request(of: "lost1").state, "succeeded")
+    }
+
+    /// Crash safety: for every write of a delete order, the worker is killed while the device holds
+    /// the call — before it acts (stall) or after it acted, before it answers (hold). A new worker
+    /// resumes the order at its step: it ends succeeded, everything of the user gone.
+    func testAWorkerKilledAroundEveryDeleteCallResumes() async throws {
+        try await prepare()
+        try ucp(["service-area", "edit", "--domain", Self.domain, Self.area, "--dn-block", "4000-4099"])
+        harness.processes.kill("worker")
+        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
+        var worker = 0
+        func startWorker() throws {
+            worker += 1
+            _ = try harness.processes.start("worker\(worker)", ["worker", "--concurrency", "4", "--name", "crash-worker-\(worker)", "--lease", "2s"])
+        }
+        try startWorker()
+        var run = 0
+        for operation in ["updateUser", "cupiDeleteUser", "removePhone", "removeLine", "removeUser"] {
+            for mode in ["stall", "hold"] {
+                run += 1
+                let user = "crash\(run)", phone = String(format: "SEP00CC00DD%04d", run)
+                let line = try await provisioned(user, phone: phone)
+                try fault("clear=1&pause-seconds=3&\(mode)=\(operation):1")
+                _ = try sim.control("calls?clear=1")
+                try await queueDelete(user)
+                let marker = operation == "cupiDeleteUser" ? "DELETE /vmrest/users" : operation + " "
+                let seen = try await eventually(timeout: 60, interval: 0.05) { try self.calls().contains { $0.hasPrefix(marker) } }
+                XCTAssertTrue(seen, "\(operation) \(mode): the device never got the call")
+                harness.processes.kill("worker\(worker)")
+                try startWorker()
+                let deleted = try await endedDeleteOrder(of: user)
+                XCTAssertEqual(deleted.state, "succeeded", "\(operation) \(mode): \(deleted.error ?? "")")
+                try assertGone(user, phone: phone, line: line, "\(operation) \(mode)")
+            }
+        }
+    }
+
+    /// Drift: between the plan and the run, the phone was given to another user. The removal reads
+    /// it first and leaves it untouched: the order fails naming the new owner, the request fails,
+    /// the user record stays; a rollback writes the association back and, the mailbox removed before,
+    /// ends "needs attention" saying it is not re-added.
+    func testAPhoneGivenToAnotherUserIsLeftUntouched() async throws {
+        try await prepare()
+        let line = try await provisioned("drift1", phone: "SEP00EE00FF0002")
+        XCTAssertEqual(try sim.axl("updatePhone") { writer in
+            writer.element("name", "SEP00EE00FF0002")
+            writer.element("ownerUserName", "user000001")
+        }, 200)
+        try await queueDelete("drift1")
+        let failed = try await endedDeleteOrder(of: "drift1")
+        XCTAssertEqual(failed.state, "failed")
+        XCTAssertTrue(failed.error?.contains("belongs to 'user000001' now, not 'drift1': left untouched") == true, failed.error ?? "")
+        let state = try state()
+        XCTAssertTrue(state.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00EE00FF0002 ") && $0.contains("ownerUserName=user000001") })
+        XCTAssertTrue(state.contains { $0.hasPrefix("Line ") && $0.contains("pattern=\(line) ") }, "nothing after the phone ran")
+        await assertEqual(try await request(of: "drift1").state, "failed")
+        await assertEqual(try await sql("SELECT state FROM users WHERE user_id = 'drift1'")[0].decode("state", as: String.self), "deleting")
+
+        let rollback = try harness.ucp(["order", "rollback", String(failed.id), "--wait"])
+        XCTAssertEqual(rollback.status, 1, rollback.stdout)
+        let rolled = try await order(failed.id)
+        XCTAssertEqual(rolled.state, "needs_attention")
+        XCTAssertTrue(rolled.error?.contains("not re-added") == true, rolled.error ?? "")
+        let states = Dictionary(uniqueKeysWithValues: try await steps(failed.id).map { ($0.name, $0.state) })
+        XCTAssertEqual(states[.disassociate], "undone")
+        XCTAssertEqual(states[.removeVoicemail], "conflict")
+        let user = try self.state().first { $0.hasPrefix("User ") && $0.contains("userid=drift1 ") } ?? ""
+        XCTAssertTrue(user.contains("names=SEP00EE00FF0002"), "the association written back: \(user)")
+    }
+
+    /// The plan: a user spread over two call processors is refused (the request fails with the
+    /// reason); keep services plans only the end user (on its services' call processor, else its
+    /// area's); a user on no device plans nothing.
+    func testPlans() throws {
+        func target(_ type: String, _ device: String, _ key: String) -> UserDeleteTarget {
+            UserDeleteTarget(serviceType: type, device: device, objectType: type, key: key, uuid: nil, detail: [:])
+        }
+        XCTAssertThrowsError(try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [target("phone", "A", "SEP1"), target("line", "B", "1/")],
+                                                   areaProcessor: nil, userOnDevices: [])) { error in
+            XCTAssertEqual("\(error)", "user 'u' has services on 'A' and 'B': delete it by hand")
+        }
+        let keep = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [target("phone", "A", "SEP1")], areaProcessor: nil, userOnDevices: [])
+        XCTAssertEqual(keep.steps.map(\.name), [.removeUser])
+        XCTAssertEqual(keep.callProcessor, "A")
+        let keepOnDevice = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [], areaProcessor: "A", userOnDevices: [])
+        XCTAssertEqual(keepOnDevice.steps.map(\.name), [.removeUser])
+        let nothing = try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [], areaProcessor: nil, userOnDevices: [])
+        XCTAssertEqual(nothing.steps, [])
+        XCTAssertNil(nothing.callProcessor)
+    }
+}
