@@ -89,6 +89,12 @@ final class MoveFilterTests: OrderTestCase {
 
         try ucp(["domain", "move-filter", "remove", Self.domain, "Everyone"])
         XCTAssertEqual(try filterNames(), ["1=Sales"])
+        let listed = try ucp(["domain", "move-filter", "list", Self.domain]).stdout
+        XCTAssertTrue(listed.contains("1  Sales  department  sales*  SA_Sales"), listed)
+        XCTAssertTrue(listed.contains("1 move filters; automatic move off"), listed)
+        let shown = try JSONSerialization.jsonObject(with: Data(try ucp(["domain", "show", Self.domain, "--json"]).stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(shown?["automatic_move"] as? Bool, false)
+        XCTAssertEqual((shown?["move_filters"] as? [[String: Any]])?.first?["match"] as? String, "sales*")
     }
 
     /// By hand: the matching filter's area through the one move path (placement for a user without
