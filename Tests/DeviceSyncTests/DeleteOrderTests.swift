@@ -106,6 +106,8 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertTrue(try state().contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0002") }, "the phone is still there")
         await assertEqual(try await sql("SELECT state FROM users WHERE user_id = 'user000002'")[0].decode("state", as: String.self), "deleting")
         await assertEqual(try await request(of: "user000002").state, "failed")
+        let shown = try ucp(["user", "show", "user000002"]).stdout
+        XCTAssertTrue(shown.contains("delete_user_and_services failed (order \(failed.id)): order \(failed.id) failed: step remove_phone: "), shown)
         let failure = try ldapSync()
         XCTAssertTrue(failure.contains("Deletion of User and associated services failed for the following users: UserId, OrderId, Status"), failure)
         XCTAssertTrue(failure.contains("user000002, \(failed.id), failed"), failure)
