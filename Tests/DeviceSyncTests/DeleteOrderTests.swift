@@ -115,13 +115,20 @@ final class DeleteOrderTests: OrderTestCase {
     }
 
     /// "Delete user, but keep services": the end user goes from Unified CM and the user record from
-    /// the inventory; the phone and line stay on the device.
+    /// the inventory; the phone and line stay on the device. Maintenance mode holds the order back.
     func testDeleteUserKeepServicesRemovesOnlyTheEndUser() async throws {
         try await prepareDirectory(action: "delete-user-keep-services")
         let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
         await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        _ = try sim.control("calls?clear=1")
         try slapd.reload(users: (1...4).map(DirectoryFixture.user))
+        // Maintenance mode holds the delete order back like every order; once it ends, the order runs.
+        try ucp(["maintenance", "on"])
         try ldapSync()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        await assertEqual(try await request(of: "jdoe").state, "pending", "held back by maintenance mode")
+        XCTAssertEqual(try writes(), [])
+        try ucp(["maintenance", "off"])
         let deleted = try await endedDeleteOrder(of: "jdoe")
         XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
         await assertEqual(try await steps(deleted.id).map(\.name), [.removeUser])
