@@ -1,13 +1,16 @@
 import Foundation
 import Runtime
 
-/// The demo's orders part (issue 14): a subscriber provisioned end to end on the simulated Unified CM
-/// (the user adopted, a line from the service area's block, a phone with the area's settings, the
-/// association, the reset), its steps shown, then canceled (what it made removed); then an order
+/// The demo's orders part (issues 14, 15): a subscriber provisioned end to end on the simulated
+/// Unified CM with the full bundle (the user adopted, a line from the service area's block, a phone
+/// with the area's settings, the association, voicemail, Extension Mobility, Single Number Reach,
+/// IM and Presence, the reset), its steps shown, then canceled (what it made removed); then an order
 /// that meets a conflict (the user already has a mailbox with another extension) and is rolled back.
 enum DemoOrders {
     static let serviceArea = "SA_Orders"
-    static let user = "user000000"
+    /// A user made by hand (seed 000 step 1): the order pushes it to Unified CM, and it has no
+    /// mailbox, device profile or remote destination there yet, so the full bundle fits.
+    static let user = "demo.subscriber"
     static let conflictingUser = "user000010"
 
     static func run(logFolder: String, environment: [String: String]) async throws -> Bool {
@@ -22,8 +25,13 @@ enum DemoOrders {
                                        "--dn-block", "5000-5999", "--message-processor", "demo-unity", "--voicemail-profile", "Default",
                                        "--unity-template", "voicemailusertemplate", "--actor", "demo"], environment: environment)
             }
+            let userExists = try ChildProcess.run([ChildProcess.currentExecutable, "users", "show", user], environment: environment).status == 0
+            if !userExists {
+                try DemoSchedule.step(["user", "add", user, "--domain", DemoDomainSync.domainName, "--first-name", "Demo", "--last-name", "Subscriber",
+                                       "--email", "demo.subscriber@example.com", "--actor", "demo"], environment: environment)
+            }
             let phone = "SEP00DE" + String(format: "%08X", UInt32(Date().timeIntervalSince1970) & 0xFFFF_FFFF)
-            let good = try write(logFolder + "/order-subscriber.yaml", user: user, phone: phone, voicemail: false)
+            let good = try write(logFolder + "/order-subscriber.yaml", user: user, phone: phone, voicemail: true, full: true)
             try DemoSchedule.step(["order", "plan", "-f", good], environment: environment)
             let submitted = try ChildProcess.run([ChildProcess.currentExecutable, "order", "submit", "-f", good, "--wait", "--actor", "demo"],
                                                  environment: environment)
@@ -53,8 +61,8 @@ enum DemoOrders {
         }
     }
 
-    static func write(_ path: String, user: String, phone: String, voicemail: Bool) throws -> String {
-        let text = """
+    static func write(_ path: String, user: String, phone: String, voicemail: Bool, full: Bool = false) throws -> String {
+        var text = """
             domain: \(DemoDomainSync.domainName)
             service_area: \(serviceArea)
             user: \(user)
@@ -64,6 +72,9 @@ enum DemoOrders {
             voicemail: \(voicemail ? "yes" : "no")
 
             """
+        if full {
+            text += "extension_mobility: yes\nsingle_number_reach: {destination: \"+15550000001\"}\nim_and_presence: {service_profile: SP_Jabber}\n"
+        }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -29,6 +29,7 @@ struct DevsimCommand: ParsableCommand {
     @Option(help: "After this many requests, stop answering (connections stay open).") var hangAfter: Int?
     @Option(help: "This AXL operation (for example listPhone) answers malformed XML.") var malformedOp: String?
     @Flag(help: "List and get items carry an element the schema does not have.") var unknownElements = false
+    @Flag(help: "The users' home cluster is another one (homeCluster false, IM and Presence off).") var notHomeCluster = false
     @Option(help: "A list page over this many rows answers the \"Query request too large\" fault.") var maxRows: Int?
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
     @Option(help: "Changes one listChange answer carries at most (a longer answer is paged).") var changePageSize = 1000
@@ -68,6 +69,7 @@ struct DevsimCommand: ParsableCommand {
         options.hangAfter = hangAfter
         options.malformedOperation = malformedOp
         options.unknownElements = unknownElements
+        options.homeCluster = !notHomeCluster
         options.maxRows = maxRows
         options.changePageSize = changePageSize
         options.changeCacheSize = changeCacheSize

@@ -199,8 +199,8 @@ struct AXLService {
         var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
-            if let position = pending.firstIndex(where: { $0.before == field }) {
-                writeCollection(pending.remove(at: position).name, object, to: &writer)
+            while let position = pending.firstIndex(where: { $0.before == field }) {
+                writeCollection(pending.remove(at: position).name, object, of: table, to: &writer)
             }
             let value = object.values[index]
             if field == "primaryExtension" {
@@ -221,6 +221,9 @@ struct AXLService {
                 writer.element("forwardToVoiceMail", parts.first.map { $0.isEmpty ? "false" : $0 } ?? "false")
                 if parts.count == 2, !parts[1].isEmpty { writer.element("callingSearchSpaceName", parts[1]) } else { writer.empty("callingSearchSpaceName") }
                 writer.close(field)
+            } else if value.isEmpty, SimulatedData.booleanFields.contains(field) {
+                // Never set: the schema's default (an empty boolean fails its type's pattern).
+                writer.element(field, "false")
             } else if value.isEmpty {
                 writer.empty(field)
             } else if !object.references[index].isEmpty {
@@ -229,14 +232,14 @@ struct AXLService {
                 writer.element(field, value)
             }
         }
-        for collection in pending { writeCollection(collection.name, object, to: &writer) }
+        for collection in pending { writeCollection(collection.name, object, of: table, to: &writer) }
         if options.unknownElements {
             writer.element("devsimUnknownElement", "not in the schema")
         }
         writer.close(table.itemElement)
     }
 
-    private func writeCollection(_ name: String, _ object: SimulatedObject, to writer: inout XMLWriter) {
+    private func writeCollection(_ name: String, _ object: SimulatedObject, of table: ObjectTable, to writer: inout XMLWriter) {
         writer.open(name)
         switch name {
         case "lines":
@@ -247,17 +250,27 @@ struct AXLService {
                 writer.raw("</dirn></line>")
             }
         case "services":
-            for service in object.names {
+            let services = data.tables["IpPhoneServices"]?.snapshot()
+            let urlField = data.tables["IpPhoneServices"]?.fieldIndex["serviceUrl"]
+            for service in table.list(name, of: object) {
                 writer.raw("<service>")
-                writer.element("telecasterServiceName", service, uuid: SimulatedUUID.make("IpPhoneServices", service))
+                let known = services.flatMap { $0.byKey[service.lowercased()] }.map { services!.objects[$0] }
+                writer.element("telecasterServiceName", service, uuid: known?.uuid ?? SimulatedUUID.make("IpPhoneServices", service))
                 writer.element("name", service)
-                // Extension Mobility is the EMAppServlet every cluster serves; any other service has a URL of its own.
-                writer.element("url", service == "Extension Mobility" ? "http://cucm.example.com:8080/emapp/EMAppServlet?device=#DEVICENAME#"
-                                      : "http://cucm.example.com:8080/ccmcip/service.jsp?name=" + service.filter { $0.isLetter || $0.isNumber })
+                // The service's own URL; else Extension Mobility is the EMAppServlet every cluster
+                // serves, and any other service has a URL of its own.
+                if let known, let urlField, !known.values[urlField].isEmpty {
+                    writer.element("url", known.values[urlField])
+                } else {
+                    writer.element("url", service == "Extension Mobility" ? "http://cucm.example.com:8080/emapp/EMAppServlet?device=#DEVICENAME#"
+                                          : "http://cucm.example.com:8080/ccmcip/service.jsp?name=" + service.filter { $0.isLetter || $0.isNumber })
+                }
                 writer.raw("</service>")
             }
+        case "phoneProfiles":
+            for profile in table.list(name, of: object) { writer.element("profileName", profile) }
         default:
-            for device in object.names { writer.element("device", device) }
+            for device in table.list(name, of: object) { writer.element("device", device) }
         }
         writer.close(name)
     }
@@ -299,10 +312,10 @@ struct AXLService {
     }
 
     /// Field values, lines and names given in an add or update element.
-    private func changes(in node: RequestNode, of table: ObjectTable) -> (values: [Int: String], lines: [LineAppearance]?, names: [String]?) {
+    private func changes(in node: RequestNode, of table: ObjectTable) -> (values: [Int: String], lines: [LineAppearance]?, lists: [String: [String]]) {
         var values: [Int: String] = [:]
         var lines: [LineAppearance]?
-        var names: [String]?
+        var lists: [String: [String]] = [:]
         for child in node.children {
             var field = child.name
             if field.hasPrefix("new"), field.count > 3 {
@@ -319,13 +332,13 @@ struct AXLService {
                 values[index] = child.text
             } else if child.name == "lines" {
                 lines = child.children.filter { $0.name == "line" }.enumerated().map { LineAppearance($1, position: $0) }
-            } else if child.name == "services" {
-                names = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
-            } else if child.name == "associatedDevices" {
-                names = child.children.map(\.text)
+            } else if child.name == "services", table.collections.contains(where: { $0.name == "services" }) {
+                lists["services"] = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
+            } else if ["associatedDevices", "phoneProfiles"].contains(child.name), table.collections.contains(where: { $0.name == child.name }) {
+                lists[child.name] = child.children.map(\.text)
             }
         }
-        return (values, lines, names)
+        return (values, lines, lists)
     }
 
     private func add(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
@@ -342,7 +355,9 @@ struct AXLService {
             return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
         }
         var memo: [String: [String: String]] = [:]
-        let object = table.object(row: row, lines: given.lines ?? [], names: given.names ?? [], memo: &memo)
+        var lists = given.lists
+        let names = table.primaryList.flatMap { lists.removeValue(forKey: $0) } ?? []
+        let object = table.object(row: row, lines: given.lines ?? [], names: names, lists: lists, memo: &memo)
         guard table.insert(object) else {
             return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
                                           operation: node.name), version: version, client: true, responder)
@@ -369,7 +384,12 @@ struct AXLService {
             var lines = given.lines ?? old.lines
             lines.removeAll { removed.contains($0.pattern) }
             lines.append(contentsOf: added)
-            return table.object(row: row, uuid: old.uuid, lines: lines, names: given.names ?? old.names, memo: &memo)
+            var lists = old.lists
+            var names = old.names
+            for (collection, given) in given.lists {
+                if collection == table.primaryList { names = given } else { lists[collection] = given }
+            }
+            return table.object(row: row, uuid: old.uuid, lines: lines, names: names, lists: lists, memo: &memo)
         }
         guard let updated else {
             return try sendFault(notFound(table, node.name), version: version, responder)
@@ -377,8 +397,10 @@ struct AXLService {
         // Changed tags: the fields whose value the update changed (not the key that named the object).
         let tags = given.values.keys.sorted().filter { before.indices.contains($0) && before[$0] != updated.values[$0] }
             .map { (name: table.fields[$0], value: updated.values[$0]) }
-        // Lines, services or devices changed too: only a get tells them (doGet), as for many attributes.
-        let collections = given.lines != nil || given.names != nil || !added.isEmpty || !removed.isEmpty
+        // Lines, services or devices changed too, or a field with parts (primaryExtension, a call
+        // forward): only a get tells them (doGet), as for many attributes.
+        let collections = given.lines != nil || !given.lists.isEmpty || !added.isEmpty || !removed.isEmpty
+            || tags.contains { $0.value.contains("\u{1}") }
         simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
                                  doGet: collections)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,

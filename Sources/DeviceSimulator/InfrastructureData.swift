@@ -29,7 +29,7 @@ enum InfrastructureData {
 
     static func count(_ axlName: String) -> Int {
         switch axlName {
-        case "User", "LicensedUser", "Phone", "Line", "DeviceProfile", "RemoteDestinationProfile", "RemoteDestination": return 0
+        case "User", "LicensedUser", "Phone", "Line", "DeviceProfile", "RemoteDestinationProfile", "RemoteDestination", "IpPhoneServices": return 0
         case "RoutePartition", "Css", "Location", "Region", "DateTimeGroup", "CallManagerGroup", "DevicePool", "MediaResourceList":
             return (fixedNames[axlName]?.count ?? 0) + sites
         case "Gateway": return vgModels.count * 3 + 2

@@ -26,8 +26,11 @@ struct SimulatedObject: Sendable {
     /// The uuid of what each reference field names ("" for other fields and empty references).
     var references: [String]
     var lines: [LineAppearance] = []
-    /// Device-profile services, or a user's associated devices.
+    /// The table's first name list (`ObjectTable.primaryList`): device-profile or phone services, or
+    /// a user's associated devices.
     var names: [String] = []
+    /// The other name lists, by collection (a user's `phoneProfiles`); empty for most objects.
+    var lists: [String: [String]] = [:]
 }
 
 /// The objects of one AXL type, in a fixed order (the order they were made), with indexes by key and
@@ -52,14 +55,28 @@ final class ObjectTable: Sendable {
     let collections: [(name: String, before: String?)]
     private let state = Mutex(State())
 
-    init(type: AXLObjectType, fields: [String], collections: [(name: String, before: String?)]) {
-        axlName = type.axlName
-        itemElement = type.itemElement
+    convenience init(type: AXLObjectType, fields: [String], collections: [(name: String, before: String?)]) {
+        self.init(axlName: type.axlName, keyTags: type.keyTags, fields: fields, collections: collections)
+    }
+
+    /// A table of a type no synchronization reads (only orders write it: the IP phone services).
+    init(axlName: String, keyTags: [String], fields: [String], collections: [(name: String, before: String?)]) {
+        self.axlName = axlName
+        itemElement = axlName.prefix(1).lowercased() + axlName.dropFirst()
         self.fields = fields
         fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1, $0) })
-        keyFields = type.keyTags.compactMap { tag in fields.firstIndex(of: tag) }
+        keyFields = keyTags.compactMap { tag in fields.firstIndex(of: tag) }
         references = fields.map { SimulatedReferences.target[$0] }
         self.collections = collections
+        primaryList = collections.first { $0.name != "lines" }?.name
+    }
+
+    /// The collection kept in `names` (the first one that is a list of names); the others are in `lists`.
+    let primaryList: String?
+
+    /// The names of one of an object's name collections.
+    func list(_ collection: String, of object: SimulatedObject) -> [String] {
+        collection == primaryList ? object.names : object.lists[collection] ?? []
     }
 
     func snapshot() -> State { state.withLock { $0 } }
@@ -142,6 +159,7 @@ enum SimulatedReferences {
         "baseSoftkeyTemplateName": "SoftKeyTemplate", "digitDiscardInstructionName": "DigitDiscardInstruction",
         "cssName": "Css", "shareLineAppearanceCssName": "Css", "voiceMailProfileName": "VoiceMailProfile",
         "ownerUserName": "User", "serviceProfile": "ServiceProfile", "remoteDestinationProfileName": "RemoteDestinationProfile",
+        "ownerUserId": "User",
     ]
 }
 
@@ -155,7 +173,7 @@ extension ObjectTable {
     }
 
     func object(row: [String], uuid: String? = nil, lines: [LineAppearance] = [], names: [String] = [],
-                memo: inout [String: [String: String]]) -> SimulatedObject {
+                lists: [String: [String]] = [:], memo: inout [String: [String: String]]) -> SimulatedObject {
         let references = row.indices.map { index -> String in
             guard let target = self.references[index], !row[index].isEmpty else { return "" }
             if let known = memo[target]?[row[index]] { return known }
@@ -164,7 +182,7 @@ extension ObjectTable {
             return made
         }
         return SimulatedObject(uuid: uuid ?? SimulatedUUID.make(axlName, key(of: row)), values: row, references: references,
-                               lines: lines, names: names)
+                               lines: lines, names: names, lists: lists)
     }
 }
 

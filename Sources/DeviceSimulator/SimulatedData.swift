@@ -39,11 +39,21 @@ final class SimulatedData: Sendable {
 
     /// Where the get-only collections sit in each RX type (checked against AXLSoap.xsd 12.5).
     static let collections: [String: [(name: String, before: String?)]] = [
-        "Phone": [("lines", "ownerUserName")],
+        "Phone": [("lines", "enableExtensionMobility"), ("services", "enableExtensionMobility")],
         "DeviceProfile": [("lines", "phoneTemplateName"), ("services", nil)],
         "RemoteDestinationProfile": [("lines", "userId")],
-        "User": [("associatedDevices", "primaryExtension")],
+        "User": [("associatedDevices", "primaryExtension"), ("phoneProfiles", "enableMobility")],
     ]
+
+    /// The IP phone services (`addIpPhoneServices`, XIpPhoneServices): none on a new cluster — the
+    /// Extension Mobility login service is what an order adds once per call processor (the
+    /// generated device profiles name "Extension Mobility", served at the EMAppServlet either way).
+    /// Fields typed `axlapi:boolean` that an object may leave unset (answered as false).
+    static let booleanFields: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable",
+                                             "isMobilePhone", "enableMobileConnect", "enterpriseSubscription"]
+
+    static let ipPhoneServiceFields = ["serviceName", "asciiServiceName", "serviceDescription", "serviceUrl", "serviceCategory",
+                                       "serviceType", "enterpriseSubscription"]
 
     /// The call forwards an order's voicemail step sets on a line, in the schema's place (after
     /// routePartitionName): kept as `forwardToVoiceMail` and `callingSearchSpaceName`.
@@ -53,14 +63,25 @@ final class SimulatedData: Sendable {
 
     static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
         if axlName == "User" { return CredentialPolicies.withFields(fields) }
+        // What the Extension Mobility and Single Number Reach steps write, in the schema's places.
+        if axlName == "Phone" { return inserted("enableExtensionMobility", before: "ownerUserName", in: fields) }
+        if axlName == "RemoteDestinationProfile" { return inserted("description", before: "callingSearchSpaceName", in: fields) }
+        if axlName == "RemoteDestination" { return inserted("ownerUserId", before: "remoteDestinationProfileName", in: fields) }
         guard axlName == "Line", let partition = fields.firstIndex(of: "routePartitionName") else { return fields }
         var fields = fields
         fields.insert(contentsOf: lineForwards, at: partition + 1)
         return fields
     }
 
-    static func generate(users: Int) -> SimulatedData {
+    static func inserted(_ field: String, before: String, in fields: [String]) -> [String] {
+        var fields = fields
+        fields.insert(field, at: fields.firstIndex(of: before) ?? fields.count)
+        return fields
+    }
+
+    static func generate(users: Int, homeCluster: Bool = true) -> SimulatedData {
         var tables: [String: ObjectTable] = [:]
+        tables["IpPhoneServices"] = ObjectTable(axlName: "IpPhoneServices", keyTags: ["serviceName"], fields: ipPhoneServiceFields, collections: [])
         for (type, fields) in servedTypes() {
             tables[type.axlName] = ObjectTable(type: type, fields: withOrderFields(type.axlName, fields), collections: collections[type.axlName] ?? [])
         }
@@ -72,7 +93,7 @@ final class SimulatedData: Sendable {
                 table.object(InfrastructureData.values(axlName, index), memo: &memo)
             })
         }
-        UserData.load(users: users, into: tables)
+        UserData.load(users: users, into: tables, homeCluster: homeCluster)
         let cupi = CUPIData.generate(users: users)
         let discard = (0..<InfrastructureData.digitDiscardInstructions.count).map { index -> [String] in
             let name = InfrastructureData.digitDiscardInstructions[index]
@@ -111,7 +132,7 @@ enum UserData {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
-    static func load(users count: Int, into tables: [String: ObjectTable]) {
+    static func load(users count: Int, into tables: [String: ObjectTable], homeCluster: Bool = true) {
         let user = tables["User"]!, licensed = tables["LicensedUser"]!, phone = tables["Phone"]!, line = tables["Line"]!
         let profile = tables["DeviceProfile"]!, rdp = tables["RemoteDestinationProfile"]!, destination = tables["RemoteDestination"]!
         var users: [SimulatedObject] = [], licenses: [SimulatedObject] = [], phones: [SimulatedObject] = [], lines: [SimulatedObject] = []
@@ -146,8 +167,8 @@ enum UserData {
             users.append(object(user, [
                 "firstName": first, "lastName": last, "userid": id, "mailid": id + "@example.com",
                 "department": departments[index % departments.count], "primaryExtension": dn + "\u{1}PT_Internal",
-                "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": "true",
-                "imAndPresenceEnable": index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
+                "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": homeCluster ? "true" : "false",
+                "imAndPresenceEnable": homeCluster && index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
                 "telephoneNumber": "+1408555" + padded(index % 10000, 4),
                 "passwordCredentials": CredentialPolicies.defaultName, "pinCredentials": CredentialPolicies.defaultName,
             ], names: devices))

@@ -12,6 +12,9 @@ public struct SimulatorOptions: Sendable {
     public var user = "admin"
     public var password = "devsim"
     public var users = 100
+    /// False (`--not-home-cluster`): the users' home cluster is another (homeCluster false, IM and
+    /// Presence off) — a cluster that is only the source of users, as the orders benchmark's is.
+    public var homeCluster = true
     /// `--product express`: answers getCCMVersion as a Unified CM Express, and /vmrest/version/product as
     /// a Unity Express.
     public var express = false
@@ -66,7 +69,7 @@ public final class DeviceSimulator: Sendable {
 
     public init(options: SimulatorOptions) {
         self.options = options
-        data = SimulatedData.generate(users: options.users)
+        data = SimulatedData.generate(users: options.users, homeCluster: options.homeCluster)
         changes = ChangeLog(capacity: options.changeCacheSize)
         expectedAuthorization = "Basic " + Data("\(options.user):\(options.password)".utf8).base64EncodedString()
         session = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
@@ -179,7 +182,7 @@ public final class DeviceSimulator: Sendable {
             guard let updated = table.update(at: { state in number % state.objects.count }, { old in
                 var row = old.values
                 row[field] = value
-                return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, memo: &memo)
+                return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, lists: old.lists, memo: &memo)
             }) else { continue }
             changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: [(name: "department", value: value)])
         }

@@ -325,7 +325,7 @@ enum DomainSyncSQL {
                                     ELSE (SELECT a.name FROM domain_sync_areas a
                                            WHERE a.call_processor = r.device AND a.device_pool = k.device_pool
                                              AND (r.object_type <> 'Phone' OR a.location IS NULL OR a.location = k.location)
-                                           ORDER BY a.name LIMIT 1) END AS name) area ON true
+                                           ORDER BY a.name LIMIT 1) END AS name OFFSET 0) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync'
         UNION ALL
         SELECT c.user_id, 'remote_destination', o.device, 'user', 'RemoteDestination', o.object_key, o.uuid, area.name,
@@ -354,7 +354,7 @@ enum DomainSyncSQL {
           FROM domain_sync_users c
           JOIN domain_sync_user_devices d ON d.user_key = c.user_key
           JOIN domain_sync_accounts a ON a.user_key = d.user_key AND a.device = d.device
-          LEFT JOIN LATERAL (SELECT \(userArea("a.device", "c.user_key")) AS name) area ON true
+          LEFT JOIN LATERAL (SELECT \(userArea("a.device", "c.user_key")) AS name OFFSET 0) area ON true
          WHERE c.batch = $2 AND c.outcome = 'sync' AND a.attributes->>'homeCluster' = 'true'
         """)
 
@@ -470,21 +470,25 @@ enum DomainSyncSQL {
          ORDER BY k1, k2, k3
         """)
 
-    /// Writes batch $2: removes the services gone, gives back kept services (no user) whose object a
-    /// user holds again, and upserts the placed services, writing only what differs. $1 domain.
-    /// Marks the batch's services that `user_services` holds exactly so, before the merge writes:
-    /// planned on the table as it is now. Inside the merge this check was planned on its size at
-    /// the start, and on a first sync (an empty table, a nested loop over its heap) it re-read the
-    /// rows the same statement was inserting: quadratic. $1 domain.
+    /// Marks the batch's services that `user_services` holds exactly so, before the merge writes
+    /// (inside the merge this check was planned on the table's size at the start, and on a first
+    /// sync re-read the rows the same statement was inserting). $1 domain.
     static let servicesMarkUnchanged = Statement("domain_sync_services_mark_unchanged", """
         UPDATE domain_sync_services n SET unchanged = true
-          FROM user_services e
-         WHERE n.service_area IS NOT NULL AND e.user_id = n.user_id AND e.service_type = n.service_type AND e.device = n.device
-           AND e.object_type = n.object_type AND e.object_key = n.object_key
-           AND (e.sync_kind, e.uuid, e.domain, e.service_area, e.detail)
-               IS NOT DISTINCT FROM (n.sync_kind, n.uuid, $1::text, n.service_area, n.detail)
+          FROM domain_sync_users c
+         -- Only a user whose record existed when the run began can hold a service already (a first
+         -- sync reads nothing here), and each service is looked up by its key: one index probe per
+         -- service, never a pass over the whole of user_services per batch (that grew with the table).
+         WHERE c.user_id = n.user_id AND c.existing_domain IS NOT NULL AND n.service_area IS NOT NULL
+           AND (SELECT (e.sync_kind, e.uuid, e.domain, e.service_area, e.detail)
+                       IS NOT DISTINCT FROM (n.sync_kind, n.uuid, $1::text, n.service_area, n.detail)
+                  FROM user_services e
+                 WHERE e.user_id = c.user_id AND e.service_type = n.service_type AND e.device = n.device
+                   AND e.object_type = n.object_type AND e.object_key = n.object_key)
         """)
 
+    /// Writes the batch $2: removes the services gone, gives back kept services (no user) whose object a
+    /// user holds again, and upserts the placed services, writing only what differs. $1 domain.
     static let servicesMerge = Statement("domain_sync_services_merge", """
         WITH removed AS (
             DELETE FROM user_services s USING domain_sync_users c

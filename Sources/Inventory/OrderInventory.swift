@@ -24,6 +24,14 @@ enum OrderInventorySQL {
         SELECT EXISTS (SELECT 1 FROM device_objects
                         WHERE device = $1 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL) AS present
         """)
+    /// The call processors other than $1 whose user sync read user $2 (without case) with Unified
+    /// CM as its home cluster (orders-brief §A.1 12: one home cluster per user).
+    static let homeClusters = Statement("order_inventory_home_clusters", """
+        SELECT DISTINCT device FROM device_objects
+         WHERE device <> $1 AND sync_kind = 'user' AND object_type = 'User' AND lower(object_key) = lower($2)
+           AND removed_at IS NULL AND attributes->>'homeCluster' = 'true'
+         ORDER BY device
+        """)
     /// Whether any present object of type $2 was read from $1.
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
@@ -106,6 +114,11 @@ public struct OrderInventoryStore: Sendable {
 
     public func objectPresent(device: String, type: String, key: String) async throws -> Bool {
         try await connection.query(OrderInventorySQL.objectPresent, [device, type, key]).first?.decode("present") ?? false
+    }
+
+    /// The other call processors that are the user's home cluster, as their user syncs read it.
+    public func homeClusters(userID: String, except device: String) async throws -> [String] {
+        try await connection.query(OrderInventorySQL.homeClusters, [device, userID]).map { try $0.decode("device") }
     }
 
     /// Whether the device's synchronizations read any object of `type` (for example credential policies).

@@ -16,6 +16,11 @@ import Yams
 /// voicemail: yes        # optional, default no
 /// credential_policy: Default Credential Policy  # optional: the user's password and PIN policy
 /// on_failure: rollback  # optional: rollback (default) or stop (for `order retry|rollback`)
+/// extension_mobility: yes  # optional: the Login/Logout service on the phone, a device profile
+/// single_number_reach:     # optional: mobility, a remote destination profile and this number
+///   destination: "+15551234567"
+/// im_and_presence:         # optional: this cluster the user's home cluster, IM&P on, the service profile
+///   service_profile: SP_Jabber
 /// ```
 public struct OrderRequest: Sendable, Equatable, Codable {
     public var domain: String
@@ -31,6 +36,12 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     /// The file's name and the line of each field (`phone.model` → 7), for refusals that name it.
     public var file: String
     public var fieldLines: [String: Int]
+    /// Extension Mobility (seed 000 step 7): the login service on the phone, the user's device profile.
+    public var extensionMobility = false
+    /// Single Number Reach (seed 000 step 9): the remote destination's number.
+    public var singleNumberReach: String?
+    /// Service profile and IM and Presence (seed 000 step 10): the user's service profile.
+    public var imPresence: String?
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
@@ -57,7 +68,8 @@ public struct OrderRequest: Sendable, Equatable, Codable {
 /// Reads and checks an order file whole: every problem is a one-line `InputError` naming the field
 /// and the file's line; nothing is looked up in the database here (the planner does that).
 public enum OrderFile {
-    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy"]
+    static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
+                            "extension_mobility", "single_number_reach", "im_and_presence"]
     static let phoneFields = ["name", "model"]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
@@ -177,16 +189,82 @@ public enum OrderFile {
         if let policy, let problem = credentialPolicyProblem(policy) {
             throw InputError(field: fieldName("credential_policy", file: file, line: lines["credential_policy"]), problem: problem)
         }
-        return OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
-                            voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines, credentialPolicy: policy)
+        var request = OrderRequest(domain: domain, serviceArea: area, user: user, line: line, phoneName: phoneName, phoneModel: phoneModel,
+                                   voicemail: voicemail, onFailure: onFailure, file: file, fieldLines: lines, credentialPolicy: policy)
+        try mobility(values, into: &request)
+        return request
+    }
+
+    /// The optional `extension_mobility: yes|no` and `single_number_reach: {destination: NUMBER}`.
+    static func mobility(_ values: [String: Node], into request: inout OrderRequest) throws {
+        let file = request.file
+        if let node = values["extension_mobility"] {
+            guard let value = node.bool else {
+                throw InputError(field: fieldName("extension_mobility", file: file, line: request.fieldLines["extension_mobility"]), problem: "must be yes or no")
+            }
+            request.extensionMobility = value
+        }
+        if let node = values["single_number_reach"] {
+            request.singleNumberReach = try single(node, "single_number_reach", "destination", example: "\"+15551234567\"", in: &request,
+                                                  problem: destinationProblem)
+        }
+        if let node = values["im_and_presence"] {
+            request.imPresence = try single(node, "im_and_presence", "service_profile", example: "SP_Jabber", in: &request) { name in
+                objectNameProblem(name, what: "a service profile's name")
+            }
+        }
+    }
+
+    /// The one value of a mapping with one field (`single_number_reach: {destination: …}`), checked
+    /// by `problem`; its line kept for later refusals.
+    static func single(_ node: Node, _ top: String, _ child: String, example: String, in request: inout OrderRequest,
+                       problem: (String) -> String?) throws -> String {
+        let file = request.file, line = request.fieldLines[top]
+        guard let mapping = node.mapping else {
+            throw InputError(field: fieldName(top, file: file, line: line), problem: "must be a mapping with \(child) (e.g. \(child): \(example))")
+        }
+        var found: String?
+        for (key, value) in mapping {
+            let name = key.string ?? ""
+            let field = "\(top).\(name)"
+            guard name == child, found == nil else {
+                throw InputError(field: fieldName(field, file: file, line: key.mark?.line),
+                                 problem: found == nil ? "unknown field (known: \(child))" : "is given twice")
+            }
+            request.fieldLines[field] = key.mark?.line
+            let text = value.scalar?.string.trimmingCharacters(in: .whitespaces) ?? ""
+            if let problem = text.isEmpty ? "must not be empty" : problem(text) {
+                throw InputError(field: fieldName(field, file: file, line: key.mark?.line), problem: problem)
+            }
+            found = text
+        }
+        guard let found else {
+            throw InputError(field: fieldName("\(top).\(child)", file: file, line: line), problem: "is required")
+        }
+        return found
+    }
+
+    /// Why `number` cannot be a remote destination (Unified CM dials it as given: digits, an
+    /// optional leading '+', 3 to 24 of them), or nil.
+    public static func destinationProblem(_ number: String) -> String? {
+        guard number.range(of: #"^\+?[0-9]{3,24}$"#, options: .regularExpression) != nil else {
+            return "\(InputError.quoted(number)) must be a phone number: 3 to 24 digits, optionally after '+' (e.g. +15551234567)"
+        }
+        return nil
     }
 
     /// Why `name` cannot be a credential policy's name (Unified CM: 1 to 50 characters, no quotes,
     /// angle brackets or control characters), or nil.
     public static func credentialPolicyProblem(_ name: String) -> String? {
+        objectNameProblem(name, what: "a credential policy's name")
+    }
+
+    /// Why `name` cannot name a Unified CM object (1 to 50 characters, no quotes, angle brackets or
+    /// control characters), or nil.
+    static func objectNameProblem(_ name: String, what: String) -> String? {
         guard (1...50).contains(name.count),
               !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || "\"<>&".unicodeScalars.contains($0) }) else {
-            return "\(InputError.quoted(name)) must be a credential policy's name: 1 to 50 characters without quotes, '<', '>', '&' or control characters"
+            return "\(InputError.quoted(name)) must be \(what): 1 to 50 characters without quotes, '<', '>', '&' or control characters"
         }
         return nil
     }

@@ -29,13 +29,16 @@ public struct PlanInputs: Sendable {
     /// The number the order takes and its partition ('' for none).
     public var line: String
     public var partition: String
+    /// The call processor's address: the host of the Extension Mobility login service's URL.
+    public var callProcessorAddress: String
 
-    public init(area: ServiceAreaDraft, user: User, userOnDevice: Bool, line: String, partition: String) {
+    public init(area: ServiceAreaDraft, user: User, userOnDevice: Bool, line: String, partition: String, callProcessorAddress: String = "") {
         self.area = area
         self.user = user
         self.userOnDevice = userOnDevice
         self.line = line
         self.partition = partition
+        self.callProcessorAddress = callProcessorAddress
     }
 }
 
@@ -122,11 +125,109 @@ public enum OrderPlanner {
             steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))
         }
 
-        // 6. Reset the phone: last, retried, never undone.
+        // 6. Extension Mobility, Single Number Reach, IM and Presence (seed 000 steps 7, 9, 10), before the reset.
+        if request.extensionMobility {
+            steps += extensionMobilitySteps(request, inputs, name: name, marker: marker)
+        }
+        if let destination = request.singleNumberReach {
+            steps += singleNumberReachSteps(destination, inputs, name: name, marker: marker)
+        }
+        if let profile = request.imPresence {
+            // Service profile and IM and Presence (seed 000 step 10): this cluster the user's home cluster.
+            steps.append(PlannedStep(name: .imPresence, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", user.userID), CallField("homeCluster", "true"), CallField("imAndPresenceEnable", "true"),
+                CallField("serviceProfile", profile),
+            ])]))
+        }
+
+        // 7. Reset the phone: last, retried, never undone.
         steps.append(PlannedStep(name: .reset, device: cp, calls: [PlannedCall("doDeviceReset", [
             CallField("deviceName", request.phoneName), CallField("deviceResetType", "Reset"),
         ])]))
         return steps
+    }
+
+    /// The name of the Extension Mobility login service an order subscribes (and adds once per call
+    /// processor when it has none by that name).
+    public static let emServiceName = "Extension Mobility"
+    /// The user's device profile and remote destination profile.
+    public static func deviceProfileName(_ userID: String) -> String { "UDP_" + userID }
+    public static func remoteDestinationProfileName(_ userID: String) -> String { "RDP_" + userID }
+
+    /// The login service's URL on the call processor at `address` (orders-brief §A.1 9a).
+    public static func emServiceURL(_ address: String) -> String {
+        "http://\(address.isEmpty ? "localhost" : address):8080/emapp/EMAppServlet?device=#DEVICENAME#"
+    }
+
+    /// The login service as a phone or device profile subscribes it (XSubscribedService).
+    static func emSubscription(_ inputs: PlanInputs) -> CallField {
+        CallField("service", .fields([CallField("telecasterServiceName", emServiceName), CallField("name", emServiceName),
+                                      CallField("url", emServiceURL(inputs.callProcessorAddress))]))
+    }
+
+    /// Extension Mobility (orders-brief §A.1 9a, 9c, 9d): the login service (infrastructure: added
+    /// once per call processor, adopted when there; never undone), subscribed on the phone with EM
+    /// enabled, the user's device profile with the line and the service, the profile in the user's
+    /// phoneProfiles. The lists (services, phoneProfiles) are read, extended and written whole.
+    static func extensionMobilitySteps(_ request: OrderRequest, _ inputs: PlanInputs, name: String, marker: String) -> [PlannedStep] {
+        let cp = inputs.area.callProcessor, user = inputs.user.userID
+        let model = PhoneModel.named(request.phoneModel)!
+        let profile = deviceProfileName(user)
+        let service: [CallField] = [
+            CallField("serviceName", emServiceName), CallField("asciiServiceName", emServiceName),
+            CallField("serviceDescription", "\(marker) Extension Mobility login/logout"),
+            CallField("serviceUrl", emServiceURL(inputs.callProcessorAddress)), CallField("serviceCategory", "XML Service"),
+            CallField("serviceType", "Standard IP Phone Service"), CallField("enabled", "true"), CallField("enterpriseSubscription", "false"),
+        ]
+        let appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(inputs.line)"), CallField("display", name),
+                                       CallField("dirn", .fields(dirn(inputs)))]
+        let deviceProfile: [CallField] = [
+            CallField("name", profile), CallField("description", "\(marker) \(name)"), CallField("product", model.product),
+            CallField("class", "Device Profile"), CallField("protocol", model.deviceProtocol), CallField("protocolSide", "User"),
+            CallField("lines", .fields([CallField("line", .fields(appearance))])), CallField("phoneTemplateName", model.template),
+            CallField("loginUserId", user), CallField("services", .fields([emSubscription(inputs)])),
+        ]
+        return [
+            PlannedStep(name: .emService, device: cp, calls: [PlannedCall("addIpPhoneServices", [CallField("ipPhoneServices", .fields(service))])]),
+            PlannedStep(name: .emPhone, device: cp, calls: [PlannedCall("updatePhone", [
+                CallField("name", request.phoneName), CallField("services", .fields([emSubscription(inputs)])),
+                CallField("enableExtensionMobility", "true"),
+            ])]),
+            PlannedStep(name: .emProfile, device: cp, calls: [PlannedCall("addDeviceProfile", [CallField("deviceProfile", .fields(deviceProfile))])]),
+            PlannedStep(name: .emUser, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", user), CallField("phoneProfiles", .fields([CallField("profileName", profile)])),
+            ])]),
+        ]
+    }
+
+    /// Single Number Reach (orders-brief §A.1 11): mobility enabled on the user, a remote destination
+    /// profile with the user's line and the area's device pool, the remote destination (keyed by its
+    /// number; the marker in its name: it has no description). Never a nil dualModeDeviceName (CSCvq98025).
+    static func singleNumberReachSteps(_ destination: String, _ inputs: PlanInputs, name: String, marker: String) -> [PlannedStep] {
+        let cp = inputs.area.callProcessor, user = inputs.user.userID
+        let profile = remoteDestinationProfileName(user)
+        var rdp: [CallField] = [
+            CallField("name", profile), CallField("description", "\(marker) \(name)"), CallField("product", "Remote Destination Profile"),
+            CallField("class", "Remote Destination Profile"), CallField("protocol", "Remote Destination"), CallField("protocolSide", "User"),
+        ]
+        if let css = inputs.area.deviceCSS { rdp.append(CallField("callingSearchSpaceName", css)) }
+        rdp += [
+            CallField("devicePoolName", inputs.area.devicePool),
+            CallField("lines", .fields([CallField("line", .fields([CallField("index", "1"), CallField("dirn", .fields(dirn(inputs)))]))])),
+            CallField("callInfoPrivacyStatus", "Default"), CallField("userId", user),
+        ]
+        let remote: [CallField] = [
+            CallField("name", "\(marker) \(user)"), CallField("destination", destination), CallField("answerTooSoonTimer", "1500"),
+            CallField("answerTooLateTimer", "19000"), CallField("delayBeforeRingingCell", "4000"), CallField("ownerUserId", user),
+            CallField("enableUnifiedMobility", "true"), CallField("remoteDestinationProfileName", profile),
+            CallField("isMobilePhone", "true"), CallField("enableMobileConnect", "true"),
+            CallField("lineAssociations", .fields([CallField("lineAssociation", .fields(dirn(inputs)))])),
+        ]
+        return [
+            PlannedStep(name: .snrUser, device: cp, calls: [PlannedCall("updateUser", [CallField("userid", user), CallField("enableMobility", "true")])]),
+            PlannedStep(name: .snrProfile, device: cp, calls: [PlannedCall("addRemoteDestinationProfile", [CallField("remoteDestinationProfile", .fields(rdp))])]),
+            PlannedStep(name: .snrDestination, device: cp, calls: [PlannedCall("addRemoteDestination", [CallField("remoteDestination", .fields(remote))])]),
+        ]
     }
 
     /// Pushes the user to Unified CM (seed 000 step 4): adopt the one the user sync saw (getUser

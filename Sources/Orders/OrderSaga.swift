@@ -263,9 +263,22 @@ public struct OrderSaga {
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
-        case .credentialPolicy, .movePhone, .moveLine:
+        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
             let (operation, item, keys) = Self.updateTarget(step.name)
             try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
+        case .emService: try await forwardService(&step)
+        case .emPhone, .emUser: try await forwardList(&step)
+        case .emProfile:
+            try await forwardCreate(&step, resumed: resumed, item: "deviceProfile", get: "getDeviceProfile") { fields in [("name", fields.text("name") ?? "")] }
+        case .snrProfile:
+            try await forwardCreate(&step, resumed: resumed, item: "remoteDestinationProfile", get: "getRemoteDestinationProfile") { fields in
+                [("name", fields.text("name") ?? "")]
+            }
+        case .snrDestination:
+            // Keyed by its number; it has no description, so its name carries the marker.
+            try await forwardCreate(&step, resumed: resumed, item: "remoteDestination", get: "getRemoteDestination", markerField: "name") { fields in
+                [("destination", fields.text("destination") ?? "")]
+            }
         case .reset:
             try await fence(&step)
             try await write(step.calls[0])
@@ -286,22 +299,37 @@ public struct OrderSaga {
             step.adopted = true
             return
         }
+        // Ours when a try of this step may have reached the device and the user shows what it sent.
+        let sent = { (user: DeviceValue) in user.child("lastName")?.text == fields.text("lastName") }
+        let devices = devices
+        try await addOrAdopt(&step, found: found, ours: { resumed && sent($0) }, afterDuplicate: sent) {
+            try await devices.get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"])
+        }
+    }
+
+    /// An add of an object the device may have already: `found` (the pre-check's read) is this
+    /// order's own when `ours` says so (created: its undo removes it), else adopted (left alone);
+    /// when nothing was found, the add is fenced and sent, and a duplicate answer means what
+    /// `find` reads now is the order's, if `afterDuplicate` says so — else, with `adoptOnDuplicate`
+    /// (another order added it meanwhile), adopted.
+    mutating func addOrAdopt(_ step: inout OrderStep, found: DeviceValue?, ours: (DeviceValue) -> Bool, afterDuplicate: (DeviceValue) -> Bool,
+                             adoptOnDuplicate: Bool = false, find: () async throws -> DeviceValue?) async throws {
         if let found {
-            // Ours when a try of this step may have reached the device and the user shows what it sent.
-            if resumed, found.child("lastName")?.text == fields.text("lastName") {
-                step.createdUUID = Self.uuid(found)
-            } else {
-                step.adopted = true
-            }
+            if ours(found) { step.createdUUID = Self.uuid(found) } else { step.adopted = true }
             return
         }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(call)
+            step.createdUUID = try await write(step.calls[0])
         } catch let fault as AXLFault where fault.code == -239 {
-            guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]),
-                  found.child("lastName")?.text == fields.text("lastName") else { throw fault }
-            step.createdUUID = Self.uuid(found)
+            guard let found = try await find() else { throw fault }
+            if afterDuplicate(found) {
+                step.createdUUID = Self.uuid(found)
+            } else if adoptOnDuplicate {
+                step.adopted = true
+            } else {
+                throw fault
+            }
         }
     }
 
@@ -317,14 +345,14 @@ public struct OrderSaga {
 
     /// An add whose object carries the order's marker in its description: after a lost answer the
     /// object found with the marker is this order's (adopted as created); one without it is not.
-    mutating func forwardCreate(_ step: inout OrderStep, resumed: Bool, item: String, get operation: String,
+    mutating func forwardCreate(_ step: inout OrderStep, resumed: Bool, item: String, get operation: String, markerField: String = "description",
                                 keys: ([CallField]) -> [(String, String)]) async throws {
         let call = step.calls[0]
         let fields = call.values[item]?.children ?? []
         let marker = OrderPlanner.marker(order.id)
         func adopt() async throws -> Bool {
-            guard let found = try await get(operation, keys: keys(fields), item: item, tags: ["description"]) else { return false }
-            guard (found.child("description")?.text ?? "").hasPrefix(marker + " ") else {
+            guard let found = try await get(operation, keys: keys(fields), item: item, tags: [markerField]) else { return false }
+            guard (found.child(markerField)?.text ?? "").hasPrefix(marker + " ") else {
                 throw StepFailure("\(item) \(keys(fields).map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")) exists on \(step.device) and is not this order's")
             }
             step.createdUUID = Self.uuid(found)
@@ -354,15 +382,19 @@ public struct OrderSaga {
             CallField("associatedDevices", .fields(extended.map { CallField("device", $0) })),
             CallField("primaryExtension", call.values["primaryExtension"] ?? .fields([])),
         ]
-        if Self.sameAssociation(current, after) {
-            if step.beforeImage == nil { step.beforeImage = current }
-            step.afterImage = after
-            return
-        }
-        step.beforeImage = current
+        try await update(&step, current: current, after: after, shown: Self.sameAssociation(current, after),
+                         PlannedCall("updateUser", [CallField("userid", userid)] + after))
+    }
+
+    /// The end of an update step: the images kept (the object as read is the before-image, but a
+    /// try after a lost answer keeps the first one), then `call` fenced and written unless the
+    /// object already shows the after-image.
+    mutating func update(_ step: inout OrderStep, current: [CallField], after: [CallField], shown: Bool, _ call: PlannedCall) async throws {
+        if step.beforeImage == nil || !shown { step.beforeImage = current }
         step.afterImage = after
+        if shown { return }
         try await fence(&step)
-        try await write(PlannedCall("updateUser", [CallField("userid", userid)] + after))
+        try await write(call)
     }
 
     mutating func forwardVoicemail(_ step: inout OrderStep, resumed: Bool) async throws {
@@ -393,7 +425,7 @@ public struct OrderSaga {
     /// leading values of its call are the key (the rest are the fields it sets).
     static func updateTarget(_ name: StepName) -> (get: String, item: String, keyCount: Int) {
         switch name {
-        case .credentialPolicy: return ("getUser", "user", 1)
+        case .credentialPolicy, .snrUser, .imPresence: return ("getUser", "user", 1)
         case .movePhone: return ("getPhone", "phone", 1)
         default: return ("getLine", "line", 2)
         }
@@ -402,8 +434,8 @@ public struct OrderSaga {
     /// The object an update step changes, for drift: later undos leave a drifted object alone.
     static func updatedObject(_ name: StepName) -> StepName {
         switch name {
-        case .credentialPolicy, .associate: return .user
-        case .movePhone: return .phone
+        case .credentialPolicy, .associate, .emUser, .snrUser, .imPresence: return .user
+        case .movePhone, .emPhone: return .phone
         default: return .line
         }
     }
@@ -418,11 +450,7 @@ public struct OrderSaga {
             throw StepFailure("\(item) \(keys[0].1) is not on \(step.device)")
         }
         let current = Self.image(of: object, like: planned)
-        if step.beforeImage == nil || current != planned { step.beforeImage = current }
-        step.afterImage = planned
-        if current == planned { return }
-        try await fence(&step)
-        try await write(call)
+        try await update(&step, current: current, after: planned, shown: current == planned, call)
     }
 
     /// The undo of an update: the before-image written back while the object still shows what the
@@ -443,6 +471,113 @@ public struct OrderSaga {
         if created(object) != nil || before == after { return .undone }
         try await fenceUndo(step)
         try await write(PlannedCall(step.calls[0].operation, keyFields + before))
+        return .undone
+    }
+
+    // MARK: Extension Mobility
+
+    /// The login service (orders-brief §A.1 9a): found by its name first — one with the
+    /// EMAppServlet URL is used as it is (adopted, or this order's own after a lost answer: its
+    /// marker); one by that name serving something else stops the step; else it is added. Shared
+    /// infrastructure: no undo removes it.
+    mutating func forwardService(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let name = call.values["ipPhoneServices"]?.children.text("serviceName") ?? ""
+        let marker = OrderPlanner.marker(order.id)
+        let device = step.device, devices = devices
+        @Sendable func find() async throws -> DeviceValue? {
+            guard let found = try await devices.get("getIpPhoneServices", keys: [("serviceName", name)], item: "ipPhoneServices",
+                                            tags: ["serviceDescription", "serviceUrl"]) else { return nil }
+            let url = found.child("serviceUrl")?.text ?? ""
+            guard url.lowercased().contains("/emapp/emappservlet") else {
+                throw StepFailure("IP phone service '\(name)' on \(device) is not the Extension Mobility login service (its URL is '\(url)')")
+            }
+            return found
+        }
+        // Orders of one call processor may find none at once: the first add wins, the others adopt it.
+        let ours = { (service: DeviceValue) in (service.child("serviceDescription")?.text ?? "").hasPrefix(marker + " ") }
+        try await addOrAdopt(&step, found: try await find(), ours: ours, afterDuplicate: ours, adoptOnDuplicate: true, find: find)
+    }
+
+    /// What a list step changes: the get, its item, and the list it replaces whole (the phone's
+    /// services, the user's phoneProfiles).
+    static func listTarget(_ name: StepName) -> (get: String, item: String, list: String) {
+        name == .emPhone ? ("getPhone", "phone", "services") : ("getUser", "user", "phoneProfiles")
+    }
+
+    /// An entry of a list: a service by its telecasterServiceName, a profile by its name; without case.
+    static func entryKey(_ entry: CallField) -> String {
+        (entry.value.text ?? entry.value.children.text("telecasterServiceName") ?? "").lowercased()
+    }
+
+    /// The planned fields as `object` shows them: the list's entries as read (a service with its
+    /// name and url), the other fields' values (an unset boolean as its default, false).
+    static func listImage(_ object: DeviceValue, like planned: [CallField], list: String) -> [CallField] {
+        planned.map { field in
+            guard field.name == list else {
+                let text = object.child(field.name)?.text ?? ""
+                return CallField(field.name, text.isEmpty && ["true", "false"].contains(field.value.text ?? "") ? "false" : text)
+            }
+            let entryName = list == "services" ? "service" : "profileName"
+            return CallField(list, .fields((object.child(list)?.children(entryName) ?? []).map { entry in
+                if let text = entry.text { return CallField(entryName, text) }
+                return CallField(entryName, .fields(["telecasterServiceName", "name", "url"].compactMap { tag in
+                    entry.child(tag)?.text.flatMap { $0.isEmpty ? nil : CallField(tag, $0) }
+                }))
+            }))
+        }
+    }
+
+    /// Two images of a list step alike: the same entries (in any order) and the same other values.
+    static func sameList(_ a: [CallField], _ b: [CallField], list: String) -> Bool {
+        guard a.map(\.name) == b.map(\.name) else { return false }
+        return zip(a, b).allSatisfy { x, y in
+            x.name == list ? Set(x.value.children.map(entryKey)) == Set(y.value.children.map(entryKey)) : x.value.text?.lowercased() == y.value.text?.lowercased()
+        }
+    }
+
+    /// The list as read, extended with the planned entries it lacks; the other fields as planned.
+    static func extended(_ current: [CallField], with planned: [CallField], list: String) -> [CallField] {
+        zip(current, planned).map { now, plan in
+            guard plan.name == list else { return plan }
+            let have = Set(now.value.children.map(entryKey))
+            return CallField(list, .fields(now.value.children + plan.value.children.filter { !have.contains(entryKey($0)) }))
+        }
+    }
+
+    /// A list replaced whole (orders-brief §A.0 5): read, extended, written; the list as read is the
+    /// before-image (a try after a lost answer keeps the first one).
+    mutating func forwardList(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let (operation, item, list) = Self.listTarget(step.name)
+        let key = call.values[0]
+        let planned = Array(call.values.dropFirst())
+        guard let object = try await get(operation, keys: [(key.name, key.value.text ?? "")], item: item, tags: planned.map(\.name)) else {
+            throw StepFailure("\(item) '\(key.value.text ?? "")' is not on \(step.device)")
+        }
+        let current = Self.listImage(object, like: planned, list: list)
+        let after = Self.extended(current, with: planned, list: list)
+        try await update(&step, current: current, after: after, shown: Self.sameList(current, after, list: list), PlannedCall(call.operation, [key] + after))
+    }
+
+    /// The undo of a list step: the list as it was written back while the object still shows what
+    /// the step wrote (else a conflict, left untouched); nothing to write on an object the order
+    /// created (its own undo removes it) or when the step changed nothing.
+    mutating func undoList(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+        let (operation, item, list) = Self.listTarget(step.name)
+        let key = step.calls[0].values[0]
+        let object = Self.updatedObject(step.name)
+        guard let found = try await get(operation, keys: [(key.name, key.value.text ?? "")], item: item, tags: after.map(\.name)) else {
+            return .undone
+        }
+        guard Self.sameList(Self.listImage(found, like: after, list: list), after, list: list) else {
+            drifted.insert(object)
+            return .conflict
+        }
+        if created(object) != nil || Self.sameList(before, after, list: list) { return .undone }
+        try await fenceUndo(step)
+        try await write(PlannedCall(step.calls[0].operation, [key] + before))
         return .undone
     }
 
@@ -483,9 +618,12 @@ public struct OrderSaga {
     /// leave them alone too.
     mutating func undo(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
         switch step.name {
-        case .reset:
+        case .reset, .emService:
+            // The reset runs after the pivot; the login service is shared infrastructure.
             return .skipped
-        case .user, .line, .phone, .voicemail:
+        case .emPhone, .emUser:
+            return try await undoList(step, drifted: &drifted)
+        case .user, .line, .phone, .voicemail, .emProfile, .snrProfile, .snrDestination:
             guard let uuid = step.createdUUID else { return .skipped }
             if drifted.contains(step.name) { return .conflict }
             guard let call = Self.undoCall(step, among: steps) else { return .skipped }
@@ -511,7 +649,7 @@ public struct OrderSaga {
             try await fenceUndo(step)
             try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
             return .undone
-        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine:
+        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
             return try await undoUpdate(step, drifted: &drifted)
         case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
             return try await undoDelete(step)
@@ -523,8 +661,18 @@ public struct OrderSaga {
     public static func undoCall(_ step: OrderStep, among steps: [OrderStep]) -> PlannedCall? {
         let userCreated = steps.contains { $0.name == .user && $0.createdUUID != nil }
         let lineCreated = steps.contains { $0.name == .line && $0.createdUUID != nil }
+        let phoneCreated = steps.contains { $0.name == .phone && $0.createdUUID != nil }
         switch step.name {
-        case .reset: return nil
+        case .reset, .emService: return nil
+        case .emProfile: return step.createdUUID.map { PlannedCall("removeDeviceProfile", [CallField("uuid", $0)]) }
+        case .snrProfile: return step.createdUUID.map { PlannedCall("removeRemoteDestinationProfile", [CallField("uuid", $0)]) }
+        case .snrDestination: return step.createdUUID.map { PlannedCall("removeRemoteDestination", [CallField("uuid", $0)]) }
+        case .emPhone:
+            guard !phoneCreated, let before = step.beforeImage else { return nil }
+            return PlannedCall("updatePhone", Array(step.calls[0].values.prefix(1)) + before)
+        case .emUser, .snrUser, .imPresence:
+            guard !userCreated, let before = step.beforeImage else { return nil }
+            return PlannedCall("updateUser", Array(step.calls[0].values.prefix(1)) + before)
         case .user: return step.createdUUID.map { PlannedCall("removeUser", [CallField("uuid", $0)]) }
         case .line: return step.createdUUID.map { PlannedCall("removeLine", [CallField("uuid", $0)]) }
         case .phone: return step.createdUUID.map { PlannedCall("removePhone", [CallField("uuid", $0)]) }
@@ -648,6 +796,25 @@ public struct OrderSaga {
                                            detail: json(["name": name, "product": attributes["product"] ?? "", "device_pool": attributes["devicePoolName"] ?? "",
                                                          "location": attributes["locationName"] ?? "", "description": attributes["description"] ?? ""])))
         }
+        // Single Number Reach: the remote destination profile and the destination, as the user sync
+        // reads them. (The Extension Mobility device profile is read by the infrastructure sync:
+        // the next one records it, and the domain sync then counts it as Extension Mobility access.)
+        // Each as (step, item, service type, inventory type, key, the attributes kept, detail → attribute).
+        let mobility: [(StepName, String, String, String, String, [String], [(String, String)])] = [
+            (.snrProfile, "remoteDestinationProfile", "remote_destination_profile", "RemoteDestinationProfile", "name",
+             ["name", "description", "callingSearchSpaceName", "devicePoolName", "userId"],
+             [("name", "name"), ("device_pool", "devicePoolName"), ("description", "description")]),
+            (.snrDestination, "remoteDestination", "remote_destination", "RemoteDestination", "destination",
+             ["name", "destination", "remoteDestinationProfileName", "isMobilePhone", "enableMobileConnect"],
+             [("destination", "destination"), ("name", "name"), ("profile", "remoteDestinationProfileName"), ("mobile_phone", "isMobilePhone")]),
+        ]
+        for (name, item, serviceType, objectType, key, kept, detail) in mobility {
+            guard let step = steps.first(where: { $0.name == name }), let fields = step.calls.first?.values[item]?.children else { continue }
+            let attributes = Dictionary(uniqueKeysWithValues: kept.compactMap { tag in fields.text(tag).map { (tag, $0) } })
+            let shown = Dictionary(uniqueKeysWithValues: detail.compactMap { label, tag in fields.text(tag).flatMap { $0.isEmpty ? nil : (label, $0) } })
+            services.append(OrderedService(serviceType: serviceType, device: order.callProcessor, objectType: objectType, objectKey: fields.text(key) ?? "",
+                                           uuid: step.createdUUID, attributes: json(attributes), detail: json(shown)))
+        }
         if let voicemail = steps.first(where: { $0.name == .voicemail }), let device = order.messageProcessor, let call = voicemail.calls.first {
             let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
             var attributes: [String: String] = ["Alias": alias, "DtmfAccessId": dtmf]
@@ -688,7 +855,8 @@ extension OrderDevices {
             let answer = try await axl.exchange(operation) { writer in
                 for (name, value) in keys { if value.isEmpty { writer.empty(name) } else { writer.element(name, value) } }
                 writer.open("returnedTags")
-                for tag in tags { writer.empty(tag) }
+                // A boolean tag cannot be empty (its type's pattern): it carries a placeholder, as the syncs' lists do.
+                for tag in tags { if Self.booleanTags.contains(tag) { writer.element(tag, "true") } else { writer.empty(tag) } }
                 writer.close("returnedTags")
             }
             return answer.child(item)
@@ -696,6 +864,9 @@ extension OrderDevices {
             return nil
         }
     }
+
+    /// The boolean fields the steps read (typed `axlapi:boolean` in AXLSoap.xsd 12.5).
+    static let booleanTags: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable"]
 
     /// The write itself (AXL, or CUPI for a Unity Connection user), as planned: no gate, no fence
     /// (the saga's `write` holds them; the benchmark's bare client calls this directly).
@@ -746,7 +917,10 @@ extension OrderSaga {
     static func image(of object: DeviceValue, like planned: [CallField]) -> [CallField] {
         planned.map { field in
             switch field.value {
-            case .text: return CallField(field.name, object.child(field.name)?.text ?? "")
+            case .text(let planned):
+                // An unset boolean reads empty: it is its default, false (an empty one is no boolean to write back).
+                let text = object.child(field.name)?.text ?? ""
+                return CallField(field.name, text.isEmpty && ["true", "false"].contains(planned) ? "false" : text)
             case .fields(let children):
                 let found = object.child(field.name)
                 return CallField(field.name, .fields(children.map { CallField($0.name, found?.child($0.name)?.text ?? "") }))

@@ -169,18 +169,57 @@ public struct OrderStore: Sendable {
             throw request.refusal("phone.name", "phone '\(request.phoneName)' is held by open order \(try held.decode("id", as: Int64.self))")
         }
         let userOnDevice = try await inventory.objectPresent(device: cp, type: "User", key: user.userID)
+        let address = try await mobilityProblems(request, user: user, device: cp)
         guard !area.dnBlocks.isEmpty else {
             throw request.refusal(request.line == nil ? "service_area" : "line", "service area '\(area.name)' has no directory number block")
         }
         let connection = connection
         guard chooseNumber else {
-            return OrderPlan(request: request, inputs: PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: "", partition: ""), steps: [])
+            return OrderPlan(request: request, inputs: PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: "", partition: "",
+                                                                  callProcessorAddress: address), steps: [])
         }
         let (number, partition) = try await connection.withSession { session in
             try Self.chooseNumber(session, request, area)
         }
-        let inputs = PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: number, partition: partition)
+        let inputs = PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: number, partition: partition,
+                                callProcessorAddress: address)
         return OrderPlan(request: request, inputs: inputs, steps: OrderPlanner.steps(request, inputs, orderID: nil))
+    }
+
+    /// Refuses Extension Mobility or Single Number Reach whose objects the call processor already has
+    /// (as its syncs read it): the user's device profile, remote destination profile, the number as
+    /// a remote destination; IM and Presence with a service profile the call processor lacks, or for
+    /// a user another call processor of the inventory is the home cluster of. Returns the call processor's address (the login service's URL host).
+    func mobilityProblems(_ request: OrderRequest, user: User, device cp: String) async throws -> String {
+        let inventory = OrderInventoryStore(connection)
+        if request.extensionMobility {
+            let profile = OrderPlanner.deviceProfileName(user.userID)
+            if try await inventory.objectPresent(device: cp, type: "DeviceProfile", key: profile) {
+                throw request.refusal("extension_mobility", "device profile '\(profile)' already exists on '\(cp)'")
+            }
+        }
+        if let destination = request.singleNumberReach {
+            let profile = OrderPlanner.remoteDestinationProfileName(user.userID)
+            if try await inventory.objectPresent(device: cp, type: "RemoteDestinationProfile", key: profile) {
+                throw request.refusal("single_number_reach", "remote destination profile '\(profile)' already exists on '\(cp)' (one per user)")
+            }
+            if try await inventory.objectPresent(device: cp, type: "RemoteDestination", key: destination) {
+                throw request.refusal("single_number_reach.destination", "\(destination) is already a remote destination on '\(cp)'")
+            }
+        }
+        if let profile = request.imPresence {
+            let inventory = OrderInventoryStore(connection)
+            if try await inventory.objectTypePresent(device: cp, type: "UCServiceProfile"),
+               !(try await inventory.objectPresent(device: cp, type: "UCServiceProfile", key: profile)) {
+                throw request.refusal("im_and_presence.service_profile", "no service profile '\(profile)' on '\(cp)' (as its infrastructure synchronization read it)")
+            }
+            let others = try await inventory.homeClusters(userID: user.userID, except: cp)
+            if !others.isEmpty {
+                throw request.refusal("im_and_presence", "'\(others.joined(separator: "', '"))' is already the home cluster of '\(user.userID)' (IM and Presence needs exactly one)")
+            }
+        }
+        guard request.extensionMobility else { return "" }
+        return try await DeviceStore(connection).deviceGet(name: cp)?.settings.address ?? ""
     }
 
     /// The number asked (in a block, free) or the next free one: not in use on the device, in the

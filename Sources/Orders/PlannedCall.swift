@@ -130,6 +130,27 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     case movePhone = "move_phone"
     /// updateLine of a change order: a moved user's line takes the new area's line CSS.
     case moveLine = "move_line"
+    /// Extension Mobility (seed 000 step 7, orders-brief §A.1 9a): the Login/Logout IP phone service
+    /// on the call processor — adopted when it has one by that name, else addIpPhoneServices. An
+    /// infrastructure object shared by every user: never undone by an order.
+    case emService = "em_service"
+    /// updatePhone (9c): the phone's services (read, extended with the login service, written whole)
+    /// and Extension Mobility enabled.
+    case emPhone = "em_phone"
+    /// addDeviceProfile (9d): the user's device profile with the user's line, subscribed to the login
+    /// service (so the domain synchronization counts it as Extension Mobility access).
+    case emProfile = "em_profile"
+    /// updateUser (9d): the profile in the user's phoneProfiles (read, extended, written whole).
+    case emUser = "em_user"
+    /// Single Number Reach (seed 000 step 9, §A.1 11): updateUser enableMobility.
+    case snrUser = "snr_user"
+    /// addRemoteDestinationProfile with the user's line and the area's device pool.
+    case snrProfile = "snr_profile"
+    /// addRemoteDestination: the number, keyed by its destination, on the profile and the line.
+    case snrDestination = "snr_destination"
+    /// Service profile and IM and Presence (seed 000 step 10, §A.1 12): updateUser homeCluster,
+    /// imAndPresenceEnable and serviceProfile (before-image kept).
+    case imPresence = "im_presence"
     /// updateUser of a delete order (DeleteOrders.swift): the user's phones taken off its devices
     /// and its primary extension cleared when it is one of the lines removed; first, so nothing is
     /// removed while still associated.

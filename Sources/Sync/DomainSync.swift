@@ -77,6 +77,8 @@ public struct DomainSynchronization: Sendable {
         do {
             var result = try await synchronize()
             try await publish(&result, startedAt: startedAt, outcome: "succeeded")
+            try await AutomaticMove.afterSync(domain: domain, syncType: Self.syncType, dryRun: dryRun, database: database, reporter: reporter,
+                                              owner: owner, jobID: jobID, actor: actor)
             return result
         } catch {
             let canceled = error is CancellationError || error is JobCanceledError

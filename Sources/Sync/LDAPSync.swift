@@ -86,6 +86,8 @@ public struct LDAPSynchronization: Sendable {
             var result = try await synchronize(startedAt: startedAt)
             try await publish(&result, startedAt: startedAt, outcome: result.guardMessage == nil ? "succeeded" : "failed")
             if let guardMessage = result.guardMessage { throw DeletionGuardHeld(description: guardMessage) }
+            try await AutomaticMove.afterSync(domain: settings.domain, syncType: Self.syncType, dryRun: options.dryRun, database: database,
+                                              reporter: reporter, owner: owner, jobID: jobID, actor: actor)
             return result
         } catch let error as DeletionGuardHeld {
             throw error

@@ -21,7 +21,7 @@ struct DomainCommand: AsyncParsableCommand {
             \(QueryField.allCases.map(\.rawValue).joined(separator: ", ")).
             """,
         subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self,
-                      DomainWriteBackCommand.self])
+                      DomainWriteBackCommand.self, MoveFilterCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a domain.")
@@ -47,6 +47,8 @@ struct DomainCommand: AsyncParsableCommand {
             "A domain synchronization rule (repeatable; replaces the set; '' clears it): sync-all-users, sync-existing-users, match-department=A,B, match-location=A,B, match-device-pool=A,B, sync-all-unity-users, sync-primary-user-from-unity.",
             valueName: "rule"))
         var rules: [String] = []
+        @Option(help: "on: after each LDAP and domain synchronization, the move filters place the users not placed yet; off: they do not.")
+        var automaticMove: String?
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -54,7 +56,15 @@ struct DomainCommand: AsyncParsableCommand {
             var change = fields.change
             change.rules = rules.isEmpty ? nil : rules
             try change.check(name: name)
-            let changed = try await DomainStore(Connection(try await Database.open())).domainEdit(name: name, change, actor: global.actorName)
+            let automatic = try automaticMove.map { text in
+                guard ["on", "off"].contains(text) else { throw InputError(field: "automatic-move", problem: "\(InputError.quoted(text)) must be on or off") }
+                return text == "on"
+            }
+            let connection = Connection(try await Database.open())
+            var changed = try await DomainStore(connection).domainEdit(name: name, change, actor: global.actorName)
+            if let automatic {
+                changed = try await MoveFilterStore(connection).automaticMoveSet(domain: name, on: automatic, actor: global.actorName) || changed
+            }
             print(changed ? "domain '\(name)' changed" : "domain '\(name)': nothing changed")
         }
     }
@@ -94,8 +104,13 @@ struct DomainCommand: AsyncParsableCommand {
             // A domain's processors are those of its service areas.
             let callProcessors = Array(Set(areas.map(\.settings.callProcessor))).sorted()
             let messageProcessors = Array(Set(areas.compactMap(\.settings.messageProcessor))).sorted()
+            let moveFilters = MoveFilterStore(connection)
+            let automaticMove = try await moveFilters.automaticMove(domain: name), filters = try await moveFilters.moveFilterList(domain: name)
             if json {
-                print(try Output.json(Representation.domainDetail(domain, rules: rules, areas: areas)))
+                var object = Representation.domainDetail(domain, rules: rules, areas: areas)
+                object["automatic_move"] = automaticMove
+                object["move_filters"] = filters.map(MoveFilterOutput.json)
+                print(try Output.json(object))
                 return
             }
             var lines: [(String, String)] = [
@@ -130,6 +145,8 @@ struct DomainCommand: AsyncParsableCommand {
                 ("message processors", messageProcessors.isEmpty ? "none" : messageProcessors.joined(separator: ", ")),
                 ("created at", Output.shortTime(domain.createdAt)), ("updated at", Output.shortTime(domain.updatedAt)),
             ]
+            lines.append(("automatic move", automaticMove ? "on (LDAP and domain synchronizations place unplaced users by the move filters)" : "off"))
+            lines += filters.map { ("move filter", MoveFilterOutput.text($0)) }
             for (key, value) in lines { print(pad(key, 19) + value) }
         }
     }

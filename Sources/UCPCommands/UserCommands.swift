@@ -157,21 +157,38 @@ extension UsersCommand {
 
     struct Move: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move a user to a service area (seed 000 step 3).",
+            abstract: "Move a user to a service area (seed 000 step 3), named or chosen by the domain's move filters.",
             discussion: """
                 A user without services is only placed. A user with services becomes a change order that re-applies \
                 the new area's device pool, location and CSSes to its phones and lines (the partition stays) and \
-                resets its phones; its plan is printed like any order's. Only within one call processor.
+                resets its phones; its plan is printed like any order's. Only within one call processor. \
+                --filter: the first move filter of the user's domain that matches chooses the area (ucp domain \
+                move-filter); with --domain and no user ID, every user of the domain not placed yet.
                 """)
-        @Argument(help: "The user ID.") var userID: String
-        @Option(help: "The service area of the user's domain to move to.") var serviceArea: String
+        @Argument(help: "The user ID (none with --filter --domain).") var userID: String?
+        @Option(help: "The service area of the user's domain to move to.") var serviceArea: String?
+        @Flag(help: "Move to the service area of the first move filter of the user's domain that matches.") var filter = false
+        @Option(help: "With --filter and no user ID: every user of this domain not placed yet.") var domain: String?
         @Flag(help: "Print the plan; write nothing.") var dryRun = false
         @Flag(help: "Wait for the change order to end; exit 0 succeeded, 1 otherwise.") var wait = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            if filter {
+                if serviceArea != nil { throw InputError(field: "filter", problem: "chooses the service area: give --filter or --service-area, not both") }
+                if domain != nil, userID != nil { throw InputError(field: "domain", problem: "moves every unplaced user of the domain: give a user ID or --domain, not both") }
+            } else {
+                if domain != nil { throw InputError(field: "domain", problem: "only with --filter (every unplaced user of the domain, by the move filters)") }
+                if serviceArea == nil { throw InputError(field: "service-area", problem: "required (--service-area AREA, or --filter)") }
+            }
             let connection = Connection(try await Database.open())
-            let plan = try await OrderStore(connection).planMove(userID: userID, serviceArea: serviceArea)
+            if let domain {
+                try await MoveByFilter.domain(domain, connection: connection, dryRun: dryRun, actor: global.actorName)
+                return
+            }
+            guard let userID else { throw InputError(field: "user", problem: "required (a user ID, or --filter --domain D)") }
+            guard let area = try await filter ? MoveByFilter.area(userID: userID, connection: connection) : serviceArea else { throw ExitCode.failure }
+            let plan = try await OrderStore(connection).planMove(userID: userID, serviceArea: area)
             try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: wait, actor: global.actorName)
         }
     }
@@ -208,6 +225,48 @@ enum UserOrderOutput {
         let submitted = try await OrderStore(connection).submit(plan, actor: actor)
         print("order \(submitted.order.id) submitted (job \(submitted.jobID.map(String.init) ?? "-")): \(plan.kind) \(plan.user.userID)")
         if wait { try await OrderOutput.wait(for: submitted.order.id, connection: connection) }
+    }
+}
+
+/// `ucp user move --filter`: the domain's move filters choose the area; the move is planMove's.
+enum MoveByFilter {
+    /// The area the first matching filter names, printed with the filter; nil (and a line saying
+    /// so) when none matches.
+    static func area(userID: String, connection: Connection) async throws -> String? {
+        guard let user = try await UserStore(connection).userGet(userID: userID) else { throw UserStore.noSuchUser(userID) }
+        let store = MoveFilterStore(connection)
+        let set = try await store.filterSet(domain: user.domain)
+        guard let candidate = try await store.candidates(domain: user.domain, userID: user.userID).first, let filter = set.decide(candidate) else {
+            print("user \(user.userID): no move filter of domain '\(user.domain)' matches (\(set.filters.count) filters): nothing moved")
+            return nil
+        }
+        print("user \(user.userID): move filter \(MoveFilterOutput.text(filter))")
+        return filter.serviceArea
+    }
+
+    /// Every user of the domain not placed yet, moved by the filters: each plan printed, then placed
+    /// or submitted (a user that cannot move is a line, and the exit is 1).
+    static func domain(_ domain: String, connection: Connection, dryRun: Bool, actor: String) async throws {
+        let store = MoveFilterStore(connection)
+        let set = try await store.filterSet(domain: domain)
+        guard !set.filters.isEmpty else {
+            throw InputError(field: "domain '\(domain)'", problem: "has no move filters (ucp domain move-filter add '\(domain)' …)")
+        }
+        var moved = 0, unmatched = 0, refused = 0
+        for candidate in try await store.candidates(domain: domain) {
+            guard let filter = set.decide(candidate) else { unmatched += 1; continue }
+            print("user \(candidate.user.userID): move filter \(MoveFilterOutput.text(filter))")
+            do {
+                let plan = try await OrderStore(connection).planMove(userID: candidate.user.userID, serviceArea: filter.serviceArea)
+                try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: false, actor: actor)
+                moved += 1
+            } catch let error as InputError {
+                print("user \(candidate.user.userID): not moved: \(error)")
+                refused += 1
+            }
+        }
+        print("domain '\(domain)': \(moved) users \(dryRun ? "would move" : "moved"), \(unmatched) matched no filter, \(refused) refused")
+        if refused > 0 { throw ExitCode.failure }
     }
 }
 

@@ -125,6 +125,43 @@ class OrderTestCase: XCTestCase {
         try await OrderStore(Connection(harness.database.app)).steps(orderID: id)
     }
 
+    /// Waits until the order is in a state it does not leave by itself (or failed, or needs attention).
+    func ended(_ id: Int64, within seconds: Double = 90) async throws -> Order {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !Order.finalStates.union(["failed", "needs_attention"]).contains(try await order(id).state), Date() < deadline {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return try await order(id)
+    }
+
+    /// The crash harness: a coordinator that hands a dead worker's job back within a second, and
+    /// workers with a 2 s lease. `kill(marker)` waits until the device has a call starting with
+    /// `marker`, then kills the worker in the middle of it (SIGKILL) and starts a new one.
+    struct CrashWorkers {
+        let test: OrderTestCase
+        var worker = 0
+
+        init(_ test: OrderTestCase) throws {
+            self.test = test
+            test.harness.processes.kill("worker")
+            _ = try test.harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
+            try startWorker()
+        }
+
+        mutating func startWorker() throws {
+            worker += 1
+            _ = try test.harness.processes.start("worker\(worker)", ["worker", "--concurrency", "4", "--name", "crash-worker-\(worker)", "--lease", "2s"])
+        }
+
+        mutating func kill(whenTheDeviceHas marker: String, file: StaticString = #filePath, line: UInt = #line) async throws {
+            let seen = Date().addingTimeInterval(60)
+            while try !test.calls().contains(where: { $0.hasPrefix(marker) }), Date() < seen { try await Task.sleep(nanoseconds: 50_000_000) }
+            XCTAssertTrue(try test.calls().contains { $0.hasPrefix(marker) }, "the device never got \(marker)", file: file, line: line)
+            test.harness.processes.kill("worker\(worker)")
+            try startWorker()
+        }
+    }
+
     /// The plan's writes as `order show --json` lists them, the uuid marker filled in.
     func plannedWrites(_ id: Int64) async throws -> [String] {
         try await steps(id).flatMap { step in step.calls.map(\.rendered) }.filter { !$0.hasPrefix("getUser") }

@@ -133,7 +133,10 @@ final class WriteBackTests: OrderTestCase {
 
         // "User does not have any primary directory number": an order without a line (no such order
         // exists yet; User Services orders will be) — the hook's outcome, recorded on the order.
+        // The hook reads the key from this process's environment: set it for this test only, so that the
+        // tests after it still start without a key.
         setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
         var lineless = try await order(fourth)
         lineless.line = nil
         let database = Connection(harness.database.app)
