@@ -279,4 +279,22 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertEqual(nothing.steps, [])
         XCTAssertNil(nothing.callProcessor)
     }
+
+    /// Single Number Reach: a user's remote destination and its profile are removed (destination
+    /// first), each checked to be still the user's, with the phone, line and end user: the devices as
+    /// before the user's add order.
+    func testSingleNumberReachIsRemovedWithTheUser() async throws {
+        try await prepare()
+        let before = try state()
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('snr1', 'Cisco', 'manual', 'Snr', 'Test')")
+        let extra = "single_number_reach:\n  destination: \"+15550001111\"\n"
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("snr1.yaml", user: "snr1", phone: "SEP00EE00FF0003", voicemail: false, extra: extra), "--wait"]))
+        await assertEqual(try await order(id).state, "succeeded")
+        try await queueDelete("snr1")
+        let deleted = try await endedDeleteOrder(of: "snr1")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        await assertEqual(try await steps(deleted.id).map(\.name),
+                          [.disassociate, .removeRemoteDestination, .removeRemoteDestinationProfile, .removePhone, .removeLine, .removeUser])
+        XCTAssertEqual(try state(), before)
+    }
 }
