@@ -152,7 +152,8 @@ package enum Representation {
              "updated_at": iso(service.updatedAt)]
         }
         object["delete_orders"] = deleteOrders.map { ["id": $0.id, "action": $0.action, "state": $0.state,
-                                                      "created_at": iso($0.createdAt)] as [String: Any] }
+                                                      "created_at": iso($0.createdAt), "order_id": optional($0.orderID),
+                                                      "message": optional($0.message)] as [String: Any] }
         return object
     }
 

@@ -287,7 +287,8 @@ struct BenchOrdersCommand: AsyncParsableCommand {
             case .credentialPolicy, .movePhone, .moveLine:
                 // Not in the benchmark's add orders (no credential policy, no move): their reads are not replayed.
                 calls.append(.write(call))
-            case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+            case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
+             .removeRemoteDestinationProfile, .removeDeviceProfile:
                 // Delete orders are not benchmarked.
                 continue
             }

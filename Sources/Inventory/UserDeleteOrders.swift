@@ -27,7 +27,7 @@ enum UserDeleteSQL {
     /// What the user holds on the devices: each service with its object's uuid.
     static let targets = Statement("user_delete_targets", """
         SELECT service_type, device, object_type, object_key, uuid, detail::text AS detail FROM user_services
-         WHERE lower(user_id) = lower($1) AND service_type IN ('phone', 'line', 'voicemail')
+         WHERE lower(user_id) = lower($1) AND service_type IN ('phone', 'line', 'voicemail', 'remote_destination', 'remote_destination_profile', 'em_access')
          ORDER BY service_type, device, object_key
         """)
     /// The call processors whose user synchronization read the end user.

@@ -9,7 +9,7 @@ enum UserSQL {
         """)
     static let userList = Statement("user_list", "SELECT * FROM users WHERE domain = $1 ORDER BY user_id")
     static let userOpenOrders = Statement("user_open_orders", """
-        SELECT id, action, state, created_at FROM user_delete_orders WHERE user_id = $1 ORDER BY id
+        SELECT id, action, state, created_at, order_id, message FROM user_delete_orders WHERE user_id = $1 ORDER BY id
         """)
     static let syncLogGet = Statement("sync_log_get", """
         SELECT job_id, started_at, finished_at, outcome FROM sync_logs WHERE sync_type = $1 AND target = $2

@@ -53,6 +53,9 @@ public struct UserDeleteOrder: Sendable, Equatable {
     public var action: String
     public var state: String
     public var createdAt: Date
+    /// The order of the engine that runs it (kind delete), once planned; why it failed.
+    public var orderID: Int64? = nil
+    public var message: String? = nil
 }
 
 /// The detailed log of the latest synchronization of one kind for one target.
@@ -87,7 +90,8 @@ public struct UserStore: Sendable {
     public func userDeleteOrders(userID: String) async throws -> [UserDeleteOrder] {
         try await connection.query(UserSQL.userOpenOrders, [userID]).map { row in
             UserDeleteOrder(id: try row.decode("id"), action: try row.decode("action"), state: try row.decode("state"),
-                            createdAt: try row.decode("created_at"))
+                            createdAt: try row.decode("created_at"), orderID: try row.decodeIfPresent("order_id"),
+                            message: try row.decodeIfPresent("message"))
         }
     }
 

@@ -153,6 +153,15 @@ public enum DeleteOrders {
                 PlannedCall("DELETE /vmrest/users/\(box.uuid ?? "{ObjectId}")", values),
             ]))
         }
+        // Single Number Reach and Extension Mobility: destinations, then their profiles, then device profiles.
+        for (type, name, operation, owner) in Self.mobilityRemovals {
+            for target in cpTargets where target.serviceType == type {
+                var values = [CallField(type == "remote_destination" ? "destination" : "name", target.key)]
+                if let owner { values.append(CallField(owner, userID)) }
+                if let uuid = target.uuid { values.append(CallField("uuid", uuid)) }
+                steps.append(PlannedStep(name: name, device: cp, calls: [PlannedCall(operation, values)]))
+            }
+        }
         for phone in phones {
             var values = [CallField("name", phone.key), CallField("ownerUserName", userID)]
             if let uuid = phone.uuid { values.append(CallField("uuid", uuid)) }
@@ -164,11 +173,20 @@ public enum DeleteOrders {
             steps.append(PlannedStep(name: .removeLine, device: cp, calls: [PlannedCall("removeLine", values)]))
         }
         steps.append(PlannedStep(name: .removeUser, device: cp, calls: [PlannedCall("removeUser", [CallField("userid", userID)])]))
+        let mobility = cpTargets.filter { target in Self.mobilityRemovals.contains { $0.0 == target.serviceType } }.count
         let summary = everything
-            ? "\(phones.count) phone(s), \(lines.count) line(s), \(voicemail.count) mailbox(es) and the end user from '\(cp)'; the user record"
+            ? "\(phones.count) phone(s), \(lines.count) line(s), \(voicemail.count) mailbox(es)\(mobility > 0 ? ", \(mobility) mobility object(s)" : "") and the end user from '\(cp)'; the user record"
             : "the end user from '\(cp)' (its services stay); the user record"
         return Plan(callProcessor: cp, messageProcessor: mailboxes.first, steps: steps, summary: summary)
     }
+
+    /// The mobility services a delete order removes: service type, step, operation, and the field
+    /// naming the object's user (checked before the removal), if it has one.
+    static let mobilityRemovals: [(String, StepName, String, String?)] = [
+        ("remote_destination", .removeRemoteDestination, "removeRemoteDestination", "ownerUserId"),
+        ("remote_destination_profile", .removeRemoteDestinationProfile, "removeRemoteDestinationProfile", "userId"),
+        ("em_access", .removeDeviceProfile, "removeDeviceProfile", nil),
+    ]
 
     /// A line's key as AXL names it: its number and partition (the service's detail, else its key `number/partition`).
     static func lineKey(_ line: UserDeleteTarget) -> [CallField] {
@@ -238,6 +256,14 @@ extension OrderSaga {
         case .removeLine:
             return ("getLine", "line", [("pattern", values.text("pattern") ?? ""), ("routePartitionName", values.text("routePartitionName") ?? "")],
                     ["pattern", "routePartitionName", "description", "alertingName", "shareLineAppearanceCssName", "voiceMailProfileName"])
+        case .removeRemoteDestination:
+            return ("getRemoteDestination", "remoteDestination", [("destination", values.text("destination") ?? "")],
+                    ["name", "destination", "ownerUserId", "remoteDestinationProfileName", "isMobilePhone", "enableMobileConnect"])
+        case .removeRemoteDestinationProfile:
+            return ("getRemoteDestinationProfile", "remoteDestinationProfile", [("name", values.text("name") ?? "")],
+                    ["name", "description", "userId", "devicePoolName", "callingSearchSpaceName"])
+        case .removeDeviceProfile:
+            return ("getDeviceProfile", "deviceProfile", [("name", values.text("name") ?? "")], ["name", "description", "product", "protocol"])
         default:
             return ("getUser", "user", [("userid", values.text("userid") ?? "")],
                     ["userid", "firstName", "lastName", "mailid", "department", "presenceGroupName"])
@@ -259,9 +285,10 @@ extension OrderSaga {
         if let planned = call.values.text("uuid"), let uuid, Self.bareUUID(planned) != Self.bareUUID(uuid) {
             throw StepFailure("\(item) \(name) on \(step.device) is not the one the plan saw (uuid \(uuid), planned \(planned)): left untouched")
         }
-        if let owner = call.values.text("ownerUserName"), let found = found.child("ownerUserName")?.text, !found.isEmpty,
-           found.lowercased() != owner.lowercased() {
-            throw StepFailure("\(item) \(name) on \(step.device) belongs to '\(found)' now, not '\(owner)': left untouched")
+        for tag in ["ownerUserName", "ownerUserId", "userId"] {
+            if let owner = call.values.text(tag), let found = found.child(tag)?.text, !found.isEmpty, found.lowercased() != owner.lowercased() {
+                throw StepFailure("\(item) \(name) on \(step.device) belongs to '\(found)' now, not '\(owner)': left untouched")
+            }
         }
         step.beforeImage = Self.image(of: found, like: tags.map { CallField($0, "") }) + (uuid.map { [CallField("uuid", $0)] } ?? [])
         try await fence(&step)
@@ -300,6 +327,19 @@ extension OrderSaga {
         }
     }
 
+    static func mobilityRemoval(_ name: StepName) -> (String, StepName, String, String?) {
+        DeleteOrders.mobilityRemovals.first { $0.1 == name }!
+    }
+
+    /// The inventory's object type of what a mobility removal removes.
+    static func inventoryType(_ name: StepName) -> String {
+        switch name {
+        case .removeRemoteDestination: return "RemoteDestination"
+        case .removeRemoteDestinationProfile: return "RemoteDestinationProfile"
+        default: return "DeviceProfile"
+        }
+    }
+
     static func bareUUID(_ text: String) -> String {
         text.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
     }
@@ -324,7 +364,7 @@ extension OrderSaga {
     /// Why an undo left a step untouched, for the step and the order.
     static func undoConflictReason(_ step: OrderStep) -> String {
         switch step.name {
-        case .removeVoicemail, .removePhone, .removeLine, .removeUser:
+        case .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination, .removeRemoteDestinationProfile, .removeDeviceProfile:
             return "removed from \(step.device) by the delete order: not re-added (what it removed is the step's before-image)"
         default:
             return "changed on \(step.device) since the order wrote it: left untouched"
@@ -351,6 +391,10 @@ extension OrderSaga {
             case .removeVoicemail:
                 removed.append(OrderedService(serviceType: "voicemail", device: step.device, objectType: "VoiceMailInfo",
                                               objectKey: values.text("Alias") ?? "", uuid: nil, attributes: "{}", detail: "{}"))
+            case .removeRemoteDestination, .removeRemoteDestinationProfile, .removeDeviceProfile:
+                let (type, _, _, _) = Self.mobilityRemoval(step.name)
+                removed.append(OrderedService(serviceType: type, device: step.device, objectType: Self.inventoryType(step.name),
+                                              objectKey: values.text("destination") ?? values.text("name") ?? "", uuid: nil, attributes: "{}", detail: "{}"))
             case .removeUser:
                 userRemoved = true
             default:

@@ -282,7 +282,8 @@ public struct OrderSaga {
         case .reset:
             try await fence(&step)
             try await write(step.calls[0])
-        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
+             .removeRemoteDestinationProfile, .removeDeviceProfile:
             try await forwardDelete(&step, resumed: resumed)
         }
     }
@@ -651,7 +652,8 @@ public struct OrderSaga {
             return .undone
         case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
             return try await undoUpdate(step, drifted: &drifted)
-        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
+             .removeRemoteDestinationProfile, .removeDeviceProfile:
             return try await undoDelete(step)
         }
     }
@@ -689,7 +691,8 @@ public struct OrderSaga {
         case .movePhone, .moveLine:
             guard let before = step.beforeImage else { return nil }
             return PlannedCall(step.calls[0].operation, Array(step.calls[0].values.prefix(updateTarget(step.name).keyCount)) + before)
-        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser:
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
+             .removeRemoteDestinationProfile, .removeDeviceProfile:
             return nil  // only add orders are canceled
         }
     }

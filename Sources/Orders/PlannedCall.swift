@@ -161,6 +161,12 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     case removePhone = "remove_phone"
     /// removeLine of a delete order: a line of the user, by the uuid read.
     case removeLine = "remove_line"
+    /// removeRemoteDestination of a delete order: a Single Number Reach destination the user still owns.
+    case removeRemoteDestination = "remove_remote_destination"
+    /// removeRemoteDestinationProfile of a delete order: the user's remote destination profile.
+    case removeRemoteDestinationProfile = "remove_remote_destination_profile"
+    /// removeDeviceProfile of a delete order: the user's Extension Mobility device profile.
+    case removeDeviceProfile = "remove_device_profile"
     /// removeUser of a delete order: the end user, last.
     case removeUser = "remove_user"
 }

@@ -71,7 +71,10 @@ struct UsersCommand: AsyncParsableCommand {
             if let dn = user.directoryDN { lines.append(("directory dn", dn)) }
             lines.append(("enabled", user.enabled ? "yes" : "no (disabled in the directory)"))
             lines.append(("state", user.state + (user.staleSince.map { " since \(Output.shortTime($0))" } ?? "")))
-            for order in orders { lines.append(("delete order", "\(order.id) \(order.action) \(order.state)")) }
+            for order in orders {
+                lines.append(("delete order", "\(order.id) \(order.action) \(order.state)" + (order.orderID.map { " (order \($0))" } ?? "")
+                                  + (order.message.map { ": \($0)" } ?? "")))
+            }
             lines.append(("created", Output.shortTime(user.createdAt)))
             lines.append(("updated", Output.shortTime(user.updatedAt)))
             if user.caseClash {

@@ -106,6 +106,8 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertTrue(try state().contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0002") }, "the phone is still there")
         await assertEqual(try await sql("SELECT state FROM users WHERE user_id = 'user000002'")[0].decode("state", as: String.self), "deleting")
         await assertEqual(try await request(of: "user000002").state, "failed")
+        let shown = try ucp(["user", "show", "user000002"]).stdout
+        XCTAssertTrue(shown.contains("delete_user_and_services failed (order \(failed.id)): order \(failed.id) failed: step remove_phone: "), shown)
         let failure = try ldapSync()
         XCTAssertTrue(failure.contains("Deletion of User and associated services failed for the following users: UserId, OrderId, Status"), failure)
         XCTAssertTrue(failure.contains("user000002, \(failed.id), failed"), failure)
@@ -113,13 +115,20 @@ final class DeleteOrderTests: OrderTestCase {
     }
 
     /// "Delete user, but keep services": the end user goes from Unified CM and the user record from
-    /// the inventory; the phone and line stay on the device.
+    /// the inventory; the phone and line stay on the device. Maintenance mode holds the order back.
     func testDeleteUserKeepServicesRemovesOnlyTheEndUser() async throws {
         try await prepareDirectory(action: "delete-user-keep-services")
         let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
         await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        _ = try sim.control("calls?clear=1")
         try slapd.reload(users: (1...4).map(DirectoryFixture.user))
+        // Maintenance mode holds the delete order back like every order; once it ends, the order runs.
+        try ucp(["maintenance", "on"])
         try ldapSync()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        await assertEqual(try await request(of: "jdoe").state, "pending", "held back by maintenance mode")
+        XCTAssertEqual(try writes(), [])
+        try ucp(["maintenance", "off"])
         let deleted = try await endedDeleteOrder(of: "jdoe")
         XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
         await assertEqual(try await steps(deleted.id).map(\.name), [.removeUser])
@@ -269,5 +278,23 @@ final class DeleteOrderTests: OrderTestCase {
         let nothing = try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [], areaProcessor: nil, userOnDevices: [])
         XCTAssertEqual(nothing.steps, [])
         XCTAssertNil(nothing.callProcessor)
+    }
+
+    /// Single Number Reach: a user's remote destination and its profile are removed (destination
+    /// first), each checked to be still the user's, with the phone, line and end user: the devices as
+    /// before the user's add order.
+    func testSingleNumberReachIsRemovedWithTheUser() async throws {
+        try await prepare()
+        let before = try state()
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('snr1', 'Cisco', 'manual', 'Snr', 'Test')")
+        let extra = "single_number_reach:\n  destination: \"+15550001111\"\n"
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("snr1.yaml", user: "snr1", phone: "SEP00EE00FF0003", voicemail: false, extra: extra), "--wait"]))
+        await assertEqual(try await order(id).state, "succeeded")
+        try await queueDelete("snr1")
+        let deleted = try await endedDeleteOrder(of: "snr1")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        await assertEqual(try await steps(deleted.id).map(\.name),
+                          [.disassociate, .removeRemoteDestination, .removeRemoteDestinationProfile, .removePhone, .removeLine, .removeUser])
+        XCTAssertEqual(try state(), before)
     }
 }
