@@ -36,29 +36,30 @@ enum OrderInventorySQL {
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
         """)
-    /// One object an order made, as a user sync would have read it. $5 attributes (JSON), $6 the job.
+    /// One object an order made, as the sync that reads its type (kind $7: user, or infra for a
+    /// device profile) would have read it. $5 attributes (JSON), $6 the job.
     static let objectRecord = Statement("order_inventory_object_record", """
         INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
-        VALUES ($1, 'user', $2, $3, $4, $5::jsonb, $6)
+        VALUES ($1, $7, $2, $3, $4, $5::jsonb, $6)
         ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
            SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
                seen_by = excluded.seen_by, removed_at = NULL
         """)
     /// One service of the user, placed in the order's area. $1 user, $2 service type, $3 device,
-    /// $4 object type, $5 key, $6 uuid, $7 domain, $8 area, $9 detail (JSON).
+    /// $4 object type, $5 key, $6 uuid, $7 domain, $8 area, $9 detail (JSON), $10 the sync kind.
     static let serviceRecord = Statement("order_inventory_service_record", """
         INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
-        VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, $8, $9::jsonb)
+        VALUES ($1, $2, $3, $10, $4, $5, $6, $7, $8, $9::jsonb)
         ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
            SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
                detail = excluded.detail, updated_at = clock_timestamp()
         """)
-    /// An object a cancel order removed: gone from the device, so gone from the user's services.
+    /// An object a cancel order removed: gone from the device, so gone from the user's services. $4 the sync kind.
     static let objectRemoved = Statement("order_inventory_object_removed", """
         WITH gone AS (
-            DELETE FROM user_services WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3))
+            DELETE FROM user_services WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3))
         UPDATE device_objects SET removed_at = clock_timestamp()
-         WHERE device = $1 AND sync_kind = 'user' AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
+         WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
         """)
     /// The user placed in the order's area: always for a move ($3 true), else only a user not placed
     /// yet. $1 user, $2 area.
@@ -86,6 +87,8 @@ public struct OrderedService: Sendable, Equatable {
     public var attributes: String
     /// What the user record shows for the service (JSON object).
     public var detail: String
+    /// The sync that reads the object: user, or infra (a device profile).
+    public var syncKind = "user"
 
     public init(serviceType: String, device: String, objectType: String, objectKey: String, uuid: String?, attributes: String, detail: String) {
         self.serviceType = serviceType
@@ -143,9 +146,10 @@ public struct OrderInventoryStore: Sendable {
         public func servicesRecord(_ services: [OrderedService], userID: String, domain: String, serviceArea: String, jobID: Int64) throws {
             for service in services {
                 try session.query(OrderInventorySQL.objectRecord, [service.device, service.objectType, service.objectKey, service.uuid,
-                                                                   service.attributes, jobID])
+                                                                   service.attributes, jobID, service.syncKind])
                 try session.query(OrderInventorySQL.serviceRecord, [userID, service.serviceType, service.device, service.objectType,
-                                                                    service.objectKey, service.uuid, domain, serviceArea, service.detail])
+                                                                    service.objectKey, service.uuid, domain, serviceArea, service.detail,
+                                                                    service.syncKind])
             }
         }
 
@@ -159,7 +163,7 @@ public struct OrderInventoryStore: Sendable {
         /// Forgets objects a cancel order removed from the device.
         public func objectsRemoved(_ services: [OrderedService]) throws {
             for service in services {
-                try session.query(OrderInventorySQL.objectRemoved, [service.device, service.objectType, service.objectKey])
+                try session.query(OrderInventorySQL.objectRemoved, [service.device, service.objectType, service.objectKey, service.syncKind])
             }
         }
     }

@@ -799,9 +799,20 @@ public struct OrderSaga {
                                            detail: json(["name": name, "product": attributes["product"] ?? "", "device_pool": attributes["devicePoolName"] ?? "",
                                                          "location": attributes["locationName"] ?? "", "description": attributes["description"] ?? ""])))
         }
-        // Single Number Reach: the remote destination profile and the destination, as the user sync
-        // reads them. (The Extension Mobility device profile is read by the infrastructure sync:
-        // the next one records it, and the domain sync then counts it as Extension Mobility access.)
+        // Extension Mobility access: the device profile, as the infrastructure sync reads it (its
+        // services left out: the domain sync counts a profile without any as EM access, and the
+        // next infrastructure sync reads them). Single Number Reach: the remote destination profile
+        // and the destination, as the user sync reads them.
+        if let profile = steps.first(where: { $0.name == .emProfile }), let fields = profile.calls.first?.values["deviceProfile"]?.children {
+            let name = fields.text("name") ?? ""
+            let attributes = Dictionary(uniqueKeysWithValues: ["name", "description", "product", "protocol", "phoneTemplateName", "loginUserId"]
+                .compactMap { tag in fields.text(tag).map { (tag, $0) } })
+            var service = OrderedService(serviceType: "em_access", device: order.callProcessor, objectType: "DeviceProfile", objectKey: name,
+                                         uuid: profile.createdUUID, attributes: json(attributes),
+                                         detail: json(["name": name, "product": attributes["product"] ?? "", "description": attributes["description"] ?? ""]))
+            service.syncKind = "infra"
+            services.append(service)
+        }
         // Each as (step, item, service type, inventory type, key, the attributes kept, detail → attribute).
         let mobility: [(StepName, String, String, String, String, [String], [(String, String)])] = [
             (.snrProfile, "remoteDestinationProfile", "remote_destination_profile", "RemoteDestinationProfile", "name",

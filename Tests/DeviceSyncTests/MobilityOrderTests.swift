@@ -87,8 +87,8 @@ final class MobilityOrderTests: OrderTestCase {
                                                 "remoteDestinationProfileName=RDP_jdoe"]), after.joined(separator: "\n"))
         let services = try await sql("SELECT service_type || ' ' || object_key AS s FROM user_services WHERE user_id = 'jdoe' ORDER BY 1")
             .map { try $0.decode("s", as: String.self) }
-        XCTAssertEqual(services, ["line 4000/PT_Internal", "phone SEP00AA00BB0001", "remote_destination +15551234567",
-                                  "remote_destination_profile RDP_jdoe", "voicemail jdoe"])
+        XCTAssertEqual(services, ["em_access UDP_jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001", "remote_destination +15551234567",
+                                  "remote_destination_profile RDP_jdoe", "voicemail jdoe"], "the user record shows them without a sync")
 
         let cancel = try ucp(["order", "cancel", String(id), "--wait"])
         XCTAssertTrue(cancel.stdout.contains("succeeded"), cancel.stdout)
