@@ -278,7 +278,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                 let (operation, item) = step.name == .emPhone ? ("getPhone", "phone") : ("getUser", "user")
                 calls.append(.get(operation: operation, keys: [(key.name, key.value.text ?? "")], item: item, tags: call.values.dropFirst().map(\.name)))
                 if let after = step.afterImage, after != step.beforeImage { calls.append(.write(PlannedCall(call.operation, [key] + after))) }
-            case .snrUser, .imPresence:
+            case .snrUser, .imPresence, .conferenceNow:
                 calls.append(.get(operation: "getUser", keys: [("userid", call.values.text("userid") ?? "")], item: "user",
                                   tags: call.values.dropFirst().map(\.name)))
                 if step.afterImage != step.beforeImage { calls.append(.write(call)) }

@@ -50,7 +50,11 @@ final class SimulatedData: Sendable {
     /// generated device profiles name "Extension Mobility", served at the EMAppServlet either way).
     /// Fields typed `axlapi:boolean` that an object may leave unset (answered as false).
     static let booleanFields: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable",
-                                             "isMobilePhone", "enableMobileConnect", "enterpriseSubscription"]
+                                             "isMobilePhone", "enableMobileConnect", "enterpriseSubscription",
+                                             "enableUserToHostConferenceNow"]
+
+    /// The user's Conference Now fields (RUser, AXLSoap.xsd 12.5): unset on every generated user.
+    static let conferenceNowFields = ["enableUserToHostConferenceNow", "attendeesAccessCode"]
 
     static let ipPhoneServiceFields = ["serviceName", "asciiServiceName", "serviceDescription", "serviceUrl", "serviceCategory",
                                        "serviceType", "enterpriseSubscription"]
@@ -62,7 +66,8 @@ final class SimulatedData: Sendable {
                                "callForwardNotRegistered", "callForwardNotRegisteredInt"]
 
     static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
-        if axlName == "User" { return CredentialPolicies.withFields(fields) }
+        // What the conferencing step writes, last in RUser (after telephoneNumber, AXLSoap.xsd 12.5).
+        if axlName == "User" { return CredentialPolicies.withFields(fields) + conferenceNowFields }
         // What the Extension Mobility and Single Number Reach steps write, in the schema's places.
         if axlName == "Phone" { return inserted("enableExtensionMobility", before: "ownerUserName", in: fields) }
         if axlName == "RemoteDestinationProfile" { return inserted("description", before: "callingSearchSpaceName", in: fields) }
@@ -171,6 +176,7 @@ enum UserData {
                 "imAndPresenceEnable": homeCluster && index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
                 "telephoneNumber": "+1408555" + padded(index % 10000, 4),
                 "passwordCredentials": CredentialPolicies.defaultName, "pinCredentials": CredentialPolicies.defaultName,
+                "enableUserToHostConferenceNow": "false",
             ], names: devices))
             licenses.append(object(licensed, [
                 "userId": id, "firstName": first, "lastName": last, "snrEnabled": hasRemoteDestination(index) ? "true" : "false",

@@ -21,6 +21,8 @@ import Yams
 ///   destination: "+15551234567"
 /// im_and_presence:         # optional: this cluster the user's home cluster, IM&P on, the service profile
 ///   service_profile: SP_Jabber
+/// conference_now:          # optional: the user may host Conference Now, with this attendee access code
+///   access_code: "1234"
 /// ```
 public struct OrderRequest: Sendable, Equatable, Codable {
     public var domain: String
@@ -42,6 +44,8 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     public var singleNumberReach: String?
     /// Service profile and IM and Presence (seed 000 step 10): the user's service profile.
     public var imPresence: String?
+    /// Conferencing (seed 000 step 8): the attendee access code of the user's Conference Now meetings.
+    public var conferenceNow: String?
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",
@@ -69,7 +73,7 @@ public struct OrderRequest: Sendable, Equatable, Codable {
 /// and the file's line; nothing is looked up in the database here (the planner does that).
 public enum OrderFile {
     static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
-                            "extension_mobility", "single_number_reach", "im_and_presence"]
+                            "extension_mobility", "single_number_reach", "im_and_presence", "conference_now"]
     static let phoneFields = ["name", "model"]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
@@ -213,6 +217,10 @@ public enum OrderFile {
                 objectNameProblem(name, what: "a service profile's name")
             }
         }
+        if let node = values["conference_now"] {
+            request.conferenceNow = try single(node, "conference_now", "access_code", example: "\"1234\"", in: &request,
+                                               problem: accessCodeProblem)
+        }
     }
 
     /// The one value of a mapping with one field (`single_number_reach: {destination: …}`), checked
@@ -249,6 +257,17 @@ public enum OrderFile {
     public static func destinationProblem(_ number: String) -> String? {
         guard number.range(of: #"^\+?[0-9]{3,24}$"#, options: .regularExpression) != nil else {
             return "\(InputError.quoted(number)) must be a phone number: 3 to 24 digits, optionally after '+' (e.g. +15551234567)"
+        }
+        return nil
+    }
+
+    /// The attendee access code's lengths (Unified CM's End User page: a numeric code of 3 to 10 digits).
+    public static let accessCodeLengths = 3...10
+
+    /// Why `code` cannot be a Conference Now attendee access code (digits only, 3 to 10 of them), or nil.
+    public static func accessCodeProblem(_ code: String) -> String? {
+        guard accessCodeLengths.contains(code.count), code.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            return "\(InputError.quoted(code)) must be an attendee access code: \(accessCodeLengths.lowerBound) to \(accessCodeLengths.upperBound) digits (e.g. \"1234\")"
         }
         return nil
     }

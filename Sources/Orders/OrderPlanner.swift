@@ -125,9 +125,15 @@ public enum OrderPlanner {
             steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))
         }
 
-        // 6. Extension Mobility, Single Number Reach, IM and Presence (seed 000 steps 7, 9, 10), before the reset.
+        // 6. Extension Mobility, conferencing, Single Number Reach, IM and Presence (seed 000 steps 7 to 10), before the reset.
         if request.extensionMobility {
             steps += extensionMobilitySteps(request, inputs, name: name, marker: marker)
+        }
+        if let code = request.conferenceNow {
+            // Conferencing (seed 000 step 8): the user may host Conference Now, attendees enter this code.
+            steps.append(PlannedStep(name: .conferenceNow, device: cp, calls: [PlannedCall("updateUser", [
+                CallField("userid", user.userID), CallField("enableUserToHostConferenceNow", "true"), CallField("attendeesAccessCode", code),
+            ])]))
         }
         if let destination = request.singleNumberReach {
             steps += singleNumberReachSteps(destination, inputs, name: name, marker: marker)

@@ -263,7 +263,7 @@ public struct OrderSaga {
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
-        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
+        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow:
             let (operation, item, keys) = Self.updateTarget(step.name)
             try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
         case .emService: try await forwardService(&step)
@@ -426,7 +426,7 @@ public struct OrderSaga {
     /// leading values of its call are the key (the rest are the fields it sets).
     static func updateTarget(_ name: StepName) -> (get: String, item: String, keyCount: Int) {
         switch name {
-        case .credentialPolicy, .snrUser, .imPresence: return ("getUser", "user", 1)
+        case .credentialPolicy, .snrUser, .imPresence, .conferenceNow: return ("getUser", "user", 1)
         case .movePhone: return ("getPhone", "phone", 1)
         default: return ("getLine", "line", 2)
         }
@@ -435,7 +435,7 @@ public struct OrderSaga {
     /// The object an update step changes, for drift: later undos leave a drifted object alone.
     static func updatedObject(_ name: StepName) -> StepName {
         switch name {
-        case .credentialPolicy, .associate, .emUser, .snrUser, .imPresence: return .user
+        case .credentialPolicy, .associate, .emUser, .snrUser, .imPresence, .conferenceNow: return .user
         case .movePhone, .emPhone: return .phone
         default: return .line
         }
@@ -650,7 +650,7 @@ public struct OrderSaga {
             try await fenceUndo(step)
             try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
             return .undone
-        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence:
+        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow:
             return try await undoUpdate(step, drifted: &drifted)
         case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
              .removeRemoteDestinationProfile, .removeDeviceProfile:
@@ -672,7 +672,7 @@ public struct OrderSaga {
         case .emPhone:
             guard !phoneCreated, let before = step.beforeImage else { return nil }
             return PlannedCall("updatePhone", Array(step.calls[0].values.prefix(1)) + before)
-        case .emUser, .snrUser, .imPresence:
+        case .emUser, .snrUser, .imPresence, .conferenceNow:
             guard !userCreated, let before = step.beforeImage else { return nil }
             return PlannedCall("updateUser", Array(step.calls[0].values.prefix(1)) + before)
         case .user: return step.createdUUID.map { PlannedCall("removeUser", [CallField("uuid", $0)]) }
@@ -880,7 +880,8 @@ extension OrderDevices {
     }
 
     /// The boolean fields the steps read (typed `axlapi:boolean` in AXLSoap.xsd 12.5).
-    static let booleanTags: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable"]
+    static let booleanTags: Set<String> = ["enableExtensionMobility", "enableMobility", "homeCluster", "imAndPresenceEnable",
+                                           "enableUserToHostConferenceNow"]
 
     /// The write itself (AXL, or CUPI for a Unity Connection user), as planned: no gate, no fence
     /// (the saga's `write` holds them; the benchmark's bare client calls this directly).

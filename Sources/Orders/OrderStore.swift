@@ -189,7 +189,8 @@ public struct OrderStore: Sendable {
     /// Refuses Extension Mobility or Single Number Reach whose objects the call processor already has
     /// (as its syncs read it): the user's device profile, remote destination profile, the number as
     /// a remote destination; IM and Presence with a service profile the call processor lacks, or for
-    /// a user another call processor of the inventory is the home cluster of. Returns the call processor's address (the login service's URL host).
+    /// a user another call processor of the inventory is the home cluster of; Conference Now on a call
+    /// processor without a Conference Now number. Returns the call processor's address (the login service's URL host).
     func mobilityProblems(_ request: OrderRequest, user: User, device cp: String) async throws -> String {
         let inventory = OrderInventoryStore(connection)
         if request.extensionMobility {
@@ -217,6 +218,10 @@ public struct OrderStore: Sendable {
             if !others.isEmpty {
                 throw request.refusal("im_and_presence", "'\(others.joined(separator: "', '"))' is already the home cluster of '\(user.userID)' (IM and Presence needs exactly one)")
             }
+        }
+        if request.conferenceNow != nil, !(try await inventory.objectTypePresent(device: cp, type: "ConferenceNow")) {
+            // A user can host Conference Now only where a Conference Now number exists (addConferenceNow, infrastructure).
+            throw request.refusal("conference_now", "'\(cp)' has no Conference Now number (as its infrastructure synchronization read it): add one on Unified CM and synchronize its infrastructure")
         }
         guard request.extensionMobility else { return "" }
         return try await DeviceStore(connection).deviceGet(name: cp)?.settings.address ?? ""

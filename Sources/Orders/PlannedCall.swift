@@ -151,6 +151,10 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     /// Service profile and IM and Presence (seed 000 step 10, §A.1 12): updateUser homeCluster,
     /// imAndPresenceEnable and serviceProfile (before-image kept).
     case imPresence = "im_presence"
+    /// Conferencing (seed 000 step 8, §A.1 10): updateUser enableUserToHostConferenceNow and
+    /// attendeesAccessCode (before-image kept); refused at plan time when the call processor has no
+    /// Conference Now number.
+    case conferenceNow = "conference_now"
     /// updateUser of a delete order (DeleteOrders.swift): the user's phones taken off its devices
     /// and its primary extension cleared when it is one of the lines removed; first, so nothing is
     /// removed while still associated.
