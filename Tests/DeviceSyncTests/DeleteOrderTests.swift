@@ -152,9 +152,9 @@ final class DeleteOrderTests: OrderTestCase {
     }
 
     /// A manual user with an add order (phone, line, mailbox); returns its phone and line.
-    func provisioned(_ user: String, phone: String) async throws -> String {
+    func provisioned(_ user: String, phone: String, line: String? = nil) async throws -> String {
         _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('\(user)', 'Cisco', 'manual', 'Delete', 'Test')")
-        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("\(user).yaml", user: user, phone: phone), "--wait"]))
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile("\(user).yaml", user: user, phone: phone, line: line), "--wait"]))
         let added = try await order(id)
         XCTAssertEqual(added.state, "succeeded")
         return added.line ?? "?"
@@ -210,7 +210,10 @@ final class DeleteOrderTests: OrderTestCase {
             for mode in ["stall", "hold"] {
                 run += 1
                 let user = "crash\(run)", phone = String(format: "SEP00CC00DD%04d", run)
-                let line = try await provisioned(user, phone: phone)
+                // Each run its own number: the killed worker's stalled call still acts on devsim after
+                // the run (as on a real device), and devsim gives an object re-added under the same key
+                // the same uuid, so a reused number would be removed under the next run's feet.
+                let line = try await provisioned(user, phone: phone, line: String(4000 + run))
                 try fault("clear=1&pause-seconds=3&\(mode)=\(operation):1")
                 _ = try sim.control("calls?clear=1")
                 try await queueDelete(user)
