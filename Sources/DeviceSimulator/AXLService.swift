@@ -74,7 +74,7 @@ struct AXLService {
             writer.raw("<return><broken attribute=\"unterminated></return")
             return try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
         }
-        let (verb, typeName) = AXLService.split(operation)
+        let (_, typeName) = AXLService.split(operation)
         if let faultType = options.faultType, typeName.lowercased() == faultType.lowercased() {
             return try sendFault(AXLFault(code: 5000, message: "Simulated failure reading \(typeName)", operation: operation), version: version, responder)
         }
