@@ -144,7 +144,7 @@ enum OrderOutput {
     /// A plan's calls, one a line, numbered by step.
     static func planLines(_ steps: [PlannedStep]) -> [String] {
         steps.enumerated().flatMap { index, step in
-            step.calls.map { "\(index + 1). \(pad(step.name.rawValue, 15))\(pad(step.device, 14))\($0.rendered)" }
+            step.calls.map { "\(index + 1). \(pad(step.name.rawValue, stepNameWidth))\(pad(step.device, 14))\($0.rendered)" }
         }
     }
 
@@ -158,7 +158,7 @@ enum OrderOutput {
             if let started = step.startedAt, let finished = step.finishedAt {
                 took = String(format: " %.0f ms", max(0, finished.timeIntervalSince(started)) * 1000)
             }
-            var text = "  \(step.position). " + pad(step.name.rawValue, 15) + pad(step.state, 10) + pad(step.device, 14)
+            var text = "  \(step.position). " + pad(step.name.rawValue, stepNameWidth) + pad(step.state, 10) + pad(step.device, 14)
             text += step.calls.map(\.rendered).joined(separator: "; ") + took
             if step.adopted { text += " (adopted)" }
             if let uuid = step.createdUUID { text += " uuid \(uuid)" }
@@ -189,3 +189,6 @@ enum OrderOutput {
         }
     }
 }
+
+/// The step column of plans and order details: as wide as the longest step name, so rows stay aligned.
+let stepNameWidth = StepName.allCases.map(\.rawValue.count).max()! + 1
