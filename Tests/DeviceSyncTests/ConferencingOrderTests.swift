@@ -163,23 +163,13 @@ final class ConferencingOrderTests: OrderTestCase {
         ]
         _ = try sim.control("calls?clear=1")
         for (path, expected) in cases {
-            for command in ["plan", "submit"] {
-                let result = try harness.ucp(["order", command, "-f", path])
-                XCTAssertEqual(result.status, 64, "\(expected): \(result.stdout)\(result.stderr)")
-                XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(command): \(result.stderr)")
-                XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)")
-            }
+            try assertRefused(path, expected)
         }
         // The call processor has no Conference Now number any more (as its infrastructure sync reads it).
         _ = try await sql("UPDATE device_objects SET removed_at = now() WHERE device = 'TestCCM' AND object_type = 'ConferenceNow'")
         cases = [(try orderFile("n.yaml", extra: conferencing()), "conference_now (n.yaml line 9): 'TestCCM' has no Conference Now number")]
         for (path, expected) in cases {
-            for command in ["plan", "submit"] {
-                let result = try harness.ucp(["order", command, "-f", path])
-                XCTAssertEqual(result.status, 64, "\(expected): \(result.stdout)\(result.stderr)")
-                XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(command): \(result.stderr)")
-                XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)")
-            }
+            try assertRefused(path, expected)
         }
         let after = try await sql("SELECT count(*)::bigint AS n FROM orders")[0].decode("n", as: Int64.self)
         XCTAssertEqual(after, orders, "nothing written")

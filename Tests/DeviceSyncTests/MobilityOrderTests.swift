@@ -367,12 +367,7 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
         _ = try sim.control("calls?clear=1")
         for (path, expected) in cases {
-            for command in ["plan", "submit"] {
-                let result = try harness.ucp(["order", command, "-f", path])
-                XCTAssertEqual(result.status, 64, "\(expected): \(result.stdout)\(result.stderr)")
-                XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(command): \(result.stderr)")
-                XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)")
-            }
+            try assertRefused(path, expected)
         }
         let after = try await sql("SELECT count(*)::bigint AS n FROM orders")[0].decode("n", as: Int64.self)
         XCTAssertEqual(after, orders, "nothing written")

@@ -95,6 +95,19 @@ class OrderTestCase: XCTestCase {
         try sim.control("calls").split(separator: "\n").map(String.init)
     }
 
+    /// `ucp order plan` and `ucp order submit` of the file at `path` both refused: exit 64 and one
+    /// line on stderr starting with `expected`.
+    func assertRefused(_ path: String, _ expected: String, _ what: String? = nil,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let what = what ?? expected
+        for command in ["plan", "submit"] {
+            let result = try harness.ucp(["order", command, "-f", path])
+            XCTAssertEqual(result.status, 64, "\(what): \(result.stdout)\(result.stderr)", file: file, line: line)
+            XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(what) (\(command)): \(result.stderr)", file: file, line: line)
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(what): one line: \(result.stderr)", file: file, line: line)
+        }
+    }
+
     func writes() throws -> [String] {
         try calls().filter { call in
             !(call.hasPrefix("get") || call.hasPrefix("list") || call.hasPrefix("GET ") || call.hasPrefix("executeSQL"))

@@ -210,12 +210,7 @@ final class OrderTests: OrderTestCase {
         for (text, expected, what) in texts {
             let path = folder + "/bad.yaml"
             try text.write(toFile: path, atomically: true, encoding: .utf8)
-            for command in ["plan", "submit"] {
-                let result = try harness.ucp(["order", command, "-f", path])
-                XCTAssertEqual(result.status, 64, "\(what): \(result.stdout)\(result.stderr)")
-                XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(what) (\(command)): \(result.stderr)")
-                XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(what): one line")
-            }
+            try assertRefused(path, expected, what)
         }
         let ordersAfter = try await sql("SELECT count(*)::bigint AS n FROM orders")[0].decode("n", as: Int64.self)
         let jobsAfter = try await sql("SELECT count(*)::bigint AS n FROM jobs")[0].decode("n", as: Int64.self)
