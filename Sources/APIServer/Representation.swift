@@ -85,6 +85,8 @@ package enum Representation {
                           "at": iso(device.lastTestedAt)] as [String: Any],
             "first_synced_at": iso(device.firstSyncedAt), "created_at": iso(device.createdAt),
             "updated_at": iso(device.updatedAt),
+            // A call processor's LDAP integration as its infrastructure sync last read it (null: not read).
+            "ldap_integrated": optional(device.ldapIntegrated), "ldap_integration_read_at": iso(device.ldapIntegrationReadAt),
         ]
     }
 

@@ -30,6 +30,8 @@ struct DevsimCommand: ParsableCommand {
     @Option(help: "This AXL operation (for example listPhone) answers malformed XML.") var malformedOp: String?
     @Flag(help: "List and get items carry an element the schema does not have.") var unknownElements = false
     @Flag(help: "The users' home cluster is another one (homeCluster false, IM and Presence off).") var notHomeCluster = false
+    @Flag(help: "The Unified CM is LDAP-integrated: getLdapSystem answers syncEnabled true (UDS is refused while one is).") var ldapIntegrated = false
+    @Option(help: "The version getCCMVersion answers (default 12.5.1.11900(146)), e.g. 9.1.2.10000(28) for a Unified CM older than 10.") var cucmVersion: String?
     @Option(help: "A list page over this many rows answers the \"Query request too large\" fault.") var maxRows: Int?
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
     @Option(help: "Changes one listChange answer carries at most (a longer answer is paged).") var changePageSize = 1000
@@ -70,6 +72,8 @@ struct DevsimCommand: ParsableCommand {
         options.malformedOperation = malformedOp
         options.unknownElements = unknownElements
         options.homeCluster = !notHomeCluster
+        options.ldapIntegrated = ldapIntegrated
+        options.cucmVersion = cucmVersion
         options.maxRows = maxRows
         options.changePageSize = changePageSize
         options.changeCacheSize = changeCacheSize

@@ -288,8 +288,8 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                 // Not in the benchmark's add orders (no credential policy, no move): their reads are not replayed.
                 calls.append(.write(call))
             case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
-             .removeRemoteDestinationProfile, .removeDeviceProfile:
-                // Delete orders are not benchmarked.
+             .removeRemoteDestinationProfile, .removeDeviceProfile, .udsUser, .udsHome:
+                // Delete and directory orders are not benchmarked.
                 continue
             }
         }

@@ -106,8 +106,18 @@ struct AXLService {
             var writer = XMLWriter(capacity: 512)
             AXLEnvelope.beginResponse(&writer, version, operation, sequence: sequence)
             writer.raw("<return><componentVersion>")
-            writer.element("version", options.express ? SimulatedProduct.expressVersion : SimulatedProduct.version)
+            writer.element("version", options.express ? SimulatedProduct.expressVersion : options.cucmVersion ?? SimulatedProduct.version)
             writer.raw("</componentVersion></return>")
+            AXLEnvelope.endResponse(&writer, operation)
+            return try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
+        case "getLdapSystem":
+            // XLdapSystem (AXLSoap.xsd 12.5): syncEnabled, then userIdAttribute.
+            var writer = XMLWriter(capacity: 512)
+            AXLEnvelope.beginResponse(&writer, version, operation, sequence: sequence)
+            writer.raw("<return><ldapSystem>")
+            writer.element("syncEnabled", options.ldapIntegrated ? "true" : "false")
+            writer.element("userIdAttribute", "sAMAccountName")
+            writer.raw("</ldapSystem></return>")
             AXLEnvelope.endResponse(&writer, operation)
             return try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
         case "listChange":

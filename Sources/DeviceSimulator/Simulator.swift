@@ -15,6 +15,10 @@ public struct SimulatorOptions: Sendable {
     /// False (`--not-home-cluster`): the users' home cluster is another (homeCluster false, IM and
     /// Presence off) — a cluster that is only the source of users, as the orders benchmark's is.
     public var homeCluster = true
+    /// `--ldap-integrated`: getLdapSystem answers syncEnabled true (an LDAP-integrated Unified CM).
+    public var ldapIntegrated = false
+    /// `--cucm-version`: the version getCCMVersion answers instead of `SimulatedProduct.version`.
+    public var cucmVersion: String?
     /// `--product express`: answers getCCMVersion as a Unified CM Express, and /vmrest/version/product as
     /// a Unity Express.
     public var express = false

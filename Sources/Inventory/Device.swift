@@ -73,6 +73,10 @@ public struct Device: Sendable, Equatable {
     public var lastTestMessage: String?
     public var lastTestedAt: Date?
     public var firstSyncedAt: Date?
+    /// A call processor's LDAP integration as the infrastructure synchronization last read it (AXL
+    /// getLdapSystem syncEnabled); nil when never read (DirectorySource, migration 036).
+    public var ldapIntegrated: Bool?
+    public var ldapIntegrationReadAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -111,6 +115,8 @@ public struct Device: Sendable, Equatable {
         lastTestMessage = try row.decodeIfPresent("last_test_message")
         lastTestedAt = try row.decodeIfPresent("last_tested_at")
         firstSyncedAt = try row.decodeIfPresent("first_synced_at")
+        ldapIntegrated = try row.decodeIfPresent("ldap_integrated")
+        ldapIntegrationReadAt = try row.decodeIfPresent("ldap_integration_read_at")
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
     }

@@ -6,7 +6,7 @@ public enum JobCatalog {
     public static let contracts: [any JobParameters.Type] = [
         InfrastructureSync.self, UserSync.self, DomainSync.self, LDAPSync.self,
         DeviceTest.self, RunSchedule.self, ChangeNotificationPoll.self, OrderRun.self, OrderDeletePlan.self,
-        WriteBackRun.self,
+        WriteBackRun.self, DirectorySync.self,
     ]
 
     /// The contract named `type`, if it is a production job type.

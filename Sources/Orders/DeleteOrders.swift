@@ -266,7 +266,7 @@ extension OrderSaga {
             return ("getDeviceProfile", "deviceProfile", [("name", values.text("name") ?? "")], ["name", "description", "product", "protocol"])
         default:
             return ("getUser", "user", [("userid", values.text("userid") ?? "")],
-                    ["userid", "firstName", "lastName", "mailid", "department", "presenceGroupName"])
+                    ["firstName", "lastName", "userid", "mailid", "department", "presenceGroupName"])  // XUser's order (AXLSoap.xsd 12.5)
         }
     }
 

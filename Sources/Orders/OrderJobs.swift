@@ -10,6 +10,7 @@ public enum OrderJobs {
     public static func register(in registry: inout JobRegistry) throws {
         try registry.register(OrderRun.self, run: run)
         try DeleteOrders.register(in: &registry)
+        try DirectorySource.register(in: &registry)
     }
 
     /// Connections a worker keeps to a device for its order jobs, shared by the orders it runs at
@@ -53,6 +54,7 @@ public enum OrderJobs {
             }
             let ended = try await store.order(id: order.id) ?? order
             if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
+            try await DirectorySource.afterOrder(ended, steps: saga.steps, connection: connection)
             return ended
         }
         switch ended.state {

@@ -212,7 +212,13 @@ public struct OrderSaga {
             }
             steps[position] = step
         }
-        if order.kind == "delete" { try await finishDelete() } else { try await finish() }
+        if order.kind == "delete" {
+            try await finishDelete()
+        } else if order.kind == DirectorySource.kind {
+            try await finishDirectory()
+        } else {
+            try await finish()
+        }
     }
 
     /// Errors that end a step (the device said no, or never answered); everything else (lost job,
@@ -257,13 +263,13 @@ public struct OrderSaga {
     mutating func forward(_ step: inout OrderStep) async throws {
         let resumed = step.state == "sending"
         switch step.name {
-        case .user: try await forwardUser(&step, resumed: resumed)
+        case .user, .udsUser: try await forwardUser(&step, resumed: resumed)
         case .line: try await forwardLine(&step, resumed: resumed)
         case .phone: try await forwardPhone(&step, resumed: resumed)
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
-        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow:
+        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
             let (operation, item, keys) = Self.updateTarget(step.name)
             try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
         case .emService: try await forwardService(&step)
@@ -426,7 +432,7 @@ public struct OrderSaga {
     /// leading values of its call are the key (the rest are the fields it sets).
     static func updateTarget(_ name: StepName) -> (get: String, item: String, keyCount: Int) {
         switch name {
-        case .credentialPolicy, .snrUser, .imPresence, .conferenceNow: return ("getUser", "user", 1)
+        case .credentialPolicy, .snrUser, .imPresence, .conferenceNow, .udsHome: return ("getUser", "user", 1)
         case .movePhone: return ("getPhone", "phone", 1)
         default: return ("getLine", "line", 2)
         }
@@ -436,6 +442,7 @@ public struct OrderSaga {
     static func updatedObject(_ name: StepName) -> StepName {
         switch name {
         case .credentialPolicy, .associate, .emUser, .snrUser, .imPresence, .conferenceNow: return .user
+        case .udsHome: return .udsUser
         case .movePhone, .emPhone: return .phone
         default: return .line
         }
@@ -624,7 +631,7 @@ public struct OrderSaga {
             return .skipped
         case .emPhone, .emUser:
             return try await undoList(step, drifted: &drifted)
-        case .user, .line, .phone, .voicemail, .emProfile, .snrProfile, .snrDestination:
+        case .user, .line, .phone, .voicemail, .emProfile, .snrProfile, .snrDestination, .udsUser:
             guard let uuid = step.createdUUID else { return .skipped }
             if drifted.contains(step.name) { return .conflict }
             guard let call = Self.undoCall(step, among: steps) else { return .skipped }
@@ -650,7 +657,7 @@ public struct OrderSaga {
             try await fenceUndo(step)
             try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
             return .undone
-        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow:
+        case .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
             return try await undoUpdate(step, drifted: &drifted)
         case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
              .removeRemoteDestinationProfile, .removeDeviceProfile:
@@ -675,7 +682,10 @@ public struct OrderSaga {
         case .emUser, .snrUser, .imPresence, .conferenceNow:
             guard !userCreated, let before = step.beforeImage else { return nil }
             return PlannedCall("updateUser", Array(step.calls[0].values.prefix(1)) + before)
-        case .user: return step.createdUUID.map { PlannedCall("removeUser", [CallField("uuid", $0)]) }
+        case .user, .udsUser: return step.createdUUID.map { PlannedCall("removeUser", [CallField("uuid", $0)]) }
+        case .udsHome:
+            guard !steps.contains(where: { $0.name == .udsUser && $0.createdUUID != nil }), let before = step.beforeImage else { return nil }
+            return PlannedCall("updateUser", Array(step.calls[0].values.prefix(1)) + before)
         case .line: return step.createdUUID.map { PlannedCall("removeLine", [CallField("uuid", $0)]) }
         case .phone: return step.createdUUID.map { PlannedCall("removePhone", [CallField("uuid", $0)]) }
         case .voicemail: return step.createdUUID.map { PlannedCall("DELETE /vmrest/users/\($0)", []) }

@@ -269,13 +269,16 @@ public struct OrderStore: Sendable {
 
     /// Stores the plan of `request` and queues its job, in one transaction; the number is chosen
     /// again under the call processor's planning lock, so two orders never hold one number.
-    public func submit(_ request: OrderRequest, key: String?, actor: String) async throws -> Submitted {
+    /// `owner`: a job submitting on its own behalf (an LDAP sync's automatic provisioning); the
+    /// transaction is fenced on its attempt.
+    public func submit(_ request: OrderRequest, key: String?, actor: String, owner: QueueStore.Held? = nil) async throws -> Submitted {
         if let key, let existing = try await connection.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
             return Submitted(order: existing, jobID: existing.jobID, created: false)
         }
         let plan = try await plan(request, chooseNumber: false)
         let area = plan.inputs.area
         return try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             try session.query(OrderSQL.planningLock, [area.callProcessor])
             if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
                 return Submitted(order: existing, jobID: existing.jobID, created: false)

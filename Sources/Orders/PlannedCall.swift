@@ -171,8 +171,14 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     case removeRemoteDestinationProfile = "remove_remote_destination_profile"
     /// removeDeviceProfile of a delete order: the user's Extension Mobility device profile.
     case removeDeviceProfile = "remove_device_profile"
-    /// removeUser of a delete order: the end user, last.
+    /// removeUser of a delete order: the end user, last. (Also a directory order's removal of a
+    /// copy UDS added, by its uuid.)
     case removeUser = "remove_user"
+    /// addUser of a directory order (DirectorySource.swift): the user copied to another Unified CM
+    /// for UDS, homeCluster false (true on its home cluster); an end user there is adopted.
+    case udsUser = "uds_user"
+    /// updateUser of a directory order on the user's home cluster: homeCluster true (before-image kept).
+    case udsHome = "uds_home"
 }
 
 /// A step as planned: which device it calls and the calls it makes.

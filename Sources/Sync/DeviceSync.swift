@@ -142,6 +142,9 @@ private final class Run: @unchecked Sendable {
                     throw DeviceJobFailure("device '\(name)': \(version) is Cisco Unified CM Express, which is not supported (only Unified CM is synchronized)")
                 }
                 try await log("info", "Connected: version \(version), AXL \(client.version)")
+                if device.device.kind == .callProcessor, kind == .infra {
+                    try await readLDAPIntegration(client)
+                }
                 if device.device.kind == .callProcessor {
                     try await ChangeNotification.baselineBeforeSync(device: name, axl: client, version: version, context: context,
                                                                     connection: connection, log: log)
@@ -187,6 +190,26 @@ private final class Run: @unchecked Sendable {
             try context.checkCancellation()
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("\(kind.title) of '\(name)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
+        }
+    }
+
+    /// The call processor's LDAP integration (AXL getLdapSystem syncEnabled), kept on the device for
+    /// the directory search source (DirectorySourceStore): an integrated one while UDS is the source
+    /// switches it back to LDAP, with its audit line and this line in the device's log. A read that
+    /// fails is a warning; the sync goes on.
+    func readLDAPIntegration(_ client: AXLClient) async throws {
+        let integrated: Bool
+        do {
+            let answer = try await client.exchange("getLdapSystem") { _ in }
+            integrated = answer.child("ldapSystem")?.child("syncEnabled")?.text?.lowercased() == "true"
+        } catch let fault as AXLFault {
+            try await log("warning", "LDAP integration could not be read: \(fault.description)")
+            return
+        }
+        try await log("info", "LDAP integration: \(integrated ? "on (users synchronized from LDAP)" : "off")")
+        if let message = try await DirectorySourceStore(connection).ldapIntegrationRecord(device: name, integrated: integrated,
+                                                                                         actor: context.job.submittedBy) {
+            try await log("warning", message)
         }
     }
 

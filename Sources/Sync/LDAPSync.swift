@@ -33,6 +33,8 @@ public struct LDAPSyncResult: Sendable {
     public var createdSample: [String] = []
     public var updatedSample: [String] = []
     public var deletedSample: [String] = []
+    /// With automatic provisioning on: what the domain's filters said of each user read, by user ID.
+    var provisioningMatches: [String: ProvisioningMatch] = [:]
 }
 
 /// The deletion guard refused this run's deletions; the run did everything else.
@@ -58,10 +60,13 @@ public struct LDAPSynchronization: Sendable {
     public let owner: QueueStore.Held?
     /// Who the audit lines name.
     public let actor: String
+    /// The order engine automatic provisioning submits through (nil: it cannot, and says so).
+    public let provisioningOrders: (any ProvisioningOrders)?
 
     public init(settings: LDAPSyncSettings, options: LDAPSyncOptions = LDAPSyncOptions(), database: Connection,
                 reporter: any SyncReporter, jobID: Int64? = nil, owner: QueueStore.Held? = nil,
-                actor: String = "ldap-sync") {
+                actor: String = "ldap-sync", provisioningOrders: (any ProvisioningOrders)? = nil) {
+        self.provisioningOrders = provisioningOrders
         self.settings = settings
         self.options = options
         self.database = database
@@ -88,6 +93,9 @@ public struct LDAPSynchronization: Sendable {
             if let guardMessage = result.guardMessage { throw DeletionGuardHeld(description: guardMessage) }
             try await AutomaticMove.afterSync(domain: settings.domain, syncType: Self.syncType, dryRun: options.dryRun, database: database,
                                               reporter: reporter, owner: owner, jobID: jobID, actor: actor)
+            try await AutomaticProvisioning.afterSync(domain: settings.domain, rules: settings.provisioning, matches: result.provisioningMatches,
+                                                      startedAt: startedAt, dryRun: options.dryRun, orders: provisioningOrders,
+                                                      database: database, reporter: reporter, owner: owner, actor: actor)
             return result
         } catch let error as DeletionGuardHeld {
             throw error
@@ -135,6 +143,8 @@ public struct LDAPSynchronization: Sendable {
         // what cannot apply.
         var managersRead = false
         var unwrittenRead = false
+        let provisioning = settings.provisioning
+        let phoneAttribute = settings.mapping.first { $0.field == "phone" }?.attribute
         var lastProgress = Date.distantPast
         var waited = 0.0
         func collect(_ outcome: UserBatchOutcome?, waitingSince started: Date) {
@@ -150,6 +160,10 @@ public struct LDAPSynchronization: Sendable {
                 result.entriesRead += page.entries.count
                 for entry in page.entries {
                     if let row = row(entry, plan) {
+                        if let provisioning, let userID = row[0] {
+                            result.provisioningMatches[userID] = provisioning.match(entry.attributes, phone: phoneAttribute.flatMap { entry.first($0) },
+                                                                                  enabled: row[3] == "t")
+                        }
                         managersRead = managersRead || row[2] != nil
                         batch.append(row)
                     } else {

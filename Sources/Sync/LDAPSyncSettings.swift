@@ -53,6 +53,8 @@ public struct LDAPSyncSettings: Sendable {
     public var deletionGuard: DeletionGuard
     /// Entries per LDAP page (the server's limit: AD 1,000, OpenLDAP's default 500).
     public var pageSize: Int
+    /// The domain's automatic provisioning when it is on (its filters are evaluated on each entry read).
+    public var provisioning: AutomaticProvisioningRules?
 
     public init(domain: String, connection: LDAPConfiguration, searchBase: String, filter: String,
                 mapping: [(field: String, attribute: String)], disabledFlag: DisabledAccountFlag? = nil,
@@ -80,6 +82,9 @@ public struct LDAPSyncSettings: Sendable {
             names.append(attribute)
         }
         if let disabledFlag { names.append(disabledFlag.attribute) }
+        for attribute in provisioning?.attributes ?? [] where !names.contains(where: { $0.lowercased() == attribute.lowercased() }) {
+            names.append(attribute)
+        }
         return names
     }
 }
@@ -127,11 +132,13 @@ extension LDAPSyncSettings {
         case .adam: .userAccountDisabled
         case .openLDAP, .oracle: nil
         }
-        return LDAPSyncSettings(
+        var settings = LDAPSyncSettings(
             domain: name, connection: configuration, searchBase: ldap.searchBase, filter: ldap.ldapFilter,
             mapping: ldap.mapping.attributes.map { (field: $0.field.rawValue, attribute: $0.attribute) },
             disabledFlag: flag, updatePolicy: ldap.updatePolicy, staleUserAction: ldap.staleUserAction,
             deletionGuard: ldap.deletionGuard)
+        settings.provisioning = try await AutomaticProvisioningRules.load(domain: domain, connection: connection)
+        return settings
     }
 }
 

@@ -109,6 +109,11 @@ struct DeviceCommand: AsyncParsableCommand {
                 ("first synced at", Output.shortTime(device.firstSyncedAt)),
                 ("created at", Output.shortTime(device.createdAt)), ("updated at", Output.shortTime(device.updatedAt)),
             ]
+            if device.kind == .callProcessor {
+                // As the infrastructure synchronization last read it (getLdapSystem): UDS is refused while one is integrated.
+                let integration = device.ldapIntegrated.map { $0 ? "on (users synchronized from LDAP)" : "off" } ?? "not read yet (run an infrastructure synchronization)"
+                lines.append(("ldap integration", integration + (device.ldapIntegrationReadAt.map { ", read \(Output.shortTime($0))" } ?? "")))
+            }
             if let type = device.directoryType, let security = device.ldapSecurity, let url = device.ldapURL {
                 lines.insert(contentsOf: [("server type", "\(type.rawValue) (\(type.title))"), ("security", security.rawValue),
                                           ("url", url), ("backup url", device.ldapBackupURL ?? "-")], at: 2)

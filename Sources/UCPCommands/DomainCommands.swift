@@ -19,9 +19,17 @@ struct DomainCommand: AsyncParsableCommand {
             'in' lists use ';' for ip-phone-number and ',' otherwise; '/+' is a plus sign), or \
             --advanced-filter with any LDAP filter (RFC 4515). Fields: \
             \(QueryField.allCases.map(\.rawValue).joined(separator: ", ")).
+
+            Automatic service provisioning (--automatic-provisioning on, off by default; user roles: ucp \
+            domain role): each user an LDAP synchronization brings in gets one ordinary order of its roles' \
+            services (the matching role LDAP filters' and --default-role's) in the first service area whose \
+            service area LDAP filter matches; the line: neither box, the LDAP number (digits only); \
+            --service-area-new-line only, the next free number of the area's block; --service-area-mask \
+            only, the masked LDAP number (none: no line, no order); both, the masked number, else the \
+            block. The sync's log lists the orders queued; --dry-run lists those it would queue.
             """,
         subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self,
-                      DomainWriteBackCommand.self, MoveFilterCommand.self])
+                      DomainWriteBackCommand.self, MoveFilterCommand.self, UserRoleCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a domain.")
@@ -49,6 +57,10 @@ struct DomainCommand: AsyncParsableCommand {
         var rules: [String] = []
         @Option(help: "on: after each LDAP and domain synchronization, the move filters place the users not placed yet; off: they do not.")
         var automaticMove: String?
+        @Option(help: "on: each user an LDAP synchronization brings in gets an order of its user roles' services; off (default): none.")
+        var automaticProvisioning: String?
+        @Option(help: "The user role every user automatic provisioning brings in gets ('' clears it).")
+        var defaultRole: String?
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -60,10 +72,18 @@ struct DomainCommand: AsyncParsableCommand {
                 guard ["on", "off"].contains(text) else { throw InputError(field: "automatic-move", problem: "\(InputError.quoted(text)) must be on or off") }
                 return text == "on"
             }
+            let provisioning = try UserRoleOutput.provisioningOptions(automaticProvisioning, defaultRole)
             let connection = Connection(try await Database.open())
+            let roles = UserRoleStore(connection)
+            let provisioningGiven = provisioning.on != nil || provisioning.defaultRole != nil
+            if provisioningGiven { _ = try await roles.provisioningCheck(domain: name, on: provisioning.on, defaultRole: provisioning.defaultRole) }
             var changed = try await DomainStore(connection).domainEdit(name: name, change, actor: global.actorName)
             if let automatic {
                 changed = try await MoveFilterStore(connection).automaticMoveSet(domain: name, on: automatic, actor: global.actorName) || changed
+            }
+            if provisioningGiven {
+                changed = try await roles.provisioningSet(domain: name, on: provisioning.on, defaultRole: provisioning.defaultRole,
+                                                          actor: global.actorName) || changed
             }
             print(changed ? "domain '\(name)' changed" : "domain '\(name)': nothing changed")
         }
@@ -106,8 +126,13 @@ struct DomainCommand: AsyncParsableCommand {
             let messageProcessors = Array(Set(areas.compactMap(\.settings.messageProcessor))).sorted()
             let moveFilters = MoveFilterStore(connection)
             let automaticMove = try await moveFilters.automaticMove(domain: name), filters = try await moveFilters.moveFilterList(domain: name)
+            let userRoles = UserRoleStore(connection)
+            let provisioning = try await userRoles.provisioning(domain: name), roles = try await userRoles.roleList(domain: name)
             if json {
                 var object = Representation.domainDetail(domain, rules: rules, areas: areas)
+                object["automatic_provisioning"] = provisioning.on
+                object["default_role"] = provisioning.defaultRole as Any? ?? NSNull()
+                object["user_roles"] = roles.map(UserRoleOutput.json)
                 object["automatic_move"] = automaticMove
                 object["move_filters"] = filters.map(MoveFilterOutput.json)
                 print(try Output.json(object))
@@ -147,6 +172,8 @@ struct DomainCommand: AsyncParsableCommand {
             ]
             lines.append(("automatic move", automaticMove ? "on (LDAP and domain synchronizations place unplaced users by the move filters)" : "off"))
             lines += filters.map { ("move filter", MoveFilterOutput.text($0)) }
+            lines.append(("auto provisioning", provisioning.on ? "on, default role " + (provisioning.defaultRole.map { "'\($0)'" } ?? "none") : "off"))
+            lines += roles.map { ("role", "\($0.name)\($0.isDefault ? " (default)" : ""): \($0.services)") }
             for (key, value) in lines { print(pad(key, 19) + value) }
         }
     }

@@ -47,7 +47,7 @@ public enum JobTypes {
     /// The production handlers, every type once.
     public static func productionRegistry() throws -> JobRegistry {
         var registry = JobRegistry()
-        try SyncJobs.register(in: &registry)
+        try SyncJobs.register(in: &registry, provisioningOrders: AutomaticProvisioningOrders())
         try ScheduleRunJob.register(in: &registry)
         try OrderJobs.register(in: &registry)
         try WriteBackJob.register(in: &registry)

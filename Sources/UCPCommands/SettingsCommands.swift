@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import Orders
 import Postgres
 import Queue
+import Runtime
 import Watchdog
 
 struct SettingsCommand: AsyncParsableCommand {
@@ -19,7 +21,10 @@ struct SettingsCommand: AsyncParsableCommand {
                 mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears it. \
                 analog_phone_support (on, off): user synchronization keeps analog phones (off by default, seed). \
                 extension_mobility_enterprise (on, off): the Extension Mobility service is enterprise-subscribed, so the \
-                domain synchronization counts every device profile as Extension Mobility access (off by default, seed).
+                domain synchronization counts every device profile as Extension Mobility access (off by default, seed). \
+                directory_source (ldap, call_processor): where directory search reads users — the LDAP server (default) or \
+                the call processor (UDS); call_processor is refused while a call processor is LDAP-integrated, and queues the \
+                directory job that copies the provisioned users to every Unified CM of version 10 or later (seed).
                 """)
 
         @Argument(help: "The key, e.g. mail.url.") var key: String
@@ -28,6 +33,11 @@ struct SettingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             var value = value
+            if key == DirectorySourceStore.key || key == "directory-source" {
+                guard let value else { throw InputError(field: DirectorySourceStore.key, problem: "a value is required (ldap or call_processor)") }
+                print(try await DirectorySource.set(value, connection: Connection(try await Database.open()), actor: global.actorName))
+                return
+            }
             if key == "mail.password" {
                 guard value == nil else {
                     throw ValidationError("mail.password: give it on standard input, never on the command line (ps shows it)")
@@ -45,7 +55,14 @@ struct SettingsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let shown = try await SettingsEditor.shown(connection: Connection(try await Database.open()))
+            let connection = Connection(try await Database.open())
+            var shown = try await SettingsEditor.shown(connection: connection)
+            // The directory search source, and each call processor's LDAP integration it depends on.
+            let directory = DirectorySourceStore(connection)
+            shown.append((DirectorySourceStore.key, try await directory.source().rawValue))
+            let integrated = try await directory.ldapIntegratedProcessors()
+            shown.append(("ldap_integrated", integrated))
+            shown.append(("directory_orders", try await DirectorySource.status(connection: connection)))
             if json {
                 print(try Output.json(Dictionary(uniqueKeysWithValues: shown)))
                 return

@@ -57,7 +57,7 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
         named += zip(["getPhone-lines", "getDeviceProfile-services", "getRemoteDestinationProfile-lines", "getUser-devices", "getLine-key"],
                      collections.map(\.body)).map { ($0, $1) }
 
-        // add, update, remove (StandardResponse), a fault, getCCMVersion, listChange, executeSQLQuery.
+        // add, update, remove (StandardResponse), a fault, getCCMVersion, listChange, executeSQLQuery, getLdapSystem.
         let writes = try Exchange.run(simulator, [
             Request.axl("addPhone") { writer in
                 writer.raw("<phone><name>SEP0A0B0C0D0E0F</name><description>added</description><product>Cisco 8845</product><class>Phone</class>")
@@ -71,13 +71,16 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
             Request.axl("listChange"),
             Request.axl("executeSQLQuery") { $0.element("sql", "select name, clause from digitdiscardinstruction") },
             Request.axl("executeSQLQuery") { $0.element("sql", "select skip 2 first 3 * from enduser") },
+            Request.axl("getLdapSystem"),
         ])
-        XCTAssertEqual(writes.map(\.status), [200, 200, 200, 500, 200, 200, 200, 200], writes.map(\.text).joined(separator: "\n"))
+        XCTAssertEqual(writes.map(\.status), [200, 200, 200, 500, 200, 200, 200, 200, 200], writes.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(writes[8].text.contains("<ldapSystem><syncEnabled>false</syncEnabled>"), writes[8].text)
         XCTAssertEqual(writes[3].fault?.code, 5007)
         XCTAssertTrue(writes[5].text.contains("action>a</action>") && writes[5].text.contains("<changedTag name=\"description\">changed</changedTag>"), writes[5].text)
         XCTAssertTrue(writes[6].text.contains("<row><name>PreDot</name><clause>PreDot</clause></row>"), writes[6].text)
         XCTAssertEqual(try ItemCollector.items(writes[7], "row").count, 3)
-        named += zip(["addPhone", "updatePhone", "removePhone", "fault", "getCCMVersion", "listChange", "executeSQLQuery", "executeSQLQuery-enduser"],
+        named += zip(["addPhone", "updatePhone", "removePhone", "fault", "getCCMVersion", "listChange", "executeSQLQuery", "executeSQLQuery-enduser",
+                      "getLdapSystem"],
                      writes.map(\.body)).map { ($0, $1) }
 
         let problems = try AXLSchema.validate(named)

@@ -143,14 +143,6 @@ final class DeleteOrderTests: OrderTestCase {
 
     // MARK: the saga's guarantees for the delete steps
 
-    /// Queues the delete request of `user` as a stale-user action would (the user marked deleting,
-    /// the request, its planning job), without an LDAP sync.
-    func queueDelete(_ user: String, action: String = "delete_user_and_services") async throws {
-        _ = try await sql("UPDATE users SET state = 'deleting', stale_since = clock_timestamp() WHERE user_id = '\(user)'")
-        let id: Int64 = try await sql("INSERT INTO user_delete_orders (domain, user_id, action) VALUES ('\(Self.domain)', '\(user)', '\(action)') RETURNING id")[0].decode("id")
-        try ucp(["submit", "job", "order.delete_plan", "--payload", "{\"request\": \(id)}"])
-    }
-
     /// A manual user with an add order (phone, line, mailbox); returns its phone and line.
     func provisioned(_ user: String, phone: String, line: String? = nil) async throws -> String {
         _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('\(user)', 'Cisco', 'manual', 'Delete', 'Test')")

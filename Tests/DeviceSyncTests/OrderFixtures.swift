@@ -175,6 +175,14 @@ class OrderTestCase: XCTestCase {
         }
     }
 
+    /// Queues the delete request of `user` as a stale-user action would (the user marked deleting,
+    /// the request, its planning job), without an LDAP sync.
+    func queueDelete(_ user: String, action: String = "delete_user_and_services") async throws {
+        _ = try await sql("UPDATE users SET state = 'deleting', stale_since = clock_timestamp() WHERE user_id = '\(user)'")
+        let id: Int64 = try await sql("INSERT INTO user_delete_orders (domain, user_id, action) VALUES ('\(Self.domain)', '\(user)', '\(action)') RETURNING id")[0].decode("id")
+        try ucp(["submit", "job", "order.delete_plan", "--payload", "{\"request\": \(id)}"])
+    }
+
     /// The plan's writes as `order show --json` lists them, the uuid marker filled in.
     func plannedWrites(_ id: Int64) async throws -> [String] {
         try await steps(id).flatMap { step in step.calls.map(\.rendered) }.filter { !$0.hasPrefix("getUser") }

@@ -1,0 +1,134 @@
+import Foundation
+import Postgres
+import Queue
+
+/// Where Jabber and the phones search the directory (seed 004, "Configuring Directory Search
+/// Synchronization Source"): the LDAP server (the default) or the call processor (UDS, User Data
+/// Services). Kept in `settings` under `directory_source`.
+public enum DirectorySourceSetting: String, Sendable, Codable, CaseIterable {
+    case ldap
+    case callProcessor = "call_processor"
+
+    /// Accepts the stored names and `call-processor`.
+    public init?(text: String) {
+        guard let source = Self(rawValue: text.replacingOccurrences(of: "-", with: "_")) else { return nil }
+        self = source
+    }
+
+    public var title: String { self == .ldap ? "LDAP server" : "call processor (UDS)" }
+}
+
+/// The directory search source's setting and the call processors' LDAP integration (migration 036):
+/// what the infrastructure synchronization reads (`ldapIntegrationRecord`) and what enabling UDS
+/// checks, each in one transaction that holds the setting's lock (so an enable and a sync finding an
+/// LDAP-integrated call processor cannot cross).
+public struct DirectorySourceStore: Sendable {
+    public let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    public static let key = "directory_source"
+
+    static let lock = Statement("directory_source_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.directory_source'))")
+    static let ldapIntegrationSet = Statement("directory_source_ldap_integration_set", """
+        UPDATE devices SET ldap_integrated = $2, ldap_integration_read_at = now() WHERE name = $1 AND kind = 'call_processor'
+        """)
+    static let ldapIntegrated = Statement("directory_source_ldap_integrated", """
+        SELECT name FROM devices WHERE kind = 'call_processor' AND ldap_integrated ORDER BY name
+        """)
+    /// Each user with a service on a call processor, with that call processor (the home cluster of a
+    /// user without orders: its first, by name). $1: one user only (without case), or null.
+    static let usersOnProcessors = Statement("directory_source_users_on_processors", """
+        SELECT s.user_id, min(s.device) AS device FROM user_services s
+          JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
+         WHERE $1::text IS NULL OR lower(s.user_id) = lower($1)
+         GROUP BY s.user_id ORDER BY s.user_id
+        """)
+    static let callProcessors = Statement("directory_source_call_processors", """
+        SELECT name FROM devices WHERE kind = 'call_processor' ORDER BY name
+        """)
+    /// The end users the user syncs read from call processors (present), with their homeCluster.
+    /// $1: one user only (without case), or null.
+    static let usersPresent = Statement("directory_source_users_present", """
+        SELECT o.device, lower(o.object_key) AS user_id, coalesce(o.attributes->>'homeCluster', '') AS home_cluster
+          FROM device_objects o JOIN devices d ON d.name = o.device AND d.kind = 'call_processor'
+         WHERE o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL
+           AND ($1::text IS NULL OR lower(o.object_key) = lower($1))
+        """)
+
+    /// The setting (LDAP when never set).
+    public func source() async throws -> DirectorySourceSetting {
+        let text = try await SettingsStore(connection).settingGet(Self.key, as: String.self)
+        return text.flatMap(DirectorySourceSetting.init(rawValue:)) ?? .ldap
+    }
+
+    /// The call processors last read as LDAP-integrated.
+    public func ldapIntegratedProcessors() async throws -> [String] {
+        try await connection.query(Self.ldapIntegrated).map { try $0.decode("name") }
+    }
+
+    /// Users with services on call processors, each with the first such call processor by name.
+    public func usersOnProcessors(user: String?) async throws -> [(userID: String, device: String)] {
+        try await connection.query(Self.usersOnProcessors, [user]).map { (try $0.decode("user_id"), try $0.decode("device")) }
+    }
+
+    public func callProcessors() async throws -> [String] {
+        try await connection.query(Self.callProcessors).map { try $0.decode("name") }
+    }
+
+    /// What the user syncs read: call processor → user id (lower case) → its homeCluster ("true",
+    /// "false" or empty).
+    public func usersPresent(user: String?) async throws -> [String: [String: String]] {
+        var present: [String: [String: String]] = [:]
+        for row in try await connection.query(Self.usersPresent, [user]) {
+            present[try row.decode("device"), default: [:]][try row.decode("user_id")] = try row.decode("home_cluster")
+        }
+        return present
+    }
+
+    /// Stores what a sync read of `device`'s LDAP integration; when it is integrated while UDS is the
+    /// source, switches the source back to LDAP with its audit line. Returns the message then.
+    public func ldapIntegrationRecord(device: String, integrated: Bool, actor: String) async throws -> String? {
+        try await connection.transaction { session -> String? in
+            try session.query(Self.lock)
+            try session.query(Self.ldapIntegrationSet, [device, integrated])
+            guard integrated, try InTransaction(session).source() == .callProcessor else { return nil }
+            let message = "Directory search source switched back to the LDAP server: call processor '\(device)' is LDAP-integrated (UDS needs every call processor without LDAP integration)"
+            try session.query(SettingsStore.settingSet, [Self.key, try SettingsStore.json(DirectorySourceSetting.ldap.rawValue), actor])
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "settings.changed", target: Self.key, message: message)
+            return message
+        }
+    }
+
+    /// The same, inside a transaction of the caller's.
+    public struct InTransaction {
+        let session: Session
+
+        public init(_ session: Session) {
+            self.session = session
+        }
+
+        /// Holds the setting's lock to the end of the transaction.
+        public func lock() throws {
+            try session.query(DirectorySourceStore.lock)
+        }
+
+        public func source() throws -> DirectorySourceSetting {
+            guard let text: String = try session.query(SettingsStore.settingGet, [DirectorySourceStore.key]).first?.decode("value"),
+                  let value = try? JSONDecoder().decode(String.self, from: Data(text.utf8)) else { return .ldap }
+            return DirectorySourceSetting(rawValue: value) ?? .ldap
+        }
+
+        public func ldapIntegratedProcessors() throws -> [String] {
+            try session.query(DirectorySourceStore.ldapIntegrated).map { try $0.decode("name") }
+        }
+
+        /// Sets the source, with its audit line.
+        public func set(_ source: DirectorySourceSetting, actor: String, message: String) throws {
+            try session.query(SettingsStore.settingSet, [DirectorySourceStore.key, try SettingsStore.json(source.rawValue), actor])
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "settings.changed", target: DirectorySourceStore.key, message: message)
+        }
+    }
+}

@@ -1,0 +1,311 @@
+import AXL
+import DeviceClients
+import Foundation
+import Inventory
+import JobCatalog
+import Postgres
+import Queue
+import Runtime
+import Sync
+
+/// The directory search source (issue 15 item 10; seed 004 "Configuring Directory Search
+/// Synchronization Source"): the LDAP server (default) or the call processor (UDS).
+///
+/// - `ucp settings set directory_source call_processor` is refused while any call processor is
+///   LDAP-integrated (as the infrastructure synchronization last read it, AXL getLdapSystem); else it
+///   is set, audited, and a `directory.sync` job queued in the same transaction.
+/// - `directory.sync` copies each provisioned user (a user with services on a call processor, or a
+///   succeeded add order) to every Unified CM of version 10 or later (its getCCMVersion) that lacks it:
+///   one order of kind `directory` per user and call processor, run by `order.run` like every order.
+///   Its step `uds_user` is addUser with homeCluster false — true on the user's home cluster: the call
+///   processor of its first order, else the one its services are on — pre-checked by getUser (an end
+///   user there is adopted and left alone), adopted after a lost answer when the user found shows what
+///   was sent, fenced, and undone by removing only a user it added (by uuid). On the home cluster a
+///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
+///   when the user was there already. What the user syncs read present (with homeCluster true on the
+///   home cluster) and pairs a directory order already holds are not planned again.
+/// - While UDS is on, a succeeded add order queues `directory.sync` for its user: a follow-up job that
+///   plans the user's directory orders (the add order's plan stays as it is).
+/// - A delete or cancel order that removes the user from its home cluster queues `directory.sync`
+///   with `leftHome`: one `directory` order per copy a directory order added elsewhere, its step
+///   removeUser of that copy, only while it is the one added (its uuid), a user gone counting as removed.
+public enum DirectorySource {
+    /// The orders' kind.
+    public static let kind = "directory"
+
+    static func register(in registry: inout JobRegistry) throws {
+        try registry.register(DirectorySync.self, run: run)
+    }
+
+    // MARK: the setting
+
+    /// Sets the source (`ldap` or `call_processor`), refused while a call processor is LDAP-integrated
+    /// for UDS; UDS queues `directory.sync` in the same transaction. Returns what the command prints.
+    public static func set(_ text: String, connection: Connection, actor: String) async throws -> String {
+        guard let source = DirectorySourceSetting(text: text) else {
+            throw InputError(field: DirectorySourceStore.key, problem: "must be ldap or call_processor (got \(InputError.quoted(text)))")
+        }
+        return try await connection.transaction { session -> String in
+            let store = DirectorySourceStore.InTransaction(session)
+            try store.lock()
+            if source == .callProcessor {
+                let integrated = try store.ldapIntegratedProcessors()
+                guard integrated.isEmpty else {
+                    throw InputError(field: DirectorySourceStore.key, problem:
+                        "call_processor (UDS) is refused while a call processor is LDAP-integrated (\(integrated.map { "'\($0)'" }.joined(separator: ", ")))")
+                }
+            }
+            let before = try store.source()
+            if before != source {
+                try store.set(source, actor: actor, message: "Setting \(DirectorySourceStore.key) changed to \(source.rawValue) (\(source.title))")
+            }
+            guard source == .callProcessor else { return "\(DirectorySourceStore.key) set to ldap" }
+            let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(
+                try QueueStore.EnqueueParams(DirectorySync(), target: "directory", actor: actor))
+            return "\(DirectorySourceStore.key) set to call_processor (UDS): job \(jobID) copies the provisioned users to every Unified CM of version 10 or later"
+        }
+    }
+
+    /// The directory orders per call processor and state, as `ucp settings show` prints them:
+    /// `OtherCCM: 11 succeeded, 1 rolled back`.
+    public static func status(connection: Connection) async throws -> [String] {
+        var byProcessor: [(String, [String])] = []
+        for row in try await connection.query(DirectorySQL.status) {
+            let device: String = try row.decode("call_processor"), state: String = try row.decode("state")
+            let count: Int64 = try row.decode("n")
+            let text = "\(count) \(state.replacingOccurrences(of: "_", with: " "))"
+            if let index = byProcessor.firstIndex(where: { $0.0 == device }) { byProcessor[index].1.append(text) } else { byProcessor.append((device, [text])) }
+        }
+        return byProcessor.map { "\($0.0): \($0.1.joined(separator: ", "))" }
+    }
+
+    // MARK: after an order
+
+    /// What an order's end asks of the directory: a succeeded add (or push) order while UDS is on
+    /// queues its user's copies; a succeeded delete order that removed the end user, or cancel order
+    /// whose add order had added it, queues the removal of the copies the directory orders added.
+    static func afterOrder(_ order: Order, steps: [OrderStep], connection: Connection) async throws {
+        guard order.state == "succeeded" || order.state == "canceled" else { return }
+        var parameters: DirectorySync?
+        switch order.kind {
+        case "add", "push":
+            guard order.state == "succeeded", try await DirectorySourceStore(connection).source() == .callProcessor else { return }
+            parameters = DirectorySync(user: order.userID)
+        case "delete", "cancel":
+            guard try await leftHome(order, steps: steps, connection: connection),
+                  try await connection.query(DirectorySQL.copiesExist, [order.userID, order.callProcessor]).first?.decode("found") == true else { return }
+            parameters = DirectorySync(user: order.userID, leftHome: order.callProcessor)
+        default:
+            return
+        }
+        guard let parameters else { return }
+        _ = try await connection.transaction { session in
+            try QueueStore.InTransaction(session).jobEnqueue(
+                try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: DirectorySync.dedupKey(parameters), actor: order.submittedBy))
+        }
+    }
+
+    /// Whether the delete order removed the end user (gone counts), or the cancel order removed the
+    /// one its add order had added (an adopted user stays).
+    static func leftHome(_ order: Order, steps: [OrderStep], connection: Connection) async throws -> Bool {
+        if order.kind == "delete" { return steps.contains { $0.name == .removeUser && $0.state == "done" } }
+        guard let addID = order.cancels, steps.contains(where: { $0.name == .user && $0.state == "done" }) else { return false }
+        return try await OrderStore(connection).steps(orderID: addID).contains { $0.name == .user && $0.createdUUID != nil }
+    }
+
+    // MARK: the job
+
+    @Sendable
+    static func run(_ parameters: DirectorySync, _ context: JobContext) async throws {
+        let message = try await context.database.withConnection { connection -> String in
+            if let user = parameters.user, let home = parameters.leftHome {
+                return try await removeCopies(user: user, home: home, context: context, connection: connection)
+            }
+            guard try await DirectorySourceStore(connection).source() == .callProcessor else {
+                return "The directory search source is the LDAP server: nothing to copy"
+            }
+            return try await copy(user: parameters.user, context: context, connection: connection)
+        }
+        try await context.log(message)
+        try context.logOnSuccess(message)
+    }
+
+    /// The call processors of version 10 or later, as each answers getCCMVersion; the others are
+    /// logged (older, or not answering) and get nothing.
+    static func eligibleProcessors(context: JobContext, connection: Connection) async throws -> [String] {
+        var eligible: [String] = []
+        for name in try await DirectorySourceStore(connection).callProcessors() {
+            let version: String
+            do {
+                let device = try await DeviceConnections.open(name: name, connection: connection, concurrency: 1)
+                version = try await device.axl(context: context).ccmVersion()
+            } catch let error where !(error is CancellationError) {
+                try await context.log("Call processor '\(name)': version not read (\(OrderSaga.reason(error))): no copies there", level: .warning)
+                continue
+            }
+            guard let major = Int(version.prefix { $0.isNumber }), major >= 10 else {
+                try await context.log("Call processor '\(name)' is version \(version), older than 10 (no UDS): no copies there")
+                continue
+            }
+            eligible.append(name)
+        }
+        return eligible
+    }
+
+    /// Plans and queues the copies of every provisioned user (or of `user` only).
+    static func copy(user only: String?, context: JobContext, connection: Connection) async throws -> String {
+        let processors = try await eligibleProcessors(context: context, connection: connection)
+        let inventory = DirectorySourceStore(connection)
+        // The home cluster: the call processor of the user's first order, else the one its services are on.
+        var home: [String: (userID: String, device: String)] = [:]
+        for (userID, device) in try await inventory.usersOnProcessors(user: only) { home[userID.lowercased()] = (userID, device) }
+        for row in try await connection.query(DirectorySQL.firstOrders, [only]) {
+            let userID: String = try row.decode("user_id")
+            home[userID.lowercased()] = (userID, try row.decode("call_processor"))
+        }
+        let present = try await inventory.usersPresent(user: only)
+        var planned: Set<String> = []
+        for row in try await connection.query(DirectorySQL.copiesHeld, [only]) {
+            planned.insert("\((try row.decode("user_id") as String).lowercased())\t\(try row.decode("call_processor") as String)")
+        }
+        let users = UserStore(connection)
+        var orders: [(user: User, device: String, steps: [PlannedStep], home: String)] = []
+        for key in home.keys.sorted() {
+            let (userID, homeDevice) = home[key]!
+            for device in processors where !planned.contains("\(key)\t\(device)") {
+                let isHome = device == homeDevice
+                if let shown = present[device]?[key], !isHome || shown == "true" { continue }
+                guard let user = try await users.userGet(userID: userID) else { continue }
+                orders.append((user, device, steps(user, device: device, home: isHome), homeDevice))
+            }
+        }
+        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
+        let actor = context.job.submittedBy
+        let queued = try await connection.transaction { session -> Int in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            var queued = 0
+            for order in orders {
+                let key = "directory:\(owner.id):\(order.user.userID.lowercased()):\(order.device)"
+                if try !session.query(OrderSQL.orderByKey, [key]).isEmpty { continue }  // a retry of this job
+                let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
+                try insert(session, user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,
+                           body: body, key: key, steps: order.steps, actor: actor)
+                queued += 1
+            }
+            return queued
+        }
+        let scope = only.map { "user '\($0)'" } ?? "\(home.count) provisioned user(s)"
+        return "Directory search source UDS: \(queued) directory order(s) queued for \(scope) on \(processors.count) Unified CM(s) of version 10 or later (\(processors.joined(separator: ", ")))"
+    }
+
+    /// The steps of a copy: addUser (homeCluster true on the home cluster, else false), and on the
+    /// home cluster updateUser homeCluster true (for a user that was there already).
+    static func steps(_ user: User, device: String, home: Bool) -> [PlannedStep] {
+        var add = OrderPlanner.userSteps(user, onDevice: false, credentialPolicy: nil, device: device)[0]
+        var fields = add.calls[0].values["user"]?.children ?? []
+        fields.append(CallField("homeCluster", home ? "true" : "false"))  // after presenceGroupName (XUser, AXLSoap.xsd 12.5)
+        add.calls = [PlannedCall("addUser", [CallField("user", .fields(fields))])]
+        add.name = .udsUser
+        guard home else { return [add] }
+        return [add, PlannedStep(name: .udsHome, device: device, calls: [PlannedCall("updateUser", [
+            CallField("userid", user.userID), CallField("homeCluster", "true"),
+        ])])]
+    }
+
+    /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`.
+    static func removeCopies(user: String, home: String, context: JobContext, connection: Connection) async throws -> String {
+        let copies = try await connection.query(DirectorySQL.copiesAdded, [user, home]).map { row in
+            (device: try row.decode("call_processor") as String, uuid: try row.decode("created_uuid") as String,
+             domain: try row.decode("domain") as String, area: try row.decode("service_area") as String, userID: try row.decode("user_id") as String)
+        }
+        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
+        let actor = context.job.submittedBy
+        let queued = try await connection.transaction { session -> Int in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            var queued = 0
+            for copy in copies {
+                let key = "directory:\(owner.id):\(copy.userID.lowercased()):\(copy.device):remove"
+                if try !session.query(OrderSQL.orderByKey, [key]).isEmpty { continue }
+                let body = OrderStore.json(["kind": kind, "action": "remove", "user": copy.userID, "home": home])
+                let step = PlannedStep(name: .removeUser, device: copy.device, calls: [PlannedCall("removeUser", [
+                    CallField("userid", copy.userID), CallField("uuid", copy.uuid),
+                ])])
+                try insert(session, user: copy.userID, domain: copy.domain, area: copy.area, device: copy.device,
+                           body: body, key: key, steps: [step], actor: actor)
+                queued += 1
+            }
+            return queued
+        }
+        return "User '\(user)' left its home cluster '\(home)': \(queued) directory order(s) queued to remove the copies UDS added"
+    }
+
+    /// One directory order, its steps and its `order.run`, with its audit line.
+    static func insert(_ session: Session, user: String, domain: String, area: String?, device: String, body: String, key: String,
+                       steps: [PlannedStep], actor: String) throws {
+        let id: Int64 = try session.query(OrderSQL.orderInsert, [
+            kind, domain, area ?? "", user, device, nil as String?, nil as String?, "", nil as String?, body, "rollback", key, nil as Int64?, actor,
+        ]).first!.decode("id")
+        for (index, step) in steps.enumerated() {
+            try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, OrderStore.json(step.calls)])
+        }
+        let jobID = try OrderStore.enqueue(session, order: id, action: .apply, actor: actor)
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
+                                                          message: "Order \(id) submitted: directory \(steps.map(\.name.rawValue).joined(separator: ", ")) of '\(user)' on '\(device)'")
+    }
+}
+
+extension DirectorySync {
+    /// One queued job per user (and per left home cluster) at most.
+    static func dedupKey(_ parameters: DirectorySync) -> String {
+        "\(jobType)|\(parameters.user?.lowercased() ?? "")|\(parameters.leftHome ?? "")"
+    }
+}
+
+extension OrderSaga {
+    /// Records a directory order's success (nothing goes to the inventory: the next user sync reads the copy).
+    mutating func finishDirectory() async throws {
+        unsavedState = ("succeeded", nil)
+        log("Order \(order.id) succeeded")
+        try await commit()
+    }
+}
+
+/// The statements of the directory orders (on `orders` and `order_steps`).
+enum DirectorySQL {
+    /// Each user's first succeeded add (or push) order's call processor. $1: one user (without case), or null.
+    static let firstOrders = Statement("directory_first_orders", """
+        SELECT DISTINCT ON (lower(o.user_id)) o.user_id, o.call_processor FROM orders o
+         WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND ($1::text IS NULL OR lower(o.user_id) = lower($1))
+         ORDER BY lower(o.user_id), o.id
+        """)
+    /// The (user, call processor) pairs a copy order holds (open, or succeeded and not removed by a
+    /// later removal order). $1: one user, or null.
+    static let copiesHeld = Statement("directory_copies_held", """
+        SELECT DISTINCT o.user_id, o.call_processor FROM orders o
+         WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state NOT IN ('rolled_back', 'canceled')
+           AND ($1::text IS NULL OR lower(o.user_id) = lower($1))
+           AND \(notRemoved)
+        """)
+    /// The copy order `o`'s user was not removed since by a removal order.
+    static let notRemoved = """
+        NOT EXISTS (SELECT 1 FROM orders r
+                     WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state = 'succeeded'
+                       AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
+        """
+    /// The users directory orders added elsewhere than $2 (the home cluster left) for user $1, with their uuid.
+    static let copiesAdded = Statement("directory_copies_added", """
+        SELECT o.user_id, o.call_processor, o.domain, o.service_area, s.created_uuid FROM orders o
+          JOIN order_steps s ON s.order_id = o.id AND s.name = 'uds_user' AND s.created_uuid IS NOT NULL
+         WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
+           AND lower(o.user_id) = lower($1) AND o.call_processor <> $2 AND o.request->>'home' = $2 AND \(notRemoved)
+         ORDER BY o.call_processor
+        """)
+    static let status = Statement("directory_status", """
+        SELECT o.call_processor, o.state, count(*)::bigint AS n FROM orders o WHERE o.kind = 'directory'
+         GROUP BY o.call_processor, o.state ORDER BY o.call_processor, o.state
+        """)
+    static let copiesExist = Statement("directory_copies_exist", """
+        SELECT EXISTS (SELECT 1 FROM orders o WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
+                        AND lower(o.user_id) = lower($1) AND o.request->>'home' = $2 AND o.call_processor <> $2 AND \(notRemoved)) AS found
+        """)
+}

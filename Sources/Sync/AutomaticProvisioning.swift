@@ -1,0 +1,179 @@
+import Foundation
+import Inventory
+import Postgres
+import Queue
+import Runtime
+
+/// One user's order of automatic provisioning: the services of its roles in its service area.
+public struct ProvisioningOrder: Sendable, Equatable {
+    public var domain: String
+    public var user: String
+    public var serviceArea: String
+    /// The number; nil: the next free number of the area's block.
+    public var line: String?
+    /// The union of the user's roles (`UserRole.union`); its name lists them.
+    public var services: UserRole
+
+    /// The phone, named after the user (`UserRole.phoneName(for:)`).
+    public var phoneName: String { UserRole.phoneName(for: user) }
+    /// The order's idempotency key: a rerun never submits a user's order twice.
+    public var key: String { "autoprov:\(domain):\(user)" }
+}
+
+/// What submitting one order did.
+public struct ProvisioningSubmitted: Sendable {
+    public var orderID: Int64
+    public var line: String
+    /// False when the key named an order submitted before.
+    public var created: Bool
+
+    public init(orderID: Int64, line: String, created: Bool) {
+        self.orderID = orderID
+        self.line = line
+        self.created = created
+    }
+}
+
+/// The order engine as automatic provisioning uses it (Sources/Orders implements it; the worker
+/// hands it to the LDAP synchronization's handler): ordinary orders, planned and refused as any.
+public protocol ProvisioningOrders: Sendable {
+    /// Submits the order (its key makes a second submission return the first), fenced on the
+    /// sync job's attempt `owner`; a refusal is an `InputError`.
+    func submit(_ order: ProvisioningOrder, connection: Connection, actor: String, owner: QueueStore.Held?) async throws -> ProvisioningSubmitted
+}
+
+/// A domain's automatic provisioning as an LDAP synchronization applies it: the domain's resolved
+/// LDAP settings (its service area and user role filters) and its user roles.
+public struct AutomaticProvisioningRules: Sendable {
+    public let ldap: DomainLDAP
+    public let roles: [String: UserRole]
+    public let defaultRole: String?
+
+    /// What the search must read for the filters.
+    var attributes: [String] { ldap.readAttributes }
+
+    /// The rules of `domain` when its automatic provisioning is on, else nil.
+    public static func load(domain: Domain, connection: Connection) async throws -> AutomaticProvisioningRules? {
+        let store = UserRoleStore(connection)
+        let settings = try await store.provisioning(domain: domain.name)
+        guard settings.on, let ldap = domain.ldap else { return nil }
+        let roles = try await store.roleList(domain: domain.name)
+        return AutomaticProvisioningRules(ldap: ldap, roles: Dictionary(uniqueKeysWithValues: roles.map { ($0.name, $0) }),
+                                          defaultRole: settings.defaultRole)
+    }
+
+    /// What the filters say of one entry read.
+    func match(_ entry: [String: [String]], phone: String?, enabled: Bool) -> ProvisioningMatch {
+        ProvisioningMatch(area: ldap.serviceAreas(matching: entry).first, roles: ldap.userRoles(matching: entry).map(\.name), phone: phone,
+                          enabled: enabled)
+    }
+}
+
+/// What the filters said of one user read by the synchronization.
+struct ProvisioningMatch: Sendable {
+    /// The first service area LDAP filter that matches; nil: none.
+    var area: ServiceAreaRule?
+    /// The roles whose role LDAP filter matches, in the domain's order.
+    var roles: [String]
+    /// The telephone number attribute as read (the LDAP synchronized number).
+    var phone: String?
+    /// False for a disabled account (read when the domain synchronizes inactive users).
+    var enabled: Bool
+}
+
+/// Automatic service provisioning at the end of a successful LDAP synchronization (issue 15 item 9;
+/// seed 004, the service area and role LDAP filters and the line options): for each user the run
+/// brought in, one ordinary order of its roles' services in its service area, the line by the
+/// seed's four cases. Its lines go to the job's log and the end of the sync's detailed log; a dry
+/// run lists the orders it would queue and submits nothing.
+enum AutomaticProvisioning {
+    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, matches: [String: ProvisioningMatch], startedAt: Date,
+                          dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
+                          owner: QueueStore.Held?, actor: String) async throws {
+        guard let rules else { return }
+        var lines: [String]
+        do {
+            lines = try await provision(domain: domain, rules: rules, matches: matches, startedAt: startedAt, dryRun: dryRun, orders: orders,
+                                        database: database, reporter: reporter, owner: owner, actor: actor)
+        } catch let error where error is JobLostError || error is JobCanceledError || error is CancellationError {
+            throw error
+        } catch {
+            lines = ["Automatic provisioning of domain '\(domain)' failed: \(error)"]
+        }
+        for line in lines { try await reporter.log(line) }
+        if !dryRun {
+            try await UserRoleStore(database).syncLogAppend(lines, syncType: LDAPSynchronization.syncType, domain: domain, owner: owner)
+        }
+    }
+
+    static func provision(domain: String, rules: AutomaticProvisioningRules, matches: [String: ProvisioningMatch], startedAt: Date,
+                          dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
+                          owner: QueueStore.Held?, actor: String) async throws -> [String] {
+        let users = try await UserRoleStore(database).broughtIn(domain: domain, userIDs: Array(matches.keys), since: dryRun ? nil : startedAt)
+        let prefix = dryRun ? "Dry run of the automatic provisioning" : "Automatic provisioning"
+        guard !users.isEmpty else { return ["\(prefix) of domain '\(domain)': no user brought in by this synchronization; no order"] }
+        guard dryRun || orders != nil else {
+            return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(users.count) users not provisioned"]
+        }
+        var queued: [String] = [], skipped: [String] = [], before = 0
+        for userID in users {
+            try reporter.checkCancellation()
+            guard let match = matches[userID] else { continue }
+            func skip(_ reason: String) { skipped.append("Automatic provisioning: \(userID): no order: \(reason)") }
+            guard match.enabled else {
+                skip("the account is disabled in the directory")
+                continue
+            }
+            var names = match.roles
+            if let fallback = rules.defaultRole, !names.contains(fallback) { names.append(fallback) }
+            let unknown = names.filter { rules.roles[$0] == nil }
+            for name in unknown { skipped.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
+            guard let services = UserRole.union(names.compactMap { rules.roles[$0] }) else {
+                skip("no user role (no role LDAP filter matches and the domain has no default role)")
+                continue
+            }
+            guard let area = match.area else {
+                skip("no service area LDAP filter matches")
+                continue
+            }
+            let line: String?
+            switch LineChoice.choose(ldapNumber: match.phone, mask: area.mask, assignNewLine: area.assignNewLine) {
+            case .number(let number): line = number
+            case .fromBlock: line = nil
+            case .none(let reason):
+                skip("no line service (\(reason), service area '\(area.name)' \(area.mask == nil ? "uses the LDAP number" : "applies the mask only")); "
+                     + "every order provisions a line, so the services that need it (phone, voicemail …) are not ordered either")
+                continue
+            }
+            let order = ProvisioningOrder(domain: domain, user: userID, serviceArea: area.name, line: line, services: services)
+            do {
+                if dryRun {
+                    // The user is not in the inventory (a dry run keeps nothing), so the order cannot be planned yet.
+                    let number = line ?? "the next free number of the block"
+                    queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
+                } else if let orders {
+                    let submitted = try await orders.submit(order, connection: database, actor: actor, owner: owner)
+                    if submitted.created {
+                        queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line)")
+                    } else {
+                        before += 1
+                        skipped.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
+                    }
+                }
+            } catch let error as InputError {
+                skip(error.description)
+            } catch let error where !(error is JobLostError || error is JobCanceledError || error is CancellationError) {
+                // One user's failure (a lost connection, …) is that user's line; the others go on.
+                skip("submission failed: \(error)")
+            }
+        }
+        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users brought in, \(queued.count) orders \(dryRun ? "would be " : "")queued, "
+                     + "\(users.count - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
+        if !queued.isEmpty {
+            lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
+                                : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number")
+            lines += queued
+        }
+        return lines + skipped
+    }
+}

@@ -1,0 +1,228 @@
+import DirectoryFixtures
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import TestSupport
+import XCTest
+
+/// Automatic service provisioning at the end of an LDAP synchronization (issue 15 item 9; seed 004,
+/// the service area and role LDAP filters, "Assign new line from the extension block" and "Apply
+/// mask to LDAP synchronized telephone numbers"): a real slapd, a real worker running the sync and
+/// the orders, `ucp devsim` as Unified CM and Unity Connection. One service area per case of the two
+/// check boxes, each with a user with and one without an LDAP number.
+final class AutoProvisioningTests: OrderTestCase {
+    var slapd: SlapdServer!
+
+    override func tearDown() async throws {
+        slapd?.destroy()
+        try await super.tearDown()
+    }
+
+    /// The service areas (the four cases of the check boxes) and their blocks.
+    static let areas = [("SA_Neither", "5100-5199"), ("SA_Assign", "5200-5209"), ("SA_Mask", "5300-5399"), ("SA_Both", "5400-5499")]
+
+    static func user(_ id: String, department: String, phone: String?, employeeNumber: String? = nil, disabled: Bool = false) -> FixtureUser {
+        FixtureUser(cn: id, uid: id, sAMAccountName: id, givenName: "Given", sn: id.capitalized, mail: "\(id)@example.com",
+                    telephoneNumber: phone, employeeNumber: employeeNumber, department: department,
+                    userAccountControl: disabled ? 514 : 512)
+    }
+
+    /// With and without an LDAP number in each area; a manager (the role filter tests employeeNumber,
+    /// an attribute the field mapping does not read, so the search asks for it); a user no area's filter
+    /// matches; a disabled account (the domain synchronizes inactive users).
+    static let directory = [
+        user("apneither1", department: "Neither", phone: "51-01", employeeNumber: "M0001"),
+        user("apneither2", department: "Neither", phone: nil),
+        user("apassign1", department: "Assign", phone: "5299"),
+        user("apassign2", department: "Assign", phone: nil),
+        user("apmask1", department: "Mask", phone: "+1 408 555 0107"),
+        user("apmask2", department: "Mask", phone: nil),
+        user("apboth1", department: "Both", phone: "(555) 0112"),
+        user("apboth2", department: "Both", phone: nil),
+        user("apnowhere", department: "Nowhere", phone: "5150"),
+        user("apdisabled", department: "Neither", phone: "5120", disabled: true),
+    ]
+
+    /// The numbers the seed's rules give (nil: no line service, so no order).
+    static let expected: [String: String?] = [
+        "apneither1": "5101",   // neither box: the LDAP number, digits only
+        "apneither2": nil,      // neither box, no LDAP number: no line service
+        "apassign1": "5200",    // assign only: the block, even with an LDAP number
+        "apassign2": "5201",    // assign only, no LDAP number: the block
+        "apmask1": "5307",      // mask only: 14085550107 under 53XX
+        "apmask2": nil,         // mask only, no LDAP number: no line service
+        "apboth1": "5412",      // both: the masked number
+        "apboth2": "5400",      // both, no LDAP number: the block
+    ]
+
+    func prepareDirectory() async throws {
+        try await prepare()
+        slapd = try SlapdServer(users: Self.directory)
+        let passwordFile = folder + "/ldap-password"
+        try DirectoryFixture.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        try ucp(["device", "add", "--name", "corp-ad", "--kind", "ldap", "--server-type", "ad", "--address", "127.0.0.1",
+                 "--port", String(slapd.port), "--user", DirectoryFixture.syncDN, "--password-file", passwordFile])
+        for (area, block) in Self.areas {
+            try ucp(["service-area", "add", "--domain", Self.domain, "--name", area, "--call-processor", "TestCCM",
+                     "--device-pool", "DP_Site01", "--location", "Hub_None", "--device-css", "CSS_Internal", "--line-css", "CSS_Internal",
+                     "--partition", "PT_Internal", "--dn-block", block, "--message-processor", "unity",
+                     "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
+        }
+        var edit = ["domain", "edit", Self.domain, "--directory", "corp-ad", "--search-base", DirectoryFixture.peopleBase, "--sync-inactive-users",
+                    "--user-role-filter", "Managers=(employeeNumber=M*)",
+                    "--service-area-mask", "SA_Mask=53XX", "--service-area-mask", "SA_Both=54XX",
+                    "--service-area-new-line", "SA_Assign", "--service-area-new-line", "SA_Both"]
+        for (area, _) in Self.areas {
+            edit += ["--service-area-filter", "\(area)=(department=\(area.dropFirst(3)))"]
+        }
+        try ucp(edit)
+    }
+
+    /// The bad input of the role commands and of the domain's switch: one line naming the field and
+    /// the rule, exit 64, nothing written.
+    func assertRefused(_ arguments: [String], _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try harness.ucp(arguments)
+        XCTAssertEqual(result.status, 64, "\(arguments): \(result.stdout)\(result.stderr)", file: file, line: line)
+        XCTAssertTrue(result.stderr.hasPrefix("ucp: " + expected), "\(arguments): \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)", file: file, line: line)
+    }
+
+    func count(_ query: String) async throws -> Int64 {
+        try await sql(query)[0].decode("n")
+    }
+
+    func autoOrders() async throws -> [String: Order] {
+        var orders: [String: Order] = [:]
+        for row in try await sql("SELECT id FROM orders WHERE submit_key LIKE 'autoprov:%'") {
+            let order = try await order(try row.decode("id"))
+            orders[order.userID] = order
+        }
+        return orders
+    }
+
+    func testRoleCommandsRefuseBadInputAndWriteNothing() async throws {
+        try await prepareDirectory()
+        try assertRefused(["domain", "edit", Self.domain, "--automatic-provisioning", "on"],
+                          "automatic-provisioning: on needs a user role in domain 'Cisco'")
+        try assertRefused(["domain", "edit", Self.domain, "--automatic-provisioning", "maybe"], "automatic-provisioning: 'maybe' must be on or off")
+        try assertRefused(["domain", "edit", Self.domain, "--default-role", "Nobody", "--update", "do-not-update"],
+                          "default-role: domain 'Cisco' has no user role 'Nobody'")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff"], "phone-model: is required")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Nokia 3310"],
+                          "phone-model: 'Nokia 3310' is not a model orders provision")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff/1", "--phone-model", "Cisco 8845"], "name: 'Staff/1' must be")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845", "--voicemail", "maybe"],
+                          "voicemail: 'maybe' must be yes or no")
+        try assertRefused(["domain", "role", "add", "Nowhere", "--name", "Staff", "--phone-model", "Cisco 8845"], "domain 'Nowhere': no such domain")
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_roles"), 0)
+        await assertEqual(try await sql("SELECT update_policy FROM domains WHERE name = 'Cisco'")[0].decode("update_policy", as: String.self),
+                          "all_fields", "a refused edit changes nothing")
+
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "cisco 8845"])
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"],
+                          "name: domain 'Cisco' already has a user role 'Staff'")
+        try assertRefused(["domain", "role", "edit", Self.domain, "Other", "--voicemail", "yes"], "role: domain 'Cisco' has no user role 'Other'")
+        try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Staff"])
+        try assertRefused(["domain", "role", "remove", Self.domain, "Staff"], "role: 'Staff' is the default role of domain 'Cisco'")
+        XCTAssertTrue(try ucp(["domain", "role", "edit", Self.domain, "Staff", "--voicemail", "yes", "--im-and-presence", "SP_Jabber"]).stdout
+            .contains("changed: phone Cisco 8845, voicemail, IM and Presence (service profile SP_Jabber)"))
+        XCTAssertTrue(try ucp(["domain", "role", "edit", Self.domain, "Staff", "--voicemail", "yes"]).stdout.contains("nothing changed"))
+        let json = try JSONSerialization.jsonObject(with: Data(try ucp(["domain", "role", "list", Self.domain, "--json"]).stdout.utf8)) as? [[String: Any]]
+        XCTAssertEqual(json?.first?["name"] as? String, "Staff")
+        XCTAssertEqual(json?.first?["default"] as? Bool, true)
+        XCTAssertEqual(json?.first?["im_and_presence"] as? String, "SP_Jabber")
+        let listed = try ucp(["domain", "role", "list", Self.domain]).stdout
+        XCTAssertTrue(listed.contains("Staff") && listed.contains("phone Cisco 8845") && listed.contains("automatic provisioning on"), listed)
+        let shown = try ucp(["domain", "show", Self.domain]).stdout
+        XCTAssertTrue(shown.contains("on, default role 'Staff'"), shown)
+    }
+
+    /// The seed's four cases, with and without an LDAP number; the role filter and the default role
+    /// together; a user no service area filter matches; the dry run; a second synchronization.
+    func testLinesFollowTheSeedsFourCasesAndASecondSyncSubmitsNothing() async throws {
+        try await prepareDirectory()
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Managers", "--phone-model", "Cisco 8865", "--voicemail", "yes"])
+        try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Staff"])
+
+        // The dry run lists the orders it would queue and submits nothing.
+        let dry = try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--dry-run"]).stdout
+        XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users brought in, 6 orders would be queued, 4 without an order"), dry)
+        XCTAssertTrue(dry.contains("apneither1, SA_Neither, 5101, Managers, Staff: phone Cisco 8865, voicemail"), dry)
+        XCTAssertTrue(dry.contains("apmask1, SA_Mask, 5307, Staff: phone Cisco 8845"), dry)
+        XCTAssertTrue(dry.contains("apassign1, SA_Assign, the next free number of the block, Staff: phone Cisco 8845"), dry)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 0)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id LIKE 'ap%'"), 0)
+
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        var orders: [String: Order] = [:]
+        let ended = try await eventually(timeout: 120) {
+            orders = try await autoOrders()
+            return orders.count == 6 && orders.values.allSatisfy { $0.isFinished }
+        }
+        XCTAssertTrue(ended, "six orders ended: \(orders.mapValues(\.state))")
+        let state = try state()
+        for (user, number) in Self.expected.sorted(by: { $0.key < $1.key }) {
+            let phone = "CSF" + user.uppercased()
+            guard let number else {
+                XCTAssertNil(orders[user], "\(user): no line service, no order")
+                XCTAssertFalse(state.contains { $0.contains("name=\(phone)") }, "\(user): no phone")
+                continue
+            }
+            guard let order = orders[user] else { XCTFail("\(user): no order"); continue }
+            XCTAssertEqual(order.state, "succeeded", "\(user): \(order.error ?? "")")
+            XCTAssertEqual(order.line, number, user)
+            XCTAssertEqual(order.submitKey, "autoprov:Cisco:\(user)")
+            XCTAssertTrue(state.contains { $0.hasPrefix("Line ") && $0.contains("pattern=\(number) ") }, "\(user): line \(number) on the device")
+            XCTAssertTrue(state.contains { $0.hasPrefix("Phone ") && $0.contains("name=\(phone)") }, "\(user): phone \(phone)")
+            let recorded: [String] = try await sql("SELECT detail->>'number' AS n FROM user_services WHERE user_id = '\(user)' AND service_type = 'line'")
+                .map { try $0.decode("n") }
+            XCTAssertEqual(recorded, [number], "\(user): the line in the user record")
+        }
+        XCTAssertNil(orders["apnowhere"])
+        XCTAssertNil(orders["apdisabled"])
+        // The manager: Managers (filter) and Staff (default) together: the Managers phone, and voicemail.
+        let manager = state.first { $0.hasPrefix("Phone ") && $0.contains("name=CSFAPNEITHER1") } ?? ""
+        XCTAssertTrue(manager.contains("Cisco 8865"), manager)
+        XCTAssertTrue(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apneither1 ") }, "the manager's voicemail")
+        XCTAssertFalse(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apassign1 ") }, "Staff alone has no voicemail")
+
+        let log = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(log.contains("Automatic provisioning of domain 'Cisco': 10 users brought in, 6 orders queued, 4 without an order"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number"), log)
+        for user in ["apneither1", "apassign1", "apassign2", "apmask1", "apboth1", "apboth2"] {
+            let order = try XCTUnwrap(orders[user])
+            XCTAssertTrue(log.contains("\(user), \(order.id), \(order.serviceArea), \(order.line ?? "")"), "\(user) listed: \(log)")
+        }
+        XCTAssertTrue(log.contains("Automatic provisioning: apneither2: no order: no line service (no LDAP synchronized number"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no order: no line service (no LDAP synchronized number to apply the mask to"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning: apnowhere: no order: no service area LDAP filter matches"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning: apdisabled: no order: the account is disabled in the directory"), log)
+
+        // The key: submitting a user's order again returns the first and writes nothing.
+        let first = try XCTUnwrap(orders["apassign1"])
+        let again = try await OrderStore(Connection(harness.database.app)).submit(
+            OrderRequest(domain: Self.domain, serviceArea: "SA_Assign", user: "apassign1", phoneName: "CSFAPASSIGN1", phoneModel: "Cisco 8845"),
+            key: "autoprov:Cisco:apassign1", actor: "test")
+        XCTAssertFalse(again.created)
+        XCTAssertEqual(again.order.id, first.id)
+
+        // A second synchronization brings nobody in: nothing new is submitted.
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 6)
+        let second = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(second.contains("Automatic provisioning of domain 'Cisco': no user brought in by this synchronization; no order"), second)
+
+        // A user brought in later whose LDAP number is in use: the planner refuses it, the log says
+        // why and the sync goes on with the others.
+        try slapd.reload(users: Self.directory + [Self.user("aptaken", department: "Neither", phone: "5101"),
+                                                  Self.user("apfresh", department: "Assign", phone: nil)])
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        let taken = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(taken.contains("Automatic provisioning: aptaken: no order: line (automatic provisioning): 5101 is already in use"), taken)
+        XCTAssertTrue(taken.contains("2 users brought in, 1 orders queued, 1 without an order"), taken)
+        let fresh = try await autoOrders()["apfresh"]
+        XCTAssertEqual(fresh?.line, "5202")
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import Inventory
+import Orders
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// The directory search source (issue 15 item 10; seed 004 "Configuring Directory Search
+/// Synchronization Source"): two simulated Unified CMs of version 12.5 (TestCCM, the users' home, and
+/// OtherCCM), one of version 9.1, PostgreSQL and a real worker.
+final class DirectorySourceTests: OrderTestCase {
+    var other: DeviceSimulatorProcess!
+    var otherCapture: String!
+
+    /// TestCCM and unity as every order test has them, OtherCCM (a second devsim, no users of its own,
+    /// not their home cluster) and OldCCM (version 9.1), both infrastructure-synchronized.
+    func prepareClusters() async throws {
+        try await prepare()
+        otherCapture = capture + "-other"
+        try FileManager.default.createDirectory(atPath: otherCapture, withIntermediateDirectories: true)
+        addTeardownBlock { [otherCapture] in try? FileManager.default.removeItem(atPath: otherCapture!) }
+        other = try DeviceSimulatorProcess.start(for: self, users: 0, arguments: ["--not-home-cluster", "--capture-dir", otherCapture])
+        try await harness.register("OtherCCM", kind: .callProcessor, simulator: other)
+        let old = try DeviceSimulatorProcess.start(for: self, users: 0, arguments: ["--cucm-version", "9.1.2.10000(28)"])
+        try await harness.register("OldCCM", kind: .callProcessor, simulator: old)
+        oldSimulator = old
+        for device in ["TestCCM", "OtherCCM"] {
+            let (sync, _) = try await harness.sync(.infra, device)
+            XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
+        }
+        _ = try other.control("calls?clear=1")
+    }
+
+    var oldSimulator: DeviceSimulatorProcess!
+
+    /// userid (lower case) → homeCluster, as the simulator holds its end users.
+    func users(_ simulator: DeviceSimulatorProcess) throws -> [String: String] {
+        var users: [String: String] = [:]
+        for line in try simulator.control("state").split(separator: "\n") where line.hasPrefix("User ") {
+            let fields = Dictionary(line.split(separator: " ").dropFirst(2).compactMap { part -> (String, String)? in
+                let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+                return pair.count == 2 ? (pair[0], pair[1]) : nil
+            }, uniquingKeysWith: { first, _ in first })
+            if let userid = fields["userid"] { users[userid.lowercased()] = fields["homeCluster"] ?? "" }
+        }
+        return users
+    }
+
+    /// Waits for the job, then for every directory order, to end; returns the directory orders.
+    func directoryOrdersEnded(after job: Int64) async throws -> [Order] {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let state = try await harness.queue.jobGet(id: job)?.state.rawValue ?? ""
+            if ["succeeded", "failed", "canceled"].contains(state) { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let directoryJob = try await harness.queue.jobGet(id: job)
+        XCTAssertEqual(directoryJob?.state.rawValue, "succeeded", "the directory job")
+        // Follow-up jobs (an add order's fan-out, a removal) are queued by order.run: wait for every job.
+        while Date() < deadline {
+            let open = try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE state IN ('queued', 'running', 'canceling') AND type IN ('directory.sync', 'order.run')")[0].decode("n", as: Int64.self)
+            let orders = try await sql("SELECT count(*)::bigint AS n FROM orders WHERE state IN ('submitted', 'running', 'rolling_back')")[0].decode("n", as: Int64.self)
+            if open == 0 && orders == 0 { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let ids = try await sql("SELECT id FROM orders WHERE kind = 'directory' ORDER BY id").map { try $0.decode("id", as: Int64.self) }
+        var orders: [Order] = []
+        for id in ids { orders.append(try await order(id)) }
+        return orders
+    }
+
+    func jobID(_ text: String) throws -> Int64 {
+        guard let range = text.range(of: #"job (\d+)"#, options: .regularExpression),
+              let id = Int64(text[range].dropFirst(4)) else { throw TestFailure("no job in: \(text)") }
+        return id
+    }
+
+    /// Enabling UDS copies every provisioned user to every Unified CM of version 10 or later with
+    /// exactly one home cluster (the first order's call processor); the version 9.1 one gets nothing.
+    /// With UDS on, a new order's user is copied too; canceling that order (the user leaves its home
+    /// cluster) removes the copy. A lost answer on a copy's addUser is adopted: no duplicate.
+    func testEnablingUDSCopiesEveryProvisionedUserWithOneHomeCluster() async throws {
+        try await prepareClusters()
+        let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        let firstOrder = try await order(try orderID(first))
+        XCTAssertEqual(firstOrder.state, "succeeded", first.stdout)
+        let provisioned = try await sql("SELECT DISTINCT lower(user_id) AS u FROM user_services WHERE device = 'TestCCM' UNION SELECT 'jdoe'")
+            .map { try $0.decode("u", as: String.self) }
+        XCTAssertGreaterThan(provisioned.count, 5)
+        // The first copy's answer is lost: the retry finds the user with what it sent and adopts it as the order's.
+        _ = try other.control("faults?drop=addUser:1")
+
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        XCTAssertTrue(set.stdout.contains("directory_source set to call_processor (UDS)"), set.stdout)
+        let orders = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        XCTAssertTrue(orders.allSatisfy { $0.state == "succeeded" }, orders.map { "\($0.id) \($0.callProcessor) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertFalse(orders.contains { $0.callProcessor == "OldCCM" }, "a version 9 Unified CM gets no directory order")
+
+        let home = try users(sim), copies = try users(other)
+        for user in provisioned {
+            XCTAssertEqual(home[user], "true", "\(user): TestCCM (its first order's) is its home cluster")
+            XCTAssertEqual(copies[user], "false", "\(user): copied to OtherCCM, not its home cluster")
+        }
+        XCTAssertEqual(Set(copies.keys), Set(provisioned), "OtherCCM has the provisioned users, no one else")
+        // One end user each: the lost answer's user adopted as the order's (libcurl may send a request again
+        // whose reused connection closed unanswered: the device answers "duplicate", and the step adopts it all the same).
+        let userLines = try other.control("state").split(separator: "\n").filter { $0.hasPrefix("User ") }
+        XCTAssertEqual(userLines.count, provisioned.count, userLines.joined(separator: "\n"))
+        XCTAssertEqual(try oldSimulator.control("calls").split(separator: "\n").filter { !$0.hasPrefix("get") && !$0.hasPrefix("list") }, [],
+                       "nothing written to the version 9.1 Unified CM")
+        let lost = try await sql("""
+            SELECT count(*)::bigint AS n FROM order_steps s JOIN orders o ON o.id = s.order_id
+             WHERE o.kind = 'directory' AND s.name = 'uds_user' AND s.device = 'OtherCCM' AND s.created_uuid IS NOT NULL AND NOT s.adopted AND s.attempts >= 1
+            """)[0].decode("n", as: Int64.self)
+        XCTAssertEqual(lost, Int64(provisioned.count), "every copy is the order's own (its undo would remove it)")
+        let audit = try await sql("SELECT message FROM audit_log WHERE action = 'settings.changed' ORDER BY id").map { try $0.decode("message", as: String.self) }
+        XCTAssertTrue(audit.contains { $0.hasPrefix("Setting directory_source changed to call_processor") }, audit.joined(separator: "\n"))
+        let shown = try ucp(["settings", "show"]).stdout
+        XCTAssertTrue(shown.contains("directory_source") && shown.contains("call_processor"), shown)
+        XCTAssertTrue(shown.contains("OtherCCM: \(provisioned.count) succeeded"), shown)
+        let listed = try ucp(["order", "list"]).stdout
+        XCTAssertTrue(listed.contains("directory"), listed)
+
+        // A new order with UDS on: its user is copied to OtherCCM as well.
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name, email) VALUES ('asmith', 'Cisco', 'manual', 'Ann', 'Smith', 'asmith@example.com')")
+        let added = try ucp(["order", "submit", "-f", try orderFile("asmith.yaml", user: "asmith", phone: "SEP00AA00BB0002", voicemail: false), "--wait"])
+        let addID = try orderID(added)
+        let addOrder = try await order(addID)
+        XCTAssertEqual(addOrder.state, "succeeded", added.stdout)
+        let fanOut = try await sql("SELECT id FROM jobs WHERE type = 'directory.sync' ORDER BY id DESC LIMIT 1")[0].decode("id", as: Int64.self)
+        let after = try await directoryOrdersEnded(after: fanOut)
+        XCTAssertTrue(after.allSatisfy { $0.state == "succeeded" }, after.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertEqual(try users(other)["asmith"], "false", "the new order's user is on OtherCCM")
+        XCTAssertEqual(try users(sim)["asmith"], "true", "TestCCM is its home cluster")
+
+        // The user leaves its home cluster (its add order canceled): the copy goes too.
+        let cancel = try ucp(["order", "cancel", String(addID), "--wait"])
+        let cancelOrder = try await order(try orderID(cancel))
+        XCTAssertEqual(cancelOrder.state, "succeeded", cancel.stdout)
+        let removal = try await sql("SELECT id FROM jobs WHERE type = 'directory.sync' ORDER BY id DESC LIMIT 1")[0].decode("id", as: Int64.self)
+        XCTAssertNotEqual(removal, fanOut, "the cancel queued the removal")
+        let ended = try await directoryOrdersEnded(after: removal)
+        XCTAssertTrue(ended.allSatisfy { $0.state == "succeeded" }, ended.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertNil(try users(sim)["asmith"], "gone from its home cluster")
+        XCTAssertNil(try users(other)["asmith"], "the copy removed")
+        XCTAssertEqual(try users(other)["jdoe"], "false", "the other copies stay")
+        XCTAssertTrue(try other.control("calls").contains("removeUser uuid="), "removed by the uuid the copy's order added")
+        XCTAssertEqual(try AXLSchema.validate(directory: otherCapture), [], "every request valid against AXLSoap.xsd 12.5")
+    }
+
+    /// A directory order whose step fails is rolled back: on the home cluster the end user it adopted
+    /// stays as it was (the device's state as before), a copy that was refused leaves nothing; enabling
+    /// again plans them anew and they succeed.
+    func testAFailedDirectoryOrderRollsBackOnlyWhatItAdded() async throws {
+        try await prepareClusters()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        let addOrder = try await order(try orderID(added))
+        XCTAssertEqual(addOrder.state, "succeeded", added.stdout)
+        let before = try state(), otherBefore = try other.control("state")
+        try fault("clear=1&fail=updateUser:1")
+        _ = try other.control("faults?clear=1&fail=addUser:1")
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        let orders = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        let home = try XCTUnwrap(orders.first { $0.callProcessor == "TestCCM" })
+        XCTAssertEqual(home.state, "rolled_back", home.error ?? "")
+        let homeSteps = try await steps(home.id)
+        XCTAssertEqual(homeSteps.map(\.name), [.udsUser, .udsHome])
+        XCTAssertEqual(homeSteps.map(\.state), ["skipped", "failed"], "the adopted end user is left alone")
+        XCTAssertEqual(try state(), before, "TestCCM as before")
+        let refused = orders.filter { $0.callProcessor == "OtherCCM" && $0.state != "succeeded" }
+        XCTAssertEqual(refused.map(\.state), ["rolled_back"])
+        XCTAssertEqual(try users(other).count, orders.filter { $0.callProcessor == "OtherCCM" }.count - 1)
+        XCTAssertNotEqual(try other.control("state"), otherBefore)
+
+        try fault("clear=1")
+        let again = try ucp(["settings", "set", "directory_source", "call_processor"])
+        let all = try await directoryOrdersEnded(after: try jobID(again.stdout))
+        XCTAssertEqual(all.count, orders.count + 2, "the two rolled back planned anew, nothing else")
+        XCTAssertTrue(all.suffix(2).allSatisfy { $0.state == "succeeded" }, all.suffix(2).map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertEqual(try users(sim)["jdoe"], "true")
+        XCTAssertEqual(try users(other)["jdoe"], "false")
+    }
+
+    /// The simulator `calls()` reads (the crash harness watches it): TestCCM's, or `watched`.
+    var watched: DeviceSimulatorProcess?
+    override func calls() throws -> [String] {
+        try (watched ?? sim).control("calls").split(separator: "\n").map(String.init)
+    }
+
+    /// UDS on, a user copied: deleting the user (its delete order removes it from its home cluster)
+    /// removes the copy the directory order added (by its uuid); the other users' copies stay.
+    func testDeletingTheUserFromItsHomeClusterRemovesTheCopy() async throws {
+        try await prepareClusters()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        let addOrder = try await order(try orderID(added))
+        XCTAssertEqual(addOrder.state, "succeeded", added.stdout)
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        XCTAssertEqual(try users(other)["jdoe"], "false")
+        let copies = try users(other).count
+
+        try await queueDelete("jdoe")
+        var removal: Int64?
+        let queued = try await eventually(timeout: 90) {
+            removal = try await self.sql("SELECT id FROM jobs WHERE type = 'directory.sync' AND payload::text LIKE '%leftHome%' LIMIT 1").first?.decode("id")
+            return removal != nil
+        }
+        XCTAssertTrue(queued, "the delete order queued the copies' removal")
+        let ended = try await directoryOrdersEnded(after: try XCTUnwrap(removal))
+        let remove = try XCTUnwrap(ended.last)
+        XCTAssertEqual(remove.state, "succeeded", remove.error ?? "")
+        let steps = try await steps(remove.id)
+        XCTAssertEqual(steps.map(\.name), [.removeUser])
+        XCTAssertEqual(remove.callProcessor, "OtherCCM")
+        XCTAssertNil(try users(sim)["jdoe"], "the delete order removed it from its home cluster")
+        XCTAssertNil(try users(other)["jdoe"], "and the copy went with it")
+        XCTAssertEqual(try users(other).count, copies - 1, "the other copies stay")
+    }
+
+    /// A worker killed while a copy's addUser is at the device (after it landed, its answer not yet
+    /// back: hold, on enabling; before it lands: stall, on a new order's fan-out): the next attempt resumes the step, finds the user with
+    /// what it sent (or a duplicate) and takes it as the order's own — one end user, no failure.
+    func testAWorkerKilledDuringACopysAddUserLeavesOneUser() async throws {
+        try await prepareClusters()
+        var workers = try CrashWorkers(self)
+        watched = other
+        _ = try other.control("faults?clear=1&pause-seconds=3&hold=addUser:1")
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        try await workers.kill(whenTheDeviceHas: "addUser")
+        let orders = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        XCTAssertTrue(orders.allSatisfy { $0.state == "succeeded" }, orders.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        let lines = try other.control("state").split(separator: "\n").filter { $0.hasPrefix("User ") }
+        let ids = lines.compactMap { $0.split(separator: " ").first { $0.hasPrefix("userid=") } }
+        XCTAssertEqual(ids.count, Set(ids).count, "no duplicate: \(lines.joined(separator: "\n"))")
+        XCTAssertGreaterThan(ids.count, 5)
+        let taken = try await sql("""
+            SELECT count(*)::bigint AS n FROM order_steps s JOIN orders o ON o.id = s.order_id
+             WHERE o.kind = 'directory' AND s.name = 'uds_user' AND s.device = 'OtherCCM' AND s.created_uuid IS NOT NULL AND NOT s.adopted
+            """)[0].decode("n", as: Int64.self)
+        XCTAssertEqual(taken, Int64(ids.count), "every copy is its order's own")
+
+        // Before it lands: a new order's copy (UDS on) stalled at the device, the worker killed.
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('crash1', 'Cisco', 'manual', 'Crash', 'Test')")
+        _ = try other.control("faults?clear=1&pause-seconds=3&stall=addUser:1")
+        _ = try other.control("calls?clear=1")
+        let added = try ucp(["order", "submit", "-f", try orderFile("crash1.yaml", user: "crash1", phone: "SEP00CC00DD0001", voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        try await workers.kill(whenTheDeviceHas: "addUser")
+        let fanOut = try await sql("SELECT id FROM jobs WHERE type = 'directory.sync' ORDER BY id DESC LIMIT 1")[0].decode("id", as: Int64.self)
+        let after = try await directoryOrdersEnded(after: fanOut)
+        XCTAssertTrue(after.allSatisfy { $0.state == "succeeded" }, after.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        let crash = try other.control("state").split(separator: "\n").filter { $0.hasPrefix("User ") && $0.contains("userid=crash1 ") }
+        XCTAssertEqual(crash.count, 1, crash.joined(separator: "\n"))
+        XCTAssertTrue(crash.first?.contains("homeCluster=false") == true, crash.joined(separator: "\n"))
+    }
+
+    /// UDS is refused (one line naming the field and the rule, exit 64, nothing written) while a call
+    /// processor is LDAP-integrated; with UDS on, synchronizing an LDAP-integrated call processor that
+    /// was just added switches the source back to LDAP, with its audit line and a line in the device's log.
+    func testUDSIsRefusedWhileLDAPIntegratedAndSwitchedBackWhenOneIsFound() async throws {
+        sim = try DeviceSimulatorProcess.start(for: self, users: 2)
+        try await harness.register("TestCCM", kind: .callProcessor, simulator: sim)
+        let (plain, _) = try await harness.sync(.infra, "TestCCM")
+        XCTAssertEqual(plain.status, 0, plain.stdout + plain.stderr)
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        let job = try jobID(set.stdout)
+        let none = try await directoryOrdersEnded(after: job)
+        XCTAssertEqual(none.count, 0, "no provisioned user: no order")
+        let shownOff = try ucp(["device", "show", "TestCCM"]).stdout
+        XCTAssertTrue(shownOff.contains("ldap integration") && shownOff.contains("off"), shownOff)
+
+        let integrated = try DeviceSimulatorProcess.start(for: self, users: 2, arguments: ["--ldap-integrated"])
+        try await harness.register("LdapCCM", kind: .callProcessor, simulator: integrated)
+        let (sync, syncJob) = try await harness.sync(.infra, "LdapCCM")
+        XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
+        let expected = "Directory search source switched back to the LDAP server: call processor 'LdapCCM' is LDAP-integrated"
+        let audit = try await sql("SELECT message FROM audit_log WHERE action = 'settings.changed' ORDER BY id").map { try $0.decode("message", as: String.self) }
+        XCTAssertTrue(audit.last?.hasPrefix(expected) == true, audit.joined(separator: "\n"))
+        let logged = try await sql("SELECT message FROM job_logs WHERE job_id = \(syncJob.id)").map { try $0.decode("message", as: String.self) }
+        XCTAssertTrue(logged.contains { $0.hasPrefix(expected) }, logged.joined(separator: "\n"))
+        let source = try await DirectorySourceStore(Connection(harness.database.app)).source()
+        XCTAssertEqual(source, .ldap)
+        let shown = try ucp(["device", "show", "LdapCCM"]).stdout
+        XCTAssertTrue(shown.contains("ldap integration") && shown.contains("on (users synchronized from LDAP)"), shown)
+
+        // Refused now: one line naming the field and the rule; nothing written, no job.
+        let before = try await sql("SELECT (SELECT count(*) FROM audit_log)::bigint AS a, (SELECT count(*) FROM jobs)::bigint AS j")[0]
+        let refused = try harness.ucp(["settings", "set", "directory_source", "call_processor"])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertEqual(refused.stderr, "ucp: directory_source: call_processor (UDS) is refused while a call processor is LDAP-integrated ('LdapCCM')\n")
+        let after = try await sql("SELECT (SELECT count(*) FROM audit_log)::bigint AS a, (SELECT count(*) FROM jobs)::bigint AS j")[0]
+        XCTAssertEqual(try after.decode("a", as: Int64.self), try before.decode("a", as: Int64.self), "no audit line")
+        XCTAssertEqual(try after.decode("j", as: Int64.self), try before.decode("j", as: Int64.self), "no job")
+        let still = try await DirectorySourceStore(Connection(harness.database.app)).source()
+        XCTAssertEqual(still, .ldap)
+        let bad = try harness.ucp(["settings", "set", "directory_source", "uds"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(bad.stderr, "ucp: directory_source: must be ldap or call_processor (got 'uds')\n")
+    }
+}
