@@ -137,7 +137,7 @@ package enum Representation {
     package static func user(_ user: User) -> [String: Any] {
         var object: [String: Any] = [
             "user_id": user.userID, "domain": user.domain, "source": user.source, "enabled": user.enabled, "state": user.state,
-            "case_clash": user.caseClash,
+            "case_clash": user.caseClash, "service_area": optional(user.serviceArea),
             "directory_dn": optional(user.directoryDN), "stale_since": iso(user.staleSince),
             "created_at": iso(user.createdAt), "updated_at": iso(user.updatedAt),
         ]

@@ -124,6 +124,12 @@ final class OrderSubmitAPITests: XCTestCase {
         let done = try await waitForState(fixture, id, token: operatorToken, ["succeeded", "failed", "rolled_back", "needs_attention"])
         XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
         XCTAssertTrue((done["steps"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "done" }, "\(done)")
+        // The user record as the API shows it: placed in the order's service area, its services there.
+        let user = try fixture.send(.get, "/api/v1/users/jdoe", token: operatorToken)
+        XCTAssertEqual(user.status, 200, user.body)
+        XCTAssertEqual(user.json["service_area"] as? String, Self.area, user.body)
+        let placed = (user.json["services"] as? [[String: Any]] ?? []).filter { $0["service_area"] as? String == Self.area }
+        XCTAssertFalse(placed.isEmpty, user.body)
         let audited: [String] = try await fixture.owner.query(Statement("", """
             SELECT actor FROM audit_log WHERE action = 'order.submitted' AND target = $1
             """), ["order \(id)"]).map { try $0.decode("actor") }
