@@ -154,7 +154,7 @@ public final class Connection: @unchecked Sendable {
             throw PostgresError(kind: .connectionLost, message: "out of memory while connecting")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = PostgresError.oneLine(String(cString: PQerrorMessage(handle)))
             PQfinish(handle)
             throw PostgresError(kind: .connectionLost, message: "cannot connect to \(configuration): \(message)")
         }
@@ -330,7 +330,7 @@ public struct Session {
     }
 
     private func lastError() -> PostgresError {
-        let message = String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = PostgresError.oneLine(String(cString: PQerrorMessage(handle)))
         let lost = PQstatus(handle) != CONNECTION_OK
         return PostgresError(kind: lost ? .connectionLost : .other,
                              message: message.isEmpty ? "connection failed" : message)

@@ -50,6 +50,15 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         self.hint = hint
     }
 
+    /// libpq's own messages run over several lines (one per host tried, a tab-indented hint): a log
+    /// line or an operator's one-line error takes them joined with "; ".
+    public static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: "; ")
+    }
+
     /// Classifies a SQLSTATE into the kinds callers act on.
     public static func kind(forSQLState state: String?) -> Kind {
         guard let state else { return .connectionLost }

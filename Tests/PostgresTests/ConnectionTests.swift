@@ -181,6 +181,19 @@ final class ConnectionTests: XCTestCase {
         XCTAssertEqual(answer, 1)
     }
 
+    /// libpq reports each host it tried on a line of its own: the error is one line naming both.
+    func testAFailedConnectionIsReportedOnOneLine() async throws {
+        let connection = Connection(try ConnectionConfiguration(conninfo: "host=/nonexistent-ucp-a,/nonexistent-ucp-b dbname=postgres connect_timeout=2"))
+        do {
+            _ = try await connection.query(Statement("", "SELECT 1"))
+            XCTFail("connected to no server")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.kind, .connectionLost)
+            XCTAssertFalse(error.description.contains("\n"), error.description)
+            XCTAssertTrue(error.description.contains("nonexistent-ucp-a") && error.description.contains("nonexistent-ucp-b"), error.description)
+        }
+    }
+
     /// A write refused because the server is read-only (SQLSTATE 25006: a failover demoted it, or it
     /// was fenced off) counts as a lost connection: the session is dropped, and the next use makes a
     /// new one, which `target_session_attrs=read-write` would place on the primary.
