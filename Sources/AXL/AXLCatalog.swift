@@ -57,6 +57,9 @@ public enum AXLCatalog {
         list("CommonDeviceConfig", "CommonDeviceConfig", tags: ["name", "softkeyTemplateName", "userLocale", "mlppIndicationStatus", "ipAddressingMode"]),
         list("ConferenceBridge", "ConferenceBridge", tags: ["name", "product", "devicePoolName", "locationName", "maximumCapacity"]),
         list("ConferenceNow", "ConferenceNow", search: "conferenceNowNumber", tags: ["conferenceNowNumber", "routePartitionName", "description", "maxWaitTimeForHost"], key: ["conferenceNowNumber", "routePartitionName"]),
+        // Not in the seed's Table 1: read so that an order's credential policy (seed 000 step 2) is
+        // checked when it is planned, not refused by Unified CM halfway through the order.
+        list("CredentialPolicy", "CredentialPolicy", tags: ["name", "minCredLength"]),
         // The seed's "Date Time Setting" and "Date/Time Group" are one AXL object (brief §1a).
         list("DateTimeGroup", "DateTimeGroup", tags: ["name", "timeZone", "dateformat"]),
         list("DeviceMobilityInfo", "DeviceMobility", tags: ["name"]),

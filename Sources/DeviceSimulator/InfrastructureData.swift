@@ -25,6 +25,7 @@ enum InfrastructureData {
         "ServiceProfile": ["SP_Default", "SP_Jabber"],
         "VoiceMailProfile": ["Default", "NoVoiceMail"],
         "MediaResourceList": ["MRL_Default"],
+        "CredentialPolicy": CredentialPolicies.names,
     ]
 
     static func count(_ axlName: String) -> Int {
@@ -32,6 +33,7 @@ enum InfrastructureData {
         case "User", "LicensedUser", "Phone", "Line", "DeviceProfile", "RemoteDestinationProfile", "RemoteDestination", "IpPhoneServices": return 0
         case "RoutePartition", "Css", "Location", "Region", "DateTimeGroup", "CallManagerGroup", "DevicePool", "MediaResourceList":
             return (fixedNames[axlName]?.count ?? 0) + sites
+        case "CredentialPolicy": return CredentialPolicies.names.count
         case "Gateway": return vgModels.count * 3 + 2
         case "RoutePattern": return 24
         case "TransPattern", "HuntPilot", "LineGroup", "HuntList", "CallPark", "MeetMe": return 12
@@ -70,6 +72,9 @@ enum InfrastructureData {
                     "locationName": "LOC_" + site(i), "maximumCapacity": "48"]
         case "ConferenceNow":
             return ["conferenceNowNumber": String(7200 + i), "routePartitionName": "PT_Internal", "description": "Conference Now " + n, "maxWaitTimeForHost": "15"]
+        case "CredentialPolicy":
+            let name = self.name(axl, i, prefix: "CP_")
+            return ["name": name, "minCredLength": name == "CP_Strong" ? "12" : "8"]
         case "DateTimeGroup":
             let zones = ["Etc/GMT", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Europe/London"]
             return ["name": name(axl, i, prefix: "DTG_"), "timeZone": zones[i % zones.count], "dateformat": "M/D/Y"]

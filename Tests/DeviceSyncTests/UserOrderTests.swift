@@ -150,8 +150,8 @@ final class UserOrderTests: OrderTestCase {
     }
 
     /// An adopted user's policy is restored by the undo while it still shows what the order wrote;
-    /// changed by someone else after the step, it is left alone and the order needs attention. An
-    /// unknown policy: Unified CM (devsim) refuses the update and the push rolls back.
+    /// changed by someone else after the step, it is left alone and the order needs attention. A
+    /// policy the call processor does not have is refused when the push or the order is planned.
     func testACredentialPolicyDriftEndsNeedingAttention() async throws {
         try await prepare()
         let synced = "user000003"
@@ -189,14 +189,18 @@ final class UserOrderTests: OrderTestCase {
         let states = Dictionary(uniqueKeysWithValues: try await steps(id).map { ($0.name, $0.state) })
         XCTAssertEqual(states[.credentialPolicy], "conflict")
 
-        // A policy Unified CM does not know: the update is refused, the order rolled back.
+        // A policy the call processor's infrastructure sync did not read: refused when planned, in one
+        // line naming the field; no order stored, nothing sent to the device.
         try fault("clear=1")
+        _ = try sim.control("calls?clear=1")
+        let orders = try await count("orders")
         let unknown = try harness.ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Nope", "--wait"])
-        XCTAssertEqual(unknown.status, 1, unknown.stdout)
-        let refused = try await self.order(try orderID(from: unknown))
-        XCTAssertEqual(refused.state, "rolled_back")
-        XCTAssertTrue(refused.error?.contains("Credential Policy 'CP_Nope' was not found") == true, refused.error ?? "")
-        XCTAssertEqual(try object("User", "userid=jdoe"), "", "the user the push added was removed again")
+        XCTAssertEqual(unknown.status, 64, unknown.stdout + unknown.stderr)
+        XCTAssertEqual(unknown.stderr, "ucp: credential-policy: no credential policy 'CP_Nope' on 'TestCCM' (as its infrastructure synchronization read it)\n")
+        await assertEqual(try await count("orders"), orders, "nothing stored")
+        XCTAssertEqual(try writes(), [], "nothing written to the device")
+        let nope = try orderFile("nope.yaml", user: "jdoe", phone: "SEP00AA00BB0009", voicemail: false, extra: "credential_policy: CP_Nope\n")
+        try assertRefused(nope, "credential_policy (nope.yaml line 9): no credential policy 'CP_Nope' on 'TestCCM'", "an order file naming an unknown policy")
     }
 
     /// A user with services moved within its call processor: a change order whose plan re-applies the
