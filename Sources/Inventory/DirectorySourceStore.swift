@@ -32,8 +32,12 @@ public struct DirectorySourceStore: Sendable {
     public static let key = "directory_source"
 
     static let lock = Statement("directory_source_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.directory_source'))")
+    /// first_read: the device's LDAP integration was never read before (the call processor was just added).
     static let ldapIntegrationSet = Statement("directory_source_ldap_integration_set", """
-        UPDATE devices SET ldap_integrated = $2, ldap_integration_read_at = now() WHERE name = $1 AND kind = 'call_processor'
+        WITH before AS (SELECT name, ldap_integration_read_at FROM devices WHERE name = $1 AND kind = 'call_processor' FOR UPDATE)
+        UPDATE devices d SET ldap_integrated = $2, ldap_integration_read_at = now()
+          FROM before WHERE d.name = before.name
+        RETURNING before.ldap_integration_read_at IS NULL AS first_read
         """)
     static let ldapIntegrated = Statement("directory_source_ldap_integrated", """
         SELECT name FROM devices WHERE kind = 'call_processor' AND ldap_integrated ORDER BY name
@@ -88,17 +92,35 @@ public struct DirectorySourceStore: Sendable {
         return present
     }
 
-    /// Stores what a sync read of `device`'s LDAP integration; when it is integrated while UDS is the
-    /// source, switches the source back to LDAP with its audit line. Returns the message then.
-    public func ldapIntegrationRecord(device: String, integrated: Bool, actor: String) async throws -> String? {
-        try await connection.transaction { session -> String? in
+    /// What storing a call processor's LDAP integration meant for the directory search source.
+    public enum LDAPIntegrationOutcome: Equatable, Sendable {
+        case unchanged
+        /// UDS was the source and the call processor is LDAP-integrated: switched back to LDAP (the message).
+        case switchedBack(String)
+        /// UDS is the source and the call processor, read for the first time (just added), is not
+        /// LDAP-integrated: its copies are to be made (`then` ran in the same transaction).
+        case addedWhileUDS
+    }
+
+    /// Stores what a sync read of `device`'s LDAP integration, holding the setting's lock. When it is
+    /// integrated while UDS is the source, switches the source back to LDAP with its audit line; when
+    /// UDS is the source and this is the call processor's first read (it was just added) and it is not
+    /// integrated, runs `whenAddedWhileUDS` in the same transaction (the caller queues the copies).
+    public func ldapIntegrationRecord(device: String, integrated: Bool, actor: String,
+                                      whenAddedWhileUDS: @escaping @Sendable (Session) throws -> Void) async throws -> LDAPIntegrationOutcome {
+        try await connection.transaction { session -> LDAPIntegrationOutcome in
             try session.query(Self.lock)
-            try session.query(Self.ldapIntegrationSet, [device, integrated])
-            guard integrated, try InTransaction(session).source() == .callProcessor else { return nil }
+            let firstRead = try session.query(Self.ldapIntegrationSet, [device, integrated]).first?.decode("first_read") ?? false
+            guard try InTransaction(session).source() == .callProcessor else { return .unchanged }
+            guard integrated else {
+                guard firstRead else { return .unchanged }
+                try whenAddedWhileUDS(session)
+                return .addedWhileUDS
+            }
             let message = "Directory search source switched back to the LDAP server: call processor '\(device)' is LDAP-integrated (UDS needs every call processor without LDAP integration)"
             try session.query(SettingsStore.settingSet, [Self.key, try SettingsStore.json(DirectorySourceSetting.ldap.rawValue), actor])
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "settings.changed", target: Self.key, message: message)
-            return message
+            return .switchedBack(message)
         }
     }
 

@@ -20,4 +20,9 @@ public struct DirectorySync: JobParameters, Equatable {
         self.user = user
         self.leftHome = leftHome
     }
+
+    /// One queued job per user (and per left home cluster) at most; one for every user.
+    public var dedupKey: String {
+        "\(Self.jobType)|\(user?.lowercased() ?? "")|\(leftHome ?? "")"
+    }
 }

@@ -101,7 +101,7 @@ public enum DirectorySource {
         guard let parameters else { return }
         _ = try await connection.transaction { session in
             try QueueStore.InTransaction(session).jobEnqueue(
-                try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: DirectorySync.dedupKey(parameters), actor: order.submittedBy))
+                try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: parameters.dedupKey, actor: order.submittedBy))
         }
     }
 
@@ -251,13 +251,6 @@ public enum DirectorySource {
         let jobID = try OrderStore.enqueue(session, order: id, action: .apply, actor: actor)
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                           message: "Order \(id) submitted: directory \(steps.map(\.name.rawValue).joined(separator: ", ")) of '\(user)' on '\(device)'")
-    }
-}
-
-extension DirectorySync {
-    /// One queued job per user (and per left home cluster) at most.
-    static func dedupKey(_ parameters: DirectorySync) -> String {
-        "\(jobType)|\(parameters.user?.lowercased() ?? "")|\(parameters.leftHome ?? "")"
     }
 }
 

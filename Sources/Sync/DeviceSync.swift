@@ -207,9 +207,18 @@ private final class Run: @unchecked Sendable {
             return
         }
         try await log("info", "LDAP integration: \(integrated ? "on (users synchronized from LDAP)" : "off")")
-        if let message = try await DirectorySourceStore(connection).ldapIntegrationRecord(device: name, integrated: integrated,
-                                                                                         actor: context.job.submittedBy) {
-            try await log("warning", message)
+        let owner = owner, actor = context.job.submittedBy, copies = DirectorySync()
+        let outcome = try await DirectorySourceStore(connection).ldapIntegrationRecord(device: name, integrated: integrated, actor: actor) { session in
+            // Seed 004: with UDS on, adding a call processor starts the directory sync of the users to it.
+            let queue = QueueStore.InTransaction(session)
+            try queue.jobConfirmOwned(owner)
+            _ = try queue.jobEnqueue(try QueueStore.EnqueueParams(copies, target: "directory", dedupKey: copies.dedupKey, actor: actor))
+        }
+        switch outcome {
+        case .unchanged: break
+        case .switchedBack(let message): try await log("warning", message)
+        case .addedWhileUDS:
+            try await log("info", "Directory search source is the call processor (UDS) and '\(name)' is new: \(DirectorySync.jobType) queued to copy the provisioned users to it (when it is version 10 or later)")
         }
     }
 

@@ -255,6 +255,40 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertTrue(crash.first?.contains("homeCluster=false") == true, crash.joined(separator: "\n"))
     }
 
+    /// Seed 004: with UDS on, adding a call processor starts the directory sync to it — its first
+    /// infrastructure sync (not LDAP-integrated) queues `directory.sync`, which copies the provisioned
+    /// users there (not its home cluster); a later sync of it queues nothing.
+    func testACallProcessorAddedWhileUDSIsOnGetsTheCopies() async throws {
+        try await prepareClusters()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        let copied = try users(other)
+        XCTAssertEqual(copied["jdoe"], "false")
+
+        let newer = try DeviceSimulatorProcess.start(for: self, users: 0, arguments: ["--not-home-cluster"])
+        try await harness.register("NewCCM", kind: .callProcessor, simulator: newer)
+        let before = try await sql("SELECT coalesce(max(id), 0)::bigint AS id FROM jobs WHERE type = 'directory.sync'")[0].decode("id", as: Int64.self)
+        let (sync, syncJob) = try await harness.sync(.infra, "NewCCM")
+        XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
+        let logged = try await sql("SELECT message FROM job_logs WHERE job_id = \(syncJob.id)").map { try $0.decode("message", as: String.self) }
+        XCTAssertTrue(logged.contains { $0.hasPrefix("Directory search source is the call processor (UDS) and 'NewCCM' is new: directory.sync queued") },
+                      logged.joined(separator: "\n"))
+        let queued = try await sql("SELECT id FROM jobs WHERE type = 'directory.sync' AND id > \(before) ORDER BY id").map { try $0.decode("id", as: Int64.self) }
+        XCTAssertEqual(queued.count, 1, "one directory sync queued by the new call processor's sync")
+        let orders = try await directoryOrdersEnded(after: try XCTUnwrap(queued.first))
+        let toNew = orders.filter { $0.callProcessor == "NewCCM" }
+        XCTAssertFalse(toNew.isEmpty)
+        XCTAssertTrue(toNew.allSatisfy { $0.state == "succeeded" }, toNew.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertEqual(try users(newer), copied, "the same copies as OtherCCM, none its home cluster")
+
+        let (again, _) = try await harness.sync(.infra, "NewCCM")
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'directory.sync' AND id > \(before)")[0].decode("n", as: Int64.self), 1,
+                          "a later sync of it queues nothing")
+    }
+
     /// UDS is refused (one line naming the field and the rule, exit 64, nothing written) while a call
     /// processor is LDAP-integrated; with UDS on, synchronizing an LDAP-integrated call processor that
     /// was just added switches the source back to LDAP, with its audit line and a line in the device's log.
