@@ -75,19 +75,7 @@ public struct QueueStore: Sendable {
     /// Enqueues many orders or tasks in one transaction with COPY. Syncs go one by one through
     /// `jobEnqueue`, which writes their audit lines and applies their de-duplication keys.
     public func jobEnqueueMany(_ jobs: [EnqueueParams]) async throws -> Int {
-        for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
-            throw InputError(field: "jobs", problem: "bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
-        }
-        let now = Date()
-        let rows = jobs.lazy.map { job -> [String?] in
-            [job.kind.rawValue, job.type, job.target, job.payload, String(job.priority),
-             PostgresTimestamp.format(job.runAt ?? now), String(job.maxAttempts), job.actor]
-        }
-        return try await connection.transaction { session in
-            let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
-            try session.query(QueueSQL.jobNotify)
-            return copied
-        }
+        try await connection.transaction { try InTransaction($0).jobEnqueueMany(jobs) }
     }
 
     /// Claims up to `slots` jobs for `worker`, under the sync and maintenance rules.
@@ -516,6 +504,22 @@ extension QueueStore {
             ])
             guard let row = rows.first else { throw PostgresError(kind: .other, message: "enqueue returned nothing") }
             return (try row.decode("id"), try row.decode("created"))
+        }
+
+        /// Enqueues many orders or tasks with COPY, in the caller's transaction (`jobEnqueueMany`).
+        public func jobEnqueueMany(_ jobs: [EnqueueParams]) throws -> Int {
+            for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
+                throw InputError(field: "jobs", problem: "bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
+            }
+            guard !jobs.isEmpty else { return 0 }
+            let now = Date()
+            let rows = jobs.lazy.map { job -> [String?] in
+                [job.kind.rawValue, job.type, job.target, job.payload, String(job.priority),
+                 PostgresTimestamp.format(job.runAt ?? now), String(job.maxAttempts), job.actor]
+            }
+            let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
+            try session.query(QueueSQL.jobNotify)
+            return copied
         }
 
         /// Appends one line to the audit trail: the one place in Swift that writes `audit_log`.

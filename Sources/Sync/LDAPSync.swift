@@ -364,11 +364,11 @@ public struct LDAPSynchronization: Sendable {
                         }
                     case .deleteUserKeepServices, .deleteUserAndServices:
                         let orders = try users.staleUserOrder(domain: domain, action: action.rawValue, jobID: jobID)
-                        // Each becomes a real order of the engine (Sources/Orders/DeleteOrders.swift), run by the workers.
-                        for order in orders {
-                            _ = try QueueStore.InTransaction(session).jobEnqueue(try QueueStore.EnqueueParams(
-                                OrderDeletePlan(request: order.id), target: "user \(order.userID)", actor: actor))
-                        }
+                        // Each becomes a real order of the engine (Sources/Orders/DeleteOrders.swift), run by the
+                        // workers: their planning jobs copied in at once (thousands of stale users are one COPY).
+                        _ = try QueueStore.InTransaction(session).jobEnqueueMany(orders.map { order in
+                            try QueueStore.EnqueueParams(OrderDeletePlan(request: order.id), target: "user \(order.userID)", actor: actor)
+                        })
                         result.ordersQueued = orders.count
                         result.deletedSample = orders.prefix(options.sampleSize).map(\.userID)
                         report.append("Delete orders were queued for the following users (they run as orders; until then they are pending): UserId, OrderId, Status")
