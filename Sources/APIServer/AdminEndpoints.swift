@@ -2,6 +2,7 @@ import Foundation
 import HTTPAPI
 import Hummingbird
 import Inventory
+import Orders
 import Postgres
 import Runtime
 import Secrets
@@ -148,7 +149,8 @@ extension Endpoints {
     // MARK: settings
 
     static func settingsJSON(_ connection: Connection) async throws -> Data {
-        try Representation.encode(["settings": Dictionary(uniqueKeysWithValues: try await SettingsEditor.shown(connection: connection))])
+        let shown = try await SettingsEditor.shown(connection: connection) + DirectorySource.shown(connection: connection)
+        return try Representation.encode(["settings": Dictionary(uniqueKeysWithValues: shown)])
     }
 
     static let settings: [Endpoint] = [
@@ -160,6 +162,13 @@ extension Endpoints {
             let key = try call.path("key")
             let body = try await call.body(fields: ["value"])
             let value = try body.required("value", body.string("value"))
+            if DirectorySource.isSettingKey(key) {
+                // Refused while a call processor is LDAP-integrated; UDS queues the directory job (as the command).
+                return APICall.json(try await call.withConnection { connection -> Data in
+                    _ = try await DirectorySource.set(value, connection: connection, actor: call.actor)
+                    return try await settingsJSON(connection)
+                })
+            }
             try SettingsEditor.check(key: key, value: value)
             return APICall.json(try await call.withConnection { connection -> Data in
                 try await SettingsEditor.set(key: key, value: value, connection: connection, actor: call.actor)

@@ -68,6 +68,21 @@ public enum DirectorySource {
 
     /// The directory orders per call processor and state, as `ucp settings show` prints them:
     /// `OtherCCM: 11 succeeded, 1 rolled back`.
+    /// What `ucp settings show` and `GET /api/v1/settings` show of the directory search source: the
+    /// setting, the call processors that are LDAP-integrated (UDS is refused while any is), and the
+    /// directory orders per call processor.
+    public static func shown(connection: Connection) async throws -> [(String, Any)] {
+        let store = DirectorySourceStore(connection)
+        return [(DirectorySourceStore.key, try await store.source().rawValue),
+                ("ldap_integrated", try await store.ldapIntegratedProcessors()),
+                ("directory_orders", try await status(connection: connection))]
+    }
+
+    /// Whether `key` names the directory search source (set by `set`, not by the settings editor).
+    public static func isSettingKey(_ key: String) -> Bool {
+        key == DirectorySourceStore.key || key == "directory-source"
+    }
+
     public static func status(connection: Connection) async throws -> [String] {
         var byProcessor: [(String, [String])] = []
         for row in try await connection.query(DirectorySQL.status) {

@@ -33,7 +33,7 @@ struct SettingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             var value = value
-            if key == DirectorySourceStore.key || key == "directory-source" {
+            if DirectorySource.isSettingKey(key) {
                 guard let value else { throw InputError(field: DirectorySourceStore.key, problem: "a value is required (ldap or call_processor)") }
                 print(try await DirectorySource.set(value, connection: Connection(try await Database.open()), actor: global.actorName))
                 return
@@ -56,13 +56,7 @@ struct SettingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let connection = Connection(try await Database.open())
-            var shown = try await SettingsEditor.shown(connection: connection)
-            // The directory search source, and each call processor's LDAP integration it depends on.
-            let directory = DirectorySourceStore(connection)
-            shown.append((DirectorySourceStore.key, try await directory.source().rawValue))
-            let integrated = try await directory.ldapIntegratedProcessors()
-            shown.append(("ldap_integrated", integrated))
-            shown.append(("directory_orders", try await DirectorySource.status(connection: connection)))
+            let shown = try await SettingsEditor.shown(connection: connection) + DirectorySource.shown(connection: connection)
             if json {
                 print(try Output.json(Dictionary(uniqueKeysWithValues: shown)))
                 return

@@ -120,6 +120,8 @@ final class ServeTests: XCTestCase {
             (["settings", "set", "mail.colour", "blue"], .put, "/api/v1/settings/mail.colour", #"{"value": "blue"}"#, "key"),
             (["settings", "set", "analog_phone_support", "yes"], .put, "/api/v1/settings/analog_phone_support", #"{"value": "yes"}"#,
              "analog_phone_support"),
+            (["settings", "set", "directory_source", "uds"], .put, "/api/v1/settings/directory_source", #"{"value": "uds"}"#,
+             "directory_source"),
             (["token", "create", "--name", "bad name", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "bad name", "role": "viewer"}"#, "name"),
             (["token", "create", "--name", "hr", "--role", "root"], .post, "/api/v1/tokens", #"{"name": "hr", "role": "root"}"#, "role"),
             (["token", "revoke", "ghost"], .delete, "/api/v1/tokens/ghost", nil, "name"),
@@ -239,6 +241,15 @@ final class ServeTests: XCTestCase {
         let password = try fixture.send(.put, "/api/v1/settings/mail.password", token: admin, body: #"{"value": "smtp-pw"}"#)
         XCTAssertEqual((password.json["settings"] as? [String: Any])?["mail.password"] as? String, "set (encrypted)")
         XCTAssertFalse(password.body.contains("smtp-pw"))
+        // The directory search source: as the command, UDS queues the directory job.
+        let source = try fixture.send(.put, "/api/v1/settings/directory_source", token: admin, body: #"{"value": "call_processor"}"#)
+        XCTAssertEqual(source.status, 200, source.body)
+        XCTAssertEqual((source.json["settings"] as? [String: Any])?["directory_source"] as? String, "call_processor", source.body)
+        let directoryJobs: Int64 = try await fixture.owner.query(Statement("", "SELECT count(*) AS n FROM jobs WHERE type = 'directory.sync'"))
+            .first!.decode("n")
+        XCTAssertEqual(directoryJobs, 1)
+        let shownSource = try fixture.processes.run(["settings", "show"])
+        XCTAssertTrue(shownSource.stdout.contains("directory_source") && shownSource.stdout.contains("call_processor"), shownSource.stdout)
 
         let actors: [String] = try await fixture.owner.query(Statement("", """
             SELECT actor FROM audit_log WHERE action IN ('api.token.create', 'api.token.revoke', 'device.added', 'device.changed',
