@@ -128,6 +128,8 @@ enum ChangeNotificationSQL {
                                         seen_by = $5::bigint
               FROM unnest($2::text[], $3::text[], $4::text[]) AS p(kind, uuid, patch)
              WHERE o.device = $1 AND o.sync_kind = p.kind AND lower(btrim(o.uuid, '{}')) = p.uuid AND o.removed_at IS NULL
+               -- The objects through device_objects_uuid (the join alone was planned as a pass over the device's objects).
+               AND lower(btrim(o.uuid, '{}')) = ANY ($3::text[])
             RETURNING 1)
         SELECT count(*) AS patched FROM patched
         """)
