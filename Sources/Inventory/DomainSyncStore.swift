@@ -71,7 +71,7 @@ public enum DomainSyncStore {
                               [extensionMobilityURL, extensionMobilityEnterprise, only])
             try session.query(DomainSyncSQL.destinationsCollect, [only])
             plan.mailboxesRead = Int(try session.query(DomainSyncSQL.mailboxesCollect, [only]).affectedRows)
-            try session.query(DomainSyncSQL.usersCollect, [domain])
+            try session.query(only == nil ? DomainSyncSQL.usersCollect : DomainSyncSQL.usersCollectOnly, [domain])
             if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain, only]) }
             try session.query(DomainSyncSQL.userDevicesCollect)
             // Temporary tables have no statistics until analyzed: the joins below are planned on real sizes.
