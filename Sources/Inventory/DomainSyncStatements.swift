@@ -88,17 +88,20 @@ enum DomainSyncSQL {
            AND o.removed_at IS NULL AND o.object_key <> '' AND ($1::text[] IS NULL OR lower(o.object_key) = ANY ($1::text[]))
         """)
 
-    /// The identity (lower case) an object names: a user its ID, a phone its owner, a device profile
-    /// its login user, a remote destination profile its user. The expression of the index
+    /// The name (lower case) an object is held by: a user its ID, a phone its owner, a device profile
+    /// its login user, a remote destination profile its user, a remote destination its profile. The expression of the index
     /// `device_objects_user_key` (migrations/037), character for character, so that the
     /// incremental runs below find the objects of a few users through it.
     static func userKey(_ o: String) -> String {
         """
         lower(CASE \(o).object_type WHEN 'User' THEN \(o).object_key
             WHEN 'Phone' THEN \(o).attributes->>'ownerUserName' WHEN 'DeviceProfile' THEN \(o).attributes->>'loginUserId'
-            ELSE \(o).attributes->>'userId' END)
+            WHEN 'RemoteDestination' THEN \(o).attributes->>'remoteDestinationProfileName' ELSE \(o).attributes->>'userId' END)
         """
     }
+
+    /// The partial index's predicate, repeated in each query that uses it.
+    static let userKeyTypes = "('User', 'Phone', 'DeviceProfile', 'RemoteDestinationProfile', 'RemoteDestination')"
 
     /// `accountsCollect` of an incremental run: the accounts of the identities $1 (lower case) only,
     /// looked up by identity (`device_objects_user_key`) rather than compared one by one.
@@ -110,7 +113,7 @@ enum DomainSyncSQL {
          -- One index descent per identity (OFFSET 0 keeps it a nested loop whatever the statistics say).
          CROSS JOIN LATERAL (SELECT o.device, o.object_key, o.attributes FROM device_objects o
                               WHERE o.device = p.call_processor AND \(userKey("o")) = k.k
-                                AND o.object_type IN ('User', 'Phone', 'DeviceProfile', 'RemoteDestinationProfile')
+                                AND o.object_type IN \(userKeyTypes)
                                 AND o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL AND o.object_key <> ''
                              OFFSET 0) o
         """)
@@ -227,7 +230,7 @@ enum DomainSyncSQL {
          -- One index descent per identity (OFFSET 0 keeps it a nested loop whatever the statistics say).
          CROSS JOIN LATERAL (SELECT o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, o.attributes FROM device_objects o
                               WHERE o.device = p.call_processor AND \(userKey("o")) = k.k
-                                AND o.object_type IN ('User', 'Phone', 'DeviceProfile', 'RemoteDestinationProfile')
+                                AND o.object_type IN \(userKeyTypes)
                                 AND o.removed_at IS NULL
                                 AND ((o.sync_kind = 'user' AND o.object_type IN ('Phone', 'RemoteDestinationProfile'))
                                      OR (o.sync_kind = 'infra' AND o.object_type = 'DeviceProfile'))
@@ -251,6 +254,19 @@ enum DomainSyncSQL {
            -- One hashed lookup of the staged profiles (an EXISTS was a pass over the staged devices per destination).
            AND ($1::text[] IS NULL OR (o.device, o.attributes->>'remoteDestinationProfileName') IN (
                 SELECT r.device, r.object_key FROM domain_sync_carriers r WHERE r.object_type = 'RemoteDestinationProfile'))
+        """)
+
+    /// `destinationsCollect` of an incremental run: the remote destinations of the staged profiles,
+    /// looked up by profile (`device_objects_user_key`), not by reading every destination of the device.
+    static let destinationsCollectOnly = Statement("domain_sync_destinations_collect_only", """
+        INSERT INTO domain_sync_destinations (device, profile, object_key, uuid, attributes)
+        SELECT o.device, r.object_key, o.object_key, o.uuid, o.attributes
+          FROM (SELECT DISTINCT device, object_key FROM domain_sync_carriers WHERE object_type = 'RemoteDestinationProfile') r
+         CROSS JOIN LATERAL (SELECT o.device, o.object_key, o.uuid, o.attributes FROM device_objects o
+                              WHERE o.device = r.device AND \(userKey("o")) = lower(r.object_key) AND o.object_type IN \(userKeyTypes)
+                                AND o.sync_kind = 'user' AND o.object_type = 'RemoteDestination' AND o.removed_at IS NULL
+                                AND o.attributes->>'remoteDestinationProfileName' = r.object_key
+                             OFFSET 0) o
         """)
 
     /// Decides the new identities by the rules. $1 the required rule in effect (sync_all_users,
@@ -626,9 +642,11 @@ enum DomainSyncSQL {
         WITH gone AS (
             DELETE FROM user_services s
              -- By the key's first column (user_services_key): never a pass over user_services.
-             WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM users u WHERE NOT u.case_clash AND lower(u.user_id) = ANY ($2::text[])
+             WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM (SELECT DISTINCT k FROM unnest($2::text[]) AS k) k
+                                           CROSS JOIN LATERAL (SELECT u.user_id FROM users u
+                                                                WHERE lower(u.user_id) = k.k AND NOT u.case_clash OFFSET 0) u
                                           UNION ALL
-                                          SELECT u.user_id FROM users u WHERE u.case_clash AND lower(u.user_id) = ANY ($2::text[])))
+                                          SELECT u.user_id FROM users u WHERE u.case_clash AND lower(u.user_id) IN (SELECT unnest($2::text[]))))
                AND s.domain = $1 AND \(userLeftover)
             RETURNING s.user_id, s.service_type, s.device, s.sync_kind, s.object_type, s.object_key)
         INSERT INTO domain_sync_leftovers (user_id, service_type, device, sync_kind, object_type, object_key)

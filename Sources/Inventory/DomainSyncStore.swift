@@ -69,7 +69,11 @@ public enum DomainSyncStore {
             // The devices before the mailboxes: an incremental run stages the mailboxes of their numbers only.
             try session.query(only == nil ? DomainSyncSQL.carriersCollect : DomainSyncSQL.carriersCollectOnly,
                               [extensionMobilityURL, extensionMobilityEnterprise, only])
-            try session.query(DomainSyncSQL.destinationsCollect, [only])
+            if only == nil {
+                try session.query(DomainSyncSQL.destinationsCollect, [only])
+            } else {
+                try session.query(DomainSyncSQL.destinationsCollectOnly)
+            }
             plan.mailboxesRead = Int(try session.query(DomainSyncSQL.mailboxesCollect, [only]).affectedRows)
             try session.query(only == nil ? DomainSyncSQL.usersCollect : DomainSyncSQL.usersCollectOnly, [domain])
             if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain, only]) }
