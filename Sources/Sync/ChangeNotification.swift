@@ -78,12 +78,14 @@ private final class Poll: @unchecked Sendable {
     /// The domains whose user records follow this device's changes (read when the poll starts).
     var recordDomains: [DomainSynchronization.Settings] = []
 
-    /// Runs `body`, adding its time to `phase`.
-    func timed<T>(_ phase: String, _ body: () async throws -> T) async rethrows -> T {
+    /// Runs `body`, adding its time to `phase` (and to `detail`, a part of it the outcome names).
+    func timed<T>(_ phase: String, detail: String? = nil, _ body: () async throws -> T) async rethrows -> T {
         let started = ContinuousClock.now
         defer {
             let elapsed = ContinuousClock.now - started
-            timing[phase, default: 0] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            timing[phase, default: 0] += seconds
+            if let detail { timing[detail, default: 0] += seconds }
         }
         return try await body()
     }
@@ -120,7 +122,7 @@ private final class Poll: @unchecked Sendable {
             // known to be the baseline's: another version resyncs and the page is dropped unread.
             async let versionAnswer = Self.measured { try await axl.ccmVersion() }
             async let firstPage = prefetch(state, axl: axl)
-            try await timed("database") { try await readRecordDomains() }
+            try await timed("database", detail: "domains") { try await readRecordDomains() }
             let (version, versionSeconds) = try await versionAnswer.get()
             timing["connect", default: 0] += versionSeconds
             backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage)
@@ -311,8 +313,8 @@ private final class Poll: @unchecked Sendable {
         async let fetchedFirst = Self.measured { [fetches] in try await self.fetch(fetches, axl: axl) }
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
         let patchable = order.filter { uuid in if case .patch = pending[uuid]?.work { return true } else { return false } }
-        let present = try await timed("database") { try await store.cnPresent(device: device, uuids: patchable) }
-        let keepAnalog = try await timed("database") {
+        let present = try await timed("database", detail: "present") { try await store.cnPresent(device: device, uuids: patchable) }
+        let keepAnalog = try await timed("database", detail: "present") {
             try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
         }
         var refetches: [(uuid: String, type: String)] = []
@@ -370,6 +372,7 @@ private final class Poll: @unchecked Sendable {
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         timing["records", default: 0] += result.followSeconds
         timing["database", default: 0] += elapsed - result.followSeconds
+        timing["apply", default: 0] += elapsed - result.followSeconds
         applied.upserted += result.upserted
         applied.inserted += result.inserted
         applied.removed += result.removed
@@ -451,7 +454,9 @@ private final class Poll: @unchecked Sendable {
         }
         if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
         if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
-        let phases = ["connect", "listChange", "gets", "database", "records"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
+        func ms(_ phase: String) -> Int { Int((timing[phase] ?? 0) * 1000) }
+        var phases = ["connect", "listChange", "gets", "database", "records"].map { "\($0) \(ms($0)) ms" }
+        phases[3] += " (domains \(ms("domains")), lookups \(ms("present")), applying \(ms("apply")))"
         let total = Int((ContinuousClock.now - began) / .milliseconds(1))
         return text + ". Timing: " + phases.joined(separator: ", ") + " (overlapping); in all \(total) ms"
     }
