@@ -516,10 +516,10 @@ final class BenchContext: Sendable {
         let rows = try await admin.query(Statement("", """
             SELECT calls, round(total_exec_time::numeric, 1)::text AS total_ms,
                    round(mean_exec_time::numeric, 3)::text AS mean_ms, rows,
-                   left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
               FROM pg_stat_statements
              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND calls > 0
-             ORDER BY total_exec_time DESC LIMIT 10
+             ORDER BY total_exec_time DESC LIMIT 30
             """), [database.name])
         var lines = ["calls  total_ms  mean_ms  rows  statement"]
         for row in rows {

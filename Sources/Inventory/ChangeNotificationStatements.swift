@@ -99,6 +99,11 @@ enum ChangeNotificationSQL {
     static let logLine = Statement("cn_log_line", """
         INSERT INTO device_sync_log_lines (device, sync_kind, level, message) VALUES ($1, 'cn', $2, $3)
         """)
+    /// Many lines in one statement, in order ($2 levels, $3 messages).
+    static let logLines = Statement("cn_log_lines", """
+        INSERT INTO device_sync_log_lines (device, sync_kind, level, message)
+        SELECT $1, 'cn', l.level, l.message FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS l (level, message, n) ORDER BY l.n
+        """)
     static let logFinish = Statement("cn_log_finish", """
         UPDATE device_sync_logs SET finished_at = clock_timestamp(), state = $3, outcome = $4, counts = $5::jsonb
          WHERE device = $1 AND sync_kind = 'cn' AND job_id = $2::bigint
@@ -128,6 +133,8 @@ enum ChangeNotificationSQL {
                                         seen_by = $5::bigint
               FROM unnest($2::text[], $3::text[], $4::text[]) AS p(kind, uuid, patch)
              WHERE o.device = $1 AND o.sync_kind = p.kind AND lower(btrim(o.uuid, '{}')) = p.uuid AND o.removed_at IS NULL
+               -- The objects through device_objects_uuid (the join alone was planned as a pass over the device's objects).
+               AND lower(btrim(o.uuid, '{}')) = ANY ($3::text[])
             RETURNING 1)
         SELECT count(*) AS patched FROM patched
         """)

@@ -254,7 +254,12 @@ public struct ChangeNotificationStore: Sendable {
             guard !moved.isEmpty else {
                 throw PostgresError(kind: .decoding, message: "change notification of '\(device)': the position moved under this poll")
             }
-            for line in log + followed { try session.query(ChangeNotificationSQL.logLine, [device, line.level, line.message]) }
+            let lines = log + followed
+            if !lines.isEmpty {
+                // One statement for the page's lines (the user records' can be a few hundred).
+                try session.query(ChangeNotificationSQL.logLines, [device, PostgresTextArray(lines.map(\.level)),
+                                                                    PostgresTextArray(lines.map(\.message))])
+            }
             return result
         }
     }

@@ -88,6 +88,36 @@ enum DomainSyncSQL {
            AND o.removed_at IS NULL AND o.object_key <> '' AND ($1::text[] IS NULL OR lower(o.object_key) = ANY ($1::text[]))
         """)
 
+    /// The name (lower case) an object is held by: a user its ID, a phone its owner, a device profile
+    /// its login user, a remote destination profile its user, a remote destination its profile. The expression of the index
+    /// `device_objects_user_key` (migrations/037), character for character, so that the
+    /// incremental runs below find the objects of a few users through it.
+    static func userKey(_ o: String) -> String {
+        """
+        lower(CASE \(o).object_type WHEN 'User' THEN \(o).object_key
+            WHEN 'Phone' THEN \(o).attributes->>'ownerUserName' WHEN 'DeviceProfile' THEN \(o).attributes->>'loginUserId'
+            WHEN 'RemoteDestination' THEN \(o).attributes->>'remoteDestinationProfileName' ELSE \(o).attributes->>'userId' END)
+        """
+    }
+
+    /// The partial index's predicate, repeated in each query that uses it.
+    static let userKeyTypes = "('User', 'Phone', 'DeviceProfile', 'RemoteDestinationProfile', 'RemoteDestination')"
+
+    /// `accountsCollect` of an incremental run: the accounts of the identities $1 (lower case) only,
+    /// looked up by identity (`device_objects_user_key`) rather than compared one by one.
+    static let accountsCollectOnly = Statement("domain_sync_accounts_collect_only", """
+        INSERT INTO domain_sync_accounts (device, user_id, user_key, attributes)
+        SELECT o.device, o.object_key, lower(o.object_key), o.attributes
+          FROM (SELECT DISTINCT call_processor FROM domain_sync_areas) p
+         CROSS JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) k
+         -- One index descent per identity (OFFSET 0 keeps it a nested loop whatever the statistics say).
+         CROSS JOIN LATERAL (SELECT o.device, o.object_key, o.attributes FROM device_objects o
+                              WHERE o.device = p.call_processor AND \(userKey("o")) = k.k
+                                AND o.object_type IN \(userKeyTypes)
+                                AND o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL AND o.object_key <> ''
+                             OFFSET 0) o
+        """)
+
     /// Every mailbox (VoiceMailInfo) the message processors' user syncs read, with its e-mail address.
     /// $1 only: the mailboxes of those identities and those whose DTMF access ID is a number on the
     /// staged devices (collected before, for this).
@@ -120,6 +150,22 @@ enum DomainSyncSQL {
           FROM (SELECT user_key, (array_agg(user_id ORDER BY device, user_id))[1] AS spelling
                   FROM domain_sync_accounts GROUP BY user_key) k
           LEFT JOIN users u ON lower(u.user_id) = k.user_key AND NOT u.case_clash
+        """)
+
+    /// `usersCollect` of an incremental run: each identity's record looked up by `users_identity`
+    /// (OFFSET 0: a nested loop, never a pass over `users` for a few hundred identities). $1 domain.
+    static let usersCollectOnly = Statement("domain_sync_users_collect_only", """
+        INSERT INTO domain_sync_users (user_key, user_id, outcome, existing_domain)
+        SELECT k.user_key, coalesce(u.user_id, k.spelling),
+               CASE WHEN ucp_user_is_reserved(k.user_key) THEN 'reserved'
+                    WHEN u.user_id IS NOT NULL AND u.domain <> $1 THEN 'other_domain'
+                    WHEN u.user_id IS NOT NULL THEN 'sync'
+                    ELSE 'new' END,
+               u.domain
+          FROM (SELECT user_key, (array_agg(user_id ORDER BY device, user_id))[1] AS spelling
+                  FROM domain_sync_accounts GROUP BY user_key) k
+          LEFT JOIN LATERAL (SELECT u.user_id, u.domain FROM users u WHERE lower(u.user_id) = k.user_key AND NOT u.case_clash OFFSET 0) u
+            ON true
         """)
 
     /// Unity Connection users without a call processor account (only with Sync All Users (Unity
@@ -170,6 +216,27 @@ enum DomainSyncSQL {
                    = ANY ($3::text[]))
         """)
 
+    /// `carriersCollect` of an incremental run ($3 the identities, lower case): the devices those
+    /// users hold, looked up by identity (`device_objects_user_key`), not by reading every device.
+    static let carriersCollectOnly = Statement("domain_sync_carriers_collect_only", """
+        INSERT INTO domain_sync_carriers (user_key, device, sync_kind, object_type, object_key, uuid, attributes, eligible)
+        SELECT k.k, o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, o.attributes,
+               o.object_type <> 'DeviceProfile' OR $2::boolean
+                 OR jsonb_array_length(ucp_json_list(o.attributes->'services'->'service')) = 0
+                 OR EXISTS (SELECT 1 FROM jsonb_array_elements(ucp_json_list(o.attributes->'services'->'service')) s
+                             WHERE s->>'url' ILIKE $1)
+          FROM (SELECT DISTINCT call_processor FROM domain_sync_areas) p
+         CROSS JOIN (SELECT DISTINCT k FROM unnest($3::text[]) AS k WHERE k <> '') k
+         -- One index descent per identity (OFFSET 0 keeps it a nested loop whatever the statistics say).
+         CROSS JOIN LATERAL (SELECT o.device, o.sync_kind, o.object_type, o.object_key, o.uuid, o.attributes FROM device_objects o
+                              WHERE o.device = p.call_processor AND \(userKey("o")) = k.k
+                                AND o.object_type IN \(userKeyTypes)
+                                AND o.removed_at IS NULL
+                                AND ((o.sync_kind = 'user' AND o.object_type IN ('Phone', 'RemoteDestinationProfile'))
+                                     OR (o.sync_kind = 'infra' AND o.object_type = 'DeviceProfile'))
+                             OFFSET 0) o
+        """)
+
     /// Keeps the devices of an identity on a processor its spelling comes from (after ANALYZE).
     static let carriersKeepOwned = Statement("domain_sync_carriers_keep_owned", """
         DELETE FROM domain_sync_carriers c
@@ -184,9 +251,22 @@ enum DomainSyncSQL {
          WHERE o.device IN (SELECT call_processor FROM domain_sync_areas) AND o.sync_kind = 'user'
            AND o.object_type = 'RemoteDestination' AND o.removed_at IS NULL
            AND coalesce(o.attributes->>'remoteDestinationProfileName', '') <> ''
-           AND ($1::text[] IS NULL OR EXISTS (
-                SELECT 1 FROM domain_sync_carriers r WHERE r.device = o.device AND r.object_type = 'RemoteDestinationProfile'
-                   AND r.object_key = o.attributes->>'remoteDestinationProfileName'))
+           -- One hashed lookup of the staged profiles (an EXISTS was a pass over the staged devices per destination).
+           AND ($1::text[] IS NULL OR (o.device, o.attributes->>'remoteDestinationProfileName') IN (
+                SELECT r.device, r.object_key FROM domain_sync_carriers r WHERE r.object_type = 'RemoteDestinationProfile'))
+        """)
+
+    /// `destinationsCollect` of an incremental run: the remote destinations of the staged profiles,
+    /// looked up by profile (`device_objects_user_key`), not by reading every destination of the device.
+    static let destinationsCollectOnly = Statement("domain_sync_destinations_collect_only", """
+        INSERT INTO domain_sync_destinations (device, profile, object_key, uuid, attributes)
+        SELECT o.device, r.object_key, o.object_key, o.uuid, o.attributes
+          FROM (SELECT DISTINCT device, object_key FROM domain_sync_carriers WHERE object_type = 'RemoteDestinationProfile') r
+         CROSS JOIN LATERAL (SELECT o.device, o.object_key, o.uuid, o.attributes FROM device_objects o
+                              WHERE o.device = r.device AND \(userKey("o")) = lower(r.object_key) AND o.object_type IN \(userKeyTypes)
+                                AND o.sync_kind = 'user' AND o.object_type = 'RemoteDestination' AND o.removed_at IS NULL
+                                AND o.attributes->>'remoteDestinationProfileName' = r.object_key
+                             OFFSET 0) o
         """)
 
     /// Decides the new identities by the rules. $1 the required rule in effect (sync_all_users,
@@ -555,6 +635,24 @@ enum DomainSyncSQL {
          WHERE s.domain = $1 AND s.user_id IN (SELECT u.user_id FROM users u WHERE lower(u.user_id) = ANY ($2::text[])) AND \(userLeftover)
         """)
 
+    /// An incremental run's leftovers (the identities $2, lower case), removed and collected for the
+    /// log in one statement: found through the users' records by identity (`users_identity`, and the
+    /// few case clashes) and their services by key, never by a pass over `users` or `user_services`. $1 domain.
+    static let userLeftoversRemove = Statement("domain_sync_user_leftovers_remove", """
+        WITH gone AS (
+            DELETE FROM user_services s
+             -- By the key's first column (user_services_key): never a pass over user_services.
+             WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM (SELECT DISTINCT k FROM unnest($2::text[]) AS k) k
+                                           CROSS JOIN LATERAL (SELECT u.user_id FROM users u
+                                                                WHERE lower(u.user_id) = k.k AND NOT u.case_clash OFFSET 0) u
+                                          UNION ALL
+                                          SELECT u.user_id FROM users u WHERE u.case_clash AND lower(u.user_id) IN (SELECT unnest($2::text[]))))
+               AND s.domain = $1 AND \(userLeftover)
+            RETURNING s.user_id, s.service_type, s.device, s.sync_kind, s.object_type, s.object_key)
+        INSERT INTO domain_sync_leftovers (user_id, service_type, device, sync_kind, object_type, object_key)
+        SELECT user_id, service_type, device, sync_kind, object_type, object_key FROM gone
+        """)
+
     static let leftoversLog = Statement("domain_sync_leftovers_log", """
         INSERT INTO domain_sync_log (line)
         SELECT CASE WHEN l.user_id IS NULL
@@ -604,12 +702,15 @@ enum DomainSyncSQL {
     /// change). Removed objects count (their last attributes); admin and globaladmin never (seed).
     static let affectedUsers = Statement("domain_sync_affected_users", """
         WITH changed AS (
+            -- Through device_objects_uuid, one descent per uuid (a join with unnest() was planned as a pass over the device's objects).
             SELECT o.sync_kind, o.object_type, o.object_key, o.attributes
-              FROM unnest($2::text[]) AS k (uuid) JOIN device_objects o ON o.device = $1 AND lower(btrim(o.uuid, '{}')) = k.uuid)
+              FROM device_objects o WHERE o.device = $1 AND lower(btrim(o.uuid, '{}')) = ANY ($2::text[]))
         SELECT DISTINCT lower(u.user_id) AS user_key FROM (
+            -- The holders of each object by user_services_object (OFFSET 0: a nested loop, never a pass over user_services).
             SELECT s.user_id FROM changed c
-              JOIN user_services s ON s.device = $1 AND s.sync_kind = c.sync_kind AND s.object_type = c.object_type
-                                  AND s.object_key = c.object_key
+             CROSS JOIN LATERAL (SELECT s.user_id FROM user_services s
+                                  WHERE s.device = $1 AND s.sync_kind = c.sync_kind AND s.object_type = c.object_type
+                                    AND s.object_key = c.object_key OFFSET 0) s
             UNION ALL
             SELECT c.object_key FROM changed c WHERE c.object_type = 'User'
             UNION ALL

@@ -63,12 +63,19 @@ public enum DomainSyncStore {
             plan.processors = try session.query(DomainSyncSQL.processors).map { row in
                 (try row.decode("device"), try row.decode("kind"), try row.decode("synchronized"))
             }
-            plan.accountsRead = Int(try session.query(DomainSyncSQL.accountsCollect, [only]).affectedRows)
+            // An incremental run finds its users' accounts and devices by identity (an index), a whole run reads them all.
+            plan.accountsRead = Int(try session.query(only == nil ? DomainSyncSQL.accountsCollect : DomainSyncSQL.accountsCollectOnly,
+                                                      [only]).affectedRows)
             // The devices before the mailboxes: an incremental run stages the mailboxes of their numbers only.
-            try session.query(DomainSyncSQL.carriersCollect, [extensionMobilityURL, extensionMobilityEnterprise, only])
-            try session.query(DomainSyncSQL.destinationsCollect, [only])
+            try session.query(only == nil ? DomainSyncSQL.carriersCollect : DomainSyncSQL.carriersCollectOnly,
+                              [extensionMobilityURL, extensionMobilityEnterprise, only])
+            if only == nil {
+                try session.query(DomainSyncSQL.destinationsCollect, [only])
+            } else {
+                try session.query(DomainSyncSQL.destinationsCollectOnly)
+            }
             plan.mailboxesRead = Int(try session.query(DomainSyncSQL.mailboxesCollect, [only]).affectedRows)
-            try session.query(DomainSyncSQL.usersCollect, [domain])
+            try session.query(only == nil ? DomainSyncSQL.usersCollect : DomainSyncSQL.usersCollectOnly, [domain])
             if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain, only]) }
             try session.query(DomainSyncSQL.userDevicesCollect)
             // Temporary tables have no statistics until analyzed: the joins below are planned on real sizes.
@@ -120,6 +127,12 @@ public enum DomainSyncStore {
         /// when given), and kept services whose object is gone: logged and removed (rolled back in a
         /// dry run). Returns how many.
         public func domainSyncLeftovers(domain: String, dryRun: Bool, only: [String]? = nil) throws -> Int {
+            if let only, !dryRun {
+                // A few users' leftovers: removed as they are found, then logged.
+                let removed = Int(try session.query(DomainSyncSQL.userLeftoversRemove, [domain, PostgresTextArray(only)]).affectedRows)
+                try session.query(DomainSyncSQL.leftoversLog)
+                return removed
+            }
             if let only {
                 try session.query(DomainSyncSQL.userLeftoversCollect, [domain, PostgresTextArray(only)])
             } else {

@@ -78,12 +78,14 @@ private final class Poll: @unchecked Sendable {
     /// The domains whose user records follow this device's changes (read when the poll starts).
     var recordDomains: [DomainSynchronization.Settings] = []
 
-    /// Runs `body`, adding its time to `phase`.
-    func timed<T>(_ phase: String, _ body: () async throws -> T) async rethrows -> T {
+    /// Runs `body`, adding its time to `phase` (and to `detail`, a part of it the outcome names).
+    func timed<T>(_ phase: String, detail: String? = nil, _ body: () async throws -> T) async rethrows -> T {
         let started = ContinuousClock.now
         defer {
             let elapsed = ContinuousClock.now - started
-            timing[phase, default: 0] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            timing[phase, default: 0] += seconds
+            if let detail { timing[detail, default: 0] += seconds }
         }
         return try await body()
     }
@@ -97,6 +99,9 @@ private final class Poll: @unchecked Sendable {
 
     var owner: QueueStore.Held { .init(id: context.job.id, attempt: context.job.attempt) }
 
+    /// When the handler began: the outcome gives the poll's whole time beside its phases.
+    let began = ContinuousClock.now
+
     func run() async throws {
         guard let state = try await store.cnState(device: device) else {
             throw DeviceJobFailure("device '\(device)': no such device")
@@ -109,13 +114,18 @@ private final class Poll: @unchecked Sendable {
         try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
         var backlog: Int64?
         do {
-            let (axl, version) = try await timed("connect") {
-                let connections = try await DeviceConnections.open(name: device, connection: connection, concurrency: 4)
-                let axl = connections.keptAXL(context: context)
-                return (axl, try await axl.ccmVersion())
+            let axl = try await timed("connect") {
+                try await DeviceConnections.open(name: device, connection: connection, concurrency: 4).keptAXL(context: context)
             }
-            try await timed("database") { try await readRecordDomains() }
-            backlog = try await poll(state, axl: axl, version: version)
+            // The version and the first page are asked at once, while the database reads the domains
+            // (wall time the longest of them, not their sum). The page is used only once the version is
+            // known to be the baseline's: another version resyncs and the page is dropped unread.
+            async let versionAnswer = Self.measured { try await axl.ccmVersion() }
+            async let firstPage = prefetch(state, axl: axl)
+            try await timed("database", detail: "domains") { try await readRecordDomains() }
+            let (version, versionSeconds) = try await versionAnswer.get()
+            timing["connect", default: 0] += versionSeconds
+            backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage)
             let outcome = "Completed. " + summary()
             try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
                                            counts: flatCounts())
@@ -128,6 +138,27 @@ private final class Poll: @unchecked Sendable {
             try context.checkCancellation()
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("change notification of '\(device)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
+        }
+    }
+
+    /// What an AXL request answered (or threw), and how long it took.
+    typealias Answer<T> = Result<(T, Double), any Error>
+
+    static func measured<T: Sendable>(_ body: () async throws -> T) async -> Answer<T> {
+        let started = ContinuousClock.now
+        do {
+            let value = try await body()
+            return .success((value, (ContinuousClock.now - started) / .seconds(1)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The first page from the stored position, asked beside the version; nil without a position.
+    func prefetch(_ state: ChangeNotificationState, axl: AXLClient) async -> Answer<AXLChangePage>? {
+        guard let position = state.position else { return nil }
+        return await Self.measured {
+            try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: AXLCatalog.changeNotificationObjects)
         }
     }
 
@@ -144,7 +175,8 @@ private final class Poll: @unchecked Sendable {
     }
 
     /// Reads and applies every change since the position; returns the backlog found at the start.
-    func poll(_ state: ChangeNotificationState, axl: AXLClient, version: String) async throws -> Int64? {
+    func poll(_ state: ChangeNotificationState, axl: AXLClient, version: String,
+              firstPage: Answer<AXLChangePage>?) async throws -> Int64? {
         let objects = AXLCatalog.changeNotificationObjects
         guard var position = state.position else {
             // Synchronized without a baseline (before change notification was on, or the sync could not
@@ -162,12 +194,20 @@ private final class Poll: @unchecked Sendable {
         }
         var backlog: Int64?
         var pages = 0
+        var prefetched = firstPage
         while true {
             try context.checkCancellation()
             let page: AXLChangePage
             do {
-                page = try await timed("listChange") {
-                    try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
+                if let answer = prefetched {
+                    prefetched = nil
+                    let seconds: Double
+                    (page, seconds) = try answer.get()
+                    timing["listChange", default: 0] += seconds
+                } else {
+                    page = try await timed("listChange") {
+                        try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
+                    }
                 }
             } catch let fault as AXLFault {
                 let restarted = fault.message.localizedCaseInsensitiveContains("queueId")
@@ -263,21 +303,33 @@ private final class Poll: @unchecked Sendable {
             pending[uuid] = (change.type, work)
         }
         var batch = ChangeBatch(from: from, to: to, lastChangeID: lastChangeID)
+        // The gets of the objects that need one whatever the inventory holds (added, doGet) go out at
+        // once, while the database says which patches it can take.
+        var fetches: [(uuid: String, type: String)] = order.compactMap { uuid in
+            guard let (type, work) = pending[uuid], case .fetch = work, AXLCatalog.changeTarget(type) != nil else { return nil }
+            return (uuid, type)
+        }
+        let getsStarted = ContinuousClock.now
+        async let fetchedFirst = Self.measured { [fetches] in try await self.fetch(fetches, axl: axl) }
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
-        let present = try await timed("database") { try await store.cnPresent(device: device, uuids: order) }
-        var fetches: [(uuid: String, type: String)] = []
+        let patchable = order.filter { uuid in if case .patch = pending[uuid]?.work { return true } else { return false } }
+        let present = try await timed("database", detail: "present") { try await store.cnPresent(device: device, uuids: patchable) }
+        let keepAnalog = try await timed("database", detail: "present") {
+            try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
+        }
+        var refetches: [(uuid: String, type: String)] = []
         for uuid in order {
             guard let (type, work) = pending[uuid], let target = AXLCatalog.changeTarget(type) else { continue }
             switch work {
             case .remove:
                 batch.removedUUIDs.append(uuid)
             case .fetch:
-                fetches.append((uuid, type))
+                continue
             case .patch(let tags):
                 let heldKinds = Set((present[uuid] ?? []).map(\.kind))
                 let keyChanged = target.kept.contains { kept in tags.contains { kept.keyTags.contains($0.name) || kept.getTags.contains($0.name) } }
                 guard !keyChanged, target.kept.allSatisfy({ heldKinds.contains(DeviceSyncKind(rawValue: $0.sync.rawValue) ?? .infra) }) else {
-                    fetches.append((uuid, type))
+                    refetches.append((uuid, type))
                     continue
                 }
                 for kept in target.kept {
@@ -291,9 +343,11 @@ private final class Poll: @unchecked Sendable {
                 }
             }
         }
-        let keepAnalog = fetches.isEmpty ? true
-            : try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false
-        let fetched = try await timed("gets") { try await fetch(fetches, axl: axl) }
+        let fetchedMore = try await fetch(refetches, axl: axl)
+        let fetched = try await fetchedFirst.get().0 + fetchedMore
+        timing["gets", default: 0] += (ContinuousClock.now - getsStarted) / .seconds(1)
+        fetches += refetches
+        gets += fetches.count
         for (uuid, item) in fetched {
             guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
             guard let item else {
@@ -318,6 +372,7 @@ private final class Poll: @unchecked Sendable {
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         timing["records", default: 0] += result.followSeconds
         timing["database", default: 0] += elapsed - result.followSeconds
+        timing["apply", default: 0] += elapsed - result.followSeconds
         applied.upserted += result.upserted
         applied.inserted += result.inserted
         applied.removed += result.removed
@@ -352,7 +407,7 @@ private final class Poll: @unchecked Sendable {
 
     /// The `get` of each object, several in flight (the client's lanes bound them); nil for one gone.
     func fetch(_ objects: [(uuid: String, type: String)], axl: AXLClient) async throws -> [(String, DeviceItem?)] {
-        gets += objects.count
+        guard !objects.isEmpty else { return [] }
         return try await withThrowingTaskGroup(of: (String, DeviceItem?).self) { group in
             var results: [(String, DeviceItem?)] = []
             var inFlight = 0
@@ -399,8 +454,11 @@ private final class Poll: @unchecked Sendable {
         }
         if !ignoredTypes.isEmpty { text += "; not kept in the inventory: \(ignoredTypes.sorted().joined(separator: ", "))" }
         if let resyncReason { text += ". Full synchronization queued: \(resyncReason)" }
-        let phases = ["connect", "listChange", "gets", "database", "records"].map { "\($0) \(Int((timing[$0] ?? 0) * 1000)) ms" }
-        return text + ". Timing: " + phases.joined(separator: ", ")
+        func ms(_ phase: String) -> Int { Int((timing[phase] ?? 0) * 1000) }
+        var phases = ["connect", "listChange", "gets", "database", "records"].map { "\($0) \(ms($0)) ms" }
+        phases[3] += " (domains \(ms("domains")), lookups \(ms("present")), applying \(ms("apply")))"
+        let total = Int((ContinuousClock.now - began) / .milliseconds(1))
+        return text + ". Timing: " + phases.joined(separator: ", ") + " (overlapping); in all \(total) ms"
     }
 
     func log(_ level: String, _ message: String) async throws {
