@@ -237,8 +237,20 @@ public struct UserRoleStore: Sendable {
     /// Of `userIDs` (read by an LDAP synchronization of `domain` that started at `since`), those it
     /// brought in: created since, not admin/globaladmin, holding no services. `since` nil (a dry
     /// run, which keeps nothing): the IDs the inventory has no user for.
-    public func broughtIn(domain: String, userIDs: [String], since: Date?) async throws -> [String] {
-        try await connection.query(UserRoleSQL.broughtIn, [domain, PostgresTextArray(userIDs), since]).map { try $0.decode("user_id") }
+    /// Of `userIDs` (read by the synchronization), the users of `domain` awaiting automatic provisioning,
+    /// each with the generation of its user record; a dry run adds the IDs not in the inventory.
+    public func awaitingProvisioning(domain: String, userIDs: [String], dryRun: Bool) async throws -> [(userID: String, generation: Int64)] {
+        try await connection.query(UserRoleSQL.awaiting, [domain, PostgresTextArray(userIDs), dryRun]).map {
+            (try $0.decode("user_id"), try $0.decode("generation"))
+        }
+    }
+
+    /// The user's order is submitted (or was before): it awaits no more; fenced on the sync's attempt.
+    public func provisioningDone(user: String, owner: QueueStore.Held?) async throws {
+        try await connection.transaction { session in
+            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
+            try session.query(UserRoleSQL.provisioned, [user])
+        }
     }
 
     /// Lines added at the end of the latest detailed log of `syncType` for `domain`, fenced on the job's attempt.

@@ -96,9 +96,11 @@ enum UserSyncSQL {
         WITH fresh AS (\(seenInsert)),
         written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
-                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled)
+                                department, title, home_number, mobile_number, pager_number, directory_dn, enabled,
+                                provisioning_pending)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
-               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled
+               b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled,
+               (SELECT d.automatic_provisioning FROM domains d WHERE d.name = $1)
           FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
         ON CONFLICT ((lower(user_id))) WHERE NOT case_clash \(onConflict)
         RETURNING u.user_id, (u.xmax = 0) AS created)

@@ -13,11 +13,14 @@ public struct ProvisioningOrder: Sendable, Equatable {
     public var line: String?
     /// The union of the user's roles (`UserRole.union`); its name lists them.
     public var services: UserRole
+    /// Tells user records of one ID apart (`created_at` in microseconds): a user deleted and brought
+    /// in again is a new record, provisioned again.
+    public var generation: Int64
 
     /// The phone, named after the user (`UserRole.phoneName(for:)`).
     public var phoneName: String { UserRole.phoneName(for: user) }
-    /// The order's idempotency key: a rerun never submits a user's order twice.
-    public var key: String { "autoprov:\(domain):\(user)" }
+    /// The order's idempotency key: a rerun never submits a user record's order twice.
+    public var key: String { "autoprov:\(domain):\(user):\(generation)" }
 }
 
 /// What submitting one order did.
@@ -63,9 +66,8 @@ public struct AutomaticProvisioningRules: Sendable {
     }
 
     /// What the filters say of one entry read.
-    func match(_ entry: [String: [String]], phone: String?, enabled: Bool) -> ProvisioningMatch {
-        ProvisioningMatch(area: ldap.serviceAreas(matching: entry).first, roles: ldap.userRoles(matching: entry).map(\.name), phone: phone,
-                          enabled: enabled)
+    func match(_ entry: [String: [String]], phone: String?) -> ProvisioningMatch {
+        ProvisioningMatch(area: ldap.serviceAreas(matching: entry).first, roles: ldap.userRoles(matching: entry).map(\.name), phone: phone)
     }
 }
 
@@ -77,23 +79,24 @@ struct ProvisioningMatch: Sendable {
     var roles: [String]
     /// The telephone number attribute as read (the LDAP synchronized number).
     var phone: String?
-    /// False for a disabled account (read when the domain synchronizes inactive users).
-    var enabled: Bool
 }
 
 /// Automatic service provisioning at the end of a successful LDAP synchronization (issue 15 item 9;
-/// seed 004, the service area and role LDAP filters and the line options): for each user the run
-/// brought in, one ordinary order of its roles' services in its service area, the line by the
-/// seed's four cases. Its lines go to the job's log and the end of the sync's detailed log; a dry
+/// seed 004, the service area and role LDAP filters and the line options): for each user awaiting it
+/// (brought in by this or an earlier synchronization while it was on, no order yet), one ordinary
+/// order of its roles' services in its service area, the line by the seed's four cases. A user left
+/// without an order (no filter matches, no line service, a number in use …) is tried again by the
+/// next synchronization. Disabled accounts, synchronized when the domain reads inactive users, are
+/// provisioned like the others (seed: "Synchronizing disabled users enables you … to autoprovision services"). Its lines go to the job's log and the end of the sync's detailed log; a dry
 /// run lists the orders it would queue and submits nothing.
 enum AutomaticProvisioning {
-    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, matches: [String: ProvisioningMatch], startedAt: Date,
+    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, matches: [String: ProvisioningMatch],
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws {
         guard let rules else { return }
         var lines: [String]
         do {
-            lines = try await provision(domain: domain, rules: rules, matches: matches, startedAt: startedAt, dryRun: dryRun, orders: orders,
+            lines = try await provision(domain: domain, rules: rules, matches: matches, dryRun: dryRun, orders: orders,
                                         database: database, reporter: reporter, owner: owner, actor: actor)
         } catch let error where error is JobLostError || error is JobCanceledError || error is CancellationError {
             throw error
@@ -106,24 +109,21 @@ enum AutomaticProvisioning {
         }
     }
 
-    static func provision(domain: String, rules: AutomaticProvisioningRules, matches: [String: ProvisioningMatch], startedAt: Date,
+    static func provision(domain: String, rules: AutomaticProvisioningRules, matches: [String: ProvisioningMatch],
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws -> [String] {
-        let users = try await UserRoleStore(database).broughtIn(domain: domain, userIDs: Array(matches.keys), since: dryRun ? nil : startedAt)
+        let store = UserRoleStore(database)
+        let users = try await store.awaitingProvisioning(domain: domain, userIDs: Array(matches.keys), dryRun: dryRun)
         let prefix = dryRun ? "Dry run of the automatic provisioning" : "Automatic provisioning"
-        guard !users.isEmpty else { return ["\(prefix) of domain '\(domain)': no user brought in by this synchronization; no order"] }
+        guard !users.isEmpty else { return ["\(prefix) of domain '\(domain)': no user awaits it; no order"] }
         guard dryRun || orders != nil else {
             return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(users.count) users not provisioned"]
         }
         var queued: [String] = [], skipped: [String] = [], before = 0
-        for userID in users {
+        for (userID, generation) in users {
             try reporter.checkCancellation()
             guard let match = matches[userID] else { continue }
             func skip(_ reason: String) { skipped.append("Automatic provisioning: \(userID): no order: \(reason)") }
-            guard match.enabled else {
-                skip("the account is disabled in the directory")
-                continue
-            }
             var names = match.roles
             if let fallback = rules.defaultRole, !names.contains(fallback) { names.append(fallback) }
             let unknown = names.filter { rules.roles[$0] == nil }
@@ -145,7 +145,8 @@ enum AutomaticProvisioning {
                      + "every order provisions a line, so the services that need it (phone, voicemail …) are not ordered either")
                 continue
             }
-            let order = ProvisioningOrder(domain: domain, user: userID, serviceArea: area.name, line: line, services: services)
+            let order = ProvisioningOrder(domain: domain, user: userID, serviceArea: area.name, line: line, services: services,
+                                          generation: generation)
             do {
                 if dryRun {
                     // The user is not in the inventory (a dry run keeps nothing), so the order cannot be planned yet.
@@ -153,6 +154,7 @@ enum AutomaticProvisioning {
                     queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
                 } else if let orders {
                     let submitted = try await orders.submit(order, connection: database, actor: actor, owner: owner)
+                    try await store.provisioningDone(user: userID, owner: owner)
                     if submitted.created {
                         queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line)")
                     } else {
@@ -167,7 +169,7 @@ enum AutomaticProvisioning {
                 skip("submission failed: \(error)")
             }
         }
-        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users brought in, \(queued.count) orders \(dryRun ? "would be " : "")queued, "
+        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users await it, \(queued.count) orders \(dryRun ? "would be " : "")queued, "
                      + "\(users.count - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
         if !queued.isEmpty {
             lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"

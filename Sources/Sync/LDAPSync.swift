@@ -94,7 +94,7 @@ public struct LDAPSynchronization: Sendable {
             try await AutomaticMove.afterSync(domain: settings.domain, syncType: Self.syncType, dryRun: options.dryRun, database: database,
                                               reporter: reporter, owner: owner, jobID: jobID, actor: actor)
             try await AutomaticProvisioning.afterSync(domain: settings.domain, rules: settings.provisioning, matches: result.provisioningMatches,
-                                                      startedAt: startedAt, dryRun: options.dryRun, orders: provisioningOrders,
+                                                      dryRun: options.dryRun, orders: provisioningOrders,
                                                       database: database, reporter: reporter, owner: owner, actor: actor)
             return result
         } catch let error as DeletionGuardHeld {
@@ -161,8 +161,7 @@ public struct LDAPSynchronization: Sendable {
                 for entry in page.entries {
                     if let row = row(entry, plan) {
                         if let provisioning, let userID = row[0] {
-                            result.provisioningMatches[userID] = provisioning.match(entry.attributes, phone: phoneAttribute.flatMap { entry.first($0) },
-                                                                                  enabled: row[3] == "t")
+                            result.provisioningMatches[userID] = provisioning.match(entry.attributes, phone: phoneAttribute.flatMap { entry.first($0) })
                         }
                         managersRead = managersRead || row[2] != nil
                         batch.append(row)

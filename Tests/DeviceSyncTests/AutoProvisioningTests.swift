@@ -54,6 +54,7 @@ final class AutoProvisioningTests: OrderTestCase {
         "apmask2": nil,         // mask only, no LDAP number: no line service
         "apboth1": "5412",      // both: the masked number
         "apboth2": "5400",      // both, no LDAP number: the block
+        "apdisabled": "5120",   // a disabled account the domain synchronizes: provisioned like the others (seed)
     ]
 
     func prepareDirectory() async throws {
@@ -148,7 +149,7 @@ final class AutoProvisioningTests: OrderTestCase {
 
         // The dry run lists the orders it would queue and submits nothing.
         let dry = try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--dry-run"]).stdout
-        XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users brought in, 6 orders would be queued, 4 without an order"), dry)
+        XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users await it, 7 orders would be queued, 3 without an order"), dry)
         XCTAssertTrue(dry.contains("apneither1, SA_Neither, 5101, Managers, Staff: phone Cisco 8865, voicemail"), dry)
         XCTAssertTrue(dry.contains("apmask1, SA_Mask, 5307, Staff: phone Cisco 8845"), dry)
         XCTAssertTrue(dry.contains("apassign1, SA_Assign, the next free number of the block, Staff: phone Cisco 8845"), dry)
@@ -159,9 +160,9 @@ final class AutoProvisioningTests: OrderTestCase {
         var orders: [String: Order] = [:]
         let ended = try await eventually(timeout: 120) {
             orders = try await autoOrders()
-            return orders.count == 6 && orders.values.allSatisfy { $0.isFinished }
+            return orders.count == 7 && orders.values.allSatisfy { $0.isFinished }
         }
-        XCTAssertTrue(ended, "six orders ended: \(orders.mapValues(\.state))")
+        XCTAssertTrue(ended, "seven orders ended: \(orders.mapValues(\.state))")
         let state = try state()
         for (user, number) in Self.expected.sorted(by: { $0.key < $1.key }) {
             let phone = "CSF" + user.uppercased()
@@ -173,7 +174,7 @@ final class AutoProvisioningTests: OrderTestCase {
             guard let order = orders[user] else { XCTFail("\(user): no order"); continue }
             XCTAssertEqual(order.state, "succeeded", "\(user): \(order.error ?? "")")
             XCTAssertEqual(order.line, number, user)
-            XCTAssertEqual(order.submitKey, "autoprov:Cisco:\(user)")
+            XCTAssertTrue(order.submitKey?.hasPrefix("autoprov:Cisco:\(user):") == true, order.submitKey ?? "no key")
             XCTAssertTrue(state.contains { $0.hasPrefix("Line ") && $0.contains("pattern=\(number) ") }, "\(user): line \(number) on the device")
             XCTAssertTrue(state.contains { $0.hasPrefix("Phone ") && $0.contains("name=\(phone)") }, "\(user): phone \(phone)")
             let recorded: [String] = try await sql("SELECT detail->>'number' AS n FROM user_services WHERE user_id = '\(user)' AND service_type = 'line'")
@@ -181,7 +182,6 @@ final class AutoProvisioningTests: OrderTestCase {
             XCTAssertEqual(recorded, [number], "\(user): the line in the user record")
         }
         XCTAssertNil(orders["apnowhere"])
-        XCTAssertNil(orders["apdisabled"])
         // The manager: Managers (filter) and Staff (default) together: the Managers phone, and voicemail.
         let manager = state.first { $0.hasPrefix("Phone ") && $0.contains("name=CSFAPNEITHER1") } ?? ""
         XCTAssertTrue(manager.contains("Cisco 8865"), manager)
@@ -189,30 +189,31 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertFalse(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apassign1 ") }, "Staff alone has no voicemail")
 
         let log = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
-        XCTAssertTrue(log.contains("Automatic provisioning of domain 'Cisco': 10 users brought in, 6 orders queued, 4 without an order"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning of domain 'Cisco': 10 users await it, 7 orders queued, 3 without an order"), log)
         XCTAssertTrue(log.contains("Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number"), log)
-        for user in ["apneither1", "apassign1", "apassign2", "apmask1", "apboth1", "apboth2"] {
+        for user in ["apneither1", "apassign1", "apassign2", "apmask1", "apboth1", "apboth2", "apdisabled"] {
             let order = try XCTUnwrap(orders[user])
             XCTAssertTrue(log.contains("\(user), \(order.id), \(order.serviceArea), \(order.line ?? "")"), "\(user) listed: \(log)")
         }
         XCTAssertTrue(log.contains("Automatic provisioning: apneither2: no order: no line service (no LDAP synchronized number"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no order: no line service (no LDAP synchronized number to apply the mask to"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apnowhere: no order: no service area LDAP filter matches"), log)
-        XCTAssertTrue(log.contains("Automatic provisioning: apdisabled: no order: the account is disabled in the directory"), log)
 
         // The key: submitting a user's order again returns the first and writes nothing.
         let first = try XCTUnwrap(orders["apassign1"])
         let again = try await OrderStore(Connection(harness.database.app)).submit(
             OrderRequest(domain: Self.domain, serviceArea: "SA_Assign", user: "apassign1", phoneName: "CSFAPASSIGN1", phoneModel: "Cisco 8845"),
-            key: "autoprov:Cisco:apassign1", actor: "test")
+            key: try XCTUnwrap(first.submitKey), actor: "test")
         XCTAssertFalse(again.created)
         XCTAssertEqual(again.order.id, first.id)
 
-        // A second synchronization brings nobody in: nothing new is submitted.
+        // A second synchronization submits nothing new: the three without an order still await it
+        // (and say why again); the provisioned ones no longer do.
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
-        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 6)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 7)
         let second = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
-        XCTAssertTrue(second.contains("Automatic provisioning of domain 'Cisco': no user brought in by this synchronization; no order"), second)
+        XCTAssertTrue(second.contains("Automatic provisioning of domain 'Cisco': 3 users await it, 0 orders queued, 3 without an order"), second)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE provisioning_pending"), 3)
 
         // A user brought in later whose LDAP number is in use: the planner refuses it, the log says
         // why and the sync goes on with the others.
@@ -221,8 +222,17 @@ final class AutoProvisioningTests: OrderTestCase {
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
         let taken = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
         XCTAssertTrue(taken.contains("Automatic provisioning: aptaken: no order: line (automatic provisioning): 5101 is already in use"), taken)
-        XCTAssertTrue(taken.contains("2 users brought in, 1 orders queued, 1 without an order"), taken)
+        XCTAssertTrue(taken.contains("5 users await it, 1 orders queued, 4 without an order"), taken)
         let fresh = try await autoOrders()["apfresh"]
         XCTAssertEqual(fresh?.line, "5202")
+
+        // The refused user is tried again by the next synchronization: its LDAP number changed to a free one.
+        try slapd.reload(users: Self.directory + [Self.user("aptaken", department: "Neither", phone: "5102"),
+                                                  Self.user("apfresh", department: "Assign", phone: nil)])
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        let retried = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(retried.contains("4 users await it, 1 orders queued, 3 without an order"), retried)
+        let retriedOrder = try await autoOrders()["aptaken"]
+        XCTAssertEqual(retriedOrder?.line, "5102")
     }
 }
