@@ -51,7 +51,7 @@ public struct DirectorySourceStore: Sendable {
          GROUP BY s.user_id ORDER BY s.user_id
         """)
     static let callProcessors = Statement("directory_source_call_processors", """
-        SELECT name FROM devices WHERE kind = 'call_processor' ORDER BY name
+        SELECT name, ldap_integrated FROM devices WHERE kind = 'call_processor' ORDER BY name
         """)
     /// The end users the user syncs read from call processors (present), with their homeCluster.
     /// $1: one user only (without case), or null.
@@ -78,8 +78,9 @@ public struct DirectorySourceStore: Sendable {
         try await connection.query(Self.usersOnProcessors, [user]).map { (try $0.decode("user_id"), try $0.decode("device")) }
     }
 
-    public func callProcessors() async throws -> [String] {
-        try await connection.query(Self.callProcessors).map { try $0.decode("name") }
+    /// The call processors, each with its LDAP integration as last read (nil: never read).
+    public func callProcessors() async throws -> [(name: String, ldapIntegrated: Bool?)] {
+        try await connection.query(Self.callProcessors).map { (try $0.decode("name"), try $0.decodeIfPresent("ldap_integrated")) }
     }
 
     /// What the user syncs read: call processor → user id (lower case) → its homeCluster ("true",
@@ -102,13 +103,15 @@ public struct DirectorySourceStore: Sendable {
         case addedWhileUDS
     }
 
-    /// Stores what a sync read of `device`'s LDAP integration, holding the setting's lock. When it is
+    /// Stores what a sync read of `device`'s LDAP integration, fenced on the sync's attempt `owner`,
+    /// holding the setting's lock. When it is
     /// integrated while UDS is the source, switches the source back to LDAP with its audit line; when
     /// UDS is the source and this is the call processor's first read (it was just added) and it is not
     /// integrated, runs `whenAddedWhileUDS` in the same transaction (the caller queues the copies).
-    public func ldapIntegrationRecord(device: String, integrated: Bool, actor: String,
+    public func ldapIntegrationRecord(device: String, integrated: Bool, actor: String, owner: QueueStore.Held,
                                       whenAddedWhileUDS: @escaping @Sendable (Session) throws -> Void) async throws -> LDAPIntegrationOutcome {
         try await connection.transaction { session -> LDAPIntegrationOutcome in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             try session.query(Self.lock)
             let firstRead = try session.query(Self.ldapIntegrationSet, [device, integrated]).first?.decode("first_read") ?? false
             guard try InTransaction(session).source() == .callProcessor else { return .unchanged }

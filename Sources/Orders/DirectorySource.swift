@@ -60,8 +60,9 @@ public enum DirectorySource {
                 try store.set(source, actor: actor, message: "Setting \(DirectorySourceStore.key) changed to \(source.rawValue) (\(source.title))")
             }
             guard source == .callProcessor else { return "\(DirectorySourceStore.key) set to ldap" }
+            let copies = DirectorySync()
             let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(
-                try QueueStore.EnqueueParams(DirectorySync(), target: "directory", actor: actor))
+                try QueueStore.EnqueueParams(copies, target: "directory", dedupKey: copies.dedupKey, actor: actor))
             return "\(DirectorySourceStore.key) set to call_processor (UDS): job \(jobID) copies the provisioned users to every Unified CM of version 10 or later"
         }
     }
@@ -149,7 +150,14 @@ public enum DirectorySource {
     /// logged (older, or not answering) and get nothing.
     static func eligibleProcessors(context: JobContext, connection: Connection) async throws -> [String] {
         var eligible: [String] = []
-        for name in try await DirectorySourceStore(connection).callProcessors() {
+        for (name, integrated) in try await DirectorySourceStore(connection).callProcessors() {
+            guard integrated == false else {
+                // Integrated: the source switches back to LDAP when a sync reads it. Never read: its first
+                // infrastructure sync reads it and, UDS on, queues the copies then.
+                try await context.log("Call processor '\(name)': LDAP integration \(integrated == true ? "on" : "not read yet (run its infrastructure synchronization)"): no copies there",
+                                      level: .warning)
+                continue
+            }
             let version: String
             do {
                 let device = try await DeviceConnections.open(name: name, connection: connection, concurrency: 1)
@@ -198,8 +206,14 @@ public enum DirectorySource {
         let actor = context.job.submittedBy
         let queued = try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            // One planner at a time: the pairs another job queued since this one read are not planned twice.
+            try session.query(DirectorySQL.planLock)
+            var held: Set<String> = []
+            for row in try session.query(DirectorySQL.copiesHeld, [only]) {
+                held.insert("\((try row.decode("user_id") as String).lowercased())\t\(try row.decode("call_processor") as String)")
+            }
             var queued = 0
-            for order in orders {
+            for order in orders where !held.contains("\(order.user.userID.lowercased())\t\(order.device)") {
                 let key = "directory:\(owner.id):\(order.user.userID.lowercased()):\(order.device)"
                 if try !session.query(OrderSQL.orderByKey, [key]).isEmpty { continue }  // a retry of this job
                 let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
@@ -229,14 +243,16 @@ public enum DirectorySource {
 
     /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`.
     static func removeCopies(user: String, home: String, context: JobContext, connection: Connection) async throws -> String {
-        let copies = try await connection.query(DirectorySQL.copiesAdded, [user, home]).map { row in
-            (device: try row.decode("call_processor") as String, uuid: try row.decode("created_uuid") as String,
-             domain: try row.decode("domain") as String, area: try row.decode("service_area") as String, userID: try row.decode("user_id") as String)
-        }
         let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         let actor = context.job.submittedBy
         let queued = try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            // One planner at a time, reading under the lock: a copy another job's removal holds is left to it.
+            try session.query(DirectorySQL.planLock)
+            let copies = try session.query(DirectorySQL.copiesAdded, [user, home]).map { row in
+                (device: try row.decode("call_processor") as String, uuid: try row.decode("created_uuid") as String,
+                 domain: try row.decode("domain") as String, area: try row.decode("service_area") as String, userID: try row.decode("user_id") as String)
+            }
             var queued = 0
             for copy in copies {
                 let key = "directory:\(owner.id):\(copy.userID.lowercased()):\(copy.device):remove"
@@ -281,11 +297,16 @@ extension OrderSaga {
 /// The statements of the directory orders (on `orders` and `order_steps`).
 enum DirectorySQL {
     /// Each user's first succeeded add (or push) order's call processor. $1: one user (without case), or null.
+    /// The call processor of each user's first add or push order since the user was last deleted (a
+    /// user deleted and added again elsewhere has its home there).
     static let firstOrders = Statement("directory_first_orders", """
         SELECT DISTINCT ON (lower(o.user_id)) o.user_id, o.call_processor FROM orders o
          WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND ($1::text IS NULL OR lower(o.user_id) = lower($1))
+           AND NOT EXISTS (SELECT 1 FROM orders d WHERE d.kind = 'delete' AND d.state = 'succeeded'
+                                                    AND lower(d.user_id) = lower(o.user_id) AND d.id > o.id)
          ORDER BY lower(o.user_id), o.id
         """)
+    static let planLock = Statement("directory_plan_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.directory_plan'))")
     /// The (user, call processor) pairs a copy order holds (open, or succeeded and not removed by a
     /// later removal order). $1: one user, or null.
     static let copiesHeld = Statement("directory_copies_held", """
@@ -300,12 +321,16 @@ enum DirectorySQL {
                      WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state = 'succeeded'
                        AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
         """
-    /// The users directory orders added elsewhere than $2 (the home cluster left) for user $1, with their uuid.
+    /// The users directory orders added elsewhere than $2 (the home cluster left) for user $1, with
+    /// their uuid; not those an open removal order is removing.
     static let copiesAdded = Statement("directory_copies_added", """
         SELECT o.user_id, o.call_processor, o.domain, o.service_area, s.created_uuid FROM orders o
           JOIN order_steps s ON s.order_id = o.id AND s.name = 'uds_user' AND s.created_uuid IS NOT NULL
          WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
            AND lower(o.user_id) = lower($1) AND o.call_processor <> $2 AND o.request->>'home' = $2 AND \(notRemoved)
+           AND NOT EXISTS (SELECT 1 FROM orders r
+                            WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state IN ('submitted', 'running', 'rolling_back')
+                              AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
          ORDER BY o.call_processor
         """)
     static let status = Statement("directory_status", """

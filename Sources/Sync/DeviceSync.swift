@@ -202,17 +202,17 @@ private final class Run: @unchecked Sendable {
         do {
             let answer = try await client.exchange("getLdapSystem") { _ in }
             integrated = answer.child("ldapSystem")?.child("syncEnabled")?.text?.lowercased() == "true"
-        } catch let fault as AXLFault {
-            try await log("warning", "LDAP integration could not be read: \(fault.description)")
+        } catch let error where !(error is CancellationError) {
+            // Not a reason to fail the infrastructure sync: the integration stays as last read (UDS
+            // copies nothing to a call processor whose integration was never read).
+            try await log("warning", "LDAP integration could not be read: \(error)")
             return
         }
         try await log("info", "LDAP integration: \(integrated ? "on (users synchronized from LDAP)" : "off")")
         let owner = owner, actor = context.job.submittedBy, copies = DirectorySync()
-        let outcome = try await DirectorySourceStore(connection).ldapIntegrationRecord(device: name, integrated: integrated, actor: actor) { session in
+        let outcome = try await DirectorySourceStore(connection).ldapIntegrationRecord(device: name, integrated: integrated, actor: actor, owner: owner) { session in
             // Seed 004: with UDS on, adding a call processor starts the directory sync of the users to it.
-            let queue = QueueStore.InTransaction(session)
-            try queue.jobConfirmOwned(owner)
-            _ = try queue.jobEnqueue(try QueueStore.EnqueueParams(copies, target: "directory", dedupKey: copies.dedupKey, actor: actor))
+            _ = try QueueStore.InTransaction(session).jobEnqueue(try QueueStore.EnqueueParams(copies, target: "directory", dedupKey: copies.dedupKey, actor: actor))
         }
         switch outcome {
         case .unchanged: break

@@ -25,11 +25,14 @@ final class DirectorySourceTests: OrderTestCase {
         let old = try DeviceSimulatorProcess.start(for: self, users: 0, arguments: ["--cucm-version", "9.1.2.10000(28)"])
         try await harness.register("OldCCM", kind: .callProcessor, simulator: old)
         oldSimulator = old
-        for device in ["TestCCM", "OtherCCM"] {
+        // Each infrastructure-synchronized, so its LDAP integration is read: UDS copies nothing to a call
+        // processor whose integration was never read.
+        for device in ["TestCCM", "OtherCCM", "OldCCM"] {
             let (sync, _) = try await harness.sync(.infra, device)
             XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
         }
         _ = try other.control("calls?clear=1")
+        _ = try old.control("calls?clear=1")
     }
 
     var oldSimulator: DeviceSimulatorProcess!
