@@ -188,7 +188,7 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
         let lag = reflected.timeIntervalSince(lastChange)
-        for line in try await context.statementStatsReport(database) { emit("[bench] poll statements: " + line) }
+        for line in try await context.statementStatsReport(database, limit: 30, width: 140) { emit("[bench] poll statements: " + line) }
         try await verify(planned, objects: DeviceObjectStore(Connection(database.app)))
         try await verifyRecords(planned, users: UserStore(Connection(database.app)))
 

@@ -3,7 +3,7 @@ import Runtime
 
 /// The demo's orders part (issues 14, 15): a subscriber provisioned end to end on the simulated
 /// Unified CM with the full bundle (the user adopted, a line from the service area's block, a phone
-/// with the area's settings, the association, voicemail, Extension Mobility, Single Number Reach,
+/// with the area's settings, the association, voicemail, Extension Mobility, Conference Now, Single Number Reach,
 /// IM and Presence, the reset), its steps shown, then canceled (what it made removed); then an order
 /// that meets a conflict (the user already has a mailbox with another extension) and is rolled back.
 enum DemoOrders {
@@ -73,7 +73,7 @@ enum DemoOrders {
 
             """
         if full {
-            text += "extension_mobility: yes\nsingle_number_reach: {destination: \"+15550000001\"}\nim_and_presence: {service_profile: SP_Jabber}\n"
+            text += "extension_mobility: yes\nconference_now: {access_code: \"4321\"}\nsingle_number_reach: {destination: \"+15550000001\"}\nim_and_presence: {service_profile: SP_Jabber}\n"
         }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path

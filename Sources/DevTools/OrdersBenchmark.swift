@@ -44,8 +44,11 @@ struct BenchOrdersCommand: AsyncParsableCommand {
             help: "The orders' simulator answers 503 to writes above this many a second (0: no limit); every order must still succeed.")
     var writesPerSecond: Int = 0
     @Option(parsing: .unconditional,
-            help: "subscriber (user, line, phone, association, voicemail, reset) or full (also Extension Mobility, Single Number Reach, service profile and IM and Presence: every service of seed 000 the orders provision).")
+            help: "subscriber (user, line, phone, association, voicemail, reset) or full (also Extension Mobility, Conference Now, Single Number Reach, service profile and IM and Presence: every service of seed 000 the orders provision).")
     var bundle: String = "subscriber"
+    @Flag(name: .customLong("statement-stats"),
+          help: "Load pg_stat_statements and print the statements that took the most time during the run (diagnosis only: it costs time itself).")
+    var statementStats = false
 
     static let domain = "bench-orders"
     static let area = "SA_Bench"
@@ -72,8 +75,17 @@ struct BenchOrdersCommand: AsyncParsableCommand {
 
     private func measure(cluster: LocalCluster, directory: String) async throws {
         emit("[bench] starting a private PostgreSQL cluster in \(directory)")
-        let server = try await blocking { try cluster.start(settings: QueueBenchmark.serverSettings) }
-        let context = BenchContext(server: server, directory: directory, statementStats: false)
+        var serverSettings = QueueBenchmark.serverSettings
+        if statementStats {
+            serverSettings["shared_preload_libraries"] = "'pg_stat_statements'"
+            serverSettings["pg_stat_statements.track"] = "all"
+        }
+        let server = try await blocking { [serverSettings] in try cluster.start(settings: serverSettings) }
+        let context = BenchContext(server: server, directory: directory, statementStats: statementStats)
+        if statementStats {
+            try await context.enableStatementStats()
+            emit("[bench] warning: --statement-stats loads pg_stat_statements; its figures are for diagnosis, not comparison")
+        }
         let database = try await context.freshDatabase()
         let simulatorArguments = latencyMilliseconds > 0 ? ["--latency-ms", String(latencyMilliseconds)] : []
         emit("[bench] starting two ucp devsim: the users' source (\(orders + Self.orderSimulatorUsers) users) and the orders' Unified CM and Unity Connection")
@@ -133,14 +145,16 @@ struct BenchOrdersCommand: AsyncParsableCommand {
                                        phoneName: String(format: "SEPBE%010d", index), phoneModel: "Cisco 8845", voicemail: true, file: "bench")
             if full {
                 request.extensionMobility = true
+                request.conferenceNow = String(format: "%04d", 1000 + index % 9000)
                 request.singleNumberReach = String(format: "+1555%07d", index)
                 request.imPresence = "SP_Jabber"
             }
             return request
         }
         if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults?writes-per-second=\(writesPerSecond)"))) }
+        try await context.resetStatementStats()
         let before = try Self.requests(target)
-        emit("[bench] \(orders) orders (bundle \(bundle): voicemail on for all\(full ? ", Extension Mobility, Single Number Reach, IM and Presence" : "")) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
+        emit("[bench] \(orders) orders (bundle \(bundle): voicemail on for all\(full ? ", Extension Mobility, Conference Now, Single Number Reach, IM and Presence" : "")) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
         let submitters = min(orders, self.workers * concurrency)
         let ids = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for submitter in 0..<submitters {
@@ -169,6 +183,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         }
         for id in ids { if let order = try await orderStore.order(id: id) { ended.append(order) } }
         let after = try Self.requests(target)
+        for line in try await context.statementStatsReport(database, limit: 25, width: 160) { emit("[bench] run statements: " + line) }
         if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults"))) }
         let failed = ended.filter { $0.state != "succeeded" }
         guard failed.isEmpty else {

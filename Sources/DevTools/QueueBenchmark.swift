@@ -511,16 +511,16 @@ final class BenchContext: Sendable {
     }
 
     /// The statements of one database that took the most time since the last reset.
-    func statementStatsReport(_ database: BenchDatabase) async throws -> [String] {
+    func statementStatsReport(_ database: BenchDatabase, limit: Int = 10, width: Int = 110) async throws -> [String] {
         guard statementStats else { return [] }
         let rows = try await admin.query(Statement("", """
             SELECT calls, round(total_exec_time::numeric, 1)::text AS total_ms,
                    round(mean_exec_time::numeric, 3)::text AS mean_ms, rows,
-                   left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), $3::integer) AS query
               FROM pg_stat_statements
              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND calls > 0
-             ORDER BY total_exec_time DESC LIMIT 30
-            """), [database.name])
+             ORDER BY total_exec_time DESC LIMIT $2
+            """), [database.name, Int64(limit), Int32(width)])
         var lines = ["calls  total_ms  mean_ms  rows  statement"]
         for row in rows {
             lines.append("\(try row.decode("calls", as: Int.self))  \(try row.decode("total_ms", as: String.self))  "

@@ -24,6 +24,8 @@ enum DeviceSQL {
         """)
     static let deviceDelete = Statement("device_delete", "DELETE FROM devices WHERE name = $1")
     static let devicePassword = Statement("device_password", "SELECT sealed_password FROM devices WHERE name = $1")
+    /// The devices named in $1 with their sealed passwords (`*` holds it), in one read.
+    static let devicesGetSealed = Statement("devices_get_sealed", "SELECT * FROM devices WHERE name = ANY($1::text[])")
     static let deviceMarkSynchronized = Statement("device_mark_synchronized", """
         UPDATE devices SET first_synced_at = coalesce(first_synced_at, $2::timestamptz, clock_timestamp())
          WHERE name = $1

@@ -106,6 +106,14 @@ public struct DeviceStore: Sendable {
         try await connection.query(DeviceSQL.deviceList).map(Device.init(row:))
     }
 
+    /// The devices of `names` that exist, each with its password as stored (sealed; nil when none
+    /// is), in one read: for a caller that opens the passwords itself and keeps them.
+    public func devicesWithSealedPasswords(names: [String]) async throws -> [(device: Device, sealedPassword: String?)] {
+        try await connection.query(DeviceSQL.devicesGetSealed, [PostgresTextArray(names)]).map { row in
+            (try Device(row: row), try row.decodeIfPresent("sealed_password", as: String.self))
+        }
+    }
+
     /// The device's password, opened with the key; nil when none is stored.
     public func devicePassword(name: String) async throws -> Secret? {
         guard let row = try await connection.query(DeviceSQL.devicePassword, [name]).first else {

@@ -32,6 +32,14 @@ enum OrderInventorySQL {
            AND removed_at IS NULL AND attributes->>'homeCluster' = 'true'
          ORDER BY device
         """)
+    /// For each (type $2[i], key $3[i]): whether a present object of it was read from $1 (keys
+    /// without case), in their order, in one read.
+    static let objectsPresent = Statement("order_inventory_objects_present", """
+        SELECT EXISTS (SELECT 1 FROM device_objects o
+                        WHERE o.device = $1 AND o.object_type = c.type AND lower(o.object_key) = lower(c.key) AND o.removed_at IS NULL) AS present
+          FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS c(type, key, n)
+         ORDER BY c.n
+        """)
     /// Whether any present object of type $2 was read from $1.
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
@@ -53,6 +61,30 @@ enum OrderInventorySQL {
         ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
            SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
                detail = excluded.detail, updated_at = clock_timestamp()
+        """)
+    /// Every service an order made with its object (arrays $1–$8, one element a service: device,
+    /// object type, key, uuid, attributes JSON, detail JSON, service type, sync kind) for user $9 in
+    /// domain $10, area $11, by job $13; and the user placed in the area (always for a move, $12;
+    /// else only a user not placed yet) — in one statement (the services of one order have distinct
+    /// keys). The objects and services as `objectRecord` and `serviceRecord` write them one by one.
+    static let servicesRecordAll = Statement("order_inventory_services_record_all", """
+        WITH t AS MATERIALIZED (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                       AS t(device, object_type, object_key, uuid, attributes, detail, service_type, sync_kind)),
+        objects AS (
+            INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+            SELECT t.device, t.sync_kind, t.object_type, t.object_key, t.uuid, t.attributes::jsonb, $13 FROM t
+            ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
+               SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
+                   seen_by = excluded.seen_by, removed_at = NULL),
+        services AS (
+            INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
+            SELECT $9, t.service_type, t.device, t.sync_kind, t.object_type, t.object_key, t.uuid, $10, $11, t.detail::jsonb FROM t
+            ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
+               SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
+                   detail = excluded.detail, updated_at = clock_timestamp())
+        UPDATE users SET service_area = $11
+         WHERE lower(user_id) = lower($9) AND NOT case_clash AND ($12 OR service_area IS NULL) AND service_area IS DISTINCT FROM $11
         """)
     /// An object a cancel order removed: gone from the device, so gone from the user's services. $4 the sync kind.
     static let objectRemoved = Statement("order_inventory_object_removed", """
@@ -119,6 +151,12 @@ public struct OrderInventoryStore: Sendable {
         try await connection.query(OrderInventorySQL.objectPresent, [device, type, key]).first?.decode("present") ?? false
     }
 
+    /// `objectPresent` of several (type, key) pairs in one read, in their order.
+    public func objectsPresent(device: String, _ objects: [(type: String, key: String)]) async throws -> [Bool] {
+        try await connection.query(OrderInventorySQL.objectsPresent, [device, PostgresTextArray(objects.map(\.type)),
+                                                                      PostgresTextArray(objects.map(\.key))]).map { try $0.decode("present") }
+    }
+
     /// The other call processors that are the user's home cluster, as their user syncs read it.
     public func homeClusters(userID: String, except device: String) async throws -> [String] {
         try await connection.query(OrderInventorySQL.homeClusters, [device, userID]).map { try $0.decode("device") }
@@ -151,6 +189,20 @@ public struct OrderInventoryStore: Sendable {
                                                                     service.objectKey, service.uuid, domain, serviceArea, service.detail,
                                                                     service.syncKind])
             }
+        }
+
+        /// After an order succeeded, in one statement: each service (and its object) recorded for
+        /// `userID`, placed in `serviceArea` of `domain`, and the user placed in that area (as
+        /// `servicesRecord` then `userPlaced` do).
+        public func servicesRecordAndUserPlaced(_ services: [OrderedService], userID: String, domain: String, serviceArea: String,
+                                                jobID: Int64, moved: Bool) throws {
+            try session.query(OrderInventorySQL.servicesRecordAll, [
+                PostgresTextArray(services.map(\.device)), PostgresTextArray(services.map(\.objectType)), PostgresTextArray(services.map(\.objectKey)),
+                PostgresTextArray(services.map(\.uuid)), PostgresTextArray(services.map(\.attributes)), PostgresTextArray(services.map(\.detail)),
+                PostgresTextArray(services.map(\.serviceType)), PostgresTextArray(services.map(\.syncKind)),
+                userID, domain, serviceArea, moved, jobID,
+            ])
+            if moved { try session.query(OrderInventorySQL.servicesMoved, [userID, domain, serviceArea]) }
         }
 
         /// After an order succeeded: the user is placed in its area — moved there by a change order

@@ -111,17 +111,37 @@ public struct DeviceWriteBound: Sendable, Equatable {
 /// their own, the slot's number). Session-level, so they outlive the statement and die with the
 /// connection.
 enum DeviceWriteSQL {
+    /// The first key of device `device`'s slots (an SQL expression of a text parameter or column).
+    static func slotKey(_ device: String) -> String { "hashtext('ucp.device.write:' || \(device))" }
+
     /// The first of slots 0 … $2 − 1 that is free, taken; no row when all are held. The slots are
     /// tried one by one in order and the scan stops at the first taken (LIMIT 1 above a plain
     /// function scan: no sort or other node reads further rows).
     static let slotTryAny = Statement("device_write_slot_try_any", """
         SELECT s AS slot FROM generate_series(0, $2::integer - 1) AS s
-         WHERE pg_try_advisory_lock(hashtext('ucp.device.write:' || $1), s) LIMIT 1
+         WHERE pg_try_advisory_lock(\(slotKey("$1")), s) LIMIT 1
         """)
     static let slotTake = Statement("device_write_slot_take", """
-        SELECT pg_advisory_lock(hashtext('ucp.device.write:' || $1), $2::integer)
+        SELECT pg_advisory_lock(\(slotKey("$1")), $2::integer)
         """)
     static let slotRelease = Statement("device_write_slot_release", """
-        SELECT pg_advisory_unlock(hashtext('ucp.device.write:' || $1), $2::integer)
+        SELECT pg_advisory_unlock(\(slotKey("$1")), $2::integer)
         """)
+}
+
+/// The write slot an order's saga holds after a write (OrderSaga.write): the slot is taken right
+/// around the device call, as `DeviceWriteGate.withSlot` takes it, but its release waits for the
+/// saga's next statement (`OrderSQL.sagaCommit` releases it in the same round trip) — or, when a
+/// device call or a wait comes first, a release of its own. The worker's local place is left at once.
+/// One saga at a time uses it (the saga and the cancel order's inner saga run in one task).
+final class SagaSlots: @unchecked Sendable {
+    struct Held {
+        var bound: DeviceWriteBound
+        var slot: Int
+    }
+
+    /// Held by the last write, released with the next statement.
+    var pending: Held?
+
+    init() {}
 }

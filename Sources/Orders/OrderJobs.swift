@@ -23,8 +23,9 @@ public enum OrderJobs {
     static func run(_ parameters: OrderRun, _ context: JobContext) async throws {
         let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         let ended = try await context.database.withConnection { connection -> Order in
-            guard let order = try await connection.query(OrderSQL.orderTakeOver, [parameters.order, owner.id, Int32(owner.attempt)])
-                .first.map(Order.init(row:)) else {
+            // Taken over, with its steps, in one round trip.
+            let rows = try await connection.query(OrderSQL.orderTakeOverWithSteps, [parameters.order, owner.id, Int32(owner.attempt)])
+            guard let order = try rows.first.map(Order.init(row:)) else {
                 throw JobLostError()
             }
             if Order.finalStates.contains(order.state) {
@@ -32,11 +33,12 @@ public enum OrderJobs {
                 return order
             }
             let store = OrderStore(connection)
-            let steps = try await store.steps(orderID: order.id)
-            let processor = try await DeviceConnections.open(name: order.callProcessor, connection: connection, concurrency: deviceConcurrency)
-            let unity = try await order.messageProcessor.asyncMap {
-                try await DeviceConnections.open(name: $0, connection: connection, concurrency: deviceConcurrency)
-            }
+            let steps = try rows.filter { try $0.decodeIfPresent("step_position", as: Int32.self) != nil }.map { try OrderStep(row: $0, prefix: "step_") }
+            // The call processor and the message processor, read in one round trip.
+            let opened = try await DeviceConnections.openAll(names: [order.callProcessor] + (order.messageProcessor.map { [$0] } ?? []),
+                                                             connection: connection, concurrency: deviceConcurrency)
+            let processor = opened[order.callProcessor]!
+            let unity = order.messageProcessor.flatMap { opened[$0] }
             let devices = OrderDevices(axl: processor.keptAXLForOrders(context: context), cupi: unity?.keptCUPI(context: context),
                                        axlBound: DeviceWriteBound(device: processor.device.name, limit: processor.device.maxWritesInFlight),
                                        cupiBound: unity.map { DeviceWriteBound(device: $0.device.name, limit: $0.device.maxWritesInFlight) })
@@ -44,15 +46,29 @@ public enum OrderJobs {
                                  checkOwnership: { try context.checkOwnership() },
                                  note: { context.logger.info("\($0)") },
                                  pause: { try await context.sleep(seconds: $0) })
-            if order.kind == "cancel", let addID = order.cancels {
-                guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }
-                try await saga.cancel(add, addSteps: try await store.steps(orderID: addID))
-            } else if parameters.action == .rollback || order.state == "rolling_back" {
-                try await saga.rollback(cause: order.error)
-            } else {
-                try await saga.apply()
+            do {
+                if order.kind == "cancel", let addID = order.cancels {
+                    guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }
+                    try await saga.cancel(add, addSteps: try await store.steps(orderID: addID))
+                } else if parameters.action == .rollback || order.state == "rolling_back" {
+                    try await saga.rollback(cause: order.error)
+                } else {
+                    try await saga.apply()
+                }
+            } catch {
+                // A write slot still held (the attempt ended between a fence and its next statement) is let go.
+                await saga.releaseSlots()
+                throw error
             }
-            let ended = try await store.order(id: order.id) ?? order
+            await saga.releaseSlots()
+            // The order as the saga left it (what it wrote last; read back only when it wrote no state).
+            var ended = order
+            if let written = saga.written {
+                ended.state = written.state
+                ended.error = written.error
+            } else {
+                ended = try await store.order(id: order.id) ?? order
+            }
             if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
             try await DirectorySource.afterOrder(ended, steps: saga.steps, connection: connection)
             return ended

@@ -305,6 +305,12 @@ public enum OrderPlanner {
     /// The next free number of the area's blocks, in block order: not in `taken` (in use on the
     /// device, in the inventory, held by an open order).
     public static func nextFreeNumber(_ blocks: [DNBlock], taken: (DNBlock) -> Set<String>) -> (number: String, partition: String)? {
+        freeNumbers(blocks, limit: 1, taken: taken).first
+    }
+
+    /// The first `limit` free numbers of the blocks, in order (the candidates a submission tries).
+    public static func freeNumbers(_ blocks: [DNBlock], limit: Int, taken: (DNBlock) -> Set<String>) -> [(number: String, partition: String)] {
+        var free: [(number: String, partition: String)] = []
         for block in blocks {
             let used = taken(block)
             let plus = block.first.hasPrefix("+") ? "+" : ""
@@ -313,10 +319,13 @@ public enum OrderPlanner {
             for value in low...high {
                 let digits = String(value)
                 let number = plus + String(repeating: "0", count: max(0, width - digits.count)) + digits
-                if !used.contains(number) { return (number, block.partition) }
+                if !used.contains(number) {
+                    free.append((number, block.partition))
+                    if free.count == limit { return free }
+                }
             }
         }
-        return nil
+        return free
     }
 
     /// The block of `number`, if any of the area's holds it.

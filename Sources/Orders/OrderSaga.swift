@@ -125,42 +125,77 @@ public struct OrderSaga {
         try await commit()
     }
 
-    /// One fenced transaction: the job's row held (a rescue waits or wins), then the order's state,
-    /// the steps and the log lines that wait, each update fenced on the order's owner; `more` runs
-    /// last in it. Throws `JobLostError` when the attempt no longer owns the order.
-    mutating func commit(_ more: @escaping @Sendable (Session) throws -> Void = { _ in }) async throws {
+    /// One fenced round trip (`OrderSQL.sagaCommit`): the job's row held (a rescue waits or wins),
+    /// then the order's state, the steps and the log lines that wait, all fenced on the order's
+    /// owner — nothing is written unless the attempt owns both —; and the write slot the last write
+    /// held released. `more` runs after it, in one transaction with it. Throws `JobLostError` when
+    /// the attempt no longer owns the order.
+    mutating func commit(_ more: (@Sendable (Session) throws -> Void)? = nil) async throws {
         var latest: [Int: OrderStep] = [:]
         for step in unsaved { latest[step.position] = step }
         let steps = latest.values.sorted { $0.position < $1.position }
         let state = unsavedState, lines = unlogged
-        let owner = owner, order = order
-        try await database.transaction { session in
-            let queue = QueueStore.InTransaction(session)
-            try queue.jobConfirmOwned(owner)
-            if let state, (try session.query(OrderSQL.orderStateSet, [order.id, owner.id, Int32(owner.attempt), state.state, state.error])).isEmpty {
-                throw JobLostError()
+        let owner = owner, fenceOrder = fenceOrderID ?? order.id
+        let release = slots.pending
+        slots.pending = nil
+        let parameters: [any PostgresEncodable] = [
+            fenceOrder, owner.id, Int32(owner.attempt), state?.state, state?.error,
+            PostgresIntArray(steps.map { Int64($0.position) }), PostgresTextArray(steps.map(\.state)),
+            PostgresTextArray(steps.map { $0.beforeImage.map(OrderStore.json) }), PostgresTextArray(steps.map { $0.afterImage.map(OrderStore.json) }),
+            PostgresTextArray(steps.map(\.createdUUID)), PostgresTextArray(steps.map { $0.adopted ? "t" : "f" }),
+            PostgresIntArray(steps.map { Int64($0.attempts) }), PostgresTextArray(steps.map(\.error)),
+            PostgresTextArray(lines), release?.bound.device, release.map { Int32($0.slot) },
+        ]
+        let fenced: Bool, saved: Int
+        do {
+            (fenced, saved) = try await database.withSession { session in
+                func run() throws -> (Bool, Int) {
+                    let row = try session.query(OrderSQL.sagaCommit, parameters).first!
+                    let fenced = try row.decode("fenced", as: Int64.self) > 0
+                    let saved = Int(try row.decode("saved", as: Int64.self))
+                    if fenced, let more { try more(session) }
+                    return (fenced, saved)
+                }
+                return more == nil ? try run() : try session.transaction { _ in try run() }
             }
-            for step in steps {
-                let before = step.beforeImage.map(OrderStore.json), after = step.afterImage.map(OrderStore.json)
-                let saved = try session.query(OrderSQL.stepSave, [
-                    order.id, owner.id, Int32(owner.attempt), step.state, before, after, step.createdUUID, step.adopted,
-                    Int32(step.attempts), step.error, Int32(step.position),
-                ])
-                guard !saved.isEmpty else { throw JobLostError() }
-            }
-            for line in lines {
-                guard try queue.jobLogAppend(owner, level: "info", message: line) else { throw JobLostError() }
-            }
-            try more(session)
+        } catch {
+            // Whether the failed statement released the slot is not known: released again (a
+            // session lost meanwhile held none).
+            if let release { _ = try? await database.query(DeviceWriteSQL.slotRelease, [release.bound.device, Int32(release.slot)]) }
+            throw error
         }
+        guard fenced, saved == steps.count else { throw JobLostError() }
+        if let state { written = state }
         unsaved = []
         unlogged = []
         unsavedState = nil
     }
 
+    /// The order's state and error as the saga last wrote them (nil: it wrote none).
+    public private(set) var written: (state: String, error: String?)?
+
+    /// The order the saga's statements are fenced on: its own, or the cancel order that runs its undos.
+    var fenceOrderID: Int64?
+    /// The write slots the saga holds (shared with a cancel order's inner saga).
+    var slots = SagaSlots()
+
+    /// Releases the slot the last write held, if it still is (before a device call or a wait that
+    /// comes ahead of the saga's next statement).
+    func releasePending() async throws {
+        guard let held = slots.pending else { return }
+        slots.pending = nil
+        try await database.query(DeviceWriteSQL.slotRelease, [held.bound.device, Int32(held.slot)])
+    }
+
+    /// Lets go of the slot the saga may still hold: the attempt ends (an error, a lost job) right
+    /// after a write.
+    public func releaseSlots() async {
+        try? await releasePending()
+    }
+
     /// Right before a device write: the attempt still owns the job (locally and in the database),
     /// and the step is stored as `sending` with its images — the cursor a later attempt resumes at —
-    /// in one transaction with what waits to be written (the step before's `done`).
+    /// in one statement with what waits to be written (the step before's `done`).
     mutating func fence(_ step: inout OrderStep) async throws {
         try checkOwnership()
         step.state = "sending"
@@ -717,6 +752,8 @@ public struct OrderSaga {
         var saga = OrderSaga(order: add, steps: addSteps, database: database, owner: owner, devices: devices,
                              checkOwnership: checkOwnership, note: note, pause: pause)
         saga.stepsOwned = false
+        saga.fenceOrderID = order.id
+        saga.slots = slots
         var drifted: Set<StepName> = []
         var conflicts: [String] = []
         for position in steps.indices where steps[position].state != "done" {
@@ -772,15 +809,15 @@ public struct OrderSaga {
         let services = Self.services(of: order, steps: steps)
         let owner = owner, order = order
         // The last action: the primary number written back to LDAP (WriteBack.swift); never fails the order.
-        let writeBack = await WriteBack.afterOrder(order, database: database)
+        let writeBack = await WriteBack.afterOrder(order, database: database, beforeWriting: { try await releasePending() })
         if let writeBack { log(writeBack.message) }
         unsavedState = ("succeeded", nil)
         log("Order \(order.id) succeeded")
         try await commit { session in
             try writeBack?.record(orderID: order.id, in: session)
-            let inventory = OrderInventoryStore.InTransaction(session)
-            try inventory.servicesRecord(services, userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, jobID: owner.id)
-            try inventory.userPlaced(userID: order.userID, domain: order.domain, serviceArea: order.serviceArea, moved: order.kind == "change")
+            try OrderInventoryStore.InTransaction(session).servicesRecordAndUserPlaced(services, userID: order.userID, domain: order.domain,
+                                                                                       serviceArea: order.serviceArea, jobID: owner.id,
+                                                                                       moved: order.kind == "change")
         }
     }
 
@@ -853,12 +890,14 @@ public struct OrderSaga {
 
     /// A get by key; nil when the device says the object is not there (5007).
     func get(_ operation: String, keys: [(String, String)], item: String, tags: [String]) async throws -> DeviceValue? {
-        try await devices.get(operation, keys: keys, item: item, tags: tags)
+        try await releasePending()
+        return try await devices.get(operation, keys: keys, item: item, tags: tags)
     }
 
     /// The Unity Connection user with `alias`, if any.
     func mailbox(_ alias: String) async throws -> DeviceItem? {
         guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+        try await releasePending()
         return try await cupi.find("users", element: "User", query: "(alias is \(alias))").first
     }
 
@@ -867,8 +906,21 @@ public struct OrderSaga {
     /// Unity Connection user).
     @discardableResult
     func write(_ call: PlannedCall) async throws -> String? {
-        let devices = devices
-        return try await DeviceWriteGate.shared.withSlot(devices.bound(of: call), database: database) { try await devices.send(call) }
+        try await releasePending()
+        let devices = devices, bound = devices.bound(of: call), database = database
+        let (slot, answer) = try await DeviceWriteGate.shared.withLocalSlot(bound) { () -> (Int, String?) in
+            let slot = try await DeviceWriteGate.acquire(bound, database: database)
+            do {
+                return (slot, try await devices.send(call))
+            } catch {
+                try? await DeviceWriteGate.release(bound, slot: slot, database: database)
+                throw error
+            }
+        }
+        // The slot is held on until the saga's next statement releases it (or a release of its own
+        // before a device call or a wait that comes first); this worker's place is free already.
+        slots.pending = SagaSlots.Held(bound: bound, slot: slot)
+        return answer
     }
 }
 

@@ -1,4 +1,5 @@
 import Postgres
+import Queue
 
 /// Every statement that touches `orders` and `order_steps` (migrations/024_orders.sql), by name.
 /// Values are always bound parameters.
@@ -13,8 +14,34 @@ enum OrderSQL {
         s.after_image::text AS after_image, s.created_uuid, s.adopted, s.attempts, s.started_at, s.finished_at, s.error
         """
 
-    /// Plans of one call processor are made one at a time: the number chosen is free when the order is stored.
+    /// Change and push orders of one call processor are stored one at a time (the user's open order
+    /// checked under it), and none while an add order of it is being stored.
     static let planningLock = Statement("order_planning_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.order.plan'), hashtext($1))")
+    /// Add orders of one call processor are stored side by side (the same lock, shared): each
+    /// claims its number under that number's own lock (`numberLock`, `numberTryLock`).
+    static let planningLockShared = Statement("order_planning_lock_shared",
+                                              "SELECT pg_advisory_xact_lock_shared(hashtext('ucp.order.plan'), hashtext($1))")
+    /// The lock of a submission key ($1), held until the submission ends.
+    static let keyLock = Statement("order_key_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.order.key'), hashtext($1))")
+    /// The lock of one number ($3) of a partition ($2) of a call processor ($1), held until the
+    /// submission ends: the submission of that number waits for another one's to end.
+    static let numberLock = Statement("order_number_lock", """
+        SELECT pg_advisory_xact_lock(hashtext('ucp.order.number:' || $1 || '/' || $2), hashtext($3))
+        """)
+    /// The first of the candidate numbers ($3, in their partitions $2) whose lock is free, taken
+    /// (the scan stops at the first: LIMIT 1 over a plain function scan); no row when all are held.
+    static let numberTryLock = Statement("order_number_try_lock", """
+        SELECT c.number, c.partition FROM unnest($3::text[], $2::text[]) AS c(number, partition)
+         WHERE pg_try_advisory_xact_lock(hashtext('ucp.order.number:' || $1 || '/' || c.partition), hashtext(c.number))
+         LIMIT 1
+        """)
+    /// Whether an open order of the call processor ($1) holds number $3 in partition $2 (read after
+    /// the number's lock is held: an order stored meanwhile is seen).
+    static let numberHeld = Statement("order_number_held", """
+        SELECT EXISTS (SELECT 1 FROM orders o
+                        WHERE o.call_processor = $1 AND o.line_partition = $2 AND o.line = $3 AND o.kind = 'add'
+                          AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')) AS held
+        """)
 
     /// Numbers held by open orders of the call processor in one partition. $1 call processor, $2 partition.
     static let numbersHeld = Statement("order_numbers_held", """
@@ -67,6 +94,21 @@ enum OrderSQL {
          WHERE o.id = $1 AND (o.owner_job IS DISTINCT FROM $2 OR o.job_attempt < $3)
         RETURNING \(columns)
         """)
+    /// `orderTakeOver` with the order's steps in the same round trip: one row a step (the order's
+    /// columns, then the step's prefixed `step_`; a step-less order: one row with NULL step columns).
+    static let orderTakeOverWithSteps = Statement("order_take_over_with_steps", """
+        WITH taken AS (
+            UPDATE orders o SET owner_job = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
+                                updated_at = clock_timestamp()
+             WHERE o.id = $1 AND (o.owner_job IS DISTINCT FROM $2 OR o.job_attempt < $3)
+            RETURNING \(columns))
+        SELECT o.*, s.order_id AS step_order_id, s.position AS step_position, s.name AS step_name, s.device AS step_device,
+               s.call::text AS step_call, s.state AS step_state, s.before_image::text AS step_before_image,
+               s.after_image::text AS step_after_image, s.created_uuid AS step_created_uuid, s.adopted AS step_adopted,
+               s.attempts AS step_attempts, s.started_at AS step_started_at, s.finished_at AS step_finished_at, s.error AS step_error
+          FROM taken o LEFT JOIN order_steps s ON s.order_id = o.id
+         ORDER BY s.position
+        """)
     /// The order's state, fenced on the attempt that owns it. $1 order, $2 job, $3 attempt, $4 state, $5 error.
     static let orderStateSet = Statement("order_state_set", """
         UPDATE orders o SET state = $4, error = $5, updated_at = clock_timestamp(),
@@ -90,6 +132,41 @@ enum OrderSQL {
          WHERE s.order_id = $1 AND s.position = $11 AND o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
         RETURNING s.position
         """)
+
+    /// What a saga writes in one fenced round trip (`OrderSaga.commit`): the job's row held and the
+    /// order owned by the attempt (else nothing is written: `fenced` is 0), the order's state (when
+    /// $4 is not NULL), the steps' progress (the arrays $6–$13, one element a step), the job's log
+    /// lines ($14); and the write slot $16 of device $15 the last write held released (whether or
+    /// not the fence holds: unlocking is not transactional). $1 order, $2 job, $3 attempt, $5 error.
+    static let sagaCommit = Statement("order_saga_commit", sagaSQL())
+
+    static func sagaSQL() -> String {
+        """
+        WITH \(FencedSQL.jobOwned(job: "$2", attempt: "$3")),
+        fenced AS MATERIALIZED (
+            SELECT o.id FROM job_owned, orders o WHERE o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3),
+        \(FencedSQL.jobLines("$14", when: "fenced")),
+        state_set AS (
+            UPDATE orders o SET state = $4::text, error = $5::text, updated_at = clock_timestamp(),
+                                finished_at = CASE WHEN $4::text IN ('succeeded', 'failed', 'rolled_back', 'canceled', 'needs_attention')
+                                                   THEN clock_timestamp() END
+              FROM fenced
+             WHERE o.id = fenced.id AND $4::text IS NOT NULL
+            RETURNING o.id),
+        saved AS (
+            UPDATE order_steps s SET state = t.state, before_image = t.before::jsonb, after_image = t.after::jsonb, created_uuid = t.uuid,
+                                     adopted = t.adopted, attempts = t.attempts, error = t.error,
+                                     started_at = CASE WHEN t.state = 'sending' AND s.state <> 'sending' THEN clock_timestamp() ELSE s.started_at END,
+                                     finished_at = CASE WHEN t.state IN ('done', 'failed', 'undone', 'conflict', 'skipped') THEN clock_timestamp()
+                                                        ELSE s.finished_at END
+              FROM fenced, unnest($6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::integer[], $13::text[])
+                           AS t(position, state, before, after, uuid, adopted, attempts, error)
+             WHERE s.order_id = fenced.id AND s.position = t.position
+            RETURNING s.position)
+        SELECT (SELECT count(*) FROM fenced) AS fenced, (SELECT count(*) FROM saved) AS saved,
+               CASE WHEN $15::text IS NOT NULL THEN pg_advisory_unlock(\(DeviceWriteSQL.slotKey("$15")), $16::integer) END AS released
+        """
+    }
 
     /// `order retry`: the failed steps of a failed order run again. $1 order.
     static let stepFailedReset = Statement("order_step_failed_reset", """

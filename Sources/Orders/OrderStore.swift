@@ -82,23 +82,24 @@ public struct OrderStep: Sendable, Equatable {
     public var finishedAt: Date?
     public var error: String?
 
-    init(row: Row) throws {
-        orderID = try row.decode("order_id")
-        position = Int(try row.decode("position") as Int32)
-        let nameText: String = try row.decode("name")
+    /// `prefix`: the columns' names start with it (`step_`: a step read with its order in one row).
+    init(row: Row, prefix: String = "") throws {
+        orderID = try row.decode(prefix + "order_id")
+        position = Int(try row.decode(prefix + "position") as Int32)
+        let nameText: String = try row.decode(prefix + "name")
         guard let name = StepName(rawValue: nameText) else { throw InputError(field: "order step", problem: "unknown step '\(nameText)'") }
         self.name = name
-        device = try row.decode("device")
-        calls = try JSONDecoder().decode([PlannedCall].self, from: Data((try row.decode("call") as String).utf8))
-        state = try row.decode("state")
-        beforeImage = try (try row.decodeIfPresent("before_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
-        afterImage = try (try row.decodeIfPresent("after_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
-        createdUUID = try row.decodeIfPresent("created_uuid")
-        adopted = try row.decode("adopted")
-        attempts = Int(try row.decode("attempts") as Int32)
-        startedAt = try row.decodeIfPresent("started_at")
-        finishedAt = try row.decodeIfPresent("finished_at")
-        error = try row.decodeIfPresent("error")
+        device = try row.decode(prefix + "device")
+        calls = try JSONDecoder().decode([PlannedCall].self, from: Data((try row.decode(prefix + "call") as String).utf8))
+        state = try row.decode(prefix + "state")
+        beforeImage = try (try row.decodeIfPresent(prefix + "before_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
+        afterImage = try (try row.decodeIfPresent(prefix + "after_image") as String?).map { try JSONDecoder().decode([CallField].self, from: Data($0.utf8)) }
+        createdUUID = try row.decodeIfPresent(prefix + "created_uuid")
+        adopted = try row.decode(prefix + "adopted")
+        attempts = Int(try row.decode(prefix + "attempts") as Int32)
+        startedAt = try row.decodeIfPresent(prefix + "started_at")
+        finishedAt = try row.decodeIfPresent(prefix + "finished_at")
+        error = try row.decodeIfPresent(prefix + "error")
     }
 
     public var isUndoable: Bool { name != .reset }
@@ -162,13 +163,15 @@ public struct OrderStore: Sendable {
             }
         }
         let cp = area.callProcessor
-        if try await inventory.objectPresent(device: cp, type: "Phone", key: request.phoneName) {
+        // The phone and the user on the call processor, read at once.
+        let present = try await inventory.objectsPresent(device: cp, [("Phone", request.phoneName), ("User", user.userID)])
+        if present[0] {
             throw request.refusal("phone.name", "phone '\(request.phoneName)' already exists on '\(cp)'")
         }
         if let held = try await connection.query(OrderSQL.phoneHeld, [cp, request.phoneName]).first {
             throw request.refusal("phone.name", "phone '\(request.phoneName)' is held by open order \(try held.decode("id", as: Int64.self))")
         }
-        let userOnDevice = try await inventory.objectPresent(device: cp, type: "User", key: user.userID)
+        let userOnDevice = present[1]
         let address = try await mobilityProblems(request, user: user, device: cp)
         guard !area.dnBlocks.isEmpty else {
             throw request.refusal(request.line == nil ? "service_area" : "line", "service area '\(area.name)' has no directory number block")
@@ -228,27 +231,62 @@ public struct OrderStore: Sendable {
     }
 
     /// The number asked (in a block, free) or the next free one: not in use on the device, in the
-    /// inventory, or held by another open order.
-    static func chooseNumber(_ session: Session, _ request: OrderRequest, _ area: ServiceAreaDraft) throws -> (String, String) {
+    /// inventory, or held by another open order. `claim` (a submission, in its transaction): the
+    /// number is chosen under its own lock, held until the transaction ends, and read free after it
+    /// was taken — submissions of one call processor run side by side, and two never store one number.
+    static func chooseNumber(_ session: Session, _ request: OrderRequest, _ area: ServiceAreaDraft, claim: Bool = false) throws -> (String, String) {
         func taken(_ block: DNBlock) throws -> Set<String> { try numbersTaken(session, area, block) }
+        let cp = area.callProcessor
         if let line = request.line {
             guard let block = OrderPlanner.block(of: line, in: area.dnBlocks) else {
                 throw request.refusal("line", "\(line) is outside the blocks of service area '\(area.name)' (\(area.dnBlocks.map(\.text).joined(separator: ", ")))")
             }
+            // Another submission of this number ends first (its order is then seen as holding it).
+            if claim { try session.query(OrderSQL.numberLock, [cp, block.partition, line]) }
             guard !(try taken(block)).contains(line) else {
                 throw request.refusal("line", "\(line) is already in use on '\(area.callProcessor)' or held by an open order")
             }
             return (line, block.partition)
         }
         var failure: Error?
-        let chosen = OrderPlanner.nextFreeNumber(area.dnBlocks) { block in
-            do { return try taken(block) } catch { failure = error; return [] }
+        // The numbers taken, read once per block (by partition and range).
+        func at(_ block: DNBlock) -> String { block.partition + "\u{0}" + block.text }
+        var known: [String: Set<String>] = [:]
+        for block in area.dnBlocks where known[at(block)] == nil {
+            do { known[at(block)] = try taken(block) } catch { failure = error }
         }
         if let failure { throw failure }
-        guard let chosen else {
-            throw request.refusal("service_area", "every number of the blocks of '\(area.name)' is in use")
+        let full = { request.refusal("service_area", "every number of the blocks of '\(area.name)' is in use") }
+        guard claim else {
+            guard let chosen = OrderPlanner.nextFreeNumber(area.dnBlocks, taken: { known[at($0)] ?? [] }) else { throw full() }
+            return chosen
         }
-        return chosen
+        // The lowest free numbers are tried in order; one whose lock another submission holds is
+        // skipped (it is storing that number), and one found held once its lock is ours was stored
+        // by a submission that ended meanwhile.
+        var skipped: [String: Set<String>] = [:]  // by partition
+        while true {
+            let candidates = OrderPlanner.freeNumbers(area.dnBlocks, limit: 64) { block in
+                known[at(block), default: []].union(skipped[block.partition] ?? [])
+            }
+            guard !candidates.isEmpty else { throw full() }
+            let rows = try session.query(OrderSQL.numberTryLock, [cp, PostgresTextArray(candidates.map(\.partition)),
+                                                                  PostgresTextArray(candidates.map(\.number))])
+            guard let row = rows.first else {
+                // All of them are being stored by others: the next ones.
+                for candidate in candidates { skipped[candidate.partition, default: []].insert(candidate.number) }
+                continue
+            }
+            let number: String = try row.decode("number"), partition: String = try row.decode("partition")
+            if !(try session.query(OrderSQL.numberHeld, [cp, partition, number]).first?.decode("held", as: Bool.self) ?? false) {
+                return (number, partition)
+            }
+            // Candidates before the one taken are held by other submissions: skipped too.
+            for candidate in candidates {
+                skipped[candidate.partition, default: []].insert(candidate.number)
+                if candidate.number == number && candidate.partition == partition { break }
+            }
+        }
     }
 
     /// The numbers of `block` in use on the area's call processor or in the inventory, or held by an
@@ -279,11 +317,13 @@ public struct OrderStore: Sendable {
         let area = plan.inputs.area
         return try await connection.transaction { session in
             if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
-            try session.query(OrderSQL.planningLock, [area.callProcessor])
+            try session.query(OrderSQL.planningLockShared, [area.callProcessor])
+            // Two submissions of one key: the second waits for the first, then finds its order.
+            if let key { try session.query(OrderSQL.keyLock, [key]) }
             if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
                 return Submitted(order: existing, jobID: existing.jobID, created: false)
             }
-            let (number, partition) = try Self.chooseNumber(session, request, area)
+            let (number, partition) = try Self.chooseNumber(session, request, area, claim: true)
             var inputs = plan.inputs
             inputs.line = number
             inputs.partition = partition
@@ -321,7 +361,7 @@ public struct OrderStore: Sendable {
     }
 
     public func steps(orderID: Int64) async throws -> [OrderStep] {
-        try await connection.query(OrderSQL.stepList, [orderID]).map(OrderStep.init(row:))
+        try await connection.query(OrderSQL.stepList, [orderID]).map { try OrderStep(row: $0) }
     }
 
     /// Newest first; `before`: only orders older than that id (the next page of a keyset).
@@ -391,7 +431,7 @@ public struct OrderStore: Sendable {
             if let open = try session.query(OrderSQL.cancelOpen, [id]).first {
                 throw InputError(field: "order \(id)", problem: "cancel order \(try open.decode("id", as: Int64.self)) is already open")
             }
-            let steps = try session.query(OrderSQL.stepList, [id]).map(OrderStep.init(row:))
+            let steps = try session.query(OrderSQL.stepList, [id]).map { try OrderStep(row: $0) }
             let cancelID: Int64 = try session.query(OrderSQL.orderInsert, [
                 "cancel", add.domain, add.serviceArea, add.userID, add.callProcessor, add.messageProcessor, add.line, add.linePartition,
                 add.phone, "{}", "stop", nil as String?, id, actor,

@@ -204,11 +204,13 @@ public struct WriteBackTarget: Sendable {
 public enum WriteBack {
     /// The outcome for an order that ends now, or nil for an order that writes nothing back (not an
     /// add order). Never throws: a failure to read the inventory is an outcome too.
-    public static func afterOrder(_ order: Order, database: Connection) async -> WriteBackOutcome? {
+    /// `beforeWriting` runs before the directory is written to (the saga lets go of a device write slot).
+    public static func afterOrder(_ order: Order, database: Connection, beforeWriting: () async throws -> Void = {}) async -> WriteBackOutcome? {
         guard order.kind == "add" else { return nil }
         do {
             let target = try await WriteBackTarget.load(domain: order.domain, connection: database)
             guard target.attribute != nil else { return WriteBackOutcome(kind: .doNotWrite) }
+            try await beforeWriting()
             let entryDN = try await UserStore(database).userGet(userID: order.userID)?.directoryDN
             return await target.write(entryDN: entryDN, number: order.line)
         } catch {
