@@ -28,12 +28,15 @@ public enum OrderJobs {
             guard let order = try rows.first.map(Order.init(row:)) else {
                 throw JobLostError()
             }
+            let steps = try rows.filter { try $0.decodeIfPresent("step_position", as: Int32.self) != nil }.map { try OrderStep(row: $0, prefix: "step_") }
             if Order.finalStates.contains(order.state) {
-                try await context.log("Order \(order.id) is \(order.state): nothing to do")
+                // An earlier attempt ended the order and died (or failed) before its follow-ups: they are
+                // made again (each is idempotent), so none is lost.
+                try await context.log("Order \(order.id) is \(order.state): nothing to do but its follow-ups")
+                try await followUps(order, steps: steps, connection: connection)
                 return order
             }
             let store = OrderStore(connection)
-            let steps = try rows.filter { try $0.decodeIfPresent("step_position", as: Int32.self) != nil }.map { try OrderStep(row: $0, prefix: "step_") }
             // The call processor and the message processor, read in one round trip.
             let opened = try await DeviceConnections.openAll(names: [order.callProcessor] + (order.messageProcessor.map { [$0] } ?? []),
                                                              connection: connection, concurrency: deviceConcurrency)
@@ -69,8 +72,7 @@ public enum OrderJobs {
             } else {
                 ended = try await store.order(id: order.id) ?? order
             }
-            if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
-            try await DirectorySource.afterOrder(ended, steps: saga.steps, connection: connection)
+            try await followUps(ended, steps: saga.steps, connection: connection)
             return ended
         }
         switch ended.state {
@@ -79,6 +81,15 @@ public enum OrderJobs {
         default:
             throw DeviceJobFailure("order \(ended.id) \(ended.state.replacingOccurrences(of: "_", with: " ")): \(ended.error ?? "no reason given")")
         }
+    }
+}
+
+extension OrderJobs {
+    /// What an order's end asks of the rest: a delete order's outcome on its delete request, and the
+    /// directory's copies (UDS) of its user. Each may run again for the same end.
+    static func followUps(_ ended: Order, steps: [OrderStep], connection: Connection) async throws {
+        if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
+        try await DirectorySource.afterOrder(ended, steps: steps, connection: connection)
     }
 }
 

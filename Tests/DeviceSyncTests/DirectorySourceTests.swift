@@ -258,6 +258,27 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertTrue(crash.first?.contains("homeCluster=false") == true, crash.joined(separator: "\n"))
     }
 
+    /// An order's follow-ups are never lost: an attempt that ended the order and died before queueing
+    /// its UDS copies (here: UDS switched on behind the order's back, so none was queued) leaves them to
+    /// the next attempt, which finds the order ended and makes them.
+    func testAFinishedOrdersJobMakesItsFollowUpsAgain() async throws {
+        try await prepareClusters()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        let id = try orderID(added)
+        await assertEqual(try await order(id).state, "succeeded")
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'directory.sync'")[0].decode("n", as: Int64.self), 0)
+        _ = try await sql("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('directory_source', '\"call_processor\"', now(), 'test')")
+
+        let again = try ucp(["submit", "job", "order.run", "--payload", "{\"order\": \(id), \"action\": \"apply\"}", "--wait"])
+        let logged = try await sql("SELECT message FROM job_logs WHERE job_id = \(try jobID(again.stdout))").map { try $0.decode("message", as: String.self) }
+        XCTAssertTrue(logged.contains("Order \(id) is succeeded: nothing to do but its follow-ups"), logged.joined(separator: "\n"))
+        let queued = try await sql("SELECT id FROM jobs WHERE type = 'directory.sync'").first?.decode("id", as: Int64.self)
+        let followUp = try XCTUnwrap(queued, "the copies of the order's user queued")
+        let orders = try await directoryOrdersEnded(after: followUp)
+        XCTAssertTrue(orders.allSatisfy { $0.state == "succeeded" }, orders.map { "\($0.id) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        XCTAssertEqual(try users(other)["jdoe"], "false", "the order's user copied to OtherCCM")
+    }
+
     /// Seed 004: with UDS on, adding a call processor starts the directory sync to it — its first
     /// infrastructure sync (not LDAP-integrated) queues `directory.sync`, which copies the provisioned
     /// users there (not its home cluster); a later sync of it queues nothing.
