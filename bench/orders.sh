@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The orders benchmark: builds ucp in release mode and runs `ucp bench orders`.
 #   bench/orders.sh [--orders N] [--workers W] [--concurrency C] [--latency-ms L] [--max-writes-in-flight M] [--writes-per-second R]
-#                   [--bundle subscriber|full]   (full: also Extension Mobility and Single Number Reach; target <= 25 calls an order)
+#                   [--bundle subscriber|full]   (full: also Extension Mobility, Conference Now, Single Number Reach, IM and
+#                                                 Presence; target <= 25 calls an order) [--statement-stats] (diagnosis only)
 # Starts a private PostgreSQL cluster (as bench/queue.sh does) and two `ucp devsim`: one whose users
 # (N + 10) a user and domain synchronization bring into the domain, and the Unified CM + Unity
 # Connection the orders go to (which has none of those users). Then N subscriber add orders (default

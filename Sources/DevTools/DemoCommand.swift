@@ -98,7 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
                                   : "FAIL: the device simulator was not tested and synchronized.")
         print(domainSynchronized ? "PASS: a service area and a domain synchronization built the user records of \(DemoDomainSync.domainName) from the device syncs; \(DemoDomainSync.user) holds its phone, line, voicemail and IM and Presence."
                                  : "FAIL: the domain synchronization did not build the user records.")
-        print(ordersWorked ? "PASS: an order provisioned \(DemoOrders.user) on demo-cucm (line, phone, association, voicemail, Extension Mobility, Single Number Reach, IM and Presence, reset) as a saga and a cancel order removed it; an order meeting a conflict was rolled back."
+        print(ordersWorked ? "PASS: an order provisioned \(DemoOrders.user) on demo-cucm (line, phone, association, voicemail, Extension Mobility, Conference Now, Single Number Reach, IM and Presence, reset) as a saga and a cancel order removed it; an order meeting a conflict was rolled back."
                            : "FAIL: the orders part did not provision, cancel and roll back as expected.")
         print(changeArrived ? "PASS: a change made on the simulator through AXL arrived in the inventory by change notification."
                             : "FAIL: the change made on the simulator did not arrive by change notification.")
