@@ -43,9 +43,13 @@ public enum DomainSyncStore {
             self.session = session
         }
 
-        /// Creates the staging tables once per session and empties them.
-        public func domainSyncStagingPrepare() throws {
-            try session.execute(DomainSyncSQL.stagingCreate)
+        /// Creates the staging tables once per session and empties them. `incremental`: a run of a few
+        /// users (change notification), which empties small tables with DELETE rather than TRUNCATE.
+        public func domainSyncStagingPrepare(incremental: Bool = false) throws {
+            guard incremental else { return try session.execute(DomainSyncSQL.stagingCreate) }
+            try session.execute(DomainSyncSQL.stagingCreateOnly)
+            let bytes = try session.query(DomainSyncSQL.stagingSize)[0].decode("bytes", as: Int64.self)
+            try session.execute(bytes < DomainSyncSQL.stagingDeleteBelow ? DomainSyncSQL.stagingDelete : DomainSyncSQL.stagingTruncate)
         }
 
         /// Stages what the domain's processors hold and decides every identity by the rules; writes

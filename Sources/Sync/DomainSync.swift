@@ -123,7 +123,7 @@ public struct DomainSynchronization: Sendable {
         /// Stages the domain (of the identities `only`, lower case, when given) and decides its users by the rules.
         func collect(_ session: Session, batchSize: Int, only: [String]?) throws -> DomainSyncPlan {
             let store = DomainSyncStore.InTransaction(session)
-            try store.domainSyncStagingPrepare()
+            try store.domainSyncStagingPrepare(incremental: only != nil)
             return try store.domainSyncCollect(
                 domain: domain, rule: rule, departments: lists[.matchDepartment], locations: lists[.matchLocation],
                 devicePools: lists[.matchDevicePool], allUnityUsers: rules.isOn(.syncAllUnityUsers),
