@@ -625,6 +625,7 @@ enum DomainSyncSQL {
         """)
 
     static let servicesClear = "TRUNCATE domain_sync_services"
+    static let servicesDelete = "DELETE FROM domain_sync_services"
     static let servicesAnalyze = """
         ANALYZE domain_sync_services (user_id, service_type, device, sync_kind, object_type, object_key, uuid, service_area, rank)
         """

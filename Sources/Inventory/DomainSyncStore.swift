@@ -102,9 +102,16 @@ public enum DomainSyncStore {
 
         /// Derives, logs and merges the services of one batch. In a dry run the writes to `users`
         /// and `user_services` are rolled back to a savepoint; the counts and log lines stay.
-        public func domainSyncBatch(domain: String, batch: Int, hasMessageProcessor: Bool, dryRun: Bool) throws -> DomainSyncBatchOutcome {
+        /// `incremental`: a run of a few users (`domainSyncStagingPrepare(incremental:)` emptied the
+        /// staging in this transaction), which empties the services between batches with DELETE.
+        public func domainSyncBatch(domain: String, batch: Int, hasMessageProcessor: Bool, dryRun: Bool,
+                                    incremental: Bool = false) throws -> DomainSyncBatchOutcome {
             var outcome = DomainSyncBatchOutcome()
-            try session.execute(DomainSyncSQL.servicesClear)
+            if !incremental {
+                try session.execute(DomainSyncSQL.servicesClear)
+            } else if batch > 0 {
+                try session.execute(DomainSyncSQL.servicesDelete)
+            }
             try session.query(DomainSyncSQL.linesDerive, [domain, batch])
             try session.query(DomainSyncSQL.devicesDerive, [domain, batch])
             try session.query(DomainSyncSQL.voicemailDerive, [domain, batch])

@@ -155,7 +155,7 @@ public struct DomainSynchronization: Sendable {
         let store = DomainSyncStore.InTransaction(session)
         for batch in 0..<result.plan.batches {
             add(try store.domainSyncBatch(domain: settings.domain, batch: batch, hasMessageProcessor: result.plan.hasMessageProcessor,
-                                          dryRun: false), to: &result)
+                                          dryRun: false, incremental: true), to: &result)
         }
         result.servicesRemoved += try store.domainSyncLeftovers(domain: settings.domain, dryRun: false, only: userKeys)
         return (result, try store.domainSyncLogLines(limit: logLines).lines)
