@@ -106,6 +106,7 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         if statementStats {
             serverSettings["shared_preload_libraries"] = "'pg_stat_statements'"
             serverSettings["pg_stat_statements.track"] = "all"
+            serverSettings["pg_stat_statements.track_planning"] = "on"
         }
         let server = try await blocking { [serverSettings] in try cluster.start(settings: serverSettings) }
         let context = BenchContext(server: server, directory: directory, statementStats: statementStats)

@@ -43,9 +43,13 @@ public enum DomainSyncStore {
             self.session = session
         }
 
-        /// Creates the staging tables once per session and empties them.
-        public func domainSyncStagingPrepare() throws {
-            try session.execute(DomainSyncSQL.stagingCreate)
+        /// Creates the staging tables once per session and empties them. `incremental`: a run of a few
+        /// users (change notification), which empties small tables with DELETE rather than TRUNCATE.
+        public func domainSyncStagingPrepare(incremental: Bool = false) throws {
+            guard incremental else { return try session.execute(DomainSyncSQL.stagingCreate) }
+            try session.execute(DomainSyncSQL.stagingCreateOnly)
+            let bytes = try session.query(DomainSyncSQL.stagingSize)[0].decode("bytes", as: Int64.self)
+            try session.execute(bytes < DomainSyncSQL.stagingDeleteBelow ? DomainSyncSQL.stagingDelete : DomainSyncSQL.stagingTruncate)
         }
 
         /// Stages what the domain's processors hold and decides every identity by the rules; writes
@@ -98,9 +102,16 @@ public enum DomainSyncStore {
 
         /// Derives, logs and merges the services of one batch. In a dry run the writes to `users`
         /// and `user_services` are rolled back to a savepoint; the counts and log lines stay.
-        public func domainSyncBatch(domain: String, batch: Int, hasMessageProcessor: Bool, dryRun: Bool) throws -> DomainSyncBatchOutcome {
+        /// `incremental`: a run of a few users (`domainSyncStagingPrepare(incremental:)` emptied the
+        /// staging in this transaction), which empties the services between batches with DELETE.
+        public func domainSyncBatch(domain: String, batch: Int, hasMessageProcessor: Bool, dryRun: Bool,
+                                    incremental: Bool = false) throws -> DomainSyncBatchOutcome {
             var outcome = DomainSyncBatchOutcome()
-            try session.execute(DomainSyncSQL.servicesClear)
+            if !incremental {
+                try session.execute(DomainSyncSQL.servicesClear)
+            } else if batch > 0 {
+                try session.execute(DomainSyncSQL.servicesDelete)
+            }
             try session.query(DomainSyncSQL.linesDerive, [domain, batch])
             try session.query(DomainSyncSQL.devicesDerive, [domain, batch])
             try session.query(DomainSyncSQL.voicemailDerive, [domain, batch])

@@ -123,7 +123,7 @@ public struct DomainSynchronization: Sendable {
         /// Stages the domain (of the identities `only`, lower case, when given) and decides its users by the rules.
         func collect(_ session: Session, batchSize: Int, only: [String]?) throws -> DomainSyncPlan {
             let store = DomainSyncStore.InTransaction(session)
-            try store.domainSyncStagingPrepare()
+            try store.domainSyncStagingPrepare(incremental: only != nil)
             return try store.domainSyncCollect(
                 domain: domain, rule: rule, departments: lists[.matchDepartment], locations: lists[.matchLocation],
                 devicePools: lists[.matchDevicePool], allUnityUsers: rules.isOn(.syncAllUnityUsers),
@@ -155,7 +155,7 @@ public struct DomainSynchronization: Sendable {
         let store = DomainSyncStore.InTransaction(session)
         for batch in 0..<result.plan.batches {
             add(try store.domainSyncBatch(domain: settings.domain, batch: batch, hasMessageProcessor: result.plan.hasMessageProcessor,
-                                          dryRun: false), to: &result)
+                                          dryRun: false, incremental: true), to: &result)
         }
         result.servicesRemoved += try store.domainSyncLeftovers(domain: settings.domain, dryRun: false, only: userKeys)
         return (result, try store.domainSyncLogLines(limit: logLines).lines)
