@@ -44,29 +44,11 @@ enum OrderInventorySQL {
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
         """)
-    /// One object an order made, as the sync that reads its type (kind $7: user, or infra for a
-    /// device profile) would have read it. $5 attributes (JSON), $6 the job.
-    static let objectRecord = Statement("order_inventory_object_record", """
-        INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
-        VALUES ($1, $7, $2, $3, $4, $5::jsonb, $6)
-        ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
-           SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
-               seen_by = excluded.seen_by, removed_at = NULL
-        """)
-    /// One service of the user, placed in the order's area. $1 user, $2 service type, $3 device,
-    /// $4 object type, $5 key, $6 uuid, $7 domain, $8 area, $9 detail (JSON), $10 the sync kind.
-    static let serviceRecord = Statement("order_inventory_service_record", """
-        INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
-        VALUES ($1, $2, $3, $10, $4, $5, $6, $7, $8, $9::jsonb)
-        ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
-           SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
-               detail = excluded.detail, updated_at = clock_timestamp()
-        """)
     /// Every service an order made with its object (arrays $1–$8, one element a service: device,
     /// object type, key, uuid, attributes JSON, detail JSON, service type, sync kind) for user $9 in
     /// domain $10, area $11, by job $13; and the user placed in the area (always for a move, $12;
     /// else only a user not placed yet) — in one statement (the services of one order have distinct
-    /// keys). The objects and services as `objectRecord` and `serviceRecord` write them one by one.
+    /// keys).
     static let servicesRecordAll = Statement("order_inventory_services_record_all", """
         WITH t AS MATERIALIZED (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
@@ -92,12 +74,6 @@ enum OrderInventorySQL {
             DELETE FROM user_services WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3))
         UPDATE device_objects SET removed_at = clock_timestamp()
          WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
-        """)
-    /// The user placed in the order's area: always for a move ($3 true), else only a user not placed
-    /// yet. $1 user, $2 area.
-    static let userPlaced = Statement("order_inventory_user_placed", """
-        UPDATE users SET service_area = $2
-         WHERE lower(user_id) = lower($1) AND NOT case_clash AND ($3 OR service_area IS NULL) AND service_area IS DISTINCT FROM $2
         """)
     /// A moved user's services follow it into the new area. $1 user, $2 domain, $3 area.
     static let servicesMoved = Statement("order_inventory_services_moved", """
@@ -180,20 +156,9 @@ public struct OrderInventoryStore: Sendable {
                 .map { try $0.decode("number") })
         }
 
-        /// Records each service (and its object) for `userID`, placed in `serviceArea` of `domain`.
-        public func servicesRecord(_ services: [OrderedService], userID: String, domain: String, serviceArea: String, jobID: Int64) throws {
-            for service in services {
-                try session.query(OrderInventorySQL.objectRecord, [service.device, service.objectType, service.objectKey, service.uuid,
-                                                                   service.attributes, jobID, service.syncKind])
-                try session.query(OrderInventorySQL.serviceRecord, [userID, service.serviceType, service.device, service.objectType,
-                                                                    service.objectKey, service.uuid, domain, serviceArea, service.detail,
-                                                                    service.syncKind])
-            }
-        }
-
         /// After an order succeeded, in one statement: each service (and its object) recorded for
-        /// `userID`, placed in `serviceArea` of `domain`, and the user placed in that area (as
-        /// `servicesRecord` then `userPlaced` do).
+        /// `userID`, placed in `serviceArea` of `domain`, and the user placed in that area: always for
+        /// a change order that moved it (`moved`: its services follow), else only a user at domain level.
         public func servicesRecordAndUserPlaced(_ services: [OrderedService], userID: String, domain: String, serviceArea: String,
                                                 jobID: Int64, moved: Bool) throws {
             try session.query(OrderInventorySQL.servicesRecordAll, [
@@ -202,13 +167,6 @@ public struct OrderInventoryStore: Sendable {
                 PostgresTextArray(services.map(\.serviceType)), PostgresTextArray(services.map(\.syncKind)),
                 userID, domain, serviceArea, moved, jobID,
             ])
-            if moved { try session.query(OrderInventorySQL.servicesMoved, [userID, domain, serviceArea]) }
-        }
-
-        /// After an order succeeded: the user is placed in its area — moved there by a change order
-        /// (`moved`: the user's services follow), else placed only if it was at domain level.
-        public func userPlaced(userID: String, domain: String, serviceArea: String, moved: Bool) throws {
-            try session.query(OrderInventorySQL.userPlaced, [userID, serviceArea, moved])
             if moved { try session.query(OrderInventorySQL.servicesMoved, [userID, domain, serviceArea]) }
         }
 

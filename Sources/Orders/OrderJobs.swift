@@ -92,10 +92,3 @@ extension OrderJobs {
         try await DirectorySource.afterOrder(ended, steps: steps, connection: connection)
     }
 }
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
-}

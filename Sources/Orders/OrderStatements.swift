@@ -86,16 +86,9 @@ enum OrderSQL {
         """)
     static let stepList = Statement("order_step_list", "SELECT \(stepColumns) FROM order_steps s WHERE s.order_id = $1 ORDER BY s.position")
 
-    /// The job's attempt takes the order over: a newer job, or a later attempt of the same one.
-    /// $1 order, $2 job, $3 attempt.
-    static let orderTakeOver = Statement("order_take_over", """
-        UPDATE orders o SET owner_job = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
-                            updated_at = clock_timestamp()
-         WHERE o.id = $1 AND (o.owner_job IS DISTINCT FROM $2 OR o.job_attempt < $3)
-        RETURNING \(columns)
-        """)
-    /// `orderTakeOver` with the order's steps in the same round trip: one row a step (the order's
-    /// columns, then the step's prefixed `step_`; a step-less order: one row with NULL step columns).
+    /// The job's attempt takes the order over (a newer job, or a later attempt of the same one), and
+    /// reads its steps in the same round trip: one row a step (the order's columns, then the step's
+    /// prefixed `step_`; a step-less order: one row with NULL step columns). $1 order, $2 job, $3 attempt.
     static let orderTakeOverWithSteps = Statement("order_take_over_with_steps", """
         WITH taken AS (
             UPDATE orders o SET owner_job = $2, job_attempt = $3, started_at = coalesce(o.started_at, clock_timestamp()),
@@ -120,17 +113,6 @@ enum OrderSQL {
     /// Another order's state, in the same fenced transaction (the add order a cancel order undid).
     static let orderStateSetOther = Statement("order_state_set_other", """
         UPDATE orders SET state = $2, updated_at = clock_timestamp(), finished_at = clock_timestamp() WHERE id = $1
-        """)
-    /// One step's progress, fenced on the attempt that owns the order.
-    static let stepSave = Statement("order_step_save", """
-        UPDATE order_steps s SET state = $4, before_image = $5::jsonb, after_image = $6::jsonb, created_uuid = $7, adopted = $8,
-                                 attempts = $9, error = $10,
-                                 started_at = CASE WHEN $4 = 'sending' AND s.state <> 'sending' THEN clock_timestamp() ELSE s.started_at END,
-                                 finished_at = CASE WHEN $4 IN ('done', 'failed', 'undone', 'conflict', 'skipped') THEN clock_timestamp()
-                                                    ELSE s.finished_at END
-          FROM orders o
-         WHERE s.order_id = $1 AND s.position = $11 AND o.id = $1 AND o.owner_job = $2 AND o.job_attempt = $3
-        RETURNING s.position
         """)
 
     /// What a saga writes in one fenced round trip (`OrderSaga.commit`): the job's row held and the
