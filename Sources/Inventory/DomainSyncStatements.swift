@@ -163,22 +163,21 @@ enum DomainSyncSQL {
 
     /// One row per identity (case-insensitive). The spelling is the record's, when one exists;
     /// otherwise the first call processor's (by name). $1 domain.
-    static let usersCollect = Statement("domain_sync_users_collect", """
-        INSERT INTO domain_sync_users (user_key, user_id, outcome, existing_domain)
-        SELECT k.user_key, coalesce(u.user_id, k.spelling),
-               CASE WHEN ucp_user_is_reserved(k.user_key) THEN 'reserved'
-                    WHEN u.user_id IS NOT NULL AND u.domain <> $1 THEN 'other_domain'
-                    WHEN u.user_id IS NOT NULL THEN 'sync'
-                    ELSE 'new' END,
-               u.domain
-          FROM (SELECT user_key, (array_agg(user_id ORDER BY device, user_id))[1] AS spelling
-                  FROM domain_sync_accounts GROUP BY user_key) k
-          LEFT JOIN users u ON lower(u.user_id) = k.user_key AND NOT u.case_clash
-        """)
+    static let usersCollect = Statement("domain_sync_users_collect", usersCollectSQL(record: """
+        LEFT JOIN users u ON lower(u.user_id) = k.user_key AND NOT u.case_clash
+        """))
 
     /// `usersCollect` of an incremental run: each identity's record looked up by `users_identity`
     /// (OFFSET 0: a nested loop, never a pass over `users` for a few hundred identities). $1 domain.
-    static let usersCollectOnly = Statement("domain_sync_users_collect_only", """
+    static let usersCollectOnly = Statement("domain_sync_users_collect_only", usersCollectSQL(record: """
+        LEFT JOIN LATERAL (SELECT u.user_id, u.domain FROM users u WHERE lower(u.user_id) = k.user_key AND NOT u.case_clash OFFSET 0) u
+          ON true
+        """))
+
+    /// The two collections differ only in how each identity's record `u` is joined (`record`, a
+    /// constant of this file).
+    private static func usersCollectSQL(record: String) -> String {
+        """
         INSERT INTO domain_sync_users (user_key, user_id, outcome, existing_domain)
         SELECT k.user_key, coalesce(u.user_id, k.spelling),
                CASE WHEN ucp_user_is_reserved(k.user_key) THEN 'reserved'
@@ -188,9 +187,9 @@ enum DomainSyncSQL {
                u.domain
           FROM (SELECT user_key, (array_agg(user_id ORDER BY device, user_id))[1] AS spelling
                   FROM domain_sync_accounts GROUP BY user_key) k
-          LEFT JOIN LATERAL (SELECT u.user_id, u.domain FROM users u WHERE lower(u.user_id) = k.user_key AND NOT u.case_clash OFFSET 0) u
-            ON true
-        """)
+        \(record)
+        """
+    }
 
     /// Unity Connection users without a call processor account (only with Sync All Users (Unity
     /// Connection)). $1 domain, $2 only.

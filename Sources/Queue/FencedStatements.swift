@@ -16,13 +16,17 @@ import Postgres
 /// UPDATE of that row, waits for it, or came first and then `job_owned` is empty), and nothing is
 /// written unless the caller's fence yields a row — the caller throws `JobLostError` when it did not.
 public enum FencedSQL {
+    /// The states in which a job's attempt still owns it: every fence (`jobConfirmOwned`,
+    /// `jobLogAppend`, `job_owned`) tests this one list.
+    static let ownedStates = "('running', 'canceling')"
+
     /// `job_owned`: one row (`id`, `attempt`) when the attempt named by the parameters `job` and
     /// `attempt` is the job's running one, its row held FOR SHARE until the statement ends; none else.
     public static func jobOwned(job: String, attempt: String) -> String {
         """
         job_owned AS MATERIALIZED (
             SELECT id, attempt FROM jobs
-             WHERE id = \(job)::bigint AND attempt = \(attempt)::integer AND state IN ('running', 'canceling')
+             WHERE id = \(job)::bigint AND attempt = \(attempt)::integer AND state IN \(ownedStates)
                FOR SHARE)
         """
     }

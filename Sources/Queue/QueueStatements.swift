@@ -88,13 +88,13 @@ enum QueueSQL {
     static let jobLogAppend = Statement("job_log_append", """
         INSERT INTO job_logs (job_id, attempt, level, message)
         SELECT id, attempt, $3, $4 FROM jobs
-         WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
+         WHERE id = $1 AND attempt = $2 AND state IN \(FencedSQL.ownedStates)
            FOR SHARE
         """)
     /// Locks the job's row while the caller's transaction writes on its behalf, so the rescue (an
     /// UPDATE of the row) waits for it, or came first and the write rolls back.
     static let jobConfirmOwned = Statement("job_confirm_owned", """
-        SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling') FOR SHARE
+        SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN \(FencedSQL.ownedStates) FOR SHARE
         """)
     static let jobLogRead = Statement("job_log_read", """
         SELECT attempt, at, level, message FROM job_logs WHERE job_id = $1 ORDER BY id

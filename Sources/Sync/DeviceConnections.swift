@@ -15,26 +15,11 @@ public struct DeviceConnections {
 
     /// Loads the device and its password. Refusals are one line for the operator.
     public static func open(name: String, connection: Connection, concurrency: Int) async throws -> DeviceConnections {
-        let box: SecretBox
-        do {
-            box = SecretBox(key: try SecretKey.fromEnvironment())
-        } catch let error as SecretsError {
-            throw DeviceJobFailure("device '\(name)': cannot open its password: \(error.message)")
-        }
-        let store = DeviceStore(connection, secretBox: box)
-        guard let device = try await store.deviceGet(name: name) else {
+        // One way to open devices: `openAll` (its refusals, its passwords kept per worker).
+        guard let opened = try await openAll(names: [name], connection: connection, concurrency: concurrency)[name] else {
             throw DeviceJobFailure("device '\(name)': no such device")
         }
-        let password: Secret?
-        do {
-            password = try await store.devicePassword(name: name)
-        } catch let error as SecretsError {
-            throw DeviceJobFailure("device '\(name)': cannot open its password: \(error.message)")
-        }
-        guard let password else { throw DeviceJobFailure("device '\(name)': no password is stored") }
-        let endpoint = DeviceEndpoint(host: device.address, port: device.port, username: device.adminUser, password: password,
-                                      verifyTLS: device.verifyTLS, caFile: device.caFile, concurrency: concurrency)
-        return DeviceConnections(device: device, endpoint: endpoint)
+        return opened
     }
 
     public func axl(options: AXLClient.Options = .init(), context: JobContext) -> AXLClient {
