@@ -82,7 +82,7 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         let peakKB = Self.peakRSSKilobytes(pid: workers.pids[0])
-        let workerCPU = Self.cpuSeconds(pid: workers.pids[0])
+        let workerCPU = ProcessCPU.seconds(pid: workers.pids[0])
         try await workers.stop()
         let workerLog = (try? String(contentsOfFile: workers.logs[0], encoding: .utf8)) ?? ""
         for line in workerLog.split(separator: "\n") where line.contains(" objects in ") {
@@ -100,16 +100,6 @@ struct BenchAXLSyncCommand: AsyncParsableCommand {
         await context.close()
         let ratio = perSecond / raw.perSecond
         print("axl-sync: objects=\(objects) per_s=\(QueueBenchmark.number(perSecond, 1)) raw_per_s=\(QueueBenchmark.number(raw.perSecond, 1)) ratio=\(QueueBenchmark.number(ratio, 2)) peak_rss_mb=\(QueueBenchmark.number(Double(peakKB) / 1024, 1))")
-    }
-
-    /// User + system CPU time of a process so far, seconds (0 when unreadable).
-    static func cpuSeconds(pid: pid_t) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// VmHWM of a process: the peak of its resident set, in kB (0 when unreadable).

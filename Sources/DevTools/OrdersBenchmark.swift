@@ -153,6 +153,11 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         }
         if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults?writes-per-second=\(writesPerSecond)"))) }
         try await context.resetStatementStats()
+        // Where the run's CPU goes: the cluster, the workers, the orders' simulator, and this process
+        // (the submitters and the poll that waits for the end).
+        let runCPU = ProcessCPU(groups: [("workers", workers.pids), ("devsim", [target.pid]), ("submitters", [getpid()])],
+                                postmaster: ProcessCPU.postmaster(clusterDirectory: cluster.directory))
+        let cpuBefore = runCPU.read()
         let before = try Self.requests(target)
         emit("[bench] \(orders) orders (bundle \(bundle): voicemail on for all\(full ? ", Extension Mobility, Conference Now, Single Number Reach, IM and Presence" : "")) through \(self.workers) workers × \(concurrency), writes bounded to \(maxWritesInFlight) per device")
         let submitters = min(orders, self.workers * concurrency)
@@ -183,6 +188,7 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         }
         for id in ids { if let order = try await orderStore.order(id: id) { ended.append(order) } }
         let after = try Self.requests(target)
+        let cpuAfter = runCPU.read()
         for line in try await context.statementStatsReport(database, limit: 25, width: 160) { emit("[bench] run statements: " + line) }
         if writesPerSecond > 0 { emit("[bench] devsim: " + (try target.control("faults"))) }
         let failed = ended.filter { $0.state != "succeeded" }
@@ -196,6 +202,8 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         let runs = ended.compactMap { order in order.startedAt.flatMap { start in order.finishedAt.map { $0.timeIntervalSince(start) * 1000 } } }.sorted()
         emit("[bench] orders: \(orders) succeeded in \(QueueBenchmark.number(seconds, 2)) s (first submitted → last succeeded) = \(QueueBenchmark.number(Double(orders) / seconds, 1)) orders/s")
         emit("[bench] device calls: \(calls) (AXL \(after.axl - before.axl), CUPI \(after.cupi - before.cupi); reads included) = \(QueueBenchmark.number(Double(calls) / Double(orders), 2)) per order, \(QueueBenchmark.number(Double(calls) / seconds, 1)) calls/s; \(after.mostWrites)")
+        let runLabels = ["postgres", "workers", "submitters", "devsim"]
+        emit("[bench] CPU per order, run: " + ProcessCPU.report(from: cpuBefore, to: cpuAfter, per: orders, order: runLabels))
         emit("[bench] latency submitted → succeeded: p50 \(QueueBenchmark.number(QueueBenchmark.quantile(latencies, 0.5), 1)) ms, p99 \(QueueBenchmark.number(QueueBenchmark.quantile(latencies, 0.99), 1)) ms; running → succeeded: p50 \(QueueBenchmark.number(QueueBenchmark.quantile(runs, 0.5), 1)) ms, p99 \(QueueBenchmark.number(QueueBenchmark.quantile(runs, 0.99), 1)) ms")
 
         // The raw limit: the same calls, read back from the orders' steps, against a fresh simulator alike.
@@ -205,7 +213,10 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         try target.stop()
         let fresh = try await BenchSimulator.start(users: Self.orderSimulatorUsers, directory: directory, label: "devsim-raw",
                                                    arguments: simulatorArguments)
+        let rawCPU = ProcessCPU(groups: [("devsim", [fresh.pid]), ("client", [getpid()])], postmaster: nil)
+        let rawBefore = rawCPU.read()
         let raw = try await rawRun(replays, simulator: fresh)
+        let rawAfter = rawCPU.read()
         try fresh.stop()
         try source.stop()
         await app.close()
@@ -213,6 +224,12 @@ struct BenchOrdersCommand: AsyncParsableCommand {
         let perSecond = Double(orders) / seconds, callsPerSecond = Double(calls) / seconds
         let rawPerSecond = Double(raw.calls) / raw.seconds
         emit("[bench] raw: \(raw.calls) calls (\(raw.writes) writes) of the \(orders) orders by a bare client, \(self.workers * concurrency) orders in flight, writes bounded alike, in \(QueueBenchmark.number(raw.seconds, 2)) s = \(QueueBenchmark.number(rawPerSecond, 1)) calls/s")
+        emit("[bench] CPU per order, raw: " + ProcessCPU.report(from: rawBefore, to: rawAfter, per: orders, order: ["devsim", "client"]))
+        // What the CPU says of the ratio: with the box busy in both runs, calls/s go as the inverse of
+        // the CPU an order costs, so the raw's share of the run's CPU per order is the ratio the CPU allows.
+        let runMilliseconds = ProcessCPU.total(from: cpuBefore, to: cpuAfter, per: orders, labels: runLabels)
+        let rawMilliseconds = ProcessCPU.total(from: rawBefore, to: rawAfter, per: orders, labels: ["devsim", "client"])
+        emit("[bench] CPU per order in all: run \(QueueBenchmark.number(runMilliseconds, 2)) ms, raw \(QueueBenchmark.number(rawMilliseconds, 2)) ms (raw / run = \(QueueBenchmark.number(rawMilliseconds / max(runMilliseconds, 0.001), 2)))")
         emit("[bench] targets: ratio >= 0.5, calls_per_order <= \(full ? 25 : 12)")
         print("orders: orders=\(orders) per_s=\(QueueBenchmark.number(perSecond, 1)) calls_per_order=\(QueueBenchmark.number(Double(calls) / Double(orders), 2)) calls_per_s=\(QueueBenchmark.number(callsPerSecond, 1)) raw_calls_per_s=\(QueueBenchmark.number(rawPerSecond, 1)) ratio=\(QueueBenchmark.number(callsPerSecond / rawPerSecond, 2)) p50_ms=\(QueueBenchmark.number(QueueBenchmark.quantile(latencies, 0.5), 1)) p99_ms=\(QueueBenchmark.number(QueueBenchmark.quantile(latencies, 0.99), 1))")
     }
