@@ -25,12 +25,15 @@ enum OrderInventorySQL {
                         WHERE device = $1 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL) AS present
         """)
     /// The call processors other than $1 whose user sync read user $2 (without case) with Unified
-    /// CM as its home cluster (orders-brief §A.1 12: one home cluster per user).
+    /// CM as its home cluster (orders-brief §A.1 12: one home cluster per user). One index look per
+    /// call processor (device_objects_name); `device <> $1` on the objects would read all of them.
     static let homeClusters = Statement("order_inventory_home_clusters", """
-        SELECT DISTINCT device FROM device_objects
-         WHERE device <> $1 AND sync_kind = 'user' AND object_type = 'User' AND lower(object_key) = lower($2)
-           AND removed_at IS NULL AND attributes->>'homeCluster' = 'true'
-         ORDER BY device
+        SELECT d.name AS device FROM devices d
+         WHERE d.name <> $1 AND d.kind = 'call_processor'
+           AND EXISTS (SELECT 1 FROM device_objects o
+                        WHERE o.device = d.name AND o.object_type = 'User' AND lower(o.object_key) = lower($2)
+                          AND o.removed_at IS NULL AND o.sync_kind = 'user' AND o.attributes->>'homeCluster' = 'true')
+         ORDER BY d.name
         """)
     /// For each (type $2[i], key $3[i]): whether a present object of it was read from $1 (keys
     /// without case), in their order, in one read.

@@ -39,12 +39,19 @@ final class OrderLookupPlanTests: XCTestCase {
         let one = try await plan(owner, OrderInventorySQL.objectPresent, "('cucm', 'Phone', 'sep000000000042')")
         XCTAssertFalse(one.contains("Seq Scan"), one)
 
+        let homes = try await plan(owner, OrderInventorySQL.homeClusters, "('cucm-2', 'USER42')")
+        XCTAssertFalse(homes.contains("Seq Scan on device_objects"), homes)
+        XCTAssertTrue(homes.contains("device_objects_name"), "one look per call processor:\n\(homes)")
+
         // And they answer as before: used numbers of the range, names without case.
         let inventory = OrderInventoryStore(Connection(database.app))
         let used = try await inventory.numbersInUse(device: "cucm", block: DNBlock(partition: "PT_Internal", first: "219990", last: "220010"))
         XCTAssertEqual(used, Set((219_990...220_000).map(String.init)))
         await assertEqual(try await inventory.objectsPresent(device: "cucm", [("Phone", "sep000000000042"), ("User", "USER42"), ("User", "user20001")]),
                           [true, true, false])
+        try await owner.query(Statement("", "UPDATE device_objects SET attributes = '{\"homeCluster\": \"true\"}' WHERE object_key = 'user42'"))
+        await assertEqual(try await inventory.homeClusters(userID: "User42", except: "cucm-2"), ["cucm"])
+        await assertEqual(try await inventory.homeClusters(userID: "User42", except: "cucm"), [])
     }
 
     /// The plan PostgreSQL runs `statement` with for these values: as a prepared statement, its
