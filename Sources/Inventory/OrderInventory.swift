@@ -40,6 +40,17 @@ enum OrderInventorySQL {
           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS c(type, key, n)
          ORDER BY c.n
         """)
+    /// The line appearances of the phones $2 (names in lower case) on $1, as the user sync read them
+    /// (or the order that made the phone recorded them): phone, index, number and partition.
+    static let phoneLines = Statement("order_inventory_phone_lines", """
+        SELECT o.object_key AS phone, nullif(l.line->>'index', '') AS index, l.line->'dirn'->>'pattern' AS pattern,
+               coalesce(l.line->'dirn'->>'routePartitionName', '') AS partition
+          FROM device_objects o
+         CROSS JOIN LATERAL jsonb_array_elements(ucp_json_list(o.attributes->'lines'->'line')) l(line)
+         WHERE o.device = $1 AND o.sync_kind = 'user' AND o.object_type = 'Phone' AND lower(o.object_key) = ANY ($2::text[])
+           AND o.removed_at IS NULL AND coalesce(l.line->'dirn'->>'pattern', '') <> ''
+         ORDER BY o.object_key, l.line->>'index'
+        """)
     /// Whether any present object of type $2 was read from $1.
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
@@ -136,6 +147,13 @@ public struct OrderInventoryStore: Sendable {
     /// The other call processors that are the user's home cluster, as their user syncs read it.
     public func homeClusters(userID: String, except device: String) async throws -> [String] {
         try await connection.query(OrderInventorySQL.homeClusters, [device, userID]).map { try $0.decode("device") }
+    }
+
+    /// The line appearances of `phones` on `device` the inventory knows (none for a phone whose lines it never read).
+    public func phoneLines(device: String, phones: [String]) async throws -> [(phone: String, index: String?, pattern: String, partition: String)] {
+        try await connection.query(OrderInventorySQL.phoneLines, [device, PostgresTextArray(phones.map { $0.lowercased() })]).map { row in
+            (try row.decode("phone"), try row.decodeIfPresent("index"), try row.decode("pattern"), try row.decode("partition"))
+        }
     }
 
     /// Whether the device's synchronizations read any object of `type` (for example credential policies).
