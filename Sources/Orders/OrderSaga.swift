@@ -933,6 +933,9 @@ public struct OrderSaga {
             services.append(OrderedService(serviceType: serviceType, device: order.callProcessor, objectType: objectType, objectKey: fields.text(key) ?? "",
                                            uuid: step.createdUUID, attributes: json(attributes), detail: json(shown)))
         }
+        if let presence = steps.first(where: { $0.name == .imPresence }), let service = imPresenceService(of: order, presence, among: steps) {
+            services.append(service)
+        }
         if let voicemail = steps.first(where: { $0.name == .voicemail }), let device = order.messageProcessor, let call = voicemail.calls.first {
             let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
             var attributes: [String: String] = ["Alias": alias, "DtmfAccessId": dtmf]
@@ -941,6 +944,40 @@ public struct OrderSaga {
                                            uuid: voicemail.createdUUID, attributes: json(attributes), detail: json(["mailbox": alias, "number": dtmf])))
         }
         return services
+    }
+
+    /// IM and Presence (seed 000 step 10) as the domain sync records it: a service of the user's
+    /// account on the call processor while that is the user's home cluster. An account the order
+    /// added is recorded as it wrote it (a cancel removes it); one it adopted keeps what the sync
+    /// read with the fields the step wrote over them, the step's before-image kept for a cancel.
+    static func imPresenceService(of order: Order, _ step: OrderStep, among steps: [OrderStep]) -> OrderedService? {
+        guard let call = step.calls.first, let userid = call.values.text("userid") else { return nil }
+        func texts(_ fields: [CallField]) -> [String: String] {
+            Dictionary(fields.compactMap { field in field.value.text.map { (field.name, $0) } }, uniquingKeysWith: { $1 })
+        }
+        var written = texts(Array(call.values.dropFirst()))
+        guard let detail = imPresenceDetail(written) else { return nil }
+        let added = steps.first { $0.name == .user && $0.createdUUID != nil }
+        if let added, let fields = added.calls.first?.values["user"]?.children {
+            written.merge(texts(fields)) { mine, _ in mine }
+        }
+        var service = OrderedService(serviceType: "im_presence", device: order.callProcessor, objectType: "User", objectKey: userid,
+                                     uuid: added?.createdUUID, attributes: OrderStore.json(written), detail: detail)
+        if added == nil {
+            let before = texts(step.beforeImage ?? [])
+            service.attributesBefore = OrderStore.json(before)
+            service.detailBefore = imPresenceDetail(before)
+        }
+        return service
+    }
+
+    /// The detail of IM and Presence that a user account's fields give, the domain sync's
+    /// (DomainSyncSQL.devicesDerive): nil unless this call processor is the user's home cluster.
+    static func imPresenceDetail(_ account: [String: String]) -> String? {
+        guard account["homeCluster"] == "true" else { return nil }
+        var detail: [String: Any] = ["home_cluster": true, "im_presence_enabled": account["imAndPresenceEnable"] == "true"]
+        if let profile = account["serviceProfile"], !profile.isEmpty { detail["service_profile"] = profile }
+        return String(decoding: try! JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
     }
 
     // MARK: device calls
