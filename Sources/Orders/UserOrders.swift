@@ -127,8 +127,8 @@ extension OrderStore {
         let request = Self.json(["kind": plan.kind, "user": user.userID, "service_area": area.name, "from": plan.from ?? ""])
         return try await connection.transaction { session in
             try session.query(OrderSQL.planningLock, [area.callProcessor])
-            if let open = try session.query(OrderSQL.userOpenOrder, [user.userID]).first.map(Order.init(row:)) {
-                throw InputError(field: "user '\(user.userID)'", problem: "has open \(open.kind) order \(open.id) (\(open.state.replacingOccurrences(of: "_", with: " "))): let it end, or resolve it first")
+            if let open = try Self.openOrder(session, userID: user.userID) {
+                throw InputError(field: "user '\(user.userID)'", problem: Self.openOrderProblem(open))
             }
             let id: Int64 = try session.query(OrderSQL.orderInsert, [
                 plan.kind, user.domain, area.name, user.userID, area.callProcessor, nil as String?, nil as String?, "", nil as String?,

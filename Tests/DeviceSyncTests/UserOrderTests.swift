@@ -332,6 +332,38 @@ final class UserOrderTests: OrderTestCase {
         XCTAssertTrue(try object("Line", "pattern=4000").contains("voiceMailProfileName=Default"))
     }
 
+    /// One user, one change at a time: an add order for a user with an open move or push order is
+    /// refused (plan and submit), and a move or push for a user with an open add order — one line
+    /// naming the field and the rule, no order stored, nothing sent to the device. (Maintenance
+    /// mode holds the first orders open.)
+    func testAnAddOrderAndAChangeOrderOfOneUserAreNotOpenAtOnce() async throws {
+        try await prepare()
+        try addMoveArea()
+        _ = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        try ucp(["maintenance", "on"])
+        let move = try orderID(from: try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea]))
+        let add = try orderID(try ucp(["order", "submit", "-f", try orderFile("held.yaml", user: "user000004", phone: "SEP00AA00BB0004", voicemail: false)]))
+        await assertEqual(try await order(move).state, "submitted", "held back by maintenance mode")
+        _ = try sim.control("calls?clear=1")
+        let orders = try await count("orders")
+
+        try assertRefused(try orderFile("second.yaml", phone: "SEP00AA00BB0002", voicemail: false),
+                          "user (second.yaml line 4): 'jdoe' has open change order \(move) (submitted): let it end, or resolve it first")
+        for arguments in [["user", "move", "user000004", "--service-area", Self.moveArea], ["user", "push", "user000004", "--service-area", Self.area]] {
+            let result = try harness.ucp(arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.stdout)\(result.stderr)")
+            XCTAssertEqual(result.stderr, "ucp: user 'user000004': has open add order \(add) (submitted): let it end, or resolve it first\n", "\(arguments)")
+        }
+        await assertEqual(try await count("orders"), orders, "nothing stored")
+        XCTAssertEqual(try writes(), [], "nothing written to the device")
+
+        // Once they ended, the same orders are taken.
+        try ucp(["maintenance", "off"])
+        for id in [move, add] { await assertEqual(try await ended(id).state, "succeeded") }
+        let second = try ucp(["order", "submit", "-f", try orderFile("second.yaml", phone: "SEP00AA00BB0002", voicemail: false), "--wait"])
+        XCTAssertTrue(second.stdout.contains("succeeded"), second.stdout)
+    }
+
     /// Drift between a move's step and its undo: someone changes the moved phone while the line step
     /// is held up; the line step then fails, the rollback leaves the phone as that person left it,
     /// restores the rest, and the change order needs attention.
