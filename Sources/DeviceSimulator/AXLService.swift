@@ -257,7 +257,9 @@ struct AXLService {
                 writer.raw("<line><index>\(line.index)</index><dirn>")
                 writer.element("pattern", line.pattern)
                 writer.element("routePartitionName", line.partition, uuid: line.partitionUUID)
-                writer.raw("</dirn></line>")
+                writer.raw("</dirn>")
+                if !line.e164Mask.isEmpty { writer.element("e164Mask", line.e164Mask) }
+                writer.raw("</line>")
             }
         case "services":
             let services = data.tables["IpPhoneServices"]?.snapshot()
@@ -482,11 +484,12 @@ struct AXLService {
 }
 
 extension LineAppearance {
-    /// A `line` of a request: index (else its position), dirn pattern and partition.
+    /// A `line` of a request: index (else its position), dirn pattern and partition, e164 mask.
     init(_ line: RequestNode, position: Int) {
         self.init(index: line.value("index").flatMap { Int($0) } ?? position + 1,
                   pattern: line.child("dirn")?.value("pattern") ?? "",
-                  partition: line.child("dirn")?.value("routePartitionName") ?? "")
+                  partition: line.child("dirn")?.value("routePartitionName") ?? "",
+                  e164Mask: line.value("e164Mask") ?? "")
     }
 }
 

@@ -9,11 +9,14 @@ struct LineAppearance: Sendable, Hashable {
     var partition: String
     /// The partition's uuid, made once rather than for every answer.
     var partitionUUID: String
+    /// The external phone number mask of this appearance ("" for none).
+    var e164Mask: String
 
-    init(index: Int, pattern: String, partition: String) {
+    init(index: Int, pattern: String, partition: String, e164Mask: String = "") {
         self.index = index
         self.pattern = pattern
         self.partition = partition
+        self.e164Mask = e164Mask
         partitionUUID = SimulatedUUID.make("RoutePartition", partition)
     }
 }

@@ -175,7 +175,9 @@ extension DeviceSimulator {
             guard let table = data.tables[type] else { continue }
             for object in table.snapshot().objects {
                 var text = "\(type) \(object.uuid) " + zip(table.fields, object.values).map { "\($0)=\($1)" }.joined(separator: " ")
-                if !object.lines.isEmpty { text += " lines=" + object.lines.map { "\($0.index):\($0.pattern)/\($0.partition)" }.joined(separator: ",") }
+                if !object.lines.isEmpty { text += " lines=" + object.lines.map { line in
+                    "\(line.index):\(line.pattern)/\(line.partition)" + (line.e164Mask.isEmpty ? "" : "[\(line.e164Mask)]")
+                }.joined(separator: ",") }
                 if !object.names.isEmpty { text += " names=" + object.names.joined(separator: ",") }
                 for (collection, names) in object.lists.sorted(by: { $0.key < $1.key }) where !names.isEmpty {
                     text += " \(collection)=" + names.joined(separator: ",")

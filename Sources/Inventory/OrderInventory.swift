@@ -43,22 +43,43 @@ enum OrderInventorySQL {
           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS c(type, key, n)
          ORDER BY c.n
         """)
+    /// The line appearances of the phones $2 (names in lower case) on $1, as the user sync read them
+    /// (or the order that made the phone recorded them): phone, index, number and partition.
+    static let phoneLines = Statement("order_inventory_phone_lines", """
+        SELECT o.object_key AS phone, nullif(l.line->>'index', '') AS index, l.line->'dirn'->>'pattern' AS pattern,
+               coalesce(l.line->'dirn'->>'routePartitionName', '') AS partition
+          FROM device_objects o
+         CROSS JOIN LATERAL jsonb_array_elements(ucp_json_list(o.attributes->'lines'->'line')) l(line)
+         WHERE o.device = $1 AND o.sync_kind = 'user' AND o.object_type = 'Phone' AND lower(o.object_key) = ANY ($2::text[])
+           AND o.removed_at IS NULL AND coalesce(l.line->'dirn'->>'pattern', '') <> ''
+         ORDER BY o.object_key, l.line->>'index'
+        """)
     /// Whether any present object of type $2 was read from $1.
     static let objectTypePresent = Statement("order_inventory_object_type_present", """
         SELECT EXISTS (SELECT 1 FROM device_objects WHERE device = $1 AND object_type = $2 AND removed_at IS NULL) AS present
         """)
     /// Every service an order made with its object (arrays $1–$8, one element a service: device,
-    /// object type, key, uuid, attributes JSON, detail JSON, service type, sync kind) for user $9 in
-    /// domain $10, area $11, by job $13; and the user placed in the area (always for a move, $12;
-    /// else only a user not placed yet) — in one statement (the services of one order have distinct
-    /// keys).
+    /// object type, key, uuid, attributes JSON, detail JSON, service type, sync kind; $14 the
+    /// before-image JSON of an object the order changed but did not make, else NULL) for user $9
+    /// in domain $10, area $11, by job $13; and the user placed in the area (always for a move,
+    /// $12; else only a user not placed yet) — in one statement (the services of one order have
+    /// distinct keys). A changed object keeps what the sync read (its key's spelling, its uuid,
+    /// its other fields) with the order's fields written over them; its service has no uuid of its
+    /// own, as the domain sync records it.
     static let servicesRecordAll = Statement("order_inventory_services_record_all", """
         WITH t AS MATERIALIZED (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-                       AS t(device, object_type, object_key, uuid, attributes, detail, service_type, sync_kind)),
+            SELECT u.device, coalesce(e.object_key, u.object_key) AS object_key, u.object_type, u.service_type, u.sync_kind, u.detail,
+                   u.uuid, coalesce(u.uuid, e.uuid) AS object_uuid,
+                   CASE WHEN u.before IS NULL THEN u.attributes::jsonb ELSE coalesce(e.attributes, '{}') || u.attributes::jsonb END AS attributes
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $14::text[])
+                       AS u(device, object_type, object_key, uuid, attributes, detail, service_type, sync_kind, before)
+              LEFT JOIN LATERAL (SELECT o.object_key, o.uuid, o.attributes FROM device_objects o
+                                  WHERE u.before IS NOT NULL AND o.device = u.device AND o.sync_kind = u.sync_kind
+                                    AND o.object_type = u.object_type AND lower(o.object_key) = lower(u.object_key)
+                                  ORDER BY o.removed_at IS NULL DESC LIMIT 1) e ON true),
         objects AS (
             INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
-            SELECT t.device, t.sync_kind, t.object_type, t.object_key, t.uuid, t.attributes::jsonb, $13 FROM t
+            SELECT t.device, t.sync_kind, t.object_type, t.object_key, t.object_uuid, t.attributes, $13 FROM t
             ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
                SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
                    seen_by = excluded.seen_by, removed_at = NULL),
@@ -77,6 +98,20 @@ enum OrderInventorySQL {
             DELETE FROM user_services WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3))
         UPDATE device_objects SET removed_at = clock_timestamp()
          WHERE device = $1 AND sync_kind = $4 AND object_type = $2 AND lower(object_key) = lower($3) AND removed_at IS NULL
+        """)
+    /// An object a cancel order changed back (it changed it, did not make it): $1 device, $2 sync
+    /// kind, $3 type, $4 key (without case); its fields $5 (JSON) written over what the inventory
+    /// holds, and its service of type $6 given detail $7 — or gone, when $7 is NULL (the fields
+    /// as they were give no such service).
+    static let objectRestored = Statement("order_inventory_object_restored", """
+        WITH object AS (
+            UPDATE device_objects SET attributes = attributes || $5::jsonb
+             WHERE device = $1 AND sync_kind = $2 AND object_type = $3 AND lower(object_key) = lower($4) AND removed_at IS NULL),
+        gone AS (
+            DELETE FROM user_services
+             WHERE $7::text IS NULL AND device = $1 AND sync_kind = $2 AND object_type = $3 AND lower(object_key) = lower($4) AND service_type = $6)
+        UPDATE user_services SET detail = $7::jsonb, updated_at = clock_timestamp()
+         WHERE $7::text IS NOT NULL AND device = $1 AND sync_kind = $2 AND object_type = $3 AND lower(object_key) = lower($4) AND service_type = $6
         """)
     /// A moved user's services follow it into the new area. $1 user, $2 domain, $3 area.
     static let servicesMoved = Statement("order_inventory_services_moved", """
@@ -100,6 +135,12 @@ public struct OrderedService: Sendable, Equatable {
     public var detail: String
     /// The sync that reads the object: user, or infra (a device profile).
     public var syncKind = "user"
+    /// For an object the order changed but did not make (the user's account it adopted): the
+    /// fields it changed as they were (JSON object). Recording writes `attributes` over what the
+    /// sync read; a cancel writes these back (the object stays) instead of removing the object.
+    public var attributesBefore: String?
+    /// With `attributesBefore`: the service's detail those fields give (nil: none, a cancel removes the service).
+    public var detailBefore: String?
 
     public init(serviceType: String, device: String, objectType: String, objectKey: String, uuid: String?, attributes: String, detail: String) {
         self.serviceType = serviceType
@@ -141,6 +182,13 @@ public struct OrderInventoryStore: Sendable {
         try await connection.query(OrderInventorySQL.homeClusters, [device, userID]).map { try $0.decode("device") }
     }
 
+    /// The line appearances of `phones` on `device` the inventory knows (none for a phone whose lines it never read).
+    public func phoneLines(device: String, phones: [String]) async throws -> [(phone: String, index: String?, pattern: String, partition: String)] {
+        try await connection.query(OrderInventorySQL.phoneLines, [device, PostgresTextArray(phones.map { $0.lowercased() })]).map { row in
+            (try row.decode("phone"), try row.decodeIfPresent("index"), try row.decode("pattern"), try row.decode("partition"))
+        }
+    }
+
     /// Whether the device's synchronizations read any object of `type` (for example credential policies).
     public func objectTypePresent(device: String, type: String) async throws -> Bool {
         try await connection.query(OrderInventorySQL.objectTypePresent, [device, type]).first?.decode("present") ?? false
@@ -168,15 +216,21 @@ public struct OrderInventoryStore: Sendable {
                 PostgresTextArray(services.map(\.device)), PostgresTextArray(services.map(\.objectType)), PostgresTextArray(services.map(\.objectKey)),
                 PostgresTextArray(services.map(\.uuid)), PostgresTextArray(services.map(\.attributes)), PostgresTextArray(services.map(\.detail)),
                 PostgresTextArray(services.map(\.serviceType)), PostgresTextArray(services.map(\.syncKind)),
-                userID, domain, serviceArea, moved, jobID,
+                userID, domain, serviceArea, moved, jobID, PostgresTextArray(services.map(\.attributesBefore)),
             ])
             if moved { try session.query(OrderInventorySQL.servicesMoved, [userID, domain, serviceArea]) }
         }
 
-        /// Forgets objects a cancel order removed from the device.
+        /// Forgets objects a cancel order removed from the device; an object it changed back (it
+        /// did not make it) keeps its place, with its fields as they were and the service they give.
         public func objectsRemoved(_ services: [OrderedService]) throws {
             for service in services {
-                try session.query(OrderInventorySQL.objectRemoved, [service.device, service.objectType, service.objectKey, service.syncKind])
+                if let before = service.attributesBefore {
+                    try session.query(OrderInventorySQL.objectRestored, [service.device, service.syncKind, service.objectType, service.objectKey,
+                                                                        before, service.serviceType, service.detailBefore])
+                } else {
+                    try session.query(OrderInventorySQL.objectRemoved, [service.device, service.objectType, service.objectKey, service.syncKind])
+                }
             }
         }
     }

@@ -61,7 +61,7 @@ public enum DeleteOrders {
                 }
                 if let orderID = request.orderID { return "Delete request \(request.id) is order \(orderID) already" }
                 guard request.state == "pending" else { return "Delete request \(request.id) is \(request.state): nothing to do" }
-                if let open = try session.query(OrderSQL.userOpenOrder, [request.userID]).first.map(Order.init(row:)) {
+                if let open = try OrderStore.openOrder(session, userID: request.userID) {
                     let problem = "user '\(request.userID)' has open \(open.kind) order \(open.id) (\(open.state.replacingOccurrences(of: "_", with: " "))): resolve it, then delete the user by hand"
                     try requests.refuse(request: request.id, message: problem)
                     return "Delete request \(request.id) refused: \(problem)"

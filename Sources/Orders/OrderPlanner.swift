@@ -116,12 +116,7 @@ public enum OrderPlanner {
             steps.append(PlannedStep(name: .voicemail, device: unity, calls: [
                 PlannedCall("POST /vmrest/users?templateAlias=\(template)", mailbox),
             ]))
-            var update: [CallField] = [CallField("pattern", inputs.line), CallField("routePartitionName", inputs.partition)]
-            for forward in forwardsToVoicemail {
-                update.append(CallField(forward, .fields([CallField("forwardToVoiceMail", "true"),
-                                                          CallField("callingSearchSpaceName", area.lineCSS ?? "")])))
-            }
-            update.append(CallField("voiceMailProfileName", area.voicemailProfile ?? defaultVoicemailProfile))
+            let update = [CallField("pattern", inputs.line), CallField("routePartitionName", inputs.partition)] + voicemailLineFields(area)
             steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))
         }
 
@@ -264,31 +259,80 @@ public enum OrderPlanner {
         return steps
     }
 
+    /// The line fields of voicemail (orders-brief §A.1 7b, 7c): the call forwards to voicemail
+    /// through the area's line CSS, and the area's voicemail profile; with `shareLineCSS`, that
+    /// between them (the order of AXLSoap.xsd's XLine).
+    static func voicemailLineFields(_ area: ServiceAreaDraft, shareLineCSS: String? = nil) -> [CallField] {
+        forwardsToVoicemail.map { forward in
+            CallField(forward, .fields([CallField("forwardToVoiceMail", "true"), CallField("callingSearchSpaceName", area.lineCSS ?? "")]))
+        } + (shareLineCSS.map { [CallField("shareLineAppearanceCssName", $0)] } ?? [])
+            + [CallField("voiceMailProfileName", area.voicemailProfile ?? defaultVoicemailProfile)]
+    }
+
+    /// A moved user's phone and the appearances of the user's lines on it (`index` nil when the
+    /// inventory does not know the phone's lines: the step finds the appearance by its number).
+    public struct MovedPhone: Sendable, Equatable {
+        public var name: String
+        public var appearances: [Appearance]
+
+        public init(name: String, appearances: [Appearance]) {
+            self.name = name
+            self.appearances = appearances
+        }
+    }
+
+    /// A line on a phone: its place on the phone (when known) and its number.
+    public struct Appearance: Sendable, Equatable {
+        public var index: String?
+        public var pattern: String
+        public var partition: String
+
+        public init(index: String?, pattern: String, partition: String) {
+            self.index = index
+            self.pattern = pattern
+            self.partition = partition
+        }
+    }
+
     /// A change order that moves a user with services to another area of the same call processor
-    /// (orders-brief §A.3): each phone takes the area's device CSS, device pool and location, each
-    /// line its line CSS (the partition stays: the number does not change), and the phones are
-    /// reset last so the new settings take effect. Updates only: undo writes the before-images back.
-    public static func moveSteps(to area: ServiceAreaDraft, phones: [String], lines: [(pattern: String, partition: String)]) -> [PlannedStep] {
+    /// (orders-brief §A.3): each phone takes the area's device CSS, device pool and location and,
+    /// when the area has an external mask, that mask on its appearances of the user's lines (the
+    /// phone's lines are read and written whole: the other appearances as they are); each line its
+    /// line CSS and, for a user with voicemail, the area's voicemail profile and forwards to
+    /// voicemail (the partition stays: the number does not change). An area without a mask leaves
+    /// the masks as they are (the add order sets none there either). The phones are reset last so
+    /// the new settings take effect. Updates only: undo writes the before-images back.
+    public static func moveSteps(to area: ServiceAreaDraft, phones: [MovedPhone], lines: [(pattern: String, partition: String)],
+                                 voicemail: Bool) -> [PlannedStep] {
         let cp = area.callProcessor
         var steps: [PlannedStep] = []
         for phone in phones {
-            var values = [CallField("name", phone)]
+            var values = [CallField("name", phone.name)]
             if let css = area.deviceCSS { values.append(CallField("callingSearchSpaceName", css)) }
             values.append(CallField("devicePoolName", area.devicePool))
             values.append(CallField("locationName", area.location ?? defaultLocation))
+            if let mask = area.externalMask, !phone.appearances.isEmpty {
+                values.append(CallField("lines", .fields(phone.appearances.map { appearance in
+                    CallField("line", .fields((appearance.index.map { [CallField("index", $0)] } ?? []) + [
+                        CallField("dirn", .fields([CallField("pattern", appearance.pattern), CallField("routePartitionName", appearance.partition)])),
+                        CallField("e164Mask", mask),
+                    ]))
+                })))
+            }
             steps.append(PlannedStep(name: .movePhone, device: cp, calls: [PlannedCall("updatePhone", values)]))
         }
-        if let css = area.lineCSS {
+        let lineFields = voicemail ? voicemailLineFields(area, shareLineCSS: area.lineCSS)
+            : area.lineCSS.map { [CallField("shareLineAppearanceCssName", $0)] } ?? []
+        if !lineFields.isEmpty {
             for line in lines {
                 steps.append(PlannedStep(name: .moveLine, device: cp, calls: [PlannedCall("updateLine", [
                     CallField("pattern", line.pattern), CallField("routePartitionName", line.partition),
-                    CallField("shareLineAppearanceCssName", css),
-                ])]))
+                ] + lineFields)]))
             }
         }
         for phone in phones {
             steps.append(PlannedStep(name: .reset, device: cp, calls: [PlannedCall("doDeviceReset", [
-                CallField("deviceName", phone), CallField("deviceResetType", "Reset"),
+                CallField("deviceName", phone.name), CallField("deviceResetType", "Reset"),
             ])]))
         }
         return steps

@@ -304,7 +304,8 @@ public struct OrderSaga {
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
-        case .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
+        case .movePhone: try await forwardMovePhone(&step)
+        case .credentialPolicy, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
             let (operation, item, keys) = Self.updateTarget(step.name)
             try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
         case .emService: try await forwardService(&step)
@@ -494,6 +495,59 @@ public struct OrderSaga {
         }
         let current = Self.image(of: object, like: planned)
         try await update(&step, current: current, after: planned, shown: current == planned, call)
+    }
+
+    /// A moved user's phone (a change order): the area's device settings, and its mask on the
+    /// planned appearances. The phone's lines are read and written whole (updatePhone replaces the
+    /// list): each appearance as read, the planned ones with the mask; before-image the lines as
+    /// read. An appearance the plan names that the phone no longer shows stops the step before it writes.
+    mutating func forwardMovePhone(_ step: inout OrderStep) async throws {
+        let call = step.calls[0]
+        let key = call.values[0], name = key.value.text ?? ""
+        let planned = Array(call.values.dropFirst())
+        guard let phone = try await get("getPhone", keys: [(key.name, name)], item: "phone", tags: planned.map(\.name)) else {
+            throw StepFailure("phone \(name) is not on \(step.device)")
+        }
+        let current = Self.image(of: phone, like: planned)
+        var after = planned
+        if let index = planned.firstIndex(where: { $0.name == "lines" }) {
+            var lines = current["lines"]?.children ?? []
+            for appearance in planned[index].value.children {
+                let wanted = appearance.value.children
+                let matching = lines.indices.filter { Self.sameAppearance(lines[$0].value.children, wanted) }
+                guard !matching.isEmpty, let mask = wanted.text("e164Mask") else {
+                    let dirn = wanted["dirn"]?.children ?? []
+                    throw StepFailure("phone \(name) on \(step.device) no longer shows line \(dirn.text("pattern") ?? "")"
+                                      + "\((dirn.text("routePartitionName") ?? "").isEmpty ? "" : " in " + dirn.text("routePartitionName")!) as planned")
+                }
+                for position in matching { lines[position] = CallField("line", .fields(Self.masked(lines[position].value.children, mask))) }
+            }
+            after[index] = CallField("lines", .fields(lines))
+        }
+        try await update(&step, current: current, after: after, shown: current == after, PlannedCall(call.operation, [key] + after))
+    }
+
+    /// A phone's line as read is the planned appearance: the same number and partition (and index, when planned).
+    static func sameAppearance(_ line: [CallField], _ planned: [CallField]) -> Bool {
+        line["dirn"]?.children.text("pattern") == planned["dirn"]?.children.text("pattern")
+            && (line["dirn"]?.children.text("routePartitionName") ?? "") == (planned["dirn"]?.children.text("routePartitionName") ?? "")
+            && (planned.text("index").map { $0 == line.text("index") } ?? true)
+    }
+
+    /// The elements of XPhoneLine before e164Mask (AXLSoap.xsd 12.5), where a mask is put into an appearance that has none.
+    static let phoneLineBeforeMask: Set<String> = ["index", "label", "display", "dirn", "ringSetting", "consecutiveRingSetting",
+                                                   "ringSettingIdlePickupAlert", "ringSettingActivePickupAlert", "displayAscii"]
+
+    /// An appearance as read with its e164Mask set to `mask`, in the schema's place.
+    static func masked(_ line: [CallField], _ mask: String) -> [CallField] {
+        var line = line
+        if let at = line.firstIndex(where: { $0.name == "e164Mask" }) {
+            line[at] = CallField("e164Mask", mask)
+        } else {
+            let at = (line.lastIndex { phoneLineBeforeMask.contains($0.name) }).map { $0 + 1 } ?? line.count
+            line.insert(CallField("e164Mask", mask), at: at)
+        }
+        return line
     }
 
     /// The undo of an update: the before-image written back while the object still shows what the
@@ -841,8 +895,11 @@ public struct OrderSaga {
             for field in fields { if let text = field.value.text, !text.isEmpty { attributes[field.name] = text } }
             attributes["model"] = attributes["product"]
             let name = fields.text("name") ?? ""
+            // With its lines as the user sync reads them (a move finds the user's appearances there).
+            let object = DeviceItem(uuid: nil, fields: attributes.sorted { $0.key < $1.key }.map { ($0.key, DeviceValue.text($0.value)) }
+                                        + [("lines", deviceValue(fields["lines"] ?? .fields([])))])
             services.append(OrderedService(serviceType: "phone", device: order.callProcessor, objectType: "Phone", objectKey: name,
-                                           uuid: phone.createdUUID, attributes: json(attributes),
+                                           uuid: phone.createdUUID, attributes: object.json,
                                            detail: json(["name": name, "product": attributes["product"] ?? "", "device_pool": attributes["devicePoolName"] ?? "",
                                                          "location": attributes["locationName"] ?? "", "description": attributes["description"] ?? ""])))
         }
@@ -876,6 +933,9 @@ public struct OrderSaga {
             services.append(OrderedService(serviceType: serviceType, device: order.callProcessor, objectType: objectType, objectKey: fields.text(key) ?? "",
                                            uuid: step.createdUUID, attributes: json(attributes), detail: json(shown)))
         }
+        if let presence = steps.first(where: { $0.name == .imPresence }), let service = imPresenceService(of: order, presence, among: steps) {
+            services.append(service)
+        }
         if let voicemail = steps.first(where: { $0.name == .voicemail }), let device = order.messageProcessor, let call = voicemail.calls.first {
             let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
             var attributes: [String: String] = ["Alias": alias, "DtmfAccessId": dtmf]
@@ -884,6 +944,40 @@ public struct OrderSaga {
                                            uuid: voicemail.createdUUID, attributes: json(attributes), detail: json(["mailbox": alias, "number": dtmf])))
         }
         return services
+    }
+
+    /// IM and Presence (seed 000 step 10) as the domain sync records it: a service of the user's
+    /// account on the call processor while that is the user's home cluster. An account the order
+    /// added is recorded as it wrote it (a cancel removes it); one it adopted keeps what the sync
+    /// read with the fields the step wrote over them, the step's before-image kept for a cancel.
+    static func imPresenceService(of order: Order, _ step: OrderStep, among steps: [OrderStep]) -> OrderedService? {
+        guard let call = step.calls.first, let userid = call.values.text("userid") else { return nil }
+        func texts(_ fields: [CallField]) -> [String: String] {
+            Dictionary(fields.compactMap { field in field.value.text.map { (field.name, $0) } }, uniquingKeysWith: { $1 })
+        }
+        var written = texts(Array(call.values.dropFirst()))
+        guard let detail = imPresenceDetail(written) else { return nil }
+        let added = steps.first { $0.name == .user && $0.createdUUID != nil }
+        if let added, let fields = added.calls.first?.values["user"]?.children {
+            written.merge(texts(fields)) { mine, _ in mine }
+        }
+        var service = OrderedService(serviceType: "im_presence", device: order.callProcessor, objectType: "User", objectKey: userid,
+                                     uuid: added?.createdUUID, attributes: OrderStore.json(written), detail: detail)
+        if added == nil {
+            let before = texts(step.beforeImage ?? [])
+            service.attributesBefore = OrderStore.json(before)
+            service.detailBefore = imPresenceDetail(before)
+        }
+        return service
+    }
+
+    /// The detail of IM and Presence that a user account's fields give, the domain sync's
+    /// (DomainSyncSQL.devicesDerive): nil unless this call processor is the user's home cluster.
+    static func imPresenceDetail(_ account: [String: String]) -> String? {
+        guard account["homeCluster"] == "true" else { return nil }
+        var detail: [String: Any] = ["home_cluster": true, "im_presence_enabled": account["imAndPresenceEnable"] == "true"]
+        if let profile = account["serviceProfile"], !profile.isEmpty { detail["service_profile"] = profile }
+        return String(decoding: try! JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
     }
 
     // MARK: device calls
@@ -982,6 +1076,20 @@ extension OrderSaga {
         ]
     }
 
+    /// A value as read, as a call writes it back (the uuids of references left out: the names say it).
+    static func callValue(_ value: DeviceValue) -> CallValue {
+        guard case .node(let children) = value else { return .text(value.text ?? "") }
+        return .fields(children.filter { !$0.0.hasPrefix("@") }.map { CallField($0.0, callValue($0.1)) })
+    }
+
+    /// A planned value as a sync would have read it (for the inventory's JSON of an object).
+    static func deviceValue(_ value: CallValue) -> DeviceValue {
+        switch value {
+        case .text(let text): return .text(text)
+        case .fields(let fields): return .node(fields.map { ($0.name, deviceValue($0.value)) })
+        }
+    }
+
     /// Two association images alike: the same devices (in any order, without case) and primary extension.
     static func sameAssociation(_ a: [CallField], _ b: [CallField]) -> Bool {
         func devices(_ image: [CallField]) -> Set<String> {
@@ -990,9 +1098,13 @@ extension OrderSaga {
         return devices(a) == devices(b) && a["primaryExtension"] == b["primaryExtension"]
     }
 
-    /// The fields of `object` named in `planned`, shaped like it (a nested field: the children named there).
+    /// The fields of `object` named in `planned`, shaped like it (a nested field: the children named
+    /// there; a phone's lines: every appearance whole, as read).
     static func image(of object: DeviceValue, like planned: [CallField]) -> [CallField] {
         planned.map { field in
+            if field.name == "lines" {
+                return CallField("lines", .fields((object.child("lines")?.children("line") ?? []).map { CallField("line", callValue($0)) }))
+            }
             switch field.value {
             case .text(let planned):
                 // An unset boolean reads empty: it is its default, false (an empty one is no boolean to write back).

@@ -171,12 +171,13 @@ enum OrderSQL {
     static let cancelOpen = Statement("order_cancel_open", """
         SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')
         """)
-    /// The user's newest open order (a move or push waits for it; a delete is refused). $1 user. Not the
+    /// The user's newest open order (a move or push waits for it; a delete is refused), of the kinds
+    /// $2 (NULL: any; an add waits only for a change or push order). $1 user. Not the
     /// directory orders: UDS copies on the other call processors (thousands queued at once when UDS is
     /// enabled) must not hold a user's orders back for hours.
     static let userOpenOrder = Statement("order_user_open", """
         SELECT \(columns) FROM orders o
-         WHERE lower(o.user_id) = lower($1) AND o.kind <> 'directory'
+         WHERE lower(o.user_id) = lower($1) AND o.kind <> 'directory' AND ($2::text[] IS NULL OR o.kind = ANY ($2::text[]))
            AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
          ORDER BY o.id DESC LIMIT 1
         """)

@@ -151,6 +151,12 @@ public struct OrderStore: Sendable {
         guard user.domain == request.domain else {
             throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
         }
+        // (A submission checks it again under the planning lock, in its transaction.)
+        if chooseNumber, let open = try await connection.withSession({ session in
+            try Self.openOrder(session, userID: user.userID, kinds: Self.changeKinds)
+        }) {
+            throw request.refusal("user", "'\(user.userID)' " + Self.openOrderProblem(open))
+        }
         guard PhoneModel.named(request.phoneModel) != nil else {
             throw request.refusal("phone.model", "unknown phone model '\(request.phoneModel)' (known: \(PhoneModel.known.keys.sorted().joined(separator: ", ")))")
         }
@@ -323,6 +329,10 @@ public struct OrderStore: Sendable {
             if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
                 return Submitted(order: existing, jobID: existing.jobID, created: false)
             }
+            // A change or push order of the user stores under the exclusive planning lock: none can start meanwhile.
+            if let open = try Self.openOrder(session, userID: plan.inputs.user.userID, kinds: Self.changeKinds) {
+                throw request.refusal("user", "'\(plan.inputs.user.userID)' " + Self.openOrderProblem(open))
+            }
             let (number, partition) = try Self.chooseNumber(session, request, area, claim: true)
             var inputs = plan.inputs
             inputs.line = number
@@ -341,6 +351,22 @@ public struct OrderStore: Sendable {
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
             return Submitted(order: order, jobID: jobID, created: true)
         }
+    }
+
+    /// The orders an add order of the same user waits for: a move or a push changes the objects it
+    /// builds on (the user's account, placement and area). Every other order of the user waits for
+    /// any open one (`openOrder` without kinds).
+    static let changeKinds = ["change", "push"]
+
+    /// The user's newest open order, of `kinds` (nil: any but directory orders).
+    static func openOrder(_ session: Session, userID: String, kinds: [String]? = nil) throws -> Order? {
+        try session.query(OrderSQL.userOpenOrder, [userID, kinds.map { PostgresTextArray($0) }]).first.map(Order.init(row:))
+    }
+
+    /// Why a new order of the user is refused while `open` is open: two orders of one user would
+    /// fight over the same objects.
+    static func openOrderProblem(_ open: Order) -> String {
+        "has open \(open.kind) order \(open.id) (\(open.state.replacingOccurrences(of: "_", with: " "))): let it end, or resolve it first"
     }
 
     static func enqueue(_ session: Session, order: Int64, action: OrderRun.Action, actor: String) throws -> Int64 {

@@ -33,32 +33,48 @@ extension OrderStore {
         }
         let services = try await users.userServices(userID: user.userID)
         let from = user.serviceArea ?? services.compactMap(\.serviceArea).first
-        var phones: [String] = [], lines: [(pattern: String, partition: String)] = []
+        var phoneNames: [String] = [], lines: [(pattern: String, partition: String)] = [], voicemail = false
         for service in services {
             if service.type == "voicemail" {
                 guard service.device == area.messageProcessor else {
                     throw InputError(field: "service-area", problem: "'\(area.name)' uses message processor \(area.messageProcessor.map { "'\($0)'" } ?? "none"), but the voicemail of '\(user.userID)' is on '\(service.device)': a move keeps the mailbox, so the message processor must stay the same")
                 }
+                voicemail = true
                 continue
             }
             guard service.device == area.callProcessor else {
                 throw InputError(field: "service-area", problem: "'\(area.name)' uses call processor '\(area.callProcessor)', but '\(user.userID)' has a \(service.type) on '\(service.device)': moving across call processors is not supported (it would re-provision every service on the other cluster)")
             }
-            if service.type == "phone" { phones.append(service.key) }
+            if service.type == "phone" { phoneNames.append(service.key) }
             if service.type == "line" {
                 let detail = (try? JSONSerialization.jsonObject(with: Data(service.detail.utf8))) as? [String: Any] ?? [:]
                 if let number = detail["number"] as? String { lines.append((number, detail["partition"] as? String ?? "")) }
             }
         }
-        let steps = OrderPlanner.moveSteps(to: area, phones: phones, lines: lines)
+        // Each phone's appearances of the user's lines, as the inventory read them (their index); a
+        // phone whose lines it does not know: the user's lines, found on the phone by number.
+        let known = try await OrderInventoryStore(connection).phoneLines(device: area.callProcessor, phones: phoneNames)
+        let phones = phoneNames.map { name in
+            let read = known.filter { $0.phone.lowercased() == name.lowercased() }
+            let appearances = read.isEmpty
+                ? lines.map { OrderPlanner.Appearance(index: nil, pattern: $0.pattern, partition: $0.partition) }
+                : read.filter { line in lines.contains { $0.pattern == line.pattern && $0.partition == line.partition } }
+                    .map { OrderPlanner.Appearance(index: $0.index, pattern: $0.pattern, partition: $0.partition) }
+            return OrderPlanner.MovedPhone(name: name, appearances: appearances)
+        }
+        let steps = OrderPlanner.moveSteps(to: area, phones: phones, lines: lines, voicemail: voicemail)
         let fromText = from.map { "'\($0)'" } ?? "domain level"
         guard !steps.isEmpty else {
             return UserOrderPlan(kind: "place", user: user, area: area, from: from, steps: [],
                                  summary: "move \(user.userID) from \(fromText) to '\(area.name)': placement only (no phone or line to change)")
         }
+        let linesChanged = area.lineCSS == nil && !voicemail ? 0 : lines.count
+        let mask = area.externalMask.map { "external mask '\($0)' on the phones' appearances of the user's lines" }
+            ?? "external masks left as they are (the area sets none)"
         return UserOrderPlan(kind: "change", user: user, area: area, from: from, steps: steps,
                              summary: "change \(user.userID): move from \(fromText) to '\(area.name)', re-applying its settings to "
-                                 + "\(phones.count) phone(s) and \(area.lineCSS == nil ? 0 : lines.count) line(s) on '\(area.callProcessor)'")
+                                 + "\(phones.count) phone(s) and \(linesChanged) line(s) on '\(area.callProcessor)'; \(mask)"
+                                 + (voicemail ? "; voicemail profile '\(area.voicemailProfile ?? OrderPlanner.defaultVoicemailProfile)' and call forwards to voicemail on the lines" : ""))
     }
 
     /// `ucp user push USER` planned (seed 000 step 4, with step 2's credential policy): addUser, or
@@ -111,8 +127,8 @@ extension OrderStore {
         let request = Self.json(["kind": plan.kind, "user": user.userID, "service_area": area.name, "from": plan.from ?? ""])
         return try await connection.transaction { session in
             try session.query(OrderSQL.planningLock, [area.callProcessor])
-            if let open = try session.query(OrderSQL.userOpenOrder, [user.userID]).first.map(Order.init(row:)) {
-                throw InputError(field: "user '\(user.userID)'", problem: "has open \(open.kind) order \(open.id) (\(open.state.replacingOccurrences(of: "_", with: " "))): let it end, or resolve it first")
+            if let open = try Self.openOrder(session, userID: user.userID) {
+                throw InputError(field: "user '\(user.userID)'", problem: Self.openOrderProblem(open))
             }
             let id: Int64 = try session.query(OrderSQL.orderInsert, [
                 plan.kind, user.domain, area.name, user.userID, area.callProcessor, nil as String?, nil as String?, "", nil as String?,

@@ -87,7 +87,7 @@ final class MobilityOrderTests: OrderTestCase {
                                                 "remoteDestinationProfileName=RDP_jdoe"]), after.joined(separator: "\n"))
         let services = try await sql("SELECT service_type || ' ' || object_key AS s FROM user_services WHERE user_id = 'jdoe' ORDER BY 1")
             .map { try $0.decode("s", as: String.self) }
-        XCTAssertEqual(services, ["em_access UDP_jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001", "remote_destination +15551234567",
+        XCTAssertEqual(services, ["em_access UDP_jdoe", "im_presence jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001", "remote_destination +15551234567",
                                   "remote_destination_profile RDP_jdoe", "voicemail jdoe"], "the user record shows them without a sync")
 
         let cancel = try ucp(["order", "cancel", String(id), "--wait"])
@@ -335,6 +335,65 @@ final class MobilityOrderTests: OrderTestCase {
             .map { try $0.decode("s", as: String.self) }
         XCTAssertEqual(services, ["em_access UDP_jdoe", "im_presence jdoe", "line 4000/PT_Internal", "phone SEP00AA00BB0001",
                                   "remote_destination +15551234567", "remote_destination_profile RDP_jdoe"])
+    }
+
+    /// IM and Presence in the user record (issue 15 item 4): once an order with it succeeds, the
+    /// record shows it at once, as the domain sync records it (the same row after the syncs); for
+    /// a synchronized user the order adopted, the account keeps what the sync read with the
+    /// order's fields over it. A cancel takes it back: the adopted user's record shows IM and
+    /// Presence as before the order, the added user's none (its account is gone).
+    func testTheUserRecordShowsIMAndPresenceAtOnceAndACancelTakesItBack() async throws {
+        try await prepare()
+        func presence(_ user: String) async throws -> [String] {
+            try await sql("SELECT object_key || ' ' || detail::text AS s FROM user_services WHERE user_id = '\(user)' AND service_type = 'im_presence'")
+                .map { try $0.decode("s", as: String.self) }
+        }
+        func account(_ user: String) async throws -> String {
+            try await sql("SELECT attributes::text AS a FROM device_objects WHERE device = 'TestCCM' AND object_type = 'User' AND object_key = '\(user)' AND removed_at IS NULL")
+                .first?.decode("a", as: String.self) ?? "none"
+        }
+        let jabber = "{\"home_cluster\": true, \"service_profile\": \"SP_Jabber\", \"im_presence_enabled\": true}"
+
+        // A user the order adds to Unified CM.
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false, extra: mobility(em: false, destination: nil)), "--wait"])
+        let addedID = try orderID(added)
+        await assertEqual(try await order(addedID).state, "succeeded")
+        await assertEqual(try await presence("jdoe"), ["jdoe \(jabber)"], "shown at once")
+        let area: String? = try await sql("SELECT service_area FROM user_services WHERE user_id = 'jdoe' AND service_type = 'im_presence'")[0].decodeIfPresent("service_area")
+        XCTAssertEqual(area, Self.area, "placed in the order's area")
+
+        // A synchronized user the order adopts: its record showed the sync's IM and Presence.
+        let synced = "user000001"
+        let syncedBefore = try await presence(synced), accountBefore = try await account(synced)
+        XCTAssertEqual(syncedBefore.count, 1, "the domain sync recorded it")
+        XCTAssertTrue(syncedBefore.first?.contains("\"im_presence_enabled\": false") == true, syncedBefore.first ?? "")
+        let adopted = try ucp(["order", "submit", "-f", try orderFile("adopted.yaml", user: synced, phone: "SEP00AA00BB0002", voicemail: false,
+                                                                     extra: mobility(em: false, destination: nil)), "--wait"])
+        let adoptedID = try orderID(adopted)
+        await assertEqual(try await order(adoptedID).state, "succeeded")
+        await assertEqual(try await presence(synced), ["\(synced) \(jabber)"])
+        let accountAfter = try await account(synced)
+        XCTAssertTrue(accountAfter.contains("\"firstName\": ") && accountAfter.contains("\"imAndPresenceEnable\": \"true\"")
+                      && accountAfter.contains("\"serviceProfile\": \"SP_Jabber\""), accountAfter)
+
+        // The syncs record the same.
+        for kind in [DeviceSyncKind.infra, .user] {
+            let (sync, _) = try await harness.sync(kind, "TestCCM")
+            XCTAssertEqual(sync.status, 0, sync.stdout + sync.stderr)
+        }
+        try ucp(["submit", "sync", "domain", "--domain", Self.domain, "--wait"])
+        await assertEqual(try await presence("jdoe"), ["jdoe \(jabber)"], "the domain sync's record is the order's")
+        await assertEqual(try await presence(synced), ["\(synced) \(jabber)"])
+
+        // Canceled: the adopted user's IM and Presence as before the order; the added user's gone.
+        XCTAssertTrue(try ucp(["order", "cancel", String(adoptedID), "--wait"]).stdout.contains("succeeded"))
+        await assertEqual(try await presence(synced), syncedBefore)
+        let accountCanceled = try await account(synced)
+        XCTAssertTrue(accountCanceled.contains("\"imAndPresenceEnable\": \"false\"") && accountCanceled.contains("\"serviceProfile\": \"SP_Default\""),
+                      "\(accountCanceled) (before: \(accountBefore))")
+        XCTAssertTrue(try ucp(["order", "cancel", String(addedID), "--wait"]).stdout.contains("succeeded"))
+        await assertEqual(try await presence("jdoe"), [], "its account is gone")
+        await assertEqual(try await account("jdoe"), "none")
     }
 
     /// Bad input: one line naming the field (and the file's line), exit 64, nothing written — a

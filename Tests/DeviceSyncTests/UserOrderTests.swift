@@ -1,3 +1,4 @@
+import AXL
 import Foundation
 import Inventory
 import Orders
@@ -18,6 +19,28 @@ final class UserOrderTests: OrderTestCase {
                  "--device-pool", "DP_Site02", "--location", "Phantom", "--device-css", "CSS_Local", "--line-css", "CSS_National",
                  "--partition", "PT_Internal", "--dn-block", "4100-4109", "--message-processor", "unity",
                  "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"])
+    }
+
+    /// An area of the same call processor with an external mask and another voicemail profile.
+    func addMaskedArea() throws {
+        try ucp(["service-area", "add", "--domain", Self.domain, "--name", "SA_Masked", "--call-processor", "TestCCM",
+                 "--device-pool", "DP_Site02", "--location", "Phantom", "--device-css", "CSS_Local", "--line-css", "CSS_National",
+                 "--partition", "PT_Internal", "--dn-block", "4200-4209", "--external-mask", "+14085551XXX", "--message-processor", "unity",
+                 "--voicemail-profile", "NoVoiceMail", "--unity-template", "voicemailusertemplate"])
+    }
+
+    /// Runs the user order `arguments` (with `--wait`) while the device fails as `faults` says: the
+    /// order ends rolled back and the device is as before it.
+    @discardableResult
+    func assertRolledBack(_ arguments: [String], faults: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) async throws -> Order {
+        let before = try state()
+        try fault(faults)
+        let failed = try harness.ucp(arguments + ["--wait"])
+        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr, file: file, line: line)
+        let order = try await order(try orderID(from: failed))
+        XCTAssertEqual(order.state, "rolled_back", order.error ?? "", file: file, line: line)
+        XCTAssertEqual(try state(), before, message, file: file, line: line)
+        return order
     }
 
     func count(_ table: String) async throws -> Int64 {
@@ -109,7 +132,6 @@ final class UserOrderTests: OrderTestCase {
     /// device already has is adopted, the policies it had kept as the step's before-image.
     func testPushWithACredentialPolicyPlansExecutesAndUndoes() async throws {
         try await prepare()
-        let before = try state()
         let dry = try ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong", "--dry-run"])
         XCTAssertTrue(dry.stdout.contains("addUser user{firstName=John lastName=Doe userid=jdoe"), dry.stdout)
         XCTAssertTrue(dry.stdout.contains("2. credential_policy"), dry.stdout)
@@ -117,12 +139,8 @@ final class UserOrderTests: OrderTestCase {
         await assertEqual(try await count("orders"), 0, "a dry run stores nothing")
 
         // The policy update fails: the push is rolled back, the device as before.
-        try fault("fail=updateUser:1")
-        let failed = try harness.ucp(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong", "--wait"])
-        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr)
-        let failedOrder = try await order(try orderID(from: failed))
-        XCTAssertEqual(failedOrder.state, "rolled_back", failedOrder.error ?? "")
-        XCTAssertEqual(try state(), before, "the user the push added is gone")
+        try await assertRolledBack(["user", "push", "jdoe", "--service-area", Self.area, "--credential-policy", "CP_Strong"],
+                                   faults: "fail=updateUser:1", "the user the push added is gone")
 
         try fault("clear=1")
         _ = try sim.control("calls?clear=1")
@@ -222,15 +240,10 @@ final class UserOrderTests: OrderTestCase {
         await assertEqual(try await count("orders"), 1, "a dry run stores nothing")
 
         // The line update fails: the phone's before-image is written back, the device as before.
-        let before = try state()
         _ = try sim.control("calls?clear=1")
-        try fault("fail=updateLine:1")
-        let failed = try harness.ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])
-        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr)
-        let failedOrder = try await order(try orderID(from: failed))
+        let failedOrder = try await assertRolledBack(["user", "move", "jdoe", "--service-area", Self.moveArea], faults: "fail=updateLine:1",
+                                                     "undo restored the before-image")
         XCTAssertEqual(failedOrder.kind, "change")
-        XCTAssertEqual(failedOrder.state, "rolled_back", failedOrder.error ?? "")
-        XCTAssertEqual(try state(), before, "undo restored the before-image")
         let undoWrites = try writes()
         XCTAssertEqual(undoWrites.filter { $0.hasPrefix("updatePhone") }.count, 2, "the update and its undo: \(undoWrites)")
         await assertEqual(try await placement("jdoe"), Self.area, "not moved")
@@ -266,33 +279,149 @@ final class UserOrderTests: OrderTestCase {
         await assertEqual(try await placement("jdoe"), Self.moveArea)
     }
 
+    /// A move re-applies the new area's external mask and voicemail settings (issue 14 §3): the
+    /// phone's appearance of the user's line takes the area's mask (the lines read and written
+    /// whole), the line the area's voicemail profile and forwards to voicemail through its line
+    /// CSS; the plan shows those calls and the device's writes equal it. A failure part way writes
+    /// the before-images back (the mask gone again); a move on to an area without a mask leaves
+    /// the mask as it is, and says so.
+    func testAMoveReappliesTheNewAreasMaskAndVoicemailSettings() async throws {
+        try await prepare()
+        try addMoveArea()
+        try addMaskedArea()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: true), "--wait"])
+        XCTAssertTrue(added.stdout.contains("succeeded"), added.stdout)
+        let phoneBefore = try object("Phone", "name=SEP00AA00BB0001")
+        XCTAssertTrue(phoneBefore.contains("lines=1:4000/PT_Internal") && !phoneBefore.contains("PT_Internal["), "no mask from SA_Orders: \(phoneBefore)")
+
+        let dry = try ucp(["user", "move", "jdoe", "--service-area", "SA_Masked", "--dry-run"])
+        XCTAssertTrue(dry.stdout.contains("updatePhone name=SEP00AA00BB0001 callingSearchSpaceName=CSS_Local devicePoolName=DP_Site02 locationName=Phantom "
+                                          + "lines{line{index=1 dirn{pattern=4000 routePartitionName=PT_Internal} e164Mask=+14085551XXX}}"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("updateLine pattern=4000 routePartitionName=PT_Internal "
+                                          + "callForwardBusy{forwardToVoiceMail=true callingSearchSpaceName=CSS_National}"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("shareLineAppearanceCssName=CSS_National voiceMailProfileName=NoVoiceMail"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("external mask '+14085551XXX' on the phones' appearances"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("voicemail profile 'NoVoiceMail' and call forwards to voicemail"), dry.stdout)
+
+        // The line update fails: the phone's lines as they were are written back (no mask).
+        try await assertRolledBack(["user", "move", "jdoe", "--service-area", "SA_Masked"], faults: "fail=updateLine:1", "undo restored the before-image")
+
+        try fault("clear=1")
+        _ = try sim.control("calls?clear=1")
+        let moved = try ucp(["user", "move", "jdoe", "--service-area", "SA_Masked", "--wait"])
+        let id = try orderID(from: moved)
+        let done = try await order(id)
+        XCTAssertEqual(done.state, "succeeded", done.error ?? moved.stdout)
+        let planned = try await plannedWrites(id)
+        XCTAssertEqual(try writes(), planned, "the device's writes are the plan's")
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [], "every request and answer valid against AXLSoap.xsd 12.5")
+        XCTAssertTrue(try object("Phone", "name=SEP00AA00BB0001").contains("lines=1:4000/PT_Internal[+14085551XXX]"))
+        let line = try object("Line", "pattern=4000")
+        for setting in ["voiceMailProfileName=NoVoiceMail", "callForwardBusy=true\u{1}CSS_National", "callForwardNotRegistered=true\u{1}CSS_National",
+                        "shareLineAppearanceCssName=CSS_National"] {
+            XCTAssertTrue(line.contains(setting), "\(setting): \(line)")
+        }
+
+        // On to an area that sets no mask: the mask stays, and the plan says so.
+        let onward = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--dry-run"])
+        XCTAssertFalse(onward.stdout.contains("lines{"), onward.stdout)
+        XCTAssertTrue(onward.stdout.contains("external masks left as they are (the area sets none)"), onward.stdout)
+        let second = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])
+        await assertEqual(try await order(try orderID(from: second)).state, "succeeded")
+        XCTAssertTrue(try object("Phone", "name=SEP00AA00BB0001").contains("lines=1:4000/PT_Internal[+14085551XXX]"))
+        XCTAssertTrue(try object("Line", "pattern=4000").contains("voiceMailProfileName=Default"))
+    }
+
+    /// One user, one change at a time: an add order for a user with an open move or push order is
+    /// refused (plan and submit), and a move or push for a user with an open add order — one line
+    /// naming the field and the rule, no order stored, nothing sent to the device. (Maintenance
+    /// mode holds the first orders open.)
+    func testAnAddOrderAndAChangeOrderOfOneUserAreNotOpenAtOnce() async throws {
+        try await prepare()
+        try addMoveArea()
+        _ = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        try ucp(["maintenance", "on"])
+        let move = try orderID(from: try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea]))
+        let add = try orderID(try ucp(["order", "submit", "-f", try orderFile("held.yaml", user: "user000004", phone: "SEP00AA00BB0004", voicemail: false)]))
+        await assertEqual(try await order(move).state, "submitted", "held back by maintenance mode")
+        _ = try sim.control("calls?clear=1")
+        let orders = try await count("orders")
+
+        try assertRefused(try orderFile("second.yaml", phone: "SEP00AA00BB0002", voicemail: false),
+                          "user (second.yaml line 4): 'jdoe' has open change order \(move) (submitted): let it end, or resolve it first")
+        for arguments in [["user", "move", "user000004", "--service-area", Self.moveArea], ["user", "push", "user000004", "--service-area", Self.area]] {
+            let result = try harness.ucp(arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.stdout)\(result.stderr)")
+            XCTAssertEqual(result.stderr, "ucp: user 'user000004': has open add order \(add) (submitted): let it end, or resolve it first\n", "\(arguments)")
+        }
+        await assertEqual(try await count("orders"), orders, "nothing stored")
+        XCTAssertEqual(try writes(), [], "nothing written to the device")
+
+        // Once they ended, the same orders are taken.
+        try ucp(["maintenance", "off"])
+        for id in [move, add] { await assertEqual(try await ended(id).state, "succeeded") }
+        let second = try ucp(["order", "submit", "-f", try orderFile("second.yaml", phone: "SEP00AA00BB0002", voicemail: false), "--wait"])
+        XCTAssertTrue(second.stdout.contains("succeeded"), second.stdout)
+    }
+
     /// Drift between a move's step and its undo: someone changes the moved phone while the line step
     /// is held up; the line step then fails, the rollback leaves the phone as that person left it,
     /// restores the rest, and the change order needs attention.
     func testDriftBeforeTheUndoOfAMoveEndsNeedingAttention() async throws {
         try await prepare()
         try addMoveArea()
+        try await assertMoveDrift(to: Self.moveArea, phoneDone: "devicePoolName=DP_Site02", phoneChanged: "devicePoolName=DP_Site03") { writer in
+            writer.element("name", "SEP00AA00BB0001")
+            writer.element("devicePoolName", "DP_Site03")
+        }
+    }
+
+    /// Drift of the mask a move wrote: someone sets another mask on the phone's appearance while the
+    /// line step is held up; the undo leaves the phone's lines as that person left them, and the
+    /// change order needs attention.
+    func testDriftOfAMovedMaskEndsNeedingAttention() async throws {
+        try await prepare()
+        try addMaskedArea()
+        try await assertMoveDrift(to: "SA_Masked", phoneDone: "lines=1:4000/PT_Internal[+14085551XXX]",
+                                  phoneChanged: "lines=1:4000/PT_Internal[+19195550XXX]") { writer in
+            writer.element("name", "SEP00AA00BB0001")
+            writer.open("lines")
+            writer.open("line")
+            writer.element("index", "1")
+            writer.open("dirn")
+            writer.element("pattern", "4000")
+            writer.element("routePartitionName", "PT_Internal")
+            writer.close("dirn")
+            writer.element("e164Mask", "+19195550XXX")
+            writer.close("line")
+            writer.close("lines")
+        }
+    }
+
+    /// jdoe gets a phone, then moves to `area`; once the phone step is done (the phone shows
+    /// `phoneDone`) and the line step's read is held up, `change` updates the phone behind the
+    /// order's back; the line step then fails: the change order needs attention, the phone is left
+    /// showing `phoneChanged`, and the user is not moved.
+    func assertMoveDrift(to area: String, phoneDone: String, phoneChanged: String, change: @escaping (inout XMLWriter) -> Void,
+                         file: StaticString = #filePath, line: UInt = #line) async throws {
         _ = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
         _ = try sim.control("calls?clear=1")
         // The line step's read waits until the test has made its change (the test waits for that
         // read to arrive, then changes the phone; the pause only bounds how long the device waits).
         try fault("pause-seconds=20&stall=getLine:1&fail=updateLine:1")
-        let move = try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea])
+        let move = try ucp(["user", "move", "jdoe", "--service-area", area])
         await assertTrue(try await eventually(timeout: 60) { try self.calls().contains { $0.hasPrefix("getLine") } }, "the line step's read arrives")
-        XCTAssertTrue(try object("Phone", "name=SEP00AA00BB0001").contains("devicePoolName=DP_Site02"), "the phone step is done")
-        XCTAssertEqual(try sim.axl("updatePhone") { writer in
-            writer.element("name", "SEP00AA00BB0001")
-            writer.element("devicePoolName", "DP_Site03")
-        }, 200)
+        XCTAssertTrue(try object("Phone", "name=SEP00AA00BB0001").contains(phoneDone), "the phone step is done", file: file, line: line)
+        XCTAssertEqual(try sim.axl("updatePhone", change), 200, file: file, line: line)
         let id = try orderID(from: move)
         await assertTrue(try await eventually(timeout: 90) { try await self.order(id).isFinished }, "the order ends")
         let order = try await order(id)
-        XCTAssertEqual(order.state, "needs_attention", order.error ?? "")
-        XCTAssertTrue(order.error?.contains("drift") == true, order.error ?? "")
+        XCTAssertEqual(order.state, "needs_attention", order.error ?? "", file: file, line: line)
+        XCTAssertTrue(order.error?.contains("drift") == true, order.error ?? "", file: file, line: line)
         let phone = try object("Phone", "name=SEP00AA00BB0001")
-        XCTAssertTrue(phone.contains("devicePoolName=DP_Site03"), "the phone is left as someone else changed it: \(phone)")
+        XCTAssertTrue(phone.contains(phoneChanged), "the phone is left as someone else changed it: \(phone)", file: file, line: line)
         let states = try await steps(order.id).map { "\($0.name.rawValue) \($0.state)" }
-        XCTAssertEqual(states, ["move_phone conflict", "move_line failed", "reset pending"])
+        XCTAssertEqual(states, ["move_phone conflict", "move_line failed", "reset pending"], file: file, line: line)
         await assertEqual(try await placement("jdoe"), Self.area, "not moved")
     }
 
