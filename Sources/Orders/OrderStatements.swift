@@ -21,6 +21,9 @@ enum OrderSQL {
     /// claims its number under that number's own lock (`numberLock`, `numberTryLock`).
     static let planningLockShared = Statement("order_planning_lock_shared",
                                               "SELECT pg_advisory_xact_lock_shared(hashtext('ucp.order.plan'), hashtext($1))")
+    /// The lock of one user's orders ($1, without case), held until the transaction storing an order
+    /// of the user ends: two submissions for one user (each checking the other's absence) never both store.
+    static let userLock = Statement("order_user_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.order.user'), hashtext(lower($1)))")
     /// The lock of a submission key ($1), held until the submission ends.
     static let keyLock = Statement("order_key_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.order.key'), hashtext($1))")
     /// The lock of one number ($3) of a partition ($2) of a call processor ($1), held until the
@@ -171,13 +174,12 @@ enum OrderSQL {
     static let cancelOpen = Statement("order_cancel_open", """
         SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')
         """)
-    /// The user's newest open order (a move or push waits for it; a delete is refused), of the kinds
-    /// $2 (NULL: any; an add waits only for a change or push order). $1 user. Not the
+    /// The user's newest open order (a new order of the user is refused; OrderStore.openOrder). $1 user. Not the
     /// directory orders: UDS copies on the other call processors (thousands queued at once when UDS is
     /// enabled) must not hold a user's orders back for hours.
     static let userOpenOrder = Statement("order_user_open", """
         SELECT \(columns) FROM orders o
-         WHERE lower(o.user_id) = lower($1) AND o.kind <> 'directory' AND ($2::text[] IS NULL OR o.kind = ANY ($2::text[]))
+         WHERE lower(o.user_id) = lower($1) AND o.kind <> 'directory'
            AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
          ORDER BY o.id DESC LIMIT 1
         """)

@@ -153,7 +153,7 @@ public struct OrderStore: Sendable {
         }
         // (A submission checks it again under the planning lock, in its transaction.)
         if chooseNumber, let open = try await connection.withSession({ session in
-            try Self.openOrder(session, userID: user.userID, kinds: Self.changeKinds)
+            try Self.openOrder(session, userID: user.userID)
         }) {
             throw request.refusal("user", "'\(user.userID)' " + Self.openOrderProblem(open))
         }
@@ -329,8 +329,7 @@ public struct OrderStore: Sendable {
             if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
                 return Submitted(order: existing, jobID: existing.jobID, created: false)
             }
-            // A change or push order of the user stores under the exclusive planning lock: none can start meanwhile.
-            if let open = try Self.openOrder(session, userID: plan.inputs.user.userID, kinds: Self.changeKinds) {
+            if let open = try Self.openOrder(session, userID: plan.inputs.user.userID) {
                 throw request.refusal("user", "'\(plan.inputs.user.userID)' " + Self.openOrderProblem(open))
             }
             let (number, partition) = try Self.chooseNumber(session, request, area, claim: true)
@@ -353,14 +352,14 @@ public struct OrderStore: Sendable {
         }
     }
 
-    /// The orders an add order of the same user waits for: a move or a push changes the objects it
-    /// builds on (the user's account, placement and area). Every other order of the user waits for
-    /// any open one (`openOrder` without kinds).
-    static let changeKinds = ["change", "push"]
-
-    /// The user's newest open order, of `kinds` (nil: any but directory orders).
-    static func openOrder(_ session: Session, userID: String, kinds: [String]? = nil) throws -> Order? {
-        try session.query(OrderSQL.userOpenOrder, [userID, kinds.map { PostgresTextArray($0) }]).first.map(Order.init(row:))
+    /// The user's newest open order but a directory copy, read under the user's lock (`userLock`,
+    /// held until the caller's transaction ends), or nil. A new order of the user is refused while
+    /// one is open, whatever the kinds: two add orders of one user would both extend the user's
+    /// device list read before the other wrote it, and a move, push or delete changes what an add
+    /// builds on.
+    static func openOrder(_ session: Session, userID: String) throws -> Order? {
+        try session.query(OrderSQL.userLock, [userID])
+        return try session.query(OrderSQL.userOpenOrder, [userID]).first.map(Order.init(row:))
     }
 
     /// Why a new order of the user is refused while `open` is open: two orders of one user would

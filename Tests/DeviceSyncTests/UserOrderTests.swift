@@ -354,6 +354,10 @@ final class UserOrderTests: OrderTestCase {
             XCTAssertEqual(result.status, 64, "\(arguments): \(result.stdout)\(result.stderr)")
             XCTAssertEqual(result.stderr, "ucp: user 'user000004': has open add order \(add) (submitted): let it end, or resolve it first\n", "\(arguments)")
         }
+        // A second add order of a user whose add order is open: both would extend the user's device
+        // list from the same read, one losing the other's phone.
+        try assertRefused(try orderFile("another.yaml", user: "user000004", phone: "SEP00AA00BB0005", voicemail: false),
+                          "user (another.yaml line 4): 'user000004' has open add order \(add) (submitted): let it end, or resolve it first")
         await assertEqual(try await count("orders"), orders, "nothing stored")
         XCTAssertEqual(try writes(), [], "nothing written to the device")
 
