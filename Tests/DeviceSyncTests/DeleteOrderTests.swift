@@ -202,9 +202,10 @@ final class DeleteOrderTests: OrderTestCase {
             for mode in ["stall", "hold"] {
                 run += 1
                 let user = "crash\(run)", phone = String(format: "SEP00CC00DD%04d", run)
-                // Each run its own number: the killed worker's stalled call still acts on devsim after
-                // the run (as on a real device), and devsim gives an object re-added under the same key
-                // the same uuid, so a reused number would be removed under the next run's feet.
+                // Each run its own number, so that each run's objects are told apart in a failure: the
+                // killed worker's stalled call still acts on devsim after the run (as on a real
+                // device); being a removal by uuid, it cannot reach an object re-added under the same
+                // key, which gets a new uuid (ObjectTable.add).
                 let line = try await provisioned(user, phone: phone, line: String(4000 + run))
                 try fault("clear=1&pause-seconds=3&\(mode)=\(operation):1")
                 _ = try sim.control("calls?clear=1")
