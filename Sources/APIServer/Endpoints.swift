@@ -3,6 +3,7 @@ import HTTPAPI
 import Hummingbird
 import Inventory
 import JobCatalog
+import Orders
 import Postgres
 import Queue
 import Runtime
@@ -14,7 +15,7 @@ import ScheduleRules
 /// same field, before anything is written; every change is audited with the token's name as actor.
 enum Endpoints {
     static var all: [Endpoint] {
-        probes + StatusPage.endpoints + jobs + [syncs] + maintenance + [audit] + inventory + schedules + [tokens] + orders + admin
+        probes + StatusPage.endpoints + jobs + [syncs, writeBack] + maintenance + [audit] + inventory + schedules + [tokens] + orders + admin
     }
 
     // MARK: probes and status
@@ -108,6 +109,22 @@ enum Endpoints {
             }
             return (created ? .accepted : .ok, try Representation.encode(["created": created, "job": Representation.job(job)]))
         }
+    }
+
+    /// `ucp domain write-back` over HTTP: the seed's "Start Write Back to LDAP" of a whole domain, refused
+    /// and queued by the command's own function (`WriteBackSubmission.enqueue`). A write-back already
+    /// queued is not queued again (200, `created: false`).
+    static let writeBack = Endpoint("POST", "/api/v1/domains/{name}/write-back") { call in
+        let name = try call.path("name")
+        _ = try await call.body(fields: [])
+        let (job, created) = try await call.withConnection { connection -> (Job, Bool) in
+            let (id, created) = try await WriteBackSubmission.enqueue(domain: name, actor: call.actor, connection: connection)
+            guard let job = try await QueueStore(connection).jobGet(id: id) else {
+                throw InputError(field: "job \(id)", problem: "no such job")
+            }
+            return (job, created)
+        }
+        return try call.json(["created": created, "job": Representation.job(job)], status: created ? .accepted : .ok)
     }
 
     /// A submit with an optional `Idempotency-Key` (syncs, orders): a token's retry of the same request

@@ -36,10 +36,11 @@ struct Problem: Error {
 
     /// The stores' words for "this does not exist" (`no such job`, `no such schedule`, …).
     static let notFoundProblems = ["no such ", "no token is named", "no run yet"]
-    /// Their words for "not in this state" (`already finished`, `not running`, `is progressing`, …).
+    /// Their words for "not in this state" (`already finished`, `not running`, `is progressing`, a
+    /// write back to LDAP disabled by the domain's setting or while a synchronization runs, …).
     static let conflictProblems = ["already ", "not running", "is progressing", "cannot be removed while", "no run in progress",
                                    "acts on synchronizations only", "at this very moment",
-                                   "; only a "]
+                                   "; only a ", "is disabled while", "Start Write Back to LDAP is disabled", "is not performed during"]
 
     static func from(_ error: any Error, logger: Logger, route: Route) -> Problem {
         switch error {

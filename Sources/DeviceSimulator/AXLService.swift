@@ -369,8 +369,7 @@ struct AXLService {
         var memo: [String: [String: String]] = [:]
         var lists = given.lists
         let names = table.primaryList.flatMap { lists.removeValue(forKey: $0) } ?? []
-        let object = table.object(row: row, lines: given.lines ?? [], names: names, lists: lists, memo: &memo)
-        guard table.insert(object) else {
+        guard let object = table.add(table.object(row: row, lines: given.lines ?? [], names: names, lists: lists, memo: &memo)) else {
             return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
                                           operation: node.name), version: version, client: true, responder)
         }

@@ -11,6 +11,8 @@ final class CUPITable: Sendable {
     /// The field a POST names a row by (Alias, or DisplayName for a class of service): unique.
     let keyField: String
     private let rows = Mutex<[[String]]>([])
+    /// How many rows POSTs made (each one's ObjectId is drawn from it).
+    private let creations = Mutex(0)
 
     init(listElement: String, element: String, fields: [String], keyField: String) {
         self.listElement = listElement
@@ -29,13 +31,22 @@ final class CUPITable: Sendable {
         fields.firstIndex(of: field).map { row[$0] }
     }
 
-    /// Adds a row unless its key is taken.
-    func insert(_ row: [String]) -> Bool {
+    /// Adds a row under an ObjectId of its own, returned; nil when its key is taken. Unity Connection
+    /// gives every creation a new id, as Unified CM every add (`ObjectTable.add`): a user deleted and
+    /// made again under its alias is another user. The id is drawn from the key and the table's count
+    /// of creations, so the same calls give the same ids in every run.
+    func add(_ values: [String: String]) -> String? {
         let key = fields.firstIndex(of: keyField)!
-        return rows.withLock { rows in
-            guard !rows.contains(where: { $0[key].lowercased() == row[key].lowercased() }) else { return false }
+        var row = row(values)
+        return rows.withLock { rows -> String? in
+            guard !rows.contains(where: { $0[key].lowercased() == row[key].lowercased() }) else { return nil }
+            let count = creations.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            row[0] = CUPIData.objectId(element.lowercased(), row[key] + "\u{2}add " + String(count))
             rows.append(row)
-            return true
+            return row[0]
         }
     }
 

@@ -124,9 +124,7 @@ struct CUPIService {
             }
             values["CosObjectId"] = values["CosObjectId"] ?? template[3]
         }
-        let id = CUPIData.objectId(table.element.lowercased(), values[table.keyField]!)
-        values["ObjectId"] = id
-        guard table.insert(table.row(values)) else {
+        guard let id = table.add(values) else {
             return try error(400, "DUPLICATE_ENTRY", "\(table.keyField) \(values[table.keyField]!) already exists", request, responder)
         }
         let uri = "/vmrest/" + request.path.split(separator: "/")[1] + "/" + id

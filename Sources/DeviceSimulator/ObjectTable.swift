@@ -44,6 +44,8 @@ final class ObjectTable: Sendable {
         var objects: [SimulatedObject] = []
         var byKey: [String: Int] = [:]
         var byUUID: [String: Int] = [:]
+        /// How many objects AXL adds made in this table (each add's uuid is drawn from it).
+        var adds = 0
     }
 
     let axlName: String
@@ -91,15 +93,21 @@ final class ObjectTable: Sendable {
         keyFields.map { values[$0].lowercased() }.joined(separator: "\u{1}")
     }
 
-    /// Adds an object; nil when one with its key exists.
-    func insert(_ object: SimulatedObject) -> Bool {
+    /// Adds an object under a uuid of its own: Unified CM gives every add a new pkid, also to a name
+    /// removed and added again, so a stale uuid (a removal's late retry, an undo) never reaches the
+    /// new object. The uuid is drawn from the type, the key and the table's count of adds: the same
+    /// calls give the same uuids in every run. Nil when one with its key exists.
+    func add(_ object: SimulatedObject) -> SimulatedObject? {
         let key = key(of: object.values)
         return state.withLock { state in
-            guard state.byKey[key] == nil else { return false }
+            guard state.byKey[key] == nil else { return nil }
+            state.adds += 1
+            var added = object
+            added.uuid = SimulatedUUID.make(axlName, key + "\u{2}add " + String(state.adds))
             state.byKey[key] = state.objects.count
-            state.byUUID[object.uuid] = state.objects.count
-            state.objects.append(object)
-            return true
+            state.byUUID[added.uuid] = state.objects.count
+            state.objects.append(added)
+            return added
         }
     }
 
@@ -190,7 +198,9 @@ extension ObjectTable {
 }
 
 /// Deterministic AXL uuids: a hash of the type and key, so the same data gets the same uuids every run
-/// and a reference knows the uuid of what it names without a lookup.
+/// and a reference knows the uuid of what it names without a lookup. An object an AXL add made has
+/// the add's count in its hash (`ObjectTable.add`); a reference to it still carries its name's hash
+/// (no client reads a reference's uuid).
 enum SimulatedUUID {
     static func make(_ type: String, _ key: String) -> String {
         var first: UInt64 = 0xcbf2_9ce4_8422_2325, second: UInt64 = 0x8422_2325_cbf2_9ce4

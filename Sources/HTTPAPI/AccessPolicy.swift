@@ -44,6 +44,7 @@ public enum AccessPolicy {
         Route("POST", "/api/v1/domains", .admin),
         Route("PATCH", "/api/v1/domains/{name}", .admin),
         Route("DELETE", "/api/v1/domains/{name}", .admin),
+        Route("POST", "/api/v1/domains/{name}/write-back", .`operator`),
         Route("GET", "/api/v1/domains/{name}/service-areas", .viewer),
         Route("GET", "/api/v1/domains/{name}/service-areas/{area}", .viewer),
         Route("GET", "/api/v1/users", .viewer),

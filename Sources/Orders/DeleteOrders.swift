@@ -20,7 +20,8 @@ import Runtime
 ///   the devices (and as device objects in the inventory); the user record (and its services' links)
 ///   goes.
 /// - "Delete user and all services from Provisioning and CUCM" (`delete_user_and_services`): the
-///   phones taken off the user and its primary extension cleared (disassociate), then its mailbox, its
+///   phones taken off the user, its primary extension cleared and its Extension Mobility profiles
+///   taken out of its phoneProfiles (disassociate), then its mailbox, its mobility objects, its
 ///   phones, its lines and the end user removed, in that order; then the user record.
 ///
 /// Every removal reads the object first and removes it by the uuid read, only while it is still the
@@ -137,13 +138,18 @@ public enum DeleteOrders {
         }
         let phones = cpTargets.filter { $0.serviceType == "phone" }
         let lines = cpTargets.filter { $0.serviceType == "line" }
+        let profiles = cpTargets.filter { $0.serviceType == "em_access" }
         var steps: [PlannedStep] = []
-        if !phones.isEmpty || !lines.isEmpty {
-            steps.append(PlannedStep(name: .disassociate, device: cp, calls: [PlannedCall("updateUser", [
+        if !phones.isEmpty || !lines.isEmpty || !profiles.isEmpty {
+            var values = [
                 CallField("userid", userID),
                 CallField("removeDevices", .fields(phones.map { CallField("device", $0.key) })),
                 CallField("removePrimaryExtension", .fields(lines.map { CallField("dirn", .fields(lineKey($0))) })),
-            ])]))
+            ]
+            // The user's list names the profile until it is taken out: removed first, the user would
+            // name a profile that is gone (for good, when the order stops before removeUser).
+            if !profiles.isEmpty { values.append(CallField("removePhoneProfiles", .fields(profiles.map { CallField("profileName", $0.key) }))) }
+            steps.append(PlannedStep(name: .disassociate, device: cp, calls: [PlannedCall("updateUser", values)]))
         }
         for box in voicemail {
             let alias = box.detail["mailbox"] ?? box.key
@@ -221,17 +227,21 @@ extension OrderSaga {
         }
     }
 
-    /// The user's phones taken off its devices and its primary extension cleared when it is one of
-    /// the lines the order removes: read, reduced, written whole (the before-image kept for undo).
+    /// The user's phones taken off its devices, its primary extension cleared when it is one of the
+    /// lines the order removes, and its Extension Mobility profiles taken out of its phoneProfiles:
+    /// read, reduced, written whole (the before-image kept for undo). The profiles' list is read and
+    /// written only by a step that takes a profile out.
     mutating func forwardDisassociate(_ step: inout OrderStep) async throws {
         let call = step.calls[0]
         let userid = call.values.text("userid") ?? ""
         let phones = Set((call.values["removeDevices"]?.children ?? []).compactMap { $0.value.text?.lowercased() })
         let lines = (call.values["removePrimaryExtension"]?.children ?? []).map { $0.value }
-        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+        let profiles = call.values["removePhoneProfiles"].map { Set($0.children.compactMap { $0.value.text?.lowercased() }) }
+        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user",
+                                       tags: Self.disassociationTags(withProfiles: profiles != nil)) else {
             return  // no end user: nothing is associated
         }
-        let current = Self.associationImage(user)
+        let current = Self.disassociationImage(user, withProfiles: profiles != nil)
         let devices = (current["associatedDevices"]?.children ?? []).compactMap { $0.value.text }
         let remaining = devices.filter { !phones.contains($0.lowercased()) }
         var primary = current["primaryExtension"] ?? .fields([])
@@ -239,12 +249,51 @@ extension OrderSaga {
                 && ($0.children.text("routePartitionName") ?? "") == (primary.children.text("routePartitionName") ?? "") }) {
             primary = .fields([CallField("pattern", ""), CallField("routePartitionName", "")])
         }
-        let after = [CallField("associatedDevices", .fields(remaining.map { CallField("device", $0) })), CallField("primaryExtension", primary)]
-        if step.beforeImage == nil || !Self.sameAssociation(current, after) { step.beforeImage = current }
+        var after = [CallField("associatedDevices", .fields(remaining.map { CallField("device", $0) })), CallField("primaryExtension", primary)]
+        if let profiles {
+            let listed = (current["phoneProfiles"]?.children ?? []).compactMap { $0.value.text }
+            after.append(CallField("phoneProfiles", .fields(listed.filter { !profiles.contains($0.lowercased()) }.map { CallField("profileName", $0) })))
+        }
+        if step.beforeImage == nil || !Self.sameDisassociation(current, after) { step.beforeImage = current }
         step.afterImage = after
-        if Self.sameAssociation(current, after) { return }
+        if Self.sameDisassociation(current, after) { return }
         try await fence(&step)
         try await write(PlannedCall("updateUser", [CallField("userid", userid)] + after))
+    }
+
+    /// What the disassociation reads of the user: its devices and primary extension, and its
+    /// phoneProfiles when the step takes a profile out.
+    static func disassociationTags(withProfiles: Bool) -> [String] {
+        ["associatedDevices", "primaryExtension"] + (withProfiles ? ["phoneProfiles"] : [])
+    }
+
+    static func disassociationImage(_ user: DeviceValue, withProfiles: Bool) -> [CallField] {
+        guard withProfiles else { return associationImage(user) }
+        let profiles = user.child("phoneProfiles")?.children("profileName").compactMap(\.text) ?? []
+        return associationImage(user) + [CallField("phoneProfiles", .fields(profiles.map { CallField("profileName", $0) }))]
+    }
+
+    /// Two disassociation images alike: the association alike, and the same profiles (in any order,
+    /// without case) when they hold a list of profiles.
+    static func sameDisassociation(_ a: [CallField], _ b: [CallField]) -> Bool {
+        func profiles(_ image: [CallField]) -> Set<String>? {
+            image["phoneProfiles"].map { Set($0.children.compactMap { $0.value.text?.lowercased() }) }
+        }
+        return sameAssociation(a, b) && profiles(a) == profiles(b)
+    }
+
+    /// An image without the names of the phones and profiles this order removed (no reference to
+    /// something gone is written back).
+    func withoutRemoved(_ image: [CallField]) -> [CallField] {
+        func removed(_ name: StepName) -> Set<String> {
+            Set(steps.filter { $0.name == name && ["done", "conflict", "skipped"].contains($0.state) }
+                .compactMap { $0.calls.first?.values.text("name")?.lowercased() })
+        }
+        let gone = ["associatedDevices": removed(.removePhone), "phoneProfiles": removed(.removeDeviceProfile)]
+        return image.map { field in
+            guard let names = gone[field.name] else { return field }
+            return CallField(field.name, .fields(field.value.children.filter { !names.contains($0.value.text?.lowercased() ?? "") }))
+        }
     }
 
     /// What a removal reads: the get, the item, the key and the fields kept as its before-image.
@@ -345,17 +394,21 @@ extension OrderSaga {
     }
 
     /// The undo of a delete order's step: the association's before-image written back while the user
-    /// still shows what the step wrote (a conflict, left untouched, when it shows something else); a
-    /// removal is not re-added — it stays a conflict for a person, its before-image on the step.
+    /// still shows what the step wrote (a conflict, left untouched, when it shows something else),
+    /// without the phones and profiles the order removed; a removal is not re-added — it stays a
+    /// conflict for a person, its before-image on the step.
     mutating func undoDelete(_ step: OrderStep) async throws -> UndoOutcome {
         guard step.name == .disassociate else { return step.beforeImage == nil ? .skipped : .conflict }
-        guard let after = step.afterImage, let before = step.beforeImage else { return .undone }
+        guard let after = step.afterImage, let stored = step.beforeImage else { return .undone }
         let userid = step.calls[0].values.text("userid") ?? ""
-        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+        let withProfiles = after["phoneProfiles"] != nil
+        guard let user = try await get("getUser", keys: [("userid", userid)], item: "user",
+                                       tags: Self.disassociationTags(withProfiles: withProfiles)) else {
             return .conflict
         }
-        guard Self.sameAssociation(Self.associationImage(user), after) else { return .conflict }
-        if Self.sameAssociation(before, after) { return .undone }
+        guard Self.sameDisassociation(Self.disassociationImage(user, withProfiles: withProfiles), after) else { return .conflict }
+        let before = withoutRemoved(stored)
+        if Self.sameDisassociation(before, after) { return .undone }
         try await fenceUndo(step)
         try await write(PlannedCall("updateUser", [CallField("userid", userid)] + before))
         return .undone

@@ -187,6 +187,82 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(actions.contains("maintenance.manual_on"), "the switch is audited as the token: \(actions)")
     }
 
+    /// `POST /api/v1/domains/{name}/write-back` is `ucp domain write-back`: the same refusals (the
+    /// command's own line as `detail`: 404 for no such domain, 409 while the attribute is "Do not write
+    /// to LDAP" or a synchronization of the domain is queued, 400 without a directory source; nothing
+    /// written), the same job (202, queued as the token; 200 when one is queued already), which then
+    /// refuses the domain's LDAP synchronization; a viewer may not start it.
+    func testDomainWriteBackIsQueuedAndRefusedAsTheCommandDoes() async throws {
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
+        let passwordFile = NSTemporaryDirectory() + "ucp-ldap-\(UUID().uuidString)"
+        defer { unlink(keyFile); unlink(passwordFile) }
+        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
+        func ucp(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            let result = try fixture.processes.run(arguments)
+            return (result.status, result.stdout, result.stderr)
+        }
+        XCTAssertEqual(try ucp(["secret-key", "generate", "--file", keyFile]).status, 0)
+        try "secret".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        for arguments in [["domain", "add", "--name", "Sales"],
+                          ["device", "add", "--name", "corp-ad", "--kind", "ldap", "--server-type", "ad", "--address", "127.0.0.1",
+                           "--port", "389", "--user", "cn=sync,dc=example,dc=com", "--password-file", passwordFile]] {
+            let made = try ucp(arguments)
+            XCTAssertEqual(made.status, 0, "\(arguments): \(made.stderr)")
+        }
+        let hr = try fixture.token("hr-onboarding", role: "operator")
+        let viewer = try fixture.token("reader", role: "viewer")
+        try await fixture.start()
+
+        /// The route refuses as the command does: its line, its field, the status given, nothing written.
+        func refused(_ domain: String, status: Int, field: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+            let before = try await fixture.writes()
+            let cli = try ucp(["domain", "write-back", domain])
+            XCTAssertEqual(cli.status, 64, cli.stderr, file: file, line: line)
+            let answer = try fixture.send(.post, "/api/v1/domains/\(domain)/write-back", token: hr)
+            XCTAssertEqual(answer.status, status, answer.body, file: file, line: line)
+            XCTAssertEqual(answer.detail, String(cli.stderr.trimmingCharacters(in: .newlines).dropFirst(5)), file: file, line: line)
+            XCTAssertEqual(answer.json["field"] as? String, field, file: file, line: line)
+            let after = try await fixture.writes()
+            XCTAssertEqual(after, before, "a refusal writes nothing", file: file, line: line)
+            return answer.detail
+        }
+        _ = try await refused("Ghost", status: 404, field: "domain 'Ghost'")
+        let none = try await refused("Sales", status: 409, field: "domain 'Sales'")
+        XCTAssertTrue(none.contains("Start Write Back to LDAP is disabled"), none)
+        XCTAssertEqual(try ucp(["domain", "edit", "Sales", "--write-back-attribute", "ipPhone"]).status, 0)
+        let noDirectory = try await refused("Sales", status: 400, field: "domain 'Sales'")
+        XCTAssertTrue(noDirectory.contains("has no directory source to write back to"), noDirectory)
+        let edited = try ucp(["domain", "edit", "Sales", "--directory", "corp-ad", "--search-base", "ou=People,dc=example,dc=com"])
+        XCTAssertEqual(edited.status, 0, edited.stderr)
+
+        let forbidden = try fixture.send(.post, "/api/v1/domains/Sales/write-back", token: viewer)
+        XCTAssertEqual(forbidden.status, 403, forbidden.body)
+        let queued = try fixture.send(.post, "/api/v1/domains/Sales/write-back", token: hr)
+        XCTAssertEqual(queued.status, 202, queued.body)
+        XCTAssertEqual(queued.json["created"] as? Bool, true)
+        let job = try XCTUnwrap(queued.json["job"] as? [String: Any])
+        let id = try XCTUnwrap(job["id"] as? Int)
+        XCTAssertEqual(job["type"] as? String, "writeback.domain")
+        XCTAssertEqual(job["target"] as? String, "Sales")
+        XCTAssertEqual(job["submitted_by"] as? String, "hr-onboarding")
+        let again = try fixture.send(.post, "/api/v1/domains/Sales/write-back", token: hr)
+        XCTAssertEqual(again.status, 200, again.body)
+        XCTAssertEqual(again.json["created"] as? Bool, false)
+        XCTAssertEqual((again.json["job"] as? [String: Any])?["id"] as? Int, id)
+        XCTAssertTrue(try ucp(["domain", "write-back", "Sales"]).stdout.contains("job \(id): a write back to LDAP of 'Sales' is already queued"))
+        await assertEqual(try await fixture.writes()["jobs"], 1)
+
+        // Queued, it refuses the domain's LDAP synchronization; a queued LDAP synchronization refuses it.
+        let sync = try fixture.send(.post, "/api/v1/syncs", token: hr, body: #"{"kind": "ldap", "domain": "Sales"}"#)
+        XCTAssertEqual(sync.status, 409, sync.body)
+        XCTAssertTrue(sync.detail.contains("synchronization is disabled while its write back to LDAP (job \(id), queued) is queued or running"), sync.detail)
+        XCTAssertEqual(try fixture.send(.post, "/api/v1/jobs/\(id)/cancel", token: hr).status, 200)
+        let ldap = try fixture.send(.post, "/api/v1/syncs", token: hr, body: #"{"kind": "ldap", "domain": "Sales"}"#)
+        XCTAssertEqual(ldap.status, 202, ldap.body)
+        let busy = try await refused("Sales", status: 409, field: "domain 'Sales'")
+        XCTAssertTrue(busy.contains("write back to LDAP is disabled while its LDAP synchronization"), busy)
+    }
+
     /// An admin's token makes, lists and revokes tokens, adds and edits devices and domains (with their
     /// rules) and sets settings through the API; the commands see the result, and the audit trail
     /// names the admin's token.

@@ -98,6 +98,34 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertTrue(linesOnly.text.contains("<lines>") && !linesOnly.text.contains("<services>") && !linesOnly.text.contains("<name>"), linesOnly.text)
     }
 
+    /// Every add gets a uuid of its own, as Unified CM gives every add a new pkid: an object removed and
+    /// added again under the same name is another object, and the old uuid names nothing — a late
+    /// removal by it fails (5007) instead of removing the new object. A generated object re-added too.
+    func testAnObjectAddedAgainGetsANewUUID() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5)
+        func uuid(_ answer: Answer) throws -> String {
+            try XCTUnwrap(answer.text.firstMatch(of: /<return>(\{[0-9A-F-]+\})<\/return>/)?.1, answer.text).description
+        }
+        let add = Request.axl("addUser") { $0.raw("<user><lastName>Again</lastName><userid>again</userid></user>") }
+        let first = try uuid(try Exchange.one(simulator, add))
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", "again") }).status, 200)
+        let second = try uuid(try Exchange.one(simulator, add))
+        XCTAssertNotEqual(second, first, "a re-added user is another object")
+        let stale = try Exchange.run(simulator, [
+            .get("getUser", [("uuid", first)]),
+            .axl("removeUser") { $0.element("uuid", first) },
+            .get("getUser", [("userid", "again")]),
+        ])
+        XCTAssertEqual(stale[0].fault?.code, 5007)
+        XCTAssertEqual(stale[1].fault?.code, 5007, "a removal by the old uuid leaves the new object alone")
+        XCTAssertTrue(stale[2].text.contains("uuid=\"\(second)\""), stale[2].text)
+
+        let generated = try XCTUnwrap(try ItemCollector.items(try Exchange.one(simulator, .get("getUser", [("userid", "user000001")])), "user").first?.uuid)
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", "user000001") }).status, 200)
+        let readded = try uuid(try Exchange.one(simulator, .axl("addUser") { $0.raw("<user><lastName>Back</lastName><userid>user000001</userid></user>") }))
+        XCTAssertNotEqual(readded, generated)
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [
@@ -139,6 +167,12 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertEqual(after.map(\.status), [200, 204, 200, 204, 404])
         XCTAssertTrue(after[2].text.contains("<DisplayName>Jane Doe</DisplayName>"), after[2].text)
         XCTAssertTrue(after[4].text.contains("ErrorDetails") || after[4].text.contains("errors"))
+        // Made again under the same alias: another user, with an ObjectId of its own.
+        let again = try Exchange.one(simulator, .cupi("/vmrest/users?templateAlias=voicemailusertemplate", method: "POST",
+                                                      body: "{\"Alias\":\"jdoe\",\"DtmfAccessId\":\"4001\"}"))
+        XCTAssertEqual(again.status, 201)
+        XCTAssertTrue(again.text.hasPrefix("/vmrest/users/") && again.text != created, "\(again.text) after \(created)")
+        XCTAssertEqual(try Exchange.one(simulator, .cupi(created, method: "DELETE")).status, 404, "the old ObjectId names nothing")
     }
 
     func testCredentialsSessionCookieAndVersions() throws {

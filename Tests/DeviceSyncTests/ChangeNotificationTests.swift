@@ -163,6 +163,49 @@ final class ChangeNotificationTests: XCTestCase {
         XCTAssertEqual(state?.nextStartChangeID, (baseline?.nextStartChangeID ?? 0) + 11, "the position moved past the 11 changes")
     }
 
+    /// An object removed and added again under the same key is another object with a new uuid (as
+    /// Unified CM gives every add a new pkid): within one poll and across two, the inventory keeps it
+    /// present under its new uuid (the removal, by the old uuid, does not reach it), as a full
+    /// synchronization reads it.
+    func testAnObjectRemovedAndAddedAgainIsPresentUnderItsNewUUID() async throws {
+        let sim = try await synchronizedDevice(users: 10)
+        func user(_ key: String) async throws -> DeviceObject? {
+            try await harness.objects.deviceObjectList(device: "cucm", type: "User", includeRemoved: true, limit: 100_000).first { $0.key == key }
+        }
+        let original = try await user("user000003")
+        let samePoll = try XCTUnwrap(original?.uuid)
+        try await makeAndPoll([
+            ("removeUser", { $0.element("userid", "user000003") }),
+            ("addUser", { $0.raw("<user><firstName>Back</firstName><lastName>Again</lastName><userid>user000003</userid><department>Returned</department></user>") }),
+        ], on: sim)
+        let found = try await user("user000003")
+        let readded = try XCTUnwrap(found)
+        XCTAssertNil(readded.removedAt, "removed and added again in one poll: present")
+        XCTAssertNotEqual(readded.uuid, samePoll, "under the uuid of the new object")
+        await assertEqual(try await attributes("User", "user000003")?["department"] as? String, "Returned")
+
+        let present = try await user("user000004")
+        let twoPolls = try XCTUnwrap(present?.uuid)
+        try await makeAndPoll([("removeUser", { $0.element("userid", "user000004") })], on: sim)
+        let removed = try await user("user000004")
+        XCTAssertNotNil(removed?.removedAt, "removed in the first poll")
+        try await makeAndPoll([
+            ("addUser", { $0.raw("<user><firstName>Back</firstName><lastName>Later</lastName><userid>user000004</userid></user>") }),
+        ], on: sim)
+        let back = try await user("user000004")
+        let later = try XCTUnwrap(back)
+        XCTAssertNil(later.removedAt, "added again in the next poll: present")
+        XCTAssertNotEqual(later.uuid, twoPolls)
+
+        let afterPoll = try await inventory(.user)
+        let uuids = try await harness.objects.deviceObjectList(device: "cucm", type: "User", limit: 100_000).map { "\($0.key) \($0.uuid ?? "")" }
+        let (_, resync) = try await harness.sync(.user, "cucm")
+        XCTAssertEqual(resync.state, .succeeded)
+        assertSame(afterPoll, try await inventory(.user))
+        await assertEqual(try await harness.objects.deviceObjectList(device: "cucm", type: "User", limit: 100_000).map { "\($0.key) \($0.uuid ?? "")" },
+                          uuids, "the uuids a full synchronization reads")
+    }
+
     // MARK: user records (item 3)
 
     func sql(_ text: String) async throws -> Rows {

@@ -202,9 +202,10 @@ final class DeleteOrderTests: OrderTestCase {
             for mode in ["stall", "hold"] {
                 run += 1
                 let user = "crash\(run)", phone = String(format: "SEP00CC00DD%04d", run)
-                // Each run its own number: the killed worker's stalled call still acts on devsim after
-                // the run (as on a real device), and devsim gives an object re-added under the same key
-                // the same uuid, so a reused number would be removed under the next run's feet.
+                // Each run its own number, so that each run's objects are told apart in a failure: the
+                // killed worker's stalled call still acts on devsim after the run (as on a real
+                // device); being a removal by uuid, it cannot reach an object re-added under the same
+                // key, which gets a new uuid (ObjectTable.add).
                 let line = try await provisioned(user, phone: phone, line: String(4000 + run))
                 try fault("clear=1&pause-seconds=3&\(mode)=\(operation):1")
                 _ = try sim.control("calls?clear=1")
@@ -291,5 +292,106 @@ final class DeleteOrderTests: OrderTestCase {
         await assertEqual(try await steps(deleted.id).map(\.name),
                           [.disassociate, .removeRemoteDestination, .removeRemoteDestinationProfile, .removePhone, .removeLine, .removeUser])
         XCTAssertEqual(try state(), before)
+    }
+
+    /// Extension Mobility: the user's device profile is taken out of its phoneProfiles (read, reduced,
+    /// written whole, the list as read kept) before the profile is removed, so that an order stopped
+    /// after the removal leaves no user naming a profile that is gone; retried, it ends with nothing of
+    /// the user left on the devices — no profile, no phone, no reference to the user or its profile —
+    /// only the login service, shared infrastructure, stays. A rollback writes back no removed profile.
+    func testAnExtensionMobilityProfileIsTakenOffTheUserBeforeItIsRemoved() async throws {
+        try await prepare()
+        let before = try state()
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('em1', 'Cisco', 'manual', 'Em', 'Test')")
+        let added = try orderID(try ucp(["order", "submit", "-f", try orderFile("em1.yaml", user: "em1", phone: "SEP00EE00FF0004", voicemail: false,
+                                                                                extra: "extension_mobility: yes\n"), "--wait"]))
+        await assertEqual(try await order(added).state, "succeeded")
+        XCTAssertTrue(try state().contains { $0.hasPrefix("User ") && $0.contains("userid=em1 ") && $0.contains("phoneProfiles=UDP_em1") })
+
+        // The phone's removal fails: the order stops after the profile's removal.
+        try fault("fail=removePhone:1")
+        try await queueDelete("em1")
+        let failed = try await endedDeleteOrder(of: "em1")
+        XCTAssertEqual(failed.state, "failed")
+        let steps = try await steps(failed.id)
+        XCTAssertEqual(steps.map(\.name), [.disassociate, .removeDeviceProfile, .removePhone, .removeLine, .removeUser])
+        XCTAssertEqual(steps.map(\.state), ["done", "done", "failed", "pending", "pending"])
+        let kept = steps[0].beforeImage?.first { $0.name == "phoneProfiles" }
+        XCTAssertEqual(kept?.value.children.compactMap { $0.value.text }, ["UDP_em1"], "the list as read is the before-image")
+        let stopped = try state()
+        XCTAssertFalse(stopped.contains { $0.hasPrefix("DeviceProfile ") && $0.contains("name=UDP_em1 ") }, "the profile is removed")
+        let user = try XCTUnwrap(stopped.first { $0.hasPrefix("User ") && $0.contains("userid=em1 ") })
+        XCTAssertFalse(user.contains("phoneProfiles="), "the user names no profile that is gone: \(user)")
+        assertNoDanglingReferences(stopped)
+
+        // Retried, it goes on from the phone: nothing of em1 is left.
+        let retried = try harness.ucp(["order", "retry", String(failed.id), "--wait"])
+        XCTAssertEqual(retried.status, 0, retried.stdout + retried.stderr)
+        await assertEqual(try await order(failed.id).state, "succeeded")
+        let after = try state()
+        assertNoDanglingReferences(after)
+        XCTAssertFalse(after.contains { $0.contains("em1") }, after.joined(separator: "\n"))
+        XCTAssertEqual(after.filter { !$0.hasPrefix("IpPhoneServices ") }, before.filter { !$0.hasPrefix("IpPhoneServices ") },
+                       "the devices as before the add order, but for the login service (infrastructure, never undone)")
+
+        // A rollback after the profile's removal writes the user's list back without it.
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('em2', 'Cisco', 'manual', 'Em', 'Two')")
+        let second = try orderID(try ucp(["order", "submit", "-f", try orderFile("em2.yaml", user: "em2", phone: "SEP00EE00FF0005", voicemail: false,
+                                                                                 extra: "extension_mobility: yes\n"), "--wait"]))
+        await assertEqual(try await order(second).state, "succeeded")
+        XCTAssertEqual(try sim.axl("updateUser") { writer in
+            writer.element("userid", "em2")
+            writer.open("phoneProfiles")
+            writer.element("profileName", "UDP_em2")
+            writer.element("profileName", "UDP_user000000")
+            writer.close("phoneProfiles")
+        }, 200)
+        try fault("fail=removePhone:1")
+        try await queueDelete("em2")
+        let stoppedAgain = try await endedDeleteOrder(of: "em2")
+        XCTAssertEqual(stoppedAgain.state, "failed")
+        let rollback = try harness.ucp(["order", "rollback", String(stoppedAgain.id), "--wait"])
+        XCTAssertEqual(rollback.status, 1, rollback.stdout)
+        await assertEqual(try await order(stoppedAgain.id).state, "needs_attention")
+        let states = Dictionary(uniqueKeysWithValues: try await self.steps(stoppedAgain.id).map { ($0.name, $0.state) })
+        XCTAssertEqual(states[.disassociate], "undone")
+        XCTAssertEqual(states[.removeDeviceProfile], "conflict")
+        let rolled = try state()
+        let em2 = try XCTUnwrap(rolled.first { $0.hasPrefix("User ") && $0.contains("userid=em2 ") })
+        XCTAssertTrue(em2.contains("phoneProfiles=UDP_user000000") && !em2.contains("UDP_em2"), "the list written back without the removed profile: \(em2)")
+        XCTAssertTrue(em2.contains("names=SEP00EE00FF0005"), "the phone, not removed, associated again: \(em2)")
+        assertNoDanglingReferences(rolled)
+    }
+
+    /// No object of the simulator names a user, device or device profile that is not there (a user's
+    /// devices — phones and remote destination profiles — and profiles, an owner, a profile's login
+    /// user, a destination profile's user).
+    func assertNoDanglingReferences(_ state: [String], file: StaticString = #filePath, line: UInt = #line) {
+        func names(_ type: String, _ field: String) -> Set<String> {
+            Set(state.filter { $0.hasPrefix(type + " ") }.compactMap { entry in
+                entry.split(separator: " ").first { $0.hasPrefix(field + "=") }.map { String($0.dropFirst(field.count + 1)).lowercased() }
+            })
+        }
+        let users = names("User", "userid"), profiles = names("DeviceProfile", "name")
+        let devices = names("Phone", "name").union(names("RemoteDestinationProfile", "name"))
+        for entry in state {
+            for part in entry.split(separator: " ") {
+                let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, !pair[1].isEmpty, pair[1] != "''" else { continue }
+                let named = pair[1].split(separator: ",").map { $0.lowercased() }
+                switch (entry.split(separator: " ")[0], pair[0]) {
+                case ("User", "phoneProfiles"):
+                    for name in named where !profiles.contains(name) { XCTFail("\(entry): names profile \(name), which is gone", file: file, line: line) }
+                case ("User", "names"):
+                    for name in named where !devices.contains(name) {
+                        XCTFail("\(entry): names device \(name), which is gone", file: file, line: line)
+                    }
+                case (_, "ownerUserName"), (_, "loginUserId"), (_, "ownerUserId"), ("RemoteDestinationProfile", "userId"):
+                    for name in named where !users.contains(name) { XCTFail("\(entry): names user \(name), who is gone", file: file, line: line) }
+                default:
+                    continue
+                }
+            }
+        }
     }
 }
