@@ -70,8 +70,11 @@ final class RoleMatrixTests: XCTestCase {
                 """), [id, state == "succeeded" ? "done" : "failed"])
             return id
         }
-        func orderFile() -> String {
-            #"{"domain": "Sales", "service_area": "London", "user": "jdoe", "phone": {"name": "SEP\#(UUID().uuidString.prefix(12).replacingOccurrences(of: "-", with: "0"))", "model": "Cisco 8845"}}"#
+        /// An add order of a user of its own: a user with an open order (jdoe's above) gets no other.
+        func orderFile() async throws -> String {
+            let user = "matrix-" + UUID().uuidString.prefix(8).lowercased()
+            try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ($1, 'Sales', 'Matrix')"), [user])
+            return #"{"domain": "Sales", "service_area": "London", "user": "\#(user)", "phone": {"name": "SEP\#(UUID().uuidString.prefix(12).replacingOccurrences(of: "-", with: "0"))", "model": "Cisco 8845"}}"#
         }
         let order: Int64 = try await fixture.owner.query(Statement("", """
             INSERT INTO orders (kind, domain, service_area, user_id, call_processor, submitted_by)
@@ -116,7 +119,7 @@ final class RoleMatrixTests: XCTestCase {
                 _ = try fixture.token(name, role: "viewer")
                 return ("/api/v1/tokens/\(name)", nil)
             case ("PUT", "/api/v1/settings/{key}"): return ("/api/v1/settings/analog_phone_support", #"{"value": "on"}"#)
-            case ("POST", "/api/v1/orders"), ("POST", "/api/v1/orders/plan"): return (route.path, orderFile())
+            case ("POST", "/api/v1/orders"), ("POST", "/api/v1/orders/plan"): return (route.path, try await orderFile())
             case ("POST", "/api/v1/orders/{id}/retry"): return ("/api/v1/orders/\(try await storedOrder("failed"))/retry", nil)
             case ("POST", "/api/v1/orders/{id}/rollback"): return ("/api/v1/orders/\(try await storedOrder("failed"))/rollback", nil)
             case ("POST", "/api/v1/orders/{id}/cancel"): return ("/api/v1/orders/\(try await storedOrder("succeeded"))/cancel", nil)

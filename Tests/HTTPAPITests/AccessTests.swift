@@ -25,7 +25,7 @@ final class AccessTests: XCTestCase {
         XCTAssertEqual(changes[.viewer], nil, "a viewer changes nothing")
         XCTAssertEqual(changes[.`operator`], [
             "POST /api/v1/jobs/{id}/cancel", "POST /api/v1/jobs/{id}/stop-stuck", "POST /api/v1/syncs",
-            "PUT /api/v1/maintenance", "POST /api/v1/schedules/{name}/run-now",
+            "PUT /api/v1/maintenance", "POST /api/v1/domains/{name}/write-back", "POST /api/v1/schedules/{name}/run-now",
             "POST /api/v1/orders", "POST /api/v1/orders/plan", "POST /api/v1/orders/{id}/retry",
             "POST /api/v1/orders/{id}/rollback", "POST /api/v1/orders/{id}/cancel",
         ])
