@@ -3,7 +3,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks (see bench/).", subcommands: [BenchQueueCommand.self, BenchAXLSyncCommand.self, BenchHTTPCommand.self, BenchChangeNotificationCommand.self, BenchOrdersCommand.self])
+        commandName: "bench", abstract: "Benchmarks (see bench/).", subcommands: [BenchQueueCommand.self, BenchAXLSyncCommand.self, BenchHTTPCommand.self, BenchChangeNotificationCommand.self, BenchOrdersCommand.self, BenchCommitFloorCommand.self])
 }
 
 /// `ucp bench queue`: the job queue measured the way bench-peers measured the peer queues, in a

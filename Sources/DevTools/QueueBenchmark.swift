@@ -316,38 +316,12 @@ struct QueueBenchmark: Sendable {
         let script = context.directory + "/pgbench-claim-finish-\(options.concurrency).sql"
         try QueueStore.pgbenchClaimFinishScript(batch: options.concurrency)
             .write(toFile: script, atomically: true, encoding: .utf8)
-        let arguments = [
-            options.pgbench, "-n", "-M", "extended", "-c", String(clients), "-j", String(min(2, clients)),
-            "-T", String(options.pgbenchSeconds), "-f", script,
-            "-h", "127.0.0.1", "-p", database.owner.port ?? "5432", "-U", database.owner.user ?? "postgres", database.name,
-        ]
-        let logPath = context.directory + "/pgbench-\(database.name).log"
+        let arguments = [options.pgbench, "-n", "-M", "extended", "-c", String(clients), "-j", String(min(2, clients)),
+                         "-T", String(options.pgbenchSeconds), "-f", script] + PGBench.target(database)
         try await context.resetStatementStats()
         let environment = options.pgbenchPGOptions.map { ["PGOPTIONS": $0] } ?? [:]
-        let pid = try await blocking { try BenchCleanup.spawn(arguments, outputPath: logPath, environment: environment) }
-        let deadline = Date().addingTimeInterval(Double(options.pgbenchSeconds) + 60)
-        var exitStatus: Int32?
-        while exitStatus == nil {
-            exitStatus = ChildProcess.poll(pid)
-            if exitStatus == nil && Date() > deadline {
-                kill(pid, SIGKILL)
-                exitStatus = ChildProcess.wait(pid)
-                BenchCleanup.shared.remove(pid)
-                throw BenchError("pgbench: still running 60 s after its -T \(options.pgbenchSeconds) s; killed it")
-            }
-            if exitStatus == nil { try await Task.sleep(nanoseconds: 50_000_000) }
-        }
-        BenchCleanup.shared.remove(pid)
-        let status = exitStatus ?? -1
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        let tps = log.split(separator: "\n").lazy.compactMap { line -> Double? in
-            guard line.hasPrefix("tps = ") else { return nil }
-            return Double(line.dropFirst(6).prefix { $0.isNumber || $0 == "." })
-        }.first
-        guard status == 0, let tps, !log.contains("aborted") else {
-            let tail = log.split(separator: "\n").suffix(8).joined(separator: "\n")
-            throw BenchError("pgbench failed (exit status \(status)):\n\(tail)")
-        }
+        let tps = try await PGBench.run(arguments, seconds: options.pgbenchSeconds,
+                                        logPath: context.directory + "/pgbench-\(database.name).log", environment: environment).tps
         for line in try await context.statementStatsReport(database) { say("  pgbench c=\(clients) statements: " + line) }
         let finished = try await Self.count(owner, state: .succeeded)
         let queued = try await Self.count(owner, state: .queued)
