@@ -81,11 +81,21 @@ enum OrderSQL {
 
     static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")
     static let orderByKey = Statement("order_by_key", "SELECT \(columns) FROM orders o WHERE o.submit_key = $1")
+    /// `order list`: the newest orders (before order $2, when not NULL), newest first. $1 limit.
     static let orderList = Statement("order_list", """
+        SELECT \(columns) FROM orders o WHERE o.id < coalesce($2::bigint, \(Int64.max)) ORDER BY o.id DESC LIMIT $1
+        """)
+    /// In state $3. Not prepared (an operator's listing, seldom): planned with the state it names, so
+    /// a rare state (failed, needs attention) is read through orders_state, a common one (succeeded)
+    /// by walking the newest orders — a generic plan would walk the history for every state.
+    static let orderListByState = Statement("", """
+        SELECT \(columns) FROM orders o WHERE o.state = $3 AND o.id < coalesce($2::bigint, \(Int64.max)) ORDER BY o.id DESC LIMIT $1
+        """)
+    /// Of user $3 (without case; orders_user), in state $4 when not NULL.
+    static let orderListByUser = Statement("order_list_by_user", """
         SELECT \(columns) FROM orders o
-         WHERE ($1::text IS NULL OR o.state = $1) AND ($2::text IS NULL OR lower(o.user_id) = lower($2))
-           AND ($4::bigint IS NULL OR o.id < $4)
-         ORDER BY o.id DESC LIMIT $3
+         WHERE lower(o.user_id) = lower($3) AND ($4::text IS NULL OR o.state = $4) AND o.id < coalesce($2::bigint, \(Int64.max))
+         ORDER BY o.id DESC LIMIT $1
         """)
     static let stepList = Statement("order_step_list", "SELECT \(stepColumns) FROM order_steps s WHERE s.order_id = $1 ORDER BY s.position")
 

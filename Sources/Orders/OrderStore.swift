@@ -391,7 +391,14 @@ public struct OrderStore: Sendable {
 
     /// Newest first; `before`: only orders older than that id (the next page of a keyset).
     public func list(state: String? = nil, user: String? = nil, limit: Int = 100, before: Int64? = nil) async throws -> [Order] {
-        try await connection.query(OrderSQL.orderList, [state, user, Int64(limit), before]).map(Order.init(row:))
+        let page: [any PostgresEncodable] = [Int64(limit), before]
+        let rows: Rows
+        switch (state, user) {
+        case (nil, nil): rows = try await connection.query(OrderSQL.orderList, page)
+        case (let state?, nil): rows = try await connection.query(OrderSQL.orderListByState, page + [state])
+        case (_, let user?): rows = try await connection.query(OrderSQL.orderListByUser, page + [user, state])
+        }
+        return try rows.map(Order.init(row:))
     }
 
     /// An order with how many of its steps are through (done or skipped), for the status page.
