@@ -77,7 +77,7 @@ enum Endpoints {
         Endpoint("POST", "/api/v1/jobs/{id}/cancel") { call in
             let id = try call.id()
             _ = try await call.body(fields: [])
-            let state = try await call.withConnection { try await QueueStore($0).jobCancel(id: id, actor: call.actor) }
+            let state = try await call.withConnection { try await OrderStore($0).jobCancel(id: id, actor: call.actor) }
             return try call.json(["id": id, "state": state.rawValue])
         },
         Endpoint("POST", "/api/v1/jobs/{id}/stop-stuck") { call in

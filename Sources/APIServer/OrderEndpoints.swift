@@ -107,6 +107,7 @@ extension Endpoints {
             try await orderAction(call) { store, id in _ = try await store.rollback(id: id, actor: call.actor); return id }
         },
         Endpoint("POST", "/api/v1/orders/{id}/cancel") { call in
+            // The cancel order of a succeeded add order, else the order itself (withdrawn, or stopping).
             try await orderAction(call) { store, id in try await store.cancel(id: id, actor: call.actor).order.id }
         },
     ]

@@ -46,17 +46,37 @@ public enum OrderJobs {
                                        axlBound: DeviceWriteBound(device: processor.device.name, limit: processor.device.maxWritesInFlight),
                                        cupiBound: unity.map { DeviceWriteBound(device: $0.device.name, limit: $0.device.maxWritesInFlight) })
             var saga = OrderSaga(order: order, steps: steps, database: connection, owner: owner, devices: devices,
-                                 checkOwnership: { try context.checkOwnership() },
+                                 // Lost, or canceled by an operator: either way no further device write.
+                                 checkOwnership: { try context.checkCancellation() },
                                  note: { context.logger.info("\($0)") },
                                  pause: { try await context.sleep(seconds: $0) })
             do {
-                if order.kind == "cancel", let addID = order.cancels {
-                    guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }
-                    try await saga.cancel(add, addSteps: try await store.steps(orderID: addID))
-                } else if parameters.action == .rollback || order.state == "rolling_back" {
-                    try await saga.rollback(cause: order.error)
-                } else {
-                    try await saga.apply()
+                do {
+                    if order.kind == "cancel", let addID = order.cancels {
+                        guard let add = try await store.order(id: addID) else { throw OrderStore.noSuchOrder(addID) }
+                        try await saga.cancel(add, addSteps: try await store.steps(orderID: addID))
+                    } else if parameters.action == .rollback || order.state == "rolling_back" {
+                        try await saga.rollback(cause: order.error)
+                    } else {
+                        try await saga.apply()
+                    }
+                } catch let canceled where Self.canceledByOperator(context) {
+                    // `order cancel` (or `job cancel`) of a running order: it stops at its next fence (or
+                    // its device call in flight is abandoned: that step stays `sending`, its pre-check
+                    // tells later whether the write took effect) and ends failed where it stopped
+                    // (fenced: the attempt owns the job while it is canceling), so `order rollback` or
+                    // `order retry` can take it from there.
+                    let at = saga.steps.first { $0.state == "sending" || $0.state == "pending" }.map {
+                        " \($0.state == "sending" ? "during" : "before") step \($0.position) (\($0.name.rawValue))"
+                    } ?? ""
+                    saga.log("Order \(order.id) canceled by an operator while it ran\(at)")
+                    try await saga.setState("failed", error: "canceled by an operator while it ran\(at): `ucp order rollback \(order.id)` undoes what it did, "
+                                            + "`ucp order retry \(order.id)` goes on")
+                    var ended = order
+                    ended.state = "failed"
+                    ended.error = saga.written?.error
+                    try await followUps(ended, steps: saga.steps, connection: connection)
+                    throw canceled
                 }
             } catch {
                 // A write slot still held (the attempt ended between a fence and its next statement) is let go.
@@ -85,6 +105,16 @@ public enum OrderJobs {
 }
 
 extension OrderJobs {
+    /// Whether the attempt ended because an operator canceled the job (not lost, not stopping).
+    static func canceledByOperator(_ context: JobContext) -> Bool {
+        do {
+            try context.checkCancellation()
+            return false
+        } catch {
+            return error is JobCanceledError
+        }
+    }
+
     /// What an order's end asks of the rest: a delete order's outcome on its delete request, and the
     /// directory's copies (UDS) of its user. Each may run again for the same end.
     static func followUps(_ ended: Order, steps: [OrderStep], connection: Connection) async throws {

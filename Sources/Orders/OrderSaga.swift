@@ -299,8 +299,6 @@ public struct OrderSaga {
         let resumed = step.state == "sending"
         switch step.name {
         case .user, .udsUser: try await forwardUser(&step, resumed: resumed)
-        case .line: try await forwardLine(&step, resumed: resumed)
-        case .phone: try await forwardPhone(&step, resumed: resumed)
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
@@ -310,17 +308,8 @@ public struct OrderSaga {
             try await forwardUpdate(&step, get: operation, item: item, keyCount: keys)
         case .emService: try await forwardService(&step)
         case .emPhone, .emUser: try await forwardList(&step)
-        case .emProfile:
-            try await forwardCreate(&step, resumed: resumed, item: "deviceProfile", get: "getDeviceProfile") { fields in [("name", fields.text("name") ?? "")] }
-        case .snrProfile:
-            try await forwardCreate(&step, resumed: resumed, item: "remoteDestinationProfile", get: "getRemoteDestinationProfile") { fields in
-                [("name", fields.text("name") ?? "")]
-            }
-        case .snrDestination:
-            // Keyed by its number; it has no description, so its name carries the marker.
-            try await forwardCreate(&step, resumed: resumed, item: "remoteDestination", get: "getRemoteDestination", markerField: "name") { fields in
-                [("destination", fields.text("destination") ?? "")]
-            }
+        case .line, .phone, .emProfile, .snrProfile, .snrDestination:
+            try await forwardCreate(&step, resumed: resumed, lookup: Self.markedAdd(step.name)!)
         case .reset:
             try await fence(&step)
             try await write(step.calls[0])
@@ -376,37 +365,57 @@ public struct OrderSaga {
         }
     }
 
-    mutating func forwardLine(_ step: inout OrderStep, resumed: Bool) async throws {
-        try await forwardCreate(&step, resumed: resumed, item: "line", get: "getLine") { fields in
-            [("pattern", fields.text("pattern") ?? ""), ("routePartitionName", fields.text("routePartitionName") ?? "")]
+    /// How a step that adds an object carrying the order's marker finds that object again: the AXL
+    /// item, its get, the field with the marker, and the object's keys from the planned values.
+    struct MarkedAdd {
+        var item: String
+        var get: String
+        var markerField = "description"
+        var keys: @Sendable ([CallField]) -> [(String, String)]
+    }
+
+    static func markedAdd(_ name: StepName) -> MarkedAdd? {
+        let byName: @Sendable ([CallField]) -> [(String, String)] = { [("name", $0.text("name") ?? "")] }
+        switch name {
+        case .line:
+            return MarkedAdd(item: "line", get: "getLine") { fields in
+                [("pattern", fields.text("pattern") ?? ""), ("routePartitionName", fields.text("routePartitionName") ?? "")]
+            }
+        case .phone: return MarkedAdd(item: "phone", get: "getPhone", keys: byName)
+        case .emProfile: return MarkedAdd(item: "deviceProfile", get: "getDeviceProfile", keys: byName)
+        case .snrProfile: return MarkedAdd(item: "remoteDestinationProfile", get: "getRemoteDestinationProfile", keys: byName)
+        case .snrDestination:
+            // Keyed by its number; it has no description, so its name carries the marker.
+            return MarkedAdd(item: "remoteDestination", get: "getRemoteDestination", markerField: "name") { [("destination", $0.text("destination") ?? "")] }
+        default: return nil
         }
     }
 
-    mutating func forwardPhone(_ step: inout OrderStep, resumed: Bool) async throws {
-        try await forwardCreate(&step, resumed: resumed, item: "phone", get: "getPhone") { fields in [("name", fields.text("name") ?? "")] }
+    /// The uuid of the object `step` adds, if the device has it with this order's marker; nil when
+    /// the device has none; throws when it has one that is not this order's.
+    func findOwnAdd(_ step: OrderStep, _ lookup: MarkedAdd) async throws -> String? {
+        let fields = step.calls[0].values[lookup.item]?.children ?? []
+        let marker = OrderPlanner.marker(order.id)
+        guard let found = try await get(lookup.get, keys: lookup.keys(fields), item: lookup.item, tags: [lookup.markerField]) else { return nil }
+        guard (found.child(lookup.markerField)?.text ?? "").hasPrefix(marker + " ") else {
+            throw StepFailure("\(lookup.item) \(lookup.keys(fields).map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")) exists on \(step.device) and is not this order's")
+        }
+        return Self.uuid(found)
     }
 
     /// An add whose object carries the order's marker in its description: after a lost answer the
     /// object found with the marker is this order's (adopted as created); one without it is not.
-    mutating func forwardCreate(_ step: inout OrderStep, resumed: Bool, item: String, get operation: String, markerField: String = "description",
-                                keys: ([CallField]) -> [(String, String)]) async throws {
-        let call = step.calls[0]
-        let fields = call.values[item]?.children ?? []
-        let marker = OrderPlanner.marker(order.id)
-        func adopt() async throws -> Bool {
-            guard let found = try await get(operation, keys: keys(fields), item: item, tags: [markerField]) else { return false }
-            guard (found.child(markerField)?.text ?? "").hasPrefix(marker + " ") else {
-                throw StepFailure("\(item) \(keys(fields).map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")) exists on \(step.device) and is not this order's")
-            }
-            step.createdUUID = Self.uuid(found)
-            return true
+    mutating func forwardCreate(_ step: inout OrderStep, resumed: Bool, lookup: MarkedAdd) async throws {
+        if resumed, let uuid = try await findOwnAdd(step, lookup) {
+            step.createdUUID = uuid
+            return
         }
-        if resumed, try await adopt() { return }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(call)
+            step.createdUUID = try await write(step.calls[0])
         } catch let fault as AXLFault where fault.code == -239 {
-            guard try await adopt() else { throw fault }
+            guard let uuid = try await findOwnAdd(step, lookup) else { throw fault }
+            step.createdUUID = uuid
         }
     }
 
@@ -687,8 +696,15 @@ public struct OrderSaga {
         try await setState("rolling_back", error: cause)
         var conflicts: [String] = []
         var drifted: Set<StepName> = []
-        for position in steps.indices.reversed() where ["done", "sending"].contains(steps[position].state) {
+        for position in steps.indices.reversed() where ["done", "sending", "failed"].contains(steps[position].state) {
             var step = steps[position]
+            if step.state != "done", step.createdUUID == nil, let lookup = Self.markedAdd(step.name) {
+                // An add whose answer never came (abandoned by a cancel, or lost on every try): what
+                // the device has under its key is this order's when it carries the marker.
+                do { step.createdUUID = try await findOwnAdd(step, lookup) } catch is StepFailure {}  // someone else's: not ours to remove
+            }
+            // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
+            guard step.state != "failed" || step.createdUUID != nil else { continue }
             let outcome = try await undo(step, drifted: &drifted)
             step.state = outcome == .conflict ? "conflict" : (outcome == .undone ? "undone" : "skipped")
             if outcome == .conflict {

@@ -180,6 +180,19 @@ enum OrderSQL {
     static let stepConflictsReset = Statement("order_step_conflicts_reset", """
         UPDATE order_steps SET state = 'done', error = NULL WHERE order_id = $1 AND state = 'conflict'
         """)
+    /// The order, its row locked until the transaction ends (an operator's action on it).
+    static let orderGetLocked = Statement("order_get_locked", "SELECT \(columns) FROM orders o WHERE o.id = $1 FOR UPDATE")
+    /// The order whose latest job is $1 and that is still queued or running, its row locked.
+    static let orderOfJobLocked = Statement("order_of_job_locked", """
+        SELECT \(columns) FROM orders o WHERE o.job_id = $1 AND o.state IN ('submitted', 'running', 'rolling_back') FOR UPDATE
+        """)
+    /// An order whose job was canceled before it ran: $2 its state now (canceled, or failed when an
+    /// earlier attempt wrote something), $3 why. Only while it is queued or running.
+    static let orderWithdraw = Statement("order_withdraw", """
+        UPDATE orders o SET state = $2, error = $3, updated_at = clock_timestamp(), finished_at = clock_timestamp()
+         WHERE o.id = $1 AND o.state IN ('submitted', 'running', 'rolling_back')
+        RETURNING \(columns)
+        """)
     /// An open cancel order of the add order, if any.
     static let cancelOpen = Statement("order_cancel_open", """
         SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')

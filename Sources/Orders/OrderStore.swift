@@ -451,34 +451,108 @@ public struct OrderStore: Sendable {
             return jobID
         }
     }
+    /// What `order cancel` did.
+    public enum Cancellation: Sendable {
+        /// A succeeded add order: a cancel order (its job) removes what it made.
+        case undo(cancelOrder: Order, jobID: Int64)
+        /// The order's job had not started: withdrawn (canceled; failed when an earlier attempt had
+        /// written something, which `order rollback` undoes).
+        case withdrawn(Order)
+        /// The order's job runs: it stops before its next device write and the order ends failed.
+        case stopping(Order)
 
-    /// `order cancel ID`: a cancel order that removes what the succeeded add order made (its steps
-    /// are the add order's undos, in reverse). Returns the cancel order and its job.
-    public func cancel(id: Int64, actor: String) async throws -> (order: Order, jobID: Int64) {
-        try await connection.transaction { session in
-            guard let add = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
-            guard add.kind == "add", add.state == "succeeded" else {
-                throw InputError(field: "order \(id)", problem: "is a \(add.kind) order that is \(add.state); only a succeeded add order can be canceled")
+        /// The order the operator should look at next.
+        public var order: Order {
+            switch self {
+            case .undo(let order, _), .withdrawn(let order), .stopping(let order): return order
             }
-            if let open = try session.query(OrderSQL.cancelOpen, [id]).first {
-                throw InputError(field: "order \(id)", problem: "cancel order \(try open.decode("id", as: Int64.self)) is already open")
-            }
-            let steps = try session.query(OrderSQL.stepList, [id]).map { try OrderStep(row: $0) }
-            let cancelID: Int64 = try session.query(OrderSQL.orderInsert, [
-                "cancel", add.domain, add.serviceArea, add.userID, add.callProcessor, add.messageProcessor, add.line, add.linePartition,
-                add.phone, "{}", "stop", nil as String?, id, actor,
-            ]).first!.decode("id")
-            var position: Int32 = 0
-            for step in steps.reversed() where step.isUndoable && step.state == "done" {
-                guard let call = OrderSaga.undoCall(step, among: steps) else { continue }
-                position += 1
-                try session.query(OrderSQL.stepInsert, [cancelID, position, step.name.rawValue, step.device, Self.json([call])])
-            }
-            let jobID = try Self.enqueue(session, order: cancelID, action: .apply, actor: actor)
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(cancelID)",
-                                                              message: "Order \(cancelID) submitted: cancel order \(id) of \(add.userID)")
-            return (try Order(row: try session.query(OrderSQL.orderGet, [cancelID]).first!), jobID)
         }
+    }
+
+    /// `order cancel ID`: a succeeded add order is undone by a cancel order; an order that is queued
+    /// is withdrawn before it writes anything; one that runs is stopped before its next device write
+    /// (its job canceled: the saga records it failed, for `order rollback` or `order retry`).
+    /// Anything else (failed, needing attention, ended) is refused.
+    public func cancel(id: Int64, actor: String) async throws -> Cancellation {
+        let cancellation = try await connection.transaction { session -> Cancellation in
+            guard let order = try session.query(OrderSQL.orderGetLocked, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            if order.kind == "add", order.state == "succeeded" {
+                let (cancelOrder, jobID) = try Self.queueCancelOrder(session, of: order, actor: actor)
+                return .undo(cancelOrder: cancelOrder, jobID: jobID)
+            }
+            guard ["submitted", "running", "rolling_back"].contains(order.state), let jobID = order.jobID else {
+                let hint = ["failed", "needs_attention"].contains(order.state) ? "; `ucp order rollback \(id)` undoes what it did" : ""
+                throw InputError(field: "order \(id)", problem: "is a \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
+                                 + "only a succeeded add order, or an order that is queued or running, can be canceled\(hint)")
+            }
+            let queue = QueueStore.InTransaction(session)
+            switch try queue.jobStateLocked(id: jobID) {
+            case .queued?: _ = try queue.jobCancel(id: jobID, actor: actor)
+            case .running?, .canceling?:
+                _ = try queue.jobCancel(id: jobID, actor: actor)
+                return .stopping(order)
+            default: break  // its job ended (canceled by `ucp job cancel` before this was handled): the order follows
+            }
+            return .withdrawn(try Self.withdraw(session, order: order, actor: actor))
+        }
+        if case .withdrawn(let order) = cancellation {
+            try await OrderJobs.followUps(order, steps: try await steps(orderID: order.id), connection: connection)
+        }
+        return cancellation
+    }
+
+    /// `job cancel ID` (command line and API): the queue's cancel, and when the job was an order's
+    /// and had not started, the order withdrawn in the same transaction — a canceled job never leaves
+    /// its order open (holding its number and phone, and the user's next order) for good.
+    public func jobCancel(id: Int64, actor: String) async throws -> JobState {
+        let (state, withdrawn) = try await connection.transaction { session -> (JobState, Order?) in
+            let state = try QueueStore.InTransaction(session).jobCancel(id: id, actor: actor)
+            guard state == .canceled, let order = try session.query(OrderSQL.orderOfJobLocked, [id]).first.map(Order.init(row:)) else {
+                return (state, nil)
+            }
+            return (state, try Self.withdraw(session, order: order, actor: actor))
+        }
+        if let withdrawn { try await OrderJobs.followUps(withdrawn, steps: try await steps(orderID: withdrawn.id), connection: connection) }
+        return state
+    }
+
+    /// Ends an order whose job was canceled before it started: canceled when none of its steps
+    /// was ever sent, else failed (an earlier attempt wrote something: a retry or a rollback was
+    /// withdrawn), with the audit line.
+    static func withdraw(_ session: Session, order: Order, actor: String) throws -> Order {
+        let steps = try session.query(OrderSQL.stepList, [order.id]).map { try OrderStep(row: $0) }
+        let wrote = steps.contains { $0.state != "pending" }
+        let error = wrote ? "canceled before its \(order.state == "rolling_back" ? "rollback" : "retry") ran: "
+            + "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on" : nil
+        guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
+            return order
+        }
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.canceled", jobID: order.jobID, target: "order \(order.id)",
+                                                          message: "Order \(order.id) of \(order.userID) withdrawn before it ran: \(ended.state)")
+        return ended
+    }
+
+    /// Queues the cancel order of a succeeded add order: the undos of its steps done, newest first.
+    static func queueCancelOrder(_ session: Session, of add: Order, actor: String) throws -> (order: Order, jobID: Int64) {
+        let id = add.id
+        if let open = try session.query(OrderSQL.cancelOpen, [id]).first {
+            throw InputError(field: "order \(id)", problem: "cancel order \(try open.decode("id", as: Int64.self)) is already open")
+        }
+        let steps = try session.query(OrderSQL.stepList, [id]).map { try OrderStep(row: $0) }
+        let cancelID: Int64 = try session.query(OrderSQL.orderInsert, [
+            "cancel", add.domain, add.serviceArea, add.userID, add.callProcessor, add.messageProcessor, add.line, add.linePartition,
+            add.phone, "{}", "stop", nil as String?, id, actor,
+        ]).first!.decode("id")
+        var position: Int32 = 0
+        for step in steps.reversed() where step.isUndoable && step.state == "done" {
+            guard let call = OrderSaga.undoCall(step, among: steps) else { continue }
+            position += 1
+            try session.query(OrderSQL.stepInsert, [cancelID, position, step.name.rawValue, step.device, Self.json([call])])
+        }
+        let jobID = try Self.enqueue(session, order: cancelID, action: .apply, actor: actor)
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(cancelID)",
+                                                          message: "Order \(cancelID) submitted: cancel order \(id) of \(add.userID)")
+        return (try Order(row: try session.query(OrderSQL.orderGet, [cancelID]).first!), jobID)
     }
 }
 

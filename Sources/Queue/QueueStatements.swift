@@ -75,6 +75,7 @@ enum QueueSQL {
         DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)
         """)
     static let jobGet = Statement("job_get", "SELECT * FROM jobs WHERE id = $1")
+    static let jobStateLocked = Statement("job_state_locked", "SELECT state FROM jobs WHERE id = $1 FOR UPDATE")
     static let jobList = Statement("job_list", """
         SELECT * FROM jobs
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type = $2)

@@ -157,8 +157,7 @@ public struct QueueStore: Sendable {
 
     /// Requests cancel; returns `canceled` (it was queued) or `canceling` (its handler will stop).
     public func jobCancel(id: Int64, actor: String) async throws -> JobState {
-        let rows = try await connection.query(QueueSQL.jobCancel, [id, actor])
-        return JobState(rawValue: try rows.first?.decode("state") ?? "") ?? .canceling
+        try await connection.withSession { try InTransaction($0).jobCancel(id: id, actor: actor) }
     }
 
     public struct StopStuckParams: Sendable {
@@ -520,6 +519,18 @@ extension QueueStore {
             let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
             try session.query(QueueSQL.jobNotify)
             return copied
+        }
+
+        /// The job's state, its row locked until the caller's transaction ends; nil: no such job.
+        public func jobStateLocked(id: Int64) throws -> JobState? {
+            try session.query(QueueSQL.jobStateLocked, [id]).first.flatMap { JobState(rawValue: try $0.decode("state")) }
+        }
+
+        /// Cancels a job in the caller's transaction: a queued one is canceled at once, a running one
+        /// is canceling (its handler stops at its next heartbeat or fence).
+        public func jobCancel(id: Int64, actor: String) throws -> JobState {
+            let rows = try session.query(QueueSQL.jobCancel, [id, actor])
+            return JobState(rawValue: try rows.first?.decode("state") ?? "") ?? .canceling
         }
 
         /// Appends one line to the audit trail: the one place in Swift that writes `audit_log`.

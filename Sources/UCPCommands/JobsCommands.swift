@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orders
 import Postgres
 import Queue
 import Runtime
@@ -89,7 +90,8 @@ struct JobsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let store = QueueStore(Connection(try await Database.open()))
+            // Through the orders: an order whose queued job is canceled is withdrawn with it.
+            let store = OrderStore(Connection(try await Database.open()))
             let state = try await store.jobCancel(id: id, actor: global.actorName)
             print(state == .canceled ? "job \(id) canceled" : "job \(id) canceling: its handler stops at its next heartbeat")
         }

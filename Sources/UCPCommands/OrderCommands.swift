@@ -125,16 +125,24 @@ struct OrderCommand: AsyncParsableCommand {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a succeeded add order: a cancel order removes what it made.")
-        @Argument(help: "The add order's id.") var id: Int64
-        @Flag(help: "Wait for the cancel order to end.") var wait = false
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel an order: a succeeded add order is undone by a cancel order; a queued one is withdrawn; a running one stops before its next device write and ends failed.")
+        @Argument(help: "The order's id.") var id: Int64
+        @Flag(help: "Wait for the cancel order (or the stopping order) to end.") var wait = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let connection = Connection(try await Database.open())
-            let (order, job) = try await OrderStore(connection).cancel(id: id, actor: global.actorName)
-            print("order \(order.id) submitted (job \(job)): cancel order \(id)")
-            if wait { try await OrderOutput.wait(for: order.id, connection: connection) }
+            switch try await OrderStore(connection).cancel(id: id, actor: global.actorName) {
+            case .undo(let order, let job):
+                print("order \(order.id) submitted (job \(job)): cancel order \(id)")
+                if wait { try await OrderOutput.wait(for: order.id, connection: connection) }
+            case .withdrawn(let order):
+                print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " ")): withdrawn before it ran" + (order.error.map { " (\($0))" } ?? ""))
+            case .stopping:
+                print("order \(id) is running: it stops before its next device write and ends failed; then `ucp order rollback \(id)` undoes what it did")
+                if wait { try await OrderOutput.wait(for: id, connection: connection) }
+            }
         }
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import Orders
+import Postgres
+import Queue
+import TestSupport
+import XCTest
+
+/// `order cancel` of an order that has not succeeded, and `job cancel` of an order's job: a queued
+/// order is withdrawn before it writes (its number free again), a running one stops before its next
+/// device write and ends failed, ready for `order rollback` — never an order left open for good.
+final class OrderCancelTests: OrderTestCase {
+    /// Held back by maintenance mode, the order is withdrawn by `order cancel`: canceled, its job
+    /// canceled, audited, nothing written; the user's next order takes the same number. `job cancel`
+    /// of the next one's queued job withdraws that one too.
+    func testAQueuedOrderIsWithdrawnAndItsNumberAndUserAreFreeAgain() async throws {
+        try await prepare()
+        try ucp(["maintenance", "on"])
+        let file = try orderFile()
+        let id = try orderID(try ucp(["order", "submit", "-f", file]))
+        let queued = try await order(id)
+        XCTAssertEqual(queued.line, "4000")
+        let canceled = try ucp(["order", "cancel", String(id)])
+        XCTAssertTrue(canceled.stdout.contains("order \(id) canceled: withdrawn before it ran"), canceled.stdout)
+        let withdrawn = try await order(id)
+        XCTAssertEqual(withdrawn.state, "canceled")
+        XCTAssertNil(withdrawn.error)
+        let job = try await QueueStore(Connection(harness.database.app)).jobGet(id: try XCTUnwrap(withdrawn.jobID))
+        XCTAssertEqual(job?.state, .canceled)
+        let audit = try await sql("SELECT message FROM audit_log WHERE action = 'order.canceled' AND target = 'order \(id)'").map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(audit, ["Order \(id) of jdoe withdrawn before it ran: canceled"])
+        let refused = try harness.ucp(["order", "cancel", String(id)])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("order \(id): is a add order that is canceled; only a succeeded add order, or an order that is queued or running, can be canceled"),
+                      refused.stderr)
+
+        // The user and the number are free: the same file is accepted again, and `job cancel` of its queued job withdraws it.
+        let again = try orderID(try ucp(["order", "submit", "-f", file]))
+        let second = try await order(again)
+        XCTAssertEqual(second.line, "4000")
+        let jobCanceled = try ucp(["jobs", "cancel", String(try XCTUnwrap(second.jobID))])
+        XCTAssertTrue(jobCanceled.stdout.contains("canceled"), jobCanceled.stdout)
+        await assertEqual(try await order(again).state, "canceled")
+
+        // A third runs once maintenance is off, with that number; the device saw only its writes.
+        let third = try orderID(try ucp(["order", "submit", "-f", file]))
+        try ucp(["maintenance", "off"])
+        let ended = try await ended(third)
+        XCTAssertEqual(ended.state, "succeeded", ended.error ?? "")
+        XCTAssertEqual(ended.line, "4000")
+        let planned = try await plannedWrites(third)
+        XCTAssertEqual(try writes(), planned)
+    }
+
+    /// Canceled while the device holds its phone add's answer, the order stops there (the add took
+    /// effect; its step stays `sending`), writes nothing more, ends failed with the reason, and
+    /// `order rollback` takes back what it made — the phone too, found by its marker.
+    func testARunningOrderStopsBeforeItsNextWriteAndRollsBack() async throws {
+        try await prepare()
+        _ = try CrashWorkers(self)  // workers with a 2 s lease: the cancel reaches them within a second
+        try fault("clear=1&pause-seconds=3&hold=addPhone:1")
+        let before = try state()
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile()]))
+        let seen = Date().addingTimeInterval(60)
+        while try !calls().contains(where: { $0.hasPrefix("addPhone ") }), Date() < seen { try await Task.sleep(nanoseconds: 50_000_000) }
+        let stopping = try ucp(["order", "cancel", String(id)])
+        XCTAssertTrue(stopping.stdout.contains("order \(id) is running: it stops before its next device write"), stopping.stdout)
+
+        let stopped = try await ended(id)
+        XCTAssertEqual(stopped.state, "failed")
+        XCTAssertTrue(stopped.error?.hasPrefix("canceled by an operator while it ran during step 3 (phone)") ?? false, stopped.error ?? "")
+        let job = try await QueueStore(Connection(harness.database.app)).jobGet(id: try XCTUnwrap(stopped.jobID))
+        XCTAssertEqual(job?.state, .canceled)
+        XCTAssertFalse(try calls().contains { $0.hasPrefix("updateUser ") && $0.contains("associatedDevices") }, "no write after the cancel")
+        let stepStates = try await steps(id).map(\.state)
+        XCTAssertEqual(stepStates, ["done", "done", "sending", "pending", "pending", "pending", "pending"])
+
+        let rolledBack = try ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertTrue(rolledBack.stdout.contains("rolled back"), rolledBack.stdout)
+        await assertEqual(try await order(id).state, "rolled_back")
+        let after = try state()
+        XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
+    }
+}
