@@ -4,5 +4,3 @@
 -- few times in their life, and a state change already updates the table's indexes (the open-number
 -- and open-phone indexes are partial on the state), so this one adds one entry to each of those writes.
 CREATE INDEX orders_state ON orders (state, id);
--- `ucp job cancel` of an order's job withdraws the order in the same transaction: found by its job.
-CREATE INDEX orders_job ON orders (job_id);

@@ -60,21 +60,23 @@ public enum OrderJobs {
                     } else {
                         try await saga.apply()
                     }
-                } catch let canceled where Self.canceledByOperator(context) {
-                    // `order cancel` (or `job cancel`) of a running order: it stops at its next fence (or
-                    // its device call in flight is abandoned: that step stays `sending`, its pre-check
-                    // tells later whether the write took effect) and ends failed where it stopped
-                    // (fenced: the attempt owns the job while it is canceling), so `order rollback` or
-                    // `order retry` can take it from there.
+                } catch let canceled where canceled is JobCanceledError || Self.canceledByOperator(context) {
+                    // `order cancel` (or `job cancel`) of a running order: it stops at its next fence (a
+                    // device call in flight is answered and recorded first) and ends where it stopped,
+                    // fenced like every write (the attempt owns the job while it is canceling): canceled
+                    // when nothing was sent yet, else failed, for `order rollback` or `order retry`.
+                    let started = saga.steps.contains { $0.state != "pending" }
                     let at = saga.steps.first { $0.state == "sending" || $0.state == "pending" }.map {
                         " \($0.state == "sending" ? "during" : "before") step \($0.position) (\($0.name.rawValue))"
                     } ?? ""
+                    let next = order.kind == "cancel" ? "`ucp order retry \(order.id)` goes on removing what the add order made"
+                        : "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on"
+                    let error = started ? "canceled by an operator while it ran\(at): \(next)" : nil
                     saga.log("Order \(order.id) canceled by an operator while it ran\(at)")
-                    try await saga.setState("failed", error: "canceled by an operator while it ran\(at): `ucp order rollback \(order.id)` undoes what it did, "
-                                            + "`ucp order retry \(order.id)` goes on")
+                    try await saga.setState(started ? "failed" : "canceled", error: error)
                     var ended = order
-                    ended.state = "failed"
-                    ended.error = saga.written?.error
+                    ended.state = started ? "failed" : "canceled"
+                    ended.error = error
                     try await followUps(ended, steps: saga.steps, connection: connection)
                     throw canceled
                 }

@@ -146,15 +146,15 @@ public struct OrderSaga {
             PostgresIntArray(steps.map { Int64($0.attempts) }), PostgresTextArray(steps.map(\.error)),
             PostgresTextArray(lines), release?.bound.device, release.map { Int32($0.slot) },
         ]
-        let fenced: Bool, saved: Int
+        let fenced: Bool, saved: Int, jobState: String?
         do {
-            (fenced, saved) = try await database.withSession { session in
-                func run() throws -> (Bool, Int) {
+            (fenced, saved, jobState) = try await database.withSession { session in
+                func run() throws -> (Bool, Int, String?) {
                     let row = try session.query(OrderSQL.sagaCommit, parameters).first!
                     let fenced = try row.decode("fenced", as: Int64.self) > 0
                     let saved = Int(try row.decode("saved", as: Int64.self))
                     if fenced, let more { try more(session) }
-                    return (fenced, saved)
+                    return (fenced, saved, try row.decodeIfPresent("job_state", as: String.self))
                 }
                 return more == nil ? try run() : try session.transaction { _ in try run() }
             }
@@ -165,11 +165,16 @@ public struct OrderSaga {
             throw error
         }
         guard fenced, saved == steps.count else { throw JobLostError() }
+        jobCanceling = jobState == "canceling"
         if let state { written = state }
         unsaved = []
         unlogged = []
         unsavedState = nil
     }
+
+    /// Whether the job was canceling when the saga last wrote: an operator canceled it (seen at
+    /// once, not at the worker's next heartbeat).
+    var jobCanceling = false
 
     /// The order's state and error as the saga last wrote them (nil: it wrote none).
     public private(set) var written: (state: String, error: String?)?
@@ -198,10 +203,19 @@ public struct OrderSaga {
     /// in one statement with what waits to be written (the step before's `done`).
     mutating func fence(_ step: inout OrderStep) async throws {
         try checkOwnership()
+        if jobCanceling { throw JobCanceledError() }
         step.state = "sending"
         step.attempts += 1
         try await save(step)
         steps[index(step)] = step
+        if jobCanceling {
+            // Canceled meanwhile: nothing is sent, and the step goes back to pending with the order's end.
+            step.state = "pending"
+            step.attempts -= 1
+            saveLater(step)
+            steps[index(step)] = step
+            throw JobCanceledError()
+        }
     }
 
     func index(_ step: OrderStep) -> Int { steps.firstIndex { $0.position == step.position }! }
@@ -218,6 +232,7 @@ public struct OrderSaga {
         } else {
             try checkOwnership()
             try await commit()
+            if jobCanceling { throw JobCanceledError() }
         }
     }
 
@@ -571,6 +586,8 @@ public struct OrderSaga {
             return .undone
         }
         guard Self.image(of: found, like: after) == after else {
+            // Stopped between its fence and its write (a cancel, a death): the object as it was read.
+            if step.state == "sending", Self.image(of: found, like: before) == before { return .undone }
             drifted.insert(object)
             return .conflict
         }
@@ -678,6 +695,7 @@ public struct OrderSaga {
             return .undone
         }
         guard Self.sameList(Self.listImage(found, like: after, list: list), after, list: list) else {
+            if step.state == "sending", Self.sameList(Self.listImage(found, like: before, list: list), before, list: list) { return .undone }
             drifted.insert(object)
             return .conflict
         }
@@ -701,7 +719,11 @@ public struct OrderSaga {
             if step.state != "done", step.createdUUID == nil, let lookup = Self.markedAdd(step.name) {
                 // An add whose answer never came (abandoned by a cancel, or lost on every try): what
                 // the device has under its key is this order's when it carries the marker.
-                do { step.createdUUID = try await findOwnAdd(step, lookup) } catch is StepFailure {}  // someone else's: not ours to remove
+                do {
+                    step.createdUUID = try await findOwnAdd(step, lookup)
+                } catch is StepFailure {
+                    // Someone else's: not ours to remove.
+                }
             }
             // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
             guard step.state != "failed" || step.createdUUID != nil else { continue }
@@ -755,6 +777,7 @@ public struct OrderSaga {
                 return .undone
             }
             guard Self.sameAssociation(Self.associationImage(user), after) else {
+                if step.state == "sending", Self.sameAssociation(Self.associationImage(user), before) { return .undone }
                 drifted.insert(.user)
                 return .conflict
             }

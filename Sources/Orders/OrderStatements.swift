@@ -132,7 +132,8 @@ enum OrderSQL {
     /// order owned by the attempt (else nothing is written: `fenced` is 0), the order's state (when
     /// $4 is not NULL), the steps' progress (the arrays $6–$13, one element a step), the job's log
     /// lines ($14); and the write slot $16 of device $15 the last write held released (whether or
-    /// not the fence holds: unlocking is not transactional). $1 order, $2 job, $3 attempt, $5 error.
+    /// not the fence holds: unlocking is not transactional); and the job's state (canceling: an
+    /// operator canceled it, the saga writes nothing more). $1 order, $2 job, $3 attempt, $5 error.
     static let sagaCommit = Statement("order_saga_commit", sagaSQL())
 
     static func sagaSQL() -> String {
@@ -159,6 +160,7 @@ enum OrderSQL {
              WHERE s.order_id = fenced.id AND s.position = t.position
             RETURNING s.position)
         SELECT (SELECT count(*) FROM fenced) AS fenced, (SELECT count(*) FROM saved) AS saved,
+               (SELECT state FROM job_owned) AS job_state,
                CASE WHEN $15::text IS NOT NULL THEN pg_advisory_unlock(\(DeviceWriteSQL.slotKey("$15")), $16::integer) END AS released
         """
     }

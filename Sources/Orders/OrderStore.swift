@@ -470,30 +470,44 @@ public struct OrderStore: Sendable {
     }
 
     /// `order cancel ID`: a succeeded add order is undone by a cancel order; an order that is queued
-    /// is withdrawn before it writes anything; one that runs is stopped before its next device write
-    /// (its job canceled: the saga records it failed, for `order rollback` or `order retry`).
-    /// Anything else (failed, needing attention, ended) is refused.
+    /// is withdrawn before it writes anything; one that runs is stopped at its next device write
+    /// (its job canceled: the saga records it canceled, or failed for `order rollback` or `order
+    /// retry` once it wrote something). An order of the synchronizations (delete, directory copy)
+    /// and anything else (failed, needing attention, ended) is refused.
     public func cancel(id: Int64, actor: String) async throws -> Cancellation {
         let cancellation = try await connection.transaction { session -> Cancellation in
-            guard let order = try session.query(OrderSQL.orderGetLocked, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            guard let seen = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            // The job's row before the order's, the order in which the saga's fenced writes take them.
+            let queue = QueueStore.InTransaction(session)
+            let jobState = try seen.jobID.flatMap { try queue.jobStateLocked(id: $0) }
+            guard let order = try session.query(OrderSQL.orderGetLocked, [id]).first.map(Order.init(row:)), order.jobID == seen.jobID else {
+                throw InputError(field: "order \(id)", problem: "changed meanwhile (a new job was queued for it); look at it again")
+            }
             if order.kind == "add", order.state == "succeeded" {
                 let (cancelOrder, jobID) = try Self.queueCancelOrder(session, of: order, actor: actor)
                 return .undo(cancelOrder: cancelOrder, jobID: jobID)
             }
-            guard ["submitted", "running", "rolling_back"].contains(order.state), let jobID = order.jobID else {
-                let hint = ["failed", "needs_attention"].contains(order.state) ? "; `ucp order rollback \(id)` undoes what it did" : ""
-                throw InputError(field: "order \(id)", problem: "is a \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
+            let open = ["submitted", "running", "rolling_back"].contains(order.state)
+            if open, let refusal = Self.notWithdrawable(order) { throw InputError(field: "order \(id)", problem: refusal) }
+            guard open, let jobID = order.jobID else {
+                let hint = ["failed", "needs_attention"].contains(order.state)
+                    ? (order.kind == "cancel" ? "; `ucp order retry \(id)` goes on removing" : "; `ucp order rollback \(id)` undoes what it did") : ""
+                throw InputError(field: "order \(id)", problem: "is \(Self.article(order.kind)) \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
                                  + "only a succeeded add order, or an order that is queued or running, can be canceled\(hint)")
             }
-            let queue = QueueStore.InTransaction(session)
-            switch try queue.jobStateLocked(id: jobID) {
-            case .queued?: _ = try queue.jobCancel(id: jobID, actor: actor)
+            switch jobState {
+            case .queued?:
+                _ = try queue.jobCancel(id: jobID, actor: actor)
+                return .withdrawn(try Self.withdraw(session, order: order, actor: actor, reason: nil))
             case .running?, .canceling?:
                 _ = try queue.jobCancel(id: jobID, actor: actor)
                 return .stopping(order)
-            default: break  // its job ended (canceled by `ucp job cancel` before this was handled): the order follows
+            case let ended:
+                // Its job ended with the order still open (a worker that stopped or died while the job
+                // was canceling): the order follows its job.
+                return .withdrawn(try Self.withdraw(session, order: order, actor: actor,
+                                                    reason: "its job \(jobID) ended (\(ended?.rawValue ?? "gone")) before the order did"))
             }
-            return .withdrawn(try Self.withdraw(session, order: order, actor: actor))
         }
         if case .withdrawn(let order) = cancellation {
             try await OrderJobs.followUps(order, steps: try await steps(orderID: order.id), connection: connection)
@@ -501,34 +515,53 @@ public struct OrderStore: Sendable {
         return cancellation
     }
 
-    /// `job cancel ID` (command line and API): the queue's cancel, and when the job was an order's
-    /// and had not started, the order withdrawn in the same transaction — a canceled job never leaves
-    /// its order open (holding its number and phone, and the user's next order) for good.
+    /// Why an open order is not withdrawn by a cancel: the synchronizations' own orders (an LDAP
+    /// sync's delete, a directory copy or removal) would leave their request or copy half done.
+    static func notWithdrawable(_ order: Order) -> String? {
+        switch order.kind {
+        case DeleteOrders.kind: return "is a delete order of the LDAP synchronization; it runs to its end (then `ucp order retry` or `rollback` if it failed)"
+        case DirectorySource.kind: return "is a directory copy order (UDS); it runs to its end"
+        default: return nil
+        }
+    }
+
+    static func article(_ word: String) -> String { word.first.map { "aeiou".contains($0) } == true ? "an" : "a" }
+
+    /// `jobs cancel ID` (command line and API): the queue's cancel, and when the job is an open
+    /// order's, what `order cancel` does to that order in the same transaction: a queued job's
+    /// order is withdrawn, so a canceled job never leaves its order open (holding its number and
+    /// phone, and the user's next order) for good. Refused for the synchronizations' own orders.
     public func jobCancel(id: Int64, actor: String) async throws -> JobState {
         let (state, withdrawn) = try await connection.transaction { session -> (JobState, Order?) in
-            let state = try QueueStore.InTransaction(session).jobCancel(id: id, actor: actor)
-            guard state == .canceled, let order = try session.query(OrderSQL.orderOfJobLocked, [id]).first.map(Order.init(row:)) else {
-                return (state, nil)
+            let queue = QueueStore.InTransaction(session)
+            _ = try queue.jobStateLocked(id: id)  // the job's row before the order's, as the saga takes them
+            let order = try session.query(OrderSQL.orderOfJobLocked, [id]).first.map(Order.init(row:))
+            if let order, let refusal = Self.notWithdrawable(order) {
+                throw InputError(field: "job \(id)", problem: "runs order \(order.id), which \(refusal)")
             }
-            return (state, try Self.withdraw(session, order: order, actor: actor))
+            let state = try queue.jobCancel(id: id, actor: actor)
+            guard state == .canceled, let order else { return (state, nil) }
+            return (state, try Self.withdraw(session, order: order, actor: actor, reason: nil))
         }
         if let withdrawn { try await OrderJobs.followUps(withdrawn, steps: try await steps(orderID: withdrawn.id), connection: connection) }
         return state
     }
 
-    /// Ends an order whose job was canceled before it started: canceled when none of its steps
-    /// was ever sent, else failed (an earlier attempt wrote something: a retry or a rollback was
-    /// withdrawn), with the audit line.
-    static func withdraw(_ session: Session, order: Order, actor: String) throws -> Order {
+    /// Ends an open order whose job was canceled before it started (or ended without it): canceled
+    /// when none of its steps was ever sent, else failed (an earlier attempt wrote something: a retry
+    /// or a rollback was withdrawn), with the audit line. `reason`: why, when not a queued job's cancel.
+    static func withdraw(_ session: Session, order: Order, actor: String, reason: String?) throws -> Order {
         let steps = try session.query(OrderSQL.stepList, [order.id]).map { try OrderStep(row: $0) }
         let wrote = steps.contains { $0.state != "pending" }
-        let error = wrote ? "canceled before its \(order.state == "rolling_back" ? "rollback" : "retry") ran: "
-            + "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on" : nil
+        let why = reason ?? "canceled before its \(order.state == "rolling_back" ? "rollback" : wrote ? "retry" : "first attempt") ran"
+        let next = order.kind == "cancel" ? "`ucp order retry \(order.id)` goes on removing"
+            : "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on"
+        let error = wrote ? "\(why): \(next)" : nil
         guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
             return order
         }
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.canceled", jobID: order.jobID, target: "order \(order.id)",
-                                                          message: "Order \(order.id) of \(order.userID) withdrawn before it ran: \(ended.state)")
+                                                          message: "Order \(order.id) of \(order.userID) withdrawn (\(why)): \(ended.state)")
         return ended
     }
 

@@ -20,12 +20,13 @@ public enum FencedSQL {
     /// `jobLogAppend`, `job_owned`) tests this one list.
     static let ownedStates = "('running', 'canceling')"
 
-    /// `job_owned`: one row (`id`, `attempt`) when the attempt named by the parameters `job` and
-    /// `attempt` is the job's running one, its row held FOR SHARE until the statement ends; none else.
+    /// `job_owned`: one row (`id`, `attempt`, `state`: running, or canceling once an operator
+    /// canceled it) when the attempt named by the parameters `job` and `attempt` is the job's
+    /// running one, its row held FOR SHARE until the statement ends; none else.
     public static func jobOwned(job: String, attempt: String) -> String {
         """
         job_owned AS MATERIALIZED (
-            SELECT id, attempt FROM jobs
+            SELECT id, attempt, state FROM jobs
              WHERE id = \(job)::bigint AND attempt = \(attempt)::integer AND state IN \(ownedStates)
                FOR SHARE)
         """

@@ -72,6 +72,7 @@ public struct RetryableJobError: Error, CustomStringConvertible {
 
 /// Thrown by `JobContext` when an operator canceled the job.
 public struct JobCanceledError: Error, CustomStringConvertible {
+    public init() {}
     public var description: String { "canceled" }
 }
 

@@ -31,7 +31,7 @@ public struct DeviceConnections {
     /// comes back every few seconds to minutes — change-notification polls — and would otherwise
     /// spend its time opening TLS connections. One set per device, replaced when the device's
     /// address, credentials or AXL version change.
-    func keptAXL(context: JobContext) -> AXLClient {
+    func keptAXL(context: JobContext, abandonOnCancel: Bool = true) -> AXLClient {
         let version = AXLVersion(device.axlVersion) ?? .latest
         let endpoint = endpoint, name = device.name
         let base = Self.kept.withLock { kept in
@@ -40,7 +40,21 @@ public struct DeviceConnections {
             kept[name] = client
             return client
         }
-        return base.sharingConnections(isCanceled: { (try? context.checkCancellation()) == nil })
+        return base.sharingConnections(isCanceled: Self.abandons(context, onCancel: abandonOnCancel))
+    }
+
+    /// When a request in flight is abandoned: the attempt lost the job or the worker stops, and —
+    /// unless `onCancel` is false — an operator canceled the job. An order's write is not abandoned
+    /// for a cancel: its answer is awaited and recorded, and the order stops before its next write.
+    static func abandons(_ context: JobContext, onCancel: Bool) -> @Sendable () -> Bool {
+        {
+            do {
+                try context.checkCancellation()
+                return false
+            } catch {
+                return onCancel || !(error is JobCanceledError)
+            }
+        }
     }
 
     /// The clients `keptAXL` keeps, by device name.
@@ -49,7 +63,7 @@ public struct DeviceConnections {
     /// Order jobs: the call processor's AXL client on the connections `keptAXL` keeps (an order's
     /// ten calls would otherwise open their own TLS connections).
     public func keptAXLForOrders(context: JobContext) -> AXLClient {
-        keptAXL(context: context)
+        keptAXL(context: context, abandonOnCancel: false)
     }
 
     /// A CUPI client on connections kept from one job to the next, like `keptAXL` (order jobs'
@@ -62,7 +76,7 @@ public struct DeviceConnections {
             kept[name] = client
             return client
         }
-        return base.sharingConnections(isCanceled: { (try? context.checkCancellation()) == nil })
+        return base.sharingConnections(isCanceled: Self.abandons(context, onCancel: false))
     }
 
     /// The clients `keptCUPI` keeps, by device name.

@@ -140,7 +140,8 @@ struct OrderCommand: AsyncParsableCommand {
             case .withdrawn(let order):
                 print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " ")): withdrawn before it ran" + (order.error.map { " (\($0))" } ?? ""))
             case .stopping:
-                print("order \(id) is running: it stops before its next device write and ends failed; then `ucp order rollback \(id)` undoes what it did")
+                print("order \(id) is running: it stops before its next device write (the call in flight is answered first) and ends failed "
+                      + "(canceled if it had sent nothing); then `ucp order rollback \(id)` undoes what it did")
                 if wait { try await OrderOutput.wait(for: id, connection: connection) }
             }
         }
