@@ -19,8 +19,9 @@ import Sync
 ///   one order of kind `directory` per user and call processor, run by `order.run` like every order.
 ///   Its step `uds_user` is addUser with homeCluster false — true on the user's home cluster: the call
 ///   processor of its first order, else the one its services are on — pre-checked by getUser (an end
-///   user there is adopted and left alone), adopted after a lost answer when the user found shows what
-///   was sent, fenced, and undone by removing only a user it added (by uuid). On the home cluster a
+///   user there is adopted and left alone), fenced, and undone by removing only a user it added (by
+///   uuid). Only the add's own answer proves a user is the order's (`forwardDirectoryUser`): one a
+///   duplicate answer or a try after a lost answer finds is adopted. On the home cluster a
 ///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
 ///   when the user was there already. What the user syncs read present (with homeCluster true on the
 ///   home cluster) and pairs a directory order already holds are not planned again.
@@ -28,7 +29,8 @@ import Sync
 ///   plans the user's directory orders (the add order's plan stays as it is).
 /// - A delete or cancel order that removes the user from its home cluster queues `directory.sync`
 ///   with `leftHome`: one `directory` order per copy a directory order added elsewhere, its step
-///   removeUser of that copy, only while it is the one added (its uuid), a user gone counting as removed.
+///   removeUser of that copy, only while it is the one added (its uuid), a user gone counting as removed;
+///   a copy whose order adopted the user it found stays, named in the job's log.
 public enum DirectorySource {
     /// The orders' kind.
     public static let kind = "directory"
@@ -241,10 +243,16 @@ public enum DirectorySource {
         ])])]
     }
 
-    /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`.
+    /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`;
+    /// names in the job's log those whose order adopted the user it found (not proven its own: left).
     static func removeCopies(user: String, home: String, context: JobContext, connection: Connection) async throws -> String {
         let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         let actor = context.job.submittedBy
+        for row in try await connection.query(DirectorySQL.copiesAdopted, [user, home]) {
+            let device: String = try row.decode("call_processor"), orderID: Int64 = try row.decode("id")
+            try await context.log("User '\(user)' left its home cluster '\(home)': its copy on '\(device)' stays — directory order \(orderID) "
+                                  + "adopted the user it found there (not proven its own): remove it on '\(device)' by hand if it is the copy", level: .warning)
+        }
         let queued = try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             // One planner at a time, reading under the lock: a copy another job's removal holds is left to it.
@@ -286,6 +294,34 @@ public enum DirectorySource {
 }
 
 extension OrderSaga {
+    /// A copy's addUser (`uds_user`). An end user has no description to carry the order's marker, so
+    /// only the add's own answer (its uuid) proves the user is the order's: a user the pre-check finds
+    /// is adopted, and so is one a duplicate answer reveals — someone may have added it by hand meanwhile,
+    /// whatever its names — even when this order's own earlier try may have added it (its answer lost):
+    /// adopted, it is left alone by undo and by the removal when the user leaves its home cluster. A
+    /// copy left behind is a directory entry an operator can remove; a user removed that someone added
+    /// by hand is lost.
+    mutating func forwardDirectoryUser(_ step: inout OrderStep) async throws {
+        let userid = step.calls[0].values["user"]?.children.text("userid") ?? ""
+        if try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil {
+            if step.state == "sending" {
+                log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) after a try whose answer was lost; "
+                    + "not proven this order's (an end user carries no order marker): adopted, left alone by undo")
+            }
+            step.adopted = true
+            return
+        }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(step.calls[0])
+        } catch let fault as AXLFault where fault.code == -239 {
+            guard try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil else { throw fault }
+            log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) already (a duplicate answer); "
+                + "not proven this order's: adopted, left alone by undo")
+            step.adopted = true
+        }
+    }
+
     /// Records a directory order's success (nothing goes to the inventory: the next user sync reads the copy).
     mutating func finishDirectory() async throws {
         unsavedState = ("succeeded", nil)
@@ -331,6 +367,15 @@ enum DirectorySQL {
            AND NOT EXISTS (SELECT 1 FROM orders r
                             WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state IN ('submitted', 'running', 'rolling_back')
                               AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
+         ORDER BY o.call_processor
+        """)
+    /// The copies of user $1 elsewhere than $2 (the home cluster left) whose order adopted the user it
+    /// found: not proven the order's, so never removed.
+    static let copiesAdopted = Statement("directory_copies_adopted", """
+        SELECT o.id, o.call_processor FROM orders o
+          JOIN order_steps s ON s.order_id = o.id AND s.name = 'uds_user' AND s.adopted
+         WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
+           AND lower(o.user_id) = lower($1) AND o.call_processor <> $2 AND o.request->>'home' = $2 AND \(notRemoved)
          ORDER BY o.call_processor
         """)
     static let status = Statement("directory_status", """

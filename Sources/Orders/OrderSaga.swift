@@ -298,7 +298,8 @@ public struct OrderSaga {
     mutating func forward(_ step: inout OrderStep) async throws {
         let resumed = step.state == "sending"
         switch step.name {
-        case .user, .udsUser: try await forwardUser(&step, resumed: resumed)
+        case .user: try await forwardUser(&step, resumed: resumed)
+        case .udsUser: try await forwardDirectoryUser(&step)
         case .line: try await forwardLine(&step, resumed: resumed)
         case .phone: try await forwardPhone(&step, resumed: resumed)
         case .associate: try await forwardAssociate(&step)
