@@ -25,6 +25,8 @@ import Sync
 ///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
 ///   when the user was there already. What the user syncs read present (with homeCluster true on the
 ///   home cluster) and pairs a directory order already holds are not planned again.
+/// - A copy order that has not started when the source is switched back to LDAP ends canceled,
+///   nothing written (`cancelCopyUnderLDAP`).
 /// - While UDS is on, a succeeded add order queues `directory.sync` for its user: a follow-up job that
 ///   plans the user's directory orders (the add order's plan stays as it is).
 /// - A delete or cancel order that removes the user from its home cluster queues `directory.sync`
@@ -320,6 +322,26 @@ extension OrderSaga {
                 + "not proven this order's: adopted, left alone by undo")
             step.adopted = true
         }
+    }
+
+    /// A copy order queued while UDS was on, about to start now that the directory search source is
+    /// the LDAP server again (switched by an operator or by a sync that found an LDAP-integrated call
+    /// processor): ended canceled, its steps skipped, one line in its log — nothing written. Read right
+    /// before the order's first device call; a copy that wrote already finishes (the switch leaves the
+    /// copies where they are), and so does one whose first write races the switch. Re-enabling UDS
+    /// plans a canceled copy anew. Returns whether it ended the order.
+    mutating func cancelCopyUnderLDAP() async throws -> Bool {
+        guard order.kind == DirectorySource.kind, steps.contains(where: { $0.name == .udsUser }),
+              steps.allSatisfy({ $0.state == "pending" }),
+              try await DirectorySourceStore(database).source() != .callProcessor else { return false }
+        for var step in steps {
+            step.state = "skipped"
+            saveLater(step)
+        }
+        log("Order \(order.id) canceled: the directory search source is the LDAP server again (switched since the copy was queued); "
+            + "'\(order.userID)' not copied to \(order.callProcessor), nothing written")
+        try await setState("canceled", error: "directory search source switched back to the LDAP server before the copy started")
+        return true
     }
 
     /// Records a directory order's success (nothing goes to the inventory: the next user sync reads the copy).

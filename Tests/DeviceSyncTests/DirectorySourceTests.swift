@@ -270,6 +270,47 @@ final class DirectorySourceTests: OrderTestCase {
                       removalLog.joined(separator: "\n"))
     }
 
+    /// Copies queued while UDS was on do not run once the source is switched back to LDAP: each ends
+    /// canceled before its first device call, its steps skipped, a line in its log, nothing written
+    /// (the copy already at its pre-check finishes: the switch leaves copies where they are). One
+    /// worker running one job at a time, the first copy's getUser held at the device while the source
+    /// is switched, so the others are still queued.
+    func testCopiesQueuedBeforeTheSourceSwitchesBackToLDAPAreCanceled() async throws {
+        try await prepareClusters()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        harness.processes.kill("worker")
+        try harness.processes.start("worker1", ["worker", "--concurrency", "1", "--name", "one-job-worker"])
+        for simulator in [sim!, other!] {
+            _ = try simulator.control("faults?clear=1&pause-seconds=5&stall=getUser:1")
+            _ = try simulator.control("calls?clear=1")
+        }
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        let held = try await eventually(timeout: 60) {
+            try [self.sim!, self.other!].contains { try $0.control("calls").split(separator: "\n").contains { $0.hasPrefix("getUser ") } }
+        }
+        XCTAssertTrue(held, "the first copy reached its pre-check")
+        try ucp(["settings", "set", "directory_source", "ldap"])
+
+        let orders = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        let canceled = orders.filter { $0.state == "canceled" }, others = orders.filter { $0.state != "canceled" }
+        XCTAssertEqual(others.map(\.state), ["succeeded"], "only the copy that had started runs")
+        XCTAssertEqual(canceled.count, orders.count - 1)
+        XCTAssertGreaterThan(canceled.count, 5)
+        for order in canceled {
+            XCTAssertEqual(order.error, "directory search source switched back to the LDAP server before the copy started")
+            await assertEqual(Set(try await steps(order.id).map(\.state)), ["skipped"], "order \(order.id)")
+            let log = try await sql("SELECT message FROM job_logs WHERE job_id = \(try XCTUnwrap(order.jobID))").map { try $0.decode("message", as: String.self) }
+            XCTAssertTrue(log.contains("Order \(order.id) canceled: the directory search source is the LDAP server again (switched since the copy was queued); "
+                                       + "'\(order.userID)' not copied to \(order.callProcessor), nothing written"), log.joined(separator: "\n"))
+        }
+        let writes = try [sim!, other!].flatMap { try $0.control("calls").split(separator: "\n") }.filter { !$0.hasPrefix("get") && !$0.hasPrefix("list") }
+        XCTAssertLessThanOrEqual(writes.count, 2, "at most the started copy's addUser and updateUser: \(writes)")
+        XCTAssertLessThanOrEqual(try users(other).count, 1, "no copy on OtherCCM but the one started")
+        let status = try await DirectorySource.status(connection: Connection(harness.database.app))
+        XCTAssertTrue(status.contains { $0.hasPrefix("OtherCCM") && $0.contains("canceled") }, "\(status)")
+    }
+
     /// The simulator `calls()` reads (the crash harness watches it): TestCCM's, or `watched`.
     var watched: DeviceSimulatorProcess?
     override func calls() throws -> [String] {
