@@ -25,8 +25,9 @@ import Sync
 ///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
 ///   when the user was there already. What the user syncs read present (with homeCluster true on the
 ///   home cluster) and pairs a directory order already holds are not planned again.
-/// - A copy order that has not started when the source is switched back to LDAP ends canceled,
-///   nothing written (`cancelCopyUnderLDAP`).
+/// - A copy order that has not started when the source is switched back to LDAP, or when its user is
+///   being deleted, ends canceled, nothing written (`cancelUnwantedCopy`); one that succeeds after its
+///   user left its home cluster queues its own removal (`afterOrder`).
 /// - While UDS is on, a succeeded add order queues `directory.sync` for its user: a follow-up job that
 ///   plans the user's directory orders (the add order's plan stays as it is).
 /// - A delete or cancel order that removes the user from its home cluster queues `directory.sync`
@@ -103,7 +104,10 @@ public enum DirectorySource {
 
     /// What an order's end asks of the directory: a succeeded add (or push) order while UDS is on
     /// queues its user's copies; a succeeded delete order that removed the end user, or cancel order
-    /// whose add order had added it, queues the removal of the copies the directory orders added.
+    /// whose add order had added it, queues the removal of the copies the directory orders added; and
+    /// so does a copy that succeeded after its user left its home cluster — the removal planned then
+    /// could not see a copy still running, so the copy's own end asks for it (whichever of the two
+    /// ends last sees the other: no copy is left behind).
     static func afterOrder(_ order: Order, steps: [OrderStep], connection: Connection) async throws {
         guard order.state == "succeeded" || order.state == "canceled" else { return }
         var parameters: DirectorySync?
@@ -115,6 +119,11 @@ public enum DirectorySource {
             guard try await leftHome(order, steps: steps, connection: connection),
                   try await connection.query(DirectorySQL.copiesExist, [order.userID, order.callProcessor]).first?.decode("found") == true else { return }
             parameters = DirectorySync(user: order.userID, leftHome: order.callProcessor)
+        case kind:
+            guard order.state == "succeeded", steps.contains(where: { $0.name == .udsUser && $0.createdUUID != nil }),
+                  let home = requestField("home", of: order), home != order.callProcessor,
+                  try await userLeft(home: home, userID: order.userID, connection: connection) else { return }
+            parameters = DirectorySync(user: order.userID, leftHome: home)
         default:
             return
         }
@@ -123,6 +132,19 @@ public enum DirectorySource {
             try QueueStore.InTransaction(session).jobEnqueue(
                 try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: parameters.dedupKey, actor: order.submittedBy))
         }
+    }
+
+    /// Whether the user's latest order on its home cluster `home` (add, push, delete or cancel: one
+    /// user's orders run one at a time) took it off there (`leftHome`).
+    static func userLeft(home: String, userID: String, connection: Connection) async throws -> Bool {
+        guard let latest = try await connection.query(DirectorySQL.latestHomeOrder, [userID, home]).first.map(Order.init(row:)),
+              ["delete", "cancel"].contains(latest.kind) else { return false }
+        return try await leftHome(latest, steps: try await OrderStore(connection).steps(orderID: latest.id), connection: connection)
+    }
+
+    /// A text field of a directory order's request (`home`, `action`).
+    static func requestField(_ name: String, of order: Order) -> String? {
+        ((try? JSONSerialization.jsonObject(with: Data(order.request.utf8))) as? [String: Any])?[name] as? String
     }
 
     /// Whether the delete order removed the end user (gone counts), or the cancel order removed the
@@ -202,7 +224,8 @@ public enum DirectorySource {
             for device in processors where !planned.contains("\(key)\t\(device)") {
                 let isHome = device == homeDevice
                 if let shown = present[device]?[key], !isHome || shown == "true" { continue }
-                guard let user = try await users.userGet(userID: userID) else { continue }
+                // A user being deleted gets no copy: its delete order takes it off its home cluster.
+                guard let user = try await users.userGet(userID: userID), user.state != "deleting" else { continue }
                 orders.append((user, device, steps(user, device: device, home: isHome), homeDevice))
             }
         }
@@ -324,23 +347,34 @@ extension OrderSaga {
         }
     }
 
-    /// A copy order queued while UDS was on, about to start now that the directory search source is
-    /// the LDAP server again (switched by an operator or by a sync that found an LDAP-integrated call
-    /// processor): ended canceled, its steps skipped, one line in its log — nothing written. Read right
-    /// before the order's first device call; a copy that wrote already finishes (the switch leaves the
-    /// copies where they are), and so does one whose first write races the switch. Re-enabling UDS
-    /// plans a canceled copy anew. Returns whether it ended the order.
-    mutating func cancelCopyUnderLDAP() async throws -> Bool {
+    /// A copy order about to start that is no longer wanted: the directory search source is the LDAP
+    /// server again (switched by an operator, or by a sync that found an LDAP-integrated call processor,
+    /// since the copy was queued), or its user is being deleted or gone from the inventory. Ended
+    /// canceled, its steps skipped, one line in its log — nothing written. Read right before the
+    /// order's first device call; a copy that wrote already finishes (the switch leaves the copies
+    /// where they are; a user's removal catches its copy in `afterOrder`), and so does one whose first
+    /// write races the switch. Re-enabling UDS plans a canceled copy anew. Returns whether it ended the order.
+    mutating func cancelUnwantedCopy() async throws -> Bool {
         guard order.kind == DirectorySource.kind, steps.contains(where: { $0.name == .udsUser }),
-              steps.allSatisfy({ $0.state == "pending" }),
-              try await DirectorySourceStore(database).source() != .callProcessor else { return false }
+              steps.allSatisfy({ $0.state == "pending" }) else { return false }
+        let reason: String, line: String
+        if try await DirectorySourceStore(database).source() != .callProcessor {
+            reason = "directory search source switched back to the LDAP server before the copy started"
+            line = "the directory search source is the LDAP server again (switched since the copy was queued)"
+        } else if let user = try await UserStore(database).userGet(userID: order.userID), user.state != "deleting" {
+            return false
+        } else {
+            // Being deleted (or gone): its delete order takes it off its home cluster, and a copy made
+            // now would only be removed again.
+            reason = "user deleted before the copy started"
+            line = "'\(order.userID)' is being deleted (or gone from the inventory)"
+        }
         for var step in steps {
             step.state = "skipped"
             saveLater(step)
         }
-        log("Order \(order.id) canceled: the directory search source is the LDAP server again (switched since the copy was queued); "
-            + "'\(order.userID)' not copied to \(order.callProcessor), nothing written")
-        try await setState("canceled", error: "directory search source switched back to the LDAP server before the copy started")
+        log("Order \(order.id) canceled: \(line); '\(order.userID)' not copied to \(order.callProcessor), nothing written")
+        try await setState("canceled", error: reason)
         return true
     }
 
@@ -390,6 +424,13 @@ enum DirectorySQL {
                             WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state IN ('submitted', 'running', 'rolling_back')
                               AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
          ORDER BY o.call_processor
+        """)
+    /// The user's ($1) latest succeeded add, push, delete or cancel order on call processor $2.
+    static let latestHomeOrder = Statement("directory_latest_home_order", """
+        SELECT \(OrderSQL.columns) FROM orders o
+         WHERE lower(o.user_id) = lower($1) AND o.call_processor = $2 AND o.state = 'succeeded'
+           AND o.kind IN ('add', 'push', 'delete', 'cancel')
+         ORDER BY o.id DESC LIMIT 1
         """)
     /// The copies of user $1 elsewhere than $2 (the home cluster left) whose order adopted the user it
     /// found: not proven the order's, so never removed.

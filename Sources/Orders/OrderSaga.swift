@@ -226,7 +226,7 @@ public struct OrderSaga {
     /// Runs the steps not done yet, in order. A failed step rolls the earlier ones back (or stops,
     /// for `on_failure: stop`); the end is recorded with the user's services.
     public mutating func apply() async throws {
-        if try await cancelCopyUnderLDAP() { return }
+        if try await cancelUnwantedCopy() { return }
         unsavedState = ("running", nil)  // written with the first step's fence
         for position in steps.indices where !["done", "skipped"].contains(steps[position].state) {
             var step = steps[position]

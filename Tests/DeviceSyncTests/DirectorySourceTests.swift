@@ -275,8 +275,9 @@ final class DirectorySourceTests: OrderTestCase {
     /// (the copy already at its pre-check finishes: the switch leaves copies where they are). One
     /// worker running one job at a time, the first copy's getUser held at the device while the source
     /// is switched, so the others are still queued.
-    func testCopiesQueuedBeforeTheSourceSwitchesBackToLDAPAreCanceled() async throws {
-        try await prepareClusters()
+    /// Enables UDS with one worker running one job at a time and the first copy's pre-check (getUser)
+    /// held at its device: the other copies stay queued meanwhile. Returns the enabling job.
+    func enableUDSHoldingTheFirstCopy() async throws -> Int64 {
         let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
         await assertEqual(try await order(try orderID(added)).state, "succeeded")
         harness.processes.kill("worker")
@@ -290,9 +291,15 @@ final class DirectorySourceTests: OrderTestCase {
             try [self.sim!, self.other!].contains { try $0.control("calls").split(separator: "\n").contains { $0.hasPrefix("getUser ") } }
         }
         XCTAssertTrue(held, "the first copy reached its pre-check")
+        return try jobID(set.stdout)
+    }
+
+    func testCopiesQueuedBeforeTheSourceSwitchesBackToLDAPAreCanceled() async throws {
+        try await prepareClusters()
+        let enabling = try await enableUDSHoldingTheFirstCopy()
         try ucp(["settings", "set", "directory_source", "ldap"])
 
-        let orders = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        let orders = try await directoryOrdersEnded(after: enabling)
         let canceled = orders.filter { $0.state == "canceled" }, others = orders.filter { $0.state != "canceled" }
         XCTAssertEqual(others.map(\.state), ["succeeded"], "only the copy that had started runs")
         XCTAssertEqual(canceled.count, orders.count - 1)
@@ -309,6 +316,81 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertLessThanOrEqual(try users(other).count, 1, "no copy on OtherCCM but the one started")
         let status = try await DirectorySource.status(connection: Connection(harness.database.app))
         XCTAssertTrue(status.contains { $0.hasPrefix("OtherCCM") && $0.contains("canceled") }, "\(status)")
+    }
+
+    /// A copy queued for a user who is then being deleted does not run: it ends canceled before its
+    /// first device call, nothing written; the other users' copies run.
+    func testACopyQueuedForAUserBeingDeletedIsCanceled() async throws {
+        try await prepareClusters()
+        let enabling = try await enableUDSHoldingTheFirstCopy()
+        let last = try await sql("SELECT user_id FROM orders WHERE kind = 'directory' ORDER BY id DESC LIMIT 1")[0].decode("user_id", as: String.self)
+        // Its delete request pending (what a stale-user action does first), the delete order not run yet.
+        _ = try await sql("UPDATE users SET state = 'deleting', stale_since = clock_timestamp() WHERE user_id = '\(last)'")
+
+        let orders = try await directoryOrdersEnded(after: enabling)
+        let canceled = orders.filter { $0.state == "canceled" }
+        XCTAssertFalse(canceled.isEmpty)
+        XCTAssertTrue(canceled.allSatisfy { $0.userID == last }, canceled.map { "\($0.id) \($0.userID)" }.joined(separator: "\n"))
+        XCTAssertTrue(orders.filter { $0.userID != last }.allSatisfy { $0.state == "succeeded" },
+                      orders.map { "\($0.id) \($0.userID) \($0.state) \($0.error ?? "")" }.joined(separator: "\n"))
+        for order in canceled {
+            XCTAssertEqual(order.error, "user deleted before the copy started")
+            let log = try await sql("SELECT message FROM job_logs WHERE job_id = \(try XCTUnwrap(order.jobID))").map { try $0.decode("message", as: String.self) }
+            XCTAssertTrue(log.contains("Order \(order.id) canceled: '\(last)' is being deleted (or gone from the inventory); "
+                                       + "'\(last)' not copied to \(order.callProcessor), nothing written"), log.joined(separator: "\n"))
+        }
+        XCTAssertNil(try users(other)[last.lowercased()], "no copy of the user being deleted")
+        XCTAssertFalse(try other.control("calls").contains("userid=\(last) "), "nothing sent for it")
+    }
+
+    /// A copy still on its way when its user is deleted from its home cluster: the delete's end cannot
+    /// see it (it has not succeeded, so nothing is removed then); the copy's own end, after it landed,
+    /// queues its removal — no copy stays behind.
+    func testACopyLandingAfterItsUserWasDeletedIsRemoved() async throws {
+        try await prepareClusters()
+        let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(first)).state, "succeeded")
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+
+        // A new user's copy to OtherCCM held at the device (long enough for the delete to run meanwhile).
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('asmith', 'Cisco', 'manual', 'Ann', 'Smith')")
+        _ = try other.control("faults?clear=1&pause-seconds=12&stall=addUser:1")
+        let added = try ucp(["order", "submit", "-f", try orderFile("asmith.yaml", user: "asmith", phone: "SEP00AA00BB0002", voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        let held = try await eventually(timeout: 60) {
+            try self.other.control("calls").split(separator: "\n").contains { $0.hasPrefix("addUser ") && $0.contains("userid=asmith ") }
+        }
+        XCTAssertTrue(held, "the copy's addUser is held at OtherCCM")
+        try await queueDelete("asmith")
+        var delete: Order?
+        let deleted = try await eventually(timeout: 60) {
+            if let id = try await self.sql("SELECT id FROM orders WHERE kind = 'delete' AND user_id = 'asmith'").first?.decode("id", as: Int64.self) {
+                delete = try await self.order(id)
+            }
+            return delete?.isFinished == true
+        }
+        XCTAssertTrue(deleted, "the delete order ended")
+        XCTAssertEqual(delete?.state, "succeeded", delete?.error ?? "")
+        let copyID = try await sql("SELECT id FROM orders WHERE kind = 'directory' AND user_id = 'asmith' AND call_processor = 'OtherCCM'")[0]
+            .decode("id", as: Int64.self)
+        await assertEqual(try await order(copyID).isFinished, false, "the copy was still on its way when the delete ended")
+
+        var removal: Order?
+        let removed = try await eventually(timeout: 90) {
+            if let id = try await self.sql("SELECT id FROM orders WHERE kind = 'directory' AND user_id = 'asmith' AND request->>'action' = 'remove'")
+                .first?.decode("id", as: Int64.self) {
+                removal = try await self.order(id)
+            }
+            return removal?.isFinished == true
+        }
+        XCTAssertTrue(removed, "the copy's end queued its removal")
+        await assertEqual(try await order(copyID).state, "succeeded", "the copy landed")
+        XCTAssertEqual(removal?.state, "succeeded", removal?.error ?? "")
+        XCTAssertEqual(removal?.callProcessor, "OtherCCM")
+        XCTAssertNil(try users(sim)["asmith"], "deleted from its home cluster")
+        XCTAssertNil(try users(other)["asmith"], "the copy that landed after the delete is removed")
+        XCTAssertEqual(try users(other)["jdoe"], "false", "the other copies stay")
     }
 
     /// The simulator `calls()` reads (the crash harness watches it): TestCCM's, or `watched`.
