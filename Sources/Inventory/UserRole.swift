@@ -224,14 +224,19 @@ public struct UserRoleStore: Sendable {
     /// Sets the switch and the default role (each nil: unchanged); returns whether anything changed.
     public func provisioningSet(domain: String, on: Bool?, defaultRole: String??, actor: String) async throws -> Bool {
         try await connection.transaction { session in
-            guard try session.query(DomainSQL.domainLock, [domain]).first != nil else { throw DomainStore.noSuchDomain(domain) }
-            let settings = try Self.provisioningCheck(session, domain: domain, on: on, defaultRole: defaultRole)
-            guard try session.query(UserRoleSQL.provisioningSet, [domain, settings.on, settings.defaultRole]).first != nil else { return false }
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_provisioning", target: domain,
-                                                              message: "Domain '\(domain)' automatic provisioning \(settings.on ? "on" : "off"), default role "
-                                                                  + (settings.defaultRole.map { "'\($0)'" } ?? "none"))
-            return true
+            try Self.provisioningSet(session, domain: domain, on: on, defaultRole: defaultRole, actor: actor)
         }
+    }
+
+    /// `provisioningSet` in the caller's transaction.
+    static func provisioningSet(_ session: Session, domain: String, on: Bool?, defaultRole: String??, actor: String) throws -> Bool {
+        guard try session.query(DomainSQL.domainLock, [domain]).first != nil else { throw DomainStore.noSuchDomain(domain) }
+        let settings = try Self.provisioningCheck(session, domain: domain, on: on, defaultRole: defaultRole)
+        guard try session.query(UserRoleSQL.provisioningSet, [domain, settings.on, settings.defaultRole]).first != nil else { return false }
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_provisioning", target: domain,
+                                                          message: "Domain '\(domain)' automatic provisioning \(settings.on ? "on" : "off"), default role "
+                                                              + (settings.defaultRole.map { "'\($0)'" } ?? "none"))
+        return true
     }
 
     /// Of `userIDs` (read by an LDAP synchronization of `domain` that started at `since`), those it

@@ -139,6 +139,49 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertTrue(shown.contains("on, default role 'Staff'"), shown)
     }
 
+    /// `domain edit` with LDAP settings, rules and the switches is one transaction: when its last write
+    /// (the automatic provisioning switch) fails, the settings, rules and automatic move written before
+    /// it in the command are not kept, nor their audit lines. The failure is a trigger the test puts on
+    /// `domains`; without it, the same edit changes everything at once.
+    func testADomainEditWritesItsOptionsInOneTransaction() async throws {
+        try await prepareDirectory([])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"])
+        func settings() async throws -> String {
+            try await sql("""
+                SELECT update_policy || ' ' || automatic_move || ' ' || automatic_provisioning || ' ' || coalesce(default_role, '-')
+                       || ' ' || coalesce((SELECT string_agg(rule, ',' ORDER BY rule) FROM domain_rules r WHERE r.domain = d.name), '-') AS s
+                  FROM domains d WHERE name = '\(Self.domain)'
+                """)[0].decode("s")
+        }
+        func auditCount() async throws -> Int64 {
+            try await count("SELECT count(*)::bigint AS n FROM audit_log WHERE target = '\(Self.domain)' AND action LIKE 'domain.%'")
+        }
+        let before = try await settings(), auditBefore = try await auditCount()
+        _ = try await sql("""
+            CREATE FUNCTION test_refuse_provisioning() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RAISE EXCEPTION 'automatic provisioning refused by the test'; END $$
+            """)
+        _ = try await sql("""
+            CREATE TRIGGER test_refuse_provisioning BEFORE UPDATE ON domains FOR EACH ROW
+            WHEN (OLD.automatic_provisioning IS DISTINCT FROM NEW.automatic_provisioning) EXECUTE FUNCTION test_refuse_provisioning()
+            """)
+        let edit = ["domain", "edit", Self.domain, "--update", "do-not-update", "--rule", "sync-existing-users", "--automatic-move", "on",
+                    "--automatic-provisioning", "on", "--default-role", "Staff"]
+        let refused = try harness.ucp(edit)
+        XCTAssertNotEqual(refused.status, 0, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("automatic provisioning refused by the test"), refused.stderr)
+        await assertEqual(try await settings(), before, "nothing of the edit kept")
+        await assertEqual(try await auditCount(), auditBefore, "no audit line")
+
+        _ = try await sql("DROP TRIGGER test_refuse_provisioning ON domains")
+        XCTAssertEqual(try ucp(edit).stdout, "domain 'Cisco' changed\n")
+        await assertEqual(try await settings(), "do_not_update true true Staff sync_existing_users")
+        let actions = try await sql("SELECT action FROM audit_log WHERE target = '\(Self.domain)' AND action LIKE 'domain.%' ORDER BY id")
+            .map { try $0.decode("action", as: String.self) }.suffix(4)
+        XCTAssertEqual(Array(actions), ["domain.changed", "domain.rules_changed", "domain.automatic_move", "domain.automatic_provisioning"])
+        XCTAssertEqual(try ucp(edit).stdout, "domain 'Cisco': nothing changed\n")
+    }
+
     /// The seed's four cases, with and without an LDAP number; the role filter and the default role
     /// together; a user no service area filter matches; the dry run; a second synchronization.
     func testLinesFollowTheSeedsFourCasesAndASecondSyncSubmitsNothing() async throws {
