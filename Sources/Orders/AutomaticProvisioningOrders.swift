@@ -53,15 +53,7 @@ extension OrderStore {
         var request = request
         request.voicemail = false
         request.extensionMobility = false
-        guard let area = try await ServiceAreaStore(connection).serviceArea(domain: request.domain, name: request.serviceArea)?.settings else {
-            throw request.refusal("service_area", "no service area '\(request.serviceArea)' in domain '\(request.domain)'")
-        }
-        guard let user = try await UserStore(connection).userGet(userID: request.user) else {
-            throw request.refusal("user", "no such user '\(request.user)' in the inventory (synchronize it first)")
-        }
-        guard user.domain == request.domain else {
-            throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
-        }
+        let (area, user) = try await areaAndUser(request)
         if let policy = request.credentialPolicy, let problem = try await credentialPolicyProblem(policy, device: area.callProcessor) {
             throw request.refusal("credential_policy", problem)
         }

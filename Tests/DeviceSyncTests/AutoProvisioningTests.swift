@@ -102,6 +102,17 @@ final class AutoProvisioningTests: OrderTestCase {
         return orders
     }
 
+    /// Waits for `count` automatic provisioning orders to end; returns them by user.
+    func autoOrdersEnded(_ count: Int, file: StaticString = #filePath, line: UInt = #line) async throws -> [String: Order] {
+        var orders: [String: Order] = [:]
+        let ended = try await eventually(timeout: 120) {
+            orders = try await self.autoOrders()
+            return orders.count == count && orders.values.allSatisfy { $0.isFinished }
+        }
+        XCTAssertTrue(ended, "\(count) orders ended: \(orders.mapValues(\.state))", file: file, line: line)
+        return orders
+    }
+
     func testRoleCommandsRefuseBadInputAndWriteNothing() async throws {
         try await prepareDirectory()
         try assertRefused(["domain", "edit", Self.domain, "--automatic-provisioning", "on"],
@@ -201,12 +212,7 @@ final class AutoProvisioningTests: OrderTestCase {
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id LIKE 'ap%'"), 0)
 
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
-        var orders: [String: Order] = [:]
-        let ended = try await eventually(timeout: 120) {
-            orders = try await autoOrders()
-            return orders.count == 9 && orders.values.allSatisfy { $0.isFinished }
-        }
-        XCTAssertTrue(ended, "nine orders ended: \(orders.mapValues(\.state))")
+        let orders = try await autoOrdersEnded(9)
         let state = try state()
         for (user, number) in Self.expected.sorted(by: { $0.key < $1.key }) {
             let phone = "CSF" + user.uppercased()
@@ -313,12 +319,7 @@ final class AutoProvisioningTests: OrderTestCase {
         try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Jabber"])
 
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
-        var orders: [String: Order] = [:]
-        let ended = try await eventually(timeout: 120) {
-            orders = try await autoOrders()
-            return orders.count == 2 && orders.values.allSatisfy { $0.isFinished }
-        }
-        XCTAssertTrue(ended, "two orders ended: \(orders.mapValues(\.state))")
+        let orders = try await autoOrdersEnded(2)
         let full = try XCTUnwrap(orders["apmask1"]), bare = try XCTUnwrap(orders["apmask2"])
         XCTAssertEqual(full.state, "succeeded", full.error ?? "")
         XCTAssertEqual(full.line, "5307")

@@ -195,6 +195,27 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertEqual(try users(other)["jdoe"], "false")
     }
 
+    /// jdoe provisioned on TestCCM by an add order, then UDS enabled; returns the directory orders, ended.
+    func provisionJdoeAndEnableUDS() async throws -> [Order] {
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded", added.stdout)
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        return try await directoryOrdersEnded(after: try jobID(set.stdout))
+    }
+
+    /// Deletes `user` (its delete request and planning job) and waits for the removal of its copies
+    /// that the delete order queues when it took the user off its home cluster; returns that job.
+    func deleteQueuingTheCopiesRemoval(_ user: String) async throws -> Int64 {
+        try await queueDelete(user)
+        var removal: Int64?
+        let queued = try await eventually(timeout: 90) {
+            removal = try await self.sql("SELECT id FROM jobs WHERE type = 'directory.sync' AND payload::text LIKE '%leftHome%' LIMIT 1").first?.decode("id")
+            return removal != nil
+        }
+        XCTAssertTrue(queued, "the delete order queued the copies' removal")
+        return try XCTUnwrap(removal)
+    }
+
     /// Adds an end user on `simulator` as an administrator would by hand (its own AXL request): with
     /// `lastName`, home cluster true.
     func addByHand(_ simulator: DeviceSimulatorProcess, userid: String, lastName: String) throws {
@@ -253,18 +274,12 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertEqual(try users(other)[userid.lowercased()], "true", "OtherCCM holds the user added by hand (home cluster true), not a copy")
 
         // The user leaves its home cluster: the copy it adopted stays, and the removal's log says why.
-        try await queueDelete(userid)
-        var removal: Int64?
-        let queued = try await eventually(timeout: 90) {
-            removal = try await self.sql("SELECT id FROM jobs WHERE type = 'directory.sync' AND payload::text LIKE '%leftHome%' LIMIT 1").first?.decode("id")
-            return removal != nil
-        }
-        XCTAssertTrue(queued, "the delete order queued the copies' removal")
-        let ended = try await directoryOrdersEnded(after: try XCTUnwrap(removal))
+        let removal = try await deleteQueuingTheCopiesRemoval(userid)
+        let ended = try await directoryOrdersEnded(after: removal)
         XCTAssertFalse(ended.contains { $0.request.contains("\"remove\"") }, "no removal order")
         XCTAssertNil(try users(sim)[userid.lowercased()], "gone from its home cluster")
         XCTAssertEqual(try users(other)[userid.lowercased()], "true", "the user added by hand is still on OtherCCM")
-        let removalLog = try await sql("SELECT message FROM job_logs WHERE job_id = \(try XCTUnwrap(removal))").map { try $0.decode("message", as: String.self) }
+        let removalLog = try await sql("SELECT message FROM job_logs WHERE job_id = \(removal)").map { try $0.decode("message", as: String.self) }
         XCTAssertTrue(removalLog.contains("User '\(userid)' left its home cluster 'TestCCM': its copy on 'OtherCCM' stays — directory order \(copy.id) "
                                           + "adopted the user it found there (not proven its own): remove it on 'OtherCCM' by hand if it is the copy"),
                       removalLog.joined(separator: "\n"))
@@ -348,10 +363,7 @@ final class DirectorySourceTests: OrderTestCase {
     /// queues its removal — no copy stays behind.
     func testACopyLandingAfterItsUserWasDeletedIsRemoved() async throws {
         try await prepareClusters()
-        let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
-        await assertEqual(try await order(try orderID(first)).state, "succeeded")
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        _ = try await provisionJdoeAndEnableUDS()
 
         // A new user's copy to OtherCCM held at the device (long enough for the delete to run meanwhile).
         _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('asmith', 'Cisco', 'manual', 'Ann', 'Smith')")
@@ -403,22 +415,11 @@ final class DirectorySourceTests: OrderTestCase {
     /// removes the copy the directory order added (by its uuid); the other users' copies stay.
     func testDeletingTheUserFromItsHomeClusterRemovesTheCopy() async throws {
         try await prepareClusters()
-        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
-        let addOrder = try await order(try orderID(added))
-        XCTAssertEqual(addOrder.state, "succeeded", added.stdout)
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        _ = try await provisionJdoeAndEnableUDS()
         XCTAssertEqual(try users(other)["jdoe"], "false")
         let copies = try users(other).count
 
-        try await queueDelete("jdoe")
-        var removal: Int64?
-        let queued = try await eventually(timeout: 90) {
-            removal = try await self.sql("SELECT id FROM jobs WHERE type = 'directory.sync' AND payload::text LIKE '%leftHome%' LIMIT 1").first?.decode("id")
-            return removal != nil
-        }
-        XCTAssertTrue(queued, "the delete order queued the copies' removal")
-        let ended = try await directoryOrdersEnded(after: try XCTUnwrap(removal))
+        let ended = try await directoryOrdersEnded(after: try await deleteQueuingTheCopiesRemoval("jdoe"))
         let remove = try XCTUnwrap(ended.last)
         XCTAssertEqual(remove.state, "succeeded", remove.error ?? "")
         let steps = try await steps(remove.id)
@@ -497,10 +498,7 @@ final class DirectorySourceTests: OrderTestCase {
     /// users there (not its home cluster); a later sync of it queues nothing.
     func testACallProcessorAddedWhileUDSIsOnGetsTheCopies() async throws {
         try await prepareClusters()
-        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
-        await assertEqual(try await order(try orderID(added)).state, "succeeded")
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        _ = try await directoryOrdersEnded(after: try jobID(set.stdout))
+        _ = try await provisionJdoeAndEnableUDS()
         let copied = try users(other)
         XCTAssertEqual(copied["jdoe"], "false")
 
