@@ -74,7 +74,7 @@ public enum LineChoice: Sendable, Equatable {
     case number(String)
     /// The next free number of the area's block.
     case fromBlock
-    /// No line service (and so no order: every order of the engine provisions a line), with why.
+    /// No line service, with why (automatic provisioning then orders only the services that need no line).
     case none(String)
 
     /// The seed's four cases. The LDAP number is the user's synchronized number with every
