@@ -200,13 +200,22 @@ public struct DomainChange: Sendable {
 }
 
 extension DomainStore {
-    /// `domain edit`: the fields given, then the synchronization rules when given. True when anything changed.
-    public func domainEdit(name: String, _ change: DomainChange, actor: String) async throws -> Bool {
+    /// `domain edit`: the fields given, the synchronization rules, and — when given — the automatic
+    /// move switch and the automatic provisioning switch and default role, all in one transaction:
+    /// every check runs before the commit, so a refusal of any of them writes nothing (no audit line
+    /// either). True when anything changed.
+    public func domainEdit(name: String, _ change: DomainChange, automaticMove: Bool? = nil,
+                           provisioning: (on: Bool?, defaultRole: String??)? = nil, actor: String) async throws -> Bool {
         let newRules = try change.rules.map(DomainRules.parse)
-        let before = try await domain(named: name)
-        let domain = try await domainUpdate(name: name, actor: actor) { try change.apply(to: &$0) }
-        var changed = before.map { $0.updatedAt != domain.updatedAt } ?? true
-        if let newRules, try await domainRulesSet(name: name, newRules, actor: actor) { changed = true }
-        return changed
+        return try await connection.transaction { session in
+            var changed = try Self.update(session, name: name, actor: actor) { try change.apply(to: &$0) }.changed
+            if let newRules, try Self.rulesSet(session, name: name, newRules, actor: actor) { changed = true }
+            if let automaticMove, try MoveFilterStore.automaticMoveSet(session, domain: name, on: automaticMove, actor: actor) { changed = true }
+            if let provisioning, try UserRoleStore.provisioningSet(session, domain: name, on: provisioning.on,
+                                                                   defaultRole: provisioning.defaultRole, actor: actor) {
+                changed = true
+            }
+            return changed
+        }
     }
 }

@@ -117,18 +117,21 @@ extension DomainStore {
     /// Replaces the rules of a domain; returns whether anything changed (an unchanged set writes nothing).
     @discardableResult
     public func domainRulesSet(name: String, _ rules: DomainRules, actor: String) async throws -> Bool {
-        try await connection.transaction { session in
-            guard try session.query(DomainSQL.domainLock, [name]).first != nil else { throw Self.noSuchDomain(name) }
-            let current = try Self.rules(session, name)
-            guard current != rules else { return false }
-            let ordered = DomainRule.allCases.filter(rules.isOn)
-            let lists = try ordered.map { String(decoding: try JSONEncoder().encode(rules.enabled[$0]!), as: UTF8.self) }
-            try session.query(DomainRuleSQL.rulesDelete, [name])
-            try session.query(DomainRuleSQL.rulesInsert, [name, PostgresTextArray(ordered.map(\.rawValue)), PostgresTextArray(lists)])
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.rules_changed", target: name,
-                                                              message: "Domain '\(name)' synchronization rules: \(rules.summary)")
-            return true
-        }
+        try await connection.transaction { session in try Self.rulesSet(session, name: name, rules, actor: actor) }
+    }
+
+    /// `domainRulesSet` in the caller's transaction.
+    static func rulesSet(_ session: Session, name: String, _ rules: DomainRules, actor: String) throws -> Bool {
+        guard try session.query(DomainSQL.domainLock, [name]).first != nil else { throw Self.noSuchDomain(name) }
+        let current = try Self.rules(session, name)
+        guard current != rules else { return false }
+        let ordered = DomainRule.allCases.filter(rules.isOn)
+        let lists = try ordered.map { String(decoding: try JSONEncoder().encode(rules.enabled[$0]!), as: UTF8.self) }
+        try session.query(DomainRuleSQL.rulesDelete, [name])
+        try session.query(DomainRuleSQL.rulesInsert, [name, PostgresTextArray(ordered.map(\.rawValue)), PostgresTextArray(lists)])
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.rules_changed", target: name,
+                                                          message: "Domain '\(name)' synchronization rules: \(rules.summary)")
+        return true
     }
 
     static func rules(_ session: Session, _ name: String) throws -> DomainRules {

@@ -54,27 +54,32 @@ public struct DomainStore: Sendable {
     @discardableResult
     public func domainUpdate(name: String, actor: String,
                              _ change: @escaping @Sendable (inout DomainDraft) throws -> Void) async throws -> Domain {
-        try await connection.transaction { session in
-            guard try session.query(DomainSQL.domainLock, [name]).first != nil,
-                  let row = try session.query(DomainSQL.domainGet, [name]).first else {
-                throw Self.noSuchDomain(name)
-            }
-            let current = try Domain(row: row)
-            var after = current.settings
-            try change(&after)
-            guard after.name == current.name else {
-                throw InputError(field: "name", problem: "a domain cannot be renamed (remove it and add it again)")
-            }
-            let serverType = try Self.directoryType(session, after.directory)
-            after = try DomainValidation.draft(after, serverType: serverType)
-            let fields = after.changedFields(from: current.settings)
-            guard !fields.isEmpty else { return current }
-            try session.query(DomainSQL.domainUpdate, try after.parameters)
-            let domain = try Domain(row: try session.query(DomainSQL.domainGet, [name]).first!)
-            try Self.audit(session, actor: actor, action: "domain.changed", target: name,
-                           message: "Domain '\(name)' changed: \(fields.joined(separator: ", "))")
-            return domain
+        try await connection.transaction { session in try Self.update(session, name: name, actor: actor, change).domain }
+    }
+
+    /// `domainUpdate` in the caller's transaction (the domain's row locked until it ends); also
+    /// whether anything changed.
+    static func update(_ session: Session, name: String, actor: String,
+                       _ change: (inout DomainDraft) throws -> Void) throws -> (domain: Domain, changed: Bool) {
+        guard try session.query(DomainSQL.domainLock, [name]).first != nil,
+              let row = try session.query(DomainSQL.domainGet, [name]).first else {
+            throw Self.noSuchDomain(name)
         }
+        let current = try Domain(row: row)
+        var after = current.settings
+        try change(&after)
+        guard after.name == current.name else {
+            throw InputError(field: "name", problem: "a domain cannot be renamed (remove it and add it again)")
+        }
+        let serverType = try Self.directoryType(session, after.directory)
+        after = try DomainValidation.draft(after, serverType: serverType)
+        let fields = after.changedFields(from: current.settings)
+        guard !fields.isEmpty else { return (current, false) }
+        try session.query(DomainSQL.domainUpdate, try after.parameters)
+        let domain = try Domain(row: try session.query(DomainSQL.domainGet, [name]).first!)
+        try Self.audit(session, actor: actor, action: "domain.changed", target: name,
+                       message: "Domain '\(name)' changed: \(fields.joined(separator: ", "))")
+        return (domain, true)
     }
 
     /// Removes a domain; refused while a synchronization of it is queued or running.

@@ -213,12 +213,15 @@ public struct MoveFilterStore: Sendable {
     /// `ucp domain edit D --automatic-move on|off`; returns whether it changed.
     public func automaticMoveSet(domain: String, on: Bool, actor: String) async throws -> Bool {
         _ = try await self.domain(domain)
-        return try await connection.transaction { session in
-            guard try session.query(MoveFilterSQL.automaticMoveSet, [domain, on]).first != nil else { return false }
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_move", target: domain,
-                                                              message: "Domain '\(domain)' automatic move \(on ? "on" : "off")")
-            return true
-        }
+        return try await connection.transaction { session in try Self.automaticMoveSet(session, domain: domain, on: on, actor: actor) }
+    }
+
+    /// `automaticMoveSet` in the caller's transaction (the domain known to exist).
+    static func automaticMoveSet(_ session: Session, domain: String, on: Bool, actor: String) throws -> Bool {
+        guard try session.query(MoveFilterSQL.automaticMoveSet, [domain, on]).first != nil else { return false }
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_move", target: domain,
+                                                          message: "Domain '\(domain)' automatic move \(on ? "on" : "off")")
+        return true
     }
 
     /// The domain's filters, parsed.

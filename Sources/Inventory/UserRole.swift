@@ -74,7 +74,7 @@ public enum LineChoice: Sendable, Equatable {
     case number(String)
     /// The next free number of the area's block.
     case fromBlock
-    /// No line service (and so no order: every order of the engine provisions a line), with why.
+    /// No line service, with why (automatic provisioning then orders only the services that need no line).
     case none(String)
 
     /// The seed's four cases. The LDAP number is the user's synchronized number with every
@@ -224,14 +224,19 @@ public struct UserRoleStore: Sendable {
     /// Sets the switch and the default role (each nil: unchanged); returns whether anything changed.
     public func provisioningSet(domain: String, on: Bool?, defaultRole: String??, actor: String) async throws -> Bool {
         try await connection.transaction { session in
-            guard try session.query(DomainSQL.domainLock, [domain]).first != nil else { throw DomainStore.noSuchDomain(domain) }
-            let settings = try Self.provisioningCheck(session, domain: domain, on: on, defaultRole: defaultRole)
-            guard try session.query(UserRoleSQL.provisioningSet, [domain, settings.on, settings.defaultRole]).first != nil else { return false }
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_provisioning", target: domain,
-                                                              message: "Domain '\(domain)' automatic provisioning \(settings.on ? "on" : "off"), default role "
-                                                                  + (settings.defaultRole.map { "'\($0)'" } ?? "none"))
-            return true
+            try Self.provisioningSet(session, domain: domain, on: on, defaultRole: defaultRole, actor: actor)
         }
+    }
+
+    /// `provisioningSet` in the caller's transaction.
+    static func provisioningSet(_ session: Session, domain: String, on: Bool?, defaultRole: String??, actor: String) throws -> Bool {
+        guard try session.query(DomainSQL.domainLock, [domain]).first != nil else { throw DomainStore.noSuchDomain(domain) }
+        let settings = try Self.provisioningCheck(session, domain: domain, on: on, defaultRole: defaultRole)
+        guard try session.query(UserRoleSQL.provisioningSet, [domain, settings.on, settings.defaultRole]).first != nil else { return false }
+        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "domain.automatic_provisioning", target: domain,
+                                                          message: "Domain '\(domain)' automatic provisioning \(settings.on ? "on" : "off"), default role "
+                                                              + (settings.defaultRole.map { "'\($0)'" } ?? "none"))
+        return true
     }
 
     /// Of `userIDs` (read by an LDAP synchronization of `domain` that started at `since`), those it

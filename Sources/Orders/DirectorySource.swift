@@ -19,16 +19,21 @@ import Sync
 ///   one order of kind `directory` per user and call processor, run by `order.run` like every order.
 ///   Its step `uds_user` is addUser with homeCluster false — true on the user's home cluster: the call
 ///   processor of its first order, else the one its services are on — pre-checked by getUser (an end
-///   user there is adopted and left alone), adopted after a lost answer when the user found shows what
-///   was sent, fenced, and undone by removing only a user it added (by uuid). On the home cluster a
+///   user there is adopted and left alone), fenced, and undone by removing only a user it added (by
+///   uuid). Only the add's own answer proves a user is the order's (`forwardDirectoryUser`): one a
+///   duplicate answer or a try after a lost answer finds is adopted. On the home cluster a
 ///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
 ///   when the user was there already. What the user syncs read present (with homeCluster true on the
 ///   home cluster) and pairs a directory order already holds are not planned again.
+/// - A copy order that has not started when the source is switched back to LDAP, or when its user is
+///   being deleted, ends canceled, nothing written (`cancelUnwantedCopy`); one that succeeds after its
+///   user left its home cluster queues its own removal (`afterOrder`).
 /// - While UDS is on, a succeeded add order queues `directory.sync` for its user: a follow-up job that
 ///   plans the user's directory orders (the add order's plan stays as it is).
 /// - A delete or cancel order that removes the user from its home cluster queues `directory.sync`
 ///   with `leftHome`: one `directory` order per copy a directory order added elsewhere, its step
-///   removeUser of that copy, only while it is the one added (its uuid), a user gone counting as removed.
+///   removeUser of that copy, only while it is the one added (its uuid), a user gone counting as removed;
+///   a copy whose order adopted the user it found stays, named in the job's log.
 public enum DirectorySource {
     /// The orders' kind.
     public static let kind = "directory"
@@ -99,7 +104,10 @@ public enum DirectorySource {
 
     /// What an order's end asks of the directory: a succeeded add (or push) order while UDS is on
     /// queues its user's copies; a succeeded delete order that removed the end user, or cancel order
-    /// whose add order had added it, queues the removal of the copies the directory orders added.
+    /// whose add order had added it, queues the removal of the copies the directory orders added; and
+    /// so does a copy that succeeded after its user left its home cluster — the removal planned then
+    /// could not see a copy still running, so the copy's own end asks for it (whichever of the two
+    /// ends last sees the other: no copy is left behind).
     static func afterOrder(_ order: Order, steps: [OrderStep], connection: Connection) async throws {
         guard order.state == "succeeded" || order.state == "canceled" else { return }
         var parameters: DirectorySync?
@@ -111,6 +119,11 @@ public enum DirectorySource {
             guard try await leftHome(order, steps: steps, connection: connection),
                   try await connection.query(DirectorySQL.copiesExist, [order.userID, order.callProcessor]).first?.decode("found") == true else { return }
             parameters = DirectorySync(user: order.userID, leftHome: order.callProcessor)
+        case kind:
+            guard order.state == "succeeded", steps.contains(where: { $0.name == .udsUser && $0.createdUUID != nil }),
+                  let home = requestField("home", of: order), home != order.callProcessor,
+                  try await userLeft(home: home, userID: order.userID, connection: connection) else { return }
+            parameters = DirectorySync(user: order.userID, leftHome: home)
         default:
             return
         }
@@ -119,6 +132,19 @@ public enum DirectorySource {
             try QueueStore.InTransaction(session).jobEnqueue(
                 try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: parameters.dedupKey, actor: order.submittedBy))
         }
+    }
+
+    /// Whether the user's latest order on its home cluster `home` (add, push, delete or cancel: one
+    /// user's orders run one at a time) took it off there (`leftHome`).
+    static func userLeft(home: String, userID: String, connection: Connection) async throws -> Bool {
+        guard let latest = try await connection.query(DirectorySQL.latestHomeOrder, [userID, home]).first.map(Order.init(row:)),
+              ["delete", "cancel"].contains(latest.kind) else { return false }
+        return try await leftHome(latest, steps: try await OrderStore(connection).steps(orderID: latest.id), connection: connection)
+    }
+
+    /// A text field of a directory order's request (`home`, `action`).
+    static func requestField(_ name: String, of order: Order) -> String? {
+        ((try? JSONSerialization.jsonObject(with: Data(order.request.utf8))) as? [String: Any])?[name] as? String
     }
 
     /// Whether the delete order removed the end user (gone counts), or the cancel order removed the
@@ -198,7 +224,8 @@ public enum DirectorySource {
             for device in processors where !planned.contains("\(key)\t\(device)") {
                 let isHome = device == homeDevice
                 if let shown = present[device]?[key], !isHome || shown == "true" { continue }
-                guard let user = try await users.userGet(userID: userID) else { continue }
+                // A user being deleted gets no copy: its delete order takes it off its home cluster.
+                guard let user = try await users.userGet(userID: userID), user.state != "deleting" else { continue }
                 orders.append((user, device, steps(user, device: device, home: isHome), homeDevice))
             }
         }
@@ -241,10 +268,16 @@ public enum DirectorySource {
         ])])]
     }
 
-    /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`.
+    /// Plans the removal of the copies the directory orders added of `user` elsewhere than `home`;
+    /// names in the job's log those whose order adopted the user it found (not proven its own: left).
     static func removeCopies(user: String, home: String, context: JobContext, connection: Connection) async throws -> String {
         let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
         let actor = context.job.submittedBy
+        for row in try await connection.query(DirectorySQL.copiesAdopted, [user, home]) {
+            let device: String = try row.decode("call_processor"), orderID: Int64 = try row.decode("id")
+            try await context.log("User '\(user)' left its home cluster '\(home)': its copy on '\(device)' stays — directory order \(orderID) "
+                                  + "adopted the user it found there (not proven its own): remove it on '\(device)' by hand if it is the copy", level: .warning)
+        }
         let queued = try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             // One planner at a time, reading under the lock: a copy another job's removal holds is left to it.
@@ -286,6 +319,65 @@ public enum DirectorySource {
 }
 
 extension OrderSaga {
+    /// A copy's addUser (`uds_user`). An end user has no description to carry the order's marker, so
+    /// only the add's own answer (its uuid) proves the user is the order's: a user the pre-check finds
+    /// is adopted, and so is one a duplicate answer reveals — someone may have added it by hand meanwhile,
+    /// whatever its names — even when this order's own earlier try may have added it (its answer lost):
+    /// adopted, it is left alone by undo and by the removal when the user leaves its home cluster. A
+    /// copy left behind is a directory entry an operator can remove; a user removed that someone added
+    /// by hand is lost.
+    mutating func forwardDirectoryUser(_ step: inout OrderStep) async throws {
+        let userid = step.calls[0].values["user"]?.children.text("userid") ?? ""
+        if try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil {
+            if step.state == "sending" {
+                log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) after a try whose answer was lost; "
+                    + "not proven this order's (an end user carries no order marker): adopted, left alone by undo")
+            }
+            step.adopted = true
+            return
+        }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(step.calls[0])
+        } catch let fault as AXLFault where fault.code == -239 {
+            guard try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil else { throw fault }
+            log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) already (a duplicate answer); "
+                + "not proven this order's: adopted, left alone by undo")
+            step.adopted = true
+        }
+    }
+
+    /// A copy order about to start that is no longer wanted: the directory search source is the LDAP
+    /// server again (switched by an operator, or by a sync that found an LDAP-integrated call processor,
+    /// since the copy was queued), or its user is being deleted or gone from the inventory. Ended
+    /// canceled, its steps skipped, one line in its log — nothing written. Read right before the
+    /// order's first device call; a copy that wrote already finishes (the switch leaves the copies
+    /// where they are; a user's removal catches its copy in `afterOrder`), and so does one whose first
+    /// write races the switch. Re-enabling UDS plans a canceled copy anew. Returns whether it ended the order.
+    mutating func cancelUnwantedCopy() async throws -> Bool {
+        guard order.kind == DirectorySource.kind, steps.contains(where: { $0.name == .udsUser }),
+              steps.allSatisfy({ $0.state == "pending" }) else { return false }
+        let reason: String, line: String
+        if try await DirectorySourceStore(database).source() != .callProcessor {
+            reason = "directory search source switched back to the LDAP server before the copy started"
+            line = "the directory search source is the LDAP server again (switched since the copy was queued)"
+        } else if let user = try await UserStore(database).userGet(userID: order.userID), user.state != "deleting" {
+            return false
+        } else {
+            // Being deleted (or gone): its delete order takes it off its home cluster, and a copy made
+            // now would only be removed again.
+            reason = "user deleted before the copy started"
+            line = "'\(order.userID)' is being deleted (or gone from the inventory)"
+        }
+        for var step in steps {
+            step.state = "skipped"
+            saveLater(step)
+        }
+        log("Order \(order.id) canceled: \(line); '\(order.userID)' not copied to \(order.callProcessor), nothing written")
+        try await setState("canceled", error: reason)
+        return true
+    }
+
     /// Records a directory order's success (nothing goes to the inventory: the next user sync reads the copy).
     mutating func finishDirectory() async throws {
         unsavedState = ("succeeded", nil)
@@ -331,6 +423,22 @@ enum DirectorySQL {
            AND NOT EXISTS (SELECT 1 FROM orders r
                             WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state IN ('submitted', 'running', 'rolling_back')
                               AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
+         ORDER BY o.call_processor
+        """)
+    /// The user's ($1) latest succeeded add, push, delete or cancel order on call processor $2.
+    static let latestHomeOrder = Statement("directory_latest_home_order", """
+        SELECT \(OrderSQL.columns) FROM orders o
+         WHERE lower(o.user_id) = lower($1) AND o.call_processor = $2 AND o.state = 'succeeded'
+           AND o.kind IN ('add', 'push', 'delete', 'cancel')
+         ORDER BY o.id DESC LIMIT 1
+        """)
+    /// The copies of user $1 elsewhere than $2 (the home cluster left) whose order adopted the user it
+    /// found: not proven the order's, so never removed.
+    static let copiesAdopted = Statement("directory_copies_adopted", """
+        SELECT o.id, o.call_processor FROM orders o
+          JOIN order_steps s ON s.order_id = o.id AND s.name = 'uds_user' AND s.adopted
+         WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
+           AND lower(o.user_id) = lower($1) AND o.call_processor <> $2 AND o.request->>'home' = $2 AND \(notRemoved)
          ORDER BY o.call_processor
         """)
     static let status = Statement("directory_status", """

@@ -241,6 +241,7 @@ public struct OrderSaga {
     /// Runs the steps not done yet, in order. A failed step rolls the earlier ones back (or stops,
     /// for `on_failure: stop`); the end is recorded with the user's services.
     public mutating func apply() async throws {
+        if try await cancelUnwantedCopy() { return }
         unsavedState = ("running", nil)  // written with the first step's fence
         for position in steps.indices where !["done", "skipped"].contains(steps[position].state) {
             var step = steps[position]
@@ -313,7 +314,8 @@ public struct OrderSaga {
     mutating func forward(_ step: inout OrderStep) async throws {
         let resumed = step.state == "sending"
         switch step.name {
-        case .user, .udsUser: try await forwardUser(&step, resumed: resumed)
+        case .user: try await forwardUser(&step, resumed: resumed)
+        case .udsUser: try await forwardDirectoryUser(&step)
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
         case .lineVoicemail: try await forwardLineVoicemail(&step)

@@ -139,18 +139,7 @@ public struct OrderStore: Sendable {
     /// under the planning lock; choosing it here too would be read for nothing).
     func plan(_ request: OrderRequest, chooseNumber: Bool) async throws -> OrderPlan {
         let inventory = OrderInventoryStore(connection)
-        guard try await DomainStore(connection).domain(named: request.domain) != nil else {
-            throw request.refusal("domain", "no such domain '\(request.domain)'")
-        }
-        guard let area = try await ServiceAreaStore(connection).serviceArea(domain: request.domain, name: request.serviceArea)?.settings else {
-            throw request.refusal("service_area", "no service area '\(request.serviceArea)' in domain '\(request.domain)'")
-        }
-        guard let user = try await UserStore(connection).userGet(userID: request.user) else {
-            throw request.refusal("user", "no such user '\(request.user)' in the inventory (synchronize it first)")
-        }
-        guard user.domain == request.domain else {
-            throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
-        }
+        let (area, user) = try await areaAndUser(request)
         // (A submission checks it again under the planning lock, in its transaction.)
         if chooseNumber, let open = try await connection.withSession({ session in
             try Self.openOrder(session, userID: user.userID)
@@ -193,6 +182,24 @@ public struct OrderStore: Sendable {
         let inputs = PlanInputs(area: area, user: user, userOnDevice: userOnDevice, line: number, partition: partition,
                                 callProcessorAddress: address)
         return OrderPlan(request: request, inputs: inputs, steps: OrderPlanner.steps(request, inputs, orderID: nil))
+    }
+
+    /// The request's service area and user, as the inventory has them; refused when the domain, the
+    /// area or the user is missing, or the user is in another domain.
+    func areaAndUser(_ request: OrderRequest) async throws -> (ServiceAreaDraft, User) {
+        guard try await DomainStore(connection).domain(named: request.domain) != nil else {
+            throw request.refusal("domain", "no such domain '\(request.domain)'")
+        }
+        guard let area = try await ServiceAreaStore(connection).serviceArea(domain: request.domain, name: request.serviceArea)?.settings else {
+            throw request.refusal("service_area", "no service area '\(request.serviceArea)' in domain '\(request.domain)'")
+        }
+        guard let user = try await UserStore(connection).userGet(userID: request.user) else {
+            throw request.refusal("user", "no such user '\(request.user)' in the inventory (synchronize it first)")
+        }
+        guard user.domain == request.domain else {
+            throw request.refusal("user", "'\(user.userID)' is in domain '\(user.domain)', not '\(request.domain)'")
+        }
+        return (area, user)
     }
 
     /// Refuses Extension Mobility or Single Number Reach whose objects the call processor already has

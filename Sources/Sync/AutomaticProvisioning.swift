@@ -9,8 +9,9 @@ public struct ProvisioningOrder: Sendable, Equatable {
     public var domain: String
     public var user: String
     public var serviceArea: String
-    /// The number; nil: the next free number of the area's block.
-    public var line: String?
+    /// The line by the seed's four cases; `.none`: no line service, so the order holds only the
+    /// services that need no line (`UserRole.withoutLine`).
+    public var line: LineChoice
     /// The union of the user's roles (`UserRole.union`); its name lists them.
     public var services: UserRole
     /// Tells user records of one ID apart (`created_at` in microseconds): a user deleted and brought
@@ -26,6 +27,7 @@ public struct ProvisioningOrder: Sendable, Equatable {
 /// What submitting one order did.
 public struct ProvisioningSubmitted: Sendable {
     public var orderID: Int64
+    /// The number the order took; empty for an order without a line.
     public var line: String
     /// False when the key named an order submitted before.
     public var created: Bool
@@ -84,11 +86,15 @@ struct ProvisioningMatch: Sendable {
 /// Automatic service provisioning at the end of a successful LDAP synchronization (issue 15 item 9;
 /// seed 004, the service area and role LDAP filters and the line options): for each user awaiting it
 /// (brought in by this or an earlier synchronization while it was on, no order yet), one ordinary
-/// order of its roles' services in its service area, the line by the seed's four cases. A user left
-/// without an order (no filter matches, no line service, a number in use …) is tried again by the
-/// next synchronization. Disabled accounts, synchronized when the domain reads inactive users, are
-/// provisioned like the others (seed: "Synchronizing disabled users enables you … to autoprovision services"). Its lines go to the job's log and the end of the sync's detailed log; a dry
-/// run lists the orders it would queue and submits nothing.
+/// order of its roles' services in its service area, the line by the seed's four cases. A user with
+/// no line service (seed: "does not provision Line service for the user") gets an order of the
+/// services that need no line (`UserRole.withoutLine`), and the log says what was left out and why;
+/// it is provisioned then, once: a number synchronized later orders no line (an operator orders it,
+/// as for any provisioned user whose number changes). A user left without an order (no filter
+/// matches, a number in use …) is tried again by the next synchronization. Disabled accounts,
+/// synchronized when the domain reads inactive users, are provisioned like the others (seed:
+/// "Synchronizing disabled users enables you … to autoprovision services"). Its lines go to the job's
+/// log and the end of the sync's detailed log; a dry run lists the orders it would queue and submits nothing.
 enum AutomaticProvisioning {
     static func afterSync(domain: String, rules: AutomaticProvisioningRules?, matches: [String: ProvisioningMatch],
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
@@ -119,15 +125,16 @@ enum AutomaticProvisioning {
         guard dryRun || orders != nil else {
             return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(users.count) users not provisioned"]
         }
-        var queued: [String] = [], skipped: [String] = [], before = 0
+        var queued: [String] = [], notes: [String] = [], before = 0, withoutLine = 0
         for (userID, generation) in users {
             try reporter.checkCancellation()
             guard let match = matches[userID] else { continue }
-            func skip(_ reason: String) { skipped.append("Automatic provisioning: \(userID): no order: \(reason)") }
+            var submittedOrder = false
+            func skip(_ reason: String) { notes.append("Automatic provisioning: \(userID): no order: \(reason)") }
             var names = match.roles
             if let fallback = rules.defaultRole, !names.contains(fallback) { names.append(fallback) }
             let unknown = names.filter { rules.roles[$0] == nil }
-            for name in unknown { skipped.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
+            for name in unknown { notes.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
             guard let services = UserRole.union(names.compactMap { rules.roles[$0] }) else {
                 skip("no user role (no role LDAP filter matches and the domain has no default role)")
                 continue
@@ -136,30 +143,27 @@ enum AutomaticProvisioning {
                 skip("no service area LDAP filter matches")
                 continue
             }
-            let line: String?
-            switch LineChoice.choose(ldapNumber: match.phone, mask: area.mask, assignNewLine: area.assignNewLine) {
-            case .number(let number): line = number
-            case .fromBlock: line = nil
-            case .none(let reason):
-                skip("no line service (\(reason), service area '\(area.name)' \(area.mask == nil ? "uses the LDAP number" : "applies the mask only")); "
-                     + "every order provisions a line, so the services that need it (phone, voicemail …) are not ordered either")
-                continue
-            }
+            let line = LineChoice.choose(ldapNumber: match.phone, mask: area.mask, assignNewLine: area.assignNewLine)
             let order = ProvisioningOrder(domain: domain, user: userID, serviceArea: area.name, line: line, services: services,
                                           generation: generation)
             do {
                 if dryRun {
                     // The user is not in the inventory (a dry run keeps nothing), so the order cannot be planned yet.
-                    let number = line ?? "the next free number of the block"
-                    queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
+                    switch line {
+                    case .number(let number): queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
+                    case .fromBlock: queued.append("\(userID), \(area.name), the next free number of the block, \(services.name): \(services.services)")
+                    case .none: queued.append("\(userID), \(area.name), no line, \(services.name): \(services.withoutLine.ordered.joined(separator: ", "))")
+                    }
+                    submittedOrder = true
                 } else if let orders {
                     let submitted = try await orders.submit(order, connection: database, actor: actor, owner: owner)
                     try await store.provisioningDone(user: userID, owner: owner)
                     if submitted.created {
-                        queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line)")
+                        queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line.isEmpty ? "no line" : submitted.line)")
+                        submittedOrder = true
                     } else {
                         before += 1
-                        skipped.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
+                        notes.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
                     }
                 }
             } catch let error as InputError {
@@ -168,14 +172,37 @@ enum AutomaticProvisioning {
                 // One user's failure (a lost connection, …) is that user's line; the others go on.
                 skip("submission failed: \(error)")
             }
+            if submittedOrder, case .none(let reason) = line {
+                withoutLine += 1
+                let split = services.withoutLine
+                notes.append("Automatic provisioning: \(userID): no line service (\(reason), service area '\(area.name)' "
+                             + "\(area.mask == nil ? "uses the LDAP number" : "applies the mask only")), so the order holds "
+                             + "\(split.ordered.joined(separator: ", ")) and leaves out what needs the line: \(split.leftOut.joined(separator: ", ")); "
+                             + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit")
+            }
         }
-        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users await it, \(queued.count) orders \(dryRun ? "would be " : "")queued, "
+        let ordersText = "\(queued.count) orders \(dryRun ? "would be " : "")queued" + (withoutLine > 0 ? " (\(withoutLine) without a line)" : "")
+        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users await it, \(ordersText), "
                      + "\(users.count - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
         if !queued.isEmpty {
             lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
                                 : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number")
             lines += queued
         }
-        return lines + skipped
+        return lines + notes
+    }
+}
+
+extension UserRole {
+    /// What an order of these services holds when the user has no line service, and what it leaves
+    /// out because it needs the line: the phone carries it, voicemail is reached at it, the Extension
+    /// Mobility profile holds it. The user itself (pushed to Unified CM) and IM and Presence (a user
+    /// setting) need none.
+    var withoutLine: (ordered: [String], leftOut: [String]) {
+        var ordered = ["the user on Unified CM"], leftOut = ["phone \(phoneModel)"]
+        if let imPresence { ordered.append("IM and Presence (service profile \(imPresence))") }
+        if voicemail { leftOut.append("voicemail") }
+        if extensionMobility { leftOut.append("extension mobility") }
+        return (ordered, leftOut)
     }
 }

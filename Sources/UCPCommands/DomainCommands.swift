@@ -25,8 +25,10 @@ struct DomainCommand: AsyncParsableCommand {
             services (the matching role LDAP filters' and --default-role's) in the first service area whose \
             service area LDAP filter matches; the line: neither box, the LDAP number (digits only); \
             --service-area-new-line only, the next free number of the area's block; --service-area-mask \
-            only, the masked LDAP number (none: no line, no order); both, the masked number, else the \
-            block. The sync's log lists the orders queued; --dry-run lists those it would queue.
+            only, the masked LDAP number; both, the masked number, else the block. Without a line (no \
+            LDAP number where one is needed) the order holds only the services that need none (the user, \
+            IM and Presence); the log says what was left out. The sync's log lists the orders queued; \
+            --dry-run lists those it would queue.
             """,
         subcommands: [Add.self, Edit.self, List.self, Show.self, Remove.self, DomainLogCommand.self, DomainOrphansCommand.self,
                       DomainWriteBackCommand.self, MoveFilterCommand.self, UserRoleCommand.self])
@@ -73,18 +75,10 @@ struct DomainCommand: AsyncParsableCommand {
                 return text == "on"
             }
             let provisioning = try UserRoleOutput.provisioningOptions(automaticProvisioning, defaultRole)
-            let connection = Connection(try await Database.open())
-            let roles = UserRoleStore(connection)
             let provisioningGiven = provisioning.on != nil || provisioning.defaultRole != nil
-            if provisioningGiven { _ = try await roles.provisioningCheck(domain: name, on: provisioning.on, defaultRole: provisioning.defaultRole) }
-            var changed = try await DomainStore(connection).domainEdit(name: name, change, actor: global.actorName)
-            if let automatic {
-                changed = try await MoveFilterStore(connection).automaticMoveSet(domain: name, on: automatic, actor: global.actorName) || changed
-            }
-            if provisioningGiven {
-                changed = try await roles.provisioningSet(domain: name, on: provisioning.on, defaultRole: provisioning.defaultRole,
-                                                          actor: global.actorName) || changed
-            }
+            // One transaction: a refusal of any option (the LDAP settings, the rules, the switches) writes nothing.
+            let changed = try await DomainStore(Connection(try await Database.open())).domainEdit(
+                name: name, change, automaticMove: automatic, provisioning: provisioningGiven ? provisioning : nil, actor: global.actorName)
             print(changed ? "domain '\(name)' changed" : "domain '\(name)': nothing changed")
         }
     }

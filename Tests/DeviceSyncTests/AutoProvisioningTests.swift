@@ -44,22 +44,22 @@ final class AutoProvisioningTests: OrderTestCase {
         user("apdisabled", department: "Neither", phone: "5120", disabled: true),
     ]
 
-    /// The numbers the seed's rules give (nil: no line service, so no order).
+    /// The numbers the seed's rules give (nil: no line service, so an order without a line).
     static let expected: [String: String?] = [
         "apneither1": "5101",   // neither box: the LDAP number, digits only
-        "apneither2": nil,      // neither box, no LDAP number: no line service
+        "apneither2": nil,      // neither box, no LDAP number: no line service (the user only)
         "apassign1": "5200",    // assign only: the block, even with an LDAP number
         "apassign2": "5201",    // assign only, no LDAP number: the block
         "apmask1": "5307",      // mask only: 14085550107 under 53XX
-        "apmask2": nil,         // mask only, no LDAP number: no line service
+        "apmask2": nil,         // mask only, no LDAP number: no line service (the user only)
         "apboth1": "5412",      // both: the masked number
         "apboth2": "5400",      // both, no LDAP number: the block
         "apdisabled": "5120",   // a disabled account the domain synchronizes: provisioned like the others (seed)
     ]
 
-    func prepareDirectory() async throws {
+    func prepareDirectory(_ users: [FixtureUser] = AutoProvisioningTests.directory) async throws {
         try await prepare()
-        slapd = try SlapdServer(users: Self.directory)
+        slapd = try SlapdServer(users: users)
         let passwordFile = folder + "/ldap-password"
         try DirectoryFixture.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
         try ucp(["device", "add", "--name", "corp-ad", "--kind", "ldap", "--server-type", "ad", "--address", "127.0.0.1",
@@ -102,6 +102,17 @@ final class AutoProvisioningTests: OrderTestCase {
         return orders
     }
 
+    /// Waits for `count` automatic provisioning orders to end; returns them by user.
+    func autoOrdersEnded(_ count: Int, file: StaticString = #filePath, line: UInt = #line) async throws -> [String: Order] {
+        var orders: [String: Order] = [:]
+        let ended = try await eventually(timeout: 120) {
+            orders = try await self.autoOrders()
+            return orders.count == count && orders.values.allSatisfy { $0.isFinished }
+        }
+        XCTAssertTrue(ended, "\(count) orders ended: \(orders.mapValues(\.state))", file: file, line: line)
+        return orders
+    }
+
     func testRoleCommandsRefuseBadInputAndWriteNothing() async throws {
         try await prepareDirectory()
         try assertRefused(["domain", "edit", Self.domain, "--automatic-provisioning", "on"],
@@ -139,6 +150,49 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertTrue(shown.contains("on, default role 'Staff'"), shown)
     }
 
+    /// `domain edit` with LDAP settings, rules and the switches is one transaction: when its last write
+    /// (the automatic provisioning switch) fails, the settings, rules and automatic move written before
+    /// it in the command are not kept, nor their audit lines. The failure is a trigger the test puts on
+    /// `domains`; without it, the same edit changes everything at once.
+    func testADomainEditWritesItsOptionsInOneTransaction() async throws {
+        try await prepareDirectory([])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"])
+        func settings() async throws -> String {
+            try await sql("""
+                SELECT update_policy || ' ' || automatic_move || ' ' || automatic_provisioning || ' ' || coalesce(default_role, '-')
+                       || ' ' || coalesce((SELECT string_agg(rule, ',' ORDER BY rule) FROM domain_rules r WHERE r.domain = d.name), '-') AS s
+                  FROM domains d WHERE name = '\(Self.domain)'
+                """)[0].decode("s")
+        }
+        func auditCount() async throws -> Int64 {
+            try await count("SELECT count(*)::bigint AS n FROM audit_log WHERE target = '\(Self.domain)' AND action LIKE 'domain.%'")
+        }
+        let before = try await settings(), auditBefore = try await auditCount()
+        _ = try await sql("""
+            CREATE FUNCTION test_refuse_provisioning() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RAISE EXCEPTION 'automatic provisioning refused by the test'; END $$
+            """)
+        _ = try await sql("""
+            CREATE TRIGGER test_refuse_provisioning BEFORE UPDATE ON domains FOR EACH ROW
+            WHEN (OLD.automatic_provisioning IS DISTINCT FROM NEW.automatic_provisioning) EXECUTE FUNCTION test_refuse_provisioning()
+            """)
+        let edit = ["domain", "edit", Self.domain, "--update", "do-not-update", "--rule", "sync-existing-users", "--automatic-move", "on",
+                    "--automatic-provisioning", "on", "--default-role", "Staff"]
+        let refused = try harness.ucp(edit)
+        XCTAssertNotEqual(refused.status, 0, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("automatic provisioning refused by the test"), refused.stderr)
+        await assertEqual(try await settings(), before, "nothing of the edit kept")
+        await assertEqual(try await auditCount(), auditBefore, "no audit line")
+
+        _ = try await sql("DROP TRIGGER test_refuse_provisioning ON domains")
+        XCTAssertEqual(try ucp(edit).stdout, "domain 'Cisco' changed\n")
+        await assertEqual(try await settings(), "do_not_update true true Staff sync_existing_users")
+        let actions = try await sql("SELECT action FROM audit_log WHERE target = '\(Self.domain)' AND action LIKE 'domain.%' ORDER BY id")
+            .map { try $0.decode("action", as: String.self) }.suffix(4)
+        XCTAssertEqual(Array(actions), ["domain.changed", "domain.rules_changed", "domain.automatic_move", "domain.automatic_provisioning"])
+        XCTAssertEqual(try ucp(edit).stdout, "domain 'Cisco': nothing changed\n")
+    }
+
     /// The seed's four cases, with and without an LDAP number; the role filter and the default role
     /// together; a user no service area filter matches; the dry run; a second synchronization.
     func testLinesFollowTheSeedsFourCasesAndASecondSyncSubmitsNothing() async throws {
@@ -149,26 +203,31 @@ final class AutoProvisioningTests: OrderTestCase {
 
         // The dry run lists the orders it would queue and submits nothing.
         let dry = try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--dry-run"]).stdout
-        XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users await it, 7 orders would be queued, 3 without an order"), dry)
+        XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users await it, 9 orders would be queued (2 without a line), 1 without an order"), dry)
         XCTAssertTrue(dry.contains("apneither1, SA_Neither, 5101, Managers, Staff: phone Cisco 8865, voicemail"), dry)
         XCTAssertTrue(dry.contains("apmask1, SA_Mask, 5307, Staff: phone Cisco 8845"), dry)
         XCTAssertTrue(dry.contains("apassign1, SA_Assign, the next free number of the block, Staff: phone Cisco 8845"), dry)
+        XCTAssertTrue(dry.contains("apneither2, SA_Neither, no line, Staff: the user on Unified CM"), dry)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 0)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id LIKE 'ap%'"), 0)
 
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
-        var orders: [String: Order] = [:]
-        let ended = try await eventually(timeout: 120) {
-            orders = try await autoOrders()
-            return orders.count == 7 && orders.values.allSatisfy { $0.isFinished }
-        }
-        XCTAssertTrue(ended, "seven orders ended: \(orders.mapValues(\.state))")
+        let orders = try await autoOrdersEnded(9)
         let state = try state()
         for (user, number) in Self.expected.sorted(by: { $0.key < $1.key }) {
             let phone = "CSF" + user.uppercased()
             guard let number else {
-                XCTAssertNil(orders[user], "\(user): no line service, no order")
+                // No line service: the services that need none, here the user pushed to Unified CM.
+                let order = try XCTUnwrap(orders[user], "\(user): an order without a line")
+                XCTAssertEqual(order.kind, "push", user)
+                XCTAssertEqual(order.state, "succeeded", "\(user): \(order.error ?? "")")
+                XCTAssertNil(order.line, user)
+                await assertEqual(try await steps(order.id).map(\.name), [.user], user)
+                XCTAssertTrue(state.contains { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") }, "\(user): on Unified CM")
                 XCTAssertFalse(state.contains { $0.contains("name=\(phone)") }, "\(user): no phone")
+                await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = '\(user)'"), 0, "\(user): no service")
+                await assertEqual(try await sql("SELECT coalesce(service_area, '') AS a FROM users WHERE user_id = '\(user)'")[0].decode("a", as: String.self),
+                                  order.serviceArea, "\(user): placed in its area")
                 continue
             }
             guard let order = orders[user] else { XCTFail("\(user): no order"); continue }
@@ -189,14 +248,20 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertFalse(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apassign1 ") }, "Staff alone has no voicemail")
 
         let log = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
-        XCTAssertTrue(log.contains("Automatic provisioning of domain 'Cisco': 10 users await it, 7 orders queued, 3 without an order"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning of domain 'Cisco': 10 users await it, 9 orders queued (2 without a line), 1 without an order"), log)
         XCTAssertTrue(log.contains("Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number"), log)
         for user in ["apneither1", "apassign1", "apassign2", "apmask1", "apboth1", "apboth2", "apdisabled"] {
             let order = try XCTUnwrap(orders[user])
             XCTAssertTrue(log.contains("\(user), \(order.id), \(order.serviceArea), \(order.line ?? "")"), "\(user) listed: \(log)")
         }
-        XCTAssertTrue(log.contains("Automatic provisioning: apneither2: no order: no line service (no LDAP synchronized number"), log)
-        XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no order: no line service (no LDAP synchronized number to apply the mask to"), log)
+        for user in ["apneither2", "apmask2"] {
+            let order = try XCTUnwrap(orders[user])
+            XCTAssertTrue(log.contains("\(user), \(order.id), \(order.serviceArea), no line"), "\(user) listed: \(log)")
+        }
+        XCTAssertTrue(log.contains("Automatic provisioning: apneither2: no line service (no LDAP synchronized number, service area 'SA_Neither' uses the LDAP number), "
+                                   + "so the order holds the user on Unified CM and leaves out what needs the line: phone Cisco 8845; "
+                                   + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no line service (no LDAP synchronized number to apply the mask to, service area 'SA_Mask' applies the mask only)"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apnowhere: no order: no service area LDAP filter matches"), log)
 
         // The key: submitting a user's order again returns the first and writes nothing.
@@ -207,13 +272,13 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertFalse(again.created)
         XCTAssertEqual(again.order.id, first.id)
 
-        // A second synchronization submits nothing new: the three without an order still await it
-        // (and say why again); the provisioned ones no longer do.
+        // A second synchronization submits nothing new: the one without an order still awaits it
+        // (and says why again); the provisioned ones, with or without a line, no longer do.
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
-        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 7)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 9)
         let second = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
-        XCTAssertTrue(second.contains("Automatic provisioning of domain 'Cisco': 3 users await it, 0 orders queued, 3 without an order"), second)
-        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE provisioning_pending"), 3)
+        XCTAssertTrue(second.contains("Automatic provisioning of domain 'Cisco': 1 users await it, 0 orders queued, 1 without an order"), second)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE provisioning_pending"), 1)
 
         // A user brought in later whose LDAP number is in use: the planner refuses it, the log says
         // why and the sync goes on with the others.
@@ -222,17 +287,66 @@ final class AutoProvisioningTests: OrderTestCase {
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
         let taken = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
         XCTAssertTrue(taken.contains("Automatic provisioning: aptaken: no order: line (automatic provisioning): 5101 is already in use"), taken)
-        XCTAssertTrue(taken.contains("5 users await it, 1 orders queued, 4 without an order"), taken)
+        XCTAssertTrue(taken.contains("3 users await it, 1 orders queued, 2 without an order"), taken)
         let fresh = try await autoOrders()["apfresh"]
         XCTAssertEqual(fresh?.line, "5202")
 
-        // The refused user is tried again by the next synchronization: its LDAP number changed to a free one.
-        try slapd.reload(users: Self.directory + [Self.user("aptaken", department: "Neither", phone: "5102"),
-                                                  Self.user("apfresh", department: "Assign", phone: nil)])
+        // The refused user is tried again by the next synchronization: its LDAP number changed to a free
+        // one. A user provisioned without a line whose entry now has a number gets no order: provisioned once.
+        let withoutLine = try XCTUnwrap(orders["apneither2"])
+        let directory = Self.directory.filter { $0.uid != "apneither2" } + [Self.user("apneither2", department: "Neither", phone: "5160")]
+        try slapd.reload(users: directory + [Self.user("aptaken", department: "Neither", phone: "5102"),
+                                             Self.user("apfresh", department: "Assign", phone: nil)])
         try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
         let retried = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
-        XCTAssertTrue(retried.contains("4 users await it, 1 orders queued, 3 without an order"), retried)
-        let retriedOrder = try await autoOrders()["aptaken"]
-        XCTAssertEqual(retriedOrder?.line, "5102")
+        XCTAssertTrue(retried.contains("2 users await it, 1 orders queued, 1 without an order"), retried)
+        let later = try await autoOrders()
+        XCTAssertEqual(later["aptaken"]?.line, "5102")
+        XCTAssertEqual(later["apneither2"]?.id, withoutLine.id, "no line ordered for the number synchronized later")
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders WHERE lower(user_id) = 'apneither2'"), 1)
+        XCTAssertFalse(try self.state().contains { $0.hasPrefix("Line ") && $0.contains("pattern=5160 ") }, "no line 5160")
+    }
+
+    /// Seed 004, "Apply mask" without a number: no line service, and the user's other services still
+    /// provisioned — the user on Unified CM and, the role asking it, IM and Presence; the phone,
+    /// voicemail and Extension Mobility need the line and are left out, the log says which and why.
+    /// The user with a number gets all of them.
+    func testAUserWithoutLineServiceGetsTheServicesThatNeedNoLine() async throws {
+        let users = Self.directory.filter { ["apmask1", "apmask2"].contains($0.uid) }
+        try await prepareDirectory(users)
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Jabber", "--phone-model", "Cisco 8845", "--voicemail", "yes",
+                 "--extension-mobility", "yes", "--im-and-presence", "SP_Jabber"])
+        try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Jabber"])
+
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        let orders = try await autoOrdersEnded(2)
+        let full = try XCTUnwrap(orders["apmask1"]), bare = try XCTUnwrap(orders["apmask2"])
+        XCTAssertEqual(full.state, "succeeded", full.error ?? "")
+        XCTAssertEqual(full.line, "5307")
+        XCTAssertEqual(bare.state, "succeeded", bare.error ?? "")
+        XCTAssertEqual(bare.kind, "push")
+        await assertEqual(try await steps(bare.id).map(\.name), [.user, .imPresence])
+
+        let pushed = try calls().filter { $0.contains("apmask2") && !$0.hasPrefix("get") }
+        XCTAssertEqual(pushed.count, 2, pushed.joined(separator: "\n"))
+        XCTAssertTrue(pushed[0].hasPrefix("addUser") && pushed[1] == "updateUser userid=apmask2 homeCluster=true imAndPresenceEnable=true serviceProfile=SP_Jabber",
+                      pushed.joined(separator: "\n"))
+        let device = try state()
+        let user = device.first { $0.hasPrefix("User ") && $0.contains("userid=apmask2 ") } ?? ""
+        XCTAssertTrue(user.contains("homeCluster=true") && user.contains("imAndPresenceEnable=true") && user.contains("serviceProfile=SP_Jabber"), user)
+        XCTAssertFalse(device.contains { $0.contains("CSFAPMASK2") || $0.contains("UDP_apmask2") }, "no phone, no device profile")
+        XCTAssertFalse(device.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apmask2 ") }, "no voicemail")
+        XCTAssertTrue(device.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apmask1 ") }, "the user with a line has voicemail")
+        let services = try await sql("SELECT service_type FROM user_services WHERE user_id = 'apmask2'").map { try $0.decode("service_type", as: String.self) }
+        XCTAssertEqual(services, ["im_presence"], "IM and Presence in the user record")
+
+        let log = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(log.contains("2 users await it, 2 orders queued (1 without a line), 0 without an order"), log)
+        XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no line service (no LDAP synchronized number to apply the mask to, service area 'SA_Mask' applies the mask only), "
+                                   + "so the order holds the user on Unified CM, IM and Presence (service profile SP_Jabber) and leaves out what needs the line: "
+                                   + "phone Cisco 8845, voicemail, extension mobility;"), log)
+        let audit = try await sql("SELECT message FROM audit_log WHERE target = 'order \(bare.id)' AND action = 'order.submitted'")
+            .map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(audit, ["Order \(bare.id) submitted: push apmask2 to 'TestCCM' in 'SA_Mask' without a line (no LDAP synchronized number to apply the mask to): user, im_presence"])
     }
 }
