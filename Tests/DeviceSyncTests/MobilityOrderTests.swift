@@ -306,6 +306,12 @@ final class MobilityOrderTests: OrderTestCase {
                 let device = state.first { $0.hasPrefix("Phone ") && $0.contains("name=\(phone) ") } ?? ""
                 XCTAssertTrue(device.contains("names=Extension Mobility") && !device.contains("Extension Mobility,") && device.contains("enableExtensionMobility=true"),
                               "\(spec) \(mode): \(device)")
+                if mode == "stall" {
+                    // The killed worker's stalled call is carried out when devsim's pause ends, however
+                    // fast the new worker finished: let it land here, not after the next run's setup (it
+                    // would re-add the login service the next run removes, and that order would adopt it).
+                    try await Task.sleep(nanoseconds: 3_300_000_000)
+                }
             }
         }
         // No orphan: every device profile, remote destination profile and destination with an
