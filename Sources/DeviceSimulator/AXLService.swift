@@ -178,12 +178,14 @@ struct AXLService {
             let pattern = LikePattern(child.text)
             return pattern.matchesEverything ? nil : (table.fieldIndex[child.name], pattern)
         }
+        // Positions of live objects only, so that skip and first count what the list shows.
         let matched: [Int]
         if filters.isEmpty {
-            matched = Array(state.objects.indices)
+            matched = state.positions
         } else {
-            matched = state.objects.indices.filter { index in
-                filters.allSatisfy { field, pattern in field.map { pattern.matches(state.objects[index].values[$0]) } ?? false }
+            matched = state.slots.indices.filter { position in
+                guard let object = state.slots[position] else { return false }
+                return filters.allSatisfy { field, pattern in field.map { pattern.matches(object.values[$0]) } ?? false }
             }
         }
         let start = min(skip, matched.count)
@@ -195,7 +197,7 @@ struct AXLService {
         AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
         body.writer.raw("<return>")
         for position in start..<end {
-            write(state.objects[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
+            write(state[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
             try body.flushIfFull()
         }
         body.writer.raw("</return>")
@@ -266,7 +268,7 @@ struct AXLService {
             let urlField = data.tables["IpPhoneServices"]?.fieldIndex["serviceUrl"]
             for service in table.list(name, of: object) {
                 writer.raw("<service>")
-                let known = services.flatMap { $0.byKey[service.lowercased()] }.map { services!.objects[$0] }
+                let known = services.flatMap { state in state.byKey[service.lowercased()].map { state[$0] } }
                 writer.element("telecasterServiceName", service, uuid: known?.uuid ?? SimulatedUUID.make("IpPhoneServices", service))
                 writer.element("name", service)
                 // The service's own URL; else Extension Mobility is the EMAppServlet every cluster
@@ -317,7 +319,7 @@ struct AXLService {
         var writer = XMLWriter(capacity: 2048)
         AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
         writer.raw("<return>")
-        write(state.objects[index], of: table, fields: fields, collections: collections, to: &writer)
+        write(state[index], of: table, fields: fields, collections: collections, to: &writer)
         writer.raw("</return>")
         AXLEnvelope.endResponse(&writer, node.name)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
@@ -421,11 +423,12 @@ struct AXLService {
     /// `doDeviceReset`: the phone named must exist; nothing else changes.
     private func deviceReset(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let name = node.value("deviceName") ?? ""
-        guard let table = data.tables["Phone"], let index = table.snapshot().byKey[name.lowercased()] else {
+        let state = data.tables["Phone"]?.snapshot()
+        guard let state, let index = state.byKey[name.lowercased()] else {
             return try sendFault(AXLFault(code: 5007, message: "Item not valid: The specified Device was not found", operation: node.name),
                                  version: version, responder)
         }
-        let uuid = table.snapshot().objects[index].uuid
+        let uuid = state[index].uuid
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: uuid, sequence: sequence))
     }

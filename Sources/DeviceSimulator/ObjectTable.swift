@@ -39,13 +39,50 @@ struct SimulatedObject: Sendable {
 /// The objects of one AXL type, in a fixed order (the order they were made), with indexes by key and
 /// by uuid. Readers take a snapshot (copy-on-write arrays: a retain, no copy) under a lock held for
 /// nanoseconds, then write their answer from it without holding anything.
+///
+/// A removal leaves its slot empty rather than closing the gap: the positions the indexes hold stay
+/// valid, so removing costs what a lookup costs. The empty slots are dropped, and the indexes moved
+/// to the new positions, once they outnumber the objects (each removal pays for at most two moves).
 final class ObjectTable: Sendable {
     struct State: Sendable {
-        var objects: [SimulatedObject] = []
+        /// The objects in the order they were made; nil where one was removed since the last compaction.
+        var slots: [SimulatedObject?] = []
+        /// Positions in `slots`, of live objects only.
         var byKey: [String: Int] = [:]
         var byUUID: [String: Int] = [:]
+        /// Empty slots in `slots`.
+        var vacant = 0
         /// How many objects AXL adds made in this table (each add's uuid is drawn from it).
         var adds = 0
+
+        /// The live objects.
+        var count: Int { slots.count - vacant }
+
+        /// The object at a position an index gave.
+        subscript(position: Int) -> SimulatedObject { slots[position]! }
+
+        /// The live objects, in the order they were made.
+        var objects: [SimulatedObject] { slots.compactMap { $0 } }
+
+        /// The positions of the live objects, in order.
+        var positions: [Int] { vacant == 0 ? Array(slots.indices) : slots.indices.filter { slots[$0] != nil } }
+
+        /// Drops the empty slots once they outnumber the objects. `mapValues` keeps each index's
+        /// hashing as it is: only the positions change.
+        mutating func compactIfSparse() {
+            guard vacant > count else { return }
+            var moved = [Int](repeating: -1, count: slots.count)
+            var kept: [SimulatedObject?] = []
+            kept.reserveCapacity(count)
+            for (position, object) in slots.enumerated() where object != nil {
+                moved[position] = kept.count
+                kept.append(object)
+            }
+            slots = kept
+            vacant = 0
+            byKey = byKey.mapValues { moved[$0] }
+            byUUID = byUUID.mapValues { moved[$0] }
+        }
     }
 
     let axlName: String
@@ -86,7 +123,7 @@ final class ObjectTable: Sendable {
 
     func snapshot() -> State { state.withLock { $0 } }
 
-    var count: Int { state.withLock { $0.objects.count } }
+    var count: Int { state.withLock { $0.count } }
 
     /// The key of an object: its key fields, lower-cased (Unified CM matches names without case).
     func key(of values: [String]) -> String {
@@ -104,9 +141,9 @@ final class ObjectTable: Sendable {
             state.adds += 1
             var added = object
             added.uuid = SimulatedUUID.make(axlName, key + "\u{2}add " + String(state.adds))
-            state.byKey[key] = state.objects.count
-            state.byUUID[added.uuid] = state.objects.count
-            state.objects.append(added)
+            state.byKey[key] = state.slots.count
+            state.byUUID[added.uuid] = state.slots.count
+            state.slots.append(added)
             return added
         }
     }
@@ -114,11 +151,11 @@ final class ObjectTable: Sendable {
     /// Appends many objects while the data is generated (no duplicates by construction).
     func load(_ objects: [SimulatedObject]) {
         state.withLock { state in
-            state.objects.reserveCapacity(state.objects.count + objects.count)
+            state.slots.reserveCapacity(state.slots.count + objects.count)
             for object in objects {
-                state.byKey[key(of: object.values)] = state.objects.count
-                state.byUUID[object.uuid] = state.objects.count
-                state.objects.append(object)
+                state.byKey[key(of: object.values)] = state.slots.count
+                state.byUUID[object.uuid] = state.slots.count
+                state.slots.append(object)
             }
         }
     }
@@ -128,7 +165,7 @@ final class ObjectTable: Sendable {
     func update(at lookup: (State) -> Int?, _ change: (SimulatedObject) -> SimulatedObject) -> SimulatedObject? {
         state.withLock { state in
             guard let index = lookup(state) else { return nil }
-            let old = state.objects[index]
+            let old = state[index]
             let new = change(old)
             let oldKey = key(of: old.values), newKey = key(of: new.values)
             if oldKey != newKey {
@@ -136,22 +173,21 @@ final class ObjectTable: Sendable {
                 state.byKey[oldKey] = nil
                 state.byKey[newKey] = index
             }
-            state.objects[index] = new
+            state.slots[index] = new
             return new
         }
     }
 
-    /// Removes an object; the indexes are rebuilt (removal is rare, reads are many).
+    /// Removes an object: its slot is emptied and its index entries dropped.
     func remove(at lookup: (State) -> Int?) -> SimulatedObject? {
         state.withLock { state in
             guard let index = lookup(state) else { return nil }
-            let removed = state.objects.remove(at: index)
-            state.byKey.removeAll(keepingCapacity: true)
-            state.byUUID.removeAll(keepingCapacity: true)
-            for (position, object) in state.objects.enumerated() {
-                state.byKey[key(of: object.values)] = position
-                state.byUUID[object.uuid] = position
-            }
+            let removed = state[index]
+            state.slots[index] = nil
+            state.vacant += 1
+            state.byKey[key(of: removed.values)] = nil
+            state.byUUID[removed.uuid] = nil
+            state.compactIfSparse()
             return removed
         }
     }

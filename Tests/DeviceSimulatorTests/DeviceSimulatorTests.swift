@@ -126,6 +126,83 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertNotEqual(readded, generated)
     }
 
+    /// Removing an object leaves the others as they were: each found by name and by its uuid, listed
+    /// in the order they were made, paged without a gap or a repeat, filtered lists alike; one added
+    /// again comes last. Checked while removed objects leave holes, once the removals outnumber the
+    /// objects left (the table closes its holes), and after that.
+    func testRemovalsKeepLookupsOrderAndPaging() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
+        var uuids: [String: String] = [:]
+        var gone: [String: String] = [:]
+        func remove(_ userid: String) throws {
+            XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", userid) }).status, 200, userid)
+            gone[userid] = uuids.removeValue(forKey: userid)
+        }
+        func add(_ userid: String) throws {
+            XCTAssertEqual(try Exchange.one(simulator, .axl("addUser") { $0.raw("<user><lastName>Back</lastName><userid>\(userid)</userid></user>") }).status,
+                           200, userid)
+        }
+        func assertUsers(_ expected: [String], line: UInt = #line) throws {
+            let size = 3
+            let pages = try Exchange.run(simulator, (0...expected.count / size).map { page in
+                Request.list("listUser", criteria: [("userid", "%")], tags: ["userid"], skip: page * size, first: size)
+            } + [Request.list("listUser", criteria: [("userid", "%")], tags: ["userid"]),
+                 Request.list("listUser", criteria: [("userid", "user%")], tags: ["userid"], skip: 1, first: 100)])
+            let listed = try pages.map { try ItemCollector.items($0, "user") }
+            let all = listed[listed.count - 2]
+            XCTAssertEqual(all.map { $0.fields["userid"]! }, expected, "list order", line: line)
+            XCTAssertEqual(listed.dropLast(2).joined().map { $0.fields["userid"]! }, expected, "pages of \(size)", line: line)
+            XCTAssertEqual(listed.last!.map { $0.fields["userid"]! }, Array(expected.dropFirst()), "filtered, from the second", line: line)
+            for item in all {
+                let userid = item.fields["userid"]!
+                if let known = uuids[userid] { XCTAssertEqual(item.uuid, known, "\(userid) kept its uuid", line: line) }
+                uuids[userid] = item.uuid
+            }
+            let gets = try Exchange.run(simulator, expected.flatMap { userid in
+                [Request.get("getUser", [("userid", userid)]), Request.get("getUser", [("uuid", uuids[userid]!)])]
+            } + gone.sorted { $0.key < $1.key }.flatMap { userid, uuid in
+                [Request.get("getUser", [("uuid", uuid)])] + (expected.contains(userid) ? [] : [Request.get("getUser", [("userid", userid)])])
+            })
+            for (position, userid) in expected.enumerated() {
+                for answer in gets[(2 * position)...(2 * position + 1)] {
+                    let found = try ItemCollector.items(answer, "user").first
+                    XCTAssertEqual(found?.fields["userid"], userid, answer.text, line: line)
+                    XCTAssertEqual(found?.uuid, uuids[userid], line: line)
+                }
+            }
+            for answer in gets.dropFirst(2 * expected.count) {
+                XCTAssertEqual(answer.fault?.code, 5007, "a removed user, by its old uuid or its name: \(answer.text)", line: line)
+            }
+        }
+        var expected = (0..<10).map { UserData.userid($0) }
+        try assertUsers(expected)
+
+        // Removed from the middle; an update by name reaches its object; added again: last.
+        try remove("user000004")
+        expected.removeAll { $0 == "user000004" }
+        try assertUsers(expected)
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updateUser") { $0.raw("<userid>user000009</userid><department>Moved</department>") }).status, 200)
+        XCTAssertTrue(try Exchange.one(simulator, .get("getUser", [("userid", "user000009")])).text.contains("<department>Moved</department>"))
+        try add("user000004")
+        expected.append("user000004")
+        try assertUsers(expected)
+
+        // Five removals leave five holes beside six users; the sixth makes them outnumber the users.
+        for userid in ["user000000", "user000001", "user000002", "user000003"] {
+            try remove(userid)
+            expected.removeAll { $0 == userid }
+        }
+        try assertUsers(expected)
+        try remove("user000006")
+        expected.removeAll { $0 == "user000006" }
+        try assertUsers(expected)
+        XCTAssertEqual(expected, ["user000005", "user000007", "user000008", "user000009", "user000004"])
+        try remove("user000007")
+        try add("user000006")
+        expected = ["user000005", "user000008", "user000009", "user000004", "user000006"]
+        try assertUsers(expected)
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [
