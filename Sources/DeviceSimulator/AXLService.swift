@@ -196,8 +196,9 @@ struct AXLService {
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
         body.writer.raw("<return>")
+        let references = ReferenceUUIDs(of: table, in: data.tables)
         for position in start..<end {
-            write(state[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
+            write(state[matched[position]], of: table, fields: projection, collections: [], references: references, to: &body.writer)
             try body.flushIfFull()
         }
         body.writer.raw("</return>")
@@ -206,13 +207,14 @@ struct AXLService {
     }
 
     /// One object as its item element: the fields asked, and the get-only collections where the RX type has them.
-    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, to writer: inout XMLWriter) {
+    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, references: ReferenceUUIDs,
+               to writer: inout XMLWriter) {
         writer.open(table.itemElement, ["uuid": object.uuid])
         var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
             while let position = pending.firstIndex(where: { $0.before == field }) {
-                writeCollection(pending.remove(at: position).name, object, of: table, to: &writer)
+                writeCollection(pending.remove(at: position).name, object, of: table, references: references, to: &writer)
             }
             let value = object.values[index]
             if field == "primaryExtension" {
@@ -239,26 +241,27 @@ struct AXLService {
             } else if value.isEmpty {
                 writer.empty(field)
             } else if !object.references[index].isEmpty {
-                writer.element(field, value, uuid: object.references[index])
+                writer.element(field, value, uuid: references.uuid(field: index, of: object))
             } else {
                 writer.element(field, value)
             }
         }
-        for collection in pending { writeCollection(collection.name, object, of: table, to: &writer) }
+        for collection in pending { writeCollection(collection.name, object, of: table, references: references, to: &writer) }
         if options.unknownElements {
             writer.element("devsimUnknownElement", "not in the schema")
         }
         writer.close(table.itemElement)
     }
 
-    private func writeCollection(_ name: String, _ object: SimulatedObject, of table: ObjectTable, to writer: inout XMLWriter) {
+    private func writeCollection(_ name: String, _ object: SimulatedObject, of table: ObjectTable, references: ReferenceUUIDs,
+                                 to writer: inout XMLWriter) {
         writer.open(name)
         switch name {
         case "lines":
             for line in object.lines {
                 writer.raw("<line><index>\(line.index)</index><dirn>")
                 writer.element("pattern", line.pattern)
-                writer.element("routePartitionName", line.partition, uuid: line.partitionUUID)
+                writer.element("routePartitionName", line.partition, uuid: references.partitionUUID(of: line))
                 writer.raw("</dirn>")
                 if !line.e164Mask.isEmpty { writer.element("e164Mask", line.e164Mask) }
                 writer.raw("</line>")
@@ -319,7 +322,8 @@ struct AXLService {
         var writer = XMLWriter(capacity: 2048)
         AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
         writer.raw("<return>")
-        write(state[index], of: table, fields: fields, collections: collections, to: &writer)
+        write(state[index], of: table, fields: fields, collections: collections, references: ReferenceUUIDs(of: table, in: data.tables),
+              to: &writer)
         writer.raw("</return>")
         AXLEnvelope.endResponse(&writer, node.name)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)

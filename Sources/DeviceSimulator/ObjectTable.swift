@@ -7,7 +7,8 @@ struct LineAppearance: Sendable, Hashable {
     var index: Int
     var pattern: String
     var partition: String
-    /// The partition's uuid, made once rather than for every answer.
+    /// The partition's name hash, made once rather than for every answer (`ReferenceUUIDs` tells
+    /// the uuid to answer).
     var partitionUUID: String
     /// The external phone number mask of this appearance ("" for none).
     var e164Mask: String
@@ -26,7 +27,8 @@ struct LineAppearance: Sendable, Hashable {
 struct SimulatedObject: Sendable {
     var uuid: String
     var values: [String]
-    /// The uuid of what each reference field names ("" for other fields and empty references).
+    /// The name hash of what each reference field names ("" for other fields and empty references):
+    /// the uuid of a generated object of that name (`ReferenceUUIDs` tells the uuid to answer).
     var references: [String]
     var lines: [LineAppearance] = []
     /// The table's first name list (`ObjectTable.primaryList`): device-profile or phone services, or
@@ -54,6 +56,9 @@ final class ObjectTable: Sendable {
         var vacant = 0
         /// How many objects AXL adds made in this table (each add's uuid is drawn from it).
         var adds = 0
+        /// The uuids of the live objects whose uuid is not their key's hash (AXL made them, or renamed
+        /// them), by key: few, and what a reference by name carries instead of the name's hash.
+        var ownUUIDs: [String: String] = [:]
 
         /// The live objects.
         var count: Int { slots.count - vacant }
@@ -125,6 +130,10 @@ final class ObjectTable: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
+    /// `State.ownUUIDs` alone: a reader of another table holds no snapshot of this one, so writes
+    /// here copy nothing on its account.
+    func ownUUIDs() -> [String: String] { state.withLock { $0.ownUUIDs } }
+
     /// The key of an object: its key fields, lower-cased (Unified CM matches names without case).
     func key(of values: [String]) -> String {
         keyFields.map { values[$0].lowercased() }.joined(separator: "\u{1}")
@@ -143,12 +152,14 @@ final class ObjectTable: Sendable {
             added.uuid = SimulatedUUID.make(axlName, key + "\u{2}add " + String(state.adds))
             state.byKey[key] = state.slots.count
             state.byUUID[added.uuid] = state.slots.count
+            state.ownUUIDs[key] = added.uuid
             state.slots.append(added)
             return added
         }
     }
 
-    /// Appends many objects while the data is generated (no duplicates by construction).
+    /// Appends many objects while the data is generated (no duplicates by construction; each uuid is
+    /// its key's hash, as `object(row:)` makes it without one given).
     func load(_ objects: [SimulatedObject]) {
         state.withLock { state in
             state.slots.reserveCapacity(state.slots.count + objects.count)
@@ -172,6 +183,8 @@ final class ObjectTable: Sendable {
                 guard state.byKey[newKey] == nil else { return nil }
                 state.byKey[oldKey] = nil
                 state.byKey[newKey] = index
+                state.ownUUIDs[oldKey] = nil
+                if new.uuid != SimulatedUUID.make(axlName, newKey) { state.ownUUIDs[newKey] = new.uuid }
             }
             state.slots[index] = new
             return new
@@ -185,8 +198,10 @@ final class ObjectTable: Sendable {
             let removed = state[index]
             state.slots[index] = nil
             state.vacant += 1
-            state.byKey[key(of: removed.values)] = nil
+            let key = key(of: removed.values)
+            state.byKey[key] = nil
             state.byUUID[removed.uuid] = nil
+            state.ownUUIDs[key] = nil
             state.compactIfSparse()
             return removed
         }
@@ -233,10 +248,44 @@ extension ObjectTable {
     }
 }
 
+/// The uuids an answer gives its reference fields and its lines' partitions: the uuid of the live
+/// object of that name. A generated object's uuid is its name's hash, which each object keeps for
+/// its references; the few objects whose uuid is not (AXL added or renamed them) are looked up in
+/// their table's `ownUUIDs`, taken once per answer. Nothing of that name, or removed: the name's
+/// hash. An answer from a table whose targets hold none of those pays one check per reference.
+struct ReferenceUUIDs {
+    /// For each field of the table written: the own uuids of the table it refers to, nil when there
+    /// are none (or the field refers to nothing).
+    private let own: [[String: String]?]
+    private let partitions: [String: String]?
+
+    init(of table: ObjectTable, in tables: [String: ObjectTable]) {
+        var taken: [String: [String: String]] = [:]
+        func own(_ type: String) -> [String: String]? {
+            let uuids = taken[type] ?? tables[type]?.ownUUIDs() ?? [:]
+            taken[type] = uuids
+            return uuids.isEmpty ? nil : uuids
+        }
+        self.own = table.references.map { $0.flatMap(own) }
+        partitions = table.collections.contains { $0.name == "lines" } ? own("RoutePartition") : nil
+    }
+
+    /// The uuid field `index` of `object` carries ("" when it names nothing).
+    func uuid(field index: Int, of object: SimulatedObject) -> String {
+        let hash = object.references[index]
+        guard let own = own[index], !hash.isEmpty else { return hash }
+        return own[object.values[index].lowercased()] ?? hash
+    }
+
+    func partitionUUID(of line: LineAppearance) -> String {
+        partitions?[line.partition.lowercased()] ?? line.partitionUUID
+    }
+}
+
 /// Deterministic AXL uuids: a hash of the type and key, so the same data gets the same uuids every run
-/// and a reference knows the uuid of what it names without a lookup. An object an AXL add made has
-/// the add's count in its hash (`ObjectTable.add`); a reference to it still carries its name's hash
-/// (no client reads a reference's uuid).
+/// and a reference to a generated object knows its uuid without a lookup. An object an AXL add made
+/// has the add's count in its hash (`ObjectTable.add`); references to it are resolved when answered
+/// (`ReferenceUUIDs`).
 enum SimulatedUUID {
     static func make(_ type: String, _ key: String) -> String {
         var first: UInt64 = 0xcbf2_9ce4_8422_2325, second: UInt64 = 0x8422_2325_cbf2_9ce4

@@ -203,6 +203,63 @@ final class DeviceSimulatorTests: XCTestCase {
         try assertUsers(expected)
     }
 
+    /// A reference carries the uuid of the live object it names, also of one an AXL add made (a uuid
+    /// of its own, not its name's hash), whatever the case of the name: in gets and lists, for fields
+    /// and line partitions, after a rename; with nothing of that name, the uuid it carried before.
+    func testReferencesCarryTheUUIDOfTheLiveObject() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5)
+        func added(_ answer: Answer) throws -> String {
+            try XCTUnwrap(answer.text.firstMatch(of: /<return>(\{[0-9A-F-]+\})<\/return>/)?.1, answer.text).description
+        }
+        func uuid(_ get: Request, _ item: String) throws -> String {
+            try XCTUnwrap(try ItemCollector.items(try Exchange.one(simulator, get), item).first?.uuid)
+        }
+        func reference(_ answer: Answer, _ element: String, _ name: String) throws -> String {
+            let pattern = try Regex<(Substring, Substring)>("<\(element) uuid=\"([^\"]+)\">\(name)</\(element)>")
+            return try XCTUnwrap(answer.text.firstMatch(of: pattern)?.1, "\(element) \(name) in \(answer.text)").description
+        }
+        let phone = Request.get("getPhone", [("name", "SEP00AA00BB00C1")])
+        let phones = Request.list("listPhone", criteria: [("name", "SEP00AA00BB00C1")], tags: ["name", "ownerUserName"])
+
+        // Generated objects: a phone names its owner by the owner's uuid.
+        XCTAssertEqual(try reference(try Exchange.one(simulator, .get("getPhone", [("name", UserData.phoneName(1))])), "ownerUserName", "user000001"),
+                       try uuid(.get("getUser", [("userid", "user000001")]), "user"))
+
+        // Named before it exists: a uuid of no object; once added, the added user's.
+        XCTAssertEqual(try Exchange.one(simulator, .axl("addPhone") { writer in
+            writer.raw("<phone><name>SEP00AA00BB00C1</name><product>Cisco 8845</product><protocol>SIP</protocol><devicePoolName>Default</devicePoolName>")
+            writer.raw("<ownerUserName>RefUser</ownerUserName><lines><line><index>1</index><dirn><pattern>4101</pattern>")
+            writer.raw("<routePartitionName>PT_Later</routePartitionName></dirn></line></lines></phone>")
+        }).status, 200)
+        let unknown = try reference(try Exchange.one(simulator, phone), "ownerUserName", "RefUser")
+        let user = try added(try Exchange.one(simulator, .axl("addUser") { $0.raw("<user><lastName>Ref</lastName><userid>refuser</userid></user>") }))
+        XCTAssertNotEqual(user, unknown)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phone), "ownerUserName", "RefUser"), user)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phones), "ownerUserName", "RefUser"), user)
+
+        // A line's partition, named before it exists, then given by renaming a generated partition.
+        let unnamed = try reference(try Exchange.one(simulator, phone), "routePartitionName", "PT_Later")
+        let park = try uuid(.get("getRoutePartition", [("name", "PT_Park")]), "routePartition")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updateRoutePartition") { $0.raw("<name>PT_Park</name><newName>PT_Later</newName>") }).status, 200)
+        XCTAssertNotEqual(park, unnamed)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phone), "routePartitionName", "PT_Later"), park)
+
+        // A destination's profile removed (its name's uuid again) and added anew (the new one's).
+        let destination = Request.get("getRemoteDestination", [("destination", "+19190000002")])
+        let generated = try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002")
+        XCTAssertEqual(generated, try uuid(.get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), "remoteDestinationProfile"))
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeRemoteDestinationProfile") { $0.element("name", "RDP_user000002") }).status, 200)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), generated)
+        let profile = try added(try Exchange.one(simulator, .axl("addRemoteDestinationProfile") {
+            $0.raw("<remoteDestinationProfile><name>RDP_user000002</name><product>Remote Destination Profile</product><class>Remote Destination Profile</class>")
+            $0.raw("<protocol>Remote Destination</protocol><protocolSide>User</protocolSide><devicePoolName>Default</devicePoolName><userId>user000002</userId></remoteDestinationProfile>")
+        }))
+        XCTAssertNotEqual(profile, generated)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), profile)
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeRemoteDestinationProfile") { $0.element("uuid", profile) }).status, 200)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), generated)
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [
