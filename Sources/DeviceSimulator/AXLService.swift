@@ -442,8 +442,21 @@ struct AXLService {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
         simulator.changes.record(type: table.axlName, uuid: removed.uuid, action: "r")
+        if table.axlName == "User" { clearUser(table.key(of: removed.values)) }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    /// What Unified CM does to the devices of a user it removes: those naming the user as owner or
+    /// login user name it no more, each change an update in the change queue (the fields cleared its
+    /// changed tags, empty), as its change notification tells it.
+    private func clearUser(_ user: String) {
+        for table in data.tables.values.sorted(by: { $0.axlName < $1.axlName }) {
+            for (object, fields) in table.clearUser(user) {
+                simulator.changes.record(type: table.axlName, uuid: object.uuid, action: "u",
+                                         changedTags: fields.map { (name: table.fields[$0], value: "") })
+            }
+        }
     }
 
     // MARK: listChange

@@ -59,6 +59,9 @@ final class ObjectTable: Sendable {
         /// The uuids of the live objects whose uuid is not their key's hash (AXL made them, or renamed
         /// them), by key: few, and what a reference by name carries instead of the name's hash.
         var ownUUIDs: [String: String] = [:]
+        /// Positions of the live objects that name a user in one of the table's `userFields`, by the
+        /// user's key (its userid, lower-cased); a position once for each field naming that user.
+        var byUser: [String: [Int]] = [:]
 
         /// The live objects.
         var count: Int { slots.count - vacant }
@@ -87,6 +90,7 @@ final class ObjectTable: Sendable {
             vacant = 0
             byKey = byKey.mapValues { moved[$0] }
             byUUID = byUUID.mapValues { moved[$0] }
+            byUser = byUser.mapValues { $0.map { moved[$0] } }
         }
     }
 
@@ -100,6 +104,8 @@ final class ObjectTable: Sendable {
     let references: [String?]
     /// The get-only collections, and the field each is written before in the RX type (nil: at the end).
     let collections: [(name: String, before: String?)]
+    /// The fields by which an object names a user as its owner or login user (none is a key field).
+    let userFields: [Int]
     private let state = Mutex(State())
 
     convenience init(type: AXLObjectType, fields: [String], collections: [(name: String, before: String?)]) {
@@ -114,6 +120,7 @@ final class ObjectTable: Sendable {
         fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1, $0) })
         keyFields = keyTags.compactMap { tag in fields.firstIndex(of: tag) }
         references = fields.map { SimulatedReferences.target[$0] }
+        userFields = (SimulatedReferences.userFields[axlName] ?? []).compactMap { fields.firstIndex(of: $0) }
         self.collections = collections
         primaryList = collections.first { $0.name != "lines" }?.name
     }
@@ -153,6 +160,7 @@ final class ObjectTable: Sendable {
             state.byKey[key] = state.slots.count
             state.byUUID[added.uuid] = state.slots.count
             state.ownUUIDs[key] = added.uuid
+            indexUsers(of: added.values, at: state.slots.count, adding: true, in: &state)
             state.slots.append(added)
             return added
         }
@@ -166,6 +174,7 @@ final class ObjectTable: Sendable {
             for object in objects {
                 state.byKey[key(of: object.values)] = state.slots.count
                 state.byUUID[object.uuid] = state.slots.count
+                indexUsers(of: object.values, at: state.slots.count, adding: true, in: &state)
                 state.slots.append(object)
             }
         }
@@ -186,6 +195,10 @@ final class ObjectTable: Sendable {
                 state.ownUUIDs[oldKey] = nil
                 if new.uuid != SimulatedUUID.make(axlName, newKey) { state.ownUUIDs[newKey] = new.uuid }
             }
+            if userFields.contains(where: { old.values[$0] != new.values[$0] }) {
+                indexUsers(of: old.values, at: index, adding: false, in: &state)
+                indexUsers(of: new.values, at: index, adding: true, in: &state)
+            }
             state.slots[index] = new
             return new
         }
@@ -202,8 +215,44 @@ final class ObjectTable: Sendable {
             state.byKey[key] = nil
             state.byUUID[removed.uuid] = nil
             state.ownUUIDs[key] = nil
+            indexUsers(of: removed.values, at: index, adding: false, in: &state)
             state.compactIfSparse()
             return removed
+        }
+    }
+
+    /// Clears the `userFields` that name the user of this key (a lower-cased userid), as Unified CM
+    /// does when it removes the user. Returns each object changed, in creation order, with the fields
+    /// cleared.
+    func clearUser(_ user: String) -> [(object: SimulatedObject, fields: [Int])] {
+        guard !userFields.isEmpty else { return [] }
+        return state.withLock { state in
+            guard let positions = state.byUser.removeValue(forKey: user) else { return [] }
+            return Set(positions).sorted().compactMap { position in
+                var object = state[position]
+                let cleared = userFields.filter { object.values[$0].lowercased() == user }
+                guard !cleared.isEmpty else { return nil }
+                for field in cleared {
+                    object.values[field] = ""
+                    object.references[field] = ""
+                }
+                state.slots[position] = object
+                return (object, cleared)
+            }
+        }
+    }
+
+    /// Enters the users an object names in `userFields` into `byUser` (or, `adding` false, takes
+    /// them out).
+    private func indexUsers(of values: [String], at position: Int, adding: Bool, in state: inout State) {
+        for field in userFields where !values[field].isEmpty {
+            let user = values[field].lowercased()
+            if adding {
+                state.byUser[user, default: []].append(position)
+            } else if var positions = state.byUser[user], let found = positions.firstIndex(of: position) {
+                positions.remove(at: found)
+                state.byUser[user] = positions.isEmpty ? nil : positions
+            }
         }
     }
 }
@@ -222,6 +271,14 @@ enum SimulatedReferences {
         "cssName": "Css", "shareLineAppearanceCssName": "Css", "voiceMailProfileName": "VoiceMailProfile",
         "ownerUserName": "User", "serviceProfile": "ServiceProfile", "remoteDestinationProfileName": "RemoteDestinationProfile",
         "ownerUserId": "User",
+    ]
+
+    /// The fields by which a device names a user as its owner or login user, by type: Unified CM
+    /// clears them when it removes that user (`ObjectTable.clearUser`). A remote destination
+    /// profile's `userId` is a plain string in the schema (no uuid), an owner all the same.
+    static let userFields: [String: [String]] = [
+        "Phone": ["ownerUserName", "loginUserId"], "DeviceProfile": ["loginUserId"],
+        "RemoteDestinationProfile": ["userId"], "RemoteDestination": ["ownerUserId"],
     ]
 }
 

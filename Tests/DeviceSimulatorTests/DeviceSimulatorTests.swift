@@ -260,6 +260,72 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), generated)
     }
 
+    /// Removing a user clears it from the devices that name it as owner or login user — phones,
+    /// device profiles, remote destination profiles and destinations, generated or added, whatever
+    /// the case of the name — and nowhere else; each device cleared is an update in the change queue
+    /// with the cleared fields as changed tags, after the user's removal. The answers stay valid.
+    func testRemovingAUserClearsItFromItsDevices() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 12)
+        func uuid(_ get: Request, _ item: String) throws -> String {
+            try XCTUnwrap(try ItemCollector.items(try Exchange.one(simulator, get), item).first?.uuid, "\(item)")
+        }
+        func changes(after start: Int) throws -> [String] {
+            let answer = try Exchange.one(simulator, .axl("listChange"))
+            return answer.text.matches(of: /<change type="(\w+)" uuid="([^"]+)"><id>(\d+)<\/id><action>(\w)<\/action><doGet>(\w+)<\/doGet><changedTags>(.*?)<\/changedTags>/)
+                .filter { Int($0.3)! > start }.map { "\($0.1) \($0.2) \($0.4) doGet=\($0.5) \($0.6)" }
+        }
+        let answers = try Exchange.run(simulator, [
+            .axl("addPhone") { $0.raw("<phone><name>SEP00AA00BB00D1</name><product>Cisco 8845</product><protocol>SIP</protocol><ownerUserName>USER000002</ownerUserName></phone>") },
+            .axl("addRemoteDestination") { $0.raw("<remoteDestination><name>Desk user000002</name><destination>+15550002</destination><ownerUserId>user000002</ownerUserId><remoteDestinationProfileName>RDP_user000002</remoteDestinationProfileName></remoteDestination>") },
+            // Given to another user before the removal: left alone.
+            .axl("updatePhone") { $0.raw("<name>\(UserData.phoneName(10))</name><ownerUserName>user000003</ownerUserName>") },
+        ])
+        XCTAssertEqual(answers.map(\.status), [200, 200, 200], answers.map(\.text).joined(separator: "\n"))
+        let phones = [UserData.phoneName(2), "SEP00AA00BB00D1"]
+        let devices = try [
+            ("Phone", uuid(.get("getPhone", [("name", phones[0])]), "phone"), "ownerUserName"),
+            ("Phone", uuid(.get("getPhone", [("name", phones[1])]), "phone"), "ownerUserName"),
+            ("RemoteDestinationProfile", uuid(.get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), "remoteDestinationProfile"), "userId"),
+            ("RemoteDestination", uuid(.get("getRemoteDestination", [("destination", "+15550002")]), "remoteDestination"), "ownerUserId"),
+        ]
+        let user = try uuid(.get("getUser", [("userid", "user000002")]), "user")
+        let start = try XCTUnwrap(Int(try Exchange.one(simulator, .axl("listChange")).text.firstMatch(of: /<lastChangeId>(\d+)</)?.1 ?? ""))
+
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", "user000002") }).status, 200)
+        XCTAssertEqual(try changes(after: start), ["User \(user) r doGet=false "] + devices.sorted { $0.0 < $1.0 }.map { type, uuid, field in
+            "\(type) \(uuid) u doGet=false <changedTag name=\"\(field)\"></changedTag>"
+        })
+        let after = try Exchange.run(simulator, [
+            .get("getPhone", [("name", phones[0])]), .get("getPhone", [("name", phones[1])]),
+            .get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), .get("getRemoteDestination", [("destination", "+15550002")]),
+            .get("getPhone", [("name", UserData.phoneName(3))]), .get("getPhone", [("name", UserData.phoneName(10))]),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name", "ownerUserName"]), .axl("listChange"),
+        ])
+        XCTAssertEqual(after.map(\.status), Array(repeating: 200, count: after.count))
+        for (answer, field) in zip(after, ["ownerUserName", "ownerUserName", "userId", "ownerUserId"]) {
+            XCTAssertTrue(answer.text.contains("<\(field)/>"), "\(field) cleared: \(answer.text)")
+        }
+        XCTAssertTrue(after[4].text.contains(">user000003</ownerUserName>"), after[4].text)
+        XCTAssertTrue(after[5].text.contains(">user000003</ownerUserName>"), after[5].text)
+        XCTAssertFalse(after[6].text.lowercased().contains("user000002"), "no phone names the removed user")
+        XCTAssertEqual(try AXLSchema.validate(zip(["getPhone", "getPhone-added", "getRemoteDestinationProfile", "getRemoteDestination",
+                                                   "getPhone-other", "getPhone-given", "listPhone", "listChange"], after).map { (name: $0, body: $1.body) }), [])
+
+        // The profile's login user, and a phone given to a user after the data was made.
+        let profile = try uuid(.get("getDeviceProfile", [("name", "UDP_user000010")]), "deviceProfile")
+        let phone = try uuid(.get("getPhone", [("name", UserData.phoneName(11))]), "phone")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updatePhone") { $0.raw("<name>\(UserData.phoneName(11))</name><ownerUserName>user000010</ownerUserName>") }).status, 200)
+        let removal = try XCTUnwrap(Int(try Exchange.one(simulator, .axl("listChange")).text.firstMatch(of: /<lastChangeId>(\d+)</)?.1 ?? ""))
+        let removed = try uuid(.get("getUser", [("userid", "user000010")]), "user")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("uuid", removed) }).status, 200)
+        XCTAssertEqual(try changes(after: removal), [
+            "User \(removed) r doGet=false ",
+            "DeviceProfile \(profile) u doGet=false <changedTag name=\"loginUserId\"></changedTag>",
+            "Phone \(phone) u doGet=false <changedTag name=\"ownerUserName\"></changedTag>",
+        ])
+        XCTAssertTrue(try Exchange.one(simulator, .get("getDeviceProfile", [("name", "UDP_user000010")])).text.contains("<loginUserId/>"))
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [
