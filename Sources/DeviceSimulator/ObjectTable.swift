@@ -171,6 +171,9 @@ final class ObjectTable: Sendable {
     func load(_ objects: [SimulatedObject]) {
         state.withLock { state in
             state.slots.reserveCapacity(state.slots.count + objects.count)
+            state.byKey.reserveCapacity(state.byKey.count + objects.count)
+            state.byUUID.reserveCapacity(state.byUUID.count + objects.count)
+            if !userFields.isEmpty { state.byUser.reserveCapacity(state.byUser.count + objects.count) }
             for object in objects {
                 state.byKey[key(of: object.values)] = state.slots.count
                 state.byUUID[object.uuid] = state.slots.count
