@@ -44,7 +44,8 @@ struct SimulatedObject: Sendable {
 ///
 /// A removal leaves its slot empty rather than closing the gap: the positions the indexes hold stay
 /// valid, so removing costs what a lookup costs. The empty slots are dropped, and the indexes moved
-/// to the new positions, once they outnumber the objects (each removal pays for at most two moves).
+/// to the new positions, once they outnumber the objects (so a compaction moves fewer objects than
+/// the removals since the last one).
 final class ObjectTable: Sendable {
     struct State: Sendable {
         /// The objects in the order they were made; nil where one was removed since the last compaction.
