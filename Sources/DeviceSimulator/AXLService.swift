@@ -178,12 +178,14 @@ struct AXLService {
             let pattern = LikePattern(child.text)
             return pattern.matchesEverything ? nil : (table.fieldIndex[child.name], pattern)
         }
+        // Positions of live objects only, so that skip and first count what the list shows.
         let matched: [Int]
         if filters.isEmpty {
-            matched = Array(state.objects.indices)
+            matched = state.positions
         } else {
-            matched = state.objects.indices.filter { index in
-                filters.allSatisfy { field, pattern in field.map { pattern.matches(state.objects[index].values[$0]) } ?? false }
+            matched = state.slots.indices.filter { position in
+                guard let object = state.slots[position] else { return false }
+                return filters.allSatisfy { field, pattern in field.map { pattern.matches(object.values[$0]) } ?? false }
             }
         }
         let start = min(skip, matched.count)
@@ -194,8 +196,9 @@ struct AXLService {
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, operation, sequence: sequence)
         body.writer.raw("<return>")
+        let references = ReferenceUUIDs(of: table, in: data.tables)
         for position in start..<end {
-            write(state.objects[matched[position]], of: table, fields: projection, collections: [], to: &body.writer)
+            write(state[matched[position]], of: table, fields: projection, collections: [], references: references, to: &body.writer)
             try body.flushIfFull()
         }
         body.writer.raw("</return>")
@@ -204,13 +207,14 @@ struct AXLService {
     }
 
     /// One object as its item element: the fields asked, and the get-only collections where the RX type has them.
-    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, to writer: inout XMLWriter) {
+    func write(_ object: SimulatedObject, of table: ObjectTable, fields: [Int], collections: Set<String>, references: ReferenceUUIDs,
+               to writer: inout XMLWriter) {
         writer.open(table.itemElement, ["uuid": object.uuid])
         var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
             while let position = pending.firstIndex(where: { $0.before == field }) {
-                writeCollection(pending.remove(at: position).name, object, of: table, to: &writer)
+                writeCollection(pending.remove(at: position).name, object, of: table, references: references, to: &writer)
             }
             let value = object.values[index]
             if field == "primaryExtension" {
@@ -237,26 +241,27 @@ struct AXLService {
             } else if value.isEmpty {
                 writer.empty(field)
             } else if !object.references[index].isEmpty {
-                writer.element(field, value, uuid: object.references[index])
+                writer.element(field, value, uuid: references.uuid(field: index, of: object))
             } else {
                 writer.element(field, value)
             }
         }
-        for collection in pending { writeCollection(collection.name, object, of: table, to: &writer) }
+        for collection in pending { writeCollection(collection.name, object, of: table, references: references, to: &writer) }
         if options.unknownElements {
             writer.element("devsimUnknownElement", "not in the schema")
         }
         writer.close(table.itemElement)
     }
 
-    private func writeCollection(_ name: String, _ object: SimulatedObject, of table: ObjectTable, to writer: inout XMLWriter) {
+    private func writeCollection(_ name: String, _ object: SimulatedObject, of table: ObjectTable, references: ReferenceUUIDs,
+                                 to writer: inout XMLWriter) {
         writer.open(name)
         switch name {
         case "lines":
             for line in object.lines {
                 writer.raw("<line><index>\(line.index)</index><dirn>")
                 writer.element("pattern", line.pattern)
-                writer.element("routePartitionName", line.partition, uuid: line.partitionUUID)
+                writer.element("routePartitionName", line.partition, uuid: references.partitionUUID(of: line))
                 writer.raw("</dirn>")
                 if !line.e164Mask.isEmpty { writer.element("e164Mask", line.e164Mask) }
                 writer.raw("</line>")
@@ -266,7 +271,7 @@ struct AXLService {
             let urlField = data.tables["IpPhoneServices"]?.fieldIndex["serviceUrl"]
             for service in table.list(name, of: object) {
                 writer.raw("<service>")
-                let known = services.flatMap { $0.byKey[service.lowercased()] }.map { services!.objects[$0] }
+                let known = services.flatMap { state in state.byKey[service.lowercased()].map { state[$0] } }
                 writer.element("telecasterServiceName", service, uuid: known?.uuid ?? SimulatedUUID.make("IpPhoneServices", service))
                 writer.element("name", service)
                 // The service's own URL; else Extension Mobility is the EMAppServlet every cluster
@@ -317,7 +322,8 @@ struct AXLService {
         var writer = XMLWriter(capacity: 2048)
         AXLEnvelope.beginResponse(&writer, version, node.name, sequence: sequence)
         writer.raw("<return>")
-        write(state.objects[index], of: table, fields: fields, collections: collections, to: &writer)
+        write(state[index], of: table, fields: fields, collections: collections, references: ReferenceUUIDs(of: table, in: data.tables),
+              to: &writer)
         writer.raw("</return>")
         AXLEnvelope.endResponse(&writer, node.name)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType, body: writer.bytes)
@@ -421,11 +427,12 @@ struct AXLService {
     /// `doDeviceReset`: the phone named must exist; nothing else changes.
     private func deviceReset(_ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
         let name = node.value("deviceName") ?? ""
-        guard let table = data.tables["Phone"], let index = table.snapshot().byKey[name.lowercased()] else {
+        let state = data.tables["Phone"]?.snapshot()
+        guard let state, let index = state.byKey[name.lowercased()] else {
             return try sendFault(AXLFault(code: 5007, message: "Item not valid: The specified Device was not found", operation: node.name),
                                  version: version, responder)
         }
-        let uuid = table.snapshot().objects[index].uuid
+        let uuid = state[index].uuid
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: uuid, sequence: sequence))
     }
@@ -435,8 +442,21 @@ struct AXLService {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
         simulator.changes.record(type: table.axlName, uuid: removed.uuid, action: "r")
+        if table.axlName == "User" { clearUser(table.key(of: removed.values)) }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    /// What Unified CM does to the devices of a user it removes: those naming the user as owner or
+    /// login user name it no more, each change an update in the change queue (the fields cleared its
+    /// changed tags, empty), as its change notification tells it.
+    private func clearUser(_ user: String) {
+        for table in data.tables.values.sorted(by: { $0.axlName < $1.axlName }) {
+            for (object, fields) in table.clearUser(user) {
+                simulator.changes.record(type: table.axlName, uuid: object.uuid, action: "u",
+                                         changedTags: fields.map { (name: table.fields[$0], value: "") })
+            }
+        }
     }
 
     // MARK: listChange

@@ -179,11 +179,14 @@ public final class DeviceSimulator: Sendable {
     /// N updates of users' department (round robin over the users), each recorded as a change with its
     /// changed tag, as an update through AXL would be.
     func burst(_ count: Int) -> Int {
-        guard let table = data.tables["User"], let field = table.fieldIndex["department"], table.count > 0 else { return 0 }
+        guard let table = data.tables["User"], let field = table.fieldIndex["department"] else { return 0 }
+        // By key, not position: a removal meanwhile leaves an empty slot, a compaction moves them all.
+        let keys = table.snapshot().objects.map { table.key(of: $0.values) }
+        guard !keys.isEmpty else { return 0 }
         var memo: [String: [String: String]] = [:]
         for number in 0..<count {
             let value = "burst-\(number)"
-            guard let updated = table.update(at: { state in number % state.objects.count }, { old in
+            guard let updated = table.update(at: { state in state.byKey[keys[number % keys.count]] }, { old in
                 var row = old.values
                 row[field] = value
                 return table.object(row: row, uuid: old.uuid, lines: old.lines, names: old.names, lists: old.lists, memo: &memo)

@@ -126,6 +126,206 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertNotEqual(readded, generated)
     }
 
+    /// Removing an object leaves the others as they were: each found by name and by its uuid, listed
+    /// in the order they were made, paged without a gap or a repeat, filtered lists alike; one added
+    /// again comes last. Checked while removed objects leave holes, once the removals outnumber the
+    /// objects left (the table closes its holes), and after that.
+    func testRemovalsKeepLookupsOrderAndPaging() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
+        var uuids: [String: String] = [:]
+        var gone: [String: String] = [:]
+        func remove(_ userid: String) throws {
+            XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", userid) }).status, 200, userid)
+            gone[userid] = uuids.removeValue(forKey: userid)
+        }
+        func add(_ userid: String) throws {
+            XCTAssertEqual(try Exchange.one(simulator, .axl("addUser") { $0.raw("<user><lastName>Back</lastName><userid>\(userid)</userid></user>") }).status,
+                           200, userid)
+        }
+        func assertUsers(_ expected: [String], line: UInt = #line) throws {
+            let size = 3
+            let pages = try Exchange.run(simulator, (0...expected.count / size).map { page in
+                Request.list("listUser", criteria: [("userid", "%")], tags: ["userid"], skip: page * size, first: size)
+            } + [Request.list("listUser", criteria: [("userid", "%")], tags: ["userid"]),
+                 Request.list("listUser", criteria: [("userid", "user%")], tags: ["userid"], skip: 1, first: 100)])
+            let listed = try pages.map { try ItemCollector.items($0, "user") }
+            let all = listed[listed.count - 2]
+            XCTAssertEqual(all.map { $0.fields["userid"]! }, expected, "list order", line: line)
+            XCTAssertEqual(listed.dropLast(2).joined().map { $0.fields["userid"]! }, expected, "pages of \(size)", line: line)
+            XCTAssertEqual(listed.last!.map { $0.fields["userid"]! }, Array(expected.dropFirst()), "filtered, from the second", line: line)
+            for item in all {
+                let userid = item.fields["userid"]!
+                if let known = uuids[userid] { XCTAssertEqual(item.uuid, known, "\(userid) kept its uuid", line: line) }
+                uuids[userid] = item.uuid
+            }
+            let gets = try Exchange.run(simulator, expected.flatMap { userid in
+                [Request.get("getUser", [("userid", userid)]), Request.get("getUser", [("uuid", uuids[userid]!)])]
+            } + gone.sorted { $0.key < $1.key }.flatMap { userid, uuid in
+                [Request.get("getUser", [("uuid", uuid)])] + (expected.contains(userid) ? [] : [Request.get("getUser", [("userid", userid)])])
+            })
+            for (position, userid) in expected.enumerated() {
+                for answer in gets[(2 * position)...(2 * position + 1)] {
+                    let found = try ItemCollector.items(answer, "user").first
+                    XCTAssertEqual(found?.fields["userid"], userid, answer.text, line: line)
+                    XCTAssertEqual(found?.uuid, uuids[userid], line: line)
+                }
+            }
+            for answer in gets.dropFirst(2 * expected.count) {
+                XCTAssertEqual(answer.fault?.code, 5007, "a removed user, by its old uuid or its name: \(answer.text)", line: line)
+            }
+        }
+        var expected = (0..<10).map { UserData.userid($0) }
+        try assertUsers(expected)
+
+        // Removed from the middle; an update by name reaches its object; added again: last.
+        try remove("user000004")
+        expected.removeAll { $0 == "user000004" }
+        try assertUsers(expected)
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updateUser") { $0.raw("<userid>user000009</userid><department>Moved</department>") }).status, 200)
+        XCTAssertTrue(try Exchange.one(simulator, .get("getUser", [("userid", "user000009")])).text.contains("<department>Moved</department>"))
+        try add("user000004")
+        expected.append("user000004")
+        try assertUsers(expected)
+
+        // Five removals leave five holes beside six users; the sixth makes them outnumber the users.
+        for userid in ["user000000", "user000001", "user000002", "user000003"] {
+            try remove(userid)
+            expected.removeAll { $0 == userid }
+        }
+        try assertUsers(expected)
+        try remove("user000006")
+        expected.removeAll { $0 == "user000006" }
+        try assertUsers(expected)
+        XCTAssertEqual(expected, ["user000005", "user000007", "user000008", "user000009", "user000004"])
+        try remove("user000007")
+        try add("user000006")
+        expected = ["user000005", "user000008", "user000009", "user000004", "user000006"]
+        try assertUsers(expected)
+    }
+
+    /// A reference carries the uuid of the live object it names, also of one an AXL add made (a uuid
+    /// of its own, not its name's hash), whatever the case of the name: in gets and lists, for fields
+    /// and line partitions, after a rename; with nothing of that name, the uuid it carried before.
+    func testReferencesCarryTheUUIDOfTheLiveObject() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 5)
+        func added(_ answer: Answer) throws -> String {
+            try XCTUnwrap(answer.text.firstMatch(of: /<return>(\{[0-9A-F-]+\})<\/return>/)?.1, answer.text).description
+        }
+        func uuid(_ get: Request, _ item: String) throws -> String {
+            try XCTUnwrap(try ItemCollector.items(try Exchange.one(simulator, get), item).first?.uuid)
+        }
+        func reference(_ answer: Answer, _ element: String, _ name: String) throws -> String {
+            let pattern = try Regex<(Substring, Substring)>("<\(element) uuid=\"([^\"]+)\">\(name)</\(element)>")
+            return try XCTUnwrap(answer.text.firstMatch(of: pattern)?.1, "\(element) \(name) in \(answer.text)").description
+        }
+        let phone = Request.get("getPhone", [("name", "SEP00AA00BB00C1")])
+        let phones = Request.list("listPhone", criteria: [("name", "SEP00AA00BB00C1")], tags: ["name", "ownerUserName"])
+
+        // Generated objects: a phone names its owner by the owner's uuid.
+        XCTAssertEqual(try reference(try Exchange.one(simulator, .get("getPhone", [("name", UserData.phoneName(1))])), "ownerUserName", "user000001"),
+                       try uuid(.get("getUser", [("userid", "user000001")]), "user"))
+
+        // Named before it exists: a uuid of no object; once added, the added user's.
+        XCTAssertEqual(try Exchange.one(simulator, .axl("addPhone") { writer in
+            writer.raw("<phone><name>SEP00AA00BB00C1</name><product>Cisco 8845</product><protocol>SIP</protocol><devicePoolName>Default</devicePoolName>")
+            writer.raw("<ownerUserName>RefUser</ownerUserName><lines><line><index>1</index><dirn><pattern>4101</pattern>")
+            writer.raw("<routePartitionName>PT_Later</routePartitionName></dirn></line></lines></phone>")
+        }).status, 200)
+        let unknown = try reference(try Exchange.one(simulator, phone), "ownerUserName", "RefUser")
+        let user = try added(try Exchange.one(simulator, .axl("addUser") { $0.raw("<user><lastName>Ref</lastName><userid>refuser</userid></user>") }))
+        XCTAssertNotEqual(user, unknown)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phone), "ownerUserName", "RefUser"), user)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phones), "ownerUserName", "RefUser"), user)
+
+        // A line's partition, named before it exists, then given by renaming a generated partition.
+        let unnamed = try reference(try Exchange.one(simulator, phone), "routePartitionName", "PT_Later")
+        let park = try uuid(.get("getRoutePartition", [("name", "PT_Park")]), "routePartition")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updateRoutePartition") { $0.raw("<name>PT_Park</name><newName>PT_Later</newName>") }).status, 200)
+        XCTAssertNotEqual(park, unnamed)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, phone), "routePartitionName", "PT_Later"), park)
+
+        // A destination's profile removed (its name's uuid again) and added anew (the new one's).
+        let destination = Request.get("getRemoteDestination", [("destination", "+19190000002")])
+        let generated = try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002")
+        XCTAssertEqual(generated, try uuid(.get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), "remoteDestinationProfile"))
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeRemoteDestinationProfile") { $0.element("name", "RDP_user000002") }).status, 200)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), generated)
+        let profile = try added(try Exchange.one(simulator, .axl("addRemoteDestinationProfile") {
+            $0.raw("<remoteDestinationProfile><name>RDP_user000002</name><product>Remote Destination Profile</product><class>Remote Destination Profile</class>")
+            $0.raw("<protocol>Remote Destination</protocol><protocolSide>User</protocolSide><devicePoolName>Default</devicePoolName><userId>user000002</userId></remoteDestinationProfile>")
+        }))
+        XCTAssertNotEqual(profile, generated)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), profile)
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeRemoteDestinationProfile") { $0.element("uuid", profile) }).status, 200)
+        XCTAssertEqual(try reference(try Exchange.one(simulator, destination), "remoteDestinationProfileName", "RDP_user000002"), generated)
+    }
+
+    /// Removing a user clears it from the devices that name it as owner or login user — phones,
+    /// device profiles, remote destination profiles and destinations, generated or added, whatever
+    /// the case of the name — and nowhere else; each device cleared is an update in the change queue
+    /// with the cleared fields as changed tags, after the user's removal. The answers stay valid.
+    func testRemovingAUserClearsItFromItsDevices() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 12)
+        func uuid(_ get: Request, _ item: String) throws -> String {
+            try XCTUnwrap(try ItemCollector.items(try Exchange.one(simulator, get), item).first?.uuid, "\(item)")
+        }
+        func changes(after start: Int) throws -> [String] {
+            let answer = try Exchange.one(simulator, .axl("listChange"))
+            return answer.text.matches(of: /<change type="(\w+)" uuid="([^"]+)"><id>(\d+)<\/id><action>(\w)<\/action><doGet>(\w+)<\/doGet><changedTags>(.*?)<\/changedTags>/)
+                .filter { Int($0.3)! > start }.map { "\($0.1) \($0.2) \($0.4) doGet=\($0.5) \($0.6)" }
+        }
+        let answers = try Exchange.run(simulator, [
+            .axl("addPhone") { $0.raw("<phone><name>SEP00AA00BB00D1</name><product>Cisco 8845</product><protocol>SIP</protocol><ownerUserName>USER000002</ownerUserName></phone>") },
+            .axl("addRemoteDestination") { $0.raw("<remoteDestination><name>Desk user000002</name><destination>+15550002</destination><ownerUserId>user000002</ownerUserId><remoteDestinationProfileName>RDP_user000002</remoteDestinationProfileName></remoteDestination>") },
+            // Given to another user before the removal: left alone.
+            .axl("updatePhone") { $0.raw("<name>\(UserData.phoneName(10))</name><ownerUserName>user000003</ownerUserName>") },
+        ])
+        XCTAssertEqual(answers.map(\.status), [200, 200, 200], answers.map(\.text).joined(separator: "\n"))
+        let phones = [UserData.phoneName(2), "SEP00AA00BB00D1"]
+        let devices = try [
+            ("Phone", uuid(.get("getPhone", [("name", phones[0])]), "phone"), "ownerUserName"),
+            ("Phone", uuid(.get("getPhone", [("name", phones[1])]), "phone"), "ownerUserName"),
+            ("RemoteDestinationProfile", uuid(.get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), "remoteDestinationProfile"), "userId"),
+            ("RemoteDestination", uuid(.get("getRemoteDestination", [("destination", "+15550002")]), "remoteDestination"), "ownerUserId"),
+        ]
+        let user = try uuid(.get("getUser", [("userid", "user000002")]), "user")
+        let start = try XCTUnwrap(Int(try Exchange.one(simulator, .axl("listChange")).text.firstMatch(of: /<lastChangeId>(\d+)</)?.1 ?? ""))
+
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("userid", "user000002") }).status, 200)
+        XCTAssertEqual(try changes(after: start), ["User \(user) r doGet=false "] + devices.sorted { $0.0 < $1.0 }.map { type, uuid, field in
+            "\(type) \(uuid) u doGet=false <changedTag name=\"\(field)\"></changedTag>"
+        })
+        let after = try Exchange.run(simulator, [
+            .get("getPhone", [("name", phones[0])]), .get("getPhone", [("name", phones[1])]),
+            .get("getRemoteDestinationProfile", [("name", "RDP_user000002")]), .get("getRemoteDestination", [("destination", "+15550002")]),
+            .get("getPhone", [("name", UserData.phoneName(3))]), .get("getPhone", [("name", UserData.phoneName(10))]),
+            .list("listPhone", criteria: [("name", "%")], tags: ["name", "ownerUserName"]), .axl("listChange"),
+        ])
+        XCTAssertEqual(after.map(\.status), Array(repeating: 200, count: after.count))
+        for (answer, field) in zip(after, ["ownerUserName", "ownerUserName", "userId", "ownerUserId"]) {
+            XCTAssertTrue(answer.text.contains("<\(field)/>"), "\(field) cleared: \(answer.text)")
+        }
+        XCTAssertTrue(after[4].text.contains(">user000003</ownerUserName>"), after[4].text)
+        XCTAssertTrue(after[5].text.contains(">user000003</ownerUserName>"), after[5].text)
+        XCTAssertFalse(after[6].text.lowercased().contains("user000002"), "no phone names the removed user")
+        XCTAssertEqual(try AXLSchema.validate(zip(["getPhone", "getPhone-added", "getRemoteDestinationProfile", "getRemoteDestination",
+                                                   "getPhone-other", "getPhone-given", "listPhone", "listChange"], after).map { (name: $0, body: $1.body) }), [])
+
+        // The profile's login user, and a phone given to a user after the data was made.
+        let profile = try uuid(.get("getDeviceProfile", [("name", "UDP_user000010")]), "deviceProfile")
+        let phone = try uuid(.get("getPhone", [("name", UserData.phoneName(11))]), "phone")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("updatePhone") { $0.raw("<name>\(UserData.phoneName(11))</name><ownerUserName>user000010</ownerUserName>") }).status, 200)
+        let removal = try XCTUnwrap(Int(try Exchange.one(simulator, .axl("listChange")).text.firstMatch(of: /<lastChangeId>(\d+)</)?.1 ?? ""))
+        let removed = try uuid(.get("getUser", [("userid", "user000010")]), "user")
+        XCTAssertEqual(try Exchange.one(simulator, .axl("removeUser") { $0.element("uuid", removed) }).status, 200)
+        XCTAssertEqual(try changes(after: removal), [
+            "User \(removed) r doGet=false ",
+            "DeviceProfile \(profile) u doGet=false <changedTag name=\"loginUserId\"></changedTag>",
+            "Phone \(phone) u doGet=false <changedTag name=\"ownerUserName\"></changedTag>",
+        ])
+        XCTAssertTrue(try Exchange.one(simulator, .get("getDeviceProfile", [("name", "UDP_user000010")])).text.contains("<loginUserId/>"))
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [
