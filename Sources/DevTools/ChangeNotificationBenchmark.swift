@@ -177,7 +177,9 @@ struct BenchChangeNotificationCommand: AsyncParsableCommand {
         emit("[bench] burst made in \(QueueBenchmark.number(lastChange.timeIntervalSince(burstStarted), 2)) s")
 
         // Reflected: the position past every change (it moves in the transaction that applied them).
-        let target = start.nextStartChangeID + Int64(changes)
+        // The queue's last id, not baseline + C: a removed user's devices are changes of their own.
+        let queue = try await client.listChange(start: (start.queueID, start.nextStartChangeID), objectList: AXLCatalog.changeNotificationObjects)
+        let target = (queue.lastChangeID ?? start.nextStartChangeID + Int64(changes) - 1) + 1
         var reflected = Date()
         while true {
             try workers.checkAlive()
