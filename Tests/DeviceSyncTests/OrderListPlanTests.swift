@@ -24,7 +24,7 @@ final class OrderListPlanTests: XCTestCase {
         let byState = try await explain(owner, OrderSQL.orderListByState, ["20", "NULL", "'failed'"])
         XCTAssertTrue(byState.contains("orders_state"), "a rare state's orders are read through its index:\n\(byState)")
         XCTAssertFalse(byState.contains("Seq Scan") || byState.contains("orders_pkey"), byState)
-        let byUser = try await plan(owner, OrderSQL.orderListByUser, "(20, NULL, 'USER7', NULL)")
+        let byUser = try await QueryPlans.generic(owner, OrderSQL.orderListByUser, "(20, NULL, 'USER7', NULL)")
         XCTAssertTrue(byUser.contains("orders_user"), "a user's orders are read through its index:\n\(byUser)")
 
         // The pages: newest first, in the state or of the user asked, the next page before the cursor.
@@ -45,17 +45,5 @@ final class OrderListPlanTests: XCTestCase {
         for (index, value) in values.enumerated().reversed() { sql = sql.replacingOccurrences(of: "$\(index + 1)", with: value) }
         let rows = try await connection.query(Statement("", "EXPLAIN (COSTS OFF) " + sql))
         return try rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-    }
-
-    /// The plan PostgreSQL runs `statement` with for these values once it uses the generic plan.
-    func plan(_ connection: Connection, _ statement: Statement, _ values: String) async throws -> String {
-        try await connection.withSession { session in
-            try session.execute("PREPARE listing AS " + statement.sql)
-            defer { try? session.execute("DEALLOCATE listing") }
-            try session.execute("SET plan_cache_mode = force_generic_plan")
-            defer { try? session.execute("RESET plan_cache_mode") }
-            let rows = try session.query(Statement("", "EXPLAIN (COSTS OFF) EXECUTE listing " + values))
-            return try rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-        }
     }
 }

@@ -30,16 +30,16 @@ final class OrderLookupPlanTests: XCTestCase {
                 ANALYZE device_objects; ANALYZE user_services;
                 """)
         }
-        let inUse = try await plan(owner, OrderInventorySQL.numbersInUse, "('cucm', 'PT_Internal', '210000', '210999')")
+        let inUse = try await QueryPlans.generic(owner, OrderInventorySQL.numbersInUse, "('cucm', 'PT_Internal', '210000', '210999')")
         XCTAssertFalse(inUse.contains("Seq Scan"), "the numbers in use are read through indexes:\n\(inUse)")
         XCTAssertTrue(inUse.contains("device_objects_line_number") && inUse.contains("user_services_line_number"), inUse)
 
-        let present = try await plan(owner, OrderInventorySQL.objectsPresent, "('cucm', '{Phone,User}', '{sep000000000042,USER42}')")
+        let present = try await QueryPlans.generic(owner, OrderInventorySQL.objectsPresent, "('cucm', '{Phone,User}', '{sep000000000042,USER42}')")
         XCTAssertFalse(present.contains("Seq Scan on device_objects"), "names are found through an index:\n\(present)")
-        let one = try await plan(owner, OrderInventorySQL.objectPresent, "('cucm', 'Phone', 'sep000000000042')")
+        let one = try await QueryPlans.generic(owner, OrderInventorySQL.objectPresent, "('cucm', 'Phone', 'sep000000000042')")
         XCTAssertFalse(one.contains("Seq Scan"), one)
 
-        let homes = try await plan(owner, OrderInventorySQL.homeClusters, "('cucm-2', 'USER42')")
+        let homes = try await QueryPlans.generic(owner, OrderInventorySQL.homeClusters, "('cucm-2', 'USER42')")
         XCTAssertFalse(homes.contains("Seq Scan on device_objects"), homes)
         XCTAssertTrue(homes.contains("device_objects_name"), "one look per call processor:\n\(homes)")
 
@@ -52,18 +52,5 @@ final class OrderLookupPlanTests: XCTestCase {
         try await owner.query(Statement("", "UPDATE device_objects SET attributes = '{\"homeCluster\": \"true\"}' WHERE object_key = 'user42'"))
         await assertEqual(try await inventory.homeClusters(userID: "User42", except: "cucm-2"), ["cucm"])
         await assertEqual(try await inventory.homeClusters(userID: "User42", except: "cucm"), [])
-    }
-
-    /// The plan PostgreSQL runs `statement` with for these values: as a prepared statement, its
-    /// sixth and later executions may use the generic plan, so that is the one read.
-    func plan(_ connection: Connection, _ statement: Statement, _ values: String) async throws -> String {
-        try await connection.withSession { session in
-            try session.execute("PREPARE lookup AS " + statement.sql)
-            defer { try? session.execute("DEALLOCATE lookup") }
-            try session.execute("SET plan_cache_mode = force_generic_plan")
-            defer { try? session.execute("RESET plan_cache_mode") }
-            let rows = try session.query(Statement("", "EXPLAIN (COSTS OFF) EXECUTE lookup " + values))
-            return try rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-        }
     }
 }

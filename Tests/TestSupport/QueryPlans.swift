@@ -1,0 +1,17 @@
+import Postgres
+
+/// Query plans, for tests that assert a statement reads through an index.
+public enum QueryPlans {
+    /// The plan PostgreSQL runs `statement` with for `values` (SQL literals, parenthesized) once it
+    /// uses the generic plan: a prepared statement's sixth and later executions may.
+    public static func generic(_ connection: Connection, _ statement: Statement, _ values: String) async throws -> String {
+        try await connection.withSession { session in
+            try session.execute("PREPARE plan_under_test AS " + statement.sql)
+            defer { try? session.execute("DEALLOCATE plan_under_test") }
+            try session.execute("SET plan_cache_mode = force_generic_plan")
+            defer { try? session.execute("RESET plan_cache_mode") }
+            let rows = try session.query(Statement("", "EXPLAIN (COSTS OFF) EXECUTE plan_under_test " + values))
+            return try rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
+        }
+    }
+}
