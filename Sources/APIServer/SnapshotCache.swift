@@ -14,7 +14,9 @@ actor SnapshotCache<Value: Sendable> {
     let staleness: Duration
     let capacity: Int
     private var cached: [String: (value: Value, at: ContinuousClock.Instant)] = [:]
-    private var reading: [String: Task<Value, any Error>] = [:]
+    /// The read running for a key, by number: a read clears only its own entry.
+    private var reading: [String: (number: Int, task: Task<Value, any Error>)] = [:]
+    private var reads = 0
     /// Bumped by `removeAll()`: a read begun before it does not store its answer.
     private var generation = 0
 
@@ -33,23 +35,34 @@ actor SnapshotCache<Value: Sendable> {
                 return entry.value
             }
         }
-        if let task = reading[key] { return try await task.value }
+        if let running = reading[key] { return try await running.task.value }
         return try await refresh(key, read).value
     }
 
+    /// The read's task is isolated to this actor, so it stores its answer before its waiters get it:
+    /// a caller that has an answer and asks again sees that answer cached (or, once too old, a new
+    /// read), never the finished read again.
     @discardableResult
     private func refresh(_ key: String, _ read: @escaping @Sendable () async throws -> Value) -> Task<Value, any Error> {
-        let task = Task { try await read() }
-        reading[key] = task
-        let started = generation
-        Task { await self.store(key, task, generation: started) }
+        reads += 1
+        let number = reads, started = generation
+        let task = Task {
+            do {
+                let value = try await read()
+                self.finish(key, number: number, generation: started, value: value)
+                return value
+            } catch {
+                self.finish(key, number: number, generation: started, value: nil)
+                throw error
+            }
+        }
+        reading[key] = (number, task)
         return task
     }
 
-    private func store(_ key: String, _ task: Task<Value, any Error>, generation started: Int) async {
-        let result = await task.result
-        if reading[key] == task { reading[key] = nil }
-        guard started == generation, case .success(let value) = result else { return }
+    private func finish(_ key: String, number: Int, generation started: Int, value: Value?) {
+        if reading[key]?.number == number { reading[key] = nil }
+        guard started == generation, let value else { return }
         if cached.count >= capacity { cached.removeAll() }
         cached[key] = (value, ContinuousClock.now)
     }

@@ -17,13 +17,26 @@ enum QueueSQL {
     static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3, $4::timestamptz)")
     // The statements that join `jobs` with an array of (id, attempt) pairs run unprepared ("" name):
     // a generic plan, made while statistics say no job runs, scans every running job once per pair.
+    // A row held FOR SHARE by a fenced transaction (one of this worker's handlers writing on its job's
+    // behalf) is skipped, not waited for: one long transaction must not hold back the renewal of
+    // every other job of the worker. It is answered `busy`, its lease renewed at a later beat.
     static let jobHeartbeat = Statement("", """
-        WITH worker AS (UPDATE workers SET heartbeat_at = coalesce($5::timestamptz, now()) WHERE name = $4)
-        UPDATE jobs SET heartbeat_at = coalesce($5::timestamptz, now()),
-                        lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $3)
-          FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)
-         WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN ('running', 'canceling')
-        RETURNING jobs.id, jobs.attempt, jobs.state
+        WITH worker AS (UPDATE workers SET heartbeat_at = coalesce($5::timestamptz, now()) WHERE name = $4),
+             held AS (SELECT * FROM unnest($1::bigint[], $2::integer[]) AS held(id, attempt)),
+             renewable AS (
+                SELECT jobs.id FROM jobs, held
+                 WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN \(FencedSQL.ownedStates)
+                   FOR NO KEY UPDATE OF jobs SKIP LOCKED),
+             renewed AS (
+                UPDATE jobs SET heartbeat_at = coalesce($5::timestamptz, now()),
+                                lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $3)
+                  FROM renewable WHERE jobs.id = renewable.id
+                RETURNING jobs.id, jobs.attempt, jobs.state)
+        SELECT id, attempt, state, false AS busy FROM renewed
+        UNION ALL
+        SELECT jobs.id, jobs.attempt, jobs.state, true AS busy FROM jobs, held
+         WHERE jobs.id = held.id AND jobs.attempt = held.attempt AND jobs.state IN \(FencedSQL.ownedStates)
+           AND jobs.id NOT IN (SELECT id FROM renewed)
         """)
     static let jobProgress = Statement("job_progress", """
         UPDATE jobs SET progress_at = CASE WHEN (progress_done, progress_total, progress_message)

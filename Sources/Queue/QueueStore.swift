@@ -93,19 +93,32 @@ public struct QueueStore: Sendable {
         }
     }
 
-    /// Renews the leases of the attempts a worker holds; returns the state of each that it still
-    /// owns. An attempt missing from the answer was rescued or stopped: its worker must let go
-    /// (the worker may hold a newer attempt of the same job too, so the answer is by attempt).
+    /// What a heartbeat learnt: the attempts whose leases it renewed, with their job's state (running,
+    /// or canceling once an operator canceled it), and the attempts still owning their job whose row
+    /// a transaction held at that moment (not renewed this time, not lost either). An attempt in
+    /// neither lost its job.
+    public struct Heartbeat: Sendable {
+        public var renewed: [Held: JobState] = [:]
+        public var busy: Set<Held> = []
+    }
+
+    /// Renews the leases of the attempts a worker holds (by attempt: the worker may hold a newer
+    /// attempt of the same job too).
     public func jobHeartbeat(worker: String, held: [Held], leaseSeconds: Double,
-                             now: Date? = nil) async throws -> [Held: JobState] {
+                             now: Date? = nil) async throws -> Heartbeat {
         let rows = try await connection.query(QueueSQL.jobHeartbeat, [
             PostgresIntArray(held.map(\.id)), PostgresIntArray(held.map { Int64($0.attempt) }), leaseSeconds, worker, now,
         ])
-        var states: [Held: JobState] = [:]
+        var heartbeat = Heartbeat()
         for row in rows {
-            states[Held(id: try row.decode("id"), attempt: try row.decode("attempt"))] = JobState(rawValue: try row.decode("state"))
+            let item = Held(id: try row.decode("id"), attempt: try row.decode("attempt"))
+            if try row.decode("busy") as Bool {
+                heartbeat.busy.insert(item)
+            } else {
+                heartbeat.renewed[item] = JobState(rawValue: try row.decode("state"))
+            }
         }
-        return states
+        return heartbeat
     }
 
     /// Records progress (and renews the lease); returns the job's state, nil if the attempt lost the job.

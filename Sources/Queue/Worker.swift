@@ -342,12 +342,15 @@ public final class Worker: Service, Sendable {
             }
             do {
                 let sentAt = ContinuousClock.now
-                let states = try await store.jobHeartbeat(worker: configuration.name, held: held,
-                                                          leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
+                let heartbeat = try await store.jobHeartbeat(worker: configuration.name, held: held,
+                                                             leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow)
                 for item in held {
                     let control = state.withLock { $0.running[item]?.control }
                     guard let control else { continue }
-                    switch states[item] {
+                    // A busy job keeps its local lease as it was: renewing it here would let the
+                    // handler trust a lease the database did not extend.
+                    if heartbeat.busy.contains(item) { continue }
+                    switch heartbeat.renewed[item] {
                     case nil:
                         control.set(.lost)
                         logger.warning("job \(item.id) attempt \(item.attempt) is no longer ours (rescued or stopped); letting it go")
@@ -359,7 +362,8 @@ public final class Worker: Service, Sendable {
                     }
                 }
                 backoff.reset()
-                pause = interval
+                // A busy job's lease is renewed at the next beat, soon: its transaction is usually short.
+                pause = heartbeat.busy.isEmpty ? interval : min(interval, 1)
             } catch {
                 logger.warning("heartbeat failed: \(error)")
                 pause = backoff.nextDelay()

@@ -251,7 +251,7 @@ final class QueueRulesTests: XCTestCase {
         let running = try await claim(1)[0]
         XCTAssertEqual(running.id, runningID)
         await assertEqual(try await store.jobCancel(id: runningID, actor: "bob"), .canceling)
-        let states = try await store.jobHeartbeat(worker: "w", held: [held(running)], leaseSeconds: 30)
+        let states = try await store.jobHeartbeat(worker: "w", held: [held(running)], leaseSeconds: 30).renewed
         XCTAssertEqual(states[held(running)], .canceling, "the handler learns of the cancel at its heartbeat")
         await assertEqual(try await store.jobEnd(held(running), outcome: .canceled, actor: "w"), .canceled)
         do {
@@ -261,6 +261,41 @@ final class QueueRulesTests: XCTestCase {
             XCTAssertEqual(error.kind, .raised)
             XCTAssertTrue(error.message.contains("already finished"))
         }
+    }
+
+    /// A transaction writing on one job's behalf holds that job's row (FOR SHARE, the fence) while it
+    /// runs. The worker's heartbeat must not wait for it: the leases of the worker's other jobs would
+    /// run out meanwhile and the coordinator rescue jobs that are running fine.
+    func testAHeartbeatRenewsTheOtherLeasesWhileAFencedTransactionHoldsOneJob() async throws {
+        _ = try await enqueue(.order, "noop")
+        _ = try await enqueue(.order, "noop")
+        let jobs = try await claim(2, now: clock.now)
+        XCTAssertEqual(jobs.count, 2)
+        let (writing, other) = (held(jobs[0]), held(jobs[1]))
+        let fence = Connection(database.app)
+        try await fence.withSession { session in
+            try session.execute("BEGIN")
+            try QueueStore.InTransaction(session).jobConfirmOwned(writing)
+        }
+        clock.advance(by: 20)
+        let now = clock.now, store = store!
+        let answered = Answered()
+        let beat = Task {
+            defer { answered.set() }
+            return try await store.jobHeartbeat(worker: "w", held: [writing, other], leaseSeconds: 30, now: now)
+        }
+        let inTime = try await eventually(timeout: 10) { answered.isSet }
+        if !inTime { try await fence.withSession { try $0.execute("COMMIT") } }
+        XCTAssertTrue(inTime, "the heartbeat waited for the fenced transaction")
+        let heartbeat = try await beat.value
+        XCTAssertEqual(heartbeat.renewed, [other: .running], "the other job's lease is renewed")
+        XCTAssertEqual(heartbeat.busy, [writing], "the held job is still ours, renewed at a later beat")
+        try await fence.withSession { try $0.execute("COMMIT") }
+        let leases = try await store.jobGet(id: other.id)?.leaseExpiresAt
+        XCTAssertEqual(leases, clock.now.addingTimeInterval(30))
+        let again = try await store.jobHeartbeat(worker: "w", held: [writing, other], leaseSeconds: 30, now: clock.now)
+        XCTAssertEqual(again.renewed, [writing: .running, other: .running])
+        XCTAssertTrue(again.busy.isEmpty)
     }
 
     func testStopStuckRefusesAProgressingSyncAndStopsAStuckOne() async throws {
@@ -360,4 +395,12 @@ final class QueueRulesTests: XCTestCase {
         await assertTrue(try await elect("b"))
         await assertEqual(try await store.leaderGet(role: "coordinator", now: clock.now)?.holder, "b")
     }
+}
+
+/// Set once, read from any task.
+private final class Answered: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
