@@ -375,11 +375,12 @@ struct AXLService {
         var memo: [String: [String: String]] = [:]
         var lists = given.lists
         let names = table.primaryList.flatMap { lists.removeValue(forKey: $0) } ?? []
-        guard let object = table.add(table.object(row: row, lines: given.lines ?? [], names: names, lists: lists, memo: &memo)) else {
+        let made = table.object(row: row, lines: given.lines ?? [], names: names, lists: lists, memo: &memo)
+        let added = table.axlName == "User" ? simulator.userLifecycle.withLock { _ in addRecorded(made, to: table) } : addRecorded(made, to: table)
+        guard let object = added else {
             return try sendFault(AXLFault(code: -239, message: "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).",
                                           operation: node.name), version: version, client: true, responder)
         }
-        simulator.changes.record(type: table.axlName, uuid: object.uuid, action: "a")
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: object.uuid, sequence: sequence))
     }
@@ -438,13 +439,32 @@ struct AXLService {
     }
 
     private func remove(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
-        guard let removed = table.remove(at: lookup(table, node)) else {
+        let position = lookup(table, node)
+        let found = table.axlName == "User"
+            ? simulator.userLifecycle.withLock { _ in removeRecorded(at: position, from: table).map { removed in
+                clearUser(table.key(of: removed.values))
+                return removed
+            } }
+            : removeRecorded(at: position, from: table)
+        guard let removed = found else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
-        simulator.changes.record(type: table.axlName, uuid: removed.uuid, action: "r")
-        if table.axlName == "User" { clearUser(table.key(of: removed.values)) }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    /// Adds the object and records the addition in the change queue (nil: its key is taken).
+    private func addRecorded(_ object: SimulatedObject, to table: ObjectTable) -> SimulatedObject? {
+        guard let added = table.add(object) else { return nil }
+        simulator.changes.record(type: table.axlName, uuid: added.uuid, action: "a")
+        return added
+    }
+
+    /// Removes the object and records the removal in the change queue (nil: no such object).
+    private func removeRecorded(at position: (ObjectTable.State) -> Int?, from table: ObjectTable) -> SimulatedObject? {
+        guard let removed = table.remove(at: position) else { return nil }
+        simulator.changes.record(type: table.axlName, uuid: removed.uuid, action: "r")
+        return removed
     }
 
     /// What Unified CM does to the devices of a user it removes: those naming the user as owner or

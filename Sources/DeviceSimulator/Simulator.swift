@@ -61,6 +61,10 @@ public final class DeviceSimulator: Sendable {
     let changes: ChangeLog
     /// Faults, throttling and the call log of orders' tests and benchmarks (`/devsim/faults`, `/devsim/calls`).
     let orderFaults = OrderFaults()
+    /// Held while a user is removed and cleared from its devices, and while a user is added: a
+    /// re-added user with the same userid (and the devices then given it) is never cleared by the
+    /// removal before it, as in Unified CM, where both are one database transaction.
+    let userLifecycle = Mutex(())
     private let requestCount = Atomic<Int>(0)
     private let captureCount = Atomic<Int>(0)
     /// Device requests served (AXL and CUPI, the simulator's own controls aside), for tests that
