@@ -56,6 +56,8 @@ public enum DeleteOrders {
                 areaProcessor = try await ServiceAreaStore(connection).serviceArea(domain: user.domain, name: name)?.settings.callProcessor
             }
             return try await connection.transaction { session -> String in
+                // Fenced: an attempt that lost its job writes no order, audit line or removal.
+                try QueueStore.InTransaction(session).jobConfirmOwned(context.held)
                 let requests = OrderInventoryStore.DeleteRequests(session)
                 guard let request = try requests.request(id: parameters.request) else {
                     return "Delete request \(parameters.request) is not there any more: nothing to do"

@@ -255,6 +255,13 @@ public struct OrderBatch {
                 rows[index].refusals.append(refusal(index, error))
                 continue
             }
+            // Planning leaves the user's open orders to the submission; a batch checks them here, so
+            // that a row refused for one is refused before anything of the batch is written.
+            let userID = plan.inputs.user.userID
+            if let open = try await connection.withSession({ try OrderStore.openOrder($0, userID: userID) }) {
+                rows[index].refusals.append(refusal(index, field: "user", "'\(userID)' " + OrderStore.openOrderProblem(open)))
+                continue
+            }
             let area = plan.inputs.area
             guard let line = request.line else {
                 automatic.append((index, area))

@@ -904,7 +904,13 @@ public struct OrderSaga {
         let services = Self.services(of: order, steps: steps)
         let owner = owner, order = order
         // The last action: the primary number written back to LDAP (WriteBack.swift); never fails the order.
-        let writeBack = await WriteBack.afterOrder(order, database: database, beforeWriting: { try await releasePending() })
+        let database = database, checkOwnership = checkOwnership
+        let writeBack = await WriteBack.afterOrder(order, database: database, beforeWriting: {
+            try await releasePending()
+            // Fenced like a device write: a lost attempt writes no stale number to the directory.
+            try checkOwnership()
+            try await database.withSession { try QueueStore.InTransaction($0).jobConfirmOwned(owner) }
+        })
         if let writeBack { log(writeBack.message) }
         unsavedState = ("succeeded", nil)
         log("Order \(order.id) succeeded")

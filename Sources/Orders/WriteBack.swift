@@ -204,7 +204,8 @@ public struct WriteBackTarget: Sendable {
 public enum WriteBack {
     /// The outcome for an order that ends now, or nil for an order that writes nothing back (not an
     /// add order). Never throws: a failure to read the inventory is an outcome too.
-    /// `beforeWriting` runs before the directory is written to (the saga lets go of a device write slot).
+    /// `beforeWriting` runs before each write to the directory: the saga lets go of a device write
+    /// slot and checks that its attempt still owns the job (throwing ends the write-back unwritten).
     public static func afterOrder(_ order: Order, database: Connection, beforeWriting: () async throws -> Void = {}) async -> WriteBackOutcome? {
         guard order.kind == "add" else { return nil }
         do {
@@ -212,7 +213,15 @@ public enum WriteBack {
             guard target.attribute != nil else { return WriteBackOutcome(kind: .doNotWrite) }
             try await beforeWriting()
             let entryDN = try await UserStore(database).userGet(userID: order.userID)?.directoryDN
-            return await target.write(entryDN: entryDN, number: order.line)
+            var outcome = await target.write(entryDN: entryDN, number: order.line)
+            // A directory that was not reached (a restart, a network blip) is tried twice more, the
+            // attempt's ownership checked again before each write (DESIGN §7: the write-back is retried).
+            for delay in [1, 3] where outcome.kind == .unreachable && target.directory != nil {
+                try await Task.sleep(for: .seconds(delay))
+                try await beforeWriting()
+                outcome = await target.write(entryDN: entryDN, number: order.line)
+            }
+            return outcome
         } catch {
             return WriteBackOutcome(kind: .failed, detail: "\(error)")
         }

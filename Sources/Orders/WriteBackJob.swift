@@ -81,8 +81,9 @@ public enum WriteBackJob {
         try await context.log(lines[0])
 
         func save(_ outcome: String) async throws {
-            let lines = lines
+            let lines = lines, owner = context.held
             try await connection.transaction { session in
+                try QueueStore.InTransaction(session).jobConfirmOwned(owner)
                 try UserSyncStore.InTransaction(session).syncLogReplace(syncType: logType, target: domain, jobID: context.job.id,
                                                                         startedAt: startedAt, outcome: outcome, lines: lines)
             }
@@ -98,17 +99,28 @@ public enum WriteBackJob {
             throw DeviceJobFailure(lines.last!)
         }
         var counts: [WriteBackOutcomeKind: Int] = [:]
-        for (index, user) in users.enumerated() {
-            if index % 100 == 0 {
+        do {
+            for (index, user) in users.enumerated() {
+                // Before every write (a local check): a canceled or lost attempt writes nothing more, so
+                // no write-back goes on beside the user or LDAP synchronization started after it.
                 try context.checkCancellation()
-                try await context.progress(done: Int64(index), total: Int64(users.count), message: "\(index) of \(users.count) users")
+                if index % 100 == 0 {
+                    try await context.progress(done: Int64(index), total: Int64(users.count), message: "\(index) of \(users.count) users")
+                }
+                let outcome = await target.write(entryDN: user.entryDN, number: user.number, on: ldap)
+                counts[outcome.kind, default: 0] += 1
+                lines.append("\(user.userID): \(outcome.message)")
+                if outcome.kind != .written && outcome.kind != .noPrimaryNumber && counts[outcome.kind] == 1 {
+                    try await context.log("\(user.userID): \(outcome.message)")
+                }
             }
-            let outcome = await target.write(entryDN: user.entryDN, number: user.number, on: ldap)
-            counts[outcome.kind, default: 0] += 1
-            lines.append("\(user.userID): \(outcome.message)")
-            if outcome.kind != .written && outcome.kind != .noPrimaryNumber && counts[outcome.kind] == 1 {
-                try await context.log("\(user.userID): \(outcome.message)")
-            }
+        } catch {
+            await ldap.close()
+            let canceled = error is JobCanceledError || error is CancellationError
+            lines.append("Stopped after \(counts.values.reduce(0, +)) of \(users.count) users: \(canceled ? "canceled" : "\(error)")")
+            // The detailed log of what was written; not by an attempt that lost the job (the fence refuses it).
+            try? await save(canceled ? "canceled" : "failed")
+            throw error
         }
         await ldap.close()
         let written = counts[.written] ?? 0, unnumbered = counts[.noPrimaryNumber] ?? 0

@@ -215,7 +215,9 @@ public struct JobContext: Sendable {
     /// The worker's clock: progress is stamped with its time.
     let clock: any TimeSource
 
-    var held: QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
+    /// This attempt of the job: what a transaction written on the job's behalf is fenced on
+    /// (`QueueStore.InTransaction.jobConfirmOwned`).
+    public var held: QueueStore.Held { .init(id: job.id, attempt: job.attempt) }
 
     /// Records progress (and renews the lease); throws when the job was canceled or lost meanwhile.
     public func progress(done: Int64, total: Int64? = nil, message: String? = nil) async throws {

@@ -14,7 +14,8 @@ enum AutomaticMove {
         do {
             lines = try await MoveFilterStore(database).automaticMoveAfterSync(domain: domain, syncType: syncType, owner: owner,
                                                                                jobID: jobID, actor: actor)
-        } catch let error as JobLostError {
+        } catch let error where error is JobLostError || error is JobCanceledError || error is CancellationError {
+            // The attempt is over (lost, canceled, the worker stopping): not a failure of the move.
             throw error
         } catch {
             lines = ["Automatic move of domain '\(domain)' failed: \(error)"]

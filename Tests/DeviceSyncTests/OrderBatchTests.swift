@@ -92,6 +92,22 @@ final class OrderBatchTests: OrderTestCase {
     /// An order of the batch that fails on the device is rolled back and its row goes to the
     /// failed-rows file (exit 1); that file, fixed nothing but the device, sent again with the same
     /// key submits only that row again (under the key's next form), which then succeeds.
+    /// A row whose user has an open order is refused at the check, with the other bad rows: nothing
+    /// of the batch is written (it used to pass the check and be refused at submission, after the
+    /// rows before it were submitted).
+    func testARowWhoseUserHasAnOpenOrderRefusesTheBatchWhole() async throws {
+        try await prepare()
+        harness.processes.kill("worker")
+        let open = try orderID(try ucp(["order", "submit", "-f", try orderFile(user: user(2), phone: "SEP00AA00BB0042")]))
+        let file = try batchFile(count: 3)
+        let refused = try harness.ucp(["order", "batch", "-f", file])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("ucp: row 2, column 3: user: '\(user(2))' has open add order \(open) (submitted)"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("batch: 1 of 3 rows are bad; nothing submitted"), refused.stderr)
+        let orders = try await count("SELECT count(*)::bigint AS n FROM orders")
+        XCTAssertEqual(orders, 1, "only the open order")
+    }
+
     func testAFailedOrderGoesToTheFailedRowsFileAndItsResubmitRunsOnlyThatRow() async throws {
         try await prepare()
         let file = try batchFile(count: 3)
