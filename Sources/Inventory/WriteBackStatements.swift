@@ -9,14 +9,23 @@ import Runtime
 /// it apart from the domain's synchronizations.
 enum WriteBackSQL {
     /// The domain's directory users (those with an entry), each with its primary directory number:
-    /// the number of its line service recorded first (an order's line, or the first line the domain
-    /// synchronization found), NULL for a user without a line. $1 domain.
+    /// the primary extension its call processor holds for it (the user's on the call processor of
+    /// its service area, as the last synchronization or change notification read it — an order sets
+    /// its line as the primary extension, and writes that number back), else the number of its line
+    /// service recorded first; NULL for a user with neither. $1 domain.
     static let domainUsers = Statement("write_back_domain_users", """
         SELECT u.user_id, u.directory_dn,
-               (SELECT coalesce(nullif(s.detail->>'number', ''), split_part(s.object_key, '/', 1))
-                  FROM user_services s
-                 WHERE s.user_id = u.user_id AND s.service_type = 'line'
-                 ORDER BY s.created_at, s.object_key LIMIT 1) AS number
+               coalesce(
+                   (SELECT nullif(o.attributes->'primaryExtension'->>'pattern', '')
+                      FROM service_areas a
+                      JOIN device_objects o ON o.device = a.call_processor AND o.object_type = 'User'
+                                           AND lower(o.object_key) = lower(u.user_id) AND o.removed_at IS NULL
+                     WHERE a.domain = u.domain AND a.name = u.service_area
+                     LIMIT 1),
+                   (SELECT coalesce(nullif(s.detail->>'number', ''), split_part(s.object_key, '/', 1))
+                      FROM user_services s
+                     WHERE s.user_id = u.user_id AND s.service_type = 'line'
+                     ORDER BY s.created_at, s.object_key LIMIT 1)) AS number
           FROM users u
          WHERE u.domain = $1 AND u.directory_dn IS NOT NULL AND u.state = 'active' AND NOT u.case_clash
          ORDER BY lower(u.user_id)

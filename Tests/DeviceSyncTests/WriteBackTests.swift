@@ -186,14 +186,23 @@ final class WriteBackTests: OrderTestCase {
                       refusedByUserSync.stderr)
         try ucp(["jobs", "cancel", String(userJob)])
 
-        // The whole domain: the five directory users; jdoe's order line 4000, masked.
+        // The primary number is the primary extension the call processor holds for the user (as a
+        // sync read it), not the line the order recorded: jdoe's was changed on the device to 4007.
+        _ = try await sql("""
+            INSERT INTO device_objects (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+            VALUES ('TestCCM', 'user', 'User', 'jdoe', '{0000AAAA-0000-0000-0000-000000000001}',
+                    '{"userid": "jdoe", "primaryExtension": {"pattern": "4007", "routePartitionName": ""}}', 0)
+            ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE SET attributes = EXCLUDED.attributes, removed_at = NULL
+            """)
+
+        // The whole domain: the five directory users; jdoe's primary extension 4007, masked.
         try harness.startWorker()
         let ran = try harness.ucp(["domain", "write-back", Self.domain, "--wait"])
         XCTAssertEqual(ran.status, 0, ran.stdout + ran.stderr)
-        await assertEqual(try await attribute("ipPhone", of: Self.jdoe), ["+14085554000"])
+        await assertEqual(try await attribute("ipPhone", of: Self.jdoe), ["+14085554007"])
         let log = try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout
         XCTAssertTrue(log.contains("writeback synchronization of 'Cisco'"), log)
-        XCTAssertTrue(log.contains("jdoe: Primary DN written to LDAP: ipPhone = +14085554000 (cn=John Doe,\(Self.people))"), log)
+        XCTAssertTrue(log.contains("jdoe: Primary DN written to LDAP: ipPhone = +14085554007 (cn=John Doe,\(Self.people))"), log)
         let lines = log.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.filter { $0.hasPrefix("user00000") }.count, 4, log)
         let summary = try XCTUnwrap(lines.last)
