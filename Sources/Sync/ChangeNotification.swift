@@ -110,6 +110,15 @@ private final class Poll: @unchecked Sendable {
             try await context.log("change notification of '\(device)' is off: nothing polled")
             return
         }
+        // Seed 004: no write-back to LDAP during change notification. A write-back checks for a
+        // running poll when it starts; a poll that starts during one waits for the next interval (its
+        // position does not move, so nothing is missed).
+        let domains = try await DomainStore(connection).domainsOfCallProcessor(device)
+        if let writeBack = try await QueueStore(connection).jobUnfinished(types: [WriteBackRun.jobType], targets: domains, runningOnly: true).first {
+            try await log("info", "Change notification of '\(device)' postponed: the write back to LDAP of domain '\(writeBack.target ?? "?")' "
+                          + "(job \(writeBack.id)) is running; the next poll reads the changes")
+            return
+        }
         try await store.cnPollStarted(device: device, owner: owner)
         try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
         var backlog: Int64?

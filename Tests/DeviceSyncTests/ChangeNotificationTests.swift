@@ -319,6 +319,34 @@ final class ChangeNotificationTests: XCTestCase {
         XCTAssertTrue(summary.contains("services 0 added, 0 updated, 0 removed"), summary)
     }
 
+    /// Seed 004: no write-back to LDAP during change notification. A poll that starts while a write-back
+    /// of a domain on the device runs reads nothing and moves no position; the next poll, after it,
+    /// applies the change made meanwhile.
+    func testAPollDuringAWriteBackOfItsDomainIsPostponedAndTheNextReadsTheChanges() async throws {
+        let sim = try await synchronizedDevice(users: 5)
+        try await recordDomain(users: 5)
+        await assertEqual(try await poll().state, .succeeded, "the baseline")
+        // A write-back of domain Cisco running on another worker (held by the test).
+        let writeBack = try await harness.queue.jobEnqueue(.init(WriteBackRun.self, target: "Cisco", runAt: Date().addingTimeInterval(3600),
+                                                                 actor: "test")).id
+        _ = try await sql("""
+            UPDATE jobs SET state = 'running', worker = 'other-worker', attempt = 1, started_at = now(), heartbeat_at = now(),
+                            lease_expires_at = now() + interval '1 hour' WHERE id = \(writeBack)
+            """)
+        XCTAssertEqual(try sim.axl("updateUser", { $0.raw("<userid>user000002</userid><department>During</department>") }), 200)
+        let position = try await store.cnState(device: "cucm")?.position
+        let postponed = try await poll()
+        XCTAssertEqual(postponed.state, .succeeded, postponed.error ?? "")
+        await assertEqual(try await store.cnState(device: "cucm")?.position, position, "the position did not move")
+        await assertEqual(try await attributes("User", "user000002")?["department"] as? String, "Finance", "nothing applied")
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
+        XCTAssertTrue(log.contains("Change notification of 'cucm' postponed: the write back to LDAP of domain 'Cisco' (job \(writeBack)) is running"), log)
+
+        _ = try await sql("UPDATE jobs SET state = 'canceled', finished_at = now(), lease_expires_at = NULL WHERE id = \(writeBack)")
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await attributes("User", "user000002")?["department"] as? String, "During")
+    }
+
     /// admin and globaladmin changed on the device (seed: change notification updates all users except
     /// them) leave their user records untouched: no record made, none changed, no service given.
     func testChangesToAdminAndGlobaladminLeaveTheirRecordsUntouched() async throws {
