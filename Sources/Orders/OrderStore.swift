@@ -61,6 +61,15 @@ public struct Order: Sendable, Equatable {
     /// States an order does not leave by itself.
     public static let finalStates: Set<String> = ["succeeded", "rolled_back", "canceled"]
     public var isFinished: Bool { Self.finalStates.contains(state) || state == "failed" || state == "needs_attention" }
+
+    /// What an operator does next with this order once it stopped part way (it ends failed, or is
+    /// failed or needs attention): the one wording of every message that leaves an order so. Only a
+    /// failed order can be retried, so one that needs attention is offered the rollback alone.
+    public var nextSteps: String {
+        if kind == "cancel" { return "`ucp order retry \(id)` goes on removing what the add order made" }
+        let rollback = "`ucp order rollback \(id)` undoes what it did"
+        return state == "needs_attention" ? rollback : rollback + ", `ucp order retry \(id)` goes on"
+    }
 }
 
 /// A stored step of an order.
@@ -497,8 +506,7 @@ public struct OrderStore: Sendable {
             let open = ["submitted", "running", "rolling_back"].contains(order.state)
             if open, let refusal = Self.notWithdrawable(order) { throw InputError(field: "order \(id)", problem: refusal) }
             guard open, let jobID = order.jobID else {
-                let hint = ["failed", "needs_attention"].contains(order.state)
-                    ? (order.kind == "cancel" ? "; `ucp order retry \(id)` goes on removing" : "; `ucp order rollback \(id)` undoes what it did") : ""
+                let hint = ["failed", "needs_attention"].contains(order.state) ? "; " + order.nextSteps : ""
                 throw InputError(field: "order \(id)", problem: "is \(Self.article(order.kind)) \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
                                  + "only a succeeded add order, or an order that is queued or running, can be canceled\(hint)")
             }
@@ -511,9 +519,8 @@ public struct OrderStore: Sendable {
                 return .stopping(order)
             case let ended:
                 // Its job ended with the order still open (a worker that stopped or died while the job
-                // was canceling): the order follows its job.
-                return .withdrawn(try Self.withdraw(session, order: order, actor: actor,
-                                                    reason: "its job \(jobID) ended (\(ended?.rawValue ?? "gone")) before the order did"))
+                // was canceling): the order follows its job, as the coordinator's sweep would make it.
+                return .withdrawn(try Self.withdrawAfterJob(session, order: order, jobState: ended?.rawValue ?? "gone", actor: actor))
             }
         }
         if case .withdrawn(let order) = cancellation {
@@ -557,19 +564,50 @@ public struct OrderStore: Sendable {
     /// Ends an open order whose job was canceled before it started (or ended without it): canceled
     /// when none of its steps was ever sent, else failed (an earlier attempt wrote something: a retry
     /// or a rollback was withdrawn), with the audit line. `reason`: why, when not a queued job's cancel.
-    static func withdraw(_ session: Session, order: Order, actor: String, reason: String?) throws -> Order {
+    /// `failed`: failed whatever was sent (its job failed: nobody canceled it).
+    static func withdraw(_ session: Session, order: Order, actor: String, reason: String?, failed: Bool = false) throws -> Order {
         let steps = try session.query(OrderSQL.stepList, [order.id]).map { try OrderStep(row: $0) }
         let wrote = steps.contains { $0.state != "pending" }
         let why = reason ?? "canceled before its \(order.state == "rolling_back" ? "rollback" : wrote ? "retry" : "first attempt") ran"
-        let next = order.kind == "cancel" ? "`ucp order retry \(order.id)` goes on removing"
-            : "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on"
-        let error = wrote ? "\(why): \(next)" : nil
-        guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
+        let error = wrote || failed ? "\(why): \(order.nextSteps)" : nil
+        guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote || failed ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
             return order
         }
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.canceled", jobID: order.jobID, target: "order \(order.id)",
                                                           message: "Order \(order.id) of \(order.userID) withdrawn (\(why)): \(ended.state)")
         return ended
+    }
+
+    /// Withdraws an open order whose job `jobState` ended (`gone`: pruned) before the order did:
+    /// failed with what to do next when the job failed (the rescue ended its last attempt), else as
+    /// a withdrawn order (canceled, or failed when something was sent).
+    static func withdrawAfterJob(_ session: Session, order: Order, jobState: String, actor: String) throws -> Order {
+        try withdraw(session, order: order, actor: actor, reason: "its job \(order.jobID.map(String.init) ?? "-") ended (\(jobState)) before the order did",
+                     failed: jobState == JobState.failed.rawValue)
+    }
+
+    /// The coordinator's sweep (`EndedJobOrdersDuty`): withdraws the open orders whose job ended
+    /// first — a worker that stopped or died while the job was canceling, or the lease rescue ending
+    /// its last attempt — as `order cancel` would, so no order waits for an operator to notice.
+    /// Each in its own transaction, the job's row locked before the order's (as the saga takes
+    /// them), both read again there. Returns the orders withdrawn.
+    public func withdrawOrdersOfEndedJobs(actor: String, limit: Int = 500) async throws -> [Order] {
+        var withdrawn: [Order] = []
+        for row in try await connection.query(OrderSQL.orderOpenOfEndedJob, [Int64(limit)]) {
+            let seen = try Order(row: row)
+            guard let jobID = seen.jobID else { continue }
+            let ended = try await connection.transaction { session -> Order? in
+                let jobState = try QueueStore.InTransaction(session).jobStateLocked(id: jobID)
+                guard jobState.map({ [.succeeded, .failed, .canceled].contains($0) }) ?? true,
+                      let order = try session.query(OrderSQL.orderGetLocked, [seen.id]).first.map(Order.init(row:)),
+                      order.jobID == jobID, ["submitted", "running", "rolling_back"].contains(order.state) else { return nil }
+                return try Self.withdrawAfterJob(session, order: order, jobState: jobState?.rawValue ?? "gone", actor: actor)
+            }
+            guard let ended else { continue }
+            try await OrderJobs.followUps(ended, steps: try await steps(orderID: ended.id), connection: connection)
+            withdrawn.append(ended)
+        }
+        return withdrawn
     }
 
     /// Queues the cancel order of a succeeded add order: the undos of its steps done, newest first.

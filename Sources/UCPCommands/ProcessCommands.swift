@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Orders
 import Postgres
 import Queue
 import Schedules
@@ -90,6 +91,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                             ChangeNotificationDuty(intervalSeconds: scheduleIntervalSeconds),
                             ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
                                                  retentionSeconds: configuration.retentionSeconds),
+                            // After the lease rescue: an order whose job it ended is withdrawn soon after.
+                            EndedJobOrdersDuty(intervalSeconds: configuration.rescueIntervalSeconds),
                         ], logger: logger),
             AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
         ]
