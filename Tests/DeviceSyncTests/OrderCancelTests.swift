@@ -173,7 +173,8 @@ final class OrderCancelTests: OrderTestCase {
         try fault("clear=1")
         try startLeaseWorker("worker2")
         let rolledBack = try ucp(["order", "rollback", String(id), "--wait"])
-        XCTAssertTrue(rolledBack.stdout.contains("rolled back"), rolledBack.stdout)
+        XCTAssertTrue(rolledBack.stdout.hasPrefix("order \(id) rollback queued (job "), rolledBack.stdout)
+        XCTAssertTrue(rolledBack.stdout.hasSuffix("order \(id) rolled back\n"), rolledBack.stdout)
         let after = try state()
         XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
     }
