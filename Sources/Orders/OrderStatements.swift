@@ -81,6 +81,13 @@ enum OrderSQL {
 
     static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")
     static let orderByKey = Statement("order_by_key", "SELECT \(columns) FROM orders o WHERE o.submit_key = $1")
+    /// The order of key $1, and whether it was submitted for request $2 (an order file's JSON as
+    /// stored): compared as stored JSON, without where each was read (`file`, `fieldLines`: the same
+    /// order sent as another file, or over the API, is the same request).
+    static let orderByKeyForRequest = Statement("order_by_key_for_request", """
+        SELECT \(columns), (o.request - 'file' - 'fieldLines') = ($2::jsonb - 'file' - 'fieldLines') AS same_request
+          FROM orders o WHERE o.submit_key = $1
+        """)
     /// `order list`: the newest orders (before order $2, when not NULL), newest first. $1 limit.
     static let orderList = Statement("order_list", """
         SELECT \(columns) FROM orders o WHERE o.id < coalesce($2::bigint, \(Int64.max)) ORDER BY o.id DESC LIMIT $1

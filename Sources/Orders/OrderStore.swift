@@ -329,11 +329,17 @@ public struct OrderStore: Sendable {
 
     /// Stores the plan of `request` and queues its job, in one transaction; the number is chosen
     /// again under the call processor's planning lock, so two orders never hold one number.
+    /// `key`: an order submitted before with it is returned (nothing written); refused when it was
+    /// submitted for another request, unless `anyRequestForKey` (automatic provisioning: its key
+    /// names a user record's generation, and a rerun may choose another number for it).
     /// `owner`: a job submitting on its own behalf (an LDAP sync's automatic provisioning); the
     /// transaction is fenced on its attempt.
-    public func submit(_ request: OrderRequest, key: String?, actor: String, owner: QueueStore.Held? = nil) async throws -> Submitted {
-        if let key, let existing = try await connection.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
-            return Submitted(order: existing, jobID: existing.jobID, created: false)
+    public func submit(_ request: OrderRequest, key: String?, actor: String, owner: QueueStore.Held? = nil,
+                       anyRequestForKey: Bool = false) async throws -> Submitted {
+        let requestJSON = Self.json(request)
+        if let key, let existing = try Self.keyed(try await connection.query(OrderSQL.orderByKeyForRequest, [key, requestJSON]),
+                                                  key: key, anyRequest: anyRequestForKey) {
+            return existing
         }
         let plan = try await plan(request, chooseNumber: false)
         let area = plan.inputs.area
@@ -342,8 +348,9 @@ public struct OrderStore: Sendable {
             try session.query(OrderSQL.planningLockShared, [area.callProcessor])
             // Two submissions of one key: the second waits for the first, then finds its order.
             if let key { try session.query(OrderSQL.keyLock, [key]) }
-            if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
-                return Submitted(order: existing, jobID: existing.jobID, created: false)
+            if let key, let existing = try Self.keyed(try session.query(OrderSQL.orderByKeyForRequest, [key, requestJSON]),
+                                                      key: key, anyRequest: anyRequestForKey) {
+                return existing
             }
             if let open = try Self.openOrder(session, userID: plan.inputs.user.userID) {
                 throw request.refusal("user", "'\(plan.inputs.user.userID)' " + Self.openOrderProblem(open))
@@ -354,7 +361,7 @@ public struct OrderStore: Sendable {
             inputs.partition = partition
             let id: Int64 = try session.query(OrderSQL.orderInsert, [
                 "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
-                number, partition, request.phoneName, Self.json(request), request.onFailure, key, nil as Int64?, actor,
+                number, partition, request.phoneName, requestJSON, request.onFailure, key, nil as Int64?, actor,
             ]).first!.decode("id")
             let steps = OrderPlanner.steps(request, inputs, orderID: id)
             try session.query(OrderSQL.stepInsertAll, [
@@ -366,6 +373,23 @@ public struct OrderStore: Sendable {
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
             return Submitted(order: order, jobID: jobID, created: true)
         }
+    }
+
+    /// The order submitted before with `key` (`rows`: `OrderSQL.orderByKeyForRequest`), or nil.
+    /// Refused when it was for another request (unless `anyRequest`): the operator would otherwise
+    /// get an unrelated order back as if it were theirs.
+    static func keyed(_ rows: Rows, key: String, anyRequest: Bool) throws -> Submitted? {
+        guard let row = rows.first else { return nil }
+        let existing = try Order(row: row)
+        if !anyRequest, !(try row.decode("same_request", as: Bool.self)) { throw keyReused(key, by: existing) }
+        return Submitted(order: existing, jobID: existing.jobID, created: false)
+    }
+
+    /// The field a reused key's refusal names (the API names its header instead).
+    public static let keyField = "key"
+
+    static func keyReused(_ key: String, by order: Order) -> InputError {
+        InputError(field: keyField, problem: "\(InputError.quoted(key)) was already used by order \(order.id) for another request (one key, one request)")
     }
 
     /// The user's newest open order but a directory copy, read under the user's lock (`userLock`,

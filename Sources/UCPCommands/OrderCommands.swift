@@ -39,7 +39,7 @@ struct OrderCommand: AsyncParsableCommand {
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Store an order file's plan and queue its job.")
         @Option(name: .shortAndLong, help: "The order file (YAML).") var file: String
-        @Option(help: "An idempotency key: submitting the same key again returns the first order.") var key: String?
+        @Option(help: "An idempotency key: the same key with the same order again returns the first order; with another order it is refused.") var key: String?
         @Flag(help: "Wait for the order to end, showing its steps; exit 0 succeeded, 1 otherwise.") var wait = false
         @OptionGroup var global: GlobalOptions
 
