@@ -11,29 +11,25 @@ import XCTest
 /// few open ones; and what it finds: the open orders whose job ended or is gone, none else.
 final class OrderSweepPlanTests: XCTestCase {
     func testTheSweepReadsTheOpenOrdersThroughTheirIndexAndFindsThoseWhoseJobEnded() async throws {
-        let database = try await TestServer.freshDatabase()
-        let owner = Connection(database.owner)
-        try await owner.withSession { session in
-            try session.execute("""
-                INSERT INTO jobs (id, kind, type, state, finished_at)
-                SELECT g, 'order', 'order.run', 'succeeded', now() FROM generate_series(1, 30000) g;
-                INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
-                SELECT 'add', 'd', 'a', 'user' || g, 'cucm', 'succeeded', 'op', g FROM generate_series(1, 30000) g;
-                -- Open orders: 30001-30020 queued, 30021 canceled, 30022 failed, 30023 succeeded (its
-                -- order not told), 30024 running; 30025 has no job row any more (pruned).
-                INSERT INTO jobs (id, kind, type, state, finished_at, worker, lease_expires_at)
-                SELECT g, 'order', 'order.run',
-                       CASE g WHEN 30021 THEN 'canceled' WHEN 30022 THEN 'failed' WHEN 30023 THEN 'succeeded'
-                              WHEN 30024 THEN 'running' ELSE 'queued' END,
-                       CASE WHEN g IN (30021, 30022, 30023) THEN now() END,
-                       CASE WHEN g = 30024 THEN 'w' END, CASE WHEN g = 30024 THEN now() END
-                  FROM generate_series(30001, 30024) g;
-                INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
-                SELECT 'add', 'd', 'a', 'open' || g, 'cucm', CASE WHEN g % 2 = 0 THEN 'running' ELSE 'submitted' END, 'op', g
-                  FROM generate_series(30001, 30025) g;
-                ANALYZE jobs; ANALYZE orders;
-                """)
-        }
+        let (_, owner) = try await QueryPlans.seeded("""
+            INSERT INTO jobs (id, kind, type, state, finished_at)
+            SELECT g, 'order', 'order.run', 'succeeded', now() FROM generate_series(1, 30000) g;
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
+            SELECT 'add', 'd', 'a', 'user' || g, 'cucm', 'succeeded', 'op', g FROM generate_series(1, 30000) g;
+            -- Open orders: 30001-30020 queued, 30021 canceled, 30022 failed, 30023 succeeded (its
+            -- order not told), 30024 running; 30025 has no job row any more (pruned).
+            INSERT INTO jobs (id, kind, type, state, finished_at, worker, lease_expires_at)
+            SELECT g, 'order', 'order.run',
+                   CASE g WHEN 30021 THEN 'canceled' WHEN 30022 THEN 'failed' WHEN 30023 THEN 'succeeded'
+                          WHEN 30024 THEN 'running' ELSE 'queued' END,
+                   CASE WHEN g IN (30021, 30022, 30023) THEN now() END,
+                   CASE WHEN g = 30024 THEN 'w' END, CASE WHEN g = 30024 THEN now() END
+              FROM generate_series(30001, 30024) g;
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
+            SELECT 'add', 'd', 'a', 'open' || g, 'cucm', CASE WHEN g % 2 = 0 THEN 'running' ELSE 'submitted' END, 'op', g
+              FROM generate_series(30001, 30025) g;
+            ANALYZE jobs; ANALYZE orders;
+            """)
         let plan = try await QueryPlans.generic(owner, OrderSQL.orderOpenOfEndedJob, "(500)")
         XCTAssertTrue(plan.contains("orders_open_by_job"), "the open orders are read through their index:\n\(plan)")
         XCTAssertTrue(plan.contains("jobs_pkey"), "each job is read by its key:\n\(plan)")
