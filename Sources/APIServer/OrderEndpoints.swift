@@ -92,7 +92,13 @@ extension Endpoints {
                 return try await call.withConnection { connection -> (HTTPResponse.Status, Data) in
                     let store = OrderStore(connection)
                     let submitted = try await namedInBody {
-                        try await store.submit(request, key: call.request.header("Idempotency-Key"), actor: call.actor)
+                        do {
+                            return try await store.submit(request, key: call.request.header("Idempotency-Key"), actor: call.actor)
+                        } catch let reused as InputError where reused.field == OrderStore.keyField {
+                            // The key came in the header (another client's, or the command line's): refused as a
+                            // key reused with another body is (`idempotent`).
+                            throw Problem(status: .conflict, detail: "Idempotency-Key: \(reused.problem)", field: "Idempotency-Key")
+                        }
                     }
                     let order = submitted.order
                     let object = Representation.orderDetail(order, steps: try await store.steps(orderID: order.id))

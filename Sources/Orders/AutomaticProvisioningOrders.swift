@@ -27,7 +27,8 @@ public struct AutomaticProvisioningOrders: ProvisioningOrders {
         if case .none(let reason) = order.line {
             submitted = try await store.submitWithoutLine(Self.request(order), reason: reason, key: order.key, actor: actor, owner: owner)
         } else {
-            submitted = try await store.submit(Self.request(order), key: order.key, actor: actor, owner: owner)
+            // A rerun of the sync may choose another number for the same user record: its key still names that order.
+            submitted = try await store.submit(Self.request(order), key: order.key, actor: actor, owner: owner, anyRequestForKey: true)
         }
         return ProvisioningSubmitted(orderID: submitted.order.id, line: submitted.order.line ?? "", created: submitted.created)
     }

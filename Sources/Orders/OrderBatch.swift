@@ -238,13 +238,24 @@ public struct OrderBatch {
             }
             phones[request.phoneName.lowercased()] = number
             if let key {
+                var reused: InputError?
                 for candidate in Self.keys(key, user: request.user) {
                     rows[index].key = candidate
-                    let existing = try await connection.query(OrderSQL.orderByKey, [candidate]).first.map(Order.init(row:))
+                    let row = try await connection.query(OrderSQL.orderByKeyForRequest, [candidate, OrderStore.json(request)]).first
+                    let existing = try row.map(Order.init(row:))
                     guard let existing, existing.state == "rolled_back" else {
-                        rows[index].existing = existing
+                        // A row changed since its order was submitted is refused, as `order submit --key` refuses it.
+                        if let row, let existing, !(try row.decode("same_request", as: Bool.self)) {
+                            reused = OrderStore.keyReused(candidate, by: existing)
+                        } else {
+                            rows[index].existing = existing
+                        }
                         break
                     }
+                }
+                if let reused {
+                    rows[index].refusals.append(refusal(index, reused))
+                    continue
                 }
                 if rows[index].existing != nil { continue }
             }

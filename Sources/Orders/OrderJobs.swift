@@ -69,9 +69,7 @@ public enum OrderJobs {
                     let at = saga.steps.first { $0.state == "sending" || $0.state == "pending" }.map {
                         " \($0.state == "sending" ? "during" : "before") step \($0.position) (\($0.name.rawValue))"
                     } ?? ""
-                    let next = order.kind == "cancel" ? "`ucp order retry \(order.id)` goes on removing what the add order made"
-                        : "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on"
-                    let error = started ? "canceled by an operator while it ran\(at): \(next)" : nil
+                    let error = started ? "canceled by an operator while it ran\(at): \(order.nextSteps)" : nil
                     saga.log("Order \(order.id) canceled by an operator while it ran\(at)")
                     try await saga.setState(started ? "failed" : "canceled", error: error)
                     var ended = order

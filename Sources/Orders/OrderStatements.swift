@@ -81,6 +81,13 @@ enum OrderSQL {
 
     static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")
     static let orderByKey = Statement("order_by_key", "SELECT \(columns) FROM orders o WHERE o.submit_key = $1")
+    /// The order of key $1, and whether it was submitted for request $2 (an order file's JSON as
+    /// stored): compared as stored JSON, without where each was read (`file`, `fieldLines`: the same
+    /// order sent as another file, or over the API, is the same request).
+    static let orderByKeyForRequest = Statement("order_by_key_for_request", """
+        SELECT \(columns), (o.request - 'file' - 'fieldLines') = ($2::jsonb - 'file' - 'fieldLines') AS same_request
+          FROM orders o WHERE o.submit_key = $1
+        """)
     /// `order list`: the newest orders (before order $2, when not NULL), newest first. $1 limit.
     static let orderList = Statement("order_list", """
         SELECT \(columns) FROM orders o WHERE o.id < coalesce($2::bigint, \(Int64.max)) ORDER BY o.id DESC LIMIT $1
@@ -187,6 +194,18 @@ enum OrderSQL {
     /// The order whose latest job is $1 and that is still queued or running, its row locked.
     static let orderOfJobLocked = Statement("order_of_job_locked", """
         SELECT \(columns) FROM orders o WHERE o.job_id = $1 AND o.state IN ('submitted', 'running', 'rolling_back') FOR UPDATE
+        """)
+    /// Open orders whose latest job has ended (or is gone) before they did: a worker stopping or
+    /// dying while the job was canceling, or the rescue failing it on its last attempt, leaves the
+    /// order as it was. The open orders are read from orders_open_by_job (migration 044, its
+    /// predicate), each job by its key. $1 limit; `job_state` the job's final state.
+    static let orderOpenOfEndedJob = Statement("order_open_of_ended_job", """
+        WITH open_jobs AS MATERIALIZED (
+            SELECT o.job_id FROM orders o WHERE o.state IN ('submitted', 'running', 'rolling_back')),
+        \(EndedJobSQL.jobsEnded(among: "open_jobs", column: "job_id"))
+        SELECT \(columns), e.state AS job_state
+          FROM jobs_ended e JOIN orders o ON o.job_id = e.id AND o.state IN ('submitted', 'running', 'rolling_back')
+         ORDER BY o.id LIMIT $1
         """)
     /// An order whose job was canceled before it ran: $2 its state now (canceled, or failed when an
     /// earlier attempt wrote something), $3 why. Only while it is queued or running.

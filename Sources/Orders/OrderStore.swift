@@ -61,6 +61,15 @@ public struct Order: Sendable, Equatable {
     /// States an order does not leave by itself.
     public static let finalStates: Set<String> = ["succeeded", "rolled_back", "canceled"]
     public var isFinished: Bool { Self.finalStates.contains(state) || state == "failed" || state == "needs_attention" }
+
+    /// What an operator does next with this order once it stopped part way (it ends failed, or is
+    /// failed or needs attention): the one wording of every message that leaves an order so. Only a
+    /// failed order can be retried, so one that needs attention is offered the rollback alone.
+    public var nextSteps: String {
+        if kind == "cancel" { return "`ucp order retry \(id)` goes on removing what the add order made" }
+        let rollback = "`ucp order rollback \(id)` undoes what it did"
+        return state == "needs_attention" ? rollback : rollback + ", `ucp order retry \(id)` goes on"
+    }
 }
 
 /// A stored step of an order.
@@ -320,11 +329,17 @@ public struct OrderStore: Sendable {
 
     /// Stores the plan of `request` and queues its job, in one transaction; the number is chosen
     /// again under the call processor's planning lock, so two orders never hold one number.
+    /// `key`: an order submitted before with it is returned (nothing written); refused when it was
+    /// submitted for another request, unless `anyRequestForKey` (automatic provisioning: its key
+    /// names a user record's generation, and a rerun may choose another number for it).
     /// `owner`: a job submitting on its own behalf (an LDAP sync's automatic provisioning); the
     /// transaction is fenced on its attempt.
-    public func submit(_ request: OrderRequest, key: String?, actor: String, owner: QueueStore.Held? = nil) async throws -> Submitted {
-        if let key, let existing = try await connection.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
-            return Submitted(order: existing, jobID: existing.jobID, created: false)
+    public func submit(_ request: OrderRequest, key: String?, actor: String, owner: QueueStore.Held? = nil,
+                       anyRequestForKey: Bool = false) async throws -> Submitted {
+        let requestJSON = Self.json(request)
+        if let key, let existing = try Self.keyed(try await connection.query(OrderSQL.orderByKeyForRequest, [key, requestJSON]),
+                                                  key: key, anyRequest: anyRequestForKey) {
+            return existing
         }
         let plan = try await plan(request, chooseNumber: false)
         let area = plan.inputs.area
@@ -333,8 +348,9 @@ public struct OrderStore: Sendable {
             try session.query(OrderSQL.planningLockShared, [area.callProcessor])
             // Two submissions of one key: the second waits for the first, then finds its order.
             if let key { try session.query(OrderSQL.keyLock, [key]) }
-            if let key, let existing = try session.query(OrderSQL.orderByKey, [key]).first.map(Order.init(row:)) {
-                return Submitted(order: existing, jobID: existing.jobID, created: false)
+            if let key, let existing = try Self.keyed(try session.query(OrderSQL.orderByKeyForRequest, [key, requestJSON]),
+                                                      key: key, anyRequest: anyRequestForKey) {
+                return existing
             }
             if let open = try Self.openOrder(session, userID: plan.inputs.user.userID) {
                 throw request.refusal("user", "'\(plan.inputs.user.userID)' " + Self.openOrderProblem(open))
@@ -345,7 +361,7 @@ public struct OrderStore: Sendable {
             inputs.partition = partition
             let id: Int64 = try session.query(OrderSQL.orderInsert, [
                 "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
-                number, partition, request.phoneName, Self.json(request), request.onFailure, key, nil as Int64?, actor,
+                number, partition, request.phoneName, requestJSON, request.onFailure, key, nil as Int64?, actor,
             ]).first!.decode("id")
             let steps = OrderPlanner.steps(request, inputs, orderID: id)
             try session.query(OrderSQL.stepInsertAll, [
@@ -357,6 +373,23 @@ public struct OrderStore: Sendable {
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
             return Submitted(order: order, jobID: jobID, created: true)
         }
+    }
+
+    /// The order submitted before with `key` (`rows`: `OrderSQL.orderByKeyForRequest`), or nil.
+    /// Refused when it was for another request (unless `anyRequest`): the operator would otherwise
+    /// get an unrelated order back as if it were theirs.
+    static func keyed(_ rows: Rows, key: String, anyRequest: Bool) throws -> Submitted? {
+        guard let row = rows.first else { return nil }
+        let existing = try Order(row: row)
+        if !anyRequest, !(try row.decode("same_request", as: Bool.self)) { throw keyReused(key, by: existing) }
+        return Submitted(order: existing, jobID: existing.jobID, created: false)
+    }
+
+    /// The field a reused key's refusal names (the API names its header instead).
+    public static let keyField = "key"
+
+    static func keyReused(_ key: String, by order: Order) -> InputError {
+        InputError(field: keyField, problem: "\(InputError.quoted(key)) was already used by order \(order.id) for another request (one key, one request)")
     }
 
     /// The user's newest open order but a directory copy, read under the user's lock (`userLock`,
@@ -497,8 +530,7 @@ public struct OrderStore: Sendable {
             let open = ["submitted", "running", "rolling_back"].contains(order.state)
             if open, let refusal = Self.notWithdrawable(order) { throw InputError(field: "order \(id)", problem: refusal) }
             guard open, let jobID = order.jobID else {
-                let hint = ["failed", "needs_attention"].contains(order.state)
-                    ? (order.kind == "cancel" ? "; `ucp order retry \(id)` goes on removing" : "; `ucp order rollback \(id)` undoes what it did") : ""
+                let hint = ["failed", "needs_attention"].contains(order.state) ? "; " + order.nextSteps : ""
                 throw InputError(field: "order \(id)", problem: "is \(Self.article(order.kind)) \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
                                  + "only a succeeded add order, or an order that is queued or running, can be canceled\(hint)")
             }
@@ -511,9 +543,8 @@ public struct OrderStore: Sendable {
                 return .stopping(order)
             case let ended:
                 // Its job ended with the order still open (a worker that stopped or died while the job
-                // was canceling): the order follows its job.
-                return .withdrawn(try Self.withdraw(session, order: order, actor: actor,
-                                                    reason: "its job \(jobID) ended (\(ended?.rawValue ?? "gone")) before the order did"))
+                // was canceling): the order follows its job, as the coordinator's sweep would make it.
+                return .withdrawn(try Self.withdrawAfterJob(session, order: order, jobState: ended?.rawValue ?? "gone", actor: actor))
             }
         }
         if case .withdrawn(let order) = cancellation {
@@ -557,19 +588,50 @@ public struct OrderStore: Sendable {
     /// Ends an open order whose job was canceled before it started (or ended without it): canceled
     /// when none of its steps was ever sent, else failed (an earlier attempt wrote something: a retry
     /// or a rollback was withdrawn), with the audit line. `reason`: why, when not a queued job's cancel.
-    static func withdraw(_ session: Session, order: Order, actor: String, reason: String?) throws -> Order {
+    /// `failed`: failed whatever was sent (its job failed: nobody canceled it).
+    static func withdraw(_ session: Session, order: Order, actor: String, reason: String?, failed: Bool = false) throws -> Order {
         let steps = try session.query(OrderSQL.stepList, [order.id]).map { try OrderStep(row: $0) }
         let wrote = steps.contains { $0.state != "pending" }
         let why = reason ?? "canceled before its \(order.state == "rolling_back" ? "rollback" : wrote ? "retry" : "first attempt") ran"
-        let next = order.kind == "cancel" ? "`ucp order retry \(order.id)` goes on removing"
-            : "`ucp order rollback \(order.id)` undoes what it did, `ucp order retry \(order.id)` goes on"
-        let error = wrote ? "\(why): \(next)" : nil
-        guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
+        let error = wrote || failed ? "\(why): \(order.nextSteps)" : nil
+        guard let ended = try session.query(OrderSQL.orderWithdraw, [order.id, wrote || failed ? "failed" : "canceled", error]).first.map(Order.init(row:)) else {
             return order
         }
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.canceled", jobID: order.jobID, target: "order \(order.id)",
                                                           message: "Order \(order.id) of \(order.userID) withdrawn (\(why)): \(ended.state)")
         return ended
+    }
+
+    /// Withdraws an open order whose job `jobState` ended (`gone`: pruned) before the order did:
+    /// failed with what to do next when the job failed (the rescue ended its last attempt), else as
+    /// a withdrawn order (canceled, or failed when something was sent).
+    static func withdrawAfterJob(_ session: Session, order: Order, jobState: String, actor: String) throws -> Order {
+        try withdraw(session, order: order, actor: actor, reason: "its job \(order.jobID.map(String.init) ?? "-") ended (\(jobState)) before the order did",
+                     failed: jobState == JobState.failed.rawValue)
+    }
+
+    /// The coordinator's sweep (`EndedJobOrdersDuty`): withdraws the open orders whose job ended
+    /// first — a worker that stopped or died while the job was canceling, or the lease rescue ending
+    /// its last attempt — as `order cancel` would, so no order waits for an operator to notice.
+    /// Each in its own transaction, the job's row locked before the order's (as the saga takes
+    /// them), both read again there. Returns the orders withdrawn.
+    public func withdrawOrdersOfEndedJobs(actor: String, limit: Int = 500) async throws -> [Order] {
+        var withdrawn: [Order] = []
+        for row in try await connection.query(OrderSQL.orderOpenOfEndedJob, [Int64(limit)]) {
+            let seen = try Order(row: row)
+            guard let jobID = seen.jobID else { continue }
+            let ended = try await connection.transaction { session -> Order? in
+                let jobState = try QueueStore.InTransaction(session).jobStateLocked(id: jobID)
+                guard jobState.map({ [.succeeded, .failed, .canceled].contains($0) }) ?? true,
+                      let order = try session.query(OrderSQL.orderGetLocked, [seen.id]).first.map(Order.init(row:)),
+                      order.jobID == jobID, ["submitted", "running", "rolling_back"].contains(order.state) else { return nil }
+                return try Self.withdrawAfterJob(session, order: order, jobState: jobState?.rawValue ?? "gone", actor: actor)
+            }
+            guard let ended else { continue }
+            try await OrderJobs.followUps(ended, steps: try await steps(orderID: ended.id), connection: connection)
+            withdrawn.append(ended)
+        }
+        return withdrawn
     }
 
     /// Queues the cancel order of a succeeded add order: the undos of its steps done, newest first.

@@ -39,7 +39,7 @@ struct OrderCommand: AsyncParsableCommand {
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Store an order file's plan and queue its job.")
         @Option(name: .shortAndLong, help: "The order file (YAML).") var file: String
-        @Option(help: "An idempotency key: submitting the same key again returns the first order.") var key: String?
+        @Option(help: "An idempotency key: the same key with the same order again returns the first order; with another order it is refused.") var key: String?
         @Flag(help: "Wait for the order to end, showing its steps; exit 0 succeeded, 1 otherwise.") var wait = false
         @OptionGroup var global: GlobalOptions
 
@@ -98,29 +98,34 @@ struct OrderCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a failed order at its failed step.")
-        @Argument(help: "The order's id.") var id: Int64
-        @Flag(help: "Wait for the order to end.") var wait = false
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var action: QueuedAgain
 
         func run() async throws {
-            let connection = Connection(try await Database.open())
-            let job = try await OrderStore(connection).retry(id: id, actor: global.actorName)
-            print("order \(id) retried (job \(job))")
-            if wait { try await OrderOutput.wait(for: id, connection: connection) }
+            try await action.run(rollback: false)
         }
     }
 
     struct Rollback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Undo the done steps of a failed order (or one that needs attention, once resolved).")
+        @OptionGroup var action: QueuedAgain
+
+        func run() async throws {
+            try await action.run(rollback: true)
+        }
+    }
+
+    /// `order retry` and `order rollback`: the order's job queued again by the store, one line, and the wait.
+    struct QueuedAgain: ParsableArguments {
         @Argument(help: "The order's id.") var id: Int64
         @Flag(help: "Wait for the order to end.") var wait = false
         @OptionGroup var global: GlobalOptions
 
-        func run() async throws {
+        func run(rollback: Bool) async throws {
             let connection = Connection(try await Database.open())
-            let job = try await OrderStore(connection).rollback(id: id, actor: global.actorName)
-            print("order \(id) rollback queued (job \(job))")
-            if wait { try await OrderOutput.wait(for: id, connection: connection, rollback: true) }
+            let store = OrderStore(connection)
+            let job = rollback ? try await store.rollback(id: id, actor: global.actorName) : try await store.retry(id: id, actor: global.actorName)
+            print(rollback ? "order \(id) rollback queued (job \(job))" : "order \(id) retried (job \(job))")
+            if wait { try await OrderOutput.wait(for: id, connection: connection, rollback: rollback) }
         }
     }
 

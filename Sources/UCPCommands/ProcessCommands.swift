@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Orders
 import Postgres
 import Queue
 import Schedules
@@ -51,7 +52,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @Option(help: "The coordinator's name (default coordinator-HOST-PID).") var name: String?
     @Option(help: "Leadership lease: a standby takes over within it after the leader dies.") var leaderLease: String = "15s"
-    @Option(help: "How often to look for expired job leases.") var rescueInterval: String = "5s"
+    @Option(help: "How often to look for expired job leases (and for open orders whose job ended, to withdraw them).") var rescueInterval: String = "5s"
     @Option(help: "How long finished jobs are kept.") var retention: String = "7d"
     @Option(help: "How often to prune.") var pruneInterval: String = "1h"
     @Flag(help: "Also run the stuck-sync watchdog in this process.") var watchdog = false
@@ -90,6 +91,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                             ChangeNotificationDuty(intervalSeconds: scheduleIntervalSeconds),
                             ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
                                                  retentionSeconds: configuration.retentionSeconds),
+                            // After the lease rescue: an order whose job it ended is withdrawn soon after.
+                            EndedJobOrdersDuty(intervalSeconds: configuration.rescueIntervalSeconds),
                         ], logger: logger),
             AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
         ]

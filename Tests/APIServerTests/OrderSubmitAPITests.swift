@@ -66,6 +66,7 @@ final class OrderSubmitAPITests: XCTestCase {
         defer { fixture.processes.stopAll() }
         _ = try await prepare(fixture)
         let operatorToken = try fixture.token("helpdesk", role: "operator")
+        let otherClient = try fixture.token("hr", role: "operator")
         try await fixture.start()
 
         // Plan: exactly what `ucp order plan --json` prints for the same order as a YAML file.
@@ -118,6 +119,22 @@ final class OrderSubmitAPITests: XCTestCase {
                                      headers: ["Idempotency-Key: hire-jdoe"])
         XCTAssertEqual(other.status, 409, other.body)
         XCTAssertEqual(other.detail, "Idempotency-Key: already used with another request")
+        // Another client's (and the command line's) same key: refused for another request as a reused key
+        // is (409; a refusal is not kept as that client's answer), its order for the same request (read
+        // from another body, with its own lines).
+        let reused = try fixture.send(.post, "/api/v1/orders", token: otherClient, body: Self.orderJSON(phone: "SEP00AA00BB0002"),
+                                      headers: ["Idempotency-Key: hire-jdoe"])
+        XCTAssertEqual(reused.status, 409, reused.body)
+        XCTAssertEqual(reused.json["field"] as? String, "Idempotency-Key")
+        XCTAssertEqual(reused.detail, "Idempotency-Key: 'hire-jdoe' was already used by order \(id) for another request (one key, one request)")
+        let spaced = "{\n" + String(Self.orderJSON().dropFirst())
+        let sameElsewhere = try fixture.send(.post, "/api/v1/orders", token: otherClient, body: spaced, headers: ["Idempotency-Key: hire-jdoe"])
+        XCTAssertEqual(sameElsewhere.status, 200, sameElsewhere.body)
+        XCTAssertEqual(sameElsewhere.json["created"] as? Bool, false)
+        XCTAssertEqual(((sameElsewhere.json["order"] as? [String: Any])?["id"] as? NSNumber)?.int64Value, id)
+        let fromFile = try fixture.processes.run(["order", "submit", "-f", file, "--key", "hire-jdoe"])
+        XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
+        XCTAssertTrue(fromFile.stdout.hasPrefix("order \(id) already submitted with this key"), fromFile.stdout)
         let orders: Int64 = try await fixture.owner.query(Statement("", "SELECT count(*) AS n FROM orders")).first!.decode("n")
         XCTAssertEqual(orders, 1, "one order for one key")
 

@@ -327,6 +327,7 @@ final class DeleteOrderTests: OrderTestCase {
         // Retried, it goes on from the phone: nothing of em1 is left.
         let retried = try harness.ucp(["order", "retry", String(failed.id), "--wait"])
         XCTAssertEqual(retried.status, 0, retried.stdout + retried.stderr)
+        XCTAssertTrue(retried.stdout.hasPrefix("order \(failed.id) retried (job "), retried.stdout)
         await assertEqual(try await order(failed.id).state, "succeeded")
         let after = try state()
         assertNoDanglingReferences(after)

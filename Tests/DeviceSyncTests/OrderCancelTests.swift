@@ -80,4 +80,102 @@ final class OrderCancelTests: OrderTestCase {
         let after = try state()
         XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
     }
+
+    /// A worker, its 2 s lease, and no coordinator yet: what the rescue does is held back until the
+    /// test has the job in the state it wants (`startCoordinator`).
+    func startLeaseWorker(_ name: String) throws {
+        harness.processes.kill("worker")
+        _ = try harness.processes.start(name, ["worker", "--concurrency", "4", "--name", "lease-\(name)", "--lease", "2s"])
+    }
+
+    func startCoordinator() throws {
+        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
+    }
+
+    func withdrawals(_ id: Int64) async throws -> [String] {
+        try await sql("SELECT actor || ': ' || message AS line FROM audit_log WHERE action = 'order.canceled' AND target = 'order \(id)' ORDER BY id")
+            .map { try $0.decode("line", as: String.self) }
+    }
+
+    /// Canceled while its worker is dead (SIGKILL while the device keeps the order's first read
+    /// waiting), the job stays canceling until its lease runs out; the coordinator's rescue ends it
+    /// canceled and, in the rounds after, withdraws the order (nothing sent: canceled), audited —
+    /// with no second `order cancel`. The user and the number are free: the same file runs again.
+    func testAnOrderWhoseCancelingJobTheRescueEndsIsWithdrawn() async throws {
+        try await prepare()
+        try startLeaseWorker("worker1")
+        try fault("clear=1&pause-seconds=10&stall=getUser:1")
+        let file = try orderFile()
+        let id = try orderID(try ucp(["order", "submit", "-f", file]))
+        let reading = try await eventually(timeout: 60) { try self.calls().contains { $0.hasPrefix("getUser ") } }
+        XCTAssertTrue(reading, "the device never got the order's first read")
+        harness.processes.kill("worker1")
+        let running = try await order(id)
+        XCTAssertEqual(running.state, "submitted")
+        await assertEqual(try await steps(id).map(\.state).filter { $0 != "pending" }, [], "nothing sent before the kill")
+        let jobID = try XCTUnwrap(running.jobID)
+
+        let stopping = try ucp(["order", "cancel", String(id)])
+        XCTAssertTrue(stopping.stdout.contains("order \(id) is running: it stops before its next device write"), stopping.stdout)
+        let queue = QueueStore(Connection(harness.database.app))
+        await assertEqual(try await queue.jobGet(id: jobID)?.state, .canceling)
+        await assertEqual(try await order(id).state, "submitted")
+
+        try startCoordinator()
+        let withdrawn = try await eventually(timeout: 30) { try await self.order(id).state == "canceled" }
+        let seen = try await order(id)
+        XCTAssertTrue(withdrawn, "order \(id) is \(seen.state) after its job \(jobID) was rescued")
+        XCTAssertNil(seen.error)
+        await assertEqual(try await queue.jobGet(id: jobID)?.state, .canceled)
+        await assertEqual(try await withdrawals(id),
+                          ["test-coordinator: Order \(id) of jdoe withdrawn (its job \(jobID) ended (canceled) before the order did): canceled"])
+
+        // The user and the number are free again: the same file is accepted and runs with that number.
+        try fault("clear=1")
+        try startLeaseWorker("worker2")
+        let again = try orderID(try ucp(["order", "submit", "-f", file]))
+        let next = try await ended(again)
+        XCTAssertEqual(next.state, "succeeded", next.error ?? "")
+        XCTAssertEqual(next.line, "4000")
+    }
+
+    /// A running order whose job the rescue fails (its last attempt's worker killed while the device
+    /// holds the phone add's answer) ends failed with what to do next, audited, without an operator;
+    /// `order cancel` then refuses it with the same hint, and `order rollback` takes back what it made.
+    func testAnOrderWhoseJobTheRescueFailsEndsFailedWithWhatToDoNext() async throws {
+        try await prepare()
+        try startLeaseWorker("worker1")
+        try fault("clear=1&pause-seconds=10&hold=addPhone:1")
+        let before = try state()
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile()]))
+        let adding = try await eventually(timeout: 60) { try self.calls().contains { $0.hasPrefix("addPhone ") } }
+        XCTAssertTrue(adding, "the device never got addPhone")
+        let submitted = try await order(id)
+        let jobID = try XCTUnwrap(submitted.jobID)
+        // Its last attempt: the rescue fails it instead of queuing it again.
+        _ = try await sql("UPDATE jobs SET max_attempts = attempt WHERE id = \(jobID)")
+        harness.processes.kill("worker1")
+        await assertEqual(try await order(id).state, "running")
+
+        try startCoordinator()
+        let failed = try await eventually(timeout: 30) { try await self.order(id).state == "failed" }
+        let seen = try await order(id)
+        XCTAssertTrue(failed, "order \(id) is \(seen.state) after its job \(jobID) was rescued")
+        let next = "`ucp order rollback \(id)` undoes what it did, `ucp order retry \(id)` goes on"
+        XCTAssertEqual(seen.error, "its job \(jobID) ended (failed) before the order did: \(next)")
+        await assertEqual(try await QueueStore(Connection(harness.database.app)).jobGet(id: jobID)?.state, .failed)
+        await assertEqual(try await withdrawals(id),
+                          ["test-coordinator: Order \(id) of jdoe withdrawn (its job \(jobID) ended (failed) before the order did): failed"])
+        let refused = try harness.ucp(["order", "cancel", String(id)])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("can be canceled; \(next)"), refused.stderr)
+
+        try fault("clear=1")
+        try startLeaseWorker("worker2")
+        let rolledBack = try ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertTrue(rolledBack.stdout.hasPrefix("order \(id) rollback queued (job "), rolledBack.stdout)
+        XCTAssertTrue(rolledBack.stdout.hasSuffix("order \(id) rolled back\n"), rolledBack.stdout)
+        let after = try state()
+        XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
+    }
 }

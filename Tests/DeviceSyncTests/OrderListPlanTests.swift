@@ -11,16 +11,12 @@ import XCTest
 /// listing by user is prepared, so its generic plan is the one read).
 final class OrderListPlanTests: XCTestCase {
     func testListingByStateOrUserReadsThroughAnIndex() async throws {
-        let database = try await TestServer.freshDatabase()
-        let owner = Connection(database.owner)
-        try await owner.withSession { session in
-            try session.execute("""
-                INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by)
-                SELECT 'add', 'd', 'a', 'user' || (g % 5000), 'cucm', CASE WHEN g % 5000 = 7 THEN 'failed' ELSE 'succeeded' END, 'op'
-                  FROM generate_series(1, 30000) g;
-                ANALYZE orders;
-                """)
-        }
+        let (database, owner) = try await QueryPlans.seeded("""
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by)
+            SELECT 'add', 'd', 'a', 'user' || (g % 5000), 'cucm', CASE WHEN g % 5000 = 7 THEN 'failed' ELSE 'succeeded' END, 'op'
+              FROM generate_series(1, 30000) g;
+            ANALYZE orders;
+            """)
         let byState = try await explain(owner, OrderSQL.orderListByState, ["20", "NULL", "'failed'"])
         XCTAssertTrue(byState.contains("orders_state"), "a rare state's orders are read through its index:\n\(byState)")
         XCTAssertFalse(byState.contains("Seq Scan") || byState.contains("orders_pkey"), byState)

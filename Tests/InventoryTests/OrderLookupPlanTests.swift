@@ -10,26 +10,22 @@ import XCTest
 /// statistics of a device of 20,000 each.
 final class OrderLookupPlanTests: XCTestCase {
     func testNumberAndNameLookupsUseIndexesOnALargeDevice() async throws {
-        let database = try await TestServer.freshDatabase()
-        let owner = Connection(database.owner)
-        try await owner.withSession { session in
-            try session.execute("""
-                INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm', 'call_processor', '127.0.0.1', 8443, 'axl');
-                INSERT INTO device_objects (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
-                SELECT 'cucm', 'user', t.type, t.key, gen_random_uuid()::text, t.attributes, 1
-                  FROM generate_series(1, 20000) g,
-                       LATERAL (VALUES
-                         ('Line', (200000 + g) || '/PT_Internal', jsonb_build_object('pattern', (200000 + g)::text, 'routePartitionName', 'PT_Internal')),
-                         ('Phone', 'SEP' || lpad(g::text, 12, '0'), jsonb_build_object('ownerUserName', 'user' || g)),
-                         ('User', 'user' || g, '{}'::jsonb)) AS t(type, key, attributes);
-                INSERT INTO users (user_id, domain, source) SELECT 'user' || g, 'd', 'device' FROM generate_series(1, 20000) g;
-                INSERT INTO user_services (user_id, service_type, device, sync_kind, object_type, object_key, domain, detail)
-                SELECT 'user' || g, 'line', 'cucm', 'user', 'Line', (200000 + g) || '/PT_Internal', 'd',
-                       jsonb_build_object('number', (200000 + g)::text, 'partition', 'PT_Internal')
-                  FROM generate_series(1, 20000) g;
-                ANALYZE device_objects; ANALYZE user_services;
-                """)
-        }
+        let (database, owner) = try await QueryPlans.seeded("""
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm', 'call_processor', '127.0.0.1', 8443, 'axl');
+            INSERT INTO device_objects (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+            SELECT 'cucm', 'user', t.type, t.key, gen_random_uuid()::text, t.attributes, 1
+              FROM generate_series(1, 20000) g,
+                   LATERAL (VALUES
+                     ('Line', (200000 + g) || '/PT_Internal', jsonb_build_object('pattern', (200000 + g)::text, 'routePartitionName', 'PT_Internal')),
+                     ('Phone', 'SEP' || lpad(g::text, 12, '0'), jsonb_build_object('ownerUserName', 'user' || g)),
+                     ('User', 'user' || g, '{}'::jsonb)) AS t(type, key, attributes);
+            INSERT INTO users (user_id, domain, source) SELECT 'user' || g, 'd', 'device' FROM generate_series(1, 20000) g;
+            INSERT INTO user_services (user_id, service_type, device, sync_kind, object_type, object_key, domain, detail)
+            SELECT 'user' || g, 'line', 'cucm', 'user', 'Line', (200000 + g) || '/PT_Internal', 'd',
+                   jsonb_build_object('number', (200000 + g)::text, 'partition', 'PT_Internal')
+              FROM generate_series(1, 20000) g;
+            ANALYZE device_objects; ANALYZE user_services;
+            """)
         let inUse = try await QueryPlans.generic(owner, OrderInventorySQL.numbersInUse, "('cucm', 'PT_Internal', '210000', '210999')")
         XCTAssertFalse(inUse.contains("Seq Scan"), "the numbers in use are read through indexes:\n\(inUse)")
         XCTAssertTrue(inUse.contains("device_objects_line_number") && inUse.contains("user_services_line_number"), inUse)

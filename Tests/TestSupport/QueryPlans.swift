@@ -2,6 +2,15 @@ import Postgres
 
 /// Query plans, for tests that assert a statement reads through an index.
 public enum QueryPlans {
+    /// A fresh database whose owner ran `setup` (the rows a plan is judged with, and the ANALYZE that
+    /// gives the planner their statistics), with the owner's connection.
+    public static func seeded(_ setup: String) async throws -> (database: TestDatabase, owner: Connection) {
+        let database = try await TestServer.freshDatabase()
+        let owner = Connection(database.owner)
+        try await owner.withSession { session in try session.execute(setup) }
+        return (database, owner)
+    }
+
     /// The plan PostgreSQL runs `statement` with for `values` (SQL literals, parenthesized) once it
     /// uses the generic plan: a prepared statement's sixth and later executions may.
     public static func generic(_ connection: Connection, _ statement: Statement, _ values: String) async throws -> String {
