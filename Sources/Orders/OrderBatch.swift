@@ -336,26 +336,37 @@ public struct OrderBatch {
         var ids: [Int64] = []
         let store = OrderStore(connection)
         let indices = toSubmit
-        for (done, index) in indices.enumerated() {
-            guard let request = rows[index].request else { continue }
-            do {
-                let submitted = try await store.submit(request, key: rows[index].key, actor: actor)
-                if submitted.created {
-                    rows[index].submitted = submitted.order
-                    ids.append(submitted.order.id)
-                } else {
-                    rows[index].existing = submitted.order
+        do {
+            for (done, index) in indices.enumerated() {
+                guard let request = rows[index].request else { continue }
+                do {
+                    let submitted = try await store.submit(request, key: rows[index].key, actor: actor)
+                    if submitted.created {
+                        rows[index].submitted = submitted.order
+                        ids.append(submitted.order.id)
+                    } else {
+                        rows[index].existing = submitted.order
+                    }
+                } catch let error as InputError {
+                    rows[index].submitError = refusal(index, error)
                 }
-            } catch let error as InputError {
-                rows[index].submitError = refusal(index, error)
+                try await progress(done + 1, indices.count, ids)
             }
-            try await progress(done + 1, indices.count, ids)
+        } catch {
+            // Stopped part way (the database went away): the audit trail still tells what was submitted.
+            try? await auditAppend(connection, actor: actor, stopped: "\(error)")
+            throw error
         }
+        try await auditAppend(connection, actor: actor, stopped: nil)
+    }
+
+    private func auditAppend(_ connection: Connection, actor: String, stopped: String?) async throws {
         let submitted = rows.filter { $0.submitted != nil }.count
         try await QueueStore(connection).auditAppend(
             actor: actor, action: "order.batch", target: "batch \(file)",
             message: "Batch \(file): \(rows.count) rows, \(submitted) submitted, \(alreadySubmitted.count) already submitted, "
-                + "\(bad.count) skipped as bad, \(rows.filter { $0.submitError != nil }.count) refused at submission")
+                + "\(bad.count) skipped as bad, \(rows.filter { $0.submitError != nil }.count) refused at submission"
+                + (stopped.map { "; stopped there: \($0)" } ?? ""))
     }
 
     /// The orders this batch submitted.

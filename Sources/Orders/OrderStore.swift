@@ -343,6 +343,19 @@ public struct OrderStore: Sendable {
         }
         let plan = try await plan(request, chooseNumber: false)
         let area = plan.inputs.area
+        do {
+            return try await submitPlanned(request, plan, requestJSON: requestJSON, key: key, actor: actor, owner: owner,
+                                           anyRequestForKey: anyRequestForKey)
+        } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraint == "orders_open_phone" {
+            // The phone was free when planned; another submission took it meanwhile (the planning
+            // lock is shared between add orders): refused like a phone held at planning.
+            throw request.refusal("phone.name", "\(InputError.quoted(request.phoneName)) is held by another open order of '\(area.callProcessor)', submitted at the same moment")
+        }
+    }
+
+    private func submitPlanned(_ request: OrderRequest, _ plan: OrderPlan, requestJSON: String, key: String?, actor: String,
+                               owner: QueueStore.Held?, anyRequestForKey: Bool) async throws -> Submitted {
+        let area = plan.inputs.area
         return try await connection.transaction { session in
             if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             try session.query(OrderSQL.planningLockShared, [area.callProcessor])

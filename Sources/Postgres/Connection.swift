@@ -377,7 +377,8 @@ public struct Session {
                 sqlState: sqlState,
                 message: message.isEmpty ? "statement failed" : message,
                 detail: field(Int32(UInt8(ascii: "D"))),
-                hint: field(Int32(UInt8(ascii: "H"))))
+                hint: field(Int32(UInt8(ascii: "H"))),
+                constraint: field(Int32(UInt8(ascii: "n"))))  // PG_DIAG_CONSTRAINT_NAME
         }
     }
 }

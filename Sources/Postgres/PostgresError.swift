@@ -41,13 +41,17 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// The constraint (or unique index) a violation names: callers turn their own into input errors.
+    public var constraint: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil,
+                constraint: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
         self.detail = detail
         self.hint = hint
+        self.constraint = constraint
     }
 
     /// libpq's own messages run over several lines (one per host tried, a tab-indented hint): a log

@@ -38,6 +38,7 @@ final class ConnectionTests: XCTestCase {
         } catch let error as PostgresError {
             XCTAssertEqual(error.kind, .uniqueViolation)
             XCTAssertEqual(error.sqlState, "23505")
+            XCTAssertEqual(error.constraint, "t_pkey", "the violated constraint, for callers that turn their own into input errors")
             XCTAssertFalse(error.description.contains("INSERT"), "the description must not leak SQL")
         }
 
