@@ -494,6 +494,11 @@ public struct OrderStore: Sendable {
     public func rollback(id: Int64, actor: String) async throws -> Int64 {
         try await connection.transaction { session in
             guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            // A cancel order's steps are removals: undoing them would re-add what the operator asked
+            // to remove (its job would only run the removals again).
+            guard order.kind != "cancel" else {
+                throw InputError(field: "order \(id)", problem: "is a cancel order, which is not rolled back: \(order.nextSteps)")
+            }
             guard !(try session.query(OrderSQL.orderRollbackMark, [id])).isEmpty else {
                 throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order or one that needs attention can be rolled back")
             }

@@ -144,9 +144,9 @@ struct OrderCommand: AsyncParsableCommand {
                 if wait { try await OrderOutput.wait(for: order.id, connection: connection) }
             case .withdrawn(let order):
                 print("order \(id) \(order.state.replacingOccurrences(of: "_", with: " ")): withdrawn before it ran" + (order.error.map { " (\($0))" } ?? ""))
-            case .stopping:
+            case .stopping(let order):
                 print("order \(id) is running: it stops before its next device write (the call in flight is answered first) and ends failed "
-                      + "(canceled if it had sent nothing); then `ucp order rollback \(id)` undoes what it did")
+                      + "(canceled if it had sent nothing); then \(order.nextSteps)")
                 if wait { try await OrderOutput.wait(for: id, connection: connection) }
             }
         }

@@ -97,6 +97,12 @@ final class OrderTests: OrderTestCase {
         XCTAssertEqual(try state(), before)
         let services = try await sql("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'jdoe'")[0].decode("n", as: Int64.self)
         XCTAssertEqual(services, 0)
+        // A cancel order is not rolled back (that would re-add what it removed).
+        let cancelID = try orderID(cancel)
+        let refused = try harness.ucp(["order", "rollback", String(cancelID)])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("order \(cancelID): is a cancel order, which is not rolled back: `ucp order retry \(cancelID)` goes on removing"),
+                      refused.stderr)
     }
 
     /// The device refuses each write of the order in turn: each order ends rolled back, the steps
