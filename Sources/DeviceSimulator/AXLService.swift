@@ -372,6 +372,11 @@ struct AXLService {
             let missing = table.keyFields.map { table.fields[$0] }.joined(separator: ", ")
             return try sendFault(AXLFault(code: 5003, message: "\(missing) is required", operation: node.name), version: version, responder)
         }
+        if table.axlName == "Phone", let name = table.keyFields.first.map({ row[$0] }),
+           !Self.phoneNameFits(name, product: table.fieldIndex["product"].map { row[$0] } ?? "") {
+            return try sendFault(AXLFault(code: 5003, message: "The specified name has invalid characters or is not formatted correctly for this device type",
+                                          operation: node.name), version: version, responder)
+        }
         var memo: [String: [String: String]] = [:]
         var lists = given.lists
         let names = table.primaryList.flatMap { lists.removeValue(forKey: $0) } ?? []
@@ -451,6 +456,19 @@ struct AXLService {
         }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    /// Unified CM's naming of the devices orders add: a Cisco desk phone (`Cisco 8845` …) is named
+    /// `SEP` and its MAC address; Jabber for desktop `CSF` and up to 12 letters or digits. Other
+    /// products are not checked here.
+    static func phoneNameFits(_ name: String, product: String) -> Bool {
+        if product == "Cisco Unified Client Services Framework" {
+            return name.range(of: #"^CSF[A-Za-z0-9]{1,12}$"#, options: .regularExpression) != nil
+        }
+        if product.range(of: #"^Cisco [0-9]{4}$"#, options: .regularExpression) != nil {
+            return name.range(of: #"^SEP[0-9A-Fa-f]{12}$"#, options: .regularExpression) != nil
+        }
+        return true
     }
 
     /// Adds the object and records the addition in the change queue (nil: its key is taken).

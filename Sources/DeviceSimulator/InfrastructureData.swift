@@ -18,7 +18,7 @@ enum InfrastructureData {
         "CallManagerGroup": ["Default"],
         "DevicePool": ["Default"],
         "CommonPhoneConfig": ["Standard Common Phone Profile"],
-        "PhoneButtonTemplate": ["Standard 8845 SIP", "Standard 7841 SIP", "Standard Analog", "Standard 8865 SIP"],
+        "PhoneButtonTemplate": ["Standard 8845 SIP", "Standard 7841 SIP", "Standard Analog", "Standard 8865 SIP", "Standard Client Services Framework"],
         "PresenceGroup": ["Standard Presence group"],
         "SipProfile": ["Standard SIP Profile", "Standard SIP Profile For Cisco VCS"],
         "SoftKeyTemplate": ["Standard User", "Standard Feature", "Standard Shared Mode User"],

@@ -47,10 +47,32 @@ public struct UserRole: Sendable, Equatable {
         return parts.joined(separator: ", ")
     }
 
-    /// The phone automatic provisioning orders for a user, named as Jabber names its desktop device:
-    /// `CSF` and the user ID in capitals, letters and digits only, at most 15 characters.
+    /// The Jabber for desktop device automatic provisioning orders for a user, named as Jabber names
+    /// it: `CSF` and the user ID in capitals, at most 15 characters. A user ID that does not fit whole
+    /// (longer than 12 letters and digits, or with other characters: `j.doe`, `alexander.hamilton1`)
+    /// keeps its first 7 letters and digits and a 5-character digest of the whole user ID, so that
+    /// `jdoe` and `j.doe`, or two long IDs alike at the start, do not ask for one name.
     public static func phoneName(for userID: String) -> String {
-        String(("CSF" + userID.uppercased().filter { ("A"..."Z").contains($0) || ("0"..."9").contains($0) }).prefix(15))
+        let upper = userID.uppercased()
+        let kept = upper.filter { ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+        if kept == upper, kept.count <= 12, !kept.isEmpty { return "CSF" + kept }
+        return "CSF" + kept.prefix(7) + digest(userID.lowercased())
+    }
+
+    /// Five characters of base 36 from a 64-bit FNV-1a of the text: stable across runs and hosts.
+    static func digest(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let digits = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        var out = ""
+        for _ in 0..<5 {
+            out.append(digits[Int(hash % 36)])
+            hash /= 36
+        }
+        return out
     }
 
     /// The services of several roles at once (a user's matching roles and the default role): every

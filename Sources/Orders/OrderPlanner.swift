@@ -9,14 +9,33 @@ public struct PhoneModel: Sendable, Equatable {
     public var template: String
     public var securityProfile: String
 
-    /// The models orders provision (SIP desk phones; their standard button templates and profiles).
+    /// Jabber for desktop (a soft client): named `CSF` and up to 12 letters or digits. Every other
+    /// model here is a desk phone, named `SEP` and its MAC address.
+    public static let jabber = "Cisco Unified Client Services Framework"
+
+    /// The models orders provision: SIP desk phones (their standard button templates and profiles)
+    /// and Jabber for desktop.
     public static let known: [String: PhoneModel] = Dictionary(uniqueKeysWithValues: ["8845", "8865", "7841", "8851", "7821"].map { number in
         ("Cisco \(number)", PhoneModel(product: "Cisco \(number)", deviceProtocol: "SIP", template: "Standard \(number) SIP",
                                        securityProfile: "Cisco \(number) - Standard SIP Non-Secure Profile"))
-    })
+    } + [(jabber, PhoneModel(product: jabber, deviceProtocol: "SIP", template: "Standard Client Services Framework",
+                             securityProfile: "Cisco Unified Client Services Framework - Standard SIP Non-Secure Profile"))])
 
     public static func named(_ name: String) -> PhoneModel? {
         known.first { $0.key.lowercased() == name.lowercased() }?.value
+    }
+
+    public var isSoftClient: Bool { product == Self.jabber }
+
+    /// Why Unified CM would refuse `name` for a device of this model ("The specified name has invalid
+    /// characters or is not formatted correctly for this device type"), or nil.
+    public func nameProblem(_ name: String) -> String? {
+        if isSoftClient {
+            guard name.range(of: #"^CSF[A-Za-z0-9]{1,12}$"#, options: .regularExpression) == nil else { return nil }
+            return "\(InputError.quoted(name)) is not a name Jabber for desktop takes: CSF and 1 to 12 letters or digits (e.g. CSFJDOE)"
+        }
+        guard name.range(of: #"^SEP[0-9A-Fa-f]{12}$"#, options: .regularExpression) == nil else { return nil }
+        return "\(InputError.quoted(name)) is not a name a \(product) takes: SEP and its MAC address, 12 hexadecimal digits (e.g. SEP001122334455)"
     }
 }
 

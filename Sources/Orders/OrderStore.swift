@@ -155,9 +155,10 @@ public struct OrderStore: Sendable {
         }) {
             throw request.refusal("user", "'\(user.userID)' " + Self.openOrderProblem(open))
         }
-        guard PhoneModel.named(request.phoneModel) != nil else {
+        guard let model = PhoneModel.named(request.phoneModel) else {
             throw request.refusal("phone.model", "unknown phone model '\(request.phoneModel)' (known: \(PhoneModel.known.keys.sorted().joined(separator: ", ")))")
         }
+        if let problem = model.nameProblem(request.phoneName) { throw request.refusal("phone.name", problem) }
         if let policy = request.credentialPolicy, let problem = try await credentialPolicyProblem(policy, device: area.callProcessor) {
             throw request.refusal("credential_policy", problem)
         }

@@ -10,9 +10,12 @@ struct UserRoleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "role", abstract: "A domain's user roles: the default services automatic provisioning orders for a user of the role.",
         discussion: """
-            A role's services are those of an order: a phone of --phone-model, named after the user as Jabber \
-            names its desktop device (CSF and the user ID in capitals, letters and digits only, at most 15 \
-            characters), --voicemail, --extension-mobility, --im-and-presence SERVICE_PROFILE. The line comes \
+            A role's services are those of an order: the user's Jabber for desktop device (--phone-model, \
+            'Cisco Unified Client Services Framework'), named as Jabber names it: CSF and the user ID in \
+            capitals, letters and digits only (a user ID longer than 12 of them, or with other characters, \
+            keeps its first 7 and a 5-character digest of the whole, so that no two users share a name). \
+            A desk phone is named by its MAC address, which automatic provisioning does not know: order it \
+            with ucp order submit. Then --voicemail, --extension-mobility, --im-and-presence SERVICE_PROFILE. The line comes \
             from the service area's number rules (--service-area-filter, --service-area-mask, \
             --service-area-new-line of ucp domain edit). With `ucp domain edit D --automatic-provisioning on`, \
             each user an LDAP synchronization of D brings in gets one order: the services of the roles whose \
@@ -23,7 +26,7 @@ struct UserRoleCommand: AsyncParsableCommand {
 
     /// The services options `add` and `edit` share.
     struct Services: ParsableArguments {
-        @Option(help: "The phone's model (one orders provision, e.g. 'Cisco 8845').") var phoneModel: String?
+        @Option(help: "The user's device model: 'Cisco Unified Client Services Framework' (Jabber for desktop, the default).") var phoneModel: String?
         @Option(help: "Voicemail: yes or no (default no).") var voicemail: String?
         @Option(help: "Extension Mobility: yes or no (default no).") var extensionMobility: String?
         @Option(help: "IM and Presence with this service profile ('' on edit: none).") var imAndPresence: String?
@@ -40,6 +43,10 @@ struct UserRoleCommand: AsyncParsableCommand {
             if let phoneModel {
                 guard let model = PhoneModel.named(phoneModel) else {
                     throw InputError(field: "phone-model", problem: "\(InputError.quoted(phoneModel)) is not a model orders provision (known: \(PhoneModel.known.keys.sorted().joined(separator: ", ")))")
+                }
+                guard model.isSoftClient else {
+                    throw InputError(field: "phone-model", problem: "\(InputError.quoted(model.product)) is a desk phone, named by its MAC address, which automatic provisioning "
+                                     + "does not know: a role gives the user's Jabber for desktop device ('\(PhoneModel.jabber)')")
                 }
                 role.phoneModel = model.product
             }
@@ -59,8 +66,7 @@ struct UserRoleCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            guard services.phoneModel != nil else { throw InputError(field: "phone-model", problem: "is required (e.g. 'Cisco 8845')") }
-            let role = try services.apply(to: UserRole(name: name, phoneModel: ""))
+            let role = try services.apply(to: UserRole(name: name, phoneModel: PhoneModel.jabber))
             try await UserRoleStore(Connection(try await Database.open())).roleAdd(domain: domain, role, actor: global.actorName)
             print("user role '\(name)' added to domain '\(domain)': \(role.services)")
         }

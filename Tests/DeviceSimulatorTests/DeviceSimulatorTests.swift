@@ -126,6 +126,26 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertNotEqual(readded, generated)
     }
 
+    /// Unified CM names a desk phone by its MAC address (SEP and 12 hexadecimal digits) and Jabber for
+    /// desktop CSF and up to 12 letters or digits; another name is refused, and nothing is added.
+    func testAPhoneNameMustFitItsProduct() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 1)
+        func add(_ name: String, _ product: String) throws -> Answer {
+            try Exchange.one(simulator, .axl("addPhone") {
+                $0.raw("<phone><name>\(name)</name><product>\(product)</product><protocol>SIP</protocol><devicePoolName>Default</devicePoolName></phone>")
+            })
+        }
+        let jabber = "Cisco Unified Client Services Framework"
+        for (name, product) in [("CSFJDOE", "Cisco 8845"), ("SEP00AA00BB00ZZ", "Cisco 8845"), ("SEP00AA00BB0001", jabber), ("CSFJOHNDOESMITHX", jabber)] {
+            let refused = try add(name, product)
+            XCTAssertEqual(refused.fault?.code, 5003, "\(name) as a \(product)")
+            XCTAssertTrue(refused.text.contains("is not formatted correctly for this device type"), refused.text)
+            XCTAssertEqual(try Exchange.one(simulator, .get("getPhone", [("name", name)])).fault?.code, 5007, "\(name) was not added")
+        }
+        XCTAssertEqual(try add("SEP00AA00BB0001", "Cisco 8845").status, 200)
+        XCTAssertEqual(try add("CSFJDOE", jabber).status, 200)
+    }
+
     /// Removing an object leaves the others as they were: each found by name and by its uuid, listed
     /// in the order they were made, paged without a gap or a repeat, filtered lists alike; one added
     /// again comes last. Checked while removed objects leave holes, once the removals outnumber the

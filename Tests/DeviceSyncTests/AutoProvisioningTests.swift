@@ -120,32 +120,33 @@ final class AutoProvisioningTests: OrderTestCase {
         try assertRefused(["domain", "edit", Self.domain, "--automatic-provisioning", "maybe"], "automatic-provisioning: 'maybe' must be on or off")
         try assertRefused(["domain", "edit", Self.domain, "--default-role", "Nobody", "--update", "do-not-update"],
                           "default-role: domain 'Cisco' has no user role 'Nobody'")
-        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff"], "phone-model: is required")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"],
+                          "phone-model: 'Cisco 8845' is a desk phone, named by its MAC address, which automatic provisioning does not know")
         try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Nokia 3310"],
                           "phone-model: 'Nokia 3310' is not a model orders provision")
-        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff/1", "--phone-model", "Cisco 8845"], "name: 'Staff/1' must be")
-        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845", "--voicemail", "maybe"],
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff/1", "--phone-model", "Cisco Unified Client Services Framework"], "name: 'Staff/1' must be")
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework", "--voicemail", "maybe"],
                           "voicemail: 'maybe' must be yes or no")
-        try assertRefused(["domain", "role", "add", "Nowhere", "--name", "Staff", "--phone-model", "Cisco 8845"], "domain 'Nowhere': no such domain")
+        try assertRefused(["domain", "role", "add", "Nowhere", "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework"], "domain 'Nowhere': no such domain")
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_roles"), 0)
         await assertEqual(try await sql("SELECT update_policy FROM domains WHERE name = 'Cisco'")[0].decode("update_policy", as: String.self),
                           "all_fields", "a refused edit changes nothing")
 
-        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "cisco 8845"])
-        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"],
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "cisco unified client services framework"])
+        try assertRefused(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework"],
                           "name: domain 'Cisco' already has a user role 'Staff'")
         try assertRefused(["domain", "role", "edit", Self.domain, "Other", "--voicemail", "yes"], "role: domain 'Cisco' has no user role 'Other'")
         try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Staff"])
         try assertRefused(["domain", "role", "remove", Self.domain, "Staff"], "role: 'Staff' is the default role of domain 'Cisco'")
         XCTAssertTrue(try ucp(["domain", "role", "edit", Self.domain, "Staff", "--voicemail", "yes", "--im-and-presence", "SP_Jabber"]).stdout
-            .contains("changed: phone Cisco 8845, voicemail, IM and Presence (service profile SP_Jabber)"))
+            .contains("changed: phone Cisco Unified Client Services Framework, voicemail, IM and Presence (service profile SP_Jabber)"))
         XCTAssertTrue(try ucp(["domain", "role", "edit", Self.domain, "Staff", "--voicemail", "yes"]).stdout.contains("nothing changed"))
         let json = try JSONSerialization.jsonObject(with: Data(try ucp(["domain", "role", "list", Self.domain, "--json"]).stdout.utf8)) as? [[String: Any]]
         XCTAssertEqual(json?.first?["name"] as? String, "Staff")
         XCTAssertEqual(json?.first?["default"] as? Bool, true)
         XCTAssertEqual(json?.first?["im_and_presence"] as? String, "SP_Jabber")
         let listed = try ucp(["domain", "role", "list", Self.domain]).stdout
-        XCTAssertTrue(listed.contains("Staff") && listed.contains("phone Cisco 8845") && listed.contains("automatic provisioning on"), listed)
+        XCTAssertTrue(listed.contains("Staff") && listed.contains("phone Cisco Unified Client Services Framework") && listed.contains("automatic provisioning on"), listed)
         let shown = try ucp(["domain", "show", Self.domain]).stdout
         XCTAssertTrue(shown.contains("on, default role 'Staff'"), shown)
     }
@@ -156,7 +157,7 @@ final class AutoProvisioningTests: OrderTestCase {
     /// `domains`; without it, the same edit changes everything at once.
     func testADomainEditWritesItsOptionsInOneTransaction() async throws {
         try await prepareDirectory([])
-        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework"])
         func settings() async throws -> String {
             try await sql("""
                 SELECT update_policy || ' ' || automatic_move || ' ' || automatic_provisioning || ' ' || coalesce(default_role, '-')
@@ -197,16 +198,16 @@ final class AutoProvisioningTests: OrderTestCase {
     /// together; a user no service area filter matches; the dry run; a second synchronization.
     func testLinesFollowTheSeedsFourCasesAndASecondSyncSubmitsNothing() async throws {
         try await prepareDirectory()
-        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco 8845"])
-        try ucp(["domain", "role", "add", Self.domain, "--name", "Managers", "--phone-model", "Cisco 8865", "--voicemail", "yes"])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework"])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Managers", "--phone-model", "Cisco Unified Client Services Framework", "--voicemail", "yes"])
         try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Staff"])
 
         // The dry run lists the orders it would queue and submits nothing.
         let dry = try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--dry-run"]).stdout
         XCTAssertTrue(dry.contains("Dry run of the automatic provisioning of domain 'Cisco': 10 users await it, 9 orders would be queued (2 without a line), 1 without an order"), dry)
-        XCTAssertTrue(dry.contains("apneither1, SA_Neither, 5101, Managers, Staff: phone Cisco 8865, voicemail"), dry)
-        XCTAssertTrue(dry.contains("apmask1, SA_Mask, 5307, Staff: phone Cisco 8845"), dry)
-        XCTAssertTrue(dry.contains("apassign1, SA_Assign, the next free number of the block, Staff: phone Cisco 8845"), dry)
+        XCTAssertTrue(dry.contains("apneither1, SA_Neither, 5101, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"), dry)
+        XCTAssertTrue(dry.contains("apmask1, SA_Mask, 5307, Staff: phone Cisco Unified Client Services Framework"), dry)
+        XCTAssertTrue(dry.contains("apassign1, SA_Assign, the next free number of the block, Staff: phone Cisco Unified Client Services Framework"), dry)
         XCTAssertTrue(dry.contains("apneither2, SA_Neither, no line, Staff: the user on Unified CM"), dry)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 0)
         await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id LIKE 'ap%'"), 0)
@@ -243,7 +244,7 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertNil(orders["apnowhere"])
         // The manager: Managers (filter) and Staff (default) together: the Managers phone, and voicemail.
         let manager = state.first { $0.hasPrefix("Phone ") && $0.contains("name=CSFAPNEITHER1") } ?? ""
-        XCTAssertTrue(manager.contains("Cisco 8865"), manager)
+        XCTAssertTrue(manager.contains("Cisco Unified Client Services Framework"), manager)
         XCTAssertTrue(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apneither1 ") }, "the manager's voicemail")
         XCTAssertFalse(state.contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=apassign1 ") }, "Staff alone has no voicemail")
 
@@ -259,7 +260,7 @@ final class AutoProvisioningTests: OrderTestCase {
             XCTAssertTrue(log.contains("\(user), \(order.id), \(order.serviceArea), no line"), "\(user) listed: \(log)")
         }
         XCTAssertTrue(log.contains("Automatic provisioning: apneither2: no line service (no LDAP synchronized number, service area 'SA_Neither' uses the LDAP number), "
-                                   + "so the order holds the user on Unified CM and leaves out what needs the line: phone Cisco 8845; "
+                                   + "so the order holds the user on Unified CM and leaves out what needs the line: phone Cisco Unified Client Services Framework; "
                                    + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no line service (no LDAP synchronized number to apply the mask to, service area 'SA_Mask' applies the mask only)"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apnowhere: no order: no service area LDAP filter matches"), log)
@@ -267,7 +268,7 @@ final class AutoProvisioningTests: OrderTestCase {
         // The key: submitting a user's order again returns the first and writes nothing.
         let first = try XCTUnwrap(orders["apassign1"])
         let again = try await OrderStore(Connection(harness.database.app)).submit(
-            OrderRequest(domain: Self.domain, serviceArea: "SA_Assign", user: "apassign1", phoneName: "CSFAPASSIGN1", phoneModel: "Cisco 8845"),
+            OrderRequest(domain: Self.domain, serviceArea: "SA_Assign", user: "apassign1", phoneName: "CSFAPASSIGN1", phoneModel: PhoneModel.jabber),
             key: try XCTUnwrap(first.submitKey), actor: "test")
         XCTAssertFalse(again.created)
         XCTAssertEqual(again.order.id, first.id)
@@ -314,7 +315,7 @@ final class AutoProvisioningTests: OrderTestCase {
     func testAUserWithoutLineServiceGetsTheServicesThatNeedNoLine() async throws {
         let users = Self.directory.filter { ["apmask1", "apmask2"].contains($0.uid) }
         try await prepareDirectory(users)
-        try ucp(["domain", "role", "add", Self.domain, "--name", "Jabber", "--phone-model", "Cisco 8845", "--voicemail", "yes",
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Jabber", "--phone-model", "Cisco Unified Client Services Framework", "--voicemail", "yes",
                  "--extension-mobility", "yes", "--im-and-presence", "SP_Jabber"])
         try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Jabber"])
 
@@ -344,7 +345,7 @@ final class AutoProvisioningTests: OrderTestCase {
         XCTAssertTrue(log.contains("2 users await it, 2 orders queued (1 without a line), 0 without an order"), log)
         XCTAssertTrue(log.contains("Automatic provisioning: apmask2: no line service (no LDAP synchronized number to apply the mask to, service area 'SA_Mask' applies the mask only), "
                                    + "so the order holds the user on Unified CM, IM and Presence (service profile SP_Jabber) and leaves out what needs the line: "
-                                   + "phone Cisco 8845, voicemail, extension mobility;"), log)
+                                   + "phone Cisco Unified Client Services Framework, voicemail, extension mobility;"), log)
         let audit = try await sql("SELECT message FROM audit_log WHERE target = 'order \(bare.id)' AND action = 'order.submitted'")
             .map { try $0.decode("message", as: String.self) }
         XCTAssertEqual(audit, ["Order \(bare.id) submitted: push apmask2 to 'TestCCM' in 'SA_Mask' without a line (no LDAP synchronized number to apply the mask to): user, im_presence"])

@@ -46,7 +46,7 @@ final class OrderBatchTests: OrderTestCase {
         let errors = refused.stderr.split(separator: "\n").map(String.init)
         XCTAssertEqual(errors.filter { $0.hasPrefix("ucp: row ") }, [
             "ucp: row 10, column 3: user: no such user 'nosuchuser' in the inventory (synchronize it first)",
-            "ucp: row 50, column 5: phone.model: unknown phone model 'Cisco 9999' (known: Cisco 7821, Cisco 7841, Cisco 8845, Cisco 8851, Cisco 8865)",
+            "ucp: row 50, column 5: phone.model: unknown phone model 'Cisco 9999' (known: Cisco 7821, Cisco 7841, Cisco 8845, Cisco 8851, Cisco 8865, Cisco Unified Client Services Framework)",
             "ucp: row 90, column 4: phone.name: 'SEP00BB00000002' is also on row 2",
         ], refused.stderr)
         XCTAssertTrue(errors.last?.contains("batch: 3 of 100 rows are bad; nothing submitted") == true, refused.stderr)

@@ -24,8 +24,18 @@ final class UserRoleTests: XCTestCase {
 
     func testThePhoneIsNamedAfterTheUserAsJabberNamesIt() {
         XCTAssertEqual(UserRole.phoneName(for: "jdoe"), "CSFJDOE")
-        XCTAssertEqual(UserRole.phoneName(for: "john.doe-smith@example.com"), "CSFJOHNDOESMITH")
         XCTAssertEqual(UserRole.phoneName(for: "user000001"), "CSFUSER000001")
+        XCTAssertEqual(UserRole.phoneName(for: "abcdefghijkl"), "CSFABCDEFGHIJKL", "12 letters and digits fit whole")
+        // Not whole: the first 7 and a digest of the user ID, so users alike at the start or apart only
+        // by punctuation get names of their own; always a name Unified CM takes for Jabber.
+        let names = ["j.doe", "JDoe.", "john.doe-smith@example.com", "alexander.hamilton1", "alexander.hamilton2", "李雷", "abcdefghijklm"]
+            .map(UserRole.phoneName(for:))
+        XCTAssertEqual(Set(names + ["CSFJDOE"]).count, names.count + 1, "\(names)")
+        for name in names {
+            XCTAssertNotNil(name.range(of: #"^CSF[A-Z0-9]{1,12}$"#, options: .regularExpression), name)
+        }
+        XCTAssertTrue(names[3].hasPrefix("CSFALEXAND") && names[3].count == 15, names[3])
+        XCTAssertEqual(UserRole.phoneName(for: "j.doe"), names[0], "the same user ID, the same name")
     }
 
     func testRolesTogetherGiveEveryServiceOfEach() throws {
