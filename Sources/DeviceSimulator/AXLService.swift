@@ -213,7 +213,8 @@ struct AXLService {
         var pending = table.collections.filter { collections.contains($0.name) }
         for index in fields {
             let field = table.fields[index]
-            while let position = pending.firstIndex(where: { $0.before == field }) {
+            // A collection goes before its field, or before the first later field asked when that one is not.
+            while let position = pending.firstIndex(where: { $0.before.flatMap { table.fieldIndex[$0] }.map { $0 <= index } ?? false }) {
                 writeCollection(pending.remove(at: position).name, object, of: table, references: references, to: &writer)
             }
             let value = object.values[index]

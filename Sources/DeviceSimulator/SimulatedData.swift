@@ -42,7 +42,7 @@ final class SimulatedData: Sendable {
         "Phone": [("lines", "enableExtensionMobility"), ("services", "enableExtensionMobility")],
         "DeviceProfile": [("lines", "phoneTemplateName"), ("services", nil)],
         "RemoteDestinationProfile": [("lines", "userId")],
-        "User": [("associatedDevices", "primaryExtension"), ("phoneProfiles", "enableMobility")],
+        "User": [("associatedDevices", "primaryExtension"), ("phoneProfiles", "defaultProfile")],
     ]
 
     /// The IP phone services (`addIpPhoneServices`, XIpPhoneServices): none on a new cluster — the
@@ -67,7 +67,12 @@ final class SimulatedData: Sendable {
 
     static func withOrderFields(_ axlName: String, _ fields: [String]) -> [String] {
         // What the conferencing step writes, last in RUser (after telephoneNumber, AXLSoap.xsd 12.5).
-        if axlName == "User" { return CredentialPolicies.withFields(fields) + conferenceNowFields }
+        // With the Extension Mobility step's default profile and the presence group addUser writes,
+        // after phoneProfiles and before enableMobility.
+        if axlName == "User" {
+            return CredentialPolicies.withFields(inserted(contentsOf: ["defaultProfile", "presenceGroupName"], before: "enableMobility", in: fields))
+                + conferenceNowFields
+        }
         // What the Extension Mobility and Single Number Reach steps write, in the schema's places.
         if axlName == "Phone" { return inserted("enableExtensionMobility", before: "ownerUserName", in: fields) }
         if axlName == "RemoteDestinationProfile" { return inserted("description", before: "callingSearchSpaceName", in: fields) }
@@ -79,8 +84,12 @@ final class SimulatedData: Sendable {
     }
 
     static func inserted(_ field: String, before: String, in fields: [String]) -> [String] {
+        inserted(contentsOf: [field], before: before, in: fields)
+    }
+
+    static func inserted(contentsOf new: [String], before: String, in fields: [String]) -> [String] {
         var fields = fields
-        fields.insert(field, at: fields.firstIndex(of: before) ?? fields.count)
+        fields.insert(contentsOf: new, at: fields.firstIndex(of: before) ?? fields.count)
         return fields
     }
 
@@ -171,7 +180,7 @@ enum UserData {
             }
             users.append(object(user, [
                 "firstName": first, "lastName": last, "userid": id, "mailid": id + "@example.com",
-                "department": departments[index % departments.count], "primaryExtension": dn + "\u{1}PT_Internal",
+                "department": departments[index % departments.count], "primaryExtension": dn + "\u{1}PT_Internal", "presenceGroupName": "Standard Presence group",
                 "enableMobility": hasRemoteDestination(index) ? "true" : "false", "status": "1", "homeCluster": homeCluster ? "true" : "false",
                 "imAndPresenceEnable": homeCluster && index % 3 == 0 ? "true" : "false", "serviceProfile": index % 4 == 0 ? "SP_Jabber" : "SP_Default",
                 "telephoneNumber": "+1408555" + padded(index % 10000, 4),

@@ -230,7 +230,8 @@ extension OrderSaga {
     }
 
     /// The user's phones taken off its devices, its primary extension cleared when it is one of the
-    /// lines the order removes, and its Extension Mobility profiles taken out of its phoneProfiles:
+    /// lines the order removes, and its Extension Mobility profiles taken out of its phoneProfiles
+    /// (and its defaultProfile cleared when it is one of them: no reference to a removed profile):
     /// read, reduced, written whole (the before-image kept for undo). The profiles' list is read and
     /// written only by a step that takes a profile out.
     mutating func forwardDisassociate(_ step: inout OrderStep) async throws {
@@ -255,6 +256,8 @@ extension OrderSaga {
         if let profiles {
             let listed = (current["phoneProfiles"]?.children ?? []).compactMap { $0.value.text }
             after.append(CallField("phoneProfiles", .fields(listed.filter { !profiles.contains($0.lowercased()) }.map { CallField("profileName", $0) })))
+            let preferred = current.text("defaultProfile") ?? ""
+            after.append(CallField("defaultProfile", profiles.contains(preferred.lowercased()) ? "" : preferred))
         }
         if step.beforeImage == nil || !Self.sameDisassociation(current, after) { step.beforeImage = current }
         step.afterImage = after
@@ -264,24 +267,27 @@ extension OrderSaga {
     }
 
     /// What the disassociation reads of the user: its devices and primary extension, and its
-    /// phoneProfiles when the step takes a profile out.
+    /// phoneProfiles and defaultProfile when the step takes a profile out.
     static func disassociationTags(withProfiles: Bool) -> [String] {
-        ["associatedDevices", "primaryExtension"] + (withProfiles ? ["phoneProfiles"] : [])
+        ["associatedDevices", "primaryExtension"] + (withProfiles ? ["phoneProfiles", "defaultProfile"] : [])
     }
 
     static func disassociationImage(_ user: DeviceValue, withProfiles: Bool) -> [CallField] {
         guard withProfiles else { return associationImage(user) }
         let profiles = user.child("phoneProfiles")?.children("profileName").compactMap(\.text) ?? []
-        return associationImage(user) + [CallField("phoneProfiles", .fields(profiles.map { CallField("profileName", $0) }))]
+        return associationImage(user) + [CallField("phoneProfiles", .fields(profiles.map { CallField("profileName", $0) })),
+                                         CallField("defaultProfile", user.child("defaultProfile")?.text ?? "")]
     }
 
     /// Two disassociation images alike: the association alike, and the same profiles (in any order,
-    /// without case) when they hold a list of profiles.
+    /// without case) and default profile when they hold them (an image stored before the default
+    /// was kept has none: not compared).
     static func sameDisassociation(_ a: [CallField], _ b: [CallField]) -> Bool {
         func profiles(_ image: [CallField]) -> Set<String>? {
             image["phoneProfiles"].map { Set($0.children.compactMap { $0.value.text?.lowercased() }) }
         }
-        return sameAssociation(a, b) && profiles(a) == profiles(b)
+        let defaults = [a, b].compactMap { $0.text("defaultProfile")?.lowercased() }
+        return sameAssociation(a, b) && profiles(a) == profiles(b) && (defaults.count < 2 || defaults[0] == defaults[1])
     }
 
     /// An image without the names of the phones and profiles this order removed (no reference to
@@ -293,6 +299,9 @@ extension OrderSaga {
         }
         let gone = ["associatedDevices": removed(.removePhone), "phoneProfiles": removed(.removeDeviceProfile)]
         return image.map { field in
+            if field.name == "defaultProfile", let name = field.value.text, gone["phoneProfiles"]!.contains(name.lowercased()) {
+                return CallField(field.name, "")
+            }
             guard let names = gone[field.name] else { return field }
             return CallField(field.name, .fields(field.value.children.filter { !names.contains($0.value.text?.lowercased() ?? "") }))
         }

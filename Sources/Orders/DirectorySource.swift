@@ -325,26 +325,10 @@ extension OrderSaga {
     /// whatever its names — even when this order's own earlier try may have added it (its answer lost):
     /// adopted, it is left alone by undo and by the removal when the user leaves its home cluster. A
     /// copy left behind is a directory entry an operator can remove; a user removed that someone added
-    /// by hand is lost.
+    /// by hand is lost. (The add order's `user` takes it as its own when every field it wrote shows:
+    /// its user is the subscriber itself, which a rollback must not leave behind.)
     mutating func forwardDirectoryUser(_ step: inout OrderStep) async throws {
-        let userid = step.calls[0].values["user"]?.children.text("userid") ?? ""
-        if try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil {
-            if step.state == "sending" {
-                log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) after a try whose answer was lost; "
-                    + "not proven this order's (an end user carries no order marker): adopted, left alone by undo")
-            }
-            step.adopted = true
-            return
-        }
-        try await fence(&step)
-        do {
-            step.createdUUID = try await write(step.calls[0])
-        } catch let fault as AXLFault where fault.code == -239 {
-            guard try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil else { throw fault }
-            log("Step \(step.position) (uds_user): '\(userid)' is on \(step.device) already (a duplicate answer); "
-                + "not proven this order's: adopted, left alone by undo")
-            step.adopted = true
-        }
+        try await addEndUser(&step, ownIf: nil)
     }
 
     /// A copy order about to start that is no longer wanted: the directory search source is the LDAP

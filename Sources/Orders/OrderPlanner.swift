@@ -188,7 +188,8 @@ public enum OrderPlanner {
     /// Extension Mobility (orders-brief §A.1 9a, 9c, 9d): the login service (infrastructure: added
     /// once per call processor, adopted when there; never undone), subscribed on the phone with EM
     /// enabled, the user's device profile with the line and the service, the profile in the user's
-    /// phoneProfiles. The lists (services, phoneProfiles) are read, extended and written whole.
+    /// phoneProfiles and as its defaultProfile (enableEmcc left alone: EMCC is login across
+    /// clusters, which an order of one call processor does not set up). The lists (services, phoneProfiles) are read, extended and written whole.
     static func extensionMobilitySteps(_ request: OrderRequest, _ inputs: PlanInputs, name: String, marker: String) -> [PlannedStep] {
         let cp = inputs.area.callProcessor, user = inputs.user.userID
         let model = PhoneModel.named(request.phoneModel)!
@@ -214,8 +215,11 @@ public enum OrderPlanner {
                 CallField("enableExtensionMobility", "true"),
             ])]),
             PlannedStep(name: .emProfile, device: cp, calls: [PlannedCall("addDeviceProfile", [CallField("deviceProfile", .fields(deviceProfile))])]),
+            // The profile is the user's default too, so an EM login picks it (one update: the list
+            // and the default are read, kept and written back together).
             PlannedStep(name: .emUser, device: cp, calls: [PlannedCall("updateUser", [
                 CallField("userid", user), CallField("phoneProfiles", .fields([CallField("profileName", profile)])),
+                CallField("defaultProfile", profile),
             ])]),
         ]
     }

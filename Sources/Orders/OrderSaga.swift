@@ -314,7 +314,7 @@ public struct OrderSaga {
     mutating func forward(_ step: inout OrderStep) async throws {
         let resumed = step.state == "sending"
         switch step.name {
-        case .user: try await forwardUser(&step, resumed: resumed)
+        case .user: try await forwardUser(&step)
         case .udsUser: try await forwardDirectoryUser(&step)
         case .associate: try await forwardAssociate(&step)
         case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
@@ -338,21 +338,61 @@ public struct OrderSaga {
 
     // MARK: the steps
 
-    mutating func forwardUser(_ step: inout OrderStep, resumed: Bool) async throws {
+    mutating func forwardUser(_ step: inout OrderStep) async throws {
         let call = step.calls[0]
-        let fields = call.values["user"]?.children ?? call.values
-        let userid = fields.text("userid") ?? ""
-        let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["firstName", "lastName"])
         if call.operation == "getUser" {
-            guard found != nil else { throw StepFailure("user '\(userid)' is not on \(step.device) any more") }
+            let userid = call.values.text("userid") ?? ""
+            guard try await get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"]) != nil else {
+                throw StepFailure("user '\(userid)' is not on \(step.device) any more")
+            }
             step.adopted = true
             return
         }
-        // Ours when a try of this step may have reached the device and the user shows what it sent.
-        let sent = { (user: DeviceValue) in user.child("lastName")?.text == fields.text("lastName") }
-        let devices = devices
-        try await addOrAdopt(&step, found: found, ours: { resumed && sent($0) }, afterDuplicate: sent) {
-            try await devices.get("getUser", keys: [("userid", userid)], item: "user", tags: ["lastName"])
+        // Ours only when it shows every field the add wrote (not only the names).
+        try await addEndUser(&step, ownIf: { Self.showsEveryField($0, of: call) })
+    }
+
+    /// The user as read shows every field of the planned addUser `call`.
+    static func showsEveryField(_ user: DeviceValue, of call: PlannedCall) -> Bool {
+        let fields = call.values["user"]?.children ?? []
+        return image(of: user, like: fields) == fields
+    }
+
+    /// An addUser (the add order's `user`, a directory copy's `uds_user`). An end user has no
+    /// description to carry the order's marker, so a user found under the userid (by the pre-check,
+    /// or revealed by a duplicate answer) is this order's own only when the order itself may have
+    /// added it — a try of this step was fenced and sent (`attempts` > 0: stored `sending`, left
+    /// `failed` or reset to pending by a retry; or the duplicate answers this try's own add, which
+    /// libcurl may have sent twice) — and `ownIf` accepts it (nil: never, a copy's rule). Anything
+    /// else is someone else's user, adopted as the plan adopts a user that is there at plan time
+    /// (its `getUser` step): no uuid recorded, so no undo removes it. A user someone else added
+    /// meanwhile with the very same fields cannot be told apart: the price of having no marker.
+    mutating func addEndUser(_ step: inout OrderStep, ownIf: ((DeviceValue) -> Bool)?) async throws {
+        let fields = step.calls[0].values["user"]?.children ?? []
+        let userid = fields.text("userid") ?? ""
+        let tags = fields.map(\.name)
+        func claim(_ found: DeviceValue, duplicate: Bool) {
+            let how = duplicate ? "already (a duplicate answer)" : "after an earlier try of this step's add (its answer lost or refused)"
+            if let ownIf, ownIf(found) {
+                step.createdUUID = Self.uuid(found)
+                log("Step \(step.position) (\(step.name.rawValue)): '\(userid)' is on \(step.device) \(how) and shows every field this order's add wrote: "
+                    + "taken as this order's own")
+            } else {
+                step.adopted = true
+                log("Step \(step.position) (\(step.name.rawValue)): '\(userid)' is on \(step.device) \(how); not proven this order's"
+                    + (duplicate ? "" : " (an end user carries no order marker)") + ": adopted, left alone by undo")
+            }
+        }
+        if let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) {
+            if step.attempts > 0 { claim(found, duplicate: false) } else { step.adopted = true }
+            return
+        }
+        try await fence(&step)
+        do {
+            step.createdUUID = try await write(step.calls[0])
+        } catch let fault as AXLFault where fault.code == -239 {
+            guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) else { throw fault }
+            claim(found, duplicate: true)
         }
     }
 
@@ -725,6 +765,14 @@ public struct OrderSaga {
                     step.createdUUID = try await findOwnAdd(step, lookup)
                 } catch is StepFailure {
                     // Someone else's: not ours to remove.
+                }
+            }
+            if step.name == .user, step.state != "done", step.createdUUID == nil, step.attempts > 0, step.calls[0].operation == "addUser" {
+                // The same for the user's add, which carries no marker: its own by every field it wrote (`addEndUser`).
+                let fields = step.calls[0].values["user"]?.children ?? []
+                if let found = try await get("getUser", keys: [("userid", fields.text("userid") ?? "")], item: "user", tags: fields.map(\.name)),
+                   Self.showsEveryField(found, of: step.calls[0]) {
+                    step.createdUUID = Self.uuid(found)
                 }
             }
             // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.

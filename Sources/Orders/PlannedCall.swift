@@ -140,7 +140,8 @@ public enum StepName: String, Sendable, Codable, CaseIterable {
     /// addDeviceProfile (9d): the user's device profile with the user's line, subscribed to the login
     /// service (so the domain synchronization counts it as Extension Mobility access).
     case emProfile = "em_profile"
-    /// updateUser (9d): the profile in the user's phoneProfiles (read, extended, written whole).
+    /// updateUser (9d): the profile in the user's phoneProfiles (read, extended, written whole)
+    /// and as its defaultProfile.
     case emUser = "em_user"
     /// Single Number Reach (seed 000 step 9, §A.1 11): updateUser enableMobility.
     case snrUser = "snr_user"

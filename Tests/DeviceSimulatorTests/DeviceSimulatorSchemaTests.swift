@@ -83,6 +83,22 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
                       "getLdapSystem"],
                      writes.map(\.body)).map { ($0, $1) }
 
+        // A user's device profiles and default profile (the Extension Mobility step's updateUser), read
+        // whole and by returnedTags without defaultProfile (the list still before enableMobility).
+        let profiles = try Exchange.run(simulator, [
+            Request.axl("updateUser") { writer in
+                writer.raw("<userid>user000002</userid><phoneProfiles><profileName>UDP_user000000</profileName></phoneProfiles>")
+                writer.raw("<defaultProfile>UDP_user000000</defaultProfile>")
+            },
+            Request.get("getUser", [("userid", "user000002")]),
+            Request.axl("getUser") { $0.raw("<userid>user000002</userid><returnedTags><phoneProfiles/><enableMobility/></returnedTags>") },
+        ])
+        XCTAssertEqual(profiles.map(\.status), [200, 200, 200], profiles.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(profiles[1].text.contains("<phoneProfiles><profileName>UDP_user000000</profileName></phoneProfiles><defaultProfile>UDP_user000000</defaultProfile>"
+                                                + "<presenceGroupName>Standard Presence group</presenceGroupName>"), profiles[1].text)
+        XCTAssertTrue(profiles[2].text.contains("</phoneProfiles><enableMobility>"), profiles[2].text)
+        named += zip(["updateUser-profiles", "getUser-profiles", "getUser-profiles-tags"], profiles.map(\.body)).map { ($0, $1) }
+
         let problems = try AXLSchema.validate(named)
         XCTAssertEqual(problems, [], problems.prefix(20).joined(separator: "\n"))
     }

@@ -381,7 +381,7 @@ final class DeleteOrderTests: OrderTestCase {
                 guard pair.count == 2, !pair[1].isEmpty, pair[1] != "''" else { continue }
                 let named = pair[1].split(separator: ",").map { $0.lowercased() }
                 switch (entry.split(separator: " ")[0], pair[0]) {
-                case ("User", "phoneProfiles"):
+                case ("User", "phoneProfiles"), ("User", "defaultProfile"):
                     for name in named where !profiles.contains(name) { XCTFail("\(entry): names profile \(name), which is gone", file: file, line: line) }
                 case ("User", "names"):
                     for name in named where !devices.contains(name) {

@@ -47,7 +47,7 @@ final class MobilityOrderTests: OrderTestCase {
             "enableExtensionMobility=true",
             "addDeviceProfile deviceProfile{name=UDP_jdoe description='ucp:order=new John Doe' product='Cisco 8845' class='Device Profile'",
             "loginUserId=jdoe services{service{telecasterServiceName='Extension Mobility'",
-            "updateUser userid=jdoe phoneProfiles{profileName=UDP_jdoe}",
+            "updateUser userid=jdoe phoneProfiles{profileName=UDP_jdoe} defaultProfile=UDP_jdoe",
             "updateUser userid=jdoe enableMobility=true",
             "addRemoteDestinationProfile remoteDestinationProfile{name=RDP_jdoe",
             "devicePoolName=DP_Site01 lines{line{index=1 dirn{pattern=4000 routePartitionName=PT_Internal}}} callInfoPrivacyStatus=Default userId=jdoe",
@@ -79,8 +79,8 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertTrue(has("Phone", ["name=SEP00AA00BB0001 ", "enableExtensionMobility=true", "names=Extension Mobility"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("DeviceProfile", ["name=UDP_jdoe ", "description=ucp:order=\(id) John Doe", "loginUserId=jdoe", "lines=1:4000/PT_Internal",
                                             "names=Extension Mobility"]), after.joined(separator: "\n"))
-        XCTAssertTrue(has("User", ["userid=jdoe ", "enableMobility=true", "homeCluster=true", "imAndPresenceEnable=true", "serviceProfile=SP_Jabber",
-                                   "phoneProfiles=UDP_jdoe"]), after.joined(separator: "\n"))
+        XCTAssertTrue(has("User", ["userid=jdoe ", "defaultProfile=UDP_jdoe ", "enableMobility=true", "homeCluster=true", "imAndPresenceEnable=true",
+                                   "serviceProfile=SP_Jabber", "phoneProfiles=UDP_jdoe"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("RemoteDestinationProfile", ["name=RDP_jdoe ", "description=ucp:order=\(id) John Doe", "devicePoolName=DP_Site01", "userId=jdoe",
                                                        "lines=1:4000/PT_Internal"]), after.joined(separator: "\n"))
         XCTAssertTrue(has("RemoteDestination", ["name=ucp:order=\(id) jdoe", "destination=+15551234567", "ownerUserId=jdoe",
@@ -180,7 +180,7 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertEqual(try stateWithoutService(), before, "the adopted user's profiles and mobility are as before")
         var writes = try writes()
         XCTAssertTrue(writes.contains("updateUser userid=user000001 enableMobility=false"), writes.joined(separator: "\n"))
-        XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
+        XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles='' defaultProfile=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
         try fault("clear=1")
         result = try ucp(["order", "submit", "-f", try orderFile(user: "user000001", voicemail: false, extra: mobility()), "--wait"])
         let id = try orderID(result)
@@ -191,9 +191,68 @@ final class MobilityOrderTests: OrderTestCase {
         XCTAssertEqual(try stateWithoutService(), before, "the adopted user as before the order")
         writes = try self.writes()
         XCTAssertTrue(writes.contains("updateUser userid=user000001 enableMobility=false"), writes.joined(separator: "\n"))
-        XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
+        XCTAssertTrue(writes.contains("updateUser userid=user000001 phoneProfiles='' defaultProfile=''"), "the profiles written back empty: \(writes.joined(separator: "\n"))")
         XCTAssertTrue(writes.contains("updateUser userid=user000001 homeCluster=true imAndPresenceEnable=false serviceProfile=SP_Default"),
                       writes.joined(separator: "\n"))
+    }
+
+    /// Extension Mobility makes the order's device profile the user's default (so an EM login picks
+    /// it), in the same updateUser as the profile list. For a user Unified CM had with a profile and
+    /// default of its own: a rollback and a cancel write both back as they were; once someone else
+    /// changed the default after the order, the cancel leaves the user untouched and needs attention.
+    func testTheDeviceProfileBecomesTheUsersDefaultAndUndoRestoresThePreviousOne() async throws {
+        try await prepare()
+        let userid = "user000001", mine = "UDP_user000001", theirs = "UDP_user000000"
+        func setProfiles(_ profiles: [String], default profile: String) throws {
+            XCTAssertEqual(try sim.axl("updateUser") { writer in
+                writer.element("userid", userid)
+                writer.open("phoneProfiles")
+                for name in profiles { writer.element("profileName", name) }
+                writer.close("phoneProfiles")
+                writer.element("defaultProfile", profile)
+            }, 200)
+        }
+        func user() throws -> String { try state().first { $0.hasPrefix("User ") && $0.contains("userid=\(userid) ") } ?? "" }
+        try setProfiles([theirs], default: theirs)
+        let before = try stateWithoutService()
+        let restore = "updateUser userid=\(userid) phoneProfiles{profileName=\(theirs)} defaultProfile=\(theirs)"
+
+        // Rolled back (a later step fails): the list and the default as they were.
+        try fault("fail=addRemoteDestination:1")
+        _ = try sim.control("calls?clear=1")
+        let failed = try harness.ucp(["order", "submit", "-f", try orderFile(user: userid, voicemail: false, extra: mobility()), "--wait"])
+        await assertEqual(try await order(try orderID(failed)).state, "rolled_back")
+        var writes = try writes()
+        XCTAssertTrue(writes.contains("updateUser userid=\(userid) phoneProfiles{profileName=\(theirs) profileName=\(mine)} defaultProfile=\(mine)"),
+                      "one update sets both: \(writes.joined(separator: "\n"))")
+        XCTAssertTrue(writes.contains(restore), writes.joined(separator: "\n"))
+        XCTAssertEqual(try stateWithoutService(), before)
+
+        // Succeeded: the order's profile is the default; canceled: the user's own again.
+        try fault("clear=1")
+        var id = try orderID(try ucp(["order", "submit", "-f", try orderFile(user: userid, voicemail: false, extra: mobility()), "--wait"]))
+        await assertEqual(try await order(id).state, "succeeded")
+        var record = try user()
+        XCTAssertTrue(record.contains("defaultProfile=\(mine) ") && record.contains("phoneProfiles=\(theirs),\(mine)"), record)
+        XCTAssertEqual(try AXLSchema.validate(directory: capture), [], "every request valid against AXLSoap.xsd 12.5")
+        _ = try sim.control("calls?clear=1")
+        XCTAssertTrue(try ucp(["order", "cancel", String(id), "--wait"]).stdout.contains("succeeded"))
+        writes = try self.writes()
+        XCTAssertTrue(writes.contains(restore), writes.joined(separator: "\n"))
+        XCTAssertEqual(try stateWithoutService(), before, "the user's default profile as before the order")
+
+        // Someone makes their profile the default again after the order: the cancel writes nothing over it.
+        id = try orderID(try ucp(["order", "submit", "-f", try orderFile(user: userid, voicemail: false, extra: mobility()), "--wait"]))
+        await assertEqual(try await order(id).state, "succeeded")
+        try setProfiles([theirs, mine], default: theirs)
+        _ = try sim.control("calls?clear=1")
+        _ = try harness.ucp(["order", "cancel", String(id), "--wait"])
+        writes = try self.writes()
+        XCTAssertFalse(writes.contains { $0.hasPrefix("updateUser userid=\(userid) phoneProfiles") }, writes.joined(separator: "\n"))
+        record = try user()
+        XCTAssertTrue(record.contains("defaultProfile=\(theirs) ") && record.contains("phoneProfiles=\(theirs),\(mine)"), record)
+        let cancel = try await sql("SELECT o.state, s.state AS step FROM orders o JOIN order_steps s ON s.order_id = o.id AND s.name = 'em_user' WHERE o.cancels = \(id)")
+        XCTAssertEqual(try cancel.map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("step", as: String.self))" }, ["needs_attention conflict"])
     }
 
     /// Out-of-band changes between a step and its undo: someone adds a profile to the user's
@@ -301,6 +360,7 @@ final class MobilityOrderTests: OrderTestCase {
                 }
                 let record = state.first { $0.hasPrefix("User ") && $0.contains("userid=\(user) ") } ?? ""
                 XCTAssertTrue(record.contains("phoneProfiles=UDP_\(user)") && !record.contains("UDP_\(user),UDP_\(user)") && record.contains("enableMobility=true")
+                              && record.contains("defaultProfile=UDP_\(user) ")
                               && record.contains("imAndPresenceEnable=true"),
                               "\(spec) \(mode): \(record)")
                 let device = state.first { $0.hasPrefix("Phone ") && $0.contains("name=\(phone) ") } ?? ""
