@@ -190,7 +190,7 @@ final class DeleteOrderTests: OrderTestCase {
         try await prepare()
         try ucp(["service-area", "edit", "--domain", Self.domain, Self.area, "--dn-block", "4000-4099"])
         harness.processes.kill("worker")
-        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
+        try startRescuingCoordinator()
         var worker = 0
         func startWorker() throws {
             worker += 1

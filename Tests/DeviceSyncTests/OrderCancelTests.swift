@@ -82,14 +82,10 @@ final class OrderCancelTests: OrderTestCase {
     }
 
     /// A worker, its 2 s lease, and no coordinator yet: what the rescue does is held back until the
-    /// test has the job in the state it wants (`startCoordinator`).
+    /// test has the job in the state it wants (`startRescuingCoordinator`).
     func startLeaseWorker(_ name: String) throws {
         harness.processes.kill("worker")
         _ = try harness.processes.start(name, ["worker", "--concurrency", "4", "--name", "lease-\(name)", "--lease", "2s"])
-    }
-
-    func startCoordinator() throws {
-        _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
     }
 
     func withdrawals(_ id: Int64) async throws -> [String] {
@@ -121,7 +117,7 @@ final class OrderCancelTests: OrderTestCase {
         await assertEqual(try await queue.jobGet(id: jobID)?.state, .canceling)
         await assertEqual(try await order(id).state, "submitted")
 
-        try startCoordinator()
+        try startRescuingCoordinator()
         let withdrawn = try await eventually(timeout: 30) { try await self.order(id).state == "canceled" }
         let seen = try await order(id)
         XCTAssertTrue(withdrawn, "order \(id) is \(seen.state) after its job \(jobID) was rescued")
@@ -157,7 +153,7 @@ final class OrderCancelTests: OrderTestCase {
         harness.processes.kill("worker1")
         await assertEqual(try await order(id).state, "running")
 
-        try startCoordinator()
+        try startRescuingCoordinator()
         let failed = try await eventually(timeout: 30) { try await self.order(id).state == "failed" }
         let seen = try await order(id)
         XCTAssertTrue(failed, "order \(id) is \(seen.state) after its job \(jobID) was rescued")
