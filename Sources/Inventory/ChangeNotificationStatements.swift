@@ -127,6 +127,7 @@ enum ChangeNotificationSQL {
         SELECT count(*) AS removed FROM gone
         """)
     /// Changed tags written into stored objects without a get ($2 kinds, $3 uuids, $4 JSON patches).
+    /// Not into an object written after $6, the time the page was read from (`newer`, see `upsertUnlessNewer`).
     static let patch = Statement("cn_patch", """
         WITH patched AS (
             UPDATE device_objects o SET attributes = o.attributes || p.patch::jsonb, last_seen = clock_timestamp(),
@@ -135,8 +136,32 @@ enum ChangeNotificationSQL {
              WHERE o.device = $1 AND o.sync_kind = p.kind AND lower(btrim(o.uuid, '{}')) = p.uuid AND o.removed_at IS NULL
                -- The objects through device_objects_uuid (the join alone was planned as a pass over the device's objects).
                AND lower(btrim(o.uuid, '{}')) = ANY ($3::text[])
+               AND o.last_seen <= $6::timestamptz
             RETURNING 1)
-        SELECT count(*) AS patched FROM patched
+        SELECT (SELECT count(*) FROM patched) AS patched,
+               (SELECT string_agg(DISTINCT lower(btrim(o.uuid, '{}')), ',') FROM device_objects o
+                 WHERE o.device = $1 AND lower(btrim(o.uuid, '{}')) = ANY ($3::text[]) AND o.last_seen > $6::timestamptz) AS newer
+        """)
+    /// The database's clock: when a page is read from the device (before its gets), for `upsertUnlessNewer`.
+    static let now = Statement("cn_now", "SELECT clock_timestamp() AS now")
+    /// The upsert of what a poll fetched (device_objects_incoming, as a sync's), except over an object
+    /// written or removed after $4 — the time the page's gets began: an order that ended meanwhile
+    /// wrote what it made, newer than a get that came before its last write. Those are answered as
+    /// `newer` (their uuids, comma-separated); the poll fetches them again and applies the page anew.
+    static let upsertUnlessNewer = Statement("cn_upsert_unless_newer", """
+        WITH up AS (
+            INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+            SELECT DISTINCT ON (object_type, object_key) $1, $2, object_type, object_key, uuid, attributes::jsonb, $3::bigint
+              FROM device_objects_incoming
+             ORDER BY object_type, object_key
+            ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
+               SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
+                   seen_by = excluded.seen_by, removed_at = NULL
+             WHERE o.last_seen <= $4::timestamptz AND (o.removed_at IS NULL OR o.removed_at <= $4::timestamptz)
+            RETURNING (xmax = 0) AS inserted, o.object_type, o.object_key)
+        SELECT (SELECT count(*) FROM up WHERE inserted) AS inserted, (SELECT count(*) FROM up) AS total,
+               (SELECT string_agg(DISTINCT lower(btrim(i.uuid, '{}')), ',') FROM device_objects_incoming i
+                 WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.object_type = i.object_type AND up.object_key = i.object_key)) AS newer
         """)
     /// Which of these uuids the inventory holds (present), with the kind and type they are stored under.
     static let present = Statement("cn_present", """

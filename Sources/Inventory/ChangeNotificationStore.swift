@@ -211,30 +211,49 @@ public struct ChangeNotificationStore: Sendable {
     /// holding them): the users it followed, the records it changed, lines for the log.
     public typealias FollowUp = (Session) throws -> (users: Int, changed: Int, lines: [(level: String, message: String)])
 
+    /// The database's clock now (its text, exact): taken before a page's gets, for `cnApply`.
+    public func cnNow() async throws -> String {
+        try await connection.query(ChangeNotificationSQL.now).first!.decode("now")
+    }
+
+    /// An object of the batch the inventory holds newer than the page's gets (an order wrote it since):
+    /// nothing was applied; the poll fetches these again and applies the page anew.
+    public struct NewerInInventory: Error, Sendable {
+        public let uuids: Set<String>
+    }
+
     /// Applies one batch and moves the position past it, in one transaction fenced on `owner`: a poll
     /// that dies before the commit leaves the position where it was, and the next one replays the batch.
-    /// `follow` runs after the objects are written, before the position moves.
-    public func cnApply(device: String, batch: ChangeBatch, owner: QueueStore.Held,
+    /// `follow` runs after the objects are written, before the position moves. `fetchedAt` (`cnNow`
+    /// before the page's gets): an object written after it is not overwritten by them — the batch is
+    /// refused whole with `NewerInInventory`.
+    public func cnApply(device: String, batch: ChangeBatch, owner: QueueStore.Held, fetchedAt: String,
                         log: [(level: String, message: String)], follow: FollowUp? = nil) async throws -> ApplyResult {
         try await connection.transaction { session in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             var result = ApplyResult()
+            var newer: Set<String> = []
             for kind in DeviceSyncKind.allCases {
                 guard let rows = batch.upserts[kind], !rows.isEmpty else { continue }
                 try session.query(DeviceObjectSQL.incomingCreate)
                 try session.query(ChangeNotificationSQL.incomingClear)
                 try session.copyIn(DeviceObjectSQL.incomingCopy, rows: rows.lazy.map { [$0.type, $0.key, $0.uuid, $0.attributes] })
                 try session.query(ChangeNotificationSQL.renamedRemove, [device, kind.rawValue, owner.id])
-                let row = try session.query(DeviceObjectSQL.deviceObjectsUpsert, [device, kind.rawValue, owner.id]).first!
+                let row = try session.query(ChangeNotificationSQL.upsertUnlessNewer, [device, kind.rawValue, owner.id, fetchedAt]).first!
                 result.inserted += try row.decode("inserted") as Int
                 result.upserted += try row.decode("total") as Int
+                newer.formUnion((try row.decodeIfPresent("newer", as: String.self) ?? "").split(separator: ",").map(String.init))
             }
             if !batch.patches.isEmpty {
-                result.patched = try session.query(ChangeNotificationSQL.patch, [
+                let row = try session.query(ChangeNotificationSQL.patch, [
                     device, PostgresTextArray(batch.patches.map(\.kind.rawValue)), PostgresTextArray(batch.patches.map(\.uuid)),
-                    PostgresTextArray(batch.patches.map(\.json)), owner.id,
-                ]).first!.decode("patched")
+                    PostgresTextArray(batch.patches.map(\.json)), owner.id, fetchedAt,
+                ]).first!
+                result.patched = try row.decode("patched")
+                newer.formUnion((try row.decodeIfPresent("newer", as: String.self) ?? "").split(separator: ",").map(String.init))
             }
+            // Rolled back whole: the position does not move past what was not applied.
+            guard newer.isEmpty else { throw NewerInInventory(uuids: newer) }
             if !batch.removedUUIDs.isEmpty {
                 result.removed = try session.query(ChangeNotificationSQL.removeByUUID,
                                                    [device, PostgresTextArray(batch.removedUUIDs), owner.id]).first!.decode("removed")

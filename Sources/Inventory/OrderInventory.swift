@@ -105,7 +105,7 @@ enum OrderInventorySQL {
     /// as they were give no such service).
     static let objectRestored = Statement("order_inventory_object_restored", """
         WITH object AS (
-            UPDATE device_objects SET attributes = attributes || $5::jsonb
+            UPDATE device_objects SET attributes = attributes || $5::jsonb, last_seen = clock_timestamp()
              WHERE device = $1 AND sync_kind = $2 AND object_type = $3 AND lower(object_key) = lower($4) AND removed_at IS NULL),
         gone AS (
             DELETE FROM user_services

@@ -318,6 +318,8 @@ private final class Poll: @unchecked Sendable {
             guard let (type, work) = pending[uuid], case .fetch = work, AXLCatalog.changeTarget(type) != nil else { return nil }
             return (uuid, type)
         }
+        // Before any get: what an order writes into the inventory after this is newer than the gets.
+        var fetchedAt = try await timed("database", detail: "present") { try await store.cnNow() }
         let getsStarted = ContinuousClock.now
         async let fetchedFirst = Self.measured { [fetches] in try await self.fetch(fetches, axl: axl) }
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
@@ -357,27 +359,58 @@ private final class Poll: @unchecked Sendable {
         timing["gets", default: 0] += (ContinuousClock.now - getsStarted) / .seconds(1)
         fetches += refetches
         gets += fetches.count
-        for (uuid, item) in fetched {
-            guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
-            guard let item else {
-                // Gone between the change and the get: removed.
-                batch.removedUUIDs.append(uuid)
-                continue
-            }
-            for kept in target.kept {
-                if kept.inventoryType == "Phone", !keepAnalog, DeviceSync.isAnalogPhone(item) { continue }
-                let tags = Set(kept.returnedTags + kept.getTags)
-                let projected = DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
-                let kind = DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra
-                batch.upserts[kind, default: []].append(
-                    DeviceObjectRow(type: kept.inventoryType, key: projected.key(kept.keyTags), uuid: item.uuid ?? uuid,
-                                    attributes: projected.json))
+        let keepUnlessAnalog = keepAnalog
+        func add(_ fetched: [(String, DeviceItem?)], to batch: inout ChangeBatch) {
+            for (uuid, item) in fetched {
+                guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
+                guard let item else {
+                    // Gone between the change and the get: removed.
+                    batch.removedUUIDs.append(uuid)
+                    continue
+                }
+                for kept in target.kept {
+                    if kept.inventoryType == "Phone", !keepUnlessAnalog, DeviceSync.isAnalogPhone(item) { continue }
+                    let tags = Set(kept.returnedTags + kept.getTags)
+                    let projected = DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
+                    let kind = DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra
+                    batch.upserts[kind, default: []].append(
+                        DeviceObjectRow(type: kept.inventoryType, key: projected.key(kept.keyTags), uuid: item.uuid ?? uuid,
+                                        attributes: projected.json))
+                }
             }
         }
+        add(fetched, to: &batch)
         let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
+        var log: [(level: String, message: String)] = changes.isEmpty ? [] : [("info", line)]
         let started = ContinuousClock.now
-        let result = try await store.cnApply(device: device, batch: batch, owner: owner, log: changes.isEmpty ? [] : [("info", line)],
-                                             follow: followUserRecords(changed: order))
+        var result = ChangeNotificationStore.ApplyResult()
+        var rounds = 0
+        while true {
+            do {
+                result = try await store.cnApply(device: device, batch: batch, owner: owner, fetchedAt: fetchedAt, log: log,
+                                                 follow: followUserRecords(changed: order))
+                break
+            } catch let newer as ChangeNotificationStore.NewerInInventory {
+                // An order wrote some of these objects after their gets (its own writes, or after them):
+                // applying the gets would take the inventory and the user records back to before it. They
+                // are fetched again — now after what the order wrote — and the page applied anew.
+                rounds += 1
+                guard rounds <= 3 else {
+                    throw DeviceJobFailure("change notification of '\(device)': \(newer.uuids.count) objects were written in the inventory again "
+                                           + "while the page was applied, three times; the next poll applies the page")
+                }
+                fetchedAt = try await store.cnNow()
+                let again = newer.uuids.sorted().compactMap { uuid in pending[uuid].map { (uuid: uuid, type: $0.type) } }
+                let fetchedAgain = try await fetch(again, axl: axl)
+                gets += again.count
+                for kind in Array(batch.upserts.keys) {
+                    batch.upserts[kind]?.removeAll { newer.uuids.contains(ChangeNotification.normalized($0.uuid ?? "")) }
+                }
+                batch.patches.removeAll { newer.uuids.contains($0.uuid) }
+                add(fetchedAgain, to: &batch)
+                log.append(("info", "Fetched \(again.count) objects again: an order wrote them in the inventory after the page's gets began"))
+            }
+        }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         timing["records", default: 0] += result.followSeconds
         timing["database", default: 0] += elapsed - result.followSeconds

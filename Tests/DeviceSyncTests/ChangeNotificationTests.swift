@@ -319,6 +319,35 @@ final class ChangeNotificationTests: XCTestCase {
         XCTAssertTrue(summary.contains("services 0 added, 0 updated, 0 removed"), summary)
     }
 
+    /// A poll whose get came before an order's last write, applied after the order wrote the inventory,
+    /// would take the object (and the user's record) back to before the order until the next poll: the
+    /// poll fetches such objects again and applies what the device holds after the order.
+    func testAnObjectAnOrderWroteAfterThePollsGetIsFetchedAgain() async throws {
+        let sim = try await synchronizedDevice(users: 5)
+        XCTAssertEqual(try sim.axl("addUser", { $0.raw("<user><firstName>Race</firstName><lastName>User</lastName><userid>raceuser</userid><department>Before</department></user>") }), 200)
+        _ = try sim.control("faults?clear=1&pause-seconds=3&hold=getUser:1")
+        _ = try sim.control("calls?clear=1")
+        let id = try await harness.queue.jobEnqueue(.init(ChangeNotificationPoll.self, target: "cucm",
+                                                          dedupKey: ChangeNotificationPoll.dedupKey(device: "cucm"), actor: "test")).id
+        let held = try await eventually(timeout: 60, interval: 0.05) { try sim.control("calls").contains("getUser") }
+        XCTAssertTrue(held, "the poll's getUser reached the device")
+        // Meanwhile an order changes the user on the device and records it in the inventory (as an
+        // order's end does: the object's fields, last seen now).
+        XCTAssertEqual(try sim.axl("updateUser", { $0.raw("<userid>raceuser</userid><department>After</department>") }), 200)
+        _ = try await sql("""
+            INSERT INTO device_objects (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+            VALUES ('cucm', 'user', 'User', 'raceuser', NULL, '{"userid": "raceuser", "department": "After"}', 0)
+            ON CONFLICT (device, sync_kind, object_type, object_key)
+            DO UPDATE SET attributes = EXCLUDED.attributes, last_seen = clock_timestamp(), removed_at = NULL
+            """)
+        let poll = try await finished(id)
+        XCTAssertEqual(poll.state, .succeeded, poll.error ?? "")
+        await assertEqual(try await attributes("User", "raceuser")?["department"] as? String, "After",
+                          "the held get's 'Before' did not overwrite what the order wrote")
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
+        XCTAssertTrue(log.contains("Fetched 1 objects again: an order wrote them in the inventory after the page's gets began"), log)
+    }
+
     /// Seed 004: no write-back to LDAP during change notification. A poll that starts while a write-back
     /// of a domain on the device runs reads nothing and moves no position; the next poll, after it,
     /// applies the change made meanwhile.

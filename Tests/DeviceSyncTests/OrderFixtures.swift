@@ -148,11 +148,10 @@ class OrderTestCase: XCTestCase {
     }
 
     /// A coordinator that hands a dead worker's job back within a second (rescue every 0.5 s). The
-    /// device's change notification is turned off first: its first poll would run beside the test's
-    /// orders, and a poll whose gets came before an order's last writes, applied after the order's
-    /// end, leaves the user's record without the order's services until the next poll — a delete
-    /// order planned meanwhile misses them (a known race of change notification, not what these
-    /// tests are about).
+    /// device's change notification is turned off first: these tests are about orders, and a poll
+    /// beside them is a second writer of the user's record (a poll that applied gets made before an
+    /// order's last writes once emptied the record a delete order was then planned from; polls now
+    /// fetch such objects again: ChangeNotificationTests.testAnObjectAnOrderWroteAfterThePollsGetIsFetchedAgain).
     func startRescuingCoordinator() throws {
         try ucp(["device", "cn", "TestCCM", "--disable"])
         _ = try harness.processes.start("coordinator", ["coordinator", "--name", "test-coordinator", "--rescue-interval", "0.5s"])
