@@ -149,16 +149,7 @@ enum ChangeNotificationSQL {
     /// wrote what it made, newer than a get that came before its last write. Those are answered as
     /// `newer` (their uuids, comma-separated); the poll fetches them again and applies the page anew.
     static let upsertUnlessNewer = Statement("cn_upsert_unless_newer", """
-        WITH up AS (
-            INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
-            SELECT DISTINCT ON (object_type, object_key) $1, $2, object_type, object_key, uuid, attributes::jsonb, $3::bigint
-              FROM device_objects_incoming
-             ORDER BY object_type, object_key
-            ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
-               SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
-                   seen_by = excluded.seen_by, removed_at = NULL
-             WHERE o.last_seen <= $4::timestamptz AND (o.removed_at IS NULL OR o.removed_at <= $4::timestamptz)
-            RETURNING (xmax = 0) AS inserted, o.object_type, o.object_key)
+        WITH up AS (\(DeviceObjectSQL.incomingUpsert(when: "o.last_seen <= $4::timestamptz AND (o.removed_at IS NULL OR o.removed_at <= $4::timestamptz)")))
         SELECT (SELECT count(*) FROM up WHERE inserted) AS inserted, (SELECT count(*) FROM up) AS total,
                (SELECT string_agg(DISTINCT lower(btrim(i.uuid, '{}')), ',') FROM device_objects_incoming i
                  WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.object_type = i.object_type AND up.object_key = i.object_key)) AS newer

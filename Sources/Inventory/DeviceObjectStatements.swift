@@ -12,17 +12,26 @@ enum DeviceObjectSQL {
     static let incomingCopy = Statement("", "COPY device_objects_incoming (object_type, object_key, uuid, attributes) FROM STDIN")
     /// One set-based upsert of what was copied; a key seen twice in one batch counts once (the last wins).
     static let deviceObjectsUpsert = Statement("device_objects_upsert", """
-        WITH up AS (
-            INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
+        WITH up AS (\(incomingUpsert(when: nil)))
+        SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS total FROM up
+        """)
+
+    /// The upsert of device_objects_incoming into device $1, kind $2, seen by job $3 (a key seen twice
+    /// counts once, the last wins): a sync's, and change notification's with `when`, a condition on the
+    /// stored row `o` that an update must meet. Returns `inserted`, `object_type`, `object_key`.
+    static func incomingUpsert(when condition: String?) -> String {
+        """
+        INSERT INTO device_objects AS o (device, sync_kind, object_type, object_key, uuid, attributes, seen_by)
             SELECT DISTINCT ON (object_type, object_key) $1, $2, object_type, object_key, uuid, attributes::jsonb, $3::bigint
               FROM device_objects_incoming
              ORDER BY object_type, object_key
             ON CONFLICT (device, sync_kind, object_type, object_key) DO UPDATE
                SET uuid = excluded.uuid, attributes = excluded.attributes, last_seen = clock_timestamp(),
                    seen_by = excluded.seen_by, removed_at = NULL
-            RETURNING (xmax = 0) AS inserted)
-        SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS total FROM up
-        """)
+             \(condition.map { "WHERE " + $0 } ?? "")
+            RETURNING (xmax = 0) AS inserted, o.object_type, o.object_key
+        """
+    }
     static let deviceObjectsMarkRemoved = Statement("device_objects_mark_removed", """
         WITH gone AS (
             UPDATE device_objects SET removed_at = clock_timestamp()
