@@ -72,14 +72,18 @@ public enum UserValidation {
 }
 
 extension UserStore {
-    /// `ucp user add`: a user of `domain` made by hand (source manual), at domain level until moved.
+    /// `ucp user add`: a user of `domain` made by hand (source manual), at domain level until moved,
+    /// or placed in `serviceArea` of the domain in the same transaction (refused whole without it).
     @discardableResult
-    public func userAdd(_ draft: UserDraft, actor: String) async throws -> User {
+    public func userAdd(_ draft: UserDraft, placedIn serviceArea: String? = nil, actor: String) async throws -> User {
         try UserValidation.userID(draft.userID)
         let fields = try UserValidation.fields(draft.fields)
         return try await connection.transaction { session in
             guard try session.query(ServiceAreaSQL.domainLock, [draft.domain]).first != nil else {
                 throw DomainStore.noSuchDomain(draft.domain)
+            }
+            if let serviceArea, try session.query(ServiceAreaSQL.serviceAreaGet, [draft.domain, serviceArea]).first == nil {
+                throw InputError(field: "service-area", problem: "no service area '\(serviceArea)' in domain '\(draft.domain)'")
             }
             let inserted = try session.query(UserSQL.userAdd, [draft.userID, draft.domain] + UserDraft(userID: draft.userID, domain: draft.domain, fields: fields).fieldParameters)
             guard !inserted.isEmpty else {
@@ -88,7 +92,9 @@ extension UserStore {
                 throw InputError(field: "user", problem: "'\(draft.userID)' already exists in domain '\(domain)' (user IDs are unique without case)")
             }
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "user.added", target: "user \(draft.userID)",
-                                                              message: "User '\(draft.userID)' added to domain '\(draft.domain)' by hand")
+                                                              message: "User '\(draft.userID)' added to domain '\(draft.domain)' by hand"
+                                                                  + (serviceArea.map { ", placed in service area '\($0)'" } ?? ""))
+            if let serviceArea { try session.query(UserSQL.userPlace, [draft.userID, serviceArea]) }
             return try User(row: try session.query(UserSQL.userLock, [draft.userID]).first!)
         }
     }

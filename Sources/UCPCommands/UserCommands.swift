@@ -123,13 +123,9 @@ extension UsersCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let connection = Connection(try await Database.open())
-            let store = UserStore(connection)
-            if let serviceArea, try await ServiceAreaStore(connection).serviceArea(domain: domain, name: serviceArea) == nil {
-                throw InputError(field: "service-area", problem: "no service area '\(serviceArea)' in domain '\(domain)'")
-            }
-            var user = try await store.userAdd(UserDraft(userID: userID, domain: domain, fields: fields.given), actor: global.actorName)
-            if let serviceArea { user = try await store.userPlace(userID: user.userID, serviceArea: serviceArea, actor: global.actorName) }
+            let store = UserStore(Connection(try await Database.open()))
+            let user = try await store.userAdd(UserDraft(userID: userID, domain: domain, fields: fields.given), placedIn: serviceArea,
+                                               actor: global.actorName)
             print("user \(user.userID) added to domain '\(user.domain)'" + (user.serviceArea.map { ", placed in service area '\($0)'" } ?? " (not placed in a service area)"))
         }
     }

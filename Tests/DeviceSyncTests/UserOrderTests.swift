@@ -67,6 +67,11 @@ final class UserOrderTests: OrderTestCase {
         let show = try ucp(["users", "show", "mjones"])
         XCTAssertTrue(show.stdout.contains("manual") && show.stdout.contains("Jones") && show.stdout.contains("none (domain level)"), show.stdout)
         XCTAssertTrue(try ucp(["users", "list", "--domain", Self.domain]).stdout.contains("mjones"))
+        // Added and placed at once: one transaction, one audit line.
+        let placed = try ucp(["user", "add", "mplaced", "--domain", Self.domain, "--last-name", "Placed", "--service-area", Self.area])
+        XCTAssertTrue(placed.stdout.contains("user mplaced added to domain 'Cisco', placed in service area '\(Self.area)'"), placed.stdout)
+        let placedAudit = try await sql("SELECT message FROM audit_log WHERE target = 'user mplaced'").map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(placedAudit, ["User 'mplaced' added to domain 'Cisco' by hand, placed in service area '\(Self.area)'"])
 
         let edited = try ucp(["user", "edit", "mjones", "--title", "Director", "--department", ""])
         XCTAssertTrue(edited.stdout.contains("user mjones edited"), edited.stdout)
