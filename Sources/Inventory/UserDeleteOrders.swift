@@ -30,11 +30,11 @@ enum UserDeleteSQL {
          WHERE lower(user_id) = lower($1) AND service_type IN ('phone', 'line', 'voicemail', 'remote_destination', 'remote_destination_profile', 'em_access')
          ORDER BY service_type, device, object_key
         """)
-    /// The call processors whose user synchronization read the end user.
+    /// The call processors whose user synchronization read the end user, with its uuid there.
     static let userOnDevices = Statement("user_delete_user_on_devices", """
-        SELECT DISTINCT o.device FROM device_objects o JOIN devices d ON d.name = o.device
+        SELECT DISTINCT ON (o.device) o.device, o.uuid FROM device_objects o JOIN devices d ON d.name = o.device
          WHERE o.object_type = 'User' AND lower(o.object_key) = lower($1) AND o.removed_at IS NULL
-         ORDER BY o.device
+         ORDER BY o.device, o.uuid IS NULL
         """)
     /// The user record of a delete order that succeeded (its services go with it, ON DELETE CASCADE).
     static let userRemove = Statement("user_delete_user_remove", """
@@ -121,8 +121,8 @@ extension OrderInventoryStore {
             }
         }
 
-        public func userOnDevices(userID: String) throws -> [String] {
-            try session.query(UserDeleteSQL.userOnDevices, [userID]).map { try $0.decode("device") }
+        public func userOnDevices(userID: String) throws -> [(device: String, uuid: String?)] {
+            try session.query(UserDeleteSQL.userOnDevices, [userID]).map { (try $0.decode("device"), try $0.decodeIfPresent("uuid")) }
         }
 
         /// The user record removed (a user the delete order was for); false when it was not there any more.

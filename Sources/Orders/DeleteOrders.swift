@@ -70,10 +70,13 @@ public enum DeleteOrders {
                     return "Delete request \(request.id) refused: \(problem)"
                 }
                 let targets = try requests.targets(userID: request.userID)
+                let onDevices = try requests.userOnDevices(userID: request.userID)
                 let plan: Plan
                 do {
-                    plan = try Self.plan(action: request.action, userID: request.userID, targets: targets,
-                                         areaProcessor: areaProcessor, userOnDevices: try requests.userOnDevices(userID: request.userID))
+                    plan = try Self.plan(action: request.action, userID: request.userID, targets: targets, areaProcessor: areaProcessor,
+                                         userOnDevices: onDevices.map(\.device),
+                                         userUUIDs: Dictionary(onDevices.compactMap { found in found.uuid.map { (found.device, $0) } },
+                                                               uniquingKeysWith: { first, _ in first }))
                 } catch let failure as StepFailure {
                     try requests.refuse(request: request.id, message: failure.description)
                     return "Delete request \(request.id) refused: \(failure.description)"
@@ -117,10 +120,11 @@ public enum DeleteOrders {
 
     /// Plans a delete order (pure). `targets`: what the inventory holds for the user; `areaProcessor`:
     /// the call processor of the user's area; `userOnDevices`: the call processors whose user sync read
-    /// the end user. Throws a `StepFailure` (the request's message) for a user spread over two call
+    /// the end user; `userUUIDs`: its uuid on each (the removal leaves an end user re-created since
+    /// alone, as every removal does an object that is not the one the plan saw). Throws a `StepFailure` (the request's message) for a user spread over two call
     /// processors or message processors, or with a mailbox but no call processor.
     public static func plan(action: String, userID: String, targets: [UserDeleteTarget], areaProcessor: String?,
-                            userOnDevices: [String]) throws -> Plan {
+                            userOnDevices: [String], userUUIDs: [String: String] = [:]) throws -> Plan {
         let everything = action == "delete_user_and_services"
         // The call processor of the user's phones and lines (whose end user goes with either action).
         let processors = Set(targets.filter { $0.serviceType != "voicemail" }.map(\.device))
@@ -180,7 +184,9 @@ public enum DeleteOrders {
             if let uuid = line.uuid { values.append(CallField("uuid", uuid)) }
             steps.append(PlannedStep(name: .removeLine, device: cp, calls: [PlannedCall("removeLine", values)]))
         }
-        steps.append(PlannedStep(name: .removeUser, device: cp, calls: [PlannedCall("removeUser", [CallField("userid", userID)])]))
+        var user = [CallField("userid", userID)]
+        if let uuid = userUUIDs[cp] { user.append(CallField("uuid", uuid)) }
+        steps.append(PlannedStep(name: .removeUser, device: cp, calls: [PlannedCall("removeUser", user)]))
         let mobility = cpTargets.filter { target in Self.mobilityRemovals.contains { $0.0 == target.serviceType } }.count
         let summary = everything
             ? "\(phones.count) phone(s), \(lines.count) line(s), \(voicemail.count) mailbox(es)\(mobility > 0 ? ", \(mobility) mobility object(s)" : "") and the end user from '\(cp)'; the user record"

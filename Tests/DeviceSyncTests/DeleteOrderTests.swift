@@ -271,6 +271,10 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertEqual(keep.callProcessor, "A")
         let keepOnDevice = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [], areaProcessor: "A", userOnDevices: [])
         XCTAssertEqual(keepOnDevice.steps.map(\.name), [.removeUser])
+        // The end user is removed only while it is the one the inventory knows (its uuid on that device).
+        let byUUID = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [], areaProcessor: "A",
+                                           userOnDevices: ["A"], userUUIDs: ["A": "{AAAA-1}", "B": "{BBBB-2}"])
+        XCTAssertEqual(byUUID.steps.first?.calls.first?.values.text("uuid"), "{AAAA-1}")
         let nothing = try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [], areaProcessor: nil, userOnDevices: [])
         XCTAssertEqual(nothing.steps, [])
         XCTAssertNil(nothing.callProcessor)
