@@ -498,7 +498,8 @@ public struct OrderStore: Sendable {
             // A cancel order's steps are removals: undoing them would re-add what the operator asked
             // to remove (its job would only run the removals again).
             guard order.kind != "cancel" else {
-                throw InputError(field: "order \(id)", problem: "is a cancel order, which is not rolled back: \(order.nextSteps)")
+                throw InputError(field: "order \(id)", problem: "is a cancel order; only a failed order of another kind can be rolled back "
+                                 + "(undoing removals would add again what was removed): \(order.nextSteps)")
             }
             guard !(try session.query(OrderSQL.orderRollbackMark, [id])).isEmpty else {
                 throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order or one that needs attention can be rolled back")

@@ -101,7 +101,9 @@ final class OrderTests: OrderTestCase {
         let cancelID = try orderID(cancel)
         let refused = try harness.ucp(["order", "rollback", String(cancelID)])
         XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
-        XCTAssertTrue(refused.stderr.contains("order \(cancelID): is a cancel order, which is not rolled back: `ucp order retry \(cancelID)` goes on removing"),
+        XCTAssertTrue(refused.stderr.contains("order \(cancelID): is a cancel order; only a failed order of another kind can be rolled back"),
+                      refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("`ucp order retry \(cancelID)` goes on removing"),
                       refused.stderr)
     }
 
