@@ -216,6 +216,11 @@ public struct ChangeNotificationStore: Sendable {
         try await connection.query(ChangeNotificationSQL.now).first!.decode("now")
     }
 
+    /// A comma-separated list of uuids (`string_agg`) in column `name`; none when NULL.
+    static func uuidList(_ row: Row, _ name: String) throws -> [String] {
+        (try row.decodeIfPresent(name, as: String.self) ?? "").split(separator: ",").map(String.init)
+    }
+
     /// An object of the batch the inventory holds newer than the page's gets (an order wrote it since):
     /// nothing was applied; the poll fetches these again and applies the page anew.
     public struct NewerInInventory: Error, Sendable {
@@ -242,7 +247,7 @@ public struct ChangeNotificationStore: Sendable {
                 let row = try session.query(ChangeNotificationSQL.upsertUnlessNewer, [device, kind.rawValue, owner.id, fetchedAt]).first!
                 result.inserted += try row.decode("inserted") as Int
                 result.upserted += try row.decode("total") as Int
-                newer.formUnion((try row.decodeIfPresent("newer", as: String.self) ?? "").split(separator: ",").map(String.init))
+                newer.formUnion(try Self.uuidList(row, "newer"))
             }
             if !batch.patches.isEmpty {
                 let row = try session.query(ChangeNotificationSQL.patch, [
@@ -250,7 +255,7 @@ public struct ChangeNotificationStore: Sendable {
                     PostgresTextArray(batch.patches.map(\.json)), owner.id, fetchedAt,
                 ]).first!
                 result.patched = try row.decode("patched")
-                newer.formUnion((try row.decodeIfPresent("newer", as: String.self) ?? "").split(separator: ",").map(String.init))
+                newer.formUnion(try Self.uuidList(row, "newer"))
             }
             // Rolled back whole: the position does not move past what was not applied.
             guard newer.isEmpty else { throw NewerInInventory(uuids: newer) }

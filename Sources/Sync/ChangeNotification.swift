@@ -131,7 +131,7 @@ private final class Poll: @unchecked Sendable {
             // known to be the baseline's: another version resyncs and the page is dropped unread.
             async let versionAnswer = Self.measured { try await axl.ccmVersion() }
             async let firstPage = prefetch(state, axl: axl)
-            try await timed("database", detail: "domains") { try await readRecordDomains() }
+            try await timed("database", detail: "domains") { try await readRecordDomains(domains) }
             let (version, versionSeconds) = try await versionAnswer.get()
             timing["connect", default: 0] += versionSeconds
             backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage)
@@ -173,8 +173,8 @@ private final class Poll: @unchecked Sendable {
 
     /// The domains holding the device's users, with their rules; one without a required rule is left
     /// out (a domain synchronization would refuse it), the reason in the log.
-    func readRecordDomains() async throws {
-        for domain in try await DomainStore(connection).domainsOfCallProcessor(device) {
+    func readRecordDomains(_ domains: [String]) async throws {
+        for domain in domains {
             do {
                 recordDomains.append(try await DomainSynchronization.Settings.read(domain: domain, database: connection))
             } catch let error as InputError {
@@ -359,7 +359,6 @@ private final class Poll: @unchecked Sendable {
         timing["gets", default: 0] += (ContinuousClock.now - getsStarted) / .seconds(1)
         fetches += refetches
         gets += fetches.count
-        let keepUnlessAnalog = keepAnalog
         func add(_ fetched: [(String, DeviceItem?)], to batch: inout ChangeBatch) {
             for (uuid, item) in fetched {
                 guard let type = pending[uuid]?.type, let target = AXLCatalog.changeTarget(type) else { continue }
@@ -369,7 +368,7 @@ private final class Poll: @unchecked Sendable {
                     continue
                 }
                 for kept in target.kept {
-                    if kept.inventoryType == "Phone", !keepUnlessAnalog, DeviceSync.isAnalogPhone(item) { continue }
+                    if kept.inventoryType == "Phone", !keepAnalog, DeviceSync.isAnalogPhone(item) { continue }
                     let tags = Set(kept.returnedTags + kept.getTags)
                     let projected = DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
                     let kind = DeviceSyncKind(rawValue: kept.sync.rawValue) ?? .infra
