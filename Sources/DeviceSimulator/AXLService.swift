@@ -287,10 +287,28 @@ struct AXLService {
             }
         case "phoneProfiles":
             for profile in table.list(name, of: object) { writer.element("profileName", profile) }
+        case "associatedDevices" where table.axlName == "Line":
+            for device in devicesOnLine(object, of: table) { writer.element("device", device) }
         default:
             for device in table.list(name, of: object) { writer.element("device", device) }
         }
         writer.close(name)
+    }
+
+    /// The phones, device profiles and remote destination profiles that carry `line` (a line's
+    /// read-only `associatedDevices`): a scan, made only when a get asks for them.
+    func devicesOnLine(_ line: SimulatedObject, of table: ObjectTable) -> [String] {
+        guard let patternField = table.fieldIndex["pattern"], let partitionField = table.fieldIndex["routePartitionName"] else { return [] }
+        let pattern = line.values[patternField], partition = line.values[partitionField].lowercased()
+        var devices: [String] = []
+        for type in ["Phone", "DeviceProfile", "RemoteDestinationProfile"] {
+            guard let carriers = data.tables[type], let name = carriers.keyFields.first else { continue }
+            for device in carriers.snapshot().objects
+            where device.lines.contains(where: { $0.pattern == pattern && $0.partition.lowercased() == partition }) {
+                devices.append(device.values[name])
+            }
+        }
+        return devices
     }
 
     // MARK: get, add, update, remove
@@ -353,7 +371,8 @@ struct AXLService {
                 lines = child.children.filter { $0.name == "line" }.enumerated().map { LineAppearance($1, position: $0) }
             } else if child.name == "services", table.collections.contains(where: { $0.name == "services" }) {
                 lists["services"] = child.children.map { $0.value("telecasterServiceName") ?? $0.value("name") ?? "" }
-            } else if ["associatedDevices", "phoneProfiles"].contains(child.name), table.collections.contains(where: { $0.name == child.name }) {
+            } else if ["associatedDevices", "phoneProfiles"].contains(child.name), table.axlName != "Line",
+                      table.collections.contains(where: { $0.name == child.name }) {
                 lists[child.name] = child.children.map(\.text)
             }
         }

@@ -43,6 +43,8 @@ final class SimulatedData: Sendable {
         "DeviceProfile": [("lines", "phoneTemplateName"), ("services", nil)],
         "RemoteDestinationProfile": [("lines", "userId")],
         "User": [("associatedDevices", "primaryExtension"), ("phoneProfiles", "defaultProfile")],
+        // Read only, derived from the phones and profiles that carry the line (AXLService.devicesOnLine).
+        "Line": [("associatedDevices", nil)],
     ]
 
     /// The IP phone services (`addIpPhoneServices`, XIpPhoneServices): none on a new cluster — the

@@ -343,7 +343,8 @@ extension OrderSaga {
         let call = step.calls[0]
         let (operation, item, keys, tags) = Self.removalTarget(step.name, call.values)
         let name = keys.map(\.1).filter { !$0.isEmpty }.joined(separator: " in ")
-        guard let found = try await get(operation, keys: keys, item: item, tags: tags) else {
+        let lineRemoval = step.name == .removeLine
+        guard let found = try await get(operation, keys: keys, item: item, tags: tags + (lineRemoval ? ["associatedDevices"] : [])) else {
             log("Step \(step.position) (\(step.name.rawValue)): \(item) \(name) is not on \(step.device): nothing to remove")
             return
         }
@@ -355,6 +356,14 @@ extension OrderSaga {
             if let owner = call.values.text(tag), let found = found.child(tag)?.text, !found.isEmpty, found.lowercased() != owner.lowercased() {
                 throw StepFailure("\(item) \(name) on \(step.device) belongs to '\(found)' now, not '\(owner)': left untouched")
             }
+        }
+        // The user's phones and profiles went in the steps before: a device still carrying the line
+        // shares it with someone else, whose calls its removal would break. Left, and said so.
+        if lineRemoval, case let carriers = Self.devices(on: found), !carriers.isEmpty {
+            step.state = "skipped"
+            step.error = "\(item) \(name) on \(step.device) is shared: still on \(Self.named(carriers)); left in place"
+            log("Step \(step.position) (remove_line): \(step.error!)")
+            return
         }
         step.beforeImage = Self.image(of: found, like: tags.map { CallField($0, "") }) + (uuid.map { [CallField("uuid", $0)] } ?? [])
         try await fence(&step)

@@ -183,6 +183,8 @@ public struct OrderSaga {
     var fenceOrderID: Int64?
     /// The write slots the saga holds (shared with a cancel order's inner saga).
     var slots = SagaSlots()
+    /// Why the last undo found a conflict, when it has a reason of its own (else the step's usual one).
+    var undoConflictDetail: String?
 
     /// Releases the slot the last write held, if it still is (before a device call or a wait that
     /// comes ahead of the saga's next statement).
@@ -295,10 +297,12 @@ public struct OrderSaga {
             tries += 1
             do {
                 try await forward(&step)
-                step.state = "done"
-                step.error = nil
+                if step.state != "skipped" {  // a removal that leaves the object (DeleteOrders) keeps its reason
+                    step.state = "done"
+                    step.error = nil
+                }
                 saveLater(step)  // with the next step's fence (or the order's end)
-                log("Step \(step.position) (\(step.name.rawValue)) done\(step.adopted ? ": adopted what was there" : "")")
+                log("Step \(step.position) (\(step.name.rawValue)) \(step.state)\(step.adopted ? ": adopted what was there" : "")")
                 return
             } catch let error as DeviceClientError where error.kind == .transport && tries < Self.lostAnswerTries {
                 // No answer: the write may have taken effect. The next try's pre-check tells.
@@ -780,7 +784,7 @@ public struct OrderSaga {
             let outcome = try await undo(step, drifted: &drifted)
             step.state = outcome == .conflict ? "conflict" : (outcome == .undone ? "undone" : "skipped")
             if outcome == .conflict {
-                step.error = Self.undoConflictReason(step)
+                step.error = undoConflictDetail ?? Self.undoConflictReason(step)
                 conflicts.append("step \(step.name.rawValue) (\(step.error!))")
             }
             log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
@@ -802,6 +806,7 @@ public struct OrderSaga {
     /// Undoes one step of this order. `drifted` gathers the objects found changed: later undos
     /// leave them alone too.
     mutating func undo(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        undoConflictDetail = nil
         switch step.name {
         case .reset, .emService:
             // The reset runs after the pivot; the login service is shared infrastructure.
@@ -812,8 +817,13 @@ public struct OrderSaga {
             guard let uuid = step.createdUUID else { return .skipped }
             if drifted.contains(step.name) { return .conflict }
             guard let call = Self.undoCall(step, among: steps) else { return .skipped }
+            // The order's own phones and profiles are undone before its line: a device still carrying
+            // the line is someone else's, whose calls removing it would break.
+            if step.name == .line, let carriers = try await devicesCarrying(lineUUID: uuid), !carriers.isEmpty {
+                undoConflictDetail = "the line is on \(Self.named(carriers)) on \(step.device) now: not removed"
+                return .conflict
+            }
             try await fenceUndo(step)
-            _ = uuid
             do {
                 try await write(call)
             } catch let fault as AXLFault where fault.code == 5007 {
@@ -910,7 +920,7 @@ public struct OrderSaga {
                 switch try await saga.undoForCancel(addStep, drifted: &drifted) {
                 case .conflict:
                     step.state = "conflict"
-                    step.error = "changed on \(step.device) since order \(add.id) wrote it: left untouched"
+                    step.error = saga.undoConflictDetail ?? "changed on \(step.device) since order \(add.id) wrote it: left untouched"
                     conflicts.append("step \(step.name.rawValue)")
                 default:
                     step.state = "done"
@@ -1081,6 +1091,21 @@ public struct OrderSaga {
     func get(_ operation: String, keys: [(String, String)], item: String, tags: [String]) async throws -> DeviceValue? {
         try await releasePending()
         return try await devices.get(operation, keys: keys, item: item, tags: tags)
+    }
+
+    /// The devices (phones, device profiles, remote destination profiles) that carry the line,
+    /// from its read-only `associatedDevices`; nil when the line is gone.
+    func devicesCarrying(lineUUID uuid: String) async throws -> [String]? {
+        guard let line = try await get("getLine", keys: [("uuid", uuid)], item: "line", tags: ["associatedDevices"]) else { return nil }
+        return Self.devices(on: line)
+    }
+
+    static func devices(on line: DeviceValue) -> [String] {
+        line.child("associatedDevices")?.children("device").compactMap(\.text).filter { !$0.isEmpty } ?? []
+    }
+
+    static func named(_ devices: [String]) -> String {
+        (devices.count == 1 ? "device " : "devices ") + devices.map { "'\($0)'" }.joined(separator: ", ")
     }
 
     /// The Unity Connection user with `alias`, if any.

@@ -54,6 +54,8 @@ final class DeviceSimulatorSchemaTests: XCTestCase {
         XCTAssertTrue(collections[1].text.contains("<services><service>"), collections[1].text)
         XCTAssertTrue(collections[2].text.contains("<lines><line>"), collections[2].text)
         XCTAssertTrue(collections[3].text.contains("<associatedDevices><device>SEP001122000002</device><device>RDP_user000002</device></associatedDevices>"), collections[3].text)
+        // A line's read-only associatedDevices: the devices carrying it (last in RLine).
+        XCTAssertTrue(collections[4].text.contains("<associatedDevices><device>SEP001122000003</device>"), collections[4].text)
         named += zip(["getPhone-lines", "getDeviceProfile-services", "getRemoteDestinationProfile-lines", "getUser-devices", "getLine-key"],
                      collections.map(\.body)).map { ($0, $1) }
 

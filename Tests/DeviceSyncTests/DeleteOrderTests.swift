@@ -114,6 +114,42 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertFalse(failure.contains("jdoe, \(deleted.id)"), "an order is reported once: \(failure)")
     }
 
+    /// "Delete user and all services" of a user whose line another user's phone shares: the order
+    /// removes the user's phone and end user but leaves the shared line (its removal would take it off
+    /// the other phone), says so on the step, and still succeeds; the line stays in the inventory.
+    func testADeleteOrderLeavesALineAnotherPhoneShares() async throws {
+        try await prepare()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(added)).state, "succeeded")
+        XCTAssertEqual(try sim.axl("updatePhone") { writer in
+            writer.element("name", "SEP001122000003")
+            writer.open("addLines")
+            writer.open("line")
+            writer.element("index", "2")
+            writer.open("dirn")
+            writer.element("pattern", "4000")
+            writer.element("routePartitionName", "PT_Internal")
+            writer.close("dirn")
+            writer.close("line")
+            writer.close("addLines")
+        }, 200)
+        try await queueDelete("jdoe")
+        let deleted = try await endedDeleteOrder(of: "jdoe")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        let steps = try await steps(deleted.id)
+        let line = try XCTUnwrap(steps.first { $0.name == .removeLine })
+        XCTAssertEqual(line.state, "skipped")
+        XCTAssertEqual(line.error, "line 4000 in PT_Internal on TestCCM is shared: still on device 'SEP001122000003'; left in place")
+        XCTAssertEqual(steps.first { $0.name == .removePhone }?.state, "done")
+        let after = try state()
+        XCTAssertTrue(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") }, after.joined(separator: "\n"))
+        XCTAssertFalse(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001") })
+        XCTAssertFalse(after.contains { $0.hasPrefix("User ") && $0.contains("userid=jdoe ") })
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM device_objects WHERE device = 'TestCCM' AND object_type = 'Line' "
+                                        + "AND object_key = '4000/PT_Internal' AND removed_at IS NULL")[0].decode("n", as: Int64.self), 1,
+                          "the shared line stays in the inventory")
+    }
+
     /// "Delete user, but keep services": the end user goes from Unified CM and the user record from
     /// the inventory; the phone and line stay on the device. Maintenance mode holds the order back.
     func testDeleteUserKeepServicesRemovesOnlyTheEndUser() async throws {

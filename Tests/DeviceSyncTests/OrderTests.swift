@@ -167,6 +167,42 @@ final class OrderTests: OrderTestCase {
         XCTAssertEqual(states[.line], "undone")
     }
 
+    /// A line the order created that another device carries by the time of the undo (someone shared
+    /// it out of band): the rollback removes the order's phone but not the line — that would break the
+    /// other device's calls — and the order needs attention, naming the device.
+    func testAnUndoLeavesTheLineAnotherDeviceCarriesAndNeedsAttention() async throws {
+        try await prepare()
+        try fault("fail=cupiCreateUser:1")
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(onFailure: "stop"), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout)
+        let id = try orderID(result)
+        await assertEqual(try await order(id).state, "failed")
+        // Someone puts the order's line on another phone as a shared line.
+        XCTAssertEqual(try sim.axl("updatePhone") { writer in
+            writer.element("name", "SEP001122000003")
+            writer.open("addLines")
+            writer.open("line")
+            writer.element("index", "2")
+            writer.open("dirn")
+            writer.element("pattern", "4000")
+            writer.element("routePartitionName", "PT_Internal")
+            writer.close("dirn")
+            writer.close("line")
+            writer.close("addLines")
+        }, 200)
+        let rollback = try harness.ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertEqual(rollback.status, 1, rollback.stdout)
+        let order = try await order(id)
+        XCTAssertEqual(order.state, "needs_attention")
+        XCTAssertTrue(order.error?.contains("the line is on device 'SEP001122000003' on TestCCM now: not removed") == true, order.error ?? "")
+        let after = try state()
+        XCTAssertTrue(after.contains { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") }, "the shared line stays: \(after.joined(separator: "\n"))")
+        XCTAssertFalse(after.contains { $0.hasPrefix("Phone ") && $0.contains("name=SEP00AA00BB0001 ") }, "the order's phone was undone")
+        let states = Dictionary(uniqueKeysWithValues: try await steps(id).map { ($0.name, $0.state) })
+        XCTAssertEqual(states[.phone], "undone")
+        XCTAssertEqual(states[.line], "conflict")
+    }
+
     /// Maintenance mode holds an order back (as it does while a user sync runs); once it ends, the
     /// order runs and succeeds.
     func testAnOrderSubmittedDuringMaintenanceWaitsThenSucceeds() async throws {
