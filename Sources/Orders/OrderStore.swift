@@ -477,40 +477,42 @@ public struct OrderStore: Sendable {
 
     /// `order retry ID`: a failed order resumes at its failed step. Returns the job.
     public func retry(id: Int64, actor: String) async throws -> Int64 {
-        try await connection.transaction { session in
-            guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
-            guard !(try session.query(OrderSQL.orderRetryMark, [id])).isEmpty else {
-                throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order can be retried")
-            }
-            try session.query(OrderSQL.stepFailedReset, [id])
-            let jobID = try Self.enqueue(session, order: id, action: .apply, actor: actor)
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.retried", jobID: jobID, target: "order \(id)",
-                                                              message: "Order \(id) retried from its failed step")
-            return jobID
-        }
+        try await requeue(id, actor: actor, action: .apply, mark: OrderSQL.orderRetryMark, reset: OrderSQL.stepFailedReset,
+                          only: "only a failed order can be retried", audit: ("order.retried", "Order \(id) retried from its failed step"))
     }
 
     /// `order rollback ID`: undoes a failed order (or one that needed attention, once a person
     /// resolved the conflict). Returns the job.
     public func rollback(id: Int64, actor: String) async throws -> Int64 {
-        try await connection.transaction { session in
-            guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+        try await requeue(id, actor: actor, action: .rollback, mark: OrderSQL.orderRollbackMark, reset: OrderSQL.stepConflictsReset,
+                          only: "only a failed order or one that needs attention can be rolled back",
+                          audit: ("order.rollback", "Order \(id) rollback requested")) { order in
             // A cancel order's steps are removals: undoing them would re-add what the operator asked
             // to remove (its job would only run the removals again).
-            guard order.kind != "cancel" else {
-                throw InputError(field: "order \(id)", problem: "is a cancel order; only a failed order of another kind can be rolled back "
-                                 + "(undoing removals would add again what was removed): \(order.nextSteps)")
+            guard order.kind == "cancel" else { return nil }
+            return "is a cancel order; only a failed order of another kind can be rolled back "
+                + "(undoing removals would add again what was removed): \(order.nextSteps)"
+        }
+    }
+
+    /// Retry and rollback: the order marked for `action` (refused with `only` unless `mark` takes
+    /// it), its steps reset by `reset`, a job queued and audited — in one transaction.
+    private func requeue(_ id: Int64, actor: String, action: OrderRun.Action, mark: Statement, reset: Statement, only: String,
+                         audit: (action: String, message: String), refusal: @escaping (Order) -> String? = { _ in nil }) async throws -> Int64 {
+        try await connection.transaction { session in
+            guard let order = try session.query(OrderSQL.orderGet, [id]).first.map(Order.init(row:)) else { throw Self.noSuchOrder(id) }
+            if let problem = refusal(order) { throw InputError(field: "order \(id)", problem: problem) }
+            guard !(try session.query(mark, [id])).isEmpty else {
+                throw InputError(field: "order \(id)", problem: "is \(order.state); \(only)")
             }
-            guard !(try session.query(OrderSQL.orderRollbackMark, [id])).isEmpty else {
-                throw InputError(field: "order \(id)", problem: "is \(order.state); only a failed order or one that needs attention can be rolled back")
-            }
-            try session.query(OrderSQL.stepConflictsReset, [id])
-            let jobID = try Self.enqueue(session, order: id, action: .rollback, actor: actor)
-            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.rollback", jobID: jobID, target: "order \(id)",
-                                                              message: "Order \(id) rollback requested")
+            try session.query(reset, [id])
+            let jobID = try Self.enqueue(session, order: id, action: action, actor: actor)
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: audit.action, jobID: jobID, target: "order \(id)",
+                                                              message: audit.message)
             return jobID
         }
     }
+
     /// What `order cancel` did.
     public enum Cancellation: Sendable {
         /// A succeeded add order: a cancel order (its job) removes what it made.
