@@ -108,11 +108,9 @@ struct ProvisioningMatch: Sendable {
 /// the synchronization's session); the users awaiting provisioning are read from it `chunkSize` at
 /// a time, so memory does not grow with the directory.
 enum AutomaticProvisioning {
-    /// How many users awaiting provisioning are read at a time.
-    static let defaultChunkSize = 1000
-
-    /// `database`: the synchronization's connection, whose session holds the staged matches.
-    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, chunkSize: Int = defaultChunkSize,
+    /// `database`: the synchronization's connection, whose session holds the staged matches;
+    /// `chunkSize`: how many users awaiting provisioning are read at a time.
+    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, chunkSize: Int,
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws {
         guard let rules else { return }
