@@ -172,7 +172,7 @@ let package = Package(
         ]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [
-            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "Runtime", "TestSupport",
+            "Sync", "LDAP", "DirectoryFixtures", "Postgres", "Secrets", "Inventory", "Directory", "Runtime", "TestSupport", "Queue",
         ]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzEntries"]),
         .testTarget(name: "HTTPAPITests", dependencies: ["HTTPAPI", "Queue", "Postgres", "Secrets", "TestSupport"]),

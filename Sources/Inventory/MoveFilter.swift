@@ -233,45 +233,74 @@ public struct MoveFilterStore: Sendable {
 
     /// The domain's users not placed yet, or (`userID`) that one user whether placed or not.
     public func candidates(domain: String, userID: String? = nil) async throws -> [MoveCandidate] {
-        try await connection.query(MoveFilterSQL.candidates, [domain, userID]).map(MoveCandidate.init(row:))
+        try await connection.query(MoveFilterSQL.candidates, [domain, userID, String?.none, Int?.none]).map(MoveCandidate.init(row:))
     }
+
+    /// One page of the domain's users not placed yet: at most `limit`, user IDs after `after` (nil:
+    /// from the first), in user ID order.
+    public func candidates(domain: String, after: String?, limit: Int) async throws -> [MoveCandidate] {
+        try await connection.query(MoveFilterSQL.candidates, [domain, String?.none, after, limit]).map(MoveCandidate.init(row:))
+    }
+
+    /// How many users the automatic move takes at a time.
+    public static let automaticMoveChunkSize = 1000
 
     /// The automatic move at the end of an LDAP or domain synchronization (`syncType`) of `domain`:
     /// nothing unless the domain's automatic move is on. Each user not placed yet that a filter
     /// matches is placed in the filter's area when that touches no device — it has no services, or
     /// all of them are in that area already. A user with services elsewhere is only named: its move
     /// is a change order that re-applies the area's settings and resets its phones, which an
-    /// operator starts (`ucp user move ID --filter`), not a synchronization. Returns the lines it
-    /// added to the synchronization's detailed log (fenced on the job's attempt).
-    public func automaticMoveAfterSync(domain: String, syncType: String, owner: QueueStore.Held?, jobID: Int64?,
-                                       actor: String) async throws -> [String] {
-        guard try await connection.query(MoveFilterSQL.automaticMoveGet, [domain]).first?.decode("automatic_move") == true else { return [] }
+    /// operator starts (`ucp user move ID --filter`), not a synchronization.
+    ///
+    /// The unplaced users are read `chunkSize` at a time (keyset pages in user ID order); each
+    /// chunk's placements, audit line and detailed log lines are written in one transaction fenced on
+    /// the job's attempt, then handed to `report`. The summary line with the totals comes last.
+    public func automaticMoveAfterSync(domain: String, syncType: String, owner: QueueStore.Held?, jobID: Int64?, actor: String,
+                                       chunkSize: Int = automaticMoveChunkSize,
+                                       report: @Sendable ([String]) async throws -> Void) async throws {
+        guard try await connection.query(MoveFilterSQL.automaticMoveGet, [domain]).first?.decode("automatic_move") == true else { return }
         let set = try await filterSet(domain: domain)
         guard !set.filters.isEmpty else {
-            return try await append(["Automatic move of domain '\(domain)': the domain has no move filters; no user placed"],
-                                    domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: [:])
+            let lines = ["Automatic move of domain '\(domain)': the domain has no move filters; no user placed"]
+            try await append(lines, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: [:])
+            try await report(lines)
+            return
         }
-        var lines: [String] = [], placed: [String: [String]] = [:], byHand = 0, unmatched = 0
-        for candidate in try await candidates(domain: domain) {
-            guard let filter = set.decide(candidate) else { unmatched += 1; continue }
-            let userID = candidate.user.userID
-            if candidate.placesWithoutDeviceChange(in: filter.serviceArea) {
-                placed[filter.serviceArea, default: []].append(userID)
-                lines.append("Automatic move: \(userID) placed in service area '\(filter.serviceArea)' by filter '\(filter.name)' (\(filter.condition))")
-            } else {
-                byHand += 1
-                let areas = candidate.serviceAreas.map { $0.isEmpty ? "none" : "'\($0)'" }.joined(separator: ", ")
-                lines.append("Automatic move: \(userID) matches filter '\(filter.name)' (\(filter.condition)) for service area '\(filter.serviceArea)' "
-                             + "but has services in \(areas): not moved (a move with services is a change order): ucp user move \(userID) --filter")
+        let limit = max(1, chunkSize)
+        var count = 0, byHand = 0, unmatched = 0, after: String?
+        while true {
+            let page = try await candidates(domain: domain, after: after, limit: limit)
+            guard let last = page.last else { break }
+            after = last.user.userID
+            var lines: [String] = [], placed: [String: [String]] = [:]
+            for candidate in page {
+                guard let filter = set.decide(candidate) else { unmatched += 1; continue }
+                let userID = candidate.user.userID
+                if candidate.placesWithoutDeviceChange(in: filter.serviceArea) {
+                    placed[filter.serviceArea, default: []].append(userID)
+                    count += 1
+                    lines.append("Automatic move: \(userID) placed in service area '\(filter.serviceArea)' by filter '\(filter.name)' (\(filter.condition))")
+                } else {
+                    byHand += 1
+                    let areas = candidate.serviceAreas.map { $0.isEmpty ? "none" : "'\($0)'" }.joined(separator: ", ")
+                    lines.append("Automatic move: \(userID) matches filter '\(filter.name)' (\(filter.condition)) for service area '\(filter.serviceArea)' "
+                                 + "but has services in \(areas): not moved (a move with services is a change order): ucp user move \(userID) --filter")
+                }
             }
+            if !lines.isEmpty {
+                try await append(lines, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: placed)
+                try await report(lines)
+            }
+            if page.count < limit { break }
         }
-        let count = placed.values.map(\.count).reduce(0, +)
-        lines.insert("Automatic move of domain '\(domain)': \(count) users placed, \(byHand) need a move by hand, \(unmatched) matched no filter", at: 0)
-        return try await append(lines, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: placed)
+        let summary = ["Automatic move of domain '\(domain)': \(count) users placed, \(byHand) need a move by hand, \(unmatched) matched no filter"]
+        try await append(summary, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: [:])
+        try await report(summary)
     }
 
+    /// One chunk: its placements, their audit line and its log lines, in one transaction fenced on the job's attempt.
     private func append(_ lines: [String], domain: String, syncType: String, owner: QueueStore.Held?, jobID: Int64?, actor: String,
-                        placed: [String: [String]]) async throws -> [String] {
+                        placed: [String: [String]]) async throws {
         try await connection.transaction { session in
             if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
             var count = 0
@@ -283,7 +312,6 @@ public struct MoveFilterStore: Sendable {
                                                                   message: "Automatic move of domain '\(domain)': \(count) users placed by the move filters")
             }
             try session.query(MoveFilterSQL.logAppend, [syncType, domain, PostgresTextArray(lines)])
-            return lines
         }
     }
 }

@@ -24,23 +24,28 @@ enum MoveFilterSQL {
     /// A domain's users not placed yet ($2: only that user, placed or not), with what the filters
     /// test beyond the user's own fields: the device pools (phones and remote destination profiles)
     /// and locations (phones) of its services' objects, and the service areas its services are in.
+    /// Keyset pages: user IDs after $3 (nil: from the first), at most $4 (nil: all), in user ID order;
+    /// each user's services are gathered for the users of the page only.
     static let candidates = Statement("move_filter_candidates", """
-        SELECT u.*,
-               to_jsonb(coalesce(array_agg(DISTINCT o.attributes->>'devicePoolName')
-                   FILTER (WHERE s.service_type IN ('phone', 'remote_destination_profile') AND o.attributes->>'devicePoolName' <> ''),
-                   '{}'))::text AS device_pools_json,
-               to_jsonb(coalesce(array_agg(DISTINCT o.attributes->>'locationName')
-                   FILTER (WHERE s.service_type = 'phone' AND o.attributes->>'locationName' <> ''), '{}'))::text AS locations_json,
-               count(s.user_id)::bigint AS services,
-               to_jsonb(coalesce(array_agg(DISTINCT coalesce(s.service_area, '')) FILTER (WHERE s.user_id IS NOT NULL), '{}'))::text
-                   AS service_areas_json
+        SELECT u.*, svc.device_pools_json, svc.locations_json, svc.services, svc.service_areas_json
           FROM users u
-          LEFT JOIN user_services s ON s.user_id = u.user_id
-          LEFT JOIN device_objects o ON o.device = s.device AND o.sync_kind = s.sync_kind AND o.object_type = s.object_type
-                                    AND o.object_key = s.object_key
+         CROSS JOIN LATERAL (
+            SELECT to_jsonb(coalesce(array_agg(DISTINCT o.attributes->>'devicePoolName')
+                       FILTER (WHERE s.service_type IN ('phone', 'remote_destination_profile') AND o.attributes->>'devicePoolName' <> ''),
+                       '{}'))::text AS device_pools_json,
+                   to_jsonb(coalesce(array_agg(DISTINCT o.attributes->>'locationName')
+                       FILTER (WHERE s.service_type = 'phone' AND o.attributes->>'locationName' <> ''), '{}'))::text AS locations_json,
+                   count(s.user_id)::bigint AS services,
+                   to_jsonb(coalesce(array_agg(DISTINCT coalesce(s.service_area, '')), '{}'))::text AS service_areas_json
+              FROM user_services s
+              LEFT JOIN device_objects o ON o.device = s.device AND o.sync_kind = s.sync_kind AND o.object_type = s.object_type
+                                        AND o.object_key = s.object_key
+             WHERE s.user_id = u.user_id) svc
          WHERE u.domain = $1 AND NOT u.case_clash
            AND (CASE WHEN $2::text IS NULL THEN u.service_area IS NULL ELSE u.user_id = $2 END)
-         GROUP BY u.user_id ORDER BY u.user_id
+           AND u.user_id > coalesce($3::text, '')
+         ORDER BY u.user_id
+         LIMIT $4::bigint
         """)
     /// Places the users $2 of domain $1 in area $3, each only while still unplaced.
     static let place = Statement("move_filter_place", """

@@ -261,17 +261,6 @@ public struct UserRoleStore: Sendable {
         return true
     }
 
-    /// Of `userIDs` (read by an LDAP synchronization of `domain` that started at `since`), those it
-    /// brought in: created since, not admin/globaladmin, holding no services. `since` nil (a dry
-    /// run, which keeps nothing): the IDs the inventory has no user for.
-    /// Of `userIDs` (read by the synchronization), the users of `domain` awaiting automatic provisioning,
-    /// each with the generation of its user record; a dry run adds the IDs not in the inventory.
-    public func awaitingProvisioning(domain: String, userIDs: [String], dryRun: Bool) async throws -> [(userID: String, generation: Int64)] {
-        try await connection.query(UserRoleSQL.awaiting, [domain, PostgresTextArray(userIDs), dryRun]).map {
-            (try $0.decode("user_id"), try $0.decode("generation"))
-        }
-    }
-
     /// The user's order is submitted (or was before): it awaits no more; fenced on the sync's attempt.
     public func provisioningDone(user: String, owner: QueueStore.Held?) async throws {
         try await connection.transaction { session in

@@ -31,20 +31,6 @@ enum UserRoleSQL {
          WHERE name = $1 AND (automatic_provisioning, coalesce(default_role, '')) IS DISTINCT FROM ($2, coalesce($3, ''))
         RETURNING name
         """)
-    /// Of the users $2 (user IDs read by the synchronization) of domain $1, those awaiting automatic
-    /// provisioning: brought in by an LDAP synchronization while it was on (this run or an earlier
-    /// one), no order submitted for them yet, not admin/globaladmin, holding no services; with $3 (a
-    /// dry run, which writes no user) also the IDs not in the inventory at all. `generation` tells
-    /// user records of one ID apart (a user deleted and brought in again is provisioned again).
-    static let awaiting = Statement("user_role_awaiting_provisioning", """
-        SELECT t.user_id, coalesce(floor(extract(epoch FROM u.created_at) * 1000000)::bigint, 0) AS generation
-          FROM unnest($2::text[]) AS t(user_id)
-          LEFT JOIN users u ON lower(u.user_id) = lower(t.user_id) AND NOT u.case_clash
-         WHERE NOT ucp_user_is_reserved(t.user_id)
-           AND (($3::boolean AND u.user_id IS NULL)
-                OR (u.domain = $1 AND u.source = 'ldap' AND u.provisioning_pending AND NOT ucp_user_has_services(u.user_id)))
-         ORDER BY t.user_id
-        """)
     /// The user's order is submitted: it no longer awaits automatic provisioning.
     static let provisioned = Statement("user_role_provisioned", """
         UPDATE users SET provisioning_pending = false WHERE lower(user_id) = lower($1) AND NOT case_clash AND provisioning_pending

@@ -7,6 +7,9 @@ import Postgres
 /// entries (COPY), `ldap_seen` every user ID read so far (what decides who is stale at the end),
 /// `ldap_duplicates` entries whose user ID an earlier entry already had, `ldap_stale` the stale users.
 /// Creates and updates are set-based statements over the batch, so memory stays flat in both processes.
+/// With automatic provisioning on, each entry also carries what the domain's provisioning filters said
+/// of it (the first matching service area rule's position, the matching roles, the number read);
+/// `ldap_seen` keeps it for automatic provisioning to read in pages after the last batch.
 enum UserSyncSQL {
     /// The user fields a batch carries, in COPY order after user_id, directory_dn, manager_dn, enabled.
     static let fields = ["first_name", "middle_name", "last_name", "email", "phone", "directory_uri", "department", "title",
@@ -19,13 +22,19 @@ enum UserSyncSQL {
         CREATE TEMP TABLE IF NOT EXISTS ldap_batch (
             user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text, enabled boolean NOT NULL,
             first_name text, middle_name text, last_name text, email text, phone text, directory_uri text,
-            department text, title text, home_number text, mobile_number text, pager_number text);
+            department text, title text, home_number text, mobile_number text, pager_number text,
+            service_area_rule integer, roles text[]);
         CREATE TEMP TABLE IF NOT EXISTS ldap_seen (
             user_id text NOT NULL, directory_dn text NOT NULL, manager_dn text,
             -- reserved (admin, globaladmin) or other_domain: read but left alone.
-            skip text);
+            skip text,
+            -- Automatic provisioning's match (roles NULL: it was off): the position of the first
+            -- service area rule whose filter matched (NULL: none), the roles whose filter matched, the number read.
+            service_area_rule integer, roles text[], phone text);
         -- User identity is case-insensitive (migrations/018): `JSmith` read after `jsmith` is a duplicate.
         CREATE UNIQUE INDEX IF NOT EXISTS ldap_seen_identity ON ldap_seen (lower(user_id));
+        -- Automatic provisioning's pages, in user ID order; empty (no cost) while it is off.
+        CREATE INDEX IF NOT EXISTS ldap_seen_provisioning ON ldap_seen (user_id) WHERE roles IS NOT NULL;
         CREATE TEMP TABLE IF NOT EXISTS ldap_duplicates (user_id text NOT NULL, directory_dn text NOT NULL);
         CREATE TEMP TABLE IF NOT EXISTS ldap_stale (user_id text PRIMARY KEY, has_services boolean NOT NULL, state text NOT NULL);
         TRUNCATE ldap_batch, ldap_seen, ldap_duplicates, ldap_stale;
@@ -35,7 +44,8 @@ enum UserSyncSQL {
 
     static let batchCopy = Statement("", """
         COPY ldap_batch (user_id, directory_dn, manager_dn, enabled, first_name, middle_name, last_name, email, phone,
-                         directory_uri, department, title, home_number, mobile_number, pager_number) FROM STDIN
+                         directory_uri, department, title, home_number, mobile_number, pager_number,
+                         service_area_rule, roles) FROM STDIN
         """)
 
     /// Records the batch's user IDs (the first entry of each, in DN order, when the batch repeats one),
@@ -44,9 +54,10 @@ enum UserSyncSQL {
     /// them once at the end. The upserts run this as their first step (a dry run, whose user writes
     /// are rolled back, runs it alone).
     static let seenInsert = """
-        INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip)
+        INSERT INTO ldap_seen (user_id, directory_dn, manager_dn, skip, service_area_rule, roles, phone)
             SELECT DISTINCT ON (lower(b.user_id)) b.user_id, b.directory_dn, b.manager_dn,
-                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved' END
+                   CASE WHEN ucp_user_is_reserved(b.user_id) THEN 'reserved' END,
+                   b.service_area_rule, b.roles, CASE WHEN b.roles IS NOT NULL THEN b.phone END
               FROM ldap_batch b
              ORDER BY lower(b.user_id), b.directory_dn
             ON CONFLICT ((lower(user_id))) DO NOTHING
@@ -129,6 +140,26 @@ enum UserSyncSQL {
          WHERE u.manager_id IS NOT NULL AND u.domain = $1 AND lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash AND s.skip IS NULL
            AND u.state <> 'deleting' AND $2::boolean
            AND (s.manager_dn IS NULL OR NOT EXISTS (SELECT 1 FROM ldap_seen m WHERE lower(m.directory_dn) = lower(s.manager_dn)))
+        """)
+
+    /// One page of the users read ($4 at most, user IDs after $3 (nil: from the first), in user ID
+    /// order) that await automatic provisioning, with what the filters said of each: brought in by an
+    /// LDAP synchronization of domain $1 while it was on (this run or an earlier one), no order
+    /// submitted for them yet, not admin/globaladmin, holding no services; with $2 (a dry run, which
+    /// writes no user) also the IDs not in the inventory at all. `generation` tells user records of
+    /// one ID apart (a user deleted and brought in again is provisioned again). Keyset pages: a user
+    /// whose order is submitted meanwhile does not shift the next page.
+    static let provisioningAwaiting = Statement("ldap_provisioning_awaiting", """
+        SELECT s.user_id, s.service_area_rule, array_to_json(s.roles)::text AS roles_json, s.phone,
+               coalesce(floor(extract(epoch FROM u.created_at) * 1000000)::bigint, 0) AS generation
+          FROM ldap_seen s
+          LEFT JOIN users u ON lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash
+         WHERE s.roles IS NOT NULL AND s.user_id > coalesce($3::text, '')
+           AND NOT ucp_user_is_reserved(s.user_id)
+           AND (($2::boolean AND u.user_id IS NULL)
+                OR (u.domain = $1 AND u.source = 'ldap' AND u.provisioning_pending AND NOT ucp_user_has_services(u.user_id)))
+         ORDER BY s.user_id
+         LIMIT $4
         """)
 
     /// Users read from the directory that belong to another domain (left alone by the upserts).

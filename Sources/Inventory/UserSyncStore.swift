@@ -12,6 +12,20 @@ public struct UserBatchOutcome: Sendable {
     public var unwritten: Bool
 }
 
+/// A user read by an LDAP synchronization that awaits automatic provisioning, with what the domain's
+/// provisioning filters said of its entry (staged with the batch it came in).
+public struct ProvisioningAwaiting: Sendable, Equatable {
+    public var userID: String
+    /// Tells user records of one ID apart (`created_at` in microseconds; 0 for a user a dry run did not write).
+    public var generation: Int64
+    /// The position of the first service area rule whose filter matched the entry; nil: none.
+    public var serviceAreaRule: Int?
+    /// The roles whose role LDAP filter matched, in the domain's order.
+    public var roles: [String]
+    /// The telephone number read (the LDAP synchronized number).
+    public var phone: String?
+}
+
 /// A user ID and a delete order (`user_delete_orders`): its id and state.
 public struct UserDeleteOrderLine: Sendable, Equatable {
     public var id: Int64
@@ -25,6 +39,12 @@ public struct UserDeleteOrderLine: Sendable, Equatable {
 public enum UserSyncStore {
     /// The columns a batch row carries after user_id, directory_dn, manager_dn and enabled, in COPY order.
     public static let batchFields = UserSyncSQL.fields
+
+    /// The last two columns of a batch row: automatic provisioning's match of the entry (`roles` nil:
+    /// provisioning is off; `serviceAreaRule` the position of the first matching service area rule).
+    public static func batchProvisioningColumns(serviceAreaRule: Int?, roles: [String]?) -> [String?] {
+        [serviceAreaRule.map(String.init), roles.flatMap { PostgresTextArray($0).postgresText }]
+    }
 
     /// Which stale users `staleUserNames` counts.
     public enum StaleGroup: String, Sendable {
@@ -54,7 +74,7 @@ public enum UserSyncStore {
         }
 
         /// Stages a batch (rows in `batchFields` order after user_id, directory_dn, manager_dn,
-        /// enabled) and merges it into the domain's users: all fields, or (`updateExisting` false)
+        /// enabled, then `batchProvisioningColumns`) and merges it into the domain's users: all fields, or (`updateExisting` false)
         /// new users only and stale ones active again. In a dry run the user writes are rolled back
         /// to a savepoint and only what was read is kept (stale users are judged on it). Runs inside
         /// the caller's transaction: four round trips, five in a dry run, one more when the batch
@@ -97,6 +117,19 @@ public enum UserSyncStore {
         /// User IDs read from more than one directory entry: how many, and which.
         public func ldapDuplicateNames() throws -> (count: Int, names: String) {
             try countAndNames(UserSyncSQL.duplicateNames, [])
+        }
+
+        /// One page (at most `limit`, user IDs after `after`, in user ID order) of the users this run
+        /// read that await automatic provisioning in `domain`, with what the filters said of each; a
+        /// dry run adds the IDs not in the inventory. Reads the staging table: on the run's session.
+        public func ldapProvisioningAwaiting(domain: String, dryRun: Bool, after: String?, limit: Int) throws -> [ProvisioningAwaiting] {
+            try session.query(UserSyncSQL.provisioningAwaiting, [domain, dryRun, after, limit]).map { row in
+                ProvisioningAwaiting(
+                    userID: try row.decode("user_id"), generation: try row.decode("generation"),
+                    serviceAreaRule: try row.decodeIfPresent("service_area_rule", as: Int.self),
+                    roles: try JSONDecoder().decode([String].self, from: Data(try row.decode("roles_json", as: String.self).utf8)),
+                    phone: try row.decodeIfPresent("phone"))
+            }
         }
 
         // MARK: users

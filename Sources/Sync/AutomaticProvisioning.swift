@@ -67,9 +67,17 @@ public struct AutomaticProvisioningRules: Sendable {
                                           defaultRole: settings.defaultRole)
     }
 
-    /// What the filters say of one entry read.
-    func match(_ entry: [String: [String]], phone: String?) -> ProvisioningMatch {
-        ProvisioningMatch(area: ldap.serviceAreas(matching: entry).first, roles: ldap.userRoles(matching: entry).map(\.name), phone: phone)
+    /// What the filters say of one entry read, as the synchronization stages it with the entry: the
+    /// position of the first service area rule that matches, and the roles that match.
+    func stagedMatch(_ entry: [String: [String]]) -> (serviceAreaRule: Int?, roles: [String]) {
+        (ldap.serviceAreaRules.firstIndex { $0.filter.matches(entry: entry) }, ldap.userRoles(matching: entry).map(\.name))
+    }
+
+    /// The staged match of a user awaiting provisioning, with its service area rule.
+    func match(_ staged: ProvisioningAwaiting) -> ProvisioningMatch {
+        let rules = ldap.serviceAreaRules
+        return ProvisioningMatch(area: staged.serviceAreaRule.flatMap { rules.indices.contains($0) ? rules[$0] : nil },
+                                 roles: staged.roles, phone: staged.phone)
     }
 }
 
@@ -95,14 +103,20 @@ struct ProvisioningMatch: Sendable {
 /// synchronized when the domain reads inactive users, are provisioned like the others (seed:
 /// "Synchronizing disabled users enables you … to autoprovision services"). Its lines go to the job's
 /// log and the end of the sync's detailed log; a dry run lists the orders it would queue and submits nothing.
+///
+/// What the filters said of each entry is staged with the entry (`ldap_seen`, a temporary table of
+/// the synchronization's session); the users awaiting provisioning are read from it `chunkSize` at
+/// a time, so memory does not grow with the directory.
 enum AutomaticProvisioning {
-    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, matches: [String: ProvisioningMatch],
+    /// `database`: the synchronization's connection, whose session holds the staged matches;
+    /// `chunkSize`: how many users awaiting provisioning are read at a time.
+    static func afterSync(domain: String, rules: AutomaticProvisioningRules?, chunkSize: Int,
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws {
         guard let rules else { return }
         var lines: [String]
         do {
-            lines = try await provision(domain: domain, rules: rules, matches: matches, dryRun: dryRun, orders: orders,
+            lines = try await provision(domain: domain, rules: rules, chunkSize: chunkSize, dryRun: dryRun, orders: orders,
                                         database: database, reporter: reporter, owner: owner, actor: actor)
         } catch let error where error is JobLostError || error is JobCanceledError || error is CancellationError {
             throw error
@@ -115,26 +129,67 @@ enum AutomaticProvisioning {
         }
     }
 
-    static func provision(domain: String, rules: AutomaticProvisioningRules, matches: [String: ProvisioningMatch],
+    static func provision(domain: String, rules: AutomaticProvisioningRules, chunkSize: Int,
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws -> [String] {
-        let store = UserRoleStore(database)
-        let users = try await store.awaitingProvisioning(domain: domain, userIDs: Array(matches.keys), dryRun: dryRun)
         let prefix = dryRun ? "Dry run of the automatic provisioning" : "Automatic provisioning"
-        guard !users.isEmpty else { return ["\(prefix) of domain '\(domain)': no user awaits it; no order"] }
-        guard dryRun || orders != nil else {
-            return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(users.count) users not provisioned"]
-        }
-        var queued: [String] = [], notes: [String] = [], before = 0, withoutLine = 0
-        for (userID, generation) in users {
+        var awaiting = 0, tally = Tally()
+        // Keyset pages of the staged users: a page is read after the orders of the one before.
+        var after: String?
+        while true {
             try reporter.checkCancellation()
-            guard let match = matches[userID] else { continue }
+            let page = try await database.withSession { [after] session in
+                try UserSyncStore.InTransaction(session).ldapProvisioningAwaiting(domain: domain, dryRun: dryRun, after: after,
+                                                                                   limit: max(1, chunkSize))
+            }
+            guard let last = page.last else { break }
+            after = last.userID
+            awaiting += page.count
+            // Without an order engine only the count is wanted.
+            if dryRun || orders != nil {
+                try await provisionPage(page, domain: domain, rules: rules, dryRun: dryRun, orders: orders, database: database,
+                                        reporter: reporter, owner: owner, actor: actor, into: &tally)
+            }
+            if page.count < max(1, chunkSize) { break }
+        }
+        guard awaiting > 0 else { return ["\(prefix) of domain '\(domain)': no user awaits it; no order"] }
+        guard dryRun || orders != nil else {
+            return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(awaiting) users not provisioned"]
+        }
+        let (queued, before, withoutLine) = (tally.queued, tally.before, tally.withoutLine)
+        let ordersText = "\(queued.count) orders \(dryRun ? "would be " : "")queued" + (withoutLine > 0 ? " (\(withoutLine) without a line)" : "")
+        var lines = ["\(prefix) of domain '\(domain)': \(awaiting) users await it, \(ordersText), "
+                     + "\(awaiting - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
+        if !queued.isEmpty {
+            lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
+                                : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number")
+            lines += queued
+        }
+        return lines + tally.notes
+    }
+
+    /// What the pages did so far: the orders' lines, the notes, how many were submitted before, how
+    /// many orders have no line.
+    struct Tally {
+        var queued: [String] = [], notes: [String] = [], before = 0, withoutLine = 0
+    }
+
+    /// One page of users awaiting provisioning: each user's order submitted (listed in a dry run), its
+    /// line or its reason added to `tally`.
+    private static func provisionPage(_ page: [ProvisioningAwaiting], domain: String, rules: AutomaticProvisioningRules, dryRun: Bool,
+                                      orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
+                                      owner: QueueStore.Held?, actor: String, into tally: inout Tally) async throws {
+        let store = UserRoleStore(database)
+        for staged in page {
+            try reporter.checkCancellation()
+            let userID = staged.userID, generation = staged.generation
+            let match = rules.match(staged)
             var submittedOrder = false
-            func skip(_ reason: String) { notes.append("Automatic provisioning: \(userID): no order: \(reason)") }
+            func skip(_ reason: String) { tally.notes.append("Automatic provisioning: \(userID): no order: \(reason)") }
             var names = match.roles
             if let fallback = rules.defaultRole, !names.contains(fallback) { names.append(fallback) }
             let unknown = names.filter { rules.roles[$0] == nil }
-            for name in unknown { notes.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
+            for name in unknown { tally.notes.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
             guard let services = UserRole.union(names.compactMap { rules.roles[$0] }) else {
                 skip("no user role (no role LDAP filter matches and the domain has no default role)")
                 continue
@@ -150,20 +205,20 @@ enum AutomaticProvisioning {
                 if dryRun {
                     // The user is not in the inventory (a dry run keeps nothing), so the order cannot be planned yet.
                     switch line {
-                    case .number(let number): queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
-                    case .fromBlock: queued.append("\(userID), \(area.name), the next free number of the block, \(services.name): \(services.services)")
-                    case .none: queued.append("\(userID), \(area.name), no line, \(services.name): \(services.withoutLine.ordered.joined(separator: ", "))")
+                    case .number(let number): tally.queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
+                    case .fromBlock: tally.queued.append("\(userID), \(area.name), the next free number of the block, \(services.name): \(services.services)")
+                    case .none: tally.queued.append("\(userID), \(area.name), no line, \(services.name): \(services.withoutLine.ordered.joined(separator: ", "))")
                     }
                     submittedOrder = true
                 } else if let orders {
                     let submitted = try await orders.submit(order, connection: database, actor: actor, owner: owner)
                     try await store.provisioningDone(user: userID, owner: owner)
                     if submitted.created {
-                        queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line.isEmpty ? "no line" : submitted.line)")
+                        tally.queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line.isEmpty ? "no line" : submitted.line)")
                         submittedOrder = true
                     } else {
-                        before += 1
-                        notes.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
+                        tally.before += 1
+                        tally.notes.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
                     }
                 }
             } catch let error as InputError {
@@ -173,23 +228,14 @@ enum AutomaticProvisioning {
                 skip("submission failed: \(error)")
             }
             if submittedOrder, case .none(let reason) = line {
-                withoutLine += 1
+                tally.withoutLine += 1
                 let split = services.withoutLine
-                notes.append("Automatic provisioning: \(userID): no line service (\(reason), service area '\(area.name)' "
-                             + "\(area.mask == nil ? "uses the LDAP number" : "applies the mask only")), so the order holds "
-                             + "\(split.ordered.joined(separator: ", ")) and leaves out what needs the line: \(split.leftOut.joined(separator: ", ")); "
-                             + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit")
+                tally.notes.append("Automatic provisioning: \(userID): no line service (\(reason), service area '\(area.name)' "
+                                   + "\(area.mask == nil ? "uses the LDAP number" : "applies the mask only")), so the order holds "
+                                   + "\(split.ordered.joined(separator: ", ")) and leaves out what needs the line: \(split.leftOut.joined(separator: ", ")); "
+                                   + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit")
             }
         }
-        let ordersText = "\(queued.count) orders \(dryRun ? "would be " : "")queued" + (withoutLine > 0 ? " (\(withoutLine) without a line)" : "")
-        var lines = ["\(prefix) of domain '\(domain)': \(users.count) users await it, \(ordersText), "
-                     + "\(users.count - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
-        if !queued.isEmpty {
-            lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
-                                : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number")
-            lines += queued
-        }
-        return lines + notes
     }
 }
 

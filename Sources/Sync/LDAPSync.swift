@@ -33,8 +33,6 @@ public struct LDAPSyncResult: Sendable {
     public var createdSample: [String] = []
     public var updatedSample: [String] = []
     public var deletedSample: [String] = []
-    /// With automatic provisioning on: what the domain's filters said of each user read, by user ID.
-    var provisioningMatches: [String: ProvisioningMatch] = [:]
 }
 
 /// The deletion guard refused this run's deletions; the run did everything else.
@@ -62,6 +60,9 @@ public struct LDAPSynchronization: Sendable {
     public let actor: String
     /// The order engine automatic provisioning submits through (nil: it cannot, and says so).
     public let provisioningOrders: (any ProvisioningOrders)?
+    /// How many users automatic move and automatic provisioning take at a time after the last page
+    /// (tests set it small to cross chunk boundaries).
+    var afterSyncChunkSize = 1000
 
     public init(settings: LDAPSyncSettings, options: LDAPSyncOptions = LDAPSyncOptions(), database: Connection,
                 reporter: any SyncReporter, jobID: Int64? = nil, owner: QueueStore.Held? = nil,
@@ -92,8 +93,9 @@ public struct LDAPSynchronization: Sendable {
             try await publish(&result, startedAt: startedAt, outcome: result.guardMessage == nil ? "succeeded" : "failed")
             if let guardMessage = result.guardMessage { throw DeletionGuardHeld(description: guardMessage) }
             try await AutomaticMove.afterSync(domain: settings.domain, syncType: Self.syncType, dryRun: options.dryRun, database: database,
-                                              reporter: reporter, owner: owner, jobID: jobID, actor: actor)
-            try await AutomaticProvisioning.afterSync(domain: settings.domain, rules: settings.provisioning, matches: result.provisioningMatches,
+                                              reporter: reporter, owner: owner, jobID: jobID, actor: actor, chunkSize: afterSyncChunkSize)
+            // Reads what the filters said of each entry from the staging tables of `database`'s session.
+            try await AutomaticProvisioning.afterSync(domain: settings.domain, rules: settings.provisioning, chunkSize: afterSyncChunkSize,
                                                       dryRun: options.dryRun, orders: provisioningOrders,
                                                       database: database, reporter: reporter, owner: owner, actor: actor)
             return result
@@ -143,8 +145,6 @@ public struct LDAPSynchronization: Sendable {
         // what cannot apply.
         var managersRead = false
         var unwrittenRead = false
-        let provisioning = settings.provisioning
-        let phoneAttribute = settings.mapping.first { $0.field == "phone" }?.attribute
         var lastProgress = Date.distantPast
         var waited = 0.0
         func collect(_ outcome: UserBatchOutcome?, waitingSince started: Date) {
@@ -160,9 +160,6 @@ public struct LDAPSynchronization: Sendable {
                 result.entriesRead += page.entries.count
                 for entry in page.entries {
                     if let row = row(entry, plan) {
-                        if let provisioning, let userID = row[0] {
-                            result.provisioningMatches[userID] = provisioning.match(entry.attributes, phone: phoneAttribute.flatMap { entry.first($0) })
-                        }
                         managersRead = managersRead || row[2] != nil
                         batch.append(row)
                     } else {
@@ -249,7 +246,9 @@ public struct LDAPSynchronization: Sendable {
         }
     }
 
-    /// One entry as a staging row (user_id, directory_dn, manager_dn, enabled, fields…); nil when it has no user ID.
+    /// One entry as a staging row (user_id, directory_dn, manager_dn, enabled, fields…, then what
+    /// automatic provisioning's filters say of it, staged for it to read after the last page); nil
+    /// when it has no user ID.
     private func row(_ entry: LDAPEntry, _ plan: RowPlan) -> [String?]? {
         func value(_ column: Int) -> String? {
             guard let position = plan.columns[column], var value = entry.first(at: position), !value.isEmpty else { return nil }
@@ -259,8 +258,11 @@ public struct LDAPSynchronization: Sendable {
         guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
         let disabled = plan.disabledPosition.flatMap { entry.first(at: $0) }.map { settings.disabledFlag!.isDisabled($0) } ?? false
         var row: [String?] = [userID, entry.dn, value(1), disabled ? "f" : "t"]
-        row.reserveCapacity(4 + UserSyncStore.batchFields.count)
+        row.reserveCapacity(6 + UserSyncStore.batchFields.count)
         for column in 2..<plan.columns.count { row.append(value(column)) }
+        // The number it reads is the row's phone field (the same attribute).
+        let match = settings.provisioning?.stagedMatch(entry.attributes)
+        row += UserSyncStore.batchProvisioningColumns(serviceAreaRule: match?.serviceAreaRule, roles: match?.roles)
         return row
     }
 

@@ -1,0 +1,240 @@
+import DirectoryFixtures
+import Foundation
+import Inventory
+import Postgres
+import Queue
+import Runtime
+import Secrets
+@testable import Sync
+import Synchronization
+import TestSupport
+import XCTest
+
+/// The tail of an LDAP synchronization takes the directory's users a chunk at a time, so memory stays
+/// flat as the directory grows: automatic move pages through the unplaced users, automatic
+/// provisioning through the users it staged while reading. With a chunk of 3 and 18 users, each
+/// crosses several chunk boundaries; what it does and says is what one chunk of all does and says.
+final class AfterSyncChunkTests: XCTestCase {
+    nonisolated(unsafe) static var server: SlapdServer?
+
+    override class func setUp() {
+        super.setUp()
+        // 18 enabled users (10 and 20 are disabled, and the domains do not read inactive users).
+        server = try? SlapdServer(users: generatedUsers(1...20))
+    }
+
+    override class func tearDown() {
+        server?.destroy()
+        super.tearDown()
+    }
+
+    /// A fresh database with the directory as device `dir` and domain `Sales` reading it.
+    struct Fixture {
+        let app: Connection
+        let owner: Connection
+        let box: SecretBox
+
+        static func make(_ server: SlapdServer, draft: DomainDraft = DomainDraft(name: "Sales")) async throws -> Fixture {
+            let database = try await TestServer.freshDatabase()
+            let fixture = Fixture(app: Connection(database.app), owner: Connection(database.owner), box: SecretBox(key: try SecretKey.random()))
+            try await DeviceStore(fixture.app, secretBox: fixture.box).deviceAdd(
+                DeviceDraft(name: "dir", kind: .directory, address: "127.0.0.1", port: server.port, adminUser: DirectoryFixture.syncDN,
+                            directoryType: .activeDirectory, ldapSecurity: .ldap),
+                password: Secret(DirectoryFixture.password), actor: "test")
+            var draft = draft
+            draft.directory = "dir"
+            draft.searchBase = DirectoryFixture.peopleBase
+            try await DomainStore(fixture.app).domainAdd(draft, actor: "test")
+            return fixture
+        }
+
+        /// Runs an LDAP synchronization of `Sales` with the tail's chunk size; returns what it reported.
+        func sync(chunkSize: Int, dryRun: Bool = false, orders: (any ProvisioningOrders)? = nil) async throws -> [String] {
+            let settings = try await LDAPSyncSettings.load(domain: "Sales", connection: app, secretBox: box)
+            let reporter = RecordingReporter()
+            var synchronization = LDAPSynchronization(settings: settings, options: LDAPSyncOptions(dryRun: dryRun), database: app,
+                                                      reporter: reporter, actor: "test", provisioningOrders: orders)
+            synchronization.afterSyncChunkSize = chunkSize
+            _ = try await synchronization.run()
+            return reporter.lines
+        }
+
+        func query(_ sql: String) async throws -> Rows {
+            try await owner.query(Statement("", sql))
+        }
+
+        /// The stored detailed log of the last LDAP synchronization of `Sales`.
+        func syncLog() async throws -> [String] {
+            try await query("SELECT line FROM sync_log_lines WHERE sync_type = 'ldap' AND target = 'Sales' ORDER BY line_no")
+                .map { try $0.decode("line") }
+        }
+    }
+
+    /// What one automatic move did, as a test compares it.
+    struct MoveOutcome: Equatable {
+        var placements: [String: String]
+        /// The move's lines of the job's log and of the detailed log, in order.
+        var reported: [String]
+        var logged: [String]
+        /// The users placed, by the `users.moved` audit lines (one per chunk that placed any).
+        var audited: Int
+    }
+
+    func move(chunkSize: Int) async throws -> (outcome: MoveOutcome, auditLines: Int) {
+        let server = try XCTUnwrap(Self.server, "slapd did not start")
+        let fixture = try await Fixture.make(server)
+        _ = try await fixture.query("""
+            INSERT INTO devices (name, kind, version, address, port, admin_user) VALUES ('cucm', 'call_processor', '12.5', '127.0.0.1', 8443, 'admin')
+            """)
+        for area in ["SA_One", "SA_Two", "SA_Kept"] {
+            _ = try await fixture.owner.query(Statement("", "INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ('Sales', $1, 'cucm', 'DP')"),
+                                              [area])
+        }
+        // Placed already: left alone.
+        _ = try await fixture.query("INSERT INTO users (user_id, domain, source, last_name, service_area) VALUES ('user000005', 'Sales', 'manual', 'Five', 'SA_Kept')")
+        let filters = MoveFilterStore(fixture.app)
+        // Title1: users 1, 9, 13, 17 (5 is placed); Dept1: 6, 11, 16 (1 took the first filter); the other 10 match none.
+        _ = try await filters.moveFilterAdd(domain: "Sales", MoveFilter(name: "Title1", attribute: "title", pattern: "Title1", serviceArea: "SA_One"),
+                                            position: nil, actor: "test")
+        _ = try await filters.moveFilterAdd(domain: "Sales", MoveFilter(name: "Dept1", attribute: "department", pattern: "dept1", serviceArea: "SA_Two"),
+                                            position: nil, actor: "test")
+        _ = try await fixture.sync(chunkSize: chunkSize)
+        // user000009 has a phone in another area: named, not moved.
+        _ = try await fixture.query("""
+            INSERT INTO device_objects (device, sync_kind, object_type, object_key, seen_by) VALUES ('cucm', 'user', 'Phone', 'CSFUSER9', 0)
+            """)
+        _ = try await fixture.query("""
+            INSERT INTO user_services (user_id, service_type, device, sync_kind, object_type, object_key, domain, service_area)
+            VALUES ('user000009', 'phone', 'cucm', 'user', 'Phone', 'CSFUSER9', 'Sales', 'SA_Kept')
+            """)
+        let turnedOn = try await filters.automaticMoveSet(domain: "Sales", on: true, actor: "test")
+        XCTAssertTrue(turnedOn)
+        let reported = try await fixture.sync(chunkSize: chunkSize).filter { $0.hasPrefix("Automatic move") }
+        var placements: [String: String] = [:]
+        for row in try await fixture.query("SELECT user_id, service_area FROM users WHERE service_area IS NOT NULL") {
+            placements[try row.decode("user_id")] = try row.decode("service_area")
+        }
+        let audits: [String] = try await fixture.query("SELECT message FROM audit_log WHERE action = 'users.moved' ORDER BY id")
+            .map { try $0.decode("message") }
+        let audited = audits.compactMap { message in
+            message.split(separator: ":").last?.split(separator: " ").first.flatMap { Int($0) }
+        }.reduce(0, +)
+        let logged = try await fixture.syncLog().filter { $0.hasPrefix("Automatic move") }
+        return (MoveOutcome(placements: placements, reported: reported, logged: logged, audited: audited), audits.count)
+    }
+
+    /// Chunks of 3 over the 17 unplaced users (six chunks): the same users placed, the same lines,
+    /// the summary with the totals last; each chunk that placed users has its own audit line.
+    func testAutomaticMoveInChunksDoesWhatOneChunkDoes() async throws {
+        let (chunked, chunkedAudits) = try await move(chunkSize: 3)
+        let (whole, wholeAudits) = try await move(chunkSize: 1000)
+
+        var expected = ["user000005": "SA_Kept"]
+        for user in [1, 13, 17] { expected[String(format: "user%06d", user)] = "SA_One" }
+        for user in [6, 11, 16] { expected[String(format: "user%06d", user)] = "SA_Two" }
+        XCTAssertEqual(whole.placements, expected)
+        let summary = "Automatic move of domain 'Sales': 6 users placed, 1 need a move by hand, 10 matched no filter"
+        XCTAssertEqual(whole.logged.last, summary, whole.logged.joined(separator: "\n"))
+        XCTAssertEqual(whole.reported, whole.logged)
+        XCTAssertEqual(whole.logged.count, 8, "six placed, one named, the summary")
+        XCTAssertTrue(whole.logged.contains("Automatic move: user000009 matches filter 'Title1' (title=Title1) for service area 'SA_One' "
+                                            + "but has services in 'SA_Kept': not moved (a move with services is a change order): ucp user move user000009 --filter"),
+                      whole.logged.joined(separator: "\n"))
+        XCTAssertEqual(whole.audited, 6)
+        XCTAssertEqual(wholeAudits, 1)
+
+        XCTAssertEqual(chunked, whole)
+        // The 17 unplaced by threes: 1-3, 4 6 7, 8 9 11, 12-14, 15-17, 18 19; the first five place users (1; 6; 11; 13; 16, 17).
+        XCTAssertEqual(chunkedAudits, 5, "one audit line per chunk that placed users")
+    }
+
+    /// Automatic provisioning's order engine, as a test sees it: each submission recorded and
+    /// accepted, but user000007's refused.
+    final class RecordingOrders: ProvisioningOrders {
+        private let submitted = Mutex<[ProvisioningOrder]>([])
+        var orders: [ProvisioningOrder] { submitted.withLock { $0 } }
+
+        func submit(_ order: ProvisioningOrder, connection: Connection, actor: String, owner: QueueStore.Held?) async throws -> ProvisioningSubmitted {
+            if order.user == "user000007" { throw InputError(field: "line", problem: "refused by the test") }
+            let count = submitted.withLock { orders in
+                orders.append(order)
+                return orders.count
+            }
+            let line: String
+            switch order.line {
+            case .number(let number): line = number
+            case .fromBlock: line = "block"
+            case .none: line = ""
+            }
+            return ProvisioningSubmitted(orderID: Int64(count), line: line, created: true)
+        }
+    }
+
+    /// The domain: two service areas by filter (users 1, 5, 9, 13, 17 by title; 2, 7, 12 by department,
+    /// masked; the others none), Managers by employee number (1, 11 … 19), Staff the default.
+    static let provisioningDomain = DomainDraft(
+        name: "Sales",
+        serviceAreaFilters: [NamedLDAPFilter(name: "SA_One", filter: "(title=Title1)", assignNewLine: true),
+                             NamedLDAPFilter(name: "SA_Two", filter: "(department=Dept2)", mask: "54XX")],
+        userRoleFilters: [NamedLDAPFilter(name: "Managers", filter: "(employeeNumber=E1*)")])
+
+    static let jabber = "Cisco Unified Client Services Framework"
+
+    func provisioningFixture() async throws -> Fixture {
+        let fixture = try await Fixture.make(try XCTUnwrap(Self.server, "slapd did not start"), draft: Self.provisioningDomain)
+        let roles = UserRoleStore(fixture.app)
+        try await roles.roleAdd(domain: "Sales", UserRole(name: "Staff", phoneModel: Self.jabber), actor: "test")
+        try await roles.roleAdd(domain: "Sales", UserRole(name: "Managers", phoneModel: Self.jabber, voicemail: true), actor: "test")
+        _ = try await roles.provisioningSet(domain: "Sales", on: true, defaultRole: .some("Staff"), actor: "test")
+        return fixture
+    }
+
+    /// The lines from automatic provisioning's summary on (it is the last part of the sync).
+    func provisioningLines(_ lines: [String], dryRun: Bool) -> [String] {
+        let prefix = dryRun ? "Dry run of the automatic provisioning of domain" : "Automatic provisioning of domain"
+        guard let start = lines.firstIndex(where: { $0.hasPrefix(prefix) }) else { return [] }
+        return Array(lines[start...])
+    }
+
+    /// Chunks of 3 over the 18 users read (six chunks): the dry run lists the same orders and writes
+    /// nothing; the real run submits the same orders and says the same; a second run finds none awaiting.
+    func testAutomaticProvisioningInChunksDoesWhatOneChunkDoes() async throws {
+        let chunkedFixture = try await provisioningFixture(), wholeFixture = try await provisioningFixture()
+
+        let dryChunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, dryRun: true, orders: RecordingOrders()), dryRun: true)
+        let dryWhole = provisioningLines(try await chunkedFixture.sync(chunkSize: 1000, dryRun: true, orders: RecordingOrders()), dryRun: true)
+        XCTAssertEqual(dryChunked.first, "Dry run of the automatic provisioning of domain 'Sales': 18 users await it, 8 orders would be queued, 10 without an order",
+                       dryChunked.joined(separator: "\n"))
+        XCTAssertEqual(dryChunked, dryWhole)
+        XCTAssertTrue(dryChunked.contains("user000001, SA_One, the next free number of the block, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
+                      dryChunked.joined(separator: "\n"))
+        XCTAssertTrue(dryChunked.contains("user000012, SA_Two, 5412, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
+                      dryChunked.joined(separator: "\n"))
+        await assertEqual(try await chunkedFixture.query("SELECT count(*)::bigint AS n FROM users")[0].decode("n", as: Int64.self), 0,
+                          "a dry run writes no user")
+
+        let chunkedOrders = RecordingOrders(), wholeOrders = RecordingOrders()
+        let chunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
+        let whole = provisioningLines(try await wholeFixture.sync(chunkSize: 1000, orders: wholeOrders), dryRun: false)
+        XCTAssertEqual(whole.first, "Automatic provisioning of domain 'Sales': 18 users await it, 7 orders queued, 11 without an order",
+                       whole.joined(separator: "\n"))
+        XCTAssertEqual(chunked, whole)
+        XCTAssertEqual(whole.count, 1 + 1 + 7 + 11, "summary, header, seven orders, eleven reasons")
+        XCTAssertTrue(whole.contains("Automatic provisioning: user000007: no order: line: refused by the test"), whole.joined(separator: "\n"))
+        XCTAssertTrue(whole.contains("Automatic provisioning: user000003: no order: no service area LDAP filter matches"), whole.joined(separator: "\n"))
+        // The orders, but for the user records' generation (each database has its own).
+        func described(_ orders: [ProvisioningOrder]) -> [String] {
+            orders.map { "\($0.user) \($0.serviceArea) \($0.line) \($0.services.name)" }
+        }
+        XCTAssertEqual(described(chunkedOrders.orders), described(wholeOrders.orders))
+        XCTAssertEqual(chunkedOrders.orders.map(\.user), ["user000001", "user000002", "user000005", "user000009", "user000012", "user000013", "user000017"],
+                       "in user ID order")
+        await assertEqual(try await chunkedFixture.syncLog().suffix(chunked.count).map { $0 }, chunked, "the detailed log ends with the same lines")
+
+        // Submitted users await no more; the refused one and those without an order still do.
+        let again = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
+        XCTAssertEqual(again.first, "Automatic provisioning of domain 'Sales': 11 users await it, 0 orders queued, 11 without an order",
+                       again.joined(separator: "\n"))
+        XCTAssertEqual(chunkedOrders.orders.count, 7)
+    }
+}
