@@ -48,17 +48,13 @@ public struct DirectorySourceStore: Sendable {
     /// name (the home cluster of a user without orders), and its `key` (the user ID without case);
     /// of two user IDs alike but for case, the one last by user ID.
     static let usersOnProcessorsPage = Statement("directory_source_users_on_processors_page", """
-        WITH page AS (
-            SELECT lower(s.user_id) AS key FROM user_services s
-              JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
-             WHERE lower(s.user_id) > $1 AND ($2::text IS NULL OR lower(s.user_id) <= $2)
-               AND ($4::text IS NULL OR lower(s.user_id) = lower($4))
-             GROUP BY lower(s.user_id) ORDER BY lower(s.user_id) LIMIT $3)
-        SELECT DISTINCT ON (page.key) page.key, s.user_id, min(s.device) AS device
-          FROM page JOIN user_services s ON lower(s.user_id) = page.key
-          JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
-         GROUP BY page.key, s.user_id
-         ORDER BY page.key, s.user_id DESC
+        SELECT DISTINCT ON (lower(s.user_id)) lower(s.user_id) AS key, s.user_id, min(s.device) AS device
+          FROM user_services s JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
+         WHERE lower(s.user_id) > $1 AND ($2::text IS NULL OR lower(s.user_id) <= $2)
+           AND ($4::text IS NULL OR lower(s.user_id) = lower($4))
+         GROUP BY lower(s.user_id), s.user_id
+         ORDER BY lower(s.user_id), s.user_id DESC
+         LIMIT $3
         """)
     static let callProcessors = Statement("directory_source_call_processors", """
         SELECT name, ldap_integrated FROM devices WHERE kind = 'call_processor' ORDER BY name

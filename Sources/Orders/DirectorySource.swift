@@ -427,16 +427,12 @@ enum DirectorySQL {
     /// them; $4: one user only (without case), or null. Each with the call processor of its first
     /// such order, and its `key` (the user ID without case).
     static let firstOrdersPage = Statement("directory_first_orders_page", """
-        WITH page AS (
-            SELECT lower(o.user_id) AS key FROM orders o
-             WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND \(notDeletedSince)
-               AND lower(o.user_id) > $1 AND ($2::text IS NULL OR lower(o.user_id) <= $2)
-               AND ($4::text IS NULL OR lower(o.user_id) = lower($4))
-             GROUP BY lower(o.user_id) ORDER BY lower(o.user_id) LIMIT $3)
-        SELECT DISTINCT ON (page.key) page.key, o.user_id, o.call_processor
-          FROM page JOIN orders o ON lower(o.user_id) = page.key
+        SELECT DISTINCT ON (lower(o.user_id)) lower(o.user_id) AS key, o.user_id, o.call_processor FROM orders o
          WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND \(notDeletedSince)
-         ORDER BY page.key, o.id
+           AND lower(o.user_id) > $1 AND ($2::text IS NULL OR lower(o.user_id) <= $2)
+           AND ($4::text IS NULL OR lower(o.user_id) = lower($4))
+         ORDER BY lower(o.user_id), o.id
+         LIMIT $3
         """)
     /// The add or push order `o`'s user was not deleted since by a delete order.
     static let notDeletedSince = """
