@@ -214,6 +214,18 @@ public enum DirectorySource {
         var device: String
     }
 
+    /// A copy planned: `key` its user's ID without case, `home` the user's home cluster.
+    struct PlannedCopy {
+        var key: String
+        var user: User
+        var device: String
+        var steps: [PlannedStep]
+        var home: String
+
+        /// The order's submit key: one order per job, user and call processor.
+        func submitKey(job: Int64) -> String { "directory:\(job):\(user.userID.lowercased()):\(device)" }
+    }
+
     /// Plans and queues the copies of every provisioned user (or of `user` only), `chunkSize` users
     /// at a time, each chunk in a transaction of its own (fenced on the job's attempt). A retry after
     /// a crash finds what the earlier attempt queued held already (and its submit keys taken).
@@ -263,22 +275,20 @@ public enum DirectorySource {
         guard !chunk.isEmpty, !processors.isEmpty else { return 0 }
         let present = try await DirectorySourceStore(connection).usersPresent(keys: chunk.map(\.key))
         let found = try await UserStore(connection).usersGet(userIDs: chunk.map(\.userID))
-        var orders: [(key: String, user: User, device: String, steps: [PlannedStep], home: String)] = []
+        var orders: [PlannedCopy] = []
         for provisioned in chunk {
             for device in processors {
                 let isHome = device == provisioned.device
                 if let shown = present[device]?[provisioned.key], !isHome || shown == "true" { continue }
                 // A user being deleted gets no copy: its delete order takes it off its home cluster.
                 guard let user = found[provisioned.userID], user.state != "deleting" else { continue }
-                orders.append((provisioned.key, user, device, steps(user, device: device, home: isHome), provisioned.device))
+                orders.append(PlannedCopy(key: provisioned.key, user: user, device: device, steps: steps(user, device: device, home: isHome),
+                                          home: provisioned.device))
             }
         }
         guard !orders.isEmpty else { return 0 }
         let owner = context.held
         let actor = context.job.submittedBy
-        func submitKey(_ order: (key: String, user: User, device: String, steps: [PlannedStep], home: String)) -> String {
-            "directory:\(owner.id):\(order.user.userID.lowercased()):\(order.device)"
-        }
         return try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             // One planner at a time: the pairs another job queued since this one read are not planned twice.
@@ -288,11 +298,11 @@ public enum DirectorySource {
                 held.insert("\(try row.decode("key") as String)\t\(try row.decode("call_processor") as String)")
             }
             // A retry of this job: what its earlier attempt queued.
-            var taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map(submitKey))])
+            var taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map { $0.submitKey(job: owner.id) })])
                 .map { try $0.decode("submit_key") as String })
             var queued = 0
             for order in orders where !held.contains("\(order.key)\t\(order.device)") {
-                let key = submitKey(order)
+                let key = order.submitKey(job: owner.id)
                 guard taken.insert(key).inserted else { continue }
                 let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
                 try insert(session, user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,

@@ -92,7 +92,7 @@ public enum WriteBackJob {
             try UserSyncStore.InTransaction(session).syncLogReplace(syncType: logType, target: domain, jobID: jobID,
                                                                     startedAt: startedAt, outcome: "running", lines: [started])
         }
-        /// Adds `lines` to the detailed log and, with `outcome`, ends it; not by an attempt that lost the job (the fence refuses it).
+        // Adds `lines` to the detailed log and, with `outcome`, ends it; not by an attempt that lost the job (the fence refuses it).
         func save(_ lines: [String], outcome: String? = nil) async throws {
             try await connection.transaction { session in
                 try QueueStore.InTransaction(session).jobConfirmOwned(owner)
