@@ -168,7 +168,7 @@ let package = Package(
         .testTarget(name: "DeviceClientsTests", dependencies: ["DeviceClients", "AXL", "Postgres", "Secrets", "TestSupport"]),
         .testTarget(name: "DeviceSyncTests", dependencies: [
             "Inventory", "Queue", "JobCatalog", "AXL", "Secrets", "Postgres", "Transport", "TestSupport", "Orders",
-            "LDAP", "DirectoryFixtures",
+            "LDAP", "DirectoryFixtures", "Runtime", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LDAPTests", dependencies: ["LDAP", "Secrets", "DirectoryFixtures", "TestSupport"]),
         .testTarget(name: "DirectorySyncTests", dependencies: [

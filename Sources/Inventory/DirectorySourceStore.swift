@@ -42,24 +42,30 @@ public struct DirectorySourceStore: Sendable {
     static let ldapIntegrated = Statement("directory_source_ldap_integrated", """
         SELECT name FROM devices WHERE kind = 'call_processor' AND ldap_integrated ORDER BY name
         """)
-    /// Each user with a service on a call processor, with that call processor (the home cluster of a
-    /// user without orders: its first, by name). $1: one user only (without case), or null.
-    static let usersOnProcessors = Statement("directory_source_users_on_processors", """
-        SELECT s.user_id, min(s.device) AS device FROM user_services s
-          JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
-         WHERE $1::text IS NULL OR lower(s.user_id) = lower($1)
-         GROUP BY s.user_id ORDER BY s.user_id
+    /// A page of the users with a service on a call processor, by user ID without case in the
+    /// database's order: after $1 ('' for the first page), up to $2 (null: no bound), at most $3 of
+    /// them; $4: one user only (without case), or null. Each with the first such call processor by
+    /// name (the home cluster of a user without orders), and its `key` (the user ID without case);
+    /// of two user IDs alike but for case, the one last by user ID.
+    static let usersOnProcessorsPage = Statement("directory_source_users_on_processors_page", """
+        SELECT DISTINCT ON (lower(s.user_id)) lower(s.user_id) AS key, s.user_id, min(s.device) AS device
+          FROM user_services s JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
+         WHERE lower(s.user_id) > $1 AND ($2::text IS NULL OR lower(s.user_id) <= $2)
+           AND ($4::text IS NULL OR lower(s.user_id) = lower($4))
+         GROUP BY lower(s.user_id), s.user_id
+         ORDER BY lower(s.user_id), s.user_id DESC
+         LIMIT $3
         """)
     static let callProcessors = Statement("directory_source_call_processors", """
         SELECT name, ldap_integrated FROM devices WHERE kind = 'call_processor' ORDER BY name
         """)
-    /// The end users the user syncs read from call processors (present), with their homeCluster.
-    /// $1: one user only (without case), or null.
+    /// The end users the user syncs read from call processors (present), with their homeCluster:
+    /// those of the user IDs without case $1.
     static let usersPresent = Statement("directory_source_users_present", """
         SELECT o.device, lower(o.object_key) AS user_id, coalesce(o.attributes->>'homeCluster', '') AS home_cluster
           FROM device_objects o JOIN devices d ON d.name = o.device AND d.kind = 'call_processor'
          WHERE o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL
-           AND ($1::text IS NULL OR lower(o.object_key) = lower($1))
+           AND lower(o.object_key) = ANY($1::text[])
         """)
 
     /// The setting (LDAP when never set).
@@ -73,9 +79,13 @@ public struct DirectorySourceStore: Sendable {
         try await connection.query(Self.ldapIntegrated).map { try $0.decode("name") }
     }
 
-    /// Users with services on call processors, each with the first such call processor by name.
-    public func usersOnProcessors(user: String?) async throws -> [(userID: String, device: String)] {
-        try await connection.query(Self.usersOnProcessors, [user]).map { (try $0.decode("user_id"), try $0.decode("device")) }
+    /// A page of the users with services on call processors (`usersOnProcessorsPage`): keyset
+    /// `after` (a user ID without case; "" for the first page) up to `through` (nil: no bound).
+    public func usersOnProcessors(after: String, through: String?, user: String?, limit: Int) async throws
+        -> [(key: String, userID: String, device: String)] {
+        try await connection.query(Self.usersOnProcessorsPage, [after, through, limit, user]).map {
+            (try $0.decode("key"), try $0.decode("user_id"), try $0.decode("device"))
+        }
     }
 
     /// The call processors, each with its LDAP integration as last read (nil: never read).
@@ -83,11 +93,11 @@ public struct DirectorySourceStore: Sendable {
         try await connection.query(Self.callProcessors).map { (try $0.decode("name"), try $0.decodeIfPresent("ldap_integrated")) }
     }
 
-    /// What the user syncs read: call processor → user id (lower case) → its homeCluster ("true",
-    /// "false" or empty).
-    public func usersPresent(user: String?) async throws -> [String: [String: String]] {
+    /// What the user syncs read of the users `keys` (user IDs without case): call processor → user
+    /// ID (lower case) → its homeCluster ("true", "false" or empty).
+    public func usersPresent(keys: [String]) async throws -> [String: [String: String]] {
         var present: [String: [String: String]] = [:]
-        for row in try await connection.query(Self.usersPresent, [user]) {
+        for row in try await connection.query(Self.usersPresent, [PostgresTextArray(keys)]) {
             present[try row.decode("device"), default: [:]][try row.decode("user_id")] = try row.decode("home_cluster")
         }
         return present

@@ -7,6 +7,12 @@ enum UserSQL {
         SELECT * FROM users WHERE user_id = $1 OR (lower(user_id) = lower($1) AND NOT case_clash)
          ORDER BY user_id = $1 DESC LIMIT 1
         """)
+    /// The user `userGet` finds for each user ID of $1, as `wanted` (one statement for a chunk of them).
+    static let usersGet = Statement("users_get", """
+        SELECT DISTINCT ON (w.id) w.id AS wanted, u.* FROM unnest($1::text[]) AS w(id)
+          JOIN users u ON u.user_id = w.id OR (lower(u.user_id) = lower(w.id) AND NOT u.case_clash)
+         ORDER BY w.id, u.user_id = w.id DESC
+        """)
     static let userList = Statement("user_list", "SELECT * FROM users WHERE domain = $1 ORDER BY user_id")
     static let userOpenOrders = Statement("user_open_orders", """
         SELECT id, action, state, created_at, order_id, message FROM user_delete_orders WHERE user_id = $1 ORDER BY id

@@ -83,6 +83,15 @@ public struct UserStore: Sendable {
         try await connection.query(UserSQL.userGet, [userID]).first.map(User.init(row:))
     }
 
+    /// `userGet` of each of `userIDs` in one statement: the users found, by the user ID asked for.
+    public func usersGet(userIDs: [String]) async throws -> [String: User] {
+        var found: [String: User] = [:]
+        for row in try await connection.query(UserSQL.usersGet, [PostgresTextArray(userIDs)]) {
+            found[try row.decode("wanted")] = try User(row: row)
+        }
+        return found
+    }
+
     public func userList(domain: String) async throws -> [User] {
         try await connection.query(UserSQL.userList, [domain]).map(User.init(row:))
     }

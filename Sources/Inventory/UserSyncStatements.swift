@@ -257,6 +257,12 @@ enum UserSyncSQL {
     static let syncLogInsert = Statement("sync_log_insert", """
         INSERT INTO sync_logs (sync_type, target, job_id, started_at, outcome) VALUES ($1, $2, $3::bigint, $4::timestamptz, $5)
         """)
+    /// The end of a log written as it goes (`syncLogReplace` at the start, lines added since): its
+    /// outcome and end. $1 type, $2 target, $3 job, $4 outcome.
+    static let syncLogFinish = Statement("sync_log_finish", """
+        UPDATE sync_logs SET outcome = $4, finished_at = clock_timestamp()
+         WHERE sync_type = $1 AND target = $2 AND job_id IS NOT DISTINCT FROM $3::bigint
+        """)
     static let syncLogLinesInsert = Statement("sync_log_lines_insert", """
         INSERT INTO sync_log_lines (sync_type, target, line_no, line)
         SELECT $1, $2, n, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)

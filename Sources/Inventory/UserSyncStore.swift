@@ -205,6 +205,18 @@ public enum UserSyncStore {
             try session.query(UserSyncSQL.syncLogLinesInsert, [syncType, target, PostgresTextArray(lines)])
         }
 
+        /// Adds lines at the end of the detailed log of `syncType` for `target` (a log written as
+        /// its job goes, page by page: begun by `syncLogReplace`, ended by `syncLogFinish`).
+        public func syncLogAppend(syncType: String, target: String, lines: [String]) throws {
+            guard !lines.isEmpty else { return }
+            try session.query(MoveFilterSQL.logAppend, [syncType, target, PostgresTextArray(lines)])
+        }
+
+        /// Records the outcome and end of the log `jobID` began.
+        public func syncLogFinish(syncType: String, target: String, jobID: Int64?, outcome: String) throws {
+            try session.query(UserSyncSQL.syncLogFinish, [syncType, target, jobID, outcome])
+        }
+
         /// A statement's `n` and `names` columns.
         private func countAndNames(_ statement: Statement, _ parameters: [any PostgresEncodable]) throws -> (count: Int, names: String) {
             guard let row = try session.query(statement, parameters).first else { return (0, "") }

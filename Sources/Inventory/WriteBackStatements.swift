@@ -8,11 +8,13 @@ import Runtime
 /// whole-domain write-back writes, with their primary directory number, and the refusals that keep
 /// it apart from the domain's synchronizations.
 enum WriteBackSQL {
-    /// The domain's directory users (those with an entry), each with its primary directory number:
-    /// the primary extension its call processor holds for it (the user's on the call processor of
+    /// A page of the domain's directory users (those with an entry), each with its primary directory
+    /// number: the primary extension its call processor holds for it (the user's on the call processor of
     /// its service area, as the last synchronization or change notification read it — an order sets
     /// its line as the primary extension, and writes that number back), else the number of its line
-    /// service recorded first; NULL for a user with neither. $1 domain.
+    /// service recorded first; NULL for a user with neither. $1 domain; by user ID without case (one
+    /// user each: case clashes are not directory users), those after user $2 ('' for the first page),
+    /// at most $3.
     static let domainUsers = Statement("write_back_domain_users", """
         SELECT u.user_id, u.directory_dn,
                coalesce(
@@ -27,9 +29,15 @@ enum WriteBackSQL {
                      WHERE s.user_id = u.user_id AND s.service_type = 'line'
                      ORDER BY s.created_at, s.object_key LIMIT 1)) AS number
           FROM users u
-         WHERE u.domain = $1 AND u.directory_dn IS NOT NULL AND u.state = 'active' AND NOT u.case_clash
-         ORDER BY lower(u.user_id)
+         WHERE \(domainUser) AND lower(u.user_id) > lower($2)
+         ORDER BY lower(u.user_id) LIMIT $3
         """)
+    /// How many directory users the domain $1 has (`domainUsers` of every page).
+    static let domainUserCount = Statement("write_back_domain_user_count", """
+        SELECT count(*)::bigint AS n FROM users u WHERE \(domainUser)
+        """)
+    /// A directory user `u` of domain $1.
+    static let domainUser = "u.domain = $1 AND u.directory_dn IS NOT NULL AND u.state = 'active' AND NOT u.case_clash"
 }
 
 /// A directory user of a domain and its primary directory number (nil: it has none).
@@ -40,12 +48,18 @@ public struct WriteBackUser: Sendable, Equatable {
 }
 
 extension UserStore {
-    /// The domain's directory users with their primary directory numbers, by user ID.
-    public func writeBackUsers(domain: String) async throws -> [WriteBackUser] {
-        try await connection.query(WriteBackSQL.domainUsers, [domain]).map { row in
+    /// A page of the domain's directory users with their primary directory numbers, by user ID
+    /// without case: at most `limit` of those after the user `after` ("" for the first page).
+    public func writeBackUsers(domain: String, after: String, limit: Int) async throws -> [WriteBackUser] {
+        try await connection.query(WriteBackSQL.domainUsers, [domain, after, limit]).map { row in
             WriteBackUser(userID: try row.decode("user_id"), entryDN: try row.decode("directory_dn"),
                           number: try row.decodeIfPresent("number"))
         }
+    }
+
+    /// How many directory users the domain has.
+    public func writeBackUserCount(domain: String) async throws -> Int {
+        Int(try await connection.query(WriteBackSQL.domainUserCount, [domain]).first?.decode("n", as: Int64.self) ?? 0)
     }
 }
 

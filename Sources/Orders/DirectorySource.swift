@@ -24,7 +24,9 @@ import Sync
 ///   duplicate answer or a try after a lost answer finds is adopted. On the home cluster a
 ///   second step `uds_home` (updateUser homeCluster true, before-image kept) makes it the home cluster
 ///   when the user was there already. What the user syncs read present (with homeCluster true on the
-///   home cluster) and pairs a directory order already holds are not planned again.
+///   home cluster) and pairs a directory order already holds are not planned again. The users are
+///   read, planned and queued a chunk at a time (`chunkSize`, by user ID), each chunk in a
+///   transaction of its own: a retry after a crash queues only what the crashed attempt did not.
 /// - A copy order that has not started when the source is switched back to LDAP, or when its user is
 ///   being deleted, ends canceled, nothing written (`cancelUnwantedCopy`); one that succeeds after its
 ///   user left its home cluster queues its own removal (`afterOrder`).
@@ -201,48 +203,107 @@ public enum DirectorySource {
         return eligible
     }
 
-    /// Plans and queues the copies of every provisioned user (or of `user` only).
-    static func copy(user only: String?, context: JobContext, connection: Connection) async throws -> String {
+    /// How many provisioned users one transaction plans and queues: each chunk is read, planned and
+    /// queued on its own, so memory and a transaction stay that size however many users there are.
+    static let chunkSize = 500
+
+    /// A provisioned user: `key` its user ID without case, `device` its home cluster.
+    struct Provisioned {
+        var key: String
+        var userID: String
+        var device: String
+    }
+
+    /// A copy planned: `key` its user's ID without case, `home` the user's home cluster.
+    struct PlannedCopy {
+        var key: String
+        var user: User
+        var device: String
+        var steps: [PlannedStep]
+        var home: String
+
+        /// The order's submit key: one order per job, user and call processor.
+        func submitKey(job: Int64) -> String { "directory:\(job):\(user.userID.lowercased()):\(device)" }
+    }
+
+    /// Plans and queues the copies of every provisioned user (or of `user` only), `chunkSize` users
+    /// at a time, each chunk in a transaction of its own (fenced on the job's attempt). A retry after
+    /// a crash finds what the earlier attempt queued held already (and its submit keys taken).
+    static func copy(user only: String?, context: JobContext, connection: Connection, chunkSize: Int = chunkSize) async throws -> String {
         let processors = try await eligibleProcessors(context: context, connection: connection)
+        var provisioned = 0, queued = 0
+        var after = ""
+        while true {
+            try context.checkCancellation()
+            let (users, next) = try await provisionedChunk(after: after, user: only, size: chunkSize, connection: connection)
+            provisioned += users.count
+            queued += try await queueCopies(of: users, on: processors, context: context, connection: connection)
+            guard let next else { break }
+            after = next
+        }
+        let scope = only.map { "user '\($0)'" } ?? "\(provisioned) provisioned user(s)"
+        return "Directory search source UDS: \(queued) directory order(s) queued for \(scope) on \(processors.count) Unified CM(s) of version 10 or later (\(processors.joined(separator: ", ")))"
+    }
+
+    /// The provisioned users after `after` (a user ID without case; "" for the first chunk), by user
+    /// ID without case, each with its home cluster: the call processor of its first order, else the
+    /// one its services are on. Two keysets, the services' and the orders', each read `size` users
+    /// at most; the chunk ends where the first full read ends, as the database orders user IDs (the
+    /// other read again up to there when it went further), so every user up to there is in both.
+    /// `next`: where the next chunk starts, nil after the last.
+    static func provisionedChunk(after: String, user only: String?, size: Int, connection: Connection) async throws
+        -> (users: [Provisioned], next: String?) {
         let inventory = DirectorySourceStore(connection)
-        // The home cluster: the call processor of the user's first order, else the one its services are on.
-        var home: [String: (userID: String, device: String)] = [:]
-        for (userID, device) in try await inventory.usersOnProcessors(user: only) { home[userID.lowercased()] = (userID, device) }
-        for row in try await connection.query(DirectorySQL.firstOrders, [only]) {
-            let userID: String = try row.decode("user_id")
-            home[userID.lowercased()] = (userID, try row.decode("call_processor"))
+        var served = try await inventory.usersOnProcessors(after: after, through: nil, user: only, limit: size)
+        var end = served.count == size ? served.last?.key : nil
+        let ordered = try await connection.query(DirectorySQL.firstOrdersPage, [after, end, size, only]).map { row in
+            Provisioned(key: try row.decode("key"), userID: try row.decode("user_id"), device: try row.decode("call_processor"))
         }
-        let present = try await inventory.usersPresent(user: only)
-        var planned: Set<String> = []
-        for row in try await connection.query(DirectorySQL.copiesHeld, [only]) {
-            planned.insert("\((try row.decode("user_id") as String).lowercased())\t\(try row.decode("call_processor") as String)")
+        if ordered.count == size, let last = ordered.last?.key, last != end {
+            end = last
+            served = try await inventory.usersOnProcessors(after: after, through: last, user: only, limit: size)
         }
-        let users = UserStore(connection)
-        var orders: [(user: User, device: String, steps: [PlannedStep], home: String)] = []
-        for key in home.keys.sorted() {
-            let (userID, homeDevice) = home[key]!
-            for device in processors where !planned.contains("\(key)\t\(device)") {
-                let isHome = device == homeDevice
-                if let shown = present[device]?[key], !isHome || shown == "true" { continue }
+        var users: [String: Provisioned] = [:]
+        for user in served { users[user.key] = Provisioned(key: user.key, userID: user.userID, device: user.device) }
+        for user in ordered { users[user.key] = user }
+        return (users.keys.sorted().map { users[$0]! }, end)
+    }
+
+    /// Plans the copies of one chunk of provisioned users to `processors` and queues them in one
+    /// transaction, fenced on the job's attempt, under the plan lock. Returns how many it queued.
+    static func queueCopies(of chunk: [Provisioned], on processors: [String], context: JobContext, connection: Connection) async throws -> Int {
+        guard !chunk.isEmpty, !processors.isEmpty else { return 0 }
+        let present = try await DirectorySourceStore(connection).usersPresent(keys: chunk.map(\.key))
+        let found = try await UserStore(connection).usersGet(userIDs: chunk.map(\.userID))
+        var orders: [PlannedCopy] = []
+        for provisioned in chunk {
+            for device in processors {
+                let isHome = device == provisioned.device
+                if let shown = present[device]?[provisioned.key], !isHome || shown == "true" { continue }
                 // A user being deleted gets no copy: its delete order takes it off its home cluster.
-                guard let user = try await users.userGet(userID: userID), user.state != "deleting" else { continue }
-                orders.append((user, device, steps(user, device: device, home: isHome), homeDevice))
+                guard let user = found[provisioned.userID], user.state != "deleting" else { continue }
+                orders.append(PlannedCopy(key: provisioned.key, user: user, device: device, steps: steps(user, device: device, home: isHome),
+                                          home: provisioned.device))
             }
         }
-        let owner = QueueStore.Held(id: context.job.id, attempt: context.job.attempt)
+        guard !orders.isEmpty else { return 0 }
+        let owner = context.held
         let actor = context.job.submittedBy
-        let queued = try await connection.transaction { session -> Int in
+        return try await connection.transaction { session -> Int in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             // One planner at a time: the pairs another job queued since this one read are not planned twice.
             try session.query(DirectorySQL.planLock)
             var held: Set<String> = []
-            for row in try session.query(DirectorySQL.copiesHeld, [only]) {
-                held.insert("\((try row.decode("user_id") as String).lowercased())\t\(try row.decode("call_processor") as String)")
+            for row in try session.query(DirectorySQL.copiesHeld, [PostgresTextArray(chunk.map(\.key))]) {
+                held.insert("\(try row.decode("key") as String)\t\(try row.decode("call_processor") as String)")
             }
+            // A retry of this job: what its earlier attempt queued.
+            var taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map { $0.submitKey(job: owner.id) })])
+                .map { try $0.decode("submit_key") as String })
             var queued = 0
-            for order in orders where !held.contains("\(order.user.userID.lowercased())\t\(order.device)") {
-                let key = "directory:\(owner.id):\(order.user.userID.lowercased()):\(order.device)"
-                if try !session.query(OrderSQL.orderByKey, [key]).isEmpty { continue }  // a retry of this job
+            for order in orders where !held.contains("\(order.key)\t\(order.device)") {
+                let key = order.submitKey(job: owner.id)
+                guard taken.insert(key).inserted else { continue }
                 let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
                 try insert(session, user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,
                            body: body, key: key, steps: order.steps, actor: actor)
@@ -250,8 +311,6 @@ public enum DirectorySource {
             }
             return queued
         }
-        let scope = only.map { "user '\($0)'" } ?? "\(home.count) provisioned user(s)"
-        return "Directory search source UDS: \(queued) directory order(s) queued for \(scope) on \(processors.count) Unified CM(s) of version 10 or later (\(processors.joined(separator: ", ")))"
     }
 
     /// The steps of a copy: addUser (homeCluster true on the home cluster, else false), and on the
@@ -372,24 +431,35 @@ extension OrderSaga {
 
 /// The statements of the directory orders (on `orders` and `order_steps`).
 enum DirectorySQL {
-    /// Each user's first succeeded add (or push) order's call processor. $1: one user (without case), or null.
-    /// The call processor of each user's first add or push order since the user was last deleted (a
-    /// user deleted and added again elsewhere has its home there).
-    static let firstOrders = Statement("directory_first_orders", """
-        SELECT DISTINCT ON (lower(o.user_id)) o.user_id, o.call_processor FROM orders o
-         WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND ($1::text IS NULL OR lower(o.user_id) = lower($1))
-           AND NOT EXISTS (SELECT 1 FROM orders d WHERE d.kind = 'delete' AND d.state = 'succeeded'
-                                                    AND lower(d.user_id) = lower(o.user_id) AND d.id > o.id)
+    /// A page of the users with a succeeded add or push order since they were last deleted (a user
+    /// deleted and added again elsewhere has its home there), by user ID without case in the
+    /// database's order: after $1 ('' for the first page), up to $2 (null: no bound), at most $3 of
+    /// them; $4: one user only (without case), or null. Each with the call processor of its first
+    /// such order, and its `key` (the user ID without case).
+    static let firstOrdersPage = Statement("directory_first_orders_page", """
+        SELECT DISTINCT ON (lower(o.user_id)) lower(o.user_id) AS key, o.user_id, o.call_processor FROM orders o
+         WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded' AND \(notDeletedSince)
+           AND lower(o.user_id) > $1 AND ($2::text IS NULL OR lower(o.user_id) <= $2)
+           AND ($4::text IS NULL OR lower(o.user_id) = lower($4))
          ORDER BY lower(o.user_id), o.id
+         LIMIT $3
         """)
+    /// The add or push order `o`'s user was not deleted since by a delete order.
+    static let notDeletedSince = """
+        NOT EXISTS (SELECT 1 FROM orders d WHERE d.kind = 'delete' AND d.state = 'succeeded'
+                                                 AND lower(d.user_id) = lower(o.user_id) AND d.id > o.id)
+        """
     static let planLock = Statement("directory_plan_lock", "SELECT pg_advisory_xact_lock(hashtext('ucp.directory_plan'))")
     /// The (user, call processor) pairs a copy order holds (open, or succeeded and not removed by a
-    /// later removal order). $1: one user, or null.
+    /// later removal order), of the user IDs without case $1; `key`: the user ID without case.
     static let copiesHeld = Statement("directory_copies_held", """
-        SELECT DISTINCT o.user_id, o.call_processor FROM orders o
+        SELECT DISTINCT lower(o.user_id) AS key, o.call_processor FROM orders o
          WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state NOT IN ('rolled_back', 'canceled')
-           AND ($1::text IS NULL OR lower(o.user_id) = lower($1))
-           AND \(notRemoved)
+           AND lower(o.user_id) = ANY($1::text[]) AND \(notRemoved)
+        """)
+    /// Which of the submit keys $1 an order has already (a retry of the job that queued it).
+    static let submitKeysTaken = Statement("directory_submit_keys_taken", """
+        SELECT o.submit_key FROM orders o WHERE o.submit_key = ANY($1::text[])
         """)
     /// The copy order `o`'s user was not removed since by a removal order.
     static let notRemoved = """

@@ -69,23 +69,36 @@ public enum WriteBackJob {
         }
     }
 
-    /// Writes every directory user's primary number; per-user lines and the summary go to the
-    /// domain's detailed log (replaced), progress and the summary to the job's.
-    static func runDomain(_ domain: String, connection: Connection, context: JobContext) async throws {
+    /// How many users one page holds: each page is read, written to the directory and its lines
+    /// added to the detailed log before the next is read, so memory stays that size.
+    static let pageSize = 500
+
+    /// Writes every directory user's primary number, page by page (keyset on the user ID without
+    /// case); per-user lines and the summary go to the domain's detailed log — replaced at the start
+    /// (outcome `running`), each page's lines added when it is written, the outcome set with the
+    /// summary at the end, each write fenced on the job's attempt — progress and the summary to the job's.
+    static func runDomain(_ domain: String, connection: Connection, context: JobContext, pageSize: Int = pageSize) async throws {
         let startedAt = Date()
         let target = try await WriteBackTarget.load(domain: domain, connection: connection)
-        let users = try await UserStore(connection).writeBackUsers(domain: domain)
+        let store = UserStore(connection)
+        let total = try await store.writeBackUserCount(domain: domain)
         let attribute = target.attribute ?? "none"
         let setting = attribute + (target.mask.map { ", mask \($0)" } ?? "")
-        var lines = ["Write back to LDAP of domain '\(domain)' started: \(users.count) directory users, attribute \(setting)"]
-        try await context.log(lines[0])
-
-        func save(_ outcome: String) async throws {
-            let lines = lines, owner = context.held
+        let started = "Write back to LDAP of domain '\(domain)' started: \(total) directory users, attribute \(setting)"
+        try await context.log(started)
+        let owner = context.held, jobID = context.job.id
+        try await connection.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            try UserSyncStore.InTransaction(session).syncLogReplace(syncType: logType, target: domain, jobID: jobID,
+                                                                    startedAt: startedAt, outcome: "running", lines: [started])
+        }
+        // Adds `lines` to the detailed log and, with `outcome`, ends it; not by an attempt that lost the job (the fence refuses it).
+        func save(_ lines: [String], outcome: String? = nil) async throws {
             try await connection.transaction { session in
                 try QueueStore.InTransaction(session).jobConfirmOwned(owner)
-                try UserSyncStore.InTransaction(session).syncLogReplace(syncType: logType, target: domain, jobID: context.job.id,
-                                                                        startedAt: startedAt, outcome: outcome, lines: lines)
+                let log = UserSyncStore.InTransaction(session)
+                try log.syncLogAppend(syncType: logType, target: domain, lines: lines)
+                if let outcome { try log.syncLogFinish(syncType: logType, target: domain, jobID: jobID, outcome: outcome) }
             }
         }
 
@@ -94,42 +107,52 @@ public enum WriteBackJob {
             ldap = try await target.connect()
         } catch {
             let outcome = WriteBackTarget.failure(error, attribute: target.attribute, value: nil, entryDN: nil, connecting: true)
-            lines.append("Completed. Nothing written: \(outcome.message)")
-            try await save("failed")
-            throw DeviceJobFailure(lines.last!)
+            let line = "Completed. Nothing written: \(outcome.message)"
+            try await save([line], outcome: "failed")
+            throw DeviceJobFailure(line)
         }
         var counts: [WriteBackOutcomeKind: Int] = [:]
+        var done = 0
+        var lines: [String] = []  // the page's, added to the log once the page is written
         do {
-            for (index, user) in users.enumerated() {
-                // Before every write (a local check): a canceled or lost attempt writes nothing more, so
-                // no write-back goes on beside the user or LDAP synchronization started after it.
-                try context.checkCancellation()
-                if index % 100 == 0 {
-                    try await context.progress(done: Int64(index), total: Int64(users.count), message: "\(index) of \(users.count) users")
+            var after = ""
+            while true {
+                let page = try await store.writeBackUsers(domain: domain, after: after, limit: pageSize)
+                for user in page {
+                    // Before every write (a local check): a canceled or lost attempt writes nothing more, so
+                    // no write-back goes on beside the user or LDAP synchronization started after it.
+                    try context.checkCancellation()
+                    if done % 100 == 0 {
+                        try await context.progress(done: Int64(done), total: Int64(total), message: "\(done) of \(total) users")
+                    }
+                    let outcome = await target.write(entryDN: user.entryDN, number: user.number, on: ldap)
+                    counts[outcome.kind, default: 0] += 1
+                    done += 1
+                    lines.append("\(user.userID): \(outcome.message)")
+                    if outcome.kind != .written && outcome.kind != .noPrimaryNumber && counts[outcome.kind] == 1 {
+                        try await context.log("\(user.userID): \(outcome.message)")
+                    }
                 }
-                let outcome = await target.write(entryDN: user.entryDN, number: user.number, on: ldap)
-                counts[outcome.kind, default: 0] += 1
-                lines.append("\(user.userID): \(outcome.message)")
-                if outcome.kind != .written && outcome.kind != .noPrimaryNumber && counts[outcome.kind] == 1 {
-                    try await context.log("\(user.userID): \(outcome.message)")
-                }
+                try await save(lines)
+                lines = []
+                guard page.count == pageSize, let last = page.last else { break }
+                after = last.userID
             }
         } catch {
             await ldap.close()
             let canceled = error is JobCanceledError || error is CancellationError
-            lines.append("Stopped after \(counts.values.reduce(0, +)) of \(users.count) users: \(canceled ? "canceled" : "\(error)")")
+            lines.append("Stopped after \(done) of \(total) users: \(canceled ? "canceled" : "\(error)")")
             // The detailed log of what was written; not by an attempt that lost the job (the fence refuses it).
-            try? await save(canceled ? "canceled" : "failed")
+            try? await save(lines, outcome: canceled ? "canceled" : "failed")
             throw error
         }
         await ldap.close()
         let written = counts[.written] ?? 0, unnumbered = counts[.noPrimaryNumber] ?? 0
-        let failed = users.count - written - unnumbered
-        let summary = "Completed. \(users.count) directory users: \(written) written (\(setting)), "
+        let failed = done - written - unnumbered
+        let summary = "Completed. \(done) directory users: \(written) written (\(setting)), "
             + "\(unnumbered) without a primary directory number, \(failed) not written"
-        lines.append(summary)
-        try await save(failed == 0 ? "succeeded" : "failed")
-        try await context.progress(done: Int64(users.count), total: Int64(users.count), message: summary)
+        try await save([summary], outcome: failed == 0 ? "succeeded" : "failed")
+        try await context.progress(done: Int64(done), total: Int64(done), message: summary)
         try await context.log(summary)
         try await context.log("The detailed log: ucp domain log '\(domain)' --kind \(logType)")
         if failed > 0 { throw DeviceJobFailure(summary) }

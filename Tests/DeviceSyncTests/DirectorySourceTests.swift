@@ -1,9 +1,10 @@
 import AXL
 import Foundation
 import Inventory
-import Orders
+@testable import Orders
 import Postgres
 import Queue
+import Secrets
 import TestSupport
 import Transport
 import XCTest
@@ -160,6 +161,70 @@ final class DirectorySourceTests: OrderTestCase {
         XCTAssertEqual(try users(other)["jdoe"], "false", "the other copies stay")
         XCTAssertTrue(try other.control("calls").contains("removeUser uuid="), "removed by the uuid the copy's order added")
         XCTAssertEqual(try AXLSchema.validate(directory: otherCapture), [], "every request valid against AXLSoap.xsd 12.5")
+    }
+
+    /// The copies planned two users at a time (a chunk boundary crossed again and again; users that
+    /// only an order names, first and last by user ID and between, so the orders' keyset ends some
+    /// chunks and the services' others): every provisioned user gets one copy order on each Unified
+    /// CM that lacks it — the same orders the one-read plan made — the result line counts them all,
+    /// and the job run again (its retry, three users a chunk) queues nothing twice.
+    func testCopiesArePlannedAChunkAtATimeAndARetryQueuesNothingTwice() async throws {
+        try await prepareClusters()
+        let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(first)).state, "succeeded")
+        _ = try await sql("""
+            INSERT INTO users (user_id, domain, source, first_name, last_name)
+            SELECT u, 'Cisco', 'manual', 'Order', 'Only' FROM unnest(ARRAY['aorder', 'Morder', 'zorder']) AS u
+            """)
+        _ = try await sql("""
+            INSERT INTO orders (kind, domain, service_area, user_id, call_processor, state, submitted_by)
+            SELECT 'add', 'Cisco', 'SA_Orders', u, 'TestCCM', 'succeeded', 'test' FROM unnest(ARRAY['aorder', 'Morder', 'zorder']) AS u
+            """)
+        // What the plan of one read made: every provisioned user to OtherCCM (none there), and to its
+        // home TestCCM unless there already as its home cluster.
+        let provisioned = Set(try await sql("""
+            SELECT lower(s.user_id) AS u FROM user_services s JOIN devices d ON d.name = s.device AND d.kind = 'call_processor'
+            UNION SELECT lower(o.user_id) FROM orders o WHERE o.kind IN ('add', 'push') AND o.state = 'succeeded'
+            """).map { try $0.decode("u", as: String.self) })
+        let homeAlready = Set(try await sql("""
+            SELECT lower(object_key) AS u FROM device_objects WHERE device = 'TestCCM' AND sync_kind = 'user' AND object_type = 'User'
+               AND removed_at IS NULL AND attributes->>'homeCluster' = 'true'
+            """).map { try $0.decode("u", as: String.self) })
+        XCTAssertGreaterThan(provisioned.count, 8, "several chunks of two")
+        XCTAssertTrue(provisioned.isSuperset(of: ["aorder", "morder", "zorder", "jdoe"]))
+        let expected = provisioned.map { "\($0) OtherCCM" } + provisioned.subtracting(homeAlready).map { "\($0) TestCCM" }
+        XCTAssertGreaterThan(provisioned.subtracting(homeAlready).count, 2, "copies to the home cluster too")
+
+        stopWorker()
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
+        let context = try await claimInProcess(try jobID(set.stdout))
+        let connection = Connection(harness.database.app)
+        let line = try await DirectorySource.copy(user: nil, context: context, connection: connection, chunkSize: 2)
+        XCTAssertEqual(line, "Directory search source UDS: \(expected.count) directory order(s) queued for \(provisioned.count) provisioned user(s) "
+                       + "on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)")
+        func planned() async throws -> [String] {
+            try await sql("""
+                SELECT lower(o.user_id) || ' ' || o.call_processor AS pair FROM orders o
+                 WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.submit_key LIKE 'directory:\(context.job.id):%'
+                 ORDER BY 1
+                """).map { try $0.decode("pair", as: String.self) }
+        }
+        let queued = try await planned()
+        XCTAssertEqual(queued, expected.sorted(), "each provisioned user once on each Unified CM that lacks it")
+        let home = try await sql("SELECT o.user_id, array_to_string(array_agg(s.name ORDER BY s.position), ',') AS steps FROM orders o JOIN order_steps s ON s.order_id = o.id WHERE o.kind = 'directory' AND o.call_processor = 'TestCCM' GROUP BY o.user_id")
+        XCTAssertTrue(try home.allSatisfy { try $0.decode("steps", as: String.self) == "uds_user,uds_home" }, "the home cluster's copies make it the home cluster")
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'order.run' AND state = 'queued'")[0].decode("n", as: Int64.self),
+                          Int64(expected.count), "one order.run each")
+
+        // Its retry (another chunk size): everything held already, nothing queued twice.
+        let again = try await DirectorySource.copy(user: nil, context: context, connection: connection, chunkSize: 3)
+        XCTAssertEqual(again, "Directory search source UDS: 0 directory order(s) queued for \(provisioned.count) provisioned user(s) "
+                       + "on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)")
+        await assertEqual(try await planned(), queued)
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'directory'")[0].decode("n", as: Int64.self),
+                          Int64(expected.count))
     }
 
     /// A directory order whose step fails is rolled back: on the home cluster the end user it adopted

@@ -1,7 +1,7 @@
 import DirectoryFixtures
 import Foundation
 import LDAP
-import Orders
+@testable import Orders
 import Postgres
 import Queue
 import Secrets
@@ -213,6 +213,39 @@ final class WriteBackTests: OrderTestCase {
             let index = Int(line.prefix(10).suffix(6))!
             let value = String(line.split(separator: "=")[1].split(separator: " ")[0])
             await assertEqual(try await attribute("ipPhone", of: DirectoryFixture.user(index)), [value], line)
+        }
+    }
+
+    /// The whole-domain write-back two users a page (five directory users: three pages): each user
+    /// written once and its line once in the detailed log, in user ID order between the start line and
+    /// the summary, the log's outcome set at the end; run again (a retry), the log is replaced, not doubled.
+    func testDomainWriteBackPagesThroughEveryUserOnce() async throws {
+        try await prepareDirectory()
+        try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
+        stopWorker()
+        let queued = try ucp(["domain", "write-back", Self.domain])
+        let jobID = try XCTUnwrap(Int64(queued.stdout.split(separator: " ")[1]), queued.stdout)
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
+        let context = try await claimInProcess(jobID)
+        let users = ["jdoe", "user000001", "user000002", "user000003", "user000004"]
+        for run in 1...2 {
+            try await WriteBackJob.runDomain(Self.domain, connection: Connection(harness.database.app), context: context, pageSize: 2)
+            let log = try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout
+            var lines = log.split(separator: "\n").map(String.init)
+            XCTAssertTrue(lines.removeFirst().hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): succeeded, "), "run \(run): \(log)")
+            XCTAssertEqual(lines.first, "Write back to LDAP of domain 'Cisco' started: 5 directory users, attribute ipPhone", log)
+            let userLines = lines.dropFirst().dropLast()
+            XCTAssertEqual(userLines.map { String($0.prefix { $0 != ":" }) }, users, "run \(run): each user once, in order: \(log)")
+            let written = userLines.filter { $0.contains(": Primary DN written to LDAP: ipPhone = ") }
+            let unnumbered = userLines.filter { $0.hasSuffix(": Primary DN not written to LDAP: User does not have any primary directory number") }
+            XCTAssertEqual(written.count + unnumbered.count, 5, log)
+            XCTAssertGreaterThan(written.count, 2, log)
+            XCTAssertEqual(lines.last, "Completed. 5 directory users: \(written.count) written (ipPhone), \(unnumbered.count) without a primary directory number, 0 not written")
+            for line in written where line.hasPrefix("user00000") {
+                let value = String(line.split(separator: "=")[1].split(separator: " ")[0])
+                await assertEqual(try await attribute("ipPhone", of: DirectoryFixture.user(Int(line.prefix(10).suffix(6))!)), [value], line)
+            }
         }
     }
 }
