@@ -56,6 +56,26 @@ final class UserOwnershipOrderTests: OrderTestCase {
         XCTAssertEqual(try state(), before, "the order's own user is removed with the rest")
     }
 
+    /// The answer of addUser is lost after Unified CM committed it, and the retry's pre-check then
+    /// fails too: the step fails without the user's uuid. The rollback still reads the user, finds
+    /// every field the order's add wrote, and removes it as the order's own: no orphan user.
+    func testARollbackRemovesTheUserWhoseAddAnswerWasLostAndWhoseRetryFailed() async throws {
+        try await prepare()
+        let before = try state()
+        // getUser: the pre-check (1), the retry's pre-check after the lost answer (2, refused), the rollback's read (3).
+        try fault("drop=addUser:1&fail=getUser:2")
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let id = try orderID(result)
+        let ended = try await order(id)
+        XCTAssertEqual(ended.state, "rolled_back", ended.error ?? "")
+        let steps = try await steps(id)
+        XCTAssertEqual(steps.first { $0.name == .user }?.state, "undone", "the failed add's own user was removed")
+        XCTAssertEqual(try users(), [], "no orphan user on Unified CM")
+        XCTAssertEqual(try state(), before)
+        XCTAssertTrue(try calls().contains { $0.hasPrefix("removeUser ") })
+    }
+
     /// Someone else adds a user with the order's userid and names (another mail address): between
     /// the plan and the run (the pre-check finds it), or while the order's own addUser is on its way
     /// (a duplicate answer), or after a try of the order's add that failed (the retry's pre-check
