@@ -210,7 +210,7 @@ public enum DeleteOrders {
     }
 
     /// The order's end copied to its request (succeeded, failed — any end but success — or running).
-    static func copyOutcome(_ order: Order, connection: Connection) async throws {
+    static func recordOutcome(_ order: Order, in session: Session) throws {
         let state: String
         switch order.state {
         case "succeeded": state = "succeeded"
@@ -218,9 +218,7 @@ public enum DeleteOrders {
         default: state = "running"
         }
         let message = state == "failed" ? "order \(order.id) \(order.state.replacingOccurrences(of: "_", with: " ")): \(order.error ?? "no reason given")" : nil
-        _ = try await connection.transaction { session in
-            try OrderInventoryStore.DeleteRequests(session).outcome(orderID: order.id, state: state, message: message)
-        }
+        try OrderInventoryStore.DeleteRequests(session).outcome(orderID: order.id, state: state, message: message)
     }
 }
 

@@ -110,38 +110,36 @@ public enum DirectorySource {
     /// so does a copy that succeeded after its user left its home cluster — the removal planned then
     /// could not see a copy still running, so the copy's own end asks for it (whichever of the two
     /// ends last sees the other: no copy is left behind).
-    static func afterOrder(_ order: Order, steps: [OrderStep], connection: Connection) async throws {
+    /// In the caller's transaction (the one that ended the order, where it can).
+    static func afterOrder(_ order: Order, steps: [OrderStep], in session: Session) throws {
         guard order.state == "succeeded" || order.state == "canceled" else { return }
-        var parameters: DirectorySync?
+        let parameters: DirectorySync
         switch order.kind {
         case "add", "push":
-            guard order.state == "succeeded", try await DirectorySourceStore(connection).source() == .callProcessor else { return }
+            guard order.state == "succeeded", try DirectorySourceStore.InTransaction(session).source() == .callProcessor else { return }
             parameters = DirectorySync(user: order.userID)
         case "delete", "cancel":
-            guard try await leftHome(order, steps: steps, connection: connection),
-                  try await connection.query(DirectorySQL.copiesExist, [order.userID, order.callProcessor]).first?.decode("found") == true else { return }
+            guard try leftHome(order, steps: steps, in: session),
+                  try session.query(DirectorySQL.copiesExist, [order.userID, order.callProcessor]).first?.decode("found") == true else { return }
             parameters = DirectorySync(user: order.userID, leftHome: order.callProcessor)
         case kind:
             guard order.state == "succeeded", steps.contains(where: { $0.name == .udsUser && $0.createdUUID != nil }),
                   let home = requestField("home", of: order), home != order.callProcessor,
-                  try await userLeft(home: home, userID: order.userID, connection: connection) else { return }
+                  try userLeft(home: home, userID: order.userID, in: session) else { return }
             parameters = DirectorySync(user: order.userID, leftHome: home)
         default:
             return
         }
-        guard let parameters else { return }
-        _ = try await connection.transaction { session in
-            try QueueStore.InTransaction(session).jobEnqueue(
-                try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: parameters.dedupKey, actor: order.submittedBy))
-        }
+        try QueueStore.InTransaction(session).jobEnqueue(
+            try QueueStore.EnqueueParams(parameters, target: "user \(order.userID)", dedupKey: parameters.dedupKey, actor: order.submittedBy))
     }
 
     /// Whether the user's latest order on its home cluster `home` (add, push, delete or cancel: one
     /// user's orders run one at a time) took it off there (`leftHome`).
-    static func userLeft(home: String, userID: String, connection: Connection) async throws -> Bool {
-        guard let latest = try await connection.query(DirectorySQL.latestHomeOrder, [userID, home]).first.map(Order.init(row:)),
+    static func userLeft(home: String, userID: String, in session: Session) throws -> Bool {
+        guard let latest = try session.query(DirectorySQL.latestHomeOrder, [userID, home]).first.map(Order.init(row:)),
               ["delete", "cancel"].contains(latest.kind) else { return false }
-        return try await leftHome(latest, steps: try await OrderStore(connection).steps(orderID: latest.id), connection: connection)
+        return try leftHome(latest, steps: try OrderStore.steps(orderID: latest.id, in: session), in: session)
     }
 
     /// A text field of a directory order's request (`home`, `action`).
@@ -151,10 +149,10 @@ public enum DirectorySource {
 
     /// Whether the delete order removed the end user (gone counts), or the cancel order removed the
     /// one its add order had added (an adopted user stays).
-    static func leftHome(_ order: Order, steps: [OrderStep], connection: Connection) async throws -> Bool {
+    static func leftHome(_ order: Order, steps: [OrderStep], in session: Session) throws -> Bool {
         if order.kind == "delete" { return steps.contains { $0.name == .removeUser && $0.state == "done" } }
         guard let addID = order.cancels, steps.contains(where: { $0.name == .user && $0.state == "done" }) else { return false }
-        return try await OrderStore(connection).steps(orderID: addID).contains { $0.name == .user && $0.createdUUID != nil }
+        return try OrderStore.steps(orderID: addID, in: session).contains { $0.name == .user && $0.createdUUID != nil }
     }
 
     // MARK: the job

@@ -116,9 +116,16 @@ extension OrderJobs {
     }
 
     /// What an order's end asks of the rest: a delete order's outcome on its delete request, and the
-    /// directory's copies (UDS) of its user. Each may run again for the same end.
+    /// directory's copies (UDS) of its user. Each may run again for the same end (a job's next
+    /// attempt makes them again when the one that ended the order died first).
     static func followUps(_ ended: Order, steps: [OrderStep], connection: Connection) async throws {
-        if ended.kind == "delete" { try await DeleteOrders.copyOutcome(ended, connection: connection) }
-        try await DirectorySource.afterOrder(ended, steps: steps, connection: connection)
+        try await connection.transaction { try followUps(ended, steps: steps, in: $0) }
+    }
+
+    /// The follow-ups in the caller's transaction: where the order is withdrawn (no job attempt
+    /// comes after to make them again), in the one that withdraws it.
+    static func followUps(_ ended: Order, steps: [OrderStep], in session: Session) throws {
+        if ended.kind == "delete" { try DeleteOrders.recordOutcome(ended, in: session) }
+        try DirectorySource.afterOrder(ended, steps: steps, in: session)
     }
 }

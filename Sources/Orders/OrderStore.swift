@@ -443,6 +443,10 @@ public struct OrderStore: Sendable {
         try await connection.query(OrderSQL.stepList, [orderID]).map { try OrderStep(row: $0) }
     }
 
+    static func steps(orderID: Int64, in session: Session) throws -> [OrderStep] {
+        try session.query(OrderSQL.stepList, [orderID]).map { try OrderStep(row: $0) }
+    }
+
     /// Newest first; `before`: only orders older than that id (the next page of a keyset).
     public func list(state: String? = nil, user: String? = nil, limit: Int = 100, before: Int64? = nil) async throws -> [Order] {
         let page: [any PostgresEncodable] = [Int64(limit), before]
@@ -569,9 +573,6 @@ public struct OrderStore: Sendable {
                 return .withdrawn(try Self.withdrawAfterJob(session, order: order, jobState: ended?.rawValue ?? "gone", actor: actor))
             }
         }
-        if case .withdrawn(let order) = cancellation {
-            try await OrderJobs.followUps(order, steps: try await steps(orderID: order.id), connection: connection)
-        }
         return cancellation
     }
 
@@ -592,7 +593,7 @@ public struct OrderStore: Sendable {
     /// order is withdrawn, so a canceled job never leaves its order open (holding its number and
     /// phone, and the user's next order) for good. Refused for the synchronizations' own orders.
     public func jobCancel(id: Int64, actor: String) async throws -> JobState {
-        let (state, withdrawn) = try await connection.transaction { session -> (JobState, Order?) in
+        try await connection.transaction { session -> JobState in
             let queue = QueueStore.InTransaction(session)
             _ = try queue.jobStateLocked(id: id)  // the job's row before the order's, as the saga takes them
             let order = try session.query(OrderSQL.orderOfJobLocked, [id]).first.map(Order.init(row:))
@@ -600,19 +601,18 @@ public struct OrderStore: Sendable {
                 throw InputError(field: "job \(id)", problem: "runs order \(order.id), which \(refusal)")
             }
             let state = try queue.jobCancel(id: id, actor: actor)
-            guard state == .canceled, let order else { return (state, nil) }
-            return (state, try Self.withdraw(session, order: order, actor: actor, reason: nil))
+            if state == .canceled, let order { _ = try Self.withdraw(session, order: order, actor: actor, reason: nil) }
+            return state
         }
-        if let withdrawn { try await OrderJobs.followUps(withdrawn, steps: try await steps(orderID: withdrawn.id), connection: connection) }
-        return state
     }
 
     /// Ends an open order whose job was canceled before it started (or ended without it): canceled
     /// when none of its steps was ever sent, else failed (an earlier attempt wrote something: a retry
     /// or a rollback was withdrawn), with the audit line. `reason`: why, when not a queued job's cancel.
     /// `failed`: failed whatever was sent (its job failed: nobody canceled it).
+    /// Its follow-ups are made in the same transaction: no attempt of the ended job comes after to make them.
     static func withdraw(_ session: Session, order: Order, actor: String, reason: String?, failed: Bool = false) throws -> Order {
-        let steps = try session.query(OrderSQL.stepList, [order.id]).map { try OrderStep(row: $0) }
+        let steps = try Self.steps(orderID: order.id, in: session)
         let wrote = steps.contains { $0.state != "pending" }
         let why = reason ?? "canceled before its \(order.state == "rolling_back" ? "rollback" : wrote ? "retry" : "first attempt") ran"
         let error = wrote || failed ? "\(why): \(order.nextSteps)" : nil
@@ -621,6 +621,7 @@ public struct OrderStore: Sendable {
         }
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.canceled", jobID: order.jobID, target: "order \(order.id)",
                                                           message: "Order \(order.id) of \(order.userID) withdrawn (\(why)): \(ended.state)")
+        try OrderJobs.followUps(ended, steps: steps, in: session)
         return ended
     }
 
@@ -650,7 +651,6 @@ public struct OrderStore: Sendable {
                 return try Self.withdrawAfterJob(session, order: order, jobState: jobState?.rawValue ?? "gone", actor: actor)
             }
             guard let ended else { continue }
-            try await OrderJobs.followUps(ended, steps: try await steps(orderID: ended.id), connection: connection)
             withdrawn.append(ended)
         }
         return withdrawn

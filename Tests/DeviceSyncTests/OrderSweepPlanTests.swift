@@ -40,4 +40,39 @@ final class OrderSweepPlanTests: XCTestCase {
         }
         XCTAssertEqual(found, ["30021 canceled", "30022 failed", "30023 succeeded", "30025 gone"])
     }
+
+    /// A delete order whose job ended first: the sweep withdraws it and records its delete request's
+    /// outcome in one transaction. When the follow-up fails, the withdrawal rolls back with it — the
+    /// order stays open, so the next sweep makes both (before, the order ended and the request stayed
+    /// `running` for good).
+    func testTheSweepWithdrawsADeleteOrderAndRecordsItsRequestTogether() async throws {
+        let (_, owner) = try await QueryPlans.seeded("""
+            INSERT INTO jobs (id, kind, type, state, finished_at) VALUES (7, 'order', 'order.run', 'failed', now());
+            INSERT INTO orders (id, kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
+            VALUES (70, 'delete', 'd', 'a', 'gone.user', 'cucm', 'running', 'op', 7);
+            INSERT INTO user_delete_orders (domain, user_id, action, state, order_id)
+            VALUES ('d', 'gone.user', 'delete_user_and_services', 'running', 70);
+            CREATE FUNCTION refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'outcome refused by the test'; END $$;
+            CREATE TRIGGER refuse_outcome BEFORE UPDATE ON user_delete_orders FOR EACH ROW EXECUTE FUNCTION refuse_outcome();
+            """)
+        func states() async throws -> String {
+            let order: String = try await owner.query(Statement("", "SELECT state FROM orders WHERE id = 70"))[0].decode("state")
+            let request: String = try await owner.query(Statement("", "SELECT state FROM user_delete_orders WHERE order_id = 70"))[0].decode("state")
+            return "order \(order), request \(request)"
+        }
+        let store = OrderStore(owner)
+        do {
+            _ = try await store.withdrawOrdersOfEndedJobs(actor: "test-coordinator")
+            XCTFail("the follow-up's failure reaches the sweep")
+        } catch {
+            XCTAssertTrue("\(error)".contains("outcome refused by the test"), "\(error)")
+        }
+        await assertEqual(try await states(), "order running, request running", "nothing ended without its follow-up")
+
+        try await owner.withSession { try $0.execute("DROP TRIGGER refuse_outcome ON user_delete_orders") }
+        let withdrawn = try await store.withdrawOrdersOfEndedJobs(actor: "test-coordinator")
+        XCTAssertEqual(withdrawn.map(\.id), [70])
+        await assertEqual(try await states(), "order failed, request failed")
+    }
 }
