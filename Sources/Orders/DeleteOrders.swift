@@ -422,15 +422,15 @@ extension OrderSaga {
     /// without the phones and profiles the order removed; a removal is not re-added — it stays a
     /// conflict for a person, its before-image on the step.
     mutating func undoDelete(_ step: OrderStep) async throws -> UndoOutcome {
-        guard step.name == .disassociate else { return step.beforeImage == nil ? .skipped : .conflict }
+        guard step.name == .disassociate else { return step.beforeImage == nil ? .skipped : .conflict() }
         guard let after = step.afterImage, let stored = step.beforeImage else { return .undone }
         let userid = step.calls[0].values.text("userid") ?? ""
         let withProfiles = after["phoneProfiles"] != nil
         guard let user = try await get("getUser", keys: [("userid", userid)], item: "user",
                                        tags: Self.disassociationTags(withProfiles: withProfiles)) else {
-            return .conflict
+            return .conflict()
         }
-        guard Self.sameDisassociation(Self.disassociationImage(user, withProfiles: withProfiles), after) else { return .conflict }
+        guard Self.sameDisassociation(Self.disassociationImage(user, withProfiles: withProfiles), after) else { return .conflict() }
         let before = withoutRemoved(stored)
         if Self.sameDisassociation(before, after) { return .undone }
         try await fenceUndo(step)

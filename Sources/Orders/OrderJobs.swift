@@ -33,7 +33,7 @@ public enum OrderJobs {
                 // An earlier attempt ended the order and died (or failed) before its follow-ups: they are
                 // made again (each is idempotent), so none is lost.
                 try await context.log("Order \(order.id) is \(order.state): nothing to do but its follow-ups")
-                try await followUps(order, steps: steps, connection: connection)
+                try await followUps(order, steps: steps, owner: owner, connection: connection)
                 return order
             }
             let store = OrderStore(connection)
@@ -75,7 +75,7 @@ public enum OrderJobs {
                     var ended = order
                     ended.state = started ? "failed" : "canceled"
                     ended.error = error
-                    try await followUps(ended, steps: saga.steps, connection: connection)
+                    try await followUps(ended, steps: saga.steps, owner: owner, connection: connection)
                     throw canceled
                 }
             } catch {
@@ -92,7 +92,7 @@ public enum OrderJobs {
             } else {
                 ended = try await store.order(id: order.id) ?? order
             }
-            try await followUps(ended, steps: saga.steps, connection: connection)
+            try await followUps(ended, steps: saga.steps, owner: owner, connection: connection)
             return ended
         }
         switch ended.state {
@@ -118,8 +118,12 @@ extension OrderJobs {
     /// What an order's end asks of the rest: a delete order's outcome on its delete request, and the
     /// directory's copies (UDS) of its user. Each may run again for the same end (a job's next
     /// attempt makes them again when the one that ended the order died first).
-    static func followUps(_ ended: Order, steps: [OrderStep], connection: Connection) async throws {
-        try await connection.transaction { try followUps(ended, steps: steps, in: $0) }
+    /// Fenced on the attempt (`owner`) that ended the order, like its other writes.
+    static func followUps(_ ended: Order, steps: [OrderStep], owner: QueueStore.Held, connection: Connection) async throws {
+        try await connection.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            try followUps(ended, steps: steps, in: session)
+        }
     }
 
     /// The follow-ups in the caller's transaction: where the order is withdrawn (no job attempt

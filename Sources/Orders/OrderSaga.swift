@@ -13,13 +13,23 @@ public struct StepFailure: Error, CustomStringConvertible {
 }
 
 /// How an undo ended.
-enum UndoOutcome: String {
+enum UndoOutcome: Equatable {
     /// Written back or removed (or nothing was left to undo).
     case undone
     /// The object no longer shows what the order wrote: left untouched, a person must look.
-    case conflict
+    /// `reason`: why, when it is not the step's usual one.
+    case conflict(reason: String? = nil)
     /// Nothing to undo: the step adopted what was there, or runs after the pivot.
     case skipped
+
+    /// The step's state after it (and the word the log says).
+    var state: String {
+        switch self {
+        case .undone: return "undone"
+        case .conflict: return "conflict"
+        case .skipped: return "skipped"
+        }
+    }
 }
 
 /// The devices an order talks to.
@@ -183,8 +193,6 @@ public struct OrderSaga {
     var fenceOrderID: Int64?
     /// The write slots the saga holds (shared with a cancel order's inner saga).
     var slots = SagaSlots()
-    /// Why the last undo found a conflict, when it has a reason of its own (else the step's usual one).
-    var undoConflictDetail: String?
 
     /// Releases the slot the last write held, if it still is (before a device call or a wait that
     /// comes ahead of the saga's next statement).
@@ -635,7 +643,7 @@ public struct OrderSaga {
             // Stopped between its fence and its write (a cancel, a death): the object as it was read.
             if step.state == "sending", Self.image(of: found, like: before) == before { return .undone }
             drifted.insert(object)
-            return .conflict
+            return .conflict()
         }
         if created(object) != nil || before == after { return .undone }
         try await fenceUndo(step)
@@ -743,7 +751,7 @@ public struct OrderSaga {
         guard Self.sameList(Self.listImage(found, like: after, list: list), after, list: list) else {
             if step.state == "sending", Self.sameList(Self.listImage(found, like: before, list: list), before, list: list) { return .undone }
             drifted.insert(object)
-            return .conflict
+            return .conflict()
         }
         if created(object) != nil || Self.sameList(before, after, list: list) { return .undone }
         try await fenceUndo(step)
@@ -782,12 +790,12 @@ public struct OrderSaga {
             // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
             guard step.state != "failed" || step.createdUUID != nil else { continue }
             let outcome = try await undo(step, drifted: &drifted)
-            step.state = outcome == .conflict ? "conflict" : (outcome == .undone ? "undone" : "skipped")
-            if outcome == .conflict {
-                step.error = undoConflictDetail ?? Self.undoConflictReason(step)
+            step.state = outcome.state
+            if case .conflict(let reason) = outcome {
+                step.error = reason ?? Self.undoConflictReason(step)
                 conflicts.append("step \(step.name.rawValue) (\(step.error!))")
             }
-            log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.rawValue)")
+            log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.state)")
             try await save(step)
             steps[position] = step
         }
@@ -806,7 +814,6 @@ public struct OrderSaga {
     /// Undoes one step of this order. `drifted` gathers the objects found changed: later undos
     /// leave them alone too.
     mutating func undo(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
-        undoConflictDetail = nil
         switch step.name {
         case .reset, .emService:
             // The reset runs after the pivot; the login service is shared infrastructure.
@@ -815,13 +822,13 @@ public struct OrderSaga {
             return try await undoList(step, drifted: &drifted)
         case .user, .line, .phone, .voicemail, .emProfile, .snrProfile, .snrDestination, .udsUser:
             guard let uuid = step.createdUUID else { return .skipped }
-            if drifted.contains(step.name) { return .conflict }
+            if drifted.contains(step.name) { return .conflict() }
             guard let call = Self.undoCall(step, among: steps) else { return .skipped }
             // The order's own phones and profiles are undone before its line: a device still carrying
-            // the line is someone else's, whose calls removing it would break.
+            // it is someone else's (whose calls its removal would break), or the order's own phone left
+            // in conflict. Either way the line stays for a person to judge.
             if step.name == .line, let carriers = try await devicesCarrying(lineUUID: uuid), !carriers.isEmpty {
-                undoConflictDetail = "the line is on \(Self.named(carriers)) on \(step.device) now: not removed"
-                return .conflict
+                return .conflict(reason: "the line is on \(Self.named(carriers)) on \(step.device) now: not removed")
             }
             try await fenceUndo(step)
             do {
@@ -839,7 +846,7 @@ public struct OrderSaga {
             guard Self.sameAssociation(Self.associationImage(user), after) else {
                 if step.state == "sending", Self.sameAssociation(Self.associationImage(user), before) { return .undone }
                 drifted.insert(.user)
-                return .conflict
+                return .conflict()
             }
             if created(.user) != nil || Self.sameAssociation(before, after) { return .undone }
             try await fenceUndo(step)
@@ -918,9 +925,9 @@ public struct OrderSaga {
             try await save(step)
             do {
                 switch try await saga.undoForCancel(addStep, drifted: &drifted) {
-                case .conflict:
+                case .conflict(let reason):
                     step.state = "conflict"
-                    step.error = saga.undoConflictDetail ?? "changed on \(step.device) since order \(add.id) wrote it: left untouched"
+                    step.error = reason ?? "changed on \(step.device) since order \(add.id) wrote it: left untouched"
                     conflicts.append("step \(step.name.rawValue)")
                 default:
                     step.state = "done"

@@ -637,23 +637,39 @@ public struct OrderStore: Sendable {
     /// first — a worker that stopped or died while the job was canceling, or the lease rescue ending
     /// its last attempt — as `order cancel` would, so no order waits for an operator to notice.
     /// Each in its own transaction, the job's row locked before the order's (as the saga takes
-    /// them), both read again there. Returns the orders withdrawn.
+    /// them), both read again there. Returns the orders withdrawn; an order whose withdrawal fails
+    /// (its follow-ups with it) stays open for the next sweep and does not hold back the others:
+    /// the failures are thrown together once every order was tried.
     public func withdrawOrdersOfEndedJobs(actor: String, limit: Int = 500) async throws -> [Order] {
         var withdrawn: [Order] = []
+        var failures: [String] = []
         for row in try await connection.query(OrderSQL.orderOpenOfEndedJob, [Int64(limit)]) {
             let seen = try Order(row: row)
             guard let jobID = seen.jobID else { continue }
-            let ended = try await connection.transaction { session -> Order? in
-                let jobState = try QueueStore.InTransaction(session).jobStateLocked(id: jobID)
-                guard jobState.map({ [.succeeded, .failed, .canceled].contains($0) }) ?? true,
-                      let order = try session.query(OrderSQL.orderGetLocked, [seen.id]).first.map(Order.init(row:)),
-                      order.jobID == jobID, ["submitted", "running", "rolling_back"].contains(order.state) else { return nil }
-                return try Self.withdrawAfterJob(session, order: order, jobState: jobState?.rawValue ?? "gone", actor: actor)
+            do {
+                let ended = try await connection.transaction { session -> Order? in
+                    let jobState = try QueueStore.InTransaction(session).jobStateLocked(id: jobID)
+                    guard jobState.map({ [.succeeded, .failed, .canceled].contains($0) }) ?? true,
+                          let order = try session.query(OrderSQL.orderGetLocked, [seen.id]).first.map(Order.init(row:)),
+                          order.jobID == jobID, ["submitted", "running", "rolling_back"].contains(order.state) else { return nil }
+                    return try Self.withdrawAfterJob(session, order: order, jobState: jobState?.rawValue ?? "gone", actor: actor)
+                }
+                if let ended { withdrawn.append(ended) }
+            } catch let error as PostgresError {
+                failures.append("order \(seen.id): \(error)")
             }
-            guard let ended else { continue }
-            withdrawn.append(ended)
         }
+        guard failures.isEmpty else { throw SweepFailures(withdrawn: withdrawn.count, failures: failures) }
         return withdrawn
+    }
+
+    /// Orders the sweep could not withdraw this round (each stays open for the next).
+    public struct SweepFailures: Error, CustomStringConvertible {
+        public let withdrawn: Int
+        public let failures: [String]
+        public var description: String {
+            "\(failures.count) open order(s) of ended jobs not withdrawn (\(withdrawn) withdrawn): " + failures.joined(separator: "; ")
+        }
     }
 
     /// Queues the cancel order of a succeeded add order: the undos of its steps done, newest first.

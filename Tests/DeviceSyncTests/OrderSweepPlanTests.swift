@@ -44,7 +44,7 @@ final class OrderSweepPlanTests: XCTestCase {
     /// A delete order whose job ended first: the sweep withdraws it and records its delete request's
     /// outcome in one transaction. When the follow-up fails, the withdrawal rolls back with it — the
     /// order stays open, so the next sweep makes both (before, the order ended and the request stayed
-    /// `running` for good).
+    /// `running` for good) — and the orders after it are withdrawn all the same.
     func testTheSweepWithdrawsADeleteOrderAndRecordsItsRequestTogether() async throws {
         let (_, owner) = try await QueryPlans.seeded("""
             INSERT INTO jobs (id, kind, type, state, finished_at) VALUES (7, 'order', 'order.run', 'failed', now());
@@ -52,6 +52,9 @@ final class OrderSweepPlanTests: XCTestCase {
             VALUES (70, 'delete', 'd', 'a', 'gone.user', 'cucm', 'running', 'op', 7);
             INSERT INTO user_delete_orders (domain, user_id, action, state, order_id)
             VALUES ('d', 'gone.user', 'delete_user_and_services', 'running', 70);
+            INSERT INTO jobs (id, kind, type, state, finished_at) VALUES (8, 'order', 'order.run', 'canceled', now());
+            INSERT INTO orders (id, kind, domain, service_area, user_id, call_processor, state, submitted_by, job_id)
+            VALUES (71, 'add', 'd', 'a', 'next.user', 'cucm', 'submitted', 'op', 8);
             CREATE FUNCTION refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'outcome refused by the test'; END $$;
             CREATE TRIGGER refuse_outcome BEFORE UPDATE ON user_delete_orders FOR EACH ROW EXECUTE FUNCTION refuse_outcome();
@@ -65,10 +68,13 @@ final class OrderSweepPlanTests: XCTestCase {
         do {
             _ = try await store.withdrawOrdersOfEndedJobs(actor: "test-coordinator")
             XCTFail("the follow-up's failure reaches the sweep")
-        } catch {
-            XCTAssertTrue("\(error)".contains("outcome refused by the test"), "\(error)")
+        } catch let failures as OrderStore.SweepFailures {
+            XCTAssertEqual(failures.withdrawn, 1, "the next order is withdrawn all the same")
+            XCTAssertEqual(failures.failures.count, 1)
+            XCTAssertTrue(failures.failures[0].hasPrefix("order 70: ") && failures.failures[0].contains("outcome refused by the test"), "\(failures)")
         }
         await assertEqual(try await states(), "order running, request running", "nothing ended without its follow-up")
+        await assertEqual(try await owner.query(Statement("", "SELECT state FROM orders WHERE id = 71"))[0].decode("state", as: String.self), "canceled")
 
         try await owner.withSession { try $0.execute("DROP TRIGGER refuse_outcome ON user_delete_orders") }
         let withdrawn = try await store.withdrawOrdersOfEndedJobs(actor: "test-coordinator")
