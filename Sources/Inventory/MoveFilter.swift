@@ -231,19 +231,36 @@ public struct MoveFilterStore: Sendable {
         return MoveFilterSet(filters: filters, matchers: try filters.map { try MoveFilter.matcher($0.pattern) }, mapping: domain.ldap?.mapping)
     }
 
-    /// The domain's users not placed yet, or (`userID`) that one user whether placed or not.
-    public func candidates(domain: String, userID: String? = nil) async throws -> [MoveCandidate] {
-        try await connection.query(MoveFilterSQL.candidates, [domain, userID, String?.none, Int?.none]).map(MoveCandidate.init(row:))
+    /// The user `userID` of `domain` as the filters see it, placed or not; nil when the domain has no such user.
+    public func candidate(domain: String, userID: String) async throws -> MoveCandidate? {
+        try await connection.query(MoveFilterSQL.candidates, [domain, userID, String?.none, Int?.none]).first.map(MoveCandidate.init(row:))
     }
 
     /// One page of the domain's users not placed yet: at most `limit`, user IDs after `after` (nil:
     /// from the first), in user ID order.
-    public func candidates(domain: String, after: String?, limit: Int) async throws -> [MoveCandidate] {
+    func candidates(domain: String, after: String?, limit: Int) async throws -> [MoveCandidate] {
         try await connection.query(MoveFilterSQL.candidates, [domain, String?.none, after, limit]).map(MoveCandidate.init(row:))
     }
 
-    /// How many users the automatic move takes at a time.
-    public static let automaticMoveChunkSize = 1000
+    /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time.
+    public static let candidateChunkSize = 1000
+
+    /// Every user of the domain not placed yet, in user ID order, `chunkSize` at a time (keyset
+    /// pages): `body` gets each page before the next is read, so memory holds one page however large
+    /// the domain. `body` may place its page's users: the next page starts after the last user ID of
+    /// this one, so a user is handed over once whether it was placed or not.
+    public func candidatePages(domain: String, chunkSize: Int = candidateChunkSize,
+                               _ body: ([MoveCandidate]) async throws -> Void) async throws {
+        let limit = max(1, chunkSize)
+        var after: String?
+        while true {
+            let page = try await candidates(domain: domain, after: after, limit: limit)
+            guard let last = page.last else { return }
+            try await body(page)
+            if page.count < limit { return }
+            after = last.user.userID
+        }
+    }
 
     /// The automatic move at the end of an LDAP or domain synchronization (`syncType`) of `domain`:
     /// nothing unless the domain's automatic move is on. Each user not placed yet that a filter
@@ -252,11 +269,11 @@ public struct MoveFilterStore: Sendable {
     /// is a change order that re-applies the area's settings and resets its phones, which an
     /// operator starts (`ucp user move ID --filter`), not a synchronization.
     ///
-    /// The unplaced users are read `chunkSize` at a time (keyset pages in user ID order); each
-    /// chunk's placements, audit line and detailed log lines are written in one transaction fenced on
-    /// the job's attempt, then handed to `report`. The summary line with the totals comes last.
+    /// The unplaced users are read `chunkSize` at a time (`candidatePages`); each chunk's placements,
+    /// audit line and detailed log lines are written in one transaction fenced on the job's attempt,
+    /// then handed to `report`. The summary line with the totals comes last.
     public func automaticMoveAfterSync(domain: String, syncType: String, owner: QueueStore.Held?, jobID: Int64?, actor: String,
-                                       chunkSize: Int = automaticMoveChunkSize,
+                                       chunkSize: Int = candidateChunkSize,
                                        report: @Sendable ([String]) async throws -> Void) async throws {
         guard try await connection.query(MoveFilterSQL.automaticMoveGet, [domain]).first?.decode("automatic_move") == true else { return }
         let set = try await filterSet(domain: domain)
@@ -266,12 +283,8 @@ public struct MoveFilterStore: Sendable {
             try await report(lines)
             return
         }
-        let limit = max(1, chunkSize)
-        var count = 0, byHand = 0, unmatched = 0, after: String?
-        while true {
-            let page = try await candidates(domain: domain, after: after, limit: limit)
-            guard let last = page.last else { break }
-            after = last.user.userID
+        var count = 0, byHand = 0, unmatched = 0
+        try await candidatePages(domain: domain, chunkSize: chunkSize) { page in
             var lines: [String] = [], placed: [String: [String]] = [:]
             for candidate in page {
                 guard let filter = set.decide(candidate) else { unmatched += 1; continue }
@@ -291,7 +304,6 @@ public struct MoveFilterStore: Sendable {
                 try await append(lines, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: placed)
                 try await report(lines)
             }
-            if page.count < limit { break }
         }
         let summary = ["Automatic move of domain '\(domain)': \(count) users placed, \(byHand) need a move by hand, \(unmatched) matched no filter"]
         try await append(summary, domain: domain, syncType: syncType, owner: owner, jobID: jobID, actor: actor, placed: [:])

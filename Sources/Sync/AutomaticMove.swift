@@ -10,7 +10,7 @@ import Queue
 enum AutomaticMove {
     static func afterSync(domain: String, syncType: String, dryRun: Bool, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, jobID: Int64?, actor: String,
-                          chunkSize: Int = MoveFilterStore.automaticMoveChunkSize) async throws {
+                          chunkSize: Int = MoveFilterStore.candidateChunkSize) async throws {
         guard !dryRun else { return }
         do {
             try await MoveFilterStore(database).automaticMoveAfterSync(domain: domain, syncType: syncType, owner: owner, jobID: jobID,

@@ -167,6 +167,8 @@ extension UsersCommand {
         @Option(help: "With --filter and no user ID: every user of this domain not placed yet.") var domain: String?
         @Flag(help: "Print the plan; write nothing.") var dryRun = false
         @Flag(help: "Wait for the change order to end; exit 0 succeeded, 1 otherwise.") var wait = false
+        // Tests only: how many unplaced users --filter --domain reads at a time (to cross page boundaries).
+        @Option(help: .hidden) var chunkSize: Int = MoveFilterStore.candidateChunkSize
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -179,7 +181,7 @@ extension UsersCommand {
             }
             let connection = Connection(try await Database.open())
             if let domain {
-                try await MoveByFilter.domain(domain, connection: connection, dryRun: dryRun, actor: global.actorName)
+                try await MoveByFilter.domain(domain, connection: connection, dryRun: dryRun, actor: global.actorName, chunkSize: chunkSize)
                 return
             }
             guard let userID else { throw InputError(field: "user", problem: "required (a user ID, or --filter --domain D)") }
@@ -232,7 +234,7 @@ enum MoveByFilter {
         guard let user = try await UserStore(connection).userGet(userID: userID) else { throw UserStore.noSuchUser(userID) }
         let store = MoveFilterStore(connection)
         let set = try await store.filterSet(domain: user.domain)
-        guard let candidate = try await store.candidates(domain: user.domain, userID: user.userID).first, let filter = set.decide(candidate) else {
+        guard let candidate = try await store.candidate(domain: user.domain, userID: user.userID), let filter = set.decide(candidate) else {
             print("user \(user.userID): no move filter of domain '\(user.domain)' matches (\(set.filters.count) filters): nothing moved")
             return nil
         }
@@ -241,24 +243,28 @@ enum MoveByFilter {
     }
 
     /// Every user of the domain not placed yet, moved by the filters: each plan printed, then placed
-    /// or submitted (a user that cannot move is a line, and the exit is 1).
-    static func domain(_ domain: String, connection: Connection, dryRun: Bool, actor: String) async throws {
+    /// or submitted, one user at a time (a user that cannot move is a line, and the exit is 1). The
+    /// users are read `chunkSize` at a time, so memory stays flat as the domain grows.
+    static func domain(_ domain: String, connection: Connection, dryRun: Bool, actor: String,
+                       chunkSize: Int = MoveFilterStore.candidateChunkSize) async throws {
         let store = MoveFilterStore(connection)
         let set = try await store.filterSet(domain: domain)
         guard !set.filters.isEmpty else {
             throw InputError(field: "domain '\(domain)'", problem: "has no move filters (ucp domain move-filter add '\(domain)' …)")
         }
         var moved = 0, unmatched = 0, refused = 0
-        for candidate in try await store.candidates(domain: domain) {
-            guard let filter = set.decide(candidate) else { unmatched += 1; continue }
-            print("user \(candidate.user.userID): move filter \(MoveFilterOutput.text(filter))")
-            do {
-                let plan = try await OrderStore(connection).planMove(userID: candidate.user.userID, serviceArea: filter.serviceArea)
-                try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: false, actor: actor)
-                moved += 1
-            } catch let error as InputError {
-                print("user \(candidate.user.userID): not moved: \(error)")
-                refused += 1
+        try await store.candidatePages(domain: domain, chunkSize: chunkSize) { page in
+            for candidate in page {
+                guard let filter = set.decide(candidate) else { unmatched += 1; continue }
+                print("user \(candidate.user.userID): move filter \(MoveFilterOutput.text(filter))")
+                do {
+                    let plan = try await OrderStore(connection).planMove(userID: candidate.user.userID, serviceArea: filter.serviceArea)
+                    try await UserOrderOutput.run(plan, connection: connection, dryRun: dryRun, wait: false, actor: actor)
+                    moved += 1
+                } catch let error as InputError {
+                    print("user \(candidate.user.userID): not moved: \(error)")
+                    refused += 1
+                }
             }
         }
         print("domain '\(domain)': \(moved) users \(dryRun ? "would move" : "moved"), \(unmatched) matched no filter, \(refused) refused")

@@ -128,6 +128,65 @@ final class MoveFilterTests: OrderTestCase {
         XCTAssertEqual(try writes(), [], "no device write")
     }
 
+    /// `--filter --domain` reads the unplaced users a page at a time: with pages of 3 over 16
+    /// unplaced users it says what one page of all says, each user once (a repeated or skipped user at
+    /// a page boundary shows); a dry run writes nothing; the move places the users without services,
+    /// submits one change order per user with services, and names the users it cannot move.
+    func testMoveByFilterOfADomainInPagesConsidersEachUserOnce() async throws {
+        try await prepare()
+        try addSalesArea()
+        // The simulator's users 0 and 8 are in Sales with voicemail (SA_Sales has no message
+        // processor: refused), 1 and 9 in Engineering with phones (change orders); 2 to 7 match nothing.
+        try ucp(["domain", "move-filter", "add", Self.domain, "--name", "Sales", "--attribute", "department", "--match", "sales",
+                 "--service-area", Self.salesArea])
+        try ucp(["domain", "move-filter", "add", Self.domain, "--name", "Engineering", "--attribute", "department", "--match", "engineering",
+                 "--service-area", Self.area])
+        _ = try await sql("""
+            INSERT INTO users (user_id, domain, source, last_name, department, service_area) VALUES
+              ('kept', 'Cisco', 'manual', 'Kept', 'Sales', 'SA_Site01'),
+              ('m01', 'Cisco', 'manual', 'M', 'Sales', NULL), ('m02', 'Cisco', 'manual', 'M', 'Other', NULL),
+              ('m03', 'Cisco', 'manual', 'M', 'Sales', NULL), ('m04', 'Cisco', 'manual', 'M', 'Other', NULL),
+              ('m05', 'Cisco', 'manual', 'M', 'SALES', NULL)
+            """)
+        let move = ["user", "move", "--filter", "--domain", Self.domain]
+        func considered(_ stdout: String) -> [String] {
+            stdout.split(separator: "\n").filter { $0.contains(": move filter ") }.map { String($0.split(separator: ":")[0]) }
+        }
+        let expected = ["m01", "m03", "m05", "user000000", "user000001", "user000008", "user000009"].map { "user \($0)" }
+        let orders = try await count("orders"), audit = try await count("audit_log"), placed = try await count("users WHERE service_area IS NOT NULL")
+
+        let whole = try harness.ucp(move + ["--dry-run"])
+        let paged = try harness.ucp(move + ["--dry-run", "--chunk-size", "3"])
+        XCTAssertEqual(whole.status, 1, "two users refused: " + whole.stdout + whole.stderr)
+        XCTAssertEqual(paged.status, 1, paged.stdout + paged.stderr)
+        XCTAssertEqual(paged.stdout, whole.stdout, "pages of 3 say what one page of all says")
+        XCTAssertEqual(considered(whole.stdout).sorted(), expected, whole.stdout)
+        XCTAssertTrue(whole.stdout.hasSuffix("domain 'Cisco': 5 users would move, 9 matched no filter, 2 refused\n"), whole.stdout)
+        await assertEqual(try await count("orders"), orders, "a dry run writes nothing")
+        await assertEqual(try await count("audit_log"), audit)
+        await assertEqual(try await count("users WHERE service_area IS NOT NULL"), placed)
+
+        let moved = try harness.ucp(move + ["--chunk-size", "3"])
+        XCTAssertEqual(moved.status, 1, moved.stdout + moved.stderr)
+        XCTAssertEqual(considered(moved.stdout), considered(whole.stdout), "the same users in the same order, each once")
+        XCTAssertTrue(moved.stdout.hasSuffix("domain 'Cisco': 5 users moved, 9 matched no filter, 2 refused\n"), moved.stdout)
+        for user in ["m01", "m03", "m05"] { await assertEqual(try await placement(user), Self.salesArea, user) }
+        for user in ["m02", "m04", "jdoe", "user000000", "user000002"] { await assertEqual(try await placement(user), nil, user) }
+        await assertEqual(try await placement("kept"), "SA_Site01", "a placed user is not considered")
+        for user in ["user000000", "user000008"] {
+            XCTAssertTrue(moved.stdout.contains("user \(user): not moved: service-area: 'SA_Sales' uses message processor none"), moved.stdout)
+        }
+        // One change order per user with services.
+        let submitted = try await sql("SELECT id, user_id FROM orders ORDER BY user_id")
+        XCTAssertEqual(try submitted.map { try $0.decode("user_id") as String }, ["user000001", "user000009"])
+        XCTAssertEqual(moved.stdout.split(separator: "\n").filter { $0.hasPrefix("order ") && $0.contains(" submitted ") }.count, 2, moved.stdout)
+        for row in submitted {
+            let done = try await ended(try row.decode("id", as: Int64.self))
+            XCTAssertEqual(done.state, "succeeded", done.error ?? "")
+        }
+        for user in ["user000001", "user000009"] { await assertEqual(try await placement(user), Self.area, user) }
+    }
+
     /// The automatic move after a domain synchronization: off, nothing moves; on, each user not
     /// placed yet that a filter matches is placed when no device changes (no services, or all of
     /// them in that area), a user with services elsewhere is named in the log, and a placed user
