@@ -118,6 +118,17 @@ class OrderTestCase: XCTestCase {
         try sim.control("state").split(separator: "\n").map(String.init)
     }
 
+    /// Puts line `pattern` in `partition` on `phone` as its second line, out of band (a shared line).
+    func shareLine(_ pattern: String, partition: String, onPhone phone: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try sim.axl("updatePhone") { writer in
+            writer.element("name", phone)
+            writer.raw("<addLines><line><index>2</index><dirn>")
+            writer.element("pattern", pattern)
+            writer.element("routePartitionName", partition)
+            writer.raw("</dirn></line></addLines>")
+        }, 200, file: file, line: line)
+    }
+
     func fault(_ query: String) throws {
         _ = try sim.control("faults?" + query)
     }
