@@ -143,8 +143,9 @@ public struct OrderedService: Sendable, Equatable {
     /// The sync that reads the object: user, or infra (a device profile).
     public var syncKind = "user"
     /// For an object the order changed but did not make (the user's account it adopted, a moved
-    /// user's phone and lines): the fields it changed as they were (JSON object). Recording writes `attributes` over what the
-    /// sync read; a cancel writes these back (the object stays) instead of removing the object.
+    /// user's phone and lines): the fields it changed as they were (JSON object). Recording writes
+    /// `attributes` over what the sync read; a cancel writes these back (the object stays) instead
+    /// of removing the object.
     public var attributesBefore: String?
     /// With `attributesBefore`: the service's detail those fields give (nil: none, a cancel removes the service).
     public var detailBefore: String?
