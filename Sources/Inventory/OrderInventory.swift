@@ -64,12 +64,14 @@ enum OrderInventorySQL {
     /// in domain $10, area $11, by job $13; and the user placed in the area (always for a move,
     /// $12; else only a user not placed yet) — in one statement (the services of one order have
     /// distinct keys). A changed object keeps what the sync read (its key's spelling, its uuid,
-    /// its other fields) with the order's fields written over them; its service has no uuid of its
-    /// own, as the domain sync records it.
+    /// its other fields) with the order's fields written over them; its service keeps what the
+    /// record holds (its uuid, its other detail) with the order's detail written over it. Each
+    /// object written is stamped (last seen now, by the job): a change-notification poll whose
+    /// gets began before does not take it back (cn_upsert_unless_newer).
     static let servicesRecordAll = Statement("order_inventory_services_record_all", """
         WITH t AS MATERIALIZED (
             SELECT u.device, coalesce(e.object_key, u.object_key) AS object_key, u.object_type, u.service_type, u.sync_kind, u.detail,
-                   u.uuid, coalesce(u.uuid, e.uuid) AS object_uuid,
+                   u.uuid, coalesce(u.uuid, e.uuid) AS object_uuid, u.before IS NOT NULL AS changed,
                    CASE WHEN u.before IS NULL THEN u.attributes::jsonb ELSE coalesce(e.attributes, '{}') || u.attributes::jsonb END AS attributes
               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $14::text[])
                        AS u(device, object_type, object_key, uuid, attributes, detail, service_type, sync_kind, before)
@@ -85,7 +87,11 @@ enum OrderInventorySQL {
                    seen_by = excluded.seen_by, removed_at = NULL),
         services AS (
             INSERT INTO user_services AS s (user_id, service_type, device, sync_kind, object_type, object_key, uuid, domain, service_area, detail)
-            SELECT $9, t.service_type, t.device, t.sync_kind, t.object_type, t.object_key, t.uuid, $10, $11, t.detail::jsonb FROM t
+            SELECT $9, t.service_type, t.device, t.sync_kind, t.object_type, t.object_key, coalesce(t.uuid, r.uuid), $10, $11,
+                   coalesce(r.detail, '{}') || t.detail::jsonb
+              FROM t
+              LEFT JOIN user_services r ON t.changed AND r.user_id = $9 AND r.service_type = t.service_type AND r.device = t.device
+                                       AND r.object_type = t.object_type AND r.object_key = t.object_key
             ON CONFLICT (user_id, service_type, device, object_type, object_key) DO UPDATE
                SET uuid = excluded.uuid, domain = excluded.domain, service_area = excluded.service_area,
                    detail = excluded.detail, updated_at = clock_timestamp())
@@ -120,7 +126,7 @@ enum OrderInventorySQL {
         """)
 }
 
-/// An object an order made and the service it gives the user.
+/// An object an order made (or changed) and the service it gives the user.
 public struct OrderedService: Sendable, Equatable {
     /// phone, line or voicemail.
     public var serviceType: String
@@ -131,13 +137,15 @@ public struct OrderedService: Sendable, Equatable {
     public var uuid: String?
     /// The object's fields as a sync would store them (JSON object).
     public var attributes: String
-    /// What the user record shows for the service (JSON object).
+    /// What the user record shows for the service (JSON object; with `attributesBefore`, written
+    /// over what it shows).
     public var detail: String
     /// The sync that reads the object: user, or infra (a device profile).
     public var syncKind = "user"
-    /// For an object the order changed but did not make (the user's account it adopted): the
-    /// fields it changed as they were (JSON object). Recording writes `attributes` over what the
-    /// sync read; a cancel writes these back (the object stays) instead of removing the object.
+    /// For an object the order changed but did not make (the user's account it adopted, a moved
+    /// user's phone and lines): the fields it changed as they were (JSON object). Recording writes
+    /// `attributes` over what the sync read; a cancel writes these back (the object stays) instead
+    /// of removing the object.
     public var attributesBefore: String?
     /// With `attributesBefore`: the service's detail those fields give (nil: none, a cancel removes the service).
     public var detailBefore: String?

@@ -987,7 +987,7 @@ public struct OrderSaga {
         }
     }
 
-    /// The services an add order made, as the user syncs would read them.
+    /// The services an add order made (and those a move changed), as the user syncs would read them.
     static func services(of order: Order, steps: [OrderStep]) -> [OrderedService] {
         var services: [OrderedService] = []
         func json(_ object: [String: String]) -> String { OrderStore.json(object) }
@@ -1055,7 +1055,36 @@ public struct OrderSaga {
             services.append(OrderedService(serviceType: "voicemail", device: device, objectType: "VoiceMailInfo", objectKey: alias,
                                            uuid: voicemail.createdUUID, attributes: json(attributes), detail: json(["mailbox": alias, "number": dtmf])))
         }
-        return services
+        return services + movedServices(of: order, steps: steps)
+    }
+
+    /// The phones and lines a move changed (a change order's move_phone and move_line steps),
+    /// recorded as an object an order changed but did not make: the fields its step left on it (its
+    /// after-image, those a user sync reads: the settings, a phone's lines whole) written over what
+    /// the inventory holds, and the detail they give (the domain sync's names) written over the
+    /// service's. A change order is never canceled (a rollback undoes it), so no detail before.
+    static func movedServices(of order: Order, steps: [OrderStep]) -> [OrderedService] {
+        steps.compactMap { step in
+            let (serviceType, objectType, detailOf): (String, String, [(String, String)])
+            switch step.name {
+            case .movePhone: (serviceType, objectType, detailOf) = ("phone", "Phone", [("device_pool", "devicePoolName"), ("location", "locationName")])
+            case .moveLine: (serviceType, objectType, detailOf) = ("line", "Line", [("voicemail_profile", "voiceMailProfileName")])
+            default: return nil
+            }
+            guard let after = step.afterImage, let before = step.beforeImage,
+                  let type = AXLCatalog.callProcessorUser.first(where: { $0.inventoryType == objectType }) else { return nil }
+            let read = Set(type.returnedTags + type.getTags)
+            func object(_ image: [CallField]) -> String {
+                DeviceItem(uuid: nil, fields: image.filter { read.contains($0.name) }.map { ($0.name, deviceValue($0.value)) }).json
+            }
+            let keys = step.calls[0].values.prefix(updateTarget(step.name).keyCount).map { $0.value.text ?? "" }
+            var detail = step.name == .movePhone ? ["name": keys[0]] : ["number": keys[0], "partition": keys[1]].filter { !$0.value.isEmpty }
+            for (label, tag) in detailOf { if let value = after.text(tag), !value.isEmpty { detail[label] = value } }
+            var service = OrderedService(serviceType: serviceType, device: order.callProcessor, objectType: objectType,
+                                         objectKey: keys.joined(separator: "/"), uuid: nil, attributes: object(after), detail: OrderStore.json(detail))
+            service.attributesBefore = object(before)
+            return service
+        }
     }
 
     /// IM and Presence (seed 000 step 10) as the domain sync records it: a service of the user's

@@ -337,6 +337,109 @@ final class UserOrderTests: OrderTestCase {
         XCTAssertTrue(try object("Line", "pattern=4000").contains("voiceMailProfileName=Default"))
     }
 
+    /// The inventory's object of `type` keyed `key` on TestCCM: its attributes, the job that last
+    /// wrote it, and whether it was last seen after `since` (a database time).
+    func inventoryObject(_ type: String, _ key: String, since: String = "-infinity") async throws -> (attributes: [String: Any], seenBy: Int64?, seenSince: Bool) {
+        let rows = try await sql("SELECT attributes::text AS a, seen_by, last_seen > '\(since)'::timestamptz AS since FROM device_objects "
+                                 + "WHERE device = 'TestCCM' AND object_type = '\(type)' AND object_key = '\(key)' AND removed_at IS NULL")
+        guard let row = rows.first else { throw TestFailure("no \(type) \(key) in the inventory") }
+        let attributes = try JSONSerialization.jsonObject(with: Data(try row.decode("a", as: String.self).utf8)) as? [String: Any] ?? [:]
+        return (attributes, try row.decodeIfPresent("seen_by"), try row.decode("since"))
+    }
+
+    /// The database's time now (text), for `inventoryObject(since:)`.
+    func databaseNow() async throws -> String {
+        try await sql("SELECT clock_timestamp()::text AS t")[0].decode("t")
+    }
+
+    /// The detail and area of `user`'s service of `type` keyed `key`, as the user record holds it.
+    func service(_ user: String, _ type: String, _ key: String) async throws -> (detail: [String: Any], area: String?) {
+        let rows = try await sql("SELECT detail::text AS d, service_area FROM user_services WHERE user_id = '\(user)' AND service_type = '\(type)' "
+                                 + "AND object_key = '\(key)'")
+        guard let row = rows.first else { throw TestFailure("no \(type) \(key) of \(user)") }
+        return (try JSONSerialization.jsonObject(with: Data(try row.decode("d", as: String.self).utf8)) as? [String: Any] ?? [:],
+                try row.decodeIfPresent("service_area"))
+    }
+
+    /// The e164Mask of the phone's appearance of `pattern`, as its inventory attributes hold its lines.
+    static func mask(_ phone: [String: Any], _ pattern: String) -> String? {
+        let lines = (phone["lines"] as? [String: Any])?["line"]
+        let list = lines as? [[String: Any]] ?? (lines as? [String: Any]).map { [$0] } ?? []
+        return list.first { ($0["dirn"] as? [String: Any])?["pattern"] as? String == pattern }?["e164Mask"] as? String
+    }
+
+    /// A move's success records what it wrote (issue 14: the user record shows its services placed
+    /// in the area without waiting for a sync): with no sync or poll after it, the inventory's phone
+    /// and line show the new area's device pool, location, CSSes, mask and voicemail profile,
+    /// written over what the add order (jdoe) or the syncs (user000000) recorded, the rest kept; the
+    /// move's job stamped them (a poll whose gets began before fetches them again); the user's
+    /// services show the new settings, in the new area (`ucp user show`).
+    func testAMoveRecordsWhatItWroteInTheInventoryWithoutASync() async throws {
+        try await prepare()
+        try addMoveArea()
+        try addMaskedArea()
+        let added = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        XCTAssertTrue(added.stdout.contains("succeeded"), added.stdout)
+        let before = try await inventoryObject("Phone", "SEP00AA00BB0001").attributes
+        XCTAssertEqual(before["devicePoolName"] as? String, "DP_Site01", "the add order recorded the phone: \(before)")
+        let synced = try await inventoryObject("Phone", "SEP001122000000").attributes
+        XCTAssertEqual(synced["devicePoolName"] as? String, "DP_Site01", "\(synced)")
+        await assertEqual(try await service("user000000", "line", "1000000/PT_Internal").detail["voicemail_profile"] as? String, "Default")
+        let otherJobs = "jobs WHERE kind <> 'order'"
+        let jobsBefore = try await count(otherJobs)
+        let start = try await databaseNow()
+
+        // jdoe (an add order's services) to SA_Move: device pool, location and CSSes.
+        let moved = try await order(try orderID(from: try ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])))
+        XCTAssertEqual(moved.state, "succeeded", moved.error ?? "")
+        let phone = try await inventoryObject("Phone", "SEP00AA00BB0001", since: start)
+        for (tag, value) in [("devicePoolName", "DP_Site02"), ("locationName", "Phantom"), ("callingSearchSpaceName", "CSS_Local"),
+                             ("product", "Cisco 8845"), ("name", "SEP00AA00BB0001")] {
+            XCTAssertEqual(phone.attributes[tag] as? String, value, "\(tag): \(phone.attributes)")
+        }
+        XCTAssertEqual(phone.seenBy, moved.jobID, "stamped by the move's job")
+        XCTAssertTrue(phone.seenSince, "last seen when the move recorded it")
+        let line = try await inventoryObject("Line", "4000/PT_Internal", since: start)
+        XCTAssertEqual(line.attributes["shareLineAppearanceCssName"] as? String, "CSS_National", "\(line.attributes)")
+        XCTAssertEqual(line.attributes["pattern"] as? String, "4000", "the rest kept: \(line.attributes)")
+        XCTAssertEqual(line.seenBy, moved.jobID, "stamped by the move's job")
+        XCTAssertTrue(line.seenSince, "last seen when the move recorded it")
+        let phoneService = try await service("jdoe", "phone", "SEP00AA00BB0001")
+        XCTAssertEqual(phoneService.area, Self.moveArea)
+        XCTAssertEqual(phoneService.detail["device_pool"] as? String, "DP_Site02", "\(phoneService.detail)")
+        XCTAssertEqual(phoneService.detail["location"] as? String, "Phantom", "\(phoneService.detail)")
+        XCTAssertEqual(phoneService.detail["product"] as? String, "Cisco 8845", "the rest kept: \(phoneService.detail)")
+        await assertEqual(try await placement("jdoe"), Self.moveArea)
+        let shown = try ucp(["user", "show", "jdoe"]).stdout
+        XCTAssertTrue(shown.contains("service area SA_Move"), shown)
+        XCTAssertTrue(shown.contains("device pool DP_Site02; location Phantom"), shown)
+
+        // user000000 (what the syncs read) to SA_Masked: the mask on its phone's appearance, the
+        // voicemail profile on its line; the fields the move did not write as the sync read them.
+        let masked = try await order(try orderID(from: try ucp(["user", "move", "user000000", "--service-area", "SA_Masked", "--wait"])))
+        XCTAssertEqual(masked.state, "succeeded", masked.error ?? "")
+        let syncedPhone = try await inventoryObject("Phone", "SEP001122000000")
+        for (tag, value) in [("devicePoolName", "DP_Site02"), ("locationName", "Phantom"), ("callingSearchSpaceName", "CSS_Local"),
+                             ("description", synced["description"] as? String ?? "?"), ("ownerUserName", "user000000")] {
+            XCTAssertEqual(syncedPhone.attributes[tag] as? String, value, "\(tag): \(syncedPhone.attributes)")
+        }
+        XCTAssertEqual(Self.mask(syncedPhone.attributes, "1000000"), "+14085551XXX", "\(syncedPhone.attributes)")
+        XCTAssertEqual(syncedPhone.seenBy, masked.jobID)
+        let syncedLine = try await inventoryObject("Line", "1000000/PT_Internal")
+        for (tag, value) in [("voiceMailProfileName", "NoVoiceMail"), ("shareLineAppearanceCssName", "CSS_National"), ("usage", "Device")] {
+            XCTAssertEqual(syncedLine.attributes[tag] as? String, value, "\(tag): \(syncedLine.attributes)")
+        }
+        let syncedPhoneService = try await service("user000000", "phone", "SEP001122000000")
+        XCTAssertEqual(syncedPhoneService.area, "SA_Masked")
+        XCTAssertEqual(syncedPhoneService.detail["device_pool"] as? String, "DP_Site02", "\(syncedPhoneService.detail)")
+        XCTAssertEqual(syncedPhoneService.detail["description"] as? String, synced["description"] as? String, "\(syncedPhoneService.detail)")
+        let syncedLineService = try await service("user000000", "line", "1000000/PT_Internal")
+        XCTAssertEqual(syncedLineService.detail["voicemail_profile"] as? String, "NoVoiceMail", "\(syncedLineService.detail)")
+        XCTAssertEqual(syncedLineService.detail["position"] as? String, "1", "the rest kept: \(syncedLineService.detail)")
+        await assertEqual(try await placement("user000000"), "SA_Masked")
+        await assertEqual(try await count(otherJobs), jobsBefore, "no sync or poll ran")
+    }
+
     /// One user, one change at a time: an add order for a user with an open move or push order is
     /// refused (plan and submit), and a move or push for a user with an open add order — one line
     /// naming the field and the rule, no order stored, nothing sent to the device. (Maintenance
