@@ -323,7 +323,7 @@ public struct MoveFilterStore: Sendable {
                 try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "users.moved", jobID: jobID, target: domain,
                                                                   message: "Automatic move of domain '\(domain)': \(count) users placed by the move filters")
             }
-            try session.query(MoveFilterSQL.logAppend, [syncType, domain, PostgresTextArray(lines)])
+            try UserSyncStore.InTransaction(session).syncLogAppend(syncType: syncType, target: domain, lines: lines)
         }
     }
 }

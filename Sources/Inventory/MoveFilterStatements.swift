@@ -51,11 +51,4 @@ enum MoveFilterSQL {
     static let place = Statement("move_filter_place", """
         UPDATE users SET service_area = $3 WHERE domain = $1 AND user_id = ANY ($2::text[]) AND service_area IS NULL RETURNING user_id
         """)
-    /// Lines added at the end of the latest detailed log of $1 (sync type) for $2.
-    static let logAppend = Statement("move_filter_log_append", """
-        INSERT INTO sync_log_lines (sync_type, target, line_no, line)
-        SELECT $1, $2, coalesce((SELECT max(line_no) FROM sync_log_lines WHERE sync_type = $1 AND target = $2), 0) + t.n, t.line
-          FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)
-         WHERE EXISTS (SELECT 1 FROM sync_logs WHERE sync_type = $1 AND target = $2)
-        """)
 }

@@ -125,7 +125,10 @@ enum AutomaticProvisioning {
         }
         for line in lines { try await reporter.log(line) }
         if !dryRun {
-            try await UserRoleStore(database).syncLogAppend(lines, syncType: LDAPSynchronization.syncType, domain: domain, owner: owner)
+            try await database.transaction { session in
+                try LDAPSynchronization.fence(session, owner)
+                try UserSyncStore.InTransaction(session).syncLogAppend(syncType: LDAPSynchronization.syncType, target: domain, lines: lines)
+            }
         }
     }
 

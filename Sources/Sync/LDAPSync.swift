@@ -78,7 +78,7 @@ public struct LDAPSynchronization: Sendable {
     }
 
     /// Confirms, inside a write transaction, that the sync's attempt still owns its job.
-    private static func fence(_ session: Session, _ owner: QueueStore.Held?) throws {
+    static func fence(_ session: Session, _ owner: QueueStore.Held?) throws {
         if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
     }
 
