@@ -70,7 +70,7 @@ public struct AutomaticProvisioningRules: Sendable {
     /// What the filters say of one entry read, as the synchronization stages it with the entry: the
     /// position of the first service area rule that matches, and the roles that match.
     func stagedMatch(_ entry: [String: [String]]) -> (serviceAreaRule: Int?, roles: [String]) {
-        (ldap.serviceAreaRules.firstIndex { $0.filter.matches(entry: entry) }, ldap.userRoles(matching: entry).map(\.name))
+        (ldap.firstServiceAreaRuleIndex(matching: entry), ldap.userRoles(matching: entry).map(\.name))
     }
 
     /// The staged match of a user awaiting provisioning, with its service area rule.
