@@ -242,7 +242,8 @@ public struct MoveFilterStore: Sendable {
         try await connection.query(MoveFilterSQL.candidates, [domain, String?.none, after, limit]).map(MoveCandidate.init(row:))
     }
 
-    /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time.
+    /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time; the tail of
+    /// an LDAP synchronization takes its users awaiting provisioning as many at a time.
     public static let candidateChunkSize = 1000
 
     /// Every user of the domain not placed yet, in user ID order, `chunkSize` at a time (keyset
