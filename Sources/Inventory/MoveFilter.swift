@@ -233,13 +233,13 @@ public struct MoveFilterStore: Sendable {
 
     /// The user `userID` of `domain` as the filters see it, placed or not; nil when the domain has no such user.
     public func candidate(domain: String, userID: String) async throws -> MoveCandidate? {
-        try await connection.query(MoveFilterSQL.candidates, [domain, userID, String?.none, Int?.none]).first.map(MoveCandidate.init(row:))
+        try await connection.query(MoveFilterSQL.candidate, [domain, userID]).first.map(MoveCandidate.init(row:))
     }
 
     /// One page of the domain's users not placed yet: at most `limit`, user IDs after `after` (nil:
     /// from the first), in user ID order.
     func candidates(domain: String, after: String?, limit: Int) async throws -> [MoveCandidate] {
-        try await connection.query(MoveFilterSQL.candidates, [domain, String?.none, after, limit]).map(MoveCandidate.init(row:))
+        try await connection.query(MoveFilterSQL.candidatePage, [domain, after, limit]).map(MoveCandidate.init(row:))
     }
 
     /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time; the tail of
