@@ -149,16 +149,25 @@ final class AfterSyncChunkTests: XCTestCase {
     }
 
     /// Automatic provisioning's order engine, as a test sees it: each submission recorded and
-    /// accepted, but user000007's refused.
+    /// accepted, but user000007's refused. With `dropStagingAfter`, the staged users are dropped
+    /// from the sync's session once that user's order is submitted: the next page's read fails.
     final class RecordingOrders: ProvisioningOrders {
         private let submitted = Mutex<[ProvisioningOrder]>([])
+        private let dropStagingAfter: String?
         var orders: [ProvisioningOrder] { submitted.withLock { $0 } }
+
+        init(dropStagingAfter: String? = nil) {
+            self.dropStagingAfter = dropStagingAfter
+        }
 
         func submit(_ order: ProvisioningOrder, connection: Connection, actor: String, owner: QueueStore.Held?) async throws -> ProvisioningSubmitted {
             if order.user == "user000007" { throw InputError(field: "line", problem: "refused by the test") }
             let count = submitted.withLock { orders in
                 orders.append(order)
                 return orders.count
+            }
+            if order.user == dropStagingAfter {
+                try await connection.withSession { session in try session.execute("DROP TABLE ldap_seen") }
             }
             let line: String
             switch order.line {
@@ -189,23 +198,43 @@ final class AfterSyncChunkTests: XCTestCase {
         return fixture
     }
 
-    /// The lines from automatic provisioning's summary on (it is the last part of the sync).
-    func provisioningLines(_ lines: [String], dryRun: Bool) -> [String] {
-        let prefix = dryRun ? "Dry run of the automatic provisioning of domain" : "Automatic provisioning of domain"
-        guard let start = lines.firstIndex(where: { $0.hasPrefix(prefix) }) else { return [] }
+    /// Automatic provisioning's lines: it is the last part of the sync, so from its first line (the
+    /// orders' header, a note, or the summary) to the end, the summary last.
+    func provisioningLines(_ lines: [String]) -> [String] {
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("Automatic provisioning") || $0.hasPrefix("Dry run of the automatic provisioning") })
+        else { return [] }
         return Array(lines[start...])
     }
 
+    /// A run in chunks says what one chunk of all says, a page's lines as the page ends: the same
+    /// summary, last; the same lines; the orders' rows in user ID order after their header, once;
+    /// the notes in user ID order.
+    func assertSameProvisioning(_ chunked: [String], _ whole: [String], file: StaticString = #filePath, line: UInt = #line) {
+        let text = "chunked:\n" + chunked.joined(separator: "\n") + "\nwhole:\n" + whole.joined(separator: "\n")
+        XCTAssertEqual(chunked.last, whole.last, text, file: file, line: line)
+        XCTAssertEqual(chunked.sorted(), whole.sorted(), text, file: file, line: line)
+        func notes(_ lines: [String]) -> [String] { lines.filter { $0.hasPrefix("Automatic provisioning: ") } }
+        XCTAssertEqual(notes(chunked), notes(whole), text, file: file, line: line)
+        func table(_ lines: [String]) -> [String] {
+            lines.dropLast().filter { !$0.hasPrefix("Automatic provisioning: ") }
+        }
+        XCTAssertEqual(table(chunked), table(whole), text, file: file, line: line)
+        XCTAssertEqual(table(chunked).filter { $0.hasPrefix("Automatic provisioning") }.count, table(chunked).isEmpty ? 0 : 1,
+                       "one header: \(text)", file: file, line: line)
+        XCTAssertTrue(table(chunked).first?.hasPrefix("Automatic provisioning") ?? true, "the header first: \(text)", file: file, line: line)
+    }
+
     /// Chunks of 3 over the 18 users read (six chunks): the dry run lists the same orders and writes
-    /// nothing; the real run submits the same orders and says the same; a second run finds none awaiting.
+    /// nothing; the real run submits the same orders and says the same, each page's lines written as
+    /// the page ends; a second run finds none awaiting.
     func testAutomaticProvisioningInChunksDoesWhatOneChunkDoes() async throws {
         let chunkedFixture = try await provisioningFixture(), wholeFixture = try await provisioningFixture()
 
-        let dryChunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, dryRun: true, orders: RecordingOrders()), dryRun: true)
-        let dryWhole = provisioningLines(try await chunkedFixture.sync(chunkSize: 1000, dryRun: true, orders: RecordingOrders()), dryRun: true)
-        XCTAssertEqual(dryChunked.first, "Dry run of the automatic provisioning of domain 'Sales': 18 users await it, 8 orders would be queued, 10 without an order",
+        let dryChunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, dryRun: true, orders: RecordingOrders()))
+        let dryWhole = provisioningLines(try await chunkedFixture.sync(chunkSize: 1000, dryRun: true, orders: RecordingOrders()))
+        XCTAssertEqual(dryChunked.last, "Dry run of the automatic provisioning of domain 'Sales': 18 users await it, 8 orders would be queued, 10 without an order",
                        dryChunked.joined(separator: "\n"))
-        XCTAssertEqual(dryChunked, dryWhole)
+        assertSameProvisioning(dryChunked, dryWhole)
         XCTAssertTrue(dryChunked.contains("user000001, SA_One, the next free number of the block, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
                       dryChunked.joined(separator: "\n"))
         XCTAssertTrue(dryChunked.contains("user000012, SA_Two, 5412, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
@@ -214,14 +243,21 @@ final class AfterSyncChunkTests: XCTestCase {
                           "a dry run writes no user")
 
         let chunkedOrders = RecordingOrders(), wholeOrders = RecordingOrders()
-        let chunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
-        let whole = provisioningLines(try await wholeFixture.sync(chunkSize: 1000, orders: wholeOrders), dryRun: false)
-        XCTAssertEqual(whole.first, "Automatic provisioning of domain 'Sales': 18 users await it, 7 orders queued, 11 without an order",
+        let chunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders))
+        let whole = provisioningLines(try await wholeFixture.sync(chunkSize: 1000, orders: wholeOrders))
+        XCTAssertEqual(whole.last, "Automatic provisioning of domain 'Sales': 18 users await it, 7 orders queued, 11 without an order",
                        whole.joined(separator: "\n"))
-        XCTAssertEqual(chunked, whole)
-        XCTAssertEqual(whole.count, 1 + 1 + 7 + 11, "summary, header, seven orders, eleven reasons")
-        XCTAssertTrue(whole.contains("Automatic provisioning: user000007: no order: line: refused by the test"), whole.joined(separator: "\n"))
+        assertSameProvisioning(chunked, whole)
+        XCTAssertEqual(whole.count, 1 + 7 + 11 + 1, "header, seven orders, eleven reasons, summary")
+        let refused = "Automatic provisioning: user000007: no order: line: refused by the test"
+        XCTAssertTrue(whole.contains(refused), whole.joined(separator: "\n"))
         XCTAssertTrue(whole.contains("Automatic provisioning: user000003: no order: no service area LDAP filter matches"), whole.joined(separator: "\n"))
+        // Page by page: user000007's reason (the third page: 7, 8, 9) before user000009's order (the
+        // same page) and user000012's (a later page); in one page all orders come first.
+        func position(_ lines: [String], _ prefix: String) -> Int { lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
+        XCTAssertLessThan(position(chunked, refused), position(chunked, "user000012, "), chunked.joined(separator: "\n"))
+        XCTAssertGreaterThan(position(chunked, refused), position(chunked, "user000009, "), chunked.joined(separator: "\n"))
+        XCTAssertGreaterThan(position(whole, refused), position(whole, "user000012, "), whole.joined(separator: "\n"))
         // The orders, but for the user records' generation (each database has its own).
         func described(_ orders: [ProvisioningOrder]) -> [String] {
             orders.map { "\($0.user) \($0.serviceArea) \($0.line) \($0.services.name)" }
@@ -232,9 +268,27 @@ final class AfterSyncChunkTests: XCTestCase {
         await assertEqual(try await chunkedFixture.syncLog().suffix(chunked.count).map { $0 }, chunked, "the detailed log ends with the same lines")
 
         // Submitted users await no more; the refused one and those without an order still do.
-        let again = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
-        XCTAssertEqual(again.first, "Automatic provisioning of domain 'Sales': 11 users await it, 0 orders queued, 11 without an order",
+        let again = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders))
+        XCTAssertEqual(again.last, "Automatic provisioning of domain 'Sales': 11 users await it, 0 orders queued, 11 without an order",
                        again.joined(separator: "\n"))
         XCTAssertEqual(chunkedOrders.orders.count, 7)
+    }
+
+    /// A page whose read fails after earlier pages submitted orders: those pages' lines (their orders,
+    /// their reasons) are in the job's log and the detailed log, and the failure after them.
+    func testAutomaticProvisioningFailingOnALaterPageKeepsTheLinesOfThePagesBefore() async throws {
+        let fixture = try await provisioningFixture()
+        let orders = RecordingOrders(dropStagingAfter: "user000002")
+        let lines = provisioningLines(try await fixture.sync(chunkSize: 3, orders: orders))
+        XCTAssertEqual(orders.orders.map(\.user), ["user000001", "user000002"])
+        // The first page (user000001 … 3), then the second's read fails.
+        XCTAssertEqual(Array(lines.dropLast()), [
+            "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number",
+            "user000001, 1, SA_One, block",
+            "user000002, 2, SA_Two, 5402",
+            "Automatic provisioning: user000003: no order: no service area LDAP filter matches",
+        ], lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.last?.hasPrefix("Automatic provisioning of domain 'Sales' failed: ") == true, lines.joined(separator: "\n"))
+        await assertEqual(try await fixture.syncLog().suffix(lines.count).map { $0 }, lines, "the detailed log has them too")
     }
 }
