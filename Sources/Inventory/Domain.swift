@@ -265,9 +265,15 @@ public struct DomainLDAP: Sendable, Equatable {
         return names
     }
 
-    /// The service areas whose filter the entry matches, in the domain's order.
-    public func serviceAreas(matching entry: [String: [String]]) -> [ServiceAreaRule] {
-        serviceAreaRules.filter { $0.filter.matches(entry: entry) }
+    /// The position in `serviceAreaRules` of the first rule whose filter the entry matches (the
+    /// first that matches decides); nil when none does.
+    public func firstServiceAreaRuleIndex(matching entry: [String: [String]]) -> Int? {
+        serviceAreaRules.firstIndex { $0.filter.matches(entry: entry) }
+    }
+
+    /// The service area the entry's user goes to: the first whose filter it matches; nil when none does.
+    public func serviceArea(matching entry: [String: [String]]) -> ServiceAreaRule? {
+        firstServiceAreaRuleIndex(matching: entry).map { serviceAreaRules[$0] }
     }
 
     /// The user roles whose filter the entry matches, in the domain's order.

@@ -233,16 +233,17 @@ public struct MoveFilterStore: Sendable {
 
     /// The user `userID` of `domain` as the filters see it, placed or not; nil when the domain has no such user.
     public func candidate(domain: String, userID: String) async throws -> MoveCandidate? {
-        try await connection.query(MoveFilterSQL.candidates, [domain, userID, String?.none, Int?.none]).first.map(MoveCandidate.init(row:))
+        try await connection.query(MoveFilterSQL.candidate, [domain, userID]).first.map(MoveCandidate.init(row:))
     }
 
     /// One page of the domain's users not placed yet: at most `limit`, user IDs after `after` (nil:
     /// from the first), in user ID order.
     func candidates(domain: String, after: String?, limit: Int) async throws -> [MoveCandidate] {
-        try await connection.query(MoveFilterSQL.candidates, [domain, String?.none, after, limit]).map(MoveCandidate.init(row:))
+        try await connection.query(MoveFilterSQL.candidatePage, [domain, after, limit]).map(MoveCandidate.init(row:))
     }
 
-    /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time.
+    /// How many unplaced users a domain-wide move (by hand or automatic) reads at a time; the tail of
+    /// an LDAP synchronization takes its users awaiting provisioning as many at a time.
     public static let candidateChunkSize = 1000
 
     /// Every user of the domain not placed yet, in user ID order, `chunkSize` at a time (keyset
@@ -323,7 +324,7 @@ public struct MoveFilterStore: Sendable {
                 try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "users.moved", jobID: jobID, target: domain,
                                                                   message: "Automatic move of domain '\(domain)': \(count) users placed by the move filters")
             }
-            try session.query(MoveFilterSQL.logAppend, [syncType, domain, PostgresTextArray(lines)])
+            try UserSyncStore.InTransaction(session).syncLogAppend(syncType: syncType, target: domain, lines: lines)
         }
     }
 }

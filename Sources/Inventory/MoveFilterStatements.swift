@@ -21,12 +21,25 @@ enum MoveFilterSQL {
     static let automaticMoveSet = Statement("move_filter_automatic_set", """
         UPDATE domains SET automatic_move = $2 WHERE name = $1 AND automatic_move <> $2 RETURNING name
         """)
-    /// A domain's users not placed yet ($2: only that user, placed or not), with what the filters
-    /// test beyond the user's own fields: the device pools (phones and remote destination profiles)
-    /// and locations (phones) of its services' objects, and the service areas its services are in.
-    /// Keyset pages: user IDs after $3 (nil: from the first), at most $4 (nil: all), in user ID order;
-    /// each user's services are gathered for the users of the page only.
-    static let candidates = Statement("move_filter_candidates", """
+    /// One user of domain $1, $2 (placed or not), as the filters see it (`candidateSelect`).
+    static let candidate = Statement("move_filter_candidate", candidateSelect(where: "u.user_id = $2"))
+    /// One keyset page of the domain's ($1) users not placed yet: user IDs after $2 (nil: from the
+    /// first), at most $3, in user ID order, as the filters see them. `service_area IS NULL` is
+    /// written out (not behind a parameter) so that every plan, the generic one too, walks the
+    /// partial index of the unplaced users (migration 045) instead of passing every placed user.
+    static let candidatePage = Statement("move_filter_candidate_page", candidateSelect(where: """
+        u.service_area IS NULL AND u.user_id > coalesce($2::text, '')
+         ORDER BY u.user_id
+         LIMIT $3::bigint
+        """))
+
+    /// The domain's ($1) users meeting `condition` (and what follows it: order, limit), with what the
+    /// filters test beyond the user's own fields: the device pools (phones and remote destination
+    /// profiles) and locations (phones) of its services' objects, and the service areas its services
+    /// are in; each user's services are gathered for the users read only. `condition` is one of the
+    /// constant texts above, never input.
+    private static func candidateSelect(where condition: String) -> String {
+        """
         SELECT u.*, svc.device_pools_json, svc.locations_json, svc.services, svc.service_areas_json
           FROM users u
          CROSS JOIN LATERAL (
@@ -41,21 +54,12 @@ enum MoveFilterSQL {
               LEFT JOIN device_objects o ON o.device = s.device AND o.sync_kind = s.sync_kind AND o.object_type = s.object_type
                                         AND o.object_key = s.object_key
              WHERE s.user_id = u.user_id) svc
-         WHERE u.domain = $1 AND NOT u.case_clash
-           AND (CASE WHEN $2::text IS NULL THEN u.service_area IS NULL ELSE u.user_id = $2 END)
-           AND u.user_id > coalesce($3::text, '')
-         ORDER BY u.user_id
-         LIMIT $4::bigint
-        """)
+         WHERE u.domain = $1 AND NOT u.case_clash AND \(condition)
+        """
+    }
+
     /// Places the users $2 of domain $1 in area $3, each only while still unplaced.
     static let place = Statement("move_filter_place", """
         UPDATE users SET service_area = $3 WHERE domain = $1 AND user_id = ANY ($2::text[]) AND service_area IS NULL RETURNING user_id
-        """)
-    /// Lines added at the end of the latest detailed log of $1 (sync type) for $2.
-    static let logAppend = Statement("move_filter_log_append", """
-        INSERT INTO sync_log_lines (sync_type, target, line_no, line)
-        SELECT $1, $2, coalesce((SELECT max(line_no) FROM sync_log_lines WHERE sync_type = $1 AND target = $2), 0) + t.n, t.line
-          FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)
-         WHERE EXISTS (SELECT 1 FROM sync_logs WHERE sync_type = $1 AND target = $2)
         """)
 }

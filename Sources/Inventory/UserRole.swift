@@ -268,13 +268,4 @@ public struct UserRoleStore: Sendable {
             try session.query(UserRoleSQL.provisioned, [user])
         }
     }
-
-    /// Lines added at the end of the latest detailed log of `syncType` for `domain`, fenced on the job's attempt.
-    public func syncLogAppend(_ lines: [String], syncType: String, domain: String, owner: QueueStore.Held?) async throws {
-        guard !lines.isEmpty else { return }
-        try await connection.transaction { session in
-            if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
-            try session.query(MoveFilterSQL.logAppend, [syncType, domain, PostgresTextArray(lines)])
-        }
-    }
 }

@@ -267,4 +267,12 @@ enum UserSyncSQL {
         INSERT INTO sync_log_lines (sync_type, target, line_no, line)
         SELECT $1, $2, n, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)
         """)
+    /// Lines added at the end of the latest detailed log of $1 (sync type) for $2 (a log written as
+    /// its job goes); nothing when there is no such log.
+    static let syncLogLinesAppend = Statement("sync_log_lines_append", """
+        INSERT INTO sync_log_lines (sync_type, target, line_no, line)
+        SELECT $1, $2, coalesce((SELECT max(line_no) FROM sync_log_lines WHERE sync_type = $1 AND target = $2), 0) + t.n, t.line
+          FROM unnest($3::text[]) WITH ORDINALITY AS t(line, n)
+         WHERE EXISTS (SELECT 1 FROM sync_logs WHERE sync_type = $1 AND target = $2)
+        """)
 }

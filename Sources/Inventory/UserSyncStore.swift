@@ -205,11 +205,15 @@ public enum UserSyncStore {
             try session.query(UserSyncSQL.syncLogLinesInsert, [syncType, target, PostgresTextArray(lines)])
         }
 
-        /// Adds lines at the end of the detailed log of `syncType` for `target` (a log written as
-        /// its job goes, page by page: begun by `syncLogReplace`, ended by `syncLogFinish`).
+        /// Adds lines at the end of the detailed log of `syncType` for `target`, a log written as its
+        /// job goes, page by page (begun by `syncLogReplace`; the write-back's ended by
+        /// `syncLogFinish`); nothing when there is no such log. Every writer of such lines — the
+        /// write-back, automatic move, automatic provisioning — calls it in a transaction it fenced
+        /// on its job's attempt first (`QueueStore.InTransaction.jobConfirmOwned`), so a lost
+        /// attempt adds nothing.
         public func syncLogAppend(syncType: String, target: String, lines: [String]) throws {
             guard !lines.isEmpty else { return }
-            try session.query(MoveFilterSQL.logAppend, [syncType, target, PostgresTextArray(lines)])
+            try session.query(UserSyncSQL.syncLogLinesAppend, [syncType, target, PostgresTextArray(lines)])
         }
 
         /// Records the outcome and end of the log `jobID` began.

@@ -70,7 +70,7 @@ public struct AutomaticProvisioningRules: Sendable {
     /// What the filters say of one entry read, as the synchronization stages it with the entry: the
     /// position of the first service area rule that matches, and the roles that match.
     func stagedMatch(_ entry: [String: [String]]) -> (serviceAreaRule: Int?, roles: [String]) {
-        (ldap.serviceAreaRules.firstIndex { $0.filter.matches(entry: entry) }, ldap.userRoles(matching: entry).map(\.name))
+        (ldap.firstServiceAreaRuleIndex(matching: entry), ldap.userRoles(matching: entry).map(\.name))
     }
 
     /// The staged match of a user awaiting provisioning, with its service area rule.
@@ -101,12 +101,14 @@ struct ProvisioningMatch: Sendable {
 /// as for any provisioned user whose number changes). A user left without an order (no filter
 /// matches, a number in use …) is tried again by the next synchronization. Disabled accounts,
 /// synchronized when the domain reads inactive users, are provisioned like the others (seed:
-/// "Synchronizing disabled users enables you … to autoprovision services"). Its lines go to the job's
-/// log and the end of the sync's detailed log; a dry run lists the orders it would queue and submits nothing.
+/// "Synchronizing disabled users enables you … to autoprovision services"). A dry run lists the
+/// orders it would queue and submits nothing.
 ///
 /// What the filters said of each entry is staged with the entry (`ldap_seen`, a temporary table of
 /// the synchronization's session); the users awaiting provisioning are read from it `chunkSize` at
-/// a time, so memory does not grow with the directory.
+/// a time, and each page's lines go to the job's log and the end of the sync's detailed log (not in
+/// a dry run) as the page ends, so memory does not grow with the directory and what was submitted
+/// is logged even when a later page fails. The summary with the totals comes last.
 enum AutomaticProvisioning {
     /// `database`: the synchronization's connection, whose session holds the staged matches;
     /// `chunkSize`: how many users awaiting provisioning are read at a time.
@@ -114,82 +116,86 @@ enum AutomaticProvisioning {
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
                           owner: QueueStore.Held?, actor: String) async throws {
         guard let rules else { return }
-        var lines: [String]
+        // Lines added to the detailed log (in a transaction fenced on the sync's attempt), then to the job's.
+        func write(_ lines: [String]) async throws {
+            guard !lines.isEmpty else { return }
+            if !dryRun {
+                try await database.transaction { session in
+                    try LDAPSynchronization.fence(session, owner)
+                    try UserSyncStore.InTransaction(session).syncLogAppend(syncType: LDAPSynchronization.syncType, target: domain, lines: lines)
+                }
+            }
+            for line in lines { try await reporter.log(line) }
+        }
         do {
-            lines = try await provision(domain: domain, rules: rules, chunkSize: chunkSize, dryRun: dryRun, orders: orders,
-                                        database: database, reporter: reporter, owner: owner, actor: actor)
+            try await provision(domain: domain, rules: rules, chunkSize: chunkSize, dryRun: dryRun, orders: orders,
+                                database: database, reporter: reporter, owner: owner, actor: actor, write: write)
         } catch let error where error is JobLostError || error is JobCanceledError || error is CancellationError {
             throw error
         } catch {
-            lines = ["Automatic provisioning of domain '\(domain)' failed: \(error)"]
-        }
-        for line in lines { try await reporter.log(line) }
-        if !dryRun {
-            try await UserRoleStore(database).syncLogAppend(lines, syncType: LDAPSynchronization.syncType, domain: domain, owner: owner)
+            // After the lines of the pages done: their orders stand.
+            try await write(["Automatic provisioning of domain '\(domain)' failed: \(error)"])
         }
     }
 
+    /// Provisions page by page, handing each page's lines to `write` as the page ends, the summary last.
     static func provision(domain: String, rules: AutomaticProvisioningRules, chunkSize: Int,
                           dryRun: Bool, orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
-                          owner: QueueStore.Held?, actor: String) async throws -> [String] {
+                          owner: QueueStore.Held?, actor: String, write: ([String]) async throws -> Void) async throws {
         let prefix = dryRun ? "Dry run of the automatic provisioning" : "Automatic provisioning"
-        var awaiting = 0, tally = Tally()
+        let limit = max(1, chunkSize)
+        var tally = Tally()
         // Keyset pages of the staged users: a page is read after the orders of the one before.
         var after: String?
         while true {
             try reporter.checkCancellation()
             let page = try await database.withSession { [after] session in
-                try UserSyncStore.InTransaction(session).ldapProvisioningAwaiting(domain: domain, dryRun: dryRun, after: after,
-                                                                                   limit: max(1, chunkSize))
+                try UserSyncStore.InTransaction(session).ldapProvisioningAwaiting(domain: domain, dryRun: dryRun, after: after, limit: limit)
             }
             guard let last = page.last else { break }
             after = last.userID
-            awaiting += page.count
+            tally.awaiting += page.count
             // Without an order engine only the count is wanted.
             if dryRun || orders != nil {
-                try await provisionPage(page, domain: domain, rules: rules, dryRun: dryRun, orders: orders, database: database,
-                                        reporter: reporter, owner: owner, actor: actor, into: &tally)
+                try await write(try await provisionPage(page, domain: domain, rules: rules, dryRun: dryRun, orders: orders, database: database,
+                                                        reporter: reporter, owner: owner, actor: actor, into: &tally))
             }
-            if page.count < max(1, chunkSize) { break }
+            if page.count < limit { break }
         }
-        guard awaiting > 0 else { return ["\(prefix) of domain '\(domain)': no user awaits it; no order"] }
+        let awaiting = tally.awaiting, queued = tally.queued, before = tally.before, withoutLine = tally.withoutLine
+        guard awaiting > 0 else { return try await write(["\(prefix) of domain '\(domain)': no user awaits it; no order"]) }
         guard dryRun || orders != nil else {
-            return ["\(prefix) of domain '\(domain)': this process cannot submit orders; \(awaiting) users not provisioned"]
+            return try await write(["\(prefix) of domain '\(domain)': this process cannot submit orders; \(awaiting) users not provisioned"])
         }
-        let (queued, before, withoutLine) = (tally.queued, tally.before, tally.withoutLine)
-        let ordersText = "\(queued.count) orders \(dryRun ? "would be " : "")queued" + (withoutLine > 0 ? " (\(withoutLine) without a line)" : "")
-        var lines = ["\(prefix) of domain '\(domain)': \(awaiting) users await it, \(ordersText), "
-                     + "\(awaiting - queued.count - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")]
-        if !queued.isEmpty {
-            lines.append(dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
-                                : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number")
-            lines += queued
-        }
-        return lines + tally.notes
+        let ordersText = "\(queued) orders \(dryRun ? "would be " : "")queued" + (withoutLine > 0 ? " (\(withoutLine) without a line)" : "")
+        try await write(["\(prefix) of domain '\(domain)': \(awaiting) users await it, \(ordersText), "
+                         + "\(awaiting - queued - before) without an order" + (before > 0 ? ", \(before) submitted before" : "")])
     }
 
-    /// What the pages did so far: the orders' lines, the notes, how many were submitted before, how
-    /// many orders have no line.
+    /// What the pages did so far, for the summary: counts only (each page's lines are written as it ends).
     struct Tally {
-        var queued: [String] = [], notes: [String] = [], before = 0, withoutLine = 0
+        var awaiting = 0, queued = 0, before = 0, withoutLine = 0
     }
 
-    /// One page of users awaiting provisioning: each user's order submitted (listed in a dry run), its
-    /// line or its reason added to `tally`.
+    /// One page of users awaiting provisioning: each user's order submitted (listed in a dry run) and
+    /// counted in `tally`. Returns the page's lines: its orders (after the table's header, when
+    /// they are the run's first), then the reasons and notes.
     private static func provisionPage(_ page: [ProvisioningAwaiting], domain: String, rules: AutomaticProvisioningRules, dryRun: Bool,
                                       orders: (any ProvisioningOrders)?, database: Connection, reporter: any SyncReporter,
-                                      owner: QueueStore.Held?, actor: String, into tally: inout Tally) async throws {
+                                      owner: QueueStore.Held?, actor: String, into tally: inout Tally) async throws -> [String] {
         let store = UserRoleStore(database)
+        let firstOrders = tally.queued == 0
+        var queued: [String] = [], notes: [String] = []
         for staged in page {
             try reporter.checkCancellation()
             let userID = staged.userID, generation = staged.generation
             let match = rules.match(staged)
             var submittedOrder = false
-            func skip(_ reason: String) { tally.notes.append("Automatic provisioning: \(userID): no order: \(reason)") }
+            func skip(_ reason: String) { notes.append("Automatic provisioning: \(userID): no order: \(reason)") }
             var names = match.roles
             if let fallback = rules.defaultRole, !names.contains(fallback) { names.append(fallback) }
             let unknown = names.filter { rules.roles[$0] == nil }
-            for name in unknown { tally.notes.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
+            for name in unknown { notes.append("Automatic provisioning: \(userID): the role LDAP filter names '\(name)', which is not a user role of the domain; ignored") }
             guard let services = UserRole.union(names.compactMap { rules.roles[$0] }) else {
                 skip("no user role (no role LDAP filter matches and the domain has no default role)")
                 continue
@@ -205,20 +211,20 @@ enum AutomaticProvisioning {
                 if dryRun {
                     // The user is not in the inventory (a dry run keeps nothing), so the order cannot be planned yet.
                     switch line {
-                    case .number(let number): tally.queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
-                    case .fromBlock: tally.queued.append("\(userID), \(area.name), the next free number of the block, \(services.name): \(services.services)")
-                    case .none: tally.queued.append("\(userID), \(area.name), no line, \(services.name): \(services.withoutLine.ordered.joined(separator: ", "))")
+                    case .number(let number): queued.append("\(userID), \(area.name), \(number), \(services.name): \(services.services)")
+                    case .fromBlock: queued.append("\(userID), \(area.name), the next free number of the block, \(services.name): \(services.services)")
+                    case .none: queued.append("\(userID), \(area.name), no line, \(services.name): \(services.withoutLine.ordered.joined(separator: ", "))")
                     }
                     submittedOrder = true
                 } else if let orders {
                     let submitted = try await orders.submit(order, connection: database, actor: actor, owner: owner)
                     try await store.provisioningDone(user: userID, owner: owner)
                     if submitted.created {
-                        tally.queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line.isEmpty ? "no line" : submitted.line)")
+                        queued.append("\(userID), \(submitted.orderID), \(area.name), \(submitted.line.isEmpty ? "no line" : submitted.line)")
                         submittedOrder = true
                     } else {
                         tally.before += 1
-                        tally.notes.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
+                        notes.append("Automatic provisioning: \(userID): order \(submitted.orderID) was submitted before (key \(order.key)); not submitted again")
                     }
                 }
             } catch let error as InputError {
@@ -227,15 +233,20 @@ enum AutomaticProvisioning {
                 // One user's failure (a lost connection, …) is that user's line; the others go on.
                 skip("submission failed: \(error)")
             }
+            if submittedOrder { tally.queued += 1 }
             if submittedOrder, case .none(let reason) = line {
                 tally.withoutLine += 1
                 let split = services.withoutLine
-                tally.notes.append("Automatic provisioning: \(userID): no line service (\(reason), service area '\(area.name)' "
-                                   + "\(area.mask == nil ? "uses the LDAP number" : "applies the mask only")), so the order holds "
-                                   + "\(split.ordered.joined(separator: ", ")) and leaves out what needs the line: \(split.leftOut.joined(separator: ", ")); "
-                                   + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit")
+                notes.append("Automatic provisioning: \(userID): no line service (\(reason), service area '\(area.name)' "
+                             + "\(area.mask == nil ? "uses the LDAP number" : "applies the mask only")), so the order holds "
+                             + "\(split.ordered.joined(separator: ", ")) and leaves out what needs the line: \(split.leftOut.joined(separator: ", ")); "
+                             + "a number synchronized later orders no line (the user is provisioned once): order it with ucp order submit")
             }
         }
+        guard !queued.isEmpty else { return notes }
+        let header = dryRun ? "Automatic provisioning would queue orders for the following users: UserId, ServiceArea, Number, Roles: Services"
+                            : "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number"
+        return (firstOrders ? [header] : []) + queued + notes
     }
 }
 

@@ -60,9 +60,9 @@ public struct LDAPSynchronization: Sendable {
     public let actor: String
     /// The order engine automatic provisioning submits through (nil: it cannot, and says so).
     public let provisioningOrders: (any ProvisioningOrders)?
-    /// How many users automatic move and automatic provisioning take at a time after the last page
-    /// (tests set it small to cross chunk boundaries).
-    var afterSyncChunkSize = 1000
+    /// How many users automatic move and automatic provisioning take at a time after the last page:
+    /// the size a domain-wide move reads (tests set it small to cross chunk boundaries).
+    var afterSyncChunkSize = MoveFilterStore.candidateChunkSize
 
     public init(settings: LDAPSyncSettings, options: LDAPSyncOptions = LDAPSyncOptions(), database: Connection,
                 reporter: any SyncReporter, jobID: Int64? = nil, owner: QueueStore.Held? = nil,
@@ -78,7 +78,7 @@ public struct LDAPSynchronization: Sendable {
     }
 
     /// Confirms, inside a write transaction, that the sync's attempt still owns its job.
-    private static func fence(_ session: Session, _ owner: QueueStore.Held?) throws {
+    static func fence(_ session: Session, _ owner: QueueStore.Held?) throws {
         if let owner { try QueueStore.InTransaction(session).jobConfirmOwned(owner) }
     }
 

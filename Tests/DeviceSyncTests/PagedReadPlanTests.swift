@@ -72,4 +72,61 @@ final class PagedReadPlanTests: XCTestCase {
         XCTAssertEqual(written.count, 2000)
         XCTAssertEqual(Set(written).count, 2000)
     }
+
+    /// The tail of an LDAP synchronization reads a chunk at a time too: automatic move the domain's
+    /// unplaced users, automatic provisioning the users it staged while reading (`ldap_seen`, a
+    /// temporary table of the sync's session, never analyzed: autovacuum does not see it). With
+    /// 20,000 users of which 1,000 are not placed yet and await provisioning, each page must start
+    /// through an index and pass no placed user: the move's page through the partial index of the
+    /// unplaced users (migration 045), which a generic plan can use only when the statement says
+    /// `service_area IS NULL` outright.
+    func testSyncTailPagesWalkIndexesAndCoverEveryUserOnce() async throws {
+        let (database, owner) = try await QueryPlans.seeded("""
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm', 'call_processor', '127.0.0.1', 8443, 'axl');
+            INSERT INTO domains (name) VALUES ('d');
+            INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ('d', 'a', 'cucm', 'DP');
+            INSERT INTO users (user_id, domain, source, directory_dn, service_area, provisioning_pending)
+            SELECT 'user' || g, 'd', 'ldap', 'cn=user' || g, CASE WHEN g % 20 <> 0 THEN 'a' END, g % 20 = 0 FROM generate_series(1, 20000) g;
+            ANALYZE;
+            """)
+        let page = try await QueryPlans.generic(owner, MoveFilterSQL.candidatePage, "('d', 'user15000', 500)")
+        XCTAssertTrue(page.contains("Index Scan using users_unplaced on users u"), "the move's page walks the unplaced users' index:\n\(page)")
+        XCTAssertFalse(page.contains("Seq Scan on users") || page.contains("users_pkey") || page.contains("  Sort\n"), page)
+        let single = try await QueryPlans.generic(owner, MoveFilterSQL.candidate, "('d', 'user15000')")
+        XCTAssertFalse(single.contains("Seq Scan on users"), single)
+
+        // The staging tables as a synchronization prepares them, filled as its batches fill them (all
+        // 20,000 read with provisioning on), the session's own: the plans are taken on that session.
+        try await owner.withSession { session in
+            try session.transaction { session in try UserSyncStore.InTransaction(session).ldapStagingPrepare() }
+            try session.execute("""
+                INSERT INTO ldap_seen (user_id, directory_dn, service_area_rule, roles, phone)
+                SELECT 'user' || g, 'cn=user' || g, 0, '{Staff}', '5000' FROM generate_series(1, 20000) g
+                """)
+        }
+        for dryRun in [false, true] {
+            let awaiting = try await QueryPlans.generic(owner, UserSyncSQL.provisioningAwaiting, "('d', \(dryRun), 'user15000', 500)")
+            XCTAssertTrue(awaiting.contains("Index Scan using ldap_seen_provisioning on ldap_seen s"), "the staged users' pages walk their index:\n\(awaiting)")
+            XCTAssertTrue(awaiting.contains("Index Scan using users_identity on users u"), awaiting)
+            XCTAssertFalse(awaiting.contains("Seq Scan") || awaiting.contains("  Sort\n"), awaiting)
+        }
+
+        // The pages, walked to the end: each of the 1,000 once, in the database's order of user IDs.
+        var moved: [String] = []
+        try await MoveFilterStore(Connection(database.app)).candidatePages(domain: "d", chunkSize: 300) { page in
+            moved += page.map(\.user.userID)
+        }
+        let unplaced = (1...1000).map { "user\($0 * 20)" }
+        XCTAssertEqual(moved, unplaced.sorted())
+        let awaited = try await owner.withSession { session in
+            var seen: [String] = [], after: String?
+            while true {
+                let page = try UserSyncStore.InTransaction(session).ldapProvisioningAwaiting(domain: "d", dryRun: false, after: after, limit: 300)
+                seen += page.map(\.userID)
+                guard page.count == 300, let last = page.last?.userID else { return seen }
+                after = last
+            }
+        }
+        XCTAssertEqual(awaited, unplaced.sorted())
+    }
 }

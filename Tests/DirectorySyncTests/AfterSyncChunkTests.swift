@@ -12,15 +12,26 @@ import XCTest
 
 /// The tail of an LDAP synchronization takes the directory's users a chunk at a time, so memory stays
 /// flat as the directory grows: automatic move pages through the unplaced users, automatic
-/// provisioning through the users it staged while reading. With a chunk of 3 and 18 users, each
+/// provisioning through the users it staged while reading. With a chunk of 3 and 21 users, each
 /// crosses several chunk boundaries; what it does and says is what one chunk of all does and says.
+/// Some user IDs mix cases, so the pages' keyset order is the database's order of user IDs
+/// (`Bob` < `alice` < `bob2` < `user000001` in the tests' C collation), not one without case.
 final class AfterSyncChunkTests: XCTestCase {
     nonisolated(unsafe) static var server: SlapdServer?
 
     override class func setUp() {
         super.setUp()
-        // 18 enabled users (10 and 20 are disabled, and the domains do not read inactive users).
-        server = try? SlapdServer(users: generatedUsers(1...20))
+        // 21 enabled users (10 and 20 are disabled, and the domains do not read inactive users).
+        server = try? SlapdServer(users: generatedUsers(1...20) + mixedCaseUsers)
+    }
+
+    /// Generated users 21, 22 and 31 under user IDs of mixed case: `Bob` (title Title1, department
+    /// Dept1), `alice` (Title2, Dept2), `bob2` (Title3, Dept1).
+    static let mixedCaseUsers = [(21, "Bob"), (22, "alice"), (31, "bob2")].map { index, userID in
+        var user = DirectoryFixture.user(index)
+        user.uid = userID
+        user.sAMAccountName = userID
+        return user
     }
 
     override class func tearDown() {
@@ -93,7 +104,7 @@ final class AfterSyncChunkTests: XCTestCase {
         // Placed already: left alone.
         _ = try await fixture.query("INSERT INTO users (user_id, domain, source, last_name, service_area) VALUES ('user000005', 'Sales', 'manual', 'Five', 'SA_Kept')")
         let filters = MoveFilterStore(fixture.app)
-        // Title1: users 1, 9, 13, 17 (5 is placed); Dept1: 6, 11, 16 (1 took the first filter); the other 10 match none.
+        // Title1: users 1, 9, 13, 17, Bob (5 is placed); Dept1: 6, 11, 16, bob2 (1 and Bob took the first filter); the other 11 match none.
         _ = try await filters.moveFilterAdd(domain: "Sales", MoveFilter(name: "Title1", attribute: "title", pattern: "Title1", serviceArea: "SA_One"),
                                             position: nil, actor: "test")
         _ = try await filters.moveFilterAdd(domain: "Sales", MoveFilter(name: "Dept1", attribute: "department", pattern: "dept1", serviceArea: "SA_Two"),
@@ -123,7 +134,7 @@ final class AfterSyncChunkTests: XCTestCase {
         return (MoveOutcome(placements: placements, reported: reported, logged: logged, audited: audited), audits.count)
     }
 
-    /// Chunks of 3 over the 17 unplaced users (six chunks): the same users placed, the same lines,
+    /// Chunks of 3 over the 20 unplaced users (seven chunks): the same users placed, the same lines,
     /// the summary with the totals last; each chunk that placed users has its own audit line.
     func testAutomaticMoveInChunksDoesWhatOneChunkDoes() async throws {
         let (chunked, chunkedAudits) = try await move(chunkSize: 3)
@@ -132,33 +143,49 @@ final class AfterSyncChunkTests: XCTestCase {
         var expected = ["user000005": "SA_Kept"]
         for user in [1, 13, 17] { expected[String(format: "user%06d", user)] = "SA_One" }
         for user in [6, 11, 16] { expected[String(format: "user%06d", user)] = "SA_Two" }
+        expected["Bob"] = "SA_One"
+        expected["bob2"] = "SA_Two"
         XCTAssertEqual(whole.placements, expected)
-        let summary = "Automatic move of domain 'Sales': 6 users placed, 1 need a move by hand, 10 matched no filter"
+        let summary = "Automatic move of domain 'Sales': 8 users placed, 1 need a move by hand, 11 matched no filter"
         XCTAssertEqual(whole.logged.last, summary, whole.logged.joined(separator: "\n"))
         XCTAssertEqual(whole.reported, whole.logged)
-        XCTAssertEqual(whole.logged.count, 8, "six placed, one named, the summary")
+        XCTAssertEqual(whole.logged.count, 10, "eight placed, one named, the summary")
+        XCTAssertEqual(Array(whole.logged.prefix(3)), ["Automatic move: Bob placed in service area 'SA_One' by filter 'Title1' (title=Title1)",
+                                                       "Automatic move: bob2 placed in service area 'SA_Two' by filter 'Dept1' (department=dept1)",
+                                                       "Automatic move: user000001 placed in service area 'SA_One' by filter 'Title1' (title=Title1)"],
+                       "in the database's order of user IDs: \(whole.logged.joined(separator: "\n"))")
         XCTAssertTrue(whole.logged.contains("Automatic move: user000009 matches filter 'Title1' (title=Title1) for service area 'SA_One' "
                                             + "but has services in 'SA_Kept': not moved (a move with services is a change order): ucp user move user000009 --filter"),
                       whole.logged.joined(separator: "\n"))
-        XCTAssertEqual(whole.audited, 6)
+        XCTAssertEqual(whole.audited, 8)
         XCTAssertEqual(wholeAudits, 1)
 
         XCTAssertEqual(chunked, whole)
-        // The 17 unplaced by threes: 1-3, 4 6 7, 8 9 11, 12-14, 15-17, 18 19; the first five place users (1; 6; 11; 13; 16, 17).
-        XCTAssertEqual(chunkedAudits, 5, "one audit line per chunk that placed users")
+        // The 20 unplaced by threes: Bob alice bob2, 1-3, 4 6 7, 8 9 11, 12-14, 15-17, 18 19; the first six place users
+        // (Bob, bob2; 1; 6; 11; 13; 16, 17).
+        XCTAssertEqual(chunkedAudits, 6, "one audit line per chunk that placed users")
     }
 
     /// Automatic provisioning's order engine, as a test sees it: each submission recorded and
-    /// accepted, but user000007's refused.
+    /// accepted, but user000007's refused. With `dropStagingAfter`, the staged users are dropped
+    /// from the sync's session once that user's order is submitted: the next page's read fails.
     final class RecordingOrders: ProvisioningOrders {
         private let submitted = Mutex<[ProvisioningOrder]>([])
+        private let dropStagingAfter: String?
         var orders: [ProvisioningOrder] { submitted.withLock { $0 } }
+
+        init(dropStagingAfter: String? = nil) {
+            self.dropStagingAfter = dropStagingAfter
+        }
 
         func submit(_ order: ProvisioningOrder, connection: Connection, actor: String, owner: QueueStore.Held?) async throws -> ProvisioningSubmitted {
             if order.user == "user000007" { throw InputError(field: "line", problem: "refused by the test") }
             let count = submitted.withLock { orders in
                 orders.append(order)
                 return orders.count
+            }
+            if order.user == dropStagingAfter {
+                try await connection.withSession { session in try session.execute("DROP TABLE ldap_seen") }
             }
             let line: String
             switch order.line {
@@ -170,8 +197,8 @@ final class AfterSyncChunkTests: XCTestCase {
         }
     }
 
-    /// The domain: two service areas by filter (users 1, 5, 9, 13, 17 by title; 2, 7, 12 by department,
-    /// masked; the others none), Managers by employee number (1, 11 … 19), Staff the default.
+    /// The domain: two service areas by filter (users 1, 5, 9, 13, 17, Bob by title; 2, 7, 12, alice by
+    /// department, masked; the others none), Managers by employee number (1, 11 … 19), Staff the default.
     static let provisioningDomain = DomainDraft(
         name: "Sales",
         serviceAreaFilters: [NamedLDAPFilter(name: "SA_One", filter: "(title=Title1)", assignNewLine: true),
@@ -189,23 +216,43 @@ final class AfterSyncChunkTests: XCTestCase {
         return fixture
     }
 
-    /// The lines from automatic provisioning's summary on (it is the last part of the sync).
-    func provisioningLines(_ lines: [String], dryRun: Bool) -> [String] {
-        let prefix = dryRun ? "Dry run of the automatic provisioning of domain" : "Automatic provisioning of domain"
-        guard let start = lines.firstIndex(where: { $0.hasPrefix(prefix) }) else { return [] }
+    /// Automatic provisioning's lines: it is the last part of the sync, so from its first line (the
+    /// orders' header, a note, or the summary) to the end, the summary last.
+    func provisioningLines(_ lines: [String]) -> [String] {
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("Automatic provisioning") || $0.hasPrefix("Dry run of the automatic provisioning") })
+        else { return [] }
         return Array(lines[start...])
     }
 
-    /// Chunks of 3 over the 18 users read (six chunks): the dry run lists the same orders and writes
-    /// nothing; the real run submits the same orders and says the same; a second run finds none awaiting.
+    /// A run in chunks says what one chunk of all says, a page's lines as the page ends: the same
+    /// summary, last; the same lines; the orders' rows in user ID order after their header, once;
+    /// the notes in user ID order.
+    func assertSameProvisioning(_ chunked: [String], _ whole: [String], file: StaticString = #filePath, line: UInt = #line) {
+        let text = "chunked:\n" + chunked.joined(separator: "\n") + "\nwhole:\n" + whole.joined(separator: "\n")
+        XCTAssertEqual(chunked.last, whole.last, text, file: file, line: line)
+        XCTAssertEqual(chunked.sorted(), whole.sorted(), text, file: file, line: line)
+        func notes(_ lines: [String]) -> [String] { lines.filter { $0.hasPrefix("Automatic provisioning: ") } }
+        XCTAssertEqual(notes(chunked), notes(whole), text, file: file, line: line)
+        func table(_ lines: [String]) -> [String] {
+            lines.dropLast().filter { !$0.hasPrefix("Automatic provisioning: ") }
+        }
+        XCTAssertEqual(table(chunked), table(whole), text, file: file, line: line)
+        XCTAssertEqual(table(chunked).filter { $0.hasPrefix("Automatic provisioning") }.count, table(chunked).isEmpty ? 0 : 1,
+                       "one header: \(text)", file: file, line: line)
+        XCTAssertTrue(table(chunked).first?.hasPrefix("Automatic provisioning") ?? true, "the header first: \(text)", file: file, line: line)
+    }
+
+    /// Chunks of 3 over the 21 users read (seven chunks): the dry run lists the same orders and writes
+    /// nothing; the real run submits the same orders and says the same, each page's lines written as
+    /// the page ends; a second run finds none awaiting.
     func testAutomaticProvisioningInChunksDoesWhatOneChunkDoes() async throws {
         let chunkedFixture = try await provisioningFixture(), wholeFixture = try await provisioningFixture()
 
-        let dryChunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, dryRun: true, orders: RecordingOrders()), dryRun: true)
-        let dryWhole = provisioningLines(try await chunkedFixture.sync(chunkSize: 1000, dryRun: true, orders: RecordingOrders()), dryRun: true)
-        XCTAssertEqual(dryChunked.first, "Dry run of the automatic provisioning of domain 'Sales': 18 users await it, 8 orders would be queued, 10 without an order",
+        let dryChunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, dryRun: true, orders: RecordingOrders()))
+        let dryWhole = provisioningLines(try await chunkedFixture.sync(chunkSize: 1000, dryRun: true, orders: RecordingOrders()))
+        XCTAssertEqual(dryChunked.last, "Dry run of the automatic provisioning of domain 'Sales': 21 users await it, 10 orders would be queued, 11 without an order",
                        dryChunked.joined(separator: "\n"))
-        XCTAssertEqual(dryChunked, dryWhole)
+        assertSameProvisioning(dryChunked, dryWhole)
         XCTAssertTrue(dryChunked.contains("user000001, SA_One, the next free number of the block, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
                       dryChunked.joined(separator: "\n"))
         XCTAssertTrue(dryChunked.contains("user000012, SA_Two, 5412, Managers, Staff: phone Cisco Unified Client Services Framework, voicemail"),
@@ -214,27 +261,57 @@ final class AfterSyncChunkTests: XCTestCase {
                           "a dry run writes no user")
 
         let chunkedOrders = RecordingOrders(), wholeOrders = RecordingOrders()
-        let chunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
-        let whole = provisioningLines(try await wholeFixture.sync(chunkSize: 1000, orders: wholeOrders), dryRun: false)
-        XCTAssertEqual(whole.first, "Automatic provisioning of domain 'Sales': 18 users await it, 7 orders queued, 11 without an order",
+        let chunked = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders))
+        let whole = provisioningLines(try await wholeFixture.sync(chunkSize: 1000, orders: wholeOrders))
+        XCTAssertEqual(whole.last, "Automatic provisioning of domain 'Sales': 21 users await it, 9 orders queued, 12 without an order",
                        whole.joined(separator: "\n"))
-        XCTAssertEqual(chunked, whole)
-        XCTAssertEqual(whole.count, 1 + 1 + 7 + 11, "summary, header, seven orders, eleven reasons")
-        XCTAssertTrue(whole.contains("Automatic provisioning: user000007: no order: line: refused by the test"), whole.joined(separator: "\n"))
+        assertSameProvisioning(chunked, whole)
+        XCTAssertEqual(whole.count, 1 + 9 + 12 + 1, "header, nine orders, twelve reasons, summary")
+        let refused = "Automatic provisioning: user000007: no order: line: refused by the test"
+        XCTAssertTrue(whole.contains(refused), whole.joined(separator: "\n"))
         XCTAssertTrue(whole.contains("Automatic provisioning: user000003: no order: no service area LDAP filter matches"), whole.joined(separator: "\n"))
+        // Page by page: user000007's reason (the fourth page: 7, 8, 9) before user000009's order (the
+        // same page) and user000012's (a later page); in one page all orders come first.
+        func position(_ lines: [String], _ prefix: String) -> Int { lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
+        XCTAssertLessThan(position(chunked, refused), position(chunked, "user000012, "), chunked.joined(separator: "\n"))
+        XCTAssertGreaterThan(position(chunked, refused), position(chunked, "user000009, "), chunked.joined(separator: "\n"))
+        XCTAssertGreaterThan(position(whole, refused), position(whole, "user000012, "), whole.joined(separator: "\n"))
         // The orders, but for the user records' generation (each database has its own).
         func described(_ orders: [ProvisioningOrder]) -> [String] {
             orders.map { "\($0.user) \($0.serviceArea) \($0.line) \($0.services.name)" }
         }
         XCTAssertEqual(described(chunkedOrders.orders), described(wholeOrders.orders))
-        XCTAssertEqual(chunkedOrders.orders.map(\.user), ["user000001", "user000002", "user000005", "user000009", "user000012", "user000013", "user000017"],
-                       "in user ID order")
+        XCTAssertEqual(chunkedOrders.orders.map(\.user), ["Bob", "alice", "user000001", "user000002", "user000005", "user000009", "user000012",
+                                                          "user000013", "user000017"],
+                       "in the database's order of user IDs")
+        XCTAssertTrue(whole.contains("alice, 2, SA_Two, 5422"), whole.joined(separator: "\n"))
         await assertEqual(try await chunkedFixture.syncLog().suffix(chunked.count).map { $0 }, chunked, "the detailed log ends with the same lines")
 
         // Submitted users await no more; the refused one and those without an order still do.
-        let again = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders), dryRun: false)
-        XCTAssertEqual(again.first, "Automatic provisioning of domain 'Sales': 11 users await it, 0 orders queued, 11 without an order",
+        let again = provisioningLines(try await chunkedFixture.sync(chunkSize: 3, orders: chunkedOrders))
+        XCTAssertEqual(again.last, "Automatic provisioning of domain 'Sales': 12 users await it, 0 orders queued, 12 without an order",
                        again.joined(separator: "\n"))
-        XCTAssertEqual(chunkedOrders.orders.count, 7)
+        XCTAssertEqual(chunkedOrders.orders.count, 9)
+    }
+
+    /// A page whose read fails after earlier pages submitted orders: those pages' lines (their orders,
+    /// their reasons) are in the job's log and the detailed log, and the failure after them.
+    func testAutomaticProvisioningFailingOnALaterPageKeepsTheLinesOfThePagesBefore() async throws {
+        let fixture = try await provisioningFixture()
+        let orders = RecordingOrders(dropStagingAfter: "user000002")
+        let lines = provisioningLines(try await fixture.sync(chunkSize: 3, orders: orders))
+        XCTAssertEqual(orders.orders.map(\.user), ["Bob", "alice", "user000001", "user000002"])
+        // The first two pages (Bob, alice, bob2; user000001 … 3), then the third's read fails.
+        XCTAssertEqual(Array(lines.dropLast()), [
+            "Automatic provisioning orders were queued for the following users: UserId, OrderId, ServiceArea, Number",
+            "Bob, 1, SA_One, block",
+            "alice, 2, SA_Two, 5422",
+            "Automatic provisioning: bob2: no order: no service area LDAP filter matches",
+            "user000001, 3, SA_One, block",
+            "user000002, 4, SA_Two, 5402",
+            "Automatic provisioning: user000003: no order: no service area LDAP filter matches",
+        ], lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.last?.hasPrefix("Automatic provisioning of domain 'Sales' failed: ") == true, lines.joined(separator: "\n"))
+        await assertEqual(try await fixture.syncLog().suffix(lines.count).map { $0 }, lines, "the detailed log has them too")
     }
 }
