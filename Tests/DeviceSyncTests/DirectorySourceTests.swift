@@ -218,9 +218,10 @@ final class DirectorySourceTests: OrderTestCase {
         await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'order.run' AND state = 'queued'")[0].decode("n", as: Int64.self),
                           Int64(expected.count), "one order.run each")
 
-        // Its retry (another chunk size): everything held already, nothing queued twice.
+        // Its retry (another chunk size): everything held already, nothing queued twice; the line says
+        // how many the job queued before.
         let again = try await DirectorySource.copy(user: nil, context: context, connection: connection, chunkSize: 3)
-        XCTAssertEqual(again, "Directory search source UDS: 0 directory order(s) queued for \(provisioned.count) provisioned user(s) "
+        XCTAssertEqual(again, "Directory search source UDS: 0 directory order(s) queued by this attempt (\(expected.count) queued before) for \(provisioned.count) provisioned user(s) "
                        + "on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)")
         await assertEqual(try await planned(), queued)
         await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'directory'")[0].decode("n", as: Int64.self),
