@@ -248,4 +248,36 @@ final class WriteBackTests: OrderTestCase {
             }
         }
     }
+
+    /// A write-back attempt that lost its job between two pages — the job's attempt bumped (another
+    /// attempt holds it, as after a rescue and a new claim) while its first page's lines were saved —
+    /// is refused at its next save (JobLostError): no line of the next page, no stop line, and no
+    /// outcome from it in the detailed log.
+    func testADomainWriteBackThatLostItsJobAddsNothingMore() async throws {
+        try await prepareDirectory()
+        try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
+        stopWorker()
+        let queued = try ucp(["domain", "write-back", Self.domain])
+        let jobID = try XCTUnwrap(Int64(queued.stdout.split(separator: " ")[1]), queued.stdout)
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
+        let context = try await claimInProcess(jobID)
+        // The job is taken from this attempt in the transaction that saves the first page (jdoe, user000001).
+        try await Connection(harness.database.owner).withSession { try $0.execute("""
+            CREATE FUNCTION take_the_job() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN UPDATE jobs SET attempt = attempt + 1 WHERE id = \(jobID); RETURN NULL; END $$;
+            CREATE TRIGGER take_the_job AFTER INSERT ON sync_log_lines FOR EACH ROW WHEN (NEW.line LIKE 'user000001:%')
+                EXECUTE FUNCTION take_the_job();
+            """) }
+        do {
+            try await WriteBackJob.runDomain(Self.domain, connection: Connection(harness.database.app), context: context, pageSize: 2)
+            XCTFail("the attempt that lost its job is refused")
+        } catch is JobLostError {}
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.attempt, 2, "another attempt holds the job")
+        let log = try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout
+        var lines = log.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.removeFirst().hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): running"), log)
+        XCTAssertEqual(lines.map { String($0.prefix { $0 != ":" }) }, ["Write back to LDAP of domain 'Cisco' started", "jdoe", "user000001"],
+                       "the first page's lines only: \(log)")
+    }
 }
