@@ -252,7 +252,9 @@ final class WriteBackTests: OrderTestCase {
     /// A write-back attempt that lost its job between two pages — the job's attempt bumped (another
     /// attempt holds it, as after a rescue and a new claim) while its first page's lines were saved —
     /// is refused at its next save (JobLostError): no line of the next page, no stop line, and no
-    /// outcome from it in the detailed log.
+    /// outcome from it in the detailed log. The log, left `running`, shows running while the job
+    /// runs; once the coordinator's rescue ends the job (its worker gone) it shows how the job ended,
+    /// and once the job is pruned that it is gone — never a stale `running`.
     func testADomainWriteBackThatLostItsJobAddsNothingMore() async throws {
         try await prepareDirectory()
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
@@ -276,8 +278,31 @@ final class WriteBackTests: OrderTestCase {
         await assertEqual(try await harness.queue.jobGet(id: jobID)?.attempt, 2, "another attempt holds the job")
         let log = try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout
         var lines = log.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.removeFirst().hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): running"), log)
+        XCTAssertTrue(lines.removeFirst().hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): running, started "), log)
         XCTAssertEqual(lines.map { String($0.prefix { $0 != ":" }) }, ["Write back to LDAP of domain 'Cisco' started", "jdoe", "user000001"],
                        "the first page's lines only: \(log)")
+
+        // The attempt that holds the job is never heard from: its lease runs out, the rescue ends the
+        // sync failed; the log still says running, and shows how the job ended.
+        _ = try await sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(jobID)")
+        _ = try await harness.queue.jobRescueExpired(actor: "test-coordinator")
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.state, .failed, "the rescue ends a sync failed")
+        await assertEqual(try await sql("SELECT outcome FROM sync_logs WHERE sync_type = 'writeback'")[0].decode("outcome", as: String.self),
+                          "running", "the log as the lost attempt left it")
+        func header() throws -> String {
+            String(try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout.prefix { $0 != "\n" })
+        }
+        let ended = try header()
+        XCTAssertTrue(ended.hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): failed: the job ended failed (worker lost) "
+                                      + "without closing this log, "), ended)
+        XCTAssertTrue(ended.contains(" to "), ended)
+        XCTAssertFalse(ended.contains("running"), ended)
+
+        // Pruned from the queue since: the log says so.
+        _ = try await harness.queue.jobPrune(retentionSeconds: 0, limit: 1000, now: Date().addingTimeInterval(60))
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.id, nil, "pruned")
+        let gone = try header()
+        XCTAssertTrue(gone.hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): failed: the job is gone from the queue "
+                                     + "(it ended without closing this log), started "), gone)
     }
 }
