@@ -226,21 +226,26 @@ public enum DirectorySource {
 
     /// Plans and queues the copies of every provisioned user (or of `user` only), `chunkSize` users
     /// at a time, each chunk in a transaction of its own (fenced on the job's attempt). A retry after
-    /// a crash finds what the earlier attempt queued held already (and its submit keys taken).
+    /// a crash finds what the earlier attempt queued (its submit keys taken): not queued again, and
+    /// counted apart in the line it returns, so that the retry's count is not read as the job's.
     static func copy(user only: String?, context: JobContext, connection: Connection, chunkSize: Int = chunkSize) async throws -> String {
         let processors = try await eligibleProcessors(context: context, connection: connection)
-        var provisioned = 0, queued = 0
+        var provisioned = 0, queued = 0, queuedBefore = 0
         var after = ""
         while true {
             try context.checkCancellation()
             let (users, next) = try await provisionedChunk(after: after, user: only, size: chunkSize, connection: connection)
             provisioned += users.count
-            queued += try await queueCopies(of: users, on: processors, context: context, connection: connection)
+            let chunk = try await queueCopies(of: users, on: processors, context: context, connection: connection)
+            queued += chunk.queued
+            queuedBefore += chunk.queuedBefore
             guard let next else { break }
             after = next
         }
         let scope = only.map { "user '\($0)'" } ?? "\(provisioned) provisioned user(s)"
-        return "Directory search source UDS: \(queued) directory order(s) queued for \(scope) on \(processors.count) Unified CM(s) of version 10 or later (\(processors.joined(separator: ", ")))"
+        let count = queuedBefore == 0 ? "\(queued) directory order(s) queued"
+            : "\(queued) directory order(s) queued by this attempt (\(queuedBefore) queued before)"
+        return "Directory search source UDS: \(count) for \(scope) on \(processors.count) Unified CM(s) of version 10 or later (\(processors.joined(separator: ", ")))"
     }
 
     /// The provisioned users after `after` (a user ID without case; "" for the first chunk), by user
@@ -268,9 +273,11 @@ public enum DirectorySource {
     }
 
     /// Plans the copies of one chunk of provisioned users to `processors` and queues them in one
-    /// transaction, fenced on the job's attempt, under the plan lock. Returns how many it queued.
-    static func queueCopies(of chunk: [Provisioned], on processors: [String], context: JobContext, connection: Connection) async throws -> Int {
-        guard !chunk.isEmpty, !processors.isEmpty else { return 0 }
+    /// transaction, fenced on the job's attempt, under the plan lock. Returns how many it queued, and
+    /// how many of those planned an earlier attempt of the job had queued (their submit keys taken).
+    static func queueCopies(of chunk: [Provisioned], on processors: [String], context: JobContext, connection: Connection) async throws
+        -> (queued: Int, queuedBefore: Int) {
+        guard !chunk.isEmpty, !processors.isEmpty else { return (0, 0) }
         let present = try await DirectorySourceStore(connection).usersPresent(keys: chunk.map(\.key))
         let found = try await UserStore(connection).usersGet(userIDs: chunk.map(\.userID))
         var orders: [PlannedCopy] = []
@@ -284,10 +291,10 @@ public enum DirectorySource {
                                           home: provisioned.device))
             }
         }
-        guard !orders.isEmpty else { return 0 }
+        guard !orders.isEmpty else { return (0, 0) }
         let owner = context.held
         let actor = context.job.submittedBy
-        return try await connection.transaction { session -> Int in
+        return try await connection.transaction { session -> (queued: Int, queuedBefore: Int) in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
             // One planner at a time: the pairs another job queued since this one read are not planned twice.
             try session.query(DirectorySQL.planLock)
@@ -295,19 +302,23 @@ public enum DirectorySource {
             for row in try session.query(DirectorySQL.copiesHeld, [PostgresTextArray(chunk.map(\.key))]) {
                 held.insert("\(try row.decode("key") as String)\t\(try row.decode("call_processor") as String)")
             }
-            // A retry of this job: what its earlier attempt queued.
-            var taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map { $0.submitKey(job: owner.id) })])
+            // A retry of this job: what its earlier attempt queued (held, or ended since).
+            let taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map { $0.submitKey(job: owner.id) })])
                 .map { try $0.decode("submit_key") as String })
-            var queued = 0
-            for order in orders where !held.contains("\(order.key)\t\(order.device)") {
+            var queued = 0, queuedBefore = 0
+            for order in orders {
                 let key = order.submitKey(job: owner.id)
-                guard taken.insert(key).inserted else { continue }
+                if taken.contains(key) {
+                    queuedBefore += 1
+                    continue
+                }
+                if held.contains("\(order.key)\t\(order.device)") { continue }
                 let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
                 try insert(session, user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,
                            body: body, key: key, steps: order.steps, actor: actor)
                 queued += 1
             }
-            return queued
+            return (queued, queuedBefore)
         }
     }
 

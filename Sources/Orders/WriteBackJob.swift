@@ -77,6 +77,8 @@ public enum WriteBackJob {
     /// case); per-user lines and the summary go to the domain's detailed log — replaced at the start
     /// (outcome `running`), each page's lines added when it is written, the outcome set with the
     /// summary at the end, each write fenced on the job's attempt — progress and the summary to the job's.
+    /// A log an attempt left `running` (its worker killed, or the job lost) shows how the job ended
+    /// once it no longer runs (`ucp domain log`, DomainLogCommand.outcome).
     static func runDomain(_ domain: String, connection: Connection, context: JobContext, pageSize: Int = pageSize) async throws {
         let startedAt = Date()
         let target = try await WriteBackTarget.load(domain: domain, connection: connection)

@@ -5,6 +5,7 @@ import Inventory
 import Orders
 import Runtime
 import Postgres
+import Queue
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -282,13 +283,49 @@ struct DomainLogCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard ["ldap", "domain", "writeback"].contains(kind) else { throw ValidationError("kind: must be ldap, domain or writeback (got '\(kind)')") }
-        guard let log = try await UserStore(Connection(try await Database.open())).syncLogGet(syncType: kind, target: name) else {
+        guard let (log, job) = try await Self.read(kind: kind, target: name, connection: Connection(try await Database.open())) else {
             print("domain '\(name)': no \(kind) synchronization has run yet")
             return
         }
-        print("\(kind) synchronization of '\(name)'\(log.jobID.map { " (job \($0))" } ?? ""): \(log.outcome), "
-              + "\(Output.shortTime(log.startedAt)) to \(Output.shortTime(log.finishedAt))")
+        let (outcome, finishedAt) = Self.outcome(of: log, job: job)
+        print("\(kind) synchronization of '\(name)'\(log.jobID.map { " (job \($0))" } ?? ""): \(outcome), "
+              + (finishedAt.map { "\(Output.shortTime(log.startedAt)) to \(Output.shortTime($0))" } ?? "started \(Output.shortTime(log.startedAt))"))
         for line in log.lines { print(line) }
+    }
+
+    /// The detailed log and, while it says `running` (a log written as it goes, the domain
+    /// write-back's), its job as the queue has it now; nil when none ran yet.
+    static func read(kind: String, target: String, connection: Connection) async throws -> (SyncLog, Job?)? {
+        let logs = UserStore(connection), queue = QueueStore(connection)
+        guard var log = try await logs.syncLogGet(syncType: kind, target: target) else { return nil }
+        while log.outcome == "running", let id = log.jobID {
+            let job = try await queue.jobGet(id: id)
+            if let job, job.state == .running || job.state == .canceling { return (log, job) }
+            // A handler closes its log before its job ends: read again, so that a log closed (or
+            // replaced by a newer run) meanwhile shows as it is, not as a job that ended without closing it.
+            guard let again = try await logs.syncLogGet(syncType: kind, target: target) else { return nil }
+            if again.outcome == "running" && again.jobID == id { return (again, job) }
+            log = again
+        }
+        return (log, nil)
+    }
+
+    /// The outcome to show and when the run ended (nil: still running). A log still `running` whose
+    /// job no longer runs — its worker killed, the job ended by the coordinator's rescue, or pruned
+    /// since — was never closed: it shows how the job ended, never a stale `running`.
+    static func outcome(of log: SyncLog, job: Job?) -> (String, Date?) {
+        guard log.outcome == "running" else { return (log.outcome, log.finishedAt) }
+        guard let job else { return ("failed: the job is gone from the queue (it ended without closing this log)", nil) }
+        let reason = job.error.map { " (\($0))" } ?? ""
+        switch job.state {
+        case .running, .canceling:
+            return ("running", nil)
+        case .queued:
+            return ("failed: the attempt that wrote it ended\(reason) without closing it; the job is queued again", nil)
+        case .succeeded, .failed, .canceled:
+            return ("\(job.state == .canceled ? "canceled" : "failed"): the job ended \(job.state.rawValue)\(reason) without closing this log",
+                    job.finishedAt)
+        }
     }
 }
 

@@ -165,9 +165,13 @@ final class DirectorySourceTests: OrderTestCase {
 
     /// The copies planned two users at a time (a chunk boundary crossed again and again; users that
     /// only an order names, first and last by user ID and between, so the orders' keyset ends some
-    /// chunks and the services' others): every provisioned user gets one copy order on each Unified
-    /// CM that lacks it — the same orders the one-read plan made — the result line counts them all,
-    /// and the job run again (its retry, three users a chunk) queues nothing twice.
+    /// chunks and the services' others), the job's first attempt crashing in the chunk of 'morder'
+    /// (a trigger refuses its order): the chunks before it stay queued, that chunk queues nothing.
+    /// The queue then rescues the job and starts attempt 2: the lost attempt 1 is refused by the
+    /// fence (nothing queued), attempt 2 queues the rest — not what attempt 1 queued, even a copy of
+    /// it that ended rolled back since (no order holds that pair: only its submit key is taken) — so
+    /// every provisioned user has exactly one copy order on each Unified CM that lacks it (the same
+    /// orders the one-read plan made), and attempt 2's line counts apart what attempt 1 queued.
     func testCopiesArePlannedAChunkAtATimeAndARetryQueuesNothingTwice() async throws {
         try await prepareClusters()
         let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
@@ -197,34 +201,77 @@ final class DirectorySourceTests: OrderTestCase {
 
         stopWorker()
         let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        let job = try jobID(set.stdout)
         setenv(SecretKey.environmentVariable, harness.keyPath, 1)
         defer { unsetenv(SecretKey.environmentVariable) }
-        let context = try await claimInProcess(try jobID(set.stdout))
-        let connection = Connection(harness.database.app)
-        let line = try await DirectorySource.copy(user: nil, context: context, connection: connection, chunkSize: 2)
-        XCTAssertEqual(line, "Directory search source UDS: \(expected.count) directory order(s) queued for \(provisioned.count) provisioned user(s) "
-                       + "on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)")
+        let connection = Connection(harness.database.app), owner = Connection(harness.database.owner)
         func planned() async throws -> [String] {
             try await sql("""
                 SELECT lower(o.user_id) || ' ' || o.call_processor AS pair FROM orders o
-                 WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.submit_key LIKE 'directory:\(context.job.id):%'
+                 WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.submit_key LIKE 'directory:\(job):%'
                  ORDER BY 1
                 """).map { try $0.decode("pair", as: String.self) }
         }
-        let queued = try await planned()
-        XCTAssertEqual(queued, expected.sorted(), "each provisioned user once on each Unified CM that lacks it")
+        let line = { (count: String) in
+            "Directory search source UDS: \(count) for \(provisioned.count) provisioned user(s) on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)"
+        }
+
+        // Attempt 1 crashes in the chunk of 'morder' (its own transaction rolls back).
+        try await owner.withSession { try $0.execute("""
+            CREATE FUNCTION refuse_morder() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'the order of morder refused by the test'; END $$;
+            CREATE TRIGGER refuse_morder BEFORE INSERT ON orders FOR EACH ROW WHEN (lower(NEW.user_id) = 'morder')
+                EXECUTE FUNCTION refuse_morder();
+            """) }
+        let attempt1 = try await claimInProcess(job)
+        do {
+            _ = try await DirectorySource.copy(user: nil, context: attempt1, connection: connection, chunkSize: 2)
+            XCTFail("attempt 1 crashes in the chunk of morder")
+        } catch let error as PostgresError {
+            XCTAssertTrue(error.message.contains("the order of morder refused by the test"), "\(error)")
+        }
+        try await owner.withSession { try $0.execute("DROP TRIGGER refuse_morder ON orders") }
+        let crashed = try await planned()
+        XCTAssertFalse(crashed.isEmpty, "the chunks before morder's queued")
+        XCTAssertTrue(Set(crashed).isSubset(of: expected), "\(crashed)")
+        XCTAssertFalse(crashed.contains { $0.hasPrefix("morder ") }, "morder's chunk queued nothing")
+        XCTAssertLessThan(crashed.count, expected.count - 1, "morder's chunk and those after it left")
+        // One of attempt 1's copies ended rolled back since: no order holds its pair any more.
+        _ = try await sql("""
+            UPDATE orders SET state = 'rolled_back' WHERE id = (SELECT min(id) FROM orders WHERE submit_key LIKE 'directory:\(job):%')
+            """)
+
+        // The worker's lease runs out: the coordinator's rescue queues the job again, the next claim
+        // starts attempt 2.
+        _ = try await sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(job)")
+        _ = try await harness.queue.jobRescueExpired(actor: "test-coordinator")
+        await assertEqual(try await harness.queue.jobGet(id: job)?.state, .queued, "rescued, queued again")
+        let attempt2 = try await claimInProcess(job)
+        XCTAssertEqual(attempt2.job.attempt, 2)
+
+        // Attempt 1, lost, is refused by the fence: nothing queued.
+        let (everyone, _) = try await DirectorySource.provisionedChunk(after: "", user: nil, size: 100, connection: connection)
+        do {
+            _ = try await DirectorySource.queueCopies(of: everyone, on: ["OtherCCM", "TestCCM"], context: attempt1, connection: connection)
+            XCTFail("the lost attempt queues nothing")
+        } catch is JobLostError {}
+        await assertEqual(try await planned(), crashed, "nothing queued by the lost attempt")
+
+        // Attempt 2 (three users a chunk) queues the rest.
+        let rest = try await DirectorySource.copy(user: nil, context: attempt2, connection: connection, chunkSize: 3)
+        XCTAssertEqual(rest, line("\(expected.count - crashed.count) directory order(s) queued by this attempt (\(crashed.count) queued before)"))
+        await assertEqual(try await planned(), expected.sorted(), "each provisioned user once on each Unified CM that lacks it")
+        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'directory'")[0].decode("n", as: Int64.self),
+                          Int64(expected.count))
         let home = try await sql("SELECT o.user_id, array_to_string(array_agg(s.name ORDER BY s.position), ',') AS steps FROM orders o JOIN order_steps s ON s.order_id = o.id WHERE o.kind = 'directory' AND o.call_processor = 'TestCCM' GROUP BY o.user_id")
         XCTAssertTrue(try home.allSatisfy { try $0.decode("steps", as: String.self) == "uds_user,uds_home" }, "the home cluster's copies make it the home cluster")
         await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM jobs WHERE type = 'order.run' AND state = 'queued'")[0].decode("n", as: Int64.self),
                           Int64(expected.count), "one order.run each")
 
-        // Its retry (another chunk size): everything held already, nothing queued twice.
-        let again = try await DirectorySource.copy(user: nil, context: context, connection: connection, chunkSize: 3)
-        XCTAssertEqual(again, "Directory search source UDS: 0 directory order(s) queued for \(provisioned.count) provisioned user(s) "
-                       + "on 2 Unified CM(s) of version 10 or later (OtherCCM, TestCCM)")
-        await assertEqual(try await planned(), queued)
-        await assertEqual(try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'directory'")[0].decode("n", as: Int64.self),
-                          Int64(expected.count))
+        // Run once more, everything is held: nothing queued, all counted as queued before.
+        let again = try await DirectorySource.copy(user: nil, context: attempt2, connection: connection, chunkSize: 2)
+        XCTAssertEqual(again, line("0 directory order(s) queued by this attempt (\(expected.count) queued before)"))
+        await assertEqual(try await planned(), expected.sorted())
     }
 
     /// A directory order whose step fails is rolled back: on the home cluster the end user it adopted

@@ -11,12 +11,15 @@ extension OrderTestCase {
         _ = harness.processes.waitForExit("worker")
     }
 
-    /// Claims the queued job `id` in this process (the worker stopped) and returns a context to run
-    /// its handler here, with the internal parameters a test sets (a page or chunk size).
+    /// Starts the queued job `id` — that job only, as the claim starts a job it picked (the next
+    /// attempt, a lease, the sync's audit line) — in this process (the worker stopped), and returns a
+    /// context to run its handler here, with the internal parameters a test sets (a page or chunk
+    /// size). Not the queue's claim: that takes whichever job is first in line (a coordinator's poll,
+    /// say), not the one the test means.
     func claimInProcess(_ id: Int64) async throws -> JobContext {
-        let claimed = try await harness.queue.jobClaim(worker: "test-in-process", slots: 1, leaseSeconds: 600)
-        let job = try XCTUnwrap(claimed.first, "job \(id) claimed")
-        XCTAssertEqual(job.id, id, "the job claimed")
+        let started = try await Connection(harness.database.app).query(
+            Statement("", "SELECT * FROM ucp_start(ARRAY[$1::bigint], $2, $3)"), [id, "test-in-process", 600.0])
+        let job = try Job(row: try XCTUnwrap(started.first, "job \(id) queued and started"))
         return JobContext(job: job, logger: Logger(label: "test"), database: ConnectionPool(harness.database.app, maximum: 2),
                           store: harness.queue, control: JobControl(leaseSeconds: 600), leaseSeconds: 600, clock: SystemTimeSource())
     }

@@ -248,4 +248,61 @@ final class WriteBackTests: OrderTestCase {
             }
         }
     }
+
+    /// A write-back attempt that lost its job between two pages — the job's attempt bumped (another
+    /// attempt holds it, as after a rescue and a new claim) while its first page's lines were saved —
+    /// is refused at its next save (JobLostError): no line of the next page, no stop line, and no
+    /// outcome from it in the detailed log. The log, left `running`, shows running while the job
+    /// runs; once the coordinator's rescue ends the job (its worker gone) it shows how the job ended,
+    /// and once the job is pruned that it is gone — never a stale `running`.
+    func testADomainWriteBackThatLostItsJobAddsNothingMore() async throws {
+        try await prepareDirectory()
+        try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
+        stopWorker()
+        let queued = try ucp(["domain", "write-back", Self.domain])
+        let jobID = try XCTUnwrap(Int64(queued.stdout.split(separator: " ")[1]), queued.stdout)
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
+        let context = try await claimInProcess(jobID)
+        // The job is taken from this attempt in the transaction that saves the first page (jdoe, user000001).
+        try await Connection(harness.database.owner).withSession { try $0.execute("""
+            CREATE FUNCTION take_the_job() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN UPDATE jobs SET attempt = attempt + 1 WHERE id = \(jobID); RETURN NULL; END $$;
+            CREATE TRIGGER take_the_job AFTER INSERT ON sync_log_lines FOR EACH ROW WHEN (NEW.line LIKE 'user000001:%')
+                EXECUTE FUNCTION take_the_job();
+            """) }
+        do {
+            try await WriteBackJob.runDomain(Self.domain, connection: Connection(harness.database.app), context: context, pageSize: 2)
+            XCTFail("the attempt that lost its job is refused")
+        } catch is JobLostError {}
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.attempt, 2, "another attempt holds the job")
+        let log = try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout
+        var lines = log.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.removeFirst().hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): running, started "), log)
+        XCTAssertEqual(lines.map { String($0.prefix { $0 != ":" }) }, ["Write back to LDAP of domain 'Cisco' started", "jdoe", "user000001"],
+                       "the first page's lines only: \(log)")
+
+        // The attempt that holds the job is never heard from: its lease runs out, the rescue ends the
+        // sync failed; the log still says running, and shows how the job ended.
+        _ = try await sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(jobID)")
+        _ = try await harness.queue.jobRescueExpired(actor: "test-coordinator")
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.state, .failed, "the rescue ends a sync failed")
+        await assertEqual(try await sql("SELECT outcome FROM sync_logs WHERE sync_type = 'writeback'")[0].decode("outcome", as: String.self),
+                          "running", "the log as the lost attempt left it")
+        func header() throws -> String {
+            String(try ucp(["domain", "log", Self.domain, "--kind", "writeback"]).stdout.prefix { $0 != "\n" })
+        }
+        let ended = try header()
+        XCTAssertTrue(ended.hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): failed: the job ended failed (worker lost) "
+                                      + "without closing this log, "), ended)
+        XCTAssertTrue(ended.contains(" to "), ended)
+        XCTAssertFalse(ended.contains("running"), ended)
+
+        // Pruned from the queue since: the log says so.
+        _ = try await harness.queue.jobPrune(retentionSeconds: 0, limit: 1000, now: Date().addingTimeInterval(60))
+        await assertEqual(try await harness.queue.jobGet(id: jobID)?.id, nil, "pruned")
+        let gone = try header()
+        XCTAssertTrue(gone.hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): failed: the job is gone from the queue "
+                                     + "(it ended without closing this log), started "), gone)
+    }
 }
