@@ -216,18 +216,25 @@ final class WriteBackTests: OrderTestCase {
         }
     }
 
-    /// The whole-domain write-back two users a page (five directory users: three pages): each user
-    /// written once and its line once in the detailed log, in user ID order between the start line and
-    /// the summary, the log's outcome set at the end; run again (a retry), the log is replaced, not doubled.
-    func testDomainWriteBackPagesThroughEveryUserOnce() async throws {
+    /// Domain Cisco's directory prepared, its write-back to ipPhone queued with the worker stopped, and
+    /// its job claimed in this process (so a test sets the page size); the secret key in the
+    /// environment until the test ends.
+    func claimedDomainWriteBack() async throws -> (jobID: Int64, context: JobContext) {
         try await prepareDirectory()
         try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
         stopWorker()
         let queued = try ucp(["domain", "write-back", Self.domain])
         let jobID = try XCTUnwrap(Int64(queued.stdout.split(separator: " ")[1]), queued.stdout)
         setenv(SecretKey.environmentVariable, harness.keyPath, 1)
-        defer { unsetenv(SecretKey.environmentVariable) }
-        let context = try await claimInProcess(jobID)
+        addTeardownBlock { unsetenv(SecretKey.environmentVariable) }
+        return (jobID, try await claimInProcess(jobID))
+    }
+
+    /// The whole-domain write-back two users a page (five directory users: three pages): each user
+    /// written once and its line once in the detailed log, in user ID order between the start line and
+    /// the summary, the log's outcome set at the end; run again (a retry), the log is replaced, not doubled.
+    func testDomainWriteBackPagesThroughEveryUserOnce() async throws {
+        let (jobID, context) = try await claimedDomainWriteBack()
         let users = ["jdoe", "user000001", "user000002", "user000003", "user000004"]
         for run in 1...2 {
             try await WriteBackJob.runDomain(Self.domain, connection: Connection(harness.database.app), context: context, pageSize: 2)
@@ -256,14 +263,7 @@ final class WriteBackTests: OrderTestCase {
     /// runs; once the coordinator's rescue ends the job (its worker gone) it shows how the job ended,
     /// and once the job is pruned that it is gone — never a stale `running`.
     func testADomainWriteBackThatLostItsJobAddsNothingMore() async throws {
-        try await prepareDirectory()
-        try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
-        stopWorker()
-        let queued = try ucp(["domain", "write-back", Self.domain])
-        let jobID = try XCTUnwrap(Int64(queued.stdout.split(separator: " ")[1]), queued.stdout)
-        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
-        defer { unsetenv(SecretKey.environmentVariable) }
-        let context = try await claimInProcess(jobID)
+        let (jobID, context) = try await claimedDomainWriteBack()
         // The job is taken from this attempt in the transaction that saves the first page (jdoe, user000001).
         try await Connection(harness.database.owner).withSession { try $0.execute("""
             CREATE FUNCTION take_the_job() RETURNS trigger LANGUAGE plpgsql AS $$
