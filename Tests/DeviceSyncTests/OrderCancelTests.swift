@@ -135,6 +135,38 @@ final class OrderCancelTests: OrderTestCase {
         XCTAssertEqual(next.line, "4000")
     }
 
+    /// Canceled while its worker's handler waits on the device, then the worker stopped (SIGTERM) with
+    /// a grace period shorter than the wait: the stopping worker hands the canceling job back (released
+    /// as canceled), and the coordinator's sweep withdraws the order (nothing sent: canceled), audited.
+    func testAnOrderWhoseCancelingJobAStoppingWorkerReleasesIsWithdrawn() async throws {
+        try await prepare()
+        harness.processes.kill("worker")
+        _ = try harness.processes.start("worker1", ["worker", "--concurrency", "4", "--name", "stopping-worker", "--grace", "1s"])
+        try fault("clear=1&pause-seconds=10&stall=getUser:1")
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile()]))
+        let reading = try await eventually(timeout: 60) { try self.calls().contains { $0.hasPrefix("getUser ") } }
+        XCTAssertTrue(reading, "the device never got the order's first read")
+        let running = try await order(id)
+        let jobID = try XCTUnwrap(running.jobID)
+        let stopping = try ucp(["order", "cancel", String(id)])
+        XCTAssertTrue(stopping.stdout.contains("order \(id) is running: it stops before its next device write"), stopping.stdout)
+
+        harness.processes.kill("worker1", signal: SIGTERM)
+        let queue = QueueStore(Connection(harness.database.app))
+        let released = try await eventually(timeout: 30) { try await queue.jobGet(id: jobID)?.state == .canceled }
+        XCTAssertTrue(released, "the stopping worker released the canceling job as canceled")
+        await assertEqual(try await order(id).state, "submitted", "the order waits for the sweep")
+
+        try startRescuingCoordinator()
+        let withdrawn = try await eventually(timeout: 30) { try await self.order(id).state == "canceled" }
+        let seen = try await order(id)
+        XCTAssertTrue(withdrawn, "order \(id) is \(seen.state) after its job \(jobID) was released")
+        XCTAssertNil(seen.error)
+        await assertEqual(try await withdrawals(id),
+                          ["test-coordinator: Order \(id) of jdoe withdrawn (its job \(jobID) ended (canceled) before the order did): canceled"])
+        await assertEqual(try await steps(id).map(\.state).filter { $0 != "pending" }, [], "nothing was sent")
+    }
+
     /// A running order whose job the rescue fails (its last attempt's worker killed while the device
     /// holds the phone add's answer) ends failed with what to do next, audited, without an operator;
     /// `order cancel` then refuses it with the same hint, and `order rollback` takes back what it made.
