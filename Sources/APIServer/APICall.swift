@@ -154,7 +154,7 @@ struct JSONBody: Sendable {
     func int(_ name: String) throws -> Int? {
         switch members[name] {
         case nil, .null?: return nil
-        case .int(let value)? where abs(value) < 1 << 53: return Int(value)
+        case .int(let value)? where value.magnitude < 1 << 53: return Int(value)  // not abs: Int64.min would trap
         default: throw InputError(field: name, problem: "must be a whole number")
         }
     }

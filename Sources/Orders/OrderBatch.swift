@@ -150,13 +150,7 @@ public struct OrderBatch {
     }
 
     static func parseYAML(_ text: String, file: String) throws -> OrderBatch {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            let (line, problem) = OrderFile.describe(error)
-            throw InputError(field: OrderFile.fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
-        }
+        let root = try OrderFile.compose(text, file: file)
         guard let items = root?.sequence else {
             throw InputError(field: OrderFile.fieldName("yaml", file: file, line: root?.mark?.line),
                              problem: "a batch file (YAML) is a list of orders, each a mapping of fields (domain, service_area, user, phone …)")

@@ -92,14 +92,26 @@ public enum OrderFile {
     }
 
     public static func parse(_ text: String, file: String = "order") throws -> OrderRequest {
-        let root: Node?
+        try request(try compose(text, file: file), file: file)
+    }
+
+    /// How deep an order or batch file may nest. Yams composes recursively, one stack frame per
+    /// level and without a limit, so a few kilobytes of `[[[[…` would end the process (`ucp serve`
+    /// with it); the files themselves are at most three levels deep.
+    static let maximumNesting = 64
+
+    /// The YAML of an order or batch file composed, refused with one line (the file's line) when
+    /// malformed or nested deeper than `maximumNesting`.
+    static func compose(_ text: String, file: String) throws -> Node? {
+        if let line = YAMLNesting.firstLine(deeperThan: maximumNesting, in: text) {
+            throw InputError(field: fieldName("yaml", file: file, line: line), problem: "nested deeper than \(maximumNesting) levels")
+        }
         do {
-            root = try Yams.compose(yaml: text)
+            return try Yams.compose(yaml: text)
         } catch let error as YamlError {
             let (line, problem) = describe(error)
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
         }
-        return try request(root, file: file)
     }
 
     /// The order of one composed YAML mapping (a whole order file, or one item of a batch file;
@@ -298,5 +310,60 @@ public enum OrderFile {
         default:
             return (nil, "cannot be read")
         }
+    }
+}
+
+/// An upper bound of a YAML text's nesting, read without composing it: at any point, the columns of
+/// the line's indentation, the flow collections open (`[`, `{`, across lines) and the block
+/// indicators before it on its line (`- `, `? `, `: `) — every level of nesting needs one of those.
+/// Quoted scalars and comments are skipped. Over-counts (a `: ` inside a plain value), never under.
+enum YAMLNesting {
+    /// The 1-based line where the bound first passes `limit`, or nil.
+    static func firstLine(deeperThan limit: Int, in text: String) -> Int? {
+        var flow = 0
+        var quote: UInt8?  // the quote of the scalar being read (it may span lines)
+        var line = 1
+        var depth = 0  // the line's indentation and indicators so far
+        var atLineStart = true
+        var previous: UInt8 = 0x0A
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            let next = index + 1 < bytes.count ? bytes[index + 1] : 0x0A
+            index += 1
+            if byte == 0x0A {  // \n
+                line += 1
+                depth = 0
+                atLineStart = true
+                previous = byte
+                continue
+            }
+            if let open = quote {
+                if byte == 0x5C, open == 0x22 { index += 1 }  // a backslash escape in a double-quoted scalar
+                else if byte == open { quote = nil }
+                previous = byte
+                continue
+            }
+            if atLineStart, byte == 0x20 {  // indentation
+                depth += 1
+            } else {
+                atLineStart = false
+                let blank = next == 0x20 || next == 0x0A || next == 0x0D || next == 0x09
+                let tokenStart = [0x0A, 0x20, 0x09, 0x5B, 0x7B, 0x2C, 0x3A].contains(previous)  // after space [ { , :
+                switch byte {
+                case 0x23 where previous == 0x20 || previous == 0x09 || previous == 0x0A:  // a comment: the rest of the line
+                    while index < bytes.count, bytes[index] != 0x0A { index += 1 }
+                case 0x22 where tokenStart, 0x27 where tokenStart: quote = byte  // " or '
+                case 0x5B, 0x7B: flow += 1  // [ {
+                case 0x5D, 0x7D: flow = max(0, flow - 1)  // ] }
+                case 0x2D where blank, 0x3F where blank, 0x3A where blank: depth += 1  // - ? :
+                default: break
+                }
+            }
+            if depth + flow > limit { return line }
+            previous = byte
+        }
+        return nil
     }
 }

@@ -25,8 +25,9 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             var reason = "not a valid libpq connection string or URI"
             if let errorMessage {
-                // libpq echoes the offending part raw: escaped, so the refusal stays one line.
-                reason = InputError.escaped(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
+                // libpq echoes the offending part raw, which may be the password: its quoted parts
+                // are left out (all but one-character ones such as "="), the rest escaped to one line.
+                reason = InputError.escaped(Self.withoutQuotedParts(String(cString: errorMessage)).trimmingCharacters(in: .whitespacesAndNewlines))
                 PQfreemem(errorMessage)
             }
             throw PostgresError(kind: .invalidConfiguration, message: "DATABASE_URL: \(reason)")
@@ -48,6 +49,16 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
         self.database = values["dbname"] ?? environment["PGDATABASE"]
         self.user = values["user"] ?? environment["PGUSER"]
         self.targetSessionAttributes = values["target_session_attrs"] ?? environment["PGTARGETSESSIONATTRS"]
+    }
+
+    /// `message` with every quoted part longer than one character shown as `"…"`.
+    static func withoutQuotedParts(_ message: String) -> String {
+        let parts = message.split(separator: "\"", omittingEmptySubsequences: false)
+        guard parts.count > 2 else { return message }
+        return parts.enumerated().map { index, part in
+            // Odd parts are inside quotes, unless the last quote is not closed.
+            index % 2 == 1 && part.count > 1 && index < parts.count - 1 ? "…" : String(part)
+        }.joined(separator: "\"")
     }
 
     /// The libpq values of `target_session_attrs` (libpq 14 and later): which server of a multi-host

@@ -51,7 +51,7 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
 
     /// Throws a `InputError` naming the first field that breaks a rule.
     public func validate() throws {
-        try Self.validateURL(url)
+        try Self.checkURL(url)
         if let username, username.unicodeScalars.contains(where: Self.isControl) {
             throw InputError(field: "username", problem: "must not contain control characters")
         }
@@ -77,7 +77,8 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
         }
     }
 
-    private static func validateURL(_ url: String) throws {
+    /// The rule of `url` alone (`ucp settings set mail.url` checks it when the value is set).
+    public static func checkURL(_ url: String) throws {
         let shape = "must be smtp://host[:port] or smtps://host[:port]"
         let lowercased = url.lowercased()
         guard let scheme = ["smtp://", "smtps://"].first(where: lowercased.hasPrefix) else {

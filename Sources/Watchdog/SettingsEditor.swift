@@ -3,6 +3,7 @@ import Inventory
 import Postgres
 import Runtime
 import Secrets
+import Transport
 
 /// `ucp settings set|show` and `PUT /api/v1/settings/{key}`, `GET /api/v1/settings`: one place that
 /// checks a setting's value (the same one-line message either way), stores it and audits the change.
@@ -72,9 +73,12 @@ public enum SettingsEditor {
         let cleared = value.isEmpty
         switch key {
         case "mail.url":
-            guard cleared || value.hasPrefix("smtp://") || value.hasPrefix("smtps://"),
-                  cleared || URLComponents(string: value)?.host?.isEmpty == false
-            else { throw InputError(field: "mail.url", problem: "must be smtp://host[:port] or smtps://host[:port] (got '\(value)')") }
+            // The mailer's own rule, checked when set: a URL it would refuse at sending time (or one
+            // carrying a password, which `settings show`, the API and its errors would then show) is
+            // never stored.
+            if !cleared {
+                do { try MailServer.checkURL(value) } catch let error as InputError { throw InputError(field: "mail.url", problem: error.problem) }
+            }
             mail.url = cleared ? nil : value
         case "mail.starttls":
             guard ["required", "opportunistic", "none"].contains(value) else {

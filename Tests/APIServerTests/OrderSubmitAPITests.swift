@@ -101,6 +101,16 @@ final class OrderSubmitAPITests: XCTestCase {
                                             body: #"{"domain": "Cisco", "colour": "red"}"#)
         XCTAssertEqual(unknownField.status, 400, unknownField.body)
         XCTAssertEqual(unknownField.json["field"] as? String, "colour (body line 1)")
+        // Bodies that ended the server before: a YAML parser recursing once per level of a deep
+        // nesting, and a whole number whose absolute value overflows.
+        let deep = try fixture.send(.post, "/api/v1/orders/plan", token: operatorToken, body: String(repeating: "[", count: 100_000))
+        XCTAssertEqual(deep.status, 400, deep.body)
+        XCTAssertEqual(deep.detail, "yaml (body line 1): nested deeper than 64 levels")
+        let lowest = try fixture.send(.post, "/api/v1/syncs", token: operatorToken,
+                                      body: #"{"kind": "infra", "device": "TestCCM", "priority": -9223372036854775808}"#)
+        XCTAssertEqual(lowest.status, 400, lowest.body)
+        XCTAssertEqual(lowest.json["field"] as? String, "priority")
+        XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "the server answers after them")
         await assertEqual(try await fixture.writes(), before, "a refused order wrote")
 
         // Submit with a key; the same request again gets the same order; the key with another body is refused.

@@ -186,6 +186,35 @@ final class OrderBatchFileTests: XCTestCase {
         XCTAssertEqual(try CSV.records(CSV.line(["a,b", "say \"hi\"", "two\r\nlines"]), file: "t").map(\.cells), [["a,b", "say \"hi\"", "two\r\nlines"]])
     }
 
+    /// Yams composes one stack frame per level: nesting a few kilobytes deep ended the process (a
+    /// segfault of `ucp order plan|batch`, and of `ucp serve` on a posted body). Refused with one line.
+    func testDeeplyNestedYAMLIsRefusedWithOneLineNotACrash() throws {
+        for (text, line) in [(String(repeating: "[", count: 30_000), 1),
+                             ("domain: Cisco\nuser: jdoe\nphone: " + String(repeating: "{a: ", count: 20_000), 3),
+                             (String(repeating: "- ", count: 20_000) + "x", 1)] {
+            XCTAssertThrowsError(try OrderFile.parse(text, file: "o.yaml")) { error in
+                XCTAssertEqual("\(error)", "yaml (o.yaml line \(line)): nested deeper than 64 levels")
+            }
+            XCTAssertThrowsError(try OrderBatch.parse(text, format: .yaml, file: "b.yaml")) { error in
+                XCTAssertEqual("\(error)", "yaml (b.yaml line \(line)): nested deeper than 64 levels")
+            }
+        }
+        // Brackets and indicators inside quoted values and comments are not nesting; a file as
+        // deep as the limit is read.
+        let quoted = """
+            domain: Cisco   # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
+            service_area: "\(String(repeating: "[{- ", count: 20))\\"\(String(repeating: "[", count: 40))"
+            user: '\(String(repeating: "{: ? ", count: 20))''\(String(repeating: "[", count: 40))'
+            phone: {name: SEP001122334455, model: Cisco 8845}
+
+            """
+        let request = try OrderFile.parse(quoted, file: "o.yaml")
+        XCTAssertEqual(request.user, String(repeating: "{: ? ", count: 20) + "'" + String(repeating: "[", count: 40))
+        XCTAssertThrowsError(try OrderFile.parse("domain: " + String(repeating: "[", count: 63) + String(repeating: "]", count: 63), file: "o.yaml")) { error in
+            XCTAssertEqual("\(error)", "domain (o.yaml line 1): must be a single value", "as deep as the limit: read, then refused for what it is")
+        }
+    }
+
     func testCSVRowsBecomeOrdersAndBadCellsNameRowAndColumn() throws {
         let text = """
             domain,service_area,user,phone_name,phone_model,voicemail,line,error

@@ -125,6 +125,14 @@ final class ConnectionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("DATABASE_URL: "), "\(error)")
         }
         XCTAssertNoThrow(try ConnectionConfiguration(conninfo: "postgresql://u:secret@h:5433/db"))
+        // libpq quotes the bad part, here the password: the refusal leaves it out.
+        XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "postgresql://ucp:Sup3r%zzSecret@localhost/ucp")) { error in
+            XCTAssertEqual("\(error)", "PostgreSQL: DATABASE_URL: invalid percent-encoded token: \"…\"")
+        }
+        XCTAssertThrowsError(try ConnectionConfiguration(conninfo: "host=x password=Sup3rSecret port")) { error in
+            XCTAssertFalse("\(error)".contains("Sup3rSecret"), "\(error)")
+            XCTAssertTrue("\(error)".contains("\"=\""), "\(error)")
+        }
         // Ports are checked when the URL is parsed, not at connect time.
         for (url, port) in [("postgresql://localhost:99999/db", "99999"), ("postgresql://user@:notaport/db", "notaport"),
                             ("postgresql://h1:5432,h2:0/db", "0"), ("host=h port=-1", "-1")] {

@@ -181,6 +181,13 @@ final class MailSettingsCommandTests: XCTestCase {
         let audit = try await database.store().auditList(since: nil, jobID: nil, limit: 100)
         XCTAssertFalse(audit.contains { $0.message.contains(password) })
         let badURL = try processes.run(["settings", "set", "mail.url", "http://x"], environment: environment)
-        XCTAssertEqual(badURL.stderr, "ucp: mail.url: must be smtp://host[:port] or smtps://host[:port] (got 'http://x')\n")
+        XCTAssertEqual(badURL.stderr, "ucp: mail.url: must start with smtp:// or smtps://\n")
+        // A password in the URL would be shown by `settings show` and the API: refused, not echoed.
+        let withPassword = try processes.run(["settings", "set", "mail.url", "smtp://bob:\(password)@mail.example.com"], environment: environment)
+        XCTAssertEqual(withPassword.status, 64, withPassword.stderr)
+        XCTAssertEqual(withPassword.stderr, "ucp: mail.url: must not hold a user name or password: set username and password instead\n")
+        let unstored: String = try await Connection(database.owner).query(
+            Statement("", "SELECT value::text AS v FROM settings WHERE key = 'mail'")).first!.decode("v")
+        XCTAssertFalse(unstored.contains(password), "nothing written")
     }
 }
