@@ -110,6 +110,8 @@ final class OrderSubmitAPITests: XCTestCase {
                                       body: #"{"kind": "infra", "device": "TestCCM", "priority": -9223372036854775808}"#)
         XCTAssertEqual(lowest.status, 400, lowest.body)
         XCTAssertEqual(lowest.json["field"] as? String, "priority")
+        let deepJSON = try fixture.send(.post, "/api/v1/syncs", token: operatorToken, body: String(repeating: "[", count: 100_000))
+        XCTAssertEqual(deepJSON.status, 400, deepJSON.body)
         XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "the server answers after them")
         await assertEqual(try await fixture.writes(), before, "a refused order wrote")
 
