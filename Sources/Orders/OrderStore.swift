@@ -377,7 +377,7 @@ public struct OrderStore: Sendable {
                 "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
                 number, partition, request.phoneName, requestJSON, request.onFailure, key, nil as Int64?, actor,
             ]).first!.decode("id")
-            try Self.insertSteps(session, OrderPlanner.steps(request, inputs, orderID: id).map { (id, $0) })
+            try Self.insertSteps(session, [(id: id, steps: OrderPlanner.steps(request, inputs, orderID: id))])
             let (jobID, order) = try Self.enqueueReturning(session, order: id, action: .apply, actor: actor)
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
@@ -464,22 +464,18 @@ public struct OrderStore: Sendable {
             PostgresTextArray(orders.map(\.submitKey)), PostgresTextArray(orders.map { $0.cancels.map(String.init) }),
             PostgresTextArray(orders.map { _ in actor }),
         ]).map { try $0.decode("id", as: Int64.self) }
-        try insertSteps(session, zip(ids, orders).flatMap { id, order in order.steps.map { (id, $0) } })
+        try insertSteps(session, zip(ids, orders).map { (id: $0, steps: $1.steps) })
         let jobIDs = try QueueStore.InTransaction(session).jobEnqueueManyReturningIDs(try ids.map { try runJob(order: $0, action: .apply, actor: actor) })
         try session.query(OrderSQL.orderJobSetMany, [PostgresIntArray(ids), PostgresIntArray(jobIDs)])
         return zip(ids, jobIDs).map { (id: $0, jobID: $1) }
     }
 
-    /// Stores steps of one order or many in one statement: each order's steps in their order (positions from 1).
-    static func insertSteps(_ session: Session, _ steps: [(order: Int64, step: PlannedStep)]) throws {
+    /// Stores the steps of one order or many in one statement, each order's from position 1.
+    static func insertSteps(_ session: Session, _ orders: [(id: Int64, steps: [PlannedStep])]) throws {
+        let steps = orders.flatMap { order in order.steps.enumerated().map { (order: order.id, position: Int64($0.offset + 1), step: $0.element) } }
         guard !steps.isEmpty else { return }
-        var positions: [Int64] = [], previous: Int64?
-        for (order, _) in steps {
-            positions.append(order == previous ? positions.last! + 1 : 1)
-            previous = order
-        }
         try session.query(OrderSQL.stepInsertMany, [
-            PostgresIntArray(steps.map(\.order)), PostgresIntArray(positions), PostgresTextArray(steps.map(\.step.name.rawValue)),
+            PostgresIntArray(steps.map(\.order)), PostgresIntArray(steps.map(\.position)), PostgresTextArray(steps.map(\.step.name.rawValue)),
             PostgresTextArray(steps.map(\.step.device)), PostgresTextArray(steps.map { json($0.step.calls) }),
         ])
     }

@@ -217,12 +217,9 @@ enum QueueSQL {
     static let maintenanceRefresh = Statement("maintenance_refresh", "SELECT ucp_maintenance_refresh($1, $2::timestamptz)")
 
     // MARK: audit
+    /// One line or many in one statement, in the order given. $1–$5 arrays alike in length: actor,
+    /// action, job_id, target, message.
     static let auditAppend = Statement("audit_append", """
-        INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
-        """)
-    /// Many lines in one statement, in the order given. $1–$5 arrays alike in length: actor, action,
-    /// job_id, target, message.
-    static let auditAppendMany = Statement("audit_append_many", """
         INSERT INTO audit_log (actor, action, job_id, target, message)
         SELECT t.actor, t.action, t.job_id, t.target, t.message
           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS t(actor, action, job_id, target, message, n)

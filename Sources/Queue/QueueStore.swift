@@ -67,7 +67,7 @@ public struct QueueStore: Sendable {
         }
     }
 
-    /// A line for the audit trail, written with others (`InTransaction.auditAppendMany`).
+    /// A line for the audit trail, written with others (`InTransaction.auditAppendMany`, which `auditAppend` calls with one).
     public struct AuditLine: Sendable {
         public var actor: String
         public var action: String
@@ -584,16 +584,17 @@ extension QueueStore {
             return JobState(rawValue: try rows.first?.decode("state") ?? "") ?? .canceling
         }
 
-        /// Appends one line to the audit trail: the one place in Swift that writes `audit_log`.
+        /// Appends one line to the audit trail.
         public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
                                 message: String) throws {
-            try session.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+            try auditAppendMany([AuditLine(actor: actor, action: action, jobID: jobID, target: target, message: message)])
         }
 
-        /// Appends many lines to the audit trail in one statement, in the order given.
+        /// Appends lines to the audit trail in one statement, in the order given: the one place in
+        /// Swift that writes `audit_log`.
         public func auditAppendMany(_ lines: [AuditLine]) throws {
             guard !lines.isEmpty else { return }
-            try session.query(QueueSQL.auditAppendMany, [
+            try session.query(QueueSQL.auditAppend, [
                 PostgresTextArray(lines.map(\.actor)), PostgresTextArray(lines.map(\.action)),
                 PostgresTextArray(lines.map { $0.jobID.map(String.init) }), PostgresTextArray(lines.map(\.target)),
                 PostgresTextArray(lines.map(\.message)),

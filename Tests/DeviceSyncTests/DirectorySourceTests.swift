@@ -82,6 +82,16 @@ final class DirectorySourceTests: OrderTestCase {
         return id
     }
 
+    /// Stops the worker and enables UDS; returns its `directory.sync` job, queued for the test to
+    /// run in this process (the secrets key in the environment until the test ends).
+    func enableUDSToRunInProcess() throws -> Int64 {
+        stopWorker()
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        addTeardownBlock { unsetenv(SecretKey.environmentVariable) }
+        return try jobID(set.stdout)
+    }
+
     /// Enabling UDS copies every provisioned user to every Unified CM of version 10 or later with
     /// exactly one home cluster (the first order's call processor); the version 9.1 one gets nothing.
     /// With UDS on, a new order's user is copied too; canceling that order (the user leaves its home
@@ -199,11 +209,7 @@ final class DirectorySourceTests: OrderTestCase {
         let expected = provisioned.map { "\($0) OtherCCM" } + provisioned.subtracting(homeAlready).map { "\($0) TestCCM" }
         XCTAssertGreaterThan(provisioned.subtracting(homeAlready).count, 2, "copies to the home cluster too")
 
-        stopWorker()
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        let job = try jobID(set.stdout)
-        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
-        defer { unsetenv(SecretKey.environmentVariable) }
+        let job = try enableUDSToRunInProcess()
         let connection = Connection(harness.database.app), owner = Connection(harness.database.owner)
         func planned() async throws -> [String] {
             try await sql("""
@@ -285,11 +291,7 @@ final class DirectorySourceTests: OrderTestCase {
         try await prepareClusters()
         let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
         await assertEqual(try await order(try orderID(first)).state, "succeeded")
-        stopWorker()
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        let job = try jobID(set.stdout)
-        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
-        defer { unsetenv(SecretKey.environmentVariable) }
+        let job = try enableUDSToRunInProcess()
         let connection = Connection(harness.database.app), owner = Connection(harness.database.owner)
         try await owner.withSession { try $0.execute("""
             CREATE TABLE statements_counted (xact bigint, tbl text, op text);
