@@ -273,7 +273,8 @@ public enum DirectorySource {
     }
 
     /// Plans the copies of one chunk of provisioned users to `processors` and queues them in one
-    /// transaction, fenced on the job's attempt, under the plan lock. Returns how many it queued, and
+    /// transaction, fenced on the job's attempt, under the plan lock: the orders, their steps, jobs,
+    /// job links and audit lines in one statement each (`insert`). Returns how many it queued, and
     /// how many of those planned an earlier attempt of the job had queued (their submit keys taken).
     static func queueCopies(of chunk: [Provisioned], on processors: [String], context: JobContext, connection: Connection) async throws
         -> (queued: Int, queuedBefore: Int) {
