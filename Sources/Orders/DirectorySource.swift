@@ -273,7 +273,8 @@ public enum DirectorySource {
     }
 
     /// Plans the copies of one chunk of provisioned users to `processors` and queues them in one
-    /// transaction, fenced on the job's attempt, under the plan lock. Returns how many it queued, and
+    /// transaction, fenced on the job's attempt, under the plan lock: the orders, their steps, jobs,
+    /// job links and audit lines in one statement each (`insert`). Returns how many it queued, and
     /// how many of those planned an earlier attempt of the job had queued (their submit keys taken).
     static func queueCopies(of chunk: [Provisioned], on processors: [String], context: JobContext, connection: Connection) async throws
         -> (queued: Int, queuedBefore: Int) {
@@ -305,7 +306,7 @@ public enum DirectorySource {
             // A retry of this job: what its earlier attempt queued (held, or ended since).
             let taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(orders.map { $0.submitKey(job: owner.id) })])
                 .map { try $0.decode("submit_key") as String })
-            var queued = 0, queuedBefore = 0
+            var queueing: [OrderStore.NewOrder] = [], queuedBefore = 0
             for order in orders {
                 let key = order.submitKey(job: owner.id)
                 if taken.contains(key) {
@@ -313,12 +314,11 @@ public enum DirectorySource {
                     continue
                 }
                 if held.contains("\(order.key)\t\(order.device)") { continue }
-                let body = OrderStore.json(["kind": kind, "action": "copy", "user": order.user.userID, "home": order.home])
-                try insert(session, user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,
-                           body: body, key: key, steps: order.steps, actor: actor)
-                queued += 1
+                queueing.append(newOrder(user: order.user.userID, domain: order.user.domain, area: order.user.serviceArea, device: order.device,
+                                         action: "copy", home: order.home, key: key, steps: order.steps))
             }
-            return (queued, queuedBefore)
+            try insert(session, queueing, actor: actor)
+            return (queueing.count, queuedBefore)
         }
     }
 
@@ -354,35 +354,37 @@ public enum DirectorySource {
                 (device: try row.decode("call_processor") as String, uuid: try row.decode("created_uuid") as String,
                  domain: try row.decode("domain") as String, area: try row.decode("service_area") as String, userID: try row.decode("user_id") as String)
             }
-            var queued = 0
-            for copy in copies {
-                let key = "directory:\(owner.id):\(copy.userID.lowercased()):\(copy.device):remove"
-                if try !session.query(OrderSQL.orderByKey, [key]).isEmpty { continue }
-                let body = OrderStore.json(["kind": kind, "action": "remove", "user": copy.userID, "home": home])
-                let step = PlannedStep(name: .removeUser, device: copy.device, calls: [PlannedCall("removeUser", [
-                    CallField("userid", copy.userID), CallField("uuid", copy.uuid),
-                ])])
-                try insert(session, user: copy.userID, domain: copy.domain, area: copy.area, device: copy.device,
-                           body: body, key: key, steps: [step], actor: actor)
-                queued += 1
+            let keyed = copies.map { copy in (copy, key: "directory:\(owner.id):\(copy.userID.lowercased()):\(copy.device):remove") }
+            // A retry of this job: what its earlier attempt queued.
+            let taken = Set(try session.query(DirectorySQL.submitKeysTaken, [PostgresTextArray(keyed.map(\.key))])
+                .map { try $0.decode("submit_key") as String })
+            let queueing = keyed.filter { !taken.contains($0.key) }.map { copy, key in
+                newOrder(user: copy.userID, domain: copy.domain, area: copy.area, device: copy.device, action: "remove", home: home, key: key,
+                         steps: [PlannedStep(name: .removeUser, device: copy.device, calls: [PlannedCall("removeUser", [
+                             CallField("userid", copy.userID), CallField("uuid", copy.uuid),
+                         ])])])
             }
-            return queued
+            try insert(session, queueing, actor: actor)
+            return queueing.count
         }
         return "User '\(user)' left its home cluster '\(home)': \(queued) directory order(s) queued to remove the copies UDS added"
     }
 
-    /// One directory order, its steps and its `order.run`, with its audit line.
-    static func insert(_ session: Session, user: String, domain: String, area: String?, device: String, body: String, key: String,
-                       steps: [PlannedStep], actor: String) throws {
-        let id: Int64 = try session.query(OrderSQL.orderInsert, [
-            kind, domain, area ?? "", user, device, nil as String?, nil as String?, "", nil as String?, body, "rollback", key, nil as Int64?, actor,
-        ]).first!.decode("id")
-        for (index, step) in steps.enumerated() {
-            try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, OrderStore.json(step.calls)])
-        }
-        let jobID = try OrderStore.enqueue(session, order: id, action: .apply, actor: actor)
-        try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
-                                                          message: "Order \(id) submitted: directory \(steps.map(\.name.rawValue).joined(separator: ", ")) of '\(user)' on '\(device)'")
+    /// A directory order (`action` copy or remove) of `user` on `device`, its home cluster `home`.
+    static func newOrder(user: String, domain: String, area: String?, device: String, action: String, home: String, key: String,
+                         steps: [PlannedStep]) -> OrderStore.NewOrder {
+        OrderStore.NewOrder(kind: kind, domain: domain, serviceArea: area ?? "", userID: user, callProcessor: device,
+                            request: OrderStore.json(["kind": kind, "action": action, "user": user, "home": home]), submitKey: key, steps: steps)
+    }
+
+    /// Directory orders, their steps and their `order.run` jobs, with an audit line each: a fixed
+    /// number of statements however many orders (a chunk of copies is thousands).
+    static func insert(_ session: Session, _ orders: [OrderStore.NewOrder], actor: String) throws {
+        let stored = try OrderStore.insertMany(session, orders, actor: actor)
+        try QueueStore.InTransaction(session).auditAppendMany(zip(orders, stored).map { order, stored in
+            QueueStore.AuditLine(actor: actor, action: "order.submitted", jobID: stored.jobID, target: "order \(stored.id)", message:
+                "Order \(stored.id) submitted: directory \(order.steps.map(\.name.rawValue).joined(separator: ", ")) of '\(order.userID)' on '\(order.callProcessor)'")
+        })
     }
 }
 

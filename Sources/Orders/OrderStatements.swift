@@ -65,18 +65,41 @@ enum OrderSQL {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
         RETURNING id
         """)
+    /// Many orders in one statement, their ids returned in the order given: each row's id is drawn
+    /// before the insert, so the answer pairs ids with inputs whatever order the rows go in. $1–$14
+    /// arrays alike in length, the columns of `orderInsert`.
+    static let orderInsertMany = Statement("order_insert_many", """
+        WITH input AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS id, t.*
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                          $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])
+                   WITH ORDINALITY AS t(kind, domain, service_area, user_id, call_processor, message_processor, line, line_partition,
+                                        phone, request, on_failure, submit_key, cancels, submitted_by, n)),
+        inserted AS (
+            INSERT INTO orders (id, kind, domain, service_area, user_id, call_processor, message_processor, line, line_partition, phone,
+                                request, on_failure, submit_key, cancels, submitted_by)
+            SELECT id, kind, domain, service_area, user_id, call_processor, message_processor, line, line_partition, phone,
+                   request::jsonb, on_failure, submit_key, cancels, submitted_by FROM input)
+        SELECT id FROM input ORDER BY n
+        """)
     /// The order's job; returns the order as it now is.
     static let orderJobSet = Statement("order_job_set", """
         UPDATE orders o SET job_id = $2, updated_at = clock_timestamp() WHERE o.id = $1 RETURNING \(columns)
         """)
+    /// Each order's job, many at once ($1 orders, $2 jobs, alike in length), as `orderJobSet`.
+    static let orderJobSetMany = Statement("order_job_set_many", """
+        UPDATE orders o SET job_id = t.job_id, updated_at = clock_timestamp()
+          FROM unnest($1::bigint[], $2::bigint[]) AS t(id, job_id) WHERE o.id = t.id
+        """)
     static let stepInsert = Statement("order_step_insert", """
         INSERT INTO order_steps (order_id, position, name, device, call) VALUES ($1, $2, $3, $4, $5::jsonb)
         """)
-    /// All steps of an order in one statement. $1 order, $2 positions, $3 names, $4 devices, $5 calls (JSON), alike in length.
-    static let stepInsertAll = Statement("order_step_insert_all", """
+    /// The steps of one order or many in one statement. $1 orders, $2 positions, $3 names, $4 devices,
+    /// $5 calls (JSON), alike in length.
+    static let stepInsertMany = Statement("order_step_insert_many", """
         INSERT INTO order_steps (order_id, position, name, device, call)
-        SELECT $1, t.position, t.name, t.device, t.call::jsonb
-          FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[]) AS t(position, name, device, call)
+        SELECT t.order_id, t.position, t.name, t.device, t.call::jsonb
+          FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[]) AS t(order_id, position, name, device, call)
         """)
 
     static let orderGet = Statement("order_get", "SELECT \(columns) FROM orders o WHERE o.id = $1")

@@ -377,11 +377,7 @@ public struct OrderStore: Sendable {
                 "add", request.domain, request.serviceArea, plan.inputs.user.userID, area.callProcessor, area.messageProcessor,
                 number, partition, request.phoneName, requestJSON, request.onFailure, key, nil as Int64?, actor,
             ]).first!.decode("id")
-            let steps = OrderPlanner.steps(request, inputs, orderID: id)
-            try session.query(OrderSQL.stepInsertAll, [
-                id, PostgresIntArray(steps.indices.map { Int64($0 + 1) }), PostgresTextArray(steps.map(\.name.rawValue)),
-                PostgresTextArray(steps.map(\.device)), PostgresTextArray(steps.map { Self.json($0.calls) }),
-            ])
+            try Self.insertSteps(session, [(id: id, steps: OrderPlanner.steps(request, inputs, orderID: id))])
             let (jobID, order) = try Self.enqueueReturning(session, order: id, action: .apply, actor: actor)
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                               message: "Order \(id) submitted: add \(plan.inputs.user.userID) in '\(area.name)', line \(number), phone \(request.phoneName)")
@@ -428,9 +424,60 @@ public struct OrderStore: Sendable {
 
     /// Queues the order's job; returns it and the order as it now is.
     static func enqueueReturning(_ session: Session, order: Int64, action: OrderRun.Action, actor: String) throws -> (jobID: Int64, order: Order) {
-        let params = try QueueStore.EnqueueParams(OrderRun(order: order, action: action), target: "order \(order)", actor: actor)
-        let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(params)
+        let (jobID, _) = try QueueStore.InTransaction(session).jobEnqueue(try runJob(order: order, action: action, actor: actor))
         return (jobID, try Order(row: try session.query(OrderSQL.orderJobSet, [order, jobID]).first!))
+    }
+
+    /// The order's `order.run` job.
+    static func runJob(order: Int64, action: OrderRun.Action, actor: String) throws -> QueueStore.EnqueueParams {
+        try QueueStore.EnqueueParams(OrderRun(order: order, action: action), target: "order \(order)", actor: actor)
+    }
+
+    /// An order to store with its steps (`insertMany`): the columns of `OrderSQL.orderInsert`.
+    struct NewOrder {
+        var kind: String
+        var domain: String
+        var serviceArea: String
+        var userID: String
+        var callProcessor: String
+        var messageProcessor: String? = nil
+        var line: String? = nil
+        var partition = ""
+        var phone: String? = nil
+        var request: String
+        var onFailure = "rollback"
+        var submitKey: String?
+        var cancels: Int64? = nil
+        var steps: [PlannedStep]
+    }
+
+    /// Stores orders with their steps and queues each one's `order.run` (apply), in the caller's
+    /// transaction: a fixed number of statements however many orders (bulk data moves set-based).
+    /// Returns each order's id and job, in the order given.
+    static func insertMany(_ session: Session, _ orders: [NewOrder], actor: String) throws -> [(id: Int64, jobID: Int64)] {
+        guard !orders.isEmpty else { return [] }
+        let ids = try session.query(OrderSQL.orderInsertMany, [
+            PostgresTextArray(orders.map(\.kind)), PostgresTextArray(orders.map(\.domain)), PostgresTextArray(orders.map(\.serviceArea)),
+            PostgresTextArray(orders.map(\.userID)), PostgresTextArray(orders.map(\.callProcessor)),
+            PostgresTextArray(orders.map(\.messageProcessor)), PostgresTextArray(orders.map(\.line)), PostgresTextArray(orders.map(\.partition)),
+            PostgresTextArray(orders.map(\.phone)), PostgresTextArray(orders.map(\.request)), PostgresTextArray(orders.map(\.onFailure)),
+            PostgresTextArray(orders.map(\.submitKey)), PostgresTextArray(orders.map { $0.cancels.map(String.init) }),
+            PostgresTextArray(orders.map { _ in actor }),
+        ]).map { try $0.decode("id", as: Int64.self) }
+        try insertSteps(session, zip(ids, orders).map { (id: $0, steps: $1.steps) })
+        let jobIDs = try QueueStore.InTransaction(session).jobEnqueueManyReturningIDs(try ids.map { try runJob(order: $0, action: .apply, actor: actor) })
+        try session.query(OrderSQL.orderJobSetMany, [PostgresIntArray(ids), PostgresIntArray(jobIDs)])
+        return zip(ids, jobIDs).map { (id: $0, jobID: $1) }
+    }
+
+    /// Stores the steps of one order or many in one statement, each order's from position 1.
+    static func insertSteps(_ session: Session, _ orders: [(id: Int64, steps: [PlannedStep])]) throws {
+        let steps = orders.flatMap { order in order.steps.enumerated().map { (order: order.id, position: Int64($0.offset + 1), step: $0.element) } }
+        guard !steps.isEmpty else { return }
+        try session.query(OrderSQL.stepInsertMany, [
+            PostgresIntArray(steps.map(\.order)), PostgresIntArray(steps.map(\.position)), PostgresTextArray(steps.map(\.step.name.rawValue)),
+            PostgresTextArray(steps.map(\.step.device)), PostgresTextArray(steps.map { json($0.step.calls) }),
+        ])
     }
 
     // MARK: reads

@@ -13,6 +13,20 @@ enum QueueSQL {
     static let jobCopyIn = Statement("job_copy_in", """
         COPY jobs (kind, type, target, payload, priority, run_at, max_attempts, submitted_by) FROM STDIN
         """)
+    /// Many orders or tasks in one statement, their ids returned in the order given: each row's id is
+    /// drawn before the insert, so the answer pairs ids with inputs whatever order the rows go in.
+    /// $1–$8 arrays alike in length: kind, type, target, payload, priority, run_at (NULL: now()),
+    /// max_attempts, submitted_by.
+    static let jobEnqueueManyReturning = Statement("job_enqueue_many_returning", """
+        WITH input AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, t.*
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::timestamptz[], $7::integer[], $8::text[])
+                   WITH ORDINALITY AS t(kind, type, target, payload, priority, run_at, max_attempts, submitted_by, n)),
+        inserted AS (
+            INSERT INTO jobs (id, kind, type, target, payload, priority, run_at, max_attempts, submitted_by)
+            SELECT id, kind, type, target, payload::jsonb, priority, coalesce(run_at, now()), max_attempts, submitted_by FROM input)
+        SELECT id FROM input ORDER BY n
+        """)
     static let jobNotify = Statement("job_notify", "SELECT pg_notify('ucp_jobs', 'bulk')")
     static let jobClaim = Statement("job_claim", "SELECT * FROM ucp_claim($1, $2, $3, $4::timestamptz)")
     // The statements that join `jobs` with an array of (id, attempt) pairs run unprepared ("" name):
@@ -203,8 +217,13 @@ enum QueueSQL {
     static let maintenanceRefresh = Statement("maintenance_refresh", "SELECT ucp_maintenance_refresh($1, $2::timestamptz)")
 
     // MARK: audit
+    /// One line or many in one statement, in the order given. $1–$5 arrays alike in length: actor,
+    /// action, job_id, target, message.
     static let auditAppend = Statement("audit_append", """
-        INSERT INTO audit_log (actor, action, job_id, target, message) VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO audit_log (actor, action, job_id, target, message)
+        SELECT t.actor, t.action, t.job_id, t.target, t.message
+          FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS t(actor, action, job_id, target, message, n)
+         ORDER BY t.n
         """)
     static let auditTail = Statement("audit_tail", """
         SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) AS latest ORDER BY id

@@ -67,6 +67,23 @@ public struct QueueStore: Sendable {
         }
     }
 
+    /// A line for the audit trail, written with others (`InTransaction.auditAppendMany`, which `auditAppend` calls with one).
+    public struct AuditLine: Sendable {
+        public var actor: String
+        public var action: String
+        public var jobID: Int64?
+        public var target: String?
+        public var message: String
+
+        public init(actor: String, action: String, jobID: Int64? = nil, target: String? = nil, message: String) {
+            self.actor = actor
+            self.action = action
+            self.jobID = jobID
+            self.target = target
+            self.message = message
+        }
+    }
+
     /// Enqueues one job. `created` is false when a pending job with the same key already existed.
     public func jobEnqueue(_ params: EnqueueParams) async throws -> (id: Int64, created: Bool) {
         try await connection.withSession { try InTransaction($0).jobEnqueue(params) }
@@ -520,9 +537,7 @@ extension QueueStore {
 
         /// Enqueues many orders or tasks with COPY, in the caller's transaction (`jobEnqueueMany`).
         public func jobEnqueueMany(_ jobs: [EnqueueParams]) throws -> Int {
-            for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
-                throw InputError(field: "jobs", problem: "bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
-            }
+            try Self.refuseInBulk(jobs)
             guard !jobs.isEmpty else { return 0 }
             let now = Date()
             let rows = jobs.lazy.map { job -> [String?] in
@@ -532,6 +547,29 @@ extension QueueStore {
             let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
             try session.query(QueueSQL.jobNotify)
             return copied
+        }
+
+        /// Enqueues many orders or tasks in one statement, in the caller's transaction; returns their
+        /// ids in the order given (what COPY, `jobEnqueueMany`, cannot).
+        public func jobEnqueueManyReturningIDs(_ jobs: [EnqueueParams]) throws -> [Int64] {
+            try Self.refuseInBulk(jobs)
+            guard !jobs.isEmpty else { return [] }
+            let ids = try session.query(QueueSQL.jobEnqueueManyReturning, [
+                PostgresTextArray(jobs.map(\.kind.rawValue)), PostgresTextArray(jobs.map(\.type)), PostgresTextArray(jobs.map(\.target)),
+                PostgresTextArray(jobs.map(\.payload)), PostgresIntArray(jobs.map { Int64($0.priority) }),
+                PostgresTextArray(jobs.map { $0.runAt.map(PostgresTimestamp.format) }), PostgresIntArray(jobs.map { Int64($0.maxAttempts) }),
+                PostgresTextArray(jobs.map(\.actor)),
+            ]).map { try $0.decode("id", as: Int64.self) }
+            try session.query(QueueSQL.jobNotify)
+            return ids
+        }
+
+        /// The bulk enqueues take orders and tasks without keys: a sync goes through `jobEnqueue`,
+        /// which writes its audit line and applies its de-duplication key and group.
+        static func refuseInBulk(_ jobs: [EnqueueParams]) throws {
+            for job in jobs where job.kind.isSync || job.dedupKey != nil || job.syncGroup != nil {
+                throw InputError(field: "jobs", problem: "bulk enqueue takes orders and tasks without keys; \(job.type) is not one")
+            }
         }
 
         /// The job's state, its row locked until the caller's transaction ends; nil: no such job.
@@ -546,10 +584,21 @@ extension QueueStore {
             return JobState(rawValue: try rows.first?.decode("state") ?? "") ?? .canceling
         }
 
-        /// Appends one line to the audit trail: the one place in Swift that writes `audit_log`.
+        /// Appends one line to the audit trail.
         public func auditAppend(actor: String, action: String, jobID: Int64? = nil, target: String? = nil,
                                 message: String) throws {
-            try session.query(QueueSQL.auditAppend, [actor, action, jobID, target, message])
+            try auditAppendMany([AuditLine(actor: actor, action: action, jobID: jobID, target: target, message: message)])
+        }
+
+        /// Appends lines to the audit trail in one statement, in the order given: the one place in
+        /// Swift that writes `audit_log`.
+        public func auditAppendMany(_ lines: [AuditLine]) throws {
+            guard !lines.isEmpty else { return }
+            try session.query(QueueSQL.auditAppend, [
+                PostgresTextArray(lines.map(\.actor)), PostgresTextArray(lines.map(\.action)),
+                PostgresTextArray(lines.map { $0.jobID.map(String.init) }), PostgresTextArray(lines.map(\.target)),
+                PostgresTextArray(lines.map(\.message)),
+            ])
         }
 
         /// Fences a write made on a job's behalf: throws `JobLostError` unless `held` is still the job's

@@ -82,6 +82,16 @@ final class DirectorySourceTests: OrderTestCase {
         return id
     }
 
+    /// Stops the worker and enables UDS; returns its `directory.sync` job, queued for the test to
+    /// run in this process (the secrets key in the environment until the test ends).
+    func enableUDSToRunInProcess() throws -> Int64 {
+        stopWorker()
+        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        addTeardownBlock { unsetenv(SecretKey.environmentVariable) }
+        return try jobID(set.stdout)
+    }
+
     /// Enabling UDS copies every provisioned user to every Unified CM of version 10 or later with
     /// exactly one home cluster (the first order's call processor); the version 9.1 one gets nothing.
     /// With UDS on, a new order's user is copied too; canceling that order (the user leaves its home
@@ -199,11 +209,7 @@ final class DirectorySourceTests: OrderTestCase {
         let expected = provisioned.map { "\($0) OtherCCM" } + provisioned.subtracting(homeAlready).map { "\($0) TestCCM" }
         XCTAssertGreaterThan(provisioned.subtracting(homeAlready).count, 2, "copies to the home cluster too")
 
-        stopWorker()
-        let set = try ucp(["settings", "set", "directory_source", "call_processor"])
-        let job = try jobID(set.stdout)
-        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
-        defer { unsetenv(SecretKey.environmentVariable) }
+        let job = try enableUDSToRunInProcess()
         let connection = Connection(harness.database.app), owner = Connection(harness.database.owner)
         func planned() async throws -> [String] {
             try await sql("""
@@ -272,6 +278,92 @@ final class DirectorySourceTests: OrderTestCase {
         let again = try await DirectorySource.copy(user: nil, context: attempt2, connection: connection, chunkSize: 2)
         XCTAssertEqual(again, line("0 directory order(s) queued by this attempt (\(expected.count) queued before)"))
         await assertEqual(try await planned(), expected.sorted())
+    }
+
+    /// A chunk of copies goes in with a fixed number of statements however many copies it holds (bulk
+    /// data moves set-based; enabling UDS for 10,000 users on 2 Unified CMs made ~100,000 one order at
+    /// a time): statement-level triggers count, per transaction, the statements writing orders, steps,
+    /// jobs and the audit trail while a chunk of two users and one of all the others are queued — the
+    /// same five each. The rows are those the one-order-at-a-time code wrote: each order with its
+    /// steps, its own `order.run` (linked both ways) and one audit line, and orders, jobs and audit
+    /// lines numbered in the plan's order.
+    func testAChunkOfCopiesIsQueuedWithAFixedNumberOfStatements() async throws {
+        try await prepareClusters()
+        let first = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        await assertEqual(try await order(try orderID(first)).state, "succeeded")
+        let job = try enableUDSToRunInProcess()
+        let connection = Connection(harness.database.app), owner = Connection(harness.database.owner)
+        try await owner.withSession { try $0.execute("""
+            CREATE TABLE statements_counted (xact bigint, tbl text, op text);
+            CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+                BEGIN INSERT INTO statements_counted VALUES (txid_current(), TG_TABLE_NAME, TG_OP); RETURN NULL; END $$;
+            CREATE TRIGGER orders_counted AFTER INSERT OR UPDATE ON orders FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+            CREATE TRIGGER steps_counted AFTER INSERT ON order_steps FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+            CREATE TRIGGER jobs_counted AFTER INSERT ON jobs FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+            CREATE TRIGGER audit_counted AFTER INSERT ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION count_statement();
+            """) }
+        let context = try await claimInProcess(job)
+        let (everyone, _) = try await DirectorySource.provisionedChunk(after: "", user: nil, size: 100, connection: connection)
+        XCTAssertGreaterThan(everyone.count, 6)
+        let small = try await DirectorySource.queueCopies(of: Array(everyone.prefix(2)), on: ["OtherCCM", "TestCCM"], context: context, connection: connection)
+        let large = try await DirectorySource.queueCopies(of: Array(everyone.dropFirst(2)), on: ["OtherCCM", "TestCCM"], context: context, connection: connection)
+        XCTAssertEqual(small.queuedBefore + large.queuedBefore, 0)
+        XCTAssertGreaterThanOrEqual(small.queued, 2)
+        XCTAssertGreaterThan(large.queued, 2 * small.queued, "the second chunk holds several times the copies")
+
+        // Per transaction that wrote orders: its statements on each table, in the order of the transactions.
+        let counted = try await sql("""
+            SELECT array_to_string(array_agg(c.tbl || ' ' || c.op || ' ' || c.n ORDER BY c.tbl, c.op), ', ') AS statements
+              FROM (SELECT xact, tbl, op, count(*) AS n FROM statements_counted GROUP BY xact, tbl, op) AS c
+             WHERE c.xact IN (SELECT xact FROM statements_counted WHERE tbl = 'orders' AND op = 'INSERT')
+             GROUP BY c.xact ORDER BY c.xact
+            """).map { try $0.decode("statements", as: String.self) }
+        let fixed = "audit_log INSERT 1, jobs INSERT 1, order_steps INSERT 1, orders INSERT 1, orders UPDATE 1"
+        XCTAssertEqual(counted, [fixed, fixed], "one transaction a chunk, five statements each whatever its size")
+
+        // Each order: its steps from position 1, its own order.run linked both ways, one audit line as before.
+        let orders = try await sql("""
+            SELECT o.id, lower(o.user_id) || ' ' || o.call_processor AS pair, o.request::text AS request, o.job_id,
+                   j.type, j.target, j.payload::text AS payload, j.state AS job_state, j.submitted_by AS job_actor, o.submitted_by,
+                   (SELECT array_to_string(array_agg(s.position || ' ' || s.name || ' ' || s.device || ' ' || s.state ORDER BY s.position), ', ')
+                      FROM order_steps s WHERE s.order_id = o.id) AS steps,
+                   (SELECT array_to_string(array_agg(a.actor || '|' || a.action || '|' || a.job_id || '|' || a.target || '|' || a.message ORDER BY a.id), '; ')
+                      FROM audit_log a WHERE a.target = 'order ' || o.id) AS audit
+              FROM orders o LEFT JOIN jobs j ON j.id = o.job_id
+             WHERE o.kind = 'directory' ORDER BY o.id
+            """)
+        XCTAssertEqual(orders.count, small.queued + large.queued)
+        let actor = context.job.submittedBy
+        for row in orders {
+            let id: Int64 = try row.decode("id"), jobID: Int64 = try row.decode("job_id"), pair: String = try row.decode("pair")
+            let (user, device) = (String(pair.split(separator: " ")[0]), String(pair.split(separator: " ")[1]))
+            let home = device == "TestCCM"
+            XCTAssertEqual(try row.decode("steps", as: String.self),
+                           home ? "1 uds_user TestCCM pending, 2 uds_home TestCCM pending" : "1 uds_user \(device) pending", pair)
+            XCTAssertEqual(try row.decode("type", as: String.self), "order.run", pair)
+            XCTAssertEqual(try row.decode("target", as: String.self), "order \(id)", pair)
+            XCTAssertEqual(try row.decode("payload", as: String.self), #"{"order": \#(id), "action": "apply"}"#, pair)
+            XCTAssertEqual(try row.decode("job_state", as: String.self), "queued", pair)
+            XCTAssertEqual(try row.decode("job_actor", as: String.self), actor, pair)
+            XCTAssertEqual(try row.decode("submitted_by", as: String.self), actor, pair)
+            let request = try JSONSerialization.jsonObject(with: Data(try row.decode("request", as: String.self).utf8)) as? [String: String]
+            XCTAssertEqual(request?["action"], "copy", pair)
+            XCTAssertEqual(request?["home"], "TestCCM", pair)
+            XCTAssertEqual(request?["user"]?.lowercased(), user, pair)
+            XCTAssertEqual(try row.decode("audit", as: String.self),
+                           "\(actor)|order.submitted|\(jobID)|order \(id)|Order \(id) submitted: directory \(home ? "uds_user, uds_home" : "uds_user") of '\(request?["user"] ?? "")' on '\(device)'",
+                           pair)
+        }
+        // Numbered in the plan's order (by user, then call processor): orders, their jobs, their audit lines.
+        let pairs = try orders.map { try $0.decode("pair", as: String.self) }
+        XCTAssertEqual(pairs, pairs.sorted())
+        let jobIDs = try orders.map { try $0.decode("job_id", as: Int64.self) }
+        XCTAssertEqual(jobIDs, jobIDs.sorted())
+        let auditOrder = try await sql("""
+            SELECT a.target FROM audit_log a WHERE a.action = 'order.submitted' AND a.target IN (SELECT 'order ' || id FROM orders WHERE kind = 'directory')
+             ORDER BY a.id
+            """).map { try $0.decode("target", as: String.self) }
+        XCTAssertEqual(auditOrder, try orders.map { "order \(try $0.decode("id", as: Int64.self))" })
     }
 
     /// A directory order whose step fails is rolled back: on the home cluster the end user it adopted

@@ -368,6 +368,35 @@ final class QueueRulesTests: XCTestCase {
         } catch is InputError {}
     }
 
+    /// The bulk enqueue that returns ids answers each job's own id, in the order given (the caller
+    /// links each to its order) and refuses syncs;
+    /// audit lines written together keep their order.
+    func testBulkEnqueueReturnsEachJobsIDInOrderAndAuditLinesKeepTheirs() async throws {
+        let targets = (1...300).map { "order \($0)" }
+        let ids = try await Connection(database.app).transaction { session -> [Int64] in
+            let queue = QueueStore.InTransaction(session)
+            let ids = try queue.jobEnqueueManyReturningIDs(targets.map { QueueStore.EnqueueParams(kind: .order, type: "noop", target: $0, actor: "t") })
+            try queue.auditAppendMany(zip(ids, targets).map { QueueStore.AuditLine(actor: "t", action: "bulk", jobID: $0, target: $1, message: $1) })
+            return ids
+        }
+        XCTAssertEqual(ids.count, targets.count)
+        XCTAssertEqual(ids, ids.sorted())
+        for (id, target) in zip(ids, targets) {
+            let job = try await store.jobGet(id: id)
+            XCTAssertEqual(job?.target, target)
+            XCTAssertEqual(job?.state, .queued)
+        }
+        let audit = try await store.auditList(since: nil, jobID: nil, limit: 1000, action: "bulk")
+        XCTAssertEqual(audit.map(\.message), targets)
+        XCTAssertEqual(audit.map(\.jobID), ids.map { Optional($0) })
+        do {
+            _ = try await Connection(database.app).transaction {
+                try QueueStore.InTransaction($0).jobEnqueueManyReturningIDs([.init(kind: .sync, type: "sync.domain", target: "c", actor: "t")])
+            }
+            XCTFail("bulk enqueue accepted a sync")
+        } catch is InputError {}
+    }
+
     func testPruneDeletesOldFinishedJobsOnly() async throws {
         _ = try await enqueue(.order, "noop")
         let job = try await claim(1)[0]
