@@ -55,16 +55,21 @@ extension DeleteOrderTests {
         }
     }
 
+    /// jdoe leaves the directory: the sync queues its delete order, which succeeds; the order and its steps.
+    func jdoeDeleted() async throws -> (Order, [OrderStep]) {
+        try slapd.reload(users: (1...4).map(DirectoryFixture.user))
+        try ldapSync()
+        let deleted = try await endedDeleteOrder(of: "jdoe")
+        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
+        return (deleted, try await steps(deleted.id))
+    }
+
     /// "Delete user and all services" of a user on two call processors (refused before: "delete it
     /// by hand"): one order removes its phone, line and end user from each, the user record goes, and
     /// the next sync reports the seed's success line, once.
     func testDeleteUserAndServicesOnTwoCallProcessors() async throws {
         let other = try await prepareTwoProcessors(action: "delete-user-and-services")
-        try slapd.reload(users: (1...4).map(DirectoryFixture.user))
-        try ldapSync()
-        let deleted = try await endedDeleteOrder(of: "jdoe")
-        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
-        let steps = try await steps(deleted.id)
+        let (deleted, steps) = try await jdoeDeleted()
         XCTAssertEqual(Set(steps.filter { $0.name == .removeUser }.map(\.device)), ["TestCCM", "OtherCCM"])
         XCTAssertEqual(Set(steps.filter { $0.name == .removePhone }.map(\.device)), ["TestCCM", "OtherCCM"])
         XCTAssertTrue(steps.allSatisfy { $0.state == "done" }, steps.map { "\($0.name.rawValue)@\($0.device) \($0.state)" }.joined(separator: ", "))
@@ -82,11 +87,7 @@ extension DeleteOrderTests {
     /// both, its phones and lines stay on both.
     func testKeepServicesRemovesTheEndUserFromBothCallProcessors() async throws {
         let other = try await prepareTwoProcessors(action: "delete-user-keep-services")
-        try slapd.reload(users: (1...4).map(DirectoryFixture.user))
-        try ldapSync()
-        let deleted = try await endedDeleteOrder(of: "jdoe")
-        XCTAssertEqual(deleted.state, "succeeded", deleted.error ?? "")
-        let steps = try await steps(deleted.id)
+        let (_, steps) = try await jdoeDeleted()
         XCTAssertEqual(steps.map(\.name), [.removeUser, .removeUser])
         XCTAssertEqual(Set(steps.map(\.device)), ["TestCCM", "OtherCCM"])
         for simulator in [sim!, other] {
