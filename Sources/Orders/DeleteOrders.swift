@@ -15,14 +15,19 @@ import Runtime
 /// seed's words.
 ///
 /// - "Delete user, but keep services" (`delete_user_keep_services`): the seed deletes the user "in
-///   Provisioning and CUCM" and keeps its services: one step, removeUser of the end user on the call
-///   processor that holds it (none when no call processor does); phones, lines and mailboxes stay on
-///   the devices (and as device objects in the inventory); the user record (and its services' links)
+///   Provisioning and CUCM" and keeps its services: removeUser of the end user on each call processor
+///   that holds it (none when no call processor does); phones, lines and mailboxes stay on the
+///   devices (and as device objects in the inventory); the user record (and its services' links)
 ///   goes.
 /// - "Delete user and all services from Provisioning and CUCM" (`delete_user_and_services`): the
 ///   phones taken off the user, its primary extension cleared and its Extension Mobility profiles
-///   taken out of its phoneProfiles (disassociate), then its mailbox, its mobility objects, its
+///   taken out of its phoneProfiles (disassociate), then its mailboxes, its mobility objects, its
 ///   phones, its lines and the end user removed, in that order; then the user record.
+///
+/// A user on several call processors (or with mailboxes on several message processors) is one
+/// order all the same: each step names its device and talks to it (`OrderDevices.on`); the steps
+/// run a call processor at a time (`plan`). A copy UDS added of the end user is left to the
+/// directory's removal (DirectorySource), which the order's end queues.
 ///
 /// Every removal reads the object first and removes it by the uuid read, only while it is still the
 /// one the plan saw (the inventory's uuid) and still the user's (a phone's owner, a mailbox's
@@ -76,7 +81,8 @@ public enum DeleteOrders {
                     plan = try Self.plan(action: request.action, userID: request.userID, targets: targets, areaProcessor: areaProcessor,
                                          userOnDevices: onDevices.map(\.device),
                                          userUUIDs: Dictionary(onDevices.compactMap { found in found.uuid.map { (found.device, $0) } },
-                                                               uniquingKeysWith: { first, _ in first }))
+                                                               uniquingKeysWith: { first, _ in first }),
+                                         copies: try DirectorySource.copies(of: request.userID, in: session))
                 } catch let failure as StepFailure {
                     try requests.refuse(request: request.id, message: failure.description)
                     return "Delete request \(request.id) refused: \(failure.description)"
@@ -121,30 +127,58 @@ public enum DeleteOrders {
     /// Plans a delete order (pure). `targets`: what the inventory holds for the user; `areaProcessor`:
     /// the call processor of the user's area; `userOnDevices`: the call processors whose user sync read
     /// the end user; `userUUIDs`: its uuid on each (the removal leaves an end user re-created since
-    /// alone, as every removal does an object that is not the one the plan saw). Throws a `StepFailure` (the request's message) for a user spread over two call
-    /// processors or message processors, or with a mailbox but no call processor.
+    /// alone, as every removal does an object that is not the one the plan saw); `copies`: the call
+    /// processors where a directory order (UDS) added the end user, each with the home cluster it was
+    /// copied from.
+    ///
+    /// A user on several call processors is removed from each, in one order: per call processor (the
+    /// order's first, then by name) its disassociation, mobility objects, phones, lines and end user —
+    /// the mailboxes (on whichever message processors) right after the first one's disassociation —,
+    /// so a failed step leaves what was done on the processors before it, for `order retry`. The end
+    /// user goes from every call processor holding it (its services', its area's, the user syncs'),
+    /// but a copy of the order's call processor is the directory's to remove (`DirectorySource.afterOrder`,
+    /// once the order took the user off that home cluster): not planned here. The order's call
+    /// processor is the copies' home cluster when it has services, else its area's, else the first.
+    /// Throws a `StepFailure` (the request's message) for a user with a mailbox but no call processor.
     public static func plan(action: String, userID: String, targets: [UserDeleteTarget], areaProcessor: String?,
-                            userOnDevices: [String], userUUIDs: [String: String] = [:]) throws -> Plan {
+                            userOnDevices: [String], userUUIDs: [String: String] = [:], copies: [String: String] = [:]) throws -> Plan {
         let everything = action == "delete_user_and_services"
-        // The call processor of the user's phones and lines (whose end user goes with either action).
-        let processors = Set(targets.filter { $0.serviceType != "voicemail" }.map(\.device))
+        // The call processors of the user's phones and lines (whose end user goes with either action).
+        let processors = Set(targets.filter { $0.serviceType != "voicemail" }.map(\.device)).sorted()
         let cpTargets = everything ? targets.filter { $0.serviceType != "voicemail" } : []
         let voicemail = everything ? targets.filter { $0.serviceType == "voicemail" } : []
-        guard processors.count <= 1 else {
-            throw StepFailure("user '\(userID)' has services on \(processors.sorted().map { "'\($0)'" }.joined(separator: " and ")): delete it by hand")
-        }
-        let mailboxes = Set(voicemail.map(\.device))
-        guard mailboxes.count <= 1 else {
-            throw StepFailure("user '\(userID)' has mailboxes on \(mailboxes.sorted().map { "'\($0)'" }.joined(separator: " and ")): delete it by hand")
-        }
-        let cp = processors.first ?? areaProcessor ?? userOnDevices.first
+        let homes = Set(copies.values)
+        let cp = processors.first(where: homes.contains) ?? processors.first(where: { $0 == areaProcessor }) ?? processors.first
+            ?? areaProcessor ?? userOnDevices.first
         guard let cp else {
             guard voicemail.isEmpty else { throw StepFailure("user '\(userID)' has a mailbox but no call processor: delete it by hand") }
             return Plan(callProcessor: nil, messageProcessor: nil, steps: [], summary: "nothing on the devices; the user record")
         }
-        let phones = cpTargets.filter { $0.serviceType == "phone" }
-        let lines = cpTargets.filter { $0.serviceType == "line" }
-        let profiles = cpTargets.filter { $0.serviceType == "em_access" }
+        // A copy of the order's call processor is the directory's (it keeps the copy's services, if any, for here).
+        func directorysCopy(_ device: String) -> Bool { device != cp && copies[device] == cp }
+        let others = Set(processors + userOnDevices).subtracting([cp]).filter { processors.contains($0) || !directorysCopy($0) }.sorted()
+        var steps: [PlannedStep] = []
+        for device in [cp] + others {
+            steps += removals(userID: userID, device: device, targets: cpTargets.filter { $0.device == device },
+                              endUser: directorysCopy(device) ? nil : userUUIDs[device] ?? "", mailboxes: device == cp ? voicemail : [])
+        }
+        let phones = cpTargets.filter { $0.serviceType == "phone" }.count, lines = cpTargets.filter { $0.serviceType == "line" }.count
+        let mobility = cpTargets.filter { target in Self.mobilityRemovals.contains { $0.0 == target.serviceType } }.count
+        let from = ([cp] + others).filter { !directorysCopy($0) }.map { "'\($0)'" }.joined(separator: " and ")
+        let summary = everything
+            ? "\(phones) phone(s), \(lines) line(s), \(voicemail.count) mailbox(es)\(mobility > 0 ? ", \(mobility) mobility object(s)" : "") and the end user from \(from); the user record"
+            : "the end user from \(from) (its services stay); the user record"
+        return Plan(callProcessor: cp, messageProcessor: Set(voicemail.map(\.device)).min(), steps: steps, summary: summary)
+    }
+
+    /// The steps on one call processor (`device`): the user's phones, lines and profiles taken off
+    /// it, `mailboxes` removed, its mobility objects, phones and lines removed, then its end user
+    /// (`endUser`: the uuid it is removed by, "" any; nil: left, a copy the directory removes).
+    static func removals(userID: String, device: String, targets: [UserDeleteTarget], endUser: String?,
+                         mailboxes: [UserDeleteTarget]) -> [PlannedStep] {
+        let phones = targets.filter { $0.serviceType == "phone" }
+        let lines = targets.filter { $0.serviceType == "line" }
+        let profiles = targets.filter { $0.serviceType == "em_access" }
         var steps: [PlannedStep] = []
         if !phones.isEmpty || !lines.isEmpty || !profiles.isEmpty {
             var values = [
@@ -155,9 +189,9 @@ public enum DeleteOrders {
             // The user's list names the profile until it is taken out: removed first, the user would
             // name a profile that is gone (for good, when the order stops before removeUser).
             if !profiles.isEmpty { values.append(CallField("removePhoneProfiles", .fields(profiles.map { CallField("profileName", $0.key) }))) }
-            steps.append(PlannedStep(name: .disassociate, device: cp, calls: [PlannedCall("updateUser", values)]))
+            steps.append(PlannedStep(name: .disassociate, device: device, calls: [PlannedCall("updateUser", values)]))
         }
-        for box in voicemail {
+        for box in mailboxes {
             let alias = box.detail["mailbox"] ?? box.key
             var values = [CallField("Alias", alias)]
             if let number = box.detail["number"] { values.append(CallField("DtmfAccessId", number)) }
@@ -167,31 +201,28 @@ public enum DeleteOrders {
         }
         // Single Number Reach and Extension Mobility: destinations, then their profiles, then device profiles.
         for (type, name, operation, owner) in Self.mobilityRemovals {
-            for target in cpTargets where target.serviceType == type {
+            for target in targets where target.serviceType == type {
                 var values = [CallField(type == "remote_destination" ? "destination" : "name", target.key)]
                 if let owner { values.append(CallField(owner, userID)) }
                 if let uuid = target.uuid { values.append(CallField("uuid", uuid)) }
-                steps.append(PlannedStep(name: name, device: cp, calls: [PlannedCall(operation, values)]))
+                steps.append(PlannedStep(name: name, device: device, calls: [PlannedCall(operation, values)]))
             }
         }
         for phone in phones {
             var values = [CallField("name", phone.key), CallField("ownerUserName", userID)]
             if let uuid = phone.uuid { values.append(CallField("uuid", uuid)) }
-            steps.append(PlannedStep(name: .removePhone, device: cp, calls: [PlannedCall("removePhone", values)]))
+            steps.append(PlannedStep(name: .removePhone, device: device, calls: [PlannedCall("removePhone", values)]))
         }
         for line in lines {
             var values = lineKey(line)
             if let uuid = line.uuid { values.append(CallField("uuid", uuid)) }
-            steps.append(PlannedStep(name: .removeLine, device: cp, calls: [PlannedCall("removeLine", values)]))
+            steps.append(PlannedStep(name: .removeLine, device: device, calls: [PlannedCall("removeLine", values)]))
         }
+        guard let endUser else { return steps }
         var user = [CallField("userid", userID)]
-        if let uuid = userUUIDs[cp] { user.append(CallField("uuid", uuid)) }
-        steps.append(PlannedStep(name: .removeUser, device: cp, calls: [PlannedCall("removeUser", user)]))
-        let mobility = cpTargets.filter { target in Self.mobilityRemovals.contains { $0.0 == target.serviceType } }.count
-        let summary = everything
-            ? "\(phones.count) phone(s), \(lines.count) line(s), \(voicemail.count) mailbox(es)\(mobility > 0 ? ", \(mobility) mobility object(s)" : "") and the end user from '\(cp)'; the user record"
-            : "the end user from '\(cp)' (its services stay); the user record"
-        return Plan(callProcessor: cp, messageProcessor: mailboxes.first, steps: steps, summary: summary)
+        if !endUser.isEmpty { user.append(CallField("uuid", endUser)) }
+        steps.append(PlannedStep(name: .removeUser, device: device, calls: [PlannedCall("removeUser", user)]))
+        return steps
     }
 
     /// The mobility services a delete order removes: service type, step, operation, and the field
@@ -454,7 +485,7 @@ extension OrderSaga {
     mutating func finishDelete() async throws {
         let order = order
         var removed: [OrderedService] = []
-        var userRemoved = false
+        var usersRemoved: [String] = []
         for step in steps where step.state == "done" {
             let values = step.calls.first?.values ?? []
             switch step.name {
@@ -473,18 +504,18 @@ extension OrderSaga {
                 removed.append(OrderedService(serviceType: type, device: step.device, objectType: Self.inventoryType(step.name),
                                               objectKey: values.text("destination") ?? values.text("name") ?? "", uuid: nil, attributes: "{}", detail: "{}"))
             case .removeUser:
-                userRemoved = true
+                usersRemoved.append(step.device)
             default:
                 break
             }
         }
         unsavedState = ("succeeded", nil)
         log("Order \(order.id) succeeded: user '\(order.userID)' deleted")
-        let removedNow = removed, userGone = userRemoved
+        let removedNow = removed, usersGone = usersRemoved
         try await commit { session in
             try OrderInventoryStore.InTransaction(session).objectsRemoved(removedNow)
             let requests = OrderInventoryStore.DeleteRequests(session)
-            if userGone { try requests.userObjectRemoved(device: order.callProcessor, userID: order.userID) }
+            for device in usersGone { try requests.userObjectRemoved(device: device, userID: order.userID) }
             try requests.userRemove(userID: order.userID)
             try requests.outcome(orderID: order.id, state: "succeeded", message: nil)
         }

@@ -142,15 +142,22 @@ public enum DirectorySource {
         return try leftHome(latest, steps: try OrderStore.steps(orderID: latest.id, in: session), in: session)
     }
 
+    /// The call processors where a directory order added the user (a copy), each with its home cluster
+    /// (a delete order leaves a copy of its own call processor to the removal `afterOrder` queues).
+    static func copies(of userID: String, in session: Session) throws -> [String: String] {
+        Dictionary(try session.query(DirectorySQL.copiesOfUser, [userID]).map { (try $0.decode("call_processor"), try $0.decode("home")) },
+                   uniquingKeysWith: { first, _ in first })
+    }
+
     /// A text field of a directory order's request (`home`, `action`).
     static func requestField(_ name: String, of order: Order) -> String? {
         ((try? JSONSerialization.jsonObject(with: Data(order.request.utf8))) as? [String: Any])?[name] as? String
     }
 
-    /// Whether the delete order removed the end user (gone counts), or the cancel order removed the
+    /// Whether the delete order removed the end user from its call processor (gone counts), or the cancel order removed the
     /// one its add order had added (an adopted user stays).
     static func leftHome(_ order: Order, steps: [OrderStep], in session: Session) throws -> Bool {
-        if order.kind == "delete" { return steps.contains { $0.name == .removeUser && $0.state == "done" } }
+        if order.kind == "delete" { return steps.contains { $0.name == .removeUser && $0.state == "done" && $0.device == order.callProcessor } }
         guard let addID = order.cancels, steps.contains(where: { $0.name == .user && $0.state == "done" }) else { return false }
         return try OrderStore.steps(orderID: addID, in: session).contains { $0.name == .user && $0.createdUUID != nil }
     }
@@ -489,6 +496,14 @@ enum DirectorySQL {
                             WHERE r.kind = 'directory' AND r.request->>'action' = 'remove' AND r.state IN ('submitted', 'running', 'rolling_back')
                               AND lower(r.user_id) = lower(o.user_id) AND r.call_processor = o.call_processor AND r.id > o.id)
          ORDER BY o.call_processor
+        """)
+    /// The call processors where a directory order added user $1 (its copies not removed since), each
+    /// with the home cluster it was copied from.
+    static let copiesOfUser = Statement("directory_copies_of_user", """
+        SELECT DISTINCT o.call_processor, o.request->>'home' AS home FROM orders o
+          JOIN order_steps s ON s.order_id = o.id AND s.name = 'uds_user' AND s.created_uuid IS NOT NULL
+         WHERE o.kind = 'directory' AND o.request->>'action' = 'copy' AND o.state = 'succeeded'
+           AND lower(o.user_id) = lower($1) AND o.call_processor <> o.request->>'home' AND \(notRemoved)
         """)
     /// The user's ($1) latest succeeded add, push, delete or cancel order on call processor $2.
     static let latestHomeOrder = Statement("directory_latest_home_order", """

@@ -37,14 +37,26 @@ public enum OrderJobs {
                 return order
             }
             let store = OrderStore(connection)
-            // The call processor and the message processor, read in one round trip.
-            let opened = try await DeviceConnections.openAll(names: [order.callProcessor] + (order.messageProcessor.map { [$0] } ?? []),
-                                                             connection: connection, concurrency: deviceConcurrency)
+            // The call processor and the message processor (and the devices of steps elsewhere: a
+            // delete order of a user on several), read in one round trip.
+            let primary = [order.callProcessor] + (order.messageProcessor.map { [$0] } ?? [])
+            var elsewhere: [String] = []
+            for step in steps where !primary.contains(step.device) && !elsewhere.contains(step.device) { elsewhere.append(step.device) }
+            let opened = try await DeviceConnections.openAll(names: primary + elsewhere, connection: connection, concurrency: deviceConcurrency)
             let processor = opened[order.callProcessor]!
             let unity = order.messageProcessor.flatMap { opened[$0] }
-            let devices = OrderDevices(axl: processor.keptAXLForOrders(context: context), cupi: unity?.keptCUPI(context: context),
-                                       axlBound: DeviceWriteBound(device: processor.device.name, limit: processor.device.maxWritesInFlight),
-                                       cupiBound: unity.map { DeviceWriteBound(device: $0.device.name, limit: $0.device.maxWritesInFlight) })
+            var devices = OrderDevices(axl: processor.keptAXLForOrders(context: context), cupi: unity?.keptCUPI(context: context),
+                                       axlBound: Self.bound(processor), cupiBound: unity.map(Self.bound))
+            for name in elsewhere {
+                guard let other = opened[name] else { continue }
+                var these = devices
+                if other.device.kind == .messageProcessor {
+                    (these.cupi, these.cupiBound) = (other.keptCUPI(context: context), Self.bound(other))
+                } else {
+                    (these.axl, these.axlBound) = (other.keptAXLForOrders(context: context), Self.bound(other))
+                }
+                devices.others[name] = these
+            }
             var saga = OrderSaga(order: order, steps: steps, database: connection, owner: owner, devices: devices,
                                  // Lost, or canceled by an operator: either way no further device write.
                                  checkOwnership: { try context.checkCancellation() },
@@ -105,6 +117,11 @@ public enum OrderJobs {
 }
 
 extension OrderJobs {
+    /// A device's write bound: its `max_writes_in_flight` over every worker.
+    static func bound(_ opened: DeviceConnections) -> DeviceWriteBound {
+        DeviceWriteBound(device: opened.device.name, limit: opened.device.maxWritesInFlight)
+    }
+
     /// Whether the attempt ended because an operator canceled the job (not lost, not stopping).
     static func canceledByOperator(_ context: JobContext) -> Bool {
         do {

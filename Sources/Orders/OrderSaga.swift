@@ -40,12 +40,20 @@ public struct OrderDevices: Sendable {
     /// `max_writes_in_flight`), held over every worker right around each write.
     public var axlBound: DeviceWriteBound
     public var cupiBound: DeviceWriteBound?
+    /// The devices of the steps on another call processor or message processor than the order's (a
+    /// delete order of a user on several), by name: each with its own client and write bound.
+    public var others: [String: OrderDevices] = [:]
 
     public init(axl: AXLClient, cupi: CUPIClient?, axlBound: DeviceWriteBound, cupiBound: DeviceWriteBound?) {
         self.axl = axl
         self.cupi = cupi
         self.axlBound = axlBound
         self.cupiBound = cupiBound
+    }
+
+    /// The devices a step on `device` talks to.
+    public func on(_ device: String?) -> OrderDevices {
+        device.flatMap { others[$0] } ?? self
     }
 
     /// The bound of the device `call` writes to.
@@ -69,7 +77,10 @@ public struct OrderSaga {
     public private(set) var steps: [OrderStep]
     let database: Connection
     let owner: QueueStore.Held
-    let devices: OrderDevices
+    let allDevices: OrderDevices
+    /// The device of the step the saga runs or undoes: its calls go to that device.
+    var stepDevice: String?
+    var devices: OrderDevices { allDevices.on(stepDevice) }
     /// Right before every device write: throws when the attempt lost the job (JobContext.checkOwnership).
     let checkOwnership: @Sendable () throws -> Void
     /// Shows a line of the job's log in the worker's own log at once; the job's log gets it with
@@ -91,7 +102,7 @@ public struct OrderSaga {
         self.steps = steps
         self.database = database
         self.owner = owner
-        self.devices = devices
+        self.allDevices = devices
         self.checkOwnership = checkOwnership
         self.note = note
         self.pause = pause
@@ -325,6 +336,7 @@ public struct OrderSaga {
 
     mutating func forward(_ step: inout OrderStep) async throws {
         let resumed = step.state == "sending"
+        stepDevice = step.device
         switch step.name {
         case .user: try await forwardUser(&step)
         case .udsUser: try await forwardDirectoryUser(&step)
@@ -814,6 +826,7 @@ public struct OrderSaga {
     /// Undoes one step of this order. `drifted` gathers the objects found changed: later undos
     /// leave them alone too.
     mutating func undo(_ step: OrderStep, drifted: inout Set<StepName>) async throws -> UndoOutcome {
+        stepDevice = step.device
         switch step.name {
         case .reset, .emService:
             // The reset runs after the pivot; the login service is shared infrastructure.
@@ -909,7 +922,7 @@ public struct OrderSaga {
     /// inventory) or "needs attention".
     public mutating func cancel(_ add: Order, addSteps: [OrderStep]) async throws {
         try await setState("running")
-        var saga = OrderSaga(order: add, steps: addSteps, database: database, owner: owner, devices: devices,
+        var saga = OrderSaga(order: add, steps: addSteps, database: database, owner: owner, devices: allDevices,
                              checkOwnership: checkOwnership, note: note, pause: pause)
         saga.stepsOwned = false
         saga.fenceOrderID = order.id

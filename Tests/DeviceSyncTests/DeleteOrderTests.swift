@@ -280,17 +280,28 @@ final class DeleteOrderTests: OrderTestCase {
         XCTAssertTrue(user.contains("names=SEP00EE00FF0002"), "the association written back: \(user)")
     }
 
-    /// The plan: a user spread over two call processors is refused (the request fails with the
-    /// reason); keep services plans only the end user (on its services' call processor, else its
+    /// The plan: a user spread over two call processors is one order (refused before); keep services plans only the end user (on its services' call processor, else its
     /// area's); a user on no device plans nothing.
     func testPlans() throws {
         func target(_ type: String, _ device: String, _ key: String) -> UserDeleteTarget {
             UserDeleteTarget(serviceType: type, device: device, objectType: type, key: key, uuid: nil, detail: [:])
         }
-        XCTAssertThrowsError(try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [target("phone", "A", "SEP1"), target("line", "B", "1/")],
-                                                   areaProcessor: nil, userOnDevices: [])) { error in
-            XCTAssertEqual("\(error)", "user 'u' has services on 'A' and 'B': delete it by hand")
-        }
+        // Two call processors: one order, a call processor at a time (the area's first), the end user from each.
+        let spread = try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [target("phone", "A", "SEP1"), target("line", "B", "1/")],
+                                           areaProcessor: "B", userOnDevices: [])
+        XCTAssertEqual(spread.steps.map { "\($0.name.rawValue)@\($0.device)" },
+                       ["disassociate@B", "remove_line@B", "remove_user@B", "disassociate@A", "remove_phone@A", "remove_user@A"])
+        XCTAssertEqual(spread.callProcessor, "B")
+        // UDS copies of the home cluster A on B and C are the directory's to remove; one with services
+        // (B) has them removed here; an end user the sync read on D (no copy) goes too.
+        let withCopies = try DeleteOrders.plan(action: "delete_user_and_services", userID: "u", targets: [target("phone", "A", "SEP1"), target("phone", "B", "SEP2")],
+                                               areaProcessor: "B", userOnDevices: ["A", "B", "C", "D"], copies: ["B": "A", "C": "A"])
+        XCTAssertEqual(withCopies.callProcessor, "A", "the copies' home cluster")
+        XCTAssertEqual(withCopies.steps.map { "\($0.name.rawValue)@\($0.device)" },
+                       ["disassociate@A", "remove_phone@A", "remove_user@A", "disassociate@B", "remove_phone@B", "remove_user@D"])
+        let copiesOnly = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [target("phone", "A", "SEP1")],
+                                               areaProcessor: "A", userOnDevices: ["A", "B", "C"], copies: ["B": "A", "C": "A"])
+        XCTAssertEqual(copiesOnly.steps.map { "\($0.name.rawValue)@\($0.device)" }, ["remove_user@A"], "planned as with no copies")
         let keep = try DeleteOrders.plan(action: "delete_user_keep_services", userID: "u", targets: [target("phone", "A", "SEP1")], areaProcessor: nil, userOnDevices: [])
         XCTAssertEqual(keep.steps.map(\.name), [.removeUser])
         XCTAssertEqual(keep.callProcessor, "A")

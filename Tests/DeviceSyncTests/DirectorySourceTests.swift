@@ -616,14 +616,21 @@ final class DirectorySourceTests: OrderTestCase {
     }
 
     /// UDS on, a user copied: deleting the user (its delete order removes it from its home cluster)
-    /// removes the copy the directory order added (by its uuid); the other users' copies stay.
+    /// removes the copy the directory order added (by its uuid), not the delete order, though OtherCCM's
+    /// user sync read it; the other users' copies stay.
     func testDeletingTheUserFromItsHomeClusterRemovesTheCopy() async throws {
         try await prepareClusters()
         _ = try await provisionJdoeAndEnableUDS()
         XCTAssertEqual(try users(other)["jdoe"], "false")
         let copies = try users(other).count
+        // The copy read by OtherCCM's user sync: the delete order still leaves it to the directory's removal.
+        let (userSync, _) = try await harness.sync(.user, "OtherCCM")
+        XCTAssertEqual(userSync.status, 0, userSync.stdout + userSync.stderr)
 
         let ended = try await directoryOrdersEnded(after: try await deleteQueuingTheCopiesRemoval("jdoe"))
+        let delete: Int64 = try await sql("SELECT id FROM orders WHERE kind = 'delete' AND user_id = 'jdoe'")[0].decode("id")
+        let deleteSteps = try await steps(delete)
+        XCTAssertEqual(Set(deleteSteps.map(\.device)), ["TestCCM"], "the delete order plans nothing on the copy's call processor")
         let remove = try XCTUnwrap(ended.last)
         XCTAssertEqual(remove.state, "succeeded", remove.error ?? "")
         let steps = try await steps(remove.id)
