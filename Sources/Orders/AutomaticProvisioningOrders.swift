@@ -78,9 +78,7 @@ extension OrderStore {
                 body, "rollback", key, nil as Int64?, actor,
             ]).first!.decode("id")
             let steps = OrderPlanner.steps(request, inputs, orderID: id).filter { Self.stepsWithoutLine.contains($0.name) }
-            for (index, step) in steps.enumerated() {
-                try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, Self.json(step.calls)])
-            }
+            try Self.insertSteps(session, [(id: id, steps: steps)])
             let (jobID, order) = try Self.enqueueReturning(session, order: id, action: .apply, actor: actor)
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                               message: "Order \(id) submitted: push \(user.userID) to '\(area.callProcessor)' in '\(area.name)' "

@@ -93,9 +93,7 @@ public enum DeleteOrders {
                     Self.kind, request.domain, user?.serviceArea ?? "", request.userID, plan.callProcessor ?? "", plan.messageProcessor,
                     nil as String?, "", nil as String?, body, "stop", nil as String?, nil as Int64?, actor,
                 ]).first!.decode("id")
-                for (index, step) in plan.steps.enumerated() {
-                    try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, OrderStore.json(step.calls)])
-                }
+                try OrderStore.insertSteps(session, [(id: id, steps: plan.steps)])
                 try requests.link(request: request.id, orderID: id)
                 let summary = "delete \(request.userID) (\(request.action.replacingOccurrences(of: "_", with: " "))): \(plan.summary)"
                 guard !plan.steps.isEmpty else {

@@ -91,9 +91,6 @@ enum OrderSQL {
         UPDATE orders o SET job_id = t.job_id, updated_at = clock_timestamp()
           FROM unnest($1::bigint[], $2::bigint[]) AS t(id, job_id) WHERE o.id = t.id
         """)
-    static let stepInsert = Statement("order_step_insert", """
-        INSERT INTO order_steps (order_id, position, name, device, call) VALUES ($1, $2, $3, $4, $5::jsonb)
-        """)
     /// The steps of one order or many in one statement. $1 orders, $2 positions, $3 names, $4 devices,
     /// $5 calls (JSON), alike in length.
     static let stepInsertMany = Statement("order_step_insert_many", """

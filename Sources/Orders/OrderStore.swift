@@ -730,12 +730,10 @@ public struct OrderStore: Sendable {
             "cancel", add.domain, add.serviceArea, add.userID, add.callProcessor, add.messageProcessor, add.line, add.linePartition,
             add.phone, "{}", "stop", nil as String?, id, actor,
         ]).first!.decode("id")
-        var position: Int32 = 0
-        for step in steps.reversed() where step.isUndoable && step.state == "done" {
-            guard let call = OrderSaga.undoCall(step, among: steps) else { continue }
-            position += 1
-            try session.query(OrderSQL.stepInsert, [cancelID, position, step.name.rawValue, step.device, Self.json([call])])
+        let undos = steps.reversed().filter { $0.isUndoable && $0.state == "done" }.compactMap { step in
+            OrderSaga.undoCall(step, among: steps).map { PlannedStep(name: step.name, device: step.device, calls: [$0]) }
         }
+        try Self.insertSteps(session, [(id: cancelID, steps: undos)])
         let jobID = try Self.enqueue(session, order: cancelID, action: .apply, actor: actor)
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(cancelID)",
                                                           message: "Order \(cancelID) submitted: cancel order \(id) of \(add.userID)")

@@ -134,9 +134,7 @@ extension OrderStore {
                 plan.kind, user.domain, area.name, user.userID, area.callProcessor, nil as String?, nil as String?, "", nil as String?,
                 request, "rollback", nil as String?, nil as Int64?, actor,
             ]).first!.decode("id")
-            for (index, step) in plan.steps.enumerated() {
-                try session.query(OrderSQL.stepInsert, [id, Int32(index + 1), step.name.rawValue, step.device, Self.json(step.calls)])
-            }
+            try Self.insertSteps(session, [(id: id, steps: plan.steps)])
             let jobID = try Self.enqueue(session, order: id, action: .apply, actor: actor)
             try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "order.submitted", jobID: jobID, target: "order \(id)",
                                                               message: "Order \(id) submitted: \(plan.summary)")
