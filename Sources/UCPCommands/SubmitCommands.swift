@@ -122,11 +122,13 @@ package enum SubmitValidation {
     }
 
     package static func parseRunAt(_ text: String) throws -> Date {
-        if let delay = try? Duration.seconds(text, field: "run-at") { return Date().addingTimeInterval(delay) }
+        if DurationText.parse(text) != nil {
+            return Date().addingTimeInterval(try DurationText.seconds(text, field: "run-at"))
+        }
         let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
+        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
+        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
         throw ValidationError("run-at: '\(text)' is neither an ISO 8601 time (2026-11-23T10:00:00Z) nor a delay (90s, 15m, 2h)")
     }
 }
