@@ -125,6 +125,9 @@ package enum SubmitValidation {
         if DurationText.parse(text) != nil {
             return Date().addingTimeInterval(try DurationText.seconds(text, field: "run-at"))
         }
+        // ISO8601DateFormatter reads dates before 1582-10-15 in the Julian calendar, PostgreSQL in the
+        // proleptic Gregorian one: so early a run-at is days off (the first two days of year 1 are
+        // refused), which matters to no job; DateRange keeps what is stored within PostgreSQL's years.
         let formatter = ISO8601DateFormatter()
         if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -83,6 +83,8 @@ final class CommandLineTests: XCTestCase {
             (["submit", "job", "noop", "--run-at", "999999999d"], [:], "run-at: must be at most 36500d (got '999999999d')"),
             (["submit", "job", "noop", "--run-at", "0000-01-01T00:00:00Z"], [:],
              "run-at: '0000-01-01T00:00:00Z' is outside the years 1 to 9999 (UTC)"),
+            (["submit", "job", "noop", "--run-at", "10000-01-01T00:00:00Z"], [:],
+             "run-at: '10000-01-01T00:00:00Z' is outside the years 1 to 9999 (UTC)"),
             // A sync of a device or domain that does not exist is refused, not queued to fail on a worker.
             (["submit", "sync", "user", "--device", "NoSuchDevice"], [:], "device 'NoSuchDevice': no such device"),
             (["submit", "sync", "infra", "--device", "NoSuchDevice"], [:], "device 'NoSuchDevice': no such device"),
