@@ -230,6 +230,15 @@ submitter() {
     echo "$failures" >"$RUN_DIR/submitted/$index.failures"
 }
 
+# The syncs' targets (chaos-0 …): a device and a domain (with a rule a domain sync needs) of each
+# name, since a sync of an unknown one is refused; no device answers, stand-ins run the syncs.
+sql -v syncs="$SYNCS" >/dev/null <<'SQL' || die "storing the sync targets failed"
+INSERT INTO devices (name, kind, address, port, admin_user)
+SELECT 'chaos-' || n, 'call_processor', 'chaos.invalid', 8443, 'axl' FROM generate_series(0, :syncs - 1) AS n;
+INSERT INTO domains (name) SELECT 'chaos-' || n FROM generate_series(0, :syncs - 1) AS n;
+INSERT INTO domain_rules (domain, rule) SELECT 'chaos-' || n, 'sync_all_users' FROM generate_series(0, :syncs - 1) AS n;
+SQL
+
 start_coordinator
 for ((slot = 1; slot <= WORKERS; slot++)); do start_worker "$slot"; done
 for ((index = 0; index < SUBMITTERS; index++)); do

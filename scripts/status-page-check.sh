@@ -78,7 +78,11 @@ INSERT INTO order_steps (order_id, position, name, device, call, state) VALUES
   (:order, 2, 'line', 'cucm-lab', '[{"operation": "addLine", "values": []}]', 'done');
 SQL
 
-# A sync that runs long enough to be seen, reporting progress every step.
+# A sync that runs long enough to be seen, reporting progress every step (of a device that exists:
+# a sync of an unknown one is refused; no device answers here, a stand-in runs the sync).
+psql "$PG_URL" -qAt -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "storing the device failed"
+INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl');
+SQL
 "$UCP" worker --name w1 --stand-in-sync 'cucm-lab=seconds:90' >"$RUN_DIR/worker.log" 2>&1 &
 PIDS+=($!)
 "$UCP" submit sync infra --device cucm-lab >/dev/null

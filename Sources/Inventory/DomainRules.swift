@@ -103,7 +103,8 @@ public struct DomainRules: Sendable, Equatable {
 extension DomainStore {
     /// Why a domain synchronization of `name` may not start, or nil when it may: the one check that
     /// `ucp submit sync domain`, a schedule's `domain.X:` line and the sync itself make. A domain
-    /// that does not exist is left to the sync (stand-in syncs of tests use such names).
+    /// that does not exist is not refused here: a submission refuses it first (`SyncSubmission`), a
+    /// schedule's run leaves it to the sync (stand-in syncs of tests use such names).
     public func domainSyncRefusal(name: String) async throws -> InputError? {
         guard try await domain(named: name) != nil else { return nil }
         return try await domainRules(name: name).inEffect == nil ? DomainRules.noRequiredRule(domain: name) : nil

@@ -56,10 +56,18 @@ public struct SyncSubmission: Sendable {
         self.dryRun = dryRun
     }
 
-    /// The checks that read the inventory: a domain or LDAP sync of a domain whose write back to LDAP is
+    /// The checks that read the inventory: the device or domain must exist (else the job would only
+    /// fail on a worker); a domain or LDAP sync of a domain whose write back to LDAP is
     /// queued or running is refused (`WriteBackRefusal`); a domain sync of a domain with no required
-    /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`).
+    /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`). A
+    /// schedule's run does not come here: a sync it names of a device removed since fails as a sync.
     public func checkInventory(_ connection: Connection) async throws {
+        switch type.kind {
+        case .deviceSync:
+            guard try await DeviceStore(connection).deviceGet(name: target) != nil else { throw DeviceStore.noSuchDevice(target) }
+        default:
+            guard try await DomainStore(connection).domain(named: target) != nil else { throw DomainStore.noSuchDomain(target) }
+        }
         if let refusal = try await WriteBackRefusal.syncRefusal(type, domain: target, connection: connection) { throw refusal }
         guard type == .domain else { return }
         if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }

@@ -40,9 +40,7 @@ public struct AuditFilter: Sendable, Equatable {
     public init(since: String?, jobID: Int64?, limit: Int, afterID: Int64? = nil, actor: String? = nil,
                 action: String? = nil, now: Date = Date()) throws {
         if let since {
-            // Further back than a century is the whole trail (and stays within PostgreSQL's timestamps).
-            let seconds = min(try DurationText.seconds(since, field: "since"), 100 * 365 * 86400)
-            self.since = now.addingTimeInterval(-seconds)
+            self.since = now.addingTimeInterval(-(try DurationText.seconds(since, field: "since")))
         }
         guard (1...100_000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 100000") }
         if let afterID, afterID < 0 { throw InputError(field: "after", problem: "must be an audit entry id, 0 or more") }

@@ -13,14 +13,14 @@ public enum ScheduleStart {
                 problem: "\(InputError.quoted(text)) is not a date and time (use 2026-11-23T10:00:00Z or 2026-11-23 10:00)")
         }
         if let offset = fields.offsetSeconds {
-            return Date(timeIntervalSince1970: fields.reading - TimeInterval(offset))
+            return try DateRange.check(Date(timeIntervalSince1970: fields.reading - TimeInterval(offset)), field: "start", text: text)
         }
         switch WallClock.resolve(fields.reading, in: timeZone) {
         case .unique(let date):
-            return date
+            return try DateRange.check(date, field: "start", text: text)
         case .repeated(let first, _):
             // The clocks show it twice; the first is the one people mean unless they give an offset.
-            return first
+            return try DateRange.check(first, field: "start", text: text)
         case .skipped:
             // Moving it silently would start the schedule at a time nobody typed.
             throw InputError(

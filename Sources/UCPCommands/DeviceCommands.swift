@@ -5,6 +5,7 @@ import Inventory
 import JobCatalog
 import Postgres
 import Queue
+import Runtime
 import Secrets
 import Sync
 
@@ -229,10 +230,11 @@ extension DeviceCommand {
                 throw ValidationError("enable: give one of --enable, --disable and --default-on-off")
             }
             let seconds = try interval.map { text -> Int in
-                let value = try Duration.seconds(text, field: "interval")
-                guard value == value.rounded(), ChangeNotificationStore.intervalRange.contains(Int(value)) else {
-                    throw ValidationError("interval: must be whole seconds from 1s to 1d (got '\(text)')")
-                }
+                // The range is checked on the Double: a value past Int's range would trap in Int(_:).
+                let range = ChangeNotificationStore.intervalRange
+                let rule = "must be whole seconds from 1s to 1d"
+                let value = try Duration.seconds(text, field: "interval", within: Double(range.lowerBound)...Double(range.upperBound), rule: rule)
+                guard value == value.rounded() else { throw InputError(field: "interval", problem: "\(rule) (got \(InputError.quoted(text)))") }
                 return Int(value)
             }
             let connection = Connection(try await Database.open())

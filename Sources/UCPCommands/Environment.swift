@@ -224,8 +224,9 @@ package enum Output {
 
 /// Durations written as `90`, `90s`, `15m`, `2h` or `7d` (Runtime's `DurationText`, shared with the API).
 package enum Duration {
-    package static func seconds(_ text: String, field: String) throws -> Double {
-        try DurationText.seconds(text, field: field)
+    package static func seconds(_ text: String, field: String, within range: ClosedRange<Double> = 0...DurationText.maximumSeconds,
+                                rule: String = DurationText.maximumRule) throws -> Double {
+        try DurationText.seconds(text, field: field, within: range, rule: rule)
     }
 }
 

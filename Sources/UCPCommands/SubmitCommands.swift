@@ -122,11 +122,16 @@ package enum SubmitValidation {
     }
 
     package static func parseRunAt(_ text: String) throws -> Date {
-        if let delay = try? Duration.seconds(text, field: "run-at") { return Date().addingTimeInterval(delay) }
+        if DurationText.parse(text) != nil {
+            return Date().addingTimeInterval(try DurationText.seconds(text, field: "run-at"))
+        }
+        // ISO8601DateFormatter reads dates before 1582-10-15 in the Julian calendar, PostgreSQL in the
+        // proleptic Gregorian one: so early a run-at is days off (the first two days of year 1 are
+        // refused), which matters to no job; DateRange keeps what is stored within PostgreSQL's years.
         let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
+        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
+        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
         throw ValidationError("run-at: '\(text)' is neither an ISO 8601 time (2026-11-23T10:00:00Z) nor a delay (90s, 15m, 2h)")
     }
 }

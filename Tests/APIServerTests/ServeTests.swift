@@ -98,6 +98,23 @@ final class ServeTests: XCTestCase {
             (["schedule", "add", "--name", "Bad#1", "--builder", "all"], .post, "/api/v1/schedules",
              #"{"name": "Bad#1", "builder": ["all"]}"#, "name"),
             (["schedule", "run-now", "Nowhere"], .post, "/api/v1/schedules/Nowhere/run-now", nil, "schedule 'Nowhere'"),
+            // Durations past 100 years, dates outside the years 1 to 9999 (PostgreSQL refused them as a 500),
+            // syncs of a device or domain that does not exist (they were queued, to fail on a worker).
+            (["audit", "--since", "99999999d"], .get, "/api/v1/audit?since=99999999d", nil, "since"),
+            (["jobs", "stop-stuck", "1", "--idle", "99999999999999999999d"], .post, "/api/v1/jobs/1/stop-stuck",
+             #"{"idle": "99999999999999999999d"}"#, "idle"),
+            (["schedule", "add", "--name", "Nightly", "--start", "0000-01-01T00:00:00Z", "--builder", "all"], .post, "/api/v1/schedules",
+             #"{"name": "Nightly", "start": "0000-01-01T00:00:00Z", "builder": ["all"]}"#, "start"),
+            (["schedule", "add", "--name", "Nightly", "--start", "9999-12-31T23:30:00-01:00", "--builder", "all"], .post, "/api/v1/schedules",
+             #"{"name": "Nightly", "start": "9999-12-31T23:30:00-01:00", "builder": ["all"]}"#, "start"),
+            (["submit", "sync", "user", "--device", "NoSuchDevice"], .post, "/api/v1/syncs", #"{"kind": "user", "device": "NoSuchDevice"}"#,
+             "device 'NoSuchDevice'"),
+            (["submit", "sync", "infra", "--device", "NoSuchDevice"], .post, "/api/v1/syncs", #"{"kind": "infra", "device": "NoSuchDevice"}"#,
+             "device 'NoSuchDevice'"),
+            (["submit", "sync", "ldap", "--domain", "NoSuchDomain"], .post, "/api/v1/syncs", #"{"kind": "ldap", "domain": "NoSuchDomain"}"#,
+             "domain 'NoSuchDomain'"),
+            (["submit", "sync", "domain", "--domain", "NoSuchDomain"], .post, "/api/v1/syncs", #"{"kind": "domain", "domain": "NoSuchDomain"}"#,
+             "domain 'NoSuchDomain'"),
             (["device", "remove", "ghost"], .delete, "/api/v1/devices/ghost", nil, "device 'ghost'"),
             (["domain", "remove", "ghost"], .delete, "/api/v1/domains/ghost", nil, "domain 'ghost'"),
             // The admin's changes: devices, domains with their rules, settings and tokens.
@@ -136,6 +153,16 @@ final class ServeTests: XCTestCase {
             XCTAssertEqual(answer.detail, String(line.dropFirst(5)), path)
             XCTAssertEqual(answer.json["field"] as? String, field, path)
         }
+        // A name that does not exist is 404, as elsewhere; a value out of range is 400.
+        for (method, path, body, status) in [
+            (HTTPClientConnection.Method.post, "/api/v1/syncs", #"{"kind": "user", "device": "NoSuchDevice"}"#, 404),
+            (.post, "/api/v1/syncs", #"{"kind": "ldap", "domain": "NoSuchDomain"}"#, 404),
+            (.get, "/api/v1/audit?since=99999999d", nil, 400),
+            (.post, "/api/v1/schedules", #"{"name": "Nightly", "start": "0000-01-01T00:00:00Z", "builder": ["all"]}"#, 400),
+        ] {
+            let answer = try fixture.send(method, path, token: admin, body: body)
+            XCTAssertEqual(answer.status, status, "\(path): \(answer.body)")
+        }
         // API-only shapes of bad input name their field too.
         let typed = try fixture.send(.post, "/api/v1/syncs", token: admin, body: #"{"kind": "infra", "device": 7}"#)
         XCTAssertEqual(typed.status, 400)
@@ -154,6 +181,9 @@ final class ServeTests: XCTestCase {
         let hr = try fixture.token("hr-onboarding", role: "operator")
         try await fixture.start()
 
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl')
+            """))
         let body = #"{"kind": "infra", "device": "cucm-lab"}"#
         let first = try fixture.send(.post, "/api/v1/syncs", token: hr, body: body, headers: ["Idempotency-Key: 7f1c"])
         XCTAssertEqual(first.status, 202, first.body)

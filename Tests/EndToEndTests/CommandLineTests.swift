@@ -72,6 +72,23 @@ final class CommandLineTests: XCTestCase {
             (["submit", "sync", "infra", "--device", "a\tb\u{1b}[31m"], [:], "device: 'a\\tb\\u{1b}[31m' \(nameRule)"),
             (["submit", "sync", "infra", "--device", " "], [:],
              "device: ' ' must not be only spaces (at least one letter, digit, '_', '-', '.' or '@')"),
+            // Numbers past what the clock, time_t or PostgreSQL hold: refused by rule, not a trap or a database error.
+            (["device", "cn", "cucm1", "--interval", "99999999999999999999s"], [:],
+             "interval: must be whole seconds from 1s to 1d (got '99999999999999999999s')"),
+            (["device", "cn", "cucm1", "--interval", "2d"], [:], "interval: must be whole seconds from 1s to 1d (got '2d')"),
+            (["device", "cn", "cucm1", "--interval", "1.5s"], [:], "interval: must be whole seconds from 1s to 1d (got '1.5s')"),
+            (["worker", "--poll", "99999999999999999999d"], [:], "poll: must be at most 36500d (got '99999999999999999999d')"),
+            (["submit", "job", "noop", "--run-at", "99999999999999999999d"], [:], "run-at: must be at most 36500d (got '99999999999999999999d')"),
+            (["submit", "job", "noop", "--run-at", "999999999d"], [:], "run-at: must be at most 36500d (got '999999999d')"),
+            (["submit", "job", "noop", "--run-at", "0000-01-01T00:00:00Z"], [:],
+             "run-at: '0000-01-01T00:00:00Z' is outside the years 1 to 9999 (UTC)"),
+            (["submit", "job", "noop", "--run-at", "10000-01-01T00:00:00Z"], [:],
+             "run-at: '10000-01-01T00:00:00Z' is outside the years 1 to 9999 (UTC)"),
+            // A sync of a device or domain that does not exist is refused, not queued to fail on a worker.
+            (["submit", "sync", "user", "--device", "NoSuchDevice"], [:], "device 'NoSuchDevice': no such device"),
+            (["submit", "sync", "infra", "--device", "NoSuchDevice"], [:], "device 'NoSuchDevice': no such device"),
+            (["submit", "sync", "ldap", "--domain", "NoSuchDomain"], [:], "domain 'NoSuchDomain': no such domain"),
+            (["submit", "sync", "domain", "--domain", "NoSuchDomain"], [:], "domain 'NoSuchDomain': no such domain"),
         ]
         for (arguments, environment, expected) in cases {
             let result = try processes.run(arguments, environment: environment)
@@ -86,6 +103,11 @@ final class CommandLineTests: XCTestCase {
         let database = try await TestServer.freshDatabase()
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
+        // A sync is of a domain that exists (with a rule a domain sync needs); a stand-in runs it.
+        for arguments in [["domain", "add", "--name", "Test-Dom"], ["domain", "edit", "Test-Dom", "--rule", "sync-all-users"]] {
+            let done = try processes.run(arguments)
+            XCTAssertEqual(done.status, 0, "\(arguments): \(done.stderr)")
+        }
         try processes.start("w", ["worker", "--name", "w", "--stand-in-jobs", "--stand-in-sync", "Test-Dom=seconds:1"])
         let ok = try processes.run(["submit", "sync", "domain", "--domain", "Test-Dom", "--wait"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
@@ -122,8 +144,13 @@ final class CommandLineTests: XCTestCase {
         let off = try processes.run(["maintenance", "off", "--actor", "alice"])
         XCTAssertEqual(off.stdout, "maintenance mode is off\n")
 
+        // A sync is of a device that exists; a stand-in runs it.
+        try await Connection(database.owner).query(Statement("", """
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm 1', 'call_processor', 'cucm1.lab.example', 8443, 'axl')
+            """))
         try processes.start("w", ["worker", "--name", "w", "--stand-in-sync", "cucm 1=hang"])
-        _ = try processes.run(["submit", "sync", "infra", "--device", "cucm 1"])
+        let submitted = try processes.run(["submit", "sync", "infra", "--device", "cucm 1"])
+        XCTAssertEqual(submitted.status, 0, submitted.stderr)
         let store = database.store()
         await assertTrue(try await eventually(timeout: 10) { try await store.jobGet(id: 1)?.state == .running })
         let refused = try processes.run(["jobs", "stop-stuck", "1", "--idle", "30s"])

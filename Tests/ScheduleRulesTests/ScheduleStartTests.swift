@@ -47,6 +47,19 @@ final class ScheduleStartTests: XCTestCase {
         }
     }
 
+    /// The instant, not the digits typed, must be within the years 1 to 9999 (UTC): PostgreSQL has no
+    /// year 0 and refused such a start as a database error.
+    func testYearsOutsideOneTo9999AreRefused() throws {
+        for (text, zone) in [("0000-01-01T00:00:00Z", utc), ("0000-06-01 12:00", utc), ("0001-01-01T00:30:00+01:00", utc),
+                             ("0001-01-01 00:30", berlin), ("9999-12-31T23:30:00-01:00", utc), ("9999-12-31 23:30", newYork)] {
+            XCTAssertThrowsError(try parse(text, in: zone), text) { error in
+                XCTAssertEqual("\(error)", "start: '\(text)' is outside the years 1 to 9999 (UTC)")
+            }
+        }
+        XCTAssertEqual(try parse("0001-01-01T00:00:00Z"), Date(timeIntervalSince1970: -62_135_596_800))
+        XCTAssertEqual(try parse("9999-12-31T23:59:59Z"), Date(timeIntervalSince1970: 253_402_300_799))
+    }
+
     func testFormatReadsBack() throws {
         XCTAssertEqual(ScheduleStart.format(instant("2026-11-23T09:00:00Z"), timeZone: berlin), "2026-11-23T10:00:00+01:00")
         XCTAssertEqual(ScheduleStart.format(instant("2026-07-01T08:00:00Z"), timeZone: berlin), "2026-07-01T10:00:00+02:00")

@@ -101,6 +101,8 @@ final class ScheduleCommandTests: XCTestCase {
              "ucp: every: '0d' — the interval must be a whole number of at least 1\n"),
             (["schedule", "add", "--name", "x", "--start", "tomorrow", "--builder", "all"],
              "ucp: start: 'tomorrow' is not a date and time (use 2026-11-23T10:00:00Z or 2026-11-23 10:00)\n"),
+            (["schedule", "add", "--name", "x", "--start", "0000-01-01T00:00:00Z", "--builder", "all"],
+             "ucp: start: '0000-01-01T00:00:00Z' is outside the years 1 to 9999 (UTC)\n"),
             (["schedule", "add", "--name", "x"],
              "ucp: builder: give --builder all|cp|mp|pp|ldap|domain or --granular FILE (one of them)\n"),
             (["schedule", "add", "--name", "x", "--builder", "all", "--granular", "/nonexistent"],
