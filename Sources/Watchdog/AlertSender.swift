@@ -28,7 +28,8 @@ public struct AlertSenderConfiguration: Sendable {
     public var pollIntervalSeconds: Double = 2
     /// A message is given up after this many attempts (about a day with the backoff below).
     public var maxAttempts: Int = 30
-    /// How long a claimed message stays ours before another sender may take it.
+    /// How long a claimed message stays ours before another sender may take it, counted again when
+    /// its send starts: longer than a send may take (the mailer's connect and send timeouts).
     public var leaseSeconds: Double = 120
     public var maximumBackoffSeconds: Double = 3600
 
@@ -87,6 +88,12 @@ public final class AlertSender: Service, Sendable {
         }
         var sent = 0
         for alert in due {
+            // Each message gets a whole lease from when its own send starts, and is skipped if its
+            // lease ran out while the ones before it were sent and another sender took it.
+            guard try await store.alertLeaseRenew(alert, leaseSeconds: configuration.leaseSeconds, now: clock.sqlNow) else {
+                logger.info("alert \(alert.id) to \(alert.recipient) left to the sender that took it after this one's lease ran out")
+                continue
+            }
             do {
                 try await mailer.send(to: alert.recipient, subject: alert.subject, body: alert.body, settings: settings)
                 try await store.alertMarkSent(alert)

@@ -25,6 +25,14 @@ public struct AlertStore: Sendable {
                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING id, kind, job_id, recipient, subject, body, attempts
         """)
+    /// Right before a message is sent: its lease renewed from now, if the claim is still this
+    /// attempt's. A claim takes a batch under one lease, and the batch's later messages may start
+    /// after it ran out; without this another sender could take such a message and both send it.
+    static let alertLeaseRenew = Statement("alert_lease_renew", """
+        UPDATE alerts SET lease_expires_at = coalesce($3::timestamptz, now()) + make_interval(secs => $4)
+         WHERE id = $1 AND attempts = $2 AND state = 'sending'
+        RETURNING id
+        """)
     static let alertMarkSent = Statement("alert_mark_sent", """
         UPDATE alerts SET state = 'sent', sent_at = clock_timestamp(), lease_expires_at = NULL, last_error = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
@@ -72,6 +80,12 @@ public struct AlertStore: Sendable {
                      recipient: try row.decode("recipient"), subject: try row.decode("subject"),
                      body: try row.decode("body"), attempt: try row.decode("attempts"))
         }
+    }
+
+    /// Renews the lease of a claimed alert for `leaseSeconds` from `now` (nil: the database's clock);
+    /// false when another sender has claimed it since (it is no longer this sender's to send).
+    public func alertLeaseRenew(_ alert: DueAlert, leaseSeconds: Double, now: Date? = nil) async throws -> Bool {
+        !(try await connection.query(Self.alertLeaseRenew, [alert.id, alert.attempt, now, leaseSeconds]).isEmpty)
     }
 
     public func alertMarkSent(_ alert: DueAlert) async throws {

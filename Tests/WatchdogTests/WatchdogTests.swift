@@ -105,6 +105,38 @@ final class WatchdogTests: XCTestCase {
 }
 
 final class AlertOutboxTests: XCTestCase {
+    // A claim takes a batch under one lease; each send here takes 100 s of a 120 s lease, so the
+    // batch's second message starts after the claim's lease ran out. A second sender looking then
+    // must find it still taken: every recipient gets one message (before, the second sender sent
+    // it again beside the first).
+    func testAMessageWhoseSendStartsAfterTheClaimsLeaseIsSentByOneSender() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let sink = try SMTPSink.start(for: self)
+        var mail = MailSettings()
+        mail.url = sink.url
+        mail.starttls = "none"
+        mail.from = "ucprovision@example.test"
+        mail.recipients = ["ops@example.test", "noc@example.test"]
+        try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+        try await AlertStore(connection).alertEnqueue(kind: "test", recipients: mail.recipients, subject: "stuck", body: "a sync is stuck\r\n")
+        let clock = ManualTimeSource(now: Date())
+        let other = AlertSender(database: database.app, mailer: SMTPAlertMailer(), logger: .init(label: "other"), clock: clock)
+        let otherSent = SequentialBox(-1)
+        let slow = SlowMailer { call in
+            clock.advance(by: 50)
+            if call == 2 { otherSent.value = try await other.runOnce(Connection(database.app)) }  // 150 s after the claim
+            clock.advance(by: 50)
+        }
+        let first = AlertSender(database: database.app, mailer: slow, logger: .init(label: "first"), clock: clock)
+        await assertEqual(try await first.runOnce(connection), 2)
+        XCTAssertEqual(otherSent.value, 0, "the second message was taken again while the first sender sent it")
+        XCTAssertEqual(try sink.delivered().flatMap(\.envelopeTo).sorted(), ["noc@example.test", "ops@example.test"])
+        let alerts = try await AlertStore(connection).alertList(state: nil, limit: 10)
+        XCTAssertEqual(alerts.map(\.state), ["sent", "sent"])
+        XCTAssertEqual(alerts.map(\.attempts), [1, 1])
+    }
+
     // The SMTP server is down when the alert is raised: it is retried, and delivered once the
     // server is up; none is lost, none is sent twice.
     func testAlertWaitsForTheServerAndIsSentOnce() async throws {
@@ -190,4 +222,28 @@ final class MailSettingsCommandTests: XCTestCase {
             Statement("", "SELECT value::text AS v FROM settings WHERE key = 'mail'")).first!.decode("v")
         XCTAssertFalse(unstored.contains(password), "nothing written")
     }
+}
+
+/// Sends through SMTP after `delay` (given the call's number from 1), which moves the test clock
+/// as a slow relay would take time.
+private final class SlowMailer: AlertMailer, @unchecked Sendable {
+    let delay: (Int) async throws -> Void
+    let smtp = SMTPAlertMailer()
+    let calls = SequentialBox(0)
+
+    init(delay: @escaping (Int) async throws -> Void) {
+        self.delay = delay
+    }
+
+    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws {
+        calls.value += 1
+        try await delay(calls.value)
+        try await smtp.send(to: recipient, subject: subject, body: body, settings: settings)
+    }
+}
+
+/// A value the test's one task reads and writes in turn (the sender awaits each send).
+private final class SequentialBox<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
