@@ -136,8 +136,17 @@ public struct ScheduleRunStore: Sendable {
     public func fireDue(now: Date = Date(), actor: String) async throws -> [Int64] {
         let rows = try await connection.query(ScheduleRunSQL.schedulesForFiring)
         var fired: [Int64] = []
+        var unreadable: [PostgresError] = []
         for row in rows {
-            let schedule = try Schedule(row: row)
+            // A schedule that cannot be read (its row edited by hand) must not hold back the others:
+            // they fire, and the round then fails naming it.
+            let schedule: Schedule
+            do {
+                schedule = try Schedule(row: row)
+            } catch let error as PostgresError where error.kind == .decoding {
+                unreadable.append(error)
+                continue
+            }
             let lastFiredText: String? = try row.decodeIfPresent("last_fired_text")
             let definition = schedule.definition
             let timing = ScheduleTiming(frequency: definition.frequency, start: definition.start, timeZone: definition.timeZone)
@@ -155,6 +164,9 @@ public struct ScheduleRunStore: Sendable {
                 return id
             }
             if let runID { fired.append(runID) }
+        }
+        if let first = unreadable.first {
+            throw unreadable.count == 1 ? first : PostgresError(kind: .decoding, message: unreadable.map(\.message).joined(separator: "; "))
         }
         return fired
     }

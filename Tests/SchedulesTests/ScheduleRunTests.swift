@@ -66,6 +66,28 @@ final class ScheduleRunTests: XCTestCase {
         XCTAssertEqual(jobs, 3, "each run's job points back at it")
     }
 
+    // A schedule whose row was edited by hand into something unreadable (here a time zone this
+    // build does not know) used to end every firing round before the schedules after it by name.
+    func testAnUnreadableScheduleDoesNotHoldBackTheOthers() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 600)
+        let schedules = ScheduleStore(connection)
+        try await schedules.scheduleAdd(try definition("a-berlin", start: start), actor: "test")
+        try await schedules.scheduleAdd(try definition("b-nightly", start: start), actor: "test")
+        try await Connection(database.owner).query(Statement("", "UPDATE schedules SET time_zone = 'Mars/Olympus' WHERE name = 'a-berlin'"))
+        let clock = ManualTimeSource(now: start.addingTimeInterval(60))
+        do {
+            try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: clock)
+            XCTFail("the round names the unreadable schedule")
+        } catch {
+            XCTAssertEqual("\(error)", "PostgreSQL: schedule 'a-berlin': stored time zone cannot be read")
+        }
+        let fired = try await ScheduleRunStore(connection).runList(schedule: "b-nightly")
+        XCTAssertEqual(fired.map(\.dueAt), [start], "the schedule after it fired")
+        await assertEqual(try await runCount(database).runs, 1)
+    }
+
     func testTwoCoordinatorsNeverFireOneDueTimeTwice() async throws {
         let database = try await TestServer.freshDatabase()
         let store = ScheduleStore(Connection(database.app))
