@@ -15,12 +15,7 @@ final class WatchdogTests: XCTestCase {
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
         let sink = try SMTPSink.start(for: self)
-        var mail = MailSettings()
-        mail.url = sink.url
-        mail.starttls = "none"
-        mail.from = "ucprovision@example.test"
-        mail.recipients = ["ops@example.test", "noc@example.test"]
-        try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+        _ = try await storeMailSettings(connection, url: sink.url)
         let store = database.store()
         let processes = try UCPProcesses(database: database)
         defer { processes.stopAll() }
@@ -113,12 +108,7 @@ final class AlertOutboxTests: XCTestCase {
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
         let sink = try SMTPSink.start(for: self)
-        var mail = MailSettings()
-        mail.url = sink.url
-        mail.starttls = "none"
-        mail.from = "ucprovision@example.test"
-        mail.recipients = ["ops@example.test", "noc@example.test"]
-        try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+        let mail = try await storeMailSettings(connection, url: sink.url)
         try await AlertStore(connection).alertEnqueue(kind: "test", recipients: mail.recipients, subject: "stuck", body: "a sync is stuck\r\n")
         let clock = ManualTimeSource(now: Date())
         let other = AlertSender(database: database.app, mailer: SMTPAlertMailer(), logger: .init(label: "other"), clock: clock)
@@ -246,4 +236,15 @@ private final class SlowMailer: AlertMailer, @unchecked Sendable {
 private final class SequentialBox<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// Mail settings for the tests' SMTP server at `url` (no STARTTLS), to ops@ and noc@, stored.
+func storeMailSettings(_ connection: Connection, url: String) async throws -> MailSettings {
+    var mail = MailSettings()
+    mail.url = url
+    mail.starttls = "none"
+    mail.from = "ucprovision@example.test"
+    mail.recipients = ["ops@example.test", "noc@example.test"]
+    try await SettingsStore(connection).settingSet(MailSettings.key, mail, actor: "test")
+    return mail
 }
