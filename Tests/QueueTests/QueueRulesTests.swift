@@ -266,6 +266,41 @@ final class QueueRulesTests: XCTestCase {
     /// A transaction writing on one job's behalf holds that job's row (FOR SHARE, the fence) while it
     /// runs. The worker's heartbeat must not wait for it: the leases of the worker's other jobs would
     /// run out meanwhile and the coordinator rescue jobs that are running fine.
+    /// A claim that read maintenance mode "off" must not start its orders after `maintenance on`
+    /// returned: the switch waits for the claim in flight (here held open in a transaction).
+    func testSwitchingMaintenanceOnWaitsForAClaimInFlight() async throws {
+        let order = try await enqueue(.order, "noop")
+        let claiming = Connection(database.app)
+        try await claiming.withSession { session in
+            try session.execute("BEGIN")
+            try session.execute("SELECT count(*) FROM ucp_claim('w', 1, 30)")
+        }
+        let store = store!
+        let answered = Answered()
+        let switching = Task {
+            defer { answered.set() }
+            try await store.maintenanceSet(on: true, actor: "alice")
+        }
+        let owner = Connection(database.owner)
+        let waitingOnTheClaimLock = Statement("", """
+            SELECT 1 FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%maintenance_set%'
+            """)
+        let settled = try await eventually(timeout: 10) {
+            answered.isSet ? true : try await !owner.query(waitingOnTheClaimLock).isEmpty
+        }
+        let answeredWhileTheClaimWasOpen = answered.isSet
+        try await claiming.withSession { try $0.execute("COMMIT") }
+        try await switching.value
+        XCTAssertTrue(settled)
+        XCTAssertFalse(answeredWhileTheClaimWasOpen, "maintenance on returned while a claim that read it off was still starting orders")
+        await assertEqual(try await store.jobGet(id: order)?.state, .running)
+        let startedFirst: Bool = try await owner.query(Statement("", """
+            SELECT j.started_at < c.manual_at AS first FROM jobs j, control c WHERE j.id = $1
+            """), [order]).first!.decode("first")
+        XCTAssertTrue(startedFirst, "the order started before maintenance mode went on, never after")
+    }
+
     func testAHeartbeatRenewsTheOtherLeasesWhileAFencedTransactionHoldsOneJob() async throws {
         _ = try await enqueue(.order, "noop")
         _ = try await enqueue(.order, "noop")
