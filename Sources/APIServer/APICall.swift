@@ -36,9 +36,13 @@ public struct APICall: Sendable {
         try await server.withConnection(body)
     }
 
-    /// A path parameter (`{name}`), as given.
+    /// A path parameter (`{name}`), percent-decoded: names may hold spaces, which a URL carries as `%20`.
     func path(_ name: String) throws -> String {
-        try Self.text(context.parameters.get(name) ?? "", field: name)
+        let raw = context.parameters.get(name) ?? ""
+        guard let decoded = raw.removingPercentEncoding else {
+            throw InputError(field: name, problem: "must be percent-encoded UTF-8 (got \(InputError.quoted(raw)))")
+        }
+        return try Self.text(decoded, field: name)
     }
 
     /// PostgreSQL's text holds no NUL: refused as input rather than failing in the database.

@@ -30,6 +30,9 @@ public struct APIServerConfiguration: Sendable {
     public var throttleRules: AuthThrottle.Rules
     /// Connections to PostgreSQL at most.
     public var poolSize: Int
+    /// A connection that sends no complete request part for this long is closed: a client that opens
+    /// connections and trickles half a header (slowloris) must not hold them, and the descriptors, for ever.
+    public var idleTimeout: Duration = .seconds(30)
 
     public init(listen: ListenAddress, behindProxy: Bool = false, knownJobTypes: [any JobParameters.Type] = JobCatalog.contracts,
                 databaseDescription: String, throttleRules: AuthThrottle.Rules = .init(), poolSize: Int = 8) {
@@ -120,6 +123,7 @@ public struct APIServer: Sendable {
         }
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .init(configuration.idleTimeout))),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "ucp"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -136,14 +140,16 @@ public struct APIServer: Sendable {
         do {
             var token: APIToken?
             if route.role != nil {
-                if let wait = throttle.retryAfter(client: client, now: Date()) {
+                let secret = BearerCredential.secret(in: request)
+                let digest = secret.map(BearerToken.digest)
+                if let wait = throttle.retryAfter(client: client, digest: digest, now: Date()) {
                     var response = Problem(status: .tooManyRequests, detail: "too many failed authentications from this client; try again later").response()
                     response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
                     return response
                 }
-                if let secret = BearerCredential.secret(in: request) {
+                if let secret, let digest {
                     do {
-                        token = try await tokens.value(BearerToken.digest(secret)) { [pool] in
+                        token = try await tokens.value(digest) { [pool] in
                             try await pool.withConnection { try await TokenStore($0).tokenAuthenticate(secret: secret) }
                         }
                     } catch {
@@ -152,9 +158,9 @@ public struct APIServer: Sendable {
                         return Problem(status: .serviceUnavailable, detail: "database: unreachable; the token cannot be checked now").response()
                     }
                     if token == nil {
-                        throttle.recordFailure(client: client, now: Date())
+                        throttle.recordFailure(client: client, digest: digest, now: Date())
                     } else {
-                        throttle.recordSuccess(client: client)
+                        throttle.recordSuccess(client: client, digest: digest, now: Date())
                     }
                 }
             }

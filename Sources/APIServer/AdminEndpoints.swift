@@ -25,7 +25,9 @@ extension Endpoints {
             let role = try APIRole.parse(try body.required("role", body.string("role")))
             try TokenStore.validateName(name)
             let made = try await call.withConnection { try await TokenStore($0).tokenCreate(name: name, role: role, actor: call.actor) }
-            return try call.json(["token": Representation.token(made.token), "secret": made.secret], status: .created)
+            var response = try call.json(["token": Representation.token(made.token), "secret": made.secret], status: .created)
+            response.headers[.cacheControl] = "no-store"  // no cache on the way keeps the secret
+            return response
         },
         /// `ucp token revoke`: the token stops working at once; its name stays taken.
         Endpoint("DELETE", "/api/v1/tokens/{name}") { call in

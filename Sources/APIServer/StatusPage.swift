@@ -6,6 +6,7 @@ import Postgres
 import Queue
 import ScheduleRules
 import Schedules
+import Secrets
 
 /// The status page at `/`: plain server-rendered HTML and a little CSS, no script. It reloads itself
 /// every few seconds (polling), so the progress bars of running syncs move. A browser signs in with a
@@ -25,20 +26,21 @@ enum StatusPage {
         Endpoint("POST", "/sign-in") { call in
             let client = call.server.clientAddress(request: call.request, context: call.context)
             let throttle = call.server.throttle
-            if let wait = throttle.retryAfter(client: client, now: Date()) {
+            let form = FormBody(bytes: try await call.bodyBytes())
+            let secret = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let digest = secret.isEmpty ? nil : BearerToken.digest(secret)
+            if let wait = throttle.retryAfter(client: client, digest: digest, now: Date()) {
                 var response = html(signIn(message: "Too many failed sign-ins from here; try again in \(Int(wait.rounded(.up))) s."),
                                     status: .tooManyRequests)
                 response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
                 return response
             }
-            let form = FormBody(bytes: try await call.bodyBytes())
-            guard let secret = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty,
-                  let token = try await call.withConnection({ try await TokenStore($0).tokenAuthenticate(secret: secret) })
+            guard let digest, let token = try await call.withConnection({ try await TokenStore($0).tokenAuthenticate(secret: secret) })
             else {
-                throttle.recordFailure(client: client, now: Date())
+                throttle.recordFailure(client: client, digest: digest, now: Date())
                 return html(signIn(message: "That token is not valid (unknown or revoked)."), status: .unauthorized)
             }
-            throttle.recordSuccess(client: client)
+            throttle.recordSuccess(client: client, digest: digest, now: Date())
             // The cookie holds the token itself: HttpOnly (no script reads it), SameSite=Strict (no other
             // site's page sends it), Secure behind the TLS proxy; and it is honoured on GET routes only.
             var cookie = "\(BearerCredential.cookieName)=\(secret); Path=/; Max-Age=\(cookieSeconds); HttpOnly; SameSite=Strict"

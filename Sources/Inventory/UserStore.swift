@@ -92,8 +92,11 @@ public struct UserStore: Sendable {
         return found
     }
 
+    /// A domain's users; a domain that does not exist is refused, not shown as one without users.
     public func userList(domain: String) async throws -> [User] {
-        try await connection.query(UserSQL.userList, [domain]).map(User.init(row:))
+        let users = try await connection.query(UserSQL.userList, [domain]).map(User.init(row:))
+        if users.isEmpty, try await DomainStore(connection).domain(named: domain) == nil { throw DomainStore.noSuchDomain(domain) }
+        return users
     }
 
     public func userDeleteOrders(userID: String) async throws -> [UserDeleteOrder] {

@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Failed authentications in a row a client may make before each further attempt must wait (1 to 1000000).",
                                discussion: "Raise it only for a test client that fails on purpose (scripts/api-check.sh's schemathesis run)."))
     var authFreeFailures: Int = AuthThrottle.Rules().freeFailures
+    @Option(help: "Close a connection that sends no complete request part for this long (1s to 1h).")
+    var idleTimeout: String = "30s"
     @OptionGroup var role: RoleOptions
 
     func run() async throws {
@@ -35,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(authFreeFailures) else {
             throw InputError(field: "auth-free-failures", problem: "must be a whole number from 1 to 1000000 (got \(authFreeFailures))")
         }
+        let idleSeconds = try Duration.seconds(idleTimeout, field: "idle-timeout", within: 1...3600, rule: "must be from 1s to 1h")
         let logger = try role.bootstrapLogs(process: Names.defaultProcessName(role: "serve"))
         guard let database = try await Database.openWaiting(logger: logger) else { return }
         // Readiness reads the schema's version as the login role (the one that migrates).
@@ -49,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
                                                    databaseDescription: "\(database)")
         configuration.poolSize = connections
         configuration.throttleRules.freeFailures = authFreeFailures
+        configuration.idleTimeout = .milliseconds(Int64(idleSeconds * 1000))
         // `/metrics` of this process: the API's own requests and what the queue's gauges read.
         Telemetry.bootstrapMetrics()
         let metrics = ExtraRoute(method: "GET", path: "/metrics") { _ in TelemetryRoutes.metricsResponse() }

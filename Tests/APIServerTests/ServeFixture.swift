@@ -63,6 +63,30 @@ final class ServeFixture: @unchecked Sendable {
         return APIAnswer(status: status, body: String(decoding: received, as: UTF8.self))
     }
 
+    /// The answer's headers (names lower case), read by curl from a config file (so the token is not
+    /// on a command line): the project's client does not hand headers back.
+    func headers(_ method: HTTPClientConnection.Method, _ path: String, token: String, body: String? = nil) throws -> [String: String] {
+        let folder = NSTemporaryDirectory() + "ucp-headers-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var config = ["url = \"http://127.0.0.1:\(port)\(path)\"", "request = \"\(method.rawValue)\"",
+                      "header = \"Authorization: Bearer \(token)\"", "dump-header = \"\(folder)/headers\"",
+                      "output = \"\(folder)/body\"", "silent", "max-time = 60"]
+        if let body {
+            try body.write(toFile: folder + "/request", atomically: true, encoding: .utf8)
+            config += ["header = \"Content-Type: application/json\"", "data-binary = \"@\(folder)/request\""]
+        }
+        try config.joined(separator: "\n").write(toFile: folder + "/config", atomically: true, encoding: .utf8)
+        _ = try CommandResult.run(["curl", "-K", folder + "/config"], environment: ProcessInfo.processInfo.environment)
+        let dump = try String(contentsOfFile: folder + "/headers", encoding: .utf8)
+        var headers: [String: String] = [:]
+        for line in dump.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return headers
+    }
+
     /// Rows that a refused request must not have added: jobs, audit lines, schedules, tokens, idempotency keys, settings, orders.
     func writes() async throws -> [String: Int] {
         let row = try await owner.query(Statement("", """

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Postgres
 import TestSupport
 import Transport
@@ -115,6 +116,7 @@ final class ServeTests: XCTestCase {
              "domain 'NoSuchDomain'"),
             (["submit", "sync", "domain", "--domain", "NoSuchDomain"], .post, "/api/v1/syncs", #"{"kind": "domain", "domain": "NoSuchDomain"}"#,
              "domain 'NoSuchDomain'"),
+            (["user", "list", "--domain", "ghost"], .get, "/api/v1/users?domain=ghost", nil, "domain 'ghost'"),
             (["device", "remove", "ghost"], .delete, "/api/v1/devices/ghost", nil, "device 'ghost'"),
             (["domain", "remove", "ghost"], .delete, "/api/v1/domains/ghost", nil, "domain 'ghost'"),
             // The admin's changes: devices, domains with their rules, settings and tokens.
@@ -308,12 +310,14 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(made.status, 201, made.body)
         let secret = try XCTUnwrap(made.json["secret"] as? String)
         XCTAssertTrue(secret.hasPrefix("ucp_"))
+        let madeHeaders = try fixture.headers(.post, "/api/v1/tokens", token: admin, body: #"{"name": "hr-payroll", "role": "viewer"}"#)
+        XCTAssertEqual(madeHeaders["cache-control"], "no-store", "no cache keeps the answer that holds the secret: \(madeHeaders)")
         XCTAssertEqual((made.json["token"] as? [String: Any])?["role"] as? String, "operator")
         XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: secret).status, 200, "the new token works")
         let twice = try fixture.send(.post, "/api/v1/tokens", token: admin, body: #"{"name": "hr-onboarding", "role": "viewer"}"#)
         XCTAssertEqual(twice.status, 409, twice.body)
         let listed = try fixture.send(.get, "/api/v1/tokens", token: admin)
-        XCTAssertEqual((listed.json["tokens"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["hr-onboarding", "it-admin"])
+        XCTAssertEqual((listed.json["tokens"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["hr-onboarding", "hr-payroll", "it-admin"])
         XCTAssertFalse(listed.body.contains(secret), "a listing never holds a secret")
         let revoked = try fixture.send(.delete, "/api/v1/tokens/hr-onboarding", token: admin)
         XCTAssertEqual(revoked.status, 200, revoked.body)
@@ -365,5 +369,62 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(Set(actors.dropFirst()), ["it-admin"], "every change through the API is audited as the token: \(actors)")
         let log = fixture.processes.log("serve")
         for leaked in [secret, admin, "s3cret-pw", "smtp-pw"] { XCTAssertFalse(log.contains(leaked)) }
+    }
+
+    /// Names may hold spaces (and other characters a URL escapes): a path carries them percent-encoded,
+    /// and the server reads the name, not its escapes; a broken escape is refused in one line.
+    func testNamesWithSpacesAreReachedThroughTheirEncodedPath() async throws {
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
+        defer { unlink(keyFile) }
+        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
+        XCTAssertEqual(try fixture.processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        let admin = try fixture.token("it-admin", role: "admin")
+        try await fixture.start()
+        XCTAssertEqual(try fixture.processes.run(["domain", "add", "--name", "Sales East"]).status, 0)
+        let shown = try fixture.send(.get, "/api/v1/domains/Sales%20East", token: admin)
+        XCTAssertEqual(shown.status, 200, shown.body)
+        XCTAssertEqual(shown.json["name"] as? String, "Sales East", shown.body)
+        let added = try fixture.send(.post, "/api/v1/devices", token: admin, body: """
+            {"name": "lab cucm", "kind": "cucm", "address": "cucm.lab.example", "admin_user": "axl", "password": "pw"}
+            """)
+        XCTAssertEqual(added.status, 201, added.body)
+        let removed = try fixture.send(.delete, "/api/v1/devices/lab%20cucm", token: admin)
+        XCTAssertEqual(removed.status, 204, removed.body)
+        XCTAssertFalse(try fixture.processes.run(["device", "list"]).stdout.contains("lab cucm"), "the device is removed")
+        let broken = try fixture.send(.get, "/api/v1/domains/Sales%E", token: admin)
+        XCTAssertEqual(broken.status, 400, broken.body)
+        XCTAssertEqual(broken.json["field"] as? String, "name", broken.body)
+    }
+
+    /// A client that opens a connection and sends half a request head is cut off after the idle
+    /// timeout (slowloris); a bad value of the option is refused in one line.
+    func testAConnectionThatTricklesHalfAHeaderIsClosed() async throws {
+        let fixture = try await ServeFixture()
+        let refused = try fixture.processes.run(["serve", "--listen", "127.0.0.1:0", "--idle-timeout", "0s"])
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("idle-timeout: must be from 1s to 1h (got '0s')"), refused.stderr)
+        try await fixture.start(["--idle-timeout", "1s"])
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(socket, 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(fixture.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let half = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8)
+        XCTAssertEqual(send(socket, half, half.count, 0), half.count)
+        // Blocks until the server closes the connection (0: end of stream); 60 s at most.
+        var limit = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        let started = Date()
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let read = recv(socket, &buffer, buffer.count, 0)
+        XCTAssertEqual(read, 0, "the server closed the half-open request's connection")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 55, "closed by the idle timeout, not by the test's limit")
+        XCTAssertEqual(try fixture.send(.get, "/healthz").status, 200, "whole requests are served as before")
     }
 }

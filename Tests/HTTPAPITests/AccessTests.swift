@@ -65,8 +65,23 @@ final class AccessTests: XCTestCase {
         XCTAssertNil(throttle.retryAfter(client: "10.0.0.2", now: now), "another client is not slowed")
         throttle.recordFailure(client: "10.0.0.1", now: now)
         XCTAssertNotNil(throttle.retryAfter(client: "10.0.0.1", now: now))
-        throttle.recordSuccess(client: "10.0.0.1")
+        throttle.recordSuccess(client: "10.0.0.1", digest: "fixed", now: now)
         XCTAssertNil(throttle.retryAfter(client: "10.0.0.1", now: now), "a success forgets the failures")
+    }
+
+    // Callers behind one address: a secret that authenticated passes the wait that another caller's
+    // failures caused; a secret never seen, or one that failed since (revoked), still waits.
+    func testASecretThatAuthenticatedIsNotHeldBackByAnotherCallersFailures() {
+        let throttle = AuthThrottle(rules: AuthThrottle.Rules())
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        throttle.recordSuccess(client: "127.0.0.1", digest: "admin", now: now)
+        for _ in 1...6 { throttle.recordFailure(client: "127.0.0.1", digest: "revoked", now: now) }
+        XCTAssertNotNil(throttle.retryAfter(client: "127.0.0.1", digest: "revoked", now: now))
+        XCTAssertNotNil(throttle.retryAfter(client: "127.0.0.1", digest: "guess", now: now), "a secret never seen waits")
+        XCTAssertNotNil(throttle.retryAfter(client: "127.0.0.1", now: now), "no secret waits")
+        XCTAssertNil(throttle.retryAfter(client: "127.0.0.1", digest: "admin", now: now), "the admin's secret goes ahead")
+        throttle.recordFailure(client: "127.0.0.1", digest: "admin", now: now)
+        XCTAssertNotNil(throttle.retryAfter(client: "127.0.0.1", digest: "admin", now: now), "once it fails (revoked) it waits too")
     }
 
     private func token(_ role: APIRole) -> APIToken {
