@@ -108,10 +108,10 @@ enum UserSyncSQL {
         written AS (
         INSERT INTO users AS u (user_id, domain, source, first_name, middle_name, last_name, email, phone, directory_uri,
                                 department, title, home_number, mobile_number, pager_number, directory_dn, enabled,
-                                provisioning_pending)
+                                provisioning_pending, manager_pending)
         SELECT b.user_id, $1, 'ldap', b.first_name, b.middle_name, b.last_name, b.email, b.phone, b.directory_uri,
                b.department, b.title, b.home_number, b.mobile_number, b.pager_number, b.directory_dn, b.enabled,
-               (SELECT d.automatic_provisioning FROM domains d WHERE d.name = $1)
+               (SELECT d.automatic_provisioning FROM domains d WHERE d.name = $1), b.manager_dn IS NOT NULL
           FROM ldap_batch b JOIN fresh f ON f.user_id = b.user_id AND f.directory_dn = b.directory_dn AND f.skip IS NULL
         ON CONFLICT ((lower(user_id))) WHERE NOT case_clash \(onConflict)
         RETURNING u.user_id, (u.xmax = 0) AS created)
@@ -125,14 +125,21 @@ enum UserSyncSQL {
     }
 
     /// Manager IDs: the directory gives a manager's DN; the manager is the user read from that entry.
-    /// $2: every user (all fields) or only those created by this run (since $3). Two statements, so a
-    /// directory without managers costs a scan of the staged entries only.
+    /// $2: every user (all fields), or only the users the synchronization created that no run has
+    /// given a manager yet (`manager_pending`: this run's, or those of an attempt that failed before
+    /// this step) and no operator has given one since. Two statements, so a directory without
+    /// managers costs a scan of the staged entries only.
     static let managersSet = Statement("ldap_managers_set", """
-        UPDATE users u SET manager_id = m.user_id
+        UPDATE users u SET manager_id = m.user_id, manager_pending = false
           FROM ldap_seen s JOIN ldap_seen m ON lower(m.directory_dn) = lower(s.manager_dn)
          WHERE s.manager_dn IS NOT NULL AND s.skip IS NULL AND lower(u.user_id) = lower(s.user_id) AND NOT u.case_clash AND u.domain = $1
-           AND u.state <> 'deleting' AND ($2::boolean OR u.created_at >= $3::timestamptz)
+           AND u.state <> 'deleting' AND ($2::boolean OR (u.manager_pending AND u.manager_id IS NULL))
            AND u.manager_id IS DISTINCT FROM m.user_id
+        """)
+    /// After the managers step the domain's created users are existing users: those whose manager
+    /// was not read, or set otherwise meanwhile, keep what they have.
+    static let managersPendingEnd = Statement("ldap_managers_pending_end", """
+        UPDATE users SET manager_pending = false WHERE domain = $1 AND manager_pending
         """)
     static let managersClear = Statement("ldap_managers_clear", """
         UPDATE users u SET manager_id = NULL

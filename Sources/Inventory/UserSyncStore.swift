@@ -139,10 +139,15 @@ public enum UserSyncStore {
             Int(try session.query(UserSyncSQL.directoryUserCount, [domain]).first!.decode("n", as: Int64.self))
         }
 
-        /// Sets manager IDs from the managers' DNs read: every user (`allUsers`), or only those
-        /// created since `createdSince`.
-        public func userManagersSet(domain: String, allUsers: Bool, createdSince: Date) throws {
-            try session.query(UserSyncSQL.managersSet, [domain, allUsers, createdSince])
+        /// Sets manager IDs from the managers' DNs read: every user (`allUsers`), or only the users
+        /// the synchronization created that await their manager (see `UserSyncSQL.managersSet`).
+        public func userManagersSet(domain: String, allUsers: Bool) throws {
+            try session.query(UserSyncSQL.managersSet, [domain, allUsers])
+        }
+
+        /// Ends the wait of the domain's created users for their manager (after `userManagersSet`).
+        public func userManagersPendingEnd(domain: String) throws {
+            try session.query(UserSyncSQL.managersPendingEnd, [domain])
         }
 
         /// Clears the manager of users whose manager the directory no longer names (only when `allUsers`).

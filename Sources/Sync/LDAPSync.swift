@@ -201,7 +201,7 @@ public struct LDAPSynchronization: Sendable {
         clock.mark("read")
 
         try await finish(&result, directoryUsersBefore: directoryUsersBefore, lastCount: lastCount,
-                         lastSyncedAt: lastSyncedAt, startedAt: startedAt, noUserIDSample: noUserIDSample,
+                         lastSyncedAt: lastSyncedAt, noUserIDSample: noUserIDSample,
                          managersRead: managersRead, unwrittenRead: unwrittenRead)
         clock.mark("finish")
         SyncMetrics.objects(sync: "ldap", [("read", result.entriesRead), ("created", result.created),
@@ -294,7 +294,7 @@ public struct LDAPSynchronization: Sendable {
     /// After the last page: managers, the report of skipped users, the stale-user action under the
     /// deletion guard, and — when the guard did not hold — the count the next run's guard compares with.
     private func finish(_ result: inout LDAPSyncResult, directoryUsersBefore: Int, lastCount: Int?, lastSyncedAt: Date?,
-                        startedAt: Date, noUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
+                        noUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
         let settings = settings, options = options, jobID = jobID, actor = actor
         let read = result.entriesRead - result.skippedNoUserID
         let snapshot = result
@@ -307,8 +307,10 @@ public struct LDAPSynchronization: Sendable {
                 // A dry run does everything, then rolls it back (audit lines included).
                 if options.dryRun { try session.execute("SAVEPOINT dry_run") }
                 if managersRead {
-                    try users.userManagersSet(domain: domain, allUsers: settings.updatePolicy == .allFields, createdSince: startedAt)
+                    try users.userManagersSet(domain: domain, allUsers: settings.updatePolicy == .allFields)
                 }
+                // Also when no entry named a manager: users an earlier, failed attempt created wait no longer.
+                try users.userManagersPendingEnd(domain: domain)
                 try users.userManagersClear(domain: domain, allUsers: settings.updatePolicy == .allFields)
                 var report: [String] = []
 

@@ -155,15 +155,46 @@ final class DirectorySyncTests: XCTestCase {
     func testManagerIsTheUserIDOfTheManagersEntry() async throws {
         // The generated users have no manager; make user 2 the manager of user 1 through a modify.
         let f = try await fixture(generatedUsers(1...3))
-        let admin = try await LDAPConnection.connect(LDAPConfiguration(primary: LDAPEndpoint(url: f.slapd.url)!,
-                                                                       bindDN: DirectoryFixture.rootDN,
-                                                                       password: .init(DirectoryFixture.password)))
-        try await admin.modifyReplace(DirectoryFixture.dn(of: DirectoryFixture.user(1)), attribute: "manager",
-                                      values: [DirectoryFixture.dn(of: DirectoryFixture.user(2))])
+        try await f.setDirectoryManagers([(1, 2)])
         await f.sync(f.settings())
         let users = try await f.users()
         XCTAssertEqual(users["user000001"]?.managerID, "user000002")
         XCTAssertNil(users["user000002"]?.managerID)
+    }
+
+    /// Under "do not update" a run gives managers to the users it creates and leaves existing users'
+    /// managers alone. Users an LDAP attempt created before failing short of the managers step are still
+    /// the sync's new users at the next attempt: it sets their managers (unless an operator set one
+    /// meanwhile), whatever the clocks say.
+    func testDoNotUpdateSetsManagersOfUsersAFailedLDAPAttemptCreated() async throws {
+        let f = try await fixture(generatedUsers(1...2))
+        await f.sync(f.settings())
+        // An operator gives user 1 a manager; user 2 has none.
+        try await f.execute("UPDATE users SET manager_id = 'user000002' WHERE user_id = 'user000001'")
+        try f.slapd.reload(users: generatedUsers(1...5))
+        try await f.setDirectoryManagers([(1, 4), (2, 3), (3, 4), (4, 5), (5, 1)])
+        func managers() async throws -> [String: String] { try await f.users().compactMapValues(\.managerID) }
+
+        // Attempt 1 writes its one batch (users 3, 4, 5), then is canceled before the managers step:
+        // the reporter cancels at the check after the last page.
+        let (_, failure, _) = await f.sync(f.settings(update: .doNotUpdate), reporter: RecordingReporter(cancelAfterProgress: 2))
+        XCTAssertTrue(failure is CancellationError, "\(String(describing: failure))")
+        await assertEqual(try await f.users().count, 5)
+        await assertEqual(try await managers(), ["user000001": "user000002"])
+        // Meanwhile an operator gives user 4 a manager.
+        try await f.execute("UPDATE users SET manager_id = 'user000001' WHERE user_id = 'user000004'")
+
+        // Attempt 2 creates nothing; the users attempt 1 created get their managers.
+        let (result, error, _) = await f.sync(f.settings(update: .doNotUpdate))
+        XCTAssertNil(error)
+        XCTAssertEqual(result?.created, 0)
+        await assertEqual(try await managers(), ["user000001": "user000002", "user000003": "user000004",
+                                                 "user000004": "user000001", "user000005": "user000001"])
+
+        // Once a run has set them, they are existing users like any other: an operator's change stays.
+        try await f.execute("UPDATE users SET manager_id = NULL WHERE user_id = 'user000003'")
+        await f.sync(f.settings(update: .doNotUpdate))
+        await assertEqual(try await managers(), ["user000001": "user000002", "user000004": "user000001", "user000005": "user000001"])
     }
 
     // MARK: users the sync leaves alone

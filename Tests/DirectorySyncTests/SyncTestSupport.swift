@@ -110,6 +110,18 @@ struct SyncFixture {
         }
     }
 
+    /// Makes the directory name, for each pair, generated user `manager` the manager of generated user `user`.
+    func setDirectoryManagers(_ pairs: [(user: Int, manager: Int)]) async throws {
+        let admin = try await LDAPConnection.connect(LDAPConfiguration(primary: LDAPEndpoint(url: slapd.url)!,
+                                                                       bindDN: DirectoryFixture.rootDN,
+                                                                       password: .init(DirectoryFixture.password)))
+        for (user, manager) in pairs {
+            try await admin.modifyReplace(DirectoryFixture.dn(of: DirectoryFixture.user(user)), attribute: "manager",
+                                          values: [DirectoryFixture.dn(of: DirectoryFixture.user(manager))])
+        }
+        await admin.close()
+    }
+
     func users(domain: String? = nil) async throws -> [String: StoredUser] {
         let rows = try await Connection(database.owner).query(Statement("", """
             SELECT * FROM users WHERE $1::text IS NULL OR domain = $1 ORDER BY user_id
