@@ -210,6 +210,13 @@ final class ServeTests: XCTestCase {
         let counts = try await fixture.writes()
         XCTAssertEqual(counts["jobs"], 1)
         XCTAssertEqual(counts["keys"], 1)
+        // A key's answer is kept for a day; after it the key is free again, and the old answer is gone.
+        try await fixture.owner.query(Statement("", "UPDATE api_idempotency_keys SET created_at = now() - interval '25 hours'"))
+        let dayLater = try fixture.send(.post, "/api/v1/syncs", token: hr, body: #"{"kind": "user", "device": "cucm-lab"}"#,
+                                        headers: ["Idempotency-Key: 7f1c"])
+        XCTAssertEqual(dayLater.status, 202, dayLater.body)
+        let kept: [String] = try await fixture.owner.query(Statement("", "SELECT body FROM api_idempotency_keys")).map { try $0.decode("body") }
+        XCTAssertEqual(kept, [dayLater.body], "the expired answer is deleted, the new one kept")
         let maintenance = try fixture.send(.put, "/api/v1/maintenance", token: hr, body: #"{"active": true}"#)
         XCTAssertEqual(maintenance.status, 200, maintenance.body)
         XCTAssertEqual(maintenance.json["active"] as? Bool, true)
