@@ -112,18 +112,22 @@ enum ScheduleRunSQL {
     /// Closes the open runs whose job ended (or was pruned) before the run did — its last attempt
     /// failed or its lease ran out, or it was canceled before its handler could close the run — as
     /// `failed` (`canceled` for a canceled job), each with its log line saying why ($1: the actor,
-    /// $2: the job type). A run closed meanwhile (its handler, `schedule cancel`, another
-    /// coordinator) is read again under its row lock and left alone.
+    /// $2: the job type). The runs are locked in id order (two coordinators' sweeps never deadlock);
+    /// a run closed meanwhile (its handler, `schedule cancel`, the other sweep) is read again under
+    /// its lock and left alone.
     static let runCloseOfEndedJob = Statement("schedule_runs_close_of_ended_job", """
         WITH open_runs AS MATERIALIZED (
             SELECT r.job_id FROM schedule_runs r WHERE r.state IN ('queued', 'running')),
         \(EndedJobSQL.jobsEnded(among: "open_runs", column: "job_id")),
+        doomed AS (
+            SELECT r.id, e.state AS job_state FROM schedule_runs r JOIN jobs_ended e ON e.id = r.job_id
+             WHERE r.state IN ('queued', 'running') ORDER BY r.id FOR UPDATE OF r),
         closed AS (
-            UPDATE schedule_runs r SET state = CASE e.state WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
+            UPDATE schedule_runs r SET state = CASE d.job_state WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
                                        finished_at = clock_timestamp()
-              FROM jobs_ended e
-             WHERE r.job_id = e.id AND r.state IN ('queued', 'running')
-            RETURNING r.id, r.schedule_name, r.job_id, r.state, e.state AS job_state),
+              FROM doomed d
+             WHERE r.id = d.id AND r.state IN ('queued', 'running')
+            RETURNING r.id, r.schedule_name, r.job_id, r.state, d.job_state),
         reasons AS (
             SELECT c.*, format('run closed %s by %s: its %s job %s %s before the run ended%s', c.state, $1::text, $2::text,
                                c.job_id, CASE c.job_state WHEN 'gone' THEN 'was pruned' ELSE 'ended ' || c.job_state END,
