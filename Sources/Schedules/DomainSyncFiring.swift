@@ -16,9 +16,11 @@ public struct DomainSyncFiring: Sendable {
         self.connection = connection
     }
 
-    /// Queues an LDAP sync for each domain due at `now`; returns the domains fired.
+    /// Queues an LDAP sync for each domain due at `now` (nil: the database's clock); returns the
+    /// domains fired.
     @discardableResult
-    public func fireDue(now: Date = Date(), actor: String) async throws -> [String] {
+    public func fireDue(now: Date? = nil, actor: String) async throws -> [String] {
+        let now = try await FiringTime.resolve(now, on: connection)
         var fired: [String] = []
         for domain in try await DomainStore(connection).domainListSyncScheduled() {
             let name = domain.name
@@ -58,6 +60,6 @@ public struct DomainSyncFiringDuty: CoordinatorDuty {
     }
 
     public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
-        try await DomainSyncFiring(store.connection).fireDue(now: clock.now, actor: actor)
+        try await DomainSyncFiring(store.connection).fireDue(now: clock.sqlNow, actor: actor)
     }
 }

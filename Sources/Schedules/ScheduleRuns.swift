@@ -109,6 +109,35 @@ enum ScheduleRunSQL {
     static let logRead = Statement("schedule_runs_log_read", """
         SELECT message FROM schedule_run_logs WHERE run_id = $1 ORDER BY id
         """)
+    /// Closes the open runs whose job ended (or was pruned) before the run did — its last attempt
+    /// failed or its lease ran out, or it was canceled before its handler could close the run — as
+    /// `failed` (`canceled` for a canceled job), each with its log line saying why ($1: the actor,
+    /// $2: the job type). The runs are locked in id order (two coordinators' sweeps never deadlock);
+    /// a run closed meanwhile (its handler, `schedule cancel`, the other sweep) is read again under
+    /// its lock and left alone.
+    static let runCloseOfEndedJob = Statement("schedule_runs_close_of_ended_job", """
+        WITH open_runs AS MATERIALIZED (
+            SELECT r.job_id FROM schedule_runs r WHERE r.state IN ('queued', 'running')),
+        \(EndedJobSQL.jobsEnded(among: "open_runs", column: "job_id")),
+        doomed AS (
+            SELECT r.id, e.state AS job_state FROM schedule_runs r JOIN jobs_ended e ON e.id = r.job_id
+             WHERE r.state IN ('queued', 'running') ORDER BY r.id FOR UPDATE OF r),
+        closed AS (
+            UPDATE schedule_runs r SET state = CASE d.job_state WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
+                                       finished_at = clock_timestamp()
+              FROM doomed d
+             WHERE r.id = d.id AND r.state IN ('queued', 'running')
+            RETURNING r.id, r.schedule_name, r.job_id, r.state, d.job_state),
+        reasons AS (
+            SELECT c.*, format('run closed %s by %s: its %s job %s %s before the run ended%s', c.state, $1::text, $2::text,
+                               c.job_id, CASE c.job_state WHEN 'gone' THEN 'was pruned' ELSE 'ended ' || c.job_state END,
+                               CASE c.job_state WHEN 'failed' THEN ' (its last attempt failed or its worker was lost; '
+                                                                  || 'the rest of its plan was not run)' ELSE '' END) AS reason
+              FROM closed c),
+        logged AS (
+            INSERT INTO schedule_run_logs (run_id, message) SELECT id, reason FROM reasons)
+        SELECT * FROM reasons ORDER BY id
+        """)
     /// Finished runs older than the retention at $3 (NULL: the database's clock), except each
     /// schedule's latest run.
     static let prune = Statement("schedule_runs_prune", """
@@ -129,11 +158,13 @@ public struct ScheduleRunStore: Sendable {
         self.connection = connection
     }
 
-    /// Fires every schedule that is due at `now`, each due time once (even with two coordinators): the
-    /// schedule's `last_fired_at` moves only if nobody moved it since it was read, and the run, its log
-    /// line and its `schedule.run` job are written in the same transaction. Returns the new runs' ids.
+    /// Fires every schedule that is due at `now` (nil: the database's clock), each due time once (even
+    /// with two coordinators): the schedule's `last_fired_at` moves only if nobody moved it since it
+    /// was read, and the run, its log line and its `schedule.run` job are written in the same
+    /// transaction. Returns the new runs' ids.
     @discardableResult
-    public func fireDue(now: Date = Date(), actor: String) async throws -> [Int64] {
+    public func fireDue(now: Date? = nil, actor: String) async throws -> [Int64] {
+        let now = try await FiringTime.resolve(now, on: connection)
         let rows = try await connection.query(ScheduleRunSQL.schedulesForFiring)
         var fired: [Int64] = []
         var unreadable: [PostgresError] = []
@@ -295,6 +326,37 @@ public struct ScheduleRunStore: Sendable {
         }
     }
 
+    /// A run closed by `runCloseOfEndedJobs`: its new state and why.
+    public struct ClosedRun: Sendable, Equatable {
+        public var id: Int64
+        public var scheduleName: String
+        public var jobID: Int64
+        public var state: ScheduleRun.State
+        public var reason: String
+    }
+
+    /// The coordinator's sweep (`EndedJobScheduleRunsDuty`): closes every open run whose job ended
+    /// or was pruned before the run did, so that no run stays `running` for ever once its handler
+    /// can no longer close it. One statement and its audit lines, in one transaction: idempotent,
+    /// and safe with two coordinators (a run is closed once). Returns the runs it closed.
+    @discardableResult
+    public func runCloseOfEndedJobs(actor: String) async throws -> [ClosedRun] {
+        try await connection.transaction { session in
+            let closed = try session.query(ScheduleRunSQL.runCloseOfEndedJob, [actor, RunSchedule.jobType]).map { row in
+                guard let state = ScheduleRun.State(rawValue: try row.decode("state")) else {
+                    throw PostgresError(kind: .decoding, message: "schedule run: unknown state")
+                }
+                return ClosedRun(id: try row.decode("id"), scheduleName: try row.decode("schedule_name"), jobID: try row.decode("job_id"),
+                                 state: state, reason: try row.decode("reason"))
+            }
+            try QueueStore.InTransaction(session).auditAppendMany(closed.map { run in
+                QueueStore.AuditLine(actor: actor, action: "schedule.run_closed", jobID: run.jobID, target: run.scheduleName,
+                                     message: "Run \(run.id) of schedule '\(run.scheduleName)': \(run.reason)")
+            })
+            return closed
+        }
+    }
+
     /// Marks the run running; false when it already ended.
     func runStart(id: Int64, owner: QueueStore.Held? = nil) async throws -> Bool {
         try await fenced(owner) { session in !(try session.query(ScheduleRunSQL.runStart, [id])).isEmpty }
@@ -304,6 +366,22 @@ public struct ScheduleRunStore: Sendable {
     @discardableResult
     func runFinish(id: Int64, state: ScheduleRun.State, owner: QueueStore.Held? = nil) async throws -> Bool {
         try await fenced(owner) { session in !(try session.query(ScheduleRunSQL.runFinish, [id, state.rawValue])).isEmpty }
+    }
+}
+
+/// The coordinator's sweep of runs whose job ended before them (`ScheduleRunStore.runCloseOfEndedJobs`;
+/// each closed run gets a log line and an audit line). At the lease rescue's interval, after it in a
+/// round: a run whose last attempt the rescue ended is closed within about one interval.
+public struct EndedJobScheduleRunsDuty: CoordinatorDuty {
+    public let name = "schedule runs of ended jobs"
+    public let intervalSeconds: Double
+
+    public init(intervalSeconds: Double) {
+        self.intervalSeconds = intervalSeconds
+    }
+
+    public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
+        try await ScheduleRunStore(store.connection).runCloseOfEndedJobs(actor: actor)
     }
 }
 
@@ -333,6 +411,6 @@ public struct ScheduleFiringDuty: CoordinatorDuty {
     }
 
     public func runOnce(_ store: QueueStore, actor: String, clock: any TimeSource) async throws {
-        try await ScheduleRunStore(store.connection).fireDue(now: clock.now, actor: actor)
+        try await ScheduleRunStore(store.connection).fireDue(now: clock.sqlNow, actor: actor)
     }
 }

@@ -91,8 +91,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
                             ChangeNotificationDuty(intervalSeconds: scheduleIntervalSeconds),
                             ScheduleRunPruneDuty(intervalSeconds: configuration.pruneIntervalSeconds,
                                                  retentionSeconds: configuration.retentionSeconds),
-                            // After the lease rescue: an order whose job it ended is withdrawn soon after.
+                            // After the lease rescue: an order or a schedule run whose job it ended is closed soon after.
                             EndedJobOrdersDuty(intervalSeconds: configuration.rescueIntervalSeconds),
+                            EndedJobScheduleRunsDuty(intervalSeconds: configuration.rescueIntervalSeconds),
                         ], logger: logger),
             AlertSender(database: database, mailer: SMTPAlertMailer(), logger: logger),
         ]

@@ -92,6 +92,14 @@ final class DomainSyncFiringTests: XCTestCase {
         await assertEqual(try await ldapJobs(database).count, 4)
     }
 
+    /// The duty judges a domain's due time by the database's clock, not its host's (a day behind here).
+    func testFiringDutyJudgesByTheDatabaseClockNotTheHosts() async throws {
+        let database = try await TestServer.freshDatabase()
+        try await addDomains(Connection(database.app), start: Date().addingTimeInterval(-60))
+        try await DomainSyncFiringDuty().runOnce(database.store(), actor: "c1", clock: HostClockADayBehind())
+        await assertEqual(try await ldapJobs(database), ["Every-6h"])
+    }
+
     func testCoordinatorProcessFiresADueDomain() async throws {
         let database = try await TestServer.freshDatabase()
         try await addDomains(Connection(database.app), start: Date().addingTimeInterval(-60))

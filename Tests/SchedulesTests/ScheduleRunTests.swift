@@ -4,7 +4,7 @@ import JobCatalog
 import Postgres
 import Queue
 import Runtime
-import Schedules
+@testable import Schedules
 import ScheduleRules
 import TestSupport
 import XCTest
@@ -64,6 +64,17 @@ final class ScheduleRunTests: XCTestCase {
              WHERE j.kind = 'task'
             """)).first!.decode("n", as: Int.self)
         XCTAssertEqual(jobs, 3, "each run's job points back at it")
+    }
+
+    /// The coordinator judges due times by the database's clock, not its host's: a host whose clock
+    /// is a day behind still fires a schedule the moment the database says it is due.
+    func testFiringDutyJudgesByTheDatabaseClockNotTheHosts() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 600)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Hourly", start: start), actor: "test")
+        try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: HostClockADayBehind())
+        await assertEqual(try await ScheduleRunStore(connection).runList(schedule: "Hourly").map(\.dueAt), [start])
     }
 
     // A schedule whose row was edited by hand into something unreadable (here a time zone this
@@ -207,6 +218,110 @@ final class ScheduleRunTests: XCTestCase {
         let log = try await runs.runLog(id: run.id)
         XCTAssertTrue(log.contains("written while owned"), "\(log)")
         XCTAssertFalse(log.contains("written after the rescue"), "\(log)")
+    }
+
+    // MARK: runs whose job ended first
+
+    /// A run whose handler retried (a transient error, a graceful worker restart) until its job's last
+    /// attempt ended by the lease rescue: nothing was left to close it, and it stayed `running` for
+    /// ever. The coordinator's sweep closes it, with the reason in its log and the audit trail, and
+    /// leaves it alone while its job still has an attempt to come.
+    func testARunWhoseJobEndedOnItsLastAttemptIsClosedByTheSweep() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Retried", start: Date().addingTimeInterval(86400)), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let run = try await runs.runNow(name: "Retried", actor: "test")
+        let queue = database.store()
+        let sweep = EndedJobScheduleRunsDuty(intervalSeconds: 5)
+        // Ahead of the database's clock, which stamps a released job's `run_at`.
+        let clock = ManualTimeSource(now: Date().addingTimeInterval(60))
+
+        for attempt in 1...RunSchedule.maxAttempts {
+            clock.advance(by: 60)
+            let claimed = try await queue.jobClaim(worker: "w\(attempt)", slots: 1, leaseSeconds: 30, now: clock.sqlNow)
+            XCTAssertEqual(claimed.map(\.id), [run.jobID!])
+            XCTAssertEqual(claimed.map(\.attempt), [attempt])
+            let owner = QueueStore.Held(id: claimed[0].id, attempt: attempt)
+            // What each attempt of the handler does first.
+            let started = try await runs.runStart(id: run.id, owner: owner)
+            XCTAssertTrue(started)
+            try await sweep.runOnce(queue, actor: "c1", clock: clock)
+            await assertEqual(try await runs.runGet(id: run.id)?.state, .running, "attempt \(attempt) runs: left alone")
+            guard attempt < RunSchedule.maxAttempts else { break }
+            if attempt.isMultiple(of: 2) {
+                await assertEqual(try await queue.jobEnd(owner, outcome: .retry, error: "connection reset by peer",
+                                                         retryAt: clock.now.addingTimeInterval(10), actor: "w\(attempt)"), .queued)
+            } else {
+                await assertEqual(try await queue.jobRelease([owner], actor: "w\(attempt)"), 1, "a graceful worker restart")
+            }
+            try await sweep.runOnce(queue, actor: "c1", clock: clock)
+            await assertEqual(try await runs.runGet(id: run.id)?.state, .running, "queued for attempt \(attempt + 1): left alone")
+        }
+        // The last attempt's worker is lost: the rescue ends the job failed.
+        let rescued = try await queue.jobRescueExpired(actor: "c1", now: clock.now.addingTimeInterval(60))
+        XCTAssertEqual(rescued.map(\.state), [.failed])
+
+        let closed = try await runs.runCloseOfEndedJobs(actor: "c1")
+        XCTAssertEqual(closed.map(\.id), [run.id])
+        XCTAssertEqual(closed.map(\.state), [.failed])
+        let ended = try await runs.runGet(id: run.id)
+        XCTAssertEqual(ended?.state, .failed)
+        XCTAssertNotNil(ended?.finishedAt)
+        let reason = "run closed failed by c1: its schedule.run job \(run.jobID!) ended failed before the run ended "
+            + "(its last attempt failed or its worker was lost; the rest of its plan was not run)"
+        await assertEqual(try await runs.runLog(id: run.id).last, reason)
+        let audit = try await queue.auditList(since: nil, jobID: run.jobID, limit: 100, action: "schedule.run_closed")
+        XCTAssertEqual(audit.map(\.message), ["Run \(run.id) of schedule 'Retried': \(reason)"])
+        XCTAssertEqual(audit.map(\.target), ["Retried"])
+        // Idempotent: the next round finds nothing more to close.
+        try await sweep.runOnce(queue, actor: "c1", clock: clock)
+        await assertEqual(try await runs.runLog(id: run.id).filter { $0.hasPrefix("run closed") }.count, 1)
+        await assertEqual(try await queue.auditList(since: nil, jobID: run.jobID, limit: 100, action: "schedule.run_closed").count, 1)
+
+        // What an operator sees.
+        let processes = try UCPProcesses(database: database)
+        let log = try processes.run(["schedule", "log", "Retried"])
+        XCTAssertEqual(log.status, 0, log.stderr)
+        XCTAssertTrue(log.stdout.contains("run \(run.id) of schedule 'Retried': failed"), log.stdout)
+        XCTAssertTrue(log.stdout.contains(reason), log.stdout)
+    }
+
+    /// A run whose job was canceled before any handler ran closes `canceled`; one whose job row was
+    /// pruned closes `failed`; two coordinators sweeping at once close each run once.
+    func testRunsOfCanceledAndPrunedJobsAreClosedOnceByTwoSweeps() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let schedules = ScheduleStore(connection)
+        try await schedules.scheduleAdd(try definition("Canceled", start: Date().addingTimeInterval(86400)), actor: "test")
+        try await schedules.scheduleAdd(try definition("Pruned", start: Date().addingTimeInterval(86400)), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let queue = database.store()
+
+        let canceled = try await runs.runNow(name: "Canceled", actor: "test")
+        await assertEqual(try await queue.jobCancel(id: canceled.jobID!, actor: "operator"), .canceled)
+        let first = try await runs.runCloseOfEndedJobs(actor: "c1")
+        XCTAssertEqual(first.map(\.id), [canceled.id])
+        await assertEqual(try await runs.runGet(id: canceled.id)?.state, .canceled)
+        await assertEqual(try await runs.runLog(id: canceled.id).last,
+                          "run closed canceled by c1: its schedule.run job \(canceled.jobID!) ended canceled before the run ended")
+
+        let pruned = try await runs.runNow(name: "Pruned", actor: "test")
+        let claimed = try await queue.jobClaim(worker: "w1", slots: 1, leaseSeconds: 30)
+        XCTAssertEqual(claimed.map(\.id), [pruned.jobID!])
+        let owner = QueueStore.Held(id: claimed[0].id, attempt: claimed[0].attempt)
+        _ = try await runs.runStart(id: pruned.id, owner: owner)
+        await assertEqual(try await queue.jobEnd(owner, outcome: .failed, error: "boom", actor: "w1"), .failed)
+        await assertEqual(try await queue.jobPrune(retentionSeconds: 3600, limit: 100, now: Date().addingTimeInterval(2 * 3600)), 2)
+
+        async let a = runs.runCloseOfEndedJobs(actor: "c1")
+        async let b = ScheduleRunStore(Connection(database.app)).runCloseOfEndedJobs(actor: "c2")
+        let (closedByA, closedByB) = try await (a, b)
+        XCTAssertEqual((closedByA + closedByB).map(\.id), [pruned.id], "closed once")
+        await assertEqual(try await runs.runGet(id: pruned.id)?.state, .failed)
+        let log = try await runs.runLog(id: pruned.id).last ?? ""
+        XCTAssertTrue(log.hasSuffix("its schedule.run job \(pruned.jobID!) was pruned before the run ended"), log)
+        await assertEqual(try await queue.auditList(since: nil, jobID: nil, limit: 100, action: "schedule.run_closed").count, 2)
     }
 
     func testSequentialRunInSeedOrderAndResumesWithoutEnqueueingTwice() async throws {
@@ -469,4 +584,12 @@ final class ScheduleRunTests: XCTestCase {
         let latestLog = try await runs.runLog(id: 3)
         XCTAssertFalse(latestLog.isEmpty)
     }
+}
+
+/// A production clock (its store calls pass no time: `sqlNow` is nil) on a host whose own clock is a
+/// day behind the database's.
+struct HostClockADayBehind: TimeSource {
+    var now: Date { Date().addingTimeInterval(-86400) }
+    var sqlNow: Date? { nil }
+    func sleep(seconds: Double) async throws { try await SystemTimeSource().sleep(seconds: seconds) }
 }
