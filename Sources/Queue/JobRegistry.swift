@@ -177,13 +177,17 @@ struct AttemptEnding: Equatable, Sendable {
     var outcome: QueueStore.Outcome?
     /// The job's error text.
     var error: String?
-    /// When a retried job may run again.
-    var retryAt: Date?
+    /// How long after the attempt's end (on the database's clock) a retried job may run again.
+    var retryDelay: Double?
 
     /// Decides from what the handler threw (nil: it returned), what the heartbeats learnt
     /// (`signal`) and whether the worker canceled the handler's task because it is stopping.
     /// `retryDelay` is the pause before a retry, chosen by the caller (it has jitter).
-    static func of(error: (any Error)?, signal: JobControl.Signal, taskCanceled: Bool, now: Date,
+    ///
+    /// A handler that returned did its work: its job succeeds even when a cancel came meanwhile
+    /// (the batched success and `ucp_job_end` write it so). A handler that stops for a cancel must
+    /// throw — `JobContext` throws `JobCanceledError` — never return.
+    static func of(error: (any Error)?, signal: JobControl.Signal, taskCanceled: Bool,
                    retryDelay: Double) -> AttemptEnding {
         guard let error else { return AttemptEnding(outcome: .succeeded) }
         if error is JobCanceledError { return AttemptEnding(outcome: .canceled, error: "canceled") }
@@ -196,7 +200,7 @@ struct AttemptEnding: Equatable, Sendable {
             // A lost database connection inside a handler is worth another try, like any error the
             // handler marks retryable.
             if error is RetryableJobError || (error as? PostgresError)?.isTransient == true {
-                return AttemptEnding(outcome: .retry, error: "\(error)", retryAt: now.addingTimeInterval(retryDelay))
+                return AttemptEnding(outcome: .retry, error: "\(error)", retryDelay: retryDelay)
             }
             return AttemptEnding(outcome: .failed, error: "\(error)")
         }

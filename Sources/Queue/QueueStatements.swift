@@ -10,6 +10,9 @@ enum QueueSQL {
         SELECT id, created FROM ucp_enqueue($1, $2, $3, $4::jsonb, $5::smallint, $6::timestamptz, $7::integer,
                                             $8, $9, $10, $11::bigint)
         """)
+    /// The transaction's time as the server writes it: the `run_at` of bulk rows given none, what
+    /// the column's DEFAULT now() would have given them.
+    static let transactionNow = Statement("transaction_now", "SELECT now()::text AS now")
     static let jobCopyIn = Statement("job_copy_in", """
         COPY jobs (kind, type, target, payload, priority, run_at, max_attempts, submitted_by) FROM STDIN
         """)
@@ -62,12 +65,17 @@ enum QueueSQL {
          WHERE id = $1 AND attempt = $2 AND state IN ('running', 'canceling')
         RETURNING state
         """)
-    static let jobEnd = Statement("job_end", "SELECT ucp_job_end($1, $2, $3, $4, $5::timestamptz, $6) AS state")
-    /// Orders and tasks that succeeded, many at once (no audit line: they are not syncs).
+    /// $5 the retry's delay in seconds, counted from $6 (NULL: the database's clock, not the worker's).
+    static let jobEnd = Statement("job_end", """
+        SELECT ucp_job_end($1, $2, $3, $4, coalesce($6::timestamptz, now()) + $5::float8 * interval '1 second', $7) AS state
+        """)
+    /// Orders and tasks that succeeded, many at once (no audit line: they are not syncs). A job
+    /// canceled after its handler returned (canceling) succeeds too: the handler's result wins, as in
+    /// `ucp_job_end`; a handler that stops for a cancel throws, and its job ends canceled there.
     static let jobSucceedMany = Statement("", """
         UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
           FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
-         WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
+         WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state IN \(FencedSQL.ownedStates)
            AND jobs.kind IN ('order', 'task')
         RETURNING jobs.id
         """)
@@ -77,7 +85,7 @@ enum QueueSQL {
         WITH done AS (
             UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
               FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
-             WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
+             WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state IN \(FencedSQL.ownedStates)
                AND jobs.kind IN ('order', 'task')
             RETURNING jobs.id, jobs.attempt),
         lines AS (

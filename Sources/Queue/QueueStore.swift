@@ -153,11 +153,12 @@ public struct QueueStore: Sendable {
         case retry
     }
 
-    /// Ends an attempt; returns the state written, or nil when the attempt was fenced off.
-    public func jobEnd(_ held: Held, outcome: Outcome, error: String? = nil, retryAt: Date? = nil,
-                       actor: String) async throws -> JobState? {
+    /// Ends an attempt; returns the state written, or nil when the attempt was fenced off. A retried
+    /// job runs again `retryDelaySeconds` after `now` (nil: the database's clock; a test passes its time).
+    public func jobEnd(_ held: Held, outcome: Outcome, error: String? = nil, retryDelaySeconds: Double? = nil,
+                       now: Date? = nil, actor: String) async throws -> JobState? {
         let rows = try await connection.query(QueueSQL.jobEnd, [
-            held.id, held.attempt, outcome.rawValue, error, retryAt, actor,
+            held.id, held.attempt, outcome.rawValue, error, retryDelaySeconds, now, actor,
         ])
         return try rows.first.flatMap { try $0.decodeIfPresent("state", as: String.self) }.flatMap(JobState.init(rawValue:))
     }
@@ -536,13 +537,15 @@ extension QueueStore {
         }
 
         /// Enqueues many orders or tasks with COPY, in the caller's transaction (`jobEnqueueMany`).
+        /// A job given no `runAt` is due at the transaction's time on the database's clock.
         public func jobEnqueueMany(_ jobs: [EnqueueParams]) throws -> Int {
             try Self.refuseInBulk(jobs)
             guard !jobs.isEmpty else { return 0 }
-            let now = Date()
+            let now: String? = jobs.contains { $0.runAt == nil }
+                ? try session.query(QueueSQL.transactionNow).first?.decode("now") : nil
             let rows = jobs.lazy.map { job -> [String?] in
                 [job.kind.rawValue, job.type, job.target, job.payload, String(job.priority),
-                 PostgresTimestamp.format(job.runAt ?? now), String(job.maxAttempts), job.actor]
+                 job.runAt.map(PostgresTimestamp.format) ?? now, String(job.maxAttempts), job.actor]
             }
             let copied = try session.copyIn(QueueSQL.jobCopyIn, rows: rows)
             try session.query(QueueSQL.jobNotify)

@@ -74,7 +74,8 @@ public enum Names {
 /// A worker: claims jobs in batches bounded by its free slots, runs their handlers (each a child
 /// task of the worker's task group), renews leases, and records outcomes. Stateless: everything it
 /// knows is in PostgreSQL, so `kill -9` loses nothing but time (the coordinator rescues its leases).
-/// Leases, heartbeats, polls, retry times and the grace period run on its clock.
+/// Leases, heartbeats, polls, retry delays and the grace period run on its clock; the times it
+/// writes (a lease's end, a retry's) are the database's, or the test clock's (`sqlNow`).
 public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
     private let database: ConnectionConfiguration
@@ -216,7 +217,7 @@ public final class Worker: Service, Sendable {
         }
         QueueMetrics.jobDuration(type: job.type, handlerStarted.duration(to: .now))
         let ending = AttemptEnding.of(error: thrown, signal: control.signal, taskCanceled: Task.isCancelled,
-                                      now: clock.now, retryDelay: Self.retryDelay(attempt: job.attempt))
+                                      retryDelay: Self.retryDelay(attempt: job.attempt))
         if let outcome = ending.outcome {
             if outcome == .succeeded, !job.kind.isSync {
                 let closingLine = control.closingLine
@@ -228,7 +229,8 @@ public final class Worker: Service, Sendable {
                 finisherWakeup.signal()
             } else {
                 await persist("finish job \(job.id)") {
-                    let recorded = try await finishStore.jobEnd(held, outcome: outcome, error: ending.error, retryAt: ending.retryAt,
+                    let recorded = try await finishStore.jobEnd(held, outcome: outcome, error: ending.error,
+                                                                retryDelaySeconds: ending.retryDelay, now: self.clock.sqlNow,
                                                                 actor: self.configuration.name)
                     if let recorded { QueueMetrics.jobFinished(type: job.type, recorded: recorded) }
                 }

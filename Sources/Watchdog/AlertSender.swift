@@ -81,7 +81,7 @@ public final class AlertSender: Service, Sendable {
             for alert in due {
                 try await store.alertMarkFailedAttempt(
                     alert, maxAttempts: configuration.maxAttempts,
-                    retryAt: clock.now.addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt)),
+                    retryDelaySeconds: configuration.retryDelay(afterAttempt: alert.attempt), now: clock.sqlNow,
                     permanent: false, error: "no mail server configured (ucp settings set mail.url …)")
             }
             return 0
@@ -100,9 +100,9 @@ public final class AlertSender: Service, Sendable {
                 sent += 1
             } catch {
                 let retryable = (error as? AlertDeliveryError)?.retryable ?? true
-                let retryAt = clock.now.addingTimeInterval(configuration.retryDelay(afterAttempt: alert.attempt))
-                try await store.alertMarkFailedAttempt(alert, maxAttempts: configuration.maxAttempts, retryAt: retryAt,
-                                                       permanent: !retryable, error: "\(error)")
+                try await store.alertMarkFailedAttempt(alert, maxAttempts: configuration.maxAttempts,
+                                                       retryDelaySeconds: configuration.retryDelay(afterAttempt: alert.attempt),
+                                                       now: clock.sqlNow, permanent: !retryable, error: "\(error)")
                 logger.warning("alert \(alert.id) to \(alert.recipient) not sent (attempt \(alert.attempt)): \(error)")
             }
         }

@@ -37,9 +37,11 @@ public struct AlertStore: Sendable {
         UPDATE alerts SET state = 'sent', sent_at = clock_timestamp(), lease_expires_at = NULL, last_error = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
         """)
+    /// The next attempt comes $7 seconds after $4 (NULL: the database's clock, not the sender's).
     static let alertMarkFailedAttempt = Statement("alert_mark_failed_attempt", """
         UPDATE alerts SET state = CASE WHEN $5 OR attempts >= $3 THEN 'failed' ELSE 'pending' END,
-                          next_attempt_at = $4::timestamptz, last_error = $6, lease_expires_at = NULL
+                          next_attempt_at = coalesce($4::timestamptz, now()) + $7::float8 * interval '1 second',
+                          last_error = $6, lease_expires_at = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
         """)
     static let alertCountPending = Statement("alert_count_pending", """
@@ -92,11 +94,13 @@ public struct AlertStore: Sendable {
         try await connection.query(Self.alertMarkSent, [alert.id, alert.attempt])
     }
 
-    /// Records a failed attempt: tried again at `retryAt`, or failed for good when `permanent` or
-    /// after `maxAttempts`.
-    public func alertMarkFailedAttempt(_ alert: DueAlert, maxAttempts: Int, retryAt: Date, permanent: Bool,
-                                       error: String) async throws {
-        try await connection.query(Self.alertMarkFailedAttempt, [alert.id, alert.attempt, maxAttempts, retryAt, permanent, error])
+    /// Records a failed attempt: tried again `retryDelaySeconds` after `now` (nil: the database's
+    /// clock), or failed for good when `permanent` or after `maxAttempts`.
+    public func alertMarkFailedAttempt(_ alert: DueAlert, maxAttempts: Int, retryDelaySeconds: Double, now: Date? = nil,
+                                       permanent: Bool, error: String) async throws {
+        try await connection.query(Self.alertMarkFailedAttempt, [
+            alert.id, alert.attempt, maxAttempts, now, permanent, error, retryDelaySeconds,
+        ])
     }
 
     public struct Alert: Sendable {

@@ -121,7 +121,7 @@ final class QueueReadsTests: XCTestCase {
               FROM (SELECT * FROM ucp_claim('pgbench-' || :client_id, 200, 30, NULL::timestamptz)) AS claimed \\gset
             UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
               FROM unnest(:ids::bigint[], :attempts::integer[]) AS done(id, attempt)
-             WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state = 'running'
+             WHERE jobs.id = done.id AND jobs.attempt = done.attempt AND jobs.state IN ('running', 'canceling')
                AND jobs.kind IN ('order', 'task')
             RETURNING jobs.id;
 

@@ -234,13 +234,28 @@ final class QueueRulesTests: XCTestCase {
         await assertEqual(try await auditActions().filter { $0.hasPrefix("maintenance.") }, ["maintenance.manual_on", "maintenance.entered", "maintenance.manual_off", "maintenance.exited"])
     }
 
+    /// A retry runs its delay after the time given (the test's), or with none after the database's
+    /// clock — never a worker's own clock, which may be off the server's.
     func testRetryableFailureGoesBackToTheQueueUntilAttemptsRunOut() async throws {
-        _ = try await enqueue(.order, "noop", maxAttempts: 2)
+        _ = try await enqueue(.order, "noop", maxAttempts: 3)
         let first = try await claim(1)[0]
-        await assertEqual(try await store.jobEnd(held(first), outcome: .retry, error: "busy", retryAt: Date(), actor: "w"), .queued)
-        let second = try await claim(1)[0]
+        await assertEqual(try await store.jobEnd(held(first), outcome: .retry, error: "busy", retryDelaySeconds: 30,
+                                                 now: clock.now, actor: "w"), .queued)
+        await assertEqual(try await store.jobGet(id: first.id)?.runAt, clock.now.addingTimeInterval(30))
+        await assertTrue(try await claim(1, now: clock.now.addingTimeInterval(29)).isEmpty, "not before its delay")
+        let second = try await claim(1, now: clock.now.addingTimeInterval(30))[0]
         XCTAssertEqual(second.attempt, 2)
-        await assertEqual(try await store.jobEnd(held(second), outcome: .retry, error: "busy", retryAt: Date(), actor: "w"), .failed)
+
+        let databaseNow = Statement("", "SELECT clock_timestamp() AS now")
+        let before: Date = try await store.connection.query(databaseNow).first!.decode("now")
+        await assertEqual(try await store.jobEnd(held(second), outcome: .retry, error: "busy", retryDelaySeconds: 600, actor: "w"), .queued)
+        let after: Date = try await store.connection.query(databaseNow).first!.decode("now")
+        let requeued = try await store.jobGet(id: first.id)
+        let runAt = try XCTUnwrap(requeued).runAt
+        XCTAssertTrue((before.addingTimeInterval(600)...after.addingTimeInterval(600)).contains(runAt),
+                      "\(runAt) is 600 s after the database's time, from \(before) to \(after)")
+        let third = try await claim(1, now: runAt)[0]
+        await assertEqual(try await store.jobEnd(held(third), outcome: .retry, error: "busy", retryDelaySeconds: 30, actor: "w"), .failed)
         await assertEqual(try await store.jobGet(id: first.id)?.error, "busy")
     }
 
@@ -401,6 +416,25 @@ final class QueueRulesTests: XCTestCase {
             _ = try await store.jobEnqueueMany([.init(kind: .deviceSync, type: "sync.infra", target: "c", actor: "t")])
             XCTFail("bulk enqueue accepted a sync")
         } catch is InputError {}
+    }
+
+    /// Bulk rows given no time are due at the transaction's time on the database's clock (what the
+    /// column's default gives a row), not the client's; a row's own time is kept. The transaction's
+    /// time is taken before the client reads its own clock, so the client's time cannot match it.
+    func testBulkEnqueueDatesRowsWithoutATimeByTheDatabasesClock() async throws {
+        let given = clock.now.addingTimeInterval(3600)
+        let dated = try await Connection(database.app).transaction { session -> (Int, Int) in
+            _ = try session.query(Statement("", "SELECT 1"))
+            _ = try QueueStore.InTransaction(session).jobEnqueueMany([nil, given, nil].map {
+                QueueStore.EnqueueParams(kind: .order, type: "noop", runAt: $0, actor: "t")
+            })
+            let row = try session.query(Statement("", """
+                SELECT count(*) FILTER (WHERE run_at = now()) AS now, count(*) FILTER (WHERE run_at = $1) AS given FROM jobs
+                """), [given]).first!
+            return (try row.decode("now"), try row.decode("given"))
+        }
+        XCTAssertEqual(dated.0, 2, "the rows without a time, at the transaction's time")
+        XCTAssertEqual(dated.1, 1, "the row with its own")
     }
 
     /// The bulk enqueue that returns ids answers each job's own id, in the order given (the caller

@@ -14,7 +14,7 @@ final class AttemptEndingTests: XCTestCase {
     }
 
     func ending(_ error: (any Error)?, signal: JobControl.Signal = .none, canceled: Bool = false) -> AttemptEnding {
-        .of(error: error, signal: signal, taskCanceled: canceled, now: now, retryDelay: 4)
+        .of(error: error, signal: signal, taskCanceled: canceled, retryDelay: 4)
     }
 
     func testAHandlerThatReturnsSucceedsWhateverTheHeartbeatsLearnt() {
@@ -45,9 +45,9 @@ final class AttemptEndingTests: XCTestCase {
 
     func testRetryableErrorsAndALostDatabaseConnectionAreRetriedAfterTheDelay() {
         XCTAssertEqual(ending(RetryableJobError("device busy")),
-                       AttemptEnding(outcome: .retry, error: "device busy", retryAt: now.addingTimeInterval(4)))
+                       AttemptEnding(outcome: .retry, error: "device busy", retryDelay: 4))
         let lost = PostgresError(kind: .connectionLost, message: "server closed the connection unexpectedly")
-        XCTAssertEqual(ending(lost), AttemptEnding(outcome: .retry, error: "\(lost)", retryAt: now.addingTimeInterval(4)))
+        XCTAssertEqual(ending(lost), AttemptEnding(outcome: .retry, error: "\(lost)", retryDelay: 4))
     }
 
     func testOtherErrorsFailTheJob() {

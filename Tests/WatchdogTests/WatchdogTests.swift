@@ -173,6 +173,39 @@ final class AlertOutboxTests: XCTestCase {
     }
 }
 
+final class AlertRetryClockTests: XCTestCase {
+    // The sender's clock runs a day ahead of the database's. A message it could not send — no mail
+    // server configured, then a relay that refuses — is due again after its backoff (about a second
+    // for a first attempt) on the database's clock; before, its retry time was the sender's, a day late.
+    func testARetryIsTimedByTheDatabasesClockNotTheSenders() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let store = AlertStore(connection)
+        let sender = AlertSender(database: database.app, mailer: RefusingMailer(), logger: .init(label: "test"),
+                                 clock: SkewedHostClock(offset: 86400))
+        try await store.alertEnqueue(kind: "test", recipients: ["ops@example.test"], subject: "unconfigured", body: "no mail server\r\n")
+        await assertEqual(try await sender.runOnce(connection), 0, "no mail server configured")
+        _ = try await storeMailSettings(connection, url: "smtp://127.0.0.1:9")
+        try await store.alertEnqueue(kind: "test", recipients: ["noc@example.test"], subject: "refused", body: "the relay refuses\r\n")
+        await assertEqual(try await sender.runOnce(connection), 0, "the relay refused")
+
+        let databaseNow: Date = try await connection.query(Statement("", "SELECT clock_timestamp() AS now")).first!.decode("now")
+        let alerts = try await store.alertList(state: nil, limit: 10)
+        XCTAssertEqual(alerts.map(\.subject).sorted(), ["refused", "unconfigured"])
+        for alert in alerts {
+            XCTAssertEqual(alert.state, "pending", alert.subject)
+            XCTAssertLessThan(alert.nextAttemptAt, databaseNow.addingTimeInterval(60), "\(alert.subject): due again after its backoff")
+        }
+    }
+}
+
+/// A relay that refuses every message, for now (another try may succeed).
+private struct RefusingMailer: AlertMailer {
+    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws {
+        throw AlertDeliveryError("451 try again later", retryable: true)
+    }
+}
+
 final class MailSettingsCommandTests: XCTestCase {
     // The SMTP password is read from standard input, stored sealed, and never shown.
     func testPasswordIsStoredEncryptedAndNeverShown() async throws {
