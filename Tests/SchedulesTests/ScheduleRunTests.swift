@@ -251,7 +251,7 @@ final class ScheduleRunTests: XCTestCase {
             guard attempt < RunSchedule.maxAttempts else { break }
             if attempt.isMultiple(of: 2) {
                 await assertEqual(try await queue.jobEnd(owner, outcome: .retry, error: "connection reset by peer",
-                                                         retryAt: clock.now.addingTimeInterval(10), actor: "w\(attempt)"), .queued)
+                                                         retryDelaySeconds: 10, now: clock.now, actor: "w\(attempt)"), .queued)
             } else {
                 await assertEqual(try await queue.jobRelease([owner], actor: "w\(attempt)"), 1, "a graceful worker restart")
             }
