@@ -339,7 +339,8 @@ final class WriteBackTests: OrderTestCase {
     static func connectionsOpen(toPort port: Int) -> Bool {
         let remote = ":" + String(format: "%04X", port)
         return ["/proc/net/tcp", "/proc/net/tcp6"].contains { path in
-            let table = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            // Read to the end: a /proc file's size is 0, so whole-file reads by size get nothing.
+            let table = String(decoding: FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             return table.split(separator: "\n").dropFirst().contains { line in
                 let fields = line.split(separator: " ")
                 return fields.count > 3 && fields[2].hasSuffix(remote) && fields[3] == "01"
