@@ -12,10 +12,12 @@ public struct AutomaticProvisioningOrders: ProvisioningOrders {
 
     static func request(_ order: ProvisioningOrder) -> OrderRequest {
         var number: String?
-        if case .number(let chosen) = order.line { number = chosen }
+        if case .number(let chosen) = order.line { number = OrderPlanner.directoryNumber(chosen) }
         var request = OrderRequest(domain: order.domain, serviceArea: order.serviceArea, user: order.user, line: number,
                                    phoneName: order.phoneName, phoneModel: order.services.phoneModel, voicemail: order.services.voicemail,
                                    file: "automatic provisioning")
+        // The LDAP number (masked or not) is the user's wherever it lies, not only in the area's blocks.
+        if number != nil { request.lineFromDirectory = true }
         request.extensionMobility = order.services.extensionMobility
         request.imPresence = order.services.imPresence
         return request

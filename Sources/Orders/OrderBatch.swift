@@ -203,7 +203,8 @@ public struct OrderBatch {
     // MARK: checks
 
     /// The key of the row of `user` under the batch key: K and the user; a row whose keyed order
-    /// was rolled back is submitted again under `K:user#2`, `#3` … (the fix-and-resubmit path).
+    /// was rolled back (or canceled before it wrote anything) is submitted again under `K:user#2`,
+    /// `#3` … (the fix-and-resubmit path).
     static func keys(_ key: String, user: String) -> [String] {
         let base = key + ":" + user.lowercased()
         return [base] + (2...100).map { "\(base)#\($0)" }
@@ -237,7 +238,7 @@ public struct OrderBatch {
                     rows[index].key = candidate
                     let row = try await connection.query(OrderSQL.orderByKeyForRequest, [candidate, OrderStore.json(request)]).first
                     let existing = try row.map(Order.init(row:))
-                    guard let existing, existing.state == "rolled_back" else {
+                    guard let existing, Self.resubmitted.contains(existing.state) else {
                         // A row changed since its order was submitted is refused, as `order submit --key` refuses it.
                         if let row, let existing, !(try row.decode("same_request", as: Bool.self)) {
                             reused = OrderStore.keyReused(candidate, by: existing)
@@ -311,8 +312,20 @@ public struct OrderBatch {
         }
     }
 
+    /// The states of a keyed order whose row is submitted again (under the key's next form): it
+    /// ended having left nothing on the devices.
+    static let resubmitted: Set<String> = ["rolled_back", "canceled"]
+    /// The states of a keyed order whose row is neither skipped nor submitted again, but failed: the
+    /// order stopped part way and holds the user (a new order would be refused); the operator
+    /// retries or rolls it back (issue 15 item 7: --key skips the rows that already succeeded).
+    static let failedBeforeStates: Set<String> = ["failed", "needs_attention"]
+
     public var bad: [Row] { rows.filter(\.isBad) }
-    public var alreadySubmitted: [Row] { rows.filter { $0.existing != nil } }
+    /// Rows submitted before with the batch's key whose order succeeded or is still under way: skipped.
+    public var alreadySubmitted: [Row] { rows.filter { $0.existing.map { !Self.failedBeforeStates.contains($0.state) } ?? false } }
+    /// Rows submitted before with the batch's key whose order failed or needs attention: not
+    /// submitted again, and failed rows of this run (`failure`).
+    public var failedBefore: [Row] { rows.filter { $0.existing.map { Self.failedBeforeStates.contains($0.state) } ?? false } }
     /// The rows to submit: good and not submitted before; rows asking for a number first, so that no
     /// automatic row takes a number a later row asked for.
     public var toSubmit: [Int] {
@@ -359,6 +372,7 @@ public struct OrderBatch {
         try await QueueStore(connection).auditAppend(
             actor: actor, action: "order.batch", target: "batch \(file)",
             message: "Batch \(file): \(rows.count) rows, \(submitted) submitted, \(alreadySubmitted.count) already submitted, "
+                + (failedBefore.isEmpty ? "" : "\(failedBefore.count) submitted before and failed (not submitted again), ")
                 + "\(bad.count) skipped as bad, \(rows.filter { $0.submitError != nil }.count) refused at submission"
                 + (stopped.map { "; stopped there: \($0)" } ?? ""))
     }
@@ -387,11 +401,17 @@ public struct OrderBatch {
 
     // MARK: the failed rows
 
-    /// Why a row failed: its refusals, its refusal at submission, or its order's end (failed, rolled
-    /// back, needs attention, canceled); nil for a row that succeeded, is still open, or was submitted before.
+    /// Why a row failed: its refusals, its refusal at submission, its order's end (failed, rolled
+    /// back, needs attention, canceled), or the end of the order its key submitted before (failed,
+    /// needs attention); nil for a row that succeeded, is still open, or was submitted before and
+    /// succeeded or is under way.
     public func failure(_ row: Row) -> String? {
         if row.isBad { return row.refusals.joined(separator: "; ") }
         if let error = row.submitError { return error }
+        if let order = row.existing, Self.failedBeforeStates.contains(order.state) {
+            return "order \(order.id), submitted before with key \(InputError.quoted(row.key ?? "")), is "
+                + "\(order.state.replacingOccurrences(of: "_", with: " ")); not submitted again: \(order.nextSteps)"
+        }
         guard let order = row.submitted, order.state != "succeeded", order.isFinished else { return nil }
         return "order \(order.id) \(order.state.replacingOccurrences(of: "_", with: " "))\(order.error.map { ": \($0)" } ?? "")"
     }
@@ -403,9 +423,12 @@ public struct OrderBatch {
         switch format {
         case .csv:
             let columns = header.filter { $0 != Self.errorField }
+            let errorColumn = header.firstIndex(of: Self.errorField)
             var lines = [CSV.line(columns + [Self.errorField])]
             for (row, error) in failed {
-                let cells = zip(header, row.cells).filter { $0.0 != Self.errorField }.map(\.1)
+                // Every cell as written but an earlier error's, a row with more cells than the header
+                // too (the error then after them): the operator fixes the row, nothing of it is lost.
+                let cells = row.cells.indices.filter { $0 != errorColumn }.map { row.cells[$0] }
                 lines.append(CSV.line(cells + Array(repeating: "", count: max(0, columns.count - cells.count)) + [error]))
             }
             return lines.joined(separator: "\r\n") + "\r\n"
@@ -416,6 +439,16 @@ public struct OrderBatch {
             }
             return try Yams.serialize(node: Node(items), sequenceStyle: .block, mappingStyle: .block)
         }
+    }
+
+    /// Whether two paths name one file: the same path once resolved, or (both existing) the same
+    /// file by another name (a hard link).
+    public static func sameFile(_ one: String, _ other: String) -> Bool {
+        func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        if resolved(one) == resolved(other) { return true }
+        var first = stat(), second = stat()
+        guard stat(one, &first) == 0, stat(other, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// Where the failed rows go by default: `FILE.failed.csv` next to `FILE.csv`.

@@ -46,6 +46,11 @@ public struct OrderRequest: Sendable, Equatable, Codable {
     public var imPresence: String?
     /// Conferencing (seed 000 step 8): the attendee access code of the user's Conference Now meetings.
     public var conferenceNow: String?
+    /// True when the line is the user's LDAP synchronized number, masked or not (automatic
+    /// provisioning, seed 004): it is taken where it lies, in the area's blocks or not — the seed
+    /// keeps LDAP numbers apart from the blocks. An operator's number (order files, batches) comes
+    /// from a block. Never read from a file; nil is left out of the stored request.
+    public var lineFromDirectory: Bool?
 
     public init(domain: String, serviceArea: String, user: String, line: String? = nil, phoneName: String,
                 phoneModel: String, voicemail: Bool = false, onFailure: String = "rollback", file: String = "order",

@@ -100,7 +100,7 @@ public enum OrderPlanner {
         steps.append(PlannedStep(name: .line, device: cp, calls: [PlannedCall("addLine", [CallField("line", .fields(line))])]))
 
         // 3. The phone with that line and the area's settings, owned by the user.
-        var appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(inputs.line)"), CallField("display", name),
+        var appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(shownNumber(inputs.line))"), CallField("display", name),
                                        CallField("dirn", .fields(dirn(inputs)))]
         if let mask = area.externalMask { appearance.append(CallField("e164Mask", mask)) }
         var phone: [CallField] = [
@@ -129,7 +129,7 @@ public enum OrderPlanner {
 
         // 5. Voicemail: the Unity Connection user from the area's template, then the line's profile and forwards.
         if request.voicemail, let unity = area.messageProcessor, let template = area.unityTemplate {
-            var mailbox = [CallField("Alias", user.userID), CallField("DtmfAccessId", inputs.line)]
+            var mailbox = [CallField("Alias", user.userID), CallField("DtmfAccessId", shownNumber(inputs.line))]
             if let first { mailbox.append(CallField("FirstName", first)) }
             mailbox.append(CallField("LastName", last))
             steps.append(PlannedStep(name: .voicemail, device: unity, calls: [
@@ -200,7 +200,7 @@ public enum OrderPlanner {
             CallField("serviceUrl", emServiceURL(inputs.callProcessorAddress)), CallField("serviceCategory", "XML Service"),
             CallField("serviceType", "Standard IP Phone Service"), CallField("enabled", "true"), CallField("enterpriseSubscription", "false"),
         ]
-        let appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(inputs.line)"), CallField("display", name),
+        let appearance: [CallField] = [CallField("index", "1"), CallField("label", "\(name) - \(shownNumber(inputs.line))"), CallField("display", name),
                                        CallField("dirn", .fields(dirn(inputs)))]
         let deviceProfile: [CallField] = [
             CallField("name", profile), CallField("description", "\(marker) \(name)"), CallField("product", model.product),
@@ -393,6 +393,19 @@ public enum OrderPlanner {
             }
         }
         return free
+    }
+
+    /// An E.164 number as a directory number's pattern on Unified CM: `\+` and the digits (a plain
+    /// `+` is not a pattern character there; `\+` is, and is how its syncs read such a line back).
+    /// A mask's `+` and `\+` thus give one number (`+14085550101`, `\+14085550101` → `\+14085550101`).
+    public static func directoryNumber(_ number: String) -> String {
+        number.hasPrefix("+") ? "\\" + number : number
+    }
+
+    /// A line as people read and dial it: an E.164 pattern without Unified CM's escape (`\+1408…` →
+    /// `+1408…`), for the appearance's label and the mailbox's extension (Unity Connection, E.164).
+    static func shownNumber(_ line: String) -> String {
+        line.hasPrefix("\\+") ? String(line.dropFirst()) : line
     }
 
     /// The block of `number`, if any of the area's holds it.

@@ -178,7 +178,7 @@ public struct OrderStore: Sendable {
         }
         let userOnDevice = present[1]
         let address = try await mobilityProblems(request, user: user, device: cp)
-        guard !area.dnBlocks.isEmpty else {
+        guard !area.dnBlocks.isEmpty || (request.line != nil && request.lineFromDirectory == true) else {
             throw request.refusal(request.line == nil ? "service_area" : "line", "service area '\(area.name)' has no directory number block")
         }
         let connection = connection
@@ -253,23 +253,26 @@ public struct OrderStore: Sendable {
         return try await DeviceStore(connection).deviceGet(name: cp)?.settings.address ?? ""
     }
 
-    /// The number asked (in a block, free) or the next free one: not in use on the device, in the
-    /// inventory, or held by another open order. `claim` (a submission, in its transaction): the
-    /// number is chosen under its own lock, held until the transaction ends, and read free after it
-    /// was taken — submissions of one call processor run side by side, and two never store one number.
+    /// The number asked (in a block, free; an LDAP number anywhere, free) or the next free one: not
+    /// in use on the device, in the inventory, or held by another open order. `claim` (a submission,
+    /// in its transaction): the number is chosen under its own lock, held until the transaction ends,
+    /// and read free after it was taken — submissions of one call processor run side by side, and
+    /// two never store one number.
     static func chooseNumber(_ session: Session, _ request: OrderRequest, _ area: ServiceAreaDraft, claim: Bool = false) throws -> (String, String) {
         func taken(_ block: DNBlock) throws -> Set<String> { try numbersTaken(session, area, block) }
         let cp = area.callProcessor
         if let line = request.line {
-            guard let block = OrderPlanner.block(of: line, in: area.dnBlocks) else {
+            // An LDAP number outside the blocks goes where new lines go: the area's first partition.
+            guard let partition = OrderPlanner.block(of: line, in: area.dnBlocks)?.partition
+                    ?? (request.lineFromDirectory == true ? area.partitions.first ?? "" : nil) else {
                 throw request.refusal("line", "\(line) is outside the blocks of service area '\(area.name)' (\(area.dnBlocks.map(\.text).joined(separator: ", ")))")
             }
             // Another submission of this number ends first (its order is then seen as holding it).
-            if claim { try session.query(OrderSQL.numberLock, [cp, block.partition, line]) }
-            guard !(try taken(block)).contains(line) else {
+            if claim { try session.query(OrderSQL.numberLock, [cp, partition, line]) }
+            guard !(try taken(DNBlock(partition: partition, first: line, last: line))).contains(line) else {
                 throw request.refusal("line", "\(line) is already in use on '\(area.callProcessor)' or held by an open order")
             }
-            return (line, block.partition)
+            return (line, partition)
         }
         var failure: Error?
         // The numbers taken, read once per block (by partition and range).

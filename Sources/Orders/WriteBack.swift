@@ -170,14 +170,22 @@ public struct WriteBackTarget: Sendable {
         }
     }
 
-    /// Connects, writes one user's number, disconnects; never throws (an order's write-back).
-    public func write(entryDN: String?, number: String?) async -> WriteBackOutcome {
+    /// Connects, writes one user's number, disconnects (an order's write-back). `beforeWriting` runs
+    /// once connected, right before the write: a connect can take long, and what it checks (the
+    /// order's attempt still owns its job) must hold when the write goes out. Throws only what it throws.
+    public func write(entryDN: String?, number: String?, beforeWriting: () async throws -> Void = {}) async throws -> WriteBackOutcome {
         if let refused = refusal(entryDN: entryDN, number: number) { return refused }
         let connection: LDAPConnection
         do {
             connection = try await connect()
         } catch {
             return Self.failure(error, attribute: attribute, value: value(for: number), entryDN: entryDN, connecting: true)
+        }
+        do {
+            try await beforeWriting()
+        } catch {
+            await connection.close()
+            throw error
         }
         let outcome = await write(entryDN: entryDN, number: number, on: connection)
         await connection.close()
@@ -204,22 +212,26 @@ public struct WriteBackTarget: Sendable {
 public enum WriteBack {
     /// The outcome for an order that ends now, or nil for an order that writes nothing back (not an
     /// add order). Never throws: a failure to read the inventory is an outcome too.
-    /// `beforeWriting` runs before each write to the directory: the saga lets go of a device write
-    /// slot and checks that its attempt still owns the job (throwing ends the write-back unwritten).
+    /// `beforeWriting`: the saga lets go of a device write slot and checks that its attempt still
+    /// owns the job (throwing ends the write-back unwritten). It runs before each connect (so no slot
+    /// is held while connecting) and again once connected, right before the write (an attempt lost
+    /// during a slow connect writes nothing).
     public static func afterOrder(_ order: Order, database: Connection, beforeWriting: () async throws -> Void = {}) async -> WriteBackOutcome? {
         guard order.kind == "add" else { return nil }
         do {
             let target = try await WriteBackTarget.load(domain: order.domain, connection: database)
             guard target.attribute != nil else { return WriteBackOutcome(kind: .doNotWrite) }
-            try await beforeWriting()
             let entryDN = try await UserStore(database).userGet(userID: order.userID)?.directoryDN
-            var outcome = await target.write(entryDN: entryDN, number: order.line)
+            func attempt() async throws -> WriteBackOutcome {
+                try await beforeWriting()
+                return try await target.write(entryDN: entryDN, number: order.line, beforeWriting: beforeWriting)
+            }
+            var outcome = try await attempt()
             // A directory that was not reached (a restart, a network blip) is tried twice more, the
             // attempt's ownership checked again before each write (DESIGN §7: the write-back is retried).
             for delay in [1, 3] where outcome.kind == .unreachable && target.directory != nil {
                 try await Task.sleep(for: .seconds(delay))
-                try await beforeWriting()
-                outcome = await target.write(entryDN: entryDN, number: order.line)
+                outcome = try await attempt()
             }
             return outcome
         } catch {

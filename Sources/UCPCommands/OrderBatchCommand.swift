@@ -19,10 +19,12 @@ extension OrderCommand {
                 printed as `row N, column C: field: rule` (row N: the Nth order of the file, the header not \
                 counted; YAML adds the line); any bad row and nothing is submitted (exit 64), unless \
                 --skip-bad-rows. --key K gives each row the key K:user: sending the batch again submits nothing \
-                new (a row whose order was rolled back is submitted again). With --wait the rows' orders are \
+                new (a row whose order was rolled back or canceled is submitted again; one whose order failed or \
+                needs attention is not, and is a failed row: retry or roll back that order). With --wait the rows' orders are \
                 followed to their end (a progress bar on a terminal) and exit 1 if any order did not succeed; the failed rows \
                 (skipped bad rows, orders failed, rolled back or needing attention) go to FILE.failed.csv|yaml \
-                with an error column.
+                with an error column (an earlier run's file is removed when no row fails; --failed-rows may not \
+                name the batch file).
                 """)
         @Option(name: .shortAndLong, help: "The batch file: FILE.csv or FILE.yaml.") var file: String
         @Flag(help: "Check every row and print what would be submitted. Writes nothing.") var dryRun = false
@@ -35,6 +37,10 @@ extension OrderCommand {
 
         func run() async throws {
             if let key, key.isEmpty || key.count > 150 { throw InputError(field: "key", problem: "must be 1 to 150 characters") }
+            let failedPath = failedRows ?? OrderBatch.failedRowsPath(for: file)
+            if OrderBatch.sameFile(failedPath, file) {
+                throw InputError(field: "failed-rows", problem: "\(InputError.quoted(failedPath)) is the batch file itself; name another file (it would be overwritten)")
+            }
             var batch = try OrderBatch.read(path: file)
             let connection = Connection(try await Database.open())
             try await batch.check(connection, key: key)
@@ -46,12 +52,14 @@ extension OrderCommand {
             }
             let skipped = bad.isEmpty ? "" : ", \(Self.count(bad.count, "bad row")) skipped"
             let already = batch.alreadySubmitted.count
-            let alreadyText = already == 0 ? "" : ", \(already) already submitted with this key"
+            let failedBefore = batch.failedBefore.count
+            let alreadyText = (already == 0 ? "" : ", \(already) already submitted with this key")
+                + (failedBefore == 0 ? "" : ", \(failedBefore) submitted before with this key and failed (not submitted again)")
             for line in refusals { FileHandle.standardError.write(Data("ucp: \(line)\n".utf8)) }
             if dryRun {
                 if json {
                     print(try Output.json(["rows": batch.rows.count, "to_submit": batch.toSubmit.count, "already_submitted": already,
-                                           "bad": refusals]))
+                                           "failed_before": failedBefore, "bad": refusals]))
                     return
                 }
                 let indices = batch.toSubmit
@@ -90,13 +98,20 @@ extension OrderCommand {
                 }
                 try await batch.refresh(connection)
             }
-            let failedPath = failedRows ?? OrderBatch.failedRowsPath(for: file)
             let failed = batch.rows.filter { batch.failure($0) != nil }
             if let text = try batch.failedRowsText() {
                 guard FileManager.default.createFile(atPath: failedPath, contents: Data(text.utf8)) else {
                     throw InputError(field: "failed-rows", problem: "cannot write \(InputError.quoted(failedPath))")
                 }
                 if !json { print("\(Self.count(failed.count, "failed row")) written to \(failedPath)") }
+            } else if FileManager.default.fileExists(atPath: failedPath) {
+                // An earlier run's failed rows, if kept, would be sent again as if they had failed now.
+                do {
+                    try FileManager.default.removeItem(atPath: failedPath)
+                } catch {
+                    throw InputError(field: "failed-rows", problem: "no row failed, but the earlier \(InputError.quoted(failedPath)) cannot be removed: \(error.localizedDescription)")
+                }
+                if !json { print("no failed rows; the earlier \(failedPath) removed") }
             }
             if json {
                 let states = try await OrderBatch.states(connection, of: batch.submittedIDs)

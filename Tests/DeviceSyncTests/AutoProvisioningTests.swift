@@ -351,4 +351,59 @@ final class AutoProvisioningTests: OrderTestCase {
             .map { try $0.decode("message", as: String.self) }
         XCTAssertEqual(audit, ["Order \(bare.id) submitted: push apmask2 to 'TestCCM' in 'SA_Mask' without a line (no LDAP synchronized number to apply the mask to): user, im_presence"])
     }
+
+    /// Seed 004: with neither box checked the LDAP number is used, with the mask box the masked
+    /// number — wherever it lies (the seed keeps LDAP numbers apart from the blocks): an E.164 LDAP
+    /// number outside the block, a `\+` mask in an area with a block, a `+` mask in an area without
+    /// one. Such a number is stored and sent as Unified CM's E.164 pattern (`\+` and the digits), in
+    /// the area's partition; the mailbox's extension is `+` and the digits. A number in use on the
+    /// device, or held by another user's open order, is still refused with its reason.
+    func testLDAPAndMaskedNumbersOutsideTheBlocksAreProvisionedAndANumberInUseIsRefused() async throws {
+        try await prepareDirectory([
+            Self.user("apoutside", department: "Neither", phone: "+1 408 555 0101"),
+            Self.user("apinuse", department: "Neither", phone: "100-0003"),     // the simulator's line 1000003 in PT_Internal
+            Self.user("apescaped", department: "Escaped", phone: "555 0102"),
+            Self.user("applus", department: "Plus", phone: "(555) 0103"),
+            Self.user("aptwin", department: "Plus", phone: "555-0103"),         // applus's masked number too
+        ])
+        for (area, block) in [("SA_Escaped", ["--dn-block", "5500-5599"]), ("SA_Plus", [])] {
+            try ucp(["service-area", "add", "--domain", Self.domain, "--name", area, "--call-processor", "TestCCM",
+                     "--device-pool", "DP_Site01", "--location", "Hub_None", "--device-css", "CSS_Internal", "--line-css", "CSS_Internal",
+                     "--partition", "PT_Internal", "--message-processor", "unity",
+                     "--voicemail-profile", "Default", "--unity-template", "voicemailusertemplate"] + block)
+        }
+        try ucp(["domain", "edit", Self.domain,
+                 "--service-area-filter", "SA_Neither=(department=Neither)", "--service-area-filter", "SA_Escaped=(department=Escaped)",
+                 "--service-area-filter", "SA_Plus=(department=Plus)",
+                 "--service-area-mask", "SA_Escaped=\\+1408XXXXXXX", "--service-area-mask", "SA_Plus=+1408XXXXXXX"])
+        try ucp(["domain", "role", "add", Self.domain, "--name", "Staff", "--phone-model", "Cisco Unified Client Services Framework", "--voicemail", "yes"])
+        try ucp(["domain", "edit", Self.domain, "--automatic-provisioning", "on", "--default-role", "Staff"])
+
+        try ucp(["submit", "sync", "ldap", "--domain", Self.domain, "--wait"])
+        let log = try ucp(["domain", "log", Self.domain, "--kind", "ldap"]).stdout
+        XCTAssertTrue(log.contains("Automatic provisioning: apinuse: no order: line (automatic provisioning): 1000003 is already in use on 'TestCCM' or held by an open order"), log)
+        // applus and aptwin ask for one number: the first to be submitted gets it, the other is refused.
+        let twins = ["applus", "aptwin"].filter { log.contains("Automatic provisioning: \($0): no order: line (automatic provisioning): \\+14085550103 is already in use on 'TestCCM' or held by an open order") }
+        XCTAssertEqual(twins.count, 1, log)
+        XCTAssertTrue(log.contains("5 users await it, 3 orders queued, 2 without an order"), log)
+
+        let orders = try await autoOrdersEnded(3)
+        let state = try state()
+        let expected = ["apoutside": "14085550101", "apescaped": "\\+14085550102", (twins.first == "applus" ? "aptwin" : "applus"): "\\+14085550103"]
+        for (user, number) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let order = orders[user] else { XCTFail("\(user): no order: \(log)"); continue }
+            XCTAssertEqual(order.state, "succeeded", "\(user): \(order.error ?? "")")
+            XCTAssertEqual(order.line, number, user)
+            XCTAssertEqual(order.linePartition, "PT_Internal", user)
+            let line = state.first { $0.hasPrefix("Line ") && $0.contains("pattern=\(number) ") } ?? ""
+            XCTAssertTrue(line.contains("routePartitionName=PT_Internal"), "\(user): line \(number) on the device: \(line)")
+            let mailbox = state.first { $0.hasPrefix("UnityUser ") && $0.contains("Alias=\(user) ") } ?? ""
+            XCTAssertTrue(mailbox.contains("DtmfAccessId=\(number.replacingOccurrences(of: "\\", with: "")) "), "\(user): mailbox \(mailbox)")
+            let recorded: [String] = try await sql("SELECT detail->>'number' AS n FROM user_services WHERE user_id = '\(user)' AND service_type = 'line'")
+                .map { try $0.decode("n") }
+            XCTAssertEqual(recorded, [number], "\(user): the line in the user record")
+        }
+        XCTAssertNil(orders["apinuse"])
+        XCTAssertFalse(state.contains { $0.hasPrefix("Line ") && $0.contains("pattern=+") }, "no pattern with a plain +")
+    }
 }

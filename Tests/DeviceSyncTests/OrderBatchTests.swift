@@ -135,6 +135,76 @@ final class OrderBatchTests: OrderTestCase {
         XCTAssertEqual(keys.sorted(), expected.sorted(), "the failed row's order (whichever the device refused) was sent again")
     }
 
+    /// The failed-rows file keeps every cell of a failed row, a row with more cells than the header
+    /// too; a rerun in which no row fails removes the earlier file (it would be sent again as if its
+    /// rows had failed now); --failed-rows naming the batch file, by any spelling or a hard link, is
+    /// refused: one line naming the field, exit 64, nothing written.
+    func testFailedRowsKeepEveryCellAStaleFileIsRemovedAndTheBatchFileIsNeverOverwritten() async throws {
+        try await prepare()
+        let surplus = "\(Self.domain),\(Self.area),\(user(2)),\(phone(2)),Cisco 8845,no,,surplus"
+        let file = try batchFile(count: 3, rows: [2: surplus])
+        let written = try String(contentsOfFile: file, encoding: .utf8)
+        XCTAssertEqual(link(file, folder + "/linked.csv"), 0)
+        for target in [file, folder + "/./batch.csv", folder + "/linked.csv"] {
+            let refused = try harness.ucp(["order", "batch", "-f", file, "--skip-bad-rows", "--failed-rows", target])
+            XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+            XCTAssertEqual(refused.stderr, "ucp: failed-rows: '\(target)' is the batch file itself; name another file (it would be overwritten)\n")
+            XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), written, "the batch file as it was")
+        }
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 0, "nothing submitted")
+
+        let failedPath = OrderBatch.failedRowsPath(for: file)
+        let run = try ucp(["order", "batch", "-f", file, "--key", "S1", "--skip-bad-rows"])
+        XCTAssertTrue(run.stdout.contains("1 failed row written to \(failedPath)"), run.stdout)
+        let rows = try CSV.records(try String(contentsOfFile: failedPath, encoding: .utf8), file: "failed")
+        XCTAssertEqual(rows.count, 2, "the header and the row with a cell too many")
+        XCTAssertEqual(rows.last?.cells, surplus.components(separatedBy: ",") + ["row 2, column 8: row: has 8 cells; the header has 7"],
+                       "every cell as written, then the error")
+
+        // The row fixed: the rerun submits it, no row fails, and the earlier failed rows are gone.
+        _ = try batchFile(count: 3)
+        let rerun = try ucp(["order", "batch", "-f", file, "--key", "S1", "--skip-bad-rows"])
+        XCTAssertTrue(rerun.stdout.contains("3 rows, 1 order submitted, 2 already submitted with this key"), rerun.stdout)
+        XCTAssertTrue(rerun.stdout.contains("no failed rows; the earlier \(failedPath) removed"), rerun.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: failedPath))
+    }
+
+    /// --key skips the rows whose order already succeeded (issue 15 item 7), not one whose order
+    /// failed (on_failure: stop): a rerun does not submit that row again while its order holds the
+    /// user, and reports it as a failed row (exit 1, in the failed-rows file with what to do with
+    /// the order). Once the order is rolled back, the row is submitted again.
+    func testAKeyedRowWhoseOrderFailedIsAFailedRowOfTheRerun() async throws {
+        try await prepare()
+        let lines = [Self.header + ",on_failure"] + (1...2).map { "\(Self.domain),\(Self.area),\(user($0)),\(phone($0)),Cisco 8845,no,,stop" }
+        let file = folder + "/stop.csv"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try fault("fail=addPhone:1")
+        let run = try harness.ucp(["order", "batch", "-f", file, "--key", "K1", "--wait"])
+        XCTAssertEqual(run.status, 1, run.stdout + run.stderr)
+        let failed = try await sql("SELECT id, user_id FROM orders WHERE state = 'failed'")
+        XCTAssertEqual(failed.count, 1)
+        let failedID: Int64 = try failed[0].decode("id"), failedUser: String = try failed[0].decode("user_id")
+        try fault("clear=1")
+
+        let again = try harness.ucp(["order", "batch", "-f", file, "--key", "K1", "--wait"])
+        XCTAssertEqual(again.status, 1, again.stdout + again.stderr)
+        XCTAssertTrue(again.stdout.contains("2 rows, 0 orders submitted, 1 already submitted with this key, "
+                                            + "1 submitted before with this key and failed (not submitted again)"), again.stdout)
+        let rows = try CSV.records(try String(contentsOfFile: OrderBatch.failedRowsPath(for: file), encoding: .utf8), file: "failed")
+        XCTAssertEqual(rows.count, 2, "the header and the failed order's row")
+        XCTAssertEqual(rows.last?.cells[2], failedUser)
+        XCTAssertEqual(rows.last?.cells.last, "order \(failedID), submitted before with key 'K1:\(failedUser)', is failed; not submitted again: "
+                       + "`ucp order rollback \(failedID)` undoes what it did, `ucp order retry \(failedID)` goes on")
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 2, "nothing submitted")
+
+        XCTAssertEqual(try harness.ucp(["order", "rollback", String(failedID), "--wait"]).status, 0)
+        let third = try ucp(["order", "batch", "-f", file, "--key", "K1", "--wait"])
+        XCTAssertTrue(third.stdout.contains("2 rows, 1 order submitted, 1 already submitted with this key"), third.stdout)
+        let keys = try await sql("SELECT submit_key || ' ' || state AS k FROM orders WHERE user_id = '\(failedUser)' ORDER BY id")
+            .map { try $0.decode("k", as: String.self) }
+        XCTAssertEqual(keys, ["K1:\(failedUser) rolled_back", "K1:\(failedUser)#2 succeeded"])
+    }
+
     /// The failed-rows file of a YAML batch is YAML with an `error` field; its refusals name the line.
     func testYAMLBatchRefusalsNameLineAndColumn() async throws {
         try await prepare()

@@ -305,4 +305,46 @@ final class WriteBackTests: OrderTestCase {
         XCTAssertTrue(gone.hasPrefix("writeback synchronization of 'Cisco' (job \(jobID)): failed: the job is gone from the queue "
                                      + "(it ended without closing this log), started "), gone)
     }
+
+    /// An order's write-back checks that its attempt still owns the job once connected, right before
+    /// the write: an attempt lost while its connect took long writes nothing. The check here finds the
+    /// attempt lost as soon as a connection to the directory is open (as the kernel lists it): the
+    /// check before connecting passes, the one after it refuses, and the entry keeps its number.
+    func testAnOrdersWriteBackChecksItsAttemptOnceConnectedRightBeforeTheWrite() async throws {
+        try await prepareDirectory()
+        try ucp(["domain", "edit", Self.domain, "--write-back-attribute", "ipPhone"])
+        let (id, written) = try await succeededOrder(user: "jdoe", number: 1)
+        XCTAssertEqual(written.outcome, "written", written.message)
+        let before = try await attribute("ipPhone", of: Self.jdoe)
+        XCTAssertEqual(before, ["4000"])
+
+        setenv(SecretKey.environmentVariable, harness.keyPath, 1)
+        defer { unsetenv(SecretKey.environmentVariable) }
+        var stale = try await order(id)
+        stale.line = "4009"
+        let port = slapd.port
+        var checks: [Bool] = []  // whether a connection to the directory was open at each check
+        let outcome = await WriteBack.afterOrder(stale, database: Connection(harness.database.app), beforeWriting: {
+            let connected = Self.connectionsOpen(toPort: port)
+            checks.append(connected)
+            if connected { throw JobLostError() }
+        })
+        XCTAssertEqual(checks, [false, true], "checked before connecting, and once connected")
+        XCTAssertEqual(outcome?.kind, .failed)
+        XCTAssertTrue(outcome?.message.contains("this attempt no longer owns the job") == true, outcome?.message ?? "none")
+        await assertEqual(try await attribute("ipPhone", of: Self.jdoe), before, "the lost attempt wrote nothing")
+    }
+
+    /// Whether a TCP connection to `port` on this host is established (/proc/net/tcp and tcp6).
+    static func connectionsOpen(toPort port: Int) -> Bool {
+        let remote = ":" + String(format: "%04X", port)
+        return ["/proc/net/tcp", "/proc/net/tcp6"].contains { path in
+            // Read to the end: a /proc file's size is 0, so whole-file reads by size get nothing.
+            let table = String(decoding: FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+            return table.split(separator: "\n").dropFirst().contains { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 3 && fields[2].hasSuffix(remote) && fields[3] == "01"
+            }
+        }
+    }
 }
