@@ -23,7 +23,7 @@ public enum FilterQuery: Hashable, Sendable {
     public func validate() throws(InputError) {
         switch self {
         case .allUsers: return
-        case .simple(let query): _ = try query.conditions.map { condition throws(InputError) in try condition.items() }
+        case .simple(let query): _ = try query.conditions.map { condition throws(InputError) in try condition.checkedItems() }
         case .advanced(let text): _ = try LDAPFilter(parsing: text, field: "filter")
         }
     }
@@ -122,7 +122,9 @@ public enum QueryField: String, CaseIterable, Hashable, Sendable {
     }
 
     /// Seed: directory numbers are listed with ';' (4930;5930), user IDs and phone numbers with ','.
-    public var listSeparator: Character { self == .ipPhoneNumber ? ";" : "," }
+    /// A manager ID is a full DN, which holds commas, so its list takes ';' too (a DN writes a
+    /// literal ';' escaped, `\;`, so it never splits one).
+    public var listSeparator: Character { self == .ipPhoneNumber || self == .managerID ? ";" : "," }
 
     /// The attribute the field is matched against: the mapped one where the domain chooses it
     /// (user ID, phone, email, directory URI), else the server type's schema name.
@@ -160,7 +162,8 @@ public enum QueryOperator: String, CaseIterable, Hashable, Sendable {
 }
 
 /// One condition of a simple query, as typed: `user-id = jdoe`, `department != Sales*`,
-/// `user-id in User1, User2`, `ip-phone-number in 40105*;40116*`, `phone in /+44*, /+55*`.
+/// `user-id in User1, User2`, `ip-phone-number in 40105*;40116*`, `phone in /+44*, /+55*`,
+/// `manager-id in CN=jdoe,OU=Users,DC=x;CN=asmith,OU=Users,DC=x`.
 ///
 /// A value is literal except for the seed's two conventions: `*` at its start or end is a wildcard
 /// (a `*` anywhere else is a literal asterisk), and `/+` is a plus sign. Everything else — `(`, `)`,
@@ -207,17 +210,84 @@ public struct QueryCondition: Hashable, Sendable {
     public var text: String { "\(field.rawValue) \(`operator`.rawValue) \(value)" }
 
     /// The value's items: one for `=` and `!=`, the list for `in` (empty items dropped, each trimmed).
+    /// Only the shape: a stored condition is read back with this, the field's rule is `checkedItems`'.
     func items() throws(InputError) -> [String] {
         guard value.utf8.count <= Self.longestValue else {
             throw InputError(field: "filter", problem: "the value for \(field.rawValue) is longer than \(Self.longestValue) characters")
         }
         let items = `operator` == .in
-            ? value.split(separator: field.listSeparator).map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            ? Self.split(value, at: field.listSeparator, keepingEscaped: field == .managerID)
+                .map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
             : [value]
         guard !items.isEmpty, !items.contains(where: \.isEmpty) else {
             throw InputError(field: "filter", problem: "no value after '\(field.rawValue) \(`operator`.rawValue)'")
         }
         return items
+    }
+
+    /// The items, each held to its field's rule: a manager ID is the manager's full DN (seed: "fully
+    /// qualified as in the Active Directory integration", CN=jdoe,<user search base>), or `*` alone
+    /// for any manager — a directory compares DNs whole, so a partial one would select nobody.
+    func checkedItems() throws(InputError) -> [String] {
+        let items = try items()
+        if field == .managerID, let bad = items.first(where: { $0 != "*" && !Self.isFullDN($0) }) {
+            throw InputError(field: "filter", problem: "manager-id must be the manager's full DN, e.g. CN=jdoe,OU=Users,DC=example,DC=com, or '*' for any manager; a wildcard cannot match part of a DN (got \(InputError.quoted(bad)))")
+        }
+        return items
+    }
+
+    /// Splits at `separator`; with `keepingEscaped`, not at one a '\' escapes (a DN's `\;`).
+    static func split(_ text: String, at separator: Character, keepingEscaped: Bool) -> [Substring] {
+        guard keepingEscaped else { return text.split(separator: separator) }
+        var parts: [Substring] = []
+        var start = text.startIndex, index = text.startIndex
+        while index < text.endIndex {
+            if text[index] == "\\" {
+                index = text.index(after: index)
+                if index == text.endIndex { break }
+            } else if text[index] == separator {
+                parts.append(text[start..<index])
+                start = text.index(after: index)
+            }
+            index = text.index(after: index)
+        }
+        parts.append(text[start...])
+        return parts
+    }
+
+    /// RFC 4514 in outline, and fully qualified: at least two RDNs joined by ',' (an RDN's parts by
+    /// '+'), each part `type=value` with a type that is a name or an OID and a value, '\' escaping
+    /// the next character; no '*' at either end (it would be read as the wildcard).
+    static func isFullDN(_ text: String) -> Bool {
+        guard !text.hasPrefix("*"), !text.hasSuffix("*") else { return false }
+        var rdns = 1
+        var part = ""
+        func partIsAttributeValue(_ part: String) -> Bool {
+            guard let equals = part.firstIndex(of: "=") else { return false }
+            let type = String(part[..<equals]).trimmingSpaces, value = String(part[part.index(after: equals)...]).trimmingSpaces
+            guard !value.isEmpty, let first = type.first else { return false }
+            let name = first.isASCII && first.isLetter && type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            let oid = type.split(separator: ".", omittingEmptySubsequences: false)
+                .allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+            return name || oid
+        }
+        var escaped = false
+        for character in text {
+            if escaped {
+                part.append(character)
+                escaped = false
+            } else if character == "\\" {
+                part.append(character)
+                escaped = true
+            } else if character == "," || character == "+" {
+                guard partIsAttributeValue(part) else { return false }
+                if character == "," { rdns += 1 }
+                part = ""
+            } else {
+                part.append(character)
+            }
+        }
+        return !escaped && partIsAttributeValue(part) && rdns >= 2
     }
 
     public func filter(mapping: FieldMapping) throws(InputError) -> LDAPFilter {
@@ -227,7 +297,7 @@ public struct QueryCondition: Hashable, Sendable {
         guard DirectorySchema.supports(mapping.serverType, attribute: attribute) else {
             throw InputError(field: "filter", problem: "\(field.rawValue) (\(attribute)) is not supported for \(mapping.serverType.title)")
         }
-        let assertions = try items().map { Self.assertion(attribute: attribute, item: $0) }
+        let assertions = try checkedItems().map { Self.assertion(attribute: attribute, item: $0) }
         switch `operator` {
         case .equal: return assertions[0]
         case .notEqual: return .not(assertions[0])

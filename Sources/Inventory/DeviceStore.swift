@@ -78,6 +78,48 @@ public struct DeviceDraft: Sendable, Equatable {
     }
 }
 
+/// A setting that exposes a device's admin password on the network. Each is warned (`ucp device
+/// add|edit`) and audited when a device takes it on: when added with it, or on the edit that turns
+/// it on. The defaults stay as they are (the tests and the demo bind to a local slapd in plain LDAP).
+public enum DeviceExposure: String, CaseIterable, Sendable {
+    /// The TLS certificate is not verified: anyone in the path can pose as the device.
+    case tlsVerificationOff = "device.tls_verification_off"
+    /// A directory on plain ldap:// (neither StartTLS nor ldaps, a directory's default): its simple
+    /// bind sends the admin DN's password — the write-back account's too — in clear text.
+    case clearTextBind = "device.clear_text_bind"
+
+    func holds(for settings: DeviceDraft) -> Bool {
+        switch self {
+        case .tlsVerificationOff: return !settings.verifyTLS
+        case .clearTextBind: return settings.kind == .directory && settings.ldapSecurity == .ldap
+        }
+    }
+
+    /// The exposures `after` has and `before` (nil: a device being added) had not.
+    public static func taken(before: DeviceDraft?, after: DeviceDraft) -> [DeviceExposure] {
+        allCases.filter { $0.holds(for: after) && !(before.map($0.holds) ?? false) }
+    }
+
+    /// The operator's warning, with the way back.
+    public func warning(device name: String) -> String {
+        switch self {
+        case .tlsVerificationOff:
+            return "warning: TLS certificate verification is off for '\(name)'"
+        case .clearTextBind:
+            return "warning: directory '\(name)' sends its admin password in clear text (security ldap); switch with --security starttls or --security ldaps"
+        }
+    }
+
+    func auditMessage(device name: String) -> String {
+        switch self {
+        case .tlsVerificationOff:
+            return "TLS certificate verification turned off for device '\(name)'"
+        case .clearTextBind:
+            return "Directory '\(name)' binds in clear text (security ldap): its admin password crosses the network unencrypted"
+        }
+    }
+}
+
 /// The device registry: every change is validated first, written with its audit lines in one
 /// transaction, and refused whole (nothing written) when any rule fails.
 ///
@@ -145,9 +187,7 @@ public struct DeviceStore: Sendable {
             let device = try Device(row: rows.first!)
             try Self.audit(session, actor: actor, action: "device.added", target: device.name,
                            message: "Device '\(device.name)' added: \(Self.summary(device))")
-            if !device.verifyTLS {
-                try Self.auditTLSOff(session, actor: actor, name: device.name)
-            }
+            try Self.auditExposures(session, actor: actor, name: device.name, before: nil, after: device.settings)
             return device
         }
     }
@@ -198,9 +238,7 @@ public struct DeviceStore: Sendable {
             }
             try Self.audit(session, actor: actor, action: "device.changed", target: name,
                            message: "Device '\(name)' changed: \(named.joined(separator: ", "))")
-            if before.verifyTLS && !after.verifyTLS {
-                try Self.auditTLSOff(session, actor: actor, name: name)
-            }
+            try Self.auditExposures(session, actor: actor, name: name, before: before, after: device.settings)
             return device
         }
     }
@@ -299,8 +337,11 @@ public struct DeviceStore: Sendable {
         try QueueStore.InTransaction(session).auditAppend(actor: actor, action: action, target: target, message: message)
     }
 
-    private static func auditTLSOff(_ session: Session, actor: String, name: String) throws {
-        try audit(session, actor: actor, action: "device.tls_verification_off", target: name,
-                  message: "TLS certificate verification turned off for device '\(name)'")
+    /// One audit line for each exposure the change makes the device take on.
+    private static func auditExposures(_ session: Session, actor: String, name: String,
+                                       before: DeviceDraft?, after: DeviceDraft) throws {
+        for exposure in DeviceExposure.taken(before: before, after: after) {
+            try audit(session, actor: actor, action: exposure.rawValue, target: name, message: exposure.auditMessage(device: name))
+        }
     }
 }

@@ -33,7 +33,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let store = DeviceStore(Connection(try await Database.open()), secretBox: box)
             let device = try await store.deviceAdd(draft, password: password, actor: global.actorName)
             print("device '\(device.name)' added (\(device.kind.title) at \(device.ldapURL ?? "\(device.address):\(device.port)"))")
-            if !device.verifyTLS { print("warning: TLS certificate verification is off for '\(device.name)'") }
+            for exposure in DeviceExposure.taken(before: nil, after: device.settings) { print(exposure.warning(device: device.name)) }
         }
     }
 
@@ -55,8 +55,8 @@ struct DeviceCommand: AsyncParsableCommand {
             let device = try await store.deviceUpdate(name: name, password: password, actor: global.actorName) { try change.apply(to: &$0) }
             print(before.map { $0.updatedAt == device.updatedAt } == true
                   ? "device '\(name)': nothing changed" : "device '\(name)' changed")
-            if before?.verifyTLS == true && !device.verifyTLS {
-                print("warning: TLS certificate verification is off for '\(name)'")
+            for exposure in DeviceExposure.taken(before: before?.settings, after: device.settings) {
+                print(exposure.warning(device: name))
             }
         }
     }

@@ -16,7 +16,9 @@ struct DomainCommand: AsyncParsableCommand {
         discussion: """
             Filter query: --all-users, a simple query (--where 'FIELD OP VALUE', repeatable, joined by \
             --match all|any; OP is =, != or in; '*' at the start or end of a value is the wildcard; \
-            'in' lists use ';' for ip-phone-number and ',' otherwise; '/+' is a plus sign), or \
+            'in' lists use ';' for ip-phone-number and manager-id and ',' otherwise; '/+' is a plus sign; \
+            manager-id takes the manager's full DN, e.g. 'manager-id in CN=jdoe,OU=Users,DC=x;CN=ann,OU=Users,DC=x', \
+            or '*' for any manager), or \
             --advanced-filter with any LDAP filter (RFC 4515). Fields: \
             \(QueryField.allCases.map(\.rawValue).joined(separator: ", ")).
 

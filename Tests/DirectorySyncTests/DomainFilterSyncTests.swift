@@ -98,6 +98,33 @@ final class DomainFilterSyncTests: XCTestCase {
         }
     }
 
+    /// Manager ID is the manager's full DN, commas and all; a list of them is split at ';'. The
+    /// managers: user 11, whose DN holds an escaped ',' and '+', user 22 (a leading '#'), user 3.
+    func testManagerIDSelectsByTheManagersDN() async throws {
+        let server = try XCTUnwrap(Self.server, "slapd did not start")
+        let dn = { (index: Int) in DirectoryFixture.dn(of: DirectoryFixture.user(index)) }
+        XCTAssertTrue(dn(11).contains("\\,") && dn(11).contains("\\+") && dn(22).contains("\\#"), dn(11) + " " + dn(22))
+        let admin = try await LDAPConnection.connect(LDAPConfiguration(primary: LDAPEndpoint(url: server.url)!,
+                                                                       bindDN: DirectoryFixture.rootDN,
+                                                                       password: Secret(DirectoryFixture.password)))
+        // User 10 is disabled: selected by its manager, still left out.
+        for (user, manager) in [(1, 11), (2, 11), (10, 11), (4, 22), (5, 3)] {
+            try await admin.modifyReplace(dn(user), attribute: "manager", values: [dn(manager)])
+        }
+        await admin.close()
+
+        let cases: [(FilterQuery, Set<String>)] = [
+            (try simple("manager-id = \(dn(11))"), ids([1, 2])),
+            (try simple("manager-id in \(dn(11));\(dn(22))"), ids([1, 2, 4])),
+            (try simple("manager-id in \(dn(22)) ; \(dn(3)) ;"), ids([4, 5])),
+            (try simple("manager-id != \(dn(11))", "user-id = user00000*"), ids([3, 4, 5, 6, 7, 8, 9])),
+            (try simple("manager-id = *"), ids([1, 2, 4, 5])),
+        ]
+        for (filter, expected) in cases {
+            await assertEqual(try await syncedUserIDs(filter), expected, filter.summary)
+        }
+    }
+
     func testAdvancedQuery() async throws {
         await assertEqual(try await syncedUserIDs(.advanced("(|(sAMAccountName=user000004)(title=Title0))")),
                           ids([4, 8, 12, 16, 24, 28]))

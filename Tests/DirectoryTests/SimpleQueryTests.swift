@@ -41,11 +41,30 @@ final class SimpleQueryTests: XCTestCase {
             // Manager ID is the full DN (seed: CN=jdoe,<user search base>).
             ("manager-id = CN=jdoe,CN=Users,DC=Cisco,DC=com", "(manager=CN=jdoe,CN=Users,DC=Cisco,DC=com)"),
             ("manager-id = CN=Doe\\, John,CN=Users,DC=Cisco,DC=com", "(manager=CN=Doe\\5c, John,CN=Users,DC=Cisco,DC=com)"),
+            ("manager-id != CN=jdoe,CN=Users,DC=Cisco,DC=com", "(!(manager=CN=jdoe,CN=Users,DC=Cisco,DC=com))"),
+            ("manager-id = *", "(manager=*)"),
+            ("manager-id = 2.5.4.3=jdoe,DC=com", "(manager=2.5.4.3=jdoe,DC=com)"),
             ("last-name = Müller", "(sn=Müller)"),
             ("company in Cisco, Acme", "(|(company=Cisco)(company=Acme))"),
         ]
         for (condition, expected) in cases {
             XCTAssertEqual(try compile(condition), expected, condition)
+        }
+    }
+
+    /// A DN holds commas, so a manager-id list is split at ';' (an escaped `\;` stays in its DN).
+    func testManagerIDListsAreSplitAtSemicolons() throws {
+        let cases: [(String, String)] = [
+            ("manager-id in CN=jdoe,OU=Users,DC=x;CN=asmith,OU=Users,DC=x",
+             "(|(manager=CN=jdoe,OU=Users,DC=x)(manager=CN=asmith,OU=Users,DC=x))"),
+            ("manager-id in CN=jdoe,OU=Users,DC=x", "(manager=CN=jdoe,OU=Users,DC=x)"),
+            ("manager-id in  CN=jdoe,OU=Users,DC=x ; CN=Doe\\, John,OU=Users,DC=x ;", "(|(manager=CN=jdoe,OU=Users,DC=x)(manager=CN=Doe\\5c, John,OU=Users,DC=x))"),
+            ("manager-id in CN=a\\;b,OU=Users,DC=x;CN=c,OU=Users,DC=x",
+             "(|(manager=CN=a\\5c;b,OU=Users,DC=x)(manager=CN=c,OU=Users,DC=x))"),
+        ]
+        for (condition, expected) in cases {
+            XCTAssertEqual(try compile(condition), expected, condition)
+            XCTAssertEqual(try compile(condition, openLDAP), expected, condition)
         }
     }
 
@@ -60,10 +79,12 @@ final class SimpleQueryTests: XCTestCase {
             .userID: "uid", .department: "departmentNumber", .company: "o", .street: "street",
         ]
         for field in QueryField.allCases where field != .directoryURI {
-            XCTAssertEqual(try compile("\(field.rawValue) = v"), "(\(adAttributes[field]!)=v)", field.rawValue)
+            // A manager ID is a DN (its rule: testBadConditionsAreRefusedWithOneLine).
+            let value = field == .managerID ? "*" : "v"
+            XCTAssertEqual(try compile("\(field.rawValue) = \(value)"), "(\(adAttributes[field]!)=\(value))", field.rawValue)
             if field != .ipPhoneNumber {
                 let attribute = openLDAPAttributes[field] ?? adAttributes[field]!
-                XCTAssertEqual(try compile("\(field.rawValue) = v", openLDAP), "(\(attribute)=v)", field.rawValue)
+                XCTAssertEqual(try compile("\(field.rawValue) = \(value)", openLDAP), "(\(attribute)=\(value))", field.rawValue)
             }
         }
         // Mapped fields follow the domain's choices.
@@ -125,6 +146,10 @@ final class SimpleQueryTests: XCTestCase {
         XCTAssertEqual(try QueryCondition(parsing: "user-id in User1 ,User2").text, "user-id in User1 ,User2", "kept as typed")
     }
 
+    func managerRule(_ got: String) -> String {
+        "filter: manager-id must be the manager's full DN, e.g. CN=jdoe,OU=Users,DC=example,DC=com, or '*' for any manager; a wildcard cannot match part of a DN (got '\(got)')"
+    }
+
     func testBadConditionsAreRefusedWithOneLine() {
         let fields = QueryField.allCases.map(\.rawValue)
         let choose = fields.dropLast().joined(separator: ", ") + " or " + fields.last!
@@ -140,11 +165,26 @@ final class SimpleQueryTests: XCTestCase {
             ("directory-uri = a@b", nil, "filter: directory-uri is mapped to none in this domain (set directory_uri_attribute first)"),
             ("ip-phone-number = 4930", openLDAP, "filter: ip-phone-number (ipPhone) is not supported for OpenLDAP"),
             ("user-id = " + String(repeating: "a", count: 1025), nil, "filter: the value for user-id is longer than 1024 characters"),
+            ("manager-id = jdoe", nil, managerRule("jdoe")),
+            ("manager-id = CN=jdoe", nil, managerRule("CN=jdoe")),
+            ("manager-id != CN=jdoe,", nil, managerRule("CN=jdoe,")),
+            ("manager-id = CN=jdoe,OU=*", nil, managerRule("CN=jdoe,OU=*")),
+            ("manager-id = *,OU=Users,DC=x", nil, managerRule("*,OU=Users,DC=x")),
+            ("manager-id = CN=a,=Users", nil, managerRule("CN=a,=Users")),
+            ("manager-id = CN=a,O U=Users", nil, managerRule("CN=a,O U=Users")),
+            ("manager-id = CN=a,OU=b\\", nil, managerRule("CN=a,OU=b\\")),
+            // The old ',' list: its first item is no full DN.
+            ("manager-id in CN=jdoe,OU=Users,DC=x;asmith", nil, managerRule("asmith")),
         ]
         for (condition, mapping, expected) in bad {
             XCTAssertThrowsError(try QueryCondition(parsing: condition).filter(mapping: mapping ?? ad), condition) { error in
                 XCTAssertEqual((error as? InputError)?.description, expected, condition)
             }
+        }
+        // Saving checks the rule (validate); reading a stored condition back does not, so a domain saved
+        // before the rule still loads, and its sync refuses with the line above instead of selecting nobody.
+        XCTAssertThrowsError(try FilterQuery.simple(SimpleQuery(conditions: [try QueryCondition(parsing: "manager-id = jdoe")])).validate()) { error in
+            XCTAssertEqual((error as? InputError)?.description, managerRule("jdoe"))
         }
         XCTAssertThrowsError(try SimpleQuery(conditions: []).filter(mapping: ad)) { error in
             XCTAssertEqual((error as? InputError)?.description, "filter: a simple query needs at least one condition (--where)")

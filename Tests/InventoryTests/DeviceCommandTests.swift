@@ -94,6 +94,7 @@ final class DeviceCommandTests: XCTestCase {
 
         let insecure = try processes.run(["device", "edit", "CUCM pub", "--no-verify-tls"], environment: environment)
         XCTAssertEqual(insecure.status, 0, insecure.stderr)
+        XCTAssertEqual(insecure.stdout, "device 'CUCM pub' changed\nwarning: TLS certificate verification is off for 'CUCM pub'\n")
         let removed = try processes.run(["device", "remove", "CUCM pub"], environment: environment)
         XCTAssertEqual(removed.status, 0, removed.stderr)
         XCTAssertEqual(removed.stdout, "device 'CUCM pub' removed\n")
@@ -106,5 +107,41 @@ final class DeviceCommandTests: XCTestCase {
             .filter { $0.target == "CUCM pub" }.sorted { $0.id < $1.id }
         XCTAssertEqual(audit.map(\.action), ["device.added", "device.changed", "device.tls_verification_off", "device.removed"])
         XCTAssertFalse(audit.contains { $0.message.contains(password) })
+    }
+
+    /// A directory on plain LDAP (the default security) sends its admin password in clear text:
+    /// `device add` and the `device edit` that switches to it warn, saying how to switch back, and
+    /// audit it; StartTLS does neither.
+    func testAClearTextDirectoryIsWarnedAndAudited() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(database.name)"
+        defer { unlink(keyFile) }
+        XCTAssertEqual(try processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        let passwordFile = NSTemporaryDirectory() + "ucp-pw-\(database.name)"
+        defer { unlink(passwordFile) }
+        try "dir-secret\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let environment = ["UCP_SECRET_KEY_FILE": keyFile]
+        let warning = "warning: directory 'dir' sends its admin password in clear text (security ldap); switch with --security starttls or --security ldaps"
+
+        let added = try processes.run(["device", "add", "--name", "dir", "--kind", "ldap", "--server-type", "openldap",
+                                       "--address", "ldap.lab.example", "--user", "CN=admin,DC=lab,DC=com",
+                                       "--password-file", passwordFile], environment: environment)
+        XCTAssertEqual(added.status, 0, added.stderr)
+        XCTAssertEqual(added.stdout, "device 'dir' added (LDAP directory at ldap://ldap.lab.example:389)\n\(warning)\n")
+        let secured = try processes.run(["device", "edit", "dir", "--security", "starttls"], environment: environment)
+        XCTAssertEqual(secured.status, 0, secured.stderr)
+        XCTAssertEqual(secured.stdout, "device 'dir' changed\n")
+        let plain = try processes.run(["device", "edit", "dir", "--security", "ldap"], environment: environment)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(plain.stdout, "device 'dir' changed\n\(warning)\n")
+        let again = try processes.run(["device", "edit", "dir", "--address", "ldap2.lab.example"], environment: environment)
+        XCTAssertEqual(again.stdout, "device 'dir' changed\n", "warned once, when taken on")
+
+        let audit = try await database.store().auditList(since: nil, jobID: nil, limit: 100)
+            .filter { $0.target == "dir" }.sorted { $0.id < $1.id }
+        XCTAssertEqual(audit.map(\.action), ["device.added", "device.clear_text_bind", "device.changed", "device.changed",
+                                             "device.clear_text_bind", "device.changed"])
+        XCTAssertFalse(audit.contains { $0.message.contains("dir-secret") })
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Directory
 import Inventory
 import Postgres
 import Queue
@@ -278,6 +279,44 @@ final class DeviceStoreTests: XCTestCase {
         XCTAssertEqual(audit[4].actor, "bob")
         XCTAssertEqual(audit[5].message, "Device 'prod' changed: verify_tls (now on)")
         await assertEqual(try await store.deviceGet(name: "lab")?.verifyTLS, false)
+    }
+
+    /// A directory on plain ldap:// (the default) binds with its admin password in clear text: its own
+    /// audit line when added so or switched to it, none for StartTLS or ldaps, none for other kinds.
+    func testAClearTextDirectoryBindIsItsOwnAuditLine() async throws {
+        let database = try await TestServer.freshDatabase()
+        let store = try makeStore(database)
+        func directory(_ name: String, _ security: LDAPSecurity?) -> DeviceDraft {
+            DeviceDraft(name: name, kind: .directory, address: "ldap.lab.example", adminUser: "CN=Administrator,DC=lab,DC=com",
+                        directoryType: .openLDAP, ldapSecurity: security)
+        }
+        try await store.deviceAdd(directory("plain", nil), password: Secret(password), actor: "alice")
+        try await store.deviceAdd(directory("tls", .startTLS), password: Secret(password), actor: "alice")
+        try await store.deviceAdd(cucm("cucm"), password: Secret(password), actor: "alice")
+        var audit = try await deviceAudit(database)
+        XCTAssertEqual(audit.map(\.action), ["device.added", "device.clear_text_bind", "device.added", "device.added"])
+        XCTAssertEqual(audit[1].message, "Directory 'plain' binds in clear text (security ldap): its admin password crosses the network unencrypted")
+        XCTAssertEqual(audit[1].target, "plain")
+        XCTAssertEqual(audit[1].actor, "alice")
+        XCTAssertFalse(audit.contains { $0.message.contains(password) })
+
+        try await store.deviceUpdate(name: "tls", actor: "bob") { $0.ldapSecurity = .ldap }
+        try await store.deviceUpdate(name: "tls", actor: "bob") { $0.address = "ldap2.lab.example" }
+        try await store.deviceUpdate(name: "plain", actor: "bob") { $0.ldapSecurity = .ldaps; $0.port = 636 }
+        audit = try await deviceAudit(database)
+        XCTAssertEqual(Array(audit.dropFirst(4).map(\.action)),
+                       ["device.changed", "device.clear_text_bind", "device.changed", "device.changed"])
+        XCTAssertEqual(audit[5].message, "Directory 'tls' binds in clear text (security ldap): its admin password crosses the network unencrypted")
+        XCTAssertEqual(audit[5].actor, "bob")
+
+        XCTAssertEqual(DeviceExposure.taken(before: nil, after: directory("x", nil)), [.clearTextBind])
+        var both = directory("x", .ldap)
+        both.verifyTLS = false
+        XCTAssertEqual(DeviceExposure.taken(before: nil, after: both), [.tlsVerificationOff, .clearTextBind])
+        XCTAssertEqual(DeviceExposure.taken(before: directory("x", .ldap), after: both), [.tlsVerificationOff])
+        XCTAssertEqual(DeviceExposure.taken(before: nil, after: directory("x", .ldaps)), [])
+        XCTAssertEqual(DeviceExposure.clearTextBind.warning(device: "x"),
+                       "warning: directory 'x' sends its admin password in clear text (security ldap); switch with --security starttls or --security ldaps")
     }
 
     func testCAFileIsAcceptedWhenReadable() async throws {

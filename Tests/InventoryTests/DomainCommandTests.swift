@@ -26,7 +26,11 @@ final class DomainCommandTests: XCTestCase {
                                    "--backup-address", "dc2.corp.example", "--backup-port", "389",
                                    "--user", "CN=Administrator,OU=Sales,DC=ca,DC=com"])
         XCTAssertEqual(ad.status, 0, ad.stderr)
-        XCTAssertEqual(ad.stdout, "device 'Corp AD' added (LDAP directory at ldap://dc1.corp.example:389)\n")
+        XCTAssertEqual(ad.stdout, """
+            device 'Corp AD' added (LDAP directory at ldap://dc1.corp.example:389)
+            warning: directory 'Corp AD' sends its admin password in clear text (security ldap); switch with --security starttls or --security ldaps
+
+            """)
         let openLDAP = try addDirectory(["--name", "OL", "--kind", "ldap", "--server-type", "openldap", "--security", "ldaps",
                                          "--address", "ldap.example.com", "--user", "cn=admin,dc=example,dc=com"])
         XCTAssertEqual(openLDAP.status, 0, openLDAP.stderr)
