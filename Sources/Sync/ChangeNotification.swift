@@ -122,6 +122,7 @@ private final class Poll: @unchecked Sendable {
         try await store.cnPollStarted(device: device, owner: owner)
         try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
         var backlog: Int64?
+        let outcome: String
         do {
             let axl = try await timed("connect") {
                 try await DeviceConnections.open(name: device, connection: connection, concurrency: 4).keptAXL(context: context)
@@ -135,10 +136,9 @@ private final class Poll: @unchecked Sendable {
             let (version, versionSeconds) = try await versionAnswer.get()
             timing["connect", default: 0] += versionSeconds
             backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage)
-            let outcome = "Completed. " + summary()
+            outcome = "Completed. " + summary()
             try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
                                            counts: flatCounts())
-            try await context.progress(done: Int64(totalChanges), total: Int64(totalChanges), message: outcome)
         } catch {
             let canceled = (try? context.checkCancellation()) == nil
             let message = canceled ? "Canceled." : "Failed: \(DeviceJobFailure.reason(error, withOperation: true))"
@@ -148,6 +148,9 @@ private final class Poll: @unchecked Sendable {
             if let failure = error as? DeviceJobFailure { throw failure }
             throw DeviceJobFailure("change notification of '\(device)' failed: \(DeviceJobFailure.reason(error, withOperation: true))")
         }
+        // Outside the catch: a cancel noticed here comes after the poll applied and recorded its changes,
+        // so the poll's outcome stays "Completed" (the job still ends canceled, as asked).
+        try await context.progress(done: Int64(totalChanges), total: Int64(totalChanges), message: outcome)
     }
 
     /// What an AXL request answered (or threw), and how long it took.
