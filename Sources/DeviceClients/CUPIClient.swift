@@ -180,9 +180,14 @@ public final class CUPIClient: Sendable {
 
     /// The rows of a `GET /vmrest/<path>?query=…` (CUPI's one-criterion query).
     public func find(_ path: String, element: String, query: String) async throws -> [DeviceItem] {
-        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? query
-        let (_, body) = try await exchange(.get, path, query: "query=\(encoded)")
+        let (_, body) = try await exchange(.get, path, query: "query=\(Self.queryValue(query))")
         return Self.page(from: try Self.object(body, operation: "GET /vmrest/\(path)"), element: element).items
+    }
+
+    /// `text` as one value of a URL's query: everything but letters and digits escaped (a template
+    /// alias with a space, `&` or `#` must not make a bad URL, another parameter, or a fragment).
+    public static func queryValue(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
     }
 
     /// An answer's body as a JSON object, or the `malformed` error naming the operation.

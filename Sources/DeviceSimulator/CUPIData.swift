@@ -87,7 +87,7 @@ enum CUPIData {
                        "AccessUnifiedClient": index % 2 == 0 ? "true" : "false"])
         })
         let templates = CUPITable(listElement: "UserTemplates", element: "UserTemplate", fields: ["ObjectId", "Alias", "DisplayName", "CosObjectId"], keyField: "Alias")
-        let templateNames = ["voicemailusertemplate", "VMT_Site01", "VMT_Site02", "VMT_Executive"]
+        let templateNames = ["voicemailusertemplate", "VMT_Site01", "VMT_Site02", "VMT_Executive", "VMT Sales & Support"]
         templates.load(templateNames.enumerated().map { index, alias in
             templates.row(["ObjectId": objectId("template", alias), "Alias": alias, "DisplayName": alias == templateNames[0] ? "Voice Mail User Template" : alias,
                            "CosObjectId": objectId("cos", cosNames[index % cosNames.count])])

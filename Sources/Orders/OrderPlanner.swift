@@ -1,3 +1,4 @@
+import DeviceClients
 import Foundation
 import Inventory
 import Runtime
@@ -133,7 +134,7 @@ public enum OrderPlanner {
             if let first { mailbox.append(CallField("FirstName", first)) }
             mailbox.append(CallField("LastName", last))
             steps.append(PlannedStep(name: .voicemail, device: unity, calls: [
-                PlannedCall("POST /vmrest/users?templateAlias=\(template)", mailbox),
+                PlannedCall("POST /vmrest/users?templateAlias=\(CUPIClient.queryValue(template))", mailbox),
             ]))
             let update = [CallField("pattern", inputs.line), CallField("routePartitionName", inputs.partition)] + voicemailLineFields(area)
             steps.append(PlannedStep(name: .lineVoicemail, device: cp, calls: [PlannedCall("updateLine", update)]))

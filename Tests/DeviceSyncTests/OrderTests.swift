@@ -12,6 +12,21 @@ import XCTest
 final class OrderTests: OrderTestCase {
     // MARK: tests
 
+    /// A Unity template alias with a space, `&` and the like goes into the request's URL escaped: the
+    /// mailbox is made from that template (it was a bad URL, or `&` started another parameter).
+    func testAUnityTemplateAliasIsEscapedInTheRequestURL() async throws {
+        try await prepare()
+        try ucp(["service-area", "edit", Self.area, "--domain", Self.domain, "--unity-template", "VMT Sales & Support"])
+        let file = try orderFile()
+        let plan = try ucp(["order", "plan", "-f", file])
+        XCTAssertTrue(plan.stdout.contains("POST /vmrest/users?templateAlias=VMT%20Sales%20%26%20Support Alias=jdoe"), plan.stdout)
+        let submitted = try ucp(["order", "submit", "-f", file, "--wait"])
+        let id = try orderID(submitted)
+        await assertEqual(try await order(id).state, "succeeded")
+        let made = try calls()
+        XCTAssertTrue(made.contains { $0.hasPrefix("POST /vmrest/users?templateAlias=VMT Sales & Support") }, "\(made)")
+    }
+
     /// A full order for a user only the inventory had: the plan names every call with the area's
     /// defaults; execution makes exactly the plan's writes (the association read-extend-written),
     /// every request valid against AXLSoap.xsd 12.5, at most 12 device calls; the user record then
