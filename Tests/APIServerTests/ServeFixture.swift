@@ -21,11 +21,27 @@ final class ServeFixture: @unchecked Sendable {
     let owner: Connection
     private(set) var port = 0
 
+    /// The secret key file of a fixture made `sealing()`, removed with the fixture.
+    private var keyFile: String?
+
     init(environment: [String: String] = [:]) async throws {
         database = try await TestServer.freshDatabase()
         // Debug logging, so that the test that looks for tokens in the log reads everything the server says.
         processes = try UCPProcesses(database: database, environment: ["UCP_LOG_LEVEL": "trace"].merging(environment) { $1 })
         owner = Connection(database.owner)
+    }
+
+    /// A fixture whose processes seal passwords (devices, mail) with a fresh secret key.
+    static func sealing() async throws -> ServeFixture {
+        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
+        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
+        fixture.keyFile = keyFile
+        XCTAssertEqual(try fixture.processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        return fixture
+    }
+
+    deinit {
+        if let keyFile { unlink(keyFile) }
     }
 
     /// Starts the server and waits until it says where it listens.

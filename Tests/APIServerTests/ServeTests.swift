@@ -306,10 +306,7 @@ final class ServeTests: XCTestCase {
     /// rules) and sets settings through the API; the commands see the result, and the audit trail
     /// names the admin's token.
     func testAdminChangesThroughTheAPI() async throws {
-        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
-        defer { unlink(keyFile) }
-        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
-        XCTAssertEqual(try fixture.processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        let fixture = try await ServeFixture.sealing()
         let admin = try fixture.token("it-admin", role: "admin")
         try await fixture.start()
 
@@ -381,10 +378,7 @@ final class ServeTests: XCTestCase {
     /// Names may hold spaces (and other characters a URL escapes): a path carries them percent-encoded,
     /// and the server reads the name, not its escapes; a broken escape is refused in one line.
     func testNamesWithSpacesAreReachedThroughTheirEncodedPath() async throws {
-        let keyFile = NSTemporaryDirectory() + "ucp-key-\(UUID().uuidString)"
-        defer { unlink(keyFile) }
-        let fixture = try await ServeFixture(environment: ["UCP_SECRET_KEY_FILE": keyFile])
-        XCTAssertEqual(try fixture.processes.run(["secret-key", "generate", "--file", keyFile]).status, 0)
+        let fixture = try await ServeFixture.sealing()
         let admin = try fixture.token("it-admin", role: "admin")
         try await fixture.start()
         XCTAssertEqual(try fixture.processes.run(["domain", "add", "--name", "Sales East"]).status, 0)
