@@ -208,17 +208,7 @@ public final class AXLClient: Sendable {
             let (status, bytes): (Int, [UInt8])
             do {
                 (status, bytes) = try await lanes.run { connection, _ in
-                    var received: [UInt8] = []
-                    do {
-                        let status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
-                            guard received.count + chunk.count <= limit else { return false }
-                            received.append(contentsOf: chunk)
-                            return true
-                        }
-                        return (status, received)
-                    } catch is HTTPReceiverStopped {
-                        throw DeviceClientError.answerTooLarge(operation, limit: limit, httpStatus: connection.responseCode)
-                    }
+                    try connection.performWhole(.post, url: url, headers: headers, body: body, abort: isCanceled, limit: limit, operation: operation)
                 }
             } catch let error as TransportError where error.isAborted {
                 throw DeviceClientError(.canceled, operation: operation, message: "canceled")

@@ -176,17 +176,7 @@ public final class CUPIClient: Sendable {
         let limit = maximumAnswerBytes
         do {
             return try await lanes.run { connection, _ in
-                var received: [UInt8] = []
-                do {
-                    let status = try connection.perform(method, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
-                        guard received.count + chunk.count <= limit else { return false }
-                        received.append(contentsOf: chunk)
-                        return true
-                    }
-                    return (status, received)
-                } catch is HTTPReceiverStopped {
-                    throw DeviceClientError.answerTooLarge(operation, limit: limit, httpStatus: connection.responseCode)
-                }
+                try connection.performWhole(method, url: url, headers: headers, body: body, abort: isCanceled, limit: limit, operation: operation)
             }
         } catch let error as TransportError {
             if error.isAborted { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }

@@ -197,11 +197,12 @@ final class DeviceClientsTests: XCTestCase {
     /// does not wait out a long delay.
     func testTheBackOffOfAnAnswerReadWholeStopsWhenCanceled() async throws {
         let sim = try simulator(users: 1, ["--rate-503", "1"])
-        let asked = Atomic<Int>(0)
-        // Not canceled when the request is sent, canceled from the next question on (the wait).
+        // Canceled once the device said 503 (the request then waits to be sent again).
+        let made = Mutex<AXLClient?>(nil)
         let client = AXLClient(endpoint: endpoint(sim), version: .latest,
                                options: .init(overloadAttempts: 5, backoffInitial: 120, backoffMaximum: 120),
-                               isCanceled: { asked.add(1, ordering: .relaxed).newValue > 1 })
+                               isCanceled: { (made.withLock { $0 }?.retries ?? 0) > 0 })
+        made.withLock { $0 = client }
         let started = ContinuousClock.now
         do {
             _ = try await client.exchange("getCCMVersion") { _ in }
