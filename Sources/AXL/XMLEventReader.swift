@@ -81,14 +81,19 @@ public final class XMLEventReader {
     public func feed(_ bytes: UnsafeRawBufferPointer) throws {
         guard !finished else { return }
         var offset = 0
-        // xmlParseChunk takes an Int32 size; a chunk bigger than that goes in slices.
+        // A big chunk goes in slices: libxml2 refuses more than 10 MB of input not yet parsed
+        // ("Huge input lookup") unless XML_PARSE_HUGE, which is kept off: that bound is what stops
+        // a hostile single attribute value or name.
         repeat {
-            let size = min(bytes.count - offset, 1 << 30)
+            let size = min(bytes.count - offset, Self.sliceSize)
             let base = bytes.baseAddress.map { $0.advanced(by: offset).assumingMemoryBound(to: CChar.self) }
             try parse(base, Int32(size), terminate: false)
             offset += size
         } while offset < bytes.count
     }
+
+    /// The most fed to libxml2 at once.
+    static let sliceSize = 1 << 20
 
     public func feed(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try feed($0) }
@@ -173,8 +178,9 @@ public final class XMLEventReader {
         guard let created = xmlCreatePushParserCtxt(&sax, userData, nil, 0, nil) else {
             throw XMLParseError(line: 0, message: "libxml2 could not create a parser")
         }
-        // No network, no external entities; a big (50k-row) document is normal here.
-        xmlCtxtUseOptions(created, Int32(XML_PARSE_NONET.rawValue | XML_PARSE_HUGE.rawValue | XML_PARSE_NOBLANKS.rawValue))
+        // No network, no external entities; libxml2's own bounds stay on (no XML_PARSE_HUGE): a big
+        // (50k-row) document is many small elements, fed in slices (`feed`).
+        xmlCtxtUseOptions(created, Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOBLANKS.rawValue))
         context = created
     }
 

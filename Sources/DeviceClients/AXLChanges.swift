@@ -55,13 +55,9 @@ extension AXLClient {
                 writer.close("objectList")
             }
         }
-        let bytes = try await callWhole(operation, body: body)
+        let (status, bytes) = try await callWhole(operation, body: body)
         let reader = ChangeAnswerReader(operation: operation)
-        do {
-            try XMLEventReader.parse(bytes, handler: reader)
-        } catch let error as XMLParseError {
-            throw DeviceClientError(.malformed, operation: operation, message: "the answer is not valid XML (\(error))")
-        }
+        try Self.parseWhole(bytes, status: status, operation: operation, handler: reader)
         if let fault = reader.faults.fault { throw fault }
         guard reader.sawResponse else {
             throw DeviceClientError(.malformed, operation: operation, message: "the answer holds no listChangeResponse")

@@ -20,12 +20,17 @@ public final class AXLClient: Sendable {
         /// The first back-off delay and its ceiling, seconds.
         public var backoffInitial: Double
         public var backoffMaximum: Double
+        /// The most one answer may bring, bytes: reading stops there and the answer is malformed
+        /// (Unified CM's own bound on an answer is 8 MB; a page is streamed, a write's answer held).
+        public var maximumAnswerBytes: Int
 
-        public init(pageSize: Int = 1000, overloadAttempts: Int = 10, backoffInitial: Double = 0.5, backoffMaximum: Double = 15) {
+        public init(pageSize: Int = 1000, overloadAttempts: Int = 10, backoffInitial: Double = 0.5, backoffMaximum: Double = 15,
+                    maximumAnswerBytes: Int = 64 << 20) {
             self.pageSize = max(1, pageSize)
             self.overloadAttempts = max(1, overloadAttempts)
             self.backoffInitial = backoffInitial
             self.backoffMaximum = backoffMaximum
+            self.maximumAnswerBytes = max(1, maximumAnswerBytes)
         }
     }
 
@@ -126,7 +131,7 @@ public final class AXLClient: Sendable {
     func listPage(_ type: AXLObjectType, skip: Int, first: Int) async throws -> Page {
         let body = AXLEnvelope.listRequest(version, type, skip: skip, first: first)
         let answer = try await call(type.listOperation, body: body, itemElement: type.itemElement,
-                                    expected: Set(type.returnedTags))
+                                    expected: Set(type.returnedTags), maximumItems: first)
         return Page(items: answer.items, unexpected: answer.unexpected, skip: skip)
     }
 
@@ -136,7 +141,7 @@ public final class AXLClient: Sendable {
         let body = AXLEnvelope.getRequest(version, type.getOperation, keys: [("uuid", uuid)], returnedTags: type.getTags)
         let (expected, asked) = getFields(type)
         do {
-            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement, expected: expected)
+            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement, expected: expected, maximumItems: 1)
             guard var item = answer.items.first else { return nil }
             item.fields.removeAll { !asked.contains($0.0) }
             return (item, answer.unexpected)
@@ -188,12 +193,14 @@ public final class AXLClient: Sendable {
         }
     }
 
-    /// One request whose answer is read whole (a listChange page: changes, not items): the body of
-    /// an HTTP 200 or of a SOAP fault (500). HTTP 503 is retried after backing off, like `call`.
-    func callWhole(_ operation: String, body: [UInt8], transportAttempts: Int = 3) async throws -> [UInt8] {
+    /// One request whose answer is read whole (a listChange page: changes, not items): the status
+    /// and body of an HTTP 200 or of a SOAP fault (500), at most `maximumAnswerBytes`. HTTP 503 is
+    /// retried after backing off, like `call`.
+    func callWhole(_ operation: String, body: [UInt8], transportAttempts: Int = 3) async throws -> (status: Int, body: [UInt8]) {
         let url = url
         let headers = headers(operation)
         let isCanceled = isCanceled
+        let limit = options.maximumAnswerBytes
         var backoff = Backoff(initial: options.backoffInitial, maximum: options.backoffMaximum)
         var attempt = 1
         while true {
@@ -201,12 +208,7 @@ public final class AXLClient: Sendable {
             let (status, bytes): (Int, [UInt8])
             do {
                 (status, bytes) = try await lanes.run { connection, _ in
-                    var received: [UInt8] = []
-                    let status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
-                        received.append(contentsOf: chunk)
-                        return true
-                    }
-                    return (status, received)
+                    try connection.performWhole(.post, url: url, headers: headers, body: body, abort: isCanceled, limit: limit, operation: operation)
                 }
             } catch let error as TransportError where error.isAborted {
                 throw DeviceClientError(.canceled, operation: operation, message: "canceled")
@@ -216,17 +218,17 @@ public final class AXLClient: Sendable {
                 }
                 attempt += 1
                 retried.add(1, ordering: .relaxed)
-                try await Task.sleep(nanoseconds: UInt64(backoff.nextDelay() * 1_000_000_000))
+                try await pause(backoff.nextDelay(), operation)
                 continue
             }
             switch status {
-            case 200, 500: return bytes
+            case 200, 500: return (status, bytes)
             case 401:
                 throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
             case 503 where attempt < options.overloadAttempts:
                 attempt += 1
                 retried.add(1, ordering: .relaxed)
-                try await Task.sleep(nanoseconds: UInt64(backoff.nextDelay() * 1_000_000_000))
+                try await pause(backoff.nextDelay(), operation)
             case 599:
                 throw DeviceClientError(.unsupported, operation: operation,
                                         message: "the device does not speak this AXL version (HTTP 599): \(snippet(bytes))", httpStatus: status)
@@ -245,14 +247,10 @@ public final class AXLClient: Sendable {
         let request = AXLEnvelope.request(version, operation, body: body)
         let started = ContinuousClock.now
         do {
-            let bytes = try await callWhole(operation, body: request, transportAttempts: resend ? 3 : 1)
-            if let fault = try AXLFaultReader.fault(in: bytes, operation: operation) { throw fault }
-            let tree = DeviceTreeReader()
-            do {
-                try XMLEventReader.parse(bytes, handler: tree)
-            } catch {
-                throw DeviceClientError(.malformed, operation: operation, message: "the answer is not valid XML (\(error))")
-            }
+            let (status, bytes) = try await callWhole(operation, body: request, transportAttempts: resend ? 3 : 1)
+            let tree = DeviceTreeReader(operation: operation)
+            try Self.parseWhole(bytes, status: status, operation: operation, handler: tree)
+            if let fault = tree.faults.fault { throw fault }
             guard let answer = tree.root?.child("Body")?.child(operation + "Response") else {
                 throw DeviceClientError(.malformed, operation: operation, message: "the answer holds no \(operation)Response")
             }
@@ -263,6 +261,22 @@ public final class AXLClient: Sendable {
             throw error
         }
     }
+
+    /// Parses an answer read whole (`callWhole`): XML that is not (a proxy's HTML error page, a
+    /// broken answer) is the `malformed` error naming the operation, as a streamed answer's is.
+    static func parseWhole(_ bytes: [UInt8], status: Int, operation: String, handler: XMLEventHandler) throws {
+        do {
+            try XMLEventReader.parse(bytes, handler: handler)
+        } catch let error as XMLParseError {
+            throw notXML(operation, error, httpStatus: status)
+        }
+    }
+
+    static func notXML(_ operation: String, _ error: Error, httpStatus: Int) -> DeviceClientError {
+        let answer = httpStatus == 200 ? "the answer" : "the answer (HTTP \(httpStatus))"
+        return DeviceClientError(.malformed, operation: operation, message: "\(answer) is not valid XML (\(error))", httpStatus: httpStatus)
+    }
+
 
     // MARK: the exchange
 
@@ -276,14 +290,15 @@ public final class AXLClient: Sendable {
     }
 
     /// One request, with the retries the protocol calls for.
-    func call(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?) async throws -> Answer {
+    /// `maximumItems`: the most items the answer may hold (a list page's `first`); more is malformed.
+    func call(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?, maximumItems: Int? = nil) async throws -> Answer {
         var backoff = Backoff(initial: options.backoffInitial, maximum: options.backoffMaximum)
         var attempt = 1
         while true {
             try checkCanceled(operation)
             let started = ContinuousClock.now
             do {
-                let answer = try await exchange(operation, body: body, itemElement: itemElement, expected: expected)
+                let answer = try await exchange(operation, body: body, itemElement: itemElement, expected: expected, maximumItems: maximumItems)
                 DeviceMetrics.call("axl", operation, .ok, since: started)
                 return answer
             } catch let error as Overloaded {
@@ -303,13 +318,18 @@ public final class AXLClient: Sendable {
             }
             attempt += 1
             retried.add(1, ordering: .relaxed)
-            let delay = backoff.nextDelay()
-            let deadline = Date().addingTimeInterval(delay)
-            while Date() < deadline {
-                try checkCanceled(operation)
-                try await Task.sleep(nanoseconds: UInt64(min(0.25, max(0, deadline.timeIntervalSinceNow)) * 1_000_000_000))
-            }
+            try await pause(backoff.nextDelay(), operation)
         }
+    }
+
+    /// A back-off's wait, asking about cancellation every quarter second.
+    private func pause(_ delay: Double, _ operation: String) async throws {
+        let deadline = Date().addingTimeInterval(delay)
+        while Date() < deadline {
+            try checkCanceled(operation)
+            try await Task.sleep(nanoseconds: UInt64(min(0.25, max(0, deadline.timeIntervalSinceNow)) * 1_000_000_000))
+        }
+        try checkCanceled(operation)
     }
 
     /// The device is busy (HTTP 503, or the fault that says AXL's memory for answers is used up).
@@ -317,33 +337,58 @@ public final class AXLClient: Sendable {
         let detail: String
     }
 
-    private func exchange(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?) async throws -> Answer {
+    private func exchange(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?,
+                          maximumItems: Int?) async throws -> Answer {
         let url = url
         let headers = headers(operation)
         let isCanceled = isCanceled
+        let limits = AnswerLimits(bytes: options.maximumAnswerBytes, items: maximumItems)
         do {
             return try await lanes.run { connection, parser in
                 try Self.exchange(on: connection, parser: parser, url: url, headers: headers, operation: operation, body: body,
-                                  itemElement: itemElement, expected: expected, isCanceled: isCanceled)
+                                  itemElement: itemElement, expected: expected, limits: limits, isCanceled: isCanceled)
             }
         } catch let error as TransportError where error.isAborted {
             throw DeviceClientError(.canceled, operation: operation, message: "canceled")
         }
     }
 
+    /// The most an answer may bring: bytes, and items when the request bounds them.
+    struct AnswerLimits {
+        let bytes: Int
+        let items: Int?
+    }
+
+    /// An answer over its `AnswerLimits`: reading it stops.
+    struct AnswerTooLarge: Error {
+        let error: DeviceClientError
+    }
+
     private static func exchange(on connection: HTTPClientConnection, parser answerParser: AnswerParser, url: String, headers: [String], operation: String,
-                                 body: [UInt8], itemElement: String?, expected: Set<String>?,
+                                 body: [UInt8], itemElement: String?, expected: Set<String>?, limits: AnswerLimits,
                                  isCanceled: @escaping () -> Bool) throws -> Answer {
         var items: [DeviceItem] = []
-        let reader = AXLItemReader(operation: operation, itemElement: itemElement, expected: expected) { items.append($0) }
+        let reader = AXLItemReader(operation: operation, itemElement: itemElement, expected: expected) { item in
+            if let most = limits.items, items.count >= most {
+                throw AnswerTooLarge(error: DeviceClientError(.malformed, operation: operation,
+                                                              message: "the answer holds more than the \(most) items asked for"))
+            }
+            items.append(item)
+        }
         let parser = answerParser.start(reader)
         defer { answerParser.end() }
         var status = 0
+        var received = 0
         var other: [UInt8] = []
         var parseFailure: Error?
         do {
             status = try connection.perform(.post, url: url, headers: headers, body: body, abort: isCanceled) { chunk in
                 if status == 0 { status = connection.responseCode }
+                received += chunk.count
+                guard received <= limits.bytes else {
+                    parseFailure = AnswerTooLarge(error: .answerTooLarge(operation, limit: limits.bytes, httpStatus: status))
+                    return false
+                }
                 guard status == 200 || status == 500 else {
                     // Not SOAP (401 page, 503 page …): keep a little of it for the message.
                     if other.count < 512 { other.append(contentsOf: chunk.prefix(512 - other.count)) }
@@ -361,6 +406,8 @@ public final class AXLClient: Sendable {
         } catch is HTTPReceiverStopped {
         } catch let error as XMLParseError {
             parseFailure = error
+        } catch let error as AnswerTooLarge {  // the last item, met at the end
+            parseFailure = error
         }
         if let fault = reader.faults.fault {
             if fault.message.localizedCaseInsensitiveContains("Maximum AXL Memory Allocation Consumed") {
@@ -368,10 +415,8 @@ public final class AXLClient: Sendable {
             }
             throw fault
         }
-        if let parseFailure {
-            throw DeviceClientError(.malformed, operation: operation,
-                                    message: "the answer is not valid XML (\(parseFailure))", httpStatus: status)
-        }
+        if let tooLarge = parseFailure as? AnswerTooLarge { throw tooLarge.error }
+        if let parseFailure { throw notXML(operation, parseFailure, httpStatus: status) }
         switch status {
         case 200:
             guard reader.sawResponse else {
@@ -435,12 +480,19 @@ func snippet(_ bytes: [UInt8]) -> String {
     return String(line.prefix(160))
 }
 
-/// Builds a whole answer as a tree of `DeviceValue`s (names without namespace prefixes).
+/// Builds a whole answer as a tree of `DeviceValue`s (names without namespace prefixes), and
+/// picks out its fault, if it is one.
 final class DeviceTreeReader: XMLEventHandler {
+    let faults: AXLFaultReader
     private var open: [(name: String, children: [(String, DeviceValue)])] = []
     private(set) var root: DeviceValue?
 
+    init(operation: String) {
+        faults = AXLFaultReader(operation: operation)
+    }
+
     func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+        faults.startElement(name, namespace: namespace, attributes: attributes)
         var children: [(String, DeviceValue)] = []
         if let uuid = attributes["uuid"] { children.append(("@uuid", .text(uuid))) }
         open.append((name, children))
@@ -448,6 +500,7 @@ final class DeviceTreeReader: XMLEventHandler {
 
     /// A leaf keeps its text only; an element with children keeps them (and its uuid as `@uuid`).
     func endElement(_ name: String, text: String) {
+        faults.endElement(name, text: text)
         let element = open.removeLast()
         let hasElements = element.children.contains { !$0.0.hasPrefix("@") }
         let value: DeviceValue = hasElements ? .node(element.children) : .text(text)

@@ -8,18 +8,25 @@ public final class CUPIClient: Sendable {
     public let endpoint: DeviceEndpoint
     public let pageSize: Int
     public let isCanceled: @Sendable () -> Bool
+    /// The most one answer may bring, bytes (a page of 500 users is about 1 MB): reading stops
+    /// there and the answer is malformed.
+    public let maximumAnswerBytes: Int
     private let lanes: ConnectionLanes<NoScratch>
 
-    public init(endpoint: DeviceEndpoint, pageSize: Int = 500, isCanceled: @escaping @Sendable () -> Bool = { false }) {
+    public init(endpoint: DeviceEndpoint, pageSize: Int = 500, maximumAnswerBytes: Int = 16 << 20,
+                isCanceled: @escaping @Sendable () -> Bool = { false }) {
         self.endpoint = endpoint
         self.pageSize = max(1, pageSize)
+        self.maximumAnswerBytes = max(1, maximumAnswerBytes)
         self.isCanceled = isCanceled
         lanes = ConnectionLanes(count: endpoint.concurrency, configuration: endpoint.httpConfiguration) { NoScratch() }
     }
 
-    private init(endpoint: DeviceEndpoint, pageSize: Int, isCanceled: @escaping @Sendable () -> Bool, lanes: ConnectionLanes<NoScratch>) {
+    private init(endpoint: DeviceEndpoint, pageSize: Int, maximumAnswerBytes: Int, isCanceled: @escaping @Sendable () -> Bool,
+                 lanes: ConnectionLanes<NoScratch>) {
         self.endpoint = endpoint
         self.pageSize = pageSize
+        self.maximumAnswerBytes = maximumAnswerBytes
         self.isCanceled = isCanceled
         self.lanes = lanes
     }
@@ -27,14 +34,20 @@ public final class CUPIClient: Sendable {
     /// A client on this one's connections (kept alive, TLS sessions included) with its own
     /// cancellation check: a later job reuses what an earlier one opened (as `AXLClient`'s).
     public func sharingConnections(isCanceled: @escaping @Sendable () -> Bool) -> CUPIClient {
-        CUPIClient(endpoint: endpoint, pageSize: pageSize, isCanceled: isCanceled, lanes: lanes)
+        CUPIClient(endpoint: endpoint, pageSize: pageSize, maximumAnswerBytes: maximumAnswerBytes, isCanceled: isCanceled, lanes: lanes)
     }
 
     /// One page of a CUPI list.
     public struct Page: Sendable {
         public var items: [DeviceItem]
-        /// The `@total` the server gave: every row the list has.
+        /// The `@total` the server gave: every row the list has (0 when it gave none).
         public var total: Int
+
+        /// Whether a list ends with this page, `read` rows in all: a short page ends it, and so does
+        /// reaching a `@total` the server gave; a missing or zero total ends nothing.
+        package func isLast(read: Int, pageSize: Int) -> Bool {
+            items.count < pageSize || (total > 0 && read >= total)
+        }
     }
 
     /// The number of rows of `/vmrest/<path>` (`rowsPerPage=0`: the count only) — also a cheap
@@ -51,7 +64,7 @@ public final class CUPIClient: Sendable {
         return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
-    /// Reads every row of `/vmrest/<path>` (rows in `element`), page by page.
+    /// Reads every row of `/vmrest/<path>` (rows in `element`), page by page (`Page.isLast`).
     public func list(_ path: String, element: String, onPage: (Page) async throws -> Void) async throws {
         var pageNumber = 1
         var read = 0
@@ -60,7 +73,7 @@ public final class CUPIClient: Sendable {
             let page = try await page(path, element: element, query: "rowsPerPage=\(pageSize)&pageNumber=\(pageNumber)")
             try await onPage(page)
             read += page.items.count
-            if page.items.count < pageSize || read >= page.total { return }
+            if page.isLast(read: read, pageSize: pageSize) { return }
             pageNumber += 1
         }
     }
@@ -113,21 +126,7 @@ public final class CUPIClient: Sendable {
 
     private func exchange(_ path: String, query: String?, operation: String) async throws -> [String: Any] {
         let url = endpoint.baseURL + "/vmrest/" + path + (query.map { "?" + $0 } ?? "")
-        let isCanceled = isCanceled
-        let (status, body): (Int, [UInt8])
-        do {
-            (status, body) = try await lanes.run { connection, _ in
-                var body: [UInt8] = []
-                let status = try connection.perform(.get, url: url, headers: ["Accept: application/json"], abort: isCanceled) { chunk in
-                    body.append(contentsOf: chunk)
-                    return true
-                }
-                return (status, body)
-            }
-        } catch let error as TransportError {
-            if error.isAborted { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
-            throw DeviceClientError(.transport, operation: operation, message: error.message)
-        }
+        let (status, body) = try await receive(.get, url: url, headers: ["Accept: application/json"], operation: operation)
         switch status {
         case 200: break
         case 401: throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
@@ -144,25 +143,16 @@ public final class CUPIClient: Sendable {
                          json body: [String: String]? = nil) async throws -> (status: Int, body: [UInt8]) {
         let operation = "\(method.rawValue) /vmrest/\(path)"
         let url = endpoint.baseURL + "/vmrest/" + path + (query.map { "?" + $0 } ?? "")
-        let isCanceled = isCanceled
         let payload = try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }.map { [UInt8]($0) } ?? []
         var headers = ["Accept: application/json"]
         if body != nil { headers.append("Content-Type: application/json") }
         let started = ContinuousClock.now
         let (status, answer): (Int, [UInt8])
         do {
-            (status, answer) = try await lanes.run { [headers] connection, _ in
-                var received: [UInt8] = []
-                let status = try connection.perform(method, url: url, headers: headers, body: payload, abort: isCanceled) { chunk in
-                    received.append(contentsOf: chunk)
-                    return true
-                }
-                return (status, received)
-            }
-        } catch let error as TransportError {
-            DeviceMetrics.call("cupi", operation, .error, since: started)
-            if error.isAborted { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
-            throw DeviceClientError(.transport, operation: operation, message: error.message)
+            (status, answer) = try await receive(method, url: url, headers: headers, body: payload, operation: operation)
+        } catch {
+            DeviceMetrics.call("cupi", operation, DeviceMetrics.outcome(of: error), since: started)
+            throw error
         }
         guard (200..<300).contains(status) else {
             DeviceMetrics.call("cupi", operation, .error, since: started)
@@ -176,6 +166,22 @@ public final class CUPIClient: Sendable {
         }
         DeviceMetrics.call("cupi", operation, .ok, since: started)
         return (status, answer)
+    }
+
+    /// One request on a lane, its answer read whole up to `maximumAnswerBytes`; no answer is the
+    /// `transport` error (or `canceled`).
+    private func receive(_ method: HTTPClientConnection.Method, url: String, headers: [String], body: [UInt8] = [],
+                         operation: String) async throws -> (status: Int, body: [UInt8]) {
+        let isCanceled = isCanceled
+        let limit = maximumAnswerBytes
+        do {
+            return try await lanes.run { connection, _ in
+                try connection.performWhole(method, url: url, headers: headers, body: body, abort: isCanceled, limit: limit, operation: operation)
+            }
+        } catch let error as TransportError {
+            if error.isAborted { throw DeviceClientError(.canceled, operation: operation, message: "canceled") }
+            throw DeviceClientError(.transport, operation: operation, message: error.message)
+        }
     }
 
     /// The rows of a `GET /vmrest/<path>?query=…` (CUPI's one-criterion query).

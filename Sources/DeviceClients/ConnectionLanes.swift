@@ -75,3 +75,22 @@ final class ConnectionLanes<Scratch: AnyObject>: Sendable {
         waiter?.resume(returning: index)
     }
 }
+
+extension HTTPClientConnection {
+    /// One request whose answer is read whole, at most `limit` bytes: reading stops there and the
+    /// answer is the `malformed` error naming `operation`.
+    func performWhole(_ method: Method, url: String, headers: [String], body: [UInt8], abort: @escaping () -> Bool,
+                      limit: Int, operation: String) throws -> (status: Int, body: [UInt8]) {
+        var received: [UInt8] = []
+        do {
+            let status = try perform(method, url: url, headers: headers, body: body, abort: abort) { chunk in
+                guard received.count + chunk.count <= limit else { return false }
+                received.append(contentsOf: chunk)
+                return true
+            }
+            return (status, received)
+        } catch is HTTPReceiverStopped {
+            throw DeviceClientError.answerTooLarge(operation, limit: limit, httpStatus: responseCode)
+        }
+    }
+}

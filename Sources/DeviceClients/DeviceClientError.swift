@@ -31,3 +31,11 @@ public struct DeviceClientError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(operation): \(message)" }
 }
+
+extension DeviceClientError {
+    /// An answer over the client's bound, whose reading stopped there.
+    static func answerTooLarge(_ operation: String, limit: Int, httpStatus: Int) -> DeviceClientError {
+        DeviceClientError(.malformed, operation: operation, message: "the answer is larger than \(limit) bytes: not read further",
+                          httpStatus: httpStatus)
+    }
+}

@@ -293,11 +293,14 @@ public struct OrderSaga {
         }
     }
 
-    /// Errors that end a step (the device said no, or never answered); everything else (lost job,
-    /// cancellation, the database) ends the attempt and leaves the cursor where it is.
+    /// Errors that end a step (the device said no, or never answered, or answered what is not
+    /// AXL); everything else (lost job, cancellation, the database) ends the attempt and leaves the
+    /// cursor where it is. The device clients turn a broken answer into `DeviceClientError`; a raw
+    /// `XMLParseError` can only come from a device's answer too, so it fails the step as well
+    /// (a next attempt would meet the same answer).
     static func isStepFailure(_ error: Error) -> Bool {
         switch error {
-        case is StepFailure, is AXLFault: return true
+        case is StepFailure, is AXLFault, is XMLParseError: return true
         case let client as DeviceClientError: return client.kind != .canceled
         default: return false
         }

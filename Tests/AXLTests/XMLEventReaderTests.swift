@@ -154,4 +154,32 @@ final class XMLEventReaderTests: XCTestCase {
         XCTAssertEqual(counter.items, 20_000)
         XCTAssertEqual(counter.lastName, "SEP19999")
     }
+
+    /// A big answer read whole (a 40 MB page of 300,000 phones, `parse` of one array) is parsed:
+    /// it goes to libxml2 in slices, so its bound on input not yet parsed is never met.
+    func testABigDocumentGivenWholeIsParsed() throws {
+        final class Counter: XMLEventHandler {
+            var phones = 0
+            func startElement(_ name: String, namespace: String?, attributes: [XMLAttribute]) {
+                if name == "phone" { phones += 1 }
+            }
+            func endElement(_ name: String, text: String) {}
+        }
+        var document = Array("<return>".utf8)
+        for index in 0..<300_000 {
+            document += Array("<phone uuid=\"{\(index)}\"><name>SEP\(index)</name><description>a phone of some user</description></phone>".utf8)
+        }
+        document += Array("</return>".utf8)
+        XCTAssertGreaterThan(document.count, 20_000_000)
+        let counter = Counter()
+        try XMLEventReader.parse(document, handler: counter)
+        XCTAssertEqual(counter.phones, 300_000)
+    }
+
+    /// libxml2's bounds stay on (no XML_PARSE_HUGE): one attribute value over 10 MB is refused as
+    /// malformed instead of being built.
+    func testAnAttributeOverTenMegabytesIsRefused() throws {
+        let document = Array("<return><name a=\"".utf8) + Array(repeating: UInt8(ascii: "x"), count: 11_000_000) + Array("\">t</name></return>".utf8)
+        XCTAssertThrowsError(try XMLEventReader.parse(document, handler: EventRecorder())) { XCTAssertTrue($0 is XMLParseError, "\($0)") }
+    }
 }

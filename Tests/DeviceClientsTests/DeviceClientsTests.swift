@@ -3,6 +3,7 @@ import DeviceClients
 import Foundation
 import Postgres
 import Secrets
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -115,5 +116,100 @@ final class DeviceClientsTests: XCTestCase {
             XCTAssertEqual(Set(aliases).count, expected)
             await assertEqual(try await client.count("users"), expected)
         }
+    }
+
+    /// A list goes on while its pages are full: a missing or zero `@total` does not end it after the
+    /// first page; a short page, or the rows of a total the server gave, do.
+    func testCUPIListPagingEndsOnAShortPageOrTheTotalGiven() {
+        /// A page of `rows` users as CUPI answers it, with `@total` when given.
+        func page(_ rows: Int, total: String?) -> CUPIClient.Page {
+            var object: [String: Any] = ["User": (0..<rows).map { ["Alias": "user\($0)"] }]
+            if let total { object["@total"] = total }
+            return CUPIClient.page(from: object, element: "User")
+        }
+        XCTAssertFalse(page(2, total: nil).isLast(read: 2, pageSize: 2), "no total: a full page is not the last")
+        XCTAssertFalse(page(2, total: "0").isLast(read: 2, pageSize: 2), "a zero total: a full page is not the last")
+        XCTAssertFalse(page(2, total: "6").isLast(read: 4, pageSize: 2))
+        XCTAssertTrue(page(2, total: "6").isLast(read: 6, pageSize: 2), "the total given is reached")
+        XCTAssertTrue(page(1, total: nil).isLast(read: 3, pageSize: 2), "a short page ends it")
+        XCTAssertTrue(page(0, total: nil).isLast(read: 4, pageSize: 2))
+    }
+
+    /// A write's answer that is not XML is the `malformed` error naming the operation (an order's
+    /// step fails on it and rolls back), not a bare XML parse error.
+    func testAnOrdersCallWithABrokenAnswerIsMalformedNamingTheOperation() async throws {
+        let sim = try simulator(users: 1, ["--malformed-op", "addPhone"])
+        let client = AXLClient(endpoint: endpoint(sim), version: .latest)
+        do {
+            _ = try await client.exchange("addPhone", resend: false) { writer in
+                writer.open("phone")
+                writer.element("name", "SEP00AA00BB0001")
+                writer.close("phone")
+            }
+            XCTFail("expected a malformed answer")
+        } catch let error as DeviceClientError {
+            XCTAssertEqual(error.kind, .malformed)
+            XCTAssertEqual(error.operation, "addPhone")
+            XCTAssertTrue(error.message.hasPrefix("the answer is not valid XML"), error.message)
+        }
+    }
+
+    /// An answer larger than the client's bound stops being read and is malformed, on each path:
+    /// a streamed list page, an answer read whole (an order's call), a CUPI answer.
+    func testAnAnswerOverTheBoundIsNotReadFurther() async throws {
+        let sim = try simulator(users: 50)
+        let small = AXLClient(endpoint: endpoint(sim), version: .latest, options: .init(pageSize: 50, maximumAnswerBytes: 2_000))
+        let user = AXLCatalog.callProcessorUser.first { $0.inventoryType == "User" }!
+        func assertTooLarge(_ what: String, _ operation: String, _ work: () async throws -> Void) async {
+            do {
+                try await work()
+                XCTFail("\(what): expected the answer to be too large")
+            } catch let error as DeviceClientError {
+                XCTAssertEqual(error.kind, .malformed, what)
+                XCTAssertEqual(error.operation, operation, what)
+                XCTAssertEqual(error.message, "the answer is larger than 2000 bytes: not read further", what)
+            } catch {
+                XCTFail("\(what): \(error)")
+            }
+        }
+        await assertTooLarge("streamed", "listUser") { try await small.list(user) { _ in } }
+        await assertTooLarge("whole", "listUser") {
+            _ = try await small.exchange("listUser") { writer in
+                writer.open("searchCriteria")
+                writer.element("userid", "%")
+                writer.close("searchCriteria")
+                writer.open("returnedTags")
+                writer.empty("userid")
+                writer.empty("firstName")
+                writer.empty("lastName")
+                writer.close("returnedTags")
+            }
+        }
+        let cupi = CUPIClient(endpoint: endpoint(sim), maximumAnswerBytes: 2_000)
+        await assertTooLarge("cupi", "GET /vmrest/users") { try await cupi.list("users", element: "User") { _ in } }
+        // Under the bound, the same reads succeed.
+        var read = 0
+        try await AXLClient(endpoint: endpoint(sim), version: .latest, options: .init(pageSize: 50)).list(user) { read += $0.items.count }
+        XCTAssertEqual(read, 50)
+    }
+
+    /// The back-off after HTTP 503 of an answer read whole asks about cancellation: a canceled job
+    /// does not wait out a long delay.
+    func testTheBackOffOfAnAnswerReadWholeStopsWhenCanceled() async throws {
+        let sim = try simulator(users: 1, ["--rate-503", "1"])
+        // Canceled once the device said 503 (the request then waits to be sent again).
+        let made = Mutex<AXLClient?>(nil)
+        let client = AXLClient(endpoint: endpoint(sim), version: .latest,
+                               options: .init(overloadAttempts: 5, backoffInitial: 120, backoffMaximum: 120),
+                               isCanceled: { (made.withLock { $0 }?.retries ?? 0) > 0 })
+        made.withLock { $0 = client }
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.exchange("getCCMVersion") { _ in }
+            XCTFail("expected cancellation")
+        } catch let error as DeviceClientError {
+            XCTAssertEqual(error.kind, .canceled)
+        }
+        XCTAssertLessThan(started.duration(to: .now), .seconds(60), "the 120 s back-off was not waited out")
     }
 }

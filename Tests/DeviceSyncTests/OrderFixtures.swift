@@ -46,9 +46,10 @@ class OrderTestCase: XCTestCase {
 
     /// A simulator of 10 users, registered and synchronized; domain Cisco with its users (sync all
     /// users) and the service area SA_Orders: DP_Site01, PT_Internal, block 4000-4009, voicemail on unity.
-    /// (`users`, `block`: a larger simulator and block, for batches.)
-    func prepare(users: Int = 10, block: String = "4000-4009") async throws {
-        sim = try DeviceSimulatorProcess.start(for: self, users: users, arguments: ["--capture-dir", capture])
+    /// (`users`, `block`: a larger simulator and block, for batches; `simulatorArguments`: more of
+    /// `ucp devsim`'s, its faults.)
+    func prepare(users: Int = 10, block: String = "4000-4009", simulatorArguments: [String] = []) async throws {
+        sim = try DeviceSimulatorProcess.start(for: self, users: users, arguments: ["--capture-dir", capture] + simulatorArguments)
         try await harness.register("TestCCM", kind: .callProcessor, simulator: sim)
         try await harness.register("unity", kind: .messageProcessor, simulator: sim)
         try ucp(["device", "test", "unity", "--wait"])

@@ -147,6 +147,24 @@ final class OrderTests: OrderTestCase {
         XCTAssertEqual(try writes().filter { $0.hasPrefix("doDeviceReset") }.count, 2, "the reset was tried again")
     }
 
+    /// The device answers an order's addPhone with broken XML (as a proxy's HTML error page would
+    /// be): the step fails, the order rolls back — the line and user it created removed — and
+    /// `--wait` returns, instead of the attempt ending with the order left running.
+    func testABrokenAnswerToAWriteFailsTheStepAndRollsBack() async throws {
+        try await prepare(simulatorArguments: ["--malformed-op", "addPhone"])
+        let before = try state()
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let order = try await order(try orderID(result))
+        XCTAssertEqual(order.state, "rolled_back", order.error ?? "")
+        XCTAssertTrue(order.error?.contains("step phone: addPhone: the answer is not valid XML") == true, order.error ?? "")
+        XCTAssertTrue(try writes().contains { $0.hasPrefix("addLine") }, "the line was created before the phone")
+        XCTAssertEqual(try state(), before, "the device is as before the order")
+        let steps = try await steps(order.id)
+        XCTAssertEqual(steps.first { $0.name == .phone }?.state, "failed")
+        XCTAssertEqual(steps.first { $0.name == .line }?.state, "undone")
+    }
+
     /// An out-of-band change between a step and its undo: the rollback leaves that object untouched
     /// (the user, whose device list someone changed), undoes the rest, and the order needs attention.
     func testDriftBeforeTheUndoEndsNeedingAttentionAndLeavesThatObject() async throws {
