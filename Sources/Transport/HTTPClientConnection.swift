@@ -3,7 +3,8 @@ import Foundation
 
 /// How an `HTTPClientConnection` reaches one server: TLS verification (on unless turned off, with an
 /// optional CA file), HTTP Basic credentials, and the connect and total timeouts of each request.
-public struct HTTPConfiguration: Sendable {
+/// Its description (and `dump`) never shows the password.
+public struct HTTPConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var verifyTLS: Bool
     public var caFile: String?
     public var username: String?
@@ -21,6 +22,18 @@ public struct HTTPConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.timeout = timeout
     }
+
+    public var description: String {
+        var parts = [verifyTLS ? "certificate verified" : "certificate NOT verified"]
+        if let caFile { parts.append("CA file \(caFile)") }
+        if let username { parts.append("user \(username)") }
+        if password != nil { parts.append("password ********") }
+        parts.append("timeouts \(connectTimeout) s connect, \(timeout) s total")
+        return parts.joined(separator: ", ")
+    }
+
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["description": description], displayStyle: .struct) }
 }
 
 /// One reused libcurl handle: requests on it keep the connection alive (HTTP/1.1 keep-alive) and

@@ -61,6 +61,18 @@ final class MailFormatTests: XCTestCase {
         XCTAssertEqual("\(server)", "smtp://mail.example.com:587 (STARTTLS required, user alice, password ********)")
     }
 
+    /// A device client's configuration holds the password for libcurl only: printing or dumping the
+    /// configuration (or a connection's) never shows it.
+    func testHTTPConfigurationDescriptionHidesThePassword() {
+        let configuration = HTTPConfiguration(username: "axl", password: "hunter2")
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for rendering in ["\(configuration)", String(reflecting: configuration), dumped] {
+            XCTAssertFalse(rendering.contains("hunter2"), rendering)
+        }
+        XCTAssertEqual("\(configuration)", "certificate verified, user axl, password ********, timeouts 10.0 s connect, 300.0 s total")
+    }
+
     func testMessageFieldsAreChecked() {
         let cases: [(MailMessage, String)] = [
             (MailMessage(from: "ucp", to: ["a@b"], subject: "s", body: ""), "from: \"ucp\" is not an email address (expected name@domain, in ASCII)"),
