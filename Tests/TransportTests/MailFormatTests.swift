@@ -32,7 +32,10 @@ final class MailFormatTests: XCTestCase {
             (MailServer(url: "smtps://mail.example.com", username: "u", password: "pw\n"),
              "password: must not contain control characters"),
             (MailServer(url: "smtps://mail.example.com", username: "u\r\n"), "username: must not contain control characters"),
-            (MailServer(url: "smtps://mail.example.com", caFile: "/nonexistent/ca.pem"), "ca-file: cannot read /nonexistent/ca.pem"),
+            (MailServer(url: "smtps://mail.example.com", caFile: "/nonexistent/ca.pem"),
+             "ca-file: cannot read '/nonexistent/ca.pem' (it must be a readable PEM file)"),
+            // Readable, but a directory: the devices' rule refuses it too.
+            (MailServer(url: "smtps://mail.example.com", caFile: "/tmp"), "ca-file: cannot read '/tmp' (it must be a readable PEM file)"),
             (MailServer(url: "smtps://mail.example.com", connectTimeout: .zero), "connect-timeout: must be more than 0 seconds"),
             (MailServer(url: "smtps://mail.example.com", timeout: .seconds(-1)), "timeout: must be more than 0 seconds"),
         ]
