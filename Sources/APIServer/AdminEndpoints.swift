@@ -159,7 +159,8 @@ extension Endpoints {
         Endpoint("GET", "/api/v1/settings") { call in
             APICall.json(try await call.withConnection(settingsJSON))
         },
-        /// `ucp settings set KEY VALUE`; `mail.password` takes the password as its value.
+        /// `ucp settings set KEY VALUE`; `mail.password` takes the password as its value. An empty
+        /// value clears a mail setting, `mail.password` too (`ucp settings unset KEY`).
         Endpoint("PUT", "/api/v1/settings/{key}") { call in
             let key = try call.path("key")
             let body = try await call.body(fields: ["value"])

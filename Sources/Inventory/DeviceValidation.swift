@@ -128,12 +128,7 @@ public enum DeviceValidation {
 
     /// The CA file must exist and be readable by this process (it is read at every connection).
     public static func caFile(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        guard !path.isEmpty, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-              FileManager.default.isReadableFile(atPath: path)
-        else {
-            throw InputError(field: "ca_file", problem: "cannot read \(InputError.quoted(path)) (it must be a readable PEM file)")
-        }
+        try CAFileRule.check(path, field: "ca_file")
     }
 
     /// The password itself is never part of a message.

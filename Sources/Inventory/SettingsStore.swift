@@ -42,6 +42,28 @@ public struct SettingsStore: Sendable {
         }
     }
 
+    /// A placeholder row for `key` (JSON null) if there is none, so the row lock below has a row to
+    /// take even for a first change; the transaction that made it replaces it or rolls it back.
+    static let settingReserve = Statement("setting_reserve", """
+        INSERT INTO settings (key, value) VALUES ($1, 'null'::jsonb) ON CONFLICT (key) DO NOTHING
+        """)
+    static let settingGetForUpdate = Statement("setting_get_for_update", "SELECT value::text AS value FROM settings WHERE key = $1 FOR UPDATE")
+
+    /// Changes the value under `key` in one transaction holding its row lock: reads it (nil when
+    /// never set), lets `change` make the new value and its audit message, stores both. Two changes
+    /// at once run one after the other, so neither loses the other's; `change` throwing writes nothing.
+    public func settingUpdate<T: Codable>(_ key: String, as type: T.Type, actor: String,
+                                          change: @escaping (T?) throws -> (value: T, auditMessage: String)) async throws {
+        try await connection.transaction { session in
+            try session.query(Self.settingReserve, [key])
+            let text: String? = try session.query(Self.settingGetForUpdate, [key]).first?.decode("value")
+            let current = try text.flatMap { try JSONDecoder().decode(T?.self, from: Data($0.utf8)) }
+            let (value, auditMessage) = try change(current)
+            try session.query(Self.settingSet, [key, try Self.json(value), actor])
+            try QueueStore.InTransaction(session).auditAppend(actor: actor, action: "settings.changed", message: auditMessage)
+        }
+    }
+
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -16,9 +16,15 @@ public struct MailMessage: Sendable {
         self.to = to
         self.subject = subject
         self.body = body
-        let domain = from.split(separator: "@").last.map(String.init) ?? "ucprovision.invalid"
-        self.messageID = messageID ?? "<\(UUID().uuidString.lowercased())@\(domain)>"
+        self.messageID = messageID ?? Self.messageID(UUID().uuidString.lowercased(), from: from)
         self.date = date
+    }
+
+    /// `<unique@domain>` with the domain of `from`: the same `unique` gives the same Message-ID, so a
+    /// receiver can drop a second copy of a message sent again.
+    public static func messageID(_ unique: String, from: String) -> String {
+        let domain = from.split(separator: "@").last.map(String.init) ?? "ucprovision.invalid"
+        return "<\(unique)@\(domain)>"
     }
 
     /// Throws a `InputError` naming the first field that breaks a rule. CR and LF are refused
@@ -58,7 +64,9 @@ public struct MailMessage: Sendable {
         }
     }
 
-    private static func checkAddress(_ address: String, field: String) throws {
+    /// The one rule for a mail address (the settings check it when set, the mailer before sending):
+    /// a bare `name@domain` of printable ASCII without `()<>[]:;,\\"`.
+    public static func checkAddress(_ address: String, field: String) throws {
         try checkNoControlCharacters(address, field: field)
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         let allowed = address.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && !"()<>[]:;,\\\"".unicodeScalars.contains($0) }

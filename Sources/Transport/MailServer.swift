@@ -1,9 +1,4 @@
 import CCurl
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Runtime
 
 /// The SMTP server that mail goes through, as `smtp://host[:port]` (plain, upgraded with STARTTLS as
@@ -56,9 +51,7 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
             throw InputError(field: "username", problem: "must not contain control characters")
         }
         if let password {
-            if password.unicodeScalars.contains(where: Self.isControl) {
-                throw InputError(field: "password", problem: "must not contain control characters")
-            }
+            try Self.checkPassword(password)
             if username?.isEmpty ?? true {
                 throw InputError(field: "username", problem: "is required when a password is set")
             }
@@ -66,9 +59,7 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
                 throw InputError(field: "password", problem: "is sent only over TLS: use smtps:// or starttls required")
             }
         }
-        if let caFile, access(caFile, R_OK) != 0 {
-            throw InputError(field: "ca-file", problem: "cannot read \(caFile)")
-        }
+        if let caFile { try CAFileRule.check(caFile, field: "ca-file") }
         if connectTimeout <= .zero {
             throw InputError(field: "connect-timeout", problem: "must be more than 0 seconds")
         }
@@ -119,6 +110,13 @@ public struct MailServer: Sendable, CustomStringConvertible, CustomDebugStringCo
             guard let number = Int(port), (1...65535).contains(number), port.allSatisfy(\.isNumber) else {
                 throw InputError(field: "url", problem: "the port must be a number from 1 to 65535")
             }
+        }
+    }
+
+    /// The rule of the password alone (`ucp settings set mail.password` checks it before sealing it).
+    public static func checkPassword(_ password: String) throws {
+        if password.unicodeScalars.contains(where: isControl) {
+            throw InputError(field: "password", problem: "must not contain control characters")
         }
     }
 

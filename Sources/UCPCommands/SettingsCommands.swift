@@ -9,8 +9,8 @@ import Watchdog
 
 struct SettingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "settings", abstract: "Settings: mail for alerts (set, show, send a test message) and analog_phone_support.",
-        subcommands: [Set.self, Show.self, TestMail.self])
+        commandName: "settings", abstract: "Settings: mail for alerts (set, unset, show, send a test message) and analog_phone_support.",
+        subcommands: [Set.self, Unset.self, Show.self, TestMail.self])
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,7 +18,10 @@ struct SettingsCommand: AsyncParsableCommand {
             discussion: """
                 Keys: mail.url (smtp://host[:port] or smtps://host[:port]), mail.starttls (required, opportunistic, none), \
                 mail.username, mail.password (read from standard input, never from the command line), mail.from, \
-                mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears it. \
+                mail.recipients (comma-separated addresses), mail.verify-tls (on, off), mail.ca-file. An empty value clears a \
+                mail setting (back to its default); 'ucp settings unset KEY' does too, and is how mail.password is cleared. \
+                Once mail.url is set, the mail settings as a whole must be ones the mailer accepts (a password needs \
+                mail.username and TLS: smtps:// or mail.starttls required), else nothing is changed. \
                 analog_phone_support (on, off): user synchronization keeps analog phones (off by default, seed). \
                 extension_mobility_enterprise (on, off): the Extension Mobility service is enterprise-subscribed, so the \
                 domain synchronization counts every device profile as Extension Mobility access (off by default, seed). \
@@ -47,6 +50,23 @@ struct SettingsCommand: AsyncParsableCommand {
             try SettingsEditor.check(key: key, value: value)
             try await SettingsEditor.set(key: key, value: value, connection: Connection(try await Database.open()), actor: global.actorName)
             print("\(key) set")
+        }
+    }
+
+    struct Unset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Clear one mail setting (back to its default), e.g. mail.password; an on/off setting goes off.")
+
+        @Argument(help: "The key, e.g. mail.password.") var key: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            if DirectorySource.isSettingKey(key) {
+                throw InputError(field: DirectorySourceStore.key, problem: "cannot be unset: set it to ldap or call_processor")
+            }
+            try SettingsEditor.check(key: key, value: "")
+            try await SettingsEditor.set(key: key, value: "", connection: Connection(try await Database.open()), actor: global.actorName)
+            print("\(key) cleared")
         }
     }
 
@@ -90,7 +110,7 @@ struct SettingsCommand: AsyncParsableCommand {
             for recipient in mail.recipients {
                 try await mailer.send(to: recipient, subject: "UCProvision test message",
                                       body: "This is a test message from UCProvision, sent by \(global.actorName).\r\n",
-                                      settings: mail)
+                                      uniqueID: nil, settings: mail)
                 print("sent to \(recipient)")
             }
         }
@@ -99,7 +119,26 @@ struct SettingsCommand: AsyncParsableCommand {
 
 struct AlertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "alerts", abstract: "The alert outbox.", subcommands: [List.self])
+        commandName: "alerts", abstract: "The alert outbox.", subcommands: [List.self, Retry.self])
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send failed alerts again: one by its id, or every failed one with --failed (audited).",
+            discussion: """
+                The sender gives an alert up only when the relay refuses its recipient for good, or when it is still \
+                not sent five days after it was queued. Once the cause is mended, this puts it back in the outbox, \
+                due now, for another five days.
+                """)
+        @Argument(help: "The alert's id (ucp alerts list --state failed).") var id: Int64?
+        @Flag(help: "Every failed alert.") var failed = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            guard (id != nil) != failed else { throw ValidationError("id: give an alert's id or --failed (not both)") }
+            let requeued = try await AlertStore(Connection(try await Database.open())).alertRequeue(id: id, actor: global.actorName)
+            print(requeued.isEmpty ? "no failed alerts" : "queued again: \(requeued.map(String.init).joined(separator: ", "))")
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List alerts, newest first: pending, sending, sent, failed.")

@@ -10,12 +10,15 @@ import ServiceLifecycle
 /// What the alert sender needs of a mail transport.
 public protocol AlertMailer: Sendable {
     /// Sends one message; throws `AlertDeliveryError` saying whether another try may succeed.
-    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws
+    /// `uniqueID`: the unique part of its Message-ID, the same for every try of one alert (nil: a new one).
+    func send(to recipient: String, subject: String, body: String, uniqueID: String?, settings: MailSettings) async throws
 }
 
 public struct AlertDeliveryError: Error, CustomStringConvertible {
     public var description: String
-    /// False for failures another try cannot fix (a permanent SMTP rejection, bad settings).
+    /// False only for a failure no later try can mend: the relay refused this recipient for good
+    /// (5xx at RCPT TO) or its address is not one. Bad settings, an unreadable key, a refused login,
+    /// TLS and any other 5xx are mended by an operator, after which the next try sends.
     public var retryable: Bool
 
     public init(_ description: String, retryable: Bool) {
@@ -26,12 +29,17 @@ public struct AlertDeliveryError: Error, CustomStringConvertible {
 
 public struct AlertSenderConfiguration: Sendable {
     public var pollIntervalSeconds: Double = 2
-    /// A message is given up after this many attempts (about a day with the backoff below).
-    public var maxAttempts: Int = 30
+    /// A message not sent this long after it was queued (or requeued by `ucp alerts retry`) is given
+    /// up: five days, so a relay down or misconfigured from a Friday evening over a long weekend
+    /// (back on Tuesday morning, about 3.6 days) still delivers, with a day to spare for the fix;
+    /// past that the news is stale, and `ucp alerts retry --failed` still sends it.
+    public var maximumAgeSeconds: Double = 5 * 86400
     /// How long a claimed message stays ours before another sender may take it, counted again when
     /// its send starts: longer than a send may take (the mailer's connect and send timeouts).
     public var leaseSeconds: Double = 120
-    public var maximumBackoffSeconds: Double = 3600
+    /// At most 15 minutes between tries: once an operator mends the settings or the relay, the
+    /// waiting alerts go out within a quarter of an hour, without a manual retry.
+    public var maximumBackoffSeconds: Double = 900
 
     public init() {}
 
@@ -80,10 +88,11 @@ public final class AlertSender: Service, Sendable {
         else {
             for alert in due {
                 try await store.alertMarkFailedAttempt(
-                    alert, maxAttempts: configuration.maxAttempts,
+                    alert, maximumAgeSeconds: configuration.maximumAgeSeconds,
                     retryDelaySeconds: configuration.retryDelay(afterAttempt: alert.attempt), now: clock.sqlNow,
                     permanent: false, error: "no mail server configured (ucp settings set mail.url …)")
             }
+            logger.error("\(due.count) alert(s) waiting: no mail server configured (ucp settings set mail.url …)")
             return 0
         }
         var sent = 0
@@ -95,12 +104,13 @@ public final class AlertSender: Service, Sendable {
                 continue
             }
             do {
-                try await mailer.send(to: alert.recipient, subject: alert.subject, body: alert.body, settings: settings)
+                try await mailer.send(to: alert.recipient, subject: alert.subject, body: alert.body,
+                                      uniqueID: "alert-\(alert.id)", settings: settings)
                 try await store.alertMarkSent(alert)
                 sent += 1
             } catch {
                 let retryable = (error as? AlertDeliveryError)?.retryable ?? true
-                try await store.alertMarkFailedAttempt(alert, maxAttempts: configuration.maxAttempts,
+                try await store.alertMarkFailedAttempt(alert, maximumAgeSeconds: configuration.maximumAgeSeconds,
                                                        retryDelaySeconds: configuration.retryDelay(afterAttempt: alert.attempt),
                                                        now: clock.sqlNow, permanent: !retryable, error: "\(error)")
                 logger.warning("alert \(alert.id) to \(alert.recipient) not sent (attempt \(alert.attempt)): \(error)")

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Queue
+import Runtime
 
 /// Every database operation of the watchdog and the alert outbox, noun-first.
 public struct AlertStore: Sendable {
@@ -37,12 +38,24 @@ public struct AlertStore: Sendable {
         UPDATE alerts SET state = 'sent', sent_at = clock_timestamp(), lease_expires_at = NULL, last_error = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
         """)
-    /// The next attempt comes $7 seconds after $4 (NULL: the database's clock, not the sender's).
+    /// The next attempt comes $7 seconds after $4 (NULL: the database's clock, not the sender's);
+    /// failed for good when $5 (permanent) or once the message is $3 seconds old, counted from its
+    /// queueing or its last requeueing by `ucp alerts retry`.
     static let alertMarkFailedAttempt = Statement("alert_mark_failed_attempt", """
-        UPDATE alerts SET state = CASE WHEN $5 OR attempts >= $3 THEN 'failed' ELSE 'pending' END,
+        UPDATE alerts SET state = CASE WHEN $5 OR coalesce(requeued_at, created_at) + make_interval(secs => $3)
+                                                  <= coalesce($4::timestamptz, now())
+                                       THEN 'failed' ELSE 'pending' END,
                           next_attempt_at = coalesce($4::timestamptz, now()) + $7::float8 * interval '1 second',
                           last_error = $6, lease_expires_at = NULL
          WHERE id = $1 AND attempts = $2 AND state = 'sending'
+        """)
+    static let alertState = Statement("alert_state", "SELECT state FROM alerts WHERE id = $1 FOR UPDATE")
+    /// Failed alerts ($1, or all when NULL) back in the outbox, due now; `attempts` goes on counting,
+    /// so a sender still holding an old attempt stays fenced out.
+    static let alertRequeue = Statement("alert_requeue", """
+        UPDATE alerts SET state = 'pending', next_attempt_at = now(), requeued_at = now()
+         WHERE state = 'failed' AND ($1::bigint IS NULL OR id = $1)
+        RETURNING id
         """)
     static let alertCountPending = Statement("alert_count_pending", """
         SELECT count(*) AS alerts FROM alerts WHERE state IN ('pending', 'sending')
@@ -95,12 +108,35 @@ public struct AlertStore: Sendable {
     }
 
     /// Records a failed attempt: tried again `retryDelaySeconds` after `now` (nil: the database's
-    /// clock), or failed for good when `permanent` or after `maxAttempts`.
-    public func alertMarkFailedAttempt(_ alert: DueAlert, maxAttempts: Int, retryDelaySeconds: Double, now: Date? = nil,
-                                       permanent: Bool, error: String) async throws {
+    /// clock), or failed for good when `permanent` or once older than `maximumAgeSeconds`.
+    public func alertMarkFailedAttempt(_ alert: DueAlert, maximumAgeSeconds: Double, retryDelaySeconds: Double,
+                                       now: Date? = nil, permanent: Bool, error: String) async throws {
         try await connection.query(Self.alertMarkFailedAttempt, [
-            alert.id, alert.attempt, maxAttempts, now, permanent, error, retryDelaySeconds,
+            alert.id, alert.attempt, maximumAgeSeconds, now, permanent, error, retryDelaySeconds,
         ])
+    }
+
+    /// `ucp alerts retry`: puts the failed alert `id` (nil: every failed alert) back in the outbox,
+    /// due now, with its audit line; returns the ids requeued. An `id` that is not a failed alert
+    /// is refused, nothing written.
+    public func alertRequeue(id: Int64?, actor: String) async throws -> [Int64] {
+        try await connection.transaction { session in
+            if let id {
+                guard let state: String = try session.query(Self.alertState, [id]).first?.decode("state") else {
+                    throw InputError(field: "id", problem: "no alert \(id)")
+                }
+                guard state == "failed" else {
+                    throw InputError(field: "id", problem: "alert \(id) is \(state); only a failed alert can be retried")
+                }
+            }
+            let ids: [Int64] = try session.query(Self.alertRequeue, [id]).map { try $0.decode("id") }.sorted()
+            if !ids.isEmpty {
+                try QueueStore.InTransaction(session).auditAppend(
+                    actor: actor, action: "alerts.retry",
+                    message: "Failed alert\(ids.count == 1 ? "" : "s") \(ids.map(String.init).joined(separator: ", ")) queued again for sending")
+            }
+            return ids
+        }
     }
 
     public struct Alert: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Secrets
 import Transport
 
@@ -8,28 +9,31 @@ public struct SMTPAlertMailer: AlertMailer {
 
     public init() {}
 
-    public func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws {
-        guard let url = settings.url else { throw AlertDeliveryError("mail.url: not set", retryable: false) }
+    /// Every failure is worth another try except a refusal of this recipient (see `AlertDeliveryError`).
+    public func send(to recipient: String, subject: String, body: String, uniqueID: String?,
+                     settings: MailSettings) async throws {
+        guard settings.url != nil else { throw AlertDeliveryError("mail.url: not set", retryable: true) }
         var password: String?
         if let sealed = settings.sealedPassword {
             do {
                 password = try SecretBox(key: try SecretKey.fromEnvironment()).open(sealed)
             } catch {
-                throw AlertDeliveryError("mail.password: \(error)", retryable: false)
+                throw AlertDeliveryError("mail.password: \(error)", retryable: true)
             }
         }
-        let server = MailServer(
-            url: url, startTLS: MailServer.StartTLS(rawValue: settings.starttls ?? "required") ?? .required,
-            username: settings.username, password: password, verifyTLS: settings.verifyTLS ?? true,
-            caFile: settings.caFile)
-        let message = MailMessage(from: settings.from ?? "ucprovision@localhost", to: [recipient], subject: subject,
-                                  body: body)
+        let from = settings.from ?? MailSettings.defaultFrom
+        let message = MailMessage(from: from, to: [recipient], subject: subject, body: body,
+                                  messageID: uniqueID.map { MailMessage.messageID($0, from: from) })
         do {
-            try await mailer.send(message, via: server)
+            try await mailer.send(message, via: settings.server(password: password))
         } catch let error as TransportError {
             throw AlertDeliveryError(error.description, retryable: error.isRetryable)
+        } catch let error as InputError {
+            // The mailer checks before connecting: a bad recipient is this message's own; any other
+            // field is a setting to mend.
+            throw AlertDeliveryError(error.field == "to" ? "recipient \(error)" : "mail.\(error)", retryable: error.field != "to")
         } catch {
-            throw AlertDeliveryError("\(error)", retryable: false)
+            throw AlertDeliveryError("\(error)", retryable: true)
         }
     }
 }

@@ -23,34 +23,60 @@ public enum SettingsEditor {
             throw InputError(field: "key", problem: "unknown setting '\(key)' (\(keys.joined(separator: ", ")))")
         }
         guard let value else { throw InputError(field: key, problem: "a value is required") }
-        if key == "mail.password" {
-            guard !value.isEmpty else { throw InputError(field: key, problem: "expected the password") }
-            return
-        }
+        // The password's only rule is the mail server's (no control characters), checked by `set` with the others.
+        if key == "mail.password" { return }
         var probe = MailSettings()
         try apply(key: key, value: value, to: &probe)
     }
 
     /// Sets `key` to `value` (for `mail.password`, the password itself, sealed with the key of
-    /// `UCP_SECRET_KEY_FILE`), with its audit line in the same transaction.
+    /// `UCP_SECRET_KEY_FILE`); an empty value clears a mail setting (back to its default). The mail
+    /// settings that result must be ones the mailer accepts (`checkWhole`), else nothing is written.
+    /// Read, change and write hold the row's lock, with the audit line in the same transaction.
     public static func set(key: String, value: String?, connection: Connection, actor: String) async throws {
         try check(key: key, value: value)
         let settings = SettingsStore(connection)
+        let value = value ?? ""
         if switches.contains(key) {
             let on = value == "on"
             try await settings.settingSet(key, on, actor: actor, auditMessage: "Setting \(key) changed to \(on ? "on" : "off")")
-        } else {
-            var mail = try await settings.settingGet(MailSettings.key, as: MailSettings.self) ?? MailSettings()
-            if key == "mail.password" {
-                do {
-                    mail.sealedPassword = try SecretBox(key: try SecretKey.fromEnvironment()).seal(value ?? "")
-                } catch let error as SecretsError {
-                    throw InputError(field: key, problem: error.message)
-                }
-            } else {
-                try apply(key: key, value: value ?? "", to: &mail)
+            return
+        }
+        // Sealed before the transaction: the key file is read once, and its refusal writes nothing.
+        var sealedPassword: String?
+        if key == "mail.password", !value.isEmpty {
+            do {
+                try MailServer.checkPassword(value)
+            } catch let error as InputError {
+                throw InputError(field: key, problem: error.problem)
             }
-            try await settings.settingSet(MailSettings.key, mail, actor: actor, auditMessage: "Setting \(key) changed")
+            do {
+                sealedPassword = try SecretBox(key: try SecretKey.fromEnvironment()).seal(value)
+            } catch let error as SecretsError {
+                throw InputError(field: key, problem: error.message)
+            }
+        }
+        try await settings.settingUpdate(MailSettings.key, as: MailSettings.self, actor: actor) { stored in
+            var mail = stored ?? MailSettings()
+            if key == "mail.password" {
+                mail.sealedPassword = sealedPassword
+            } else {
+                try apply(key: key, value: value, to: &mail)
+            }
+            try checkWhole(mail)
+            return (mail, "Setting \(key) \(value.isEmpty ? "cleared" : "changed")")
+        }
+    }
+
+    /// The mailer's own check of the server the settings name (a password needs a user name and
+    /// TLS, the CA file a readable file …), once `mail.url` is set: settings it would refuse at
+    /// sending time are refused when they are set, the field named as a setting (`mail.username`).
+    static func checkWhole(_ mail: MailSettings) throws {
+        guard mail.url != nil else { return }
+        do {
+            try mail.server(password: mail.sealedPassword == nil ? nil : "sealed").validate()
+        } catch let error as InputError {
+            throw InputError(field: "mail.\(error.field)", problem: error.problem)
         }
     }
 
@@ -81,38 +107,29 @@ public enum SettingsEditor {
             }
             mail.url = cleared ? nil : value
         case "mail.starttls":
-            guard ["required", "opportunistic", "none"].contains(value) else {
+            guard cleared || ["required", "opportunistic", "none"].contains(value) else {
                 throw InputError(field: "mail.starttls", problem: "must be required, opportunistic or none (got '\(value)')")
             }
-            mail.starttls = value
+            mail.starttls = cleared ? nil : value
         case "mail.username":
             mail.username = cleared ? nil : value
         case "mail.from":
-            guard cleared || isAddress(value) else { throw InputError(field: "mail.from", problem: "'\(value)' is not a mail address") }
+            if !cleared { try MailMessage.checkAddress(value, field: "mail.from") }
             mail.from = cleared ? nil : value
         case "mail.recipients":
             let addresses = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if let bad = addresses.first(where: { !isAddress($0) }) {
-                throw InputError(field: "mail.recipients", problem: "'\(bad)' is not a mail address")
-            }
+            for address in addresses { try MailMessage.checkAddress(address, field: "mail.recipients") }
             mail.recipients = addresses
         case "mail.verify-tls":
-            guard ["on", "off"].contains(value) else { throw InputError(field: "mail.verify-tls", problem: "must be on or off (got '\(value)')") }
-            mail.verifyTLS = value == "on"
-        case "mail.ca-file":
-            guard cleared || FileManager.default.isReadableFile(atPath: value) else {
-                throw InputError(field: "mail.ca-file", problem: "cannot read '\(value)'")
+            guard cleared || ["on", "off"].contains(value) else {
+                throw InputError(field: "mail.verify-tls", problem: "must be on or off (got '\(value)')")
             }
+            mail.verifyTLS = cleared ? nil : value == "on"
+        case "mail.ca-file":
+            if !cleared { try CAFileRule.check(value, field: "mail.ca-file") }
             mail.caFile = cleared ? nil : value
         default:
             throw InputError(field: "key", problem: "unknown setting '\(key)' (\(keys.joined(separator: ", ")))")
         }
-    }
-
-    /// A plain `local@domain` address: no spaces, no angle brackets, no line breaks.
-    public static func isAddress(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-            && !text.contains(where: { $0.isWhitespace || "<>\"".contains($0) })
     }
 }

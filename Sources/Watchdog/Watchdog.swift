@@ -5,6 +5,7 @@ import Postgres
 import Queue
 import Runtime
 import ServiceLifecycle
+import Transport
 
 public struct WatchdogConfiguration: Sendable {
     public var name: String
@@ -49,11 +50,20 @@ public final class Watchdog: Service, Sendable {
         logger.info("watchdog started", metadata: [
             "interval_s": "\(configuration.checkIntervalSeconds)", "threshold_s": "\(configuration.stuckThresholdSeconds)",
         ])
+        // Runs without recipients (the syncs are still stopped and audited), but says so at once.
+        do {
+            let mail = try await SettingsStore(connection).settingGet(MailSettings.key, as: MailSettings.self)
+            if mail?.recipients.isEmpty ?? true { logger.error("\(Self.noRecipients)") }
+        } catch {
+            logger.warning("cannot read the mail settings at start-up: \(error)")
+        }
         let loop = PeriodicLoop(.init(name: "status check", intervalSeconds: configuration.checkIntervalSeconds),
                                 clock: clock, logger: logger)
         await loop.run { _ = try await runOnce(connection) }
         await connection.close()
     }
+
+    static let noRecipients = "no mail recipients are configured: alerts of stuck synchronizations cannot be queued (ucp settings set mail.recipients …)"
 
     /// One status check at the clock's time; returns the ids of the syncs it stopped.
     public func runOnce(_ connection: Connection) async throws -> [Int64] {
@@ -67,7 +77,7 @@ public final class Watchdog: Service, Sendable {
                            metadata: ["job.id": "\(id)", "recipients": "\(recipients.count)"])
         }
         if !stopped.isEmpty && recipients.isEmpty {
-            logger.warning("no mail recipients are configured; set them with 'ucp settings set mail.recipients'")
+            logger.error("\(Self.noRecipients)", metadata: ["job.ids": "\(stopped.map(String.init).joined(separator: ","))"])
         }
         return stopped
     }
@@ -90,4 +100,13 @@ public struct MailSettings: Codable, Sendable, Equatable {
     public var caFile: String?
 
     public init() {}
+
+    /// The sender when `from` is not set.
+    public static let defaultFrom = "ucprovision@localhost"
+
+    /// The server these settings name (`url` must be set), with the opened `password`.
+    public func server(password: String?) -> MailServer {
+        MailServer(url: url ?? "", startTLS: MailServer.StartTLS(rawValue: starttls ?? "required") ?? .required,
+                   username: username, password: password, verifyTLS: verifyTLS ?? true, caFile: caFile)
+    }
 }

@@ -355,6 +355,10 @@ final class ServeTests: XCTestCase {
         let password = try fixture.send(.put, "/api/v1/settings/mail.password", token: admin, body: #"{"value": "smtp-pw"}"#)
         XCTAssertEqual((password.json["settings"] as? [String: Any])?["mail.password"] as? String, "set (encrypted)")
         XCTAssertFalse(password.body.contains("smtp-pw"))
+        // An empty value clears it, as every mail setting (`ucp settings unset mail.password`).
+        let clearedPassword = try fixture.send(.put, "/api/v1/settings/mail.password", token: admin, body: #"{"value": ""}"#)
+        XCTAssertEqual(clearedPassword.status, 200, clearedPassword.body)
+        XCTAssertEqual((clearedPassword.json["settings"] as? [String: Any])?["mail.password"] as? String, "not set")
         // The directory search source: as the command, UDS queues the directory job.
         let source = try fixture.send(.put, "/api/v1/settings/directory_source", token: admin, body: #"{"value": "call_processor"}"#)
         XCTAssertEqual(source.status, 200, source.body)

@@ -32,7 +32,10 @@ final class MailFormatTests: XCTestCase {
             (MailServer(url: "smtps://mail.example.com", username: "u", password: "pw\n"),
              "password: must not contain control characters"),
             (MailServer(url: "smtps://mail.example.com", username: "u\r\n"), "username: must not contain control characters"),
-            (MailServer(url: "smtps://mail.example.com", caFile: "/nonexistent/ca.pem"), "ca-file: cannot read /nonexistent/ca.pem"),
+            (MailServer(url: "smtps://mail.example.com", caFile: "/nonexistent/ca.pem"),
+             "ca-file: cannot read '/nonexistent/ca.pem' (it must be a readable PEM file)"),
+            // Readable, but a directory: the devices' rule refuses it too.
+            (MailServer(url: "smtps://mail.example.com", caFile: "/tmp"), "ca-file: cannot read '/tmp' (it must be a readable PEM file)"),
             (MailServer(url: "smtps://mail.example.com", connectTimeout: .zero), "connect-timeout: must be more than 0 seconds"),
             (MailServer(url: "smtps://mail.example.com", timeout: .seconds(-1)), "timeout: must be more than 0 seconds"),
         ]
@@ -149,24 +152,25 @@ final class MailFormatTests: XCTestCase {
         XCTAssertFalse(decoded.contains { $0.contains("\u{FFFD}") })
     }
 
+    // Only a permanent refusal of a recipient is final: a 5xx elsewhere (auth required, a refused
+    // login, a greeting 554) or a TLS failure is mended by an operator and must be tried again.
     func testFailureClassification() {
-        let cases: [(CURLcode, Int, Bool)] = [
-            (CURLE_COULDNT_CONNECT, 0, true),
-            (CURLE_COULDNT_RESOLVE_HOST, 0, true),
-            (CURLE_OPERATION_TIMEDOUT, 0, true),
-            (CURLE_RECV_ERROR, 250, true),
-            (CURLE_SEND_ERROR, 451, true),
-            (CURLE_SEND_ERROR, 421, true),
-            (CURLE_SEND_ERROR, 550, false),
-            (CURLE_SEND_ERROR, 552, false),
-            (CURLE_LOGIN_DENIED, 535, false),
-            (CURLE_LOGIN_DENIED, 454, false),
-            (CURLE_PEER_FAILED_VERIFICATION, 0, false),
-            (CURLE_USE_SSL_FAILED, 0, false),
-            (CURLE_URL_MALFORMAT, 0, false),
+        let cases: [(Int, String, Bool)] = [
+            (0, "Failed to connect to 127.0.0.1 port 9", true),
+            (0, "Operation timed out", true),
+            (451, "RCPT failed: 451", true),
+            (550, "RCPT failed: 550", false),
+            (552, "RCPT failed: 552", false),
+            (530, "MAIL failed: 530", true),
+            (550, "MAIL failed: 550", true),
+            (535, "Login denied", true),
+            (554, "Got unexpected smtp-server response: 554", true),
+            (0, "SSL certificate problem: self-signed certificate", true),
+            (0, "error setting certificate file: /nonexistent", true),
+            (0, "STARTTLS not supported.", true),
         ]
-        for (code, reply, retryable) in cases {
-            XCTAssertEqual(Mailer.isRetryable(curlCode: code, responseCode: reply), retryable, "curl \(code.rawValue), SMTP \(reply)")
+        for (reply, detail, retryable) in cases {
+            XCTAssertEqual(Mailer.isRetryable(responseCode: reply, detail: detail), retryable, "SMTP \(reply): \(detail)")
         }
     }
 }

@@ -201,7 +201,7 @@ final class AlertRetryClockTests: XCTestCase {
 
 /// A relay that refuses every message, for now (another try may succeed).
 private struct RefusingMailer: AlertMailer {
-    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws {
+    func send(to recipient: String, subject: String, body: String, uniqueID: String?, settings: MailSettings) async throws {
         throw AlertDeliveryError("451 try again later", retryable: true)
     }
 }
@@ -258,10 +258,10 @@ private final class SlowMailer: AlertMailer, @unchecked Sendable {
         self.delay = delay
     }
 
-    func send(to recipient: String, subject: String, body: String, settings: MailSettings) async throws {
+    func send(to recipient: String, subject: String, body: String, uniqueID: String?, settings: MailSettings) async throws {
         calls.value += 1
         try await delay(calls.value)
-        try await smtp.send(to: recipient, subject: subject, body: body, settings: settings)
+        try await smtp.send(to: recipient, subject: subject, body: body, uniqueID: uniqueID, settings: settings)
     }
 }
 
