@@ -27,7 +27,9 @@ enum Endpoints {
             do {
                 reason = try await call.server.readiness()
             } catch {
-                reason = "database: \(String(describing: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "unreachable")"
+                // The probe is read by anyone with a token: the error (host, port, role, database) goes to the log only.
+                call.server.logger.error("/readyz: the database cannot be read: \(error)")
+                reason = "database: unreachable"
             }
             if let reason { throw Problem(status: .serviceUnavailable, detail: reason) }
             return try call.json(["status": "ready"])

@@ -4,6 +4,7 @@ import Hummingbird
 import Orders
 import Postgres
 import Queue
+import Runtime
 import ScheduleRules
 import Schedules
 import Secrets
@@ -24,6 +25,11 @@ enum StatusPage {
             return html(render(snapshot, token: call.token, database: call.server.configuration.databaseDescription))
         },
         Endpoint("POST", "/sign-in") { call in
+            // Login CSRF: another site's page must not sign this browser in with a token of its choosing.
+            if let foreign = foreignOrigin(call.request, behindProxy: call.server.configuration.behindProxy) {
+                call.server.logger.warning("POST /sign-in refused: sent from another origin (\(InputError.quoted(foreign)))")
+                return html(signIn(message: "Sign in from this page: a sign-in sent from another site is refused."), status: .forbidden)
+            }
             let client = call.server.clientAddress(request: call.request, context: call.context)
             let throttle = call.server.throttle
             let form = FormBody(bytes: try await call.bodyBytes())
@@ -57,6 +63,29 @@ enum StatusPage {
             ])
         },
     ]
+
+    /// The origin a cross-site request names, or nil when it comes from this server's own pages: its
+    /// `Origin` (else its `Referer`) must name the request's `Host` (host and port; the scheme is left
+    /// out, as a TLS proxy in front speaks HTTPS for us) — behind a proxy, or the `X-Forwarded-Host`
+    /// it sets (a proxy may send its upstream's address as `Host`; no cross-site form can set that
+    /// header). A request with neither `Origin` nor `Referer` (curl, a script) is no browser's
+    /// cross-site form post, and is let through.
+    static func foreignOrigin(_ request: Request, behindProxy: Bool) -> String? {
+        guard let source = request.header("Origin") ?? request.header("Referer") else { return nil }
+        guard let components = URLComponents(string: source), let sourceHost = components.host, !sourceHost.isEmpty else { return source }
+        // A default port may be spelled out on one side only.
+        func normalized(_ authority: String) -> String {
+            let lowered = authority.lowercased()
+            for port in [":80", ":443"] where lowered.hasSuffix(port) { return String(lowered.dropLast(port.count)) }
+            return lowered
+        }
+        let sourceAuthority = normalized((components.percentEncodedHost ?? sourceHost) + (components.port.map { ":\($0)" } ?? ""))
+        var hosts = [request.head.authority ?? request.header("Host")]
+        if behindProxy {
+            hosts.append(request.header("X-Forwarded-Host")?.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        return hosts.contains { $0.map(normalized) == sourceAuthority } ? nil : source
+    }
 
     /// What the page shows, read in one go.
     struct Snapshot {

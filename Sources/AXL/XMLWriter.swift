@@ -76,24 +76,40 @@ public struct XMLWriter: Sendable {
         close(name)
     }
 
-    /// Text (or an attribute value) with `& < > " '` escaped.
+    /// Text (or an attribute value) with `& < > " '` escaped, and every character XML 1.0 cannot
+    /// carry (the C0 controls but tab, LF and CR; U+FFFE, U+FFFF) written as U+FFFD. No character
+    /// reference can stand for those, and a request that is not well-formed XML is answered by
+    /// Unified CM with a fault no operator can read. Fields are refused with them at entry
+    /// (`InputError.hasControlCharacters`); this is the net under that for values from elsewhere (a
+    /// directory, a device): the writer cannot fail, so what it writes stays well-formed, and the
+    /// replaced character shows where the value was bad.
     public mutating func escaped(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
             var start = 0
-            for index in 0..<utf8.count {
+            var index = 0
+            while index < utf8.count {
+                let byte = utf8[index]
                 let replacement: StaticString
-                switch utf8[index] {
+                var length = 1
+                switch byte {
                 case UInt8(ascii: "&"): replacement = "&amp;"
                 case UInt8(ascii: "<"): replacement = "&lt;"
                 case UInt8(ascii: ">"): replacement = "&gt;"
                 case UInt8(ascii: "\""): replacement = "&quot;"
                 case UInt8(ascii: "'"): replacement = "&apos;"
-                default: continue
+                case 0x09, 0x0A, 0x0D: index += 1; continue
+                case ..<0x20: replacement = "\u{FFFD}"
+                // U+FFFE and U+FFFF: EF BF BE, EF BF BF.
+                case 0xEF where index + 2 < utf8.count && utf8[index + 1] == 0xBF && utf8[index + 2] >= 0xBE:
+                    replacement = "\u{FFFD}"
+                    length = 3
+                default: index += 1; continue
                 }
                 bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
                 replacement.withUTF8Buffer { bytes.append(contentsOf: $0) }
-                start = index + 1
+                index += length
+                start = index
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<utf8.count]))
         }

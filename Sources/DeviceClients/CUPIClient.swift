@@ -184,10 +184,23 @@ public final class CUPIClient: Sendable {
         }
     }
 
-    /// The rows of a `GET /vmrest/<path>?query=…` (CUPI's one-criterion query).
-    public func find(_ path: String, element: String, query: String) async throws -> [DeviceItem] {
+    /// The rows of `GET /vmrest/<path>?query=(<column> is <value>)` whose `column` is `value`
+    /// (without case, as CUPI compares). CUPI's one-criterion query has no quoting: the value runs
+    /// from after `is ` to the closing parenthesis, spaces and all, and the query is percent-encoded
+    /// whole into the URL (a space is %20, a parenthesis %28/%29). The rows are matched again here,
+    /// so a value the server reads otherwise (one with a parenthesis) finds nothing rather than
+    /// another object.
+    public func find(_ path: String, element: String, column: String, is value: String) async throws -> [DeviceItem] {
+        let query = "(\(column) is \(value))"
         let (_, body) = try await exchange(.get, path, query: "query=\(Self.queryValue(query))")
-        return Self.page(from: try Self.object(body, operation: "GET /vmrest/\(path)"), element: element).items
+        let rows = Self.page(from: try Self.object(body, operation: "GET /vmrest/\(path)"), element: element).items
+        return Self.rows(rows, column: column, is: value)
+    }
+
+    /// The rows whose `column` is `value`, compared without case.
+    static func rows(_ rows: [DeviceItem], column: String, is value: String) -> [DeviceItem] {
+        let wanted = value.lowercased()
+        return rows.filter { $0.text(column)?.lowercased() == wanted }
     }
 
     /// `text` as one value of a URL's query: everything but letters and digits escaped (a template

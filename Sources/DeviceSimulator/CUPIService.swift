@@ -67,13 +67,11 @@ struct CUPIService {
     private func list(_ table: CUPITable, _ request: HTTPRequest, _ json: Bool, _ responder: HTTPResponder) throws {
         var rows = table.snapshot()
         if let query = request.query["query"] {
-            // (column is value) | (column startswith value): one criterion, compared without case.
-            let words = query.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: " ", maxSplits: 2).map(String.init)
-            guard words.count == 3, let column = table.fields.firstIndex(where: { $0.lowercased() == words[0].lowercased() }) else {
+            guard let criterion = CUPIQuery(query), let column = table.fields.firstIndex(where: { $0.lowercased() == criterion.column.lowercased() }) else {
                 return try error(400, "INVALID_PARAMETER", "query: expected (column is|startswith value)", request, responder)
             }
-            let value = words[2].lowercased()
-            rows = rows.filter { words[1].lowercased() == "startswith" ? $0[column].lowercased().hasPrefix(value) : $0[column].lowercased() == value }
+            let value = criterion.value.lowercased()
+            rows = rows.filter { criterion.startsWith ? $0[column].lowercased().hasPrefix(value) : $0[column].lowercased() == value }
         }
         if let sort = request.query["sort"] {
             // (column asc|desc): one column.
@@ -198,4 +196,33 @@ func jsonEscaped(_ text: String) -> String {
         }
     }
     return result
+}
+
+/// CUPI's one-criterion query, `(column is value)` or `(column startswith value)`, compared without
+/// case. There is no quoting: the value is everything from after the operator's space to the
+/// query's closing parenthesis, spaces and parentheses included (`(alias is ops (sales))` asks for
+/// `ops (sales)`). Anything else is refused (400).
+struct CUPIQuery: Equatable {
+    var column: String
+    var startsWith: Bool
+    var value: String
+
+    init?(_ text: String) {
+        guard text.count >= 2, text.hasPrefix("("), text.hasSuffix(")") else { return nil }
+        let inside = text.dropFirst().dropLast()
+        guard let columnEnd = inside.firstIndex(of: " ") else { return nil }
+        let afterColumn = inside[inside.index(after: columnEnd)...]
+        guard let operatorEnd = afterColumn.firstIndex(of: " ") else { return nil }
+        let operation = afterColumn[..<operatorEnd].lowercased()
+        guard !inside[..<columnEnd].isEmpty, ["is", "startswith"].contains(operation) else { return nil }
+        column = String(inside[..<columnEnd])
+        startsWith = operation == "startswith"
+        value = String(afterColumn[afterColumn.index(after: operatorEnd)...])
+    }
+
+    init(column: String, startsWith: Bool, value: String) {
+        self.column = column
+        self.startsWith = startsWith
+        self.value = value
+    }
 }

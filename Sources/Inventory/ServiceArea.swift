@@ -203,9 +203,10 @@ public enum ServiceAreaValidation {
         }
     }
 
+    /// A name orders write to a device (a partition, a calling search space, a template's alias).
     static func objectName(_ value: String, field: String) throws {
-        guard !value.isEmpty, value.count <= longestObjectName, !value.contains("\u{0}") else {
-            throw InputError(field: field, problem: "must be a name of 1 to \(longestObjectName) characters (no NUL)")
+        guard !value.isEmpty, value.count <= longestObjectName, !InputError.hasControlCharacters(value) else {
+            throw InputError(field: field, problem: "must be a name of 1 to \(longestObjectName) characters without control characters")
         }
     }
 }

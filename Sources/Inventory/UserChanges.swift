@@ -45,7 +45,7 @@ public enum UserValidation {
             let value = raw.trimmingCharacters(in: .whitespaces)
             let field = column.replacingOccurrences(of: "_", with: "-")
             if value.isEmpty { continue }
-            guard value.count <= limits[column]!, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard value.count <= limits[column]!, !InputError.hasControlCharacters(value) else {
                 throw InputError(field: field, problem: "must be 1 to \(limits[column]!) characters without control characters")
             }
             switch column {

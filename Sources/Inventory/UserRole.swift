@@ -150,7 +150,7 @@ public struct UserRoleStore: Sendable {
         try ServiceAreaValidation.name(role.name)
         if let profile = role.imPresence {
             guard (1...50).contains(profile.count),
-                  !profile.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || "\"<>&".unicodeScalars.contains($0) }) else {
+                  !InputError.hasControlCharacters(profile), !profile.unicodeScalars.contains(where: { "\"<>&".unicodeScalars.contains($0) }) else {
                 throw InputError(field: "im-and-presence", problem: "\(InputError.quoted(profile)) must be a service profile's name: 1 to 50 characters without quotes, '<', '>', '&' or control characters")
             }
         }

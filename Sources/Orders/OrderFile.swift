@@ -150,7 +150,7 @@ public enum OrderFile {
             guard !text.isEmpty, !(scalar.style == .plain && ["~", "null"].contains(text)) else {
                 throw InputError(field: fieldName(field, file: file, line: line), problem: "must not be empty")
             }
-            guard text.count <= 200, !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard text.count <= 200, !InputError.hasControlCharacters(text) else {
                 throw InputError(field: fieldName(field, file: file, line: line), problem: "must be 1 to 200 characters without control characters")
             }
             return text
@@ -299,7 +299,7 @@ public enum OrderFile {
     /// control characters), or nil.
     static func objectNameProblem(_ name: String, what: String) -> String? {
         guard (1...50).contains(name.count),
-              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || "\"<>&".unicodeScalars.contains($0) }) else {
+              !InputError.hasControlCharacters(name), !name.unicodeScalars.contains(where: { "\"<>&".unicodeScalars.contains($0) }) else {
             return "\(InputError.quoted(name)) must be \(what): 1 to 50 characters without quotes, '<', '>', '&' or control characters"
         }
         return nil

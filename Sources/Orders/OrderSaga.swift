@@ -1163,8 +1163,10 @@ public struct OrderSaga {
     /// The Unity Connection user with `alias`, if any.
     func mailbox(_ alias: String) async throws -> DeviceItem? {
         guard let cupi = devices.cupi else { throw StepFailure("the order has no message processor") }
+        // An empty alias would ask for the users without one: a planned call without its alias is broken.
+        guard !alias.isEmpty else { throw StepFailure("the step's Unity Connection user has no alias") }
         try await releasePending()
-        return try await cupi.find("users", element: "User", query: "(alias is \(alias))").first
+        return try await cupi.find("users", element: "User", column: "Alias", is: alias).first
     }
 
     /// One planned write, sent once (a lost answer is for the step's pre-check), holding one of the

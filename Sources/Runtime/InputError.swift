@@ -44,6 +44,15 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
         "'\(escaped(text))'"
     }
 
+    /// True when `text` holds a character no field of ours may: a control character (U+0000–U+001F,
+    /// U+007F–U+009F) or a noncharacter (U+FFFE, U+FFFF and the others). XML 1.0 cannot carry the C0
+    /// controls (but tab, LF, CR) nor U+FFFE/U+FFFF, not even as character references: a value with
+    /// one would make an AXL request that is not well-formed, which Unified CM answers with a fault
+    /// no operator can read. Every field a device write may carry is refused with it at entry.
+    public static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control || $0.properties.isNoncharacterCodePoint }
+    }
+
     /// `text` with its control characters escaped: `\n`, `\t`, `\r`, else `\u{…}`.
     public static func escaped(_ text: String) -> String {
         var escaped = ""

@@ -72,6 +72,110 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(ready.status, 200, ready.body)
     }
 
+    /// A database the probe cannot reach is answered "database: unreachable" and nothing more: the
+    /// error (which names the socket or host and port, the role, the database) goes to the log only.
+    func testReadinessHidesTheDatabaseErrorAndLogsIt() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("probe", role: "viewer")
+        try await fixture.start()
+        // One pooled connection opened (and the token checked) while the database still takes connections;
+        // the probe's own connection is opened at its first use, refused below.
+        XCTAssertEqual(try fixture.send(.get, "/api/v1/status", token: viewer).status, 200)
+        let name = fixture.database.name
+        // From another database: a session cannot close its own database to connections.
+        let server = Connection(try TestServer.configuration())
+        try await server.query(Statement("", "ALTER DATABASE \(name) WITH ALLOW_CONNECTIONS false"))
+
+        let probe = try fixture.send(.get, "/readyz", token: viewer)
+        XCTAssertEqual(probe.status, 503, probe.body)
+        XCTAssertEqual(probe.detail, "database: unreachable", probe.body)
+        XCTAssertFalse(probe.body.contains(name), probe.body)
+        let logged = try await eventually(timeout: 10) { fixture.processes.log("serve").contains("/readyz: the database cannot be read") }
+        XCTAssertTrue(logged, fixture.processes.log("serve"))
+        XCTAssertTrue(fixture.processes.log("serve").contains(name), "the log keeps the detail: \(fixture.processes.log("serve"))")
+        try await server.query(Statement("", "ALTER DATABASE \(name) WITH ALLOW_CONNECTIONS true"))
+    }
+
+    /// Login CSRF: a sign-in form posted from another site's page (its Origin, else its Referer, names
+    /// another host) is refused and sets no cookie; the server's own page (by its Host, or behind
+    /// the proxy the X-Forwarded-Host it sets) and clients that send neither header (curl) sign in.
+    func testSignInFromAnotherSiteIsRefused() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("browser", role: "viewer")
+        try await fixture.start(["--behind-proxy"])
+        let own = "http://127.0.0.1:\(fixture.port)"
+        for (headers, expected) in [
+            (["Origin: https://attacker.example"], 403),
+            (["Origin: http://127.0.0.1:\(fixture.port + 1)"], 403),
+            (["Origin: null"], 403),
+            (["Referer: https://attacker.example/page"], 403),
+            (["Origin: https://attacker.example", "Referer: \(own)/"], 403),
+            (["Origin: \(own)"], 303),
+            (["Referer: \(own)/"], 303),
+            ([], 303),
+            (["Origin: https://ucp.example.com", "X-Forwarded-Host: ucp.example.com"], 303),
+            (["Origin: https://attacker.example", "X-Forwarded-Host: ucp.example.com"], 403),
+        ] {
+            let answer = try fixture.send(.post, "/sign-in", body: "token=\(viewer)", headers: headers)
+            XCTAssertEqual(answer.status, expected, "\(headers): \(answer.body)")
+            if expected == 403 { XCTAssertTrue(answer.body.contains("sent from another site is refused"), answer.body) }
+        }
+        XCTAssertFalse(fixture.processes.log("serve").contains(viewer), "the token is never logged")
+    }
+
+    /// A value with a character XML cannot carry (a C0 control; U+FFFE, U+FFFF, which the rule let
+    /// through before) is refused where it enters — an order file, an order's body, a user's field —
+    /// with one line naming the field, exit 64 / 400, and nothing written.
+    func testControlCharactersAreRefusedWhereOrdersAndUsersEnter() async throws {
+        let fixture = try await ServeFixture()
+        let helpdesk = try fixture.token("helpdesk", role: "operator")
+        try await fixture.start()
+        let domain = try fixture.processes.run(["domain", "add", "--name", "Cisco"])
+        XCTAssertEqual(domain.status, 0, domain.stderr)
+        let before = try await fixture.writes()
+        func users() async throws -> Int64 {
+            try await fixture.owner.query(Statement("", "SELECT count(*) AS n FROM users")).first!.decode("n")
+        }
+        let usersBefore = try await users()
+        let rule = "must be 1 to 200 characters without control characters"
+
+        // YAML's double-quoted escapes, in a file and in a body (the body is the file in JSON).
+        for (escape, field) in [(#"\uFFFF"#, "phone.model"), (#"\uFFFE"#, "phone.model"), (#"\x01"#, "phone.model")] {
+            let file = NSTemporaryDirectory() + "ucp-order-\(UUID().uuidString).yaml"
+            defer { unlink(file) }
+            try """
+                domain: Cisco
+                service_area: SA_Site01
+                user: jdoe
+                phone:
+                  name: SEP001122334455
+                  model: "Cisco\(escape)8845"
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            let name = (file as NSString).lastPathComponent
+            for command in [["order", "submit", "-f", file], ["order", "plan", "-f", file]] {
+                let cli = try fixture.processes.run(command)
+                XCTAssertEqual(cli.status, 64, "\(command): \(cli.stdout)\(cli.stderr)")
+                XCTAssertEqual(cli.stderr, "ucp: \(field) (\(name) line 6): \(rule)\n", escape)
+            }
+            let body = #"{"domain": "Cisco", "service_area": "SA_Site01", "user": "jdoe", "phone": {"name": "SEP001122334455", "model": "Cisco\#(escape)8845"}}"#
+            let answer = try fixture.send(.post, "/api/v1/orders", token: helpdesk, body: body)
+            XCTAssertEqual(answer.status, 400, answer.body)
+            XCTAssertEqual(answer.detail, "\(field) (body line 1): \(rule)", escape)
+        }
+        // A user's fields, on the command line.
+        for value in ["Sales\u{FFFF}", "Sales\u{FFFE}", "Sales\u{1}Desk"] {
+            let cli = try fixture.processes.run(["user", "add", "jdoe", "--domain", "Cisco", "--last-name", "Doe", "--department", value])
+            XCTAssertEqual(cli.status, 64, cli.stdout + cli.stderr)
+            XCTAssertEqual(cli.stderr, "ucp: department: must be 1 to 64 characters without control characters\n")
+        }
+        let lastName = try fixture.processes.run(["user", "add", "jdoe", "--domain", "Cisco", "--last-name", "Doe\u{FFFF}"])
+        XCTAssertEqual(lastName.status, 64)
+        XCTAssertEqual(lastName.stderr, "ucp: last-name: must be 1 to 64 characters without control characters\n")
+
+        await assertEqual(try await fixture.writes(), before, "a refusal wrote")
+        await assertEqual(try await users(), usersBefore, "a refused user was added")
+    }
+
     /// Bad input is refused with exactly the command line's line as `detail`, the field named, and
     /// nothing written; the same input through `ucp` prints the same line.
     func testRefusalsAreTheCommandsOwnLines() async throws {

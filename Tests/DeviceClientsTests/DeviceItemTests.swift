@@ -27,6 +27,15 @@ final class DeviceItemTests: XCTestCase {
         XCTAssertNil(reader.faults.fault)
     }
 
+    /// A CUPI lookup keeps only the rows whose column is the value asked for (without case): a
+    /// server that read the query otherwise cannot hand back another user.
+    func testACUPILookupKeepsOnlyTheRowsOfItsValue() {
+        let rows = [["Alias": "ops", "ObjectId": "1"], ["Alias": "OPS (Sales)", "ObjectId": "2"], ["ObjectId": "3"]].map(CUPIClient.item)
+        XCTAssertEqual(CUPIClient.rows(rows, column: "Alias", is: "ops (sales)").map(\.uuid), ["2"])
+        XCTAssertEqual(CUPIClient.rows(rows, column: "Alias", is: "Ops").map(\.uuid), ["1"])
+        XCTAssertEqual(CUPIClient.rows(rows, column: "Alias", is: "ops (").map(\.uuid), [])
+    }
+
     func testNestedAndRepeatedElementsBecomeObjectsAndArrays() throws {
         let answer = """
             <e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><ns:getPhoneResponse xmlns:ns="x"><return>\

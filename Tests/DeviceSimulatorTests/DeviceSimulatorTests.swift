@@ -346,6 +346,35 @@ final class DeviceSimulatorTests: XCTestCase {
         XCTAssertTrue(try Exchange.one(simulator, .get("getDeviceProfile", [("name", "UDP_user000010")])).text.contains("<loginUserId/>"))
     }
 
+    /// CUPI's query `(column is|startswith value)` has no quoting: the value runs to the query's
+    /// closing parenthesis, spaces and parentheses included; anything else is a 400.
+    func testCUPIQueryValueRunsToTheClosingParenthesis() throws {
+        let simulator = try DeviceSimulatorProcess.start(for: self, users: 2)
+        let create = "/vmrest/users?templateAlias=voicemailusertemplate"
+        let answers = try Exchange.run(simulator, [
+            .cupi(create, method: "POST", body: #"{"Alias":"ops (sales)","DtmfAccessId":"5001"}"#),
+            .cupi(create, method: "POST", body: #"{"Alias":"ops","DtmfAccessId":"5002"}"#),
+            .cupi("/vmrest/users?query=(alias%20is%20ops%20(sales))"),
+            .cupi("/vmrest/users?query=%28Alias%20is%20OPS%29"),
+            .cupi("/vmrest/users?query=(alias%20startswith%20ops)"),
+            .cupi("/vmrest/users?query=(alias%20is%20ops%20(sales)%20)"),
+            .cupi("/vmrest/users?query=alias%20is%20ops"),
+            .cupi("/vmrest/users?query=(alias%20equals%20ops)"),
+            .cupi("/vmrest/users?query=(nosuchcolumn%20is%20ops)"),
+            .cupi("/vmrest/users?query=(alias%20is)"),
+        ])
+        XCTAssertEqual(answers.map(\.status), [201, 201, 200, 200, 200, 200, 400, 400, 400, 400], answers.map(\.text).joined(separator: "\n"))
+        func aliases(_ answer: Answer) throws -> [String] {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+            let rows = (object["User"] as? [[String: Any]]) ?? (object["User"] as? [String: Any]).map { [$0] } ?? []
+            return rows.compactMap { $0["Alias"] as? String }.sorted()
+        }
+        XCTAssertEqual(try aliases(answers[2]), ["ops (sales)"])
+        XCTAssertEqual(try aliases(answers[3]), ["ops"], "compared without case")
+        XCTAssertEqual(try aliases(answers[4]), ["ops", "ops (sales)"])
+        XCTAssertEqual(try aliases(answers[5]), [], "a trailing space is part of the value")
+    }
+
     func testCUPI() throws {
         let simulator = try DeviceSimulatorProcess.start(for: self, users: 10)
         let answers = try Exchange.run(simulator, [

@@ -27,6 +27,28 @@ final class OrderTests: OrderTestCase {
         XCTAssertTrue(made.contains { $0.hasPrefix("POST /vmrest/users?templateAlias=VMT Sales & Support") }, "\(made)")
     }
 
+    /// A user ID with spaces and parentheses (Unified CM's user IDs may have both; one synchronized
+    /// from a directory does) is the mailbox's alias: after the create's answer is lost, the CUPI
+    /// query `(Alias is Ann Lee (Sales))` finds exactly that mailbox and the step adopts it. (The
+    /// simulator read the value only up to its first `)` before, found nothing, and the order failed
+    /// on the duplicate.)
+    func testAMailboxAliasWithSpacesAndParenthesesIsFoundByItsQuery() async throws {
+        try await prepare()
+        let user = "Ann Lee (Sales)"
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name, last_name) VALUES ('\(user)', 'Cisco', 'manual', 'Ann', 'Lee')")
+        try fault("drop=cupiCreateUser:1")
+        let result = try ucp(["order", "submit", "-f", try orderFile(user: user), "--wait"])
+        let id = try orderID(result)
+        let order = try await order(id)
+        XCTAssertEqual(order.state, "succeeded", result.stdout + (order.error ?? ""))
+        let steps = try await steps(id)
+        let voicemail = try XCTUnwrap(steps.first { $0.name == .voicemail })
+        XCTAssertNotNil(voicemail.createdUUID, "the mailbox found after the lost answer is the order's own")
+        let made = try calls()
+        XCTAssertTrue(made.contains("GET /vmrest/users?query=(Alias is \(user))"), "\(made)")
+        XCTAssertEqual(try state().filter { $0.hasPrefix("UnityUser ") && $0.contains("Alias=\(user) ") }.count, 1)
+    }
+
     /// A full order for a user only the inventory had: the plan names every call with the area's
     /// defaults; execution makes exactly the plan's writes (the association read-extend-written),
     /// every request valid against AXLSoap.xsd 12.5, at most 12 device calls; the user record then
