@@ -83,16 +83,15 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     func run() async throws {
         let submission = try SyncSubmission(kind: kind, device: device, domain: domain, dryRun: dryRun,
                                             allowDeletes: allowDeletes, priority: priority, actor: global.actorName)
-        let (params, target) = (submission.params, submission.target)
         let connection = Connection(try await Database.open())
-        try await submission.checkInventory(connection)
         let store = QueueStore(connection)
+        // Checked and queued as the API's are (`SyncSubmission.enqueue`: under the domain's submission lock).
+        let (id, created) = try await submission.enqueue(connection)
         guard dryRun else {
-            return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+            return try await Submission.report(submission.params, id: id, created: created, store: store, wait: waitOptions.wait)
         }
         // A dry run is asked for its report: wait for it and print the job's log.
-        let (id, _) = try await store.jobEnqueue(params)
-        print("job \(id) queued (dry run of the \(submission.type.title) of \(target))")
+        print("job \(id) queued (dry run of the \(submission.type.title) of \(submission.target))")
         do {
             try await JobWatcher.wait(for: id, store: store)
         } catch {
@@ -139,6 +138,11 @@ package enum SubmitValidation {
 package enum Submission {
     package static func enqueue(_ params: QueueStore.EnqueueParams, store: QueueStore, wait: Bool) async throws {
         let (id, created) = try await store.jobEnqueue(params)
+        try await report(params, id: id, created: created, store: store, wait: wait)
+    }
+
+    /// Says what was queued (or that the same job already was) and, with `wait`, follows it.
+    package static func report(_ params: QueueStore.EnqueueParams, id: Int64, created: Bool, store: QueueStore, wait: Bool) async throws {
         if created {
             print("job \(id) queued (\(params.type)\(params.target.map { " of \($0)" } ?? ""))")
         } else {
