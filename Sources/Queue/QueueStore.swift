@@ -453,9 +453,12 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.auditList, [since, jobID, limit, afterID, actor, action]).map(AuditEntry.init(row:))
     }
 
+    /// The entries `filter` selects; its look-back is from now on the database's clock.
     public func auditList(_ filter: AuditFilter) async throws -> [AuditEntry] {
-        try await auditList(since: filter.since, jobID: filter.jobID, limit: filter.limit, afterID: filter.afterID,
-                            actor: filter.actor, action: filter.action)
+        var since: Date?
+        if let seconds = filter.sinceSeconds { since = try await DatabaseClock.now(connection).addingTimeInterval(-seconds) }
+        return try await auditList(since: since, jobID: filter.jobID, limit: filter.limit, afterID: filter.afterID,
+                                   actor: filter.actor, action: filter.action)
     }
 
     // MARK: workers

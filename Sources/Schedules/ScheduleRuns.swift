@@ -70,7 +70,7 @@ public struct ScheduleRunSync: Sendable, Equatable {
 
 enum ScheduleRunSQL {
     static let schedulesForFiring = Statement("schedule_runs_schedules", """
-        SELECT s.*, array_to_string(s.builder_choices, ',') AS builder_text, s.last_fired_at::text AS last_fired_text
+        SELECT \(ScheduleSQL.columns), s.last_fired_at::text AS last_fired_text
           FROM schedules s ORDER BY s.name
         """)
     /// Fires only when nobody fired the schedule since we read it (compared as stored text: exact).
