@@ -430,7 +430,7 @@ public struct QueueStore: Sendable {
 
     /// Writes the audit line of a maintenance transition that happened by the clock (a sync became due).
     public func maintenanceRefresh(actor: String, now: Date? = nil) async throws {
-        try await connection.query(QueueSQL.maintenanceRefresh, [actor, now])
+        try await connection.withSession { try InTransaction($0).maintenanceRefresh(actor: actor, now: now) }
     }
 
     // MARK: audit
@@ -527,6 +527,11 @@ extension QueueStore {
 
         public init(_ session: Session) {
             self.session = session
+        }
+
+        /// Enters or leaves maintenance mode as the queue now stands, in the caller's transaction.
+        public func maintenanceRefresh(actor: String, now: Date? = nil) throws {
+            try session.query(QueueSQL.maintenanceRefresh, [actor, now])
         }
 
         /// Enqueues one job. `created` is false when a pending job with the same key already existed.
