@@ -61,7 +61,7 @@ public struct SyncSubmission: Sendable {
     /// queued or running is refused (`WriteBackRefusal`); a domain sync of a domain with no required
     /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`). A
     /// schedule's run does not come here: a sync it names of a device removed since fails as a sync.
-    public func checkInventory(_ connection: Connection) async throws {
+    func checkInventory(_ connection: Connection) async throws {
         switch type.kind {
         case .deviceSync:
             guard try await DeviceStore(connection).deviceGet(name: target) != nil else { throw DeviceStore.noSuchDevice(target) }
@@ -74,8 +74,14 @@ public struct SyncSubmission: Sendable {
     }
 
     /// Checks the inventory and queues the job; `created` is false when the same sync was already queued.
+    /// A domain or LDAP synchronization is checked and queued under the domain's submission lock, as a
+    /// write-back is (`WriteBackRefusal.submitting`), so the two cannot both pass their checks.
     public func enqueue(_ connection: Connection) async throws -> (id: Int64, created: Bool) {
-        try await checkInventory(connection)
-        return try await QueueStore(connection).jobEnqueue(params)
+        let submit = {
+            try await checkInventory(connection)
+            return try await QueueStore(connection).jobEnqueue(params)
+        }
+        guard WriteBackRefusal.syncTypes.contains(type.jobType) else { return try await submit() }
+        return try await WriteBackRefusal.submitting(domain: target, connection: connection, submit)
     }
 }

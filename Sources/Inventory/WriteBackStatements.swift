@@ -79,4 +79,42 @@ public enum WriteBackRefusal {
         return InputError(field: "domain '\(domain)'",
                           problem: "its \(type.title) is disabled while its write back to LDAP (job \(job.id), \(job.state.rawValue)) is queued or running")
     }
+
+    /// The domain's submission lock, held to the end of the transaction.
+    static let submissionLock = Statement("domain_submission_lock",
+                                          "SELECT pg_advisory_xact_lock(hashtext('ucp.domain.submission'), hashtext($1))")
+
+    /// Runs `submit` — a domain or LDAP synchronization's or a write-back's checks and enqueue — in one
+    /// transaction holding the domain's submission lock, so that two submitted at the same moment are
+    /// checked one after the other: the second sees the first's job (committed before the lock is
+    /// released) and is refused. `submit` uses `connection` only.
+    public static func submitting<T: Sendable>(domain: String, connection: Connection,
+                                               _ submit: () async throws -> T) async throws -> T {
+        let opened = try await connection.withSession { session in
+            try session.execute("BEGIN")
+            do {
+                try session.query(submissionLock, [domain])
+            } catch {
+                _ = try? session.execute("ROLLBACK")
+                throw error
+            }
+            return session.serverSessionNumber
+        }
+        do {
+            let value = try await submit()
+            try await connection.withSession { session in
+                // A connection made again meanwhile lost the transaction and its lock: say so rather than commit nothing.
+                guard session.serverSessionNumber == opened else {
+                    throw PostgresError(kind: .connectionLost, message: "the connection was lost during the submission of domain '\(domain)'")
+                }
+                try session.execute("COMMIT")
+            }
+            return value
+        } catch {
+            _ = try? await connection.withSession { session in
+                if session.serverSessionNumber == opened { try session.execute("ROLLBACK") }
+            }
+            throw error
+        }
+    }
 }

@@ -14,12 +14,15 @@ import Sync
 /// is queued or running or change notification of one is polling (seed: "You cannot perform the
 /// write-back during Cisco Unified CM user synchronization and change notification").
 public enum WriteBackSubmission {
-    /// Checks, then queues the job; `created` is false when one was already queued.
+    /// Checks, then queues the job, under the domain's submission lock (as its domain and LDAP
+    /// synchronizations are); `created` is false when one was already queued.
     public static func enqueue(domain: String, actor: String, priority: Int = 0, connection: Connection) async throws -> (id: Int64, created: Bool) {
-        try await check(domain: domain, connection: connection, starting: false)
-        let params = QueueStore.EnqueueParams(WriteBackRun.self, target: domain, priority: priority,
-                                              dedupKey: WriteBackRun.dedupKey(domain: domain), actor: actor)
-        return try await QueueStore(connection).jobEnqueue(params)
+        try await WriteBackRefusal.submitting(domain: domain, connection: connection) {
+            try await check(domain: domain, connection: connection, starting: false)
+            let params = QueueStore.EnqueueParams(WriteBackRun.self, target: domain, priority: priority,
+                                                  dedupKey: WriteBackRun.dedupKey(domain: domain), actor: actor)
+            return try await QueueStore(connection).jobEnqueue(params)
+        }
     }
 
     /// The refusals; `starting`: the job itself checks before it writes (its own job is then the

@@ -23,4 +23,19 @@ public enum EndedJobSQL {
              WHERE c.\(column) IS NOT NULL AND (j.id IS NULL OR j.state IN \(endedStates)))
         """
     }
+
+    /// `syncs_canceled`: cancels the synchronizations still queued (not started) of the schedule runs
+    /// whose ids are in column `column` of the common table expression `among` (runs closed because
+    /// their job ended: nothing is left to run the rest of their plan). One row (`id`, `type`,
+    /// `target`, `kind`, `schedule_run_id`) per job canceled; the caller writes their audit lines in
+    /// the same transaction. A sync a worker claimed meanwhile is no longer queued and is left alone.
+    public static func queuedSyncsCanceled(ofRuns among: String, column: String) -> String {
+        """
+        syncs_canceled AS (
+            UPDATE jobs j SET state = 'canceled', finished_at = clock_timestamp()
+              FROM \(among) c
+             WHERE j.schedule_run_id = c.\(column) AND j.state = 'queued' AND j.kind IN ('device_sync', 'sync')
+            RETURNING j.id, j.type, j.target, j.kind, j.schedule_run_id)
+        """
+    }
 }

@@ -29,18 +29,19 @@ public struct JobFilter: Sendable, Equatable {
 
 /// The filters of `ucp audit` and `GET /api/v1/audit`, checked in one place.
 public struct AuditFilter: Sendable, Equatable {
-    public var since: Date?
+    /// How far back from now, in seconds, on the database's clock (`auditList` reads it).
+    public var sinceSeconds: Double?
     public var jobID: Int64?
     public var limit: Int
     public var afterID: Int64?
     public var actor: String?
     public var action: String?
 
-    /// `since` is a duration back from `now` (15m, 2h, 7d).
+    /// `since` is a duration back from now (15m, 2h, 7d).
     public init(since: String?, jobID: Int64?, limit: Int, afterID: Int64? = nil, actor: String? = nil,
-                action: String? = nil, now: Date = Date()) throws {
+                action: String? = nil) throws {
         if let since {
-            self.since = now.addingTimeInterval(-(try DurationText.seconds(since, field: "since")))
+            sinceSeconds = try DurationText.seconds(since, field: "since")
         }
         guard (1...100_000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 100000") }
         if let afterID, afterID < 0 { throw InputError(field: "after", problem: "must be an audit entry id, 0 or more") }

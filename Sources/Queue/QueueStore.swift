@@ -430,7 +430,7 @@ public struct QueueStore: Sendable {
 
     /// Writes the audit line of a maintenance transition that happened by the clock (a sync became due).
     public func maintenanceRefresh(actor: String, now: Date? = nil) async throws {
-        try await connection.query(QueueSQL.maintenanceRefresh, [actor, now])
+        try await connection.withSession { try InTransaction($0).maintenanceRefresh(actor: actor, now: now) }
     }
 
     // MARK: audit
@@ -453,9 +453,12 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.auditList, [since, jobID, limit, afterID, actor, action]).map(AuditEntry.init(row:))
     }
 
+    /// The entries `filter` selects; its look-back is from now on the database's clock.
     public func auditList(_ filter: AuditFilter) async throws -> [AuditEntry] {
-        try await auditList(since: filter.since, jobID: filter.jobID, limit: filter.limit, afterID: filter.afterID,
-                            actor: filter.actor, action: filter.action)
+        var since: Date?
+        if let seconds = filter.sinceSeconds { since = try await DatabaseClock.now(connection).addingTimeInterval(-seconds) }
+        return try await auditList(since: since, jobID: filter.jobID, limit: filter.limit, afterID: filter.afterID,
+                                   actor: filter.actor, action: filter.action)
     }
 
     // MARK: workers
@@ -524,6 +527,11 @@ extension QueueStore {
 
         public init(_ session: Session) {
             self.session = session
+        }
+
+        /// Enters or leaves maintenance mode as the queue now stands, in the caller's transaction.
+        public func maintenanceRefresh(actor: String, now: Date? = nil) throws {
+            try session.query(QueueSQL.maintenanceRefresh, [actor, now])
         }
 
         /// Enqueues one job. `created` is false when a pending job with the same key already existed.

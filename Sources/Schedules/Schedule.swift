@@ -44,6 +44,9 @@ public struct ScheduleDefinition: Sendable, Equatable {
     public var forceDomain: Bool
     public var parallel: Bool
     public var abortOnFailure: Bool
+    /// No start was given: the schedule starts when it is stored, on the database's clock (`scheduleAdd`);
+    /// until then `start` is only the host's guess, for a preview.
+    public var startsWhenStored = false
 
     public init(name: JobName, frequency: ScheduleFrequency = .once, start: Date, timeZone: TimeZone,
                 selection: ScheduleSelection, forceDomain: Bool = false, parallel: Bool = false,
@@ -117,14 +120,17 @@ public struct Schedule: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     public var updatedBy: String
+    /// The database's time when it was read: what "now" is for `nextRunAt` (not the host's clock).
+    public var readAt: Date
 
     public var name: String { definition.name.value }
 
     /// When the coordinator fires it next: a due time not fired yet (it fires at the next firing pass),
-    /// else the first due time after `now`; nil when it has no more runs (a one-time schedule that ran).
-    public func nextRunAt(now: Date = Date()) -> Date? {
+    /// else the first due time after `now` (by default when it was read, on the database's clock); nil
+    /// when it has no more runs (a one-time schedule that ran).
+    public func nextRunAt(now: Date? = nil) -> Date? {
         let timing = ScheduleTiming(frequency: definition.frequency, start: definition.start, timeZone: definition.timeZone)
-        let due = timing.dueRuns(lastFired: lastFiredAt, now: now)
+        let due = timing.dueRuns(lastFired: lastFiredAt, now: now ?? readAt)
         return due.due ?? due.next
     }
 
@@ -157,6 +163,13 @@ public struct Schedule: Sendable, Equatable {
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
         updatedBy = try row.decode("updated_by")
+        readAt = try row.decode("read_at")
+    }
+
+    /// The same schedule, whenever each was read.
+    public static func == (left: Schedule, right: Schedule) -> Bool {
+        left.definition == right.definition && left.lastFiredAt == right.lastFiredAt && left.createdAt == right.createdAt
+            && left.updatedAt == right.updatedAt && left.updatedBy == right.updatedBy
     }
 }
 
@@ -219,8 +232,9 @@ public struct ScheduleChange: Sendable, Equatable {
         self.abortOnFailure = abortOnFailure
     }
 
-    /// A new schedule from these fields: every once, start now, the given (else the machine's) time zone,
-    /// options off unless given. Granular text is not checked here (`validate` does, and previews show it).
+    /// A new schedule from these fields: every once, start when stored (on the database's clock; `now`
+    /// until then, for a preview), the given (else the machine's) time zone, options off unless given.
+    /// Granular text is not checked here (`validate` does, and previews show it).
     public func definition(name: String, now: Date = Date(), defaultTimeZone: TimeZone = .current) throws(InputError) -> ScheduleDefinition {
         let jobName = try JobName(name)
         guard let selection else { throw Self.selectionMissing }
@@ -228,6 +242,7 @@ public struct ScheduleChange: Sendable, Equatable {
         var definition = ScheduleDefinition(
             name: jobName, frequency: frequency ?? .once, start: now, timeZone: zone, selection: selection,
             forceDomain: forceDomain ?? false, parallel: parallel ?? false, abortOnFailure: abortOnFailure ?? false)
+        definition.startsWhenStored = startText == nil
         try applyStart(to: &definition)
         return definition
     }

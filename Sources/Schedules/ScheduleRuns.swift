@@ -70,7 +70,7 @@ public struct ScheduleRunSync: Sendable, Equatable {
 
 enum ScheduleRunSQL {
     static let schedulesForFiring = Statement("schedule_runs_schedules", """
-        SELECT s.*, array_to_string(s.builder_choices, ',') AS builder_text, s.last_fired_at::text AS last_fired_text
+        SELECT \(ScheduleSQL.columns), s.last_fired_at::text AS last_fired_text
           FROM schedules s ORDER BY s.name
         """)
     /// Fires only when nobody fired the schedule since we read it (compared as stored text: exact).
@@ -112,9 +112,12 @@ enum ScheduleRunSQL {
     /// Closes the open runs whose job ended (or was pruned) before the run did — its last attempt
     /// failed or its lease ran out, or it was canceled before its handler could close the run — as
     /// `failed` (`canceled` for a canceled job), each with its log line saying why ($1: the actor,
-    /// $2: the job type). The runs are locked in id order (two coordinators' sweeps never deadlock);
-    /// a run closed meanwhile (its handler, `schedule cancel`, the other sweep) is read again under
-    /// its lock and left alone.
+    /// $2: the job type), and cancels the syncs it queued that have not started: no handler is left
+    /// to run the rest of its plan in order (seed: abort on failure, force domain), and `schedule
+    /// cancel` cancels a run's syncs the same way. The log line names them; `canceled_syncs` (JSON)
+    /// lists them for their audit lines. The runs are locked in id order (two coordinators' sweeps
+    /// never deadlock); a run closed meanwhile (its handler, `schedule cancel`, the other sweep) is
+    /// read again under its lock and left alone.
     static let runCloseOfEndedJob = Statement("schedule_runs_close_of_ended_job", """
         WITH open_runs AS MATERIALIZED (
             SELECT r.job_id FROM schedule_runs r WHERE r.state IN ('queued', 'running')),
@@ -128,12 +131,20 @@ enum ScheduleRunSQL {
               FROM doomed d
              WHERE r.id = d.id AND r.state IN ('queued', 'running')
             RETURNING r.id, r.schedule_name, r.job_id, r.state, d.job_state),
+        \(EndedJobSQL.queuedSyncsCanceled(ofRuns: "closed", column: "id")),
+        canceled_by_run AS (
+            SELECT s.schedule_run_id AS run_id,
+                   string_agg(format('job %s (%s%s)', s.id, s.type, coalesce(' of ' || s.target, '')), ', ' ORDER BY s.id) AS list,
+                   json_agg(json_build_object('id', s.id, 'type', s.type, 'target', s.target, 'kind', s.kind) ORDER BY s.id)::text AS syncs
+              FROM syncs_canceled s GROUP BY s.schedule_run_id),
         reasons AS (
             SELECT c.*, format('run closed %s by %s: its %s job %s %s before the run ended%s', c.state, $1::text, $2::text,
                                c.job_id, CASE c.job_state WHEN 'gone' THEN 'was pruned' ELSE 'ended ' || c.job_state END,
                                CASE c.job_state WHEN 'failed' THEN ' (its last attempt failed or its worker was lost; '
-                                                                  || 'the rest of its plan was not run)' ELSE '' END) AS reason
-              FROM closed c),
+                                                                  || 'the rest of its plan was not run)' ELSE '' END)
+                        || coalesce('; its queued synchronizations canceled: ' || k.list, '') AS reason,
+                   coalesce(k.syncs, '[]') AS canceled_syncs
+              FROM closed c LEFT JOIN canceled_by_run k ON k.run_id = c.id),
         logged AS (
             INSERT INTO schedule_run_logs (run_id, message) SELECT id, reason FROM reasons)
         SELECT * FROM reasons ORDER BY id
@@ -326,19 +337,30 @@ public struct ScheduleRunStore: Sendable {
         }
     }
 
-    /// A run closed by `runCloseOfEndedJobs`: its new state and why.
+    /// A run closed by `runCloseOfEndedJobs`: its new state and why, and the syncs it had queued that
+    /// were canceled with it.
     public struct ClosedRun: Sendable, Equatable {
         public var id: Int64
         public var scheduleName: String
         public var jobID: Int64
         public var state: ScheduleRun.State
         public var reason: String
+        public var canceledSyncs: [CanceledSync]
+    }
+
+    /// A sync of a closed run canceled before it started.
+    public struct CanceledSync: Sendable, Equatable, Decodable {
+        public var id: Int64
+        public var type: String
+        public var target: String?
+        public var kind: String
     }
 
     /// The coordinator's sweep (`EndedJobScheduleRunsDuty`): closes every open run whose job ended
     /// or was pruned before the run did, so that no run stays `running` for ever once its handler
-    /// can no longer close it. One statement and its audit lines, in one transaction: idempotent,
-    /// and safe with two coordinators (a run is closed once). Returns the runs it closed.
+    /// can no longer close it, and cancels the syncs it queued that have not started. One statement
+    /// and its audit lines (one per run, one per canceled sync), in one transaction: idempotent, and
+    /// safe with two coordinators (a run is closed once). Returns the runs it closed.
     @discardableResult
     public func runCloseOfEndedJobs(actor: String) async throws -> [ClosedRun] {
         try await connection.transaction { session in
@@ -346,13 +368,24 @@ public struct ScheduleRunStore: Sendable {
                 guard let state = ScheduleRun.State(rawValue: try row.decode("state")) else {
                     throw PostgresError(kind: .decoding, message: "schedule run: unknown state")
                 }
+                let syncs = try JSONDecoder().decode([CanceledSync].self, from: Data(try row.decode("canceled_syncs", as: String.self).utf8))
                 return ClosedRun(id: try row.decode("id"), scheduleName: try row.decode("schedule_name"), jobID: try row.decode("job_id"),
-                                 state: state, reason: try row.decode("reason"))
+                                 state: state, reason: try row.decode("reason"), canceledSyncs: syncs)
             }
-            try QueueStore.InTransaction(session).auditAppendMany(closed.map { run in
-                QueueStore.AuditLine(actor: actor, action: "schedule.run_closed", jobID: run.jobID, target: run.scheduleName,
-                                     message: "Run \(run.id) of schedule '\(run.scheduleName)': \(run.reason)")
+            let queue = QueueStore.InTransaction(session)
+            try queue.auditAppendMany(closed.flatMap { run in
+                [QueueStore.AuditLine(actor: actor, action: "schedule.run_closed", jobID: run.jobID, target: run.scheduleName,
+                                      message: "Run \(run.id) of schedule '\(run.scheduleName)': \(run.reason)")]
+                    + run.canceledSyncs.map { sync in
+                        QueueStore.AuditLine(actor: actor, action: "job.cancel", jobID: sync.id, target: sync.target,
+                                             message: "Cancel of \(sync.type) job \(sync.id) (was queued): run \(run.id) of schedule "
+                                                 + "'\(run.scheduleName)' closed \(run.state.rawValue) before it started")
+                    }
             })
+            // A canceled infrastructure or user sync may have been what held maintenance mode.
+            if closed.contains(where: { run in run.canceledSyncs.contains { $0.kind == JobKind.deviceSync.rawValue } }) {
+                try queue.maintenanceRefresh(actor: actor)
+            }
             return closed
         }
     }

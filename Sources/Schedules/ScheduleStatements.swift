@@ -3,12 +3,15 @@ import Postgres
 /// Every statement that touches `schedules` (migrations/004_schedules.sql), by name. Values are always
 /// bound parameters. Rows come back with `builder_text`, the builder choices joined by commas.
 enum ScheduleSQL {
-    private static let columns = "s.*, array_to_string(s.builder_choices, ',') AS builder_text"
+    /// A schedule's row, with the database's time it was read (`Schedule.readAt`).
+    static let columns = "s.*, array_to_string(s.builder_choices, ',') AS builder_text, now() AS read_at"
 
+    /// $12: no start was given, so it starts now on the database's clock ($3 is ignored).
     static let scheduleInsert = Statement("schedule_insert", """
         INSERT INTO schedules AS s (name, frequency, start_at, time_zone, selection_kind, builder_choices,
                                     granular_text, force_domain, parallel, abort_on_failure, updated_by)
-        VALUES ($1, $2, $3::timestamptz, $4, $5, $6::text[], $7, $8::boolean, $9::boolean, $10::boolean, $11)
+        VALUES ($1, $2, CASE WHEN $12::boolean THEN now() ELSE $3::timestamptz END, $4, $5, $6::text[], $7,
+                $8::boolean, $9::boolean, $10::boolean, $11)
         RETURNING \(columns)
         """)
     static let scheduleGet = Statement("schedule_get", "SELECT \(columns) FROM schedules s WHERE s.name = $1")

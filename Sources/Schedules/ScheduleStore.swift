@@ -46,7 +46,7 @@ public struct ScheduleStore: Sendable {
             }
             let rows: Rows
             do {
-                rows = try session.query(ScheduleSQL.scheduleInsert, definition.parameters + [actor])
+                rows = try session.query(ScheduleSQL.scheduleInsert, definition.parameters + [actor, definition.startsWhenStored])
             } catch let error as PostgresError where error.kind == .uniqueViolation {
                 throw Self.alreadyExists(name)
             }

@@ -46,11 +46,13 @@ struct SubmitJobCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let params = try SubmitValidation.enqueueParams(
-            contract: try JobTypes.contract(named: type), payload: payload, runAt: runAt, priority: priority, key: key, target: target,
+        var params = try SubmitValidation.enqueueParams(
+            contract: try JobTypes.contract(named: type), payload: payload, priority: priority, key: key, target: target,
             actor: global.actorName)
-        let store = QueueStore(Connection(try await Database.open()))
-        try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+        let due = try runAt.map(SubmitValidation.parseRunAt)
+        let connection = Connection(try await Database.open())
+        params.runAt = try await due?.resolve(connection)
+        try await Submission.enqueue(params, store: QueueStore(connection), wait: waitOptions.wait)
     }
 }
 
@@ -83,16 +85,15 @@ struct SubmitSyncCommand: AsyncParsableCommand {
     func run() async throws {
         let submission = try SyncSubmission(kind: kind, device: device, domain: domain, dryRun: dryRun,
                                             allowDeletes: allowDeletes, priority: priority, actor: global.actorName)
-        let (params, target) = (submission.params, submission.target)
         let connection = Connection(try await Database.open())
-        try await submission.checkInventory(connection)
         let store = QueueStore(connection)
+        // Checked and queued as the API's are (`SyncSubmission.enqueue`: under the domain's submission lock).
+        let (id, created) = try await submission.enqueue(connection)
         guard dryRun else {
-            return try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+            return try await Submission.report(submission.params, id: id, created: created, store: store, wait: waitOptions.wait)
         }
         // A dry run is asked for its report: wait for it and print the job's log.
-        let (id, _) = try await store.jobEnqueue(params)
-        print("job \(id) queued (dry run of the \(submission.type.title) of \(target))")
+        print("job \(id) queued (dry run of the \(submission.type.title) of \(submission.target))")
         do {
             try await JobWatcher.wait(for: id, store: store)
         } catch {
@@ -104,7 +105,8 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 }
 
 package enum SubmitValidation {
-    package static func enqueueParams(contract: any JobParameters.Type, payload: String, runAt: String?, priority: Int,
+    /// The job's parameters, due when queued (the caller sets a `--run-at`).
+    package static func enqueueParams(contract: any JobParameters.Type, payload: String, priority: Int,
                               key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
             throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
@@ -118,20 +120,33 @@ package enum SubmitValidation {
         }
         if let target { try DeviceValidation.name(target, field: "target") }
         return QueueStore.EnqueueParams(contract, target: target, payload: payload, priority: priority,
-                                        runAt: try runAt.map(parseRunAt), dedupKey: key, actor: actor)
+                                        dedupKey: key, actor: actor)
     }
 
-    package static func parseRunAt(_ text: String) throws -> Date {
+    /// When a job is to run: a time, or a delay from now on the database's clock (the host's may be off).
+    package enum RunAt: Equatable {
+        case at(Date)
+        case after(seconds: Double)
+
+        package func resolve(_ connection: Connection) async throws -> Date {
+            switch self {
+            case .at(let date): return date
+            case .after(let seconds): return try await DatabaseClock.now(connection).addingTimeInterval(seconds)
+            }
+        }
+    }
+
+    package static func parseRunAt(_ text: String) throws -> RunAt {
         if DurationText.parse(text) != nil {
-            return Date().addingTimeInterval(try DurationText.seconds(text, field: "run-at"))
+            return .after(seconds: try DurationText.seconds(text, field: "run-at"))
         }
         // ISO8601DateFormatter reads dates before 1582-10-15 in the Julian calendar, PostgreSQL in the
         // proleptic Gregorian one: so early a run-at is days off (the first two days of year 1 are
         // refused), which matters to no job; DateRange keeps what is stored within PostgreSQL's years.
         let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
+        if let date = formatter.date(from: text) { return .at(try DateRange.check(date, field: "run-at", text: text)) }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return try DateRange.check(date, field: "run-at", text: text) }
+        if let date = formatter.date(from: text) { return .at(try DateRange.check(date, field: "run-at", text: text)) }
         throw ValidationError("run-at: '\(text)' is neither an ISO 8601 time (2026-11-23T10:00:00Z) nor a delay (90s, 15m, 2h)")
     }
 }
@@ -139,6 +154,11 @@ package enum SubmitValidation {
 package enum Submission {
     package static func enqueue(_ params: QueueStore.EnqueueParams, store: QueueStore, wait: Bool) async throws {
         let (id, created) = try await store.jobEnqueue(params)
+        try await report(params, id: id, created: created, store: store, wait: wait)
+    }
+
+    /// Says what was queued (or that the same job already was) and, with `wait`, follows it.
+    package static func report(_ params: QueueStore.EnqueueParams, id: Int64, created: Bool, store: QueueStore, wait: Bool) async throws {
         if created {
             print("job \(id) queued (\(params.type)\(params.target.map { " of \($0)" } ?? ""))")
         } else {

@@ -324,6 +324,58 @@ final class ScheduleRunTests: XCTestCase {
         await assertEqual(try await queue.auditList(since: nil, jobID: nil, limit: 100, action: "schedule.run_closed").count, 2)
     }
 
+    /// A run whose job failed while its syncs were queued: the sweep cancels those not started (no
+    /// handler is left to run the rest of its plan in order), each with an audit line, names them in the
+    /// run's closing line, and leaves maintenance mode once no infrastructure or user sync holds it; a
+    /// sync already running is left to end.
+    func testTheSweepCancelsTheQueuedSyncsOfTheRunItCloses() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Orphaned", start: Date().addingTimeInterval(86400)), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let queue = database.store()
+        let run = try await runs.runNow(name: "Orphaned", actor: "test")
+        let claimedRun = try await queue.jobClaim(worker: "w1", slots: 1, leaseSeconds: 30)
+        XCTAssertEqual(claimedRun.map(\.id), [run.jobID!])
+        let runOwner = QueueStore.Held(id: claimedRun[0].id, attempt: claimedRun[0].attempt)
+        _ = try await runs.runStart(id: run.id, owner: runOwner)
+
+        // What the run's handler queued: an LDAP sync a worker took, then an infrastructure and a domain sync.
+        let running = try await queue.jobEnqueue(try .init(LDAPSync(), target: "Dom-1", actor: "test", scheduleRunID: run.id)).id
+        await assertEqual(try await queue.jobClaim(worker: "w2", slots: 1, leaseSeconds: 30).map(\.id), [running])
+        let infra = try await queue.jobEnqueue(.init(InfrastructureSync.self, target: "CUCM-1", actor: "test", scheduleRunID: run.id)).id
+        let domain = try await queue.jobEnqueue(try .init(DomainSync(), target: "Dom-1", actor: "test", scheduleRunID: run.id)).id
+        let unrelated = try await queue.jobEnqueue(try .init(LDAPSync(), target: "Dom-2", actor: "test")).id
+        try await queue.maintenanceRefresh(actor: "test")
+        let owner = Connection(database.owner)
+        func maintenanceActive() async throws -> Bool {
+            try await owner.query(Statement("", "SELECT maintenance_active FROM control")).first!.decode("maintenance_active")
+        }
+        await assertTrue(try await maintenanceActive(), "the queued infrastructure sync holds maintenance mode")
+
+        await assertEqual(try await queue.jobEnd(runOwner, outcome: .failed, error: "boom", actor: "w1"), .failed)
+        let closed = try await runs.runCloseOfEndedJobs(actor: "c1")
+        XCTAssertEqual(closed.map(\.id), [run.id])
+        XCTAssertEqual(closed.first?.canceledSyncs.map(\.id), [infra, domain])
+        func state(_ id: Int64) async throws -> JobState? { try await queue.jobGet(id: id)?.state }
+        await assertEqual(try await state(infra), .canceled)
+        await assertEqual(try await state(domain), .canceled)
+        await assertEqual(try await state(running), .running, "a sync already running is left to end")
+        await assertEqual(try await state(unrelated), .queued, "another run's (or no run's) sync is left alone")
+        let reason = "run closed failed by c1: its schedule.run job \(run.jobID!) ended failed before the run ended "
+            + "(its last attempt failed or its worker was lost; the rest of its plan was not run); its queued synchronizations "
+            + "canceled: job \(infra) (\(InfrastructureSync.jobType) of CUCM-1), job \(domain) (\(DomainSync.jobType) of Dom-1)"
+        await assertEqual(try await runs.runLog(id: run.id).last, reason)
+        for (id, type) in [(infra, InfrastructureSync.jobType), (domain, DomainSync.jobType)] {
+            let audit = try await queue.auditList(since: nil, jobID: id, limit: 10, action: "job.cancel")
+            XCTAssertEqual(audit.map(\.message), ["Cancel of \(type) job \(id) (was queued): run \(run.id) of schedule 'Orphaned' closed failed before it started"])
+            XCTAssertEqual(audit.map(\.actor), ["c1"])
+        }
+        await assertFalse(try await maintenanceActive(), "no infrastructure or user sync is due or running any more")
+        // Idempotent: nothing more to close or cancel.
+        await assertEqual(try await runs.runCloseOfEndedJobs(actor: "c1"), [])
+    }
+
     func testSequentialRunInSeedOrderAndResumesWithoutEnqueueingTwice() async throws {
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
