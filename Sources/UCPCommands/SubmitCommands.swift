@@ -39,18 +39,19 @@ struct SubmitJobCommand: AsyncParsableCommand {
     @Option(help: "De-duplication key: no second job with this key is queued while one is pending.")
     var key: String?
 
-    @Option(help: "What the job acts on (device or domain name).")
+    @Option(help: "What the job acts on: the device or domain its type needs (or the payload's \"device\" or \"domain\" field; the two must agree).")
     var target: String?
 
     @OptionGroup var waitOptions: WaitOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let params = try SubmitValidation.enqueueParams(
+        let submission = try SubmitValidation.submission(
             contract: try JobTypes.contract(named: type), payload: payload, runAt: runAt, priority: priority, key: key, target: target,
             actor: global.actorName)
-        let store = QueueStore(Connection(try await Database.open()))
-        try await Submission.enqueue(params, store: store, wait: waitOptions.wait)
+        let connection = Connection(try await Database.open())
+        try await submission.checkInventory(connection)
+        try await Submission.enqueue(submission.params, store: QueueStore(connection), wait: waitOptions.wait)
     }
 }
 
@@ -104,21 +105,11 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 }
 
 package enum SubmitValidation {
-    package static func enqueueParams(contract: any JobParameters.Type, payload: String, runAt: String?, priority: Int,
-                              key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
-            throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
-        }
-        _ = try contract.decode(payload: payload)
-        guard (-32768...32767).contains(priority) else {
-            throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
-        }
-        if let key, key.isEmpty || key.count > 200 {
-            throw ValidationError("key: must be 1 to 200 characters")
-        }
-        if let target { try DeviceValidation.name(target, field: "target") }
-        return QueueStore.EnqueueParams(contract, target: target, payload: payload, priority: priority,
-                                        runAt: try runAt.map(parseRunAt), dedupKey: key, actor: actor)
+    /// `ucp submit job`'s fields checked; the payload, target and inventory rules are `JobSubmission`'s.
+    package static func submission(contract: any JobParameters.Type, payload: String, runAt: String?, priority: Int,
+                                   key: String?, target: String?, actor: String) throws -> JobSubmission {
+        try JobSubmission(contract: contract, payload: payload, target: target, priority: priority,
+                          runAt: try runAt.map(parseRunAt), key: key, actor: actor)
     }
 
     package static func parseRunAt(_ text: String) throws -> Date {
