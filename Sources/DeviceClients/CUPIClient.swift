@@ -110,16 +110,28 @@ public final class CUPIClient: Sendable {
         }
     }
 
+    /// The `operation` label of a request's metrics: the method and the resource, each path segment
+    /// that is not a word of the catalog (an ObjectId, an alias) as `{id}` and no query, so the series
+    /// stay a bounded set (`DELETE /vmrest/users/{id}`) while errors keep the real path.
+    package static func metricOperation(_ method: String, _ path: String) -> String {
+        let resource = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let segments = resource.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.isEmpty || segment.allSatisfy({ $0.isASCII && $0.isLetter }) ? String(segment) : "{id}"
+        }
+        return "\(method) /vmrest/\(segments.joined(separator: "/"))"
+    }
+
     /// GET a resource and decode its JSON object.
     func json(_ path: String, query: String?) async throws -> [String: Any] {
         let operation = "GET /vmrest/\(path)"
+        let label = Self.metricOperation("GET", path)
         let started = ContinuousClock.now
         do {
             let object = try await exchange(path, query: query, operation: operation)
-            DeviceMetrics.call("cupi", operation, .ok, since: started)
+            DeviceMetrics.call("cupi", label, .ok, since: started)
             return object
         } catch {
-            DeviceMetrics.call("cupi", operation, DeviceMetrics.outcome(of: error), since: started)
+            DeviceMetrics.call("cupi", label, DeviceMetrics.outcome(of: error), since: started)
             throw error
         }
     }
@@ -142,6 +154,7 @@ public final class CUPIClient: Sendable {
     public func exchange(_ method: HTTPClientConnection.Method, _ path: String, query: String? = nil,
                          json body: [String: String]? = nil) async throws -> (status: Int, body: [UInt8]) {
         let operation = "\(method.rawValue) /vmrest/\(path)"
+        let label = Self.metricOperation(method.rawValue, path)
         let url = endpoint.baseURL + "/vmrest/" + path + (query.map { "?" + $0 } ?? "")
         let payload = try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }.map { [UInt8]($0) } ?? []
         var headers = ["Accept: application/json"]
@@ -151,11 +164,11 @@ public final class CUPIClient: Sendable {
         do {
             (status, answer) = try await receive(method, url: url, headers: headers, body: payload, operation: operation)
         } catch {
-            DeviceMetrics.call("cupi", operation, DeviceMetrics.outcome(of: error), since: started)
+            DeviceMetrics.call("cupi", label, DeviceMetrics.outcome(of: error), since: started)
             throw error
         }
         guard (200..<300).contains(status) else {
-            DeviceMetrics.call("cupi", operation, .error, since: started)
+            DeviceMetrics.call("cupi", label, .error, since: started)
             if status == 401 {
                 throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
             }
@@ -164,7 +177,7 @@ public final class CUPIClient: Sendable {
             let message = errors?["message"] as? String ?? snippet(answer)
             throw DeviceClientError(.http, operation: operation, message: "\(code): \(message)", httpStatus: status)
         }
-        DeviceMetrics.call("cupi", operation, .ok, since: started)
+        DeviceMetrics.call("cupi", label, .ok, since: started)
         return (status, answer)
     }
 

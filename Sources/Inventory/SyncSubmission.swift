@@ -62,12 +62,12 @@ public struct SyncSubmission: Sendable {
     /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`). A
     /// schedule's run does not come here: a sync it names of a device removed since fails as a sync.
     func checkInventory(_ connection: Connection) async throws {
-        switch type.kind {
-        case .deviceSync:
-            guard try await DeviceStore(connection).deviceGet(name: target) != nil else { throw DeviceStore.noSuchDevice(target) }
-        default:
-            guard try await DomainStore(connection).domain(named: target) != nil else { throw DomainStore.noSuchDomain(target) }
-        }
+        try await Self.checkInventory(type, target: target, connection)
+    }
+
+    /// The same checks for a sync queued by type (`JobSubmission`).
+    static func checkInventory(_ type: SyncType, target: String, _ connection: Connection) async throws {
+        try await JobSubmission.checkExists(type.contract.targetKind, target: target, connection)
         if let refusal = try await WriteBackRefusal.syncRefusal(type, domain: target, connection: connection) { throw refusal }
         guard type == .domain else { return }
         if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }

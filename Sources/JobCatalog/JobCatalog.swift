@@ -29,6 +29,7 @@ public struct DeviceTest: JobParameters {
     public static let jobType = "device.test"
     public static let kind = JobKind.task
     public static let maxAttempts = 1
+    public static let targetKind = JobTargetKind.device
     public init() {}
 }
 
@@ -56,6 +57,7 @@ public struct ChangeNotificationPoll: JobParameters, Equatable {
     public static let jobType = "cn.poll"
     public static let kind = JobKind.task
     public static let maxAttempts = 3
+    public static let targetKind = JobTargetKind.device
     public init() {}
 
     /// The key that keeps one poll of a device queued at most (the coordinator's enqueue uses the same).

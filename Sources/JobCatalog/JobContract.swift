@@ -15,6 +15,19 @@ public enum JobKind: String, Sendable, Codable, CaseIterable {
     public var isSync: Bool { self == .deviceSync || self == .sync }
 }
 
+/// What a job's target names. The typed submissions (`ucp submit sync`, `ucp device test`, …) set it
+/// themselves; a submission by type (`ucp submit job`) takes it from here, so a job that acts on a
+/// device or a domain never goes out without one (migration 023's one-sync-per-device index does not
+/// hold for NULL) nor with one that is not in the inventory.
+public enum JobTargetKind: String, Sendable {
+    /// A device of the inventory: the handler reads it and refuses a job without one.
+    case device
+    /// A domain of the inventory.
+    case domain
+    /// Whatever its submitter names (an order, a schedule), or nothing: no rule of the queue reads it.
+    case other
+}
+
 /// The contract of a job type: its `Codable` parameters (the payload), its name, its kind and how
 /// many attempts it gets. Contracts carry no handler, so any module may enqueue any job type
 /// without importing the feature that runs it.
@@ -22,6 +35,12 @@ public protocol JobParameters: Codable, Sendable {
     static var jobType: String { get }
     static var kind: JobKind { get }
     static var maxAttempts: Int { get }
+    /// What the job's target names (`other` unless the contract says).
+    static var targetKind: JobTargetKind { get }
+}
+
+extension JobParameters {
+    public static var targetKind: JobTargetKind { .other }
 }
 
 extension JobParameters {

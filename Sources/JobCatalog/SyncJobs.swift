@@ -46,6 +46,7 @@ public protocol SyncParameters: JobParameters {
 
 extension SyncParameters {
     public static var maxAttempts: Int { 1 }
+    public static var targetKind: JobTargetKind { syncType.kind == .deviceSync ? .device : .domain }
 }
 
 /// `sync.infra` and `sync.user`: the target is the device. `pageSize` and `concurrency` tune the AXL reads.

@@ -9,6 +9,7 @@ public struct WriteBackRun: JobParameters, Equatable {
     public static let jobType = "writeback.domain"
     public static let kind = JobKind.sync
     public static let maxAttempts = 1
+    public static let targetKind = JobTargetKind.domain
 
     public init() {}
 

@@ -41,6 +41,9 @@ extension OrderCommand {
             if OrderBatch.sameFile(failedPath, file) {
                 throw InputError(field: "failed-rows", problem: "\(InputError.quoted(failedPath)) is the batch file itself; name another file (it would be overwritten)")
             }
+            // Before any order is queued: a batch that queued its orders and then failed on this file
+            // would exit 64 as if nothing had been written.
+            if !dryRun { try Self.checkWritable(failedPath) }
             var batch = try OrderBatch.read(path: file)
             let connection = Connection(try await Database.open())
             try await batch.check(connection, key: key)
@@ -173,6 +176,22 @@ extension OrderCommand {
             mutating func end() {
                 if drawn { print("") }
                 drawn = false
+            }
+        }
+
+        /// Proves the failed-rows file can be written (atomically, in its folder) or removed at the end,
+        /// leaving an earlier run's file as it is: refused with one line otherwise.
+        static func checkWritable(_ path: String) throws {
+            let files = FileManager.default
+            let refusal = InputError(field: "failed-rows", problem: "cannot write \(InputError.quoted(path)); nothing submitted")
+            var isDirectory: ObjCBool = false
+            if files.fileExists(atPath: path, isDirectory: &isDirectory) {
+                let folder = (path as NSString).deletingLastPathComponent
+                guard !isDirectory.boolValue, files.isWritableFile(atPath: path),
+                      files.isWritableFile(atPath: folder.isEmpty ? "." : folder) else { throw refusal }
+            } else {
+                guard files.createFile(atPath: path, contents: nil) else { throw refusal }
+                try? files.removeItem(atPath: path)
             }
         }
 

@@ -39,20 +39,21 @@ struct SubmitJobCommand: AsyncParsableCommand {
     @Option(help: "De-duplication key: no second job with this key is queued while one is pending.")
     var key: String?
 
-    @Option(help: "What the job acts on (device or domain name).")
+    @Option(help: "What the job acts on: the device or domain its type needs (or the payload's \"device\" or \"domain\" field; the two must agree).")
     var target: String?
 
     @OptionGroup var waitOptions: WaitOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        var params = try SubmitValidation.enqueueParams(
+        var submission = try SubmitValidation.submission(
             contract: try JobTypes.contract(named: type), payload: payload, priority: priority, key: key, target: target,
             actor: global.actorName)
         let due = try runAt.map(SubmitValidation.parseRunAt)
         let connection = Connection(try await Database.open())
-        params.runAt = try await due?.resolve(connection)
-        try await Submission.enqueue(params, store: QueueStore(connection), wait: waitOptions.wait)
+        submission.params.runAt = try await due?.resolve(connection)
+        let (id, created) = try await submission.enqueue(connection)
+        try await Submission.report(submission.params, id: id, created: created, store: QueueStore(connection), wait: waitOptions.wait)
     }
 }
 
@@ -105,22 +106,12 @@ struct SubmitSyncCommand: AsyncParsableCommand {
 }
 
 package enum SubmitValidation {
-    /// The job's parameters, due when queued (the caller sets a `--run-at`).
-    package static func enqueueParams(contract: any JobParameters.Type, payload: String, priority: Int,
-                              key: String?, target: String?, actor: String) throws -> QueueStore.EnqueueParams {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)), object is [String: Any] else {
-            throw ValidationError("payload: must be a JSON object, e.g. '{\"seconds\": 2}'")
-        }
-        _ = try contract.decode(payload: payload)
-        guard (-32768...32767).contains(priority) else {
-            throw ValidationError("priority: must be from -32768 to 32767 (got \(priority))")
-        }
-        if let key, key.isEmpty || key.count > 200 {
-            throw ValidationError("key: must be 1 to 200 characters")
-        }
-        if let target { try DeviceValidation.name(target, field: "target") }
-        return QueueStore.EnqueueParams(contract, target: target, payload: payload, priority: priority,
-                                        dedupKey: key, actor: actor)
+    /// `ucp submit job`'s fields checked, due when queued (the caller sets a `--run-at`); the payload,
+    /// target and inventory rules are `JobSubmission`'s.
+    package static func submission(contract: any JobParameters.Type, payload: String, priority: Int,
+                                   key: String?, target: String?, actor: String) throws -> JobSubmission {
+        try JobSubmission(contract: contract, payload: payload, target: target, priority: priority,
+                          runAt: nil, key: key, actor: actor)
     }
 
     /// When a job is to run: a time, or a delay from now on the database's clock (the host's may be off).

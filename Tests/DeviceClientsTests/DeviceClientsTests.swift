@@ -106,6 +106,29 @@ final class DeviceClientsTests: XCTestCase {
     }
 
     /// One voicemail user comes as an object, none as just {"@total":"0"}; both read as lists.
+    /// The CUPI `operation` label names the resource, never an object's id nor a query: a deleted mailbox
+    /// adds no series of its own (each would live, with its histogram, as long as the worker).
+    func testCUPIMetricLabelsNameTheResourceNotTheObject() async throws {
+        XCTAssertEqual(CUPIClient.metricOperation("DELETE", "users/0b1e7a4c-5d2f-4e8a-9c3b-7f6a5e4d3c2b"), "DELETE /vmrest/users/{id}")
+        XCTAssertEqual(CUPIClient.metricOperation("GET", "users/0b1e7a4c/greetings"), "GET /vmrest/users/{id}/greetings")
+        XCTAssertEqual(CUPIClient.metricOperation("POST", "users?templateAlias=voicemailusertemplate"), "POST /vmrest/users")
+        XCTAssertEqual(CUPIClient.metricOperation("GET", "version/product"), "GET /vmrest/version/product")
+        XCTAssertEqual(CUPIClient.metricOperation("GET", "users/jane.doe%40example.com"), "GET /vmrest/users/{id}", "an alias too")
+
+        let sim = try simulator(users: 2)
+        let client = CUPIClient(endpoint: endpoint(sim))
+        var ids: [String] = []
+        try await client.list("users", element: "User") { page in ids += page.items.compactMap(\.uuid) }
+        let id = try XCTUnwrap(ids.first)
+        func count(_ operation: String) -> Double {
+            recordedSample("ucp_device_calls_total", ["protocol": "cupi", "operation": operation, "outcome": "ok"])
+        }
+        let before = count("DELETE /vmrest/users/{id}")
+        _ = try await client.exchange(.delete, "users/\(id)")
+        XCTAssertEqual(count("DELETE /vmrest/users/{id}") - before, 1, "the delete counted under the resource")
+        XCTAssertEqual(count("DELETE /vmrest/users/\(id)"), 0, "no series of the object")
+    }
+
     func testCUPIListsToleratesTheSingleObjectAndEmptyAnswers() async throws {
         for (users, expected) in [(1, 1), (0, 0), (7, 4)] {
             let sim = try simulator(users: users)

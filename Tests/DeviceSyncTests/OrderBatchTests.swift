@@ -169,6 +169,33 @@ final class OrderBatchTests: OrderTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: failedPath))
     }
 
+    /// A failed-rows file that cannot be written (here a folder) is refused before any order is
+    /// queued: one line naming the field, exit 64, no order. It used to be found out at the end, the
+    /// good rows' orders queued, and the command exit 64 as if nothing had been written (`--json`
+    /// printing nothing).
+    func testAnUnwritableFailedRowsFileIsRefusedBeforeAnyOrderIsQueued() async throws {
+        try await prepare()
+        let bad = "\(Self.domain),\(Self.area),nosuchuser,\(phone(3)),Cisco 8845,no,"
+        let file = try batchFile(count: 3, rows: [3: bad])
+        let unwritable = folder + "/a-folder"
+        try FileManager.default.createDirectory(atPath: unwritable, withIntermediateDirectories: false)
+        let jobsBefore = try await count("SELECT count(*)::bigint AS n FROM jobs")
+        for options in [["--skip-bad-rows"], ["--skip-bad-rows", "--json"], ["--skip-bad-rows", "--wait"]] {
+            let refused = try harness.ucp(["order", "batch", "-f", file, "--failed-rows", unwritable] + options)
+            XCTAssertEqual(refused.status, 64, "\(options): \(refused.stdout + refused.stderr)")
+            XCTAssertEqual(refused.stderr, "ucp: failed-rows: cannot write '\(unwritable)'; nothing submitted\n", "\(options)")
+            XCTAssertEqual(refused.stdout, "", "\(options)")
+        }
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM orders"), 0, "no order queued")
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM jobs"), jobsBefore, "no job queued")
+        var isDirectory: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: unwritable, isDirectory: &isDirectory) && isDirectory.boolValue, "the folder as it was")
+
+        // A dry run writes no file, so it does not ask for one.
+        let dry = try harness.ucp(["order", "batch", "-f", file, "--failed-rows", unwritable, "--skip-bad-rows", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stdout + dry.stderr)
+    }
+
     /// --key skips the rows whose order already succeeded (issue 15 item 7), not one whose order
     /// failed (on_failure: stop): a rerun does not submit that row again while its order holds the
     /// user, and reports it as a failed row (exit 1, in the failed-rows file with what to do with

@@ -89,6 +89,25 @@ final class CommandLineTests: XCTestCase {
             (["submit", "sync", "infra", "--device", "NoSuchDevice"], [:], "device 'NoSuchDevice': no such device"),
             (["submit", "sync", "ldap", "--domain", "NoSuchDomain"], [:], "domain 'NoSuchDomain': no such domain"),
             (["submit", "sync", "domain", "--domain", "NoSuchDomain"], [:], "domain 'NoSuchDomain': no such domain"),
+            // `submit job` of a type that acts on a device or domain: the target is required, from --target or the
+            // payload, checked as `submit sync` checks it (it used to queue such a job with no target, or any).
+            (["submit", "job", "sync.infra"], [:], "target: a sync.infra job acts on a device: give --target NAME (or \"device\" in the payload)"),
+            (["submit", "job", "sync.ldap", "--payload", "{}"], [:], "target: a sync.ldap job acts on a domain: give --target NAME (or \"domain\" in the payload)"),
+            (["submit", "job", "sync.infra", "--payload", #"{"device":"nosuch"}"#], [:], "device 'nosuch': no such device"),
+            (["submit", "job", "sync.user", "--target", "nosuch"], [:], "device 'nosuch': no such device"),
+            (["submit", "job", "cn.poll", "--target", "nosuch"], [:], "device 'nosuch': no such device"),
+            (["submit", "job", "sync.domain", "--payload", #"{"domain":"NoSuchDomain"}"#], [:], "domain 'NoSuchDomain': no such domain"),
+            (["submit", "job", "device.test", "--payload", #"{"device":"cm1"}"#, "--target", "cm2"], [:],
+             "target: 'cm2' disagrees with the payload's device 'cm1'; give the device once"),
+            (["submit", "job", "sync.user", "--payload", #"{"device":5}"#], [:], "payload: field 'device': must be a device name (a string)"),
+            (["submit", "job", "sync.infra", "--target", "cm#1"], [:], "device: 'cm#1' \(nameRule)"),
+            (["submit", "job", "writeback.domain", "--target", "Test-Dom"], [:],
+             "job type: writeback.domain is queued by `ucp domain write-back DOMAIN`, which checks the domain first"),
+            // Refused before the database, with the reason (a NUL used to be PostgreSQL's 22P05, exit 1).
+            (["submit", "job", "device.test", "--payload", #"{"device":"cm1","note":"\u0000"}"#], [:],
+             "payload: field 'note': must not contain the NUL character (\\u0000)"),
+            (["submit", "job", "noop", "--payload", #"{"x":1e400}"#], [:], "payload: the number '1e400' is out of range (at most about 1.8e308 either way)"),
+            (["submit", "job", "noop", "--payload", #"{"x":1"#], [:], "payload: is not JSON: Unexpected end of file during JSON parse"),
         ]
         for (arguments, environment, expected) in cases {
             let result = try processes.run(arguments, environment: environment)
@@ -97,6 +116,33 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(result.stdout, "", "\(arguments)")
         }
         await assertEqual(try await counts(database), before, "bad input wrote nothing")
+    }
+
+    /// `submit job` of a device's job takes the target from --target or the payload's `device`: the job
+    /// holds its device, so the one-sync-per-device rule (migration 023's index on the target) holds for
+    /// it. It used to be queued with no target, beside which another sync of the device could run.
+    func testSubmitJobTakesTheDeviceAsTheTarget() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        try await Connection(database.owner).query(Statement("", """
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cm1', 'call_processor', 'cm1.lab.example', 8443, 'axl')
+            """))
+        for arguments in [["submit", "job", "sync.infra", "--payload", #"{"device":"cm1"}"#],
+                          ["submit", "job", "sync.user", "--target", "cm1"],
+                          ["submit", "job", "device.test", "--target", "cm1", "--payload", #"{"device":"cm1"}"#],
+                          ["submit", "job", "cn.poll", "--target", "cm1"]] {
+            let queued = try processes.run(arguments)
+            XCTAssertEqual(queued.status, 0, "\(arguments): \(queued.stderr)")
+            XCTAssertTrue(queued.stdout.hasSuffix("of cm1)\n"), "\(arguments): \(queued.stdout)")
+        }
+        let rows = try await Connection(database.owner).query(Statement("", "SELECT type, target FROM jobs ORDER BY id"))
+        let jobs = try rows.map { "\(try $0.decode("type", as: String.self)) \(try $0.decodeIfPresent("target", as: String.self) ?? "NULL")" }
+        XCTAssertEqual(jobs, ["sync.infra cm1", "sync.user cm1", "device.test cm1", "cn.poll cm1"])
+
+        // The sync claimed holds its device: neither the other sync nor the poll of cm1 runs beside it (the
+        // poll did, beside the sync queued with no target).
+        let claimed = try await database.store().jobClaim(worker: "w", slots: 10, leaseSeconds: 30)
+        XCTAssertEqual(claimed.map(\.type).filter { $0 != "device.test" }, ["sync.infra"], "one sync or poll of cm1 at a time")
     }
 
     func testSubmitWaitShowsProgressAndReportsTheOutcome() async throws {

@@ -4,9 +4,9 @@ import Telemetry
 /// for an unlabeled metric); nil when there is no such sample.
 public func prometheusSample(_ exposition: String, _ name: String, _ labels: [String: String] = [:]) -> Double? {
     for line in exposition.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
-        let parts = line.split(separator: " ")
-        guard parts.count == 2 else { continue }
-        let head = parts[0]
+        // The value is the last field: a label's value may hold spaces (`operation="DELETE /vmrest/users/{id}"`).
+        guard let space = line.lastIndex(of: " ") else { continue }
+        let head = line[..<space], value = line[line.index(after: space)...]
         var found: [String: String] = [:]
         if let open = head.firstIndex(of: "{"), let close = head.lastIndex(of: "}") {
             guard head[..<open] == name else { continue }
@@ -18,7 +18,7 @@ public func prometheusSample(_ exposition: String, _ name: String, _ labels: [St
         } else if head != name {
             continue
         }
-        if found == labels { return Double(parts[1]) }
+        if found == labels { return Double(value) }
     }
     return nil
 }
