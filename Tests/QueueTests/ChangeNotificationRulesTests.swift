@@ -90,12 +90,13 @@ final class ChangeNotificationRulesTests: XCTestCase {
         await assertEqual(try await store.jobEnd(held(poll[0]), outcome: .succeeded, actor: "w"), .succeeded)
         let domainSync = try await claim(10)
         XCTAssertEqual(domainSync.map(\.id), [d1], "it starts once the poll ended")
+        let running = try XCTUnwrap(domainSync.first)
 
         // A running domain sync of D1 holds back a poll of c1, not one of c2.
         let own = try await enqueuePoll("c1")
         let other = try await enqueuePoll("c2")
         await assertEqual(try await claim(10).map(\.id), [other], "c2 is not in D1: its poll runs; c1's waits")
-        await assertEqual(try await store.jobEnd(held(domainSync[0]), outcome: .succeeded, actor: "w"), .succeeded)
+        await assertEqual(try await store.jobEnd(held(running), outcome: .succeeded, actor: "w"), .succeeded)
         await assertEqual(try await claim(10).map(\.id), [own], "c1's poll starts once the domain sync ended")
     }
 
