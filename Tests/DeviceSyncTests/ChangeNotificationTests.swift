@@ -520,21 +520,22 @@ final class ChangeNotificationTests: XCTestCase {
         let second = try await queuedSyncs(after: canceled)
         XCTAssertEqual(second.keys.sorted(), [InfrastructureSync.jobType, UserSync.jobType], "queued again after the cancel")
         let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
-        XCTAssertTrue(log.contains("infrastructure synchronization queued again (job \(second[InfrastructureSync.jobType] ?? 0))"), log)
+        XCTAssertTrue(log.contains("infrastructure synchronization queued again (job \(second[InfrastructureSync.jobType] ?? -1))"), log)
         // A poll while they are queued adds none (one of each at most).
         await assertEqual(try await poll().state, .succeeded)
         await assertEqual(try await queuedSyncs(after: canceled), second)
 
         // The user sync canceled, the infrastructure sync succeeds: the next poll queues the user sync only.
-        _ = try await harness.queue.jobCancel(id: second[UserSync.jobType]!, actor: "test")
+        let (infra, user) = (try XCTUnwrap(second[InfrastructureSync.jobType]), try XCTUnwrap(second[UserSync.jobType]))
+        _ = try await harness.queue.jobCancel(id: user, actor: "test")
         _ = try await sql("UPDATE jobs SET state = 'canceled', finished_at = now(), lease_expires_at = NULL WHERE id = \(order)")
-        await assertEqual(try await finished(second[InfrastructureSync.jobType]!).state, .succeeded)
+        await assertEqual(try await finished(infra).state, .succeeded)
         let infraDone = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
         await assertEqual(try await poll().state, .succeeded)
         let third = try await syncJobs(after: infraDone)
         XCTAssertEqual(third.map(\.type), [UserSync.jobType], "only the user sync has not succeeded since the mark")
         await assertTrue(try await store.cnState(device: "cucm")?.resyncPendingSince != nil, "pending until the user sync succeeds")
-        await assertEqual(try await finished(third[0].id).state, .succeeded)
+        await assertEqual(try await finished(try XCTUnwrap(third.first).id).state, .succeeded)
 
         // Both succeeded since the mark: the next poll clears it and queues nothing.
         let userDone = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
