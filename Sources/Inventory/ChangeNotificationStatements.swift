@@ -44,17 +44,11 @@ enum ChangeNotificationSQL {
                                               updated_at = clock_timestamp()
          WHERE device = $1
         """)
-    /// A device's pending resync, its row locked ($2: the sync job types): per type, whether one started
-    /// since the mark succeeded, and whether one is queued or running now.
-    static let resyncProgress = Statement("cn_resync_progress", """
-        SELECT c.resync_pending_since AS since, c.resync_pending_reason AS reason, t.type,
-               EXISTS (SELECT 1 FROM jobs j WHERE j.type = t.type AND j.target = c.device AND j.state = 'succeeded'
-                          AND j.started_at >= c.resync_pending_since) AS succeeded,
-               (SELECT min(j.id) FROM jobs j WHERE j.type = t.type AND j.target = c.device
-                   AND j.state IN ('queued', 'running', 'canceling')) AS pending_job
-          FROM (SELECT * FROM device_change_notification WHERE device = $1 AND resync_pending_since IS NOT NULL FOR UPDATE) c
-         CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS t(type, n)
-         ORDER BY t.n
+    /// A device's pending resync, its row locked (the follow-up of two polls never interleaves).
+    static let resyncPending = Statement("cn_resync_pending", """
+        SELECT resync_pending_since AS since, resync_pending_reason AS reason FROM device_change_notification
+         WHERE device = $1 AND resync_pending_since IS NOT NULL
+           FOR UPDATE
         """)
     static let resyncClear = Statement("cn_resync_clear", """
         UPDATE device_change_notification SET resync_pending_since = NULL, resync_pending_reason = NULL,

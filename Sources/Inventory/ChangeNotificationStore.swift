@@ -219,14 +219,14 @@ public struct ChangeNotificationStore: Sendable {
         try await connection.transaction { session in
             let queue = QueueStore.InTransaction(session)
             try queue.jobConfirmOwned(owner)
+            guard let row = try session.query(ChangeNotificationSQL.resyncPending, [device]).first else { return nil }
+            var followUp = ResyncFollowUp(since: try row.decode("since"), reason: try row.decode("reason"), done: false)
             let types = [SyncType.infra, SyncType.user]
-            let rows = try session.query(ChangeNotificationSQL.resyncProgress, [device, PostgresTextArray(types.map(\.jobType))])
-            guard let first = rows.first else { return nil }
-            var followUp = ResyncFollowUp(since: try first.decode("since"), reason: try first.decode("reason"), done: false)
-            for row in rows {
-                guard let type = SyncType(jobType: try row.decode("type")), !(try row.decode("succeeded") as Bool) else { continue }
-                if let job: Int64 = try row.decodeIfPresent("pending_job") {
-                    followUp.waiting.append((type, job))
+            let succeeded = try queue.jobTypesSucceeded(types: types.map(\.jobType), target: device, startedSince: followUp.since)
+            let unfinished = try queue.jobUnfinished(types: types.map(\.jobType), target: device)
+            for type in types where !succeeded.contains(type.jobType) {
+                if let job = unfinished.first(where: { $0.type == type.jobType }) {
+                    followUp.waiting.append((type, job.id))
                 } else {
                     let (id, _) = try queue.jobEnqueue(.init(type.contract, target: device, dedupKey: type.key(target: device), actor: actor))
                     followUp.queued.append((type, id))
