@@ -6,6 +6,15 @@
 -- waits while a domain sync of a domain holding its device runs. Both are decided under the claim
 -- lock (a sync due takes it exclusively, a claim of tasks shares it), so two claims cannot each start
 -- one of the pair. Same signature as 023: CREATE OR REPLACE keeps the grants and the callers.
+-- Whether a poll of the device must wait: an infrastructure or user sync of it runs, or a domain
+-- synchronization of a domain holding it (read in the claim's statement, under its lock).
+CREATE FUNCTION ucp_cn_poll_waits(p_device text) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM jobs s WHERE s.kind = 'device_sync' AND s.target = p_device
+                    AND s.state IN ('running', 'canceling'))
+        OR EXISTS (SELECT 1 FROM jobs s JOIN service_areas a ON a.domain = s.target
+                    WHERE s.type = 'sync.domain' AND s.state IN ('running', 'canceling') AND a.call_processor = p_device)
+$$;
+
 CREATE OR REPLACE FUNCTION ucp_claim(p_worker text, p_slots integer, p_lease_seconds double precision,
                           p_now timestamptz DEFAULT NULL)
 RETURNS SETOF jobs LANGUAGE plpgsql AS $$
@@ -80,22 +89,12 @@ BEGIN
     IF (SELECT active FROM ucp_maintenance_state(p_now)) THEN
         SELECT array_agg(id) INTO v_ids FROM (
             SELECT id FROM jobs WHERE state = 'queued' AND kind = 'task' AND run_at <= coalesce(p_now, now())
-               AND (type <> 'cn.poll'
-                    OR (NOT EXISTS (SELECT 1 FROM jobs s WHERE s.kind = 'device_sync' AND s.target = jobs.target
-                                     AND s.state IN ('running', 'canceling'))
-                        AND NOT EXISTS (SELECT 1 FROM jobs s JOIN service_areas a ON a.domain = s.target
-                                         WHERE s.type = 'sync.domain' AND s.state IN ('running', 'canceling')
-                                           AND a.call_processor = jobs.target)))
+               AND (type <> 'cn.poll' OR NOT ucp_cn_poll_waits(target))
              ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED) picked;
     ELSE
         SELECT array_agg(id) INTO v_ids FROM (
             SELECT id FROM jobs WHERE state = 'queued' AND kind IN ('order', 'task') AND run_at <= coalesce(p_now, now())
-               AND (type <> 'cn.poll'
-                    OR (NOT EXISTS (SELECT 1 FROM jobs s WHERE s.kind = 'device_sync' AND s.target = jobs.target
-                                     AND s.state IN ('running', 'canceling'))
-                        AND NOT EXISTS (SELECT 1 FROM jobs s JOIN service_areas a ON a.domain = s.target
-                                         WHERE s.type = 'sync.domain' AND s.state IN ('running', 'canceling')
-                                           AND a.call_processor = jobs.target)))
+               AND (type <> 'cn.poll' OR NOT ucp_cn_poll_waits(target))
              ORDER BY priority DESC, run_at, id LIMIT p_slots - v_claimed FOR UPDATE SKIP LOCKED) picked;
     END IF;
     IF v_ids IS NOT NULL THEN
