@@ -135,10 +135,10 @@ private final class Poll: @unchecked Sendable {
         }
         try await store.cnPollStarted(device: device, owner: owner)
         try await log("info", "Change notification of '\(device)' started (job \(context.job.id))")
-        try await followPendingResync()
         var backlog: Int64?
         let outcome: String
         do {
+            try await followPendingResync()
             let axl = try await timed("connect") {
                 try await DeviceConnections.open(name: device, connection: connection, concurrency: 4).keptAXL(context: context)
             }
