@@ -194,8 +194,8 @@ public final class AXLClient: Sendable {
     }
 
     /// One request whose answer is read whole (a listChange page: changes, not items): the status
-    /// and body of an HTTP 200 or of a SOAP fault (500), at most `maximumAnswerBytes`. HTTP 503 is
-    /// retried after backing off, like `call`.
+    /// and body of an HTTP 200 or of a SOAP fault (500), at most `maximumAnswerBytes`. A busy device
+    /// (HTTP 503, or the fault `Overloaded.isOverload` names) is asked again after backing off, like `call`.
     func callWhole(_ operation: String, body: [UInt8], transportAttempts: Int = 3) async throws -> (status: Int, body: [UInt8]) {
         let url = url
         let headers = headers(operation)
@@ -221,14 +221,23 @@ public final class AXLClient: Sendable {
                 try await pause(backoff.nextDelay(), operation)
                 continue
             }
+            let busy: String?
+            switch status {
+            case 500: busy = Overloaded.fault(in: bytes, operation: operation)
+            case 503: busy = "HTTP 503"
+            default: busy = nil
+            }
+            if let busy {
+                guard attempt < options.overloadAttempts else { throw Overloaded.stayedBusy(operation, tries: attempt, busy) }
+                attempt += 1
+                retried.add(1, ordering: .relaxed)
+                try await pause(backoff.nextDelay(), operation)
+                continue
+            }
             switch status {
             case 200, 500: return (status, bytes)
             case 401:
                 throw DeviceClientError(.authentication, operation: operation, message: "authentication failed (HTTP 401)", httpStatus: status)
-            case 503 where attempt < options.overloadAttempts:
-                attempt += 1
-                retried.add(1, ordering: .relaxed)
-                try await pause(backoff.nextDelay(), operation)
             case 599:
                 throw DeviceClientError(.unsupported, operation: operation,
                                         message: "the device does not speak this AXL version (HTTP 599): \(snippet(bytes))", httpStatus: status)
@@ -303,10 +312,7 @@ public final class AXLClient: Sendable {
                 return answer
             } catch let error as Overloaded {
                 DeviceMetrics.call("axl", operation, .throttled, since: started)
-                guard attempt < options.overloadAttempts else {
-                    throw DeviceClientError(.http, operation: operation,
-                                            message: "the device stayed busy after \(attempt) tries (\(error.detail))")
-                }
+                guard attempt < options.overloadAttempts else { throw Overloaded.stayedBusy(operation, tries: attempt, error.detail) }
             } catch let error as TransportError {
                 DeviceMetrics.call("axl", operation, .error, since: started)
                 guard error.isRetryable, !error.isTimeout, attempt < 3 else {
@@ -335,6 +341,26 @@ public final class AXLClient: Sendable {
     /// The device is busy (HTTP 503, or the fault that says AXL's memory for answers is used up).
     struct Overloaded: Error {
         let detail: String
+
+        /// Whether a fault says the device is busy rather than refusing the request (domain brief:
+        /// fault -1 "Maximum AXL Memory Allocation Consumed. Please retry once requests in progress
+        /// have completed"): asked again after backing off, never a failure of its own.
+        static func isOverload(_ fault: AXLFault) -> Bool {
+            fault.message.localizedCaseInsensitiveContains("Maximum AXL Memory Allocation Consumed")
+        }
+
+        /// What a request still busy after its last try fails with.
+        static func stayedBusy(_ operation: String, tries: Int, _ detail: String) -> DeviceClientError {
+            DeviceClientError(.http, operation: operation, message: "the device stayed busy after \(tries) tries (\(detail))")
+        }
+
+        /// The busy fault's message if a fault answer read whole (`callWhole`) is one; nil otherwise
+        /// (another fault, or not XML: the caller reports it).
+        static func fault(in bytes: [UInt8], operation: String) -> String? {
+            let reader = AXLFaultReader(operation: operation)
+            guard (try? XMLEventReader.parse(bytes, handler: reader)) != nil, let fault = reader.fault, isOverload(fault) else { return nil }
+            return fault.message
+        }
     }
 
     private func exchange(_ operation: String, body: [UInt8], itemElement: String?, expected: Set<String>?,
@@ -410,7 +436,7 @@ public final class AXLClient: Sendable {
             parseFailure = error
         }
         if let fault = reader.faults.fault {
-            if fault.message.localizedCaseInsensitiveContains("Maximum AXL Memory Allocation Consumed") {
+            if Overloaded.isOverload(fault) {
                 throw Overloaded(detail: fault.message)
             }
             throw fault

@@ -83,6 +83,10 @@ struct AXLService {
                                       text: "<html><body>Service Unavailable</body></html>")
         }
         simulator.orderFaults.record(operation + (operationNode.children.isEmpty ? "" : " " + OrderFaults.rendered(operationNode.children)))
+        if simulator.orderFaults.takeBusy(operation) {
+            return try sendFault(AXLFault(code: -1, message: "Maximum AXL Memory Allocation Consumed. Please retry once requests in progress have completed",
+                                          operation: operation), version: version, responder)
+        }
         switch simulator.orderFaults.take(operation) {
         case .fail?:
             return try sendFault(AXLFault(code: 5000, message: "Simulated failure of \(operation)", operation: operation), version: version, responder)

@@ -12,6 +12,8 @@ import Synchronization
 /// - `POST /devsim/faults?stall=OPERATION:N` — the Nth call waits `pause-seconds` (default 3) before
 ///   it is carried out; `hold=OPERATION:N` — it is carried out, then its answer waits as long
 ///   (a client killed meanwhile: before or after the device acted);
+/// - `POST /devsim/faults?busy=OPERATION:N` — the next N calls of OPERATION (AXL) answer the fault of
+///   a busy Unified CM, -1 "Maximum AXL Memory Allocation Consumed…", and change nothing;
 /// - `POST /devsim/faults?writes-per-second=N` — writes above N a second answer 503 (0: no limit);
 /// - `POST /devsim/faults?write-ms=N` — every write takes N ms more (a slower device, so that two
 ///   clients' writes would overlap: what the per-device write bound's tests need);
@@ -26,6 +28,8 @@ final class OrderFaults: Sendable {
     private struct State {
         /// Calls still to count before the fault, per operation (lower-cased).
         var armed: [String: (action: Action, left: Int)] = [:]
+        /// Calls still to answer "busy", per operation (lower-cased).
+        var busy: [String: Int] = [:]
         var writesPerSecond = 0
         var pauseSeconds = 3.0
         var throttled = 0
@@ -52,6 +56,16 @@ final class OrderFaults: Sendable {
             }
             state.armed[key] = armed
             return nil
+        }
+    }
+
+    /// Whether this call of `operation` is answered "busy" (counts it down).
+    func takeBusy(_ operation: String) -> Bool {
+        state.withLock { state in
+            let key = operation.lowercased()
+            guard let left = state.busy[key], left > 0 else { return false }
+            state.busy[key] = left > 1 ? left - 1 : nil
+            return true
         }
     }
 
@@ -109,6 +123,7 @@ final class OrderFaults: Sendable {
         state.withLock { state in
             if query["clear"] != nil {
                 state.armed = [:]
+                state.busy = [:]
                 state.writesPerSecond = 0
                 state.writeMilliseconds = 0
             }
@@ -126,11 +141,16 @@ final class OrderFaults: Sendable {
                 guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }
                 state.armed[parts[0].lowercased()] = (action, count)
             }
+            if let spec = query["busy"] {
+                let parts = spec.split(separator: ":").map(String.init)
+                guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }
+                state.busy[parts[0].lowercased()] = count
+            }
             if let text = query["writes-per-second"] {
                 guard let limit = Int(text), limit >= 0 else { return nil }
                 state.writesPerSecond = limit
             }
-            return "faults: \(state.armed.count) armed, writes per second \(state.writesPerSecond == 0 ? "unlimited" : String(state.writesPerSecond)), \(state.throttled) writes answered 503\n"
+            return "faults: \(state.armed.count + state.busy.count) armed, writes per second \(state.writesPerSecond == 0 ? "unlimited" : String(state.writesPerSecond)), \(state.throttled) writes answered 503\n"
         }
     }
 

@@ -8,7 +8,8 @@ enum ChangeNotificationSQL {
                ucp_cn_on(d.kind, d.version, NULL) AS supported, d.first_synced_at,
                coalesce(c.interval_seconds, 300) AS interval_seconds, coalesce(c.cache_size, 100000) AS cache_size,
                c.queue_id, c.next_start_change_id, c.cucm_version, c.baseline_at, c.backlog, c.last_change_id,
-               c.last_poll_job, c.last_poll_started_at, c.last_poll_at, c.last_poll_outcome, c.last_success_at
+               c.last_poll_job, c.last_poll_started_at, c.last_poll_at, c.last_poll_outcome, c.last_success_at,
+               c.resync_pending_since, c.resync_pending_reason
           FROM devices d LEFT JOIN device_change_notification c ON c.device = d.name
          WHERE d.name = $1
         """)
@@ -35,6 +36,24 @@ enum ChangeNotificationSQL {
            SET queue_id = excluded.queue_id, next_start_change_id = excluded.next_start_change_id,
                last_change_id = excluded.last_change_id, cucm_version = excluded.cucm_version,
                baseline_at = excluded.baseline_at, updated_at = clock_timestamp()
+        """)
+    /// The resync a re-baseline queues is pending from now until an infrastructure and a user sync
+    /// started after it have succeeded (migrations/060).
+    static let resyncMark = Statement("cn_resync_mark", """
+        UPDATE device_change_notification SET resync_pending_since = clock_timestamp(), resync_pending_reason = $2,
+                                              updated_at = clock_timestamp()
+         WHERE device = $1
+        """)
+    /// A device's pending resync, its row locked (the follow-up of two polls never interleaves).
+    static let resyncPending = Statement("cn_resync_pending", """
+        SELECT resync_pending_since AS since, resync_pending_reason AS reason FROM device_change_notification
+         WHERE device = $1 AND resync_pending_since IS NOT NULL
+           FOR UPDATE
+        """)
+    static let resyncClear = Statement("cn_resync_clear", """
+        UPDATE device_change_notification SET resync_pending_since = NULL, resync_pending_reason = NULL,
+                                              updated_at = clock_timestamp()
+         WHERE device = $1
         """)
     /// Moves the position on, only from where the batch began (a position someone else moved is refused).
     static let advance = Statement("cn_advance", """

@@ -28,6 +28,9 @@ public struct ChangeNotificationState: Sendable {
     public var lastPollAt: Date?
     public var lastPollOutcome: String?
     public var lastSuccessAt: Date?
+    /// Since when a full synchronization a poll queued (missed changes) is waiting to succeed, and why.
+    public var resyncPendingSince: Date?
+    public var resyncPendingReason: String?
 
     /// The position a poll starts from, once a baseline was taken.
     public var position: ChangePosition? {
@@ -104,7 +107,9 @@ public struct ChangeNotificationStore: Sendable {
             backlog: try row.decodeIfPresent("backlog"), lastChangeID: try row.decodeIfPresent("last_change_id"),
             lastPollJob: try row.decodeIfPresent("last_poll_job"), lastPollStartedAt: try row.decodeIfPresent("last_poll_started_at"),
             lastPollAt: try row.decodeIfPresent("last_poll_at"), lastPollOutcome: try row.decodeIfPresent("last_poll_outcome"),
-            lastSuccessAt: try row.decodeIfPresent("last_success_at"))
+            lastSuccessAt: try row.decodeIfPresent("last_success_at"),
+            resyncPendingSince: try row.decodeIfPresent("resync_pending_since"),
+            resyncPendingReason: try row.decodeIfPresent("resync_pending_reason"))
     }
 
     /// The interval's bounds, seconds (the seed polls every 5 minutes).
@@ -170,9 +175,9 @@ public struct ChangeNotificationStore: Sendable {
     }
 
     /// Changes were missed: in one transaction, a new baseline (taken before the full sync starts, so
-    /// what changes during it is replayed after), the reason in the log and the audit trail, and an
-    /// infrastructure and a user synchronization of the device queued (one of each at most).
-    /// Returns the jobs of the two syncs.
+    /// what changes during it is replayed after), the resync marked pending (`cnResyncFollowUp`), the
+    /// reason in the log and the audit trail, and an infrastructure and a user synchronization of the
+    /// device queued (one of each at most). Returns the jobs of the two syncs.
     public func cnResync(device: String, position: ChangePosition, lastChangeID: Int64?, cucmVersion: String,
                          reason: String, owner: QueueStore.Held, actor: String) async throws -> [Int64] {
         try await connection.transaction { session in
@@ -180,6 +185,7 @@ public struct ChangeNotificationStore: Sendable {
             try queue.jobConfirmOwned(owner)
             try session.query(ChangeNotificationSQL.baseline,
                               [device, position.queueID, position.nextStartChangeID, lastChangeID, cucmVersion])
+            try session.query(ChangeNotificationSQL.resyncMark, [device, reason])
             var jobs: [Int64] = []
             for type in [SyncType.infra, SyncType.user] {
                 let (id, _) = try queue.jobEnqueue(.init(type.contract, target: device, dedupKey: type.key(target: device), actor: actor))
@@ -190,6 +196,72 @@ public struct ChangeNotificationStore: Sendable {
             try session.query(ChangeNotificationSQL.logLine, [device, "warning", message])
             try queue.auditAppend(actor: actor, action: "cn.resync", jobID: owner.id, target: device, message: message)
             return jobs
+        }
+    }
+
+    /// Where a pending resync stands after `cnResyncFollowUp`.
+    public struct ResyncFollowUp: Sendable {
+        public var since: Date
+        public var reason: String
+        /// Both syncs succeeded since the mark: it is cleared.
+        public var done: Bool
+        /// The syncs queued again now (none succeeded since the mark, none queued or running), by type.
+        public var queued: [(type: SyncType, job: Int64)] = []
+        /// The syncs queued or running already, by type.
+        public var waiting: [(type: SyncType, job: Int64)] = []
+    }
+
+    /// A poll's look at the device's pending resync, if any, in one transaction fenced on `owner`:
+    /// cleared once an infrastructure and a user synchronization that started after the mark have
+    /// succeeded; otherwise each missing one (none succeeded since, none queued or running: it failed
+    /// or was canceled) is queued again, and the log says so. Nil: no resync pending.
+    public func cnResyncFollowUp(device: String, owner: QueueStore.Held, actor: String) async throws -> ResyncFollowUp? {
+        try await connection.transaction { session in
+            let queue = QueueStore.InTransaction(session)
+            try queue.jobConfirmOwned(owner)
+            guard let row = try session.query(ChangeNotificationSQL.resyncPending, [device]).first else { return nil }
+            var followUp = ResyncFollowUp(since: try row.decode("since"), reason: try row.decode("reason"), done: false)
+            let types = [SyncType.infra, SyncType.user]
+            let succeeded = try queue.jobTypesSucceeded(types: types.map(\.jobType), target: device, startedSince: followUp.since)
+            let unfinished = try queue.jobUnfinished(types: types.map(\.jobType), target: device)
+            for type in types where !succeeded.contains(type.jobType) {
+                if let job = unfinished.first(where: { $0.type == type.jobType }) {
+                    followUp.waiting.append((type, job.id))
+                } else {
+                    let (id, _) = try queue.jobEnqueue(.init(type.contract, target: device, dedupKey: type.key(target: device), actor: actor))
+                    followUp.queued.append((type, id))
+                }
+            }
+            let since = ISO8601DateFormatter().string(from: followUp.since)
+            let message: String
+            if followUp.queued.isEmpty && followUp.waiting.isEmpty {
+                followUp.done = true
+                try session.query(ChangeNotificationSQL.resyncClear, [device])
+                message = "The full synchronization of '\(device)' pending since \(since) (\(followUp.reason)) has succeeded: no resync pending"
+            } else {
+                let parts = followUp.queued.map { "\($0.type.title) queued again (job \($0.job)): the last one failed or was canceled" }
+                    + followUp.waiting.map { "\($0.type.title) waiting (job \($0.job))" }
+                message = "Full synchronization of '\(device)' pending since \(since) (\(followUp.reason)): \(parts.joined(separator: "; "))"
+            }
+            try session.query(ChangeNotificationSQL.logLine, [device, followUp.queued.isEmpty ? "info" : "warning", message])
+            if !followUp.queued.isEmpty {
+                try queue.auditAppend(actor: actor, action: "cn.resync", jobID: owner.id, target: device, message: message)
+            }
+            return followUp
+        }
+    }
+
+    /// A poll postponed (a write-back of a domain on the device runs): counted as a poll that read
+    /// nothing, so the next is due an interval later rather than at the coordinator's next tick; its
+    /// line in the log, which is trimmed as after any poll. Fenced on `owner`.
+    public func cnPollPostponed(device: String, owner: QueueStore.Held, outcome: String, now: Date? = nil) async throws {
+        try await connection.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            try session.query(ChangeNotificationSQL.pollStarted, [device, owner.id, now])
+            try session.query(ChangeNotificationSQL.pollFinished, [device, owner.id, outcome, false, nil as Int64?])
+            try session.query(ChangeNotificationSQL.logEnsure, [device, owner.id])
+            try session.query(ChangeNotificationSQL.logLine, [device, "info", outcome])
+            try session.query(ChangeNotificationSQL.logTrim, [device, Self.logLinesKept])
         }
     }
 

@@ -630,6 +630,17 @@ extension QueueStore {
         public func jobUnfinishedByTarget(kind: JobKind, target: String) throws -> Job? {
             try session.query(QueueSQL.jobUnfinishedByTarget, [kind.rawValue, target]).first.map(Job.init(row:))
         }
+
+        /// Jobs of `types` on `target` that are queued, running or canceling, oldest first (at most 10).
+        public func jobUnfinished(types: [String], target: String) throws -> [Job] {
+            try session.query(QueueSQL.jobUnfinishedByTypes, [PostgresTextArray(types), PostgresTextArray([target]), false])
+                .map(Job.init(row:))
+        }
+
+        /// Which of `types` have a job on `target` that started at or after `since` and succeeded.
+        public func jobTypesSucceeded(types: [String], target: String, startedSince since: Date) throws -> Set<String> {
+            Set(try session.query(QueueSQL.jobTypesSucceededSince, [PostgresTextArray(types), target, since]).map { try $0.decode("type") })
+        }
     }
 }
 

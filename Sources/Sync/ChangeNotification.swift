@@ -20,7 +20,9 @@ import Runtime
 ///
 /// Any sign of missed changes (fault 5007, a start no longer in the cache, a first change id newer than
 /// the position, another Unified CM version) takes a new baseline and queues a full infrastructure and
-/// user synchronization of the device, with the reason in the log and the audit trail.
+/// user synchronization of the device, with the reason in the log and the audit trail. The resync stays
+/// pending until an infrastructure and a user synchronization started after it have succeeded: each
+/// poll meanwhile queues again the one that failed or was canceled.
 public enum ChangeNotification {
     @Sendable
     static func run(_ parameters: ChangeNotificationPoll, _ context: JobContext) async throws {
@@ -54,6 +56,15 @@ public enum ChangeNotification {
     /// uuids are compared without braces and case (the change feed and the lists may spell them apart).
     static func normalized(_ uuid: String) -> String {
         uuid.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).lowercased()
+    }
+
+    /// Whether a listChange fault says changes were missed: 5007 (the queue id no longer matches: the
+    /// AXL service restarted), or a fault about the start change id or the queue (an id evicted from
+    /// the cache; its code is not documented, orders brief §C). Any other fault — a busy Unified CM
+    /// among them — is not: the poll fails, and the next one asks from the same position.
+    static func saysChangesMissed(_ fault: AXLFault) -> Bool {
+        fault.code == 5007
+            || ["startChangeId", "queueId", "change id", "change cache"].contains { fault.message.localizedCaseInsensitiveContains($0) }
     }
 
     /// Why a poll found changes missed, in the words of the log and the audit trail.
@@ -115,8 +126,11 @@ private final class Poll: @unchecked Sendable {
         // position does not move, so nothing is missed).
         let domains = try await DomainStore(connection).domainsOfCallProcessor(device)
         if let writeBack = try await QueueStore(connection).jobUnfinished(types: [WriteBackRun.jobType], targets: domains, runningOnly: true).first {
-            try await log("info", "Change notification of '\(device)' postponed: the write back to LDAP of domain '\(writeBack.target ?? "?")' "
-                          + "(job \(writeBack.id)) is running; the next poll reads the changes")
+            // Counted as a poll, so that the next comes an interval later (not at every coordinator tick).
+            let outcome = "Change notification of '\(device)' postponed: the write back to LDAP of domain '\(writeBack.target ?? "?")' "
+                + "(job \(writeBack.id)) is running; the next poll reads the changes"
+            try await store.cnPollPostponed(device: device, owner: owner, outcome: outcome)
+            try await context.log(outcome)
             return
         }
         try await store.cnPollStarted(device: device, owner: owner)
@@ -124,6 +138,7 @@ private final class Poll: @unchecked Sendable {
         var backlog: Int64?
         let outcome: String
         do {
+            try await followPendingResync()
             let axl = try await timed("connect") {
                 try await DeviceConnections.open(name: device, connection: connection, concurrency: 4).keptAXL(context: context)
             }
@@ -221,7 +236,7 @@ private final class Poll: @unchecked Sendable {
                         try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
                     }
                 }
-            } catch let fault as AXLFault {
+            } catch let fault as AXLFault where ChangeNotification.saysChangesMissed(fault) {
                 let restarted = fault.message.localizedCaseInsensitiveContains("queueId")
                 let reason = restarted
                     ? "fault \(fault.code): \(fault.message) (queue \(position.queueID): the AXL service restarted)"
@@ -229,6 +244,7 @@ private final class Poll: @unchecked Sendable {
                 try await resync(axl: axl, version: version, reason: reason)
                 return backlog
             }
+            // Any other fault (or error) fails the poll: the next one asks again from the same position.
             if let queueID = page.queueID, queueID != position.queueID {
                 try await resync(axl: axl, version: version,
                                  reason: "the change queue id changed from \(position.queueID) to \(queueID): the AXL service restarted")
@@ -273,6 +289,20 @@ private final class Poll: @unchecked Sendable {
         } else {
             try await store.cnBaseline(device: device, position: position, lastChangeID: page.lastChangeID, cucmVersion: version,
                                        owner: owner, log: "Baseline taken: queue \(queueID), next change \(last + 1) (Unified CM \(version))")
+        }
+    }
+
+    /// A resync queued by an earlier poll that has not succeeded yet: the syncs that failed or were
+    /// canceled are queued again (the store's rule), said in the job's log; cleared once both succeeded.
+    func followPendingResync() async throws {
+        guard let pending = try await store.cnResyncFollowUp(device: device, owner: owner, actor: "job \(context.job.id)") else { return }
+        if pending.done {
+            try await context.log("the full synchronization pending since the missed changes (\(pending.reason)) has succeeded")
+        } else if !pending.queued.isEmpty {
+            resyncReason = "pending since the earlier poll (\(pending.reason)); queued again: "
+                + pending.queued.map { "\($0.type.title) (job \($0.job))" }.joined(separator: ", ")
+            try await context.log("missed changes (\(pending.reason)): the full synchronization failed or was canceled; queued again (jobs "
+                                  + pending.queued.map { String($0.job) }.joined(separator: ", ") + ")", level: .warning)
         }
     }
 

@@ -261,6 +261,9 @@ extension DeviceCommand {
                     "last_poll_at": Output.iso(state.lastPollAt), "last_poll_outcome": value(state.lastPollOutcome),
                     "last_success_at": Output.iso(state.lastSuccessAt), "backlog": value(state.backlog),
                     "cache_size": state.cacheSize,
+                    "resync_pending": state.resyncPendingSince.map { since in
+                        ["since": Output.iso(since), "reason": value(state.resyncPendingReason)] as [String: Any]
+                    } ?? NSNull(),
                 ] as [String: Any]))
                 return
             }
@@ -276,6 +279,9 @@ extension DeviceCommand {
                 ("last outcome", state.lastPollOutcome ?? "-"),
                 ("last success", state.lastSuccessAt.map { Output.shortTime($0) } ?? "never"),
                 ("backlog", state.backlog.map { "\($0) changes (cache \(state.cacheSize))" } ?? "-"),
+                ("resync pending", state.resyncPendingSince.map {
+                    "since \(Output.shortTime($0)): \(state.resyncPendingReason ?? "-") (until an infrastructure and a user sync succeed)"
+                } ?? "no"),
             ]
             for (label, text) in rows { print(pad(label + ":", 21) + text) }
         }

@@ -376,6 +376,36 @@ final class ChangeNotificationTests: XCTestCase {
         await assertEqual(try await attributes("User", "user000002")?["department"] as? String, "During")
     }
 
+    /// Review finding (issue 13): a postponed poll counts as a poll — the next is due an interval after
+    /// it, not at the coordinator's next tick — and the log is trimmed on that path too.
+    func testAPostponedPollDefersTheNextByAnIntervalAndTrimsTheLog() async throws {
+        _ = try await synchronizedDevice(users: 5)
+        try await recordDomain(users: 5)
+        await assertEqual(try await poll().state, .succeeded)
+        let writeBack = try await harness.queue.jobEnqueue(.init(WriteBackRun.self, target: "Cisco", runAt: Date().addingTimeInterval(3600),
+                                                                 actor: "test")).id
+        _ = try await sql("""
+            UPDATE jobs SET state = 'running', worker = 'other-worker', attempt = 1, started_at = now(), heartbeat_at = now(),
+                            lease_expires_at = now() + interval '1 hour' WHERE id = \(writeBack)
+            """)
+        // The last poll long ago (due now), and more lines in the log than are kept.
+        _ = try await sql("UPDATE device_change_notification SET last_poll_started_at = now() - interval '1 hour' WHERE device = 'cucm'")
+        _ = try await sql("""
+            INSERT INTO device_sync_log_lines (device, sync_kind, level, message)
+            SELECT 'cucm', 'cn', 'info', 'old line ' || n FROM generate_series(1, \(ChangeNotificationStore.logLinesKept + 100)) AS n
+            """)
+        await assertEqual(try await poll().state, .succeeded)
+        let state = try await store.cnState(device: "cucm")
+        XCTAssertTrue(state?.lastPollOutcome?.contains("postponed: the write back to LDAP of domain 'Cisco'") == true, state?.lastPollOutcome ?? "")
+        let interval = TimeInterval(state?.intervalSeconds ?? 300)
+        await assertEqual(try await store.cnPollsEnqueue(actor: "test"), [], "not due again at the next tick")
+        await assertEqual(try await store.cnPollsEnqueue(actor: "test", now: Date().addingTimeInterval(interval + 60)), ["cucm"],
+                          "due an interval after the postponed poll")
+        let lines = try await sql("SELECT count(*) AS n FROM device_sync_log_lines WHERE device = 'cucm' AND sync_kind = 'cn'")
+        // cn_log_trim keeps the line it measures from as well.
+        XCTAssertLessThanOrEqual(try lines.first?.decode("n", as: Int64.self) ?? .max, Int64(ChangeNotificationStore.logLinesKept + 1))
+    }
+
     /// admin and globaladmin changed on the device (seed: change notification updates all users except
     /// them) leave their user records untouched: no record made, none changed, no service given.
     func testChangesToAdminAndGlobaladminLeaveTheirRecordsUntouched() async throws {
@@ -453,6 +483,101 @@ final class ChangeNotificationTests: XCTestCase {
         // The full syncs read the burst; the next poll starts from the new baseline without a resync.
         await assertEqual(try await poll().state, .succeeded)
         await assertEqual(try await syncJobs(after: second).count, 2)
+    }
+
+    /// Review finding (issue 13, HIGH): a resync whose syncs fail or are canceled is asked for again.
+    /// The re-baseline marks it pending; each poll queues again the sync that has not succeeded since
+    /// (one of each at most) and says so in the log and `ucp device cn`; the mark clears once an
+    /// infrastructure and a user sync started after it have succeeded.
+    func testAFailedOrCanceledResyncIsQueuedAgainUntilBothSyncsSucceed() async throws {
+        let sim = try await synchronizedDevice(users: 5)
+        // An order running on another worker holds device syncs in the queue (polls run beside orders).
+        let order = try await harness.queue.jobEnqueue(.init(kind: .order, type: "noop", runAt: Date().addingTimeInterval(3600), actor: "test")).id
+        _ = try await sql("""
+            UPDATE jobs SET state = 'running', worker = 'other-worker', attempt = 1, started_at = now(), heartbeat_at = now(),
+                            lease_expires_at = now() + interval '1 hour' WHERE id = \(order)
+            """)
+        func queuedSyncs(after id: Int64) async throws -> [String: Int64] {
+            var jobs: [String: Int64] = [:]
+            for job in try await syncJobs(after: id) where job.state == .queued { jobs[job.type] = job.id }
+            return jobs
+        }
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        _ = try sim.control("change-queue/reset")
+        await assertEqual(try await poll().state, .succeeded)
+        let first = try await queuedSyncs(after: before)
+        XCTAssertEqual(first.keys.sorted(), [InfrastructureSync.jobType, UserSync.jobType])
+        let pending = try await store.cnState(device: "cucm")
+        XCTAssertNotNil(pending?.resyncPendingSince)
+        XCTAssertTrue(pending?.resyncPendingReason?.contains("fault 5007") == true, pending?.resyncPendingReason ?? "")
+        let shown = try harness.ucp(["device", "cn", "cucm"]).stdout
+        XCTAssertTrue(shown.contains("resync pending:      since "), shown)
+
+        // Both canceled: the next poll queues both again.
+        for id in first.values { _ = try await harness.queue.jobCancel(id: id, actor: "test") }
+        let canceled = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let second = try await queuedSyncs(after: canceled)
+        XCTAssertEqual(second.keys.sorted(), [InfrastructureSync.jobType, UserSync.jobType], "queued again after the cancel")
+        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
+        XCTAssertTrue(log.contains("infrastructure synchronization queued again (job \(second[InfrastructureSync.jobType] ?? -1))"), log)
+        // A poll while they are queued adds none (one of each at most).
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await queuedSyncs(after: canceled), second)
+
+        // The user sync canceled, the infrastructure sync succeeds: the next poll queues the user sync only.
+        let (infra, user) = (try XCTUnwrap(second[InfrastructureSync.jobType]), try XCTUnwrap(second[UserSync.jobType]))
+        _ = try await harness.queue.jobCancel(id: user, actor: "test")
+        _ = try await sql("UPDATE jobs SET state = 'canceled', finished_at = now(), lease_expires_at = NULL WHERE id = \(order)")
+        await assertEqual(try await finished(infra).state, .succeeded)
+        let infraDone = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        let third = try await syncJobs(after: infraDone)
+        XCTAssertEqual(third.map(\.type), [UserSync.jobType], "only the user sync has not succeeded since the mark")
+        await assertTrue(try await store.cnState(device: "cucm")?.resyncPendingSince != nil, "pending until the user sync succeeds")
+        await assertEqual(try await finished(try XCTUnwrap(third.first).id).state, .succeeded)
+
+        // Both succeeded since the mark: the next poll clears it and queues nothing.
+        let userDone = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await syncJobs(after: userDone).count, 0)
+        await assertTrue(try await store.cnState(device: "cucm")?.resyncPendingSince == nil)
+        let json = try harness.ucp(["device", "cn", "cucm", "--json"]).stdout
+        let state = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        XCTAssertTrue(state?["resync_pending"] is NSNull, json)
+        let cleared = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
+        XCTAssertTrue(cleared.contains("has succeeded: no resync pending"), cleared)
+    }
+
+    /// Review finding (issue 13): a busy Unified CM ("Maximum AXL Memory Allocation Consumed") is asked
+    /// again after backing off, and the poll reads the changes without a resync; any fault other than
+    /// one about the queue or the start change id fails the poll (no resync, the position kept) and
+    /// the next poll reads the changes.
+    func testABusyUnifiedCMIsAskedAgainAndAnotherFaultFailsThePollWithoutAResync() async throws {
+        let sim = try await synchronizedDevice(users: 5)
+        let before = try await harness.queue.jobList(state: nil, type: nil, limit: 1).first?.id ?? 0
+        XCTAssertEqual(try sim.axl("updateUser", { $0.raw("<userid>user000001</userid><department>Busy</department>") }), 200)
+        _ = try sim.control("faults?clear=1&busy=listChange:2")
+        _ = try sim.control("calls?clear=1")
+        let busy = try await poll()
+        XCTAssertEqual(busy.state, .succeeded, busy.error ?? "")
+        await assertEqual(try await attributes("User", "user000001")?["department"] as? String, "Busy")
+        let calls = try sim.control("calls").split(separator: "\n").filter { $0.hasPrefix("listChange") }
+        XCTAssertEqual(calls.count, 3, "two busy answers, then the page: \(calls)")
+
+        let position = try await store.cnState(device: "cucm")?.position
+        XCTAssertEqual(try sim.axl("updateUser", { $0.raw("<userid>user000002</userid><department>After</department>") }), 200)
+        _ = try sim.control("faults?clear=1&fail=listChange:1")
+        let failed = try await poll()
+        XCTAssertEqual(failed.state, .failed)
+        XCTAssertTrue(failed.error?.contains("Simulated failure of listChange") == true, failed.error ?? "")
+        await assertEqual(try await store.cnState(device: "cucm")?.position, position, "the position did not move")
+        await assertTrue(try await store.cnState(device: "cucm")?.resyncPendingSince == nil)
+        await assertEqual(try await poll().state, .succeeded)
+        await assertEqual(try await attributes("User", "user000002")?["department"] as? String, "After")
+        await assertEqual(try await syncJobs(after: before).count, 0, "no full synchronization was queued")
+        let audit = try await harness.queue.auditList(since: nil, jobID: nil, limit: 1000).filter { $0.action == "cn.resync" }
+        XCTAssertEqual(audit.count, 0)
     }
 
     /// Another Unified CM version than the baseline's (an upgrade: the seed asks for a user

@@ -6,8 +6,9 @@ import Runtime
 import TestSupport
 import XCTest
 
-/// The claim rules of change-notification polls (migration 023): a task that runs in maintenance mode
-/// and beside other syncs, never beside an infrastructure or user sync of its own device.
+/// The claim rules of change-notification polls (migrations 023, 061): a task that runs in maintenance
+/// mode and beside other syncs, never beside an infrastructure or user sync of its own device, nor
+/// beside a domain synchronization of a domain holding its device.
 final class ChangeNotificationRulesTests: XCTestCase {
     var database: TestDatabase!
     var store: QueueStore!
@@ -62,6 +63,41 @@ final class ChangeNotificationRulesTests: XCTestCase {
         }
         await assertEqual(try await store.jobEnd(held(poll[0]), outcome: .succeeded, actor: "w"), .succeeded)
         await assertEqual(try await claim(10).map(\.id), [syncID])
+    }
+
+    /// Migration 061: a domain synchronization stages the users of device_objects once and writes them
+    /// later, so it never runs beside a poll of one of its call processors (which updates those objects
+    /// and their user records): each waits for the other; a poll of a device of another domain does not.
+    func testADomainSyncAndAPollOfOneOfItsCallProcessorsWaitForEachOther() async throws {
+        let owner = Connection(database.owner)
+        for device in ["c1", "c2"] {
+            try await owner.query(Statement("", """
+                INSERT INTO devices (name, kind, address, port, admin_user) VALUES ($1, 'call_processor', 'cucm.example', 8443, 'axl')
+                """), [device])
+        }
+        for (domain, device) in [("D1", "c1"), ("D2", "c2")] {
+            try await owner.query(Statement("", "INSERT INTO domains (name) VALUES ($1)"), [domain])
+            try await owner.query(Statement("", """
+                INSERT INTO service_areas (domain, name, call_processor, device_pool) VALUES ($1, 'SA', $2, 'DP_HQ')
+                """), [domain, device])
+        }
+        // A running poll of c1 holds back D1's domain sync (the head of the sync line), not D2's.
+        _ = try await enqueuePoll("c1")
+        let poll = try await claim(1)
+        XCTAssertEqual(poll.map(\.type), [ChangeNotificationPoll.jobType])
+        let d1 = try await store.jobEnqueue(.init(DomainSync.self, target: "D1", actor: "test")).id
+        await assertEqual(try await claim(10).map(\.id), [], "D1's domain sync waits for the poll of its call processor c1")
+        await assertEqual(try await store.jobEnd(held(poll[0]), outcome: .succeeded, actor: "w"), .succeeded)
+        let domainSync = try await claim(10)
+        XCTAssertEqual(domainSync.map(\.id), [d1], "it starts once the poll ended")
+        let running = try XCTUnwrap(domainSync.first)
+
+        // A running domain sync of D1 holds back a poll of c1, not one of c2.
+        let own = try await enqueuePoll("c1")
+        let other = try await enqueuePoll("c2")
+        await assertEqual(try await claim(10).map(\.id), [other], "c2 is not in D1: its poll runs; c1's waits")
+        await assertEqual(try await store.jobEnd(held(running), outcome: .succeeded, actor: "w"), .succeeded)
+        await assertEqual(try await claim(10).map(\.id), [own], "c1's poll starts once the domain sync ended")
     }
 
     func testOnePollOfADeviceIsQueuedAtATime() async throws {
