@@ -32,7 +32,8 @@ public struct SecretKey: Sendable, CustomStringConvertible {
     }
 
     public static func load(path: String) throws -> SecretKey {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO (or device) named by mistake is refused below instead of blocking the open.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw fileError(path, "cannot open (\(String(cString: strerror(errno))))") }
         defer { close(descriptor) }
         // Checked on the open descriptor, so the file cannot be swapped between the check and the read.

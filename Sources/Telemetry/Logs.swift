@@ -102,6 +102,7 @@ public final class LineOutput: Sendable {
                     Darwin.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                     #endif
                 }
+                if written < 0 && errno == EINTR { continue }  // a signal arrived mid-write: the rest still goes out
                 if written <= 0 { return }
                 offset += written
             }

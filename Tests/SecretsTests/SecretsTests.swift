@@ -123,6 +123,18 @@ final class SecretKeyTests: XCTestCase {
         }
     }
 
+    func testAKeyPathNamingAFIFOOrADirectoryIsRefusedWithoutBlocking() throws {
+        // A FIFO with no writer: a blocking open would wait for ever; the file must be refused at once.
+        let fifo = directory + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try SecretKey.load(path: fifo)) { error in
+            XCTAssertEqual("\(error)", "secret key file \(fifo): must be a regular file")
+        }
+        XCTAssertThrowsError(try SecretKey.load(path: directory)) { error in
+            XCTAssertEqual("\(error)", "secret key file \(directory): must be a regular file")
+        }
+    }
+
     func testMissingKeyFileIsNamed() throws {
         XCTAssertThrowsError(try SecretKey.fromEnvironment([:])) { error in
             XCTAssertTrue("\(error)".hasPrefix("UCP_SECRET_KEY_FILE is not set"), "\(error)")
