@@ -289,16 +289,8 @@ private final class Run: @unchecked Sendable {
                 return
             }
             try await writer.flush()
-            if case .axlList = type.source {
-                let keepAnalog = try await keepsAnalogPhones(type)
-                try await confirmUnseen(type, writer: writer, width: axl.endpoint.concurrency, relist: { onUUIDs in
-                    try await axl.list(type, keysOnly: true) { page in try await onUUIDs(page.items.compactMap(\.uuid)) }
-                }, fetch: { uuid in
-                    // An analog phone the setting leaves out stays out, as the list's page would have it.
-                    guard let item = try await axl.getAsListed(type, uuid: uuid), keepAnalog || !DeviceSync.isAnalogPhone(item) else { return nil }
-                    return item
-                })
-            }
+            // One SQL query reads the whole table: no page to shift.
+            if case .axlList = type.source { try await confirmUnlisted(type, axl: axl, writer: writer) }
             try await markRemoved(type)
         } catch let fault as AXLFault {
             try await writer.flush()
@@ -437,6 +429,18 @@ private final class Run: @unchecked Sendable {
         if found > 0 {
             try await log("warning", "\(typeName): \(found) of the \(unseen) objects the list did not return are still on the device (read again by uuid): objects were removed during the read, which moves a list's later pages")
         }
+    }
+
+    /// `confirmUnseen` for a type AXL lists: a get by uuid, or a second keys-only list pass.
+    func confirmUnlisted(_ type: AXLObjectType, axl: AXLClient, writer: PageWriter) async throws {
+        let keepAnalog = try await keepsAnalogPhones(type)
+        try await confirmUnseen(type, writer: writer, width: axl.endpoint.concurrency, relist: { onUUIDs in
+            try await axl.list(type, keysOnly: true) { page in try await onUUIDs(page.items.compactMap(\.uuid)) }
+        }, fetch: { uuid in
+            // An analog phone the setting leaves out stays out, as the list's page would have it.
+            guard let item = try await axl.getAsListed(type, uuid: uuid), keepAnalog || !DeviceSync.isAnalogPhone(item) else { return nil }
+            return item
+        })
     }
 
     /// Read completely and confirmed: what this job did not see of the type is gone from the device.

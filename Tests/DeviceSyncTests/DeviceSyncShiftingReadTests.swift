@@ -146,7 +146,8 @@ final class DeviceSyncShiftingReadTests: XCTestCase {
         for type in ["VoiceMailInfo", "UMInfo", "EmailInfo"] {
             await assertEqual(try await present("unity", .user, type).count, 550)
         }
-        await assertEqual(try await present("unity", .user, "VoiceMailInfo"), before)
+        let after = try await present("unity", .user, "VoiceMailInfo")
+        XCTAssertEqual(before.filter { after[$0.key] != $0.value }.map(\.key).sorted(), [], "stored as a read gives them")
         let lines = try await logLines("unity", .user)
         for type in ["VoiceMailInfo", "UMInfo", "EmailInfo"] {
             XCTAssertTrue(lines.contains { $0.hasPrefix("\(type): 1 of the 1 objects the list did not return are still on the device") },
