@@ -12,18 +12,7 @@ import XCTest
 /// start is never read. The sync confirms on the device what it did not see before it marks anything
 /// removed: only what is gone is marked removed. `ucp devsim`'s `remove-after` removes an object
 /// right after answering a chosen page, deterministically.
-final class DeviceSyncShiftingReadTests: XCTestCase {
-    var harness: SyncHarness!
-
-    override func setUp() async throws {
-        harness = try await SyncHarness()
-        try harness.startWorker()
-    }
-
-    override func tearDown() async throws {
-        harness?.stop()
-    }
-
+extension DeviceSyncTests {
     /// A sync with small pages and one request at a time (so the page the device shifts is known).
     func pagedSync(_ kind: DeviceSyncKind, _ device: String, pageSize: Int) async throws -> Job {
         let result = try harness.ucp(["submit", "job", "sync.\(kind.rawValue)", "--target", device,
@@ -55,6 +44,15 @@ final class DeviceSyncShiftingReadTests: XCTestCase {
         try await harness.objects.deviceSyncLogGet(device: device, kind: kind)?.lines.map(\.message) ?? []
     }
 
+    /// A Unified CM of `users` users on a fresh simulator, user-synchronized once.
+    func userSynchronizedCallProcessor(users: Int) async throws -> DeviceSimulatorProcess {
+        let sim = try simulator(users: users)
+        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
+        let (first, _) = try await harness.sync(.user, "cucm")
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        return sim
+    }
+
     func removeUser(_ sim: DeviceSimulatorProcess, _ userid: String) throws {
         XCTAssertEqual(try sim.axl("removeUser") { $0.element("userid", userid) }, 200)
     }
@@ -65,10 +63,7 @@ final class DeviceSyncShiftingReadTests: XCTestCase {
     /// sync marks the user removed mid-read (it was read before it went).
     func testAnObjectRemovedMidListMarksNoExistingObjectRemoved() async throws {
         let users = 250
-        let sim = try DeviceSimulatorProcess.start(for: self, users: users)
-        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
-        let (first, _) = try await harness.sync(.user, "cucm")
-        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        let sim = try await userSynchronizedCallProcessor(users: users)
         let before = try await present("cucm", .user, "User")
         XCTAssertEqual(before.count, users)
 
@@ -105,10 +100,7 @@ final class DeviceSyncShiftingReadTests: XCTestCase {
     /// exactly the removed ones are marked removed.
     func testManyUnseenObjectsAreConfirmedByASecondListPass() async throws {
         let users = 300
-        let sim = try DeviceSimulatorProcess.start(for: self, users: users)
-        try await harness.register("cucm", kind: .callProcessor, simulator: sim)
-        let (first, _) = try await harness.sync(.user, "cucm")
-        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        let sim = try await userSynchronizedCallProcessor(users: users)
 
         let gone = (200..<260).map { "user" + String(format: "%06d", $0) }
         for userid in gone { try removeUser(sim, userid) }
@@ -130,7 +122,7 @@ final class DeviceSyncShiftingReadTests: XCTestCase {
     /// mailbox at page 2's start is confirmed by a GET of its ObjectId in each type read from users,
     /// and nothing is marked removed; the next sync marks the removed mailbox removed.
     func testAUnityUserRemovedMidListMarksNoExistingUserRemoved() async throws {
-        let sim = try DeviceSimulatorProcess.start(for: self, users: 1100)  // 550 mailboxes: two pages
+        let sim = try simulator(users: 1100)  // 550 mailboxes: two pages
         try await harness.register("unity", kind: .messageProcessor, simulator: sim)
         let test = try harness.ucp(["device", "test", "unity", "--wait"])
         XCTAssertEqual(test.status, 0, test.stdout + test.stderr)
