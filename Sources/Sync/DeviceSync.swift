@@ -289,7 +289,7 @@ private final class Run: @unchecked Sendable {
                 return
             }
             try await writer.flush()
-            // One SQL query reads the whole table: no page to shift.
+            // A list's pages shift when the device removes objects mid-read; one SQL query does not.
             if case .axlList = type.source { try await confirmUnlisted(type, axl: axl, writer: writer) }
             try await markRemoved(type)
         } catch let fault as AXLFault {
@@ -503,8 +503,8 @@ private final class Run: @unchecked Sendable {
                 }
                 try await writer.flush()
                 for type in group.types {
-                    // A GET by ObjectId each: Unity's lists are users only, and a second pass lists
-                    // them whole (no keys-only rows in CUPI), so it would not be cheaper.
+                    // A GET by ObjectId each, never a second pass: CUPI lists whole rows (no
+                    // keys-only list to make a pass cheap), and a Unity Connection has few to confirm.
                     let path = group.path
                     try await confirmUnseen(type, writer: writer, width: client.endpoint.concurrency, relist: nil) { objectId in
                         try await client.get(path, objectId: objectId).map { Self.cupiItem($0, of: type) }
