@@ -92,7 +92,12 @@ public final class AXLClient: Sendable {
 
     /// Reads every object of `type` page by page with skip/first, handing each page to `onPage`
     /// while the next one is already being fetched. A "Query request too large" fault shrinks the page.
-    public func list(_ type: AXLObjectType, onPage: (Page) async throws -> Void) async throws {
+    /// `keysOnly`: the list asks for the type's key tags only (the items' uuids are what is wanted).
+    ///
+    /// Pages are read by position: when the device removes an object the list has passed, every
+    /// later one moves up a place and the one at the next page's start is never listed. What a
+    /// complete list did not return is therefore not proof of removal (the sync confirms it).
+    public func list(_ type: AXLObjectType, keysOnly: Bool = false, onPage: (Page) async throws -> Void) async throws {
         var first = options.pageSize
         var skip = 0
         var prefetch = InFlight<Page>()
@@ -104,7 +109,7 @@ public final class AXLClient: Sendable {
                     if let fetched = try await prefetch.finish() {
                         page = fetched
                     } else {
-                        page = try await listPage(type, skip: skip, first: first)
+                        page = try await listPage(type, skip: skip, first: first, keysOnly: keysOnly)
                     }
                 } catch let fault as AXLFault {
                     guard let tooLarge = fault.tooLarge else { throw fault }
@@ -116,7 +121,7 @@ public final class AXLClient: Sendable {
                 let full = page.items.count >= first
                 if full {
                     let (nextSkip, size) = (skip + page.items.count, first)
-                    _ = try await prefetch.start { try await self.listPage(type, skip: nextSkip, first: size) }
+                    _ = try await prefetch.start { try await self.listPage(type, skip: nextSkip, first: size, keysOnly: keysOnly) }
                 }
                 try await onPage(page)
                 guard full else { return }
@@ -128,8 +133,11 @@ public final class AXLClient: Sendable {
         }
     }
 
-    func listPage(_ type: AXLObjectType, skip: Int, first: Int) async throws -> Page {
-        let body = AXLEnvelope.listRequest(version, type, skip: skip, first: first)
+    func listPage(_ type: AXLObjectType, skip: Int, first: Int, keysOnly: Bool = false) async throws -> Page {
+        let body = keysOnly
+            ? AXLEnvelope.listRequest(version, type.listOperation, searchCriteria: type.searchCriteria, returnedTags: type.keyTags,
+                                      skip: skip, first: first)
+            : AXLEnvelope.listRequest(version, type, skip: skip, first: first)
         let answer = try await call(type.listOperation, body: body, itemElement: type.itemElement,
                                     expected: Set(type.returnedTags), maximumItems: first)
         return Page(items: answer.items, unexpected: answer.unexpected, skip: skip)
@@ -145,6 +153,23 @@ public final class AXLClient: Sendable {
             guard var item = answer.items.first else { return nil }
             item.fields.removeAll { !asked.contains($0.0) }
             return (item, answer.unexpected)
+        } catch let fault as AXLFault where fault.code == 5007 {
+            return nil
+        }
+    }
+
+    /// `get<Type>` of one object by uuid, kept as a sync reads it: the list's fields and the get's
+    /// collections (a whole get, filtered: the request names no returnedTags, which AXLSoap.xsd types
+    /// differently for lists and gets). Nil when the object is gone (axlcode 5007). A sync confirms
+    /// with it what a complete list did not return.
+    public func getAsListed(_ type: AXLObjectType, uuid: String) async throws -> DeviceItem? {
+        let body = AXLEnvelope.getRequest(version, type.getOperation, keys: [("uuid", uuid)])
+        let kept = Set(type.returnedTags + type.getTags)
+        do {
+            let answer = try await call(type.getOperation, body: body, itemElement: type.itemElement, expected: nil, maximumItems: 1)
+            guard var item = answer.items.first else { return nil }
+            item.fields.removeAll { !kept.contains($0.0) }
+            return item
         } catch let fault as AXLFault where fault.code == 5007 {
             return nil
         }

@@ -78,6 +78,30 @@ public final class CUPIClient: Sendable {
         }
     }
 
+    /// One row of `/vmrest/<path>` by its ObjectId (`GET /vmrest/<path>/<id>`), nil when the server
+    /// answers 404: a sync confirms with it what a complete list did not return (pages are read by
+    /// number: a row removed meanwhile moves the later ones up a place, and one is never listed).
+    public func get(_ path: String, objectId: String) async throws -> DeviceItem? {
+        // One metrics label for every object (not one per id).
+        let operation = "GET /vmrest/\(path)/{ObjectId}"
+        let segment = objectId.addingPercentEncoding(withAllowedCharacters: Self.objectIdCharacters) ?? objectId
+        let started = ContinuousClock.now
+        do {
+            let object = try await exchange(path + "/" + segment, query: nil, operation: operation)
+            DeviceMetrics.call("cupi", operation, .ok, since: started)
+            return Self.item(object)
+        } catch let error as DeviceClientError where error.httpStatus == 404 {
+            DeviceMetrics.call("cupi", operation, .ok, since: started)
+            return nil
+        } catch {
+            DeviceMetrics.call("cupi", operation, DeviceMetrics.outcome(of: error), since: started)
+            throw error
+        }
+    }
+
+    /// What an ObjectId (a GUID) is made of; anything else is escaped in a path.
+    private static let objectIdCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-"))
+
     func page(_ path: String, element: String, query: String) async throws -> Page {
         Self.page(from: try await json(path, query: query), element: element)
     }

@@ -93,6 +93,12 @@ struct AXLService {
         case .drop?: responder.dropAnswer = true
         case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
         case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case .remove(let key)?:
+            // After the answer is made from the data as it was, before the client can ask again.
+            if let table = data.tables[typeName] {
+                let lookup: (ObjectTable.State) -> Int? = { $0.byKey[key.lowercased()] }
+                responder.beforeAnswer = { _ = removeObject(at: lookup, from: table) }
+            }
         case nil: break
         }
         guard OrderFaults.isWrite(operation) else { return try carryOut(operation, operationNode, version, responder) }
@@ -468,18 +474,20 @@ struct AXLService {
     }
 
     private func remove(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {
-        let position = lookup(table, node)
-        let found = table.axlName == "User"
-            ? simulator.userLifecycle.withLock { _ in removeRecorded(at: position, from: table).map { removed in
-                clearUser(table.key(of: removed.values))
-                return removed
-            } }
-            : removeRecorded(at: position, from: table)
-        guard let removed = found else {
+        guard let removed = removeObject(at: lookup(table, node), from: table) else {
             return try sendFault(notFound(table, node.name), version: version, responder)
         }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: removed.uuid, sequence: sequence))
+    }
+
+    /// Removes an object as `remove<Type>` does (a user is cleared from its devices); nil: no such object.
+    func removeObject(at position: (ObjectTable.State) -> Int?, from table: ObjectTable) -> SimulatedObject? {
+        guard table.axlName == "User" else { return removeRecorded(at: position, from: table) }
+        return simulator.userLifecycle.withLock { _ in removeRecorded(at: position, from: table).map { removed in
+            clearUser(table.key(of: removed.values))
+            return removed
+        } }
     }
 
     /// Unified CM's naming of the devices orders add: a Cisco desk phone (`Cisco 8845` …) is named

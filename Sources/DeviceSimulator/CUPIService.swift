@@ -28,6 +28,14 @@ struct CUPIService {
         case .drop?: responder.dropAnswer = true
         case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
         case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case .remove(let key)?:
+            // After the answer is made from the rows as they were, before the client can ask again.
+            responder.beforeAnswer = {
+                let keyColumn = table.fields.firstIndex(of: table.keyField)!
+                if let row = table.snapshot().first(where: { $0[keyColumn].lowercased() == key.lowercased() }) {
+                    _ = table.remove(objectId: row[0])
+                }
+            }
         case nil: break
         }
         switch (request.method, objectId) {

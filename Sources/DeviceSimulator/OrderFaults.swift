@@ -14,6 +14,10 @@ import Synchronization
 ///   (a client killed meanwhile: before or after the device acted);
 /// - `POST /devsim/faults?busy=OPERATION:N` — the next N calls of OPERATION (AXL) answer the fault of
 ///   a busy Unified CM, -1 "Maximum AXL Memory Allocation Consumed…", and change nothing;
+/// - `POST /devsim/faults?remove-after=OPERATION:N:KEY` — the Nth call is answered from the data as
+///   it is, then, before a byte of the answer is sent, the object of OPERATION's type whose key
+///   (userid, name; a Unity user's Alias) is KEY is removed, as a removal through the API would: a
+///   device removing an object while a list pages over it (the next page starts one row later);
 /// - `POST /devsim/faults?writes-per-second=N` — writes above N a second answer 503 (0: no limit);
 /// - `POST /devsim/faults?write-ms=N` — every write takes N ms more (a slower device, so that two
 ///   clients' writes would overlap: what the per-device write bound's tests need);
@@ -23,7 +27,11 @@ import Synchronization
 ///
 /// OPERATION is an AXL operation (`addPhone`) or a CUPI one: `cupiCreateUser`, `cupiDeleteUser`.
 final class OrderFaults: Sendable {
-    enum Action: Sendable { case fail, drop, stall, hold }
+    enum Action: Sendable {
+        case fail, drop, stall, hold
+        /// Remove the object of this key (`remove-after`).
+        case remove(key: String)
+    }
 
     private struct State {
         /// Calls still to count before the fault, per operation (lower-cased).
@@ -145,6 +153,11 @@ final class OrderFaults: Sendable {
                 let parts = spec.split(separator: ":").map(String.init)
                 guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }
                 state.busy[parts[0].lowercased()] = count
+            }
+            if let spec = query["remove-after"] {
+                let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
+                guard parts.count == 3, let count = Int(parts[1]), count >= 1, !parts[2].isEmpty else { return nil }
+                state.armed[parts[0].lowercased()] = (.remove(key: parts[2]), count)
             }
             if let text = query["writes-per-second"] {
                 guard let limit = Int(text), limit >= 0 else { return nil }

@@ -157,7 +157,7 @@ public final class DeviceSimulator: Sendable {
         case "/devsim/faults":
             guard let line = orderFaults.configure(request.query) else {
                 return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain",
-                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, writes-per-second=N, write-ms=N or clear=1\n")
+                                          text: "faults: fail=OPERATION:N, drop=OPERATION:N, stall=OPERATION:N, hold=OPERATION:N, remove-after=OPERATION:N:KEY, pause-seconds=N, writes-per-second=N, write-ms=N or clear=1\n")
             }
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: line)
         case "/devsim/calls":

@@ -32,6 +32,21 @@ enum DeviceObjectSQL {
             RETURNING (xmax = 0) AS inserted, o.object_type, o.object_key
         """
     }
+    /// The objects of a type job $4 has not seen (what `deviceObjectsMarkRemoved` would mark), by key
+    /// after $5, at most $6; with $7 only those whose uuid is in it. A sync confirms them on the
+    /// device before it marks any removed.
+    static let deviceObjectsUnseen = Statement("device_objects_unseen", """
+        SELECT object_key, uuid FROM device_objects
+         WHERE device = $1 AND sync_kind = $2 AND object_type = $3 AND removed_at IS NULL AND seen_by <> $4::bigint
+           AND object_key > $5 AND ($7::text[] IS NULL OR uuid = ANY($7::text[]))
+         ORDER BY object_key LIMIT $6
+        """)
+    static let deviceObjectsUnseenCount = Statement("device_objects_unseen_count", """
+        SELECT count(*) AS unseen FROM device_objects
+         WHERE device = $1 AND sync_kind = $2 AND object_type = $3 AND removed_at IS NULL AND seen_by <> $4::bigint
+        """)
+    /// Run only once the unseen objects are confirmed gone (`deviceObjectsUnseen`): a list read by
+    /// position skips a row whenever the device removes an earlier one meanwhile.
     static let deviceObjectsMarkRemoved = Statement("device_objects_mark_removed", """
         WITH gone AS (
             UPDATE device_objects SET removed_at = clock_timestamp()

@@ -94,6 +94,27 @@ public struct DeviceObjectStore: Sendable {
         }
     }
 
+    /// An object of the inventory a sync has not seen yet: its key and uuid.
+    public struct UnseenObject: Sendable {
+        public var key: String
+        public var uuid: String?
+    }
+
+    /// A page of the objects of `type` that `job` has not seen, by key after `after`; with `uuids`,
+    /// only those among them (a second list pass's page).
+    public func deviceObjectsUnseen(device: String, kind: DeviceSyncKind, type: String, job: Int64, after: String = "",
+                                    limit: Int, among uuids: [String]? = nil) async throws -> [UnseenObject] {
+        try await connection.query(DeviceObjectSQL.deviceObjectsUnseen,
+                                   [device, kind.rawValue, type, job, after, limit, uuids.map { PostgresTextArray($0) }]).map { row in
+            UnseenObject(key: try row.decode("object_key"), uuid: try row.decodeIfPresent("uuid"))
+        }
+    }
+
+    /// How many objects of `type` `job` has not seen.
+    public func deviceObjectsUnseenCount(device: String, kind: DeviceSyncKind, type: String, job: Int64) async throws -> Int {
+        try await connection.query(DeviceObjectSQL.deviceObjectsUnseenCount, [device, kind.rawValue, type, job]).first!.decode("unseen")
+    }
+
     /// Marks removed the objects of `type` that `job` did not see; returns how many.
     public func deviceObjectsMarkRemoved(device: String, kind: DeviceSyncKind, type: String, job: Int64,
                                          owner: QueueStore.Held? = nil) async throws -> Int {

@@ -289,12 +289,9 @@ private final class Run: @unchecked Sendable {
                 return
             }
             try await writer.flush()
-            // Read completely: what this job did not see of the type is gone from the device.
-            let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID, owner: owner)
-            tally.withLock {
-                $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
-                $0.removed += removed
-            }
+            // A list's pages shift when the device removes objects mid-read; one SQL query does not.
+            if case .axlList = type.source { try await confirmUnlisted(type, axl: axl, writer: writer) }
+            try await markRemoved(type)
         } catch let fault as AXLFault {
             try await writer.flush()
             tally.withLock { $0.failedTypes.append(type.inventoryType) }
@@ -305,9 +302,14 @@ private final class Run: @unchecked Sendable {
         }
     }
 
-    func readList(_ type: AXLObjectType, axl: AXLClient, writer: PageWriter) async throws {
-        let keepAnalog = type.inventoryType == "Phone"
+    /// Whether analog phones of `type` are kept: always but for phones while the setting is off.
+    func keepsAnalogPhones(_ type: AXLObjectType) async throws -> Bool {
+        type.inventoryType == "Phone"
             ? (try await SettingsStore(connection).settingGet(DeviceSync.analogPhoneSetting, as: Bool.self) ?? false) : true
+    }
+
+    func readList(_ type: AXLObjectType, axl: AXLClient, writer: PageWriter) async throws {
+        let keepAnalog = try await keepsAnalogPhones(type)
         var analogSkipped = 0
         try await axl.list(type) { page in
             var items = page.items
@@ -327,37 +329,127 @@ private final class Run: @unchecked Sendable {
     /// The `get` of each listed object, several in flight (the client's lanes bound them), merged
     /// into the listed fields.
     func followUp(_ type: AXLObjectType, _ items: [DeviceItem], axl: AXLClient) async throws -> [DeviceItem] {
-        let results = try await withThrowingTaskGroup(of: (Int, DeviceItem?, Set<String>).self) { group in
-            var merged = items.map(Optional.some)
-            var unexpected = Set<String>()
-            func take(_ result: (Int, DeviceItem?, Set<String>)) {
-                let (index, got, names) = result
-                unexpected.formUnion(names)
-                if let got {
-                    merged[index]!.fields += got.fields
-                } else {
-                    merged[index] = nil // removed between the list and the get
-                }
-            }
-            // A window as wide as the device's lanes: no more tasks than requests that can be in flight.
+        // Per item: nil when it has no uuid (kept as listed); no item when it was removed between the
+        // list and the get (dropped); else the get's fields and the elements it did not expect.
+        let gets = try await Self.mapBounded(items, width: axl.endpoint.concurrency) { item -> (item: DeviceItem?, unexpected: Set<String>)? in
+            guard let uuid = item.uuid else { return nil }
+            guard let got = try await axl.get(type, uuid: uuid) else { return (nil, []) }
+            return (got.item, got.unexpected)
+        }
+        var merged: [DeviceItem] = []
+        var unexpected = Set<String>()
+        for (item, got) in zip(items, gets) {
+            guard let got else { merged.append(item); continue }
+            unexpected.formUnion(got.unexpected)
+            guard let fields = got.item?.fields else { continue }
+            var item = item
+            item.fields += fields
+            merged.append(item)
+        }
+        try await warnUnexpected(unexpected, in: type.inventoryType)
+        return merged
+    }
+
+    /// `body` of each element, at most `width` at once (a window as wide as the device's lanes: no
+    /// more tasks than requests that can be in flight); the results in the elements' order.
+    static func mapBounded<Element: Sendable, Result: Sendable>(
+        _ elements: [Element], width: Int, _ body: @escaping @Sendable (Element) async throws -> Result
+    ) async throws -> [Result] {
+        try await withThrowingTaskGroup(of: (Int, Result).self) { group in
+            var results = [Result?](repeating: nil, count: elements.count)
             var inFlight = 0
-            for (index, item) in items.enumerated() {
-                guard let uuid = item.uuid else { continue }
-                if inFlight >= axl.endpoint.concurrency, let result = try await group.next() {
-                    take(result)
+            for (index, element) in elements.enumerated() {
+                if inFlight >= max(1, width), let (done, result) = try await group.next() {
+                    results[done] = result
                     inFlight -= 1
                 }
-                group.addTask {
-                    guard let got = try await axl.get(type, uuid: uuid) else { return (index, nil, []) }
-                    return (index, got.item, got.unexpected)
-                }
+                group.addTask { (index, try await body(element)) }
                 inFlight += 1
             }
-            for try await result in group { take(result) }
-            return (merged.compactMap { $0 }, unexpected)
+            for try await (done, result) in group { results[done] = result }
+            return results.map { $0! }
         }
-        try await warnUnexpected(results.1, in: type.inventoryType)
-        return results.0
+    }
+
+    // MARK: confirming removals
+
+    /// Unseen objects confirmed per request of the database (and per batch of gets).
+    static let confirmPageSize = 500
+
+    /// Whether the unseen objects of a type are better confirmed by a second list pass than by a
+    /// get each. A get costs about what a list page of some 50 uuids does (a keys-only page of 1000
+    /// takes Unified CM a second or two, a get 50–100 ms): past a tenth of the type, the pass is
+    /// cheaper; under 50 objects, gets always are (the pass lists the whole type).
+    static func relists(unseen: Int, read: Int) -> Bool {
+        unseen > 50 && unseen > (read + unseen) / 10
+    }
+
+    /// Confirms on the device what a complete read of `type` did not return before it is marked
+    /// removed. Lists and CUPI pages are read by position: a removal the device makes mid-read moves
+    /// every later object up a place and the one at the next page boundary is never read, though it
+    /// exists (change notification does not repair it: that object did not change). An unseen object
+    /// `fetch` still finds is stored as read (seen by this job); the rest are gone.
+    ///
+    /// The unseen objects are streamed from the database a page at a time; each page is fetched
+    /// `width` at once. When they are many (`relists`) and `relist` is given, the type is listed a
+    /// second time, uuids only: the unseen objects a page of it names are fetched; an object missing
+    /// from both passes (and so not fetched) is removed.
+    func confirmUnseen(_ type: AXLObjectType, writer: PageWriter, width: Int,
+                       relist: ((_ onUUIDs: ([String]) async throws -> Void) async throws -> Void)?,
+                       fetch: @escaping @Sendable (String) async throws -> DeviceItem?) async throws {
+        let typeName = type.inventoryType
+        let unseen = try await objects.deviceObjectsUnseenCount(device: name, kind: kind, type: typeName, job: jobID)
+        guard unseen > 0 else { return }
+        let read = tally.withLock { $0.counts[typeName, default: 0] }
+        var found = 0
+        func confirm(_ page: [DeviceObjectStore.UnseenObject]) async throws {
+            try context.checkCancellation()
+            let uuids = page.compactMap(\.uuid)  // without a uuid nothing can be asked: it stays unseen
+            let items = try await Self.mapBounded(uuids, width: width, fetch).compactMap { $0 }
+            found += items.count
+            try await writer.store(type, items)
+        }
+        if let relist, Self.relists(unseen: unseen, read: read) {
+            try await relist { uuids in
+                guard !uuids.isEmpty else { return }
+                try await confirm(try await objects.deviceObjectsUnseen(device: name, kind: kind, type: typeName, job: jobID,
+                                                                        limit: uuids.count, among: uuids))
+            }
+        } else {
+            var after = ""
+            while true {
+                let page = try await objects.deviceObjectsUnseen(device: name, kind: kind, type: typeName, job: jobID,
+                                                                 after: after, limit: Self.confirmPageSize)
+                try await confirm(page)
+                guard page.count == Self.confirmPageSize, let last = page.last else { break }
+                after = last.key
+            }
+        }
+        try await writer.flush()
+        if found > 0 {
+            try await log("warning", "\(typeName): \(found) of the \(unseen) objects the list did not return are still on the device (read again by uuid): objects were removed during the read, which moves a list's later pages")
+        }
+    }
+
+    /// `confirmUnseen` for a type AXL lists: a get by uuid, or a second keys-only list pass.
+    func confirmUnlisted(_ type: AXLObjectType, axl: AXLClient, writer: PageWriter) async throws {
+        let keepAnalog = try await keepsAnalogPhones(type)
+        try await confirmUnseen(type, writer: writer, width: axl.endpoint.concurrency, relist: { onUUIDs in
+            try await axl.list(type, keysOnly: true) { page in try await onUUIDs(page.items.compactMap(\.uuid)) }
+        }, fetch: { uuid in
+            // An analog phone the setting leaves out stays out, as the list's page would have it.
+            guard let item = try await axl.getAsListed(type, uuid: uuid), keepAnalog || !DeviceSync.isAnalogPhone(item) else { return nil }
+            return item
+        })
+    }
+
+    /// Read completely and confirmed: what this job did not see of the type is gone from the device.
+    func markRemoved(_ type: AXLObjectType) async throws {
+        let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID, owner: owner)
+        tally.withLock {
+            $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
+            $0.removed += removed
+        }
     }
 
     func readSQL(_ type: AXLObjectType, table: String, axl: AXLClient, writer: PageWriter) async throws {
@@ -378,6 +470,12 @@ private final class Run: @unchecked Sendable {
     }
 
     // MARK: CUPI
+
+    /// A CUPI row as `type` keeps it: its fields among the type's tags.
+    static func cupiItem(_ row: DeviceItem, of type: AXLObjectType) -> DeviceItem {
+        let tags = Set(type.returnedTags)
+        return DeviceItem(uuid: row.uuid, fields: row.fields.filter { tags.contains($0.0) })
+    }
 
     /// Unity types that share a resource (VoiceMailInfo, UMInfo and EmailInfo are all users) are
     /// read from it once.
@@ -400,20 +498,18 @@ private final class Run: @unchecked Sendable {
                         tally.withLock { if $0.estimate == nil { $0.estimate = Int64(page.total * group.types.count) } }
                     }
                     for type in group.types {
-                        let tags = Set(type.returnedTags)
-                        let items = page.items.map { item in
-                            DeviceItem(uuid: item.uuid, fields: item.fields.filter { tags.contains($0.0) })
-                        }
-                        try await writer.store(type, items)
+                        try await writer.store(type, page.items.map { Self.cupiItem($0, of: type) })
                     }
                 }
                 try await writer.flush()
                 for type in group.types {
-                    let removed = try await objects.deviceObjectsMarkRemoved(device: name, kind: kind, type: type.inventoryType, job: jobID, owner: owner)
-                    tally.withLock {
-                        $0.counts[type.inventoryType] = $0.counts[type.inventoryType, default: 0]
-                        $0.removed += removed
+                    // A GET by ObjectId each, never a second pass: CUPI lists whole rows (no
+                    // keys-only list to make a pass cheap), and a Unity Connection has few to confirm.
+                    let path = group.path
+                    try await confirmUnseen(type, writer: writer, width: client.endpoint.concurrency, relist: nil) { objectId in
+                        try await client.get(path, objectId: objectId).map { Self.cupiItem($0, of: type) }
                     }
+                    try await markRemoved(type)
                 }
             } catch let error as DeviceClientError where error.kind == .http {
                 try await writer.flush()
