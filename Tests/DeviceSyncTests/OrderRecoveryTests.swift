@@ -163,13 +163,7 @@ final class OrderRecoveryTests: OrderTestCase {
                       itself.stderr)
 
         // The operator takes the line off the other phone; the cancel order goes on.
-        XCTAssertEqual(try sim.axl("updatePhone") { writer in
-            writer.element("name", "SEP001122000003")
-            writer.raw("<removeLines><line><index>2</index><dirn>")
-            writer.element("pattern", "4000")
-            writer.element("routePartitionName", "PT_Internal")
-            writer.raw("</dirn></line></removeLines>")
-        }, 200)
+        try unshareLine("4000", partition: "PT_Internal", fromPhone: "SEP001122000003")
         let retried = try ucp(["order", "retry", String(cancelID), "--wait"])
         XCTAssertTrue(retried.stdout.contains("order \(cancelID) succeeded"), retried.stdout)
         await assertEqual(try await order(cancelID).state, "succeeded")
