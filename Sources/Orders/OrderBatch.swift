@@ -318,7 +318,7 @@ public struct OrderBatch {
     /// The states of a keyed order whose row is neither skipped nor submitted again, but failed: the
     /// order stopped part way and holds the user (a new order would be refused); the operator
     /// retries or rolls it back (issue 15 item 7: --key skips the rows that already succeeded).
-    static let failedBeforeStates: Set<String> = ["failed", "needs_attention"]
+    static let failedBeforeStates = Order.stoppedStates
 
     public var bad: [Row] { rows.filter(\.isBad) }
     /// Rows submitted before with the batch's key whose order succeeded or is still under way: skipped.

@@ -29,9 +29,13 @@ public enum OrderJobs {
                 throw JobLostError()
             }
             let steps = try rows.filter { try $0.decodeIfPresent("step_position", as: Int32.self) != nil }.map { try OrderStep(row: $0, prefix: "step_") }
-            if Order.finalStates.contains(order.state) {
+            if Order.finalStates.contains(order.state) || Order.stoppedStates.contains(order.state) {
                 // An earlier attempt ended the order and died (or failed) before its follow-ups: they are
-                // made again (each is idempotent), so none is lost.
+                // made again (each is idempotent), so none is lost. An order that stopped (failed, needs
+                // attention) is left to the operator: `order retry` and `order rollback` mark it
+                // submitted or rolling_back before they queue its job, so only a repeat of the attempt
+                // that stopped it gets here, and running the saga again would undo the stop (re-apply
+                // a stopped order, re-provision what a rollback removed).
                 try await context.log("Order \(order.id) is \(order.state): nothing to do but its follow-ups")
                 try await followUps(order, steps: steps, owner: owner, connection: connection)
                 return order

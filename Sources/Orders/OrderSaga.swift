@@ -344,7 +344,7 @@ public struct OrderSaga {
         case .user: try await forwardUser(&step)
         case .udsUser: try await forwardDirectoryUser(&step)
         case .associate: try await forwardAssociate(&step)
-        case .voicemail: try await forwardVoicemail(&step, resumed: resumed)
+        case .voicemail: try await forwardVoicemail(&step)
         case .lineVoicemail: try await forwardLineVoicemail(&step)
         case .movePhone: try await forwardMovePhone(&step)
         case .credentialPolicy, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
@@ -533,23 +533,35 @@ public struct OrderSaga {
         try await write(call)
     }
 
-    mutating func forwardVoicemail(_ step: inout OrderStep, resumed: Bool) async throws {
+    /// A Unity Connection user from the area's template. It carries no order marker, so a mailbox
+    /// found under the alias is this order's own only when the order itself may have made it: a try
+    /// of this step was fenced and sent (`attempts` > 0, as `addEndUser`), or the duplicate answers
+    /// this try's own create (libcurl may send it twice) after the pre-check found none. A mailbox
+    /// there before the first try is someone else's: the step stops rather than adopt it — recorded
+    /// as created, an undo would delete it with its messages; adopted without its id, the order would
+    /// claim a mailbox it did not make from the area's template. A person decides.
+    mutating func forwardVoicemail(_ step: inout OrderStep) async throws {
         let call = step.calls[0]
         let alias = call.values.text("Alias") ?? "", dtmf = call.values.text("DtmfAccessId") ?? ""
-        func adopt() async throws -> Bool {
-            guard let found = try await mailbox(alias) else { return false }
+        func claim(_ found: DeviceItem) throws {
             guard found.text("DtmfAccessId") == dtmf else {
                 throw StepFailure("Unity Connection user '\(alias)' exists on \(step.device) with another extension (\(found.text("DtmfAccessId") ?? "none"))")
             }
             step.createdUUID = found.text("ObjectId")
-            return true
         }
-        if resumed, try await adopt() { return }
+        if let found = try await mailbox(alias) {
+            guard step.attempts > 0 else {
+                throw StepFailure("a mailbox with alias '\(alias)' already exists on \(step.device); it is not this order's")
+            }
+            try claim(found)
+            return
+        }
         try await fence(&step)
         do {
             step.createdUUID = try await write(call)
         } catch let error as DeviceClientError where error.httpStatus == 400 && error.message.hasPrefix("DUPLICATE_ENTRY") {
-            guard try await adopt() else { throw error }
+            guard let found = try await mailbox(alias) else { throw error }
+            try claim(found)
         }
     }
 
@@ -778,52 +790,109 @@ public struct OrderSaga {
 
     /// Undoes the done steps in reverse: before-images written back while the object still shows
     /// what the order wrote, created objects removed by uuid. Ends rolled back, or "needs attention"
-    /// when an object drifted (it is left untouched, with everything of the order on it).
+    /// when an object drifted (it is left untouched, with everything of the order on it), or failed
+    /// when the device refused an undo (`undoFailed`: `order rollback` tries it again).
     public mutating func rollback(cause: String?) async throws {
         try await setState("rolling_back", error: cause)
-        var conflicts: [String] = []
-        var drifted: Set<StepName> = []
+        // A rollback that starts again (its attempt died before the end) keeps the conflicts it found:
+        // those steps are not visited again (`order rollback` resets them to be checked anew), and
+        // their objects stay drifted for the undos after them.
+        var conflicts: [String] = steps.filter { $0.state == "conflict" }.reversed().map { Self.conflictNote($0) }
+        var drifted = Set(steps.filter { $0.state == "conflict" }.compactMap { Self.driftedObject(of: $0.name) })
         for position in steps.indices.reversed() where ["done", "sending", "failed"].contains(steps[position].state) {
             var step = steps[position]
-            if step.state != "done", step.createdUUID == nil, let lookup = Self.markedAdd(step.name) {
-                // An add whose answer never came (abandoned by a cancel, or lost on every try): what
-                // the device has under its key is this order's when it carries the marker.
-                do {
-                    step.createdUUID = try await findOwnAdd(step, lookup)
-                } catch is StepFailure {
-                    // Someone else's: not ours to remove.
+            if step.undoFailed {
+                // Its undo was fenced and may have taken effect: as a step stopped at its fence, an
+                // object that shows its before-image again is undone.
+                step.state = "sending"
+            }
+            do {
+                if step.state != "done", step.createdUUID == nil, let lookup = Self.markedAdd(step.name) {
+                    // An add whose answer never came (abandoned by a cancel, or lost on every try): what
+                    // the device has under its key is this order's when it carries the marker.
+                    do {
+                        step.createdUUID = try await findOwnAdd(step, lookup)
+                    } catch is StepFailure {
+                        // Someone else's: not ours to remove.
+                    }
                 }
-            }
-            if step.name == .user, step.state != "done", step.createdUUID == nil, step.attempts > 0, step.calls[0].operation == "addUser" {
-                // The same for the user's add, which carries no marker: its own by every field it wrote (`addEndUser`).
-                let fields = step.calls[0].values["user"]?.children ?? []
-                if let found = try await get("getUser", keys: [("userid", fields.text("userid") ?? "")], item: "user", tags: fields.map(\.name)),
-                   Self.showsEveryField(found, of: step.calls[0]) {
-                    step.createdUUID = Self.uuid(found)
+                if step.name == .user, step.state != "done", step.createdUUID == nil, step.attempts > 0, step.calls[0].operation == "addUser" {
+                    // The same for the user's add, which carries no marker: its own by every field it wrote (`addEndUser`).
+                    let fields = step.calls[0].values["user"]?.children ?? []
+                    if let found = try await get("getUser", keys: [("userid", fields.text("userid") ?? "")], item: "user", tags: fields.map(\.name)),
+                       Self.showsEveryField(found, of: step.calls[0]) {
+                        step.createdUUID = Self.uuid(found)
+                    }
                 }
+                // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
+                guard step.state != "failed" || step.createdUUID != nil else { continue }
+                let outcome = try await undo(step, drifted: &drifted)
+                step.state = outcome.state
+                if case .conflict(let reason) = outcome {
+                    step.error = reason ?? Self.undoConflictReason(step)
+                    conflicts.append(Self.conflictNote(step))
+                }
+            } catch let error where Self.isStepFailure(error) {
+                // As the fence left it (`sending`, its try counted), with what was learnt of it.
+                var failed = steps[position]
+                failed.createdUUID = step.createdUUID
+                try await undoFailed(&failed, error, drift: conflicts)
+                return
             }
-            // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
-            guard step.state != "failed" || step.createdUUID != nil else { continue }
-            let outcome = try await undo(step, drifted: &drifted)
-            step.state = outcome.state
-            if case .conflict(let reason) = outcome {
-                step.error = reason ?? Self.undoConflictReason(step)
-                conflicts.append("step \(step.name.rawValue) (\(step.error!))")
-            }
-            log("Undo of step \(step.position) (\(step.name.rawValue)): \(outcome.state)")
+            log("Undo of step \(step.position) (\(step.name.rawValue)): \(step.state)")
             try await save(step)
             steps[position] = step
         }
         if conflicts.isEmpty {
             try await setState("rolled_back", error: cause)
         } else {
-            try await setState("needs_attention", error: ([cause].compactMap { $0 } + ["drift: " + conflicts.joined(separator: "; ")]).joined(separator: "; "))
+            try await setState("needs_attention", error: ([cause].compactMap { $0 } + [Self.driftNote(conflicts)]).joined(separator: "; "))
         }
+    }
+
+    /// How the order's error names a step the undo left in conflict.
+    static func conflictNote(_ step: OrderStep) -> String {
+        "step \(step.name.rawValue) (\(step.error ?? undoConflictReason(step)))"
+    }
+
+    static func driftNote(_ conflicts: [String]) -> String {
+        "drift: " + conflicts.joined(separator: "; ")
+    }
+
+    /// The object a conflict of this step marks drifted (later undos leave it alone too, `undo`):
+    /// the object an update changed; nil for a step that adds or removes an object, whose conflict
+    /// concerns that object alone.
+    static func driftedObject(of name: StepName) -> StepName? {
+        switch name {
+        case .associate, .emPhone, .emUser, .lineVoicemail, .credentialPolicy, .movePhone, .moveLine, .snrUser, .imPresence, .conferenceNow, .udsHome:
+            return updatedObject(name)
+        default:
+            return nil
+        }
+    }
+
+    /// What a step's error starts with when its undo failed (a rollback's, or a cancel order's own
+    /// step): a later rollback tries that undo again, where a step whose forward write failed is left.
+    static let undoFailedPrefix = "undo failed: "
+
+    /// An undo the device refused or never answered (a step failure), of a rollback or a cancel
+    /// order, in one place: the step recorded failed with why, and the order ended failed naming the
+    /// undo (with the drift met before it) — `--wait` returns, and `order rollback` (or `order retry`
+    /// of a cancel order) tries it again.
+    mutating func undoFailed(_ step: inout OrderStep, _ error: Error, drift: [String] = []) async throws {
+        let reason = Self.reason(error)
+        step.state = "failed"
+        step.error = Self.undoFailedPrefix + reason
+        saveLater(step)  // with the order's state, next
+        steps[index(step)] = step
+        log("Undo of step \(step.position) (\(step.name.rawValue)) failed: \(reason)")
+        let error = ["undo of step \(step.name.rawValue): \(reason)"] + (drift.isEmpty ? [] : [Self.driftNote(drift)])
+        try await setState("failed", error: error.joined(separator: "; "))
     }
 
     /// The step that created the object `name` is on: the user for associate, the line for line_voicemail.
     func created(_ name: StepName) -> OrderStep? {
-        steps.first { $0.name == name && $0.createdUUID != nil && ["done", "sending", "conflict"].contains($0.state) }
+        steps.first { $0.name == name && $0.createdUUID != nil && (["done", "sending", "conflict"].contains($0.state) || $0.undoFailed) }
     }
 
     /// Undoes one step of this order. `drifted` gathers the objects found changed: later undos
@@ -845,6 +914,9 @@ public struct OrderSaga {
             // in conflict. Either way the line stays for a person to judge.
             if step.name == .line, let carriers = try await devicesCarrying(lineUUID: uuid), !carriers.isEmpty {
                 return .conflict(reason: "the line is on \(Self.named(carriers)) on \(step.device) now: not removed")
+            }
+            if step.name == .user, let others = try await othersOnUser(uuid: uuid) {
+                return .conflict(reason: "user '\(order.userID)' on \(step.device) holds what is not this order's now (\(others)): not removed")
             }
             try await fenceUndo(step)
             do {
@@ -874,6 +946,27 @@ public struct OrderSaga {
              .removeRemoteDestinationProfile, .removeDeviceProfile:
             return try await undoDelete(step)
         }
+    }
+
+    /// What the user this order created holds now that is not this order's — a device or a primary
+    /// extension another order (one that adopted the user later) or a person gave it: removing the
+    /// user would take them along. nil when it holds only this order's phone and line (or nothing,
+    /// or it is gone).
+    func othersOnUser(uuid: String) async throws -> String? {
+        guard let user = try await get("getUser", keys: [("uuid", uuid)], item: "user", tags: ["associatedDevices", "primaryExtension"]) else {
+            return nil
+        }
+        let image = Self.associationImage(user)
+        let devices = (image["associatedDevices"]?.children.compactMap { $0.value.text } ?? [])
+            .filter { !$0.isEmpty && $0.lowercased() != order.phone?.lowercased() }
+        let primary = image["primaryExtension"]?.children ?? []
+        let pattern = primary.text("pattern") ?? "", partition = primary.text("routePartitionName") ?? ""
+        var others: [String] = []
+        if !devices.isEmpty { others.append(Self.named(devices)) }
+        if !pattern.isEmpty, pattern != order.line || partition != order.linePartition {
+            others.append("primary extension \(pattern)\(partition.isEmpty ? "" : " in " + partition)")
+        }
+        return others.isEmpty ? nil : others.joined(separator: ", ")
     }
 
     /// The call that undoes a done step of an add order (what a cancel order plans); nil when there
@@ -944,16 +1037,12 @@ public struct OrderSaga {
                 case .conflict(let reason):
                     step.state = "conflict"
                     step.error = reason ?? "changed on \(step.device) since order \(add.id) wrote it: left untouched"
-                    conflicts.append("step \(step.name.rawValue)")
+                    conflicts.append(Self.conflictNote(step))
                 default:
                     step.state = "done"
                 }
             } catch let error where Self.isStepFailure(error) {
-                step.state = "failed"
-                step.error = Self.reason(error)
-                try await save(step)
-                steps[position] = step
-                try await setState("failed", error: "step \(step.name.rawValue): \(step.error!)")
+                try await undoFailed(&step, error, drift: conflicts)
                 return
             }
             log("Cancel step \(step.position) (\(step.name.rawValue)): \(step.state)")
@@ -961,7 +1050,7 @@ public struct OrderSaga {
             steps[position] = step
         }
         guard conflicts.isEmpty else {
-            try await setState("needs_attention", error: "drift: " + conflicts.joined(separator: "; "))
+            try await setState("needs_attention", error: Self.driftNote(conflicts))
             return
         }
         let services = OrderSaga.services(of: add, steps: addSteps)

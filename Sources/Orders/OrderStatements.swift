@@ -192,13 +192,17 @@ enum OrderSQL {
         """
     }
 
-    /// `order retry`: the failed steps of a failed order run again. $1 order.
+    /// `order retry`: the failed steps of a failed order run again; a cancel order's conflicts are
+    /// checked again too (the operator resolved the drift). $1 order.
     static let stepFailedReset = Statement("order_step_failed_reset", """
-        UPDATE order_steps SET state = 'pending', error = NULL WHERE order_id = $1 AND state = 'failed'
+        UPDATE order_steps s SET state = 'pending', error = NULL
+         WHERE s.order_id = $1
+           AND (s.state = 'failed' OR (s.state = 'conflict' AND EXISTS (SELECT 1 FROM orders o WHERE o.id = $1 AND o.kind = 'cancel')))
         """)
+    /// A failed order, or a cancel order that needs attention (it has no rollback: it goes on removing).
     static let orderRetryMark = Statement("order_retry_mark", """
         UPDATE orders SET state = 'submitted', error = NULL, finished_at = NULL, updated_at = clock_timestamp()
-         WHERE id = $1 AND state = 'failed' RETURNING id
+         WHERE id = $1 AND (state = 'failed' OR (kind = 'cancel' AND state = 'needs_attention')) RETURNING id
         """)
     /// `order rollback`: a failed order (or one that needs attention, once resolved) is undone.
     static let orderRollbackMark = Statement("order_rollback_mark", """
@@ -234,9 +238,9 @@ enum OrderSQL {
          WHERE o.id = $1 AND o.state IN ('submitted', 'running', 'rolling_back')
         RETURNING \(columns)
         """)
-    /// An open cancel order of the add order, if any.
+    /// An open cancel order of the add order, if any (one that needs attention too: `order retry` goes on with it).
     static let cancelOpen = Statement("order_cancel_open", """
-        SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back')
+        SELECT o.id FROM orders o WHERE o.cancels = $1 AND o.state IN ('submitted', 'running', 'failed', 'rolling_back', 'needs_attention')
         """)
     /// The user's newest open order (a new order of the user is refused; OrderStore.openOrder). $1 user. Not the
     /// directory orders: UDS copies on the other call processors (thousands queued at once when UDS is

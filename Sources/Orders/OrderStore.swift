@@ -60,13 +60,18 @@ public struct Order: Sendable, Equatable {
 
     /// States an order does not leave by itself.
     public static let finalStates: Set<String> = ["succeeded", "rolled_back", "canceled"]
-    public var isFinished: Bool { Self.finalStates.contains(state) || state == "failed" || state == "needs_attention" }
+    /// States an order stopped in part way: it waits for an operator (`order retry`, `order rollback`).
+    public static let stoppedStates: Set<String> = ["failed", "needs_attention"]
+    public var isFinished: Bool { Self.finalStates.contains(state) || Self.stoppedStates.contains(state) }
 
     /// What an operator does next with this order once it stopped part way (it ends failed, or is
     /// failed or needs attention): the one wording of every message that leaves an order so. Only a
-    /// failed order can be retried, so one that needs attention is offered the rollback alone.
+    /// failed order can be retried, so one that needs attention is offered the rollback alone — but a
+    /// cancel order, which has no rollback: retried once the drift is resolved, it checks it again.
     public var nextSteps: String {
-        if kind == "cancel" { return "`ucp order retry \(id)` goes on removing what the add order made" }
+        if kind == "cancel" {
+            return (state == "needs_attention" ? "once the drift is resolved, " : "") + "`ucp order retry \(id)` goes on removing what the add order made"
+        }
         let rollback = "`ucp order rollback \(id)` undoes what it did"
         return state == "needs_attention" ? rollback : rollback + ", `ucp order retry \(id)` goes on"
     }
@@ -112,6 +117,9 @@ public struct OrderStep: Sendable, Equatable {
     }
 
     public var isUndoable: Bool { name != .reset }
+
+    /// Its undo failed (OrderSaga.undoFailed): a rollback tries it again.
+    public var undoFailed: Bool { state == "failed" && error?.hasPrefix(OrderSaga.undoFailedPrefix) == true }
 }
 
 /// A plan: the order's checked request, what the inventory said, and the steps.
@@ -532,7 +540,7 @@ public struct OrderStore: Sendable {
     /// `order retry ID`: a failed order resumes at its failed step. Returns the job.
     public func retry(id: Int64, actor: String) async throws -> Int64 {
         try await requeue(id, actor: actor, action: .apply, mark: OrderSQL.orderRetryMark, reset: OrderSQL.stepFailedReset,
-                          only: "only a failed order can be retried", audit: ("order.retried", "Order \(id) retried from its failed step"))
+                          only: "only a failed order (or a cancel order that needs attention) can be retried", audit: ("order.retried", "Order \(id) retried from its failed step"))
     }
 
     /// `order rollback ID`: undoes a failed order (or one that needed attention, once a person
@@ -606,7 +614,7 @@ public struct OrderStore: Sendable {
             let open = ["submitted", "running", "rolling_back"].contains(order.state)
             if open, let refusal = Self.notWithdrawable(order) { throw InputError(field: "order \(id)", problem: refusal) }
             guard open, let jobID = order.jobID else {
-                let hint = ["failed", "needs_attention"].contains(order.state) ? "; " + order.nextSteps : ""
+                let hint = Order.stoppedStates.contains(order.state) ? "; " + order.nextSteps : ""
                 throw InputError(field: "order \(id)", problem: "is \(Self.article(order.kind)) \(order.kind) order that is \(order.state.replacingOccurrences(of: "_", with: " ")); "
                                  + "only a succeeded add order, or an order that is queued or running, can be canceled\(hint)")
             }

@@ -167,7 +167,7 @@ final class OrderSubmitAPITests: XCTestCase {
         // The operator's actions: the commands' refusals, 409 for the wrong state and 404 for no such order.
         let retry = try fixture.send(.post, "/api/v1/orders/\(id)/retry", token: operatorToken)
         XCTAssertEqual(retry.status, 409, retry.body)
-        XCTAssertEqual(retry.detail, "order \(id): is succeeded; only a failed order can be retried")
+        XCTAssertEqual(retry.detail, "order \(id): is succeeded; only a failed order (or a cancel order that needs attention) can be retried")
         let rollback = try fixture.send(.post, "/api/v1/orders/\(id)/rollback", token: operatorToken)
         XCTAssertEqual(rollback.status, 409, rollback.body)
         let missing = try fixture.send(.post, "/api/v1/orders/999999/cancel", token: operatorToken)

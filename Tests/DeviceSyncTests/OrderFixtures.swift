@@ -121,12 +121,22 @@ class OrderTestCase: XCTestCase {
 
     /// Puts line `pattern` in `partition` on `phone` as its second line, out of band (a shared line).
     func shareLine(_ pattern: String, partition: String, onPhone phone: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try secondLine("addLines", pattern, partition: partition, phone: phone, file: file, line: line)
+    }
+
+    /// Takes that second line off `phone` again, out of band (the shared line undone).
+    func unshareLine(_ pattern: String, partition: String, fromPhone phone: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try secondLine("removeLines", pattern, partition: partition, phone: phone, file: file, line: line)
+    }
+
+    /// An updatePhone that adds or removes (`list`) the phone's second line.
+    private func secondLine(_ list: String, _ pattern: String, partition: String, phone: String, file: StaticString, line: UInt) throws {
         XCTAssertEqual(try sim.axl("updatePhone") { writer in
             writer.element("name", phone)
-            writer.raw("<addLines><line><index>2</index><dirn>")
+            writer.raw("<\(list)><line><index>2</index><dirn>")
             writer.element("pattern", pattern)
             writer.element("routePartitionName", partition)
-            writer.raw("</dirn></line></addLines>")
+            writer.raw("</dirn></line></\(list)>")
         }, 200, file: file, line: line)
     }
 
