@@ -97,7 +97,7 @@ struct OrderCommand: AsyncParsableCommand {
     }
 
     struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume a failed order at its failed step.")
+        static let configuration = CommandConfiguration(abstract: "Resume a failed order at its failed step, or a cancel order that needs attention once its drift is resolved.")
         @OptionGroup var action: QueuedAgain
 
         func run() async throws {
