@@ -142,7 +142,7 @@ struct DemoCommand: AsyncParsableCommand {
                                                   dedupKey: SyncType.infra.key(target: Self.device), actor: actor)
         let orderParams = try QueueStore.EnqueueParams(NoopOrder(seconds: Self.orderSeconds), target: Self.device, actor: actor)
 
-        let auditSince = try await DemoRun.databaseNow(store.connection)
+        let auditSince = try await DatabaseClock.now(store.connection)
         let submitted = ContinuousClock.now
         let (syncID, created) = try await store.jobEnqueue(syncParams)
         guard created else {

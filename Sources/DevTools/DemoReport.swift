@@ -13,16 +13,6 @@ struct DemoRun: Sendable {
     let orderCount: Int
     let actor: String
 
-    private static let now = Statement("", "SELECT clock_timestamp() AS now")
-
-    /// The database's clock, which stamps jobs and audit lines.
-    static func databaseNow(_ connection: Connection) async throws -> Date {
-        guard let row = try await connection.query(now).first else {
-            throw DemoFailure("database: clock_timestamp() returned nothing")
-        }
-        return try row.decode("now")
-    }
-
     /// The orders were copied right after the sync: the first `orderCount` matching jobs after it.
     static func locate(syncID: Int64, orderCount: Int, device: String, actor: String,
                        connection: Connection) async throws -> DemoRun {
