@@ -151,7 +151,7 @@ let package = Package(
             "Queue", "JobCatalog", "Postgres", "Runtime", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Queue", "Postgres", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Postgres", "PostgresCluster", "Schema", "Queue", "JobCatalog", "Runtime", "TestSupport"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Queue", "Inventory", "JobCatalog", "Postgres", "Runtime", "TestSupport"]),
         .testTarget(name: "ScheduleRulesTests", dependencies: ["ScheduleRules", "JobCatalog", "Runtime"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "CCurl", "Runtime", "TestSupport"]),

@@ -14,14 +14,16 @@ public enum ChildProcess {
         return (status, output)
     }
 
-    /// Starts a program in the background with stdin from /dev/null and stdout and stderr appended
-    /// to `outputPath`; `environment` entries are added to ours.
-    public static func spawn(_ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws -> pid_t {
+    /// Starts a program in the background with stdin from `inputPath` (/dev/null unless a test gives
+    /// it a terminal) and stdout and stderr appended to `outputPath`; `environment` entries are added
+    /// to ours.
+    public static func spawn(_ arguments: [String], outputPath: String, inputPath: String = "/dev/null",
+                             environment: [String: String] = [:]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY | O_NOCTTY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

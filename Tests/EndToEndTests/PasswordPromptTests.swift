@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import TestSupport
 import XCTest
 
@@ -11,9 +12,7 @@ final class PasswordPromptTests: XCTestCase {
         XCTAssertTrue(terminal.read(until: "SMTP password: ", timeout: 30), "no prompt: \(terminal.output)")
         XCTAssertFalse(terminal.echoes, "the prompt shows what is typed")
         kill(pid, SIGINT)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        XCTAssertEqual(status & 0x7f, SIGINT, "the tool did not end by the signal (status \(status))")
+        XCTAssertEqual(ChildProcess.wait(pid), 128 + SIGINT, "the tool did not end by the signal")
         XCTAssertTrue(terminal.echoes, "the terminal was left without echo after Ctrl-C at the password prompt")
     }
 }
@@ -48,29 +47,9 @@ private final class PseudoTerminal {
         return settings.c_lflag & tcflag_t(ECHO) != 0
     }
 
+    /// Starts a program with this terminal as its standard input, output and error.
     func spawn(_ arguments: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, devicePath, O_RDWR | O_NOCTTY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 0, 1)
-        posix_spawn_file_actions_adddup2(&actions, 0, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
-        guard spawned == 0 else { throw XCTSkip("cannot start \(arguments[0]): \(String(cString: strerror(spawned)))") }
-        return pid
+        try ChildProcess.spawn(arguments, outputPath: devicePath, inputPath: devicePath)
     }
 
     /// Reads what the child writes until `text` appears or `timeout` seconds pass.
