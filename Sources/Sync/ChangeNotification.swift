@@ -138,7 +138,7 @@ private final class Poll: @unchecked Sendable {
         var backlog: Int64?
         let outcome: String
         do {
-            try await followPendingResync()
+            if state.resyncPendingSince != nil { try await followPendingResync() }  // else nothing to follow: no transaction
             let axl = try await timed("connect") {
                 try await DeviceConnections.open(name: device, connection: connection, concurrency: 4).keptAXL(context: context)
             }
