@@ -234,8 +234,12 @@ enum Endpoints {
         },
         Endpoint("GET", "/api/v1/users") { call in
             guard let domain = try call.query("domain") else { throw InputError(field: "domain", problem: "is required") }
-            let users = try await call.withConnection { try await UserStore($0).userList(domain: domain) }
-            return try call.json(["users": users.map(Representation.user)])
+            let limit = try call.queryInt("limit") ?? 1000
+            guard (1...10000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 10000") }
+            let after = try call.query("after")
+            let users = try await call.withConnection { try await UserStore($0).userList(domain: domain, after: after, limit: limit) }
+            let next: Any = users.count == limit ? users.last!.userID : NSNull()
+            return try call.json(["users": users.map(Representation.user), "next_after": next])
         },
         Endpoint("GET", "/api/v1/users/{user_id}") { call in
             let userID = try call.path("user_id")

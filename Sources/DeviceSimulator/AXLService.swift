@@ -495,10 +495,10 @@ struct AXLService {
     /// products are not checked here.
     static func phoneNameFits(_ name: String, product: String) -> Bool {
         if product == "Cisco Unified Client Services Framework" {
-            return name.range(of: #"^CSF[A-Za-z0-9]{1,12}$"#, options: .regularExpression) != nil
+            return name.range(of: #"\ACSF[A-Za-z0-9]{1,12}\z"#, options: .regularExpression) != nil
         }
-        if product.range(of: #"^Cisco [0-9]{4}$"#, options: .regularExpression) != nil {
-            return name.range(of: #"^SEP[0-9A-Fa-f]{12}$"#, options: .regularExpression) != nil
+        if product.range(of: #"\ACisco [0-9]{4}\z"#, options: .regularExpression) != nil {
+            return name.range(of: #"\ASEP[0-9A-Fa-f]{12}\z"#, options: .regularExpression) != nil
         }
         return true
     }

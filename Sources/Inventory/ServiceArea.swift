@@ -145,7 +145,7 @@ public enum ServiceAreaValidation {
                 throw InputError(field: field, problem: "needs a message processor (--message-processor NAME)")
             }
         }
-        if let mask = draft.externalMask, mask.range(of: #"^[0-9X+*#]{1,24}$"#, options: .regularExpression) == nil {
+        if let mask = draft.externalMask, mask.range(of: #"\A[0-9X+*#]{1,24}\z"#, options: .regularExpression) == nil {
             throw InputError(field: "external_mask", problem: "\(InputError.quoted(mask)) must be 1 to 24 of the digits 0-9, X, +, * and # (e.g. 972555XXXX)")
         }
         var seen = Set<String>()
@@ -181,7 +181,7 @@ public enum ServiceAreaValidation {
 
     public static func name(_ name: String) throws {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100,
-              name.range(of: #"^[A-Za-z0-9 _.@-]+$"#, options: .regularExpression) != nil else {
+              name.range(of: #"\A[A-Za-z0-9 _.@-]+\z"#, options: .regularExpression) != nil else {
             throw InputError(field: "name", problem: "\(InputError.quoted(name)) must be 1 to 100 letters, digits, spaces or _ - . @")
         }
     }
@@ -198,7 +198,7 @@ public enum ServiceAreaValidation {
     }
 
     static func number(_ text: String) throws {
-        guard text.range(of: #"^\+?[0-9]{1,24}$"#, options: .regularExpression) != nil else {
+        guard text.range(of: #"\A\+?[0-9]{1,24}\z"#, options: .regularExpression) != nil else {
             throw InputError(field: "dn_block", problem: "\(InputError.quoted(text)) must be a directory number: 1 to 24 digits, optionally after '+'")
         }
     }

@@ -29,7 +29,7 @@ public enum UserValidation {
                                         "department": 64, "title": 64, "manager_id": 128]
 
     public static func userID(_ id: String, field: String = "user") throws {
-        guard (1...128).contains(id.count), id.range(of: #"^[A-Za-z0-9][A-Za-z0-9._@-]*$"#, options: .regularExpression) != nil else {
+        guard (1...128).contains(id.count), id.range(of: #"\A[A-Za-z0-9][A-Za-z0-9._@-]*\z"#, options: .regularExpression) != nil else {
             throw InputError(field: field, problem: "\(InputError.quoted(id)) must be 1 to 128 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
         }
         guard !["admin", "globaladmin"].contains(id.lowercased()) else {
@@ -50,11 +50,11 @@ public enum UserValidation {
             }
             switch column {
             case "email":
-                guard value.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil else {
+                guard value.range(of: #"\A[^@\s]+@[^@\s]+\.[^@\s]+\z"#, options: .regularExpression) != nil else {
                     throw InputError(field: field, problem: "\(InputError.quoted(value)) must be a mail address (name@domain)")
                 }
             case "phone":
-                guard value.range(of: #"^\+?[0-9][0-9 ().-]*$"#, options: .regularExpression) != nil else {
+                guard value.range(of: #"\A\+?[0-9][0-9 ().-]*\z"#, options: .regularExpression) != nil else {
                     throw InputError(field: field, problem: "\(InputError.quoted(value)) must be a telephone number: digits, optionally after '+', with spaces, '-', '.', '(' or ')'")
                 }
             case "manager_id":

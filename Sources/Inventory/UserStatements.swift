@@ -13,7 +13,10 @@ enum UserSQL {
           JOIN users u ON u.user_id = w.id OR (lower(u.user_id) = lower(w.id) AND NOT u.case_clash)
          ORDER BY w.id, u.user_id = w.id DESC
         """)
-    static let userList = Statement("user_list", "SELECT * FROM users WHERE domain = $1 ORDER BY user_id")
+    /// A domain's users in user ID order after user $2 (from the first when NULL), at most $3 (all when NULL).
+    static let userList = Statement("user_list", """
+        SELECT * FROM users WHERE domain = $1 AND ($2::text IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3
+        """)
     static let userOpenOrders = Statement("user_open_orders", """
         SELECT id, action, state, created_at, order_id, message FROM user_delete_orders WHERE user_id = $1 ORDER BY id
         """)

@@ -92,9 +92,12 @@ public struct UserStore: Sendable {
         return found
     }
 
-    /// A domain's users; a domain that does not exist is refused, not shown as one without users.
-    public func userList(domain: String) async throws -> [User] {
-        let users = try await connection.query(UserSQL.userList, [domain]).map(User.init(row:))
+    /// A domain's users in user ID order: all of them, or a page of `limit` after user `after` (the API pages,
+    /// so a request never holds a whole directory). A domain that does not exist is refused, not shown as one
+    /// without users.
+    public func userList(domain: String, after: String? = nil, limit: Int? = nil) async throws -> [User] {
+        let page: [any PostgresEncodable] = [domain, after, limit.map(Int64.init)]
+        let users = try await connection.query(UserSQL.userList, page).map(User.init(row:))
         if users.isEmpty, try await DomainStore(connection).domain(named: domain) == nil { throw DomainStore.noSuchDomain(domain) }
         return users
     }

@@ -32,10 +32,10 @@ public struct PhoneModel: Sendable, Equatable {
     /// characters or is not formatted correctly for this device type"), or nil.
     public func nameProblem(_ name: String) -> String? {
         if isSoftClient {
-            guard name.range(of: #"^CSF[A-Za-z0-9]{1,12}$"#, options: .regularExpression) == nil else { return nil }
+            guard name.range(of: #"\ACSF[A-Za-z0-9]{1,12}\z"#, options: .regularExpression) == nil else { return nil }
             return "\(InputError.quoted(name)) is not a name Jabber for desktop takes: CSF and 1 to 12 letters or digits (e.g. CSFJDOE)"
         }
-        guard name.range(of: #"^SEP[0-9A-Fa-f]{12}$"#, options: .regularExpression) == nil else { return nil }
+        guard name.range(of: #"\ASEP[0-9A-Fa-f]{12}\z"#, options: .regularExpression) == nil else { return nil }
         return "\(InputError.quoted(name)) is not a name a \(product) takes: SEP and its MAC address, 12 hexadecimal digits (e.g. SEP001122334455)"
     }
 }

@@ -282,6 +282,40 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(after, before, "a refusal writes nothing")
     }
 
+    /// A domain's users come a page at a time in user ID order (a directory of 10^5 users is never
+    /// read, held and encoded whole for one request); a bad limit is refused naming the field.
+    func testUsersAreListedAPageAtATime() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("dashboard", role: "viewer")
+        try await fixture.owner.query(Statement("", "INSERT INTO domains (name) VALUES ('Sales'), ('Support')"))
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO users (user_id, domain) SELECT 'user' || lpad(n::text, 2, '0'), 'Sales' FROM generate_series(1, 5) n
+            UNION ALL SELECT 'other', 'Support'
+            """))
+        try await fixture.start()
+
+        func ids(_ answer: APIAnswer) -> [String] {
+            (answer.json["users"] as? [[String: Any]] ?? []).compactMap { $0["user_id"] as? String }
+        }
+        let first = try fixture.send(.get, "/api/v1/users?domain=Sales&limit=2", token: viewer)
+        XCTAssertEqual(first.status, 200, first.body)
+        XCTAssertEqual(ids(first), ["user01", "user02"])
+        XCTAssertEqual(first.json["next_after"] as? String, "user02")
+        let last = try fixture.send(.get, "/api/v1/users?domain=Sales&limit=3&after=user02", token: viewer)
+        XCTAssertEqual(ids(last), ["user03", "user04", "user05"])
+        XCTAssertEqual(last.json["next_after"] as? String, "user05", "a full page says there may be more")
+        let empty = try fixture.send(.get, "/api/v1/users?domain=Sales&limit=3&after=user05", token: viewer)
+        XCTAssertEqual(ids(empty), [])
+        XCTAssertTrue(empty.json["next_after"] is NSNull)
+        let whole = try fixture.send(.get, "/api/v1/users?domain=Sales", token: viewer)
+        XCTAssertEqual(ids(whole), ["user01", "user02", "user03", "user04", "user05"])
+        XCTAssertTrue(whole.json["next_after"] is NSNull)
+
+        let tooMany = try fixture.send(.get, "/api/v1/users?domain=Sales&limit=10001", token: viewer)
+        XCTAssertEqual(tooMany.status, 400, tooMany.body)
+        XCTAssertEqual(tooMany.detail, "limit: must be from 1 to 10000")
+    }
+
     func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
         let fixture = try await ServeFixture()
         let hr = try fixture.token("hr-onboarding", role: "operator")

@@ -86,6 +86,8 @@ final class UserOrderTests: OrderTestCase {
         let cases: [([String], String)] = [
             (["user", "add", "bad/id", "--domain", Self.domain, "--last-name", "X"], "user: 'bad/id' must be 1 to 128 letters"),
             (["user", "add", "admin", "--domain", Self.domain, "--last-name", "X"], "user: 'admin' is a built-in administrator"),
+            // A pattern's `$` would match before a final line break: the whole value is matched.
+            (["user", "add", "x0\n", "--domain", Self.domain, "--last-name", "X"], "user: 'x0\\n' must be 1 to 128 letters"),
             (["user", "add", "x1", "--domain", "Nowhere", "--last-name", "X"], "domain"),
             (["user", "add", "x2", "--domain", Self.domain], "last-name: is required"),
             (["user", "add", "x3", "--domain", Self.domain, "--last-name", "X", "--email", "nope"], "email: 'nope' must be a mail address"),
