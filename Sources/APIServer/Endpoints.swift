@@ -68,13 +68,18 @@ enum Endpoints {
         },
         Endpoint("GET", "/api/v1/jobs/{id}/log") { call in
             let id = try call.id()
+            let limit = try call.queryInt("limit") ?? 1000
+            guard (1...100000).contains(limit) else { throw InputError(field: "limit", problem: "must be from 1 to 100000") }
+            let after = try call.queryInt64("after")
+            if let after, after < 0 { throw InputError(field: "after", problem: "must be a whole number, 0 or more") }
             let lines = try await call.withConnection { connection -> [JobLogLine]? in
                 let store = QueueStore(connection)
                 guard try await store.jobGet(id: id) != nil else { return nil }
-                return try await store.jobLogRead(id: id)
+                return try await store.jobLogRead(id: id, after: after, limit: limit)
             }
             guard let lines else { throw InputError(field: "job \(id)", problem: "no such job") }
-            return try call.json(["lines": lines.map(Representation.jobLog)])
+            let next: Any = lines.count == limit ? lines.last!.id : NSNull()
+            return try call.json(["lines": lines.map(Representation.jobLog), "next_after": next])
         },
         Endpoint("POST", "/api/v1/jobs/{id}/cancel") { call in
             let id = try call.id()

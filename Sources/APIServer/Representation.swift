@@ -43,7 +43,7 @@ package enum Representation {
     }
 
     package static func jobLog(_ line: JobLogLine) -> [String: Any] {
-        ["attempt": line.attempt, "at": iso(line.at), "level": line.level, "message": line.message]
+        ["id": line.id, "attempt": line.attempt, "at": iso(line.at), "level": line.level, "message": line.message]
     }
 
     package static func audit(_ entry: AuditEntry) -> [String: Any] {

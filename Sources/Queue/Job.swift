@@ -94,6 +94,7 @@ public struct AuditEntry: Sendable {
 
 /// One line a handler wrote about its run.
 public struct JobLogLine: Sendable {
+    public var id: Int64
     public var attempt: Int
     public var at: Date
     public var level: String

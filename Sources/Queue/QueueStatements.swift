@@ -132,8 +132,9 @@ enum QueueSQL {
     static let jobConfirmOwned = Statement("job_confirm_owned", """
         SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state IN \(FencedSQL.ownedStates) FOR SHARE
         """)
+    /// The job's lines after line $2 (from the first when NULL), at most $3 (all when NULL).
     static let jobLogRead = Statement("job_log_read", """
-        SELECT attempt, at, level, message FROM job_logs WHERE job_id = $1 ORDER BY id
+        SELECT id, attempt, at, level, message FROM job_logs WHERE job_id = $1 AND id > coalesce($2::bigint, 0) ORDER BY id LIMIT $3
         """)
     static let jobCountByStateAndType = Statement("job_count_by_state_type", """
         SELECT state, type, count(*) AS jobs FROM jobs

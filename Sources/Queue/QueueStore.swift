@@ -267,9 +267,12 @@ public struct QueueStore: Sendable {
         try await connection.query(QueueSQL.jobLogAppend, [held.id, held.attempt, level, message]).affectedRows == 1
     }
 
-    public func jobLogRead(id: Int64) async throws -> [JobLogLine] {
-        try await connection.query(QueueSQL.jobLogRead, [id]).map { row in
-            JobLogLine(attempt: try row.decode("attempt"), at: try row.decode("at"),
+    /// The job's log: all of it, or a page of `limit` lines after line `after` (a long sync's log is
+    /// read a page at a time by the API and `jobs log`, never held whole).
+    public func jobLogRead(id: Int64, after: Int64? = nil, limit: Int? = nil) async throws -> [JobLogLine] {
+        let page: [any PostgresEncodable] = [id, after, limit.map(Int64.init)]
+        return try await connection.query(QueueSQL.jobLogRead, page).map { row in
+            JobLogLine(id: try row.decode("id"), attempt: try row.decode("attempt"), at: try row.decode("at"),
                        level: try row.decode("level"), message: try row.decode("message"))
         }
     }

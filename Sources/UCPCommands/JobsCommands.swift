@@ -74,12 +74,18 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let store = QueueStore(Connection(try await Database.open()))
             guard try await store.jobGet(id: id) != nil else { throw InputError(field: "job \(id)", problem: "no such job") }
-            let lines = try await store.jobLogRead(id: id)
             if json {
-                print(try Output.json(lines.map { ["attempt": $0.attempt, "at": Output.iso($0.at), "level": $0.level, "message": $0.message] }))
+                let lines = try await store.jobLogRead(id: id)
+                print(try Output.json(lines.map { ["id": $0.id, "attempt": $0.attempt, "at": Output.iso($0.at), "level": $0.level, "message": $0.message] }))
                 return
             }
-            for line in lines { print("\(Output.shortTime(line.at)) attempt \(line.attempt) \(line.level): \(line.message)") }
+            // A page at a time: a sync's log of 10^5 lines is printed as read, never held whole.
+            var after: Int64?
+            repeat {
+                let lines = try await store.jobLogRead(id: id, after: after, limit: 10_000)
+                for line in lines { print("\(Output.shortTime(line.at)) attempt \(line.attempt) \(line.level): \(line.message)") }
+                after = lines.count == 10_000 ? lines.last!.id : nil
+            } while after != nil
         }
     }
 

@@ -316,6 +316,38 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(tooMany.detail, "limit: must be from 1 to 10000")
     }
 
+    /// A job's log comes a page at a time, oldest first (a long sync's log is never read whole for one
+    /// request); `ucp jobs log` prints every line.
+    func testJobLogIsReadAPageAtATime() async throws {
+        let fixture = try await ServeFixture()
+        let viewer = try fixture.token("dashboard", role: "viewer")
+        try await fixture.owner.query(Statement("", "INSERT INTO jobs (id, kind, type, state, finished_at) VALUES (7, 'sync', 'sync.infra', 'succeeded', now())"))
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO job_logs (job_id, attempt, level, message) SELECT 7, 1, 'info', 'line ' || n FROM generate_series(1, 5) n
+            """))
+        try await fixture.start()
+
+        func messages(_ answer: APIAnswer) -> [String] {
+            (answer.json["lines"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+        }
+        let first = try fixture.send(.get, "/api/v1/jobs/7/log?limit=3", token: viewer)
+        XCTAssertEqual(first.status, 200, first.body)
+        XCTAssertEqual(messages(first), ["line 1", "line 2", "line 3"])
+        let next = try XCTUnwrap(first.json["next_after"] as? NSNumber, first.body)
+        let rest = try fixture.send(.get, "/api/v1/jobs/7/log?limit=3&after=\(next)", token: viewer)
+        XCTAssertEqual(messages(rest), ["line 4", "line 5"])
+        XCTAssertTrue(rest.json["next_after"] is NSNull)
+        XCTAssertEqual(messages(try fixture.send(.get, "/api/v1/jobs/7/log", token: viewer)).count, 5)
+        let bad = try fixture.send(.get, "/api/v1/jobs/7/log?limit=0", token: viewer)
+        XCTAssertEqual(bad.status, 400, bad.body)
+        XCTAssertEqual(bad.detail, "limit: must be from 1 to 100000")
+
+        let printed = try fixture.processes.run(["jobs", "log", "7"])
+        XCTAssertEqual(printed.status, 0, printed.stderr)
+        XCTAssertEqual(printed.stdout.split(separator: "\n").map { String($0.split(separator: ":").last ?? "") }.map { $0.trimmingCharacters(in: .whitespaces) },
+                       ["line 1", "line 2", "line 3", "line 4", "line 5"])
+    }
+
     func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
         let fixture = try await ServeFixture()
         let hr = try fixture.token("hr-onboarding", role: "operator")
