@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Postgres
+import Synchronization
 import TestSupport
 import Transport
 import XCTest
@@ -328,6 +329,42 @@ final class ServeTests: XCTestCase {
         let actions = (audit.json["entries"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
         XCTAssertTrue(actions.contains("sync.queued"), "the submit is audited as the token: \(actions)")
         XCTAssertTrue(actions.contains("maintenance.manual_on"), "the switch is audited as the token: \(actions)")
+    }
+
+    /// Two requests of one token sent together with one key and different bodies: one is answered, the
+    /// other refused (409), never both queued. (The key was read before the work and recorded after
+    /// it, so both read it free.) Then the key answers as before: a replay, or 409 for another body.
+    func testOneKeySentTwiceAtOnceIsAnsweredOnce() async throws {
+        let fixture = try await ServeFixture()
+        let hr = try fixture.token("hr-onboarding", role: "operator")
+        try await fixture.start()
+        try await fixture.owner.query(Statement("", """
+            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl')
+            """))
+        let bodies = [#"{"kind": "infra", "device": "cucm-lab", "priority": 1}"#, #"{"kind": "user", "device": "cucm-lab", "priority": 2}"#]
+        for round in 1...10 {
+            let key = "Idempotency-Key: race-\(round)"
+            let answers = Mutex<[Int: APIAnswer]>([:])
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                let answer = (try? fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[index], headers: [key]))
+                    ?? APIAnswer(status: 0, body: "not sent")
+                answers.withLock { $0[index] = answer }
+            }
+            let both = answers.withLock { $0 }
+            let refused = both.filter { $0.value.status == 409 }
+            XCTAssertEqual(refused.count, 1, "round \(round): \(both.mapValues { "\($0.status) \($0.body)" })")
+            guard let (winner, answer) = both.first(where: { $0.value.status != 409 }) else { continue }
+            XCTAssertTrue([200, 202].contains(answer.status), answer.body)
+            XCTAssertEqual(refused.first?.value.json["field"] as? String, "Idempotency-Key")
+            let replay = try fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[winner], headers: [key])
+            XCTAssertEqual(replay.status, answer.status)
+            XCTAssertEqual(replay.body, answer.body, "round \(round): the answer kept is the one given")
+            let other = try fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[1 - winner], headers: [key])
+            XCTAssertEqual(other.status, 409, other.body)
+            XCTAssertEqual(other.detail, "Idempotency-Key: already used with another request")
+        }
+        let counts = try await fixture.writes()
+        XCTAssertEqual(counts["keys"], 10, "one answer a key")
     }
 
     /// `POST /api/v1/domains/{name}/write-back` is `ucp domain write-back`: the same refusals (the
