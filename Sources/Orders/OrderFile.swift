@@ -105,18 +105,29 @@ public enum OrderFile {
     /// with it); the files themselves are at most three levels deep.
     static let maximumNesting = 64
 
+    /// How many times its own size an order or batch file may grow when its aliases (`*name`) are
+    /// written out. Yams composes an alias as a shared copy, but a batch's failed rows are written
+    /// out again whole: a kilobyte of aliases of aliases ("billion laughs") would become gigabytes.
+    static let maximumExpansion = 4
+
     /// The YAML of an order or batch file composed, refused with one line (the file's line) when
-    /// malformed or nested deeper than `maximumNesting`.
+    /// malformed, nested deeper than `maximumNesting` or growing past `maximumExpansion` by its aliases.
     static func compose(_ text: String, file: String) throws -> Node? {
         if let line = YAMLNesting.firstLine(deeperThan: maximumNesting, in: text) {
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "nested deeper than \(maximumNesting) levels")
         }
+        let root: Node?
         do {
-            return try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             let (line, problem) = describe(error)
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
         }
+        if let root, let line = YAMLNesting.firstLine(expandingPast: maximumExpansion * text.utf8.count + 1024, in: root) {
+            throw InputError(field: fieldName("yaml", file: file, line: line),
+                             problem: "its aliases (*name) repeat more than \(maximumExpansion) times the file's size; write the values out")
+        }
+        return root
     }
 
     /// The order of one composed YAML mapping (a whole order file, or one item of a batch file;
@@ -368,6 +379,23 @@ enum YAMLNesting {
             }
             if depth + flow > limit { return line }
             previous = byte
+        }
+        return nil
+    }
+
+    /// The line of the value at which `root`, every alias written out, passes `limit` (a byte per
+    /// value and each scalar's bytes), or nil. Stops there, so it never walks more than `limit`.
+    static func firstLine(expandingPast limit: Int, in root: Node) -> Int? {
+        var size = 0
+        var pending = [root]
+        while let node = pending.popLast() {
+            size += 1
+            switch node {
+            case .scalar(let scalar): size += scalar.string.utf8.count
+            case .mapping(let mapping): pending += mapping.flatMap { [$0.value, $0.key] }
+            case .sequence(let sequence): pending += sequence.reversed()
+            }
+            if size > limit { return node.mark?.line ?? 1 }
         }
         return nil
     }

@@ -312,6 +312,35 @@ final class OrderBatchFileTests: XCTestCase {
         }
     }
 
+    /// Aliases of aliases ("billion laughs"), or of a long value: a few kilobytes that Yams composes
+    /// as shared copies, but that a batch's failed-rows file wrote out whole (gigabytes: `ucp order
+    /// batch --skip-bad-rows` spun there, after submitting the good rows). Refused with one line; an
+    /// alias of a short value is still read.
+    func testAliasesRepeatingPastTheFilesSizeAreRefused() throws {
+        var laughs = "- domain: Cisco\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            laughs += "  a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        let long = "- domain: &long " + String(repeating: "x", count: 2_000) + "\n  user: [" + Array(repeating: "*long", count: 1_000).joined(separator: ", ") + "]\n"
+        for text in [laughs, long] {
+            XCTAssertThrowsError(try OrderBatch.parse(text, format: .yaml, file: "b.yaml")) { error in
+                XCTAssertTrue("\(error)".hasPrefix("yaml (b.yaml line "), "\(error)")
+                XCTAssertTrue("\(error)".hasSuffix("): its aliases (*name) repeat more than 4 times the file's size; write the values out"), "\(error)")
+            }
+            // The same item as an order file.
+            XCTAssertThrowsError(try OrderFile.parse(String(text.dropFirst(2)).replacingOccurrences(of: "\n  ", with: "\n"), file: "o.yaml")) { error in
+                XCTAssertTrue("\(error)".hasSuffix("): its aliases (*name) repeat more than 4 times the file's size; write the values out"), "\(error)")
+            }
+        }
+        let request = try OrderFile.parse("""
+            domain: &d Cisco
+            service_area: *d
+            user: jdoe
+            phone: {name: SEP001122334455, model: Cisco 8845}
+            """, file: "o.yaml")
+        XCTAssertEqual(request.serviceArea, "Cisco")
+    }
+
     func testCSVRowsBecomeOrdersAndBadCellsNameRowAndColumn() throws {
         let text = """
             domain,service_area,user,phone_name,phone_model,voicemail,line,error
