@@ -176,7 +176,7 @@ public enum OrderFile {
         let area = try required("service_area")
         let user = try required("user")
         let line = try scalar("line", values["line"], line: lines["line"])
-        if let line, line.range(of: #"^\+?[0-9]{1,24}$"#, options: .regularExpression) == nil {
+        if let line, line.range(of: #"\A\+?[0-9]{1,24}\z"#, options: .regularExpression) == nil {
             throw InputError(field: fieldName("line", file: file, line: lines["line"]),
                              problem: "\(InputError.quoted(line)) must be a directory number: 1 to 24 digits, optionally after '+'")
         }
@@ -199,7 +199,7 @@ public enum OrderFile {
         guard let phoneName = try scalar("phone.name", phone["name"], line: lines["phone.name"]) else {
             throw InputError(field: fieldName("phone.name", file: file, line: lines["phone"]), problem: "is required")
         }
-        guard phoneName.range(of: #"^[A-Za-z0-9._-]{1,50}$"#, options: .regularExpression) != nil else {
+        guard phoneName.range(of: #"\A[A-Za-z0-9._-]{1,50}\z"#, options: .regularExpression) != nil else {
             throw InputError(field: fieldName("phone.name", file: file, line: lines["phone.name"]),
                              problem: "\(InputError.quoted(phoneName)) must be 1 to 50 letters, digits, '.', '_' or '-' (e.g. SEP001122334455)")
         }
@@ -281,9 +281,10 @@ public enum OrderFile {
     }
 
     /// Why `number` cannot be a remote destination (Unified CM dials it as given: digits, an
-    /// optional leading '+', 3 to 24 of them), or nil.
+    /// optional leading '+', 3 to 24 of them), or nil. Anchored with `\A…\z`: ICU's `$` also matches
+    /// before a final line break, which would go to the device as part of the number.
     public static func destinationProblem(_ number: String) -> String? {
-        guard number.range(of: #"^\+?[0-9]{3,24}$"#, options: .regularExpression) != nil else {
+        guard number.range(of: #"\A\+?[0-9]{3,24}\z"#, options: .regularExpression) != nil else {
             return "\(InputError.quoted(number)) must be a phone number: 3 to 24 digits, optionally after '+' (e.g. +15551234567)"
         }
         return nil

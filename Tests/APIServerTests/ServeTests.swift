@@ -249,6 +249,8 @@ final class ServeTests: XCTestCase {
             (["token", "create", "--name", "bad name", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "bad name", "role": "viewer"}"#, "name"),
             (["token", "create", "--name", "hr", "--role", "root"], .post, "/api/v1/tokens", #"{"name": "hr", "role": "root"}"#, "role"),
             (["token", "revoke", "ghost"], .delete, "/api/v1/tokens/ghost", nil, "name"),
+            // A line break after the name: ICU's `$` matched before it, the table's CHECK refused it (500).
+            (["token", "create", "--name", "ops\n", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "ops\n", "role": "viewer"}"#, "name"),
         ]
         for (command, method, path, body, field) in cases {
             let cli = try fixture.processes.run(command)
@@ -278,6 +280,15 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(extra.json["field"] as? String, "why")
         let notJSON = try fixture.send(.post, "/api/v1/syncs", token: admin, body: "kind=infra")
         XCTAssertEqual(notJSON.detail, "body: must be a JSON object")
+        // A remote destination with a line break after it was read as a number (and sent to Unified CM so).
+        let destination = try fixture.send(.post, "/api/v1/orders/plan", token: admin, body: """
+            {"domain": "Cisco", "service_area": "SA", "user": "jdoe", "phone": {"name": "SEP001122334455", "model": "Cisco 8845"},
+             "single_number_reach": {"destination": "+15551234567\\n"}}
+            """)
+        XCTAssertEqual(destination.status, 400, destination.body)
+        XCTAssertEqual(destination.json["field"] as? String, "single_number_reach.destination (body line 2)")
+        XCTAssertEqual(destination.detail, "single_number_reach.destination (body line 2): '+15551234567\\n' must be a phone number: "
+                       + "3 to 24 digits, optionally after '+' (e.g. +15551234567)")
 
         let after = try await fixture.writes()
         XCTAssertEqual(after, before, "a refusal writes nothing")
