@@ -80,6 +80,9 @@ public enum OrderFile {
     static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
                             "extension_mobility", "single_number_reach", "im_and_presence", "conference_now"]
     static let phoneFields = ["name", "model"]
+    /// The fields that hold a mapping, with its fields (a CSV column joins them with '_': `phone_name`).
+    static let mappingFields: [String: [String]] = ["phone": phoneFields, "single_number_reach": ["destination"],
+                                                    "im_and_presence": ["service_profile"], "conference_now": ["access_code"]]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
         line.map { "\(field) (\(file) line \($0))" } ?? "\(field) (\(file))"
@@ -237,25 +240,26 @@ public enum OrderFile {
             request.extensionMobility = value
         }
         if let node = values["single_number_reach"] {
-            request.singleNumberReach = try single(node, "single_number_reach", "destination", example: "\"+15551234567\"", in: &request,
+            request.singleNumberReach = try single(node, "single_number_reach", example: "\"+15551234567\"", in: &request,
                                                   problem: destinationProblem)
         }
         if let node = values["im_and_presence"] {
-            request.imPresence = try single(node, "im_and_presence", "service_profile", example: "SP_Jabber", in: &request) { name in
+            request.imPresence = try single(node, "im_and_presence", example: "SP_Jabber", in: &request) { name in
                 objectNameProblem(name, what: "a service profile's name")
             }
         }
         if let node = values["conference_now"] {
-            request.conferenceNow = try single(node, "conference_now", "access_code", example: "\"1234\"", in: &request,
+            request.conferenceNow = try single(node, "conference_now", example: "\"1234\"", in: &request,
                                                problem: accessCodeProblem)
         }
     }
 
     /// The one value of a mapping with one field (`single_number_reach: {destination: …}`), checked
     /// by `problem`; its line kept for later refusals.
-    static func single(_ node: Node, _ top: String, _ child: String, example: String, in request: inout OrderRequest,
+    static func single(_ node: Node, _ top: String, example: String, in request: inout OrderRequest,
                        problem: (String) -> String?) throws -> String {
         let file = request.file, line = request.fieldLines[top]
+        let child = mappingFields[top]?.first ?? ""
         guard let mapping = node.mapping else {
             throw InputError(field: fieldName(top, file: file, line: line), problem: "must be a mapping with \(child) (e.g. \(child): \(example))")
         }

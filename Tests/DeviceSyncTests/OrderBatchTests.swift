@@ -366,5 +366,20 @@ final class OrderBatchFileTests: XCTestCase {
         XCTAssertThrowsError(try OrderBatch.parse("domain,user\nx,y\n", format: .csv, file: "b.csv")) { error in
             XCTAssertTrue("\(error)".hasPrefix("header: missing columns service_area, phone_name, phone_model"), "\(error)")
         }
+        // A field holding one value with a suffix is no column (it was taken for a mapping, and every row
+        // then refused: "user: must be a single value"); a mapping's fields are, and the list names them.
+        XCTAssertThrowsError(try OrderBatch.parse("domain,service_area,user,phone_name,phone_model,user_id\nx,y,z,p,m,u\n",
+                                                  format: .csv, file: "b.csv")) { error in
+            XCTAssertEqual("\(error)", "header, column 6: unknown column 'user_id' (known: domain, service_area, user, line, phone_name, "
+                           + "phone_model, voicemail, on_failure, credential_policy, extension_mobility, single_number_reach_destination, "
+                           + "im_and_presence_service_profile, conference_now_access_code)")
+        }
+        let nested = try OrderBatch.parse("""
+            domain,service_area,user,phone_name,phone_model,single_number_reach_destination,conference_now_access_code
+            Cisco,SA,jdoe,SEP001,Cisco 8845,+15551234567,1234
+            """, format: .csv, file: "b.csv")
+        XCTAssertEqual(nested.rows[0].refusals, [])
+        XCTAssertEqual(nested.rows[0].request?.singleNumberReach, "+15551234567")
+        XCTAssertEqual(nested.rows[0].request?.conferenceNow, "1234")
     }
 }
