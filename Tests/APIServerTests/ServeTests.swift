@@ -294,14 +294,19 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(after, before, "a refusal writes nothing")
     }
 
-    func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
+    /// A started server, an operator's token ("hr-onboarding") and a call processor 'cucm-lab' to sync.
+    func serverWithOperatorAndDevice() async throws -> (fixture: ServeFixture, token: String) {
         let fixture = try await ServeFixture()
         let hr = try fixture.token("hr-onboarding", role: "operator")
         try await fixture.start()
-
         try await fixture.owner.query(Statement("", """
             INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl')
             """))
+        return (fixture, hr)
+    }
+
+    func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
+        let (fixture, hr) = try await serverWithOperatorAndDevice()
         let body = #"{"kind": "infra", "device": "cucm-lab"}"#
         let first = try fixture.send(.post, "/api/v1/syncs", token: hr, body: body, headers: ["Idempotency-Key: 7f1c"])
         XCTAssertEqual(first.status, 202, first.body)
@@ -346,12 +351,7 @@ final class ServeTests: XCTestCase {
     /// other refused (409), never both queued. (The key was read before the work and recorded after
     /// it, so both read it free.) Then the key answers as before: a replay, or 409 for another body.
     func testOneKeySentTwiceAtOnceIsAnsweredOnce() async throws {
-        let fixture = try await ServeFixture()
-        let hr = try fixture.token("hr-onboarding", role: "operator")
-        try await fixture.start()
-        try await fixture.owner.query(Statement("", """
-            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl')
-            """))
+        let (fixture, hr) = try await serverWithOperatorAndDevice()
         let bodies = [#"{"kind": "infra", "device": "cucm-lab", "priority": 1}"#, #"{"kind": "user", "device": "cucm-lab", "priority": 2}"#]
         for round in 1...10 {
             let key = "Idempotency-Key: race-\(round)"
