@@ -136,30 +136,42 @@ enum Endpoints {
 
     /// A submit with an optional `Idempotency-Key` (syncs, orders): a token's retry of the same request
     /// (method, path, body) gets the first answer again, marked `Idempotent-Replayed`; the key used with
-    /// another request is refused (409). `submit` reads the body and answers 202 when it made something new.
+    /// another request is refused (409), as is a retry sent while the first is still being answered (the
+    /// key is claimed before the work, so two requests sent together never both do it). `submit` reads
+    /// the body and answers 202 when it made something new.
     static func idempotent(_ call: APICall, path: String,
                            _ submit: ([UInt8]) async throws -> (HTTPResponse.Status, Data)) async throws -> Response {
         let bytes = try await call.bodyBytes()
         let key = call.request.header("Idempotency-Key")
         if let key { try IdempotencyStore.validateKey(key) }
-        let digest = IdempotencyStore.requestDigest(method: "POST", path: path, body: bytes)
-        if let key, let tokenID = call.token?.id {
-            switch try await call.withConnection({ try await IdempotencyStore($0).lookup(tokenID: tokenID, key: key, requestDigest: digest) }) {
-            case .new: break
-            case .replay(let status, let body):
-                var response = APICall.json(Data(body.utf8), status: HTTPResponse.Status(code: status))
-                response.headers[.init("Idempotent-Replayed")!] = "true"
-                return response
-            case .conflict:
-                throw Problem(status: .conflict, detail: "Idempotency-Key: already used with another request", field: "Idempotency-Key")
-            }
+        guard let key, let tokenID = call.token?.id else {
+            let (status, data) = try await submit(bytes)
+            return APICall.json(data, status: status)
         }
-        let (status, data) = try await submit(bytes)
-        if let key, let tokenID = call.token?.id {
-            try await call.withConnection {
-                try await IdempotencyStore($0).record(tokenID: tokenID, key: key, requestDigest: digest, status: status.code,
-                                                      body: String(decoding: data, as: UTF8.self))
-            }
+        let digest = IdempotencyStore.requestDigest(method: "POST", path: path, body: bytes)
+        switch try await call.withConnection({ try await IdempotencyStore($0).claim(tokenID: tokenID, key: key, requestDigest: digest) }) {
+        case .new: break
+        case .replay(let status, let body):
+            var response = APICall.json(Data(body.utf8), status: HTTPResponse.Status(code: status))
+            response.headers[.init("Idempotent-Replayed")!] = "true"
+            return response
+        case .conflict:
+            throw Problem(status: .conflict, detail: "Idempotency-Key: already used with another request", field: "Idempotency-Key")
+        case .inProgress:
+            throw Problem(status: .conflict, detail: "Idempotency-Key: the same request is still being answered; send it again in a moment",
+                          field: "Idempotency-Key")
+        }
+        let status: HTTPResponse.Status, data: Data
+        do {
+            (status, data) = try await submit(bytes)
+        } catch {
+            // Refused: the key is free again. Should that fail too, the claim lapses after `claimMinutes`.
+            try? await call.withConnection { try await IdempotencyStore($0).release(tokenID: tokenID, key: key, requestDigest: digest) }
+            throw error
+        }
+        try await call.withConnection {
+            try await IdempotencyStore($0).record(tokenID: tokenID, key: key, requestDigest: digest, status: status.code,
+                                                  body: String(decoding: data, as: UTF8.self))
         }
         return APICall.json(data, status: status)
     }

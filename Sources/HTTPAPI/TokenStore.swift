@@ -84,8 +84,9 @@ public struct TokenStore: Sendable {
 
     /// The rule for a token's name (checked before anything is written; the table checks it too).
     public static func validateName(_ name: String, field: String = "name") throws {
-        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
-            throw InputError(field: field, problem: "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (got '\(name)')")
+        // `\z`, not `$`: ICU's `$` also matches before a final line break, which the table's CHECK refuses.
+        guard name.range(of: #"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z"#, options: .regularExpression) != nil else {
+            throw InputError(field: field, problem: "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (got \(InputError.quoted(name)))")
         }
     }
 

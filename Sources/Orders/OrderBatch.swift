@@ -78,19 +78,19 @@ public struct OrderBatch {
         return batch
     }
 
-    /// The column of a CSV header: a top field, or a nested one as `parent_child` (`phone_name`).
+    /// The column of a CSV header: a field holding one value, or one of a mapping's as `parent_child`
+    /// (`phone_name`); nil for any other (`user_id` is no column: `user` holds one value).
     static func path(ofColumn column: String) -> (String, String?)? {
-        if OrderFile.topFields.contains(column), column != "phone" { return (column, nil) }
-        for parent in OrderFile.topFields where column.hasPrefix(parent + "_") {
+        if OrderFile.topFields.contains(column), OrderFile.mappingFields[column] == nil { return (column, nil) }
+        for (parent, children) in OrderFile.mappingFields where column.hasPrefix(parent + "_") {
             let child = String(column.dropFirst(parent.count + 1))
-            if parent == "phone", !OrderFile.phoneFields.contains(child) { return nil }
-            return (parent, child)
+            return children.contains(child) ? (parent, child) : nil
         }
         return nil
     }
 
     static var knownColumns: [String] {
-        OrderFile.topFields.flatMap { $0 == "phone" ? OrderFile.phoneFields.map { "phone_\($0)" } : [$0] }
+        OrderFile.topFields.flatMap { field in OrderFile.mappingFields[field].map { $0.map { field + "_" + $0 } } ?? [field] }
     }
 
     static func parseCSV(_ text: String, file: String) throws -> OrderBatch {

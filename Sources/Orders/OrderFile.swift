@@ -80,6 +80,9 @@ public enum OrderFile {
     static let topFields = ["domain", "service_area", "user", "line", "phone", "voicemail", "on_failure", "credential_policy",
                             "extension_mobility", "single_number_reach", "im_and_presence", "conference_now"]
     static let phoneFields = ["name", "model"]
+    /// The fields that hold a mapping, with its fields (a CSV column joins them with '_': `phone_name`).
+    static let mappingFields: [String: [String]] = ["phone": phoneFields, "single_number_reach": ["destination"],
+                                                    "im_and_presence": ["service_profile"], "conference_now": ["access_code"]]
 
     static func fieldName(_ field: String, file: String, line: Int?) -> String {
         line.map { "\(field) (\(file) line \($0))" } ?? "\(field) (\(file))"
@@ -105,18 +108,29 @@ public enum OrderFile {
     /// with it); the files themselves are at most three levels deep.
     static let maximumNesting = 64
 
+    /// How many times its own size an order or batch file may grow when its aliases (`*name`) are
+    /// written out. Yams composes an alias as a shared copy, but a batch's failed rows are written
+    /// out again whole: a kilobyte of aliases of aliases ("billion laughs") would become gigabytes.
+    static let maximumExpansion = 4
+
     /// The YAML of an order or batch file composed, refused with one line (the file's line) when
-    /// malformed or nested deeper than `maximumNesting`.
+    /// malformed, nested deeper than `maximumNesting` or growing past `maximumExpansion` by its aliases.
     static func compose(_ text: String, file: String) throws -> Node? {
         if let line = YAMLNesting.firstLine(deeperThan: maximumNesting, in: text) {
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "nested deeper than \(maximumNesting) levels")
         }
+        let root: Node?
         do {
-            return try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             let (line, problem) = describe(error)
             throw InputError(field: fieldName("yaml", file: file, line: line), problem: "malformed YAML: \(problem)")
         }
+        if let root, let line = YAMLNesting.firstLine(expandingPast: maximumExpansion * text.utf8.count + 1024, in: root) {
+            throw InputError(field: fieldName("yaml", file: file, line: line),
+                             problem: "its aliases (*name) repeat more than \(maximumExpansion) times the file's size; write the values out")
+        }
+        return root
     }
 
     /// The order of one composed YAML mapping (a whole order file, or one item of a batch file;
@@ -165,7 +179,7 @@ public enum OrderFile {
         let area = try required("service_area")
         let user = try required("user")
         let line = try scalar("line", values["line"], line: lines["line"])
-        if let line, line.range(of: #"^\+?[0-9]{1,24}$"#, options: .regularExpression) == nil {
+        if let line, line.range(of: #"\A\+?[0-9]{1,24}\z"#, options: .regularExpression) == nil {
             throw InputError(field: fieldName("line", file: file, line: lines["line"]),
                              problem: "\(InputError.quoted(line)) must be a directory number: 1 to 24 digits, optionally after '+'")
         }
@@ -188,7 +202,7 @@ public enum OrderFile {
         guard let phoneName = try scalar("phone.name", phone["name"], line: lines["phone.name"]) else {
             throw InputError(field: fieldName("phone.name", file: file, line: lines["phone"]), problem: "is required")
         }
-        guard phoneName.range(of: #"^[A-Za-z0-9._-]{1,50}$"#, options: .regularExpression) != nil else {
+        guard phoneName.range(of: #"\A[A-Za-z0-9._-]{1,50}\z"#, options: .regularExpression) != nil else {
             throw InputError(field: fieldName("phone.name", file: file, line: lines["phone.name"]),
                              problem: "\(InputError.quoted(phoneName)) must be 1 to 50 letters, digits, '.', '_' or '-' (e.g. SEP001122334455)")
         }
@@ -226,25 +240,26 @@ public enum OrderFile {
             request.extensionMobility = value
         }
         if let node = values["single_number_reach"] {
-            request.singleNumberReach = try single(node, "single_number_reach", "destination", example: "\"+15551234567\"", in: &request,
+            request.singleNumberReach = try single(node, "single_number_reach", example: "\"+15551234567\"", in: &request,
                                                   problem: destinationProblem)
         }
         if let node = values["im_and_presence"] {
-            request.imPresence = try single(node, "im_and_presence", "service_profile", example: "SP_Jabber", in: &request) { name in
+            request.imPresence = try single(node, "im_and_presence", example: "SP_Jabber", in: &request) { name in
                 objectNameProblem(name, what: "a service profile's name")
             }
         }
         if let node = values["conference_now"] {
-            request.conferenceNow = try single(node, "conference_now", "access_code", example: "\"1234\"", in: &request,
+            request.conferenceNow = try single(node, "conference_now", example: "\"1234\"", in: &request,
                                                problem: accessCodeProblem)
         }
     }
 
     /// The one value of a mapping with one field (`single_number_reach: {destination: …}`), checked
     /// by `problem`; its line kept for later refusals.
-    static func single(_ node: Node, _ top: String, _ child: String, example: String, in request: inout OrderRequest,
+    static func single(_ node: Node, _ top: String, example: String, in request: inout OrderRequest,
                        problem: (String) -> String?) throws -> String {
         let file = request.file, line = request.fieldLines[top]
+        let child = mappingFields[top]?.first ?? ""
         guard let mapping = node.mapping else {
             throw InputError(field: fieldName(top, file: file, line: line), problem: "must be a mapping with \(child) (e.g. \(child): \(example))")
         }
@@ -270,9 +285,10 @@ public enum OrderFile {
     }
 
     /// Why `number` cannot be a remote destination (Unified CM dials it as given: digits, an
-    /// optional leading '+', 3 to 24 of them), or nil.
+    /// optional leading '+', 3 to 24 of them), or nil. Anchored with `\A…\z`: ICU's `$` also matches
+    /// before a final line break, which would go to the device as part of the number.
     public static func destinationProblem(_ number: String) -> String? {
-        guard number.range(of: #"^\+?[0-9]{3,24}$"#, options: .regularExpression) != nil else {
+        guard number.range(of: #"\A\+?[0-9]{3,24}\z"#, options: .regularExpression) != nil else {
             return "\(InputError.quoted(number)) must be a phone number: 3 to 24 digits, optionally after '+' (e.g. +15551234567)"
         }
         return nil
@@ -368,6 +384,23 @@ enum YAMLNesting {
             }
             if depth + flow > limit { return line }
             previous = byte
+        }
+        return nil
+    }
+
+    /// The line of the value at which `root`, every alias written out, passes `limit` (a byte per
+    /// value and each scalar's bytes), or nil. Stops there, so it never walks more than `limit`.
+    static func firstLine(expandingPast limit: Int, in root: Node) -> Int? {
+        var size = 0
+        var pending = [root]
+        while let node = pending.popLast() {
+            size += 1
+            switch node {
+            case .scalar(let scalar): size += scalar.string.utf8.count
+            case .mapping(let mapping): pending += mapping.flatMap { [$0.value, $0.key] }
+            case .sequence(let sequence): pending += sequence.reversed()
+            }
+            if size > limit { return node.mark?.line ?? 1 }
         }
         return nil
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Postgres
+import Synchronization
 import TestSupport
 import Transport
 import XCTest
@@ -248,6 +249,8 @@ final class ServeTests: XCTestCase {
             (["token", "create", "--name", "bad name", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "bad name", "role": "viewer"}"#, "name"),
             (["token", "create", "--name", "hr", "--role", "root"], .post, "/api/v1/tokens", #"{"name": "hr", "role": "root"}"#, "role"),
             (["token", "revoke", "ghost"], .delete, "/api/v1/tokens/ghost", nil, "name"),
+            // A line break after the name: ICU's `$` matched before it, the table's CHECK refused it (500).
+            (["token", "create", "--name", "ops\n", "--role", "viewer"], .post, "/api/v1/tokens", #"{"name": "ops\n", "role": "viewer"}"#, "name"),
         ]
         for (command, method, path, body, field) in cases {
             let cli = try fixture.processes.run(command)
@@ -277,6 +280,15 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(extra.json["field"] as? String, "why")
         let notJSON = try fixture.send(.post, "/api/v1/syncs", token: admin, body: "kind=infra")
         XCTAssertEqual(notJSON.detail, "body: must be a JSON object")
+        // A remote destination with a line break after it was read as a number (and sent to Unified CM so).
+        let destination = try fixture.send(.post, "/api/v1/orders/plan", token: admin, body: """
+            {"domain": "Cisco", "service_area": "SA", "user": "jdoe", "phone": {"name": "SEP001122334455", "model": "Cisco 8845"},
+             "single_number_reach": {"destination": "+15551234567\\n"}}
+            """)
+        XCTAssertEqual(destination.status, 400, destination.body)
+        XCTAssertEqual(destination.json["field"] as? String, "single_number_reach.destination (body line 2)")
+        XCTAssertEqual(destination.detail, "single_number_reach.destination (body line 2): '+15551234567\\n' must be a phone number: "
+                       + "3 to 24 digits, optionally after '+' (e.g. +15551234567)")
 
         let after = try await fixture.writes()
         XCTAssertEqual(after, before, "a refusal writes nothing")
@@ -348,14 +360,19 @@ final class ServeTests: XCTestCase {
                        ["line 1", "line 2", "line 3", "line 4", "line 5"])
     }
 
-    func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
+    /// A started server, an operator's token ("hr-onboarding") and a call processor 'cucm-lab' to sync.
+    func serverWithOperatorAndDevice() async throws -> (fixture: ServeFixture, token: String) {
         let fixture = try await ServeFixture()
         let hr = try fixture.token("hr-onboarding", role: "operator")
         try await fixture.start()
-
         try await fixture.owner.query(Statement("", """
             INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cucm-lab', 'call_processor', 'cucm.lab.example', 8443, 'axl')
             """))
+        return (fixture, hr)
+    }
+
+    func testSyncSubmitIsIdempotentPerKeyAndAuditedAsTheToken() async throws {
+        let (fixture, hr) = try await serverWithOperatorAndDevice()
         let body = #"{"kind": "infra", "device": "cucm-lab"}"#
         let first = try fixture.send(.post, "/api/v1/syncs", token: hr, body: body, headers: ["Idempotency-Key: 7f1c"])
         XCTAssertEqual(first.status, 202, first.body)
@@ -394,6 +411,37 @@ final class ServeTests: XCTestCase {
         let actions = (audit.json["entries"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
         XCTAssertTrue(actions.contains("sync.queued"), "the submit is audited as the token: \(actions)")
         XCTAssertTrue(actions.contains("maintenance.manual_on"), "the switch is audited as the token: \(actions)")
+    }
+
+    /// Two requests of one token sent together with one key and different bodies: one is answered, the
+    /// other refused (409), never both queued. (The key was read before the work and recorded after
+    /// it, so both read it free.) Then the key answers as before: a replay, or 409 for another body.
+    func testOneKeySentTwiceAtOnceIsAnsweredOnce() async throws {
+        let (fixture, hr) = try await serverWithOperatorAndDevice()
+        let bodies = [#"{"kind": "infra", "device": "cucm-lab", "priority": 1}"#, #"{"kind": "user", "device": "cucm-lab", "priority": 2}"#]
+        for round in 1...10 {
+            let key = "Idempotency-Key: race-\(round)"
+            let answers = Mutex<[Int: APIAnswer]>([:])
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                let answer = (try? fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[index], headers: [key]))
+                    ?? APIAnswer(status: 0, body: "not sent")
+                answers.withLock { $0[index] = answer }
+            }
+            let both = answers.withLock { $0 }
+            let refused = both.filter { $0.value.status == 409 }
+            XCTAssertEqual(refused.count, 1, "round \(round): \(both.mapValues { "\($0.status) \($0.body)" })")
+            guard let (winner, answer) = both.first(where: { $0.value.status != 409 }) else { continue }
+            XCTAssertTrue([200, 202].contains(answer.status), answer.body)
+            XCTAssertEqual(refused.first?.value.json["field"] as? String, "Idempotency-Key")
+            let replay = try fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[winner], headers: [key])
+            XCTAssertEqual(replay.status, answer.status)
+            XCTAssertEqual(replay.body, answer.body, "round \(round): the answer kept is the one given")
+            let other = try fixture.send(.post, "/api/v1/syncs", token: hr, body: bodies[1 - winner], headers: [key])
+            XCTAssertEqual(other.status, 409, other.body)
+            XCTAssertEqual(other.detail, "Idempotency-Key: already used with another request")
+        }
+        let counts = try await fixture.writes()
+        XCTAssertEqual(counts["keys"], 10, "one answer a key")
     }
 
     /// `POST /api/v1/domains/{name}/write-back` is `ucp domain write-back`: the same refusals (the

@@ -312,6 +312,35 @@ final class OrderBatchFileTests: XCTestCase {
         }
     }
 
+    /// Aliases of aliases ("billion laughs"), or of a long value: a few kilobytes that Yams composes
+    /// as shared copies, but that a batch's failed-rows file wrote out whole (gigabytes: `ucp order
+    /// batch --skip-bad-rows` spun there, after submitting the good rows). Refused with one line; an
+    /// alias of a short value is still read.
+    func testAliasesRepeatingPastTheFilesSizeAreRefused() throws {
+        var laughs = "- domain: Cisco\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            laughs += "  a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        let long = "- domain: &long " + String(repeating: "x", count: 2_000) + "\n  user: [" + Array(repeating: "*long", count: 1_000).joined(separator: ", ") + "]\n"
+        for text in [laughs, long] {
+            XCTAssertThrowsError(try OrderBatch.parse(text, format: .yaml, file: "b.yaml")) { error in
+                XCTAssertTrue("\(error)".hasPrefix("yaml (b.yaml line "), "\(error)")
+                XCTAssertTrue("\(error)".hasSuffix("): its aliases (*name) repeat more than 4 times the file's size; write the values out"), "\(error)")
+            }
+            // The same item as an order file.
+            XCTAssertThrowsError(try OrderFile.parse(String(text.dropFirst(2)).replacingOccurrences(of: "\n  ", with: "\n"), file: "o.yaml")) { error in
+                XCTAssertTrue("\(error)".hasSuffix("): its aliases (*name) repeat more than 4 times the file's size; write the values out"), "\(error)")
+            }
+        }
+        let request = try OrderFile.parse("""
+            domain: &d Cisco
+            service_area: *d
+            user: jdoe
+            phone: {name: SEP001122334455, model: Cisco 8845}
+            """, file: "o.yaml")
+        XCTAssertEqual(request.serviceArea, "Cisco")
+    }
+
     func testCSVRowsBecomeOrdersAndBadCellsNameRowAndColumn() throws {
         let text = """
             domain,service_area,user,phone_name,phone_model,voicemail,line,error
@@ -337,5 +366,20 @@ final class OrderBatchFileTests: XCTestCase {
         XCTAssertThrowsError(try OrderBatch.parse("domain,user\nx,y\n", format: .csv, file: "b.csv")) { error in
             XCTAssertTrue("\(error)".hasPrefix("header: missing columns service_area, phone_name, phone_model"), "\(error)")
         }
+        // A field holding one value with a suffix is no column (it was taken for a mapping, and every row
+        // then refused: "user: must be a single value"); a mapping's fields are, and the list names them.
+        XCTAssertThrowsError(try OrderBatch.parse("domain,service_area,user,phone_name,phone_model,user_id\nx,y,z,p,m,u\n",
+                                                  format: .csv, file: "b.csv")) { error in
+            XCTAssertEqual("\(error)", "header, column 6: unknown column 'user_id' (known: domain, service_area, user, line, phone_name, "
+                           + "phone_model, voicemail, on_failure, credential_policy, extension_mobility, single_number_reach_destination, "
+                           + "im_and_presence_service_profile, conference_now_access_code)")
+        }
+        let nested = try OrderBatch.parse("""
+            domain,service_area,user,phone_name,phone_model,single_number_reach_destination,conference_now_access_code
+            Cisco,SA,jdoe,SEP001,Cisco 8845,+15551234567,1234
+            """, format: .csv, file: "b.csv")
+        XCTAssertEqual(nested.rows[0].refusals, [])
+        XCTAssertEqual(nested.rows[0].request?.singleNumberReach, "+15551234567")
+        XCTAssertEqual(nested.rows[0].request?.conferenceNow, "1234")
     }
 }
