@@ -546,9 +546,13 @@ struct AXLService {
             return try sendFault(AXLFault(code: 5007, message: "The requested changes are no longer in the change cache; a full sync is needed.",
                                           operation: node.name), version: version, responder)
         }
+        log.gate.pass()
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, node.name, sequence: sequence)
-        body.writer.raw("<queueInfo><firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
+        body.writer.raw("<queueInfo>")
+        if !(options.emptyQueueUnnumbered && page.isEmpty) {
+            body.writer.raw("<firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
+        }
         body.writer.element("queueId", page.queueId)
         body.writer.raw("</queueInfo><changes>")
         for change in page.changes {
