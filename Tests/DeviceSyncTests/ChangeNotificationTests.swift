@@ -340,12 +340,18 @@ final class ChangeNotificationTests: XCTestCase {
             ON CONFLICT (device, sync_kind, object_type, object_key)
             DO UPDATE SET attributes = EXCLUDED.attributes, last_seen = clock_timestamp(), removed_at = NULL
             """)
+        try await assertOrdersWriteKept(poll: id, user: "raceuser", "the held get's 'Before' did not overwrite what the order wrote")
+    }
+
+    /// The poll `id` succeeded, kept the department "After" an order wrote while it ran, and fetched
+    /// the user again for it.
+    func assertOrdersWriteKept(poll id: Int64, user: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) async throws {
         let poll = try await finished(id)
-        XCTAssertEqual(poll.state, .succeeded, poll.error ?? "")
-        await assertEqual(try await attributes("User", "raceuser")?["department"] as? String, "After",
-                          "the held get's 'Before' did not overwrite what the order wrote")
+        XCTAssertEqual(poll.state, .succeeded, poll.error ?? "", file: file, line: line)
+        await assertEqual(try await attributes("User", user)?["department"] as? String, "After", message, file: file, line: line)
         let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
-        XCTAssertTrue(log.contains("Fetched 1 objects again: an order wrote them in the inventory after the page was asked for"), log)
+        XCTAssertTrue(log.contains("Fetched 1 objects again: an order wrote them in the inventory after the page was asked for"), log,
+                      file: file, line: line)
     }
 
     /// Review finding (issue 13): a changed tag is as the device held it when listChange answered. An
@@ -369,12 +375,8 @@ final class ChangeNotificationTests: XCTestCase {
              WHERE device = 'cucm' AND sync_kind = 'user' AND object_type = 'User' AND object_key = 'user000001'
             """)
         XCTAssertEqual(try sim.control("change-queue/release"), "released: 1\n")
-        let poll = try await finished(id)
-        XCTAssertEqual(poll.state, .succeeded, poll.error ?? "")
-        await assertEqual(try await attributes("User", "user000001")?["department"] as? String, "After",
-                          "the page's changed tag 'Before' did not overwrite what the order wrote after listChange")
-        let log = try harness.ucp(["device", "log", "cucm", "--kind", "cn"]).stdout
-        XCTAssertTrue(log.contains("Fetched 1 objects again: an order wrote them in the inventory after the page was asked for"), log)
+        try await assertOrdersWriteKept(poll: id, user: "user000001",
+                                        "the page's changed tag 'Before' did not overwrite what the order wrote after listChange")
         // The order's own change, on the next poll, leaves it so.
         await assertEqual(try await self.poll().state, .succeeded)
         await assertEqual(try await attributes("User", "user000001")?["department"] as? String, "After")
