@@ -36,6 +36,8 @@ struct DevsimCommand: ParsableCommand {
     @Option(help: "Write every AXL request body to this folder as NNNNNN-<operation>.xml.") var captureDir: String?
     @Option(help: "Changes one listChange answer carries at most (a longer answer is paged).") var changePageSize = 1000
     @Option(help: "Changes the listChange cache keeps (Unified CM: 100,000); the oldest are evicted. POST /devsim/change-queue/reset gives a new queue id (the old one answers fault 5007), POST /devsim/change-queue/burst?count=N makes N changes.") var changeCacheSize = 100_000
+    @Flag(help: "A listChange start evicted from the cache is answered as a page from the oldest change kept (firstChangeId newer than the start) instead of a fault.") var evictQuietly = false
+    @Flag(help: "listChange on an empty change cache answers queueInfo with the queueId only (no firstChangeId, lastChangeId or nextStartChangeId).") var emptyQueueUnnumbered = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("port: must be 0…65535") }
@@ -77,6 +79,8 @@ struct DevsimCommand: ParsableCommand {
         options.maxRows = maxRows
         options.changePageSize = changePageSize
         options.changeCacheSize = changeCacheSize
+        options.evictQuietly = evictQuietly
+        options.emptyQueueUnnumbered = emptyQueueUnnumbered
         if let captureDir {
             try FileManager.default.createDirectory(atPath: captureDir, withIntermediateDirectories: true)
             options.captureDirectory = captureDir

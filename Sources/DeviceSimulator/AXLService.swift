@@ -451,11 +451,13 @@ struct AXLService {
         let tags = given.values.keys.sorted().filter { before.indices.contains($0) && before[$0] != updated.values[$0] }
             .map { (name: table.fields[$0], value: updated.values[$0]) }
         // Lines, services or devices changed too, or a field with parts (primaryExtension, a call
-        // forward): only a get tells them (doGet), as for many attributes.
+        // forward): only a get tells them (doGet). So for more than one attribute: Unified CM sets doGet
+        // "when multiple attributes changed" (AXL developer guide; orders brief §C.1).
         let collections = given.lines != nil || !given.lists.isEmpty || !added.isEmpty || !removed.isEmpty
             || tags.contains { $0.value.contains("\u{1}") }
-        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: collections ? [] : tags,
-                                 doGet: collections)
+        let getNeeded = collections || tags.count > 1
+        simulator.changes.record(type: table.axlName, uuid: updated.uuid, action: "u", changedTags: getNeeded ? [] : tags,
+                                 doGet: getNeeded)
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
                            body: AXLEnvelope.standardResponse(version, node.name, returning: updated.uuid, sequence: sequence))
     }
@@ -546,9 +548,13 @@ struct AXLService {
             return try sendFault(AXLFault(code: 5007, message: "The requested changes are no longer in the change cache; a full sync is needed.",
                                           operation: node.name), version: version, responder)
         }
+        log.gate.pass()
         var body = StreamedBody(responder: responder)
         AXLEnvelope.beginResponse(&body.writer, version, node.name, sequence: sequence)
-        body.writer.raw("<queueInfo><firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
+        body.writer.raw("<queueInfo>")
+        if !(options.emptyQueueUnnumbered && page.isEmpty) {
+            body.writer.raw("<firstChangeId>\(page.firstChangeId)</firstChangeId><lastChangeId>\(page.lastChangeId)</lastChangeId><nextStartChangeId>\(page.nextStartChangeId)</nextStartChangeId>")
+        }
         body.writer.element("queueId", page.queueId)
         body.writer.raw("</queueInfo><changes>")
         for change in page.changes {

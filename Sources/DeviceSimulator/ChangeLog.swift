@@ -19,10 +19,15 @@ struct Change: Sendable {
 /// old one is answered with fault 5007.
 final class ChangeLog: Sendable {
     private let capacity: Int
+    /// A start evicted from the ring is answered from the oldest change kept rather than as lost.
+    private let evictQuietly: Bool
     private let state: Mutex<(changes: [Change], nextId: Int, queueId: String, resets: Int)>
+    /// Holds a listChange answer made from the queue until the test releases it (`/devsim/change-queue/hold`).
+    let gate = AnswerGate()
 
-    init(capacity: Int) {
+    init(capacity: Int, evictQuietly: Bool = false) {
         self.capacity = max(1, capacity)
+        self.evictQuietly = evictQuietly
         state = Mutex(([], 1, ChangeLog.newQueueId(0), 0))
     }
 
@@ -60,6 +65,8 @@ final class ChangeLog: Sendable {
         /// The start asked for has already fallen out of the ring.
         let lost: Bool
         let queueId: String
+        /// The ring holds no change.
+        var isEmpty: Bool { lastChangeId < firstChangeId }
     }
 
     /// Changes from `start` (all kept, when nil), of the given types (any, when empty), at most `limit`.
@@ -70,7 +77,7 @@ final class ChangeLog: Sendable {
             let first = state.changes.first?.id ?? state.nextId
             let last = state.nextId - 1
             let from = start ?? first
-            if from < first, start != nil, first > 1 {
+            if from < first, start != nil, first > 1, !evictQuietly {
                 return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: from, changes: [], lost: true,
                             queueId: state.queueId)
             }
@@ -85,5 +92,52 @@ final class ChangeLog: Sendable {
             return Page(firstChangeId: first, lastChangeId: last, nextStartChangeId: next, changes: picked, lost: false,
                         queueId: state.queueId)
         }
+    }
+}
+
+/// One listChange answer held, once made, until released: a test's write then falls between the
+/// client's listChange and its use of the answer, whatever the timing. A held answer waits a minute
+/// at most (a test that forgot to release it).
+final class AnswerGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var armed = false
+    private var releases = 0
+    private var waitingCount = 0
+
+    func hold() {
+        condition.lock()
+        armed = true
+        condition.unlock()
+    }
+
+    /// Answers held now.
+    var waiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waitingCount
+    }
+
+    /// Lets the held answers go; returns how many there were.
+    func release() -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        let released = waitingCount
+        armed = false
+        releases += 1
+        condition.broadcast()
+        return released
+    }
+
+    /// Waits here if a hold is armed (this answer takes it), until released.
+    func pass() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard armed else { return }
+        armed = false
+        let release = releases
+        waitingCount += 1
+        let deadline = Date().addingTimeInterval(60)
+        while releases == release, condition.wait(until: deadline) {}
+        waitingCount -= 1
     }
 }

@@ -41,6 +41,13 @@ public struct SimulatorOptions: Sendable {
     public var changePageSize = 1000
     /// Changes the listChange cache keeps (Unified CM: 100,000); the oldest fall out.
     public var changeCacheSize = 100_000
+    /// `--evict-quietly`: a start evicted from the cache is answered as a page from the oldest change
+    /// kept (its firstChangeId newer than the start asked for), not with a fault — the documented
+    /// "AXL will return an error" is not said to be the only answer (orders brief §C.2).
+    public var evictQuietly = false
+    /// `--empty-queue-unnumbered`: an empty change cache answers queueInfo with its queueId only (all
+    /// of queueInfo's ids are optional in AXL 12.5; an empty cache has no oldest or newest change).
+    public var emptyQueueUnnumbered = false
 
     public init() {}
 }
@@ -78,7 +85,7 @@ public final class DeviceSimulator: Sendable {
     public init(options: SimulatorOptions) {
         self.options = options
         data = SimulatedData.generate(users: options.users, homeCluster: options.homeCluster)
-        changes = ChangeLog(capacity: options.changeCacheSize)
+        changes = ChangeLog(capacity: options.changeCacheSize, evictQuietly: options.evictQuietly)
         expectedAuthorization = "Basic " + Data("\(options.user):\(options.password)".utf8).base64EncodedString()
         session = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
     }
@@ -142,7 +149,10 @@ public final class DeviceSimulator: Sendable {
     /// The simulator's own controls, for tests and benchmarks (POST, same credentials):
     /// `/devsim/change-queue/reset` gives the change queue a new id and empties it, as a restart of the
     /// AXL service does (the old id is then answered with fault 5007); `/devsim/change-queue/burst?count=N`
-    /// makes N changes at once: updates of users' department, round robin; `/devsim/requests` counts
+    /// makes N changes at once: updates of users' department, round robin; `/devsim/change-queue/hold`
+    /// makes the next listChange answer wait, once made from the queue, until
+    /// `/devsim/change-queue/release` (at most a minute; `/devsim/change-queue/held` says how many
+    /// wait): what a client does between its listChange and the answer's use; `/devsim/requests` counts
     /// the device requests served so far and the most writes carried out at once
     /// (`axl=N cupi=M max_axl_writes_in_flight=K max_cupi_writes_in_flight=L`; `?clear=1` starts the
     /// latter two again). Each answers one line.
@@ -165,6 +175,14 @@ public final class DeviceSimulator: Sendable {
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: calls.map { $0 + "\n" }.joined())
         case "/devsim/state":
             try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: orderState().map { $0 + "\n" }.joined())
+        case "/devsim/change-queue/hold":
+            changes.gate.hold()
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "change queue: the next answer is held\n")
+        case "/devsim/change-queue/held":
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "held: \(changes.gate.waiting)\n")
+        case "/devsim/change-queue/release":
+            let released = changes.gate.release()
+            try responder.send(status: 200, reason: "OK", contentType: "text/plain", text: "released: \(released)\n")
         case "/devsim/change-queue/burst":
             guard let count = request.query["count"].flatMap({ Int($0) }), count >= 0 else {
                 return try responder.send(status: 400, reason: "Bad Request", contentType: "text/plain", text: "count: must be 0 or more\n")

@@ -38,20 +38,43 @@ enum ChangeNotificationSQL {
                baseline_at = excluded.baseline_at, updated_at = clock_timestamp()
         """)
     /// The resync a re-baseline queues is pending from now until an infrastructure and a user sync
-    /// started after it have succeeded (migrations/060).
+    /// started after it have each read everything (migrations/060, 063).
     static let resyncMark = Statement("cn_resync_mark", """
         UPDATE device_change_notification SET resync_pending_since = clock_timestamp(), resync_pending_reason = $2,
+                                              resync_infra_read_at = NULL, resync_user_read_at = NULL,
                                               updated_at = clock_timestamp()
          WHERE device = $1
         """)
-    /// A device's pending resync, its row locked (the follow-up of two polls never interleaves).
+    /// A device's pending resync, its row locked (the follow-up of two polls never interleaves), with
+    /// the kinds of sync that have read everything since the mark.
     static let resyncPending = Statement("cn_resync_pending", """
-        SELECT resync_pending_since AS since, resync_pending_reason AS reason FROM device_change_notification
+        SELECT resync_pending_since AS since, resync_pending_reason AS reason,
+               resync_infra_read_at IS NOT NULL AS infra_read, resync_user_read_at IS NOT NULL AS user_read
+          FROM device_change_notification
          WHERE device = $1 AND resync_pending_since IS NOT NULL
            FOR UPDATE
         """)
+    /// A sync of kind $2 (job $3, its log's start after the mark) read everything: recorded under the
+    /// row's lock; answers whether both kinds now have, with the mark. No row: nothing pending, or the
+    /// sync started before the mark.
+    static let resyncRead = Statement("cn_resync_read", """
+        UPDATE device_change_notification c
+           SET resync_infra_read_at = CASE WHEN $2 = 'infra' THEN clock_timestamp() ELSE c.resync_infra_read_at END,
+               resync_user_read_at = CASE WHEN $2 = 'user' THEN clock_timestamp() ELSE c.resync_user_read_at END,
+               updated_at = clock_timestamp()
+          FROM device_sync_logs l
+         WHERE c.device = $1 AND c.resync_pending_since IS NOT NULL
+           AND l.device = $1 AND l.sync_kind = $2 AND l.job_id = $3::bigint AND l.started_at >= c.resync_pending_since
+        RETURNING c.resync_pending_since AS since, c.resync_pending_reason AS reason,
+                  c.resync_infra_read_at IS NOT NULL AND c.resync_user_read_at IS NOT NULL AS both_read
+        """)
+    /// Whether the sync of kind $2 (job $3) started at or after $4 (its log's start).
+    static let syncStartedSince = Statement("cn_sync_started_since", """
+        SELECT 1 FROM device_sync_logs WHERE device = $1 AND sync_kind = $2 AND job_id = $3::bigint AND started_at >= $4::timestamptz
+        """)
     static let resyncClear = Statement("cn_resync_clear", """
         UPDATE device_change_notification SET resync_pending_since = NULL, resync_pending_reason = NULL,
+                                              resync_infra_read_at = NULL, resync_user_read_at = NULL,
                                               updated_at = clock_timestamp()
          WHERE device = $1
         """)
@@ -146,7 +169,8 @@ enum ChangeNotificationSQL {
         SELECT count(*) AS removed FROM gone
         """)
     /// Changed tags written into stored objects without a get ($2 kinds, $3 uuids, $4 JSON patches).
-    /// Not into an object written after $6, the time the page was read from (`newer`, see `upsertUnlessNewer`).
+    /// Not into an object written after $6, the time before the page was asked for: the tags' values are
+    /// older than any write after it (`newer`, see `upsertUnlessNewer`).
     static let patch = Statement("cn_patch", """
         WITH patched AS (
             UPDATE device_objects o SET attributes = o.attributes || p.patch::jsonb, last_seen = clock_timestamp(),
@@ -161,18 +185,22 @@ enum ChangeNotificationSQL {
                (SELECT string_agg(DISTINCT lower(btrim(o.uuid, '{}')), ',') FROM device_objects o
                  WHERE o.device = $1 AND lower(btrim(o.uuid, '{}')) = ANY ($3::text[]) AND o.last_seen > $6::timestamptz) AS newer
         """)
-    /// The database's clock: when a page is read from the device (before its gets), for `upsertUnlessNewer`.
+    /// The database's clock: before a page is asked for from the device, for `patch` and `upsertUnlessNewer`.
     static let now = Statement("cn_now", "SELECT clock_timestamp() AS now")
     /// The upsert of what a poll fetched (device_objects_incoming, as a sync's), except over an object
-    /// written or removed after $4 — the time the page's gets began: an order that ended meanwhile
-    /// wrote what it made, newer than a get that came before its last write. Those are answered as
-    /// `newer` (their uuids, comma-separated); the poll fetches them again and applies the page anew.
+    /// written or removed after $4 — the time the page was asked for, before its gets: an order that
+    /// ended meanwhile wrote what it made, newer than a get that came before its last write. An object
+    /// of $5 (uuids fetched again) is compared with $6, when it was fetched again, instead. Those
+    /// refused are answered as `newer` (their uuids, comma-separated); the poll fetches them again and
+    /// applies the page anew.
     static let upsertUnlessNewer = Statement("cn_upsert_unless_newer", """
-        WITH up AS (\(DeviceObjectSQL.incomingUpsert(when: "o.last_seen <= $4::timestamptz AND (o.removed_at IS NULL OR o.removed_at <= $4::timestamptz)")))
+        WITH up AS (\(DeviceObjectSQL.incomingUpsert(when: "o.last_seen <= \(fetchedBefore) AND (o.removed_at IS NULL OR o.removed_at <= \(fetchedBefore))")))
         SELECT (SELECT count(*) FROM up WHERE inserted) AS inserted, (SELECT count(*) FROM up) AS total,
                (SELECT string_agg(DISTINCT lower(btrim(i.uuid, '{}')), ',') FROM device_objects_incoming i
                  WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.object_type = i.object_type AND up.object_key = i.object_key)) AS newer
         """)
+    /// When the incoming object was fetched at the latest: $6 for one fetched again ($5), else $4.
+    private static let fetchedBefore = "coalesce(CASE WHEN lower(btrim(excluded.uuid, '{}')) = ANY ($5::text[]) THEN $6::timestamptz END, $4::timestamptz)"
     /// Which of these uuids the inventory holds (present), with the kind and type they are stored under.
     static let present = Statement("cn_present", """
         SELECT lower(btrim(uuid, '{}')) AS uuid, sync_kind, object_type, object_key FROM device_objects

@@ -44,6 +44,12 @@ public struct ChangePosition: Sendable, Equatable {
     public var queueID: String
     public var nextStartChangeID: Int64
 
+    /// The queue's start, not a change id (ids begin at 1): the baseline of a queue that was empty and
+    /// answered no change id (queueInfo's ids are all optional in AXL 12.5), so the next id is unknown.
+    /// The next poll asks without a start: every change then in the queue came after the baseline.
+    public static let queueStart: Int64 = 0
+    public var isQueueStart: Bool { nextStartChangeID == Self.queueStart }
+
     public init(queueID: String, nextStartChangeID: Int64) {
         self.queueID = queueID
         self.nextStartChangeID = nextStartChangeID
@@ -203,18 +209,19 @@ public struct ChangeNotificationStore: Sendable {
     public struct ResyncFollowUp: Sendable {
         public var since: Date
         public var reason: String
-        /// Both syncs succeeded since the mark: it is cleared.
+        /// Both syncs read everything since the mark: it is cleared.
         public var done: Bool
-        /// The syncs queued again now (none succeeded since the mark, none queued or running), by type.
+        /// The syncs queued again now (none read everything since the mark, none queued or running), by type.
         public var queued: [(type: SyncType, job: Int64)] = []
         /// The syncs queued or running already, by type.
         public var waiting: [(type: SyncType, job: Int64)] = []
     }
 
     /// A poll's look at the device's pending resync, if any, in one transaction fenced on `owner`:
-    /// cleared once an infrastructure and a user synchronization that started after the mark have
-    /// succeeded; otherwise each missing one (none succeeded since, none queued or running: it failed
-    /// or was canceled) is queued again, and the log says so. Nil: no resync pending.
+    /// cleared once an infrastructure and a user synchronization that started after the mark have each
+    /// read everything (`cnResyncSyncRead`, which clears it as the second ends); otherwise each missing
+    /// one (none read everything since, none queued or running: it failed, was canceled or could not
+    /// read some types) is queued again, and the log says so. Nil: no resync pending.
     public func cnResyncFollowUp(device: String, owner: QueueStore.Held, actor: String) async throws -> ResyncFollowUp? {
         try await connection.transaction { session in
             let queue = QueueStore.InTransaction(session)
@@ -222,9 +229,9 @@ public struct ChangeNotificationStore: Sendable {
             guard let row = try session.query(ChangeNotificationSQL.resyncPending, [device]).first else { return nil }
             var followUp = ResyncFollowUp(since: try row.decode("since"), reason: try row.decode("reason"), done: false)
             let types = [SyncType.infra, SyncType.user]
-            let succeeded = try queue.jobTypesSucceeded(types: types.map(\.jobType), target: device, startedSince: followUp.since)
+            let read: Set<SyncType> = Set(try [(SyncType.infra, "infra_read"), (.user, "user_read")].filter { try row.decode($0.1, as: Bool.self) }.map(\.0))
             let unfinished = try queue.jobUnfinished(types: types.map(\.jobType), target: device)
-            for type in types where !succeeded.contains(type.jobType) {
+            for type in types where !read.contains(type) {
                 if let job = unfinished.first(where: { $0.type == type.jobType }) {
                     followUp.waiting.append((type, job.id))
                 } else {
@@ -239,7 +246,7 @@ public struct ChangeNotificationStore: Sendable {
                 try session.query(ChangeNotificationSQL.resyncClear, [device])
                 message = "The full synchronization of '\(device)' pending since \(since) (\(followUp.reason)) has succeeded: no resync pending"
             } else {
-                let parts = followUp.queued.map { "\($0.type.title) queued again (job \($0.job)): the last one failed or was canceled" }
+                let parts = followUp.queued.map { "\($0.type.title) queued again (job \($0.job)): the last one failed, was canceled or could not read every type" }
                     + followUp.waiting.map { "\($0.type.title) waiting (job \($0.job))" }
                 message = "Full synchronization of '\(device)' pending since \(since) (\(followUp.reason)): \(parts.joined(separator: "; "))"
             }
@@ -248,6 +255,37 @@ public struct ChangeNotificationStore: Sendable {
                 try queue.auditAppend(actor: actor, action: "cn.resync", jobID: owner.id, target: device, message: message)
             }
             return followUp
+        }
+    }
+
+    /// The end of a device's infrastructure or user synchronization (job `job`, `kind` infra or user)
+    /// that succeeded; `unread`: the types it could not read. If a resync is pending and the sync
+    /// started after the mark, its log says so; one that read everything is recorded, and the mark
+    /// cleared if the other kind has read everything too. Fenced on `owner`. True: it cleared the mark.
+    @discardableResult
+    public func cnResyncSyncRead(device: String, kind: DeviceSyncKind, job: Int64, unread: [String],
+                                 owner: QueueStore.Held) async throws -> Bool {
+        try await connection.transaction { session in
+            try QueueStore.InTransaction(session).jobConfirmOwned(owner)
+            guard unread.isEmpty else {
+                guard let row = try session.query(ChangeNotificationSQL.resyncPending, [device]).first else { return false }
+                let started = try session.query(ChangeNotificationSQL.syncStartedSince, [device, kind.rawValue, job, try row.decode("since", as: Date.self)])
+                guard !started.isEmpty else { return false }
+                try session.query(ChangeNotificationSQL.logEnsure, [device, job])
+                try session.query(ChangeNotificationSQL.logLine, [device, "warning",
+                    "The \(kind.title.lowercased()) (job \(job)) of the full synchronization pending since the missed changes (\(try row.decode("reason", as: String.self))) "
+                    + "could not read \(unread.joined(separator: ", ")): still pending; the next poll queues it again"])
+                return false
+            }
+            guard let row = try session.query(ChangeNotificationSQL.resyncRead, [device, kind.rawValue, job]).first,
+                  try row.decode("both_read", as: Bool.self) else { return false }
+            try session.query(ChangeNotificationSQL.resyncClear, [device])
+            let since = ISO8601DateFormatter().string(from: try row.decode("since", as: Date.self))
+            try session.query(ChangeNotificationSQL.logEnsure, [device, job])
+            try session.query(ChangeNotificationSQL.logLine, [device, "info",
+                "The full synchronization of '\(device)' pending since \(since) (\(try row.decode("reason", as: String.self))) has read everything "
+                + "(the \(kind.title.lowercased()), job \(job), ended last): no resync pending"])
+            return true
         }
     }
 
@@ -283,7 +321,7 @@ public struct ChangeNotificationStore: Sendable {
     /// holding them): the users it followed, the records it changed, lines for the log.
     public typealias FollowUp = (Session) throws -> (users: Int, changed: Int, lines: [(level: String, message: String)])
 
-    /// The database's clock now (its text, exact): taken before a page's gets, for `cnApply`.
+    /// The database's clock now (its text, exact): taken before a page is asked for, for `cnApply`.
     public func cnNow() async throws -> String {
         try await connection.query(ChangeNotificationSQL.now).first!.decode("now")
     }
@@ -293,7 +331,7 @@ public struct ChangeNotificationStore: Sendable {
         (try row.decodeIfPresent(name, as: String.self) ?? "").split(separator: ",").map(String.init)
     }
 
-    /// An object of the batch the inventory holds newer than the page's gets (an order wrote it since):
+    /// An object of the batch the inventory holds newer than the page (an order wrote it since it was read):
     /// nothing was applied; the poll fetches these again and applies the page anew.
     public struct NewerInInventory: Error, Sendable {
         public let uuids: Set<String>
@@ -301,10 +339,12 @@ public struct ChangeNotificationStore: Sendable {
 
     /// Applies one batch and moves the position past it, in one transaction fenced on `owner`: a poll
     /// that dies before the commit leaves the position where it was, and the next one replays the batch.
-    /// `follow` runs after the objects are written, before the position moves. `fetchedAt` (`cnNow`
-    /// before the page's gets): an object written after it is not overwritten by them — the batch is
-    /// refused whole with `NewerInInventory`.
-    public func cnApply(device: String, batch: ChangeBatch, owner: QueueStore.Held, fetchedAt: String,
+    /// `follow` runs after the objects are written, before the position moves. `readAt` (`cnNow` before
+    /// the page was asked for: its changed tags and its gets are both later): an object written after it
+    /// is not overwritten by the batch — the batch is refused whole with `NewerInInventory`. The objects
+    /// of `refetched` (uuids) were fetched again after `refetchedAt`, which stands for them instead.
+    public func cnApply(device: String, batch: ChangeBatch, owner: QueueStore.Held, readAt: String,
+                        refetched: Set<String> = [], refetchedAt: String? = nil,
                         log: [(level: String, message: String)], follow: FollowUp? = nil) async throws -> ApplyResult {
         try await connection.transaction { session in
             try QueueStore.InTransaction(session).jobConfirmOwned(owner)
@@ -316,7 +356,9 @@ public struct ChangeNotificationStore: Sendable {
                 try session.query(ChangeNotificationSQL.incomingClear)
                 try session.copyIn(DeviceObjectSQL.incomingCopy, rows: rows.lazy.map { [$0.type, $0.key, $0.uuid, $0.attributes] })
                 try session.query(ChangeNotificationSQL.renamedRemove, [device, kind.rawValue, owner.id])
-                let row = try session.query(ChangeNotificationSQL.upsertUnlessNewer, [device, kind.rawValue, owner.id, fetchedAt]).first!
+                let row = try session.query(ChangeNotificationSQL.upsertUnlessNewer, [
+                    device, kind.rawValue, owner.id, readAt, PostgresTextArray(refetched.sorted()), refetchedAt,
+                ]).first!
                 result.inserted += try row.decode("inserted") as Int
                 result.upserted += try row.decode("total") as Int
                 newer.formUnion(try Self.uuidList(row, "newer"))
@@ -324,7 +366,7 @@ public struct ChangeNotificationStore: Sendable {
             if !batch.patches.isEmpty {
                 let row = try session.query(ChangeNotificationSQL.patch, [
                     device, PostgresTextArray(batch.patches.map(\.kind.rawValue)), PostgresTextArray(batch.patches.map(\.uuid)),
-                    PostgresTextArray(batch.patches.map(\.json)), owner.id, fetchedAt,
+                    PostgresTextArray(batch.patches.map(\.json)), owner.id, readAt,
                 ]).first!
                 result.patched = try row.decode("patched")
                 newer.formUnion(try Self.uuidList(row, "newer"))

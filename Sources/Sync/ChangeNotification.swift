@@ -42,15 +42,37 @@ public enum ChangeNotification {
         do {
             let page = try await axl.listChange(start: nil, objectList: AXLCatalog.changeNotificationObjects)
             guard let queueID = page.queueID else { return }
-            let next = (page.lastChangeID ?? ((page.nextStartChangeID ?? 1) - 1)) + 1
-            try await store.cnBaseline(device: device, position: ChangePosition(queueID: queueID, nextStartChangeID: next),
+            let position = baselinePosition(page, queueID: queueID)
+            try await store.cnBaseline(device: device, position: position,
                                        lastChangeID: page.lastChangeID, cucmVersion: version,
                                        owner: .init(id: context.job.id, attempt: context.job.attempt),
-                                       log: "Baseline taken by synchronization job \(context.job.id) before it read: queue \(queueID), next change \(next) (Unified CM \(version))")
-            try await log("info", "Change notification: baseline taken before reading (queue \(queueID), next change \(next))")
+                                       log: "Baseline taken by synchronization job \(context.job.id) before it read: queue \(queueID), \(described(position)) (Unified CM \(version))")
+            try await log("info", "Change notification: baseline taken before reading (queue \(queueID), \(described(position)))")
         } catch let error where !(error is JobLostError) && !(error is JobCanceledError) {
             try await log("warning", "Change notification: no baseline taken (\(DeviceJobFailure.reason(error, withOperation: true))); the first poll takes it")
         }
+    }
+
+    /// Where a baseline's answer puts the position: after its newest change (else at its next start);
+    /// at the queue's start when it numbers nothing. Unified CM's queueInfo ids are all optional (AXL
+    /// 12.5) and an empty cache has no oldest or newest change; its next id is not documented (the ids
+    /// of a queue need not begin at 1), so a guessed 1 could make the next poll find the first change id
+    /// newer than asked and resync for nothing.
+    static func baselinePosition(_ page: AXLChangePage, queueID: String) -> ChangePosition {
+        if let last = page.lastChangeID { return ChangePosition(queueID: queueID, nextStartChangeID: last + 1) }
+        if let next = page.nextStartChangeID { return ChangePosition(queueID: queueID, nextStartChangeID: next) }
+        return ChangePosition(queueID: queueID, nextStartChangeID: ChangePosition.queueStart)
+    }
+
+    /// "next change 12", or "from the queue's start" (`ChangePosition.queueStart`), for the log.
+    static func described(_ position: ChangePosition) -> String {
+        position.isQueueStart ? "from the queue's start (it was empty and numbered no change)" : "next change \(position.nextStartChangeID)"
+    }
+
+    /// One page from `position`; from the queue's start it is asked without a start, as the first call is.
+    static func listChange(_ axl: AXLClient, from position: ChangePosition) async throws -> AXLChangePage {
+        try await axl.listChange(start: position.isQueueStart ? nil : (position.queueID, position.nextStartChangeID),
+                                 objectList: AXLCatalog.changeNotificationObjects)
     }
 
     /// uuids are compared without braces and case (the change feed and the lists may spell them apart).
@@ -145,12 +167,14 @@ private final class Poll: @unchecked Sendable {
             // The version and the first page are asked at once, while the database reads the domains
             // (wall time the longest of them, not their sum). The page is used only once the version is
             // known to be the baseline's: another version resyncs and the page is dropped unread.
+            // Before the first page is asked for: its changes are applied only over what is older (`apply`).
+            let firstReadAt = try await timed("database", detail: "present") { try await store.cnNow() }
             async let versionAnswer = Self.measured { try await axl.ccmVersion() }
             async let firstPage = prefetch(state, axl: axl)
             try await timed("database", detail: "domains") { try await readRecordDomains(domains) }
             let (version, versionSeconds) = try await versionAnswer.get()
             timing["connect", default: 0] += versionSeconds
-            backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage)
+            backlog = try await poll(state, axl: axl, version: version, firstPage: await firstPage.map { ($0, firstReadAt) })
             outcome = "Completed. " + summary()
             try await store.cnPollFinished(device: device, owner: owner, succeeded: true, outcome: outcome, backlog: backlog,
                                            counts: flatCounts())
@@ -184,9 +208,7 @@ private final class Poll: @unchecked Sendable {
     /// The first page from the stored position, asked beside the version; nil without a position.
     func prefetch(_ state: ChangeNotificationState, axl: AXLClient) async -> Answer<AXLChangePage>? {
         guard let position = state.position else { return nil }
-        return await Self.measured {
-            try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: AXLCatalog.changeNotificationObjects)
-        }
+        return await Self.measured { try await ChangeNotification.listChange(axl, from: position) }
     }
 
     /// The domains holding the device's users, with their rules; one without a required rule is left
@@ -202,9 +224,9 @@ private final class Poll: @unchecked Sendable {
     }
 
     /// Reads and applies every change since the position; returns the backlog found at the start.
+    /// `firstPage`: the first page, asked for after `readAt` (`cnNow`).
     func poll(_ state: ChangeNotificationState, axl: AXLClient, version: String,
-              firstPage: Answer<AXLChangePage>?) async throws -> Int64? {
-        let objects = AXLCatalog.changeNotificationObjects
+              firstPage: (answer: Answer<AXLChangePage>, readAt: String)?) async throws -> Int64? {
         guard var position = state.position else {
             // Synchronized without a baseline (before change notification was on, or the sync could not
             // take one): what changed since that sync is unknown, so it is read again in full.
@@ -225,16 +247,17 @@ private final class Poll: @unchecked Sendable {
         while true {
             try context.checkCancellation()
             let page: AXLChangePage
+            let readAt: String
             do {
-                if let answer = prefetched {
+                if let first = prefetched {
                     prefetched = nil
                     let seconds: Double
-                    (page, seconds) = try answer.get()
+                    readAt = first.readAt
+                    (page, seconds) = try first.answer.get()
                     timing["listChange", default: 0] += seconds
                 } else {
-                    page = try await timed("listChange") {
-                        try await axl.listChange(start: (position.queueID, position.nextStartChangeID), objectList: objects)
-                    }
+                    readAt = try await timed("database", detail: "present") { try await store.cnNow() }
+                    page = try await timed("listChange") { try await ChangeNotification.listChange(axl, from: position) }
                 }
             } catch let fault as AXLFault where ChangeNotification.saysChangesMissed(fault) {
                 let restarted = fault.message.localizedCaseInsensitiveContains("queueId")
@@ -250,19 +273,28 @@ private final class Poll: @unchecked Sendable {
                                  reason: "the change queue id changed from \(position.queueID) to \(queueID): the AXL service restarted")
                 return backlog
             }
-            if pages == 0, let first = page.firstChangeID, first > position.nextStartChangeID {
+            if pages == 0, !position.isQueueStart, let first = page.firstChangeID, first > position.nextStartChangeID {
                 try await resync(axl: axl, version: version,
                                  reason: "the first change id in the cache (\(first)) is newer than the position asked for (\(position.nextStartChangeID)): changes were evicted unread")
                 return backlog
             }
+            // From the queue's start every change in the cache came after the baseline, unless the cache
+            // filled since: then the oldest may have been evicted.
+            if position.isQueueStart, let first = page.firstChangeID, let last = page.lastChangeID, last - first + 1 >= Int64(state.cacheSize) {
+                try await resync(axl: axl, version: version,
+                                 reason: "the change queue was empty at the baseline and holds \(last - first + 1) changes now, as many as its cache keeps (\(state.cacheSize)): changes may have been evicted unread")
+                return backlog
+            }
             if backlog == nil, let last = page.lastChangeID {
-                backlog = max(0, last - position.nextStartChangeID + 1)
+                backlog = max(0, last - (position.isQueueStart ? page.firstChangeID ?? 1 : position.nextStartChangeID) + 1)
             }
             guard let next = page.nextStartChangeID else {
-                throw DeviceJobFailure("listChange answered without queueInfo/nextStartChangeId")
+                // An empty queue may answer no change id at all: nothing to read, the position stays.
+                guard page.changes.isEmpty else { throw DeviceJobFailure("listChange answered changes without queueInfo/nextStartChangeId") }
+                return backlog ?? 0
             }
             let to = ChangePosition(queueID: position.queueID, nextStartChangeID: max(next, position.nextStartChangeID))
-            try await apply(page.changes, from: position, to: to, lastChangeID: page.lastChangeID, axl: axl)
+            try await apply(page.changes, from: position, to: to, lastChangeID: page.lastChangeID, readAt: readAt, axl: axl)
             let advanced = to.nextStartChangeID > position.nextStartChangeID
             position = to
             pages += 1
@@ -279,8 +311,7 @@ private final class Poll: @unchecked Sendable {
         guard let queueID = page.queueID else {
             throw DeviceJobFailure("listChange answered without queueInfo/queueId: cannot take a baseline")
         }
-        let last = page.lastChangeID ?? ((page.nextStartChangeID ?? 1) - 1)
-        let position = ChangePosition(queueID: queueID, nextStartChangeID: last + 1)
+        let position = ChangeNotification.baselinePosition(page, queueID: queueID)
         if let reason {
             let jobs = try await store.cnResync(device: device, position: position, lastChangeID: page.lastChangeID,
                                                 cucmVersion: version, reason: reason, owner: owner, actor: "job \(context.job.id)")
@@ -288,7 +319,7 @@ private final class Poll: @unchecked Sendable {
                                   level: .warning)
         } else {
             try await store.cnBaseline(device: device, position: position, lastChangeID: page.lastChangeID, cucmVersion: version,
-                                       owner: owner, log: "Baseline taken: queue \(queueID), next change \(last + 1) (Unified CM \(version))")
+                                       owner: owner, log: "Baseline taken: queue \(queueID), \(ChangeNotification.described(position)) (Unified CM \(version))")
         }
     }
 
@@ -323,7 +354,12 @@ private final class Poll: @unchecked Sendable {
         case patch([AXLChange.ChangedTag])
     }
 
-    func apply(_ changes: [AXLChange], from: ChangePosition, to: ChangePosition, lastChangeID: Int64?, axl: AXLClient) async throws {
+    /// `readAt` (`cnNow` before the page was asked for): the page's changed tags, and its gets, are
+    /// newer than nothing written after it — an order's write to one of its objects after it is kept,
+    /// and the object fetched again. (A stamp taken after listChange let a changed tag overwrite an
+    /// order's newer write until the order's own change came in on a later page or poll.)
+    func apply(_ changes: [AXLChange], from: ChangePosition, to: ChangePosition, lastChangeID: Int64?, readAt: String,
+               axl: AXLClient) async throws {
         var order: [String] = []
         var pending: [String: (type: String, work: Pending)] = [:]
         for change in changes.sorted(by: { $0.id < $1.id }) {
@@ -351,8 +387,6 @@ private final class Poll: @unchecked Sendable {
             guard let (type, work) = pending[uuid], case .fetch = work, AXLCatalog.changeTarget(type) != nil else { return nil }
             return (uuid, type)
         }
-        // Before any get: what an order writes into the inventory after this is newer than the gets.
-        var fetchedAt = try await timed("database", detail: "present") { try await store.cnNow() }
         let getsStarted = ContinuousClock.now
         async let fetchedFirst = Self.measured { [fetches] in try await self.fetch(fetches, axl: axl) }
         // Patches only for objects the inventory holds under every kind that keeps the type; else a get.
@@ -412,35 +446,42 @@ private final class Poll: @unchecked Sendable {
             }
         }
         add(fetched, to: &batch)
-        let line = "Applied changes \(from.nextStartChangeID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
+        let firstID = from.isQueueStart ? changes.map(\.id).min() ?? to.nextStartChangeID : from.nextStartChangeID
+        let line = "Applied changes \(firstID)…\(to.nextStartChangeID - 1): \(changes.count) read, \(fetches.count) fetched, \(batch.patches.count) patched without a get, \(batch.removedUUIDs.count) removed"
         var log: [(level: String, message: String)] = changes.isEmpty ? [] : [("info", line)]
         let started = ContinuousClock.now
         var result = ChangeNotificationStore.ApplyResult()
         var rounds = 0
+        // The objects fetched again after an order wrote them, and when (each round fetches all of them again).
+        var refetched: Set<String> = []
+        var refetchedAt: String?
         while true {
             do {
-                result = try await store.cnApply(device: device, batch: batch, owner: owner, fetchedAt: fetchedAt, log: log,
+                result = try await store.cnApply(device: device, batch: batch, owner: owner, readAt: readAt,
+                                                 refetched: refetched, refetchedAt: refetchedAt, log: log,
                                                  follow: followUserRecords(changed: order))
                 break
             } catch let newer as ChangeNotificationStore.NewerInInventory {
-                // An order wrote some of these objects after their gets (its own writes, or after them):
-                // applying the gets would take the inventory and the user records back to before it. They
-                // are fetched again — now after what the order wrote — and the page applied anew.
+                // An order wrote some of these objects after the page was asked for (its own writes, or
+                // after them): applying the page's tags or gets would take the inventory and the user
+                // records back to before it. They are fetched again — now after what the order wrote —
+                // and the page applied anew.
                 rounds += 1
                 guard rounds <= 3 else {
                     throw DeviceJobFailure("change notification of '\(device)': \(newer.uuids.count) objects were written in the inventory again "
                                            + "while the page was applied, three times; the next poll applies the page")
                 }
-                fetchedAt = try await store.cnNow()
-                let again = newer.uuids.sorted().compactMap { uuid in pending[uuid].map { (uuid: uuid, type: $0.type) } }
+                refetched.formUnion(newer.uuids)
+                refetchedAt = try await store.cnNow()
+                let again = refetched.sorted().compactMap { uuid in pending[uuid].map { (uuid: uuid, type: $0.type) } }
                 let fetchedAgain = try await fetch(again, axl: axl)
                 gets += again.count
                 for kind in Array(batch.upserts.keys) {
-                    batch.upserts[kind]?.removeAll { newer.uuids.contains(ChangeNotification.normalized($0.uuid ?? "")) }
+                    batch.upserts[kind]?.removeAll { refetched.contains(ChangeNotification.normalized($0.uuid ?? "")) }
                 }
-                batch.patches.removeAll { newer.uuids.contains($0.uuid) }
+                batch.patches.removeAll { refetched.contains($0.uuid) }
                 add(fetchedAgain, to: &batch)
-                log.append(("info", "Fetched \(again.count) objects again: an order wrote them in the inventory after the page's gets began"))
+                log.append(("info", "Fetched \(again.count) objects again: an order wrote them in the inventory after the page was asked for"))
             }
         }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)

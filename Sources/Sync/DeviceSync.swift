@@ -176,6 +176,11 @@ private final class Run: @unchecked Sendable {
                 audit: "\(kind.title) of '\(name)' stored \(total) objects: \(result.inserted) new, \(result.removed) marked removed",
                 owner: owner)
             SyncMetrics.objects(sync: kind.rawValue, [("read", total), ("created", result.inserted), ("removed", result.removed)])
+            if device.device.kind == .callProcessor {
+                // A resync change notification waits for clears as the second of its syncs ends having read everything.
+                try await ChangeNotificationStore(connection).cnResyncSyncRead(device: name, kind: kind, job: jobID, unread: failedTypes,
+                                                                               owner: owner)
+            }
             // The next change-notification poll is planned on the rows just written.
             try await ChangeNotificationStore(connection).cnStatisticsRefresh()
             try await context.progress(done: result.done, total: result.done, message: outcome)

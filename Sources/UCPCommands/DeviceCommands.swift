@@ -271,7 +271,7 @@ extension DeviceCommand {
                 ("change notification", "\(onText) (\(why))"),
                 ("interval", "\(state.intervalSeconds) s"),
                 ("queue id", state.queueID ?? "- (no baseline yet)"),
-                ("next change id", state.nextStartChangeID.map(String.init) ?? "-"),
+                ("next change id", state.position.map { $0.isQueueStart ? "the queue's start (empty at the baseline)" : String($0.nextStartChangeID) } ?? "-"),
                 ("last change id", state.lastChangeID.map(String.init) ?? "-"),
                 ("unified cm version", state.cucmVersion ?? "-"),
                 ("last poll", state.lastPollAt.map { "\(Output.shortTime($0)) (job \(state.lastPollJob.map(String.init) ?? "-"))" }
