@@ -170,11 +170,6 @@ enum QueueSQL {
            AND state IN ('running', 'canceling', CASE WHEN $3::boolean THEN 'running' ELSE 'queued' END)
          ORDER BY id LIMIT 10
         """)
-    /// Which of these types ($1) have a job of target $2 that started at or after $3 and succeeded.
-    static let jobTypesSucceededSince = Statement("job_types_succeeded_since", """
-        SELECT DISTINCT type FROM jobs
-         WHERE type = ANY($1::text[]) AND target = $2 AND state = 'succeeded' AND started_at >= $3::timestamptz
-        """)
     static let jobCountUnfinished = Statement("job_count_unfinished", """
         SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'canceling')
         """)

@@ -639,11 +639,6 @@ extension QueueStore {
             try session.query(QueueSQL.jobUnfinishedByTypes, [PostgresTextArray(types), PostgresTextArray([target]), false])
                 .map(Job.init(row:))
         }
-
-        /// Which of `types` have a job on `target` that started at or after `since` and succeeded.
-        public func jobTypesSucceeded(types: [String], target: String, startedSince since: Date) throws -> Set<String> {
-            Set(try session.query(QueueSQL.jobTypesSucceededSince, [PostgresTextArray(types), target, since]).map { try $0.decode("type") })
-        }
     }
 }
 
