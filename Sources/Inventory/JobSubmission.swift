@@ -6,9 +6,10 @@ import Runtime
 
 /// A job asked for by its type and payload (`ucp submit job`, the low-level form of every submit): its
 /// target is what the type's contract says it names — a device or a domain, given with `--target` or as
-/// the payload's field of that name — and is checked against the inventory as the typed submission of
-/// the same job checks it (a sync as `SyncSubmission`), so no device sync goes out without its device:
-/// migration 023's one-sync-per-device index does not hold for a NULL target.
+/// the payload's field of that name — and is checked against the inventory and keyed as the typed
+/// submission of the same job does it (a sync as `SyncSubmission`, a poll as the coordinator), so no
+/// device sync goes out without its device (migration 023's one-sync-per-device index does not hold
+/// for a NULL target) and no second one of a target is queued.
 public struct JobSubmission: Sendable {
     public var params: QueueStore.EnqueueParams
     public var targetKind: JobTargetKind
@@ -28,9 +29,30 @@ public struct JobSubmission: Sendable {
             // Its refusals (write-back attribute, directory, busy syncs) are the Orders module's.
             throw InputError(field: "job type", problem: "\(WriteBackRun.jobType) is queued by `ucp domain write-back DOMAIN`, which checks the domain first")
         }
-        params = QueueStore.EnqueueParams(contract, target: try Self.target(of: contract, payload: object, option: target),
-                                          payload: payload, priority: priority, runAt: runAt, dedupKey: key, actor: actor)
+        let target = try Self.target(of: contract, payload: object, option: target)
+        params = QueueStore.EnqueueParams(contract, target: target, payload: payload, priority: priority, runAt: runAt,
+                                          dedupKey: try Self.dedupKey(of: contract, payload: payload, target: target, option: key),
+                                          actor: actor)
         targetKind = contract.targetKind
+    }
+
+    /// The de-duplication key: a sync's own (`SyncSubmission.ownKey`, as `submit sync` queues it) and a
+    /// poll's (the coordinator's), so that no second one of the target is queued beside it whichever
+    /// way it was submitted — a `--key` other than that one is refused; `--key` for any other job.
+    static func dedupKey(of contract: any JobParameters.Type, payload: String, target: String?, option: String?) throws -> String? {
+        let own: String?
+        if let sync = contract as? any SyncParameters.Type, let target {
+            own = SyncSubmission.ownKey(try sync.decode(payload: payload), target: target)
+        } else if contract == ChangeNotificationPoll.self, let target {
+            own = ChangeNotificationPoll.dedupKey(device: target)
+        } else {
+            own = nil
+        }
+        guard let own else { return option }
+        if let option, option != own {
+            throw InputError(field: "key", problem: "a \(contract.jobType) job's key is its own, \(InputError.quoted(own)) (give none)")
+        }
+        return own
     }
 
     /// The target: for a job of a device or a domain, `--target` or the payload's `device` (`domain`)
@@ -100,23 +122,50 @@ public struct JobSubmission: Sendable {
         }
     }
 
-    /// Checks the inventory and queues the job: a sync's checks are `SyncSubmission`'s (the device or
-    /// domain exists, no write back in the way, a domain sync can place someone), made with the enqueue
-    /// under the domain's submission lock as `SyncSubmission.enqueue` makes them; another job of a
-    /// device or a domain needs it to exist (else it would only fail on a worker).
+    /// Checks the inventory and queues the job: a sync's checks and locks are `SyncSubmission`'s (the
+    /// device or domain exists, no write back in the way, a domain sync can place someone), made as
+    /// `submit sync` makes them; a poll's are the coordinator's (`checkPoll`); another job of a device
+    /// or a domain needs it to exist (else it would only fail on a worker).
     public func enqueue(_ connection: Connection) async throws -> (id: Int64, created: Bool) {
-        let submit = {
-            if let target = params.target {
-                if let syncType = SyncType(jobType: params.type) {
-                    try await SyncSubmission.checkInventory(syncType, target: target, connection)
-                } else {
-                    try await Self.checkExists(targetKind, target: target, connection)
-                }
+        if let target = params.target, let syncType = SyncType(jobType: params.type) {
+            return try await SyncSubmission.submitting(syncType, target: target, connection: connection) { refusal in
+                if let refusal { throw refusal }
+                return try await QueueStore(connection).jobEnqueue(params)
             }
-            return try await QueueStore(connection).jobEnqueue(params)
         }
-        guard let target = params.target, WriteBackRefusal.syncTypes.contains(params.type) else { return try await submit() }
-        return try await WriteBackRefusal.submitting(domain: target, connection: connection, submit)
+        if let target = params.target {
+            if params.type == ChangeNotificationPoll.jobType {
+                try await Self.checkPoll(device: target, connection)
+            } else {
+                try await Self.checkExists(targetKind, target: target, connection)
+            }
+        }
+        return try await QueueStore(connection).jobEnqueue(params)
+    }
+
+    /// A poll of change notification is queued by hand under the coordinator's rules
+    /// (`ucp_cn_polls_enqueue`, migration 023), but for the interval: a Unified CM of version 10.0 or
+    /// later whose change notification is on (`ucp_cn_on`, as `ucp device cn` shows it), synchronized
+    /// once (a poll follows what a synchronization read), with no poll of it running — one queued is
+    /// the one the key finds (`dedupKey`).
+    static func checkPoll(device: String, _ connection: Connection) async throws {
+        guard let state = try await ChangeNotificationStore(connection).cnState(device: device) else { throw DeviceStore.noSuchDevice(device) }
+        let field = "device '\(device)'"
+        guard state.supported else {
+            throw InputError(field: field, problem: "change notification needs a Unified CM of version 10.0 or later (seed)")
+        }
+        guard state.on else {
+            throw InputError(field: field, problem: "its change notification is off (ucp device cn \(device) --enable)")
+        }
+        guard state.firstSyncedAt != nil else {
+            throw InputError(field: field, problem: "has not been synchronized yet: change notification follows what a synchronization read "
+                             + "(ucp submit sync infra|user --device \(device))")
+        }
+        if let running = try await QueueStore(connection).jobUnfinished(types: [ChangeNotificationPoll.jobType], targets: [device],
+                                                                         runningOnly: true).first {
+            throw InputError(field: field, problem: "a poll of its change notification (job \(running.id)) is \(running.state.rawValue); "
+                             + "the next is queued once it has ended")
+        }
     }
 
     /// The device or domain a job acts on is in the inventory.

@@ -41,31 +41,34 @@ public struct SyncSubmission: Sendable {
         guard (-32768...32767).contains(priority) else {
             throw InputError(field: "priority", problem: "must be from -32768 to 32767 (got \(priority))")
         }
-        let key = dryRun || allowDeletes != nil ? nil : syncType.key(target: target)
-        if syncType == .ldap {
-            params = try .init(LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes), target: target,
-                               priority: priority, dedupKey: key, actor: actor)
-        } else if syncType == .domain {
-            params = try .init(DomainSync(dryRun: dryRun ? true : nil), target: target, priority: priority, dedupKey: key,
-                               actor: actor)
-        } else {
-            params = .init(syncType.contract, target: target, priority: priority, dedupKey: key, actor: actor)
+        let parameters: any SyncParameters = switch syncType {
+        case .ldap: LDAPSync(dryRun: dryRun ? true : nil, allowDeletes: allowDeletes)
+        case .domain: DomainSync(dryRun: dryRun ? true : nil)
+        case .infra: InfrastructureSync()
+        case .user: UserSync()
         }
+        params = try .init(parameters, target: target, priority: priority, dedupKey: Self.ownKey(parameters, target: target),
+                           actor: actor)
         self.type = syncType
         self.target = target
         self.dryRun = dryRun
     }
 
+    /// The de-duplication key of a synchronization: the sync's own (`SyncType.key`), which keeps one
+    /// of its type and target queued at most; none for a dry run or a run allowed past the deletion
+    /// guard, which are not the sync an operator or a schedule queues.
+    public static func ownKey(_ parameters: any SyncParameters, target: String) -> String? {
+        switch parameters {
+        case let ldap as LDAPSync where ldap.dryRun == true || ldap.allowDeletes != nil: return nil
+        case let domain as DomainSync where domain.dryRun == true: return nil
+        default: return Swift.type(of: parameters).syncType.key(target: target)
+        }
+    }
+
     /// The checks that read the inventory: the device or domain must exist (else the job would only
     /// fail on a worker); a domain or LDAP sync of a domain whose write back to LDAP is
     /// queued or running is refused (`WriteBackRefusal`); a domain sync of a domain with no required
-    /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`). A
-    /// schedule's run does not come here: a sync it names of a device removed since fails as a sync.
-    func checkInventory(_ connection: Connection) async throws {
-        try await Self.checkInventory(type, target: target, connection)
-    }
-
-    /// The same checks for a sync queued by type (`JobSubmission`).
+    /// rule could place no one, so it is refused before it is queued (`domainSyncRefusal`).
     static func checkInventory(_ type: SyncType, target: String, _ connection: Connection) async throws {
         try await JobSubmission.checkExists(type.contract.targetKind, target: target, connection)
         if let refusal = try await WriteBackRefusal.syncRefusal(type, domain: target, connection: connection) { throw refusal }
@@ -73,15 +76,33 @@ public struct SyncSubmission: Sendable {
         if let refusal = try await DomainStore(connection).domainSyncRefusal(name: target) { throw refusal }
     }
 
-    /// Checks the inventory and queues the job; `created` is false when the same sync was already queued.
-    /// A domain or LDAP synchronization is checked and queued under the domain's submission lock, as a
-    /// write-back is (`WriteBackRefusal.submitting`), so the two cannot both pass their checks.
+    /// Checks a synchronization of `type` and `target` (`checkInventory`) and runs `body` with the
+    /// refusal, nil when it may be queued, in one transaction holding the submission locks of the
+    /// domains it concerns (`WriteBackRefusal.lockedDomains`): a write-back submitted at the same
+    /// moment is checked before or after it, never beside it. The one place every sync is submitted
+    /// through — `ucp submit sync|job`, the API, schedule runs and domains' LDAP intervals — each
+    /// queuing the job, or recording the refusal, its own way in `body` (on `connection`, within the
+    /// transaction). A user synchronization is not refused by a write-back: it waits for the one sync
+    /// slot behind it (the seed keeps the write-back out of user synchronization, not the other way).
+    public static func submitting<T: Sendable>(_ type: SyncType, target: String, connection: Connection,
+                                               _ body: (InputError?) async throws -> T) async throws -> T {
+        let domains = try await WriteBackRefusal.lockedDomains(type, target: target, connection: connection)
+        return try await WriteBackRefusal.submitting(domains: domains, connection: connection) {
+            do {
+                try await checkInventory(type, target: target, connection)
+            } catch let refusal as InputError {
+                return try await body(refusal)
+            }
+            return try await body(nil)
+        }
+    }
+
+    /// Checks the inventory and queues the job (`submitting`); `created` is false when the same sync
+    /// was already queued.
     public func enqueue(_ connection: Connection) async throws -> (id: Int64, created: Bool) {
-        let submit = {
-            try await checkInventory(connection)
+        try await Self.submitting(type, target: target, connection: connection) { refusal in
+            if let refusal { throw refusal }
             return try await QueueStore(connection).jobEnqueue(params)
         }
-        guard WriteBackRefusal.syncTypes.contains(type.jobType) else { return try await submit() }
-        return try await WriteBackRefusal.submitting(domain: target, connection: connection, submit)
     }
 }

@@ -38,6 +38,11 @@ enum WriteBackSQL {
         """)
     /// A directory user `u` of domain $1.
     static let domainUser = "u.domain = $1 AND u.directory_dn IS NOT NULL AND u.state = 'active' AND NOT u.case_clash"
+    /// The domains whose service areas use device $1 as call or message processor: those a write-back
+    /// checks the user synchronization of the device for (`WriteBackSubmission`), in name order.
+    static let processorDomains = Statement("write_back_processor_domains", """
+        SELECT DISTINCT domain FROM service_areas WHERE call_processor = $1 OR message_processor = $1 ORDER BY domain
+        """)
 }
 
 /// A directory user of a domain and its primary directory number (nil: it has none).
@@ -84,16 +89,36 @@ public enum WriteBackRefusal {
     static let submissionLock = Statement("domain_submission_lock",
                                           "SELECT pg_advisory_xact_lock(hashtext('ucp.domain.submission'), hashtext($1))")
 
-    /// Runs `submit` — a domain or LDAP synchronization's or a write-back's checks and enqueue — in one
-    /// transaction holding the domain's submission lock, so that two submitted at the same moment are
-    /// checked one after the other: the second sees the first's job (committed before the lock is
-    /// released) and is refused. `submit` uses `connection` only.
+    /// The domains whose submission locks a synchronization of `type` takes: a domain or LDAP
+    /// synchronization its domain's; a user synchronization those of every domain using its device as
+    /// call or message processor (a write-back of any of them refuses it while queued or running); an
+    /// infrastructure synchronization none. A service area added once they are read is not waited for.
+    public static func lockedDomains(_ type: SyncType, target: String, connection: Connection) async throws -> [String] {
+        switch type {
+        case .domain, .ldap: return [target]
+        case .user: return try await connection.query(WriteBackSQL.processorDomains, [target]).map { try $0.decode("domain") }
+        case .infra: return []
+        }
+    }
+
+    /// `submitting(domains:)` of one domain.
     public static func submitting<T: Sendable>(domain: String, connection: Connection,
                                                _ submit: () async throws -> T) async throws -> T {
+        try await submitting(domains: [domain], connection: connection, submit)
+    }
+
+    /// Runs `submit` — a synchronization's or a write-back's checks and enqueue — in one transaction
+    /// holding the submission locks of `domains`, so that two submitted at the same moment are checked
+    /// one after the other: the second sees the first's job (committed before the locks are released)
+    /// and is refused. The locks are taken in name order, so two submissions of several domains never
+    /// wait for each other in a circle. `submit` uses `connection` only, and no transaction of its own.
+    public static func submitting<T: Sendable>(domains: [String], connection: Connection,
+                                               _ submit: () async throws -> T) async throws -> T {
+        let ordered = Set(domains).sorted()
         let opened = try await connection.withSession { session in
             try session.execute("BEGIN")
             do {
-                try session.query(submissionLock, [domain])
+                for domain in ordered { try session.query(submissionLock, [domain]) }
             } catch {
                 _ = try? session.execute("ROLLBACK")
                 throw error
@@ -105,7 +130,7 @@ public enum WriteBackRefusal {
             try await connection.withSession { session in
                 // A connection made again meanwhile lost the transaction and its lock: say so rather than commit nothing.
                 guard session.serverSessionNumber == opened else {
-                    throw PostgresError(kind: .connectionLost, message: "the connection was lost during the submission of domain '\(domain)'")
+                    throw PostgresError(kind: .connectionLost, message: "the connection was lost during a submission (domains \(ordered.joined(separator: ", ")))")
                 }
                 try session.execute("COMMIT")
             }

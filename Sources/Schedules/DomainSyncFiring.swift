@@ -7,7 +7,8 @@ import Runtime
 import ScheduleRules
 
 /// Fires the LDAP synchronization of every domain whose own interval is due (the seed's
-/// "Synchronization Interval" and "Synchronization Start Date" of a domain), the way schedules fire.
+/// "Synchronization Interval" and "Synchronization Start Date" of a domain), the way schedules fire,
+/// each checked as `ucp submit sync ldap` checks it.
 /// Domains carry no time zone of their own: daily and weekly intervals step in UTC.
 public struct DomainSyncFiring: Sendable {
     public let connection: Connection
@@ -31,18 +32,29 @@ public struct DomainSyncFiring: Sendable {
             let due = timing.dueRuns(lastFired: domain.lastFiredAt, now: now)
             guard let dueAt = due.due else { continue }
             let lastFiredText = domain.lastFiredText
-            let firedNow: Bool = try await connection.transaction { session in
-                guard try DomainStore.InTransaction(session).domainSyncFiredMark(name: name, dueAt: dueAt, lastFiredText: lastFiredText)
-                else { return false }
-                // One queued LDAP sync per domain at most (the dedup key): a due time that finds one waiting adds none.
-                let queue = QueueStore.InTransaction(session)
-                let (jobID, created) = try queue.jobEnqueue(.init(
-                    LDAPSync.self, target: name, dedupKey: SyncType.ldap.key(target: name), actor: actor))
-                var message = "LDAP synchronization of domain '\(name)' due at \(PostgresTimestamp.format(dueAt)) (every \(frequency.cliForm))"
-                message += created ? ": queued" : ": one is already queued, none added"
-                if due.missedCount > 0 { message += " (\(due.missedCount) earlier due time(s) missed while no coordinator ran: fired once)" }
-                try queue.auditAppend(actor: actor, action: "domain.ldap_sync_fired", jobID: jobID, target: name, message: message)
-                return true
+            // Checked as `ucp submit sync ldap` is, under the domain's submission lock (`SyncSubmission.submitting`):
+            // while a write back to LDAP of the domain is queued or running (seed: LDAP synchronization is then
+            // disabled) this due time queues nothing and the audit trail says why; the next one fires again.
+            let firedNow: Bool = try await SyncSubmission.submitting(.ldap, target: name, connection: connection) { refusal in
+                try await connection.withSession { session in
+                    guard try DomainStore.InTransaction(session).domainSyncFiredMark(name: name, dueAt: dueAt, lastFiredText: lastFiredText)
+                    else { return false }
+                    let queue = QueueStore.InTransaction(session)
+                    var message = "LDAP synchronization of domain '\(name)' due at \(PostgresTimestamp.format(dueAt)) (every \(frequency.cliForm))"
+                    let missed = due.missedCount > 0
+                        ? " (\(due.missedCount) earlier due time(s) missed while no coordinator ran: fired once)" : ""
+                    if let refusal {
+                        message += ": refused: \(refusal); the next due time fires it again" + missed
+                        try queue.auditAppend(actor: actor, action: "domain.ldap_sync_refused", target: name, message: message)
+                        return true
+                    }
+                    // One queued LDAP sync per domain at most (the dedup key): a due time that finds one waiting adds none.
+                    let (jobID, created) = try queue.jobEnqueue(.init(
+                        LDAPSync.self, target: name, dedupKey: SyncSubmission.ownKey(LDAPSync(), target: name), actor: actor))
+                    message += (created ? ": queued" : ": one is already queued, none added") + missed
+                    try queue.auditAppend(actor: actor, action: "domain.ldap_sync_fired", jobID: jobID, target: name, message: message)
+                    return true
+                }
             }
             if firedNow { fired.append(name) }
         }

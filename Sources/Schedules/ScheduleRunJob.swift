@@ -1,5 +1,4 @@
 import Foundation
-import Inventory
 import JobCatalog
 import Postgres
 import Queue
@@ -105,16 +104,25 @@ public enum ScheduleRunJob {
             return byKey
         }
         func key(_ sync: PlannedSync) -> String { sync.kind.key(target: sync.target) }
-        func ensure(_ planned: [PlannedSync], group: String?) async throws {
+        /// Queues those of `planned` the run has not queued yet; returns those refused (the run's log
+        /// and the audit trail say why), which count as failed and skipped: they never run.
+        func ensure(_ planned: [PlannedSync], group: String?) async throws -> [PlannedSync] {
             let existing = try await current()
             let done = Int64(existing.values.filter { $0.state.isFinal }.count + skipped)
             try await context.progress(done: min(done, total), total: total, message: "\(done) of \(total) synchronization(s) done")
+            var refused: [PlannedSync] = []
             for sync in planned where existing[key(sync)] == nil {
-                try await runs.runEnqueueSync(
-                    id: runID,
-                    .init(sync.kind.contract, target: sync.target, actor: "schedule:\(name)", syncGroup: group, scheduleRunID: runID),
-                    logLine: "enqueued \(sync)" + (group.map { " (parallel group \($0))" } ?? ""), owner: owner)
+                let params = QueueStore.EnqueueParams(sync.kind.contract, target: sync.target, actor: "schedule:\(name)", syncGroup: group,
+                                                      scheduleRunID: runID)
+                if try await runs.runEnqueueSync(id: runID, schedule: name, sync, params,
+                                                 logLine: "enqueued \(sync)" + (group.map { " (parallel group \($0))" } ?? ""),
+                                                 owner: owner) != nil {
+                    refused.append(sync)
+                    skipped += 1
+                    failed.append(sync.description)
+                }
             }
+            return refused
         }
         /// Waits until every one of `planned` has ended; with `abortOnFirstFailure`, the first failure
         /// cancels the others. Returns the final syncs by key.
@@ -152,9 +160,14 @@ public enum ScheduleRunJob {
         let otherSyncs = plan.syncs.filter { $0.kind == .ldap || $0.kind == .domain }
         if definition.parallel && !deviceSyncs.isEmpty {
             let group = "run:\(runID)"
-            try await ensure(deviceSyncs, group: group)
-            let results = try await wait(deviceSyncs, abortOnFirstFailure: definition.abortOnFailure)
-            for sync in deviceSyncs where try await record(sync, results[key(sync)]) {
+            let refused = try await ensure(deviceSyncs, group: group)
+            if !refused.isEmpty {
+                deviceFailed = true
+                aborted = definition.abortOnFailure
+            }
+            let queued = deviceSyncs.filter { !refused.contains($0) }
+            let results = try await wait(queued, abortOnFirstFailure: definition.abortOnFailure)
+            for sync in queued where try await record(sync, results[key(sync)]) {
                 failed.append(sync.description)
                 deviceFailed = true
                 aborted = definition.abortOnFailure
@@ -162,7 +175,11 @@ public enum ScheduleRunJob {
         } else {
             for sync in deviceSyncs {
                 if aborted { try await skip(sync, because: "abort on failure: an earlier synchronization failed"); continue }
-                try await ensure([sync], group: nil)
+                guard try await ensure([sync], group: nil).isEmpty else {
+                    deviceFailed = true
+                    aborted = definition.abortOnFailure
+                    continue
+                }
                 if try await record(sync, try await wait([sync], abortOnFirstFailure: false)[key(sync)]) {
                     failed.append(sync.description)
                     deviceFailed = true
@@ -176,15 +193,12 @@ public enum ScheduleRunJob {
                 try await skip(sync, because: "a device synchronization failed and force domain synchronization is off")
                 continue
             }
-            // Refused before it is queued, as `ucp submit` refuses it (forced or not): no required rule.
-            if sync.kind == .domain, let refusal = try await DomainStore(connection).domainSyncRefusal(name: sync.target) {
-                skipped += 1
-                try await log("\(sync): refused: \(refusal)")
-                failed.append(sync.description)
+            // Refused before it is queued, as `ucp submit` refuses it (forced or not): a write back to LDAP
+            // of the domain queued or running (seed: the synchronizations are disabled meanwhile), no required rule.
+            guard try await ensure([sync], group: nil).isEmpty else {
                 aborted = definition.abortOnFailure
                 continue
             }
-            try await ensure([sync], group: nil)
             if try await record(sync, try await wait([sync], abortOnFirstFailure: false)[key(sync)]) {
                 failed.append(sync.description)
                 aborted = definition.abortOnFailure

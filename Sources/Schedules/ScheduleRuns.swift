@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import JobCatalog
 import Postgres
 import Queue
@@ -276,11 +277,28 @@ public struct ScheduleRunStore: Sendable {
         try await fenced(owner) { session in _ = try session.query(ScheduleRunSQL.logAppend, [id, message]) }
     }
 
-    /// Enqueues one of the run's syncs with its log line, in one transaction.
-    func runEnqueueSync(id: Int64, _ params: QueueStore.EnqueueParams, logLine: String, owner: QueueStore.Held?) async throws {
-        try await fenced(owner) { session in
-            _ = try QueueStore.InTransaction(session).jobEnqueue(params)
-            _ = try session.query(ScheduleRunSQL.logAppend, [id, logLine])
+    /// Queues one of the run's syncs with its log line, checked as `ucp submit sync` checks it
+    /// (`SyncSubmission.submitting`: the device or domain exists, no write back to LDAP of the domain
+    /// is queued or running, a domain sync can place someone; under the submission locks of its
+    /// domains); refused, the run's log and the audit trail say why instead (`schedule.sync_refused`)
+    /// and nothing is queued. One transaction, fenced on the run job's attempt. Returns the refusal.
+    func runEnqueueSync(id: Int64, schedule: String, _ sync: PlannedSync, _ params: QueueStore.EnqueueParams, logLine: String,
+                        owner: QueueStore.Held?) async throws -> InputError? {
+        try await SyncSubmission.submitting(sync.kind, target: sync.target, connection: connection) { refusal in
+            try await connection.withSession { session in
+                let queue = QueueStore.InTransaction(session)
+                if let owner { try queue.jobConfirmOwned(owner) }
+                if let refusal {
+                    let line = "\(sync): refused: \(refusal)"
+                    _ = try session.query(ScheduleRunSQL.logAppend, [id, line])
+                    try queue.auditAppend(actor: params.actor, action: "schedule.sync_refused", jobID: owner?.id, target: sync.target,
+                                          message: "Run \(id) of schedule '\(schedule)': \(line)")
+                } else {
+                    _ = try queue.jobEnqueue(params)
+                    _ = try session.query(ScheduleRunSQL.logAppend, [id, logLine])
+                }
+                return refusal
+            }
         }
     }
 

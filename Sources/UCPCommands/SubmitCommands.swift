@@ -36,7 +36,7 @@ struct SubmitJobCommand: AsyncParsableCommand {
     @Option(help: "Higher runs first (-32768 to 32767).")
     var priority: Int = 0
 
-    @Option(help: "De-duplication key: no second job with this key is queued while one is pending.")
+    @Option(help: "De-duplication key: no second job with this key is queued while one is pending. A sync or a change notification poll has its own (that of `ucp submit sync`, the coordinator's): give none.")
     var key: String?
 
     @Option(help: "What the job acts on: the device or domain its type needs (or the payload's \"device\" or \"domain\" field; the two must agree).")
@@ -88,7 +88,7 @@ struct SubmitSyncCommand: AsyncParsableCommand {
                                             allowDeletes: allowDeletes, priority: priority, actor: global.actorName)
         let connection = Connection(try await Database.open())
         let store = QueueStore(connection)
-        // Checked and queued as the API's are (`SyncSubmission.enqueue`: under the domain's submission lock).
+        // Checked and queued as the API's are (`SyncSubmission.enqueue`: under the submission locks of its domains).
         let (id, created) = try await submission.enqueue(connection)
         guard dryRun else {
             return try await Submission.report(submission.params, id: id, created: created, store: store, wait: waitOptions.wait)

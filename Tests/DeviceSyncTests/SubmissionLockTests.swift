@@ -30,11 +30,28 @@ final class SubmissionLockTests: XCTestCase {
         return database
     }
 
-    /// Opens the first submission (queues `first`'s job under the domain's submission lock), then runs
-    /// `second` on another connection, and commits the first only once the second waits on a lock (or,
-    /// without the lock, has already queued its job of type `secondType`). Returns whether the second
-    /// waited and what it did.
+    /// Call processor CUCM, message processor CUC: Cisco's area "HQ" uses both, domain Acme's area
+    /// "Branch" (Acme before Cisco by name) uses CUCM, so a user synchronization of CUCM concerns both domains.
+    func addProcessors(_ database: TestDatabase) async throws {
+        let connection = Connection(database.app)
+        _ = try await DomainStore(connection).domainAdd(DomainDraft(name: "Acme", directory: "AD", searchBase: "ou=people,dc=example,dc=com",
+                                                                writeBackAttribute: "ipPhone"), actor: "t")
+        try await Connection(database.owner).withSession { session in
+            try session.execute("""
+                INSERT INTO devices (name, kind, address, port, admin_user) VALUES
+                    ('CUCM', 'call_processor', 'cucm.lab.example', 8443, 'axl'), ('CUC', 'message_processor', 'cuc.lab.example', 443, 'cupi');
+                INSERT INTO service_areas (domain, name, call_processor, message_processor, device_pool) VALUES
+                    ('Cisco', 'HQ', 'CUCM', 'CUC', 'DP'), ('Acme', 'Branch', 'CUCM', NULL, 'DP');
+                """)
+        }
+    }
+
+    /// Opens the first submission (queues `first`'s job under the domain's submission lock, or as
+    /// `holding` holds it), then runs `second` on another connection, and commits the first only once
+    /// the second waits on a lock (or, without the lock, has already queued its job of type
+    /// `secondType`). Returns whether the second waited and what it did.
     func race(_ database: TestDatabase, first: QueueStore.EnqueueParams, secondType: String,
+              holding: ((Connection, () async throws -> Bool) async throws -> Bool)? = nil,
               second: @escaping @Sendable (Connection) async throws -> Int64) async throws -> (waited: Bool, second: Result<Int64, any Error>) {
         let holder = Connection(database.app), submitter = Connection(database.app), observer = Connection(database.owner)
         let pid: Int64 = try await submitter.query(Statement("", "SELECT pg_backend_pid()::bigint AS pid")).first!.decode("pid")
@@ -43,7 +60,8 @@ final class SubmissionLockTests: XCTestCase {
                    EXISTS (SELECT 1 FROM jobs WHERE type = $2) AS queued
             """)
         var secondTask: Task<Int64, any Error>?
-        let waited = try await WriteBackRefusal.submitting(domain: Self.domain, connection: holder) {
+        let hold = holding ?? { connection, body in try await WriteBackRefusal.submitting(domain: Self.domain, connection: connection, body) }
+        let waited = try await hold(holder) {
             _ = try await QueueStore(holder).jobEnqueue(first)
             secondTask = Task { try await second(submitter) }
             var waiting = false
@@ -104,5 +122,58 @@ final class SubmissionLockTests: XCTestCase {
         let types = try await Connection(database.owner).query(Statement("", "SELECT type FROM jobs ORDER BY id"))
             .map { try $0.decode("type", as: String.self) }
         XCTAssertEqual(types, [SyncType.ldap.jobType])
+    }
+
+    func jobs(_ database: TestDatabase) async throws -> [String] {
+        try await Connection(database.owner).query(Statement("", "SELECT type, target FROM jobs ORDER BY id"))
+            .map { "\(try $0.decode("type", as: String.self)) \(try $0.decode("target", as: String.self))" }
+    }
+
+    /// A user synchronization of a processor of the domain, submitted (by `submit sync` or `submit
+    /// job`) while a write-back of the domain is being submitted, waits for it — it takes the submission
+    /// lock of every domain using its device, Acme's before Cisco's — and is then queued: the seed keeps
+    /// the write-back out of user synchronization, and the one sync slot starts it after the write-back.
+    /// Before, it was queued at once beside the write-back's submission, which could not see it.
+    func testAUserSyncSubmittedBesideAWriteBackWaitsThenQueues() async throws {
+        for (device, form) in [("CUCM", "sync"), ("CUC", "sync"), ("CUCM", "job")] {
+            let database = try await prepared()
+            try await addProcessors(database)
+            let writeBack = QueueStore.EnqueueParams(WriteBackRun.self, target: Self.domain, dedupKey: WriteBackRun.dedupKey(domain: Self.domain),
+                                                     actor: "t")
+            let (waited, result) = try await race(database, first: writeBack, secondType: SyncType.user.jobType) { connection in
+                if form == "sync" {
+                    let sync = try SyncSubmission(kind: "user", device: device, domain: nil, dryRun: false, allowDeletes: nil, priority: 0, actor: "t")
+                    return try await sync.enqueue(connection).id
+                }
+                return try await JobSubmission(contract: UserSync.self, payload: "{}", target: device, priority: 0, runAt: nil, key: nil,
+                                               actor: "t").enqueue(connection).id
+            }
+            XCTAssertTrue(waited, "the user synchronization of \(device) (submit \(form)) did not wait for the write-back's submission")
+            XCTAssertEqual(refusal(result).hasPrefix("queued as job"), true, refusal(result))
+            await assertEqual(try await jobs(database), ["\(WriteBackRun.jobType) \(Self.domain)", "\(SyncType.user.jobType) \(device)"])
+        }
+    }
+
+    /// A write-back of either domain using CUCM, submitted while a user synchronization of CUCM is
+    /// being submitted, waits for it and is refused: only the user synchronization is queued.
+    func testAWriteBackSubmittedBesideAUserSyncWaitsAndIsRefused() async throws {
+        for domain in ["Acme", Self.domain] {
+            let database = try await prepared()
+            try await addProcessors(database)
+            let sync = try SyncSubmission(kind: "user", device: "CUCM", domain: nil, dryRun: false, allowDeletes: nil, priority: 0, actor: "t")
+            let (waited, result) = try await race(database, first: sync.params, secondType: WriteBackRun.jobType, holding: { connection, body in
+                try await SyncSubmission.submitting(.user, target: "CUCM", connection: connection) { refusal in
+                    XCTAssertNil(refusal)
+                    return try await body()
+                }
+            }) { connection in
+                try await WriteBackSubmission.enqueue(domain: domain, actor: "t", connection: connection).id
+            }
+            XCTAssertTrue(waited, "the write-back of \(domain) did not wait for the user synchronization's submission")
+            let refused = refusal(result)
+            XCTAssertTrue(refused.contains("write back to LDAP is not performed during the user synchronization of its processor 'CUCM' (job "),
+                          refused)
+            await assertEqual(try await jobs(database), ["\(SyncType.user.jobType) CUCM"])
+        }
     }
 }

@@ -101,6 +101,10 @@ final class CommandLineTests: XCTestCase {
              "target: 'cm2' disagrees with the payload's device 'cm1'; give the device once"),
             (["submit", "job", "sync.user", "--payload", #"{"device":5}"#], [:], "payload: field 'device': must be a device name (a string)"),
             (["submit", "job", "sync.infra", "--target", "cm#1"], [:], "device: 'cm#1' \(nameRule)"),
+            // A sync's or a poll's key is its own (that of `submit sync`, the coordinator's).
+            (["submit", "job", "sync.user", "--target", "cm1", "--key", "mine"], [:],
+             "key: a sync.user job's key is its own, 'sync.user|cm1' (give none)"),
+            (["submit", "job", "cn.poll", "--target", "cm1", "--key", "mine"], [:], "key: a cn.poll job's key is its own, 'cn.poll|cm1' (give none)"),
             (["submit", "job", "writeback.domain", "--target", "Test-Dom"], [:],
              "job type: writeback.domain is queued by `ucp domain write-back DOMAIN`, which checks the domain first"),
             // Refused before the database, with the reason (a NUL used to be PostgreSQL's 22P05, exit 1).
@@ -124,8 +128,10 @@ final class CommandLineTests: XCTestCase {
     func testSubmitJobTakesTheDeviceAsTheTarget() async throws {
         let database = try await TestServer.freshDatabase()
         let processes = try UCPProcesses(database: database)
+        // Synchronized once, so that change notification may poll it.
         try await Connection(database.owner).query(Statement("", """
-            INSERT INTO devices (name, kind, address, port, admin_user) VALUES ('cm1', 'call_processor', 'cm1.lab.example', 8443, 'axl')
+            INSERT INTO devices (name, kind, address, port, admin_user, first_synced_at)
+            VALUES ('cm1', 'call_processor', 'cm1.lab.example', 8443, 'axl', now())
             """))
         for arguments in [["submit", "job", "sync.infra", "--payload", #"{"device":"cm1"}"#],
                           ["submit", "job", "sync.user", "--target", "cm1"],
@@ -143,6 +149,61 @@ final class CommandLineTests: XCTestCase {
         // poll did, beside the sync queued with no target).
         let claimed = try await database.store().jobClaim(worker: "w", slots: 10, leaseSeconds: 30)
         XCTAssertEqual(claimed.map(\.type).filter { $0 != "device.test" }, ["sync.infra"], "one sync or poll of cm1 at a time")
+    }
+
+    /// `submit job` of a sync queues it with the sync's own key, as `submit sync` does: submitted twice
+    /// (either way) it is one job. A poll of change notification has the coordinator's key and rules: a
+    /// Unified CM of 10.0 or later, change notification on, synchronized once, no poll of it running.
+    /// Both used to queue a job each time, and a poll of any device that existed.
+    func testSubmitJobOfASyncOrAPollQueuesItOnceUnderItsRules() async throws {
+        let database = try await TestServer.freshDatabase()
+        let processes = try UCPProcesses(database: database)
+        let owner = Connection(database.owner)
+        try await owner.withSession { session in
+            try session.execute("""
+                INSERT INTO devices (name, kind, address, port, admin_user, version, first_synced_at) VALUES
+                    ('cm1', 'call_processor', 'cm1.lab.example', 8443, 'axl', '14.0', now()),
+                    ('cm9', 'call_processor', 'cm9.lab.example', 8443, 'axl', '9.1', now()),
+                    ('cm-off', 'call_processor', 'cm-off.lab.example', 8443, 'axl', '12.5', now()),
+                    ('cm-new', 'call_processor', 'cm-new.lab.example', 8443, 'axl', '12.5', NULL),
+                    ('cuc1', 'message_processor', 'cuc1.lab.example', 443, 'cupi', NULL, now());
+                INSERT INTO device_change_notification (device, enabled) VALUES ('cm-off', false);
+                """)
+        }
+        func jobs() async throws -> [String] {
+            try await owner.query(Statement("", "SELECT type, target, dedup_key FROM jobs ORDER BY id")).map {
+                "\(try $0.decode("type", as: String.self)) \(try $0.decode("target", as: String.self)) \(try $0.decodeIfPresent("dedup_key", as: String.self) ?? "-")"
+            }
+        }
+        let submissions = [["submit", "job", "sync.user", "--target", "cm1"], ["submit", "job", "sync.user", "--payload", #"{"device":"cm1"}"#],
+                           ["submit", "sync", "user", "--device", "cm1"], ["submit", "job", "sync.user", "--target", "cm1", "--key", "sync.user|cm1"],
+                           ["submit", "job", "cn.poll", "--target", "cm1"], ["submit", "job", "cn.poll", "--target", "cm1"]]
+        for (index, arguments) in submissions.enumerated() {
+            let result = try processes.run(arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+            // (A refused insert draws an id too: the poll's is not 2.)
+            let expected = [0, 4].contains(index) ? #"^job \d+ queued \("# : #"^job \d+ is already queued with the same key; not queued again\n$"#
+            XCTAssertNotNil(result.stdout.range(of: expected, options: .regularExpression), "\(arguments): \(result.stdout)")
+        }
+        await assertEqual(try await jobs(), ["sync.user cm1 sync.user|cm1", "cn.poll cm1 cn.poll|cm1"])
+        let poll: Int64 = try await owner.query(Statement("", "SELECT id FROM jobs WHERE type = 'cn.poll'")).first!.decode("id")
+
+        // A poll running: none queued beside it (the key only finds a queued one).
+        _ = try await owner.query(Statement("", "UPDATE jobs SET state = 'running', started_at = now(), attempt = 1, worker = 'w', lease_expires_at = now() + interval '1 hour' WHERE type = 'cn.poll'"))
+        let refusals = [
+            ("cm1", "device 'cm1': a poll of its change notification (job \(poll)) is running; the next is queued once it has ended"),
+            ("cm9", "device 'cm9': change notification needs a Unified CM of version 10.0 or later (seed)"),
+            ("cuc1", "device 'cuc1': change notification needs a Unified CM of version 10.0 or later (seed)"),
+            ("cm-off", "device 'cm-off': its change notification is off (ucp device cn cm-off --enable)"),
+            ("cm-new", "device 'cm-new': has not been synchronized yet: change notification follows what a synchronization read "
+                + "(ucp submit sync infra|user --device cm-new)"),
+        ]
+        for (device, expected) in refusals {
+            let result = try processes.run(["submit", "job", "cn.poll", "--target", device])
+            XCTAssertEqual(result.status, 64, "\(device): \(result.stderr)")
+            XCTAssertEqual(result.stderr, "ucp: \(expected)\n", device)
+        }
+        await assertEqual(try await jobs(), ["sync.user cm1 sync.user|cm1", "cn.poll cm1 cn.poll|cm1"], "nothing more queued")
     }
 
     func testSubmitWaitShowsProgressAndReportsTheOutcome() async throws {

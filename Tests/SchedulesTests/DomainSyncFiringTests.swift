@@ -1,5 +1,6 @@
 import Foundation
 import Inventory
+import JobCatalog
 import Postgres
 import Queue
 import Runtime
@@ -90,6 +91,36 @@ final class DomainSyncFiringTests: XCTestCase {
         await assertEqual(try await ldapJobs(database).count, 3, "not due before start + 36 h")
         try await duty.runOnce(database.store(), actor: "c1", clock: ManualTimeSource(now: start.addingTimeInterval(36 * hour + 60)))
         await assertEqual(try await ldapJobs(database).count, 4)
+    }
+
+    /// A due time that finds a write back to LDAP of the domain queued or running queues no LDAP
+    /// synchronization (seed: it is disabled meanwhile; `ucp submit sync ldap` is refused the same way):
+    /// the audit trail says why, and the next due time fires again. It used to queue one behind the write-back.
+    func testADueTimeDuringAWriteBackIsRefusedWithTheReason() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        try await addDomains(connection, start: start)
+        let writeBack = try await database.store().jobEnqueue(.init(WriteBackRun.self, target: "Every-6h",
+                                                                    dedupKey: WriteBackRun.dedupKey(domain: "Every-6h"), actor: "test")).id
+        let firing = DomainSyncFiring(connection)
+
+        await assertEqual(try await firing.fireDue(now: start.addingTimeInterval(60), actor: "c1"), ["Every-6h"])
+        await assertEqual(try await ldapJobs(database), [], "no LDAP synchronization queued beside the write-back")
+        let refused = try await database.store().auditList(since: nil, jobID: nil, limit: 100, action: "domain.ldap_sync_refused")
+        XCTAssertEqual(refused.map(\.message), [
+            "LDAP synchronization of domain 'Every-6h' due at \(PostgresTimestamp.format(start)) (every 6h): refused: domain 'Every-6h': "
+                + "its LDAP synchronization is disabled while its write back to LDAP (job \(writeBack), queued) is queued or running; "
+                + "the next due time fires it again",
+        ])
+        await assertEqual(try await firing.fireDue(now: start.addingTimeInterval(120), actor: "c1"), [], "the due time was used")
+
+        // Once the write-back has ended, the next due time queues the sync.
+        _ = try await Connection(database.owner).query(Statement("", """
+            UPDATE jobs SET state = 'succeeded', started_at = now(), finished_at = now() WHERE id = $1
+            """), [writeBack])
+        await assertEqual(try await firing.fireDue(now: start.addingTimeInterval(6 * hour + 60), actor: "c1"), ["Every-6h"])
+        await assertEqual(try await ldapJobs(database), ["Every-6h"])
     }
 
     /// The duty judges a domain's due time by the database's clock, not its host's (a day behind here).

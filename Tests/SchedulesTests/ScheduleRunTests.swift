@@ -6,6 +6,7 @@ import Queue
 import Runtime
 @testable import Schedules
 import ScheduleRules
+import Secrets
 import TestSupport
 import XCTest
 
@@ -523,6 +524,48 @@ final class ScheduleRunTests: XCTestCase {
         await assertEqual(try await syncs(database, run: run.id).count, 0)
         XCTAssertTrue(log.contains { $0.contains("domain synchronization") && $0.contains("refused")
                                      && $0.contains("you are required to enable one of the rules") }, "\(log)")
+    }
+
+    /// While a write back to LDAP of a domain is queued or running, a run's LDAP and domain
+    /// synchronizations of it are refused as `ucp submit sync` refuses them (seed: "Once Start Write
+    /// Back to LDAP action starts, other actions such as Start Domain Synchronization and Start LDAP
+    /// Synchronization are disabled"): the run's log and the audit trail give the reason, nothing is
+    /// queued, the run fails. They used to be queued, and sat waiting (or ran) unexplained.
+    func testSyncsOfADomainBeingWrittenBackAreRefusedInTheRun() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        try await DeviceStore(connection, secretBox: SecretBox(key: try SecretKey.random())).deviceAdd(
+            DeviceDraft(name: "Corp-AD", kind: .directory, address: "ldap.lab.example", adminUser: "CN=svc,DC=corp,DC=example",
+                        directoryType: .activeDirectory, ldapSecurity: .ldap),
+            password: Secret("directory-pw"), actor: "test")
+        let domains = DomainStore(connection)
+        try await domains.domainAdd(DomainDraft(name: "Dom-WB", directory: "Corp-AD", searchBase: "OU=Users,DC=corp,DC=example",
+                                                writeBackAttribute: "ipPhone"), actor: "test")
+        try await domains.domainRulesSet(name: "Dom-WB", DomainRules([.syncAllUsers: []]), actor: "test")
+        // The write-back, queued (due tomorrow, so no worker starts it while the run looks).
+        let writeBack = try await database.store().jobEnqueue(.init(WriteBackRun.self, target: "Dom-WB", runAt: Date().addingTimeInterval(86400),
+                                                                    dedupKey: WriteBackRun.dedupKey(domain: "Dom-WB"), actor: "test")).id
+        try await ScheduleStore(connection).scheduleAdd(
+            try definition("WB", every: .once, start: Date().addingTimeInterval(86400), selection: .granular("ad.Corp-AD:\ndomain.Dom-WB:\n")),
+            actor: "test")
+        let processes = try UCPProcesses(database: database)
+        defer { processes.stopAll() }
+        try processes.start("w1", ["worker", "--name", "w1", "--concurrency", "2", "--stand-in-sync", "*=seconds:0.1"])
+
+        let (run, log) = try await runToEnd(database, schedule: "WB")
+        XCTAssertEqual(run.state, .failed, "\(log)")
+        await assertEqual(try await syncs(database, run: run.id).count, 0, "nothing queued")
+        let reasons = [
+            "LDAP synchronization of domain 'Dom-WB' from LDAP directory 'Corp-AD': refused: domain 'Dom-WB': its LDAP synchronization "
+                + "is disabled while its write back to LDAP (job \(writeBack), queued) is queued or running",
+            "domain synchronization of domain 'Dom-WB': refused: domain 'Dom-WB': its domain synchronization "
+                + "is disabled while its write back to LDAP (job \(writeBack), queued) is queued or running",
+        ]
+        for reason in reasons { XCTAssertTrue(log.contains(reason), "\(reason)\nnot in \(log)") }
+        let audit = try await database.store().auditList(since: nil, jobID: run.jobID, limit: 10, action: "schedule.sync_refused")
+        XCTAssertEqual(audit.map(\.message), reasons.map { "Run \(run.id) of schedule 'WB': \($0)" })
+        XCTAssertEqual(audit.map(\.target), ["Dom-WB", "Dom-WB"])
+        XCTAssertTrue(log.contains { $0.hasPrefix("run failed: 0 sync(s) ran, 2 failed, 2 skipped") }, "\(log)")
     }
 
     // MARK: the command line
