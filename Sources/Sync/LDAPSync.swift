@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 import Inventory
 import JobCatalog
@@ -134,7 +135,8 @@ public struct LDAPSynchronization: Sendable {
         // Read page by page; write a batch of a few pages at a time.
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
-        let plan = RowPlan(settings)
+        var plan = RowPlan(settings)
+        if settings.provisioning != nil { plan.matching = try await matchingRules(directory) }
         var batchLimit = min(options.batchSize, 500)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
@@ -240,6 +242,8 @@ public struct LDAPSynchronization: Sendable {
         let columns: [Int?]
         let directoryURIColumn: Int
         let disabledPosition: Int?
+        /// How the directory compares values, for automatic provisioning's filters.
+        var matching = LDAPMatchingRules.caseIgnore
 
         init(_ settings: LDAPSyncSettings) {
             let layout = LDAPAttributeLayout(settings.requestedAttributes)
@@ -277,9 +281,23 @@ public struct LDAPSynchronization: Sendable {
         row.reserveCapacity(6 + UserSyncStore.batchFields.count)
         for column in 2..<plan.columns.count { row.append(value(column)) }
         // The number it reads is the row's phone field (the same attribute).
-        let match = settings.provisioning?.stagedMatch(entry.attributes)
+        let match = settings.provisioning?.stagedMatch(entry.attributes, rules: plan.matching)
         row += UserSyncStore.batchProvisioningColumns(serviceAreaRule: match?.serviceAreaRule, roles: match?.roles)
         return .row(row)
+    }
+
+    /// The directory's matching rules from its schema, so that automatic provisioning's filters select
+    /// on the entries read what they would select on the server; case-insensitive matching, said in
+    /// the log, when the schema cannot be read.
+    private func matchingRules(_ directory: LDAPConnection) async throws -> LDAPMatchingRules {
+        do {
+            let types = try await directory.schemaAttributeTypes()
+            if !types.isEmpty { return LDAPMatchingRules(attributeTypes: types) }
+            try await reporter.log("The directory names no schema: the service area and user role LDAP filters compare values case-insensitively")
+        } catch let error as LDAPError {
+            try await reporter.log("The directory's schema could not be read (\(error)): the service area and user role LDAP filters compare values case-insensitively")
+        }
+        return .caseIgnore
     }
 
     /// `value` with each character XML cannot carry (the C0 controls but tab, LF and CR; U+FFFE,
