@@ -267,8 +267,8 @@ public struct DomainLDAP: Sendable, Equatable {
 
     /// The position in `serviceAreaRules` of the first rule whose filter the entry matches (the
     /// first that matches decides); nil when none does.
-    public func firstServiceAreaRuleIndex(matching entry: [String: [String]]) -> Int? {
-        serviceAreaRules.firstIndex { $0.filter.matches(entry: entry) }
+    public func firstServiceAreaRuleIndex(matching entry: [String: [String]], rules: LDAPMatchingRules = .caseIgnore) -> Int? {
+        serviceAreaRules.firstIndex { $0.filter.matches(entry: entry, rules: rules) }
     }
 
     /// The service area the entry's user goes to: the first whose filter it matches; nil when none does.
@@ -277,8 +277,8 @@ public struct DomainLDAP: Sendable, Equatable {
     }
 
     /// The user roles whose filter the entry matches, in the domain's order.
-    public func userRoles(matching entry: [String: [String]]) -> [UserRoleRule] {
-        userRoleRules.filter { $0.filter.matches(entry: entry) }
+    public func userRoles(matching entry: [String: [String]], rules: LDAPMatchingRules = .caseIgnore) -> [UserRoleRule] {
+        userRoleRules.filter { $0.filter.matches(entry: entry, rules: rules) }
     }
 }
 

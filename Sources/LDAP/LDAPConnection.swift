@@ -73,14 +73,21 @@ public final class LDAPConnection: @unchecked Sendable {
     }
 
     /// Reads one entry (a base search); nil when it does not exist.
-    public func read(_ dn: String, attributes: [String] = []) async throws -> LDAPEntry? {
+    public func read(_ dn: String, filter: String = "(objectClass=*)", attributes: [String] = []) async throws -> LDAPEntry? {
         do {
-            let page = try await page(LDAPSearch(base: dn, scope: .base, attributes: attributes, pageSize: 0), cookie: nil,
+            let page = try await page(LDAPSearch(base: dn, scope: .base, filter: filter, attributes: attributes, pageSize: 0), cookie: nil,
                                       pending: nil, index: 0, reader: 0)
             return page.page.entries.first
         } catch let error as LDAPError where error.code == LDAP_NO_SUCH_OBJECT {
             return nil
         }
+    }
+
+    /// The server's attribute type descriptions (RFC 4512 §4.2: `attributeTypes` of the subschema
+    /// entry the root DSE names); empty when the server names none.
+    public func schemaAttributeTypes() async throws -> [String] {
+        guard let root = try await read("", attributes: ["subschemaSubentry"]), let subschema = root.first("subschemaSubentry") else { return [] }
+        return try await read(subschema, filter: "(objectClass=subschema)", attributes: ["attributeTypes"])?["attributeTypes"] ?? []
     }
 
     /// Replaces every value of one attribute of an entry (an empty `values` removes the attribute).

@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 import Inventory
 import Postgres
@@ -68,9 +69,10 @@ public struct AutomaticProvisioningRules: Sendable {
     }
 
     /// What the filters say of one entry read, as the synchronization stages it with the entry: the
-    /// position of the first service area rule that matches, and the roles that match.
-    func stagedMatch(_ entry: [String: [String]]) -> (serviceAreaRule: Int?, roles: [String]) {
-        (ldap.firstServiceAreaRuleIndex(matching: entry), ldap.userRoles(matching: entry).map(\.name))
+    /// position of the first service area rule that matches, and the roles that match, each filter
+    /// evaluated with the directory's matching rules (`rules`, read from its schema).
+    func stagedMatch(_ entry: [String: [String]], rules: LDAPMatchingRules) -> (serviceAreaRule: Int?, roles: [String]) {
+        (ldap.firstServiceAreaRuleIndex(matching: entry, rules: rules), ldap.userRoles(matching: entry, rules: rules).map(\.name))
     }
 
     /// The staged match of a user awaiting provisioning, with its service area rule.

@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 import Inventory
 import JobCatalog
@@ -21,6 +22,8 @@ public struct LDAPSyncResult: Sendable {
     public var reactivated = 0
     public var skippedOtherDomain = 0
     public var skippedNoUserID = 0
+    /// Entries whose user ID holds a control character (no user ID an operator could type).
+    public var skippedBadUserID = 0
     public var duplicates = 0
     public var stale = 0
     public var deleted = 0
@@ -132,11 +135,13 @@ public struct LDAPSynchronization: Sendable {
         // Read page by page; write a batch of a few pages at a time.
         let search = LDAPSearch(base: settings.searchBase, scope: .subtree, filter: settings.filter,
                                 attributes: settings.requestedAttributes, pageSize: settings.pageSize)
-        let plan = RowPlan(settings)
+        var plan = RowPlan(settings)
+        if settings.provisioning != nil { plan.matching = try await matchingRules(directory) }
         var batchLimit = min(options.batchSize, 500)
         var batch: [[String?]] = []
         batch.reserveCapacity(options.batchSize)
         var noUserIDSample: [String] = []
+        var badUserIDSample: [String] = []
         var estimate = lastCount ?? 0
         // One batch is written while the next is read (two batches in memory at most).
         var writing = InFlight<UserBatchOutcome>()
@@ -159,12 +164,16 @@ public struct LDAPSynchronization: Sendable {
                 try reporter.checkCancellation()
                 result.entriesRead += page.entries.count
                 for entry in page.entries {
-                    if let row = row(entry, plan) {
+                    switch row(entry, plan) {
+                    case .row(let row):
                         managersRead = managersRead || row[2] != nil
                         batch.append(row)
-                    } else {
+                    case .noUserID:
                         result.skippedNoUserID += 1
                         if noUserIDSample.count < options.sampleSize { noUserIDSample.append(entry.dn) }
+                    case .badUserID:
+                        result.skippedBadUserID += 1
+                        if badUserIDSample.count < options.sampleSize { badUserIDSample.append(entry.dn) }
                     }
                 }
                 if batch.count >= batchLimit {
@@ -201,7 +210,7 @@ public struct LDAPSynchronization: Sendable {
         clock.mark("read")
 
         try await finish(&result, directoryUsersBefore: directoryUsersBefore, lastCount: lastCount,
-                         lastSyncedAt: lastSyncedAt, noUserIDSample: noUserIDSample,
+                         lastSyncedAt: lastSyncedAt, noUserIDSample: noUserIDSample, badUserIDSample: badUserIDSample,
                          managersRead: managersRead, unwrittenRead: unwrittenRead)
         clock.mark("finish")
         SyncMetrics.objects(sync: "ldap", [("read", result.entriesRead), ("created", result.created),
@@ -233,6 +242,8 @@ public struct LDAPSynchronization: Sendable {
         let columns: [Int?]
         let directoryURIColumn: Int
         let disabledPosition: Int?
+        /// How the directory compares values, for automatic provisioning's filters.
+        var matching = LDAPMatchingRules.caseIgnore
 
         init(_ settings: LDAPSyncSettings) {
             let layout = LDAPAttributeLayout(settings.requestedAttributes)
@@ -246,24 +257,60 @@ public struct LDAPSynchronization: Sendable {
         }
     }
 
-    /// One entry as a staging row (user_id, directory_dn, manager_dn, enabled, fields…, then what
-    /// automatic provisioning's filters say of it, staged for it to read after the last page); nil
-    /// when it has no user ID.
-    private func row(_ entry: LDAPEntry, _ plan: RowPlan) -> [String?]? {
+    /// What one entry becomes: a staging row, or why it is left out.
+    enum EntryRow {
+        /// user_id, directory_dn, manager_dn, enabled, fields…, then what automatic provisioning's
+        /// filters say of it (staged for it to read after the last page).
+        case row([String?])
+        case noUserID
+        /// The user ID holds a control character: no user an operator could name (manual users
+        /// are refused with one), and one the device would be sent with U+FFFD in its place.
+        case badUserID
+    }
+
+    private func row(_ entry: LDAPEntry, _ plan: RowPlan) -> EntryRow {
         func value(_ column: Int) -> String? {
             guard let position = plan.columns[column], var value = entry.first(at: position), !value.isEmpty else { return nil }
             if column == plan.directoryURIColumn, value.utf8.count > 4, value.prefix(4).lowercased() == "sip:" { value.removeFirst(4) }
-            return value
+            return column == 0 ? value : Self.xmlCarriable(value)
         }
-        guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return nil }
+        guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return .noUserID }
+        guard !InputError.hasControlCharacters(userID) else { return .badUserID }
         let disabled = plan.disabledPosition.flatMap { entry.first(at: $0) }.map { settings.disabledFlag!.isDisabled($0) } ?? false
         var row: [String?] = [userID, entry.dn, value(1), disabled ? "f" : "t"]
         row.reserveCapacity(6 + UserSyncStore.batchFields.count)
         for column in 2..<plan.columns.count { row.append(value(column)) }
         // The number it reads is the row's phone field (the same attribute).
-        let match = settings.provisioning?.stagedMatch(entry.attributes)
+        let match = settings.provisioning?.stagedMatch(entry.attributes, rules: plan.matching)
         row += UserSyncStore.batchProvisioningColumns(serviceAreaRule: match?.serviceAreaRule, roles: match?.roles)
-        return row
+        return .row(row)
+    }
+
+    /// The directory's matching rules from its schema, so that automatic provisioning's filters select
+    /// on the entries read what they would select on the server; case-insensitive matching, said in
+    /// the log, when the schema cannot be read.
+    private func matchingRules(_ directory: LDAPConnection) async throws -> LDAPMatchingRules {
+        do {
+            let types = try await directory.schemaAttributeTypes()
+            if !types.isEmpty { return LDAPMatchingRules(attributeTypes: types) }
+            try await reporter.log("The directory names no schema: the service area and user role LDAP filters compare values case-insensitively")
+        } catch let error as LDAPError {
+            try await reporter.log("The directory's schema could not be read (\(error)): the service area and user role LDAP filters compare values case-insensitively")
+        }
+        return .caseIgnore
+    }
+
+    /// `value` with each character XML cannot carry (the C0 controls but tab, LF and CR; U+FFFE,
+    /// U+FFFF) as U+FFFD, the set `XMLWriter.escaped` replaces: the inventory holds what an order
+    /// would write to the device, and PostgreSQL, which cannot store U+0000, takes the batch.
+    static func xmlCarriable(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0xEF }) else { return value }
+        var scalars = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars {
+            let carriable = scalar.value >= 0x20 ? scalar.value != 0xFFFE && scalar.value != 0xFFFF : [0x09, 0x0A, 0x0D].contains(scalar.value)
+            scalars.append(carriable ? scalar : "\u{FFFD}")
+        }
+        return String(scalars)
     }
 
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).
@@ -294,9 +341,9 @@ public struct LDAPSynchronization: Sendable {
     /// After the last page: managers, the report of skipped users, the stale-user action under the
     /// deletion guard, and — when the guard did not hold — the count the next run's guard compares with.
     private func finish(_ result: inout LDAPSyncResult, directoryUsersBefore: Int, lastCount: Int?, lastSyncedAt: Date?,
-                        noUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
+                        noUserIDSample: [String], badUserIDSample: [String], managersRead: Bool, unwrittenRead: Bool) async throws {
         let settings = settings, options = options, jobID = jobID, actor = actor
-        let read = result.entriesRead - result.skippedNoUserID
+        let read = result.entriesRead - result.skippedNoUserID - result.skippedBadUserID
         let snapshot = result
         let outcome: LDAPSyncResult = try await database.withSession { session in
             try session.transaction { session in
@@ -329,6 +376,10 @@ public struct LDAPSynchronization: Sendable {
                 if result.skippedNoUserID > 0 {
                     report.append("\(result.skippedNoUserID) directory entries have no \(settings.userIDAttribute) (the user ID attribute) and were not synchronized, e.g.: "
                                   + noUserIDSample.joined(separator: "; "))
+                }
+                if result.skippedBadUserID > 0 {
+                    report.append("\(result.skippedBadUserID) directory entries have a control character in their \(settings.userIDAttribute) (the user ID attribute) and were not synchronized, e.g.: "
+                                  + badUserIDSample.joined(separator: "; "))
                 }
 
                 // Stale users and the action.

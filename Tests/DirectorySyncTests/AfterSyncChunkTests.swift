@@ -1,6 +1,7 @@
 import DirectoryFixtures
 import Foundation
 import Inventory
+import LDAP
 import Postgres
 import Queue
 import Runtime
@@ -313,5 +314,49 @@ final class AfterSyncChunkTests: XCTestCase {
         ], lines.joined(separator: "\n"))
         XCTAssertTrue(lines.last?.hasPrefix("Automatic provisioning of domain 'Sales' failed: ") == true, lines.joined(separator: "\n"))
         await assertEqual(try await fixture.syncLog().suffix(lines.count).map { $0 }, lines, "the detailed log has them too")
+    }
+
+    /// The service area and user role filters select on the entries read what they would select on
+    /// the server, by the server's matching rules read from its schema: slapd's telephoneNumber
+    /// ignores spaces, hyphens and case (user 3's number is `+1 (408) 555-0003`), caseIgnoreMatch
+    /// ignores leading, trailing and repeated spaces (users 2, 6, 14, 18 and alice have Title2). The
+    /// same filters as searches select the same users. Lower-casing alone matched none of them.
+    func testFiltersMatchByTheDirectorysMatchingRules() async throws {
+        let draft = DomainDraft(
+            name: "Sales",
+            serviceAreaFilters: [NamedLDAPFilter(name: "SA_Phone", filter: "(telephoneNumber=+1\\28408\\295550003)", assignNewLine: true),
+                                 NamedLDAPFilter(name: "SA_Title", filter: "(title=  TITLE2 )", assignNewLine: true)],
+            userRoleFilters: [NamedLDAPFilter(name: "Managers", filter: "(telephoneNumber=*555 00-03)")])
+        let fixture = try await Fixture.make(try XCTUnwrap(Self.server, "slapd did not start"), draft: draft)
+        let roles = UserRoleStore(fixture.app)
+        try await roles.roleAdd(domain: "Sales", UserRole(name: "Staff", phoneModel: Self.jabber), actor: "test")
+        try await roles.roleAdd(domain: "Sales", UserRole(name: "Managers", phoneModel: Self.jabber, voicemail: true), actor: "test")
+        _ = try await roles.provisioningSet(domain: "Sales", on: true, defaultRole: .some("Staff"), actor: "test")
+
+        let lines = provisioningLines(try await fixture.sync(chunkSize: 100, dryRun: true, orders: RecordingOrders()))
+        let text = lines.joined(separator: "\n")
+        let placed = lines.filter { $0.contains(", SA_") }.map { String($0.prefix { $0 != "," }) + " " + ($0.contains("SA_Phone") ? "SA_Phone" : "SA_Title") }
+        XCTAssertEqual(placed.sorted(), ["alice SA_Title", "user000002 SA_Title", "user000003 SA_Phone", "user000006 SA_Title",
+                                         "user000014 SA_Title", "user000018 SA_Title"], text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("user000003, SA_Phone, ") && $0.contains("Managers, Staff") }, text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("user000002, SA_Title, ") && !$0.contains("Managers") }, text)
+
+        // The server agrees.
+        let directory = try await LDAPConnection.connect(LDAPConfiguration(
+            primary: try XCTUnwrap(LDAPEndpoint(url: try XCTUnwrap(Self.server).url)), bindDN: DirectoryFixture.rootDN,
+            password: Secret(DirectoryFixture.password)))
+        func selected(_ filter: String) async throws -> Set<String> {
+            var ids = Set<String>()
+            for try await page in directory.pages(LDAPSearch(base: DirectoryFixture.peopleBase, scope: .subtree, filter: filter,
+                                                             attributes: ["sAMAccountName"], pageSize: 100)) {
+                for entry in page.entries { ids.formUnion(entry["sAMAccountName"]) }
+            }
+            return ids
+        }
+        let phone = try await selected("(telephoneNumber=+1\\28408\\295550003)")
+        let title = try await selected("(&(title=  TITLE2 )(!(userAccountControl:1.2.840.113556.1.4.803:=2)))")
+        await directory.close()
+        XCTAssertEqual(phone, ["user000003"])
+        XCTAssertEqual(title, ["alice", "user000002", "user000006", "user000014", "user000018"])
     }
 }

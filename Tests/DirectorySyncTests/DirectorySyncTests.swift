@@ -252,6 +252,29 @@ final class DirectorySyncTests: XCTestCase {
         XCTAssertEqual(afterwards.count, stored.count)
     }
 
+    /// A directory holds what no typed field may: a NUL (which PostgreSQL cannot store) or another
+    /// control character in a value is stored as U+FFFD, as an order would write it to the device,
+    /// and the sync goes through; an entry whose user ID holds one is left out and reported by DN.
+    func testControlCharactersInDirectoryValues() async throws {
+        var users = generatedUsers(1...4)
+        users[0].title = "Chief\u{0}Officer"
+        users[1].title = "Bell\u{7}Ringer\tand\nsinger"
+        users[2].sAMAccountName = "user000003\u{1}"
+        let f = try await fixture(users)
+        let (result, error, lines) = await f.sync(f.settings())
+        XCTAssertNil(error, "\(lines)")
+        let stored = try await f.users()
+        XCTAssertEqual(stored["user000001"]?.title, "Chief\u{FFFD}Officer")
+        XCTAssertEqual(stored["user000002"]?.title, "Bell\u{FFFD}Ringer\tand\nsinger", "tab and LF are carried as read")
+        XCTAssertEqual(stored["user000004"]?.title, users[3].title)
+        XCTAssertFalse(stored.keys.contains { $0.hasPrefix("user000003") }, "\(stored.keys.sorted())")
+        XCTAssertEqual(result?.skippedBadUserID, 1)
+        XCTAssertEqual(result?.created, 3)
+        let log = try await f.syncLog()
+        XCTAssertTrue(log.contains { $0.hasPrefix("1 directory entries have a control character in their sAMAccountName")
+                && $0.contains(DirectoryFixture.dn(of: users[2])) }, "\(log)")
+    }
+
     // MARK: stale users
 
     func testDoNotChangeKeepsStaleUsersAndSaysSo() async throws {

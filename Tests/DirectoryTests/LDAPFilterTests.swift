@@ -171,4 +171,45 @@ final class LDAPFilterTests: XCTestCase {
         XCTAssertFalse(try LDAPFilter(parsing: "(uid=*)").matches(entry: [:]), "an empty entry has no attributes")
         XCTAssertTrue(try LDAPFilter(parsing: "(!(uid=a))").matches(entry: ["uid": []]))
     }
+
+    /// The schema's rules: slapd's and Active Directory's descriptions of the same attributes give
+    /// different comparisons; aliases find the values the server returns under the first name.
+    func testEvaluationByTheServersMatchingRules() throws {
+        let slapd = LDAPMatchingRules(attributeTypes: [
+            "( 2.5.4.41 NAME 'name' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15{32768} )",
+            "( 2.5.4.4 NAME ( 'sn' 'surname' ) DESC 'RFC2256: last (family) name(s) for which the entity is known by' SUP name )",
+            "( 2.5.4.20 NAME 'telephoneNumber' DESC 'RFC2256: Telephone Number' EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.50{32} )",
+            "( 0.9.2342.19200300.100.1.41 NAME ( 'mobile' 'mobileTelephoneNumber' ) EQUALITY telephoneNumberMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 )",
+            "( 1.3.6.1.4.1.1466.101.120.1 NAME 'x-exact' EQUALITY caseExactMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 X-ORIGIN ( 'a' 'EQUALITY telephoneNumberMatch' ) )",
+            "not a description",
+        ])
+        let activeDirectory = LDAPMatchingRules(attributeTypes: [
+            "( 2.5.4.20 NAME 'telephoneNumber' SYNTAX '1.3.6.1.4.1.1466.115.121.1.15' SINGLE-VALUE )",
+        ])
+        XCTAssertEqual(slapd.rule(of: "telephoneNumber;x-home"), .telephoneNumber)
+        XCTAssertEqual(slapd.rule(of: "SURNAME"), .caseIgnore)
+        XCTAssertEqual(slapd.rule(of: "x-exact"), .caseExact)
+        XCTAssertEqual(activeDirectory.rule(of: "telephoneNumber"), .caseIgnore)
+
+        let entry: [String: [String]] = ["telephoneNumber": ["+1 (408) 555-0003"], "mobile": ["+44 7700-900123"],
+                                         "sn": ["Van  der Berg"], "x-exact": ["Chief Officer"]]
+        let cases: [(String, Bool, Bool)] = [  // filter, with slapd's rules, with Active Directory's (case-insensitive)
+            ("(telephoneNumber=+1\\28408\\295550003)", true, false),
+            ("(telephoneNumber=*555 00-03)", true, false),
+            ("(telephoneNumber=+1 \\28408\\29 555-0003)", true, true),
+            ("(telephoneNumber=+1\\28408*)", true, false),
+            ("(mobileTelephoneNumber=+447700*)", true, false),
+            ("(surname=van der berg)", true, false),
+            ("(sn=  VAN DER BERG )", true, true),
+            ("(sn=*der berg)", true, true),
+            ("(x-exact=Chief Officer)", true, true),
+            ("(x-exact=chief officer)", false, true),
+            ("(x-exact=  Chief   Officer)", true, true),
+        ]
+        for (text, withSlapd, withAD) in cases {
+            let filter = try LDAPFilter(parsing: text)
+            XCTAssertEqual(filter.matches(entry: entry, rules: slapd), withSlapd, "slapd: \(text)")
+            XCTAssertEqual(filter.matches(entry: entry, rules: activeDirectory), withAD, "AD: \(text)")
+        }
+    }
 }
