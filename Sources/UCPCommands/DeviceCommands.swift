@@ -391,16 +391,13 @@ enum DevicePasswords {
             throw ValidationError("password: give --password-stdin or --password-file, not both")
         }
         if options.passwordStdin {
-            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            guard let line = try InputText.standardInputLine(field: "password", source: "standard input"), !line.isEmpty else {
                 throw ValidationError("password: expected the password on standard input (--password-stdin)")
             }
             return Secret(line)
         }
         if let path = options.passwordFile {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("password-file: cannot read '\(path)'")
-            }
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first
+            let line = try InputText.file(path, field: "password-file").split(separator: "\n", omittingEmptySubsequences: false).first
                 .map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) } ?? ""
             guard !line.isEmpty else { throw ValidationError("password-file: '\(path)' holds no password on its first line") }
             return Secret(line)
