@@ -351,11 +351,13 @@ struct DeviceFieldOptions: ParsableArguments {
     var serverType: String?
     @Option(help: "Directories: ldap, ldaps or starttls (default ldap).") var security: String?
     @Option(help: "Host name or IP address of the publisher (or directory server).") var address: String?
-    @Option(help: "Port (default: 8443 for cucm and imp, 443 for unity; for ldap 389, or 636 with ldaps; Global Catalog 3268/3269).")
+    // Unconditional: the word after --port is its value even when it starts with a dash, so that
+    // `--port -1` is refused by the port's rule (naming its range), not as a missing value.
+    @Option(parsing: .unconditional, help: "Port (default: 8443 for cucm and imp, 443 for unity; for ldap 389, or 636 with ldaps; Global Catalog 3268/3269).")
     var port: Int?
     @Option(name: .customLong("backup-address"), help: "Backup host name or IP address (with --backup-port).")
     var backupAddress: String?
-    @Option(name: .customLong("backup-port"), help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
+    @Option(name: .customLong("backup-port"), parsing: .unconditional, help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
     @Option(help: "The administrator user name; for a directory, the admin distinguished name (CN=Administrator,OU=Sales,DC=ca,DC=com).")
     var user: String?
     @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
