@@ -172,5 +172,17 @@ final class MailFormatTests: XCTestCase {
         for (reply, detail, retryable) in cases {
             XCTAssertEqual(Mailer.isRetryable(responseCode: reply, detail: detail), retryable, "SMTP \(reply): \(detail)")
         }
+        // At RCPT TO the server's text tells a relay's refusal to relay (mended on the relay) from a
+        // refused mailbox; 5.7.1 alone is also a policy's refusal of this recipient.
+        let replies: [(Int, String, Bool)] = [
+            (550, "5.7.1 relaying denied", true),
+            (554, "5.7.1 <ops@example.org>: Relay access denied", true),
+            (550, "5.1.1 mailbox unavailable", false),
+            (550, "5.7.1 Recipient address rejected: Access denied", false),
+            (550, "5.1.1 <relay@example.org>: no such user", false),
+        ]
+        for (reply, text, retryable) in replies {
+            XCTAssertEqual(Mailer.isRetryable(responseCode: reply, detail: "RCPT failed: \(reply)", replyText: text), retryable, text)
+        }
     }
 }
