@@ -36,10 +36,8 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let own = event.metadata { merged.merge(own) { $1 } }
-        output.write(Self.line(time: Date(), level: event.level, message: "\(event.message)", process: process, metadata: merged))
+        output.write(Self.line(time: Date(), level: event.level, message: "\(event.message)", process: process,
+                               metadata: LogRedaction.merged(metadata, metadataProvider, event)))
     }
 
     /// The JSON line (without its newline) of one event.
@@ -93,11 +91,8 @@ public struct TextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let own = event.metadata { merged.merge(own) { $1 } }
         var redacted = event
-        redacted.metadata = LogRedaction.redacted(merged)
+        redacted.metadata = LogRedaction.redacted(LogRedaction.merged(metadata, metadataProvider, event))
         lines.log(event: redacted)
     }
 
@@ -118,6 +113,15 @@ public enum LogRedaction {
     public static func isSecretKey(_ key: String) -> Bool {
         let lowered = key.lowercased()
         return ["password", "secret", "token", "key", "credential"].contains { lowered.contains($0) }
+    }
+
+    /// What an event's line shows: the logger's metadata, its provider's, then the event's own,
+    /// later ones winning.
+    static func merged(_ metadata: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ event: LogEvent) -> Logger.Metadata {
+        var merged = metadata
+        if let provided = provider?.get() { merged.merge(provided) { $1 } }
+        if let own = event.metadata { merged.merge(own) { $1 } }
+        return merged
     }
 
     public static func redacted(_ metadata: Logger.Metadata) -> Logger.Metadata {
