@@ -26,10 +26,7 @@ enum StatusPage {
         },
         Endpoint("POST", "/sign-in") { call in
             // Login CSRF: another site's page must not sign this browser in with a token of its choosing.
-            if let foreign = foreignOrigin(call.request, behindProxy: call.server.configuration.behindProxy) {
-                call.server.logger.warning("POST /sign-in refused: sent from another origin (\(InputError.quoted(foreign)))")
-                return html(signIn(message: "Sign in from this page: a sign-in sent from another site is refused."), status: .forbidden)
-            }
+            if let refusal = refusedFromAnotherSite(call, action: "sign-in") { return refusal }
             let client = call.server.clientAddress(request: call.request, context: call.context)
             let throttle = call.server.throttle
             let form = FormBody(bytes: try await call.bodyBytes())
@@ -56,13 +53,24 @@ enum StatusPage {
             _ = token
             return response
         },
-        Endpoint("POST", "/sign-out") { _ in
-            Response(status: .seeOther, headers: [
+        Endpoint("POST", "/sign-out") { call in
+            // Logout CSRF: another site's page must not sign this browser out.
+            if let refusal = refusedFromAnotherSite(call, action: "sign-out") { return refusal }
+            return Response(status: .seeOther, headers: [
                 .location: "/", .cacheControl: "no-store",
                 .setCookie: "\(BearerCredential.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
             ])
         },
     ]
+
+    /// The answer to a sign-in or sign-out form posted from another site's page (403, saying why, the
+    /// origin logged), or nil when it may go on: the one check both forms pass.
+    static func refusedFromAnotherSite(_ call: APICall, action: String) -> Response? {
+        guard let foreign = foreignOrigin(call.request, behindProxy: call.server.configuration.behindProxy) else { return nil }
+        call.server.logger.warning("POST /\(action) refused: sent from another origin (\(InputError.quoted(foreign)))")
+        let verb = action.prefix(1).uppercased() + action.dropFirst().replacingOccurrences(of: "-", with: " ")
+        return html(signIn(message: "\(verb) from this page: a \(action) sent from another site is refused."), status: .forbidden)
+    }
 
     /// The origin a cross-site request names, or nil when it comes from this server's own pages: its
     /// `Origin` (else its `Referer`) must name the request's `Host` (host and port; the scheme is left

@@ -16,7 +16,7 @@ struct DevsimCommand: ParsableCommand {
             """)
 
     @Option(help: "Address to listen on.") var listen = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one).") var port = 0
+    @Option(parsing: .unconditional, help: "Port to listen on (0 picks a free one).") var port = 0
     @Flag(help: "Plain HTTP instead of HTTPS.") var plainHttp = false
     @Option(help: "Write the generated certificate (PEM) here, for clients to use as their CA file.") var certOut: String?
     @Option(help: "The administrator name clients log in with.") var user = "admin"

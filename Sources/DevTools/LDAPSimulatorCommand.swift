@@ -17,7 +17,7 @@ struct LDAPSimulatorCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "How many users to generate.") var users: Int = 100
-    @Option(help: "The ldap:// port on 127.0.0.1 (default: a free one).") var port: Int?
+    @Option(parsing: .unconditional, help: "The ldap:// port on 127.0.0.1 (default: a free one).") var port: Int?
     @Flag(help: "Also serve ldaps:// (a test CA signs the certificate; its file is printed).") var tls = false
     @Option(help: "The folder for the database and configuration (default: a new one under /tmp).") var directory: String?
     @Flag(help: "Load the directory and exit without serving (the folder stays).") var loadOnly = false

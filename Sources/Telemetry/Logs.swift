@@ -13,7 +13,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// One JSON object per log line: `time` (ISO 8601, UTC, milliseconds), `level`, `message`,
 /// `process` (the role's name), and from the logger's metadata `job_id`, `attempt` and `type`
 /// when a job's handler logs; the rest of the metadata under `metadata`. Values of metadata keys
-/// that name a secret (password, secret, token, key) are never written.
+/// that name a secret are never written (`LogRedaction`, as in text lines).
 public struct JSONLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -36,10 +36,8 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let own = event.metadata { merged.merge(own) { $1 } }
-        output.write(Self.line(time: Date(), level: event.level, message: "\(event.message)", process: process, metadata: merged))
+        output.write(Self.line(time: Date(), level: event.level, message: "\(event.message)", process: process,
+                               metadata: LogRedaction.merged(metadata, metadataProvider, event)))
     }
 
     /// The JSON line (without its newline) of one event.
@@ -56,16 +54,11 @@ public struct JSONLogHandler: LogHandler {
         }
         if !rest.isEmpty {
             var nested: [String: Any] = [:]
-            for (key, value) in rest { nested[key] = isSecretKey(key) ? "[redacted]" : plain(value) }
+            for (key, value) in LogRedaction.redacted(rest) { nested[key] = plain(value) }
             object["metadata"] = nested
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
-    }
-
-    static func isSecretKey(_ key: String) -> Bool {
-        let lowered = key.lowercased()
-        return ["password", "secret", "token", "key", "credential"].contains { lowered.contains($0) }
     }
 
     private static func plain(_ value: Logger.Metadata.Value) -> Any {
@@ -74,6 +67,74 @@ public struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): return "\(convertible)"
         case .array(let values): return values.map(plain)
         case .dictionary(let values): return values.mapValues(plain)
+        }
+    }
+}
+
+/// swift-log's text lines (`StreamLogHandler`), with the values of secret-named metadata keys
+/// replaced as in JSON lines (`LogRedaction`): the handler keeps the logger's metadata and provider
+/// itself and hands the stream handler only the merged, redacted metadata of each event.
+public struct TextLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let lines: StreamLogHandler
+
+    public init(label: String, level: Logger.Level, output: LineOutput = .standardError) {
+        logLevel = level
+        lines = StreamLogHandler(label: label, stream: LineOutputStream(output: output), metadataProvider: nil)
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var redacted = event
+        redacted.metadata = LogRedaction.redacted(LogRedaction.merged(metadata, metadataProvider, event))
+        lines.log(event: redacted)
+    }
+
+    /// The stream handler's text, a line per `write` (it writes each event as one string ending in a newline).
+    private struct LineOutputStream: TextOutputStream, Sendable {
+        let output: LineOutput
+        mutating func write(_ string: String) {
+            output.write(string.hasSuffix("\n") ? String(string.dropLast()) : string)
+        }
+    }
+}
+
+/// The one rule for secrets in log metadata, whatever the format: the value of a key that names a
+/// secret (password, secret, token, key, credential), at any depth, is written as `[redacted]`.
+public enum LogRedaction {
+    public static let placeholder: Logger.Metadata.Value = "[redacted]"
+
+    public static func isSecretKey(_ key: String) -> Bool {
+        let lowered = key.lowercased()
+        return ["password", "secret", "token", "key", "credential"].contains { lowered.contains($0) }
+    }
+
+    /// What an event's line shows: the logger's metadata, its provider's, then the event's own,
+    /// later ones winning.
+    static func merged(_ metadata: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ event: LogEvent) -> Logger.Metadata {
+        var merged = metadata
+        if let provided = provider?.get() { merged.merge(provided) { $1 } }
+        if let own = event.metadata { merged.merge(own) { $1 } }
+        return merged
+    }
+
+    public static func redacted(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        var redacted = metadata
+        for (key, value) in metadata { redacted[key] = isSecretKey(key) ? placeholder : self.redacted(value) }
+        return redacted
+    }
+
+    private static func redacted(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .dictionary(let values): return .dictionary(redacted(values))
+        case .array(let values): return .array(values.map(redacted))
+        case .string, .stringConvertible: return value
         }
     }
 }
@@ -118,9 +179,7 @@ public enum LogSetup {
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                return TextLogHandler(label: label, level: level)
             case .json:
                 return JSONLogHandler(process: process, level: level)
             }

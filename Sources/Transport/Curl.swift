@@ -21,6 +21,7 @@ final class CurlEasy {
     /// Lists that one request sets and the next replaces (request headers on a reused handle).
     private var replaceableLists: [UInt32: UnsafeMutablePointer<curl_slist>] = [:]
     private var upload: UploadSource?
+    private var replies: ReplyRecorder?
 
     init() throws {
         guard CurlLibrary.initialized == CURLE_OK, let handle = curl_easy_init() else {
@@ -118,6 +119,28 @@ final class CurlEasy {
         try set(CURLOPT_UPLOAD, true)
     }
 
+    /// Keeps the server's reply lines: libcurl hands those of an SMTP (or FTP) server to the header
+    /// function, while its own message for a refusal names only the code ("RCPT failed: 550").
+    func recordReplies() throws {
+        let recorder = ReplyRecorder()
+        replies = recorder
+        let header: curl_write_callback = { buffer, size, count, userdata in
+            let length = size * count
+            guard let buffer, let userdata, length > 0 else { return length }
+            Unmanaged<ReplyRecorder>.fromOpaque(userdata).takeUnretainedValue()
+                .append(UnsafeRawBufferPointer(start: buffer, count: length))
+            return length
+        }
+        try check(ucp_curl_setopt_header_function(handle, header), CURLOPT_HEADERFUNCTION)
+        try set(CURLOPT_HEADERDATA, pointer: Unmanaged.passUnretained(recorder).toOpaque())
+    }
+
+    /// The text of the server's last reply with `code` (after the code; the lines of a multi-line
+    /// reply joined by spaces), nil when none was recorded.
+    func replyText(code: Int) -> String? {
+        replies?.lastReply(code: code)
+    }
+
     /// Runs the transfer; blocks the calling thread until it ends or times out.
     func perform() -> CURLcode {
         errorBuffer[0] = 0
@@ -163,6 +186,30 @@ private final class UploadSource {
         }
         offset += count
         return count
+    }
+}
+
+/// The reply lines a server sent, as libcurl passes them (a line per call), the latest kept.
+private final class ReplyRecorder {
+    private var lines: [String] = []
+    /// Bounds on what a talkative server can make us keep.
+    private static let keptLines = 64, lineLength = 512
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        var line = bytes[...]
+        while let last = line.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { line = line.dropLast() }
+        lines.append(String(decoding: line.prefix(Self.lineLength), as: UTF8.self))
+        if lines.count > Self.keptLines { lines.removeFirst(lines.count - Self.keptLines) }
+    }
+
+    func lastReply(code: Int) -> String? {
+        // The last line of a reply is `550 text`, the ones before it `550-text`.
+        guard let last = lines.lastIndex(where: { $0.hasPrefix("\(code) ") || $0 == "\(code)" }) else { return nil }
+        var first = last
+        while first > lines.startIndex, lines[first - 1].hasPrefix("\(code)-") { first -= 1 }
+        let text = lines[first...last].map { $0.dropFirst(4).drop(while: { $0 == " " }) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+        return text.isEmpty ? nil : text
     }
 }
 

@@ -35,11 +35,17 @@ public struct Mailer: Sendable {
         try curl.set(CURLOPT_MAIL_FROM, "<\(message.from)>")
         try curl.set(CURLOPT_MAIL_RCPT, message.to.map { "<\($0)>" })
         try curl.setUpload(Array(text.utf8))
+        try curl.recordReplies()
 
         let code = curl.perform()
         guard code == CURLE_OK else {
             let reply = curl.responseCode
+            let replyText = reply >= 400 ? curl.replyText(code: reply) : nil
             var detail = curl.failureDetail(code)
+            if let replyText {
+                detail += Self.isRelayDenial(replyText) ? ", the relay refuses to relay for this server: " : ", the server said: "
+                detail += InputError.quoted(String(replyText.prefix(300)))
+            }
             // libcurl does not put the password in its messages; make sure no server reply does either.
             if let password = server.password, !password.isEmpty {
                 detail = detail.replacingOccurrences(of: password, with: "********")
@@ -47,7 +53,7 @@ public struct Mailer: Sendable {
             let replyNote = reply >= 400 ? ", SMTP \(reply)" : ""
             throw TransportError(curlCode: Int(code.rawValue), responseCode: reply,
                                  message: "SMTP \(server.url): \(detail) (curl \(code.rawValue)\(replyNote))",
-                                 isRetryable: Self.isRetryable(responseCode: reply, detail: detail))
+                                 isRetryable: Self.isRetryable(responseCode: reply, detail: detail, replyText: replyText))
         }
         logger.debug("mail sent", metadata: [
             "server": "\(server.url)", "message_id": "\(message.messageID)", "recipients": "\(message.to.count)",
@@ -57,11 +63,22 @@ public struct Mailer: Sendable {
     /// Whether a failed send may succeed later, if need be once an operator has mended the settings,
     /// the credentials, the CA file or the relay: every failure but a permanent (5xx) refusal of a
     /// recipient at RCPT TO, which no change on this side can turn. A 5xx elsewhere (530 auth
-    /// required at MAIL FROM, 554 at the greeting), a refused login or an unverified certificate is
-    /// a configuration to mend, not a verdict on the message. libcurl says which command failed only
-    /// in its message ("RCPT failed: 550"); MailerTests pins that against a real server.
-    static func isRetryable(responseCode: Int, detail: String) -> Bool {
-        !((500..<600).contains(responseCode) && detail.hasPrefix("RCPT failed"))
+    /// required at MAIL FROM, 554 at the greeting), a refused login, an unverified certificate or a
+    /// relay that will not relay for us (`isRelayDenial`, also said at RCPT TO) is a configuration
+    /// to mend, not a verdict on the message. libcurl says which command failed only in its message
+    /// ("RCPT failed: 550"), the server's text only to the header function; MailerTests pins both
+    /// against a real server.
+    static func isRetryable(responseCode: Int, detail: String, replyText: String? = nil) -> Bool {
+        guard (500..<600).contains(responseCode), detail.hasPrefix("RCPT failed") else { return true }
+        return replyText.map(isRelayDenial) ?? false
+    }
+
+    /// A relay's refusal to relay (`550 5.7.1 relaying denied`, Postfix's `554 5.7.1 <…>: Relay access
+    /// denied`): the enhanced status 5.7.1 and the word in its text. It refuses every recipient
+    /// outside the relay's own domains until the relay lets this server relay (or it authenticates),
+    /// unlike a mailbox's refusal (5.1.1).
+    static func isRelayDenial(_ replyText: String) -> Bool {
+        replyText.hasPrefix("5.7.1 ") && replyText.lowercased().contains("relay")
     }
 
     private static func milliseconds(_ duration: Duration) -> Int {

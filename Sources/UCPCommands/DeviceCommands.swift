@@ -351,11 +351,13 @@ struct DeviceFieldOptions: ParsableArguments {
     var serverType: String?
     @Option(help: "Directories: ldap, ldaps or starttls (default ldap).") var security: String?
     @Option(help: "Host name or IP address of the publisher (or directory server).") var address: String?
-    @Option(help: "Port (default: 8443 for cucm and imp, 443 for unity; for ldap 389, or 636 with ldaps; Global Catalog 3268/3269).")
+    // Unconditional: the word after --port is its value even when it starts with a dash, so that
+    // `--port -1` is refused by the port's rule (naming its range), not as a missing value.
+    @Option(parsing: .unconditional, help: "Port (default: 8443 for cucm and imp, 443 for unity; for ldap 389, or 636 with ldaps; Global Catalog 3268/3269).")
     var port: Int?
     @Option(name: .customLong("backup-address"), help: "Backup host name or IP address (with --backup-port).")
     var backupAddress: String?
-    @Option(name: .customLong("backup-port"), help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
+    @Option(name: .customLong("backup-port"), parsing: .unconditional, help: "Backup HTTPS port (with --backup-address).") var backupPort: Int?
     @Option(help: "The administrator user name; for a directory, the admin distinguished name (CN=Administrator,OU=Sales,DC=ca,DC=com).")
     var user: String?
     @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
@@ -391,16 +393,13 @@ enum DevicePasswords {
             throw ValidationError("password: give --password-stdin or --password-file, not both")
         }
         if options.passwordStdin {
-            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            guard let line = try InputText.standardInputLine(field: "password", source: "standard input"), !line.isEmpty else {
                 throw ValidationError("password: expected the password on standard input (--password-stdin)")
             }
             return Secret(line)
         }
         if let path = options.passwordFile {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("password-file: cannot read '\(path)'")
-            }
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first
+            let line = try InputText.file(path, field: "password-file").split(separator: "\n", omittingEmptySubsequences: false).first
                 .map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) } ?? ""
             guard !line.isEmpty else { throw ValidationError("password-file: '\(path)' holds no password on its first line") }
             return Secret(line)

@@ -284,13 +284,7 @@ struct ScheduleFieldOptions: ParsableArguments {
 
     /// The granular text from a file, or from standard input for `-`.
     static func readGranular(_ path: String) throws -> String {
-        if path == "-" {
-            return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(field: "granular", problem: "cannot read '\(path)'")
-        }
-        return String(decoding: data, as: UTF8.self)
+        path == "-" ? try InputText.standardInput(field: "granular") : try InputText.file(path, field: "granular")
     }
 }
 

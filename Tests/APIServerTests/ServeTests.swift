@@ -97,10 +97,11 @@ final class ServeTests: XCTestCase {
         try await server.query(Statement("", "ALTER DATABASE \(name) WITH ALLOW_CONNECTIONS true"))
     }
 
-    /// Login CSRF: a sign-in form posted from another site's page (its Origin, else its Referer, names
-    /// another host) is refused and sets no cookie; the server's own page (by its Host, or behind
-    /// the proxy the X-Forwarded-Host it sets) and clients that send neither header (curl) sign in.
-    func testSignInFromAnotherSiteIsRefused() async throws {
+    /// Login and logout CSRF: a sign-in or sign-out form posted from another site's page (its Origin,
+    /// else its Referer, names another host) is refused and sets no cookie; the server's own page (by
+    /// its Host, or behind the proxy the X-Forwarded-Host it sets) and clients that send neither
+    /// header (curl) sign in and out.
+    func testSignInAndOutFromAnotherSiteAreRefused() async throws {
         let fixture = try await ServeFixture()
         let viewer = try fixture.token("browser", role: "viewer")
         try await fixture.start(["--behind-proxy"])
@@ -119,7 +120,10 @@ final class ServeTests: XCTestCase {
         ] {
             let answer = try fixture.send(.post, "/sign-in", body: "token=\(viewer)", headers: headers)
             XCTAssertEqual(answer.status, expected, "\(headers): \(answer.body)")
-            if expected == 403 { XCTAssertTrue(answer.body.contains("sent from another site is refused"), answer.body) }
+            if expected == 403 { XCTAssertTrue(answer.body.contains("a sign-in sent from another site is refused"), answer.body) }
+            let signOut = try fixture.send(.post, "/sign-out", headers: headers)
+            XCTAssertEqual(signOut.status, expected, "sign-out \(headers): \(signOut.body)")
+            if expected == 403 { XCTAssertTrue(signOut.body.contains("a sign-out sent from another site is refused"), signOut.body) }
         }
         XCTAssertFalse(fixture.processes.log("serve").contains(viewer), "the token is never logged")
     }

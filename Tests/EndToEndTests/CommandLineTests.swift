@@ -68,6 +68,13 @@ final class CommandLineTests: XCTestCase {
              "DATABASE_URL: lists 2 hosts and 3 ports; give one port for all hosts or one per host"),
             (["status"], ["DATABASE_URL": "postgresql://h1:5432,h2:5432/db?target_session_attrs=readwrite"],
              "DATABASE_URL: target_session_attrs 'readwrite' must be one of any, read-write, read-only, primary, standby, prefer-standby"),
+            // A negative port after a space is the port's value, refused by its rule (it was "Missing value for '--port'").
+            (["device", "add", "--name", "x", "--kind", "cucm", "--address", "h", "--user", "u", "--port", "-1"], [:],
+             "port: \(portRule) (got -1)"),
+            (["device", "add", "--name", "x", "--kind", "cucm", "--address", "h", "--user", "u", "--backup-address", "h2",
+              "--backup-port", "-1"], [:], "backup_port: \(portRule) (got -1)"),
+            (["devsim", "--port", "-1"], [:], "port: must be 0…65535"),
+            (["ldapsim", "--port", "-1"], [:], "port: must be from 1 to 65535 (got -1)"),
             (["submit", "sync", "infra", "--device", "new\nline"], [:], "device: 'new\\nline' \(nameRule)"),
             (["submit", "sync", "infra", "--device", "a\tb\u{1b}[31m"], [:], "device: 'a\\tb\\u{1b}[31m' \(nameRule)"),
             (["submit", "sync", "infra", "--device", " "], [:],

@@ -15,6 +15,20 @@ final class PasswordPromptTests: XCTestCase {
         XCTAssertEqual(ChildProcess.wait(pid), 128 + SIGINT, "the tool did not end by the signal")
         XCTAssertTrue(terminal.echoes, "the terminal was left without echo after Ctrl-C at the password prompt")
     }
+
+    /// A typed password that is not UTF-8 is refused, not repaired to U+FFFD: one line naming the
+    /// field and the rule (never what was typed), exit 64, the terminal echoing again.
+    func testATypedPasswordThatIsNotUTF8IsRefused() throws {
+        let terminal = try PseudoTerminal()
+        let pid = try terminal.spawn([PackagePaths.ucp, "settings", "set", "mail.password"])
+        XCTAssertTrue(terminal.read(until: "SMTP password: ", timeout: 30), "no prompt: \(terminal.output)")
+        terminal.type(Array("Xq7z".utf8) + [0xFF, 0xC3] + Array("Vk9m\n".utf8))
+        let refusal = "ucp: mail.password: the typed password must hold UTF-8 text (it holds bytes that are not)"
+        XCTAssertTrue(terminal.read(until: refusal, timeout: 30), terminal.output)
+        XCTAssertEqual(ChildProcess.wait(pid), 64, terminal.output)
+        XCTAssertFalse(terminal.output.contains("Xq7z") || terminal.output.contains("Vk9m"), "the password is never printed")
+        XCTAssertTrue(terminal.echoes, "the terminal was left without echo")
+    }
 }
 
 // Glibc declares these only under _XOPEN_SOURCE, which Swift's Glibc module is not built with.
@@ -50,6 +64,11 @@ private final class PseudoTerminal {
     /// Starts a program with this terminal as its standard input, output and error.
     func spawn(_ arguments: [String]) throws -> pid_t {
         try ChildProcess.spawn(arguments, outputPath: devicePath, inputPath: devicePath)
+    }
+
+    /// Types `bytes` at the terminal, as the keyboard would.
+    func type(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Foundation.write(controller, $0.baseAddress!, $0.count) }
     }
 
     /// Reads what the child writes until `text` appears or `timeout` seconds pass.

@@ -14,6 +14,31 @@ final class ProcessTelemetryTests: XCTestCase {
         prometheusSample(exposition, name, labels)
     }
 
+    /// The label set is read as the exposition format writes it (swift-prometheus escapes `\\`, `\"`
+    /// and a line feed in label values): a value with a comma, `=`, `}` or an escape is found, and
+    /// only the sample with exactly the labels asked for.
+    func testSamplesAreFoundByTheirExactLabels() {
+        let exposition = #"""
+            # TYPE ucp_device_calls_total counter
+            ucp_device_calls_total{protocol="cupi",operation="GET /vmrest/users?query=(alias is a,b)",outcome="ok"} 3
+            ucp_device_calls_total{protocol="cupi",operation="GET /vmrest/users?query=(alias is a",outcome="ok"} 5
+            ucp_device_calls_total{operation="say \"hi\", C:\\dir\nnext}",protocol="axl",} 7 1700000000000
+            ucp_device_calls_total{protocol="axl"} 11
+            ucp_alerts_pending 2
+            ucp_alerts_pending_total 13
+            """#
+        XCTAssertEqual(sample(exposition, "ucp_device_calls_total",
+                              ["protocol": "cupi", "operation": "GET /vmrest/users?query=(alias is a,b)", "outcome": "ok"]), 3)
+        XCTAssertEqual(sample(exposition, "ucp_device_calls_total",
+                              ["protocol": "cupi", "operation": "GET /vmrest/users?query=(alias is a", "outcome": "ok"]), 5)
+        XCTAssertEqual(sample(exposition, "ucp_device_calls_total", ["protocol": "axl", "operation": "say \"hi\", C:\\dir\nnext}"]), 7)
+        XCTAssertEqual(sample(exposition, "ucp_device_calls_total", ["protocol": "axl"]), 11)
+        XCTAssertNil(sample(exposition, "ucp_device_calls_total", ["protocol": "cupi"]), "a subset of the labels is another sample")
+        XCTAssertNil(sample(exposition, "ucp_device_calls_total", [:]))
+        XCTAssertEqual(sample(exposition, "ucp_alerts_pending", [:]), 2)
+        XCTAssertNil(sample(exposition, "ucp_alerts", [:]), "a name's prefix is another metric")
+    }
+
     func waitForListener(_ port: Int, _ processes: UCPProcesses, _ name: String) async throws {
         let up = try await eventually(timeout: 60) { loopbackPortAcceptsConnections(port) }
         XCTAssertTrue(up, "\(name) serves on 127.0.0.1:\(port): \(processes.log(name))")

@@ -35,6 +35,35 @@ final class TelemetryTests: XCTestCase {
         XCTAssertNotNil(try? Date(try XCTUnwrap(object["time"] as? String), strategy: .iso8601))
     }
 
+    /// Text lines redact what JSON lines redact, one rule for both: a secret-named key's value in
+    /// the logger's metadata, an event's, or nested in a dictionary never reaches the log.
+    func testTextAndJSONLinesRedactTheSameSecrets() throws {
+        for format in LogFormat.allCases {
+            let path = NSTemporaryDirectory() + "telemetry-\(UUID().uuidString).log"
+            let descriptor = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+            XCTAssertGreaterThanOrEqual(descriptor, 0)
+            defer { unlink(path) }
+            let output = LineOutput(descriptor: descriptor)
+            var logger = Logger(label: "test") { label -> any LogHandler in
+                switch format {
+                case .json: JSONLogHandler(process: "w1", level: .info, output: output)
+                case .text: TextLogHandler(label: label, level: .info, output: output)
+                }
+            }
+            logger[metadataKey: "device.password"] = "hunter2"
+            logger[metadataKey: "device"] = "cucm-pub"
+            logger.info("signed in", metadata: ["API_Token": "t0k", "outcome": "ok",
+                                                "mail": ["url": "smtp://relay", "secret": "s3cr3t"]])
+            logger.debug("below the level")
+            close(descriptor)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            XCTAssertEqual(text.split(separator: "\n").count, 1, "\(format): one line per event: \(text)")
+            for secret in ["hunter2", "t0k", "s3cr3t"] { XCTAssertFalse(text.contains(secret), "\(format) logged \(secret): \(text)") }
+            for kept in ["cucm-pub", "ok", "smtp://relay", "signed in"] { XCTAssertTrue(text.contains(kept), "\(format): \(text)") }
+            XCTAssertEqual(text.components(separatedBy: "[redacted]").count - 1, 3, "\(format): \(text)")
+        }
+    }
+
     func testExpositionHasWhatWasRecorded() {
         Telemetry.bootstrapMetrics()
         Counter(label: "ucp_test_things_total", dimensions: [("type", "a")]).increment(by: 3)

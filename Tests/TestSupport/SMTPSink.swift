@@ -4,7 +4,8 @@ import Runtime
 import XCTest
 
 /// aiosmtpd (PyPI) listening on a free loopback port, writing what it accepts to a maildir. Recipients
-/// whose local part is `refused` get 550 and `later` get 451. Killed by `stop`, at the latest when the
+/// whose local part is `refused` get 550 (5.1.1, no such mailbox), `relay` the 550 5.7.1 of a relay
+/// that will not relay for us, and `later` 451. Killed by `stop`, at the latest when the
 /// test that started it ends.
 public final class SMTPSink: @unchecked Sendable {
     public enum Security: Sendable { case plain, startTLS, implicitTLS }
@@ -90,6 +91,8 @@ public final class SMTPSink: @unchecked Sendable {
                 local = address.split('@')[0]
                 if local == 'refused':
                     return '550 5.1.1 mailbox unavailable'
+                if local == 'relay':
+                    return '550 5.7.1 relaying denied'
                 if local == 'later':
                     return '451 4.3.0 try again later'
                 envelope.rcpt_tos.append(address)

@@ -153,24 +153,32 @@ final class MailFormatTests: XCTestCase {
     }
 
     // Only a permanent refusal of a recipient is final: a 5xx elsewhere (auth required, a refused
-    // login, a greeting 554) or a TLS failure is mended by an operator and must be tried again.
+    // login, a greeting 554), a TLS failure or a relay's refusal to relay for us is mended by an
+    // operator and must be tried again. At RCPT TO only the server's text tells a relay's refusal
+    // from a refused mailbox; 5.7.1 alone is also a policy's refusal of this recipient.
     func testFailureClassification() {
-        let cases: [(Int, String, Bool)] = [
-            (0, "Failed to connect to 127.0.0.1 port 9", true),
-            (0, "Operation timed out", true),
-            (451, "RCPT failed: 451", true),
-            (550, "RCPT failed: 550", false),
-            (552, "RCPT failed: 552", false),
-            (530, "MAIL failed: 530", true),
-            (550, "MAIL failed: 550", true),
-            (535, "Login denied", true),
-            (554, "Got unexpected smtp-server response: 554", true),
-            (0, "SSL certificate problem: self-signed certificate", true),
-            (0, "error setting certificate file: /nonexistent", true),
-            (0, "STARTTLS not supported.", true),
+        let cases: [(Int, String, String?, Bool)] = [
+            (0, "Failed to connect to 127.0.0.1 port 9", nil, true),
+            (0, "Operation timed out", nil, true),
+            (451, "RCPT failed: 451", nil, true),
+            (550, "RCPT failed: 550", nil, false),
+            (552, "RCPT failed: 552", nil, false),
+            (530, "MAIL failed: 530", nil, true),
+            (550, "MAIL failed: 550", nil, true),
+            (535, "Login denied", nil, true),
+            (554, "Got unexpected smtp-server response: 554", nil, true),
+            (0, "SSL certificate problem: self-signed certificate", nil, true),
+            (0, "error setting certificate file: /nonexistent", nil, true),
+            (0, "STARTTLS not supported.", nil, true),
+            (550, "RCPT failed: 550", "5.7.1 relaying denied", true),
+            (554, "RCPT failed: 554", "5.7.1 <ops@example.org>: Relay access denied", true),
+            (550, "RCPT failed: 550", "5.1.1 mailbox unavailable", false),
+            (550, "RCPT failed: 550", "5.7.1 Recipient address rejected: Access denied", false),
+            (550, "RCPT failed: 550", "5.1.1 <relay@example.org>: no such user", false),
         ]
-        for (reply, detail, retryable) in cases {
-            XCTAssertEqual(Mailer.isRetryable(responseCode: reply, detail: detail), retryable, "SMTP \(reply): \(detail)")
+        for (reply, detail, text, retryable) in cases {
+            XCTAssertEqual(Mailer.isRetryable(responseCode: reply, detail: detail, replyText: text), retryable,
+                           "SMTP \(reply): \(detail) \(text ?? "")")
         }
     }
 }

@@ -59,7 +59,13 @@ final class MailerTests: XCTestCase {
     func testPermanentRejectionIsNotRetryableAndTemporaryIs() async throws {
         let sink = try SMTPSink.start(for: self)
         let server = MailServer(url: sink.url, startTLS: .none)
-        for (recipient, reply, retryable) in [("refused@example.com", 550, false), ("later@example.com", 451, true)] {
+        // A relay that will not relay for us (550 5.7.1) refuses at RCPT TO with the code a missing
+        // mailbox gets: only its reply's text tells them apart, and it is a configuration to mend.
+        for (recipient, reply, retryable, said) in [
+            ("refused@example.com", 550, false, "the server said: '5.1.1 mailbox unavailable'"),
+            ("relay@example.com", 550, true, "the relay refuses to relay for this server: '5.7.1 relaying denied'"),
+            ("later@example.com", 451, true, "the server said: '4.3.0 try again later'"),
+        ] {
             let message = MailMessage(from: "ucp@example.com", to: ["ops@example.com", recipient], subject: "s", body: "b")
             do {
                 try await mailer.send(message, via: server)
@@ -68,7 +74,7 @@ final class MailerTests: XCTestCase {
                 XCTAssertEqual(error.responseCode, reply, error.message)
                 XCTAssertEqual(error.isRetryable, retryable, error.message)
                 XCTAssertTrue(error.message.hasSuffix(", SMTP \(reply))"), error.message)
-                XCTAssertTrue(error.message.contains("RCPT failed: \(reply)"), "libcurl names the command: \(error.message)")
+                XCTAssertTrue(error.message.contains("RCPT failed: \(reply), \(said) (curl 55"), "libcurl names the command: \(error.message)")
             }
         }
         XCTAssertEqual(try sink.delivered().count, 0)

@@ -89,24 +89,29 @@ final class AlertDeliveryTests: XCTestCase {
         await assertEqual(try await store.alertList(state: nil, limit: 10).map(\.state), ["sent"])
     }
 
-    // A recipient the relay refuses for good (550 at RCPT TO) fails at once; the others are sent.
-    // `alerts retry ID` takes only a failed alert, and says which one it is not.
+    // A recipient the relay refuses for good (550 at RCPT TO) fails at once; the others are sent. A
+    // relay refusing to relay (550 5.7.1 at RCPT TO) is a configuration to mend: that alert waits,
+    // the reason kept. `alerts retry ID` takes only a failed alert, and says which one it is not.
     func testARefusedRecipientFailsAtOnceAndRetryTakesOnlyFailedAlerts() async throws {
         let database = try await TestServer.freshDatabase()
         let connection = Connection(database.app)
         let sink = try SMTPSink.start(for: self)
         _ = try await storeMailSettings(connection, url: sink.url)
         let store = AlertStore(connection)
-        try await store.alertEnqueue(kind: "test", recipients: ["refused@example.test", "ops@example.test"],
+        try await store.alertEnqueue(kind: "test", recipients: ["refused@example.test", "relay@example.test", "ops@example.test"],
                                      subject: "stuck", body: "a sync is stuck\r\n")
         let sender = AlertSender(database: database.app, mailer: SMTPAlertMailer(), logger: .init(label: "test"))
         await assertEqual(try await sender.runOnce(connection), 1)
         let alerts = try await store.alertList(state: nil, limit: 10)
         let refused = try XCTUnwrap(alerts.first { $0.recipient == "refused@example.test" })
+        let relayDenied = try XCTUnwrap(alerts.first { $0.recipient == "relay@example.test" })
         let sent = try XCTUnwrap(alerts.first { $0.recipient == "ops@example.test" })
-        XCTAssertEqual([refused.state, sent.state], ["failed", "sent"])
-        XCTAssertEqual(refused.attempts, 1)
+        XCTAssertEqual([refused.state, relayDenied.state, sent.state], ["failed", "pending", "sent"])
+        XCTAssertEqual([refused.attempts, relayDenied.attempts], [1, 1])
+        XCTAssertTrue(refused.lastError?.contains("the server said: '5.1.1 mailbox unavailable'") == true, refused.lastError ?? "")
         XCTAssertTrue(refused.lastError?.contains("SMTP 550") == true, refused.lastError ?? "")
+        XCTAssertTrue(relayDenied.lastError?.contains("the relay refuses to relay for this server: '5.7.1 relaying denied'") == true,
+                      relayDenied.lastError ?? "")
 
         let processes = try UCPProcesses(database: database)
         for (arguments, error) in [
