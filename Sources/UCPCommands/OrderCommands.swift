@@ -175,6 +175,7 @@ enum OrderOutput {
             var text = "  \(step.position). " + pad(step.name.rawValue, stepNameWidth) + pad(step.state, 10) + pad(step.device, 14)
             text += step.calls.map(\.rendered).joined(separator: "; ") + took
             if step.adopted { text += " (adopted)" }
+            if step.undoFailed { text += " (undo failed)" }
             if let uuid = step.createdUUID { text += " uuid \(uuid)" }
             if let error = step.error { text += " — \(error)" }
             lines.append(text)
