@@ -137,6 +137,31 @@ final class OrderRecoveryTests: OrderTestCase {
         XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
     }
 
+    // MARK: an attempt that ended on no step's failure
+
+    /// An attempt of the order's job ends on what is no step's failure (here its worker lost, as
+    /// the rescue sees it): the order still reads running, and `order show` says its job waits for
+    /// the next attempt and why the last one ended (it used to show only "running"). Maintenance
+    /// mode holds that next attempt until the test lets it run; the order then succeeds.
+    func testOrderShowSaysARunningOrderWaitsForItsJobsNextAttempt() async throws {
+        try await prepare()
+        try ucp(["maintenance", "on"])
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile()]))
+        let submitted = try await order(id)
+        let jobID = try XCTUnwrap(submitted.jobID)
+        // Where its first attempt was lost: the order taken over and running, the job's lease lapsed.
+        _ = try await sql("UPDATE orders SET state = 'running' WHERE id = \(id)")
+        _ = try await sql("UPDATE jobs SET attempt = 1 WHERE id = \(jobID)")
+        try await rescueEmulated(jobID)
+        let shown = try ucp(["order", "show", String(id)]).stdout
+        XCTAssertTrue(shown.contains(" — running\n"), shown)
+        XCTAssertTrue(shown.contains("\n  waiting for a retry: attempt 1 of job \(jobID) ended (worker lost); attempt 2 of "), shown)
+
+        try ucp(["maintenance", "off"])
+        await assertEqual(try await ended(id).state, "succeeded")
+        XCTAssertFalse(try ucp(["order", "show", String(id)]).stdout.contains("waiting for a retry"))
+    }
+
     // MARK: a write that may have taken effect
 
     /// The mailbox's create is carried out but its answer lost, and so is every look-up of it after
