@@ -401,8 +401,7 @@ public struct OrderSaga {
         let fields = step.calls[0].values["user"]?.children ?? []
         let userid = fields.text("userid") ?? ""
         let tags = fields.map(\.name)
-        func claim(_ found: DeviceValue, how: String) {
-            let duplicate = how == Self.afterDuplicate
+        func claim(_ found: DeviceValue, how: String, duplicate: Bool = false) {
             if let ownIf, ownIf(found) {
                 step.createdUUID = Self.uuid(found)
                 log("Step \(step.position) (\(step.name.rawValue)): '\(userid)' is on \(step.device) \(how) and shows every field this order's add wrote: "
@@ -427,11 +426,9 @@ public struct OrderSaga {
             }
         } catch let fault as AXLFault where fault.code == -239 {
             guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) else { throw fault }
-            claim(found, how: Self.afterDuplicate)
+            claim(found, how: "already (a duplicate answer)", duplicate: true)
         }
     }
-
-    static let afterDuplicate = "already (a duplicate answer)"
 
     /// The uuid an add's answer holds; nil when it holds none (an empty `<return/>`): then the add
     /// is as one whose answer was lost, its object looked up as the step's pre-check would (an
