@@ -93,6 +93,7 @@ struct AXLService {
         case .drop?: responder.dropAnswer = true
         case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
         case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case .empty?: responder.emptyReturn = true
         case .remove(let key)?:
             // After the answer is made from the data as it was, before the client can ask again.
             if let table = data.tables[typeName] {
@@ -417,7 +418,7 @@ struct AXLService {
                                           operation: node.name), version: version, client: true, responder)
         }
         try responder.send(status: 200, reason: "OK", contentType: AXLEnvelope.contentType,
-                           body: AXLEnvelope.standardResponse(version, node.name, returning: object.uuid, sequence: sequence))
+                           body: AXLEnvelope.standardResponse(version, node.name, returning: responder.emptyReturn ? "" : object.uuid, sequence: sequence))
     }
 
     private func update(_ table: ObjectTable, _ node: RequestNode, _ version: AXLVersion, _ sequence: String?, _ responder: HTTPResponder) throws {

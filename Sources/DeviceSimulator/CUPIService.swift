@@ -28,6 +28,7 @@ struct CUPIService {
         case .drop?: responder.dropAnswer = true
         case .stall?: usleep(UInt32(simulator.orderFaults.pauseSeconds * 1_000_000))
         case .hold?: responder.holdAnswer = simulator.orderFaults.pauseSeconds
+        case .empty?: break  // (AXL adds only)
         case .remove(let key)?:
             // After the answer is made from the rows as they were, before the client can ask again.
             responder.beforeAnswer = {

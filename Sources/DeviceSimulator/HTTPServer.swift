@@ -27,6 +27,8 @@ public final class HTTPResponder {
     var dropAnswer = false
     /// Seconds the answer waits before it is sent (fault injection).
     var holdAnswer = 0.0
+    /// An add is answered with an empty `<return/>`, without the new uuid (fault injection).
+    var emptyReturn = false
     /// Runs once, as the answer starts (before any byte of it can reach the client): where a write
     /// counted in flight ends (OrderFaults.write).
     var beforeAnswer: (() -> Void)?

@@ -9,6 +9,10 @@ import Synchronization
 ///   (AXL 5000, or CUPI 500) and changes nothing;
 /// - `POST /devsim/faults?drop=OPERATION:N` — the Nth call is carried out (committed), then its
 ///   answer is dropped (the connection closes without a word);
+/// - `POST /devsim/faults?empty=OPERATION:N` — the Nth call (an AXL add) is carried out, and answered
+///   with an empty `<return/>`: no uuid;
+/// - `fail`, `drop`, `stall`, `hold` and `empty` take `OPERATION:N:K` too: K calls from the Nth on
+///   (the next ones after it, one after another) meet the fault;
 /// - `POST /devsim/faults?stall=OPERATION:N` — the Nth call waits `pause-seconds` (default 3) before
 ///   it is carried out; `hold=OPERATION:N` — it is carried out, then its answer waits as long
 ///   (a client killed meanwhile: before or after the device acted);
@@ -28,14 +32,15 @@ import Synchronization
 /// OPERATION is an AXL operation (`addPhone`) or a CUPI one: `cupiCreateUser`, `cupiDeleteUser`.
 final class OrderFaults: Sendable {
     enum Action: Sendable {
-        case fail, drop, stall, hold
+        case fail, drop, stall, hold, empty
         /// Remove the object of this key (`remove-after`).
         case remove(key: String)
     }
 
     private struct State {
-        /// Calls still to count before the fault, per operation (lower-cased).
-        var armed: [String: (action: Action, left: Int)] = [:]
+        /// Calls still to count before the fault, and how many calls meet it from there, per
+        /// operation (lower-cased).
+        var armed: [String: (action: Action, left: Int, times: Int)] = [:]
         /// Calls still to answer "busy", per operation (lower-cased).
         var busy: [String: Int] = [:]
         var writesPerSecond = 0
@@ -59,7 +64,8 @@ final class OrderFaults: Sendable {
             guard var armed = state.armed[key] else { return nil }
             armed.left -= 1
             if armed.left <= 0 {
-                state.armed[key] = nil
+                armed.times -= 1
+                state.armed[key] = armed.times > 0 ? armed : nil
                 return armed.action
             }
             state.armed[key] = armed
@@ -143,11 +149,12 @@ final class OrderFaults: Sendable {
                 guard let seconds = Double(text), (0...60).contains(seconds) else { return nil }
                 state.pauseSeconds = seconds
             }
-            for (name, action) in [("fail", Action.fail), ("drop", Action.drop), ("stall", Action.stall), ("hold", Action.hold)] {
+            for (name, action) in [("fail", Action.fail), ("drop", Action.drop), ("stall", Action.stall), ("hold", Action.hold), ("empty", Action.empty)] {
                 guard let spec = query[name] else { continue }
                 let parts = spec.split(separator: ":").map(String.init)
-                guard parts.count == 2, let count = Int(parts[1]), count >= 1 else { return nil }
-                state.armed[parts[0].lowercased()] = (action, count)
+                guard parts.count == 2 || parts.count == 3, let count = Int(parts[1]), count >= 1,
+                      let times = parts.count == 3 ? Int(parts[2]) : 1, times >= 1 else { return nil }
+                state.armed[parts[0].lowercased()] = (action, count, times)
             }
             if let spec = query["busy"] {
                 let parts = spec.split(separator: ":").map(String.init)
@@ -157,7 +164,7 @@ final class OrderFaults: Sendable {
             if let spec = query["remove-after"] {
                 let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
                 guard parts.count == 3, let count = Int(parts[1]), count >= 1, !parts[2].isEmpty else { return nil }
-                state.armed[parts[0].lowercased()] = (.remove(key: parts[2]), count)
+                state.armed[parts[0].lowercased()] = (.remove(key: parts[2]), count, 1)
             }
             if let text = query["writes-per-second"] {
                 guard let limit = Int(text), limit >= 0 else { return nil }

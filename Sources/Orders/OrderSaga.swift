@@ -16,6 +16,8 @@ public struct StepFailure: Error, CustomStringConvertible {
 enum UndoOutcome: Equatable {
     /// Written back or removed (or nothing was left to undo).
     case undone
+    /// The object shows what it showed before the step's write: that write never took effect.
+    case unchanged
     /// The object no longer shows what the order wrote: left untouched, a person must look.
     /// `reason`: why, when it is not the step's usual one.
     case conflict(reason: String? = nil)
@@ -25,7 +27,7 @@ enum UndoOutcome: Equatable {
     /// The step's state after it (and the word the log says).
     var state: String {
         switch self {
-        case .undone: return "undone"
+        case .undone, .unchanged: return "undone"
         case .conflict: return "conflict"
         case .skipped: return "skipped"
         }
@@ -166,6 +168,7 @@ public struct OrderSaga {
             PostgresTextArray(steps.map(\.createdUUID)), PostgresTextArray(steps.map { $0.adopted ? "t" : "f" }),
             PostgresIntArray(steps.map { Int64($0.attempts) }), PostgresTextArray(steps.map(\.error)),
             PostgresTextArray(lines), release?.bound.device, release.map { Int32($0.slot) },
+            PostgresTextArray(steps.map { $0.undoFailed ? "t" : "f" }),
         ]
         let fenced: Bool, saved: Int, jobState: String?
         do {
@@ -398,8 +401,7 @@ public struct OrderSaga {
         let fields = step.calls[0].values["user"]?.children ?? []
         let userid = fields.text("userid") ?? ""
         let tags = fields.map(\.name)
-        func claim(_ found: DeviceValue, duplicate: Bool) {
-            let how = duplicate ? "already (a duplicate answer)" : "after an earlier try of this step's add (its answer lost or refused)"
+        func claim(_ found: DeviceValue, how: String, duplicate: Bool = false) {
             if let ownIf, ownIf(found) {
                 step.createdUUID = Self.uuid(found)
                 log("Step \(step.position) (\(step.name.rawValue)): '\(userid)' is on \(step.device) \(how) and shows every field this order's add wrote: "
@@ -411,16 +413,33 @@ public struct OrderSaga {
             }
         }
         if let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) {
-            if step.attempts > 0 { claim(found, duplicate: false) } else { step.adopted = true }
+            if step.attempts > 0 { claim(found, how: "after an earlier try of this step's add (its answer lost or refused)") } else { step.adopted = true }
             return
         }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(step.calls[0])
+            if let uuid = Self.answeredUUID(try await write(step.calls[0])) {
+                step.createdUUID = uuid
+            } else {
+                guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) else { throw Self.noUUID(step) }
+                claim(found, how: "after this add (its answer held no uuid)")
+            }
         } catch let fault as AXLFault where fault.code == -239 {
             guard let found = try await get("getUser", keys: [("userid", userid)], item: "user", tags: tags) else { throw fault }
-            claim(found, duplicate: true)
+            claim(found, how: "already (a duplicate answer)", duplicate: true)
         }
+    }
+
+    /// The uuid an add's answer holds; nil when it holds none (an empty `<return/>`): then the add
+    /// is as one whose answer was lost, its object looked up as the step's pre-check would (an
+    /// empty uuid is never stored: an undo would send a removal of uuid '').
+    static func answeredUUID(_ answer: String?) -> String? {
+        answer.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// An add answered without the new object's uuid, whose object the lookup did not find either.
+    static func noUUID(_ step: OrderStep) -> StepFailure {
+        StepFailure("\(step.calls[0].operation) on \(step.device) was answered without the new object's uuid, and no object of this order is found under its key")
     }
 
     /// An add of an object the device may have already: `found` (the pre-check's read) is this
@@ -436,7 +455,12 @@ public struct OrderSaga {
         }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(step.calls[0])
+            if let uuid = Self.answeredUUID(try await write(step.calls[0])) {
+                step.createdUUID = uuid
+            } else {
+                guard let found = try await find(), afterDuplicate(found), let uuid = Self.uuid(found) else { throw Self.noUUID(step) }
+                step.createdUUID = uuid
+            }
         } catch let fault as AXLFault where fault.code == -239 {
             guard let found = try await find() else { throw fault }
             if afterDuplicate(found) {
@@ -496,7 +520,12 @@ public struct OrderSaga {
         }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(step.calls[0])
+            if let uuid = Self.answeredUUID(try await write(step.calls[0])) {
+                step.createdUUID = uuid
+            } else {
+                guard let uuid = try await findOwnAdd(step, lookup) else { throw Self.noUUID(step) }
+                step.createdUUID = uuid
+            }
         } catch let fault as AXLFault where fault.code == -239 {
             guard let uuid = try await findOwnAdd(step, lookup) else { throw fault }
             step.createdUUID = uuid
@@ -558,7 +587,12 @@ public struct OrderSaga {
         }
         try await fence(&step)
         do {
-            step.createdUUID = try await write(call)
+            if let id = Self.answeredUUID(try await write(call)) {
+                step.createdUUID = id
+            } else {
+                guard let found = try await mailbox(alias) else { throw Self.noUUID(step) }
+                try claim(found)
+            }
         } catch let error as DeviceClientError where error.httpStatus == 400 && error.message.hasPrefix("DUPLICATE_ENTRY") {
             guard let found = try await mailbox(alias) else { throw error }
             try claim(found)
@@ -668,7 +702,7 @@ public struct OrderSaga {
         }
         guard Self.image(of: found, like: after) == after else {
             // Stopped between its fence and its write (a cancel, a death): the object as it was read.
-            if step.state == "sending", Self.image(of: found, like: before) == before { return .undone }
+            if step.state == "sending", Self.image(of: found, like: before) == before { return .unchanged }
             drifted.insert(object)
             return .conflict()
         }
@@ -776,7 +810,7 @@ public struct OrderSaga {
             return .undone
         }
         guard Self.sameList(Self.listImage(found, like: after, list: list), after, list: list) else {
-            if step.state == "sending", Self.sameList(Self.listImage(found, like: before, list: list), before, list: list) { return .undone }
+            if step.state == "sending", Self.sameList(Self.listImage(found, like: before, list: list), before, list: list) { return .unchanged }
             drifted.insert(object)
             return .conflict()
         }
@@ -801,9 +835,12 @@ public struct OrderSaga {
         var drifted = Set(steps.filter { $0.state == "conflict" }.compactMap { Self.driftedObject(of: $0.name) })
         for position in steps.indices.reversed() where ["done", "sending", "failed"].contains(steps[position].state) {
             var step = steps[position]
-            if step.undoFailed {
-                // Its undo was fenced and may have taken effect: as a step stopped at its fence, an
-                // object that shows its before-image again is undone.
+            stepDevice = step.device
+            let forwardFailed = step.state == "failed" && !step.undoFailed
+            if step.undoFailed || (forwardFailed && Self.mayHaveTakenEffect(step)) {
+                // Its undo (or its forward write, whose answer was lost on every try) was fenced and
+                // may have taken effect: as a step stopped at its fence, an object that shows its
+                // before-image is left, one that shows what the step wrote is written back.
                 step.state = "sending"
             }
             do {
@@ -824,10 +861,19 @@ public struct OrderSaga {
                         step.createdUUID = Self.uuid(found)
                     }
                 }
-                // A failed step is undone only when it is such an add: any other wrote nothing, or is for a person to judge.
+                if step.name == .voicemail, step.state != "done", step.createdUUID == nil, step.attempts > 0 {
+                    // The same for the mailbox, by its alias and extension (`forwardVoicemail`'s rule).
+                    let values = step.calls[0].values
+                    if let found = try await mailbox(values.text("Alias") ?? ""), found.text("DtmfAccessId") == values.text("DtmfAccessId") {
+                        step.createdUUID = found.text("ObjectId")
+                    }
+                }
+                // A failed step that never sent its write, and is no such add, wrote nothing.
                 guard step.state != "failed" || step.createdUUID != nil else { continue }
                 let outcome = try await undo(step, drifted: &drifted)
-                step.state = outcome.state
+                // A forward failure stays on record when the undo found that it had changed nothing.
+                step.state = forwardFailed && [.unchanged, .skipped].contains(outcome) ? "failed" : outcome.state
+                step.undoFailed = false
                 if case .conflict(let reason) = outcome {
                     step.error = reason ?? Self.undoConflictReason(step)
                     conflicts.append(Self.conflictNote(step))
@@ -847,6 +893,24 @@ public struct OrderSaga {
             try await setState("rolled_back", error: cause)
         } else {
             try await setState("needs_attention", error: ([cause].compactMap { $0 } + [Self.driftNote(conflicts)]).joined(separator: "; "))
+        }
+    }
+
+    /// Whether a step whose forward write failed may have changed the device: a try was fenced and
+    /// sent (`attempts` > 0) or an update kept its before-image — its answer may have been lost on
+    /// every try. A delete order's removals are not re-added by an undo: they are left as failed.
+    static func mayHaveTakenEffect(_ step: OrderStep) -> Bool {
+        guard !isRemoval(step.name) else { return false }
+        return step.attempts > 0 || step.beforeImage != nil
+    }
+
+    static func isRemoval(_ name: StepName) -> Bool {
+        switch name {
+        case .disassociate, .removeVoicemail, .removePhone, .removeLine, .removeUser, .removeRemoteDestination,
+             .removeRemoteDestinationProfile, .removeDeviceProfile:
+            return true
+        default:
+            return false
         }
     }
 
@@ -871,8 +935,8 @@ public struct OrderSaga {
         }
     }
 
-    /// What a step's error starts with when its undo failed (a rollback's, or a cancel order's own
-    /// step): a later rollback tries that undo again, where a step whose forward write failed is left.
+    /// What a step's error starts with when its undo failed: the message only — the step's
+    /// `undoFailed` says so (nothing decides on the text).
     static let undoFailedPrefix = "undo failed: "
 
     /// An undo the device refused or never answered (a step failure), of a rollback or a cancel
@@ -882,6 +946,7 @@ public struct OrderSaga {
     mutating func undoFailed(_ step: inout OrderStep, _ error: Error, drift: [String] = []) async throws {
         let reason = Self.reason(error)
         step.state = "failed"
+        step.undoFailed = true
         step.error = Self.undoFailedPrefix + reason
         saveLater(step)  // with the order's state, next
         steps[index(step)] = step
@@ -932,7 +997,7 @@ public struct OrderSaga {
                 return .undone
             }
             guard Self.sameAssociation(Self.associationImage(user), after) else {
-                if step.state == "sending", Self.sameAssociation(Self.associationImage(user), before) { return .undone }
+                if step.state == "sending", Self.sameAssociation(Self.associationImage(user), before) { return .unchanged }
                 drifted.insert(.user)
                 return .conflict()
             }

@@ -11,7 +11,7 @@ enum OrderSQL {
         """
     static let stepColumns = """
         s.order_id, s.position, s.name, s.device, s.call::text AS call, s.state, s.before_image::text AS before_image,
-        s.after_image::text AS after_image, s.created_uuid, s.adopted, s.attempts, s.started_at, s.finished_at, s.error
+        s.after_image::text AS after_image, s.created_uuid, s.adopted, s.attempts, s.started_at, s.finished_at, s.error, s.undo_failed
         """
 
     /// Change and push orders of one call processor are stored one at a time (the user's open order
@@ -138,7 +138,8 @@ enum OrderSQL {
         SELECT o.*, s.order_id AS step_order_id, s.position AS step_position, s.name AS step_name, s.device AS step_device,
                s.call::text AS step_call, s.state AS step_state, s.before_image::text AS step_before_image,
                s.after_image::text AS step_after_image, s.created_uuid AS step_created_uuid, s.adopted AS step_adopted,
-               s.attempts AS step_attempts, s.started_at AS step_started_at, s.finished_at AS step_finished_at, s.error AS step_error
+               s.attempts AS step_attempts, s.started_at AS step_started_at, s.finished_at AS step_finished_at, s.error AS step_error,
+               s.undo_failed AS step_undo_failed
           FROM taken o LEFT JOIN order_steps s ON s.order_id = o.id
          ORDER BY s.position
         """)
@@ -157,7 +158,7 @@ enum OrderSQL {
 
     /// What a saga writes in one fenced round trip (`OrderSaga.commit`): the job's row held and the
     /// order owned by the attempt (else nothing is written: `fenced` is 0), the order's state (when
-    /// $4 is not NULL), the steps' progress (the arrays $6–$13, one element a step), the job's log
+    /// $4 is not NULL), the steps' progress (the arrays $6–$13 and $17, one element a step), the job's log
     /// lines ($14); and the write slot $16 of device $15 the last write held released (whether or
     /// not the fence holds: unlocking is not transactional); and the job's state (canceling: an
     /// operator canceled it, the saga writes nothing more). $1 order, $2 job, $3 attempt, $5 error.
@@ -178,12 +179,13 @@ enum OrderSQL {
             RETURNING o.id),
         saved AS (
             UPDATE order_steps s SET state = t.state, before_image = t.before::jsonb, after_image = t.after::jsonb, created_uuid = t.uuid,
-                                     adopted = t.adopted, attempts = t.attempts, error = t.error,
+                                     adopted = t.adopted, attempts = t.attempts, error = t.error, undo_failed = t.undo_failed,
                                      started_at = CASE WHEN t.state = 'sending' AND s.state <> 'sending' THEN clock_timestamp() ELSE s.started_at END,
                                      finished_at = CASE WHEN t.state IN ('done', 'failed', 'undone', 'conflict', 'skipped') THEN clock_timestamp()
                                                         ELSE s.finished_at END
-              FROM fenced, unnest($6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::integer[], $13::text[])
-                           AS t(position, state, before, after, uuid, adopted, attempts, error)
+              FROM fenced, unnest($6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::integer[], $13::text[],
+                           $17::boolean[])
+                           AS t(position, state, before, after, uuid, adopted, attempts, error, undo_failed)
              WHERE s.order_id = fenced.id AND s.position = t.position
             RETURNING s.position)
         SELECT (SELECT count(*) FROM fenced) AS fenced, (SELECT count(*) FROM saved) AS saved,
@@ -195,7 +197,7 @@ enum OrderSQL {
     /// `order retry`: the failed steps of a failed order run again; a cancel order's conflicts are
     /// checked again too (the operator resolved the drift). $1 order.
     static let stepFailedReset = Statement("order_step_failed_reset", """
-        UPDATE order_steps s SET state = 'pending', error = NULL
+        UPDATE order_steps s SET state = 'pending', error = NULL, undo_failed = false
          WHERE s.order_id = $1
            AND (s.state = 'failed' OR (s.state = 'conflict' AND EXISTS (SELECT 1 FROM orders o WHERE o.id = $1 AND o.kind = 'cancel')))
         """)

@@ -95,6 +95,9 @@ public struct OrderStep: Sendable, Equatable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var error: String?
+    /// Its undo failed (OrderSaga.undoFailed; `failed`, the error says why): a rollback tries it
+    /// again, where a step whose forward write failed is judged by what it may have written.
+    public var undoFailed: Bool
 
     /// `prefix`: the columns' names start with it (`step_`: a step read with its order in one row).
     init(row: Row, prefix: String = "") throws {
@@ -114,12 +117,10 @@ public struct OrderStep: Sendable, Equatable {
         startedAt = try row.decodeIfPresent(prefix + "started_at")
         finishedAt = try row.decodeIfPresent(prefix + "finished_at")
         error = try row.decodeIfPresent(prefix + "error")
+        undoFailed = try row.decode(prefix + "undo_failed")
     }
 
     public var isUndoable: Bool { name != .reset }
-
-    /// Its undo failed (OrderSaga.undoFailed): a rollback tries it again.
-    public var undoFailed: Bool { state == "failed" && error?.hasPrefix(OrderSaga.undoFailedPrefix) == true }
 }
 
 /// A plan: the order's checked request, what the inventory said, and the steps.
@@ -735,6 +736,14 @@ public struct OrderStore: Sendable {
         let id = add.id
         if let open = try session.query(OrderSQL.cancelOpen, [id]).first {
             throw InputError(field: "order \(id)", problem: "cancel order \(try open.decode("id", as: Int64.self)) is already open")
+        }
+        // Refused, not queued behind it, while another order of the user is open (as a new order of
+        // the user is): that order builds on what this one made (the user's device list, the user
+        // itself), so undoing it now would take from under it; once it ended, the operator cancels
+        // knowing what it did — a cancel waiting behind an order that may fail or need attention
+        // would run on a user that has changed since it was asked for.
+        if let open = try Self.openOrder(session, userID: add.userID) {
+            throw InputError(field: "order \(id)", problem: "user '\(add.userID)' " + Self.openOrderProblem(open))
         }
         let steps = try session.query(OrderSQL.stepList, [id]).map { try OrderStep(row: $0) }
         let cancelID: Int64 = try session.query(OrderSQL.orderInsert, [

@@ -91,7 +91,9 @@ struct OrderCommand: AsyncParsableCommand {
                 print(try Output.json(Representation.orderDetail(order, steps: steps, writeBack: writeBack)))
                 return
             }
-            for line in OrderOutput.lines(order, steps) { print(line) }
+            var job: Job?
+            if let jobID = order.jobID { job = try await QueueStore(store.connection).jobGet(id: jobID) }
+            for line in OrderOutput.lines(order, steps, job: job) { print(line) }
             if let writeBack { print("  write-back: \(writeBack.message)") }
         }
     }
@@ -162,11 +164,13 @@ enum OrderOutput {
         }
     }
 
-    static func lines(_ order: Order, _ steps: [OrderStep]) -> [String] {
+    /// `job`: the order's latest job, for an open order whose attempt ended without ending it.
+    static func lines(_ order: Order, _ steps: [OrderStep], job: Job? = nil) -> [String] {
         var lines = ["order \(order.id): \(order.kind) \(order.userID) in '\(order.serviceArea)' of '\(order.domain)'"
                      + (order.cancels.map { " (cancels order \($0))" } ?? "") + " — \(order.state)"]
         if let line = order.line { lines.append("  line \(line)\(order.linePartition.isEmpty ? "" : " in \(order.linePartition)"), phone \(order.phone ?? "-")") }
         if let error = order.error { lines.append("  error: \(error)") }
+        if let waiting = retryWait(order, job: job) { lines.append(waiting) }
         for step in steps {
             var took = ""
             if let started = step.startedAt, let finished = step.finishedAt {
@@ -175,11 +179,20 @@ enum OrderOutput {
             var text = "  \(step.position). " + pad(step.name.rawValue, stepNameWidth) + pad(step.state, 10) + pad(step.device, 14)
             text += step.calls.map(\.rendered).joined(separator: "; ") + took
             if step.adopted { text += " (adopted)" }
+            if step.undoFailed { text += " (undo failed)" }
             if let uuid = step.createdUUID { text += " uuid \(uuid)" }
             if let error = step.error { text += " — \(error)" }
             lines.append(text)
         }
         return lines
+    }
+
+    /// An open order whose job's attempt ended on what is no step's failure (the database lost, the
+    /// worker gone): the order still reads as it was, and its job waits for its next attempt.
+    static func retryWait(_ order: Order, job: Job?) -> String? {
+        guard ["submitted", "running", "rolling_back"].contains(order.state), let job, job.state == .queued, job.attempt > 0 else { return nil }
+        return "  waiting for a retry: attempt \(job.attempt) of job \(job.id) ended (\(job.error ?? "no reason given")); "
+            + "attempt \(job.attempt + 1) of \(job.maxAttempts) from \(Output.shortTime(job.runAt))"
     }
 
     /// Waits for the order to end, printing each step as it changes; exit 1 unless it succeeded (or,

@@ -51,6 +51,31 @@ final class OrderCancelTests: OrderTestCase {
         XCTAssertEqual(try writes(), planned)
     }
 
+    /// A succeeded add order is not canceled while another order of its user is open (a second
+    /// phone's order, held back by maintenance mode): one line naming that order, exit 64, no
+    /// cancel order stored; once that order ended, the cancel is accepted. (A cancel order used to
+    /// be queued at once, to undo what the open order builds on.)
+    func testACancelIsRefusedWhileAnotherOrderOfTheUserIsOpen() async throws {
+        try await prepare()
+        let first = try orderID(try ucp(["order", "submit", "-f", try orderFile(), "--wait"]))
+        try ucp(["maintenance", "on"])
+        let second = try orderID(try ucp(["order", "submit", "-f", try orderFile("second.yaml", phone: "SEP00AA00BB0002", voicemail: false)]))
+        await assertEqual(try await order(second).state, "submitted")
+
+        let refused = try harness.ucp(["order", "cancel", String(first)])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertEqual(refused.stderr, "ucp: order \(first): user 'jdoe' has open add order \(second) (submitted): let it end, or resolve it first\n")
+        let cancels = try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'cancel'")[0].decode("n", as: Int64.self)
+        XCTAssertEqual(cancels, 0, "no cancel order stored")
+
+        try ucp(["maintenance", "off"])
+        await assertEqual(try await ended(second).state, "succeeded")
+        let accepted = try ucp(["order", "cancel", String(first)])
+        XCTAssertTrue(accepted.stdout.contains("cancel"), accepted.stdout)
+        let queued = try await sql("SELECT count(*)::bigint AS n FROM orders WHERE kind = 'cancel' AND cancels = \(first)")[0].decode("n", as: Int64.self)
+        XCTAssertEqual(queued, 1)
+    }
+
     /// Canceled while the device holds its phone add's answer, the order waits for that answer
     /// (the phone recorded as made), sends nothing more, ends failed with the reason, and `order
     /// rollback` takes back what it made. Deterministic: the cancel is committed while the device

@@ -124,11 +124,95 @@ final class OrderRecoveryTests: OrderTestCase {
         let phone = try XCTUnwrap(failedSteps.first { $0.name == .phone })
         XCTAssertEqual(phone.state, "failed")
         XCTAssertTrue(phone.error?.hasPrefix("undo failed: ") == true, phone.error ?? "")
+        XCTAssertTrue(phone.undoFailed, "marked as a failed undo, not told by its text")
         XCTAssertTrue(rollback.stdout.contains("undo of step phone: "), rollback.stdout)
+        XCTAssertTrue(try ucp(["order", "show", String(id)]).stdout.contains(" (undo failed) uuid "), "order show says so")
+        // The mark decides, not the text: with another message the next rollback still tries that undo again.
+        _ = try await sql("UPDATE order_steps SET error = 'refused' WHERE order_id = \(id) AND name = 'phone'")
 
         try fault("clear=1")
         let again = try ucp(["order", "rollback", String(id), "--wait"])
         XCTAssertTrue(again.stdout.hasSuffix("order \(id) rolled back\n"), again.stdout)
+        let after = try state()
+        XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
+    }
+
+    // MARK: an attempt that ended on no step's failure
+
+    /// An attempt of the order's job ends on what is no step's failure (here its worker lost, as
+    /// the rescue sees it): the order still reads running, and `order show` says its job waits for
+    /// the next attempt and why the last one ended (it used to show only "running"). Maintenance
+    /// mode holds that next attempt until the test lets it run; the order then succeeds.
+    func testOrderShowSaysARunningOrderWaitsForItsJobsNextAttempt() async throws {
+        try await prepare()
+        try ucp(["maintenance", "on"])
+        let id = try orderID(try ucp(["order", "submit", "-f", try orderFile()]))
+        let submitted = try await order(id)
+        let jobID = try XCTUnwrap(submitted.jobID)
+        // Where its first attempt was lost: the order taken over and running, the job's lease lapsed.
+        _ = try await sql("UPDATE orders SET state = 'running' WHERE id = \(id)")
+        _ = try await sql("UPDATE jobs SET attempt = 1 WHERE id = \(jobID)")
+        try await rescueEmulated(jobID)
+        let shown = try ucp(["order", "show", String(id)]).stdout
+        XCTAssertTrue(shown.contains(" — running\n"), shown)
+        XCTAssertTrue(shown.contains("\n  waiting for a retry: attempt 1 of job \(jobID) ended (worker lost); attempt 2 of "), shown)
+
+        try ucp(["maintenance", "off"])
+        await assertEqual(try await ended(id).state, "succeeded")
+        XCTAssertFalse(try ucp(["order", "show", String(id)]).stdout.contains("waiting for a retry"))
+    }
+
+    // MARK: a write that may have taken effect
+
+    /// The mailbox's create is carried out but its answer lost, and so is every look-up of it after
+    /// (the next tries' pre-checks): the step fails without the mailbox's ObjectId. The rollback
+    /// looks the mailbox up by its alias and extension, as the step does (its look-up lost too, the
+    /// order ends failed on that undo); the next rollback removes it and the device is as before
+    /// the order. (It used to skip the step and end rolled back with the mailbox left.)
+    func testAMailboxWhoseCreateAnswerWasLostIsRemovedByTheRollback() async throws {
+        try await prepare()
+        let before = try state()
+        try fault("drop=cupiCreateUser:1:100")
+        try fault("drop=cupiReadUser:2:100")
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let id = try orderID(result)
+        let stopped = try await order(id)
+        XCTAssertEqual(stopped.state, "failed", stopped.error ?? "")
+        XCTAssertTrue(stopped.error?.hasPrefix("undo of step voicemail: ") == true, stopped.error ?? "")
+        XCTAssertTrue(try state().contains { $0.hasPrefix("UnityUser ") && $0.contains("Alias=jdoe ") }, "the create took effect")
+
+        try fault("clear=1")
+        let again = try ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertTrue(again.stdout.hasSuffix("order \(id) rolled back\n"), again.stdout)
+        let after = try state()
+        XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
+        await assertEqual(try await steps(id).first { $0.name == .voicemail }?.state, "undone")
+    }
+
+    /// An add answered with an empty `<return/>` (no uuid) is as one whose answer was lost: its
+    /// object is found by the order's marker and recorded as made, so the rollback removes it. (The
+    /// empty uuid used to be stored, and the undo sent a removal of uuid '' that left the line.)
+    func testAnAddAnsweredWithoutItsUUIDIsFoundByItsMarker() async throws {
+        try await prepare()
+        let before = try state()
+        try fault("empty=addLine:1")
+        try fault("fail=updateLine:1")
+        let result = try harness.ucp(["order", "submit", "-f", try orderFile(onFailure: "stop"), "--wait"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let id = try orderID(result)
+        await assertEqual(try await order(id).state, "failed")
+        let stepsAfter = try await steps(id)
+        let line = try XCTUnwrap(stepsAfter.first { $0.name == .line })
+        let device = try XCTUnwrap(try state().first { $0.hasPrefix("Line ") && $0.contains("pattern=4000 ") })
+        let uuid = try XCTUnwrap(line.createdUUID)
+        XCTAssertFalse(uuid.isEmpty)
+        XCTAssertTrue(device.hasPrefix("Line \(uuid) "), "the line's uuid as the device has it: \(device), step: \(uuid)")
+
+        try fault("clear=1")
+        let rollback = try ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertTrue(rollback.stdout.hasSuffix("order \(id) rolled back\n"), rollback.stdout)
+        XCTAssertFalse(try writes().contains { $0.hasPrefix("removeLine uuid=''") || $0 == "removeLine uuid=" })
         let after = try state()
         XCTAssertTrue(after == before, "the device as before the order: \(Set(after).symmetricDifference(before).sorted())")
     }

@@ -512,6 +512,41 @@ final class UserOrderTests: OrderTestCase {
         }
     }
 
+    /// The move's line update is carried out but its answer lost, and every read of the line after
+    /// it too (the next tries' pre-checks): the step fails having changed the line. The rollback
+    /// undoes it like a step stopped at its fence — the line shows what the order wrote, so its
+    /// before-image is written back — once it can read the line: its first read lost too, the
+    /// order ends failed on that undo (marked so), and `order rollback` finishes with the device as
+    /// before the move. (The rollback used to skip the failed step and end rolled back with the
+    /// line's CSS left changed.)
+    func testAMoveWhoseLineUpdateAnswerWasLostIsUndoneByTheRollback() async throws {
+        try await prepare()
+        try addMoveArea()
+        _ = try ucp(["order", "submit", "-f", try orderFile(voicemail: false), "--wait"])
+        let before = try state()
+        try fault("drop=updateLine:1:100")
+        try fault("drop=getLine:2:100")
+        let failed = try harness.ucp(["user", "move", "jdoe", "--service-area", Self.moveArea, "--wait"])
+        XCTAssertEqual(failed.status, 1, failed.stdout + failed.stderr)
+        let id = try orderID(from: failed)
+        let stopped = try await order(id)
+        XCTAssertEqual(stopped.state, "failed", stopped.error ?? "")
+        XCTAssertTrue(stopped.error?.hasPrefix("undo of step move_line: ") == true, stopped.error ?? "")
+        XCTAssertTrue(try object("Line", "pattern=4000").contains("shareLineAppearanceCssName=CSS_National"), "the lost update took effect")
+        let stoppedSteps = try await steps(id)
+        let moveLine = try XCTUnwrap(stoppedSteps.first { $0.name == .moveLine })
+        XCTAssertTrue(moveLine.undoFailed)
+        XCTAssertNotNil(moveLine.beforeImage)
+
+        try fault("clear=1")
+        let again = try ucp(["order", "rollback", String(id), "--wait"])
+        XCTAssertTrue(again.stdout.hasSuffix("order \(id) rolled back\n"), again.stdout)
+        XCTAssertEqual(try state(), before, "the line's and the phone's before-images written back")
+        let states = try await steps(id).map { "\($0.name.rawValue) \($0.state)" }
+        XCTAssertEqual(states, ["move_phone undone", "move_line undone", "reset pending"])
+        await assertEqual(try await placement("jdoe"), Self.area, "not moved")
+    }
+
     /// jdoe gets a phone, then moves to `area`; once the phone step is done (the phone shows
     /// `phoneDone`) and the line step's read is held up, `change` updates the phone behind the
     /// order's back; the line step then fails: the change order needs attention, the phone is left
