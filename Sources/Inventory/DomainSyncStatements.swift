@@ -518,7 +518,10 @@ enum DomainSyncSQL {
 
     /// Voicemail of batch $2: the mailbox whose DTMF access ID is one of the user's line numbers (a
     /// user with no call processor account: the mailbox with its alias), placed in a service area
-    /// of the mailbox's message processor — the line's own first.
+    /// of the mailbox's message processor — the line's own first. A shared line does not give its
+    /// mailbox to every user holding it: a mailbox whose alias is an account of the domain's call
+    /// processors is that user's alone (read from `device_objects` by identity, so an incremental
+    /// run decides as a whole one does).
     static let voicemailDerive = Statement("domain_sync_voicemail_derive", """
         INSERT INTO domain_sync_services (user_id, service_type, device, sync_kind, object_type, object_key, uuid, service_area, detail, unplaced, rank)
         SELECT DISTINCT ON (v.user_id, v.device, v.alias) v.user_id, 'voicemail', v.device, 'user', 'VoiceMailInfo', v.alias, v.uuid, area.name,
@@ -530,6 +533,11 @@ enum DomainSyncSQL {
           FROM (SELECT s.user_id, m.device, m.alias, m.uuid, m.dtmf, s.service_area AS line_area, s.device AS line_device
                   FROM domain_sync_services s JOIN domain_sync_mailboxes m ON m.dtmf = s.detail->>'number'
                  WHERE s.service_type = 'line'
+                   AND (lower(m.alias) = lower(s.user_id) OR NOT EXISTS (
+                        SELECT 1 FROM (SELECT DISTINCT call_processor FROM domain_sync_areas) p
+                          JOIN device_objects o ON o.device = p.call_processor AND \(userKey("o")) = lower(m.alias)
+                                               AND o.object_type IN \(userKeyTypes)
+                                               AND o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL))
                 UNION ALL
                 SELECT c.user_id, m.device, m.alias, m.uuid, m.dtmf, NULL, NULL
                   FROM domain_sync_users c JOIN domain_sync_mailboxes m ON lower(m.alias) = c.user_key

@@ -224,6 +224,33 @@ final class DomainSyncTests: XCTestCase {
         XCTAssertFalse(orphans.stdout.contains("SEP001122000000"), orphans.stdout)
     }
 
+    /// A shared line gives its users the line, but the mailbox it answers stays its owner's: the
+    /// user whose account the mailbox's alias names. It used to go to every user holding the number,
+    /// so a delete order of the assistant sharing a line would have removed the manager's mailbox.
+    func testASharedLineDoesNotGiveAwayItsOwnersMailbox() async throws {
+        try await prepare(users: 4, areas: [1, 2, 3, 4]) { sim in
+            // user000001 (no mailbox) gets a second phone carrying user000002's line 1000002 (mailbox user000002).
+            XCTAssertEqual(try sim.axl("addPhone") { writer in
+                writer.open("phone")
+                writer.element("name", "SEP00AA00BB00DD"); writer.element("product", "Cisco 8845")
+                writer.element("devicePoolName", "DP_Site02"); writer.element("ownerUserName", "user000001")
+                writer.open("lines"); writer.open("line"); writer.element("index", "1"); writer.open("dirn")
+                writer.element("pattern", "1000002"); writer.element("routePartitionName", "PT_Internal")
+                writer.close("dirn"); writer.close("line"); writer.close("lines")
+                writer.close("phone")
+            }, 200)
+        }
+        try rules("sync-all-users")
+        try domainSync()
+        func holders(_ type: String, _ key: String) async throws -> [String] {
+            try await sql("SELECT user_id FROM user_services WHERE service_type = '\(type)' AND object_key = '\(key)' ORDER BY 1")
+                .map { try $0.decode("user_id") }
+        }
+        await assertEqual(try await holders("line", "1000002/PT_Internal"), ["user000001", "user000002"], "the shared line: both")
+        await assertEqual(try await holders("voicemail", "user000002"), ["user000002"], "the mailbox: its owner only")
+        XCTAssertFalse(try log().contains("No matching voicemail info found for directory number 1000002"))
+    }
+
     /// The seed's priority: Sync All Users overrides the Match rules; Sync Only Existing Users
     /// creates nobody; the Match rules are additive.
     func testRulePriorityAndAdditivity() async throws {
