@@ -212,7 +212,13 @@ public struct ScheduleRunStore: Sendable {
                     return nil
                 }
                 guard let id: Int64 = try session.query(ScheduleRunSQL.runInsert, [name, dueAt, "coordinator", actor])
-                    .first?.decode("id") else { return nil }
+                    .first?.decode("id") else {
+                    // Runs outlive their schedule: one deleted and added again under this name ran this due time.
+                    try QueueStore.InTransaction(session).auditAppend(
+                        actor: actor, action: "schedule.run_skipped", target: name,
+                        message: "Schedule '\(name)': due time \(dueText) not fired: it already has a run (of an earlier schedule of this name)")
+                    return nil
+                }
                 var message = "fired by \(actor) for due time \(dueText)"
                 if missed > 0 { message += " (\(missed) earlier due time(s) missed while no coordinator ran: fired once)" }
                 try Self.enqueueRunJob(session, runID: id, schedule: name, actor: actor, firstLine: message)

@@ -108,6 +108,31 @@ final class ScheduleRunTests: XCTestCase {
         XCTAssertFalse(nextLog.contains { $0.contains("missed") }, "\(nextLog)")
     }
 
+    /// Runs outlive their schedule, one run per name and due time: a schedule deleted and added again
+    /// whose first due time the old one already ran does not fire it again — and the audit trail says
+    /// so (the due time used to pass without a word).
+    func testADueTimeAnEarlierScheduleOfTheNameRanIsNotFiredAndSaysSo() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 3600)
+        let schedules = ScheduleStore(connection)
+        try await schedules.scheduleAdd(try definition("Daily", every: .every(1, .days), start: start), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let first = try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1")
+        XCTAssertEqual(first.count, 1)
+        try await runs.runFinish(id: first[0], state: .succeeded)
+        try await schedules.scheduleDelete(name: "Daily", actor: "test")
+        try await schedules.scheduleAdd(try definition("Daily", every: .every(1, .days), start: start), actor: "test")
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(120), actor: "c1"), [])
+        let audit = try await Connection(database.owner).query(Statement("", """
+            SELECT message FROM audit_log WHERE action = 'schedule.run_skipped' AND target = 'Daily'
+            """)).map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(audit, ["Schedule 'Daily': due time \(ScheduleStart.format(start, timeZone: utc)) not fired: "
+                               + "it already has a run (of an earlier schedule of this name)"])
+        // Its next due time fires as usual.
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(86_400 + 60), actor: "c1").count, 1)
+    }
+
     /// The coordinator judges due times by the database's clock, not its host's: a host whose clock
     /// is a day behind still fires a schedule the moment the database says it is due.
     func testFiringDutyJudgesByTheDatabaseClockNotTheHosts() async throws {
