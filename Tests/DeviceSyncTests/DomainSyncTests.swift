@@ -251,6 +251,37 @@ final class DomainSyncTests: XCTestCase {
         XCTAssertFalse(try log().contains("No matching voicemail info found for directory number 1000002"))
     }
 
+    /// A record no account spells as it does (`testuser`; Unified CM has `TestUser`) is skipped with the
+    /// seed's message 1, and its services are "not synchronized": left as they are. It used to be
+    /// synchronized with no device, which removed every service it held and blanked its attributes.
+    func testACaseOnlyClashLeavesTheRecordAndItsServicesAlone() async throws {
+        try await prepare(users: 4, areas: [1, 2, 3, 4]) { sim in
+            XCTAssertEqual(try sim.axl("addUser") { writer in
+                writer.open("user"); writer.element("userid", "TestUser"); writer.element("lastName", "TestUser"); writer.close("user")
+            }, 200)
+            XCTAssertEqual(try sim.axl("addPhone") { writer in
+                writer.open("phone")
+                writer.element("name", "SEP00AA00BB00CC"); writer.element("product", "Cisco 8845")
+                writer.element("devicePoolName", "DP_Site01"); writer.element("ownerUserName", "TestUser")
+                writer.close("phone")
+            }, 200)
+        }
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name) VALUES ('testuser', 'Cisco', 'device', 'Tess')")
+        _ = try await sql("""
+            INSERT INTO user_services (user_id, service_type, device, sync_kind, object_type, object_key, domain, service_area)
+            VALUES ('testuser', 'phone', 'TestCCM', 'user', 'Phone', 'SEP00AA00BB00CC', 'Cisco', 'SA_Site01')
+            """)
+        try rules("sync-all-users")
+        try domainSync()
+        let lines = try log()
+        XCTAssertTrue(lines.contains("Duplicate username encountered. So skipping the creation of this user: TestUser from the Call Processor: TestCCM"),
+                      lines.joined(separator: "\n"))
+        XCTAssertFalse(lines.contains { $0.contains("from user testuser") }, lines.joined(separator: "\n"))
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'testuser' AND object_key = 'SEP00AA00BB00CC'"), 1)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id = 'testuser' AND first_name = 'Tess'"), 1)
+        await assertEqual(try await userIDs(), ["testuser", "user000000", "user000001", "user000002", "user000003"])
+    }
+
     /// The seed's priority: Sync All Users overrides the Match rules; Sync Only Existing Users
     /// creates nobody; the Match rules are additive.
     func testRulePriorityAndAdditivity() async throws {
