@@ -28,7 +28,8 @@ enum DomainSyncSQL {
         CREATE INDEX IF NOT EXISTS domain_sync_mailboxes_alias ON domain_sync_mailboxes (lower(alias));
         CREATE INDEX IF NOT EXISTS domain_sync_accounts_user ON domain_sync_accounts (user_key);
         -- outcome: sync, new (undecided), new_unity (undecided, Unity Connection only), excluded (not
-        -- matched by the rules), reserved (admin, globaladmin), other_domain.
+        -- matched by the rules), reserved (admin, globaladmin), other_domain, clash (a record no account
+        -- spells as it does: skipped, its services left as they are).
         CREATE TEMP TABLE IF NOT EXISTS domain_sync_users (
             user_key text PRIMARY KEY, user_id text NOT NULL, outcome text NOT NULL, existing_domain text, batch integer,
             first_name text, last_name text, email text, department text, phone text);
@@ -212,6 +213,17 @@ enum DomainSyncSQL {
         INSERT INTO domain_sync_user_devices (user_key, device)
         SELECT DISTINCT a.user_key, a.device FROM domain_sync_accounts a JOIN domain_sync_users c USING (user_key)
          WHERE a.user_id = c.user_id AND c.outcome NOT IN ('reserved', 'other_domain')
+        """)
+
+    /// A record of the domain that no account spells as it does (`testuser` while Unified CM has only
+    /// `TestUser`): every account clashes, so the user is skipped — the seed's "services which belong
+    /// to this user will not be synchronized" — rather than synchronized with no device, which removed
+    /// its services and blanked its attributes.
+    static let clashesSkip = Statement("domain_sync_clashes_skip", """
+        UPDATE domain_sync_users c SET outcome = 'clash'
+         WHERE c.outcome = 'sync'
+           AND EXISTS (SELECT 1 FROM domain_sync_accounts a WHERE a.user_key = c.user_key)
+           AND NOT EXISTS (SELECT 1 FROM domain_sync_user_devices d WHERE d.user_key = c.user_key)
         """)
 
     /// The phones (ownerUserName), device profiles (loginUserId) and remote destination profiles
@@ -518,7 +530,10 @@ enum DomainSyncSQL {
 
     /// Voicemail of batch $2: the mailbox whose DTMF access ID is one of the user's line numbers (a
     /// user with no call processor account: the mailbox with its alias), placed in a service area
-    /// of the mailbox's message processor — the line's own first.
+    /// of the mailbox's message processor — the line's own first. A shared line does not give its
+    /// mailbox to every user holding it: a mailbox whose alias is an account of the domain's call
+    /// processors is that user's alone (read from `device_objects` by identity, so an incremental
+    /// run decides as a whole one does).
     static let voicemailDerive = Statement("domain_sync_voicemail_derive", """
         INSERT INTO domain_sync_services (user_id, service_type, device, sync_kind, object_type, object_key, uuid, service_area, detail, unplaced, rank)
         SELECT DISTINCT ON (v.user_id, v.device, v.alias) v.user_id, 'voicemail', v.device, 'user', 'VoiceMailInfo', v.alias, v.uuid, area.name,
@@ -530,6 +545,11 @@ enum DomainSyncSQL {
           FROM (SELECT s.user_id, m.device, m.alias, m.uuid, m.dtmf, s.service_area AS line_area, s.device AS line_device
                   FROM domain_sync_services s JOIN domain_sync_mailboxes m ON m.dtmf = s.detail->>'number'
                  WHERE s.service_type = 'line'
+                   AND (lower(m.alias) = lower(s.user_id) OR NOT EXISTS (
+                        SELECT 1 FROM (SELECT DISTINCT call_processor FROM domain_sync_areas) p
+                          JOIN device_objects o ON o.device = p.call_processor AND \(userKey("o")) = lower(m.alias)
+                                               AND o.object_type IN \(userKeyTypes)
+                                               AND o.sync_kind = 'user' AND o.object_type = 'User' AND o.removed_at IS NULL))
                 UNION ALL
                 SELECT c.user_id, m.device, m.alias, m.uuid, m.dtmf, NULL, NULL
                   FROM domain_sync_users c JOIN domain_sync_mailboxes m ON lower(m.alias) = c.user_key
@@ -645,9 +665,11 @@ enum DomainSyncSQL {
                            AND o.object_type = s.object_type AND o.object_key = s.object_key AND o.removed_at IS NOT NULL)
              ELSE \(userLeftover) END
         """
-    /// A service of a user the run did not synchronize (admin and globaladmin are never touched).
+    /// A service of a user the run did not synchronize (admin and globaladmin, and a user skipped for
+    /// a case-only clash, are never touched).
     private static let userLeftover = """
-        NOT ucp_user_is_reserved(s.user_id) AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome = 'sync')
+        NOT ucp_user_is_reserved(s.user_id)
+        AND NOT EXISTS (SELECT 1 FROM domain_sync_users c WHERE c.user_id = s.user_id AND c.outcome IN ('sync', 'clash'))
         """
 
     /// An incremental run's leftovers: the services of the identities $2 (lower case) it did not

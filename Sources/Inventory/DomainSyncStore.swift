@@ -7,7 +7,7 @@ public struct DomainSyncPlan: Sendable {
     public var processors: [(device: String, kind: String, synchronized: Bool)] = []
     public var accountsRead = 0
     public var mailboxesRead = 0
-    /// Identities by outcome: sync, excluded, reserved, other_domain.
+    /// Identities by outcome: sync, excluded, reserved, other_domain, clash.
     public var outcomes: [String: Int] = [:]
     public var clashes = 0
     public var restricted = 0
@@ -82,6 +82,7 @@ public enum DomainSyncStore {
             try session.query(only == nil ? DomainSyncSQL.usersCollect : DomainSyncSQL.usersCollectOnly, [domain])
             if allUnityUsers { try session.query(DomainSyncSQL.unityUsersCollect, [domain, only]) }
             try session.query(DomainSyncSQL.userDevicesCollect)
+            try session.query(DomainSyncSQL.clashesSkip)
             // Temporary tables have no statistics until analyzed: the joins below are planned on real sizes.
             try session.execute(DomainSyncSQL.stagingAnalyze)
             try session.query(DomainSyncSQL.carriersKeepOwned)

@@ -1,4 +1,5 @@
 import Foundation
+import JobCatalog
 import Postgres
 import Queue
 import Runtime
@@ -83,7 +84,8 @@ public struct ServiceAreaStore: Sendable {
         }
     }
 
-    /// Removes an area; refused while a user service is placed in it.
+    /// Removes an area; refused while a user service is placed in it, and while a synchronization of
+    /// its domain is queued or running (it places services in the areas it read when it started).
     public func serviceAreaRemove(domain: String, name: String, actor: String) async throws {
         try await connection.transaction { session in
             guard try session.query(ServiceAreaSQL.serviceAreaLock, [domain, name]).first != nil,
@@ -91,6 +93,10 @@ public struct ServiceAreaStore: Sendable {
                 throw Self.noSuchArea(domain: domain, name: name)
             }
             let area = try ServiceArea(row: row)
+            if let job = try QueueStore.InTransaction(session).jobUnfinished(types: [DomainSync.jobType], target: domain).first {
+                throw InputError(field: "service area '\(name)'",
+                                 problem: "cannot be removed while the synchronization of domain '\(domain)' (job \(job.id)) is queued or running")
+            }
             guard area.placedServices == 0 else {
                 throw InputError(field: "service area '\(name)'",
                                  problem: "cannot be removed while \(area.placedServices) user services are placed in it")

@@ -86,6 +86,11 @@ enum ScheduleRunSQL {
         ON CONFLICT (schedule_name, due_at) DO NOTHING
         RETURNING id
         """)
+    /// The schedule's run that has not ended (the latest, should there be more), with its job.
+    static let runOpen = Statement("schedule_runs_open", """
+        SELECT id, job_id, state FROM schedule_runs WHERE schedule_name = $1 AND state IN ('queued', 'running')
+         ORDER BY id DESC LIMIT 1
+        """)
     static let runSetJob = Statement("schedule_runs_set_job", "UPDATE schedule_runs SET job_id = $2 WHERE id = $1")
     static let runGet = Statement("schedule_runs_get", "SELECT * FROM schedule_runs WHERE id = $1")
     static let runLatest = Statement("schedule_runs_latest", """
@@ -173,7 +178,10 @@ public struct ScheduleRunStore: Sendable {
     /// Fires every schedule that is due at `now` (nil: the database's clock), each due time once (even
     /// with two coordinators): the schedule's `last_fired_at` moves only if nobody moved it since it
     /// was read, and the run, its log line and its `schedule.run` job are written in the same
-    /// transaction. Returns the new runs' ids.
+    /// transaction. A schedule runs once at a time: a due time that finds its previous run not ended
+    /// is skipped — `last_fired_at` moves, no run is made, the open run's log and the audit trail say
+    /// so — else runs that outlast the interval would pile up, each holding a worker slot while the
+    /// syncs it waits for queue behind the others'. Returns the new runs' ids.
     @discardableResult
     public func fireDue(now: Date? = nil, actor: String) async throws -> [Int64] {
         let now = try await FiringTime.resolve(now, on: connection)
@@ -199,9 +207,20 @@ public struct ScheduleRunStore: Sendable {
             let missed = due.missedCount
             let runID: Int64? = try await connection.transaction { session in
                 guard !(try session.query(ScheduleRunSQL.markFired, [name, dueAt, lastFiredText])).isEmpty else { return nil }
+                let dueText = ScheduleStart.format(dueAt, timeZone: definition.timeZone)
+                if let open = try session.query(ScheduleRunSQL.runOpen, [name]).first {
+                    try Self.skipDueTime(session, schedule: name, dueText: dueText, openRun: open, actor: actor)
+                    return nil
+                }
                 guard let id: Int64 = try session.query(ScheduleRunSQL.runInsert, [name, dueAt, "coordinator", actor])
-                    .first?.decode("id") else { return nil }
-                var message = "fired by \(actor) for due time \(ScheduleStart.format(dueAt, timeZone: definition.timeZone))"
+                    .first?.decode("id") else {
+                    // Runs outlive their schedule: one deleted and added again under this name ran this due time.
+                    try QueueStore.InTransaction(session).auditAppend(
+                        actor: actor, action: "schedule.run_skipped", target: name,
+                        message: "Schedule '\(name)': due time \(dueText) not fired: it already has a run (of an earlier schedule of this name)")
+                    return nil
+                }
+                var message = "fired by \(actor) for due time \(dueText)"
                 if missed > 0 { message += " (\(missed) earlier due time(s) missed while no coordinator ran: fired once)" }
                 try Self.enqueueRunJob(session, runID: id, schedule: name, actor: actor, firstLine: message)
                 return id
@@ -212,6 +231,19 @@ public struct ScheduleRunStore: Sendable {
             throw unreadable.count == 1 ? first : PostgresError(kind: .decoding, message: unreadable.map(\.message).joined(separator: "; "))
         }
         return fired
+    }
+
+    /// A due time not fired because run `openRun` of the schedule has not ended: one line in that run's
+    /// log, one audit line.
+    private static func skipDueTime(_ session: Session, schedule: String, dueText: String, openRun: Row, actor: String) throws {
+        let runID: Int64 = try openRun.decode("id")
+        let state: String = try openRun.decode("state")
+        let line = "due time \(dueText) skipped by \(actor): this run is still \(state) (a schedule runs once at a time; "
+            + "it carries on at its next due time)"
+        try session.query(ScheduleRunSQL.logAppend, [runID, line])
+        try QueueStore.InTransaction(session).auditAppend(
+            actor: actor, action: "schedule.run_skipped", jobID: try openRun.decodeIfPresent("job_id"), target: schedule,
+            message: "Schedule '\(schedule)': due time \(dueText) not fired: its run \(runID) is still \(state)")
     }
 
     /// Starts a run of `name` now (`ucp schedule run-now`), whatever its timing; `last_fired_at` is left

@@ -15,7 +15,9 @@ struct ScheduleCommand: AsyncParsableCommand {
             repeatable or a comma list) or custom granular text (--granular FILE, or - for standard input), one \
             '<class>.<name>: <type>' a line: cp.Test-UCM: infra, mp.all: sub, pp.all: both, ad.all:, domain.Test-Dom:. \
             --preview (on add and edit) and 'preview NAME' list the syncs a run would perform, in order, without \
-            storing or synchronizing anything.
+            storing or synchronizing anything. A schedule runs once at a time: due times missed while no \
+            coordinator ran fire once, and a due time that comes while its last run has not ended is skipped \
+            (that run's log says so).
             """,
         subcommands: [Add.self, Edit.self, Delete.self, List.self, Show.self, Preview.self, RunNow.self, Cancel.self, Log.self])
 

@@ -224,6 +224,64 @@ final class DomainSyncTests: XCTestCase {
         XCTAssertFalse(orphans.stdout.contains("SEP001122000000"), orphans.stdout)
     }
 
+    /// A shared line gives its users the line, but the mailbox it answers stays its owner's: the
+    /// user whose account the mailbox's alias names. It used to go to every user holding the number,
+    /// so a delete order of the assistant sharing a line would have removed the manager's mailbox.
+    func testASharedLineDoesNotGiveAwayItsOwnersMailbox() async throws {
+        try await prepare(users: 4, areas: [1, 2, 3, 4]) { sim in
+            // user000001 (no mailbox) gets a second phone carrying user000002's line 1000002 (mailbox user000002).
+            XCTAssertEqual(try sim.axl("addPhone") { writer in
+                writer.open("phone")
+                writer.element("name", "SEP00AA00BB00DD"); writer.element("product", "Cisco 8845")
+                writer.element("devicePoolName", "DP_Site02"); writer.element("ownerUserName", "user000001")
+                writer.open("lines"); writer.open("line"); writer.element("index", "1"); writer.open("dirn")
+                writer.element("pattern", "1000002"); writer.element("routePartitionName", "PT_Internal")
+                writer.close("dirn"); writer.close("line"); writer.close("lines")
+                writer.close("phone")
+            }, 200)
+        }
+        try rules("sync-all-users")
+        try domainSync()
+        func holders(_ type: String, _ key: String) async throws -> [String] {
+            try await sql("SELECT user_id FROM user_services WHERE service_type = '\(type)' AND object_key = '\(key)' ORDER BY 1")
+                .map { try $0.decode("user_id") }
+        }
+        await assertEqual(try await holders("line", "1000002/PT_Internal"), ["user000001", "user000002"], "the shared line: both")
+        await assertEqual(try await holders("voicemail", "user000002"), ["user000002"], "the mailbox: its owner only")
+        XCTAssertFalse(try log().contains("No matching voicemail info found for directory number 1000002"))
+    }
+
+    /// A record no account spells as it does (`testuser`; Unified CM has `TestUser`) is skipped with the
+    /// seed's message 1, and its services are "not synchronized": left as they are. It used to be
+    /// synchronized with no device, which removed every service it held and blanked its attributes.
+    func testACaseOnlyClashLeavesTheRecordAndItsServicesAlone() async throws {
+        try await prepare(users: 4, areas: [1, 2, 3, 4]) { sim in
+            XCTAssertEqual(try sim.axl("addUser") { writer in
+                writer.open("user"); writer.element("userid", "TestUser"); writer.element("lastName", "TestUser"); writer.close("user")
+            }, 200)
+            XCTAssertEqual(try sim.axl("addPhone") { writer in
+                writer.open("phone")
+                writer.element("name", "SEP00AA00BB00CC"); writer.element("product", "Cisco 8845")
+                writer.element("devicePoolName", "DP_Site01"); writer.element("ownerUserName", "TestUser")
+                writer.close("phone")
+            }, 200)
+        }
+        _ = try await sql("INSERT INTO users (user_id, domain, source, first_name) VALUES ('testuser', 'Cisco', 'device', 'Tess')")
+        _ = try await sql("""
+            INSERT INTO user_services (user_id, service_type, device, sync_kind, object_type, object_key, domain, service_area)
+            VALUES ('testuser', 'phone', 'TestCCM', 'user', 'Phone', 'SEP00AA00BB00CC', 'Cisco', 'SA_Site01')
+            """)
+        try rules("sync-all-users")
+        try domainSync()
+        let lines = try log()
+        XCTAssertTrue(lines.contains("Duplicate username encountered. So skipping the creation of this user: TestUser from the Call Processor: TestCCM"),
+                      lines.joined(separator: "\n"))
+        XCTAssertFalse(lines.contains { $0.contains("from user testuser") }, lines.joined(separator: "\n"))
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM user_services WHERE user_id = 'testuser' AND object_key = 'SEP00AA00BB00CC'"), 1)
+        await assertEqual(try await count("SELECT count(*)::bigint AS n FROM users WHERE user_id = 'testuser' AND first_name = 'Tess'"), 1)
+        await assertEqual(try await userIDs(), ["testuser", "user000000", "user000001", "user000002", "user000003"])
+    }
+
     /// The seed's priority: Sync All Users overrides the Match rules; Sync Only Existing Users
     /// creates nobody; the Match rules are additive.
     func testRulePriorityAndAdditivity() async throws {

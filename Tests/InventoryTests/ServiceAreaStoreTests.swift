@@ -182,4 +182,25 @@ final class ServiceAreaStoreTests: XCTestCase {
         let has: Bool = try await owner.query(Statement("", "SELECT ucp_user_has_services('jsmith') AS has")).first!.decode("has")
         XCTAssertTrue(has)
     }
+
+    /// A domain synchronization places services in the areas it read when it started: an area removed
+    /// under it used to fail the sync part-way (a foreign-key error, half its batches written). The
+    /// removal waits for the domain's sync to end; another domain's sync does not hold it.
+    func testRemovalIsRefusedWhileTheDomainsSynchronizationIsQueuedOrRunning() async throws {
+        let (database, store) = try await prepared()
+        try await store.serviceAreaAdd(try area("HQ"), actor: "t")
+        try await store.serviceAreaAdd(try area("Branch"), actor: "t")
+        let queue = QueueStore(Connection(database.app))
+        let (other, _) = try await queue.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "Other", actor: "t"))
+        try await store.serviceAreaRemove(domain: "Cisco", name: "Branch", actor: "t")
+        let (job, _) = try await queue.jobEnqueue(.init(kind: .sync, type: "sync.domain", target: "Cisco", actor: "t"))
+        try await assertRefused(database, field: "service area 'HQ'",
+                                containing: "cannot be removed while the synchronization of domain 'Cisco' (job \(job)) is queued or running") {
+            try await store.serviceAreaRemove(domain: "Cisco", name: "HQ", actor: "t")
+        }
+        _ = try await queue.jobCancel(id: job, actor: "t")
+        _ = try await queue.jobCancel(id: other, actor: "t")
+        try await store.serviceAreaRemove(domain: "Cisco", name: "HQ", actor: "t")
+        await assertEqual(try await store.serviceAreaList(domain: "Cisco").count, 0)
+    }
 }

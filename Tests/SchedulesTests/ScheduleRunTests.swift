@@ -41,7 +41,10 @@ final class ScheduleRunTests: XCTestCase {
         let runs = ScheduleRunStore(connection)
 
         // First firing shortly after the start: the run of due time `start`.
-        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1").count, 1)
+        let first = try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1")
+        XCTAssertEqual(first.count, 1)
+        // It ends (no worker here): a schedule's next run fires only once its last one has ended.
+        try await runs.runFinish(id: first[0], state: .succeeded)
         // The coordinator was down across two more due times (start+1h, start+2h): it fires once, for the latest.
         let fired = try await runs.fireDue(now: start.addingTimeInterval(2 * 3600 + 60), actor: "c1")
         XCTAssertEqual(fired.count, 1)
@@ -54,6 +57,7 @@ final class ScheduleRunTests: XCTestCase {
         await assertEqual(try await ScheduleStore(connection).scheduleGet(name: "Hourly")?.lastFiredAt, start.addingTimeInterval(2 * 3600))
 
         // Through the duty, at a clock where the due time start+3h has passed and start+4h has not.
+        try await runs.runFinish(id: fired[0], state: .failed)
         let clock = ManualTimeSource(now: start.addingTimeInterval(3 * 3600 + 600))
         try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: clock)
         try await ScheduleFiringDuty().runOnce(database.store(), actor: "c1", clock: clock)
@@ -65,6 +69,69 @@ final class ScheduleRunTests: XCTestCase {
              WHERE j.kind = 'task'
             """)).first!.decode("n", as: Int.self)
         XCTAssertEqual(jobs, 3, "each run's job points back at it")
+    }
+
+    /// A schedule runs once at a time: due times that come while its run has not ended are not fired
+    /// (they used to make a run each, which piled up behind a run longer than the interval). The
+    /// schedule carries on at its next due time once the run ended; the run's log and the audit
+    /// trail say what was skipped, once per firing.
+    func testADueTimeWhileTheLastRunIsOpenIsSkippedNotPiledUp() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 5 * 3600)
+        try await ScheduleStore(connection).scheduleAdd(try definition("Hourly", start: start), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let first = try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1")
+        XCTAssertEqual(first.count, 1)
+
+        // Three more due times pass while run 1 is still queued, then while it runs: none fires a run.
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(3 * 3600 + 60), actor: "c1"), [])
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(3 * 3600 + 120), actor: "c1"), [])
+        _ = try await runs.runStart(id: first[0])
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(3 * 3600 + 180), actor: "c2"), [])
+        await assertEqual(try await runCount(database).runs, 1)
+        await assertEqual(try await ScheduleStore(connection).scheduleGet(name: "Hourly")?.lastFiredAt, start.addingTimeInterval(3 * 3600))
+        let skipped = try await runs.runLog(id: first[0]).filter { $0.contains("skipped") }
+        XCTAssertEqual(skipped, ["due time \(ScheduleStart.format(start.addingTimeInterval(3 * 3600), timeZone: utc)) skipped by c1: "
+                                 + "this run is still queued (a schedule runs once at a time; it carries on at its next due time)"])
+        let audit = try await Connection(database.owner).query(Statement("", """
+            SELECT count(*) AS n FROM audit_log WHERE action = 'schedule.run_skipped' AND target = 'Hourly'
+            """)).first!.decode("n", as: Int.self)
+        XCTAssertEqual(audit, 1)
+
+        // Run 1 ends: the next due time fires, for itself only.
+        try await runs.runFinish(id: first[0], state: .succeeded)
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(3 * 3600 + 240), actor: "c1"), [])
+        let next = try await runs.fireDue(now: start.addingTimeInterval(4 * 3600 + 60), actor: "c1")
+        XCTAssertEqual(next.count, 1)
+        await assertEqual(try await runs.runGet(id: next[0])?.dueAt, start.addingTimeInterval(4 * 3600))
+        let nextLog = try await runs.runLog(id: next[0])
+        XCTAssertFalse(nextLog.contains { $0.contains("missed") }, "\(nextLog)")
+    }
+
+    /// Runs outlive their schedule, one run per name and due time: a schedule deleted and added again
+    /// whose first due time the old one already ran does not fire it again — and the audit trail says
+    /// so (the due time used to pass without a word).
+    func testADueTimeAnEarlierScheduleOfTheNameRanIsNotFiredAndSaysSo() async throws {
+        let database = try await TestServer.freshDatabase()
+        let connection = Connection(database.app)
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 3600)
+        let schedules = ScheduleStore(connection)
+        try await schedules.scheduleAdd(try definition("Daily", every: .every(1, .days), start: start), actor: "test")
+        let runs = ScheduleRunStore(connection)
+        let first = try await runs.fireDue(now: start.addingTimeInterval(60), actor: "c1")
+        XCTAssertEqual(first.count, 1)
+        try await runs.runFinish(id: first[0], state: .succeeded)
+        try await schedules.scheduleDelete(name: "Daily", actor: "test")
+        try await schedules.scheduleAdd(try definition("Daily", every: .every(1, .days), start: start), actor: "test")
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(120), actor: "c1"), [])
+        let audit = try await Connection(database.owner).query(Statement("", """
+            SELECT message FROM audit_log WHERE action = 'schedule.run_skipped' AND target = 'Daily'
+            """)).map { try $0.decode("message", as: String.self) }
+        XCTAssertEqual(audit, ["Schedule 'Daily': due time \(ScheduleStart.format(start, timeZone: utc)) not fired: "
+                               + "it already has a run (of an earlier schedule of this name)"])
+        // Its next due time fires as usual.
+        await assertEqual(try await runs.fireDue(now: start.addingTimeInterval(86_400 + 60), actor: "c1").count, 1)
     }
 
     /// The coordinator judges due times by the database's clock, not its host's: a host whose clock
