@@ -21,7 +21,7 @@ extension Representation {
     package static func orderStep(_ step: OrderStep) -> [String: Any] {
         [
             "position": step.position, "name": step.name.rawValue, "device": step.device, "state": step.state,
-            "calls": step.calls.map(\.rendered), "attempts": step.attempts, "adopted": step.adopted,
+            "calls": step.calls.map(\.rendered), "attempts": step.attempts, "adopted": step.adopted, "undo_failed": step.undoFailed,
             "created_uuid": optional(step.createdUUID), "error": optional(step.error),
             "before_image": optional(step.beforeImage?.rendered), "after_image": optional(step.afterImage?.rendered),
             "started_at": iso(step.startedAt), "finished_at": iso(step.finishedAt),

@@ -127,6 +127,11 @@ final class OrderRecoveryTests: OrderTestCase {
         XCTAssertTrue(phone.undoFailed, "marked as a failed undo, not told by its text")
         XCTAssertTrue(rollback.stdout.contains("undo of step phone: "), rollback.stdout)
         XCTAssertTrue(try ucp(["order", "show", String(id)]).stdout.contains(" (undo failed) uuid "), "order show says so")
+        let shown = try JSONSerialization.jsonObject(with: Data(try ucp(["order", "show", String(id), "--json"]).stdout.utf8)) as? [String: Any]
+        let shownSteps = try XCTUnwrap(shown?["steps"] as? [[String: Any]])
+        XCTAssertEqual(shownSteps.first { $0["name"] as? String == "phone" }?["undo_failed"] as? Bool, true, "--json says so")
+        let others = shownSteps.filter { $0["name"] as? String != "phone" }
+        XCTAssertTrue(!others.isEmpty && others.allSatisfy { $0["undo_failed"] as? Bool == false }, "\(others)")
         // The mark decides, not the text: with another message the next rollback still tries that undo again.
         _ = try await sql("UPDATE order_steps SET error = 'refused' WHERE order_id = \(id) AND name = 'phone'")
 
