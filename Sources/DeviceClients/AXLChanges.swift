@@ -71,12 +71,14 @@ final class ChangeAnswerReader: XMLEventHandler {
     let faults: AXLFaultReader
     private(set) var page = AXLChangePage(changes: [])
     private(set) var sawResponse = false
+    private let responseElement: String
     private var depth = 0
     private var section: String?
     private var change: AXLChange?
     private var tagName: String?
 
     init(operation: String) {
+        responseElement = operation + "Response"
         faults = AXLFaultReader(operation: operation)
     }
 
@@ -85,7 +87,7 @@ final class ChangeAnswerReader: XMLEventHandler {
         faults.startElement(name, namespace: namespace, attributes: attributes)
         if faults.inFault { return }
         switch depth {
-        case 3 where name.hasSuffix("Response"): sawResponse = true
+        case 3 where name == responseElement: sawResponse = true
         case 4: section = name
         case 5 where section == "changes" && name == "change":
             change = AXLChange(id: 0, type: attributes["type"] ?? "", uuid: attributes["uuid"] ?? "", action: "",

@@ -148,6 +148,7 @@ package final class AXLItemReader: XMLEventHandler {
     private let onItem: (DeviceItem) throws -> Void
     private(set) var unexpected: Set<String> = []
     private(set) var sawResponse = false
+    private let responseElement: String
 
     /// Open elements from the envelope down; the item starts at `itemDepth`.
     private var depth = 0
@@ -162,6 +163,7 @@ package final class AXLItemReader: XMLEventHandler {
         self.itemElement = itemElement
         self.expected = expected
         self.onItem = onItem
+        responseElement = operation + "Response"
         faults = AXLFaultReader(operation: operation)
     }
 
@@ -172,7 +174,9 @@ package final class AXLItemReader: XMLEventHandler {
         // A fault's elements build no item; skipped like unexpected ones, so their ends pop nothing
         // (a fault inside an item once ended the item's fields that were never opened: a crash).
         if faults.inFault { skipUntil = depth; return }
-        if depth == 3, name.hasSuffix("Response") { sawResponse = true }
+        // The answer of the operation asked, not any `…Response` (a misrouted answer read as an empty list
+        // would make a sync take the device's objects for removed).
+        if depth == 3, name == responseElement { sawResponse = true }
         if returnDepth == nil {
             if depth == 4, sawResponse, name == "return" { returnDepth = depth }
             return

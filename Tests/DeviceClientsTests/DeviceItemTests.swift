@@ -51,6 +51,24 @@ final class DeviceItemTests: XCTestCase {
         XCTAssertEqual(items.first?["lines"]?.children("line").count, 2)
     }
 
+    /// Only the answer of the operation asked counts: another operation's answer (a misrouted proxy) is
+    /// not read as this list's items, nor as an empty list that would make a sync mark objects removed.
+    func testTheAnswerOfAnotherOperationIsNotThisOnes() throws {
+        let answer = """
+            <e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><ns:listUserResponse xmlns:ns="x"><return>\
+            <phone uuid="{P}"><name>SEP1</name></phone></return></ns:listUserResponse></e:Body></e:Envelope>
+            """
+        var items: [DeviceItem] = []
+        let reader = AXLItemReader(operation: "listPhone", itemElement: "phone", expected: ["name"]) { items.append($0) }
+        try XMLEventReader.parse(Array(answer.utf8), handler: reader)
+        XCTAssertFalse(reader.sawResponse)
+        XCTAssertEqual(items.count, 0)
+        let own = AXLItemReader(operation: "listUser", itemElement: "phone", expected: ["name"]) { items.append($0) }
+        try XMLEventReader.parse(Array(answer.utf8), handler: own)
+        XCTAssertTrue(own.sawResponse)
+        XCTAssertEqual(items.count, 1)
+    }
+
     func testFaultIsRead() throws {
         let fault = AXLEnvelope.fault(AXLFault(code: 5007, message: "Item not valid", operation: "getUser"), version: .latest)
         let reader = AXLItemReader(operation: "getUser", itemElement: "user", expected: nil) { _ in XCTFail("no item") }
