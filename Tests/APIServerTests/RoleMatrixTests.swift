@@ -55,15 +55,18 @@ final class RoleMatrixTests: XCTestCase {
             INSERT INTO service_area_dn_blocks (domain, service_area, first_number, last_number) VALUES ('Sales', 'London', '4000', '4999')
             """))
         try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ('jdoe', 'Sales', 'Jane')"))
-        /// A stored order in `state` with one step (`done` for a succeeded one, so its cancel has something to undo).
+        /// A stored order in `state` with one step (`done` for a succeeded one, so its cancel has something to undo),
+        /// of a user of its own: a cancel is refused while another order of its user is open (one rolled back above).
         var storedLine = 4999
         func storedOrder(_ state: String) async throws -> Int64 {
             storedLine -= 1
+            let user = "stored-\(storedLine)"
+            try await fixture.owner.query(Statement("", "INSERT INTO users (user_id, domain, first_name) VALUES ($1, 'Sales', 'Stored')"), [user])
             let id: Int64 = try await fixture.owner.query(Statement("", """
                 INSERT INTO orders (kind, domain, service_area, user_id, call_processor, line, phone, state, submitted_by)
-                VALUES ('add', 'Sales', 'London', 'jdoe', 'cucm-keep', $2, 'SEP' || upper(substr(md5(random()::text), 1, 12)), $1, 'setup')
+                VALUES ('add', 'Sales', 'London', $3, 'cucm-keep', $2, 'SEP' || upper(substr(md5(random()::text), 1, 12)), $1, 'setup')
                 RETURNING id
-                """), [state, String(storedLine)]).first!.decode("id")
+                """), [state, String(storedLine), user]).first!.decode("id")
             try await fixture.owner.query(Statement("", """
                 INSERT INTO order_steps (order_id, position, name, device, call, state)
                 VALUES ($1, 1, 'user', 'cucm-keep', '[{"operation": "addUser", "values": []}]', $2)

@@ -325,7 +325,8 @@ final class ChangeNotificationTests: XCTestCase {
     func testAnObjectAnOrderWroteAfterThePollsGetIsFetchedAgain() async throws {
         let sim = try await synchronizedDevice(users: 5)
         XCTAssertEqual(try sim.axl("addUser", { $0.raw("<user><firstName>Race</firstName><lastName>User</lastName><userid>raceuser</userid><department>Before</department></user>") }), 200)
-        _ = try sim.control("faults?clear=1&pause-seconds=3&hold=getUser:1")
+        // Held long enough for the order below to write on a loaded machine (the answer, made now, still says "Before").
+        _ = try sim.control("faults?clear=1&pause-seconds=10&hold=getUser:1")
         _ = try sim.control("calls?clear=1")
         let id = try await harness.queue.jobEnqueue(.init(ChangeNotificationPoll.self, target: "cucm",
                                                           dedupKey: ChangeNotificationPoll.dedupKey(device: "cucm"), actor: "test")).id
