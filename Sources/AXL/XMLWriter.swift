@@ -76,6 +76,19 @@ public struct XMLWriter: Sendable {
         close(name)
     }
 
+    /// `value` with each character `escaped` replaces (the ones XML 1.0 cannot carry) as U+FFFD and
+    /// nothing escaped: a value kept elsewhere (the inventory) as the device would be sent it. The same
+    /// set as `escaped`, which checks it byte by byte on the hot path of every request.
+    public static func carriable(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0xEF }) else { return value }
+        var scalars = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars {
+            let carried = scalar.value >= 0x20 ? scalar.value != 0xFFFE && scalar.value != 0xFFFF : [0x09, 0x0A, 0x0D].contains(scalar.value)
+            scalars.append(carried ? scalar : "\u{FFFD}")
+        }
+        return String(scalars)
+    }
+
     /// Text (or an attribute value) with `& < > " '` escaped, and every character XML 1.0 cannot
     /// carry (the C0 controls but tab, LF and CR; U+FFFE, U+FFFF) written as U+FFFD. No character
     /// reference can stand for those, and a request that is not well-formed XML is answered by

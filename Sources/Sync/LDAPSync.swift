@@ -1,3 +1,4 @@
+import AXL
 import Directory
 import Foundation
 import Inventory
@@ -272,7 +273,8 @@ public struct LDAPSynchronization: Sendable {
         func value(_ column: Int) -> String? {
             guard let position = plan.columns[column], var value = entry.first(at: position), !value.isEmpty else { return nil }
             if column == plan.directoryURIColumn, value.utf8.count > 4, value.prefix(4).lowercased() == "sip:" { value.removeFirst(4) }
-            return column == 0 ? value : Self.xmlCarriable(value)
+            // What an order would write to the device, and what PostgreSQL (no U+0000) can store.
+            return column == 0 ? value : XMLWriter.carriable(value)
         }
         guard let userID = value(0)?.trimmingCharacters(in: .whitespaces), !userID.isEmpty else { return .noUserID }
         guard !InputError.hasControlCharacters(userID) else { return .badUserID }
@@ -298,19 +300,6 @@ public struct LDAPSynchronization: Sendable {
             try await reporter.log("The directory's schema could not be read (\(error)): the service area and user role LDAP filters compare values case-insensitively")
         }
         return .caseIgnore
-    }
-
-    /// `value` with each character XML cannot carry (the C0 controls but tab, LF and CR; U+FFFE,
-    /// U+FFFF) as U+FFFD, the set `XMLWriter.escaped` replaces: the inventory holds what an order
-    /// would write to the device, and PostgreSQL, which cannot store U+0000, takes the batch.
-    static func xmlCarriable(_ value: String) -> String {
-        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0xEF }) else { return value }
-        var scalars = String.UnicodeScalarView()
-        for scalar in value.unicodeScalars {
-            let carriable = scalar.value >= 0x20 ? scalar.value != 0xFFFE && scalar.value != 0xFFFF : [0x09, 0x0A, 0x0D].contains(scalar.value)
-            scalars.append(carriable ? scalar : "\u{FFFD}")
-        }
-        return String(scalars)
     }
 
     /// Stages a batch and merges it into `users` in one transaction (the user writes rolled back in a dry run).

@@ -27,6 +27,11 @@ final class XMLWriterTests: XCTestCase {
         XCTAssertEqual(xmlEscaped(kept), kept)
         XCTAssertEqual(xmlEscaped("\u{0}&\u{1F}<\u{FFFF}"), "\u{FFFD}&amp;\u{FFFD}&lt;\u{FFFD}")
         XCTAssertEqual(xmlEscaped("\u{FFFF}"), "\u{FFFD}", "at the end of the value")
+
+        // `carriable` (a value kept as the device would be sent it) replaces exactly the same set.
+        for character in illegal { XCTAssertEqual(XMLWriter.carriable("Sales\(character)Desk"), "Sales\u{FFFD}Desk") }
+        XCTAssertEqual(XMLWriter.carriable(kept), kept)
+        XCTAssertEqual(XMLWriter.carriable("\u{0}&\u{1F}<\u{FFFF}"), "\u{FFFD}&\u{FFFD}<\u{FFFD}", "nothing escaped")
     }
 
     /// The writer before it replaced them: its request is refused by the XML parser (as Unified CM
